@@ -1,0 +1,1 @@
+"""Pipewarden: services that watch gas pipelines for leaks and turn them into work orders."""

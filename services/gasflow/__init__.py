@@ -1,0 +1,1 @@
+"""Natural-gas physics and a numba transient pipeline simulator."""

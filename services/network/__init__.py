@@ -1,0 +1,1 @@
+"""The pipeline network model: one source of truth for segments, nodes, instruments and gateways."""

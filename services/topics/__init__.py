@@ -1,0 +1,1 @@
+"""Kafka topic registry and protobuf codecs shared by every service."""

@@ -1,0 +1,1 @@
+"""Work orders: event-sourced leak work orders, hazard rectification and the pipeline replacement programme."""
