@@ -74,7 +74,9 @@ def main() -> int:
         generate(scratch_dir)
         target = OUTPUT_ROOT / GENERATED_PACKAGE
         if options.check:
-            stale = _tree_differs(scratch_dir / GENERATED_PACKAGE, target) if target.exists() else ["<missing>"]
+            stale = (
+                _tree_differs(scratch_dir / GENERATED_PACKAGE, target) if target.exists() else ["<missing>"]
+            )
             if stale:
                 print("generated protobuf code is stale; run `make proto`:", *stale, sep="\n  ")
                 return 1

@@ -1,0 +1,317 @@
+"""Load and validate a network file (YAML). Every problem is reported with the file, the entry and what is wrong."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import yaml
+
+from .model import (
+    END_TOLERANCE_M,
+    Accuracy,
+    AccuracyBasis,
+    GasProperties,
+    Gateway,
+    Network,
+    Node,
+    NodeKind,
+    PipeClass,
+    Segment,
+    Tag,
+    TagKind,
+)
+from .units import conversion_to_si
+
+T = TypeVar("T")
+DEMO_NETWORK_PATH = Path(__file__).with_name("data") / "demo_city.yaml"
+
+
+class NetworkFileError(ValueError):
+    """A network file that cannot be used; names the file, the entry and the problem."""
+
+    def __init__(self, path: Path | str, entry: str, problem: str) -> None:
+        self.path = str(path)
+        self.entry = entry
+        self.problem = problem
+        super().__init__(f"{self.path}: {entry}: {problem}")
+
+
+class _Entry:
+    """Typed field access on one mapping of the file, raising NetworkFileError that names the entry."""
+
+    def __init__(self, path: Path, name: str, raw: object, allowed: set[str]) -> None:
+        self.path, self.name = path, name
+        if not isinstance(raw, Mapping):
+            self.fail(f"expected a mapping, got {type(raw).__name__}")
+        self.raw: Mapping[str, Any] = raw
+        unknown = sorted(set(raw) - allowed)
+        if unknown:
+            self.fail(
+                f"unknown field(s) {', '.join(map(str, unknown))}; allowed: {', '.join(sorted(allowed))}"
+            )
+
+    def fail(self, problem: str) -> NoReturn:
+        raise NetworkFileError(self.path, self.name, problem)
+
+    def _get(self, key: str, default: object) -> object:
+        if key in self.raw:
+            return self.raw[key]
+        if default is _REQUIRED:
+            self.fail(f"missing required field {key!r}")
+        return default
+
+    def text(self, key: str, default: object = None) -> str:
+        value = self._get(key, _REQUIRED if default is None else default)
+        if not isinstance(value, str) or not value.strip():
+            self.fail(f"{key} must be a non-empty string, got {value!r}")
+        return value
+
+    def number(
+        self, key: str, *, minimum: float | None = None, positive: bool = False, default: object = None
+    ) -> float:
+        value = self._get(key, _REQUIRED if default is None else default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            self.fail(f"{key} must be a finite number, got {value!r}")
+        number = float(value)
+        if positive and number <= 0:
+            self.fail(f"{key} must be > 0, got {number:g}")
+        if minimum is not None and number < minimum:
+            self.fail(f"{key} must be >= {minimum:g}, got {number:g}")
+        return number
+
+    def integer(self, key: str, *, minimum: int, maximum: int) -> int:
+        value = self._get(key, _REQUIRED)
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            self.fail(f"{key} must be an integer in [{minimum}, {maximum}], got {value!r}")
+        return int(value)
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self._get(key, default)
+        if not isinstance(value, bool):
+            self.fail(f"{key} must be true or false, got {value!r}")
+        return value
+
+    def choice(self, key: str, enum_type: Callable[[str], T], choices: list[str]) -> T:
+        value = self._get(key, _REQUIRED)
+        if value not in choices:
+            self.fail(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+        return enum_type(str(value))
+
+
+_REQUIRED = object()
+
+
+def _entries(path: Path, document: Mapping[str, Any], key: str, id_field: str) -> list[tuple[str, object]]:
+    items = document.get(key)
+    if not isinstance(items, list) or not items:
+        raise NetworkFileError(path, key, "must be a non-empty list")
+    named = []
+    for index, item in enumerate(items):
+        item_id = item.get(id_field) if isinstance(item, Mapping) else None
+        named.append((f"{key}[{index}]" + (f" ({item_id})" if isinstance(item_id, str) else ""), item))
+    return named
+
+
+def _unique(path: Path, name: str, item_id: str, seen: set[str]) -> None:
+    if item_id in seen:
+        raise NetworkFileError(path, name, f"duplicate id {item_id!r}")
+    seen.add(item_id)
+
+
+def load_network(path: Path | str) -> Network:
+    """Read and validate a network file."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise NetworkFileError(path, "<file>", f"cannot be read: {error.strerror or error}") from error
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise NetworkFileError(path, "<file>", f"is not valid YAML: {error}") from error
+    if not isinstance(document, Mapping):
+        raise NetworkFileError(
+            path, "<file>", "must be a YAML mapping with name, gas, nodes, segments, gateways, tags"
+        )
+    return parse_network(document, path)
+
+
+def parse_network(document: Mapping[str, Any], path: Path | str = "<memory>") -> Network:
+    """Validate an already-parsed network document."""
+    path = Path(path)
+    top = _Entry(path, "<file>", document, {"name", "gas", "nodes", "segments", "gateways", "tags"})
+    name = top.text("name")
+
+    gas_entry = _Entry(
+        path,
+        "gas",
+        document.get("gas"),
+        {"specific_gravity", "temperature_k", "co2_mole_fraction", "n2_mole_fraction"},
+    )
+    gas = GasProperties(
+        specific_gravity=gas_entry.number("specific_gravity", positive=True),
+        temperature_k=gas_entry.number("temperature_k", positive=True),
+        co2_mole_fraction=gas_entry.number("co2_mole_fraction", minimum=0.0, default=0.0),
+        n2_mole_fraction=gas_entry.number("n2_mole_fraction", minimum=0.0, default=0.0),
+    )
+    if not 0.55 <= gas.specific_gravity <= 0.9:
+        gas_entry.fail(f"specific_gravity {gas.specific_gravity:g} is outside natural gas's 0.55..0.9")
+
+    nodes: dict[str, Node] = {}
+    for entry_name, raw in _entries(path, document, "nodes", "id"):
+        e = _Entry(
+            path,
+            entry_name,
+            raw,
+            {"id", "kind", "district", "elevation_m", "supply_pressure_pa", "nominal_demand_kg_per_s"},
+        )
+        node_id = e.text("id")
+        _unique(path, entry_name, node_id, set(nodes))
+        kind = e.choice("kind", NodeKind, [k.value for k in NodeKind])
+        supply = None
+        if kind in (NodeKind.SUPPLY, NodeKind.REGULATOR):
+            supply = e.number("supply_pressure_pa", positive=True)
+        elif "supply_pressure_pa" in e.raw:
+            e.fail(f"supply_pressure_pa is only for supply and regulator nodes, not {kind.value}")
+        demand = e.number("nominal_demand_kg_per_s", minimum=0.0, default=0.0)
+        if demand and kind is not NodeKind.DEMAND:
+            e.fail(f"nominal_demand_kg_per_s is only for demand nodes, not {kind.value}")
+        nodes[node_id] = Node(node_id, kind, e.text("district"), e.number("elevation_m"), supply, demand)
+
+    segments: dict[str, Segment] = {}
+    segment_fields = {
+        "id", "district", "from_node", "to_node", "length_km", "inner_diameter_mm", "roughness_mm",
+        "elevation_up_m", "elevation_down_m", "material", "install_year", "pressure_class",
+        "max_operating_pressure_pa", "pipe_class", "nominal_flow_kg_per_s", "monitored",
+    }  # fmt: skip
+    for entry_name, raw in _entries(path, document, "segments", "id"):
+        e = _Entry(path, entry_name, raw, segment_fields)
+        segment_id = e.text("id")
+        _unique(path, entry_name, segment_id, set(segments))
+        from_node, to_node = e.text("from_node"), e.text("to_node")
+        for end in (from_node, to_node):
+            if end not in nodes:
+                e.fail(f"node {end!r} is not defined in nodes")
+        if from_node == to_node:
+            e.fail("from_node and to_node are the same node")
+        segments[segment_id] = Segment(
+            segment_id=segment_id,
+            district=e.text("district"),
+            from_node=from_node,
+            to_node=to_node,
+            length_m=e.number("length_km", positive=True) * 1000.0,
+            inner_diameter_m=e.number("inner_diameter_mm", positive=True) / 1000.0,
+            roughness_m=e.number("roughness_mm", minimum=0.0) / 1000.0,
+            elevation_up_m=e.number("elevation_up_m"),
+            elevation_down_m=e.number("elevation_down_m"),
+            material=e.text("material"),
+            install_year=e.integer("install_year", minimum=1850, maximum=2100),
+            pressure_class=e.text("pressure_class"),
+            max_operating_pressure_pa=e.number("max_operating_pressure_pa", positive=True),
+            pipe_class=e.choice("pipe_class", PipeClass, [c.value for c in PipeClass]),
+            nominal_flow_kg_per_s=e.number("nominal_flow_kg_per_s", positive=True),
+            monitored=e.flag("monitored", False),
+        )
+        if segments[segment_id].roughness_m >= segments[segment_id].inner_diameter_m:
+            e.fail("roughness_mm must be smaller than inner_diameter_mm")
+
+    gateways: dict[str, Gateway] = {}
+    for entry_name, raw in _entries(path, document, "gateways", "id"):
+        e = _Entry(path, entry_name, raw, {"id", "district"})
+        gateway_id = e.text("id")
+        _unique(path, entry_name, gateway_id, set(gateways))
+        gateways[gateway_id] = Gateway(gateway_id, e.text("district"))
+
+    tags: dict[str, Tag] = {}
+    tag_fields = {
+        "id", "segment", "position_km", "kind", "unit", "range", "scan_period_s", "gateway", "accuracy",
+        "confined_space",
+    }  # fmt: skip
+    for entry_name, raw in _entries(path, document, "tags", "id"):
+        e = _Entry(path, entry_name, raw, tag_fields)
+        tag_id = e.text("id")
+        _unique(path, entry_name, tag_id, set(tags))
+        segment_id = e.text("segment")
+        if segment_id not in segments:
+            e.fail(f"segment {segment_id!r} is not defined in segments")
+        segment = segments[segment_id]
+        position_m = e.number("position_km", minimum=0.0) * 1000.0
+        if position_m > segment.length_m + END_TOLERANCE_M:
+            e.fail(
+                f"position_km {position_m / 1000:g} is beyond the end of {segment_id} ({segment.length_m / 1000:g} km)"
+            )
+        tag_kind = e.choice("kind", TagKind, [k.value for k in TagKind])
+        unit = e.text("unit")
+        try:
+            conversion_to_si(tag_kind, unit, gas.specific_gravity)
+        except ValueError as error:
+            e.fail(str(error))
+        range_min, range_max = _range(e)
+        gateway_id = e.text("gateway")
+        if gateway_id not in gateways:
+            e.fail(f"gateway {gateway_id!r} is not defined in gateways")
+        confined = e.flag("confined_space", False)
+        if confined and tag_kind is not TagKind.METHANE_LEL:
+            e.fail("confined_space applies to methane_lel sensors only")
+        tags[tag_id] = Tag(
+            tag_id=tag_id,
+            segment_id=segment_id,
+            position_m=min(position_m, segment.length_m),
+            kind=tag_kind,
+            unit=unit,
+            range_min=range_min,
+            range_max=range_max,
+            scan_period_s=e.number("scan_period_s", positive=True),
+            gateway_id=gateway_id,
+            accuracy=_accuracy(path, entry_name, e.raw.get("accuracy")),
+            confined_space=confined,
+        )
+
+    connected = {s.from_node for s in segments.values()} | {s.to_node for s in segments.values()}
+    for node_id in nodes:
+        if node_id not in connected:
+            raise NetworkFileError(path, f"nodes ({node_id})", "no segment connects to this node")
+    network = Network(name, gas, nodes, segments, gateways, tags)
+    _check_instrumented_ends(path, network)
+    return network
+
+
+def _range(e: _Entry) -> tuple[float, float]:
+    value = e.raw.get("range")
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+        or value[0] >= value[1]
+    ):
+        e.fail(f"range must be [min, max] with finite min < max, got {value!r}")
+    return float(value[0]), float(value[1])
+
+
+def _accuracy(path: Path, entry_name: str, raw: object) -> Accuracy:
+    bases = [b.value for b in AccuracyBasis]
+    e = _Entry(path, f"{entry_name}.accuracy", raw, set(bases))
+    if len(e.raw) != 1:
+        e.fail(f"give exactly one of {', '.join(bases)}")
+    ((basis, _),) = e.raw.items()
+    return Accuracy(AccuracyBasis(basis), e.number(basis, positive=True))
+
+
+def _check_instrumented_ends(path: Path, network: Network) -> None:
+    """A monitored segment needs pressure and flow at both ends: the mass balance and NPW use them."""
+    for segment in network.monitored_segments:
+        for kind in (TagKind.PRESSURE, TagKind.FLOW):
+            for upstream in (True, False):
+                if network.end_tag(segment.segment_id, kind, upstream) is None:
+                    end = "upstream" if upstream else "downstream"
+                    raise NetworkFileError(
+                        path,
+                        f"segments ({segment.segment_id})",
+                        f"is monitored but has no {kind.value} tag at its {end} end",
+                    )
+
+
+def load_demo_network() -> Network:
+    """The demo city shipped with Pipewarden."""
+    return load_network(DEMO_NETWORK_PATH)
