@@ -1,0 +1,10 @@
+"""Structured logging and the Prometheus endpoint that every Pipewarden service uses.
+
+    >>> from services.observability import configure_logging, start_metrics_server
+    >>> configure_logging("telemetry", level="INFO")  # one JSON object per line on stderr
+"""
+
+from ._logging import JsonFormatter, configure_logging
+from ._metrics import MetricsServer, start_metrics_server
+
+__all__ = ["JsonFormatter", "MetricsServer", "configure_logging", "start_metrics_server"]
