@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# Fetch, start and stop the project's single-node Apache Kafka broker (KRaft, combined broker+controller).
+#
+#   kafka.sh fetch                      resolve the broker + tools jars from Maven Central (idempotent)
+#   kafka.sh up                         format the log dir if needed, start, wait until ready, create topics
+#   kafka.sh down                       SIGTERM, wait, SIGKILL after PIPEWARDEN_KAFKA_STOP_TIMEOUT_S
+#   kafka.sh status                     exit 0 when running, 3 when not
+#   kafka.sh run-class CLASS [ARGS...]  run a Java class on the fetched classpath
+#
+# Environment (defaults in brackets) — see deploy/kafka/README.md:
+#   PIPEWARDEN_KAFKA_PORT [9092]  PIPEWARDEN_KAFKA_CONTROLLER_PORT [9093]  PIPEWARDEN_KAFKA_DATA_DIR [var/kafka]
+#   PIPEWARDEN_KAFKA_VERSION [4.3.1]  PIPEWARDEN_KAFKA_HEAP [1G]  PIPEWARDEN_KAFKA_START_TIMEOUT_S [90]
+#   PIPEWARDEN_KAFKA_STOP_TIMEOUT_S [30]  PIPEWARDEN_KAFKA_CACHE_DIR [.cache/kafka]  PIPEWARDEN_M2_REPO [.cache/m2]
+#   PIPEWARDEN_KAFKA_CREATE_TOPICS [1]  PIPEWARDEN_KAFKA_WATCH_PID [unset: stop the broker when that pid exits]
+#   PIPEWARDEN_PYTHON [.venv/bin/python]
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+
+KAFKA_VERSION="${PIPEWARDEN_KAFKA_VERSION:-4.3.1}"
+CACHE_DIR="$(realpath -m "${PIPEWARDEN_KAFKA_CACHE_DIR:-$ROOT/.cache/kafka}")"
+M2_REPO="$(realpath -m "${PIPEWARDEN_M2_REPO:-$ROOT/.cache/m2}")"
+LIB_DIR="$CACHE_DIR/lib"
+PORT="${PIPEWARDEN_KAFKA_PORT:-9092}"
+CONTROLLER_PORT="${PIPEWARDEN_KAFKA_CONTROLLER_PORT:-9093}"
+DATA_DIR="$(realpath -m "${PIPEWARDEN_KAFKA_DATA_DIR:-$ROOT/var/kafka}")"
+HEAP="${PIPEWARDEN_KAFKA_HEAP:-1G}"
+START_TIMEOUT_S="${PIPEWARDEN_KAFKA_START_TIMEOUT_S:-90}"
+STOP_TIMEOUT_S="${PIPEWARDEN_KAFKA_STOP_TIMEOUT_S:-30}"
+CREATE_TOPICS="${PIPEWARDEN_KAFKA_CREATE_TOPICS:-1}"
+PYTHON="${PIPEWARDEN_PYTHON:-$ROOT/.venv/bin/python}"
+
+PID_FILE="$DATA_DIR/kafka.pid"
+CONFIG_FILE="$DATA_DIR/server.properties"
+LOG_DIRS="$DATA_DIR/kraft-logs"
+STDOUT_LOG="$DATA_DIR/stdout.log"
+
+log() { echo "kafka.sh: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+is_port() { [[ "$1" =~ ^[0-9]+$ ]] && (( $1 > 0 && $1 < 65536 )); }
+
+stamp_file() {
+    # The stamp names everything that decides the classpath, so a changed pom or version re-fetches.
+    local digest
+    digest="$( { cat "$HERE/pom.xml"; echo "$KAFKA_VERSION"; } | sha256sum | cut -c1-16)"
+    echo "$LIB_DIR/.fetched-$digest"
+}
+
+ensure_maven() {
+    command -v java >/dev/null || die "java not found (Kafka $KAFKA_VERSION needs Java 17+)"
+    if ! command -v mvn >/dev/null; then
+        if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+            log "mvn not found; installing maven with apt-get"
+            apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q maven
+        else
+            die "mvn not found: install Maven 3.6+ (Debian: apt-get install -y maven)"
+        fi
+    fi
+}
+
+cmd_fetch() {
+    local stamp
+    stamp="$(stamp_file)"
+    [[ -f "$stamp" ]] && return 0
+    mkdir -p "$CACHE_DIR"
+    # Several checkouts' test sessions may fetch at once: one does the work, the others wait for it.
+    exec 9>"$CACHE_DIR/.fetch.lock"
+    flock 9
+    if [[ -f "$stamp" ]]; then exec 9>&-; return 0; fi
+    ensure_maven
+    local tmp="$CACHE_DIR/lib.tmp.$$"
+    rm -rf "$tmp"
+    log "resolving Apache Kafka $KAFKA_VERSION from Maven Central into $LIB_DIR"
+    mvn -B -q -f "$HERE/pom.xml" -Dmaven.repo.local="$M2_REPO" -Dkafka.version="$KAFKA_VERSION" \
+        org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+        -DoutputDirectory="$tmp" -DincludeScope=runtime -Dmdep.useBaseVersion=true \
+        || { rm -rf "$tmp"; die "maven could not resolve Kafka $KAFKA_VERSION"; }
+    ls "$tmp"/kafka_2.13-*.jar >/dev/null 2>&1 || { rm -rf "$tmp"; die "kafka_2.13 jar missing after fetch"; }
+    # A running broker keeps its open jars after the unlink, so swapping the directory is safe.
+    rm -rf "$LIB_DIR"
+    mv "$tmp" "$LIB_DIR"
+    touch "$(stamp_file)"
+    exec 9>&-
+    log "fetched $(ls "$LIB_DIR"/*.jar | wc -l) jars"
+}
+
+java_cmd() {
+    # Tools log to stderr at WARN; the broker overrides this with deploy/kafka/log4j2.xml.
+    java -Xms64m -Xmx512m -Dlog4j2.configurationFile="$HERE/log4j2-tools.xml" -cp "$LIB_DIR/*" "$@"
+}
+
+broker_pid() {
+    # Prints the pid when the pid file names a live broker of THIS data dir (pids are reused).
+    [[ -f "$PID_FILE" ]] || return 1
+    local pid
+    pid="$(cat "$PID_FILE" 2>/dev/null)"
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    [[ -r "/proc/$pid/cmdline" ]] || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "kafka.Kafka $CONFIG_FILE" || return 1
+    echo "$pid"
+}
+
+port_in_use() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+new_cluster_id() {
+    # Kafka's Uuid text form: 16 random bytes, URL-safe base64 without padding.
+    head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+}
+
+write_config() {
+    cat >"$CONFIG_FILE" <<EOF
+# Written by deploy/kafka/kafka.sh on every start; edit the script, not this file.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$LOG_DIRS
+
+# One node: every replication factor and min ISR is 1.
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=5
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+
+# Topics come from services/topics (explicit partitions and retention), never from a typo.
+auto.create.topics.enable=false
+delete.topic.enable=true
+# Consumer groups of one member should not wait 3 s before their first assignment.
+group.initial.rebalance.delay.ms=0
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+log.retention.check.interval.ms=300000
+EOF
+}
+
+cmd_up() {
+    is_port "$PORT" || die "PIPEWARDEN_KAFKA_PORT is not a port: '$PORT'"
+    is_port "$CONTROLLER_PORT" || die "PIPEWARDEN_KAFKA_CONTROLLER_PORT is not a port: '$CONTROLLER_PORT'"
+    [[ "$PORT" != "$CONTROLLER_PORT" ]] || die "broker and controller ports must differ ($PORT)"
+    local pid
+    if pid="$(broker_pid)"; then
+        log "already running (pid $pid, data dir $DATA_DIR)"
+    else
+        for p in "$PORT" "$CONTROLLER_PORT"; do
+            port_in_use "$p" && die "port $p on 127.0.0.1 is already in use (another broker? set PIPEWARDEN_KAFKA_PORT / PIPEWARDEN_KAFKA_CONTROLLER_PORT)"
+        done
+        cmd_fetch
+        mkdir -p "$DATA_DIR"
+        write_config
+        if [[ ! -f "$LOG_DIRS/meta.properties" ]]; then
+            log "formatting $LOG_DIRS"
+            java_cmd kafka.tools.StorageTool format --ignore-formatted \
+                -t "$(new_cluster_id)" -c "$CONFIG_FILE" >"$DATA_DIR/format.log" 2>&1 \
+                || { cat "$DATA_DIR/format.log" >&2; die "formatting the KRaft log dir failed"; }
+        fi
+        log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$PORT (controller $CONTROLLER_PORT, data $DATA_DIR)"
+        # setsid: the broker outlives the shell that started it (make, the pytest fixture) until `down`.
+        setsid nohup java -Xms256m -Xmx"$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+            -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+            -Dkafka.logs.dir="$DATA_DIR" -Dlog4j2.configurationFile="$HERE/log4j2.xml" \
+            -cp "$LIB_DIR/*" kafka.Kafka "$CONFIG_FILE" >"$STDOUT_LOG" 2>&1 </dev/null &
+        pid=$!
+        echo "$pid" >"$PID_FILE"
+        if [[ -n "${PIPEWARDEN_KAFKA_WATCH_PID:-}" ]]; then
+            start_watchdog "$pid" "$PIPEWARDEN_KAFKA_WATCH_PID"
+        fi
+    fi
+    wait_ready "$pid"
+    if [[ "$CREATE_TOPICS" == 1 ]]; then
+        [[ -x "$PYTHON" ]] || die "$PYTHON not found: run 'make venv' (or set PIPEWARDEN_KAFKA_CREATE_TOPICS=0)"
+        (cd "$ROOT" && "$PYTHON" -m services.topics.admin --bootstrap "127.0.0.1:$PORT" --wait-s 30) \
+            || die "creating the project topics failed"
+    fi
+    log "ready: bootstrap 127.0.0.1:$PORT"
+}
+
+start_watchdog() {
+    # A test session killed with SIGKILL never runs its teardown; this stops its broker anyway.
+    local broker="$1" watched="$2"
+    setsid bash -c '
+        while kill -0 "$2" 2>/dev/null && kill -0 "$1" 2>/dev/null; do sleep 2; done
+        if kill -0 "$1" 2>/dev/null; then
+            kill -TERM "$1" 2>/dev/null
+            for _ in $(seq 1 30); do kill -0 "$1" 2>/dev/null || exit 0; sleep 1; done
+            kill -KILL "$1" 2>/dev/null
+        fi' watchdog "$broker" "$watched" >/dev/null 2>&1 </dev/null &
+}
+
+wait_ready() {
+    local pid="$1" deadline=$((SECONDS + START_TIMEOUT_S))
+    until port_in_use "$PORT"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 30 "$STDOUT_LOG" >&2 || true
+            die "the broker exited during start-up; see $DATA_DIR/server.log"
+        fi
+        ((SECONDS < deadline)) || die "the broker did not listen on $PORT within ${START_TIMEOUT_S}s; see $DATA_DIR/server.log"
+        sleep 0.3
+    done
+    # Listening is not serving: ask for metadata until the broker has registered with the controller.
+    if [[ -x "$PYTHON" ]]; then
+        local left=$((deadline - SECONDS))
+        ((left > 5)) || left=5
+        (cd "$ROOT" && "$PYTHON" -m services.topics.admin --bootstrap "127.0.0.1:$PORT" \
+            --wait-s "$left" --check) || die "the broker does not answer metadata requests; see $DATA_DIR/server.log"
+    fi
+}
+
+cmd_down() {
+    local pid
+    if ! pid="$(broker_pid)"; then
+        log "not running (data dir $DATA_DIR)"
+        rm -f "$PID_FILE"
+        return 0
+    fi
+    log "stopping pid $pid"
+    kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + STOP_TIMEOUT_S))
+    while kill -0 "$pid" 2>/dev/null; do
+        if ((SECONDS >= deadline)); then
+            log "still running after ${STOP_TIMEOUT_S}s: SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            break
+        fi
+        sleep 0.2
+    done
+    # The broker is a setsid child of an exited shell: whoever reaps it, wait until /proc forgets it.
+    while [[ -e "/proc/$pid" ]] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; do sleep 0.1; done
+    rm -f "$PID_FILE"
+    log "stopped"
+}
+
+cmd_status() {
+    local pid
+    if pid="$(broker_pid)"; then
+        echo "running: pid $pid, bootstrap 127.0.0.1:$PORT, controller $CONTROLLER_PORT, data $DATA_DIR"
+    else
+        echo "not running (data dir $DATA_DIR)"
+        return 3
+    fi
+}
+
+cmd_run_class() {
+    [[ $# -ge 1 ]] || die "usage: kafka.sh run-class CLASS [ARGS...]"
+    cmd_fetch
+    exec java -Xms64m -Xmx"${PIPEWARDEN_KAFKA_TOOL_HEAP:-512m}" \
+        -Dlog4j2.configurationFile="$HERE/log4j2-tools.xml" -cp "$LIB_DIR/*" "$@"
+}
+
+usage() {
+    sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+}
+
+case "${1:-}" in
+    fetch) cmd_fetch ;;
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    run-class) shift; cmd_run_class "$@" ;;
+    -h|--help|help) usage ;;
+    *) usage; exit 2 ;;
+esac
