@@ -1,0 +1,189 @@
+"""Transactional outbox: publish appended events to Kafka without dual writes.
+
+``EventStore.append`` inserts one outbox row per event in the append transaction. ``OutboxRelay`` takes
+the pending rows in global-position order, hands them to a ``Publisher`` (the Kafka producer port),
+and marks them published only after the publisher returned, i.e. after the broker acknowledged them.
+
+Delivery is at least once and in order per stream: a crash or a failed publish between the broker's ack
+and the commit of "published" publishes the batch again. Consumers deduplicate on ``event_id`` (or skip
+``stream_version`` <= the last applied one). Run one relay per store: concurrent relays are serialised
+by row locks (PostgreSQL) or the write lock (SQLite), so they cannot interleave a stream's events.
+
+Message format: key = stream id (UTF-8) so one stream stays in one partition; value = a protobuf
+``pipewarden.workorders.v1.EventEnvelope``; headers ``event_type`` and ``event_id`` for cheap routing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from services.contracts.pipewarden.workorders.v1.events_pb2 import EventEnvelope
+from services.eventstore.clock import Clock, SystemClock
+from services.eventstore.database import events, outbox, read_transaction, write_transaction
+from services.eventstore.model import RecordedEvent, canonical_json
+from services.eventstore.store import EventStore
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    topic: str
+    key: bytes
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+    event: RecordedEvent
+
+
+class Publisher(Protocol):
+    """The Kafka producer port."""
+
+    def publish(self, messages: Sequence[OutboxMessage]) -> None:
+        """Send ``messages`` in order; return only after the broker acknowledged all; raise otherwise."""
+        ...
+
+
+def to_envelope(event: RecordedEvent) -> EventEnvelope:
+    return EventEnvelope(
+        event_id=str(event.event_id),
+        stream_id=event.stream_id,
+        stream_version=event.version,
+        global_position=event.position,
+        event_type=event.event_type,
+        schema_version=event.schema_version,
+        payload_json=canonical_json(event.payload),
+        causation_id=event.causation_id or "",
+        correlation_id=event.correlation_id or "",
+        actor=event.actor or "",
+        recorded_at_unix_us=event.recorded_at_unix_us,
+    )
+
+
+def to_message(topic: str, event: RecordedEvent) -> OutboxMessage:
+    return OutboxMessage(
+        topic=topic,
+        key=event.stream_id.encode(),
+        value=to_envelope(event).SerializeToString(),
+        headers=(("event_type", event.event_type.encode()), ("event_id", str(event.event_id).encode())),
+        event=event,
+    )
+
+
+class RecordingPublisher:
+    """A publisher that keeps what it was given (unit tests, dry runs). ``fail_next`` fails calls on demand."""
+
+    def __init__(self) -> None:
+        self.messages: list[OutboxMessage] = []
+        self.fail_next = 0
+
+    def publish(self, messages: Sequence[OutboxMessage]) -> None:
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            raise ConnectionError("recording publisher: simulated broker failure")
+        self.messages.extend(messages)
+
+
+class KafkaPublisher:
+    """``Publisher`` over kafka-python: acks=all, idempotent producer (no reordering on retries)."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str | Sequence[str],
+        *,
+        client_id: str = "pipewarden-eventstore-relay",
+        timeout_s: float = 30.0,
+        producer: Any = None,
+    ) -> None:
+        if producer is None:
+            from kafka import KafkaProducer
+
+            producer = KafkaProducer(
+                bootstrap_servers=bootstrap_servers,
+                client_id=client_id,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=5,
+            )
+        self._producer = producer
+        self._timeout_s = timeout_s
+
+    def publish(self, messages: Sequence[OutboxMessage]) -> None:
+        futures = [
+            self._producer.send(message.topic, value=message.value, key=message.key, headers=list(message.headers))
+            for message in messages
+        ]
+        self._producer.flush(timeout=self._timeout_s)
+        for future in futures:
+            future.get(timeout=self._timeout_s)  # raises the broker's error for that record
+
+    def close(self) -> None:
+        self._producer.close(timeout=self._timeout_s)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        store: EventStore,
+        publisher: Publisher,
+        *,
+        batch_size: int = 500,
+        clock: Clock | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.store = store
+        self.publisher = publisher
+        self.batch_size = batch_size
+        self.clock: Clock = clock or SystemClock()
+
+    def publish_pending(self) -> int:
+        """Publish one batch of pending rows, oldest first; returns how many were published.
+
+        Raises whatever the publisher raised; nothing is marked published then, so a later call retries.
+        """
+        with write_transaction(self.store.engine) as conn:
+            rows = conn.execute(
+                sa.select(outbox.c.topic, events)
+                .join(events, events.c.position == outbox.c.position)
+                .where(outbox.c.published_at_unix_us.is_(None))
+                .order_by(outbox.c.position)
+                .limit(self.batch_size)
+                .with_for_update(of=outbox)
+            ).mappings()
+            messages = [to_message(row["topic"], self.store._to_recorded(row)) for row in rows]
+            if not messages:
+                return 0
+            self.publisher.publish(messages)
+            conn.execute(
+                sa.update(outbox)
+                .where(outbox.c.position.in_([m.event.position for m in messages]))
+                .values(published_at_unix_us=self.clock.now_unix_us())
+            )
+        return len(messages)
+
+    def run_until_empty(self) -> int:
+        total = 0
+        while published := self.publish_pending():
+            total += published
+        return total
+
+    def pending_count(self) -> int:
+        with read_transaction(self.store.engine) as conn:
+            count = conn.execute(
+                sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at_unix_us.is_(None))
+            ).scalar_one()
+        return int(count)
+
+    def run_forever(self, stop: threading.Event, *, idle_sleep_s: float = 0.2, retry_sleep_s: float = 1.0) -> None:
+        """Relay until ``stop`` is set; publish failures are retried after ``retry_sleep_s``."""
+        while not stop.is_set():
+            try:
+                published = self.publish_pending()
+            except Exception:  # the broker or database is down: keep the rows, try again
+                stop.wait(retry_sleep_s)
+                continue
+            if published == 0:
+                stop.wait(idle_sleep_s)
