@@ -1,0 +1,96 @@
+"""Configuration of the work orders service, read from ``PIPEWARDEN_*`` environment variables.
+
+| variable | default | meaning |
+| --- | --- | --- |
+| ``PIPEWARDEN_WORKORDERS_DB_URL`` | ``sqlite:///var/workorders.sqlite3`` | event store + read models |
+| ``PIPEWARDEN_KAFKA_BOOTSTRAP`` | ``127.0.0.1:9092`` | Kafka brokers |
+| ``PIPEWARDEN_WORKORDERS_GRPC_ADDRESS`` | ``127.0.0.1:50053`` | where ``serve`` listens |
+| ``PIPEWARDEN_WORKORDERS_JWT_SECRET`` | none: ``serve`` refuses to start | HS256 key of callers' tokens |
+| ``PIPEWARDEN_WORKORDERS_CONSUMER_GROUP`` | ``pipewarden-workorders`` | group reading ``leak.alarms.v1`` |
+| ``PIPEWARDEN_WORKORDERS_SNAPSHOT_EVERY`` | ``50`` | save an aggregate snapshot every N events |
+| ``PIPEWARDEN_WORKORDERS_SLA_TICK_S`` | ``15`` | how often the SLA ticker looks for due escalations |
+| ``PIPEWARDEN_WORKORDERS_PROJECTION_POLL_S`` | ``0.05`` | read-model catch-up poll interval when idle |
+| ``PIPEWARDEN_WORKORDERS_METRICS_PORT`` | ``0`` (off) | Prometheus ``/metrics`` port |
+| ``PIPEWARDEN_WORKORDERS_CONSUME_ALARMS`` | ``1`` | run the alarm consumer in ``serve`` |
+| ``PIPEWARDEN_WORKORDERS_RELAY_OUTBOX`` | ``1`` | run the outbox relay in ``serve`` |
+| ``PIPEWARDEN_NETWORK_FILE`` | the demo city | network model (district lengths for leaks per 100 km) |
+| ``PIPEWARDEN_LOG_LEVEL`` | ``INFO`` | log level |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_DB_URL = "sqlite:///var/workorders.sqlite3"
+DEFAULT_GRPC_ADDRESS = "127.0.0.1:50053"
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+
+
+class ConfigError(ValueError):
+    """An environment variable has a value the service cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkOrdersConfig:
+    db_url: str = DEFAULT_DB_URL
+    kafka_bootstrap: str = DEFAULT_BOOTSTRAP
+    grpc_address: str = DEFAULT_GRPC_ADDRESS
+    jwt_secret: str | None = None
+    consumer_group: str = "pipewarden-workorders"
+    snapshot_every: int = 50
+    sla_tick_s: float = 15.0
+    projection_poll_s: float = 0.05
+    metrics_port: int = 0
+    consume_alarms: bool = True
+    relay_outbox: bool = True
+    network_file: str | None = None
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WorkOrdersConfig:
+        env = os.environ if env is None else env
+
+        def text(name: str, default: str) -> str:
+            value = env.get(name, "").strip()
+            return value or default
+
+        def number(name: str, default: float, *, minimum: float) -> float:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigError(f"{name}={raw!r} is not a number") from None
+            if not value >= minimum or value != value:
+                raise ConfigError(f"{name}={raw!r} must be >= {minimum}")
+            return value
+
+        def flag(name: str, default: bool) -> bool:
+            raw = env.get(name, "").strip().lower()
+            if not raw:
+                return default
+            if raw in ("1", "true", "yes", "on"):
+                return True
+            if raw in ("0", "false", "no", "off"):
+                return False
+            raise ConfigError(f"{name}={raw!r} is not a boolean (1/0, true/false)")
+
+        secret = env.get("PIPEWARDEN_WORKORDERS_JWT_SECRET") or None
+        return cls(
+            db_url=text("PIPEWARDEN_WORKORDERS_DB_URL", DEFAULT_DB_URL),
+            kafka_bootstrap=text("PIPEWARDEN_KAFKA_BOOTSTRAP", DEFAULT_BOOTSTRAP),
+            grpc_address=text("PIPEWARDEN_WORKORDERS_GRPC_ADDRESS", DEFAULT_GRPC_ADDRESS),
+            jwt_secret=secret,
+            consumer_group=text("PIPEWARDEN_WORKORDERS_CONSUMER_GROUP", "pipewarden-workorders"),
+            snapshot_every=int(number("PIPEWARDEN_WORKORDERS_SNAPSHOT_EVERY", 50, minimum=1)),
+            sla_tick_s=number("PIPEWARDEN_WORKORDERS_SLA_TICK_S", 15.0, minimum=0.01),
+            projection_poll_s=number("PIPEWARDEN_WORKORDERS_PROJECTION_POLL_S", 0.05, minimum=0.001),
+            metrics_port=int(number("PIPEWARDEN_WORKORDERS_METRICS_PORT", 0, minimum=0)),
+            consume_alarms=flag("PIPEWARDEN_WORKORDERS_CONSUME_ALARMS", True),
+            relay_outbox=flag("PIPEWARDEN_WORKORDERS_RELAY_OUTBOX", True),
+            network_file=env.get("PIPEWARDEN_NETWORK_FILE") or None,
+            log_level=text("PIPEWARDEN_LOG_LEVEL", "INFO"),
+        )

@@ -1,0 +1,1 @@
+"""Entry points of the work orders service: the gRPC API, the alarm consumer, the CLI."""

@@ -1,0 +1,1 @@
+"""Use cases of the work orders service: command handlers, alarm intake, SLA ticks, read models, reports."""
