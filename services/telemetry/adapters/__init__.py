@@ -1,0 +1,1 @@
+"""The edges of telemetry: Kafka producer, gateway token store, clock, Prometheus metrics."""

@@ -1,0 +1,1 @@
+"""Entry points of telemetry: the gRPC servicer and the server that hosts it."""

@@ -1,0 +1,6 @@
+"""Use cases of telemetry: ingest one batch (validate, publish, ack, dedupe)."""
+
+from .ingest import IngestService
+from .ports import Clock, IngestMetrics, OutRecord, PublishUnavailable, RecordPublisher
+
+__all__ = ["Clock", "IngestMetrics", "IngestService", "OutRecord", "PublishUnavailable", "RecordPublisher"]
