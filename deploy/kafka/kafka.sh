@@ -73,10 +73,11 @@ cmd_fetch() {
     local tmp="$CACHE_DIR/lib.tmp.$$"
     rm -rf "$tmp"
     log "resolving Apache Kafka $KAFKA_VERSION from Maven Central into $LIB_DIR"
-    mvn -B -q -f "$HERE/pom.xml" -Dmaven.repo.local="$M2_REPO" -Dkafka.version="$KAFKA_VERSION" \
+    mvn -B -q -Dstyle.color=never -f "$HERE/pom.xml" -Dmaven.repo.local="$M2_REPO" -Dkafka.version="$KAFKA_VERSION" \
         org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
         -DoutputDirectory="$tmp" -DincludeScope=runtime -Dmdep.useBaseVersion=true \
-        || { rm -rf "$tmp"; die "maven could not resolve Kafka $KAFKA_VERSION"; }
+        >"$CACHE_DIR/fetch.log" 2>&1 \
+        || { cat "$CACHE_DIR/fetch.log" >&2; rm -rf "$tmp"; die "maven could not resolve Kafka $KAFKA_VERSION"; }
     ls "$tmp"/kafka_2.13-*.jar >/dev/null 2>&1 || { rm -rf "$tmp"; die "kafka_2.13 jar missing after fetch"; }
     # A running broker keeps its open jars after the unlink, so swapping the directory is safe.
     rm -rf "$LIB_DIR"
