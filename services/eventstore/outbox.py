@@ -15,6 +15,7 @@ Message format: key = stream id (UTF-8) so one stream stays in one partition; va
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -87,7 +88,11 @@ class RecordingPublisher:
 
 
 class KafkaPublisher:
-    """``Publisher`` over kafka-python: acks=all, idempotent producer (no reordering on retries)."""
+    """``Publisher`` over kafka-python: acks=all, idempotent producer (no reordering on retries).
+
+    A failed publish raises within about ``timeout_s`` (also when the broker is down) and replaces the
+    producer, so the relay's retry starts from a clean producer state.
+    """
 
     def __init__(
         self,
@@ -95,32 +100,54 @@ class KafkaPublisher:
         *,
         client_id: str = "pipewarden-eventstore-relay",
         timeout_s: float = 30.0,
-        producer: Any = None,
     ) -> None:
-        if producer is None:
-            from kafka import KafkaProducer
-
-            producer = KafkaProducer(
-                bootstrap_servers=bootstrap_servers,
-                client_id=client_id,
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=5,
-            )
-        self._producer = producer
+        self._bootstrap_servers = bootstrap_servers
+        self._client_id = client_id
         self._timeout_s = timeout_s
+        self._producer: Any = None
+
+    def _new_producer(self) -> Any:
+        from kafka import KafkaProducer
+
+        timeout_ms = max(1_000, int(self._timeout_s * 1000))
+        request_timeout_ms = min(30_000, timeout_ms)
+        return KafkaProducer(
+            bootstrap_servers=self._bootstrap_servers,
+            client_id=self._client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            max_block_ms=timeout_ms,
+            request_timeout_ms=request_timeout_ms,
+            delivery_timeout_ms=max(timeout_ms, request_timeout_ms + 5),
+        )
 
     def publish(self, messages: Sequence[OutboxMessage]) -> None:
-        futures = [
-            self._producer.send(message.topic, value=message.value, key=message.key, headers=list(message.headers))
-            for message in messages
-        ]
-        self._producer.flush(timeout=self._timeout_s)
-        for future in futures:
-            future.get(timeout=self._timeout_s)  # raises the broker's error for that record
+        if self._producer is None:
+            self._producer = self._new_producer()
+        try:
+            futures = [
+                self._producer.send(message.topic, value=message.value, key=message.key, headers=list(message.headers))
+                for message in messages
+            ]
+            self._producer.flush(timeout=self._timeout_s)
+            for future in futures:
+                future.get(timeout=self._timeout_s)  # raises the broker's error for that record
+        except Exception:
+            self._discard_producer()
+            raise
+
+    def _discard_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            # Closing a broken producer must not hide the publish error.
+            with contextlib.suppress(Exception):
+                producer.close(timeout=0)
 
     def close(self) -> None:
-        self._producer.close(timeout=self._timeout_s)
+        if self._producer is not None:
+            self._producer.close(timeout=self._timeout_s)
+            self._producer = None
 
 
 class OutboxRelay:
