@@ -114,9 +114,7 @@ def from_json(tp: Any, data: Any, where: str = "payload") -> Any:
         key_tp, value_tp = get_args(tp)
         if not isinstance(data, Mapping):
             raise InvalidInput(f"{where} must be an object, not {type(data).__name__}")
-        return {
-            _key_from_json(key_tp, k, where): from_json(value_tp, v, f"{where}[{k!r}]") for k, v in data.items()
-        }
+        return {_key_from_json(key_tp, k, where): from_json(value_tp, v, f"{where}[{k!r}]") for k, v in data.items()}
     raise InvalidInput(f"{where}: unsupported type {tp}")
 
 

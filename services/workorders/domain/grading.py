@@ -110,13 +110,19 @@ def grade_alarm(
         pct, kg = rate.pct_of_nominal_flow, rate.rate_kg_per_s
         if pct >= p.grade1_pct_of_nominal_flow or kg >= p.grade1_rate_kg_per_s:
             found.append(
-                (Grade.ONE, f"G1-RATE: leak {kg:g} kg/s = {pct:g} % of nominal flow "
-                 f"(>= {p.grade1_pct_of_nominal_flow:g} % or {p.grade1_rate_kg_per_s:g} kg/s)")
+                (
+                    Grade.ONE,
+                    f"G1-RATE: leak {kg:g} kg/s = {pct:g} % of nominal flow "
+                    f"(>= {p.grade1_pct_of_nominal_flow:g} % or {p.grade1_rate_kg_per_s:g} kg/s)",
+                )
             )
         elif pct >= p.grade2_pct_of_nominal_flow or kg >= p.grade2_rate_kg_per_s:
             found.append(
-                (Grade.TWO, f"G2-RATE: leak {kg:g} kg/s = {pct:g} % of nominal flow "
-                 f"(>= {p.grade2_pct_of_nominal_flow:g} % or {p.grade2_rate_kg_per_s:g} kg/s)")
+                (
+                    Grade.TWO,
+                    f"G2-RATE: leak {kg:g} kg/s = {pct:g} % of nominal flow "
+                    f"(>= {p.grade2_pct_of_nominal_flow:g} % or {p.grade2_rate_kg_per_s:g} kg/s)",
+                )
             )
     if segment.material in p.brittle_materials:
         found.append((Grade.TWO, f"G2-MAT: {segment.material} pipe (brittle, problem-pipeline material)"))

@@ -1,0 +1,92 @@
+"""SLA timers: which deadlines of a work order are breached at ``now`` and not yet escalated.
+
+``due_escalations(order, now_unix_us, policy)`` is pure: the caller (a timer in the service layer, or a
+test with a controlled clock) passes the time, appends the returned ``SlaBreached`` events to the order's
+stream, and the order remembers their ``breach_key`` so the same breach is never escalated twice.
+Calling it again at the same or a later time gives only breaches not yet recorded.
+
+Deadlines (figures from ``policy.SlaPolicy``; all measured from the order's ``received_at`` unless said):
+
+* on site, target (warning) and limit (critical) of the current grade's response code, while nobody has
+  arrived; a late arrival that no timer saw is still escalated once, for the record. Not while the repair
+  is deferred (monitoring) or the order is closed/cancelled. The key includes the grade, so a regrade
+  from 2 to 1 starts the grade 1 clock (still from the time received).
+* make safe (grade 1, only if ``grade1_make_safe_limit_s`` is set): critical.
+* permanent repair: grade 2 within 12 months of being graded 2; grade 3 within 2 years of being graded 3
+  if environmentally significant. Critical. The key includes the grade and the deadline.
+* re-evaluation of a monitored leak: critical once per re-evaluation date.
+
+Timers keep running while an order is on hold: a hold never hides a late response.
+"""
+
+from __future__ import annotations
+
+from services.workorders.domain.errors import InvalidInput
+from services.workorders.domain.policy import DEFAULT_SLA_POLICY, SlaPolicy
+from services.workorders.domain.values import US_PER_S, Grade, check_time
+from services.workorders.domain.workorder import (
+    TERMINAL,
+    BreachKind,
+    RepairKind,
+    Severity,
+    SlaBreached,
+    WorkOrder,
+    WorkOrderStatus,
+)
+
+
+def due_escalations(order: WorkOrder, now_unix_us: int, policy: SlaPolicy = DEFAULT_SLA_POLICY) -> list[SlaBreached]:
+    """New ``SlaBreached`` events for deadlines passed at ``now_unix_us`` (strictly after the deadline)."""
+    if not isinstance(order, WorkOrder):
+        raise InvalidInput(f"order must be a WorkOrder, not {type(order).__name__}")
+    check_time("now_unix_us", now_unix_us)
+    if order.status is None or order.status in TERMINAL:
+        return []
+    assert order.grade is not None and order.received_at_unix_us is not None
+    grade = order.grade
+    received = order.received_at_unix_us
+    found: list[tuple[str, BreachKind, Severity, int]] = []
+
+    response = policy.response(grade)
+    deferred = order.status is WorkOrderStatus.MONITORING or order.held_from is WorkOrderStatus.MONITORING
+    if response is not None and not (deferred and order.arrived_at_unix_us is None):
+        reached = order.arrived_at_unix_us if order.arrived_at_unix_us is not None else now_unix_us
+        for kind, severity, limit_s in (
+            (BreachKind.ON_SITE_TARGET, Severity.WARNING, response.target_s),
+            (BreachKind.ON_SITE_LIMIT, Severity.CRITICAL, response.limit_s),
+        ):
+            deadline = received + limit_s * US_PER_S
+            if reached > deadline:
+                found.append((f"{kind.value}:g{grade.value}", kind, severity, deadline))
+
+    if grade is Grade.ONE and policy.grade1_make_safe_limit_s is not None:
+        deadline = received + policy.grade1_make_safe_limit_s * US_PER_S
+        reached = order.made_safe_at_unix_us if order.made_safe_at_unix_us is not None else now_unix_us
+        if reached > deadline:
+            found.append(("make_safe_limit:g1", BreachKind.MAKE_SAFE_LIMIT, Severity.CRITICAL, deadline))
+
+    repair_s = policy.repair_deadline_s(grade, order.environmentally_significant)
+    if repair_s is not None and order.repair_kind is not RepairKind.PERMANENT:
+        deadline = order.graded_at_unix_us + repair_s * US_PER_S
+        if now_unix_us > deadline:
+            found.append(
+                (f"repair_deadline:g{grade.value}:{deadline}", BreachKind.REPAIR_DEADLINE, Severity.CRITICAL, deadline)
+            )
+
+    if order.reevaluate_by_unix_us is not None and deferred and now_unix_us > order.reevaluate_by_unix_us:
+        deadline = order.reevaluate_by_unix_us
+        found.append((f"reevaluation_overdue:{deadline}", BreachKind.REEVALUATION_OVERDUE, Severity.CRITICAL, deadline))
+
+    return [
+        SlaBreached(
+            order_id=order.order_id,
+            at_unix_us=max(now_unix_us, order.last_event_at_unix_us),
+            breach_key=key,
+            kind=kind,
+            severity=severity,
+            grade=grade,
+            deadline_unix_us=deadline,
+        )
+        for key, kind, severity, deadline in found
+        if key not in order.escalations
+    ]
