@@ -131,9 +131,11 @@ def run(
     l_next,
     l_valve,
     l_visc,
-    # boundary nodes (kind 0 = pressure, 1 = flow offtake) and valves; schedules concatenated
+    # boundary nodes (kind 0 = pressure, 1 = flow offtake; bnd_src >= 0: offtake = that pressure
+    # node's supply, a regulator inlet) and valves; schedules concatenated
     bnd_point,
     bnd_kind,
+    bnd_src,
     bnd_off,
     bnd_len,
     valve_off,
@@ -210,13 +212,17 @@ def run(
                 q += m[j]
             elif l_to[j] == i:
                 q -= m[j]
-        inj[b] = q if bnd_kind[b] == 0 else -bnd_val[b]
+        inj[b] = q
     for step in range(n_steps + 1):
         t = t0 + step * dt
         if step > 0:
             # boundary values and valve openings at the new time level
             for b in range(n_bnd):
-                bnd_val[b] = schedule_value(t, sched_t, sched_v, bnd_off[b], bnd_len[b], cursor_b, b)
+                if bnd_src[b] >= 0:
+                    # a regulator's inlet draws what its outlet supplied in the previous step
+                    bnd_val[b] = max(inj[bnd_src[b]], 0.0)
+                else:
+                    bnd_val[b] = schedule_value(t, sched_t, sched_v, bnd_off[b], bnd_len[b], cursor_b, b)
             for v in range(n_valve):
                 opening[v] = schedule_value(t, sched_t, sched_v, valve_off[v], valve_len[v], cursor_v, v)
             # momentum on every face: pressure gradient, gravity, numerical viscosity, implicit friction

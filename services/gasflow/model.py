@@ -118,11 +118,15 @@ class NodeSpec:
     kind "flow": prescribed offtake in kg/s (positive out of the network, negative = injection).
     kind "junction": nothing prescribed.
     ``value`` is the default constant boundary value; a Scenario may replace it with a Schedule.
+    ``regulator_outlet`` (flow nodes only) makes the node a pressure regulator's inlet: it withdraws
+    exactly what the named pressure node (the regulator's outlet) supplies, so a network can be
+    simulated across pressure levels.
     """
 
     node_id: str
     kind: NodeKind
     value: float = 0.0
+    regulator_outlet: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("pressure", "flow", "junction"):
@@ -130,6 +134,8 @@ class NodeSpec:
         _finite(f"node {self.node_id} value", self.value)
         if self.kind == "pressure" and self.value <= 0.0:
             raise ValueError(f"node {self.node_id}: pressure must be > 0 Pa absolute, got {self.value}")
+        if self.regulator_outlet is not None and self.kind != "flow":
+            raise ValueError(f"node {self.node_id}: only a flow node can be a regulator inlet")
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,13 @@ class NetworkSpec:
             raise ValueError(f"nodes without pipes: {sorted(unused)}")
         if not any(n.kind == "pressure" for n in self.nodes):
             raise ValueError("a network needs at least one pressure node (supply or regulator)")
+        kinds = {n.node_id: n.kind for n in self.nodes}
+        outlets = [n.regulator_outlet for n in self.nodes if n.regulator_outlet is not None]
+        for o in outlets:
+            if kinds.get(o) != "pressure":
+                raise ValueError(f"regulator_outlet {o!r} must name a pressure node")
+        if len(set(outlets)) != len(outlets):
+            raise ValueError("two regulator inlets feed the same outlet")
 
     def pipe(self, pipe_id: str) -> PipeSpec:
         for p in self.pipes:

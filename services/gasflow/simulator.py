@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -288,6 +287,8 @@ class Simulator:
                 if node.node_id in scenario.schedules:
                     raise ValueError(f"node {node.node_id} is a junction: it takes no schedule")
                 continue
+            if node.regulator_outlet is not None and node.node_id in scenario.schedules:
+                raise ValueError(f"node {node.node_id} is a regulator inlet: its flow follows its outlet")
             s = scenario.schedules.get(node.node_id, Schedule.constant(node.value))
             if node.kind == "pressure" and np.any(s.values <= 0.0):
                 raise ValueError(f"pressure schedule of node {node.node_id} must stay > 0 Pa absolute")
@@ -305,16 +306,18 @@ class Simulator:
 
     # -------------------------------------------------------------------------- steady state
     def steady_state(self, scenario: Scenario) -> tuple[FloatArray, FloatArray]:
-        """(ρ per point, m per link) in steady state for the boundary values at t = 0."""
-        g = self.grid
+        """(ρ per point, m per link) in steady state for the boundary values at t = 0.
+
+        Networks whose parts between pressure nodes are trees with one pressure node each (regulators
+        joining them) are solved directly; anything else (loops, two pressure nodes in one part) by a
+        spin-up run with the boundary values frozen.
+        """
         bnd_ids, scheds = self._boundary_schedules(scenario)
         values = {nid: float(s(0.0)) for nid, s in zip(bnd_ids, scheds, strict=True)}
-        kinds = {n.node_id: n.kind for n in self.network.nodes}
-        pressure_nodes = [nid for nid in bnd_ids if kinds[nid] == "pressure"]
-        valve_k = self._valve_k_at_zero(scenario)
-        if len(pressure_nodes) == 1 and g.n_links == g.n_pts - 1:
-            return self._steady_tree(pressure_nodes[0], values, kinds, valve_k)
-        return self._spin_up(scenario)
+        try:
+            return self._steady_forest(values, self._valve_k_at_zero(scenario))
+        except _NotAForest:
+            return self._spin_up(scenario)
 
     def _valve_k_at_zero(self, scenario: Scenario) -> dict[int, float]:
         out: dict[int, float] = {}
@@ -326,58 +329,114 @@ class Simulator:
             out[j] = math.inf if th <= 1e-9 else v.loss_coefficient_open / th**2
         return out
 
-    def _steady_tree(
-        self, root_node: str, values: dict[str, float], kinds: Mapping[str, str], valve_k: dict[int, float]
-    ) -> tuple[FloatArray, FloatArray]:
+    def _steady_forest(self, values: dict[str, float], valve_k: dict[int, float]) -> tuple[FloatArray, FloatArray]:
         g = self.grid
+        nodes = {n.node_id: n for n in self.network.nodes}
         adj: list[list[int]] = [[] for _ in range(g.n_pts)]
         for j in range(g.n_links):
             adj[int(g.l_from[j])].append(j)
             adj[int(g.l_to[j])].append(j)
-        root = g.node_point[root_node]
-        parent_link = np.full(g.n_pts, -1, dtype=np.int64)
-        seen = np.zeros(g.n_pts, dtype=bool)
-        seen[root] = True
+        # connected parts, each must be a tree holding exactly one pressure node
+        comp = np.full(g.n_pts, -1, dtype=np.int64)
+        parts: list[list[int]] = []
+        for start in range(g.n_pts):
+            if comp[start] >= 0:
+                continue
+            members = [start]
+            comp[start] = len(parts)
+            queue = deque([start])
+            while queue:
+                i = queue.popleft()
+                for j in adj[i]:
+                    other = int(g.l_to[j]) if int(g.l_from[j]) == i else int(g.l_from[j])
+                    if comp[other] < 0:
+                        comp[other] = len(parts)
+                        members.append(other)
+                        queue.append(other)
+            parts.append(members)
+        roots: list[str] = []
+        for members in parts:
+            n_links = sum(len(adj[i]) for i in members) // 2
+            if n_links != len(members) - 1:
+                raise _NotAForest
+            press = [g.point_node[i] for i in members if g.point_node[i] and nodes[g.point_node[i]].kind == "pressure"]
+            if len(press) != 1:
+                raise _NotAForest
+            roots.append(press[0])
+        # demand of every flow node; a regulator inlet draws its outlet's part's total demand
+        supplied: dict[str, float] = {}
+        remaining = list(range(len(parts)))
+        rho = np.zeros(g.n_pts)
+        m = np.zeros(g.n_links)
+        while remaining:
+            progress = False
+            for c in list(remaining):
+                demand = np.zeros(g.n_pts)
+                ready = True
+                for i in parts[c]:
+                    nid = g.point_node[i]
+                    if not nid or nodes[nid].kind != "flow":
+                        continue
+                    outlet = nodes[nid].regulator_outlet
+                    if outlet is None:
+                        demand[i] = values[nid]
+                    elif outlet in supplied:
+                        demand[i] = supplied[outlet]
+                    else:
+                        ready = False
+                if not ready:
+                    continue
+                root = g.node_point[roots[c]]
+                supplied[roots[c]] = self._steady_tree(root, values[roots[c]], demand, adj, valve_k, rho, m)
+                remaining.remove(c)
+                progress = True
+            if not progress:
+                raise _NotAForest  # regulators feeding each other in a cycle
+        return rho, m
+
+    def _steady_tree(
+        self,
+        root: int,
+        root_pressure: float,
+        demand: FloatArray,
+        adj: list[list[int]],
+        valve_k: dict[int, float],
+        rho: FloatArray,
+        m: FloatArray,
+    ) -> float:
+        """Fill rho and m of the tree hanging from root; returns the root's supply in kg/s."""
+        g = self.grid
+        parent_link = {root: -1}
         order = [root]
         queue = deque([root])
         while queue:
             i = queue.popleft()
             for j in adj[i]:
                 other = int(g.l_to[j]) if int(g.l_from[j]) == i else int(g.l_from[j])
-                if not seen[other]:
-                    seen[other] = True
+                if other not in parent_link:
                     parent_link[other] = j
                     order.append(other)
                     queue.append(other)
-        if not seen.all():
-            raise ValueError("the network is not connected")
-        demand = np.zeros(g.n_pts)
-        for nid, v in values.items():
-            if kinds[nid] == "flow":
-                demand[g.node_point[nid]] = v
-        sub = demand.copy()
-        m = np.zeros(g.n_links)
+        sub = {i: float(demand[i]) for i in order}
         for i in reversed(order[1:]):
-            j = int(parent_link[i])
+            j = parent_link[i]
             parent = int(g.l_from[j]) if int(g.l_to[j]) == i else int(g.l_to[j])
             m[j] = sub[i] if int(g.l_to[j]) == i else -sub[i]
             sub[parent] += sub[i]
-        p = np.zeros(g.n_pts)
-        p[root] = values[root_node]
+        p = {root: root_pressure}
         mu = self.network.gas.viscosity_pa_s
         for i in order[1:]:
-            j = int(parent_link[i])
+            j = parent_link[i]
             kval = valve_k.get(j, 0.0)
             if math.isinf(kval):
                 if m[j] != 0.0:
                     raise ValueError("a valve shut at t = 0 cuts off a demand: no steady state")
                 kval = 0.0
-            if int(g.l_to[j]) == i:
-                p[i] = _solve_downstream(p[int(g.l_from[j])], m[j], j, g, mu, kval, i, int(g.l_from[j]), True)
-            else:
-                p[i] = _solve_downstream(p[int(g.l_to[j])], m[j], j, g, mu, kval, i, int(g.l_to[j]), False)
-        rho = np.array([_kernel.density_from_pressure(p[i], g.kcoef[i], g.za[i], g.zb[i]) for i in range(g.n_pts)])
-        return rho, m
+            known = int(g.l_from[j]) if int(g.l_to[j]) == i else int(g.l_to[j])
+            p[i] = _solve_downstream(p[known], m[j], j, g, mu, kval, i, known, int(g.l_to[j]) == i)
+        for i in order:
+            rho[i] = _kernel.density_from_pressure(p[i], g.kcoef[i], g.za[i], g.zb[i])
+        return sub[root]
 
     def _spin_up(self, scenario: Scenario, seconds: float = 3600.0) -> tuple[FloatArray, FloatArray]:
         bnd_ids, scheds = self._boundary_schedules(scenario)
@@ -463,6 +522,10 @@ class Simulator:
         valve_len = np.array(lens[n_b:], dtype=np.int64)
         bnd_point = np.array([g.node_point[nid] for nid in bnd_ids], dtype=np.int64)
         bnd_kind = np.array([0 if kinds[nid] == "pressure" else 1 for nid in bnd_ids], dtype=np.int64)
+        outlet_of = {n.node_id: n.regulator_outlet for n in net.nodes}
+        bnd_src = np.array(
+            [bnd_ids.index(o) if (o := outlet_of[nid]) is not None else -1 for nid in bnd_ids], dtype=np.int64
+        )
         point_bnd = np.full(g.n_pts, -1, dtype=np.int64)
         point_bnd[bnd_point] = np.arange(n_b)
         # ---- leaks
@@ -533,6 +596,7 @@ class Simulator:
             visc,
             bnd_point,
             bnd_kind,
+            bnd_src,
             bnd_off,
             bnd_len,
             valve_off,
@@ -610,6 +674,10 @@ class Simulator:
             field_flow_kg_per_s=out_field_m,
         )
         return result, (rho, m)
+
+
+class _NotAForest(Exception):
+    pass
 
 
 def _solve_downstream(
