@@ -20,6 +20,7 @@ IDENTITY_FIELDS: dict[str, tuple[str, ...]] = {
     "pipewarden.telemetry.v1.RejectedReading": ("record_id", "gateway_id"),
     "pipewarden.leakdetect.v1.LeakAlarmEvent": ("event_id", "alarm_id", "segment_id"),
     "pipewarden.leakdetect.v1.SensorHealthEvent": ("event_id", "tag_id", "segment_id"),
+    "pipewarden.workorders.v1.EventEnvelope": ("event_id", "stream_id", "event_type"),
 }
 _DEFAULT_IDENTITY = ("record_id", "event_id")
 

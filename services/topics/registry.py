@@ -22,7 +22,7 @@ class TopicSpec:
     # What the record key is (and therefore what is ordered per partition), e.g. "segment_id".
     key: str
     # Full protobuf name of the record value, e.g. "pipewarden.telemetry.v1.SegmentReadings";
-    # None when the value is not one protobuf message (raw dead letters, event-store envelopes).
+    # None when the value is not one protobuf message (dead letters keep the poison bytes).
     value_type: str | None
     cleanup_policy: str = "delete"
     description: str = ""
@@ -104,8 +104,8 @@ WORKORDERS_EVENTS = TopicSpec(
     name="workorders.events.v1",
     partitions=6,
     retention_ms=365 * _DAY_MS,
-    key="stream id (one work order's event stream)",
-    value_type=None,
+    key="stream_id (one work order's event stream, e.g. \"workorder-<uuid>\")",
+    value_type="pipewarden.workorders.v1.EventEnvelope",
     description="Work-order domain events published from the event store's outbox.",
 )
 
