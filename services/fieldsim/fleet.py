@@ -1,0 +1,133 @@
+"""Run a network's gateways together against one telemetry endpoint (library entry point)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import grpc
+
+from services.network import Network
+
+from .gateway import BadReadings, BatchBuilder, GatewayStats, GatewayStreamer
+from .values import PlausibleValues, ValueSource
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FleetConfig:
+    target: str = "127.0.0.1:50051"
+    tokens: Mapping[str, str] = field(default_factory=dict)  # gateway_id -> token
+    gateways: tuple[str, ...] | None = None  # None: every gateway that has a token
+    batch_interval_s: float = 1.0
+    duration_s: float | None = None  # None: until stop() / cancellation
+    bad: BadReadings = field(default_factory=BadReadings)
+    # None: milliseconds since the epoch at start, so a restarted simulator never reuses a sequence
+    first_sequence: int | None = None
+    ack_timeout_s: float = 10.0
+    tls_root_cert: bytes | None = None
+    seed: int | None = None
+
+
+@dataclass
+class FleetReport:
+    duration_s: float
+    gateways: dict[str, GatewayStats]
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(stats, name)) for stats in self.gateways.values())
+
+    def summary(self) -> dict[str, object]:
+        latencies = sorted(x for s in self.gateways.values() for x in s.ack_latencies_s)
+
+        def pct(q: float) -> float | None:
+            return (
+                round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 2) if latencies else None
+            )
+
+        names = (
+            "batches_sent", "batches_acked", "duplicate_acks", "batches_failed", "batches_dropped",
+            "readings_sent", "readings_accepted", "readings_rejected", "retries",
+        )  # fmt: skip
+        return {
+            "duration_s": round(self.duration_s, 2),
+            **{name: self.total(name) for name in names},
+            "ack_latency_ms": {"p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99)},
+            "errors": {g: s.last_error for g, s in self.gateways.items() if s.last_error},
+        }
+
+
+class Fleet:
+    def __init__(self, network: Network, config: FleetConfig, values: ValueSource | None = None) -> None:
+        self.network = network
+        self.config = config
+        self.values = values if values is not None else PlausibleValues(network, seed=config.seed)
+        ids = (
+            config.gateways
+            if config.gateways is not None
+            else tuple(g for g in network.gateways if g in config.tokens)
+        )
+        missing = [g for g in ids if g not in config.tokens]
+        if missing:
+            raise ValueError(f"no token for gateway(s) {', '.join(missing)}")
+        unknown = [g for g in ids if g not in network.gateways]
+        if unknown:
+            raise ValueError(f"gateway(s) {', '.join(unknown)} not in network {network.name!r}")
+        if not ids:
+            raise ValueError("no gateways to simulate: give tokens for at least one gateway of the network")
+        self.gateway_ids = ids
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> FleetReport:
+        config = self.config
+        first = config.first_sequence if config.first_sequence is not None else int(time.time() * 1000)
+        if config.tls_root_cert is not None:
+            channel = grpc.aio.secure_channel(config.target, grpc.ssl_channel_credentials(config.tls_root_cert))
+        else:
+            channel = grpc.aio.insecure_channel(config.target)
+        started = time.monotonic()
+        streamers: dict[str, GatewayStreamer] = {}
+        try:
+            tasks: list[asyncio.Future[object]] = []
+            for index, gateway_id in enumerate(self.gateway_ids):
+                builder = BatchBuilder(
+                    gateway_id,
+                    self.network.tags_of_gateway(gateway_id),
+                    self.values,
+                    first_sequence=first,
+                    bad=config.bad,
+                    seed=None if config.seed is None else config.seed + index,
+                )
+                streamer = GatewayStreamer(channel, config.tokens[gateway_id], ack_timeout_s=config.ack_timeout_s)
+                streamers[gateway_id] = streamer
+                tasks.append(asyncio.ensure_future(streamer.run(self._stop)))
+                tasks.append(asyncio.ensure_future(self._produce(builder, streamer)))
+            if config.duration_s is not None:
+                try:
+                    await asyncio.wait_for(self._stop.wait(), config.duration_s)
+                except TimeoutError:
+                    self._stop.set()
+            await asyncio.gather(*tasks)
+        finally:
+            self._stop.set()
+            await channel.close()
+        return FleetReport(time.monotonic() - started, {g: s.stats for g, s in streamers.items()})
+
+    async def _produce(self, builder: BatchBuilder, streamer: GatewayStreamer) -> None:
+        interval = self.config.batch_interval_s
+        next_tick = time.monotonic()
+        while not self._stop.is_set():
+            batch = builder.build(time.time())
+            if batch is not None:
+                streamer.submit(batch)
+            next_tick += interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), max(0.0, next_tick - time.monotonic()))
