@@ -1,0 +1,1 @@
+"""In-process benchmarks; each writes reports/*.json (ratios against a baseline measured in the same run)."""
