@@ -29,7 +29,7 @@ def test_samples_follow_scan_periods_and_sequences_increase() -> None:
     for r in second.readings:
         per_tag[r.tag_id] = per_tag.get(r.tag_id, 0) + 1
     for tag in NETWORK.tags_of_gateway("gw-transmission"):
-        expected = int(round(1.0 / tag.scan_period_s)) if tag.scan_period_s <= 1.0 else 0
+        expected = round(1.0 / tag.scan_period_s) if tag.scan_period_s <= 1.0 else 0
         assert per_tag.get(tag.tag_id, 0) == expected, tag.tag_id
     assert b.build(T0 + 1.0) is None  # nothing new is due
 

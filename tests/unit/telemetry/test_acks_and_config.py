@@ -90,7 +90,9 @@ def test_config_from_env(tmp_path) -> None:  # type: ignore[no-untyped-def]
         }
     )
     assert dict(config.gateway_tokens) == {"gw-a": "tok1", "gw-c": "tok3"}
-    assert config.max_clock_skew_s == 2.5 and config.kafka_bootstrap == "k:1" and config.max_readings_per_batch == 100
+    assert (
+        config.max_clock_skew_s == 2.5 and config.kafka_bootstrap == "k:1" and config.max_readings_per_batch == 100
+    )
     assert TelemetryConfig.from_env({}) == TelemetryConfig()
 
 

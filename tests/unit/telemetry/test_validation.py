@@ -110,7 +110,12 @@ def test_same_tag_at_different_times_is_not_a_duplicate() -> None:
 
 
 def test_rejection_indices_and_counts_in_a_mixed_batch() -> None:
-    batch = [R(TAG), R("NOPE"), R(TAG, source_time_unix_us=NOW_US - 1, value=math.nan), R(TAG, source_time_unix_us=NOW_US - 2, value=-5.0)]
+    batch = [
+        R(TAG),
+        R("NOPE"),
+        R(TAG, source_time_unix_us=NOW_US - 1, value=math.nan),
+        R(TAG, source_time_unix_us=NOW_US - 2, value=-5.0),
+    ]
     result = validate_batch(batch, GW, INDEX, NOW_US, LIMITS)
     assert [r.index_in_batch for r in result.rejections] == [1, 2, 3]
     assert result.rejection_counts() == {
@@ -168,5 +173,7 @@ def test_empty_input_gives_empty_result() -> None:
 
 
 def test_protobuf_readings_are_accepted_directly() -> None:
-    reading = reading_pb2.Reading(tag_id=TAG, source_time_unix_us=NOW_US, value=1.0, quality=reading_pb2.QUALITY_GOOD)
+    reading = reading_pb2.Reading(
+        tag_id=TAG, source_time_unix_us=NOW_US, value=1.0, quality=reading_pb2.QUALITY_GOOD
+    )
     assert validate_batch([reading], GW, INDEX, NOW_US, LIMITS).accepted_count == 1
