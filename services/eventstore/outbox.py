@@ -6,8 +6,8 @@ and marks them published only after the publisher returned, i.e. after the broke
 
 Delivery is at least once and in order per stream: a crash or a failed publish between the broker's ack
 and the commit of "published" publishes the batch again. Consumers deduplicate on ``event_id`` (or skip
-``stream_version`` <= the last applied one). Run one relay per store: concurrent relays are serialised
-by row locks (PostgreSQL) or the write lock (SQLite), so they cannot interleave a stream's events.
+``stream_version`` <= the last applied one). Run one relay per store. On PostgreSQL concurrent relays
+are serialised by row locks; on SQLite they could publish a batch twice (still in order per relay).
 
 Message format: key = stream id (UTF-8) so one stream stays in one partition; value = a protobuf
 ``pipewarden.workorders.v1.EventEnvelope``; headers ``event_type`` and ``event_id`` for cheap routing.
@@ -171,25 +171,43 @@ class OutboxRelay:
 
         Raises whatever the publisher raised; nothing is marked published then, so a later call retries.
         """
-        with write_transaction(self.store.engine) as conn:
-            rows = conn.execute(
-                sa.select(outbox.c.topic, events)
-                .join(events, events.c.position == outbox.c.position)
-                .where(outbox.c.published_at_unix_us.is_(None))
-                .order_by(outbox.c.position)
-                .limit(self.batch_size)
-                .with_for_update(of=outbox)
-            ).mappings()
-            messages = [to_message(row["topic"], self.store._to_recorded(row)) for row in rows]
-            if not messages:
-                return 0
+        engine = self.store.engine
+        if engine.dialect.name == "postgresql":
+            # The row locks serialise concurrent relays without blocking appends (they insert new rows).
+            with write_transaction(engine) as conn:
+                messages = self._pending(conn, lock=True)
+                if messages:
+                    self.publisher.publish(messages)
+                    self._mark_published(conn, messages)
+            return len(messages)
+        # SQLite has one database-wide write lock: holding it while the broker answers would stall every
+        # append. Read, publish, then mark; a second relay could publish a batch twice (at least once).
+        with read_transaction(engine) as conn:
+            messages = self._pending(conn, lock=False)
+        if messages:
             self.publisher.publish(messages)
-            conn.execute(
-                sa.update(outbox)
-                .where(outbox.c.position.in_([m.event.position for m in messages]))
-                .values(published_at_unix_us=self.clock.now_unix_us())
-            )
+            with write_transaction(engine) as conn:
+                self._mark_published(conn, messages)
         return len(messages)
+
+    def _pending(self, conn: sa.Connection, *, lock: bool) -> list[OutboxMessage]:
+        query = (
+            sa.select(outbox.c.topic, events)
+            .join(events, events.c.position == outbox.c.position)
+            .where(outbox.c.published_at_unix_us.is_(None))
+            .order_by(outbox.c.position)
+            .limit(self.batch_size)
+        )
+        if lock:
+            query = query.with_for_update(of=outbox)
+        return [to_message(row["topic"], self.store._to_recorded(row)) for row in conn.execute(query).mappings()]
+
+    def _mark_published(self, conn: sa.Connection, messages: Sequence[OutboxMessage]) -> None:
+        conn.execute(
+            sa.update(outbox)
+            .where(outbox.c.position.in_([m.event.position for m in messages]))
+            .values(published_at_unix_us=self.clock.now_unix_us())
+        )
 
     def run_until_empty(self) -> int:
         total = 0

@@ -567,3 +567,26 @@ def test_bad_read_arguments_are_refused(store: EventStore, kwargs: dict[str, Any
 def test_bad_read_all_arguments_are_refused(store: EventStore, kwargs: dict[str, Any]) -> None:
     with pytest.raises(InvalidEventError):
         store.read_all(**kwargs)
+
+
+def test_appends_are_not_blocked_while_the_relay_waits_for_the_broker(store: EventStore) -> None:
+    store.append("s-1", 0, [opened(1)])
+    appended_during_publish: list[Any] = []
+
+    class SlowBroker(RecordingPublisher):
+        def publish(self, messages: Any) -> None:
+            if not appended_during_publish:
+                writer = threading.Thread(
+                    target=lambda: appended_during_publish.append(store.append("s-2", 0, [opened(2)]))
+                )
+                writer.start()
+                writer.join(timeout=10)
+                assert not writer.is_alive(), "an append waited for the relay's broker round trip"
+            super().publish(messages)
+
+    publisher = SlowBroker()
+    relay = OutboxRelay(store, publisher)
+    assert relay.publish_pending() == 1
+    assert len(appended_during_publish) == 1
+    assert relay.publish_pending() == 1
+    assert [m.event.stream_id for m in publisher.messages] == ["s-1", "s-2"]
