@@ -1,0 +1,1 @@
+"""Leak-detection core (placeholder docstring, replaced below)."""

@@ -1,0 +1,226 @@
+"""Detector parameters (one set for all segments) and the per-segment / per-instrument configuration arrays.
+
+`DetectorParams` holds every tunable with its default and why; `DetectorConfig` holds the network model in
+the form the kernels read (dense float arrays indexed by segment and by slot). Build a config from the
+network model with `services.leakdetect.domain.network_config.config_from_network`, or by hand with
+`DetectorConfig.empty` + `set_segment` / `set_instrument` (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from . import layout as L
+
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class DetectorParams:
+    """Parameters shared by all segments. Defaults are the documented operating point, not tuned per scenario."""
+
+    # Compensated mass balance (a).
+    tick_s: float = 10.0  # readings are averaged per tick; line pack is evaluated on tick means
+    block_ticks: int = 6  # a block (1 min) is the unit of the statistical test and of the window ring
+    windows_blocks: tuple[int, int, int, int] = (1, 5, 15, 60)  # 1, 5, 15, 60 min windows
+    learn_blocks: int = 60  # leak-free blocks used to learn the baseline (offset + gain on throughput)
+    gain_ridge_frac: float = 0.05  # ridge on the gain: throughput variation below 5 % of nominal keeps gain 0
+    # Statistical decision (b).
+    z_window: float = 5.0  # window test: alarm when imbalance > z * sigma for `persist_blocks` blocks
+    persist_blocks: int = 2
+    cusum_k: float = 0.5  # Page's CUSUM reference value (in sigma of one block)
+    cusum_h: float = 10.0  # Page's CUSUM decision interval; ARL0 ~ 1e5 blocks (~ 100 days) for Gaussian noise
+    eps_lp: float = 0.25  # line-pack model error: fraction of |change of line pack| added to sigma
+    lp_trans_floor: float = 0.0  # extra absolute sigma (kg/s) during transients, 0 = none
+    clear_blocks: int = 15  # blocks with no evidence before a latched alarm clears
+    # Sensor health (f).
+    stale_factor: float = 3.0  # stale after this many scan periods without a good reading ...
+    stale_min_s: float = 5.0  # ... but never sooner than this
+    flat_n: int = 30  # identical values in a row before flat-lined ...
+    flat_s: float = 120.0  # ... lasting at least this long
+    stuck_frac: float = 0.02  # changes below this fraction of the random error count as stuck (same n and s)
+    implausible_clear_n: int = 10  # plausible readings in a row before an implausible-rate tag is OK again
+    # Negative pressure wave (c).
+    npw_tau_fast_s: float = 0.15
+    npw_tau_slow_s: float = 8.0
+    npw_k: float = 6.0  # front detection: drop > k * noise of the fast average
+    npw_min_drop_pa: float = 300.0
+    npw_confirm_s: float = 1.5  # wait this long after the first crossing to measure the front's amplitude
+    npw_refractory_s: float = 30.0
+    npw_pair_tol: float = 0.10  # fronts pair when |dt| <= (1 + tol) L / c + 3 timing s.d.
+    npw_end_frac: float = 0.03  # located within this fraction of L (or 2 s.d.) of an end: boundary event
+    # Rupture (e).
+    rupture_frac: float = 0.05  # pressure below the reference by 5 % of it ...
+    rupture_tau_s: float = 60.0  # ... reference: slow average of the pressure
+    rupture_confirm: int = 2  # consecutive readings
+    rupture_refractory_s: float = 600.0
+    # Methane (d).
+    ch4_hysteresis_lel: float = 5.0
+    ch4_rise_lel_per_min: float = 5.0
+    ch4_rise_min_lel: float = 5.0
+    ch4_rise_tau_s: float = 30.0
+
+    def to_array(self) -> F64:
+        p = np.zeros(L.N_P)
+        p[L.P_TICK_US] = round(self.tick_s * 1e6)
+        p[L.P_BLOCK_TICKS] = self.block_ticks
+        for i, w in enumerate(self.windows_blocks):
+            p[L.P_WIN0 + i] = w
+        p[L.P_LEARN_BLOCKS] = self.learn_blocks
+        p[L.P_Z_WINDOW] = self.z_window
+        p[L.P_PERSIST] = self.persist_blocks
+        p[L.P_CUSUM_K] = self.cusum_k
+        p[L.P_CUSUM_H] = self.cusum_h
+        p[L.P_EPS_LP] = self.eps_lp
+        p[L.P_GAIN_RIDGE] = self.gain_ridge_frac
+        p[L.P_CLEAR_BLOCKS] = self.clear_blocks
+        p[L.P_STALE_FACTOR] = self.stale_factor
+        p[L.P_STALE_MIN_S] = self.stale_min_s
+        p[L.P_FLAT_N] = self.flat_n
+        p[L.P_FLAT_S] = self.flat_s
+        p[L.P_STUCK_FRAC] = self.stuck_frac
+        p[L.P_IMPL_CLEAR_N] = self.implausible_clear_n
+        p[L.P_NPW_TAU_FAST] = self.npw_tau_fast_s
+        p[L.P_NPW_TAU_SLOW] = self.npw_tau_slow_s
+        p[L.P_NPW_K] = self.npw_k
+        p[L.P_NPW_MIN_DROP] = self.npw_min_drop_pa
+        p[L.P_NPW_CONFIRM_S] = self.npw_confirm_s
+        p[L.P_NPW_REFRACT_S] = self.npw_refractory_s
+        p[L.P_NPW_PAIR_TOL] = self.npw_pair_tol
+        p[L.P_NPW_END_FRAC] = self.npw_end_frac
+        p[L.P_RUP_FRAC] = self.rupture_frac
+        p[L.P_RUP_TAU] = self.rupture_tau_s
+        p[L.P_RUP_CONFIRM] = self.rupture_confirm
+        p[L.P_RUP_REFRACT_S] = self.rupture_refractory_s
+        p[L.P_CH4_HYST] = self.ch4_hysteresis_lel
+        p[L.P_CH4_ROR] = self.ch4_rise_lel_per_min
+        p[L.P_CH4_ROR_MIN] = self.ch4_rise_min_lel
+        p[L.P_CH4_ROR_TAU] = self.ch4_rise_tau_s
+        p[L.P_LP_TRANS_FLOOR] = self.lp_trans_floor
+        if self.tick_s <= 0 or self.block_ticks < 1 or min(self.windows_blocks) < 1:
+            raise ValueError("tick_s, block_ticks and windows must be positive")
+        if len(self.windows_blocks) != L.N_WINDOWS:
+            raise ValueError(f"windows_blocks needs {L.N_WINDOWS} entries")
+        return p
+
+    @property
+    def ring_len(self) -> int:
+        return max(self.windows_blocks) + 1
+
+
+# Default utility-tunnel / confined-space methane thresholds, % LEL (domain brief; configurable per sensor).
+LEL_ALARM = 20.0
+LEL_GRADE2 = 40.0
+LEL_GRADE1_CONFINED = 80.0
+
+
+@dataclass
+class DetectorConfig:
+    """Per-segment and per-slot configuration arrays; `segment_ids[i]` names segment i."""
+
+    segment_ids: list[str]
+    seg_cfg: F64  # [n_segments, N_GC]
+    slot_cfg: F64  # [n_segments * N_ROLES, N_SC]
+    tag_slots: dict[str, int] = field(default_factory=dict)  # tag id -> slot (segment * N_ROLES + role)
+
+    @classmethod
+    def empty(cls, n_segments: int) -> DetectorConfig:
+        seg_cfg = np.zeros((n_segments, L.N_GC))
+        seg_cfg[:, L.GC_TEMPERATURE_K] = 288.15
+        seg_cfg[:, L.GC_R_SPECIFIC] = 8.314462618 / 0.0174  # natural gas, M ~ 17.4 g/mol
+        slot_cfg = np.zeros((n_segments * L.N_ROLES, L.N_SC))
+        slot_cfg[:, L.SC_RANGE_MIN] = -np.inf
+        slot_cfg[:, L.SC_RANGE_MAX] = np.inf
+        slot_cfg[:, L.SC_MAX_RATE] = np.inf
+        slot_cfg[:, L.SC_SCAN_S] = 1.0
+        slot_cfg[:, L.SC_LEL_ALARM] = LEL_ALARM
+        slot_cfg[:, L.SC_LEL_GRADE2] = LEL_GRADE2
+        slot_cfg[:, L.SC_LEL_GRADE1] = np.inf
+        slot_cfg[:, L.SC_TIME_RES_S] = 0.001
+        return cls([f"seg{i}" for i in range(n_segments)], seg_cfg, slot_cfg)
+
+    @property
+    def n_segments(self) -> int:
+        return int(self.seg_cfg.shape[0])
+
+    def set_segment(
+        self,
+        seg: int,
+        *,
+        length_m: float,
+        inner_diameter_m: float,
+        nominal_flow_kg_per_s: float,
+        wave_speed_m_per_s: float,
+        wave_speed_sd_m_per_s: float | None = None,
+        temperature_k: float = 288.15,
+        r_specific: float | None = None,
+        z_slope_per_pa: float = 0.0,
+        segment_id: str | None = None,
+    ) -> None:
+        if not (length_m > 0 and inner_diameter_m > 0 and wave_speed_m_per_s > 0 and nominal_flow_kg_per_s > 0):
+            raise ValueError("segment length, diameter, wave speed and nominal flow must be positive")
+        area = math.pi * inner_diameter_m**2 / 4.0
+        g = self.seg_cfg[seg]
+        g[L.GC_LENGTH_M] = length_m
+        g[L.GC_AREA_M2] = area
+        g[L.GC_VOLUME_M3] = area * length_m
+        g[L.GC_WAVE_SPEED] = wave_speed_m_per_s
+        g[L.GC_WAVE_SPEED_SD] = (
+            0.01 * wave_speed_m_per_s if wave_speed_sd_m_per_s is None else wave_speed_sd_m_per_s
+        )
+        g[L.GC_NOMINAL_FLOW] = nominal_flow_kg_per_s
+        g[L.GC_TEMPERATURE_K] = temperature_k
+        if r_specific is not None:
+            g[L.GC_R_SPECIFIC] = r_specific
+        g[L.GC_Z_SLOPE] = z_slope_per_pa
+        if segment_id is not None:
+            self.segment_ids[seg] = segment_id
+
+    def set_instrument(
+        self,
+        seg: int,
+        role: int,
+        *,
+        sigma_rel: float = 0.0,
+        sigma_abs: float = 0.0,
+        range_min: float = -np.inf,
+        range_max: float = np.inf,
+        max_rate_per_s: float = np.inf,
+        scan_period_s: float = 1.0,
+        time_resolution_s: float = 0.001,
+        confined_space: bool = False,
+        lel_thresholds: tuple[float, float, float] | None = None,
+        tag_id: str | None = None,
+    ) -> None:
+        """Fill a slot. sigma_* are the random error of one reading (1 s.d.); fixed bias is learned away."""
+        if not 0 <= role < L.N_ROLES:
+            raise ValueError(f"role {role} outside 0..{L.N_ROLES - 1}")
+        slot = seg * L.N_ROLES + role
+        c = self.slot_cfg[slot]
+        c[L.SC_PRESENT] = 1.0
+        c[L.SC_SIGMA_REL] = sigma_rel
+        c[L.SC_SIGMA_ABS] = sigma_abs
+        c[L.SC_RANGE_MIN] = range_min
+        c[L.SC_RANGE_MAX] = range_max
+        c[L.SC_MAX_RATE] = max_rate_per_s
+        c[L.SC_SCAN_S] = scan_period_s
+        c[L.SC_TIME_RES_S] = time_resolution_s
+        c[L.SC_CONFINED] = 1.0 if confined_space else 0.0
+        if lel_thresholds is None:
+            lel_thresholds = (LEL_ALARM, LEL_GRADE2, LEL_GRADE1_CONFINED if confined_space else np.inf)
+        c[L.SC_LEL_ALARM], c[L.SC_LEL_GRADE2], c[L.SC_LEL_GRADE1] = lel_thresholds
+        if tag_id is not None:
+            self.tag_slots[tag_id] = slot
+
+    def fingerprint(self, params: DetectorParams) -> str:
+        """Hash of config and parameters: a checkpoint restores only into the same configuration."""
+        h = hashlib.sha256()
+        h.update(np.ascontiguousarray(self.seg_cfg).tobytes())
+        h.update(np.ascontiguousarray(self.slot_cfg).tobytes())
+        h.update(repr(sorted(asdict(params).items())).encode())
+        return h.hexdigest()[:16]

@@ -1,0 +1,235 @@
+"""Python face of the detector: state object, batch processing, checkpoints, sensitivity read-out.
+
+The streaming service keeps one `DetectorState` per partition, calls `process_batch` with the decoded readings
+of a poll (flat arrays, one Python call per batch), publishes the returned events and checkpoints with
+`state.to_bytes()`; `DetectorState.from_bytes` restores it bit for bit.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from . import layout as L
+from .config import DetectorConfig, DetectorParams
+from .kernels import advance_kernel, process_kernel
+
+EVENT_DTYPE = np.dtype(
+    [
+        ("kind", np.int16),
+        ("segment", np.int32),
+        ("role", np.int16),
+        ("time_us", np.int64),
+        ("onset_us", np.int64),
+        ("code", np.int32),
+        ("value", np.float64),
+        ("sigma", np.float64),
+        ("aux1", np.float64),
+        ("aux2", np.float64),
+        ("aux3", np.float64),
+    ]
+)
+
+_ARRAYS = ("params", "slot_f", "slot_i", "seg_f", "seg_i", "ring", "hist_t", "hist_v", "counters")
+_MAGIC = b"PWLD1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that does not belong to this detector configuration or is damaged."""
+
+
+@dataclass
+class DetectorState:
+    """All mutable detector state, in preallocated arrays (see `layout` for the columns)."""
+
+    config: DetectorConfig
+    params_obj: DetectorParams
+    params: npt.NDArray[np.float64]
+    slot_f: npt.NDArray[np.float64]
+    slot_i: npt.NDArray[np.int64]
+    seg_f: npt.NDArray[np.float64]
+    seg_i: npt.NDArray[np.int64]
+    ring: npt.NDArray[np.float64]
+    hist_t: npt.NDArray[np.int64]
+    hist_v: npt.NDArray[np.float64]
+    counters: npt.NDArray[np.int64]
+    ev_i: npt.NDArray[np.int64]
+    ev_f: npt.NDArray[np.float64]
+    n_ev: npt.NDArray[np.int64]
+
+    @classmethod
+    def new(cls, config: DetectorConfig, params: DetectorParams | None = None, event_capacity: int = 65536
+            ) -> DetectorState:
+        p = params or DetectorParams()
+        n_seg = config.n_segments
+        n_slots = n_seg * L.N_ROLES
+        slot_i = np.zeros((n_slots, L.N_SI), dtype=np.int64)
+        slot_i[:, L.SI_LAST_TIME] = -1
+        slot_i[:, L.SI_LAST_GOOD_TIME] = -1
+        seg_i = np.zeros((n_seg, L.N_GI), dtype=np.int64)
+        seg_i[:, L.GI_TICK] = -1
+        seg_i[:, L.GI_CLOCK] = -1
+        seg_f = np.zeros((n_seg, L.N_GF))
+        seg_f[:, L.GF_KAPPA] = 1.0
+        seg_f[:, L.GF_MDLR0 : L.GF_MDLR0 + L.N_WINDOWS] = np.inf
+        seg_f[:, L.GF_Z0 : L.GF_Z0 + L.N_WINDOWS] = np.nan
+        return cls(
+            config=config,
+            params_obj=p,
+            params=p.to_array(),
+            slot_f=np.zeros((n_slots, L.N_SF)),
+            slot_i=slot_i,
+            seg_f=seg_f,
+            seg_i=seg_i,
+            ring=np.zeros((n_seg, p.ring_len, L.N_R)),
+            hist_t=np.zeros((n_seg * 2, L.HIST_LEN), dtype=np.int64),
+            hist_v=np.zeros((n_seg * 2, L.HIST_LEN)),
+            counters=np.zeros(L.N_COUNTERS, dtype=np.int64),
+            ev_i=np.zeros((event_capacity, L.N_EI), dtype=np.int64),
+            ev_f=np.zeros((event_capacity, L.N_EF)),
+            n_ev=np.zeros(1, dtype=np.int64),
+        )
+
+    # --- checkpoints ---------------------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        """Serialise the state (no pickle): header with the config fingerprint, then the arrays (npz)."""
+        buf = io.BytesIO()
+        np.savez(buf, **{name: getattr(self, name) for name in _ARRAYS})
+        header = json.dumps(
+            {"fingerprint": self.config.fingerprint(self.params_obj), "params": asdict(self.params_obj)}
+        ).encode()
+        return _MAGIC + len(header).to_bytes(4, "big") + header + buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, config: DetectorConfig, params: DetectorParams | None = None,
+                   event_capacity: int = 65536) -> DetectorState:
+        if not data.startswith(_MAGIC) or len(data) < len(_MAGIC) + 4:
+            raise CheckpointError("not a leak detector checkpoint")
+        n = int.from_bytes(data[len(_MAGIC) : len(_MAGIC) + 4], "big")
+        start = len(_MAGIC) + 4
+        try:
+            header = json.loads(data[start : start + n])
+        except ValueError as exc:
+            raise CheckpointError(f"damaged checkpoint header: {exc}") from exc
+        state = cls.new(config, params, event_capacity)
+        if header.get("fingerprint") != config.fingerprint(state.params_obj):
+            raise CheckpointError("checkpoint was taken with another network configuration or parameters")
+        try:
+            with np.load(io.BytesIO(data[start + n :]), allow_pickle=False) as z:
+                for name in _ARRAYS:
+                    arr = z[name]
+                    target = getattr(state, name)
+                    if arr.shape != target.shape or arr.dtype != target.dtype:
+                        raise CheckpointError(f"checkpoint array {name} has shape {arr.shape}, want {target.shape}")
+                    target[...] = arr
+        except (OSError, KeyError, ValueError) as exc:
+            if isinstance(exc, CheckpointError):
+                raise
+            raise CheckpointError(f"damaged checkpoint: {exc}") from exc
+        return state
+
+    # --- read-outs -----------------------------------------------------------------------------------------
+    def mdlr_kg_per_s(self) -> npt.NDArray[np.float64]:
+        """Minimum detectable leak rate per segment and window [n_segments, N_WINDOWS] (inf: not monitoring)."""
+        return self.seg_f[:, L.GF_MDLR0 : L.GF_MDLR0 + L.N_WINDOWS].copy()
+
+    def mdlr_pct_of_flow(self, window: int = 2) -> npt.NDArray[np.float64]:
+        return 100.0 * self.seg_f[:, L.GF_MDLR0 + window] / self.config.seg_cfg[:, L.GC_NOMINAL_FLOW]
+
+    def z_scores(self) -> npt.NDArray[np.float64]:
+        return self.seg_f[:, L.GF_Z0 : L.GF_Z0 + L.N_WINDOWS].copy()
+
+    def health(self) -> npt.NDArray[np.int64]:
+        """Sensor health per slot [n_segments, N_ROLES] (layout.HEALTH_*)."""
+        return self.slot_i[:, L.SI_HEALTH].reshape(-1, L.N_ROLES).copy()
+
+    def counter_dict(self) -> dict[str, int]:
+        return {name: int(self.counters[i]) for i, name in enumerate(L.COUNTER_NAMES)}
+
+
+def _as(arr: npt.ArrayLike, dtype: type, name: str, n: int | None) -> npt.NDArray:
+    a = np.ascontiguousarray(np.asarray(arr), dtype=dtype)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional")
+    if n is not None and a.shape[0] != n:
+        raise ValueError(f"{name} has {a.shape[0]} entries, expected {n}")
+    return a
+
+
+def _drain(state: DetectorState) -> npt.NDArray[np.void]:
+    k = int(state.n_ev[0])
+    out = np.empty(k, dtype=EVENT_DTYPE)
+    ei = state.ev_i[:k]
+    ef = state.ev_f[:k]
+    out["kind"] = ei[:, L.EI_KIND]
+    out["segment"] = ei[:, L.EI_SEG]
+    out["role"] = ei[:, L.EI_ROLE]
+    out["time_us"] = ei[:, L.EI_TIME]
+    out["onset_us"] = ei[:, L.EI_ONSET]
+    out["code"] = ei[:, L.EI_CODE]
+    out["value"] = ef[:, L.EF_VALUE]
+    out["sigma"] = ef[:, L.EF_SIGMA]
+    out["aux1"] = ef[:, L.EF_AUX1]
+    out["aux2"] = ef[:, L.EF_AUX2]
+    out["aux3"] = ef[:, L.EF_AUX3]
+    state.n_ev[0] = 0
+    return out
+
+
+def process_batch(
+    state: DetectorState,
+    segment_idx: npt.ArrayLike,
+    role_idx: npt.ArrayLike,
+    time_us: npt.ArrayLike,
+    value_si: npt.ArrayLike,
+    quality: npt.ArrayLike | None = None,
+) -> npt.NDArray[np.void]:
+    """Feed one batch of readings; returns the events it produced (structured array, `EVENT_DTYPE`).
+
+    Readings may come in any order: a batch that is not sorted by time is stably sorted first. Readings with an
+    unknown segment/role, a time not after the tag's previous reading (duplicates from gateway retries), bad
+    quality, non-finite or out-of-range values are dropped and counted in `state.counters`.
+    """
+    seg = _as(segment_idx, np.int64, "segment_idx", None)
+    n = seg.shape[0]
+    role = _as(role_idx, np.int64, "role_idx", n)
+    t = _as(time_us, np.int64, "time_us", n)
+    v = _as(value_si, np.float64, "value_si", n)
+    q = np.ones(n, dtype=np.int64) if quality is None else _as(quality, np.int64, "quality", n)
+    if n > 1 and bool(np.any(t[1:] < t[:-1])):
+        order = np.argsort(t, kind="stable")
+        seg, role, t, v, q = seg[order], role[order], t[order], v[order], q[order]
+    out_parts = []
+    # the event buffer is drained between chunks so that a huge batch cannot overflow it
+    chunk = max(1, state.ev_i.shape[0] * 4)
+    for start in range(0, n, chunk):
+        sl = slice(start, min(n, start + chunk))
+        process_kernel(seg[sl], role[sl], t[sl], v[sl], q[sl], state.params, state.config.seg_cfg,
+                       state.config.slot_cfg, state.slot_f, state.slot_i, state.seg_f, state.seg_i, state.ring,
+                       state.hist_t, state.hist_v, state.counters, state.ev_i, state.ev_f, state.n_ev)
+        out_parts.append(_drain(state))
+    if not out_parts:
+        return np.empty(0, dtype=EVENT_DTYPE)
+    return out_parts[0] if len(out_parts) == 1 else np.concatenate(out_parts)
+
+
+def advance_to(state: DetectorState, now_us: int) -> npt.NDArray[np.void]:
+    """Advance all segments' clocks to `now_us` without readings (silent tags become stale, fronts expire)."""
+    advance_kernel(np.int64(now_us), state.params, state.config.seg_cfg, state.config.slot_cfg, state.slot_f,
+                   state.slot_i, state.seg_f, state.seg_i, state.ring, state.counters, state.ev_i, state.ev_f,
+                   state.n_ev)
+    return _drain(state)
+
+
+def events_frame(events: npt.NDArray[np.void], config: DetectorConfig):  # type: ignore[no-untyped-def]
+    """Events as a pandas DataFrame with readable names (for reports and debugging, not for the hot path)."""
+    import pandas as pd
+
+    df = pd.DataFrame(events)
+    df["kind_name"] = [L.EVENT_NAMES.get(int(k), str(k)) for k in df["kind"]] if len(df) else []
+    df["segment_id"] = [config.segment_ids[int(s)] for s in df["segment"]] if len(df) else []
+    return df

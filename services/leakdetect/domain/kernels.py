@@ -1,0 +1,912 @@
+"""Numba kernels of the leak detector: one pass over a batch of readings, all state in preallocated arrays.
+
+See `services.leakdetect.domain` for the methods. Everything here is `njit(cache=True)` in nopython mode;
+array column indices come from `layout` and are compile-time constants.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .layout import (
+    C_ACCEPTED,
+    C_BAD_QUALITY,
+    C_EVENTS_DROPPED,
+    C_IMPLAUSIBLE,
+    C_LATE,
+    C_NONFINITE,
+    C_OUT_OF_ORDER,
+    C_OUT_OF_RANGE,
+    C_UNKNOWN_SLOT,
+    EF_AUX1,
+    EF_AUX2,
+    EF_AUX3,
+    EF_SIGMA,
+    EF_VALUE,
+    EI_CODE,
+    EI_KIND,
+    EI_ONSET,
+    EI_ROLE,
+    EI_SEG,
+    EI_TIME,
+    EV_BALANCE_RESUMED,
+    EV_BALANCE_SUSPENDED,
+    EV_BASELINE_LEARNED,
+    EV_HEALTH,
+    EV_LEAK,
+    EV_LEAK_CLEARED,
+    EV_METHANE,
+    EV_METHANE_CLEARED,
+    EV_METHANE_RISE,
+    EV_NPW_BOUNDARY,
+    EV_NPW_LEAK,
+    EV_NPW_UNPAIRED,
+    EV_RUPTURE,
+    GC_AREA_M2,
+    GC_LENGTH_M,
+    GC_NOMINAL_FLOW,
+    GC_R_SPECIFIC,
+    GC_TEMPERATURE_K,
+    GC_VOLUME_M3,
+    GC_WAVE_SPEED,
+    GC_WAVE_SPEED_SD,
+    GC_Z_SLOPE,
+    GF_B_W,
+    GF_B_WQ,
+    GF_B_WQQ,
+    GF_B_WQR,
+    GF_B_WR,
+    GF_B_WRR,
+    GF_BASE_A,
+    GF_BASE_G,
+    GF_BASE_VAR,
+    GF_BLK_M,
+    GF_BLK_Q,
+    GF_BLK_V,
+    GF_CUM_A,
+    GF_CUM_M,
+    GF_CUM_Q,
+    GF_CUM_V,
+    GF_CUSUM,
+    GF_CUSUM_SUM_E,
+    GF_CUSUM_SUM_V,
+    GF_KAPPA,
+    GF_LAST_E,
+    GF_LAST_SIGMA,
+    GF_LP,
+    GF_LP_VAR,
+    GF_MDLR0,
+    GF_NPW_A_DN,
+    GF_NPW_A_UP,
+    GF_NPW_SIG_DN,
+    GF_NPW_SIG_UP,
+    GF_NPW_T_DN,
+    GF_NPW_T_UP,
+    GF_Z0,
+    GI_BLK_INVALID,
+    GI_CLEAR_RUN,
+    GI_CLOCK,
+    GI_CUSUM_N,
+    GI_CUSUM_ONSET,
+    GI_LATCHED,
+    GI_LEARNED,
+    GI_LP_VALID,
+    GI_N_BLOCKS,
+    GI_N_LEARN,
+    GI_NPW_PEND_DN,
+    GI_NPW_PEND_UP,
+    GI_PERSIST0,
+    GI_RING_POS,
+    GI_RUPTURE_UNTIL,
+    GI_SUSPENDED,
+    GI_T_START,
+    GI_TICK,
+    HEALTH_FLATLINED,
+    HEALTH_IMPLAUSIBLE_RATE,
+    HEALTH_OK,
+    HEALTH_STALE,
+    HEALTH_STUCK,
+    HEALTH_UNKNOWN,
+    HIST_LEN,
+    N_ROLES,
+    N_WINDOWS,
+    P_BLOCK_TICKS,
+    P_CH4_HYST,
+    P_CH4_ROR,
+    P_CH4_ROR_MIN,
+    P_CH4_ROR_TAU,
+    P_CLEAR_BLOCKS,
+    P_CUSUM_H,
+    P_CUSUM_K,
+    P_EPS_LP,
+    P_FLAT_N,
+    P_FLAT_S,
+    P_GAIN_RIDGE,
+    P_IMPL_CLEAR_N,
+    P_LEARN_BLOCKS,
+    P_LP_TRANS_FLOOR,
+    P_NPW_CONFIRM_S,
+    P_NPW_END_FRAC,
+    P_NPW_K,
+    P_NPW_MIN_DROP,
+    P_NPW_PAIR_TOL,
+    P_NPW_REFRACT_S,
+    P_NPW_TAU_FAST,
+    P_NPW_TAU_SLOW,
+    P_PERSIST,
+    P_RUP_CONFIRM,
+    P_RUP_FRAC,
+    P_RUP_REFRACT_S,
+    P_RUP_TAU,
+    P_STALE_FACTOR,
+    P_STALE_MIN_S,
+    P_STUCK_FRAC,
+    P_TICK_US,
+    P_WIN0,
+    P_Z_WINDOW,
+    QUALITY_BAD,
+    R_A,
+    R_INVALID,
+    R_LP,
+    R_LP_VAR,
+    R_M,
+    R_Q,
+    R_TIME,
+    R_V,
+    ROLE_FLOW_IN,
+    ROLE_FLOW_OUT,
+    ROLE_METHANE_0,
+    ROLE_PRESSURE_DOWN,
+    ROLE_PRESSURE_UP,
+    ROLE_TEMPERATURE,
+    SC_CONFINED,
+    SC_LEL_ALARM,
+    SC_MAX_RATE,
+    SC_PRESENT,
+    SC_RANGE_MAX,
+    SC_RANGE_MIN,
+    SC_SCAN_S,
+    SC_SIGMA_ABS,
+    SC_SIGMA_REL,
+    SC_TIME_RES_S,
+    SF_ANCHOR,
+    SF_CUR_N,
+    SF_CUR_SUM,
+    SF_EW_FAST,
+    SF_EW_REF,
+    SF_EW_SLOW,
+    SF_HELD,
+    SF_HELD_VAR,
+    SF_LAST_VALUE,
+    SF_NOISE_VAR,
+    SF_NPW_BASE,
+    SF_NXT_N,
+    SF_NXT_SUM,
+    SF_ROR,
+    SF_RUP_T0,
+    SI_FLAT_N,
+    SI_FLAT_T0,
+    SI_GOOD_RUN,
+    SI_HEALTH,
+    SI_HIST_N,
+    SI_HIST_POS,
+    SI_IMPL_N,
+    SI_LAST_GOOD_TIME,
+    SI_LAST_TIME,
+    SI_LEVEL,
+    SI_NPW_N,
+    SI_NPW_PHASE,
+    SI_NPW_T_DET,
+    SI_READINGS,
+    SI_ROR_LATCH,
+    SI_RUP_N,
+    SI_STUCK_N,
+    TEST_CUSUM,
+)
+
+Z_CLIP = 3.5  # cap of one block's contribution to the CUSUM: one bad block must not raise an alarm alone
+MAX_CATCHUP_BLOCKS = 70  # a silent gap longer than this many blocks restarts the balance instead of replaying
+
+
+@njit(cache=True)
+def _emit(ev_i, ev_f, n_ev, counters, kind, seg, role, t, onset, code, v, sg, a1, a2, a3):
+    k = n_ev[0]
+    if k >= ev_i.shape[0]:
+        counters[C_EVENTS_DROPPED] += 1
+        return
+    ev_i[k, EI_KIND] = kind
+    ev_i[k, EI_SEG] = seg
+    ev_i[k, EI_ROLE] = role
+    ev_i[k, EI_TIME] = t
+    ev_i[k, EI_ONSET] = onset
+    ev_i[k, EI_CODE] = code
+    ev_f[k, EF_VALUE] = v
+    ev_f[k, EF_SIGMA] = sg
+    ev_f[k, EF_AUX1] = a1
+    ev_f[k, EF_AUX2] = a2
+    ev_f[k, EF_AUX3] = a3
+    n_ev[0] = k + 1
+
+
+@njit(cache=True)
+def _sigma2(slot_cfg, slot, v):
+    """Variance of one reading of this slot at value v."""
+    r = slot_cfg[slot, SC_SIGMA_REL] * v
+    a = slot_cfg[slot, SC_SIGMA_ABS]
+    return r * r + a * a
+
+
+@njit(cache=True)
+def _healthy(slot_cfg, slot_i, slot):
+    return slot_cfg[slot, SC_PRESENT] != 0.0 and slot_i[slot, SI_HEALTH] == HEALTH_OK
+
+
+@njit(cache=True)
+def _set_health(slot_i, seg_f, slot, seg, role, new, t, ev_i, ev_f, n_ev, counters):
+    old = slot_i[slot, SI_HEALTH]
+    if new != old:
+        slot_i[slot, SI_HEALTH] = new
+        _emit(ev_i, ev_f, n_ev, counters, EV_HEALTH, seg, role, t, t, new, seg_f[seg, GF_MDLR0 + 2], 0.0,
+              float(old), 0.0, 0.0)
+
+
+@njit(cache=True)
+def _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s, out):
+    """Line pack (kg) and its variance from the tick means of the end pressures; out[2] = 1 when valid."""
+    base = s * N_ROLES
+    su = base + ROLE_PRESSURE_UP
+    sd = base + ROLE_PRESSURE_DOWN
+    ok_u = _healthy(slot_cfg, slot_i, su)
+    ok_d = _healthy(slot_cfg, slot_i, sd)
+    out[0] = 0.0
+    out[1] = 0.0
+    out[2] = 0.0
+    if ok_u and ok_d:
+        pu = slot_f[su, SF_HELD]
+        pd = slot_f[sd, SF_HELD]
+        # mean pressure of a steadily flowing isothermal gas line
+        pm = 2.0 / 3.0 * (pu + pd - pu * pd / (pu + pd))
+        var_p = 0.25 * (slot_f[su, SF_HELD_VAR] + slot_f[sd, SF_HELD_VAR])
+    elif ok_u or ok_d:
+        one = su if ok_u else sd
+        pm = slot_f[one, SF_HELD]
+        # one end only: the mean pressure is uncertain by the typical end-to-end difference (2 % of p)
+        var_p = slot_f[one, SF_HELD_VAR] + (0.02 * pm) ** 2
+    else:
+        return
+    if not (pm > 0.0):
+        return
+    st = base + ROLE_TEMPERATURE
+    temp = seg_cfg[s, GC_TEMPERATURE_K]
+    if _healthy(slot_cfg, slot_i, st) and slot_f[st, SF_HELD] > 100.0:
+        temp = slot_f[st, SF_HELD]
+    z = 1.0 + seg_cfg[s, GC_Z_SLOPE] * pm
+    rt = seg_cfg[s, GC_R_SPECIFIC] * temp
+    vol = seg_cfg[s, GC_VOLUME_M3]
+    out[0] = vol * pm / (z * rt)
+    d = vol / (rt * z * z)
+    out[1] = d * d * var_p
+    out[2] = 1.0
+
+
+@njit(cache=True)
+def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev, lp):
+    tick_us = np.int64(params[P_TICK_US])
+    k = seg_i[s, GI_TICK]
+    t_end = (k + 1) * tick_us
+    dt = tick_us * 1e-6
+    base = s * N_ROLES
+    # 1. tick means (sample and hold), staleness
+    for role in range(N_ROLES):
+        slot = base + role
+        if slot_cfg[slot, SC_PRESENT] == 0.0:
+            continue
+        n = slot_f[slot, SF_CUR_N]
+        if n > 0.0:
+            m = slot_f[slot, SF_CUR_SUM] / n
+            slot_f[slot, SF_HELD] = m
+            slot_f[slot, SF_HELD_VAR] = _sigma2(slot_cfg, slot, m) / n
+        else:
+            slot_f[slot, SF_HELD_VAR] = _sigma2(slot_cfg, slot, slot_f[slot, SF_HELD])
+        slot_f[slot, SF_CUR_SUM] = slot_f[slot, SF_NXT_SUM]
+        slot_f[slot, SF_CUR_N] = slot_f[slot, SF_NXT_N]
+        slot_f[slot, SF_NXT_SUM] = 0.0
+        slot_f[slot, SF_NXT_N] = 0.0
+        stale_us = max(params[P_STALE_FACTOR] * slot_cfg[slot, SC_SCAN_S], params[P_STALE_MIN_S]) * 1e6
+        last = slot_i[slot, SI_LAST_GOOD_TIME]
+        ref = last if last >= 0 else seg_i[s, GI_T_START]
+        if t_end - ref > stale_us and slot_i[slot, SI_HEALTH] != HEALTH_STALE:
+            _set_health(slot_i, seg_f, slot, s, role, HEALTH_STALE, t_end, ev_i, ev_f, n_ev, counters)
+    # 2. balance over the tick
+    si = base + ROLE_FLOW_IN
+    so = base + ROLE_FLOW_OUT
+    bal_ok = _healthy(slot_cfg, slot_i, si) and _healthy(slot_cfg, slot_i, so)
+    if bal_ok:
+        qin = slot_f[si, SF_HELD]
+        qout = slot_f[so, SF_HELD]
+        seg_f[s, GF_BLK_M] += (qin - qout) * dt
+        seg_f[s, GF_BLK_Q] += 0.5 * (qin + qout) * dt
+        seg_f[s, GF_BLK_V] += (slot_f[si, SF_HELD_VAR] + slot_f[so, SF_HELD_VAR]) * dt * dt
+        if seg_i[s, GI_SUSPENDED] != 0:
+            seg_i[s, GI_SUSPENDED] = 0
+            _emit(ev_i, ev_f, n_ev, counters, EV_BALANCE_RESUMED, s, -1, t_end, t_end, 0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    else:
+        seg_i[s, GI_BLK_INVALID] = 1
+        if seg_i[s, GI_SUSPENDED] == 0:
+            seg_i[s, GI_SUSPENDED] = 1
+            seg_f[s, GF_CUSUM] = 0.0
+            seg_i[s, GI_CUSUM_N] = 0
+            for w in range(N_WINDOWS):
+                seg_i[s, GI_PERSIST0 + w] = 0
+                seg_f[s, GF_MDLR0 + w] = np.inf
+                seg_f[s, GF_Z0 + w] = np.nan
+            _emit(ev_i, ev_f, n_ev, counters, EV_BALANCE_SUSPENDED, s, -1, t_end, t_end, 0, np.inf, 0.0, 0.0,
+                  0.0, 0.0)
+    seg_i[s, GI_TICK] = k + 1
+    # 3. block boundary
+    bt = np.int64(params[P_BLOCK_TICKS])
+    if (k + 1) % bt == 0:
+        _close_block(s, t_end, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i,
+                     ev_f, n_ev, lp)
+
+
+@njit(cache=True)
+def _close_block(s, t_end, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f,
+                 n_ev, lp):
+    _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s, lp)
+    lp_now = lp[0]
+    lp_var = lp[1]
+    lp_ok = lp[2] != 0.0
+    prev_ok = seg_i[s, GI_LP_VALID] != 0
+    lp_prev = seg_f[s, GF_LP]
+    lp_prev_var = seg_f[s, GF_LP_VAR]
+    valid = seg_i[s, GI_BLK_INVALID] == 0 and lp_ok and prev_ok
+    blk_m = seg_f[s, GF_BLK_M]
+    blk_q = seg_f[s, GF_BLK_Q]
+    blk_v = seg_f[s, GF_BLK_V]
+    seg_f[s, GF_CUM_M] += blk_m
+    seg_f[s, GF_CUM_Q] += blk_q
+    seg_f[s, GF_CUM_V] += blk_v
+    if lp_ok and prev_ok:
+        seg_f[s, GF_CUM_A] += abs(lp_now - lp_prev)
+    nr = ring.shape[1]
+    pos = (seg_i[s, GI_RING_POS] + 1) % nr
+    prev_pos = seg_i[s, GI_RING_POS]
+    prev_invalid = ring[s, prev_pos, R_INVALID] if seg_i[s, GI_N_BLOCKS] > 0 else 0.0
+    ring[s, pos, R_TIME] = float(t_end)
+    ring[s, pos, R_M] = seg_f[s, GF_CUM_M]
+    ring[s, pos, R_Q] = seg_f[s, GF_CUM_Q]
+    ring[s, pos, R_V] = seg_f[s, GF_CUM_V]
+    ring[s, pos, R_LP] = lp_now
+    ring[s, pos, R_LP_VAR] = lp_var
+    ring[s, pos, R_A] = seg_f[s, GF_CUM_A]
+    ring[s, pos, R_INVALID] = prev_invalid + (0.0 if valid else 1.0)
+    seg_i[s, GI_RING_POS] = pos
+    seg_i[s, GI_N_BLOCKS] += 1
+    seg_f[s, GF_LP] = lp_now
+    seg_f[s, GF_LP_VAR] = lp_var
+    seg_i[s, GI_LP_VALID] = 1 if lp_ok else 0
+    seg_f[s, GF_BLK_M] = 0.0
+    seg_f[s, GF_BLK_Q] = 0.0
+    seg_f[s, GF_BLK_V] = 0.0
+    seg_i[s, GI_BLK_INVALID] = 0
+    if not valid:
+        seg_f[s, GF_CUSUM] = 0.0
+        seg_i[s, GI_CUSUM_N] = 0
+        for w in range(N_WINDOWS):
+            seg_i[s, GI_PERSIST0 + w] = 0
+        return
+    _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var, params, seg_cfg, seg_f, seg_i,
+            ring, counters, ev_i, ev_f, n_ev)
+
+
+@njit(cache=True)
+def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var, params, seg_cfg, seg_f, seg_i,
+            ring, counters, ev_i, ev_f, n_ev):
+    """Baseline learning, Page's CUSUM on block residuals and the multi-window tests for one valid block."""
+    tb = params[P_TICK_US] * params[P_BLOCK_TICKS] * 1e-6
+    eps = params[P_EPS_LP]
+    floor = params[P_LP_TRANS_FLOOR]
+    d_lp = lp_now - lp_prev
+    r = (blk_m - d_lp) / tb
+    q = blk_q / tb
+    var_b = (blk_v + lp_var + lp_prev_var) / (tb * tb)
+    trans = eps * abs(d_lp) / tb
+    if trans > 0.0 and floor > 0.0:
+        trans = math.sqrt(trans * trans + floor * floor)
+    learned = seg_i[s, GI_LEARNED] != 0
+    kappa = seg_f[s, GF_KAPPA] if learned else 1.0
+    a = seg_f[s, GF_BASE_A]
+    g = seg_f[s, GF_BASE_G]
+    base_var = seg_f[s, GF_BASE_VAR]
+    if not learned:
+        w = 1.0 / (var_b + trans * trans)
+        seg_f[s, GF_B_W] += w
+        seg_f[s, GF_B_WQ] += w * q
+        seg_f[s, GF_B_WR] += w * r
+        seg_f[s, GF_B_WQQ] += w * q * q
+        seg_f[s, GF_B_WQR] += w * q * r
+        seg_f[s, GF_B_WRR] += w * r * r
+        seg_i[s, GI_N_LEARN] += 1
+        if seg_i[s, GI_N_LEARN] >= np.int64(params[P_LEARN_BLOCKS]):
+            sw = seg_f[s, GF_B_W]
+            qm = seg_f[s, GF_B_WQ] / sw
+            rm = seg_f[s, GF_B_WR] / sw
+            sqq = seg_f[s, GF_B_WQQ] / sw - qm * qm
+            sqr = seg_f[s, GF_B_WQR] / sw - qm * rm
+            ridge = (params[P_GAIN_RIDGE] * seg_cfg[s, GC_NOMINAL_FLOW]) ** 2
+            g = sqr / (max(sqq, 0.0) + ridge)
+            a = rm - g * qm
+            ss = (seg_f[s, GF_B_WRR] - 2.0 * a * seg_f[s, GF_B_WR] - 2.0 * g * seg_f[s, GF_B_WQR] + a * a * sw
+                  + 2.0 * a * g * seg_f[s, GF_B_WQ] + g * g * seg_f[s, GF_B_WQQ])
+            n = seg_i[s, GI_N_LEARN]
+            kappa = max(1.0, math.sqrt(max(ss, 0.0) / max(n - 2, 1)))
+            base_var = kappa * kappa / sw
+            seg_f[s, GF_BASE_A] = a
+            seg_f[s, GF_BASE_G] = g
+            seg_f[s, GF_KAPPA] = kappa
+            seg_f[s, GF_BASE_VAR] = base_var
+            seg_i[s, GI_LEARNED] = 1
+            _emit(ev_i, ev_f, n_ev, counters, EV_BASELINE_LEARNED, s, -1, t_end, t_end, 0, a,
+                  math.sqrt(base_var), g, kappa, 0.0)
+        # no decision while learning; the windows below still state the sensitivity
+    e = r - (a + g * q)
+    sig_e = math.sqrt(kappa * kappa * var_b + trans * trans + base_var)
+    seg_f[s, GF_LAST_E] = e
+    seg_f[s, GF_LAST_SIGMA] = sig_e
+    # Page's CUSUM on normalised block residuals (only once the baseline is known)
+    z_b = e / sig_e if learned else -np.inf
+    if z_b > Z_CLIP:
+        z_b = Z_CLIP
+    s_prev = seg_f[s, GF_CUSUM]
+    s_new = s_prev + z_b - params[P_CUSUM_K]
+    if s_new <= 0.0:
+        s_new = 0.0
+        seg_i[s, GI_CUSUM_N] = 0
+        seg_f[s, GF_CUSUM_SUM_E] = 0.0
+        seg_f[s, GF_CUSUM_SUM_V] = 0.0
+    else:
+        if seg_i[s, GI_CUSUM_N] == 0:
+            seg_i[s, GI_CUSUM_ONSET] = t_end - np.int64(tb * 1e6)
+        seg_i[s, GI_CUSUM_N] += 1
+        seg_f[s, GF_CUSUM_SUM_E] += e
+        seg_f[s, GF_CUSUM_SUM_V] += sig_e * sig_e
+    seg_f[s, GF_CUSUM] = s_new
+    # multi-window tests on the ring
+    nr = ring.shape[1]
+    pos = seg_i[s, GI_RING_POS]
+    zthr = params[P_Z_WINDOW]
+    persist_n = np.int64(params[P_PERSIST])
+    fired = -1
+    for wi in range(N_WINDOWS):
+        nb = np.int64(params[P_WIN0 + wi])
+        z = np.nan
+        mdlr = np.inf
+        if seg_i[s, GI_N_BLOCKS] > nb and nb < nr:
+            j = (pos - nb) % nr
+            if ring[s, pos, R_INVALID] - ring[s, j, R_INVALID] == 0.0:
+                ws = (ring[s, pos, R_TIME] - ring[s, j, R_TIME]) * 1e-6
+                d_m = ring[s, pos, R_M] - ring[s, j, R_M]
+                dl = ring[s, pos, R_LP] - ring[s, j, R_LP]
+                d_q = ring[s, pos, R_Q] - ring[s, j, R_Q]
+                d_v = ring[s, pos, R_V] - ring[s, j, R_V]
+                d_a = ring[s, pos, R_A] - ring[s, j, R_A]
+                imb = (d_m - dl) / ws - (a + g * d_q / ws)
+                tr = eps * d_a / ws
+                if tr > 0.0 and floor > 0.0:
+                    tr = math.sqrt(tr * tr + floor * floor)
+                var_w = (kappa * kappa * (d_v + ring[s, pos, R_LP_VAR] + ring[s, j, R_LP_VAR]) / (ws * ws)
+                         + tr * tr + base_var)
+                sg = math.sqrt(var_w)
+                z = imb / sg
+                mdlr = zthr * sg
+        seg_f[s, GF_Z0 + wi] = z
+        seg_f[s, GF_MDLR0 + wi] = mdlr
+        if z > zthr:
+            seg_i[s, GI_PERSIST0 + wi] += 1
+        else:
+            seg_i[s, GI_PERSIST0 + wi] = 0
+        if fired < 0 and seg_i[s, GI_PERSIST0 + wi] >= persist_n:
+            fired = wi
+    if not learned:
+        return
+    cusum_fired = s_new > params[P_CUSUM_H]
+    triggered = cusum_fired or fired >= 0
+    if triggered and seg_i[s, GI_LATCHED] == 0:
+        test = TEST_CUSUM if (cusum_fired and fired < 0) else fired
+        n_on = seg_i[s, GI_CUSUM_N]
+        rate = np.nan
+        sg_rate = np.nan
+        onset = t_end
+        # estimate over the CUSUM run (the change point of Page's test), from the ring when it reaches back
+        if n_on > 0 and n_on < nr and seg_i[s, GI_N_BLOCKS] > n_on:
+            j = (pos - n_on) % nr
+            if ring[s, pos, R_INVALID] - ring[s, j, R_INVALID] == 0.0:
+                ws = (ring[s, pos, R_TIME] - ring[s, j, R_TIME]) * 1e-6
+                d_m = ring[s, pos, R_M] - ring[s, j, R_M]
+                dl = ring[s, pos, R_LP] - ring[s, j, R_LP]
+                d_q = ring[s, pos, R_Q] - ring[s, j, R_Q]
+                d_v = ring[s, pos, R_V] - ring[s, j, R_V]
+                d_a = ring[s, pos, R_A] - ring[s, j, R_A]
+                rate = (d_m - dl) / ws - (a + g * d_q / ws)
+                tr = eps * d_a / ws
+                sg_rate = math.sqrt(kappa * kappa * (d_v + ring[s, pos, R_LP_VAR] + ring[s, j, R_LP_VAR])
+                                    / (ws * ws) + tr * tr + base_var)
+                onset = seg_i[s, GI_CUSUM_ONSET]
+        if rate != rate:
+            if n_on > 0:
+                rate = seg_f[s, GF_CUSUM_SUM_E] / n_on
+                sg_rate = math.sqrt(seg_f[s, GF_CUSUM_SUM_V]) / n_on
+                onset = seg_i[s, GI_CUSUM_ONSET]
+            else:
+                wi = fired if fired >= 0 else 0
+                nb = np.int64(params[P_WIN0 + wi])
+                sg_rate = seg_f[s, GF_MDLR0 + wi] / zthr
+                rate = seg_f[s, GF_Z0 + wi] * sg_rate
+                onset = t_end - np.int64(nb * tb * 1e6)
+        stat = s_new if test == TEST_CUSUM else seg_f[s, GF_Z0 + test]
+        _emit(ev_i, ev_f, n_ev, counters, EV_LEAK, s, -1, t_end, onset, test, rate, sg_rate, stat, float(test),
+              seg_f[s, GF_MDLR0 + 2])
+        seg_i[s, GI_LATCHED] = 1
+        seg_i[s, GI_CLEAR_RUN] = 0
+    elif seg_i[s, GI_LATCHED] != 0:
+        quiet = s_new == 0.0
+        for wi in range(N_WINDOWS):
+            if seg_f[s, GF_Z0 + wi] > 2.0:
+                quiet = False
+        if quiet:
+            seg_i[s, GI_CLEAR_RUN] += 1
+            if seg_i[s, GI_CLEAR_RUN] >= np.int64(params[P_CLEAR_BLOCKS]):
+                seg_i[s, GI_LATCHED] = 0
+                seg_i[s, GI_CLEAR_RUN] = 0
+                _emit(ev_i, ev_f, n_ev, counters, EV_LEAK_CLEARED, s, -1, t_end, t_end, 0, e, sig_e, 0.0, 0.0,
+                      0.0)
+        else:
+            seg_i[s, GI_CLEAR_RUN] = 0
+
+
+@njit(cache=True)
+def _advance_segment(s, tick, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f,
+                     n_ev, lp):
+    """Close ticks until `tick` is the open tick or the one after it (one tick of lateness is tolerated)."""
+    k = seg_i[s, GI_TICK]
+    bt = np.int64(params[P_BLOCK_TICKS])
+    if tick - k > MAX_CATCHUP_BLOCKS * bt:
+        # long silence: restart the balance at the current block instead of replaying empty ticks
+        seg_i[s, GI_TICK] = tick - 1 - ((tick - 1) % bt)
+        seg_i[s, GI_LP_VALID] = 0
+        seg_i[s, GI_BLK_INVALID] = 1
+        k = seg_i[s, GI_TICK]
+    while tick >= k + 2:
+        _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev,
+                    lp)
+        k = seg_i[s, GI_TICK]
+
+
+@njit(cache=True)
+def _front(s, end, t_cross, amp, sig_t, params, seg_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_ev):
+    """A confirmed pressure-drop front at one end: pair it with the other end's or keep it pending."""
+    length = seg_cfg[s, GC_LENGTH_M]
+    c = seg_cfg[s, GC_WAVE_SPEED]
+    if end == 0:
+        other_pend, other_t, other_a, other_sig = GI_NPW_PEND_DN, GF_NPW_T_DN, GF_NPW_A_DN, GF_NPW_SIG_DN
+        my_pend, my_t, my_a, my_sig = GI_NPW_PEND_UP, GF_NPW_T_UP, GF_NPW_A_UP, GF_NPW_SIG_UP
+    else:
+        other_pend, other_t, other_a, other_sig = GI_NPW_PEND_UP, GF_NPW_T_UP, GF_NPW_A_UP, GF_NPW_SIG_UP
+        my_pend, my_t, my_a, my_sig = GI_NPW_PEND_DN, GF_NPW_T_DN, GF_NPW_A_DN, GF_NPW_SIG_DN
+    if seg_i[s, other_pend] != 0:
+        t_o = seg_f[s, other_t]
+        sig_o = seg_f[s, other_sig]
+        t_up = t_cross if end == 0 else t_o
+        t_dn = t_o if end == 0 else t_cross
+        dt = (t_up - t_dn) * 1e-6
+        sig_dt = math.sqrt(sig_t * sig_t + sig_o * sig_o)
+        if abs(dt) <= (1.0 + params[P_NPW_PAIR_TOL]) * length / c + 3.0 * sig_dt:
+            seg_i[s, other_pend] = 0
+            x = 0.5 * (length + c * dt)
+            x = min(max(x, 0.0), length)
+            sig_x = math.sqrt((0.5 * c * sig_dt) ** 2 + (0.5 * dt * seg_cfg[s, GC_WAVE_SPEED_SD]) ** 2)
+            margin = max(params[P_NPW_END_FRAC] * length, 2.0 * sig_x)
+            amp_m = 0.5 * (amp + seg_f[s, other_a])
+            onset = np.int64(min(t_up, t_dn) - (length - abs(c * dt)) / (2.0 * c) * 1e6)
+            leak_est = 2.0 * seg_cfg[s, GC_AREA_M2] * amp_m / c
+            if x < margin:
+                _emit(ev_i, ev_f, n_ev, counters, EV_NPW_BOUNDARY, s, ROLE_PRESSURE_UP, np.int64(max(t_up, t_dn)),
+                      onset, 1, x, sig_x, dt, leak_est, amp_m)
+            elif x > length - margin:
+                _emit(ev_i, ev_f, n_ev, counters, EV_NPW_BOUNDARY, s, ROLE_PRESSURE_DOWN,
+                      np.int64(max(t_up, t_dn)), onset, 2, x, sig_x, dt, leak_est, amp_m)
+            else:
+                _emit(ev_i, ev_f, n_ev, counters, EV_NPW_LEAK, s, -1, np.int64(max(t_up, t_dn)), onset, 0, x,
+                      sig_x, dt, leak_est, amp_m)
+            return
+    seg_i[s, my_pend] = 1
+    seg_f[s, my_t] = t_cross
+    seg_f[s, my_a] = amp
+    seg_f[s, my_sig] = sig_t
+
+
+@njit(cache=True)
+def _expire_fronts(s, t, params, seg_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_ev):
+    wait_us = ((1.0 + params[P_NPW_PAIR_TOL]) * seg_cfg[s, GC_LENGTH_M] / seg_cfg[s, GC_WAVE_SPEED]
+               + params[P_NPW_CONFIRM_S] + 2.0) * 1e6
+    for end in range(2):
+        pend = GI_NPW_PEND_UP if end == 0 else GI_NPW_PEND_DN
+        tt = GF_NPW_T_UP if end == 0 else GF_NPW_T_DN
+        aa = GF_NPW_A_UP if end == 0 else GF_NPW_A_DN
+        if seg_i[s, pend] != 0 and t - seg_f[s, tt] > wait_us:
+            seg_i[s, pend] = 0
+            _emit(ev_i, ev_f, n_ev, counters, EV_NPW_UNPAIRED, s, ROLE_PRESSURE_UP + end, t,
+                  np.int64(seg_f[s, tt]), end + 1, seg_f[s, aa], 0.0, 0.0, 0.0, 0.0)
+
+
+@njit(cache=True)
+def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
+              hist_t, hist_v, counters, ev_i, ev_f, n_ev):
+    """Negative-pressure-wave front detection with sub-sample timing, and the rupture detector."""
+    ps = s * 2 + (role - ROLE_PRESSURE_UP)
+    hl = hist_t.shape[1]
+    hp = slot_i[slot, SI_HIST_POS]
+    hist_t[ps, hp] = t
+    hist_v[ps, hp] = v
+    slot_i[slot, SI_HIST_POS] = (hp + 1) % hl
+    if slot_i[slot, SI_HIST_N] < hl:
+        slot_i[slot, SI_HIST_N] += 1
+    if prev_t < 0:
+        slot_f[slot, SF_EW_FAST] = v
+        slot_f[slot, SF_EW_SLOW] = v
+        slot_f[slot, SF_EW_REF] = v
+        slot_f[slot, SF_NOISE_VAR] = _sigma2(slot_cfg, slot, v)
+        return
+    dts = (t - prev_t) * 1e-6
+    af = 1.0 - math.exp(-dts / params[P_NPW_TAU_FAST])
+    a_s = 1.0 - math.exp(-dts / params[P_NPW_TAU_SLOW])
+    slot_f[slot, SF_EW_FAST] += af * (v - slot_f[slot, SF_EW_FAST])
+    fast = slot_f[slot, SF_EW_FAST]
+    phase = slot_i[slot, SI_NPW_PHASE]
+    sd_fast = math.sqrt(slot_f[slot, SF_NOISE_VAR] * af / (2.0 - af))
+    thr = max(params[P_NPW_K] * sd_fast, params[P_NPW_MIN_DROP])
+    if phase == 0:
+        d1 = v - prev_v
+        slot_f[slot, SF_NOISE_VAR] += min(1.0, dts / 60.0) * (0.5 * d1 * d1 - slot_f[slot, SF_NOISE_VAR])
+        if slot_f[slot, SF_EW_SLOW] - fast > thr:
+            slot_i[slot, SI_NPW_PHASE] = 1
+            slot_f[slot, SF_NPW_BASE] = slot_f[slot, SF_EW_SLOW]
+            slot_i[slot, SI_NPW_T_DET] = t
+            slot_i[slot, SI_NPW_N] = 0
+        else:
+            slot_f[slot, SF_EW_SLOW] += a_s * (v - slot_f[slot, SF_EW_SLOW])
+    elif phase == 1:
+        slot_i[slot, SI_NPW_N] += 1
+        t_det = slot_i[slot, SI_NPW_T_DET]
+        if (t - t_det) * 1e-6 >= params[P_NPW_CONFIRM_S] and slot_i[slot, SI_NPW_N] >= 2:
+            base = slot_f[slot, SF_NPW_BASE]
+            amp = base - fast
+            if amp > thr:
+                level = base - 0.5 * amp
+                # oldest down-crossing of the half-amplitude level since shortly before detection
+                t_lim = t_det - np.int64((params[P_NPW_CONFIRM_S] + 2.0 * dts) * 1e6)
+                n_h = slot_i[slot, SI_HIST_N]
+                t_c = -1.0
+                slope = 0.0
+                step = dts
+                for kk in range(n_h - 1):
+                    i1 = (slot_i[slot, SI_HIST_POS] - 1 - kk) % hl
+                    i0 = (i1 - 1) % hl
+                    if hist_t[ps, i0] < t_lim:
+                        break
+                    v0 = hist_v[ps, i0]
+                    v1 = hist_v[ps, i1]
+                    if v0 > level >= v1:
+                        step = (hist_t[ps, i1] - hist_t[ps, i0]) * 1e-6
+                        t_c = hist_t[ps, i0] + (v0 - level) / (v0 - v1) * (hist_t[ps, i1] - hist_t[ps, i0])
+                        slope = (v0 - v1) / max(step, 1e-9)
+                if t_c >= 0.0:
+                    sig_n = math.sqrt(slot_f[slot, SF_NOISE_VAR])
+                    res = slot_cfg[slot, SC_TIME_RES_S]
+                    sig_t = math.sqrt(step * step / 12.0 + res * res + (sig_n / max(slope, 1e-9)) ** 2)
+                    _front(s, role - ROLE_PRESSURE_UP, t_c, amp, sig_t, params, seg_cfg, seg_f, seg_i, counters,
+                           ev_i, ev_f, n_ev)
+                slot_i[slot, SI_NPW_PHASE] = 2
+            else:
+                slot_i[slot, SI_NPW_PHASE] = 0
+                slot_f[slot, SF_EW_SLOW] = fast
+    else:
+        if (t - slot_i[slot, SI_NPW_T_DET]) * 1e-6 >= params[P_NPW_REFRACT_S]:
+            slot_i[slot, SI_NPW_PHASE] = 0
+            slot_f[slot, SF_EW_SLOW] = fast
+    # rupture: pressure far below a slow reference, confirmed on consecutive readings
+    ref = slot_f[slot, SF_EW_REF]
+    drop = ref - v
+    if drop > params[P_RUP_FRAC] * ref:
+        if slot_i[slot, SI_RUP_N] == 0:
+            slot_f[slot, SF_RUP_T0] = float(prev_t)
+        slot_i[slot, SI_RUP_N] += 1
+        if slot_i[slot, SI_RUP_N] >= np.int64(params[P_RUP_CONFIRM]) and t >= seg_i[s, GI_RUPTURE_UNTIL]:
+            seg_i[s, GI_RUPTURE_UNTIL] = t + np.int64(params[P_RUP_REFRACT_S] * 1e6)
+            t0 = np.int64(slot_f[slot, SF_RUP_T0])
+            if slot_i[slot, SI_NPW_PHASE] != 0 and slot_i[slot, SI_NPW_T_DET] < t0:
+                t0 = slot_i[slot, SI_NPW_T_DET]
+            rate = drop / max((t - t0) * 1e-6, 1e-3)
+            _emit(ev_i, ev_f, n_ev, counters, EV_RUPTURE, s, role, t, t0, 0, drop, 0.0, rate, ref, 0.0)
+    else:
+        slot_i[slot, SI_RUP_N] = 0
+        ar = 1.0 - math.exp(-dts / params[P_RUP_TAU])
+        slot_f[slot, SF_EW_REF] += ar * (v - ref)
+
+
+@njit(cache=True)
+def _methane(s, role, slot, t, v, prev_v, prev_t, params, slot_cfg, slot_f, slot_i, counters, ev_i, ev_f, n_ev):
+    cur = slot_i[slot, SI_LEVEL]
+    lvl = 0
+    for i in range(3):
+        if v >= slot_cfg[slot, SC_LEL_ALARM + i]:
+            lvl = i + 1
+    confined = slot_cfg[slot, SC_CONFINED] != 0.0
+    if prev_t >= 0:
+        dts = max((t - prev_t) * 1e-6, 1e-3)
+        rate = (v - prev_v) / dts * 60.0
+        a = 1.0 - math.exp(-dts / params[P_CH4_ROR_TAU])
+        slot_f[slot, SF_ROR] += a * (rate - slot_f[slot, SF_ROR])
+    ror = slot_f[slot, SF_ROR]
+    if lvl > cur:
+        hint = 4 - lvl  # level 3 -> grade 1 hint, 2 -> grade 2, 1 -> grade 3
+        if lvl == 1 and confined:
+            hint = 2
+        _emit(ev_i, ev_f, n_ev, counters, EV_METHANE, s, role, t, t, lvl, v, 0.0, ror, float(hint),
+              1.0 if confined else 0.0)
+        slot_i[slot, SI_LEVEL] = lvl
+    elif lvl < cur:
+        hyst = params[P_CH4_HYST]
+        new = cur
+        while new > 0 and v < slot_cfg[slot, SC_LEL_ALARM + new - 1] - hyst:
+            new -= 1
+        if new != cur:
+            slot_i[slot, SI_LEVEL] = new
+            if new == 0:
+                _emit(ev_i, ev_f, n_ev, counters, EV_METHANE_CLEARED, s, role, t, t, 0, v, 0.0, ror, 0.0,
+                      1.0 if confined else 0.0)
+    thr = params[P_CH4_ROR]
+    if slot_i[slot, SI_ROR_LATCH] == 0:
+        if ror > thr and v >= params[P_CH4_ROR_MIN]:
+            slot_i[slot, SI_ROR_LATCH] = 1
+            _emit(ev_i, ev_f, n_ev, counters, EV_METHANE_RISE, s, role, t, t, 0, v, 0.0, ror, 2.0,
+                  1.0 if confined else 0.0)
+    elif ror < 0.5 * thr:
+        slot_i[slot, SI_ROR_LATCH] = 0
+
+
+@njit(cache=True)
+def process_kernel(seg_idx, role_idx, time_us, value, quality, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f,
+                   seg_i, ring, hist_t, hist_v, counters, ev_i, ev_f, n_ev):
+    """Process readings in order. Inputs must already be in time order for best results (the API sorts)."""
+    n_seg = seg_cfg.shape[0]
+    tick_us = np.int64(params[P_TICK_US])
+    lp = np.zeros(3)
+    flat_n = np.int64(params[P_FLAT_N])
+    flat_us = params[P_FLAT_S] * 1e6
+    stuck_frac = params[P_STUCK_FRAC]
+    impl_clear = np.int64(params[P_IMPL_CLEAR_N])
+    for r in range(seg_idx.shape[0]):
+        s = np.int64(seg_idx[r])
+        role = np.int64(role_idx[r])
+        if s < 0 or s >= n_seg or role < 0 or role >= N_ROLES:
+            counters[C_UNKNOWN_SLOT] += 1
+            continue
+        slot = s * N_ROLES + role
+        if slot_cfg[slot, SC_PRESENT] == 0.0:
+            counters[C_UNKNOWN_SLOT] += 1
+            continue
+        t = np.int64(time_us[r])
+        if t <= slot_i[slot, SI_LAST_TIME]:
+            counters[C_OUT_OF_ORDER] += 1
+            continue
+        v = value[r]
+        # segment clock and ticks
+        tick = t // tick_us
+        if seg_i[s, GI_TICK] < 0:
+            seg_i[s, GI_TICK] = tick
+            seg_i[s, GI_T_START] = t
+            seg_i[s, GI_BLK_INVALID] = 1
+        elif tick >= seg_i[s, GI_TICK] + 2:
+            _advance_segment(s, tick, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters,
+                             ev_i, ev_f, n_ev, lp)
+        if t > seg_i[s, GI_CLOCK]:
+            seg_i[s, GI_CLOCK] = t
+        slot_i[slot, SI_LAST_TIME] = t
+        if quality[r] == QUALITY_BAD:
+            counters[C_BAD_QUALITY] += 1
+            continue
+        if not math.isfinite(v):
+            counters[C_NONFINITE] += 1
+            continue
+        if v < slot_cfg[slot, SC_RANGE_MIN] or v > slot_cfg[slot, SC_RANGE_MAX]:
+            counters[C_OUT_OF_RANGE] += 1
+            continue
+        prev_v = slot_f[slot, SF_LAST_VALUE]
+        prev_t = slot_i[slot, SI_LAST_GOOD_TIME]
+        slot_f[slot, SF_LAST_VALUE] = v
+        is_methane = role >= ROLE_METHANE_0
+        # implausible rate of change (beyond the physics plus four s.d. of noise)
+        if prev_t >= 0:
+            dts = (t - prev_t) * 1e-6
+            lim = slot_cfg[slot, SC_MAX_RATE] * dts + 4.0 * math.sqrt(_sigma2(slot_cfg, slot, prev_v) * 2.0)
+            if abs(v - prev_v) > lim:
+                counters[C_IMPLAUSIBLE] += 1
+                slot_i[slot, SI_IMPL_N] += 1
+                slot_i[slot, SI_GOOD_RUN] = 0
+                _set_health(slot_i, seg_f, slot, s, role, HEALTH_IMPLAUSIBLE_RATE, t, ev_i, ev_f, n_ev, counters)
+                continue
+        slot_i[slot, SI_GOOD_RUN] += 1
+        slot_i[slot, SI_LAST_GOOD_TIME] = t
+        slot_i[slot, SI_READINGS] += 1
+        counters[C_ACCEPTED] += 1
+        # flat-lined: exactly the same value; stuck: changes far below the random error
+        new_h = HEALTH_OK
+        if not is_methane and not (role <= ROLE_FLOW_OUT and v == 0.0):
+            if prev_t >= 0 and v == prev_v:
+                slot_i[slot, SI_FLAT_N] += 1
+            else:
+                slot_i[slot, SI_FLAT_N] = 0
+                slot_i[slot, SI_FLAT_T0] = t
+            if slot_i[slot, SI_FLAT_N] >= flat_n and t - slot_i[slot, SI_FLAT_T0] >= flat_us:
+                new_h = HEALTH_FLATLINED
+            if role != ROLE_TEMPERATURE:
+                band = stuck_frac * math.sqrt(_sigma2(slot_cfg, slot, v))
+                if prev_t >= 0 and abs(v - slot_f[slot, SF_ANCHOR]) <= band:
+                    slot_i[slot, SI_STUCK_N] += 1
+                else:
+                    slot_i[slot, SI_STUCK_N] = 0
+                    slot_f[slot, SF_ANCHOR] = v
+                if new_h == HEALTH_OK and slot_i[slot, SI_STUCK_N] >= 2 * flat_n:
+                    new_h = HEALTH_STUCK
+        if slot_i[slot, SI_HEALTH] == HEALTH_IMPLAUSIBLE_RATE and slot_i[slot, SI_GOOD_RUN] < impl_clear:
+            new_h = HEALTH_IMPLAUSIBLE_RATE
+        if new_h != slot_i[slot, SI_HEALTH]:
+            _set_health(slot_i, seg_f, slot, s, role, new_h, t, ev_i, ev_f, n_ev, counters)
+        # accumulate into the open tick, the next one, or (late) the open one
+        k_open = seg_i[s, GI_TICK]
+        if tick <= k_open:
+            if tick < k_open:
+                counters[C_LATE] += 1
+            slot_f[slot, SF_CUR_SUM] += v
+            slot_f[slot, SF_CUR_N] += 1.0
+        else:
+            slot_f[slot, SF_NXT_SUM] += v
+            slot_f[slot, SF_NXT_N] += 1.0
+        if new_h != HEALTH_OK:
+            continue
+        if role in (ROLE_PRESSURE_UP, ROLE_PRESSURE_DOWN):
+            _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
+                      hist_t, hist_v, counters, ev_i, ev_f, n_ev)
+            if seg_i[s, GI_NPW_PEND_UP] != 0 or seg_i[s, GI_NPW_PEND_DN] != 0:
+                _expire_fronts(s, t, params, seg_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_ev)
+        elif is_methane:
+            _methane(s, role, slot, t, v, prev_v, prev_t, params, slot_cfg, slot_f, slot_i, counters, ev_i, ev_f,
+                     n_ev)
+
+
+@njit(cache=True)
+def advance_kernel(now_us, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f,
+                   n_ev):
+    """Advance every started segment's clock to now_us: closes ticks so that silent tags turn stale."""
+    tick_us = np.int64(params[P_TICK_US])
+    tick = now_us // tick_us
+    lp = np.zeros(3)
+    for s in range(seg_cfg.shape[0]):
+        if seg_i[s, GI_TICK] < 0:
+            continue
+        if tick >= seg_i[s, GI_TICK] + 2:
+            _advance_segment(s, tick, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters,
+                             ev_i, ev_f, n_ev, lp)
+        if seg_i[s, GI_NPW_PEND_UP] != 0 or seg_i[s, GI_NPW_PEND_DN] != 0:
+            _expire_fronts(s, now_us, params, seg_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_ev)
+
+
+__all__ = ["advance_kernel", "process_kernel"]
+
+# referenced for completeness of the layout (kept so that ruff does not flag an unused import)
+_UNUSED = (GC_NOMINAL_FLOW, HEALTH_STALE, HEALTH_UNKNOWN, SC_SCAN_S, HIST_LEN, ROLE_FLOW_IN)

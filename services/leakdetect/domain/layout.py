@@ -1,0 +1,267 @@
+"""Index constants shared by the numba kernels, the state object and the Python API.
+
+The detector keeps all state in a handful of dense numpy arrays so that a checkpoint is a byte copy and the
+kernels never allocate. Columns of those arrays are named here; numba reads module-level integers as
+compile-time constants, so naming them costs nothing in the hot loops.
+
+A *slot* is one instrument of one segment in one role: ``slot = segment_idx * N_ROLES + role_idx``.
+"""
+
+from __future__ import annotations
+
+# --- roles of the instruments of one segment -------------------------------------------------------------
+ROLE_FLOW_IN = 0  # mass flow into the segment at its upstream end, kg/s
+ROLE_FLOW_OUT = 1  # mass flow out at the downstream end (all offtakes summed by the RTU), kg/s
+ROLE_PRESSURE_UP = 2  # absolute pressure at the upstream end, Pa
+ROLE_PRESSURE_DOWN = 3  # absolute pressure at the downstream end, Pa
+ROLE_TEMPERATURE = 4  # gas temperature, K
+ROLE_METHANE_0 = 5  # methane %LEL sensors in confined spaces beside the segment
+N_METHANE = 3
+N_ROLES = ROLE_METHANE_0 + N_METHANE
+
+ROLE_NAMES = ("flow_in", "flow_out", "pressure_up", "pressure_down", "temperature", *tuple(f"methane_{i}" for i in range(N_METHANE)))
+
+# --- quality codes (pipewarden.telemetry.v1.Quality) -------------------------------------------------------
+QUALITY_UNSPECIFIED = 0
+QUALITY_GOOD = 1
+QUALITY_UNCERTAIN = 2
+QUALITY_BAD = 3
+
+# --- sensor health codes (pipewarden.leakdetect.v1.SensorHealth) -------------------------------------------
+HEALTH_UNKNOWN = 0  # no reading yet
+HEALTH_OK = 1
+HEALTH_STALE = 2
+HEALTH_FLATLINED = 3
+HEALTH_STUCK = 4
+HEALTH_IMPLAUSIBLE_RATE = 5
+
+# --- event kinds ---------------------------------------------------------------------------------------------
+EV_LEAK = 1  # mass balance alarm raised: value=rate kg/s, sigma=1 s.d., aux1=test statistic, aux2=test id
+EV_LEAK_CLEARED = 2  # mass balance alarm cleared
+EV_NPW_LEAK = 3  # paired pressure-wave fronts located inside the segment: value=x m, sigma=s.d. of x
+EV_NPW_BOUNDARY = 4  # paired fronts located at an end: an operational event entering from outside
+EV_NPW_UNPAIRED = 5  # a front at one end without a partner at the other within L/c
+EV_RUPTURE = 6  # large fast pressure collapse: value=drop Pa, aux1=drop rate Pa/s
+EV_METHANE = 7  # methane level crossed upwards: value=%LEL, code=level (1 alarm, 2, 3), grade hint in aux2
+EV_METHANE_RISE = 8  # methane rate-of-rise alarm: value=%LEL, aux1=%LEL/min
+EV_METHANE_CLEARED = 9  # methane back below the alarm level (with hysteresis)
+EV_HEALTH = 10  # sensor health changed: code=new health, aux1=previous health, value=segment MDLR kg/s
+EV_BALANCE_SUSPENDED = 11  # mass balance suspended (a flow meter is unhealthy or missing)
+EV_BALANCE_RESUMED = 12
+EV_BASELINE_LEARNED = 13  # value=offset kg/s, aux1=gain (1), aux2=noise inflation factor
+
+EVENT_NAMES = {
+    EV_LEAK: "leak",
+    EV_LEAK_CLEARED: "leak_cleared",
+    EV_NPW_LEAK: "npw_leak",
+    EV_NPW_BOUNDARY: "npw_boundary",
+    EV_NPW_UNPAIRED: "npw_unpaired",
+    EV_RUPTURE: "rupture",
+    EV_METHANE: "methane",
+    EV_METHANE_RISE: "methane_rise",
+    EV_METHANE_CLEARED: "methane_cleared",
+    EV_HEALTH: "sensor_health",
+    EV_BALANCE_SUSPENDED: "balance_suspended",
+    EV_BALANCE_RESUMED: "balance_resumed",
+    EV_BASELINE_LEARNED: "baseline_learned",
+}
+
+# Test ids reported in aux2 of EV_LEAK: the window index (0..N_WINDOWS-1) or TEST_CUSUM.
+N_WINDOWS = 4
+TEST_CUSUM = N_WINDOWS
+
+# event integer columns
+EI_KIND, EI_SEG, EI_ROLE, EI_TIME, EI_ONSET, EI_CODE = range(6)
+N_EI = 6
+# event float columns
+EF_VALUE, EF_SIGMA, EF_AUX1, EF_AUX2, EF_AUX3 = range(5)
+N_EF = 5
+
+# --- counters --------------------------------------------------------------------------------------------------
+C_ACCEPTED, C_UNKNOWN_SLOT, C_OUT_OF_ORDER, C_NONFINITE, C_BAD_QUALITY, C_OUT_OF_RANGE, C_IMPLAUSIBLE, C_LATE = range(
+    8
+)
+C_EVENTS_DROPPED = 8
+N_COUNTERS = 9
+COUNTER_NAMES = (
+    "accepted",
+    "unknown_slot",
+    "out_of_order_or_duplicate",
+    "nonfinite",
+    "bad_quality",
+    "out_of_range",
+    "implausible_rate",
+    "late",
+    "events_dropped",
+)
+
+# --- per-slot configuration (float) ---------------------------------------------------------------------------
+SC_PRESENT = 0  # 1.0 when an instrument fills this slot
+SC_SIGMA_REL = 1  # random error of one reading, fraction of reading (1 s.d.)
+SC_SIGMA_ABS = 2  # random error of one reading, SI unit (1 s.d.), added in quadrature
+SC_RANGE_MIN = 3
+SC_RANGE_MAX = 4
+SC_MAX_RATE = 5  # fastest physically plausible change, SI unit per second
+SC_SCAN_S = 6  # nominal scan period, s
+SC_CONFINED = 7  # methane: 1.0 in a confined space
+SC_LEL_ALARM = 8
+SC_LEL_GRADE2 = 9
+SC_LEL_GRADE1 = 10
+SC_TIME_RES_S = 11  # timestamp resolution / clock sync error (1 s.d.), s
+N_SC = 12
+
+# --- per-segment configuration (float) ------------------------------------------------------------------------
+GC_LENGTH_M = 0
+GC_VOLUME_M3 = 1
+GC_AREA_M2 = 2
+GC_WAVE_SPEED = 3  # m/s
+GC_WAVE_SPEED_SD = 4  # 1 s.d. of the wave speed, m/s
+GC_NOMINAL_FLOW = 5  # kg/s
+GC_R_SPECIFIC = 6  # J/(kg K)
+GC_Z_SLOPE = 7  # Z = 1 + Z_SLOPE * p (1/Pa), a linear fit of the gas physics over the operating range
+GC_TEMPERATURE_K = 8  # used when no temperature tag
+N_GC = 9
+
+# --- per-slot state: floats -----------------------------------------------------------------------------------
+SF_LAST_VALUE = 0  # last received value (accepted or not), for rate checks
+SF_CUR_SUM = 1  # accumulator of the open tick
+SF_CUR_N = 2
+SF_NXT_SUM = 3  # accumulator of the tick after it (readings that arrive early)
+SF_NXT_N = 4
+SF_HELD = 5  # last tick mean (sample and hold)
+SF_HELD_VAR = 6  # variance of SF_HELD
+SF_EW_FAST = 7
+SF_EW_SLOW = 8
+SF_NOISE_VAR = 9  # running variance of one reading (from first differences)
+SF_NPW_BASE = 10  # pressure before a front, frozen while a front is being confirmed
+SF_EW_REF = 11  # slow reference pressure for the rupture detector
+SF_ANCHOR = 12  # stuck detector anchor value
+SF_ROR = 13  # methane rate of rise, %LEL per minute (smoothed)
+SF_RUP_T0 = 14  # time the rupture drop started (us, as float)
+N_SF = 15
+
+# --- per-slot state: ints -------------------------------------------------------------------------------------
+SI_LAST_TIME = 0  # last received time (any quality) us; -1 before the first
+SI_LAST_GOOD_TIME = 1
+SI_HEALTH = 2
+SI_FLAT_N = 3
+SI_STUCK_N = 4
+SI_IMPL_N = 5  # consecutive implausible readings
+SI_GOOD_RUN = 6  # consecutive plausible readings since the last implausible one
+SI_NPW_PHASE = 7  # 0 idle, 1 confirming a front, 2 refractory
+SI_NPW_T_DET = 8
+SI_NPW_N = 9
+SI_HIST_POS = 10  # ring position of the pressure history
+SI_HIST_N = 11
+SI_LEVEL = 12  # methane level 0..3
+SI_ROR_LATCH = 13
+SI_RUP_N = 14  # consecutive readings beyond the rupture threshold
+SI_READINGS = 15
+SI_FLAT_T0 = 16
+N_SI = 17
+
+# --- per-segment state: floats --------------------------------------------------------------------------------
+GF_CUM_M = 0  # cumulative measured net inflow mass, kg
+GF_CUM_Q = 1  # cumulative throughput (mean of in and out) * dt, kg
+GF_CUM_V = 2  # cumulative variance of GF_CUM_M, kg^2
+GF_CUM_A = 3  # cumulative |change of line pack|, kg (transient activity)
+GF_LP = 4  # line pack at the last block boundary, kg
+GF_LP_VAR = 5
+GF_BLK_M = 6  # accumulators of the open block
+GF_BLK_Q = 7
+GF_BLK_V = 8
+GF_B_W = 9  # baseline learning sums (weighted least squares r = a + g q)
+GF_B_WQ = 10
+GF_B_WR = 11
+GF_B_WQQ = 12
+GF_B_WQR = 13
+GF_B_WRR = 14
+GF_BASE_A = 15
+GF_BASE_G = 16
+GF_KAPPA = 17  # noise inflation factor learned from the leak-free residuals (>= 1)
+GF_BASE_VAR = 18  # variance of the baseline prediction, (kg/s)^2
+GF_CUSUM = 19
+GF_CUSUM_SUM_E = 20  # sum of residuals since the CUSUM onset, kg/s * blocks
+GF_CUSUM_SUM_V = 21
+GF_NPW_T_UP = 22  # pending front times (us as float) and amplitudes (Pa)
+GF_NPW_T_DN = 23
+GF_NPW_A_UP = 24
+GF_NPW_A_DN = 25
+GF_Z0 = 26  # last z per window (N_WINDOWS columns)
+GF_MDLR0 = GF_Z0 + N_WINDOWS  # minimum detectable leak rate per window, kg/s
+GF_LAST_E = GF_MDLR0 + N_WINDOWS  # last block residual, kg/s
+GF_LAST_SIGMA = GF_LAST_E + 1
+GF_NPW_SIG_UP = GF_LAST_SIGMA + 1  # timing s.d. of the pending fronts, s
+GF_NPW_SIG_DN = GF_NPW_SIG_UP + 1
+N_GF = GF_NPW_SIG_DN + 1
+
+# --- per-segment state: ints ----------------------------------------------------------------------------------
+GI_TICK = 0  # index of the open tick (time_us // tick_us); -1 before the first reading
+GI_CLOCK = 1  # latest reading time seen on the segment
+GI_N_BLOCKS = 2  # blocks pushed into the ring
+GI_RING_POS = 3
+GI_LEARNED = 4
+GI_N_LEARN = 5
+GI_LATCHED = 6  # mass balance alarm latched
+GI_CLEAR_RUN = 7
+GI_CUSUM_ONSET = 8  # time (us) at which the CUSUM left zero
+GI_CUSUM_N = 9
+GI_SUSPENDED = 10
+GI_BLK_INVALID = 11  # the open block has a tick without a healthy balance
+GI_NPW_PEND_UP = 12
+GI_NPW_PEND_DN = 13
+GI_RUPTURE_UNTIL = 14  # refractory end of the rupture detector, us
+GI_LP_VALID = 15
+GI_T_START = 16  # first reading time on the segment, us
+GI_PERSIST0 = 17  # consecutive blocks over threshold per window (N_WINDOWS columns)
+N_GI = GI_PERSIST0 + N_WINDOWS
+
+# --- ring of block boundaries per segment ---------------------------------------------------------------------
+R_TIME = 0  # block end, us as float
+R_M = 1
+R_Q = 2
+R_V = 3
+R_LP = 4
+R_LP_VAR = 5
+R_A = 6
+R_INVALID = 7  # cumulative count of invalid blocks
+N_R = 8
+
+HIST_LEN = 32  # pressure samples kept per pressure slot for sub-sample front timing
+
+# --- parameters (float vector) --------------------------------------------------------------------------------
+P_TICK_US = 0
+P_BLOCK_TICKS = 1
+P_WIN0 = 2  # window lengths in blocks (N_WINDOWS entries)
+P_LEARN_BLOCKS = P_WIN0 + N_WINDOWS
+P_Z_WINDOW = P_LEARN_BLOCKS + 1
+P_PERSIST = P_Z_WINDOW + 1
+P_CUSUM_K = P_PERSIST + 1
+P_CUSUM_H = P_CUSUM_K + 1
+P_EPS_LP = P_CUSUM_H + 1
+P_GAIN_RIDGE = P_EPS_LP + 1
+P_CLEAR_BLOCKS = P_GAIN_RIDGE + 1
+P_STALE_FACTOR = P_CLEAR_BLOCKS + 1
+P_STALE_MIN_S = P_STALE_FACTOR + 1
+P_FLAT_N = P_STALE_MIN_S + 1
+P_FLAT_S = P_FLAT_N + 1
+P_STUCK_FRAC = P_FLAT_S + 1
+P_IMPL_CLEAR_N = P_STUCK_FRAC + 1
+P_NPW_TAU_FAST = P_IMPL_CLEAR_N + 1
+P_NPW_TAU_SLOW = P_NPW_TAU_FAST + 1
+P_NPW_K = P_NPW_TAU_SLOW + 1
+P_NPW_MIN_DROP = P_NPW_K + 1
+P_NPW_CONFIRM_S = P_NPW_MIN_DROP + 1
+P_NPW_REFRACT_S = P_NPW_CONFIRM_S + 1
+P_NPW_PAIR_TOL = P_NPW_REFRACT_S + 1
+P_NPW_END_FRAC = P_NPW_PAIR_TOL + 1
+P_RUP_FRAC = P_NPW_END_FRAC + 1
+P_RUP_TAU = P_RUP_FRAC + 1
+P_RUP_CONFIRM = P_RUP_TAU + 1
+P_RUP_REFRACT_S = P_RUP_CONFIRM + 1
+P_CH4_HYST = P_RUP_REFRACT_S + 1
+P_CH4_ROR = P_CH4_HYST + 1
+P_CH4_ROR_MIN = P_CH4_ROR + 1
+P_CH4_ROR_TAU = P_CH4_ROR_MIN + 1
+P_LP_TRANS_FLOOR = P_CH4_ROR_TAU + 1
+N_P = P_LP_TRANS_FLOOR + 1
