@@ -1,0 +1,108 @@
+"""Configuration of the leak detection service, read from PIPEWARDEN_* environment variables.
+
+Every field has a documented default; `LeakdetectConfig.from_env()` refuses malformed values with a
+ValueError naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True, slots=True)
+class LeakdetectConfig:
+    # PIPEWARDEN_KAFKA_BOOTSTRAP: "host:port[,host:port]".
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    # PIPEWARDEN_LEAKDETECT_APP_ID: faust app id = consumer group id = prefix of the state changelog topic.
+    app_id: str = "pipewarden-leakdetect"
+    # PIPEWARDEN_NETWORK_FILE: network model YAML; empty = the shipped demo city.
+    network_file: str = ""
+    # PIPEWARDEN_LEAKDETECT_REORDER_TOLERANCE_S: readings up to this much older than the newest reading
+    # of their segment are merged in time order; older ones are counted and dropped.
+    reorder_tolerance_s: float = 5.0
+    # PIPEWARDEN_LEAKDETECT_DEDUPE_RECORDS: record ids remembered per segment (gateway retries).
+    dedupe_records: int = 256
+    # PIPEWARDEN_LEAKDETECT_BATCH_MAX / _BATCH_WITHIN_S: records per detector batch, and the longest wait
+    # for a batch to fill.
+    batch_max: int = 2000
+    batch_within_s: float = 0.2
+    # PIPEWARDEN_LEAKDETECT_COMMIT_INTERVAL_S: how often faust commits consumed offsets.
+    commit_interval_s: float = 1.0
+    # PIPEWARDEN_LEAKDETECT_GRPC_PORT: query API (0 = pick a free port, logged at start; -1 = off).
+    grpc_port: int = 50071
+    # PIPEWARDEN_LEAKDETECT_METRICS_PORT: Prometheus /metrics (0 = free port; -1 = off).
+    metrics_port: int = 9471
+    # PIPEWARDEN_LEAKDETECT_ALARM_HOLD_S: how long (source time) an alarm raised only by a pressure wave
+    # or rupture stays active without the mass balance or a methane sensor confirming it.
+    alarm_hold_s: float = 1800.0
+    # PIPEWARDEN_LEAKDETECT_UPDATE_MIN_INTERVAL_S: least source time between two UPDATED events of one
+    # alarm when only the estimate moved (a new method or location is published at once).
+    update_min_interval_s: float = 60.0
+    # PIPEWARDEN_LEAKDETECT_ONSET_BUCKET_S: onset time bucket in the deterministic alarm id.
+    onset_bucket_s: float = 600.0
+    # PIPEWARDEN_LEAKDETECT_HISTORY: alarm events kept per segment for the query API.
+    history_per_segment: int = 50
+    # PIPEWARDEN_LEAKDETECT_DETECTOR: "auto" (the numeric core when importable, else interim), "core",
+    # or "interim" (the service's simple mass-balance stand-in).
+    detector: str = "auto"
+    # PIPEWARDEN_LOG_LEVEL
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if self.reorder_tolerance_s < 0:
+            raise ValueError("PIPEWARDEN_LEAKDETECT_REORDER_TOLERANCE_S must be >= 0")
+        if self.dedupe_records < 1:
+            raise ValueError("PIPEWARDEN_LEAKDETECT_DEDUPE_RECORDS must be >= 1")
+        if self.batch_max < 1 or self.batch_within_s <= 0:
+            raise ValueError("PIPEWARDEN_LEAKDETECT_BATCH_MAX must be >= 1 and _BATCH_WITHIN_S > 0")
+        if self.commit_interval_s <= 0:
+            raise ValueError("PIPEWARDEN_LEAKDETECT_COMMIT_INTERVAL_S must be > 0")
+        if self.detector not in ("auto", "core", "interim"):
+            raise ValueError("PIPEWARDEN_LEAKDETECT_DETECTOR must be auto, core or interim")
+        if not self.app_id or not all(c.isalnum() or c in "._-" for c in self.app_id):
+            raise ValueError("PIPEWARDEN_LEAKDETECT_APP_ID must be a valid topic-name prefix")
+
+    @property
+    def reorder_tolerance_us(self) -> int:
+        return round(self.reorder_tolerance_s * 1e6)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LeakdetectConfig:
+        env = os.environ if env is None else env
+        names = {
+            "kafka_bootstrap": "PIPEWARDEN_KAFKA_BOOTSTRAP",
+            "app_id": "PIPEWARDEN_LEAKDETECT_APP_ID",
+            "network_file": "PIPEWARDEN_NETWORK_FILE",
+            "reorder_tolerance_s": "PIPEWARDEN_LEAKDETECT_REORDER_TOLERANCE_S",
+            "dedupe_records": "PIPEWARDEN_LEAKDETECT_DEDUPE_RECORDS",
+            "batch_max": "PIPEWARDEN_LEAKDETECT_BATCH_MAX",
+            "batch_within_s": "PIPEWARDEN_LEAKDETECT_BATCH_WITHIN_S",
+            "commit_interval_s": "PIPEWARDEN_LEAKDETECT_COMMIT_INTERVAL_S",
+            "grpc_port": "PIPEWARDEN_LEAKDETECT_GRPC_PORT",
+            "metrics_port": "PIPEWARDEN_LEAKDETECT_METRICS_PORT",
+            "alarm_hold_s": "PIPEWARDEN_LEAKDETECT_ALARM_HOLD_S",
+            "update_min_interval_s": "PIPEWARDEN_LEAKDETECT_UPDATE_MIN_INTERVAL_S",
+            "onset_bucket_s": "PIPEWARDEN_LEAKDETECT_ONSET_BUCKET_S",
+            "history_per_segment": "PIPEWARDEN_LEAKDETECT_HISTORY",
+            "detector": "PIPEWARDEN_LEAKDETECT_DETECTOR",
+            "log_level": "PIPEWARDEN_LOG_LEVEL",
+        }
+        kwargs: dict[str, object] = {}
+        for f in fields(cls):
+            var = names[f.name]
+            raw = env.get(var)
+            if raw is None or raw.strip() == "":
+                continue
+            raw = raw.strip()
+            try:
+                if f.type == "int":
+                    kwargs[f.name] = int(raw)
+                elif f.type == "float":
+                    kwargs[f.name] = float(raw)
+                else:
+                    kwargs[f.name] = raw
+            except ValueError as exc:
+                raise ValueError(f"{var}: cannot parse {raw!r} as {f.type}") from exc
+        return cls(**kwargs)  # type: ignore[arg-type]

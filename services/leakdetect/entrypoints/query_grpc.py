@@ -1,0 +1,120 @@
+"""gRPC query API (LeakQueryService) with health and reflection.
+
+Runs a thread-pool gRPC server beside the faust event loop; it reads the processor's per-segment view
+snapshots (replaced per batch, never mutated), so it needs no lock and never blocks the stream.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
+from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2 as qpb
+from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2_grpc as qgrpc
+from services.leakdetect.service_layer.processor import SegmentView
+from services.network import Network
+
+SERVICE_NAME = qpb.DESCRIPTOR.services_by_name["LeakQueryService"].full_name
+_MAX_ID = 200
+
+
+def _finite(x: float) -> float:
+    return float(x) if math.isfinite(x) else 0.0
+
+
+class LeakQueryServicer(qgrpc.LeakQueryServiceServicer):
+    def __init__(self, network: Network, views: Callable[[], Mapping[str, SegmentView]]) -> None:
+        self.network = network
+        self._views = views
+
+    def _segment_id(self, raw: str, context: grpc.ServicerContext) -> str:
+        if not raw or len(raw) > _MAX_ID:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "segment_id is required (at most 200 characters)")
+        if raw not in self.network.segments:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown segment {raw[:_MAX_ID]!r}")
+        return raw
+
+    def GetSegmentStatus(
+        self, request: qpb.GetSegmentStatusRequest, context: grpc.ServicerContext
+    ) -> qpb.GetSegmentStatusResponse:
+        sid = self._segment_id(request.segment_id, context)
+        seg = self.network.segments[sid]
+        status = qpb.SegmentStatus(segment_id=sid, district=seg.district)
+        view = self._views().get(sid)
+        if view is not None:
+            st = view.status
+            status.served_here = True
+            for i, window_s in enumerate(st.window_s):
+                status.windows.add(
+                    window_s=_finite(window_s),
+                    imbalance_kg_per_s=_finite(st.imbalance_kg_per_s[i]) if i < len(st.imbalance_kg_per_s) else 0.0,
+                    statistic=_finite(st.statistic[i]) if i < len(st.statistic) else 0.0,
+                    threshold=_finite(st.threshold[i]) if i < len(st.threshold) else 0.0,
+                )
+            status.mdlr_kg_per_s = _finite(st.mdlr_kg_per_s)
+            if seg.nominal_flow_kg_per_s > 0:
+                status.mdlr_pct_of_nominal_flow = _finite(100.0 * st.mdlr_kg_per_s / seg.nominal_flow_kg_per_s)
+            for tag_id, code in sorted(st.tag_health.items()):
+                status.sensors.add(tag_id=tag_id, health=code)  # type: ignore[arg-type]
+            status.clock_unix_us = st.clock_us
+            status.readings_processed = view.readings
+            status.late_readings_dropped = view.late_dropped
+            status.duplicate_records = view.duplicates
+            if view.active_alarm is not None:
+                status.active_alarm.CopyFrom(view.active_alarm)
+        return qpb.GetSegmentStatusResponse(status=status)
+
+    def ListActiveAlarms(
+        self, request: qpb.ListActiveAlarmsRequest, context: grpc.ServicerContext
+    ) -> qpb.ListActiveAlarmsResponse:
+        if len(request.district) > _MAX_ID:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "district is too long")
+        alarms = [
+            v.active_alarm
+            for v in self._views().values()
+            if v.active_alarm is not None and (not request.district or v.district == request.district)
+        ]
+        alarms.sort(key=lambda a: (a.detection_time_unix_us, a.alarm_id))
+        return qpb.ListActiveAlarmsResponse(alarms=alarms)
+
+    def GetAlarmHistory(
+        self, request: qpb.GetAlarmHistoryRequest, context: grpc.ServicerContext
+    ) -> qpb.GetAlarmHistoryResponse:
+        sid = self._segment_id(request.segment_id, context)
+        view = self._views().get(sid)
+        limit = request.limit or 50
+        events = []
+        if view is not None:
+            for raw in reversed(view.history[-limit:]):
+                ev = alarms_pb2.LeakAlarmEvent()
+                ev.ParseFromString(raw)
+                events.append(ev)
+        return qpb.GetAlarmHistoryResponse(events=events)
+
+
+class QueryServer:
+    def __init__(self, servicer: LeakQueryServicer, port: int, host: str = "127.0.0.1") -> None:
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="leakquery"))
+        qgrpc.add_LeakQueryServiceServicer_to_server(servicer, self.server)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            self.server,
+        )
+        self.port = self.server.add_insecure_port(f"{host}:{port}")
+
+    def start(self) -> None:
+        self.server.start()
+        self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+
+    def stop(self, grace_s: float = 2.0) -> None:
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace_s)

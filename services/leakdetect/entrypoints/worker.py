@@ -1,0 +1,184 @@
+"""The faust-streaming worker: telemetry.readings.v1 in, leak.alarms.v1 / leak.sensor-health.v1 /
+leak.dead-letter.v1 out, per-segment state in a changelogged table.
+
+Batches come from `stream.take_events` (faust acks them only after the loop body, i.e. after the alarms
+are on the broker and the checkpoints are in the producer; faust flushes the producer before it commits
+offsets). One agent instance per worker: partitions are the unit of parallelism, and one segment's
+readings always live in one partition, so they are processed in order by exactly one worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import faust
+
+from services.leakdetect.adapters.faust_state import FaustTableStateStore
+from services.leakdetect.adapters.metrics import PrometheusMetrics
+from services.leakdetect.adapters.roles import tag_roles
+from services.leakdetect.config import LeakdetectConfig
+from services.leakdetect.service_layer import ports
+from services.leakdetect.service_layer.alarms import AlarmPolicy, SegmentInfo
+from services.leakdetect.service_layer.processor import BatchProcessor, BatchResult, RawRecord
+from services.network import Network, TagKind
+from services.topics import LEAK_ALARMS, LEAK_DEAD_LETTER, LEAK_SENSOR_HEALTH, TELEMETRY_READINGS, encode
+
+log = logging.getLogger(__name__)
+
+STATE_TABLE = "segment-state"
+# Header on alarm records: wall-clock time (us) the detectors decided; lets anyone measure publish latency.
+DECIDED_HEADER = "pw-decided-at-unix-us"
+
+
+def state_changelog_topic(app_id: str) -> str:
+    return f"{app_id}-{STATE_TABLE}-changelog"
+
+
+def load_network(config: LeakdetectConfig) -> Network:
+    from services.network import load_demo_network, load_network
+
+    return load_network(config.network_file) if config.network_file else load_demo_network()
+
+
+def build_detector(config: LeakdetectConfig, network: Network) -> ports.SegmentDetector:
+    if config.detector in ("auto", "core"):
+        try:
+            from services.leakdetect.adapters.core_detector import CoreDetector
+
+            return CoreDetector(network)
+        except ImportError as exc:
+            if config.detector == "core":
+                raise
+            log.warning("numeric core not available, using the interim detector", extra={"error": str(exc)})
+    from services.leakdetect.adapters.interim_detector import InterimDetector
+
+    return InterimDetector(network)
+
+
+def segment_infos(network: Network, detector: ports.SegmentDetector) -> dict[str, SegmentInfo]:
+    infos = {}
+    for seg in network.segments.values():
+        roles = detector.role_tags(seg.segment_id)
+        methane = [t for t in network.tags_of_segment(seg.segment_id) if t.kind is TagKind.METHANE_LEL]
+        infos[seg.segment_id] = SegmentInfo(
+            segment_id=seg.segment_id,
+            district=seg.district,
+            length_m=seg.length_m,
+            nominal_flow_kg_per_s=seg.nominal_flow_kg_per_s,
+            role_tags=dict(roles) or {r: t for t, r in tag_roles(network, seg.segment_id).items()},
+            tag_positions_m={t.tag_id: t.position_m for t in methane},
+            confined={t.tag_id: t.confined_space for t in methane},
+        )
+    return infos
+
+
+def build_processor(
+    config: LeakdetectConfig, network: Network, store: ports.StateStore, metrics: ports.Metrics
+) -> BatchProcessor:
+    detector = build_detector(config, network)
+    return BatchProcessor(
+        detector=detector,
+        store=store,
+        metrics=metrics,
+        segments=segment_infos(network, detector),
+        policy=AlarmPolicy(
+            hold_us=round(config.alarm_hold_s * 1e6),
+            update_min_interval_us=round(config.update_min_interval_s * 1e6),
+            onset_bucket_us=max(1, round(config.onset_bucket_s * 1e6)),
+            history_per_segment=config.history_per_segment,
+        ),
+        reorder_tolerance_us=config.reorder_tolerance_us,
+        dedupe_records=config.dedupe_records,
+    )
+
+
+class LeakdetectWorker:
+    """The faust app and what it needs; `processor` is shared with the query API."""
+
+    def __init__(self, config: LeakdetectConfig, network: Network, metrics: PrometheusMetrics) -> None:
+        self.config = config
+        self.metrics = metrics
+        partitions = TELEMETRY_READINGS.partitions
+        self.app = faust.App(
+            config.app_id,
+            broker=[f"kafka://{s}" for s in config.kafka_bootstrap.split(",")],
+            store="memory://",
+            topic_partitions=partitions,
+            topic_replication_factor=1,
+            web_enabled=False,
+            table_standby_replicas=0,
+            broker_commit_interval=config.commit_interval_s,
+            consumer_auto_offset_reset="earliest",
+            topic_disable_leader=True,
+            key_serializer="raw",
+            value_serializer="raw",
+            producer_acks=-1,
+        )
+        self.table = self.app.Table(
+            STATE_TABLE, default=None, partitions=partitions, key_type=bytes, value_type=bytes
+        )
+        self.processor = build_processor(config, network, FaustTableStateStore(self.table), metrics)
+        self.readings_topic = self.app.topic(
+            TELEMETRY_READINGS.name, key_serializer="raw", value_serializer="raw", partitions=partitions
+        )
+        self.alarms_topic = self.app.topic(LEAK_ALARMS.name, key_serializer="raw", value_serializer="raw")
+        self.health_topic = self.app.topic(LEAK_SENSOR_HEALTH.name, key_serializer="raw", value_serializer="raw")
+        self.dlq_topic = self.app.topic(LEAK_DEAD_LETTER.name, key_serializer="raw", value_serializer="raw")
+        self.batches = 0
+        self.app.agent(self.readings_topic, name="leakdetect.detect", concurrency=1)(self._detect)
+        self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
+
+    async def _on_revoked(self, sender: Any, revoked: Any, **kwargs: Any) -> None:
+        parts = {tp.partition for tp in revoked if tp.topic == TELEMETRY_READINGS.name}
+        if parts:
+            self.processor.forget_partitions(parts)
+
+    async def _detect(self, stream: Any) -> None:
+        cfg = self.config
+        async for events in stream.take_events(cfg.batch_max, within=cfg.batch_within_s):
+            batch = [
+                RawRecord(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
+                for e in events
+            ]
+            t0 = time.perf_counter()
+            result = self.processor.process(batch)
+            self.metrics.batch_seconds.observe(time.perf_counter() - t0)
+            self.metrics.records(result.records)
+            self.metrics.readings(result.readings)
+            await self._publish(result)
+            self._update_lag(result)
+            self.batches += 1
+
+    async def _publish(self, result: BatchResult) -> None:
+        futures = []
+        decided = str(result.decided_unix_us).encode()
+        for alarm in result.alarms:
+            futures.append(
+                await self.alarms_topic.send(
+                    key=alarm.segment_id.encode(), value=encode(alarm), headers=[(DECIDED_HEADER, decided)]
+                )
+            )
+        for health in result.health:
+            futures.append(await self.health_topic.send(key=health.segment_id.encode(), value=encode(health)))
+        for dead in result.dead_letters:
+            futures.append(await self.dlq_topic.send(key=dead.key, value=dead.value, headers=dead.headers))
+        if futures:
+            # Acked (and later committed) only once everything this batch decided is on the broker.
+            await asyncio.gather(*futures)
+            if result.alarms:
+                self.metrics.publish_seconds.observe(time.time() - result.decided_unix_us / 1e6)
+
+    def _update_lag(self, result: BatchResult) -> None:
+        consumer = self.app.consumer
+        for partition, offset in result.positions.items():
+            try:
+                tp = next(tp for tp in consumer.assignment() if tp.topic == TELEMETRY_READINGS.name
+                          and tp.partition == partition)
+                high = consumer.highwater(tp)
+            except (StopIteration, KeyError, AttributeError):
+                continue
+            if high is not None:
+                self.metrics.lag.labels(partition=str(partition)).set(max(0, high - offset - 1))

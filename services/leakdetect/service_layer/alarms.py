@@ -1,0 +1,250 @@
+"""Alarm lifecycle: turns detector decisions into raised / updated / cleared LeakAlarmEvents.
+
+One incident per segment at a time. The incident's id is derived from the segment, the method that
+raised it and the onset time bucket, and is kept in the recovered segment state, so a restarted worker
+continues the same incident (same alarm_id, next alarm_sequence) instead of raising a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2 as pb
+from services.leakdetect.service_layer import ports
+from services.leakdetect.service_layer.segment_state import ActiveAlarm, SegmentRuntime
+from services.topics import encode
+
+MB = pb.DETECTION_METHOD_MASS_BALANCE
+NPW = pb.DETECTION_METHOD_PRESSURE_WAVE
+CH4 = pb.DETECTION_METHOD_METHANE_LEL
+RUPTURE = pb.DETECTION_METHOD_RUPTURE
+
+METHOD_SHORT: dict[int, str] = {MB: "mb", NPW: "npw", CH4: "ch4", RUPTURE: "rup"}
+METHOD_NAME: dict[int, str] = {MB: "mass_balance", NPW: "pressure_wave", CH4: "methane_lel", RUPTURE: "rupture"}
+Z_95 = 1.959964
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    segment_id: str
+    district: str
+    length_m: float
+    nominal_flow_kg_per_s: float
+    # role -> tag id, and tag id -> (position_m, confined_space) for methane sensors
+    role_tags: dict[int, str]
+    tag_positions_m: dict[str, float]
+    confined: dict[str, bool]
+
+
+@dataclass(frozen=True)
+class AlarmPolicy:
+    hold_us: int
+    update_min_interval_us: int
+    onset_bucket_us: int
+    history_per_segment: int
+
+
+@dataclass
+class AlarmOutput:
+    alarms: list[pb.LeakAlarmEvent]
+    health: list[pb.SensorHealthEvent]
+
+
+def alarm_id_for(segment_id: str, method: int, onset_us: int, bucket_us: int) -> str:
+    return f"{segment_id}/{METHOD_SHORT.get(method, str(method))}/{onset_us // bucket_us}"
+
+
+class AlarmTracker:
+    def __init__(self, policy: AlarmPolicy, now_us: Callable[[], int]) -> None:
+        self.policy = policy
+        self._now_us = now_us
+
+    def apply(
+        self, info: SegmentInfo, runtime: SegmentRuntime, events: Iterable[ports.DetectorEvent], clock_us: int
+    ) -> AlarmOutput:
+        out = AlarmOutput([], [])
+        for ev in events:
+            if ev.kind == ports.EV_HEALTH:
+                out.health.append(self._health(info, runtime, ev))
+                continue
+            self._alarm_event(info, runtime, ev, out)
+        self._maybe_clear(info, runtime, clock_us, out)
+        return out
+
+    # --- sensor health ------------------------------------------------------------------------------------
+    def _health(self, info: SegmentInfo, runtime: SegmentRuntime, ev: ports.DetectorEvent) -> pb.SensorHealthEvent:
+        tag_id = info.role_tags.get(ev.role, f"{info.segment_id}/role{ev.role}")
+        previous = runtime.tag_health.get(tag_id, int(ev.aux1))
+        runtime.tag_health[tag_id] = int(ev.code)
+        return pb.SensorHealthEvent(
+            event_id=f"{tag_id}/{ev.time_us}",
+            tag_id=tag_id,
+            segment_id=info.segment_id,
+            district=info.district,
+            health=int(ev.code),  # type: ignore[arg-type]
+            previous_health=int(previous),  # type: ignore[arg-type]
+            detail=_HEALTH_DETAIL.get(int(ev.code), ""),
+            change_time_unix_us=ev.time_us,
+            segment_mdlr_kg_per_s=float(ev.value),
+        )
+
+    # --- leak alarms --------------------------------------------------------------------------------------
+    def _alarm_event(
+        self, info: SegmentInfo, runtime: SegmentRuntime, ev: ports.DetectorEvent, out: AlarmOutput
+    ) -> None:
+        alarm = runtime.active_alarm
+        kind = ev.kind
+        if kind == ports.EV_LEAK_CLEARED:
+            if alarm is not None:
+                alarm.mass_balance_active = False
+            return
+        if kind == ports.EV_METHANE_CLEARED:
+            if alarm is not None:
+                alarm.methane_active = False
+            return
+        method = {
+            ports.EV_LEAK: MB,
+            ports.EV_NPW_LEAK: NPW,
+            ports.EV_RUPTURE: RUPTURE,
+            ports.EV_METHANE: CH4,
+            ports.EV_METHANE_RISE: CH4,
+        }.get(kind)
+        if method is None:  # boundary / unpaired fronts and bookkeeping events are not leaks
+            return
+        onset = ev.onset_us or ev.time_us
+        raised = alarm is None
+        if alarm is None:
+            alarm = ActiveAlarm(
+                alarm_id=alarm_id_for(info.segment_id, method, onset, self.policy.onset_bucket_us),
+                sequence=0,
+                methods=[method],
+                onset_us=onset,
+                detection_us=ev.time_us,
+                last_update_us=ev.time_us,
+            )
+            runtime.active_alarm = alarm
+        new_method = method not in alarm.methods
+        if new_method:
+            alarm.methods.append(method)
+        alarm.onset_us = min(alarm.onset_us, onset)
+        alarm.last_seen_us[method] = ev.time_us
+        location_changed = False
+        if kind == ports.EV_LEAK:
+            alarm.mass_balance_active = True
+            alarm.rate_kg_per_s, alarm.rate_sigma = float(ev.value), float(ev.sigma)
+        elif kind == ports.EV_NPW_LEAK:
+            alarm.position_m, alarm.position_sigma_m = float(ev.value), float(ev.sigma)
+            location_changed = True
+        elif kind == ports.EV_RUPTURE:
+            alarm.rupture_drop_pa, alarm.rupture_rate_pa_per_s = float(ev.value), float(ev.aux1)
+            alarm.grade_hint = 1
+        else:  # methane
+            alarm.methane_active = True
+            tag = info.role_tags.get(ev.role, "")
+            alarm.methane_tag, alarm.methane_lel = tag, float(ev.value)
+            if kind == ports.EV_METHANE_RISE:
+                alarm.methane_ror = float(ev.aux1)
+            alarm.methane_confined = info.confined.get(tag, False)
+            hint = int(ev.aux2) if kind == ports.EV_METHANE else 0
+            if hint and (alarm.grade_hint == 0 or hint < alarm.grade_hint):
+                alarm.grade_hint = hint
+            if alarm.position_m is None and tag in info.tag_positions_m:
+                # A methane sensor locates the leak to within its reach of the pipe.
+                alarm.position_m, alarm.position_sigma_m = info.tag_positions_m[tag], 50.0
+                location_changed = True
+        if raised:
+            self._publish(info, runtime, pb.ALARM_STATE_RAISED, ev.time_us, out)
+            return
+        rate_moved = abs(alarm.rate_kg_per_s - alarm.published_rate) > 0.25 * max(abs(alarm.published_rate), 1e-9)
+        due = ev.time_us - alarm.last_update_us >= self.policy.update_min_interval_us
+        if new_method or (location_changed and alarm.published_position_m != alarm.position_m) or (rate_moved and due):
+            self._publish(info, runtime, pb.ALARM_STATE_UPDATED, ev.time_us, out)
+
+    def _maybe_clear(self, info: SegmentInfo, runtime: SegmentRuntime, clock_us: int, out: AlarmOutput) -> None:
+        alarm = runtime.active_alarm
+        if alarm is None or alarm.mass_balance_active or alarm.methane_active:
+            return
+        momentary = [t for m, t in alarm.last_seen_us.items() if m in (NPW, RUPTURE)]
+        if momentary and clock_us - max(momentary) < self.policy.hold_us:
+            return
+        reason = "mass balance and methane back to normal"
+        if not any(m in alarm.methods for m in (MB, CH4)):
+            reason = "pressure-wave/rupture indication not confirmed within the hold time"
+        self._publish(info, runtime, pb.ALARM_STATE_CLEARED, clock_us, out, clear_reason=reason)
+        runtime.active_alarm = None
+
+    def _publish(
+        self,
+        info: SegmentInfo,
+        runtime: SegmentRuntime,
+        state: int,
+        event_time_us: int,
+        out: AlarmOutput,
+        clear_reason: str = "",
+    ) -> None:
+        alarm = runtime.active_alarm
+        assert alarm is not None
+        if state != pb.ALARM_STATE_RAISED:
+            alarm.sequence += 1
+        nominal = info.nominal_flow_kg_per_s
+        event = pb.LeakAlarmEvent(
+            event_id=f"{alarm.alarm_id}/{alarm.sequence}",
+            alarm_id=alarm.alarm_id,
+            alarm_sequence=alarm.sequence,
+            state=state,  # type: ignore[arg-type]
+            segment_id=info.segment_id,
+            district=info.district,
+            methods=alarm.methods,  # type: ignore[arg-type]
+            onset_time_unix_us=alarm.onset_us,
+            detection_time_unix_us=alarm.detection_us,
+            event_time_unix_us=event_time_us,
+            grade_hint=alarm.grade_hint,  # type: ignore[arg-type]
+            clear_reason=clear_reason,
+        )
+        if alarm.rate_kg_per_s > 0 or alarm.mass_balance_active:
+            half = Z_95 * alarm.rate_sigma
+            event.leak_rate.CopyFrom(
+                pb.LeakRateEstimate(
+                    rate_kg_per_s=alarm.rate_kg_per_s,
+                    rate_pct_of_nominal_flow=100.0 * alarm.rate_kg_per_s / nominal if nominal > 0 else 0.0,
+                    ci_low_kg_per_s=max(0.0, alarm.rate_kg_per_s - half),
+                    ci_high_kg_per_s=alarm.rate_kg_per_s + half,
+                    confidence_level=0.95,
+                )
+            )
+        if alarm.position_m is not None:
+            pos = min(max(alarm.position_m, 0.0), info.length_m)
+            event.location.CopyFrom(
+                pb.LeakLocation(position_km=pos / 1000.0, uncertainty_km=alarm.position_sigma_m / 1000.0)
+            )
+        if RUPTURE in alarm.methods:
+            event.rupture.CopyFrom(
+                pb.RuptureDetails(
+                    pressure_drop_pa=alarm.rupture_drop_pa, drop_rate_pa_per_s=alarm.rupture_rate_pa_per_s
+                )
+            )
+        if CH4 in alarm.methods:
+            event.methane.CopyFrom(
+                pb.MethaneDetails(
+                    tag_id=alarm.methane_tag,
+                    lel_pct=alarm.methane_lel,
+                    rise_rate_pct_per_min=alarm.methane_ror,
+                    confined_space=alarm.methane_confined,
+                )
+            )
+        alarm.last_update_us = event_time_us
+        alarm.published_rate = alarm.rate_kg_per_s
+        alarm.published_position_m = alarm.position_m
+        out.alarms.append(event)
+        runtime.history.append(encode(event))
+        del runtime.history[: -self.policy.history_per_segment]
+
+
+_HEALTH_DETAIL: dict[int, str] = {
+    pb.SENSOR_HEALTH_OK: "readings plausible again",
+    pb.SENSOR_HEALTH_STALE: "no reading within the allowed staleness",
+    pb.SENSOR_HEALTH_FLATLINED: "exactly the same value for too long",
+    pb.SENSOR_HEALTH_STUCK: "changes far below the noise floor for too long",
+    pb.SENSOR_HEALTH_IMPLAUSIBLE_RATE: "rate of change no physical process can produce",
+}

@@ -1,0 +1,227 @@
+"""Recoverable per-segment runtime state: replay guard, record-id dedupe, reorder buffer, alarm lifecycle.
+
+One `SegmentRuntime` per segment is checkpointed (as bytes) after every batch that touched the segment.
+Together with the detector state it holds everything needed to resume exactly where the last checkpoint
+left off:
+
+- `last_offset`: the highest source offset already applied, so records replayed after a crash (their
+  offsets were consumed but not committed yet) are skipped instead of counted twice;
+- `recent_ids`: a bounded memory of record ids, so a batch resent by a gateway (same record id, new
+  offset) is dropped;
+- the reorder buffer: readings not yet released to the detectors, and `released_until_us`;
+- the active alarm and the segment's alarm history.
+
+Encoding: b"PWLD" + version byte + u32 header length + JSON header + raw blobs named in the header.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+_MAGIC = b"PWLD"
+_VERSION = 1
+
+
+class StateDecodeError(ValueError):
+    """Checkpoint bytes that are not a segment state of this version."""
+
+
+@dataclass
+class ReorderBuffer:
+    """Readings waiting until no earlier reading can still arrive within the tolerance."""
+
+    time_us: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
+    role: npt.NDArray[np.int8] = field(default_factory=lambda: np.empty(0, np.int8))
+    value: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0, np.float64))
+    quality: npt.NDArray[np.int8] = field(default_factory=lambda: np.empty(0, np.int8))
+    # Everything at or before this time has been released to the detectors: later arrivals are late.
+    released_until_us: int = -(2**62)
+    newest_us: int = -(2**62)
+
+    def __len__(self) -> int:
+        return int(self.time_us.size)
+
+    def push(
+        self,
+        time_us: npt.NDArray[np.int64],
+        role: npt.NDArray[np.int8],
+        value: npt.NDArray[np.float64],
+        quality: npt.NDArray[np.int8],
+        tolerance_us: int,
+    ) -> tuple[int, tuple[npt.NDArray[Any], ...]]:
+        """Add readings; returns (late readings dropped, released arrays in time order)."""
+        on_time = time_us > self.released_until_us
+        late = int(time_us.size - np.count_nonzero(on_time))
+        if late:
+            time_us, role, value, quality = time_us[on_time], role[on_time], value[on_time], quality[on_time]
+        if time_us.size:
+            self.newest_us = max(self.newest_us, int(time_us.max()))
+            self.time_us = np.concatenate((self.time_us, time_us))
+            self.role = np.concatenate((self.role, role))
+            self.value = np.concatenate((self.value, value))
+            self.quality = np.concatenate((self.quality, quality))
+        return late, self._release(self.newest_us - tolerance_us)
+
+    def flush(self) -> tuple[npt.NDArray[Any], ...]:
+        """Release everything (end of a replay, shutdown of a test)."""
+        return self._release(self.newest_us)
+
+    def _release(self, until_us: int) -> tuple[npt.NDArray[Any], ...]:
+        if until_us <= self.released_until_us or not self.time_us.size:
+            self.released_until_us = max(self.released_until_us, until_us)
+            return (np.empty(0, np.int64), np.empty(0, np.int8), np.empty(0, np.float64), np.empty(0, np.int8))
+        ready = self.time_us <= until_us
+        # Stable sort: readings of one instrument with equal time keep their arrival order.
+        idx = np.flatnonzero(ready)
+        idx = idx[np.argsort(self.time_us[idx], kind="stable")]
+        out = (self.time_us[idx], self.role[idx], self.value[idx], self.quality[idx])
+        keep = ~ready
+        self.time_us, self.role = self.time_us[keep], self.role[keep]
+        self.value, self.quality = self.value[keep], self.quality[keep]
+        self.released_until_us = until_us
+        return out
+
+
+@dataclass
+class ActiveAlarm:
+    alarm_id: str
+    sequence: int
+    methods: list[int]
+    onset_us: int
+    detection_us: int
+    last_update_us: int
+    # Method -> source time it was last seen active (pressure wave and rupture are momentary).
+    last_seen_us: dict[int, int] = field(default_factory=dict)
+    mass_balance_active: bool = False
+    methane_active: bool = False
+    rate_kg_per_s: float = 0.0
+    rate_sigma: float = 0.0
+    position_m: float | None = None
+    position_sigma_m: float = 0.0
+    rupture_drop_pa: float = 0.0
+    rupture_rate_pa_per_s: float = 0.0
+    methane_tag: str = ""
+    methane_lel: float = 0.0
+    methane_ror: float = 0.0
+    methane_confined: bool = False
+    grade_hint: int = 0
+    published_rate: float = 0.0
+    published_position_m: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["last_seen_us"] = {str(k): v for k, v in self.last_seen_us.items()}
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ActiveAlarm:
+        d = dict(d)
+        d["last_seen_us"] = {int(k): int(v) for k, v in d.get("last_seen_us", {}).items()}
+        return cls(**d)
+
+
+@dataclass
+class SegmentRuntime:
+    segment_id: str
+    partition: int = -1
+    last_offset: int = -1
+    recent_ids: deque[str] = field(default_factory=deque)
+    reorder: ReorderBuffer = field(default_factory=ReorderBuffer)
+    detector_state: Any = None
+    active_alarm: ActiveAlarm | None = None
+    # Encoded LeakAlarmEvent records, oldest first.
+    history: list[bytes] = field(default_factory=list)
+    # Tag id -> health code, as last published.
+    tag_health: dict[str, int] = field(default_factory=dict)
+    readings: int = 0
+    late_dropped: int = 0
+    duplicates: int = 0
+    _id_set: set[str] = field(default_factory=set, repr=False)
+
+    def __post_init__(self) -> None:
+        self._id_set = set(self.recent_ids)
+
+    def seen(self, record_id: str) -> bool:
+        return record_id in self._id_set
+
+    def remember(self, record_id: str, capacity: int) -> None:
+        self.recent_ids.append(record_id)
+        self._id_set.add(record_id)
+        while len(self.recent_ids) > capacity:
+            self._id_set.discard(self.recent_ids.popleft())
+
+    def encode(self, detector_blob: bytes) -> bytes:
+        blobs: list[tuple[str, bytes]] = [
+            ("t", self.reorder.time_us.astype("<i8").tobytes()),
+            ("r", self.reorder.role.astype("i1").tobytes()),
+            ("v", self.reorder.value.astype("<f8").tobytes()),
+            ("q", self.reorder.quality.astype("i1").tobytes()),
+            ("det", detector_blob),
+        ] + [(f"h{i}", h) for i, h in enumerate(self.history)]
+        header = {
+            "segment_id": self.segment_id,
+            "partition": self.partition,
+            "last_offset": self.last_offset,
+            "recent_ids": list(self.recent_ids),
+            "released_until_us": self.reorder.released_until_us,
+            "newest_us": self.reorder.newest_us,
+            "active_alarm": None if self.active_alarm is None else self.active_alarm.to_json(),
+            "history_n": len(self.history),
+            "tag_health": self.tag_health,
+            "readings": self.readings,
+            "late_dropped": self.late_dropped,
+            "duplicates": self.duplicates,
+            "blobs": [[name, len(b)] for name, b in blobs],
+        }
+        head = json.dumps(header, separators=(",", ":")).encode()
+        return b"".join([_MAGIC, bytes([_VERSION]), struct.pack("<I", len(head)), head, *(b for _, b in blobs)])
+
+    @classmethod
+    def decode(cls, data: bytes) -> tuple[SegmentRuntime, bytes]:
+        """(runtime without detector state, detector blob)."""
+        try:
+            if data[:4] != _MAGIC or data[4] != _VERSION:
+                raise StateDecodeError("not a segment state of version 1")
+            (n,) = struct.unpack_from("<I", data, 5)
+            header = json.loads(data[9 : 9 + n])
+            pos = 9 + n
+            blobs: dict[str, bytes] = {}
+            for name, length in header["blobs"]:
+                blobs[name] = bytes(data[pos : pos + length])
+                pos += length
+            if pos != len(data):
+                raise StateDecodeError("trailing or missing bytes")
+            reorder = ReorderBuffer(
+                time_us=np.frombuffer(blobs["t"], "<i8").astype(np.int64),
+                role=np.frombuffer(blobs["r"], "i1").astype(np.int8),
+                value=np.frombuffer(blobs["v"], "<f8").astype(np.float64),
+                quality=np.frombuffer(blobs["q"], "i1").astype(np.int8),
+                released_until_us=int(header["released_until_us"]),
+                newest_us=int(header["newest_us"]),
+            )
+            alarm = header["active_alarm"]
+            runtime = cls(
+                segment_id=header["segment_id"],
+                partition=int(header["partition"]),
+                last_offset=int(header["last_offset"]),
+                recent_ids=deque(header["recent_ids"]),
+                reorder=reorder,
+                active_alarm=None if alarm is None else ActiveAlarm.from_json(alarm),
+                history=[blobs[f"h{i}"] for i in range(int(header["history_n"]))],
+                tag_health={str(k): int(v) for k, v in header["tag_health"].items()},
+                readings=int(header["readings"]),
+                late_dropped=int(header["late_dropped"]),
+                duplicates=int(header["duplicates"]),
+            )
+        except StateDecodeError:
+            raise
+        except (KeyError, ValueError, TypeError, IndexError, struct.error) as exc:
+            raise StateDecodeError(f"corrupt segment state: {exc}") from exc
+        return runtime, blobs["det"]
