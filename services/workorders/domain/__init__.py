@@ -1,0 +1,154 @@
+"""Pure domain core of the work-orders service: leak work orders, SLA timers, the hazard closed loop and
+the problem-pipeline replacement programme. No I/O, no clock, no Kafka/gRPC/SQL: time is passed in.
+
+Design (event sourcing, see ``../../../../shared/domain.md`` beside the checkout for the rules):
+
+* Aggregates ``WorkOrder`` (workorder.py), ``Hazard`` (hazard.py) and ``Replacement`` (replacement.py)
+  are immutable dataclasses rebuilt with ``Aggregate.replay(events)`` / ``state.apply(event)``; their
+  ``version`` is the number of events applied (the expected version for an append). ``to_snapshot()``
+  / ``from_snapshot()`` give a JSON object for the event store's snapshots.
+* Commands are methods returning a list of new events, never mutating; refusals raise
+  ``InvalidTransition`` (message names the state and the allowed moves), ``PermissionDenied``,
+  ``RuleViolation`` or ``InvalidInput`` (garbage). An empty list means "already done" (idempotent).
+* Events are frozen dataclasses registered by ``type`` with a ``schema_version``; ``to_payload()`` and
+  ``event_from_payload(type, version, payload)`` convert to and from JSON objects. Ids are
+  deterministic: ``work_order_id_for_alarm``, ``hazard_id_for``, ``replacement_id_for``, ``event_id``.
+* Rules with their sources live in the module docstrings: grading.py (grade rules), policy.py (SLA
+  figures), sla.py (escalation), workorder.py (states), hazard.py (sign-off), replacement.py.
+
+Typical service-layer use::
+
+    order = WorkOrder.replay(store.read(stream_id))
+    new = order.dispatch("crew-7", actor="dispatcher:li", now_unix_us=clock.now_us())
+    store.append(stream_id, new, expected_version=order.version)
+"""
+
+from services.workorders.domain.alarm import (
+    AlarmFacts,
+    AlarmState,
+    DetectionMethod,
+    LeakLocation,
+    LeakRate,
+    MethaneDetails,
+    RuptureDetails,
+    SegmentContext,
+)
+from services.workorders.domain.errors import (
+    DomainError,
+    InvalidInput,
+    InvalidTransition,
+    PermissionDenied,
+    ReplacementLengthExceeded,
+    RuleViolation,
+)
+from services.workorders.domain.events import EVENT_TYPES, DomainEvent, event_from_payload, event_id
+from services.workorders.domain.grading import DEFAULT_GRADING_POLICY, GradeDecision, GradingPolicy, grade_alarm
+from services.workorders.domain.hazard import (
+    DEFAULT_SIGN_OFF_POLICY,
+    Hazard,
+    HazardFigures,
+    HazardSource,
+    HazardStatus,
+    LedgerEntry,
+    SignOffPolicy,
+    due_hazard_escalations,
+    hazard_figures,
+    hazard_id_for,
+    is_overdue,
+    ledger,
+    major_hazard_ledger,
+)
+from services.workorders.domain.policy import DEFAULT_SLA_POLICY, ResponseTarget, SlaPolicy
+from services.workorders.domain.replacement import (
+    ProblemPipeline,
+    ProblemPipelinePolicy,
+    ProblemReason,
+    ProgressRow,
+    Replacement,
+    ReplacementFact,
+    ReplacementStatus,
+    YearlyTarget,
+    assess_problem_pipeline,
+    programme_progress,
+    remaining_inventory_by_material,
+    replacement_id_for,
+    year_bounds_unix_us,
+)
+from services.workorders.domain.sla import due_escalations
+from services.workorders.domain.values import Grade, PipeClass, Role
+from services.workorders.domain.workorder import (
+    BreachKind,
+    RepairKind,
+    ResponseTimings,
+    Severity,
+    SlaBreached,
+    WorkOrder,
+    WorkOrderStatus,
+    work_order_id_for_alarm,
+)
+
+__all__ = [
+    "DEFAULT_GRADING_POLICY",
+    "DEFAULT_SIGN_OFF_POLICY",
+    "DEFAULT_SLA_POLICY",
+    "EVENT_TYPES",
+    "AlarmFacts",
+    "AlarmState",
+    "BreachKind",
+    "DetectionMethod",
+    "DomainError",
+    "DomainEvent",
+    "Grade",
+    "GradeDecision",
+    "GradingPolicy",
+    "Hazard",
+    "HazardFigures",
+    "HazardSource",
+    "HazardStatus",
+    "InvalidInput",
+    "InvalidTransition",
+    "LeakLocation",
+    "LeakRate",
+    "LedgerEntry",
+    "MethaneDetails",
+    "PermissionDenied",
+    "PipeClass",
+    "ProblemPipeline",
+    "ProblemPipelinePolicy",
+    "ProblemReason",
+    "ProgressRow",
+    "RepairKind",
+    "Replacement",
+    "ReplacementFact",
+    "ReplacementLengthExceeded",
+    "ReplacementStatus",
+    "ResponseTarget",
+    "ResponseTimings",
+    "Role",
+    "RuleViolation",
+    "RuptureDetails",
+    "SegmentContext",
+    "Severity",
+    "SignOffPolicy",
+    "SlaBreached",
+    "SlaPolicy",
+    "WorkOrder",
+    "WorkOrderStatus",
+    "YearlyTarget",
+    "assess_problem_pipeline",
+    "due_escalations",
+    "due_hazard_escalations",
+    "event_from_payload",
+    "event_id",
+    "grade_alarm",
+    "hazard_figures",
+    "hazard_id_for",
+    "is_overdue",
+    "ledger",
+    "major_hazard_ledger",
+    "programme_progress",
+    "remaining_inventory_by_material",
+    "replacement_id_for",
+    "work_order_id_for_alarm",
+    "year_bounds_unix_us",
+]
