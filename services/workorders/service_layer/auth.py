@@ -70,6 +70,8 @@ _WORK_ORDER = {
     "close": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
     "monitor": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
     "hold": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
+    "resume": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
+    "reevaluate": {CallerRole.CREW, CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
     "cancel": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
     "regrade": {CallerRole.SUPERVISOR},
 }

@@ -7,7 +7,6 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
-from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,43 +17,6 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
-
-class _WorkOrderState:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
-
-class _WorkOrderStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_WorkOrderState.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
-    WORK_ORDER_STATE_UNSPECIFIED: _WorkOrderState.ValueType  # 0
-    WORK_ORDER_STATE_OPEN: _WorkOrderState.ValueType  # 1
-    WORK_ORDER_STATE_DISPATCHED: _WorkOrderState.ValueType  # 2
-    WORK_ORDER_STATE_ACKNOWLEDGED: _WorkOrderState.ValueType  # 3
-    WORK_ORDER_STATE_EN_ROUTE: _WorkOrderState.ValueType  # 4
-    WORK_ORDER_STATE_ON_SITE: _WorkOrderState.ValueType  # 5
-    WORK_ORDER_STATE_MADE_SAFE: _WorkOrderState.ValueType  # 6
-    WORK_ORDER_STATE_REPAIRED: _WorkOrderState.ValueType  # 7
-    WORK_ORDER_STATE_VERIFIED: _WorkOrderState.ValueType  # 8
-    WORK_ORDER_STATE_CLOSED: _WorkOrderState.ValueType  # 9
-    WORK_ORDER_STATE_MONITORING: _WorkOrderState.ValueType  # 10
-    WORK_ORDER_STATE_ON_HOLD: _WorkOrderState.ValueType  # 11
-    WORK_ORDER_STATE_CANCELLED: _WorkOrderState.ValueType  # 12
-
-class WorkOrderState(_WorkOrderState, metaclass=_WorkOrderStateEnumTypeWrapper): ...
-
-WORK_ORDER_STATE_UNSPECIFIED: WorkOrderState.ValueType  # 0
-WORK_ORDER_STATE_OPEN: WorkOrderState.ValueType  # 1
-WORK_ORDER_STATE_DISPATCHED: WorkOrderState.ValueType  # 2
-WORK_ORDER_STATE_ACKNOWLEDGED: WorkOrderState.ValueType  # 3
-WORK_ORDER_STATE_EN_ROUTE: WorkOrderState.ValueType  # 4
-WORK_ORDER_STATE_ON_SITE: WorkOrderState.ValueType  # 5
-WORK_ORDER_STATE_MADE_SAFE: WorkOrderState.ValueType  # 6
-WORK_ORDER_STATE_REPAIRED: WorkOrderState.ValueType  # 7
-WORK_ORDER_STATE_VERIFIED: WorkOrderState.ValueType  # 8
-WORK_ORDER_STATE_CLOSED: WorkOrderState.ValueType  # 9
-WORK_ORDER_STATE_MONITORING: WorkOrderState.ValueType  # 10
-WORK_ORDER_STATE_ON_HOLD: WorkOrderState.ValueType  # 11
-WORK_ORDER_STATE_CANCELLED: WorkOrderState.ValueType  # 12
-Global___WorkOrderState: _TypeAlias = WorkOrderState  # noqa: Y015
 
 @_typing.final
 class WorkOrder(_message.Message):
@@ -83,7 +45,9 @@ class WorkOrder(_message.Message):
     version: _builtins.int
     """Stream version: pass it back as expected_version to act on this state."""
     state: _builtins.str
-    """Lower-case state name as the domain names it, e.g. "open", "dispatched", "closed"."""
+    """State name as the domain names it: triaged, dispatched, acknowledged, en_route, on_site,
+    made_safe, repaired, verified, closed, monitoring, on_hold, cancelled.
+    """
     grade: _builtins.int
     """1, 2 or 3 (0 = not graded)."""
     alarm_id: _builtins.str
@@ -328,6 +292,8 @@ Global___AcknowledgeCommand: _TypeAlias = AcknowledgeCommand  # noqa: Y015
 
 @_typing.final
 class EnRouteCommand(_message.Message):
+    """The crew departs for the site."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -343,6 +309,8 @@ Global___EnRouteCommand: _TypeAlias = EnRouteCommand  # noqa: Y015
 
 @_typing.final
 class OnSiteCommand(_message.Message):
+    """The crew arrived on site."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -360,16 +328,17 @@ Global___OnSiteCommand: _TypeAlias = OnSiteCommand  # noqa: Y015
 class MadeSafeCommand(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
-    INTERIM_MEASURES_FIELD_NUMBER: _builtins.int
-    interim_measures: _builtins.str
+    MEASURES_FIELD_NUMBER: _builtins.int
+    measures: _builtins.str
+    """Interim measures taken (required), e.g. "area cordoned, valve V12 closed"."""
     def __init__(
         self,
         *,
-        interim_measures: _builtins.str = ...,
+        measures: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["interim_measures", b"interim_measures"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["measures", b"measures"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -379,16 +348,20 @@ Global___MadeSafeCommand: _TypeAlias = MadeSafeCommand  # noqa: Y015
 class RepairedCommand(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
-    REPAIR_METHOD_FIELD_NUMBER: _builtins.int
-    repair_method: _builtins.str
+    KIND_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """"permanent" (default when empty) or "temporary"."""
+    notes: _builtins.str
     def __init__(
         self,
         *,
-        repair_method: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        notes: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["repair_method", b"repair_method"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "notes", b"notes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -398,12 +371,20 @@ Global___RepairedCommand: _TypeAlias = RepairedCommand  # noqa: Y015
 class VerifiedCommand(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    FAILED_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    failed: _builtins.bool
+    """True when the check found the leak still there: the order goes back to made_safe."""
+    notes: _builtins.str
     def __init__(
         self,
+        *,
+        failed: _builtins.bool = ...,
+        notes: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failed", b"failed", "notes", b"notes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -413,12 +394,16 @@ Global___VerifiedCommand: _TypeAlias = VerifiedCommand  # noqa: Y015
 class CloseCommand(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    NOTES_FIELD_NUMBER: _builtins.int
+    notes: _builtins.str
     def __init__(
         self,
+        *,
+        notes: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["notes", b"notes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -426,23 +411,49 @@ Global___CloseCommand: _TypeAlias = CloseCommand  # noqa: Y015
 
 @_typing.final
 class MonitorCommand(_message.Message):
+    """Defer the repair of a grade 2/3 leak and monitor it until the re-evaluation date."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
-    REEVALUATE_EVERY_S_FIELD_NUMBER: _builtins.int
-    reevaluate_every_s: _builtins.float
-    """Re-evaluation interval for a monitored (grade 2/3) leak; 0 = the grade's default."""
+    REEVALUATE_BY_UNIX_US_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    reevaluate_by_unix_us: _builtins.int
+    reason: _builtins.str
     def __init__(
         self,
         *,
-        reevaluate_every_s: _builtins.float = ...,
+        reevaluate_by_unix_us: _builtins.int = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reevaluate_every_s", b"reevaluate_every_s"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "reevaluate_by_unix_us", b"reevaluate_by_unix_us"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MonitorCommand: _TypeAlias = MonitorCommand  # noqa: Y015
+
+@_typing.final
+class ReevaluateCommand(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FINDINGS_FIELD_NUMBER: _builtins.int
+    NEXT_REEVALUATE_BY_UNIX_US_FIELD_NUMBER: _builtins.int
+    findings: _builtins.str
+    next_reevaluate_by_unix_us: _builtins.int
+    def __init__(
+        self,
+        *,
+        findings: _builtins.str = ...,
+        next_reevaluate_by_unix_us: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["findings", b"findings", "next_reevaluate_by_unix_us", b"next_reevaluate_by_unix_us"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReevaluateCommand: _TypeAlias = ReevaluateCommand  # noqa: Y015
 
 @_typing.final
 class HoldCommand(_message.Message):
@@ -462,6 +473,21 @@ class HoldCommand(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___HoldCommand: _TypeAlias = HoldCommand  # noqa: Y015
+
+@_typing.final
+class ResumeCommand(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeCommand: _TypeAlias = ResumeCommand  # noqa: Y015
 
 @_typing.final
 class CancelCommand(_message.Message):
@@ -522,6 +548,8 @@ class ExecuteWorkOrderCommandRequest(_message.Message):
     HOLD_FIELD_NUMBER: _builtins.int
     CANCEL_FIELD_NUMBER: _builtins.int
     REGRADE_FIELD_NUMBER: _builtins.int
+    RESUME_FIELD_NUMBER: _builtins.int
+    REEVALUATE_FIELD_NUMBER: _builtins.int
     work_order_id: _builtins.str
     @_builtins.property
     def context(self) -> Global___CommandContext: ...
@@ -549,6 +577,10 @@ class ExecuteWorkOrderCommandRequest(_message.Message):
     def cancel(self) -> Global___CancelCommand: ...
     @_builtins.property
     def regrade(self) -> Global___RegradeCommand: ...
+    @_builtins.property
+    def resume(self) -> Global___ResumeCommand: ...
+    @_builtins.property
+    def reevaluate(self) -> Global___ReevaluateCommand: ...
     def __init__(
         self,
         *,
@@ -566,12 +598,14 @@ class ExecuteWorkOrderCommandRequest(_message.Message):
         hold: Global___HoldCommand | None = ...,
         cancel: Global___CancelCommand | None = ...,
         regrade: Global___RegradeCommand | None = ...,
+        resume: Global___ResumeCommand | None = ...,
+        reevaluate: Global___ReevaluateCommand | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledge", b"acknowledge", "cancel", b"cancel", "close", b"close", "command", b"command", "context", b"context", "dispatch", b"dispatch", "en_route", b"en_route", "hold", b"hold", "made_safe", b"made_safe", "monitor", b"monitor", "on_site", b"on_site", "regrade", b"regrade", "repaired", b"repaired", "verified", b"verified"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledge", b"acknowledge", "cancel", b"cancel", "close", b"close", "command", b"command", "context", b"context", "dispatch", b"dispatch", "en_route", b"en_route", "hold", b"hold", "made_safe", b"made_safe", "monitor", b"monitor", "on_site", b"on_site", "reevaluate", b"reevaluate", "regrade", b"regrade", "repaired", b"repaired", "resume", b"resume", "verified", b"verified"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledge", b"acknowledge", "cancel", b"cancel", "close", b"close", "command", b"command", "context", b"context", "dispatch", b"dispatch", "en_route", b"en_route", "hold", b"hold", "made_safe", b"made_safe", "monitor", b"monitor", "on_site", b"on_site", "regrade", b"regrade", "repaired", b"repaired", "verified", b"verified", "work_order_id", b"work_order_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledge", b"acknowledge", "cancel", b"cancel", "close", b"close", "command", b"command", "context", b"context", "dispatch", b"dispatch", "en_route", b"en_route", "hold", b"hold", "made_safe", b"made_safe", "monitor", b"monitor", "on_site", b"on_site", "reevaluate", b"reevaluate", "regrade", b"regrade", "repaired", b"repaired", "resume", b"resume", "verified", b"verified", "work_order_id", b"work_order_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_command: _TypeAlias = _typing.Literal["dispatch", "acknowledge", "en_route", "on_site", "made_safe", "repaired", "verified", "close", "monitor", "hold", "cancel", "regrade"]  # noqa: Y015
+    _WhichOneofReturnType_command: _TypeAlias = _typing.Literal["dispatch", "acknowledge", "en_route", "on_site", "made_safe", "repaired", "verified", "close", "monitor", "hold", "cancel", "regrade", "resume", "reevaluate"]  # noqa: Y015
     _WhichOneofArgType_command: _TypeAlias = _typing.Literal["command", b"command"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_command) -> _WhichOneofReturnType_command | None: ...
 

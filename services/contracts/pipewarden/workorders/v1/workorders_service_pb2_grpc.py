@@ -116,8 +116,8 @@ class WorkOrdersServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ExecuteWorkOrderCommand(self, request, context):
-        """Dispatch, acknowledge, en route, on site, made safe, repaired, verified, close, monitor, hold,
-        cancel, regrade.
+        """Dispatch, acknowledge, en route, on site, made safe, repaired, verified, close, monitor, reevaluate,
+        hold, resume, cancel, regrade.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

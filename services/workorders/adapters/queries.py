@@ -1,0 +1,220 @@
+"""Queries over the read models: filtered work-order lists and the named reports."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import sqlalchemy as sa
+
+from services.eventstore import read_transaction
+from services.eventstore.database import checkpoints
+from services.network.model import Network
+from services.workorders.adapters.read_models import PROJECTION_NAME, sla_breaches, work_orders
+from services.workorders.service_layer.views import Table, WorkOrderFilter, WorkOrderView
+
+US_PER_S = 1_000_000
+REPORTS = ("open-work-orders", "sla-breaches", "response-times", "leaks-per-100km")
+
+
+def view_from_row(row: Any) -> WorkOrderView:
+    return WorkOrderView(
+        work_order_id=row["work_order_id"],
+        version=int(row["version"]),
+        state=row["state"],
+        grade=int(row["grade"]),
+        alarm_id=row["alarm_id"],
+        segment_id=row["segment_id"],
+        district=row["district"],
+        pipe_class=row["pipe_class"],
+        material=row["material"],
+        opened_at_unix_us=int(row["received_at_unix_us"]),
+        crew_id=row["crew_id"],
+        dispatched_at_unix_us=int(row["dispatched_at_unix_us"] or 0),
+        arrived_at_unix_us=int(row["arrived_at_unix_us"] or 0),
+        made_safe_at_unix_us=int(row["made_safe_at_unix_us"] or 0),
+        repaired_at_unix_us=int(row["repaired_at_unix_us"] or 0),
+        closed_at_unix_us=int(row["closed_at_unix_us"] or 0),
+        sla_breaches=tuple(b for b in row["sla_breaches"].split(",") if b),
+        detail_json=row["state_json"],
+    )
+
+
+class ReadModelQueries:
+    def __init__(self, engine: sa.Engine, network: Network) -> None:
+        self.engine = engine
+        self.network = network
+
+    @staticmethod
+    def _as_of(conn: sa.Connection) -> int:
+        position = conn.execute(
+            sa.select(checkpoints.c.position).where(checkpoints.c.name == PROJECTION_NAME)
+        ).scalar_one_or_none()
+        return int(position or 0)
+
+    def list_work_orders(self, filt: WorkOrderFilter, *, now_unix_us: int) -> tuple[list[WorkOrderView], int]:
+        t = work_orders
+        query = sa.select(t)
+        if filt.districts is not None:
+            query = query.where(t.c.district.in_(sorted(filt.districts)))
+        if filt.grades:
+            query = query.where(t.c.grade.in_(sorted(filt.grades)))
+        if filt.states:
+            query = query.where(t.c.state.in_(sorted(filt.states)))
+        if filt.open_only:
+            query = query.where(t.c.is_open.is_(True))
+        if filt.min_age_s > 0:
+            query = query.where(t.c.received_at_unix_us <= now_unix_us - int(filt.min_age_s * US_PER_S))
+        if filt.max_age_s > 0:
+            query = query.where(t.c.received_at_unix_us >= now_unix_us - int(filt.max_age_s * US_PER_S))
+        query = query.order_by(t.c.received_at_unix_us.desc(), t.c.work_order_id).limit(filt.limit).offset(filt.offset)
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(query).mappings().all()
+            as_of = self._as_of(conn)
+        return [view_from_row(r) for r in rows], as_of
+
+    def work_order_row(self, work_order_id: str) -> WorkOrderView | None:
+        with read_transaction(self.engine) as conn:
+            row = conn.execute(sa.select(work_orders).where(work_orders.c.work_order_id == work_order_id)).mappings()
+            found = row.one_or_none()
+        return None if found is None else view_from_row(found)
+
+    def districts_of(self, stream_ids: list[str]) -> dict[str, str]:
+        if not stream_ids:
+            return {}
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(
+                sa.select(work_orders.c.work_order_id, work_orders.c.district).where(
+                    work_orders.c.work_order_id.in_(stream_ids)
+                )
+            ).all()
+        return {r[0]: r[1] for r in rows}
+
+    # -- reports ---------------------------------------------------------------------------------------
+
+    def report(self, name: str, *, now_unix_us: int, districts: frozenset[str] | None) -> tuple[Table, int]:
+        builders = {
+            "open-work-orders": self._open_work_orders,
+            "sla-breaches": self._sla_breaches,
+            "response-times": self._response_times,
+            "leaks-per-100km": self._leaks_per_100km,
+        }
+        if name not in builders:
+            raise ValueError(f"unknown report {name!r}; known: {', '.join(REPORTS)}")
+        with read_transaction(self.engine) as conn:
+            table = builders[name](conn, now_unix_us, districts)
+            return table, self._as_of(conn)
+
+    @staticmethod
+    def _district_filter(query: Any, column: Any, districts: frozenset[str] | None) -> Any:
+        return query if districts is None else query.where(column.in_(sorted(districts)))
+
+    def _open_work_orders(self, conn: sa.Connection, now: int, districts: frozenset[str] | None) -> Table:
+        t = work_orders
+        query = self._district_filter(
+            sa.select(t.c.district, t.c.grade, t.c.received_at_unix_us).where(t.c.is_open.is_(True)),
+            t.c.district,
+            districts,
+        )
+        buckets: dict[tuple[str, int], list[float]] = defaultdict(list)
+        for district, grade, received in conn.execute(query):
+            buckets[(district, int(grade))].append(max(0.0, (now - int(received)) / US_PER_S / 3600.0))
+        rows = []
+        for (district, grade), ages in sorted(buckets.items()):
+            rows.append(
+                (
+                    district,
+                    grade,
+                    len(ages),
+                    sum(1 for a in ages if a < 1),
+                    sum(1 for a in ages if 1 <= a < 24),
+                    sum(1 for a in ages if a >= 24),
+                    round(max(ages), 3),
+                )
+            )
+        return Table(
+            "open-work-orders",
+            ("district", "grade", "open", "age_lt_1h", "age_1h_24h", "age_ge_24h", "oldest_h"),
+            tuple(rows),
+        )
+
+    def _sla_breaches(self, conn: sa.Connection, now: int, districts: frozenset[str] | None) -> Table:
+        t = sla_breaches
+        query = self._district_filter(sa.select(t), t.c.district, districts).order_by(
+            t.c.breached_at_unix_us, t.c.work_order_id, t.c.breach_key
+        )
+        rows = tuple(
+            (
+                r["district"],
+                r["work_order_id"],
+                r["grade"],
+                r["kind"],
+                r["severity"],
+                round((r["breached_at_unix_us"] - r["deadline_unix_us"]) / US_PER_S / 60.0, 1),
+            )
+            for r in conn.execute(query).mappings()
+        )
+        return Table("sla-breaches", ("district", "work_order_id", "grade", "kind", "severity", "late_by_min"), rows)
+
+    def _response_times(self, conn: sa.Connection, now: int, districts: frozenset[str] | None) -> Table:
+        t = work_orders
+        query = self._district_filter(
+            sa.select(
+                t.c.district,
+                t.c.grade,
+                t.c.received_at_unix_us,
+                t.c.arrived_at_unix_us,
+                t.c.made_safe_at_unix_us,
+                t.c.repaired_at_unix_us,
+            ).where(t.c.state != "cancelled"),
+            t.c.district,
+            districts,
+        )
+        acc: dict[tuple[str, int], list[list[float]]] = defaultdict(lambda: [[], [], []])
+        for district, grade, received, *reached in conn.execute(query):
+            lists = acc[(district, int(grade))]
+            for i, at in enumerate(reached):
+                if at is not None:
+                    lists[i].append((int(at) - int(received)) / US_PER_S / 60.0)
+
+        def mean(values: list[float]) -> object:
+            return round(sum(values) / len(values), 2) if values else "-"
+
+        rows = tuple(
+            (district, grade, len(a), mean(a), len(s), mean(s), len(r), mean(r))
+            for (district, grade), (a, s, r) in sorted(acc.items())
+        )
+        return Table(
+            "response-times",
+            (
+                "district",
+                "grade",
+                "arrived",
+                "mean_to_arrive_min",
+                "made_safe",
+                "mean_to_make_safe_min",
+                "repaired",
+                "mean_to_repair_min",
+            ),
+            rows,
+        )
+
+    def _leaks_per_100km(self, conn: sa.Connection, now: int, districts: frozenset[str] | None) -> Table:
+        t = work_orders
+        counts: dict[str, int] = dict(
+            conn.execute(
+                sa.select(t.c.district, sa.func.count()).where(t.c.state != "cancelled").group_by(t.c.district)
+            ).all()
+        )
+        km: dict[str, float] = defaultdict(float)
+        for segment in self.network.segments.values():
+            km[segment.district] += segment.length_m / 1000.0
+        rows = []
+        for district in sorted(set(km) | set(counts)):
+            if districts is not None and district not in districts:
+                continue
+            leaks = int(counts.get(district, 0))
+            length = km.get(district, 0.0)
+            rate: object = round(leaks / length * 100.0, 3) if length > 0 else "-"
+            rows.append((district, leaks, round(length, 3), rate))
+        return Table("leaks-per-100km", ("district", "leaks", "network_km", "leaks_per_100km"), tuple(rows))

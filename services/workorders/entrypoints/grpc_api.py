@@ -1,0 +1,371 @@
+"""The dispatchers' gRPC API (``pipewarden.workorders.v1.WorkOrdersService``) over the service layer.
+
+Every call: bearer token -> ``Principal`` (UNAUTHENTICATED on any token trouble), then the service
+layer decides; its exceptions map to status codes in ``_STATUS``. Commands arrive as a oneof; the
+servicer turns the chosen sub-message into ``(command name, arguments)`` without knowing the domain.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from typing import Any, NoReturn
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as pb
+from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as pb_grpc
+from services.eventstore import ConcurrencyError, DuplicateEventError, InvalidEventError
+from services.workorders.adapters.tokens import InvalidToken, bearer_from_metadata, verify_token
+from services.workorders.domain.errors import InvalidInput, InvalidTransition, PermissionDenied, RuleViolation
+from services.workorders.service_layer.app import WorkOrdersApp
+from services.workorders.service_layer.auth import AccessDenied, Principal
+from services.workorders.service_layer.unit_of_work import CommandOutcome, NotFound
+from services.workorders.service_layer.views import HazardFilter, HazardView, WorkOrderFilter, WorkOrderView
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["WorkOrdersService"].full_name
+MAX_PAGE = 1000
+_MAX_ID = 200
+
+# Order matters: the first matching class wins (InvalidTransition and RuleViolation are InvalidInput's
+# siblings under DomainError, PermissionDenied too).
+_STATUS: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
+    (InvalidToken, grpc.StatusCode.UNAUTHENTICATED),
+    (AccessDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (ConcurrencyError, grpc.StatusCode.ABORTED),
+    (DuplicateEventError, grpc.StatusCode.ABORTED),
+    (InvalidTransition, grpc.StatusCode.FAILED_PRECONDITION),
+    (RuleViolation, grpc.StatusCode.FAILED_PRECONDITION),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
+    (InvalidEventError, grpc.StatusCode.INVALID_ARGUMENT),
+    (ValueError, grpc.StatusCode.INVALID_ARGUMENT),
+)
+
+
+class BadRequest(ValueError):
+    """The request itself is malformed (INVALID_ARGUMENT)."""
+
+
+def _abort(context: grpc.ServicerContext, error: BaseException) -> NoReturn:
+    for cls, code in _STATUS:
+        if isinstance(error, cls):
+            context.abort(code, str(error)[:2000])
+    log.exception("unexpected error in a gRPC call", exc_info=error)
+    context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(error).__name__}")
+    raise AssertionError("unreachable: context.abort raises")
+
+
+def _check_id(name: str, value: str, *, required: bool = True) -> str:
+    if not value:
+        if required:
+            raise BadRequest(f"{name} is required")
+        return ""
+    if len(value) > _MAX_ID or not value.isprintable():
+        raise BadRequest(f"{name} must be 1-{_MAX_ID} printable characters")
+    return value
+
+
+def _page(page_size: int, page_token: str) -> tuple[int, int]:
+    limit = page_size or 100
+    if limit > MAX_PAGE:
+        raise BadRequest(f"page_size must be at most {MAX_PAGE}, got {page_size}")
+    if not page_token:
+        return limit, 0
+    if not page_token.isdigit() or len(page_token) > 12:
+        raise BadRequest("page_token is not one this server issued")
+    return limit, int(page_token)
+
+
+def _fields(message: Any) -> dict[str, Any]:
+    """A oneof's sub-message as plain keyword arguments (field name -> Python value)."""
+    args: dict[str, Any] = {}
+    for descriptor in message.DESCRIPTOR.fields:
+        value = getattr(message, descriptor.name)
+        if isinstance(value, float) and value != value:
+            raise BadRequest(f"{descriptor.name} must be a number, got NaN")
+        args[descriptor.name] = value
+    return args
+
+
+def work_order_pb(view: WorkOrderView, now_unix_us: int) -> pb.WorkOrder:
+    age_s = max(0.0, (now_unix_us - view.opened_at_unix_us) / 1e6) if view.opened_at_unix_us else 0.0
+    return pb.WorkOrder(
+        work_order_id=view.work_order_id,
+        version=view.version,
+        state=view.state,
+        grade=view.grade,
+        alarm_id=view.alarm_id,
+        segment_id=view.segment_id,
+        district=view.district,
+        pipe_class=view.pipe_class,
+        material=view.material,
+        opened_at_unix_us=view.opened_at_unix_us,
+        age_s=age_s,
+        crew_id=view.crew_id,
+        dispatched_at_unix_us=view.dispatched_at_unix_us,
+        arrived_at_unix_us=view.arrived_at_unix_us,
+        made_safe_at_unix_us=view.made_safe_at_unix_us,
+        repaired_at_unix_us=view.repaired_at_unix_us,
+        closed_at_unix_us=view.closed_at_unix_us,
+        sla_breaches=list(view.sla_breaches),
+        detail_json=view.detail_json,
+    )
+
+
+def hazard_pb(view: HazardView) -> pb.Hazard:
+    return pb.Hazard(
+        hazard_id=view.hazard_id,
+        version=view.version,
+        state=view.state,
+        district=view.district,
+        major=view.major,
+        description=view.description,
+        location=view.location,
+        responsible_unit=view.responsible_unit,
+        supervising_department=view.supervising_department,
+        found_at_unix_us=view.found_at_unix_us,
+        deadline_unix_us=view.deadline_unix_us,
+        rectified_at_unix_us=view.rectified_at_unix_us,
+        overdue=view.overdue,
+        detail_json=view.detail_json,
+    )
+
+
+def _result(outcome: CommandOutcome[Any]) -> pb.CommandResult:
+    return pb.CommandResult(
+        stream_id=outcome.stream_id,
+        version=outcome.version,
+        position=outcome.position,
+        event_types=list(outcome.event_types),
+    )
+
+
+class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
+    def __init__(self, app: WorkOrdersApp, jwt_secret: str, *, now_us: Callable[[], int] | None = None) -> None:
+        self.app = app
+        self.jwt_secret = jwt_secret
+        self.now_us = now_us or (lambda: time.time_ns() // 1000)
+
+    def _principal(self, context: grpc.ServicerContext) -> Principal:
+        token = bearer_from_metadata(context.invocation_metadata() or ())
+        return verify_token(self.jwt_secret, token)
+
+    def _meta(self, ctx: pb.CommandContext) -> dict[str, Any]:
+        return {
+            "expected_version": ctx.expected_version if ctx.HasField("expected_version") else None,
+            "command_id": _check_id("context.command_id", ctx.command_id, required=False),
+            "correlation_id": _check_id("context.correlation_id", ctx.correlation_id, required=False),
+            "note": ctx.note,
+        }
+
+    # -- queries ---------------------------------------------------------------------------------------
+
+    def ListWorkOrders(self, request: pb.ListWorkOrdersRequest, context: grpc.ServicerContext) -> Any:
+        try:
+            principal = self._principal(context)
+            limit, offset = _page(request.page_size, request.page_token)
+            for name in ("min_age_s", "max_age_s"):
+                value = getattr(request, name)
+                if not value >= 0 or value == float("inf"):
+                    raise BadRequest(f"{name} must be a finite number >= 0")
+            if any(g not in (1, 2, 3) for g in request.grades):
+                raise BadRequest("grades must be 1, 2 or 3")
+            filt = WorkOrderFilter(
+                districts=principal.visible_districts(request.districts),
+                grades=frozenset(request.grades),
+                states=frozenset(request.states),
+                min_age_s=request.min_age_s,
+                max_age_s=request.max_age_s,
+                open_only=request.open_only,
+                limit=limit,
+                offset=offset,
+            )
+            now = self.now_us()
+            views, as_of = self.app.list_work_orders(filt, now_unix_us=now)
+        except Exception as error:
+            _abort(context, error)
+        next_token = str(offset + limit) if len(views) == limit else ""
+        return pb.ListWorkOrdersResponse(
+            work_orders=[work_order_pb(v, now) for v in views], next_page_token=next_token, as_of_position=as_of
+        )
+
+    def GetWorkOrder(self, request: pb.GetWorkOrderRequest, context: grpc.ServicerContext) -> Any:
+        try:
+            principal = self._principal(context)
+            view = self.app.get_work_order(principal, _check_id("work_order_id", request.work_order_id))
+        except Exception as error:
+            _abort(context, error)
+        return pb.GetWorkOrderResponse(work_order=work_order_pb(view, self.now_us()))
+
+    def ListHazards(self, request: pb.ListHazardsRequest, context: grpc.ServicerContext) -> Any:
+        try:
+            principal = self._principal(context)
+            limit, offset = _page(request.page_size, request.page_token)
+            filt = HazardFilter(
+                districts=principal.visible_districts(request.districts),
+                states=frozenset(request.states),
+                major_only=request.major_only,
+                overdue_only=request.overdue_only,
+                limit=limit,
+                offset=offset,
+            )
+            views, as_of = self.app.list_hazards(filt, now_unix_us=self.now_us())
+        except Exception as error:
+            _abort(context, error)
+        next_token = str(offset + limit) if len(views) == limit else ""
+        return pb.ListHazardsResponse(
+            hazards=[hazard_pb(v) for v in views], next_page_token=next_token, as_of_position=as_of
+        )
+
+    def GetReport(self, request: pb.GetReportRequest, context: grpc.ServicerContext) -> Any:
+        try:
+            principal = self._principal(context)
+            table, as_of = self.app.report(principal, request.name, now_unix_us=self.now_us())
+        except Exception as error:
+            _abort(context, error)
+        return pb.GetReportResponse(
+            name=table.name,
+            table=pb.ReportTable(
+                columns=list(table.columns),
+                rows=[pb.ReportTable.Row(cells=[_cell(c) for c in row]) for row in table.rows],
+            ),
+            as_of_position=as_of,
+        )
+
+    # -- commands --------------------------------------------------------------------------------------
+
+    def ExecuteWorkOrderCommand(self, request: pb.ExecuteWorkOrderCommandRequest, context: grpc.ServicerContext) -> Any:
+        try:
+            principal = self._principal(context)
+            command = request.WhichOneof("command")
+            if command is None:
+                raise BadRequest("no command given: set one of dispatch, acknowledge, ..., regrade")
+            outcome = self.app.execute(
+                principal,
+                "work_order",
+                _check_id("work_order_id", request.work_order_id),
+                command,
+                _fields(getattr(request, command)),
+                **self._meta(request.context),
+            )
+            view = self.app.work_order_view(outcome.aggregate, outcome.version)
+        except Exception as error:
+            _abort(context, error)
+        return pb.ExecuteWorkOrderCommandResponse(
+            result=_result(outcome), work_order=work_order_pb(view, self.now_us())
+        )
+
+    def ExecuteHazardCommand(self, request: pb.ExecuteHazardCommandRequest, context: grpc.ServicerContext) -> Any:
+        try:
+            principal = self._principal(context)
+            command = request.WhichOneof("command")
+            if command is None:
+                raise BadRequest("no command given: set one of record, assign, set_deadline, ...")
+            outcome = self.app.execute(
+                principal,
+                "hazard",
+                _check_id("hazard_id", request.hazard_id, required=command != "record"),
+                command,
+                _fields(getattr(request, command)),
+                **self._meta(request.context),
+            )
+            view = self.app.hazard_view(outcome.aggregate, outcome.version)
+        except Exception as error:
+            _abort(context, error)
+        return pb.ExecuteHazardCommandResponse(result=_result(outcome), hazard=hazard_pb(view))
+
+    def ExecuteReplacementCommand(
+        self, request: pb.ExecuteReplacementCommandRequest, context: grpc.ServicerContext
+    ) -> Any:
+        try:
+            principal = self._principal(context)
+            command = request.WhichOneof("command")
+            if command is None:
+                raise BadRequest("no command given: set one of flag_problem_pipeline, set_target, open, ...")
+            outcome = self.app.execute(
+                principal,
+                "replacement",
+                _check_id("replacement_id", request.replacement_id, required=False),
+                command,
+                _fields(getattr(request, command)),
+                **self._meta(request.context),
+            )
+            detail = self.app.detail_json("replacement", outcome.aggregate)
+        except Exception as error:
+            _abort(context, error)
+        return pb.ExecuteReplacementCommandResponse(result=_result(outcome), detail_json=detail)
+
+    # -- watch -----------------------------------------------------------------------------------------
+
+    def Watch(self, request: pb.WatchRequest, context: grpc.ServicerContext) -> Iterator[pb.WatchResponse]:
+        try:
+            principal = self._principal(context)
+            districts = principal.visible_districts(request.districts)
+            items = self.app.watch(districts, request.after_position, is_active=context.is_active)
+            now = self.now_us()
+            for item in items:
+                if item.work_order is not None:
+                    now = self.now_us()
+                yield pb.WatchResponse(
+                    position=item.position,
+                    stream_id=item.stream_id,
+                    stream_version=item.stream_version,
+                    event_type=item.event_type,
+                    district=item.district,
+                    payload_json=item.payload_json,
+                    recorded_at_unix_us=item.recorded_at_unix_us,
+                    actor=item.actor,
+                    work_order=work_order_pb(item.work_order, now) if item.work_order is not None else None,
+                    heartbeat=item.heartbeat,
+                )
+        except Exception as error:
+            _abort(context, error)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+class GrpcServer:
+    """The sync gRPC server with the servicer, health and reflection."""
+
+    def __init__(self, servicer: WorkOrdersServicer, address: str, *, max_workers: int = 32) -> None:
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="workorders-grpc"),
+            options=[("grpc.max_receive_message_length", 4 * 1024 * 1024)],
+        )
+        pb_grpc.add_WorkOrdersServiceServicer_to_server(servicer, self.server)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            self.server,
+        )
+        self.port = self.server.add_insecure_port(address)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {address}")
+        host = address.rsplit(":", 1)[0]
+        self.address = f"{host}:{self.port}"
+
+    def start(self) -> GrpcServer:
+        self.server.start()
+        self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        return self
+
+    def stop(self, grace_s: float = 2.0) -> None:
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace_s).wait()

@@ -1,0 +1,398 @@
+"""The work orders application: commands with authorisation, alarm intake, SLA ticks, queries, Watch.
+
+Depends on the event store, a clock and the read-model queries (injected); knows the domain's commands
+and turns the API's ``(command name, arguments)`` into domain calls.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+from services.eventstore import ConcurrencyError, EventStore, RecordedEvent
+from services.eventstore.model import canonical_json
+from services.network.model import Network
+from services.workorders.adapters.alarms import segment_context
+from services.workorders.domain.alarm import AlarmFacts
+from services.workorders.domain.errors import InvalidInput
+from services.workorders.domain.events import DomainEvent
+from services.workorders.domain.sla import due_escalations
+from services.workorders.domain.values import Grade, Role
+from services.workorders.domain.workorder import RepairKind, WorkOrder, WorkOrderOpened, work_order_id_for_alarm
+from services.workorders.service_layer.auth import AccessDenied, CallerRole, Principal, require_command
+from services.workorders.service_layer.unit_of_work import (
+    ChangeNotifier,
+    CommandMeta,
+    CommandOutcome,
+    NotFound,
+    Repository,
+    to_domain,
+)
+from services.workorders.service_layer.views import (
+    HazardFilter,
+    HazardView,
+    Table,
+    WatchItem,
+    WorkOrderFilter,
+    WorkOrderView,
+)
+
+ALARM_ACTOR = "system:leakdetect"
+SLA_ACTOR = "system:sla-ticker"
+Clock = Callable[[], int]  # microseconds since the Unix epoch
+
+
+class Queries(Protocol):
+    def list_work_orders(self, filt: WorkOrderFilter, *, now_unix_us: int) -> tuple[list[WorkOrderView], int]: ...
+
+    def work_order_row(self, work_order_id: str) -> WorkOrderView | None: ...
+
+    def districts_of(self, stream_ids: list[str]) -> dict[str, str]: ...
+
+    def report(self, name: str, *, now_unix_us: int, districts: frozenset[str] | None) -> tuple[Table, int]: ...
+
+
+class WorkOrderKind:
+    name = "work_order"
+
+    def stream_id(self, aggregate_id: str) -> str:
+        return aggregate_id
+
+    def empty(self, aggregate_id: str) -> WorkOrder:
+        return WorkOrder()
+
+    def apply(self, aggregate: WorkOrder, event: DomainEvent) -> WorkOrder:
+        return aggregate.apply(event)
+
+    def to_snapshot(self, aggregate: WorkOrder) -> dict[str, Any]:
+        return aggregate.to_snapshot()
+
+    def from_snapshot(self, state: dict[str, Any]) -> WorkOrder:
+        return WorkOrder.from_snapshot(state)
+
+    def exists(self, aggregate: WorkOrder) -> bool:
+        return aggregate.status is not None
+
+
+def system_clock() -> int:
+    return time.time_ns() // 1000
+
+
+_ROLE = {
+    CallerRole.DISPATCHER: Role.DISPATCHER,
+    CallerRole.CREW: Role.CREW,
+    CallerRole.SUPERVISOR: Role.SUPERVISOR,
+}
+
+
+def view_of(order: WorkOrder, version: int) -> WorkOrderView:
+    segment = order.segment
+    return WorkOrderView(
+        work_order_id=order.order_id,
+        version=version,
+        state=order.status.value if order.status is not None else "",
+        grade=int(order.grade) if order.grade is not None else 0,
+        alarm_id=order.alarm_id,
+        segment_id=segment.segment_id if segment else "",
+        district=segment.district if segment else "",
+        pipe_class=segment.pipe_class.value if segment else "",
+        material=segment.material if segment else "",
+        opened_at_unix_us=order.received_at_unix_us or 0,
+        crew_id=order.crew_id,
+        dispatched_at_unix_us=order.dispatched_at_unix_us or 0,
+        arrived_at_unix_us=order.arrived_at_unix_us or 0,
+        made_safe_at_unix_us=order.made_safe_at_unix_us or 0,
+        repaired_at_unix_us=order.repaired_at_unix_us or 0,
+        closed_at_unix_us=order.closed_at_unix_us or 0,
+        sla_breaches=tuple(sorted(order.escalations)),
+        detail_json=canonical_json(order.to_snapshot()),
+    )
+
+
+def _text(args: dict[str, Any], name: str) -> str:
+    value = args.get(name, "")
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be text")
+    return value
+
+
+def _int(args: dict[str, Any], name: str) -> int:
+    value = args.get(name, 0)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{name} must be an integer")
+    return value
+
+
+class WorkOrdersApp:
+    def __init__(
+        self,
+        store: EventStore,
+        network: Network,
+        queries: Queries,
+        *,
+        clock: Clock = system_clock,
+        snapshot_every: int = 50,
+        notifier: ChangeNotifier | None = None,
+    ) -> None:
+        self.store = store
+        self.network = network
+        self.queries = queries
+        self.clock = clock
+        self.notifier = notifier or ChangeNotifier()
+        self.work_orders = Repository(store, WorkOrderKind(), snapshot_every=snapshot_every, notifier=self.notifier)
+        self._districts: dict[str, str] = {}
+
+    # -- alarms ----------------------------------------------------------------------------------------
+
+    def handle_alarm(self, facts: AlarmFacts, causation_id: str) -> CommandOutcome[WorkOrder]:
+        """Open or update the incident's work order; a redelivered alarm changes nothing."""
+        segment = self.network.segments.get(facts.segment_id)
+        if segment is None:
+            raise InvalidInput(f"alarm {facts.alarm_id!r} names segment {facts.segment_id!r}, not in the network model")
+        context = segment_context(segment)
+        order_id = work_order_id_for_alarm(facts.alarm_id)
+        meta = CommandMeta(
+            actor=ALARM_ACTOR, command_id=causation_id, correlation_id=facts.alarm_id, causation_id=causation_id
+        )
+        return self.work_orders.execute(
+            order_id,
+            lambda order: order.receive_alarm(
+                facts,
+                context if order.status is None else None,
+                now_unix_us=max(self.clock(), order.last_event_at_unix_us),
+                actor=ALARM_ACTOR,
+            ),
+            meta,
+            must_exist=False,
+        )
+
+    # -- SLA -------------------------------------------------------------------------------------------
+
+    def tick_sla(self, now_unix_us: int | None = None) -> int:
+        """Record every SLA breach due at ``now`` (the injected clock by default) on open orders."""
+        now = self.clock() if now_unix_us is None else now_unix_us
+        recorded = 0
+        offset = 0
+        while True:
+            views, _ = self.queries.list_work_orders(
+                WorkOrderFilter(open_only=True, limit=500, offset=offset), now_unix_us=now
+            )
+            for view in views:
+                recorded += self._tick_one(view.work_order_id, now)
+            if len(views) < 500:
+                return recorded
+            offset += 500
+
+    def _tick_one(self, order_id: str, now: int) -> int:
+        for _ in range(3):
+            try:
+                _, version = self.work_orders.get(order_id)
+                meta = CommandMeta(actor=SLA_ACTOR, command_id=f"sla:{order_id}:{version}", expected_version=version)
+                outcome = self.work_orders.execute(
+                    order_id, lambda o: due_escalations(o, max(now, o.last_event_at_unix_us)), meta
+                )
+                return len(outcome.event_types)
+            except ConcurrencyError:
+                continue
+        return 0
+
+    # -- commands --------------------------------------------------------------------------------------
+
+    def execute(
+        self,
+        principal: Principal,
+        kind: str,
+        aggregate_id: str,
+        command: str,
+        args: dict[str, Any],
+        *,
+        expected_version: int | None = None,
+        command_id: str = "",
+        correlation_id: str = "",
+        note: str = "",
+    ) -> CommandOutcome[Any]:
+        if principal.role is CallerRole.REGULATOR:
+            raise AccessDenied("regulators have read-only access")
+        require_command(principal, kind, command)
+        meta = CommandMeta(
+            actor=principal.actor,
+            command_id=command_id or CommandMeta.new_command_id(),
+            correlation_id=correlation_id or None,
+            expected_version=expected_version,
+        )
+        if kind == "work_order":
+            decide = self._work_order_command(principal, command, args, note)
+
+            def authorize(order: WorkOrder) -> None:
+                assert order.segment is not None
+                principal.require_district(order.segment.district)
+
+            return self.work_orders.execute(aggregate_id, decide, meta, authorize=authorize)
+        raise InvalidInput(f"{kind} commands are not available in this build")
+
+    def _work_order_command(
+        self, principal: Principal, command: str, args: dict[str, Any], note: str
+    ) -> Callable[[WorkOrder], Sequence[DomainEvent]]:
+        actor = principal.actor
+
+        def now(order: WorkOrder) -> int:
+            return max(self.clock(), order.last_event_at_unix_us)
+
+        if command == "dispatch":
+            return lambda o: o.dispatch(_text(args, "crew_id"), actor=actor, now_unix_us=now(o))
+        if command == "acknowledge":
+            return lambda o: o.acknowledge(actor=actor, now_unix_us=now(o))
+        if command == "en_route":
+            return lambda o: o.depart(actor=actor, now_unix_us=now(o))
+        if command == "on_site":
+            return lambda o: o.arrive(actor=actor, now_unix_us=now(o))
+        if command == "made_safe":
+            return lambda o: o.make_safe(measures=_text(args, "measures"), actor=actor, now_unix_us=now(o))
+        if command == "repaired":
+            raw = _text(args, "kind") or RepairKind.PERMANENT.value
+            try:
+                kind = RepairKind(raw)
+            except ValueError:
+                raise InvalidInput(f"repair kind must be one of {[k.value for k in RepairKind]}, got {raw!r}") from None
+            notes = _text(args, "notes") or note
+            return lambda o: o.repair(kind, notes=notes, actor=actor, now_unix_us=now(o))
+        if command == "verified":
+            passed = not bool(args.get("failed", False))
+            notes = _text(args, "notes") or note
+            return lambda o: o.verify(passed=passed, notes=notes, actor=actor, now_unix_us=now(o))
+        if command == "close":
+            notes = _text(args, "notes") or note
+            return lambda o: o.close(notes=notes, actor=actor, now_unix_us=now(o))
+        if command == "monitor":
+            by = _int(args, "reevaluate_by_unix_us")
+            reason = _text(args, "reason") or note
+            return lambda o: o.defer(reevaluate_by_unix_us=by, reason=reason, actor=actor, now_unix_us=now(o))
+        if command == "reevaluate":
+            nxt = _int(args, "next_reevaluate_by_unix_us")
+            findings = _text(args, "findings")
+            return lambda o: o.reevaluate(
+                findings=findings, next_reevaluate_by_unix_us=nxt, actor=actor, now_unix_us=now(o)
+            )
+        if command == "hold":
+            reason = _text(args, "reason") or note
+            return lambda o: o.hold(reason=reason, actor=actor, now_unix_us=now(o))
+        if command == "resume":
+            return lambda o: o.resume(actor=actor, now_unix_us=now(o))
+        if command == "cancel":
+            reason = _text(args, "reason") or note
+            return lambda o: o.cancel(reason=reason, actor=actor, now_unix_us=now(o))
+        if command == "regrade":
+            raw_grade = _int(args, "grade")
+            if raw_grade not in (1, 2, 3):
+                raise InvalidInput(f"grade must be 1, 2 or 3, got {raw_grade}")
+            reason = _text(args, "reason") or note
+            role = _ROLE[principal.role]
+            return lambda o: o.regrade(Grade(raw_grade), reason=reason, actor=actor, role=role, now_unix_us=now(o))
+        raise InvalidInput(f"unknown work order command {command!r}")
+
+    # -- queries ---------------------------------------------------------------------------------------
+
+    def get_work_order(self, principal: Principal, work_order_id: str) -> WorkOrderView:
+        order, version = self.work_orders.get(work_order_id)
+        assert order.segment is not None
+        if not principal.may_see(order.segment.district):
+            # Same answer as a missing order: do not reveal other districts' orders.
+            raise NotFound(f"no work_order {work_order_id!r}")
+        return view_of(order, version)
+
+    def work_order_view(self, order: WorkOrder, version: int) -> WorkOrderView:
+        return view_of(order, version)
+
+    def hazard_view(self, aggregate: Any, version: int) -> HazardView:
+        raise InvalidInput("hazards are not available in this build")
+
+    def detail_json(self, kind: str, aggregate: Any) -> str:
+        to_snapshot = getattr(aggregate, "to_snapshot", None)
+        return canonical_json(to_snapshot()) if callable(to_snapshot) else "{}"
+
+    def list_work_orders(self, filt: WorkOrderFilter, *, now_unix_us: int) -> tuple[list[WorkOrderView], int]:
+        return self.queries.list_work_orders(filt, now_unix_us=now_unix_us)
+
+    def list_hazards(self, filt: HazardFilter, *, now_unix_us: int) -> tuple[list[HazardView], int]:
+        return [], 0
+
+    def report(self, principal: Principal, name: str, *, now_unix_us: int) -> tuple[Table, int]:
+        return self.queries.report(name, now_unix_us=now_unix_us, districts=principal.visible_districts(()))
+
+    # -- watch -----------------------------------------------------------------------------------------
+
+    def district_of(self, event: RecordedEvent) -> str:
+        """The district an event belongs to ('' when it cannot be told)."""
+        cached = self._districts.get(event.stream_id)
+        if cached is not None:
+            return cached
+        district = ""
+        segment = event.payload.get("segment") if event.event_type == WorkOrderOpened.type else None
+        if isinstance(segment, dict) and isinstance(segment.get("district"), str):
+            district = segment["district"]
+        else:
+            district = self.queries.districts_of([event.stream_id]).get(event.stream_id, "")
+            if not district:
+                try:
+                    order, _ = self.work_orders.get(event.stream_id)
+                    district = order.segment.district if order.segment else ""
+                except (NotFound, InvalidInput):
+                    district = ""
+        if district:
+            self._districts[event.stream_id] = district
+        return district
+
+    def watch(
+        self,
+        districts: frozenset[str] | None,
+        after_position: int,
+        *,
+        is_active: Callable[[], bool],
+        poll_s: float = 0.05,
+        heartbeat_s: float = 10.0,
+        batch: int = 500,
+    ) -> Iterator[WatchItem]:
+        """Stored events after ``after_position`` in the caller's districts, then new ones as they come."""
+        position = after_position
+        last_sent = time.monotonic()
+        generation = self.notifier.generation
+        while is_active():
+            events = self.store.read_all(after_position=position, limit=batch)
+            for event in events:
+                position = event.position
+                district = self.district_of(event)
+                if districts is not None and district not in districts:
+                    continue
+                yield self._watch_item(event, district)
+                last_sent = time.monotonic()
+            if len(events) == batch:
+                continue
+            if time.monotonic() - last_sent >= heartbeat_s:
+                yield WatchItem(position, "", 0, "", "", "", 0, "", heartbeat=True)
+                last_sent = time.monotonic()
+            generation = self.notifier.wait(generation, poll_s)
+
+    def _watch_item(self, event: RecordedEvent, district: str) -> WatchItem:
+        order_view = None
+        try:
+            domain_event = to_domain(event)
+        except InvalidInput:
+            domain_event = None
+        if domain_event is not None and hasattr(domain_event, "order_id"):
+            try:
+                order, version = self.work_orders.get(event.stream_id)
+                order_view = view_of(order, version)
+            except (NotFound, InvalidInput):
+                order_view = None
+        return WatchItem(
+            position=event.position,
+            stream_id=event.stream_id,
+            stream_version=event.version,
+            event_type=event.event_type,
+            district=district,
+            payload_json=canonical_json(event.payload),
+            recorded_at_unix_us=event.recorded_at_unix_us,
+            actor=event.actor or "",
+            work_order=order_view,
+        )
