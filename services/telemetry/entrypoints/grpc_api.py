@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, NoReturn
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from services.contracts.pipewarden.telemetry.v1 import (
     reading_pb2,
@@ -25,6 +26,41 @@ _STATUS_OF_BATCH_ERROR = {
     BatchError.TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
     BatchError.WRONG_GATEWAY: grpc.StatusCode.PERMISSION_DENIED,
 }
+
+
+class Undecodable:
+    """Stands in for a request whose bytes are not the expected message (so it can be refused clearly)."""
+
+    def __init__(self, message_type: str, error: Exception) -> None:
+        self.problem = f"request is not a valid {message_type}: {error}"
+
+
+def _lenient(message_cls: Any) -> Callable[[bytes], Any]:
+    def deserialize(data: bytes) -> Any:
+        try:
+            return message_cls.FromString(data)
+        except DecodeError as error:
+            return Undecodable(message_cls.DESCRIPTOR.full_name, error)
+
+    return deserialize
+
+
+def add_to_server(servicer: TelemetryIngestServicer, server: grpc.aio.Server) -> None:
+    """Like the generated ``add_..._to_server``, but undecodable requests reach the servicer (INVALID_ARGUMENT)."""
+    handlers = {
+        "PublishBatch": grpc.unary_unary_rpc_method_handler(
+            servicer.PublishBatch,
+            request_deserializer=_lenient(telemetry_ingest_service_pb2.PublishBatchRequest),
+            response_serializer=telemetry_ingest_service_pb2.PublishBatchResponse.SerializeToString,
+        ),
+        "PublishStream": grpc.stream_stream_rpc_method_handler(
+            servicer.PublishStream,
+            request_deserializer=_lenient(telemetry_ingest_service_pb2.PublishStreamRequest),
+            response_serializer=telemetry_ingest_service_pb2.PublishStreamResponse.SerializeToString,
+        ),
+    }
+    service = telemetry_ingest_service_pb2.DESCRIPTOR.services_by_name["TelemetryIngestService"].full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
 
 
 def ack_to_proto(ack: BatchAck) -> reading_pb2.IngestAck:
@@ -91,6 +127,8 @@ class TelemetryIngestServicer(telemetry_ingest_service_pb2_grpc.TelemetryIngestS
             await _abort(
                 context, grpc.StatusCode.UNAVAILABLE, "telemetry is shutting down: retry on another instance"
             )
+        if isinstance(request, Undecodable):
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, request.problem)
         if not request.HasField("batch"):
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "request.batch is missing")
         ack = await self._ingest(gateway_id, request.batch, context)
@@ -117,6 +155,8 @@ class TelemetryIngestServicer(telemetry_ingest_service_pb2_grpc.TelemetryIngestS
                 self._idle_streams.discard(task)
             if request is grpc.aio.EOF:
                 return
+            if isinstance(request, Undecodable):
+                await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, request.problem)
             assert isinstance(request, telemetry_ingest_service_pb2.PublishStreamRequest)
             if not request.HasField("batch"):
                 await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "request.batch is missing")

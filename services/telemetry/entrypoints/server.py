@@ -17,7 +17,6 @@ from prometheus_client import CollectorRegistry
 
 from services.contracts.pipewarden.telemetry.v1 import (
     telemetry_ingest_service_pb2,
-    telemetry_ingest_service_pb2_grpc,
 )
 from services.network import Network, load_demo_network, load_network
 from services.telemetry.adapters.auth import GatewayTokens
@@ -28,7 +27,7 @@ from services.telemetry.config import TelemetryConfig
 from services.telemetry.domain import TagIndex, ValidationLimits
 from services.telemetry.service_layer import IngestService, RecordPublisher
 
-from .grpc_api import TelemetryIngestServicer
+from .grpc_api import TelemetryIngestServicer, add_to_server
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +96,7 @@ class TelemetryServer:
             ("grpc.keepalive_permit_without_calls", 1),
         ]
         server = grpc.aio.server(options=options)
-        telemetry_ingest_service_pb2_grpc.add_TelemetryIngestServiceServicer_to_server(self.servicer, server)
+        add_to_server(self.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
