@@ -37,6 +37,7 @@ class DetectorParams:
     cusum_h: float = 10.0  # Page's CUSUM decision interval; ARL0 ~ 1e5 blocks (~ 100 days) for Gaussian noise
     eps_lp: float = 0.25  # line-pack model error: fraction of |change of line pack| added to sigma
     lp_trans_floor: float = 0.0  # extra absolute sigma (kg/s) during transients, 0 = none
+    kappa_min: float = 1.0  # the learned noise inflation factor never goes below this
     clear_blocks: int = 15  # blocks with no evidence before a latched alarm clears
     # Sensor health (f).
     stale_factor: float = 3.0  # stale after this many scan periods without a good reading ...
@@ -102,6 +103,7 @@ class DetectorParams:
         p[L.P_CH4_ROR_MIN] = self.ch4_rise_min_lel
         p[L.P_CH4_ROR_TAU] = self.ch4_rise_tau_s
         p[L.P_LP_TRANS_FLOOR] = self.lp_trans_floor
+        p[L.P_KAPPA_MIN] = self.kappa_min
         if self.tick_s <= 0 or self.block_ticks < 1 or min(self.windows_blocks) < 1:
             raise ValueError("tick_s, block_ticks and windows must be positive")
         if len(self.windows_blocks) != L.N_WINDOWS:

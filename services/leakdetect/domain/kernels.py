@@ -63,9 +63,10 @@ from .layout import (
     GF_BASE_A,
     GF_BASE_G,
     GF_BASE_VAR,
-    GF_BLK_M,
-    GF_BLK_Q,
-    GF_BLK_V,
+    GF_BLK_LP,
+    GF_BLK_LPN,
+    GF_BLK_LPVAR,
+    GF_BLK_MBAR,
     GF_CUM_A,
     GF_CUM_M,
     GF_CUM_Q,
@@ -78,6 +79,7 @@ from .layout import (
     GF_LAST_SIGMA,
     GF_LP,
     GF_LP_VAR,
+    GF_MBAR_PREV,
     GF_MDLR0,
     GF_NPW_A_DN,
     GF_NPW_A_UP,
@@ -126,6 +128,7 @@ from .layout import (
     P_FLAT_S,
     P_GAIN_RIDGE,
     P_IMPL_CLEAR_N,
+    P_KAPPA_MIN,
     P_LEARN_BLOCKS,
     P_LP_TRANS_FLOOR,
     P_NPW_CONFIRM_S,
@@ -208,6 +211,7 @@ from .layout import (
 )
 
 Z_CLIP = 3.5  # cap of one block's contribution to the CUSUM: one bad block must not raise an alarm alone
+TEMPERATURE_TAU_S = 1800.0  # smoothing of the gas temperature used for the line pack
 MAX_CATCHUP_BLOCKS = 70  # a silent gap longer than this many blocks restarts the balance instead of replaying
 
 
@@ -281,8 +285,8 @@ def _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s, out):
         return
     st = base + ROLE_TEMPERATURE
     temp = seg_cfg[s, GC_TEMPERATURE_K]
-    if _healthy(slot_cfg, slot_i, st) and slot_f[st, SF_HELD] > 100.0:
-        temp = slot_f[st, SF_HELD]
+    if _healthy(slot_cfg, slot_i, st) and slot_f[st, SF_EW_SLOW] > 100.0:
+        temp = slot_f[st, SF_EW_SLOW]
     z = 1.0 + seg_cfg[s, GC_Z_SLOPE] * pm
     rt = seg_cfg[s, GC_R_SPECIFIC] * temp
     vol = seg_cfg[s, GC_VOLUME_M3]
@@ -309,6 +313,12 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
             m = slot_f[slot, SF_CUR_SUM] / n
             slot_f[slot, SF_HELD] = m
             slot_f[slot, SF_HELD_VAR] = _sigma2(slot_cfg, slot, m) / n
+            if role == ROLE_TEMPERATURE:
+                # gas temperature changes over hours; its reading noise must not enter the line pack
+                if slot_f[slot, SF_EW_SLOW] <= 0.0:
+                    slot_f[slot, SF_EW_SLOW] = m
+                else:
+                    slot_f[slot, SF_EW_SLOW] += dt / TEMPERATURE_TAU_S * (m - slot_f[slot, SF_EW_SLOW])
         else:
             slot_f[slot, SF_HELD_VAR] = _sigma2(slot_cfg, slot, slot_f[slot, SF_HELD])
         slot_f[slot, SF_CUR_SUM] = slot_f[slot, SF_NXT_SUM]
@@ -320,16 +330,20 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
         ref = last if last >= 0 else seg_i[s, GI_T_START]
         if t_end - ref > stale_us and slot_i[slot, SI_HEALTH] != HEALTH_STALE:
             _set_health(slot_i, seg_f, slot, s, role, HEALTH_STALE, t_end, ev_i, ev_f, n_ev, counters)
-    # 2. balance over the tick
+    # 2. balance over the tick; the block keeps the mean of the cumulative net inflow and of the line pack
+    # over its ticks, so that both sides of the balance are averaged over the same interval: acoustic
+    # oscillations (period 4L/c) and pressure noise mostly average out of the line-pack difference.
     si = base + ROLE_FLOW_IN
     so = base + ROLE_FLOW_OUT
     bal_ok = _healthy(slot_cfg, slot_i, si) and _healthy(slot_cfg, slot_i, so)
     if bal_ok:
         qin = slot_f[si, SF_HELD]
         qout = slot_f[so, SF_HELD]
-        seg_f[s, GF_BLK_M] += (qin - qout) * dt
-        seg_f[s, GF_BLK_Q] += 0.5 * (qin + qout) * dt
-        seg_f[s, GF_BLK_V] += (slot_f[si, SF_HELD_VAR] + slot_f[so, SF_HELD_VAR]) * dt * dt
+        c_prev = seg_f[s, GF_CUM_M]
+        seg_f[s, GF_CUM_M] = c_prev + (qin - qout) * dt
+        seg_f[s, GF_BLK_MBAR] += 0.5 * (c_prev + seg_f[s, GF_CUM_M])
+        seg_f[s, GF_CUM_Q] += 0.5 * (qin + qout) * dt
+        seg_f[s, GF_CUM_V] += (slot_f[si, SF_HELD_VAR] + slot_f[so, SF_HELD_VAR]) * dt * dt
         if seg_i[s, GI_SUSPENDED] != 0:
             seg_i[s, GI_SUSPENDED] = 0
             _emit(ev_i, ev_f, n_ev, counters, EV_BALANCE_RESUMED, s, -1, t_end, t_end, 0, 0.0, 0.0, 0.0, 0.0, 0.0)
@@ -345,39 +359,42 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
                 seg_f[s, GF_Z0 + w] = np.nan
             _emit(ev_i, ev_f, n_ev, counters, EV_BALANCE_SUSPENDED, s, -1, t_end, t_end, 0, np.inf, 0.0, 0.0,
                   0.0, 0.0)
+    _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s, lp)
+    if lp[2] != 0.0:
+        seg_f[s, GF_BLK_LP] += lp[0]
+        seg_f[s, GF_BLK_LPVAR] += lp[1]
+        seg_f[s, GF_BLK_LPN] += 1.0
     seg_i[s, GI_TICK] = k + 1
     # 3. block boundary
     bt = np.int64(params[P_BLOCK_TICKS])
     if (k + 1) % bt == 0:
-        _close_block(s, t_end, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i,
-                     ev_f, n_ev, lp)
+        _close_block(s, t_end, params, seg_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev)
 
 
 @njit(cache=True)
-def _close_block(s, t_end, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f,
-                 n_ev, lp):
-    _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s, lp)
-    lp_now = lp[0]
-    lp_var = lp[1]
-    lp_ok = lp[2] != 0.0
+def _close_block(s, t_end, params, seg_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev):
+    bt = params[P_BLOCK_TICKS]
+    n_lp = seg_f[s, GF_BLK_LPN]
+    lp_ok = n_lp == bt
+    lp_now = seg_f[s, GF_BLK_LP] / n_lp if n_lp > 0 else 0.0
+    # tick line packs share most of their error (slow pressure noise): no 1/n reduction is claimed
+    lp_var = seg_f[s, GF_BLK_LPVAR] / n_lp if n_lp > 0 else 0.0
     prev_ok = seg_i[s, GI_LP_VALID] != 0
     lp_prev = seg_f[s, GF_LP]
     lp_prev_var = seg_f[s, GF_LP_VAR]
+    mbar = seg_f[s, GF_BLK_MBAR] / bt
     valid = seg_i[s, GI_BLK_INVALID] == 0 and lp_ok and prev_ok
-    blk_m = seg_f[s, GF_BLK_M]
-    blk_q = seg_f[s, GF_BLK_Q]
-    blk_v = seg_f[s, GF_BLK_V]
-    seg_f[s, GF_CUM_M] += blk_m
-    seg_f[s, GF_CUM_Q] += blk_q
-    seg_f[s, GF_CUM_V] += blk_v
+    blk_m = mbar - seg_f[s, GF_MBAR_PREV]
+    nr = ring.shape[1]
+    prev_pos = seg_i[s, GI_RING_POS]
+    blk_q = seg_f[s, GF_CUM_Q] - ring[s, prev_pos, R_Q]
+    blk_v = seg_f[s, GF_CUM_V] - ring[s, prev_pos, R_V]
     if lp_ok and prev_ok:
         seg_f[s, GF_CUM_A] += abs(lp_now - lp_prev)
-    nr = ring.shape[1]
-    pos = (seg_i[s, GI_RING_POS] + 1) % nr
-    prev_pos = seg_i[s, GI_RING_POS]
+    pos = (prev_pos + 1) % nr
     prev_invalid = ring[s, prev_pos, R_INVALID] if seg_i[s, GI_N_BLOCKS] > 0 else 0.0
     ring[s, pos, R_TIME] = float(t_end)
-    ring[s, pos, R_M] = seg_f[s, GF_CUM_M]
+    ring[s, pos, R_M] = mbar
     ring[s, pos, R_Q] = seg_f[s, GF_CUM_Q]
     ring[s, pos, R_V] = seg_f[s, GF_CUM_V]
     ring[s, pos, R_LP] = lp_now
@@ -388,10 +405,12 @@ def _close_block(s, t_end, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg
     seg_i[s, GI_N_BLOCKS] += 1
     seg_f[s, GF_LP] = lp_now
     seg_f[s, GF_LP_VAR] = lp_var
-    seg_i[s, GI_LP_VALID] = 1 if lp_ok else 0
-    seg_f[s, GF_BLK_M] = 0.0
-    seg_f[s, GF_BLK_Q] = 0.0
-    seg_f[s, GF_BLK_V] = 0.0
+    seg_f[s, GF_MBAR_PREV] = mbar
+    seg_i[s, GI_LP_VALID] = 1 if (lp_ok and seg_i[s, GI_BLK_INVALID] == 0) else 0
+    seg_f[s, GF_BLK_MBAR] = 0.0
+    seg_f[s, GF_BLK_LP] = 0.0
+    seg_f[s, GF_BLK_LPN] = 0.0
+    seg_f[s, GF_BLK_LPVAR] = 0.0
     seg_i[s, GI_BLK_INVALID] = 0
     if not valid:
         seg_f[s, GF_CUSUM] = 0.0
@@ -443,7 +462,7 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
             ss = (seg_f[s, GF_B_WRR] - 2.0 * a * seg_f[s, GF_B_WR] - 2.0 * g * seg_f[s, GF_B_WQR] + a * a * sw
                   + 2.0 * a * g * seg_f[s, GF_B_WQ] + g * g * seg_f[s, GF_B_WQQ])
             n = seg_i[s, GI_N_LEARN]
-            kappa = max(1.0, math.sqrt(max(ss, 0.0) / max(n - 2, 1)))
+            kappa = max(params[P_KAPPA_MIN], math.sqrt(max(ss, 0.0) / max(n - 2, 1)))
             base_var = kappa * kappa / sw
             seg_f[s, GF_BASE_A] = a
             seg_f[s, GF_BASE_G] = g
@@ -512,6 +531,8 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
         if fired < 0 and seg_i[s, GI_PERSIST0 + wi] >= persist_n:
             fired = wi
     if not learned:
+        for wi in range(N_WINDOWS):
+            seg_i[s, GI_PERSIST0 + wi] = 0
         return
     cusum_fired = s_new > params[P_CUSUM_H]
     triggered = cusum_fired or fired >= 0

@@ -19,7 +19,9 @@ ROLE_METHANE_0 = 5  # methane %LEL sensors in confined spaces beside the segment
 N_METHANE = 3
 N_ROLES = ROLE_METHANE_0 + N_METHANE
 
-ROLE_NAMES = ("flow_in", "flow_out", "pressure_up", "pressure_down", "temperature", *tuple(f"methane_{i}" for i in range(N_METHANE)))
+ROLE_NAMES = ("flow_in", "flow_out", "pressure_up", "pressure_down", "temperature") + tuple(  # noqa: RUF005
+    f"methane_{i}" for i in range(N_METHANE)
+)
 
 # --- quality codes (pipewarden.telemetry.v1.Quality) -------------------------------------------------------
 QUALITY_UNSPECIFIED = 0
@@ -165,7 +167,7 @@ GF_CUM_M = 0  # cumulative measured net inflow mass, kg
 GF_CUM_Q = 1  # cumulative throughput (mean of in and out) * dt, kg
 GF_CUM_V = 2  # cumulative variance of GF_CUM_M, kg^2
 GF_CUM_A = 3  # cumulative |change of line pack|, kg (transient activity)
-GF_LP = 4  # line pack at the last block boundary, kg
+GF_LP = 4  # block-mean line pack of the last block, kg
 GF_LP_VAR = 5
 GF_BLK_M = 6  # accumulators of the open block
 GF_BLK_Q = 7
@@ -193,7 +195,12 @@ GF_LAST_E = GF_MDLR0 + N_WINDOWS  # last block residual, kg/s
 GF_LAST_SIGMA = GF_LAST_E + 1
 GF_NPW_SIG_UP = GF_LAST_SIGMA + 1  # timing s.d. of the pending fronts, s
 GF_NPW_SIG_DN = GF_NPW_SIG_UP + 1
-N_GF = GF_NPW_SIG_DN + 1
+GF_MBAR_PREV = GF_NPW_SIG_DN + 1  # block mean of the cumulative net inflow, previous block
+GF_BLK_MBAR = GF_MBAR_PREV + 1  # accumulators of the open block: mean cumulative mass, line pack sums
+GF_BLK_LP = GF_BLK_MBAR + 1
+GF_BLK_LPN = GF_BLK_LP + 1
+GF_BLK_LPVAR = GF_BLK_LPN + 1
+N_GF = GF_BLK_LPVAR + 1
 
 # --- per-segment state: ints ----------------------------------------------------------------------------------
 GI_TICK = 0  # index of the open tick (time_us // tick_us); -1 before the first reading
@@ -218,7 +225,7 @@ N_GI = GI_PERSIST0 + N_WINDOWS
 
 # --- ring of block boundaries per segment ---------------------------------------------------------------------
 R_TIME = 0  # block end, us as float
-R_M = 1
+R_M = 1  # block mean of the cumulative net inflow (aligned with the block-mean line pack)
 R_Q = 2
 R_V = 3
 R_LP = 4
@@ -264,4 +271,5 @@ P_CH4_ROR = P_CH4_HYST + 1
 P_CH4_ROR_MIN = P_CH4_ROR + 1
 P_CH4_ROR_TAU = P_CH4_ROR_MIN + 1
 P_LP_TRANS_FLOOR = P_CH4_ROR_TAU + 1
-N_P = P_LP_TRANS_FLOOR + 1
+P_KAPPA_MIN = P_LP_TRANS_FLOOR + 1
+N_P = P_KAPPA_MIN + 1

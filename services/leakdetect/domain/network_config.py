@@ -1,0 +1,128 @@
+"""Build the detector configuration from the network model (`services.network.Network`).
+
+Each monitored segment becomes one detector segment; its end instruments fill the roles (flow in/out at
+position 0 / L, pressure up/down, the upstream temperature) and up to `layout.N_METHANE` methane sensors.
+Instrument accuracies are read as 95 % bounds (2 s.d.) of the total error and the whole 1 s.d. is treated as
+random per reading: the fixed bias is absorbed by the learned baseline, and the noise inflation factor learned
+from leak-free data corrects the split (API 1149: sensitivity from propagated instrument uncertainty).
+Wave speed and the linear Z(p) come from the gas physics at the segment's operating pressure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from services.gasflow.physics import GasSpec, wave_speed, z_factor
+from services.network import AccuracyBasis, Network, TagKind, conversion_to_si
+
+from . import layout as L
+from .config import LEL_ALARM, LEL_GRADE1_CONFINED, LEL_GRADE2, DetectorConfig
+
+# Physically plausible rates of change, SI per second (faster is a sensor fault, not a process).
+MAX_RATE_PRESSURE_FRAC_OF_SPAN = 0.5
+MAX_RATE_FLOW_FRAC_OF_SPAN = 2.0
+MAX_RATE_TEMPERATURE_K = 2.0
+MAX_RATE_METHANE_LEL = 20.0
+TIMESTAMP_RESOLUTION_S = 0.001  # RTU timestamps in ms, NTP-synchronised
+
+
+@dataclass
+class NetworkDetectorConfig:
+    """A detector configuration plus the mapping of the model's tags onto (segment, role)."""
+
+    config: DetectorConfig
+    segment_index: dict[str, int]
+    tag_segment: dict[str, int] = field(default_factory=dict)
+    tag_role: dict[str, int] = field(default_factory=dict)
+    unmapped_tags: list[str] = field(default_factory=list)  # tags of the segments that fill no role
+
+    def index_arrays(self, tag_ids: list[str] | tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """(segment_idx, role_idx) for a list of tag ids; unknown tags map to -1 (dropped and counted)."""
+        seg = np.array([self.tag_segment.get(t, -1) for t in tag_ids], dtype=np.int64)
+        role = np.array([self.tag_role.get(t, -1) for t in tag_ids], dtype=np.int64)
+        return seg, role
+
+
+def _gas(network: Network) -> GasSpec:
+    g = network.gas
+    return GasSpec(specific_gravity=g.specific_gravity, co2_mole_fraction=g.co2_mole_fraction)
+
+
+def config_from_network(network: Network, operating_pressure_frac_of_mop: float = 0.9,
+                        segment_ids: list[str] | None = None) -> NetworkDetectorConfig:
+    ids = [s.segment_id for s in network.monitored_segments] if segment_ids is None else list(segment_ids)
+    cfg = DetectorConfig.empty(len(ids))
+    gas = _gas(network)
+    out = NetworkDetectorConfig(cfg, {sid: i for i, sid in enumerate(ids)})
+    for i, sid in enumerate(ids):
+        seg = network.segments[sid]
+        temp = network.gas.temperature_k
+        p_op = max(operating_pressure_frac_of_mop * seg.max_operating_pressure_pa, 1.2e5)
+        c = float(wave_speed(p_op, temp, gas))
+        # linear Z(p) through Z(0) = 1 and Z(p_op): good to a fraction of a percent below 2 MPa
+        z_op = float(z_factor(p_op, temp, gas))
+        cfg.set_segment(
+            i,
+            length_m=seg.length_m,
+            inner_diameter_m=seg.inner_diameter_m,
+            nominal_flow_kg_per_s=seg.nominal_flow_kg_per_s,
+            wave_speed_m_per_s=c,
+            wave_speed_sd_m_per_s=0.01 * c,
+            temperature_k=temp,
+            r_specific=gas.specific_gas_constant,
+            z_slope_per_pa=(z_op - 1.0) / p_op,
+            segment_id=sid,
+        )
+        n_methane = 0
+        for tag in network.tags_of_segment(sid):
+            conv = conversion_to_si(tag.kind, tag.unit, network.gas.specific_gravity)
+            lo, hi = sorted((conv.to_si(tag.range_min), conv.to_si(tag.range_max)))
+            span = hi - lo
+            sigma_rel = 0.0
+            sigma_abs = 0.0
+            if tag.accuracy.basis is AccuracyBasis.PCT_OF_READING:
+                sigma_rel = tag.accuracy.value / 100.0 / 2.0
+            elif tag.accuracy.basis is AccuracyBasis.PCT_OF_SPAN:
+                sigma_abs = tag.accuracy.value / 100.0 * span / 2.0
+            else:
+                sigma_abs = tag.accuracy.value * abs(conv.scale) / 2.0
+            at_up = abs(tag.position_m) <= 5.0
+            at_down = abs(tag.position_m - seg.length_m) <= 5.0
+            role = -1
+            max_rate = np.inf
+            if tag.kind is TagKind.FLOW and (at_up or at_down):
+                role = L.ROLE_FLOW_IN if at_up else L.ROLE_FLOW_OUT
+                sigma_abs = max(sigma_abs, 0.0005 * span / 2.0)  # low-flow floor of a flow meter
+                max_rate = MAX_RATE_FLOW_FRAC_OF_SPAN * span
+            elif tag.kind is TagKind.PRESSURE and (at_up or at_down):
+                role = L.ROLE_PRESSURE_UP if at_up else L.ROLE_PRESSURE_DOWN
+                max_rate = MAX_RATE_PRESSURE_FRAC_OF_SPAN * span
+            elif tag.kind is TagKind.TEMPERATURE and at_up:
+                role = L.ROLE_TEMPERATURE
+                max_rate = MAX_RATE_TEMPERATURE_K
+            elif tag.kind is TagKind.METHANE_LEL and n_methane < L.N_METHANE:
+                role = L.ROLE_METHANE_0 + n_methane
+                n_methane += 1
+                max_rate = MAX_RATE_METHANE_LEL
+            if role < 0 or (i * L.N_ROLES + role) in cfg.tag_slots.values():
+                out.unmapped_tags.append(tag.tag_id)
+                continue
+            cfg.set_instrument(
+                i,
+                role,
+                sigma_rel=sigma_rel,
+                sigma_abs=sigma_abs,
+                range_min=lo - 0.01 * span,
+                range_max=hi + 0.01 * span,
+                max_rate_per_s=max_rate,
+                scan_period_s=tag.scan_period_s,
+                time_resolution_s=TIMESTAMP_RESOLUTION_S,
+                confined_space=tag.confined_space,
+                lel_thresholds=(LEL_ALARM, LEL_GRADE2, LEL_GRADE1_CONFINED if tag.confined_space else np.inf),
+                tag_id=tag.tag_id,
+            )
+            out.tag_segment[tag.tag_id] = i
+            out.tag_role[tag.tag_id] = role
+    return out
