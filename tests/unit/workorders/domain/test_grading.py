@@ -138,7 +138,7 @@ def test_garbage_alarms_are_refused() -> None:
         AlarmFacts(**{**_fields(good), "state": "exploded"})
     with pytest.raises(InvalidInput, match="alarm_sequence 0"):
         AlarmFacts(**{**_fields(good), "state": AlarmState.RAISED, "alarm_sequence": 3})
-    with pytest.raises(InvalidInput, match="segment.length_km"):
+    with pytest.raises(InvalidInput, match=r"segment\.length_km"):
         segment(length_km=-1.0)
     with pytest.raises(InvalidInput, match="pipe_class"):
         segment(pipe_class="sewer")
