@@ -1,0 +1,227 @@
+"""Reference compensated mass balance and statistical test in plain pandas/NumPy: the test oracle.
+
+Same method as the numba kernel (see `services.leakdetect.domain`), written the obvious way: readings are
+grouped into ticks with pandas, held forward, turned into block means of the cumulative net inflow and of the
+line pack, and then the baseline, Page's CUSUM and the multi-window tests run over the blocks.
+
+It assumes healthy instruments (no stale/flat/implausible logic) and readings that are not late; on such data
+it must raise the same alarms at the same times as the kernel. It is also the speed baseline of
+`make bench-detect`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ..domain import layout as L
+from ..domain.config import DetectorConfig, DetectorParams
+
+Z_CLIP = 3.5
+
+
+@dataclass
+class ReferenceAlarm:
+    segment: int
+    time_us: int
+    test: int  # window index or layout.TEST_CUSUM
+    statistic: float
+
+
+@dataclass
+class ReferenceResult:
+    alarms: list[ReferenceAlarm]
+    mdlr_kg_per_s: npt.NDArray[np.float64]  # [n_segments, N_WINDOWS] after the last block
+    blocks: dict[int, pd.DataFrame]  # per segment: one row per block (for plots and debugging)
+
+
+def _tick_means(df: pd.DataFrame, cfg: DetectorConfig, tick_us: int) -> pd.DataFrame:
+    slot = df["segment"].to_numpy() * L.N_ROLES + df["role"].to_numpy()
+    sc = cfg.slot_cfg
+    ok = (
+        (df["quality"].to_numpy() != L.QUALITY_BAD)
+        & np.isfinite(df["value"].to_numpy())
+        & (df["value"].to_numpy() >= sc[slot, L.SC_RANGE_MIN])
+        & (df["value"].to_numpy() <= sc[slot, L.SC_RANGE_MAX])
+    )
+    d = df[ok].assign(tick=lambda x: x["time_us"] // tick_us)
+    return d.groupby(["segment", "tick", "role"])["value"].agg(["sum", "count"]).reset_index()
+
+
+def run_reference(
+    segment_idx: npt.ArrayLike,
+    role_idx: npt.ArrayLike,
+    time_us: npt.ArrayLike,
+    value_si: npt.ArrayLike,
+    quality: npt.ArrayLike,
+    cfg: DetectorConfig,
+    params: DetectorParams | None = None,
+) -> ReferenceResult:
+    p = params or DetectorParams()
+    tick_us = round(p.tick_s * 1e6)
+    dt = tick_us * 1e-6
+    bt = p.block_ticks
+    tb = bt * dt
+    df = pd.DataFrame(
+        {"segment": np.asarray(segment_idx), "role": np.asarray(role_idx), "time_us": np.asarray(time_us),
+         "value": np.asarray(value_si, dtype=float), "quality": np.asarray(quality)}
+    )
+    df = df[(df["segment"] >= 0) & (df["segment"] < cfg.n_segments) & (df["role"] >= 0)
+            & (df["role"] < L.N_ROLES)]
+    df = df[cfg.slot_cfg[df["segment"] * L.N_ROLES + df["role"], L.SC_PRESENT] != 0]
+    # a reading not after the previous one of its tag is a duplicate
+    df = df.sort_values("time_us", kind="stable")
+    df = df[df.groupby(["segment", "role"])["time_us"].diff().fillna(1) > 0]
+    ticks = _tick_means(df, cfg, tick_us)
+    alarms: list[ReferenceAlarm] = []
+    mdlr = np.full((cfg.n_segments, L.N_WINDOWS), np.inf)
+    blocks: dict[int, pd.DataFrame] = {}
+    last_tick = df.groupby("segment")["time_us"].max() // tick_us
+    for seg, g in ticks.groupby("segment"):
+        seg = int(seg)
+        k0 = int(g["tick"].min())
+        k_last = int(last_tick[seg]) - 2  # the kernel closes tick k once a reading of tick k+2 has arrived
+        if k_last < k0:
+            continue
+        idx = pd.RangeIndex(k0, k_last + 1)
+        means = (g.assign(mean=g["sum"] / g["count"]).pivot(index="tick", columns="role", values="mean")
+                 .reindex(idx))
+        counts = g.pivot(index="tick", columns="role", values="count").reindex(idx).fillna(0.0)
+        held = means.ffill()
+
+        def col(role: int, frame: pd.DataFrame = held) -> npt.NDArray[np.float64]:
+            return frame[role].to_numpy() if role in frame else np.full(len(idx), np.nan)
+
+        def var_of(role: int) -> npt.NDArray[np.float64]:
+            slot = seg * L.N_ROLES + role
+            v = col(role)
+            s2 = (cfg.slot_cfg[slot, L.SC_SIGMA_REL] * v) ** 2 + cfg.slot_cfg[slot, L.SC_SIGMA_ABS] ** 2
+            n = col(role, counts)
+            return np.where(n > 0, s2 / np.maximum(n, 1), s2)
+
+        qin, qout = col(L.ROLE_FLOW_IN), col(L.ROLE_FLOW_OUT)
+        pu, pd_ = col(L.ROLE_PRESSURE_UP), col(L.ROLE_PRESSURE_DOWN)
+        bal_ok = np.isfinite(qin) & np.isfinite(qout)
+        net = np.where(bal_ok, qin - qout, 0.0)
+        cum_m = np.cumsum(net * dt)
+        c_prev = np.concatenate([[0.0], cum_m[:-1]])
+        cum_q = np.cumsum(np.where(bal_ok, 0.5 * (qin + qout), 0.0) * dt)
+        cum_v = np.cumsum(np.where(bal_ok, var_of(L.ROLE_FLOW_IN) + var_of(L.ROLE_FLOW_OUT), 0.0) * dt * dt)
+        # line pack of every tick from the mean pressure of a steadily flowing gas line
+        gc = cfg.seg_cfg[seg]
+        pm = 2.0 / 3.0 * (pu + pd_ - pu * pd_ / (pu + pd_))
+        var_p = 0.25 * (var_of(L.ROLE_PRESSURE_UP) + var_of(L.ROLE_PRESSURE_DOWN))
+        z = 1.0 + gc[L.GC_Z_SLOPE] * pm
+        rt = gc[L.GC_R_SPECIFIC] * gc[L.GC_TEMPERATURE_K]
+        lp = gc[L.GC_VOLUME_M3] * pm / (z * rt)
+        lp_var = (gc[L.GC_VOLUME_M3] / (rt * z * z)) ** 2 * var_p
+        t = pd.DataFrame({"tick": idx, "block": idx // bt, "bal_ok": bal_ok, "mbar": 0.5 * (c_prev + cum_m),
+                          "cum_q": cum_q, "cum_v": cum_v, "lp": lp, "lp_var": lp_var, "lp_ok": np.isfinite(lp)})
+        b = t.groupby("block").agg(
+            n=("tick", "size"), bal_ok=("bal_ok", "all"), mbar=("mbar", "mean"), cum_q=("cum_q", "last"),
+            cum_v=("cum_v", "last"), lp=("lp", "mean"), lp_var=("lp_var", "mean"), lp_n=("lp_ok", "sum"),
+        )
+        b = b[(b.index + 1) * bt - 1 <= k_last]  # only blocks whose last tick closed
+        b["t_end"] = (b.index + 1) * bt * tick_us
+        b.loc[b.index[0], "bal_ok"] = False  # the first block is partial
+        lp_ok = (b["lp_n"] == bt).to_numpy()
+        blk_ok = b["bal_ok"].to_numpy() & (b["n"] == bt).to_numpy()
+        lp_valid = lp_ok & blk_ok  # usable as the previous block's line pack
+        prev_ok = np.concatenate([[False], lp_valid[:-1]])
+        valid = blk_ok & lp_ok & prev_ok
+        lpv = b["lp"].to_numpy()
+        d_lp = np.concatenate([[0.0], np.diff(lpv)])
+        cum_a = np.cumsum(np.where(lp_ok & prev_ok, np.abs(d_lp), 0.0))
+        invalid_cum = np.cumsum(~valid)
+        mb = b["mbar"].to_numpy()
+        blk_m = np.concatenate([[0.0], np.diff(mb)])
+        cq = b["cum_q"].to_numpy()
+        cv = b["cum_v"].to_numpy()
+        lpvar = b["lp_var"].to_numpy()
+        blk_q = np.concatenate([[cq[0]], np.diff(cq)])
+        blk_v = np.concatenate([[cv[0]], np.diff(cv)])
+        r = (blk_m - d_lp) / tb
+        q = blk_q / tb
+        var_b = (blk_v + lpvar + np.concatenate([[0.0], lpvar[:-1]])) / tb**2
+        trans = p.eps_lp * np.abs(d_lp) / tb
+        sig_floor = p.lp_trans_floor
+        if sig_floor > 0:
+            trans = np.where(trans > 0, np.sqrt(trans**2 + sig_floor**2), trans)
+        # baseline: weighted least squares of r on throughput over the first learn_blocks valid blocks
+        vi = np.flatnonzero(valid)
+        learn = vi[: p.learn_blocks]
+        learned_at = learn[-1] if len(learn) == p.learn_blocks else len(b) + 1
+        a = g_ = base_var = 0.0
+        kappa = 1.0
+        if learned_at <= len(b):
+            w = 1.0 / (var_b[learn] + trans[learn] ** 2)
+            sw = w.sum()
+            qm, rm = (w * q[learn]).sum() / sw, (w * r[learn]).sum() / sw
+            sqq = (w * q[learn] ** 2).sum() / sw - qm**2
+            sqr = (w * q[learn] * r[learn]).sum() / sw - qm * rm
+            g_ = sqr / (max(sqq, 0.0) + (p.gain_ridge_frac * gc[L.GC_NOMINAL_FLOW]) ** 2)
+            a = rm - g_ * qm
+            ss = (w * (r[learn] - a - g_ * q[learn]) ** 2).sum()
+            kappa = max(p.kappa_min, math.sqrt(max(ss, 0.0) / max(len(learn) - 2, 1)))
+            base_var = kappa**2 / sw
+        tvals = b["t_end"].to_numpy()
+        rows = []
+        cusum = 0.0
+        latched = False
+        clear_run = 0
+        persist = np.zeros(L.N_WINDOWS, dtype=int)
+        prev_i = -2
+        for i in vi:
+            if i != prev_i + 1:  # an invalid block in between resets the tests, as in the kernel
+                cusum = 0.0
+                persist[:] = 0
+            prev_i = i
+            is_learned = i > learned_at
+            kap = kappa if is_learned else 1.0
+            aa, gg, bv = (a, g_, base_var) if is_learned else (0.0, 0.0, 0.0)
+            if i == learned_at:  # the kernel learns within this block and uses the fit at once
+                aa, gg, bv, kap = a, g_, base_var, kappa
+            e = r[i] - (aa + gg * q[i])
+            sig_e = math.sqrt(kap**2 * var_b[i] + trans[i] ** 2 + bv)
+            zs = np.full(L.N_WINDOWS, np.nan)
+            md = np.full(L.N_WINDOWS, np.inf)
+            for wi, nb in enumerate(p.windows_blocks):
+                j = i - nb
+                if j >= 0 and invalid_cum[i] == invalid_cum[j] and nb < p.ring_len:
+                    ws = (tvals[i] - tvals[j]) * 1e-6
+                    imb = (mb[i] - mb[j] - (lpv[i] - lpv[j])) / ws - (aa + gg * (cq[i] - cq[j]) / ws)
+                    tr = p.eps_lp * (cum_a[i] - cum_a[j]) / ws
+                    if tr > 0 and sig_floor > 0:
+                        tr = math.sqrt(tr**2 + sig_floor**2)
+                    sg = math.sqrt(kap**2 * (cv[i] - cv[j] + lpvar[i] + lpvar[j]) / ws**2 + tr**2 + bv)
+                    zs[wi] = imb / sg
+                    md[wi] = p.z_window * sg
+            persist = np.where(zs > p.z_window, persist + 1, 0)
+            rows.append((i, e, sig_e, *zs))
+            mdlr[seg] = md
+            if i <= learned_at:
+                persist[:] = 0
+                continue
+            zb = min(e / sig_e, Z_CLIP)
+            cusum = max(0.0, cusum + zb - p.cusum_k)
+            fired = [wi for wi in range(L.N_WINDOWS) if persist[wi] >= p.persist_blocks]
+            trig = cusum > p.cusum_h or bool(fired)
+            if trig and not latched:
+                test = fired[0] if fired else L.TEST_CUSUM
+                stat = cusum if test == L.TEST_CUSUM else zs[test]
+                alarms.append(ReferenceAlarm(seg, int(tvals[i]), test, float(stat)))
+                latched, clear_run = True, 0
+            elif latched:
+                quiet = cusum == 0.0 and not np.any(zs > 2.0)
+                clear_run = clear_run + 1 if quiet else 0
+                if clear_run >= p.clear_blocks:
+                    latched, clear_run = False, 0
+        blocks[seg] = b.assign(valid=valid, r=r, q=q)
+        if rows:
+            extra = pd.DataFrame(rows, columns=["i", "e", "sigma", *[f"z{w}" for w in range(L.N_WINDOWS)]])
+            blocks[seg] = blocks[seg].reset_index().join(extra.set_index("i"), how="left")
+    return ReferenceResult(alarms, mdlr, blocks)
