@@ -15,6 +15,7 @@ from numba import njit
 GRAVITY = 9.80665
 RE_LAMINAR = 2000.0
 RE_TURBULENT = 4000.0
+FRICTION_EVERY = 8
 
 
 @njit(cache=True)
@@ -190,6 +191,9 @@ def run(
     net = np.zeros(n_pts)
     sink = np.zeros(n_pts)
     m_new = np.zeros(n_links)
+    # Darcy factor per link, refreshed every FRICTION_EVERY steps: log10/pow are most of a step's cost
+    # and Re moves slowly; a laminar link (f = 64/Re) is re-evaluated every step.
+    f_cache = np.zeros(n_links)
     bnd_val = np.zeros(n_bnd)
     inj = np.zeros(n_bnd)
     cum_inj = np.zeros(n_bnd)
@@ -237,7 +241,14 @@ def run(
                     mp = m[l_prev[j]] if l_prev[j] >= 0 else m[j]
                     mn = m[l_next[j]] if l_next[j] >= 0 else m[j]
                     force += l_visc[j] * (mp - 2.0 * m[j] + mn) / (dx * dx)
-                r_lin, r_quad = resistance(m[j], rho_bar, l_diam[j], area, l_rough[j], mu)
+                if f_cache[j] <= 0.0 or (step - 1) % FRICTION_EVERY == 0:
+                    re = abs(m[j]) * l_diam[j] / (area * mu)
+                    f_cache[j] = friction_factor(re, l_rough[j] / l_diam[j]) if re >= RE_LAMINAR else 0.0
+                if f_cache[j] > 0.0:
+                    r_lin = 0.0
+                    r_quad = f_cache[j] / (2.0 * l_diam[j] * rho_bar * area)
+                else:
+                    r_lin, r_quad = resistance(m[j], rho_bar, l_diam[j], area, l_rough[j], mu)
                 v = l_valve[j]
                 if v >= 0:
                     th = opening[v]
