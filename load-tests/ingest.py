@@ -296,15 +296,31 @@ def producer_perf(env: dict[str, str], bootstrap: str, record_size: int) -> dict
     return {"records_per_s": float(match.group(1)), "summary": lines[-1].strip(), "record_size_bytes": record_size}
 
 
+def readings_topic_records(bootstrap: str) -> int:
+    """Records on telemetry.readings.v1: every acked batch must be there (one record per segment)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    try:
+        partitions = consumer.partitions_for_topic("telemetry.readings.v1") or set()
+        ends = consumer.end_offsets([TopicPartition("telemetry.readings.v1", p) for p in partitions])
+        return int(sum(ends.values()))
+    finally:
+        consumer.close()
+
+
 def one_reading_size() -> dict[str, int]:
     reading = reading_pb2.Reading(
-        tag_id=tag_id(0, 0, 0), source_time_unix_us=time.time_ns() // 1000, value=301.25, quality=1
+        tag_id=tag_id(0, 0, 0),
+        source_time_unix_us=time.time_ns() // 1000,
+        value=301.25,
+        quality=reading_pb2.QUALITY_GOOD,
     )
     series = records_pb2.TagSeries(tag_id=tag_id(0, 0, 0))
     samples = max(1, READINGS_PER_BATCH // (SEGMENTS_PER_GATEWAY * TAGS_PER_SEGMENT))
     series.source_time_unix_us.extend(time.time_ns() // 1000 + k for k in range(samples))
     series.values_si.extend(401325.0 + k for k in range(samples))
-    series.quality.extend([1] * samples)
+    series.quality.extend([reading_pb2.QUALITY_GOOD] * samples)
     return {
         "reading_message_bytes": len(reading.SerializeToString()),
         "columnar_bytes_per_reading": round(len(series.SerializeToString()) / samples),
@@ -357,6 +373,8 @@ def main() -> int:
         telemetry.send_signal(signal.SIGTERM)
         telemetry.wait(timeout=60)
         telemetry = None
+        acked_batches = sum(p["batches"] for p in phases.values())
+        written = readings_topic_records(bootstrap)
         sizes = one_reading_size()
         print("bench-ingest: running Kafka ProducerPerformance on the same broker", file=sys.stderr)
         perf = producer_perf(kenv, bootstrap, sizes["reading_message_bytes"])
@@ -367,6 +385,11 @@ def main() -> int:
             "errors": top["errors"] + fixed["errors"],
             "kafka_producer_perf_readings_per_s": perf["records_per_s"],
             "ratio_to_kafka_perf": round(top["readings_per_s"] / perf["records_per_s"], 4),
+            "kafka_check": {
+                "batches_acked": acked_batches,
+                "segment_records_expected": acked_batches * SEGMENTS_PER_GATEWAY,
+                "segment_records_on_topic": written,
+            },
             "fixed_load": {
                 "offered_readings_per_s": FIXED_RATE,
                 "accepted_readings_per_s": fixed["readings_per_s"],
