@@ -15,7 +15,6 @@ from numba import njit
 GRAVITY = 9.80665
 RE_LAMINAR = 2000.0
 RE_TURBULENT = 4000.0
-FRICTION_EVERY = 8
 
 
 @njit(cache=True)
@@ -160,6 +159,7 @@ def run(
     dt,
     n_steps,
     t0,
+    friction_every,
     # recording
     rec_every,
     field_every,
@@ -191,7 +191,7 @@ def run(
     net = np.zeros(n_pts)
     sink = np.zeros(n_pts)
     m_new = np.zeros(n_links)
-    # Darcy factor per link, refreshed every FRICTION_EVERY steps: log10/pow are most of a step's cost
+    # Darcy factor per link, refreshed every friction_every steps: log10/pow are most of a step's cost
     # and Re moves slowly; a laminar link (f = 64/Re) is re-evaluated every step.
     f_cache = np.zeros(n_links)
     bnd_val = np.zeros(n_bnd)
@@ -241,7 +241,7 @@ def run(
                     mp = m[l_prev[j]] if l_prev[j] >= 0 else m[j]
                     mn = m[l_next[j]] if l_next[j] >= 0 else m[j]
                     force += l_visc[j] * (mp - 2.0 * m[j] + mn) / (dx * dx)
-                if f_cache[j] <= 0.0 or (step - 1) % FRICTION_EVERY == 0:
+                if f_cache[j] <= 0.0 or (step - 1) % friction_every == 0:
                     re = abs(m[j]) * l_diam[j] / (area * mu)
                     f_cache[j] = friction_factor(re, l_rough[j] / l_diam[j]) if re >= RE_LAMINAR else 0.0
                 if f_cache[j] > 0.0:

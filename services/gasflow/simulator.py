@@ -10,19 +10,22 @@ m is the mass flow (kg/s), A the area, f the Darcy factor (Swamee-Jain from roug
 laminar). The convective term ∂(m²/ρA)/∂x is dropped (Mach < 0.05 in gas networks; Osiadacz, Kiuchi
 1994); the inertia ∂m/∂t is kept, so pressure waves travel at c = sqrt(dp/dρ) (~330-420 m/s).
 
-Scheme: staggered grid. Each pipe of length L is cut into n cells of dx = L/n; densities live on
-"points" (the n-1 interior cell boundaries... here cell centres, plus the network nodes at pipe
-ends, whose control volume is the half cells of all pipes meeting there), mass flows on "links"
-between consecutive points. One time step is a forward-backward (symplectic Euler) update:
-(1) every link's m from the pressure difference and gravity of the current densities, with the
-friction (and any valve loss) solved implicitly, exactly, from the quadratic m + dt(r1 + r2|m|)m = b
-— stable for any resistance, e.g. a closing valve; (2) every point's ρ from the new link flows,
-conservative to round-off, with sinks (demands, leaks) implicit in ρ so that no point can be
-emptied; (3) p from ρ in closed form. The scheme is second order in space, stable for
-c dt/dx <= 1 (dt = cfl·dx/c, default cfl 0.8), non-dissipative for waves; a small numerical
-viscosity ν = α c dx (α default 0.05) on m damps grid-scale ringing behind sharp fronts without
-touching steady states. In steady state the discrete momentum balance with ρ̄ = (ρ_a+ρ_b)/2
-telescopes to exactly the isothermal flow equation p1² - p2² = f c² m² L / (D A²) for constant Z.
+Scheme: staggered grid. Each pipe of length L is cut into n cells of dx = L/n (n from dx_target_m,
+default 100 m, or the pipe's n_cells). Densities and pressures live on "points" at x = 0, dx, ...,
+L — the interior ones own the control volume A·dx around them, the two end points are network nodes
+whose control volume is the half cells of every pipe meeting there — and mass flows live on "links"
+(cell faces) at the mid-points between consecutive points. One time step is a forward-backward
+(symplectic Euler) update: (1) every link's m from the pressure difference and gravity of the
+current densities, with the friction (and any valve loss) solved implicitly and exactly from the
+quadratic m + dt(r1 + r2|m|)m = b — stable for any resistance, e.g. a closing valve; (2) every
+point's ρ from the new link flows, conservative to round-off, with sinks (demands, leaks) implicit
+in ρ so that no point can be emptied; (3) p from ρ in closed form (a quadratic, thanks to the
+polynomial Z). Stable for c dt/dx <= 1 (dt = cfl·dx/c, default cfl 0.8, rounded down so that the
+record interval is a whole number of steps); non-dissipative for waves, so a small numerical
+viscosity ν = α c dx (α default 0.05) acts on m to damp grid-scale ringing behind sharp fronts; it
+vanishes in steady states and as dx -> 0. Overall first order in dx (viscosity, time stepping), and
+in steady state the discrete momentum balance with ρ̄ = (ρ_a+ρ_b)/2 telescopes to exactly the
+isothermal flow equation p1² - p2² = f c² m² L / (D A²) for constant Z.
 
 Boundaries: "pressure" nodes (city gate, regulator outlet) are Dirichlet — ρ set from the
 scheduled pressure, the supply flow is whatever balances the point; "flow" nodes withdraw the
@@ -45,7 +48,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -59,6 +64,7 @@ IntArray = NDArray[np.int64]
 DEFAULT_DX_TARGET_M = 100.0
 DEFAULT_CFL = 0.8
 DEFAULT_NUMERICAL_VISCOSITY = 0.05
+DEFAULT_FRICTION_EVERY = 8
 MAX_RECORDS = 20_000_000  # records × items guard against a run that would exhaust memory
 
 
@@ -99,7 +105,9 @@ class Simulator:
 
     dx_target_m sets the cell size where a pipe does not fix n_cells; cfl the time step
     (dt = cfl·min dx / c_max); numerical_viscosity α; pressure_max_pa the upper end of the Z fit
-    (default 1.3 × the highest node pressure in the network, at least 2 bar).
+    (default 1.3 × the highest node pressure in the network, at least 2 bar); friction_every how
+    often (in steps) the Darcy factor of a turbulent link is re-evaluated (Re moves slowly; the
+    log/pow of Swamee-Jain dominate a step's cost).
     """
 
     def __init__(
@@ -109,6 +117,7 @@ class Simulator:
         cfl: float = DEFAULT_CFL,
         numerical_viscosity: float = DEFAULT_NUMERICAL_VISCOSITY,
         pressure_max_pa: float | None = None,
+        friction_every: int = DEFAULT_FRICTION_EVERY,
     ) -> None:
         if not (math.isfinite(dx_target_m) and dx_target_m > 0.0):
             raise ValueError(f"dx_target_m must be > 0, got {dx_target_m}")
@@ -116,6 +125,9 @@ class Simulator:
             raise ValueError(f"cfl must be in (0, 1], got {cfl}")
         if not (math.isfinite(numerical_viscosity) and 0.0 <= numerical_viscosity <= 0.5):
             raise ValueError(f"numerical_viscosity must be in [0, 0.5], got {numerical_viscosity}")
+        if not (isinstance(friction_every, int) and friction_every >= 1):
+            raise ValueError(f"friction_every must be a positive int, got {friction_every!r}")
+        self.friction_every = friction_every
         self.network = network
         self.dx_target_m = dx_target_m
         self.cfl = cfl
@@ -465,6 +477,15 @@ class Simulator:
         assert result is not None
         return result
 
+    def run_many(self, scenarios: Iterable[Scenario]) -> Iterator[SimulationResult]:
+        """Run scenarios one after the other on this discretisation (results are independent).
+
+        For several cores, give each worker process its own Simulator (the numba kernel is compiled
+        once and cached on disk, so workers start fast).
+        """
+        for scenario in scenarios:
+            yield self.run(scenario)
+
     def _run(
         self, scenario: Scenario, rho: FloatArray, m: FloatArray, record: bool
     ) -> tuple[SimulationResult | None, tuple[FloatArray, FloatArray]]:
@@ -618,6 +639,7 @@ class Simulator:
             dt,
             n_steps,
             0.0,
+            self.friction_every,
             rec_every if record else n_steps + 1,
             field_every,
             pr[:, 0].astype(np.int64),
@@ -726,7 +748,7 @@ def _solve_downstream(
     return pu
 
 
-def simulate(network: NetworkSpec, scenario: Scenario, **simulator_options: float) -> SimulationResult:
+def simulate(network: NetworkSpec, scenario: Scenario, **simulator_options: Any) -> SimulationResult:
     """One-shot convenience: discretise ``network`` and run ``scenario``. For batches build a
     :class:`Simulator` once and call :meth:`Simulator.run` per scenario."""
     return Simulator(network, **simulator_options).run(scenario)
