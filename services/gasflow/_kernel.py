@@ -323,9 +323,16 @@ def run(
                 if bnd_kind[b] == 0:
                     i = bnd_point[b]
                     rho_new = density_from_pressure(bnd_val[b], kcoef[i], za[i], zb[i])
-                    inj[b] = (rho_new - rho[i]) * vol[i] / dt - net[i]
+                    # the supply also feeds a leak sitting on the node itself
+                    inj[b] = (rho_new - rho[i]) * vol[i] / dt - net[i] + sink[i]
                     rho[i] = rho_new
                     p[i] = bnd_val[b]
+                    if sink[i] != 0.0:
+                        for k in range(n_leak):
+                            if leak_i0[k] == i:
+                                leak_act[k] += (1.0 - leak_w1[k]) * leak_q[k]
+                            if leak_i1[k] == i:
+                                leak_act[k] += leak_w1[k] * leak_q[k]
             for b in range(n_bnd):
                 cum_inj[b] += dt * inj[b]
             for k in range(n_leak):

@@ -292,3 +292,13 @@ def test_garbage_specs_raise_value_error(make) -> None:  # type: ignore[no-untyp
 def test_garbage_scenarios_raise_value_error(scenario: Scenario) -> None:
     with pytest.raises(ValueError):
         Simulator(one_pipe()).run(scenario)
+
+
+@pytest.mark.parametrize("x", [0.0, 5.0, 4999.0, 5000.0])
+def test_leaks_at_and_near_the_pipe_ends_are_accounted(x: float) -> None:
+    r = Simulator(one_pipe()).run(
+        Scenario(duration_s=300.0, leaks=(LeakSpec("P", x, 100.0, rate_kg_per_s=0.1),), probes=ENDS)
+    )
+    assert r.cumulative_leak_kg[-1, 0] == pytest.approx(20.0, rel=1e-3)
+    residual = r.cumulative_injection_kg[-1].sum() - r.cumulative_leak_kg[-1, 0]
+    assert residual - (r.line_pack_kg[-1] - r.line_pack_kg[0]) == pytest.approx(0.0, abs=1e-9)
