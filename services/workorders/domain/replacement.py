@@ -367,7 +367,7 @@ class Replacement:
     def verify(self, *, passed: bool, notes: str = "", actor: str, now_unix_us: int) -> list[ReplacementEvent]:
         self._check("verify", actor, now_unix_us)
         check_flag("passed", passed)
-        check_text("notes", notes, allow_empty=not passed)
+        check_text("notes", notes, allow_empty=passed)  # a failed verification says why
         if actor == self.completed_by:
             raise RuleViolation(f"{actor!r} reported the completion and cannot also verify it")
         events: list[ReplacementEvent] = [
