@@ -10,11 +10,18 @@ import sqlalchemy as sa
 from services.eventstore import read_transaction
 from services.eventstore.database import checkpoints
 from services.network.model import Network
-from services.workorders.adapters.read_models import PROJECTION_NAME, sla_breaches, work_orders
+from services.workorders.adapters.read_models import (
+    PROJECTION_NAME,
+    problem_pipelines,
+    replacement_targets,
+    replacements,
+    sla_breaches,
+    work_orders,
+)
 from services.workorders.service_layer.views import Table, WorkOrderFilter, WorkOrderView
 
 US_PER_S = 1_000_000
-REPORTS = ("open-work-orders", "sla-breaches", "response-times", "leaks-per-100km")
+REPORTS = ("open-work-orders", "sla-breaches", "response-times", "leaks-per-100km", "replacement", "inventory")
 
 
 def view_from_row(row: Any) -> WorkOrderView:
@@ -98,6 +105,8 @@ class ReadModelQueries:
             "sla-breaches": self._sla_breaches,
             "response-times": self._response_times,
             "leaks-per-100km": self._leaks_per_100km,
+            "replacement": self._replacement,
+            "inventory": self._inventory,
         }
         if name not in builders:
             raise ValueError(f"unknown report {name!r}; known: {', '.join(REPORTS)}")
@@ -218,3 +227,67 @@ class ReadModelQueries:
             rate: object = round(leaks / length * 100.0, 3) if length > 0 else "-"
             rows.append((district, leaks, round(length, 3), rate))
         return Table("leaks-per-100km", ("district", "leaks", "network_km", "leaks_per_100km"), tuple(rows))
+
+    @staticmethod
+    def _facts(conn: sa.Connection) -> list[Any]:
+        import json
+
+        from services.workorders.domain.replacement import Replacement
+
+        facts = []
+        for (state_json,) in conn.execute(sa.select(replacements.c.state_json)):
+            facts.append(Replacement.from_snapshot(json.loads(state_json)).fact())
+        return facts
+
+    def _replacement(self, conn: sa.Connection, now: int, districts: frozenset[str] | None) -> Table:
+        from datetime import UTC, datetime
+
+        from services.workorders.domain.replacement import YearlyTarget, programme_progress
+        from services.workorders.domain.values import PipeClass
+
+        year = datetime.fromtimestamp(now / US_PER_S, UTC).year
+        targets = [
+            YearlyTarget(year=r.year, district=r.district, pipe_class=PipeClass(r.pipe_class), target_km=r.target_km)
+            for r in conn.execute(sa.select(replacement_targets))
+        ]
+        rows = tuple(
+            (
+                f"{row.district}/{row.pipe_class.value}",
+                row.district,
+                row.pipe_class.value,
+                round(row.target_km, 3),
+                round(row.built_km, 3),
+                round(row.replaced_km, 3),
+                round(row.pct_of_target, 1) if row.pct_of_target is not None else "-",
+            )
+            for row in programme_progress(targets, self._facts(conn), year=year)
+            if districts is None or row.district in districts
+        )
+        return Table(
+            f"replacement-{year}",
+            ("line", "district", "pipe_class", "target_km", "built_km", "replaced_km", "pct_of_target"),
+            rows,
+        )
+
+    def _inventory(self, conn: sa.Connection, now: int, districts: frozenset[str] | None) -> Table:
+        from services.workorders.adapters.alarms import segment_context
+        from services.workorders.domain.replacement import (
+            ProblemPipeline,
+            ProblemReason,
+            remaining_inventory_by_material,
+        )
+
+        problems = []
+        for r in conn.execute(sa.select(problem_pipelines)):
+            segment = self.network.segments.get(r.segment_id)
+            if segment is None or (districts is not None and segment.district not in districts):
+                continue
+            problems.append(
+                ProblemPipeline(
+                    segment=segment_context(segment),
+                    reasons=tuple(ProblemReason(x) for x in r.reasons.split(",") if x),
+                    flagged_at_unix_us=int(r.flagged_at_unix_us),
+                )
+            )
+        remaining = remaining_inventory_by_material(problems, self._facts(conn))
+        return Table("inventory", ("material", "remaining_km"), tuple((m, round(km, 3)) for m, km in remaining.items()))

@@ -19,6 +19,7 @@ from services.eventstore import RecordedEvent
 from services.eventstore.model import canonical_json
 from services.workorders.domain.errors import DomainError
 from services.workorders.domain.events import event_from_payload
+from services.workorders.domain.replacement import Replacement, ReplacementEvent
 from services.workorders.domain.workorder import SlaBreached, WorkOrder, WorkOrderEvent
 
 PROJECTION_NAME = "workorders-read-models-v1"
@@ -65,6 +66,36 @@ sla_breaches = sa.Table(
     sa.Column("breached_at_unix_us", sa.BigInteger, nullable=False),
 )
 
+replacements = sa.Table(
+    "wo_rm_replacements",
+    metadata,
+    sa.Column("replacement_id", sa.String(200), primary_key=True),
+    sa.Column("segment_id", sa.String(200), nullable=False),
+    sa.Column("district", sa.String(200), nullable=False),
+    sa.Column("pipe_class", sa.String(40), nullable=False),
+    sa.Column("material", sa.String(100), nullable=False),
+    sa.Column("state", sa.String(40), nullable=False),
+    sa.Column("cumulative_km", sa.Float, nullable=False),
+    sa.Column("state_json", sa.Text, nullable=False),
+)
+
+replacement_targets = sa.Table(
+    "wo_rm_replacement_targets",
+    metadata,
+    sa.Column("year", sa.Integer, primary_key=True),
+    sa.Column("district", sa.String(200), primary_key=True),
+    sa.Column("pipe_class", sa.String(40), primary_key=True),
+    sa.Column("target_km", sa.Float, nullable=False),
+)
+
+problem_pipelines = sa.Table(
+    "wo_rm_problem_pipelines",
+    metadata,
+    sa.Column("segment_id", sa.String(200), primary_key=True),
+    sa.Column("reasons", sa.Text, nullable=False),
+    sa.Column("flagged_at_unix_us", sa.BigInteger, nullable=False),
+)
+
 # Events the projection could not read (unknown type from a newer writer, corrupt payload): kept, not
 # fatal, so one bad event cannot stop every read model.
 skipped_events = sa.Table(
@@ -75,7 +106,17 @@ skipped_events = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
 )
 
-TABLES: tuple[sa.Table, ...] = (work_orders, sla_breaches, skipped_events)
+TABLES: tuple[sa.Table, ...] = (
+    work_orders,
+    sla_breaches,
+    replacements,
+    replacement_targets,
+    problem_pipelines,
+    skipped_events,
+)
+# Programme facts the service layer stores itself (service_layer.app); plain JSON payloads.
+TARGET_SET = "ReplacementTargetSet"
+PROBLEM_FLAGGED = "ProblemPipelineFlagged"
 
 
 def _row_from_order(order: WorkOrder, position: int) -> dict[str, Any]:
@@ -119,6 +160,23 @@ class WorkOrdersProjection:
         return TABLES
 
     def handle(self, conn: sa.Connection, event: RecordedEvent) -> None:
+        if event.event_type == TARGET_SET:
+            p = event.payload
+            key = {"year": p["year"], "district": p["district"], "pipe_class": p["pipe_class"]}
+            conn.execute(sa.delete(replacement_targets).filter_by(**key))
+            conn.execute(sa.insert(replacement_targets).values(**key, target_km=float(p["target_km"])))
+            return
+        if event.event_type == PROBLEM_FLAGGED:
+            p = event.payload
+            conn.execute(sa.delete(problem_pipelines).filter_by(segment_id=p["segment_id"]))
+            conn.execute(
+                sa.insert(problem_pipelines).values(
+                    segment_id=p["segment_id"],
+                    reasons=",".join(p["reasons"]),
+                    flagged_at_unix_us=int(p["flagged_at_unix_us"]),
+                )
+            )
+            return
         try:
             domain_event = event_from_payload(event.event_type, event.schema_version, event.payload)
         except DomainError as error:
@@ -126,6 +184,36 @@ class WorkOrdersProjection:
             return
         if isinstance(domain_event, WorkOrderEvent):
             self._work_order(conn, event, domain_event)
+        elif isinstance(domain_event, ReplacementEvent):
+            self._replacement(conn, event, domain_event)
+
+    def _replacement(self, conn: sa.Connection, recorded: RecordedEvent, event: ReplacementEvent) -> None:
+        row = (
+            conn.execute(
+                sa.select(replacements.c.state_json).where(replacements.c.replacement_id == recorded.stream_id)
+            )
+            .mappings()
+            .one_or_none()
+        )
+        try:
+            current = Replacement.from_snapshot(json.loads(row["state_json"])) if row else Replacement()
+            current = current.apply(event)
+        except DomainError as error:
+            self._skip(conn, recorded, str(error))
+            return
+        segment = current.segment
+        assert segment is not None and current.status is not None
+        values = {
+            "segment_id": segment.segment_id,
+            "district": segment.district,
+            "pipe_class": segment.pipe_class.value,
+            "material": segment.material,
+            "state": current.status.value,
+            "cumulative_km": current.cumulative_km,
+            "state_json": canonical_json(current.to_snapshot()),
+        }
+        conn.execute(sa.delete(replacements).where(replacements.c.replacement_id == recorded.stream_id))
+        conn.execute(sa.insert(replacements).values(replacement_id=recorded.stream_id, **values))
 
     def _work_order(self, conn: sa.Connection, recorded: RecordedEvent, event: WorkOrderEvent) -> None:
         row = (

@@ -73,6 +73,8 @@ def write_bar_chart(table: Table, path: Path, *, label: str, values: Sequence[st
 
 # Report -> (label column, value columns) of its PNG chart.
 CHARTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "replacement": ("line", ("target_km", "replaced_km")),
+    "inventory": ("material", ("remaining_km",)),
     "leaks-per-100km": ("district", ("leaks_per_100km",)),
     "open-work-orders": ("district", ("open",)),
 }

@@ -17,6 +17,7 @@ from services.workorders.adapters.alarms import segment_context
 from services.workorders.domain.alarm import AlarmFacts
 from services.workorders.domain.errors import InvalidInput
 from services.workorders.domain.events import DomainEvent
+from services.workorders.domain.replacement import ProblemReason, Replacement, replacement_id_for
 from services.workorders.domain.sla import due_escalations
 from services.workorders.domain.values import Grade, Role
 from services.workorders.domain.workorder import RepairKind, WorkOrder, WorkOrderOpened, work_order_id_for_alarm
@@ -73,6 +74,35 @@ class WorkOrderKind:
 
     def exists(self, aggregate: WorkOrder) -> bool:
         return aggregate.status is not None
+
+
+class ReplacementKind:
+    name = "replacement"
+
+    def stream_id(self, aggregate_id: str) -> str:
+        return aggregate_id
+
+    def empty(self, aggregate_id: str) -> Replacement:
+        return Replacement()
+
+    def apply(self, aggregate: Replacement, event: DomainEvent) -> Replacement:
+        return aggregate.apply(event)
+
+    def to_snapshot(self, aggregate: Replacement) -> dict[str, Any]:
+        return aggregate.to_snapshot()
+
+    def from_snapshot(self, state: dict[str, Any]) -> Replacement:
+        return Replacement.from_snapshot(state)
+
+    def exists(self, aggregate: Replacement) -> bool:
+        return aggregate.status is not None
+
+
+# Programme facts the service keeps itself (the domain leaves targets and the problem list to it).
+TARGETS_STREAM = "replacement-programme-targets"
+PROBLEMS_STREAM = "replacement-programme-problem-pipelines"
+TARGET_SET = "ReplacementTargetSet"
+PROBLEM_FLAGGED = "ProblemPipelineFlagged"
 
 
 def system_clock() -> int:
@@ -141,6 +171,9 @@ class WorkOrdersApp:
         self.clock = clock
         self.notifier = notifier or ChangeNotifier()
         self.work_orders = Repository(store, WorkOrderKind(), snapshot_every=snapshot_every, notifier=self.notifier)
+        self.replacements = Repository(
+            store, ReplacementKind(), snapshot_every=snapshot_every, notifier=self.notifier
+        )
         self._districts: dict[str, str] = {}
 
     # -- alarms ----------------------------------------------------------------------------------------
@@ -229,7 +262,107 @@ class WorkOrdersApp:
                 principal.require_district(order.segment.district)
 
             return self.work_orders.execute(aggregate_id, decide, meta, authorize=authorize)
+        if kind == "replacement":
+            return self._replacement_command(principal, aggregate_id, command, args, meta)
         raise InvalidInput(f"{kind} commands are not available in this build")
+
+    def _segment(self, segment_id: str, principal: Principal) -> Any:
+        segment = self.network.segments.get(segment_id)
+        if segment is None:
+            raise InvalidInput(f"unknown segment {segment_id!r}")
+        principal.require_district(segment.district)
+        return segment
+
+    def _programme_fact(
+        self, stream: str, event_type: str, payload: dict[str, Any], meta: CommandMeta
+    ) -> CommandOutcome[Any]:
+        from services.eventstore import NewEvent
+        from services.workorders.service_layer.unit_of_work import event_uuid
+
+        version = self.store.stream_version(stream)
+        recorded = self.store.append(
+            stream,
+            version,
+            [NewEvent(event_type, payload, event_id=event_uuid(stream, version + 1, meta.command_id))],
+            causation_id=meta.command_id,
+            correlation_id=meta.correlation_id or meta.command_id,
+            actor=meta.actor,
+        )
+        self.notifier.notify()
+        return CommandOutcome(stream, recorded[-1].version, recorded[-1].position, (event_type,), payload)
+
+    def _replacement_command(
+        self, principal: Principal, aggregate_id: str, command: str, args: dict[str, Any], meta: CommandMeta
+    ) -> CommandOutcome[Any]:
+        actor = principal.actor
+        now = self.clock()
+        if command == "set_target":
+            district, pipe_class = _text(args, "district"), _text(args, "pipe_class")
+            principal.require_district(district)
+            from services.workorders.domain.replacement import YearlyTarget
+            from services.workorders.domain.values import PipeClass
+
+            try:
+                target = YearlyTarget(
+                    year=_int(args, "year"),
+                    district=district,
+                    pipe_class=PipeClass(pipe_class),
+                    target_km=float(args.get("target_km", 0.0)),
+                )
+            except ValueError as error:
+                raise InvalidInput(f"invalid target: {error}") from None
+            payload = {
+                "year": target.year,
+                "district": target.district,
+                "pipe_class": target.pipe_class.value,
+                "target_km": target.target_km,
+            }
+            return self._programme_fact(TARGETS_STREAM, TARGET_SET, payload, meta)
+        if command == "flag_problem_pipeline":
+            segment = self._segment(_text(args, "segment_id"), principal)
+            reason = _text(args, "reason") or ProblemReason.ASSESSED_HAZARD.value
+            try:
+                ProblemReason(reason)
+            except ValueError:
+                raise InvalidInput(f"reason must be one of {[r.value for r in ProblemReason]}") from None
+            payload = {"segment_id": segment.segment_id, "reasons": [reason], "flagged_at_unix_us": now}
+            return self._programme_fact(PROBLEMS_STREAM, PROBLEM_FLAGGED, payload, meta)
+        if command == "open":
+            segment = self._segment(_text(args, "segment_id"), principal)
+            year = _int(args, "year")
+            replacement_id = replacement_id_for(segment.segment_id, year)
+            context = segment_context(segment)
+            return self.replacements.execute(
+                replacement_id,
+                lambda r: r.order(
+                    context,
+                    reasons=(ProblemReason.ASSESSED_HAZARD,),
+                    programme_year=year,
+                    actor=actor,
+                    now_unix_us=now,
+                ),
+                meta,
+                must_exist=False,
+            )
+
+        def authorize(r: Replacement) -> None:
+            assert r.segment is not None
+            principal.require_district(r.segment.district)
+
+        if command == "report_progress":
+            km = args.get("km_done", 0.0)
+            decide: Callable[[Replacement], Sequence[DomainEvent]] = lambda r: r.report_progress(  # noqa: E731
+                km, report_id=meta.command_id, actor=actor, now_unix_us=now
+            )
+        elif command == "complete":
+            decide = lambda r: r.complete(actor=actor, now_unix_us=now)  # noqa: E731
+        elif command == "verify":
+            decide = lambda r: r.verify(passed=True, actor=actor, now_unix_us=now)  # noqa: E731
+        else:
+            raise InvalidInput(f"unknown replacement command {command!r}")
+        if not aggregate_id:
+            raise InvalidInput("replacement_id is required")
+        return self.replacements.execute(aggregate_id, decide, meta, authorize=authorize)
 
     def _work_order_command(
         self, principal: Principal, command: str, args: dict[str, Any], note: str

@@ -1,0 +1,54 @@
+"""Replacement programme over gRPC: targets, problem pipelines, progress, and the km-vs-target report/PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+import pytest
+
+from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as pb
+from services.workorders.entrypoints.cli import main
+from services.workorders.entrypoints.runtime import Runtime
+from tests.unit.workorders.service.helpers import Api, auth, token
+
+
+def test_programme_report_and_png(runtime: Runtime, api: Api, tmp_path: Path) -> None:
+    segment = next(s for s in runtime.network.segments.values() if s.district == "Dongsheng")
+    supervisor = auth(token("supervisor", ["Dongsheng"]))
+    year = __import__("datetime").datetime.now(__import__("datetime").UTC).year
+    call = api.stub.ExecuteReplacementCommand
+    call(pb.ExecuteReplacementCommandRequest(set_target=pb.SetReplacementTargetCommand(
+        district="Dongsheng", pipe_class=segment.pipe_class.value, year=year, target_km=50.0)), metadata=supervisor)
+    call(pb.ExecuteReplacementCommandRequest(flag_problem_pipeline=pb.FlagProblemPipelineCommand(
+        segment_id=segment.segment_id, reason="material")), metadata=supervisor)
+    opened = call(pb.ExecuteReplacementCommandRequest(open=pb.OpenReplacementCommand(
+        segment_id=segment.segment_id, year=year)), metadata=supervisor)
+    rid = opened.result.stream_id
+    length_km = segment.length_m / 1000.0
+    call(pb.ExecuteReplacementCommandRequest(replacement_id=rid, report_progress=pb.ReportReplacementProgressCommand(
+        km_done=length_km)), metadata=supervisor)
+    call(pb.ExecuteReplacementCommandRequest(replacement_id=rid, complete=pb.CompleteReplacementCommand()),
+         metadata=supervisor)
+    # Verification needs a second pair of eyes.
+    other = auth(token("supervisor", ["Dongsheng"], subject="second"))
+    call(pb.ExecuteReplacementCommandRequest(replacement_id=rid, verify=pb.VerifyReplacementCommand()), metadata=other)
+    with pytest.raises(grpc.RpcError) as info:
+        more = pb.ReportReplacementProgressCommand(km_done=1.0)
+        call(pb.ExecuteReplacementCommandRequest(replacement_id=rid, report_progress=more), metadata=supervisor)
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    dispatcher = auth(token("dispatcher", ["Dongsheng"]))
+    with pytest.raises(grpc.RpcError) as info:
+        call(pb.ExecuteReplacementCommandRequest(set_target=pb.SetReplacementTargetCommand(
+            district="Dongsheng", pipe_class="municipal", year=year, target_km=1.0)), metadata=dispatcher)
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    runtime.runner.run_until_caught_up()
+    report = api.stub.GetReport(pb.GetReportRequest(name="replacement"), metadata=supervisor)
+    row = report.table.rows[0].cells
+    assert row[1] == "Dongsheng" and float(row[3]) == 50.0 and float(row[5]) == pytest.approx(length_km, abs=1e-3)
+    inventory = api.stub.GetReport(pb.GetReportRequest(name="inventory"), metadata=supervisor)
+    assert float(inventory.table.rows[0].cells[1]) == 0.0
+    png = tmp_path / "km.png"
+    url = str(runtime.store.engine.url)
+    assert main(["report", "replacement", "--db", url, "--png", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
