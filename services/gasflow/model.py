@@ -331,6 +331,8 @@ class SimulationResult:
     link_pipe_index: NDArray[np.int64]
     link_position_m: FloatArray
     field_flow_kg_per_s: FloatArray  # [field record, link]
+    final_density_kg_per_m3: FloatArray  # state at the end, per point: Simulator.run(initial_state=...)
+    final_flow_kg_per_s: FloatArray  # per link
 
     def probe(self, probe_id: str) -> int:
         try:

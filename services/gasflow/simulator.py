@@ -470,9 +470,16 @@ class Simulator:
         return state
 
     # ---------------------------------------------------------------------------------- run
-    def run(self, scenario: Scenario) -> SimulationResult:
-        """Simulate the scenario from the steady state of its boundary values at t = 0."""
-        rho, m = self.steady_state(scenario)
+    def run(self, scenario: Scenario, initial_state: SimulationResult | None = None) -> SimulationResult:
+        """Simulate the scenario from the steady state of its boundary values at t = 0, or from the
+        final state of an earlier run on this Simulator (to continue a long simulation in chunks;
+        the scenario's times then count from the end of that run)."""
+        if initial_state is None:
+            rho, m = self.steady_state(scenario)
+        else:
+            rho, m = initial_state.final_density_kg_per_m3, initial_state.final_flow_kg_per_s
+            if rho.shape != (self.grid.n_pts,) or m.shape != (self.grid.n_links,):
+                raise ValueError("initial_state comes from a different network or discretisation")
         result, _ = self._run(scenario, rho, m, record=True)
         assert result is not None
         return result
@@ -694,6 +701,8 @@ class Simulator:
             link_pipe_index=g.l_pipe,
             link_position_m=g.l_x,
             field_flow_kg_per_s=out_field_m,
+            final_density_kg_per_m3=rho,
+            final_flow_kg_per_s=m,
         )
         return result, (rho, m)
 

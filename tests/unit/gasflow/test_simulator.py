@@ -302,3 +302,15 @@ def test_leaks_at_and_near_the_pipe_ends_are_accounted(x: float) -> None:
     assert r.cumulative_leak_kg[-1, 0] == pytest.approx(20.0, rel=1e-3)
     residual = r.cumulative_injection_kg[-1].sum() - r.cumulative_leak_kg[-1, 0]
     assert residual - (r.line_pack_kg[-1] - r.line_pack_kg[0]) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_run_continued_in_chunks_equals_one_run() -> None:
+    sim = Simulator(one_pipe())
+    demand = Schedule([0, 100, 400], [3.0, 3.0, 4.0])
+    whole = sim.run(Scenario(duration_s=600.0, schedules={"OUT": demand}, probes=ENDS))
+    first = sim.run(Scenario(duration_s=200.0, schedules={"OUT": demand}, probes=ENDS))
+    shifted = Schedule(demand.times_s - 200.0, demand.values)
+    second = sim.run(Scenario(duration_s=400.0, schedules={"OUT": shifted}, probes=ENDS), initial_state=first)
+    assert np.allclose(second.probe_pressure_pa[-1], whole.probe_pressure_pa[-1], rtol=1e-12)
+    with pytest.raises(ValueError):
+        Simulator(one_pipe(n_cells=7)).run(Scenario(duration_s=1.0), initial_state=first)
