@@ -74,7 +74,7 @@ from services.workorders.domain.replacement import (
     replacement_id_for,
     year_bounds_unix_us,
 )
-from services.workorders.domain.sla import due_escalations
+from services.workorders.domain.sla import ResponseCompliance, due_escalations, response_compliance
 from services.workorders.domain.values import Grade, PipeClass, Role
 from services.workorders.domain.workorder import (
     BreachKind,
@@ -122,6 +122,7 @@ __all__ = [
     "ReplacementFact",
     "ReplacementLengthExceeded",
     "ReplacementStatus",
+    "ResponseCompliance",
     "ResponseTarget",
     "ResponseTimings",
     "Role",
@@ -149,6 +150,7 @@ __all__ = [
     "programme_progress",
     "remaining_inventory_by_material",
     "replacement_id_for",
+    "response_compliance",
     "work_order_id_for_alarm",
     "year_bounds_unix_us",
 ]

@@ -17,13 +17,19 @@ Deadlines (figures from ``policy.SlaPolicy``; all measured from the order's ``re
 * re-evaluation of a monitored leak: critical once per re-evaluation date.
 
 Timers keep running while an order is on hold: a hold never hides a late response.
+
+``response_compliance(times, target)`` checks a period's on-site times against the monthly rule itself
+(mean <= target, share over the threshold <= the allowed share, none over the limit).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from services.workorders.domain.errors import InvalidInput
-from services.workorders.domain.policy import DEFAULT_SLA_POLICY, SlaPolicy
-from services.workorders.domain.values import US_PER_S, Grade, check_time
+from services.workorders.domain.policy import DEFAULT_SLA_POLICY, ResponseTarget, SlaPolicy
+from services.workorders.domain.values import US_PER_S, Grade, check_number, check_time
 from services.workorders.domain.workorder import (
     TERMINAL,
     BreachKind,
@@ -90,3 +96,45 @@ def due_escalations(order: WorkOrder, now_unix_us: int, policy: SlaPolicy = DEFA
         for key, kind, severity, deadline in found
         if key not in order.escalations
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseCompliance:
+    """A period's on-site times against one response code (Washington DC style monthly check)."""
+
+    calls: int
+    mean_s: float | None
+    share_over_threshold: float | None
+    max_s: float | None
+    mean_ok: bool
+    share_ok: bool
+    none_over_limit: bool
+
+    @property
+    def compliant(self) -> bool:
+        return self.mean_ok and self.share_ok and self.none_over_limit
+
+
+def response_compliance(arrival_times_s: Iterable[float], target: ResponseTarget) -> ResponseCompliance:
+    """Mean time on site, share over the threshold and the worst case, for the orders of one period.
+
+    ``arrival_times_s`` are ``WorkOrder.timings().to_arrive_s`` of the period's orders of that code.
+    An empty period is compliant.
+    """
+    if not isinstance(target, ResponseTarget):
+        raise InvalidInput(f"target must be a ResponseTarget, not {type(target).__name__}")
+    times = [check_number("arrival time", t, minimum=0.0) for t in arrival_times_s]
+    if not times:
+        return ResponseCompliance(0, None, None, None, True, True, True)
+    mean = sum(times) / len(times)
+    share = sum(t > target.threshold_s for t in times) / len(times)
+    worst = max(times)
+    return ResponseCompliance(
+        calls=len(times),
+        mean_s=mean,
+        share_over_threshold=share,
+        max_s=worst,
+        mean_ok=mean <= target.target_s,
+        share_ok=share <= target.max_share_over,
+        none_over_limit=worst <= target.limit_s,
+    )

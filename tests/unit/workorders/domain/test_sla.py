@@ -156,3 +156,19 @@ def test_garbage_is_refused() -> None:
         ResponseTarget(code=1, target_s=3600, threshold_s=60, max_share_over=0.1, limit_s=7200)
     with pytest.raises(InvalidInput, match="grade2_repair_s"):
         SlaPolicy(grade2_repair_s=-5)
+
+
+def test_monthly_response_compliance_code_1() -> None:
+    from services.workorders.domain import DEFAULT_SLA_POLICY, response_compliance
+
+    code1 = DEFAULT_SLA_POLICY.grade1_response
+    assert code1 is not None
+    good = response_compliance([20 * 60.0] * 97 + [55 * 60.0] * 3, code1)
+    assert good.compliant and good.share_over_threshold == pytest.approx(0.03)
+    too_many_late = response_compliance([20 * 60.0] * 96 + [55 * 60.0] * 4, code1)
+    assert not too_many_late.share_ok and too_many_late.mean_ok
+    one_over_limit = response_compliance([10 * 60.0] * 99 + [2 * 3600.0 + 1], code1)
+    assert not one_over_limit.none_over_limit and not one_over_limit.compliant
+    assert response_compliance([], code1).compliant
+    with pytest.raises(InvalidInput, match="arrival time"):
+        response_compliance([float("nan")], code1)
