@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -126,7 +127,7 @@ class DetectorState:
                     if arr.shape != target.shape or arr.dtype != target.dtype:
                         raise CheckpointError(f"checkpoint array {name} has shape {arr.shape}, want {target.shape}")
                     target[...] = arr
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
             if isinstance(exc, CheckpointError):
                 raise
             raise CheckpointError(f"damaged checkpoint: {exc}") from exc
@@ -152,7 +153,7 @@ class DetectorState:
 
 
 def _as(arr: npt.ArrayLike, dtype: type, name: str, n: int | None) -> npt.NDArray:
-    a = np.ascontiguousarray(np.asarray(arr), dtype=dtype)
+    a: npt.NDArray = np.ascontiguousarray(np.asarray(arr), dtype=dtype)
     if a.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional")
     if n is not None and a.shape[0] != n:

@@ -151,6 +151,7 @@ from .layout import (
     P_WIN0,
     P_Z_WINDOW,
     QUALITY_BAD,
+    QUALITY_UNCERTAIN,
     R_A,
     R_INVALID,
     R_LP,
@@ -817,7 +818,8 @@ def process_kernel(seg_idx, role_idx, time_us, value, quality, params, seg_cfg, 
         if s < 0 or s >= n_seg or role < 0 or role >= N_ROLES:
             counters[C_UNKNOWN_SLOT] += 1
             continue
-        slot = s * N_ROLES + role
+        base_slot = s * N_ROLES
+        slot = base_slot + role
         if slot_cfg[slot, SC_PRESENT] == 0.0:
             counters[C_UNKNOWN_SLOT] += 1
             continue
@@ -838,7 +840,8 @@ def process_kernel(seg_idx, role_idx, time_us, value, quality, params, seg_cfg, 
         if t > seg_i[s, GI_CLOCK]:
             seg_i[s, GI_CLOCK] = t
         slot_i[slot, SI_LAST_TIME] = t
-        if quality[r] == QUALITY_BAD:
+        if quality[r] == QUALITY_BAD or (quality[r] == QUALITY_UNCERTAIN and role < ROLE_METHANE_0):
+            # UNCERTAIN is a clipped or out-of-calibration value: wrong for a balance, still an alarm for methane
             counters[C_BAD_QUALITY] += 1
             continue
         if not math.isfinite(v):
@@ -867,7 +870,12 @@ def process_kernel(seg_idx, role_idx, time_us, value, quality, params, seg_cfg, 
         counters[C_ACCEPTED] += 1
         # flat-lined: exactly the same value; stuck: changes far below the random error
         new_h = HEALTH_OK
-        if not is_methane and not (role <= ROLE_FLOW_OUT and v == 0.0):
+        # a flow meter reading exactly zero is shut in, unless the meter at the other end still sees flow
+        zero_ok = False
+        if role <= ROLE_FLOW_OUT and v == 0.0:
+            partner = base_slot + (ROLE_FLOW_OUT if role == ROLE_FLOW_IN else ROLE_FLOW_IN)
+            zero_ok = abs(slot_f[partner, SF_HELD]) < 0.05 * seg_cfg[s, GC_NOMINAL_FLOW]
+        if not is_methane and not zero_ok:
             if prev_t >= 0 and v == prev_v:
                 slot_i[slot, SI_FLAT_N] += 1
             else:

@@ -52,6 +52,20 @@ def _tick_means(df: pd.DataFrame, cfg: DetectorConfig, tick_us: int) -> pd.DataF
     return d.groupby(["segment", "tick", "role"])["value"].agg(["sum", "count"]).reset_index()
 
 
+def _col(frame: pd.DataFrame, role: int) -> npt.NDArray[np.float64]:
+    return frame[role].to_numpy() if role in frame else np.full(len(frame), np.nan)
+
+
+def _var(cfg: DetectorConfig, seg: int, held: pd.DataFrame, counts: pd.DataFrame, role: int
+         ) -> npt.NDArray[np.float64]:
+    """Variance of each tick mean (sample and hold: a held value has the variance of one reading)."""
+    slot = seg * L.N_ROLES + role
+    v = _col(held, role)
+    s2 = (cfg.slot_cfg[slot, L.SC_SIGMA_REL] * v) ** 2 + cfg.slot_cfg[slot, L.SC_SIGMA_ABS] ** 2
+    n = _col(counts, role)
+    return np.where(n > 0, s2 / np.maximum(n, 1), s2)
+
+
 def run_reference(
     segment_idx: npt.ArrayLike,
     role_idx: npt.ArrayLike,
@@ -93,15 +107,11 @@ def run_reference(
         counts = g.pivot(index="tick", columns="role", values="count").reindex(idx).fillna(0.0)
         held = means.ffill()
 
-        def col(role: int, frame: pd.DataFrame = held) -> npt.NDArray[np.float64]:
-            return frame[role].to_numpy() if role in frame else np.full(len(idx), np.nan)
+        def col(role: int) -> npt.NDArray[np.float64]:
+            return _col(held, role)  # noqa: B023 - used inside this iteration only
 
         def var_of(role: int) -> npt.NDArray[np.float64]:
-            slot = seg * L.N_ROLES + role
-            v = col(role)
-            s2 = (cfg.slot_cfg[slot, L.SC_SIGMA_REL] * v) ** 2 + cfg.slot_cfg[slot, L.SC_SIGMA_ABS] ** 2
-            n = col(role, counts)
-            return np.where(n > 0, s2 / np.maximum(n, 1), s2)
+            return _var(cfg, seg, held, counts, role)  # noqa: B023 - used inside this iteration only
 
         qin, qout = col(L.ROLE_FLOW_IN), col(L.ROLE_FLOW_OUT)
         pu, pd_ = col(L.ROLE_PRESSURE_UP), col(L.ROLE_PRESSURE_DOWN)
@@ -179,7 +189,7 @@ def run_reference(
             if i != prev_i + 1:  # an invalid block in between resets the tests, as in the kernel
                 cusum = 0.0
                 persist[:] = 0
-            prev_i = i
+            prev_i = int(i)
             is_learned = i > learned_at
             kap = kappa if is_learned else 1.0
             aa, gg, bv = (a, g_, base_var) if is_learned else (0.0, 0.0, 0.0)
