@@ -30,6 +30,7 @@ class FleetConfig:
     # None: milliseconds since the epoch at start, so a restarted simulator never reuses a sequence
     first_sequence: int | None = None
     ack_timeout_s: float = 10.0
+    backoff_s: tuple[float, float] = (0.2, 5.0)  # first and longest wait before reconnecting
     tls_root_cert: bytes | None = None
     seed: int | None = None
 
@@ -106,7 +107,12 @@ class Fleet:
                     bad=config.bad,
                     seed=None if config.seed is None else config.seed + index,
                 )
-                streamer = GatewayStreamer(channel, config.tokens[gateway_id], ack_timeout_s=config.ack_timeout_s)
+                streamer = GatewayStreamer(
+                    channel,
+                    config.tokens[gateway_id],
+                    ack_timeout_s=config.ack_timeout_s,
+                    backoff_s=config.backoff_s,
+                )
                 streamers[gateway_id] = streamer
                 tasks.append(asyncio.ensure_future(streamer.run(self._stop)))
                 tasks.append(asyncio.ensure_future(self._produce(builder, streamer)))
