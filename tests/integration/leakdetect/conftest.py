@@ -112,7 +112,10 @@ def alarms_for(bootstrap: str, segment_id: str) -> list[alarms_pb2.LeakAlarmEven
 def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 1.0):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout_s
     while True:
-        value = predicate()
+        try:
+            value = predicate()
+        except (grpc.RpcError, TimeoutError):
+            value = None  # the worker is still starting
         if value:
             return value
         if time.monotonic() > deadline:
