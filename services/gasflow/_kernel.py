@@ -217,6 +217,16 @@ def run(
             elif l_to[j] == i:
                 q -= m[j]
         inj[b] = q
+    # leaks already running at t0 (a continued run) show in the first record
+    for k in range(n_leak):
+        f = leak_factor(t0, leak_onset[k], leak_ramp[k], leak_end[k])
+        if f > 0.0:
+            pl = (1.0 - leak_w1[k]) * p[leak_i0[k]] + leak_w1[k] * p[leak_i1[k]]
+            rl = (1.0 - leak_w1[k]) * rho[leak_i0[k]] + leak_w1[k] * rho[leak_i1[k]]
+            if leak_is_orifice[k]:
+                leak_act[k] = orifice_flow(pl, rl, f * leak_mag[k], gamma, p_atm)
+            else:
+                leak_act[k] = f * leak_mag[k]
     for step in range(n_steps + 1):
         t = t0 + step * dt
         if step > 0:

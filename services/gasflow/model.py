@@ -234,7 +234,7 @@ class LeakSpec:
         if self.kind not in ("abrupt", "gradual", "rupture"):
             raise ValueError(f"leak kind must be abrupt/gradual/rupture, got {self.kind!r}")
         _finite("leak position_m", self.position_m, nonnegative=True)
-        _finite("leak onset_time_s", self.onset_time_s, nonnegative=True)
+        _finite("leak onset_time_s", self.onset_time_s)  # < 0: the leak began before the run
         _finite("leak ramp_s", self.ramp_s, nonnegative=True)
         _finite("leak discharge_coefficient", self.discharge_coefficient, positive=True)
         if isinstance(self.end_time_s, float) and math.isnan(self.end_time_s):

@@ -148,7 +148,10 @@ class Readings:
         return self.time_unix_us[sel], self.value_si[sel], self.quality[sel]
 
 
-def _truth(result: SimulationResult, inst: Instrument, cfg: ScadaConfig) -> FloatArray:
+def true_series(
+    result: SimulationResult, inst: Instrument, cfg: ScadaConfig, methane_initial: float | None = None
+) -> FloatArray:
+    """The physical value the instrument looks at, per record of the result (SI)."""
     q = result.probe(inst.probe_id)
     if inst.kind == "pressure":
         return result.probe_pressure_pa[:, q]
@@ -167,10 +170,10 @@ def _truth(result: SimulationResult, inst: Instrument, cfg: ScadaConfig) -> Floa
             100.0 * np.minimum(1.0, rate / cfg.methane_saturation_kg_per_s) * math.exp(-d / cfg.methane_length_scale_m)
         )
     target = np.minimum(target, 100.0)
-    if not np.any(target > 0.0):
+    if not np.any(target > 0.0) and not methane_initial:
         return target
     out = np.empty_like(target)
-    out[0] = target[0]
+    out[0] = target[0] if methane_initial is None else methane_initial
     dt = np.diff(result.time_s)
     alpha = 1.0 - np.exp(-dt / cfg.methane_time_constant_s)
     for i in range(1, target.size):
@@ -198,7 +201,7 @@ def scada_readings(
     parts_v: list[FloatArray] = []
     parts_q: list[NDArray[np.int8]] = []
     for k, inst in enumerate(instruments):
-        truth_series = _truth(result, inst, cfg)
+        truth_series = true_series(result, inst, cfg)
         period = inst.scan_period_s
         phase = rng.uniform(0.0, period)
         n = math.floor((t_end - phase) / period) + 1

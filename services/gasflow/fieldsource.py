@@ -1,0 +1,152 @@
+"""A `services.fieldsim` ValueSource backed by the transient simulator.
+
+:class:`SimulatedValues` simulates the whole network (regulators included) in chunks as the field
+simulator asks for later times, continuing each chunk from the previous one's final state, with every
+demand node following the daily profile at the UTC hour of day (plus a slow random fluctuation),
+and optional leaks given in Unix time. A tag reads the truth at its position, interpolated in time,
+plus its own fixed bias and noise from its stated accuracy (see scada.py for the error model),
+converted to the tag's unit. Requests may go back in time by up to one chunk; earlier ones read the
+oldest kept value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .model import LeakSpec, Scenario, SimulationResult
+from .network_adapter import network_spec, tag_probes
+from .profiles import RESIDENTIAL_24H, daily_profile_schedule
+from .scada import Instrument, ScadaConfig, instruments_from_tags, true_series
+from .simulator import Simulator
+
+if TYPE_CHECKING:
+    from services.network import Network, Tag
+
+
+class SimulatedValues:
+    """ValueSource: ``sample(tag, time_s)`` -> the tag's reading at Unix time time_s, in its unit.
+
+    leaks: LeakSpec with onset_time_s (and end_time_s) in Unix seconds.
+    """
+
+    def __init__(
+        self,
+        model: Network,
+        seed: int = 0,
+        demand_scale: float = 0.5,
+        leaks: Sequence[LeakSpec] = (),
+        chunk_s: float = 300.0,
+        record_interval_s: float = 0.1,
+        demand_noise_fraction: float = 0.02,
+        noise: bool = True,
+    ) -> None:
+        from services.network import conversion_to_si
+
+        if not (math.isfinite(chunk_s) and chunk_s >= 10.0):
+            raise ValueError("chunk_s must be >= 10 s")
+        self.model = model
+        self.seed = seed
+        self.leaks = tuple(leaks)
+        self.chunk_s = chunk_s
+        self.record_interval_s = record_interval_s
+        self.demand_noise_fraction = demand_noise_fraction
+        self.net = network_spec(model, demand_scale=demand_scale)
+        self.sim = Simulator(self.net)
+        self.probes = tag_probes(model)
+        self.instruments: dict[str, Instrument] = {
+            i.tag_id: i for i in instruments_from_tags(model, [p.probe_id for p in self.probes])
+        }
+        sg = model.gas.specific_gravity
+        self._conv = {t.tag_id: conversion_to_si(t.kind, t.unit, sg) for t in model.tags.values()}
+        self._rng = np.random.default_rng(seed)
+        self._noise = noise
+        self._bias: dict[str, tuple[float, float]] = {}
+        self._cfg = ScadaConfig()
+        self._t0: float | None = None
+        self._chunks: list[tuple[float, SimulationResult]] = []  # (start Unix time, result), last two
+        self._cache: dict[tuple[int, str], np.ndarray] = {}
+
+    def _scenario(self, start_unix: float) -> Scenario:
+        hour = (start_unix % 86_400.0) / 3600.0
+        k = round(start_unix / self.chunk_s)
+        schedules = {
+            n.node_id: daily_profile_schedule(
+                n.value,
+                self.chunk_s,
+                profile=RESIDENTIAL_24H,
+                start_hour=hour,
+                step_s=min(60.0, self.chunk_s),
+                noise_fraction=self.demand_noise_fraction,
+                seed=(self.seed * 1_000_003 + k * 7919 + i) % (2**32),
+            )
+            for i, n in enumerate(self.net.nodes)
+            if n.kind == "flow" and n.regulator_outlet is None and n.value > 0.0
+        }
+        leaks = tuple(
+            dataclasses.replace(lk, onset_time_s=lk.onset_time_s - start_unix, end_time_s=lk.end_time_s - start_unix)
+            for lk in self.leaks
+            if lk.end_time_s > start_unix and lk.onset_time_s < start_unix + self.chunk_s
+        )
+        return Scenario(
+            duration_s=self.chunk_s,
+            schedules=schedules,
+            leaks=leaks,
+            probes=self.probes,
+            record_interval_s=self.record_interval_s,
+            start_time_unix_s=start_unix,
+        )
+
+    def _advance_to(self, time_s: float) -> None:
+        if self._t0 is None:
+            self._t0 = math.floor(time_s / self.chunk_s) * self.chunk_s
+            result = self.sim.run(self._scenario(self._t0))
+            self._chunks = [(self._t0, result)]
+        while time_s > self._chunks[-1][0] + self.chunk_s:
+            start, last = self._chunks[-1]
+            nxt = start + self.chunk_s
+            result = self.sim.run(self._scenario(nxt), initial_state=last)
+            self._chunks = [*self._chunks[-1:], (nxt, result)]
+            self._cache = {key: v for key, v in self._cache.items() if key[0] in {id(r) for _, r in self._chunks}}
+
+    def true_value_si(self, tag: Tag, time_s: float) -> float:
+        """The simulated true value at the tag, SI units (Pa absolute, kg/s, K, % LEL)."""
+        self._advance_to(time_s)
+        start, result = self._chunks[0]
+        for s, r in self._chunks:
+            if s <= time_s:
+                start, result = s, r
+        inst = self.instruments[tag.tag_id]
+        key = (id(result), tag.tag_id)
+        series = self._cache.get(key)
+        if series is None:
+            initial = None
+            if inst.kind == "methane_lel":  # the gas in the manhole carries over from the previous chunk
+                prev = [r for s, r in self._chunks if s < start]
+                before = self._cache.get((id(prev[-1]), tag.tag_id)) if prev else None
+                initial = float(before[-1]) if before is not None else None
+            series = true_series(result, inst, self._cfg, initial)
+            self._cache[key] = series
+        return float(np.interp(time_s - start, result.time_s, series))
+
+    def sample(self, tag: Tag, time_s: float) -> float:
+        truth = self.true_value_si(tag, time_s)
+        value = truth
+        if self._noise:
+            inst = self.instruments[tag.tag_id]
+            if tag.tag_id not in self._bias:
+                self._bias[tag.tag_id] = (
+                    float(self._rng.normal(0.0, 0.7 * inst.accuracy_pct_of_reading / 200.0)),
+                    float(self._rng.normal(0.0, 0.7 * inst.accuracy_abs_si / 2.0)),
+                )
+            b_rel, b_abs = self._bias[tag.tag_id]
+            s_rel = 0.714 * inst.accuracy_pct_of_reading / 200.0
+            s_abs = 0.714 * inst.accuracy_abs_si / 2.0
+            value = truth * (1.0 + b_rel + self._rng.normal(0.0, s_rel)) + b_abs + self._rng.normal(0.0, s_abs)
+            if inst.kind == "methane_lel":
+                value = max(value, 0.0)
+        return float(self._conv[tag.tag_id].from_si(value))

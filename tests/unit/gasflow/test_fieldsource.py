@@ -1,0 +1,28 @@
+"""The fieldsim ValueSource backed by the simulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.gasflow import LeakSpec
+from services.gasflow.fieldsource import SimulatedValues
+from services.network import load_demo_network
+
+T0 = 1_767_250_800.0  # on a 60 s chunk boundary
+
+
+def test_simulated_values_in_tag_units_continuous_across_chunks_and_see_a_leak() -> None:
+    model = load_demo_network()
+    leak = LeakSpec("DS-M01", 1240.0, T0 + 70.0, rate_kg_per_s=0.05)
+    src = SimulatedValues(model, seed=3, leaks=(leak,), chunk_s=60.0, record_interval_s=0.5)
+    pt = model.tags["TR-01-PT-UP"]
+    ft = model.tags["DS-M01-FT-UP"]
+    ch4 = model.tags["DS-M01-CH4-MH1"]
+    assert src.sample(pt, T0 + 1.0) == pytest.approx(1.6, abs=0.01)  # MPa_g: 1.7 MPa abs supply
+    before = src.true_value_si(ft, T0 + 59.9)
+    after = src.true_value_si(ft, T0 + 60.1)  # next chunk, continued from the previous state
+    assert after == pytest.approx(before, rel=0.002)
+    assert src.true_value_si(ch4, T0 + 60.0) == 0.0
+    assert src.true_value_si(ch4, T0 + 170.0) > 10.0
+    flow_kg_h = src.sample(ft, T0 + 170.0)
+    assert flow_kg_h == pytest.approx(src.true_value_si(ft, T0 + 170.0) * 3600.0, rel=0.05)
