@@ -6,7 +6,9 @@
 - :mod:`.simulator`: the transient simulator (design note there); ``Simulator(network).run(scenario)``.
 - :mod:`.profiles`: daily demand profiles.
 - :mod:`.network_adapter`: builds a NetworkSpec from the project's network model (services.network).
-- :mod:`.scada`: turns a SimulationResult into instrument readings with realistic errors.
+- :mod:`.scada`: turns a SimulationResult into instrument readings with realistic errors
+  (``scada_readings(result, instruments, seed)`` -> flat arrays; ``instruments_from_tags``).
+- :mod:`.fieldsource`: ``SimulatedValues``, a services.fieldsim ValueSource running the simulator.
 
 Typical use (one monitored segment, many leak scenarios)::
 
@@ -24,6 +26,7 @@ Typical use (one monitored segment, many leak scenarios)::
         probes=(Probe("up", "P1", 0.0), Probe("down", "P1", 5000.0)),
     ))
     result.probe_pressure_pa[:, result.probe("down")]
+    # batches: sim.run_many(scenarios); long runs in chunks: sim.run(next_scenario, initial_state=result)
 """
 
 from .model import (
