@@ -66,7 +66,7 @@ test-integration: venv kafka-jars pg-install
 	$(PY) -m pytest -m integration
 
 demo: venv kafka-jars
-	$(PY) -m deploy.demo
+	$(PY) -m deploy.demo $(DEMO_ARGS)
 
 bench-ingest: venv kafka-jars
 	$(PY) load-tests/ingest.py
