@@ -314,3 +314,15 @@ def test_a_run_continued_in_chunks_equals_one_run() -> None:
     assert np.allclose(second.probe_pressure_pa[-1], whole.probe_pressure_pa[-1], rtol=1e-12)
     with pytest.raises(ValueError):
         Simulator(one_pipe(n_cells=7)).run(Scenario(duration_s=1.0), initial_state=first)
+
+
+def test_two_pressure_nodes_start_steady_by_spin_up() -> None:
+    net = NetworkSpec(
+        pipes=(PipeSpec("P", "IN", "OUT", 5000.0, 0.3, temperature_k=T),),
+        nodes=(NodeSpec("IN", "pressure", 5e5), NodeSpec("OUT", "pressure", 4.5e5)),
+        gas=GAS,
+    )
+    r = Simulator(net).run(Scenario(duration_s=60.0, probes=ENDS))
+    m = r.probe_flow_kg_per_s[-1, 0]
+    assert np.ptp(r.probe_flow_kg_per_s) < 1e-9 * m
+    assert analytic_flow(5e5, 4.5e5, 5000.0, 0.3, 0.0, m) == pytest.approx(m, rel=0.005)
