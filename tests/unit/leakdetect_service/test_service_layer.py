@@ -1,0 +1,155 @@
+"""Unit tests of the leak detection service layer: state codec, reorder buffer, dedupe/replay, alarms,
+garbage in, and the query API."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import grpc
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2 as pb
+from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2 as qpb
+from services.leakdetect.adapters.faust_state import MemoryStateStore
+from services.leakdetect.adapters.metrics import PrometheusMetrics
+from services.leakdetect.config import LeakdetectConfig
+from services.leakdetect.entrypoints.query_grpc import LeakQueryServicer
+from services.leakdetect.entrypoints.worker import build_processor
+from services.leakdetect.service_layer.processor import RawRecord
+from services.leakdetect.service_layer.segment_state import (
+    ActiveAlarm,
+    ReorderBuffer,
+    SegmentRuntime,
+    StateDecodeError,
+)
+from services.network import load_demo_network
+from services.topics import encode
+from tests.integration.leakdetect.scenario import LeakScenario
+
+NETWORK = load_demo_network()
+
+
+def _processor(**cfg):  # type: ignore[no-untyped-def]
+    store = MemoryStateStore()
+    proc = build_processor(LeakdetectConfig(**cfg), NETWORK, store, PrometheusMetrics(CollectorRegistry()))
+    return proc, store
+
+
+def _raw(records, partition=0, first_offset=0):  # type: ignore[no-untyped-def]
+    return [RawRecord("telemetry.readings.v1", partition, first_offset + i, r.segment_id.encode(), encode(r))
+            for i, r in enumerate(records)]
+
+
+def test_reorder_buffer_merges_within_tolerance_and_drops_later() -> None:
+    buf = ReorderBuffer()
+    i8 = np.int8
+    late, out = buf.push(np.array([10, 30, 20], np.int64), np.zeros(3, i8), np.array([1.0, 3.0, 2.0]),
+                         np.ones(3, i8), tolerance_us=10)
+    assert late == 0 and out[0].tolist() == [10, 20]
+    late, out = buf.push(np.array([15, 25, 50], np.int64), np.zeros(3, i8), np.zeros(3), np.ones(3, i8), 10)
+    assert late == 1  # 15 is behind what was released (20)
+    assert out[0].tolist() == [25, 30, 40][:2]
+
+
+def test_segment_state_round_trips_and_refuses_garbage() -> None:
+    rt = SegmentRuntime("TR-01", partition=3, last_offset=42, recent_ids=deque(["a", "b"]))
+    rt.active_alarm = ActiveAlarm("TR-01/npw/1", 2, [2, 1], 5, 6, 7, {2: 6})
+    rt.history = [b"x", b"yz"]
+    back, blob = SegmentRuntime.decode(rt.encode(b"det"))
+    assert blob == b"det" and back.last_offset == 42 and back.seen("a") and back.history == [b"x", b"yz"]
+    assert back.active_alarm == rt.active_alarm
+    for garbage in (b"", b"PWLD\x01\xff\xff\xff\xff", b"nonsense", rt.encode(b"det")[:-1]):
+        with pytest.raises(StateDecodeError):
+            SegmentRuntime.decode(garbage)
+
+
+def test_duplicates_and_replays_do_not_count_twice() -> None:
+    proc, _ = _processor()
+    records = list(LeakScenario(segment_id="TR-01", leak_start_s=None, seconds=50).records(NETWORK))
+    first = proc.process(_raw(records))
+    assert first.readings > 0
+    again = proc.process(_raw(records))  # replay of the same offsets after a crash
+    assert again.readings == 0
+    resent = proc.process(_raw(records[-10:], first_offset=100))  # a gateway retry: new offsets, same ids
+    assert resent.readings == 0
+    assert proc.views["TR-01"].duplicates == 10
+
+
+def test_recovery_from_checkpoint_continues_the_same_state() -> None:
+    crashed, store = _processor()
+    uninterrupted, other_store = _processor()
+    records = list(LeakScenario(segment_id="TR-01", leak_start_s=None, seconds=40).records(NETWORK))
+    crashed.process(_raw(records[:20]))
+    restarted = build_processor(LeakdetectConfig(), NETWORK, store, PrometheusMetrics(CollectorRegistry()))
+    restarted.process(_raw(records[10:20], first_offset=10))  # uncommitted offsets replayed: skipped
+    restarted.process(_raw(records[20:], first_offset=20))
+    uninterrupted.process(_raw(records))
+    assert restarted.views["TR-01"].readings == uninterrupted.views["TR-01"].readings
+    assert store.data["TR-01"] == other_store.data["TR-01"]  # bit-identical checkpoints
+
+
+def test_garbage_goes_to_dead_letters() -> None:
+    proc, _ = _processor()
+    batch = [
+        RawRecord("telemetry.readings.v1", 1, 7, b"k", b"\xff\xfe garbage"),
+        RawRecord("telemetry.readings.v1", 1, 8, b"k", None),
+        RawRecord("telemetry.readings.v1", 1, 9, b"k", b""),
+        RawRecord("telemetry.readings.v1", 1, 10, b"k", encode(
+            LeakScenario(segment_id="TR-01", seconds=1).records(NETWORK).__next__().__class__(
+                record_id="g/1/NOPE", segment_id="NOPE", gateway_id="g"))),
+    ]
+    result = proc.process(batch)
+    assert len(result.dead_letters) == 4
+    headers = dict(result.dead_letters[0].headers)
+    assert headers["pw-dlq-source-offset"] == b"7" and headers["pw-dlq-source-partition"] == b"1"
+
+
+def test_leak_raises_one_alarm_with_location_then_updates() -> None:
+    proc, _ = _processor()
+    sc = LeakScenario(segment_id="TR-01", leak_position_m=2500.0)
+    alarms = []
+    recs = list(sc.records(NETWORK))
+    for i in range(0, len(recs), 300):
+        alarms += proc.process(_raw(recs[i:i + 300], first_offset=i)).alarms
+    assert alarms and alarms[0].state == pb.ALARM_STATE_RAISED
+    assert len({a.alarm_id for a in alarms}) == 1
+    assert [a.alarm_sequence for a in alarms] == list(range(len(alarms)))
+    assert abs(alarms[0].location.position_km - 2.5) < 0.3
+    assert any(pb.DETECTION_METHOD_MASS_BALANCE in a.methods for a in alarms)
+
+
+class _Abort(Exception):
+    pass
+
+
+class _Ctx:
+    def abort(self, code, details):  # type: ignore[no-untyped-def]
+        self.code = code
+        raise _Abort(details)
+
+
+def test_query_api_answers_and_refuses_garbage() -> None:
+    proc, _ = _processor()
+    proc.process(_raw(list(LeakScenario(segment_id="TR-01", leak_start_s=None, seconds=20).records(NETWORK))))
+    servicer = LeakQueryServicer(NETWORK, lambda: proc.views.copy())
+    status = servicer.GetSegmentStatus(qpb.GetSegmentStatusRequest(segment_id="TR-01"), _Ctx()).status
+    assert status.served_here and status.readings_processed > 0 and len(status.windows) >= 1
+    other = servicer.GetSegmentStatus(qpb.GetSegmentStatusRequest(segment_id="TR-02"), _Ctx()).status
+    assert not other.served_here
+    for bad, code in (("", grpc.StatusCode.INVALID_ARGUMENT), ("x" * 500, grpc.StatusCode.INVALID_ARGUMENT),
+                      ("NOPE", grpc.StatusCode.NOT_FOUND)):
+        ctx = _Ctx()
+        with pytest.raises(_Abort):
+            servicer.GetAlarmHistory(qpb.GetAlarmHistoryRequest(segment_id=bad), ctx)
+        assert ctx.code == code
+    assert servicer.ListActiveAlarms(qpb.ListActiveAlarmsRequest(), _Ctx()).alarms == []
+
+
+def test_config_from_env_refuses_garbage() -> None:
+    assert LeakdetectConfig.from_env({"PIPEWARDEN_LEAKDETECT_BATCH_MAX": "500"}).batch_max == 500
+    with pytest.raises(ValueError, match="BATCH_MAX"):
+        LeakdetectConfig.from_env({"PIPEWARDEN_LEAKDETECT_BATCH_MAX": "many"})
+    with pytest.raises(ValueError):
+        LeakdetectConfig.from_env({"PIPEWARDEN_LEAKDETECT_DETECTOR": "magic"})
