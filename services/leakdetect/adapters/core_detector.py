@@ -88,10 +88,13 @@ class CoreDetector:
         self.params = params or DetectorParams()
         self._configs: dict[str, DetectorConfig] = {}
         self._roles: dict[str, dict[str, int]] = {}
+        config_from_network: Any = None
         try:  # the core's own builder, once it is there; the service's builder otherwise
-            from services.leakdetect.domain.network_config import config_from_network
+            from services.leakdetect.domain import network_config
+
+            config_from_network = network_config.config_from_network
         except ImportError:
-            config_from_network = None
+            pass
         for sid in network.segments:
             if config_from_network is not None:
                 built = config_from_network(network, segment_ids=[sid])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.contracts.pipewarden.telemetry.v1 import records_pb2
+from services.contracts.pipewarden.telemetry.v1 import reading_pb2, records_pb2
 from services.network import Network, TagKind
 
 T0_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
@@ -83,9 +83,10 @@ class LeakScenario:
                 s = rec.series.add(tag_id=tag_id)
                 s.source_time_unix_us.extend(times)
                 s.values_si.extend(values)
-                s.quality.extend([1] * len(times))
+                s.quality.extend([reading_pb2.QUALITY_GOOD] * len(times))
             if tt is not None and sec % 10 == 0:
+                temp = 281.0 + 0.05 * rng.standard_normal()
                 s = rec.series.add(
-                    tag_id=tt, source_time_unix_us=[t_us], values_si=[281.0 + 0.05 * rng.standard_normal()], quality=[1]
+                    tag_id=tt, source_time_unix_us=[t_us], values_si=[temp], quality=[reading_pb2.QUALITY_GOOD]
                 )
             yield rec
