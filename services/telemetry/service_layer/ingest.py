@@ -74,8 +74,14 @@ class IngestService:
             raise
         task = asyncio.ensure_future(self._ingest_in_order(batch, started))
         self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        task.add_done_callback(self._forget)
         return await asyncio.shield(task)
+
+    def _forget(self, task: asyncio.Task[BatchAck]) -> None:
+        self._running.discard(task)
+        # The caller may be gone (cancelled); the failure was counted, so mark it retrieved.
+        if not task.cancelled():
+            task.exception()
 
     async def drain(self) -> None:
         """Wait for every batch already being processed (used on shutdown)."""
