@@ -98,7 +98,7 @@ def test_poison_record_goes_to_dead_letter_and_stream_continues(kafka_bootstrap:
 
 
 def test_two_workers_split_the_partitions(kafka_bootstrap: str, worker_factory) -> None:
-    segments = ["EH-M01", "EH-M02", "EH-M03", "EH-M04", "EH-M05", "EH-C01", "EH-C02", "EH-R01"]
+    segments = ["EH-M01", "EH-M02", "EH-M03", "EH-M04", "EH-M05", "DS-M02", "DS-M03", "DS-M04"]
     w1, w2 = worker_factory("w1"), worker_factory("w2")
     w1.start()
     w2.start()
@@ -106,7 +106,8 @@ def test_two_workers_split_the_partitions(kafka_bootstrap: str, worker_factory) 
     def both_serve() -> bool:
         try:
             produce(kafka_bootstrap, [r for s in segments for r in LeakScenario(
-                segment_id=s, gateway_id="gw-eh-01", leak_start_s=None, seconds=5, seed=3).records(NETWORK)])
+                segment_id=s, gateway_id=NETWORK.tags[f"{s}-FT-UP"].gateway_id, leak_start_s=None, seconds=5,
+                seed=3).records(NETWORK)])
             served = [(w1.status(s).served_here, w2.status(s).served_here) for s in segments]
         except Exception:
             return False
