@@ -684,6 +684,15 @@ class Hazard(_message.Message):
     RECTIFIED_AT_UNIX_US_FIELD_NUMBER: _builtins.int
     OVERDUE_FIELD_NUMBER: _builtins.int
     DETAIL_JSON_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    FOUND_BY_FIELD_NUMBER: _builtins.int
+    REPORTED_VIA_FIELD_NUMBER: _builtins.int
+    INTERIM_MEASURES_FIELD_NUMBER: _builtins.int
+    SEGMENT_ID_FIELD_NUMBER: _builtins.int
+    SIGNATURES_FIELD_NUMBER: _builtins.int
+    SIGN_OFF_LEVELS_FIELD_NUMBER: _builtins.int
+    NEXT_SIGN_OFF_ROLE_FIELD_NUMBER: _builtins.int
+    REJECTIONS_FIELD_NUMBER: _builtins.int
     hazard_id: _builtins.str
     version: _builtins.int
     state: _builtins.str
@@ -698,6 +707,21 @@ class Hazard(_message.Message):
     rectified_at_unix_us: _builtins.int
     overdue: _builtins.bool
     detail_json: _builtins.str
+    source: _builtins.str
+    """inspection, sensor_health, leak_alarm, public_report."""
+    found_by: _builtins.str
+    """Who found it (inspector, or the sensor-health monitor)."""
+    reported_via: _builtins.str
+    """How it was reported (inspection round, hotline, leak.sensor-health.v1, ...)."""
+    interim_measures: _builtins.str
+    segment_id: _builtins.str
+    signatures: _builtins.int
+    """Signatures of the current sign-off round, of sign_off_levels."""
+    sign_off_levels: _builtins.int
+    next_sign_off_role: _builtins.str
+    """The sign-off role the next level needs (empty unless awaiting sign-off)."""
+    rejections: _builtins.int
+    """Sign-off rounds rejected so far."""
     def __init__(
         self,
         *,
@@ -715,10 +739,19 @@ class Hazard(_message.Message):
         rectified_at_unix_us: _builtins.int = ...,
         overdue: _builtins.bool = ...,
         detail_json: _builtins.str = ...,
+        source: _builtins.str = ...,
+        found_by: _builtins.str = ...,
+        reported_via: _builtins.str = ...,
+        interim_measures: _builtins.str = ...,
+        segment_id: _builtins.str = ...,
+        signatures: _builtins.int = ...,
+        sign_off_levels: _builtins.int = ...,
+        next_sign_off_role: _builtins.str = ...,
+        rejections: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadline_unix_us", b"deadline_unix_us", "description", b"description", "detail_json", b"detail_json", "district", b"district", "found_at_unix_us", b"found_at_unix_us", "hazard_id", b"hazard_id", "location", b"location", "major", b"major", "overdue", b"overdue", "rectified_at_unix_us", b"rectified_at_unix_us", "responsible_unit", b"responsible_unit", "state", b"state", "supervising_department", b"supervising_department", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadline_unix_us", b"deadline_unix_us", "description", b"description", "detail_json", b"detail_json", "district", b"district", "found_at_unix_us", b"found_at_unix_us", "found_by", b"found_by", "hazard_id", b"hazard_id", "interim_measures", b"interim_measures", "location", b"location", "major", b"major", "next_sign_off_role", b"next_sign_off_role", "overdue", b"overdue", "rectified_at_unix_us", b"rectified_at_unix_us", "rejections", b"rejections", "reported_via", b"reported_via", "responsible_unit", b"responsible_unit", "segment_id", b"segment_id", "sign_off_levels", b"sign_off_levels", "signatures", b"signatures", "source", b"source", "state", b"state", "supervising_department", b"supervising_department", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -799,6 +832,8 @@ class RecordHazardCommand(_message.Message):
     REPORTED_VIA_FIELD_NUMBER: _builtins.int
     INTERIM_MEASURES_FIELD_NUMBER: _builtins.int
     SEGMENT_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    SOURCE_REF_FIELD_NUMBER: _builtins.int
     district: _builtins.str
     location: _builtins.str
     description: _builtins.str
@@ -809,6 +844,12 @@ class RecordHazardCommand(_message.Message):
     """How it was reported (inspection, public report, sensor, ...)."""
     interim_measures: _builtins.str
     segment_id: _builtins.str
+    source: _builtins.str
+    """inspection (default), public_report or leak_alarm (sensor_health hazards come from the topic)."""
+    source_ref: _builtins.str
+    """The finding's reference, e.g. "<inspection id>/<item>"; the hazard id is derived from source and
+    source_ref, so recording the same finding twice gives one hazard. Empty = context.command_id.
+    """
     def __init__(
         self,
         *,
@@ -821,10 +862,12 @@ class RecordHazardCommand(_message.Message):
         reported_via: _builtins.str = ...,
         interim_measures: _builtins.str = ...,
         segment_id: _builtins.str = ...,
+        source: _builtins.str = ...,
+        source_ref: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "district", b"district", "found_at_unix_us", b"found_at_unix_us", "inspector", b"inspector", "interim_measures", b"interim_measures", "location", b"location", "major", b"major", "reported_via", b"reported_via", "segment_id", b"segment_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "district", b"district", "found_at_unix_us", b"found_at_unix_us", "inspector", b"inspector", "interim_measures", b"interim_measures", "location", b"location", "major", b"major", "reported_via", b"reported_via", "segment_id", b"segment_id", "source", b"source", "source_ref", b"source_ref"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -858,15 +901,19 @@ class SetHazardDeadlineCommand(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DEADLINE_UNIX_US_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     deadline_unix_us: _builtins.int
+    reason: _builtins.str
+    """Why (required for extensions; empty = context.note or "rectification deadline")."""
     def __init__(
         self,
         *,
         deadline_unix_us: _builtins.int = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadline_unix_us", b"deadline_unix_us"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadline_unix_us", b"deadline_unix_us", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -919,15 +966,19 @@ class RejectHazardCommand(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REASON_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
     reason: _builtins.str
+    level: _builtins.int
+    """Sign-off level refusing (1..n); 0 = the level being waited for."""
     def __init__(
         self,
         *,
         reason: _builtins.str = ...,
+        level: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["level", b"level", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -935,6 +986,8 @@ Global___RejectHazardCommand: _TypeAlias = RejectHazardCommand  # noqa: Y015
 
 @_typing.final
 class RectifyHazardCommand(_message.Message):
+    """Rectification is done: submit the hazard for sign-off (needs evidence)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SUMMARY_FIELD_NUMBER: _builtins.int
@@ -953,6 +1006,66 @@ class RectifyHazardCommand(_message.Message):
 Global___RectifyHazardCommand: _TypeAlias = RectifyHazardCommand  # noqa: Y015
 
 @_typing.final
+class StartRectificationCommand(_message.Message):
+    """Start rectification (needs the responsible unit, the supervising department and a deadline)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartRectificationCommand: _TypeAlias = StartRectificationCommand  # noqa: Y015
+
+@_typing.final
+class UpdateInterimMeasuresCommand(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERIM_MEASURES_FIELD_NUMBER: _builtins.int
+    interim_measures: _builtins.str
+    def __init__(
+        self,
+        *,
+        interim_measures: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["interim_measures", b"interim_measures"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateInterimMeasuresCommand: _TypeAlias = UpdateInterimMeasuresCommand  # noqa: Y015
+
+@_typing.final
+class ReclassifyHazardCommand(_message.Message):
+    """Flag a hazard as major (its own ledger) or not."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MAJOR_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    major: _builtins.bool
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        major: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["major", b"major", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReclassifyHazardCommand: _TypeAlias = ReclassifyHazardCommand  # noqa: Y015
+
+@_typing.final
 class ExecuteHazardCommandRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -965,8 +1078,11 @@ class ExecuteHazardCommandRequest(_message.Message):
     SIGN_OFF_FIELD_NUMBER: _builtins.int
     REJECT_FIELD_NUMBER: _builtins.int
     RECTIFY_FIELD_NUMBER: _builtins.int
+    START_RECTIFICATION_FIELD_NUMBER: _builtins.int
+    UPDATE_INTERIM_MEASURES_FIELD_NUMBER: _builtins.int
+    RECLASSIFY_FIELD_NUMBER: _builtins.int
     hazard_id: _builtins.str
-    """Empty for `record` (the id is derived from the command id); required otherwise."""
+    """Empty for `record` (the id is derived from source and source_ref); required otherwise."""
     @_builtins.property
     def context(self) -> Global___CommandContext: ...
     @_builtins.property
@@ -983,6 +1099,12 @@ class ExecuteHazardCommandRequest(_message.Message):
     def reject(self) -> Global___RejectHazardCommand: ...
     @_builtins.property
     def rectify(self) -> Global___RectifyHazardCommand: ...
+    @_builtins.property
+    def start_rectification(self) -> Global___StartRectificationCommand: ...
+    @_builtins.property
+    def update_interim_measures(self) -> Global___UpdateInterimMeasuresCommand: ...
+    @_builtins.property
+    def reclassify(self) -> Global___ReclassifyHazardCommand: ...
     def __init__(
         self,
         *,
@@ -995,12 +1117,15 @@ class ExecuteHazardCommandRequest(_message.Message):
         sign_off: Global___SignOffHazardCommand | None = ...,
         reject: Global___RejectHazardCommand | None = ...,
         rectify: Global___RectifyHazardCommand | None = ...,
+        start_rectification: Global___StartRectificationCommand | None = ...,
+        update_interim_measures: Global___UpdateInterimMeasuresCommand | None = ...,
+        reclassify: Global___ReclassifyHazardCommand | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["add_evidence", b"add_evidence", "assign", b"assign", "command", b"command", "context", b"context", "record", b"record", "rectify", b"rectify", "reject", b"reject", "set_deadline", b"set_deadline", "sign_off", b"sign_off"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["add_evidence", b"add_evidence", "assign", b"assign", "command", b"command", "context", b"context", "reclassify", b"reclassify", "record", b"record", "rectify", b"rectify", "reject", b"reject", "set_deadline", b"set_deadline", "sign_off", b"sign_off", "start_rectification", b"start_rectification", "update_interim_measures", b"update_interim_measures"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["add_evidence", b"add_evidence", "assign", b"assign", "command", b"command", "context", b"context", "hazard_id", b"hazard_id", "record", b"record", "rectify", b"rectify", "reject", b"reject", "set_deadline", b"set_deadline", "sign_off", b"sign_off"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["add_evidence", b"add_evidence", "assign", b"assign", "command", b"command", "context", b"context", "hazard_id", b"hazard_id", "reclassify", b"reclassify", "record", b"record", "rectify", b"rectify", "reject", b"reject", "set_deadline", b"set_deadline", "sign_off", b"sign_off", "start_rectification", b"start_rectification", "update_interim_measures", b"update_interim_measures"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_command: _TypeAlias = _typing.Literal["record", "assign", "set_deadline", "add_evidence", "sign_off", "reject", "rectify"]  # noqa: Y015
+    _WhichOneofReturnType_command: _TypeAlias = _typing.Literal["record", "assign", "set_deadline", "add_evidence", "sign_off", "reject", "rectify", "start_rectification", "update_interim_measures", "reclassify"]  # noqa: Y015
     _WhichOneofArgType_command: _TypeAlias = _typing.Literal["command", b"command"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_command) -> _WhichOneofReturnType_command | None: ...
 
@@ -1234,8 +1359,8 @@ class GetReportRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """One of: open-work-orders, sla-breaches, response-times, replacement, inventory, hazards, overdue,
-    leaks-per-100km.
+    """One of: open-work-orders, sla-breaches, response-times, leaks-per-100km, replacement, inventory,
+    hazards, major-hazards, rectification, overdue-hazards.
     """
     def __init__(
         self,
@@ -1358,6 +1483,7 @@ class WatchResponse(_message.Message):
     ACTOR_FIELD_NUMBER: _builtins.int
     WORK_ORDER_FIELD_NUMBER: _builtins.int
     HEARTBEAT_FIELD_NUMBER: _builtins.int
+    HAZARD_FIELD_NUMBER: _builtins.int
     position: _builtins.int
     """Resume after a reconnect with WatchRequest.after_position = this."""
     stream_id: _builtins.str
@@ -1373,6 +1499,10 @@ class WatchResponse(_message.Message):
     def work_order(self) -> Global___WorkOrder:
         """Set for work-order events: the order as the read model (or its stream) has it now."""
 
+    @_builtins.property
+    def hazard(self) -> Global___Hazard:
+        """Set for hazard events: the hazard as its stream has it now."""
+
     def __init__(
         self,
         *,
@@ -1386,10 +1516,11 @@ class WatchResponse(_message.Message):
         actor: _builtins.str = ...,
         work_order: Global___WorkOrder | None = ...,
         heartbeat: _builtins.bool = ...,
+        hazard: Global___Hazard | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["work_order", b"work_order"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["hazard", b"hazard", "work_order", b"work_order"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "district", b"district", "event_type", b"event_type", "heartbeat", b"heartbeat", "payload_json", b"payload_json", "position", b"position", "recorded_at_unix_us", b"recorded_at_unix_us", "stream_id", b"stream_id", "stream_version", b"stream_version", "work_order", b"work_order"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "district", b"district", "event_type", b"event_type", "hazard", b"hazard", "heartbeat", b"heartbeat", "payload_json", b"payload_json", "position", b"position", "recorded_at_unix_us", b"recorded_at_unix_us", "stream_id", b"stream_id", "stream_version", b"stream_version", "work_order", b"work_order"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -131,7 +131,8 @@ class WorkOrdersServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ExecuteHazardCommand(self, request, context):
-        """Record, assign, set deadline, add evidence, sign off, reject.
+        """Record, assign (responsible unit and supervising department), set deadline, start rectification,
+        add evidence, rectify (submit for sign-off), sign off / reject at a level, interim measures, reclassify.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

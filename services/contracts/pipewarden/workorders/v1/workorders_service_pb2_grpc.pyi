@@ -55,7 +55,9 @@ class WorkOrdersServiceStub:
     ListHazards: _grpc.UnaryUnaryMultiCallable[_workorders_service_pb2.ListHazardsRequest, _workorders_service_pb2.ListHazardsResponse]
     """Hazards ledger, filtered."""
     ExecuteHazardCommand: _grpc.UnaryUnaryMultiCallable[_workorders_service_pb2.ExecuteHazardCommandRequest, _workorders_service_pb2.ExecuteHazardCommandResponse]
-    """Record, assign, set deadline, add evidence, sign off, reject."""
+    """Record, assign (responsible unit and supervising department), set deadline, start rectification,
+    add evidence, rectify (submit for sign-off), sign off / reject at a level, interim measures, reclassify.
+    """
     ExecuteReplacementCommand: _grpc.UnaryUnaryMultiCallable[_workorders_service_pb2.ExecuteReplacementCommandRequest, _workorders_service_pb2.ExecuteReplacementCommandResponse]
     """Flag a problem pipeline, set targets, open replacement, report progress, complete, verify."""
     GetReport: _grpc.UnaryUnaryMultiCallable[_workorders_service_pb2.GetReportRequest, _workorders_service_pb2.GetReportResponse]
@@ -92,7 +94,9 @@ class WorkOrdersServiceAsyncStub(WorkOrdersServiceStub):
     ListHazards: _aio.UnaryUnaryMultiCallable[_workorders_service_pb2.ListHazardsRequest, _workorders_service_pb2.ListHazardsResponse]  # type: ignore[assignment]
     """Hazards ledger, filtered."""
     ExecuteHazardCommand: _aio.UnaryUnaryMultiCallable[_workorders_service_pb2.ExecuteHazardCommandRequest, _workorders_service_pb2.ExecuteHazardCommandResponse]  # type: ignore[assignment]
-    """Record, assign, set deadline, add evidence, sign off, reject."""
+    """Record, assign (responsible unit and supervising department), set deadline, start rectification,
+    add evidence, rectify (submit for sign-off), sign off / reject at a level, interim measures, reclassify.
+    """
     ExecuteReplacementCommand: _aio.UnaryUnaryMultiCallable[_workorders_service_pb2.ExecuteReplacementCommandRequest, _workorders_service_pb2.ExecuteReplacementCommandResponse]  # type: ignore[assignment]
     """Flag a problem pipeline, set targets, open replacement, report progress, complete, verify."""
     GetReport: _aio.UnaryUnaryMultiCallable[_workorders_service_pb2.GetReportRequest, _workorders_service_pb2.GetReportResponse]  # type: ignore[assignment]
@@ -156,7 +160,9 @@ class WorkOrdersServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workorders_service_pb2.ExecuteHazardCommandRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workorders_service_pb2.ExecuteHazardCommandResponse, _abc.Awaitable[_workorders_service_pb2.ExecuteHazardCommandResponse]]:
-        """Record, assign, set deadline, add evidence, sign off, reject."""
+        """Record, assign (responsible unit and supervising department), set deadline, start rectification,
+        add evidence, rectify (submit for sign-off), sign off / reject at a level, interim measures, reclassify.
+        """
 
     @_abc_1.abstractmethod
     def ExecuteReplacementCommand(
