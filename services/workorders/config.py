@@ -12,6 +12,9 @@
 | ``PIPEWARDEN_WORKORDERS_PROJECTION_POLL_S`` | ``0.05`` | read-model catch-up poll interval when idle |
 | ``PIPEWARDEN_WORKORDERS_METRICS_PORT`` | ``0`` (off) | Prometheus ``/metrics`` port |
 | ``PIPEWARDEN_WORKORDERS_CONSUME_ALARMS`` | ``1`` | run the alarm consumer in ``serve`` |
+| ``PIPEWARDEN_WORKORDERS_CONSUME_SENSOR_HEALTH`` | ``1`` | run the sensor-health consumer (hazards) in ``serve`` |
+| ``PIPEWARDEN_WORKORDERS_HAZARD_TICK_S`` | ``60`` | how often the hazard ticker escalates overdue hazards |
+| ``PIPEWARDEN_WORKORDERS_SIGN_OFF_LEVELS`` | the domain's four roles (hazard.py) | sign-off roles, 1-4, in order |
 | ``PIPEWARDEN_WORKORDERS_RELAY_OUTBOX`` | ``1`` | run the outbox relay in ``serve`` |
 | ``PIPEWARDEN_NETWORK_FILE`` | the demo city | network model (district lengths for leaks per 100 km) |
 | ``PIPEWARDEN_LOG_LEVEL`` | ``INFO`` | log level |
@@ -22,6 +25,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from services.workorders.domain.hazard import DEFAULT_LEVEL_ROLES, MAX_SIGN_OFF_LEVELS
 
 DEFAULT_DB_URL = "sqlite:///var/workorders.sqlite3"
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:50053"
@@ -44,6 +49,9 @@ class WorkOrdersConfig:
     projection_poll_s: float = 0.05
     metrics_port: int = 0
     consume_alarms: bool = True
+    consume_sensor_health: bool = True
+    hazard_tick_s: float = 60.0
+    sign_off_levels: tuple[str, ...] = DEFAULT_LEVEL_ROLES
     relay_outbox: bool = True
     network_file: str | None = None
     log_level: str = "INFO"
@@ -78,6 +86,17 @@ class WorkOrdersConfig:
                 return False
             raise ConfigError(f"{name}={raw!r} is not a boolean (1/0, true/false)")
 
+        def levels(name: str) -> tuple[str, ...]:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return DEFAULT_LEVEL_ROLES
+            roles = tuple(r.strip() for r in raw.split(","))
+            if not 1 <= len(roles) <= MAX_SIGN_OFF_LEVELS or not all(roles):
+                raise ConfigError(
+                    f"{name}={raw!r} must list 1 to {MAX_SIGN_OFF_LEVELS} non-empty roles, comma-separated"
+                )
+            return roles
+
         secret = env.get("PIPEWARDEN_WORKORDERS_JWT_SECRET") or None
         return cls(
             db_url=text("PIPEWARDEN_WORKORDERS_DB_URL", DEFAULT_DB_URL),
@@ -90,6 +109,9 @@ class WorkOrdersConfig:
             projection_poll_s=number("PIPEWARDEN_WORKORDERS_PROJECTION_POLL_S", 0.05, minimum=0.001),
             metrics_port=int(number("PIPEWARDEN_WORKORDERS_METRICS_PORT", 0, minimum=0)),
             consume_alarms=flag("PIPEWARDEN_WORKORDERS_CONSUME_ALARMS", True),
+            consume_sensor_health=flag("PIPEWARDEN_WORKORDERS_CONSUME_SENSOR_HEALTH", True),
+            hazard_tick_s=number("PIPEWARDEN_WORKORDERS_HAZARD_TICK_S", 60.0, minimum=0.01),
+            sign_off_levels=levels("PIPEWARDEN_WORKORDERS_SIGN_OFF_LEVELS"),
             relay_outbox=flag("PIPEWARDEN_WORKORDERS_RELAY_OUTBOX", True),
             network_file=env.get("PIPEWARDEN_NETWORK_FILE") or None,
             log_level=text("PIPEWARDEN_LOG_LEVEL", "INFO"),

@@ -1,8 +1,9 @@
-"""Queries over the read models: filtered work-order lists and the named reports."""
+"""Queries over the read models: filtered work-order and hazard lists, and the named reports."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,16 +13,108 @@ from services.eventstore.database import checkpoints
 from services.network.model import Network
 from services.workorders.adapters.read_models import (
     PROJECTION_NAME,
+    hazard_from_row,
+    hazard_overdue,
+    hazards,
     problem_pipelines,
     replacement_targets,
     replacements,
     sla_breaches,
     work_orders,
 )
-from services.workorders.service_layer.views import Table, WorkOrderFilter, WorkOrderView
+from services.workorders.domain.hazard import LedgerEntry, hazard_figures, ledger
+from services.workorders.service_layer.views import HazardFilter, HazardView, Table, WorkOrderFilter, WorkOrderView
 
 US_PER_S = 1_000_000
-REPORTS = ("open-work-orders", "sla-breaches", "response-times", "leaks-per-100km", "replacement", "inventory")
+US_PER_DAY = 86_400 * US_PER_S
+REPORTS = (
+    "open-work-orders",
+    "sla-breaches",
+    "response-times",
+    "leaks-per-100km",
+    "replacement",
+    "inventory",
+    "hazards",
+    "major-hazards",
+    "rectification",
+    "overdue-hazards",
+)
+LEDGER_COLUMNS = (
+    "found_at",
+    "district",
+    "hazard_id",
+    "found_by",
+    "location",
+    "description",
+    "reported_via",
+    "interim_measures",
+    "major",
+    "responsible_unit",
+    "supervising_department",
+    "deadline",
+    "state",
+    "signed",
+    "overdue",
+)
+
+
+def utc_text(unix_us: int | None) -> str:
+    """``YYYY-MM-DD HH:MM`` (UTC) for report cells; ``-`` when unset."""
+    if unix_us is None:
+        return "-"
+    return datetime.fromtimestamp(unix_us / US_PER_S, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _ledger_row(e: LedgerEntry) -> tuple[object, ...]:
+    return (
+        utc_text(e.found_at_unix_us),
+        e.district,
+        e.hazard_id,
+        e.found_by,
+        e.location_text,
+        e.description,
+        e.reported_via,
+        e.interim_measures or "-",
+        "yes" if e.major else "no",
+        e.responsible_unit or "-",
+        e.supervising_department or "-",
+        utc_text(e.deadline_unix_us),
+        e.status.value,
+        f"{e.signatures}/{e.levels}",
+        "yes" if e.overdue else "no",
+    )
+
+
+def hazard_view_from_row(row: Any, now_unix_us: int) -> HazardView:
+    hazard = hazard_from_row(row)
+    deadline = row["deadline_unix_us"]
+    levels = hazard.sign_off_levels
+    next_role = levels[hazard.next_level - 1] if hazard.next_level is not None else ""
+    return HazardView(
+        hazard_id=row["hazard_id"],
+        version=int(row["version"]),
+        state=row["state"],
+        district=row["district"],
+        major=bool(row["major"]),
+        description=row["description"],
+        location=row["location_text"],
+        responsible_unit=row["responsible_unit"],
+        supervising_department=row["supervising_department"],
+        found_at_unix_us=int(row["found_at_unix_us"]),
+        deadline_unix_us=int(deadline or 0),
+        rectified_at_unix_us=int(row["struck_off_at_unix_us"] or 0),
+        overdue=bool(row["is_open"]) and deadline is not None and now_unix_us > int(deadline),
+        detail_json=row["state_json"],
+        source=row["source"],
+        found_by=row["found_by"],
+        reported_via=row["reported_via"],
+        interim_measures=row["interim_measures"],
+        segment_id=row["segment_id"],
+        signatures=int(row["signatures"]),
+        sign_off_levels=int(row["sign_off_levels"]),
+        next_sign_off_role=next_role,
+        rejections=int(row["rejections"]),
+    )
 
 
 def view_from_row(row: Any) -> WorkOrderView:
@@ -80,6 +173,34 @@ class ReadModelQueries:
             as_of = self._as_of(conn)
         return [view_from_row(r) for r in rows], as_of
 
+    def list_hazards(self, filt: HazardFilter, *, now_unix_us: int) -> tuple[list[HazardView], int]:
+        t = hazards
+        query = sa.select(t)
+        if filt.districts is not None:
+            query = query.where(t.c.district.in_(sorted(filt.districts)))
+        if filt.states:
+            query = query.where(t.c.state.in_(sorted(filt.states)))
+        if filt.major_only:
+            query = query.where(t.c.major.is_(True))
+        if filt.overdue_only:
+            query = query.where(t.c.is_open.is_(True), t.c.deadline_unix_us < now_unix_us)
+        query = query.order_by(t.c.found_at_unix_us.desc(), t.c.hazard_id).limit(filt.limit).offset(filt.offset)
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(query).mappings().all()
+            as_of = self._as_of(conn)
+        return [hazard_view_from_row(r, now_unix_us) for r in rows], as_of
+
+    def overdue_hazard_ids(self, now_unix_us: int) -> list[str]:
+        """Open hazards past their deadline (candidates for the hazard ticker)."""
+        t = hazards
+        query = (
+            sa.select(t.c.hazard_id)
+            .where(t.c.is_open.is_(True), t.c.deadline_unix_us < now_unix_us)
+            .order_by(t.c.deadline_unix_us, t.c.hazard_id)
+        )
+        with read_transaction(self.engine) as conn:
+            return [r[0] for r in conn.execute(query)]
+
     def work_order_row(self, work_order_id: str) -> WorkOrderView | None:
         with read_transaction(self.engine) as conn:
             row = conn.execute(sa.select(work_orders).where(work_orders.c.work_order_id == work_order_id)).mappings()
@@ -90,10 +211,15 @@ class ReadModelQueries:
         if not stream_ids:
             return {}
         with read_transaction(self.engine) as conn:
-            rows = conn.execute(
-                sa.select(work_orders.c.work_order_id, work_orders.c.district).where(
-                    work_orders.c.work_order_id.in_(stream_ids)
-                )
+            rows = list(
+                conn.execute(
+                    sa.select(work_orders.c.work_order_id, work_orders.c.district).where(
+                        work_orders.c.work_order_id.in_(stream_ids)
+                    )
+                ).all()
+            )
+            rows += conn.execute(
+                sa.select(hazards.c.hazard_id, hazards.c.district).where(hazards.c.hazard_id.in_(stream_ids))
             ).all()
         return {r[0]: r[1] for r in rows}
 
@@ -107,6 +233,10 @@ class ReadModelQueries:
             "leaks-per-100km": self._leaks_per_100km,
             "replacement": self._replacement,
             "inventory": self._inventory,
+            "hazards": self._hazard_ledger,
+            "major-hazards": self._major_hazard_ledger,
+            "rectification": self._rectification,
+            "overdue-hazards": self._overdue_hazards,
         }
         if name not in builders:
             raise ValueError(f"unknown report {name!r}; known: {', '.join(REPORTS)}")
@@ -291,3 +421,78 @@ class ReadModelQueries:
             )
         remaining = remaining_inventory_by_material(problems, self._facts(conn))
         return Table("inventory", ("material", "remaining_km"), tuple((m, round(km, 3)) for m, km in remaining.items()))
+
+    # -- hazards ---------------------------------------------------------------------------------------
+
+    def _hazards(self, conn: sa.Connection, districts: frozenset[str] | None) -> list[Any]:
+        query = self._district_filter(sa.select(hazards.c.state_json), hazards.c.district, districts)
+        return [hazard_from_row(r) for r in conn.execute(query.order_by(hazards.c.hazard_id)).mappings()]
+
+    def _hazard_ledger(self, conn: sa.Connection, now: int, districts: frozenset[str] | None) -> Table:
+        entries = ledger(self._hazards(conn, districts), now)
+        return Table("hazards", LEDGER_COLUMNS, tuple(_ledger_row(e) for e in entries))
+
+    def _major_hazard_ledger(self, conn: sa.Connection, now: int, districts: frozenset[str] | None) -> Table:
+        entries = ledger(self._hazards(conn, districts), now, major=True)
+        return Table("major-hazards", LEDGER_COLUMNS, tuple(_ledger_row(e) for e in entries))
+
+    def _rectification(self, conn: sa.Connection, now: int, districts: frozenset[str] | None) -> Table:
+        """Hazards found vs rectified (struck off) and the rectification rate, by district and in total."""
+        by_district: dict[str, list[Any]] = defaultdict(list)
+        everything = self._hazards(conn, districts)
+        for hazard in everything:
+            by_district[hazard.district].append(hazard)
+
+        def line(name: str, items: list[Any]) -> tuple[object, ...]:
+            f = hazard_figures(items, now)
+            rate: object = round(100.0 * f.rectification_rate, 1) if f.rectification_rate is not None else "-"
+            return (name, f.found, f.rectified, rate, f.major_found, f.major_rectified, f.overdue)
+
+        rows = [line(d, by_district[d]) for d in sorted(by_district)]
+        if rows:
+            rows.append(line("(all)", everything))
+        return Table(
+            "rectification",
+            ("district", "found", "rectified", "rectification_pct", "major_found", "major_rectified", "overdue"),
+            tuple(rows),
+        )
+
+    def _overdue_hazards(self, conn: sa.Connection, now: int, districts: frozenset[str] | None) -> Table:
+        """Open hazards past their deadline now, with when the escalation for that deadline was recorded."""
+        t = hazards
+        query = self._district_filter(
+            sa.select(t).where(t.c.is_open.is_(True), t.c.deadline_unix_us < now), t.c.district, districts
+        ).order_by(t.c.deadline_unix_us, t.c.hazard_id)
+        escalated = {
+            (r.hazard_id, int(r.deadline_unix_us)): int(r.escalated_at_unix_us)
+            for r in conn.execute(sa.select(hazard_overdue))
+        }
+        rows = tuple(
+            (
+                r["district"],
+                r["hazard_id"],
+                "yes" if r["major"] else "no",
+                r["responsible_unit"] or "-",
+                r["supervising_department"] or "-",
+                r["state"],
+                utc_text(int(r["deadline_unix_us"])),
+                round((now - int(r["deadline_unix_us"])) / US_PER_DAY, 2),
+                utc_text(escalated.get((r["hazard_id"], int(r["deadline_unix_us"])))),
+            )
+            for r in conn.execute(query).mappings()
+        )
+        return Table(
+            "overdue-hazards",
+            (
+                "district",
+                "hazard_id",
+                "major",
+                "responsible_unit",
+                "supervising_department",
+                "state",
+                "deadline",
+                "days_overdue",
+                "escalated_at",
+            ),
+            rows,
+        )

@@ -19,6 +19,7 @@ from services.eventstore import RecordedEvent
 from services.eventstore.model import canonical_json
 from services.workorders.domain.errors import DomainError
 from services.workorders.domain.events import event_from_payload
+from services.workorders.domain.hazard import Hazard, HazardEvent, HazardOverdue, HazardStatus
 from services.workorders.domain.replacement import Replacement, ReplacementEvent
 from services.workorders.domain.workorder import SlaBreached, WorkOrder, WorkOrderEvent
 
@@ -96,6 +97,48 @@ problem_pipelines = sa.Table(
     sa.Column("flagged_at_unix_us", sa.BigInteger, nullable=False),
 )
 
+# The hazard ledger (major hazards are the rows with major = true; the reports keep them apart).
+hazards = sa.Table(
+    "wo_rm_hazards",
+    metadata,
+    sa.Column("hazard_id", sa.String(200), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("last_position", sa.BigInteger, nullable=False),
+    sa.Column("state", sa.String(40), nullable=False),
+    sa.Column("district", sa.String(200), nullable=False),
+    sa.Column("segment_id", sa.String(200), nullable=False),
+    sa.Column("major", sa.Boolean, nullable=False),
+    sa.Column("source", sa.String(40), nullable=False),
+    sa.Column("found_by", sa.String(200), nullable=False),
+    sa.Column("found_at_unix_us", sa.BigInteger, nullable=False),
+    sa.Column("recorded_at_unix_us", sa.BigInteger, nullable=False),
+    sa.Column("location_text", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("reported_via", sa.String(200), nullable=False),
+    sa.Column("interim_measures", sa.Text, nullable=False),
+    sa.Column("responsible_unit", sa.String(200), nullable=False),
+    sa.Column("supervising_department", sa.String(200), nullable=False),
+    sa.Column("deadline_unix_us", sa.BigInteger, nullable=True),
+    sa.Column("is_open", sa.Boolean, nullable=False),
+    sa.Column("struck_off_at_unix_us", sa.BigInteger, nullable=True),
+    sa.Column("signatures", sa.Integer, nullable=False),
+    sa.Column("sign_off_levels", sa.Integer, nullable=False),
+    sa.Column("rejections", sa.Integer, nullable=False),
+    sa.Column("state_json", sa.Text, nullable=False),
+    sa.Index("ix_wo_rm_hazards_district_open", "district", "is_open", "deadline_unix_us"),
+)
+
+# One row per overdue escalation (HazardOverdue: once per deadline passed).
+hazard_overdue = sa.Table(
+    "wo_rm_hazard_overdue",
+    metadata,
+    sa.Column("hazard_id", sa.String(200), primary_key=True),
+    sa.Column("deadline_unix_us", sa.BigInteger, primary_key=True),
+    sa.Column("district", sa.String(200), nullable=False),
+    sa.Column("major", sa.Boolean, nullable=False),
+    sa.Column("escalated_at_unix_us", sa.BigInteger, nullable=False),
+)
+
 # Events the projection could not read (unknown type from a newer writer, corrupt payload): kept, not
 # fatal, so one bad event cannot stop every read model.
 skipped_events = sa.Table(
@@ -112,6 +155,8 @@ TABLES: tuple[sa.Table, ...] = (
     replacements,
     replacement_targets,
     problem_pipelines,
+    hazards,
+    hazard_overdue,
     skipped_events,
 )
 # Programme facts the service layer stores itself (service_layer.app); plain JSON payloads.
@@ -144,6 +189,39 @@ def _row_from_order(order: WorkOrder, position: int) -> dict[str, Any]:
         "sla_breaches": ",".join(sorted(order.escalations)),
         "state_json": canonical_json(order.to_snapshot()),
     }
+
+
+def _row_from_hazard(hazard: Hazard, position: int) -> dict[str, Any]:
+    assert hazard.status is not None and hazard.source is not None
+    return {
+        "version": hazard.version,
+        "last_position": position,
+        "state": hazard.status.value,
+        "district": hazard.district,
+        "segment_id": hazard.segment_id,
+        "major": hazard.major,
+        "source": hazard.source.value,
+        "found_by": hazard.found_by,
+        "found_at_unix_us": hazard.found_at_unix_us,
+        "recorded_at_unix_us": hazard.recorded_at_unix_us,
+        "location_text": hazard.location_text,
+        "description": hazard.description,
+        "reported_via": hazard.reported_via,
+        "interim_measures": hazard.interim_measures,
+        "responsible_unit": hazard.responsible_unit,
+        "supervising_department": hazard.supervising_department,
+        "deadline_unix_us": hazard.deadline_unix_us,
+        "is_open": hazard.status is not HazardStatus.STRUCK_OFF,
+        "struck_off_at_unix_us": hazard.struck_off_at_unix_us,
+        "signatures": len(hazard.signatures),
+        "sign_off_levels": len(hazard.sign_off_levels),
+        "rejections": hazard.rejections,
+        "state_json": canonical_json(hazard.to_snapshot()),
+    }
+
+
+def hazard_from_row(row: Any) -> Hazard:
+    return Hazard.from_snapshot(json.loads(row["state_json"]))
 
 
 def order_from_row(row: Any) -> WorkOrder:
@@ -186,6 +264,36 @@ class WorkOrdersProjection:
             self._work_order(conn, event, domain_event)
         elif isinstance(domain_event, ReplacementEvent):
             self._replacement(conn, event, domain_event)
+        elif isinstance(domain_event, HazardEvent):
+            self._hazard(conn, event, domain_event)
+
+    def _hazard(self, conn: sa.Connection, recorded: RecordedEvent, event: HazardEvent) -> None:
+        row = (
+            conn.execute(sa.select(hazards.c.state_json).where(hazards.c.hazard_id == recorded.stream_id))
+            .mappings()
+            .one_or_none()
+        )
+        try:
+            hazard = hazard_from_row(row) if row is not None else Hazard()
+            hazard = hazard.apply(event)
+        except DomainError as error:
+            self._skip(conn, recorded, str(error))
+            return
+        values = _row_from_hazard(hazard, recorded.position)
+        if row is None:
+            conn.execute(sa.insert(hazards).values(hazard_id=recorded.stream_id, **values))
+        else:
+            conn.execute(sa.update(hazards).where(hazards.c.hazard_id == recorded.stream_id).values(**values))
+        if isinstance(event, HazardOverdue):
+            conn.execute(
+                sa.insert(hazard_overdue).values(
+                    hazard_id=recorded.stream_id,
+                    deadline_unix_us=event.deadline_unix_us,
+                    district=hazard.district,
+                    major=hazard.major,
+                    escalated_at_unix_us=event.at_unix_us,
+                )
+            )
 
     def _replacement(self, conn: sa.Connection, recorded: RecordedEvent, event: ReplacementEvent) -> None:
         row = (

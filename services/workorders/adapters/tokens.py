@@ -1,7 +1,8 @@
 """Bearer tokens: HS256 JWTs (pyjwt) naming the caller, the role and the districts.
 
 Claims: ``sub`` (who), ``role`` (dispatcher | crew | supervisor | regulator), ``districts`` (list of
-district names, ``["*"]`` for all), ``exp`` (required), ``iat``. ``issue_token`` is for tests, the
+district names, ``["*"]`` for all), ``exp`` (required), ``iat``, and optionally ``sign_off_roles`` (the
+hazard sign-off positions the caller holds, e.g. ``["unit_head"]``). ``issue_token`` is for tests, the
 benchmark and operators' scripts.
 """
 
@@ -38,15 +39,18 @@ def issue_token(
     *,
     ttl_s: float = 3600.0,
     now_s: float | None = None,
+    sign_off_roles: Iterable[str] = (),
 ) -> str:
     now = time.time() if now_s is None else now_s
-    claims = {
+    claims: dict[str, object] = {
         "sub": subject,
         "role": CallerRole(role).value,
         "districts": sorted(set(districts)),
         "iat": int(now),
         "exp": int(now + ttl_s),
     }
+    if sign_off_roles:
+        claims["sign_off_roles"] = sorted(set(sign_off_roles))
     return jwt.encode(claims, check_secret(secret), algorithm=ALGORITHM)
 
 
@@ -77,7 +81,12 @@ def verify_token(secret: str, token: str) -> Principal:
         raise InvalidToken(f"token 'role' must be one of {[r.value for r in CallerRole]}") from None
     if not isinstance(districts, list) or not all(isinstance(d, str) and d for d in districts):
         raise InvalidToken("token 'districts' must be a list of district names")
-    return Principal(subject=subject, role=caller_role, districts=frozenset(districts))
+    sign_off_roles = claims.get("sign_off_roles", [])
+    if not isinstance(sign_off_roles, list) or not all(isinstance(r, str) and r for r in sign_off_roles):
+        raise InvalidToken("token 'sign_off_roles' must be a list of role names")
+    return Principal(
+        subject=subject, role=caller_role, districts=frozenset(districts), sign_off_roles=frozenset(sign_off_roles)
+    )
 
 
 def bearer_from_metadata(metadata: Iterable[tuple[str, str | bytes]]) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from google.protobuf.message import Message
 
 from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
 from services.topics import LEAK_ALARMS, LEAK_DEAD_LETTER, PoisonRecordError, dead_letter_headers, decode
@@ -44,10 +45,19 @@ class ConsumerStats:
 
 
 class AlarmConsumer:
+    """Consumes ``topic``; subclasses change the message type and how a message becomes facts."""
+
+    message_type: type[Message] = alarms_pb2.LeakAlarmEvent
+    client_id = "pipewarden-workorders-alarms"
+
+    def parse(self, message: Any) -> Any:
+        """The facts handed to the handler; raises ``DomainError`` for records to dead-letter."""
+        return alarm_facts(message)
+
     def __init__(
         self,
         bootstrap: str,
-        handler: AlarmHandler,
+        handler: Callable[[Any, str], Any],
         *,
         group_id: str = "pipewarden-workorders",
         topic: str = LEAK_ALARMS.name,
@@ -73,7 +83,7 @@ class AlarmConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
-            client_id="pipewarden-workorders-alarms",
+            client_id=self.client_id,
         )
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True)
         await producer.start()
@@ -100,14 +110,14 @@ class AlarmConsumer:
     async def _process(self, record: Any, producer: AIOKafkaProducer, stop: asyncio.Event) -> bool:
         """True once the record is stored or dead-lettered; False when stopped before that."""
         try:
-            message = decode(
-                alarms_pb2.LeakAlarmEvent,
+            message: Any = decode(
+                self.message_type,
                 record.value,
                 topic=record.topic,
                 partition=record.partition,
                 offset=record.offset,
             )
-            facts = alarm_facts(message)
+            facts = self.parse(message)
         except (PoisonRecordError, DomainError) as error:
             await self._dead_letter(record, producer, error)
             return True
@@ -122,7 +132,7 @@ class AlarmConsumer:
             except Exception as error:  # database or lock trouble: keep the record, try again
                 self.stats.retries += 1
                 self.stats.last_error = f"{type(error).__name__}: {error}"
-                log.warning("alarm %s not stored yet, retrying: %s", message.event_id, self.stats.last_error)
+                log.warning("record %s not stored yet, retrying: %s", message.event_id, self.stats.last_error)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.retry_sleep_s)
         return False
@@ -133,7 +143,7 @@ class AlarmConsumer:
         else:
             poison = PoisonRecordError(
                 f"refused by workorders: {error}",
-                message_type=alarms_pb2.LeakAlarmEvent.DESCRIPTOR.full_name,
+                message_type=self.message_type.DESCRIPTOR.full_name,
                 topic=record.topic,
                 partition=record.partition,
                 offset=record.offset,
@@ -157,7 +167,7 @@ class AlarmConsumerThread:
         self.consumer = consumer
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="workorders-alarm-consumer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"workorders-{consumer.topic}", daemon=True)
         self.error: BaseException | None = None
 
     def _run(self) -> None:

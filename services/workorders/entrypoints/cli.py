@@ -6,6 +6,7 @@ Exit codes: 0 ok, 2 bad arguments or configuration (argparse), 1 runtime failure
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
 import sys
@@ -77,13 +78,17 @@ CHARTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "inventory": ("material", ("remaining_km",)),
     "leaks-per-100km": ("district", ("leaks_per_100km",)),
     "open-work-orders": ("district", ("open",)),
+    "rectification": ("district", ("found", "rectified")),
 }
 
 
 def _parser(config: WorkOrdersConfig) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m services.workorders", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the gRPC API, alarm consumer, read models, SLA ticker, outbox relay")
+    serve = sub.add_parser(
+        "serve",
+        help="run the gRPC API, alarm and sensor-health consumers, read models, SLA and hazard tickers, outbox relay",
+    )
     serve.add_argument("--db", default=config.db_url, help="event store URL (PIPEWARDEN_WORKORDERS_DB_URL)")
     serve.add_argument("--address", default=config.grpc_address, help="host:port to listen on")
     report = sub.add_parser("report", help="print a read-model report as a table")
@@ -104,10 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser(config).parse_args(argv)
     if args.command == "serve":
         return serve(config, db_url=args.db, address=args.address)
+    from services.workorders.domain.hazard import SignOffPolicy
     from services.workorders.entrypoints.runtime import build_runtime
 
     try:
-        runtime = build_runtime(args.db, network_file=config.network_file)
+        runtime = build_runtime(
+            args.db, network_file=config.network_file, sign_off=SignOffPolicy(level_roles=config.sign_off_levels)
+        )
     except Exception as error:  # unreachable database, bad URL
         print(f"error: cannot open the event store {args.db!r}: {error}", file=sys.stderr)
         return 2 if isinstance(error, ValueError) else 1
@@ -138,22 +146,34 @@ def serve(config: WorkOrdersConfig, *, db_url: str, address: str) -> int:
     from services.observability import configure_logging, start_metrics_server
     from services.workorders.entrypoints.alarm_consumer import AlarmConsumer, AlarmConsumerThread
     from services.workorders.entrypoints.grpc_api import GrpcServer, WorkOrdersServicer
-    from services.workorders.entrypoints.runtime import build_runtime
+    from services.workorders.entrypoints.runtime import build_from_config
+    from services.workorders.entrypoints.sensor_health_consumer import SensorHealthConsumer
 
     configure_logging("workorders", config.log_level)
     if not config.jwt_secret or len(config.jwt_secret.encode()) < 32:
         print("error: PIPEWARDEN_WORKORDERS_JWT_SECRET must be set (at least 32 bytes)", file=sys.stderr)
         return 2
-    runtime = build_runtime(db_url, network_file=config.network_file, snapshot_every=config.snapshot_every)
+    runtime = build_from_config(dataclasses.replace(config, db_url=db_url))
     runtime.start_projection_loop(config.projection_poll_s)
     runtime.start_sla_ticker(config.sla_tick_s)
+    runtime.start_hazard_ticker(config.hazard_tick_s)
     if config.relay_outbox:
         runtime.start_outbox_relay(config.kafka_bootstrap)
-    consumer = None
+    consumers: list[AlarmConsumerThread] = []
     if config.consume_alarms:
-        consumer = AlarmConsumerThread(
-            AlarmConsumer(config.kafka_bootstrap, runtime.app.handle_alarm, group_id=config.consumer_group)
-        ).start()
+        consumers.append(
+            AlarmConsumerThread(
+                AlarmConsumer(config.kafka_bootstrap, runtime.app.handle_alarm, group_id=config.consumer_group)
+            ).start()
+        )
+    if config.consume_sensor_health:
+        # A group of its own: members of one group should subscribe to the same topics.
+        sensor_health = SensorHealthConsumer(
+            config.kafka_bootstrap,
+            runtime.app.handle_sensor_health,
+            group_id=f"{config.consumer_group}-sensor-health",
+        )
+        consumers.append(AlarmConsumerThread(sensor_health).start())
     if config.metrics_port:
         start_metrics_server(config.metrics_port)
     server = GrpcServer(WorkOrdersServicer(runtime.app, config.jwt_secret), address).start()
@@ -164,7 +184,7 @@ def serve(config: WorkOrdersConfig, *, db_url: str, address: str) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
     server.stop()
-    if consumer is not None:
+    for consumer in consumers:
         consumer.stop()
     runtime.stop()
     return 0

@@ -23,6 +23,7 @@ from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_g
 from services.eventstore import ConcurrencyError, DuplicateEventError, InvalidEventError
 from services.workorders.adapters.tokens import InvalidToken, bearer_from_metadata, verify_token
 from services.workorders.domain.errors import InvalidInput, InvalidTransition, PermissionDenied, RuleViolation
+from services.workorders.domain.hazard import HazardStatus
 from services.workorders.service_layer.app import WorkOrdersApp
 from services.workorders.service_layer.auth import AccessDenied, Principal
 from services.workorders.service_layer.unit_of_work import CommandOutcome, NotFound
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["WorkOrdersService"].full_name
 MAX_PAGE = 1000
+_HAZARD_STATES = frozenset(s.value for s in HazardStatus)
 _MAX_ID = 200
 
 # Order matters: the first matching class wins (InvalidTransition and RuleViolation are InvalidInput's
@@ -137,6 +139,15 @@ def hazard_pb(view: HazardView) -> pb.Hazard:
         rectified_at_unix_us=view.rectified_at_unix_us,
         overdue=view.overdue,
         detail_json=view.detail_json,
+        source=view.source,
+        found_by=view.found_by,
+        reported_via=view.reported_via,
+        interim_measures=view.interim_measures,
+        segment_id=view.segment_id,
+        signatures=view.signatures,
+        sign_off_levels=view.sign_off_levels,
+        next_sign_off_role=view.next_sign_off_role,
+        rejections=view.rejections,
     )
 
 
@@ -210,6 +221,9 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
         try:
             principal = self._principal(context)
             limit, offset = _page(request.page_size, request.page_token)
+            unknown = sorted(set(request.states) - _HAZARD_STATES)
+            if unknown:
+                raise BadRequest(f"unknown hazard state(s) {unknown}; known: {sorted(_HAZARD_STATES)}")
             filt = HazardFilter(
                 districts=principal.visible_districts(request.districts),
                 states=frozenset(request.states),
@@ -269,7 +283,10 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
             principal = self._principal(context)
             command = request.WhichOneof("command")
             if command is None:
-                raise BadRequest("no command given: set one of record, assign, set_deadline, ...")
+                raise BadRequest(
+                    "no command given: set one of record, assign, set_deadline, start_rectification, add_evidence, "
+                    "rectify, sign_off, reject, update_interim_measures, reclassify"
+                )
             outcome = self.app.execute(
                 principal,
                 "hazard",
@@ -326,6 +343,7 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
                     actor=item.actor,
                     work_order=work_order_pb(item.work_order, now) if item.work_order is not None else None,
                     heartbeat=item.heartbeat,
+                    hazard=hazard_pb(item.hazard) if item.hazard is not None else None,
                 )
         except Exception as error:
             _abort(context, error)

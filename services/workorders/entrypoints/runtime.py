@@ -12,6 +12,7 @@ from services.network import Network, load_demo_network, load_network
 from services.workorders.adapters.queries import ReadModelQueries
 from services.workorders.adapters.read_models import WorkOrdersProjection
 from services.workorders.config import WorkOrdersConfig
+from services.workorders.domain.hazard import DEFAULT_SIGN_OFF_POLICY, SignOffPolicy
 from services.workorders.service_layer.app import WorkOrdersApp, system_clock
 from services.workorders.service_layer.unit_of_work import ChangeNotifier
 
@@ -55,6 +56,18 @@ class Runtime:
 
         self._spawn("workorders-sla", loop)
 
+    def start_hazard_ticker(self, every_s: float, clock: Callable[[], int] = system_clock) -> None:
+        """Escalate hazards past their rectification deadline (once per deadline)."""
+
+        def loop() -> None:
+            while not self.stop_event.wait(every_s):
+                try:
+                    self.app.tick_hazards(clock())
+                except Exception:
+                    log.exception("hazard tick failed")
+
+        self._spawn("workorders-hazards", loop)
+
     def start_outbox_relay(self, bootstrap: str) -> None:
         from services.eventstore import KafkaPublisher
 
@@ -96,17 +109,25 @@ def build_runtime(
     network_file: str | None = None,
     clock: Callable[[], int] = system_clock,
     snapshot_every: int = 50,
+    sign_off: SignOffPolicy = DEFAULT_SIGN_OFF_POLICY,
 ) -> Runtime:
     store = EventStore.from_url(db_url)
     if network is None:
         network = load_network(network_file) if network_file else load_demo_network()
     notifier = ChangeNotifier()
     queries = ReadModelQueries(store.engine, network)
-    app = WorkOrdersApp(store, network, queries, clock=clock, snapshot_every=snapshot_every, notifier=notifier)
+    app = WorkOrdersApp(
+        store, network, queries, clock=clock, snapshot_every=snapshot_every, notifier=notifier, sign_off=sign_off
+    )
     runner = ProjectionRunner(store, WorkOrdersProjection())
     runner.create_tables()
     return Runtime(store=store, network=network, app=app, runner=runner, notifier=notifier)
 
 
 def build_from_config(config: WorkOrdersConfig) -> Runtime:
-    return build_runtime(config.db_url, network_file=config.network_file, snapshot_every=config.snapshot_every)
+    return build_runtime(
+        config.db_url,
+        network_file=config.network_file,
+        snapshot_every=config.snapshot_every,
+        sign_off=SignOffPolicy(level_roles=config.sign_off_levels),
+    )

@@ -1,4 +1,5 @@
-"""The work orders application: commands with authorisation, alarm intake, SLA ticks, queries, Watch.
+"""The work orders application: commands with authorisation, alarm and sensor-health intake, SLA and
+hazard-deadline ticks, queries, Watch.
 
 Depends on the event store, a clock and the read-model queries (injected); knows the domain's commands
 and turns the API's ``(command name, arguments)`` into domain calls.
@@ -14,9 +15,22 @@ from services.eventstore import ConcurrencyError, EventStore, RecordedEvent
 from services.eventstore.model import canonical_json
 from services.network.model import Network
 from services.workorders.adapters.alarms import segment_context
+from services.workorders.adapters.sensor_health import SensorHealthFacts
 from services.workorders.domain.alarm import AlarmFacts
 from services.workorders.domain.errors import InvalidInput
 from services.workorders.domain.events import DomainEvent
+from services.workorders.domain.hazard import (
+    DEFAULT_SIGN_OFF_POLICY,
+    Hazard,
+    HazardEvent,
+    HazardRecorded,
+    HazardSource,
+    HazardStatus,
+    SignOffPolicy,
+    due_hazard_escalations,
+    hazard_id_for,
+    is_overdue,
+)
 from services.workorders.domain.replacement import ProblemReason, Replacement, replacement_id_for
 from services.workorders.domain.sla import due_escalations
 from services.workorders.domain.values import Grade, Role
@@ -41,6 +55,8 @@ from services.workorders.service_layer.views import (
 
 ALARM_ACTOR = "system:leakdetect"
 SLA_ACTOR = "system:sla-ticker"
+HAZARD_TICKER_ACTOR = "system:hazard-ticker"
+SENSOR_HEALTH_REPORTED_VIA = "leak.sensor-health.v1"
 Clock = Callable[[], int]  # microseconds since the Unix epoch
 
 
@@ -52,6 +68,10 @@ class Queries(Protocol):
     def districts_of(self, stream_ids: list[str]) -> dict[str, str]: ...
 
     def report(self, name: str, *, now_unix_us: int, districts: frozenset[str] | None) -> tuple[Table, int]: ...
+
+    def list_hazards(self, filt: HazardFilter, *, now_unix_us: int) -> tuple[list[HazardView], int]: ...
+
+    def overdue_hazard_ids(self, now_unix_us: int) -> list[str]: ...
 
 
 class WorkOrderKind:
@@ -98,6 +118,28 @@ class ReplacementKind:
         return aggregate.status is not None
 
 
+class HazardKind:
+    name = "hazard"
+
+    def stream_id(self, aggregate_id: str) -> str:
+        return aggregate_id
+
+    def empty(self, aggregate_id: str) -> Hazard:
+        return Hazard()
+
+    def apply(self, aggregate: Hazard, event: DomainEvent) -> Hazard:
+        return aggregate.apply(event)
+
+    def to_snapshot(self, aggregate: Hazard) -> dict[str, Any]:
+        return aggregate.to_snapshot()
+
+    def from_snapshot(self, state: dict[str, Any]) -> Hazard:
+        return Hazard.from_snapshot(state)
+
+    def exists(self, aggregate: Hazard) -> bool:
+        return aggregate.status is not None
+
+
 # Programme facts the service keeps itself (the domain leaves targets and the problem list to it).
 TARGETS_STREAM = "replacement-programme-targets"
 PROBLEMS_STREAM = "replacement-programme-problem-pipelines"
@@ -140,6 +182,35 @@ def view_of(order: WorkOrder, version: int) -> WorkOrderView:
     )
 
 
+def hazard_view_of(hazard: Hazard, version: int, now_unix_us: int) -> HazardView:
+    next_level = hazard.next_level
+    return HazardView(
+        hazard_id=hazard.hazard_id,
+        version=version,
+        state=hazard.status.value if hazard.status is not None else "",
+        district=hazard.district,
+        major=hazard.major,
+        description=hazard.description,
+        location=hazard.location_text,
+        responsible_unit=hazard.responsible_unit,
+        supervising_department=hazard.supervising_department,
+        found_at_unix_us=hazard.found_at_unix_us,
+        deadline_unix_us=hazard.deadline_unix_us or 0,
+        rectified_at_unix_us=hazard.struck_off_at_unix_us or 0,
+        overdue=is_overdue(hazard, now_unix_us),
+        detail_json=canonical_json(hazard.to_snapshot()),
+        source=hazard.source.value if hazard.source is not None else "",
+        found_by=hazard.found_by,
+        reported_via=hazard.reported_via,
+        interim_measures=hazard.interim_measures,
+        segment_id=hazard.segment_id,
+        signatures=len(hazard.signatures),
+        sign_off_levels=len(hazard.sign_off_levels),
+        next_sign_off_role=hazard.sign_off_levels[next_level - 1] if next_level is not None else "",
+        rejections=hazard.rejections,
+    )
+
+
 def _text(args: dict[str, Any], name: str) -> str:
     value = args.get(name, "")
     if not isinstance(value, str):
@@ -164,16 +235,19 @@ class WorkOrdersApp:
         clock: Clock = system_clock,
         snapshot_every: int = 50,
         notifier: ChangeNotifier | None = None,
+        sign_off: SignOffPolicy = DEFAULT_SIGN_OFF_POLICY,
     ) -> None:
         self.store = store
         self.network = network
         self.queries = queries
         self.clock = clock
+        self.sign_off = sign_off
         self.notifier = notifier or ChangeNotifier()
         self.work_orders = Repository(store, WorkOrderKind(), snapshot_every=snapshot_every, notifier=self.notifier)
         self.replacements = Repository(
             store, ReplacementKind(), snapshot_every=snapshot_every, notifier=self.notifier
         )
+        self.hazards = Repository(store, HazardKind(), snapshot_every=snapshot_every, notifier=self.notifier)
         self._districts: dict[str, str] = {}
 
     # -- alarms ----------------------------------------------------------------------------------------
@@ -199,6 +273,73 @@ class WorkOrdersApp:
             meta,
             must_exist=False,
         )
+
+    # -- sensor health ---------------------------------------------------------------------------------
+
+    def handle_sensor_health(self, facts: SensorHealthFacts, causation_id: str) -> CommandOutcome[Hazard] | None:
+        """Record a hazard for a meter that went stale/flatlined/stuck/implausible; redelivery adds nothing.
+
+        A return to health (``ok``) records nothing: the hazard stays in the ledger until it is rectified
+        and signed off like any other.
+        """
+        segment = self.network.segments.get(facts.segment_id)
+        if segment is None:
+            raise InvalidInput(
+                f"sensor-health event {facts.event_id!r} names segment {facts.segment_id!r}, not in the network model"
+            )
+        if not facts.is_fault:
+            return None
+        hazard_id = hazard_id_for(HazardSource.SENSOR_HEALTH, facts.event_id)
+        meta = CommandMeta(
+            actor=ALARM_ACTOR, command_id=causation_id, correlation_id=facts.event_id, causation_id=causation_id
+        )
+        description = (
+            f"meter {facts.tag_id} {facts.health.replace('_', ' ')}"
+            + (f" ({facts.detail})" if facts.detail else "")
+            + f"; segment leak detection degraded, minimum detectable leak now {facts.segment_mdlr_kg_per_s:.4g} kg/s"
+        )
+        return self.hazards.execute(
+            hazard_id,
+            lambda h: h.record(
+                source=HazardSource.SENSOR_HEALTH,
+                source_ref=facts.event_id,
+                found_by=ALARM_ACTOR,
+                found_at_unix_us=facts.change_time_unix_us,
+                segment_id=segment.segment_id,
+                district=segment.district,
+                location_text=f"segment {segment.segment_id}, tag {facts.tag_id}",
+                description=description[:4000],
+                reported_via=SENSOR_HEALTH_REPORTED_VIA,
+                actor=ALARM_ACTOR,
+                # leakdetect's clock may run ahead of ours: never refuse a finding as "from the future".
+                now_unix_us=max(self.clock(), facts.change_time_unix_us),
+                sign_off=self.sign_off,
+            ),
+            meta,
+            must_exist=False,
+        )
+
+    # -- hazard deadlines ------------------------------------------------------------------------------
+
+    def tick_hazards(self, now_unix_us: int | None = None) -> int:
+        """Record one ``HazardOverdue`` per passed deadline of every open hazard (idempotent)."""
+        now = self.clock() if now_unix_us is None else now_unix_us
+        recorded = 0
+        for hazard_id in self.queries.overdue_hazard_ids(now):
+            for _ in range(3):
+                try:
+                    _, version = self.hazards.get(hazard_id)
+                    meta = CommandMeta(
+                        actor=HAZARD_TICKER_ACTOR,
+                        command_id=f"hazard-overdue:{hazard_id}:{version}",
+                        expected_version=version,
+                    )
+                    outcome = self.hazards.execute(hazard_id, lambda h: due_hazard_escalations(h, now), meta)
+                    recorded += len(outcome.event_types)
+                    break
+                except ConcurrencyError:
+                    continue
+        return recorded
 
     # -- SLA -------------------------------------------------------------------------------------------
 
@@ -264,7 +405,132 @@ class WorkOrdersApp:
             return self.work_orders.execute(aggregate_id, decide, meta, authorize=authorize)
         if kind == "replacement":
             return self._replacement_command(principal, aggregate_id, command, args, meta)
+        if kind == "hazard":
+            return self._hazard_command(principal, aggregate_id, command, args, meta, note)
         raise InvalidInput(f"{kind} commands are not available in this build")
+
+    def _hazard_command(
+        self,
+        principal: Principal,
+        aggregate_id: str,
+        command: str,
+        args: dict[str, Any],
+        meta: CommandMeta,
+        note: str,
+    ) -> CommandOutcome[Hazard]:
+        actor = principal.actor
+        now = self.clock()
+        if command == "record":
+            return self._record_hazard(principal, aggregate_id, args, meta, now)
+
+        def authorize(h: Hazard) -> None:
+            principal.require_district(h.district)
+
+        decide: Callable[[Hazard], Sequence[DomainEvent]]
+        if command == "assign":
+            unit, department = _text(args, "responsible_unit"), _text(args, "supervising_department")
+            if not unit and not department:
+                raise InvalidInput("assign needs responsible_unit, supervising_department or both")
+
+            def decide(h: Hazard) -> Sequence[DomainEvent]:
+                events: list[HazardEvent] = []
+                if unit:
+                    events += h.assign_responsible_unit(unit, actor=actor, now_unix_us=now)
+                if department:
+                    after = Hazard.replay(events, initial=h)
+                    events += after.assign_supervising_department(department, actor=actor, now_unix_us=now)
+                return events
+
+        elif command == "set_deadline":
+            deadline = _int(args, "deadline_unix_us")
+            reason = _text(args, "reason") or note or "rectification deadline"
+            decide = lambda h: h.set_deadline(deadline, reason=reason, actor=actor, now_unix_us=now)  # noqa: E731
+        elif command == "start_rectification":
+            decide = lambda h: h.start_rectification(actor=actor, now_unix_us=now)  # noqa: E731
+        elif command == "add_evidence":
+            uri, description = _text(args, "uri"), _text(args, "description")
+            decide = lambda h: h.attach_evidence(uri, description=description, actor=actor, now_unix_us=now)  # noqa: E731
+        elif command == "update_interim_measures":
+            measures = _text(args, "interim_measures")
+            decide = lambda h: h.update_interim_measures(measures, actor=actor, now_unix_us=now)  # noqa: E731
+        elif command == "reclassify":
+            major = args.get("major", False)
+            reason = _text(args, "reason") or note
+            decide = lambda h: h.reclassify(major=major, reason=reason, actor=actor, now_unix_us=now)  # noqa: E731
+        elif command == "rectify":
+            summary = _text(args, "summary") or note
+            decide = lambda h: h.submit_for_sign_off(summary=summary, actor=actor, now_unix_us=now)  # noqa: E731
+        elif command in ("sign_off", "reject"):
+            requested = _int(args, "level")
+            reason = _text(args, "reason") or note
+
+            def decide(h: Hazard) -> Sequence[DomainEvent]:
+                level = requested or h.next_level or 1
+                role = h.sign_off_levels[level - 1] if 1 <= level <= len(h.sign_off_levels) else "-"
+                if h.status is HazardStatus.AWAITING_SIGN_OFF and level == h.next_level:
+                    principal.require_sign_off_role(level, role)
+                if command == "sign_off":
+                    return h.sign_off(level=level, signer=actor, role=role, now_unix_us=now)
+                return h.reject(level=level, signer=actor, role=role, reason=reason, now_unix_us=now)
+
+        else:
+            raise InvalidInput(f"unknown hazard command {command!r}")
+        if not aggregate_id:
+            raise InvalidInput("hazard_id is required")
+        return self.hazards.execute(aggregate_id, decide, meta, authorize=authorize)
+
+    def _record_hazard(
+        self, principal: Principal, aggregate_id: str, args: dict[str, Any], meta: CommandMeta, now: int
+    ) -> CommandOutcome[Hazard]:
+        raw_source = _text(args, "source") or HazardSource.INSPECTION.value
+        try:
+            source = HazardSource(raw_source)
+        except ValueError:
+            raise InvalidInput(f"source must be one of {[s.value for s in HazardSource]}, got {raw_source!r}") from None
+        if source is HazardSource.SENSOR_HEALTH:
+            raise InvalidInput("sensor_health hazards are recorded from leak.sensor-health.v1, not by hand")
+        district, segment_id = _text(args, "district"), _text(args, "segment_id")
+        if segment_id:
+            segment = self._segment(segment_id, principal)
+            if district and district != segment.district:
+                raise InvalidInput(f"segment {segment_id!r} is in district {segment.district!r}, not {district!r}")
+            district = segment.district
+        if not district:
+            raise InvalidInput("district (or segment_id) is required")
+        principal.require_district(district)
+        source_ref = _text(args, "source_ref") or meta.command_id
+        hazard_id = hazard_id_for(source, source_ref)
+        if aggregate_id and aggregate_id != hazard_id:
+            raise InvalidInput(f"hazard_id {aggregate_id!r} does not match the id of this finding ({hazard_id})")
+        found_at = _int(args, "found_at_unix_us") or now
+        found_by = _text(args, "inspector") or principal.subject
+
+        def authorize(h: Hazard) -> None:
+            if h.status is not None:
+                principal.require_district(h.district)
+
+        return self.hazards.execute(
+            hazard_id,
+            lambda h: h.record(
+                source=source,
+                source_ref=source_ref,
+                found_by=found_by,
+                found_at_unix_us=found_at,
+                segment_id=segment_id,
+                district=district,
+                location_text=_text(args, "location"),
+                description=_text(args, "description"),
+                reported_via=_text(args, "reported_via") or source.value,
+                interim_measures=_text(args, "interim_measures"),
+                major=bool(args.get("major", False)),
+                actor=principal.actor,
+                now_unix_us=now,
+                sign_off=self.sign_off,
+            ),
+            meta,
+            authorize=authorize,
+            must_exist=False,
+        )
 
     def _segment(self, segment_id: str, principal: Principal) -> Any:
         segment = self.network.segments.get(segment_id)
@@ -437,8 +703,8 @@ class WorkOrdersApp:
     def work_order_view(self, order: WorkOrder, version: int) -> WorkOrderView:
         return view_of(order, version)
 
-    def hazard_view(self, aggregate: Any, version: int) -> HazardView:
-        raise InvalidInput("hazards are not available in this build")
+    def hazard_view(self, aggregate: Hazard, version: int) -> HazardView:
+        return hazard_view_of(aggregate, version, self.clock())
 
     def detail_json(self, kind: str, aggregate: Any) -> str:
         to_snapshot = getattr(aggregate, "to_snapshot", None)
@@ -448,7 +714,7 @@ class WorkOrdersApp:
         return self.queries.list_work_orders(filt, now_unix_us=now_unix_us)
 
     def list_hazards(self, filt: HazardFilter, *, now_unix_us: int) -> tuple[list[HazardView], int]:
-        return [], 0
+        return self.queries.list_hazards(filt, now_unix_us=now_unix_us)
 
     def report(self, principal: Principal, name: str, *, now_unix_us: int) -> tuple[Table, int]:
         return self.queries.report(name, now_unix_us=now_unix_us, districts=principal.visible_districts(()))
@@ -464,12 +730,18 @@ class WorkOrdersApp:
         segment = event.payload.get("segment") if event.event_type == WorkOrderOpened.type else None
         if isinstance(segment, dict) and isinstance(segment.get("district"), str):
             district = segment["district"]
+        elif event.event_type == HazardRecorded.type and isinstance(event.payload.get("district"), str):
+            district = event.payload["district"]
         else:
             district = self.queries.districts_of([event.stream_id]).get(event.stream_id, "")
             if not district:
                 try:
-                    order, _ = self.work_orders.get(event.stream_id)
-                    district = order.segment.district if order.segment else ""
+                    if event.stream_id.startswith("hazard-"):
+                        hazard, _ = self.hazards.get(event.stream_id)
+                        district = hazard.district
+                    else:
+                        order, _ = self.work_orders.get(event.stream_id)
+                        district = order.segment.district if order.segment else ""
                 except (NotFound, InvalidInput):
                     district = ""
         if district:
@@ -508,6 +780,7 @@ class WorkOrdersApp:
 
     def _watch_item(self, event: RecordedEvent, district: str) -> WatchItem:
         order_view = None
+        hazard_view = None
         try:
             domain_event = to_domain(event)
         except InvalidInput:
@@ -518,6 +791,12 @@ class WorkOrdersApp:
                 order_view = view_of(order, version)
             except (NotFound, InvalidInput):
                 order_view = None
+        elif isinstance(domain_event, HazardEvent):
+            try:
+                hazard, version = self.hazards.get(event.stream_id)
+                hazard_view = hazard_view_of(hazard, version, self.clock())
+            except (NotFound, InvalidInput):
+                hazard_view = None
         return WatchItem(
             position=event.position,
             stream_id=event.stream_id,
@@ -528,4 +807,5 @@ class WorkOrdersApp:
             recorded_at_unix_us=event.recorded_at_unix_us,
             actor=event.actor or "",
             work_order=order_view,
+            hazard=hazard_view,
         )

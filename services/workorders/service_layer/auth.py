@@ -2,7 +2,8 @@
 
 The gRPC layer turns a bearer token into a ``Principal`` (``adapters.tokens``); this module decides.
 Rules: a caller sees and acts only in its districts (``"*"`` = all); regulators only read; only
-supervisors regrade, sign off or reject hazards and set replacement targets.
+supervisors regrade, sign off or reject hazards and set replacement targets. A hazard sign-off level is
+signed by a supervisor who also holds that level's sign-off role (token claim ``sign_off_roles``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class Principal:
     subject: str
     role: CallerRole
     districts: frozenset[str]
+    # Sign-off positions held (e.g. "unit_head"), matched against the hazard's level roles.
+    sign_off_roles: frozenset[str] = frozenset()
 
     @property
     def actor(self) -> str:
@@ -57,6 +60,11 @@ class Principal:
         if not self.may_see(district):
             raise AccessDenied(f"{self.actor} does not work in district {district!r}")
 
+    def require_sign_off_role(self, level: int, role: str) -> None:
+        if role not in self.sign_off_roles:
+            held = ", ".join(sorted(self.sign_off_roles)) or "none"
+            raise AccessDenied(f"level {level} must be signed by the sign-off role {role!r}; {self.actor} holds {held}")
+
 
 # Which roles may run which command (by its request field name). Anything not listed: nobody.
 _WORK_ORDER = {
@@ -75,14 +83,18 @@ _WORK_ORDER = {
     "cancel": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
     "regrade": {CallerRole.SUPERVISOR},
 }
+# Crews record hazards and attach evidence; dispatchers run the loop; only supervisors sign, reject, reclassify.
 _HAZARD = {
     "record": {CallerRole.DISPATCHER, CallerRole.CREW, CallerRole.SUPERVISOR},
     "assign": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
     "set_deadline": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
+    "start_rectification": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
     "add_evidence": {CallerRole.DISPATCHER, CallerRole.CREW, CallerRole.SUPERVISOR},
-    "rectify": {CallerRole.DISPATCHER, CallerRole.CREW, CallerRole.SUPERVISOR},
+    "update_interim_measures": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
+    "rectify": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
     "sign_off": {CallerRole.SUPERVISOR},
     "reject": {CallerRole.SUPERVISOR},
+    "reclassify": {CallerRole.SUPERVISOR},
 }
 _REPLACEMENT = {
     "flag_problem_pipeline": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},

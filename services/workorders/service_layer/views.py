@@ -43,6 +43,15 @@ class HazardView:
     rectified_at_unix_us: int = 0
     overdue: bool = False
     detail_json: str = ""
+    source: str = ""
+    found_by: str = ""
+    reported_via: str = ""
+    interim_measures: str = ""
+    segment_id: str = ""
+    signatures: int = 0
+    sign_off_levels: int = 0
+    next_sign_off_role: str = ""
+    rejections: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +97,4 @@ class WatchItem:
     actor: str
     work_order: WorkOrderView | None = None
     heartbeat: bool = False
+    hazard: HazardView | None = None

@@ -1,0 +1,68 @@
+"""Protobuf ``SensorHealthEvent`` (leak.sensor-health.v1) -> ``SensorHealthFacts`` for the hazard ledger.
+
+A meter that goes stale, flatlines (a dead meter reads a constant), gets stuck or jumps implausibly
+leaves its segment's leak detection blind or degraded: the service records a hazard for it. Garbage
+(missing ids, UNSPECIFIED health, impossible times) raises ``InvalidInput`` and the consumer dead-letters it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
+from services.workorders.domain.errors import InvalidInput
+from services.workorders.domain.values import check_text, check_time
+
+_HEALTH = {
+    alarms_pb2.SENSOR_HEALTH_OK: "ok",
+    alarms_pb2.SENSOR_HEALTH_STALE: "stale",
+    alarms_pb2.SENSOR_HEALTH_FLATLINED: "flatlined",
+    alarms_pb2.SENSOR_HEALTH_STUCK: "stuck",
+    alarms_pb2.SENSOR_HEALTH_IMPLAUSIBLE_RATE: "implausible_rate",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SensorHealthFacts:
+    event_id: str
+    tag_id: str
+    segment_id: str
+    district: str
+    health: str  # ok, stale, flatlined, stuck, implausible_rate
+    previous_health: str  # "" when unspecified
+    detail: str
+    change_time_unix_us: int
+    segment_mdlr_kg_per_s: float
+
+    @property
+    def is_fault(self) -> bool:
+        return self.health != "ok"
+
+
+def sensor_health_facts(message: alarms_pb2.SensorHealthEvent) -> SensorHealthFacts:
+    check_text("event_id", message.event_id, max_length=400)
+    check_text("tag_id", message.tag_id, max_length=200)
+    check_text("segment_id", message.segment_id, max_length=200)
+    check_text("district", message.district, allow_empty=True, max_length=200)
+    check_text("detail", message.detail, allow_empty=True)
+    health = _HEALTH.get(message.health)
+    if health is None:
+        raise InvalidInput(f"sensor health must be set, got {message.health}")
+    check_time("change_time_unix_us", message.change_time_unix_us)
+    if message.change_time_unix_us == 0:
+        raise InvalidInput("change_time_unix_us is required")
+    mdlr = message.segment_mdlr_kg_per_s
+    if not math.isfinite(mdlr) or mdlr < 0:
+        raise InvalidInput(f"segment_mdlr_kg_per_s must be a finite number >= 0, got {mdlr}")
+    return SensorHealthFacts(
+        event_id=message.event_id,
+        tag_id=message.tag_id,
+        segment_id=message.segment_id,
+        district=message.district,
+        health=health,
+        previous_health=_HEALTH.get(message.previous_health, ""),
+        detail=message.detail,
+        change_time_unix_us=message.change_time_unix_us,
+        segment_mdlr_kg_per_s=mdlr,
+    )
