@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,29 @@ class FleetConfig:
     backoff_s: tuple[float, float] = (0.2, 5.0)  # first and longest wait before reconnecting
     tls_root_cert: bytes | None = None
     seed: int | None = None
+    # Time-compressed catch-up ("store-and-forward" replay of stored history): when start_unix_s is set,
+    # source time = start_unix_s + time_scale * elapsed wall time, never beyond now. The gateways step
+    # together in batches of batch_source_s of source time, as fast as acks allow up to that clock, so
+    # a shared physics ValueSource is asked for times in order. None: real time, as a live RTU.
+    start_unix_s: float | None = None
+    time_scale: float = 1.0
+    batch_source_s: float = 1.0
+    end_unix_s: float | None = None  # compressed mode: stop once source time reaches this
+    max_unacked_batches: int = 64  # compressed mode: wait for acks beyond this many per gateway
+
+    def __post_init__(self) -> None:
+        if not (self.time_scale >= 1.0 and math.isfinite(self.time_scale)):
+            raise ValueError(f"time_scale must be a finite number >= 1, got {self.time_scale}")
+        if not self.batch_source_s > 0:
+            raise ValueError(f"batch_source_s must be > 0, got {self.batch_source_s}")
+        if self.end_unix_s is not None and self.start_unix_s is None:
+            raise ValueError("end_unix_s needs start_unix_s (time-compressed mode)")
+
+    def source_time(self, elapsed_s: float, now_s: float) -> float:
+        """Source time after ``elapsed_s`` of wall time in compressed mode (``now_s`` otherwise)."""
+        if self.start_unix_s is None:
+            return now_s
+        return min(self.start_unix_s + self.time_scale * elapsed_s, now_s)
 
 
 @dataclass
@@ -83,6 +107,7 @@ class Fleet:
             raise ValueError("no gateways to simulate: give tokens for at least one gateway of the network")
         self.gateway_ids = ids
         self._stop = asyncio.Event()
+        self.source_time_s: float | None = None  # compressed mode: source time reached so far
 
     def stop(self) -> None:
         self._stop.set()
@@ -98,6 +123,7 @@ class Fleet:
         streamers: dict[str, GatewayStreamer] = {}
         try:
             tasks: list[asyncio.Future[object]] = []
+            pairs: list[tuple[BatchBuilder, GatewayStreamer]] = []
             for index, gateway_id in enumerate(self.gateway_ids):
                 builder = BatchBuilder(
                     gateway_id,
@@ -115,7 +141,11 @@ class Fleet:
                 )
                 streamers[gateway_id] = streamer
                 tasks.append(asyncio.ensure_future(streamer.run(self._stop)))
-                tasks.append(asyncio.ensure_future(self._produce(builder, streamer)))
+                if config.start_unix_s is None:
+                    tasks.append(asyncio.ensure_future(self._produce(builder, streamer)))
+                pairs.append((builder, streamer))
+            if config.start_unix_s is not None:
+                tasks.append(asyncio.ensure_future(self._replay(pairs)))
             if config.duration_s is not None:
                 try:
                     await asyncio.wait_for(self._stop.wait(), config.duration_s)
@@ -137,3 +167,34 @@ class Fleet:
             next_tick += interval
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), max(0.0, next_tick - time.monotonic()))
+
+    async def _replay(self, pairs: list[tuple[BatchBuilder, GatewayStreamer]]) -> None:
+        """Compressed mode: every gateway replays source time in lockstep, batch_source_s per batch."""
+        config = self.config
+        assert config.start_unix_s is not None
+        started = time.monotonic()
+        source = config.start_unix_s
+        for builder, streamer in pairs:  # the first samples, at the start itself
+            batch = builder.build(source)
+            if batch is not None:
+                streamer.submit(batch)
+        self.source_time_s = source
+        while not self._stop.is_set():
+            if config.end_unix_s is not None and source >= config.end_unix_s:
+                self._stop.set()  # streamers drain what is unacked, then finish
+                break
+            target = config.source_time(time.monotonic() - started, time.time())
+            backlog = any(s.unacked >= config.max_unacked_batches for _, s in pairs)
+            if backlog or source + config.batch_source_s > target:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), 0.02)
+                continue
+            source += config.batch_source_s
+            if config.end_unix_s is not None:
+                source = min(source, config.end_unix_s)
+            for builder, streamer in pairs:
+                batch = builder.build(source)
+                if batch is not None:
+                    streamer.submit(batch)
+            self.source_time_s = source
+            await asyncio.sleep(0)  # let the streamers write and read acks
