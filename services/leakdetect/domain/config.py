@@ -47,18 +47,18 @@ class DetectorParams:
     stuck_frac: float = 0.02  # changes below this fraction of the random error count as stuck (same n and s)
     implausible_clear_n: int = 10  # plausible readings in a row before an implausible-rate tag is OK again
     # Negative pressure wave (c).
-    npw_tau_fast_s: float = 0.15
+    npw_tau_fast_s: float = 1.0  # smoothing of the pressure before front detection and timing
     npw_tau_slow_s: float = 8.0
-    npw_k: float = 6.0  # front detection: drop > k * noise of the fast average
+    npw_k: float = 5.0  # front detection: drop > k * noise of the fast average
     npw_min_drop_pa: float = 300.0
-    npw_confirm_s: float = 1.5  # wait this long after the first crossing to measure the front's amplitude
+    npw_confirm_s: float = 3.0  # wait this long after the first crossing to measure the front's amplitude
     npw_refractory_s: float = 30.0
     npw_pair_tol: float = 0.10  # fronts pair when |dt| <= (1 + tol) L / c + 3 timing s.d.
     npw_end_frac: float = 0.03  # located within this fraction of L (or 2 s.d.) of an end: boundary event
     # Rupture (e).
-    rupture_frac: float = 0.05  # pressure below the reference by 5 % of it ...
-    rupture_tau_s: float = 60.0  # ... reference: slow average of the pressure
-    rupture_confirm: int = 2  # consecutive readings
+    rupture_frac: float = 0.015  # pressure below the reference by 1.5 % of it (a leak of ~ nominal flow) ...
+    rupture_tau_s: float = 30.0  # ... reference: slow average of the pressure
+    rupture_confirm_s: float = 1.0  # held this long (and two readings), inflow not falling
     rupture_refractory_s: float = 600.0
     # Methane (d).
     ch4_hysteresis_lel: float = 5.0
@@ -96,7 +96,7 @@ class DetectorParams:
         p[L.P_NPW_END_FRAC] = self.npw_end_frac
         p[L.P_RUP_FRAC] = self.rupture_frac
         p[L.P_RUP_TAU] = self.rupture_tau_s
-        p[L.P_RUP_CONFIRM] = self.rupture_confirm
+        p[L.P_RUP_CONFIRM] = self.rupture_confirm_s
         p[L.P_RUP_REFRACT_S] = self.rupture_refractory_s
         p[L.P_CH4_HYST] = self.ch4_hysteresis_lel
         p[L.P_CH4_ROR] = self.ch4_rise_lel_per_min

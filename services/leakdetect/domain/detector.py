@@ -74,6 +74,8 @@ class DetectorState:
         seg_i = np.zeros((n_seg, L.N_GI), dtype=np.int64)
         seg_i[:, L.GI_TICK] = -1
         seg_i[:, L.GI_CLOCK] = -1
+        slot_f = np.zeros((n_slots, L.N_SF))
+        slot_f[:, L.SF_HELD] = np.nan  # no tick mean yet
         seg_f = np.zeros((n_seg, L.N_GF))
         seg_f[:, L.GF_KAPPA] = 1.0
         seg_f[:, L.GF_MDLR0 : L.GF_MDLR0 + L.N_WINDOWS] = np.inf
@@ -82,7 +84,7 @@ class DetectorState:
             config=config,
             params_obj=p,
             params=p.to_array(),
-            slot_f=np.zeros((n_slots, L.N_SF)),
+            slot_f=slot_f,
             slot_i=slot_i,
             seg_f=seg_f,
             seg_i=seg_i,

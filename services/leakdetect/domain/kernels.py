@@ -216,7 +216,7 @@ TEMPERATURE_TAU_S = 1800.0  # smoothing of the gas temperature used for the line
 MAX_CATCHUP_BLOCKS = 70  # a silent gap longer than this many blocks restarts the balance instead of replaying
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _emit(ev_i, ev_f, n_ev, counters, kind, seg, role, t, onset, code, v, sg, a1, a2, a3):
     k = n_ev[0]
     if k >= ev_i.shape[0]:
@@ -236,7 +236,7 @@ def _emit(ev_i, ev_f, n_ev, counters, kind, seg, role, t, onset, code, v, sg, a1
     n_ev[0] = k + 1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sigma2(slot_cfg, slot, v):
     """Variance of one reading of this slot at value v."""
     r = slot_cfg[slot, SC_SIGMA_REL] * v
@@ -244,12 +244,18 @@ def _sigma2(slot_cfg, slot, v):
     return r * r + a * a
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _healthy(slot_cfg, slot_i, slot):
     return slot_cfg[slot, SC_PRESENT] != 0.0 and slot_i[slot, SI_HEALTH] == HEALTH_OK
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
+def _usable(slot_cfg, slot_f, slot_i, slot):
+    """Healthy and with a tick mean to hold (NaN until the first tick with a reading has closed)."""
+    return _healthy(slot_cfg, slot_i, slot) and slot_f[slot, SF_HELD] == slot_f[slot, SF_HELD]
+
+
+@njit(cache=True, error_model="numpy")
 def _set_health(slot_i, seg_f, slot, seg, role, new, t, ev_i, ev_f, n_ev, counters):
     old = slot_i[slot, SI_HEALTH]
     if new != old:
@@ -258,14 +264,14 @@ def _set_health(slot_i, seg_f, slot, seg, role, new, t, ev_i, ev_f, n_ev, counte
               float(old), 0.0, 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s, out):
     """Line pack (kg) and its variance from the tick means of the end pressures; out[2] = 1 when valid."""
     base = s * N_ROLES
     su = base + ROLE_PRESSURE_UP
     sd = base + ROLE_PRESSURE_DOWN
-    ok_u = _healthy(slot_cfg, slot_i, su)
-    ok_d = _healthy(slot_cfg, slot_i, sd)
+    ok_u = _usable(slot_cfg, slot_f, slot_i, su)
+    ok_d = _usable(slot_cfg, slot_f, slot_i, sd)
     out[0] = 0.0
     out[1] = 0.0
     out[2] = 0.0
@@ -282,11 +288,11 @@ def _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s, out):
         var_p = slot_f[one, SF_HELD_VAR] + (0.02 * pm) ** 2
     else:
         return
-    if not (pm > 0.0):
+    if not (pm > 0.0 and var_p == var_p):
         return
     st = base + ROLE_TEMPERATURE
     temp = seg_cfg[s, GC_TEMPERATURE_K]
-    if _healthy(slot_cfg, slot_i, st) and slot_f[st, SF_EW_SLOW] > 100.0:
+    if _usable(slot_cfg, slot_f, slot_i, st) and slot_f[st, SF_EW_SLOW] > 100.0:
         temp = slot_f[st, SF_EW_SLOW]
     z = 1.0 + seg_cfg[s, GC_Z_SLOPE] * pm
     rt = seg_cfg[s, GC_R_SPECIFIC] * temp
@@ -297,7 +303,7 @@ def _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s, out):
     out[2] = 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev, lp):
     tick_us = np.int64(params[P_TICK_US])
     k = seg_i[s, GI_TICK]
@@ -336,7 +342,7 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
     # oscillations (period 4L/c) and pressure noise mostly average out of the line-pack difference.
     si = base + ROLE_FLOW_IN
     so = base + ROLE_FLOW_OUT
-    bal_ok = _healthy(slot_cfg, slot_i, si) and _healthy(slot_cfg, slot_i, so)
+    bal_ok = _usable(slot_cfg, slot_f, slot_i, si) and _usable(slot_cfg, slot_f, slot_i, so)
     if bal_ok:
         qin = slot_f[si, SF_HELD]
         qout = slot_f[so, SF_HELD]
@@ -372,7 +378,7 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
         _close_block(s, t_end, params, seg_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _close_block(s, t_end, params, seg_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev):
     bt = params[P_BLOCK_TICKS]
     n_lp = seg_f[s, GF_BLK_LPN]
@@ -423,7 +429,7 @@ def _close_block(s, t_end, params, seg_cfg, seg_f, seg_i, ring, counters, ev_i, 
             ring, counters, ev_i, ev_f, n_ev)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var, params, seg_cfg, seg_f, seg_i,
             ring, counters, ev_i, ev_f, n_ev):
     """Baseline learning, Page's CUSUM on block residuals and the multi-window tests for one valid block."""
@@ -590,7 +596,7 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
             seg_i[s, GI_CLEAR_RUN] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _advance_segment(s, tick, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f,
                      n_ev, lp):
     """Close ticks until `tick` is the open tick or the one after it (one tick of lateness is tolerated)."""
@@ -608,7 +614,7 @@ def _advance_segment(s, tick, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, 
         k = seg_i[s, GI_TICK]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _front(s, end, t_cross, amp, sig_t, params, seg_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_ev):
     """A confirmed pressure-drop front at one end: pair it with the other end's or keep it pending."""
     length = seg_cfg[s, GC_LENGTH_M]
@@ -651,7 +657,7 @@ def _front(s, end, t_cross, amp, sig_t, params, seg_cfg, seg_f, seg_i, counters,
     seg_f[s, my_sig] = sig_t
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _expire_fronts(s, t, params, seg_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_ev):
     wait_us = ((1.0 + params[P_NPW_PAIR_TOL]) * seg_cfg[s, GC_LENGTH_M] / seg_cfg[s, GC_WAVE_SPEED]
                + params[P_NPW_CONFIRM_S] + 2.0) * 1e6
@@ -665,29 +671,34 @@ def _expire_fronts(s, t, params, seg_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_
                   np.int64(seg_f[s, tt]), end + 1, seg_f[s, aa], 0.0, 0.0, 0.0, 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
               hist_t, hist_v, counters, ev_i, ev_f, n_ev):
     """Negative-pressure-wave front detection with sub-sample timing, and the rupture detector."""
     ps = s * 2 + (role - ROLE_PRESSURE_UP)
     hl = hist_t.shape[1]
     hp = slot_i[slot, SI_HIST_POS]
-    hist_t[ps, hp] = t
-    hist_v[ps, hp] = v
-    slot_i[slot, SI_HIST_POS] = (hp + 1) % hl
-    if slot_i[slot, SI_HIST_N] < hl:
-        slot_i[slot, SI_HIST_N] += 1
     if prev_t < 0:
         slot_f[slot, SF_EW_FAST] = v
         slot_f[slot, SF_EW_SLOW] = v
         slot_f[slot, SF_EW_REF] = v
         slot_f[slot, SF_NOISE_VAR] = _sigma2(slot_cfg, slot, v)
-        return
-    dts = (t - prev_t) * 1e-6
-    af = 1.0 - math.exp(-dts / params[P_NPW_TAU_FAST])
-    a_s = 1.0 - math.exp(-dts / params[P_NPW_TAU_SLOW])
-    slot_f[slot, SF_EW_FAST] += af * (v - slot_f[slot, SF_EW_FAST])
+        dts = 0.0
+        af = 1.0
+    else:
+        dts = (t - prev_t) * 1e-6
+        af = 1.0 - math.exp(-dts / params[P_NPW_TAU_FAST])
+        slot_f[slot, SF_EW_FAST] += af * (v - slot_f[slot, SF_EW_FAST])
     fast = slot_f[slot, SF_EW_FAST]
+    # the history keeps the smoothed pressure: both ends are smoothed alike, so the lag cancels in t_up - t_down
+    hist_t[ps, hp] = t
+    hist_v[ps, hp] = fast
+    slot_i[slot, SI_HIST_POS] = (hp + 1) % hl
+    if slot_i[slot, SI_HIST_N] < hl:
+        slot_i[slot, SI_HIST_N] += 1
+    if prev_t < 0:
+        return
+    a_s = 1.0 - math.exp(-dts / params[P_NPW_TAU_SLOW])
     phase = slot_i[slot, SI_NPW_PHASE]
     sd_fast = math.sqrt(slot_f[slot, SF_NOISE_VAR] * af / (2.0 - af))
     thr = max(params[P_NPW_K] * sd_fast, params[P_NPW_MIN_DROP])
@@ -727,7 +738,8 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
                         t_c = hist_t[ps, i0] + (v0 - level) / (v0 - v1) * (hist_t[ps, i1] - hist_t[ps, i0])
                         slope = (v0 - v1) / max(step, 1e-9)
                 if t_c >= 0.0:
-                    sig_n = math.sqrt(slot_f[slot, SF_NOISE_VAR])
+                    t_c -= params[P_NPW_TAU_FAST] * math.log(2.0) * 1e6
+                    sig_n = sd_fast
                     res = slot_cfg[slot, SC_TIME_RES_S]
                     sig_t = math.sqrt(step * step / 12.0 + res * res + (sig_n / max(slope, 1e-9)) ** 2)
                     _front(s, role - ROLE_PRESSURE_UP, t_c, amp, sig_t, params, seg_cfg, seg_f, seg_i, counters,
@@ -747,7 +759,16 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
         if slot_i[slot, SI_RUP_N] == 0:
             slot_f[slot, SF_RUP_T0] = float(prev_t)
         slot_i[slot, SI_RUP_N] += 1
-        if slot_i[slot, SI_RUP_N] >= np.int64(params[P_RUP_CONFIRM]) and t >= seg_i[s, GI_RUPTURE_UNTIL]:
+        # confirmed over rupture_confirm seconds (and two readings), so that a 1 Hz flow meter has spoken
+        held_s = (t - slot_f[slot, SF_RUP_T0]) * 1e-6
+        # a supply cut (upstream valve closing, regulator set-point falling) drops the pressure too, but
+        # with the inflow falling; a rupture draws more gas in
+        fin = s * N_ROLES + ROLE_FLOW_IN
+        veto = False
+        if _usable(slot_cfg, slot_f, slot_i, fin):
+            veto = slot_f[fin, SF_LAST_VALUE] < slot_f[fin, SF_EW_SLOW] - 0.05 * seg_cfg[s, GC_NOMINAL_FLOW]
+        if (slot_i[slot, SI_RUP_N] >= 2 and held_s >= params[P_RUP_CONFIRM] and not veto
+                and t >= seg_i[s, GI_RUPTURE_UNTIL]):
             seg_i[s, GI_RUPTURE_UNTIL] = t + np.int64(params[P_RUP_REFRACT_S] * 1e6)
             t0 = np.int64(slot_f[slot, SF_RUP_T0])
             if slot_i[slot, SI_NPW_PHASE] != 0 and slot_i[slot, SI_NPW_T_DET] < t0:
@@ -760,7 +781,7 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
         slot_f[slot, SF_EW_REF] += ar * (v - ref)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _methane(s, role, slot, t, v, prev_v, prev_t, params, slot_cfg, slot_f, slot_i, counters, ev_i, ev_f, n_ev):
     cur = slot_i[slot, SI_LEVEL]
     lvl = 0
@@ -801,7 +822,7 @@ def _methane(s, role, slot, t, v, prev_v, prev_t, params, slot_cfg, slot_f, slot
         slot_i[slot, SI_ROR_LATCH] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def process_kernel(seg_idx, role_idx, time_us, value, quality, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f,
                    seg_i, ring, hist_t, hist_v, counters, ev_i, ev_f, n_ev):
     """Process readings in order. Inputs must already be in time order for best results (the API sorts)."""
@@ -908,7 +929,13 @@ def process_kernel(seg_idx, role_idx, time_us, value, quality, params, seg_cfg, 
             slot_f[slot, SF_NXT_N] += 1.0
         if new_h != HEALTH_OK:
             continue
-        if role in (ROLE_PRESSURE_UP, ROLE_PRESSURE_DOWN):
+        if role == ROLE_FLOW_IN:
+            # slow inflow reference for the rupture detector's supply-cut veto
+            if prev_t < 0:
+                slot_f[slot, SF_EW_SLOW] = v
+            else:
+                slot_f[slot, SF_EW_SLOW] += min(1.0, (t - prev_t) * 1e-6 / 60.0) * (v - slot_f[slot, SF_EW_SLOW])
+        elif role in (ROLE_PRESSURE_UP, ROLE_PRESSURE_DOWN):
             _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
                       hist_t, hist_v, counters, ev_i, ev_f, n_ev)
             if seg_i[s, GI_NPW_PEND_UP] != 0 or seg_i[s, GI_NPW_PEND_DN] != 0:
@@ -918,7 +945,7 @@ def process_kernel(seg_idx, role_idx, time_us, value, quality, params, seg_cfg, 
                      n_ev)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def advance_kernel(now_us, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f,
                    n_ev):
     """Advance every started segment's clock to now_us: closes ticks so that silent tags turn stale."""

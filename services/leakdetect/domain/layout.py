@@ -234,7 +234,7 @@ R_A = 6
 R_INVALID = 7  # cumulative count of invalid blocks
 N_R = 8
 
-HIST_LEN = 32  # pressure samples kept per pressure slot for sub-sample front timing
+HIST_LEN = 64  # pressure samples kept per pressure slot for sub-sample front timing
 
 # --- parameters (float vector) --------------------------------------------------------------------------------
 P_TICK_US = 0

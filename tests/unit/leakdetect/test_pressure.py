@@ -75,7 +75,7 @@ def test_rupture_detected_within_seconds_and_only_once():
     rup = ev[ev["kind"] == L.EV_RUPTURE]
     assert len(rup) == 1
     assert (rup[0]["time_us"] - T0_US) / 1e6 - 65.0 < 3.0
-    assert rup[0]["value"] > 0.05 * 1.5e6
+    assert rup[0]["value"] > 0.015 * 1.5e6
 
 
 def test_a_small_leak_front_is_not_a_rupture():

@@ -87,7 +87,7 @@ def test_replayed_batch_is_idempotent():
     process_batch(state, *args)  # a gateway retry delivers the same batch again
     assert state.counters[L.C_OUT_OF_ORDER] == n
     fresh = DetectorState.from_bytes(snapshot, cfg)
-    assert np.array_equal(fresh.slot_f, state.slot_f)
+    np.testing.assert_array_equal(fresh.slot_f, state.slot_f)
 
 
 def test_unsorted_batch_gives_the_same_result_as_sorted(balance_case):
