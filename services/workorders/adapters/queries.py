@@ -476,7 +476,7 @@ class ReadModelQueries:
                 r["supervising_department"] or "-",
                 r["state"],
                 utc_text(int(r["deadline_unix_us"])),
-                round((now - int(r["deadline_unix_us"])) / US_PER_DAY, 2),
+                round((now - int(r["deadline_unix_us"])) / US_PER_DAY, 3),
                 utc_text(escalated.get((r["hazard_id"], int(r["deadline_unix_us"])))),
             )
             for r in conn.execute(query).mappings()
