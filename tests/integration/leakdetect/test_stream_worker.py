@@ -113,4 +113,4 @@ def test_two_workers_split_the_partitions(kafka_bootstrap: str, worker_factory) 
             return False
         return all(a != b for a, b in served) and any(a for a, _ in served) and any(b for _, b in served)
 
-    wait_for(both_serve, 120, "both workers serving, each segment on exactly one", interval_s=3)
+    wait_for(both_serve, 240, "both workers serving, each segment on exactly one", interval_s=3)
