@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -212,12 +213,12 @@ def _detect(result: Any, sc: dict[str, Any], pressure_scan_s: float | None, end_
     role_idx = role_of_tag[rd.tag_index]
     state = DetectorState.new(nc.config, DetectorParams())
     extra: dict[str, Any] = {}
-    t0_us = int(round(result.start_time_unix_s * 1e6))
+    t0_us = round(result.start_time_unix_s * 1e6)
     if trace:
         rows = []
         edges = np.searchsorted(rd.time_unix_us, t0_us + np.arange(0, end_s + 60, 60) * 1_000_000)
         evs = []
-        for a, b in zip(edges[:-1], edges[1:], strict=True):
+        for a, b in itertools.pairwise(edges):
             evs.append(process_batch(state, seg_idx[a:b], role_idx[a:b], rd.time_unix_us[a:b], rd.value_si[a:b],
                                      rd.quality[a:b]))
             rows.append((state.seg_i[0, L.GI_CLOCK], state.seg_f[0, L.GF_LAST_E], state.seg_f[0, L.GF_LAST_SIGMA],
@@ -305,7 +306,7 @@ def run_one(sc: dict[str, Any]) -> dict[str, Any]:
     else:
         duration = sc["hours"] * 3600.0 + LEARN_S
         res = _simulate(sc, duration, (), rng)
-        ev, nc, extra = _detect(res, sc, None, duration)
+        ev, _nc, extra = _detect(res, sc, None, duration)
         learn_end = ev[ev["kind"] == L.EV_BASELINE_LEARNED]
         t_learned = int(learn_end[0]["time_us"]) if len(learn_end) else extra["t0_us"] + int(LEARN_S * 1e6)
         monitored_s = (extra["t0_us"] + duration * 1e6 - t_learned) / 1e6
@@ -480,7 +481,7 @@ def plots(results: list[dict[str, Any]], scored: dict[str, Any]) -> list[str]:
     leak = LeakSpec("TR-01", 0.4 * seg.length_m, sc["onset_s"], rate_kg_per_s=rate)
     duration = sc["onset_s"] + 1800.0
     res = _simulate(sc, duration, (leak,), np.random.default_rng(sc["seed"]))
-    ev, nc, extra = _detect(res, sc, None, duration, trace=True)
+    ev, _nc, extra = _detect(res, sc, None, duration, trace=True)
     tr = extra["trace"]
     t0 = extra["t0_us"]
     tm = (tr[:, 0] - t0) / 60e6

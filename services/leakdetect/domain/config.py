@@ -49,7 +49,7 @@ class DetectorParams:
     # Negative pressure wave (c).
     npw_tau_fast_s: float = 1.0  # smoothing of the pressure before front detection and timing
     npw_tau_slow_s: float = 8.0
-    npw_k: float = 5.0  # front detection: drop > k * noise of the fast average
+    npw_k: float = 6.0  # front detection: drop > k * noise of the fast average
     npw_min_drop_pa: float = 300.0
     npw_confirm_s: float = 3.0  # wait this long after the first crossing to measure the front's amplitude
     npw_refractory_s: float = 30.0

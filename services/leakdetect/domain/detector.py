@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from . import layout as L
 from .config import DetectorConfig, DetectorParams
-from .kernels import advance_kernel, process_kernel
+from .kernels import advance_kernel, group_by_segment, process_kernel
 
 EVENT_DTYPE = np.dtype(
     [
@@ -191,7 +191,8 @@ def process_batch(
     value_si: npt.ArrayLike,
     quality: npt.ArrayLike | None = None,
 ) -> npt.NDArray[np.void]:
-    """Feed one batch of readings; returns the events it produced (structured array, `EVENT_DTYPE`).
+    """Feed one batch of readings; returns the events it produced (structured array, `EVENT_DTYPE`), ordered by
+    segment and, within a segment, by time.
 
     Readings may come in any order: a batch that is not sorted by time is stably sorted first. Readings with an
     unknown segment/role, a time not after the tag's previous reading (duplicates from gateway retries), bad
@@ -206,6 +207,12 @@ def process_batch(
     if n > 1 and bool(np.any(t[1:] < t[:-1])):
         order = np.argsort(t, kind="stable")
         seg, role, t, v, q = seg[order], role[order], t[order], v[order], q[order]
+    if n > 1:
+        # segment by segment (stable, so each segment stays in time order): same result, cache-friendly
+        gs, gr, gt, gv, gq = (np.empty_like(seg), np.empty_like(role), np.empty_like(t), np.empty_like(v),
+                              np.empty_like(q))
+        group_by_segment(seg, role, t, v, q, state.config.n_segments, gs, gr, gt, gv, gq)
+        seg, role, t, v, q = gs, gr, gt, gv, gq
     out_parts = []
     # the event buffer is drained between chunks so that a huge batch cannot overflow it
     chunk = max(1, state.ev_i.shape[0] * 4)

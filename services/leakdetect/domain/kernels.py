@@ -213,6 +213,7 @@ from .layout import (
 
 Z_CLIP = 3.5  # cap of one block's contribution to the CUSUM: one bad block must not raise an alarm alone
 TEMPERATURE_TAU_S = 1800.0  # smoothing of the gas temperature used for the line pack
+NPW_MIN_SHARPNESS = 0.25
 MAX_CATCHUP_BLOCKS = 70  # a silent gap longer than this many blocks restarts the balance instead of replaying
 
 
@@ -234,6 +235,14 @@ def _emit(ev_i, ev_f, n_ev, counters, kind, seg, role, t, onset, code, v, sg, a1
     ev_f[k, EF_AUX2] = a2
     ev_f[k, EF_AUX3] = a3
     n_ev[0] = k + 1
+
+
+@njit(cache=True, error_model="numpy")
+def _alpha(dt, tau):
+    """Weight of a new sample in an exponential average of time constant tau: 1 - exp(-x) ~ x / (1 + x),
+    exact enough for smoothing and free of a transcendental call per reading."""
+    x = dt / tau
+    return x / (1.0 + x)
 
 
 @njit(cache=True, error_model="numpy")
@@ -615,7 +624,8 @@ def _advance_segment(s, tick, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, 
 
 
 @njit(cache=True, error_model="numpy")
-def _front(s, end, t_cross, amp, sig_t, params, seg_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_ev):
+def _front(s, end, t_cross, amp, sig_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, counters, ev_i,
+           ev_f, n_ev):
     """A confirmed pressure-drop front at one end: pair it with the other end's or keep it pending."""
     length = seg_cfg[s, GC_LENGTH_M]
     c = seg_cfg[s, GC_WAVE_SPEED]
@@ -641,7 +651,24 @@ def _front(s, end, t_cross, amp, sig_t, params, seg_cfg, seg_f, seg_i, counters,
             amp_m = 0.5 * (amp + seg_f[s, other_a])
             onset = np.int64(min(t_up, t_dn) - (length - abs(c * dt)) / (2.0 * c) * 1e6)
             leak_est = 2.0 * seg_cfg[s, GC_AREA_M2] * amp_m / c
-            if x < margin:
+            # flows must agree with gas leaving between the meters: more in at the upstream end, less out at
+            # the downstream end; an operation outside the segment moves both the same way (or cuts the inflow)
+            consistent = True
+            fi = s * N_ROLES + ROLE_FLOW_IN
+            fo = s * N_ROLES + ROLE_FLOW_OUT
+            if slot_cfg[fi, SC_PRESENT] != 0.0 or slot_cfg[fo, SC_PRESENT] != 0.0:
+                # meters exist but cannot vouch (stale, over range): not a located leak
+                consistent = False
+            if _usable(slot_cfg, slot_f, slot_i, fi) and _usable(slot_cfg, slot_f, slot_i, fo):
+                d_in = slot_f[fi, SF_LAST_VALUE] - slot_f[fi, SF_EW_SLOW]
+                d_out = slot_f[fo, SF_LAST_VALUE] - slot_f[fo, SF_EW_SLOW]
+                tol_in = 4.0 * math.sqrt(_sigma2(slot_cfg, fi, slot_f[fi, SF_EW_SLOW]))
+                tol_out = 4.0 * math.sqrt(_sigma2(slot_cfg, fo, slot_f[fo, SF_EW_SLOW]))
+                consistent = d_in > -tol_in and d_out < tol_out and (d_in - d_out) > tol_in + tol_out
+            if not consistent:
+                _emit(ev_i, ev_f, n_ev, counters, EV_NPW_BOUNDARY, s, -1, np.int64(max(t_up, t_dn)), onset, 3, x,
+                      sig_x, dt, leak_est, amp_m)
+            elif x < margin:
                 _emit(ev_i, ev_f, n_ev, counters, EV_NPW_BOUNDARY, s, ROLE_PRESSURE_UP, np.int64(max(t_up, t_dn)),
                       onset, 1, x, sig_x, dt, leak_est, amp_m)
             elif x > length - margin:
@@ -687,7 +714,7 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
         af = 1.0
     else:
         dts = (t - prev_t) * 1e-6
-        af = 1.0 - math.exp(-dts / params[P_NPW_TAU_FAST])
+        af = _alpha(dts, params[P_NPW_TAU_FAST])
         slot_f[slot, SF_EW_FAST] += af * (v - slot_f[slot, SF_EW_FAST])
     fast = slot_f[slot, SF_EW_FAST]
     # the history keeps the smoothed pressure: both ends are smoothed alike, so the lag cancels in t_up - t_down
@@ -698,14 +725,15 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
         slot_i[slot, SI_HIST_N] += 1
     if prev_t < 0:
         return
-    a_s = 1.0 - math.exp(-dts / params[P_NPW_TAU_SLOW])
+    a_s = _alpha(dts, params[P_NPW_TAU_SLOW])
     phase = slot_i[slot, SI_NPW_PHASE]
-    sd_fast = math.sqrt(slot_f[slot, SF_NOISE_VAR] * af / (2.0 - af))
-    thr = max(params[P_NPW_K] * sd_fast, params[P_NPW_MIN_DROP])
+    var_fast = slot_f[slot, SF_NOISE_VAR] * af / (2.0 - af)
+    kk = params[P_NPW_K]
     if phase == 0:
         d1 = v - prev_v
         slot_f[slot, SF_NOISE_VAR] += min(1.0, dts / 60.0) * (0.5 * d1 * d1 - slot_f[slot, SF_NOISE_VAR])
-        if slot_f[slot, SF_EW_SLOW] - fast > thr:
+        drop0 = slot_f[slot, SF_EW_SLOW] - fast
+        if drop0 > params[P_NPW_MIN_DROP] and drop0 * drop0 > kk * kk * var_fast:
             slot_i[slot, SI_NPW_PHASE] = 1
             slot_f[slot, SF_NPW_BASE] = slot_f[slot, SF_EW_SLOW]
             slot_i[slot, SI_NPW_T_DET] = t
@@ -716,6 +744,8 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
         slot_i[slot, SI_NPW_N] += 1
         t_det = slot_i[slot, SI_NPW_T_DET]
         if (t - t_det) * 1e-6 >= params[P_NPW_CONFIRM_S] and slot_i[slot, SI_NPW_N] >= 2:
+            sd_fast = math.sqrt(var_fast)
+            thr = max(kk * sd_fast, params[P_NPW_MIN_DROP])
             base = slot_f[slot, SF_NPW_BASE]
             amp = base - fast
             if amp > thr:
@@ -737,13 +767,16 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
                         step = (hist_t[ps, i1] - hist_t[ps, i0]) * 1e-6
                         t_c = hist_t[ps, i0] + (v0 - level) / (v0 - v1) * (hist_t[ps, i1] - hist_t[ps, i0])
                         slope = (v0 - v1) / max(step, 1e-9)
-                if t_c >= 0.0:
+                # a front is sharp: through the smoothing, a step crosses half its height with slope ~ A/(2 tau);
+                # a ramp of demand or supply pressure crosses far slower and is not a wave front
+                sharp = slope * params[P_NPW_TAU_FAST] / amp >= NPW_MIN_SHARPNESS
+                if t_c >= 0.0 and sharp:
                     t_c -= params[P_NPW_TAU_FAST] * math.log(2.0) * 1e6
                     sig_n = sd_fast
                     res = slot_cfg[slot, SC_TIME_RES_S]
                     sig_t = math.sqrt(step * step / 12.0 + res * res + (sig_n / max(slope, 1e-9)) ** 2)
-                    _front(s, role - ROLE_PRESSURE_UP, t_c, amp, sig_t, params, seg_cfg, seg_f, seg_i, counters,
-                           ev_i, ev_f, n_ev)
+                    _front(s, role - ROLE_PRESSURE_UP, t_c, amp, sig_t, params, seg_cfg, slot_cfg, slot_f, slot_i,
+                           seg_f, seg_i, counters, ev_i, ev_f, n_ev)
                 slot_i[slot, SI_NPW_PHASE] = 2
             else:
                 slot_i[slot, SI_NPW_PHASE] = 0
@@ -777,7 +810,7 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
             _emit(ev_i, ev_f, n_ev, counters, EV_RUPTURE, s, role, t, t0, 0, drop, 0.0, rate, ref, 0.0)
     else:
         slot_i[slot, SI_RUP_N] = 0
-        ar = 1.0 - math.exp(-dts / params[P_RUP_TAU])
+        ar = _alpha(dts, params[P_RUP_TAU])
         slot_f[slot, SF_EW_REF] += ar * (v - ref)
 
 
@@ -792,7 +825,7 @@ def _methane(s, role, slot, t, v, prev_v, prev_t, params, slot_cfg, slot_f, slot
     if prev_t >= 0:
         dts = max((t - prev_t) * 1e-6, 1e-3)
         rate = (v - prev_v) / dts * 60.0
-        a = 1.0 - math.exp(-dts / params[P_CH4_ROR_TAU])
+        a = _alpha(dts, params[P_CH4_ROR_TAU])
         slot_f[slot, SF_ROR] += a * (rate - slot_f[slot, SF_ROR])
     ror = slot_f[slot, SF_ROR]
     if lvl > cur:
@@ -878,8 +911,9 @@ def process_kernel(seg_idx, role_idx, time_us, value, quality, params, seg_cfg, 
         # implausible rate of change (beyond the physics plus four s.d. of noise)
         if prev_t >= 0:
             dts = (t - prev_t) * 1e-6
-            lim = slot_cfg[slot, SC_MAX_RATE] * dts + 4.0 * math.sqrt(_sigma2(slot_cfg, slot, prev_v) * 2.0)
-            if abs(v - prev_v) > lim:
+            # beyond the physics plus four s.d. of the difference of two readings (squares: no sqrt per reading)
+            excess = abs(v - prev_v) - slot_cfg[slot, SC_MAX_RATE] * dts
+            if excess > 0.0 and excess * excess > 32.0 * _sigma2(slot_cfg, slot, prev_v):
                 counters[C_IMPLAUSIBLE] += 1
                 slot_i[slot, SI_IMPL_N] += 1
                 slot_i[slot, SI_GOOD_RUN] = 0
@@ -905,8 +939,8 @@ def process_kernel(seg_idx, role_idx, time_us, value, quality, params, seg_cfg, 
             if slot_i[slot, SI_FLAT_N] >= flat_n and t - slot_i[slot, SI_FLAT_T0] >= flat_us:
                 new_h = HEALTH_FLATLINED
             if role != ROLE_TEMPERATURE:
-                band = stuck_frac * math.sqrt(_sigma2(slot_cfg, slot, v))
-                if prev_t >= 0 and abs(v - slot_f[slot, SF_ANCHOR]) <= band:
+                dv = v - slot_f[slot, SF_ANCHOR]
+                if prev_t >= 0 and dv * dv <= stuck_frac * stuck_frac * _sigma2(slot_cfg, slot, v):
                     slot_i[slot, SI_STUCK_N] += 1
                 else:
                     slot_i[slot, SI_STUCK_N] = 0
@@ -929,8 +963,8 @@ def process_kernel(seg_idx, role_idx, time_us, value, quality, params, seg_cfg, 
             slot_f[slot, SF_NXT_N] += 1.0
         if new_h != HEALTH_OK:
             continue
-        if role == ROLE_FLOW_IN:
-            # slow inflow reference for the rupture detector's supply-cut veto
+        if role <= ROLE_FLOW_OUT:
+            # slow flow references: the rupture detector's supply-cut veto, the NPW flow-consistency check
             if prev_t < 0:
                 slot_f[slot, SF_EW_SLOW] = v
             else:
@@ -966,3 +1000,34 @@ __all__ = ["advance_kernel", "process_kernel"]
 
 # referenced for completeness of the layout (kept so that ruff does not flag an unused import)
 _UNUSED = (GC_NOMINAL_FLOW, HEALTH_STALE, HEALTH_UNKNOWN, SC_SCAN_S, HIST_LEN, ROLE_FLOW_IN)
+
+
+@njit(cache=True, error_model="numpy")
+def group_by_segment(seg_idx, role_idx, time_us, value, quality, n_seg, o_seg, o_role, o_time, o_value, o_quality):
+    """Stable counting sort of a batch by segment (invalid indices last) into the o_* arrays.
+
+    Segments share no state, so processing a batch segment by segment gives the same result as in time order,
+    while each segment's state stays in cache for all its readings.
+    """
+    n = seg_idx.shape[0]
+    counts = np.zeros(n_seg + 2, dtype=np.int64)
+    for i in range(n):
+        s = seg_idx[i]
+        b = s + 1 if (s >= 0 and s < n_seg) else n_seg + 1
+        counts[b] += 1
+    for b in range(1, n_seg + 2):
+        counts[b] += counts[b - 1]
+    # counts[b] is now the end of bucket b; the start of bucket b is counts[b-1] (bucket 0 is empty)
+    pos = np.empty(n_seg + 1, dtype=np.int64)
+    for b in range(n_seg + 1):
+        pos[b] = counts[b]
+    for i in range(n):
+        s = seg_idx[i]
+        b = s if (s >= 0 and s < n_seg) else n_seg
+        k = pos[b]
+        pos[b] = k + 1
+        o_seg[k] = s
+        o_role[k] = role_idx[i]
+        o_time[k] = time_us[i]
+        o_value[k] = value[i]
+        o_quality[k] = quality[i]

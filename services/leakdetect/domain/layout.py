@@ -41,7 +41,7 @@ HEALTH_IMPLAUSIBLE_RATE = 5
 EV_LEAK = 1  # mass balance alarm raised: value=rate kg/s, sigma=1 s.d., aux1=test statistic, aux2=test id
 EV_LEAK_CLEARED = 2  # mass balance alarm cleared
 EV_NPW_LEAK = 3  # paired pressure-wave fronts located inside the segment: value=x m, sigma=s.d. of x
-EV_NPW_BOUNDARY = 4  # paired fronts located at an end: an operational event entering from outside
+EV_NPW_BOUNDARY = 4  # paired fronts of an operation: code 1/2 located at the up/down end, 3 flows disagree
 EV_NPW_UNPAIRED = 5  # a front at one end without a partner at the other within L/c
 EV_RUPTURE = 6  # large fast pressure collapse: value=drop Pa, aux1=drop rate Pa/s
 EV_METHANE = 7  # methane level crossed upwards: value=%LEL, code=level (1 alarm, 2, 3), grade hint in aux2
