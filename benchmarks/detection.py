@@ -236,6 +236,13 @@ def _detect(result: Any, sc: dict[str, Any], pressure_scan_s: float | None, end_
     return events, nc, extra
 
 
+def nc_wave_speed(sid: str) -> float:
+    from services.leakdetect.domain import layout as L
+    from services.leakdetect.domain.network_config import config_from_network
+
+    return float(config_from_network(_network(), segment_ids=[sid]).config.seg_cfg[0, L.GC_WAVE_SPEED])
+
+
 def result_probes(result: Any) -> list[Any]:
     from services.gasflow import Probe
 
@@ -264,7 +271,7 @@ def run_one(sc: dict[str, Any]) -> dict[str, Any]:
         for label, scan in (("10hz", None), ("1hz", 1.0)):
             if label == "1hz" and sc["onset_kind"] != "abrupt":
                 continue
-            ev, nc, extra = _detect(res, sc, scan, duration)
+            ev, _nc, extra = _detect(res, sc, scan, duration)
             onset_us = extra["t0_us"] + int(sc["onset_s"] * 1e6)
             if label == "10hz":
                 bal = ev[ev["kind"] == L.EV_LEAK]
@@ -294,15 +301,18 @@ def run_one(sc: dict[str, Any]) -> dict[str, Any]:
                         orifice_diameter_m=sc["orifice_frac"] * seg.inner_diameter_m)
         duration = sc["onset_s"] + 300.0
         res = _simulate(sc, duration, (leak,), rng)
-        ev, nc, extra = _detect(res, sc, None, duration)
-        onset_us = extra["t0_us"] + int(sc["onset_s"] * 1e6)
-        rup = ev[(ev["kind"] == L.EV_RUPTURE) & (ev["time_us"] >= onset_us)]
         out.update(position_m=x, length_m=seg.length_m, orifice_frac=sc["orifice_frac"],
-                   peak_leak_kg_per_s=float(np.max(res.leak_outflow_kg_per_s)))
-        out["rupture_ttd_s"] = float((rup[0]["time_us"] - onset_us) / 1e6) if len(rup) else None
-        npw = ev[(ev["kind"] == L.EV_NPW_LEAK) & (ev["time_us"] >= onset_us)]
-        if len(npw):
-            out["npw_10hz_x"] = float(npw[0]["value"])
+                   peak_leak_kg_per_s=float(np.max(res.leak_outflow_kg_per_s)),
+                   nearest_end_travel_s=min(x, seg.length_m - x) / float(nc_wave_speed(sid)))
+        for label, scan in (("10hz", None), ("1hz", 1.0)):
+            ev, _nc, extra = _detect(res, sc, scan, duration)
+            onset_us = extra["t0_us"] + int(sc["onset_s"] * 1e6)
+            rup = ev[(ev["kind"] == L.EV_RUPTURE) & (ev["time_us"] >= onset_us)]
+            out[f"rupture_ttd_s_{label}"] = float((rup[0]["time_us"] - onset_us) / 1e6) if len(rup) else None
+            npw = ev[(ev["kind"] == L.EV_NPW_LEAK) & (ev["time_us"] >= onset_us)]
+            if len(npw):
+                out[f"npw_{label}_x"] = float(npw[0]["value"])
+        out["rupture_ttd_s"] = out["rupture_ttd_s_10hz"]
     else:
         duration = sc["hours"] * 3600.0 + LEARN_S
         res = _simulate(sc, duration, (), rng)
@@ -411,11 +421,14 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
     rate_err = [abs(r["est_rate"] - r["true_rate_at_alarm"]) / r["true_rate_at_alarm"] * 100 for r in leaks
                 if r.get("detected") and r["true_rate_at_alarm"] > 0]
     loc: dict[str, Any] = {}
+    rup_all = [r for r in results if r["kind"] == "rupture"]
     for label in ("10hz", "1hz"):
-        errs = [abs(r[f"npw_{label}_x"] - r["position_m"]) / r["length_m"] * 100 for r in leaks
-                if f"npw_{label}_x" in r]
+        located = [r for r in leaks + rup_all if f"npw_{label}_x" in r]
+        errs = [abs(r[f"npw_{label}_x"] - r["position_m"]) / r["length_m"] * 100 for r in located]
         eligible = [r for r in leaks if r["onset_kind"] == "abrupt"]
         loc[label] = {"median": _pct(errs, 50), "p90": _pct(errs, 90), "located": len(errs),
+                      "located_ruptures": sum(1 for r in rup_all if f"npw_{label}_x" in r),
+                      "ruptures": len(rup_all),
                       "abrupt_leaks": len(eligible),
                       "located_by_leak_pct": {f"{p:g}": sum(1 for r in eligible if r["pct"] == p
                                                               and f"npw_{label}_x" in r) for p in LEAK_PCTS}}
@@ -426,6 +439,10 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
     fa_rup = sum(r["rupture_alarms"] for r in free)
     rup = [r for r in results if r["kind"] == "rupture"]
     rup_ttd = [r["rupture_ttd_s"] for r in rup if r["rupture_ttd_s"] is not None]
+    rup_ttd_1hz = [r["rupture_ttd_s_1hz"] for r in rup if r.get("rupture_ttd_s_1hz") is not None]
+    # the wave needs min(x, L - x) / c to reach the nearest end: detection after that travel time
+    rup_after_travel = [r["rupture_ttd_s"] - r["nearest_end_travel_s"] for r in rup
+                        if r["rupture_ttd_s"] is not None]
     leak_rupture_fa = sum(r.get("rupture_alarms_10hz", 0) for r in leaks if r["pct"] <= 5.0)
     by_op: dict[str, Any] = {}
     for op in ("steady", "demand_swing", "supply_change"):
@@ -457,6 +474,10 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
         "rupture_scenarios": len(rup),
         "rupture_detected": len(rup_ttd),
         "rupture_time_to_detect_s": {"median": _pct(rup_ttd, 50), "max": max(rup_ttd) if rup_ttd else None},
+        "rupture_time_to_detect_s_1hz_pressure": {"median": _pct(rup_ttd_1hz, 50),
+                                                  "max": max(rup_ttd_1hz) if rup_ttd_1hz else None},
+        "rupture_detect_after_wave_arrival_s": {"median": _pct(rup_after_travel, 50),
+                                                "max": max(rup_after_travel) if rup_after_travel else None},
     }
 
 
