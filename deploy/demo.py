@@ -1,4 +1,6 @@
-"""``make demo``: start Kafka and telemetry, stream the simulated demo city for ~30 s, show what arrived.
+"""``make demo``: start Kafka, telemetry, leakdetect and workorders, stream the simulated demo city for ~30 s,
+show what arrived, then replay a physically simulated leak (time-compressed) and show the alarm, the
+work order it opened and the replacement-programme report.
 
 Everything runs on private ports with a fresh data directory under ``var/demo/``, so the demo never
 touches a developer's broker and its summary counts this run only. Every process is stopped at the end,
@@ -24,6 +26,9 @@ PYTHON = sys.executable
 DEMO_DIR = REPO / "var" / "demo"
 KAFKA_PORT, KAFKA_CONTROLLER_PORT = 29092, 29093
 TELEMETRY_ADDRESS = "127.0.0.1:29051"
+WORKORDERS_ADDRESS = "127.0.0.1:29053"
+
+
 BOOTSTRAP = f"127.0.0.1:{KAFKA_PORT}"
 
 
@@ -142,6 +147,38 @@ def main() -> int:
             )
         )
         wait_for_port(TELEMETRY_ADDRESS, 60, telemetry, "telemetry")
+        say("Starting leakdetect and workorders")
+        stack.enter_context(
+            service(
+                "leakdetect",
+                ["-m", "services.leakdetect"],
+                {
+                    "PIPEWARDEN_KAFKA_BOOTSTRAP": BOOTSTRAP,
+                    "PIPEWARDEN_LEAKDETECT_APP_ID": "pipewarden-demo-leakdetect",
+                    "PIPEWARDEN_LEAKDETECT_GRPC_PORT": "-1",
+                    "PIPEWARDEN_LEAKDETECT_METRICS_PORT": "-1",
+                    "PIPEWARDEN_LEAKDETECT_COMMIT_INTERVAL_S": "0.5",
+                },
+            )
+        )
+        db_path = DEMO_DIR / "workorders.sqlite3"
+        db_path.unlink(missing_ok=True)
+        db_url = f"sqlite:///{db_path}"
+        jwt_secret = secrets.token_urlsafe(48)
+        workorders = stack.enter_context(
+            service(
+                "workorders",
+                ["-m", "services.workorders", "serve"],
+                {
+                    "PIPEWARDEN_KAFKA_BOOTSTRAP": BOOTSTRAP,
+                    "PIPEWARDEN_WORKORDERS_DB_URL": db_url,
+                    "PIPEWARDEN_WORKORDERS_GRPC_ADDRESS": WORKORDERS_ADDRESS,
+                    "PIPEWARDEN_WORKORDERS_JWT_SECRET": jwt_secret,
+                    "PIPEWARDEN_WORKORDERS_CONSUMER_GROUP": "pipewarden-demo-workorders",
+                },
+            )
+        )
+        wait_for_port(WORKORDERS_ADDRESS, 90, workorders, "workorders")
         say(f"Streaming {len(network.gateways)} simulated gateways for {options.duration:.0f} s")
         print("   5 % of batches carry one bad reading, to show the rejects")
         fieldsim_args = ["--target", TELEMETRY_ADDRESS, "--tokens", tokens, "--duration", str(options.duration)]
@@ -157,6 +194,9 @@ def main() -> int:
             print(field.stderr, file=sys.stderr)
             raise SystemExit("the simulated field reported failed batches")
         summarise_topics()
+        from .demo_leak import run_leak_demo
+
+        run_leak_demo(BOOTSTRAP, TELEMETRY_ADDRESS, WORKORDERS_ADDRESS, tokens, db_url, jwt_secret)
     say("Demo finished; everything stopped")
     return 0
 

@@ -1,0 +1,202 @@
+"""The demo's leak act: replay a physically simulated leak through telemetry (time-compressed), then show
+the alarm from ``leak.alarms.v1``, the work order it opened and the replacement-programme report.
+
+The simulated truth is printed beside the detector's estimate for comparison; the detector never sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import subprocess
+import sys
+import time
+import uuid
+
+import grpc
+
+from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
+from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as wpb
+from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as wgrpc
+from services.fieldsim import Fleet, FleetConfig
+from services.gasflow import LeakSpec
+from services.gasflow.fieldsource import SimulatedValues
+from services.network import load_demo_network
+from services.telemetry.config import parse_gateway_tokens
+from services.topics.registry import LEAK_ALARMS
+from services.workorders.adapters.tokens import issue_token
+
+from .topic_reader import read_topic
+
+SEGMENT, POSITION_M, RATE_KG_PER_S = "TR-03", 3000.0, 1.5
+GATEWAY = "gw-transmission"
+LEARN_S, AFTER_LEAK_S, TIME_SCALE = 70 * 60.0, 8 * 60.0, 200.0
+PROBLEM_PIPES = (("DS-M02", "grey cast iron, 1986"), ("DS-M04", "grey cast iron"))
+
+
+def say(text: str) -> None:
+    print(f"\n\033[1m== {text}\033[0m", flush=True)
+
+
+def _alarms(bootstrap: str, since_us: int) -> list[alarms_pb2.LeakAlarmEvent]:
+    out = []
+    for record in read_topic(bootstrap, LEAK_ALARMS.name):
+        event = alarms_pb2.LeakAlarmEvent.FromString(record.value)
+        if event.segment_id == SEGMENT and event.onset_time_unix_us >= since_us:
+            out.append(event)
+    return out
+
+
+def _stream_leak(telemetry: str, tokens: str) -> tuple[float, float]:
+    network = load_demo_network()
+    start = float(int(time.time() - LEARN_S - AFTER_LEAK_S - 300.0))
+    onset = start + LEARN_S
+    values = SimulatedValues(
+        network, seed=5, leaks=(LeakSpec(SEGMENT, POSITION_M, onset, rate_kg_per_s=RATE_KG_PER_S),)
+    )
+    config = FleetConfig(
+        target=telemetry,
+        tokens=parse_gateway_tokens(tokens, source="demo"),
+        gateways=(GATEWAY,),
+        first_sequence=time.time_ns() // 1000,
+        seed=5,
+        start_unix_s=start,
+        time_scale=TIME_SCALE,
+        batch_source_s=10.0,
+        end_unix_s=onset + AFTER_LEAK_S,
+        ack_timeout_s=30.0,
+    )
+    report = asyncio.run(Fleet(network, config, values).run())
+    s = report.summary()
+    print(f"   {s['readings_accepted']} readings accepted, {s['readings_rejected']} rejected in {s['duration_s']} s")
+    return start, onset
+
+
+def _utc(us: int) -> str:
+    return datetime.datetime.fromtimestamp(us / 1e6, datetime.UTC).strftime("%H:%M:%S")
+
+
+def run_leak_demo(bootstrap: str, telemetry: str, workorders: str, tokens: str, db_url: str, secret: str) -> None:
+    network = load_demo_network()
+    segment = network.segments[SEGMENT]
+    say(
+        f"Simulated leak: {SEGMENT} ({segment.district}, {segment.length_m / 1000:.1f} km), "
+        f"{RATE_KG_PER_S} kg/s at {POSITION_M / 1000:.2f} km"
+    )
+    print(
+        f"   gasflow physics, {GATEWAY} replaying {(LEARN_S + AFTER_LEAK_S) / 60:.0f} simulated minutes "
+        f"(leak after {LEARN_S / 60:.0f}: the detectors learn their baseline for 60) at up to {TIME_SCALE:.0f}x"
+    )
+    start, onset = _stream_leak(telemetry, tokens)
+
+    say(f"{LEAK_ALARMS.name}: alarms on {SEGMENT}")
+    deadline = time.monotonic() + 120
+    alarms: list[alarms_pb2.LeakAlarmEvent] = []
+    while time.monotonic() < deadline:
+        alarms = _alarms(bootstrap, int(start * 1e6))
+        if any(a.HasField("location") for a in alarms) or (alarms and time.monotonic() > deadline - 60):
+            break
+        time.sleep(3)
+    if not alarms:
+        print("   none within 120 s (see var/demo/leakdetect.log)")
+    for a in alarms:
+        methods = ", ".join(
+            alarms_pb2.DetectionMethod.Name(m).removeprefix("DETECTION_METHOD_").lower() for m in a.methods
+        )
+        where = (
+            f"{a.location.position_km:.2f} ± {a.location.uncertainty_km:.2f} km"
+            if a.HasField("location")
+            else "not located"
+        )
+        state = alarms_pb2.AlarmState.Name(a.state).removeprefix("ALARM_STATE_")
+        rate = a.leak_rate
+        print(
+            f"   {state:<8} {a.segment_id} {a.district:<10} [{methods}] {rate.rate_kg_per_s:.2f} kg/s "
+            f"({rate.rate_pct_of_nominal_flow:.0f} % of nominal), location {where}; "
+            f"onset {_utc(a.onset_time_unix_us)}, detected {_utc(a.detection_time_unix_us)} (source time)"
+        )
+    print(
+        f"   truth:   {RATE_KG_PER_S:.2f} kg/s at {POSITION_M / 1000:.2f} km from {segment.from_node}, "
+        f"onset {_utc(int(onset * 1e6))}"
+    )
+
+    dispatcher = issue_token(secret, "demo-dispatcher", "dispatcher", ["*"])
+    supervisor = issue_token(secret, "demo-supervisor", "supervisor", ["*"])
+    with grpc.insecure_channel(workorders) as channel:
+        stub = wgrpc.WorkOrdersServiceStub(channel)
+        say("Work order (gRPC, dispatcher token)")
+        order = None
+        deadline = time.monotonic() + 30
+        while order is None and time.monotonic() < deadline:
+            listed = stub.ListWorkOrders(
+                wpb.ListWorkOrdersRequest(), metadata=(("authorization", f"Bearer {dispatcher}"),), timeout=10
+            )
+            order = next((o for o in listed.work_orders if o.segment_id == SEGMENT), None)
+            if order is None:
+                time.sleep(1)
+        if order is None:
+            print("   no work order for the alarm within 30 s (see var/demo/workorders.log)")
+        else:
+            print(
+                f"   {order.work_order_id}: grade {order.grade}, state {order.state}, {order.segment_id} "
+                f"{order.district} {order.pipe_class} {order.material}, alarm {order.alarm_id}"
+            )
+
+        say("Seeding the replacement programme (supervisor token): problem pipelines, targets, one job")
+        year = datetime.datetime.now(datetime.UTC).year
+        auth = (("authorization", f"Bearer {supervisor}"),)
+        commands: list[tuple[str, wpb.ExecuteReplacementCommandRequest]] = []
+        for seg_id, reason in PROBLEM_PIPES:
+            commands.append(
+                (
+                    f"flag {seg_id}",
+                    wpb.ExecuteReplacementCommandRequest(
+                        flag_problem_pipeline=wpb.FlagProblemPipelineCommand(segment_id=seg_id, reason=reason)
+                    ),
+                )
+            )
+        district, pipe_class = network.segments["DS-M02"].district, network.segments["DS-M02"].pipe_class
+        commands.append(
+            (
+                f"target {district}/{pipe_class} {year}: 5 km",
+                wpb.ExecuteReplacementCommandRequest(
+                    set_target=wpb.SetReplacementTargetCommand(
+                        district=district, pipe_class=str(pipe_class), year=year, target_km=5.0
+                    )
+                ),
+            )
+        )
+        job = f"demo-{uuid.uuid4().hex[:8]}"
+        length_km = network.segments["DS-M02"].length_m / 1000
+        commands.append(
+            (
+                f"open {job} on DS-M02",
+                wpb.ExecuteReplacementCommandRequest(
+                    replacement_id=job,
+                    open=wpb.OpenReplacementCommand(segment_id="DS-M02", length_km=length_km, year=year),
+                ),
+            )
+        )
+        commands.append(
+            (
+                f"progress {job}: {length_km / 2:.2f} km",
+                wpb.ExecuteReplacementCommandRequest(
+                    replacement_id=job, report_progress=wpb.ReportReplacementProgressCommand(km_done=length_km / 2)
+                ),
+            )
+        )
+        for what, request in commands:
+            request.context.command_id = uuid.uuid4().hex
+            try:
+                stub.ExecuteReplacementCommand(request, metadata=auth, timeout=10)
+                print(f"   {what}: ok")
+            except grpc.RpcError as error:
+                print(f"   {what}: {error.code().name} {error.details()}")  # type: ignore[attr-defined]
+    time.sleep(1.0)  # the projection applies the new events
+    for report in ("open-work-orders", "replacement", "inventory"):
+        say(f"python -m services.workorders report {report}")
+        done = subprocess.run(
+            [sys.executable, "-m", "services.workorders", "report", report, "--db", db_url],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        print(done.stdout.rstrip() or done.stderr.rstrip()[-2000:])
