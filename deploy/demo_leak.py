@@ -28,7 +28,7 @@ from services.workorders.adapters.tokens import issue_token
 
 from .topic_reader import read_topic
 
-SEGMENT, POSITION_M, RATE_KG_PER_S = "TR-03", 3000.0, 1.5
+SEGMENT, POSITION_M, RATE_KG_PER_S = "TR-03", 3000.0, 3.0  # big enough for a pressure-wave location
 GATEWAY = "gw-transmission"
 LEARN_S, AFTER_LEAK_S, TIME_SCALE = 70 * 60.0, 8 * 60.0, 200.0
 PROBLEM_PIPES = (("DS-M02", "grey cast iron, 1986"), ("DS-M04", "grey cast iron"))
