@@ -1,1 +1,93 @@
-"""Leak-detection core (placeholder docstring, replaced below)."""
+"""Leak-detection core: pure numeric kernels (numba, no I/O, no clock) over batches of SCADA readings.
+
+Public API (see `detector`)::
+
+    from services.leakdetect.domain import (DetectorParams, DetectorState, advance_to, config_from_network,
+                                            process_batch)
+    built = config_from_network(network)                    # DetectorConfig + tag -> (segment, role) maps
+    state = DetectorState.new(built.config, DetectorParams())
+    seg_idx, role_idx = built.index_arrays(tag_ids)          # once per tag list; unknown tags -> -1 (dropped)
+    events = process_batch(state, seg_idx[tag_index], role_idx[tag_index], time_us, value_si, quality)
+    events = advance_to(state, now_us)                       # on a timer: silent tags turn stale
+    blob = state.to_bytes(); state = DetectorState.from_bytes(blob, built.config)   # checkpoints
+    state.mdlr_kg_per_s()                                    # API 1149 sensitivity per segment and window
+
+`events` is a structured array (`detector.EVENT_DTYPE`: kind, segment, role, time_us, onset_us, code, value,
+sigma, aux1..3; kinds in `layout.EV_*`). All state lives in preallocated numpy arrays (`layout` names the
+columns); one Python call per batch, no Python per reading. Readings are dropped and counted (never raised)
+when their segment/role is unknown, their time is not after the tag's last one (gateway retries are
+idempotent), quality is BAD (or UNCERTAIN for a non-methane tag), or the value is non-finite or out of range.
+
+Methods and parameters (defaults in `config.DetectorParams`)
+------------------------------------------------------------
+(a) Compensated mass balance (API RP 1130 "CPM": compensated volume/mass balance). Readings are averaged per
+    tick (10 s) and held between readings. Per 1-minute block the kernel keeps the block mean of the
+    cumulative net inflow and the block mean of the line pack, so both sides of the balance are averaged over
+    the same interval (acoustic ringing with period 4L/c and pressure noise average out). Line pack =
+    V * p_m / (Z R T) with p_m = 2/3 (p1 + p2 - p1 p2 / (p1 + p2)) from the end pressures (steady isothermal
+    profile), Z = 1 + a p (linear fit of the gas physics at the operating pressure), T the slowly smoothed
+    gas temperature (or the network's ground temperature). Imbalance over 1, 5, 15 and 60 min windows comes
+    from a ring of block boundaries. Baseline: weighted least squares r = a + g q over the first
+    `learn_blocks` (60) valid leak-free blocks, q the throughput; absorbs each meter's fixed bias (an offset
+    and a percent-of-reading bias); ridge on g when the throughput hardly varied. The ratio of the residual
+    scatter to the propagated uncertainty (kappa >= `kappa_min`) is learned at the same time.
+(b) Statistical decision. Uncertainty is propagated from the instruments (API 1149): random error of each
+    reading (`SC_SIGMA_*`, 1 s.d. = half the stated 95 % accuracy) through tick means and line pack, plus a
+    transient term `eps_lp` * |change of line pack| (the steady-profile model is wrong while the line
+    packs or unpacks: demand swings, valve moves, supply set-point changes widen the uncertainty instead of
+    alarming), plus the baseline's own uncertainty. Two tests run on every valid block: Page's CUSUM
+    (Page 1954) on block residuals normalised by that uncertainty (k = 0.5, h = 10, one block's
+    contribution capped at 3.5 so that a single bad block cannot alarm), and window tests z_w > 5 for 2
+    consecutive blocks (fast for big leaks). The minimum detectable leak rate per window is z * sigma_w
+    (reported per segment, `state.mdlr_kg_per_s()`); it becomes inf while the balance is suspended. On alarm:
+    onset = the CUSUM change point (last time the statistic was zero), leak rate = compensated imbalance
+    since the onset minus the baseline, with its 1 s.d.; the alarm latches and clears after 15 quiet blocks.
+    A statistical approach in the line of Zhang ("Statistical leak detection in gas and liquid pipelines",
+    Pipes & Pipelines Int. 1993) and Wald's SPRT (1945), whose one-sided repeated form is Page's CUSUM.
+(c) Negative pressure waves. Per end transmitter: fast (tau 1 s) and slow (8 s) exponential averages; a drop
+    of slow - fast > max(6 s.d. of the fast average, 300 Pa) starts a front; after `npw_confirm_s` (3 s) its
+    amplitude A is measured and its time is the interpolated crossing of base - A/2 in the smoothed history
+    (sub-sample timing; both ends are smoothed alike so the lag cancels in t_up - t_down, the onset is
+    corrected by tau ln 2). Fronts must be sharp (a ramp is not a wave). Fronts at the two ends pair when
+    |t_up - t_down| <= 1.1 L/c + 3 s.d.; x = (L + c (t_up - t_down)) / 2 with s.d. from the timing
+    (sample period / sqrt 12, timestamp resolution, noise / slope) and 1 % wave-speed uncertainty. A pair
+    located within max(3 % L, 2 s.d.) of an end is an operational event entering from outside
+    (EV_NPW_BOUNDARY code 1/2); a pair whose flows do not show gas leaving between the meters (inflow up,
+    outflow down) is an operation too (code 3); otherwise EV_NPW_LEAK with a Joukowsky size estimate
+    2 A dp / c. A front without partner is reported unpaired. References: Silva et al., "Leak detection in
+    petroleum pipelines using a fuzzy system", 1996; Wang et al., "Negative pressure wave leak location",
+    J. Loss Prev. 1993; Wylie & Streeter, "Fluid Transients in Systems", 1993 (wave speed, Joukowsky).
+(d) Methane %LEL in confined spaces: levels alarm 20, grade-2 hint 40, grade-1 hint 80 % LEL (confined spaces
+    only; configurable per sensor), 5 % LEL hysteresis, rate-of-rise alarm > 5 % LEL/min above 5 % LEL.
+    Grade hints: level 3 -> 1, level 2 -> 2, level 1 -> 2 (confined) or 3. (16 TAC 8.207; 220 CMR 114.)
+(e) Rupture: pressure below a 30 s reference by 1.5 % of it, held 1 s over two readings, unless the
+    inflow fell by 5 % of nominal (a supply cut, not a rupture); never waits for a balance window.
+(f) Sensor health per tag (codes of pipewarden.leakdetect.v1.SensorHealth): stale after
+    max(3 scan periods, 5 s) without a good reading (checked at every tick, and by `advance_to`), flat-lined
+    after 30 identical readings lasting 120 s (a flow meter reading exactly 0 is shut in only while the other
+    meter also reads ~0), stuck after 60 readings moving less than 2 % of the random error, implausible rate
+    when a change exceeds the physical limit plus 4 s.d. (clears after 10 plausible readings). An unhealthy
+    flow meter suspends the balance (MDLR inf, no alarms); an unhealthy pressure transmitter makes the line
+    pack one-ended with a 2 % pressure uncertainty (MDLR rises) and stops its NPW and rupture checks.
+
+Batches are processed segment by segment (a stable counting sort; segments share no state), so events come
+ordered by segment and within a segment by time. The reference implementation of (a) and (b) in plain
+pandas is `services.leakdetect.reference.balance` (test oracle and speed baseline).
+"""
+
+from .config import DetectorConfig, DetectorParams
+from .detector import EVENT_DTYPE, CheckpointError, DetectorState, advance_to, events_frame, process_batch
+from .network_config import NetworkDetectorConfig, config_from_network
+
+__all__ = [
+    "EVENT_DTYPE",
+    "CheckpointError",
+    "DetectorConfig",
+    "DetectorParams",
+    "DetectorState",
+    "NetworkDetectorConfig",
+    "advance_to",
+    "config_from_network",
+    "events_frame",
+    "process_batch",
+]

@@ -29,7 +29,10 @@ class DetectorParams:
     block_ticks: int = 6  # a block (1 min) is the unit of the statistical test and of the window ring
     windows_blocks: tuple[int, int, int, int] = (1, 5, 15, 60)  # 1, 5, 15, 60 min windows
     learn_blocks: int = 60  # leak-free blocks used to learn the baseline (offset + gain on throughput)
-    gain_ridge_frac: float = 0.05  # ridge on the gain: throughput variation below 5 % of nominal keeps gain 0
+    # Prior s.d. of the baseline gain (difference of the meters' percent-of-reading biases), as a multiple of
+    # sqrt(2) * the larger relative error of the two meters: the Bayesian ridge of the gain fit, and the
+    # gain's remaining uncertainty widens sigma when the throughput moves away from where it was learned.
+    gain_prior: float = 1.0
     # Statistical decision (b).
     z_window: float = 5.0  # window test: alarm when imbalance > z * sigma for `persist_blocks` blocks
     persist_blocks: int = 2
@@ -37,7 +40,7 @@ class DetectorParams:
     cusum_h: float = 10.0  # Page's CUSUM decision interval; ARL0 ~ 1e5 blocks (~ 100 days) for Gaussian noise
     eps_lp: float = 0.25  # line-pack model error: fraction of |change of line pack| added to sigma
     lp_trans_floor: float = 0.0  # extra absolute sigma (kg/s) during transients, 0 = none
-    kappa_min: float = 1.0  # the learned noise inflation factor never goes below this
+    kappa_min: float = 0.5  # floor of the learned ratio of residual scatter to propagated uncertainty
     clear_blocks: int = 15  # blocks with no evidence before a latched alarm clears
     # Sensor health (f).
     stale_factor: float = 3.0  # stale after this many scan periods without a good reading ...
@@ -78,7 +81,7 @@ class DetectorParams:
         p[L.P_CUSUM_K] = self.cusum_k
         p[L.P_CUSUM_H] = self.cusum_h
         p[L.P_EPS_LP] = self.eps_lp
-        p[L.P_GAIN_RIDGE] = self.gain_ridge_frac
+        p[L.P_GAIN_PRIOR] = self.gain_prior
         p[L.P_CLEAR_BLOCKS] = self.clear_blocks
         p[L.P_STALE_FACTOR] = self.stale_factor
         p[L.P_STALE_MIN_S] = self.stale_min_s

@@ -76,6 +76,7 @@ class DetectorState:
         seg_i[:, L.GI_CLOCK] = -1
         slot_f = np.zeros((n_slots, L.N_SF))
         slot_f[:, L.SF_HELD] = np.nan  # no tick mean yet
+        slot_f[:, L.SF_EW_SLOW] = np.nan  # no flow reference yet
         seg_f = np.zeros((n_seg, L.N_GF))
         seg_f[:, L.GF_KAPPA] = 1.0
         seg_f[:, L.GF_MDLR0 : L.GF_MDLR0 + L.N_WINDOWS] = np.inf

@@ -38,6 +38,7 @@ from .layout import (
     EV_HEALTH,
     EV_LEAK,
     EV_LEAK_CLEARED,
+    EV_LEAK_UPDATE,
     EV_METHANE,
     EV_METHANE_CLEARED,
     EV_METHANE_RISE,
@@ -87,6 +88,8 @@ from .layout import (
     GF_NPW_SIG_UP,
     GF_NPW_T_DN,
     GF_NPW_T_UP,
+    GF_QBAR,
+    GF_VAR_G,
     GF_Z0,
     GI_BLK_INVALID,
     GI_CLEAR_RUN,
@@ -103,6 +106,7 @@ from .layout import (
     GI_PERSIST0,
     GI_RING_POS,
     GI_RUPTURE_UNTIL,
+    GI_SINCE_RAISE,
     GI_SUSPENDED,
     GI_T_START,
     GI_TICK,
@@ -126,7 +130,7 @@ from .layout import (
     P_EPS_LP,
     P_FLAT_N,
     P_FLAT_S,
-    P_GAIN_RIDGE,
+    P_GAIN_PRIOR,
     P_IMPL_CLEAR_N,
     P_KAPPA_MIN,
     P_LEARN_BLOCKS,
@@ -189,6 +193,7 @@ from .layout import (
     SF_NPW_BASE,
     SF_NXT_N,
     SF_NXT_SUM,
+    SF_RAW,
     SF_ROR,
     SF_RUP_T0,
     SI_FLAT_N,
@@ -204,6 +209,7 @@ from .layout import (
     SI_NPW_N,
     SI_NPW_PHASE,
     SI_NPW_T_DET,
+    SI_RAW_TIME,
     SI_READINGS,
     SI_ROR_LATCH,
     SI_RUP_N,
@@ -214,6 +220,9 @@ from .layout import (
 Z_CLIP = 3.5  # cap of one block's contribution to the CUSUM: one bad block must not raise an alarm alone
 TEMPERATURE_TAU_S = 1800.0  # smoothing of the gas temperature used for the line pack
 NPW_MIN_SHARPNESS = 0.25
+UPDATE_BLOCKS = 5  # the leak-rate estimate is refined this many blocks after the raise
+RUPTURE_FLOW_WAIT_S = 5.0  # a 1 Hz flow meter has spoken by then
+RUPTURE_MAX_WAIT_S = 60.0
 MAX_CATCHUP_BLOCKS = 70  # a silent gap longer than this many blocks restarts the balance instead of replaying
 
 
@@ -331,7 +340,7 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
             slot_f[slot, SF_HELD_VAR] = _sigma2(slot_cfg, slot, m) / n
             if role == ROLE_TEMPERATURE:
                 # gas temperature changes over hours; its reading noise must not enter the line pack
-                if slot_f[slot, SF_EW_SLOW] <= 0.0:
+                if not (slot_f[slot, SF_EW_SLOW] > 0.0):
                     slot_f[slot, SF_EW_SLOW] = m
                 else:
                     slot_f[slot, SF_EW_SLOW] += dt / TEMPERATURE_TAU_S * (m - slot_f[slot, SF_EW_SLOW])
@@ -384,11 +393,11 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
     # 3. block boundary
     bt = np.int64(params[P_BLOCK_TICKS])
     if (k + 1) % bt == 0:
-        _close_block(s, t_end, params, seg_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev)
+        _close_block(s, t_end, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev)
 
 
 @njit(cache=True, error_model="numpy")
-def _close_block(s, t_end, params, seg_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev):
+def _close_block(s, t_end, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev):
     bt = params[P_BLOCK_TICKS]
     n_lp = seg_f[s, GF_BLK_LPN]
     lp_ok = n_lp == bt
@@ -434,13 +443,13 @@ def _close_block(s, t_end, params, seg_cfg, seg_f, seg_i, ring, counters, ev_i, 
         for w in range(N_WINDOWS):
             seg_i[s, GI_PERSIST0 + w] = 0
         return
-    _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var, params, seg_cfg, seg_f, seg_i,
-            ring, counters, ev_i, ev_f, n_ev)
+    _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var, params, seg_cfg, slot_cfg, seg_f,
+            seg_i, ring, counters, ev_i, ev_f, n_ev)
 
 
 @njit(cache=True, error_model="numpy")
-def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var, params, seg_cfg, seg_f, seg_i,
-            ring, counters, ev_i, ev_f, n_ev):
+def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var, params, seg_cfg, slot_cfg, seg_f,
+            seg_i, ring, counters, ev_i, ev_f, n_ev):
     """Baseline learning, Page's CUSUM on block residuals and the multi-window tests for one valid block."""
     tb = params[P_TICK_US] * params[P_BLOCK_TICKS] * 1e-6
     eps = params[P_EPS_LP]
@@ -472,14 +481,19 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
             rm = seg_f[s, GF_B_WR] / sw
             sqq = seg_f[s, GF_B_WQQ] / sw - qm * qm
             sqr = seg_f[s, GF_B_WQR] / sw - qm * rm
-            ridge = (params[P_GAIN_RIDGE] * seg_cfg[s, GC_NOMINAL_FLOW]) ** 2
-            g = sqr / (max(sqq, 0.0) + ridge)
+            fi = s * N_ROLES + ROLE_FLOW_IN
+            fo = s * N_ROLES + ROLE_FLOW_OUT
+            rel = max(slot_cfg[fi, SC_SIGMA_REL], slot_cfg[fo, SC_SIGMA_REL])
+            var_g0 = max(2.0 * (params[P_GAIN_PRIOR] * rel) ** 2, 1e-12)
+            g = sqr / (max(sqq, 0.0) + 1.0 / (sw * var_g0))
             a = rm - g * qm
             ss = (seg_f[s, GF_B_WRR] - 2.0 * a * seg_f[s, GF_B_WR] - 2.0 * g * seg_f[s, GF_B_WQR] + a * a * sw
                   + 2.0 * a * g * seg_f[s, GF_B_WQ] + g * g * seg_f[s, GF_B_WQQ])
             n = seg_i[s, GI_N_LEARN]
             kappa = max(params[P_KAPPA_MIN], math.sqrt(max(ss, 0.0) / max(n - 2, 1)))
             base_var = kappa * kappa / sw
+            seg_f[s, GF_VAR_G] = kappa * kappa / (sw * max(sqq, 0.0) + 1.0 / var_g0)
+            seg_f[s, GF_QBAR] = qm
             seg_f[s, GF_BASE_A] = a
             seg_f[s, GF_BASE_G] = g
             seg_f[s, GF_KAPPA] = kappa
@@ -489,7 +503,9 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
                   math.sqrt(base_var), g, kappa, 0.0)
         # no decision while learning; the windows below still state the sensitivity
     e = r - (a + g * q)
-    sig_e = math.sqrt(kappa * kappa * var_b + trans * trans + base_var)
+    var_g = seg_f[s, GF_VAR_G] if learned else 0.0
+    q_bar = seg_f[s, GF_QBAR]
+    sig_e = math.sqrt(kappa * kappa * var_b + trans * trans + base_var + var_g * (q - q_bar) ** 2)
     seg_f[s, GF_LAST_E] = e
     seg_f[s, GF_LAST_SIGMA] = sig_e
     # Page's CUSUM on normalised block residuals (only once the baseline is known)
@@ -534,7 +550,7 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
                 if tr > 0.0 and floor > 0.0:
                     tr = math.sqrt(tr * tr + floor * floor)
                 var_w = (kappa * kappa * (d_v + ring[s, pos, R_LP_VAR] + ring[s, j, R_LP_VAR]) / (ws * ws)
-                         + tr * tr + base_var)
+                         + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2)
                 sg = math.sqrt(var_w)
                 z = imb / sg
                 mdlr = zthr * sg
@@ -571,7 +587,7 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
                 rate = (d_m - dl) / ws - (a + g * d_q / ws)
                 tr = eps * d_a / ws
                 sg_rate = math.sqrt(kappa * kappa * (d_v + ring[s, pos, R_LP_VAR] + ring[s, j, R_LP_VAR])
-                                    / (ws * ws) + tr * tr + base_var)
+                                    / (ws * ws) + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2)
                 onset = seg_i[s, GI_CUSUM_ONSET]
         if rate != rate:
             if n_on > 0:
@@ -589,7 +605,25 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
               seg_f[s, GF_MDLR0 + 2])
         seg_i[s, GI_LATCHED] = 1
         seg_i[s, GI_CLEAR_RUN] = 0
+        seg_i[s, GI_SINCE_RAISE] = 0
     elif seg_i[s, GI_LATCHED] != 0:
+        seg_i[s, GI_SINCE_RAISE] += 1
+        n_on = seg_i[s, GI_CUSUM_N]
+        if seg_i[s, GI_SINCE_RAISE] == UPDATE_BLOCKS and n_on >= 2:
+            # the onset block is only partly leaking: estimate over the blocks after it
+            nb = min(n_on - 1, nr - 1)
+            j = (pos - nb) % nr
+            if ring[s, pos, R_INVALID] - ring[s, j, R_INVALID] == 0.0:
+                ws = (ring[s, pos, R_TIME] - ring[s, j, R_TIME]) * 1e-6
+                d_q = ring[s, pos, R_Q] - ring[s, j, R_Q]
+                rate = (ring[s, pos, R_M] - ring[s, j, R_M] - (ring[s, pos, R_LP] - ring[s, j, R_LP])) / ws - (
+                    a + g * d_q / ws)
+                tr = eps * (ring[s, pos, R_A] - ring[s, j, R_A]) / ws
+                sg_rate = math.sqrt(kappa * kappa * (ring[s, pos, R_V] - ring[s, j, R_V] + ring[s, pos, R_LP_VAR]
+                                                     + ring[s, j, R_LP_VAR]) / (ws * ws)
+                                    + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2)
+                _emit(ev_i, ev_f, n_ev, counters, EV_LEAK_UPDATE, s, -1, t_end, seg_i[s, GI_CUSUM_ONSET], nb, rate,
+                      sg_rate, s_new, float(TEST_CUSUM), seg_f[s, GF_MDLR0 + 2])
         quiet = s_new == 0.0
         for wi in range(N_WINDOWS):
             if seg_f[s, GF_Z0 + wi] > 2.0:
@@ -699,6 +733,25 @@ def _expire_fronts(s, t, params, seg_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_
 
 
 @njit(cache=True, error_model="numpy")
+def _rupture_flow_verdict(s, role, t, t0, seg_cfg, slot_cfg, slot_f, slot_i):
+    """1: the flow at this end moves towards a break inside (more in at the upstream end, less out at the
+    downstream end); -1: it moves the other way or not at all (a supply cut, a valve, a demand surge);
+    0: no flow reading since the drop began, wait. A missing or silent meter leaves the pressure to decide."""
+    upstream = role == ROLE_PRESSURE_UP
+    f = s * N_ROLES + (ROLE_FLOW_IN if upstream else ROLE_FLOW_OUT)
+    if slot_cfg[f, SC_PRESENT] == 0.0 or slot_f[f, SF_EW_SLOW] != slot_f[f, SF_EW_SLOW]:
+        return 1
+    if slot_i[f, SI_RAW_TIME] <= np.int64(t0):
+        return 1 if (t - t0) * 1e-6 > RUPTURE_FLOW_WAIT_S else 0
+    ref = slot_f[f, SF_EW_SLOW]
+    d = slot_f[f, SF_RAW] - ref
+    tol = max(4.0 * math.sqrt(_sigma2(slot_cfg, f, ref)), 0.05 * seg_cfg[s, GC_NOMINAL_FLOW])
+    if (upstream and d > tol) or (not upstream and d < -tol):
+        return 1
+    return -1
+
+
+@njit(cache=True, error_model="numpy")
 def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
               hist_t, hist_v, counters, ev_i, ev_f, n_ev):
     """Negative-pressure-wave front detection with sub-sample timing, and the rupture detector."""
@@ -785,29 +838,29 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
         if (t - slot_i[slot, SI_NPW_T_DET]) * 1e-6 >= params[P_NPW_REFRACT_S]:
             slot_i[slot, SI_NPW_PHASE] = 0
             slot_f[slot, SF_EW_SLOW] = fast
-    # rupture: pressure far below a slow reference, confirmed on consecutive readings
+    # rupture: pressure far below a slow reference, held, and the flow at the same end moving towards the break
     ref = slot_f[slot, SF_EW_REF]
     drop = ref - v
     if drop > params[P_RUP_FRAC] * ref:
         if slot_i[slot, SI_RUP_N] == 0:
             slot_f[slot, SF_RUP_T0] = float(prev_t)
         slot_i[slot, SI_RUP_N] += 1
-        # confirmed over rupture_confirm seconds (and two readings), so that a 1 Hz flow meter has spoken
         held_s = (t - slot_f[slot, SF_RUP_T0]) * 1e-6
-        # a supply cut (upstream valve closing, regulator set-point falling) drops the pressure too, but
-        # with the inflow falling; a rupture draws more gas in
-        fin = s * N_ROLES + ROLE_FLOW_IN
-        veto = False
-        if _usable(slot_cfg, slot_f, slot_i, fin):
-            veto = slot_f[fin, SF_LAST_VALUE] < slot_f[fin, SF_EW_SLOW] - 0.05 * seg_cfg[s, GC_NOMINAL_FLOW]
-        if (slot_i[slot, SI_RUP_N] >= 2 and held_s >= params[P_RUP_CONFIRM] and not veto
-                and t >= seg_i[s, GI_RUPTURE_UNTIL]):
-            seg_i[s, GI_RUPTURE_UNTIL] = t + np.int64(params[P_RUP_REFRACT_S] * 1e6)
-            t0 = np.int64(slot_f[slot, SF_RUP_T0])
-            if slot_i[slot, SI_NPW_PHASE] != 0 and slot_i[slot, SI_NPW_T_DET] < t0:
-                t0 = slot_i[slot, SI_NPW_T_DET]
-            rate = drop / max((t - t0) * 1e-6, 1e-3)
-            _emit(ev_i, ev_f, n_ev, counters, EV_RUPTURE, s, role, t, t0, 0, drop, 0.0, rate, ref, 0.0)
+        if slot_i[slot, SI_RUP_N] >= 2 and held_s >= params[P_RUP_CONFIRM]:
+            verdict = _rupture_flow_verdict(s, role, t, slot_f[slot, SF_RUP_T0], seg_cfg, slot_cfg, slot_f, slot_i)
+            if verdict > 0:
+                if t >= seg_i[s, GI_RUPTURE_UNTIL]:
+                    seg_i[s, GI_RUPTURE_UNTIL] = t + np.int64(params[P_RUP_REFRACT_S] * 1e6)
+                    t0 = np.int64(slot_f[slot, SF_RUP_T0])
+                    if slot_i[slot, SI_NPW_PHASE] != 0 and slot_i[slot, SI_NPW_T_DET] < t0:
+                        t0 = slot_i[slot, SI_NPW_T_DET]
+                    rate = drop / max((t - t0) * 1e-6, 1e-3)
+                    _emit(ev_i, ev_f, n_ev, counters, EV_RUPTURE, s, role, t, t0, 0, drop, 0.0, rate, ref, 0.0)
+                verdict = -1
+            if verdict < 0 or held_s > RUPTURE_MAX_WAIT_S:
+                # decided (or an operation, or a slow decline): the new level is the reference from now on
+                slot_f[slot, SF_EW_REF] = v
+                slot_i[slot, SI_RUP_N] = 0
     else:
         slot_i[slot, SI_RUP_N] = 0
         ar = _alpha(dts, params[P_RUP_TAU])
@@ -894,6 +947,9 @@ def process_kernel(seg_idx, role_idx, time_us, value, quality, params, seg_cfg, 
         if t > seg_i[s, GI_CLOCK]:
             seg_i[s, GI_CLOCK] = t
         slot_i[slot, SI_LAST_TIME] = t
+        if quality[r] != QUALITY_BAD and math.isfinite(v):
+            slot_f[slot, SF_RAW] = v
+            slot_i[slot, SI_RAW_TIME] = t
         if quality[r] == QUALITY_BAD or (quality[r] == QUALITY_UNCERTAIN and role < ROLE_METHANE_0):
             # UNCERTAIN is a clipped or out-of-calibration value: wrong for a balance, still an alarm for methane
             counters[C_BAD_QUALITY] += 1
@@ -965,7 +1021,7 @@ def process_kernel(seg_idx, role_idx, time_us, value, quality, params, seg_cfg, 
             continue
         if role <= ROLE_FLOW_OUT:
             # slow flow references: the rupture detector's supply-cut veto, the NPW flow-consistency check
-            if prev_t < 0:
+            if prev_t < 0 or slot_f[slot, SF_EW_SLOW] != slot_f[slot, SF_EW_SLOW]:
                 slot_f[slot, SF_EW_SLOW] = v
             else:
                 slot_f[slot, SF_EW_SLOW] += min(1.0, (t - prev_t) * 1e-6 / 60.0) * (v - slot_f[slot, SF_EW_SLOW])

@@ -51,6 +51,7 @@ EV_HEALTH = 10  # sensor health changed: code=new health, aux1=previous health, 
 EV_BALANCE_SUSPENDED = 11  # mass balance suspended (a flow meter is unhealthy or missing)
 EV_BALANCE_RESUMED = 12
 EV_BASELINE_LEARNED = 13  # value=offset kg/s, aux1=gain (1), aux2=noise inflation factor
+EV_LEAK_UPDATE = 14  # a better leak-rate estimate, `update_blocks` after the raise (onset block excluded)
 
 EVENT_NAMES = {
     EV_LEAK: "leak",
@@ -66,6 +67,7 @@ EVENT_NAMES = {
     EV_BALANCE_SUSPENDED: "balance_suspended",
     EV_BALANCE_RESUMED: "balance_resumed",
     EV_BASELINE_LEARNED: "baseline_learned",
+    EV_LEAK_UPDATE: "leak_update",
 }
 
 # Test ids reported in aux2 of EV_LEAK: the window index (0..N_WINDOWS-1) or TEST_CUSUM.
@@ -140,7 +142,8 @@ SF_EW_REF = 11  # slow reference pressure for the rupture detector
 SF_ANCHOR = 12  # stuck detector anchor value
 SF_ROR = 13  # methane rate of rise, %LEL per minute (smoothed)
 SF_RUP_T0 = 14  # time the rupture drop started (us, as float)
-N_SF = 15
+SF_RAW = 15  # last finite value of any usable quality, UNCERTAIN (clipped) included: what a rupture does to a meter
+N_SF = 16
 
 # --- per-slot state: ints -------------------------------------------------------------------------------------
 SI_LAST_TIME = 0  # last received time (any quality) us; -1 before the first
@@ -160,7 +163,8 @@ SI_ROR_LATCH = 13
 SI_RUP_N = 14  # consecutive readings beyond the rupture threshold
 SI_READINGS = 15
 SI_FLAT_T0 = 16
-N_SI = 17
+SI_RAW_TIME = 17
+N_SI = 18
 
 # --- per-segment state: floats --------------------------------------------------------------------------------
 GF_CUM_M = 0  # cumulative measured net inflow mass, kg
@@ -200,7 +204,9 @@ GF_BLK_MBAR = GF_MBAR_PREV + 1  # accumulators of the open block: mean cumulativ
 GF_BLK_LP = GF_BLK_MBAR + 1
 GF_BLK_LPN = GF_BLK_LP + 1
 GF_BLK_LPVAR = GF_BLK_LPN + 1
-N_GF = GF_BLK_LPVAR + 1
+GF_VAR_G = GF_BLK_LPVAR + 1  # posterior variance of the baseline gain
+GF_QBAR = GF_VAR_G + 1  # mean throughput while learning, kg/s
+N_GF = GF_QBAR + 1
 
 # --- per-segment state: ints ----------------------------------------------------------------------------------
 GI_TICK = 0  # index of the open tick (time_us // tick_us); -1 before the first reading
@@ -220,7 +226,8 @@ GI_NPW_PEND_DN = 13
 GI_RUPTURE_UNTIL = 14  # refractory end of the rupture detector, us
 GI_LP_VALID = 15
 GI_T_START = 16  # first reading time on the segment, us
-GI_PERSIST0 = 17  # consecutive blocks over threshold per window (N_WINDOWS columns)
+GI_SINCE_RAISE = 17  # blocks since the alarm was raised
+GI_PERSIST0 = 18  # consecutive blocks over threshold per window (N_WINDOWS columns)
 N_GI = GI_PERSIST0 + N_WINDOWS
 
 # --- ring of block boundaries per segment ---------------------------------------------------------------------
@@ -246,8 +253,8 @@ P_PERSIST = P_Z_WINDOW + 1
 P_CUSUM_K = P_PERSIST + 1
 P_CUSUM_H = P_CUSUM_K + 1
 P_EPS_LP = P_CUSUM_H + 1
-P_GAIN_RIDGE = P_EPS_LP + 1
-P_CLEAR_BLOCKS = P_GAIN_RIDGE + 1
+P_GAIN_PRIOR = P_EPS_LP + 1
+P_CLEAR_BLOCKS = P_GAIN_PRIOR + 1
 P_STALE_FACTOR = P_CLEAR_BLOCKS + 1
 P_STALE_MIN_S = P_STALE_FACTOR + 1
 P_FLAT_N = P_STALE_MIN_S + 1

@@ -165,7 +165,7 @@ def run_reference(
         vi = np.flatnonzero(valid)
         learn = vi[: p.learn_blocks]
         learned_at = learn[-1] if len(learn) == p.learn_blocks else len(b) + 1
-        a = g_ = base_var = 0.0
+        a = g_ = base_var = var_g = q_bar = 0.0
         kappa = 1.0
         if learned_at <= len(b):
             w = 1.0 / (var_b[learn] + trans[learn] ** 2)
@@ -173,11 +173,16 @@ def run_reference(
             qm, rm = (w * q[learn]).sum() / sw, (w * r[learn]).sum() / sw
             sqq = (w * q[learn] ** 2).sum() / sw - qm**2
             sqr = (w * q[learn] * r[learn]).sum() / sw - qm * rm
-            g_ = sqr / (max(sqq, 0.0) + (p.gain_ridge_frac * gc[L.GC_NOMINAL_FLOW]) ** 2)
+            rel = max(cfg.slot_cfg[seg * L.N_ROLES + L.ROLE_FLOW_IN, L.SC_SIGMA_REL],
+                      cfg.slot_cfg[seg * L.N_ROLES + L.ROLE_FLOW_OUT, L.SC_SIGMA_REL])
+            var_g0 = max(2.0 * (p.gain_prior * rel) ** 2, 1e-12)
+            g_ = sqr / (max(sqq, 0.0) + 1.0 / (sw * var_g0))
             a = rm - g_ * qm
             ss = (w * (r[learn] - a - g_ * q[learn]) ** 2).sum()
             kappa = max(p.kappa_min, math.sqrt(max(ss, 0.0) / max(len(learn) - 2, 1)))
             base_var = kappa**2 / sw
+            var_g = kappa**2 / (sw * max(sqq, 0.0) + 1.0 / var_g0)
+            q_bar = qm
         tvals = b["t_end"].to_numpy()
         rows = []
         cusum = 0.0
@@ -192,11 +197,11 @@ def run_reference(
             prev_i = int(i)
             is_learned = i > learned_at
             kap = kappa if is_learned else 1.0
-            aa, gg, bv = (a, g_, base_var) if is_learned else (0.0, 0.0, 0.0)
+            aa, gg, bv, vg = (a, g_, base_var, var_g) if is_learned else (0.0, 0.0, 0.0, 0.0)
             if i == learned_at:  # the kernel learns within this block and uses the fit at once
                 aa, gg, bv, kap = a, g_, base_var, kappa
             e = r[i] - (aa + gg * q[i])
-            sig_e = math.sqrt(kap**2 * var_b[i] + trans[i] ** 2 + bv)
+            sig_e = math.sqrt(kap**2 * var_b[i] + trans[i] ** 2 + bv + vg * (q[i] - q_bar) ** 2)
             zs = np.full(L.N_WINDOWS, np.nan)
             md = np.full(L.N_WINDOWS, np.inf)
             for wi, nb in enumerate(p.windows_blocks):
@@ -207,7 +212,9 @@ def run_reference(
                     tr = p.eps_lp * (cum_a[i] - cum_a[j]) / ws
                     if tr > 0 and sig_floor > 0:
                         tr = math.sqrt(tr**2 + sig_floor**2)
-                    sg = math.sqrt(kap**2 * (cv[i] - cv[j] + lpvar[i] + lpvar[j]) / ws**2 + tr**2 + bv)
+                    qw = (cq[i] - cq[j]) / ws
+                    sg = math.sqrt(kap**2 * (cv[i] - cv[j] + lpvar[i] + lpvar[j]) / ws**2 + tr**2 + bv
+                                   + vg * (qw - q_bar) ** 2)
                     zs[wi] = imb / sg
                     md[wi] = p.z_window * sg
             persist = np.where(zs > p.z_window, persist + 1, 0)

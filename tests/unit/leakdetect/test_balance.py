@@ -48,7 +48,10 @@ def test_leaks_found_with_onset_and_rate_and_none_on_the_healthy_segment(balance
         delay_s = (e["time_us"] - onset_us) / 1e6
         assert 0 < delay_s < 15 * 60
         assert abs(e["onset_us"] - onset_us) / 1e6 < 10 * 60
-        assert abs(e["value"] - leaks[s]) < max(3 * e["sigma"], 0.3 * leaks[s])
+        upd = events[(events["kind"] == L.EV_LEAK_UPDATE) & (events["segment"] == s)]
+        assert len(upd) == 1
+        assert abs(upd[0]["value"] - leaks[s]) < max(3 * upd[0]["sigma"], 0.2 * leaks[s])
+        assert upd[0]["sigma"] < 0.5 * leaks[s]
     assert (by_seg[2]["time_us"] - onset_us) / 1e6 <= 5 * 60
 
 
