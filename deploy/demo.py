@@ -91,7 +91,8 @@ def wait_for_port(address: str, timeout_s: float, process: subprocess.Popen[byte
     raise SystemExit(f"{name} did not listen on {address} within {timeout_s:.0f} s; see var/demo/{name}.log")
 
 
-def summarise_topics() -> None:
+def summarise_topics(since_us: int = 0) -> None:
+    """Readings per segment with source time from ``since_us`` on (the live part), rejects by reason."""
     from services.contracts.pipewarden.telemetry.v1 import reading_pb2, records_pb2
     from services.topics.registry import TELEMETRY_READINGS, TELEMETRY_REJECTED
 
@@ -102,13 +103,15 @@ def summarise_topics() -> None:
     for record in read_topic(BOOTSTRAP, TELEMETRY_READINGS.name):
         message = records_pb2.SegmentReadings.FromString(record.value)
         records += 1
-        readings_per_segment[message.segment_id] += sum(len(s.values_si) for s in message.series)
+        readings_per_segment[message.segment_id] += sum(
+            sum(1 for t in s.source_time_unix_us if t >= since_us) for s in message.series
+        )
     rejects: collections.Counter[str] = collections.Counter()
     for record in read_topic(BOOTSTRAP, TELEMETRY_REJECTED.name):
         rejected = records_pb2.RejectedReading.FromString(record.value)
         rejects[reading_pb2.RejectReason.Name(rejected.reason)] += 1
 
-    say(f"{TELEMETRY_READINGS.name}: {sum(readings_per_segment.values())} readings in {records} records")
+    say(f"{TELEMETRY_READINGS.name}: {sum(readings_per_segment.values())} live readings ({records} records in all)")
     for segment_id, count in sorted(readings_per_segment.items()):
         print(f"   {segment_id:<10} {count:>7} readings")
     say(f"{TELEMETRY_REJECTED.name}: {sum(rejects.values())} rejected readings")
@@ -179,6 +182,10 @@ def main() -> int:
             )
         )
         wait_for_port(WORKORDERS_ADDRESS, 90, workorders, "workorders")
+        from .demo_leak import show_results, stream_leak
+
+        leak_start, leak_onset = stream_leak(TELEMETRY_ADDRESS, tokens)
+        live_since_us = (time.time_ns() // 1000) - 60_000_000  # the replayed history ends 5 min before now
         say(f"Streaming {len(network.gateways)} simulated gateways for {options.duration:.0f} s")
         print("   5 % of batches carry one bad reading, to show the rejects")
         fieldsim_args = ["--target", TELEMETRY_ADDRESS, "--tokens", tokens, "--duration", str(options.duration)]
@@ -193,10 +200,8 @@ def main() -> int:
         if field.returncode != 0:
             print(field.stderr, file=sys.stderr)
             raise SystemExit("the simulated field reported failed batches")
-        summarise_topics()
-        from .demo_leak import run_leak_demo
-
-        run_leak_demo(BOOTSTRAP, TELEMETRY_ADDRESS, WORKORDERS_ADDRESS, tokens, db_url, jwt_secret)
+        summarise_topics(live_since_us)
+        show_results(BOOTSTRAP, WORKORDERS_ADDRESS, db_url, jwt_secret, leak_start, leak_onset)
     say("Demo finished; everything stopped")
     return 0
 

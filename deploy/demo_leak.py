@@ -25,13 +25,14 @@ from services.network import load_demo_network
 from services.telemetry.config import parse_gateway_tokens
 from services.topics.registry import LEAK_ALARMS
 from services.workorders.adapters.tokens import issue_token
+from services.workorders.domain import replacement_id_for
 
 from .topic_reader import read_topic
 
 SEGMENT, POSITION_M, RATE_KG_PER_S = "TR-03", 3000.0, 3.0  # big enough for a pressure-wave location
 GATEWAY = "gw-transmission"
 LEARN_S, AFTER_LEAK_S, TIME_SCALE = 70 * 60.0, 8 * 60.0, 200.0
-PROBLEM_PIPES = (("DS-M02", "grey cast iron, 1986"), ("DS-M04", "grey cast iron"))
+PROBLEM_PIPES = (("DS-M02", "material"), ("DS-M04", "material"))  # grey cast iron mains
 
 
 def say(text: str) -> None:
@@ -76,7 +77,8 @@ def _utc(us: int) -> str:
     return datetime.datetime.fromtimestamp(us / 1e6, datetime.UTC).strftime("%H:%M:%S")
 
 
-def run_leak_demo(bootstrap: str, telemetry: str, workorders: str, tokens: str, db_url: str, secret: str) -> None:
+def stream_leak(telemetry: str, tokens: str) -> tuple[float, float]:
+    """Replay the leak's history (time-compressed) through telemetry; returns (start, onset) Unix s."""
     network = load_demo_network()
     segment = network.segments[SEGMENT]
     say(
@@ -84,11 +86,15 @@ def run_leak_demo(bootstrap: str, telemetry: str, workorders: str, tokens: str, 
         f"{RATE_KG_PER_S} kg/s at {POSITION_M / 1000:.2f} km"
     )
     print(
-        f"   gasflow physics, {GATEWAY} replaying {(LEARN_S + AFTER_LEAK_S) / 60:.0f} simulated minutes "
+        f"   gasflow physics; {GATEWAY} catches up {(LEARN_S + AFTER_LEAK_S) / 60:.0f} minutes of stored history "
         f"(leak after {LEARN_S / 60:.0f}: the detectors learn their baseline for 60) at up to {TIME_SCALE:.0f}x"
     )
-    start, onset = _stream_leak(telemetry, tokens)
+    return _stream_leak(telemetry, tokens)
 
+
+def show_results(bootstrap: str, workorders: str, db_url: str, secret: str, start: float, onset: float) -> None:
+    network = load_demo_network()
+    segment = network.segments[SEGMENT]
     say(f"{LEAK_ALARMS.name}: alarms on {SEGMENT}")
     deadline = time.monotonic() + 120
     alarms: list[alarms_pb2.LeakAlarmEvent] = []
@@ -99,7 +105,7 @@ def run_leak_demo(bootstrap: str, telemetry: str, workorders: str, tokens: str, 
         time.sleep(3)
     if not alarms:
         print("   none within 120 s (see var/demo/leakdetect.log)")
-    for a in alarms:
+    for a in alarms[:8]:
         methods = ", ".join(
             alarms_pb2.DetectionMethod.Name(m).removeprefix("DETECTION_METHOD_").lower() for m in a.methods
         )
@@ -122,6 +128,7 @@ def run_leak_demo(bootstrap: str, telemetry: str, workorders: str, tokens: str, 
 
     dispatcher = issue_token(secret, "demo-dispatcher", "dispatcher", ["*"])
     supervisor = issue_token(secret, "demo-supervisor", "supervisor", ["*"])
+    inspector = issue_token(secret, "demo-inspector", "supervisor", ["*"])  # verifies what the other completed
     with grpc.insecure_channel(workorders) as channel:
         stub = wgrpc.WorkOrdersServiceStub(channel)
         say("Work order (gRPC, dispatcher token)")
@@ -142,53 +149,32 @@ def run_leak_demo(bootstrap: str, telemetry: str, workorders: str, tokens: str, 
                 f"{order.district} {order.pipe_class} {order.material}, alarm {order.alarm_id}"
             )
 
-        say("Seeding the replacement programme (supervisor token): problem pipelines, targets, one job")
+        say("Seeding the replacement programme (supervisor tokens): problem pipelines, a target, one job")
         year = datetime.datetime.now(datetime.UTC).year
-        auth = (("authorization", f"Bearer {supervisor}"),)
-        commands: list[tuple[str, wpb.ExecuteReplacementCommandRequest]] = []
-        for seg_id, reason in PROBLEM_PIPES:
-            commands.append(
-                (
-                    f"flag {seg_id}",
-                    wpb.ExecuteReplacementCommandRequest(
-                        flag_problem_pipeline=wpb.FlagProblemPipelineCommand(segment_id=seg_id, reason=reason)
-                    ),
-                )
-            )
-        district, pipe_class = network.segments["DS-M02"].district, network.segments["DS-M02"].pipe_class
-        commands.append(
-            (
-                f"target {district}/{pipe_class} {year}: 5 km",
-                wpb.ExecuteReplacementCommandRequest(
-                    set_target=wpb.SetReplacementTargetCommand(
-                        district=district, pipe_class=str(pipe_class), year=year, target_km=5.0
-                    )
-                ),
-            )
-        )
-        job = f"demo-{uuid.uuid4().hex[:8]}"
-        length_km = network.segments["DS-M02"].length_m / 1000
-        commands.append(
-            (
-                f"open {job} on DS-M02",
-                wpb.ExecuteReplacementCommandRequest(
-                    replacement_id=job,
-                    open=wpb.OpenReplacementCommand(segment_id="DS-M02", length_km=length_km, year=year),
-                ),
-            )
-        )
-        commands.append(
-            (
-                f"progress {job}: {length_km / 2:.2f} km",
-                wpb.ExecuteReplacementCommandRequest(
-                    replacement_id=job, report_progress=wpb.ReportReplacementProgressCommand(km_done=length_km / 2)
-                ),
-            )
-        )
-        for what, request in commands:
+        main = network.segments["DS-M02"]
+        job = replacement_id_for(main.segment_id, year)
+        length_km = main.length_m / 1000
+        R = wpb.ExecuteReplacementCommandRequest
+        steps: list[tuple[str, str, wpb.ExecuteReplacementCommandRequest]] = [
+            *(
+                (f"flag {seg_id} ({reason})", supervisor, R(flag_problem_pipeline=wpb.FlagProblemPipelineCommand(
+                    segment_id=seg_id, reason=reason)))
+                for seg_id, reason in PROBLEM_PIPES
+            ),
+            (f"target {main.district}/{main.pipe_class} {year}: 5 km", supervisor, R(
+                set_target=wpb.SetReplacementTargetCommand(
+                    district=main.district, pipe_class=str(main.pipe_class), year=year, target_km=5.0))),
+            (f"open {job}", supervisor, R(
+                open=wpb.OpenReplacementCommand(segment_id=main.segment_id, length_km=length_km, year=year))),
+            (f"progress {length_km:.2f} km", supervisor, R(
+                replacement_id=job, report_progress=wpb.ReportReplacementProgressCommand(km_done=length_km))),
+            ("complete", supervisor, R(replacement_id=job, complete=wpb.CompleteReplacementCommand())),
+            ("verify (another supervisor)", inspector, R(replacement_id=job, verify=wpb.VerifyReplacementCommand())),
+        ]  # fmt: skip
+        for what, token, request in steps:
             request.context.command_id = uuid.uuid4().hex
             try:
-                stub.ExecuteReplacementCommand(request, metadata=auth, timeout=10)
+                stub.ExecuteReplacementCommand(request, metadata=(("authorization", f"Bearer {token}"),), timeout=10)
                 print(f"   {what}: ok")
             except grpc.RpcError as error:
                 print(f"   {what}: {error.code().name} {error.details()}")  # type: ignore[attr-defined]
