@@ -26,7 +26,7 @@ class LeakScenario:
     seconds: int = 5400
     leak_start_s: float | None = 4500.0
     leak_position_m: float = 2500.0
-    leak_kg_per_s: float = 0.45  # 5 % of TR-01's nominal flow
+    leak_kg_per_s: float = 0.45  # 10 % of TR-01's nominal flow (4.5 kg/s)
     wave_drop_pa: float = 25_000.0
     wave_speed_m_per_s: float = 400.0
     seed: int = 7

@@ -49,7 +49,8 @@ def test_segment_network_and_scada_end_to_end(model) -> None:  # type: ignore[no
     )
     readings = scada_readings(r, instruments_from_tags(model, [p.probe_id for p in probes]), seed=11)
     t, v, _ = readings.of_tag(model.end_tag("DS-M01", TagKind.FLOW, upstream=True).tag_id)  # type: ignore[union-attr]
-    assert v[:200].mean() == pytest.approx(2.5, rel=0.03)
+    # Upstream meter reads half the segment's nominal flow (demand_scale=0.5) before the leak starts.
+    assert v[:200].mean() == pytest.approx(0.5 * model.segments["DS-M01"].nominal_flow_kg_per_s, rel=0.03)
     assert len(t) > 500
 
 

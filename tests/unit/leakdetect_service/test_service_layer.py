@@ -116,7 +116,10 @@ def test_leak_raises_one_alarm_with_location_then_updates() -> None:
     assert alarms and alarms[0].state == pb.ALARM_STATE_RAISED
     assert len({a.alarm_id for a in alarms}) == 1
     assert [a.alarm_sequence for a in alarms] == list(range(len(alarms)))
-    assert abs(alarms[0].location.position_km - 2.5) < 0.3
+    # The scenario's 25 kPa wave is rupture-sized, so the raise may come from the rupture detector before the
+    # pressure-wave pair is located; the location arrives on the same incident.
+    located = [a for a in alarms if a.HasField("location")]
+    assert located and abs(located[0].location.position_km - 2.5) < 0.3
     assert any(pb.DETECTION_METHOD_MASS_BALANCE in a.methods for a in alarms)
 
 
