@@ -33,7 +33,7 @@ proto-check: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy services tools
+	$(VENV)/bin/mypy services tools deploy benchmarks load-tests/ingest.py load-tests/stream.py
 
 kafka-jars:
 	deploy/kafka/kafka.sh fetch
