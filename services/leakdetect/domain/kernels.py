@@ -610,8 +610,8 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
         seg_i[s, GI_SINCE_RAISE] += 1
         n_on = seg_i[s, GI_CUSUM_N]
         if seg_i[s, GI_SINCE_RAISE] == UPDATE_BLOCKS and n_on >= 2:
-            # the onset block is only partly leaking: estimate over the blocks after it
-            nb = min(n_on - 1, nr - 1)
+            # the blocks since the raise: all leaking (the onset block is only partly), the current rate
+            nb = min(UPDATE_BLOCKS, nr - 1)
             j = (pos - nb) % nr
             if ring[s, pos, R_INVALID] - ring[s, j, R_INVALID] == 0.0:
                 ws = (ring[s, pos, R_TIME] - ring[s, j, R_TIME]) * 1e-6
@@ -936,8 +936,16 @@ def process_kernel(seg_idx, role_idx, time_us, value, quality, params, seg_cfg, 
             continue
         v = value[r]
         # segment clock and ticks
-        tick = t // tick_us
-        if seg_i[s, GI_TICK] < 0:
+        # the tick of this reading without a 64-bit division in the common cases (open tick or the next)
+        k_open = seg_i[s, GI_TICK]
+        t_open = k_open * tick_us
+        if k_open >= 0 and t_open <= t < t_open + tick_us:
+            tick = k_open
+        elif k_open >= 0 and t_open + tick_us <= t < t_open + 2 * tick_us:
+            tick = k_open + 1
+        else:
+            tick = t // tick_us
+        if k_open < 0:
             seg_i[s, GI_TICK] = tick
             seg_i[s, GI_T_START] = t
             seg_i[s, GI_BLK_INVALID] = 1

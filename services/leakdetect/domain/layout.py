@@ -51,7 +51,7 @@ EV_HEALTH = 10  # sensor health changed: code=new health, aux1=previous health, 
 EV_BALANCE_SUSPENDED = 11  # mass balance suspended (a flow meter is unhealthy or missing)
 EV_BALANCE_RESUMED = 12
 EV_BASELINE_LEARNED = 13  # value=offset kg/s, aux1=gain (1), aux2=noise inflation factor
-EV_LEAK_UPDATE = 14  # a better leak-rate estimate, `update_blocks` after the raise (onset block excluded)
+EV_LEAK_UPDATE = 14  # leak-rate estimate over the 5 blocks after the raise (the onset block only partly leaks)
 
 EVENT_NAMES = {
     EV_LEAK: "leak",

@@ -83,3 +83,36 @@ def test_a_small_leak_front_is_not_a_rupture():
     r = front_readings(50.0, 60.0, 3000.0)
     ev = process_batch(DetectorState.new(cfg), *r)
     assert not np.any(ev["kind"] == L.EV_RUPTURE)
+
+
+def _with_flows(inflow_after: float, outflow_after: float, t_change_s: float) -> tuple:
+    """Pressure collapse at both ends plus 1 Hz flow meters that move as given after t_change_s."""
+    cfg = pressure_config(LENGTH, C, 0.1)
+    for role in (L.ROLE_FLOW_IN, L.ROLE_FLOW_OUT):
+        cfg.set_instrument(0, role, sigma_rel=0.002, range_min=0.0, range_max=100.0, scan_period_s=1.0)
+    p = front_readings(t_change_s, t_change_s + 2.0, 0.05 * 1.5e6, rise_s=2.0, seconds=200.0)
+    t = np.arange(0.0, 200.0, 1.0) + 0.37
+    parts = [p]
+    rng = np.random.default_rng(3)
+    for role, after in ((L.ROLE_FLOW_IN, inflow_after), (L.ROLE_FLOW_OUT, outflow_after)):
+        q = np.where(t < t_change_s, 10.0, after) * (1 + 0.002 * rng.standard_normal(t.size))
+        parts.append((np.zeros(t.size, dtype=np.int64), np.full(t.size, role, dtype=np.int64),
+                      T0_US + np.round(t * 1e6).astype(np.int64), q, np.ones(t.size, dtype=np.int64)))
+    from .conftest import merged
+
+    return cfg, merged(parts)
+
+
+def test_rupture_confirmed_by_flows_running_towards_the_break():
+    cfg, r = _with_flows(25.0, 2.0, 80.0)
+    ev = process_batch(DetectorState.new(cfg), *r)
+    rup = ev[ev["kind"] == L.EV_RUPTURE]
+    assert len(rup) == 1
+    assert (rup[0]["time_us"] - T0_US) / 1e6 - 80.0 < 5.0
+
+
+def test_supply_cut_is_not_a_rupture():
+    # upstream valve closing: pressure collapses and the inflow falls (and the outflow follows later)
+    cfg, r = _with_flows(2.0, 10.0, 80.0)
+    ev = process_batch(DetectorState.new(cfg), *r)
+    assert not np.any(ev["kind"] == L.EV_RUPTURE)
