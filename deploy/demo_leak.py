@@ -117,8 +117,13 @@ def show_results(bootstrap: str, workorders: str, db_url: str, secret: str, star
         state = alarms_pb2.AlarmState.Name(a.state).removeprefix("ALARM_STATE_")
         rate = a.leak_rate
         print(
-            f"   {state:<8} {a.segment_id} {a.district:<10} [{methods}] {rate.rate_kg_per_s:.2f} kg/s "
-            f"({rate.rate_pct_of_nominal_flow:.0f} % of nominal), location {where}; "
+            f"   {state:<8} {a.segment_id} {a.district:<10} [{methods}] "
+            + (
+                f"{rate.rate_kg_per_s:.2f} kg/s ({rate.rate_pct_of_nominal_flow:.0f} % of nominal)"
+                if rate.rate_kg_per_s > 0
+                else "rate not yet estimated"
+            )
+            + f", location {where}; "
             f"onset {_utc(a.onset_time_unix_us)}, detected {_utc(a.detection_time_unix_us)} (source time)"
         )
     print(

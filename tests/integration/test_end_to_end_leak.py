@@ -14,6 +14,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
 
 from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2 as pb
 from services.fieldsim import Fleet, FleetConfig
@@ -22,6 +24,7 @@ from services.gasflow.fieldsource import SimulatedValues
 from services.network import load_demo_network
 from services.telemetry.config import TelemetryConfig
 from services.telemetry.entrypoints.server import TelemetryServer
+from services.topics import TELEMETRY_READINGS
 from tests.integration.leakdetect.conftest import WorkerProcess, alarms_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(420)]
@@ -36,6 +39,22 @@ AFTER_LEAK_S = 10 * 60.0
 TIME_SCALE = 200.0
 
 
+def _start_group_at_the_end(bootstrap: str, group_id: str) -> None:
+    """Commit the readings topic's current end offsets for the worker's group, so that it reads only this
+    test's history: other tests publish TR-03 readings at the present time on the shared broker, and the
+    worker drops readings older than a segment's clock as late."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
+    try:
+        partitions = [
+            TopicPartition(TELEMETRY_READINGS.name, p)
+            for p in sorted(consumer.partitions_for_topic(TELEMETRY_READINGS.name) or ())
+        ]
+        ends = consumer.end_offsets(partitions)
+        consumer.commit({tp: OffsetAndMetadata(ends[tp], "", -1) for tp in partitions})
+    finally:
+        consumer.close()
+
+
 def _located_alarms(bootstrap: str, onset_unix_s: float) -> list[pb.LeakAlarmEvent]:
     return [
         e
@@ -48,7 +67,9 @@ def _located_alarms(bootstrap: str, onset_unix_s: float) -> list[pb.LeakAlarmEve
 async def test_simulated_leak_reaches_an_alarm_for_the_right_segment_and_place(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    worker = WorkerProcess(kafka_bootstrap, f"pw-e2e-{uuid.uuid4().hex[:8]}", tmp_path, "leakdetect")
+    app_id = f"pw-e2e-{uuid.uuid4().hex[:8]}"
+    await asyncio.to_thread(_start_group_at_the_end, kafka_bootstrap, app_id)
+    worker = WorkerProcess(kafka_bootstrap, app_id, tmp_path, "leakdetect")
     worker.start()  # first, so that it is up (numba caches loaded) while the history streams
     server = TelemetryServer(
         TelemetryConfig(
