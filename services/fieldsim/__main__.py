@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from services.network import load_demo_network, load_network
@@ -34,6 +35,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--first-sequence", type=int, default=None)
     parser.add_argument("--tls-root-cert", default=None, help="PEM file; enables TLS")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--replay-from", type=float, default=None, metavar="SECONDS_AGO",
+        help="store-and-forward catch-up: source time starts this long ago and runs --time-scale times "
+        "faster than real time until it reaches now, then goes on live",
+    )  # fmt: skip
+    parser.add_argument("--time-scale", type=float, default=60.0, help="replay speed (with --replay-from)")
+    parser.add_argument("--batch-source-s", type=float, default=1.0, help="source seconds per replayed batch")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -56,6 +64,9 @@ async def amain(args: argparse.Namespace) -> int:
         first_sequence=args.first_sequence,
         tls_root_cert=Path(args.tls_root_cert).read_bytes() if args.tls_root_cert else None,
         seed=args.seed,
+        start_unix_s=None if args.replay_from is None else time.time() - args.replay_from,
+        time_scale=args.time_scale,
+        batch_source_s=args.batch_source_s,
     )
     fleet = Fleet(network, config)
     loop = asyncio.get_running_loop()

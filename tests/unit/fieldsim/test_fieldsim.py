@@ -82,6 +82,8 @@ def test_sequence_zero_is_refused() -> None:
         ["--tokens", "nonsense", "--duration", "0.1"],
         ["--tokens", "gw-nope=tok12345", "--gateways", "gw-nope", "--duration", "0.1"],
         ["--tokens", "", "--duration", "0.1"],
+        ["--tokens", "gw-ds-01=tok12345", "--replay-from", "600", "--time-scale", "0.5", "--duration", "0.1"],
+        ["--tokens", "gw-ds-01=tok12345", "--replay-from", "600", "--batch-source-s", "-1", "--duration", "0.1"],
     ],
 )
 def test_cli_refuses_garbage(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:

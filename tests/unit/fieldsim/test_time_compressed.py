@@ -53,7 +53,7 @@ async def test_compressed_replay_covers_the_history_in_order_and_stops_at_the_en
         publisher=publisher,
     )
     await server.start()
-    start = float(int(time.time()) - 3600)  # an hour of stored history ...
+    start = float(int(time.time()) // 60 * 60 - 3600)  # an hour of stored history (on every scan grid) ...
     end = start + 600.0  # ... of which 10 minutes are replayed
     try:
         fleet = Fleet(
