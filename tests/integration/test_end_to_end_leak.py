@@ -119,9 +119,13 @@ async def test_simulated_leak_reaches_an_alarm_for_the_right_segment_and_place(
         await server.stop(grace_s=1.0)
         worker.stop()
 
-    alarm = alarms[-1]
-    assert alarm.district == NETWORK.segments[SEGMENT].district
-    assert alarm.onset_time_unix_us >= (onset - 60.0) * 1e6
     length_km = NETWORK.segments[SEGMENT].length_m / 1000.0
-    tolerance_km = max(0.1 * length_km, alarm.location.uncertainty_km)
-    assert abs(alarm.location.position_km - LEAK_POSITION_M / 1000.0) <= tolerance_km, alarm.location
+    raised = [a for a in alarms if a.state == pb.ALARM_STATE_RAISED]
+    assert len({a.alarm_id for a in raised}) == 1, [(a.alarm_id, a.state) for a in alarms]
+    # The pressure wave dates the onset to seconds; a mass-balance update may move it to its 1-min block.
+    assert abs(raised[0].onset_time_unix_us / 1e6 - onset) <= 30.0, (raised[0].onset_time_unix_us, onset)
+    for alarm in alarms:
+        assert alarm.district == NETWORK.segments[SEGMENT].district
+        assert abs(alarm.onset_time_unix_us / 1e6 - onset) <= 180.0
+        tolerance_km = max(0.1 * length_km, alarm.location.uncertainty_km)
+        assert abs(alarm.location.position_km - LEAK_POSITION_M / 1000.0) <= tolerance_km, alarm.location
