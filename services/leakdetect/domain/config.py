@@ -36,7 +36,7 @@ class DetectorParams:
     # Statistical decision (b).
     z_window: float = 5.0  # window test: alarm when imbalance > z * sigma for `persist_blocks` blocks
     persist_blocks: int = 2
-    cusum_k: float = 0.5  # Page's CUSUM reference value (in sigma of one block)
+    cusum_k: float = 1.0  # Page's CUSUM reference value (in sigma of one block): slow baseline drift below it
     cusum_h: float = 10.0  # Page's CUSUM decision interval; ARL0 ~ 1e5 blocks (~ 100 days) for Gaussian noise
     eps_lp: float = 0.25  # line-pack model error: fraction of |change of line pack| added to sigma
     lp_trans_floor: float = 0.0  # extra absolute sigma (kg/s) during transients, 0 = none
@@ -60,7 +60,7 @@ class DetectorParams:
     npw_end_frac: float = 0.03  # located within this fraction of L (or 2 s.d.) of an end: boundary event
     # Rupture (e).
     rupture_frac: float = 0.015  # pressure below the reference by 1.5 % of it (a leak of ~ nominal flow) ...
-    rupture_tau_s: float = 30.0  # ... reference: slow average of the pressure
+    rupture_tau_s: float = 10.0  # ... reference: average of the pressure (a ramp lags it little, a collapse much)
     rupture_confirm_s: float = 1.0  # held this long (and two readings), inflow not falling
     rupture_refractory_s: float = 600.0
     # Methane (d).

@@ -219,7 +219,7 @@ from .layout import (
 
 Z_CLIP = 3.5  # cap of one block's contribution to the CUSUM: one bad block must not raise an alarm alone
 TEMPERATURE_TAU_S = 1800.0  # smoothing of the gas temperature used for the line pack
-NPW_MIN_SHARPNESS = 0.25
+NPW_MAX_RISE_TAU = 2.5  # a front rises from 25 to 75 % within this many smoothing time constants
 UPDATE_BLOCKS = 5  # the leak-rate estimate is refined this many blocks after the raise
 RUPTURE_FLOW_WAIT_S = 5.0  # a 1 Hz flow meter has spoken by then
 RUPTURE_MAX_WAIT_S = 60.0
@@ -733,6 +733,23 @@ def _expire_fronts(s, t, params, seg_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_
 
 
 @njit(cache=True, error_model="numpy")
+def _crossing(hist_t, hist_v, ps, pos0, n_h, t_lim, level):
+    """Interpolated time (us, float) of the oldest down-crossing of `level` in the history after t_lim, or -1."""
+    hl = hist_t.shape[1]
+    t_c = -1.0
+    for kk in range(n_h - 1):
+        i1 = (pos0 - 1 - kk) % hl
+        i0 = (i1 - 1) % hl
+        if hist_t[ps, i0] < t_lim:
+            break
+        v0 = hist_v[ps, i0]
+        v1 = hist_v[ps, i1]
+        if v0 > level >= v1:
+            t_c = hist_t[ps, i0] + (v0 - level) / (v0 - v1) * (hist_t[ps, i1] - hist_t[ps, i0])
+    return t_c
+
+
+@njit(cache=True, error_model="numpy")
 def _rupture_flow_verdict(s, role, t, t0, seg_cfg, slot_cfg, slot_f, slot_i):
     """1: the flow at this end moves towards a break inside (more in at the upstream end, less out at the
     downstream end); -1: it moves the other way or not at all (a supply cut, a valve, a demand surge);
@@ -802,27 +819,19 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
             base = slot_f[slot, SF_NPW_BASE]
             amp = base - fast
             if amp > thr:
-                level = base - 0.5 * amp
-                # oldest down-crossing of the half-amplitude level since shortly before detection
+                # oldest down-crossings of 25, 50 and 75 % of the amplitude since shortly before detection
                 t_lim = t_det - np.int64((params[P_NPW_CONFIRM_S] + 2.0 * dts) * 1e6)
                 n_h = slot_i[slot, SI_HIST_N]
-                t_c = -1.0
-                slope = 0.0
+                pos0 = slot_i[slot, SI_HIST_POS]
+                t_c = _crossing(hist_t, hist_v, ps, pos0, n_h, t_lim, base - 0.5 * amp)
+                t25 = _crossing(hist_t, hist_v, ps, pos0, n_h, t_lim, base - 0.25 * amp)
+                t75 = _crossing(hist_t, hist_v, ps, pos0, n_h, t_lim, base - 0.75 * amp)
                 step = dts
-                for kk in range(n_h - 1):
-                    i1 = (slot_i[slot, SI_HIST_POS] - 1 - kk) % hl
-                    i0 = (i1 - 1) % hl
-                    if hist_t[ps, i0] < t_lim:
-                        break
-                    v0 = hist_v[ps, i0]
-                    v1 = hist_v[ps, i1]
-                    if v0 > level >= v1:
-                        step = (hist_t[ps, i1] - hist_t[ps, i0]) * 1e-6
-                        t_c = hist_t[ps, i0] + (v0 - level) / (v0 - v1) * (hist_t[ps, i1] - hist_t[ps, i0])
-                        slope = (v0 - v1) / max(step, 1e-9)
-                # a front is sharp: through the smoothing, a step crosses half its height with slope ~ A/(2 tau);
-                # a ramp of demand or supply pressure crosses far slower and is not a wave front
-                sharp = slope * params[P_NPW_TAU_FAST] / amp >= NPW_MIN_SHARPNESS
+                # a front is sharp: through the smoothing a step rises from 25 to 75 % in 1.1 tau; a ramp of
+                # demand or supply pressure takes far longer (or began before the history) and is no wave front
+                rise_s = (t75 - t25) * 1e-6
+                sharp = t25 >= 0.0 and t75 >= t25 and rise_s <= NPW_MAX_RISE_TAU * params[P_NPW_TAU_FAST] + 2.0 * dts
+                slope = 0.5 * amp / max(rise_s, 1e-3)
                 if t_c >= 0.0 and sharp:
                     t_c -= params[P_NPW_TAU_FAST] * math.log(2.0) * 1e6
                     sig_n = sd_fast
