@@ -47,7 +47,7 @@ def simulated():
     keep = role_of[rd.tag_index] != L.ROLE_TEMPERATURE
     readings = (seg_of[rd.tag_index][keep], role_of[rd.tag_index][keep], rd.time_unix_us[keep], rd.value_si[keep],
                 rd.quality.astype(np.int64)[keep])
-    onset_us = int(round((res.start_time_unix_s + onset) * 1e6))
+    onset_us = round((res.start_time_unix_s + onset) * 1e6)
     return nc.config, readings, onset_us, leak_rate
 
 
