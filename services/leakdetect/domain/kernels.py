@@ -196,6 +196,7 @@ from .layout import (
     SF_RAW,
     SF_ROR,
     SF_RUP_T0,
+    SF_SLOPE,
     SI_FLAT_N,
     SI_FLAT_T0,
     SI_GOOD_RUN,
@@ -217,8 +218,10 @@ from .layout import (
     TEST_CUSUM,
 )
 
+BIAS_ALLOWANCE = 2.0
 Z_CLIP = 3.5  # cap of one block's contribution to the CUSUM: one bad block must not raise an alarm alone
 TEMPERATURE_TAU_S = 1800.0  # smoothing of the gas temperature used for the line pack
+NPW_SLOPE_TAU_S = 30.0
 NPW_MAX_RISE_TAU = 2.5  # a front rises from 25 to 75 % within this many smoothing time constants
 UPDATE_BLOCKS = 5  # the leak-rate estimate is refined this many blocks after the raise
 RUPTURE_FLOW_WAIT_S = 5.0  # a 1 Hz flow meter has spoken by then
@@ -508,8 +511,15 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
     sig_e = math.sqrt(kappa * kappa * var_b + trans * trans + base_var + var_g * (q - q_bar) ** 2)
     seg_f[s, GF_LAST_E] = e
     seg_f[s, GF_LAST_SIGMA] = sig_e
-    # Page's CUSUM on normalised block residuals (only once the baseline is known)
-    z_b = e / sig_e if learned else -np.inf
+    # Page's CUSUM on block residuals (only once the baseline is known). The baseline's own error is the same
+    # in every block, so it is not noise to average: residuals within BIAS_ALLOWANCE s.d. of it are allowed
+    # for, and what is left is normalised by the block's noise.
+    bias_sd = math.sqrt(base_var + var_g * (q - q_bar) ** 2)
+    noise_sd = math.sqrt(kappa * kappa * var_b + trans * trans)
+    e_adj = max(abs(e) - BIAS_ALLOWANCE * bias_sd, 0.0)
+    if e < 0.0:
+        e_adj = -e_adj
+    z_b = e_adj / noise_sd if learned else -np.inf
     if z_b > Z_CLIP:
         z_b = Z_CLIP
     s_prev = seg_f[s, GF_CUSUM]
@@ -785,7 +795,10 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
     else:
         dts = (t - prev_t) * 1e-6
         af = _alpha(dts, params[P_NPW_TAU_FAST])
-        slot_f[slot, SF_EW_FAST] += af * (v - slot_f[slot, SF_EW_FAST])
+        inc = af * (v - slot_f[slot, SF_EW_FAST])
+        slot_f[slot, SF_EW_FAST] += inc
+        if slot_i[slot, SI_NPW_PHASE] == 0 and dts > 0.0:
+            slot_f[slot, SF_SLOPE] += _alpha(dts, NPW_SLOPE_TAU_S) * (inc / dts - slot_f[slot, SF_SLOPE])
     fast = slot_f[slot, SF_EW_FAST]
     # the history keeps the smoothed pressure: both ends are smoothed alike, so the lag cancels in t_up - t_down
     hist_t[ps, hp] = t
@@ -802,7 +815,9 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
     if phase == 0:
         d1 = v - prev_v
         slot_f[slot, SF_NOISE_VAR] += min(1.0, dts / 60.0) * (0.5 * d1 * d1 - slot_f[slot, SF_NOISE_VAR])
-        drop0 = slot_f[slot, SF_EW_SLOW] - fast
+        # a ramp (demand, supply set-point) keeps the slow average behind the fast one by slope * lag: detrend
+        drop0 = slot_f[slot, SF_EW_SLOW] - fast + slot_f[slot, SF_SLOPE] * (
+            params[P_NPW_TAU_SLOW] - params[P_NPW_TAU_FAST])
         if drop0 > params[P_NPW_MIN_DROP] and drop0 * drop0 > kk * kk * var_fast:
             slot_i[slot, SI_NPW_PHASE] = 1
             slot_f[slot, SF_NPW_BASE] = slot_f[slot, SF_EW_SLOW]

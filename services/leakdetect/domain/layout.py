@@ -143,7 +143,8 @@ SF_ANCHOR = 12  # stuck detector anchor value
 SF_ROR = 13  # methane rate of rise, %LEL per minute (smoothed)
 SF_RUP_T0 = 14  # time the rupture drop started (us, as float)
 SF_RAW = 15  # last finite value of any usable quality, UNCERTAIN (clipped) included: what a rupture does to a meter
-N_SF = 16
+SF_SLOPE = 16  # slow average of the pressure's rate of change, Pa/s (NPW detrending)
+N_SF = 17
 
 # --- per-slot state: ints -------------------------------------------------------------------------------------
 SI_LAST_TIME = 0  # last received time (any quality) us; -1 before the first

@@ -22,6 +22,7 @@ from ..domain import layout as L
 from ..domain.config import DetectorConfig, DetectorParams
 
 Z_CLIP = 3.5
+BIAS_ALLOWANCE = 2.0
 
 
 @dataclass
@@ -223,7 +224,10 @@ def run_reference(
             if i <= learned_at:
                 persist[:] = 0
                 continue
-            zb = min(e / sig_e, Z_CLIP)
+            bias_sd = math.sqrt(bv + vg * (q[i] - q_bar) ** 2)
+            noise_sd = math.sqrt(kap**2 * var_b[i] + trans[i] ** 2)
+            e_adj = math.copysign(max(abs(e) - BIAS_ALLOWANCE * bias_sd, 0.0), e)
+            zb = min(e_adj / noise_sd, Z_CLIP)
             cusum = max(0.0, cusum + zb - p.cusum_k)
             fired = [wi for wi in range(L.N_WINDOWS) if persist[wi] >= p.persist_blocks]
             trig = cusum > p.cusum_h or bool(fired)
