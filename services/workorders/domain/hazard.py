@@ -31,9 +31,8 @@ import dataclasses
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from services.workorders.domain.codec import from_json, to_json
+from services.workorders.domain._aggregate import Aggregate
 from services.workorders.domain.errors import InvalidInput, InvalidTransition, PermissionDenied, RuleViolation
 from services.workorders.domain.events import DomainEvent, deterministic_id, register_event
 from services.workorders.domain.values import check_flag, check_text, check_time
@@ -222,7 +221,7 @@ class Evidence:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Hazard:
+class Hazard(Aggregate):
     hazard_id: str = ""
     version: int = 0
     status: HazardStatus | None = None
@@ -248,22 +247,6 @@ class Hazard:
     rejections: int = 0
     struck_off_at_unix_us: int | None = None
     overdue_escalated: frozenset[int] = frozenset()  # deadlines already escalated
-
-    @classmethod
-    def replay(cls, events: Iterable[DomainEvent], initial: Hazard | None = None) -> Hazard:
-        state = initial if initial is not None else cls()
-        for event in events:
-            state = state.apply(event)
-        return state
-
-    def to_snapshot(self) -> dict[str, Any]:
-        snapshot: dict[str, Any] = to_json(self)
-        return snapshot
-
-    @classmethod
-    def from_snapshot(cls, state: dict[str, Any]) -> Hazard:
-        hazard: Hazard = from_json(cls, state, "Hazard snapshot")
-        return hazard
 
     def apply(self, event: DomainEvent) -> Hazard:
         if not isinstance(event, HazardEvent):

@@ -28,10 +28,9 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
+from services.workorders.domain._aggregate import Aggregate
 from services.workorders.domain.alarm import SegmentContext
-from services.workorders.domain.codec import from_json, to_json
 from services.workorders.domain.errors import InvalidInput, InvalidTransition, ReplacementLengthExceeded, RuleViolation
 from services.workorders.domain.events import DomainEvent, deterministic_id, register_event
 from services.workorders.domain.values import PipeClass, check_flag, check_number, check_text, check_time
@@ -196,7 +195,7 @@ class ProgressPoint:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Replacement:
+class Replacement(Aggregate):
     replacement_id: str = ""
     version: int = 0
     status: ReplacementStatus | None = None
@@ -211,22 +210,6 @@ class Replacement:
     completed_at_unix_us: int | None = None
     verified_at_unix_us: int | None = None
     failed_verifications: int = 0
-
-    @classmethod
-    def replay(cls, events: Iterable[DomainEvent], initial: Replacement | None = None) -> Replacement:
-        state = initial if initial is not None else cls()
-        for event in events:
-            state = state.apply(event)
-        return state
-
-    def to_snapshot(self) -> dict[str, Any]:
-        snapshot: dict[str, Any] = to_json(self)
-        return snapshot
-
-    @classmethod
-    def from_snapshot(cls, state: dict[str, Any]) -> Replacement:
-        replacement: Replacement = from_json(cls, state, "Replacement snapshot")
-        return replacement
 
     def apply(self, event: DomainEvent) -> Replacement:
         if not isinstance(event, ReplacementEvent):

@@ -46,10 +46,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from services.workorders.domain._aggregate import Aggregate
 from services.workorders.domain.alarm import AlarmFacts, AlarmState, SegmentContext
 from services.workorders.domain.errors import InvalidInput, InvalidTransition, PermissionDenied, RuleViolation
 from services.workorders.domain.events import DomainEvent, deterministic_id, register_event
@@ -302,7 +302,7 @@ class ResponseTimings:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class WorkOrder:
+class WorkOrder(Aggregate):
     order_id: str = ""
     version: int = 0
     status: WorkOrderStatus | None = None  # None: no such order yet
@@ -335,28 +335,7 @@ class WorkOrder:
     cancelled_at_unix_us: int | None = None
     last_event_at_unix_us: int = 0
 
-    # ---------------------------------------------------------------------------------------- replay
-
-    @classmethod
-    def replay(cls, events: Iterable[DomainEvent], initial: WorkOrder | None = None) -> WorkOrder:
-        """Rebuild from events (after ``initial``, e.g. a snapshot)."""
-        state = initial if initial is not None else cls()
-        for event in events:
-            state = state.apply(event)
-        return state
-
-    def to_snapshot(self) -> dict[str, Any]:
-        from services.workorders.domain.codec import to_json
-
-        snapshot: dict[str, Any] = to_json(self)
-        return snapshot
-
-    @classmethod
-    def from_snapshot(cls, state: dict[str, Any]) -> WorkOrder:
-        from services.workorders.domain.codec import from_json
-
-        order: WorkOrder = from_json(cls, state, "WorkOrder snapshot")
-        return order
+    # ----------------------------------------------------------------------------------------- apply
 
     def apply(self, event: DomainEvent) -> WorkOrder:
         if not isinstance(event, WorkOrderEvent):
