@@ -419,6 +419,19 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
         pd15[key] = sum(1 for r in det if r["ttd_s"] <= 900) / len(rs) if rs else None
         pd5[key] = sum(1 for r in det if r["ttd_s"] <= 300) / len(rs) if rs else None
         ttd[key] = _pct([r["ttd_s"] for r in det], 50)
+    by_kind: dict[str, Any] = {}
+    for kind in ("abrupt", "gradual"):
+        k_pd15, k_pd5 = {}, {}
+        for pct in LEAK_PCTS:
+            rs = [r for r in leaks if r["pct"] == pct and r["onset_kind"] == kind]
+            k_pd15[f"{pct:g}"] = (sum(1 for r in rs if r.get("detected") and r["ttd_s"] <= 900) / len(rs)
+                                  if rs else None)
+            k_pd5[f"{pct:g}"] = (sum(1 for r in rs if r.get("detected") and r["ttd_s"] <= 300) / len(rs)
+                                 if rs else None)
+        by_kind[kind] = {"pd_within_15min_by_leak_pct": k_pd15, "pd_within_5min_by_leak_pct": k_pd5,
+                         "median_time_to_detect_s_by_leak_pct": {
+                             f"{pct:g}": _pct([r["ttd_s"] for r in leaks if r["pct"] == pct and r.get("detected")
+                                               and r["onset_kind"] == kind], 50) for pct in LEAK_PCTS}}
     mdlr15 = next((p for p in LEAK_PCTS if (pd15.get(f"{p:g}") or 0) >= 0.95
                    and all((pd15.get(f"{q:g}") or 0) >= 0.95 for q in LEAK_PCTS if q >= p)), None)
     mdlr5 = next((p for p in LEAK_PCTS if (pd5.get(f"{p:g}") or 0) >= 0.95
@@ -462,6 +475,7 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
         "pd_within_15min_by_leak_pct": pd15,
         "pd_within_5min_by_leak_pct": pd5,
         "median_time_to_detect_s_by_leak_pct": ttd,
+        "by_onset_kind": by_kind,
         "mdlr_pct_of_flow": mdlr15,
         "mdlr_pct_of_flow_within_5min": mdlr5,
         "stated_mdlr_15min_pct_median": _pct([r["stated_mdlr_15min_pct"] for r in leaks], 50),

@@ -180,7 +180,12 @@ from .layout import (
     SC_SIGMA_ABS,
     SC_SIGMA_REL,
     SC_TIME_RES_S,
+    SF_A_FAST,
+    SF_A_REF,
+    SF_A_SLOPE,
+    SF_A_SLOW,
     SF_ANCHOR,
+    SF_CACHE_DTS,
     SF_CUR_N,
     SF_CUR_SUM,
     SF_EW_FAST,
@@ -188,6 +193,7 @@ from .layout import (
     SF_EW_SLOW,
     SF_HELD,
     SF_HELD_VAR,
+    SF_INV_DTS,
     SF_LAST_VALUE,
     SF_NOISE_VAR,
     SF_NPW_BASE,
@@ -778,7 +784,7 @@ def _rupture_flow_verdict(s, role, t, t0, seg_cfg, slot_cfg, slot_f, slot_i):
     return -1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
               hist_t, hist_v, counters, ev_i, ev_f, n_ev):
     """Negative-pressure-wave front detection with sub-sample timing, and the rupture detector."""
@@ -794,11 +800,22 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
         af = 1.0
     else:
         dts = (t - prev_t) * 1e-6
-        af = _alpha(dts, params[P_NPW_TAU_FAST])
+        # smoothing weights depend on the sample interval only: cached while it stays within 20 % (no division
+        # per reading at a steady scan rate; sampling jitter is far below that)
+        cd = slot_f[slot, SF_CACHE_DTS]
+        if not (abs(dts - cd) <= 0.2 * cd):
+            slot_f[slot, SF_CACHE_DTS] = dts
+            slot_f[slot, SF_A_FAST] = _alpha(dts, params[P_NPW_TAU_FAST])
+            slot_f[slot, SF_A_SLOW] = _alpha(dts, params[P_NPW_TAU_SLOW])
+            slot_f[slot, SF_A_SLOPE] = _alpha(dts, NPW_SLOPE_TAU_S)
+            slot_f[slot, SF_A_REF] = _alpha(dts, params[P_RUP_TAU])
+            slot_f[slot, SF_INV_DTS] = 1.0 / dts if dts > 0.0 else 0.0
+        af = slot_f[slot, SF_A_FAST]
         inc = af * (v - slot_f[slot, SF_EW_FAST])
         slot_f[slot, SF_EW_FAST] += inc
-        if slot_i[slot, SI_NPW_PHASE] == 0 and dts > 0.0:
-            slot_f[slot, SF_SLOPE] += _alpha(dts, NPW_SLOPE_TAU_S) * (inc / dts - slot_f[slot, SF_SLOPE])
+        if slot_i[slot, SI_NPW_PHASE] == 0:
+            slot_f[slot, SF_SLOPE] += slot_f[slot, SF_A_SLOPE] * (inc * slot_f[slot, SF_INV_DTS]
+                                                                   - slot_f[slot, SF_SLOPE])
     fast = slot_f[slot, SF_EW_FAST]
     # the history keeps the smoothed pressure: both ends are smoothed alike, so the lag cancels in t_up - t_down
     hist_t[ps, hp] = t
@@ -808,13 +825,13 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
         slot_i[slot, SI_HIST_N] += 1
     if prev_t < 0:
         return
-    a_s = _alpha(dts, params[P_NPW_TAU_SLOW])
+    a_s = slot_f[slot, SF_A_SLOW]
     phase = slot_i[slot, SI_NPW_PHASE]
     var_fast = slot_f[slot, SF_NOISE_VAR] * af / (2.0 - af)
     kk = params[P_NPW_K]
     if phase == 0:
         d1 = v - prev_v
-        slot_f[slot, SF_NOISE_VAR] += min(1.0, dts / 60.0) * (0.5 * d1 * d1 - slot_f[slot, SF_NOISE_VAR])
+        slot_f[slot, SF_NOISE_VAR] += slot_f[slot, SF_A_SLOPE] * (0.5 * d1 * d1 - slot_f[slot, SF_NOISE_VAR])
         # a ramp (demand, supply set-point) keeps the slow average behind the fast one by slope * lag: detrend
         drop0 = slot_f[slot, SF_EW_SLOW] - fast + slot_f[slot, SF_SLOPE] * (
             params[P_NPW_TAU_SLOW] - params[P_NPW_TAU_FAST])
@@ -887,8 +904,7 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
                 slot_i[slot, SI_RUP_N] = 0
     else:
         slot_i[slot, SI_RUP_N] = 0
-        ar = _alpha(dts, params[P_RUP_TAU])
-        slot_f[slot, SF_EW_REF] += ar * (v - ref)
+        slot_f[slot, SF_EW_REF] += slot_f[slot, SF_A_REF] * (v - ref)
 
 
 @njit(cache=True, error_model="numpy")

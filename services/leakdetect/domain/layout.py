@@ -144,7 +144,13 @@ SF_ROR = 13  # methane rate of rise, %LEL per minute (smoothed)
 SF_RUP_T0 = 14  # time the rupture drop started (us, as float)
 SF_RAW = 15  # last finite value of any usable quality, UNCERTAIN (clipped) included: what a rupture does to a meter
 SF_SLOPE = 16  # slow average of the pressure's rate of change, Pa/s (NPW detrending)
-N_SF = 17
+SF_CACHE_DTS = 17  # sample interval the cached smoothing weights below were computed for, s
+SF_A_FAST = 18
+SF_A_SLOW = 19
+SF_A_SLOPE = 20
+SF_A_REF = 21
+SF_INV_DTS = 22
+N_SF = 23
 
 # --- per-slot state: ints -------------------------------------------------------------------------------------
 SI_LAST_TIME = 0  # last received time (any quality) us; -1 before the first
