@@ -627,8 +627,8 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
         n_on = seg_i[s, GI_CUSUM_N]
         if seg_i[s, GI_SINCE_RAISE] == UPDATE_BLOCKS and n_on >= 2:
             # the blocks since the raise: all leaking (the onset block is only partly), the current rate
-            nb = min(UPDATE_BLOCKS, nr - 1)
-            j = (pos - nb) % nr
+            n_upd = UPDATE_BLOCKS if nr > UPDATE_BLOCKS else nr - 1
+            j = (pos - n_upd) % nr
             if ring[s, pos, R_INVALID] - ring[s, j, R_INVALID] == 0.0:
                 ws = (ring[s, pos, R_TIME] - ring[s, j, R_TIME]) * 1e-6
                 d_q = ring[s, pos, R_Q] - ring[s, j, R_Q]
@@ -638,7 +638,7 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
                 sg_rate = math.sqrt(kappa * kappa * (ring[s, pos, R_V] - ring[s, j, R_V] + ring[s, pos, R_LP_VAR]
                                                      + ring[s, j, R_LP_VAR]) / (ws * ws)
                                     + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2)
-                _emit(ev_i, ev_f, n_ev, counters, EV_LEAK_UPDATE, s, -1, t_end, seg_i[s, GI_CUSUM_ONSET], nb, rate,
+                _emit(ev_i, ev_f, n_ev, counters, EV_LEAK_UPDATE, s, -1, t_end, seg_i[s, GI_CUSUM_ONSET], n_upd, rate,
                       sg_rate, s_new, float(TEST_CUSUM), seg_f[s, GF_MDLR0 + 2])
         quiet = s_new == 0.0
         for wi in range(N_WINDOWS):
