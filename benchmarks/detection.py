@@ -580,12 +580,12 @@ def plots(results: list[dict[str, Any]], scored: dict[str, Any]) -> list[str]:
     written.append(str(p))
     # 3. NPW location error
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    leaks = [r for r in results if r["kind"] == "leak"]
+    located = [r for r in results if r["kind"] in ("leak", "rupture")]
     for label, mk in (("10hz", "o"), ("1hz", "x")):
-        rs = [r for r in leaks if f"npw_{label}_x" in r]
+        rs = [r for r in located if f"npw_{label}_x" in r]
         ax.plot([r["position_m"] / r["length_m"] * 100 for r in rs],
                 [(r[f"npw_{label}_x"] - r["position_m"]) / r["length_m"] * 100 for r in rs], mk,
-                label=f"{label.replace('hz', ' Hz')} pressure ({len(rs)} located)")
+                label=f"{label.replace('hz', ' Hz')} pressure ({len(rs)} located: leaks and ruptures)")
     ax.axhline(0, color="k", lw=0.6)
     ax.set_xlabel("true leak position (% of length)")
     ax.set_ylabel("location error (% of length)")
@@ -604,8 +604,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="a small suite (smoke test)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=str(REPORTS / "detection.json"))
+    ap.add_argument("--replot", action="store_true", help="only redraw the figures from an existing report")
     args = ap.parse_args(argv)
     REPORTS.mkdir(exist_ok=True)
+    if args.replot:
+        old = json.loads(Path(args.out).read_text())
+        print("\n".join(plots(old["scenarios"], old)))
+        return 0
     t_start = time.perf_counter()
     if args.quick:
         scen = leak_scenarios(2) + rupture_scenarios(2) + leak_free_scenarios(2, 3.0)
