@@ -432,6 +432,15 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
                          "median_time_to_detect_s_by_leak_pct": {
                              f"{pct:g}": _pct([r["ttd_s"] for r in leaks if r["pct"] == pct and r.get("detected")
                                                and r["onset_kind"] == kind], 50) for pct in LEAK_PCTS}}
+    by_segment: dict[str, Any] = {}
+    for sid in SEGMENTS:
+        rs_s = [r for r in leaks if r["segment"] == sid]
+        by_segment[sid] = {
+            "pd_within_15min_by_leak_pct": {
+                f"{pct:g}": (sum(1 for r in rs_s if r["pct"] == pct and r.get("detected") and r["ttd_s"] <= 900)
+                             / max(1, sum(1 for r in rs_s if r["pct"] == pct))) for pct in LEAK_PCTS},
+            "stated_mdlr_15min_pct_median": _pct([r["stated_mdlr_15min_pct"] for r in rs_s], 50),
+        }
     mdlr15 = next((p for p in LEAK_PCTS if (pd15.get(f"{p:g}") or 0) >= 0.95
                    and all((pd15.get(f"{q:g}") or 0) >= 0.95 for q in LEAK_PCTS if q >= p)), None)
     mdlr5 = next((p for p in LEAK_PCTS if (pd5.get(f"{p:g}") or 0) >= 0.95
@@ -476,6 +485,7 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
         "pd_within_5min_by_leak_pct": pd5,
         "median_time_to_detect_s_by_leak_pct": ttd,
         "by_onset_kind": by_kind,
+        "by_segment": by_segment,
         "mdlr_pct_of_flow": mdlr15,
         "mdlr_pct_of_flow_within_5min": mdlr5,
         "stated_mdlr_15min_pct_median": _pct([r["stated_mdlr_15min_pct"] for r in leaks], 50),
@@ -609,7 +619,9 @@ def main(argv: list[str] | None = None) -> int:
     REPORTS.mkdir(exist_ok=True)
     if args.replot:
         old = json.loads(Path(args.out).read_text())
+        old.update(score(old["scenarios"]))  # scoring may have gained keys since the suite ran
         print("\n".join(plots(old["scenarios"], old)))
+        Path(args.out).write_text(json.dumps(old, indent=2, default=float))
         return 0
     t_start = time.perf_counter()
     if args.quick:
