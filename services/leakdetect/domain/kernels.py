@@ -796,52 +796,57 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
         slot_f[slot, SF_EW_SLOW] = v
         slot_f[slot, SF_EW_REF] = v
         slot_f[slot, SF_NOISE_VAR] = _sigma2(slot_cfg, slot, v)
-        dts = 0.0
-        af = 1.0
-    else:
-        dts = (t - prev_t) * 1e-6
-        # smoothing weights depend on the sample interval only: cached while it stays within 20 % (no division
-        # per reading at a steady scan rate; sampling jitter is far below that)
-        cd = slot_f[slot, SF_CACHE_DTS]
-        if not (abs(dts - cd) <= 0.2 * cd):
-            slot_f[slot, SF_CACHE_DTS] = dts
-            slot_f[slot, SF_A_FAST] = _alpha(dts, params[P_NPW_TAU_FAST])
-            slot_f[slot, SF_A_SLOW] = _alpha(dts, params[P_NPW_TAU_SLOW])
-            slot_f[slot, SF_A_SLOPE] = _alpha(dts, NPW_SLOPE_TAU_S)
-            slot_f[slot, SF_A_REF] = _alpha(dts, params[P_RUP_TAU])
-            slot_f[slot, SF_INV_DTS] = 1.0 / dts if dts > 0.0 else 0.0
-        af = slot_f[slot, SF_A_FAST]
-        inc = af * (v - slot_f[slot, SF_EW_FAST])
-        slot_f[slot, SF_EW_FAST] += inc
-        if slot_i[slot, SI_NPW_PHASE] == 0:
-            slot_f[slot, SF_SLOPE] += slot_f[slot, SF_A_SLOPE] * (inc * slot_f[slot, SF_INV_DTS]
-                                                                   - slot_f[slot, SF_SLOPE])
+        hist_t[ps, hp] = t
+        hist_v[ps, hp] = v
+        slot_i[slot, SI_HIST_POS] = (hp + 1) % hl
+        slot_i[slot, SI_HIST_N] = 1
+        return
+    dts = (t - prev_t) * 1e-6
+    # smoothing weights depend on the sample interval only: cached while it stays within 20 % (no division
+    # per reading at a steady scan rate; sampling jitter is far below that)
+    cd = slot_f[slot, SF_CACHE_DTS]
+    if not (abs(dts - cd) <= 0.2 * cd):
+        slot_f[slot, SF_CACHE_DTS] = dts
+        slot_f[slot, SF_A_FAST] = _alpha(dts, params[P_NPW_TAU_FAST])
+        slot_f[slot, SF_A_SLOW] = _alpha(dts, params[P_NPW_TAU_SLOW])
+        slot_f[slot, SF_A_SLOPE] = _alpha(dts, NPW_SLOPE_TAU_S)
+        slot_f[slot, SF_A_REF] = _alpha(dts, params[P_RUP_TAU])
+        slot_f[slot, SF_INV_DTS] = 1.0 / dts if dts > 0.0 else 0.0
+    # state in locals: the arrays may alias as far as the compiler knows, locals stay in registers
+    af = slot_f[slot, SF_A_FAST]
+    a_s = slot_f[slot, SF_A_SLOW]
+    a_slope = slot_f[slot, SF_A_SLOPE]
     fast = slot_f[slot, SF_EW_FAST]
+    slow = slot_f[slot, SF_EW_SLOW]
+    slope = slot_f[slot, SF_SLOPE]
+    noise_var = slot_f[slot, SF_NOISE_VAR]
+    phase = slot_i[slot, SI_NPW_PHASE]
+    inc = af * (v - fast)
+    fast += inc
     # the history keeps the smoothed pressure: both ends are smoothed alike, so the lag cancels in t_up - t_down
     hist_t[ps, hp] = t
     hist_v[ps, hp] = fast
-    slot_i[slot, SI_HIST_POS] = (hp + 1) % hl
+    hp_next = hp + 1
+    if hp_next == hl:
+        hp_next = 0
+    slot_i[slot, SI_HIST_POS] = hp_next
     if slot_i[slot, SI_HIST_N] < hl:
         slot_i[slot, SI_HIST_N] += 1
-    if prev_t < 0:
-        return
-    a_s = slot_f[slot, SF_A_SLOW]
-    phase = slot_i[slot, SI_NPW_PHASE]
-    var_fast = slot_f[slot, SF_NOISE_VAR] * af / (2.0 - af)
+    var_fast = noise_var * af / (2.0 - af)
     kk = params[P_NPW_K]
     if phase == 0:
+        slope += a_slope * (inc * slot_f[slot, SF_INV_DTS] - slope)
         d1 = v - prev_v
-        slot_f[slot, SF_NOISE_VAR] += slot_f[slot, SF_A_SLOPE] * (0.5 * d1 * d1 - slot_f[slot, SF_NOISE_VAR])
+        noise_var += a_slope * (0.5 * d1 * d1 - noise_var)
         # a ramp (demand, supply set-point) keeps the slow average behind the fast one by slope * lag: detrend
-        drop0 = slot_f[slot, SF_EW_SLOW] - fast + slot_f[slot, SF_SLOPE] * (
-            params[P_NPW_TAU_SLOW] - params[P_NPW_TAU_FAST])
+        drop0 = slow - fast + slope * (params[P_NPW_TAU_SLOW] - params[P_NPW_TAU_FAST])
         if drop0 > params[P_NPW_MIN_DROP] and drop0 * drop0 > kk * kk * var_fast:
             slot_i[slot, SI_NPW_PHASE] = 1
-            slot_f[slot, SF_NPW_BASE] = slot_f[slot, SF_EW_SLOW]
+            slot_f[slot, SF_NPW_BASE] = slow
             slot_i[slot, SI_NPW_T_DET] = t
             slot_i[slot, SI_NPW_N] = 0
         else:
-            slot_f[slot, SF_EW_SLOW] += a_s * (v - slot_f[slot, SF_EW_SLOW])
+            slow += a_s * (v - slow)
     elif phase == 1:
         slot_i[slot, SI_NPW_N] += 1
         t_det = slot_i[slot, SI_NPW_T_DET]
@@ -854,31 +859,32 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
                 # oldest down-crossings of 25, 50 and 75 % of the amplitude since shortly before detection
                 t_lim = t_det - np.int64((params[P_NPW_CONFIRM_S] + 2.0 * dts) * 1e6)
                 n_h = slot_i[slot, SI_HIST_N]
-                pos0 = slot_i[slot, SI_HIST_POS]
-                t_c = _crossing(hist_t, hist_v, ps, pos0, n_h, t_lim, base - 0.5 * amp)
-                t25 = _crossing(hist_t, hist_v, ps, pos0, n_h, t_lim, base - 0.25 * amp)
-                t75 = _crossing(hist_t, hist_v, ps, pos0, n_h, t_lim, base - 0.75 * amp)
-                step = dts
+                t_c = _crossing(hist_t, hist_v, ps, hp_next, n_h, t_lim, base - 0.5 * amp)
+                t25 = _crossing(hist_t, hist_v, ps, hp_next, n_h, t_lim, base - 0.25 * amp)
+                t75 = _crossing(hist_t, hist_v, ps, hp_next, n_h, t_lim, base - 0.75 * amp)
                 # a front is sharp: through the smoothing a step rises from 25 to 75 % in 1.1 tau; a ramp of
                 # demand or supply pressure takes far longer (or began before the history) and is no wave front
                 rise_s = (t75 - t25) * 1e-6
                 sharp = t25 >= 0.0 and t75 >= t25 and rise_s <= NPW_MAX_RISE_TAU * params[P_NPW_TAU_FAST] + 2.0 * dts
-                slope = 0.5 * amp / max(rise_s, 1e-3)
+                slope_c = 0.5 * amp / max(rise_s, 1e-3)
                 if t_c >= 0.0 and sharp:
                     t_c -= params[P_NPW_TAU_FAST] * math.log(2.0) * 1e6
-                    sig_n = sd_fast
                     res = slot_cfg[slot, SC_TIME_RES_S]
-                    sig_t = math.sqrt(step * step / 12.0 + res * res + (sig_n / max(slope, 1e-9)) ** 2)
+                    sig_t = math.sqrt(dts * dts / 12.0 + res * res + (sd_fast / max(slope_c, 1e-9)) ** 2)
                     _front(s, role - ROLE_PRESSURE_UP, t_c, amp, sig_t, params, seg_cfg, slot_cfg, slot_f, slot_i,
                            seg_f, seg_i, counters, ev_i, ev_f, n_ev)
                 slot_i[slot, SI_NPW_PHASE] = 2
             else:
                 slot_i[slot, SI_NPW_PHASE] = 0
-                slot_f[slot, SF_EW_SLOW] = fast
+                slow = fast
     else:
         if (t - slot_i[slot, SI_NPW_T_DET]) * 1e-6 >= params[P_NPW_REFRACT_S]:
             slot_i[slot, SI_NPW_PHASE] = 0
-            slot_f[slot, SF_EW_SLOW] = fast
+            slow = fast
+    slot_f[slot, SF_EW_FAST] = fast
+    slot_f[slot, SF_EW_SLOW] = slow
+    slot_f[slot, SF_SLOPE] = slope
+    slot_f[slot, SF_NOISE_VAR] = noise_var
     # rupture: pressure far below a slow reference, held, and the flow at the same end moving towards the break
     ref = slot_f[slot, SF_EW_REF]
     drop = ref - v
