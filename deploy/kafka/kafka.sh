@@ -108,8 +108,14 @@ port_in_use() {
 }
 
 new_cluster_id() {
-    # Kafka's Uuid text form: 16 random bytes, URL-safe base64 without padding.
-    head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+    # Kafka's Uuid text form: 16 random bytes, URL-safe base64 without padding. Like Kafka's own
+    # Uuid.randomUuid(), never start with '-': the storage tool's parser would take it for an option.
+    local id
+    while :; do
+        id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+        [[ "$id" != -* ]] && break
+    done
+    echo "$id"
 }
 
 write_config() {
@@ -166,7 +172,7 @@ cmd_up() {
         if [[ ! -f "$LOG_DIRS/meta.properties" ]]; then
             log "formatting $LOG_DIRS"
             java_cmd kafka.tools.StorageTool format --ignore-formatted \
-                -t "$(new_cluster_id)" -c "$CONFIG_FILE" >"$DATA_DIR/format.log" 2>&1 \
+                --cluster-id="$(new_cluster_id)" -c "$CONFIG_FILE" >"$DATA_DIR/format.log" 2>&1 \
                 || { cat "$DATA_DIR/format.log" >&2; die "formatting the KRaft log dir failed"; }
         fi
         log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$PORT (controller $CONTROLLER_PORT, data $DATA_DIR)"
