@@ -103,6 +103,13 @@ class AlarmTracker:
             if alarm is not None:
                 alarm.methane_active = False
             return
+        if kind == ports.EV_LEAK_UPDATE:
+            # The core refines the rate once, deliberately: publish it without waiting for the update interval.
+            if alarm is not None:
+                alarm.rate_kg_per_s, alarm.rate_sigma = float(ev.value), float(ev.sigma)
+                if alarm.rate_kg_per_s != alarm.published_rate:
+                    self._publish(info, runtime, pb.ALARM_STATE_UPDATED, ev.time_us, out)
+            return
         method = {
             ports.EV_LEAK: MB,
             ports.EV_NPW_LEAK: NPW,

@@ -21,6 +21,8 @@ EV_METHANE = 7
 EV_METHANE_RISE = 8
 EV_METHANE_CLEARED = 9
 EV_HEALTH = 10
+# Refined leak-rate estimate a few blocks after a mass-balance raise (the onset block only partly leaks).
+EV_LEAK_UPDATE = 14
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,15 +38,18 @@ def _processor(**cfg):  # type: ignore[no-untyped-def]
 
 
 def _raw(records, partition=0, first_offset=0):  # type: ignore[no-untyped-def]
-    return [RawRecord("telemetry.readings.v1", partition, first_offset + i, r.segment_id.encode(), encode(r))
-            for i, r in enumerate(records)]
+    return [
+        RawRecord("telemetry.readings.v1", partition, first_offset + i, r.segment_id.encode(), encode(r))
+        for i, r in enumerate(records)
+    ]
 
 
 def test_reorder_buffer_merges_within_tolerance_and_drops_later() -> None:
     buf = ReorderBuffer()
     i8 = np.int8
-    late, out = buf.push(np.array([10, 30, 20], np.int64), np.zeros(3, i8), np.array([1.0, 3.0, 2.0]),
-                         np.ones(3, i8), tolerance_us=10)
+    late, out = buf.push(
+        np.array([10, 30, 20], np.int64), np.zeros(3, i8), np.array([1.0, 3.0, 2.0]), np.ones(3, i8), tolerance_us=10
+    )
     assert late == 0 and out[0].tolist() == [10, 20]
     late, out = buf.push(np.array([15, 25, 50], np.int64), np.zeros(3, i8), np.zeros(3), np.ones(3, i8), 10)
     assert late == 1  # 15 is behind what was released (20)
@@ -96,9 +99,18 @@ def test_garbage_goes_to_dead_letters() -> None:
         RawRecord("telemetry.readings.v1", 1, 7, b"k", b"\xff\xfe garbage"),
         RawRecord("telemetry.readings.v1", 1, 8, b"k", None),
         RawRecord("telemetry.readings.v1", 1, 9, b"k", b""),
-        RawRecord("telemetry.readings.v1", 1, 10, b"k", encode(
-            LeakScenario(segment_id="TR-01", seconds=1).records(NETWORK).__next__().__class__(
-                record_id="g/1/NOPE", segment_id="NOPE", gateway_id="g"))),
+        RawRecord(
+            "telemetry.readings.v1",
+            1,
+            10,
+            b"k",
+            encode(
+                LeakScenario(segment_id="TR-01", seconds=1)
+                .records(NETWORK)
+                .__next__()
+                .__class__(record_id="g/1/NOPE", segment_id="NOPE", gateway_id="g")
+            ),
+        ),
     ]
     result = proc.process(batch)
     assert len(result.dead_letters) == 4
@@ -112,7 +124,7 @@ def test_leak_raises_one_alarm_with_location_then_updates() -> None:
     alarms = []
     recs = list(sc.records(NETWORK))
     for i in range(0, len(recs), 300):
-        alarms += proc.process(_raw(recs[i:i + 300], first_offset=i)).alarms
+        alarms += proc.process(_raw(recs[i : i + 300], first_offset=i)).alarms
     assert alarms and alarms[0].state == pb.ALARM_STATE_RAISED
     assert len({a.alarm_id for a in alarms}) == 1
     assert [a.alarm_sequence for a in alarms] == list(range(len(alarms)))
@@ -141,8 +153,11 @@ def test_query_api_answers_and_refuses_garbage() -> None:
     assert status.served_here and status.readings_processed > 0 and len(status.windows) >= 1
     other = servicer.GetSegmentStatus(qpb.GetSegmentStatusRequest(segment_id="TR-02"), _Ctx()).status
     assert not other.served_here
-    for bad, code in (("", grpc.StatusCode.INVALID_ARGUMENT), ("x" * 500, grpc.StatusCode.INVALID_ARGUMENT),
-                      ("NOPE", grpc.StatusCode.NOT_FOUND)):
+    for bad, code in (
+        ("", grpc.StatusCode.INVALID_ARGUMENT),
+        ("x" * 500, grpc.StatusCode.INVALID_ARGUMENT),
+        ("NOPE", grpc.StatusCode.NOT_FOUND),
+    ):
         ctx = _Ctx()
         with pytest.raises(_Abort):
             servicer.GetAlarmHistory(qpb.GetAlarmHistoryRequest(segment_id=bad), ctx)
@@ -156,3 +171,43 @@ def test_config_from_env_refuses_garbage() -> None:
         LeakdetectConfig.from_env({"PIPEWARDEN_LEAKDETECT_BATCH_MAX": "many"})
     with pytest.raises(ValueError):
         LeakdetectConfig.from_env({"PIPEWARDEN_LEAKDETECT_DETECTOR": "magic"})
+
+
+def test_refined_rate_from_the_core_is_published_as_an_update_of_the_same_incident() -> None:
+    from services.leakdetect.service_layer import ports
+    from services.leakdetect.service_layer.alarms import AlarmPolicy, AlarmTracker, SegmentInfo
+    from services.leakdetect.service_layer.segment_state import SegmentRuntime
+
+    minute_us = 60_000_000
+    tracker = AlarmTracker(
+        AlarmPolicy(
+            hold_us=minute_us,
+            update_min_interval_us=10 * minute_us,
+            onset_bucket_us=15 * minute_us,
+            history_per_segment=10,
+        ),
+        lambda: 0,
+    )
+    info = SegmentInfo("TR-01", "Dongsheng", 6200.0, 4.5, {}, {}, {})
+    runtime = SegmentRuntime("TR-01")
+    t0 = 1_800_000_000_000_000
+    raised = tracker.apply(
+        info, runtime, [ports.DetectorEvent(ports.EV_LEAK, t0, onset_us=t0 - minute_us, value=0.9, sigma=0.2)], t0
+    ).alarms
+    refined = tracker.apply(
+        info,
+        runtime,
+        [ports.DetectorEvent(ports.EV_LEAK_UPDATE, t0 + 5 * minute_us, value=1.6, sigma=0.1)],
+        t0 + 5 * minute_us,
+    ).alarms
+    assert [a.state for a in raised] == [pb.ALARM_STATE_RAISED]
+    assert [a.state for a in refined] == [pb.ALARM_STATE_UPDATED]
+    assert refined[0].alarm_id == raised[0].alarm_id and refined[0].alarm_sequence == 1
+    assert refined[0].leak_rate.rate_kg_per_s == 1.6
+    # Without an active incident a refinement is not an alarm.
+    assert (
+        tracker.apply(
+            info, SegmentRuntime("TR-02"), [ports.DetectorEvent(ports.EV_LEAK_UPDATE, t0, value=1.0)], t0
+        ).alarms
+        == []
+    )
