@@ -134,7 +134,7 @@ class TelemetryConfig:
             kafka_start_timeout_s=number("KAFKA_START_TIMEOUT_S", default.kafka_start_timeout_s, 0.0),
             metrics_port=integer("METRICS_PORT", default.metrics_port, -1),
             metrics_host=text("METRICS_HOST", default.metrics_host),
-            log_level=text("LOG_LEVEL", default.log_level),
+            log_level=text("LOG_LEVEL", env.get("PIPEWARDEN_LOG_LEVEL", "").strip() or default.log_level),
             workers=integer("WORKERS", default.workers, 1),
         )
 
