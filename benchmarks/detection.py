@@ -70,7 +70,8 @@ def leak_scenarios(n_per_size: int) -> list[dict[str, Any]]:
                 "segment": SEGMENTS[k % len(SEGMENTS)],
                 "pct": pct,
                 "position_frac": float(rng.uniform(0.05, 0.95)),
-                "onset_kind": "abrupt" if i % 2 == 0 else "gradual",
+                # alternate per round of the four segments, so that every segment gets both onsets
+                "onset_kind": "abrupt" if (k // len(SEGMENTS)) % 2 == 0 else "gradual",
                 "operation": ("steady", "demand_swing", "supply_change")[i % 3],
                 "onset_s": LEARN_S + float(rng.uniform(300.0, 900.0)),
                 "start_hour": float(rng.uniform(0.0, 24.0)),

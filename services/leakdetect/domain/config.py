@@ -38,7 +38,15 @@ class DetectorParams:
     persist_blocks: int = 2
     cusum_k: float = 1.0  # Page's CUSUM reference value (in sigma of one block): slow baseline drift below it
     cusum_h: float = 10.0  # Page's CUSUM decision interval; ARL0 ~ 1e5 blocks (~ 100 days) for Gaussian noise
-    eps_lp: float = 0.25  # line-pack model error: fraction of |change of line pack| added to sigma
+    # Line-pack model error (see kernels._transient_sd): the quasi-steady profile errs by `eps_lp` of the
+    # line-pack movement (beyond `lp_noise_k` s.d. of pressure noise) of the blocks around each end of a
+    # window, and the line pack's pressure sensitivity by `lp_scale_err` (pipe volume, Z, temperature).
+    # Calibrated on the simulator: the state error is 5-8 % of the movement, the scale error ~1 %.
+    eps_lp: float = 0.1
+    lp_noise_k: float = 2.0
+    lp_scale_err: float = 0.015
+    # 1 s.d. of the balance error no instrument explains, as a fraction of nominal flow, on every window
+    model_floor_frac: float = 0.0003
     lp_trans_floor: float = 0.0  # extra absolute sigma (kg/s) during transients, 0 = none
     kappa_min: float = 0.5  # floor of the learned ratio of residual scatter to propagated uncertainty
     clear_blocks: int = 15  # blocks with no evidence before a latched alarm clears
@@ -107,6 +115,9 @@ class DetectorParams:
         p[L.P_CH4_ROR_TAU] = self.ch4_rise_tau_s
         p[L.P_LP_TRANS_FLOOR] = self.lp_trans_floor
         p[L.P_KAPPA_MIN] = self.kappa_min
+        p[L.P_LP_NOISE_K] = self.lp_noise_k
+        p[L.P_LP_SCALE_ERR] = self.lp_scale_err
+        p[L.P_MODEL_FLOOR] = self.model_floor_frac
         if self.tick_s <= 0 or self.block_ticks < 1 or min(self.windows_blocks) < 1:
             raise ValueError("tick_s, block_ticks and windows must be positive")
         if len(self.windows_blocks) != L.N_WINDOWS:
@@ -115,7 +126,7 @@ class DetectorParams:
 
     @property
     def ring_len(self) -> int:
-        return max(self.windows_blocks) + 1
+        return max(self.windows_blocks) + 3  # + the blocks around the window's start (transient term)
 
 
 # Default utility-tunnel / confined-space methane thresholds, % LEL (domain brief; configurable per sensor).

@@ -74,6 +74,7 @@ class DetectorState:
         seg_i = np.zeros((n_seg, L.N_GI), dtype=np.int64)
         seg_i[:, L.GI_TICK] = -1
         seg_i[:, L.GI_CLOCK] = -1
+        seg_i[:, L.GI_LEARN_LAST] = -2
         slot_f = np.zeros((n_slots, L.N_SF))
         slot_f[:, L.SF_HELD] = np.nan  # no tick mean yet
         slot_f[:, L.SF_EW_SLOW] = np.nan  # no flow reference yet

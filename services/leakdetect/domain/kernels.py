@@ -55,6 +55,10 @@ from .layout import (
     GC_WAVE_SPEED,
     GC_WAVE_SPEED_SD,
     GC_Z_SLOPE,
+    GF_B_LPV,
+    GF_B_T,
+    GF_B_V,
+    GF_B_VB,
     GF_B_W,
     GF_B_WQ,
     GF_B_WQQ,
@@ -66,6 +70,7 @@ from .layout import (
     GF_BASE_VAR,
     GF_BLK_LP,
     GF_BLK_LPN,
+    GF_BLK_LPSYS,
     GF_BLK_LPVAR,
     GF_BLK_MBAR,
     GF_CUM_A,
@@ -97,6 +102,7 @@ from .layout import (
     GI_CUSUM_N,
     GI_CUSUM_ONSET,
     GI_LATCHED,
+    GI_LEARN_LAST,
     GI_LEARNED,
     GI_LP_VALID,
     GI_N_BLOCKS,
@@ -134,7 +140,10 @@ from .layout import (
     P_IMPL_CLEAR_N,
     P_KAPPA_MIN,
     P_LEARN_BLOCKS,
+    P_LP_NOISE_K,
+    P_LP_SCALE_ERR,
     P_LP_TRANS_FLOOR,
+    P_MODEL_FLOOR,
     P_NPW_CONFIRM_S,
     P_NPW_END_FRAC,
     P_NPW_K,
@@ -226,7 +235,11 @@ from .layout import (
 
 BIAS_ALLOWANCE = 2.0
 Z_CLIP = 3.5  # cap of one block's contribution to the CUSUM: one bad block must not raise an alarm alone
-TEMPERATURE_TAU_S = 1800.0  # smoothing of the gas temperature used for the line pack
+# Smoothing of the gas temperature used for the line pack. Long on purpose: buried gas changes temperature by
+# ~1 K a day (a line-pack rate of ~0.1 % of flow), while a short average lets the transmitter's noise wander
+# the line pack by more than the leaks the 15- and 60-minute windows look for. Until that long has passed
+# the running mean of all readings so far is used.
+TEMPERATURE_TAU_S = 14400.0
 NPW_SLOPE_TAU_S = 30.0
 NPW_MAX_RISE_TAU = 2.5  # a front rises from 25 to 75 % within this many smoothing time constants
 UPDATE_BLOCKS = 5  # the leak-rate estimate is refined this many blocks after the raise
@@ -291,9 +304,41 @@ def _set_health(slot_i, seg_f, slot, seg, role, new, t, ev_i, ev_f, n_ev, counte
               float(old), 0.0, 0.0)
 
 
+# Gauss-Legendre nodes and weights on [0, 1] for the mean pressure of the line-pack profile
+_GL_X = np.array([0.5 * (1.0 - 0.9061798459386640), 0.5 * (1.0 - 0.5384693101056831), 0.5,
+                  0.5 * (1.0 + 0.5384693101056831), 0.5 * (1.0 + 0.9061798459386640)])
+_GL_W = np.array([0.5 * 0.2369268850561891, 0.5 * 0.4786286704993665, 0.5 * 0.5688888888888889,
+                  0.5 * 0.4786286704993665, 0.5 * 0.2369268850561891])
+
+
+@njit(cache=True, error_model="numpy")
+def mean_pressure(pu, pd, q_in, q_out):
+    """Mean pressure (Pa) of an isothermal gas line from its end pressures and end flows.
+
+    Quasi-steady friction-dominated profile with the mass flow varying linearly from q_in to q_out (the line
+    packs or unpacks between the meters): p(x)^2 = pu^2 - (pu^2 - pd^2) F(x) / F(1), F(x) = int_0^x q^2.
+    With q_in = q_out it is the steady profile, mean 2/3 (pu + pd - pu pd / (pu + pd)). Against the
+    simulator's true line pack it halves the error of the steady profile during operations. Falls back to
+    the steady profile when the flows are unknown, reversed or zero, or pu <= pd.
+    """
+    if not (q_in > 0.0 and q_out > 0.0 and pu > pd):
+        return 2.0 / 3.0 * (pu + pd - pu * pd / (pu + pd))
+    d = q_out - q_in
+    f1 = q_in * q_in + q_in * d + d * d / 3.0
+    k = (pu * pu - pd * pd) / f1
+    pm = 0.0
+    for i in range(5):
+        x = _GL_X[i]
+        f = q_in * q_in * x + q_in * d * x * x + d * d * x * x * x / 3.0
+        pm += _GL_W[i] * math.sqrt(pu * pu - k * f)
+    return pm
+
+
 @njit(cache=True, error_model="numpy")
 def _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s, out):
-    """Line pack (kg) and its variance from the tick means of the end pressures; out[2] = 1 when valid."""
+    """Line pack (kg) from the tick means of the end pressures (and flows, when both are usable: the profile
+    of `mean_pressure`); out[1] its random variance (independent from tick to tick), out[3] its systematic
+    variance (the same error in every tick: one end missing); out[2] = 1 when valid."""
     base = s * N_ROLES
     su = base + ROLE_PRESSURE_UP
     sd = base + ROLE_PRESSURE_DOWN
@@ -302,24 +347,33 @@ def _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s, out):
     out[0] = 0.0
     out[1] = 0.0
     out[2] = 0.0
+    out[3] = 0.0
+    var_sys = 0.0
     if ok_u and ok_d:
         pu = slot_f[su, SF_HELD]
         pd = slot_f[sd, SF_HELD]
-        # mean pressure of a steadily flowing isothermal gas line
-        pm = 2.0 / 3.0 * (pu + pd - pu * pd / (pu + pd))
+        si = base + ROLE_FLOW_IN
+        so = base + ROLE_FLOW_OUT
+        if _usable(slot_cfg, slot_f, slot_i, si) and _usable(slot_cfg, slot_f, slot_i, so):
+            pm = mean_pressure(pu, pd, slot_f[si, SF_HELD], slot_f[so, SF_HELD])
+        else:
+            pm = mean_pressure(pu, pd, 0.0, 0.0)
         var_p = 0.25 * (slot_f[su, SF_HELD_VAR] + slot_f[sd, SF_HELD_VAR])
     elif ok_u or ok_d:
         one = su if ok_u else sd
         pm = slot_f[one, SF_HELD]
         # one end only: the mean pressure is uncertain by the typical end-to-end difference (2 % of p)
-        var_p = slot_f[one, SF_HELD_VAR] + (0.02 * pm) ** 2
+        var_p = slot_f[one, SF_HELD_VAR]
+        var_sys = (0.02 * pm) ** 2
     else:
         return
     if not (pm > 0.0 and var_p == var_p):
         return
     st = base + ROLE_TEMPERATURE
     temp = seg_cfg[s, GC_TEMPERATURE_K]
-    if _usable(slot_cfg, slot_f, slot_i, st) and slot_f[st, SF_EW_SLOW] > 100.0:
+    # the smoothed gas temperature, held through a transmitter outage: buried gas changes temperature over
+    # hours, while swapping to the design temperature would step the line pack by a percent
+    if slot_cfg[st, SC_PRESENT] != 0.0 and slot_f[st, SF_EW_SLOW] > 100.0:
         temp = slot_f[st, SF_EW_SLOW]
     z = 1.0 + seg_cfg[s, GC_Z_SLOPE] * pm
     rt = seg_cfg[s, GC_R_SPECIFIC] * temp
@@ -328,6 +382,7 @@ def _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s, out):
     d = vol / (rt * z * z)
     out[1] = d * d * var_p
     out[2] = 1.0
+    out[3] = d * d * var_sys
 
 
 @njit(cache=True, error_model="numpy")
@@ -352,7 +407,8 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
                 if not (slot_f[slot, SF_EW_SLOW] > 0.0):
                     slot_f[slot, SF_EW_SLOW] = m
                 else:
-                    slot_f[slot, SF_EW_SLOW] += dt / TEMPERATURE_TAU_S * (m - slot_f[slot, SF_EW_SLOW])
+                    alpha = max(dt / TEMPERATURE_TAU_S, 1.0 / max(slot_i[slot, SI_READINGS], 1))
+                    slot_f[slot, SF_EW_SLOW] += alpha * (m - slot_f[slot, SF_EW_SLOW])
         else:
             slot_f[slot, SF_HELD_VAR] = _sigma2(slot_cfg, slot, slot_f[slot, SF_HELD])
         slot_f[slot, SF_CUR_SUM] = slot_f[slot, SF_NXT_SUM]
@@ -397,6 +453,7 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
     if lp[2] != 0.0:
         seg_f[s, GF_BLK_LP] += lp[0]
         seg_f[s, GF_BLK_LPVAR] += lp[1]
+        seg_f[s, GF_BLK_LPSYS] += math.sqrt(lp[3])
         seg_f[s, GF_BLK_LPN] += 1.0
     seg_i[s, GI_TICK] = k + 1
     # 3. block boundary
@@ -411,8 +468,9 @@ def _close_block(s, t_end, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counte
     n_lp = seg_f[s, GF_BLK_LPN]
     lp_ok = n_lp == bt
     lp_now = seg_f[s, GF_BLK_LP] / n_lp if n_lp > 0 else 0.0
-    # tick line packs share most of their error (slow pressure noise): no 1/n reduction is claimed
-    lp_var = seg_f[s, GF_BLK_LPVAR] / n_lp if n_lp > 0 else 0.0
+    # the tick line packs' errors are independent (pressure noise is white at the tick scale); whatever the
+    # instruments do beyond that shows in the residual scatter and is learned as kappa
+    lp_var = (seg_f[s, GF_BLK_LPVAR] / (n_lp * n_lp) + (seg_f[s, GF_BLK_LPSYS] / n_lp) ** 2) if n_lp > 0 else 0.0
     prev_ok = seg_i[s, GI_LP_VALID] != 0
     lp_prev = seg_f[s, GF_LP]
     lp_prev_var = seg_f[s, GF_LP_VAR]
@@ -424,7 +482,9 @@ def _close_block(s, t_end, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counte
     blk_q = seg_f[s, GF_CUM_Q] - ring[s, prev_pos, R_Q]
     blk_v = seg_f[s, GF_CUM_V] - ring[s, prev_pos, R_V]
     if lp_ok and prev_ok:
-        seg_f[s, GF_CUM_A] += abs(lp_now - lp_prev)
+        # line-pack movement beyond what pressure noise alone would show: noise must not count as a transient
+        noise_allow = params[P_LP_NOISE_K] * math.sqrt(lp_var + seg_f[s, GF_LP_VAR])
+        seg_f[s, GF_CUM_A] += max(abs(lp_now - lp_prev) - noise_allow, 0.0)
     pos = (prev_pos + 1) % nr
     prev_invalid = ring[s, prev_pos, R_INVALID] if seg_i[s, GI_N_BLOCKS] > 0 else 0.0
     ring[s, pos, R_TIME] = float(t_end)
@@ -445,6 +505,7 @@ def _close_block(s, t_end, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counte
     seg_f[s, GF_BLK_LP] = 0.0
     seg_f[s, GF_BLK_LPN] = 0.0
     seg_f[s, GF_BLK_LPVAR] = 0.0
+    seg_f[s, GF_BLK_LPSYS] = 0.0
     seg_i[s, GI_BLK_INVALID] = 0
     if not valid:
         seg_f[s, GF_CUSUM] = 0.0
@@ -454,6 +515,31 @@ def _close_block(s, t_end, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counte
         return
     _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var, params, seg_cfg, slot_cfg, seg_f,
             seg_i, ring, counters, ev_i, ev_f, n_ev)
+
+
+@njit(cache=True, error_model="numpy")
+def _transient_sd(ring, s, pos, nb, n_blocks, eps_state, eps_scale):
+    """1 s.d. (kg) of the line-pack model's error over the window of nb blocks ending at ring position pos.
+
+    Two parts, both zero on a still line. The quasi-steady profile is wrong while the line packs or unpacks,
+    by a fraction `eps_state` of the movement of the blocks around each end of the window (the errors of the
+    line packs inside the window cancel: each ends one block and starts the next). And the line pack's
+    sensitivity to pressure is known to a fraction `eps_scale` (pipe volume, Z, temperature), which scales the
+    net change of line pack over the window.
+    """
+    nr = ring.shape[1]
+    if nb + 2 > n_blocks - 1 or nb + 2 > nr - 1:
+        back = min(n_blocks - 1, nr - 1)
+        if back <= 0:
+            return 0.0
+        # too early for the blocks around the start: all the movement recorded counts
+        a_all = ring[s, pos, R_A] - ring[s, (pos - back) % nr, R_A]
+        return eps_state * a_all + eps_scale * abs(ring[s, pos, R_LP] - ring[s, (pos - nb) % nr, R_LP])
+    j = (pos - nb) % nr
+    a_end = ring[s, pos, R_A] - ring[s, (pos - 2) % nr, R_A] if nb >= 2 else ring[s, pos, R_A] - ring[s, j, R_A]
+    a_start = ring[s, (j + 1) % nr, R_A] - ring[s, (j - 2) % nr, R_A]
+    d_lp = ring[s, pos, R_LP] - ring[s, j, R_LP]
+    return math.sqrt((eps_state * a_end) ** 2 + (eps_state * a_start) ** 2 + (eps_scale * d_lp) ** 2)
 
 
 @njit(cache=True, error_model="numpy")
@@ -467,7 +553,12 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
     r = (blk_m - d_lp) / tb
     q = blk_q / tb
     var_b = (blk_v + lp_var + lp_prev_var) / (tb * tb)
-    trans = eps * abs(d_lp) / tb
+    nr = ring.shape[1]
+    pos = seg_i[s, GI_RING_POS]
+    eps_scale = params[P_LP_SCALE_ERR]
+    trans = _transient_sd(ring, s, pos, 1, seg_i[s, GI_N_BLOCKS], eps, eps_scale) / tb
+    # what no instrument explains (line-pack temperature and Z, meter linearity): a floor on every window
+    model_var = (params[P_MODEL_FLOOR] * seg_cfg[s, GC_NOMINAL_FLOW]) ** 2
     if trans > 0.0 and floor > 0.0:
         trans = math.sqrt(trans * trans + floor * floor)
     learned = seg_i[s, GI_LEARNED] != 0
@@ -476,32 +567,50 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
     g = seg_f[s, GF_BASE_G]
     base_var = seg_f[s, GF_BASE_VAR]
     if not learned:
-        w = 1.0 / (var_b + trans * trans)
-        seg_f[s, GF_B_W] += w
-        seg_f[s, GF_B_WQ] += w * q
-        seg_f[s, GF_B_WR] += w * r
-        seg_f[s, GF_B_WQQ] += w * q * q
-        seg_f[s, GF_B_WQR] += w * q * r
-        seg_f[s, GF_B_WRR] += w * r * r
+        # Ordinary least squares r = a + g q over the learning blocks. Equal weights on purpose: the line-pack
+        # noise of consecutive blocks cancels in their sum (each block's line pack ends one residual and
+        # starts the next), so the mean of a run of blocks is known far better than one block; any unequal
+        # weighting would lose that.
+        seg_f[s, GF_B_W] += 1.0
+        seg_f[s, GF_B_WQ] += q
+        seg_f[s, GF_B_WR] += r
+        seg_f[s, GF_B_WQQ] += q * q
+        seg_f[s, GF_B_WQR] += q * r
+        seg_f[s, GF_B_WRR] += r * r
+        seg_f[s, GF_B_VB] += var_b
+        seg_f[s, GF_B_T] += tb
+        seg_f[s, GF_B_V] += blk_v
+        if seg_i[s, GI_LEARN_LAST] != seg_i[s, GI_N_BLOCKS] - 1:
+            # a new run of consecutive blocks: its first and (eventually) last line pack do not cancel
+            seg_f[s, GF_B_LPV] += 2.0 * lp_prev_var
+        seg_i[s, GI_LEARN_LAST] = seg_i[s, GI_N_BLOCKS]
         seg_i[s, GI_N_LEARN] += 1
         if seg_i[s, GI_N_LEARN] >= np.int64(params[P_LEARN_BLOCKS]):
+            n = seg_i[s, GI_N_LEARN]
             sw = seg_f[s, GF_B_W]
             qm = seg_f[s, GF_B_WQ] / sw
             rm = seg_f[s, GF_B_WR] / sw
-            sqq = seg_f[s, GF_B_WQQ] / sw - qm * qm
+            sqq = max(seg_f[s, GF_B_WQQ] / sw - qm * qm, 0.0)
             sqr = seg_f[s, GF_B_WQR] / sw - qm * rm
             fi = s * N_ROLES + ROLE_FLOW_IN
             fo = s * N_ROLES + ROLE_FLOW_OUT
             rel = max(slot_cfg[fi, SC_SIGMA_REL], slot_cfg[fo, SC_SIGMA_REL])
             var_g0 = max(2.0 * (params[P_GAIN_PRIOR] * rel) ** 2, 1e-12)
-            g = sqr / (max(sqq, 0.0) + 1.0 / (sw * var_g0))
+            # uncertainty of the mean residual: flow noise of every block plus the unmatched line packs at the
+            # ends of the runs; the gain's, from the contrast between high- and low-throughput blocks
+            t_learn = seg_f[s, GF_B_T]
+            mean_var = max((seg_f[s, GF_B_V] + seg_f[s, GF_B_LPV]) / (t_learn * t_learn), 1e-30)
+            # the gain is fitted as if the blocks were independent: slow errors (temperature, gas composition,
+            # meter linearity) do not cancel between the high- and low-throughput blocks it contrasts
+            mean_vb = max(seg_f[s, GF_B_VB] / sw, 1e-30)
+            g = sqr / (sqq + mean_vb / (n * var_g0))
             a = rm - g * qm
             ss = (seg_f[s, GF_B_WRR] - 2.0 * a * seg_f[s, GF_B_WR] - 2.0 * g * seg_f[s, GF_B_WQR] + a * a * sw
                   + 2.0 * a * g * seg_f[s, GF_B_WQ] + g * g * seg_f[s, GF_B_WQQ])
-            n = seg_i[s, GI_N_LEARN]
-            kappa = max(params[P_KAPPA_MIN], math.sqrt(max(ss, 0.0) / max(n - 2, 1)))
-            base_var = kappa * kappa / sw
-            seg_f[s, GF_VAR_G] = kappa * kappa / (sw * max(sqq, 0.0) + 1.0 / var_g0)
+            # kappa: residual scatter over the scatter the instruments explain (chi-square per degree of freedom)
+            kappa = max(params[P_KAPPA_MIN], math.sqrt(max(ss, 0.0) / max(n - 2, 1) / mean_vb))
+            base_var = kappa * kappa * mean_var
+            seg_f[s, GF_VAR_G] = 1.0 / (n * sqq / (kappa * kappa * mean_vb) + 1.0 / var_g0)
             seg_f[s, GF_QBAR] = qm
             seg_f[s, GF_BASE_A] = a
             seg_f[s, GF_BASE_G] = g
@@ -514,13 +623,13 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
     e = r - (a + g * q)
     var_g = seg_f[s, GF_VAR_G] if learned else 0.0
     q_bar = seg_f[s, GF_QBAR]
-    sig_e = math.sqrt(kappa * kappa * var_b + trans * trans + base_var + var_g * (q - q_bar) ** 2)
+    sig_e = math.sqrt(kappa * kappa * var_b + trans * trans + base_var + var_g * (q - q_bar) ** 2 + model_var)
     seg_f[s, GF_LAST_E] = e
     seg_f[s, GF_LAST_SIGMA] = sig_e
     # Page's CUSUM on block residuals (only once the baseline is known). The baseline's own error is the same
     # in every block, so it is not noise to average: residuals within BIAS_ALLOWANCE s.d. of it are allowed
     # for, and what is left is normalised by the block's noise.
-    bias_sd = math.sqrt(base_var + var_g * (q - q_bar) ** 2)
+    bias_sd = math.sqrt(base_var + var_g * (q - q_bar) ** 2 + model_var)
     noise_sd = math.sqrt(kappa * kappa * var_b + trans * trans)
     e_adj = max(abs(e) - BIAS_ALLOWANCE * bias_sd, 0.0)
     if e < 0.0:
@@ -543,8 +652,6 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
         seg_f[s, GF_CUSUM_SUM_V] += sig_e * sig_e
     seg_f[s, GF_CUSUM] = s_new
     # multi-window tests on the ring
-    nr = ring.shape[1]
-    pos = seg_i[s, GI_RING_POS]
     zthr = params[P_Z_WINDOW]
     persist_n = np.int64(params[P_PERSIST])
     fired = -1
@@ -560,13 +667,12 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
                 dl = ring[s, pos, R_LP] - ring[s, j, R_LP]
                 d_q = ring[s, pos, R_Q] - ring[s, j, R_Q]
                 d_v = ring[s, pos, R_V] - ring[s, j, R_V]
-                d_a = ring[s, pos, R_A] - ring[s, j, R_A]
                 imb = (d_m - dl) / ws - (a + g * d_q / ws)
-                tr = eps * d_a / ws
+                tr = _transient_sd(ring, s, pos, nb, seg_i[s, GI_N_BLOCKS], eps, eps_scale) / ws
                 if tr > 0.0 and floor > 0.0:
                     tr = math.sqrt(tr * tr + floor * floor)
                 var_w = (kappa * kappa * (d_v + ring[s, pos, R_LP_VAR] + ring[s, j, R_LP_VAR]) / (ws * ws)
-                         + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2)
+                         + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2 + model_var)
                 sg = math.sqrt(var_w)
                 z = imb / sg
                 mdlr = zthr * sg
@@ -960,7 +1066,7 @@ def process_kernel(seg_idx, role_idx, time_us, value, quality, params, seg_cfg, 
     """Process readings in order. Inputs must already be in time order for best results (the API sorts)."""
     n_seg = seg_cfg.shape[0]
     tick_us = np.int64(params[P_TICK_US])
-    lp = np.zeros(3)
+    lp = np.zeros(4)
     flat_n = np.int64(params[P_FLAT_N])
     flat_us = params[P_FLAT_S] * 1e6
     stuck_frac = params[P_STUCK_FRAC]
@@ -1095,7 +1201,7 @@ def advance_kernel(now_us, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg
     """Advance every started segment's clock to now_us: closes ticks so that silent tags turn stale."""
     tick_us = np.int64(params[P_TICK_US])
     tick = now_us // tick_us
-    lp = np.zeros(3)
+    lp = np.zeros(4)
     for s in range(seg_cfg.shape[0]):
         if seg_i[s, GI_TICK] < 0:
             continue

@@ -213,7 +213,12 @@ GF_BLK_LPN = GF_BLK_LP + 1
 GF_BLK_LPVAR = GF_BLK_LPN + 1
 GF_VAR_G = GF_BLK_LPVAR + 1  # posterior variance of the baseline gain
 GF_QBAR = GF_VAR_G + 1  # mean throughput while learning, kg/s
-N_GF = GF_QBAR + 1
+GF_B_T = GF_QBAR + 1  # learning: seconds of valid blocks
+GF_B_V = GF_B_T + 1  # learning: summed variance of the net inflow (flow meter noise), kg^2
+GF_B_LPV = GF_B_V + 1  # learning: line-pack variance at the ends of the runs of consecutive blocks, kg^2
+GF_B_VB = GF_B_LPV + 1  # learning: summed propagated variance of the block residuals, (kg/s)^2
+GF_BLK_LPSYS = GF_B_VB + 1  # open block: summed s.d. of the ticks' systematic line-pack error, kg
+N_GF = GF_BLK_LPSYS + 1
 
 # --- per-segment state: ints ----------------------------------------------------------------------------------
 GI_TICK = 0  # index of the open tick (time_us // tick_us); -1 before the first reading
@@ -235,7 +240,8 @@ GI_LP_VALID = 15
 GI_T_START = 16  # first reading time on the segment, us
 GI_SINCE_RAISE = 17  # blocks since the alarm was raised
 GI_PERSIST0 = 18  # consecutive blocks over threshold per window (N_WINDOWS columns)
-N_GI = GI_PERSIST0 + N_WINDOWS
+GI_LEARN_LAST = GI_PERSIST0 + N_WINDOWS  # block count at the last learning block (a gap starts a new run)
+N_GI = GI_LEARN_LAST + 1
 
 # --- ring of block boundaries per segment ---------------------------------------------------------------------
 R_TIME = 0  # block end, us as float
@@ -286,4 +292,7 @@ P_CH4_ROR_MIN = P_CH4_ROR + 1
 P_CH4_ROR_TAU = P_CH4_ROR_MIN + 1
 P_LP_TRANS_FLOOR = P_CH4_ROR_TAU + 1
 P_KAPPA_MIN = P_LP_TRANS_FLOOR + 1
-N_P = P_KAPPA_MIN + 1
+P_LP_NOISE_K = P_KAPPA_MIN + 1
+P_LP_SCALE_ERR = P_LP_NOISE_K + 1
+P_MODEL_FLOOR = P_LP_SCALE_ERR + 1
+N_P = P_MODEL_FLOOR + 1

@@ -67,6 +67,37 @@ def _var(cfg: DetectorConfig, seg: int, held: pd.DataFrame, counts: pd.DataFrame
     return np.where(n > 0, s2 / np.maximum(n, 1), s2)
 
 
+def _mean_pressure(pu: npt.NDArray[np.float64], pd_: npt.NDArray[np.float64], q_in: npt.NDArray[np.float64],
+                   q_out: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Mean of p(x) = sqrt(pu^2 - (pu^2 - pd^2) F(x)/F(1)), F(x) = int_0^x q^2, q linear from q_in to q_out
+    (Gauss-Legendre, 5 points); the steady profile's closed form where the flows are unusable or pu <= pd."""
+    steady = 2.0 / 3.0 * (pu + pd_ - pu * pd_ / (pu + pd_))
+    use = (q_in > 0) & (q_out > 0) & (pu > pd_)
+    a = np.where(use, q_in, 1.0)
+    d = np.where(use, q_out, 1.0) - a
+    f1 = a * a + a * d + d * d / 3.0
+    x, w = np.polynomial.legendre.leggauss(5)
+    x, w = 0.5 * (x + 1.0), 0.5 * w
+    pm = np.zeros_like(steady)
+    for xi, wi in zip(x, w, strict=True):
+        f = a * a * xi + a * d * xi**2 + d * d * xi**3 / 3.0
+        pm = pm + wi * np.sqrt(np.where(use, pu * pu - (pu * pu - pd_ * pd_) * f / f1, 1.0))
+    return np.where(use, pm, steady)
+
+
+def _transient_sd(cum_a: npt.NDArray[np.float64], lp: npt.NDArray[np.float64], i: int, nb: int,
+                  p: DetectorParams) -> float:
+    """Line-pack model error (kg) over the window of nb blocks ending at block i (kernels._transient_sd)."""
+    if i - nb - 2 < 0:
+        if i <= 0:
+            return 0.0
+        return p.eps_lp * float(cum_a[i] - cum_a[0]) + p.lp_scale_err * abs(float(lp[i] - lp[max(i - nb, 0)]))
+    j = i - nb
+    a_end = cum_a[i] - cum_a[i - 2] if nb >= 2 else cum_a[i] - cum_a[j]
+    a_start = cum_a[j + 1] - cum_a[j - 2]
+    return math.sqrt((p.eps_lp * a_end) ** 2 + (p.eps_lp * a_start) ** 2 + (p.lp_scale_err * (lp[i] - lp[j])) ** 2)
+
+
 def run_reference(
     segment_idx: npt.ArrayLike,
     role_idx: npt.ArrayLike,
@@ -122,9 +153,10 @@ def run_reference(
         c_prev = np.concatenate([[0.0], cum_m[:-1]])
         cum_q = np.cumsum(np.where(bal_ok, 0.5 * (qin + qout), 0.0) * dt)
         cum_v = np.cumsum(np.where(bal_ok, var_of(L.ROLE_FLOW_IN) + var_of(L.ROLE_FLOW_OUT), 0.0) * dt * dt)
-        # line pack of every tick from the mean pressure of a steadily flowing gas line
+        # line pack of every tick from the mean pressure of the quasi-steady profile with the flow varying
+        # linearly between the meters (steady profile when the flows are unusable)
         gc = cfg.seg_cfg[seg]
-        pm = 2.0 / 3.0 * (pu + pd_ - pu * pd_ / (pu + pd_))
+        pm = _mean_pressure(pu, pd_, np.where(bal_ok, qin, 0.0), np.where(bal_ok, qout, 0.0))
         var_p = 0.25 * (var_of(L.ROLE_PRESSURE_UP) + var_of(L.ROLE_PRESSURE_DOWN))
         z = 1.0 + gc[L.GC_Z_SLOPE] * pm
         rt = gc[L.GC_R_SPECIFIC] * gc[L.GC_TEMPERATURE_K]
@@ -134,8 +166,9 @@ def run_reference(
                           "cum_q": cum_q, "cum_v": cum_v, "lp": lp, "lp_var": lp_var, "lp_ok": np.isfinite(lp)})
         b = t.groupby("block").agg(
             n=("tick", "size"), bal_ok=("bal_ok", "all"), mbar=("mbar", "mean"), cum_q=("cum_q", "last"),
-            cum_v=("cum_v", "last"), lp=("lp", "mean"), lp_var=("lp_var", "mean"), lp_n=("lp_ok", "sum"),
+            cum_v=("cum_v", "last"), lp=("lp", "mean"), lp_var=("lp_var", "sum"), lp_n=("lp_ok", "sum"),
         )
+        b["lp_var"] = b["lp_var"] / b["lp_n"].clip(lower=1) ** 2  # independent tick errors
         b = b[(b.index + 1) * bt - 1 <= k_last]  # only blocks whose last tick closed
         b["t_end"] = (b.index + 1) * bt * tick_us
         b.loc[b.index[0], "bal_ok"] = False  # the first block is partial
@@ -146,7 +179,11 @@ def run_reference(
         valid = blk_ok & lp_ok & prev_ok
         lpv = b["lp"].to_numpy()
         d_lp = np.concatenate([[0.0], np.diff(lpv)])
-        cum_a = np.cumsum(np.where(lp_ok & prev_ok, np.abs(d_lp), 0.0))
+        lpvar0 = b["lp_var"].to_numpy()
+        # a block's line pack is the previous one's only after a valid block (as the kernel keeps it)
+        prev_var = np.concatenate([[0.0], np.where(lp_valid[:-1], lpvar0[:-1], 0.0)])
+        moved = np.maximum(np.abs(d_lp) - p.lp_noise_k * np.sqrt(lpvar0 + prev_var), 0.0)
+        cum_a = np.cumsum(np.where(lp_ok & prev_ok, moved, 0.0))
         invalid_cum = np.cumsum(~valid)
         mb = b["mbar"].to_numpy()
         blk_m = np.concatenate([[0.0], np.diff(mb)])
@@ -158,10 +195,12 @@ def run_reference(
         r = (blk_m - d_lp) / tb
         q = blk_q / tb
         var_b = (blk_v + lpvar + np.concatenate([[0.0], lpvar[:-1]])) / tb**2
-        trans = p.eps_lp * np.abs(d_lp) / tb
+        nblk = len(b)
+        trans = np.array([_transient_sd(cum_a, lpv, i, 1, p) for i in range(nblk)]) / tb
         sig_floor = p.lp_trans_floor
         if sig_floor > 0:
             trans = np.where(trans > 0, np.sqrt(trans**2 + sig_floor**2), trans)
+        model_var = (p.model_floor_frac * gc[L.GC_NOMINAL_FLOW]) ** 2
         # baseline: weighted least squares of r on throughput over the first learn_blocks valid blocks
         vi = np.flatnonzero(valid)
         learn = vi[: p.learn_blocks]
@@ -169,21 +208,30 @@ def run_reference(
         a = g_ = base_var = var_g = q_bar = 0.0
         kappa = 1.0
         if learned_at <= len(b):
-            w = 1.0 / (var_b[learn] + trans[learn] ** 2)
-            sw = w.sum()
-            qm, rm = (w * q[learn]).sum() / sw, (w * r[learn]).sum() / sw
-            sqq = (w * q[learn] ** 2).sum() / sw - qm**2
-            sqr = (w * q[learn] * r[learn]).sum() / sw - qm * rm
+            # ordinary least squares (equal weights: line-pack noise cancels between consecutive blocks)
+            n = len(learn)
+            qm, rm = q[learn].mean(), r[learn].mean()
+            sqq = max(float((q[learn] ** 2).mean() - qm**2), 0.0)
+            sqr = float((q[learn] * r[learn]).mean() - qm * rm)
             rel = max(cfg.slot_cfg[seg * L.N_ROLES + L.ROLE_FLOW_IN, L.SC_SIGMA_REL],
                       cfg.slot_cfg[seg * L.N_ROLES + L.ROLE_FLOW_OUT, L.SC_SIGMA_REL])
             var_g0 = max(2.0 * (p.gain_prior * rel) ** 2, 1e-12)
-            g_ = sqr / (max(sqq, 0.0) + 1.0 / (sw * var_g0))
+            # uncertainty of the mean: flow noise plus two unmatched line packs per run of consecutive blocks
+            runs = int(np.sum(np.diff(np.concatenate([[-2], learn])) != 1))
+            first_of_run = learn[np.diff(np.concatenate([[-2], learn])) != 1]
+            prev_lp_var = np.concatenate([[0.0], lpvar[:-1]])
+            t_learn = n * tb
+            mean_var = max((float(blk_v[learn].sum()) + 2.0 * float(prev_lp_var[first_of_run].sum()))
+                           / t_learn**2, 1e-30)
+            mean_vb = max(float(var_b[learn].mean()), 1e-30)
+            g_ = sqr / (sqq + mean_vb / (n * var_g0))
             a = rm - g_ * qm
-            ss = (w * (r[learn] - a - g_ * q[learn]) ** 2).sum()
-            kappa = max(p.kappa_min, math.sqrt(max(ss, 0.0) / max(len(learn) - 2, 1)))
-            base_var = kappa**2 / sw
-            var_g = kappa**2 / (sw * max(sqq, 0.0) + 1.0 / var_g0)
+            ss = float(((r[learn] - a - g_ * q[learn]) ** 2).sum())
+            kappa = max(p.kappa_min, math.sqrt(max(ss, 0.0) / max(n - 2, 1) / mean_vb))
+            base_var = kappa**2 * mean_var
+            var_g = 1.0 / (n * sqq / (kappa**2 * mean_vb) + 1.0 / var_g0)
             q_bar = qm
+            del runs
         tvals = b["t_end"].to_numpy()
         rows = []
         cusum = 0.0
@@ -202,7 +250,7 @@ def run_reference(
             if i == learned_at:  # the kernel learns within this block and uses the fit at once
                 aa, gg, bv, kap = a, g_, base_var, kappa
             e = r[i] - (aa + gg * q[i])
-            sig_e = math.sqrt(kap**2 * var_b[i] + trans[i] ** 2 + bv + vg * (q[i] - q_bar) ** 2)
+            sig_e = math.sqrt(kap**2 * var_b[i] + trans[i] ** 2 + bv + vg * (q[i] - q_bar) ** 2 + model_var)
             zs = np.full(L.N_WINDOWS, np.nan)
             md = np.full(L.N_WINDOWS, np.inf)
             for wi, nb in enumerate(p.windows_blocks):
@@ -210,12 +258,12 @@ def run_reference(
                 if j >= 0 and invalid_cum[i] == invalid_cum[j] and nb < p.ring_len:
                     ws = (tvals[i] - tvals[j]) * 1e-6
                     imb = (mb[i] - mb[j] - (lpv[i] - lpv[j])) / ws - (aa + gg * (cq[i] - cq[j]) / ws)
-                    tr = p.eps_lp * (cum_a[i] - cum_a[j]) / ws
+                    tr = _transient_sd(cum_a, lpv, int(i), nb, p) / ws
                     if tr > 0 and sig_floor > 0:
                         tr = math.sqrt(tr**2 + sig_floor**2)
                     qw = (cq[i] - cq[j]) / ws
                     sg = math.sqrt(kap**2 * (cv[i] - cv[j] + lpvar[i] + lpvar[j]) / ws**2 + tr**2 + bv
-                                   + vg * (qw - q_bar) ** 2)
+                                   + vg * (qw - q_bar) ** 2 + model_var)
                     zs[wi] = imb / sg
                     md[wi] = p.z_window * sg
             persist = np.where(zs > p.z_window, persist + 1, 0)
@@ -224,7 +272,7 @@ def run_reference(
             if i <= learned_at:
                 persist[:] = 0
                 continue
-            bias_sd = math.sqrt(bv + vg * (q[i] - q_bar) ** 2)
+            bias_sd = math.sqrt(bv + vg * (q[i] - q_bar) ** 2 + model_var)
             noise_sd = math.sqrt(kap**2 * var_b[i] + trans[i] ** 2)
             e_adj = math.copysign(max(abs(e) - BIAS_ALLOWANCE * bias_sd, 0.0), e)
             zb = min(e_adj / noise_sd, Z_CLIP)
