@@ -24,19 +24,30 @@ Methods and parameters (defaults in `config.DetectorParams`)
     tick (10 s) and held between readings. Per 1-minute block the kernel keeps the block mean of the
     cumulative net inflow and the block mean of the line pack, so both sides of the balance are averaged over
     the same interval (acoustic ringing with period 4L/c and pressure noise average out). Line pack =
-    V * p_m / (Z R T) with p_m = 2/3 (p1 + p2 - p1 p2 / (p1 + p2)) from the end pressures (steady isothermal
-    profile), Z = 1 + a p (linear fit of the gas physics at the operating pressure), T the slowly smoothed
-    gas temperature (or the network's ground temperature). Imbalance over 1, 5, 15 and 60 min windows comes
-    from a ring of block boundaries. Baseline: weighted least squares r = a + g q over the first
+    V * p_m / (Z R T), p_m the mean of the quasi-steady isothermal profile p(x)^2 = p1^2 - (p1^2 - p2^2)
+    F(x)/F(L), F(x) = int_0^x q^2 with the flow varying linearly from the inflow to the outflow meter (the
+    line packing or unpacking between them; with equal flows it is the steady profile, 2/3 (p1 + p2 -
+    p1 p2 / (p1 + p2))), Gauss-Legendre with 5 points; Z = 1 + a p (linear fit of the gas physics at the
+    operating pressure); T the gas temperature smoothed over 4 h (running mean at start), held through a
+    transmitter outage, or the network's ground temperature. Imbalance over 1, 5, 15 and 60 min windows
+    comes from a ring of block boundaries. Baseline: ordinary least squares r = a + g q over the first
     `learn_blocks` (60) valid leak-free blocks, q the throughput; absorbs each meter's fixed bias (an offset
-    and a percent-of-reading bias); ridge on g when the throughput hardly varied. The ratio of the residual
-    scatter to the propagated uncertainty (kappa >= `kappa_min`) is learned at the same time.
+    and a percent-of-reading bias); ridge on g when the throughput hardly varied. The mean's uncertainty is
+    the flow noise plus the line packs at the ends of each run of consecutive blocks (those inside cancel);
+    the gain's is taken as from independent blocks (slow errors do not cancel between the blocks it
+    contrasts). The ratio of the residual scatter to the propagated uncertainty (kappa >= `kappa_min`) is
+    learned at the same time.
 (b) Statistical decision. Uncertainty is propagated from the instruments (API 1149): random error of each
-    reading (`SC_SIGMA_*`, 1 s.d. = half the stated 95 % accuracy) through tick means and line pack, plus a
-    transient term `eps_lp` * |change of line pack| (the steady-profile model is wrong while the line
-    packs or unpacks: demand swings, valve moves, supply set-point changes widen the uncertainty instead of
-    alarming), plus the baseline's own uncertainty. Two tests run on every valid block: Page's CUSUM
-    (Page 1954) on block residuals normalised by that uncertainty (k = 0.5, h = 10, one block's
+    reading (`SC_SIGMA_*`, 1 s.d. = half the stated 95 % accuracy) through tick means (independent) and line
+    pack (a one-ended line pack's 2 % pressure uncertainty is systematic across ticks), plus the line-pack
+    model's error `kernels._transient_sd`: `eps_lp` (0.1) of the line-pack movement (beyond 2 s.d. of
+    noise) in the blocks around each end of the window, because the quasi-steady profile is wrong only while
+    the line moves, and `lp_scale_err` (1.5 %) of the net change (volume, Z, temperature); plus a floor of
+    `model_floor_frac` (0.03 %) of nominal flow and the baseline's own uncertainty. Calibrated against the
+    simulator's true line pack: the state error is 5-8 % of the movement, the scale error ~1 %. Demand
+    swings, valve moves and supply pressure changes widen the uncertainty instead of alarming. Two tests run
+    on every valid block: Page's CUSUM
+    (Page 1954) on block residuals normalised by that uncertainty (k = 1, h = 10, one block's
     contribution capped at 3.5 so that a single bad block cannot alarm), and window tests z_w > 5 for 2
     consecutive blocks (fast for big leaks). The minimum detectable leak rate per window is z * sigma_w
     (reported per segment, `state.mdlr_kg_per_s()`); it becomes inf while the balance is suspended. On alarm:
