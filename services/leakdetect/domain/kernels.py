@@ -234,8 +234,18 @@ RUPTURE_FLOW_WAIT_S = 5.0  # a 1 Hz flow meter has spoken by then
 RUPTURE_MAX_WAIT_S = 60.0
 MAX_CATCHUP_BLOCKS = 70  # a silent gap longer than this many blocks restarts the balance instead of replaying
 
+# The helpers below run per reading, per tick or per block on arrays that the calling kernel holds for the whole
+# call, and none of them allocates. Compiled with numba's runtime (NRT), each takes and drops a reference to
+# every array argument it is passed, and numba's pruning pass cannot remove these across branches (numba issue
+# #2350): a locked (atomic) increment or decrement each, ~20 cycles, 26 of them per pressure reading alone, which
+# was 70 % of the kernel's time. `_nrt=False` (the option numba uses for its own hot helpers; not in its type
+# stubs) compiles them without reference counting, and an allocation in one of them fails to compile instead of
+# leaking. Inlining one into a kernel at the numba level (inline="always") would bring the counting back, since
+# the kernels themselves need the runtime.
+_helper = njit(cache=True, error_model="numpy", _nrt=False)  # type: ignore[call-overload]
 
-@njit(cache=True, error_model="numpy")
+
+@_helper
 def _emit(ev_i, ev_f, n_ev, counters, kind, seg, role, t, onset, code, v, sg, a1, a2, a3):
     k = n_ev[0]
     if k >= ev_i.shape[0]:
@@ -255,7 +265,7 @@ def _emit(ev_i, ev_f, n_ev, counters, kind, seg, role, t, onset, code, v, sg, a1
     n_ev[0] = k + 1
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _alpha(dt, tau):
     """Weight of a new sample in an exponential average of time constant tau: 1 - exp(-x) ~ x / (1 + x),
     exact enough for smoothing and free of a transcendental call per reading."""
@@ -263,7 +273,7 @@ def _alpha(dt, tau):
     return x / (1.0 + x)
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _sigma2(slot_cfg, slot, v):
     """Variance of one reading of this slot at value v."""
     r = slot_cfg[slot, SC_SIGMA_REL] * v
@@ -271,18 +281,18 @@ def _sigma2(slot_cfg, slot, v):
     return r * r + a * a
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _healthy(slot_cfg, slot_i, slot):
     return slot_cfg[slot, SC_PRESENT] != 0.0 and slot_i[slot, SI_HEALTH] == HEALTH_OK
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _usable(slot_cfg, slot_f, slot_i, slot):
     """Healthy and with a tick mean to hold (NaN until the first tick with a reading has closed)."""
     return _healthy(slot_cfg, slot_i, slot) and slot_f[slot, SF_HELD] == slot_f[slot, SF_HELD]
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _set_health(slot_i, seg_f, slot, seg, role, new, t, ev_i, ev_f, n_ev, counters):
     old = slot_i[slot, SI_HEALTH]
     if new != old:
@@ -291,7 +301,7 @@ def _set_health(slot_i, seg_f, slot, seg, role, new, t, ev_i, ev_f, n_ev, counte
               float(old), 0.0, 0.0)
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s, out):
     """Line pack (kg) and its variance from the tick means of the end pressures; out[2] = 1 when valid."""
     base = s * N_ROLES
@@ -330,7 +340,7 @@ def _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s, out):
     out[2] = 1.0
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev, lp):
     tick_us = np.int64(params[P_TICK_US])
     k = seg_i[s, GI_TICK]
@@ -405,7 +415,7 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
         _close_block(s, t_end, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev)
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _close_block(s, t_end, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev):
     bt = params[P_BLOCK_TICKS]
     n_lp = seg_f[s, GF_BLK_LPN]
@@ -456,7 +466,7 @@ def _close_block(s, t_end, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counte
             seg_i, ring, counters, ev_i, ev_f, n_ev)
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var, params, seg_cfg, slot_cfg, seg_f,
             seg_i, ring, counters, ev_i, ev_f, n_ev):
     """Baseline learning, Page's CUSUM on block residuals and the multi-window tests for one valid block."""
@@ -655,7 +665,7 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
             seg_i[s, GI_CLEAR_RUN] = 0
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _advance_segment(s, tick, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f,
                      n_ev, lp):
     """Close ticks until `tick` is the open tick or the one after it (one tick of lateness is tolerated)."""
@@ -673,7 +683,7 @@ def _advance_segment(s, tick, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, 
         k = seg_i[s, GI_TICK]
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _front(s, end, t_cross, amp, sig_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, counters, ev_i,
            ev_f, n_ev):
     """A confirmed pressure-drop front at one end: pair it with the other end's or keep it pending."""
@@ -734,7 +744,7 @@ def _front(s, end, t_cross, amp, sig_t, params, seg_cfg, slot_cfg, slot_f, slot_
     seg_f[s, my_sig] = sig_t
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _expire_fronts(s, t, params, seg_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_ev):
     wait_us = ((1.0 + params[P_NPW_PAIR_TOL]) * seg_cfg[s, GC_LENGTH_M] / seg_cfg[s, GC_WAVE_SPEED]
                + params[P_NPW_CONFIRM_S] + 2.0) * 1e6
@@ -748,7 +758,7 @@ def _expire_fronts(s, t, params, seg_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_
                   np.int64(seg_f[s, tt]), end + 1, seg_f[s, aa], 0.0, 0.0, 0.0, 0.0)
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _crossing(hist_t, hist_v, ps, pos0, n_h, t_lim, level):
     """Interpolated time (us, float) of the oldest down-crossing of `level` in the history after t_lim, or -1."""
     hl = hist_t.shape[1]
@@ -765,7 +775,7 @@ def _crossing(hist_t, hist_v, ps, pos0, n_h, t_lim, level):
     return t_c
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _rupture_flow_verdict(s, role, t, t0, seg_cfg, slot_cfg, slot_f, slot_i):
     """1: the flow at this end moves towards a break inside (more in at the upstream end, less out at the
     downstream end); -1: it moves the other way or not at all (a supply cut, a valve, a demand surge);
@@ -784,7 +794,7 @@ def _rupture_flow_verdict(s, role, t, t0, seg_cfg, slot_cfg, slot_f, slot_i):
     return -1
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@_helper
 def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
               hist_t, hist_v, counters, ev_i, ev_f, n_ev):
     """Negative-pressure-wave front detection with sub-sample timing, and the rupture detector."""
@@ -913,7 +923,7 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
         slot_f[slot, SF_EW_REF] += slot_f[slot, SF_A_REF] * (v - ref)
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _methane(s, role, slot, t, v, prev_v, prev_t, params, slot_cfg, slot_f, slot_i, counters, ev_i, ev_f, n_ev):
     cur = slot_i[slot, SI_LEVEL]
     lvl = 0
