@@ -235,18 +235,19 @@ RUPTURE_FLOW_WAIT_S = 5.0  # a 1 Hz flow meter has spoken by then
 RUPTURE_MAX_WAIT_S = 60.0
 MAX_CATCHUP_BLOCKS = 70  # a silent gap longer than this many blocks restarts the balance instead of replaying
 
-# The helpers below run per reading, per tick or per block on arrays that the calling kernel holds for the whole
-# call, and none of them allocates. Compiled with numba's runtime (NRT), each takes and drops a reference to
-# every array argument it is passed, and numba's pruning pass cannot remove these across branches (numba issue
-# #2350): a locked (atomic) increment or decrement each, ~20 cycles, 26 of them per pressure reading alone, which
-# was 70 % of the kernel's time. `_nrt=False` (the option numba uses for its own hot helpers; not in its type
-# stubs) compiles them without reference counting, and an allocation in one of them fails to compile instead of
-# leaking. Inlining one into a kernel at the numba level (inline="always") would bring the counting back, since
-# the kernels themselves need the runtime.
-_helper = njit(cache=True, error_model="numpy", _nrt=False)  # type: ignore[call-overload]
+# Every function here but `group_by_segment` is compiled without numba's runtime (NRT): none of them allocates,
+# and the arrays they are passed belong to the caller for the whole call. With the runtime, each call would take and
+# drop a reference to every array argument, and numba's pruning pass cannot remove these across branches (numba
+# issue #2350): a locked (atomic) increment or decrement each, ~20 cycles, 26 of them per pressure reading alone,
+# which was 70 % of the kernel's time. `_nrt=False` is the option numba uses for its own hot helpers (it is not in
+# numba's type stubs); an allocation in such a function fails to compile instead of leaking.
+_jit = njit(cache=True, error_model="numpy", _nrt=False)  # type: ignore[call-overload]
+# the pressure path runs for every other reading: inlined into the kernel, it is not a call that pushes its ~110
+# words of array descriptors onto the stack each time (without reference counting, inlining costs nothing else)
+_jit_inline = njit(cache=True, error_model="numpy", _nrt=False, inline="always")  # type: ignore[call-overload]
 
 
-@_helper
+@_jit
 def _emit(ev_i, ev_f, n_ev, counters, kind, seg, role, t, onset, code, v, sg, a1, a2, a3):
     k = n_ev[0]
     if k >= ev_i.shape[0]:
@@ -266,7 +267,7 @@ def _emit(ev_i, ev_f, n_ev, counters, kind, seg, role, t, onset, code, v, sg, a1
     n_ev[0] = k + 1
 
 
-@_helper
+@_jit
 def _alpha(dt, tau):
     """Weight of a new sample in an exponential average of time constant tau: 1 - exp(-x) ~ x / (1 + x),
     exact enough for smoothing and free of a transcendental call per reading."""
@@ -274,7 +275,7 @@ def _alpha(dt, tau):
     return x / (1.0 + x)
 
 
-@_helper
+@_jit
 def _sigma2(slot_cfg, slot, v):
     """Variance of one reading of this slot at value v."""
     r = slot_cfg[slot, SC_SIGMA_REL] * v
@@ -282,18 +283,18 @@ def _sigma2(slot_cfg, slot, v):
     return r * r + a * a
 
 
-@_helper
+@_jit
 def _healthy(slot_cfg, slot_i, slot):
     return slot_cfg[slot, SC_PRESENT] != 0.0 and slot_i[slot, SI_HEALTH] == HEALTH_OK
 
 
-@_helper
+@_jit
 def _usable(slot_cfg, slot_f, slot_i, slot):
     """Healthy and with a tick mean to hold (NaN until the first tick with a reading has closed)."""
     return _healthy(slot_cfg, slot_i, slot) and slot_f[slot, SF_HELD] == slot_f[slot, SF_HELD]
 
 
-@_helper
+@_jit
 def _set_health(slot_i, seg_f, slot, seg, role, new, t, ev_i, ev_f, n_ev, counters):
     old = slot_i[slot, SI_HEALTH]
     if new != old:
@@ -302,17 +303,14 @@ def _set_health(slot_i, seg_f, slot, seg, role, new, t, ev_i, ev_f, n_ev, counte
               float(old), 0.0, 0.0)
 
 
-@_helper
-def _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s, out):
-    """Line pack (kg) and its variance from the tick means of the end pressures; out[2] = 1 when valid."""
+@_jit
+def _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s):
+    """Line pack (kg), its variance (kg^2) and whether it is valid, from the tick means of the end pressures."""
     base = s * N_ROLES
     su = base + ROLE_PRESSURE_UP
     sd = base + ROLE_PRESSURE_DOWN
     ok_u = _usable(slot_cfg, slot_f, slot_i, su)
     ok_d = _usable(slot_cfg, slot_f, slot_i, sd)
-    out[0] = 0.0
-    out[1] = 0.0
-    out[2] = 0.0
     if ok_u and ok_d:
         pu = slot_f[su, SF_HELD]
         pd = slot_f[sd, SF_HELD]
@@ -325,9 +323,9 @@ def _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s, out):
         # one end only: the mean pressure is uncertain by the typical end-to-end difference (2 % of p)
         var_p = slot_f[one, SF_HELD_VAR] + (0.02 * pm) ** 2
     else:
-        return
+        return 0.0, 0.0, False
     if not (pm > 0.0 and var_p == var_p):
-        return
+        return 0.0, 0.0, False
     st = base + ROLE_TEMPERATURE
     temp = seg_cfg[s, GC_TEMPERATURE_K]
     if _usable(slot_cfg, slot_f, slot_i, st) and slot_f[st, SF_EW_SLOW] > 100.0:
@@ -335,14 +333,12 @@ def _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s, out):
     z = 1.0 + seg_cfg[s, GC_Z_SLOPE] * pm
     rt = seg_cfg[s, GC_R_SPECIFIC] * temp
     vol = seg_cfg[s, GC_VOLUME_M3]
-    out[0] = vol * pm / (z * rt)
     d = vol / (rt * z * z)
-    out[1] = d * d * var_p
-    out[2] = 1.0
+    return vol * pm / (z * rt), d * d * var_p, True
 
 
-@_helper
-def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev, lp):
+@_jit
+def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev):
     tick_us = np.int64(params[P_TICK_US])
     k = seg_i[s, GI_TICK]
     t_end = (k + 1) * tick_us
@@ -404,10 +400,10 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
                 seg_f[s, GF_Z0 + w] = np.nan
             _emit(ev_i, ev_f, n_ev, counters, EV_BALANCE_SUSPENDED, s, -1, t_end, t_end, 0, np.inf, 0.0, 0.0,
                   0.0, 0.0)
-    _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s, lp)
-    if lp[2] != 0.0:
-        seg_f[s, GF_BLK_LP] += lp[0]
-        seg_f[s, GF_BLK_LPVAR] += lp[1]
+    lp_kg, lp_var, lp_ok = _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s)
+    if lp_ok:
+        seg_f[s, GF_BLK_LP] += lp_kg
+        seg_f[s, GF_BLK_LPVAR] += lp_var
         seg_f[s, GF_BLK_LPN] += 1.0
     seg_i[s, GI_TICK] = k + 1
     # 3. block boundary
@@ -416,7 +412,7 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
         _close_block(s, t_end, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev)
 
 
-@_helper
+@_jit
 def _close_block(s, t_end, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev):
     bt = params[P_BLOCK_TICKS]
     n_lp = seg_f[s, GF_BLK_LPN]
@@ -467,7 +463,7 @@ def _close_block(s, t_end, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counte
             seg_i, ring, counters, ev_i, ev_f, n_ev)
 
 
-@_helper
+@_jit
 def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var, params, seg_cfg, slot_cfg, seg_f,
             seg_i, ring, counters, ev_i, ev_f, n_ev):
     """Baseline learning, Page's CUSUM on block residuals and the multi-window tests for one valid block."""
@@ -666,9 +662,9 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
             seg_i[s, GI_CLEAR_RUN] = 0
 
 
-@_helper
+@_jit
 def _advance_segment(s, tick, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f,
-                     n_ev, lp):
+                     n_ev):
     """Close ticks until `tick` is the open tick or the one after it (one tick of lateness is tolerated)."""
     k = seg_i[s, GI_TICK]
     bt = np.int64(params[P_BLOCK_TICKS])
@@ -679,12 +675,11 @@ def _advance_segment(s, tick, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, 
         seg_i[s, GI_BLK_INVALID] = 1
         k = seg_i[s, GI_TICK]
     while tick >= k + 2:
-        _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev,
-                    lp)
+        _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev)
         k = seg_i[s, GI_TICK]
 
 
-@_helper
+@_jit
 def _front(s, end, t_cross, amp, sig_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, counters, ev_i,
            ev_f, n_ev):
     """A confirmed pressure-drop front at one end: pair it with the other end's or keep it pending."""
@@ -745,7 +740,7 @@ def _front(s, end, t_cross, amp, sig_t, params, seg_cfg, slot_cfg, slot_f, slot_
     seg_f[s, my_sig] = sig_t
 
 
-@_helper
+@_jit
 def _expire_fronts(s, t, params, seg_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_ev):
     wait_us = ((1.0 + params[P_NPW_PAIR_TOL]) * seg_cfg[s, GC_LENGTH_M] / seg_cfg[s, GC_WAVE_SPEED]
                + params[P_NPW_CONFIRM_S] + 2.0) * 1e6
@@ -759,7 +754,7 @@ def _expire_fronts(s, t, params, seg_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_
                   np.int64(seg_f[s, tt]), end + 1, seg_f[s, aa], 0.0, 0.0, 0.0, 0.0)
 
 
-@_helper
+@_jit
 def _crossing(hist_t, hist_v, ps, pos0, n_h, t_lim, level):
     """Interpolated time (us, float) of the oldest down-crossing of `level` in the history after t_lim, or -1."""
     hl = hist_t.shape[1]
@@ -776,7 +771,7 @@ def _crossing(hist_t, hist_v, ps, pos0, n_h, t_lim, level):
     return t_c
 
 
-@_helper
+@_jit
 def _rupture_flow_verdict(s, role, t, t0, seg_cfg, slot_cfg, slot_f, slot_i):
     """1: the flow at this end moves towards a break inside (more in at the upstream end, less out at the
     downstream end); -1: it moves the other way or not at all (a supply cut, a valve, a demand surge);
@@ -795,7 +790,7 @@ def _rupture_flow_verdict(s, role, t, t0, seg_cfg, slot_cfg, slot_f, slot_i):
     return -1
 
 
-@_helper
+@_jit_inline
 def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
               hist_t, hist_v, counters, ev_i, ev_f, n_ev):
     """Negative-pressure-wave front detection with sub-sample timing, and the rupture detector."""
@@ -924,7 +919,7 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
         slot_f[slot, SF_EW_REF] += slot_f[slot, SF_A_REF] * (v - ref)
 
 
-@_helper
+@_jit
 def _methane(s, role, slot, t, v, prev_v, prev_t, params, slot_cfg, slot_f, slot_i, counters, ev_i, ev_f, n_ev):
     cur = slot_i[slot, SI_LEVEL]
     lvl = 0
@@ -965,7 +960,7 @@ def _methane(s, role, slot, t, v, prev_v, prev_t, params, slot_cfg, slot_f, slot
         slot_i[slot, SI_ROR_LATCH] = 0
 
 
-@njit(cache=True, error_model="numpy")
+@_jit
 def process_kernel(starts, readings, r_begin, r_end, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring,
                    hist_t, hist_v, counters, ev_i, ev_f, n_ev):
     """Process readings[r_begin:r_end] of a batch grouped by `group_by_segment`: segment s has the readings
@@ -973,7 +968,6 @@ def process_kernel(starts, readings, r_begin, r_end, params, seg_cfg, slot_cfg, 
     """
     n_seg = seg_cfg.shape[0]
     tick_us = np.int64(params[P_TICK_US])
-    lp = np.zeros(3)
     flat_n = np.int64(params[P_FLAT_N])
     flat_us = params[P_FLAT_S] * 1e6
     stuck_frac = params[P_STUCK_FRAC]
@@ -1019,7 +1013,7 @@ def process_kernel(starts, readings, r_begin, r_end, params, seg_cfg, slot_cfg, 
             seg_i[s, GI_BLK_INVALID] = 1
         elif tick >= seg_i[s, GI_TICK] + 2:
             _advance_segment(s, tick, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters,
-                             ev_i, ev_f, n_ev, lp)
+                             ev_i, ev_f, n_ev)
         if t > seg_i[s, GI_CLOCK]:
             seg_i[s, GI_CLOCK] = t
         slot_i[slot, SI_LAST_TIME] = t
@@ -1111,19 +1105,18 @@ def process_kernel(starts, readings, r_begin, r_end, params, seg_cfg, slot_cfg, 
                      n_ev)
 
 
-@njit(cache=True, error_model="numpy")
+@_jit
 def advance_kernel(now_us, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f,
                    n_ev):
     """Advance every started segment's clock to now_us: closes ticks so that silent tags turn stale."""
     tick_us = np.int64(params[P_TICK_US])
     tick = now_us // tick_us
-    lp = np.zeros(3)
     for s in range(seg_cfg.shape[0]):
         if seg_i[s, GI_TICK] < 0:
             continue
         if tick >= seg_i[s, GI_TICK] + 2:
             _advance_segment(s, tick, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters,
-                             ev_i, ev_f, n_ev, lp)
+                             ev_i, ev_f, n_ev)
         if seg_i[s, GI_NPW_PEND_UP] != 0 or seg_i[s, GI_NPW_PEND_DN] != 0:
             _expire_fronts(s, now_us, params, seg_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_ev)
 
