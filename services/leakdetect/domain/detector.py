@@ -35,6 +35,9 @@ EVENT_DTYPE = np.dtype(
     ]
 )
 
+# one reading as the kernel reads it, after grouping by segment (the segment is implied by the group)
+READING_DTYPE = np.dtype([("time_us", np.int64), ("value", np.float64), ("role", np.int32), ("quality", np.int32)])
+
 _ARRAYS = ("params", "slot_f", "slot_i", "seg_f", "seg_i", "ring", "hist_t", "hist_v", "counters")
 _MAGIC = b"PWLD1"
 
@@ -209,18 +212,15 @@ def process_batch(
     if n > 1 and bool(np.any(t[1:] < t[:-1])):
         order = np.argsort(t, kind="stable")
         seg, role, t, v, q = seg[order], role[order], t[order], v[order], q[order]
-    if n > 1:
-        # segment by segment (stable, so each segment stays in time order): same result, cache-friendly
-        gs, gr, gt, gv, gq = (np.empty_like(seg), np.empty_like(role), np.empty_like(t), np.empty_like(v),
-                              np.empty_like(q))
-        group_by_segment(seg, role, t, v, q, state.config.n_segments, gs, gr, gt, gv, gq)
-        seg, role, t, v, q = gs, gr, gt, gv, gq
+    # segment by segment (stable, so each segment stays in time order): same result, cache-friendly
+    readings = np.empty(n, dtype=READING_DTYPE)
+    starts = np.empty(state.config.n_segments + 2, dtype=np.int64)
+    group_by_segment(seg, role, t, v, q, state.config.n_segments, starts, readings)
     out_parts = []
     # the event buffer is drained between chunks so that a huge batch cannot overflow it
     chunk = max(1, state.ev_i.shape[0] * 4)
     for start in range(0, n, chunk):
-        sl = slice(start, min(n, start + chunk))
-        process_kernel(seg[sl], role[sl], t[sl], v[sl], q[sl], state.params, state.config.seg_cfg,
+        process_kernel(starts, readings, start, min(n, start + chunk), state.params, state.config.seg_cfg,
                        state.config.slot_cfg, state.slot_f, state.slot_i, state.seg_f, state.seg_i, state.ring,
                        state.hist_t, state.hist_v, state.counters, state.ev_i, state.ev_f, state.n_ev)
         out_parts.append(_drain(state))
