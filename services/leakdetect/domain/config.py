@@ -117,6 +117,10 @@ class DetectorParams:
         p[L.P_KAPPA_MIN] = self.kappa_min
         p[L.P_LP_NOISE_K] = self.lp_noise_k
         p[L.P_LP_SCALE_ERR] = self.lp_scale_err
+        for name in ("eps_lp", "lp_noise_k", "lp_scale_err", "model_floor_frac"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0.0):
+                raise ValueError(f"{name} must be finite and >= 0, got {v}")
         p[L.P_MODEL_FLOOR] = self.model_floor_frac
         if self.tick_s <= 0 or self.block_ticks < 1 or min(self.windows_blocks) < 1:
             raise ValueError("tick_s, block_ticks and windows must be positive")

@@ -710,9 +710,8 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
                 dl = ring[s, pos, R_LP] - ring[s, j, R_LP]
                 d_q = ring[s, pos, R_Q] - ring[s, j, R_Q]
                 d_v = ring[s, pos, R_V] - ring[s, j, R_V]
-                d_a = ring[s, pos, R_A] - ring[s, j, R_A]
                 rate = (d_m - dl) / ws - (a + g * d_q / ws)
-                tr = eps * d_a / ws
+                tr = _transient_sd(ring, s, pos, n_on, seg_i[s, GI_N_BLOCKS], eps, eps_scale) / ws
                 sg_rate = math.sqrt(kappa * kappa * (d_v + ring[s, pos, R_LP_VAR] + ring[s, j, R_LP_VAR])
                                     / (ws * ws) + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2)
                 onset = seg_i[s, GI_CUSUM_ONSET]
@@ -745,7 +744,7 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
                 d_q = ring[s, pos, R_Q] - ring[s, j, R_Q]
                 rate = (ring[s, pos, R_M] - ring[s, j, R_M] - (ring[s, pos, R_LP] - ring[s, j, R_LP])) / ws - (
                     a + g * d_q / ws)
-                tr = eps * (ring[s, pos, R_A] - ring[s, j, R_A]) / ws
+                tr = _transient_sd(ring, s, pos, n_upd, seg_i[s, GI_N_BLOCKS], eps, eps_scale) / ws
                 sg_rate = math.sqrt(kappa * kappa * (ring[s, pos, R_V] - ring[s, j, R_V] + ring[s, pos, R_LP_VAR]
                                                      + ring[s, j, R_LP_VAR]) / (ws * ws)
                                     + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2)

@@ -217,7 +217,6 @@ def run_reference(
                       cfg.slot_cfg[seg * L.N_ROLES + L.ROLE_FLOW_OUT, L.SC_SIGMA_REL])
             var_g0 = max(2.0 * (p.gain_prior * rel) ** 2, 1e-12)
             # uncertainty of the mean: flow noise plus two unmatched line packs per run of consecutive blocks
-            runs = int(np.sum(np.diff(np.concatenate([[-2], learn])) != 1))
             first_of_run = learn[np.diff(np.concatenate([[-2], learn])) != 1]
             prev_lp_var = np.concatenate([[0.0], lpvar[:-1]])
             t_learn = n * tb
@@ -231,7 +230,6 @@ def run_reference(
             base_var = kappa**2 * mean_var
             var_g = 1.0 / (n * sqq / (kappa**2 * mean_vb) + 1.0 / var_g0)
             q_bar = qm
-            del runs
         tvals = b["t_end"].to_numpy()
         rows = []
         cusum = 0.0
