@@ -255,8 +255,9 @@ MAX_CATCHUP_BLOCKS = 70  # a silent gap longer than this many blocks restarts th
 # which was 70 % of the kernel's time. `_nrt=False` is the option numba uses for its own hot helpers (it is not in
 # numba's type stubs); an allocation in such a function fails to compile instead of leaking.
 _jit = njit(cache=True, error_model="numpy", _nrt=False)  # type: ignore[call-overload]
-# the pressure path runs for every other reading: inlined into the kernel, it is not a call that pushes its ~110
-# words of array descriptors onto the stack each time (without reference counting, inlining costs nothing else)
+# the pressure path is the most frequent one (half the readings at 1 Hz, most of them at 10 Hz): inlined into the
+# kernel, it is not a call that pushes ~110 words of array descriptors onto the stack for every pressure reading
+# (without reference counting, inlining costs nothing else)
 _jit_inline = njit(cache=True, error_model="numpy", _nrt=False, inline="always")  # type: ignore[call-overload]
 
 
@@ -1078,10 +1079,10 @@ def process_kernel(starts, readings, r_begin, r_end, params, seg_cfg, slot_cfg, 
     s = -1
     seg_end = starts[0]
     for r in range(r_begin, r_end):
-        while r >= seg_end:
+        while r >= seg_end:  # on to the group this reading is in (skipping segments without readings)
             s += 1
             seg_end = starts[s + 1]
-        if s >= n_seg:
+        if s >= n_seg:  # the last group: readings of unknown segments, only counted
             counters[C_UNKNOWN_SLOT] += r_end - r
             break
         rd = readings[r]
@@ -1238,8 +1239,9 @@ def group_by_segment(seg_idx, role_idx, time_us, value, quality, n_seg, starts, 
     Segments share no state, so processing a batch segment by segment gives the same result as in time order,
     while each segment's state stays in cache for all its readings. One record array rather than one array per
     column: the scatter then keeps one partly written cache line per segment, which fits in L2, instead of one
-    per segment and column, which did not (3x slower). The segment is implied by the group; a role or quality
-    that does not fit the record's int32 is replaced by one that the kernel treats alike.
+    per segment and column, which did not (3x slower). The segment is implied by the group. Roles outside
+    0..N_ROLES-1 become -1 and qualities outside 0..3 become UNSPECIFIED, which the kernel treats alike, so that no
+    value beyond the record's int32 wraps into a valid one.
     """
     n = seg_idx.shape[0]
     starts[:] = 0
