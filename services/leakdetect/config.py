@@ -19,6 +19,8 @@ class LeakdetectConfig:
     app_id: str = "pipewarden-leakdetect"
     # PIPEWARDEN_NETWORK_FILE: network model YAML; empty = the shipped demo city.
     network_file: str = ""
+    # PIPEWARDEN_LEAKDETECT_DATA_DIR: faust's local data folder (table metadata); one per app id.
+    data_dir: str = "var/leakdetect"
     # PIPEWARDEN_LEAKDETECT_REORDER_TOLERANCE_S: readings up to this much older than the newest reading
     # of their segment are merged in time order; older ones are counted and dropped.
     reorder_tolerance_s: float = 5.0
@@ -61,6 +63,8 @@ class LeakdetectConfig:
             raise ValueError("PIPEWARDEN_LEAKDETECT_COMMIT_INTERVAL_S must be > 0")
         if self.detector not in ("auto", "core", "interim"):
             raise ValueError("PIPEWARDEN_LEAKDETECT_DETECTOR must be auto, core or interim")
+        if not self.data_dir.strip():
+            raise ValueError("PIPEWARDEN_LEAKDETECT_DATA_DIR must not be empty")
         if not self.app_id or not all(c.isalnum() or c in "._-" for c in self.app_id):
             raise ValueError("PIPEWARDEN_LEAKDETECT_APP_ID must be a valid topic-name prefix")
 
@@ -75,6 +79,7 @@ class LeakdetectConfig:
             "kafka_bootstrap": "PIPEWARDEN_KAFKA_BOOTSTRAP",
             "app_id": "PIPEWARDEN_LEAKDETECT_APP_ID",
             "network_file": "PIPEWARDEN_NETWORK_FILE",
+            "data_dir": "PIPEWARDEN_LEAKDETECT_DATA_DIR",
             "reorder_tolerance_s": "PIPEWARDEN_LEAKDETECT_REORDER_TOLERANCE_S",
             "dedupe_records": "PIPEWARDEN_LEAKDETECT_DEDUPE_RECORDS",
             "batch_max": "PIPEWARDEN_LEAKDETECT_BATCH_MAX",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -102,10 +103,13 @@ class LeakdetectWorker:
         self.config = config
         self.metrics = metrics
         partitions = TELEMETRY_READINGS.partitions
+        data_dir = Path(config.data_dir) / config.app_id
+        data_dir.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
         self.app = faust.App(
             config.app_id,
             broker=[f"kafka://{s}" for s in config.kafka_bootstrap.split(",")],
             store="memory://",
+            datadir=str(data_dir),
             topic_partitions=partitions,
             topic_replication_factor=1,
             web_enabled=False,

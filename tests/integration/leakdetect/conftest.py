@@ -31,6 +31,7 @@ class WorkerProcess:
         self.app_id = app_id
         self.grpc_port = free_port()
         self.log_path = log_dir / f"{name}.log"
+        self.data_dir = log_dir / "faust-data"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -38,6 +39,7 @@ class WorkerProcess:
         env.update(
             PIPEWARDEN_KAFKA_BOOTSTRAP=self.bootstrap,
             PIPEWARDEN_LEAKDETECT_APP_ID=self.app_id,
+            PIPEWARDEN_LEAKDETECT_DATA_DIR=str(self.data_dir),
             PIPEWARDEN_LEAKDETECT_GRPC_PORT=str(self.grpc_port),
             PIPEWARDEN_LEAKDETECT_METRICS_PORT="0",
             PIPEWARDEN_LEAKDETECT_COMMIT_INTERVAL_S="0.5",

@@ -171,6 +171,9 @@ def test_config_from_env_refuses_garbage() -> None:
         LeakdetectConfig.from_env({"PIPEWARDEN_LEAKDETECT_BATCH_MAX": "many"})
     with pytest.raises(ValueError):
         LeakdetectConfig.from_env({"PIPEWARDEN_LEAKDETECT_DETECTOR": "magic"})
+    assert LeakdetectConfig.from_env({"PIPEWARDEN_LEAKDETECT_DATA_DIR": "/srv/ld"}).data_dir == "/srv/ld"
+    with pytest.raises(ValueError, match="DATA_DIR"):
+        LeakdetectConfig(data_dir=" ")
 
 
 def test_refined_rate_from_the_core_is_published_as_an_update_of_the_same_incident() -> None:
