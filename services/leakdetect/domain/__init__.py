@@ -45,11 +45,16 @@ Methods and parameters (defaults in `config.DetectorParams`)
     the line moves, and `lp_scale_err` (1.5 %) of the net change (volume, Z, temperature); plus a floor of
     `model_floor_frac` (0.03 %) of nominal flow and the baseline's own uncertainty. Calibrated against the
     simulator's true line pack: the state error is 5-8 % of the movement, the scale error ~1 %. Demand
-    swings, valve moves and supply pressure changes widen the uncertainty instead of alarming. Two tests run
+    swings, valve moves and supply pressure changes widen the uncertainty instead of alarming. Three tests run
     on every valid block: Page's CUSUM
     (Page 1954) on block residuals normalised by that uncertainty (k = 1, h = 10, one block's
     contribution capped at 3.5 so that a single bad block cannot alarm), and window tests z_w > 5 for 2
-    consecutive blocks (fast for big leaks). The minimum detectable leak rate per window is z * sigma_w
+    consecutive blocks (fast for big leaks), and step tests: each window's imbalance against that of the
+    reference window of `step_ref_factor` (2) times its length just before it, z > 5 for 2 blocks. The baseline
+    cancels in the step (what the meters' biases do at today's throughput is in both windows; only the gain's
+    uncertainty times the throughput change between them remains), so a leak that starts hours after the
+    baseline was learned, at another throughput, is not hidden by the gain's uncertainty; a leak older than the
+    reference window is the windows' and the CUSUM's to find. The minimum detectable leak rate per window is z * sigma_w
     (reported per segment, `state.mdlr_kg_per_s()`); it becomes inf while the balance is suspended. On alarm:
     onset = the CUSUM change point (last time the statistic was zero), leak rate = compensated imbalance
     since the onset minus the baseline, with its 1 s.d.; the alarm latches and clears after 15 quiet blocks.

@@ -47,6 +47,10 @@ class DetectorParams:
     lp_scale_err: float = 0.015
     # 1 s.d. of the balance error no instrument explains, as a fraction of nominal flow, on every window
     model_floor_frac: float = 0.0003
+    # Step test: each window's imbalance against the reference window of `step_ref_factor` times its length just
+    # before it. The baseline cancels (what the meters' bias does at today's throughput is in both windows), so
+    # a leak that starts while the throughput is far from where the baseline was learned still shows; 0 = off.
+    step_ref_factor: float = 2.0
     lp_trans_floor: float = 0.0  # extra absolute sigma (kg/s) during transients, 0 = none
     kappa_min: float = 0.5  # floor of the learned ratio of residual scatter to propagated uncertainty
     clear_blocks: int = 15  # blocks with no evidence before a latched alarm clears
@@ -117,11 +121,12 @@ class DetectorParams:
         p[L.P_KAPPA_MIN] = self.kappa_min
         p[L.P_LP_NOISE_K] = self.lp_noise_k
         p[L.P_LP_SCALE_ERR] = self.lp_scale_err
-        for name in ("eps_lp", "lp_noise_k", "lp_scale_err", "model_floor_frac"):
+        for name in ("eps_lp", "lp_noise_k", "lp_scale_err", "model_floor_frac", "step_ref_factor"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0.0):
                 raise ValueError(f"{name} must be finite and >= 0, got {v}")
         p[L.P_MODEL_FLOOR] = self.model_floor_frac
+        p[L.P_STEP_REF] = self.step_ref_factor
         if self.tick_s <= 0 or self.block_ticks < 1 or min(self.windows_blocks) < 1:
             raise ValueError("tick_s, block_ticks and windows must be positive")
         if len(self.windows_blocks) != L.N_WINDOWS:

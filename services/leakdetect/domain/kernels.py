@@ -94,6 +94,7 @@ from .layout import (
     GF_NPW_T_DN,
     GF_NPW_T_UP,
     GF_QBAR,
+    GF_SZ0,
     GF_VAR_G,
     GF_Z0,
     GI_BLK_INVALID,
@@ -113,6 +114,7 @@ from .layout import (
     GI_RING_POS,
     GI_RUPTURE_UNTIL,
     GI_SINCE_RAISE,
+    GI_SPERSIST0,
     GI_SUSPENDED,
     GI_T_START,
     GI_TICK,
@@ -159,6 +161,7 @@ from .layout import (
     P_RUP_TAU,
     P_STALE_FACTOR,
     P_STALE_MIN_S,
+    P_STEP_REF,
     P_STUCK_FRAC,
     P_TICK_US,
     P_WIN0,
@@ -232,6 +235,7 @@ from .layout import (
     SI_RUP_N,
     SI_STUCK_N,
     TEST_CUSUM,
+    TEST_STEP0,
 )
 
 BIAS_ALLOWANCE = 2.0
@@ -451,8 +455,10 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
             seg_i[s, GI_CUSUM_N] = 0
             for w in range(N_WINDOWS):
                 seg_i[s, GI_PERSIST0 + w] = 0
+                seg_i[s, GI_SPERSIST0 + w] = 0
                 seg_f[s, GF_MDLR0 + w] = np.inf
                 seg_f[s, GF_Z0 + w] = np.nan
+                seg_f[s, GF_SZ0 + w] = np.nan
             _emit(ev_i, ev_f, n_ev, counters, EV_BALANCE_SUSPENDED, s, -1, t_end, t_end, 0, np.inf, 0.0, 0.0,
                   0.0, 0.0)
     lp_kg, lp_var, lp_var_sys, lp_ok = _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s)
@@ -518,6 +524,7 @@ def _close_block(s, t_end, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counte
         seg_i[s, GI_CUSUM_N] = 0
         for w in range(N_WINDOWS):
             seg_i[s, GI_PERSIST0 + w] = 0
+            seg_i[s, GI_SPERSIST0 + w] = 0
         return
     _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var, params, seg_cfg, slot_cfg, seg_f,
             seg_i, ring, counters, ev_i, ev_f, n_ev)
@@ -690,14 +697,69 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
             seg_i[s, GI_PERSIST0 + wi] = 0
         if fired < 0 and seg_i[s, GI_PERSIST0 + wi] >= persist_n:
             fired = wi
+    # step tests: each window against the reference window before it, where the baseline's error (the meters'
+    # bias at the current throughput) is nearly the same; the reference and the window share the line pack at
+    # their common end, and the line-pack model's errors there add up
+    step_fired = -1
+    step_rate = np.nan
+    step_sd = np.nan
+    ref_factor = params[P_STEP_REF]
+    n_blk = seg_i[s, GI_N_BLOCKS]
+    for wi in range(N_WINDOWS):
+        nb = np.int64(params[P_WIN0 + wi])
+        n_ref = np.int64(ref_factor * nb + 0.5)
+        z = np.nan
+        if n_ref >= 1 and nb + n_ref < nr and n_blk > nb + n_ref:
+            j = (pos - nb) % nr
+            k = (j - n_ref) % nr
+            if ring[s, pos, R_INVALID] - ring[s, k, R_INVALID] == 0.0:
+                ws = (ring[s, pos, R_TIME] - ring[s, j, R_TIME]) * 1e-6
+                wr = (ring[s, j, R_TIME] - ring[s, k, R_TIME]) * 1e-6
+                q_w = (ring[s, pos, R_Q] - ring[s, j, R_Q]) / ws
+                q_r = (ring[s, j, R_Q] - ring[s, k, R_Q]) / wr
+                imb_w = (ring[s, pos, R_M] - ring[s, j, R_M] - (ring[s, pos, R_LP] - ring[s, j, R_LP])) / ws
+                imb_r = (ring[s, j, R_M] - ring[s, k, R_M] - (ring[s, j, R_LP] - ring[s, k, R_LP])) / wr
+                d = imb_w - imb_r - g * (q_w - q_r)
+                tr = (_transient_sd(ring, s, pos, nb, n_blk, eps, eps_scale) / ws
+                      + _transient_sd(ring, s, j, n_ref, n_blk - nb, eps, eps_scale) / wr)
+                if tr > 0.0 and floor > 0.0:
+                    tr = math.sqrt(tr * tr + floor * floor)
+                inv_sum = 1.0 / ws + 1.0 / wr
+                var_d = (kappa * kappa * ((ring[s, pos, R_V] - ring[s, j, R_V]) / (ws * ws)
+                                          + (ring[s, j, R_V] - ring[s, k, R_V]) / (wr * wr)
+                                          + ring[s, pos, R_LP_VAR] / (ws * ws)
+                                          + ring[s, j, R_LP_VAR] * inv_sum * inv_sum
+                                          + ring[s, k, R_LP_VAR] / (wr * wr))
+                         + tr * tr + var_g * (q_w - q_r) ** 2 + model_var)
+                sd_d = math.sqrt(var_d)
+                z = d / sd_d
+                if z > zthr:
+                    seg_i[s, GI_SPERSIST0 + wi] += 1
+                else:
+                    seg_i[s, GI_SPERSIST0 + wi] = 0
+                if step_fired < 0 and seg_i[s, GI_SPERSIST0 + wi] >= persist_n:
+                    step_fired = wi
+                    step_rate = d
+                    step_sd = sd_d
+            else:
+                seg_i[s, GI_SPERSIST0 + wi] = 0
+        else:
+            seg_i[s, GI_SPERSIST0 + wi] = 0
+        seg_f[s, GF_SZ0 + wi] = z
     if not learned:
         for wi in range(N_WINDOWS):
             seg_i[s, GI_PERSIST0 + wi] = 0
+            seg_i[s, GI_SPERSIST0 + wi] = 0
         return
     cusum_fired = s_new > params[P_CUSUM_H]
-    triggered = cusum_fired or fired >= 0
+    triggered = cusum_fired or fired >= 0 or step_fired >= 0
     if triggered and seg_i[s, GI_LATCHED] == 0:
-        test = TEST_CUSUM if (cusum_fired and fired < 0) else fired
+        if fired >= 0:
+            test = fired
+        elif cusum_fired:
+            test = TEST_CUSUM
+        else:
+            test = TEST_STEP0 + step_fired
         n_on = seg_i[s, GI_CUSUM_N]
         rate = np.nan
         sg_rate = np.nan
@@ -716,6 +778,11 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
                 sg_rate = math.sqrt(kappa * kappa * (d_v + ring[s, pos, R_LP_VAR] + ring[s, j, R_LP_VAR])
                                     / (ws * ws) + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2)
                 onset = seg_i[s, GI_CUSUM_ONSET]
+        if rate != rate and step_fired >= 0 and fired < 0 and not cusum_fired:
+            # the step itself: the window's imbalance over the reference's, from the window's start
+            rate = step_rate
+            sg_rate = step_sd
+            onset = t_end - np.int64(params[P_WIN0 + step_fired] * tb * 1e6)
         if rate != rate:
             if n_on > 0:
                 rate = seg_f[s, GF_CUSUM_SUM_E] / n_on
@@ -727,7 +794,12 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
                 sg_rate = seg_f[s, GF_MDLR0 + wi] / zthr
                 rate = seg_f[s, GF_Z0 + wi] * sg_rate
                 onset = t_end - np.int64(nb * tb * 1e6)
-        stat = s_new if test == TEST_CUSUM else seg_f[s, GF_Z0 + test]
+        if test == TEST_CUSUM:
+            stat = s_new
+        elif test >= TEST_STEP0:
+            stat = seg_f[s, GF_SZ0 + test - TEST_STEP0]
+        else:
+            stat = seg_f[s, GF_Z0 + test]
         _emit(ev_i, ev_f, n_ev, counters, EV_LEAK, s, -1, t_end, onset, test, rate, sg_rate, stat, float(test),
               seg_f[s, GF_MDLR0 + 2])
         seg_i[s, GI_LATCHED] = 1

@@ -70,9 +70,11 @@ EVENT_NAMES = {
     EV_LEAK_UPDATE: "leak_update",
 }
 
-# Test ids reported in aux2 of EV_LEAK: the window index (0..N_WINDOWS-1) or TEST_CUSUM.
+# Test ids reported in aux2 of EV_LEAK: the window index (0..N_WINDOWS-1), TEST_CUSUM, or TEST_STEP0 + the window
+# index (the step test: a window against the reference window before it).
 N_WINDOWS = 4
 TEST_CUSUM = N_WINDOWS
+TEST_STEP0 = TEST_CUSUM + 1
 
 # event integer columns
 EI_KIND, EI_SEG, EI_ROLE, EI_TIME, EI_ONSET, EI_CODE = range(6)
@@ -218,7 +220,8 @@ GF_B_V = GF_B_T + 1  # learning: summed variance of the net inflow (flow meter n
 GF_B_LPV = GF_B_V + 1  # learning: line-pack variance at the ends of the runs of consecutive blocks, kg^2
 GF_B_VB = GF_B_LPV + 1  # learning: summed propagated variance of the block residuals, (kg/s)^2
 GF_BLK_LPSYS = GF_B_VB + 1  # open block: summed s.d. of the ticks' systematic line-pack error, kg
-N_GF = GF_BLK_LPSYS + 1
+GF_SZ0 = GF_BLK_LPSYS + 1  # last z of the step test per window (N_WINDOWS columns; nan where it does not run)
+N_GF = GF_SZ0 + N_WINDOWS
 
 # --- per-segment state: ints ----------------------------------------------------------------------------------
 GI_TICK = 0  # index of the open tick (time_us // tick_us); -1 before the first reading
@@ -241,7 +244,8 @@ GI_T_START = 16  # first reading time on the segment, us
 GI_SINCE_RAISE = 17  # blocks since the alarm was raised
 GI_PERSIST0 = 18  # consecutive blocks over threshold per window (N_WINDOWS columns)
 GI_LEARN_LAST = GI_PERSIST0 + N_WINDOWS  # block count at the last learning block (a gap starts a new run)
-N_GI = GI_LEARN_LAST + 1
+GI_SPERSIST0 = GI_LEARN_LAST + 1  # consecutive blocks over threshold per step test (N_WINDOWS columns)
+N_GI = GI_SPERSIST0 + N_WINDOWS
 
 # --- ring of block boundaries per segment ---------------------------------------------------------------------
 R_TIME = 0  # block end, us as float
@@ -295,4 +299,5 @@ P_KAPPA_MIN = P_LP_TRANS_FLOOR + 1
 P_LP_NOISE_K = P_KAPPA_MIN + 1
 P_LP_SCALE_ERR = P_LP_NOISE_K + 1
 P_MODEL_FLOOR = P_LP_SCALE_ERR + 1
-N_P = P_MODEL_FLOOR + 1
+P_STEP_REF = P_MODEL_FLOOR + 1  # step test: reference window length as a multiple of the window; 0 = off
+N_P = P_STEP_REF + 1

@@ -236,11 +236,13 @@ def run_reference(
         latched = False
         clear_run = 0
         persist = np.zeros(L.N_WINDOWS, dtype=int)
+        step_persist = np.zeros(L.N_WINDOWS, dtype=int)
         prev_i = -2
         for i in vi:
             if i != prev_i + 1:  # an invalid block in between resets the tests, as in the kernel
                 cusum = 0.0
                 persist[:] = 0
+                step_persist[:] = 0
             prev_i = int(i)
             is_learned = i > learned_at
             kap = kappa if is_learned else 1.0
@@ -265,10 +267,30 @@ def run_reference(
                     zs[wi] = imb / sg
                     md[wi] = p.z_window * sg
             persist = np.where(zs > p.z_window, persist + 1, 0)
+            # step tests: the window against the reference window of step_ref_factor times its length before it
+            szs = np.full(L.N_WINDOWS, np.nan)
+            for wi, nb in enumerate(p.windows_blocks):
+                n_ref = int(p.step_ref_factor * nb + 0.5)
+                j, k = i - nb, i - nb - n_ref
+                if n_ref >= 1 and nb + n_ref < p.ring_len and k >= 0 and invalid_cum[i] == invalid_cum[k]:
+                    ws, wr = (tvals[i] - tvals[j]) * 1e-6, (tvals[j] - tvals[k]) * 1e-6
+                    q_w, q_r = (cq[i] - cq[j]) / ws, (cq[j] - cq[k]) / wr
+                    imb_w = (mb[i] - mb[j] - (lpv[i] - lpv[j])) / ws
+                    imb_r = (mb[j] - mb[k] - (lpv[j] - lpv[k])) / wr
+                    tr = (_transient_sd(cum_a, lpv, int(i), nb, p) / ws
+                          + _transient_sd(cum_a, lpv, int(j), n_ref, p) / wr)
+                    if tr > 0 and sig_floor > 0:
+                        tr = math.sqrt(tr**2 + sig_floor**2)
+                    var_d = (kap**2 * ((cv[i] - cv[j]) / ws**2 + (cv[j] - cv[k]) / wr**2 + lpvar[i] / ws**2
+                                       + lpvar[j] * (1 / ws + 1 / wr) ** 2 + lpvar[k] / wr**2)
+                             + tr**2 + vg * (q_w - q_r) ** 2 + model_var)
+                    szs[wi] = (imb_w - imb_r - gg * (q_w - q_r)) / math.sqrt(var_d)
+            step_persist = np.where(szs > p.z_window, step_persist + 1, 0)
             rows.append((i, e, sig_e, *zs))
             mdlr[seg] = md
             if i <= learned_at:
                 persist[:] = 0
+                step_persist[:] = 0
                 continue
             bias_sd = math.sqrt(bv + vg * (q[i] - q_bar) ** 2 + model_var)
             noise_sd = math.sqrt(kap**2 * var_b[i] + trans[i] ** 2)
@@ -276,10 +298,15 @@ def run_reference(
             zb = min(e_adj / noise_sd, Z_CLIP)
             cusum = max(0.0, cusum + zb - p.cusum_k)
             fired = [wi for wi in range(L.N_WINDOWS) if persist[wi] >= p.persist_blocks]
-            trig = cusum > p.cusum_h or bool(fired)
+            step_fired = [wi for wi in range(L.N_WINDOWS) if step_persist[wi] >= p.persist_blocks]
+            trig = cusum > p.cusum_h or bool(fired) or bool(step_fired)
             if trig and not latched:
-                test = fired[0] if fired else L.TEST_CUSUM
-                stat = cusum if test == L.TEST_CUSUM else zs[test]
+                if fired:
+                    test, stat = fired[0], zs[fired[0]]
+                elif cusum > p.cusum_h:
+                    test, stat = L.TEST_CUSUM, cusum
+                else:
+                    test, stat = L.TEST_STEP0 + step_fired[0], szs[step_fired[0]]
                 alarms.append(ReferenceAlarm(seg, int(tvals[i]), test, float(stat)))
                 latched, clear_run = True, 0
             elif latched:

@@ -60,6 +60,8 @@ class SyntheticSegment:
         leak_ramp_s: float = 0.0,
         swing_frac: float = 0.2,
         swing_period_s: float = 3600.0,
+        demand_step_frac: float = 0.0,
+        demand_step_s: float = np.inf,
         t0_us: int = 1_700_000_000_000_000,
         dt: float = 1.0,
     ) -> dict[str, npt.NDArray]:
@@ -68,7 +70,8 @@ class SyntheticSegment:
         n = int(seconds / dt)
         t = np.arange(n) * dt
         demand = self.nominal_flow * (1.0 + swing_frac * np.sin(2 * np.pi * t / swing_period_s)
-                                      + 0.03 * np.sin(2 * np.pi * t / 613.0 + 1.0))
+                                      + 0.03 * np.sin(2 * np.pi * t / 613.0 + 1.0)
+                                      + np.where(t >= demand_step_s, demand_step_frac, 0.0))
         leak = np.where(t >= leak_start_s, leak_kg_per_s, 0.0)
         if leak_ramp_s > 0:
             leak = leak * np.clip((t - leak_start_s) / leak_ramp_s, 0.0, 1.0)
