@@ -169,6 +169,9 @@ def run(
     fl_j0,
     fl_j1,
     fl_w1,
+    fc_point,
+    fc_vol,
+    rate0,
     lp_point,
     lp_pipe,
     lp_vol,
@@ -182,6 +185,7 @@ def run(
     out_pipe_lp,
     out_field_p,
     out_field_m,
+    out_rate,
 ):
     n_pts = rho.shape[0]
     n_links = m.shape[0]
@@ -203,6 +207,10 @@ def run(
     opening = np.ones(max(n_valve, 1))
     cursor_b = np.zeros(max(n_bnd, 1), dtype=np.int64)
     cursor_v = np.zeros(max(n_valve, 1), dtype=np.int64)
+    n_probe = fl_j0.shape[0]
+    fc_rho_old = np.zeros(max(n_probe, 1))  # a probe's end-point density before a recorded step
+    for i in range(n_pts):
+        out_rate[i] = rate0[i]
     rec = 0
     frec = 0
     # initial boundary injections = steady values: demands at t0, pressure nodes balance their links
@@ -230,6 +238,15 @@ def run(
     for step in range(n_steps + 1):
         t = t0 + step * dt
         if step > 0:
+            # densities before the step: dρ/dt of the end points for probes in an end half cell,
+            # and of every point after the last step (for a continued run)
+            if step % rec_every == 0:
+                for q in range(n_probe):
+                    if fc_point[q] >= 0:
+                        fc_rho_old[q] = rho[fc_point[q]]
+            if step == n_steps:
+                for i in range(n_pts):
+                    out_rate[i] = rho[i]
             # boundary values and valve openings at the new time level
             for b in range(n_bnd):
                 if bnd_src[b] >= 0:
@@ -347,10 +364,22 @@ def run(
                 cum_inj[b] += dt * inj[b]
             for k in range(n_leak):
                 cum_leak[k] += dt * leak_act[k]
+            if step == n_steps:
+                for i in range(n_pts):
+                    out_rate[i] = (rho[i] - out_rate[i]) / dt
         if step % rec_every == 0:
             for q in range(pr_i0.shape[0]):
                 out_p[rec, q] = (1.0 - pr_w1[q]) * p[pr_i0[q]] + pr_w1[q] * p[pr_i1[q]]
-                out_m[rec, q] = (1.0 - fl_w1[q]) * m[fl_j0[q]] + fl_w1[q] * m[fl_j1[q]]
+                mq = (1.0 - fl_w1[q]) * m[fl_j0[q]] + fl_w1[q] * m[fl_j1[q]]
+                ic = fc_point[q]
+                if ic >= 0:
+                    # mass-consistent flow in an end half cell: link flow plus the storage rate of
+                    # the (signed) volume between the probe and that link
+                    if step == 0:
+                        mq += fc_vol[q] * rate0[ic]
+                    else:
+                        mq += fc_vol[q] * (rho[ic] - fc_rho_old[q]) / dt
+                out_m[rec, q] = mq
             for b in range(n_bnd):
                 out_inj[rec, b] = inj[b]
                 out_cum_inj[rec, b] = cum_inj[b]

@@ -302,7 +302,8 @@ class SimulationResult:
     Instantaneous values are the state at the record time; the ``cumulative_*`` arrays are exact
     time integrals (kg) from t = 0 to the record time, so in - out - leak - Δ line pack closes to
     round-off. ``node_injection_kg_per_s`` is positive into the network (a supply), negative out (a
-    demand). Flows at probes are positive in the pipe's from->to direction.
+    demand). Flows at probes are positive in the pipe's from->to direction; a probe at a pipe end reads
+    the flow at that end, so in - out of a pipe's end probes is the rate of change of its line pack.
     """
 
     time_s: FloatArray
@@ -333,6 +334,7 @@ class SimulationResult:
     field_flow_kg_per_s: FloatArray  # [field record, link]
     final_density_kg_per_m3: FloatArray  # state at the end, per point: Simulator.run(initial_state=...)
     final_flow_kg_per_s: FloatArray  # per link
+    final_density_rate_kg_per_m3_s: FloatArray  # dρ/dt per point over the last step (probe flows at pipe ends)
 
     def probe(self, probe_id: str) -> int:
         try:

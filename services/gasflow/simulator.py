@@ -34,6 +34,12 @@ first or last face (θ = 0 closes the face). Leaks are sinks split linearly betw
 around x_leak: a fixed rate, or an orifice with choked/subsonic compressible discharge to atmosphere
 (a rupture is a full-bore orifice), abrupt or ramped, optionally ending.
 
+Probes: pressure is interpolated between points, flow between links. In the half cell next to a pipe
+end (x < dx/2 or x > L - dx/2) a probe reads the mass-consistent flow at its exact position — the end
+link's flow plus the storage rate A·|x - x_link|·dρ/dt of the end point over the last step (carried
+over to a continued run) — so probes at x = 0 and x = L meter exactly the change of the pipe's line
+pack, half cells at its end nodes included.
+
 Initial state: the discrete steady state for the boundary values at t = 0 (trees with one pressure
 node: solved directly link by link; other networks: a spin-up run with frozen boundary values).
 
@@ -291,6 +297,25 @@ class Simulator:
         c = int(s)
         return int(ids[c]), int(ids[c + 1]), s - c
 
+    def _end_half_cell(self, pipe_id: str, x: float) -> tuple[int, float]:
+        """(end point, signed volume) for a flow probe in the half cell next to a pipe end, else (-1, 0).
+
+        The probe's flow is the nearest link's plus volume × dρ/dt of that end point (continuity over
+        the part of the half cell between the probe and the link): positive volume A (dx/2 - x) at the
+        start, negative A (x - (L - dx/2)) at the end (flows are positive from -> to).
+        """
+        ip = self._pipe_index(pipe_id)
+        pipe = self.network.pipes[ip]
+        pts = self.grid.pipe_points[ip]
+        n = len(pts) - 1
+        dx = pipe.length_m / n
+        x = min(max(x, 0.0), pipe.length_m)
+        if x < 0.5 * dx:
+            return int(pts[0]), pipe.area_m2 * (0.5 * dx - x)
+        if x > pipe.length_m - 0.5 * dx:
+            return int(pts[-1]), -pipe.area_m2 * (x - (pipe.length_m - 0.5 * dx))
+        return -1, 0.0
+
     def _boundary_schedules(self, scenario: Scenario) -> tuple[list[str], list[Schedule]]:
         ids: list[str] = []
         scheds: list[Schedule] = []
@@ -474,13 +499,15 @@ class Simulator:
         """Simulate the scenario from the steady state of its boundary values at t = 0, or from the
         final state of an earlier run on this Simulator (to continue a long simulation in chunks;
         the scenario's times then count from the end of that run)."""
+        rate: FloatArray | None = None
         if initial_state is None:
             rho, m = self.steady_state(scenario)
         else:
             rho, m = initial_state.final_density_kg_per_m3, initial_state.final_flow_kg_per_s
-            if rho.shape != (self.grid.n_pts,) or m.shape != (self.grid.n_links,):
+            rate = initial_state.final_density_rate_kg_per_m3_s
+            if rho.shape != (self.grid.n_pts,) or m.shape != (self.grid.n_links,) or rate.shape != rho.shape:
                 raise ValueError("initial_state comes from a different network or discretisation")
-        result, _ = self._run(scenario, rho, m, record=True)
+        result, _ = self._run(scenario, rho, m, record=True, rate0=rate)
         assert result is not None
         return result
 
@@ -494,8 +521,9 @@ class Simulator:
             yield self.run(scenario)
 
     def _run(
-        self, scenario: Scenario, rho: FloatArray, m: FloatArray, record: bool
+        self, scenario: Scenario, rho: FloatArray, m: FloatArray, record: bool, rate0: FloatArray | None = None
     ) -> tuple[SimulationResult | None, tuple[FloatArray, FloatArray]]:
+        """rate0: dρ/dt per point at the start (a continued run; zero from a steady state)."""
         g = self.grid
         net = self.network
         gas = net.gas
@@ -579,9 +607,12 @@ class Simulator:
         npr = len(probes)
         pr = np.zeros((npr, 3))
         fl = np.zeros((npr, 3))
+        fc_point = np.full(npr, -1, dtype=np.int64)
+        fc_vol = np.zeros(npr)
         for q, pb in enumerate(probes):
             pr[q] = self._locate_points(pb.pipe_id, pb.position_m, f"probe {pb.probe_id}")
             fl[q] = self._locate_links(pb.pipe_id, pb.position_m)
+            fc_point[q], fc_vol[q] = self._end_half_cell(pb.pipe_id, pb.position_m)
         n_items = n_rec * (2 * npr + 2 * n_b + 2 * nl + 1 + len(net.pipes)) + n_field * (g.n_pts + g.n_links)
         if record and n_items > MAX_RECORDS * 8:
             raise ValueError(f"the run would record {n_items} values: raise record_interval_s or field_interval_s")
@@ -598,6 +629,8 @@ class Simulator:
         out_pipe_lp = np.zeros((shape_r, len(net.pipes)))
         out_field_p = np.zeros((n_field, g.n_pts))
         out_field_m = np.zeros((n_field, g.n_links))
+        out_rate = np.zeros(g.n_pts)
+        rate_start = np.zeros(g.n_pts) if rate0 is None else np.asarray(rate0, dtype=np.float64)
         rho = rho.copy()
         m = m.copy()
         p = np.array([_kernel.pressure_from_density(rho[i], g.kcoef[i], g.za[i], g.zb[i]) for i in range(g.n_pts)])
@@ -655,6 +688,9 @@ class Simulator:
             fl[:, 0].astype(np.int64),
             fl[:, 1].astype(np.int64),
             fl[:, 2].copy(),
+            fc_point,
+            fc_vol,
+            rate_start,
             g.lp_point,
             g.lp_pipe,
             g.lp_vol,
@@ -668,6 +704,7 @@ class Simulator:
             out_pipe_lp,
             out_field_p,
             out_field_m,
+            out_rate,
         )
         if not (np.all(np.isfinite(rho)) and np.all(np.isfinite(m))):
             raise FloatingPointError("simulation diverged (non-finite state)")
@@ -703,6 +740,7 @@ class Simulator:
             field_flow_kg_per_s=out_field_m,
             final_density_kg_per_m3=rho,
             final_flow_kg_per_s=m,
+            final_density_rate_kg_per_m3_s=out_rate,
         )
         return result, (rho, m)
 
