@@ -41,7 +41,7 @@ def test_reference_profile_matches_the_kernel() -> None:
     np.testing.assert_allclose(ker, ref, rtol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["eps_lp", "lp_noise_k", "lp_scale_err", "model_floor_frac"])
+@pytest.mark.parametrize("name", ["eps_lp", "lp_noise_k", "lp_scale_err", "model_floor_frac", "step_ref_factor"])
 @pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf")])
 def test_balance_uncertainty_parameters_refuse_garbage(name: str, bad: float) -> None:
     from services.leakdetect.domain.config import DetectorParams
