@@ -149,4 +149,6 @@ class SimulatedValues:
             value = truth * (1.0 + b_rel + self._rng.normal(0.0, s_rel)) + b_abs + self._rng.normal(0.0, s_abs)
             if inst.kind == "methane_lel":
                 value = max(value, 0.0)
-        return float(self._conv[tag.tag_id].from_si(value))
+        # a transmitter's output saturates at the ends of its range (a 4-20 mA loop clamps), as a real one would
+        # during a rupture's flow reversal
+        return float(min(max(self._conv[tag.tag_id].from_si(value), tag.range_min), tag.range_max))
