@@ -215,7 +215,10 @@ def scada_readings(
         span = inst.range_max_si - inst.range_min_si if math.isfinite(inst.range_max_si - inst.range_min_si) else 0.0
         sigma_abs = inst.accuracy_abs_si / 2.0
         if inst.kind == "flow":
-            sigma_abs = math.hypot(sigma_abs, cfg.flow_floor_pct_of_span / 100.0 * span / 2.0)
+            # the low-flow floor (zero stability) is a fraction of the meter's full scale in one direction: a
+            # bidirectional meter's [-max, max] range is no noisier than a one-way [0, max] one
+            full_scale = min(span, max(abs(inst.range_min_si), abs(inst.range_max_si)))
+            sigma_abs = math.hypot(sigma_abs, cfg.flow_floor_pct_of_span / 100.0 * full_scale / 2.0)
         sigma_rel = inst.accuracy_pct_of_reading / 100.0 / 2.0
         b = cfg.bias_share
         noise_share = math.sqrt(max(1.0 - b * b, 0.0))

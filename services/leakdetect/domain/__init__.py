@@ -40,12 +40,14 @@ Methods and parameters (defaults in `config.DetectorParams`)
 (b) Statistical decision. Uncertainty is propagated from the instruments (API 1149): random error of each
     reading (`SC_SIGMA_*`, 1 s.d. = half the stated 95 % accuracy) through tick means (independent) and line
     pack (a one-ended line pack's 2 % pressure uncertainty is systematic across ticks), plus the line-pack
-    model's error `kernels._transient_sd`: `eps_lp` (0.1) of the line-pack movement (beyond 2 s.d. of
+    model's error `kernels._transient_sd`: `eps_lp` (0.04) of the line-pack movement (beyond 2 s.d. of
     noise) in the blocks around each end of the window, because the quasi-steady profile is wrong only while
     the line moves, and `lp_scale_err` (0.5 %) of the net change (volume, Z, temperature); plus a floor of
     `model_floor_frac` (0.03 %) of nominal flow and the baseline's own uncertainty. Calibrated against the
-    simulator's true line pack: the state error is 5-8 % of the movement; the scale error is a real line's
-    (inner diameter +-0.25 %, temperature bias). Demand
+    simulator's true line pack through supply cuts (with a flow reversal) and demand steps: the state error
+    is 0.4-3.6 % RMS of the movement by segment, at most 15 %; the scale error is a real line's (inner
+    diameter +-0.25 %, temperature bias). Transmission meters are bidirectional (ultrasonic), so a supply cut
+    that unpacks the line back through the inlet meter is measured, not a meter fault. Demand
     swings, valve moves and supply pressure changes widen the uncertainty instead of alarming. Three tests run
     on every valid block: Page's CUSUM
     (Page 1954) on block residuals normalised by that uncertainty (k = 1, h = 10, one block's

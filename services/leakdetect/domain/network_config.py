@@ -94,7 +94,9 @@ def config_from_network(network: Network, operating_pressure_frac_of_mop: float 
             max_rate = np.inf
             if tag.kind is TagKind.FLOW and (at_up or at_down):
                 role = L.ROLE_FLOW_IN if at_up else L.ROLE_FLOW_OUT
-                sigma_abs = max(sigma_abs, 0.0005 * span / 2.0)  # low-flow floor of a flow meter
+                # low-flow floor of a flow meter: a fraction of its full scale in one direction (a bidirectional
+                # meter's range spans both)
+                sigma_abs = max(sigma_abs, 0.0005 * max(abs(lo), abs(hi)) / 2.0)
                 max_rate = MAX_RATE_FLOW_FRAC_OF_SPAN * span
             elif tag.kind is TagKind.PRESSURE and (at_up or at_down):
                 role = L.ROLE_PRESSURE_UP if at_up else L.ROLE_PRESSURE_DOWN

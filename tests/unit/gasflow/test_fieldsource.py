@@ -26,3 +26,15 @@ def test_simulated_values_in_tag_units_continuous_across_chunks_and_see_a_leak()
     assert src.true_value_si(ch4, T0 + 170.0) > 10.0
     flow_kg_h = src.sample(ft, T0 + 170.0)
     assert flow_kg_h == pytest.approx(src.true_value_si(ft, T0 + 170.0) * 3600.0, rel=0.05)
+
+
+def test_readings_saturate_at_the_transmitter_range_like_a_current_loop() -> None:
+    # a full-bore rupture near the downstream end draws gas back through the one-way downstream meter: the
+    # transmitter reads the bottom of its range (telemetry would reject a value below it), not a negative flow
+    model = load_demo_network()
+    rupture = LeakSpec("DS-M01", 2400.0, T0 + 10.0, kind="rupture")
+    src = SimulatedValues(model, seed=3, leaks=(rupture,), chunk_s=60.0, record_interval_s=0.5)
+    ft_dn = model.tags["DS-M01-FT-DN"]
+    assert src.true_value_si(ft_dn, T0 + 20.0) < 0.0
+    assert src.sample(ft_dn, T0 + 20.0) == ft_dn.range_min
+    assert 0.0 < src.sample(ft_dn, T0 + 5.0) < ft_dn.range_max
