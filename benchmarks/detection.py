@@ -216,6 +216,7 @@ def _detect(result: Any, sc: dict[str, Any], pressure_scan_s: float | None, end_
     extra: dict[str, Any] = {}
     t0_us = round(result.start_time_unix_s * 1e6)
     if trace:
+        w15 = state.params_obj.window_index(15)
         rows = []
         edges = np.searchsorted(rd.time_unix_us, t0_us + np.arange(0, end_s + 60, 60) * 1_000_000)
         evs = []
@@ -223,7 +224,7 @@ def _detect(result: Any, sc: dict[str, Any], pressure_scan_s: float | None, end_
             evs.append(process_batch(state, seg_idx[a:b], role_idx[a:b], rd.time_unix_us[a:b], rd.value_si[a:b],
                                      rd.quality[a:b]))
             rows.append((state.seg_i[0, L.GI_CLOCK], state.seg_f[0, L.GF_LAST_E], state.seg_f[0, L.GF_LAST_SIGMA],
-                         state.seg_f[0, L.GF_CUSUM], state.seg_f[0, L.GF_MDLR0 + 2], state.seg_f[0, L.GF_Z0 + 2]))
+                         state.seg_f[0, L.GF_CUSUM], state.seg_f[0, L.GF_MDLR0 + w15], state.seg_f[0, L.GF_Z0 + w15]))
         events = np.concatenate(evs)
         extra["trace"] = np.array(rows)
         extra["readings"] = rd
@@ -279,7 +280,7 @@ def run_one(sc: dict[str, Any]) -> dict[str, Any]:
                 before = bal[bal["time_us"] < onset_us]
                 after = bal[bal["time_us"] >= onset_us]
                 out["false_alarms_before_onset"] = len(before)
-                out["stated_mdlr_15min_pct"] = float(np.nanmin(extra["state"].mdlr_pct_of_flow(2)))
+                out["stated_mdlr_15min_pct"] = float(np.nanmin(extra["state"].mdlr_pct_of_flow()))
                 if len(after):
                     a = after[0]
                     ttd = (a["time_us"] - onset_us) / 1e6
@@ -336,7 +337,7 @@ def run_one(sc: dict[str, Any]) -> dict[str, Any]:
             suspensions=len(susp),
             health_events=int(np.sum(ev["kind"] == L.EV_HEALTH)),
             readings=extra["n_readings"],
-            stated_mdlr_15min_pct=float(extra["state"].mdlr_pct_of_flow(2)[0]),
+            stated_mdlr_15min_pct=float(extra["state"].mdlr_pct_of_flow()[0]),
         )
     return out
 

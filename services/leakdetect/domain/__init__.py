@@ -29,7 +29,7 @@ Methods and parameters (defaults in `config.DetectorParams`)
     line packing or unpacking between them; with equal flows it is the steady profile, 2/3 (p1 + p2 -
     p1 p2 / (p1 + p2))), Gauss-Legendre with 5 points; Z = 1 + a p (linear fit of the gas physics at the
     operating pressure); T the gas temperature smoothed over 4 h (running mean at start), held through a
-    transmitter outage, or the network's ground temperature. Imbalance over 1, 5, 15 and 60 min windows
+    transmitter outage, or the network's ground temperature. Imbalance over 1, 2, 4, 8, 15 and 60 min windows
     comes from a ring of block boundaries. Baseline: ordinary least squares r = a + g q over the first
     `learn_blocks` (60) valid leak-free blocks, q the throughput; absorbs each meter's fixed bias (an offset
     and a percent-of-reading bias); ridge on g when the throughput hardly varied. The mean's uncertainty is

@@ -145,7 +145,10 @@ class DetectorState:
         """Minimum detectable leak rate per segment and window [n_segments, N_WINDOWS] (inf: not monitoring)."""
         return self.seg_f[:, L.GF_MDLR0 : L.GF_MDLR0 + L.N_WINDOWS].copy()
 
-    def mdlr_pct_of_flow(self, window: int = 2) -> npt.NDArray[np.float64]:
+    def mdlr_pct_of_flow(self, window: int | None = None) -> npt.NDArray[np.float64]:
+        """MDLR per segment in % of nominal flow, for window index `window` (default: the 15-min window)."""
+        if window is None:
+            window = self.params_obj.window_index(15)
         return 100.0 * self.seg_f[:, L.GF_MDLR0 + window] / self.config.seg_cfg[:, L.GC_NOMINAL_FLOW]
 
     def z_scores(self) -> npt.NDArray[np.float64]:

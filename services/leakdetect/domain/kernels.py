@@ -11,6 +11,7 @@ import math
 import numpy as np
 from numba import njit
 
+from . import _numba_cache, layout
 from .layout import (
     C_ACCEPTED,
     C_BAD_QUALITY,
@@ -237,6 +238,8 @@ from .layout import (
     TEST_CUSUM,
     TEST_STEP0,
 )
+
+_numba_cache.drop_if_dependencies_changed(__file__, layout.__file__)
 
 BIAS_ALLOWANCE = 2.0
 Z_CLIP = 3.5  # cap of one block's contribution to the CUSUM: one bad block must not raise an alarm alone

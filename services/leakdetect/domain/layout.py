@@ -72,7 +72,7 @@ EVENT_NAMES = {
 
 # Test ids reported in aux2 of EV_LEAK: the window index (0..N_WINDOWS-1), TEST_CUSUM, or TEST_STEP0 + the window
 # index (the step test: a window against the reference window before it).
-N_WINDOWS = 4
+N_WINDOWS = 6
 TEST_CUSUM = N_WINDOWS
 TEST_STEP0 = TEST_CUSUM + 1
 

@@ -71,7 +71,7 @@ def test_mdlr_is_stated_and_shrinks_with_longer_windows(balance_case):
     mdlr = state.mdlr_kg_per_s()
     assert np.all(np.isfinite(mdlr))
     assert np.all(mdlr[:, 1] < mdlr[:, 0])
-    assert np.all(state.mdlr_pct_of_flow(2) < 2.0)
+    assert np.all(state.mdlr_pct_of_flow() < 2.0)
 
 
 def test_a_stricter_threshold_raises_later_or_never_in_both_implementations(balance_case):
