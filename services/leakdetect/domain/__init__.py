@@ -30,8 +30,10 @@ Methods and parameters (defaults in `config.DetectorParams`)
     p1 p2 / (p1 + p2))), Gauss-Legendre with 5 points; Z = 1 + a p (linear fit of the gas physics at the
     operating pressure); T the gas temperature smoothed over 4 h (running mean at start), held through a
     transmitter outage, or the network's ground temperature. Imbalance over 1, 2, 4, 8, 15 and 60 min windows
-    comes from a ring of block boundaries. Baseline: ordinary least squares r = a + g q over the first
-    `learn_blocks` (60) valid leak-free blocks, q the throughput; absorbs each meter's fixed bias (an offset
+    comes from a ring of block boundaries; each end of a window is the mean of half its length in blocks
+    (`end_avg_div`: 1, 1, 2, 4, 7 and, for the hour, 1, as far as the ring reaches), which cuts the line
+    pack's pressure noise at the ends where it dominates. Baseline: ordinary least squares r = a + g q over
+    the first `learn_blocks` (60) valid leak-free blocks, q the throughput; absorbs each meter's fixed bias (an offset
     and a percent-of-reading bias); ridge on g when the throughput hardly varied. The mean's uncertainty is
     the flow noise plus the line packs at the ends of each run of consecutive blocks (those inside cancel);
     the gain's is taken as from independent blocks (slow errors do not cancel between the blocks it

@@ -136,6 +136,7 @@ from .layout import (
     P_CLEAR_BLOCKS,
     P_CUSUM_H,
     P_CUSUM_K,
+    P_END_DIV,
     P_EPS_LP,
     P_FLAT_N,
     P_FLAT_S,
@@ -534,8 +535,16 @@ def _close_block(s, t_end, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counte
 
 
 @_jit
-def _transient_sd(ring, s, pos, nb, n_blocks, eps_state, eps_scale):
-    """1 s.d. (kg) of the line-pack model's error over the window of nb blocks ending at ring position pos.
+def _end_blocks(nb, end_div, nr):
+    """Blocks averaged at each end of a window of nb blocks (params.end_avg_div), within the ring's reach."""
+    ne = nb // end_div if end_div > 0 else 1
+    return max(1, min(ne, nr - nb - 2))
+
+
+@_jit
+def _transient_sd(ring, s, pos, nb, n_blocks, eps_state, eps_scale, ne):
+    """1 s.d. (kg) of the line-pack model's error over the window of nb blocks ending at ring position pos,
+    its ends the means of ne blocks.
 
     Two parts, both zero on a still line. The quasi-steady profile is wrong while the line packs or unpacks,
     by a fraction `eps_state` of the movement of the blocks around each end of the window (the errors of the
@@ -544,7 +553,7 @@ def _transient_sd(ring, s, pos, nb, n_blocks, eps_state, eps_scale):
     net change of line pack over the window.
     """
     nr = ring.shape[1]
-    if nb + 2 > n_blocks - 1 or nb + 2 > nr - 1:
+    if nb + ne + 1 > n_blocks - 1 or nb + ne + 1 > nr - 1:
         back = min(n_blocks - 1, nr - 1)
         if back <= 0:
             return 0.0
@@ -552,10 +561,51 @@ def _transient_sd(ring, s, pos, nb, n_blocks, eps_state, eps_scale):
         a_all = ring[s, pos, R_A] - ring[s, (pos - back) % nr, R_A]
         return eps_state * a_all + eps_scale * abs(ring[s, pos, R_LP] - ring[s, (pos - nb) % nr, R_LP])
     j = (pos - nb) % nr
-    a_end = ring[s, pos, R_A] - ring[s, (pos - 2) % nr, R_A] if nb >= 2 else ring[s, pos, R_A] - ring[s, j, R_A]
-    a_start = ring[s, (j + 1) % nr, R_A] - ring[s, (j - 2) % nr, R_A]
+    a_end = ring[s, pos, R_A] - ring[s, ((pos - ne - 1) if nb >= 2 else j) % nr, R_A]
+    a_start = ring[s, (j + 1) % nr, R_A] - ring[s, (j - ne - 1) % nr, R_A]
     d_lp = ring[s, pos, R_LP] - ring[s, j, R_LP]
     return math.sqrt((eps_state * a_end) ** 2 + (eps_state * a_start) ** 2 + (eps_scale * d_lp) ** 2)
+
+
+@_jit_inline
+def _window(ring, s, pos, nb, ne, n_blocks, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q_bar,
+            model_var):
+    """Imbalance (kg/s, after the baseline) over the window of nb blocks ending at ring position pos, each end
+    the mean of ne blocks, and its variance; (nan, inf) where the ring does not hold it or a block is invalid."""
+    nr = ring.shape[1]
+    if not (n_blocks > nb + ne - 1 and nb + ne - 1 < nr):
+        return np.nan, np.inf
+    j = (pos - nb) % nr
+    if ring[s, pos, R_INVALID] - ring[s, (j - ne + 1) % nr, R_INVALID] != 0.0:
+        return np.nan, np.inf
+    ws = 0.0
+    d_m = 0.0
+    dl = 0.0
+    d_q = 0.0
+    d_v = 0.0
+    lpv = 0.0
+    for u in range(ne):
+        pe = (pos - u) % nr
+        ps = (j - u) % nr
+        ws += ring[s, pe, R_TIME] - ring[s, ps, R_TIME]
+        d_m += ring[s, pe, R_M] - ring[s, ps, R_M]
+        dl += ring[s, pe, R_LP] - ring[s, ps, R_LP]
+        d_q += ring[s, pe, R_Q] - ring[s, ps, R_Q]
+        d_v += ring[s, pe, R_V] - ring[s, ps, R_V]
+        lpv += ring[s, pe, R_LP_VAR] + ring[s, ps, R_LP_VAR]
+    ws *= 1e-6 / ne
+    d_m /= ne
+    dl /= ne
+    d_q /= ne
+    d_v /= ne
+    lpv /= ne * ne
+    imb = (d_m - dl) / ws - (a + g * d_q / ws)
+    tr = _transient_sd(ring, s, pos, nb, n_blocks, eps, eps_scale, ne) / ws
+    if tr > 0.0 and floor > 0.0:
+        tr = math.sqrt(tr * tr + floor * floor)
+    var_w = (kappa * kappa * (d_v + lpv) / (ws * ws) + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2
+             + model_var)
+    return imb, var_w
 
 
 @_jit
@@ -572,7 +622,7 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
     nr = ring.shape[1]
     pos = seg_i[s, GI_RING_POS]
     eps_scale = params[P_LP_SCALE_ERR]
-    trans = _transient_sd(ring, s, pos, 1, seg_i[s, GI_N_BLOCKS], eps, eps_scale) / tb
+    trans = _transient_sd(ring, s, pos, 1, seg_i[s, GI_N_BLOCKS], eps, eps_scale, 1) / tb
     # what no instrument explains (line-pack temperature and Z, meter linearity): a floor on every window
     model_var = (params[P_MODEL_FLOOR] * seg_cfg[s, GC_NOMINAL_FLOW]) ** 2
     if trans > 0.0 and floor > 0.0:
@@ -670,28 +720,26 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
     # multi-window tests on the ring
     zthr = params[P_Z_WINDOW]
     persist_n = np.int64(params[P_PERSIST])
+    end_div = np.int64(params[P_END_DIV])
     fired = -1
     for wi in range(N_WINDOWS):
         nb = np.int64(params[P_WIN0 + wi])
         z = np.nan
         mdlr = np.inf
-        if seg_i[s, GI_N_BLOCKS] > nb and nb < nr:
-            j = (pos - nb) % nr
-            if ring[s, pos, R_INVALID] - ring[s, j, R_INVALID] == 0.0:
-                ws = (ring[s, pos, R_TIME] - ring[s, j, R_TIME]) * 1e-6
-                d_m = ring[s, pos, R_M] - ring[s, j, R_M]
-                dl = ring[s, pos, R_LP] - ring[s, j, R_LP]
-                d_q = ring[s, pos, R_Q] - ring[s, j, R_Q]
-                d_v = ring[s, pos, R_V] - ring[s, j, R_V]
-                imb = (d_m - dl) / ws - (a + g * d_q / ws)
-                tr = _transient_sd(ring, s, pos, nb, seg_i[s, GI_N_BLOCKS], eps, eps_scale) / ws
-                if tr > 0.0 and floor > 0.0:
-                    tr = math.sqrt(tr * tr + floor * floor)
-                var_w = (kappa * kappa * (d_v + ring[s, pos, R_LP_VAR] + ring[s, j, R_LP_VAR]) / (ws * ws)
-                         + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2 + model_var)
-                sg = math.sqrt(var_w)
-                z = imb / sg
-                mdlr = zthr * sg
+        # one block at each end, or the mean of ne blocks: whichever states the smaller uncertainty (that
+        # depends on which noise dominates: the line pack's at the ends, or the meters' over the window)
+        imb, var_w = _window(ring, s, pos, nb, 1, seg_i[s, GI_N_BLOCKS], a, g, kappa, eps, eps_scale, floor,
+                             base_var, var_g, q_bar, model_var)
+        ne = _end_blocks(nb, end_div, nr)
+        if ne > 1:
+            imb_e, var_e = _window(ring, s, pos, nb, ne, seg_i[s, GI_N_BLOCKS], a, g, kappa, eps, eps_scale,
+                                   floor, base_var, var_g, q_bar, model_var)
+            if var_e < var_w:
+                imb, var_w = imb_e, var_e
+        if var_w < np.inf:
+            sg = math.sqrt(var_w)
+            z = imb / sg
+            mdlr = zthr * sg
         seg_f[s, GF_Z0 + wi] = z
         seg_f[s, GF_MDLR0 + wi] = mdlr
         if z > zthr:
@@ -723,8 +771,8 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
                 imb_w = (ring[s, pos, R_M] - ring[s, j, R_M] - (ring[s, pos, R_LP] - ring[s, j, R_LP])) / ws
                 imb_r = (ring[s, j, R_M] - ring[s, k, R_M] - (ring[s, j, R_LP] - ring[s, k, R_LP])) / wr
                 d = imb_w - imb_r - g * (q_w - q_r)
-                tr = (_transient_sd(ring, s, pos, nb, n_blk, eps, eps_scale) / ws
-                      + _transient_sd(ring, s, j, n_ref, n_blk - nb, eps, eps_scale) / wr)
+                tr = (_transient_sd(ring, s, pos, nb, n_blk, eps, eps_scale, 1) / ws
+                      + _transient_sd(ring, s, j, n_ref, n_blk - nb, eps, eps_scale, 1) / wr)
                 if tr > 0.0 and floor > 0.0:
                     tr = math.sqrt(tr * tr + floor * floor)
                 inv_sum = 1.0 / ws + 1.0 / wr
@@ -777,7 +825,7 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
                 d_q = ring[s, pos, R_Q] - ring[s, j, R_Q]
                 d_v = ring[s, pos, R_V] - ring[s, j, R_V]
                 rate = (d_m - dl) / ws - (a + g * d_q / ws)
-                tr = _transient_sd(ring, s, pos, n_on, seg_i[s, GI_N_BLOCKS], eps, eps_scale) / ws
+                tr = _transient_sd(ring, s, pos, n_on, seg_i[s, GI_N_BLOCKS], eps, eps_scale, 1) / ws
                 sg_rate = math.sqrt(kappa * kappa * (d_v + ring[s, pos, R_LP_VAR] + ring[s, j, R_LP_VAR])
                                     / (ws * ws) + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2)
                 onset = seg_i[s, GI_CUSUM_ONSET]
@@ -820,7 +868,7 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
                 d_q = ring[s, pos, R_Q] - ring[s, j, R_Q]
                 rate = (ring[s, pos, R_M] - ring[s, j, R_M] - (ring[s, pos, R_LP] - ring[s, j, R_LP])) / ws - (
                     a + g * d_q / ws)
-                tr = _transient_sd(ring, s, pos, n_upd, seg_i[s, GI_N_BLOCKS], eps, eps_scale) / ws
+                tr = _transient_sd(ring, s, pos, n_upd, seg_i[s, GI_N_BLOCKS], eps, eps_scale, 1) / ws
                 sg_rate = math.sqrt(kappa * kappa * (ring[s, pos, R_V] - ring[s, j, R_V] + ring[s, pos, R_LP_VAR]
                                                      + ring[s, j, R_LP_VAR]) / (ws * ws)
                                     + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2)

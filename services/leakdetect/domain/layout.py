@@ -300,4 +300,5 @@ P_LP_NOISE_K = P_KAPPA_MIN + 1
 P_LP_SCALE_ERR = P_LP_NOISE_K + 1
 P_MODEL_FLOOR = P_LP_SCALE_ERR + 1
 P_STEP_REF = P_MODEL_FLOOR + 1  # step test: reference window length as a multiple of the window; 0 = off
-N_P = P_STEP_REF + 1
+P_END_DIV = P_STEP_REF + 1  # window ends averaged over nb // P_END_DIV blocks (at least 1); 0 = one block
+N_P = P_END_DIV + 1

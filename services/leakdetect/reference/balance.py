@@ -11,6 +11,7 @@ it must raise the same alarms at the same times as the kernel. It is also the sp
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -85,16 +86,50 @@ def _mean_pressure(pu: npt.NDArray[np.float64], pd_: npt.NDArray[np.float64], q_
     return np.where(use, pm, steady)
 
 
+def _end_blocks(nb: int, p: DetectorParams) -> int:
+    """Blocks averaged at each end of a window of nb blocks (kernels._end_blocks)."""
+    ne = nb // p.end_avg_div if p.end_avg_div > 0 else 1
+    return max(1, min(ne, p.ring_len - nb - 2))
+
+
+def _window(*, i: int, nb: int, ne: int, tvals: npt.NDArray[np.float64], mb: npt.NDArray[np.float64],
+            lpv: npt.NDArray[np.float64], cq: npt.NDArray[np.float64], cv: npt.NDArray[np.float64],
+            lpvar: npt.NDArray[np.float64], cum_a: npt.NDArray[np.float64], invalid_cum: npt.NDArray[np.int64],
+            p: DetectorParams, base: tuple[float, float], kap: float,
+            floors: tuple[float, float, float, float, float]) -> tuple[float, float]:
+    """Imbalance after the baseline over the window of nb blocks ending at block i, each end the mean of ne
+    blocks, and its variance; (nan, inf) where the ring would not hold it or a block is invalid."""
+    j = i - nb
+    if not (j - ne + 1 >= 0 and nb + ne - 1 < p.ring_len and invalid_cum[i] == invalid_cum[j - ne + 1]):
+        return math.nan, math.inf
+    aa, gg = base
+    sig_floor, bv, vg, q_bar, model_var = floors
+    ends = [(i - u, j - u) for u in range(ne)]
+    ws = sum(tvals[e] - tvals[b] for e, b in ends) * 1e-6 / ne
+    d_m = sum(mb[e] - mb[b] for e, b in ends) / ne
+    d_lp = sum(lpv[e] - lpv[b] for e, b in ends) / ne
+    d_q = sum(cq[e] - cq[b] for e, b in ends) / ne
+    d_v = sum(cv[e] - cv[b] for e, b in ends) / ne
+    lp_var = sum(lpvar[e] + lpvar[b] for e, b in ends) / (ne * ne)
+    imb = (d_m - d_lp) / ws - (aa + gg * d_q / ws)
+    tr = _transient_sd(cum_a, lpv, i, nb, p, ne) / ws
+    if tr > 0 and sig_floor > 0:
+        tr = math.sqrt(tr**2 + sig_floor**2)
+    var_w = kap**2 * (d_v + lp_var) / ws**2 + tr**2 + bv + vg * (d_q / ws - q_bar) ** 2 + model_var
+    return float(imb), float(var_w)
+
+
 def _transient_sd(cum_a: npt.NDArray[np.float64], lp: npt.NDArray[np.float64], i: int, nb: int,
-                  p: DetectorParams) -> float:
-    """Line-pack model error (kg) over the window of nb blocks ending at block i (kernels._transient_sd)."""
-    if i - nb - 2 < 0:
+                  p: DetectorParams, ne: int = 1) -> float:
+    """Line-pack model error (kg) over the window of nb blocks ending at block i, its ends the means of ne
+    blocks (kernels._transient_sd)."""
+    if i - nb - ne - 1 < 0:
         if i <= 0:
             return 0.0
         return p.eps_lp * float(cum_a[i] - cum_a[0]) + p.lp_scale_err * abs(float(lp[i] - lp[max(i - nb, 0)]))
     j = i - nb
-    a_end = cum_a[i] - cum_a[i - 2] if nb >= 2 else cum_a[i] - cum_a[j]
-    a_start = cum_a[j + 1] - cum_a[j - 2]
+    a_end = cum_a[i] - cum_a[i - ne - 1] if nb >= 2 else cum_a[i] - cum_a[j]
+    a_start = cum_a[j + 1] - cum_a[j - ne - 1]
     return math.sqrt((p.eps_lp * a_end) ** 2 + (p.eps_lp * a_start) ** 2 + (p.lp_scale_err * (lp[i] - lp[j])) ** 2)
 
 
@@ -254,18 +289,19 @@ def run_reference(
             zs = np.full(L.N_WINDOWS, np.nan)
             md = np.full(L.N_WINDOWS, np.inf)
             for wi, nb in enumerate(p.windows_blocks):
-                j = i - nb
-                if j >= 0 and invalid_cum[i] == invalid_cum[j] and nb < p.ring_len:
-                    ws = (tvals[i] - tvals[j]) * 1e-6
-                    imb = (mb[i] - mb[j] - (lpv[i] - lpv[j])) / ws - (aa + gg * (cq[i] - cq[j]) / ws)
-                    tr = _transient_sd(cum_a, lpv, int(i), nb, p) / ws
-                    if tr > 0 and sig_floor > 0:
-                        tr = math.sqrt(tr**2 + sig_floor**2)
-                    qw = (cq[i] - cq[j]) / ws
-                    sg = math.sqrt(kap**2 * (cv[i] - cv[j] + lpvar[i] + lpvar[j]) / ws**2 + tr**2 + bv
-                                   + vg * (qw - q_bar) ** 2 + model_var)
-                    zs[wi] = imb / sg
-                    md[wi] = p.z_window * sg
+                # one block at each end or the mean of ne: the smaller stated uncertainty, as in the kernel
+                win = functools.partial(_window, i=int(i), nb=nb, tvals=tvals, mb=mb, lpv=lpv, cq=cq, cv=cv,
+                                        lpvar=lpvar, cum_a=cum_a, invalid_cum=invalid_cum, p=p, base=(aa, gg),
+                                        kap=kap, floors=(sig_floor, bv, vg, q_bar, model_var))
+                imb, var_w = win(ne=1)
+                ne = _end_blocks(nb, p)
+                if ne > 1:
+                    imb_e, var_e = win(ne=ne)
+                    if var_e < var_w:
+                        imb, var_w = imb_e, var_e
+                if var_w < math.inf:
+                    zs[wi] = imb / math.sqrt(var_w)
+                    md[wi] = p.z_window * math.sqrt(var_w)
             persist = np.where(zs > p.z_window, persist + 1, 0)
             # step tests: the window against the reference window of step_ref_factor times its length before it
             szs = np.full(L.N_WINDOWS, np.nan)

@@ -123,3 +123,38 @@ def test_step_test_is_silent_through_the_throughput_step_without_a_leak() -> Non
         events = process_batch(DetectorState.new(cfg), *readings)
         assert not np.any(events["kind"] == L.EV_LEAK)
         assert run_reference(*readings, cfg).alarms == []
+
+
+def _mdlr(cfg, readings, params=None):
+    state = DetectorState.new(cfg, params)
+    process_batch(state, *readings)
+    return state.mdlr_kg_per_s()
+
+
+def test_averaged_window_ends_never_state_a_higher_mdlr_and_match_the_reference(balance_case):
+    cfg, readings, _ = balance_case
+    single = DetectorParams(end_avg_div=0)
+    one, avg = _mdlr(cfg, readings, single), _mdlr(cfg, readings)
+    assert np.all(avg <= one * (1 + 1e-12))
+    np.testing.assert_allclose(one, run_reference(*readings, cfg, single).mdlr_kg_per_s, rtol=1e-9)
+
+
+def test_averaged_window_ends_cut_the_mdlr_where_line_pack_noise_dominates():
+    from services.leakdetect.reference.synthetic import SyntheticSegment, readings_of
+
+    seg = SyntheticSegment(p_noise_pa=3000.0, diameter_m=0.6)  # a big line with noisy transmitters
+    cfg = DetectorConfig.empty(1)
+    seg.configure(cfg, 0)
+    readings = readings_of(seg.simulate(2 * 3600, seed=8, t0_us=T0_US), 0)
+    one, avg = _mdlr(cfg, readings, DetectorParams(end_avg_div=0)), _mdlr(cfg, readings)
+    windows = DetectorParams().windows_blocks
+    averaged = [i for i, nb in enumerate(windows) if 4 <= nb <= 15]
+    assert np.all(avg[0, averaged] < 0.9 * one[0, averaged])
+    np.testing.assert_allclose(avg, run_reference(*readings, cfg).mdlr_kg_per_s, rtol=1e-9)
+
+
+def test_end_averaging_refuses_a_negative_divisor():
+    import pytest
+
+    with pytest.raises(ValueError, match="end_avg_div"):
+        DetectorParams(end_avg_div=-1).to_array()
