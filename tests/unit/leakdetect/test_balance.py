@@ -158,3 +158,18 @@ def test_end_averaging_refuses_a_negative_divisor():
 
     with pytest.raises(ValueError, match="end_avg_div"):
         DetectorParams(end_avg_div=-1).to_array()
+
+
+def test_window_lookup_by_length_refuses_a_window_that_is_not_configured(balance_case):
+    cfg, readings, _ = balance_case
+    import pytest
+
+    params = DetectorParams(windows_blocks=(1, 2, 4, 8, 30, 60))
+    state = DetectorState.new(cfg, params)
+    process_batch(state, *readings)
+    assert params.window_index(30) == 4
+    with pytest.raises(ValueError, match="no 15-block window"):
+        state.mdlr_pct_of_flow()  # the default asks for the quarter hour
+    assert np.all(np.isfinite(state.mdlr_pct_of_flow(params.window_index(30))))
+    with pytest.raises(ValueError, match="windows_blocks needs"):
+        DetectorParams(windows_blocks=(1, 5, 15, 60)).to_array()
