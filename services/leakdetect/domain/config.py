@@ -42,14 +42,16 @@ class DetectorParams:
     cusum_k: float = 1.0  # Page's CUSUM reference value (in sigma of one block): slow baseline drift below it
     cusum_h: float = 10.0  # Page's CUSUM decision interval; ARL0 ~ 1e5 blocks (~ 100 days) for Gaussian noise
     # Line-pack model error (see kernels._transient_sd): the quasi-steady profile errs by `eps_lp` of the
-    # line-pack movement (beyond `lp_noise_k` s.d. of pressure noise) of the blocks around each end of a
-    # window, and the line pack's pressure sensitivity by `lp_scale_err` (pipe volume, Z, temperature).
-    # Calibrated on the simulator (tests/unit/leakdetect/test_line_pack_transients.py: supply cuts with a flow
-    # reversal, demand steps): the state error is 0.4-3.6 % RMS of that movement by segment, at most 15 %. (It was
-    # 0.1 while the simulator's end probes were half a cell inside the pipe.) The scale error is what a real line
+    # line-pack movement (beyond `lp_noise_k` s.d. of pressure noise) through the blocks at each end of a
+    # window (after the newest block: at the rate of its last ticks), and the line pack's pressure sensitivity by
+    # `lp_scale_err` (pipe volume, Z, temperature). Calibrated on the simulator
+    # (tests/unit/leakdetect/test_line_pack_transients.py: supply cuts with a flow reversal, demand steps): the
+    # error is 0.5-2.2 % RMS of that movement by segment, at most 5 %. (Counting the movement of the block
+    # before each end as well, as this did before, it was 0.4-3.6 % RMS and up to 15 %: a block's quasi-steady
+    # error follows the rate through it and after it, not before.) The scale error is what a real line
     # leaves: the pipe's inner diameter to +-0.25 % (area +-0.5 %) and a temperature transmitter's bias (~0.1 %);
     # the simulator's own (probe flows half a grid cell inside the pipe, 1.1 %) was fixed rather than allowed for.
-    eps_lp: float = 0.04
+    eps_lp: float = 0.025
     lp_noise_k: float = 2.0
     lp_scale_err: float = 0.005
     # 1 s.d. of the balance error no instrument explains, as a fraction of nominal flow, on every window

@@ -85,6 +85,8 @@ class DetectorState:
         seg_f[:, L.GF_KAPPA] = 1.0
         seg_f[:, L.GF_MDLR0 : L.GF_MDLR0 + L.N_WINDOWS] = np.inf
         seg_f[:, L.GF_Z0 : L.GF_Z0 + L.N_WINDOWS] = np.nan
+        seg_f[:, L.GF_TLP1] = np.nan  # no tick line pack yet
+        seg_f[:, L.GF_TLP2] = np.nan
         return cls(
             config=config,
             params_obj=p,

@@ -96,6 +96,10 @@ from .layout import (
     GF_NPW_T_UP,
     GF_QBAR,
     GF_SZ0,
+    GF_TLP1,
+    GF_TLP1_VAR,
+    GF_TLP2,
+    GF_TLP2_VAR,
     GF_VAR_G,
     GF_Z0,
     GI_BLK_INVALID,
@@ -179,6 +183,8 @@ from .layout import (
     R_Q,
     R_TIME,
     R_V,
+    R_X,
+    RATE_TICKS,
     ROLE_FLOW_IN,
     ROLE_FLOW_OUT,
     ROLE_METHANE_0,
@@ -475,11 +481,20 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
     # 3. block boundary
     bt = np.int64(params[P_BLOCK_TICKS])
     if (k + 1) % bt == 0:
-        _close_block(s, t_end, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev)
+        # the line pack's movement a block ahead at the rate of the block's last ticks (RATE_TICKS == 2)
+        ahead = 0.0
+        if lp_ok and seg_f[s, GF_TLP2] == seg_f[s, GF_TLP2]:
+            noise_allow = params[P_LP_NOISE_K] * math.sqrt(lp_var + seg_f[s, GF_TLP2_VAR])
+            ahead = max(abs(lp_kg - seg_f[s, GF_TLP2]) - noise_allow, 0.0) * bt / RATE_TICKS
+        _close_block(s, t_end, ahead, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev)
+    seg_f[s, GF_TLP2] = seg_f[s, GF_TLP1]
+    seg_f[s, GF_TLP2_VAR] = seg_f[s, GF_TLP1_VAR]
+    seg_f[s, GF_TLP1] = lp_kg if lp_ok else np.nan
+    seg_f[s, GF_TLP1_VAR] = lp_var
 
 
 @_jit
-def _close_block(s, t_end, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev):
+def _close_block(s, t_end, ahead, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev):
     bt = params[P_BLOCK_TICKS]
     n_lp = seg_f[s, GF_BLK_LPN]
     lp_ok = n_lp == bt
@@ -510,6 +525,7 @@ def _close_block(s, t_end, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counte
     ring[s, pos, R_LP] = lp_now
     ring[s, pos, R_LP_VAR] = lp_var
     ring[s, pos, R_A] = seg_f[s, GF_CUM_A]
+    ring[s, pos, R_X] = ahead
     ring[s, pos, R_INVALID] = prev_invalid + (0.0 if valid else 1.0)
     seg_i[s, GI_RING_POS] = pos
     seg_i[s, GI_N_BLOCKS] += 1
@@ -542,27 +558,32 @@ def _end_blocks(nb, end_div, nr):
 
 
 @_jit
-def _transient_sd(ring, s, pos, nb, n_blocks, eps_state, eps_scale, ne):
+def _transient_sd(ring, s, pos, nb, n_blocks, eps_state, eps_scale, ne, newest):
     """1 s.d. (kg) of the line-pack model's error over the window of nb blocks ending at ring position pos,
-    its ends the means of ne blocks.
+    its ends the means of ne blocks; `newest` is the ring position of the latest block.
 
     Two parts, both zero on a still line. The quasi-steady profile is wrong while the line packs or unpacks,
-    by a fraction `eps_state` of the movement of the blocks around each end of the window (the errors of the
-    line packs inside the window cancel: each ends one block and starts the next). And the line pack's
-    sensitivity to pressure is known to a fraction `eps_scale` (pipe volume, Z, temperature), which scales the
-    net change of line pack over the window.
+    by a fraction `eps_state` of the movement through the blocks at each end of the window: from the block
+    before the end's first to the block after its last (the errors of the line packs inside the window cancel:
+    each ends one block and starts the next). After the newest block the movement is not known yet; the rate
+    of its last ticks stands for it (R_X), since the profile's error follows the rate without delay: a supply
+    move shows at the end transmitters before the gas inside has moved. And the line pack's sensitivity to
+    pressure is known to a fraction `eps_scale` (pipe volume, Z, temperature), which scales the net change of
+    line pack over the window.
     """
     nr = ring.shape[1]
-    if nb + ne + 1 > n_blocks - 1 or nb + ne + 1 > nr - 1:
+    if nb + ne > n_blocks - 1 or nb + ne > nr - 1:
         back = min(n_blocks - 1, nr - 1)
         if back <= 0:
             return 0.0
-        # too early for the blocks around the start: all the movement recorded counts
-        a_all = ring[s, pos, R_A] - ring[s, (pos - back) % nr, R_A]
+        # too early for the block before the start: all the movement recorded counts
+        a_all = ring[s, pos, R_A] - ring[s, (pos - back) % nr, R_A] + ring[s, pos, R_X]
         return eps_state * a_all + eps_scale * abs(ring[s, pos, R_LP] - ring[s, (pos - nb) % nr, R_LP])
     j = (pos - nb) % nr
-    a_end = ring[s, pos, R_A] - ring[s, ((pos - ne - 1) if nb >= 2 else j) % nr, R_A]
-    a_start = ring[s, (j + 1) % nr, R_A] - ring[s, (j - ne - 1) % nr, R_A]
+    # after the newest block its last ticks' rate; after an older one the next block's movement
+    after_end = ring[s, pos, R_X] if pos == newest else ring[s, (pos + 1) % nr, R_A] - ring[s, pos, R_A]
+    a_end = ring[s, pos, R_A] - ring[s, (pos - ne) % nr, R_A] + after_end
+    a_start = ring[s, (j + 1) % nr, R_A] - ring[s, (j - ne) % nr, R_A]
     d_lp = ring[s, pos, R_LP] - ring[s, j, R_LP]
     return math.sqrt((eps_state * a_end) ** 2 + (eps_state * a_start) ** 2 + (eps_scale * d_lp) ** 2)
 
@@ -600,7 +621,7 @@ def _window(ring, s, pos, nb, ne, n_blocks, a, g, kappa, eps, eps_scale, floor, 
     d_v /= ne
     lpv /= ne * ne
     imb = (d_m - dl) / ws - (a + g * d_q / ws)
-    tr = _transient_sd(ring, s, pos, nb, n_blocks, eps, eps_scale, ne) / ws
+    tr = _transient_sd(ring, s, pos, nb, n_blocks, eps, eps_scale, ne, pos) / ws
     if tr > 0.0 and floor > 0.0:
         tr = math.sqrt(tr * tr + floor * floor)
     var_w = (kappa * kappa * (d_v + lpv) / (ws * ws) + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2
@@ -622,7 +643,7 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
     nr = ring.shape[1]
     pos = seg_i[s, GI_RING_POS]
     eps_scale = params[P_LP_SCALE_ERR]
-    trans = _transient_sd(ring, s, pos, 1, seg_i[s, GI_N_BLOCKS], eps, eps_scale, 1) / tb
+    trans = _transient_sd(ring, s, pos, 1, seg_i[s, GI_N_BLOCKS], eps, eps_scale, 1, pos) / tb
     # what no instrument explains (line-pack temperature and Z, meter linearity): a floor on every window
     model_var = (params[P_MODEL_FLOOR] * seg_cfg[s, GC_NOMINAL_FLOW]) ** 2
     if trans > 0.0 and floor > 0.0:
@@ -771,8 +792,8 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
                 imb_w = (ring[s, pos, R_M] - ring[s, j, R_M] - (ring[s, pos, R_LP] - ring[s, j, R_LP])) / ws
                 imb_r = (ring[s, j, R_M] - ring[s, k, R_M] - (ring[s, j, R_LP] - ring[s, k, R_LP])) / wr
                 d = imb_w - imb_r - g * (q_w - q_r)
-                tr = (_transient_sd(ring, s, pos, nb, n_blk, eps, eps_scale, 1) / ws
-                      + _transient_sd(ring, s, j, n_ref, n_blk - nb, eps, eps_scale, 1) / wr)
+                tr = (_transient_sd(ring, s, pos, nb, n_blk, eps, eps_scale, 1, pos) / ws
+                      + _transient_sd(ring, s, j, n_ref, n_blk - nb, eps, eps_scale, 1, pos) / wr)
                 if tr > 0.0 and floor > 0.0:
                     tr = math.sqrt(tr * tr + floor * floor)
                 inv_sum = 1.0 / ws + 1.0 / wr
@@ -825,7 +846,7 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
                 d_q = ring[s, pos, R_Q] - ring[s, j, R_Q]
                 d_v = ring[s, pos, R_V] - ring[s, j, R_V]
                 rate = (d_m - dl) / ws - (a + g * d_q / ws)
-                tr = _transient_sd(ring, s, pos, n_on, seg_i[s, GI_N_BLOCKS], eps, eps_scale, 1) / ws
+                tr = _transient_sd(ring, s, pos, n_on, seg_i[s, GI_N_BLOCKS], eps, eps_scale, 1, pos) / ws
                 sg_rate = math.sqrt(kappa * kappa * (d_v + ring[s, pos, R_LP_VAR] + ring[s, j, R_LP_VAR])
                                     / (ws * ws) + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2)
                 onset = seg_i[s, GI_CUSUM_ONSET]
@@ -868,7 +889,7 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
                 d_q = ring[s, pos, R_Q] - ring[s, j, R_Q]
                 rate = (ring[s, pos, R_M] - ring[s, j, R_M] - (ring[s, pos, R_LP] - ring[s, j, R_LP])) / ws - (
                     a + g * d_q / ws)
-                tr = _transient_sd(ring, s, pos, n_upd, seg_i[s, GI_N_BLOCKS], eps, eps_scale, 1) / ws
+                tr = _transient_sd(ring, s, pos, n_upd, seg_i[s, GI_N_BLOCKS], eps, eps_scale, 1, pos) / ws
                 sg_rate = math.sqrt(kappa * kappa * (ring[s, pos, R_V] - ring[s, j, R_V] + ring[s, pos, R_LP_VAR]
                                                      + ring[s, j, R_LP_VAR]) / (ws * ws)
                                     + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2)
@@ -900,6 +921,8 @@ def _advance_segment(s, tick, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, 
         seg_i[s, GI_TICK] = tick - 1 - ((tick - 1) % bt)
         seg_i[s, GI_LP_VALID] = 0
         seg_i[s, GI_BLK_INVALID] = 1
+        seg_f[s, GF_TLP1] = np.nan
+        seg_f[s, GF_TLP2] = np.nan
         k = seg_i[s, GI_TICK]
     while tick >= k + 2:
         _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev)

@@ -221,7 +221,11 @@ GF_B_LPV = GF_B_V + 1  # learning: line-pack variance at the ends of the runs of
 GF_B_VB = GF_B_LPV + 1  # learning: summed propagated variance of the block residuals, (kg/s)^2
 GF_BLK_LPSYS = GF_B_VB + 1  # open block: summed s.d. of the ticks' systematic line-pack error, kg
 GF_SZ0 = GF_BLK_LPSYS + 1  # last z of the step test per window (N_WINDOWS columns; nan where it does not run)
-N_GF = GF_SZ0 + N_WINDOWS
+GF_TLP1 = GF_SZ0 + N_WINDOWS  # line pack of the tick before the last closed one, kg (nan: not valid)
+GF_TLP1_VAR = GF_TLP1 + 1
+GF_TLP2 = GF_TLP1_VAR + 1  # and of the one before that
+GF_TLP2_VAR = GF_TLP2 + 1
+N_GF = GF_TLP2_VAR + 1
 
 # --- per-segment state: ints ----------------------------------------------------------------------------------
 GI_TICK = 0  # index of the open tick (time_us // tick_us); -1 before the first reading
@@ -254,9 +258,13 @@ R_Q = 2
 R_V = 3
 R_LP = 4
 R_LP_VAR = 5
-R_A = 6
+R_A = 6  # cumulative line-pack movement beyond pressure noise, kg (block mean to block mean)
 R_INVALID = 7  # cumulative count of invalid blocks
-N_R = 8
+R_X = 8  # line-pack movement a block ahead at the rate of the block's last ticks, beyond noise, kg
+N_R = 9
+
+# ticks over which the line pack's rate at the end of a block is measured (R_X)
+RATE_TICKS = 2
 
 HIST_LEN = 64  # pressure samples kept per pressure slot for sub-sample front timing
 

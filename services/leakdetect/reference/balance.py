@@ -94,7 +94,8 @@ def _end_blocks(nb: int, p: DetectorParams) -> int:
 
 def _window(*, i: int, nb: int, ne: int, tvals: npt.NDArray[np.float64], mb: npt.NDArray[np.float64],
             lpv: npt.NDArray[np.float64], cq: npt.NDArray[np.float64], cv: npt.NDArray[np.float64],
-            lpvar: npt.NDArray[np.float64], cum_a: npt.NDArray[np.float64], invalid_cum: npt.NDArray[np.int64],
+            lpvar: npt.NDArray[np.float64], cum_a: npt.NDArray[np.float64], ahead: npt.NDArray[np.float64],
+            invalid_cum: npt.NDArray[np.int64],
             p: DetectorParams, base: tuple[float, float], kap: float,
             floors: tuple[float, float, float, float, float]) -> tuple[float, float]:
     """Imbalance after the baseline over the window of nb blocks ending at block i, each end the mean of ne
@@ -112,24 +113,28 @@ def _window(*, i: int, nb: int, ne: int, tvals: npt.NDArray[np.float64], mb: npt
     d_v = sum(cv[e] - cv[b] for e, b in ends) / ne
     lp_var = sum(lpvar[e] + lpvar[b] for e, b in ends) / (ne * ne)
     imb = (d_m - d_lp) / ws - (aa + gg * d_q / ws)
-    tr = _transient_sd(cum_a, lpv, i, nb, p, ne) / ws
+    tr = _transient_sd(cum_a, ahead, lpv, i, nb, p, ne) / ws
     if tr > 0 and sig_floor > 0:
         tr = math.sqrt(tr**2 + sig_floor**2)
     var_w = kap**2 * (d_v + lp_var) / ws**2 + tr**2 + bv + vg * (d_q / ws - q_bar) ** 2 + model_var
     return float(imb), float(var_w)
 
 
-def _transient_sd(cum_a: npt.NDArray[np.float64], lp: npt.NDArray[np.float64], i: int, nb: int,
-                  p: DetectorParams, ne: int = 1) -> float:
+def _transient_sd(cum_a: npt.NDArray[np.float64], ahead: npt.NDArray[np.float64], lp: npt.NDArray[np.float64],
+                  i: int, nb: int, p: DetectorParams, ne: int = 1, newest: int | None = None) -> float:
     """Line-pack model error (kg) over the window of nb blocks ending at block i, its ends the means of ne
-    blocks (kernels._transient_sd)."""
-    if i - nb - ne - 1 < 0:
+    blocks; after the newest block (i unless given) its last ticks' rate stands for the movement
+    (kernels._transient_sd)."""
+    newest = i if newest is None else newest
+    if i - nb - ne < 0:
         if i <= 0:
             return 0.0
-        return p.eps_lp * float(cum_a[i] - cum_a[0]) + p.lp_scale_err * abs(float(lp[i] - lp[max(i - nb, 0)]))
+        return (p.eps_lp * float(cum_a[i] - cum_a[0] + ahead[i])
+                + p.lp_scale_err * abs(float(lp[i] - lp[max(i - nb, 0)])))
     j = i - nb
-    a_end = cum_a[i] - cum_a[i - ne - 1] if nb >= 2 else cum_a[i] - cum_a[j]
-    a_start = cum_a[j + 1] - cum_a[j - ne - 1]
+    after_end = ahead[i] if i == newest else cum_a[i + 1] - cum_a[i]
+    a_end = cum_a[i] - cum_a[i - ne] + after_end
+    a_start = cum_a[j + 1] - cum_a[j - ne]
     return math.sqrt((p.eps_lp * a_end) ** 2 + (p.eps_lp * a_start) ** 2 + (p.lp_scale_err * (lp[i] - lp[j])) ** 2)
 
 
@@ -197,11 +202,19 @@ def run_reference(
         rt = gc[L.GC_R_SPECIFIC] * gc[L.GC_TEMPERATURE_K]
         lp = gc[L.GC_VOLUME_M3] * pm / (z * rt)
         lp_var = (gc[L.GC_VOLUME_M3] / (rt * z * z)) ** 2 * var_p
+        # the movement a block ahead at the rate of the last RATE_TICKS ticks, beyond pressure noise
+        k_r = L.RATE_TICKS
+        lp_back = np.concatenate([np.full(k_r, np.nan), lp[:-k_r]])
+        var_back = np.concatenate([np.zeros(k_r), lp_var[:-k_r]])
+        rate_move = np.abs(lp - lp_back) - p.lp_noise_k * np.sqrt(lp_var + var_back)
+        ahead_t = np.where(np.isfinite(rate_move), np.maximum(rate_move, 0.0), 0.0) * bt / k_r
         t = pd.DataFrame({"tick": idx, "block": idx // bt, "bal_ok": bal_ok, "mbar": 0.5 * (c_prev + cum_m),
-                          "cum_q": cum_q, "cum_v": cum_v, "lp": lp, "lp_var": lp_var, "lp_ok": np.isfinite(lp)})
+                          "cum_q": cum_q, "cum_v": cum_v, "lp": lp, "lp_var": lp_var, "lp_ok": np.isfinite(lp),
+                          "ahead": ahead_t})
         b = t.groupby("block").agg(
             n=("tick", "size"), bal_ok=("bal_ok", "all"), mbar=("mbar", "mean"), cum_q=("cum_q", "last"),
             cum_v=("cum_v", "last"), lp=("lp", "mean"), lp_var=("lp_var", "sum"), lp_n=("lp_ok", "sum"),
+            ahead=("ahead", "last"),
         )
         b["lp_var"] = b["lp_var"] / b["lp_n"].clip(lower=1) ** 2  # independent tick errors
         b = b[(b.index + 1) * bt - 1 <= k_last]  # only blocks whose last tick closed
@@ -219,6 +232,7 @@ def run_reference(
         prev_var = np.concatenate([[0.0], np.where(lp_valid[:-1], lpvar0[:-1], 0.0)])
         moved = np.maximum(np.abs(d_lp) - p.lp_noise_k * np.sqrt(lpvar0 + prev_var), 0.0)
         cum_a = np.cumsum(np.where(lp_ok & prev_ok, moved, 0.0))
+        ahead = b["ahead"].to_numpy()
         invalid_cum = np.cumsum(~valid)
         mb = b["mbar"].to_numpy()
         blk_m = np.concatenate([[0.0], np.diff(mb)])
@@ -231,7 +245,7 @@ def run_reference(
         q = blk_q / tb
         var_b = (blk_v + lpvar + np.concatenate([[0.0], lpvar[:-1]])) / tb**2
         nblk = len(b)
-        trans = np.array([_transient_sd(cum_a, lpv, i, 1, p) for i in range(nblk)]) / tb
+        trans = np.array([_transient_sd(cum_a, ahead, lpv, i, 1, p) for i in range(nblk)]) / tb
         sig_floor = p.lp_trans_floor
         if sig_floor > 0:
             trans = np.where(trans > 0, np.sqrt(trans**2 + sig_floor**2), trans)
@@ -291,8 +305,8 @@ def run_reference(
             for wi, nb in enumerate(p.windows_blocks):
                 # one block at each end or the mean of ne: the smaller stated uncertainty, as in the kernel
                 win = functools.partial(_window, i=int(i), nb=nb, tvals=tvals, mb=mb, lpv=lpv, cq=cq, cv=cv,
-                                        lpvar=lpvar, cum_a=cum_a, invalid_cum=invalid_cum, p=p, base=(aa, gg),
-                                        kap=kap, floors=(sig_floor, bv, vg, q_bar, model_var))
+                                        lpvar=lpvar, cum_a=cum_a, ahead=ahead, invalid_cum=invalid_cum, p=p,
+                                        base=(aa, gg), kap=kap, floors=(sig_floor, bv, vg, q_bar, model_var))
                 imb, var_w = win(ne=1)
                 ne = _end_blocks(nb, p)
                 if ne > 1:
@@ -313,8 +327,8 @@ def run_reference(
                     q_w, q_r = (cq[i] - cq[j]) / ws, (cq[j] - cq[k]) / wr
                     imb_w = (mb[i] - mb[j] - (lpv[i] - lpv[j])) / ws
                     imb_r = (mb[j] - mb[k] - (lpv[j] - lpv[k])) / wr
-                    tr = (_transient_sd(cum_a, lpv, int(i), nb, p) / ws
-                          + _transient_sd(cum_a, lpv, int(j), n_ref, p) / wr)
+                    tr = (_transient_sd(cum_a, ahead, lpv, int(i), nb, p) / ws
+                          + _transient_sd(cum_a, ahead, lpv, int(j), n_ref, p, newest=int(i)) / wr)
                     if tr > 0 and sig_floor > 0:
                         tr = math.sqrt(tr**2 + sig_floor**2)
                     var_d = (kap**2 * ((cv[i] - cv[j]) / ws**2 + (cv[j] - cv[k]) / wr**2 + lpvar[i] / ws**2

@@ -4,7 +4,7 @@ What `eps_lp` is calibrated on, and what the balance does when a supply cut unpa
 inlet meter: with a bidirectional meter (the demo network's transmission stations) it keeps going, silent; with
 a one-way meter the reading leaves the range and the balance is suspended rather than alarming.
 
-The mass balance allows, over a window, `eps_lp` (one s.d.) of the line-pack movement of the blocks around each
+The mass balance allows, over a window, `eps_lp` (one s.d.) of the line-pack movement through the blocks at each
 of its ends for the quasi-steady profile's error while the line packs or unpacks (`kernels._transient_sd`).
 Here the profile is fed the simulator's exact end pressures and flows (no instrument noise: that has terms of
 its own) through supply set-point moves, demand steps and a flow reversal at the inlet, and its error over
@@ -75,16 +75,21 @@ def test_quasi_steady_line_pack_error_is_within_the_transient_allowance(segment_
     model_tick = g[L.GC_VOLUME_M3] * pm / ((1.0 + g[L.GC_Z_SLOPE] * pm) * g[L.GC_R_SPECIFIC] * temp)
 
     err = _block_means(model_tick - true_tick, BLOCK_TICKS)
-    true_lp = _block_means(true_tick, BLOCK_TICKS)
-    moved = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(true_lp)))])  # as the ring's cumulative movement
+    model_lp = _block_means(model_tick, BLOCK_TICKS)
+    # as the ring keeps them: the cumulative movement from block mean to block mean, and the movement a block
+    # ahead at the rate of each block's last ticks (R_X)
+    moved = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(model_lp)))])
+    last_ticks = model_tick[: err.size * BLOCK_TICKS].reshape(err.size, BLOCK_TICKS)
+    ahead = np.abs(last_ticks[:, -1] - last_ticks[:, -1 - L.RATE_TICKS]) * BLOCK_TICKS / L.RATE_TICKS
     eps = DetectorParams().eps_lp
     ratios = []
     for nb in (1, 5, 15):
         for pos in range(60, err.size):
             j = pos - nb
-            # the movement kernels._transient_sd scales: the blocks before the window's end and around its start
-            a_end = moved[pos] - moved[pos - 2] if nb >= 2 else moved[pos] - moved[j]
-            a_start = moved[j + 1] - moved[j - 2]
+            # the movement kernels._transient_sd scales: through the blocks at each end of the window, and
+            # after its newest block at the rate of that block's last ticks
+            a_end = moved[pos] - moved[pos - 1] + ahead[pos]
+            a_start = moved[j + 1] - moved[j - 1]
             allowance = np.hypot(a_end, a_start)
             if allowance > 20.0:  # kg: an operation, not the daily drift
                 ratios.append(abs(err[pos] - err[j]) / allowance)
