@@ -42,12 +42,15 @@ Methods and parameters (defaults in `config.DetectorParams`)
 (b) Statistical decision. Uncertainty is propagated from the instruments (API 1149): random error of each
     reading (`SC_SIGMA_*`, 1 s.d. = half the stated 95 % accuracy) through tick means (independent) and line
     pack (a one-ended line pack's 2 % pressure uncertainty is systematic across ticks), plus the line-pack
-    model's error `kernels._transient_sd`: `eps_lp` (0.04) of the line-pack movement (beyond 2 s.d. of
-    noise) in the blocks around each end of the window, because the quasi-steady profile is wrong only while
-    the line moves, and `lp_scale_err` (0.5 %) of the net change (volume, Z, temperature); plus a floor of
-    `model_floor_frac` (0.03 %) of nominal flow and the baseline's own uncertainty. Calibrated against the
-    simulator's true line pack through supply cuts (with a flow reversal) and demand steps: the state error
-    is 0.4-3.6 % RMS of the movement by segment, at most 15 %; the scale error is a real line's (inner
+    model's error `kernels._transient_sd`: `eps_lp` (0.025) of the line-pack movement (beyond 2 s.d. of
+    noise) through the blocks at each end of the window, from the block before to the block after (after the
+    newest block: its last two ticks' rate over a block), because the quasi-steady profile is wrong only
+    while the line moves and follows the rate without delay; and `lp_scale_err` (0.5 %) of the net change
+    (volume, Z, temperature); plus a floor of `model_floor_frac` (0.03 %) of nominal flow and the baseline's
+    own uncertainty. Calibrated against the simulator's true line pack through supply cuts (with a flow
+    reversal) and demand steps: the state error is 0.5-2.2 % RMS of the movement by segment, at most 5 %
+    (with the movement of the block before each end counted as well: 0.4-3.6 %, at most 15 %, and a block
+    late at the window's newest end); the scale error is a real line's (inner
     diameter +-0.25 %, temperature bias). Transmission meters are bidirectional (ultrasonic), so a supply cut
     that unpacks the line back through the inlet meter is measured, not a meter fault. Demand
     swings, valve moves and supply pressure changes widen the uncertainty instead of alarming. Three tests run

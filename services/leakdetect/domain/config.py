@@ -159,7 +159,7 @@ class DetectorParams:
 
     @property
     def ring_len(self) -> int:
-        return max(self.windows_blocks) + 3  # + the blocks around the window's start (transient term)
+        return max(self.windows_blocks) + 3  # + the blocks before the window's start (end means, transient term)
 
 
 # Default utility-tunnel / confined-space methane thresholds, % LEL (domain brief; configurable per sensor).
