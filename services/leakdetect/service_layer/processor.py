@@ -109,11 +109,20 @@ class BatchProcessor:
             return runtime
         try:
             runtime, blob = SegmentRuntime.decode(stored)
-            runtime.detector_state = self.detector.load(segment_id, blob)
-        except (StateDecodeError, ValueError) as exc:
+        except StateDecodeError as exc:
             # A checkpoint this version cannot read: start the segment afresh rather than stop the stream.
             log.error("segment state unreadable, starting afresh", extra={"segment_id": segment_id, "error": str(exc)})
             runtime = SegmentRuntime(segment_id=segment_id)
+            runtime.detector_state = self.detector.new_state(segment_id)
+            return runtime
+        try:
+            runtime.detector_state = self.detector.load(segment_id, blob)
+        except ValueError as exc:
+            # The detector's part only (another version's state layout, after an upgrade): the segment keeps its
+            # bookkeeping — offsets, the reading ids seen, the open alarm, which a person closes rather than a
+            # detector that has not seen the leak start — and the detector starts afresh, relearning its baseline.
+            log.warning("detector state of another version, detector restarted",
+                        extra={"segment_id": segment_id, "error": str(exc)})
             runtime.detector_state = self.detector.new_state(segment_id)
         return runtime
 

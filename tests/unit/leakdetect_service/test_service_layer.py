@@ -93,6 +93,28 @@ def test_recovery_from_checkpoint_continues_the_same_state() -> None:
     assert store.data["TR-01"] == other_store.data["TR-01"]  # bit-identical checkpoints
 
 
+def test_a_detector_state_of_another_version_restarts_the_detector_only() -> None:
+    """After an upgrade that changed the detector's state layout: offsets, the reading ids seen and the open
+    alarm survive; an unreadable segment state as a whole starts the segment afresh."""
+    proc, store = _processor()
+    records = list(LeakScenario(segment_id="TR-01", leak_start_s=None, seconds=40).records(NETWORK))
+    proc.process(_raw(records[:20]))
+    runtime, _ = SegmentRuntime.decode(store.data["TR-01"])
+    runtime.active_alarm = ActiveAlarm("TR-01/mb/1", 0, [1], 5, 6, 7, {1: 6}, mass_balance_active=True)
+    store.data["TR-01"] = runtime.encode(b"PWDS detector state of another version")
+    upgraded = build_processor(LeakdetectConfig(), NETWORK, store, PrometheusMetrics(CollectorRegistry()))
+    assert upgraded.process(_raw(records[:20])).readings == 0  # replayed offsets: still known, skipped
+    assert upgraded.process(_raw(records[20:], first_offset=20)).readings > 0
+    after, _ = SegmentRuntime.decode(store.data["TR-01"])
+    assert after.active_alarm is not None and after.active_alarm.alarm_id == "TR-01/mb/1"
+    assert after.last_offset == 39
+
+    store.data["TR-01"] = b"not a segment state"
+    fresh = build_processor(LeakdetectConfig(), NETWORK, store, PrometheusMetrics(CollectorRegistry()))
+    assert fresh.process(_raw(records[:20])).readings > 0  # nothing known: read again
+    assert SegmentRuntime.decode(store.data["TR-01"])[0].active_alarm is None
+
+
 def test_garbage_goes_to_dead_letters() -> None:
     proc, _ = _processor()
     batch = [
