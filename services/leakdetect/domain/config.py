@@ -32,6 +32,10 @@ class DetectorParams:
     # onset (a 10-min ramp by the 8-min window; the 5 min goal by 2 and 4).
     windows_blocks: tuple[int, ...] = (1, 2, 4, 8, 15, 60)
     learn_blocks: int = 60  # leak-free blocks used to learn the baseline (offset + gain on throughput)
+    # The baseline is fitted on the sums of consecutive blocks over this time scale, however long a block is: the
+    # residual scatter it learns (kappa) includes slow errors (line-pack temperature, meter drift) that grow with
+    # the window, and a 30-s block shows too little of them for the 8- to 60-min windows.
+    learn_group_s: float = 60.0
     # Prior s.d. of the baseline gain (difference of the meters' percent-of-reading biases), as a multiple of
     # sqrt(2) * the larger relative error of the two meters: the Bayesian ridge of the gain fit, and the
     # gain's remaining uncertainty widens sigma when the throughput moves away from where it was learned.
@@ -145,11 +149,19 @@ class DetectorParams:
         if self.end_avg_div < 0:
             raise ValueError(f"end_avg_div must be >= 0, got {self.end_avg_div}")
         p[L.P_END_DIV] = self.end_avg_div
+        p[L.P_LEARN_GROUP] = self.learn_group_blocks
         if self.tick_s <= 0 or self.block_ticks < 1 or min(self.windows_blocks) < 1:
             raise ValueError("tick_s, block_ticks and windows must be positive")
         if len(self.windows_blocks) != L.N_WINDOWS:
             raise ValueError(f"windows_blocks needs {L.N_WINDOWS} entries")
         return p
+
+    @property
+    def learn_group_blocks(self) -> int:
+        """Blocks summed into one learning sample (at least one)."""
+        if not (math.isfinite(self.learn_group_s) and self.learn_group_s >= 0.0):
+            raise ValueError(f"learn_group_s must be finite and >= 0, got {self.learn_group_s}")
+        return max(1, round(self.learn_group_s / (self.tick_s * self.block_ticks)))
 
     def window_index(self, blocks: int) -> int:
         """Index of the window of `blocks` blocks (e.g. 15: the quarter hour MDLR is stated for)."""

@@ -81,6 +81,11 @@ from .layout import (
     GF_CUSUM,
     GF_CUSUM_SUM_E,
     GF_CUSUM_SUM_V,
+    GF_G_LPV0,
+    GF_G_M,
+    GF_G_Q,
+    GF_G_RUNV,
+    GF_G_V,
     GF_KAPPA,
     GF_LAST_E,
     GF_LAST_SIGMA,
@@ -107,6 +112,7 @@ from .layout import (
     GI_CLOCK,
     GI_CUSUM_N,
     GI_CUSUM_ONSET,
+    GI_G_N,
     GI_LATCHED,
     GI_LEARN_LAST,
     GI_LEARNED,
@@ -148,6 +154,7 @@ from .layout import (
     P_IMPL_CLEAR_N,
     P_KAPPA_MIN,
     P_LEARN_BLOCKS,
+    P_LEARN_GROUP,
     P_LP_NOISE_K,
     P_LP_SCALE_ERR,
     P_LP_TRANS_FLOOR,
@@ -658,23 +665,43 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
         # noise of consecutive blocks cancels in their sum (each block's line pack ends one residual and
         # starts the next), so the mean of a run of blocks is known far better than one block; any unequal
         # weighting would lose that.
-        seg_f[s, GF_B_W] += 1.0
-        seg_f[s, GF_B_WQ] += q
-        seg_f[s, GF_B_WR] += r
-        seg_f[s, GF_B_WQQ] += q * q
-        seg_f[s, GF_B_WQR] += q * r
-        seg_f[s, GF_B_WRR] += r * r
-        seg_f[s, GF_B_VB] += var_b
-        seg_f[s, GF_B_T] += tb
-        seg_f[s, GF_B_V] += blk_v
-        if seg_i[s, GI_LEARN_LAST] != seg_i[s, GI_N_BLOCKS] - 1:
+        # The blocks are summed in groups of P_LEARN_GROUP consecutive blocks, a fixed time scale whatever the
+        # block length: kappa measures the residual scatter, which includes slow errors that a short block
+        # shows too little of. A gap drops the open group.
+        consecutive = seg_i[s, GI_LEARN_LAST] == seg_i[s, GI_N_BLOCKS] - 1
+        if not consecutive:
+            seg_i[s, GI_G_N] = 0
+        if seg_i[s, GI_G_N] == 0:
+            seg_f[s, GF_G_M] = 0.0
+            seg_f[s, GF_G_Q] = 0.0
+            seg_f[s, GF_G_V] = 0.0
+            seg_f[s, GF_G_LPV0] = lp_prev_var
             # a new run of consecutive blocks: its first and (eventually) last line pack do not cancel
-            seg_f[s, GF_B_LPV] += 2.0 * lp_prev_var
+            seg_f[s, GF_G_RUNV] = 0.0 if consecutive else 2.0 * lp_prev_var
+        seg_f[s, GF_G_M] += blk_m - d_lp
+        seg_f[s, GF_G_Q] += blk_q
+        seg_f[s, GF_G_V] += blk_v
+        seg_i[s, GI_G_N] += 1
         seg_i[s, GI_LEARN_LAST] = seg_i[s, GI_N_BLOCKS]
-        seg_i[s, GI_N_LEARN] += 1
+        if seg_i[s, GI_G_N] >= np.int64(params[P_LEARN_GROUP]):
+            tg = seg_i[s, GI_G_N] * tb
+            rg = seg_f[s, GF_G_M] / tg
+            qg = seg_f[s, GF_G_Q] / tg
+            seg_f[s, GF_B_W] += 1.0
+            seg_f[s, GF_B_WQ] += qg
+            seg_f[s, GF_B_WR] += rg
+            seg_f[s, GF_B_WQQ] += qg * qg
+            seg_f[s, GF_B_WQR] += qg * rg
+            seg_f[s, GF_B_WRR] += rg * rg
+            seg_f[s, GF_B_VB] += (seg_f[s, GF_G_V] + lp_var + seg_f[s, GF_G_LPV0]) / (tg * tg)
+            seg_f[s, GF_B_T] += tg
+            seg_f[s, GF_B_V] += seg_f[s, GF_G_V]
+            seg_f[s, GF_B_LPV] += seg_f[s, GF_G_RUNV]
+            seg_i[s, GI_N_LEARN] += seg_i[s, GI_G_N]
+            seg_i[s, GI_G_N] = 0
         if seg_i[s, GI_N_LEARN] >= np.int64(params[P_LEARN_BLOCKS]):
-            n = seg_i[s, GI_N_LEARN]
             sw = seg_f[s, GF_B_W]
+            n = np.int64(sw)
             qm = seg_f[s, GF_B_WQ] / sw
             rm = seg_f[s, GF_B_WR] / sw
             sqq = max(seg_f[s, GF_B_WQQ] / sw - qm * qm, 0.0)

@@ -225,7 +225,12 @@ GF_TLP1 = GF_SZ0 + N_WINDOWS  # line pack of the tick before the last closed one
 GF_TLP1_VAR = GF_TLP1 + 1
 GF_TLP2 = GF_TLP1_VAR + 1  # and of the one before that
 GF_TLP2_VAR = GF_TLP2 + 1
-N_GF = GF_TLP2_VAR + 1
+GF_G_M = GF_TLP2_VAR + 1  # learning: the open group of blocks (P_LEARN_GROUP): net mass after line pack, kg
+GF_G_Q = GF_G_M + 1  # ... throughput, kg
+GF_G_V = GF_G_Q + 1  # ... net inflow variance, kg^2
+GF_G_LPV0 = GF_G_V + 1  # ... variance of the line pack the group starts from, kg^2
+GF_G_RUNV = GF_G_LPV0 + 1  # ... twice that where the group starts a run of consecutive groups, else 0, kg^2
+N_GF = GF_G_RUNV + 1
 
 # --- per-segment state: ints ----------------------------------------------------------------------------------
 GI_TICK = 0  # index of the open tick (time_us // tick_us); -1 before the first reading
@@ -249,7 +254,8 @@ GI_SINCE_RAISE = 17  # blocks since the alarm was raised
 GI_PERSIST0 = 18  # consecutive blocks over threshold per window (N_WINDOWS columns)
 GI_LEARN_LAST = GI_PERSIST0 + N_WINDOWS  # block count at the last learning block (a gap starts a new run)
 GI_SPERSIST0 = GI_LEARN_LAST + 1  # consecutive blocks over threshold per step test (N_WINDOWS columns)
-N_GI = GI_SPERSIST0 + N_WINDOWS
+GI_G_N = GI_SPERSIST0 + N_WINDOWS  # learning: blocks in the open group
+N_GI = GI_G_N + 1
 
 # --- ring of block boundaries per segment ---------------------------------------------------------------------
 R_TIME = 0  # block end, us as float
@@ -309,4 +315,5 @@ P_LP_SCALE_ERR = P_LP_NOISE_K + 1
 P_MODEL_FLOOR = P_LP_SCALE_ERR + 1
 P_STEP_REF = P_MODEL_FLOOR + 1  # step test: reference window length as a multiple of the window; 0 = off
 P_END_DIV = P_STEP_REF + 1  # window ends averaged over nb // P_END_DIV blocks (at least 1); 0 = one block
-N_P = P_END_DIV + 1
+P_LEARN_GROUP = P_END_DIV + 1  # baseline learned on groups of this many consecutive blocks (a time scale)
+N_P = P_LEARN_GROUP + 1

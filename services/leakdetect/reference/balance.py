@@ -250,31 +250,53 @@ def run_reference(
         if sig_floor > 0:
             trans = np.where(trans > 0, np.sqrt(trans**2 + sig_floor**2), trans)
         model_var = (p.model_floor_frac * gc[L.GC_NOMINAL_FLOW]) ** 2
-        # baseline: weighted least squares of r on throughput over the first learn_blocks valid blocks
+        # baseline: least squares of r on throughput over the first learn_blocks valid blocks, in groups of
+        # consecutive blocks (learn_group_s); a gap drops the open group, as in the kernel
         vi = np.flatnonzero(valid)
-        learn = vi[: p.learn_blocks]
-        learned_at = learn[-1] if len(learn) == p.learn_blocks else len(b) + 1
+        m = p.learn_group_blocks
+        groups: list[list[int]] = []  # block indices of each complete group
+        run_starts: list[int] = []  # first blocks of the groups that start a run of consecutive blocks
+        open_group: list[int] = []
+        starts_run = True
+        last = -2
+        learned_at = len(b) + 1
+        for i in vi:
+            if i != last + 1:
+                open_group, starts_run = [], True
+            last = int(i)
+            open_group.append(int(i))
+            if len(open_group) == m:
+                groups.append(open_group)
+                if starts_run:
+                    run_starts.append(open_group[0])
+                open_group, starts_run = [], False
+                if len(groups) * m >= p.learn_blocks:
+                    learned_at = int(i)
+                    break
         a = g_ = base_var = var_g = q_bar = 0.0
         kappa = 1.0
         if learned_at <= len(b):
             # ordinary least squares (equal weights: line-pack noise cancels between consecutive blocks)
-            n = len(learn)
-            qm, rm = q[learn].mean(), r[learn].mean()
-            sqq = max(float((q[learn] ** 2).mean() - qm**2), 0.0)
-            sqr = float((q[learn] * r[learn]).mean() - qm * rm)
+            n = len(groups)
+            gi = np.array(groups)
+            learn = gi.ravel()
+            rg, qg = r[gi].mean(axis=1), q[gi].mean(axis=1)
+            prev_lp_var = np.concatenate([[0.0], lpvar[:-1]])
+            var_bg = (blk_v[gi].sum(axis=1) + lpvar[gi[:, -1]] + prev_lp_var[gi[:, 0]]) / (m * tb) ** 2
+            qm, rm = qg.mean(), rg.mean()
+            sqq = max(float((qg**2).mean() - qm**2), 0.0)
+            sqr = float((qg * rg).mean() - qm * rm)
             rel = max(cfg.slot_cfg[seg * L.N_ROLES + L.ROLE_FLOW_IN, L.SC_SIGMA_REL],
                       cfg.slot_cfg[seg * L.N_ROLES + L.ROLE_FLOW_OUT, L.SC_SIGMA_REL])
             var_g0 = max(2.0 * (p.gain_prior * rel) ** 2, 1e-12)
             # uncertainty of the mean: flow noise plus two unmatched line packs per run of consecutive blocks
-            first_of_run = learn[np.diff(np.concatenate([[-2], learn])) != 1]
-            prev_lp_var = np.concatenate([[0.0], lpvar[:-1]])
-            t_learn = n * tb
-            mean_var = max((float(blk_v[learn].sum()) + 2.0 * float(prev_lp_var[first_of_run].sum()))
+            t_learn = len(learn) * tb
+            mean_var = max((float(blk_v[learn].sum()) + 2.0 * float(prev_lp_var[run_starts].sum()))
                            / t_learn**2, 1e-30)
-            mean_vb = max(float(var_b[learn].mean()), 1e-30)
+            mean_vb = max(float(var_bg.mean()), 1e-30)
             g_ = sqr / (sqq + mean_vb / (n * var_g0))
             a = rm - g_ * qm
-            ss = float(((r[learn] - a - g_ * q[learn]) ** 2).sum())
+            ss = float(((rg - a - g_ * qg) ** 2).sum())
             kappa = max(p.kappa_min, math.sqrt(max(ss, 0.0) / max(n - 2, 1) / mean_vb))
             base_var = kappa**2 * mean_var
             var_g = 1.0 / (n * sqq / (kappa**2 * mean_vb) + 1.0 / var_g0)

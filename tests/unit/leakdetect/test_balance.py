@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pytest
 
 from services.leakdetect.domain import layout as L
 from services.leakdetect.domain.config import DetectorConfig, DetectorParams
@@ -211,3 +214,38 @@ def test_transient_allowance_counts_the_movement_through_each_end_and_the_newest
     assert both(30, 12) == 0.0  # from block 18: the move is inside the window, where the errors cancel
     assert both(20, 5, newest=30) == p.eps_lp * 300.0  # ending at block 20 (not the newest): the move into it
     assert both(39, 5) == p.eps_lp * 50.0  # ending at the newest block: its rate stands for what comes next
+
+
+HALF_MINUTE_BLOCKS = DetectorParams(block_ticks=3, windows_blocks=(2, 4, 8, 16, 30, 120), learn_blocks=120)
+
+
+def test_half_minute_blocks_learn_in_minute_groups_like_the_reference(balance_case):
+    cfg, readings, _ = balance_case
+    assert HALF_MINUTE_BLOCKS.learn_group_blocks == 2
+    state = DetectorState.new(cfg, HALF_MINUTE_BLOCKS)
+    events = process_batch(state, *readings)
+    learned = events[events["kind"] == L.EV_BASELINE_LEARNED]
+    assert len(learned) == 3
+    assert np.all(state.seg_f[:, L.GF_B_W] == 60)  # 60 one-minute groups of two blocks
+    ref = run_reference(*readings, cfg, HALF_MINUTE_BLOCKS)
+    leaks = events[events["kind"] == L.EV_LEAK]
+    assert sorted((int(e["segment"]), int(e["time_us"]), int(e["code"])) for e in leaks) == sorted(
+        (a.segment, a.time_us, a.test) for a in ref.alarms)
+    assert len(leaks) == 2
+    np.testing.assert_allclose(state.mdlr_kg_per_s(), ref.mdlr_kg_per_s, rtol=1e-9)
+
+
+def test_one_block_groups_are_the_blocks_themselves(balance_case):
+    cfg, readings, _ = balance_case
+    ungrouped = DetectorParams(learn_group_s=0.0)
+    assert ungrouped.learn_group_blocks == DetectorParams().learn_group_blocks == 1
+    state = DetectorState.new(cfg, ungrouped)
+    process_batch(state, *readings)
+    assert np.all(state.seg_f[:, L.GF_B_W] == 60)
+    np.testing.assert_array_equal(state.mdlr_kg_per_s(), _mdlr(cfg, readings))
+
+
+def test_learning_group_refuses_a_negative_or_infinite_time_scale():
+    for bad in (-1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="learn_group_s"):
+            DetectorParams(learn_group_s=bad).to_array()
