@@ -40,7 +40,10 @@ Methods and parameters (defaults in `config.DetectorParams`)
     contrasts). The ratio of the residual scatter to the propagated uncertainty (kappa >= `kappa_min`) is
     learned at the same time. The fit runs on sums of consecutive blocks over `learn_group_s` (60 s: one
     block at the default block length): kappa then measures the scatter at a fixed time scale, whatever the
-    block length (with 30-s blocks a segment's kappa fell from 1.64 to 1.07, the slow errors hidden).
+    block length. Learning skips the blocks that end within `learn_after_s` (300 s) of the segment's first
+    reading: the gas temperature starts as a running mean of a few readings, and its settling moved the line
+    pack by ~8 kg on TR-04 in the first minutes, which biased the learned offset by ~0.15 % of flow and
+    inflated kappa up to 2.5 (now at most ~1.05 over the bench's segments).
 (b) Statistical decision. Uncertainty is propagated from the instruments (API 1149): random error of each
     reading (`SC_SIGMA_*`, 1 s.d. = half the stated 95 % accuracy) through tick means (independent) and line
     pack (a one-ended line pack's 2 % pressure uncertainty is systematic across ticks), plus the line-pack

@@ -36,6 +36,10 @@ class DetectorParams:
     # residual scatter it learns (kappa) includes slow errors (line-pack temperature, meter drift) that grow with
     # the window, and a 30-s block shows too little of them for the 8- to 60-min windows.
     learn_group_s: float = 60.0
+    # No learning from the first minutes after a segment's first reading: the gas temperature starts as a running
+    # mean of a few +-0.5 K readings, and its settling moves the line pack by kilograms (0.2 K is 8 kg on TR-04),
+    # which the learned offset would keep for the rest of the day.
+    learn_after_s: float = 300.0
     # Prior s.d. of the baseline gain (difference of the meters' percent-of-reading biases), as a multiple of
     # sqrt(2) * the larger relative error of the two meters: the Bayesian ridge of the gain fit, and the
     # gain's remaining uncertainty widens sigma when the throughput moves away from where it was learned.
@@ -150,6 +154,9 @@ class DetectorParams:
             raise ValueError(f"end_avg_div must be >= 0, got {self.end_avg_div}")
         p[L.P_END_DIV] = self.end_avg_div
         p[L.P_LEARN_GROUP] = self.learn_group_blocks
+        if not (math.isfinite(self.learn_after_s) and self.learn_after_s >= 0.0):
+            raise ValueError(f"learn_after_s must be finite and >= 0, got {self.learn_after_s}")
+        p[L.P_LEARN_AFTER_US] = self.learn_after_s * 1e6
         if self.tick_s <= 0 or self.block_ticks < 1 or min(self.windows_blocks) < 1:
             raise ValueError("tick_s, block_ticks and windows must be positive")
         if len(self.windows_blocks) != L.N_WINDOWS:

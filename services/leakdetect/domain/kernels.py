@@ -154,6 +154,7 @@ from .layout import (
     P_IMPL_CLEAR_N,
     P_KAPPA_MIN,
     P_LEARN_BLOCKS,
+    P_LEARN_AFTER_US,
     P_LEARN_GROUP,
     P_LP_NOISE_K,
     P_LP_SCALE_ERR,
@@ -660,7 +661,8 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
     a = seg_f[s, GF_BASE_A]
     g = seg_f[s, GF_BASE_G]
     base_var = seg_f[s, GF_BASE_VAR]
-    if not learned:
+    warming_up = t_end - seg_i[s, GI_T_START] < params[P_LEARN_AFTER_US]
+    if not learned and not warming_up:
         # Ordinary least squares r = a + g q over the learning blocks. Equal weights on purpose: the line-pack
         # noise of consecutive blocks cancels in their sum (each block's line pack ends one residual and
         # starts the next), so the mean of a run of blocks is known far better than one block; any unequal

@@ -316,4 +316,5 @@ P_MODEL_FLOOR = P_LP_SCALE_ERR + 1
 P_STEP_REF = P_MODEL_FLOOR + 1  # step test: reference window length as a multiple of the window; 0 = off
 P_END_DIV = P_STEP_REF + 1  # window ends averaged over nb // P_END_DIV blocks (at least 1); 0 = one block
 P_LEARN_GROUP = P_END_DIV + 1  # baseline learned on groups of this many consecutive blocks (a time scale)
-N_P = P_LEARN_GROUP + 1
+P_LEARN_AFTER_US = P_LEARN_GROUP + 1  # no learning from blocks ending sooner after the segment's first reading
+N_P = P_LEARN_AFTER_US + 1

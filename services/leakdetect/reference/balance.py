@@ -167,6 +167,7 @@ def run_reference(
     mdlr = np.full((cfg.n_segments, L.N_WINDOWS), np.inf)
     blocks: dict[int, pd.DataFrame] = {}
     last_tick = df.groupby("segment")["time_us"].max() // tick_us
+    first_us = df.groupby("segment")["time_us"].min()
     for seg, g in ticks.groupby("segment"):
         seg = int(seg)
         k0 = int(g["tick"].min())
@@ -253,6 +254,8 @@ def run_reference(
         # baseline: least squares of r on throughput over the first learn_blocks valid blocks, in groups of
         # consecutive blocks (learn_group_s); a gap drops the open group, as in the kernel
         vi = np.flatnonzero(valid)
+        # not from the first minutes after the segment's first reading (the gas temperature is settling)
+        warm = b["t_end"].to_numpy() - first_us[seg] >= p.learn_after_s * 1e6
         m = p.learn_group_blocks
         groups: list[list[int]] = []  # block indices of each complete group
         run_starts: list[int] = []  # first blocks of the groups that start a run of consecutive blocks
@@ -260,7 +263,7 @@ def run_reference(
         starts_run = True
         last = -2
         learned_at = len(b) + 1
-        for i in vi:
+        for i in vi[warm[vi]]:
             if i != last + 1:
                 open_group, starts_run = [], True
             last = int(i)

@@ -249,3 +249,23 @@ def test_learning_group_refuses_a_negative_or_infinite_time_scale():
     for bad in (-1.0, math.inf, math.nan):
         with pytest.raises(ValueError, match="learn_group_s"):
             DetectorParams(learn_group_s=bad).to_array()
+
+
+def test_learning_waits_out_the_first_minutes_in_both_implementations(balance_case):
+    cfg, readings, _ = balance_case
+    at_once = DetectorParams(learn_after_s=0.0)
+    learned = {}
+    for name, params in (("default", DetectorParams()), ("at_once", at_once)):
+        ev = process_batch(DetectorState.new(cfg, params), *readings)
+        learned[name] = ev[ev["kind"] == L.EV_BASELINE_LEARNED]["time_us"]
+    # learning ends as many one-minute blocks later as were valid in the first five minutes (the first two are not)
+    np.testing.assert_array_equal(learned["default"] - learned["at_once"], 3 * 60 * 1_000_000)
+    state = DetectorState.new(cfg, at_once)
+    events = process_batch(state, *readings)
+    ref = run_reference(*readings, cfg, at_once)
+    leaks = events[events["kind"] == L.EV_LEAK]
+    assert sorted((int(e["segment"]), int(e["time_us"]), int(e["code"])) for e in leaks) == sorted(
+        (a.segment, a.time_us, a.test) for a in ref.alarms)
+    np.testing.assert_allclose(state.mdlr_kg_per_s(), ref.mdlr_kg_per_s, rtol=1e-9)
+    with pytest.raises(ValueError, match="learn_after_s"):
+        DetectorParams(learn_after_s=-1.0).to_array()
