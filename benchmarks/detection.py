@@ -34,7 +34,7 @@ SEGMENTS = ("TR-01", "TR-02", "TR-03", "TR-04")
 INLET_PA = 1.6e6
 LEAK_PCTS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 GRADUAL_RAMP_S = 600.0  # a gradual leak grows linearly to its size over this long
-LEARN_S = 4200.0  # > 60 one-minute blocks of leak-free learning plus the first partial blocks
+LEARN_S = 4200.0  # > an hour of leak-free learning after the first 5 min (learn_after_s) and partial blocks
 AFTER_ONSET_S = 1800.0
 SEED = 2026
 
@@ -217,7 +217,7 @@ def _detect(result: Any, sc: dict[str, Any], pressure_scan_s: float | None, end_
     extra: dict[str, Any] = {}
     t0_us = round(result.start_time_unix_s * 1e6)
     if trace:
-        w15 = state.params_obj.window_index(15)
+        w15 = state.params_obj.window_index_for_minutes(15)
         rows = []
         edges = np.searchsorted(rd.time_unix_us, t0_us + np.arange(0, end_s + 60, 60) * 1_000_000)
         evs = []

@@ -21,7 +21,7 @@ idempotent), quality is BAD (or UNCERTAIN for a non-methane tag), or the value i
 Methods and parameters (defaults in `config.DetectorParams`)
 ------------------------------------------------------------
 (a) Compensated mass balance (API RP 1130 "CPM": compensated volume/mass balance). Readings are averaged per
-    tick (10 s) and held between readings. Per 1-minute block the kernel keeps the block mean of the
+    tick (10 s) and held between readings. Per 30-s block the kernel keeps the block mean of the
     cumulative net inflow and the block mean of the line pack, so both sides of the balance are averaged over
     the same interval (acoustic ringing with period 4L/c and pressure noise average out). Line pack =
     V * p_m / (Z R T), p_m the mean of the quasi-steady isothermal profile p(x)^2 = p1^2 - (p1^2 - p2^2)
@@ -31,15 +31,15 @@ Methods and parameters (defaults in `config.DetectorParams`)
     operating pressure); T the gas temperature smoothed over 4 h (running mean at start), held through a
     transmitter outage, or the network's ground temperature. Imbalance over 1, 2, 4, 8, 15 and 60 min windows
     comes from a ring of block boundaries; each end of a window is the mean of half its length in blocks
-    (`end_avg_div`: 1, 1, 2, 4, 7 and, for the hour, 1, as far as the ring reaches), which cuts the line
+    (`end_avg_div`: 1, 2, 4, 8, 15 and, for the hour, 1 blocks, as far as the ring reaches), which cuts the line
     pack's pressure noise at the ends where it dominates. Baseline: ordinary least squares r = a + g q over
-    the first `learn_blocks` (60) valid leak-free blocks, q the throughput; absorbs each meter's fixed bias (an offset
+    the first `learn_blocks` (120, an hour) valid leak-free blocks, q the throughput; absorbs each meter's fixed bias (an offset
     and a percent-of-reading bias); ridge on g when the throughput hardly varied. The mean's uncertainty is
     the flow noise plus the line packs at the ends of each run of consecutive blocks (those inside cancel);
     the gain's is taken as from independent blocks (slow errors do not cancel between the blocks it
     contrasts). The ratio of the residual scatter to the propagated uncertainty (kappa >= `kappa_min`) is
-    learned at the same time. The fit runs on sums of consecutive blocks over `learn_group_s` (60 s: one
-    block at the default block length): kappa then measures the scatter at a fixed time scale, whatever the
+    learned at the same time. The fit runs on sums of consecutive blocks over `learn_group_s` (60 s: two
+    blocks at the default block length): kappa then measures the scatter at a fixed time scale, whatever the
     block length. Learning skips the blocks that end within `learn_after_s` (300 s) of the segment's first
     reading: the gas temperature starts as a running mean of a few readings, and its settling moved the line
     pack by ~8 kg on TR-04 in the first minutes, which biased the learned offset by ~0.15 % of flow and

@@ -150,7 +150,7 @@ class DetectorState:
     def mdlr_pct_of_flow(self, window: int | None = None) -> npt.NDArray[np.float64]:
         """MDLR per segment in % of nominal flow, for window index `window` (default: the 15-min window)."""
         if window is None:
-            window = self.params_obj.window_index(15)
+            window = self.params_obj.window_index_for_minutes(15)
         return 100.0 * self.seg_f[:, L.GF_MDLR0 + window] / self.config.seg_cfg[:, L.GC_NOMINAL_FLOW]
 
     def z_scores(self) -> npt.NDArray[np.float64]:

@@ -155,8 +155,9 @@ def test_averaged_window_ends_cut_the_mdlr_where_line_pack_noise_dominates():
     seg.configure(cfg, 0)
     readings = readings_of(seg.simulate(2 * 3600, seed=8, t0_us=T0_US), 0)
     one, avg = _mdlr(cfg, readings, DetectorParams(end_avg_div=0)), _mdlr(cfg, readings)
-    windows = DetectorParams().windows_blocks
-    averaged = [i for i, nb in enumerate(windows) if 4 <= nb <= 15]
+    p = DetectorParams()
+    averaged = [i for i, nb in enumerate(p.windows_blocks) if 4 * 60 <= nb * p.block_s <= 15 * 60]
+    assert len(averaged) == 3
     assert np.all(avg[0, averaged] < 0.9 * one[0, averaged])
     np.testing.assert_allclose(avg, run_reference(*readings, cfg).mdlr_kg_per_s, rtol=1e-9)
 
@@ -172,13 +173,15 @@ def test_window_lookup_by_length_refuses_a_window_that_is_not_configured(balance
     cfg, readings, _ = balance_case
     import pytest
 
-    params = DetectorParams(windows_blocks=(1, 2, 4, 8, 30, 60))
+    params = DetectorParams(windows_blocks=(2, 4, 8, 16, 20, 120))
     state = DetectorState.new(cfg, params)
     process_batch(state, *readings)
-    assert params.window_index(30) == 4
-    with pytest.raises(ValueError, match="no 15-block window"):
+    assert params.window_index(20) == params.window_index_for_minutes(10) == 4
+    with pytest.raises(ValueError, match="no 30-block window"):
         state.mdlr_pct_of_flow()  # the default asks for the quarter hour
-    assert np.all(np.isfinite(state.mdlr_pct_of_flow(params.window_index(30))))
+    with pytest.raises(ValueError, match="not a whole number"):
+        params.window_index_for_minutes(0.25)
+    assert np.all(np.isfinite(state.mdlr_pct_of_flow(params.window_index(20))))
     with pytest.raises(ValueError, match="windows_blocks needs"):
         DetectorParams(windows_blocks=(1, 5, 15, 60)).to_array()
 
@@ -216,33 +219,28 @@ def test_transient_allowance_counts_the_movement_through_each_end_and_the_newest
     assert both(39, 5) == p.eps_lp * 50.0  # ending at the newest block: its rate stands for what comes next
 
 
-HALF_MINUTE_BLOCKS = DetectorParams(block_ticks=3, windows_blocks=(2, 4, 8, 16, 30, 120), learn_blocks=120)
+ONE_MINUTE_BLOCKS = DetectorParams(block_ticks=6, windows_blocks=(1, 2, 4, 8, 15, 60), learn_blocks=60)
 
 
-def test_half_minute_blocks_learn_in_minute_groups_like_the_reference(balance_case):
+@pytest.mark.parametrize("params, groups, blocks_per_group", [
+    (DetectorParams(), 60, 2),  # half-minute blocks in one-minute groups
+    (DetectorParams(learn_group_s=0.0), 120, 1),  # each block its own group
+    (ONE_MINUTE_BLOCKS, 60, 1),
+])
+def test_blocks_are_learned_in_groups_of_a_time_scale_like_the_reference(balance_case, params, groups,
+                                                                         blocks_per_group):
     cfg, readings, _ = balance_case
-    assert HALF_MINUTE_BLOCKS.learn_group_blocks == 2
-    state = DetectorState.new(cfg, HALF_MINUTE_BLOCKS)
+    assert params.learn_group_blocks == blocks_per_group
+    state = DetectorState.new(cfg, params)
     events = process_batch(state, *readings)
-    learned = events[events["kind"] == L.EV_BASELINE_LEARNED]
-    assert len(learned) == 3
-    assert np.all(state.seg_f[:, L.GF_B_W] == 60)  # 60 one-minute groups of two blocks
-    ref = run_reference(*readings, cfg, HALF_MINUTE_BLOCKS)
+    assert len(events[events["kind"] == L.EV_BASELINE_LEARNED]) == 3
+    assert np.all(state.seg_f[:, L.GF_B_W] == groups)
+    ref = run_reference(*readings, cfg, params)
     leaks = events[events["kind"] == L.EV_LEAK]
     assert sorted((int(e["segment"]), int(e["time_us"]), int(e["code"])) for e in leaks) == sorted(
         (a.segment, a.time_us, a.test) for a in ref.alarms)
     assert len(leaks) == 2
     np.testing.assert_allclose(state.mdlr_kg_per_s(), ref.mdlr_kg_per_s, rtol=1e-9)
-
-
-def test_one_block_groups_are_the_blocks_themselves(balance_case):
-    cfg, readings, _ = balance_case
-    ungrouped = DetectorParams(learn_group_s=0.0)
-    assert ungrouped.learn_group_blocks == DetectorParams().learn_group_blocks == 1
-    state = DetectorState.new(cfg, ungrouped)
-    process_batch(state, *readings)
-    assert np.all(state.seg_f[:, L.GF_B_W] == 60)
-    np.testing.assert_array_equal(state.mdlr_kg_per_s(), _mdlr(cfg, readings))
 
 
 def test_learning_group_refuses_a_negative_or_infinite_time_scale():
@@ -258,8 +256,10 @@ def test_learning_waits_out_the_first_minutes_in_both_implementations(balance_ca
     for name, params in (("default", DetectorParams()), ("at_once", at_once)):
         ev = process_batch(DetectorState.new(cfg, params), *readings)
         learned[name] = ev[ev["kind"] == L.EV_BASELINE_LEARNED]["time_us"]
-    # learning ends as many one-minute blocks later as were valid in the first five minutes (the first two are not)
-    np.testing.assert_array_equal(learned["default"] - learned["at_once"], 3 * 60 * 1_000_000)
+    # learning ends as many blocks later as were valid in the first five minutes (the first ones are not)
+    later_blocks = (learned["default"] - learned["at_once"]) / 1e6 / DetectorParams().block_s
+    assert np.all(later_blocks == np.round(later_blocks))
+    assert np.all((later_blocks > 0) & (later_blocks < 300 / DetectorParams().block_s))
     state = DetectorState.new(cfg, at_once)
     events = process_batch(state, *readings)
     ref = run_reference(*readings, cfg, at_once)

@@ -113,7 +113,7 @@ def test_dead_pressure_transmitter_raises_the_stated_mdlr():
     ev = process_batch(bad, *r2)
     assert bad.health()[0, L.ROLE_PRESSURE_DOWN] == L.HEALTH_FLATLINED
     assert not np.any(ev["kind"] == L.EV_LEAK)
-    w15 = good.params_obj.window_index(15)
+    w15 = good.params_obj.window_index_for_minutes(15)
     assert bad.mdlr_kg_per_s()[0, w15] > 1.5 * good.mdlr_kg_per_s()[0, w15]
 
 
