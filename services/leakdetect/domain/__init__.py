@@ -33,8 +33,8 @@ Methods and parameters (defaults in `config.DetectorParams`)
     comes from a ring of block boundaries; each end of a window is the mean of half its length in blocks
     (`end_avg_div`: 1, 2, 4, 8, 15 and, for the hour, 1 blocks, as far as the ring reaches), which cuts the line
     pack's pressure noise at the ends where it dominates. Baseline: ordinary least squares r = a + g q over
-    the first `learn_blocks` (120, an hour) valid leak-free blocks, q the throughput; absorbs each meter's fixed bias (an offset
-    and a percent-of-reading bias); ridge on g when the throughput hardly varied. The mean's uncertainty is
+    the first `learn_blocks` (120, an hour) valid leak-free blocks, q the throughput; absorbs each meter's
+    fixed bias (an offset and a percent-of-reading bias); ridge on g when the throughput hardly varied. The mean's uncertainty is
     the flow noise plus the line packs at the ends of each run of consecutive blocks (those inside cancel);
     the gain's is taken as from independent blocks (slow errors do not cancel between the blocks it
     contrasts). The ratio of the residual scatter to the propagated uncertainty (kappa >= `kappa_min`) is
