@@ -32,18 +32,18 @@ Methods and parameters (defaults in `config.DetectorParams`)
     transmitter outage, or the network's ground temperature. Imbalance over 1, 2, 4, 8, 15 and 60 min windows
     comes from a ring of block boundaries; each end of a window is the mean of half its length in blocks
     (`end_avg_div`: 1, 2, 4, 8, 15 and, for the hour, 1 blocks, as far as the ring reaches), which cuts the line
-    pack's pressure noise at the ends where it dominates. Baseline: ordinary least squares r = a + g q over
-    the first `learn_blocks` (120, an hour) valid leak-free blocks, q the throughput; absorbs each meter's
-    fixed bias (an offset and a percent-of-reading bias); ridge on g when the throughput hardly varied. The mean's uncertainty is
-    the flow noise plus the line packs at the ends of each run of consecutive blocks (those inside cancel);
-    the gain's is taken as from independent blocks (slow errors do not cancel between the blocks it
-    contrasts). The ratio of the residual scatter to the propagated uncertainty (kappa >= `kappa_min`) is
-    learned at the same time. The fit runs on sums of consecutive blocks over `learn_group_s` (60 s: two
-    blocks at the default block length): kappa then measures the scatter at a fixed time scale, whatever the
-    block length. Learning skips the blocks that end within `learn_after_s` (300 s) of the segment's first
-    reading: the gas temperature starts as a running mean of a few readings, and its settling moved the line
-    pack by ~8 kg on TR-04 in the first minutes, which biased the learned offset by ~0.15 % of flow and
-    inflated kappa up to 2.5 (now at most ~1.05 over the bench's segments).
+    pack's pressure noise at the ends where it dominates. Baseline: ordinary least squares r = a + g q over the
+    first `learn_blocks` (120, an hour) valid leak-free blocks, q the throughput; absorbs each meter's fixed
+    bias (an offset and a percent-of-reading bias); ridge on g when the throughput hardly varied. The mean's
+    uncertainty is the flow noise plus the line packs at the ends of each run of consecutive blocks (those
+    inside cancel); the gain's is taken as from independent blocks (slow errors do not cancel between the blocks
+    it contrasts). The ratio of the residual scatter to the propagated uncertainty (kappa >= `kappa_min`) is
+    learned at the same time. The fit runs on sums of consecutive blocks over `learn_group_s` (60 s: two blocks
+    at the default block length): kappa then measures the scatter at a fixed time scale, whatever the block
+    length. Learning skips the blocks that end within `learn_after_s` (300 s) of the segment's first reading:
+    the gas temperature starts as a running mean of a few readings, and its settling moved the line pack by ~8
+    kg on TR-04 in the first minutes, which biased the learned offset by ~0.15 % of flow and inflated kappa up
+    to 2.5 (now at most ~1.05 over the bench's segments).
 (b) Statistical decision. Uncertainty is propagated from the instruments (API 1149): random error of each
     reading (`SC_SIGMA_*`, 1 s.d. = half the stated 95 % accuracy) through tick means (independent) and line
     pack (a one-ended line pack's 2 % pressure uncertainty is systematic across ticks), plus the line-pack
