@@ -149,7 +149,7 @@ class CoreDetector:
         z = state.z_scores()[0]
         mdlr = state.mdlr_kg_per_s()[0]
         zt = self.params.z_window
-        tick_s = self.params.tick_s * self.params.block_ticks
+        block_s = self.params.block_s
         roles = self.role_tags(segment_id)
         health = state.health()[0]
         return ports.SegmentStatusView(
@@ -159,7 +159,7 @@ class CoreDetector:
             ),
             threshold=(zt,) * L.N_WINDOWS,
             statistic=tuple(float(x) for x in z),
-            window_s=tuple(float(b) * tick_s for b in self.params.windows_blocks),
+            window_s=tuple(float(b) * block_s for b in self.params.windows_blocks),
             mdlr_kg_per_s=float(np.nanmin(mdlr)) if np.isfinite(mdlr).any() else float("inf"),
             tag_health={tag: int(health[r]) for r, tag in roles.items() if int(health[r]) != L.HEALTH_UNKNOWN},
             clock_us=int(state.seg_i[0, L.GI_CLOCK]),

@@ -174,10 +174,11 @@ class DetectorParams:
         """Blocks summed into one learning sample (at least one)."""
         if not (math.isfinite(self.learn_group_s) and self.learn_group_s >= 0.0):
             raise ValueError(f"learn_group_s must be finite and >= 0, got {self.learn_group_s}")
-        return max(1, round(self.learn_group_s / (self.tick_s * self.block_ticks)))
+        return max(1, round(self.learn_group_s / self.block_s))
 
     @property
     def block_s(self) -> float:
+        """Length of a block, s."""
         return self.tick_s * self.block_ticks
 
     def window_index_for_minutes(self, minutes: float) -> int:
