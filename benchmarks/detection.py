@@ -36,6 +36,7 @@ LEAK_PCTS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 GRADUAL_RAMP_S = 600.0  # a gradual leak grows linearly to its size over this long
 LEARN_S = 4200.0  # > an hour of leak-free learning after the first 5 min (learn_after_s) and partial blocks
 AFTER_ONSET_S = 1800.0
+MDLR_SAMPLE_S = 600.0  # how often a leak-free day samples the stated MDLR of every window
 SEED = 2026
 
 
@@ -190,7 +191,10 @@ def _simulate(sc: dict[str, Any], duration_s: float, leaks: tuple, rng: np.rando
 
 
 def _detect(result: Any, sc: dict[str, Any], pressure_scan_s: float | None, end_s: float,
-            trace: bool = False) -> tuple[np.ndarray, Any, dict[str, Any]]:
+            trace: bool = False, sample_mdlr_s: float | None = None) -> tuple[np.ndarray, Any, dict[str, Any]]:
+    """Run the detector over a simulated run's SCADA readings. `trace`: a per-minute trace of the 15-min window
+    (for the example plot); `sample_mdlr_s`: every so often, the stated MDLR of every window (% of nominal flow)
+    while the segment is monitored, as extra["mdlr_samples"] [n, N_WINDOWS]."""
     from services.gasflow.scada import instruments_from_tags, scada_readings
     from services.leakdetect.domain import layout as L
     from services.leakdetect.domain.config import DetectorParams
@@ -230,6 +234,17 @@ def _detect(result: Any, sc: dict[str, Any], pressure_scan_s: float | None, end_
         extra["trace"] = np.array(rows)
         extra["readings"] = rd
         extra["roles"] = role_idx
+    elif sample_mdlr_s is not None:
+        edges = np.searchsorted(rd.time_unix_us, t0_us + np.arange(0, end_s + sample_mdlr_s, sample_mdlr_s) * 1e6)
+        evs, samples = [], []
+        for a, b in itertools.pairwise(edges):
+            evs.append(process_batch(state, seg_idx[a:b], role_idx[a:b], rd.time_unix_us[a:b], rd.value_si[a:b],
+                                     rd.quality[a:b]))
+            by_window = [state.mdlr_pct_of_flow(w)[0] for w in range(L.N_WINDOWS)]
+            if np.all(np.isfinite(by_window)):
+                samples.append(by_window)
+        events = np.concatenate(evs)
+        extra["mdlr_samples"] = np.array(samples).reshape(-1, L.N_WINDOWS)
     else:
         events = process_batch(state, seg_idx, role_idx, rd.time_unix_us, rd.value_si, rd.quality)
     events = np.concatenate([events, advance_to(state, t0_us + int(end_s * 1e6))])
@@ -237,6 +252,13 @@ def _detect(result: Any, sc: dict[str, Any], pressure_scan_s: float | None, end_
     extra["state"] = state
     extra["n_readings"] = len(rd)
     return events, nc, extra
+
+
+def _window_minutes() -> list[float]:
+    from services.leakdetect.domain.config import DetectorParams
+
+    params = DetectorParams()
+    return [nb * params.block_s / 60.0 for nb in params.windows_blocks]
 
 
 def nc_wave_speed(sid: str) -> float:
@@ -324,7 +346,7 @@ def run_one(sc: dict[str, Any]) -> dict[str, Any]:
     else:
         duration = sc["hours"] * 3600.0 + LEARN_S
         res = _simulate(sc, duration, (), rng)
-        ev, _nc, extra = _detect(res, sc, None, duration)
+        ev, _nc, extra = _detect(res, sc, None, duration, sample_mdlr_s=MDLR_SAMPLE_S)
         learn_end = ev[ev["kind"] == L.EV_BASELINE_LEARNED]
         t_learned = int(learn_end[0]["time_us"]) if len(learn_end) else extra["t0_us"] + int(LEARN_S * 1e6)
         monitored_s = (extra["t0_us"] + duration * 1e6 - t_learned) / 1e6
@@ -339,6 +361,10 @@ def run_one(sc: dict[str, Any]) -> dict[str, Any]:
             health_events=int(np.sum(ev["kind"] == L.EV_HEALTH)),
             readings=extra["n_readings"],
             stated_mdlr_15min_pct=float(extra["state"].mdlr_pct_of_flow()[0]),
+            # the sensitivity curve (API 1149: smallest leak rate and the time it takes), this day's median by window
+            stated_mdlr_pct_by_window_min={
+                f"{m:g}": float(np.median(extra["mdlr_samples"][:, w])) if len(extra["mdlr_samples"]) else None
+                for w, m in enumerate(_window_minutes())},
         )
     return out
 
@@ -408,6 +434,15 @@ def speed(n_segments: int = 10_000, seconds: int = 120, ref_segments: int = 500)
 # ---------------------------------------------------------------------------------------------- scoring
 def _pct(a: list[float], q: float) -> float | None:
     return float(np.percentile(a, q)) if a else None
+
+
+def _sensitivity_curve(free: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    curve: dict[str, dict[str, float | None]] = {}
+    for m in _window_minutes():
+        day_medians = [r["stated_mdlr_pct_by_window_min"][f"{m:g}"] for r in free
+                       if (r.get("stated_mdlr_pct_by_window_min") or {}).get(f"{m:g}") is not None]
+        curve[f"{m:g}"] = {"median": _pct(day_medians, 50), "p90": _pct(day_medians, 90)}
+    return curve
 
 
 def score(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -522,6 +557,9 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
         "rupture_alarms_on_leaks_up_to_5pct": leak_rupture_fa,
         "leak_free_balance_suspensions": sum(r["suspensions"] for r in free),
         "leak_free_stated_mdlr_15min_pct_median": _pct([r["stated_mdlr_15min_pct"] for r in free], 50),
+        # sensitivity against time (API 1149): each window's stated MDLR, the median and 90th percentile over the
+        # leak-free days of each day's median
+        "stated_mdlr_pct_by_window_min": _sensitivity_curve(free),
         "rupture_scenarios": len(rup),
         "rupture_detected": len(rup_ttd),
         "rupture_time_to_detect_s": {"median": _pct(rup_ttd, 50), "max": max(rup_ttd) if rup_ttd else None},
@@ -621,6 +659,32 @@ def plots(results: list[dict[str, Any]], scored: dict[str, Any]) -> list[str]:
     ax.legend()
     fig.tight_layout()
     p = REPORTS / "detection_location.png"
+    fig.savefig(p, dpi=90)
+    plt.close(fig)
+    written.append(str(p))
+    # 4. sensitivity against time (API 1149): what each window states, what the suite's leaks took, the goals
+    curve = scored.get("stated_mdlr_pct_by_window_min") or {}
+    pts = [(float(m), v["median"], v["p90"]) for m, v in curve.items() if v["median"] is not None]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    if pts:
+        ax.loglog([m for m, _, _ in pts], [md for _, md, _ in pts], "k-o", label="stated MDLR (5 sigma), median day")
+        ax.loglog([m for m, _, _ in pts], [p9 for _, _, p9 in pts], "k:", label="stated MDLR, 90th-percentile day")
+    leaks = [r for r in results if r["kind"] == "leak" and r.get("detected")]
+    for kind, mk in (("abrupt", "s"), ("gradual", "^")):
+        xs_t, ys_p = [], []
+        for pct in LEAK_PCTS:
+            t = _pct([r["ttd_s"] for r in leaks if r["pct"] == pct and r["onset_kind"] == kind], 50)
+            if t is not None:
+                xs_t.append(t / 60.0)
+                ys_p.append(pct)
+        ax.loglog(xs_t, ys_p, mk, label=f"median time to detect, {kind} onset")
+    ax.loglog([15, 5], [0.5, 1.0], "r*", ms=12, label="goals: 0.5 % in 15 min, 1 % in 5 min")
+    ax.set_xlabel("minutes since onset / window length")
+    ax.set_ylabel("leak size (% of nominal flow)")
+    ax.set_title("Sensitivity against time")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    p = REPORTS / "detection_sensitivity.png"
     fig.savefig(p, dpi=90)
     plt.close(fig)
     written.append(str(p))
