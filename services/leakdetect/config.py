@@ -6,6 +6,7 @@ ValueError naming the variable.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -24,6 +25,10 @@ class LeakdetectConfig:
     # PIPEWARDEN_LEAKDETECT_REORDER_TOLERANCE_S: readings up to this much older than the newest reading
     # of their segment are merged in time order; older ones are counted and dropped.
     reorder_tolerance_s: float = 5.0
+    # PIPEWARDEN_LEAKDETECT_MAX_CLOCK_SKEW_S: a record with a reading more than this far ahead of the
+    # worker's clock is dead-lettered (one far-future reading would otherwise make every later reading of
+    # its segment "late"). Telemetry allows 5 s at ingest; this adds room for the two hosts' clocks.
+    max_clock_skew_s: float = 60.0
     # PIPEWARDEN_LEAKDETECT_DEDUPE_RECORDS: record ids remembered per segment (gateway retries).
     dedupe_records: int = 256
     # PIPEWARDEN_LEAKDETECT_BATCH_MAX / _BATCH_WITHIN_S: records per detector batch, and the longest wait
@@ -55,6 +60,22 @@ class LeakdetectConfig:
     def __post_init__(self) -> None:
         if self.reorder_tolerance_s < 0:
             raise ValueError("PIPEWARDEN_LEAKDETECT_REORDER_TOLERANCE_S must be >= 0")
+        if not (math.isfinite(self.max_clock_skew_s) and self.max_clock_skew_s >= 0):
+            raise ValueError(
+                f"PIPEWARDEN_LEAKDETECT_MAX_CLOCK_SKEW_S must be a finite number >= 0, got {self.max_clock_skew_s}"
+            )
+        # `not x >= 0` refuses NaN too.
+        if not self.alarm_hold_s >= 0:
+            raise ValueError(f"PIPEWARDEN_LEAKDETECT_ALARM_HOLD_S must be >= 0, got {self.alarm_hold_s}")
+        if not self.update_min_interval_s >= 0:
+            raise ValueError(
+                f"PIPEWARDEN_LEAKDETECT_UPDATE_MIN_INTERVAL_S must be >= 0, got {self.update_min_interval_s}"
+            )
+        if not self.onset_bucket_s >= 1e-6:
+            raise ValueError(f"PIPEWARDEN_LEAKDETECT_ONSET_BUCKET_S must be > 0, got {self.onset_bucket_s}")
+        if self.history_per_segment < 1:
+            # 0 would not mean "none": the history is also where the query API finds the active alarm.
+            raise ValueError(f"PIPEWARDEN_LEAKDETECT_HISTORY must be >= 1, got {self.history_per_segment}")
         if self.dedupe_records < 1:
             raise ValueError("PIPEWARDEN_LEAKDETECT_DEDUPE_RECORDS must be >= 1")
         if self.batch_max < 1 or self.batch_within_s <= 0:
@@ -72,6 +93,10 @@ class LeakdetectConfig:
     def reorder_tolerance_us(self) -> int:
         return round(self.reorder_tolerance_s * 1e6)
 
+    @property
+    def max_clock_skew_us(self) -> int:
+        return round(self.max_clock_skew_s * 1e6)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LeakdetectConfig:
         env = os.environ if env is None else env
@@ -81,6 +106,7 @@ class LeakdetectConfig:
             "network_file": "PIPEWARDEN_NETWORK_FILE",
             "data_dir": "PIPEWARDEN_LEAKDETECT_DATA_DIR",
             "reorder_tolerance_s": "PIPEWARDEN_LEAKDETECT_REORDER_TOLERANCE_S",
+            "max_clock_skew_s": "PIPEWARDEN_LEAKDETECT_MAX_CLOCK_SKEW_S",
             "dedupe_records": "PIPEWARDEN_LEAKDETECT_DEDUPE_RECORDS",
             "batch_max": "PIPEWARDEN_LEAKDETECT_BATCH_MAX",
             "batch_within_s": "PIPEWARDEN_LEAKDETECT_BATCH_WITHIN_S",

@@ -33,6 +33,11 @@ class PrometheusMetrics:
         self._poison = Counter(
             "pipewarden_leakdetect_poison_records_total", "Records sent to the dead-letter topic.", registry=registry
         )
+        self._unknown_tags = Counter(
+            "pipewarden_leakdetect_unknown_tag_series_total",
+            "Tag series skipped because the tag is not one of its segment's in this worker's network model.",
+            registry=registry,
+        )
         self._alarms = Counter(
             "pipewarden_leakdetect_alarms_total", "Alarm events published, by state and method.",
             ["state", "method"], registry=registry,
@@ -71,6 +76,9 @@ class PrometheusMetrics:
 
     def poison(self, n: int) -> None:
         self._poison.inc(n)
+
+    def unknown_tag_series(self, n: int) -> None:
+        self._unknown_tags.inc(n)
 
     def alarm(self, state: str, methods: Sequence[str]) -> None:
         for method in methods or ("NONE",):

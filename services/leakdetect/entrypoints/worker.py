@@ -1,10 +1,13 @@
 """The faust-streaming worker: telemetry.readings.v1 in, leak.alarms.v1 / leak.sensor-health.v1 /
 leak.dead-letter.v1 out, per-segment state in a changelogged table.
 
-Batches come from `stream.take_events` (faust acks them only after the loop body, i.e. after the alarms
-are on the broker and the checkpoints are in the producer; faust flushes the producer before it commits
-offsets). One agent instance per worker: partitions are the unit of parallelism, and one segment's
-readings always live in one partition, so they are processed in order by exactly one worker.
+Batches come from `stream.take_events` (faust acks them after the loop body, i.e. after the alarms are on
+the broker and then the checkpoints are in the producer; faust flushes the producer before it commits
+offsets). Checkpoints are written only after the batch's publishes succeeded: a checkpoint holding an
+alarm that never reached the broker would make the replayed records count as applied, and the alarm would
+be lost; an alarm published again after a crash carries the same event id, which consumers dedupe on.
+One agent instance per worker: partitions are the unit of parallelism, and one segment's readings always
+live in one partition, so they are processed in order by exactly one worker.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 import faust
 
+from services.leakdetect.adapters.clock import SystemClock
 from services.leakdetect.adapters.faust_state import FaustTableStateStore
 from services.leakdetect.adapters.metrics import PrometheusMetrics
 from services.leakdetect.adapters.roles import tag_roles
@@ -72,27 +76,34 @@ def segment_infos(network: Network, detector: ports.SegmentDetector) -> dict[str
             role_tags=dict(roles) or {r: t for t, r in tag_roles(network, seg.segment_id).items()},
             tag_positions_m={t.tag_id: t.position_m for t in methane},
             confined={t.tag_id: t.confined_space for t in methane},
+            tag_ids=frozenset(t.tag_id for t in network.tags_of_segment(seg.segment_id)),
         )
     return infos
 
 
 def build_processor(
-    config: LeakdetectConfig, network: Network, store: ports.StateStore, metrics: ports.Metrics
+    config: LeakdetectConfig,
+    network: Network,
+    store: ports.StateStore,
+    metrics: ports.Metrics,
+    clock: ports.Clock | None = None,
 ) -> BatchProcessor:
     detector = build_detector(config, network)
     return BatchProcessor(
         detector=detector,
         store=store,
         metrics=metrics,
+        clock=clock or SystemClock(),
         segments=segment_infos(network, detector),
         policy=AlarmPolicy(
             hold_us=round(config.alarm_hold_s * 1e6),
             update_min_interval_us=round(config.update_min_interval_s * 1e6),
-            onset_bucket_us=max(1, round(config.onset_bucket_s * 1e6)),
+            onset_bucket_us=round(config.onset_bucket_s * 1e6),
             history_per_segment=config.history_per_segment,
         ),
         reorder_tolerance_us=config.reorder_tolerance_us,
         dedupe_records=config.dedupe_records,
+        max_clock_skew_us=config.max_clock_skew_us,
     )
 
 
@@ -152,7 +163,13 @@ class LeakdetectWorker:
             self.metrics.batch_seconds.observe(time.perf_counter() - t0)
             self.metrics.records(result.records)
             self.metrics.readings(result.readings)
-            await self._publish(result)
+            try:
+                await self._publish(result)
+            except BaseException:  # cancellation (rebalance, shutdown) included
+                # Not published, so not checkpointed: the segments resume from their last written checkpoint.
+                self.processor.discard(result)
+                raise
+            self.processor.checkpoint(result)
             self._update_lag(result)
             self.batches += 1
 

@@ -1,12 +1,14 @@
 """Alarm lifecycle: turns detector decisions into raised / updated / cleared LeakAlarmEvents.
 
 One incident per segment at a time. The incident's id is derived from the segment, the method that
-raised it and the onset time bucket, and is kept in the recovered segment state, so a restarted worker
-continues the same incident (same alarm_id, next alarm_sequence) instead of raising a new one.
+raised it, the onset time bucket and the segment's incident number, and is kept in the recovered
+segment state, so a restarted worker continues the same incident (same alarm_id, next alarm_sequence)
+instead of raising a new one, while a new incident never reuses an earlier one's id.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -35,6 +37,8 @@ class SegmentInfo:
     role_tags: dict[int, str]
     tag_positions_m: dict[str, float]
     confined: dict[str, bool]
+    # Every tag of the segment in the network model, those the detectors ignore included.
+    tag_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,13 @@ class AlarmPolicy:
     onset_bucket_us: int
     history_per_segment: int
 
+    def __post_init__(self) -> None:
+        # `del history[:-0]` would keep everything, and a zero bucket divides by zero.
+        if self.history_per_segment < 1:
+            raise ValueError(f"history_per_segment must be >= 1, got {self.history_per_segment}")
+        if self.hold_us < 0 or self.update_min_interval_us < 0 or self.onset_bucket_us < 1:
+            raise ValueError(f"alarm policy times out of range: {self}")
+
 
 @dataclass
 class AlarmOutput:
@@ -51,8 +62,16 @@ class AlarmOutput:
     health: list[pb.SensorHealthEvent]
 
 
-def alarm_id_for(segment_id: str, method: int, onset_us: int, bucket_us: int) -> str:
-    return f"{segment_id}/{METHOD_SHORT.get(method, str(method))}/{onset_us // bucket_us}"
+def alarm_id_for(segment_id: str, method: int, onset_us: int, bucket_us: int, incident: int) -> str:
+    # The incident number tells apart incidents of one segment whose onsets share a bucket (a methane raise,
+    # clear and re-raise within minutes): without it downstream would take the second for a redelivery.
+    return f"{segment_id}/{METHOD_SHORT.get(method, str(method))}/{onset_us // bucket_us}/i{incident}"
+
+
+def published_mdlr(mdlr_kg_per_s: float) -> float:
+    """The MDLR as published: 0.0 (the proto's unset value) while the segment is not monitored (infinite or
+    unknown MDLR), since consumers refuse non-finite numbers."""
+    return mdlr_kg_per_s if math.isfinite(mdlr_kg_per_s) and mdlr_kg_per_s >= 0 else 0.0
 
 
 class AlarmTracker:
@@ -61,19 +80,27 @@ class AlarmTracker:
         self._now_us = now_us
 
     def apply(
-        self, info: SegmentInfo, runtime: SegmentRuntime, events: Iterable[ports.DetectorEvent], clock_us: int
+        self,
+        info: SegmentInfo,
+        runtime: SegmentRuntime,
+        events: Iterable[ports.DetectorEvent],
+        clock_us: int,
+        segment_mdlr_kg_per_s: float = math.nan,
     ) -> AlarmOutput:
+        """`segment_mdlr_kg_per_s`: the segment's MDLR after the events (the detector state after the batch)."""
         out = AlarmOutput([], [])
         for ev in events:
             if ev.kind == ports.EV_HEALTH:
-                out.health.append(self._health(info, runtime, ev))
+                out.health.append(self._health(info, runtime, ev, segment_mdlr_kg_per_s))
                 continue
             self._alarm_event(info, runtime, ev, out)
         self._maybe_clear(info, runtime, clock_us, out)
         return out
 
     # --- sensor health ------------------------------------------------------------------------------------
-    def _health(self, info: SegmentInfo, runtime: SegmentRuntime, ev: ports.DetectorEvent) -> pb.SensorHealthEvent:
+    def _health(
+        self, info: SegmentInfo, runtime: SegmentRuntime, ev: ports.DetectorEvent, segment_mdlr_kg_per_s: float
+    ) -> pb.SensorHealthEvent:
         tag_id = info.role_tags.get(ev.role, f"{info.segment_id}/role{ev.role}")
         previous = runtime.tag_health.get(tag_id, int(ev.aux1))
         runtime.tag_health[tag_id] = int(ev.code)
@@ -86,7 +113,8 @@ class AlarmTracker:
             previous_health=int(previous),  # type: ignore[arg-type]
             detail=_HEALTH_DETAIL.get(int(ev.code), ""),
             change_time_unix_us=ev.time_us,
-            segment_mdlr_kg_per_s=float(ev.value),
+            # Not ev.value: the core takes that before the change, and it is infinite while not monitoring.
+            segment_mdlr_kg_per_s=published_mdlr(segment_mdlr_kg_per_s),
         )
 
     # --- leak alarms --------------------------------------------------------------------------------------
@@ -122,8 +150,10 @@ class AlarmTracker:
         onset = ev.onset_us or ev.time_us
         raised = alarm is None
         if alarm is None:
+            incident = runtime.incidents
+            runtime.incidents += 1
             alarm = ActiveAlarm(
-                alarm_id=alarm_id_for(info.segment_id, method, onset, self.policy.onset_bucket_us),
+                alarm_id=alarm_id_for(info.segment_id, method, onset, self.policy.onset_bucket_us, incident),
                 sequence=0,
                 methods=[method],
                 onset_us=onset,
@@ -149,11 +179,10 @@ class AlarmTracker:
         else:  # methane
             alarm.methane_active = True
             tag = info.role_tags.get(ev.role, "")
-            alarm.methane_tag, alarm.methane_lel = tag, float(ev.value)
-            if kind == ports.EV_METHANE_RISE:
-                alarm.methane_ror = float(ev.aux1)
+            # Level and rate-of-rise events both carry the rate of rise (%LEL/min) in aux1 and the grade hint in aux2.
+            alarm.methane_tag, alarm.methane_lel, alarm.methane_ror = tag, float(ev.value), float(ev.aux1)
             alarm.methane_confined = info.confined.get(tag, False)
-            hint = int(ev.aux2) if kind == ports.EV_METHANE else 0
+            hint = int(ev.aux2)
             if hint and (alarm.grade_hint == 0 or hint < alarm.grade_hint):
                 alarm.grade_hint = hint
             if alarm.position_m is None and tag in info.tag_positions_m:

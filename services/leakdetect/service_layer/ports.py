@@ -1,4 +1,4 @@
-"""Ports the service layer depends on; adapters implement them (numeric core, faust table, Kafka)."""
+"""Ports the service layer depends on; adapters implement them (numeric core, faust table, Kafka, clock)."""
 
 from __future__ import annotations
 
@@ -93,6 +93,12 @@ class StateStore(Protocol):
     def put(self, segment_id: str, partition: int, data: bytes) -> None: ...
 
 
+class Clock(Protocol):
+    """The processing clock (wall clock, us since the Unix epoch): bounds how far ahead a reading may be."""
+
+    def now_us(self) -> int: ...
+
+
 class Metrics(Protocol):
     def readings(self, n: int) -> None: ...
 
@@ -103,6 +109,8 @@ class Metrics(Protocol):
     def replayed(self, n: int) -> None: ...
 
     def poison(self, n: int) -> None: ...
+
+    def unknown_tag_series(self, n: int) -> None: ...
 
     def alarm(self, state: str, methods: Sequence[str]) -> None: ...
 

@@ -1,21 +1,27 @@
 """The stream use case: a batch of raw telemetry records in, alarms / health events / dead letters /
 segment checkpoints out.
 
-Per segment, in offset order: skip records already applied (replay after a crash), drop records whose
-id was seen before (gateway retries), flatten the columnar tag series into arrays, merge them through
-the reorder buffer, feed the released readings to the detectors in one call, run the alarm lifecycle,
-and checkpoint the segment. No Python code runs per reading.
+Per record: decode, and dead-letter it when its content is unusable (mismatched series lengths, quality
+codes that are not a Quality, times before 2000 or ahead of the processing clock by more than the allowed
+skew). Per segment, in offset order: skip records already applied (replay after a crash), drop records
+whose id was seen before (gateway retries), merge the readings through the reorder buffer, feed the
+released readings to the detectors in one call, run the alarm lifecycle, and encode the segment's
+checkpoint. No Python code runs per reading.
+
+Checkpoints are returned, not written: the caller writes them (`checkpoint`) only once the batch's alarms
+are on the broker, or drops the batch's effects (`discard`) when publishing failed, so a recovered
+checkpoint never contains an alarm decision that was not published.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
 from services.contracts.pipewarden.telemetry.v1 import records_pb2
@@ -26,7 +32,11 @@ from services.topics import PoisonRecordError, dead_letter_headers, decode
 
 log = logging.getLogger(__name__)
 
+_READINGS_TYPE = "pipewarden.telemetry.v1.SegmentReadings"
 _QUALITY_GOOD = 1
+_QUALITY_MAX = 3  # pipewarden.telemetry.v1.Quality: UNSPECIFIED, GOOD, UNCERTAIN, BAD
+# 2000-01-01T00:00:00Z: an earlier source time is a gateway clock that was never set, not a reading.
+_EARLIEST_SOURCE_TIME_US = 946_684_800_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +55,21 @@ class DeadLetter:
     headers: list[tuple[str, bytes]]
 
 
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A segment's state after the batch, written to the store once the batch's events are published."""
+
+    segment_id: str
+    partition: int
+    data: bytes
+
+
 @dataclass
 class BatchResult:
     alarms: list[alarms_pb2.LeakAlarmEvent] = field(default_factory=list)
     health: list[alarms_pb2.SensorHealthEvent] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    checkpoints: list[Checkpoint] = field(default_factory=list)
     # Wall-clock time (us) the detectors decided, for the publish-latency metric.
     decided_unix_us: int = 0
     readings: int = 0
@@ -73,6 +93,82 @@ class SegmentView:
     partition: int
 
 
+class BadContent(ValueError):
+    """A record that decodes but whose content the detectors cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordReadings:
+    """One record's readings of the tags the detectors use, as per-series arrays."""
+
+    time_us: tuple[npt.NDArray[np.int64], ...]
+    role: tuple[npt.NDArray[np.int8], ...]
+    value_si: tuple[npt.NDArray[np.float64], ...]
+    quality: tuple[npt.NDArray[np.int8], ...]
+    # Series of tags that are not their segment's in the network model (a model out of step with telemetry's).
+    unknown_tag_series: int = 0
+
+
+def record_readings(
+    msg: records_pb2.SegmentReadings,
+    roles: Mapping[str, int],
+    segment_tags: frozenset[str],
+    latest_source_time_us: int,
+) -> RecordReadings:
+    """Flatten a record's series into arrays; raises BadContent naming the first problem.
+
+    `roles`: tag id -> detector role of the tags the detectors use; `segment_tags`: all of the segment's tags
+    (the detectors ignore some); `latest_source_time_us`: the processing clock's now plus the allowed skew.
+    """
+    times: list[npt.NDArray[np.int64]] = []
+    role_parts: list[npt.NDArray[np.int8]] = []
+    values: list[npt.NDArray[np.float64]] = []
+    qualities: list[npt.NDArray[np.int8]] = []
+    unknown = 0
+    for series in msg.series:
+        n = len(series.source_time_unix_us)
+        if len(series.values_si) != n or len(series.quality) not in (0, n):
+            raise BadContent(
+                f"tag {series.tag_id!r}: {n} times, {len(series.values_si)} values, {len(series.quality)} qualities"
+            )
+        role = roles.get(series.tag_id)
+        if role is None:
+            if series.tag_id not in segment_tags:
+                unknown += 1
+            continue
+        if n == 0:
+            continue
+        t = np.fromiter(series.source_time_unix_us, np.int64, n)
+        t_min, t_max = int(t.min()), int(t.max())
+        if t_min < _EARLIEST_SOURCE_TIME_US:
+            raise BadContent(f"tag {series.tag_id!r}: source time {t_min} us is before 2000-01-01")
+        if t_max > latest_source_time_us:
+            raise BadContent(
+                f"tag {series.tag_id!r}: source time {t_max} us is ahead of the processing clock by more than"
+                " the allowed skew"
+            )
+        if len(series.quality) == n:
+            # Wider than int8 first: an out-of-range code must be refused, not overflow.
+            q = np.fromiter(series.quality, np.int64, n)
+            if int(q.min()) < 0 or int(q.max()) > _QUALITY_MAX:
+                raise BadContent(f"tag {series.tag_id!r}: quality codes outside 0..{_QUALITY_MAX}")
+            qualities.append(q.astype(np.int8))
+        else:
+            qualities.append(np.full(n, _QUALITY_GOOD, np.int8))
+        times.append(t)
+        values.append(np.fromiter(series.values_si, np.float64, n))
+        role_parts.append(np.full(n, role, np.int8))
+    return RecordReadings(tuple(times), tuple(role_parts), tuple(values), tuple(qualities), unknown)
+
+
+@dataclass
+class _SegmentOutcome:
+    alarms: list[alarms_pb2.LeakAlarmEvent]
+    health: list[alarms_pb2.SensorHealthEvent]
+    readings: int
+    checkpoint: Checkpoint | None
+
+
 class BatchProcessor:
     def __init__(
         self,
@@ -80,21 +176,29 @@ class BatchProcessor:
         detector: ports.SegmentDetector,
         store: ports.StateStore,
         metrics: ports.Metrics,
+        clock: ports.Clock,
         segments: Mapping[str, SegmentInfo],
         policy: AlarmPolicy,
         reorder_tolerance_us: int,
         dedupe_records: int,
+        max_clock_skew_us: int,
     ) -> None:
         self.detector = detector
         self.store = store
         self.metrics = metrics
+        self.clock = clock
         self.segments = segments
-        self.tracker = AlarmTracker(policy, now_us=lambda: time.time_ns() // 1000)
+        self.tracker = AlarmTracker(policy, now_us=clock.now_us)
         self.reorder_tolerance_us = reorder_tolerance_us
         self.dedupe_records = dedupe_records
+        self.max_clock_skew_us = max_clock_skew_us
         self._roles = {sid: dict(detector.tag_roles(sid)) for sid in segments}
-        # segment -> (checkpoint bytes it was decoded from / written as, runtime)
+        self._tags = {sid: frozenset(info.tag_ids) for sid, info in segments.items()}
+        # segment -> (checkpoint bytes it was decoded from / written as, runtime): only runtimes equal to the
+        # stored checkpoint; a runtime leaves this while a batch changes it.
         self._cache: dict[str, tuple[bytes, SegmentRuntime]] = {}
+        # segment -> (runtime, view) of the last batch, until its checkpoint is written or discarded
+        self._unwritten: dict[str, tuple[SegmentRuntime, SegmentView]] = {}
         self.views: dict[str, SegmentView] = {}
 
     # --- state ---------------------------------------------------------------------------------------------
@@ -132,10 +236,34 @@ class BatchProcessor:
             self._cache.pop(sid, None)
             self.views.pop(sid, None)
 
+    def checkpoint(self, result: BatchResult) -> None:
+        """Write the batch's checkpoints: call only once its alarms, health events and dead letters are on the
+        broker, so that a recovered checkpoint never holds a decision that was not published."""
+        try:
+            for cp in result.checkpoints:
+                runtime, view = self._unwritten.pop(cp.segment_id)
+                self.store.put(cp.segment_id, cp.partition, cp.data)
+                self._cache[cp.segment_id] = (cp.data, runtime)
+                self.views[cp.segment_id] = view
+        finally:
+            self.discard(result)  # whatever was not written (a store failure) must not pass for written
+
+    def discard(self, result: BatchResult) -> None:
+        """The batch's events did not reach the broker: forget what it did to its segments, which resume from
+        their last written checkpoint (and the records from it, when the source replays them)."""
+        for cp in result.checkpoints:
+            if self._unwritten.pop(cp.segment_id, None) is not None:
+                self._cache.pop(cp.segment_id, None)
+
     # --- the batch -----------------------------------------------------------------------------------------
     def process(self, batch: Sequence[RawRecord]) -> BatchResult:
+        """Decide on a batch; the caller publishes the result, then calls `checkpoint` (or `discard`)."""
+        if self._unwritten:
+            raise RuntimeError("the previous batch's checkpoints were neither written nor discarded")
+        latest_source_time_us = self.clock.now_us() + self.max_clock_skew_us
         result = BatchResult(records=len(batch))
-        by_segment: dict[str, list[tuple[RawRecord, records_pb2.SegmentReadings]]] = {}
+        by_segment: dict[str, list[tuple[RawRecord, records_pb2.SegmentReadings, RecordReadings]]] = {}
+        unknown_tags = 0
         for raw in batch:
             prev = result.positions.get(raw.partition, -1)
             result.positions[raw.partition] = max(prev, raw.offset)
@@ -143,40 +271,67 @@ class BatchProcessor:
                 msg = decode(
                     records_pb2.SegmentReadings, raw.value, topic=raw.topic, partition=raw.partition, offset=raw.offset
                 )
-                if msg.segment_id not in self.segments:
-                    raise PoisonRecordError(
-                        f"unknown segment {msg.segment_id!r}",
-                        message_type="pipewarden.telemetry.v1.SegmentReadings",
-                        topic=raw.topic,
-                        partition=raw.partition,
-                        offset=raw.offset,
-                    )
+                sid = msg.segment_id
+                if sid not in self.segments:
+                    raise self._poison(raw, f"unknown segment {sid!r}")
+                try:
+                    readings = record_readings(msg, self._roles[sid], self._tags[sid], latest_source_time_us)
+                except BadContent as exc:
+                    raise self._poison(raw, str(exc)) from exc
             except PoisonRecordError as exc:
                 result.dead_letters.append(DeadLetter(raw.key, raw.value, dead_letter_headers(exc)))
                 continue
-            by_segment.setdefault(msg.segment_id, []).append((raw, msg))
+            unknown_tags += readings.unknown_tag_series
+            by_segment.setdefault(sid, []).append((raw, msg, readings))
+        if unknown_tags:
+            self.metrics.unknown_tag_series(unknown_tags)
+        for segment_id, items in by_segment.items():
+            try:
+                outcome = self._process_segment(segment_id, items)
+            except Exception as exc:
+                # One segment's failure must not take the batch's other segments down with it (faust acks a
+                # batch whose loop body raised): its records are dead-lettered rather than acked and lost, and
+                # the segment resumes from its last checkpoint.
+                log.exception("segment processing failed, its records dead-lettered", extra={"segment_id": segment_id})
+                self._cache.pop(segment_id, None)
+                self._unwritten.pop(segment_id, None)
+                reason = f"processing failed: {type(exc).__name__}: {exc}"
+                for raw, _, _ in items:
+                    headers = dead_letter_headers(self._poison(raw, reason))
+                    result.dead_letters.append(DeadLetter(raw.key, raw.value, headers))
+                continue
+            result.alarms.extend(outcome.alarms)
+            result.health.extend(outcome.health)
+            result.readings += outcome.readings
+            if outcome.checkpoint is not None:
+                result.checkpoints.append(outcome.checkpoint)
         if result.dead_letters:
             self.metrics.poison(len(result.dead_letters))
-        for segment_id, items in by_segment.items():
-            self._process_segment(segment_id, items, result)
-        result.decided_unix_us = time.time_ns() // 1000
+        result.decided_unix_us = self.clock.now_us()
         return result
+
+    @staticmethod
+    def _poison(raw: RawRecord, reason: str) -> PoisonRecordError:
+        return PoisonRecordError(
+            reason, message_type=_READINGS_TYPE, topic=raw.topic, partition=raw.partition, offset=raw.offset
+        )
 
     def _process_segment(
         self,
         segment_id: str,
-        items: list[tuple[RawRecord, records_pb2.SegmentReadings]],
-        result: BatchResult,
-    ) -> None:
+        items: list[tuple[RawRecord, records_pb2.SegmentReadings, RecordReadings]],
+    ) -> _SegmentOutcome:
         runtime = self._runtime(segment_id)
-        roles = self._roles[segment_id]
+        # From here on the runtime differs from the stored checkpoint until `checkpoint` writes it.
+        cached = self._cache.pop(segment_id, None)
+        outcome = _SegmentOutcome([], [], 0, None)
         times: list[Any] = []
         role_parts: list[Any] = []
         values: list[Any] = []
         qualities: list[Any] = []
         replayed = duplicates = 0
         partition = items[0][0].partition
-        for raw, msg in items:
+        for raw, msg, readings in items:
             if raw.partition == runtime.partition and raw.offset <= runtime.last_offset:
                 replayed += 1
                 continue
@@ -186,25 +341,20 @@ class BatchProcessor:
                 duplicates += 1
                 continue
             runtime.remember(msg.record_id, self.dedupe_records)
-            for series in msg.series:
-                role = roles.get(series.tag_id)
-                n = len(series.source_time_unix_us)
-                if role is None or n == 0:
-                    continue
-                if len(series.values_si) != n:
-                    continue  # telemetry validated the batch; a mismatched series is unusable, not fatal
-                times.append(np.fromiter(series.source_time_unix_us, np.int64, n))
-                values.append(np.fromiter(series.values_si, np.float64, n))
-                if len(series.quality) == n:
-                    qualities.append(np.fromiter(series.quality, np.int8, n))
-                else:
-                    qualities.append(np.full(n, _QUALITY_GOOD, np.int8))
-                role_parts.append(np.full(n, role, np.int8))
+            times.extend(readings.time_us)
+            role_parts.extend(readings.role)
+            values.extend(readings.value_si)
+            qualities.extend(readings.quality)
         if replayed:
             self.metrics.replayed(replayed)
+        if replayed == len(items):
+            if cached is not None:
+                self._cache[segment_id] = cached  # nothing changed
+            return outcome  # no checkpoint
         if duplicates:
             runtime.duplicates += duplicates
             self.metrics.duplicates(duplicates)
+        status: ports.SegmentStatusView | None = None
         if times:
             t = np.concatenate(times)
             late, released = runtime.reorder.push(
@@ -212,7 +362,7 @@ class BatchProcessor:
                 self.reorder_tolerance_us,
             )
             runtime.readings += int(t.size)
-            result.readings += int(t.size)
+            outcome.readings = int(t.size)
             if late:
                 runtime.late_dropped += late
                 self.metrics.late_dropped(late)
@@ -220,8 +370,12 @@ class BatchProcessor:
             events = (
                 self.detector.feed(segment_id, runtime.detector_state, rr, rt, rv, rq) if rt.size else []
             )
+            status = self.detector.status(segment_id, runtime.detector_state)
             info = self.segments[segment_id]
-            out = self.tracker.apply(info, runtime, events, runtime.reorder.released_until_us)
+            out = self.tracker.apply(
+                info, runtime, events, runtime.reorder.released_until_us,
+                segment_mdlr_kg_per_s=status.mdlr_kg_per_s,
+            )
             for alarm in out.alarms:
                 self.metrics.alarm(
                     alarms_pb2.AlarmState.Name(alarm.state),
@@ -229,26 +383,23 @@ class BatchProcessor:
                 )
             if out.health:
                 self.metrics.sensor_health(len(out.health))
-            result.alarms.extend(out.alarms)
-            result.health.extend(out.health)
-        if replayed == len(items):
-            return  # nothing changed: no checkpoint
+            outcome.alarms, outcome.health = out.alarms, out.health
         data = runtime.encode(self.detector.dump(segment_id, runtime.detector_state))
-        self.store.put(segment_id, partition, data)
-        self._cache[segment_id] = (data, runtime)
-        self._update_view(runtime)
+        outcome.checkpoint = Checkpoint(segment_id, partition, data)
+        self._unwritten[segment_id] = (runtime, self._view(runtime, status))
+        return outcome
 
-    def _update_view(self, runtime: SegmentRuntime) -> None:
+    def _view(self, runtime: SegmentRuntime, status: ports.SegmentStatusView | None) -> SegmentView:
         info = self.segments[runtime.segment_id]
         active = None
         if runtime.active_alarm is not None and runtime.history:
             last = alarms_pb2.LeakAlarmEvent()
             last.ParseFromString(runtime.history[-1])
             active = last if last.alarm_id == runtime.active_alarm.alarm_id else None
-        self.views[runtime.segment_id] = SegmentView(
+        return SegmentView(
             segment_id=runtime.segment_id,
             district=info.district,
-            status=self.detector.status(runtime.segment_id, runtime.detector_state),
+            status=status or self.detector.status(runtime.segment_id, runtime.detector_state),
             active_alarm=active,
             history=tuple(runtime.history),
             readings=runtime.readings,

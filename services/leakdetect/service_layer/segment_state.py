@@ -9,9 +9,13 @@ left off:
 - `recent_ids`: a bounded memory of record ids, so a batch resent by a gateway (same record id, new
   offset) is dropped;
 - the reorder buffer: readings not yet released to the detectors, and `released_until_us`;
-- the active alarm and the segment's alarm history.
+- the active alarm and the segment's alarm history;
+- `incidents`: how many incidents the segment has raised, part of every new alarm id, so a second
+  incident with the same onset bucket gets a new id while a replay from a checkpoint repeats the old one.
 
 Encoding: b"PWLD" + version byte + u32 header length + JSON header + raw blobs named in the header.
+Header keys added later are optional on decode (with the value an older checkpoint implies), so such
+additions keep the version; a version bump is for changes older code must not misread.
 """
 
 from __future__ import annotations
@@ -143,6 +147,8 @@ class SegmentRuntime:
     readings: int = 0
     late_dropped: int = 0
     duplicates: int = 0
+    # Incidents raised on this segment so far (the next one's number).
+    incidents: int = 0
     _id_set: set[str] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
@@ -178,6 +184,7 @@ class SegmentRuntime:
             "readings": self.readings,
             "late_dropped": self.late_dropped,
             "duplicates": self.duplicates,
+            "incidents": self.incidents,
             "blobs": [[name, len(b)] for name, b in blobs],
         }
         head = json.dumps(header, separators=(",", ":")).encode()
@@ -219,6 +226,8 @@ class SegmentRuntime:
                 readings=int(header["readings"]),
                 late_dropped=int(header["late_dropped"]),
                 duplicates=int(header["duplicates"]),
+                # Absent from checkpoints written before incidents were counted.
+                incidents=int(header.get("incidents", 0)),
             )
         except StateDecodeError:
             raise

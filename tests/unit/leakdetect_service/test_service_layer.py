@@ -44,6 +44,13 @@ def _raw(records, partition=0, first_offset=0):  # type: ignore[no-untyped-def]
     ]
 
 
+def _run(proc, batch):  # type: ignore[no-untyped-def]
+    """A batch as the worker runs it: decide, (publish,) write the checkpoints."""
+    result = proc.process(batch)
+    proc.checkpoint(result)
+    return result
+
+
 def test_reorder_buffer_merges_within_tolerance_and_drops_later() -> None:
     buf = ReorderBuffer()
     i8 = np.int8
@@ -71,11 +78,11 @@ def test_segment_state_round_trips_and_refuses_garbage() -> None:
 def test_duplicates_and_replays_do_not_count_twice() -> None:
     proc, _ = _processor()
     records = list(LeakScenario(segment_id="TR-01", leak_start_s=None, seconds=50).records(NETWORK))
-    first = proc.process(_raw(records))
+    first = _run(proc, _raw(records))
     assert first.readings > 0
-    again = proc.process(_raw(records))  # replay of the same offsets after a crash
+    again = _run(proc, _raw(records))  # replay of the same offsets after a crash
     assert again.readings == 0
-    resent = proc.process(_raw(records[-10:], first_offset=100))  # a gateway retry: new offsets, same ids
+    resent = _run(proc, _raw(records[-10:], first_offset=100))  # a gateway retry: new offsets, same ids
     assert resent.readings == 0
     assert proc.views["TR-01"].duplicates == 10
 
@@ -84,11 +91,11 @@ def test_recovery_from_checkpoint_continues_the_same_state() -> None:
     crashed, store = _processor()
     uninterrupted, other_store = _processor()
     records = list(LeakScenario(segment_id="TR-01", leak_start_s=None, seconds=40).records(NETWORK))
-    crashed.process(_raw(records[:20]))
+    _run(crashed, _raw(records[:20]))
     restarted = build_processor(LeakdetectConfig(), NETWORK, store, PrometheusMetrics(CollectorRegistry()))
-    restarted.process(_raw(records[10:20], first_offset=10))  # uncommitted offsets replayed: skipped
-    restarted.process(_raw(records[20:], first_offset=20))
-    uninterrupted.process(_raw(records))
+    _run(restarted, _raw(records[10:20], first_offset=10))  # uncommitted offsets replayed: skipped
+    _run(restarted, _raw(records[20:], first_offset=20))
+    _run(uninterrupted, _raw(records))
     assert restarted.views["TR-01"].readings == uninterrupted.views["TR-01"].readings
     assert store.data["TR-01"] == other_store.data["TR-01"]  # bit-identical checkpoints
 
@@ -98,20 +105,20 @@ def test_a_detector_state_of_another_version_restarts_the_detector_only() -> Non
     alarm survive; an unreadable segment state as a whole starts the segment afresh."""
     proc, store = _processor()
     records = list(LeakScenario(segment_id="TR-01", leak_start_s=None, seconds=40).records(NETWORK))
-    proc.process(_raw(records[:20]))
+    _run(proc, _raw(records[:20]))
     runtime, _ = SegmentRuntime.decode(store.data["TR-01"])
     runtime.active_alarm = ActiveAlarm("TR-01/mb/1", 0, [1], 5, 6, 7, {1: 6}, mass_balance_active=True)
     store.data["TR-01"] = runtime.encode(b"PWDS detector state of another version")
     upgraded = build_processor(LeakdetectConfig(), NETWORK, store, PrometheusMetrics(CollectorRegistry()))
-    assert upgraded.process(_raw(records[:20])).readings == 0  # replayed offsets: still known, skipped
-    assert upgraded.process(_raw(records[20:], first_offset=20)).readings > 0
+    assert _run(upgraded, _raw(records[:20])).readings == 0  # replayed offsets: still known, skipped
+    assert _run(upgraded, _raw(records[20:], first_offset=20)).readings > 0
     after, _ = SegmentRuntime.decode(store.data["TR-01"])
     assert after.active_alarm is not None and after.active_alarm.alarm_id == "TR-01/mb/1"
     assert after.last_offset == 39
 
     store.data["TR-01"] = b"not a segment state"
     fresh = build_processor(LeakdetectConfig(), NETWORK, store, PrometheusMetrics(CollectorRegistry()))
-    assert fresh.process(_raw(records[:20])).readings > 0  # nothing known: read again
+    assert _run(fresh, _raw(records[:20])).readings > 0  # nothing known: read again
     assert SegmentRuntime.decode(store.data["TR-01"])[0].active_alarm is None
 
 
@@ -134,7 +141,7 @@ def test_garbage_goes_to_dead_letters() -> None:
             ),
         ),
     ]
-    result = proc.process(batch)
+    result = _run(proc, batch)
     assert len(result.dead_letters) == 4
     headers = dict(result.dead_letters[0].headers)
     assert headers["pw-dlq-source-offset"] == b"7" and headers["pw-dlq-source-partition"] == b"1"
@@ -146,7 +153,7 @@ def test_leak_raises_one_alarm_with_location_then_updates() -> None:
     alarms = []
     recs = list(sc.records(NETWORK))
     for i in range(0, len(recs), 300):
-        alarms += proc.process(_raw(recs[i : i + 300], first_offset=i)).alarms
+        alarms += _run(proc, _raw(recs[i : i + 300], first_offset=i)).alarms
     assert alarms and alarms[0].state == pb.ALARM_STATE_RAISED
     assert len({a.alarm_id for a in alarms}) == 1
     assert [a.alarm_sequence for a in alarms] == list(range(len(alarms)))
@@ -169,7 +176,7 @@ class _Ctx:
 
 def test_query_api_answers_and_refuses_garbage() -> None:
     proc, _ = _processor()
-    proc.process(_raw(list(LeakScenario(segment_id="TR-01", leak_start_s=None, seconds=20).records(NETWORK))))
+    _run(proc, _raw(list(LeakScenario(segment_id="TR-01", leak_start_s=None, seconds=20).records(NETWORK))))
     servicer = LeakQueryServicer(NETWORK, lambda: proc.views.copy())
     status = servicer.GetSegmentStatus(qpb.GetSegmentStatusRequest(segment_id="TR-01"), _Ctx()).status
     assert status.served_here and status.readings_processed > 0 and len(status.windows) >= 1
