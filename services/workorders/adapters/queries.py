@@ -16,6 +16,7 @@ from services.workorders.adapters.read_models import (
     hazard_from_row,
     hazard_overdue,
     hazards,
+    order_from_row,
     problem_pipelines,
     replacement_targets,
     replacements,
@@ -298,23 +299,19 @@ class ReadModelQueries:
     def _response_times(self, conn: sa.Connection, now: int, districts: frozenset[str] | None) -> Table:
         t = work_orders
         query = self._district_filter(
-            sa.select(
-                t.c.district,
-                t.c.grade,
-                t.c.received_at_unix_us,
-                t.c.arrived_at_unix_us,
-                t.c.made_safe_at_unix_us,
-                t.c.repaired_at_unix_us,
-            ).where(t.c.state != "cancelled"),
+            sa.select(t.c.district, t.c.grade, t.c.state_json).where(t.c.state != "cancelled"),
             t.c.district,
             districts,
         )
         acc: dict[tuple[str, int], list[list[float]]] = defaultdict(lambda: [[], [], []])
-        for district, grade, received, *reached in conn.execute(query):
-            lists = acc[(district, int(grade))]
-            for i, at in enumerate(reached):
-                if at is not None:
-                    lists[i].append((int(at) - int(received)) / US_PER_S / 60.0)
+        # The aggregate's own timings: they run from the response clock start (the alarm's time, or a
+        # reopening), as the SLA timers do, not from the row's time received.
+        for row in conn.execute(query).mappings():
+            timings = order_from_row(row).timings()
+            lists = acc[(row["district"], int(row["grade"]))]
+            for i, seconds in enumerate((timings.to_arrive_s, timings.to_make_safe_s, timings.to_repair_s)):
+                if seconds is not None:
+                    lists[i].append(seconds / 60.0)
 
         def mean(values: list[float]) -> object:
             return round(sum(values) / len(values), 2) if values else "-"

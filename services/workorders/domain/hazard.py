@@ -319,6 +319,12 @@ class Hazard(Aggregate):
             return None
         return len(self.signatures) + 1
 
+    def level_signed_by(self, signer: str) -> int | None:
+        """The level ``signer`` signed in the current round (the last round once struck off), if any."""
+        if self.status not in (H.AWAITING_SIGN_OFF, H.STRUCK_OFF):
+            return None  # rectifying again after a rejection: the round's signatures are void
+        return next((s.level for s in self.signatures if s.signer == signer), None)
+
     def allowed_commands(self) -> frozenset[str]:
         if self.status is None:
             return frozenset({"record"})
@@ -488,13 +494,12 @@ class Hazard(Aggregate):
         ]
 
     def sign_off(self, *, level: int, signer: str, role: str, now_unix_us: int) -> list[HazardEvent]:
-        """Sign ``level``; the last level's signature also strikes the hazard off."""
-        if (
-            self.status is H.AWAITING_SIGN_OFF
-            and isinstance(level, int)
-            and 1 <= level <= len(self.signatures)
-            and self.signatures[level - 1].signer == signer
-        ):
+        """Sign ``level``; the last level's signature also strikes the hazard off.
+
+        The same signer signing the same level of the round again (a retry, also after the last signature
+        struck the hazard off) gives no events.
+        """
+        if not isinstance(level, bool) and isinstance(level, int) and self.level_signed_by(signer) == level:
             return []  # retried signature
         self._check("sign_off", signer, now_unix_us)
         self._check_level(level, role)

@@ -5,12 +5,15 @@ test with a controlled clock) passes the time, appends the returned ``SlaBreache
 stream, and the order remembers their ``breach_key`` so the same breach is never escalated twice.
 Calling it again at the same or a later time gives only breaches not yet recorded.
 
-Deadlines (figures from ``policy.SlaPolicy``; all measured from the order's ``received_at`` unless said):
+Deadlines (figures from ``policy.SlaPolicy``; measured from the order's response clock start unless said:
+the alarm's own time capped at the time received, or the reopening of a closed/cancelled order, see
+``WorkOrder.response_clock_start_unix_us``):
 
 * on site, target (warning) and limit (critical) of the current grade's response code, while nobody has
   arrived; a late arrival that no timer saw is still escalated once, for the record. Not while the repair
   is deferred (monitoring) or the order is closed/cancelled. The key includes the grade, so a regrade
-  from 2 to 1 starts the grade 1 clock (still from the time received).
+  from 2 to 1 starts the grade 1 clock (still from the same start), and after a reopening the number of
+  reopenings (``:r1``), so the new response is escalated again (keys are unique per order in the read model).
 * make safe (grade 1, only if ``grade1_make_safe_limit_s`` is set): critical.
 * permanent repair: grade 2 within 12 months of being graded 2; grade 3 within 2 years of being graded 3
   if environmentally significant. Critical. The key includes the grade and the deadline.
@@ -48,9 +51,10 @@ def due_escalations(order: WorkOrder, now_unix_us: int, policy: SlaPolicy = DEFA
     check_time("now_unix_us", now_unix_us)
     if order.status is None or order.status in TERMINAL:
         return []
-    assert order.grade is not None and order.received_at_unix_us is not None
+    received = order.response_clock_start_unix_us
+    assert order.grade is not None and received is not None
     grade = order.grade
-    received = order.received_at_unix_us
+    response_round = f":r{order.reopenings}" if order.reopenings else ""
     found: list[tuple[str, BreachKind, Severity, int]] = []
 
     response = policy.response(grade)
@@ -63,13 +67,15 @@ def due_escalations(order: WorkOrder, now_unix_us: int, policy: SlaPolicy = DEFA
         ):
             deadline = received + limit_s * US_PER_S
             if reached > deadline:
-                found.append((f"{kind.value}:g{grade.value}", kind, severity, deadline))
+                found.append((f"{kind.value}:g{grade.value}{response_round}", kind, severity, deadline))
 
     if grade is Grade.ONE and policy.grade1_make_safe_limit_s is not None:
         deadline = received + policy.grade1_make_safe_limit_s * US_PER_S
         reached = order.made_safe_at_unix_us if order.made_safe_at_unix_us is not None else now_unix_us
         if reached > deadline:
-            found.append(("make_safe_limit:g1", BreachKind.MAKE_SAFE_LIMIT, Severity.CRITICAL, deadline))
+            found.append(
+                (f"make_safe_limit:g1{response_round}", BreachKind.MAKE_SAFE_LIMIT, Severity.CRITICAL, deadline)
+            )
 
     repair_s = policy.repair_deadline_s(grade, order.environmentally_significant)
     if repair_s is not None and order.repair_kind is not RepairKind.PERMANENT:

@@ -16,6 +16,15 @@ Identity and alarms (leak.alarms.v1)
     (``AlarmClearRecorded``) and never closes or cancels the order: a person decides that. If an update
     grades more severely than the order's grade, the order is regraded automatically (``automatic=True``,
     role ``system``); grades never drop without a supervisor (domain brief: only qualified people regrade).
+    On a closed or cancelled order such an update reopens it (``WorkOrderReopened``, back to ``triaged``
+    at the new grade): evidence of a greater hazard must reach a dispatcher. Same-or-lower-grade updates
+    on a terminal order are only attached, so routine updates never undo a person's decision.
+
+Response clock
+    Response deadlines run from the alarm's own time (its ``event_time``, else ``detection_time``),
+    capped at the time received, so that a consumer lag does not extend them; a reopening restarts the
+    clock from the reopening update's time the same way. ``received_at_unix_us`` stays the time the
+    service received the first record (New York: log time received).
 
 States (``WorkOrderStatus``) and moves (command -> next state)::
 
@@ -30,7 +39,7 @@ States (``WorkOrderStatus``) and moves (command -> next state)::
     verified     close->closed
     monitoring   reevaluate (next date), dispatch->dispatched, hold, cancel
     on_hold      resume->(state it was held from), cancel (if that state allowed cancel)
-    closed, cancelled: terminal
+    closed, cancelled: terminal, except that a more severe alarm update reopens them (->triaged)
 
 Rules beyond the table
     * ``defer`` only for grades in ``SlaPolicy.deferrable_grades`` (2 and 3), with a re-evaluation date
@@ -121,13 +130,18 @@ class WorkOrderEvent(DomainEvent):
 @register_event("WorkOrderOpened")
 @dataclass(frozen=True, kw_only=True, slots=True)
 class WorkOrderOpened(WorkOrderEvent):
-    """``at_unix_us`` is the time the utility received the alarm (New York: log time received)."""
+    """``at_unix_us`` is the time the utility received the alarm (New York: log time received).
+
+    ``raised_at_unix_us``: when leakdetect raised it (``alarm_time``, capped at ``at_unix_us``); response
+    deadlines run from here. ``None`` in events stored before it was recorded: those ran from ``at_unix_us``.
+    """
 
     alarm: AlarmFacts
     segment: SegmentContext
     grade: Grade
     grade_reasons: tuple[str, ...]
     actor: str
+    raised_at_unix_us: int | None = None
 
 
 @register_event("AlarmUpdateAttached")
@@ -155,6 +169,28 @@ class WorkOrderRegraded(WorkOrderEvent):
     automatic: bool
     status_after: WorkOrderStatus
     held_from_after: WorkOrderStatus | None
+    # The re-evaluation date after the regrade when the order stays (or is held) in monitoring: the new
+    # grade's interval may be shorter. None in events stored before it was recorded (date kept as it was).
+    reevaluate_by_after_unix_us: int | None = None
+
+
+@register_event("WorkOrderReopened")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WorkOrderReopened(WorkOrderEvent):
+    """A closed or cancelled order reopened at a more severe ``grade`` (back to ``triaged``).
+
+    The previous response, repair and closure are history (in the stream); the reopened order needs a new
+    dispatch, arrival, repair and closure. ``response_from_unix_us`` starts the new response clock.
+    """
+
+    from_status: WorkOrderStatus
+    from_grade: Grade
+    grade: Grade
+    grade_reasons: tuple[str, ...]
+    reason: str
+    actor: str
+    automatic: bool
+    response_from_unix_us: int
 
 
 @register_event("EnvironmentalSignificanceSet")
@@ -292,7 +328,8 @@ class SlaBreached(WorkOrderEvent):
 
 @dataclass(frozen=True, slots=True)
 class ResponseTimings:
-    """Durations from the time received, for the mean-time-to-X read models (None: not reached yet)."""
+    """Durations from the start of the response clock (``WorkOrder.response_clock_start_unix_us``), for
+    the mean-time-to-X read models (None: not reached yet)."""
 
     to_dispatch_s: float | None
     to_arrive_s: float | None
@@ -334,6 +371,10 @@ class WorkOrder(Aggregate):
     closed_at_unix_us: int | None = None
     cancelled_at_unix_us: int | None = None
     last_event_at_unix_us: int = 0
+    # Start of the current response clock (the alarm's time, or the reopening's); None in snapshots taken
+    # before it was kept: the clock then ran from ``received_at_unix_us``.
+    response_from_unix_us: int | None = None
+    reopenings: int = 0  # times a closed/cancelled order was reopened; part of the response breach keys
 
     # ----------------------------------------------------------------------------------------- apply
 
@@ -368,6 +409,7 @@ class WorkOrder(Aggregate):
                     grade_reasons=event.grade_reasons,
                     graded_at_unix_us=at,
                     received_at_unix_us=at,
+                    response_from_unix_us=event.raised_at_unix_us if event.raised_at_unix_us is not None else at,
                 )
             case AlarmUpdateAttached():
                 return r(
@@ -394,9 +436,41 @@ class WorkOrder(Aggregate):
                     graded_at_unix_us=at,
                     status=event.status_after,
                     held_from=event.held_from_after,
-                    reevaluate_by_unix_us=self.reevaluate_by_unix_us
+                    reevaluate_by_unix_us=event.reevaluate_by_after_unix_us
+                    if event.reevaluate_by_after_unix_us is not None
+                    else self.reevaluate_by_unix_us
                     if S.MONITORING in (event.status_after, event.held_from_after)
                     else None,
+                )
+            case WorkOrderReopened():
+                if self.status not in TERMINAL:
+                    raise InvalidInput(f"work order {self.order_id} is {self.status}, not closed or cancelled")
+                # Everything that says "responded, repaired, closed" belonged to the previous response: the
+                # SLA timers and mean-time-to-X read these fields, so they must start again from nothing.
+                return r(
+                    self,
+                    **common,
+                    status=S.TRIAGED,
+                    grade=event.grade,
+                    grade_reasons=event.grade_reasons,
+                    graded_at_unix_us=at,
+                    crew_id="",
+                    held_from=None,
+                    reevaluate_by_unix_us=None,
+                    repair_kind=None,
+                    close_or_cancel_reason="",
+                    dispatched_at_unix_us=None,
+                    acknowledged_at_unix_us=None,
+                    en_route_at_unix_us=None,
+                    arrived_at_unix_us=None,
+                    made_safe_at_unix_us=None,
+                    repaired_at_unix_us=None,
+                    permanent_repair_at_unix_us=None,
+                    verified_at_unix_us=None,
+                    closed_at_unix_us=None,
+                    cancelled_at_unix_us=None,
+                    response_from_unix_us=event.response_from_unix_us,
+                    reopenings=self.reopenings + 1,
                 )
             case EnvironmentalSignificanceSet():
                 return r(self, **common, environmentally_significant=event.significant)
@@ -466,6 +540,11 @@ class WorkOrder(Aggregate):
     def is_open(self) -> bool:
         return self.status is not None and self.status not in TERMINAL
 
+    @property
+    def response_clock_start_unix_us(self) -> int | None:
+        """When the current response clock started (on-site and make-safe deadlines run from here)."""
+        return self.response_from_unix_us if self.response_from_unix_us is not None else self.received_at_unix_us
+
     def allowed_commands(self) -> frozenset[str]:
         """State moves allowed now (``regrade`` and ``receive_alarm`` are allowed in every open state)."""
         if self.status is None:
@@ -473,10 +552,12 @@ class WorkOrder(Aggregate):
         return TRANSITIONS[self.status]
 
     def timings(self) -> ResponseTimings:
+        start = self.response_clock_start_unix_us
+
         def since_received(t: int | None) -> float | None:
-            if t is None or self.received_at_unix_us is None:
+            if t is None or start is None:
                 return None
-            return (t - self.received_at_unix_us) / US_PER_S
+            return (t - start) / US_PER_S
 
         return ResponseTimings(
             to_dispatch_s=since_received(self.dispatched_at_unix_us),
@@ -526,6 +607,7 @@ class WorkOrder(Aggregate):
                     grade=decision.grade,
                     grade_reasons=decision.reasons,
                     actor=actor,
+                    raised_at_unix_us=alarm_time(alarm, now_unix_us),
                 )
             ]
             if alarm.state is AlarmState.CLEARED:
@@ -551,7 +633,26 @@ class WorkOrder(Aggregate):
                 grade_reasons=decision.reasons,
             )
         ]
-        if self.is_open and decision.grade.more_severe_than(self.grade):
+        if not decision.grade.more_severe_than(self.grade):
+            return events
+        reason = f"alarm update #{alarm.alarm_sequence}: {decision.reasons[0]}"
+        if not self.is_open:
+            assert self.status is not None
+            events.append(
+                WorkOrderReopened(
+                    order_id=self.order_id,
+                    at_unix_us=now_unix_us,
+                    from_status=self.status,
+                    from_grade=self.grade,
+                    grade=decision.grade,
+                    grade_reasons=decision.reasons,
+                    reason=reason,
+                    actor=actor,
+                    automatic=True,
+                    response_from_unix_us=alarm_time(alarm, now_unix_us),
+                )
+            )
+        else:
             status_after, held_from_after = self._status_after_regrade(decision.grade, policy)
             events.append(
                 WorkOrderRegraded(
@@ -559,12 +660,15 @@ class WorkOrder(Aggregate):
                     at_unix_us=now_unix_us,
                     from_grade=self.grade,
                     to_grade=decision.grade,
-                    reason=f"alarm update #{alarm.alarm_sequence}: {decision.reasons[0]}",
+                    reason=reason,
                     actor=actor,
                     role=Role.SYSTEM,
                     automatic=True,
                     status_after=status_after,
                     held_from_after=held_from_after,
+                    reevaluate_by_after_unix_us=self._reevaluate_by_after_regrade(
+                        decision.grade, status_after, held_from_after, now_unix_us, policy
+                    ),
                 )
             )
         return events
@@ -606,6 +710,9 @@ class WorkOrder(Aggregate):
                 automatic=False,
                 status_after=status_after,
                 held_from_after=held_from_after,
+                reevaluate_by_after_unix_us=self._reevaluate_by_after_regrade(
+                    grade, status_after, held_from_after, now_unix_us, policy
+                ),
             )
         ]
 
@@ -812,6 +919,31 @@ class WorkOrder(Aggregate):
             if grade is Grade.ONE and held_from in BEFORE_MADE_SAFE:
                 status, held_from = held_from, None
         return status, held_from
+
+    def _reevaluate_by_after_regrade(
+        self,
+        grade: Grade,
+        status_after: WorkOrderStatus,
+        held_from_after: WorkOrderStatus | None,
+        now_unix_us: int,
+        policy: SlaPolicy,
+    ) -> int | None:
+        """The re-evaluation date of an order still monitored after a regrade: never later than the new
+        grade's interval from now (grade 3 -> 2 must not keep grade 3's 15 months), never postponed."""
+        if S.MONITORING not in (status_after, held_from_after) or self.reevaluate_by_unix_us is None:
+            return None
+        interval_s = policy.reevaluation_interval_s(grade)
+        if interval_s is None:
+            return self.reevaluate_by_unix_us
+        return min(self.reevaluate_by_unix_us, now_unix_us + interval_s * US_PER_S)
+
+
+def alarm_time(alarm: AlarmFacts, now_unix_us: int) -> int:
+    """When leakdetect raised (or updated) the alarm, capped at ``now_unix_us``: response deadlines run
+    from here, so a consumer lag does not extend them, and a clock running ahead cannot put them in the
+    future. Falls back to the detection time, then to ``now_unix_us`` (both unset: 0 in the protobuf)."""
+    raised = alarm.event_time_unix_us or alarm.detection_time_unix_us or now_unix_us
+    return min(raised, now_unix_us)
 
 
 def _first(existing: int | None, at: int) -> int:

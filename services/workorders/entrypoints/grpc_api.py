@@ -24,6 +24,7 @@ from services.eventstore import ConcurrencyError, DuplicateEventError, InvalidEv
 from services.workorders.adapters.tokens import InvalidToken, bearer_from_metadata, verify_token
 from services.workorders.domain.errors import InvalidInput, InvalidTransition, PermissionDenied, RuleViolation
 from services.workorders.domain.hazard import HazardStatus
+from services.workorders.domain.workorder import WorkOrderStatus
 from services.workorders.service_layer.app import WorkOrdersApp
 from services.workorders.service_layer.auth import AccessDenied, Principal
 from services.workorders.service_layer.unit_of_work import CommandOutcome, NotFound
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["WorkOrdersService"].full_name
 MAX_PAGE = 1000
 _HAZARD_STATES = frozenset(s.value for s in HazardStatus)
+_WORK_ORDER_STATES = frozenset(s.value for s in WorkOrderStatus)
 _MAX_ID = 200
 
 # Order matters: the first matching class wins (InvalidTransition and RuleViolation are InvalidInput's
@@ -190,6 +192,10 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
                     raise BadRequest(f"{name} must be a finite number >= 0")
             if any(g not in (1, 2, 3) for g in request.grades):
                 raise BadRequest("grades must be 1, 2 or 3")
+            # A misspelt state would otherwise match nothing and read as "no such orders".
+            unknown = sorted(set(request.states) - _WORK_ORDER_STATES)
+            if unknown:
+                raise BadRequest(f"unknown work order state(s) {unknown}; known: {sorted(_WORK_ORDER_STATES)}")
             filt = WorkOrderFilter(
                 districts=principal.visible_districts(request.districts),
                 grades=frozenset(request.grades),

@@ -293,10 +293,16 @@ class WorkOrdersApp:
         meta = CommandMeta(
             actor=ALARM_ACTOR, command_id=causation_id, correlation_id=facts.event_id, causation_id=causation_id
         )
+        # leakdetect publishes 0 (the field's unset value) while the mass balance is not monitoring the segment
+        sensitivity = (
+            f"minimum detectable leak now {facts.segment_mdlr_kg_per_s:.4g} kg/s"
+            if facts.segment_mdlr_kg_per_s > 0
+            else "the mass balance is not monitoring the segment"
+        )
         description = (
             f"meter {facts.tag_id} {facts.health.replace('_', ' ')}"
             + (f" ({facts.detail})" if facts.detail else "")
-            + f"; segment leak detection degraded, minimum detectable leak now {facts.segment_mdlr_kg_per_s:.4g} kg/s"
+            + f"; segment leak detection degraded, {sensitivity}"
         )
         return self.hazards.execute(
             hazard_id,
@@ -465,7 +471,10 @@ class WorkOrdersApp:
             reason = _text(args, "reason") or note
 
             def decide(h: Hazard) -> Sequence[DomainEvent]:
-                level = requested or h.next_level or 1
+                # "0 = the next level": a retried sign-off must resolve to the level this signer already
+                # signed, not to the one after it (whose role the signer does not hold).
+                signed = h.level_signed_by(actor) if command == "sign_off" else None
+                level = requested or signed or h.next_level or 1
                 role = h.sign_off_levels[level - 1] if 1 <= level <= len(h.sign_off_levels) else "-"
                 if h.status is HazardStatus.AWAITING_SIGN_OFF and level == h.next_level:
                     principal.require_sign_off_role(level, role)

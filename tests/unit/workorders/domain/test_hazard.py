@@ -253,3 +253,28 @@ def test_garbage_is_refused() -> None:
         )
     with pytest.raises(InvalidTransition, match="not recorded"):
         Hazard().start_rectification(actor="u", now_unix_us=T0)
+
+
+def test_retrying_the_last_signature_after_strike_off_is_a_no_op() -> None:
+    s = awaiting_sign_off()
+    for level, (role, signer) in enumerate(zip(DEFAULT_LEVEL_ROLES, SIGNERS, strict=True), start=1):
+        s.do("sign_off", level=level, signer=signer, role=role, now_unix_us=T0 + 3 * DAY)
+    assert s.hazard.status is HazardStatus.STRUCK_OFF
+    # The last signer's request timed out after the store recorded it: the retry changes nothing.
+    assert s.hazard.sign_off(level=4, signer="sun", role=DEFAULT_LEVEL_ROLES[3], now_unix_us=T0 + 4 * DAY) == []
+    assert s.hazard.level_signed_by("sun") == 4 and s.hazard.level_signed_by("nobody") is None
+    # Anyone else, or another level, is still refused: the hazard is struck off.
+    with pytest.raises(InvalidTransition, match="struck_off"):
+        s.hazard.sign_off(level=4, signer="zhou", role=DEFAULT_LEVEL_ROLES[3], now_unix_us=T0 + 4 * DAY)
+    with pytest.raises(InvalidTransition, match="struck_off"):
+        s.hazard.sign_off(level=3, signer="sun", role=DEFAULT_LEVEL_ROLES[2], now_unix_us=T0 + 4 * DAY)
+
+
+def test_a_rejected_round_signature_is_not_taken_for_a_retry() -> None:
+    s = awaiting_sign_off()
+    s.do("sign_off", level=1, signer="wang", role=DEFAULT_LEVEL_ROLES[0], now_unix_us=T0)
+    s.do("reject", level=2, signer="li", role=DEFAULT_LEVEL_ROLES[1], reason="no photo of the weld", now_unix_us=T0)
+    assert s.hazard.level_signed_by("wang") is None
+    s.do("submit_for_sign_off", summary="weld photographed", actor="unit", now_unix_us=T0 + DAY)
+    new = s.hazard.sign_off(level=1, signer="wang", role=DEFAULT_LEVEL_ROLES[0], now_unix_us=T0 + DAY)
+    assert [e.type for e in new] == ["HazardSignedOff"]

@@ -172,3 +172,82 @@ def test_monthly_response_compliance_code_1() -> None:
     assert response_compliance([], code1).compliant
     with pytest.raises(InvalidInput, match="arrival time"):
         response_compliance([float("nan")], code1)
+
+
+def _to_site(order: WorkOrder, at: int) -> WorkOrder:
+    for step in ("dispatch", "acknowledge", "depart", "arrive"):
+        kwargs = {"crew_id": "c"} if step == "dispatch" else {}
+        order = run(order, getattr(order, step)(**kwargs, actor="c", now_unix_us=at))
+    return order
+
+
+def test_response_deadlines_run_from_the_alarm_not_from_a_lagging_consumer() -> None:
+    # Raised at T0, consumed an hour later: the grade 1 crew on site 2.5 h after the alarm is past 2 h.
+    order = opened(alarm(rupture=True), at=T0 + HOUR)
+    assert order.grade is Grade.ONE
+    assert order.received_at_unix_us == T0 + HOUR and order.response_clock_start_unix_us == T0
+    order = _to_site(order, T0 + 150 * MIN)
+    events = due_escalations(order, T0 + 150 * MIN)
+    assert kinds(events) == [BreachKind.ON_SITE_TARGET, BreachKind.ON_SITE_LIMIT]
+    assert events[1].deadline_unix_us == T0 + 2 * HOUR
+    assert order.timings().to_arrive_s == 150 * 60
+
+
+def test_an_alarm_time_ahead_of_our_clock_is_capped_at_the_time_received() -> None:
+    order = opened(alarm(rupture=True), at=T0 - 10 * MIN)  # leakdetect's clock runs 10 min ahead
+    assert order.response_clock_start_unix_us == T0 - 10 * MIN
+    assert kinds(due_escalations(order, T0 + 20 * MIN + 1)) == [BreachKind.ON_SITE_TARGET]
+
+
+def test_a_reopened_order_runs_new_response_deadlines_from_the_reopening() -> None:
+    order = opened()  # grade 3: no response timer
+    order = run(order, order.cancel(reason="false alarm", actor="d", now_unix_us=T0 + 5 * MIN))
+    assert due_escalations(order, T0 + DAY) == []
+    update = alarm(sequence=1, rupture=True)
+    update = type(update)(**{**{f: getattr(update, f) for f in update.__slots__}, "event_time_unix_us": T0 + HOUR})
+    order = run(order, order.receive_alarm(update, now_unix_us=T0 + HOUR))
+    assert order.grade is Grade.ONE and order.response_clock_start_unix_us == T0 + HOUR
+    assert due_escalations(order, T0 + HOUR + 30 * MIN) == []
+    order, events = escalate(order, T0 + HOUR + 30 * MIN + 1)
+    assert kinds(events) == [BreachKind.ON_SITE_TARGET] and events[0].breach_key == "on_site_target:g1:r1"
+    order = _to_site(order, T0 + HOUR + 45 * MIN)
+    assert due_escalations(order, T0 + DAY) == []  # arrived within the 2 h limit of the reopening
+    assert order.timings().to_arrive_s == 45 * 60
+
+
+def test_a_reopened_grade_2_order_gets_the_repair_deadline_from_the_reopening() -> None:
+    order = opened(alarm(pct=2.0))
+    order, _ = escalate(order, T0 + 5 * HOUR)
+    assert order.escalations == {"on_site_target:g2", "on_site_limit:g2"}
+    order = run(order, order.regrade(Grade.THREE, reason="bar hole 5 % LEL", actor="s", role=Role.SUPERVISOR,
+                                     now_unix_us=T0 + 5 * HOUR))
+    order = run(order, order.cancel(reason="no leak found", actor="d", now_unix_us=T0 + 6 * HOUR))
+    order = run(order, order.receive_alarm(alarm(sequence=1, pct=2.0), now_unix_us=T0 + DAY))
+    assert order.grade is Grade.TWO and order.response_clock_start_unix_us == T0  # the update's own time
+    order, events = escalate(order, T0 + DAY)
+    # The new response is escalated under new keys (the old ones stay recorded once each).
+    assert {e.breach_key for e in events} == {"on_site_target:g2:r1", "on_site_limit:g2:r1"}
+    assert due_escalations(order, T0 + DAY + 365 * DAY) == []
+    assert kinds(due_escalations(order, T0 + DAY + 365 * DAY + 1)) == [BreachKind.REPAIR_DEADLINE]
+
+
+def test_regrading_a_monitored_leak_shortens_the_reevaluation_date_to_the_new_grade() -> None:
+    order = opened()  # grade 3
+    order = run(order, order.defer(reevaluate_by_unix_us=T0 + 450 * DAY, reason="small", actor="d", now_unix_us=T0))
+    regraded = order.regrade(Grade.TWO, reason="larger", actor="s", role=Role.SUPERVISOR, now_unix_us=T0 + DAY)
+    order = run(order, regraded)
+    assert order.reevaluate_by_unix_us == T0 + DAY + 182 * DAY
+    assert kinds(due_escalations(order, T0 + 184 * DAY)) == [BreachKind.REEVALUATION_OVERDUE]
+    # An earlier date is kept: a regrade never postpones a re-evaluation.
+    early = opened()
+    early = run(early, early.defer(reevaluate_by_unix_us=T0 + 30 * DAY, reason="s", actor="d", now_unix_us=T0))
+    early = run(early, early.regrade(Grade.TWO, reason="x", actor="s", role=Role.SUPERVISOR, now_unix_us=T0 + DAY))
+    assert early.reevaluate_by_unix_us == T0 + 30 * DAY
+
+
+def test_an_automatic_regrade_of_a_monitored_leak_also_shortens_the_date() -> None:
+    order = opened()
+    order = run(order, order.defer(reevaluate_by_unix_us=T0 + 450 * DAY, reason="small", actor="d", now_unix_us=T0))
+    order = run(order, order.receive_alarm(alarm(sequence=1, pct=2.0), now_unix_us=T0 + DAY))
+    assert order.grade is Grade.TWO and order.status.value == "monitoring"
+    assert order.reevaluate_by_unix_us == T0 + DAY + 182 * DAY

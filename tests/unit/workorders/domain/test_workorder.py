@@ -22,6 +22,7 @@ from services.workorders.domain.workorder import (
     AlarmUpdateAttached,
     WorkOrderOpened,
     WorkOrderRegraded,
+    WorkOrderReopened,
 )
 from tests.unit.workorders.domain.factories import DAY, MIN, T0, alarm, opened, run, segment
 
@@ -253,3 +254,106 @@ def test_snapshot_round_trip() -> None:
     assert WorkOrder.from_snapshot(snap) == order
     with pytest.raises(InvalidInput, match="status"):
         WorkOrder.from_snapshot({**snap, "status": "exploded"})
+
+
+# -- a closed or cancelled order and a more severe alarm update ---------------------------------------
+
+
+def _cancelled() -> WorkOrder:
+    order = opened()  # grade 3
+    return run(order, order.cancel(reason="false alarm: compressor start", actor="d", now_unix_us=T0 + 5 * MIN))
+
+
+def _closed_after_repair() -> WorkOrder:
+    order = opened()
+    steps: list[tuple[str, dict]] = [
+        ("dispatch", {"crew_id": "crew-1"}),
+        ("acknowledge", {}),
+        ("depart", {}),
+        ("arrive", {}),
+        ("make_safe", {"measures": "area cordoned"}),
+        ("repair", {"kind": RepairKind.PERMANENT}),
+        ("verify", {"passed": True}),
+        ("close", {"notes": "clamp fitted"}),
+    ]
+    for i, (step, kwargs) in enumerate(steps, start=1):
+        order = run(order, getattr(order, step)(**kwargs, actor="crew", now_unix_us=T0 + i * MIN))
+    assert order.status is S.CLOSED
+    return order
+
+
+def test_a_more_severe_update_reopens_a_cancelled_order_at_the_new_grade() -> None:
+    order = _cancelled()
+    events = order.receive_alarm(alarm(sequence=1, rupture=True, hint=Grade.ONE), now_unix_us=T0 + 20 * MIN)
+    assert [type(e) for e in events] == [AlarmUpdateAttached, WorkOrderReopened]
+    reopened = events[1]
+    assert isinstance(reopened, WorkOrderReopened)
+    assert reopened.automatic and reopened.from_status is S.CANCELLED and reopened.from_grade is Grade.THREE
+    assert reopened.grade is Grade.ONE and reopened.reason.startswith("alarm update #1")
+    after = run(order, events)
+    assert after.status is S.TRIAGED and after.is_open and after.grade is Grade.ONE
+    assert after.cancelled_at_unix_us is None and after.close_or_cancel_reason == ""
+    assert after.reopenings == 1 and after.graded_at_unix_us == T0 + 20 * MIN
+    assert after.received_at_unix_us == T0  # the time received is history, never rewritten
+    # It is a live order again: a dispatcher can send a crew.
+    assert run(after, after.dispatch("crew-2", actor="d", now_unix_us=T0 + 21 * MIN)).status is S.DISPATCHED
+
+
+def test_reopening_a_closed_order_clears_the_previous_response_and_repair() -> None:
+    order = _closed_after_repair()
+    events = order.receive_alarm(alarm(sequence=1, pct=2.0), now_unix_us=T0 + DAY)
+    assert [type(e) for e in events] == [AlarmUpdateAttached, WorkOrderReopened]
+    after = run(order, events)
+    assert after.status is S.TRIAGED and after.grade is Grade.TWO and after.crew_id == ""
+    for name in (
+        "dispatched_at_unix_us",
+        "acknowledged_at_unix_us",
+        "en_route_at_unix_us",
+        "arrived_at_unix_us",
+        "made_safe_at_unix_us",
+        "repaired_at_unix_us",
+        "permanent_repair_at_unix_us",
+        "verified_at_unix_us",
+        "closed_at_unix_us",
+        "repair_kind",
+        "reevaluate_by_unix_us",
+    ):
+        assert getattr(after, name) is None, name
+    assert after.timings().to_arrive_s is None
+    # Snapshot round trip keeps the reopening.
+    assert WorkOrder.from_snapshot(after.to_snapshot()) == after
+
+
+def test_same_or_lower_grade_updates_on_a_terminal_order_only_attach() -> None:
+    for order in (_cancelled(), _closed_after_repair()):
+        events = order.receive_alarm(alarm(sequence=1, pct=0.6), now_unix_us=T0 + DAY)
+        assert [type(e) for e in events] == [AlarmUpdateAttached]
+        assert run(order, events).status is order.status
+        clear = order.receive_alarm(alarm(sequence=1, state=AlarmState.CLEARED), now_unix_us=T0 + DAY)
+        assert [type(e) for e in clear] == [AlarmClearRecorded]
+    # A grade 2 order cancelled by a dispatcher stays cancelled on a grade 2 update.
+    order = opened(alarm(pct=2.0))
+    order = run(order, order.cancel(reason="false alarm", actor="d", now_unix_us=T0 + MIN))
+    events = order.receive_alarm(alarm(sequence=1, pct=2.5), now_unix_us=T0 + 2 * MIN)
+    assert [type(e) for e in events] == [AlarmUpdateAttached] and run(order, events).status is S.CANCELLED
+
+
+def test_reopened_event_round_trips_and_is_refused_on_an_open_order() -> None:
+    from services.workorders.domain import event_from_payload
+
+    order = _cancelled()
+    reopened = order.receive_alarm(alarm(sequence=1, rupture=True), now_unix_us=T0 + 20 * MIN)[1]
+    assert event_from_payload(reopened.type, reopened.schema_version, reopened.to_payload()) == reopened
+    with pytest.raises(InvalidInput, match="not closed or cancelled"):
+        opened().apply(reopened)
+
+
+def test_an_opened_event_stored_without_the_raise_time_still_loads() -> None:
+    from services.workorders.domain import event_from_payload
+
+    event = WorkOrder().receive_alarm(alarm(), segment(), now_unix_us=T0 + MIN)[0]
+    payload = event.to_payload()
+    assert payload["raised_at_unix_us"] == T0
+    del payload["raised_at_unix_us"]  # as stored before the field existed
+    old = event_from_payload(event.type, event.schema_version, payload)
+    assert WorkOrder.replay([old]).response_clock_start_unix_us == T0 + MIN  # as it was: from received

@@ -25,7 +25,7 @@ from services.workorders.domain import (
     due_escalations,
     event_from_payload,
 )
-from services.workorders.domain.workorder import BEFORE_MADE_SAFE, TERMINAL
+from services.workorders.domain.workorder import BEFORE_MADE_SAFE, TERMINAL, WorkOrderReopened
 from tests.unit.workorders.domain.factories import DAY, MIN, T0, alarm, segment
 
 S = WorkOrderStatus
@@ -51,6 +51,8 @@ class WorkOrderMachine(RuleBasedStateMachine):
         self.events: list = []
         self.now = T0
         self.was_terminal: WorkOrderStatus | None = None
+        self.terminal_grade: Grade | None = None
+        self.reopenings_seen = 0
         self.refused = 0
 
     def attempt(self, command: Callable[[WorkOrder], list]) -> None:
@@ -204,10 +206,17 @@ class WorkOrderMachine(RuleBasedStateMachine):
 
     @invariant()
     def terminal_states_stay(self) -> None:
-        if self.was_terminal is not None:
-            assert self.order.status is self.was_terminal
-        elif self.order.status in TERMINAL:
-            self.was_terminal = self.order.status
+        """Closed and cancelled stay so, except that an alarm update grading more severely reopens the
+        order (to triaged, at that grade): new evidence of a greater hazard must reach a dispatcher."""
+        o = self.order
+        if self.was_terminal is not None and o.status is not self.was_terminal:
+            assert o.status is S.TRIAGED and o.reopenings == self.reopenings_seen + 1
+            assert self.terminal_grade is not None and o.grade is not None
+            assert o.grade.more_severe_than(self.terminal_grade)
+            assert isinstance(self.events[-1], WorkOrderReopened) and self.events[-1].automatic
+            self.was_terminal = None
+        if self.was_terminal is None and o.status in TERMINAL:
+            self.was_terminal, self.terminal_grade, self.reopenings_seen = o.status, o.grade, o.reopenings
 
     @invariant()
     def events_replay_to_the_same_state(self) -> None:

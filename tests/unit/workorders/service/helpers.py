@@ -18,7 +18,13 @@ SECRET = "test-secret-" + "x" * 40
 
 
 def alarm(
-    alarm_id: str, segment_id: str, district: str, *, sequence: int = 0, lel: float = 0.0
+    alarm_id: str,
+    segment_id: str,
+    district: str,
+    *,
+    sequence: int = 0,
+    lel: float = 0.0,
+    at_unix_us: int = 1_700_000_000_000_000,
 ) -> alarms_pb2.LeakAlarmEvent:
     state = alarms_pb2.ALARM_STATE_RAISED if sequence == 0 else alarms_pb2.ALARM_STATE_UPDATED
     message = alarms_pb2.LeakAlarmEvent(
@@ -29,9 +35,9 @@ def alarm(
         segment_id=segment_id,
         district=district,
         methods=[alarms_pb2.DETECTION_METHOD_MASS_BALANCE],
-        onset_time_unix_us=1_700_000_000_000_000,
-        detection_time_unix_us=1_700_000_000_000_000,
-        event_time_unix_us=1_700_000_000_000_000,
+        onset_time_unix_us=at_unix_us,
+        detection_time_unix_us=at_unix_us,
+        event_time_unix_us=at_unix_us,
     )
     if lel:
         message.methane.tag_id = "CH4-1"

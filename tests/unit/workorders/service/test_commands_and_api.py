@@ -350,7 +350,11 @@ def test_projection_rebuild_equals_live_read_model(runtime: Runtime) -> None:
 
 
 def test_sla_ticker_escalates_once_with_injected_clock(runtime: Runtime) -> None:
-    order_id = _open(runtime, lel=90.0)
+    # Raised just now: response deadlines run from the alarm's own time (an old one is late at once).
+    message = alarm("A-1", _segment(runtime), DISTRICT, lel=90.0, at_unix_us=time.time_ns() // 1000)
+    runtime.app.handle_alarm(alarm_facts(message), "A-1/0")
+    runtime.runner.run_until_caught_up()
+    order_id = work_order_id_for_alarm("A-1")
     order, _ = runtime.app.work_orders.get(order_id)
     received = order.received_at_unix_us or 0
     assert runtime.app.tick_sla(received + 1) == 0
@@ -410,3 +414,59 @@ def test_snapshots_are_used_and_equal_to_a_full_replay(tmp_path: object) -> None
         assert loaded == replayed and version == 4
     finally:
         rt.stop()
+
+
+def test_a_more_severe_update_reopens_a_cancelled_order_in_the_read_model(runtime: Runtime, api: Api) -> None:
+    from services.workorders.service_layer.auth import CallerRole, Principal
+
+    dispatcher = Principal("d", CallerRole.DISPATCHER, frozenset({"*"}))
+    order_id = _open(runtime, "R-1")
+    runtime.app.execute(dispatcher, "work_order", order_id, "cancel", {"reason": "false alarm"})
+    meta = auth(token("dispatcher", [DISTRICT]))
+    runtime.runner.run_until_caught_up()
+    listed = api.stub.ListWorkOrders(pb.ListWorkOrdersRequest(states=["cancelled"]), metadata=meta).work_orders
+    assert [w.work_order_id for w in listed] == [order_id]
+    # The same incident, now 90 % LEL in a confined space: grade 1, a dispatcher must see it again.
+    update = alarm_facts(alarm("R-1", _segment(runtime), DISTRICT, sequence=1, lel=90.0))
+    outcome = runtime.app.handle_alarm(update, "R-1/1")
+    assert outcome.event_types == ("AlarmUpdateAttached", "WorkOrderReopened")
+    runtime.runner.run_until_caught_up()
+    listed = api.stub.ListWorkOrders(pb.ListWorkOrdersRequest(open_only=True), metadata=meta).work_orders
+    assert [(w.work_order_id, w.state, w.grade) for w in listed] == [(order_id, "triaged", 1)]
+    with read_transaction(runtime.store.engine) as conn:
+        live = dump_read_models(conn)
+    row = next(r for r in live["wo_rm_work_orders"] if r["work_order_id"] == order_id)
+    assert row["is_open"] and row["cancelled_at_unix_us"] is None and row["state"] == "triaged"
+    assert live["wo_rm_skipped_events"] == []
+    # Delivered again: nothing new.
+    assert runtime.app.handle_alarm(update, "R-1/1").event_types == ()
+    runtime.runner.rebuild()
+    with read_transaction(runtime.store.engine) as conn:
+        assert dump_read_models(conn) == live
+
+
+def test_list_work_orders_refuses_unknown_states(api: Api) -> None:
+    meta = auth(token("dispatcher", [DISTRICT]))
+    code = _code(lambda: api.stub.ListWorkOrders(pb.ListWorkOrdersRequest(states=["open"]), metadata=meta))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as info:
+        api.stub.ListWorkOrders(pb.ListWorkOrdersRequest(states=["triaged", "Closed"]), metadata=meta)
+    assert "unknown work order state(s) ['Closed']" in info.value.details()  # type: ignore[attr-defined]
+    assert "triaged" in info.value.details()  # type: ignore[attr-defined]
+
+
+def test_response_times_report_runs_from_the_alarm_time_like_the_sla(runtime: Runtime, api: Api) -> None:
+    from services.workorders.service_layer.auth import CallerRole, Principal
+
+    dispatcher = Principal("d", CallerRole.DISPATCHER, frozenset({"*"}))
+    crew = Principal("crew-7", CallerRole.CREW, frozenset({"*"}))
+    raised = time.time_ns() // 1000 - 3600 * 1_000_000  # the consumer lagged an hour behind
+    message = alarm("RT-1", _segment(runtime), DISTRICT, at_unix_us=raised)
+    order_id = runtime.app.handle_alarm(alarm_facts(message), "RT-1/0").stream_id
+    runtime.app.execute(dispatcher, "work_order", order_id, "dispatch", {"crew_id": "crew-7"})
+    for command in ("acknowledge", "en_route", "on_site"):
+        runtime.app.execute(crew, "work_order", order_id, command, {})
+    runtime.runner.run_until_caught_up()
+    table, _ = runtime.app.report(dispatcher, "response-times", now_unix_us=time.time_ns() // 1000)
+    row = dict(zip(table.columns, table.rows[0], strict=True))
+    assert row["arrived"] == 1 and 59.0 < float(row["mean_to_arrive_min"]) < 61.0  # type: ignore[arg-type]

@@ -136,8 +136,9 @@ def test_full_loop_four_signatures_struck_off_and_reported(rt: Runtime, hapi: Ap
         assert reply.hazard.signatures == level
     assert reply.hazard.state == "struck_off" and reply.result.event_types == ["HazardSignedOff", "HazardStruckOff"]
     assert reply.hazard.rectified_at_unix_us == clock.now
-    # Terminal: the next move names the state.
-    code, details = _code(lambda: hz(hapi, SIGNERS[0], hid, sign_off=pb.SignOffHazardCommand()))
+    # Terminal: the next move names the state (a signer's retry is a no-op, see test_retried_sign_off_*).
+    stranger = who("supervisor", None, "signer-9", DEFAULT_LEVEL_ROLES[0])
+    code, details = _code(lambda: hz(hapi, stranger, hid, sign_off=pb.SignOffHazardCommand()))
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "struck_off" in details
     open_id = record(hapi, rt, "insp-1/2", district=OTHER, major=False, meta=who("crew", [OTHER], "c2"))
     rt.runner.run_until_caught_up()
@@ -334,11 +335,24 @@ def test_overdue_escalated_and_reported_once(rt: Runtime, hapi: Api, clock: Cloc
 
 
 def sensor_event(rt: Runtime, tag: str = "PT-7", health: int = alarms_pb2.SENSOR_HEALTH_STALE,
-                 segment_id: str | None = None) -> alarms_pb2.SensorHealthEvent:
+                 segment_id: str | None = None, mdlr_kg_per_s: float = 0.42) -> alarms_pb2.SensorHealthEvent:
     return alarms_pb2.SensorHealthEvent(
         event_id=f"{tag}/{T0}", tag_id=tag, segment_id=segment_id or _segment(rt), district=DISTRICT,
         health=health, previous_health=alarms_pb2.SENSOR_HEALTH_OK, detail="no reading for 300 s",
-        change_time_unix_us=T0, segment_mdlr_kg_per_s=0.42)
+        change_time_unix_us=T0, segment_mdlr_kg_per_s=mdlr_kg_per_s)
+
+
+@pytest.mark.parametrize(("mdlr_kg_per_s", "wording"), [
+    (0.42, "minimum detectable leak now 0.42 kg/s"),
+    # leakdetect's "not monitoring" (a dead flow meter suspends the mass balance): no "0 kg/s" sensitivity
+    (0.0, "the mass balance is not monitoring the segment"),
+])
+def test_sensor_health_hazard_states_the_segments_sensitivity(rt: Runtime, mdlr_kg_per_s: float,
+                                                              wording: str) -> None:
+    message = sensor_event(rt, tag="FT-9", mdlr_kg_per_s=mdlr_kg_per_s)
+    rt.app.handle_sensor_health(sensor_health_facts(message), message.event_id)
+    hazard, _ = rt.app.hazards.get(hazard_id_for(HazardSource.SENSOR_HEALTH, message.event_id))
+    assert wording in hazard.description and "0 kg/s" not in hazard.description
 
 
 def test_sensor_health_delivered_twice_gives_one_hazard(rt: Runtime) -> None:
@@ -463,3 +477,33 @@ def test_sign_off_levels_from_config(tmp_path: Path, clock: Clock) -> None:
         channel.close()
         server.stop(0.5)
         runtime.stop()
+
+
+def test_retried_sign_off_with_level_0_is_a_no_op(rt: Runtime, hapi: Api, clock: Clock) -> None:
+    hid = to_sign_off(hapi, rt, clock)
+    request = pb.ExecuteHazardCommandRequest(hazard_id=hid, sign_off=pb.SignOffHazardCommand(level=0))
+    request.context.command_id = "sign-next-1"
+    first = hapi.stub.ExecuteHazardCommand(request, metadata=SIGNERS[0])
+    assert first.result.event_types == ["HazardSignedOff"] and first.hazard.signatures == 1
+    # "0 = the next level" must not turn the retry into a signature of level 2 (not the signer's role).
+    retry = hapi.stub.ExecuteHazardCommand(request, metadata=SIGNERS[0])
+    assert retry.result.event_types == [] and retry.result.version == first.result.version
+    assert retry.hazard.signatures == 1 and retry.hazard.next_sign_off_role == DEFAULT_LEVEL_ROLES[1]
+
+
+def test_retried_sign_off_of_the_last_level_after_strike_off_is_a_no_op(
+    rt: Runtime, hapi: Api, clock: Clock
+) -> None:
+    hid = to_sign_off(hapi, rt, clock)
+    for meta in SIGNERS[:3]:
+        hz(hapi, meta, hid, sign_off=pb.SignOffHazardCommand())
+    request = pb.ExecuteHazardCommandRequest(hazard_id=hid, sign_off=pb.SignOffHazardCommand(level=4))
+    request.context.command_id = "sign-last"
+    first = hapi.stub.ExecuteHazardCommand(request, metadata=SIGNERS[3])
+    assert first.result.event_types == ["HazardSignedOff", "HazardStruckOff"]
+    # The reply was lost; the console retries, by number and as "the next level".
+    for level in (4, 0):
+        request.sign_off.level = level
+        retry = hapi.stub.ExecuteHazardCommand(request, metadata=SIGNERS[3])
+        assert retry.result.event_types == [] and retry.result.version == first.result.version
+        assert retry.hazard.state == "struck_off" and retry.hazard.signatures == 4

@@ -327,7 +327,9 @@ class SensorHealthEvent(_message.Message):
     detail: _builtins.str
     change_time_unix_us: _builtins.int
     segment_mdlr_kg_per_s: _builtins.float
-    """The segment's minimum detectable leak rate after this change."""
+    """The segment's minimum detectable leak rate after this change; 0 while the mass balance is not monitoring
+    the segment (baseline still being learned, or a flow meter out of service).
+    """
     def __init__(
         self,
         *,
