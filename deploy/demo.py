@@ -178,6 +178,7 @@ def main() -> int:
                     "PIPEWARDEN_WORKORDERS_GRPC_ADDRESS": WORKORDERS_ADDRESS,
                     "PIPEWARDEN_WORKORDERS_JWT_SECRET": jwt_secret,
                     "PIPEWARDEN_WORKORDERS_CONSUMER_GROUP": "pipewarden-demo-workorders",
+                    "PIPEWARDEN_WORKORDERS_REPORT_UTC_OFFSET_H": "8",  # the demo city is in China
                 },
             )
         )

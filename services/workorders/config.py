@@ -55,6 +55,9 @@ class WorkOrdersConfig:
     relay_outbox: bool = True
     network_file: str | None = None
     log_level: str = "INFO"
+    # The utility's local time as an offset from UTC (hours; China: 8): yearly reports (km replaced against the
+    # year's targets) count calendar years in local time, as the regulator does.
+    report_utc_offset_h: float = 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkOrdersConfig:
@@ -97,6 +100,12 @@ class WorkOrdersConfig:
                 )
             return roles
 
+        def utc_offset_h(name: str) -> float:
+            value = number(name, 0.0, minimum=-12.0)
+            if value > 14.0 or value * 4 != round(value * 4):
+                raise ConfigError(f"{name}={value!r} must be a UTC offset in quarter hours, -12 to 14")
+            return value
+
         secret = env.get("PIPEWARDEN_WORKORDERS_JWT_SECRET") or None
         return cls(
             db_url=text("PIPEWARDEN_WORKORDERS_DB_URL", DEFAULT_DB_URL),
@@ -115,4 +124,5 @@ class WorkOrdersConfig:
             relay_outbox=flag("PIPEWARDEN_WORKORDERS_RELAY_OUTBOX", True),
             network_file=env.get("PIPEWARDEN_NETWORK_FILE") or None,
             log_level=text("PIPEWARDEN_LOG_LEVEL", "INFO"),
+            report_utc_offset_h=utc_offset_h("PIPEWARDEN_WORKORDERS_REPORT_UTC_OFFSET_H"),
         )

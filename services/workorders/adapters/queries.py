@@ -142,9 +142,11 @@ def view_from_row(row: Any) -> WorkOrderView:
 
 
 class ReadModelQueries:
-    def __init__(self, engine: sa.Engine, network: Network) -> None:
+    def __init__(self, engine: sa.Engine, network: Network, *, report_utc_offset_s: int = 0) -> None:
         self.engine = engine
         self.network = network
+        # yearly reports count calendar years in the utility's local time (WorkOrdersConfig.report_utc_offset_h)
+        self.report_utc_offset_s = report_utc_offset_s
 
     @staticmethod
     def _as_of(conn: sa.Connection) -> int:
@@ -369,10 +371,11 @@ class ReadModelQueries:
     def _replacement(self, conn: sa.Connection, now: int, districts: frozenset[str] | None) -> Table:
         from datetime import UTC, datetime
 
-        from services.workorders.domain.replacement import YearlyTarget, programme_progress
+        from services.workorders.domain.replacement import YearlyTarget, programme_progress, year_bounds_unix_us
         from services.workorders.domain.values import PipeClass
 
-        year = datetime.fromtimestamp(now / US_PER_S, UTC).year
+        offset_s = self.report_utc_offset_s
+        year = datetime.fromtimestamp(now / US_PER_S + offset_s, UTC).year
         targets = [
             YearlyTarget(year=r.year, district=r.district, pipe_class=PipeClass(r.pipe_class), target_km=r.target_km)
             for r in conn.execute(sa.select(replacement_targets))
@@ -387,7 +390,9 @@ class ReadModelQueries:
                 round(row.replaced_km, 3),
                 round(row.pct_of_target, 1) if row.pct_of_target is not None else "-",
             )
-            for row in programme_progress(targets, self._facts(conn), year=year)
+            for row in programme_progress(
+                targets, self._facts(conn), year=year, period_unix_us=year_bounds_unix_us(year, offset_s)
+            )
             if districts is None or row.district in districts
         )
         return Table(

@@ -114,7 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         runtime = build_runtime(
-            args.db, network_file=config.network_file, sign_off=SignOffPolicy(level_roles=config.sign_off_levels)
+            args.db,
+            network_file=config.network_file,
+            sign_off=SignOffPolicy(level_roles=config.sign_off_levels),
+            report_utc_offset_s=round(config.report_utc_offset_h * 3600),
         )
     except Exception as error:  # unreachable database, bad URL
         print(f"error: cannot open the event store {args.db!r}: {error}", file=sys.stderr)

@@ -110,12 +110,13 @@ def build_runtime(
     clock: Callable[[], int] = system_clock,
     snapshot_every: int = 50,
     sign_off: SignOffPolicy = DEFAULT_SIGN_OFF_POLICY,
+    report_utc_offset_s: int = 0,
 ) -> Runtime:
     store = EventStore.from_url(db_url)
     if network is None:
         network = load_network(network_file) if network_file else load_demo_network()
     notifier = ChangeNotifier()
-    queries = ReadModelQueries(store.engine, network)
+    queries = ReadModelQueries(store.engine, network, report_utc_offset_s=report_utc_offset_s)
     app = WorkOrdersApp(
         store, network, queries, clock=clock, snapshot_every=snapshot_every, notifier=notifier, sign_off=sign_off
     )
@@ -130,4 +131,5 @@ def build_from_config(config: WorkOrdersConfig) -> Runtime:
         network_file=config.network_file,
         snapshot_every=config.snapshot_every,
         sign_off=SignOffPolicy(level_roles=config.sign_off_levels),
+        report_utc_offset_s=round(config.report_utc_offset_h * 3600),
     )

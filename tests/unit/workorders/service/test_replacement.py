@@ -52,3 +52,56 @@ def test_programme_report_and_png(runtime: Runtime, api: Api, tmp_path: Path) ->
     url = str(runtime.store.engine.url)
     assert main(["report", "replacement", "--db", url, "--png", str(png)]) == 0
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(("offset_h", "year_counted"), [(8, 2025), (0, 2024)])
+def test_replacement_report_counts_years_in_the_utilitys_local_time(tmp_path: Path, offset_h: int,
+                                                                    year_counted: int) -> None:
+    from datetime import UTC, datetime
+
+    from services.workorders.entrypoints.runtime import build_runtime
+    from tests.unit.workorders.service.helpers import grpc_api
+
+    # 03:00 on New Year's Day in China is still the old year in UTC.
+    now = int(datetime(2024, 12, 31, 19, 0, tzinfo=UTC).timestamp() * 1e6)
+    rt = build_runtime(f"sqlite:///{tmp_path}/tz.sqlite3", clock=lambda: now, report_utc_offset_s=offset_h * 3600)
+    try:
+        segment = next(s for s in rt.network.segments.values() if s.district == "Dongsheng")
+        supervisor = auth(token("supervisor", ["Dongsheng"]))
+        other = auth(token("supervisor", ["Dongsheng"], subject="second"))
+        with grpc_api(rt) as api:
+            call = api.stub.ExecuteReplacementCommand
+            for year in (2024, 2025):
+                call(pb.ExecuteReplacementCommandRequest(set_target=pb.SetReplacementTargetCommand(
+                    district="Dongsheng", pipe_class=segment.pipe_class.value, year=year, target_km=10.0)),
+                    metadata=supervisor)
+            call(pb.ExecuteReplacementCommandRequest(flag_problem_pipeline=pb.FlagProblemPipelineCommand(
+                segment_id=segment.segment_id, reason="material")), metadata=supervisor)
+            rid = call(pb.ExecuteReplacementCommandRequest(open=pb.OpenReplacementCommand(
+                segment_id=segment.segment_id, year=year_counted)), metadata=supervisor).result.stream_id
+            length_km = segment.length_m / 1000.0
+            progress = pb.ReportReplacementProgressCommand(km_done=length_km)
+            call(pb.ExecuteReplacementCommandRequest(replacement_id=rid, report_progress=progress), metadata=supervisor)
+            call(pb.ExecuteReplacementCommandRequest(replacement_id=rid, complete=pb.CompleteReplacementCommand()),
+                 metadata=supervisor)
+            call(pb.ExecuteReplacementCommandRequest(replacement_id=rid, verify=pb.VerifyReplacementCommand()),
+                 metadata=other)
+        rt.runner.run_until_caught_up()
+        # the read side at the same instant (the gRPC servicer reads the wall clock)
+        table, _ = rt.app.queries.report("replacement", now_unix_us=now, districts=None)
+        assert table.name == f"replacement-{year_counted}"
+        assert float(table.rows[0][5]) == pytest.approx(length_km, abs=1e-3)
+    finally:
+        rt.stop()
+
+
+def test_report_utc_offset_from_config() -> None:
+    from services.workorders.config import ConfigError, WorkOrdersConfig
+
+    key = "PIPEWARDEN_WORKORDERS_REPORT_UTC_OFFSET_H"
+    assert WorkOrdersConfig.from_env({}).report_utc_offset_h == 0.0
+    assert WorkOrdersConfig.from_env({key: "8"}).report_utc_offset_h == 8.0
+    assert WorkOrdersConfig.from_env({key: "5.75"}).report_utc_offset_h == 5.75  # Nepal
+    for bad in ("CST", "15", "-13", "8.1", "nan"):
+        with pytest.raises(ConfigError, match=key):
+            WorkOrdersConfig.from_env({key: bad})
