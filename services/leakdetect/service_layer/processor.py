@@ -108,17 +108,30 @@ class RecordReadings:
     # Series of tags that are not their segment's in the network model (a model out of step with telemetry's).
     unknown_tag_series: int = 0
 
+    def range_problem(self, latest_source_time_us: int) -> str | None:
+        """Why the readings' times or quality codes are out of range, or None."""
+        if not self.time_us:
+            return None
+        t = np.concatenate(self.time_us)
+        q = np.concatenate(self.quality)
+        if int(t.min()) < _EARLIEST_SOURCE_TIME_US:
+            return "a source time is before 2000-01-01"
+        if int(t.max()) > latest_source_time_us:
+            return "a source time is ahead of the processing clock by more than the allowed skew"
+        if int(q.min()) < 0 or int(q.max()) > _QUALITY_MAX:
+            return f"quality codes outside 0..{_QUALITY_MAX}"
+        return None
+
 
 def record_readings(
-    msg: records_pb2.SegmentReadings,
-    roles: Mapping[str, int],
-    segment_tags: frozenset[str],
-    latest_source_time_us: int,
+    msg: records_pb2.SegmentReadings, roles: Mapping[str, int], segment_tags: frozenset[str]
 ) -> RecordReadings:
-    """Flatten a record's series into arrays; raises BadContent naming the first problem.
+    """Flatten a record's series into arrays; raises BadContent when the series do not fit together.
 
     `roles`: tag id -> detector role of the tags the detectors use; `segment_tags`: all of the segment's tags
-    (the detectors ignore some); `latest_source_time_us`: the processing clock's now plus the allowed skew.
+    (the detectors ignore some). Ranges (times, quality codes) are checked once per segment and batch
+    (`RecordReadings.range_problem` only where that finds a problem): a record holds many short series, and
+    numpy calls per series or record would cost more than the detectors.
     """
     times: list[npt.NDArray[np.int64]] = []
     role_parts: list[npt.NDArray[np.int8]] = []
@@ -138,27 +151,32 @@ def record_readings(
             continue
         if n == 0:
             continue
-        t = np.fromiter(series.source_time_unix_us, np.int64, n)
-        t_min, t_max = int(t.min()), int(t.max())
-        if t_min < _EARLIEST_SOURCE_TIME_US:
-            raise BadContent(f"tag {series.tag_id!r}: source time {t_min} us is before 2000-01-01")
-        if t_max > latest_source_time_us:
-            raise BadContent(
-                f"tag {series.tag_id!r}: source time {t_max} us is ahead of the processing clock by more than"
-                " the allowed skew"
-            )
+        times.append(np.fromiter(series.source_time_unix_us, np.int64, n))
+        values.append(np.fromiter(series.values_si, np.float64, n))
         if len(series.quality) == n:
-            # Wider than int8 first: an out-of-range code must be refused, not overflow.
-            q = np.fromiter(series.quality, np.int64, n)
-            if int(q.min()) < 0 or int(q.max()) > _QUALITY_MAX:
-                raise BadContent(f"tag {series.tag_id!r}: quality codes outside 0..{_QUALITY_MAX}")
-            qualities.append(q.astype(np.int8))
+            try:
+                qualities.append(np.fromiter(series.quality, np.int8, n))
+            except (OverflowError, ValueError):
+                raise BadContent(f"tag {series.tag_id!r}: quality codes outside 0..{_QUALITY_MAX}") from None
         else:
             qualities.append(np.full(n, _QUALITY_GOOD, np.int8))
-        times.append(t)
-        values.append(np.fromiter(series.values_si, np.float64, n))
         role_parts.append(np.full(n, role, np.int8))
     return RecordReadings(tuple(times), tuple(role_parts), tuple(values), tuple(qualities), unknown)
+
+
+def _in_range(items: Sequence[tuple[RawRecord, Any, RecordReadings]], latest_source_time_us: int) -> bool:
+    """Whether every reading of a segment's records in this batch has a plausible time and quality code."""
+    t = [a for _, _, rr in items for a in rr.time_us]
+    if not t:
+        return True
+    times = np.concatenate(t)
+    q = np.concatenate([a for _, _, rr in items for a in rr.quality])
+    return bool(
+        int(times.min()) >= _EARLIEST_SOURCE_TIME_US
+        and int(times.max()) <= latest_source_time_us
+        and int(q.min()) >= 0
+        and int(q.max()) <= _QUALITY_MAX
+    )
 
 
 @dataclass
@@ -275,7 +293,7 @@ class BatchProcessor:
                 if sid not in self.segments:
                     raise self._poison(raw, f"unknown segment {sid!r}")
                 try:
-                    readings = record_readings(msg, self._roles[sid], self._tags[sid], latest_source_time_us)
+                    readings = record_readings(msg, self._roles[sid], self._tags[sid])
                 except BadContent as exc:
                     raise self._poison(raw, str(exc)) from exc
             except PoisonRecordError as exc:
@@ -286,6 +304,18 @@ class BatchProcessor:
         if unknown_tags:
             self.metrics.unknown_tag_series(unknown_tags)
         for segment_id, items in by_segment.items():
+            if not _in_range(items, latest_source_time_us):  # the rare path: find the records to dead-letter
+                kept = []
+                for raw, msg, readings in items:
+                    problem = readings.range_problem(latest_source_time_us)
+                    if problem is None:
+                        kept.append((raw, msg, readings))
+                    else:
+                        headers = dead_letter_headers(self._poison(raw, problem))
+                        result.dead_letters.append(DeadLetter(raw.key, raw.value, headers))
+                items = kept
+                if not items:
+                    continue
             try:
                 outcome = self._process_segment(segment_id, items)
             except Exception as exc:
