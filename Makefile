@@ -3,27 +3,44 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-VENV_STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
+# uv installs the venv from uv.lock (exact versions and hashes); it is itself pinned and bootstrapped
+# into .cache/ so that nothing is installed by hand.
+UV_VERSION := 0.13.9
+UV_HOME := .cache/uv-tool
+UV := $(UV_HOME)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+VENV_STAMP := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock | md5sum | cut -c1-12)
 
-.PHONY: help venv proto proto-check lint test test-unit test-integration demo \
+.PHONY: help venv lock lock-check proto proto-check lint test test-unit test-integration demo \
         kafka-jars kafka-up kafka-down topics pg-install pg-up pg-down \
         bench-ingest bench-detect bench-stream bench-workorders clean
 
 help:
 	@echo "make demo    - start Kafka and the services, stream a simulated city, show what happened"
 	@echo "make test    - run the whole test suite (starts its own Kafka broker and PostgreSQL)"
-	@echo "make lint    - ruff and mypy"
+	@echo "make lint    - ruff, mypy, and a check that uv.lock matches pyproject.toml"
+	@echo "make lock    - refresh uv.lock (exact versions and hashes) after changing pyproject.toml"
 	@echo "make proto   - regenerate services/contracts from protos/"
 	@echo "make kafka-up / kafka-down, pg-up / pg-down - run the infrastructure by hand"
 	@echo "make bench-ingest | bench-detect | bench-stream | bench-workorders - write reports/*.json"
 
-$(VENV_STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+$(UV):
+	$(PYTHON) -m venv $(UV_HOME)
+	$(UV_HOME)/bin/pip install -q uv==$(UV_VERSION)
+
+# --locked: refuses to install when pyproject.toml changed without `make lock`.
+$(VENV_STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --extra dev --python $(PYTHON)
 	rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(VENV_STAMP)
+
+# Refresh uv.lock on purpose (after editing pyproject.toml, or to take new releases: `make lock LOCK_ARGS=--upgrade`).
+lock: $(UV)
+	$(UV) lock --python $(PYTHON) $(LOCK_ARGS)
+
+lock-check: $(UV)
+	$(UV) lock --check --python $(PYTHON)
 
 proto: venv
 	$(PY) tools/gen_protos.py
@@ -31,7 +48,7 @@ proto: venv
 proto-check: venv
 	$(PY) tools/gen_protos.py --check
 
-lint: venv
+lint: venv lock-check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy services tools deploy benchmarks load-tests/ingest.py load-tests/stream.py
 

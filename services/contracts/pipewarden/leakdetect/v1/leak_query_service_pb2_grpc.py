@@ -5,7 +5,7 @@ import warnings
 
 from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2 as pipewarden_dot_leakdetect_dot_v1_dot_leak__query__service__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 

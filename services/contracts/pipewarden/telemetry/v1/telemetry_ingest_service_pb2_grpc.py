@@ -5,7 +5,7 @@ import warnings
 
 from services.contracts.pipewarden.telemetry.v1 import telemetry_ingest_service_pb2 as pipewarden_dot_telemetry_dot_v1_dot_telemetry__ingest__service__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 

@@ -5,7 +5,7 @@ import warnings
 
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as pipewarden_dot_workorders_dot_v1_dot_workorders__service__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
