@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any, NoReturn
 
 import grpc
-from google.protobuf.message import DecodeError
 
 from services.contracts.pipewarden.telemetry.v1 import (
     reading_pb2,
     telemetry_ingest_service_pb2,
     telemetry_ingest_service_pb2_grpc,
 )
+from services.grpcserve import Undecodable, add_lenient_service
 from services.telemetry.adapters.auth import AuthError, GatewayTokens
 from services.telemetry.domain import BatchAck, BatchError
 from services.telemetry.service_layer import IngestService, PublishUnavailable
@@ -28,39 +28,11 @@ _STATUS_OF_BATCH_ERROR = {
 }
 
 
-class Undecodable:
-    """Stands in for a request whose bytes are not the expected message (so it can be refused clearly)."""
-
-    def __init__(self, message_type: str, error: Exception) -> None:
-        self.problem = f"request is not a valid {message_type}: {error}"
-
-
-def _lenient(message_cls: Any) -> Callable[[bytes], Any]:
-    def deserialize(data: bytes) -> Any:
-        try:
-            return message_cls.FromString(data)
-        except DecodeError as error:
-            return Undecodable(message_cls.DESCRIPTOR.full_name, error)
-
-    return deserialize
-
-
 def add_to_server(servicer: TelemetryIngestServicer, server: grpc.aio.Server) -> None:
     """Like the generated ``add_..._to_server``, but undecodable requests reach the servicer (INVALID_ARGUMENT)."""
-    handlers = {
-        "PublishBatch": grpc.unary_unary_rpc_method_handler(
-            servicer.PublishBatch,
-            request_deserializer=_lenient(telemetry_ingest_service_pb2.PublishBatchRequest),
-            response_serializer=telemetry_ingest_service_pb2.PublishBatchResponse.SerializeToString,
-        ),
-        "PublishStream": grpc.stream_stream_rpc_method_handler(
-            servicer.PublishStream,
-            request_deserializer=_lenient(telemetry_ingest_service_pb2.PublishStreamRequest),
-            response_serializer=telemetry_ingest_service_pb2.PublishStreamResponse.SerializeToString,
-        ),
-    }
-    service = telemetry_ingest_service_pb2.DESCRIPTOR.services_by_name["TelemetryIngestService"].full_name
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+    add_lenient_service(
+        server, servicer, telemetry_ingest_service_pb2.DESCRIPTOR.services_by_name["TelemetryIngestService"]
+    )
 
 
 def ack_to_proto(ack: BatchAck) -> reading_pb2.IngestAck:

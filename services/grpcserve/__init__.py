@@ -1,0 +1,16 @@
+"""Serving gRPC APIs: refuse undecodable requests as INVALID_ARGUMENT instead of the framework's INTERNAL.
+
+The generated ``add_..._to_server`` functions decode requests before the servicer is called, and a decode
+failure becomes INTERNAL ("Exception deserializing request!"): the client is told the server broke when
+its own request was at fault. ``add_lenient_service`` registers a servicer with deserializers that hand
+an ``Undecodable`` to the method instead, so the servicer can answer INVALID_ARGUMENT naming the
+expected message type (after authenticating the caller, as for any other bad request).
+
+    >>> from services.grpcserve import Undecodable, add_lenient_service
+    >>> add_lenient_service(server, servicer, pb.DESCRIPTOR.services_by_name["TelemetryIngestService"])
+    >>> # in a method: if isinstance(request, Undecodable): abort(INVALID_ARGUMENT, request.problem)
+"""
+
+from ._decoding import Undecodable, add_lenient_service, lenient_deserializer
+
+__all__ = ["Undecodable", "add_lenient_service", "lenient_deserializer"]
