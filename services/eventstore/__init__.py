@@ -46,6 +46,7 @@ from services.eventstore.outbox import (
 )
 from services.eventstore.projections import Projection, ProjectionRunner
 from services.eventstore.store import WORKORDERS_EVENTS_TOPIC, EventStore
+from services.eventstore.transient import is_transient_error
 from services.eventstore.upcasting import UpcasterRegistry
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "UpcasterRegistry",
     "create_engine",
     "create_schema",
+    "is_transient_error",
     "read_transaction",
     "to_envelope",
     "write_transaction",

@@ -30,6 +30,8 @@ DLQ_SOURCE_PARTITION = "pw-dlq-source-partition"
 DLQ_SOURCE_OFFSET = "pw-dlq-source-offset"
 DLQ_EXPECTED_TYPE = "pw-dlq-expected-type"
 DLQ_ERROR = "pw-dlq-error"
+# An error message may quote the bad input (a 1.5 MB id); the dead letter keeps the record, the header the gist.
+MAX_DLQ_ERROR_CHARS = 2000
 
 
 class PoisonRecordError(ValueError):
@@ -107,7 +109,7 @@ def dead_letter_headers(error: PoisonRecordError) -> list[tuple[str, bytes]]:
     """Headers for the dead-letter copy of a poison record (the value bytes are kept unchanged)."""
     headers = [
         (DLQ_EXPECTED_TYPE, error.message_type.encode()),
-        (DLQ_ERROR, error.reason.encode("utf-8", "replace")),
+        (DLQ_ERROR, _bounded(error.reason, MAX_DLQ_ERROR_CHARS).encode("utf-8", "replace")),
     ]
     if error.topic is not None:
         headers.append((DLQ_SOURCE_TOPIC, error.topic.encode()))
@@ -116,3 +118,9 @@ def dead_letter_headers(error: PoisonRecordError) -> list[tuple[str, bytes]]:
     if error.offset is not None:
         headers.append((DLQ_SOURCE_OFFSET, str(error.offset).encode()))
     return headers
+
+
+def _bounded(text: str, max_chars: int) -> str:
+    if len(text) <= max_chars:
+        return text
+    return text[: max_chars - 40] + f"... [{len(text) - max_chars + 40} more characters]"

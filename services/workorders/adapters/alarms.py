@@ -19,7 +19,7 @@ from services.workorders.domain.alarm import (
     SegmentContext,
 )
 from services.workorders.domain.errors import InvalidInput
-from services.workorders.domain.values import Grade
+from services.workorders.domain.values import Grade, check_id
 
 _STATES = {
     alarms_pb2.ALARM_STATE_RAISED: AlarmState.RAISED,
@@ -40,6 +40,8 @@ _GRADES = {
 
 
 def alarm_facts(message: alarms_pb2.LeakAlarmEvent) -> AlarmFacts:
+    # The event id becomes the causation id of what the alarm changes; the other ids are checked by AlarmFacts.
+    check_id("event_id", message.event_id)
     state = _STATES.get(message.state)
     if state is None:
         raise InvalidInput(f"alarm {message.alarm_id!r}: state {message.state} is not RAISED, UPDATED or CLEARED")

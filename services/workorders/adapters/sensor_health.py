@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
 from services.workorders.domain.errors import InvalidInput
-from services.workorders.domain.values import check_text, check_time
+from services.workorders.domain.values import check_id, check_text, check_time
 
 _HEALTH = {
     alarms_pb2.SENSOR_HEALTH_OK: "ok",
@@ -41,10 +41,11 @@ class SensorHealthFacts:
 
 
 def sensor_health_facts(message: alarms_pb2.SensorHealthEvent) -> SensorHealthFacts:
-    check_text("event_id", message.event_id, max_length=400)
-    check_text("tag_id", message.tag_id, max_length=200)
-    check_text("segment_id", message.segment_id, max_length=200)
-    check_text("district", message.district, allow_empty=True, max_length=200)
+    check_id("event_id", message.event_id)  # the hazard's correlation and causation id
+    check_id("tag_id", message.tag_id)
+    check_id("segment_id", message.segment_id)
+    if message.district:
+        check_id("district", message.district)
     check_text("detail", message.detail, allow_empty=True)
     health = _HEALTH.get(message.health)
     if health is None:

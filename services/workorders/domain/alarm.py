@@ -17,6 +17,7 @@ from services.workorders.domain.values import (
     Grade,
     PipeClass,
     check_flag,
+    check_id,
     check_number,
     check_text,
     check_time,
@@ -80,7 +81,7 @@ class MethaneDetails:
     confined_space: bool = False  # manhole, vault, utility tunnel
 
     def __post_init__(self) -> None:
-        check_text("methane.tag_id", self.tag_id)
+        check_id("methane.tag_id", self.tag_id)
         check_number("methane.lel_pct", self.lel_pct, minimum=0.0, maximum=100.0)
         check_number("methane.rise_rate_pct_per_min", self.rise_rate_pct_per_min)
         check_flag("methane.confined_space", self.confined_space)
@@ -107,15 +108,15 @@ class AlarmFacts:
     clear_reason: str = ""
 
     def __post_init__(self) -> None:
-        check_text("alarm_id", self.alarm_id, max_length=200)
+        check_id("alarm_id", self.alarm_id)
         if isinstance(self.alarm_sequence, bool) or not isinstance(self.alarm_sequence, int):
             raise InvalidInput(f"alarm_sequence must be an int, not {type(self.alarm_sequence).__name__}")
         if self.alarm_sequence < 0:
             raise InvalidInput(f"alarm_sequence must be >= 0, got {self.alarm_sequence}")
         if not isinstance(self.state, AlarmState):
             raise InvalidInput(f"state must be one of {[s.value for s in AlarmState]}, got {self.state!r}")
-        check_text("segment_id", self.segment_id, max_length=200)
-        check_text("district", self.district, max_length=200)
+        check_id("segment_id", self.segment_id)
+        check_id("district", self.district)
         if not isinstance(self.methods, tuple) or not all(isinstance(m, DetectionMethod) for m in self.methods):
             raise InvalidInput(f"methods must be a tuple of DetectionMethod, got {self.methods!r}")
         check_time("onset_time_unix_us", self.onset_time_unix_us)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import math
+import unicodedata
 
 from services.network.model import PipeClass
 from services.workorders.domain.errors import InvalidInput
@@ -18,6 +19,7 @@ __all__ = [
     "PipeClass",
     "Role",
     "check_flag",
+    "check_id",
     "check_number",
     "check_text",
     "check_time",
@@ -25,6 +27,11 @@ __all__ = [
 
 US_PER_S = 1_000_000
 MAX_TEXT = 2000
+# Ids (alarm, event, segment, tag, district) become stream ids, correlation and causation ids in the event
+# store, which holds at most 200 printable characters; refusing longer ones here gives the reason at the entry.
+MAX_ID_LENGTH = 200
+# Free text may span lines; any other control character (NUL above all) is garbage, and NUL cannot be stored.
+_TEXT_CONTROLS_ALLOWED = frozenset("\t\n\r")
 # Far enough for any real date (year ~2286) and well inside int64.
 MAX_TIME_UNIX_US = 10**16
 
@@ -57,7 +64,28 @@ def check_text(name: str, value: object, *, allow_empty: bool = False, max_lengt
         raise InvalidInput(f"{name} must not be empty")
     if len(value) > max_length:
         raise InvalidInput(f"{name} is {len(value)} characters long; at most {max_length} allowed")
+    bad = next((c for c in value if c not in _TEXT_CONTROLS_ALLOWED and _is_control(c)), None)
+    if bad is not None:
+        raise InvalidInput(f"{name} contains the control character U+{ord(bad):04X}; only tab and line breaks allowed")
     return value
+
+
+def check_id(name: str, value: object, *, max_length: int = MAX_ID_LENGTH) -> str:
+    """An identifier: 1 to ``max_length`` printable characters on one line (no NUL, no control characters)."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a str, not {type(value).__name__}")
+    if not value.strip():
+        raise InvalidInput(f"{name} must not be empty")
+    if len(value) > max_length:
+        raise InvalidInput(f"{name} is {len(value)} characters long; at most {max_length} allowed")
+    if not value.isprintable():
+        bad = next(c for c in value if not c.isprintable())
+        raise InvalidInput(f"{name} contains the non-printable character U+{ord(bad):04X}")
+    return value
+
+
+def _is_control(character: str) -> bool:
+    return unicodedata.category(character) in ("Cc", "Cs")
 
 
 def check_time(name: str, value: object) -> int:

@@ -64,12 +64,12 @@ from services.workorders.domain.errors import InvalidInput, InvalidTransition, P
 from services.workorders.domain.events import DomainEvent, deterministic_id, register_event
 from services.workorders.domain.grading import DEFAULT_GRADING_POLICY, GradingPolicy, grade_alarm
 from services.workorders.domain.policy import DEFAULT_SLA_POLICY, SlaPolicy
-from services.workorders.domain.values import US_PER_S, Grade, Role, check_flag, check_text, check_time
+from services.workorders.domain.values import US_PER_S, Grade, Role, check_flag, check_id, check_text, check_time
 
 
 def work_order_id_for_alarm(alarm_id: str) -> str:
     """The work order (and event stream) id of an alarm incident: ``"workorder-<uuid5(alarm_id)>"``."""
-    check_text("alarm_id", alarm_id, max_length=200)
+    check_id("alarm_id", alarm_id)
     return deterministic_id("workorder", alarm_id)
 
 

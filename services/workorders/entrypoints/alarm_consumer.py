@@ -1,13 +1,15 @@
 """Consume ``leak.alarms.v1`` (aiokafka consumer group) and turn alarms into work-order events.
 
-At least once, never lost, never duplicated:
-- offsets are committed manually, only after the store transaction of every record before them
+At least once, never lost, never duplicated, never stalled by one record:
+- offsets are committed manually, per partition, only after the store transaction of every record before them
   committed (a crash re-delivers; the handler is idempotent on the alarm's deterministic event id);
-- poison records (undecodable, missing ids, facts the domain refuses) are copied unchanged to
-  ``leak.dead-letter.v1`` with headers naming the source and the reason, then skipped: the consumer
-  never stops on bad data;
-- transient failures (database down, lock timeouts) are retried on the same record until they pass or
-  the consumer is stopped; its offset is not committed meanwhile.
+- a record that cannot be applied, whatever the reason (undecodable, ids or text the entry refuses, facts the
+  domain refuses, a store or handler error that is not transient), is copied unchanged to ``leak.dead-letter.v1``
+  with headers naming the source and the error, and skipped: the consumer never stops on bad data;
+- only transient infrastructure errors (database unreachable, lock or pool timeout, a concurrent writer) are
+  retried on the same record, with a doubling pause up to ``retry_max_sleep_s``; after ``retry_max_attempts``
+  the record is dead-lettered too, so that nothing stalls a partition for good (the dead letter keeps it);
+- each partition is drained by its own task and paused meanwhile, so one partition's retries hold up no other.
 """
 
 from __future__ import annotations
@@ -16,23 +18,21 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from google.protobuf.message import Message
 
 from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
+from services.eventstore import is_transient_error
 from services.topics import LEAK_ALARMS, LEAK_DEAD_LETTER, PoisonRecordError, dead_letter_headers, decode
+from services.workorders.adapters import metrics
 from services.workorders.adapters.alarms import alarm_facts
-from services.workorders.domain.alarm import AlarmFacts
-from services.workorders.domain.errors import DomainError
 
 log = logging.getLogger(__name__)
-
-# handler(facts, causation_id) -> None: stores what the alarm means; raises DomainError to refuse it.
-AlarmHandler = Callable[[AlarmFacts, str], Any]
 
 
 @dataclass
@@ -51,7 +51,7 @@ class AlarmConsumer:
     client_id = "pipewarden-workorders-alarms"
 
     def parse(self, message: Any) -> Any:
-        """The facts handed to the handler; raises ``DomainError`` for records to dead-letter."""
+        """The facts handed to the handler; raises (``DomainError``) for records to dead-letter."""
         return alarm_facts(message)
 
     def __init__(
@@ -63,21 +63,28 @@ class AlarmConsumer:
         topic: str = LEAK_ALARMS.name,
         dead_letter_topic: str = LEAK_DEAD_LETTER.name,
         retry_sleep_s: float = 1.0,
+        retry_max_sleep_s: float = 30.0,
+        retry_max_attempts: int = 150,
+        is_transient: Callable[[BaseException], bool] = is_transient_error,
         max_batch: int = 500,
     ) -> None:
+        """``handler(facts, causation_id)`` stores what a record means. At the defaults a record whose store
+        call keeps failing transiently is retried for about an hour before it is dead-lettered."""
         self.bootstrap = bootstrap
         self.handler = handler
         self.group_id = group_id
         self.topic = topic
         self.dead_letter_topic = dead_letter_topic
         self.retry_sleep_s = retry_sleep_s
+        self.retry_max_sleep_s = max(retry_max_sleep_s, retry_sleep_s)
+        self.retry_max_attempts = retry_max_attempts
+        self.is_transient = is_transient
         self.max_batch = max_batch
         self.stats = ConsumerStats()
         self.ready = threading.Event()  # set once partitions are assigned and the first poll ran
 
     async def run(self, stop: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(
-            self.topic,
             bootstrap_servers=self.bootstrap,
             group_id=self.group_id,
             enable_auto_commit=False,
@@ -86,26 +93,50 @@ class AlarmConsumer:
             client_id=self.client_id,
         )
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True)
+        drains = _PartitionDrains()
+        consumer.subscribe([self.topic], listener=drains)
         await producer.start()
         try:
             await consumer.start()
             try:
-                await self._loop(consumer, producer, stop)
+                await self._loop(consumer, producer, stop, drains)
             finally:
+                await drains.cancel_all()
                 await consumer.stop()
         finally:
             await producer.stop()
 
-    async def _loop(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, stop: asyncio.Event) -> None:
+    async def _loop(
+        self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, stop: asyncio.Event, drains: _PartitionDrains
+    ) -> None:
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=100, max_records=self.max_batch)
             if consumer.assignment():
                 self.ready.set()
             for tp, records in batches.items():
-                for record in records:
-                    if not await self._process(record, producer, stop):
-                        return  # stopped while retrying: the offset stays uncommitted
-                    await consumer.commit({TopicPartition(tp.topic, tp.partition): record.offset + 1})
+                # Paused until drained: the next poll brings only other partitions' records.
+                consumer.pause(tp)
+                drains.start(tp, self._drain(tp, records, consumer, producer, stop, after=drains.tasks.get(tp)))
+            for tp in drains.finished():
+                if tp in consumer.assignment():
+                    consumer.resume(tp)
+
+    async def _drain(
+        self,
+        tp: TopicPartition,
+        records: list[Any],
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        stop: asyncio.Event,
+        *,
+        after: asyncio.Task[None] | None,
+    ) -> None:
+        if after is not None:
+            await after  # the partition's earlier records first (a failure propagates: nothing is skipped)
+        for record in records:
+            if not await self._process(record, producer, stop):
+                return  # stopped while retrying: the offset stays uncommitted
+            await consumer.commit({tp: record.offset + 1})
 
     async def _process(self, record: Any, producer: AIOKafkaProducer, stop: asyncio.Event) -> bool:
         """True once the record is stored or dead-lettered; False when stopped before that."""
@@ -118,31 +149,66 @@ class AlarmConsumer:
                 offset=record.offset,
             )
             facts = self.parse(message)
-        except (PoisonRecordError, DomainError) as error:
+        except Exception as error:  # refused at the entry: no retry can change the bytes
             await self._dead_letter(record, producer, error)
             return True
-        while not stop.is_set():
-            try:
-                await asyncio.to_thread(self.handler, facts, message.event_id)
-                self.stats.handled += 1
-                return True
-            except DomainError as error:  # the domain refuses these facts: retrying cannot help
-                await self._dead_letter(record, producer, error)
-                return True
-            except Exception as error:  # database or lock trouble: keep the record, try again
-                self.stats.retries += 1
-                self.stats.last_error = f"{type(error).__name__}: {error}"
-                log.warning("record %s not stored yet, retrying: %s", message.event_id, self.stats.last_error)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.retry_sleep_s)
-        return False
+        pause_s = self.retry_sleep_s
+        started = time.monotonic()
+        attempt = 0
+        retrying = metrics.CONSUMER_PARTITIONS_RETRYING.labels(self.topic)
+        counted_as_retrying = False
+        try:
+            while not stop.is_set():
+                attempt += 1
+                try:
+                    await asyncio.to_thread(self.handler, facts, message.event_id)
+                except Exception as error:
+                    if not self.is_transient(error):  # invalid, refused, or a bug: retrying cannot help
+                        await self._dead_letter(record, producer, error)
+                        return True
+                    if attempt >= self.retry_max_attempts:
+                        minutes = (time.monotonic() - started) / 60
+                        log.error(
+                            "record %s still failing after %d attempts over %.0f min; dead-lettering it",
+                            message.event_id,
+                            attempt,
+                            minutes,
+                        )
+                        await self._dead_letter(
+                            record, producer, error, prefix=f"gave up after {attempt} attempts over {minutes:.0f} min"
+                        )
+                        return True
+                    if not counted_as_retrying:
+                        retrying.inc()
+                        counted_as_retrying = True
+                    self.stats.retries += 1
+                    metrics.CONSUMER_RETRIES.labels(self.topic).inc()
+                    self.stats.last_error = _describe(error)
+                    log.warning(
+                        "record %s not stored yet (attempt %d), retrying in %.1f s: %s",
+                        message.event_id,
+                        attempt,
+                        pause_s,
+                        self.stats.last_error,
+                    )
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=pause_s)
+                    pause_s = min(pause_s * 2, self.retry_max_sleep_s)
+                else:
+                    self.stats.handled += 1
+                    metrics.CONSUMER_RECORDS_HANDLED.labels(self.topic).inc()
+                    return True
+            return False
+        finally:
+            if counted_as_retrying:
+                retrying.dec()
 
-    async def _dead_letter(self, record: Any, producer: AIOKafkaProducer, error: Exception) -> None:
+    async def _dead_letter(self, record: Any, producer: AIOKafkaProducer, error: Exception, prefix: str = "") -> None:
         if isinstance(error, PoisonRecordError):
             poison = error
         else:
             poison = PoisonRecordError(
-                f"refused by workorders: {error}",
+                f"refused by workorders: {prefix + ': ' if prefix else ''}{_describe(error)}",
                 message_type=self.message_type.DESCRIPTOR.full_name,
                 topic=record.topic,
                 partition=record.partition,
@@ -155,9 +221,47 @@ class AlarmConsumer:
             headers=[*dead_letter_headers(poison), ("pw-dlq-consumer", b"workorders")],
         )
         self.stats.dead_lettered += 1
+        metrics.CONSUMER_DEAD_LETTERED.labels(self.topic).inc()
         self.stats.errors.append(poison.reason)
         del self.stats.errors[:-100]
-        log.warning("dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset, poison.reason)
+        log.warning("dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset, poison.reason[:500])
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+class _PartitionDrains(ConsumerRebalanceListener):  # type: ignore[misc]
+    """One drain task per partition; a rebalance cancels the drains of partitions taken away (their
+    uncommitted records go to the new owner, which applies them idempotently)."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[TopicPartition, asyncio.Task[None]] = {}
+
+    def start(self, tp: TopicPartition, drain: Any) -> None:
+        self.tasks[tp] = asyncio.create_task(drain)
+
+    def finished(self) -> list[TopicPartition]:
+        """Partitions whose drain ended; re-raises a drain's unexpected failure (the consumer restarts)."""
+        done = [tp for tp, task in self.tasks.items() if task.done()]
+        for tp in done:
+            task = self.tasks.pop(tp)
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        return done
+
+    async def cancel_all(self, partitions: Any = None) -> None:
+        chosen = [tp for tp in self.tasks if partitions is None or tp in partitions]
+        tasks = [self.tasks.pop(tp) for tp in chosen]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self.cancel_all(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        return None
 
 
 class AlarmConsumerThread:

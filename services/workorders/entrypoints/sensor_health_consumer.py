@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
-from services.topics import LEAK_DEAD_LETTER, LEAK_SENSOR_HEALTH
+from services.topics import LEAK_SENSOR_HEALTH
 from services.workorders.adapters.sensor_health import SensorHealthFacts, sensor_health_facts
 from services.workorders.entrypoints.alarm_consumer import AlarmConsumer
 
@@ -30,19 +30,9 @@ class SensorHealthConsumer(AlarmConsumer):
         *,
         group_id: str = "pipewarden-workorders-sensor-health",
         topic: str = LEAK_SENSOR_HEALTH.name,
-        dead_letter_topic: str = LEAK_DEAD_LETTER.name,
-        retry_sleep_s: float = 1.0,
-        max_batch: int = 500,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            bootstrap,
-            handler,
-            group_id=group_id,
-            topic=topic,
-            dead_letter_topic=dead_letter_topic,
-            retry_sleep_s=retry_sleep_s,
-            max_batch=max_batch,
-        )
+        super().__init__(bootstrap, handler, group_id=group_id, topic=topic, **options)
 
     def parse(self, message: Any) -> SensorHealthFacts:
         return sensor_health_facts(message)
