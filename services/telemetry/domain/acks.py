@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from .limits import MAX_GATEWAY_ID_BYTES, BatchError, check_field_size
 from .validation import RejectReason
+
+__all__ = ["AckWindow", "BatchAck", "BatchError", "check_batch_shape"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,24 +52,14 @@ class AckWindow:
         return sorted(self._acks.get(gateway_id, {}))
 
 
-class BatchError(ValueError):
-    """A batch refused as a whole. ``kind`` maps to a gRPC status at the edge."""
-
-    INVALID = "invalid"
-    TOO_LARGE = "too_large"
-    WRONG_GATEWAY = "wrong_gateway"
-
-    def __init__(self, kind: str, message: str) -> None:
-        self.kind = kind
-        super().__init__(message)
-
-
 def check_batch_shape(
     gateway_id: str, sequence: int, reading_count: int, caller_gateway: str, max_readings: int
 ) -> None:
     """Raise BatchError when the batch cannot be processed at all."""
     if not gateway_id:
         raise BatchError(BatchError.INVALID, "batch.gateway_id is empty: set it to the authenticated gateway's id")
+    # Before the comparison: an absurd id is the gateway's bug, not an attempt to write as another gateway.
+    check_field_size("batch.gateway_id", gateway_id, MAX_GATEWAY_ID_BYTES)
     if gateway_id != caller_gateway:
         raise BatchError(
             BatchError.WRONG_GATEWAY,

@@ -15,6 +15,8 @@ from typing import Protocol
 
 from services.network import Network, conversion_to_si
 
+from .limits import MAX_GATEWAY_ID_BYTES, MAX_TAG_ID_BYTES, check_field_size, quoted, utf8_length
+
 
 class RejectReason(enum.IntEnum):
     """Mirrors ``pipewarden.telemetry.v1.RejectReason`` (a unit test keeps the numbers in step)."""
@@ -67,6 +69,17 @@ class TagIndex:
 
     def __init__(self, rules: Iterable[TagRule]) -> None:
         self.rules: dict[str, TagRule] = {r.tag_id: r for r in rules}
+        # Known ids within the limits is what lets validation check the size of unknown tag ids only.
+        for rule in self.rules.values():
+            for what, value, limit in (
+                ("tag id", rule.tag_id, MAX_TAG_ID_BYTES),
+                ("gateway id", rule.gateway_id, MAX_GATEWAY_ID_BYTES),
+            ):
+                if utf8_length(value) > limit:
+                    raise ValueError(
+                        f"{what} {quoted(value)} of the network model is longer than {limit} bytes, "
+                        "the most a gateway may send"
+                    )
         # The hot loop unpacks plain tuples: cheaper than attribute access on 100k readings/s.
         self.fast: dict[str, tuple[str, str, float, float, float, float]] = {
             r.tag_id: (r.gateway_id, r.segment_id, r.range_min, r.range_max, r.scale, r.offset)
@@ -147,6 +160,10 @@ def validate_batch(
     Checks, in order: unknown tag, tag of another gateway, duplicate (tag, timestamp) in the batch,
     non-finite value, outside the tag's range, bad quality, timestamp too far ahead, timestamp too old.
     The first occurrence of a (tag, timestamp) is judged on its merits; later ones are duplicates.
+
+    Raises BatchError (INVALID) for a tag id longer than MAX_TAG_ID_BYTES: such a batch is refused as a
+    whole. Only unknown tag ids need the check (the index holds no longer ones), so the hot path pays nothing.
+    Details quote at most MAX_QUOTED_CHARS of a tag id.
     """
     fast = index.fast
     latest_us = now_us + limits.max_clock_skew_us
@@ -160,14 +177,17 @@ def validate_batch(
         tag_id = reading.tag_id
         rule = fast.get(tag_id)
         if rule is None:
+            check_field_size(f"batch.readings[{i}].tag_id", tag_id, MAX_TAG_ID_BYTES)
             rejections.append(
-                Rejection(i, RejectReason.UNKNOWN_TAG, f"tag {tag_id!r} is not in the network model")
+                Rejection(i, RejectReason.UNKNOWN_TAG, f"tag {quoted(tag_id)} is not in the network model")
             )
             continue
         owner, segment_id, lo, hi, scale, offset = rule
         if owner != gateway_id:
             rejections.append(
-                Rejection(i, RejectReason.TAG_NOT_OWNED, f"tag {tag_id!r} belongs to gateway {owner!r}")
+                Rejection(
+                    i, RejectReason.TAG_NOT_OWNED, f"tag {quoted(tag_id)} belongs to gateway {quoted(owner)}"
+                )
             )
             continue
         ts = reading.source_time_unix_us
@@ -175,7 +195,9 @@ def validate_batch(
         if key in seen:
             rejections.append(
                 Rejection(
-                    i, RejectReason.DUPLICATE_IN_BATCH, f"tag {tag_id!r} at {ts} us appears earlier in the batch"
+                    i,
+                    RejectReason.DUPLICATE_IN_BATCH,
+                    f"tag {quoted(tag_id)} at {ts} us appears earlier in the batch",
                 )
             )
             continue

@@ -22,7 +22,7 @@ from services.telemetry.domain import (
     summarize,
     validate_batch,
 )
-from services.telemetry.domain.acks import BatchError
+from services.telemetry.domain.limits import MAX_REJECT_DETAIL_CHARS, BatchError, clipped
 
 from .ports import Clock, IngestMetrics, OutRecord, PublishUnavailable, RecordPublisher
 
@@ -99,7 +99,11 @@ class IngestService:
                 self.metrics.batch_deduplicated()
                 return previous.as_duplicate()
             now_us = self.clock.now_us()
-            validation = validate_batch(batch.readings, gateway_id, self.index, now_us, self.limits)
+            try:
+                validation = validate_batch(batch.readings, gateway_id, self.index, now_us, self.limits)
+            except BatchError as error:  # a field over its limit: nothing of the batch is published
+                self.metrics.batch_refused(error.kind)
+                raise
             records = self.build_records(batch, validation, now_us)
             try:
                 await self.publisher.publish(records)
@@ -153,8 +157,11 @@ class IngestService:
                     index_in_batch=i,
                     reading=readings[i],
                     reason=reading_pb2.RejectReason.ValueType(rejection.reason),
-                    detail=rejection.detail,
+                    detail=clipped(rejection.detail, MAX_REJECT_DETAIL_CHARS),
                     ingest_time_unix_us=now_us,
                 )
+                # Fields of a newer contract that this version does not know are not ours to store (and
+                # could be megabytes): the record carries the reading as v1 defines it.
+                rejected.DiscardUnknownFields()
                 records.append(OutRecord(self.rejected_topic, key, rejected.SerializeToString(deterministic=True)))
         return records
