@@ -44,6 +44,9 @@ class TelemetryConfig:
     kafka_request_timeout_ms: int = 10_000
     kafka_linger_ms: int = 5
     kafka_max_batch_bytes: int = 256 * 1024
+    # The largest record the producer sends (aiokafka max_request_size); the broker's own limit
+    # (message.max.bytes, topic max.message.bytes) must be at least this. Default: Kafka's 1 MiB.
+    kafka_max_request_bytes: int = 1024 * 1024
     kafka_compression: str | None = None
     kafka_start_timeout_s: float = 60.0
     # operations
@@ -130,6 +133,7 @@ class TelemetryConfig:
             kafka_request_timeout_ms=integer("KAFKA_REQUEST_TIMEOUT_MS", default.kafka_request_timeout_ms, 100),
             kafka_linger_ms=integer("KAFKA_LINGER_MS", default.kafka_linger_ms, 0),
             kafka_max_batch_bytes=integer("KAFKA_MAX_BATCH_BYTES", default.kafka_max_batch_bytes, 1024),
+            kafka_max_request_bytes=integer("KAFKA_MAX_REQUEST_BYTES", default.kafka_max_request_bytes, 1024),
             kafka_compression=compression,
             kafka_start_timeout_s=number("KAFKA_START_TIMEOUT_S", default.kafka_start_timeout_s, 0.0),
             metrics_port=integer("METRICS_PORT", default.metrics_port, -1),

@@ -17,7 +17,7 @@ from services.contracts.pipewarden.telemetry.v1 import (
 from services.grpcserve import Undecodable, add_lenient_service
 from services.telemetry.adapters.auth import AuthError, GatewayTokens
 from services.telemetry.domain import BatchAck, BatchError
-from services.telemetry.service_layer import IngestService, PublishUnavailable
+from services.telemetry.service_layer import IngestService, PublishUnavailable, RecordTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,19 @@ class TelemetryIngestServicer(telemetry_ingest_service_pb2_grpc.TelemetryIngestS
                 context,
                 grpc.StatusCode.UNAVAILABLE,
                 f"batch {batch.batch_sequence} was not stored: {error}; retry with the same batch_sequence",
+            )
+        except RecordTooLarge as error:
+            # Permanent: the same batch would meet the same limit. Not UNAVAILABLE, which means "resend it".
+            log.error(
+                "batch refused: a record is too large for kafka",
+                extra={"gateway_id": gateway_id, "batch_sequence": batch.batch_sequence, "error": str(error)},
+            )
+            await _abort(
+                context,
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"batch {batch.batch_sequence} was not acked: {error}. Resending it unchanged fails the same "
+                "way: send its readings in smaller batches under new batch_sequence numbers, or have the "
+                "operator raise the limit",
             )
         return ack_to_proto(ack)
 

@@ -55,6 +55,7 @@ class TelemetryServer:
             request_timeout_ms=config.kafka_request_timeout_ms,
             linger_ms=config.kafka_linger_ms,
             max_batch_bytes=config.kafka_max_batch_bytes,
+            max_request_bytes=config.kafka_max_request_bytes,
             compression=config.kafka_compression,
         )
         self.service = IngestService(

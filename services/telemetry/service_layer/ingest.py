@@ -24,7 +24,7 @@ from services.telemetry.domain import (
 )
 from services.telemetry.domain.limits import MAX_REJECT_DETAIL_CHARS, BatchError, clipped
 
-from .ports import Clock, IngestMetrics, OutRecord, PublishUnavailable, RecordPublisher
+from .ports import Clock, IngestMetrics, OutRecord, PublishUnavailable, RecordPublisher, RecordTooLarge
 
 
 class IngestService:
@@ -54,7 +54,7 @@ class IngestService:
         self._running: set[asyncio.Task[BatchAck]] = set()
 
     async def ingest(self, caller_gateway: str, batch: reading_pb2.ReadingBatch) -> BatchAck:
-        """The batch's ack once Kafka has every record; raises BatchError or PublishUnavailable.
+        """The batch's ack once Kafka has every record; raises BatchError, RecordTooLarge or PublishUnavailable.
 
         The work runs in its own task: when the caller goes away mid-publish (client cancelled,
         server shutting down) the publish still completes and its ack lands in the window, so the
@@ -109,6 +109,9 @@ class IngestService:
                 await self.publisher.publish(records)
             except PublishUnavailable:
                 self.metrics.publish_failed()
+                raise
+            except RecordTooLarge:
+                self.metrics.batch_refused("record_too_large")
                 raise
             counts = validation.rejection_counts()
             ack = BatchAck(

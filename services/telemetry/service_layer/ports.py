@@ -18,9 +18,18 @@ class PublishUnavailable(Exception):
     """Kafka did not acknowledge every record in time; the caller must not ack the batch."""
 
 
+class RecordTooLarge(Exception):
+    """Kafka refuses a record of the batch for its size: permanent, a resend of the same batch fails the same way.
+
+    Raised before any record of the batch is sent when the producer's own limit is what refuses it; when the
+    broker refuses (its limit is below the producer's), records of the batch may already have been written.
+    """
+
+
 class RecordPublisher(Protocol):
     async def publish(self, records: Sequence[OutRecord]) -> None:
-        """Return once Kafka has acknowledged every record; raise PublishUnavailable otherwise."""
+        """Return once Kafka has acknowledged every record; raise PublishUnavailable (transient) or
+        RecordTooLarge (permanent) otherwise."""
         ...
 
 

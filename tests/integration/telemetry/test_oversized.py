@@ -7,10 +7,12 @@ FAILED_PRECONDITION, never the UNAVAILABLE that tells the gateway to retry the s
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import grpc
 import pytest
+from kafka.admin import KafkaAdminClient, NewTopic
 
 from services.contracts.pipewarden.telemetry.v1 import reading_pb2
 from services.contracts.pipewarden.telemetry.v1 import telemetry_ingest_service_pb2 as api
@@ -116,6 +118,50 @@ async def test_rejected_record_drops_fields_this_version_does_not_know(start_tel
     [(record, message)] = await records_of(running.bootstrap, REJECTED, f"{gateway}/{seq}/")
     assert message.reading == known
     assert len(record.value or b"") <= MAX_REJECTED_RECORD_BYTES
+
+
+async def test_record_kafka_refuses_for_its_size_is_not_retryable(start_telemetry: Any) -> None:
+    # A producer that takes records of at most 4 KiB: a segment's 6 tags with 60 samples each are larger.
+    running = await start_telemetry(kafka_max_request_bytes=4096)
+    gateway, seq = "gw-transmission", unique_sequence()
+    batch = make_batch(NETWORK, gateway, seq, samples=60)
+    for _attempt in range(2):
+        error = await refused(running, batch, gateway)
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error.details()
+        details = error.details() or ""
+        assert "retry" not in details.replace("do not retry", ""), details
+        assert "4096" in details and "too large" in details
+    # Nothing of it was written (the size is checked before the first record is sent).
+    await nothing_written(running, gateway, seq)
+    assert running.server.metrics.refused.labels("record_too_large")._value.get() == 4
+    assert running.server.metrics.kafka_errors._value.get() == 0
+    # The producer is fine: a batch of ordinary size is stored.
+    small = make_batch(NETWORK, gateway, seq + 1)
+    assert (await publish(running, small)).accepted_count == len(small.readings)
+
+
+async def test_record_the_broker_refuses_for_its_size_is_not_retryable(
+    start_telemetry: Any, kafka_bootstrap: str
+) -> None:
+    """The producer would send it, but the topic takes at most 4 KiB (its max.message.bytes is below the
+    producer's max_request_size: a misconfiguration only an operator can fix)."""
+    topic = f"test.small-records.{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="pipewarden-tests")
+    try:
+        admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"max.message.bytes": "4096"})])
+    finally:
+        admin.close()
+    running = await start_telemetry(readings_topic=topic)
+    gateway, seq = "gw-transmission", unique_sequence()
+    batch = make_batch(NETWORK, gateway, seq, samples=60)
+    for _attempt in range(2):
+        error = await refused(running, batch, gateway)
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error.details()
+        assert "too large" in (error.details() or "") and "max.message.bytes" in (error.details() or "")
+    assert running.server.metrics.kafka_errors._value.get() == 0
+    # The idempotent producer carries on: an ordinary batch on the same topic is stored.
+    small = make_batch(NETWORK, gateway, seq + 1)
+    assert (await publish(running, small)).accepted_count == len(small.readings)
 
 
 def _just_under(limit_bytes: int, alphabet: str) -> str:

@@ -109,3 +109,12 @@ def test_config_from_env(tmp_path) -> None:  # type: ignore[no-untyped-def]
 def test_config_errors(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError):
         TelemetryConfig.from_env(env)
+
+
+def test_kafka_max_request_bytes_from_env() -> None:
+    assert TelemetryConfig().kafka_max_request_bytes == 1024 * 1024  # Kafka's own default
+    env = {"PIPEWARDEN_TELEMETRY_KAFKA_MAX_REQUEST_BYTES": "2097152"}
+    assert TelemetryConfig.from_env(env).kafka_max_request_bytes == 2 * 1024 * 1024
+    for bad in ("100", "big"):
+        with pytest.raises(ConfigError, match="KAFKA_MAX_REQUEST_BYTES"):
+            TelemetryConfig.from_env({"PIPEWARDEN_TELEMETRY_KAFKA_MAX_REQUEST_BYTES": bad})
