@@ -24,7 +24,7 @@ from services.telemetry.adapters.clock import SystemClock
 from services.telemetry.adapters.kafka_publisher import KafkaPublisher
 from services.telemetry.adapters.metrics import PrometheusIngestMetrics
 from services.telemetry.config import TelemetryConfig
-from services.telemetry.domain import TagIndex, ValidationLimits
+from services.telemetry.domain import TagIndex, ValidationLimits, max_request_bytes
 from services.telemetry.service_layer import IngestService, RecordPublisher
 
 from .grpc_api import TelemetryIngestServicer, add_to_server
@@ -44,6 +44,17 @@ class TelemetryServer:
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.config = config
+        largest_valid = max_request_bytes(config.max_readings_per_batch)
+        if config.max_receive_message_bytes < largest_valid:
+            log.warning(
+                "gRPC message limit below the largest valid batch: gateways sending long tag ids in full "
+                "batches get RESOURCE_EXHAUSTED (PIPEWARDEN_TELEMETRY_MAX_MESSAGE_BYTES)",
+                extra={
+                    "max_message_bytes": config.max_receive_message_bytes,
+                    "largest_valid_batch_bytes": largest_valid,
+                    "max_readings_per_batch": config.max_readings_per_batch,
+                },
+            )
         if network is None:
             network = load_network(config.network_file) if config.network_file else load_demo_network()
         self.network = network

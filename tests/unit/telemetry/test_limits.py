@@ -119,3 +119,24 @@ def test_default_message_limit_admits_the_largest_valid_batch() -> None:
     request = telemetry_ingest_service_pb2.PublishBatchRequest(batch=batch)
     assert request.ByteSize() <= max_request_bytes(n) <= config.max_receive_message_bytes
     assert max_request_bytes(n) - request.ByteSize() < 64  # the bound is tight
+
+
+class _NoPublisher:
+    async def publish(self, records: object) -> None:
+        raise AssertionError("not used")
+
+
+def test_server_warns_when_the_message_limit_is_below_the_largest_valid_batch(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from services.telemetry.entrypoints.server import TelemetryServer
+
+    network = load_demo_network()
+    with caplog.at_level("WARNING", logger="services.telemetry.entrypoints.server"):
+        TelemetryServer(TelemetryConfig(), network=network, publisher=_NoPublisher())
+        assert not [r for r in caplog.records if "largest valid batch" in r.getMessage()]
+        TelemetryServer(
+            TelemetryConfig(max_receive_message_bytes=1024 * 1024), network=network, publisher=_NoPublisher()
+        )
+    [warning] = [r for r in caplog.records if "largest valid batch" in r.getMessage()]
+    assert warning.largest_valid_batch_bytes == max_request_bytes(10_000)  # type: ignore[attr-defined]
