@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from concurrent import futures
+from typing import TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -17,15 +18,26 @@ from grpc_reflection.v1alpha import reflection
 from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
 from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2 as qpb
 from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2_grpc as qgrpc
+from services.grpcserve import Undecodable, add_lenient_service
 from services.leakdetect.service_layer.processor import SegmentView
 from services.network import Network
 
 SERVICE_NAME = qpb.DESCRIPTOR.services_by_name["LeakQueryService"].full_name
 _MAX_ID = 200
 
+Request = TypeVar("Request")
+
 
 def _finite(x: float) -> float:
     return float(x) if math.isfinite(x) else 0.0
+
+
+def _decoded(request: Request | Undecodable, context: grpc.ServicerContext) -> Request:
+    """The request, or INVALID_ARGUMENT when its bytes were not the method's request message."""
+    if isinstance(request, Undecodable):
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.problem)
+        raise AssertionError("unreachable: context.abort raises")
+    return request
 
 
 class LeakQueryServicer(qgrpc.LeakQueryServiceServicer):
@@ -41,9 +53,9 @@ class LeakQueryServicer(qgrpc.LeakQueryServiceServicer):
         return raw
 
     def GetSegmentStatus(
-        self, request: qpb.GetSegmentStatusRequest, context: grpc.ServicerContext
+        self, request: qpb.GetSegmentStatusRequest | Undecodable, context: grpc.ServicerContext
     ) -> qpb.GetSegmentStatusResponse:
-        sid = self._segment_id(request.segment_id, context)
+        sid = self._segment_id(_decoded(request, context).segment_id, context)
         seg = self.network.segments[sid]
         status = qpb.SegmentStatus(segment_id=sid, district=seg.district)
         view = self._views().get(sid)
@@ -71,8 +83,9 @@ class LeakQueryServicer(qgrpc.LeakQueryServiceServicer):
         return qpb.GetSegmentStatusResponse(status=status)
 
     def ListActiveAlarms(
-        self, request: qpb.ListActiveAlarmsRequest, context: grpc.ServicerContext
+        self, request: qpb.ListActiveAlarmsRequest | Undecodable, context: grpc.ServicerContext
     ) -> qpb.ListActiveAlarmsResponse:
+        request = _decoded(request, context)
         if len(request.district) > _MAX_ID:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "district is too long")
         alarms = [
@@ -84,8 +97,9 @@ class LeakQueryServicer(qgrpc.LeakQueryServiceServicer):
         return qpb.ListActiveAlarmsResponse(alarms=alarms)
 
     def GetAlarmHistory(
-        self, request: qpb.GetAlarmHistoryRequest, context: grpc.ServicerContext
+        self, request: qpb.GetAlarmHistoryRequest | Undecodable, context: grpc.ServicerContext
     ) -> qpb.GetAlarmHistoryResponse:
+        request = _decoded(request, context)
         sid = self._segment_id(request.segment_id, context)
         view = self._views().get(sid)
         limit = request.limit or 50
@@ -101,7 +115,8 @@ class LeakQueryServicer(qgrpc.LeakQueryServiceServicer):
 class QueryServer:
     def __init__(self, servicer: LeakQueryServicer, port: int, host: str = "127.0.0.1") -> None:
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="leakquery"))
-        qgrpc.add_LeakQueryServiceServicer_to_server(servicer, self.server)
+        # Not the generated add_..._to_server: undecodable bytes get INVALID_ARGUMENT rather than INTERNAL.
+        add_lenient_service(self.server, servicer, qpb.DESCRIPTOR.services_by_name["LeakQueryService"])
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
