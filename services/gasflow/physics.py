@@ -41,11 +41,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-R_UNIVERSAL_J_PER_MOL_K = 8.314462618
-MOLAR_MASS_AIR_KG_PER_MOL = 0.0289647
-STANDARD_ATMOSPHERE_PA = 101_325.0
-NORMAL_TEMPERATURE_K = 273.15
-STANDARD_TEMPERATURE_K = 288.15
+from services.network.constants import (
+    MOLAR_MASS_AIR_KG_PER_MOL,
+    NORMAL_TEMPERATURE_K,
+    R_UNIVERSAL_J_PER_MOL_K,
+    STANDARD_ATMOSPHERE_PA,
+)
+
 GRAVITY_M_PER_S2 = 9.80665
 
 _PSIA_TO_PA = 6894.757293168

@@ -16,7 +16,7 @@ in ../shared/domain.md: flow ±0.5-1 % of reading, pressure ±0.05-0.1 % of span
 Data problems: single dropped samples (probability per sample), communication outages (Poisson
 episodes, exponential durations) that drop every sample in them, BAD-quality samples (value frozen
 at the previous reading), and readings outside the instrument's range, clipped and flagged UNCERTAIN.
-Quality codes follow pipewarden.telemetry.v1.Quality (GOOD 1, UNCERTAIN 2, BAD 3).
+Quality codes: `services.network.quality` (pipewarden.telemetry.v1.Quality: GOOD 1, UNCERTAIN 2, BAD 3).
 
 Methane (% LEL) sensors next to the pipe see gas only from a leak: a first-order response (soil and
 manhole filling, τ ``methane_time_constant_s``) to 100 % LEL · min(1, q/q_sat) · exp(-d/λ), with q the
@@ -37,14 +37,13 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from services.network.quality import QUALITY_BAD, QUALITY_GOOD, QUALITY_UNCERTAIN
+
 from .model import FloatArray, SimulationResult
 
 if TYPE_CHECKING:
     from services.network import Network
 
-QUALITY_GOOD = 1
-QUALITY_UNCERTAIN = 2
-QUALITY_BAD = 3
 
 InstrumentKind = Literal["pressure", "flow", "temperature", "methane_lel"]
 

@@ -10,12 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .constants import AIR_DENSITY_NORMAL_KG_PER_M3, AIR_DENSITY_STANDARD_KG_PER_M3, STANDARD_ATMOSPHERE_PA
 from .model import TagKind
-
-STANDARD_ATMOSPHERE_PA = 101_325.0
-# Dry air density at 101.325 kPa (ISO 6976 / ISO 13443 reference conditions).
-AIR_DENSITY_NORMAL_KG_PER_M3 = 1.2930  # 0 °C
-AIR_DENSITY_STANDARD_KG_PER_M3 = 1.2250  # 15 °C
 
 
 @dataclass(frozen=True, slots=True)

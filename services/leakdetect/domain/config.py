@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from services.network.constants import R_UNIVERSAL_J_PER_MOL_K
+
 from . import layout as L
 
 F64 = npt.NDArray[np.float64]
@@ -205,6 +207,11 @@ class DetectorParams:
         return max(self.windows_blocks) + 3  # + the blocks before the window's start (end means, transient term)
 
 
+# A configuration built by hand (tests, benchmarks) is of a lean natural gas, M ~ 17.4 g/mol (specific gravity
+# 0.6), at 15 °C, unless `set_segment` says otherwise; `config_from_network` takes both from the network model.
+DEFAULT_R_SPECIFIC = R_UNIVERSAL_J_PER_MOL_K / 0.0174
+DEFAULT_TEMPERATURE_K = 288.15
+
 # Default utility-tunnel / confined-space methane thresholds, % LEL (domain brief; configurable per sensor).
 LEL_ALARM = 20.0
 LEL_GRADE2 = 40.0
@@ -223,8 +230,8 @@ class DetectorConfig:
     @classmethod
     def empty(cls, n_segments: int) -> DetectorConfig:
         seg_cfg = np.zeros((n_segments, L.N_GC))
-        seg_cfg[:, L.GC_TEMPERATURE_K] = 288.15
-        seg_cfg[:, L.GC_R_SPECIFIC] = 8.314462618 / 0.0174  # natural gas, M ~ 17.4 g/mol
+        seg_cfg[:, L.GC_TEMPERATURE_K] = DEFAULT_TEMPERATURE_K
+        seg_cfg[:, L.GC_R_SPECIFIC] = DEFAULT_R_SPECIFIC
         slot_cfg = np.zeros((n_segments * L.N_ROLES, L.N_SC))
         slot_cfg[:, L.SC_RANGE_MIN] = -np.inf
         slot_cfg[:, L.SC_RANGE_MAX] = np.inf
@@ -249,7 +256,7 @@ class DetectorConfig:
         nominal_flow_kg_per_s: float,
         wave_speed_m_per_s: float,
         wave_speed_sd_m_per_s: float | None = None,
-        temperature_k: float = 288.15,
+        temperature_k: float = DEFAULT_TEMPERATURE_K,
         r_specific: float | None = None,
         z_slope_per_pa: float = 0.0,
         segment_id: str | None = None,

@@ -11,6 +11,8 @@ import math
 import numpy as np
 from numba import njit
 
+from services.network.quality import QUALITY_BAD, QUALITY_MAX, QUALITY_UNCERTAIN, QUALITY_UNSPECIFIED
+
 from . import _numba_cache, layout
 from .layout import (
     C_ACCEPTED,
@@ -180,9 +182,6 @@ from .layout import (
     P_TICK_US,
     P_WIN0,
     P_Z_WINDOW,
-    QUALITY_BAD,
-    QUALITY_UNCERTAIN,
-    QUALITY_UNSPECIFIED,
     R_A,
     R_INVALID,
     R_LP,
@@ -1438,4 +1437,4 @@ def group_by_segment(seg_idx, role_idx, time_us, value, quality, n_seg, starts, 
         o.time_us = time_us[i]
         o.value = value[i]
         o.role = role if (role >= 0 and role < N_ROLES) else -1
-        o.quality = qual if (qual >= QUALITY_UNSPECIFIED and qual <= QUALITY_BAD) else QUALITY_UNSPECIFIED
+        o.quality = qual if (qual >= QUALITY_UNSPECIFIED and qual <= QUALITY_MAX) else QUALITY_UNSPECIFIED

@@ -23,12 +23,6 @@ ROLE_NAMES = ("flow_in", "flow_out", "pressure_up", "pressure_down", "temperatur
     f"methane_{i}" for i in range(N_METHANE)
 )
 
-# --- quality codes (pipewarden.telemetry.v1.Quality) -------------------------------------------------------
-QUALITY_UNSPECIFIED = 0
-QUALITY_GOOD = 1
-QUALITY_UNCERTAIN = 2
-QUALITY_BAD = 3
-
 # --- sensor health codes (pipewarden.leakdetect.v1.SensorHealth) -------------------------------------------
 HEALTH_UNKNOWN = 0  # no reading yet
 HEALTH_OK = 1

@@ -19,6 +19,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from services.network.quality import QUALITY_BAD
+
 from ..domain import layout as L
 from ..domain.config import DetectorConfig, DetectorParams
 
@@ -45,7 +47,7 @@ def _tick_means(df: pd.DataFrame, cfg: DetectorConfig, tick_us: int) -> pd.DataF
     slot = df["segment"].to_numpy() * L.N_ROLES + df["role"].to_numpy()
     sc = cfg.slot_cfg
     ok = (
-        (df["quality"].to_numpy() != L.QUALITY_BAD)
+        (df["quality"].to_numpy() != QUALITY_BAD)
         & np.isfinite(df["value"].to_numpy())
         & (df["value"].to_numpy() >= sc[slot, L.SC_RANGE_MIN])
         & (df["value"].to_numpy() <= sc[slot, L.SC_RANGE_MAX])

@@ -14,10 +14,10 @@ import numpy as np
 import numpy.typing as npt
 
 from ..domain import layout as L
-from ..domain.config import DetectorConfig
+from ..domain.config import DEFAULT_R_SPECIFIC, DEFAULT_TEMPERATURE_K, DetectorConfig
 
-R_SPECIFIC = 8.314462618 / 0.0174
-T_GAS = 288.15
+R_SPECIFIC = DEFAULT_R_SPECIFIC
+T_GAS = DEFAULT_TEMPERATURE_K
 
 
 @dataclass

@@ -28,13 +28,12 @@ from services.contracts.pipewarden.telemetry.v1 import records_pb2
 from services.leakdetect.service_layer import ports
 from services.leakdetect.service_layer.alarms import AlarmPolicy, AlarmTracker, SegmentInfo
 from services.leakdetect.service_layer.segment_state import SegmentRuntime, StateDecodeError
+from services.network.quality import QUALITY_GOOD, QUALITY_MAX
 from services.topics import PoisonRecordError, dead_letter_headers, decode
 
 log = logging.getLogger(__name__)
 
 _READINGS_TYPE = "pipewarden.telemetry.v1.SegmentReadings"
-_QUALITY_GOOD = 1
-_QUALITY_MAX = 3  # pipewarden.telemetry.v1.Quality: UNSPECIFIED, GOOD, UNCERTAIN, BAD
 # 2000-01-01T00:00:00Z: an earlier source time is a gateway clock that was never set, not a reading.
 _EARLIEST_SOURCE_TIME_US = 946_684_800_000_000
 
@@ -118,8 +117,8 @@ class RecordReadings:
             return "a source time is before 2000-01-01"
         if int(t.max()) > latest_source_time_us:
             return "a source time is ahead of the processing clock by more than the allowed skew"
-        if int(q.min()) < 0 or int(q.max()) > _QUALITY_MAX:
-            return f"quality codes outside 0..{_QUALITY_MAX}"
+        if int(q.min()) < 0 or int(q.max()) > QUALITY_MAX:
+            return f"quality codes outside 0..{QUALITY_MAX}"
         return None
 
 
@@ -157,9 +156,9 @@ def record_readings(
             try:
                 qualities.append(np.fromiter(series.quality, np.int8, n))
             except (OverflowError, ValueError):
-                raise BadContent(f"tag {series.tag_id!r}: quality codes outside 0..{_QUALITY_MAX}") from None
+                raise BadContent(f"tag {series.tag_id!r}: quality codes outside 0..{QUALITY_MAX}") from None
         else:
-            qualities.append(np.full(n, _QUALITY_GOOD, np.int8))
+            qualities.append(np.full(n, QUALITY_GOOD, np.int8))
         role_parts.append(np.full(n, role, np.int8))
     return RecordReadings(tuple(times), tuple(role_parts), tuple(values), tuple(qualities), unknown)
 
@@ -175,7 +174,7 @@ def _in_range(items: Sequence[tuple[RawRecord, Any, RecordReadings]], latest_sou
         int(times.min()) >= _EARLIEST_SOURCE_TIME_US
         and int(times.max()) <= latest_source_time_us
         and int(q.min()) >= 0
-        and int(q.max()) <= _QUALITY_MAX
+        and int(q.max()) <= QUALITY_MAX
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from services.network import Network, conversion_to_si
+from services.network.quality import USABLE_QUALITIES
 
 from .limits import MAX_GATEWAY_ID_BYTES, MAX_TAG_ID_BYTES, check_field_size, quoted, utf8_length
 
@@ -29,14 +30,6 @@ class RejectReason(enum.IntEnum):
     TIMESTAMP_IN_FUTURE = 6
     TIMESTAMP_TOO_OLD = 7
     DUPLICATE_IN_BATCH = 8
-
-
-# Mirrors pipewarden.telemetry.v1.Quality. UNSPECIFIED (a gateway that sends no flag) is accepted as is.
-QUALITY_UNSPECIFIED = 0
-QUALITY_GOOD = 1
-QUALITY_UNCERTAIN = 2
-QUALITY_BAD = 3
-_USABLE_QUALITIES = frozenset((QUALITY_UNSPECIFIED, QUALITY_GOOD, QUALITY_UNCERTAIN))
 
 
 class ReadingLike(Protocol):
@@ -168,7 +161,7 @@ def validate_batch(
     fast = index.fast
     latest_us = now_us + limits.max_clock_skew_us
     earliest_us = now_us - limits.max_age_us
-    usable = _USABLE_QUALITIES
+    usable = USABLE_QUALITIES  # UNSPECIFIED (a gateway that sends no flag) is accepted as is
     columns: dict[str, TagColumns] = {}
     seen: set[tuple[str, int]] = set()
     rejections: list[Rejection] = []

@@ -7,6 +7,7 @@ import numpy as np
 from services.leakdetect.domain import layout as L
 from services.leakdetect.domain.config import DetectorConfig
 from services.leakdetect.domain.detector import DetectorState, process_batch
+from services.network import quality as Q
 
 from .conftest import T0_US
 
@@ -27,8 +28,8 @@ def test_roles_and_qualities_beyond_int32_are_not_wrapped_into_valid_ones():
     role = [2**32 + L.ROLE_FLOW_IN, -(2**32) + L.ROLE_PRESSURE_UP, L.ROLE_FLOW_IN, L.ROLE_PRESSURE_UP,
             L.ROLE_FLOW_IN, L.ROLE_FLOW_IN]
     t = [T0_US + k * 1_000_000 for k in range(6)]
-    q = [L.QUALITY_GOOD, L.QUALITY_GOOD, 2**32 + L.QUALITY_BAD, -(2**32) + L.QUALITY_UNCERTAIN, 17,
-         L.QUALITY_GOOD]
+    q = [Q.QUALITY_GOOD, Q.QUALITY_GOOD, 2**32 + Q.QUALITY_BAD, -(2**32) + Q.QUALITY_UNCERTAIN, 17,
+         Q.QUALITY_GOOD]
     process_batch(state, seg, role, t, [1.0, 5e5, 1.0, 5e5, 1.0, 1.0], q)
     c = state.counter_dict()
     assert c["unknown_slot"] == 3
