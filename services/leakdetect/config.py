@@ -51,8 +51,8 @@ class LeakdetectConfig:
     onset_bucket_s: float = 600.0
     # PIPEWARDEN_LEAKDETECT_HISTORY: alarm events kept per segment for the query API.
     history_per_segment: int = 50
-    # PIPEWARDEN_LEAKDETECT_DETECTOR: "auto" (the numeric core when importable, else interim), "core",
-    # or "interim" (the service's simple mass-balance stand-in).
+    # PIPEWARDEN_LEAKDETECT_DETECTOR: "core" (the numeric detectors), or "auto", the same, kept for deployments
+    # that set it. The former "interim" stand-in (uncompensated balance, untested) is gone.
     detector: str = "auto"
     # PIPEWARDEN_LOG_LEVEL
     log_level: str = "INFO"
@@ -82,8 +82,8 @@ class LeakdetectConfig:
             raise ValueError("PIPEWARDEN_LEAKDETECT_BATCH_MAX must be >= 1 and _BATCH_WITHIN_S > 0")
         if self.commit_interval_s <= 0:
             raise ValueError("PIPEWARDEN_LEAKDETECT_COMMIT_INTERVAL_S must be > 0")
-        if self.detector not in ("auto", "core", "interim"):
-            raise ValueError("PIPEWARDEN_LEAKDETECT_DETECTOR must be auto, core or interim")
+        if self.detector not in ("auto", "core"):
+            raise ValueError("PIPEWARDEN_LEAKDETECT_DETECTOR must be core (or auto, the same)")
         if not self.data_dir.strip():
             raise ValueError("PIPEWARDEN_LEAKDETECT_DATA_DIR must not be empty")
         if not self.app_id or not all(c.isalnum() or c in "._-" for c in self.app_id):

@@ -2,8 +2,8 @@
 
 The core keeps dense arrays for any number of segments; the service gives every segment its own
 one-segment `DetectorState`, because recovery and rebalancing move segments (with their partitions)
-between workers one at a time. The one-segment configuration is built from the network model through
-the core's public `DetectorConfig` methods, so a checkpoint restores only into the same configuration
+between workers one at a time. The one-segment configuration comes from the core's one builder
+(`domain.network_config.config_from_network`), so a checkpoint restores only into the same configuration
 (the core checks its fingerprint).
 """
 
@@ -16,70 +16,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from services.leakdetect.adapters.roles import tag_roles
 from services.leakdetect.domain import layout as L
 from services.leakdetect.domain.config import DetectorConfig, DetectorParams
 from services.leakdetect.domain.detector import DetectorState, process_batch
+from services.leakdetect.domain.network_config import config_from_network
 from services.leakdetect.service_layer import ports
-from services.network import AccuracyBasis, Network, TagKind, conversion_to_si
+from services.network import Network
 
 _EVENT_CAPACITY = 4096
-
-
-def _wave_speed(network: Network, pressure_pa: float) -> tuple[float, float]:
-    """(wave speed m/s, Z slope 1/Pa) at the segment's operating pressure, from the gas physics."""
-    try:
-        from services.gasflow.physics import GasSpec, wave_speed, z_factor
-
-        gas = GasSpec(specific_gravity=network.gas.specific_gravity, co2_mole_fraction=network.gas.co2_mole_fraction)
-        t = network.gas.temperature_k
-        c = float(wave_speed(pressure_pa, t, gas))
-        z = float(z_factor(pressure_pa, t, gas))
-        return c, (z - 1.0) / pressure_pa
-    except ImportError:  # pragma: no cover - gasflow is part of the project; ideal gas as a fallback
-        r = 8.314462618 / (0.028964 * network.gas.specific_gravity)
-        return math.sqrt(r * network.gas.temperature_k), 0.0
-
-
-def segment_config(network: Network, segment_id: str) -> DetectorConfig:
-    seg = network.segments[segment_id]
-    cfg = DetectorConfig.empty(1)
-    p_op = 0.8 * seg.max_operating_pressure_pa
-    c, z_slope = _wave_speed(network, p_op)
-    cfg.set_segment(
-        0,
-        length_m=seg.length_m,
-        inner_diameter_m=seg.inner_diameter_m,
-        nominal_flow_kg_per_s=max(seg.nominal_flow_kg_per_s, 1e-6),
-        wave_speed_m_per_s=c,
-        temperature_k=network.gas.temperature_k,
-        r_specific=8.314462618 / (0.028964 * network.gas.specific_gravity),
-        z_slope_per_pa=z_slope,
-        segment_id=segment_id,
-    )
-    for tag_id, role in tag_roles(network, segment_id).items():
-        tag = network.tags[tag_id]
-        conv = conversion_to_si(tag.kind, tag.unit, network.gas.specific_gravity)
-        lo, hi = conv.to_si(tag.range_min), conv.to_si(tag.range_max)
-        sigma_rel = sigma_abs = 0.0
-        if tag.accuracy.basis is AccuracyBasis.PCT_OF_READING:
-            sigma_rel = tag.accuracy.value / 100.0
-        elif tag.accuracy.basis is AccuracyBasis.PCT_OF_SPAN:
-            sigma_abs = tag.accuracy.value / 100.0 * abs(hi - lo)
-        else:
-            sigma_abs = tag.accuracy.value * conv.scale
-        cfg.set_instrument(
-            0,
-            role,
-            sigma_rel=sigma_rel,
-            sigma_abs=sigma_abs,
-            range_min=min(lo, hi),
-            range_max=max(lo, hi),
-            scan_period_s=tag.scan_period_s,
-            confined_space=tag.confined_space if tag.kind is TagKind.METHANE_LEL else False,
-            tag_id=tag_id,
-        )
-    return cfg
 
 
 class CoreDetector:
@@ -88,21 +32,10 @@ class CoreDetector:
         self.params = params or DetectorParams()
         self._configs: dict[str, DetectorConfig] = {}
         self._roles: dict[str, dict[str, int]] = {}
-        config_from_network: Any = None
-        try:  # the core's own builder, once it is there; the service's builder otherwise
-            from services.leakdetect.domain import network_config
-
-            config_from_network = network_config.config_from_network
-        except ImportError:
-            pass
         for sid in network.segments:
-            if config_from_network is not None:
-                built = config_from_network(network, segment_ids=[sid])
-                self._configs[sid] = built.config
-                self._roles[sid] = dict(built.tag_role)
-            else:
-                self._configs[sid] = segment_config(network, sid)
-                self._roles[sid] = tag_roles(network, sid)
+            built = config_from_network(network, segment_ids=[sid])
+            self._configs[sid] = built.config
+            self._roles[sid] = dict(built.tag_role)
 
     def tag_roles(self, segment_id: str) -> Mapping[str, int]:
         return self._roles[segment_id]

@@ -1,11 +1,13 @@
-"""Build the detector configuration from the network model (`services.network.Network`).
+"""Build the detector configuration from the network model (`services.network.Network`): the one builder.
 
 Each monitored segment becomes one detector segment; its end instruments fill the roles (flow in/out at
 position 0 / L, pressure up/down, the upstream temperature) and up to `layout.N_METHANE` methane sensors.
 Instrument accuracies are read as 95 % bounds (2 s.d.) of the total error and the whole 1 s.d. is treated as
 random per reading: the fixed bias is absorbed by the learned baseline, and the noise inflation factor learned
 from leak-free data corrects the split (API 1149: sensitivity from propagated instrument uncertainty).
-Wave speed and the linear Z(p) come from the gas physics at the segment's operating pressure.
+Wave speed and the linear Z(p) come from the gas physics at the segment's operating pressure, taken as
+`OPERATING_PRESSURE_FRAC_OF_MOP` of its maximum operating pressure; the specific gas constant from the shared
+constants (`services.network.constants`) and the gas's specific gravity.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 from services.gasflow.physics import GasSpec, wave_speed, z_factor
 from services.network import AccuracyBasis, Network, TagKind, conversion_to_si
+from services.network.constants import specific_gas_constant
 
 from . import layout as L
 from .config import LEL_ALARM, LEL_GRADE1_CONFINED, LEL_GRADE2, DetectorConfig
@@ -26,6 +29,14 @@ MAX_RATE_FLOW_FRAC_OF_SPAN = 2.0
 MAX_RATE_TEMPERATURE_K = 2.0
 MAX_RATE_METHANE_LEL = 20.0
 TIMESTAMP_RESOLUTION_S = 0.001  # RTU timestamps in ms, NTP-synchronised
+# Stated accuracies are 95 % bounds of the total error (as the simulator's SCADA layer draws them,
+# services.gasflow.scada): 1 s.d. is half of one.
+ACCURACY_COVERAGE_FACTOR = 2.0
+# Wave speed and Z are evaluated at this fraction of the segment's MOP: a line supplied at about its MOP
+# (the demo city's transmission ring: 1.70 MPa) with a 10-20 % drop along it runs at ~0.9 MOP on average.
+# Z and c change by well under 1 % between 0.8 and 1.0 MOP at these pressures.
+OPERATING_PRESSURE_FRAC_OF_MOP = 0.9
+MIN_OPERATING_PRESSURE_PA = 1.2e5  # low-pressure distribution: never below 1.2 bar absolute for the physics
 
 
 @dataclass
@@ -50,16 +61,18 @@ def _gas(network: Network) -> GasSpec:
     return GasSpec(specific_gravity=g.specific_gravity, co2_mole_fraction=g.co2_mole_fraction)
 
 
-def config_from_network(network: Network, operating_pressure_frac_of_mop: float = 0.9,
+def config_from_network(network: Network, operating_pressure_frac_of_mop: float = OPERATING_PRESSURE_FRAC_OF_MOP,
                         segment_ids: list[str] | None = None) -> NetworkDetectorConfig:
+    """The detector configuration of the given segments (default: every monitored one), in that order."""
     ids = [s.segment_id for s in network.monitored_segments] if segment_ids is None else list(segment_ids)
     cfg = DetectorConfig.empty(len(ids))
     gas = _gas(network)
+    g_net = network.gas
     out = NetworkDetectorConfig(cfg, {sid: i for i, sid in enumerate(ids)})
     for i, sid in enumerate(ids):
         seg = network.segments[sid]
         temp = network.gas.temperature_k
-        p_op = max(operating_pressure_frac_of_mop * seg.max_operating_pressure_pa, 1.2e5)
+        p_op = max(operating_pressure_frac_of_mop * seg.max_operating_pressure_pa, MIN_OPERATING_PRESSURE_PA)
         c = float(wave_speed(p_op, temp, gas))
         # linear Z(p) through Z(0) = 1 and Z(p_op): good to a fraction of a percent below 2 MPa
         z_op = float(z_factor(p_op, temp, gas))
@@ -71,7 +84,7 @@ def config_from_network(network: Network, operating_pressure_frac_of_mop: float 
             wave_speed_m_per_s=c,
             wave_speed_sd_m_per_s=0.01 * c,
             temperature_k=temp,
-            r_specific=gas.specific_gas_constant,
+            r_specific=specific_gas_constant(g_net.specific_gravity),
             z_slope_per_pa=(z_op - 1.0) / p_op,
             segment_id=sid,
         )
@@ -83,11 +96,11 @@ def config_from_network(network: Network, operating_pressure_frac_of_mop: float 
             sigma_rel = 0.0
             sigma_abs = 0.0
             if tag.accuracy.basis is AccuracyBasis.PCT_OF_READING:
-                sigma_rel = tag.accuracy.value / 100.0 / 2.0
+                sigma_rel = tag.accuracy.value / 100.0 / ACCURACY_COVERAGE_FACTOR
             elif tag.accuracy.basis is AccuracyBasis.PCT_OF_SPAN:
-                sigma_abs = tag.accuracy.value / 100.0 * span / 2.0
+                sigma_abs = tag.accuracy.value / 100.0 * span / ACCURACY_COVERAGE_FACTOR
             else:
-                sigma_abs = tag.accuracy.value * abs(conv.scale) / 2.0
+                sigma_abs = tag.accuracy.value * abs(conv.scale) / ACCURACY_COVERAGE_FACTOR
             at_up = abs(tag.position_m) <= 5.0
             at_down = abs(tag.position_m - seg.length_m) <= 5.0
             role = -1
@@ -96,7 +109,7 @@ def config_from_network(network: Network, operating_pressure_frac_of_mop: float 
                 role = L.ROLE_FLOW_IN if at_up else L.ROLE_FLOW_OUT
                 # low-flow floor of a flow meter: a fraction of its full scale in one direction (a bidirectional
                 # meter's range spans both)
-                sigma_abs = max(sigma_abs, 0.0005 * max(abs(lo), abs(hi)) / 2.0)
+                sigma_abs = max(sigma_abs, 0.0005 * max(abs(lo), abs(hi)) / ACCURACY_COVERAGE_FACTOR)
                 max_rate = MAX_RATE_FLOW_FRAC_OF_SPAN * span
             elif tag.kind is TagKind.PRESSURE and (at_up or at_down):
                 role = L.ROLE_PRESSURE_UP if at_up else L.ROLE_PRESSURE_DOWN

@@ -21,9 +21,9 @@ from typing import Any
 import faust
 
 from services.leakdetect.adapters.clock import SystemClock
+from services.leakdetect.adapters.core_detector import CoreDetector
 from services.leakdetect.adapters.faust_state import FaustTableStateStore
 from services.leakdetect.adapters.metrics import PrometheusMetrics
-from services.leakdetect.adapters.roles import tag_roles
 from services.leakdetect.config import LeakdetectConfig
 from services.leakdetect.service_layer import ports
 from services.leakdetect.service_layer.alarms import AlarmPolicy, SegmentInfo
@@ -49,18 +49,7 @@ def load_network(config: LeakdetectConfig) -> Network:
 
 
 def build_detector(config: LeakdetectConfig, network: Network) -> ports.SegmentDetector:
-    if config.detector in ("auto", "core"):
-        try:
-            from services.leakdetect.adapters.core_detector import CoreDetector
-
-            return CoreDetector(network)
-        except ImportError as exc:
-            if config.detector == "core":
-                raise
-            log.warning("numeric core not available, using the interim detector", extra={"error": str(exc)})
-    from services.leakdetect.adapters.interim_detector import InterimDetector
-
-    return InterimDetector(network)
+    return CoreDetector(network)
 
 
 def segment_infos(network: Network, detector: ports.SegmentDetector) -> dict[str, SegmentInfo]:
@@ -73,7 +62,7 @@ def segment_infos(network: Network, detector: ports.SegmentDetector) -> dict[str
             district=seg.district,
             length_m=seg.length_m,
             nominal_flow_kg_per_s=seg.nominal_flow_kg_per_s,
-            role_tags=dict(roles) or {r: t for t, r in tag_roles(network, seg.segment_id).items()},
+            role_tags=dict(roles),
             tag_positions_m={t.tag_id: t.position_m for t in methane},
             confined={t.tag_id: t.confined_space for t in methane},
             tag_ids=frozenset(t.tag_id for t in network.tags_of_segment(seg.segment_id)),
