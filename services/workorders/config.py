@@ -6,6 +6,7 @@
 | ``PIPEWARDEN_KAFKA_BOOTSTRAP`` | ``127.0.0.1:9092`` | Kafka brokers |
 | ``PIPEWARDEN_WORKORDERS_GRPC_ADDRESS`` | ``127.0.0.1:50053`` | where ``serve`` listens |
 | ``PIPEWARDEN_WORKORDERS_JWT_SECRET`` | none: ``serve`` refuses to start | HS256 key of callers' tokens |
+| ``PIPEWARDEN_WORKORDERS_MAX_STREAMS_PER_CALLER`` | ``100`` | open ``Watch`` streams per caller (token subject) |
 | ``PIPEWARDEN_WORKORDERS_CONSUMER_GROUP`` | ``pipewarden-workorders`` | group reading ``leak.alarms.v1`` |
 | ``PIPEWARDEN_WORKORDERS_SNAPSHOT_EVERY`` | ``50`` | save an aggregate snapshot every N events |
 | ``PIPEWARDEN_WORKORDERS_SLA_TICK_S`` | ``15`` | how often the SLA ticker looks for due escalations |
@@ -31,6 +32,9 @@ from services.workorders.domain.hazard import DEFAULT_LEVEL_ROLES, MAX_SIGN_OFF_
 DEFAULT_DB_URL = "sqlite:///var/workorders.sqlite3"
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:50053"
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+# A console holds a few Watch streams; a hundred per caller is far beyond that and still keeps one buggy
+# or hostile client (a reconnect loop that never cancels) from holding every stream the server can carry.
+DEFAULT_MAX_STREAMS_PER_CALLER = 100
 
 
 class ConfigError(ValueError):
@@ -43,6 +47,7 @@ class WorkOrdersConfig:
     kafka_bootstrap: str = DEFAULT_BOOTSTRAP
     grpc_address: str = DEFAULT_GRPC_ADDRESS
     jwt_secret: str | None = None
+    max_streams_per_caller: int = DEFAULT_MAX_STREAMS_PER_CALLER
     consumer_group: str = "pipewarden-workorders"
     snapshot_every: int = 50
     sla_tick_s: float = 15.0
@@ -79,6 +84,12 @@ class WorkOrdersConfig:
                 raise ConfigError(f"{name}={raw!r} must be >= {minimum}")
             return value
 
+        def integer(name: str, default: int, *, minimum: int = 1) -> int:
+            value = number(name, default, minimum=minimum)
+            if value == float("inf") or value != int(value):
+                raise ConfigError(f"{name}={value!r} must be a whole number")
+            return int(value)
+
         def flag(name: str, default: bool) -> bool:
             raw = env.get(name, "").strip().lower()
             if not raw:
@@ -112,6 +123,9 @@ class WorkOrdersConfig:
             kafka_bootstrap=text("PIPEWARDEN_KAFKA_BOOTSTRAP", DEFAULT_BOOTSTRAP),
             grpc_address=text("PIPEWARDEN_WORKORDERS_GRPC_ADDRESS", DEFAULT_GRPC_ADDRESS),
             jwt_secret=secret,
+            max_streams_per_caller=integer(
+                "PIPEWARDEN_WORKORDERS_MAX_STREAMS_PER_CALLER", DEFAULT_MAX_STREAMS_PER_CALLER
+            ),
             consumer_group=text("PIPEWARDEN_WORKORDERS_CONSUMER_GROUP", "pipewarden-workorders"),
             snapshot_every=int(number("PIPEWARDEN_WORKORDERS_SNAPSHOT_EVERY", 50, minimum=1)),
             sla_tick_s=number("PIPEWARDEN_WORKORDERS_SLA_TICK_S", 15.0, minimum=0.01),

@@ -179,7 +179,10 @@ def serve(config: WorkOrdersConfig, *, db_url: str, address: str) -> int:
         consumers.append(AlarmConsumerThread(sensor_health).start())
     if config.metrics_port:
         start_metrics_server(config.metrics_port)
-    server = GrpcServer(WorkOrdersServicer(runtime.app, config.jwt_secret), address).start()
+    servicer = WorkOrdersServicer(
+        runtime.app, config.jwt_secret, max_streams_per_caller=config.max_streams_per_caller
+    )
+    server = GrpcServer(servicer, address).start()
     log.info("workorders serving", extra={"address": server.address, "db": db_url})
     print(f"workorders serving on {server.address}", flush=True)
     stop = threading.Event()

@@ -3,40 +3,60 @@
 Every call: bearer token -> ``Principal`` (UNAUTHENTICATED on any token trouble), then the service
 layer decides; its exceptions map to status codes in ``_STATUS``. Commands arrive as a oneof; the
 servicer turns the chosen sub-message into ``(command name, arguments)`` without knowing the domain.
+
+The server is ``grpc.aio``: a call is a coroutine on one event loop, so an open ``Watch`` stream costs no
+thread (it waits on the shared ``WatchFeed``), and the synchronous service layer (SQLAlchemy) runs in a
+bounded thread pool so the loop never blocks. Requests that do not decode reach the servicer as
+``Undecodable`` (``services.grpcserve``) and are answered INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent import futures
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as pb
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as pb_grpc
 from services.eventstore import ConcurrencyError, DuplicateEventError, InvalidEventError
+from services.grpcserve import Undecodable, add_lenient_service
 from services.workorders.adapters.tokens import InvalidToken, bearer_from_metadata, verify_token
+from services.workorders.config import DEFAULT_MAX_STREAMS_PER_CALLER
 from services.workorders.domain.errors import InvalidInput, InvalidTransition, PermissionDenied, RuleViolation
 from services.workorders.domain.hazard import HazardStatus
 from services.workorders.domain.workorder import WorkOrderStatus
+from services.workorders.entrypoints.watch_feed import FeedClosed, StreamLimit, WatchFeed
 from services.workorders.service_layer.app import WorkOrdersApp
 from services.workorders.service_layer.auth import AccessDenied, Principal
 from services.workorders.service_layer.unit_of_work import CommandOutcome, NotFound
-from services.workorders.service_layer.views import HazardFilter, HazardView, WorkOrderFilter, WorkOrderView
+from services.workorders.service_layer.views import (
+    HazardFilter,
+    HazardView,
+    WatchItem,
+    WorkOrderFilter,
+    WorkOrderView,
+)
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["WorkOrdersService"].full_name
+SERVICE = pb.DESCRIPTOR.services_by_name["WorkOrdersService"]
+SERVICE_NAME = SERVICE.full_name
 MAX_PAGE = 1000
 _HAZARD_STATES = frozenset(s.value for s in HazardStatus)
 _WORK_ORDER_STATES = frozenset(s.value for s in WorkOrderStatus)
 _MAX_ID = 200
+R = TypeVar("R")
 
 # Order matters: the first matching class wins (InvalidTransition and RuleViolation are InvalidInput's
 # siblings under DomainError, PermissionDenied too).
@@ -59,12 +79,16 @@ class BadRequest(ValueError):
     """The request itself is malformed (INVALID_ARGUMENT)."""
 
 
-def _abort(context: grpc.ServicerContext, error: BaseException) -> NoReturn:
+def _status_of(error: BaseException) -> tuple[grpc.StatusCode, str]:
     for cls, code in _STATUS:
         if isinstance(error, cls):
-            context.abort(code, str(error)[:2000])
+            return code, str(error)[:2000]
     log.exception("unexpected error in a gRPC call", exc_info=error)
-    context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(error).__name__}")
+    return grpc.StatusCode.INTERNAL, f"internal error: {type(error).__name__}"
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], code: grpc.StatusCode, message: str) -> NoReturn:
+    await context.abort(code, message)
     raise AssertionError("unreachable: context.abort raises")
 
 
@@ -163,14 +187,66 @@ def _result(outcome: CommandOutcome[Any]) -> pb.CommandResult:
 
 
 class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
-    def __init__(self, app: WorkOrdersApp, jwt_secret: str, *, now_us: Callable[[], int] | None = None) -> None:
+    """The API on a ``grpc.aio`` server: coroutines on the loop, the service layer in ``blocking_threads``.
+
+    ``start``/``close`` run on the server's loop (``GrpcServer`` calls them).
+    """
+
+    def __init__(
+        self,
+        app: WorkOrdersApp,
+        jwt_secret: str,
+        *,
+        now_us: Callable[[], int] | None = None,
+        max_streams_per_caller: int = DEFAULT_MAX_STREAMS_PER_CALLER,
+        blocking_threads: int = 32,
+        heartbeat_s: float = 10.0,
+    ) -> None:
         self.app = app
         self.jwt_secret = jwt_secret
         self.now_us = now_us or (lambda: time.time_ns() // 1000)
+        self.streams = StreamLimit(max_streams_per_caller)
+        self.heartbeat_s = heartbeat_s
+        self._executor = futures.ThreadPoolExecutor(max_workers=blocking_threads, thread_name_prefix="workorders-grpc")
+        self.feed: WatchFeed | None = None
 
-    def _principal(self, context: grpc.ServicerContext) -> Principal:
-        token = bearer_from_metadata(context.invocation_metadata() or ())
-        return verify_token(self.jwt_secret, token)
+    async def start(self) -> None:
+        self.feed = WatchFeed(self.app, self._blocking)
+        await self.feed.start()
+
+    async def close(self) -> None:
+        """End the Watch streams (UNAVAILABLE: reconnect and resume); the blocking pool takes no new work
+        (what is queued still runs, so unary calls in their grace period finish)."""
+        if self.feed is not None:
+            await self.feed.close()
+        self._executor.shutdown(wait=False)
+
+    async def _blocking(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        """``fn(*args, **kwargs)`` in the blocking pool (service layer, SQL), awaited without blocking the loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    async def _caller(self, request: object, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
+        """The authenticated caller of a decodable request; aborts the call otherwise."""
+        try:
+            principal = verify_token(self.jwt_secret, bearer_from_metadata(context.invocation_metadata() or ()))
+        except InvalidToken as error:
+            await _abort(context, grpc.StatusCode.UNAUTHENTICATED, str(error))
+        if isinstance(request, Undecodable):
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, request.problem)
+        return principal
+
+    async def _unary(
+        self,
+        request: Any,
+        context: grpc.aio.ServicerContext[Any, Any],
+        handle: Callable[[Principal, Any], R],
+    ) -> R:
+        principal = await self._caller(request, context)
+        try:
+            return await self._blocking(handle, principal, request)
+        except Exception as error:
+            code, message = _status_of(error)
+        await _abort(context, code, message)
 
     def _meta(self, ctx: pb.CommandContext) -> dict[str, Any]:
         return {
@@ -182,76 +258,80 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
 
     # -- queries ---------------------------------------------------------------------------------------
 
-    def ListWorkOrders(self, request: pb.ListWorkOrdersRequest, context: grpc.ServicerContext) -> Any:
-        try:
-            principal = self._principal(context)
-            limit, offset = _page(request.page_size, request.page_token)
-            for name in ("min_age_s", "max_age_s"):
-                value = getattr(request, name)
-                if not value >= 0 or value == float("inf"):
-                    raise BadRequest(f"{name} must be a finite number >= 0")
-            if any(g not in (1, 2, 3) for g in request.grades):
-                raise BadRequest("grades must be 1, 2 or 3")
-            # A misspelt state would otherwise match nothing and read as "no such orders".
-            unknown = sorted(set(request.states) - _WORK_ORDER_STATES)
-            if unknown:
-                raise BadRequest(f"unknown work order state(s) {unknown}; known: {sorted(_WORK_ORDER_STATES)}")
-            filt = WorkOrderFilter(
-                districts=principal.visible_districts(request.districts),
-                grades=frozenset(request.grades),
-                states=frozenset(request.states),
-                min_age_s=request.min_age_s,
-                max_age_s=request.max_age_s,
-                open_only=request.open_only,
-                limit=limit,
-                offset=offset,
-            )
-            now = self.now_us()
-            views, as_of = self.app.list_work_orders(filt, now_unix_us=now)
-        except Exception as error:
-            _abort(context, error)
+    async def ListWorkOrders(
+        self, request: pb.ListWorkOrdersRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListWorkOrdersResponse:
+        return await self._unary(request, context, self._list_work_orders)
+
+    def _list_work_orders(self, principal: Principal, request: pb.ListWorkOrdersRequest) -> pb.ListWorkOrdersResponse:
+        limit, offset = _page(request.page_size, request.page_token)
+        for name in ("min_age_s", "max_age_s"):
+            value = getattr(request, name)
+            if not value >= 0 or value == float("inf"):
+                raise BadRequest(f"{name} must be a finite number >= 0")
+        if any(g not in (1, 2, 3) for g in request.grades):
+            raise BadRequest("grades must be 1, 2 or 3")
+        # A misspelt state would otherwise match nothing and read as "no such orders".
+        unknown = sorted(set(request.states) - _WORK_ORDER_STATES)
+        if unknown:
+            raise BadRequest(f"unknown work order state(s) {unknown}; known: {sorted(_WORK_ORDER_STATES)}")
+        filt = WorkOrderFilter(
+            districts=principal.visible_districts(request.districts),
+            grades=frozenset(request.grades),
+            states=frozenset(request.states),
+            min_age_s=request.min_age_s,
+            max_age_s=request.max_age_s,
+            open_only=request.open_only,
+            limit=limit,
+            offset=offset,
+        )
+        now = self.now_us()
+        views, as_of = self.app.list_work_orders(filt, now_unix_us=now)
         next_token = str(offset + limit) if len(views) == limit else ""
         return pb.ListWorkOrdersResponse(
             work_orders=[work_order_pb(v, now) for v in views], next_page_token=next_token, as_of_position=as_of
         )
 
-    def GetWorkOrder(self, request: pb.GetWorkOrderRequest, context: grpc.ServicerContext) -> Any:
-        try:
-            principal = self._principal(context)
-            view = self.app.get_work_order(principal, _check_id("work_order_id", request.work_order_id))
-        except Exception as error:
-            _abort(context, error)
+    async def GetWorkOrder(
+        self, request: pb.GetWorkOrderRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetWorkOrderResponse:
+        return await self._unary(request, context, self._get_work_order)
+
+    def _get_work_order(self, principal: Principal, request: pb.GetWorkOrderRequest) -> pb.GetWorkOrderResponse:
+        view = self.app.get_work_order(principal, _check_id("work_order_id", request.work_order_id))
         return pb.GetWorkOrderResponse(work_order=work_order_pb(view, self.now_us()))
 
-    def ListHazards(self, request: pb.ListHazardsRequest, context: grpc.ServicerContext) -> Any:
-        try:
-            principal = self._principal(context)
-            limit, offset = _page(request.page_size, request.page_token)
-            unknown = sorted(set(request.states) - _HAZARD_STATES)
-            if unknown:
-                raise BadRequest(f"unknown hazard state(s) {unknown}; known: {sorted(_HAZARD_STATES)}")
-            filt = HazardFilter(
-                districts=principal.visible_districts(request.districts),
-                states=frozenset(request.states),
-                major_only=request.major_only,
-                overdue_only=request.overdue_only,
-                limit=limit,
-                offset=offset,
-            )
-            views, as_of = self.app.list_hazards(filt, now_unix_us=self.now_us())
-        except Exception as error:
-            _abort(context, error)
+    async def ListHazards(
+        self, request: pb.ListHazardsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListHazardsResponse:
+        return await self._unary(request, context, self._list_hazards)
+
+    def _list_hazards(self, principal: Principal, request: pb.ListHazardsRequest) -> pb.ListHazardsResponse:
+        limit, offset = _page(request.page_size, request.page_token)
+        unknown = sorted(set(request.states) - _HAZARD_STATES)
+        if unknown:
+            raise BadRequest(f"unknown hazard state(s) {unknown}; known: {sorted(_HAZARD_STATES)}")
+        filt = HazardFilter(
+            districts=principal.visible_districts(request.districts),
+            states=frozenset(request.states),
+            major_only=request.major_only,
+            overdue_only=request.overdue_only,
+            limit=limit,
+            offset=offset,
+        )
+        views, as_of = self.app.list_hazards(filt, now_unix_us=self.now_us())
         next_token = str(offset + limit) if len(views) == limit else ""
         return pb.ListHazardsResponse(
             hazards=[hazard_pb(v) for v in views], next_page_token=next_token, as_of_position=as_of
         )
 
-    def GetReport(self, request: pb.GetReportRequest, context: grpc.ServicerContext) -> Any:
-        try:
-            principal = self._principal(context)
-            table, as_of = self.app.report(principal, request.name, now_unix_us=self.now_us())
-        except Exception as error:
-            _abort(context, error)
+    async def GetReport(
+        self, request: pb.GetReportRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetReportResponse:
+        return await self._unary(request, context, self._get_report)
+
+    def _get_report(self, principal: Principal, request: pb.GetReportRequest) -> pb.GetReportResponse:
+        table, as_of = self.app.report(principal, request.name, now_unix_us=self.now_us())
         return pb.GetReportResponse(
             name=table.name,
             table=pb.ReportTable(
@@ -263,96 +343,131 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
 
     # -- commands --------------------------------------------------------------------------------------
 
-    def ExecuteWorkOrderCommand(self, request: pb.ExecuteWorkOrderCommandRequest, context: grpc.ServicerContext) -> Any:
-        try:
-            principal = self._principal(context)
-            command = request.WhichOneof("command")
-            if command is None:
-                raise BadRequest("no command given: set one of dispatch, acknowledge, ..., regrade")
-            outcome = self.app.execute(
-                principal,
-                "work_order",
-                _check_id("work_order_id", request.work_order_id),
-                command,
-                _fields(getattr(request, command)),
-                **self._meta(request.context),
-            )
-            view = self.app.work_order_view(outcome.aggregate, outcome.version)
-        except Exception as error:
-            _abort(context, error)
+    async def ExecuteWorkOrderCommand(
+        self, request: pb.ExecuteWorkOrderCommandRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ExecuteWorkOrderCommandResponse:
+        return await self._unary(request, context, self._execute_work_order_command)
+
+    def _execute_work_order_command(
+        self, principal: Principal, request: pb.ExecuteWorkOrderCommandRequest
+    ) -> pb.ExecuteWorkOrderCommandResponse:
+        command = request.WhichOneof("command")
+        if command is None:
+            raise BadRequest("no command given: set one of dispatch, acknowledge, ..., regrade")
+        outcome = self.app.execute(
+            principal,
+            "work_order",
+            _check_id("work_order_id", request.work_order_id),
+            command,
+            _fields(getattr(request, command)),
+            **self._meta(request.context),
+        )
+        view = self.app.work_order_view(outcome.aggregate, outcome.version)
         return pb.ExecuteWorkOrderCommandResponse(
             result=_result(outcome), work_order=work_order_pb(view, self.now_us())
         )
 
-    def ExecuteHazardCommand(self, request: pb.ExecuteHazardCommandRequest, context: grpc.ServicerContext) -> Any:
-        try:
-            principal = self._principal(context)
-            command = request.WhichOneof("command")
-            if command is None:
-                raise BadRequest(
-                    "no command given: set one of record, assign, set_deadline, start_rectification, add_evidence, "
-                    "rectify, sign_off, reject, update_interim_measures, reclassify"
-                )
-            outcome = self.app.execute(
-                principal,
-                "hazard",
-                _check_id("hazard_id", request.hazard_id, required=command != "record"),
-                command,
-                _fields(getattr(request, command)),
-                **self._meta(request.context),
+    async def ExecuteHazardCommand(
+        self, request: pb.ExecuteHazardCommandRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ExecuteHazardCommandResponse:
+        return await self._unary(request, context, self._execute_hazard_command)
+
+    def _execute_hazard_command(
+        self, principal: Principal, request: pb.ExecuteHazardCommandRequest
+    ) -> pb.ExecuteHazardCommandResponse:
+        command = request.WhichOneof("command")
+        if command is None:
+            raise BadRequest(
+                "no command given: set one of record, assign, set_deadline, start_rectification, add_evidence, "
+                "rectify, sign_off, reject, update_interim_measures, reclassify"
             )
-            view = self.app.hazard_view(outcome.aggregate, outcome.version)
-        except Exception as error:
-            _abort(context, error)
+        outcome = self.app.execute(
+            principal,
+            "hazard",
+            _check_id("hazard_id", request.hazard_id, required=command != "record"),
+            command,
+            _fields(getattr(request, command)),
+            **self._meta(request.context),
+        )
+        view = self.app.hazard_view(outcome.aggregate, outcome.version)
         return pb.ExecuteHazardCommandResponse(result=_result(outcome), hazard=hazard_pb(view))
 
-    def ExecuteReplacementCommand(
-        self, request: pb.ExecuteReplacementCommandRequest, context: grpc.ServicerContext
-    ) -> Any:
-        try:
-            principal = self._principal(context)
-            command = request.WhichOneof("command")
-            if command is None:
-                raise BadRequest("no command given: set one of flag_problem_pipeline, set_target, open, ...")
-            outcome = self.app.execute(
-                principal,
-                "replacement",
-                _check_id("replacement_id", request.replacement_id, required=False),
-                command,
-                _fields(getattr(request, command)),
-                **self._meta(request.context),
-            )
-            detail = self.app.detail_json("replacement", outcome.aggregate)
-        except Exception as error:
-            _abort(context, error)
+    async def ExecuteReplacementCommand(
+        self, request: pb.ExecuteReplacementCommandRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ExecuteReplacementCommandResponse:
+        return await self._unary(request, context, self._execute_replacement_command)
+
+    def _execute_replacement_command(
+        self, principal: Principal, request: pb.ExecuteReplacementCommandRequest
+    ) -> pb.ExecuteReplacementCommandResponse:
+        command = request.WhichOneof("command")
+        if command is None:
+            raise BadRequest("no command given: set one of flag_problem_pipeline, set_target, open, ...")
+        outcome = self.app.execute(
+            principal,
+            "replacement",
+            _check_id("replacement_id", request.replacement_id, required=False),
+            command,
+            _fields(getattr(request, command)),
+            **self._meta(request.context),
+        )
+        detail = self.app.detail_json("replacement", outcome.aggregate)
         return pb.ExecuteReplacementCommandResponse(result=_result(outcome), detail_json=detail)
 
     # -- watch -----------------------------------------------------------------------------------------
 
-    def Watch(self, request: pb.WatchRequest, context: grpc.ServicerContext) -> Iterator[pb.WatchResponse]:
+    async def Watch(
+        self, request: pb.WatchRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.WatchResponse]:
+        principal = await self._caller(request, context)
         try:
-            principal = self._principal(context)
             districts = principal.visible_districts(request.districts)
-            items = self.app.watch(districts, request.after_position, is_active=context.is_active)
-            now = self.now_us()
-            for item in items:
-                if item.work_order is not None:
-                    now = self.now_us()
-                yield pb.WatchResponse(
-                    position=item.position,
-                    stream_id=item.stream_id,
-                    stream_version=item.stream_version,
-                    event_type=item.event_type,
-                    district=item.district,
-                    payload_json=item.payload_json,
-                    recorded_at_unix_us=item.recorded_at_unix_us,
-                    actor=item.actor,
-                    work_order=work_order_pb(item.work_order, now) if item.work_order is not None else None,
-                    heartbeat=item.heartbeat,
-                    hazard=hazard_pb(item.hazard) if item.hazard is not None else None,
-                )
         except Exception as error:
-            _abort(context, error)
+            code, message = _status_of(error)
+            await _abort(context, code, message)
+        feed = self.feed
+        if feed is None:
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, "the server is not started")
+        caller = principal.subject
+        if not self.streams.acquire(caller):
+            await _abort(
+                context,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"caller {caller!r} already has {self.streams.per_caller} Watch streams open, the most one caller "
+                "may hold: cancel one (or share one stream between screens) before opening another",
+            )
+        position = request.after_position
+        try:
+            async for item in feed.follow(districts, request.after_position, heartbeat_s=self.heartbeat_s):
+                position = item.position
+                yield self._watch_response(item)
+        except FeedClosed:
+            code, message = (
+                grpc.StatusCode.UNAVAILABLE,
+                f"the server is shutting down: reconnect with after_position={position}",
+            )
+        except Exception as error:
+            code, message = _status_of(error)
+        else:
+            return
+        finally:
+            self.streams.release(caller)
+        await _abort(context, code, message)
+
+    def _watch_response(self, item: WatchItem) -> pb.WatchResponse:
+        return pb.WatchResponse(
+            position=item.position,
+            stream_id=item.stream_id,
+            stream_version=item.stream_version,
+            event_type=item.event_type,
+            district=item.district,
+            payload_json=item.payload_json,
+            recorded_at_unix_us=item.recorded_at_unix_us,
+            actor=item.actor,
+            work_order=work_order_pb(item.work_order, self.now_us()) if item.work_order is not None else None,
+            heartbeat=item.heartbeat,
+            hazard=hazard_pb(item.hazard) if item.hazard is not None else None,
+        )
 
 
 def _cell(value: object) -> str:
@@ -364,32 +479,78 @@ def _cell(value: object) -> str:
 
 
 class GrpcServer:
-    """The sync gRPC server with the servicer, health and reflection."""
+    """The ``grpc.aio`` server (servicer, health, reflection) on an event loop in a thread of its own, with a
+    blocking face (``start``, ``stop``) for ``serve``, the CLI, tests and benchmarks."""
 
-    def __init__(self, servicer: WorkOrdersServicer, address: str, *, max_workers: int = 32) -> None:
-        self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="workorders-grpc"),
-            options=[("grpc.max_receive_message_length", 4 * 1024 * 1024)],
+    def __init__(
+        self, servicer: WorkOrdersServicer, address: str, *, max_receive_message_bytes: int = 4 * 1024 * 1024
+    ) -> None:
+        self.servicer = servicer
+        self._max_receive_message_bytes = max_receive_message_bytes
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="workorders-grpc-loop", daemon=True)
+        self._thread.start()
+        try:
+            self.port = self._call(self._bind(address))
+        except BaseException:
+            self._close_loop()
+            raise
+        host = address.rsplit(":", 1)[0]
+        self.address = f"{host}:{self.port}"
+        self._stopped = False
+
+    def _call(self, coroutine: Coroutine[Any, Any, R]) -> R:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    async def _bind(self, address: str) -> int:
+        self.server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", self._max_receive_message_bytes),
+                # Consoles hold Watch streams open for hours: let them keepalive-ping without being cut off.
+                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+                ("grpc.keepalive_permit_without_calls", 1),
+            ]
         )
-        pb_grpc.add_WorkOrdersServiceServicer_to_server(servicer, self.server)
-        self.health = health.HealthServicer()
+        add_lenient_service(self.server, self.servicer, SERVICE)
+        self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
             self.server,
         )
-        self.port = self.server.add_insecure_port(address)
-        if self.port == 0:
+        port = self.server.add_insecure_port(address)
+        if port == 0:
             raise OSError(f"cannot listen on {address}")
-        host = address.rsplit(":", 1)[0]
-        self.address = f"{host}:{self.port}"
+        return port
 
     def start(self) -> GrpcServer:
-        self.server.start()
-        self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-        self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        self._call(self._start())
         return self
 
+    async def _start(self) -> None:
+        await self.servicer.start()
+        await self.server.start()
+        await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+
     def stop(self, grace_s: float = 2.0) -> None:
-        self.health.enter_graceful_shutdown()
-        self.server.stop(grace_s).wait()
+        """Refuse new calls, end Watch streams (UNAVAILABLE), give unary calls ``grace_s`` to finish."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            self._call(self._stop(grace_s))
+        finally:
+            self._close_loop()
+
+    async def _stop(self, grace_s: float) -> None:
+        await self.health.enter_graceful_shutdown()
+        stopping = asyncio.ensure_future(self.server.stop(grace_s))
+        await self.servicer.close()
+        await stopping
+
+    def _close_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10.0)
+        if not self._thread.is_alive():
+            self._loop.close()

@@ -8,7 +8,7 @@ and turns the API's ``(command name, arguments)`` into domain calls.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from services.eventstore import ConcurrencyError, EventStore, RecordedEvent
@@ -757,35 +757,23 @@ class WorkOrdersApp:
             self._districts[event.stream_id] = district
         return district
 
-    def watch(
-        self,
-        districts: frozenset[str] | None,
-        after_position: int,
-        *,
-        is_active: Callable[[], bool],
-        poll_s: float = 0.05,
-        heartbeat_s: float = 10.0,
-        batch: int = 500,
-    ) -> Iterator[WatchItem]:
-        """Stored events after ``after_position`` in the caller's districts, then new ones as they come."""
-        position = after_position
-        last_sent = time.monotonic()
-        generation = self.notifier.generation
-        while is_active():
-            events = self.store.read_all(after_position=position, limit=batch)
-            for event in events:
-                position = event.position
-                district = self.district_of(event)
-                if districts is not None and district not in districts:
-                    continue
-                yield self._watch_item(event, district)
-                last_sent = time.monotonic()
-            if len(events) == batch:
-                continue
-            if time.monotonic() - last_sent >= heartbeat_s:
-                yield WatchItem(position, "", 0, "", "", "", 0, "", heartbeat=True)
-                last_sent = time.monotonic()
-            generation = self.notifier.wait(generation, poll_s)
+    def watch_items(
+        self, after_position: int, districts: frozenset[str] | None = None, *, limit: int = 500
+    ) -> tuple[list[WatchItem], int, bool]:
+        """Stored events after ``after_position`` (at most ``limit`` read) as watch items.
+
+        Returns the items in ``districts`` (None: every district), the position of the last event read
+        (``after_position`` when none) and whether more may follow at once (the read was full). It
+        reads and returns without waiting: callers wait for news (``notifier``) as suits them.
+        """
+        events = self.store.read_all(after_position=after_position, limit=limit)
+        items = []
+        for event in events:
+            district = self.district_of(event)
+            if districts is None or district in districts:
+                items.append(self._watch_item(event, district))
+        last = events[-1].position if events else after_position
+        return items, last, len(events) == limit
 
     def _watch_item(self, event: RecordedEvent, district: str) -> WatchItem:
         order_view = None

@@ -11,6 +11,7 @@ the loser's append fails with ``ConcurrencyError`` (gRPC ABORTED) instead of pas
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -21,6 +22,8 @@ from services.eventstore import ConcurrencyError, EventStore, NewEvent, Recorded
 from services.workorders.domain.events import NAMESPACE, DomainEvent, event_from_payload
 
 A = TypeVar("A")
+
+log = logging.getLogger(__name__)
 
 
 class NotFound(LookupError):
@@ -68,16 +71,39 @@ class CommandOutcome(Generic[A]):
 
 
 class ChangeNotifier:
-    """Wakes in-process watchers (gRPC Watch, projection loop) as soon as something was appended."""
+    """Wakes in-process watchers (gRPC Watch, projection loop) as soon as something was appended.
+
+    Threads block in ``wait``; an event loop subscribes a listener instead (no thread per watcher).
+    """
 
     def __init__(self) -> None:
         self._condition = threading.Condition()
         self._generation = 0
+        self._listeners: list[Callable[[], None]] = []
 
     def notify(self) -> None:
         with self._condition:
             self._generation += 1
             self._condition.notify_all()
+            listeners = tuple(self._listeners)
+        for listener in listeners:
+            try:
+                listener()
+            except Exception:  # the append is done: a broken watcher must not fail the command
+                log.exception("change listener failed")
+
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` after every ``notify``, on the notifying thread: it must be quick and must not
+        block (e.g. ``loop.call_soon_threadsafe``). Returns the function that unsubscribes it."""
+        with self._condition:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._condition:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
 
     @property
     def generation(self) -> int:
