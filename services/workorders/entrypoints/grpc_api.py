@@ -16,6 +16,7 @@ import asyncio
 import functools
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -56,6 +57,9 @@ MAX_PAGE = 1000
 _HAZARD_STATES = frozenset(s.value for s in HazardStatus)
 _WORK_ORDER_STATES = frozenset(s.value for s in WorkOrderStatus)
 _MAX_ID = 200
+# C0 and C1 control characters other than tab, line feed and carriage return: never meant in a crew id,
+# a reason or a note, and NUL cannot be stored at all (jsonb).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 R = TypeVar("R")
 
 # Order matters: the first matching class wins (InvalidTransition and RuleViolation are InvalidInput's
@@ -113,13 +117,25 @@ def _page(page_size: int, page_token: str) -> tuple[int, int]:
     return limit, int(page_token)
 
 
-def _fields(message: Any) -> dict[str, Any]:
+def _check_text(name: str, value: str) -> str:
+    found = _CONTROL.search(value)
+    if found:
+        raise BadRequest(
+            f"{name} contains the control character U+{ord(found.group()):04X}; text may hold no control "
+            "characters other than tab, line feed and carriage return"
+        )
+    return value
+
+
+def _fields(message: Any, prefix: str) -> dict[str, Any]:
     """A oneof's sub-message as plain keyword arguments (field name -> Python value)."""
     args: dict[str, Any] = {}
     for descriptor in message.DESCRIPTOR.fields:
         value = getattr(message, descriptor.name)
         if isinstance(value, float) and value != value:
             raise BadRequest(f"{descriptor.name} must be a number, got NaN")
+        if isinstance(value, str):
+            _check_text(f"{prefix}.{descriptor.name}", value)
         args[descriptor.name] = value
     return args
 
@@ -253,7 +269,7 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
             "expected_version": ctx.expected_version if ctx.HasField("expected_version") else None,
             "command_id": _check_id("context.command_id", ctx.command_id, required=False),
             "correlation_id": _check_id("context.correlation_id", ctx.correlation_id, required=False),
-            "note": ctx.note,
+            "note": _check_text("context.note", ctx.note),
         }
 
     # -- queries ---------------------------------------------------------------------------------------
@@ -359,7 +375,7 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
             "work_order",
             _check_id("work_order_id", request.work_order_id),
             command,
-            _fields(getattr(request, command)),
+            _fields(getattr(request, command), command),
             **self._meta(request.context),
         )
         view = self.app.work_order_view(outcome.aggregate, outcome.version)
@@ -386,7 +402,7 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
             "hazard",
             _check_id("hazard_id", request.hazard_id, required=command != "record"),
             command,
-            _fields(getattr(request, command)),
+            _fields(getattr(request, command), command),
             **self._meta(request.context),
         )
         view = self.app.hazard_view(outcome.aggregate, outcome.version)
@@ -408,7 +424,7 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
             "replacement",
             _check_id("replacement_id", request.replacement_id, required=False),
             command,
-            _fields(getattr(request, command)),
+            _fields(getattr(request, command), command),
             **self._meta(request.context),
         )
         detail = self.app.detail_json("replacement", outcome.aggregate)

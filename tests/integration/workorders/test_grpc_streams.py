@@ -241,3 +241,35 @@ def test_undecodable_watch_request_is_invalid_argument(api: Api) -> None:
         next(stream)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value
     assert "pipewarden.workorders.v1.WatchRequest" in info.value.details()
+
+
+@pytest.mark.parametrize(
+    ("command", "field", "value"),
+    [
+        ("dispatch", "crew_id", "crew\x00one"),
+        ("dispatch", "crew_id", "crew\x07one"),
+        ("hold", "reason", "waiting\x1b[2Jfor parts"),
+        ("cancel", "reason", "false alarm\x00"),
+    ],
+)
+def test_control_characters_in_command_text_are_refused_naming_the_field(
+    sqlite_runtime: Runtime, api: Api, command: str, field: str, value: str
+) -> None:
+    order_id = _open_order(sqlite_runtime, f"T-{command}-{field}-{ord(value[-1])}")
+    request = pb.ExecuteWorkOrderCommandRequest(work_order_id=order_id)
+    getattr(request, command).SetInParent()
+    setattr(getattr(request, command), field, value)
+    with pytest.raises(grpc.RpcError) as info:
+        api.stub.ExecuteWorkOrderCommand(request, metadata=_meta("boss", "supervisor"), timeout=DEADLINE_S)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"{command}.{field}" in info.value.details() and "control" in info.value.details()
+    assert sqlite_runtime.store.stream_version(order_id) == 1  # nothing was appended
+
+
+def test_multi_line_free_text_is_still_accepted(sqlite_runtime: Runtime, api: Api) -> None:
+    order_id = _open_order(sqlite_runtime, "T-lines")
+    request = pb.ExecuteWorkOrderCommandRequest(
+        work_order_id=order_id, hold=pb.HoldCommand(reason="waiting for parts:\n\t- riser\r\n\t- valve")
+    )
+    reply = api.stub.ExecuteWorkOrderCommand(request, metadata=_meta("boss", "supervisor"), timeout=DEADLINE_S)
+    assert reply.work_order.state == "on_hold"
