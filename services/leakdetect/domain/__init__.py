@@ -47,7 +47,7 @@ Methods and parameters (defaults in `config.DetectorParams`)
 (b) Statistical decision. Uncertainty is propagated from the instruments (API 1149): random error of each
     reading (`SC_SIGMA_*`, 1 s.d. = half the stated 95 % accuracy) through tick means (independent) and line
     pack (a one-ended line pack's 2 % pressure uncertainty is systematic across ticks), plus the line-pack
-    model's error `kernels._transient_sd`: `eps_lp` (0.025) of the line-pack movement (beyond 2 s.d. of
+    model's error `kernels.decision._transient_sd`: `eps_lp` (0.025) of the line-pack movement (beyond 2 s.d. of
     noise) through the blocks at each end of the window, from the block before to the block after (after the
     newest block: its last two ticks' rate over a block), because the quasi-steady profile is wrong only
     while the line moves and follows the rate without delay; and `lp_scale_err` (0.5 %) of the net change

@@ -61,7 +61,7 @@ class DetectorParams:
     persist_blocks: int = 2
     cusum_k: float = 1.0  # Page's CUSUM reference value (in sigma of one block): slow baseline drift below it
     cusum_h: float = 10.0  # Page's CUSUM decision interval; ARL0 ~ 1e5 blocks (~ 100 days) for Gaussian noise
-    # Line-pack model error (see kernels._transient_sd): the quasi-steady profile errs by `eps_lp` of the
+    # Line-pack model error (see kernels.decision._transient_sd): the quasi-steady profile errs by `eps_lp` of the
     # line-pack movement (beyond `lp_noise_k` s.d. of pressure noise) through the blocks at each end of a
     # window (after the newest block: at the rate of its last ticks), and the line pack's pressure sensitivity by
     # `lp_scale_err` (pipe volume, Z, temperature). Calibrated on the simulator

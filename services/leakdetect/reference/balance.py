@@ -89,7 +89,7 @@ def _mean_pressure(pu: npt.NDArray[np.float64], pd_: npt.NDArray[np.float64], q_
 
 
 def _end_blocks(nb: int, p: DetectorParams) -> int:
-    """Blocks averaged at each end of a window of nb blocks (kernels._end_blocks)."""
+    """Blocks averaged at each end of a window of nb blocks (kernels.decision._end_blocks)."""
     ne = nb // p.end_avg_div if p.end_avg_div > 0 else 1
     return max(1, min(ne, p.ring_len - nb - 2))
 
@@ -126,7 +126,7 @@ def _transient_sd(cum_a: npt.NDArray[np.float64], ahead: npt.NDArray[np.float64]
                   i: int, nb: int, p: DetectorParams, ne: int = 1, newest: int | None = None) -> float:
     """Line-pack model error (kg) over the window of nb blocks ending at block i, its ends the means of ne
     blocks; after the newest block (i unless given) its last ticks' rate stands for the movement
-    (kernels._transient_sd)."""
+    (kernels.decision._transient_sd)."""
     newest = i if newest is None else newest
     if i - nb - ne < 0:
         if i <= 0:

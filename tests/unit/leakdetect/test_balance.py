@@ -189,7 +189,7 @@ def test_window_lookup_by_length_refuses_a_window_that_is_not_configured(balance
 def test_transient_allowance_counts_the_movement_through_each_end_and_the_newest_blocks_rate() -> None:
     """A supply move that ended before a window's first block costs that window nothing; one under way at its
     newest block costs eps_lp of the movement a block ahead at the rate of that block's last ticks."""
-    from services.leakdetect.domain.kernels import _transient_sd
+    from services.leakdetect.domain.kernels.decision import _transient_sd
     from services.leakdetect.reference.balance import _transient_sd as reference_transient_sd
 
     p = DetectorParams(lp_scale_err=0.0)

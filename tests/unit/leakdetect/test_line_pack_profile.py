@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from services.leakdetect.domain.kernels import mean_pressure
+from services.leakdetect.domain.kernels.line_pack import mean_pressure
 from services.leakdetect.reference.balance import _mean_pressure
 
 

@@ -5,7 +5,7 @@ inlet meter: with a bidirectional meter (the demo network's transmission station
 a one-way meter the reading leaves the range and the balance is suspended rather than alarming.
 
 The mass balance allows, over a window, `eps_lp` (one s.d.) of the line-pack movement through the blocks at each
-of its ends for the quasi-steady profile's error while the line packs or unpacks (`kernels._transient_sd`).
+of its ends for the quasi-steady profile's error while the line packs or unpacks (`kernels.decision._transient_sd`).
 Here the profile is fed the simulator's exact end pressures and flows (no instrument noise: that has terms of
 its own) through supply set-point moves, demand steps and a flow reversal at the inlet, and its error over
 every window is compared with that allowance.
@@ -21,7 +21,7 @@ import pytest
 from services.leakdetect.domain import layout as L
 from services.leakdetect.domain.config import DetectorParams
 from services.leakdetect.domain.detector import DetectorState, advance_to, process_batch
-from services.leakdetect.domain.kernels import mean_pressure
+from services.leakdetect.domain.kernels.line_pack import mean_pressure
 from services.leakdetect.domain.network_config import config_from_network
 
 pytestmark = pytest.mark.slow
@@ -86,7 +86,7 @@ def test_quasi_steady_line_pack_error_is_within_the_transient_allowance(segment_
     for nb in (1, 5, 15):
         for pos in range(60, err.size):
             j = pos - nb
-            # the movement kernels._transient_sd scales: through the blocks at each end of the window, and
+            # the movement kernels.decision._transient_sd scales: through the blocks at each end of the window, and
             # after its newest block at the rate of that block's last ticks
             a_end = moved[pos] - moved[pos - 1] + ahead[pos]
             a_start = moved[j + 1] - moved[j - 1]

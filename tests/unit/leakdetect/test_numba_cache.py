@@ -1,4 +1,5 @@
-"""The kernels' numba cache is dropped when the layout compiled into them changes, and kept otherwise."""
+"""The kernels' numba cache is dropped when any kernel module or the layout compiled into them changes, and kept
+otherwise."""
 
 from __future__ import annotations
 
@@ -7,28 +8,39 @@ from pathlib import Path
 from services.leakdetect.domain._numba_cache import drop_if_dependencies_changed
 
 
-def _cached(tmp_path: Path) -> list[str]:
-    return sorted(p.name for p in (tmp_path / "__pycache__").glob("kernels.*.nb?"))
+def _cached(pkg: Path) -> list[str]:
+    return sorted(p.name for p in (pkg / "__pycache__").glob("*.nb?"))
 
 
 def test_cache_survives_until_a_dependency_changes(tmp_path: Path) -> None:
-    kernels, layout = tmp_path / "kernels.py", tmp_path / "layout.py"
-    kernels.write_text("def f(): ...\n")
+    pkg = tmp_path / "kernels"
+    pkg.mkdir()
+    driver, balance, layout = pkg / "driver.py", pkg / "balance.py", tmp_path / "layout.py"
+    driver.write_text("def f(): ...\n")
+    balance.write_text("def g(): ...\n")
     layout.write_text("N_WINDOWS = 4\n")
-    cache = tmp_path / "__pycache__"
+    cache = pkg / "__pycache__"
     cache.mkdir()
-    (cache / "kernels.f-1.py311.nbi").write_bytes(b"old")
-    (cache / "other.g-1.py311.nbi").write_bytes(b"not ours")
+    (cache / "driver.f-1.py311.nbi").write_bytes(b"old")
+    (tmp_path / "other.g-1.py311.nbi").write_bytes(b"not ours")
 
-    drop_if_dependencies_changed(str(kernels), str(layout))  # no stamp: unknown vintage, dropped
-    assert _cached(tmp_path) == []
-    (cache / "kernels.f-1.py311.nbi").write_bytes(b"compiled against N_WINDOWS = 4")
-    (cache / "kernels.f-1.py311.0.nbc").write_bytes(b"code")
+    drop_if_dependencies_changed(pkg, layout)  # no stamp: unknown vintage, dropped
+    assert _cached(pkg) == []
+    (cache / "driver.f-1.py311.nbi").write_bytes(b"compiled against N_WINDOWS = 4")
+    (cache / "driver.f-1.py311.0.nbc").write_bytes(b"code")
 
-    drop_if_dependencies_changed(str(kernels), str(layout))  # nothing changed: kept
-    assert _cached(tmp_path) == ["kernels.f-1.py311.0.nbc", "kernels.f-1.py311.nbi"]
+    drop_if_dependencies_changed(pkg, layout)  # nothing changed: kept
+    assert _cached(pkg) == ["driver.f-1.py311.0.nbc", "driver.f-1.py311.nbi"]
 
     layout.write_text("N_WINDOWS = 6\n")
-    drop_if_dependencies_changed(str(kernels), str(layout))
-    assert _cached(tmp_path) == []
-    assert (cache / "other.g-1.py311.nbi").exists()
+    drop_if_dependencies_changed(pkg, layout)
+    assert _cached(pkg) == []
+    assert (tmp_path / "other.g-1.py311.nbi").exists()
+
+    # a callee in another kernel module changed: the callers' cached code (which inlines it) goes too
+    (cache / "driver.f-1.py311.nbi").write_bytes(b"inlines g")
+    drop_if_dependencies_changed(pkg, layout)
+    assert _cached(pkg) == ["driver.f-1.py311.nbi"]
+    balance.write_text("def g(): return 1\n")
+    drop_if_dependencies_changed(pkg, layout)
+    assert _cached(pkg) == []

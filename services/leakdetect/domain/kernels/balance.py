@@ -1,0 +1,242 @@
+"""Compensated mass balance (a): tick means, the tick's net inflow and line pack, blocks pushed into the
+ring of block boundaries (each valid block goes to `decision._decide`), and catching up after silence.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..layout import (
+    EV_BALANCE_RESUMED,
+    EV_BALANCE_SUSPENDED,
+    GF_BLK_LP,
+    GF_BLK_LPN,
+    GF_BLK_LPSYS,
+    GF_BLK_LPVAR,
+    GF_BLK_MBAR,
+    GF_CUM_A,
+    GF_CUM_M,
+    GF_CUM_Q,
+    GF_CUM_V,
+    GF_CUSUM,
+    GF_LP,
+    GF_LP_VAR,
+    GF_MBAR_PREV,
+    GF_MDLR0,
+    GF_SZ0,
+    GF_TLP1,
+    GF_TLP1_VAR,
+    GF_TLP2,
+    GF_TLP2_VAR,
+    GF_Z0,
+    GI_BLK_INVALID,
+    GI_CUSUM_N,
+    GI_LP_VALID,
+    GI_N_BLOCKS,
+    GI_PERSIST0,
+    GI_RING_POS,
+    GI_SPERSIST0,
+    GI_SUSPENDED,
+    GI_TICK,
+    N_ROLES,
+    N_WINDOWS,
+    P_BLOCK_TICKS,
+    P_LP_NOISE_K,
+    P_TICK_US,
+    R_A,
+    R_INVALID,
+    R_LP,
+    R_LP_VAR,
+    R_M,
+    R_Q,
+    R_TIME,
+    R_V,
+    R_X,
+    RATE_TICKS,
+    ROLE_FLOW_IN,
+    ROLE_FLOW_OUT,
+    ROLE_TEMPERATURE,
+    SC_PRESENT,
+    SF_CUR_N,
+    SF_CUR_SUM,
+    SF_EW_SLOW,
+    SF_HELD,
+    SF_HELD_VAR,
+    SF_NXT_N,
+    SF_NXT_SUM,
+    SI_READINGS,
+)
+from .common import _emit, _jit, _sigma2, _usable
+from .decision import _decide
+from .health import _check_stale
+from .line_pack import _line_pack
+
+# Smoothing of the gas temperature used for the line pack. Long on purpose: buried gas changes temperature by
+# ~1 K a day (a line-pack rate of ~0.1 % of flow), while a short average lets the transmitter's noise wander
+# the line pack by more than the leaks the 15- and 60-minute windows look for. Until that long has passed
+# the running mean of all readings so far is used.
+TEMPERATURE_TAU_S = 14400.0
+MAX_CATCHUP_BLOCKS = 70  # a silent gap longer than this many blocks restarts the balance instead of replaying
+
+@_jit
+def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev):
+    """Close the segment's open tick: tick means and staleness, the tick's balance, its line pack, and the
+    block when the tick ends one."""
+    tick_us = np.int64(params[P_TICK_US])
+    k = seg_i[s, GI_TICK]
+    t_end = (k + 1) * tick_us
+    dt = tick_us * 1e-6
+    base = s * N_ROLES
+    # 1. tick means (sample and hold), staleness
+    for role in range(N_ROLES):
+        slot = base + role
+        if slot_cfg[slot, SC_PRESENT] == 0.0:
+            continue
+        n = slot_f[slot, SF_CUR_N]
+        if n > 0.0:
+            m = slot_f[slot, SF_CUR_SUM] / n
+            slot_f[slot, SF_HELD] = m
+            slot_f[slot, SF_HELD_VAR] = _sigma2(slot_cfg, slot, m) / n
+            if role == ROLE_TEMPERATURE:
+                # gas temperature changes over hours; its reading noise must not enter the line pack
+                if not (slot_f[slot, SF_EW_SLOW] > 0.0):
+                    slot_f[slot, SF_EW_SLOW] = m
+                else:
+                    alpha = max(dt / TEMPERATURE_TAU_S, 1.0 / max(slot_i[slot, SI_READINGS], 1))
+                    slot_f[slot, SF_EW_SLOW] += alpha * (m - slot_f[slot, SF_EW_SLOW])
+        else:
+            slot_f[slot, SF_HELD_VAR] = _sigma2(slot_cfg, slot, slot_f[slot, SF_HELD])
+        slot_f[slot, SF_CUR_SUM] = slot_f[slot, SF_NXT_SUM]
+        slot_f[slot, SF_CUR_N] = slot_f[slot, SF_NXT_N]
+        slot_f[slot, SF_NXT_SUM] = 0.0
+        slot_f[slot, SF_NXT_N] = 0.0
+        _check_stale(s, slot, role, t_end, params, slot_cfg, slot_i, seg_f, seg_i, counters, ev_i, ev_f, n_ev)
+    # 2. balance over the tick; the block keeps the mean of the cumulative net inflow and of the line pack
+    # over its ticks, so that both sides of the balance are averaged over the same interval: acoustic
+    # oscillations (period 4L/c) and pressure noise mostly average out of the line-pack difference.
+    si = base + ROLE_FLOW_IN
+    so = base + ROLE_FLOW_OUT
+    bal_ok = _usable(slot_cfg, slot_f, slot_i, si) and _usable(slot_cfg, slot_f, slot_i, so)
+    if bal_ok:
+        qin = slot_f[si, SF_HELD]
+        qout = slot_f[so, SF_HELD]
+        c_prev = seg_f[s, GF_CUM_M]
+        seg_f[s, GF_CUM_M] = c_prev + (qin - qout) * dt
+        seg_f[s, GF_BLK_MBAR] += 0.5 * (c_prev + seg_f[s, GF_CUM_M])
+        seg_f[s, GF_CUM_Q] += 0.5 * (qin + qout) * dt
+        seg_f[s, GF_CUM_V] += (slot_f[si, SF_HELD_VAR] + slot_f[so, SF_HELD_VAR]) * dt * dt
+        if seg_i[s, GI_SUSPENDED] != 0:
+            seg_i[s, GI_SUSPENDED] = 0
+            _emit(ev_i, ev_f, n_ev, counters, EV_BALANCE_RESUMED, s, -1, t_end, t_end, 0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    else:
+        seg_i[s, GI_BLK_INVALID] = 1
+        if seg_i[s, GI_SUSPENDED] == 0:
+            seg_i[s, GI_SUSPENDED] = 1
+            seg_f[s, GF_CUSUM] = 0.0
+            seg_i[s, GI_CUSUM_N] = 0
+            for w in range(N_WINDOWS):
+                seg_i[s, GI_PERSIST0 + w] = 0
+                seg_i[s, GI_SPERSIST0 + w] = 0
+                seg_f[s, GF_MDLR0 + w] = np.inf
+                seg_f[s, GF_Z0 + w] = np.nan
+                seg_f[s, GF_SZ0 + w] = np.nan
+            _emit(ev_i, ev_f, n_ev, counters, EV_BALANCE_SUSPENDED, s, -1, t_end, t_end, 0, np.inf, 0.0, 0.0,
+                  0.0, 0.0)
+    lp_kg, lp_var, lp_var_sys, lp_ok = _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s)
+    if lp_ok:
+        seg_f[s, GF_BLK_LP] += lp_kg
+        seg_f[s, GF_BLK_LPVAR] += lp_var
+        seg_f[s, GF_BLK_LPSYS] += math.sqrt(lp_var_sys)
+        seg_f[s, GF_BLK_LPN] += 1.0
+    seg_i[s, GI_TICK] = k + 1
+    # 3. block boundary
+    bt = np.int64(params[P_BLOCK_TICKS])
+    if (k + 1) % bt == 0:
+        # the line pack's movement a block ahead at the rate of the block's last ticks (RATE_TICKS == 2)
+        ahead = 0.0
+        if lp_ok and seg_f[s, GF_TLP2] == seg_f[s, GF_TLP2]:
+            noise_allow = params[P_LP_NOISE_K] * math.sqrt(lp_var + seg_f[s, GF_TLP2_VAR])
+            ahead = max(abs(lp_kg - seg_f[s, GF_TLP2]) - noise_allow, 0.0) * bt / RATE_TICKS
+        _close_block(s, t_end, ahead, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev)
+    seg_f[s, GF_TLP2] = seg_f[s, GF_TLP1]
+    seg_f[s, GF_TLP2_VAR] = seg_f[s, GF_TLP1_VAR]
+    seg_f[s, GF_TLP1] = lp_kg if lp_ok else np.nan
+    seg_f[s, GF_TLP1_VAR] = lp_var
+
+
+@_jit
+def _close_block(s, t_end, ahead, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev):
+    bt = params[P_BLOCK_TICKS]
+    n_lp = seg_f[s, GF_BLK_LPN]
+    lp_ok = n_lp == bt
+    lp_now = seg_f[s, GF_BLK_LP] / n_lp if n_lp > 0 else 0.0
+    # the tick line packs' errors are independent (pressure noise is white at the tick scale); whatever the
+    # instruments do beyond that shows in the residual scatter and is learned as kappa
+    lp_var = (seg_f[s, GF_BLK_LPVAR] / (n_lp * n_lp) + (seg_f[s, GF_BLK_LPSYS] / n_lp) ** 2) if n_lp > 0 else 0.0
+    prev_ok = seg_i[s, GI_LP_VALID] != 0
+    lp_prev = seg_f[s, GF_LP]
+    lp_prev_var = seg_f[s, GF_LP_VAR]
+    mbar = seg_f[s, GF_BLK_MBAR] / bt
+    valid = seg_i[s, GI_BLK_INVALID] == 0 and lp_ok and prev_ok
+    blk_m = mbar - seg_f[s, GF_MBAR_PREV]
+    nr = ring.shape[1]
+    prev_pos = seg_i[s, GI_RING_POS]
+    blk_q = seg_f[s, GF_CUM_Q] - ring[s, prev_pos, R_Q]
+    blk_v = seg_f[s, GF_CUM_V] - ring[s, prev_pos, R_V]
+    if lp_ok and prev_ok:
+        # line-pack movement beyond what pressure noise alone would show: noise must not count as a transient
+        noise_allow = params[P_LP_NOISE_K] * math.sqrt(lp_var + seg_f[s, GF_LP_VAR])
+        seg_f[s, GF_CUM_A] += max(abs(lp_now - lp_prev) - noise_allow, 0.0)
+    pos = (prev_pos + 1) % nr
+    prev_invalid = ring[s, prev_pos, R_INVALID] if seg_i[s, GI_N_BLOCKS] > 0 else 0.0
+    ring[s, pos, R_TIME] = float(t_end)
+    ring[s, pos, R_M] = mbar
+    ring[s, pos, R_Q] = seg_f[s, GF_CUM_Q]
+    ring[s, pos, R_V] = seg_f[s, GF_CUM_V]
+    ring[s, pos, R_LP] = lp_now
+    ring[s, pos, R_LP_VAR] = lp_var
+    ring[s, pos, R_A] = seg_f[s, GF_CUM_A]
+    ring[s, pos, R_X] = ahead
+    ring[s, pos, R_INVALID] = prev_invalid + (0.0 if valid else 1.0)
+    seg_i[s, GI_RING_POS] = pos
+    seg_i[s, GI_N_BLOCKS] += 1
+    seg_f[s, GF_LP] = lp_now
+    seg_f[s, GF_LP_VAR] = lp_var
+    seg_f[s, GF_MBAR_PREV] = mbar
+    seg_i[s, GI_LP_VALID] = 1 if (lp_ok and seg_i[s, GI_BLK_INVALID] == 0) else 0
+    seg_f[s, GF_BLK_MBAR] = 0.0
+    seg_f[s, GF_BLK_LP] = 0.0
+    seg_f[s, GF_BLK_LPN] = 0.0
+    seg_f[s, GF_BLK_LPVAR] = 0.0
+    seg_f[s, GF_BLK_LPSYS] = 0.0
+    seg_i[s, GI_BLK_INVALID] = 0
+    if not valid:
+        seg_f[s, GF_CUSUM] = 0.0
+        seg_i[s, GI_CUSUM_N] = 0
+        for w in range(N_WINDOWS):
+            seg_i[s, GI_PERSIST0 + w] = 0
+            seg_i[s, GI_SPERSIST0 + w] = 0
+        return
+    _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var, params, seg_cfg, slot_cfg, seg_f,
+            seg_i, ring, counters, ev_i, ev_f, n_ev)
+
+
+@_jit
+def _advance_segment(s, tick, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f,
+                     n_ev):
+    """Close ticks until `tick` is the open tick or the one after it (one tick of lateness is tolerated)."""
+    k = seg_i[s, GI_TICK]
+    bt = np.int64(params[P_BLOCK_TICKS])
+    if tick - k > MAX_CATCHUP_BLOCKS * bt:
+        # long silence: restart the balance at the current block instead of replaying empty ticks
+        seg_i[s, GI_TICK] = tick - 1 - ((tick - 1) % bt)
+        seg_i[s, GI_LP_VALID] = 0
+        seg_i[s, GI_BLK_INVALID] = 1
+        seg_f[s, GF_TLP1] = np.nan
+        seg_f[s, GF_TLP2] = np.nan
+        k = seg_i[s, GI_TICK]
+    while tick >= k + 2:
+        _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev)
+        k = seg_i[s, GI_TICK]

@@ -1,0 +1,543 @@
+"""The statistical decision of the mass balance (b): baseline learning, Page's CUSUM, window and step tests,
+the alarm's raise, refinement and clear. `_decide` runs once per valid block, each step a function.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..layout import (
+    EV_BASELINE_LEARNED,
+    EV_LEAK,
+    EV_LEAK_CLEARED,
+    EV_LEAK_UPDATE,
+    GC_NOMINAL_FLOW,
+    GF_B_LPV,
+    GF_B_T,
+    GF_B_V,
+    GF_B_VB,
+    GF_B_W,
+    GF_B_WQ,
+    GF_B_WQQ,
+    GF_B_WQR,
+    GF_B_WR,
+    GF_B_WRR,
+    GF_BASE_A,
+    GF_BASE_G,
+    GF_BASE_VAR,
+    GF_CUSUM,
+    GF_CUSUM_SUM_E,
+    GF_CUSUM_SUM_V,
+    GF_G_LPV0,
+    GF_G_M,
+    GF_G_Q,
+    GF_G_RUNV,
+    GF_G_V,
+    GF_KAPPA,
+    GF_LAST_E,
+    GF_LAST_SIGMA,
+    GF_MDLR0,
+    GF_QBAR,
+    GF_SZ0,
+    GF_VAR_G,
+    GF_Z0,
+    GI_CLEAR_RUN,
+    GI_CUSUM_N,
+    GI_CUSUM_ONSET,
+    GI_G_N,
+    GI_LATCHED,
+    GI_LEARN_LAST,
+    GI_LEARNED,
+    GI_N_BLOCKS,
+    GI_N_LEARN,
+    GI_PERSIST0,
+    GI_RING_POS,
+    GI_SINCE_RAISE,
+    GI_SPERSIST0,
+    GI_T_START,
+    N_ROLES,
+    N_WINDOWS,
+    P_BLOCK_TICKS,
+    P_CLEAR_BLOCKS,
+    P_CUSUM_H,
+    P_CUSUM_K,
+    P_END_DIV,
+    P_EPS_LP,
+    P_GAIN_PRIOR,
+    P_KAPPA_MIN,
+    P_LEARN_AFTER_US,
+    P_LEARN_BLOCKS,
+    P_LEARN_GROUP,
+    P_LP_SCALE_ERR,
+    P_LP_TRANS_FLOOR,
+    P_MODEL_FLOOR,
+    P_PERSIST,
+    P_STEP_REF,
+    P_TICK_US,
+    P_WIN0,
+    P_Z_WINDOW,
+    R_A,
+    R_INVALID,
+    R_LP,
+    R_LP_VAR,
+    R_M,
+    R_Q,
+    R_TIME,
+    R_V,
+    R_X,
+    ROLE_FLOW_IN,
+    ROLE_FLOW_OUT,
+    SC_SIGMA_REL,
+    TEST_CUSUM,
+    TEST_STEP0,
+)
+from .common import _emit, _jit, _jit_inline
+
+BIAS_ALLOWANCE = 2.0
+Z_CLIP = 3.5  # cap of one block's contribution to the CUSUM: one bad block must not raise an alarm alone
+UPDATE_BLOCKS = 10  # the leak-rate estimate is refined this many blocks (5 min) after the raise
+
+@_jit
+def _end_blocks(nb, end_div, nr):
+    """Blocks averaged at each end of a window of nb blocks (params.end_avg_div), within the ring's reach."""
+    ne = nb // end_div if end_div > 0 else 1
+    return max(1, min(ne, nr - nb - 2))
+
+
+@_jit
+def _transient_sd(ring, s, pos, nb, n_blocks, eps_state, eps_scale, ne, newest):
+    """1 s.d. (kg) of the line-pack model's error over the window of nb blocks ending at ring position pos,
+    its ends the means of ne blocks; `newest` is the ring position of the latest block.
+
+    Two parts, both zero on a still line. The quasi-steady profile is wrong while the line packs or unpacks,
+    by a fraction `eps_state` of the movement through the blocks at each end of the window: from the block
+    before the end's first to the block after its last (the errors of the line packs inside the window cancel:
+    each ends one block and starts the next). After the newest block the movement is not known yet; the rate
+    of its last ticks stands for it (R_X), since the profile's error follows the rate without delay: a supply
+    move shows at the end transmitters before the gas inside has moved. And the line pack's sensitivity to
+    pressure is known to a fraction `eps_scale` (pipe volume, Z, temperature), which scales the net change of
+    line pack over the window.
+    """
+    nr = ring.shape[1]
+    if nb + ne > n_blocks - 1 or nb + ne > nr - 1:
+        back = min(n_blocks - 1, nr - 1)
+        if back <= 0:
+            return 0.0
+        # too early for the block before the start: all the movement recorded counts
+        a_all = ring[s, pos, R_A] - ring[s, (pos - back) % nr, R_A] + ring[s, pos, R_X]
+        return eps_state * a_all + eps_scale * abs(ring[s, pos, R_LP] - ring[s, (pos - nb) % nr, R_LP])
+    j = (pos - nb) % nr
+    # after the newest block its last ticks' rate; after an older one the next block's movement
+    after_end = ring[s, pos, R_X] if pos == newest else ring[s, (pos + 1) % nr, R_A] - ring[s, pos, R_A]
+    a_end = ring[s, pos, R_A] - ring[s, (pos - ne) % nr, R_A] + after_end
+    a_start = ring[s, (j + 1) % nr, R_A] - ring[s, (j - ne) % nr, R_A]
+    d_lp = ring[s, pos, R_LP] - ring[s, j, R_LP]
+    return math.sqrt((eps_state * a_end) ** 2 + (eps_state * a_start) ** 2 + (eps_scale * d_lp) ** 2)
+
+
+@_jit_inline
+def _window(ring, s, pos, nb, ne, n_blocks, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q_bar,
+            model_var):
+    """Imbalance (kg/s, after the baseline) over the window of nb blocks ending at ring position pos, each end
+    the mean of ne blocks, and its variance; (nan, inf) where the ring does not hold it or a block is invalid."""
+    nr = ring.shape[1]
+    if not (n_blocks > nb + ne - 1 and nb + ne - 1 < nr):
+        return np.nan, np.inf
+    j = (pos - nb) % nr
+    if ring[s, pos, R_INVALID] - ring[s, (j - ne + 1) % nr, R_INVALID] != 0.0:
+        return np.nan, np.inf
+    ws = 0.0
+    d_m = 0.0
+    dl = 0.0
+    d_q = 0.0
+    d_v = 0.0
+    lpv = 0.0
+    for u in range(ne):
+        pe = (pos - u) % nr
+        ps = (j - u) % nr
+        ws += ring[s, pe, R_TIME] - ring[s, ps, R_TIME]
+        d_m += ring[s, pe, R_M] - ring[s, ps, R_M]
+        dl += ring[s, pe, R_LP] - ring[s, ps, R_LP]
+        d_q += ring[s, pe, R_Q] - ring[s, ps, R_Q]
+        d_v += ring[s, pe, R_V] - ring[s, ps, R_V]
+        lpv += ring[s, pe, R_LP_VAR] + ring[s, ps, R_LP_VAR]
+    ws *= 1e-6 / ne
+    d_m /= ne
+    dl /= ne
+    d_q /= ne
+    d_v /= ne
+    lpv /= ne * ne
+    imb = (d_m - dl) / ws - (a + g * d_q / ws)
+    tr = _transient_sd(ring, s, pos, nb, n_blocks, eps, eps_scale, ne, pos) / ws
+    if tr > 0.0 and floor > 0.0:
+        tr = math.sqrt(tr * tr + floor * floor)
+    var_w = (kappa * kappa * (d_v + lpv) / (ws * ws) + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2
+             + model_var)
+    return imb, var_w
+
+
+@_jit
+def _learn_baseline(s, t_end, blk_m, blk_q, blk_v, d_lp, lp_var, lp_prev_var, tb, params, slot_cfg, seg_f, seg_i,
+                    counters, ev_i, ev_f, n_ev):
+    """Add a valid block to the baseline fit r = a + g q; once `P_LEARN_BLOCKS` are in, solve it (offset, gain,
+    kappa, their uncertainty), mark the segment learned and emit EV_BASELINE_LEARNED."""
+    # Ordinary least squares r = a + g q over the learning blocks. Equal weights on purpose: the line-pack
+    # noise of consecutive blocks cancels in their sum (each block's line pack ends one residual and
+    # starts the next), so the mean of a run of blocks is known far better than one block; any unequal
+    # weighting would lose that.
+    # The blocks are summed in groups of P_LEARN_GROUP consecutive blocks, a fixed time scale whatever the
+    # block length: kappa measures the residual scatter, which includes slow errors that a short block
+    # shows too little of. A gap drops the open group.
+    consecutive = seg_i[s, GI_LEARN_LAST] == seg_i[s, GI_N_BLOCKS] - 1
+    if not consecutive:
+        seg_i[s, GI_G_N] = 0
+    if seg_i[s, GI_G_N] == 0:
+        seg_f[s, GF_G_M] = 0.0
+        seg_f[s, GF_G_Q] = 0.0
+        seg_f[s, GF_G_V] = 0.0
+        seg_f[s, GF_G_LPV0] = lp_prev_var
+        # a new run of consecutive blocks: its first and (eventually) last line pack do not cancel
+        seg_f[s, GF_G_RUNV] = 0.0 if consecutive else 2.0 * lp_prev_var
+    seg_f[s, GF_G_M] += blk_m - d_lp
+    seg_f[s, GF_G_Q] += blk_q
+    seg_f[s, GF_G_V] += blk_v
+    seg_i[s, GI_G_N] += 1
+    seg_i[s, GI_LEARN_LAST] = seg_i[s, GI_N_BLOCKS]
+    if seg_i[s, GI_G_N] >= np.int64(params[P_LEARN_GROUP]):
+        tg = seg_i[s, GI_G_N] * tb
+        rg = seg_f[s, GF_G_M] / tg
+        qg = seg_f[s, GF_G_Q] / tg
+        seg_f[s, GF_B_W] += 1.0
+        seg_f[s, GF_B_WQ] += qg
+        seg_f[s, GF_B_WR] += rg
+        seg_f[s, GF_B_WQQ] += qg * qg
+        seg_f[s, GF_B_WQR] += qg * rg
+        seg_f[s, GF_B_WRR] += rg * rg
+        seg_f[s, GF_B_VB] += (seg_f[s, GF_G_V] + lp_var + seg_f[s, GF_G_LPV0]) / (tg * tg)
+        seg_f[s, GF_B_T] += tg
+        seg_f[s, GF_B_V] += seg_f[s, GF_G_V]
+        seg_f[s, GF_B_LPV] += seg_f[s, GF_G_RUNV]
+        seg_i[s, GI_N_LEARN] += seg_i[s, GI_G_N]
+        seg_i[s, GI_G_N] = 0
+    if seg_i[s, GI_N_LEARN] >= np.int64(params[P_LEARN_BLOCKS]):
+        sw = seg_f[s, GF_B_W]
+        n = np.int64(sw)
+        qm = seg_f[s, GF_B_WQ] / sw
+        rm = seg_f[s, GF_B_WR] / sw
+        sqq = max(seg_f[s, GF_B_WQQ] / sw - qm * qm, 0.0)
+        sqr = seg_f[s, GF_B_WQR] / sw - qm * rm
+        fi = s * N_ROLES + ROLE_FLOW_IN
+        fo = s * N_ROLES + ROLE_FLOW_OUT
+        rel = max(slot_cfg[fi, SC_SIGMA_REL], slot_cfg[fo, SC_SIGMA_REL])
+        var_g0 = max(2.0 * (params[P_GAIN_PRIOR] * rel) ** 2, 1e-12)
+        # uncertainty of the mean residual: flow noise of every block plus the unmatched line packs at the
+        # ends of the runs; the gain's, from the contrast between high- and low-throughput blocks
+        t_learn = seg_f[s, GF_B_T]
+        mean_var = max((seg_f[s, GF_B_V] + seg_f[s, GF_B_LPV]) / (t_learn * t_learn), 1e-30)
+        # the gain is fitted as if the blocks were independent: slow errors (temperature, gas composition,
+        # meter linearity) do not cancel between the high- and low-throughput blocks it contrasts
+        mean_vb = max(seg_f[s, GF_B_VB] / sw, 1e-30)
+        g = sqr / (sqq + mean_vb / (n * var_g0))
+        a = rm - g * qm
+        ss = (seg_f[s, GF_B_WRR] - 2.0 * a * seg_f[s, GF_B_WR] - 2.0 * g * seg_f[s, GF_B_WQR] + a * a * sw
+              + 2.0 * a * g * seg_f[s, GF_B_WQ] + g * g * seg_f[s, GF_B_WQQ])
+        # kappa: residual scatter over the scatter the instruments explain (chi-square per degree of freedom)
+        kappa = max(params[P_KAPPA_MIN], math.sqrt(max(ss, 0.0) / max(n - 2, 1) / mean_vb))
+        base_var = kappa * kappa * mean_var
+        seg_f[s, GF_VAR_G] = 1.0 / (n * sqq / (kappa * kappa * mean_vb) + 1.0 / var_g0)
+        seg_f[s, GF_QBAR] = qm
+        seg_f[s, GF_BASE_A] = a
+        seg_f[s, GF_BASE_G] = g
+        seg_f[s, GF_KAPPA] = kappa
+        seg_f[s, GF_BASE_VAR] = base_var
+        seg_i[s, GI_LEARNED] = 1
+        _emit(ev_i, ev_f, n_ev, counters, EV_BASELINE_LEARNED, s, -1, t_end, t_end, 0, a,
+              math.sqrt(base_var), g, kappa, 0.0)
+
+
+@_jit
+def _cusum(s, t_end, tb, e, sig_e, z_b, params, seg_f, seg_i):
+    """Page's CUSUM step on the block score z_b; tracks the change point and the residuals since. Returns S."""
+    s_prev = seg_f[s, GF_CUSUM]
+    s_new = s_prev + z_b - params[P_CUSUM_K]
+    if s_new <= 0.0:
+        s_new = 0.0
+        seg_i[s, GI_CUSUM_N] = 0
+        seg_f[s, GF_CUSUM_SUM_E] = 0.0
+        seg_f[s, GF_CUSUM_SUM_V] = 0.0
+    else:
+        if seg_i[s, GI_CUSUM_N] == 0:
+            seg_i[s, GI_CUSUM_ONSET] = t_end - np.int64(tb * 1e6)
+        seg_i[s, GI_CUSUM_N] += 1
+        seg_f[s, GF_CUSUM_SUM_E] += e
+        seg_f[s, GF_CUSUM_SUM_V] += sig_e * sig_e
+    seg_f[s, GF_CUSUM] = s_new
+    return s_new
+
+
+@_jit
+def _window_tests(s, pos, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q_bar, model_var, params, seg_f, seg_i,
+                  ring):
+    """Imbalance, z and MDLR of every window ending at this block; the first window over its threshold for
+    `P_PERSIST` blocks, or -1."""
+    nr = ring.shape[1]
+    zthr = params[P_Z_WINDOW]
+    persist_n = np.int64(params[P_PERSIST])
+    end_div = np.int64(params[P_END_DIV])
+    fired = -1
+    for wi in range(N_WINDOWS):
+        nb = np.int64(params[P_WIN0 + wi])
+        z = np.nan
+        mdlr = np.inf
+        # one block at each end, or the mean of ne blocks: whichever states the smaller uncertainty (that
+        # depends on which noise dominates: the line pack's at the ends, or the meters' over the window)
+        imb, var_w = _window(ring, s, pos, nb, 1, seg_i[s, GI_N_BLOCKS], a, g, kappa, eps, eps_scale, floor,
+                             base_var, var_g, q_bar, model_var)
+        ne = _end_blocks(nb, end_div, nr)
+        if ne > 1:
+            imb_e, var_e = _window(ring, s, pos, nb, ne, seg_i[s, GI_N_BLOCKS], a, g, kappa, eps, eps_scale,
+                                   floor, base_var, var_g, q_bar, model_var)
+            if var_e < var_w:
+                imb, var_w = imb_e, var_e
+        if var_w < np.inf:
+            sg = math.sqrt(var_w)
+            z = imb / sg
+            mdlr = zthr * sg
+        seg_f[s, GF_Z0 + wi] = z
+        seg_f[s, GF_MDLR0 + wi] = mdlr
+        if z > zthr:
+            seg_i[s, GI_PERSIST0 + wi] += 1
+        else:
+            seg_i[s, GI_PERSIST0 + wi] = 0
+        if fired < 0 and seg_i[s, GI_PERSIST0 + wi] >= persist_n:
+            fired = wi
+    return fired
+
+
+@_jit
+def _step_tests(s, pos, g, kappa, eps, eps_scale, floor, var_g, model_var, params, seg_f, seg_i, ring):
+    """Each window against the reference window before it, where the baseline's error (the meters' bias at the
+    current throughput) is nearly the same; the reference and the window share the line pack at their common
+    end, and the line-pack model's errors there add up. Returns (window that fired or -1, its step, s.d.)."""
+    nr = ring.shape[1]
+    zthr = params[P_Z_WINDOW]
+    persist_n = np.int64(params[P_PERSIST])
+    step_fired = -1
+    step_rate = np.nan
+    step_sd = np.nan
+    ref_factor = params[P_STEP_REF]
+    n_blk = seg_i[s, GI_N_BLOCKS]
+    for wi in range(N_WINDOWS):
+        nb = np.int64(params[P_WIN0 + wi])
+        n_ref = np.int64(ref_factor * nb + 0.5)
+        z = np.nan
+        if n_ref >= 1 and nb + n_ref < nr and n_blk > nb + n_ref:
+            j = (pos - nb) % nr
+            k = (j - n_ref) % nr
+            if ring[s, pos, R_INVALID] - ring[s, k, R_INVALID] == 0.0:
+                ws = (ring[s, pos, R_TIME] - ring[s, j, R_TIME]) * 1e-6
+                wr = (ring[s, j, R_TIME] - ring[s, k, R_TIME]) * 1e-6
+                q_w = (ring[s, pos, R_Q] - ring[s, j, R_Q]) / ws
+                q_r = (ring[s, j, R_Q] - ring[s, k, R_Q]) / wr
+                imb_w = (ring[s, pos, R_M] - ring[s, j, R_M] - (ring[s, pos, R_LP] - ring[s, j, R_LP])) / ws
+                imb_r = (ring[s, j, R_M] - ring[s, k, R_M] - (ring[s, j, R_LP] - ring[s, k, R_LP])) / wr
+                d = imb_w - imb_r - g * (q_w - q_r)
+                tr = (_transient_sd(ring, s, pos, nb, n_blk, eps, eps_scale, 1, pos) / ws
+                      + _transient_sd(ring, s, j, n_ref, n_blk - nb, eps, eps_scale, 1, pos) / wr)
+                if tr > 0.0 and floor > 0.0:
+                    tr = math.sqrt(tr * tr + floor * floor)
+                inv_sum = 1.0 / ws + 1.0 / wr
+                var_d = (kappa * kappa * ((ring[s, pos, R_V] - ring[s, j, R_V]) / (ws * ws)
+                                          + (ring[s, j, R_V] - ring[s, k, R_V]) / (wr * wr)
+                                          + ring[s, pos, R_LP_VAR] / (ws * ws)
+                                          + ring[s, j, R_LP_VAR] * inv_sum * inv_sum
+                                          + ring[s, k, R_LP_VAR] / (wr * wr))
+                         + tr * tr + var_g * (q_w - q_r) ** 2 + model_var)
+                sd_d = math.sqrt(var_d)
+                z = d / sd_d
+                if z > zthr:
+                    seg_i[s, GI_SPERSIST0 + wi] += 1
+                else:
+                    seg_i[s, GI_SPERSIST0 + wi] = 0
+                if step_fired < 0 and seg_i[s, GI_SPERSIST0 + wi] >= persist_n:
+                    step_fired = wi
+                    step_rate = d
+                    step_sd = sd_d
+            else:
+                seg_i[s, GI_SPERSIST0 + wi] = 0
+        else:
+            seg_i[s, GI_SPERSIST0 + wi] = 0
+        seg_f[s, GF_SZ0 + wi] = z
+    return step_fired, step_rate, step_sd
+
+
+@_jit
+def _raise_alarm(s, t_end, tb, pos, s_new, fired, step_fired, step_rate, step_sd, a, g, kappa, eps, eps_scale,
+                 base_var, var_g, q_bar, params, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev):
+    """EV_LEAK: which test fired, the onset (the CUSUM's change point where it has one) and the leak rate since,
+    with its s.d.; the alarm latches."""
+    nr = ring.shape[1]
+    zthr = params[P_Z_WINDOW]
+    cusum_fired = s_new > params[P_CUSUM_H]
+    if fired >= 0:
+        test = fired
+    elif cusum_fired:
+        test = TEST_CUSUM
+    else:
+        test = TEST_STEP0 + step_fired
+    n_on = seg_i[s, GI_CUSUM_N]
+    rate = np.nan
+    sg_rate = np.nan
+    onset = t_end
+    # estimate over the CUSUM run (the change point of Page's test), from the ring when it reaches back
+    if n_on > 0 and n_on < nr and seg_i[s, GI_N_BLOCKS] > n_on:
+        j = (pos - n_on) % nr
+        if ring[s, pos, R_INVALID] - ring[s, j, R_INVALID] == 0.0:
+            ws = (ring[s, pos, R_TIME] - ring[s, j, R_TIME]) * 1e-6
+            d_m = ring[s, pos, R_M] - ring[s, j, R_M]
+            dl = ring[s, pos, R_LP] - ring[s, j, R_LP]
+            d_q = ring[s, pos, R_Q] - ring[s, j, R_Q]
+            d_v = ring[s, pos, R_V] - ring[s, j, R_V]
+            rate = (d_m - dl) / ws - (a + g * d_q / ws)
+            tr = _transient_sd(ring, s, pos, n_on, seg_i[s, GI_N_BLOCKS], eps, eps_scale, 1, pos) / ws
+            sg_rate = math.sqrt(kappa * kappa * (d_v + ring[s, pos, R_LP_VAR] + ring[s, j, R_LP_VAR])
+                                / (ws * ws) + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2)
+            onset = seg_i[s, GI_CUSUM_ONSET]
+    if rate != rate and step_fired >= 0 and fired < 0 and not cusum_fired:
+        # the step itself: the window's imbalance over the reference's, from the window's start
+        rate = step_rate
+        sg_rate = step_sd
+        onset = t_end - np.int64(params[P_WIN0 + step_fired] * tb * 1e6)
+    if rate != rate:
+        if n_on > 0:
+            rate = seg_f[s, GF_CUSUM_SUM_E] / n_on
+            sg_rate = math.sqrt(seg_f[s, GF_CUSUM_SUM_V]) / n_on
+            onset = seg_i[s, GI_CUSUM_ONSET]
+        else:
+            wi = fired if fired >= 0 else 0
+            nb = np.int64(params[P_WIN0 + wi])
+            sg_rate = seg_f[s, GF_MDLR0 + wi] / zthr
+            rate = seg_f[s, GF_Z0 + wi] * sg_rate
+            onset = t_end - np.int64(nb * tb * 1e6)
+    if test == TEST_CUSUM:
+        stat = s_new
+    elif test >= TEST_STEP0:
+        stat = seg_f[s, GF_SZ0 + test - TEST_STEP0]
+    else:
+        stat = seg_f[s, GF_Z0 + test]
+    _emit(ev_i, ev_f, n_ev, counters, EV_LEAK, s, -1, t_end, onset, test, rate, sg_rate, stat, float(test),
+          seg_f[s, GF_MDLR0 + 2])
+    seg_i[s, GI_LATCHED] = 1
+    seg_i[s, GI_CLEAR_RUN] = 0
+    seg_i[s, GI_SINCE_RAISE] = 0
+
+
+@_jit
+def _follow_latched(s, t_end, pos, s_new, e, sig_e, a, g, kappa, eps, eps_scale, base_var, var_g, q_bar, params, seg_f,
+                    seg_i, ring, counters, ev_i, ev_f, n_ev):
+    """A latched alarm: one refined rate estimate (EV_LEAK_UPDATE) `UPDATE_BLOCKS` after the raise, and the
+    clear (EV_LEAK_CLEARED) after `P_CLEAR_BLOCKS` quiet blocks."""
+    nr = ring.shape[1]
+    seg_i[s, GI_SINCE_RAISE] += 1
+    n_on = seg_i[s, GI_CUSUM_N]
+    if seg_i[s, GI_SINCE_RAISE] == UPDATE_BLOCKS and n_on >= 2:
+        # the blocks since the raise: all leaking (the onset block is only partly), the current rate
+        n_upd = UPDATE_BLOCKS if nr > UPDATE_BLOCKS else nr - 1
+        j = (pos - n_upd) % nr
+        if ring[s, pos, R_INVALID] - ring[s, j, R_INVALID] == 0.0:
+            ws = (ring[s, pos, R_TIME] - ring[s, j, R_TIME]) * 1e-6
+            d_q = ring[s, pos, R_Q] - ring[s, j, R_Q]
+            rate = (ring[s, pos, R_M] - ring[s, j, R_M] - (ring[s, pos, R_LP] - ring[s, j, R_LP])) / ws - (
+                a + g * d_q / ws)
+            tr = _transient_sd(ring, s, pos, n_upd, seg_i[s, GI_N_BLOCKS], eps, eps_scale, 1, pos) / ws
+            sg_rate = math.sqrt(kappa * kappa * (ring[s, pos, R_V] - ring[s, j, R_V] + ring[s, pos, R_LP_VAR]
+                                                 + ring[s, j, R_LP_VAR]) / (ws * ws)
+                                + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2)
+            _emit(ev_i, ev_f, n_ev, counters, EV_LEAK_UPDATE, s, -1, t_end, seg_i[s, GI_CUSUM_ONSET], n_upd, rate,
+                  sg_rate, s_new, float(TEST_CUSUM), seg_f[s, GF_MDLR0 + 2])
+    quiet = s_new == 0.0
+    for wi in range(N_WINDOWS):
+        if seg_f[s, GF_Z0 + wi] > 2.0:
+            quiet = False
+    if quiet:
+        seg_i[s, GI_CLEAR_RUN] += 1
+        if seg_i[s, GI_CLEAR_RUN] >= np.int64(params[P_CLEAR_BLOCKS]):
+            seg_i[s, GI_LATCHED] = 0
+            seg_i[s, GI_CLEAR_RUN] = 0
+            _emit(ev_i, ev_f, n_ev, counters, EV_LEAK_CLEARED, s, -1, t_end, t_end, 0, e, sig_e, 0.0, 0.0,
+                  0.0)
+    else:
+        seg_i[s, GI_CLEAR_RUN] = 0
+
+
+@_jit
+def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var, params, seg_cfg, slot_cfg, seg_f,
+            seg_i, ring, counters, ev_i, ev_f, n_ev):
+    """One valid block: baseline learning, the block's residual and its uncertainty, Page's CUSUM, the window and
+    step tests, then raise, follow or clear the alarm."""
+    tb = params[P_TICK_US] * params[P_BLOCK_TICKS] * 1e-6
+    eps = params[P_EPS_LP]
+    floor = params[P_LP_TRANS_FLOOR]
+    d_lp = lp_now - lp_prev
+    r = (blk_m - d_lp) / tb
+    q = blk_q / tb
+    var_b = (blk_v + lp_var + lp_prev_var) / (tb * tb)
+    pos = seg_i[s, GI_RING_POS]
+    eps_scale = params[P_LP_SCALE_ERR]
+    trans = _transient_sd(ring, s, pos, 1, seg_i[s, GI_N_BLOCKS], eps, eps_scale, 1, pos) / tb
+    # what no instrument explains (line-pack temperature and Z, meter linearity): a floor on every window
+    model_var = (params[P_MODEL_FLOOR] * seg_cfg[s, GC_NOMINAL_FLOW]) ** 2
+    if trans > 0.0 and floor > 0.0:
+        trans = math.sqrt(trans * trans + floor * floor)
+    learned = seg_i[s, GI_LEARNED] != 0
+    kappa = seg_f[s, GF_KAPPA] if learned else 1.0
+    a = seg_f[s, GF_BASE_A]
+    g = seg_f[s, GF_BASE_G]
+    base_var = seg_f[s, GF_BASE_VAR]
+    warming_up = t_end - seg_i[s, GI_T_START] < params[P_LEARN_AFTER_US]
+    if not learned and not warming_up:
+        _learn_baseline(s, t_end, blk_m, blk_q, blk_v, d_lp, lp_var, lp_prev_var, tb, params, slot_cfg, seg_f, seg_i,
+                        counters, ev_i, ev_f, n_ev)
+        # no decision while learning; the windows below still state the sensitivity
+        if seg_i[s, GI_LEARNED] != 0:  # the fit was solved with this block
+            kappa = seg_f[s, GF_KAPPA]
+            a = seg_f[s, GF_BASE_A]
+            g = seg_f[s, GF_BASE_G]
+            base_var = seg_f[s, GF_BASE_VAR]
+    e = r - (a + g * q)
+    var_g = seg_f[s, GF_VAR_G] if learned else 0.0
+    q_bar = seg_f[s, GF_QBAR]
+    sig_e = math.sqrt(kappa * kappa * var_b + trans * trans + base_var + var_g * (q - q_bar) ** 2 + model_var)
+    seg_f[s, GF_LAST_E] = e
+    seg_f[s, GF_LAST_SIGMA] = sig_e
+    # Page's CUSUM on block residuals (only once the baseline is known). The baseline's own error is the same
+    # in every block, so it is not noise to average: residuals within BIAS_ALLOWANCE s.d. of it are allowed
+    # for, and what is left is normalised by the block's noise.
+    bias_sd = math.sqrt(base_var + var_g * (q - q_bar) ** 2 + model_var)
+    noise_sd = math.sqrt(kappa * kappa * var_b + trans * trans)
+    e_adj = max(abs(e) - BIAS_ALLOWANCE * bias_sd, 0.0)
+    if e < 0.0:
+        e_adj = -e_adj
+    z_b = e_adj / noise_sd if learned else -np.inf
+    if z_b > Z_CLIP:
+        z_b = Z_CLIP
+    s_new = _cusum(s, t_end, tb, e, sig_e, z_b, params, seg_f, seg_i)
+    fired = _window_tests(s, pos, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q_bar, model_var, params, seg_f,
+                          seg_i, ring)
+    step_fired, step_rate, step_sd = _step_tests(s, pos, g, kappa, eps, eps_scale, floor, var_g, model_var, params,
+                                                 seg_f, seg_i, ring)
+    if not learned:
+        for wi in range(N_WINDOWS):
+            seg_i[s, GI_PERSIST0 + wi] = 0
+            seg_i[s, GI_SPERSIST0 + wi] = 0
+        return
+    cusum_fired = s_new > params[P_CUSUM_H]
+    triggered = cusum_fired or fired >= 0 or step_fired >= 0
+    if triggered and seg_i[s, GI_LATCHED] == 0:
+        _raise_alarm(s, t_end, tb, pos, s_new, fired, step_fired, step_rate, step_sd, a, g, kappa, eps, eps_scale,
+                     base_var, var_g, q_bar, params, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev)
+    elif seg_i[s, GI_LATCHED] != 0:
+        _follow_latched(s, t_end, pos, s_new, e, sig_e, a, g, kappa, eps, eps_scale, base_var, var_g, q_bar, params,
+                        seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev)
