@@ -18,7 +18,8 @@ import numpy.typing as npt
 
 from services.leakdetect.domain import layout as L
 from services.leakdetect.domain.config import DetectorConfig, DetectorParams
-from services.leakdetect.domain.detector import DetectorState, process_batch
+from services.leakdetect.domain.detector import DetectorState, decode_events, process_batch
+from services.leakdetect.domain.events import DetectorEvent
 from services.leakdetect.domain.network_config import config_from_network
 from services.leakdetect.service_layer import ports
 from services.network import Network
@@ -60,23 +61,9 @@ class CoreDetector:
         time_us: npt.NDArray[np.int64],
         value_si: npt.NDArray[np.float64],
         quality: npt.NDArray[np.int8],
-    ) -> list[ports.DetectorEvent]:
+    ) -> list[DetectorEvent]:
         events = process_batch(state, np.zeros(role.size, np.int64), role, time_us, value_si, quality)
-        return [
-            ports.DetectorEvent(
-                kind=int(e["kind"]),
-                time_us=int(e["time_us"]),
-                onset_us=int(e["onset_us"]),
-                role=int(e["role"]),
-                code=int(e["code"]),
-                value=float(e["value"]),
-                sigma=float(e["sigma"]),
-                aux1=float(e["aux1"]),
-                aux2=float(e["aux2"]),
-                aux3=float(e["aux3"]),
-            )
-            for e in events  # a handful per batch: alarms and health changes, never readings
-        ]
+        return decode_events(events)  # a handful per batch: alarms and health changes, never readings
 
     def status(self, segment_id: str, state: Any) -> ports.SegmentStatusView:
         z = state.z_scores()[0]

@@ -1,5 +1,9 @@
 """Leak-detection core: pure numeric kernels (numba, no I/O, no clock) over batches of SCADA readings.
 
+Modules: `network_config` (the one builder from the network model), `config` (parameters and configuration
+arrays), `detector` (state, batches, checkpoints), `events` (the named events), `layout` (array columns),
+`kernels` (the numba kernels, one module per method). Exports listed in `__all__`.
+
 Public API (see `detector`)::
 
     from services.leakdetect.domain import (DetectorParams, DetectorState, advance_to, config_from_network,
@@ -7,16 +11,18 @@ Public API (see `detector`)::
     built = config_from_network(network)                    # DetectorConfig + tag -> (segment, role) maps
     state = DetectorState.new(built.config, DetectorParams())
     seg_idx, role_idx = built.index_arrays(tag_ids)          # once per tag list; unknown tags -> -1 (dropped)
-    events = process_batch(state, seg_idx[tag_index], role_idx[tag_index], time_us, value_si, quality)
-    events = advance_to(state, now_us)                       # on a timer: silent tags turn stale
+    raw = process_batch(state, seg_idx[tag_index], role_idx[tag_index], time_us, value_si, quality)
+    events = decode_events(raw)                              # named events (`events`): LeakRaised, Rupture, ...
+    raw = advance_to(state, now_us)                          # on a timer: silent tags turn stale
     blob = state.to_bytes(); state = DetectorState.from_bytes(blob, built.config)   # checkpoints
     state.mdlr_kg_per_s()                                    # API 1149 sensitivity per segment and window
 
-`events` is a structured array (`detector.EVENT_DTYPE`: kind, segment, role, time_us, onset_us, code, value,
-sigma, aux1..3; kinds in `layout.EV_*`). All state lives in preallocated numpy arrays (`layout` names the
-columns); one Python call per batch, no Python per reading. Readings are dropped and counted (never raised)
-when their segment/role is unknown, their time is not after the tag's last one (gateway retries are
-idempotent), quality is BAD (or UNCERTAIN for a non-methane tag), or the value is non-finite or out of range.
+`raw` is the kernels' event array (`EVENT_DTYPE`, kinds in `layout.EV_*`; its columns' meaning is known only to
+`kernels.events`), `decode_events` turns it into the typed events of `events`. All state lives in preallocated
+numpy arrays (`layout` names the columns); one Python call per batch, no Python per reading. Readings are
+dropped and counted (never raised) when their segment/role is unknown, their time is not after the tag's last one
+(gateway retries are idempotent), quality is BAD (or UNCERTAIN for a non-methane tag), or the value is
+non-finite or out of range.
 
 Methods and parameters (defaults in `config.DetectorParams`)
 ------------------------------------------------------------
@@ -118,8 +124,17 @@ ordered by segment and within a segment by time. The reference implementation of
 pandas is `services.leakdetect.reference.balance` (test oracle and speed baseline).
 """
 
+from . import events
 from .config import DetectorConfig, DetectorParams
-from .detector import EVENT_DTYPE, CheckpointError, DetectorState, advance_to, events_frame, process_batch
+from .detector import (
+    EVENT_DTYPE,
+    CheckpointError,
+    DetectorState,
+    advance_to,
+    decode_events,
+    events_frame,
+    process_batch,
+)
 from .network_config import NetworkDetectorConfig, config_from_network
 
 __all__ = [
@@ -131,6 +146,8 @@ __all__ = [
     "NetworkDetectorConfig",
     "advance_to",
     "config_from_network",
+    "decode_events",
+    "events",
     "events_frame",
     "process_batch",
 ]

@@ -1,8 +1,9 @@
 """Python face of the detector: state object, batch processing, checkpoints, sensitivity read-out.
 
-The streaming service keeps one `DetectorState` per partition, calls `process_batch` with the decoded readings
-of a poll (flat arrays, one Python call per batch), publishes the returned events and checkpoints with
-`state.to_bytes()`; `DetectorState.from_bytes` restores it bit for bit.
+The streaming service keeps one `DetectorState` per segment, calls `process_batch` with the readings of a batch
+(flat arrays, one Python call per batch), turns the returned event array into named events with
+`decode_events` (`events`), and checkpoints with `state.to_bytes()`; `DetectorState.from_bytes` restores it bit
+for bit.
 """
 
 from __future__ import annotations
@@ -18,22 +19,17 @@ import numpy.typing as npt
 from . import layout as L
 from .config import DetectorConfig, DetectorParams
 from .kernels import advance_kernel, group_by_segment, process_kernel
+from .kernels.events import EVENT_DTYPE, decode_events, drain
 
-EVENT_DTYPE = np.dtype(
-    [
-        ("kind", np.int16),
-        ("segment", np.int32),
-        ("role", np.int16),
-        ("time_us", np.int64),
-        ("onset_us", np.int64),
-        ("code", np.int32),
-        ("value", np.float64),
-        ("sigma", np.float64),
-        ("aux1", np.float64),
-        ("aux2", np.float64),
-        ("aux3", np.float64),
-    ]
-)
+__all__ = [
+    "EVENT_DTYPE",
+    "CheckpointError",
+    "DetectorState",
+    "advance_to",
+    "decode_events",
+    "events_frame",
+    "process_batch",
+]
 
 # one reading as the kernel reads it, after grouping by segment (the segment is implied by the group)
 READING_DTYPE = np.dtype([("time_us", np.int64), ("value", np.float64), ("role", np.int32), ("quality", np.int32)])
@@ -174,23 +170,7 @@ def _as(arr: npt.ArrayLike, dtype: type, name: str, n: int | None) -> npt.NDArra
 
 
 def _drain(state: DetectorState) -> npt.NDArray[np.void]:
-    k = int(state.n_ev[0])
-    out = np.empty(k, dtype=EVENT_DTYPE)
-    ei = state.ev_i[:k]
-    ef = state.ev_f[:k]
-    out["kind"] = ei[:, L.EI_KIND]
-    out["segment"] = ei[:, L.EI_SEG]
-    out["role"] = ei[:, L.EI_ROLE]
-    out["time_us"] = ei[:, L.EI_TIME]
-    out["onset_us"] = ei[:, L.EI_ONSET]
-    out["code"] = ei[:, L.EI_CODE]
-    out["value"] = ef[:, L.EF_VALUE]
-    out["sigma"] = ef[:, L.EF_SIGMA]
-    out["aux1"] = ef[:, L.EF_AUX1]
-    out["aux2"] = ef[:, L.EF_AUX2]
-    out["aux3"] = ef[:, L.EF_AUX3]
-    state.n_ev[0] = 0
-    return out
+    return drain(state.ev_i, state.ev_f, state.n_ev)
 
 
 def process_batch(

@@ -31,20 +31,20 @@ HEALTH_FLATLINED = 3
 HEALTH_STUCK = 4
 HEALTH_IMPLAUSIBLE_RATE = 5
 
-# --- event kinds ---------------------------------------------------------------------------------------------
-EV_LEAK = 1  # mass balance alarm raised: value=rate kg/s, sigma=1 s.d., aux1=test statistic, aux2=test id
+# --- event kinds (what each kind's columns mean: kernels/events.py; decoded into the named events of events.py)
+EV_LEAK = 1  # mass balance alarm raised
 EV_LEAK_CLEARED = 2  # mass balance alarm cleared
-EV_NPW_LEAK = 3  # paired pressure-wave fronts located inside the segment: value=x m, sigma=s.d. of x
-EV_NPW_BOUNDARY = 4  # paired fronts of an operation: code 1/2 located at the up/down end, 3 flows disagree
+EV_NPW_LEAK = 3  # paired pressure-wave fronts located inside the segment
+EV_NPW_BOUNDARY = 4  # paired fronts of an operation: at the up/down end, or the flows disagree
 EV_NPW_UNPAIRED = 5  # a front at one end without a partner at the other within L/c
-EV_RUPTURE = 6  # large fast pressure collapse: value=drop Pa, aux1=drop rate Pa/s
-EV_METHANE = 7  # methane level crossed upwards: value=%LEL, code=level (1 alarm, 2, 3), grade hint in aux2
-EV_METHANE_RISE = 8  # methane rate-of-rise alarm: value=%LEL, aux1=%LEL/min
+EV_RUPTURE = 6  # large fast pressure collapse
+EV_METHANE = 7  # methane level crossed upwards
+EV_METHANE_RISE = 8  # methane rate-of-rise alarm
 EV_METHANE_CLEARED = 9  # methane back below the alarm level (with hysteresis)
-EV_HEALTH = 10  # sensor health changed: code=new health, aux1=previous health, value=segment MDLR kg/s
+EV_HEALTH = 10  # sensor health changed
 EV_BALANCE_SUSPENDED = 11  # mass balance suspended (a flow meter is unhealthy or missing)
 EV_BALANCE_RESUMED = 12
-EV_BASELINE_LEARNED = 13  # value=offset kg/s, aux1=gain (1), aux2=noise inflation factor
+EV_BASELINE_LEARNED = 13
 EV_LEAK_UPDATE = 14  # leak-rate estimate over the 5 blocks after the raise (the onset block only partly leaks)
 
 EVENT_NAMES = {
@@ -64,8 +64,8 @@ EVENT_NAMES = {
     EV_LEAK_UPDATE: "leak_update",
 }
 
-# Test ids reported in aux2 of EV_LEAK: the window index (0..N_WINDOWS-1), TEST_CUSUM, or TEST_STEP0 + the window
-# index (the step test: a window against the reference window before it).
+# Test ids of EV_LEAK (`events.LeakRaised.test`): the window index (0..N_WINDOWS-1), TEST_CUSUM, or TEST_STEP0 +
+# the window index (the step test: a window against the reference window before it).
 N_WINDOWS = 6
 TEST_CUSUM = N_WINDOWS
 TEST_STEP0 = TEST_CUSUM + 1

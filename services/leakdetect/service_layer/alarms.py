@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2 as pb
-from services.leakdetect.service_layer import ports
+from services.leakdetect.domain import events as E
 from services.leakdetect.service_layer.segment_state import ActiveAlarm, SegmentRuntime
 from services.topics import encode
 
@@ -25,6 +25,16 @@ RUPTURE = pb.DETECTION_METHOD_RUPTURE
 METHOD_SHORT: dict[int, str] = {MB: "mb", NPW: "npw", CH4: "ch4", RUPTURE: "rup"}
 METHOD_NAME: dict[int, str] = {MB: "mass_balance", NPW: "pressure_wave", CH4: "methane_lel", RUPTURE: "rupture"}
 Z_95 = 1.959964
+
+# The detector events that raise or join an incident, and the method each stands for.
+LeakEvidence = E.LeakRaised | E.PressureWaveLeak | E.Rupture | E.MethaneLevel | E.MethaneRise
+_METHOD: dict[type, int] = {
+    E.LeakRaised: MB,
+    E.PressureWaveLeak: NPW,
+    E.Rupture: RUPTURE,
+    E.MethaneLevel: CH4,
+    E.MethaneRise: CH4,
+}
 
 
 @dataclass(frozen=True)
@@ -83,14 +93,14 @@ class AlarmTracker:
         self,
         info: SegmentInfo,
         runtime: SegmentRuntime,
-        events: Iterable[ports.DetectorEvent],
+        events: Iterable[E.DetectorEvent],
         clock_us: int,
         segment_mdlr_kg_per_s: float = math.nan,
     ) -> AlarmOutput:
         """`segment_mdlr_kg_per_s`: the segment's MDLR after the events (the detector state after the batch)."""
         out = AlarmOutput([], [])
         for ev in events:
-            if ev.kind == ports.EV_HEALTH:
+            if isinstance(ev, E.SensorHealthChanged):
                 out.health.append(self._health(info, runtime, ev, segment_mdlr_kg_per_s))
                 continue
             self._alarm_event(info, runtime, ev, out)
@@ -99,55 +109,49 @@ class AlarmTracker:
 
     # --- sensor health ------------------------------------------------------------------------------------
     def _health(
-        self, info: SegmentInfo, runtime: SegmentRuntime, ev: ports.DetectorEvent, segment_mdlr_kg_per_s: float
+        self, info: SegmentInfo, runtime: SegmentRuntime, ev: E.SensorHealthChanged, segment_mdlr_kg_per_s: float
     ) -> pb.SensorHealthEvent:
         tag_id = info.role_tags.get(ev.role, f"{info.segment_id}/role{ev.role}")
-        previous = runtime.tag_health.get(tag_id, int(ev.aux1))
-        runtime.tag_health[tag_id] = int(ev.code)
+        previous = runtime.tag_health.get(tag_id, ev.previous)
+        runtime.tag_health[tag_id] = ev.health
         return pb.SensorHealthEvent(
             event_id=f"{tag_id}/{ev.time_us}",
             tag_id=tag_id,
             segment_id=info.segment_id,
             district=info.district,
-            health=int(ev.code),  # type: ignore[arg-type]
+            health=ev.health,  # type: ignore[arg-type]
             previous_health=int(previous),  # type: ignore[arg-type]
-            detail=_HEALTH_DETAIL.get(int(ev.code), ""),
+            detail=_HEALTH_DETAIL.get(ev.health, ""),
             change_time_unix_us=ev.time_us,
-            # Not ev.value: the core takes that before the change, and it is infinite while not monitoring.
+            # Not ev.mdlr_kg_per_s: the core takes that before the change, and it is infinite while not monitoring.
             segment_mdlr_kg_per_s=published_mdlr(segment_mdlr_kg_per_s),
         )
 
     # --- leak alarms --------------------------------------------------------------------------------------
     def _alarm_event(
-        self, info: SegmentInfo, runtime: SegmentRuntime, ev: ports.DetectorEvent, out: AlarmOutput
+        self, info: SegmentInfo, runtime: SegmentRuntime, ev: E.DetectorEvent, out: AlarmOutput
     ) -> None:
         alarm = runtime.active_alarm
-        kind = ev.kind
-        if kind == ports.EV_LEAK_CLEARED:
+        if isinstance(ev, E.LeakCleared):
             if alarm is not None:
                 alarm.mass_balance_active = False
             return
-        if kind == ports.EV_METHANE_CLEARED:
+        if isinstance(ev, E.MethaneCleared):
             if alarm is not None:
                 alarm.methane_active = False
             return
-        if kind == ports.EV_LEAK_UPDATE:
+        if isinstance(ev, E.LeakUpdated):
             # The core refines the rate once, deliberately: publish it without waiting for the update interval.
             if alarm is not None:
-                alarm.rate_kg_per_s, alarm.rate_sigma = float(ev.value), float(ev.sigma)
+                alarm.rate_kg_per_s, alarm.rate_sigma = ev.rate_kg_per_s, ev.rate_sd_kg_per_s
                 if alarm.rate_kg_per_s != alarm.published_rate:
                     self._publish(info, runtime, pb.ALARM_STATE_UPDATED, ev.time_us, out)
             return
-        method = {
-            ports.EV_LEAK: MB,
-            ports.EV_NPW_LEAK: NPW,
-            ports.EV_RUPTURE: RUPTURE,
-            ports.EV_METHANE: CH4,
-            ports.EV_METHANE_RISE: CH4,
-        }.get(kind)
-        if method is None:  # boundary / unpaired fronts and bookkeeping events are not leaks
+        method = _METHOD.get(type(ev))
+        if method is None:  # operations, unpaired fronts and bookkeeping events are not leaks
             return
-        onset = ev.onset_us or ev.time_us
+        assert isinstance(ev, LeakEvidence)
+        onset = (ev.time_us if isinstance(ev, E.MethaneLevel | E.MethaneRise) else ev.onset_us) or ev.time_us
         raised = alarm is None
         if alarm is None:
             incident = runtime.incidents
@@ -167,22 +171,21 @@ class AlarmTracker:
         alarm.onset_us = min(alarm.onset_us, onset)
         alarm.last_seen_us[method] = ev.time_us
         location_changed = False
-        if kind == ports.EV_LEAK:
+        if isinstance(ev, E.LeakRaised):
             alarm.mass_balance_active = True
-            alarm.rate_kg_per_s, alarm.rate_sigma = float(ev.value), float(ev.sigma)
-        elif kind == ports.EV_NPW_LEAK:
-            alarm.position_m, alarm.position_sigma_m = float(ev.value), float(ev.sigma)
+            alarm.rate_kg_per_s, alarm.rate_sigma = ev.rate_kg_per_s, ev.rate_sd_kg_per_s
+        elif isinstance(ev, E.PressureWaveLeak):
+            alarm.position_m, alarm.position_sigma_m = ev.position_m, ev.position_sd_m
             location_changed = True
-        elif kind == ports.EV_RUPTURE:
-            alarm.rupture_drop_pa, alarm.rupture_rate_pa_per_s = float(ev.value), float(ev.aux1)
+        elif isinstance(ev, E.Rupture):
+            alarm.rupture_drop_pa, alarm.rupture_rate_pa_per_s = ev.drop_pa, ev.rate_pa_per_s
             alarm.grade_hint = 1
-        else:  # methane
+        else:  # methane: a level or its rate of rise
             alarm.methane_active = True
             tag = info.role_tags.get(ev.role, "")
-            # Level and rate-of-rise events both carry the rate of rise (%LEL/min) in aux1 and the grade hint in aux2.
-            alarm.methane_tag, alarm.methane_lel, alarm.methane_ror = tag, float(ev.value), float(ev.aux1)
+            alarm.methane_tag, alarm.methane_lel, alarm.methane_ror = tag, ev.lel_pct, ev.rise_lel_pct_per_min
             alarm.methane_confined = info.confined.get(tag, False)
-            hint = int(ev.aux2)
+            hint = ev.grade_hint
             if hint and (alarm.grade_hint == 0 or hint < alarm.grade_hint):
                 alarm.grade_hint = hint
             if alarm.position_m is None and tag in info.tag_positions_m:

@@ -1,4 +1,7 @@
-"""Ports the service layer depends on; adapters implement them (numeric core, faust table, Kafka, clock)."""
+"""Ports the service layer depends on; adapters implement them (numeric core, faust table, Kafka, clock).
+
+The detector port speaks the domain's named events (`services.leakdetect.domain.events`).
+"""
 
 from __future__ import annotations
 
@@ -9,36 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-# Detector event kinds: the numeric core's codes (services.leakdetect.domain.layout EV_*), repeated here so
-# the service layer does not import the domain package of another engineer at module import time.
-EV_LEAK = 1
-EV_LEAK_CLEARED = 2
-EV_NPW_LEAK = 3
-EV_NPW_BOUNDARY = 4
-EV_NPW_UNPAIRED = 5
-EV_RUPTURE = 6
-EV_METHANE = 7
-EV_METHANE_RISE = 8
-EV_METHANE_CLEARED = 9
-EV_HEALTH = 10
-# Refined leak-rate estimate a few blocks after a mass-balance raise (the onset block only partly leaks).
-EV_LEAK_UPDATE = 14
-
-
-@dataclass(frozen=True, slots=True)
-class DetectorEvent:
-    """One decision of the numeric detectors about one segment (a row of the core's event arrays)."""
-
-    kind: int
-    time_us: int
-    onset_us: int = 0
-    role: int = -1
-    code: int = 0
-    value: float = 0.0
-    sigma: float = 0.0
-    aux1: float = 0.0
-    aux2: float = 0.0
-    aux3: float = 0.0
+from services.leakdetect.domain.events import DetectorEvent
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ import pytest
 
 from services.leakdetect.domain import layout as L
 from services.leakdetect.domain.config import DetectorConfig, DetectorParams
-from services.leakdetect.domain.detector import DetectorState, process_batch
+from services.leakdetect.domain.detector import DetectorState, decode_events, process_batch
 from services.leakdetect.reference.balance import run_reference
 
 from .conftest import T0_US
@@ -64,7 +64,8 @@ def test_baseline_absorbs_meter_bias(balance_case):
     learned = events[events["kind"] == L.EV_BASELINE_LEARNED]
     assert len(learned) == 3
     # +0.6 % in, -0.4 % out: 1 % of the throughput looks like a leak until the baseline takes it
-    assert np.allclose(learned["value"] + learned["aux1"] * 10.0, 0.1, atol=0.02)
+    named = decode_events(learned)
+    assert np.allclose([b.offset_kg_per_s + b.gain * 10.0 for b in named], 0.1, atol=0.02)
 
 
 def test_mdlr_is_stated_and_shrinks_with_longer_windows(balance_case):

@@ -6,7 +6,7 @@ import numpy as np
 
 from services.leakdetect.domain import layout as L
 from services.leakdetect.domain.config import DetectorConfig
-from services.leakdetect.domain.detector import DetectorState, advance_to, process_batch
+from services.leakdetect.domain.detector import DetectorState, advance_to, decode_events, process_batch
 from services.leakdetect.reference.synthetic import SyntheticSegment, readings_of
 
 from .conftest import T0_US, merged
@@ -30,7 +30,7 @@ def test_confined_space_levels_and_grade_hints():
     ev = _feed(_methane_cfg(True), [0, 0, 10, 25, 30, 45, 50, 85, 90, 60, 30, 10, 0])
     lv = ev[ev["kind"] == L.EV_METHANE]
     assert list(lv["code"]) == [1, 2, 3]
-    assert list(lv["aux2"]) == [2.0, 2.0, 1.0]  # >= 80 % LEL in a confined space: grade 1 hint
+    assert [e.grade_hint for e in decode_events(lv)] == [2.0, 2.0, 1.0]  # >= 80 % LEL confined: grade 1 hint
     assert np.sum(ev["kind"] == L.EV_METHANE_CLEARED) == 1
 
 
@@ -38,7 +38,7 @@ def test_open_ground_never_hints_grade_1_and_thresholds_are_configurable():
     ev = _feed(_methane_cfg(False), [0, 25, 50, 95])
     lv = ev[ev["kind"] == L.EV_METHANE]
     assert list(lv["code"]) == [1, 2]
-    assert list(lv["aux2"]) == [3.0, 2.0]
+    assert [e.grade_hint for e in decode_events(lv)] == [3.0, 2.0]
     cfg = _methane_cfg(True)
     cfg.set_instrument(0, L.ROLE_METHANE_0, scan_period_s=30.0, confined_space=True, lel_thresholds=(10, 30, 70))
     lv = _feed(cfg, [0, 12, 35, 75])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from services.leakdetect.domain import layout as L
-from services.leakdetect.domain.detector import DetectorState, advance_to, process_batch
+from services.leakdetect.domain.detector import DetectorState, advance_to, decode_events, process_batch
 
 from .conftest import T0_US, front_readings, pressure_config
 
@@ -29,7 +29,8 @@ def test_npw_locates_a_leak_within_tolerance(scan_s, tol_pct, x_m):
     assert e["sigma"] > 0
     assert abs((e["onset_us"] - T0_US) / 1e6 - t_leak) < 2.0
     # leak size from the front amplitude (Joukowsky): 2 A dp / c
-    assert e["aux2"] == pytest.approx(2 * np.pi * 0.2**2 * 3000.0 / C, rel=0.1)
+    (named,) = decode_events(npw)
+    assert named.size_estimate_kg_per_s == pytest.approx(2 * np.pi * 0.2**2 * 3000.0 / C, rel=0.1)
 
 
 def test_wave_entering_from_the_downstream_end_is_an_operational_event():

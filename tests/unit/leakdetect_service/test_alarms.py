@@ -11,7 +11,7 @@ import pytest
 
 from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2 as pb
 from services.leakdetect.config import LeakdetectConfig
-from services.leakdetect.service_layer import ports
+from services.leakdetect.domain import events as E
 from services.leakdetect.service_layer.alarms import AlarmPolicy, AlarmTracker, SegmentInfo
 from services.leakdetect.service_layer.segment_state import SegmentRuntime
 
@@ -30,15 +30,15 @@ def _tracker() -> AlarmTracker:
     )
 
 
-def _methane(t_us: int, lel: float = 12.0) -> ports.DetectorEvent:
-    return ports.DetectorEvent(ports.EV_METHANE, t_us, role=5, code=1, value=lel, aux1=1.5, aux2=2)
+def _methane(t_us: int, lel: float = 12.0) -> E.MethaneLevel:
+    return E.MethaneLevel(0, 5, t_us, level=1, lel_pct=lel, rise_lel_pct_per_min=1.5, grade_hint=2, confined=False)
 
 
-def _cleared(t_us: int) -> ports.DetectorEvent:
-    return ports.DetectorEvent(ports.EV_METHANE_CLEARED, t_us, role=5)
+def _cleared(t_us: int) -> E.MethaneCleared:
+    return E.MethaneCleared(0, 5, t_us, lel_pct=0.0, rise_lel_pct_per_min=0.0, confined=False)
 
 
-def _apply(tracker: AlarmTracker, runtime: SegmentRuntime, ev: ports.DetectorEvent) -> list[pb.LeakAlarmEvent]:
+def _apply(tracker: AlarmTracker, runtime: SegmentRuntime, ev: E.DetectorEvent) -> list[pb.LeakAlarmEvent]:
     return tracker.apply(INFO, runtime, [ev], ev.time_us).alarms
 
 
@@ -82,7 +82,7 @@ def test_a_checkpoint_written_before_incidents_were_counted_still_loads() -> Non
 
 # --- 4. sensor-health MDLR -----------------------------------------------------------------------------------
 def test_sensor_health_mdlr_is_the_one_after_the_change_and_finite() -> None:
-    stale = ports.DetectorEvent(ports.EV_HEALTH, T0_US, role=5, code=pb.SENSOR_HEALTH_STALE, value=0.2, aux1=1)
+    stale = E.SensorHealthChanged(0, 5, T0_US, health=pb.SENSOR_HEALTH_STALE, previous=1, mdlr_kg_per_s=0.2)
     after = _tracker().apply(INFO, SegmentRuntime("TR-01"), [stale], T0_US, segment_mdlr_kg_per_s=0.9).health
     assert [h.segment_mdlr_kg_per_s for h in after] == [0.9]
     for not_monitoring in (math.inf, math.nan):
@@ -94,7 +94,7 @@ def test_sensor_health_mdlr_is_the_one_after_the_change_and_finite() -> None:
 
 # --- 7. methane details --------------------------------------------------------------------------------------
 def test_methane_alarms_carry_the_rise_rate_and_the_grade_hint_of_either_kind() -> None:
-    rise = ports.DetectorEvent(ports.EV_METHANE_RISE, T0_US, role=5, value=12.0, aux1=20.0, aux2=2)
+    rise = E.MethaneRise(0, 5, T0_US, lel_pct=12.0, rise_lel_pct_per_min=20.0, grade_hint=2, confined=False)
     (raised,) = _apply(_tracker(), SegmentRuntime("TR-01"), rise)
     assert raised.grade_hint == pb.GRADE_HINT_2 and raised.methane.rise_rate_pct_per_min == 20.0
     (level,) = _apply(_tracker(), SegmentRuntime("TR-01"), _methane(T0_US))

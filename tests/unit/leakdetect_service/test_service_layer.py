@@ -206,7 +206,7 @@ def test_config_from_env_refuses_garbage() -> None:
 
 
 def test_refined_rate_from_the_core_is_published_as_an_update_of_the_same_incident() -> None:
-    from services.leakdetect.service_layer import ports
+    from services.leakdetect.domain import events as E
     from services.leakdetect.service_layer.alarms import AlarmPolicy, AlarmTracker, SegmentInfo
     from services.leakdetect.service_layer.segment_state import SegmentRuntime
 
@@ -224,12 +224,12 @@ def test_refined_rate_from_the_core_is_published_as_an_update_of_the_same_incide
     runtime = SegmentRuntime("TR-01")
     t0 = 1_800_000_000_000_000
     raised = tracker.apply(
-        info, runtime, [ports.DetectorEvent(ports.EV_LEAK, t0, onset_us=t0 - minute_us, value=0.9, sigma=0.2)], t0
+        info, runtime, [E.LeakRaised(0, t0, t0 - minute_us, 0.9, 0.2, statistic=0.0, test=0, mdlr_kg_per_s=0.0)], t0
     ).alarms
     refined = tracker.apply(
         info,
         runtime,
-        [ports.DetectorEvent(ports.EV_LEAK_UPDATE, t0 + 5 * minute_us, value=1.6, sigma=0.1)],
+        [E.LeakUpdated(0, t0 + 5 * minute_us, 0, 1.6, 0.1, blocks=10, cusum=0.0, mdlr_kg_per_s=0.0)],
         t0 + 5 * minute_us,
     ).alarms
     assert [a.state for a in raised] == [pb.ALARM_STATE_RAISED]
@@ -239,7 +239,7 @@ def test_refined_rate_from_the_core_is_published_as_an_update_of_the_same_incide
     # Without an active incident a refinement is not an alarm.
     assert (
         tracker.apply(
-            info, SegmentRuntime("TR-02"), [ports.DetectorEvent(ports.EV_LEAK_UPDATE, t0, value=1.0)], t0
+            info, SegmentRuntime("TR-02"), [E.LeakUpdated(0, t0, 0, 1.0, 0.0, 10, 0.0, 0.0)], t0
         ).alarms
         == []
     )

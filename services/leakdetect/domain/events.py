@@ -1,0 +1,178 @@
+"""The detectors' decisions as named, typed events: what `process_batch` / `advance_to` report, decoded from the
+kernels' event arrays (`kernels.events.decode_events`).
+
+`segment` is the segment's index in the `DetectorConfig`, `role` the instrument's (`layout.ROLE_*`), times in us
+since the Unix epoch. Alarms: `LeakRaised`, `LeakUpdated`, `LeakCleared` (mass balance), `PressureWaveLeak`,
+`Rupture`, `MethaneLevel`, `MethaneRise`, `MethaneCleared`. Operations and bookkeeping: `PressureWaveOperation`,
+`PressureWaveUnpaired`, `BalanceSuspended`, `BalanceResumed`, `BaselineLearned`. Health: `SensorHealthChanged`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class LeakRaised:
+    """Mass-balance alarm: `test` is the window index, `layout.TEST_CUSUM`, or `layout.TEST_STEP0` + window."""
+
+    segment: int
+    time_us: int
+    onset_us: int
+    rate_kg_per_s: float
+    rate_sd_kg_per_s: float
+    statistic: float
+    test: int
+    mdlr_kg_per_s: float  # the 4-min window's, at the raise
+
+
+@dataclass(frozen=True, slots=True)
+class LeakUpdated:
+    """The leak rate re-estimated over the `blocks` blocks after the raise (the onset block only partly leaks)."""
+
+    segment: int
+    time_us: int
+    onset_us: int
+    rate_kg_per_s: float
+    rate_sd_kg_per_s: float
+    blocks: int
+    cusum: float
+    mdlr_kg_per_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class LeakCleared:
+    segment: int
+    time_us: int
+    residual_kg_per_s: float  # the last block's residual, and its s.d.
+    residual_sd_kg_per_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class PressureWaveLeak:
+    """Paired pressure-wave fronts located inside the segment."""
+
+    segment: int
+    time_us: int
+    onset_us: int
+    position_m: float
+    position_sd_m: float
+    arrival_difference_s: float  # t_up - t_down
+    size_estimate_kg_per_s: float  # Joukowsky, 2 A dp / c
+    amplitude_pa: float
+
+
+@dataclass(frozen=True, slots=True)
+class PressureWaveOperation:
+    """Paired fronts of an operation, not a leak: `where` 1 at the upstream end, 2 at the downstream end, 3 the
+    flows disagree with gas leaving between the meters (role: the end's transmitter, -1 for 3)."""
+
+    segment: int
+    role: int
+    time_us: int
+    onset_us: int
+    where: int
+    position_m: float
+    position_sd_m: float
+    arrival_difference_s: float
+    size_estimate_kg_per_s: float
+    amplitude_pa: float
+
+
+@dataclass(frozen=True, slots=True)
+class PressureWaveUnpaired:
+    """A front at one end (`end` 1 upstream, 2 downstream) without a partner at the other in time."""
+
+    segment: int
+    role: int
+    time_us: int
+    front_us: int
+    end: int
+    amplitude_pa: float
+
+
+@dataclass(frozen=True, slots=True)
+class Rupture:
+    segment: int
+    role: int  # the pressure transmitter that saw it
+    time_us: int
+    onset_us: int
+    drop_pa: float
+    rate_pa_per_s: float
+    reference_pa: float
+
+
+@dataclass(frozen=True, slots=True)
+class MethaneLevel:
+    """A methane sensor crossed level 1 (alarm), 2 or 3 upwards; grade hint 1-3 (`domain` docstring (d))."""
+
+    segment: int
+    role: int
+    time_us: int
+    level: int
+    lel_pct: float
+    rise_lel_pct_per_min: float
+    grade_hint: int
+    confined: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MethaneRise:
+    segment: int
+    role: int
+    time_us: int
+    lel_pct: float
+    rise_lel_pct_per_min: float
+    grade_hint: int
+    confined: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MethaneCleared:
+    segment: int
+    role: int
+    time_us: int
+    lel_pct: float
+    rise_lel_pct_per_min: float
+    confined: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SensorHealthChanged:
+    """Health codes of pipewarden.leakdetect.v1.SensorHealth (`layout.HEALTH_*`)."""
+
+    segment: int
+    role: int
+    time_us: int
+    health: int
+    previous: int
+    mdlr_kg_per_s: float  # the segment's 4-min MDLR before the change (inf while not monitoring)
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceSuspended:
+    segment: int
+    time_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceResumed:
+    segment: int
+    time_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineLearned:
+    segment: int
+    time_us: int
+    offset_kg_per_s: float
+    offset_sd_kg_per_s: float
+    gain: float
+    kappa: float  # learned ratio of the residual scatter to the propagated uncertainty
+
+
+DetectorEvent = (
+    LeakRaised | LeakUpdated | LeakCleared | PressureWaveLeak | PressureWaveOperation | PressureWaveUnpaired | Rupture
+    | MethaneLevel | MethaneRise | MethaneCleared | SensorHealthChanged | BalanceSuspended | BalanceResumed
+    | BaselineLearned
+)
