@@ -37,7 +37,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa:
 from services.contracts.pipewarden.telemetry.v1 import records_pb2  # noqa: E402
 from services.network import TagKind, load_demo_network  # noqa: E402
 from services.topics import LEAK_ALARMS, TELEMETRY_READINGS, encode  # noqa: E402
-from tests.integration.leakdetect.scenario import LeakScenario  # noqa: E402
+from tests.support.leakdetect_scenario import LeakScenario  # noqa: E402
 
 DECIDED_HEADER = "pw-decided-at-unix-us"
 BACKLOG_S = int(os.environ.get("PIPEWARDEN_BENCH_BACKLOG_S", "1200"))

@@ -65,7 +65,7 @@ class DetectorParams:
     # line-pack movement (beyond `lp_noise_k` s.d. of pressure noise) through the blocks at each end of a
     # window (after the newest block: at the rate of its last ticks), and the line pack's pressure sensitivity by
     # `lp_scale_err` (pipe volume, Z, temperature). Calibrated on the simulator
-    # (tests/unit/leakdetect/test_line_pack_transients.py: supply cuts with a flow reversal, demand steps): the
+    # (tests/unit/leakdetect/domain/test_line_pack_transients.py: supply cuts with a flow reversal, demand steps): the
     # error is 0.5-2.2 % RMS of that movement by segment, at most 5 %. (Counting the movement of the block
     # before each end as well, as this did before, it was 0.4-3.6 % RMS and up to 15 %: a block's quasi-steady
     # error follows the rate through it and after it, not before.) The scale error is what a real line

@@ -9,9 +9,9 @@ import pytest
 
 from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2 as pb
 from services.network import load_demo_network
+from tests.support.leakdetect_scenario import LeakScenario
 
 from .conftest import alarms_for, produce, wait_for
-from .scenario import LeakScenario
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 

@@ -14,9 +14,9 @@ from services.contracts.pipewarden.telemetry.v1 import records_pb2
 from services.network import load_demo_network
 from services.topics import LEAK_SENSOR_HEALTH
 from tests.fixtures.kafka import consume_all
+from tests.support.leakdetect_scenario import T0_US, LeakScenario
 
 from .conftest import alarms_for, produce, wait_for
-from .scenario import T0_US, LeakScenario
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

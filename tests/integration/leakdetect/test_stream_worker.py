@@ -10,9 +10,9 @@ from services.network import load_demo_network
 from services.topics import LEAK_DEAD_LETTER
 from services.topics.codecs import DLQ_ERROR, DLQ_SOURCE_OFFSET, DLQ_SOURCE_PARTITION, DLQ_SOURCE_TOPIC
 from tests.fixtures.kafka import consume_all
+from tests.support.leakdetect_scenario import LeakScenario
 
 from .conftest import alarms_for, produce, wait_for
-from .scenario import LeakScenario
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

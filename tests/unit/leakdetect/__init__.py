@@ -1,0 +1,1 @@
+"""leakdetect tests by layer: domain/ (kernels, configuration), service_layer/, adapters/."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from services.gasflow.physics import GasSpec, wave_speed
-from services.leakdetect.adapters.core_detector import CoreDetector
 from services.leakdetect.domain import layout as L
 from services.leakdetect.domain import network_config as NC
 from services.network import AccuracyBasis, TagKind, conversion_to_si, load_demo_network
@@ -48,13 +47,3 @@ def test_reconciled_values_and_their_sources() -> None:
             assert built.config.slot_cfg[slot, L.SC_SIGMA_ABS] == pytest.approx(want_abs, rel=1e-12)
             checked.add(tag.accuracy.basis)
     assert checked  # the demo city has pressure transmitters to check
-
-
-def test_the_service_adapter_uses_the_one_builder() -> None:
-    core = CoreDetector(NET)
-    for sid in list(NET.segments)[:6]:
-        built = NC.config_from_network(NET, segment_ids=[sid])
-        state = core.new_state(sid)
-        assert (state.config.seg_cfg == built.config.seg_cfg).all()
-        assert (state.config.slot_cfg == built.config.slot_cfg).all()
-        assert dict(core.tag_roles(sid)) == built.tag_role

@@ -23,7 +23,7 @@ from services.leakdetect.service_layer.processor import BatchProcessor, BatchRes
 from services.leakdetect.service_layer.segment_state import SegmentRuntime
 from services.network import load_demo_network
 from services.topics import encode
-from tests.integration.leakdetect.scenario import T0_US, LeakScenario
+from tests.support.leakdetect_scenario import T0_US, LeakScenario
 
 NETWORK = load_demo_network()
 TOPIC = "telemetry.readings.v1"

@@ -26,7 +26,7 @@ from services.leakdetect.service_layer.segment_state import (
 )
 from services.network import load_demo_network
 from services.topics import encode
-from tests.integration.leakdetect.scenario import LeakScenario
+from tests.support.leakdetect_scenario import LeakScenario
 
 NETWORK = load_demo_network()
 

@@ -1,0 +1,1 @@
+"""Adapter tests of leakdetect: the port to the numeric core."""

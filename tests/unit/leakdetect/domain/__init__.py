@@ -1,0 +1,1 @@
+"""Kernel (domain) tests of leakdetect: each method against its reference, state, garbage, configuration."""
