@@ -4,7 +4,8 @@ preallocated arrays (columns named in `..layout`, compiled in as constants).
 Modules: `driver` (entry points `process_kernel`, `advance_kernel`, `group_by_segment`; per-reading checks),
 `health` (sensor health), `balance` (ticks, blocks, line pack accumulation) with `line_pack` and `decision`
 (baseline, CUSUM, window and step tests, the alarm), `pressure` (negative pressure waves), `rupture`, `methane`
-and `common` (compile options, the event writer). Everything is `njit(cache=True)` in nopython mode.
+`common` (compile options, the event writer) and `events` (the event array's columns and their decoding into the
+named events of `..events`: the only module that knows them). Everything is `njit(cache=True)` in nopython mode.
 
 Exports: `process_kernel`, `advance_kernel`, `group_by_segment`.
 """
