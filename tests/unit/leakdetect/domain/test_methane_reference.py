@@ -53,6 +53,6 @@ def test_kernel_equals_reference(kind: str, confined: bool) -> None:
             got.append(("cleared", e.time_us, 0, e.lel_pct, e.rise_lel_pct_per_min, 0))
     want = methane_events(t.tolist(), v.tolist(), thresholds, confined)
     assert len(want) >= 2  # each scenario raises something
-    assert [g[:3] + (g[5],) for g in got] == [w[:3] + (w[5],) for w in want]
+    assert [(*g[:3], g[5]) for g in got] == [(*w[:3], w[5]) for w in want]
     for g, w in zip(got, want, strict=True):
         assert g[3] == w[3] and g[4] == pytest.approx(w[4], rel=1e-12, abs=1e-12)
