@@ -1,4 +1,5 @@
-"""Lenient request decoding: an undecodable request reaches the servicer as an ``Undecodable``."""
+"""Lenient request decoding: an undecodable request reaches the servicer as an ``Undecodable``; responses
+may be handed over already serialized."""
 
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ def lenient_deserializer(message_cls: Any) -> Callable[[bytes], Any]:
     return deserialize
 
 
+def _serialize(message: Any) -> bytes:
+    # bytes: serialized once by the servicer for many calls (one message fanned out to many streams).
+    return message if isinstance(message, bytes) else message.SerializeToString()  # type: ignore[no-any-return]
+
+
 _HANDLERS: dict[tuple[bool, bool], Callable[..., grpc.RpcMethodHandler]] = {
     (False, False): grpc.unary_unary_rpc_method_handler,
     (False, True): grpc.unary_stream_rpc_method_handler,
@@ -43,16 +49,16 @@ def add_lenient_service(server: grpc.Server | grpc.aio.Server, servicer: object,
     """Like the generated ``add_<Service>Servicer_to_server``, with lenient request deserializers.
 
     Every method of ``service`` is served by the servicer's attribute of the same name (sync or async,
-    as the server is); a method the servicer lacks is a programming error (``AttributeError`` here).
+    as the server is); a method the servicer lacks is a programming error (``AttributeError`` here). A
+    method may return or yield ``bytes`` (the response already serialized) instead of a message.
     """
     handlers = {}
     for method in service.methods:
         request_cls = message_factory.GetMessageClass(method.input_type)
-        response_cls = message_factory.GetMessageClass(method.output_type)
         make = _HANDLERS[(method.client_streaming, method.server_streaming)]
         handlers[method.name] = make(
             getattr(servicer, method.name),
             request_deserializer=lenient_deserializer(request_cls),
-            response_serializer=response_cls.SerializeToString,
+            response_serializer=_serialize,
         )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))

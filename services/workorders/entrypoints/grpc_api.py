@@ -61,6 +61,8 @@ _MAX_ID = 200
 # a reason or a note, and NUL cannot be stored at all (jsonb).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 R = TypeVar("R")
+_ENCODED_FRESH_US = 1_000_000
+_ENCODED_KEEP = 20_000
 
 # Order matters: the first matching class wins (InvalidTransition and RuleViolation are InvalidInput's
 # siblings under DomainError, PermissionDenied too).
@@ -225,6 +227,9 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
         self.heartbeat_s = heartbeat_s
         self._executor = futures.ThreadPoolExecutor(max_workers=blocking_threads, thread_name_prefix="workorders-grpc")
         self.feed: WatchFeed | None = None
+        # position -> (built at, serialized WatchResponse): an event goes to every open stream, serialized
+        # once; rebuilt after a second so that work_order.age_s stays current.
+        self._encoded: dict[int, tuple[int, bytes]] = {}
 
     async def start(self) -> None:
         self.feed = WatchFeed(self.app, self._blocking)
@@ -432,9 +437,9 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
 
     # -- watch -----------------------------------------------------------------------------------------
 
-    async def Watch(
+    async def Watch(  # type: ignore[override]  # yields serialized WatchResponses (services.grpcserve)
         self, request: pb.WatchRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> AsyncIterator[pb.WatchResponse]:
+    ) -> AsyncIterator[bytes]:
         principal = await self._caller(request, context)
         try:
             districts = principal.visible_districts(request.districts)
@@ -456,7 +461,7 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
         try:
             async for item in feed.follow(districts, request.after_position, heartbeat_s=self.heartbeat_s):
                 position = item.position
-                yield self._watch_response(item)
+                yield self._watch_bytes(item)
         except FeedClosed:
             code, message = (
                 grpc.StatusCode.UNAVAILABLE,
@@ -470,7 +475,21 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
             self.streams.release(caller)
         await _abort(context, code, message)
 
-    def _watch_response(self, item: WatchItem) -> pb.WatchResponse:
+    def _watch_bytes(self, item: WatchItem) -> bytes:
+        now = self.now_us()
+        if item.heartbeat:
+            return self._watch_response(item, now).SerializeToString()
+        cached = self._encoded.get(item.position)
+        if cached is not None and now - cached[0] <= _ENCODED_FRESH_US:
+            return cached[1]
+        data = self._watch_response(item, now).SerializeToString()
+        self._encoded.pop(item.position, None)
+        self._encoded[item.position] = (now, data)
+        while len(self._encoded) > _ENCODED_KEEP:
+            del self._encoded[next(iter(self._encoded))]
+        return data
+
+    def _watch_response(self, item: WatchItem, now_us: int) -> pb.WatchResponse:
         return pb.WatchResponse(
             position=item.position,
             stream_id=item.stream_id,
@@ -480,7 +499,7 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
             payload_json=item.payload_json,
             recorded_at_unix_us=item.recorded_at_unix_us,
             actor=item.actor,
-            work_order=work_order_pb(item.work_order, self.now_us()) if item.work_order is not None else None,
+            work_order=work_order_pb(item.work_order, now_us) if item.work_order is not None else None,
             heartbeat=item.heartbeat,
             hazard=hazard_pb(item.hazard) if item.hazard is not None else None,
         )

@@ -7,8 +7,11 @@ an asyncio event, costs no thread, and the store is read once per change for all
 - ``WatchFeed`` keeps the most recent events as ``WatchItem``s (district and work order/hazard view
   resolved once). Its task reads new events when the ``ChangeNotifier`` reports an in-process append and
   every ``poll_s`` otherwise (appends by another process on the same database).
-- A stream that resumes from a position older than the feed's window reads the store itself, in
-  batches, through the blocking pool, until it reaches the window; from then on it takes from the feed.
+- A stream that resumes from a position older than the feed's window reads the store, in batches,
+  through the blocking pool, until it reaches the window; from then on it takes from the feed. Streams
+  asking for the same position and districts share one read (a room of screens reconnecting at once
+  after a restart asks for the same thing a thousand times), and a read of every district that reaches
+  the window extends it backwards, for the streams that come next.
 - ``StreamLimit`` counts open streams per caller (token subject) and refuses one too many.
 
 Everything here runs on the event loop thread; blocking calls go through ``run_blocking``.
@@ -90,6 +93,7 @@ class WatchFeed:
         self._wake = asyncio.Event()
         self._closed = False
         self._task: asyncio.Task[None] | None = None
+        self._reads: dict[tuple[int, frozenset[str] | None], asyncio.Future[tuple[list[WatchItem], int, bool]]] = {}
         self._unsubscribe: Callable[[], None] | None = None
 
     async def start(self) -> None:
@@ -150,8 +154,10 @@ class WatchFeed:
         advanced = self._advanced
         if self.tail > position or self._closed or timeout_s <= 0:
             return
+        # asyncio.timeout, not wait_for: no task per wait (a thousand streams wait at once).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(advanced.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await advanced.wait()
 
     def _window(self, position: int, districts: frozenset[str] | None) -> list[WatchItem]:
         start = bisect.bisect_right(self._positions, position)
@@ -159,6 +165,36 @@ class WatchFeed:
         if districts is None:
             return items
         return [item for item in items if item.district in districts]
+
+    async def _read(
+        self, position: int, districts: frozenset[str] | None
+    ) -> tuple[list[WatchItem], int, bool]:
+        """Items after ``position`` from the store, the position read up to, whether more follow at once;
+        one read for all the streams that ask for the same thing meanwhile."""
+        key = (position, districts)
+        pending = self._reads.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._read_store(position, districts))
+            self._reads[key] = pending
+            pending.add_done_callback(lambda _: self._reads.pop(key, None))
+        # One stream going away must not cancel the read the others wait for.
+        return await asyncio.shield(pending)
+
+    async def _read_store(
+        self, position: int, districts: frozenset[str] | None
+    ) -> tuple[list[WatchItem], int, bool]:
+        floor = self.floor
+        items, last, more = await self.run_blocking(self.app.watch_items, position, districts, limit=self.batch)
+        if not more:
+            # A short read reached the store's head, which was at least the floor when the read began.
+            last = max(last, floor)
+        if districts is None and last >= self.floor > position and len(self._items) + len(items) <= self.keep:
+            # Every event in (position, last] was read and the window holds (floor, tail]: join them.
+            older = [item for item in items if item.position <= self.floor]
+            self._items[:0] = older
+            self._positions[:0] = [item.position for item in older]
+            self.floor = position
+        return items, last, more
 
     async def follow(
         self, districts: frozenset[str] | None, after_position: int, *, heartbeat_s: float = 10.0
@@ -173,10 +209,7 @@ class WatchFeed:
                 raise FeedClosed("the server is shutting down")
             more = False
             if position < self.floor:
-                floor = self.floor
-                items, last, more = await self.run_blocking(self.app.watch_items, position, districts, limit=self.batch)
-                # A short read reached the store's head, which was at least the floor when it was read.
-                position = last if more else max(last, floor)
+                items, position, more = await self._read(position, districts)
             else:
                 items = self._window(position, districts)
                 position = max(position, self.tail)

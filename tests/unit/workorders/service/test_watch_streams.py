@@ -72,6 +72,35 @@ async def test_streams_resume_from_old_positions_through_the_store_then_follow_t
         await feed.close()
 
 
+async def test_streams_asking_for_the_same_old_position_share_one_read_which_extends_the_window(
+    rt: Runtime,
+) -> None:
+    for i in range(5):
+        _open(rt, f"old-{i}")
+    reads: list[int] = []
+
+    async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if fn == rt.app.watch_items:
+            reads.append(args[0])
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    feed = WatchFeed(rt.app, counting)
+    await feed.start()
+    try:
+        assert feed.floor == 5
+        streams = [feed.follow(None, 3) for _ in range(50)]  # a room of screens reconnecting at once
+        firsts = await asyncio.gather(*(_take(stream, 2) for stream in streams))
+        assert all([i.position for i in items] == [4, 5] for items in firsts)
+        assert reads.count(3) == 1  # one read of the store for all fifty
+        assert feed.floor == 3  # and what it read joined the window: the next stream reads nothing
+        late = feed.follow(None, 3)
+        assert [i.position for i in await _take(late, 2)] == [4, 5] and reads.count(3) == 1
+        for stream in [*streams, late]:
+            await stream.aclose()
+    finally:
+        await feed.close()
+
+
 async def test_a_quiet_stream_gets_heartbeats_and_ends_when_the_feed_closes(rt: Runtime) -> None:
     _open(rt, "A-1")
     feed = WatchFeed(rt.app, _blocking)
