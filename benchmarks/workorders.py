@@ -1,5 +1,6 @@
-"""``make bench-workorders``: event-store append rate (SQLite, PostgreSQL), read-model catch-up rate and
-alarm-on-Kafka -> work-order-visible latency; writes ``reports/workorders.json``.
+"""``make bench-workorders``: event-store append rate (SQLite, PostgreSQL), read-model catch-up rate,
+alarm-on-Kafka -> work-order-visible latency and unary latency with many open ``Watch`` streams; writes
+``reports/workorders.json``.
 
 Starts its own throw-away infrastructure: a private Kafka broker (``deploy/kafka/kafka.sh`` on free
 ports, temp data dir) and a private PostgreSQL cluster (``deploy/postgres/postgres.sh`` with
@@ -9,13 +10,23 @@ Latency: an alarm is published to ``leak.alarms.v1`` with a kafka-python produce
 service runs in-process as ``serve`` wires it (aiokafka consumer group -> event store -> projection loop
 -> gRPC); a dispatcher console holds a gRPC ``Watch`` open; the latency is publish start -> the
 ``WorkOrderOpened`` message received by the console. Goal: p99 < 1000 ms.
+
+Streams: ``serve`` runs in a subprocess (consumers and outbox relay off, SQLite with 200 work orders);
+another subprocess holds 0, 100, then 1,000 ``Watch`` streams open (50 per caller, each stream served
+its first event before measuring; then idle but for heartbeats); this process times sequential
+``ListWorkOrders`` calls (100 orders a page) and reports their p99 per stream count
+(``unary_p99_ms_with_streams``), then again while commands append 5 events/s that every stream receives
+(in ``notes``). Before grpc.aio, 32 open streams took every server thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -24,8 +35,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "reports" / "workorders.json"
@@ -191,7 +203,214 @@ def measure_alarm_to_visible_ms(scratch: Path, alarms: int = 200, interval_s: fl
         broker.stop()
 
 
-def main() -> int:
+STREAM_COUNTS = (0, 100, 1000)
+STREAMS_PER_CALLER = 50  # under the default per-caller limit (100)
+STREAM_ORDERS = 200
+
+
+def _percentile(sorted_ms: list[float], q: float) -> float:
+    return round(sorted_ms[min(len(sorted_ms) - 1, int(q * len(sorted_ms)))], 2)
+
+
+def _read_line(stream: IO[str], expect: str, timeout_s: float, what: str) -> str:
+    """The first line of ``stream`` starting with ``expect`` (read on a helper thread, bounded in time)."""
+    found: list[str] = []
+
+    def read() -> None:
+        for line in stream:
+            if line.startswith(expect):
+                found.append(line.strip())
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    if not found:
+        raise RuntimeError(f"{what} did not say {expect!r} within {timeout_s:.0f} s")
+    return found[0]
+
+
+def hold_streams(address: str, count: int, after_position: int) -> int:
+    """``python -m benchmarks.workorders --hold-streams ADDRESS COUNT AFTER``: open ``count`` Watch streams,
+    print ``ready`` once each has delivered its first message, read them until stdin closes."""
+    import grpc
+
+    from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as pb
+    from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as pb_grpc
+    from tests.unit.workorders.service.helpers import auth, token
+
+    async def run() -> int:
+        metas = [auth(token("dispatcher", ["*"], subject=f"screen-{k}", ttl_s=3600))
+                 for k in range(math.ceil(count / STREAMS_PER_CALLER))]
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = pb_grpc.WorkOrdersServiceStub(channel)
+            calls = [stub.Watch(pb.WatchRequest(after_position=after_position),
+                                metadata=metas[i // STREAMS_PER_CALLER]) for i in range(count)]
+            firsts = await asyncio.wait_for(asyncio.gather(*(c.read() for c in calls)), 120)
+            if not all(isinstance(f, pb.WatchResponse) for f in firsts):
+                print("failed: a stream ended before its first message", flush=True)
+                return 1
+            print(f"ready {count}", flush=True)
+
+            async def drain(call: Any) -> None:
+                while await call.read() is not grpc.aio.EOF:
+                    pass
+
+            readers = [asyncio.ensure_future(drain(c)) for c in calls]
+            # Until the parent closes our stdin.
+            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+            for call in calls:
+                call.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+        return 0
+
+    return asyncio.run(run())
+
+
+def measure_unary_p99_with_streams(
+    scratch: Path, counts: Sequence[int] = STREAM_COUNTS, calls: int = 500, events_per_s: float = 5.0
+) -> dict[str, Any]:
+    """Sequential ``ListWorkOrders`` latency against ``serve`` while other clients hold Watch streams open:
+    first with the streams idle (heartbeats only), then while commands append ``events_per_s`` events that
+    every stream receives."""
+    import grpc
+
+    from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as pb
+    from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as pb_grpc
+    from services.workorders.adapters.alarms import alarm_facts
+    from services.workorders.entrypoints.runtime import build_runtime
+    from tests.unit.workorders.service.helpers import SECRET, alarm, auth, token
+
+    url = f"sqlite:///{scratch}/streams.sqlite3"
+    runtime = build_runtime(url)
+    try:
+        segments = list(runtime.network.segments.values())
+        now_us = time.time_ns() // 1000  # fresh alarms: no SLA breach (and no burst of events) during the run
+        order_ids = []
+        for i in range(STREAM_ORDERS):
+            segment = segments[i % len(segments)]
+            message = alarm(f"S-{i}", segment.segment_id, segment.district, at_unix_us=now_us)
+            order_ids.append(runtime.app.handle_alarm(alarm_facts(message), f"S-{i}/0").stream_id)
+        runtime.runner.run_until_caught_up()
+        head = runtime.store.head_position()
+    finally:
+        runtime.stop()
+    address = f"127.0.0.1:{_free_port()}"
+    env = {
+        **os.environ,
+        "PIPEWARDEN_WORKORDERS_JWT_SECRET": SECRET,
+        "PIPEWARDEN_WORKORDERS_DB_URL": url,
+        "PIPEWARDEN_WORKORDERS_GRPC_ADDRESS": address,
+        "PIPEWARDEN_WORKORDERS_CONSUME_ALARMS": "0",
+        "PIPEWARDEN_WORKORDERS_CONSUME_SENSOR_HEALTH": "0",
+        "PIPEWARDEN_WORKORDERS_RELAY_OUTBOX": "0",
+        "PIPEWARDEN_LOG_LEVEL": "WARNING",
+    }
+    _log(f"starting `serve` on {address} ({STREAM_ORDERS} work orders, SQLite)")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "services.workorders", "serve"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    result: dict[str, Any] = {"idle": {}, "events": {}}
+    try:
+        assert server.stdout is not None
+        _read_line(server.stdout, "workorders serving on", 60, "serve")
+        channel = grpc.insecure_channel(address)
+        stub = pb_grpc.WorkOrdersServiceStub(channel)
+        meta = auth(token("supervisor", ["*"], subject="bench-desk", ttl_s=3600))
+        request = pb.ListWorkOrdersRequest(page_size=100)
+
+        def timed_calls() -> dict[str, Any]:
+            for _ in range(20):  # warm-up
+                stub.ListWorkOrders(request, metadata=meta, timeout=5.0)
+            latencies: list[float] = []
+            errors = 0
+            for _ in range(calls):
+                started = time.perf_counter()
+                try:
+                    reply = stub.ListWorkOrders(request, metadata=meta, timeout=5.0)
+                    assert len(reply.work_orders) == 100
+                except grpc.RpcError:
+                    errors += 1
+                    continue
+                latencies.append((time.perf_counter() - started) * 1000.0)
+            latencies.sort()
+            return {
+                "p50": _percentile(latencies, 0.50) if latencies else None,
+                "p99": _percentile(latencies, 0.99) if latencies else None,
+                "errors": errors,
+            }
+
+        def append_events(stop: threading.Event, appended: list[int], tag: str) -> None:
+            """Redispatch orders in turn (a new crew each time): one event per command, sent to every stream."""
+            started = time.perf_counter()
+            k = 0
+            while not stop.wait(max(0.0, started + k / events_per_s - time.perf_counter())):
+                order_id = order_ids[k % len(order_ids)]
+                command = pb.DispatchCommand(crew_id=f"bench-crew-{tag}-{k}")
+                try:
+                    stub.ExecuteWorkOrderCommand(
+                        pb.ExecuteWorkOrderCommandRequest(work_order_id=order_id, dispatch=command),
+                        metadata=meta,
+                        timeout=5.0,
+                    )
+                    appended[0] += 1
+                except grpc.RpcError as error:
+                    _log(f"  a command failed: {error.code()}")
+                k += 1
+
+        for count in counts:
+            holder = None
+            key = str(count)
+            try:
+                if count:
+                    _log(f"opening {count} Watch streams in a holder process")
+                    holder = subprocess.Popen(
+                        [sys.executable, "-m", "benchmarks.workorders", "--hold-streams", address, str(count),
+                         str(head - 1)],
+                        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                    )
+                    assert holder.stdout is not None
+                    _read_line(holder.stdout, "ready", 150, f"the holder of {count} streams")
+                _log(f"{calls} ListWorkOrders calls, {count} streams open and idle")
+                result["idle"][key] = timed_calls()
+                _log(f"  {result['idle'][key]}")
+                _log(f"{calls} ListWorkOrders calls, {count} streams open, {events_per_s:g} events/s to each")
+                stop, appended = threading.Event(), [0]
+                writer = threading.Thread(target=append_events, args=(stop, appended, key), daemon=True)
+                started = time.perf_counter()
+                writer.start()
+                try:
+                    result["events"][key] = timed_calls()
+                finally:
+                    stop.set()
+                    writer.join(10.0)
+                result["events"][key]["events_per_s"] = round(appended[0] / (time.perf_counter() - started), 1)
+                _log(f"  {result['events'][key]}")
+            finally:
+                if holder is not None:
+                    assert holder.stdin is not None
+                    holder.stdin.close()
+                    try:
+                        holder.wait(30)
+                    except subprocess.TimeoutExpired:
+                        holder.kill()
+                        holder.wait()
+        channel.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--hold-streams"]:
+        return hold_streams(args[1], int(args[2]), int(args[3]))
     from benchmarks.workorders_store import measure_append_events_per_s
 
     started = time.time()
@@ -223,12 +442,23 @@ def main() -> int:
         except Exception as error:
             result["alarm_to_visible_ms"] = {"p50": None, "p99": None}
             result["notes"]["latency_error"] = str(error)[-500:]
+        try:
+            streams = measure_unary_p99_with_streams(scratch)
+            result["unary_p99_ms_with_streams"] = {n: r["p99"] for n, r in streams["idle"].items()}
+            result["notes"]["unary_ms_with_idle_streams"] = streams["idle"]
+            result["notes"]["unary_ms_with_streams_receiving_events"] = streams["events"]
+        except Exception as error:
+            result["unary_p99_ms_with_streams"] = {str(n): None for n in STREAM_COUNTS}
+            result["notes"]["streams_error"] = str(error)[-500:]
     p99 = result["alarm_to_visible_ms"].get("p99")
     result["goal"] = {"alarm_to_visible_p99_ms_max": 1000.0, "met": p99 is not None and p99 < 1000.0}
     result["notes"]["definitions"] = (
         "append: one writer, 1 event per append with outbox row, 100 streams, 5 s; projection: the real work-order "
         "read model rebuilt from position 0 (alarm intake + dispatch/ack/en-route events); latency: Kafka publish "
-        "-> WorkOrderOpened received on a gRPC Watch"
+        "-> WorkOrderOpened received on a gRPC Watch; unary_p99_ms_with_streams: sequential ListWorkOrders (100 of "
+        f"{STREAM_ORDERS} orders, SQLite) against `serve` in a subprocess while another process holds 0/100/1000 "
+        f"Watch streams open ({STREAMS_PER_CALLER} per caller, idle but for heartbeats); "
+        "unary_ms_with_streams_receiving_events: the same while commands append 5 events/s, each sent to every stream"
     )
     result["elapsed_s"] = round(time.time() - started, 1)
     REPORT.parent.mkdir(parents=True, exist_ok=True)
