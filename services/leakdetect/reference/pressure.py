@@ -1,0 +1,418 @@
+"""Reference of the pressure path in plain Python, one segment, one reading at a time: negative pressure waves (c)
+and the rupture detector (e) of `services.leakdetect.domain`, the test oracle of `kernels.pressure` and
+`kernels.rupture` (`tests/unit/leakdetect/domain/test_pressure_reference.py`).
+
+Both detectors live in one module because they share each transmitter's state: the smoothing weights, and the
+rupture's onset, which goes back to the NPW detection time when a front is being confirmed.
+
+What the reference covers, and what it assumes:
+
+- Readings of the four roles the pressure path looks at (flow in/out, pressure up/down); readings of other roles
+  only move the segment's clock (`reading` accepts them). Per tag, a reading is dropped when its time is not after
+  the tag's previous one, its quality is BAD or UNCERTAIN, its value is not finite or out of range, or it is
+  implausibly far from the previous value (the tag is then IMPLAUSIBLE_RATE until 10 plausible readings).
+- The segment's 10-s tick clock only as far as the pressure path needs it: a flow meter vouches for the flows
+  (NPW classification) once one of its tick means exists and while it is healthy (not stale at a tick's close).
+- Assumed, not modelled: flat-lined or stuck instruments (readings move by more than 2 % of their random error),
+  flow meters reading exactly zero, and silences longer than 70 blocks (the kernel restarts its clock).
+
+The kernel holds a transmitter's smoothing weights while the sample interval stays within 20 % of the one they were
+computed for (a speed measure); the reference does the same, so that the two agree to rounding rather than to
+the sampling jitter. Weights are those of `kernels.common._alpha`, x / (1 + x) with x = dt / tau.
+
+Events are the named events of `domain.events`: `PressureWaveLeak`, `PressureWaveOperation`,
+`PressureWaveUnpaired`, `Rupture`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from services.network.quality import QUALITY_BAD, QUALITY_UNCERTAIN
+
+from ..domain import events as E
+from ..domain import layout as L
+from ..domain.config import DetectorConfig, DetectorParams
+
+NPW_SLOPE_TAU_S = 30.0  # the slow average of the pressure's rate of change (detrending of ramps)
+NPW_MAX_RISE_TAU = 2.5  # a front rises from 25 to 75 % of its amplitude within this many fast time constants
+HISTORY_LEN = L.HIST_LEN  # smoothed pressure samples kept per transmitter for the front's timing
+RUPTURE_FLOW_WAIT_S = 5.0  # a rupture waits this long for the flow meter at its end to speak
+RUPTURE_MAX_WAIT_S = 60.0  # ... and a drop held this long without a verdict becomes the new reference
+IMPLAUSIBLE_SIGMAS2 = 32.0  # (4 s.d. of the difference of two readings)^2 in units of one reading's variance
+
+HEALTH_UNKNOWN, HEALTH_OK, HEALTH_STALE, HEALTH_IMPLAUSIBLE = (
+    L.HEALTH_UNKNOWN, L.HEALTH_OK, L.HEALTH_STALE, L.HEALTH_IMPLAUSIBLE_RATE)
+
+PressureEvent = E.PressureWaveLeak | E.PressureWaveOperation | E.PressureWaveUnpaired | E.Rupture
+
+
+def weight(dt_s: float, tau_s: float) -> float:
+    """Weight of a new sample in an exponential average of time constant tau."""
+    x = dt_s / tau_s
+    return x / (1.0 + x)
+
+
+@dataclass
+class Instrument:
+    """One tag: its configuration and what the reading filter and sensor health keep."""
+
+    role: int
+    sigma_rel: float
+    sigma_abs: float
+    range_min: float
+    range_max: float
+    max_rate_per_s: float
+    scan_s: float
+    time_res_s: float
+    last_time: int = -1  # last reading of any quality, us
+    last_value: float = math.nan  # last value that passed the quality and range checks (plausible or not)
+    last_good_time: int = -1  # last plausible reading, us
+    good_run: int = 0  # plausible readings since the last implausible one
+    health: int = HEALTH_UNKNOWN
+    raw: float = math.nan  # last finite value of usable quality, range not checked (what a rupture does to a meter)
+    raw_time: int = -1
+
+    def variance(self, v: float) -> float:
+        return (self.sigma_rel * v) ** 2 + self.sigma_abs**2
+
+
+@dataclass
+class FlowMeter(Instrument):
+    slow: float = math.nan  # 60-s average of the flow: the reference its movements are measured against
+    in_open_tick: bool = False  # an accepted reading in the open tick / in the tick after it
+    in_next_tick: bool = False
+    has_tick_mean: bool = False
+
+
+@dataclass
+class Transmitter(Instrument):
+    # smoothing weights, held while the sample interval stays within 20 % of `weights_dt_s`
+    weights_dt_s: float = 0.0
+    w_fast: float = 0.0
+    w_slow: float = 0.0
+    w_slope: float = 0.0
+    w_ref: float = 0.0
+    inv_dt: float = 0.0
+    fast: float = 0.0  # averages of the pressure: fast (1 s) and slow (8 s)
+    slow: float = 0.0
+    slope: float = 0.0  # slow average of the rate of change of the fast average, Pa/s
+    noise_var: float = 0.0  # running variance of one reading, from first differences
+    history: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=HISTORY_LEN))  # (t, fast)
+    phase: str = "idle"  # idle -> confirming -> refractory -> idle
+    base: float = 0.0  # the slow average when the drop was detected
+    t_detect: int = 0
+    n_confirm: int = 0
+    reference: float = 0.0  # rupture: the pressure's 10-s average, frozen while a drop is held
+    rupture_n: int = 0  # consecutive readings beyond the rupture threshold
+    rupture_t0: float = 0.0  # the reading before the first of them, us
+
+
+@dataclass
+class Front:
+    time_us: float  # interpolated, onset-corrected crossing of half the amplitude
+    amplitude_pa: float
+    timing_sd_s: float
+
+
+def crossing(history: deque[tuple[int, float]], level: float, t_lim: int) -> float:
+    """Interpolated time of the oldest downward crossing of `level` between consecutive history samples not older
+    than t_lim, or -1."""
+    pairs = list(zip(history, list(history)[1:], strict=False))
+    for (t0, v0), (t1, v1) in pairs:
+        if t0 >= t_lim and v0 > level >= v1:
+            return t0 + (v0 - level) / (v0 - v1) * (t1 - t0)
+    return -1.0
+
+
+class PressureReference:
+    """The pressure path of one segment of a `DetectorConfig`: feed readings in time order with `reading`, move
+    the clock on with `advance_to`; both return the events they produce."""
+
+    def __init__(self, cfg: DetectorConfig, segment: int = 0, params: DetectorParams | None = None) -> None:
+        self.p = params or DetectorParams()
+        self.segment = segment
+        g = cfg.seg_cfg[segment]
+        self.length = float(g[L.GC_LENGTH_M])
+        self.c = float(g[L.GC_WAVE_SPEED])
+        self.c_sd = float(g[L.GC_WAVE_SPEED_SD])
+        self.area = float(g[L.GC_AREA_M2])
+        self.nominal_flow = float(g[L.GC_NOMINAL_FLOW])
+        self.tick_us = round(self.p.tick_s * 1e6)
+        self.present: set[int] = set()
+        self.flows: dict[int, FlowMeter] = {}
+        self.pressures: dict[int, Transmitter] = {}
+        for role in range(L.N_ROLES):
+            c = cfg.slot_cfg[segment * L.N_ROLES + role]
+            if c[L.SC_PRESENT] == 0.0:
+                continue
+            self.present.add(role)
+            kind = {L.ROLE_FLOW_IN: FlowMeter, L.ROLE_FLOW_OUT: FlowMeter, L.ROLE_PRESSURE_UP: Transmitter,
+                    L.ROLE_PRESSURE_DOWN: Transmitter}.get(role)
+            if kind is None:
+                continue
+            inst = kind(role=role, sigma_rel=float(c[L.SC_SIGMA_REL]), sigma_abs=float(c[L.SC_SIGMA_ABS]),
+                        range_min=float(c[L.SC_RANGE_MIN]), range_max=float(c[L.SC_RANGE_MAX]),
+                        max_rate_per_s=float(c[L.SC_MAX_RATE]), scan_s=float(c[L.SC_SCAN_S]),
+                        time_res_s=float(c[L.SC_TIME_RES_S]))
+            if isinstance(inst, FlowMeter):
+                self.flows[role] = inst
+            else:
+                self.pressures[role] = inst
+        self.other_last_time: dict[int, int] = {}  # temperature, methane: last reading time, us
+        self.open_tick: int | None = None
+        self.t_start = 0
+        self.pending: dict[int, Front] = {}  # unpaired fronts by end: 0 upstream, 1 downstream
+        self.rupture_until = 0  # no second rupture before this time, us
+
+    # --- the segment's clock: flow meters' tick means and staleness -------------------------------------------
+
+    def _clock(self, t: int) -> None:
+        tick = t // self.tick_us
+        if self.open_tick is None:
+            self.open_tick = tick
+            self.t_start = t
+        while tick >= self.open_tick + 2:  # a reading one tick ahead is tolerated; it waits in the next tick
+            self._close_tick()
+
+    def _close_tick(self) -> None:
+        assert self.open_tick is not None
+        t_end = (self.open_tick + 1) * self.tick_us
+        for meter in self.flows.values():
+            if meter.in_open_tick:
+                meter.has_tick_mean = True
+            meter.in_open_tick, meter.in_next_tick = meter.in_next_tick, False
+        for inst in [*self.flows.values(), *self.pressures.values()]:
+            stale_us = max(self.p.stale_factor * inst.scan_s, self.p.stale_min_s) * 1e6
+            last = inst.last_good_time if inst.last_good_time >= 0 else self.t_start
+            if t_end - last > stale_us:
+                inst.health = HEALTH_STALE
+        self.open_tick += 1
+
+    def advance_to(self, now_us: int) -> list[PressureEvent]:
+        """No reading until now: ticks close (silent meters turn stale), fronts without a partner expire."""
+        if self.open_tick is None:
+            return []
+        while now_us // self.tick_us >= self.open_tick + 2:
+            self._close_tick()
+        return self._expire(now_us)
+
+    # --- one reading ---------------------------------------------------------------------------------------------
+
+    def reading(self, role: int, t: int, v: float, quality: int = 1) -> list[PressureEvent]:
+        if role not in self.present:
+            return []
+        inst = self.flows.get(role) or self.pressures.get(role)
+        if inst is None:  # temperature, methane: only the clock
+            if t > self.other_last_time.get(role, -1):
+                self.other_last_time[role] = t
+                self._clock(t)
+            return []
+        if t <= inst.last_time:
+            return []
+        self._clock(t)
+        inst.last_time = t
+        if quality != QUALITY_BAD and math.isfinite(v):
+            inst.raw, inst.raw_time = v, t
+        if quality in (QUALITY_BAD, QUALITY_UNCERTAIN) or not math.isfinite(v):
+            return []
+        if not inst.range_min <= v <= inst.range_max:
+            return []
+        prev_v, prev_t = inst.last_value, inst.last_good_time
+        inst.last_value = v
+        if prev_t >= 0:
+            excess = abs(v - prev_v) - inst.max_rate_per_s * (t - prev_t) * 1e-6
+            if excess > 0.0 and excess * excess > IMPLAUSIBLE_SIGMAS2 * inst.variance(prev_v):
+                inst.good_run = 0
+                inst.health = HEALTH_IMPLAUSIBLE
+                return []
+        inst.good_run += 1
+        inst.last_good_time = t
+        if isinstance(inst, FlowMeter):
+            self._tick_mean(inst, t)
+        if inst.health == HEALTH_IMPLAUSIBLE and inst.good_run < self.p.implausible_clear_n:
+            return []
+        inst.health = HEALTH_OK
+        if isinstance(inst, FlowMeter):
+            inst.slow = v if prev_t < 0 or math.isnan(inst.slow) else (
+                inst.slow + min(1.0, (t - prev_t) * 1e-6 / 60.0) * (v - inst.slow))
+            return []
+        assert isinstance(inst, Transmitter)
+        out: list[PressureEvent] = []
+        if prev_t < 0:
+            self._start(inst, t, v)
+        else:
+            dt_s = (t - prev_t) * 1e-6
+            self._weights(inst, dt_s)
+            self._npw(inst, t, v, prev_v, dt_s, out)
+            self._rupture(inst, t, v, prev_t, out)
+        out += self._expire(t)
+        return out
+
+    def _tick_mean(self, m: FlowMeter, t: int) -> None:
+        """An accepted reading counts towards the open tick's mean (or, a tick early, towards the next one's)."""
+        assert self.open_tick is not None
+        if t // self.tick_us <= self.open_tick:
+            m.in_open_tick = True
+        else:
+            m.in_next_tick = True
+
+    def _start(self, x: Transmitter, t: int, v: float) -> None:
+        x.fast = x.slow = x.reference = v
+        x.noise_var = x.variance(v)
+        x.history.append((t, v))
+
+    def _weights(self, x: Transmitter, dt_s: float) -> None:
+        if abs(dt_s - x.weights_dt_s) <= 0.2 * x.weights_dt_s:
+            return
+        x.weights_dt_s = dt_s
+        x.w_fast = weight(dt_s, self.p.npw_tau_fast_s)
+        x.w_slow = weight(dt_s, self.p.npw_tau_slow_s)
+        x.w_slope = weight(dt_s, NPW_SLOPE_TAU_S)
+        x.w_ref = weight(dt_s, self.p.rupture_tau_s)
+        x.inv_dt = 1.0 / dt_s if dt_s > 0.0 else 0.0
+
+    # --- negative pressure waves (c) ------------------------------------------------------------------------------
+
+    def _npw(self, x: Transmitter, t: int, v: float, prev_v: float, dt_s: float, out: list[PressureEvent]) -> None:
+        p = self.p
+        change = x.w_fast * (v - x.fast)
+        x.fast += change
+        x.history.append((t, x.fast))
+        var_fast = x.noise_var * x.w_fast / (2.0 - x.w_fast)  # variance of the fast average of white noise
+        if x.phase == "idle":
+            x.slope += x.w_slope * (change * x.inv_dt - x.slope)
+            d1 = v - prev_v
+            x.noise_var += x.w_slope * (0.5 * d1 * d1 - x.noise_var)
+            # a ramp keeps the slow average behind the fast one by slope * (difference of the lags): detrended
+            drop = x.slow - x.fast + x.slope * (p.npw_tau_slow_s - p.npw_tau_fast_s)
+            if drop > p.npw_min_drop_pa and drop * drop > p.npw_k**2 * var_fast:
+                x.phase, x.base, x.t_detect, x.n_confirm = "confirming", x.slow, t, 0
+            else:
+                x.slow += x.w_slow * (v - x.slow)
+        elif x.phase == "confirming":
+            x.n_confirm += 1
+            if (t - x.t_detect) * 1e-6 < p.npw_confirm_s or x.n_confirm < 2:
+                return
+            sd_fast = math.sqrt(var_fast)
+            amplitude = x.base - x.fast
+            if amplitude <= max(p.npw_k * sd_fast, p.npw_min_drop_pa):
+                x.phase, x.slow = "idle", x.fast  # it came back: no front
+                return
+            x.phase = "refractory"
+            t_lim = x.t_detect - int((p.npw_confirm_s + 2.0 * dt_s) * 1e6)
+            t50 = crossing(x.history, x.base - 0.5 * amplitude, t_lim)
+            t25 = crossing(x.history, x.base - 0.25 * amplitude, t_lim)
+            t75 = crossing(x.history, x.base - 0.75 * amplitude, t_lim)
+            rise_s = (t75 - t25) * 1e-6
+            # through the fast average a step rises from 25 to 75 % in 1.1 tau; a ramp takes far longer
+            sharp = t25 >= 0.0 and t75 >= t25 and rise_s <= NPW_MAX_RISE_TAU * p.npw_tau_fast_s + 2.0 * dt_s
+            if t50 < 0.0 or not sharp:
+                return
+            slope = 0.5 * amplitude / max(rise_s, 1e-3)
+            timing_sd = math.sqrt(dt_s**2 / 12.0 + x.time_res_s**2 + (sd_fast / max(slope, 1e-9)) ** 2)
+            onset = t50 - p.npw_tau_fast_s * math.log(2.0) * 1e6  # the fast average's lag to half a step
+            self._front(x.role - L.ROLE_PRESSURE_UP, Front(onset, amplitude, timing_sd), out)
+        elif (t - x.t_detect) * 1e-6 >= p.npw_refractory_s:
+            x.phase, x.slow = "idle", x.fast
+
+    def _front(self, end: int, front: Front, out: list[PressureEvent]) -> None:
+        """Pair a confirmed front with the other end's pending one, or keep it pending."""
+        other = self.pending.get(1 - end)
+        if other is not None:
+            up, down = (front, other) if end == 0 else (other, front)
+            dt = (up.time_us - down.time_us) * 1e-6
+            sd_dt = math.sqrt(front.timing_sd_s**2 + other.timing_sd_s**2)
+            if abs(dt) <= (1.0 + self.p.npw_pair_tol) * self.length / self.c + 3.0 * sd_dt:
+                del self.pending[1 - end]
+                out.append(self._pair(up, down, dt, sd_dt, front.amplitude_pa, other.amplitude_pa))
+                return
+        self.pending[end] = front
+
+    def _pair(self, up: Front, down: Front, dt: float, sd_dt: float, amp_this: float, amp_other: float
+              ) -> PressureEvent:
+        length, c = self.length, self.c
+        x = min(max(0.5 * (length + c * dt), 0.0), length)
+        sd_x = math.sqrt((0.5 * c * sd_dt) ** 2 + (0.5 * dt * self.c_sd) ** 2)
+        margin = max(self.p.npw_end_frac * length, 2.0 * sd_x)
+        amplitude = 0.5 * (amp_this + amp_other)
+        time_us = int(max(up.time_us, down.time_us))
+        onset_us = int(min(up.time_us, down.time_us) - (length - abs(c * dt)) / (2.0 * c) * 1e6)
+        size = 2.0 * self.area * amplitude / c  # Joukowsky
+        if not self._flows_show_gas_leaving():
+            role, where = -1, 3
+        elif x < margin:
+            role, where = L.ROLE_PRESSURE_UP, 1
+        elif x > length - margin:
+            role, where = L.ROLE_PRESSURE_DOWN, 2
+        else:
+            return E.PressureWaveLeak(self.segment, time_us, onset_us, x, sd_x, dt, size, amplitude)
+        return E.PressureWaveOperation(self.segment, role, time_us, onset_us, where, x, sd_x, dt, size, amplitude)
+
+    def _flows_show_gas_leaving(self) -> bool:
+        """More in at the upstream meter, less out at the downstream one. Without meters the pressure decides;
+        meters that exist but cannot vouch (unhealthy, no tick mean yet) make the pair an operation."""
+        if not self.flows:
+            return True
+        fin, fout = self.flows.get(L.ROLE_FLOW_IN), self.flows.get(L.ROLE_FLOW_OUT)
+        if fin is None or fout is None or not all(m.health == HEALTH_OK and m.has_tick_mean for m in (fin, fout)):
+            return False
+        d_in, d_out = fin.last_value - fin.slow, fout.last_value - fout.slow
+        tol_in, tol_out = 4.0 * math.sqrt(fin.variance(fin.slow)), 4.0 * math.sqrt(fout.variance(fout.slow))
+        return d_in > -tol_in and d_out < tol_out and d_in - d_out > tol_in + tol_out
+
+    def _expire(self, t: int) -> list[PressureEvent]:
+        wait_us = ((1.0 + self.p.npw_pair_tol) * self.length / self.c + self.p.npw_confirm_s + 2.0) * 1e6
+        out: list[PressureEvent] = []
+        for end in (0, 1):
+            front = self.pending.get(end)
+            if front is not None and t - front.time_us > wait_us:
+                del self.pending[end]
+                out.append(E.PressureWaveUnpaired(self.segment, L.ROLE_PRESSURE_UP + end, t, int(front.time_us),
+                                                  end + 1, front.amplitude_pa))
+        return out
+
+    # --- rupture (e) --------------------------------------------------------------------------------------------
+
+    def _rupture(self, x: Transmitter, t: int, v: float, prev_t: int, out: list[PressureEvent]) -> None:
+        p = self.p
+        ref = x.reference
+        drop = ref - v
+        if drop <= p.rupture_frac * ref:
+            x.rupture_n = 0
+            x.reference += x.w_ref * (v - ref)
+            return
+        if x.rupture_n == 0:
+            x.rupture_t0 = float(prev_t)
+        x.rupture_n += 1
+        held_s = (t - x.rupture_t0) * 1e-6
+        if x.rupture_n < 2 or held_s < p.rupture_confirm_s:
+            return
+        verdict = self._rupture_flow_verdict(x.role, t, x.rupture_t0)
+        if verdict > 0 and t >= self.rupture_until:
+            self.rupture_until = t + int(p.rupture_refractory_s * 1e6)
+            t0 = int(x.rupture_t0)
+            if x.phase != "idle" and x.t_detect < t0:  # the NPW detector saw the drop begin earlier
+                t0 = x.t_detect
+            rate = drop / max((t - t0) * 1e-6, 1e-3)
+            out.append(E.Rupture(self.segment, x.role, t, t0, drop, rate, ref))
+        if verdict != 0 or held_s > RUPTURE_MAX_WAIT_S:
+            # decided (a rupture, an operation, or a slow decline): the new level is the reference from now on
+            x.reference = v
+            x.rupture_n = 0
+
+    def _rupture_flow_verdict(self, role: int, t: int, t0: float) -> int:
+        """1: the flow at this end moves towards a break inside (more in upstream, less out downstream) or there is
+        no meter to ask; -1: it does not (a supply cut, a valve, a demand surge); 0: no reading since the drop."""
+        upstream = role == L.ROLE_PRESSURE_UP
+        m = self.flows.get(L.ROLE_FLOW_IN if upstream else L.ROLE_FLOW_OUT)
+        if m is None or math.isnan(m.slow):
+            return 1
+        if m.raw_time <= int(t0):
+            return 1 if (t - t0) * 1e-6 > RUPTURE_FLOW_WAIT_S else 0
+        d = m.raw - m.slow
+        tol = max(4.0 * math.sqrt(m.variance(m.slow)), 0.05 * self.nominal_flow)
+        return 1 if (upstream and d > tol) or (not upstream and d < -tol) else -1
+
