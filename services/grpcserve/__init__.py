@@ -4,7 +4,8 @@ The generated ``add_..._to_server`` functions decode requests before the service
 failure becomes INTERNAL ("Exception deserializing request!"): the client is told the server broke when
 its own request was at fault. ``add_lenient_service`` registers a servicer with deserializers that hand
 an ``Undecodable`` to the method instead, so the servicer can answer INVALID_ARGUMENT naming the
-expected message type (after authenticating the caller, as for any other bad request).
+expected message type (after authenticating the caller, as for any other bad request). A method may also
+return or yield ``bytes``, a response it serialized itself (one message fanned out to many streams).
 
     >>> from services.grpcserve import Undecodable, add_lenient_service
     >>> add_lenient_service(server, servicer, pb.DESCRIPTOR.services_by_name["TelemetryIngestService"])
