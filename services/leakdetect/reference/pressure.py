@@ -220,6 +220,8 @@ class PressureReference:
             return []
         if not inst.range_min <= v <= inst.range_max:
             return []
+        # as the kernel: prev_v is the last value received, an implausible one included, prev_t the last good time
+        # (see the xfail case `test_one_reading_spike_rejects_one_reading`)
         prev_v, prev_t = inst.last_value, inst.last_good_time
         inst.last_value = v
         if prev_t >= 0:
@@ -314,12 +316,12 @@ class PressureReference:
             slope = 0.5 * amplitude / max(rise_s, 1e-3)
             timing_sd = math.sqrt(dt_s**2 / 12.0 + x.time_res_s**2 + (sd_fast / max(slope, 1e-9)) ** 2)
             onset = t50 - p.npw_tau_fast_s * math.log(2.0) * 1e6  # the fast average's lag to half a step
-            self._front(x.role - L.ROLE_PRESSURE_UP, Front(onset, amplitude, timing_sd), out)
+            self._front(x.role - L.ROLE_PRESSURE_UP, Front(onset, amplitude, timing_sd), t, out)
         elif (t - x.t_detect) * 1e-6 >= p.npw_refractory_s:
             x.phase, x.slow = "idle", x.fast
 
-    def _front(self, end: int, front: Front, out: list[PressureEvent]) -> None:
-        """Pair a confirmed front with the other end's pending one, or keep it pending."""
+    def _front(self, end: int, front: Front, t: int, out: list[PressureEvent]) -> None:
+        """Pair a confirmed front with the other end's pending one, or keep it pending (confirmed at time t)."""
         other = self.pending.get(1 - end)
         if other is not None:
             up, down = (front, other) if end == 0 else (other, front)
@@ -329,6 +331,13 @@ class PressureReference:
                 del self.pending[1 - end]
                 out.append(self._pair(up, down, dt, sd_dt, front.amplitude_pa, other.amplitude_pa))
                 return
+        older = self.pending.get(end)
+        if older is not None:
+            # a front without partner is reported unpaired, also when the next one at its end takes its place
+            # before it expires. The kernel drops it silently (KNOWN DIFFERENCE: see the xfail case
+            # `test_second_front_at_one_end_reports_the_first_unpaired` in test_pressure_reference.py)
+            out.append(E.PressureWaveUnpaired(self.segment, L.ROLE_PRESSURE_UP + end, t, int(older.time_us), end + 1,
+                                              older.amplitude_pa))
         self.pending[end] = front
 
     def _pair(self, up: Front, down: Front, dt: float, sd_dt: float, amp_this: float, amp_other: float
@@ -415,4 +424,3 @@ class PressureReference:
         d = m.raw - m.slow
         tol = max(4.0 * math.sqrt(m.variance(m.slow)), 0.05 * self.nominal_flow)
         return 1 if (upstream and d > tol) or (not upstream and d < -tol) else -1
-
