@@ -93,7 +93,7 @@ class AlarmConsumer:
             client_id=self.client_id,
         )
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True)
-        drains = _PartitionDrains()
+        drains = _PartitionDrains(consumer)
         consumer.subscribe([self.topic], listener=drains)
         await producer.start()
         try:
@@ -114,12 +114,11 @@ class AlarmConsumer:
             if consumer.assignment():
                 self.ready.set()
             for tp, records in batches.items():
-                # Paused until drained: the next poll brings only other partitions' records.
+                # Paused until drained (resumed the moment its drain ends): the next poll brings only other
+                # partitions' records.
                 consumer.pause(tp)
                 drains.start(tp, self._drain(tp, records, consumer, producer, stop, after=drains.tasks.get(tp)))
-            for tp in drains.finished():
-                if tp in consumer.assignment():
-                    consumer.resume(tp)
+            drains.raise_failure()
 
     async def _drain(
         self,
@@ -232,23 +231,33 @@ def _describe(error: BaseException) -> str:
 
 
 class _PartitionDrains(ConsumerRebalanceListener):  # type: ignore[misc]
-    """One drain task per partition; a rebalance cancels the drains of partitions taken away (their
-    uncommitted records go to the new owner, which applies them idempotently)."""
+    """One drain task per partition, which resumes its partition as soon as it ends; a rebalance cancels the
+    drains of partitions taken away (their uncommitted records go to the new owner, which applies them
+    idempotently)."""
 
-    def __init__(self) -> None:
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self.consumer = consumer
         self.tasks: dict[TopicPartition, asyncio.Task[None]] = {}
+        self.failure: BaseException | None = None
 
     def start(self, tp: TopicPartition, drain: Any) -> None:
-        self.tasks[tp] = asyncio.create_task(drain)
+        task = asyncio.create_task(drain)
+        self.tasks[tp] = task
+        task.add_done_callback(lambda done: self._ended(tp, done))
 
-    def finished(self) -> list[TopicPartition]:
-        """Partitions whose drain ended; re-raises a drain's unexpected failure (the consumer restarts)."""
-        done = [tp for tp, task in self.tasks.items() if task.done()]
-        for tp in done:
-            task = self.tasks.pop(tp)
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
-        return done
+    def _ended(self, tp: TopicPartition, task: asyncio.Task[None]) -> None:
+        if self.tasks.get(tp) is task:
+            del self.tasks[tp]
+            if tp in self.consumer.assignment():
+                self.consumer.resume(tp)
+        if not task.cancelled() and task.exception() is not None and self.failure is None:
+            self.failure = task.exception()
+
+    def raise_failure(self) -> None:
+        """Re-raises a drain's unexpected failure (a commit or dead-letter publish): the consumer restarts
+        from the committed offsets, so nothing is skipped."""
+        if self.failure is not None:
+            raise self.failure
 
     async def cancel_all(self, partitions: Any = None) -> None:
         chosen = [tp for tp in self.tasks if partitions is None or tp in partitions]
