@@ -21,13 +21,14 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from services.eventstore import EventStore, NewEvent, ProjectionRunner, RecordedEvent, write_transaction
+from services.topics import WORKORDERS_EVENTS
 
 
 def measure_append_events_per_s(
     url: str, seconds: float = 5.0, *, events_per_append: int = 1, streams: int = 100
 ) -> float:
     """Events appended per second by one writer, round-robin over ``streams`` streams, for ``seconds``."""
-    store = EventStore.from_url(url)
+    store = EventStore.from_url(url, outbox_topic=WORKORDERS_EVENTS.name)
     tag = uuid.uuid4().hex[:12]
     versions = [0] * streams
     appended = 0
@@ -89,7 +90,7 @@ def measure_projection_events_per_s(
     Appends ``events`` events first (untimed); the projection then replays the whole log from position 0
     (everything in the store, not only this run's events) and the rate counts every event it applied.
     """
-    store = EventStore.from_url(url)
+    store = EventStore.from_url(url, outbox_topic=WORKORDERS_EVENTS.name)
     tag = uuid.uuid4().hex[:12]
     projection = _CountingProjection(tag)
     try:

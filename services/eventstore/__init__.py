@@ -18,8 +18,8 @@ Guarantees:
 - Global positions have no gaps and commit in increasing order, so a reader that polls
   ``read_all(after_position=p)`` never misses an event (appends are serialised by a sequence row).
 - Appending the same events again (same ids, same stream) is an idempotent retry.
-- Every append writes outbox rows in its own transaction; ``OutboxRelay`` publishes them to Kafka
-  (``workorders.events.v1``, key = stream id, value = ``EventEnvelope`` protobuf) at least once, in order.
+- With an ``outbox_topic``, every append writes outbox rows in its own transaction; ``OutboxRelay``
+  publishes them to Kafka (key = stream id, value = the wiring's ``EnvelopeEncoder``) at least once, in order.
 - ``ProjectionRunner`` applies events and moves the projection's checkpoint in one transaction.
 
 Future work: versioned schema migrations (today ``create_schema`` = ``metadata.create_all``), outbox
@@ -37,24 +37,24 @@ from services.eventstore.database import (
 from services.eventstore.errors import ConcurrencyError, DuplicateEventError, EventStoreError, InvalidEventError
 from services.eventstore.model import NewEvent, RecordedEvent, Snapshot
 from services.eventstore.outbox import (
+    EnvelopeEncoder,
     KafkaPublisher,
     OutboxMessage,
     OutboxRelay,
     Publisher,
     RecordingPublisher,
-    to_envelope,
 )
 from services.eventstore.projections import Projection, ProjectionRunner
-from services.eventstore.store import WORKORDERS_EVENTS_TOPIC, EventStore
+from services.eventstore.store import EventStore
 from services.eventstore.transient import is_transient_error
 from services.eventstore.upcasting import UpcasterRegistry
 
 __all__ = [
     "DEFAULT_URL",
-    "WORKORDERS_EVENTS_TOPIC",
     "Clock",
     "ConcurrencyError",
     "DuplicateEventError",
+    "EnvelopeEncoder",
     "EventStore",
     "EventStoreError",
     "InvalidEventError",
@@ -75,6 +75,5 @@ __all__ = [
     "create_schema",
     "is_transient_error",
     "read_transaction",
-    "to_envelope",
     "write_transaction",
 ]

@@ -9,24 +9,25 @@ and the commit of "published" publishes the batch again. Consumers deduplicate o
 ``stream_version`` <= the last applied one). Run one relay per store. On PostgreSQL concurrent relays
 are serialised by row locks; on SQLite they could publish a batch twice (still in order per relay).
 
-Message format: key = stream id (UTF-8) so one stream stays in one partition; value = a protobuf
-``pipewarden.workorders.v1.EventEnvelope``; headers ``event_type`` and ``event_id`` for cheap routing.
+Message format: key = stream id (UTF-8) so one stream stays in one partition; value = whatever the
+``EnvelopeEncoder`` the wiring hands the relay makes of the event (workorders: a protobuf
+``pipewarden.workorders.v1.EventEnvelope``, see ``services.workorders.adapters.outbox_envelope``);
+headers ``event_type`` and ``event_id`` for cheap routing. The store knows neither topic nor envelope.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from services.contracts.pipewarden.workorders.v1.events_pb2 import EventEnvelope
 from services.eventstore.clock import Clock, SystemClock
 from services.eventstore.database import events, outbox, read_transaction, write_transaction
-from services.eventstore.model import RecordedEvent, canonical_json
+from services.eventstore.model import RecordedEvent
 from services.eventstore.store import EventStore
 
 
@@ -47,27 +48,15 @@ class Publisher(Protocol):
         ...
 
 
-def to_envelope(event: RecordedEvent) -> EventEnvelope:
-    return EventEnvelope(
-        event_id=str(event.event_id),
-        stream_id=event.stream_id,
-        stream_version=event.version,
-        global_position=event.position,
-        event_type=event.event_type,
-        schema_version=event.schema_version,
-        payload_json=canonical_json(event.payload),
-        causation_id=event.causation_id or "",
-        correlation_id=event.correlation_id or "",
-        actor=event.actor or "",
-        recorded_at_unix_us=event.recorded_at_unix_us,
-    )
+EnvelopeEncoder = Callable[[RecordedEvent], bytes]
+"""Turns a recorded event into a message value (the topic's envelope). Supplied by the events' owner."""
 
 
-def to_message(topic: str, event: RecordedEvent) -> OutboxMessage:
+def to_message(topic: str, event: RecordedEvent, encode: EnvelopeEncoder) -> OutboxMessage:
     return OutboxMessage(
         topic=topic,
         key=event.stream_id.encode(),
-        value=to_envelope(event).SerializeToString(),
+        value=encode(event),
         headers=(("event_type", event.event_type.encode()), ("event_id", str(event.event_id).encode())),
         event=event,
     )
@@ -151,18 +140,29 @@ class KafkaPublisher:
 
 
 class OutboxRelay:
+    """Publishes a SQL ``EventStore``'s outbox rows; ``encode`` makes each event's message value."""
+
     def __init__(
         self,
         store: EventStore,
         publisher: Publisher,
         *,
+        encode: EnvelopeEncoder,
         batch_size: int = 500,
         clock: Clock | None = None,
     ) -> None:
+        if not isinstance(store, EventStore):
+            # The outbox is rows written in the append's SQL transaction; other stores have none.
+            raise TypeError(
+                f"OutboxRelay needs a SQL EventStore (it reads its outbox table), not {type(store).__name__}"
+            )
+        if not callable(encode):
+            raise TypeError("encode must be a callable RecordedEvent -> bytes")
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.store = store
         self.publisher = publisher
+        self.encode = encode
         self.batch_size = batch_size
         self.clock: Clock = clock or SystemClock()
 
@@ -200,7 +200,10 @@ class OutboxRelay:
         )
         if lock:
             query = query.with_for_update(of=outbox)
-        return [to_message(row["topic"], self.store._to_recorded(row)) for row in conn.execute(query).mappings()]
+        return [
+            to_message(row["topic"], self.store._to_recorded(row), self.encode)
+            for row in conn.execute(query).mappings()
+        ]
 
     def _mark_published(self, conn: sa.Connection, messages: Sequence[OutboxMessage]) -> None:
         conn.execute(

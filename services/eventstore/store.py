@@ -38,7 +38,6 @@ from services.eventstore.model import (
 )
 from services.eventstore.upcasting import UpcasterRegistry
 
-WORKORDERS_EVENTS_TOPIC = "workorders.events.v1"
 DEFAULT_READ_LIMIT = 1000
 
 
@@ -51,7 +50,8 @@ class EventStore:
     """Append-only event streams in one SQL database.
 
     ``outbox_topic``: every appended event also gets an outbox row for this Kafka topic (published by
-    ``OutboxRelay``); ``None`` turns the outbox off.
+    ``OutboxRelay``); ``None`` (the default) turns the outbox off. The store knows no topic of its own:
+    the service that owns the events names it (workorders: ``services.topics.WORKORDERS_EVENTS.name``).
     """
 
     def __init__(
@@ -60,7 +60,7 @@ class EventStore:
         *,
         clock: Clock | None = None,
         upcasters: UpcasterRegistry | None = None,
-        outbox_topic: str | None = WORKORDERS_EVENTS_TOPIC,
+        outbox_topic: str | None = None,
     ) -> None:
         self.engine = engine
         self.clock: Clock = clock or SystemClock()
@@ -75,7 +75,7 @@ class EventStore:
         create_tables: bool = True,
         clock: Clock | None = None,
         upcasters: UpcasterRegistry | None = None,
-        outbox_topic: str | None = WORKORDERS_EVENTS_TOPIC,
+        outbox_topic: str | None = None,
     ) -> EventStore:
         store = cls(create_engine(url), clock=clock, upcasters=upcasters, outbox_topic=outbox_topic)
         if create_tables:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 from services.eventstore import EventStore, OutboxRelay, ProjectionRunner
 from services.network import Network, load_demo_network, load_network
+from services.topics import WORKORDERS_EVENTS
+from services.workorders.adapters.outbox_envelope import encode_event_envelope
 from services.workorders.adapters.queries import ReadModelQueries
 from services.workorders.adapters.read_models import WorkOrdersProjection
 from services.workorders.config import WorkOrdersConfig
@@ -83,7 +85,7 @@ class Runtime:
             if publisher is None:
                 return
             try:
-                OutboxRelay(self.store, publisher).run_forever(self.stop_event)
+                OutboxRelay(self.store, publisher, encode=encode_event_envelope).run_forever(self.stop_event)
             finally:
                 publisher.close()
 
@@ -112,7 +114,7 @@ def build_runtime(
     sign_off: SignOffPolicy = DEFAULT_SIGN_OFF_POLICY,
     report_utc_offset_s: int = 0,
 ) -> Runtime:
-    store = EventStore.from_url(db_url)
+    store = EventStore.from_url(db_url, outbox_topic=WORKORDERS_EVENTS.name)
     if network is None:
         network = load_network(network_file) if network_file else load_demo_network()
     notifier = ChangeNotifier()

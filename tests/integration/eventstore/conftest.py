@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 
 from services.eventstore import EventStore, ManualClock
+from services.topics import WORKORDERS_EVENTS
+
+# The store knows no topic of its own; these tests use the one the relay test publishes to on the broker.
+OUTBOX_TOPIC = WORKORDERS_EVENTS.name
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -29,6 +33,6 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def store(store_url: str, clock: ManualClock) -> Iterator[EventStore]:
-    store = EventStore.from_url(store_url, clock=clock)
+    store = EventStore.from_url(store_url, clock=clock, outbox_topic=OUTBOX_TOPIC)
     yield store
     store.close()

@@ -8,15 +8,17 @@ from typing import Any
 import pytest
 
 from services.contracts.pipewarden.workorders.v1.events_pb2 import EventEnvelope
-from services.eventstore import WORKORDERS_EVENTS_TOPIC, EventStore, KafkaPublisher, NewEvent, OutboxRelay
+from services.eventstore import EventStore, KafkaPublisher, NewEvent, OutboxRelay
+from services.workorders.adapters.outbox_envelope import encode_event_envelope
 from tests.fixtures.kafka import consume_all
+from tests.integration.eventstore.conftest import OUTBOX_TOPIC
 
 pytestmark = pytest.mark.integration
 
 
 def _envelopes_of(bootstrap: str, streams: set[str], expected: int) -> list[EventEnvelope]:
     # The topic is shared with other tests of the session: keep only this test's streams.
-    records = consume_all(bootstrap, WORKORDERS_EVENTS_TOPIC, timeout_s=30)
+    records = consume_all(bootstrap, OUTBOX_TOPIC, timeout_s=30)
     ours = [r for r in records if r.key is not None and r.key.decode() in streams]
     assert len(ours) >= expected, f"{len(ours)} of {expected} records arrived"
     envelopes = []
@@ -44,7 +46,7 @@ def test_relay_publishes_every_event_in_order_per_stream(store: EventStore, kafk
             appended += store.append(stream, None, [NewEvent("WorkOrderNoted", {"round": round_})])
     publisher = KafkaPublisher(kafka_bootstrap, timeout_s=30)
     try:
-        relay = OutboxRelay(store, publisher, batch_size=7)
+        relay = OutboxRelay(store, publisher, encode=encode_event_envelope, batch_size=7)
         assert relay.run_until_empty() == 20
         assert relay.pending_count() == 0
     finally:
@@ -60,7 +62,7 @@ def test_events_stay_pending_while_the_broker_is_down(store: EventStore, kafka_b
     stream = f"workorder-{tag}"
     store.append(stream, 0, [NewEvent("WorkOrderOpened", {"n": 1})])
     publisher = KafkaPublisher(kafka_broker.bootstrap, timeout_s=4)
-    relay = OutboxRelay(store, publisher)
+    relay = OutboxRelay(store, publisher, encode=encode_event_envelope)
     try:
         assert relay.run_until_empty() == 1  # the producer is connected and has the topic's metadata
         store.append(stream, 1, [NewEvent("WorkOrderClosed", {"n": 2})])

@@ -15,7 +15,6 @@ import sqlalchemy as sa
 
 from services.contracts.pipewarden.workorders.v1.events_pb2 import EventEnvelope
 from services.eventstore import (
-    WORKORDERS_EVENTS_TOPIC,
     ConcurrencyError,
     DuplicateEventError,
     EventStore,
@@ -28,6 +27,8 @@ from services.eventstore import (
     RecordingPublisher,
     UpcasterRegistry,
 )
+from services.workorders.adapters.outbox_envelope import encode_event_envelope
+from tests.integration.eventstore.conftest import OUTBOX_TOPIC
 
 
 def opened(n: int = 0, **extra: Any) -> NewEvent:
@@ -306,12 +307,12 @@ def test_append_writes_outbox_rows_that_the_relay_publishes_in_order(store: Even
     store.append("b", 0, [opened(2), opened(3)])
     store.append("a", 1, [opened(4)])
     publisher = RecordingPublisher()
-    relay = OutboxRelay(store, publisher, batch_size=3)
+    relay = OutboxRelay(store, publisher, encode=encode_event_envelope, batch_size=3)
     assert relay.pending_count() == 4
     assert relay.run_until_empty() == 4
     assert relay.pending_count() == 0
     assert [m.event.position for m in publisher.messages] == [1, 2, 3, 4]
-    assert {m.topic for m in publisher.messages} == {WORKORDERS_EVENTS_TOPIC}
+    assert {m.topic for m in publisher.messages} == {OUTBOX_TOPIC}
     assert [m.key for m in publisher.messages] == [b"a", b"b", b"b", b"a"]
     envelope = EventEnvelope.FromString(publisher.messages[0].value)
     assert envelope.stream_id == "a" and envelope.stream_version == 1 and envelope.global_position == 1
@@ -331,7 +332,7 @@ def test_relay_marks_nothing_published_when_the_broker_fails(store: EventStore) 
         store.append(f"s-{i % 2}", None, [opened(i)])
     publisher = RecordingPublisher()
     publisher.fail_next = 1
-    relay = OutboxRelay(store, publisher, batch_size=2)
+    relay = OutboxRelay(store, publisher, encode=encode_event_envelope, batch_size=2)
     with pytest.raises(ConnectionError):
         relay.publish_pending()
     assert relay.pending_count() == 5
@@ -344,7 +345,7 @@ def test_outbox_can_be_turned_off(store_url: str) -> None:
     store = EventStore.from_url(store_url, outbox_topic=None)
     try:
         store.append("s-1", 0, [opened()])
-        assert OutboxRelay(store, RecordingPublisher()).pending_count() == 0
+        assert OutboxRelay(store, RecordingPublisher(), encode=encode_event_envelope).pending_count() == 0
     finally:
         store.close()
 
@@ -585,7 +586,7 @@ def test_appends_are_not_blocked_while_the_relay_waits_for_the_broker(store: Eve
             super().publish(messages)
 
     publisher = SlowBroker()
-    relay = OutboxRelay(store, publisher)
+    relay = OutboxRelay(store, publisher, encode=encode_event_envelope)
     assert relay.publish_pending() == 1
     assert len(appended_during_publish) == 1
     assert relay.publish_pending() == 1

@@ -1,16 +1,13 @@
-"""Engine URLs, the outbox envelope, clocks."""
+"""Engine URLs and clocks. (The workorders envelope is tested in tests/unit/workorders/adapters.)"""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 
-from services.contracts.pipewarden.workorders.v1.events_pb2 import EventEnvelope
-from services.eventstore import ManualClock, RecordedEvent, SystemClock, create_engine, to_envelope
+from services.eventstore import ManualClock, SystemClock, create_engine
 from services.eventstore.database import normalise_url
-from services.eventstore.outbox import to_message
 
 
 @pytest.mark.parametrize(
@@ -38,30 +35,6 @@ def test_sqlite_file_and_parent_directory_are_created(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     assert (tmp_path / "a" / "b").is_dir()
     engine.dispose()
-
-
-def test_envelope_carries_every_field() -> None:
-    event = RecordedEvent(
-        stream_id="workorder-1",
-        version=3,
-        position=42,
-        event_type="CrewAssigned",
-        schema_version=2,
-        payload={"crew": "c7", "eta_s": 900},
-        event_id=uuid.UUID(int=5),
-        recorded_at_unix_us=1_700_000_000_000_001,
-        causation_id="cmd-1",
-        correlation_id=None,
-        actor="dispatcher:ana",
-    )
-    message = to_message("workorders.events.v1", event)
-    decoded = EventEnvelope.FromString(message.value)
-    assert decoded == to_envelope(event)
-    assert message.key == b"workorder-1"
-    assert (decoded.stream_version, decoded.global_position, decoded.schema_version) == (3, 42, 2)
-    assert decoded.payload_json == '{"crew":"c7","eta_s":900}'
-    assert decoded.correlation_id == "" and decoded.actor == "dispatcher:ana"
-    assert decoded.recorded_at_unix_us == 1_700_000_000_000_001
 
 
 def test_clocks() -> None:
