@@ -18,7 +18,7 @@ VENV_STAMP := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock | md5sum | c
 help:
 	@echo "make demo    - start Kafka and the services, stream a simulated city, show what happened"
 	@echo "make test    - run the whole test suite (starts its own Kafka broker and PostgreSQL)"
-	@echo "make lint    - ruff, mypy, and a check that uv.lock matches pyproject.toml"
+	@echo "make lint    - ruff, import contracts (layering), mypy, and a check that uv.lock matches pyproject.toml"
 	@echo "make lock    - refresh uv.lock (exact versions and hashes) after changing pyproject.toml"
 	@echo "make proto   - regenerate services/contracts from protos/"
 	@echo "make kafka-up / kafka-down, pg-up / pg-down - run the infrastructure by hand"
@@ -50,6 +50,7 @@ proto-check: venv
 
 lint: venv lock-check
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy services tools deploy benchmarks load-tests/ingest.py load-tests/stream.py
 
 kafka-jars:
