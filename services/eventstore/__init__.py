@@ -35,6 +35,7 @@ from services.eventstore.database import (
     write_transaction,
 )
 from services.eventstore.errors import ConcurrencyError, DuplicateEventError, EventStoreError, InvalidEventError
+from services.eventstore.memory import InMemoryEventStore
 from services.eventstore.model import NewEvent, RecordedEvent, Snapshot
 from services.eventstore.outbox import (
     EnvelopeEncoder,
@@ -44,6 +45,7 @@ from services.eventstore.outbox import (
     Publisher,
     RecordingPublisher,
 )
+from services.eventstore.ports import EventStorePort
 from services.eventstore.projections import Projection, ProjectionRunner
 from services.eventstore.store import EventStore
 from services.eventstore.transient import is_transient_error
@@ -57,6 +59,8 @@ __all__ = [
     "EnvelopeEncoder",
     "EventStore",
     "EventStoreError",
+    "EventStorePort",
+    "InMemoryEventStore",
     "InvalidEventError",
     "KafkaPublisher",
     "ManualClock",

@@ -25,6 +25,8 @@ _EVENT_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,199}")
 _MAX_SCHEMA_VERSION = 10_000
 # Versions and positions are stored as signed 64-bit integers.
 MAX_VERSION = 2**63 - 1
+# How many events ``read_all`` returns when the caller names no limit.
+DEFAULT_READ_LIMIT = 1000
 
 JsonObject = dict[str, Any]
 

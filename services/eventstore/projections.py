@@ -37,6 +37,9 @@ class Projection(Protocol):
 
 class ProjectionRunner:
     def __init__(self, store: EventStore, projection: Projection, *, batch_size: int = 500) -> None:
+        if not isinstance(store, EventStore):
+            # Read models are written in the same SQL transaction as the checkpoint; other stores have neither.
+            raise TypeError(f"ProjectionRunner needs a SQL EventStore, not {type(store).__name__}")
         check_stream_id(projection.name)  # same character rules as stream ids
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")

@@ -26,6 +26,7 @@ from services.eventstore.database import (
 )
 from services.eventstore.errors import ConcurrencyError, DuplicateEventError, InvalidEventError
 from services.eventstore.model import (
+    DEFAULT_READ_LIMIT,
     NewEvent,
     RecordedEvent,
     Snapshot,
@@ -37,8 +38,6 @@ from services.eventstore.model import (
     check_version,
 )
 from services.eventstore.upcasting import UpcasterRegistry
-
-DEFAULT_READ_LIMIT = 1000
 
 
 class _ExactRetry(Exception):
