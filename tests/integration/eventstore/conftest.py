@@ -1,4 +1,7 @@
-"""The backends every event-store contract test runs against: a SQLite file and the real PostgreSQL."""
+"""The SQL backends the SQL-only and Kafka tests run against (``store``): a SQLite file and the real PostgreSQL.
+
+The backend-neutral contract runs per backend through its own subclasses (test_*_store.py), not these.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,6 @@ import pytest
 
 from services.eventstore import EventStore, ManualClock
 from services.topics import WORKORDERS_EVENTS
-
-# The store knows no topic of its own; these tests use the one the relay test publishes to on the broker.
-OUTBOX_TOPIC = WORKORDERS_EVENTS.name
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -33,6 +33,8 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def store(store_url: str, clock: ManualClock) -> Iterator[EventStore]:
-    store = EventStore.from_url(store_url, clock=clock, outbox_topic=OUTBOX_TOPIC)
+    store = EventStore.from_url(
+        store_url, clock=clock, outbox_topic=WORKORDERS_EVENTS.name
+    )  # the topic the Kafka test reads
     yield store
     store.close()

@@ -9,16 +9,16 @@ import pytest
 
 from services.contracts.pipewarden.workorders.v1.events_pb2 import EventEnvelope
 from services.eventstore import EventStore, KafkaPublisher, NewEvent, OutboxRelay
+from services.topics import WORKORDERS_EVENTS
 from services.workorders.adapters.outbox_envelope import encode_event_envelope
 from tests.fixtures.kafka import consume_all
-from tests.integration.eventstore.conftest import OUTBOX_TOPIC
 
 pytestmark = pytest.mark.integration
 
 
 def _envelopes_of(bootstrap: str, streams: set[str], expected: int) -> list[EventEnvelope]:
     # The topic is shared with other tests of the session: keep only this test's streams.
-    records = consume_all(bootstrap, OUTBOX_TOPIC, timeout_s=30)
+    records = consume_all(bootstrap, WORKORDERS_EVENTS.name, timeout_s=30)
     ours = [r for r in records if r.key is not None and r.key.decode() in streams]
     assert len(ours) >= expected, f"{len(ours)} of {expected} records arrived"
     envelopes = []
