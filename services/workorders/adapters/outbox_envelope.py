@@ -7,8 +7,7 @@ The event store's outbox relay knows no envelope of its own; the workorders wiri
 from __future__ import annotations
 
 from services.contracts.pipewarden.workorders.v1.events_pb2 import EventEnvelope
-from services.eventstore import RecordedEvent
-from services.eventstore.model import canonical_json
+from services.eventstore import RecordedEvent, canonical_json
 
 
 def to_envelope(event: RecordedEvent) -> EventEnvelope:
