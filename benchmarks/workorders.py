@@ -84,6 +84,7 @@ class PrivatePostgres:
 def measure_read_model_events_per_s(url: str, orders: int = 600) -> tuple[float, int]:
     """The real work-order read model catching up from position 0 (``ProjectionRunner.rebuild``)."""
     from services.workorders.adapters.alarms import alarm_facts
+    from services.workorders.domain.commands import Acknowledge, Depart, Dispatch
     from services.workorders.entrypoints.runtime import build_runtime
     from services.workorders.service_layer.auth import CallerRole, Principal
     from tests.unit.workorders.service.helpers import alarm
@@ -99,8 +100,8 @@ def measure_read_model_events_per_s(url: str, orders: int = 600) -> tuple[float,
                 alarm_facts(alarm(f"B-{run}-{i}", segment.segment_id, segment.district)), f"B-{run}-{i}/0"
             )
             order_id = outcome.stream_id
-            for command, args in (("dispatch", {"crew_id": "c1"}), ("acknowledge", {}), ("en_route", {})):
-                runtime.app.execute(dispatcher, "work_order", order_id, command, args)
+            for command in (Dispatch(order_id, crew_id="c1"), Acknowledge(order_id), Depart(order_id)):
+                runtime.app.execute(dispatcher, command)
         started = time.perf_counter()
         applied = runtime.runner.rebuild()
         elapsed = time.perf_counter() - started

@@ -1,4 +1,4 @@
-"""Protobuf ``LeakAlarmEvent`` -> the domain's ``AlarmFacts``; network ``Segment`` -> ``SegmentContext``.
+"""Protobuf ``LeakAlarmEvent`` -> the domain's ``AlarmFacts``.
 
 ``UNSPECIFIED`` enum values become ``None`` (grade hint) or are dropped (methods); unset sub-messages
 become ``None``. Anything the domain refuses raises ``InvalidInput`` and the consumer dead-letters it.
@@ -7,7 +7,6 @@ become ``None``. Anything the domain refuses raises ``InvalidInput`` and the con
 from __future__ import annotations
 
 from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
-from services.network.model import Segment
 from services.workorders.domain.alarm import (
     AlarmFacts,
     AlarmState,
@@ -16,7 +15,6 @@ from services.workorders.domain.alarm import (
     LeakRate,
     MethaneDetails,
     RuptureDetails,
-    SegmentContext,
 )
 from services.workorders.domain.errors import InvalidInput
 from services.workorders.domain.values import Grade, check_id
@@ -92,14 +90,3 @@ def alarm_facts(message: alarms_pb2.LeakAlarmEvent) -> AlarmFacts:
         clear_reason=message.clear_reason,
     )
 
-
-def segment_context(segment: Segment, *, near_buildings: bool = False) -> SegmentContext:
-    return SegmentContext(
-        segment_id=segment.segment_id,
-        district=segment.district,
-        pipe_class=segment.pipe_class,
-        material=segment.material,
-        length_km=segment.length_m / 1000.0,
-        install_year=segment.install_year,
-        near_buildings=near_buildings,
-    )

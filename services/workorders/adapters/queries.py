@@ -402,7 +402,7 @@ class ReadModelQueries:
         )
 
     def _inventory(self, conn: sa.Connection, now: int, districts: frozenset[str] | None) -> Table:
-        from services.workorders.adapters.alarms import segment_context
+        from services.workorders.adapters.network import segment_context
         from services.workorders.domain.replacement import (
             ProblemPipeline,
             ProblemReason,

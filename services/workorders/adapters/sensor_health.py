@@ -1,18 +1,19 @@
 """Protobuf ``SensorHealthEvent`` (leak.sensor-health.v1) -> ``SensorHealthFacts`` for the hazard ledger.
 
-A meter that goes stale, flatlines (a dead meter reads a constant), gets stuck or jumps implausibly
-leaves its segment's leak detection blind or degraded: the service records a hazard for it. Garbage
-(missing ids, UNSPECIFIED health, impossible times) raises ``InvalidInput`` and the consumer dead-letters it.
+``SensorHealthFacts`` is the domain's (``domain.sensor_health``). Garbage (missing ids, UNSPECIFIED
+health, impossible times) raises ``InvalidInput`` and the consumer dead-letters it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
 from services.workorders.domain.errors import InvalidInput
+from services.workorders.domain.sensor_health import SensorHealthFacts
 from services.workorders.domain.values import check_id, check_text, check_time
+
+__all__ = ["SensorHealthFacts", "sensor_health_facts"]
 
 _HEALTH = {
     alarms_pb2.SENSOR_HEALTH_OK: "ok",
@@ -21,23 +22,6 @@ _HEALTH = {
     alarms_pb2.SENSOR_HEALTH_STUCK: "stuck",
     alarms_pb2.SENSOR_HEALTH_IMPLAUSIBLE_RATE: "implausible_rate",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class SensorHealthFacts:
-    event_id: str
-    tag_id: str
-    segment_id: str
-    district: str
-    health: str  # ok, stale, flatlined, stuck, implausible_rate
-    previous_health: str  # "" when unspecified
-    detail: str
-    change_time_unix_us: int
-    segment_mdlr_kg_per_s: float
-
-    @property
-    def is_fault(self) -> bool:
-        return self.health != "ok"
 
 
 def sensor_health_facts(message: alarms_pb2.SensorHealthEvent) -> SensorHealthFacts:

@@ -75,13 +75,13 @@ HAZARD_TRANSITIONS: dict[HazardStatus, frozenset[str]] = {
         {"assign_responsible_unit", "assign_supervising_department", "set_deadline", "start_rectification"}
     ),
     H.RECTIFYING: frozenset(
-        {"assign_responsible_unit", "assign_supervising_department", "set_deadline", "submit_for_sign_off"}
+        {"assign_responsible_unit", "assign_supervising_department", "set_deadline", "rectify"}
     ),
     H.AWAITING_SIGN_OFF: frozenset({"sign_off", "reject"}),
     H.STRUCK_OFF: frozenset(),
 }
 # Allowed in every state but struck off.
-_ANY_OPEN = frozenset({"attach_evidence", "update_interim_measures", "reclassify"})
+_ANY_OPEN = frozenset({"add_evidence", "update_interim_measures", "reclassify"})
 
 
 def hazard_id_for(source: HazardSource, source_ref: str) -> str:
@@ -468,8 +468,8 @@ class Hazard(Aggregate):
             raise RuleViolation(f"hazard {self.hazard_id} needs {', '.join(missing)} before rectification starts")
         return [RectificationStarted(hazard_id=self.hazard_id, at_unix_us=now_unix_us, actor=actor)]
 
-    def attach_evidence(self, reference: str, *, description: str, actor: str, now_unix_us: int) -> list[HazardEvent]:
-        self._check("attach_evidence", actor, now_unix_us)
+    def add_evidence(self, reference: str, *, description: str, actor: str, now_unix_us: int) -> list[HazardEvent]:
+        self._check("add_evidence", actor, now_unix_us)
         check_text("reference", reference, max_length=500)
         check_text("description", description, allow_empty=True)
         if any(e.reference == reference for e in self.evidence):
@@ -484,8 +484,8 @@ class Hazard(Aggregate):
             )
         ]
 
-    def submit_for_sign_off(self, *, summary: str, actor: str, now_unix_us: int) -> list[HazardEvent]:
-        self._check("submit_for_sign_off", actor, now_unix_us)
+    def rectify(self, *, summary: str, actor: str, now_unix_us: int) -> list[HazardEvent]:
+        self._check("rectify", actor, now_unix_us)
         check_text("summary", summary)
         if not self.evidence:
             raise RuleViolation(f"hazard {self.hazard_id} needs at least one evidence attachment before sign-off")

@@ -272,7 +272,7 @@ class Replacement(Aggregate):
 
     # ---------------------------------------------------------------------------------------- commands
 
-    def order(
+    def open(
         self,
         segment: SegmentContext,
         *,
@@ -282,7 +282,7 @@ class Replacement(Aggregate):
         actor: str,
         now_unix_us: int,
     ) -> list[ReplacementEvent]:
-        """Order the replacement of a problem segment (idempotent: same segment and year, no events)."""
+        """Open (order) the replacement of a problem segment (idempotent: same segment and year, no events)."""
         if not isinstance(segment, SegmentContext):
             raise InvalidInput(f"segment must be a SegmentContext, not {type(segment).__name__}")
         replacement_id = replacement_id_for(segment.segment_id, programme_year)
@@ -387,7 +387,7 @@ class Replacement(Aggregate):
 
     def _check(self, command: str, actor: str, now_unix_us: int) -> None:
         if self.status is None:
-            raise InvalidTransition("a replacement", command, "not ordered", ["order"])
+            raise InvalidTransition("a replacement", command, "not ordered", ["open"])
         allowed = REPLACEMENT_TRANSITIONS[self.status]
         if command not in allowed:
             raise InvalidTransition(f"replacement {self.replacement_id}", command, self.status.value, allowed)

@@ -1,8 +1,9 @@
 """The dispatchers' gRPC API (``pipewarden.workorders.v1.WorkOrdersService``) over the service layer.
 
 Every call: bearer token -> ``Principal`` (UNAUTHENTICATED on any token trouble), then the service
-layer decides; its exceptions map to status codes in ``_STATUS``. Commands arrive as a oneof; the
-servicer turns the chosen sub-message into ``(command name, arguments)`` without knowing the domain.
+layer decides; its exceptions map to status codes in ``_STATUS``. Commands arrive as a oneof; one
+mapping (``command_of``) turns the chosen sub-message into its ``domain.commands`` dataclass: the oneof
+field name is the command's verb and the sub-message's fields are the dataclass's fields.
 
 The server is ``grpc.aio``: a call is a coroutine on one event loop, so an open ``Watch`` stream costs no
 thread (it waits on the shared ``WatchFeed``), and the synchronous service layer (SQLAlchemy) runs in a
@@ -13,6 +14,7 @@ bounded thread pool so the loop never blocks. Requests that do not decode reach 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
@@ -21,6 +23,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent import futures
+from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 import grpc
@@ -34,13 +37,14 @@ from services.eventstore import ConcurrencyError, DuplicateEventError, InvalidEv
 from services.grpcserve import Undecodable, add_lenient_service
 from services.workorders.adapters.tokens import InvalidToken, bearer_from_metadata, verify_token
 from services.workorders.config import DEFAULT_MAX_STREAMS_PER_CALLER
+from services.workorders.domain import commands
 from services.workorders.domain.errors import InvalidInput, InvalidTransition, PermissionDenied, RuleViolation
 from services.workorders.domain.hazard import HazardStatus
 from services.workorders.domain.workorder import WorkOrderStatus
 from services.workorders.entrypoints.watch_feed import FeedClosed, StreamLimit, WatchFeed
 from services.workorders.service_layer.app import WorkOrdersApp
 from services.workorders.service_layer.auth import AccessDenied, Principal
-from services.workorders.service_layer.unit_of_work import CommandOutcome, NotFound
+from services.workorders.service_layer.repository import CommandOutcome, NotFound
 from services.workorders.service_layer.views import (
     HazardFilter,
     HazardView,
@@ -202,6 +206,73 @@ def _result(outcome: CommandOutcome[Any]) -> pb.CommandResult:
         position=outcome.position,
         event_types=list(outcome.event_types),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """How one ``Execute*CommandRequest`` reaches the service layer and is answered."""
+
+    aggregate: str  # Command.aggregate of the request's commands
+    id_field: str  # the request's aggregate-id field (also the commands' field of that name)
+    # False: an empty id is the handler's to refuse (replacements: flag/set_target/open derive theirs).
+    id_checked_here: bool
+    respond: Callable[[WorkOrdersServicer, CommandOutcome[Any]], Any]
+
+
+def _work_order_response(servicer: WorkOrdersServicer, outcome: CommandOutcome[Any]) -> Any:
+    view = servicer.app.work_order_view(outcome.aggregate, outcome.version)
+    return pb.ExecuteWorkOrderCommandResponse(
+        result=_result(outcome), work_order=work_order_pb(view, servicer.now_us())
+    )
+
+
+def _hazard_response(servicer: WorkOrdersServicer, outcome: CommandOutcome[Any]) -> Any:
+    view = servicer.app.hazard_view(outcome.aggregate, outcome.version)
+    return pb.ExecuteHazardCommandResponse(result=_result(outcome), hazard=hazard_pb(view))
+
+
+def _replacement_response(servicer: WorkOrdersServicer, outcome: CommandOutcome[Any]) -> Any:
+    return pb.ExecuteReplacementCommandResponse(
+        result=_result(outcome), detail_json=servicer.app.detail_json(outcome.aggregate)
+    )
+
+
+_EXECUTE: dict[type[Any], _Route] = {
+    pb.ExecuteWorkOrderCommandRequest: _Route("work_order", "work_order_id", True, _work_order_response),
+    pb.ExecuteHazardCommandRequest: _Route("hazard", "hazard_id", True, _hazard_response),
+    pb.ExecuteReplacementCommandRequest: _Route("replacement", "replacement_id", False, _replacement_response),
+}
+
+
+def _command_classes(request_type: type[Any], aggregate: str) -> dict[str, type[commands.Command]]:
+    """The request's ``command`` oneof: field name -> the dataclass with that verb (the one mapping)."""
+    by_verb = {cls.verb: cls for cls in commands.COMMANDS if cls.aggregate == aggregate}
+    oneof = request_type.DESCRIPTOR.oneofs_by_name["command"]
+    return {field.name: by_verb[field.name] for field in oneof.fields}
+
+
+COMMAND_CLASSES: dict[type[Any], dict[str, type[commands.Command]]] = {
+    request_type: _command_classes(request_type, route.aggregate) for request_type, route in _EXECUTE.items()
+}
+
+
+def command_of(request: Any) -> commands.Command:
+    """The ``domain.commands`` dataclass of an ``Execute*CommandRequest``: the chosen oneof sub-message's
+    fields (text checked for control characters), plus the request's aggregate id when the command has one."""
+    route = _EXECUTE[type(request)]
+    classes = COMMAND_CLASSES[type(request)]
+    verb = request.WhichOneof("command")
+    if verb is None:
+        raise BadRequest(f"no command given: set one of {', '.join(classes)}")
+    cls = classes[verb]
+    id_fields = {f.name: f for f in dataclasses.fields(cls)}
+    id_field = id_fields.get(route.id_field)
+    required = route.id_checked_here and id_field is not None and id_field.default is dataclasses.MISSING
+    aggregate_id = _check_id(route.id_field, getattr(request, route.id_field), required=required)
+    args = _fields(getattr(request, verb), verb)
+    if id_field is not None:
+        args[route.id_field] = aggregate_id
+    return cls(**args)
 
 
 class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
@@ -367,73 +438,23 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
     async def ExecuteWorkOrderCommand(
         self, request: pb.ExecuteWorkOrderCommandRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ExecuteWorkOrderCommandResponse:
-        return await self._unary(request, context, self._execute_work_order_command)
-
-    def _execute_work_order_command(
-        self, principal: Principal, request: pb.ExecuteWorkOrderCommandRequest
-    ) -> pb.ExecuteWorkOrderCommandResponse:
-        command = request.WhichOneof("command")
-        if command is None:
-            raise BadRequest("no command given: set one of dispatch, acknowledge, ..., regrade")
-        outcome = self.app.execute(
-            principal,
-            "work_order",
-            _check_id("work_order_id", request.work_order_id),
-            command,
-            _fields(getattr(request, command), command),
-            **self._meta(request.context),
-        )
-        view = self.app.work_order_view(outcome.aggregate, outcome.version)
-        return pb.ExecuteWorkOrderCommandResponse(
-            result=_result(outcome), work_order=work_order_pb(view, self.now_us())
-        )
+        return await self._unary(request, context, self._execute)
 
     async def ExecuteHazardCommand(
         self, request: pb.ExecuteHazardCommandRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ExecuteHazardCommandResponse:
-        return await self._unary(request, context, self._execute_hazard_command)
-
-    def _execute_hazard_command(
-        self, principal: Principal, request: pb.ExecuteHazardCommandRequest
-    ) -> pb.ExecuteHazardCommandResponse:
-        command = request.WhichOneof("command")
-        if command is None:
-            raise BadRequest(
-                "no command given: set one of record, assign, set_deadline, start_rectification, add_evidence, "
-                "rectify, sign_off, reject, update_interim_measures, reclassify"
-            )
-        outcome = self.app.execute(
-            principal,
-            "hazard",
-            _check_id("hazard_id", request.hazard_id, required=command != "record"),
-            command,
-            _fields(getattr(request, command), command),
-            **self._meta(request.context),
-        )
-        view = self.app.hazard_view(outcome.aggregate, outcome.version)
-        return pb.ExecuteHazardCommandResponse(result=_result(outcome), hazard=hazard_pb(view))
+        return await self._unary(request, context, self._execute)
 
     async def ExecuteReplacementCommand(
         self, request: pb.ExecuteReplacementCommandRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ExecuteReplacementCommandResponse:
-        return await self._unary(request, context, self._execute_replacement_command)
+        return await self._unary(request, context, self._execute)
 
-    def _execute_replacement_command(
-        self, principal: Principal, request: pb.ExecuteReplacementCommandRequest
-    ) -> pb.ExecuteReplacementCommandResponse:
-        command = request.WhichOneof("command")
-        if command is None:
-            raise BadRequest("no command given: set one of flag_problem_pipeline, set_target, open, ...")
-        outcome = self.app.execute(
-            principal,
-            "replacement",
-            _check_id("replacement_id", request.replacement_id, required=False),
-            command,
-            _fields(getattr(request, command), command),
-            **self._meta(request.context),
-        )
-        detail = self.app.detail_json("replacement", outcome.aggregate)
-        return pb.ExecuteReplacementCommandResponse(result=_result(outcome), detail_json=detail)
+    def _execute(self, principal: Principal, request: Any) -> Any:
+        """Every ``Execute*Command``: the request's command as its dataclass, run, answered as ``_EXECUTE`` says."""
+        route = _EXECUTE[type(request)]
+        outcome = self.app.execute(principal, command_of(request), **self._meta(request.context))
+        return route.respond(self, outcome)
 
     # -- watch -----------------------------------------------------------------------------------------
 

@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from services.eventstore import EventStore, OutboxRelay, ProjectionRunner
 from services.network import Network, load_demo_network, load_network
 from services.topics import WORKORDERS_EVENTS
+from services.workorders.adapters.network import NetworkSegments
 from services.workorders.adapters.outbox_envelope import encode_event_envelope
 from services.workorders.adapters.queries import ReadModelQueries
 from services.workorders.adapters.read_models import WorkOrdersProjection
 from services.workorders.config import WorkOrdersConfig
 from services.workorders.domain.hazard import DEFAULT_SIGN_OFF_POLICY, SignOffPolicy
 from services.workorders.service_layer.app import WorkOrdersApp, system_clock
-from services.workorders.service_layer.unit_of_work import ChangeNotifier
+from services.workorders.service_layer.notifier import ChangeNotifier
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,13 @@ def build_runtime(
     notifier = ChangeNotifier()
     queries = ReadModelQueries(store.engine, network, report_utc_offset_s=report_utc_offset_s)
     app = WorkOrdersApp(
-        store, network, queries, clock=clock, snapshot_every=snapshot_every, notifier=notifier, sign_off=sign_off
+        store,
+        NetworkSegments(network),
+        queries,
+        clock=clock,
+        snapshot_every=snapshot_every,
+        notifier=notifier,
+        sign_off=sign_off,
     )
     runner = ProjectionRunner(store, WorkOrdersProjection())
     runner.create_tables()

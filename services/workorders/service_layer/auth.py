@@ -12,6 +12,8 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from services.workorders.domain import commands as c
+
 ALL_DISTRICTS = "*"
 
 
@@ -66,53 +68,50 @@ class Principal:
             raise AccessDenied(f"level {level} must be signed by the sign-off role {role!r}; {self.actor} holds {held}")
 
 
-# Which roles may run which command (by its request field name). Anything not listed: nobody.
-_WORK_ORDER = {
-    "dispatch": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "acknowledge": {CallerRole.CREW, CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "en_route": {CallerRole.CREW, CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "on_site": {CallerRole.CREW, CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "made_safe": {CallerRole.CREW, CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "repaired": {CallerRole.CREW, CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "verified": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "close": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "monitor": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "hold": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "resume": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "reevaluate": {CallerRole.CREW, CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "cancel": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "regrade": {CallerRole.SUPERVISOR},
-}
-# Crews record hazards and attach evidence; dispatchers run the loop; only supervisors sign, reject, reclassify.
-_HAZARD = {
-    "record": {CallerRole.DISPATCHER, CallerRole.CREW, CallerRole.SUPERVISOR},
-    "assign": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "set_deadline": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "start_rectification": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "add_evidence": {CallerRole.DISPATCHER, CallerRole.CREW, CallerRole.SUPERVISOR},
-    "update_interim_measures": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "rectify": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "sign_off": {CallerRole.SUPERVISOR},
-    "reject": {CallerRole.SUPERVISOR},
-    "reclassify": {CallerRole.SUPERVISOR},
-}
-_REPLACEMENT = {
-    "flag_problem_pipeline": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "set_target": {CallerRole.SUPERVISOR},
-    "open": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "report_progress": {CallerRole.CREW, CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "complete": {CallerRole.DISPATCHER, CallerRole.SUPERVISOR},
-    "verify": {CallerRole.SUPERVISOR},
-}
-PERMISSIONS: dict[str, dict[str, set[CallerRole]]] = {
-    "work_order": _WORK_ORDER,
-    "hazard": _HAZARD,
-    "replacement": _REPLACEMENT,
+_ANYONE = frozenset({CallerRole.CREW, CallerRole.DISPATCHER, CallerRole.SUPERVISOR})
+_DESK = frozenset({CallerRole.DISPATCHER, CallerRole.SUPERVISOR})
+_SUPERVISOR = frozenset({CallerRole.SUPERVISOR})
+
+# Which roles may run which command. Anything not listed: nobody. Crews record hazards and attach
+# evidence; dispatchers run the loop; only supervisors regrade, sign, reject, reclassify and set targets.
+PERMISSIONS: dict[type[c.Command], frozenset[CallerRole]] = {
+    c.Dispatch: _DESK,
+    c.Acknowledge: _ANYONE,
+    c.Depart: _ANYONE,
+    c.Arrive: _ANYONE,
+    c.MakeSafe: _ANYONE,
+    c.Repair: _ANYONE,
+    c.Verify: _DESK,
+    c.Close: _DESK,
+    c.Defer: _DESK,
+    c.Hold: _DESK,
+    c.Resume: _DESK,
+    c.Reevaluate: _ANYONE,
+    c.Cancel: _DESK,
+    c.Regrade: _SUPERVISOR,
+    c.RecordHazard: _ANYONE,
+    c.AssignHazard: _DESK,
+    c.SetHazardDeadline: _DESK,
+    c.StartRectification: _DESK,
+    c.AddHazardEvidence: _ANYONE,
+    c.UpdateInterimMeasures: _DESK,
+    c.RectifyHazard: _DESK,
+    c.SignOffHazard: _SUPERVISOR,
+    c.RejectHazard: _SUPERVISOR,
+    c.ReclassifyHazard: _SUPERVISOR,
+    c.FlagProblemPipeline: _DESK,
+    c.SetReplacementTarget: _SUPERVISOR,
+    c.OpenReplacement: _DESK,
+    c.ReportReplacementProgress: _ANYONE,
+    c.CompleteReplacement: _DESK,
+    c.VerifyReplacement: _SUPERVISOR,
 }
 
 
-def require_command(principal: Principal, aggregate: str, command: str) -> None:
-    allowed = PERMISSIONS.get(aggregate, {}).get(command, set())
+def require_command(principal: Principal, command: c.Command) -> None:
+    allowed = PERMISSIONS.get(type(command), frozenset())
     if principal.role not in allowed:
         who = ", ".join(sorted(r.value for r in allowed)) or "nobody"
-        raise AccessDenied(f"role {principal.role.value!r} may not {command} a {aggregate}; allowed: {who}")
+        raise AccessDenied(
+            f"role {principal.role.value!r} may not {command.verb} a {command.aggregate}; allowed: {who}"
+        )

@@ -77,8 +77,8 @@ def in_rectification(**kwargs: Any) -> Stream:
 
 def awaiting_sign_off(**kwargs: Any) -> Stream:
     s = in_rectification(**kwargs)
-    s.do("attach_evidence", reference="docstore://photos/123", description="new valve", actor="unit", now_unix_us=T0)
-    s.do("submit_for_sign_off", summary="valve replaced", actor="unit", now_unix_us=T0 + 2 * DAY)
+    s.do("add_evidence", reference="docstore://photos/123", description="new valve", actor="unit", now_unix_us=T0)
+    s.do("rectify", summary="valve replaced", actor="unit", now_unix_us=T0 + 2 * DAY)
     return s
 
 
@@ -129,7 +129,7 @@ def test_four_distinct_signatures_with_the_level_roles_strike_it_off() -> None:
     assert isinstance(new[-1], HazardStruckOff) and new[-1].signers == SIGNERS
     assert s.hazard.status is HazardStatus.STRUCK_OFF
     with pytest.raises(InvalidTransition, match=r"struck_off.*none \(terminal state\)"):
-        s.hazard.attach_evidence("x", description="", actor="a", now_unix_us=T0 + 4 * DAY)
+        s.hazard.add_evidence("x", description="", actor="a", now_unix_us=T0 + 4 * DAY)
 
 
 def test_sign_off_refusals() -> None:
@@ -160,8 +160,8 @@ def test_rejection_at_any_level_sends_it_back_to_rectification() -> None:
     assert s.hazard.signatures == () and s.hazard.rejections == 1
     with pytest.raises(InvalidTransition, match="rectifying"):
         s.hazard.sign_off(level=1, signer="wang", role=DEFAULT_LEVEL_ROLES[0], now_unix_us=T0)
-    s.do("attach_evidence", reference="docstore://tests/55", description="pressure test", actor="u", now_unix_us=T0)
-    s.do("submit_for_sign_off", summary="test added", actor="unit", now_unix_us=T0)
+    s.do("add_evidence", reference="docstore://tests/55", description="pressure test", actor="u", now_unix_us=T0)
+    s.do("rectify", summary="test added", actor="unit", now_unix_us=T0)
     assert s.hazard.sign_off_round == 2 and s.hazard.next_level == 1
 
 
@@ -179,7 +179,7 @@ def test_number_of_levels_is_configurable_up_to_four() -> None:
 def test_sign_off_needs_evidence() -> None:
     s = in_rectification()
     with pytest.raises(RuleViolation, match="evidence"):
-        s.hazard.submit_for_sign_off(summary="done", actor="u", now_unix_us=T0)
+        s.hazard.rectify(summary="done", actor="u", now_unix_us=T0)
 
 
 def test_overdue_is_a_pure_function_of_deadline_and_now_and_escalates_once_per_deadline() -> None:
@@ -275,6 +275,6 @@ def test_a_rejected_round_signature_is_not_taken_for_a_retry() -> None:
     s.do("sign_off", level=1, signer="wang", role=DEFAULT_LEVEL_ROLES[0], now_unix_us=T0)
     s.do("reject", level=2, signer="li", role=DEFAULT_LEVEL_ROLES[1], reason="no photo of the weld", now_unix_us=T0)
     assert s.hazard.level_signed_by("wang") is None
-    s.do("submit_for_sign_off", summary="weld photographed", actor="unit", now_unix_us=T0 + DAY)
+    s.do("rectify", summary="weld photographed", actor="unit", now_unix_us=T0 + DAY)
     new = s.hazard.sign_off(level=1, signer="wang", role=DEFAULT_LEVEL_ROLES[0], now_unix_us=T0 + DAY)
     assert [e.type for e in new] == ["HazardSignedOff"]

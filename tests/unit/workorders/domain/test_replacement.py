@@ -47,7 +47,7 @@ class Stream:
 def ordered(seg=GCI) -> Stream:
     s = Stream()
     s.do(
-        "order",
+        "open",
         seg,
         reasons=(ProblemReason.MATERIAL, ProblemReason.AGE),
         programme_year=2024,
@@ -112,11 +112,11 @@ def test_completion_needs_the_whole_length_and_a_second_person_to_verify() -> No
 
 def test_order_is_idempotent_and_refuses_garbage() -> None:
     s = ordered()
-    assert s.state.order(GCI, reasons=(ProblemReason.MATERIAL,), programme_year=2024, actor="p", now_unix_us=T0) == []
+    assert s.state.open(GCI, reasons=(ProblemReason.MATERIAL,), programme_year=2024, actor="p", now_unix_us=T0) == []
     with pytest.raises(InvalidInput, match="reasons"):
-        Replacement().order(GCI, reasons=(), programme_year=2024, actor="p", now_unix_us=T0)
+        Replacement().open(GCI, reasons=(), programme_year=2024, actor="p", now_unix_us=T0)
     with pytest.raises(InvalidInput, match="SegmentContext"):
-        Replacement().order("DS-C1", reasons=(ProblemReason.AGE,), programme_year=2024, actor="p", now_unix_us=T0)  # type: ignore[arg-type]
+        Replacement().open("DS-C1", reasons=(ProblemReason.AGE,), programme_year=2024, actor="p", now_unix_us=T0)  # type: ignore[arg-type]
 
 
 def test_assess_problem_pipeline() -> None:

@@ -12,6 +12,7 @@ from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 a
 from services.eventstore import read_transaction
 from services.workorders.adapters.alarms import alarm_facts
 from services.workorders.adapters.read_models import dump_read_models
+from services.workorders.domain import commands
 from services.workorders.domain.workorder import work_order_id_for_alarm
 from services.workorders.entrypoints.runtime import Runtime
 from tests.unit.workorders.service.helpers import SECRET, Api, alarm, auth, token
@@ -115,14 +116,14 @@ def test_racing_without_expected_version_still_one_append_per_version(runtime: R
     principal = Principal("d", CallerRole.DISPATCHER, frozenset({DISTRICT}))
     repo = runtime.app.work_orders
     order, version = repo.get(order_id)
-    runtime.app.execute(principal, "work_order", order_id, "dispatch", {"crew_id": "c1"})
-    from services.workorders.service_layer.unit_of_work import CommandMeta
+    runtime.app.execute(principal, commands.Dispatch(order_id, crew_id="c1"))
+    from services.workorders.service_layer.repository import CommandMeta
 
     # A second writer that decided on the stale state must not slip in as a "retry".
     with pytest.raises(ConcurrencyError):
         stale = order.dispatch("c2", actor="d", now_unix_us=time.time_ns() // 1000)
         from services.eventstore import NewEvent
-        from services.workorders.service_layer.unit_of_work import event_uuid
+        from services.workorders.service_layer.repository import event_uuid
 
         runtime.store.append(
             order_id,
@@ -151,11 +152,11 @@ def test_full_lifecycle_over_grpc(runtime: Runtime, api: Api) -> None:
     steps = [
         (dispatcher, {"dispatch": pb.DispatchCommand(crew_id="crew-7")}),
         (crew, {"acknowledge": pb.AcknowledgeCommand()}),
-        (crew, {"en_route": pb.EnRouteCommand()}),
-        (crew, {"on_site": pb.OnSiteCommand()}),
-        (crew, {"made_safe": pb.MadeSafeCommand(measures="cordoned, valve closed")}),
-        (crew, {"repaired": pb.RepairedCommand(kind="permanent", notes="clamp")}),
-        (dispatcher, {"verified": pb.VerifiedCommand()}),
+        (crew, {"depart": pb.DepartCommand()}),
+        (crew, {"arrive": pb.ArriveCommand()}),
+        (crew, {"make_safe": pb.MakeSafeCommand(measures="cordoned, valve closed")}),
+        (crew, {"repair": pb.RepairCommand(kind="permanent", notes="clamp")}),
+        (dispatcher, {"verify": pb.VerifyCommand()}),
         (dispatcher, {"close": pb.CloseCommand(notes="done")}),
     ]
     version = 1
@@ -269,7 +270,7 @@ def test_invalid_transition_names_state_and_moves(runtime: Runtime, api: Api) ->
         pb.ExecuteWorkOrderCommandRequest(work_order_id="x"),  # no command
         pb.ExecuteWorkOrderCommandRequest(dispatch=pb.DispatchCommand(crew_id="c")),  # no id
         pb.ExecuteWorkOrderCommandRequest(work_order_id="bad\x00id", dispatch=pb.DispatchCommand(crew_id="c")),
-        pb.ExecuteWorkOrderCommandRequest(work_order_id="WO", repaired=pb.RepairedCommand(kind="duct-tape")),
+        pb.ExecuteWorkOrderCommandRequest(work_order_id="WO", repair=pb.RepairCommand(kind="duct-tape")),
         pb.ExecuteWorkOrderCommandRequest(work_order_id="WO", regrade=pb.RegradeCommand(grade=7, reason="r")),
     ],
 )
@@ -333,9 +334,9 @@ def test_projection_rebuild_equals_live_read_model(runtime: Runtime) -> None:
     for i in range(12):
         order_id = _open(runtime, f"A-{i}", DISTRICT if i % 2 else OTHER, lel=90.0 if i % 2 else 0.0)
         if i % 3 == 0:
-            runtime.app.execute(dispatcher, "work_order", order_id, "dispatch", {"crew_id": f"c{i}"})
+            runtime.app.execute(dispatcher, commands.Dispatch(order_id, crew_id=f"c{i}"))
         if i % 4 == 0:
-            runtime.app.execute(dispatcher, "work_order", order_id, "cancel", {"reason": "false alarm"})
+            runtime.app.execute(dispatcher, commands.Cancel(order_id, reason="false alarm"))
     # SLA breaches far in the future, so the breach table has rows too.
     runtime.app.tick_sla(time.time_ns() // 1000 + 10 * 3600 * 1_000_000)
     runtime.runner.run_until_caught_up()
@@ -403,12 +404,12 @@ def test_snapshots_are_used_and_equal_to_a_full_replay(tmp_path: object) -> None
         order_id = _open(rt)
         principal = Principal("d", CallerRole.DISPATCHER, frozenset({"*"}))
         for crew in ("c1", "c2", "c3"):
-            rt.app.execute(principal, "work_order", order_id, "dispatch", {"crew_id": crew})
+            rt.app.execute(principal, commands.Dispatch(order_id, crew_id=crew))
         snapshot = rt.store.load_snapshot(order_id)
         assert snapshot is not None and snapshot.version >= 2
         loaded, version = rt.app.work_orders.get(order_id)
         from services.workorders.domain.workorder import WorkOrder
-        from services.workorders.service_layer.unit_of_work import to_domain
+        from services.workorders.service_layer.repository import to_domain
 
         replayed = WorkOrder.replay(to_domain(e) for e in rt.store.read_stream(order_id))
         assert loaded == replayed and version == 4
@@ -421,7 +422,7 @@ def test_a_more_severe_update_reopens_a_cancelled_order_in_the_read_model(runtim
 
     dispatcher = Principal("d", CallerRole.DISPATCHER, frozenset({"*"}))
     order_id = _open(runtime, "R-1")
-    runtime.app.execute(dispatcher, "work_order", order_id, "cancel", {"reason": "false alarm"})
+    runtime.app.execute(dispatcher, commands.Cancel(order_id, reason="false alarm"))
     meta = auth(token("dispatcher", [DISTRICT]))
     runtime.runner.run_until_caught_up()
     listed = api.stub.ListWorkOrders(pb.ListWorkOrdersRequest(states=["cancelled"]), metadata=meta).work_orders
@@ -463,9 +464,9 @@ def test_response_times_report_runs_from_the_alarm_time_like_the_sla(runtime: Ru
     raised = time.time_ns() // 1000 - 3600 * 1_000_000  # the consumer lagged an hour behind
     message = alarm("RT-1", _segment(runtime), DISTRICT, at_unix_us=raised)
     order_id = runtime.app.handle_alarm(alarm_facts(message), "RT-1/0").stream_id
-    runtime.app.execute(dispatcher, "work_order", order_id, "dispatch", {"crew_id": "crew-7"})
-    for command in ("acknowledge", "en_route", "on_site"):
-        runtime.app.execute(crew, "work_order", order_id, command, {})
+    runtime.app.execute(dispatcher, commands.Dispatch(order_id, crew_id="crew-7"))
+    for command in (commands.Acknowledge, commands.Depart, commands.Arrive):
+        runtime.app.execute(crew, command(order_id))
     runtime.runner.run_until_caught_up()
     table, _ = runtime.app.report(dispatcher, "response-times", now_unix_us=time.time_ns() // 1000)
     row = dict(zip(table.columns, table.rows[0], strict=True))

@@ -291,8 +291,8 @@ class AcknowledgeCommand(_message.Message):
 Global___AcknowledgeCommand: _TypeAlias = AcknowledgeCommand  # noqa: Y015
 
 @_typing.final
-class EnRouteCommand(_message.Message):
-    """The crew departs for the site."""
+class DepartCommand(_message.Message):
+    """The crew departs for the site (state en_route)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -305,11 +305,11 @@ class EnRouteCommand(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___EnRouteCommand: _TypeAlias = EnRouteCommand  # noqa: Y015
+Global___DepartCommand: _TypeAlias = DepartCommand  # noqa: Y015
 
 @_typing.final
-class OnSiteCommand(_message.Message):
-    """The crew arrived on site."""
+class ArriveCommand(_message.Message):
+    """The crew arrived on site (state on_site)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -322,10 +322,10 @@ class OnSiteCommand(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___OnSiteCommand: _TypeAlias = OnSiteCommand  # noqa: Y015
+Global___ArriveCommand: _TypeAlias = ArriveCommand  # noqa: Y015
 
 @_typing.final
-class MadeSafeCommand(_message.Message):
+class MakeSafeCommand(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     MEASURES_FIELD_NUMBER: _builtins.int
@@ -342,10 +342,10 @@ class MadeSafeCommand(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___MadeSafeCommand: _TypeAlias = MadeSafeCommand  # noqa: Y015
+Global___MakeSafeCommand: _TypeAlias = MakeSafeCommand  # noqa: Y015
 
 @_typing.final
-class RepairedCommand(_message.Message):
+class RepairCommand(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     KIND_FIELD_NUMBER: _builtins.int
@@ -365,10 +365,10 @@ class RepairedCommand(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___RepairedCommand: _TypeAlias = RepairedCommand  # noqa: Y015
+Global___RepairCommand: _TypeAlias = RepairCommand  # noqa: Y015
 
 @_typing.final
-class VerifiedCommand(_message.Message):
+class VerifyCommand(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     FAILED_FIELD_NUMBER: _builtins.int
@@ -388,7 +388,7 @@ class VerifiedCommand(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___VerifiedCommand: _TypeAlias = VerifiedCommand  # noqa: Y015
+Global___VerifyCommand: _TypeAlias = VerifyCommand  # noqa: Y015
 
 @_typing.final
 class CloseCommand(_message.Message):
@@ -410,7 +410,7 @@ class CloseCommand(_message.Message):
 Global___CloseCommand: _TypeAlias = CloseCommand  # noqa: Y015
 
 @_typing.final
-class MonitorCommand(_message.Message):
+class DeferCommand(_message.Message):
     """Defer the repair of a grade 2/3 leak and monitor it until the re-evaluation date."""
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -431,7 +431,7 @@ class MonitorCommand(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___MonitorCommand: _TypeAlias = MonitorCommand  # noqa: Y015
+Global___DeferCommand: _TypeAlias = DeferCommand  # noqa: Y015
 
 @_typing.final
 class ReevaluateCommand(_message.Message):
@@ -538,13 +538,13 @@ class ExecuteWorkOrderCommandRequest(_message.Message):
     CONTEXT_FIELD_NUMBER: _builtins.int
     DISPATCH_FIELD_NUMBER: _builtins.int
     ACKNOWLEDGE_FIELD_NUMBER: _builtins.int
-    EN_ROUTE_FIELD_NUMBER: _builtins.int
-    ON_SITE_FIELD_NUMBER: _builtins.int
-    MADE_SAFE_FIELD_NUMBER: _builtins.int
-    REPAIRED_FIELD_NUMBER: _builtins.int
-    VERIFIED_FIELD_NUMBER: _builtins.int
+    DEPART_FIELD_NUMBER: _builtins.int
+    ARRIVE_FIELD_NUMBER: _builtins.int
+    MAKE_SAFE_FIELD_NUMBER: _builtins.int
+    REPAIR_FIELD_NUMBER: _builtins.int
+    VERIFY_FIELD_NUMBER: _builtins.int
     CLOSE_FIELD_NUMBER: _builtins.int
-    MONITOR_FIELD_NUMBER: _builtins.int
+    DEFER_FIELD_NUMBER: _builtins.int
     HOLD_FIELD_NUMBER: _builtins.int
     CANCEL_FIELD_NUMBER: _builtins.int
     REGRADE_FIELD_NUMBER: _builtins.int
@@ -558,19 +558,19 @@ class ExecuteWorkOrderCommandRequest(_message.Message):
     @_builtins.property
     def acknowledge(self) -> Global___AcknowledgeCommand: ...
     @_builtins.property
-    def en_route(self) -> Global___EnRouteCommand: ...
+    def depart(self) -> Global___DepartCommand: ...
     @_builtins.property
-    def on_site(self) -> Global___OnSiteCommand: ...
+    def arrive(self) -> Global___ArriveCommand: ...
     @_builtins.property
-    def made_safe(self) -> Global___MadeSafeCommand: ...
+    def make_safe(self) -> Global___MakeSafeCommand: ...
     @_builtins.property
-    def repaired(self) -> Global___RepairedCommand: ...
+    def repair(self) -> Global___RepairCommand: ...
     @_builtins.property
-    def verified(self) -> Global___VerifiedCommand: ...
+    def verify(self) -> Global___VerifyCommand: ...
     @_builtins.property
     def close(self) -> Global___CloseCommand: ...
     @_builtins.property
-    def monitor(self) -> Global___MonitorCommand: ...
+    def defer(self) -> Global___DeferCommand: ...
     @_builtins.property
     def hold(self) -> Global___HoldCommand: ...
     @_builtins.property
@@ -588,24 +588,24 @@ class ExecuteWorkOrderCommandRequest(_message.Message):
         context: Global___CommandContext | None = ...,
         dispatch: Global___DispatchCommand | None = ...,
         acknowledge: Global___AcknowledgeCommand | None = ...,
-        en_route: Global___EnRouteCommand | None = ...,
-        on_site: Global___OnSiteCommand | None = ...,
-        made_safe: Global___MadeSafeCommand | None = ...,
-        repaired: Global___RepairedCommand | None = ...,
-        verified: Global___VerifiedCommand | None = ...,
+        depart: Global___DepartCommand | None = ...,
+        arrive: Global___ArriveCommand | None = ...,
+        make_safe: Global___MakeSafeCommand | None = ...,
+        repair: Global___RepairCommand | None = ...,
+        verify: Global___VerifyCommand | None = ...,
         close: Global___CloseCommand | None = ...,
-        monitor: Global___MonitorCommand | None = ...,
+        defer: Global___DeferCommand | None = ...,
         hold: Global___HoldCommand | None = ...,
         cancel: Global___CancelCommand | None = ...,
         regrade: Global___RegradeCommand | None = ...,
         resume: Global___ResumeCommand | None = ...,
         reevaluate: Global___ReevaluateCommand | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledge", b"acknowledge", "cancel", b"cancel", "close", b"close", "command", b"command", "context", b"context", "dispatch", b"dispatch", "en_route", b"en_route", "hold", b"hold", "made_safe", b"made_safe", "monitor", b"monitor", "on_site", b"on_site", "reevaluate", b"reevaluate", "regrade", b"regrade", "repaired", b"repaired", "resume", b"resume", "verified", b"verified"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledge", b"acknowledge", "arrive", b"arrive", "cancel", b"cancel", "close", b"close", "command", b"command", "context", b"context", "defer", b"defer", "depart", b"depart", "dispatch", b"dispatch", "hold", b"hold", "make_safe", b"make_safe", "reevaluate", b"reevaluate", "regrade", b"regrade", "repair", b"repair", "resume", b"resume", "verify", b"verify"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledge", b"acknowledge", "cancel", b"cancel", "close", b"close", "command", b"command", "context", b"context", "dispatch", b"dispatch", "en_route", b"en_route", "hold", b"hold", "made_safe", b"made_safe", "monitor", b"monitor", "on_site", b"on_site", "reevaluate", b"reevaluate", "regrade", b"regrade", "repaired", b"repaired", "resume", b"resume", "verified", b"verified", "work_order_id", b"work_order_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledge", b"acknowledge", "arrive", b"arrive", "cancel", b"cancel", "close", b"close", "command", b"command", "context", b"context", "defer", b"defer", "depart", b"depart", "dispatch", b"dispatch", "hold", b"hold", "make_safe", b"make_safe", "reevaluate", b"reevaluate", "regrade", b"regrade", "repair", b"repair", "resume", b"resume", "verify", b"verify", "work_order_id", b"work_order_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_command: _TypeAlias = _typing.Literal["dispatch", "acknowledge", "en_route", "on_site", "made_safe", "repaired", "verified", "close", "monitor", "hold", "cancel", "regrade", "resume", "reevaluate"]  # noqa: Y015
+    _WhichOneofReturnType_command: _TypeAlias = _typing.Literal["dispatch", "acknowledge", "depart", "arrive", "make_safe", "repair", "verify", "close", "defer", "hold", "cancel", "regrade", "resume", "reevaluate"]  # noqa: Y015
     _WhichOneofArgType_command: _TypeAlias = _typing.Literal["command", b"command"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_command) -> _WhichOneofReturnType_command | None: ...
 

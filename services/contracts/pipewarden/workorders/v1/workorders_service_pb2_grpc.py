@@ -116,8 +116,8 @@ class WorkOrdersServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ExecuteWorkOrderCommand(self, request, context):
-        """Dispatch, acknowledge, en route, on site, made safe, repaired, verified, close, monitor, reevaluate,
-        hold, resume, cancel, regrade.
+        """Dispatch, acknowledge, depart, arrive, make safe, repair, verify, close, defer, reevaluate, hold,
+        resume, cancel, regrade (the domain's verbs; the order's states are en_route, on_site, made_safe, ...).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -49,8 +49,8 @@ class WorkOrdersServiceStub:
     GetWorkOrder: _grpc.UnaryUnaryMultiCallable[_workorders_service_pb2.GetWorkOrderRequest, _workorders_service_pb2.GetWorkOrderResponse]
     """One work order, straight from its event stream (always current)."""
     ExecuteWorkOrderCommand: _grpc.UnaryUnaryMultiCallable[_workorders_service_pb2.ExecuteWorkOrderCommandRequest, _workorders_service_pb2.ExecuteWorkOrderCommandResponse]
-    """Dispatch, acknowledge, en route, on site, made safe, repaired, verified, close, monitor, reevaluate,
-    hold, resume, cancel, regrade.
+    """Dispatch, acknowledge, depart, arrive, make safe, repair, verify, close, defer, reevaluate, hold,
+    resume, cancel, regrade (the domain's verbs; the order's states are en_route, on_site, made_safe, ...).
     """
     ListHazards: _grpc.UnaryUnaryMultiCallable[_workorders_service_pb2.ListHazardsRequest, _workorders_service_pb2.ListHazardsResponse]
     """Hazards ledger, filtered."""
@@ -88,8 +88,8 @@ class WorkOrdersServiceAsyncStub(WorkOrdersServiceStub):
     GetWorkOrder: _aio.UnaryUnaryMultiCallable[_workorders_service_pb2.GetWorkOrderRequest, _workorders_service_pb2.GetWorkOrderResponse]  # type: ignore[assignment]
     """One work order, straight from its event stream (always current)."""
     ExecuteWorkOrderCommand: _aio.UnaryUnaryMultiCallable[_workorders_service_pb2.ExecuteWorkOrderCommandRequest, _workorders_service_pb2.ExecuteWorkOrderCommandResponse]  # type: ignore[assignment]
-    """Dispatch, acknowledge, en route, on site, made safe, repaired, verified, close, monitor, reevaluate,
-    hold, resume, cancel, regrade.
+    """Dispatch, acknowledge, depart, arrive, make safe, repair, verify, close, defer, reevaluate, hold,
+    resume, cancel, regrade (the domain's verbs; the order's states are en_route, on_site, made_safe, ...).
     """
     ListHazards: _aio.UnaryUnaryMultiCallable[_workorders_service_pb2.ListHazardsRequest, _workorders_service_pb2.ListHazardsResponse]  # type: ignore[assignment]
     """Hazards ledger, filtered."""
@@ -142,8 +142,8 @@ class WorkOrdersServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workorders_service_pb2.ExecuteWorkOrderCommandRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workorders_service_pb2.ExecuteWorkOrderCommandResponse, _abc.Awaitable[_workorders_service_pb2.ExecuteWorkOrderCommandResponse]]:
-        """Dispatch, acknowledge, en route, on site, made safe, repaired, verified, close, monitor, reevaluate,
-        hold, resume, cancel, regrade.
+        """Dispatch, acknowledge, depart, arrive, make safe, repair, verify, close, defer, reevaluate, hold,
+        resume, cancel, regrade (the domain's verbs; the order's states are en_route, on_site, made_safe, ...).
         """
 
     @_abc_1.abstractmethod

@@ -1,7 +1,9 @@
-"""Load an aggregate from the event store (snapshot + newer events), run a domain command, append.
+"""The event-sourced repository: load an aggregate (snapshot + newer events), run a decision, append.
 
-The aggregate-specific parts (stream naming, folding events, snapshot shape, district) are an
-``AggregateKind``; the domain stays free of I/O and the store free of domain knowledge.
+``Repository(store, WorkOrder, "work_order")`` works for any aggregate class that folds events
+(``apply``), snapshots itself (``to_snapshot``/``from_snapshot``) and has a ``status`` (None until its
+first event): ``Aggregate``. One ``execute`` is one append, atomic or nothing, so a command needs no unit
+of work around it. Also here: ``CommandMeta`` (who asked, the ids) and ``CommandOutcome`` (what was stored).
 
 Event ids are ``uuid5(stream#version#command_id)``: a retried command (same ``command_id``, e.g. the
 alarm's deterministic event id) rebuilds byte-identical events at the same versions and the store treats
@@ -11,39 +13,36 @@ the loser's append fails with ``ConcurrencyError`` (gRPC ABORTED) instead of pas
 
 from __future__ import annotations
 
-import logging
-import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
-from services.eventstore import ConcurrencyError, EventStore, NewEvent, RecordedEvent
+from services.eventstore import ConcurrencyError, NewEvent, RecordedEvent
 from services.workorders.domain.events import NAMESPACE, DomainEvent, event_from_payload
-
-A = TypeVar("A")
-
-log = logging.getLogger(__name__)
+from services.workorders.service_layer.notifier import ChangeNotifier
+from services.workorders.service_layer.ports import EventStore
 
 
 class NotFound(LookupError):
     """No such aggregate (gRPC NOT_FOUND)."""
 
 
-class AggregateKind(Protocol[A]):
-    name: str
+class Aggregate(Protocol):
+    """What the repository needs of an aggregate class (``WorkOrder``, ``Hazard``, ``Replacement``)."""
 
-    def stream_id(self, aggregate_id: str) -> str: ...
+    @property
+    def status(self) -> object | None: ...
 
-    def empty(self, aggregate_id: str) -> A: ...
+    def apply(self, event: Any) -> Self: ...
 
-    def apply(self, aggregate: A, event: DomainEvent) -> A: ...
+    def to_snapshot(self) -> dict[str, Any]: ...
 
-    def to_snapshot(self, aggregate: A) -> dict[str, Any]: ...
+    @classmethod
+    def from_snapshot(cls, state: dict[str, Any]) -> Self: ...
 
-    def from_snapshot(self, state: dict[str, Any]) -> A: ...
 
-    def exists(self, aggregate: A) -> bool: ...
+A = TypeVar("A", bound=Aggregate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +54,8 @@ class CommandMeta:
     correlation_id: str | None = None
     causation_id: str | None = None
     expected_version: int | None = None
+    # Free text kept with the request (gRPC CommandContext.note): the default of a command's notes/reason.
+    note: str = ""
 
     @staticmethod
     def new_command_id() -> str:
@@ -70,52 +71,6 @@ class CommandOutcome(Generic[A]):
     aggregate: A
 
 
-class ChangeNotifier:
-    """Wakes in-process watchers (gRPC Watch, projection loop) as soon as something was appended.
-
-    Threads block in ``wait``; an event loop subscribes a listener instead (no thread per watcher).
-    """
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._generation = 0
-        self._listeners: list[Callable[[], None]] = []
-
-    def notify(self) -> None:
-        with self._condition:
-            self._generation += 1
-            self._condition.notify_all()
-            listeners = tuple(self._listeners)
-        for listener in listeners:
-            try:
-                listener()
-            except Exception:  # the append is done: a broken watcher must not fail the command
-                log.exception("change listener failed")
-
-    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
-        """Call ``listener`` after every ``notify``, on the notifying thread: it must be quick and must not
-        block (e.g. ``loop.call_soon_threadsafe``). Returns the function that unsubscribes it."""
-        with self._condition:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._condition:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
-
-    @property
-    def generation(self) -> int:
-        return self._generation
-
-    def wait(self, seen_generation: int, timeout_s: float) -> int:
-        with self._condition:
-            if self._generation == seen_generation:
-                self._condition.wait(timeout_s)
-            return self._generation
-
-
 def event_uuid(stream_id: str, version: int, command_id: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"{stream_id}#{version}#{command_id}")
 
@@ -124,37 +79,39 @@ class Repository(Generic[A]):
     def __init__(
         self,
         store: EventStore,
-        kind: AggregateKind[A],
+        aggregate: type[A],
+        name: str,
         *,
         snapshot_every: int = 50,
         notifier: ChangeNotifier | None = None,
     ) -> None:
         self.store = store
-        self.kind = kind
+        self.aggregate = aggregate
+        self.name = name
         self.snapshot_every = snapshot_every
         self.notifier = notifier
 
     def load(self, aggregate_id: str) -> tuple[A, int]:
-        """The aggregate and its stream version (0 and ``kind.empty`` for a new stream)."""
-        stream_id = self.kind.stream_id(aggregate_id)
-        aggregate = self.kind.empty(aggregate_id)
+        """The aggregate and its stream version (0 and an empty aggregate for a new stream)."""
+        stream_id = aggregate_id
+        aggregate = self.aggregate()
         version = 0
         snapshot = self.store.load_snapshot(stream_id)
         if snapshot is not None:
             try:
-                aggregate = self.kind.from_snapshot(snapshot.state)
+                aggregate = self.aggregate.from_snapshot(snapshot.state)
                 version = snapshot.version
             except ValueError:  # a snapshot of an older shape: fold from the start instead
-                aggregate, version = self.kind.empty(aggregate_id), 0
+                aggregate, version = self.aggregate(), 0
         for recorded in self.store.read_stream(stream_id, after_version=version):
-            aggregate = self.kind.apply(aggregate, to_domain(recorded))
+            aggregate = aggregate.apply(to_domain(recorded))
             version = recorded.version
         return aggregate, version
 
     def get(self, aggregate_id: str) -> tuple[A, int]:
         aggregate, version = self.load(aggregate_id)
-        if version == 0 or not self.kind.exists(aggregate):
-            raise NotFound(f"no {self.kind.name} {aggregate_id!r}")
+        if version == 0 or aggregate.status is None:
+            raise NotFound(f"no {self.name} {aggregate_id!r}")
         return aggregate, version
 
     def execute(
@@ -167,7 +124,7 @@ class Repository(Generic[A]):
         must_exist: bool = True,
     ) -> CommandOutcome[A]:
         """Run ``command`` on the current aggregate and append what it decided, atomically or not at all."""
-        stream_id = self.kind.stream_id(aggregate_id)
+        stream_id = aggregate_id
         aggregate, version = self.get(aggregate_id) if must_exist else self.load(aggregate_id)
         if meta.expected_version is not None and meta.expected_version != version:
             raise ConcurrencyError(stream_id, meta.expected_version, version)
@@ -196,10 +153,10 @@ class Repository(Generic[A]):
         if self.notifier is not None:
             self.notifier.notify()
         for event in decided:
-            aggregate = self.kind.apply(aggregate, event)
+            aggregate = aggregate.apply(event)
         new_version = recorded[-1].version
         if new_version // self.snapshot_every > version // self.snapshot_every:
-            self.store.save_snapshot(stream_id, new_version, self.kind.to_snapshot(aggregate))
+            self.store.save_snapshot(stream_id, new_version, aggregate.to_snapshot())
         return CommandOutcome(
             stream_id, new_version, recorded[-1].position, tuple(e.event_type for e in recorded), aggregate
         )
