@@ -17,7 +17,6 @@ from services.eventstore import EventStorePort
 from services.workorders.domain.alarm import SegmentContext
 from services.workorders.service_layer.views import HazardFilter, HazardView, Table, WorkOrderFilter, WorkOrderView
 
-
 # The event store's own port: ``EventStore`` (SQL) and ``InMemoryEventStore`` both implement it.
 EventStore = EventStorePort
 
