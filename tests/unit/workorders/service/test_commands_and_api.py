@@ -395,28 +395,6 @@ def test_watch_refuses_foreign_district(api: Api) -> None:
     assert _code(lambda: next(stream)) == grpc.StatusCode.PERMISSION_DENIED
 
 
-def test_snapshots_are_used_and_equal_to_a_full_replay(tmp_path: object) -> None:
-    from services.workorders.entrypoints.runtime import build_runtime
-    from services.workorders.service_layer.auth import CallerRole, Principal
-
-    rt = build_runtime(f"sqlite:///{tmp_path}/snap.sqlite3", snapshot_every=2)
-    try:
-        order_id = _open(rt)
-        principal = Principal("d", CallerRole.DISPATCHER, frozenset({"*"}))
-        for crew in ("c1", "c2", "c3"):
-            rt.app.execute(principal, commands.Dispatch(order_id, crew_id=crew))
-        snapshot = rt.store.load_snapshot(order_id)
-        assert snapshot is not None and snapshot.version >= 2
-        loaded, version = rt.app.work_orders.get(order_id)
-        from services.workorders.domain.workorder import WorkOrder
-        from services.workorders.service_layer.repository import to_domain
-
-        replayed = WorkOrder.replay(to_domain(e) for e in rt.store.read_stream(order_id))
-        assert loaded == replayed and version == 4
-    finally:
-        rt.stop()
-
-
 def test_a_more_severe_update_reopens_a_cancelled_order_in_the_read_model(runtime: Runtime, api: Api) -> None:
     from services.workorders.service_layer.auth import CallerRole, Principal
 
