@@ -6,6 +6,8 @@
 #   kafka.sh down                       SIGTERM, wait, SIGKILL after PIPEWARDEN_KAFKA_STOP_TIMEOUT_S
 #   kafka.sh status                     exit 0 when running, 3 when not
 #   kafka.sh run-class CLASS [ARGS...]  run a Java class on the fetched classpath
+#   kafka.sh run                        format if needed and run the broker in the foreground (exec: for a
+#                                       process supervisor such as deploy/local; no pid file, no topics)
 #
 # Environment (defaults in brackets) — see deploy/kafka/README.md:
 #   PIPEWARDEN_KAFKA_PORT [9092]  PIPEWARDEN_KAFKA_CONTROLLER_PORT [9093]  PIPEWARDEN_KAFKA_DATA_DIR [var/kafka]
@@ -251,6 +253,28 @@ cmd_down() {
     log "stopped"
 }
 
+cmd_run() {
+    # The foreground form of `up` for a supervisor: same config, same JVM flags, exec so that the
+    # supervisor's pid is the broker's (signals and kill -9 reach the JVM itself).
+    is_port "$PORT" || die "PIPEWARDEN_KAFKA_PORT is not a port: '$PORT'"
+    is_port "$CONTROLLER_PORT" || die "PIPEWARDEN_KAFKA_CONTROLLER_PORT is not a port: '$CONTROLLER_PORT'"
+    [[ "$PORT" != "$CONTROLLER_PORT" ]] || die "broker and controller ports must differ ($PORT)"
+    cmd_fetch
+    mkdir -p "$DATA_DIR"
+    write_config
+    if [[ ! -f "$LOG_DIRS/meta.properties" ]]; then
+        log "formatting $LOG_DIRS"
+        java_cmd kafka.tools.StorageTool format --ignore-formatted \
+            --cluster-id="$(new_cluster_id)" -c "$CONFIG_FILE" >"$DATA_DIR/format.log" 2>&1 \
+            || { cat "$DATA_DIR/format.log" >&2; die "formatting the KRaft log dir failed"; }
+    fi
+    log "running Kafka $KAFKA_VERSION in the foreground on 127.0.0.1:$PORT (controller $CONTROLLER_PORT, data $DATA_DIR)"
+    exec java -Xms256m -Xmx"$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+        -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+        -Dkafka.logs.dir="$DATA_DIR" -Dlog4j2.configurationFile="$HERE/log4j2.xml" \
+        -cp "$LIB_DIR/*" kafka.Kafka "$CONFIG_FILE"
+}
+
 cmd_status() {
     local pid
     if pid="$(broker_pid)"; then
@@ -269,7 +293,7 @@ cmd_run_class() {
 }
 
 usage() {
-    sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 }
 
 case "${1:-}" in
@@ -278,6 +302,7 @@ case "${1:-}" in
     down) cmd_down ;;
     status) cmd_status ;;
     run-class) shift; cmd_run_class "$@" ;;
+    run) cmd_run ;;
     -h|--help|help) usage ;;
     *) usage; exit 2 ;;
 esac

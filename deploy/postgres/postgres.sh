@@ -6,6 +6,8 @@
 #   postgres.sh down      stop the cluster (pg_ctl stop -m fast); no-op when it is not running
 #   postgres.sh status    exit 0 when the cluster is running
 #   postgres.sh url       print the SQLAlchemy URL
+#   postgres.sh run       initdb (first time) and run the server in the foreground (exec; for a process
+#                         supervisor such as deploy/local); the caller creates the database
 #
 # Environment (documented defaults):
 #   PIPEWARDEN_PG_DATA_DIR  var/postgres (relative to the repository)  cluster in <dir>/data,
@@ -100,9 +102,9 @@ is_running() {
     [ -f "$PGDATA_DIR/postmaster.pid" ] && as_owner "$bindir/pg_ctl" -D "$PGDATA_DIR" status >/dev/null 2>&1
 }
 
-cmd_up() {
-    local bindir
-    bindir=$(find_bindir) || die "PostgreSQL server binaries not found: run '$0 install' (make pg-install) first"
+# Data dir, socket dir, log file owned by the cluster owner; initdb the first time.
+prepare_cluster() {
+    local bindir=$1
     mkdir -p "$DATA_ROOT"
     ensure_run_user
     if [ "$(id -u)" -eq 0 ]; then
@@ -120,6 +122,12 @@ cmd_up() {
             --locale=C --no-instructions >"$LOG_FILE.initdb" 2>&1 \
             || { cat "$LOG_FILE.initdb" >&2; die "initdb failed"; }
     fi
+}
+
+cmd_up() {
+    local bindir
+    bindir=$(find_bindir) || die "PostgreSQL server binaries not found: run '$0 install' (make pg-install) first"
+    prepare_cluster "$bindir"
     if is_running "$bindir"; then
         log "already running on port $PORT"
     else
@@ -150,6 +158,24 @@ cmd_down() {
     as_owner "$bindir/pg_ctl" -D "$PGDATA_DIR" -w -t 60 -m fast stop >&2
 }
 
+# The foreground form for a process supervisor (deploy/local): prepare as in `up`, then exec the server
+# itself (as the `postgres` user when root, via setpriv, which execs: the supervisor's pid is the
+# postmaster's). Logs go to stderr. The database is created by the caller once the server answers.
+cmd_run() {
+    local bindir
+    bindir=$(find_bindir) || die "PostgreSQL server binaries not found: run '$0 install' (make pg-install) first"
+    prepare_cluster "$bindir"
+    local -a extra=()
+    read -ra extra <<<"$EXTRA_OPTIONS"
+    local -a server=("$bindir/postgres" -D "$PGDATA_DIR" -c listen_addresses=127.0.0.1 -p "$PORT"
+        -c unix_socket_directories="$SOCKET_DIR" "${extra[@]}")
+    log "running in the foreground on 127.0.0.1:$PORT (data $PGDATA_DIR)"
+    if [ "$(id -u)" -eq 0 ]; then
+        exec setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --init-groups -- "${server[@]}"
+    fi
+    exec "${server[@]}"
+}
+
 cmd_status() {
     local bindir
     bindir=$(find_bindir) || exit 1
@@ -162,5 +188,6 @@ case "${1:-}" in
     down) cmd_down ;;
     status) cmd_status ;;
     url) url ;;
-    *) echo "usage: $0 install|up|down|status|url" >&2; exit 2 ;;
+    run) cmd_run ;;
+    *) echo "usage: $0 install|up|down|status|url|run" >&2; exit 2 ;;
 esac
