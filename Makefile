@@ -13,7 +13,7 @@ VENV_STAMP := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock | md5sum | c
 
 .PHONY: help venv lock lock-check proto proto-check lint test test-unit test-integration demo \
         kafka-jars kafka-up kafka-down topics pg-install pg-up pg-down \
-        bench-ingest bench-detect bench-stream bench-workorders clean
+        bench-ingest bench-detect bench-stream bench-workorders clean up status down logs token
 
 help:
 	@echo "make demo    - start Kafka and the services, stream a simulated city, show what happened"
@@ -23,6 +23,7 @@ help:
 	@echo "make proto   - regenerate services/contracts from protos/"
 	@echo "make kafka-up / kafka-down, pg-up / pg-down - run the infrastructure by hand"
 	@echo "make bench-ingest | bench-detect | bench-stream | bench-workorders - write reports/*.json"
+	@echo "make up / status / down / logs [SERVICE=] / token ROLE= DISTRICTS= - the one-host deployment (DEPLOYMENT=file)"
 
 $(UV):
 	$(PYTHON) -m venv $(UV_HOME)
@@ -97,6 +98,25 @@ bench-detect: venv
 
 bench-workorders: venv kafka-jars pg-install
 	$(PY) -m benchmarks.workorders
+
+# The one-host deployment (deploy/local): every process under supervisord, settings in one file.
+DEPLOYMENT ?= deploy/local/pipewarden.yaml
+DEPLOY := $(PY) -m deploy.local --file $(DEPLOYMENT)
+
+up: venv kafka-jars pg-install
+	$(DEPLOY) up
+
+status: venv
+	$(DEPLOY) status
+
+down: venv
+	$(DEPLOY) down
+
+logs: venv
+	$(DEPLOY) logs $(if $(SERVICE),--service $(SERVICE))
+
+token: venv
+	@$(DEPLOY) token --role "$(ROLE)" --districts "$(DISTRICTS)"
 
 clean:
 	rm -rf $(VENV) .cache var .pytest_cache .mypy_cache .ruff_cache
