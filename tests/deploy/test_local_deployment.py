@@ -1,0 +1,263 @@
+"""The one-host deployment (deploy/local) for real: supervisord, Kafka, PostgreSQL and every service.
+
+One deployment on free ports in a temporary data dir serves the whole module (it never touches a
+developer's var/local). Tests run in file order; the last one takes it down and up again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import yaml
+from kafka import KafkaProducer
+
+from deploy.local.config import Deployment, load
+from deploy.local.deployment import rpc
+from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
+from services.contracts.pipewarden.telemetry.v1 import (
+    reading_pb2,
+    records_pb2,
+    telemetry_ingest_service_pb2,
+    telemetry_ingest_service_pb2_grpc,
+)
+from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as wo_pb
+from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as wo_grpc
+from services.network import load_demo_network
+from services.topics import LEAK_ALARMS, TELEMETRY_READINGS, encode
+from tests.fixtures.kafka import consume_all
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+NETWORK = load_demo_network()
+
+
+def _free_port_pair() -> int:
+    """A port p with p and p + 1 free (a base port of two workers)."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port < 65535:
+            with socket.socket() as t:
+                try:
+                    t.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no two consecutive free ports")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _write_deployment(base: Path, name: str) -> Path:
+    doc = {
+        "data_dir": str(base / name),
+        "supervisor": {"http_port": _free_port()},
+        "kafka": {"port": _free_port(), "controller_port": _free_port(), "heap": "512m"},
+        "postgres": {"port": _free_port(), "options": "-c fsync=off -c synchronous_commit=off"},
+        "telemetry": {"port": _free_port(), "workers": 2, "metrics_port": _free_port_pair()},
+        "leakdetect": {"workers": 2, "grpc_port": _free_port_pair(), "metrics_port": _free_port_pair()},
+        "workorders": {"grpc_port": _free_port(), "metrics_port": _free_port()},
+        "restart": {"start_seconds": 3, "start_retries": 10},
+        "start_timeout_s": 240,
+    }
+    path = base / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+def cli(file: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPEWARDEN_")}
+    return subprocess.run([sys.executable, "-m", "deploy.local", "--file", str(file), *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@dataclass
+class Running:
+    file: Path
+    deployment: Deployment
+
+    def status(self) -> subprocess.CompletedProcess[str]:
+        return cli(self.file, "status", timeout=60)
+
+    def pids(self) -> dict[str, int]:
+        return {p["name"]: int(p["pid"]) for p in rpc(self.deployment).supervisor.getAllProcessInfo()}
+
+    def wait_healthy(self, timeout_s: float) -> subprocess.CompletedProcess[str]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            result = self.status()
+            if result.returncode == 0 or time.monotonic() > deadline:
+                return result
+            time.sleep(1)
+
+    def secrets(self) -> dict[str, Any]:
+        return yaml.safe_load(self.deployment.secrets_file.read_text()) or {}
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[Running]:
+    base = Path(tempfile.mkdtemp(prefix="pipewarden-deploy-"))
+    base.chmod(0o755)  # PostgreSQL runs as the `postgres` user when we are root: it must reach the data dir
+    file = _write_deployment(base, "local")
+    running = Running(file, load(file))
+    try:
+        up = cli(file, "up")
+        assert up.returncode == 0, f"make up failed:\n{up.stdout}\n{up.stderr}"
+        yield running
+    finally:
+        down = cli(file, "down", timeout=240)
+        if down.returncode != 0:
+            print(down.stderr, file=sys.stderr)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_up_starts_every_process_healthy(local: Running) -> None:
+    result = local.status()
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    names = [p.name for p in local.deployment.programs()]
+    assert names == ["kafka", "postgres", "telemetry-0", "telemetry-1", "leakdetect-0", "leakdetect-1", "workorders"]
+    for name in names:
+        row = next(line for line in lines if line.split()[0] == name)
+        assert " RUNNING " in row and " healthy " in row, row
+    # Secrets: generated, private, a token for every gateway of the network.
+    assert local.deployment.secrets_file.stat().st_mode & 0o777 == 0o600
+    values = local.secrets()
+    assert set(values["gateway_tokens"]) == set(NETWORK.gateways)
+    assert len(str(values["workorders_jwt_secret"])) >= 32
+    assert (local.deployment.supervisord_conf.stat().st_mode & 0o777) == 0o600
+    assert str(values["workorders_jwt_secret"]) not in local.deployment.supervisord_conf.read_text()
+
+
+def test_up_twice_is_harmless(local: Running) -> None:
+    before = local.pids()
+    again = cli(local.file, "up")
+    assert again.returncode == 0, again.stderr
+    assert "already up" in again.stderr
+    assert local.pids() == before
+
+
+def test_up_refuses_a_taken_port_naming_it_and_its_holder(local: Running, tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)
+    file = _write_deployment(tmp_path, "other")
+    other = load(file)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", other.workorders_grpc_port))
+        holder.listen()
+        result = cli(file, "up", timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert f"port {other.workorders_grpc_port} (workorders gRPC) is taken by pid {os.getpid()} (" in result.stderr
+    assert not other.socket_path.exists()  # nothing was started
+    # The running deployment's ports are refused too, naming its processes.
+    clash = tmp_path / "clash.yaml"
+    doc = yaml.safe_load(file.read_text())
+    doc["kafka"]["port"] = local.deployment.kafka_port
+    clash.write_text(yaml.safe_dump(doc))
+    result = cli(clash, "up", timeout=60)
+    assert result.returncode == 2
+    assert f"port {local.deployment.kafka_port} (kafka) is taken by pid {local.pids()['kafka']} (java" in result.stderr
+
+
+def test_a_service_killed_with_sigkill_is_restarted(local: Running) -> None:
+    for name in ("telemetry-0", "workorders"):
+        old = local.pids()[name]
+        os.kill(old, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while local.pids()[name] in (0, old) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert local.pids()[name] not in (0, old), f"{name} was not restarted"
+    result = local.wait_healthy(90)
+    assert result.returncode == 0, result.stdout
+
+
+def _batch(gateway: str, sequence: int) -> reading_pb2.ReadingBatch:
+    now_us = time.time_ns() // 1000
+    return reading_pb2.ReadingBatch(
+        gateway_id=gateway,
+        batch_sequence=sequence,
+        readings=[
+            reading_pb2.Reading(tag_id=tag.tag_id, source_time_unix_us=now_us,
+                                value=(tag.range_min + tag.range_max) / 2, quality=reading_pb2.QUALITY_GOOD)
+            for tag in NETWORK.tags_of_gateway(gateway)
+        ],
+    )
+
+
+def _work_orders(local: Running, token: str) -> list[wo_pb.WorkOrder]:
+    with grpc.insecure_channel(f"127.0.0.1:{local.deployment.workorders_grpc_port}") as channel:
+        reply = wo_grpc.WorkOrdersServiceStub(channel).ListWorkOrders(
+            wo_pb.ListWorkOrdersRequest(), metadata=[("authorization", f"Bearer {token}")], timeout=10
+        )
+    return list(reply.work_orders)
+
+
+def test_down_and_up_keep_readings_and_work_orders(local: Running) -> None:
+    d = local.deployment
+    run = f"{time.time_ns()}"
+    # A reading batch through telemetry's real API with the gateway's generated token.
+    gateway = "gw-ds-01"
+    sequence = time.time_ns() // 1000
+    tokens = local.secrets()["gateway_tokens"]
+    with grpc.insecure_channel(f"127.0.0.1:{d.telemetry_port}") as channel:
+        stub = telemetry_ingest_service_pb2_grpc.TelemetryIngestServiceStub(channel)
+        ack = stub.PublishBatch(
+            telemetry_ingest_service_pb2.PublishBatchRequest(batch=_batch(gateway, sequence)),
+            metadata=[("authorization", f"Bearer {tokens[gateway]}")],
+            timeout=30,
+        )
+    assert ack.ack.accepted_count > 0 and ack.ack.rejected_count == 0, ack
+    # An alarm on leak.alarms.v1 becomes a work order, seen with a token printed by `token`.
+    segment = next(s for s in NETWORK.segments.values() if s.district == "Dongsheng")
+    at_us = time.time_ns() // 1000
+    alarm = alarms_pb2.LeakAlarmEvent(
+        event_id=f"deploy-{run}/0", alarm_id=f"deploy-{run}", alarm_sequence=0,
+        state=alarms_pb2.ALARM_STATE_RAISED, segment_id=segment.segment_id, district=segment.district,
+        methods=[alarms_pb2.DETECTION_METHOD_MASS_BALANCE], onset_time_unix_us=at_us,
+        detection_time_unix_us=at_us, event_time_unix_us=at_us,
+    )
+    producer = KafkaProducer(bootstrap_servers=d.kafka_bootstrap, acks="all")
+    try:
+        producer.send(LEAK_ALARMS.name, key=segment.segment_id.encode(), value=encode(alarm))
+        producer.flush(30)
+    finally:
+        producer.close()
+    minted = cli(local.file, "token", "--role", "dispatcher", "--districts", "Dongsheng", timeout=60)
+    assert minted.returncode == 0, minted.stderr
+    token = minted.stdout.strip()
+    deadline = time.monotonic() + 60
+    mine: list[wo_pb.WorkOrder] = []
+    while not mine and time.monotonic() < deadline:
+        mine = [w for w in _work_orders(local, token) if w.alarm_id == alarm.alarm_id]
+        time.sleep(0.2)
+    assert mine, "the alarm did not become a work order"
+
+    down = cli(local.file, "down", timeout=240)
+    assert down.returncode == 0, down.stderr
+    assert not local.deployment.socket_path.exists() or cli(local.file, "status").returncode == 3
+    up = cli(local.file, "up")
+    assert up.returncode == 0, up.stdout + up.stderr
+
+    after = [w for w in _work_orders(local, token) if w.alarm_id == alarm.alarm_id]
+    assert [w.work_order_id for w in after] == [mine[0].work_order_id]
+    records = consume_all(d.kafka_bootstrap, TELEMETRY_READINGS.name, timeout_s=60)
+    ids = {records_pb2.SegmentReadings.FromString(r.value or b"").record_id for r in records}
+    assert any(i.startswith(f"{gateway}/{sequence}/") for i in ids)
