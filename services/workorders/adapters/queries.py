@@ -21,6 +21,7 @@ from services.workorders.adapters.read_models import (
     replacement_targets,
     replacements,
     sla_breaches,
+    view_from_row,
     work_orders,
 )
 from services.workorders.domain.hazard import LedgerEntry, hazard_figures, ledger
@@ -115,29 +116,6 @@ def hazard_view_from_row(row: Any, now_unix_us: int) -> HazardView:
         sign_off_levels=int(row["sign_off_levels"]),
         next_sign_off_role=next_role,
         rejections=int(row["rejections"]),
-    )
-
-
-def view_from_row(row: Any) -> WorkOrderView:
-    return WorkOrderView(
-        work_order_id=row["work_order_id"],
-        version=int(row["version"]),
-        state=row["state"],
-        grade=int(row["grade"]),
-        alarm_id=row["alarm_id"],
-        segment_id=row["segment_id"],
-        district=row["district"],
-        pipe_class=row["pipe_class"],
-        material=row["material"],
-        opened_at_unix_us=int(row["received_at_unix_us"]),
-        crew_id=row["crew_id"],
-        dispatched_at_unix_us=int(row["dispatched_at_unix_us"] or 0),
-        arrived_at_unix_us=int(row["arrived_at_unix_us"] or 0),
-        made_safe_at_unix_us=int(row["made_safe_at_unix_us"] or 0),
-        repaired_at_unix_us=int(row["repaired_at_unix_us"] or 0),
-        closed_at_unix_us=int(row["closed_at_unix_us"] or 0),
-        sla_breaches=tuple(b for b in row["sla_breaches"].split(",") if b),
-        detail_json=row["state_json"],
     )
 
 

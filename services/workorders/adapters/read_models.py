@@ -9,7 +9,9 @@ rebuild from position 0 gives byte-identical rows.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import typing
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,35 +24,35 @@ from services.workorders.domain.events import event_from_payload
 from services.workorders.domain.hazard import Hazard, HazardEvent, HazardOverdue, HazardStatus
 from services.workorders.domain.replacement import Replacement, ReplacementEvent
 from services.workorders.domain.workorder import SlaBreached, WorkOrder, WorkOrderEvent
+from services.workorders.service_layer.views import WORK_ORDER_FIELDS, WorkOrderView, column_of, work_order_view
 
 PROJECTION_NAME = "workorders-read-models-v1"
 
 metadata = sa.MetaData()
 
+_TYPES = typing.get_type_hints(WorkOrderView)
+
+
+def _sql_column(view_field: dataclasses.Field[Any]) -> sa.Column[Any]:
+    """The read-model column of a ``WorkOrderView`` field (see ``views.Column``)."""
+    column = column_of(view_field)
+    kind: Any
+    if _TYPES[view_field.name] in (str, tuple[str, ...]):
+        kind = sa.String(column.max_length) if column.max_length is not None else sa.Text
+    else:
+        kind = sa.Integer if column.small else sa.BigInteger
+    primary = view_field.name == "work_order_id"
+    return sa.Column(column.name, kind, primary_key=primary, nullable=column.nullable)
+
+
+# The view's fields (views.WorkOrderView: the field list), and what only the read model keeps.
 work_orders = sa.Table(
     "wo_rm_work_orders",
     metadata,
-    sa.Column("work_order_id", sa.String(200), primary_key=True),
-    sa.Column("version", sa.BigInteger, nullable=False),
+    *(_sql_column(f) for f in WORK_ORDER_FIELDS),
     sa.Column("last_position", sa.BigInteger, nullable=False),
-    sa.Column("state", sa.String(40), nullable=False),
-    sa.Column("grade", sa.Integer, nullable=False),
-    sa.Column("alarm_id", sa.String(200), nullable=False),
-    sa.Column("segment_id", sa.String(200), nullable=False),
-    sa.Column("district", sa.String(200), nullable=False),
-    sa.Column("pipe_class", sa.String(40), nullable=False),
-    sa.Column("material", sa.String(100), nullable=False),
     sa.Column("is_open", sa.Boolean, nullable=False),
-    sa.Column("crew_id", sa.String(200), nullable=False),
-    sa.Column("received_at_unix_us", sa.BigInteger, nullable=False),
-    sa.Column("dispatched_at_unix_us", sa.BigInteger, nullable=True),
-    sa.Column("arrived_at_unix_us", sa.BigInteger, nullable=True),
-    sa.Column("made_safe_at_unix_us", sa.BigInteger, nullable=True),
-    sa.Column("repaired_at_unix_us", sa.BigInteger, nullable=True),
-    sa.Column("closed_at_unix_us", sa.BigInteger, nullable=True),
     sa.Column("cancelled_at_unix_us", sa.BigInteger, nullable=True),
-    sa.Column("sla_breaches", sa.Text, nullable=False),
-    sa.Column("state_json", sa.Text, nullable=False),
     sa.Index("ix_wo_rm_work_orders_district_open", "district", "is_open", "grade"),
 )
 
@@ -165,30 +167,33 @@ PROBLEM_FLAGGED = "ProblemPipelineFlagged"
 
 
 def _row_from_order(order: WorkOrder, position: int) -> dict[str, Any]:
-    segment = order.segment
-    assert segment is not None and order.grade is not None and order.status is not None
-    return {
-        "version": order.version,
-        "last_position": position,
-        "state": order.status.value,
-        "grade": int(order.grade),
-        "alarm_id": order.alarm_id,
-        "segment_id": segment.segment_id,
-        "district": segment.district,
-        "pipe_class": segment.pipe_class.value,
-        "material": segment.material,
-        "is_open": order.is_open,
-        "crew_id": order.crew_id,
-        "received_at_unix_us": order.received_at_unix_us or 0,
-        "dispatched_at_unix_us": order.dispatched_at_unix_us,
-        "arrived_at_unix_us": order.arrived_at_unix_us,
-        "made_safe_at_unix_us": order.made_safe_at_unix_us,
-        "repaired_at_unix_us": order.repaired_at_unix_us,
-        "closed_at_unix_us": order.closed_at_unix_us,
-        "cancelled_at_unix_us": order.cancelled_at_unix_us,
-        "sla_breaches": ",".join(sorted(order.escalations)),
-        "state_json": canonical_json(order.to_snapshot()),
-    }
+    """The order's row (without its key), each view field in its column, as ``view_from_row`` reads it back."""
+    assert order.segment is not None and order.grade is not None and order.status is not None
+    view = work_order_view(order, order.version)
+    row: dict[str, Any] = {}
+    for view_field in WORK_ORDER_FIELDS:
+        column, value = column_of(view_field), getattr(view, view_field.name)
+        if isinstance(value, tuple):
+            value = ",".join(value)
+        elif column.nullable and not value:
+            value = None
+        row[column.name] = value
+    del row["work_order_id"]
+    row.update(last_position=position, is_open=order.is_open, cancelled_at_unix_us=order.cancelled_at_unix_us)
+    return row
+
+
+def view_from_row(row: Any) -> WorkOrderView:
+    """The view of a ``wo_rm_work_orders`` row."""
+    values: dict[str, Any] = {}
+    for view_field in WORK_ORDER_FIELDS:
+        value = row[column_of(view_field).name]
+        if _TYPES[view_field.name] == tuple[str, ...]:
+            value = tuple(b for b in value.split(",") if b)
+        elif _TYPES[view_field.name] is int:
+            value = int(value or 0)
+        values[view_field.name] = value
+    return WorkOrderView(**values)
 
 
 def _row_from_hazard(hazard: Hazard, position: int) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from services.workorders.service_layer.app import WorkOrdersApp
 from services.workorders.service_layer.auth import AccessDenied, Principal
 from services.workorders.service_layer.repository import CommandOutcome, NotFound
 from services.workorders.service_layer.views import (
+    WORK_ORDER_FIELDS,
     HazardFilter,
     HazardView,
     WatchItem,
@@ -67,6 +68,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 R = TypeVar("R")
 _ENCODED_FRESH_US = 1_000_000
 _ENCODED_KEEP = 20_000
+_WORK_ORDER_FIELD_NAMES = tuple(f.name for f in WORK_ORDER_FIELDS)
 
 # Order matters: the first matching class wins (InvalidTransition and RuleViolation are InvalidInput's
 # siblings under DomainError, PermissionDenied too).
@@ -147,28 +149,9 @@ def _fields(message: Any, prefix: str) -> dict[str, Any]:
 
 
 def work_order_pb(view: WorkOrderView, now_unix_us: int) -> pb.WorkOrder:
+    """The view field by field (``views.WorkOrderView`` is the field list), plus its age at ``now_unix_us``."""
     age_s = max(0.0, (now_unix_us - view.opened_at_unix_us) / 1e6) if view.opened_at_unix_us else 0.0
-    return pb.WorkOrder(
-        work_order_id=view.work_order_id,
-        version=view.version,
-        state=view.state,
-        grade=view.grade,
-        alarm_id=view.alarm_id,
-        segment_id=view.segment_id,
-        district=view.district,
-        pipe_class=view.pipe_class,
-        material=view.material,
-        opened_at_unix_us=view.opened_at_unix_us,
-        age_s=age_s,
-        crew_id=view.crew_id,
-        dispatched_at_unix_us=view.dispatched_at_unix_us,
-        arrived_at_unix_us=view.arrived_at_unix_us,
-        made_safe_at_unix_us=view.made_safe_at_unix_us,
-        repaired_at_unix_us=view.repaired_at_unix_us,
-        closed_at_unix_us=view.closed_at_unix_us,
-        sla_breaches=list(view.sla_breaches),
-        detail_json=view.detail_json,
-    )
+    return pb.WorkOrder(age_s=age_s, **{name: getattr(view, name) for name in _WORK_ORDER_FIELD_NAMES})
 
 
 def hazard_pb(view: HazardView) -> pb.Hazard:

@@ -49,6 +49,7 @@ from services.workorders.service_layer.views import (
     WatchItem,
     WorkOrderFilter,
     WorkOrderView,
+    work_order_view,
 )
 
 ALARM_ACTOR = "system:leakdetect"
@@ -60,30 +61,6 @@ SENSOR_HEALTH_REPORTED_VIA = "leak.sensor-health.v1"
 def system_clock() -> int:
     """The wall clock, microseconds since the Unix epoch (the production ``Clock``)."""
     return time.time_ns() // 1000
-
-
-def view_of(order: WorkOrder, version: int) -> WorkOrderView:
-    segment = order.segment
-    return WorkOrderView(
-        work_order_id=order.order_id,
-        version=version,
-        state=order.status.value if order.status is not None else "",
-        grade=int(order.grade) if order.grade is not None else 0,
-        alarm_id=order.alarm_id,
-        segment_id=segment.segment_id if segment else "",
-        district=segment.district if segment else "",
-        pipe_class=segment.pipe_class.value if segment else "",
-        material=segment.material if segment else "",
-        opened_at_unix_us=order.received_at_unix_us or 0,
-        crew_id=order.crew_id,
-        dispatched_at_unix_us=order.dispatched_at_unix_us or 0,
-        arrived_at_unix_us=order.arrived_at_unix_us or 0,
-        made_safe_at_unix_us=order.made_safe_at_unix_us or 0,
-        repaired_at_unix_us=order.repaired_at_unix_us or 0,
-        closed_at_unix_us=order.closed_at_unix_us or 0,
-        sla_breaches=tuple(sorted(order.escalations)),
-        detail_json=canonical_json(order.to_snapshot()),
-    )
 
 
 def hazard_view_of(hazard: Hazard, version: int, now_unix_us: int) -> HazardView:
@@ -314,10 +291,10 @@ class WorkOrdersApp:
         if not principal.may_see(order.segment.district):
             # Same answer as a missing order: do not reveal other districts' orders.
             raise NotFound(f"no work_order {work_order_id!r}")
-        return view_of(order, version)
+        return work_order_view(order, version)
 
     def work_order_view(self, order: WorkOrder, version: int) -> WorkOrderView:
-        return view_of(order, version)
+        return work_order_view(order, version)
 
     def hazard_view(self, aggregate: Hazard, version: int) -> HazardView:
         return hazard_view_of(aggregate, version, self.clock())
@@ -392,7 +369,7 @@ class WorkOrdersApp:
         if domain_event is not None and hasattr(domain_event, "order_id"):
             try:
                 order, version = self.work_orders.get(event.stream_id)
-                order_view = view_of(order, version)
+                order_view = work_order_view(order, version)
             except (NotFound, InvalidInput):
                 order_view = None
         elif isinstance(domain_event, HazardEvent):

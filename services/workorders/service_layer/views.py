@@ -1,30 +1,98 @@
-"""Plain views the queries return and the gRPC layer renders (no protobuf here)."""
+"""Plain views the queries return and the gRPC layer renders (no protobuf here), and the work-order field list.
+
+Exports ``WorkOrderView`` (the work-order field list: see the comment above it), ``work_order_view``,
+``WORK_ORDER_FIELDS``, ``Column``/``column_of``, ``HazardView``, the filters ``WorkOrderFilter`` and
+``HazardFilter``, ``Table`` (a report) and ``WatchItem`` (one event of a Watch stream).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+from services.eventstore.model import canonical_json
+from services.workorders.domain.workorder import WorkOrder
 
 
 @dataclass(frozen=True, slots=True)
+class Column:
+    """How a view field is kept in the read-model table (``adapters.read_models`` builds the table from it).
+
+    Text is ``String(max_length)`` (``Text`` when None); integers are BIGINT unless ``small``; a tuple of
+    text is kept comma-joined. ``nullable`` columns hold NULL where the view has 0 (a time not reached yet).
+    """
+
+    name: str
+    max_length: int | None = None
+    small: bool = False
+    nullable: bool = False
+
+
+def _field(of: Callable[[WorkOrder], Any] | None, column: Column, default: Any = dataclasses.MISSING) -> Any:
+    return field(default=default, metadata={"of": of, "column": column})
+
+
+def _segment(attribute: str) -> Callable[[WorkOrder], Any]:
+    def of(order: WorkOrder) -> Any:
+        if order.segment is None:
+            return ""
+        value = getattr(order.segment, attribute)
+        return value.value if isinstance(value, enum.Enum) else value
+
+    return of
+
+
+# The work-order field list, told once. Each field says how it is read off the domain's ``WorkOrder``
+# (``of``; None: from the stream) and how the read model keeps it (``column``). ``work_order_view`` builds
+# the view; ``adapters.read_models`` the table and its rows, ``adapters.queries`` the view from a row;
+# ``entrypoints.grpc_api.work_order_pb`` the protobuf ``WorkOrder`` (the wire's definition: a test pins the
+# two field lists, the protobuf adding ``age_s``, the seconds since opened at the time of the reply).
+@dataclass(frozen=True, slots=True)
 class WorkOrderView:
-    work_order_id: str
-    version: int
-    state: str
-    grade: int
-    alarm_id: str = ""
-    segment_id: str = ""
-    district: str = ""
-    pipe_class: str = ""
-    material: str = ""
-    opened_at_unix_us: int = 0
-    crew_id: str = ""
-    dispatched_at_unix_us: int = 0
-    arrived_at_unix_us: int = 0
-    made_safe_at_unix_us: int = 0
-    repaired_at_unix_us: int = 0
-    closed_at_unix_us: int = 0
-    sla_breaches: tuple[str, ...] = ()
-    detail_json: str = ""
+    work_order_id: str = _field(lambda o: o.order_id, Column("work_order_id", 200))
+    version: int = _field(None, Column("version"))
+    state: str = _field(lambda o: o.status.value if o.status is not None else "", Column("state", 40))
+    grade: int = _field(lambda o: int(o.grade) if o.grade is not None else 0, Column("grade", small=True))
+    alarm_id: str = _field(lambda o: o.alarm_id, Column("alarm_id", 200), "")
+    segment_id: str = _field(_segment("segment_id"), Column("segment_id", 200), "")
+    district: str = _field(_segment("district"), Column("district", 200), "")
+    pipe_class: str = _field(_segment("pipe_class"), Column("pipe_class", 40), "")
+    material: str = _field(_segment("material"), Column("material", 100), "")
+    opened_at_unix_us: int = _field(lambda o: o.received_at_unix_us or 0, Column("received_at_unix_us"), 0)
+    crew_id: str = _field(lambda o: o.crew_id, Column("crew_id", 200), "")
+    dispatched_at_unix_us: int = _field(
+        lambda o: o.dispatched_at_unix_us or 0, Column("dispatched_at_unix_us", nullable=True), 0
+    )
+    arrived_at_unix_us: int = _field(
+        lambda o: o.arrived_at_unix_us or 0, Column("arrived_at_unix_us", nullable=True), 0
+    )
+    made_safe_at_unix_us: int = _field(
+        lambda o: o.made_safe_at_unix_us or 0, Column("made_safe_at_unix_us", nullable=True), 0
+    )
+    repaired_at_unix_us: int = _field(
+        lambda o: o.repaired_at_unix_us or 0, Column("repaired_at_unix_us", nullable=True), 0
+    )
+    closed_at_unix_us: int = _field(lambda o: o.closed_at_unix_us or 0, Column("closed_at_unix_us", nullable=True), 0)
+    sla_breaches: tuple[str, ...] = _field(lambda o: tuple(sorted(o.escalations)), Column("sla_breaches"), ())
+    # The aggregate's state as JSON (domain field names); the read model folds rows from it.
+    detail_json: str = _field(lambda o: canonical_json(o.to_snapshot()), Column("state_json"), "")
+
+
+WORK_ORDER_FIELDS: tuple[dataclasses.Field[Any], ...] = dataclasses.fields(WorkOrderView)
+
+
+def column_of(view_field: dataclasses.Field[Any]) -> Column:
+    column: Column = view_field.metadata["column"]
+    return column
+
+
+def work_order_view(order: WorkOrder, version: int) -> WorkOrderView:
+    """The view of an aggregate at a stream version, field by field as ``WorkOrderView`` says."""
+    values = {f.name: f.metadata["of"](order) for f in WORK_ORDER_FIELDS if f.metadata["of"] is not None}
+    return WorkOrderView(version=version, **values)
 
 
 @dataclass(frozen=True, slots=True)

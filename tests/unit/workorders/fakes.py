@@ -14,9 +14,16 @@ from services.workorders.domain.alarm import SegmentContext
 from services.workorders.domain.hazard import Hazard, HazardRecorded, is_overdue
 from services.workorders.domain.values import PipeClass
 from services.workorders.domain.workorder import WorkOrder, WorkOrderOpened
-from services.workorders.service_layer.app import WorkOrdersApp, view_of
+from services.workorders.service_layer.app import WorkOrdersApp
 from services.workorders.service_layer.repository import to_domain
-from services.workorders.service_layer.views import HazardFilter, HazardView, Table, WorkOrderFilter, WorkOrderView
+from services.workorders.service_layer.views import (
+    HazardFilter,
+    HazardView,
+    Table,
+    WorkOrderFilter,
+    WorkOrderView,
+    work_order_view,
+)
 
 T0 = 1_700_000_000_000_000
 SEGMENTS = (
@@ -90,7 +97,7 @@ class FakeQueries:
 
     def list_work_orders(self, filt: WorkOrderFilter, *, now_unix_us: int) -> tuple[list[WorkOrderView], int]:
         views = [
-            view_of(order, version)
+            work_order_view(order, version)
             for order, version in self._orders()
             if (not filt.open_only or order.is_open)
             and (filt.districts is None or (order.segment is not None and order.segment.district in filt.districts))
