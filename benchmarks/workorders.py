@@ -84,8 +84,8 @@ class PrivatePostgres:
 def measure_read_model_events_per_s(url: str, orders: int = 600) -> tuple[float, int]:
     """The real work-order read model catching up from position 0 (``ProjectionRunner.rebuild``)."""
     from services.workorders.adapters.alarms import alarm_facts
+    from services.workorders.bootstrap import build_runtime
     from services.workorders.domain.commands import Acknowledge, Depart, Dispatch
-    from services.workorders.entrypoints.runtime import build_runtime
     from services.workorders.service_layer.auth import CallerRole, Principal
     from tests.unit.workorders.service.helpers import alarm
 
@@ -117,9 +117,9 @@ def measure_alarm_to_visible_ms(scratch: Path, alarms: int = 200, interval_s: fl
     from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as pb
     from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as pb_grpc
     from services.topics import LEAK_ALARMS, encode
+    from services.workorders.bootstrap import build_runtime
     from services.workorders.entrypoints.alarm_consumer import AlarmConsumer, AlarmConsumerThread
     from services.workorders.entrypoints.grpc_api import GrpcServer, WorkOrdersServicer
-    from services.workorders.entrypoints.runtime import build_runtime
     from tests.fixtures.kafka import _start_private_broker
     from tests.unit.workorders.service.helpers import SECRET, alarm, auth, token
 
@@ -279,7 +279,7 @@ def measure_unary_p99_with_streams(
     from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as pb
     from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as pb_grpc
     from services.workorders.adapters.alarms import alarm_facts
-    from services.workorders.entrypoints.runtime import build_runtime
+    from services.workorders.bootstrap import build_runtime
     from tests.unit.workorders.service.helpers import SECRET, alarm, auth, token
 
     url = f"sqlite:///{scratch}/streams.sqlite3"

@@ -1,16 +1,15 @@
 """``python -m services.workorders``: ``serve``, ``report <name>``, ``rebuild``.
 
+Parses the command line and hands over to the composition root (``services.workorders.bootstrap``).
+
 Exit codes: 0 ok, 2 bad arguments or configuration (argparse), 1 runtime failure (database unreachable).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -107,13 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     args = _parser(config).parse_args(argv)
+    from services.workorders import bootstrap
+
     if args.command == "serve":
-        return serve(config, db_url=args.db, address=args.address)
+        return bootstrap.serve(config, db_url=args.db, address=args.address)
     from services.workorders.domain.hazard import SignOffPolicy
-    from services.workorders.entrypoints.runtime import build_runtime
 
     try:
-        runtime = build_runtime(
+        runtime = bootstrap.build_runtime(
             args.db,
             network_file=config.network_file,
             sign_off=SignOffPolicy(level_roles=config.sign_off_levels),
@@ -143,54 +143,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     finally:
         runtime.stop()
-
-
-def serve(config: WorkOrdersConfig, *, db_url: str, address: str) -> int:
-    from services.observability import configure_logging, start_metrics_server
-    from services.workorders.entrypoints.alarm_consumer import AlarmConsumer, AlarmConsumerThread
-    from services.workorders.entrypoints.grpc_api import GrpcServer, WorkOrdersServicer
-    from services.workorders.entrypoints.runtime import build_from_config
-    from services.workorders.entrypoints.sensor_health_consumer import SensorHealthConsumer
-
-    configure_logging("workorders", config.log_level)
-    if not config.jwt_secret or len(config.jwt_secret.encode()) < 32:
-        print("error: PIPEWARDEN_WORKORDERS_JWT_SECRET must be set (at least 32 bytes)", file=sys.stderr)
-        return 2
-    runtime = build_from_config(dataclasses.replace(config, db_url=db_url))
-    runtime.start_projection_loop(config.projection_poll_s)
-    runtime.start_sla_ticker(config.sla_tick_s)
-    runtime.start_hazard_ticker(config.hazard_tick_s)
-    if config.relay_outbox:
-        runtime.start_outbox_relay(config.kafka_bootstrap)
-    consumers: list[AlarmConsumerThread] = []
-    if config.consume_alarms:
-        consumers.append(
-            AlarmConsumerThread(
-                AlarmConsumer(config.kafka_bootstrap, runtime.app.handle_alarm, group_id=config.consumer_group)
-            ).start()
-        )
-    if config.consume_sensor_health:
-        # A group of its own: members of one group should subscribe to the same topics.
-        sensor_health = SensorHealthConsumer(
-            config.kafka_bootstrap,
-            runtime.app.handle_sensor_health,
-            group_id=f"{config.consumer_group}-sensor-health",
-        )
-        consumers.append(AlarmConsumerThread(sensor_health).start())
-    if config.metrics_port:
-        start_metrics_server(config.metrics_port)
-    servicer = WorkOrdersServicer(
-        runtime.app, config.jwt_secret, max_streams_per_caller=config.max_streams_per_caller
-    )
-    server = GrpcServer(servicer, address).start()
-    log.info("workorders serving", extra={"address": server.address, "db": db_url})
-    print(f"workorders serving on {server.address}", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
-    server.stop()
-    for consumer in consumers:
-        consumer.stop()
-    runtime.stop()
-    return 0

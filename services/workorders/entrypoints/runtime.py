@@ -1,4 +1,8 @@
-"""Wiring shared by ``serve``, the CLI, tests and the benchmark: store, read models, app, background loops."""
+"""The running service's background loops (projection, SLA and hazard tickers, outbox relay) around the app.
+
+``Runtime`` is built by the composition root (``services.workorders.bootstrap.build_runtime``), which
+chooses the adapters; this module starts and stops the threads.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,10 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from services.eventstore import EventStore, OutboxRelay, ProjectionRunner
-from services.network import Network, load_demo_network, load_network
-from services.topics import WORKORDERS_EVENTS
-from services.workorders.adapters.network import NetworkSegments
-from services.workorders.adapters.outbox_envelope import encode_event_envelope
-from services.workorders.adapters.queries import ReadModelQueries
-from services.workorders.adapters.read_models import WorkOrdersProjection
-from services.workorders.config import WorkOrdersConfig
-from services.workorders.domain.hazard import DEFAULT_SIGN_OFF_POLICY, SignOffPolicy
+from services.network import Network
 from services.workorders.service_layer.app import WorkOrdersApp, system_clock
 from services.workorders.service_layer.notifier import ChangeNotifier
 
@@ -29,6 +27,10 @@ class Runtime:
     app: WorkOrdersApp
     runner: ProjectionRunner
     notifier: ChangeNotifier
+    # The outbox's Kafka side, chosen by the composition root: bootstrap servers -> a connected publisher
+    # (raises while the broker is unreachable; has close()), and publisher -> the relay.
+    connect_publisher: Callable[[str], Any] | None = None
+    make_relay: Callable[[Any], OutboxRelay] | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
 
@@ -72,13 +74,15 @@ class Runtime:
         self._spawn("workorders-hazards", loop)
 
     def start_outbox_relay(self, bootstrap: str) -> None:
-        from services.eventstore import KafkaPublisher
+        connect, make_relay = self.connect_publisher, self.make_relay
+        if connect is None or make_relay is None:
+            raise RuntimeError("this runtime was built without an outbox relay")
 
         def loop() -> None:
             publisher = None
             while not self.stop_event.is_set():
                 try:
-                    publisher = KafkaPublisher(bootstrap)
+                    publisher = connect(bootstrap)
                     break
                 except Exception as error:
                     log.warning("outbox relay cannot reach Kafka yet: %s", error)
@@ -86,7 +90,7 @@ class Runtime:
             if publisher is None:
                 return
             try:
-                OutboxRelay(self.store, publisher, encode=encode_event_envelope).run_forever(self.stop_event)
+                make_relay(publisher).run_forever(self.stop_event)
             finally:
                 publisher.close()
 
@@ -103,42 +107,3 @@ class Runtime:
         for thread in self.threads:
             thread.join(10.0)
         self.store.close()
-
-
-def build_runtime(
-    db_url: str,
-    *,
-    network: Network | None = None,
-    network_file: str | None = None,
-    clock: Callable[[], int] = system_clock,
-    snapshot_every: int = 50,
-    sign_off: SignOffPolicy = DEFAULT_SIGN_OFF_POLICY,
-    report_utc_offset_s: int = 0,
-) -> Runtime:
-    store = EventStore.from_url(db_url, outbox_topic=WORKORDERS_EVENTS.name)
-    if network is None:
-        network = load_network(network_file) if network_file else load_demo_network()
-    notifier = ChangeNotifier()
-    queries = ReadModelQueries(store.engine, network, report_utc_offset_s=report_utc_offset_s)
-    app = WorkOrdersApp(
-        store,
-        NetworkSegments(network),
-        queries,
-        clock=clock,
-        snapshot_every=snapshot_every,
-        notifier=notifier,
-        sign_off=sign_off,
-    )
-    runner = ProjectionRunner(store, WorkOrdersProjection())
-    runner.create_tables()
-    return Runtime(store=store, network=network, app=app, runner=runner, notifier=notifier)
-
-
-def build_from_config(config: WorkOrdersConfig) -> Runtime:
-    return build_runtime(
-        config.db_url,
-        network_file=config.network_file,
-        snapshot_every=config.snapshot_every,
-        sign_off=SignOffPolicy(level_roles=config.sign_off_levels),
-        report_utc_offset_s=round(config.report_utc_offset_h * 3600),
-    )

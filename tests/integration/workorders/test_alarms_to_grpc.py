@@ -12,9 +12,9 @@ from kafka import KafkaProducer
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as pb
 from services.topics import LEAK_ALARMS, LEAK_DEAD_LETTER, encode
 from services.topics.codecs import DLQ_ERROR
+from services.workorders.bootstrap import build_runtime
 from services.workorders.domain.workorder import work_order_id_for_alarm
 from services.workorders.entrypoints.alarm_consumer import AlarmConsumer, AlarmConsumerThread
-from services.workorders.entrypoints.runtime import build_runtime
 from tests.fixtures.kafka import consume_all
 from tests.unit.workorders.service.helpers import alarm, auth, grpc_api, token
 

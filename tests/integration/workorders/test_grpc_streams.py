@@ -18,9 +18,10 @@ import pytest
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as pb
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as pb_grpc
 from services.workorders.adapters.alarms import alarm_facts
+from services.workorders.bootstrap import build_runtime
 from services.workorders.domain.workorder import work_order_id_for_alarm
 from services.workorders.entrypoints.grpc_api import GrpcServer, WorkOrdersServicer
-from services.workorders.entrypoints.runtime import Runtime, build_runtime
+from services.workorders.entrypoints.runtime import Runtime
 from tests.unit.workorders.service.helpers import SECRET, Api, alarm, auth, grpc_api, token
 
 pytestmark = pytest.mark.integration

@@ -14,9 +14,9 @@ from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as pb
 from services.topics import LEAK_DEAD_LETTER, LEAK_SENSOR_HEALTH, encode
 from services.topics.codecs import DLQ_ERROR
+from services.workorders.bootstrap import build_runtime
 from services.workorders.domain.hazard import HazardSource, hazard_id_for
 from services.workorders.entrypoints.alarm_consumer import AlarmConsumerThread
-from services.workorders.entrypoints.runtime import build_runtime
 from services.workorders.entrypoints.sensor_health_consumer import SensorHealthConsumer
 from tests.fixtures.kafka import consume_all
 from tests.unit.workorders.service.helpers import auth, grpc_api, token

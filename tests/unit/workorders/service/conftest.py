@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from services.workorders.entrypoints.runtime import Runtime, build_runtime
+from services.workorders.bootstrap import build_runtime
+from services.workorders.entrypoints.runtime import Runtime
 from tests.unit.workorders.service.helpers import Api, grpc_api
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from services.workorders.adapters.alarms import alarm_facts
+from services.workorders.bootstrap import build_runtime
 from services.workorders.entrypoints.cli import main
-from services.workorders.entrypoints.runtime import build_runtime
 from tests.unit.workorders.service.helpers import alarm
 
 ROOT = Path(__file__).resolve().parents[4]

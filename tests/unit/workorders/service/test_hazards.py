@@ -16,12 +16,13 @@ from services.eventstore import read_transaction
 from services.workorders.adapters.read_models import dump_read_models
 from services.workorders.adapters.sensor_health import sensor_health_facts
 from services.workorders.adapters.tokens import issue_token
+from services.workorders.bootstrap import build_runtime
 from services.workorders.config import ConfigError, WorkOrdersConfig
 from services.workorders.domain.errors import InvalidInput
 from services.workorders.domain.hazard import DEFAULT_LEVEL_ROLES, HazardSource, SignOffPolicy, hazard_id_for
 from services.workorders.entrypoints.cli import main
 from services.workorders.entrypoints.grpc_api import GrpcServer, WorkOrdersServicer
-from services.workorders.entrypoints.runtime import Runtime, build_runtime
+from services.workorders.entrypoints.runtime import Runtime
 from tests.unit.workorders.service.helpers import SECRET, Api, auth
 
 DISTRICT = "Dongsheng"

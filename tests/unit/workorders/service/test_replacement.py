@@ -59,7 +59,7 @@ def test_replacement_report_counts_years_in_the_utilitys_local_time(tmp_path: Pa
                                                                     year_counted: int) -> None:
     from datetime import UTC, datetime
 
-    from services.workorders.entrypoints.runtime import build_runtime
+    from services.workorders.bootstrap import build_runtime
     from tests.unit.workorders.service.helpers import grpc_api
 
     # 03:00 on New Year's Day in China is still the old year in UTC.

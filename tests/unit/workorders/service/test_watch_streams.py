@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from services.workorders.adapters.alarms import alarm_facts
+from services.workorders.bootstrap import build_runtime
 from services.workorders.config import ConfigError, WorkOrdersConfig
-from services.workorders.entrypoints.runtime import Runtime, build_runtime
+from services.workorders.entrypoints.runtime import Runtime
 from services.workorders.entrypoints.watch_feed import FeedClosed, StreamLimit, WatchFeed
 from services.workorders.service_layer.views import WatchItem
 from tests.unit.workorders.service.helpers import alarm
