@@ -1,4 +1,5 @@
-"""``python -m services.workorders serve | report <name> | rebuild`` (wiring only: see entrypoints/cli.py)."""
+"""``python -m services.workorders serve | report <name> | rebuild``: the CLI (entrypoints/cli.py) parses,
+the composition root (bootstrap.py) wires."""
 
 import sys
 

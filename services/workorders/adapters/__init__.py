@@ -1,1 +1,14 @@
-"""Edges of the work orders service: JWT tokens, protobuf alarm conversion, Kafka, SQL read models."""
+"""Edges of the work orders service, each implementing a port or converting a wire format.
+
+- ``alarms``: protobuf ``LeakAlarmEvent`` -> the domain's ``AlarmFacts`` (``alarm_facts``).
+- ``sensor_health``: protobuf ``SensorHealthEvent`` -> the domain's ``SensorHealthFacts``.
+- ``network``: ``NetworkSegments``, the ``NetworkFacts`` port over the network model; ``segment_context``.
+- ``read_models``: ``WorkOrdersProjection`` and its ``wo_rm_*`` tables (the work-order table derived from
+  ``service_layer.views.WorkOrderView``), ``view_from_row``, ``dump_read_models``.
+- ``queries``: ``ReadModelQueries``, the ``Queries`` port (filtered lists, named ``REPORTS``).
+- ``tokens``: HS256 JWTs (``issue_token``, ``verify_token``, ``bearer_from_metadata``).
+- ``outbox_envelope``: ``encode_event_envelope``, the outbox relay's record value on workorders.events.v1.
+- ``metrics``: the consumers' Prometheus metrics.
+
+The composition root (``services.workorders.bootstrap``) chooses and wires them.
+"""

@@ -7,20 +7,28 @@ Design (event sourcing, see ``../../../../shared/domain.md`` beside the checkout
   are immutable dataclasses rebuilt with ``Aggregate.replay(events)`` / ``state.apply(event)``; their
   ``version`` is the number of events applied (the expected version for an append). ``to_snapshot()``
   / ``from_snapshot()`` give a JSON object for the event store's snapshots.
-* Commands are methods returning a list of new events, never mutating; refusals raise
+* ``commands.py`` (not re-exported: import the module) holds one frozen dataclass per command a caller
+  may send (``Dispatch`` ... ``VerifyReplacement``); each names its aggregate and its verb, which is the
+  aggregate method's name and the API's. The service layer's handlers turn them into method calls.
+* Aggregate commands are methods returning a list of new events, never mutating; refusals raise
   ``InvalidTransition`` (message names the state and the allowed moves), ``PermissionDenied``,
   ``RuleViolation`` or ``InvalidInput`` (garbage). An empty list means "already done" (idempotent).
 * Events are frozen dataclasses registered by ``type`` with a ``schema_version``; ``to_payload()`` and
   ``event_from_payload(type, version, payload)`` convert to and from JSON objects. Ids are
   deterministic: ``work_order_id_for_alarm``, ``hazard_id_for``, ``replacement_id_for``, ``event_id``.
+* Facts from other services: ``AlarmFacts`` and ``SegmentContext`` (alarm.py), ``SensorHealthFacts``
+  (sensor_health.py); the adapters build them from protobuf and the network model.
 * Rules with their sources live in the module docstrings: grading.py (grade rules), policy.py (SLA
   figures), sla.py (escalation), workorder.py (states), hazard.py (sign-off), replacement.py.
 
-Typical service-layer use::
+Typical service-layer use (``service_layer.handlers`` does this through a repository)::
 
-    order = WorkOrder.replay(store.read(stream_id))
-    new = order.dispatch("crew-7", actor="dispatcher:li", now_unix_us=clock.now_us())
-    store.append(stream_id, new, expected_version=order.version)
+    order = WorkOrder.replay(to_domain(e) for e in store.read_stream(stream_id))
+    new = order.dispatch("crew-7", actor="dispatcher:li", now_unix_us=clock())
+    store.append(stream_id, order.version, [NewEvent(e.type, e.to_payload()) for e in new])
+
+Exports: the aggregates, their statuses and ids, the facts, the events' registry, the errors, the
+policies (grading, SLA, sign-off, problem pipelines) and the pure functions over them listed in ``__all__``.
 """
 
 from services.workorders.domain.alarm import (
@@ -74,6 +82,7 @@ from services.workorders.domain.replacement import (
     replacement_id_for,
     year_bounds_unix_us,
 )
+from services.workorders.domain.sensor_health import SensorHealthFacts
 from services.workorders.domain.sla import ResponseCompliance, due_escalations, response_compliance
 from services.workorders.domain.values import Grade, PipeClass, Role
 from services.workorders.domain.workorder import (
@@ -129,6 +138,7 @@ __all__ = [
     "RuleViolation",
     "RuptureDetails",
     "SegmentContext",
+    "SensorHealthFacts",
     "Severity",
     "SignOffPolicy",
     "SlaBreached",

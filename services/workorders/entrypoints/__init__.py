@@ -1,1 +1,10 @@
-"""Entry points of the work orders service: the gRPC API, the alarm consumer, the CLI."""
+"""Entry points of the work orders service: where requests and records come in.
+
+- ``grpc_api``: ``WorkOrdersServicer`` (``command_of`` maps a request's command oneof to its
+  ``domain.commands`` dataclass) and ``GrpcServer`` (grpc.aio, health, reflection).
+- ``watch_feed``: ``WatchFeed``, the event-store tail every ``Watch`` stream shares; ``StreamLimit``.
+- ``alarm_consumer``, ``sensor_health_consumer``: the Kafka consumers of leak.alarms.v1 and
+  leak.sensor-health.v1 (manual commits, dead letters).
+- ``runtime``: ``Runtime``, the background loops (projection, SLA and hazard tickers, outbox relay).
+- ``cli``: ``python -m services.workorders serve | report | rebuild`` (``main``, ``format_table``).
+"""
