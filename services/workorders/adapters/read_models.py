@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,7 +24,13 @@ from services.workorders.domain.events import event_from_payload
 from services.workorders.domain.hazard import Hazard, HazardEvent, HazardOverdue, HazardStatus
 from services.workorders.domain.replacement import Replacement, ReplacementEvent
 from services.workorders.domain.workorder import SlaBreached, WorkOrder, WorkOrderEvent
-from services.workorders.service_layer.views import WORK_ORDER_FIELDS, WorkOrderView, column_of, work_order_view
+from services.workorders.service_layer.views import (
+    WORK_ORDER_FIELDS,
+    WorkOrderView,
+    column_of,
+    compile_call,
+    work_order_view,
+)
 
 PROJECTION_NAME = "workorders-read-models-v1"
 
@@ -166,34 +172,44 @@ TARGET_SET = "ReplacementTargetSet"
 PROBLEM_FLAGGED = "ProblemPipelineFlagged"
 
 
+def _writer(view_field: dataclasses.Field[Any]) -> Callable[[Any], Any]:
+    if _TYPES[view_field.name] == tuple[str, ...]:
+        return ",".join
+    if column_of(view_field).nullable:
+        return lambda value: value or None
+    return lambda value: value
+
+
+def _read(view_field: dataclasses.Field[Any]) -> str:
+    """The expression reading a view field off ``row`` (``view_from_row``)."""
+    cell = f"row[{column_of(view_field).name!r}]"
+    if _TYPES[view_field.name] == tuple[str, ...]:
+        return f"__split({cell})"
+    return f"int({cell} or 0)" if _TYPES[view_field.name] is int else cell
+
+
+# (view field, column, conversion) for every field but the key: built once.
+_TO_ROW = tuple((f.name, column_of(f).name, _writer(f)) for f in WORK_ORDER_FIELDS if f.name != "work_order_id")
+_view_from_row: Callable[[Any], WorkOrderView] = compile_call(
+    "row",
+    WorkOrderView,
+    {f.name: _read(f) for f in WORK_ORDER_FIELDS},
+    __split=lambda text: tuple(b for b in text.split(",") if b),
+)
+
+
 def _row_from_order(order: WorkOrder, position: int) -> dict[str, Any]:
     """The order's row (without its key), each view field in its column, as ``view_from_row`` reads it back."""
     assert order.segment is not None and order.grade is not None and order.status is not None
     view = work_order_view(order, order.version)
-    row: dict[str, Any] = {}
-    for view_field in WORK_ORDER_FIELDS:
-        column, value = column_of(view_field), getattr(view, view_field.name)
-        if isinstance(value, tuple):
-            value = ",".join(value)
-        elif column.nullable and not value:
-            value = None
-        row[column.name] = value
-    del row["work_order_id"]
+    row = {column: write(getattr(view, name)) for name, column, write in _TO_ROW}
     row.update(last_position=position, is_open=order.is_open, cancelled_at_unix_us=order.cancelled_at_unix_us)
     return row
 
 
 def view_from_row(row: Any) -> WorkOrderView:
     """The view of a ``wo_rm_work_orders`` row."""
-    values: dict[str, Any] = {}
-    for view_field in WORK_ORDER_FIELDS:
-        value = row[column_of(view_field).name]
-        if _TYPES[view_field.name] == tuple[str, ...]:
-            value = tuple(b for b in value.split(",") if b)
-        elif _TYPES[view_field.name] is int:
-            value = int(value or 0)
-        values[view_field.name] = value
-    return WorkOrderView(**values)
+    return _view_from_row(row)
 
 
 def _row_from_hazard(hazard: Hazard, position: int) -> dict[str, Any]:

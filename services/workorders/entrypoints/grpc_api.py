@@ -52,6 +52,7 @@ from services.workorders.service_layer.views import (
     WatchItem,
     WorkOrderFilter,
     WorkOrderView,
+    compile_call,
 )
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 R = TypeVar("R")
 _ENCODED_FRESH_US = 1_000_000
 _ENCODED_KEEP = 20_000
-_WORK_ORDER_FIELD_NAMES = tuple(f.name for f in WORK_ORDER_FIELDS)
 
 # Order matters: the first matching class wins (InvalidTransition and RuleViolation are InvalidInput's
 # siblings under DomainError, PermissionDenied too).
@@ -148,10 +148,16 @@ def _fields(message: Any, prefix: str) -> dict[str, Any]:
     return args
 
 
+# pb.WorkOrder(<field>=view.<field> for every view field, age_s=age_s)
+_work_order_message: Callable[[WorkOrderView, float], pb.WorkOrder] = compile_call(
+    "view, age_s", pb.WorkOrder, {f.name: f"view.{f.name}" for f in WORK_ORDER_FIELDS} | {"age_s": "age_s"}
+)
+
+
 def work_order_pb(view: WorkOrderView, now_unix_us: int) -> pb.WorkOrder:
     """The view field by field (``views.WorkOrderView`` is the field list), plus its age at ``now_unix_us``."""
     age_s = max(0.0, (now_unix_us - view.opened_at_unix_us) / 1e6) if view.opened_at_unix_us else 0.0
-    return pb.WorkOrder(age_s=age_s, **{name: getattr(view, name) for name in _WORK_ORDER_FIELD_NAMES})
+    return _work_order_message(view, age_s)
 
 
 def hazard_pb(view: HazardView) -> pb.Hazard:
