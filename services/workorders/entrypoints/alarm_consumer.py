@@ -9,7 +9,8 @@ At least once, never lost, never duplicated, never stalled by one record:
 - only transient infrastructure errors (database unreachable, lock or pool timeout, a concurrent writer) are
   retried on the same record, with a doubling pause up to ``retry_max_sleep_s``; after ``retry_max_attempts``
   the record is dead-lettered too, so that nothing stalls a partition for good (the dead letter keeps it);
-- each partition is drained by its own task and paused meanwhile, so one partition's retries hold up no other.
+- each partition is drained by its own task, and paused while it retries, so one partition's retries hold up no
+  other.
 """
 
 from __future__ import annotations
@@ -113,11 +114,23 @@ class AlarmConsumer:
             batches = await consumer.getmany(timeout_ms=100, max_records=self.max_batch)
             if consumer.assignment():
                 self.ready.set()
+            # Each partition's records are drained by a task of its own. The poll waits for them all to be
+            # stored, except a partition whose record meets a transient error: that one is paused (the next polls
+            # bring only other partitions' records) and resumed the moment its drain ends. Pausing only then
+            # matters: a resumed partition waits for the fetch in flight (up to fetch.max.wait.ms).
+            settled = []
             for tp, records in batches.items():
-                # Paused until drained (resumed the moment its drain ends): the next poll brings only other
-                # partitions' records.
-                consumer.pause(tp)
-                drains.start(tp, self._drain(tp, records, consumer, producer, stop, after=drains.tasks.get(tp)))
+                settle: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+                def on_retry(tp: TopicPartition = tp, settle: asyncio.Future[None] = settle) -> None:
+                    consumer.pause(tp)
+                    if not settle.done():
+                        settle.set_result(None)
+
+                after = drains.tasks.get(tp)
+                drains.start(tp, self._drain(tp, records, consumer, producer, stop, after, on_retry), settle)
+                settled.append(settle)
+            await asyncio.gather(*settled)
             drains.raise_failure()
 
     async def _drain(
@@ -127,18 +140,21 @@ class AlarmConsumer:
         consumer: AIOKafkaConsumer,
         producer: AIOKafkaProducer,
         stop: asyncio.Event,
-        *,
         after: asyncio.Task[None] | None,
+        on_retry: Callable[[], None],
     ) -> None:
         if after is not None:
             await after  # the partition's earlier records first (a failure propagates: nothing is skipped)
         for record in records:
-            if not await self._process(record, producer, stop):
+            if not await self._process(record, producer, stop, on_retry):
                 return  # stopped while retrying: the offset stays uncommitted
             await consumer.commit({tp: record.offset + 1})
 
-    async def _process(self, record: Any, producer: AIOKafkaProducer, stop: asyncio.Event) -> bool:
-        """True once the record is stored or dead-lettered; False when stopped before that."""
+    async def _process(
+        self, record: Any, producer: AIOKafkaProducer, stop: asyncio.Event, on_retry: Callable[[], None]
+    ) -> bool:
+        """True once the record is stored or dead-lettered; False when stopped before that. ``on_retry`` is
+        called at the first transient failure."""
         try:
             message: Any = decode(
                 self.message_type,
@@ -180,6 +196,7 @@ class AlarmConsumer:
                     if not counted_as_retrying:
                         retrying.inc()
                         counted_as_retrying = True
+                        on_retry()
                     self.stats.retries += 1
                     metrics.CONSUMER_RETRIES.labels(self.topic).inc()
                     self.stats.last_error = _describe(error)
@@ -231,21 +248,23 @@ def _describe(error: BaseException) -> str:
 
 
 class _PartitionDrains(ConsumerRebalanceListener):  # type: ignore[misc]
-    """One drain task per partition, which resumes its partition as soon as it ends; a rebalance cancels the
-    drains of partitions taken away (their uncommitted records go to the new owner, which applies them
-    idempotently)."""
+    """One drain task per partition, which resumes its partition (paused while retrying) as soon as it ends;
+    a rebalance cancels the drains of partitions taken away (their uncommitted records go to the new owner,
+    which applies them idempotently)."""
 
     def __init__(self, consumer: AIOKafkaConsumer) -> None:
         self.consumer = consumer
         self.tasks: dict[TopicPartition, asyncio.Task[None]] = {}
         self.failure: BaseException | None = None
 
-    def start(self, tp: TopicPartition, drain: Any) -> None:
+    def start(self, tp: TopicPartition, drain: Any, settle: asyncio.Future[None]) -> None:
         task = asyncio.create_task(drain)
         self.tasks[tp] = task
-        task.add_done_callback(lambda done: self._ended(tp, done))
+        task.add_done_callback(lambda done: self._ended(tp, done, settle))
 
-    def _ended(self, tp: TopicPartition, task: asyncio.Task[None]) -> None:
+    def _ended(self, tp: TopicPartition, task: asyncio.Task[None], settle: asyncio.Future[None]) -> None:
+        if not settle.done():
+            settle.set_result(None)
         if self.tasks.get(tp) is task:
             del self.tasks[tp]
             if tp in self.consumer.assignment():
