@@ -28,7 +28,6 @@ from services.workorders.service_layer.views import (
     WORK_ORDER_FIELDS,
     WorkOrderView,
     column_of,
-    compile_call,
     work_order_view,
 )
 
@@ -180,22 +179,22 @@ def _writer(view_field: dataclasses.Field[Any]) -> Callable[[Any], Any]:
     return lambda value: value
 
 
-def _read(view_field: dataclasses.Field[Any]) -> str:
-    """The expression reading a view field off ``row`` (``view_from_row``)."""
-    cell = f"row[{column_of(view_field).name!r}]"
+def _reader(view_field: dataclasses.Field[Any]) -> Callable[[Any], Any]:
+    """How ``view_from_row`` reads a view field back from its column's cell."""
     if _TYPES[view_field.name] == tuple[str, ...]:
-        return f"__split({cell})"
-    return f"int({cell} or 0)" if _TYPES[view_field.name] is int else cell
+        return lambda text: tuple(b for b in text.split(",") if b)
+    if _TYPES[view_field.name] is int:
+        return lambda value: int(value or 0)
+    return lambda value: value
 
 
-# (view field, column, conversion) for every field but the key: built once.
+# (view field, column, conversion) for every field but the key, and every field back: built once.
 _TO_ROW = tuple((f.name, column_of(f).name, _writer(f)) for f in WORK_ORDER_FIELDS if f.name != "work_order_id")
-_view_from_row: Callable[[Any], WorkOrderView] = compile_call(
-    "row",
-    WorkOrderView,
-    {f.name: _read(f) for f in WORK_ORDER_FIELDS},
-    __split=lambda text: tuple(b for b in text.split(",") if b),
-)
+_FROM_ROW = tuple((f.name, column_of(f).name, _reader(f)) for f in WORK_ORDER_FIELDS)
+
+
+def _view_from_row(row: Any) -> WorkOrderView:
+    return WorkOrderView(**{name: read(row[column]) for name, column, read in _FROM_ROW})
 
 
 def _row_from_order(order: WorkOrder, position: int) -> dict[str, Any]:

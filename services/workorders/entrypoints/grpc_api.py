@@ -52,7 +52,6 @@ from services.workorders.service_layer.views import (
     WatchItem,
     WorkOrderFilter,
     WorkOrderView,
-    compile_call,
 )
 
 log = logging.getLogger(__name__)
@@ -148,16 +147,13 @@ def _fields(message: Any, prefix: str) -> dict[str, Any]:
     return args
 
 
-# pb.WorkOrder(<field>=view.<field> for every view field, age_s=age_s)
-_work_order_message: Callable[[WorkOrderView, float], pb.WorkOrder] = compile_call(
-    "view, age_s", pb.WorkOrder, {f.name: f"view.{f.name}" for f in WORK_ORDER_FIELDS} | {"age_s": "age_s"}
-)
+_WORK_ORDER_FIELD_NAMES = tuple(f.name for f in WORK_ORDER_FIELDS)
 
 
 def work_order_pb(view: WorkOrderView, now_unix_us: int) -> pb.WorkOrder:
     """The view field by field (``views.WorkOrderView`` is the field list), plus its age at ``now_unix_us``."""
     age_s = max(0.0, (now_unix_us - view.opened_at_unix_us) / 1e6) if view.opened_at_unix_us else 0.0
-    return _work_order_message(view, age_s)
+    return pb.WorkOrder(age_s=age_s, **{name: getattr(view, name) for name in _WORK_ORDER_FIELD_NAMES})
 
 
 def hazard_pb(view: HazardView) -> pb.Hazard:
