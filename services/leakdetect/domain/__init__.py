@@ -120,8 +120,13 @@ needed. Pressure-wave fronts of leaks of 5-20 % of nominal flow (120-1500 Pa on 
 10 Hz pressure noise after smoothing, so only ruptures are located.
 
 Batches are processed segment by segment (a stable counting sort; segments share no state), so events come
-ordered by segment and within a segment by time. The reference implementation of (a) and (b) in plain
-pandas is `services.leakdetect.reference.balance` (test oracle and speed baseline).
+ordered by segment and within a segment by time. Plain-Python references serve as test oracles of the
+kernels: (a) and (b) in pandas, `services.leakdetect.reference.balance` (also the speed baseline; healthy
+instruments); (c) and (e), `services.leakdetect.reference.pressure` (one segment, a reading at a time);
+(d), `services.leakdetect.reference.methane`. The sensor-health checks have no reference of their own yet.
+Two kernel behaviours found against the pressure reference are pinned as strict xfail cases, not yet
+changed: a second front confirmed at one end before the first expired overwrites it (the first is never
+reported), and a one-reading spike makes the next good reading implausible too.
 """
 
 from . import events
