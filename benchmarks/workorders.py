@@ -87,7 +87,7 @@ def measure_read_model_events_per_s(url: str, orders: int = 600) -> tuple[float,
     from services.workorders.bootstrap import build_runtime
     from services.workorders.domain.commands import Acknowledge, Depart, Dispatch
     from services.workorders.service_layer.auth import CallerRole, Principal
-    from tests.unit.workorders.service.helpers import alarm
+    from tests.support.workorders_api import alarm
 
     runtime = build_runtime(url)
     try:
@@ -121,7 +121,7 @@ def measure_alarm_to_visible_ms(scratch: Path, alarms: int = 200, interval_s: fl
     from services.workorders.entrypoints.alarm_consumer import AlarmConsumer, AlarmConsumerThread
     from services.workorders.entrypoints.grpc_api import GrpcServer, WorkOrdersServicer
     from tests.fixtures.kafka import _start_private_broker
-    from tests.unit.workorders.service.helpers import SECRET, alarm, auth, token
+    from tests.support.workorders_api import SECRET, alarm, auth, token
 
     _log("starting a private Kafka broker")
     broker = _start_private_broker(scratch / "kafka")
@@ -238,7 +238,7 @@ def hold_streams(address: str, count: int, after_position: int) -> int:
 
     from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as pb
     from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as pb_grpc
-    from tests.unit.workorders.service.helpers import auth, token
+    from tests.support.workorders_api import auth, token
 
     async def run() -> int:
         metas = [auth(token("dispatcher", ["*"], subject=f"screen-{k}", ttl_s=3600))
@@ -280,7 +280,7 @@ def measure_unary_p99_with_streams(
     from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as pb_grpc
     from services.workorders.adapters.alarms import alarm_facts
     from services.workorders.bootstrap import build_runtime
-    from tests.unit.workorders.service.helpers import SECRET, alarm, auth, token
+    from tests.support.workorders_api import SECRET, alarm, auth, token
 
     url = f"sqlite:///{scratch}/streams.sqlite3"
     runtime = build_runtime(url)

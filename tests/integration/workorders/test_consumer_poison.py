@@ -27,7 +27,7 @@ from services.workorders.domain.workorder import work_order_id_for_alarm
 from services.workorders.entrypoints.alarm_consumer import AlarmConsumer, AlarmConsumerThread
 from services.workorders.entrypoints.sensor_health_consumer import SensorHealthConsumer
 from tests.fixtures.kafka import consume_all
-from tests.unit.workorders.service.helpers import alarm, auth, grpc_api, token
+from tests.support.workorders_api import alarm, auth, grpc_api, token
 
 pytestmark = pytest.mark.integration
 

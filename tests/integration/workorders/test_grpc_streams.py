@@ -22,7 +22,7 @@ from services.workorders.bootstrap import build_runtime
 from services.workorders.domain.workorder import work_order_id_for_alarm
 from services.workorders.entrypoints.grpc_api import GrpcServer, WorkOrdersServicer
 from services.workorders.entrypoints.runtime import Runtime
-from tests.unit.workorders.service.helpers import SECRET, Api, alarm, auth, grpc_api, token
+from tests.support.workorders_api import SECRET, Api, alarm, auth, grpc_api, token
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from services.workorders.domain.hazard import HazardSource, hazard_id_for
 from services.workorders.entrypoints.alarm_consumer import AlarmConsumerThread
 from services.workorders.entrypoints.sensor_health_consumer import SensorHealthConsumer
 from tests.fixtures.kafka import consume_all
-from tests.unit.workorders.service.helpers import auth, grpc_api, token
+from tests.support.workorders_api import auth, grpc_api, token
 
 pytestmark = pytest.mark.integration
 

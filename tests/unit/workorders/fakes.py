@@ -112,10 +112,10 @@ class FakeQueries:
         return {}
 
     def report(self, name: str, *, now_unix_us: int, districts: frozenset[str] | None) -> tuple[Table, int]:
-        raise NotImplementedError("reports are SQL: tests/unit/workorders/service")
+        raise NotImplementedError("reports are SQL: tests/unit/workorders/entrypoints")
 
     def list_hazards(self, filt: HazardFilter, *, now_unix_us: int) -> tuple[list[HazardView], int]:
-        raise NotImplementedError("the hazard list is SQL: tests/unit/workorders/service")
+        raise NotImplementedError("the hazard list is SQL: tests/unit/workorders/entrypoints")
 
     def overdue_hazard_ids(self, now_unix_us: int) -> list[str]:
         return sorted(h.hazard_id for h in self._hazards() if is_overdue(h, now_unix_us))

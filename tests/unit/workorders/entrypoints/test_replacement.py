@@ -10,7 +10,7 @@ import pytest
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as pb
 from services.workorders.entrypoints.cli import main
 from services.workorders.entrypoints.runtime import Runtime
-from tests.unit.workorders.service.helpers import Api, auth, token
+from tests.support.workorders_api import Api, auth, token
 
 
 def test_programme_report_and_png(runtime: Runtime, api: Api, tmp_path: Path) -> None:
@@ -60,7 +60,7 @@ def test_replacement_report_counts_years_in_the_utilitys_local_time(tmp_path: Pa
     from datetime import UTC, datetime
 
     from services.workorders.bootstrap import build_runtime
-    from tests.unit.workorders.service.helpers import grpc_api
+    from tests.support.workorders_api import grpc_api
 
     # 03:00 on New Year's Day in China is still the old year in UTC.
     now = int(datetime(2024, 12, 31, 19, 0, tzinfo=UTC).timestamp() * 1e6)

@@ -16,7 +16,7 @@ from services.workorders.config import ConfigError, WorkOrdersConfig
 from services.workorders.entrypoints.runtime import Runtime
 from services.workorders.entrypoints.watch_feed import FeedClosed, StreamLimit, WatchFeed
 from services.workorders.service_layer.views import WatchItem
-from tests.unit.workorders.service.helpers import alarm
+from tests.support.workorders_api import alarm
 
 DISTRICT = "Dongsheng"
 OTHER = "Kangbashi"

@@ -11,7 +11,7 @@ import pytest
 from services.workorders.adapters.alarms import alarm_facts
 from services.workorders.bootstrap import build_runtime
 from services.workorders.entrypoints.cli import main
-from tests.unit.workorders.service.helpers import alarm
+from tests.support.workorders_api import alarm
 
 ROOT = Path(__file__).resolve().parents[4]
 

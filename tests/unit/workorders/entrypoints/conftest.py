@@ -7,7 +7,7 @@ import pytest
 
 from services.workorders.bootstrap import build_runtime
 from services.workorders.entrypoints.runtime import Runtime
-from tests.unit.workorders.service.helpers import Api, grpc_api
+from tests.support.workorders_api import Api, grpc_api
 
 
 @pytest.fixture

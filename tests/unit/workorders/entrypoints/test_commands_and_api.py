@@ -15,7 +15,7 @@ from services.workorders.adapters.read_models import dump_read_models
 from services.workorders.domain import commands
 from services.workorders.domain.workorder import work_order_id_for_alarm
 from services.workorders.entrypoints.runtime import Runtime
-from tests.unit.workorders.service.helpers import SECRET, Api, alarm, auth, token
+from tests.support.workorders_api import SECRET, Api, alarm, auth, token
 
 DISTRICT = "Dongsheng"
 OTHER = "Kangbashi"

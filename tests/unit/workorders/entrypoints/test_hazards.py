@@ -23,7 +23,7 @@ from services.workorders.domain.hazard import DEFAULT_LEVEL_ROLES, HazardSource,
 from services.workorders.entrypoints.cli import main
 from services.workorders.entrypoints.grpc_api import GrpcServer, WorkOrdersServicer
 from services.workorders.entrypoints.runtime import Runtime
-from tests.unit.workorders.service.helpers import SECRET, Api, auth
+from tests.support.workorders_api import SECRET, Api, auth
 
 DISTRICT = "Dongsheng"
 OTHER = "Kangbashi"
