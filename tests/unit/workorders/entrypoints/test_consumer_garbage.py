@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -44,7 +45,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
 
 def _apply_like_the_consumer(runtime: Runtime, value: bytes, message_type: type, parse, handle) -> None:  # type: ignore[no-untyped-def]
     try:
-        message = decode(message_type, value, topic="t", partition=0, offset=0)
+        message: Any = decode(message_type, value, topic="t", partition=0, offset=0)
         facts = parse(message)
         handle(facts, message.event_id)
     except Exception as error:  # the point: whatever it is, it is not "try again"
