@@ -115,8 +115,9 @@ def serve(config: WorkOrdersConfig, *, db_url: str, address: str) -> int:
             group_id=f"{config.consumer_group}-sensor-health",
         )
         consumers.append(AlarmConsumerThread(sensor_health).start())
-    if config.metrics_port:
-        start_metrics_server(config.metrics_port)
+    if config.metrics_port >= 0:
+        metrics = start_metrics_server(config.metrics_port)
+        log.info("metrics listening", extra={"metrics_port": metrics.port})
     servicer = WorkOrdersServicer(runtime.app, config.jwt_secret, max_streams_per_caller=config.max_streams_per_caller)
     server = GrpcServer(servicer, address).start()
     log.info("workorders serving", extra={"address": server.address, "db": db_url})

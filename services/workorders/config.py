@@ -11,7 +11,7 @@
 | ``PIPEWARDEN_WORKORDERS_SNAPSHOT_EVERY`` | ``50`` | save an aggregate snapshot every N events |
 | ``PIPEWARDEN_WORKORDERS_SLA_TICK_S`` | ``15`` | how often the SLA ticker looks for due escalations |
 | ``PIPEWARDEN_WORKORDERS_PROJECTION_POLL_S`` | ``0.05`` | read-model catch-up poll interval when idle |
-| ``PIPEWARDEN_WORKORDERS_METRICS_PORT`` | ``0`` (off) | Prometheus ``/metrics`` port |
+| ``PIPEWARDEN_WORKORDERS_METRICS_PORT`` | ``-1`` (off) | Prometheus ``/metrics`` port (0: any free port, -1: off; as in every service) |
 | ``PIPEWARDEN_WORKORDERS_CONSUME_ALARMS`` | ``1`` | run the alarm consumer in ``serve`` |
 | ``PIPEWARDEN_WORKORDERS_CONSUME_SENSOR_HEALTH`` | ``1`` | run the sensor-health consumer (hazards) in ``serve`` |
 | ``PIPEWARDEN_WORKORDERS_HAZARD_TICK_S`` | ``60`` | how often the hazard ticker escalates overdue hazards |
@@ -52,7 +52,7 @@ class WorkOrdersConfig:
     snapshot_every: int = 50
     sla_tick_s: float = 15.0
     projection_poll_s: float = 0.05
-    metrics_port: int = 0
+    metrics_port: int = -1  # 0: any free port, -1: off (the meaning every service gives it)
     consume_alarms: bool = True
     consume_sensor_health: bool = True
     hazard_tick_s: float = 60.0
@@ -130,7 +130,7 @@ class WorkOrdersConfig:
             snapshot_every=int(number("PIPEWARDEN_WORKORDERS_SNAPSHOT_EVERY", 50, minimum=1)),
             sla_tick_s=number("PIPEWARDEN_WORKORDERS_SLA_TICK_S", 15.0, minimum=0.01),
             projection_poll_s=number("PIPEWARDEN_WORKORDERS_PROJECTION_POLL_S", 0.05, minimum=0.001),
-            metrics_port=int(number("PIPEWARDEN_WORKORDERS_METRICS_PORT", 0, minimum=0)),
+            metrics_port=integer("PIPEWARDEN_WORKORDERS_METRICS_PORT", -1, minimum=-1),
             consume_alarms=flag("PIPEWARDEN_WORKORDERS_CONSUME_ALARMS", True),
             consume_sensor_health=flag("PIPEWARDEN_WORKORDERS_CONSUME_SENSOR_HEALTH", True),
             hazard_tick_s=number("PIPEWARDEN_WORKORDERS_HAZARD_TICK_S", 60.0, minimum=0.01),

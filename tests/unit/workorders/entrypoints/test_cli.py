@@ -10,6 +10,7 @@ import pytest
 
 from services.workorders.adapters.alarms import alarm_facts
 from services.workorders.bootstrap import build_runtime
+from services.workorders.config import ConfigError, WorkOrdersConfig
 from services.workorders.entrypoints.cli import main
 from tests.support.workorders_api import alarm
 
@@ -73,3 +74,15 @@ def test_bad_environment_exits_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest
     monkeypatch.setenv("PIPEWARDEN_WORKORDERS_SLA_TICK_S", "soon")
     assert main(["rebuild"]) == 2
     assert "PIPEWARDEN_WORKORDERS_SLA_TICK_S" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("raw", "port"), [("", -1), ("-1", -1), ("0", 0), ("9473", 9473)])
+def test_metrics_port_means_what_it_means_in_every_service(raw: str, port: int) -> None:
+    env = {"PIPEWARDEN_WORKORDERS_METRICS_PORT": raw} if raw else {}
+    assert WorkOrdersConfig.from_env(env).metrics_port == port
+
+
+@pytest.mark.parametrize("raw", ["-2", "1.5", "http", "nan"])
+def test_metrics_port_garbage_is_refused_naming_the_setting(raw: str) -> None:
+    with pytest.raises(ConfigError, match="PIPEWARDEN_WORKORDERS_METRICS_PORT"):
+        WorkOrdersConfig.from_env({"PIPEWARDEN_WORKORDERS_METRICS_PORT": raw})
