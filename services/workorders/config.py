@@ -11,7 +11,7 @@
 | ``PIPEWARDEN_WORKORDERS_SNAPSHOT_EVERY`` | ``50`` | save an aggregate snapshot every N events |
 | ``PIPEWARDEN_WORKORDERS_SLA_TICK_S`` | ``15`` | how often the SLA ticker looks for due escalations |
 | ``PIPEWARDEN_WORKORDERS_PROJECTION_POLL_S`` | ``0.05`` | read-model catch-up poll interval when idle |
-| ``PIPEWARDEN_WORKORDERS_METRICS_PORT`` | ``-1`` (off) | Prometheus ``/metrics`` port (0: any free port, -1: off; as in every service) |
+| ``PIPEWARDEN_WORKORDERS_METRICS_PORT`` | ``-1`` (off) | ``/metrics`` port (0: any free port, -1: off) |
 | ``PIPEWARDEN_WORKORDERS_CONSUME_ALARMS`` | ``1`` | run the alarm consumer in ``serve`` |
 | ``PIPEWARDEN_WORKORDERS_CONSUME_SENSOR_HEALTH`` | ``1`` | run the sensor-health consumer (hazards) in ``serve`` |
 | ``PIPEWARDEN_WORKORDERS_HAZARD_TICK_S`` | ``60`` | how often the hazard ticker escalates overdue hazards |
