@@ -52,7 +52,7 @@ from ..layout import (
 )
 from .balance import _advance_segment
 from .common import _jit, _jit_inline, _set_health
-from .health import _rate_plausible, _reading_health
+from .health import _health_limits, _rate_plausible, _reading_health
 from .methane import _methane
 from .pressure import _expire_fronts, _npw, _npw_start, _smoothing_weights
 from .rupture import _rupture
@@ -82,6 +82,7 @@ def process_kernel(starts, readings, r_begin, r_end, params, seg_cfg, slot_cfg, 
     """
     n_seg = seg_cfg.shape[0]
     tick_us = np.int64(params[P_TICK_US])
+    health_limits = _health_limits(params)
     s = -1
     seg_end = starts[0]
     for r in range(r_begin, r_end):
@@ -150,7 +151,8 @@ def process_kernel(starts, readings, r_begin, r_end, params, seg_cfg, slot_cfg, 
         slot_i[slot, SI_LAST_GOOD_TIME] = t
         slot_i[slot, SI_READINGS] += 1
         counters[C_ACCEPTED] += 1
-        new_h = _reading_health(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i)
+        new_h = _reading_health(s, role, slot, t, v, prev_v, prev_t, health_limits, seg_cfg, slot_cfg, slot_f,
+                                slot_i)
         if new_h != slot_i[slot, SI_HEALTH]:
             _set_health(slot_i, seg_f, slot, s, role, new_h, t, ev_i, ev_f, n_ev, counters)
         # accumulate into the open tick, the next one, or (late) the open one

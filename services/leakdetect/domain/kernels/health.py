@@ -69,13 +69,21 @@ def _rate_plausible(s, role, slot, t, v, prev_v, prev_t, slot_cfg, slot_i, seg_f
 
 
 @_jit_inline
-def _reading_health(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i):
+def _health_limits(params):
+    """The per-reading health checks' parameters (flat_n, flat_us, stuck_frac, impl_clear), read once per kernel call:
+    read per reading they are reloaded and converted every time, since the compiler cannot tell that the state
+    arrays written in between are not `params` (a measurable share of the kernel's time)."""
+    return (np.int64(params[P_FLAT_N]), params[P_FLAT_S] * 1e6, params[P_STUCK_FRAC],
+            np.int64(params[P_IMPL_CLEAR_N]))
+
+
+@_jit_inline
+def _reading_health(s, role, slot, t, v, prev_v, prev_t, limits, seg_cfg, slot_cfg, slot_f, slot_i):
     """Health after an accepted reading: flat-lined (exactly the same value for P_FLAT_N readings over P_FLAT_S),
     stuck (changes far below the random error for twice as many), still IMPLAUSIBLE_RATE until P_IMPL_CLEAR_N
-    plausible readings, else OK. Methane sensors are neither flat-lined nor stuck (clean air reads 0)."""
-    flat_n = np.int64(params[P_FLAT_N])
-    flat_us = params[P_FLAT_S] * 1e6
-    stuck_frac = params[P_STUCK_FRAC]
+    plausible readings, else OK. Methane sensors are neither flat-lined nor stuck (clean air reads 0).
+    `limits` is `_health_limits(params)`."""
+    flat_n, flat_us, stuck_frac, impl_clear = limits
     base_slot = s * N_ROLES
     new_h = HEALTH_OK
     # a flow meter reading exactly zero is shut in, unless the meter at the other end still sees flow
@@ -100,7 +108,6 @@ def _reading_health(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_c
                 slot_f[slot, SF_ANCHOR] = v
             if new_h == HEALTH_OK and slot_i[slot, SI_STUCK_N] >= 2 * flat_n:
                 new_h = HEALTH_STUCK
-    impl_clear = np.int64(params[P_IMPL_CLEAR_N])
     if slot_i[slot, SI_HEALTH] == HEALTH_IMPLAUSIBLE_RATE and slot_i[slot, SI_GOOD_RUN] < impl_clear:
         new_h = HEALTH_IMPLAUSIBLE_RATE
     return new_h
