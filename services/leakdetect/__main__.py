@@ -10,7 +10,7 @@ from services.leakdetect.adapters.metrics import PrometheusMetrics
 from services.leakdetect.config import LeakdetectConfig
 from services.leakdetect.entrypoints.query_grpc import LeakQueryServicer, QueryServer
 from services.leakdetect.entrypoints.worker import LeakdetectWorker, load_network
-from services.observability import configure_logging, start_metrics_server
+from services.observability import configure_logging, json_logging_config, start_metrics_server
 
 log = logging.getLogger("services.leakdetect")
 
@@ -30,7 +30,14 @@ def main() -> None:
         query.start()
         log.info("query API listening", extra={"grpc_port": query.port})
     try:
-        runner = Worker(worker.app, loglevel=config.log_level.lower(), quiet=True, redirect_stdouts=False)
+        # faust sets up logging itself (plain text by default): hand it the JSON configuration.
+        runner = Worker(
+            worker.app,
+            loglevel=config.log_level.lower(),
+            quiet=True,
+            redirect_stdouts=False,
+            logging_config=json_logging_config("leakdetect", config.log_level),
+        )
         runner.execute_from_commandline()
     finally:
         if query is not None:

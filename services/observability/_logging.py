@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.config
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 # Attributes every LogRecord has; anything else came from `extra=` and is emitted as a field.
 _STANDARD_ATTRIBUTES = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
@@ -34,8 +36,16 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Route the root logger to stderr as JSON lines; idempotent."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(service))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    logging.config.dictConfig(json_logging_config(service, level))
+
+
+def json_logging_config(service: str, level: str = "INFO") -> dict[str, Any]:
+    """``configure_logging`` as a ``logging.config.dictConfig`` dictionary, for frameworks that set up logging
+    themselves from one (faust's ``Worker(logging_config=...)``): their loggers write JSON lines too."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter, "service": service}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": sys.stderr, "formatter": "json"}},
+        "root": {"level": level.upper(), "handlers": ["stderr"]},
+    }

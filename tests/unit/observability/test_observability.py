@@ -4,6 +4,7 @@ import json
 import logging
 import urllib.request
 
+import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from services.observability import JsonFormatter, start_metrics_server
@@ -35,3 +36,24 @@ def test_metrics_server_serves_registry() -> None:
     finally:
         server.stop()
     assert "pipewarden_test_things_total 3.0" in body
+
+
+def test_a_framework_configured_from_the_dict_config_logs_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging.config
+
+    from services.observability import json_logging_config
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        logging.config.dictConfig(json_logging_config("leakdetect", "INFO"))  # what faust's Worker does with it
+        logging.getLogger("faust.worker").info("[^Worker]: Starting...")
+        logging.getLogger("aiokafka.consumer").warning("broker unreachable", extra={"bootstrap": "127.0.0.1:1"})
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(e["logger"], e["level"], e["service"]) for e in lines] == [
+        ("faust.worker", "info", "leakdetect"),
+        ("aiokafka.consumer", "warning", "leakdetect"),
+    ]
+    assert lines[1]["bootstrap"] == "127.0.0.1:1"
