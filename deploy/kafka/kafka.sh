@@ -168,15 +168,7 @@ cmd_up() {
         for p in "$PORT" "$CONTROLLER_PORT"; do
             port_in_use "$p" && die "port $p on 127.0.0.1 is already in use (another broker? set PIPEWARDEN_KAFKA_PORT / PIPEWARDEN_KAFKA_CONTROLLER_PORT)"
         done
-        cmd_fetch
-        mkdir -p "$DATA_DIR"
-        write_config
-        if [[ ! -f "$LOG_DIRS/meta.properties" ]]; then
-            log "formatting $LOG_DIRS"
-            java_cmd kafka.tools.StorageTool format --ignore-formatted \
-                --cluster-id="$(new_cluster_id)" -c "$CONFIG_FILE" >"$DATA_DIR/format.log" 2>&1 \
-                || { cat "$DATA_DIR/format.log" >&2; die "formatting the KRaft log dir failed"; }
-        fi
+        prepare_data_dir
         log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$PORT (controller $CONTROLLER_PORT, data $DATA_DIR)"
         # setsid: the broker outlives the shell that started it (make, the pytest fixture) until `down`.
         setsid nohup java -Xms256m -Xmx"$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
@@ -253,12 +245,8 @@ cmd_down() {
     log "stopped"
 }
 
-cmd_run() {
-    # The foreground form of `up` for a supervisor: same config, same JVM flags, exec so that the
-    # supervisor's pid is the broker's (signals and kill -9 reach the JVM itself).
-    is_port "$PORT" || die "PIPEWARDEN_KAFKA_PORT is not a port: '$PORT'"
-    is_port "$CONTROLLER_PORT" || die "PIPEWARDEN_KAFKA_CONTROLLER_PORT is not a port: '$CONTROLLER_PORT'"
-    [[ "$PORT" != "$CONTROLLER_PORT" ]] || die "broker and controller ports must differ ($PORT)"
+# Jars, config and a formatted KRaft log dir (formatted once: the cluster id is kept across restarts).
+prepare_data_dir() {
     cmd_fetch
     mkdir -p "$DATA_DIR"
     write_config
@@ -268,6 +256,15 @@ cmd_run() {
             --cluster-id="$(new_cluster_id)" -c "$CONFIG_FILE" >"$DATA_DIR/format.log" 2>&1 \
             || { cat "$DATA_DIR/format.log" >&2; die "formatting the KRaft log dir failed"; }
     fi
+}
+
+cmd_run() {
+    # The foreground form of `up` for a supervisor: same config, same JVM flags, exec so that the
+    # supervisor's pid is the broker's (signals and kill -9 reach the JVM itself).
+    is_port "$PORT" || die "PIPEWARDEN_KAFKA_PORT is not a port: '$PORT'"
+    is_port "$CONTROLLER_PORT" || die "PIPEWARDEN_KAFKA_CONTROLLER_PORT is not a port: '$CONTROLLER_PORT'"
+    [[ "$PORT" != "$CONTROLLER_PORT" ]] || die "broker and controller ports must differ ($PORT)"
+    prepare_data_dir
     log "running Kafka $KAFKA_VERSION in the foreground on 127.0.0.1:$PORT (controller $CONTROLLER_PORT, data $DATA_DIR)"
     exec java -Xms256m -Xmx"$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
         -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
