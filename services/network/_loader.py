@@ -164,7 +164,7 @@ def parse_network(document: Mapping[str, Any], path: Path | str = "<memory>") ->
             path,
             entry_name,
             raw,
-            {"id", "kind", "district", "elevation_m", "supply_pressure_pa", "nominal_demand_kg_per_s"},
+            {"id", "kind", "district", "elevation_m", "supply_pressure_pa", "nominal_demand_kg_per_s", "x_m", "y_m"},
         )
         node_id = e.text("id")
         _unique(path, entry_name, node_id, set(nodes))
@@ -177,7 +177,14 @@ def parse_network(document: Mapping[str, Any], path: Path | str = "<memory>") ->
         demand = e.number("nominal_demand_kg_per_s", minimum=0.0, default=0.0)
         if demand and kind is not NodeKind.DEMAND:
             e.fail(f"nominal_demand_kg_per_s is only for demand nodes, not {kind.value}")
-        nodes[node_id] = Node(node_id, kind, e.text("district"), e.number("elevation_m"), supply, demand)
+        x_m = y_m = None
+        if "x_m" in e.raw or "y_m" in e.raw:
+            if not ("x_m" in e.raw and "y_m" in e.raw):
+                e.fail("x_m and y_m (map position) go together: give both or neither")
+            x_m, y_m = e.number("x_m"), e.number("y_m")
+        nodes[node_id] = Node(
+            node_id, kind, e.text("district"), e.number("elevation_m"), supply, demand, x_m=x_m, y_m=y_m
+        )
 
     segments: dict[str, Segment] = {}
     segment_fields = {

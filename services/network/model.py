@@ -57,6 +57,10 @@ class Node:
     elevation_m: float
     supply_pressure_pa: float | None = None  # SUPPLY and REGULATOR nodes
     nominal_demand_kg_per_s: float = 0.0  # DEMAND nodes
+    # Map position for schematics (metres east / north of the network's own origin); None when the
+    # network file gives none. Never used by hydraulics: segment lengths are given on the segments.
+    x_m: float | None = None
+    y_m: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

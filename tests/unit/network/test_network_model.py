@@ -39,6 +39,16 @@ def test_demo_city_is_big_enough_and_monitored_ends_are_instrumented() -> None:
             assert down is not None and down.position_m == pytest.approx(segment.length_m)
 
 
+def test_every_demo_node_has_a_map_position_and_none_is_required(demo_document: dict[str, Any], tmp_path: Path) -> None:
+    network = load_demo_network()
+    assert all(node.x_m is not None and node.y_m is not None for node in network.nodes.values())
+    bare_document = copy.deepcopy(demo_document)
+    for node in bare_document["nodes"]:
+        node.pop("x_m"), node.pop("y_m")
+    bare = load_network(_write(tmp_path, bare_document))
+    assert all(node.x_m is None and node.y_m is None for node in bare.nodes.values())
+
+
 def test_every_tag_belongs_to_a_gateway_of_the_network() -> None:
     network = load_demo_network()
     owned = sum(len(network.tags_of_gateway(g)) for g in network.gateways)
@@ -132,6 +142,12 @@ BAD_DOCUMENTS = [
         lambda d: d["gas"].update(specific_gravity=True),
         r"gas: specific_gravity must be a finite number",
     ),
+    (
+        "map position half given",
+        lambda d: d["nodes"][1].pop("y_m"),
+        r"nodes\[1\] \(TJ-N\): x_m and y_m \(map position\) go together",
+    ),
+    ("map position not a number", lambda d: d["nodes"][0].update(x_m="east"), r"x_m must be a finite number"),
 ]
 
 
