@@ -34,6 +34,7 @@ Errors (map them at the edges)
 
 Outbox (publishing appended events to Kafka)
 - ``OutboxRelay``: publishes a SQL store's pending outbox rows, in order, at least once.
+- ``outbox_backlog`` -> ``OutboxBacklog``: how many rows wait, and the age of the oldest (metrics).
 - ``EnvelopeEncoder``: ``RecordedEvent -> bytes``, the message value; supplied by the events' owner.
 - ``Publisher`` (the producer port), ``KafkaPublisher`` (kafka-python, acks=all),
   ``RecordingPublisher`` (keeps messages: tests, dry runs), ``OutboxMessage`` (what a publisher gets).
@@ -75,10 +76,12 @@ from services.eventstore.model import NewEvent, RecordedEvent, Snapshot, canonic
 from services.eventstore.outbox import (
     EnvelopeEncoder,
     KafkaPublisher,
+    OutboxBacklog,
     OutboxMessage,
     OutboxRelay,
     Publisher,
     RecordingPublisher,
+    outbox_backlog,
 )
 from services.eventstore.ports import EventStorePort
 from services.eventstore.projections import Projection, ProjectionRunner
@@ -100,6 +103,7 @@ __all__ = [
     "KafkaPublisher",
     "ManualClock",
     "NewEvent",
+    "OutboxBacklog",
     "OutboxMessage",
     "OutboxRelay",
     "Projection",
@@ -114,6 +118,7 @@ __all__ = [
     "create_engine",
     "create_schema",
     "is_transient_error",
+    "outbox_backlog",
     "read_transaction",
     "write_transaction",
 ]

@@ -139,6 +139,25 @@ class KafkaPublisher:
             self._producer = None
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxBacklog:
+    """The outbox rows not yet published: how many, and when the oldest one's event was recorded."""
+
+    pending: int
+    oldest_recorded_at_unix_us: int | None  # None when nothing is pending
+
+
+def outbox_backlog(store: EventStore) -> OutboxBacklog:
+    """One read of the outbox's backlog (for metrics: a relay that falls behind or cannot reach Kafka)."""
+    with read_transaction(store.engine) as conn:
+        pending, oldest = conn.execute(
+            sa.select(sa.func.count(), sa.func.min(events.c.recorded_at_unix_us))
+            .select_from(outbox.join(events, events.c.position == outbox.c.position))
+            .where(outbox.c.published_at_unix_us.is_(None))
+        ).one()
+    return OutboxBacklog(int(pending), None if oldest is None else int(oldest))
+
+
 class OutboxRelay:
     """Publishes a SQL ``EventStore``'s outbox rows; ``encode`` makes each event's message value."""
 
@@ -219,11 +238,7 @@ class OutboxRelay:
         return total
 
     def pending_count(self) -> int:
-        with read_transaction(self.store.engine) as conn:
-            count = conn.execute(
-                sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at_unix_us.is_(None))
-            ).scalar_one()
-        return int(count)
+        return outbox_backlog(self.store).pending
 
     def run_forever(self, stop: threading.Event, *, idle_sleep_s: float = 0.2, retry_sleep_s: float = 1.0) -> None:
         """Relay until ``stop`` is set; publish failures are retried after ``retry_sleep_s``."""

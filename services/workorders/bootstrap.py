@@ -116,6 +116,7 @@ def serve(config: WorkOrdersConfig, *, db_url: str, address: str) -> int:
         )
         consumers.append(AlarmConsumerThread(sensor_health).start())
     if config.metrics_port >= 0:
+        runtime.start_metrics_sampler(every_s=5.0)
         metrics = start_metrics_server(config.metrics_port)
         log.info("metrics listening", extra={"metrics_port": metrics.port})
     servicer = WorkOrdersServicer(runtime.app, config.jwt_secret, max_streams_per_caller=config.max_streams_per_caller)

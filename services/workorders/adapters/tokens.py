@@ -22,7 +22,15 @@ _LEEWAY_S = 5
 
 
 class InvalidToken(Exception):
-    """Missing, garbled, expired, badly signed or incomplete token (gRPC UNAUTHENTICATED)."""
+    """Missing, garbled, expired, badly signed or incomplete token (gRPC UNAUTHENTICATED).
+
+    ``reason`` is a short label for metrics (``missing_token``, ``malformed_token``, ``expired_token``,
+    ``bad_signature``, ``invalid_token``, ``invalid_claims``); the message is for the caller.
+    """
+
+    def __init__(self, message: str, reason: str = "invalid_token") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def check_secret(secret: str) -> str:
@@ -57,7 +65,7 @@ def issue_token(
 def verify_token(secret: str, token: str) -> Principal:
     """The principal a valid token names; raises ``InvalidToken`` with a reason otherwise."""
     if not token:
-        raise InvalidToken("missing bearer token")
+        raise InvalidToken("missing bearer token", "missing_token")
     try:
         claims = jwt.decode(
             token,
@@ -67,23 +75,23 @@ def verify_token(secret: str, token: str) -> Principal:
             leeway=_LEEWAY_S,
         )
     except jwt.ExpiredSignatureError:
-        raise InvalidToken("token expired") from None
+        raise InvalidToken("token expired", "expired_token") from None
     except jwt.InvalidSignatureError:
-        raise InvalidToken("token signature does not verify") from None
+        raise InvalidToken("token signature does not verify", "bad_signature") from None
     except jwt.PyJWTError as error:
         raise InvalidToken(f"invalid token: {error}") from None
     subject, role, districts = claims.get("sub"), claims.get("role"), claims.get("districts", [])
     if not isinstance(subject, str) or not subject or len(subject) > 150 or not subject.isprintable():
-        raise InvalidToken("token 'sub' must be a non-empty printable string")
+        raise InvalidToken("token 'sub' must be a non-empty printable string", "invalid_claims")
     try:
         caller_role = CallerRole(str(role))
     except ValueError:
-        raise InvalidToken(f"token 'role' must be one of {[r.value for r in CallerRole]}") from None
+        raise InvalidToken(f"token 'role' must be one of {[r.value for r in CallerRole]}", "invalid_claims") from None
     if not isinstance(districts, list) or not all(isinstance(d, str) and d for d in districts):
-        raise InvalidToken("token 'districts' must be a list of district names")
+        raise InvalidToken("token 'districts' must be a list of district names", "invalid_claims")
     sign_off_roles = claims.get("sign_off_roles", [])
     if not isinstance(sign_off_roles, list) or not all(isinstance(r, str) and r for r in sign_off_roles):
-        raise InvalidToken("token 'sign_off_roles' must be a list of role names")
+        raise InvalidToken("token 'sign_off_roles' must be a list of role names", "invalid_claims")
     return Principal(
         subject=subject, role=caller_role, districts=frozenset(districts), sign_off_roles=frozenset(sign_off_roles)
     )
@@ -97,6 +105,6 @@ def bearer_from_metadata(metadata: Iterable[tuple[str, str | bytes]]) -> str:
         text = value.decode("latin-1") if isinstance(value, bytes) else value
         scheme, _, token = text.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise InvalidToken("authorization metadata must be 'Bearer <token>'")
+            raise InvalidToken("authorization metadata must be 'Bearer <token>'", "malformed_token")
         return token.strip()
     return ""

@@ -35,6 +35,7 @@ from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 a
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as pb_grpc
 from services.eventstore import ConcurrencyError, DuplicateEventError, InvalidEventError
 from services.grpcserve import Undecodable, add_lenient_service
+from services.workorders.adapters import metrics
 from services.workorders.adapters.tokens import InvalidToken, bearer_from_metadata, verify_token
 from services.workorders.config import DEFAULT_MAX_STREAMS_PER_CALLER
 from services.workorders.domain import commands
@@ -307,6 +308,7 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
         try:
             principal = verify_token(self.jwt_secret, bearer_from_metadata(context.invocation_metadata() or ()))
         except InvalidToken as error:
+            metrics.REFUSED_CALLS.labels(error.reason).inc()
             await _abort(context, grpc.StatusCode.UNAUTHENTICATED, str(error))
         if isinstance(request, Undecodable):
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, request.problem)
@@ -318,11 +320,33 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
         handle: Callable[[Principal, Any], R],
     ) -> R:
+        """A query: the caller, then ``handle`` in the blocking pool; timed per method."""
         principal = await self._caller(request, context)
+        started = time.perf_counter()
         try:
             return await self._blocking(handle, principal, request)
         except Exception as error:
             code, message = _status_of(error)
+        finally:
+            metrics.QUERY_SECONDS.labels(type(request).__name__.removesuffix("Request")).observe(
+                time.perf_counter() - started
+            )
+        await _abort(context, code, message)
+
+    async def _command(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        """Every ``Execute*Command``: like ``_unary``, counted by aggregate, verb and outcome, and timed."""
+        principal = await self._caller(request, context)
+        aggregate, verb = _EXECUTE[type(request)].aggregate, request.WhichOneof("command") or "none"
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return await self._blocking(self._execute, principal, request)
+        except Exception as error:
+            code, message = _status_of(error)
+            outcome = code.name.lower()
+        finally:
+            metrics.COMMANDS.labels(aggregate, verb, outcome).inc()
+            metrics.COMMAND_SECONDS.labels(aggregate, verb).observe(time.perf_counter() - started)
         await _abort(context, code, message)
 
     def _meta(self, ctx: pb.CommandContext) -> dict[str, Any]:
@@ -423,17 +447,17 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
     async def ExecuteWorkOrderCommand(
         self, request: pb.ExecuteWorkOrderCommandRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ExecuteWorkOrderCommandResponse:
-        return await self._unary(request, context, self._execute)
+        return await self._command(request, context)
 
     async def ExecuteHazardCommand(
         self, request: pb.ExecuteHazardCommandRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ExecuteHazardCommandResponse:
-        return await self._unary(request, context, self._execute)
+        return await self._command(request, context)
 
     async def ExecuteReplacementCommand(
         self, request: pb.ExecuteReplacementCommandRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ExecuteReplacementCommandResponse:
-        return await self._unary(request, context, self._execute)
+        return await self._command(request, context)
 
     def _execute(self, principal: Principal, request: Any) -> Any:
         """Every ``Execute*Command``: the request's command as its dataclass, run, answered as ``_EXECUTE`` says."""
@@ -457,6 +481,7 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
             await _abort(context, grpc.StatusCode.UNAVAILABLE, "the server is not started")
         caller = principal.subject
         if not self.streams.acquire(caller):
+            metrics.REFUSED_CALLS.labels("stream_limit").inc()
             await _abort(
                 context,
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -464,6 +489,7 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
                 "may hold: cancel one (or share one stream between screens) before opening another",
             )
         position = request.after_position
+        metrics.WATCH_STREAMS_OPEN.inc()
         try:
             async for item in feed.follow(districts, request.after_position, heartbeat_s=self.heartbeat_s):
                 position = item.position
@@ -479,6 +505,7 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
             return
         finally:
             self.streams.release(caller)
+            metrics.WATCH_STREAMS_OPEN.dec()
         await _abort(context, code, message)
 
     def _watch_bytes(self, item: WatchItem) -> bytes:

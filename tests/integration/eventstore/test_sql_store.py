@@ -26,6 +26,7 @@ from services.eventstore import (
     ProjectionRunner,
     RecordedEvent,
     RecordingPublisher,
+    outbox_backlog,
 )
 from services.topics import WORKORDERS_EVENTS
 from services.workorders.adapters.outbox_envelope import encode_event_envelope
@@ -46,6 +47,20 @@ def test_schema_is_created_idempotently(store: EventStore) -> None:
 
 
 # -- outbox --------------------------------------------------------------------------------------------
+
+
+def test_outbox_backlog_counts_pending_rows_and_dates_the_oldest(store: EventStore) -> None:
+    assert outbox_backlog(store).pending == 0
+    assert outbox_backlog(store).oldest_recorded_at_unix_us is None
+    first = store.append("a", 0, [opened(1)])[0]
+    store.append("b", 0, [opened(2)])
+    backlog = outbox_backlog(store)
+    assert backlog.pending == 2
+    assert backlog.oldest_recorded_at_unix_us == first.recorded_at_unix_us
+    OutboxRelay(store, RecordingPublisher(), encode=encode_event_envelope, batch_size=1).publish_pending()
+    later = outbox_backlog(store)
+    assert later.pending == 1
+    assert later.oldest_recorded_at_unix_us == store.read_stream("b")[0].recorded_at_unix_us
 
 
 def test_append_writes_outbox_rows_that_the_relay_publishes_in_order(store: EventStore) -> None:
