@@ -131,6 +131,7 @@ def run(
     l_next,
     l_valve,
     l_visc,
+    l_ffix,  # fixed Darcy factor per link, 0 = from Re and roughness
     # boundary nodes (kind 0 = pressure, 1 = flow offtake; bnd_src >= 0: offtake = that pressure
     # node's supply, a regulator inlet) and valves; schedules concatenated
     bnd_point,
@@ -268,7 +269,9 @@ def run(
                     mp = m[l_prev[j]] if l_prev[j] >= 0 else m[j]
                     mn = m[l_next[j]] if l_next[j] >= 0 else m[j]
                     force += l_visc[j] * (mp - 2.0 * m[j] + mn) / (dx * dx)
-                if f_cache[j] <= 0.0 or (step - 1) % friction_every == 0:
+                if l_ffix[j] > 0.0:
+                    f_cache[j] = l_ffix[j]
+                elif f_cache[j] <= 0.0 or (step - 1) % friction_every == 0:
                     re = abs(m[j]) * l_diam[j] / (area * mu)
                     f_cache[j] = friction_factor(re, l_rough[j] / l_diam[j]) if re >= RE_LAMINAR else 0.0
                 if f_cache[j] > 0.0:

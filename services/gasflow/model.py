@@ -87,6 +87,12 @@ class PipeSpec:
     elevation_change_m: float = 0.0  # z(to_node) - z(from_node)
     temperature_k: float = 288.15
     n_cells: int | None = None  # default: length / Scenario-independent dx_target_m of the simulator
+    # A fixed Darcy friction factor instead of Swamee-Jain from roughness (and 64/Re when laminar): the
+    # pipe's stated or calibrated factor, as published cases give it. None: from roughness.
+    darcy_friction_factor: float | None = None
+    # A fixed isothermal wave speed: the gas in this pipe follows p = c² ρ (the ideal-gas law with c² in
+    # place of Z R T / M), so pressure waves travel at exactly c. None: from the network's gas and T.
+    wave_speed_m_per_s: float | None = None
 
     def __post_init__(self) -> None:
         _finite("length_m", self.length_m, positive=True)
@@ -104,6 +110,18 @@ class PipeSpec:
             raise ValueError(f"pipe {self.pipe_id}: n_cells must be a positive int, got {self.n_cells!r}")
         if self.from_node == self.to_node:
             raise ValueError(f"pipe {self.pipe_id}: from_node and to_node must differ")
+        if self.darcy_friction_factor is not None:
+            _finite(f"pipe {self.pipe_id} darcy_friction_factor", self.darcy_friction_factor, positive=True)
+            if self.darcy_friction_factor >= 0.2:
+                raise ValueError(
+                    f"pipe {self.pipe_id}: darcy_friction_factor {self.darcy_friction_factor} is not a pipe's (< 0.2)"
+                )
+        if self.wave_speed_m_per_s is not None:
+            _finite(f"pipe {self.pipe_id} wave_speed_m_per_s", self.wave_speed_m_per_s, positive=True)
+            if not 100.0 <= self.wave_speed_m_per_s <= 2000.0:
+                raise ValueError(
+                    f"pipe {self.pipe_id}: wave_speed_m_per_s {self.wave_speed_m_per_s} outside [100, 2000] m/s"
+                )
 
     @property
     def area_m2(self) -> float:

@@ -16,7 +16,8 @@ pressures). Why DAK: it is the industry default fit of the chart, needs only the
 that the network model carries, and is accurate to well under 1 % at the temperatures (Tpr 1.3-1.6)
 and pressures (Ppr < 2) of gas transmission and distribution. AGA8/GERG would be more accurate for a
 known composition but are large and need a full analysis we do not have. Outside Tpr in [1.0, 3.0]
-or Ppr in (0, 30] the functions raise ValueError.
+or Ppr in (0, 30] the functions raise ValueError. ``GasSpec(equation_of_state="ideal")`` sets Z = 1
+everywhere (no validity range): published test cases are stated for an ideal gas.
 
 Wave speed
 ----------
@@ -60,6 +61,7 @@ TPR_RANGE = (1.0, 3.0)
 PPR_MAX = 30.0
 
 FloatArray = NDArray[np.float64]
+EQUATIONS_OF_STATE = ("dak", "ideal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,9 @@ class GasSpec:
     viscosity_pa_s: float = 1.1e-5  # dynamic viscosity; natural gas at 0-20 °C, low pressure
     heat_capacity_ratio: float = 1.30  # cp/cv for the orifice (leak) flow
     pseudo_critical: str = "sutton"  # or "standing"
+    # "dak": real gas, Z from Dranchuk-Abou-Kassem; "ideal": Z = 1 at every pressure (published test cases,
+    # or a low-pressure network where Z stays within a fraction of a percent of 1).
+    equation_of_state: str = "dak"
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.specific_gravity) and 0.55 <= self.specific_gravity <= 1.7):
@@ -86,6 +91,10 @@ class GasSpec:
             raise ValueError(f"heat_capacity_ratio out of range: {self.heat_capacity_ratio}")
         if self.pseudo_critical not in ("sutton", "standing"):
             raise ValueError(f"pseudo_critical must be 'sutton' or 'standing', got {self.pseudo_critical!r}")
+        if self.equation_of_state not in EQUATIONS_OF_STATE:
+            raise ValueError(
+                f"equation_of_state must be one of {', '.join(EQUATIONS_OF_STATE)}, got {self.equation_of_state!r}"
+            )
 
     @property
     def molar_mass_kg_per_mol(self) -> float:
@@ -171,9 +180,11 @@ def _check_pt(pressure_pa: ArrayLike, temperature_k: ArrayLike) -> tuple[FloatAr
 
 
 def z_factor(pressure_pa: ArrayLike, temperature_k: ArrayLike, gas: GasSpec | None = None) -> FloatArray:
-    """Compressibility factor Z(p, T) of the gas (DAK with Sutton/Standing pseudo-criticals)."""
+    """Compressibility factor Z(p, T) of the gas (DAK with Sutton/Standing pseudo-criticals; 1 for an ideal gas)."""
     gas = gas or GasSpec()
     p, t = _check_pt(pressure_pa, temperature_k)
+    if gas.equation_of_state == "ideal":
+        return np.ones(np.broadcast(p, t).shape)
     tpc, ppc = pseudo_critical(gas)
     return z_factor_reduced(p / ppc, t / tpc)
 

@@ -7,8 +7,12 @@ Equations (1-D, isothermal, per pipe; Osiadacz 1987 ch. 3, Wylie & Streeter 1993
     p = ρ Z(p) R T / M,  Z(p) ≈ 1 + a p + b p² (least-squares fit of DAK at the pipe's T)
 
 m is the mass flow (kg/s), A the area, f the Darcy factor (Swamee-Jain from roughness, 64/Re
-laminar). The convective term ∂(m²/ρA)/∂x is dropped (Mach < 0.05 in gas networks; Osiadacz, Kiuchi
-1994); the inertia ∂m/∂t is kept, so pressure waves travel at c = sqrt(dp/dρ) (~330-420 m/s).
+laminar; or the pipe's fixed ``darcy_friction_factor``). Options for published cases, all public:
+``GasSpec(equation_of_state="ideal")`` (Z = 1), ``PipeSpec(wave_speed_m_per_s=c)`` (p = c² ρ in that
+pipe) and ``PipeSpec(darcy_friction_factor=f)``; benchmarks/simulator_validation.py checks them on
+Gyrya & Zlotnik's (2019) fast transient. The convective term ∂(m²/ρA)/∂x is dropped (Mach < 0.05 in
+gas networks; Osiadacz, Kiuchi 1994); the inertia ∂m/∂t is kept, so pressure waves travel at
+c = sqrt(dp/dρ) (~330-420 m/s).
 
 Scheme: staggered grid. Each pipe of length L is cut into n cells of dx = L/n (n from dx_target_m,
 default 100 m, or the pipe's n_cells). Densities and pressures live on "points" at x = 0, dx, ...,
@@ -92,6 +96,7 @@ class _Grid:
     l_area: FloatArray
     l_diam: FloatArray
     l_rough: FloatArray
+    l_ffix: FloatArray  # fixed Darcy factor, 0 = from roughness
     l_dz: FloatArray
     l_prev: IntArray
     l_next: IntArray
@@ -163,7 +168,7 @@ class Simulator:
         point_pipe: list[int] = [-1] * len(node_ids)
         point_x: list[float] = [0.0] * len(node_ids)
         point_node: list[str] = list(node_ids)
-        links: list[tuple[int, int, float, float, float, float, float, int, float]] = []
+        links: list[tuple[int, int, float, float, float, float, float, int, float, float]] = []
         pipe_links: list[IntArray] = []
         pipe_points: list[IntArray] = []
         lp: list[tuple[int, int, float]] = []
@@ -172,8 +177,12 @@ class Simulator:
             n = pipe.n_cells or max(1, round(pipe.length_m / self.dx_target_m))
             dx = pipe.length_m / n
             area = pipe.area_m2
-            k = rgas * pipe.temperature_k
-            a, b, _ = fits[pipe.temperature_k]
+            if pipe.wave_speed_m_per_s is not None:
+                # p = c² ρ: the ideal-gas form with c² for Z R T / M
+                k, a, b = pipe.wave_speed_m_per_s**2, 0.0, 0.0
+            else:
+                k = rgas * pipe.temperature_k
+                a, b, _ = fits[pipe.temperature_k]
             pts = [node_point[pipe.from_node]]
             for c in range(1, n):
                 pts.append(len(vol))
@@ -207,6 +216,7 @@ class Simulator:
                         pipe.elevation_change_m / n,
                         ip,
                         (c + 0.5) * dx,
+                        pipe.darcy_friction_factor or 0.0,
                     )
                 )
             pipe_links.append(np.array(ids, dtype=np.int64))
@@ -245,6 +255,7 @@ class Simulator:
             l_area=l_arr[:, 3].copy(),
             l_diam=l_arr[:, 4].copy(),
             l_rough=l_arr[:, 5].copy(),
+            l_ffix=np.array([lk[9] for lk in links], dtype=np.float64),
             l_dz=l_arr[:, 6].copy(),
             l_prev=l_prev,
             l_next=l_next,
@@ -655,6 +666,7 @@ class Simulator:
             g.l_next,
             valve_links,
             visc,
+            g.l_ffix,
             bnd_point,
             bnd_kind,
             bnd_src,
@@ -773,7 +785,10 @@ def _solve_downstream(
         rho_u = _kernel.density_from_pressure(pu, ku, au, bu)
         rho_bar = 0.5 * (rho_k + rho_u)
         p_from, p_to = (p_known, pu) if unknown_is_to else (pu, p_known)
-        r_lin, r_quad = _kernel.resistance(m, rho_bar, diam, area, rough, mu)
+        if g.l_ffix[j] > 0.0:
+            r_lin, r_quad = 0.0, float(g.l_ffix[j]) / (2.0 * diam * rho_bar * area)
+        else:
+            r_lin, r_quad = _kernel.resistance(m, rho_bar, diam, area, rough, mu)
         r_quad += k_valve / (2.0 * rho_bar * area * dx)
         return float(
             -area * ((p_to - p_from) / dx + rho_bar * _kernel.GRAVITY * dz / dx) - (r_lin + r_quad * abs(m)) * m
