@@ -14,15 +14,15 @@ import subprocess
 import sys
 
 from services.observability import configure_logging, start_metrics_server
+from services.telemetry.bootstrap import build_server
 from services.telemetry.config import ConfigError, TelemetryConfig
-from services.telemetry.entrypoints.server import TelemetryServer
 
 log = logging.getLogger("services.telemetry")
 WORKER_INDEX_ENV = "PIPEWARDEN_TELEMETRY_WORKER_INDEX"
 
 
 async def run(config: TelemetryConfig, worker_index: int) -> None:
-    server = TelemetryServer(config)
+    server = build_server(config)
     metrics = None
     if config.metrics_port >= 0:
         port = config.metrics_port + worker_index if config.metrics_port else 0

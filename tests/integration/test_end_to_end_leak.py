@@ -22,8 +22,8 @@ from services.fieldsim import Fleet, FleetConfig
 from services.gasflow import LeakSpec
 from services.gasflow.fieldsource import SimulatedValues
 from services.network import load_demo_network
+from services.telemetry.bootstrap import build_server
 from services.telemetry.config import TelemetryConfig
-from services.telemetry.entrypoints.server import TelemetryServer
 from services.topics import TELEMETRY_READINGS
 from tests.integration.leakdetect.conftest import WorkerProcess, alarms_for
 
@@ -71,7 +71,7 @@ async def test_simulated_leak_reaches_an_alarm_for_the_right_segment_and_place(
     await asyncio.to_thread(_start_group_at_the_end, kafka_bootstrap, app_id)
     worker = WorkerProcess(kafka_bootstrap, app_id, tmp_path, "leakdetect")
     worker.start()  # first, so that it is up (numba caches loaded) while the history streams
-    server = TelemetryServer(
+    server = build_server(
         TelemetryConfig(
             listen_address="127.0.0.1:0", kafka_bootstrap=kafka_bootstrap, gateway_tokens=TOKENS,
             metrics_port=-1, kafka_linger_ms=5, kafka_start_timeout_s=30.0,

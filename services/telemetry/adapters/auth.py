@@ -8,7 +8,14 @@ from collections.abc import Iterable, Mapping
 
 
 class AuthError(Exception):
-    """The caller is not a known gateway; the message says what was wrong (never the token)."""
+    """The caller is not a known gateway; the message says what was wrong (never the token).
+
+    ``reason`` labels the refusal in metrics: ``missing_token``, ``malformed_token`` or ``unknown_token``.
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class GatewayTokens:
@@ -31,14 +38,16 @@ class GatewayTokens:
                 header = value
                 break
         if header is None:
-            raise AuthError("missing 'authorization' metadata: send 'authorization: Bearer <gateway token>'")
+            raise AuthError(
+                "missing 'authorization' metadata: send 'authorization: Bearer <gateway token>'", "missing_token"
+            )
         if isinstance(header, bytes):
             header = header.decode("latin-1")
         scheme, _, token = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise AuthError("malformed 'authorization' metadata: expected 'Bearer <gateway token>'")
+            raise AuthError("malformed 'authorization' metadata: expected 'Bearer <gateway token>'", "malformed_token")
         raw = token.strip().encode()
         entry = self._by_digest.get(hashlib.sha256(raw).digest())
         if entry is None or not hmac.compare_digest(entry[1], raw):
-            raise AuthError("unknown gateway token")
+            raise AuthError("unknown gateway token", "unknown_token")
         return entry[0]

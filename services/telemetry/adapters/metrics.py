@@ -40,6 +40,12 @@ class PrometheusIngestMetrics:
             "Batches whose records Kafka did not acknowledge in time.",
             registry=r,
         )
+        self.refused_calls = Counter(
+            "pipewarden_telemetry_refused_calls",
+            "Calls refused before any batch was read, by reason (missing_token, malformed_token, unknown_token).",
+            ["reason"],
+            registry=r,
+        )
         self.ack_latency = Histogram(
             "pipewarden_telemetry_ack_latency_seconds",
             "From receiving a batch to its ack (includes the Kafka round trip).",
@@ -65,3 +71,6 @@ class PrometheusIngestMetrics:
 
     def publish_failed(self) -> None:
         self.kafka_errors.inc()
+
+    def call_refused(self, reason: str) -> None:
+        self.refused_calls.labels(reason).inc()

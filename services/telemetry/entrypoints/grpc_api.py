@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 import grpc
 
@@ -49,10 +49,15 @@ def ack_to_proto(ack: BatchAck) -> reading_pb2.IngestAck:
     )
 
 
+class RefusalMetrics(Protocol):
+    def call_refused(self, reason: str) -> None: ...
+
+
 class TelemetryIngestServicer(telemetry_ingest_service_pb2_grpc.TelemetryIngestServiceServicer):
-    def __init__(self, service: IngestService, tokens: GatewayTokens) -> None:
+    def __init__(self, service: IngestService, tokens: GatewayTokens, metrics: RefusalMetrics) -> None:
         self.service = service
         self.tokens = tokens
+        self.metrics = metrics
         self._draining = False
         # Stream handlers waiting for their next batch: on shutdown they can end at once.
         self._idle_streams: set[asyncio.Task[Any]] = set()
@@ -67,6 +72,7 @@ class TelemetryIngestServicer(telemetry_ingest_service_pb2_grpc.TelemetryIngestS
         try:
             return self.tokens.gateway_of(context.invocation_metadata())
         except AuthError as error:
+            self.metrics.call_refused(error.reason)
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(error))
             raise  # unreachable: abort raises
 

@@ -1,31 +1,27 @@
-"""Assemble and run one telemetry server: producer, ingest service, gRPC server with health and reflection.
+"""Run one telemetry server: the gRPC server (ingest, health, reflection) around a wired ingest service.
 
-`TelemetryServer` is what ``python -m services.telemetry`` runs and what the integration tests and the
-benchmark start in-process.
+``services.telemetry.bootstrap.build_server`` wires it; ``python -m services.telemetry``, the integration
+tests and the benchmark start what it returns.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Protocol
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import CollectorRegistry
 
 from services.contracts.pipewarden.telemetry.v1 import (
     telemetry_ingest_service_pb2,
 )
-from services.network import Network, load_demo_network, load_network
-from services.telemetry.adapters.auth import GatewayTokens
-from services.telemetry.adapters.clock import SystemClock
-from services.telemetry.adapters.kafka_publisher import KafkaPublisher
+from services.network import Network
 from services.telemetry.adapters.metrics import PrometheusIngestMetrics
 from services.telemetry.config import TelemetryConfig
-from services.telemetry.domain import TagIndex, ValidationLimits, max_request_bytes
-from services.telemetry.service_layer import IngestService, RecordPublisher
+from services.telemetry.service_layer import IngestService
 
 from .grpc_api import TelemetryIngestServicer, add_to_server
 
@@ -34,61 +30,35 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = telemetry_ingest_service_pb2.DESCRIPTOR.services_by_name["TelemetryIngestService"].full_name
 
 
+class ProducerLifecycle(Protocol):
+    """A publisher the server owns: connected before it listens, flushed and closed after it stops."""
+
+    async def start(self, timeout_s: float = 60.0) -> None: ...
+    async def stop(self) -> None: ...
+
+
 class TelemetryServer:
+    """One gRPC server (ingest, health, reflection) around a wired ingest service.
+
+    Built by ``services.telemetry.bootstrap.build_server``, the one place adapters are chosen.
+    """
+
     def __init__(
         self,
         config: TelemetryConfig,
+        service: IngestService,
+        servicer: TelemetryIngestServicer,
         *,
-        network: Network | None = None,
-        publisher: RecordPublisher | None = None,
-        registry: CollectorRegistry | None = None,
+        network: Network,
+        metrics: PrometheusIngestMetrics,
+        owned_producer: ProducerLifecycle | None,
     ) -> None:
         self.config = config
-        largest_valid = max_request_bytes(config.max_readings_per_batch)
-        if config.max_receive_message_bytes < largest_valid:
-            log.warning(
-                "gRPC message limit below the largest valid batch: gateways sending long tag ids in full "
-                "batches get RESOURCE_EXHAUSTED (PIPEWARDEN_TELEMETRY_MAX_MESSAGE_BYTES)",
-                extra={
-                    "max_message_bytes": config.max_receive_message_bytes,
-                    "largest_valid_batch_bytes": largest_valid,
-                    "max_readings_per_batch": config.max_readings_per_batch,
-                },
-            )
-        if network is None:
-            network = load_network(config.network_file) if config.network_file else load_demo_network()
         self.network = network
-        self.metrics = PrometheusIngestMetrics(registry)
-        self._own_publisher = publisher is None
-        self.publisher: RecordPublisher = publisher or KafkaPublisher(
-            config.kafka_bootstrap,
-            publish_timeout_s=config.publish_timeout_s,
-            request_timeout_ms=config.kafka_request_timeout_ms,
-            linger_ms=config.kafka_linger_ms,
-            max_batch_bytes=config.kafka_max_batch_bytes,
-            max_request_bytes=config.kafka_max_request_bytes,
-            compression=config.kafka_compression,
-        )
-        self.service = IngestService(
-            TagIndex.from_network(network),
-            self.publisher,
-            SystemClock(),
-            self.metrics,
-            limits=ValidationLimits(
-                max_clock_skew_us=int(config.max_clock_skew_s * 1e6),
-                max_age_us=int(config.max_reading_age_s * 1e6),
-            ),
-            readings_topic=config.readings_topic,
-            rejected_topic=config.rejected_topic,
-            max_readings_per_batch=config.max_readings_per_batch,
-            dedupe_window=config.dedupe_window,
-        )
-        tokens = GatewayTokens(config.gateway_tokens)
-        if not len(tokens):
-            log.warning(
-                "no gateway tokens configured: every call will be refused (PIPEWARDEN_TELEMETRY_GATEWAY_TOKENS)"
-            )
-        self.servicer = TelemetryIngestServicer(self.service, tokens)
+        self.metrics = metrics
+        self.service = service
+        self.servicer = servicer
+        self._owned_producer = owned_producer
         self.health = health_aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.port: int = 0
@@ -96,8 +66,8 @@ class TelemetryServer:
     async def start(self) -> int:
         """Connect to Kafka, then listen; returns the bound port."""
         config = self.config
-        if isinstance(self.publisher, KafkaPublisher) and self._own_publisher:
-            await self.publisher.start(config.kafka_start_timeout_s)
+        if self._owned_producer is not None:
+            await self._owned_producer.start(config.kafka_start_timeout_s)
         options: list[tuple[str, int]] = [
             ("grpc.max_receive_message_length", config.max_receive_message_bytes),
             ("grpc.max_concurrent_streams", config.max_concurrent_streams),
@@ -141,8 +111,8 @@ class TelemetryServer:
         if self.server is not None:
             await self.server.stop(grace)
         await self.service.drain()
-        if self._own_publisher and isinstance(self.publisher, KafkaPublisher):
-            await self.publisher.stop()
+        if self._owned_producer is not None:
+            await self._owned_producer.stop()
         log.info("telemetry stopped")
 
     async def wait_for_termination(self) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from services.contracts.pipewarden.telemetry.v1 import reading_pb2, telemetry_ingest_service_pb2_grpc
 from services.network import Network, load_demo_network
+from services.telemetry.bootstrap import build_server
 from services.telemetry.config import TelemetryConfig
 from services.telemetry.entrypoints.server import TelemetryServer
 
@@ -85,7 +86,7 @@ async def start_telemetry(telemetry_config: TelemetryConfig) -> AsyncIterator[Ca
     started: list[Running] = []
 
     async def start(**overrides: Any) -> Running:
-        server = TelemetryServer(replace(telemetry_config, **overrides), network=NETWORK)
+        server = build_server(replace(telemetry_config, **overrides), network=NETWORK)
         port = await server.start()
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         stub = telemetry_ingest_service_pb2_grpc.TelemetryIngestServiceStub(channel)

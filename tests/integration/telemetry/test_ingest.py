@@ -178,14 +178,18 @@ async def test_reflection_and_health(telemetry: Running) -> None:
 
 
 @pytest.mark.parametrize(
-    ("metadata", "words"),
+    ("metadata", "words", "reason"),
     [
-        ((), "missing 'authorization'"),
-        ((("authorization", "Bearer wrong-token"),), "unknown gateway token"),
-        ((("authorization", "tok-ds-01"),), "malformed"),
+        ((), "missing 'authorization'", "missing_token"),
+        ((("authorization", "Bearer wrong-token"),), "unknown gateway token", "unknown_token"),
+        ((("authorization", "tok-ds-01"),), "malformed", "malformed_token"),
     ],
 )
-async def test_missing_or_wrong_token_is_unauthenticated(telemetry: Running, metadata: Any, words: str) -> None:
+async def test_missing_or_wrong_token_is_unauthenticated_and_counted(
+    telemetry: Running, metadata: Any, words: str, reason: str
+) -> None:
+    registry = telemetry.server.metrics.registry
+    refused_before = registry.get_sample_value("pipewarden_telemetry_refused_calls_total", {"reason": reason}) or 0
     batch = make_batch(NETWORK, "gw-ds-01", unique_sequence())
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await telemetry.stub.PublishBatch(api.PublishBatchRequest(batch=batch), metadata=metadata)
@@ -195,6 +199,8 @@ async def test_missing_or_wrong_token_is_unauthenticated(telemetry: Running, met
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call.read()
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    refused = registry.get_sample_value("pipewarden_telemetry_refused_calls_total", {"reason": reason})
+    assert refused == refused_before + 2  # the unary call and the stream
 
 
 def _garbage_cases() -> list[Any]:

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from services.fieldsim import Fleet, FleetConfig
 from services.network import load_demo_network
+from services.telemetry.bootstrap import build_server
 from services.telemetry.config import TelemetryConfig
-from services.telemetry.entrypoints.server import TelemetryServer
 from services.telemetry.service_layer import OutRecord, PublishUnavailable
 
 NETWORK = load_demo_network()
@@ -36,7 +36,7 @@ class FlakyPublisher:
 
 async def test_batches_are_resent_with_the_same_sequence_until_acked() -> None:
     publisher = FlakyPublisher()
-    server = TelemetryServer(
+    server = build_server(
         TelemetryConfig(listen_address="127.0.0.1:0", gateway_tokens=TOKENS, metrics_port=-1),
         network=NETWORK,
         publisher=publisher,

@@ -12,8 +12,8 @@ import pytest
 from services.contracts.pipewarden.telemetry.v1 import records_pb2
 from services.fieldsim import Fleet, FleetConfig
 from services.network import load_demo_network
+from services.telemetry.bootstrap import build_server
 from services.telemetry.config import TelemetryConfig
-from services.telemetry.entrypoints.server import TelemetryServer
 from services.telemetry.service_layer import OutRecord
 
 NETWORK = load_demo_network()
@@ -47,7 +47,7 @@ def test_bad_compression_settings_are_refused(kwargs: dict[str, float]) -> None:
 
 async def test_compressed_replay_covers_the_history_in_order_and_stops_at_the_end() -> None:
     publisher = RecordingPublisher()
-    server = TelemetryServer(
+    server = build_server(
         TelemetryConfig(listen_address="127.0.0.1:0", gateway_tokens=TOKENS, metrics_port=-1),
         network=NETWORK,
         publisher=publisher,

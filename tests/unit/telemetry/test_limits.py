@@ -129,13 +129,13 @@ class _NoPublisher:
 def test_server_warns_when_the_message_limit_is_below_the_largest_valid_batch(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from services.telemetry.entrypoints.server import TelemetryServer
+    from services.telemetry.bootstrap import build_server
 
     network = load_demo_network()
-    with caplog.at_level("WARNING", logger="services.telemetry.entrypoints.server"):
-        TelemetryServer(TelemetryConfig(), network=network, publisher=_NoPublisher())
+    with caplog.at_level("WARNING", logger="services.telemetry"):
+        build_server(TelemetryConfig(), network=network, publisher=_NoPublisher())
         assert not [r for r in caplog.records if "largest valid batch" in r.getMessage()]
-        TelemetryServer(
+        build_server(
             TelemetryConfig(max_receive_message_bytes=1024 * 1024), network=network, publisher=_NoPublisher()
         )
     [warning] = [r for r in caplog.records if "largest valid batch" in r.getMessage()]
