@@ -1,26 +1,22 @@
-"""Adapter from the service's per-segment detector port to the numeric core (services.leakdetect.domain).
+"""Adapter from the service's per-segment detector port to the detectors' public facade
+(`services.leakdetect.domain.Pipeline`), the one way in that the replay CLI and the benchmark use too.
 
-The core keeps dense arrays for any number of segments; the service gives every segment its own
-one-segment `DetectorState`, because recovery and rebalancing move segments (with their partitions)
-between workers one at a time. The one-segment configuration comes from the core's one builder
-(`domain.network_config.config_from_network`), so a checkpoint restores only into the same configuration
-(the core checks its fingerprint).
+The service gives every segment its own one-segment pipeline, because recovery and rebalancing move segments
+(with their partitions) between workers one at a time. Each segment's configuration is built once here
+(`Pipeline.from_network`, through the one builder `domain.network_config`); a segment's state is a pipeline
+made fresh or restored from a checkpoint of that configuration (the core checks its fingerprint).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from services.leakdetect.domain import layout as L
-from services.leakdetect.domain.config import DetectorConfig, DetectorParams
-from services.leakdetect.domain.detector import DetectorState, decode_events, process_batch
+from services.leakdetect.domain import HEALTH_NAMES, DetectorParams, Pipeline
 from services.leakdetect.domain.events import DetectorEvent
-from services.leakdetect.domain.network_config import config_from_network
 from services.leakdetect.service_layer import ports
 from services.network import Network
 
@@ -31,12 +27,20 @@ class CoreDetector:
     def __init__(self, network: Network, params: DetectorParams | None = None) -> None:
         self.network = network
         self.params = params or DetectorParams()
-        self._configs: dict[str, DetectorConfig] = {}
+        self._templates: dict[str, Pipeline] = {}
         self._roles: dict[str, dict[str, int]] = {}
+        # role -> the pipeline's tag index: the service keys a segment's readings by role (compact, in its
+        # checkpoints); the facade takes tags
+        self._tag_of_role: dict[str, npt.NDArray[np.int64]] = {}
         for sid in network.segments:
-            built = config_from_network(network, segment_ids=[sid])
-            self._configs[sid] = built.config
-            self._roles[sid] = dict(built.tag_role)
+            p = Pipeline.from_network(network, [sid], self.params, event_capacity=_EVENT_CAPACITY)
+            self._templates[sid] = p
+            roles = p.detector_roles(sid)
+            self._roles[sid] = roles
+            lookup = np.zeros(max(roles.values(), default=-1) + 1, np.int64)
+            for tag, role in roles.items():
+                lookup[role] = p.tag_ids.index(tag)
+            self._tag_of_role[sid] = lookup
 
     def tag_roles(self, segment_id: str) -> Mapping[str, int]:
         return self._roles[segment_id]
@@ -45,13 +49,13 @@ class CoreDetector:
         return {r: t for t, r in self._roles[segment_id].items()}
 
     def new_state(self, segment_id: str) -> Any:
-        return DetectorState.new(self._configs[segment_id], self.params, event_capacity=_EVENT_CAPACITY)
+        return self._templates[segment_id].fresh()
 
     def dump(self, segment_id: str, state: Any) -> bytes:
         return bytes(state.to_bytes())
 
     def load(self, segment_id: str, data: bytes) -> Any:
-        return DetectorState.from_bytes(data, self._configs[segment_id], self.params, event_capacity=_EVENT_CAPACITY)
+        return self._templates[segment_id].restore(data)
 
     def feed(
         self,
@@ -62,25 +66,20 @@ class CoreDetector:
         value_si: npt.NDArray[np.float64],
         quality: npt.NDArray[np.int8],
     ) -> list[DetectorEvent]:
-        events = process_batch(state, np.zeros(role.size, np.int64), role, time_us, value_si, quality)
-        return decode_events(events)  # a handful per batch: alarms and health changes, never readings
+        pipeline: Pipeline = state
+        tags = self._tag_of_role[segment_id][role]
+        pipeline.feed(tag=tags, time_unix_us=time_us, value=value_si, quality=quality, si_units=True)
+        # the service runs its own alarm lifecycle (ids, hold, publication) on the named events
+        return pipeline.last_events
 
     def status(self, segment_id: str, state: Any) -> ports.SegmentStatusView:
-        z = state.z_scores()[0]
-        mdlr = state.mdlr_kg_per_s()[0]
-        zt = self.params.z_window
-        block_s = self.params.block_s
-        roles = self.role_tags(segment_id)
-        health = state.health()[0]
+        s = state.status(segment_id)
         return ports.SegmentStatusView(
-            imbalance_kg_per_s=tuple(
-                float(z[i] * mdlr[i] / zt) if math.isfinite(z[i]) and math.isfinite(mdlr[i]) else float("nan")
-                for i in range(L.N_WINDOWS)
-            ),
-            threshold=(zt,) * L.N_WINDOWS,
-            statistic=tuple(float(x) for x in z),
-            window_s=tuple(float(b) * block_s for b in self.params.windows_blocks),
-            mdlr_kg_per_s=float(np.nanmin(mdlr)) if np.isfinite(mdlr).any() else float("inf"),
-            tag_health={tag: int(health[r]) for r, tag in roles.items() if int(health[r]) != L.HEALTH_UNKNOWN},
-            clock_us=int(state.seg_i[0, L.GI_CLOCK]),
+            imbalance_kg_per_s=tuple(w.imbalance_kg_per_s for w in s.windows),
+            threshold=tuple(w.threshold_statistic for w in s.windows),
+            statistic=tuple(w.statistic for w in s.windows),
+            window_s=tuple(w.window_s for w in s.windows),
+            mdlr_kg_per_s=s.mdlr_kg_per_s,
+            tag_health={tag: HEALTH_NAMES.index(h) for tag, h in s.sensor_health.items() if h != "unknown"},
+            clock_us=0 if s.time_unix_s is None else round(s.time_unix_s * 1e6),
         )

@@ -1,28 +1,31 @@
 """Leak-detection core: pure numeric kernels (numba, no I/O, no clock) over batches of SCADA readings.
 
-Modules: `network_config` (the one builder from the network model), `config` (parameters and configuration
-arrays), `detector` (state, batches, checkpoints), `events` (the named events), `layout` (array columns),
-`kernels` (the numba kernels, one module per method). Exports listed in `__all__`.
+The public way in (curated here, the modules behind it are private), one surface for the service, the replay
+CLI, the benchmark and the demo::
 
-Public API (see `detector`)::
+    from services.leakdetect.domain import Pipeline
+    pipeline = Pipeline.from_network_file("line.yaml")      # or Pipeline.from_network(network, segment_ids)
+    alarms = pipeline.feed(frame)                           # DataFrame: tag, time, value, quality (tags' units)
+    alarms = pipeline.feed(tag=tag_ids, time_unix_s=t, value=v, quality=q)    # or numpy arrays
+    for a in alarms:                                        # Alarm: kind, segment, onset_unix_s, decided_unix_s,
+        print(a.kind, a.segment, a.rate_kg_per_s, a.rate_interval_kg_per_s,  # rate and its 95 % interval,
+              a.position_m, a.position_interval_m, a.methods, a.evidence)   # position (None until located)
+    pipeline.status("L-01")                                 # SegmentStatus: windows (imbalance vs threshold),
+                                                            # stated MDLR, sensor health per tag
+    blob = pipeline.to_bytes(); pipeline = pipeline.restore(blob)           # checkpoints
 
-    from services.leakdetect.domain import (DetectorParams, DetectorState, advance_to, config_from_network,
-                                            process_batch)
-    built = config_from_network(network)                    # DetectorConfig + tag -> (segment, role) maps
-    state = DetectorState.new(built.config, DetectorParams())
-    seg_idx, role_idx = built.index_arrays(tag_ids)          # once per tag list; unknown tags -> -1 (dropped)
-    raw = process_batch(state, seg_idx[tag_index], role_idx[tag_index], time_us, value_si, quality)
-    events = decode_events(raw)                              # named events (`events`): LeakRaised, Rupture, ...
-    raw = advance_to(state, now_us)                          # on a timer: silent tags turn stale
-    blob = state.to_bytes(); state = DetectorState.from_bytes(blob, built.config)   # checkpoints
-    state.mdlr_kg_per_s()                                    # API 1149 sensitivity per segment and window
+Alarms: "leak" (mass balance; rate), "rupture" (joined by the pressure-wave location of its fronts),
+"pressure_wave" (located fronts alone), "methane" (the sensor's position). A feed returns the alarms it raised
+or changed; `pipeline.alarms` holds the latest version of each. Quality codes: `services.network.quality`.
 
-`raw` is the kernels' event array (`EVENT_DTYPE`, kinds in `layout.EV_*`; its columns' meaning is known only to
-`kernels.events`), `decode_events` turns it into the typed events of `events`. All state lives in preallocated
-numpy arrays (`layout` names the columns); one Python call per batch, no Python per reading. Readings are
-dropped and counted (never raised) when their segment/role is unknown, their time is not after the tag's last one
-(gateway retries are idempotent), quality is BAD (or UNCERTAIN for a non-methane tag), or the value is
-non-finite or out of range.
+Underneath (the kernels' own interface, for tests and the speed benchmark): `config_from_network` (the one
+builder from the network model), `DetectorState`, `process_batch(state, segment_idx, role_idx, time_us,
+value_si, quality)` returning the kernels' event array (`EVENT_DTYPE`, whose columns only `kernels.events`
+knows), `decode_events` (the named events of `events`), `advance_to`, `state.to_bytes()` /
+`DetectorState.from_bytes`. All state lives in preallocated numpy arrays (`layout` names the columns); one
+Python call per batch, no Python per reading. Readings are dropped and counted (never raised) when their
+segment/role is unknown, their time is not after the tag's last one (gateway retries are idempotent), quality
+is BAD (or UNCERTAIN for a non-methane tag), or the value is non-finite or out of range.
 
 Methods and parameters (defaults in `config.DetectorParams`)
 ------------------------------------------------------------
@@ -130,6 +133,8 @@ reported), and a one-reading spike makes the next good reading implausible too.
 """
 
 from . import events
+from ._alarm import HEALTH_NAMES, Alarm, SegmentStatus, WindowStatus
+from ._pipeline import Pipeline, UnknownTagError
 from .config import DetectorConfig, DetectorParams
 from .detector import (
     EVENT_DTYPE,
@@ -144,11 +149,17 @@ from .network_config import NetworkDetectorConfig, config_from_network
 
 __all__ = [
     "EVENT_DTYPE",
+    "HEALTH_NAMES",
+    "Alarm",
     "CheckpointError",
     "DetectorConfig",
     "DetectorParams",
     "DetectorState",
     "NetworkDetectorConfig",
+    "Pipeline",
+    "SegmentStatus",
+    "UnknownTagError",
+    "WindowStatus",
     "advance_to",
     "config_from_network",
     "decode_events",

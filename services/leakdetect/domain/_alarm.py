@@ -1,0 +1,214 @@
+"""What the facade hands out: `Alarm`, `SegmentStatus`, `WindowStatus`, and the assembly of alarms from the
+detectors' named events (`events`). Kernel event columns never get this far: `kernels.events` decodes them.
+
+An alarm is one incident on one segment. Methods that see the same incident join it: a pressure-wave
+location joins the rupture whose fronts it paired (onsets within the wave's travel time over the segment),
+a balance alarm joins them when its onset agrees (within that plus two blocks), a balance re-estimate joins
+its balance alarm, a methane level joins the open methane alarm of its sensor.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from . import events as E
+
+Z_95 = 1.959964  # two-sided 95 % interval of a normal estimate
+# A methane sensor says the leak is within its reach of the pipe; the reach as 1 s.d.
+METHANE_REACH_SD_M = 50.0
+# Slack on top of the wave's travel time over the segment when joining a location to a rupture.
+_JOIN_SLACK_S = 10.0
+
+HEALTH_NAMES = ("unknown", "ok", "stale", "flatlined", "stuck", "implausible_rate")
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """One incident on one segment, as the detectors see it so far.
+
+    `kind`: "leak" (mass balance), "rupture", "pressure_wave" (located fronts without a rupture) or
+    "methane". Times in seconds since the Unix epoch (source time). `rate_kg_per_s` and its 95 % interval,
+    `position_m` (from the segment's upstream end) and its 95 % interval are None until a method gives them.
+    `methods`: the methods that saw it ("mass_balance", "pressure_wave", "rupture", "methane_lel").
+    `evidence`: the deciding methods' named figures (test statistic, pressure drop, % LEL, ...).
+    `number` tells the versions of one alarm apart from other alarms (a feed returns changed alarms again).
+    """
+
+    number: int
+    kind: str
+    segment: str
+    onset_unix_s: float
+    decided_unix_s: float
+    methods: tuple[str, ...]
+    rate_kg_per_s: float | None = None
+    rate_interval_kg_per_s: tuple[float, float] | None = None
+    position_m: float | None = None
+    position_interval_m: tuple[float, float] | None = None
+    cleared_unix_s: float | None = None
+    evidence: Mapping[str, float | int | str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, object]:
+        """The replay CLI's JSON-line fields (plus `number`, `cleared_unix_s` and `evidence`)."""
+        return {
+            "kind": self.kind,
+            "segment_id": self.segment,
+            "decided_unix_s": self.decided_unix_s,
+            "onset_unix_s": self.onset_unix_s,
+            "rate_kg_per_s": self.rate_kg_per_s,
+            "rate_interval_kg_per_s": list(self.rate_interval_kg_per_s) if self.rate_interval_kg_per_s else None,
+            "position_m": self.position_m,
+            "position_interval_m": list(self.position_interval_m) if self.position_interval_m else None,
+            "methods": list(self.methods),
+            "number": self.number,
+            "cleared_unix_s": self.cleared_unix_s,
+            "evidence": dict(self.evidence),
+        }
+
+
+@dataclass(frozen=True)
+class WindowStatus:
+    """One balance window: imbalance (baseline removed) against its threshold; threshold = stated MDLR."""
+
+    window_s: float
+    imbalance_kg_per_s: float  # nan until the window has data
+    threshold_kg_per_s: float  # z * sigma of the window: the MDLR (inf while the balance is not monitoring)
+    statistic: float  # imbalance / sigma
+    threshold_statistic: float
+
+
+@dataclass(frozen=True)
+class SegmentStatus:
+    segment: str
+    time_unix_s: float | None  # the segment's detector clock (None before its first reading)
+    monitoring: bool  # the balance has learned its baseline and every flow meter is healthy
+    mdlr_kg_per_s: float  # the smallest stated MDLR over the windows (inf while not monitoring)
+    windows: tuple[WindowStatus, ...]
+    sensor_health: Mapping[str, str]  # tag id -> HEALTH_NAMES entry, for the tags the detectors use
+
+
+def _interval(value: float, sd: float, low: float = -math.inf, high: float = math.inf) -> tuple[float, float]:
+    half = Z_95 * sd
+    return (max(low, value - half), min(high, value + half))
+
+
+@dataclass
+class _Open:
+    balance: int | None = None
+    methane: dict[str, int] = field(default_factory=dict)  # tag -> alarm index
+    momentary: int | None = None  # the last rupture / pressure-wave alarm
+
+
+class AlarmBook:
+    """Alarms of a pipeline, assembled from named detector events (in event order)."""
+
+    def __init__(self, segment_ids: list[str], length_m: list[float], wave_speed_m_per_s: list[float],
+                 role_tags: list[dict[int, str]], tag_position_m: Mapping[str, float], block_s: float) -> None:
+        self.alarms: list[Alarm] = []
+        self._segment_ids = segment_ids
+        self._length_m = length_m
+        self._join_s = [L_ / c + _JOIN_SLACK_S for L_, c in zip(length_m, wave_speed_m_per_s, strict=True)]
+        self._role_tags = role_tags
+        self._tag_position_m = tag_position_m
+        self._open: dict[int, _Open] = {}
+        # the balance dates an onset to its CUSUM change point, a block's resolution
+        self._block_s = 2.0 * block_s
+
+    def _new(self, seg: int, **fields: object) -> int:
+        self.alarms.append(Alarm(number=len(self.alarms), segment=self._segment_ids[seg], **fields))  # type: ignore[arg-type]
+        return len(self.alarms) - 1
+
+    def _set(self, i: int, changed: dict[int, None], **fields: object) -> None:
+        self.alarms[i] = replace(self.alarms[i], **fields)  # type: ignore[arg-type]
+        changed[i] = None
+
+    def _position(self, seg: int, x: float, sd: float) -> dict[str, object]:
+        length = self._length_m[seg]
+        x = min(max(x, 0.0), length)
+        return {"position_m": x, "position_interval_m": _interval(x, sd, 0.0, length)}
+
+    def apply(self, events: list[E.DetectorEvent]) -> list[Alarm]:
+        """Take the events of one feed; returns the alarms they raised or changed (latest versions)."""
+        changed: dict[int, None] = {}
+        for ev in events:
+            seg = ev.segment
+            op = self._open.setdefault(seg, _Open())
+            if isinstance(ev, E.LeakRaised):
+                rate = {"rate_kg_per_s": ev.rate_kg_per_s,
+                        "rate_interval_kg_per_s": _interval(ev.rate_kg_per_s, ev.rate_sd_kg_per_s, 0.0)}
+                balance_evidence: dict[str, float | int | str] = {
+                    "statistic": ev.statistic, "test": ev.test, "mdlr_kg_per_s": ev.mdlr_kg_per_s}
+                onset_s = ev.onset_us / 1e6
+                j = op.momentary
+                if j is not None and "mass_balance" not in self.alarms[j].methods and \
+                        abs(self.alarms[j].onset_unix_s - onset_s) <= self._join_s[seg] + self._block_s:
+                    # the balance confirms the rupture / located fronts: the same incident, now with a rate
+                    a = self.alarms[j]
+                    self._set(j, changed, methods=(*a.methods, "mass_balance"),
+                              evidence={**a.evidence, **balance_evidence}, **rate)
+                    op.balance = j
+                    continue
+                i = self._new(seg, kind="leak", onset_unix_s=onset_s, decided_unix_s=ev.time_us / 1e6,
+                              methods=("mass_balance",), evidence=balance_evidence, **rate)
+                op.balance = i
+                changed[i] = None
+            elif isinstance(ev, E.LeakUpdated) and op.balance is not None:
+                a = self.alarms[op.balance]
+                self._set(op.balance, changed, rate_kg_per_s=ev.rate_kg_per_s,
+                          rate_interval_kg_per_s=_interval(ev.rate_kg_per_s, ev.rate_sd_kg_per_s, 0.0),
+                          evidence={**a.evidence, "update_blocks": ev.blocks, "cusum": ev.cusum})
+            elif isinstance(ev, E.LeakCleared) and op.balance is not None:
+                self._set(op.balance, changed, cleared_unix_s=ev.time_us / 1e6)
+                op.balance = None
+            elif isinstance(ev, E.Rupture | E.PressureWaveLeak):
+                self._momentary(seg, op, ev, changed)
+            elif isinstance(ev, E.MethaneLevel | E.MethaneRise):
+                tag = self._role_tags[seg].get(ev.role, f"role{ev.role}")
+                evidence: dict[str, float | int | str] = {
+                    "tag": tag, "lel_pct": ev.lel_pct, "rise_lel_pct_per_min": ev.rise_lel_pct_per_min,
+                    "grade_hint": ev.grade_hint, "confined": int(ev.confined)}
+                if isinstance(ev, E.MethaneLevel):
+                    evidence["level"] = ev.level
+                i_open = op.methane.get(tag)
+                if i_open is None:
+                    pos = self._tag_position_m.get(tag)
+                    where = self._position(seg, pos, METHANE_REACH_SD_M) if pos is not None else {}
+                    op.methane[tag] = self._new(seg, kind="methane", onset_unix_s=ev.time_us / 1e6,
+                                                decided_unix_s=ev.time_us / 1e6, methods=("methane_lel",),
+                                                evidence=evidence, **where)
+                    changed[op.methane[tag]] = None
+                else:
+                    self._set(i_open, changed, evidence={**self.alarms[i_open].evidence, **evidence})
+            elif isinstance(ev, E.MethaneCleared):
+                tag = self._role_tags[seg].get(ev.role, f"role{ev.role}")
+                i_open = op.methane.pop(tag, None)
+                if i_open is not None:
+                    self._set(i_open, changed, cleared_unix_s=ev.time_us / 1e6)
+        return [self.alarms[i] for i in changed]
+
+    def _momentary(self, seg: int, op: _Open, ev: E.Rupture | E.PressureWaveLeak, changed: dict[int, None]) -> None:
+        """A rupture and the pressure-wave location of its fronts are one incident."""
+        method = "rupture" if isinstance(ev, E.Rupture) else "pressure_wave"
+        if isinstance(ev, E.Rupture):
+            facts: dict[str, object] = {}
+            evidence: dict[str, float | int | str] = {
+                "drop_pa": ev.drop_pa, "drop_rate_pa_per_s": ev.rate_pa_per_s, "reference_pa": ev.reference_pa,
+                "tag": self._role_tags[seg].get(ev.role, f"role{ev.role}")}
+        else:
+            facts = self._position(seg, ev.position_m, ev.position_sd_m)
+            evidence = {"arrival_difference_s": ev.arrival_difference_s, "amplitude_pa": ev.amplitude_pa,
+                        "size_estimate_kg_per_s": ev.size_estimate_kg_per_s}
+        onset_s = (ev.onset_us or ev.time_us) / 1e6
+        i = op.momentary
+        if i is not None:
+            a = self.alarms[i]
+            if method not in a.methods and abs(a.onset_unix_s - onset_s) <= self._join_s[seg]:
+                kind = "rupture" if "rupture" in (*a.methods, method) else a.kind
+                self._set(i, changed, kind=kind, methods=(*a.methods, method),
+                          onset_unix_s=min(a.onset_unix_s, onset_s), evidence={**a.evidence, **evidence}, **facts)
+                return
+        op.momentary = self._new(seg, kind=method if method == "rupture" else "pressure_wave", onset_unix_s=onset_s,
+                                 decided_unix_s=ev.time_us / 1e6, methods=(method,), evidence=evidence,
+                                 **facts)  # type: ignore[arg-type]
+        changed[op.momentary] = None

@@ -1,0 +1,308 @@
+"""`Pipeline`: the detectors of a network's monitored segments behind one object, fed with readings as the
+tags send them (their own units, tag ids, seconds) and answering with `Alarm`s and `SegmentStatus`.
+
+The per-reading work stays in numpy and the numba kernels: tag ids are mapped to (segment, role) and
+values converted to SI by array lookups, once per call, never in a Python loop per reading.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from services.network import Network, conversion_to_si, load_network
+from services.network.quality import QUALITY_GOOD, QUALITY_MAX
+
+from . import layout as L
+from ._alarm import HEALTH_NAMES, Alarm, AlarmBook, SegmentStatus, WindowStatus
+from .config import DetectorConfig, DetectorParams
+from .detector import DetectorState, advance_to, process_batch
+from .events import DetectorEvent
+from .kernels.events import decode_events
+from .network_config import NetworkDetectorConfig, config_from_network
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_DEFAULT_EVENT_CAPACITY = 65536
+
+
+class UnknownTagError(ValueError):
+    """Readings name tags that are not the pipeline's."""
+
+
+class _Model:
+    """What a pipeline's readings and alarms are interpreted with; built once, shared by fresh/restored copies."""
+
+    def __init__(self, network: Network, built: NetworkDetectorConfig) -> None:
+        self.network = network
+        self.built = built
+        cfg = built.config
+        self.segment_ids = list(cfg.segment_ids)
+        seg_set = set(self.segment_ids)
+        # every tag of the pipeline's segments: the detectors' own first (by segment and role), then the rest
+        # (mid-line meters, extra sensors), which are accepted and not used by the detectors
+        used = sorted(built.tag_role, key=lambda t: (built.tag_segment[t], built.tag_role[t]))
+        rest = sorted(t.tag_id for t in network.tags.values()
+                      if t.segment_id in seg_set and t.tag_id not in built.tag_role)
+        self.tag_ids: tuple[str, ...] = (*used, *rest)
+        self.tag_index = {t: i for i, t in enumerate(self.tag_ids)}
+        n = len(self.tag_ids)
+        self.seg_of_tag = np.full(n, -1, np.int64)
+        self.role_of_tag = np.full(n, -1, np.int64)
+        self.scale = np.ones(n)
+        self.offset = np.zeros(n)
+        for i, tid in enumerate(self.tag_ids):
+            tag = network.tags[tid]
+            conv = conversion_to_si(tag.kind, tag.unit, network.gas.specific_gravity)
+            self.scale[i], self.offset[i] = conv.scale, conv.offset
+            if tid in built.tag_role:
+                self.seg_of_tag[i], self.role_of_tag[i] = built.tag_segment[tid], built.tag_role[tid]
+        self.n_used = len(used)
+        self.role_tags: list[dict[int, str]] = [{} for _ in self.segment_ids]
+        for tid in used:
+            self.role_tags[built.tag_segment[tid]][built.tag_role[tid]] = tid
+        self.length_m = [network.segments[s].length_m for s in self.segment_ids]
+        self.wave_speed = [float(cfg.seg_cfg[i, L.GC_WAVE_SPEED]) for i in range(len(self.segment_ids))]
+
+
+class Pipeline:
+    """The leak detectors of a pipeline (one or more monitored segments of a network model).
+
+    >>> p = Pipeline.from_network_file("line.yaml")
+    >>> alarms = p.feed(df)            # DataFrame: tag, time (s or datetime64), value, quality
+    >>> alarms = p.feed(tag=ids, time_unix_s=t, value=v, quality=q)   # or numpy arrays
+    >>> p.status("L-01").windows[3].imbalance_kg_per_s
+    """
+
+    def __init__(self, model: _Model, params: DetectorParams, state: DetectorState) -> None:
+        self._model = model
+        self.params = params
+        self._state = state
+        self._book = AlarmBook(model.segment_ids, model.length_m, model.wave_speed, model.role_tags,
+                               {t.tag_id: t.position_m for t in model.network.tags.values()}, params.block_s)
+        self.last_events: list[DetectorEvent] = []  # the named detector events of the last feed / advance
+
+    # --- building ------------------------------------------------------------------------------------------
+    @classmethod
+    def from_network(cls, network: Network, segment_ids: Sequence[str] | None = None,
+                     params: DetectorParams | None = None, event_capacity: int = _DEFAULT_EVENT_CAPACITY
+                     ) -> Pipeline:
+        """The detectors of `segment_ids` (default: every monitored segment) of a network model."""
+        if segment_ids is not None:
+            unknown = [s for s in segment_ids if s not in network.segments]
+            if unknown:
+                raise ValueError(f"segments not in the network {network.name!r}: {unknown}")
+        built = config_from_network(network, segment_ids=None if segment_ids is None else list(segment_ids))
+        if not built.config.segment_ids:
+            raise ValueError(f"network {network.name!r} has no monitored segment")
+        p = params or DetectorParams()
+        return cls(_Model(network, built), p, DetectorState.new(built.config, p, event_capacity))
+
+    @classmethod
+    def from_network_file(cls, path: str | Path, segment_ids: Sequence[str] | None = None,
+                          params: DetectorParams | None = None) -> Pipeline:
+        """Read a network file (`services.network.load_network`: raises NetworkFileError naming the entry)."""
+        return cls.from_network(load_network(path), segment_ids, params)
+
+    def fresh(self) -> Pipeline:
+        """A pipeline of the same configuration with no history (no rebuilding)."""
+        cap = self._state.ev_i.shape[0]
+        return Pipeline(self._model, self.params, DetectorState.new(self._model.built.config, self.params, cap))
+
+    def to_bytes(self) -> bytes:
+        """The detectors' state (a checkpoint; the alarm list is not part of it)."""
+        return self._state.to_bytes()
+
+    def restore(self, data: bytes) -> Pipeline:
+        """A pipeline of this configuration in the state of checkpoint `data` (CheckpointError if foreign)."""
+        cap = self._state.ev_i.shape[0]
+        state = DetectorState.from_bytes(data, self._model.built.config, self.params, cap)
+        return Pipeline(self._model, self.params, state)
+
+    # --- what it knows -------------------------------------------------------------------------------------
+    @property
+    def network(self) -> Network:
+        return self._model.network
+
+    @property
+    def config(self) -> DetectorConfig:
+        """The kernels' configuration arrays (built by `network_config`, the one builder)."""
+        return self._model.built.config
+
+    @property
+    def segment_ids(self) -> tuple[str, ...]:
+        return tuple(self._model.segment_ids)
+
+    @property
+    def tag_ids(self) -> tuple[str, ...]:
+        """Every tag of the pipeline's segments; integer tags given to `feed` index this."""
+        return self._model.tag_ids
+
+    @property
+    def detector_tag_ids(self) -> tuple[str, ...]:
+        """The tags the detectors use (the others are accepted and ignored)."""
+        return self._model.tag_ids[: self._model.n_used]
+
+    def detector_roles(self, segment: str) -> dict[str, int]:
+        """tag id -> the detectors' role index (`layout.ROLE_*`) of the segment's tags they use: the compact key
+        the stream service stores readings under in its checkpoints."""
+        i = self._segment(segment)
+        return {tag: role for role, tag in self._model.role_tags[i].items()}
+
+    @property
+    def alarms(self) -> list[Alarm]:
+        """Every alarm so far, latest version of each."""
+        return list(self._book.alarms)
+
+    def tag_indices(self, tag_ids: Sequence[str] | npt.ArrayLike) -> npt.NDArray[np.int64]:
+        """Tag ids -> indices into `tag_ids`; UnknownTagError names the unknown ones."""
+        arr = np.asarray(tag_ids)
+        if arr.size == 0:
+            return np.zeros(0, np.int64)
+        uniq, inverse = np.unique(arr.astype(str), return_inverse=True)
+        lookup = np.array([self._model.tag_index.get(str(u), -1) for u in uniq], np.int64)
+        if bool(np.any(lookup < 0)):
+            unknown = [str(u) for u, k in zip(uniq, lookup, strict=True) if k < 0]
+            raise UnknownTagError(f"tags not in the pipeline's segments: {', '.join(unknown[:10])}"
+                                  + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""))
+        return lookup[inverse.reshape(-1)]
+
+    # --- feeding -------------------------------------------------------------------------------------------
+    def feed(
+        self,
+        readings: pd.DataFrame | None = None,
+        *,
+        tag: npt.ArrayLike | None = None,
+        time_unix_s: npt.ArrayLike | None = None,
+        time_unix_us: npt.ArrayLike | None = None,
+        value: npt.ArrayLike | None = None,
+        quality: npt.ArrayLike | None = None,
+        si_units: bool = False,
+    ) -> list[Alarm]:
+        """Feed readings; returns the alarms they raised or changed.
+
+        Either a DataFrame with columns tag (or tag_id), time (seconds since the epoch, or datetime64; or
+        time_unix_s), value, quality (optional), or arrays: `tag` (tag ids, or int indices into `tag_ids`),
+        `time_unix_s` (float) or `time_unix_us` (int), `value`, `quality` (codes of
+        `services.network.quality`, default GOOD). Values in the tags' own units (the network file's), or SI
+        with `si_units=True`. Readings may come in any order; a tag's readings not after its last one are
+        dropped and counted (retries), as are BAD ones and values outside the tag's range.
+        """
+        if readings is not None:
+            tag, time_unix_s, time_unix_us, value, quality = _frame_columns(readings)
+        if tag is None or value is None or (time_unix_s is None) == (time_unix_us is None):
+            raise ValueError("feed needs tag, value and one of time_unix_s / time_unix_us (or a DataFrame)")
+        tag_arr = np.asarray(tag)
+        idx = (tag_arr.astype(np.int64, copy=False) if tag_arr.dtype.kind in "iu" else self.tag_indices(tag_arr))
+        n = idx.shape[0]
+        if n and (int(idx.min()) < 0 or int(idx.max()) >= len(self._model.tag_ids)):
+            raise UnknownTagError(f"tag indices outside 0..{len(self._model.tag_ids) - 1}")
+        if time_unix_us is not None:
+            t_us = np.asarray(time_unix_us, dtype=np.int64)
+        else:
+            t_s = np.asarray(time_unix_s, dtype=np.float64)
+            if n and not bool(np.all(np.isfinite(t_s))):
+                raise ValueError("time_unix_s has non-finite values")
+            t_us = np.round(t_s * 1e6).astype(np.int64)
+        v = np.asarray(value, dtype=np.float64)
+        q = np.full(n, QUALITY_GOOD, np.int64) if quality is None else np.asarray(quality, dtype=np.int64)
+        for name, arr in (("time", t_us), ("value", v), ("quality", q)):
+            if arr.shape != (n,):
+                raise ValueError(f"{name} has shape {arr.shape}, tag has ({n},)")
+        if n and (int(q.min()) < 0 or int(q.max()) > QUALITY_MAX):
+            raise ValueError(f"quality codes outside 0..{QUALITY_MAX}")
+        if not si_units:
+            v = v * self._model.scale[idx] + self._model.offset[idx]
+        seg = self._model.seg_of_tag[idx]
+        role = self._model.role_of_tag[idx]
+        if n and int(seg.min()) < 0:  # tags the detectors do not use: not theirs to count as dropped
+            used = seg >= 0
+            seg, role, t_us, v, q = seg[used], role[used], t_us[used], v[used], q[used]
+        return self._take(process_batch(self._state, seg, role, t_us, v, q))
+
+    def advance_to(self, time_unix_s: float) -> list[Alarm]:
+        """Move every segment's clock on without readings (silent tags become stale, open fronts expire)."""
+        return self._take(advance_to(self._state, round(time_unix_s * 1e6)))
+
+    def _take(self, raw: npt.NDArray[np.void]) -> list[Alarm]:
+        self.last_events = decode_events(raw) if raw.size else []
+        return self._book.apply(self.last_events) if self.last_events else []
+
+    # --- status --------------------------------------------------------------------------------------------
+    def _segment(self, segment: str) -> int:
+        try:
+            return self._model.segment_ids.index(segment)
+        except ValueError:
+            raise KeyError(f"segment {segment!r} is not one of this pipeline's: {self._model.segment_ids}") from None
+
+    def status(self, segment: str) -> SegmentStatus:
+        return self._status(self._segment(segment))
+
+    def statuses(self) -> dict[str, SegmentStatus]:
+        return {sid: self._status(i) for i, sid in enumerate(self._model.segment_ids)}
+
+    def window_table(self) -> dict[str, npt.NDArray[np.float64]]:
+        """Every segment's windows at once ([n_segments, n_windows] arrays: imbalance_kg_per_s,
+        threshold_kg_per_s, statistic), for sampling status over time without objects per segment."""
+        z = self._state.z_scores()
+        mdlr = self._state.mdlr_kg_per_s()
+        with np.errstate(invalid="ignore"):
+            imbalance = np.where(np.isfinite(z) & np.isfinite(mdlr), z * mdlr / self.params.z_window, np.nan)
+        return {"imbalance_kg_per_s": imbalance, "threshold_kg_per_s": mdlr, "statistic": z}
+
+    def window_lengths_s(self) -> tuple[float, ...]:
+        return tuple(float(b) * self.params.block_s for b in self.params.windows_blocks)
+
+    def _status(self, i: int) -> SegmentStatus:
+        table = self.window_table()
+        zt = self.params.z_window
+        windows = tuple(
+            WindowStatus(w_s, float(table["imbalance_kg_per_s"][i, w]), float(table["threshold_kg_per_s"][i, w]),
+                         float(table["statistic"][i, w]), zt)
+            for w, w_s in enumerate(self.window_lengths_s())
+        )
+        mdlr = table["threshold_kg_per_s"][i]
+        best = float(np.min(mdlr)) if bool(np.isfinite(mdlr).any()) else math.inf
+        health = self._state.health()[i]
+        clock = int(self._state.seg_i[i, L.GI_CLOCK])
+        return SegmentStatus(
+            segment=self._model.segment_ids[i],
+            time_unix_s=clock / 1e6 if clock >= 0 else None,
+            monitoring=math.isfinite(best),
+            mdlr_kg_per_s=best,
+            windows=windows,
+            sensor_health={tag: HEALTH_NAMES[int(health[r])] for r, tag in self._model.role_tags[i].items()},
+        )
+
+    def counters(self) -> dict[str, int]:
+        """Readings used and dropped, by reason (`layout.COUNTER_NAMES`)."""
+        return self._state.counter_dict()
+
+
+def _frame_columns(df: Any) -> tuple[Any, Any, Any, Any, Any]:
+    cols = set(df.columns)
+    tag_col = "tag" if "tag" in cols else "tag_id"
+    time_col = "time" if "time" in cols else "time_unix_s"
+    missing = [c for c in (tag_col, time_col, "value") if c not in cols]
+    if missing:
+        raise ValueError(f"readings frame lacks columns {missing}; has {sorted(cols)}")
+    tags = df[tag_col]
+    if getattr(tags.dtype, "name", "") == "category":
+        tags = tags.astype(str)
+    times = df[time_col].to_numpy()
+    t_s = t_us = None
+    if np.issubdtype(times.dtype, np.datetime64):
+        t_us = times.astype("datetime64[us]").astype(np.int64)
+    elif getattr(df[time_col].dtype, "tz", None) is not None:  # tz-aware datetimes
+        t_us = df[time_col].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]").astype(
+            np.int64)
+    else:
+        t_s = times
+    q = df["quality"].to_numpy() if "quality" in cols else None
+    return tags.to_numpy(), t_s, t_us, df["value"].to_numpy(), q
