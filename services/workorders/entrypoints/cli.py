@@ -1,6 +1,9 @@
-"""``python -m services.workorders``: ``serve``, ``report <name>``, ``rebuild``.
+"""``python -m services.workorders``: ``serve``, ``ctl ...``, ``report <name>``, ``rebuild``.
 
-Parses the command line and hands over to the composition root (``services.workorders.bootstrap``).
+Parses the command line and hands over to the composition root (``services.workorders.bootstrap``);
+``ctl`` is the API's command-line client (``entrypoints/ctl.py``): people and scripts act through the
+gRPC API with their own token, so they get the same refusals as the console. ``report`` and ``rebuild``
+open the database directly (operators, on the service's host).
 
 Exit codes: 0 ok, 2 bad arguments or configuration (argparse), 1 runtime failure (database unreachable).
 """
@@ -15,70 +18,9 @@ from pathlib import Path
 
 from services.workorders.adapters.queries import REPORTS
 from services.workorders.config import ConfigError, WorkOrdersConfig
-from services.workorders.service_layer.views import Table
+from services.workorders.entrypoints.tables import chart_columns, format_table, write_bar_chart
 
 log = logging.getLogger(__name__)
-
-
-def format_table(table: Table) -> str:
-    cells = [list(table.columns)] + [[_fmt(c) for c in row] for row in table.rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(table.columns))]
-    lines = [table.name, "  ".join(h.ljust(w) for h, w in zip(cells[0], widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    for row in cells[1:]:
-        lines.append("  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(row, widths, strict=True)))
-    if not table.rows:
-        lines.append("(no rows)")
-    return "\n".join(lines)
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
-
-
-def _numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def write_bar_chart(table: Table, path: Path, *, label: str, values: Sequence[str]) -> None:
-    """A grouped bar chart (Agg backend) of ``values`` columns against the ``label`` column."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    label_index = table.columns.index(label)
-    indices = [table.columns.index(v) for v in values]
-    labels = [str(row[label_index]) for row in table.rows]
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(labels) + 2), 4.5))
-    width = 0.8 / max(1, len(indices))
-    for k, (name, idx) in enumerate(zip(values, indices, strict=True)):
-        heights = [float(str(row[idx])) if _numeric(str(row[idx])) else 0.0 for row in table.rows]
-        ax.bar([i + k * width for i in range(len(labels))], heights, width=width, label=name)
-    ax.set_xticks([i + width * (len(indices) - 1) / 2 for i in range(len(labels))])
-    ax.set_xticklabels(labels, rotation=30, ha="right")
-    ax.set_title(table.name)
-    ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    plt.close(fig)
-
-
-# Report -> (label column, value columns) of its PNG chart.
-CHARTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "replacement": ("line", ("target_km", "replaced_km")),
-    "inventory": ("material", ("remaining_km",)),
-    "leaks-per-100km": ("district", ("leaks_per_100km",)),
-    "open-work-orders": ("district", ("open",)),
-    "rectification": ("district", ("found", "rectified")),
-}
 
 
 def _parser(config: WorkOrdersConfig) -> argparse.ArgumentParser:
@@ -90,7 +32,12 @@ def _parser(config: WorkOrdersConfig) -> argparse.ArgumentParser:
     )
     serve.add_argument("--db", default=config.db_url, help="event store URL (PIPEWARDEN_WORKORDERS_DB_URL)")
     serve.add_argument("--address", default=config.grpc_address, help="host:port to listen on")
-    report = sub.add_parser("report", help="print a read-model report as a table")
+    sub.add_parser(
+        "ctl",
+        help="the API's command-line client (list, show, dispatch, ..., report, watch): ctl --help",
+        add_help=False,
+    )
+    report = sub.add_parser("report", help="print a read-model report as a table, from the database directly")
     report.add_argument("name", choices=REPORTS)
     report.add_argument("--db", default=config.db_url, help="event store URL (PIPEWARDEN_WORKORDERS_DB_URL)")
     report.add_argument("--png", type=Path, help="also write a bar chart PNG here")
@@ -105,6 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["ctl"]:
+        from services.workorders.entrypoints import ctl
+
+        return ctl.main(argv[1:])
     args = _parser(config).parse_args(argv)
     from services.workorders import bootstrap
 
@@ -134,10 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_table(table))
         print(f"(as of global position {as_of})")
         if args.png is not None:
-            label, values = CHARTS.get(args.name, (table.columns[0], ()))
-            if not values:
-                values = tuple(c for c, v in zip(table.columns, table.rows[0] if table.rows else (), strict=False)
-                               if isinstance(v, int | float) and not isinstance(v, bool))[:2]
+            label, values = chart_columns(table)
             write_bar_chart(table, args.png, label=label, values=values)
             print(f"wrote {args.png}")
         return 0
