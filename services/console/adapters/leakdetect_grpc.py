@@ -1,0 +1,75 @@
+"""leakdetect's query API (``LeakQueryService``) behind the ``LeakQuery`` port.
+
+Each leakdetect worker answers for the segments whose partitions it holds, so the console asks every
+configured worker and takes the one that serves the segment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import grpc
+
+from services.console.service_layer.ports import SegmentLive, WindowFigure
+from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
+from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2 as pb
+from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2_grpc as pb_grpc
+
+CALL_TIMEOUT_S = 3.0
+
+
+class GrpcLeakQuery:
+    def __init__(self, addresses: Sequence[str]) -> None:
+        self.addresses = tuple(addresses)
+        self._stubs: list[pb_grpc.LeakQueryServiceStub] = []
+        self._channels: list[grpc.aio.Channel] = []
+
+    def _clients(self) -> list[pb_grpc.LeakQueryServiceStub]:
+        if not self._stubs and self.addresses:
+            self._channels = [grpc.aio.insecure_channel(a) for a in self.addresses]
+            self._stubs = [pb_grpc.LeakQueryServiceStub(c) for c in self._channels]
+        return self._stubs
+
+    async def close(self) -> None:
+        for channel in self._channels:
+            await channel.close()
+        self._channels, self._stubs = [], []
+
+    async def segment_status(self, segment_id: str) -> SegmentLive:
+        if not self.addresses:
+            return SegmentLive(segment_id, False, note="no leakdetect query API is configured")
+        request = pb.GetSegmentStatusRequest(segment_id=segment_id)
+        replies = await asyncio.gather(
+            *(stub.GetSegmentStatus(request, timeout=CALL_TIMEOUT_S) for stub in self._clients()),
+            return_exceptions=True,
+        )
+        errors = [r for r in replies if isinstance(r, BaseException)]
+        for reply in replies:
+            if isinstance(reply, BaseException) or not reply.status.served_here:
+                continue
+            s = reply.status
+            return SegmentLive(
+                segment_id=segment_id, served=True,
+                windows=tuple(WindowFigure(w.window_s, w.imbalance_kg_per_s, w.statistic, w.threshold,
+                                           w.mdlr_kg_per_s) for w in s.windows),
+                mdlr_kg_per_s=s.mdlr_kg_per_s, mdlr_pct_of_nominal_flow=s.mdlr_pct_of_nominal_flow,
+                sensors=tuple((t.tag_id, alarms_pb2.SensorHealth.Name(t.health)) for t in s.sensors),
+                clock_unix_us=s.clock_unix_us,
+                active_alarm_id=s.active_alarm.alarm_id if s.HasField("active_alarm") else "",
+            )
+        if errors and len(errors) == len(replies):
+            detail = errors[0].details() if isinstance(errors[0], grpc.aio.AioRpcError) else str(errors[0])
+            return SegmentLive(segment_id, False, note=f"leakdetect unreachable: {detail}")
+        return SegmentLive(segment_id, False, note="no leakdetect worker has seen this segment's readings yet")
+
+    async def active_alarm_segments(self) -> set[str]:
+        found: set[str] = set()
+        replies = await asyncio.gather(
+            *(stub.ListActiveAlarms(pb.ListActiveAlarmsRequest(), timeout=CALL_TIMEOUT_S) for stub in self._clients()),
+            return_exceptions=True,
+        )
+        for reply in replies:
+            if not isinstance(reply, BaseException):
+                found.update(a.segment_id for a in reply.alarms)
+        return found

@@ -1,0 +1,125 @@
+"""One Watch stream per console process, fanned out to every browser's live connection.
+
+The hub holds the console's single ``Watch`` (a read-only service token), remembers the last position it
+received, and after any break reconnects with ``after_position`` = that position, so nothing is missed
+or repeated. It keeps the last ``buffer`` changes so that a browser reconnecting with ``Last-Event-ID``
+gets what it missed; older than that, it is told to reload. Each browser gets only changes in its user's
+districts, and only which stream changed: its page then asks the API with the user's own token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from services.console.domain.records import Change
+from services.console.service_layer.ports import WorkOrdersApi
+
+log = logging.getLogger(__name__)
+
+ALL = "*"
+
+
+@dataclass(eq=False)
+class Subscription:
+    districts: frozenset[str]
+    queue: asyncio.Queue[Change | None]
+    # Set when the browser fell too far behind (its queue filled): it must reload, not skip silently.
+    overflowed: bool = False
+    replay: list[Change] = field(default_factory=list)
+    reset: bool = False
+
+    def may_see(self, district: str) -> bool:
+        return ALL in self.districts or district in self.districts
+
+
+class LiveHub:
+    def __init__(
+        self,
+        api: WorkOrdersApi,
+        service_token: Callable[[], str],
+        *,
+        buffer: int = 10_000,
+        queue_size: int = 2_000,
+        retry_max_s: float = 5.0,
+    ) -> None:
+        self._api = api
+        self._token = service_token
+        self._recent: collections.deque[Change] = collections.deque(maxlen=buffer)
+        self._subs: set[Subscription] = set()
+        self._queue_size = queue_size
+        self._retry_max_s = retry_max_s
+        self.position = 0
+        self.connected = False
+        self.reconnects = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)
+
+    def start(self, from_position: int) -> None:
+        self.position = from_position
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="console-watch")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for sub in list(self._subs):
+            sub.queue.put_nowait(None)
+
+    async def _run(self) -> None:
+        pause_s = 0.2
+        while True:
+            try:
+                async for change in self._api.watch(self._token(), self.position):
+                    self.connected = True
+                    pause_s = 0.2
+                    self.publish(change)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # any break: resume from the last position received
+                log.warning("watch stream broke; resuming", extra={"after_position": self.position,
+                                                                   "error": str(error)[:300]})
+            self.connected = False
+            self.reconnects += 1
+            await asyncio.sleep(pause_s)
+            pause_s = min(pause_s * 2, self._retry_max_s)
+
+    def publish(self, change: Change) -> None:
+        if change.position <= self.position and not change.heartbeat:
+            return  # a resumed stream never repeats; this guards a server that would
+        self.position = max(self.position, change.position)
+        if change.heartbeat:
+            return
+        self._recent.append(change)
+        for sub in self._subs:
+            if sub.overflowed or not sub.may_see(change.district):
+                continue
+            try:
+                sub.queue.put_nowait(change)
+            except asyncio.QueueFull:
+                sub.overflowed = True
+                while not sub.queue.empty():
+                    sub.queue.get_nowait()
+                sub.queue.put_nowait(None)  # the connection ends with "reload"; the browser reconnects
+
+    def subscribe(self, districts: frozenset[str], last_event_id: int | None = None) -> Subscription:
+        sub = Subscription(districts, asyncio.Queue(self._queue_size))
+        if last_event_id is not None and last_event_id < self.position:
+            oldest = self._recent[0].position if self._recent else self.position + 1
+            if last_event_id + 1 < oldest:
+                sub.reset = True  # what it missed is no longer buffered: the page reloads
+            else:
+                sub.replay = [c for c in self._recent if c.position > last_event_id and sub.may_see(c.district)]
+        self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subs.discard(sub)
