@@ -27,7 +27,8 @@ help:
 
 $(UV):
 	$(PYTHON) -m venv $(UV_HOME)
-	$(UV_HOME)/bin/pip install -q uv==$(UV_VERSION)
+	@echo "installing uv $(UV_VERSION) (the pinned installer) into $(UV_HOME)"
+	$(UV_HOME)/bin/pip install --progress-bar off uv==$(UV_VERSION)
 
 # --locked: refuses to install when pyproject.toml changed without `make lock`.
 $(VENV_STAMP): pyproject.toml uv.lock | $(UV)

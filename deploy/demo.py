@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from .progress import ticking
+
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 DEMO_DIR = REPO / "var" / "demo"
@@ -190,13 +192,14 @@ def main() -> int:
         say(f"Streaming {len(network.gateways)} simulated gateways for {options.duration:.0f} s")
         print("   5 % of batches carry one bad reading, to show the rejects")
         fieldsim_args = ["--target", TELEMETRY_ADDRESS, "--tokens", tokens, "--duration", str(options.duration)]
-        field = subprocess.run(
-            [PYTHON, "-m", "services.fieldsim", *fieldsim_args, "--bad-fraction", "0.05", "--log-level", "WARNING"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        with ticking("simulated gateways streaming", total_s=options.duration):
+            field = subprocess.run(
+                [PYTHON, "-m", "services.fieldsim", *fieldsim_args, "--bad-fraction", "0.05", "--log-level", "WARNING"],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
         print(field.stdout)
         if field.returncode != 0:
             print(field.stderr, file=sys.stderr)

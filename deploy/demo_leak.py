@@ -27,6 +27,7 @@ from services.topics.registry import LEAK_ALARMS
 from services.workorders.adapters.tokens import issue_token
 from services.workorders.domain import replacement_id_for
 
+from .progress import ticking
 from .topic_reader import read_topic
 
 SEGMENT, POSITION_M, RATE_KG_PER_S = "TR-03", 3000.0, 3.0  # big enough for a pressure-wave location
@@ -67,7 +68,8 @@ def _stream_leak(telemetry: str, tokens: str) -> tuple[float, float]:
         end_unix_s=onset + AFTER_LEAK_S,
         ack_timeout_s=30.0,
     )
-    report = asyncio.run(Fleet(network, config, values).run())
+    with ticking("replaying the leak's history through telemetry"):
+        report = asyncio.run(Fleet(network, config, values).run())
     s = report.summary()
     print(f"   {s['readings_accepted']} readings accepted, {s['readings_rejected']} rejected in {s['duration_s']} s")
     return start, onset
@@ -98,11 +100,12 @@ def show_results(bootstrap: str, workorders: str, db_url: str, secret: str, star
     say(f"{LEAK_ALARMS.name}: alarms on {SEGMENT}")
     deadline = time.monotonic() + 120
     alarms: list[alarms_pb2.LeakAlarmEvent] = []
-    while time.monotonic() < deadline:
-        alarms = _alarms(bootstrap, int(start * 1e6))
-        if any(a.HasField("location") for a in alarms) or (alarms and time.monotonic() > deadline - 60):
-            break
-        time.sleep(3)
+    with ticking("waiting for leakdetect's alarms (at most 120 s)"):
+        while time.monotonic() < deadline:
+            alarms = _alarms(bootstrap, int(start * 1e6))
+            if any(a.HasField("location") for a in alarms) or (alarms and time.monotonic() > deadline - 60):
+                break
+            time.sleep(3)
     if not alarms:
         print("   none within 120 s (see var/demo/leakdetect.log)")
     for a in alarms[:8]:
