@@ -1,48 +1,32 @@
-"""`python -m services.leakdetect`: config -> network, metrics -> faust worker -> query API, then run."""
+"""`python -m services.leakdetect`: the stream worker (wired in `bootstrap`), configured from the environment.
+`python -m services.leakdetect replay --help`: replay a historian export through the detectors."""
 
 from __future__ import annotations
 
-import logging
+import sys
 
-from faust import Worker
+USAGE = """usage: python -m services.leakdetect [replay ...]
 
-from services.leakdetect.adapters.metrics import PrometheusMetrics
-from services.leakdetect.config import LeakdetectConfig
-from services.leakdetect.entrypoints.query_grpc import LeakQueryServicer, QueryServer
-from services.leakdetect.entrypoints.worker import LeakdetectWorker, load_network
-from services.observability import configure_logging, json_logging_config, start_metrics_server
-
-log = logging.getLogger("services.leakdetect")
+  (no arguments)   run the stream worker: telemetry.readings.v1 -> leak.alarms.v1 (PIPEWARDEN_* settings, README)
+  replay ...       replay a historian export through the detectors: python -m services.leakdetect replay --help
+"""
 
 
-def main() -> None:
-    config = LeakdetectConfig.from_env()
-    configure_logging("leakdetect", config.log_level)
-    network = load_network(config)
-    metrics = PrometheusMetrics()
-    worker = LeakdetectWorker(config, network, metrics)
-    if config.metrics_port >= 0:
-        server = start_metrics_server(config.metrics_port)
-        log.info("metrics listening", extra={"metrics_port": server.port})
-    query = None
-    if config.grpc_port >= 0:
-        query = QueryServer(LeakQueryServicer(network, lambda: worker.processor.views.copy()), config.grpc_port)
-        query.start()
-        log.info("query API listening", extra={"grpc_port": query.port})
-    try:
-        # faust sets up logging itself (plain text by default): hand it the JSON configuration.
-        runner = Worker(
-            worker.app,
-            loglevel=config.log_level.lower(),
-            quiet=True,
-            redirect_stdouts=False,
-            logging_config=json_logging_config("leakdetect", config.log_level),
-        )
-        runner.execute_from_commandline()
-    finally:
-        if query is not None:
-            query.stop()
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["replay"]:
+        from services.leakdetect.entrypoints.replay import main as replay
+
+        return replay(args[1:])
+    if args:
+        print(USAGE, file=sys.stderr if args[0] not in ("-h", "--help") else sys.stdout, end="")
+        return 0 if args[0] in ("-h", "--help") else 2
+    from services.leakdetect.bootstrap import serve
+    from services.leakdetect.config import LeakdetectConfig
+
+    serve(LeakdetectConfig.from_env())
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

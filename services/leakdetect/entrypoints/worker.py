@@ -15,20 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import faust
 
-from services.leakdetect.adapters.clock import SystemClock
-from services.leakdetect.adapters.core_detector import CoreDetector
-from services.leakdetect.adapters.faust_state import FaustTableStateStore
 from services.leakdetect.adapters.metrics import PrometheusMetrics
 from services.leakdetect.config import LeakdetectConfig
-from services.leakdetect.service_layer import ports
-from services.leakdetect.service_layer.alarms import AlarmPolicy, SegmentInfo
 from services.leakdetect.service_layer.processor import BatchProcessor, BatchResult, RawRecord
-from services.network import Network, TagKind
 from services.topics import LEAK_ALARMS, LEAK_DEAD_LETTER, LEAK_SENSOR_HEALTH, TELEMETRY_READINGS, encode
 
 log = logging.getLogger(__name__)
@@ -42,64 +37,12 @@ def state_changelog_topic(app_id: str) -> str:
     return f"{app_id}-{STATE_TABLE}-changelog"
 
 
-def load_network(config: LeakdetectConfig) -> Network:
-    from services.network import load_demo_network, load_network
-
-    return load_network(config.network_file) if config.network_file else load_demo_network()
-
-
-def build_detector(config: LeakdetectConfig, network: Network) -> ports.SegmentDetector:
-    return CoreDetector(network)
-
-
-def segment_infos(network: Network, detector: ports.SegmentDetector) -> dict[str, SegmentInfo]:
-    infos = {}
-    for seg in network.segments.values():
-        roles = detector.role_tags(seg.segment_id)
-        methane = [t for t in network.tags_of_segment(seg.segment_id) if t.kind is TagKind.METHANE_LEL]
-        infos[seg.segment_id] = SegmentInfo(
-            segment_id=seg.segment_id,
-            district=seg.district,
-            length_m=seg.length_m,
-            nominal_flow_kg_per_s=seg.nominal_flow_kg_per_s,
-            role_tags=dict(roles),
-            tag_positions_m={t.tag_id: t.position_m for t in methane},
-            confined={t.tag_id: t.confined_space for t in methane},
-            tag_ids=frozenset(t.tag_id for t in network.tags_of_segment(seg.segment_id)),
-        )
-    return infos
-
-
-def build_processor(
-    config: LeakdetectConfig,
-    network: Network,
-    store: ports.StateStore,
-    metrics: ports.Metrics,
-    clock: ports.Clock | None = None,
-) -> BatchProcessor:
-    detector = build_detector(config, network)
-    return BatchProcessor(
-        detector=detector,
-        store=store,
-        metrics=metrics,
-        clock=clock or SystemClock(),
-        segments=segment_infos(network, detector),
-        policy=AlarmPolicy(
-            hold_us=round(config.alarm_hold_s * 1e6),
-            update_min_interval_us=round(config.update_min_interval_s * 1e6),
-            onset_bucket_us=round(config.onset_bucket_s * 1e6),
-            history_per_segment=config.history_per_segment,
-        ),
-        reorder_tolerance_us=config.reorder_tolerance_us,
-        dedupe_records=config.dedupe_records,
-        max_clock_skew_us=config.max_clock_skew_us,
-    )
-
-
 class LeakdetectWorker:
     """The faust app and what it needs; `processor` is shared with the query API."""
 
-    def __init__(self, config: LeakdetectConfig, network: Network, metrics: PrometheusMetrics) -> None:
+    def __init__(self, config: LeakdetectConfig, metrics: PrometheusMetrics,
+                 make_processor: Callable[[Any], BatchProcessor]) -> None:
+        """`make_processor(table)`: the stream use case on the worker's state table (`bootstrap` wires it)."""
         self.config = config
         self.metrics = metrics
         partitions = TELEMETRY_READINGS.partitions
@@ -124,7 +67,7 @@ class LeakdetectWorker:
         self.table = self.app.Table(
             STATE_TABLE, default=None, partitions=partitions, key_type=bytes, value_type=bytes
         )
-        self.processor = build_processor(config, network, FaustTableStateStore(self.table), metrics)
+        self.processor = make_processor(self.table)
         self.readings_topic = self.app.topic(
             TELEMETRY_READINGS.name, key_serializer="raw", value_serializer="raw", partitions=partitions
         )

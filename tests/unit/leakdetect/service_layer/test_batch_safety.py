@@ -17,8 +17,8 @@ from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2 as pb
 from services.contracts.pipewarden.telemetry.v1 import records_pb2
 from services.leakdetect.adapters.faust_state import MemoryStateStore
 from services.leakdetect.adapters.metrics import PrometheusMetrics
+from services.leakdetect.bootstrap import build_processor, build_worker
 from services.leakdetect.config import LeakdetectConfig
-from services.leakdetect.entrypoints.worker import LeakdetectWorker, build_processor
 from services.leakdetect.service_layer.processor import BatchProcessor, BatchResult, RawRecord
 from services.leakdetect.service_layer.segment_state import SegmentRuntime
 from services.network import load_demo_network
@@ -118,7 +118,7 @@ class _Stream:
 def test_worker_writes_checkpoints_after_the_publish_and_none_when_it_fails(tmp_path: Any) -> None:
     batches, k = _leak_batches()
     config = LeakdetectConfig(data_dir=str(tmp_path))
-    worker = LeakdetectWorker(config, NETWORK, PrometheusMetrics(CollectorRegistry()))
+    worker = build_worker(config, NETWORK, PrometheusMetrics(CollectorRegistry()))
     store = MemoryStateStore()
     worker.processor = build_processor(config, NETWORK, store, PrometheusMetrics(CollectorRegistry()))
     worker._update_lag = lambda result: None  # type: ignore[method-assign]

@@ -14,9 +14,9 @@ from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2 as pb
 from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2 as qpb
 from services.leakdetect.adapters.faust_state import MemoryStateStore
 from services.leakdetect.adapters.metrics import PrometheusMetrics
+from services.leakdetect.bootstrap import build_processor
 from services.leakdetect.config import LeakdetectConfig
 from services.leakdetect.entrypoints.query_grpc import LeakQueryServicer
-from services.leakdetect.entrypoints.worker import build_processor
 from services.leakdetect.service_layer.processor import RawRecord
 from services.leakdetect.service_layer.segment_state import (
     ActiveAlarm,

@@ -1,0 +1,121 @@
+"""The composition root of the leak detection service: the one place where adapters are chosen and wired.
+
+- ``load_network(config)``: the network model (the configured file or the demo city).
+- ``build_detector(config, network)``: the detectors behind the service layer's port, through the public
+  facade (`adapters.core_detector.CoreDetector` over `domain.Pipeline`).
+- ``build_processor(config, network, store, metrics, clock)``: the stream use case (`BatchProcessor`) on a
+  state store, metrics and a clock (the system clock unless given).
+- ``build_worker(config, network, metrics)``: the faust worker, its state store the faust table.
+- ``serve(config)``: everything ``python -m services.leakdetect`` runs: metrics endpoint, worker, query API.
+
+Unit tests wire the service layer to fakes of its ports instead; the replay CLI
+(`entrypoints.replay`) uses the facade directly and needs none of this.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from services.leakdetect.adapters.clock import SystemClock
+from services.leakdetect.adapters.core_detector import CoreDetector
+from services.leakdetect.adapters.faust_state import FaustTableStateStore
+from services.leakdetect.adapters.metrics import PrometheusMetrics
+from services.leakdetect.config import LeakdetectConfig
+from services.leakdetect.entrypoints.query_grpc import LeakQueryServicer, QueryServer
+from services.leakdetect.entrypoints.worker import LeakdetectWorker
+from services.leakdetect.service_layer import ports
+from services.leakdetect.service_layer.alarms import AlarmPolicy, SegmentInfo
+from services.leakdetect.service_layer.processor import BatchProcessor
+from services.network import Network, TagKind, load_demo_network
+from services.network import load_network as load_network_file
+from services.observability import configure_logging, json_logging_config, start_metrics_server
+
+log = logging.getLogger("services.leakdetect")
+
+
+def load_network(config: LeakdetectConfig) -> Network:
+    return load_network_file(config.network_file) if config.network_file else load_demo_network()
+
+
+def build_detector(config: LeakdetectConfig, network: Network) -> ports.SegmentDetector:
+    return CoreDetector(network)
+
+
+def segment_infos(network: Network, detector: ports.SegmentDetector) -> dict[str, SegmentInfo]:
+    infos = {}
+    for seg in network.segments.values():
+        roles = detector.role_tags(seg.segment_id)
+        methane = [t for t in network.tags_of_segment(seg.segment_id) if t.kind is TagKind.METHANE_LEL]
+        infos[seg.segment_id] = SegmentInfo(
+            segment_id=seg.segment_id,
+            district=seg.district,
+            length_m=seg.length_m,
+            nominal_flow_kg_per_s=seg.nominal_flow_kg_per_s,
+            role_tags=dict(roles),
+            tag_positions_m={t.tag_id: t.position_m for t in methane},
+            confined={t.tag_id: t.confined_space for t in methane},
+            tag_ids=frozenset(t.tag_id for t in network.tags_of_segment(seg.segment_id)),
+        )
+    return infos
+
+
+def build_processor(
+    config: LeakdetectConfig,
+    network: Network,
+    store: ports.StateStore,
+    metrics: ports.Metrics,
+    clock: ports.Clock | None = None,
+) -> BatchProcessor:
+    detector = build_detector(config, network)
+    return BatchProcessor(
+        detector=detector,
+        store=store,
+        metrics=metrics,
+        clock=clock or SystemClock(),
+        segments=segment_infos(network, detector),
+        policy=AlarmPolicy(
+            hold_us=round(config.alarm_hold_s * 1e6),
+            update_min_interval_us=round(config.update_min_interval_s * 1e6),
+            onset_bucket_us=round(config.onset_bucket_s * 1e6),
+            history_per_segment=config.history_per_segment,
+        ),
+        reorder_tolerance_us=config.reorder_tolerance_us,
+        dedupe_records=config.dedupe_records,
+        max_clock_skew_us=config.max_clock_skew_us,
+    )
+
+
+def build_worker(config: LeakdetectConfig, network: Network, metrics: PrometheusMetrics) -> LeakdetectWorker:
+    return LeakdetectWorker(
+        config, metrics, lambda table: build_processor(config, network, FaustTableStateStore(table), metrics)
+    )
+
+
+def serve(config: LeakdetectConfig) -> None:
+    from faust import Worker
+
+    configure_logging("leakdetect", config.log_level)
+    network = load_network(config)
+    metrics = PrometheusMetrics()
+    worker = build_worker(config, network, metrics)
+    if config.metrics_port >= 0:
+        server = start_metrics_server(config.metrics_port)
+        log.info("metrics listening", extra={"metrics_port": server.port})
+    query = None
+    if config.grpc_port >= 0:
+        query = QueryServer(LeakQueryServicer(network, lambda: worker.processor.views.copy()), config.grpc_port)
+        query.start()
+        log.info("query API listening", extra={"grpc_port": query.port})
+    try:
+        # faust sets up logging itself (plain text by default): hand it the JSON configuration.
+        runner = Worker(
+            worker.app,
+            loglevel=config.log_level.lower(),
+            quiet=True,
+            redirect_stdouts=False,
+            logging_config=json_logging_config("leakdetect", config.log_level),
+        )
+        runner.execute_from_commandline()
+    finally:
+        if query is not None:
+            query.stop()
