@@ -53,7 +53,7 @@ proto-check: venv
 lint: venv lock-check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/mypy services tools deploy benchmarks load-tests/ingest.py load-tests/stream.py
+	$(VENV)/bin/mypy services tools deploy benchmarks load-tests/ingest.py load-tests/stream.py load-tests/loadtest
 
 kafka-jars:
 	deploy/kafka/kafka.sh fetch
@@ -93,6 +93,12 @@ bench-ingest: venv kafka-jars
 
 bench-stream: venv kafka-jars
 	$(PY) load-tests/stream.py
+
+# Load test of a running deployment (load-tests/README.md): DEPLOYMENT= a deployment file, or TARGET=host:port
+# (then LOADTEST_ARGS="--token-file FILE ..."); PROFILE= smoke | steady | ramp | soak; SLO= an SLO file.
+PROFILE ?= smoke
+loadtest: venv kafka-jars
+	PYTHONPATH=load-tests $(PY) -m loadtest $(if $(TARGET),--target $(TARGET),--deployment $(DEPLOYMENT)) --profile $(PROFILE) $(if $(SLO),--slo $(SLO)) $(LOADTEST_ARGS)
 
 bench-detect: venv
 	$(PY) -m benchmarks.detection
