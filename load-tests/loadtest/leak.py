@@ -1,0 +1,254 @@
+"""A leak injected during the run and timed through the whole chain: onset -> alarm on leak.alarms.v1
+-> work order on a dispatcher's Watch.
+
+The leak is replayed by a subprocess (loadtest.leakinject: gasflow physics, time-compressed history of
+one gateway, as deploy/demo_leak.py does) whose gateway is left out of the load. Its wall clock and
+source clock are recorded, so that the detector's own time to detect (alarm detection time - onset,
+source time) is separated from what the deployment adds after the data that let it detect was sent:
+
+  leak_to_workorder_s = time_to_detect_s + (work order seen - the detecting data sent)  (wall)
+
+which is what onset -> work order would be for a leak happening in real time.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from loadtest import REPO
+from loadtest.target import Target
+
+LEAK_GATEWAY = "gw-transmission"
+PREFERRED_SEGMENT = "TR-03"
+RATE_KG_PER_S = 3.0  # big enough for a pressure-wave location (demo_leak)
+LEARN_S, AFTER_LEAK_S, MARGIN_S = 70 * 60.0, 8 * 60.0, 60.0
+TIME_SCALE = 200.0
+
+
+@dataclass
+class LeakPlan:
+    gateway: str
+    segment: str
+    position_m: float
+    start: float
+    onset: float
+    end: float
+    note: str = ""
+
+
+def _leakdetect(target: Target) -> list[Any]:
+    from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2_grpc
+
+    return [leak_query_service_pb2_grpc.LeakQueryServiceStub(grpc.insecure_channel(a))
+            for a in target.leakdetect_query]
+
+
+def plan(target: Target, now: float | None = None) -> LeakPlan | str:
+    """Where and when the leak goes; a string says why there is none."""
+    from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2 as q
+
+    network = target.network
+    if LEAK_GATEWAY not in network.gateways or LEAK_GATEWAY not in target.gateway_tokens:
+        return f"the network has no gateway {LEAK_GATEWAY} (with a token) to replay a leak through"
+    now = time.time() if now is None else now
+    segments = sorted({t.segment_id for t in network.tags_of_gateway(LEAK_GATEWAY)})
+    active: set[str] = set()
+    clock_us = 0
+    for stub in _leakdetect(target):
+        # The detectors drop readings older than a segment's clock: the replay starts after it, and a
+        # segment with an alarm still open would not raise another.
+        with contextlib.suppress(grpc.RpcError):
+            active |= {a.segment_id for a in stub.ListActiveAlarms(q.ListActiveAlarmsRequest(), timeout=5).alarms}
+        for segment in segments:
+            with contextlib.suppress(grpc.RpcError):
+                status = stub.GetSegmentStatus(q.GetSegmentStatusRequest(segment_id=segment), timeout=5).status
+                if status.served_here:
+                    clock_us = max(clock_us, status.clock_unix_us)
+    candidates = [s for s in [PREFERRED_SEGMENT, *segments] if s in segments and s not in active]
+    if not candidates:
+        return f"every segment of {LEAK_GATEWAY} has an alarm open ({', '.join(sorted(active))})"
+    segment = candidates[0]
+    end = now - 1.0
+    start = max(end - LEARN_S - AFTER_LEAK_S, clock_us / 1e6 + 1.0)
+    note = ""
+    if end - start < LEARN_S + AFTER_LEAK_S:
+        note = (f"the detectors had {LEAK_GATEWAY}'s data up to {(now - clock_us / 1e6) / 60:.0f} min ago: the "
+                f"replay covers {(end - start) / 60:.0f} min instead of {(LEARN_S + AFTER_LEAK_S) / 60:.0f}")
+    onset = max(start + 60.0, end - AFTER_LEAK_S)
+    length = network.segments[segment].length_m
+    position = 3000.0 if segment == PREFERRED_SEGMENT else 0.4 * length
+    return LeakPlan(LEAK_GATEWAY, segment, position, float(int(start)), onset, end, note)
+
+
+@dataclass
+class LeakRun:
+    target: Target
+    plan: LeakPlan
+    progress: list[tuple[float, float]] = field(default_factory=list)  # (wall, source)
+    alarms: list[tuple[float, Any]] = field(default_factory=list)  # (wall seen, LeakAlarmEvent)
+    work_orders: list[tuple[float, Any]] = field(default_factory=list)  # (wall seen, WorkOrder)
+    summary: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    _proc: subprocess.Popen[str] | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _watch_call: Any = None
+
+    def start(self) -> None:
+        self._threads = [threading.Thread(target=self._alarms, daemon=True, name="leak-alarms"),
+                         threading.Thread(target=self._watch, daemon=True, name="leak-watch")]
+        for t in self._threads:
+            t.start()
+        p = self.plan
+        env = dict(os.environ, LOADTEST_LEAK_TOKEN=self.target.gateway_tokens[p.gateway],
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "load-tests"), os.environ.get("PYTHONPATH")])))
+        network = getattr(self.target.deployment, "network_file", None)
+        command = [sys.executable, "-m", "loadtest.leakinject", "--target", self.target.telemetry,
+                   "--gateway", p.gateway, "--segment", p.segment, "--position-m", str(p.position_m),
+                   "--rate-kg-per-s", str(RATE_KG_PER_S), "--start", str(p.start), "--onset", str(p.onset),
+                   "--end", str(p.end), "--time-scale", str(TIME_SCALE),
+                   *(["--network", str(network)] if network else [])]
+        self._proc = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True)
+        reader = threading.Thread(target=self._read_progress, daemon=True, name="leak-progress")
+        reader.start()
+        self._threads.append(reader)
+
+    def _read_progress(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for line in self._proc.stdout:
+            with contextlib.suppress(ValueError):
+                item = json.loads(line)
+                if "summary" in item:
+                    self.summary = item["summary"]
+                else:
+                    self.progress.append((float(item["wall"]), float(item["source"])))
+
+    def _alarms(self) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
+        from services.topics import LEAK_ALARMS
+
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+        if not self.target.kafka_bootstrap:
+            self.problems.append("no Kafka address: alarms not watched")
+            return
+        try:
+            consumer = KafkaConsumer(bootstrap_servers=self.target.kafka_bootstrap, group_id=None,
+                                     enable_auto_commit=False, client_id="loadtest-alarms")
+            tps = [TopicPartition(LEAK_ALARMS.name, p) for p in consumer.partitions_for_topic(LEAK_ALARMS.name) or []]
+            consumer.assign(tps)
+            consumer.seek_to_end(*tps)
+            for tp in tps:
+                consumer.position(tp)
+            while not self._stop.is_set():
+                for records in consumer.poll(timeout_ms=200).values():
+                    now = time.time()
+                    for r in records:
+                        event = alarms_pb2.LeakAlarmEvent.FromString(r.value)
+                        if event.segment_id == self.plan.segment and event.state == alarms_pb2.ALARM_STATE_RAISED:
+                            self.alarms.append((now, event))
+            consumer.close()
+        except Exception as error:  # reported in the run's report
+            self.problems.append(f"alarm watch: {type(error).__name__}: {error}")
+
+    def _watch(self) -> None:
+        from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as wpb
+        from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as wgrpc
+
+        if not (self.target.workorders and self.target.dispatcher_token):
+            self.problems.append("no workorders address or dispatcher token: work orders not watched")
+            return
+        metadata = (("authorization", f"Bearer {self.target.dispatcher_token}"),)
+        try:
+            with grpc.insecure_channel(self.target.workorders) as channel:
+                stub = wgrpc.WorkOrdersServiceStub(channel)
+                before = {o.work_order_id for o in stub.ListWorkOrders(wpb.ListWorkOrdersRequest(),
+                                                                       metadata=metadata, timeout=10).work_orders}
+                self._watch_call = stub.Watch(wpb.WatchRequest(after_position=0), metadata=metadata)
+                for message in self._watch_call:
+                    if message.HasField("work_order"):
+                        order = message.work_order
+                        if order.segment_id == self.plan.segment and order.work_order_id not in before:
+                            before.add(order.work_order_id)
+                            self.work_orders.append((time.time(), order))
+        except grpc.RpcError as error:
+            if not self._stop.is_set():
+                self.problems.append(f"Watch: {error.code().name} {error.details()}")  # type: ignore[attr-defined]
+
+    def complete(self) -> bool:
+        return bool(self.work_orders) and self._proc is not None and self._proc.poll() is not None
+
+    def wait(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not self.complete():
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(10)
+            if self._proc.poll() is None:
+                self._proc.kill()
+        if self._proc is not None and self._proc.returncode not in (0, None, -15):
+            err = (self._proc.stderr.read() if self._proc.stderr else "")[-500:]
+            self.problems.append(f"leak replay exited {self._proc.returncode}: {err}")
+        if self._watch_call is not None:
+            self._watch_call.cancel()
+        for t in self._threads:
+            t.join(timeout=5)
+
+    def wall_at(self, source_s: float) -> float | None:
+        """Wall time at which the replay's source clock reached ``source_s`` (interpolated)."""
+        if not self.progress:
+            return None
+        sources = [s for _, s in self.progress]
+        i = bisect.bisect_left(sources, source_s)
+        if i >= len(sources):
+            return None
+        if i == 0:
+            return self.progress[0][0]
+        (w0, s0), (w1, s1) = self.progress[i - 1], self.progress[i]
+        return w0 + (w1 - w0) * (source_s - s0) / (s1 - s0) if s1 > s0 else w1
+
+    def result(self) -> dict[str, Any]:
+        p = self.plan
+        out: dict[str, Any] = {"segment": p.segment, "gateway": p.gateway, "position_m": p.position_m,
+                               "rate_kg_per_s": RATE_KG_PER_S, "time_scale": TIME_SCALE,
+                               "replay_start_unix_s": p.start, "onset_unix_s": p.onset, "note": p.note,
+                               "replay": self.summary, "problems": self.problems}
+        alarm = next(((w, a) for w, a in self.alarms if a.onset_time_unix_us / 1e6 >= p.start), None)
+        order = self.work_orders[0] if self.work_orders else None
+        out["alarm"] = None if alarm is None else {
+            "alarm_id": alarm[1].alarm_id, "onset_unix_s": alarm[1].onset_time_unix_us / 1e6,
+            "detection_unix_s": alarm[1].detection_time_unix_us / 1e6}
+        out["work_order"] = None if order is None else {"work_order_id": order[1].work_order_id,
+                                                       "alarm_id": order[1].alarm_id, "grade": order[1].grade}
+        if alarm is None or order is None:
+            out["leak_to_workorder_s"] = None
+            return out
+        detect_s = (alarm[1].detection_time_unix_us / 1e6) - p.onset
+        sent = self.wall_at(alarm[1].detection_time_unix_us / 1e6)
+        overhead = None if sent is None else order[0] - sent
+        out.update({
+            "time_to_detect_s": round(detect_s, 3),
+            "workorder_after_detecting_data_s": None if overhead is None else round(overhead, 3),
+            "leak_to_workorder_s": None if overhead is None else round(detect_s + overhead, 3),
+            "alarm_to_watch_s": round(order[0] - alarm[0], 3),
+        })
+        return out

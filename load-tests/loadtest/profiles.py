@@ -1,0 +1,64 @@
+"""The profiles: each bounded in time (and so in count: the rate is bounded too)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+MAX_DURATION_S = 4 * 3600.0
+MAX_RATE = 1_000_000.0
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    rate: float  # readings/s offered (ramp: the first step)
+    duration_s: float  # load time (ramp: the most it can take, max_steps * step_s)
+    leak: bool  # inject a leak and time it to the work order
+    ghz_s: float  # ghz cross-check duration after the load
+    leak_wait_s: float = 20.0  # after the load, the longest wait for the leak's work order
+    ramp_step: float = 0.0  # ramp: readings/s added per step
+    ramp_step_s: float = 0.0  # ramp: seconds per step
+    ramp_max_steps: int = 0
+    producer_perf_records: int = 0  # ramp: Kafka ProducerPerformance records (0: not run)
+
+    @property
+    def ramp(self) -> bool:
+        return self.ramp_step > 0
+
+    def rate_at(self, elapsed_s: float) -> float | None:
+        """Offered readings/s at ``elapsed_s`` into the load; None when the load is over."""
+        if elapsed_s >= self.duration_s:
+            return None
+        if not self.ramp:
+            return self.rate
+        return self.rate + self.ramp_step * int(elapsed_s // self.ramp_step_s)
+
+    def with_overrides(self, rate: float | None, duration_s: float | None) -> Profile:
+        p = self
+        if rate is not None:
+            p = replace(p, rate=rate)
+        if duration_s is not None:
+            if p.ramp:
+                steps = max(1, int(duration_s // p.ramp_step_s))
+                p = replace(p, ramp_max_steps=steps, duration_s=steps * p.ramp_step_s)
+            else:
+                p = replace(p, duration_s=duration_s)
+        return p
+
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile("smoke", "a post-deploy check: 35 s at 10,000 readings/s with a leak, ghz 4 s (under 60 s)",
+                rate=10_000, duration_s=35, leak=True, ghz_s=4, leak_wait_s=12),
+        Profile("steady", "5 min at 50,000 readings/s (the sustained-rate goal) with a leak",
+                rate=50_000, duration_s=300, leak=True, ghz_s=10),
+        Profile("ramp", "10,000 readings/s + 10,000 every 20 s until an SLO breaks (at most 12 steps); "
+                "the knee against Kafka's ProducerPerformance",
+                rate=10_000, duration_s=240, leak=False, ghz_s=10, ramp_step=10_000, ramp_step_s=20,
+                ramp_max_steps=12, producer_perf_records=2_000_000),
+        Profile("soak", "30 min at 30,000 readings/s with a leak (--duration up to 4 h)",
+                rate=30_000, duration_s=1800, leak=True, ghz_s=10),
+    )
+}
