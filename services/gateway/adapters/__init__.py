@@ -1,0 +1,1 @@
+"""The gateway's edges: the SQLite queue, Modbus TCP and OPC UA sources, the gRPC link to telemetry, metrics."""

@@ -1,0 +1,109 @@
+"""The link to telemetry: ``PublishStream`` over gRPC (TLS when a root certificate is configured), with the
+gateway's bearer token; gRPC status codes become the send plan's failure kinds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+
+from services.contracts.pipewarden.telemetry.v1 import (
+    reading_pb2,
+    telemetry_ingest_service_pb2,
+    telemetry_ingest_service_pb2_grpc,
+)
+from services.fieldsim.gateway import FATAL
+from services.gateway.domain import Failure
+from services.gateway.service_layer.ports import Ack, Row, SendError
+
+# What each refusal means for the batch (telemetry README, "Whole-batch refusals").
+_FAILURE_OF = {
+    grpc.StatusCode.RESOURCE_EXHAUSTED: Failure.TOO_LARGE,
+    grpc.StatusCode.FAILED_PRECONDITION: Failure.TOO_LARGE,
+    grpc.StatusCode.INVALID_ARGUMENT: Failure.REFUSED,
+    grpc.StatusCode.OUT_OF_RANGE: Failure.REFUSED,
+    grpc.StatusCode.INTERNAL: Failure.UNEXPLAINED,
+    grpc.StatusCode.UNKNOWN: Failure.UNEXPLAINED,
+    **{code: Failure.NOT_AUTHORISED for code in FATAL},
+}
+
+
+def failure_of(error: grpc.aio.AioRpcError) -> SendError:
+    return SendError(_FAILURE_OF.get(error.code(), Failure.TRANSIENT), f"{error.code().name}: {error.details()}")
+
+
+class GrpcBatchStream:
+    def __init__(self, call: Any, gateway_id: str) -> None:
+        self.call = call
+        self.gateway_id = gateway_id
+
+    async def write(self, sequence: int, rows: Sequence[Row]) -> None:
+        Reading = reading_pb2.Reading
+        batch = reading_pb2.ReadingBatch(
+            gateway_id=self.gateway_id,
+            batch_sequence=sequence,
+            readings=[Reading(tag_id=r[1], source_time_unix_us=r[2], value=r[3], quality=r[4]) for r in rows],  # type: ignore[misc]
+        )
+        try:
+            await self.call.write(telemetry_ingest_service_pb2.PublishStreamRequest(batch=batch))
+        except grpc.aio.AioRpcError as error:
+            raise failure_of(error) from None
+        except (grpc.aio.UsageError, RuntimeError) as error:  # stream already closed
+            raise SendError(Failure.TRANSIENT, f"stream closed: {error}") from None
+
+    async def read_ack(self) -> Ack:
+        try:
+            response = await self.call.read()
+        except grpc.aio.AioRpcError as error:
+            raise failure_of(error) from None
+        if response is grpc.aio.EOF:
+            try:
+                code = await self.call.code()
+                details = await self.call.details()
+            except grpc.aio.AioRpcError as error:
+                raise failure_of(error) from None
+            if code == grpc.StatusCode.OK:
+                raise SendError(Failure.TRANSIENT, "telemetry ended the stream")
+            raise SendError(_FAILURE_OF.get(code, Failure.TRANSIENT), f"{code.name}: {details}")
+        ack = response.ack
+        return Ack(ack.batch_sequence, ack.accepted_count, ack.rejected_count, ack.duplicate_batch)
+
+    async def close(self) -> None:
+        self.call.cancel()
+
+
+class GrpcTelemetryLink:
+    def __init__(
+        self,
+        target: str,
+        gateway_id: str,
+        token: str,
+        *,
+        root_cert: bytes | None = None,
+        server_name: str | None = None,
+        max_message_bytes: int = 8 * 1024 * 1024,
+    ) -> None:
+        options: list[tuple[str, Any]] = [
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.keepalive_time_ms", 20_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+            ("grpc.initial_reconnect_backoff_ms", 200),
+            ("grpc.max_reconnect_backoff_ms", 5_000),
+        ]
+        if server_name:
+            options.append(("grpc.ssl_target_name_override", server_name))
+        if root_cert is not None:
+            self.channel = grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(root_cert), options=options)
+        else:
+            self.channel = grpc.aio.insecure_channel(target, options=options)
+        self.stub = telemetry_ingest_service_pb2_grpc.TelemetryIngestServiceStub(self.channel)
+        self.gateway_id = gateway_id
+        self.metadata = (("authorization", f"Bearer {token}"),)
+
+    async def open(self) -> GrpcBatchStream:
+        call = self.stub.PublishStream(metadata=self.metadata)
+        return GrpcBatchStream(call, self.gateway_id)
+
+    async def close(self) -> None:
+        await self.channel.close()

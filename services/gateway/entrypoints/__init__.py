@@ -1,0 +1,1 @@
+"""The gateway's entry points: the command line and the health/metrics HTTP endpoint."""
