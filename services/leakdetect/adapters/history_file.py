@@ -113,11 +113,17 @@ def _csv_chunks(path: Path, chunk_rows: int, size: int) -> Iterator[tuple[pd.Dat
             header = fh.readline().decode("utf-8", errors="replace").strip()
             if not header:
                 raise HistoryFileError(path, "line 1: no header (want tag_id,time_unix_s,value,quality)")
-            _check_columns(path, [c.strip() for c in header.split(",")])
+            names = [c.strip() for c in header.split(",")]
+            _check_columns(path, names)
+            # pandas would take extra fields of the first row for an index and silently shift the columns
+            # (later rows with extra fields are its ParserError, which names the line)
+            first = fh.readline().decode("utf-8", errors="replace").strip()
+            if first and first.count(",") + 1 != len(names):
+                raise HistoryFileError(path, f"line 2: {first.count(',') + 1} fields, the header has {len(names)}")
             fh.seek(0)
             reader = pd.read_csv(
-                fh, chunksize=chunk_rows, dtype={"tag_id": "category", "unit": "category"},
-                skip_blank_lines=False, skipinitialspace=True, encoding_errors="replace",
+                fh, chunksize=chunk_rows, dtype={"tag_id": "category", "unit": "category"}, header=0, names=names,
+                index_col=False, skip_blank_lines=False, skipinitialspace=True, encoding_errors="replace",
             )
             for frame in reader:
                 yield frame, min(1.0, fh.tell() / size)
@@ -206,7 +212,7 @@ class _Checker:
         ok[bad] = False
         bad = np.flatnonzero(ok & ((t < EARLIEST_TIME_S) | (t > LATEST_TIME_S)))
         self._refuse("implausible time", bad,
-                     lambda r: f"{t[r]!r} s is not between 2000 and 2100 (milliseconds? want seconds)")
+                     lambda r: f"{t[r]:.6f} s is not between 2000 and 2100 (milliseconds? want seconds)")
         ok[bad] = False
         v = _numeric(frame["value"])
         bad = np.flatnonzero(ok & ~np.isfinite(v))
@@ -243,9 +249,9 @@ class _Checker:
         prev[first] = self.last_time[st[first]]
         dup = order[stt == prev]
         late = order[stt < prev]
-        self._refuse("duplicated time", keep[dup], lambda r: f"{tag_text[r]} has a reading at {t[r]!r} already")
+        self._refuse("duplicated time", keep[dup], lambda r: f"{tag_text[r]} has a reading at {t[r]:.6f} already")
         self._refuse("out-of-order time", keep[late],
-                     lambda r: f"{t[r]!r} is before an earlier reading of {tag_text[r]}")
+                     lambda r: f"{t[r]:.6f} is before an earlier reading of {tag_text[r]}")
         if st.size:
             last = np.flatnonzero(np.r_[st[1:] != st[:-1], True])
             self.last_time[st[last]] = np.maximum(self.last_time[st[last]], run_max[last])
