@@ -13,7 +13,7 @@ import math
 import random
 from typing import Protocol
 
-from services.network import AccuracyBasis, Network, Tag, TagKind, conversion_to_si
+from services.network import AccuracyBasis, ErrorTerms, Network, Tag, TagKind, conversion_to_si
 
 _DAY_S = 86_400.0
 
@@ -31,13 +31,29 @@ class PlausibleValues:
         self._rng = random.Random(seed)
         sg = network.gas.specific_gravity
         self._conversions = {t.tag_id: conversion_to_si(t.kind, t.unit, sg) for t in network.tags.values()}
-        # Each instrument has its own fixed bias besides its noise (domain brief: realistic errors).
-        self._bias = {t.tag_id: self._rng.gauss(0.0, 0.5) * self._sigma(t) for t in network.tags.values()}
+        # Each instrument has its own fixed bias besides its noise (domain brief: realistic errors): within the
+        # stated bias bound when the file gives one, else a share of the stated accuracy.
+        self._bias = {t.tag_id: self._draw_bias(t) for t in network.tags.values()}
         self._phase = self._rng.uniform(0.0, 2 * math.pi)
 
+    def _draw_bias(self, tag: Tag) -> float:
+        if tag.accuracy.noise_sd is None:
+            return self._rng.gauss(0.0, 0.5) * self._sigma(tag)
+        bound = tag.accuracy.bias_bound
+        return self._rng.uniform(-1.0, 1.0) * (self._in_tag_unit(tag, bound) if bound is not None else 0.0)
+
+    @staticmethod
+    def _in_tag_unit(tag: Tag, terms: ErrorTerms) -> float:
+        """An error's size in the tag's unit, the %-of-reading part taken at half of full scale."""
+        full_scale = max(abs(tag.range_max), abs(tag.range_min))
+        span = tag.range_max - tag.range_min
+        return terms.pct_of_reading / 100.0 * 0.5 * full_scale + terms.pct_of_span / 100.0 * span + terms.absolute
+
     def _sigma(self, tag: Tag) -> float:
-        """One standard deviation of the instrument's noise, in the tag's unit (accuracy read as 2 sigma)."""
+        """One standard deviation of the instrument's noise, in the tag's unit (a stated accuracy read as 2 sigma)."""
         accuracy = tag.accuracy
+        if accuracy.noise_sd is not None:
+            return self._in_tag_unit(tag, accuracy.noise_sd)
         if accuracy.basis is AccuracyBasis.PCT_OF_SPAN:
             return (tag.range_max - tag.range_min) * accuracy.value / 100.0 / 2.0
         if accuracy.basis is AccuracyBasis.PCT_OF_READING:

@@ -138,14 +138,24 @@ class SimulatedValues:
         value = truth
         if self._noise:
             inst = self.instruments[tag.tag_id]
+            e = inst.errors
             if tag.tag_id not in self._bias:
-                self._bias[tag.tag_id] = (
-                    float(self._rng.normal(0.0, 0.7 * inst.accuracy_pct_of_reading / 200.0)),
-                    float(self._rng.normal(0.0, 0.7 * inst.accuracy_abs_si / 2.0)),
-                )
+                if e is not None:  # stated apart in the network file: a bias anywhere within its bound
+                    self._bias[tag.tag_id] = (
+                        float(self._rng.uniform(-e.bias_bound_rel, e.bias_bound_rel)),
+                        float(self._rng.uniform(-e.bias_bound_abs_si, e.bias_bound_abs_si)),
+                    )
+                else:
+                    self._bias[tag.tag_id] = (
+                        float(self._rng.normal(0.0, 0.7 * inst.accuracy_pct_of_reading / 200.0)),
+                        float(self._rng.normal(0.0, 0.7 * inst.accuracy_abs_si / 2.0)),
+                    )
             b_rel, b_abs = self._bias[tag.tag_id]
-            s_rel = 0.714 * inst.accuracy_pct_of_reading / 200.0
-            s_abs = 0.714 * inst.accuracy_abs_si / 2.0
+            if e is not None:
+                s_rel, s_abs = e.noise_sd_rel, e.noise_sd_abs_si
+            else:
+                s_rel = 0.714 * inst.accuracy_pct_of_reading / 200.0
+                s_abs = 0.714 * inst.accuracy_abs_si / 2.0
             value = truth * (1.0 + b_rel + self._rng.normal(0.0, s_rel)) + b_abs + self._rng.normal(0.0, s_abs)
             if inst.kind == "methane_lel":
                 value = max(value, 0.0)

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .physics import GasSpec
+from .physics import EQUATIONS_OF_STATE, GasSpec
 
 FloatArray = NDArray[np.float64]
 
@@ -93,6 +93,8 @@ class PipeSpec:
     # A fixed isothermal wave speed: the gas in this pipe follows p = c² ρ (the ideal-gas law with c² in
     # place of Z R T / M), so pressure waves travel at exactly c. None: from the network's gas and T.
     wave_speed_m_per_s: float | None = None
+    # This pipe's gas model, "dak" or "ideal" (see GasSpec.equation_of_state); None: the network gas's.
+    equation_of_state: str | None = None
 
     def __post_init__(self) -> None:
         _finite("length_m", self.length_m, positive=True)
@@ -116,6 +118,11 @@ class PipeSpec:
                 raise ValueError(
                     f"pipe {self.pipe_id}: darcy_friction_factor {self.darcy_friction_factor} is not a pipe's (< 0.2)"
                 )
+        if self.equation_of_state is not None and self.equation_of_state not in EQUATIONS_OF_STATE:
+            raise ValueError(
+                f"pipe {self.pipe_id}: equation_of_state must be one of {', '.join(EQUATIONS_OF_STATE)}, "
+                f"got {self.equation_of_state!r}"
+            )
         if self.wave_speed_m_per_s is not None:
             _finite(f"pipe {self.pipe_id} wave_speed_m_per_s", self.wave_speed_m_per_s, positive=True)
             if not 100.0 <= self.wave_speed_m_per_s <= 2000.0:

@@ -10,7 +10,8 @@
 - :func:`segment_network` — one segment between a pressure node (upstream) and a flow node.
 - :func:`tag_probes` — a Probe per instrument tag (probe_id = tag_id) for the SCADA layer.
 
-Gas: specific gravity and CO2 from the model; N2 (a few %) is treated as part of the hydrocarbon
+Gas: specific gravity, CO2 and H2S from the model (each segment's gas model, fixed wave speed and fixed
+friction factor go onto its pipe); N2 (a few %) is treated as part of the hydrocarbon
 gravity (its effect on Z is below the DAK error at these pressures).
 """
 
@@ -29,7 +30,33 @@ REGULATOR_INLET_SUFFIX = "~in"
 
 
 def gas_spec(model: Network) -> GasSpec:
-    return GasSpec(specific_gravity=model.gas.specific_gravity, co2_mole_fraction=model.gas.co2_mole_fraction)
+    g = model.gas
+    return GasSpec(
+        specific_gravity=g.specific_gravity,
+        co2_mole_fraction=g.co2_mole_fraction,
+        h2s_mole_fraction=g.h2s_mole_fraction,
+    )
+
+
+def pipe_spec(model: Network, segment_id: str, to_node: str | None = None) -> PipeSpec:
+    """A segment as a pipe, with its hydraulic options (gas model, fixed wave speed, fixed friction factor)."""
+    from services.network import EquationOfState
+
+    s = model.segments[segment_id]
+    return PipeSpec(
+        pipe_id=s.segment_id,
+        from_node=s.from_node,
+        to_node=s.to_node if to_node is None else to_node,
+        length_m=s.length_m,
+        diameter_m=s.inner_diameter_m,
+        # a fixed friction factor replaces roughness, which the pipe then never reads
+        roughness_m=s.roughness_m if s.roughness_m is not None else 0.0,
+        elevation_change_m=s.elevation_down_m - s.elevation_up_m,
+        temperature_k=model.gas.temperature_k,
+        darcy_friction_factor=s.darcy_friction_factor,
+        wave_speed_m_per_s=s.wave_speed_m_per_s,
+        equation_of_state="ideal" if s.equation_of_state is EquationOfState.IDEAL else "dak",
+    )
 
 
 def _full_network(model: Network, demand_scale: float = 1.0) -> NetworkSpec:
@@ -39,18 +66,7 @@ def _full_network(model: Network, demand_scale: float = 1.0) -> NetworkSpec:
     pipes = []
     for s in model.segments.values():
         to_node = s.to_node + REGULATOR_INLET_SUFFIX if s.to_node in regulators else s.to_node
-        pipes.append(
-            PipeSpec(
-                pipe_id=s.segment_id,
-                from_node=s.from_node,
-                to_node=to_node,
-                length_m=s.length_m,
-                diameter_m=s.inner_diameter_m,
-                roughness_m=s.roughness_m,
-                elevation_change_m=s.elevation_down_m - s.elevation_up_m,
-                temperature_k=model.gas.temperature_k,
-            )
-        )
+        pipes.append(pipe_spec(model, s.segment_id, to_node))
     used = {p.from_node for p in pipes} | {p.to_node for p in pipes}
     nodes = []
     for nid, n in model.nodes.items():

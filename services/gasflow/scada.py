@@ -9,7 +9,9 @@ resolution).
 
 Error model: the stated accuracy (± of reading, of span, or absolute) is taken as a 95 % bound
 (2σ) of the total error, split into a fixed bias drawn once per instrument (σ_bias = bias_share·σ)
-and white noise per sample (σ_noise = sqrt(1 - bias_share²)·σ), so the total σ is as stated.
+and white noise per sample (σ_noise = sqrt(1 - bias_share²)·σ), so the total σ is as stated. A tag
+whose network file states its errors apart (accuracy: noise_sd, bias_bound) gets exactly those: white
+noise of that s.d. and a fixed bias drawn uniformly within ±bias_bound (`ExplicitErrors`).
 Flow meters add a floor of 0.05 % of span (low-flow uncertainty). Defaults follow the field figures
 in ../shared/domain.md: flow ±0.5-1 % of reading, pressure ±0.05-0.1 % of span, temperature ±0.5 K.
 
@@ -49,8 +51,25 @@ InstrumentKind = Literal["pressure", "flow", "temperature", "methane_lel"]
 
 
 @dataclass(frozen=True)
+class ExplicitErrors:
+    """A meter's errors stated apart: white noise (1 s.d. per reading) and a fixed bias anywhere within ±bound."""
+
+    noise_sd_rel: float = 0.0  # fraction of the reading
+    noise_sd_abs_si: float = 0.0
+    bias_bound_rel: float = 0.0
+    bias_bound_abs_si: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("noise_sd_rel", "noise_sd_abs_si", "bias_bound_rel", "bias_bound_abs_si"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0.0):
+                raise ValueError(f"{name} must be finite and >= 0, got {v}")
+
+
+@dataclass(frozen=True)
 class Instrument:
-    """One SCADA tag reading one probe. Accuracies are 95 % (2σ) bounds of the total error, SI units."""
+    """One SCADA tag reading one probe. Accuracies are 95 % (2σ) bounds of the total error, SI units, unless
+    ``errors`` states noise and bias apart (then the accuracies and ScadaConfig.bias_share are not used)."""
 
     tag_id: str
     probe_id: str
@@ -61,6 +80,7 @@ class Instrument:
     range_min_si: float = -math.inf
     range_max_si: float = math.inf
     resolution_si: float = 0.0  # quantisation step; 0 = none
+    errors: ExplicitErrors | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("pressure", "flow", "temperature", "methane_lel"):
@@ -219,15 +239,25 @@ def scada_readings(
             full_scale = min(span, max(abs(inst.range_min_si), abs(inst.range_max_si)))
             sigma_abs = math.hypot(sigma_abs, cfg.flow_floor_pct_of_span / 100.0 * full_scale / 2.0)
         sigma_rel = inst.accuracy_pct_of_reading / 100.0 / 2.0
-        b = cfg.bias_share
-        noise_share = math.sqrt(max(1.0 - b * b, 0.0))
-        bias_rel = rng.normal(0.0, b * sigma_rel)
-        bias_abs = rng.normal(0.0, b * sigma_abs)
-        value = (
-            truth * (1.0 + bias_rel + rng.normal(0.0, noise_share * sigma_rel, n))
-            + bias_abs
-            + rng.normal(0.0, noise_share * sigma_abs, n)
-        )
+        if inst.errors is not None:
+            e = inst.errors
+            bias_rel = rng.uniform(-e.bias_bound_rel, e.bias_bound_rel)
+            bias_abs = rng.uniform(-e.bias_bound_abs_si, e.bias_bound_abs_si)
+            value = (
+                truth * (1.0 + bias_rel + rng.normal(0.0, e.noise_sd_rel, n))
+                + bias_abs
+                + rng.normal(0.0, e.noise_sd_abs_si, n)
+            )
+        else:
+            b = cfg.bias_share
+            noise_share = math.sqrt(max(1.0 - b * b, 0.0))
+            bias_rel = rng.normal(0.0, b * sigma_rel)
+            bias_abs = rng.normal(0.0, b * sigma_abs)
+            value = (
+                truth * (1.0 + bias_rel + rng.normal(0.0, noise_share * sigma_rel, n))
+                + bias_abs
+                + rng.normal(0.0, noise_share * sigma_abs, n)
+            )
         if inst.kind == "methane_lel":
             value = np.maximum(value, 0.0)  # a gas detector does not read below zero
         if inst.resolution_si > 0.0:
@@ -288,14 +318,19 @@ def instruments_from_tags(model: Network, tag_ids: Iterable[str]) -> tuple[Instr
         conv = conversion_to_si(tag.kind, tag.unit, model.gas.specific_gravity)
         lo, hi = sorted((conv.to_si(tag.range_min), conv.to_si(tag.range_max)))
         span = hi - lo
-        rel = 0.0
-        abs_si = 0.0
-        if tag.accuracy.basis is AccuracyBasis.PCT_OF_READING:
-            rel = tag.accuracy.value
-        elif tag.accuracy.basis is AccuracyBasis.PCT_OF_SPAN:
-            abs_si = tag.accuracy.value / 100.0 * span
-        else:
-            abs_si = tag.accuracy.value * abs(conv.scale)
+        # the stated form in the units Instrument takes (percent of reading, absolute SI); 0 in the explicit form
+        rel = tag.accuracy.value if tag.accuracy.basis is AccuracyBasis.PCT_OF_READING else 0.0
+        abs_si = (
+            0.0
+            if tag.accuracy.basis is AccuracyBasis.PCT_OF_READING
+            else tag.accuracy.stated_to_si(span, conv.scale)[1]
+        )
+        errors = None
+        if tag.accuracy.noise_sd is not None:
+            noise_rel, noise_abs = tag.accuracy.noise_sd.to_si(span, conv.scale)
+            bias = tag.accuracy.bias_bound
+            bias_rel, bias_abs = bias.to_si(span, conv.scale) if bias is not None else (0.0, 0.0)
+            errors = ExplicitErrors(noise_rel, noise_abs, bias_rel, bias_abs)
         kind = str(tag.kind.value)
         resolution = {"temperature": 0.01, "methane_lel": 0.1}.get(kind, span / 65536.0)
         out.append(
@@ -309,6 +344,7 @@ def instruments_from_tags(model: Network, tag_ids: Iterable[str]) -> tuple[Instr
                 range_min_si=lo,
                 range_max_si=hi,
                 resolution_si=resolution,
+                errors=errors,
             )
         )
     return tuple(out)

@@ -8,7 +8,8 @@ Equations (1-D, isothermal, per pipe; Osiadacz 1987 ch. 3, Wylie & Streeter 1993
 
 m is the mass flow (kg/s), A the area, f the Darcy factor (Swamee-Jain from roughness, 64/Re
 laminar; or the pipe's fixed ``darcy_friction_factor``). Options for published cases, all public:
-``GasSpec(equation_of_state="ideal")`` (Z = 1), ``PipeSpec(wave_speed_m_per_s=c)`` (p = c² ρ in that
+``GasSpec(equation_of_state="ideal")`` (Z = 1; per pipe ``PipeSpec(equation_of_state=...)``),
+``PipeSpec(wave_speed_m_per_s=c)`` (p = c² ρ in that
 pipe) and ``PipeSpec(darcy_friction_factor=f)``; benchmarks/simulator_validation.py checks them on
 Gyrya & Zlotnik's (2019) fast transient. The convective term ∂(m²/ρA)/∂x is dropped (Mach < 0.05 in
 gas networks; Osiadacz, Kiuchi 1994); the inertia ∂m/∂t is kept, so pressure waves travel at
@@ -59,7 +60,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -155,10 +156,13 @@ class Simulator:
     def _discretise(self) -> _Grid:
         net = self.network
         gas = net.gas
-        fits: dict[float, tuple[float, float, float]] = {}
+        fits: dict[tuple[float, str], tuple[float, float, float]] = {}
         for p in net.pipes:
-            if p.temperature_k not in fits:
-                fits[p.temperature_k] = fit_z_polynomial(p.temperature_k, self.pressure_max_pa, gas)
+            key = (p.temperature_k, p.equation_of_state or gas.equation_of_state)
+            if key not in fits:
+                fits[key] = fit_z_polynomial(
+                    p.temperature_k, self.pressure_max_pa, replace(gas, equation_of_state=key[1])
+                )
         node_ids = [n.node_id for n in net.nodes]
         node_point = {nid: i for i, nid in enumerate(node_ids)}
         vol: list[float] = [0.0] * len(node_ids)
@@ -182,7 +186,7 @@ class Simulator:
                 k, a, b = pipe.wave_speed_m_per_s**2, 0.0, 0.0
             else:
                 k = rgas * pipe.temperature_k
-                a, b, _ = fits[pipe.temperature_k]
+                a, b, _ = fits[(pipe.temperature_k, pipe.equation_of_state or gas.equation_of_state)]
             pts = [node_point[pipe.from_node]]
             for c in range(1, n):
                 pts.append(len(vol))

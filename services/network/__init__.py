@@ -13,6 +13,8 @@ from ._loader import DEMO_NETWORK_PATH, NetworkFileError, load_demo_network, loa
 from .model import (
     Accuracy,
     AccuracyBasis,
+    EquationOfState,
+    ErrorTerms,
     GasProperties,
     Gateway,
     Network,
@@ -31,6 +33,8 @@ __all__ = [
     "STANDARD_ATMOSPHERE_PA",
     "Accuracy",
     "AccuracyBasis",
+    "EquationOfState",
+    "ErrorTerms",
     "GasProperties",
     "Gateway",
     "LinearConversion",

@@ -9,10 +9,13 @@ from typing import Any, NoReturn, TypeVar
 
 import yaml
 
+from .constants import COMPONENT_MOLAR_MASS_KG_PER_MOL, specific_gravity_of
 from .model import (
     END_TOLERANCE_M,
     Accuracy,
     AccuracyBasis,
+    EquationOfState,
+    ErrorTerms,
     GasProperties,
     Gateway,
     Network,
@@ -26,6 +29,8 @@ from .model import (
 from .units import conversion_to_si
 
 T = TypeVar("T")
+# libyaml's safe loader when PyYAML was built with it (same documents, about ten times faster), else PyYAML's
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DEMO_NETWORK_PATH = Path(__file__).with_name("data") / "demo_city.yaml"
 
 
@@ -49,9 +54,7 @@ class _Entry:
         self.raw: Mapping[str, Any] = raw
         unknown = sorted(set(raw) - allowed)
         if unknown:
-            self.fail(
-                f"unknown field(s) {', '.join(map(str, unknown))}; allowed: {', '.join(sorted(allowed))}"
-            )
+            self.fail(f"unknown field(s) {', '.join(map(str, unknown))}; allowed: {', '.join(sorted(allowed))}")
 
     def fail(self, problem: str) -> NoReturn:
         raise NetworkFileError(self.path, self.name, problem)
@@ -82,6 +85,15 @@ class _Entry:
             self.fail(f"{key} must be >= {minimum:g}, got {number:g}")
         return number
 
+    def optional_number(self, key: str, low: float, high: float, unit: str, what: str) -> float | None:
+        """A number in (low, high] if the key is present, else None."""
+        if key not in self.raw:
+            return None
+        number = self.number(key)
+        if not low < number <= high:
+            self.fail(f"{key} must be in ({low:g}, {high:g}] {unit} ({what}), got {number:g}".replace("  ", " "))
+        return number
+
     def integer(self, key: str, *, minimum: int, maximum: int) -> int:
         value = self._get(key, _REQUIRED)
         if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
@@ -94,8 +106,8 @@ class _Entry:
             self.fail(f"{key} must be true or false, got {value!r}")
         return value
 
-    def choice(self, key: str, enum_type: Callable[[str], T], choices: list[str]) -> T:
-        value = self._get(key, _REQUIRED)
+    def choice(self, key: str, enum_type: Callable[[str], T], choices: list[str], default: object = None) -> T:
+        value = self._get(key, _REQUIRED if default is None else default)
         if value not in choices:
             self.fail(f"{key} must be one of {', '.join(choices)}, got {value!r}")
         return enum_type(str(value))
@@ -125,38 +137,24 @@ def load_network(path: Path | str) -> Network:
     """Read and validate a network file."""
     path = Path(path)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
     except OSError as error:
         raise NetworkFileError(path, "<file>", f"cannot be read: {error.strerror or error}") from error
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise NetworkFileError(path, "<file>", f"is not valid YAML: {error}") from error
     if not isinstance(document, Mapping):
-        raise NetworkFileError(
-            path, "<file>", "must be a YAML mapping with name, gas, nodes, segments, gateways, tags"
-        )
+        raise NetworkFileError(path, "<file>", "must be a YAML mapping with name, gas, nodes, segments, gateways, tags")
     return parse_network(document, path)
 
 
 def parse_network(document: Mapping[str, Any], path: Path | str = "<memory>") -> Network:
     """Validate an already-parsed network document."""
     path = Path(path)
-    top = _Entry(path, "<file>", document, {"name", "gas", "nodes", "segments", "gateways", "tags"})
+    top = _Entry(path, "<file>", document, {"name", "gas", "segment_defaults", "nodes", "segments", "gateways", "tags"})
     name = top.text("name")
 
-    gas_entry = _Entry(
-        path,
-        "gas",
-        document.get("gas"),
-        {"specific_gravity", "temperature_k", "co2_mole_fraction", "n2_mole_fraction"},
-    )
-    gas = GasProperties(
-        specific_gravity=gas_entry.number("specific_gravity", positive=True),
-        temperature_k=gas_entry.number("temperature_k", positive=True),
-        co2_mole_fraction=gas_entry.number("co2_mole_fraction", minimum=0.0, default=0.0),
-        n2_mole_fraction=gas_entry.number("n2_mole_fraction", minimum=0.0, default=0.0),
-    )
-    if not 0.55 <= gas.specific_gravity <= 0.9:
-        gas_entry.fail(f"specific_gravity {gas.specific_gravity:g} is outside natural gas's 0.55..0.9")
+    gas = _gas(path, document.get("gas"))
+    defaults = _segment_defaults(path, document)
 
     nodes: dict[str, Node] = {}
     for entry_name, raw in _entries(path, document, "nodes", "id"):
@@ -188,9 +186,9 @@ def parse_network(document: Mapping[str, Any], path: Path | str = "<memory>") ->
 
     segments: dict[str, Segment] = {}
     segment_fields = {
-        "id", "district", "from_node", "to_node", "length_km", "inner_diameter_mm", "roughness_mm",
+        "id", "district", "from_node", "to_node", "length_km", "inner_diameter_mm",
         "elevation_up_m", "elevation_down_m", "material", "install_year", "pressure_class",
-        "max_operating_pressure_pa", "pipe_class", "nominal_flow_kg_per_s", "monitored",
+        "max_operating_pressure_pa", "pipe_class", "nominal_flow_kg_per_s", "monitored", *HYDRAULIC_FIELDS,
     }  # fmt: skip
     for entry_name, raw in _entries(path, document, "segments", "id"):
         e = _Entry(path, entry_name, raw, segment_fields)
@@ -202,6 +200,7 @@ def parse_network(document: Mapping[str, Any], path: Path | str = "<memory>") ->
                 e.fail(f"node {end!r} is not defined in nodes")
         if from_node == to_node:
             e.fail("from_node and to_node are the same node")
+        hydraulics = _hydraulics(e, defaults)
         segments[segment_id] = Segment(
             segment_id=segment_id,
             district=e.text("district"),
@@ -209,7 +208,7 @@ def parse_network(document: Mapping[str, Any], path: Path | str = "<memory>") ->
             to_node=to_node,
             length_m=e.number("length_km", positive=True) * 1000.0,
             inner_diameter_m=e.number("inner_diameter_mm", positive=True) / 1000.0,
-            roughness_m=e.number("roughness_mm", minimum=0.0) / 1000.0,
+            roughness_m=hydraulics.roughness_m,
             elevation_up_m=e.number("elevation_up_m"),
             elevation_down_m=e.number("elevation_down_m"),
             material=e.text("material"),
@@ -219,8 +218,12 @@ def parse_network(document: Mapping[str, Any], path: Path | str = "<memory>") ->
             pipe_class=e.choice("pipe_class", PipeClass, [c.value for c in PipeClass]),
             nominal_flow_kg_per_s=e.number("nominal_flow_kg_per_s", positive=True),
             monitored=e.flag("monitored", False),
+            equation_of_state=hydraulics.equation_of_state,
+            wave_speed_m_per_s=hydraulics.wave_speed_m_per_s,
+            darcy_friction_factor=hydraulics.darcy_friction_factor,
         )
-        if segments[segment_id].roughness_m >= segments[segment_id].inner_diameter_m:
+        roughness_m = segments[segment_id].roughness_m
+        if roughness_m is not None and roughness_m >= segments[segment_id].inner_diameter_m:
             e.fail("roughness_mm must be smaller than inner_diameter_mm")
 
     gateways: dict[str, Gateway] = {}
@@ -271,7 +274,7 @@ def parse_network(document: Mapping[str, Any], path: Path | str = "<memory>") ->
             range_max=range_max,
             scan_period_s=e.number("scan_period_s", positive=True),
             gateway_id=gateway_id,
-            accuracy=_accuracy(path, entry_name, e.raw.get("accuracy")),
+            accuracy=_accuracy(path, entry_name, e.raw.get("accuracy"), tag_kind, range_min, range_max),
             confined_space=confined,
         )
 
@@ -296,13 +299,158 @@ def _range(e: _Entry) -> tuple[float, float]:
     return float(value[0]), float(value[1])
 
 
-def _accuracy(path: Path, entry_name: str, raw: object) -> Accuracy:
+def _accuracy(path: Path, entry_name: str, raw: object, kind: TagKind, range_min: float, range_max: float) -> Accuracy:
+    """The short form {basis: value} (a 95 % bound of the total error) or {noise_sd: {...}, bias_bound: {...}}."""
     bases = [b.value for b in AccuracyBasis]
-    e = _Entry(path, f"{entry_name}.accuracy", raw, set(bases))
+    if isinstance(raw, Mapping) and ({"noise_sd", "bias_bound"} & set(raw)):
+        e = _Entry(path, f"{entry_name}.accuracy", raw, {"noise_sd", "bias_bound"})
+        noise = _error_terms(path, f"{entry_name}.accuracy.noise_sd", e.raw.get("noise_sd"), e)
+        bias = _error_terms(path, f"{entry_name}.accuracy.bias_bound", e.raw.get("bias_bound", {}), e, zero_ok=True)
+        span = range_max - range_min
+        for what, terms in (("noise_sd", noise), ("bias_bound", bias)):
+            total = terms.pct_of_reading / 100.0 * max(abs(range_min), abs(range_max))
+            total += terms.pct_of_span / 100.0 * span + terms.absolute
+            if total >= 0.5 * span:
+                e.fail(f"{what} is {total:g} in the tag's unit at full scale: half the span or more, not a meter's")
+        return Accuracy(None, 0.0, noise_sd=noise, bias_bound=bias)
+    e = _Entry(path, f"{entry_name}.accuracy", raw, set(bases) | {"noise_sd", "bias_bound"})
     if len(e.raw) != 1:
-        e.fail(f"give exactly one of {', '.join(bases)}")
+        e.fail(f"give exactly one of {', '.join(bases)} (or noise_sd with bias_bound)")
     ((basis, _),) = e.raw.items()
     return Accuracy(AccuracyBasis(basis), e.number(basis, positive=True))
+
+
+def _error_terms(path: Path, name: str, raw: object, parent: _Entry, zero_ok: bool = False) -> ErrorTerms:
+    if raw is None:
+        parent.fail("noise_sd is required in the explicit form (a standard deviation per reading)")
+    bases = [b.value for b in AccuracyBasis]
+    e = _Entry(path, name, raw, set(bases))
+    if not e.raw and not zero_ok:
+        e.fail(f"give at least one of {', '.join(bases)}")
+    values = {b: e.number(b, minimum=0.0) for b in bases if b in e.raw}
+    if not zero_ok and not any(values.values()):
+        e.fail("a meter has some noise: every part is 0")
+    for b, v in values.items():
+        if b != AccuracyBasis.ABSOLUTE.value and v >= 50.0:
+            e.fail(f"{b} {v:g} % is not a meter's accuracy (must be below 50)")
+    return ErrorTerms(**values)
+
+
+HYDRAULIC_FIELDS = ("equation_of_state", "wave_speed_m_per_s", "darcy_friction_factor", "roughness_mm")
+# Plausible limits, wide on purpose: a gas's isothermal wave speed is 250-450 m/s (the simulator takes
+# 100-2000 for other fluids' published cases); a Darcy factor of 0.2 is already a blocked pipe.
+WAVE_SPEED_LIMITS_M_PER_S = (100.0, 2000.0)
+DARCY_FACTOR_MAX = 0.2
+
+
+class _Hydraulics:
+    def __init__(
+        self,
+        equation_of_state: EquationOfState,
+        wave_speed_m_per_s: float | None,
+        darcy_friction_factor: float | None,
+        roughness_m: float | None,
+    ) -> None:
+        self.equation_of_state = equation_of_state
+        self.wave_speed_m_per_s = wave_speed_m_per_s
+        self.darcy_friction_factor = darcy_friction_factor
+        self.roughness_m = roughness_m
+
+
+def _hydraulic_fields(e: _Entry) -> dict[str, Any]:
+    """The hydraulic options an entry (a segment or segment_defaults) gives, checked; absent ones left out."""
+    out: dict[str, Any] = {}
+    if "equation_of_state" in e.raw:
+        out["equation_of_state"] = e.choice("equation_of_state", EquationOfState, [m.value for m in EquationOfState])
+    lo, hi = WAVE_SPEED_LIMITS_M_PER_S
+    wave = e.optional_number("wave_speed_m_per_s", lo, hi, "m/s", "a fixed isothermal wave speed")
+    if wave is not None:
+        out["wave_speed_m_per_s"] = wave
+    factor = e.optional_number("darcy_friction_factor", 0.0, DARCY_FACTOR_MAX, "", "a fixed Darcy friction factor")
+    if factor is not None:
+        out["darcy_friction_factor"] = factor
+    if "roughness_mm" in e.raw:
+        out["roughness_mm"] = e.number("roughness_mm", minimum=0.0)
+    if "darcy_friction_factor" in out and "roughness_mm" in out:
+        e.fail("give roughness_mm or darcy_friction_factor (a fixed factor replaces roughness), not both")
+    return out
+
+
+def _segment_defaults(path: Path, document: Mapping[str, Any]) -> dict[str, Any]:
+    if "segment_defaults" not in document:
+        return {}
+    return _hydraulic_fields(_Entry(path, "segment_defaults", document["segment_defaults"], set(HYDRAULIC_FIELDS)))
+
+
+def _hydraulics(e: _Entry, defaults: Mapping[str, Any]) -> _Hydraulics:
+    """A segment's own hydraulic options, else the file's segment_defaults; friction from exactly one source."""
+    own = _hydraulic_fields(e)
+    merged = {**defaults, **own}
+    # friction: the segment's own choice (roughness or a factor) replaces the default's, whichever it was
+    if "roughness_mm" in own:
+        merged.pop("darcy_friction_factor", None)
+    elif "darcy_friction_factor" in own:
+        merged.pop("roughness_mm", None)
+    if "roughness_mm" not in merged and "darcy_friction_factor" not in merged:
+        e.fail("missing required field 'roughness_mm' (or darcy_friction_factor, here or in segment_defaults)")
+    roughness = merged.get("roughness_mm")
+    return _Hydraulics(
+        merged.get("equation_of_state", EquationOfState.REAL_DAK),
+        merged.get("wave_speed_m_per_s"),
+        merged.get("darcy_friction_factor"),
+        None if roughness is None else roughness / 1000.0,
+    )
+
+
+# A gas analysis sums to 1 within rounding; farther off it is a typing error, not rounding.
+COMPOSITION_SUM_TOLERANCE = 0.005
+
+
+def _gas(path: Path, raw: object) -> GasProperties:
+    e = _Entry(
+        path,
+        "gas",
+        raw,
+        {"specific_gravity", "composition", "temperature_k", "co2_mole_fraction", "n2_mole_fraction",
+         "h2s_mole_fraction"},
+    )  # fmt: skip
+    temperature_k = e.number("temperature_k", positive=True)
+    composition: dict[str, float] | None = None
+    if "composition" in e.raw:
+        clash = sorted({"specific_gravity", "co2_mole_fraction", "n2_mole_fraction", "h2s_mole_fraction"} & set(e.raw))
+        if clash:
+            e.fail(f"give composition or {', '.join(clash)}, not both (the composition determines them)")
+        c = _Entry(path, "gas.composition", e.raw["composition"], set(COMPONENT_MOLAR_MASS_KG_PER_MOL))
+        if not c.raw:
+            c.fail("must name at least one component")
+        fractions = {name: c.number(name, minimum=0.0) for name in c.raw}
+        total = sum(fractions.values())
+        if abs(total - 1.0) > COMPOSITION_SUM_TOLERANCE:
+            c.fail(f"mole fractions sum to {total:g}, not 1 (within {COMPOSITION_SUM_TOLERANCE:g})")
+        composition = {name: x / total for name, x in fractions.items()}
+        gas = GasProperties(
+            specific_gravity=specific_gravity_of(composition),
+            temperature_k=temperature_k,
+            co2_mole_fraction=composition.get("carbon_dioxide", 0.0),
+            n2_mole_fraction=composition.get("nitrogen", 0.0),
+            h2s_mole_fraction=composition.get("hydrogen_sulfide", 0.0),
+            composition=composition,
+        )
+    else:
+        gas = GasProperties(
+            specific_gravity=e.number("specific_gravity", positive=True),
+            temperature_k=temperature_k,
+            co2_mole_fraction=e.number("co2_mole_fraction", minimum=0.0, default=0.0),
+            n2_mole_fraction=e.number("n2_mole_fraction", minimum=0.0, default=0.0),
+            h2s_mole_fraction=e.number("h2s_mole_fraction", minimum=0.0, default=0.0),
+        )
+    if not 0.55 <= gas.specific_gravity <= 0.9:
+        what = "the composition's" if composition is not None else ""
+        e.fail(f"{what} specific_gravity {gas.specific_gravity:.4g} is outside natural gas's 0.55..0.9".lstrip())
+    for name in ("co2_mole_fraction", "n2_mole_fraction", "h2s_mole_fraction"):
+        if getattr(gas, name) >= 0.5:
+            e.fail(f"{name} {getattr(gas, name):g} is not a natural gas's (must be below 0.5)")
+    return gas
 
 
 def _check_instrumented_ends(path: Path, network: Network) -> None:

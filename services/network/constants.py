@@ -23,3 +23,30 @@ AIR_DENSITY_STANDARD_KG_PER_M3 = 1.2250  # 15 °C
 def specific_gas_constant(specific_gravity: float) -> float:
     """R / M of a gas of this specific gravity (relative to air), J/(kg K)."""
     return R_UNIVERSAL_J_PER_MOL_K / (specific_gravity * MOLAR_MASS_AIR_KG_PER_MOL)
+
+
+# Molar masses of natural-gas components (ISO 6976:2016 table 1), kg/mol: a composition in a network file
+# names its components with these keys, and its specific gravity is sum(x_i M_i) / M_air.
+COMPONENT_MOLAR_MASS_KG_PER_MOL = {
+    "methane": 0.01604246,
+    "ethane": 0.03006904,
+    "propane": 0.04409562,
+    "i_butane": 0.0581222,
+    "n_butane": 0.0581222,
+    "i_pentane": 0.07214878,
+    "n_pentane": 0.07214878,
+    "n_hexane": 0.08617536,
+    "nitrogen": 0.0280134,
+    "carbon_dioxide": 0.0440095,
+    "hydrogen_sulfide": 0.03408088,
+    "hydrogen": 0.00201588,
+    "helium": 0.004002602,
+    "oxygen": 0.0319988,
+    "water": 0.01801528,
+}
+
+
+def specific_gravity_of(composition: dict[str, float]) -> float:
+    """Ideal-gas specific gravity of a mixture given as mole fractions (summing to 1)."""
+    molar_mass = sum(x * COMPONENT_MOLAR_MASS_KG_PER_MOL[name] for name, x in composition.items())
+    return molar_mass / MOLAR_MASS_AIR_KG_PER_MOL

@@ -41,12 +41,23 @@ class AccuracyBasis(enum.StrEnum):
     ABSOLUTE = "absolute"  # in the tag's unit
 
 
+class EquationOfState(enum.StrEnum):
+    """The gas model of a segment: real gas (Z from Dranchuk-Abou-Kassem) or ideal gas (Z = 1)."""
+
+    REAL_DAK = "real_dak"
+    IDEAL = "ideal"
+
+
 @dataclass(frozen=True, slots=True)
 class GasProperties:
-    specific_gravity: float  # relative to air
+    specific_gravity: float  # relative to air (given, or computed from the composition)
     temperature_k: float  # ground temperature the buried pipes run at
     co2_mole_fraction: float = 0.0
     n2_mole_fraction: float = 0.0
+    h2s_mole_fraction: float = 0.0
+    # Mole fractions by component (services.network.constants.COMPONENT_MOLAR_MASS_KG_PER_MOL) when the file
+    # gives an analysis instead of a specific gravity; None otherwise.
+    composition: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +82,7 @@ class Segment:
     to_node: str
     length_m: float
     inner_diameter_m: float
-    roughness_m: float
+    roughness_m: float | None  # None when the segment states a fixed Darcy friction factor instead
     elevation_up_m: float
     elevation_down_m: float
     material: str
@@ -81,12 +92,51 @@ class Segment:
     pipe_class: PipeClass
     nominal_flow_kg_per_s: float
     monitored: bool
+    # Hydraulic options (the file's segment_defaults, or the segment's own): the gas model, a fixed wave speed
+    # (None: from the gas at the operating pressure) and a fixed Darcy friction factor (None: from roughness).
+    equation_of_state: EquationOfState = EquationOfState.REAL_DAK
+    wave_speed_m_per_s: float | None = None
+    darcy_friction_factor: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorTerms:
+    """One kind of instrument error as the sum of up to three parts, each in its own unit."""
+
+    pct_of_reading: float = 0.0  # percent of the reading
+    pct_of_span: float = 0.0  # percent of the span (range_max - range_min)
+    absolute: float = 0.0  # in the tag's unit
+
+    def to_si(self, span_si: float, scale: float) -> tuple[float, float]:
+        """(relative part as a fraction of the reading, absolute part in SI) for a tag of this SI span and scale."""
+        return self.pct_of_reading / 100.0, self.pct_of_span / 100.0 * span_si + self.absolute * abs(scale)
 
 
 @dataclass(frozen=True, slots=True)
 class Accuracy:
-    basis: AccuracyBasis
-    value: float  # percent for the *_PCT_* bases, the tag's unit for ABSOLUTE
+    """A meter's accuracy, in one of two forms.
+
+    Stated (the short form ``{pct_of_span: 0.1}``): ``basis`` and ``value`` are a 95 % bound (2 s.d.) of the
+    total error, noise and fixed bias together, the way data sheets quote it. Explicit: ``noise_sd`` is one
+    standard deviation of the random error of each reading and ``bias_bound`` bounds the meter's fixed bias
+    (|bias| <= bound, any value within equally likely); then ``basis`` is None.
+    """
+
+    basis: AccuracyBasis | None
+    value: float  # percent for the *_PCT_* bases, the tag's unit for ABSOLUTE; 0 in the explicit form
+    noise_sd: ErrorTerms | None = None
+    bias_bound: ErrorTerms | None = None
+
+    @property
+    def explicit(self) -> bool:
+        return self.basis is None
+
+    def stated_to_si(self, span_si: float, scale: float) -> tuple[float, float]:
+        """The stated 95 % bound as (fraction of reading, absolute SI); (0, 0) in the explicit form."""
+        if self.basis is None:
+            return 0.0, 0.0
+        terms = ErrorTerms(**{self.basis.value: self.value})
+        return terms.to_si(span_si, scale)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +182,7 @@ class Network:
         grouped: dict[str, list[Tag]] = {sid: [] for sid in self.segments}
         for tag in self.tags.values():
             grouped[tag.segment_id].append(tag)
-        return {
-            sid: tuple(sorted(tags, key=lambda t: (t.position_m, t.tag_id))) for sid, tags in grouped.items()
-        }
+        return {sid: tuple(sorted(tags, key=lambda t: (t.position_m, t.tag_id))) for sid, tags in grouped.items()}
 
     def tags_of_segment(self, segment_id: str) -> tuple[Tag, ...]:
         """The segment's tags ordered by position along it."""

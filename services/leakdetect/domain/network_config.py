@@ -2,22 +2,31 @@
 
 Each monitored segment becomes one detector segment; its end instruments fill the roles (flow in/out at
 position 0 / L, pressure up/down, the upstream temperature) and up to `layout.N_METHANE` methane sensors.
-Instrument accuracies are read as 95 % bounds (2 s.d.) of the total error and the whole 1 s.d. is treated as
+
+Accuracy: the detector takes one figure per instrument, the 1 s.d. of its total error, and treats it all as
 random per reading: the fixed bias is absorbed by the learned baseline, and the noise inflation factor learned
-from leak-free data corrects the split (API 1149: sensitivity from propagated instrument uncertainty).
-Wave speed and the linear Z(p) come from the gas physics at the segment's operating pressure, taken as
-`OPERATING_PRESSURE_FRAC_OF_MOP` of its maximum operating pressure; the specific gas constant from the shared
-constants (`services.network.constants`) and the gas's specific gravity.
+from leak-free data corrects the split (API 1149: sensitivity from propagated instrument uncertainty). A
+stated accuracy (``{pct_of_span: 0.1}``) is a 95 % bound (2 s.d.) of that total, so 1 s.d. is half of it. An
+explicit one gives the noise s.d. and a bound B on the fixed bias (any bias within +-B equally likely: s.d.
+B / sqrt(3)); the total 1 s.d. is their root sum of squares. Units: % of reading -> sigma_rel, % of span and
+absolute -> sigma_abs in SI (both parts may be given, as data sheets do).
+
+Gas and waves: the segment's gas model (real gas DAK, or ideal: Z = 1) gives the linear Z(p) and, unless the
+segment fixes it, the wave speed, both at the segment's operating pressure, taken as
+`OPERATING_PRESSURE_FRAC_OF_MOP` of its maximum operating pressure; the specific gas constant comes from the
+shared constants (`services.network.constants`) and the gas's specific gravity (given, or from its
+composition). A fixed Darcy friction factor does not enter the detector (its gradient constant K is learned).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from services.gasflow.physics import GasSpec, wave_speed, z_factor
-from services.network import AccuracyBasis, Network, TagKind, conversion_to_si
+from services.network import EquationOfState, Network, Segment, Tag, TagKind, conversion_to_si
 from services.network.constants import specific_gas_constant
 
 from . import layout as L
@@ -56,24 +65,50 @@ class NetworkDetectorConfig:
         return seg, role
 
 
-def _gas(network: Network) -> GasSpec:
+# An explicit bias bound B: any bias within +-B equally likely (uniform), so its s.d. is B / sqrt(3).
+UNIFORM_BOUND_TO_SD = 1.0 / math.sqrt(3.0)
+
+
+def _gas(network: Network, segment: Segment) -> GasSpec:
     g = network.gas
-    return GasSpec(specific_gravity=g.specific_gravity, co2_mole_fraction=g.co2_mole_fraction)
+    return GasSpec(
+        specific_gravity=g.specific_gravity,
+        co2_mole_fraction=g.co2_mole_fraction,
+        h2s_mole_fraction=g.h2s_mole_fraction,
+        equation_of_state="ideal" if segment.equation_of_state is EquationOfState.IDEAL else "dak",
+    )
 
 
-def config_from_network(network: Network, operating_pressure_frac_of_mop: float = OPERATING_PRESSURE_FRAC_OF_MOP,
-                        segment_ids: list[str] | None = None) -> NetworkDetectorConfig:
+def instrument_sigma(tag: Tag, span_si: float, scale: float) -> tuple[float, float]:
+    """(sigma_rel, sigma_abs in SI): 1 s.d. of the instrument's total error, as the detector reads it."""
+    accuracy = tag.accuracy
+    if accuracy.noise_sd is None:
+        rel, abs_si = accuracy.stated_to_si(span_si, scale)
+        return rel / ACCURACY_COVERAGE_FACTOR, abs_si / ACCURACY_COVERAGE_FACTOR
+    noise_rel, noise_abs = accuracy.noise_sd.to_si(span_si, scale)
+    bias_rel, bias_abs = accuracy.bias_bound.to_si(span_si, scale) if accuracy.bias_bound else (0.0, 0.0)
+    return (
+        math.hypot(noise_rel, bias_rel * UNIFORM_BOUND_TO_SD),
+        math.hypot(noise_abs, bias_abs * UNIFORM_BOUND_TO_SD),
+    )
+
+
+def config_from_network(
+    network: Network,
+    operating_pressure_frac_of_mop: float = OPERATING_PRESSURE_FRAC_OF_MOP,
+    segment_ids: list[str] | None = None,
+) -> NetworkDetectorConfig:
     """The detector configuration of the given segments (default: every monitored one), in that order."""
     ids = [s.segment_id for s in network.monitored_segments] if segment_ids is None else list(segment_ids)
     cfg = DetectorConfig.empty(len(ids))
-    gas = _gas(network)
     g_net = network.gas
     out = NetworkDetectorConfig(cfg, {sid: i for i, sid in enumerate(ids)})
     for i, sid in enumerate(ids):
         seg = network.segments[sid]
         temp = network.gas.temperature_k
         p_op = max(operating_pressure_frac_of_mop * seg.max_operating_pressure_pa, MIN_OPERATING_PRESSURE_PA)
-        c = float(wave_speed(p_op, temp, gas))
+        gas = _gas(network, seg)
+        c = seg.wave_speed_m_per_s if seg.wave_speed_m_per_s is not None else float(wave_speed(p_op, temp, gas))
         # linear Z(p) through Z(0) = 1 and Z(p_op): good to a fraction of a percent below 2 MPa
         z_op = float(z_factor(p_op, temp, gas))
         cfg.set_segment(
@@ -93,14 +128,7 @@ def config_from_network(network: Network, operating_pressure_frac_of_mop: float 
             conv = conversion_to_si(tag.kind, tag.unit, network.gas.specific_gravity)
             lo, hi = sorted((conv.to_si(tag.range_min), conv.to_si(tag.range_max)))
             span = hi - lo
-            sigma_rel = 0.0
-            sigma_abs = 0.0
-            if tag.accuracy.basis is AccuracyBasis.PCT_OF_READING:
-                sigma_rel = tag.accuracy.value / 100.0 / ACCURACY_COVERAGE_FACTOR
-            elif tag.accuracy.basis is AccuracyBasis.PCT_OF_SPAN:
-                sigma_abs = tag.accuracy.value / 100.0 * span / ACCURACY_COVERAGE_FACTOR
-            else:
-                sigma_abs = tag.accuracy.value * abs(conv.scale) / ACCURACY_COVERAGE_FACTOR
+            sigma_rel, sigma_abs = instrument_sigma(tag, span, conv.scale)
             at_up = abs(tag.position_m) <= 5.0
             at_down = abs(tag.position_m - seg.length_m) <= 5.0
             role = -1

@@ -113,3 +113,24 @@ def test_gz2019_grid_convergence_and_one_percent() -> None:
     errs = table.simulator_error_pct
     assert all(b < a for a, b in itertools.pairwise(errs))
     assert gz.max_rel_error_pct(simulated, reference) <= 1.0
+
+
+def test_explicit_meter_errors_are_noise_and_a_bias_within_its_bound() -> None:
+    from services.gasflow.scada import ExplicitErrors, Instrument, ScadaConfig, scada_readings
+
+    net = NetworkSpec(
+        pipes=(PipeSpec("P", "IN", "OUT", 3000.0, 0.3),),
+        nodes=(NodeSpec("IN", "pressure", 5e5), NodeSpec("OUT", "flow", 3.0)),
+    )
+    result = Simulator(net).run(Scenario(duration_s=300.0, probes=(Probe("in", "P", 0.0),), record_interval_s=0.5))
+    truth = float(result.probe_flow_kg_per_s[0, 0])
+    errors = ExplicitErrors(noise_sd_rel=0.002, bias_bound_rel=0.01)
+    meters = [Instrument(f"f{i}", "in", "flow", 1.0, errors=errors) for i in range(300)]
+    rd = scada_readings(result, meters, seed=3, config=ScadaConfig.ideal())
+    rel = np.array([rd.of_tag(t)[1][:250] / truth - 1.0 for t in rd.tag_ids])
+    bias = rel.mean(axis=1)
+    assert np.max(np.abs(bias)) <= 0.01 + 4 * 0.002 / np.sqrt(250)  # within the bound (plus the mean's noise)
+    assert np.std(bias) == pytest.approx(0.01 / np.sqrt(3.0), rel=0.15)  # uniform within ±bound
+    assert np.mean(np.std(rel, axis=1)) == pytest.approx(0.002, rel=0.05)
+    with pytest.raises(ValueError, match="noise_sd_rel must be finite and >= 0"):
+        ExplicitErrors(noise_sd_rel=-1.0)

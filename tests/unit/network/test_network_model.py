@@ -22,7 +22,7 @@ from services.network import (
 
 @pytest.fixture(scope="module")
 def demo_document() -> dict[str, Any]:
-    return yaml.safe_load(DEMO_NETWORK_PATH.read_text())
+    return yaml.load(DEMO_NETWORK_PATH.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def test_demo_city_is_big_enough_and_monitored_ends_are_instrumented() -> None:
@@ -81,7 +81,8 @@ def test_unknown_unit_is_refused_with_the_supported_ones() -> None:
 
 def _write(tmp_path: Path, document: object) -> Path:
     path = tmp_path / "network.yaml"
-    path.write_text(yaml.safe_dump(document) if not isinstance(document, str) else document)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    path.write_text(yaml.dump(document, Dumper=dumper) if not isinstance(document, str) else document)
     return path
 
 
@@ -148,6 +149,110 @@ BAD_DOCUMENTS = [
         r"nodes\[1\] \(TJ-N\): x_m and y_m \(map position\) go together",
     ),
     ("map position not a number", lambda d: d["nodes"][0].update(x_m="east"), r"x_m must be a finite number"),
+    # hydraulic options (issue 18): gas model, fixed wave speed, fixed friction factor
+    (
+        "wave speed negative",
+        lambda d: d["segments"][0].update(wave_speed_m_per_s=-340.0),
+        r"segments\[0\] \(TR-01\): wave_speed_m_per_s must be in \(100, 2000\] m/s",
+    ),
+    (
+        "wave speed not a number",
+        lambda d: d["segments"][1].update(wave_speed_m_per_s="fast"),
+        r"segments\[1\] \(TR-02\): wave_speed_m_per_s must be a finite number",
+    ),
+    (
+        "unknown gas model",
+        lambda d: d["segments"][0].update(equation_of_state="van_der_waals"),
+        r"segments\[0\] \(TR-01\): equation_of_state must be one of real_dak, ideal",
+    ),
+    (
+        "roughness and friction factor both",
+        lambda d: d["segments"][0].update(darcy_friction_factor=0.01),
+        r"segments\[0\] \(TR-01\): give roughness_mm or darcy_friction_factor",
+    ),
+    (
+        "friction factor too large",
+        lambda d: (d["segments"][0].pop("roughness_mm"), d["segments"][0].update(darcy_friction_factor=0.5)),
+        r"segments\[0\] \(TR-01\): darcy_friction_factor must be in \(0, 0.2\]",
+    ),
+    (
+        "friction factor zero in the defaults",
+        lambda d: d.update(segment_defaults={"darcy_friction_factor": 0}),
+        r"segment_defaults: darcy_friction_factor must be in \(0, 0.2\]",
+    ),
+    ("defaults not a mapping", lambda d: d.update(segment_defaults=[1, 2]), r"segment_defaults: expected a mapping"),
+    (
+        "unknown field in the defaults",
+        lambda d: d.update(segment_defaults={"colour": "red"}),
+        r"segment_defaults: unknown field\(s\) colour",
+    ),
+    (
+        "no friction anywhere",
+        lambda d: d["segments"][3].pop("roughness_mm"),
+        r"segments\[3\] \(TR-04\): missing required field 'roughness_mm' \(or darcy_friction_factor",
+    ),
+    # gas composition instead of specific gravity
+    (
+        "composition and specific gravity",
+        lambda d: d["gas"].update(composition={"methane": 1.0}),
+        r"gas: give composition or co2_mole_fraction, n2_mole_fraction, specific_gravity, not both",
+    ),
+    (
+        "composition not summing to one",
+        lambda d: d.update(gas={"temperature_k": 283.0, "composition": {"methane": 0.8, "ethane": 0.1}}),
+        r"gas.composition: mole fractions sum to 0.9, not 1",
+    ),
+    (
+        "unknown component",
+        lambda d: d.update(gas={"temperature_k": 283.0, "composition": {"methane": 0.9, "unobtainium": 0.1}}),
+        r"gas.composition: unknown field\(s\) unobtainium",
+    ),
+    (
+        "composition of no natural gas",
+        lambda d: d.update(gas={"temperature_k": 283.0, "composition": {"propane": 1.0}}),
+        r"gas: the composition's specific_gravity 1.52\d* is outside natural gas's",
+    ),
+    (
+        "negative mole fraction",
+        lambda d: d.update(gas={"temperature_k": 283.0, "composition": {"methane": 1.1, "ethane": -0.1}}),
+        r"gas.composition: ethane must be >= 0",
+    ),
+    # explicit accuracy: noise s.d. and bias bound, each with its unit
+    (
+        "bias bound without noise",
+        lambda d: d["tags"][0].update(accuracy={"bias_bound": {"pct_of_span": 0.1}}),
+        r"tags\[0\] \(TR-01-PT-UP\).accuracy: noise_sd is required",
+    ),
+    (
+        "negative noise",
+        lambda d: d["tags"][0].update(accuracy={"noise_sd": {"pct_of_span": -0.1}}),
+        r"tags\[0\] \(TR-01-PT-UP\).accuracy.noise_sd: pct_of_span must be >= 0",
+    ),
+    (
+        "zero noise",
+        lambda d: d["tags"][0].update(accuracy={"noise_sd": {"pct_of_span": 0, "absolute": 0}}),
+        r"accuracy.noise_sd: a meter has some noise",
+    ),
+    (
+        "noise of half the span",
+        lambda d: d["tags"][0].update(accuracy={"noise_sd": {"absolute": 2.0}}),
+        r"tags\[0\] \(TR-01-PT-UP\).accuracy: noise_sd is 2 in the tag's unit at full scale: half the span",
+    ),
+    (
+        "percent of fifty",
+        lambda d: d["tags"][1].update(accuracy={"noise_sd": {"pct_of_reading": 60}}),
+        r"accuracy.noise_sd: pct_of_reading 60 % is not a meter's accuracy",
+    ),
+    (
+        "unknown unit of a bias",
+        lambda d: d["tags"][1].update(accuracy={"noise_sd": {"pct_of_reading": 0.2}, "bias_bound": {"pct_of_flow": 1}}),
+        r"tags\[1\] \(TR-01-FT-UP\).accuracy.bias_bound: unknown field\(s\) pct_of_flow",
+    ),
+    (
+        "short and explicit forms mixed",
+        lambda d: d["tags"][1].update(accuracy={"noise_sd": {"pct_of_reading": 0.2}, "pct_of_reading": 0.5}),
+        r"tags\[1\] \(TR-01-FT-UP\).accuracy: unknown field\(s\) pct_of_reading",
+    ),
 ]
 
 
