@@ -326,7 +326,7 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
         "errors_by_status": dict(recorder.errors_by_status),
         "error_rate_pct": round(error_rate, 4),
         "rejections_by_reason": dict(recorder.rejections_by_reason),
-        "leakdetect_max_lag_s": measured["leakdetect_lag_s"],
+        "leakdetect_max_lag_s": lag_probe.max_lag_s() if lag_probe else None,
         "leak_to_workorder_s": {"p50": pct(timed, 0.5), "p99": pct(timed, 0.99), "n": len(timed)},
         "leaks": leaks,
         "leak_not_injected": leak_not_injected,

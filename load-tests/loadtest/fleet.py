@@ -144,7 +144,9 @@ class GatewayStream:
     async def run(self, stop: asyncio.Event, drain_s: float) -> None:
         """Keep a stream open until ``stop`` and then until everything is acked or ``drain_s`` passed."""
         backoff = self.backoff_s[0]
-        channel = grpc.aio.insecure_channel(self.target)
+        # A connection of its own, as a real gateway has (gRPC would otherwise share one subchannel among
+        # all channels to the same address, and every stream would reach the same telemetry worker).
+        channel = grpc.aio.insecure_channel(self.target, options=[("grpc.use_local_subchannel_pool", 1)])
         try:
             while True:
                 if stop.is_set() and not self.unacked:
