@@ -19,6 +19,7 @@ STATES = (
 # Share of an SLA's time left under which its countdown turns amber before it is passed: a dispatcher must
 # see a deadline coming, not only one already missed.
 AMBER_SHARE_LEFT = 0.25
+Z95 = 1.96
 
 
 class FilterError(ValueError):
@@ -216,9 +217,10 @@ def evidence(detail: Mapping[str, Any]) -> Evidence:
     uncertainty_km = (_number(location.get("uncertainty_km")) if isinstance(location, dict) else None) or 0.0
     low_m = high_m = None
     if position_km is not None:
-        # The interval is clamped to the segment, as leakdetect states it.
-        low_m = max(0.0, (position_km - uncertainty_km) * 1000.0)
-        high_m = (position_km + uncertainty_km) * 1000.0
+        # uncertainty_km is one standard uncertainty: the 95 % interval is 1.96 of it either side, clamped
+        # to the segment.
+        low_m = max(0.0, (position_km - Z95 * uncertainty_km) * 1000.0)
+        high_m = (position_km + Z95 * uncertainty_km) * 1000.0
         if length_km is not None:
             high_m = min(high_m, length_km * 1000.0)
     return Evidence(
