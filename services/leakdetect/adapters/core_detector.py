@@ -68,7 +68,8 @@ class CoreDetector:
     ) -> list[DetectorEvent]:
         pipeline: Pipeline = state
         tags = self._tag_of_role[segment_id][role]
-        pipeline.feed(tag=tags, time_unix_us=time_us, value=value_si, quality=quality, si_units=True)
+        # telemetry converted to SI and validated; the processor re-checked what Kafka can corrupt
+        pipeline.feed(tag=tags, time_unix_us=time_us, value=value_si, quality=quality, si_units=True, checked=True)
         # the service runs its own alarm lifecycle (ids, hold, publication) on the named events
         return pipeline.last_events
 

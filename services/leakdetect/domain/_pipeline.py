@@ -184,6 +184,7 @@ class Pipeline:
         value: npt.ArrayLike | None = None,
         quality: npt.ArrayLike | None = None,
         si_units: bool = False,
+        checked: bool = False,
     ) -> list[Alarm]:
         """Feed readings; returns the alarms they raised or changed.
 
@@ -192,7 +193,9 @@ class Pipeline:
         `time_unix_s` (float) or `time_unix_us` (int), `value`, `quality` (codes of
         `services.network.quality`, default GOOD). Values in the tags' own units (the network file's), or SI
         with `si_units=True`. Readings may come in any order; a tag's readings not after its last one are
-        dropped and counted (retries), as are BAD ones and values outside the tag's range.
+        dropped and counted (retries), as are BAD ones and values outside the tag's range. `checked=True`: the
+        caller has checked times and quality codes at its own boundary (the stream service's processor does, once
+        per batch), so they are not checked again here.
         """
         if readings is not None:
             tag, time_unix_s, time_unix_us, value, quality = _frame_columns(readings)
@@ -201,7 +204,7 @@ class Pipeline:
         tag_arr = np.asarray(tag)
         idx = (tag_arr.astype(np.int64, copy=False) if tag_arr.dtype.kind in "iu" else self.tag_indices(tag_arr))
         n = idx.shape[0]
-        if n and (int(idx.min()) < 0 or int(idx.max()) >= len(self._model.tag_ids)):
+        if n and not checked and (int(idx.min()) < 0 or int(idx.max()) >= len(self._model.tag_ids)):
             raise UnknownTagError(f"tag indices outside 0..{len(self._model.tag_ids) - 1}")
         if time_unix_us is not None:
             t_us = np.asarray(time_unix_us, dtype=np.int64)
@@ -215,7 +218,7 @@ class Pipeline:
         for name, arr in (("time", t_us), ("value", v), ("quality", q)):
             if arr.shape != (n,):
                 raise ValueError(f"{name} has shape {arr.shape}, tag has ({n},)")
-        if n and (int(q.min()) < 0 or int(q.max()) > QUALITY_MAX):
+        if n and not checked and (int(q.min()) < 0 or int(q.max()) > QUALITY_MAX):
             raise ValueError(f"quality codes outside 0..{QUALITY_MAX}")
         if not si_units:
             v = v * self._model.scale[idx] + self._model.offset[idx]
