@@ -76,7 +76,7 @@ pg-up: pg-install
 pg-down:
 	deploy/postgres/postgres.sh down
 
-test: venv kafka-jars pg-install
+test: venv kafka-jars pg-install chromium
 	$(PY) -m pytest
 
 test-unit: venv
@@ -105,6 +105,13 @@ bench-detect: venv
 
 bench-workorders: venv kafka-jars pg-install
 	$(PY) -m benchmarks.workorders
+
+# Headless Chromium from the distribution's packages, for the console's browser tests (first use only).
+chromium:
+	deploy/browser/chromium.sh install
+
+bench-console: venv kafka-jars chromium
+	$(PY) -m benchmarks.console
 
 # The one-host deployment (deploy/local): every process under supervisord, settings in one file.
 DEPLOYMENT ?= deploy/local/pipewarden.yaml
