@@ -34,7 +34,7 @@ LEAK_GATEWAY = "gw-transmission"
 PREFERRED_SEGMENT = "TR-03"
 RATE_KG_PER_S = 3.0  # big enough for a pressure-wave location (demo_leak)
 LEARN_S, AFTER_LEAK_S, MARGIN_S = 70 * 60.0, 8 * 60.0, 60.0
-TIME_SCALE = 200.0
+TIME_SCALE = 300.0
 
 
 @dataclass

@@ -53,7 +53,7 @@ def main() -> int:
     parser.add_argument("--start", type=float, required=True)
     parser.add_argument("--onset", type=float, required=True)
     parser.add_argument("--end", type=float, required=True)
-    parser.add_argument("--time-scale", type=float, default=200.0)
+    parser.add_argument("--time-scale", type=float, default=300.0)
     parser.add_argument("--batch-source-s", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--network", default=None)

@@ -1,31 +1,23 @@
 """The one-host deployment (deploy/local) for real: supervisord, Kafka, PostgreSQL and every service.
 
-One deployment on free ports in a temporary data dir serves the whole module (it never touches a
-developer's var/local). Tests run in file order; the last one takes it down and up again.
+The deployment (tests/deploy/conftest.py) is shared with the other modules of tests/deploy. Tests run in
+file order; the last one takes it down and up again.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
 import yaml
 from kafka import KafkaProducer
 
-from deploy.local.config import Deployment, load
-from deploy.local.deployment import rpc
+from deploy.local.config import load
 from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
 from services.contracts.pipewarden.telemetry.v1 import (
     reading_pb2,
@@ -37,97 +29,12 @@ from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 a
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as wo_grpc
 from services.network import load_demo_network
 from services.topics import LEAK_ALARMS, TELEMETRY_READINGS, encode
+from tests.deploy.support import Running, cli, write_deployment
 from tests.fixtures.kafka import consume_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
 NETWORK = load_demo_network()
-
-
-def _free_port_pair() -> int:
-    """A port p with p and p + 1 free (a base port of two workers)."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port < 65535:
-            with socket.socket() as t:
-                try:
-                    t.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no two consecutive free ports")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _write_deployment(base: Path, name: str) -> Path:
-    doc = {
-        "data_dir": str(base / name),
-        "supervisor": {"http_port": _free_port()},
-        "kafka": {"port": _free_port(), "controller_port": _free_port(), "heap": "512m"},
-        "postgres": {"port": _free_port(), "options": "-c fsync=off -c synchronous_commit=off"},
-        "telemetry": {"port": _free_port(), "workers": 2, "metrics_port": _free_port_pair()},
-        "leakdetect": {"workers": 2, "grpc_port": _free_port_pair(), "metrics_port": _free_port_pair()},
-        "workorders": {"grpc_port": _free_port(), "metrics_port": _free_port()},
-        "restart": {"start_seconds": 3, "start_retries": 10},
-        "start_timeout_s": 240,
-    }
-    path = base / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
-    return path
-
-
-def cli(file: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPEWARDEN_")}
-    return subprocess.run([sys.executable, "-m", "deploy.local", "--file", str(file), *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
-
-
-@dataclass
-class Running:
-    file: Path
-    deployment: Deployment
-
-    def status(self) -> subprocess.CompletedProcess[str]:
-        return cli(self.file, "status", timeout=60)
-
-    def pids(self) -> dict[str, int]:
-        return {p["name"]: int(p["pid"]) for p in rpc(self.deployment).supervisor.getAllProcessInfo()}
-
-    def wait_healthy(self, timeout_s: float) -> subprocess.CompletedProcess[str]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            result = self.status()
-            if result.returncode == 0 or time.monotonic() > deadline:
-                return result
-            time.sleep(1)
-
-    def secrets(self) -> dict[str, Any]:
-        return yaml.safe_load(self.deployment.secrets_file.read_text()) or {}
-
-
-@pytest.fixture(scope="module")
-def local() -> Iterator[Running]:
-    base = Path(tempfile.mkdtemp(prefix="pipewarden-deploy-"))
-    base.chmod(0o755)  # PostgreSQL runs as the `postgres` user when we are root: it must reach the data dir
-    file = _write_deployment(base, "local")
-    running = Running(file, load(file))
-    try:
-        up = cli(file, "up")
-        assert up.returncode == 0, f"make up failed:\n{up.stdout}\n{up.stderr}"
-        yield running
-    finally:
-        down = cli(file, "down", timeout=240)
-        if down.returncode != 0:
-            print(down.stderr, file=sys.stderr)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_up_starts_every_process_healthy(local: Running) -> None:
@@ -158,7 +65,7 @@ def test_up_twice_is_harmless(local: Running) -> None:
 
 def test_up_refuses_a_taken_port_naming_it_and_its_holder(local: Running, tmp_path: Path) -> None:
     tmp_path.chmod(0o755)
-    file = _write_deployment(tmp_path, "other")
+    file = write_deployment(tmp_path, "other")
     other = load(file)
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", other.workorders_grpc_port))

@@ -1,0 +1,111 @@
+"""`make loadtest` against the shared deployment (conftest.py): the smoke profile passes its SLOs after a
+service was killed with SIGKILL and restarted by the supervisor, a leak injected during the run ends as a
+work order on a dispatcher's Watch; and the refusals (unknown profile, malformed SLO file, unreachable
+target, wrong token) are clear, immediate and without a traceback.
+
+Wall-clock thresholds are not what a test asserts (the project measures speed in benchmark reports): the
+smoke run here is judged by an SLO file whose latency thresholds only catch a stall; correctness SLOs
+(errors, acked readings lost, the leak's work order, achieved rate) keep the shipped values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.support import REPO, Running, free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TEST_SLOS = """\
+slos:
+  ack_p99_ms: 5000
+  error_rate_pct: 0.1
+  lost_acked_readings: 0
+  leakdetect_lag_s: 60
+  leak_to_workorder_over_detect_s: 30
+  alarm_to_watch_p99_s: 10
+  achieved_to_offered_min: 0.95
+"""
+
+
+def loadtest(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPEWARDEN_")}
+    env["PYTHONPATH"] = str(REPO / "load-tests")
+    return subprocess.run([sys.executable, "-m", "loadtest", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def test_smoke_passes_after_a_sigkill_and_its_leak_ends_as_a_work_order(local: Running, tmp_path: Path) -> None:
+    # A telemetry worker killed with SIGKILL: supervisord starts a new one, and the smoke run still passes.
+    old = local.pids()["telemetry-1"]
+    os.kill(old, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while local.pids()["telemetry-1"] in (0, old) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert local.pids()["telemetry-1"] not in (0, old), "telemetry-1 was not restarted"
+    healthy = local.wait_healthy(90)
+    assert healthy.returncode == 0, healthy.stdout
+
+    slo_file = tmp_path / "slo.yaml"
+    slo_file.write_text(TEST_SLOS)
+    reports = tmp_path / "reports"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPEWARDEN_")}
+    run = subprocess.run(
+        ["make", "--no-print-directory", "loadtest", f"DEPLOYMENT={local.file}", "PROFILE=smoke", f"SLO={slo_file}",
+         f"LOADTEST_ARGS=--reports {reports}"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=240, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr[-4000:]
+    assert "Traceback" not in run.stderr
+    report = json.loads((reports / "loadtest.json").read_text())
+    assert report["passed"] is True and report["profile"] == "smoke"
+    assert all(s["ok"] for s in report["slos"]), report["slos"]  # every SLO measured, and held
+    assert report["achieved_readings_per_s"] > 0.95 * report["offered_readings_per_s"] > 0
+    assert report["counts"]["kafka_records_missing"] == 0
+    assert report["counts"]["batches_acked"] == report["counts"]["batches_sent"]
+    # The leak: replayed through gw-transmission, raised on leak.alarms.v1, a work order on the Watch.
+    assert report["leak_to_workorder_s"]["n"] == 1
+    (leak,) = report["leaks"]
+    assert leak["alarm"]["alarm_id"] == leak["work_order"]["alarm_id"]
+    assert leak["alarm"]["onset_unix_s"] >= leak["replay_start_unix_s"]
+    assert leak["time_to_detect_s"] >= 0 and leak["leak_to_workorder_s"] >= leak["time_to_detect_s"]
+    # Every supervised process measured, the restarted worker included.
+    names = {p["name"] for p in report["processes"]}
+    assert {p.name for p in local.deployment.programs()} <= names
+    assert report["leakdetect_max_lag_s"] is not None
+    assert report["ghz"]["rps"] or report["ghz"].get("missing")
+    (run_dir,) = (reports / "loadtest").iterdir()
+    assert run_dir.name.startswith("smoke-")
+    assert {"report.md", "loadtest.json", "throughput_latency.png", "latency_histogram.png", "lag.png"} <= {
+        p.name for p in run_dir.iterdir()}
+
+
+def test_refusals_are_clear_immediate_and_without_traceback(local: Running, tmp_path: Path) -> None:
+    bad_slo = tmp_path / "slo.yaml"
+    bad_slo.write_text("slos:\n  ack_p99_ms: [fast\n")
+    wrong = tmp_path / "tokens"
+    wrong.write_text("".join(f"{g}=not-the-token\n" for g in ("gw-ds-01", "gw-kb-01", "gw-eh-01")))
+    right = local.secrets()["gateway_tokens"]
+    cases = [
+        (["--deployment", str(local.file), "--profile", "hurricane"], "invalid choice: 'hurricane'"),
+        (["--deployment", str(local.file), "--slo", str(bad_slo)], f"{bad_slo}: not valid YAML"),
+        (["--target", f"127.0.0.1:{free_port()}", "--token-file", str(wrong)], "is unreachable"),
+        (["--target", f"127.0.0.1:{local.deployment.telemetry_port}", "--token-file", str(wrong)],
+         "refuses the token of gateway gw-ds-01 (UNAUTHENTICATED"),
+        (["--deployment", str(tmp_path / "missing.yaml")], "missing.yaml: cannot be read"),
+        (["--target", "no-port", "--token-file", str(wrong)], "expected host:port"),
+    ]
+    for args, message in cases:
+        result = loadtest(*args, "--reports", str(tmp_path / "reports"), timeout=30)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "reports").exists()  # nothing ran, nothing was reported
+    assert right  # the deployment's own tokens were not touched by the refusals
