@@ -27,7 +27,7 @@ class Program:
     priority: int
     # (role, port): every port this process listens on, for the free-port check and the probes.
     ports: tuple[tuple[str, int], ...]
-    kind: str  # kafka | postgres | telemetry | leakdetect | workorders
+    kind: str  # kafka | postgres | telemetry | leakdetect | workorders | console
     index: int = 0
 
     @property
@@ -57,6 +57,9 @@ class Deployment:
     leakdetect_metrics_port: int
     workorders_grpc_port: int
     workorders_metrics_port: int
+    console_port: int
+    console_metrics_port: int
+    console_users_file: Path | None
     start_seconds: int
     start_retries: int
     start_timeout_s: float
@@ -85,6 +88,15 @@ class Deployment:
     @property
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
+
+    @property
+    def console_users_path(self) -> Path:
+        """The console's users file: the configured one, else one generated on the first ``up``."""
+        return self.console_users_file or self.data_dir / "console-users.yaml"
+
+    @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{self.console_port}"
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -124,6 +136,10 @@ class Deployment:
                 "workorders",
             )
         )
+        progs.append(
+            Program("console", 110,
+                    (("console http", self.console_port), ("console metrics", self.console_metrics_port)), "console")
+        )
         return progs
 
     def ports(self) -> list[tuple[str, int]]:
@@ -158,6 +174,7 @@ def load(file: Path | str | None = None) -> Deployment:
     tel = top.section("telemetry")
     leak = top.section("leakdetect")
     wo = top.section("workorders")
+    console = top.section("console")
     restart = top.section("restart")
     data_dir = _resolve(top.text("data_dir", "var/local"))
     secrets = top.optional_text("secrets_file")
@@ -184,11 +201,14 @@ def load(file: Path | str | None = None) -> Deployment:
         leakdetect_metrics_port=leak.port("metrics_port", 9471),
         workorders_grpc_port=wo.port("grpc_port", 50053),
         workorders_metrics_port=wo.port("metrics_port", 9480),
+        console_port=console.port("port", 8090),
+        console_metrics_port=console.port("metrics_port", 9481),
+        console_users_file=_resolve(users) if (users := console.optional_text("users_file")) else None,
         start_seconds=restart.integer("start_seconds", 5, 0, 600),
         start_retries=restart.integer("start_retries", 10, 0, 1000),
         start_timeout_s=float(top.integer("start_timeout_s", 300, 10, 3600)),
     )
-    for section in (top, sup, kafka, pg, tel, leak, wo, restart):
+    for section in (top, sup, kafka, pg, tel, leak, wo, console, restart):
         section.refuse_unknown()
     if not deployment.postgres_database.replace("_", "").isalnum():
         raise DeploymentError(
@@ -207,13 +227,14 @@ def load(file: Path | str | None = None) -> Deployment:
 class _Section:
     KNOWN: ClassVar[dict[str, set[str]]] = {
         "": {"data_dir", "secrets_file", "network_file", "log_level", "supervisor", "kafka", "postgres",
-             "telemetry", "leakdetect", "workorders", "restart", "start_timeout_s"},
+             "telemetry", "leakdetect", "workorders", "console", "restart", "start_timeout_s"},
         "supervisor": {"http_port"},
         "kafka": {"port", "controller_port", "heap"},
         "postgres": {"port", "database", "options"},
         "telemetry": {"port", "workers", "metrics_port"},
         "leakdetect": {"workers", "grpc_port", "metrics_port"},
         "workorders": {"grpc_port", "metrics_port"},
+        "console": {"port", "metrics_port", "users_file"},
         "restart": {"start_seconds", "start_retries"},
     }
 

@@ -45,14 +45,29 @@ def build_deps(config: ConsoleConfig) -> ConsoleDeps:
     )
 
 
+def register_metrics(hub: LiveHub) -> None:
+    from prometheus_client import Gauge
+
+    Gauge("pipewarden_console_live_connections", "browsers holding the live feed (SSE)").set_function(
+        lambda: hub.subscribers)
+    Gauge("pipewarden_console_watch_connected", "1 while the Watch stream of workorders is open").set_function(
+        lambda: 1.0 if hub.connected else 0.0)
+    Gauge("pipewarden_console_watch_position", "last global position received on Watch").set_function(
+        lambda: hub.position)
+    Gauge("pipewarden_console_watch_reconnects", "Watch reconnects since start").set_function(
+        lambda: hub.reconnects)
+
+
 def serve(config: ConsoleConfig) -> None:
     import uvicorn
 
     from services.observability import configure_logging, start_metrics_server
 
     configure_logging("console", config.log_level)
-    app = create_app(build_deps(config))
+    deps = build_deps(config)
+    app = create_app(deps)
     if config.metrics_port >= 0:
+        register_metrics(deps.hub)
         start_metrics_server(config.metrics_port)
     print(f"console serving on http://{config.address}", flush=True)
     uvicorn.run(app, host=config.host, port=config.port, log_config=None, access_log=False,

@@ -158,6 +158,7 @@ function connect() {
   });
 }
 
+window.__pw.tick = tick;
 if (page === "network") bindSegments();
 setInterval(tick, 1000);
 tick();
