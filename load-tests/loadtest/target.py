@@ -83,9 +83,15 @@ def from_deployment(file: Path) -> Target:
     secrets = _read_yaml(d.secrets_file, "secrets file") or {}
     if not isinstance(secrets, dict) or not isinstance(secrets.get("gateway_tokens"), dict):
         raise TargetError(f"secrets file {d.secrets_file}: no gateway_tokens")
-    network = load_network(d.network_file) if d.network_file else load_demo_network()
+    if not all(isinstance(v, str) and v for v in secrets["gateway_tokens"].values()):
+        raise TargetError(f"secrets file {d.secrets_file}: gateway_tokens must map gateways to non-empty tokens")
+    try:
+        network = load_network(d.network_file) if d.network_file else load_demo_network()
+    except (OSError, ValueError) as error:
+        raise TargetError(f"network file {d.network_file} of {d.file}: {error}") from None
     # A dispatcher of every district, minted like `make token ROLE=dispatcher`: it watches the work orders.
-    dispatcher = issue_token(str(secrets["workorders_jwt_secret"]), "loadtest", "dispatcher", ["*"], ttl_s=4 * 3600)
+    key = secrets.get("workorders_jwt_secret")
+    dispatcher = issue_token(str(key), "loadtest", "dispatcher", ["*"], ttl_s=4 * 3600) if key else None
     return Target(
         name=f"deployment {d.file}",
         telemetry=f"127.0.0.1:{d.telemetry_port}",
