@@ -20,6 +20,7 @@ from services.contracts.pipewarden.telemetry.v1 import (
     telemetry_ingest_service_pb2_grpc,
 )
 from services.network import Tag
+from services.network.quality import SATURATION_MARGIN_SPANS
 
 from .values import ValueSource
 
@@ -136,10 +137,11 @@ class BatchBuilder:
             )
         tag = self._rng.choice(self.tags)
         span = tag.range_max - tag.range_min
+        # farther beyond the range than a saturated meter reads (SATURATION_MARGIN_SPANS): a scaling fault
         return reading_pb2.Reading(
             tag_id=tag.tag_id,
             source_time_unix_us=time_us + 1,
-            value=tag.range_max + span,
+            value=tag.range_max + (SATURATION_MARGIN_SPANS + 1.0) * span,
             quality=reading_pb2.QUALITY_GOOD,
         )
 

@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from services.network import Network, Tag
 
 
+# A 4-20 mA transmitter's saturation limits beyond its range, fractions of the span (NAMUR NE 43: 3.8-20.5 mA).
+LOOP_UNDER_RANGE = 0.2 / 16.0
+LOOP_OVER_RANGE = 0.5 / 16.0
+
+
 class SimulatedValues:
     """ValueSource: ``sample(tag, time_s)`` -> the tag's reading at Unix time time_s, in its unit.
 
@@ -159,6 +164,9 @@ class SimulatedValues:
             value = truth * (1.0 + b_rel + self._rng.normal(0.0, s_rel)) + b_abs + self._rng.normal(0.0, s_abs)
             if inst.kind == "methane_lel":
                 value = max(value, 0.0)
-        # a transmitter's output saturates at the ends of its range (a 4-20 mA loop clamps), as a real one would
-        # during a rupture's flow reversal
-        return float(min(max(self._conv[tag.tag_id].from_si(value), tag.range_min), tag.range_max))
+        # a transmitter's output saturates a little beyond the ends of its range, as a real one would during a
+        # rupture's flow reversal: a 4-20 mA loop reads 3.8-20.5 mA at most (NAMUR NE 43), -1.25 % to +3.125 %
+        # of the span. Telemetry takes such a value as a saturated reading (QUALITY_SATURATED, at the range end).
+        span = tag.range_max - tag.range_min
+        low, high = tag.range_min - LOOP_UNDER_RANGE * span, tag.range_max + LOOP_OVER_RANGE * span
+        return float(min(max(self._conv[tag.tag_id].from_si(value), low), high))

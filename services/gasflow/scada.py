@@ -17,8 +17,9 @@ in ../shared/domain.md: flow ±0.5-1 % of reading, pressure ±0.05-0.1 % of span
 
 Data problems: single dropped samples (probability per sample), communication outages (Poisson
 episodes, exponential durations) that drop every sample in them, BAD-quality samples (value frozen
-at the previous reading), and readings outside the instrument's range, clipped and flagged UNCERTAIN.
-Quality codes: `services.network.quality` (pipewarden.telemetry.v1.Quality: GOOD 1, UNCERTAIN 2, BAD 3).
+at the previous reading), and readings beyond the instrument's range, pinned at the range end and flagged
+SATURATED, as a transmitter clamps. Quality codes: `services.network.quality` (pipewarden.telemetry.v1.Quality:
+GOOD 1, UNCERTAIN 2, BAD 3, SATURATED 4).
 
 Methane (% LEL) sensors next to the pipe see gas only from a leak: a first-order response (soil and
 manhole filling, τ ``methane_time_constant_s``) to 100 % LEL · min(1, q/q_sat) · exp(-d/λ), with q the
@@ -39,7 +40,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from services.network.quality import QUALITY_BAD, QUALITY_GOOD, QUALITY_UNCERTAIN
+from services.network.quality import QUALITY_BAD, QUALITY_GOOD, QUALITY_SATURATED
+from services.network.quality import QUALITY_UNCERTAIN as QUALITY_UNCERTAIN  # re-exported: the shared codes
 
 from .model import FloatArray, SimulationResult
 
@@ -265,7 +267,7 @@ def scada_readings(
         quality = np.full(n, QUALITY_GOOD, dtype=np.int8)
         out_of_range = (value < inst.range_min_si) | (value > inst.range_max_si)
         value = np.clip(value, inst.range_min_si, inst.range_max_si)
-        quality[out_of_range] = QUALITY_UNCERTAIN
+        quality[out_of_range] = QUALITY_SATURATED
         bad = rng.random(n) < cfg.bad_quality_probability
         if np.any(bad):
             frozen_idx = np.maximum(np.flatnonzero(bad) - 1, 0)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from services.network import Network, conversion_to_si
-from services.network.quality import USABLE_QUALITIES
+from services.network.quality import QUALITY_BAD, QUALITY_SATURATED, SATURATION_MARGIN_SPANS, USABLE_QUALITIES
 
 from .limits import MAX_GATEWAY_ID_BYTES, MAX_TAG_ID_BYTES, check_field_size, quoted, utf8_length
 
@@ -129,6 +129,7 @@ class BatchValidation:
     by_segment: dict[str, list[TagColumns]]
     rejections: list[Rejection]
     accepted_count: int
+    saturated_count: int = 0  # accepted readings flagged SATURATED (beyond the range, or so flagged by the gateway)
 
     @property
     def rejected_count(self) -> int:
@@ -151,7 +152,9 @@ def validate_batch(
     """Split a batch into accepted SI columns per segment and rejections (first failing check wins).
 
     Checks, in order: unknown tag, tag of another gateway, duplicate (tag, timestamp) in the batch,
-    non-finite value, outside the tag's range, bad quality, timestamp too far ahead, timestamp too old.
+    non-finite value, outside the tag's range by more than SATURATION_MARGIN_SPANS, bad quality, timestamp too
+    far ahead, timestamp too old. A value beyond the range by less is a saturated meter: accepted at the range
+    end with quality SATURATED (counted in saturated_count), never dropped.
     The first occurrence of a (tag, timestamp) is judged on its merits; later ones are duplicates.
 
     Raises BatchError (INVALID) for a tag id longer than MAX_TAG_ID_BYTES: such a batch is refused as a
@@ -166,6 +169,7 @@ def validate_batch(
     seen: set[tuple[str, int]] = set()
     rejections: list[Rejection] = []
     accepted = 0
+    saturated = 0
     for i, reading in enumerate(readings):
         tag_id = reading.tag_id
         rule = fast.get(tag_id)
@@ -196,17 +200,28 @@ def validate_batch(
             continue
         seen.add(key)
         value = reading.value
+        quality = reading.quality
         if not (lo <= value <= hi):
             # NaN fails every comparison, so the rare non-finite case is sorted out here, off the hot path.
-            if math.isfinite(value):
+            if not math.isfinite(value):
+                rejections.append(Rejection(i, RejectReason.NON_FINITE_VALUE, f"value is {value}"))
+                continue
+            margin = SATURATION_MARGIN_SPANS * (hi - lo)
+            if not (lo - margin <= value <= hi + margin):
                 unit = index.rules[tag_id].unit
                 rejections.append(
-                    Rejection(i, RejectReason.OUT_OF_RANGE, f"{value:g} {unit} is outside [{lo:g}, {hi:g}] {unit}")
+                    Rejection(
+                        i,
+                        RejectReason.OUT_OF_RANGE,
+                        f"{value:g} {unit} is outside [{lo:g}, {hi:g}] {unit} by more than "
+                        f"{SATURATION_MARGIN_SPANS:g} span: not a saturated meter",
+                    )
                 )
-            else:
-                rejections.append(Rejection(i, RejectReason.NON_FINITE_VALUE, f"value is {value}"))
-            continue
-        quality = reading.quality
+                continue
+            if quality != QUALITY_BAD:
+                # the meter is pinned at its range end: the truth is at least (at most) that, evidence kept
+                value = hi if value > hi else lo
+                quality = QUALITY_SATURATED
         if quality not in usable:
             rejections.append(Rejection(i, RejectReason.BAD_QUALITY, f"quality {quality} is not usable"))
             continue
@@ -236,10 +251,12 @@ def validate_batch(
         column.values_si.append(value * scale + offset)
         column.qualities.append(quality)
         accepted += 1
+        if quality == QUALITY_SATURATED:
+            saturated += 1
     by_segment: dict[str, list[TagColumns]] = {}
     for column in columns.values():
         by_segment.setdefault(column.segment_id, []).append(column)
-    return BatchValidation(by_segment, rejections, accepted)
+    return BatchValidation(by_segment, rejections, accepted, saturated)
 
 
 def to_si(index: TagIndex, tag_id: str, value: float) -> float:

@@ -30,11 +30,13 @@ def test_simulated_values_in_tag_units_continuous_across_chunks_and_see_a_leak()
 
 def test_readings_saturate_at_the_transmitter_range_like_a_current_loop() -> None:
     # a full-bore rupture near the downstream end draws gas back through the one-way downstream meter: the
-    # transmitter reads the bottom of its range (telemetry would reject a value below it), not a negative flow
+    # transmitter reads just below the bottom of its range, where a 4-20 mA loop saturates (3.8 mA), not a negative
+    # flow; telemetry takes it as a saturated reading pinned at the range end
     model = load_demo_network()
     rupture = LeakSpec("DS-M01", 2400.0, T0 + 10.0, kind="rupture")
     src = SimulatedValues(model, seed=3, leaks=(rupture,), chunk_s=60.0, record_interval_s=0.5)
     ft_dn = model.tags["DS-M01-FT-DN"]
     assert src.true_value_si(ft_dn, T0 + 20.0) < 0.0
-    assert src.sample(ft_dn, T0 + 20.0) == ft_dn.range_min
+    span = ft_dn.range_max - ft_dn.range_min
+    assert src.sample(ft_dn, T0 + 20.0) == pytest.approx(ft_dn.range_min - span * 0.2 / 16.0)
     assert 0.0 < src.sample(ft_dn, T0 + 5.0) < ft_dn.range_max

@@ -12,7 +12,7 @@ from services.gasflow import LeakSpec, NetworkSpec, NodeSpec, PipeSpec, Probe, S
 from services.gasflow.scada import (
     QUALITY_BAD,
     QUALITY_GOOD,
-    QUALITY_UNCERTAIN,
+    QUALITY_SATURATED,
     Instrument,
     Readings,
     ScadaConfig,
@@ -115,10 +115,10 @@ def test_dropouts_outages_and_quality_flags(steady) -> None:  # type: ignore[no-
     assert len(rd) / (20 * 900) == pytest.approx(0.9, abs=0.02)
     frac_bad = np.mean(rd.quality == QUALITY_BAD)
     assert frac_bad == pytest.approx(0.05, abs=0.01)
-    # about half the good samples exceed 3.0 and are clipped and flagged uncertain
-    assert np.mean(rd.quality == QUALITY_UNCERTAIN) == pytest.approx(0.45, abs=0.08)
+    # about half the good samples exceed 3.0 and are pinned at it and flagged saturated
+    assert np.mean(rd.quality == QUALITY_SATURATED) == pytest.approx(0.45, abs=0.08)
     assert rd.value_si.max() <= 3.0
-    assert set(np.unique(rd.quality)) <= {QUALITY_GOOD, QUALITY_UNCERTAIN, QUALITY_BAD}
+    assert set(np.unique(rd.quality)) <= {QUALITY_GOOD, QUALITY_SATURATED, QUALITY_BAD}
     out = ScadaConfig(dropout_probability=0.0, outage_rate_per_hour=20.0, outage_mean_s=60.0)
     rd2 = scada_readings(steady, inst, seed=3, config=out)
     assert len(rd2) < 0.9 * 20 * 900  # ~5 outages of ~1 min per meter in 15 min

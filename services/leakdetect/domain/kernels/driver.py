@@ -1,6 +1,8 @@
 """The kernels' entry points: `process_kernel` walks a batch grouped by segment (`group_by_segment`) reading by
 reading (order, quality, range, rate checks; sensor health; the tick and block clock) and hands each good
-reading to its method's module; `advance_kernel` moves the clocks on without readings.
+reading to its method's module; `advance_kernel` moves the clocks on without readings. A saturated reading
+(QUALITY_SATURATED, or beyond the meter's range) is used at its range end where that bound can only understate
+the evidence (`_bound_is_evidence`), and counted out of range otherwise.
 """
 
 from __future__ import annotations
@@ -10,7 +12,14 @@ import math
 import numpy as np
 from numba import njit
 
-from services.network.quality import QUALITY_BAD, QUALITY_MAX, QUALITY_UNCERTAIN, QUALITY_UNSPECIFIED
+from services.network.quality import (
+    QUALITY_BAD,
+    QUALITY_MAX,
+    QUALITY_SATURATED,
+    QUALITY_UNCERTAIN,
+    QUALITY_UNSPECIFIED,
+    SATURATION_MARGIN_SPANS,
+)
 
 from ..layout import (
     C_ACCEPTED,
@@ -29,6 +38,7 @@ from ..layout import (
     HEALTH_OK,
     N_ROLES,
     P_TICK_US,
+    ROLE_FLOW_IN,
     ROLE_FLOW_OUT,
     ROLE_METHANE_0,
     ROLE_PRESSURE_DOWN,
@@ -43,12 +53,15 @@ from ..layout import (
     SF_NXT_N,
     SF_NXT_SUM,
     SF_RAW,
+    SI_FLAT_N,
+    SI_FLAT_T0,
     SI_GOOD_RUN,
     SI_HEALTH,
     SI_LAST_GOOD_TIME,
     SI_LAST_TIME,
     SI_RAW_TIME,
     SI_READINGS,
+    SI_STUCK_N,
 )
 from .balance import _advance_segment
 from .common import _jit, _jit_inline, _set_health
@@ -72,6 +85,20 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
     _npw(s, role, slot, ps, t, v, prev_v, dts, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, hist_t, hist_v,
          counters, ev_i, ev_f, n_ev)
     _rupture(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_i, counters, ev_i, ev_f, n_ev)
+
+
+@_jit_inline
+def _bound_is_evidence(role, at_top):
+    """Whether a reading pinned at this end of its meter's range is still evidence for the detectors: when the
+    truth beyond it can only make the leak evidence larger. An inflow pinned high or an outflow pinned low (a
+    rupture draws from both ends) makes the imbalance a lower bound; methane pinned high is gas at least that
+    strong. The other ends would overstate the evidence (false alarms), and a pinned pressure or temperature
+    would bias the line pack: those are counted out of range, as before."""
+    if role == ROLE_FLOW_IN or role >= ROLE_METHANE_0:
+        return at_top
+    if role == ROLE_FLOW_OUT:
+        return not at_top
+    return False
 
 
 @_jit
@@ -138,9 +165,18 @@ def process_kernel(starts, readings, r_begin, r_end, params, seg_cfg, slot_cfg, 
         if not math.isfinite(v):
             counters[C_NONFINITE] += 1
             continue
-        if v < slot_cfg[slot, SC_RANGE_MIN] or v > slot_cfg[slot, SC_RANGE_MAX]:
-            counters[C_OUT_OF_RANGE] += 1
-            continue
+        r_lo = slot_cfg[slot, SC_RANGE_MIN]
+        r_hi = slot_cfg[slot, SC_RANGE_MAX]
+        pinned = quality == QUALITY_SATURATED
+        if pinned or v < r_lo or v > r_hi:
+            # a saturated meter (flagged, or beyond its range but within SATURATION_MARGIN_SPANS of it): its value
+            # is a bound on the truth, kept as evidence where the bound is on the safe side (_bound_is_evidence)
+            margin = SATURATION_MARGIN_SPANS * (r_hi - r_lo)
+            if (v < r_lo - margin or v > r_hi + margin) or not _bound_is_evidence(role, v > 0.5 * (r_lo + r_hi)):
+                counters[C_OUT_OF_RANGE] += 1
+                continue
+            v = min(max(v, r_lo), r_hi)
+            pinned = True
         prev_v = slot_f[slot, SF_LAST_VALUE]
         prev_t = slot_i[slot, SI_LAST_GOOD_TIME]
         slot_f[slot, SF_LAST_VALUE] = v
@@ -151,6 +187,11 @@ def process_kernel(starts, readings, r_begin, r_end, params, seg_cfg, slot_cfg, 
         slot_i[slot, SI_LAST_GOOD_TIME] = t
         slot_i[slot, SI_READINGS] += 1
         counters[C_ACCEPTED] += 1
+        if pinned:
+            # a pinned meter repeats its range end: a bound, not a flat-lined or stuck sensor
+            slot_i[slot, SI_FLAT_N] = 0
+            slot_i[slot, SI_FLAT_T0] = t
+            slot_i[slot, SI_STUCK_N] = 0
         new_h = _reading_health(s, role, slot, t, v, prev_v, prev_t, health_limits, seg_cfg, slot_cfg, slot_f,
                                 slot_i)
         if new_h != slot_i[slot, SI_HEALTH]:
