@@ -15,6 +15,13 @@ from .bootstrap import Gateway
 from .config import GatewayConfigError, load_config
 
 
+def _dump_tasks() -> None:
+    for task in asyncio.all_tasks():
+        print(f"--- {task.get_name()}: {task.get_coro()}", file=sys.stderr)
+        task.print_stack(limit=12, file=sys.stderr)
+    sys.stderr.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.gateway", description=__doc__)
     parser.add_argument("--config", default=os.environ.get("PIPEWARDEN_GATEWAY_CONFIG"), help="the gateway's YAML file")
@@ -42,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, gateway.stop)
+        loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)  # "where is it stuck?" without a debugger
         await gateway.run()
 
     try:

@@ -118,6 +118,8 @@ class Gateway:
         sources = [asyncio.ensure_future(s.run(source_stop)) for s in self.sources]
         forwarder = asyncio.ensure_future(self.forwarder.run(self.stop_event, drain_timeout_s))
         watch = asyncio.ensure_future(self._watch())
+        for task in (*sources, forwarder, watch):
+            task.add_done_callback(_report_crash)
         try:
             await self.stop_event.wait()
             source_stop.set()
@@ -131,3 +133,8 @@ class Gateway:
             self.queue.close()
             if self.health is not None:
                 self.health.stop()
+
+
+def _report_crash(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("gateway task failed", exc_info=task.exception())

@@ -3,6 +3,7 @@ gateway's bearer token; gRPC status codes become the send plan's failure kinds."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,8 +50,20 @@ class GrpcBatchStream:
             await self.call.write(telemetry_ingest_service_pb2.PublishStreamRequest(batch=batch))
         except grpc.aio.AioRpcError as error:
             raise failure_of(error) from None
-        except (grpc.aio.UsageError, RuntimeError) as error:  # stream already closed
-            raise SendError(Failure.TRANSIENT, f"stream closed: {error}") from None
+        except (asyncio.InvalidStateError, grpc.aio.UsageError):
+            # The call already ended: its status says why (a refusal of an earlier batch must not pass for a
+            # transport failure, or that batch would be resent forever).
+            raise await self._ended() from None
+
+    async def _ended(self) -> SendError:
+        try:
+            code = await self.call.code()
+            details = await self.call.details()
+        except grpc.aio.AioRpcError as error:
+            return failure_of(error)
+        if code == grpc.StatusCode.OK:
+            return SendError(Failure.TRANSIENT, "telemetry ended the stream")
+        return SendError(_FAILURE_OF.get(code, Failure.TRANSIENT), f"{code.name}: {details}")
 
     async def read_ack(self) -> Ack:
         try:
@@ -58,14 +71,7 @@ class GrpcBatchStream:
         except grpc.aio.AioRpcError as error:
             raise failure_of(error) from None
         if response is grpc.aio.EOF:
-            try:
-                code = await self.call.code()
-                details = await self.call.details()
-            except grpc.aio.AioRpcError as error:
-                raise failure_of(error) from None
-            if code == grpc.StatusCode.OK:
-                raise SendError(Failure.TRANSIENT, "telemetry ended the stream")
-            raise SendError(_FAILURE_OF.get(code, Failure.TRANSIENT), f"{code.name}: {details}")
+            raise await self._ended()
         ack = response.ack
         return Ack(ack.batch_sequence, ack.accepted_count, ack.rejected_count, ack.duplicate_batch)
 

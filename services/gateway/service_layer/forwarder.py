@@ -97,6 +97,9 @@ class Forwarder:
                     continue
                 except SendError as error:
                     wait_s = await self._failed(error, backoff)
+                except Exception as error:  # noqa: BLE001 - a transport surprise must not end forwarding
+                    log.exception("stream failed unexpectedly; reconnecting")
+                    self._note_error(f"{type(error).__name__}: {error}")
                 finally:
                     self.connected = False
                     self.metrics.connected(False)
