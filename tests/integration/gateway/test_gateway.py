@@ -209,3 +209,85 @@ def test_telemetry_outage_30s_then_gateway_kill9_mid_backlog(
         assert times == sorted(times), tag_id
         assert len(times) >= 55
     assert all(r.quality == QUALITY_GOOD for r in unique)
+
+
+def test_garbage_sources_give_quality_codes_and_the_gateway_keeps_running(
+    field_servers: Field, telemetry: Telemetry, gateway_factory: Callable[..., GatewayProcess], kafka_bootstrap: str, tmp_path: Any
+) -> None:
+    """An unreachable device, registers holding NaN, an address the device does not have, and an OPC UA node
+    deleted while subscribed: BAD readings (rejected by telemetry as BAD_QUALITY, where operators see them),
+    counted errors per source, logged; the good tags keep arriving."""
+    from deploy.demo_gateway import free_port
+
+    gateway_id = "gw-ds-01"
+    sim = field_servers.modbus[gateway_id]
+    opc_tags = ["DS-M01-TT-UP", "DS-M02-PT-UP"]
+    unreachable_tags = ["DS-M01-FT-UP", "DS-M02-FT-UP"]
+    illegal_address_tag = "DS-M01-PT-DN"
+    nan_tag = "DS-M01-PT-UP"  # the simulator holds NaN in its registers
+    mapped = [m for m in field_servers.mapped[gateway_id] if m.tag.tag_id not in {*opc_tags, *unreachable_tags}]
+    opc = field_servers.loop.run(start_opcua(opc_tags))
+    try:
+        config = gateway_config(
+            gateway_id, mapped, modbus_port=sim.port, target=telemetry.target, token_file=tmp_path / "x",
+            queue_path=tmp_path / "queue.sqlite3", scan_period_s=0.5,
+        )  # fmt: skip
+        rtu = config["modbus"][0]
+        for entry in rtu["tags"]:
+            if entry["tag"] == illegal_address_tag:
+                entry["address"] = 60000
+        closed_port = free_port()
+        config["modbus"].append(
+            {
+                "name": "rtu-down", "host": "127.0.0.1", "port": closed_port, "timeout_s": 0.5,
+                "tags": [{"tag": t, "address": 2 * i, "data_type": "float32", "scan_period_s": 0.5} for i, t in enumerate(unreachable_tags)],
+            }
+        )  # fmt: skip
+        config["opcua"] = [
+            {
+                "name": "plc-1", "url": opc.url,
+                "tags": [{"tag": t, "node_id": opc.node_ids[t], "scale": 0.1, "offset": -5.0, "scan_period_s": 0.2} for t in opc_tags],
+            }
+        ]  # fmt: skip
+        gateway = gateway_factory(config)
+        since_us = time.time_ns() // 1000
+        gateway.start()
+        wait_until(lambda: gateway.health()["acked_readings"] >= 4 * len(mapped), 30, "readings acked", gateway.logs)
+        field_servers.loop.run(delete_node(opc, "DS-M02-PT-UP"))
+        deleted_at_us = time.time_ns() // 1000
+        time.sleep(4.0)  # the watchdog reads silent nodes after 2 s
+        health = gateway.health()
+        assert gateway.process is not None and gateway.process.poll() is None
+        assert health["telemetry_connected"], health
+        metrics = gateway.metrics()
+        assert gateway.stop() == 0
+    finally:
+        field_servers.loop.run(stop_opcua(opc))
+
+    def errors(source: str, kind: str) -> float:
+        prefix = f'pipewarden_gateway_read_errors_total{{kind="{kind}",source="{source}"}} '
+        line = next((x for x in metrics.splitlines() if x.startswith(prefix)), None)
+        return float(line.split()[-1]) if line else 0.0
+
+    assert errors("rtu-down", "unreachable") >= 3
+    assert errors("rtu-1", "exception_2") >= 3  # ILLEGAL DATA ADDRESS
+    assert errors("plc-1", "node_unknown") >= 1
+    assert health["sources"]["rtu-down"]["last_error"].startswith("unreachable")
+
+    rejected = rejected_on_topic(kafka_bootstrap, gateway_id, since_us)
+    bad = collections.Counter(r.reading.tag_id for r in rejected if r.reading.quality == QUALITY_BAD)
+    for tag_id in (*unreachable_tags, illegal_address_tag, nan_tag):
+        assert bad[tag_id] >= 3, (tag_id, bad)
+    assert any(
+        r.reading.tag_id == "DS-M02-PT-UP" and r.reading.quality == QUALITY_BAD and r.reading.source_time_unix_us >= deleted_at_us - 500_000
+        for r in rejected
+    ), bad
+    assert {r.reason for r in rejected if r.reading.quality == QUALITY_BAD} == {5}  # REJECT_REASON_BAD_QUALITY
+
+    readings = readings_on_topic(kafka_bootstrap, gateway_id, since_us)
+    good = collections.Counter(r.tag_id for r in readings if r.time_us > deleted_at_us)
+    neighbours = [m.tag.tag_id for m in mapped if m.tag.tag_id not in (illegal_address_tag, nan_tag)]
+    assert all(good[t] >= 3 for t in neighbours), good  # the bad address did not spoil its block's other tags
+    assert good["DS-M01-TT-UP"] >= 3  # the OPC UA node that stayed
+    logs = gateway.logs()
+    assert "rtu-down" in logs and "does not exist" in logs and "Traceback" not in logs
