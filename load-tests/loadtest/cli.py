@@ -207,7 +207,10 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
         return profile.rate_at(elapsed)
 
     total_s = profile.duration_s + (profile.ramp_step_s if profile.ramp else 0)
-    say(f"profile {profile.name}: {profile.description}")
+    shape = (f"{profile.rate:,.0f} readings/s + {profile.ramp_step:,.0f} every {profile.ramp_step_s:.0f} s, at most "
+             f"{profile.ramp_max_steps} steps" if profile.ramp else
+             f"{profile.duration_s:.0f} s at {profile.rate:,.0f} readings/s")
+    say(f"profile {profile.name}: {shape}" + (", with a leak" if leak_run is not None else ""))
     for sampler in samplers:
         sampler.start()
     if leak_run is not None:

@@ -106,6 +106,7 @@ def ghz(telemetry: str, token: str, request: bytes, duration_s: float, concurren
                         if d.get("percentage") == 50), None),
         "errors": errors,
         "status_codes": statuses,
+        "error_messages": dict(list((out.get("errorDistribution") or {}).items())[:5]),
         "calls": out.get("count"),
         "concurrency": concurrency,
         "duration_s": duration_s,

@@ -170,6 +170,6 @@ def supervised_pids(deployment: Any) -> Callable[[], dict[str, int]]:
 
     def pids() -> dict[str, int]:
         info = rpc(deployment).supervisor.getAllProcessInfo()
-        return {**{p["name"]: int(p["pid"]) for p in info}, "loadtest (this client)": os.getpid()}
+        return {**{p["name"]: int(p["pid"]) for p in info}, "loadtest (this client, its leak replay)": os.getpid()}
 
     return pids
