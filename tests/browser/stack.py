@@ -88,7 +88,9 @@ class Workorders:
 
 
 @contextmanager
-def workorders_process(scratch: Path, kafka_bootstrap: str | None, *, db_url: str | None = None) -> Iterator[Workorders]:
+def workorders_process(
+    scratch: Path, kafka_bootstrap: str | None, *, db_url: str | None = None
+) -> Iterator[Workorders]:
     """``python -m services.workorders serve`` on a free port; consumes leak.alarms.v1 when given a broker."""
     address = f"127.0.0.1:{free_port()}"
     url = db_url or f"sqlite:///{scratch}/workorders.sqlite3"

@@ -250,3 +250,29 @@ def test_screenshots_of_every_view(stack: tuple[Workorders, Console], browser: A
     login.goto(f"{console.url}/login")
     login.screenshot(path=str(screenshots / "login.png"))
     login.context.close()
+
+
+def test_a_dispatcher_takes_the_order_to_closed(stack: tuple[Workorders, Console], browser: Any,
+                                                 live_order: dict[str, Any]) -> None:
+    """Every step a person takes in the demo, through the pages: on to closed."""
+    _, console = stack
+    page = sign_in(browser, console, "dispatcher-ds")
+    page.goto(f"{console.url}/orders/{live_order['order_id']}")
+    if page.inner_text("#order-state") == "triaged":
+        page.fill("form[data-verb=dispatch] input[name=crew_id]", "crew-7")
+        page.click("form[data-verb=dispatch] button")
+    steps = [("acknowledge", {}, "acknowledged"), ("depart", {}, "en_route"), ("arrive", {}, "on_site"),
+             ("make_safe", {"measures": "area cordoned, valve V12 closed"}, "made_safe"),
+             ("repair", {"notes": "clamp fitted"}, "repaired"), ("verify", {"notes": "0 % LEL"}, "verified"),
+             ("close", {"notes": "done"}, "closed")]
+    for verb, fields, state in steps:
+        for name, value in fields.items():
+            page.fill(f"form[data-verb={verb}] input[name={name}]", value)
+        page.click(f"form[data-verb={verb}] button")
+        page.wait_for_selector("#flash", timeout=WAIT_MS)
+        assert page.inner_text("#order-state") == state, page.inner_text("body")[:500]
+    timeline = page.inner_text("#timeline").lower()
+    assert "work order closed" in timeline or "closed" in timeline
+    page.goto(f"{console.url}/queue")
+    assert page.locator(f"#queue-body tr[data-id='{live_order['order_id']}']").count() == 0  # closed: not queued
+    page.context.close()

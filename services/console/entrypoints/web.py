@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import secrets
 import uuid
@@ -33,7 +32,7 @@ from starlette.templating import Jinja2Templates
 from services.console.domain import schematic
 from services.console.domain.actions import ACTIONS_BY_VERB, FormError, parse_command_form
 from services.console.domain.orders import STATES, FilterError, QueueFilter, format_duration, parse_queue_filter
-from services.console.domain.records import Change, format_time
+from services.console.domain.records import format_time
 from services.console.service_layer import pages
 from services.console.service_layer.live import LiveHub
 from services.console.service_layer.permissions import actions_for
@@ -44,7 +43,6 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "pipewarden_console"
 MAX_FORM_FIELDS = 50
-KEEPALIVE_S = 15.0
 # API refusals as HTTP statuses (the page shows the API's own message).
 _STATUS = {"PERMISSION_DENIED": 403, "NOT_FOUND": 404, "FAILED_PRECONDITION": 409, "ABORTED": 409,
            "INVALID_ARGUMENT": 400, "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504, "RESOURCE_EXHAUSTED": 503}
@@ -307,17 +305,13 @@ def create_app(deps: ConsoleDeps) -> Starlette:
                 if sub.reset:
                     yield f"event: reset\ndata: {deps.hub.position}\n\n"
                 for replayed in sub.replay:
-                    yield f"id: {replayed.position}\nevent: change\ndata: {json.dumps(replayed.summary())}\n\n"
+                    yield replayed
                 while True:
-                    try:
-                        change: Change | None = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_S)
-                    except TimeoutError:
-                        yield ": keep-alive\n\n"
-                        continue
-                    if change is None:
+                    encoded = await sub.queue.get()
+                    if encoded is None:
                         yield f"event: reset\ndata: {deps.hub.position}\n\n"
                         return
-                    yield f"id: {change.position}\nevent: change\ndata: {json.dumps(change.summary())}\n\n"
+                    yield encoded
             finally:
                 deps.hub.unsubscribe(sub)
 

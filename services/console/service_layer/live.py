@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,13 +25,22 @@ log = logging.getLogger(__name__)
 ALL = "*"
 
 
+KEEPALIVE = ": keep-alive\n\n"
+RESET = None  # queued when the browser fell behind: the connection ends and the page reloads
+
+
+def frame(change: Change) -> str:
+    """The server-sent event of a change, encoded once for every browser that gets it."""
+    return f"id: {change.position}\nevent: change\ndata: {json.dumps(change.summary())}\n\n"
+
+
 @dataclass(eq=False)
 class Subscription:
     districts: frozenset[str]
-    queue: asyncio.Queue[Change | None]
+    queue: asyncio.Queue[str | None]
     # Set when the browser fell too far behind (its queue filled): it must reload, not skip silently.
     overflowed: bool = False
-    replay: list[Change] = field(default_factory=list)
+    replay: list[str] = field(default_factory=list)
     reset: bool = False
 
     def may_see(self, district: str) -> bool:
@@ -46,10 +56,13 @@ class LiveHub:
         buffer: int = 10_000,
         queue_size: int = 2_000,
         retry_max_s: float = 5.0,
+        keepalive_s: float = 15.0,
     ) -> None:
         self._api = api
         self._token = service_token
-        self._recent: collections.deque[Change] = collections.deque(maxlen=buffer)
+        self._recent: collections.deque[tuple[Change, str]] = collections.deque(maxlen=buffer)
+        self._keepalive_s = keepalive_s
+        self._keepalive_task: asyncio.Task[None] | None = None
         self._subs: set[Subscription] = set()
         self._queue_size = queue_size
         self._retry_max_s = retry_max_s
@@ -64,13 +77,16 @@ class LiveHub:
 
     def start(self, from_position: int) -> None:
         self.position = from_position
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="console-watch")
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run(), name="console-watch")
+        self._keepalive_task = loop.create_task(self._keepalive(), name="console-keepalive")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._keepalive_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for sub in list(self._subs):
             sub.queue.put_nowait(None)
 
@@ -92,32 +108,41 @@ class LiveHub:
             await asyncio.sleep(pause_s)
             pause_s = min(pause_s * 2, self._retry_max_s)
 
+    async def _keepalive(self) -> None:
+        # A comment line now and then keeps proxies from closing idle connections; one timer for all.
+        while True:
+            await asyncio.sleep(self._keepalive_s)
+            for sub in self._subs:
+                with contextlib.suppress(asyncio.QueueFull):
+                    sub.queue.put_nowait(KEEPALIVE)
+
     def publish(self, change: Change) -> None:
         if change.position <= self.position and not change.heartbeat:
             return  # a resumed stream never repeats; this guards a server that would
         self.position = max(self.position, change.position)
         if change.heartbeat:
             return
-        self._recent.append(change)
+        encoded = frame(change)
+        self._recent.append((change, encoded))
         for sub in self._subs:
             if sub.overflowed or not sub.may_see(change.district):
                 continue
             try:
-                sub.queue.put_nowait(change)
+                sub.queue.put_nowait(encoded)
             except asyncio.QueueFull:
                 sub.overflowed = True
                 while not sub.queue.empty():
                     sub.queue.get_nowait()
-                sub.queue.put_nowait(None)  # the connection ends with "reload"; the browser reconnects
+                sub.queue.put_nowait(RESET)  # the connection ends with "reload"; the browser reconnects
 
     def subscribe(self, districts: frozenset[str], last_event_id: int | None = None) -> Subscription:
         sub = Subscription(districts, asyncio.Queue(self._queue_size))
         if last_event_id is not None and last_event_id < self.position:
-            oldest = self._recent[0].position if self._recent else self.position + 1
+            oldest = self._recent[0][0].position if self._recent else self.position + 1
             if last_event_id + 1 < oldest:
                 sub.reset = True  # what it missed is no longer buffered: the page reloads
             else:
-                sub.replay = [c for c in self._recent if c.position > last_event_id and sub.may_see(c.district)]
+                sub.replay = [f for c, f in self._recent if c.position > last_event_id and sub.may_see(c.district)]
         self._subs.add(sub)
         return sub
 

@@ -7,19 +7,27 @@ const body = document.body;
 const page = body.dataset.page;
 window.__pw = { latencies: [], cues: 0, applied: 0, resets: 0 };
 
-function tick() {
+// Countdowns and ages tick every second. Only what changed is written: with 2,000 rows, needless
+// writes would make the browser lay the table out again and again (the queue uses table-layout: fixed).
+function tick(root = document) {
   const now = Date.now();
-  for (const el of document.querySelectorAll(".sla[data-deadline]")) {
+  for (const el of root.querySelectorAll(".sla[data-deadline]")) {
     if (el.dataset.done) continue;
     const deadline = Number(el.dataset.deadline), warn = Number(el.dataset.warn);
     const left = (deadline - now) / 1000;
-    el.classList.remove("ok", "amber", "red");
-    el.classList.add(now > deadline ? "red" : now >= warn ? "amber" : "ok");
-    const b = el.querySelector("b");
-    if (b) b.textContent = left < 0 ? `${fmt(-left)} late` : fmt(left);
+    const level = now > deadline ? "red" : now >= warn ? "amber" : "ok";
+    if (el.dataset.level !== level) {
+      el.classList.remove("ok", "amber", "red");
+      el.classList.add(level);
+      el.dataset.level = level;
+    }
+    const b = el.firstElementChild;
+    const text = left < 0 ? `${fmt(-left)} late` : fmt(left);
+    if (b && b.textContent !== text) b.textContent = text;
   }
-  for (const el of document.querySelectorAll("td.age[data-opened]")) {
-    el.textContent = fmt((now - Number(el.dataset.opened)) / 1000);
+  for (const el of root.querySelectorAll("td.age[data-opened]")) {
+    const text = fmt((now - Number(el.dataset.opened)) / 1000);
+    if (el.textContent !== text) el.textContent = text;
   }
 }
 
@@ -86,8 +94,9 @@ function applyQueue(change) {
       }
       const empty = document.getElementById("empty"); if (empty) empty.remove();
     } else if (old) old.remove();
-    document.getElementById("count").textContent = document.querySelectorAll("#queue-body tr").length;
-    tick();
+    document.getElementById("count").textContent = document.getElementById("queue-body").rows.length;
+    const row = document.getElementById(`row-${id}`);
+    if (row) tick(row);
     record(change);
   };
   const prev = pending.get(id) || Promise.resolve();
