@@ -197,13 +197,15 @@ class _Checker:
         cats = [str(c).strip() for c in raw_tag.cat.categories]
         lookup = np.array([self.index.get(c, -1) for c in cats] + [-1], np.int64)  # code -1 (blank) -> last
         tag = lookup[raw_tag.cat.codes.to_numpy()]
-        tag_text = raw_tag.astype(str).to_numpy()
+
+        def tag_text(r: int) -> str:  # for messages only: a str per row would cost more than the checks
+            return str(raw_tag.iloc[r]).strip()
 
         def text(col: str) -> Callable[[int], str]:
             return lambda r: repr(str(frame[col].iloc[r]))
 
         bad = np.flatnonzero(tag < 0)
-        self._refuse("unknown tag", bad, lambda r: f"{tag_text[r]!r} is not a tag of the network")
+        self._refuse("unknown tag", bad, lambda r: f"{tag_text(r)!r} is not a tag of the network")
         ok[bad] = False
         t = _numeric(frame["time_unix_s"])
         bad = np.flatnonzero(ok & ~np.isfinite(t))
@@ -228,30 +230,35 @@ class _Checker:
             want = np.asarray(self.tags.units, dtype=object)[safe_tag]
             bad = np.flatnonzero(ok & (unit != want))
             self._refuse("wrong unit", bad, lambda r: f"{unit[r]!r}, the network file declares {want[r]!r} for "
-                                                      f"{tag_text[r]}")
+                                                      f"{tag_text(r)}")
             ok[bad] = False
         bad = np.flatnonzero(ok & ((v < self.lo[safe_tag]) | (v > self.hi[safe_tag])))
         self._refuse("wrong unit", bad, lambda r: (
-            f"{v[r]:g} is far outside {tag_text[r]}'s range [{self.tags.range_min[tag[r]]:g}, "
+            f"{v[r]:g} is far outside {tag_text(r)}'s range [{self.tags.range_min[tag[r]]:g}, "
             f"{self.tags.range_max[tag[r]]:g}] {self.tags.units[tag[r]]}: another unit?"))
         ok[bad] = False
         keep = np.flatnonzero(ok)
         t_us = np.round(t[keep] * 1e6).astype(np.int64)
         kt = tag[keep]
         # order per tag, in file order: a time must be after every earlier time of its tag
-        order = np.lexsort((keep, kt))
+        order = np.argsort(kt, kind="stable")
         st, stt = kt[order], t_us[order]
         first = np.ones(st.size, bool)
         first[1:] = st[1:] != st[:-1]
-        run_max = pd.Series(stt).groupby(st).cummax().to_numpy()
         prev = np.empty_like(stt)
-        prev[1:] = run_max[:-1]
+        prev[1:] = stt[:-1]
         prev[first] = self.last_time[st[first]]
+        if bool(np.any(stt <= prev)):  # the rare path: compare with the running maximum of the tag's times
+            run_max = pd.Series(stt).groupby(st).cummax().to_numpy()
+            prev[1:] = run_max[:-1]
+            prev[first] = self.last_time[st[first]]
+        else:
+            run_max = stt
         dup = order[stt == prev]
         late = order[stt < prev]
-        self._refuse("duplicated time", keep[dup], lambda r: f"{tag_text[r]} has a reading at {t[r]:.6f} already")
+        self._refuse("duplicated time", keep[dup], lambda r: f"{tag_text(r)} has a reading at {t[r]:.6f} already")
         self._refuse("out-of-order time", keep[late],
-                     lambda r: f"{t[r]:.6f} is before an earlier reading of {tag_text[r]}")
+                     lambda r: f"{t[r]:.6f} is before an earlier reading of {tag_text(r)}")
         if st.size:
             last = np.flatnonzero(np.r_[st[1:] != st[:-1], True])
             self.last_time[st[last]] = np.maximum(self.last_time[st[last]], run_max[last])

@@ -86,6 +86,10 @@ class SegmentStatus:
     mdlr_kg_per_s: float  # the smallest stated MDLR over the windows (inf while not monitoring)
     windows: tuple[WindowStatus, ...]
     sensor_health: Mapping[str, str]  # tag id -> HEALTH_NAMES entry, for the tags the detectors use
+    # the balance's last block: its residual (baseline removed) and 1 s.d., and Page's CUSUM (in s.d.) after it
+    block_residual_kg_per_s: float = math.nan
+    block_residual_sd_kg_per_s: float = math.nan
+    cusum: float = math.nan
 
 
 def _interval(value: float, sd: float, low: float = -math.inf, high: float = math.inf) -> tuple[float, float]:

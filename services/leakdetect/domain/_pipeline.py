@@ -281,6 +281,9 @@ class Pipeline:
             mdlr_kg_per_s=best,
             windows=windows,
             sensor_health={tag: HEALTH_NAMES[int(health[r])] for r, tag in self._model.role_tags[i].items()},
+            block_residual_kg_per_s=float(self._state.seg_f[i, L.GF_LAST_E]),
+            block_residual_sd_kg_per_s=float(self._state.seg_f[i, L.GF_LAST_SIGMA]),
+            cusum=float(self._state.seg_f[i, L.GF_CUSUM]),
         )
 
     def counters(self) -> dict[str, int]:
