@@ -279,8 +279,8 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
     def pct(values: list[float], q: float) -> float | None:
         return values[min(len(values) - 1, math.ceil(q * len(values)) - 1)] if values else None
 
-    offered = recorder.offered_readings / max(1e-9, load_s)
-    achieved = recorder.acked_readings / max(1e-9, load_s)
+    offered = recorder.offered_readings_per_s()
+    achieved = recorder.achieved_readings_per_s()
     lost = None
     if records_before is not None and records_after is not None:
         # Every acked batch is one record per segment on the topic (the leak replay's records only add to
@@ -322,7 +322,8 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
         "passed": passed,
         "slos": [v.as_dict() for v in verdicts],
         "started_utc": started_utc,
-        "duration_s": round(load_s, 2),
+        "duration_s": round(recorder.load_end_s or load_s, 2),
+        "duration_with_drain_s": round(load_s, 2),
         "offered_readings_per_s": round(offered, 1),
         "achieved_readings_per_s": round(achieved, 1),
         "ack_latency_ms": latency,

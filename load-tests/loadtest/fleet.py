@@ -279,6 +279,7 @@ async def drive(plan: FleetPlan, rate_at: Callable[[float], float | None], stop:
             elapsed = time.monotonic() - started
             rate = rate_at(elapsed)
             if rate is None:
+                recorder.load_end_s = elapsed
                 break
             for stream in plan.streams:
                 stream.offer(rate * stream.plan.share(total_weight), interval)

@@ -58,6 +58,7 @@ class Recorder:
     errored_batches: int = 0  # batches that met an error on some attempt (counted once)
     dropped_batches: int = 0  # offered but never sent: the gateway's buffer was full
     late_batches: int = 0  # the generator fell behind its own schedule
+    load_end_s: float | None = None  # when the load stopped being offered (the streams drain after it)
     errors_by_status: Counter[str] = field(default_factory=Counter)
     rejections_by_reason: Counter[str] = field(default_factory=Counter)
 
@@ -132,6 +133,18 @@ class Recorder:
             "errors": sum(i.errors for i in chosen),
             "error_rate_pct": 100.0 * sum(i.errors for i in chosen) / max(1, sum(i.sent_batches for i in chosen)),
         }
+
+    def achieved_readings_per_s(self) -> float:
+        """Readings acked while the load was offered, per second of it (acks of the drain after it are
+        not throughput: an overloaded target would look as fast as the offer)."""
+        end = self.load_end_s if self.load_end_s is not None else len(self.intervals) * self.interval_s
+        whole = int(end // self.interval_s)
+        acked = sum(i.acked_readings for i in self.intervals[:whole])
+        return acked / (whole * self.interval_s) if whole else 0.0
+
+    def offered_readings_per_s(self) -> float:
+        end = self.load_end_s if self.load_end_s is not None else len(self.intervals) * self.interval_s
+        return self.offered_readings / end if end > 0 else 0.0
 
     def series(self) -> list[dict[str, Any]]:
         return [

@@ -105,3 +105,15 @@ def test_generated_batches_decode_and_follow_the_rate() -> None:
             assert reading.source_time_unix_us <= 1_800_000_000_000_000 + sequence * 100_000
         total += count
     assert total == pytest.approx(5_000 * 0.1 * 20, rel=0.02)
+
+
+def test_achieved_counts_only_acks_while_the_load_was_offered() -> None:
+    r = Recorder(started=0.0)
+    for second in range(10):
+        r.offered(1000, second + 0.5)
+        if second < 5:
+            r.acked(1000, 1000, 0, 0.01, second + 0.6)
+    r.load_end_s = 10.0
+    r.acked(5000, 5000, 0, 5.0, 12.0)  # the drain: late acks are not throughput
+    assert r.offered_readings_per_s() == 1000.0
+    assert r.achieved_readings_per_s() == 500.0
