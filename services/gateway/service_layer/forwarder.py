@@ -202,7 +202,9 @@ class Forwarder:
         tasks = [asyncio.ensure_future(c) for c in (writer(), reader(), watchdog())]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
+            # The reader's error first: it carries telemetry's verdict on the head batch, which a write
+            # failing on the same ended stream could otherwise hide.
+            for task in sorted(done, key=lambda t: t is not tasks[1]):
                 failure = task.exception()
                 if failure is not None:
                     raise failure
