@@ -16,7 +16,8 @@ from services.network import units
 def test_quality_codes_are_the_protobuf_enum() -> None:
     assert {f"QUALITY_{q.name}": int(q) for q in Q.Quality} == dict(reading_pb2.Quality.items())
     assert max(reading_pb2.Quality.values()) == Q.QUALITY_MAX
-    assert {Q.QUALITY_UNSPECIFIED, Q.QUALITY_GOOD, Q.QUALITY_UNCERTAIN} == Q.USABLE_QUALITIES
+    # saturated readings are evidence (a bound on the truth), never dropped at the edge
+    assert {Q.QUALITY_UNSPECIFIED, Q.QUALITY_GOOD, Q.QUALITY_UNCERTAIN, Q.QUALITY_SATURATED} == Q.USABLE_QUALITIES
     # the simulator's SCADA layer flags with the same codes (not a copy)
     assert (scada.QUALITY_GOOD, scada.QUALITY_UNCERTAIN, scada.QUALITY_BAD) == (1, 2, 3)
 

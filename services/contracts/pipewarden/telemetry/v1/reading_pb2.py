@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%pipewarden/telemetry/v1/reading.proto\x12\x17pipewarden.telemetry.v1\"x\n\x07Reading\x12\x0e\n\x06tag_id\x18\x01 \x01(\t\x12\x1b\n\x13source_time_unix_us\x18\x02 \x01(\x03\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x31\n\x07quality\x18\x04 \x01(\x0e\x32 .pipewarden.telemetry.v1.Quality\"n\n\x0cReadingBatch\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12\x16\n\x0e\x62\x61tch_sequence\x18\x02 \x01(\x04\x12\x32\n\x08readings\x18\x03 \x03(\x0b\x32 .pipewarden.telemetry.v1.Reading\"V\n\x0eRejectionCount\x12\x35\n\x06reason\x18\x01 \x01(\x0e\x32%.pipewarden.telemetry.v1.RejectReason\x12\r\n\x05\x63ount\x18\x02 \x01(\r\"\xc7\x01\n\tIngestAck\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12\x16\n\x0e\x62\x61tch_sequence\x18\x02 \x01(\x04\x12\x16\n\x0e\x61\x63\x63\x65pted_count\x18\x03 \x01(\r\x12\x16\n\x0erejected_count\x18\x04 \x01(\r\x12\x45\n\x14rejections_by_reason\x18\x05 \x03(\x0b\x32\'.pipewarden.telemetry.v1.RejectionCount\x12\x17\n\x0f\x64uplicate_batch\x18\x06 \x01(\x08*\\\n\x07Quality\x12\x17\n\x13QUALITY_UNSPECIFIED\x10\x00\x12\x10\n\x0cQUALITY_GOOD\x10\x01\x12\x15\n\x11QUALITY_UNCERTAIN\x10\x02\x12\x0f\n\x0bQUALITY_BAD\x10\x03*\xc2\x02\n\x0cRejectReason\x12\x1d\n\x19REJECT_REASON_UNSPECIFIED\x10\x00\x12\x1d\n\x19REJECT_REASON_UNKNOWN_TAG\x10\x01\x12\x1f\n\x1bREJECT_REASON_TAG_NOT_OWNED\x10\x02\x12\"\n\x1eREJECT_REASON_NON_FINITE_VALUE\x10\x03\x12\x1e\n\x1aREJECT_REASON_OUT_OF_RANGE\x10\x04\x12\x1d\n\x19REJECT_REASON_BAD_QUALITY\x10\x05\x12%\n!REJECT_REASON_TIMESTAMP_IN_FUTURE\x10\x06\x12#\n\x1fREJECT_REASON_TIMESTAMP_TOO_OLD\x10\x07\x12$\n REJECT_REASON_DUPLICATE_IN_BATCH\x10\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%pipewarden/telemetry/v1/reading.proto\x12\x17pipewarden.telemetry.v1\"x\n\x07Reading\x12\x0e\n\x06tag_id\x18\x01 \x01(\t\x12\x1b\n\x13source_time_unix_us\x18\x02 \x01(\x03\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x31\n\x07quality\x18\x04 \x01(\x0e\x32 .pipewarden.telemetry.v1.Quality\"n\n\x0cReadingBatch\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12\x16\n\x0e\x62\x61tch_sequence\x18\x02 \x01(\x04\x12\x32\n\x08readings\x18\x03 \x03(\x0b\x32 .pipewarden.telemetry.v1.Reading\"V\n\x0eRejectionCount\x12\x35\n\x06reason\x18\x01 \x01(\x0e\x32%.pipewarden.telemetry.v1.RejectReason\x12\r\n\x05\x63ount\x18\x02 \x01(\r\"\xc7\x01\n\tIngestAck\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12\x16\n\x0e\x62\x61tch_sequence\x18\x02 \x01(\x04\x12\x16\n\x0e\x61\x63\x63\x65pted_count\x18\x03 \x01(\r\x12\x16\n\x0erejected_count\x18\x04 \x01(\r\x12\x45\n\x14rejections_by_reason\x18\x05 \x03(\x0b\x32\'.pipewarden.telemetry.v1.RejectionCount\x12\x17\n\x0f\x64uplicate_batch\x18\x06 \x01(\x08*s\n\x07Quality\x12\x17\n\x13QUALITY_UNSPECIFIED\x10\x00\x12\x10\n\x0cQUALITY_GOOD\x10\x01\x12\x15\n\x11QUALITY_UNCERTAIN\x10\x02\x12\x0f\n\x0bQUALITY_BAD\x10\x03\x12\x15\n\x11QUALITY_SATURATED\x10\x04*\xc2\x02\n\x0cRejectReason\x12\x1d\n\x19REJECT_REASON_UNSPECIFIED\x10\x00\x12\x1d\n\x19REJECT_REASON_UNKNOWN_TAG\x10\x01\x12\x1f\n\x1bREJECT_REASON_TAG_NOT_OWNED\x10\x02\x12\"\n\x1eREJECT_REASON_NON_FINITE_VALUE\x10\x03\x12\x1e\n\x1aREJECT_REASON_OUT_OF_RANGE\x10\x04\x12\x1d\n\x19REJECT_REASON_BAD_QUALITY\x10\x05\x12%\n!REJECT_REASON_TIMESTAMP_IN_FUTURE\x10\x06\x12#\n\x1fREJECT_REASON_TIMESTAMP_TOO_OLD\x10\x07\x12$\n REJECT_REASON_DUPLICATE_IN_BATCH\x10\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,9 +32,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pipewarden.telemetry.v1.rea
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_QUALITY']._serialized_start=590
-  _globals['_QUALITY']._serialized_end=682
-  _globals['_REJECTREASON']._serialized_start=685
-  _globals['_REJECTREASON']._serialized_end=1007
+  _globals['_QUALITY']._serialized_end=705
+  _globals['_REJECTREASON']._serialized_start=708
+  _globals['_REJECTREASON']._serialized_end=1030
   _globals['_READING']._serialized_start=66
   _globals['_READING']._serialized_end=186
   _globals['_READINGBATCH']._serialized_start=188

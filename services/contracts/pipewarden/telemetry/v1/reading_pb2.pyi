@@ -31,6 +31,11 @@ class _QualityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Quality.Value
     """Usable but suspect (e.g. a sensor outside its calibrated range); accepted and flagged."""
     QUALITY_BAD: _Quality.ValueType  # 3
     """Not usable; rejected at ingest with REJECT_REASON_BAD_QUALITY."""
+    QUALITY_SATURATED: _Quality.ValueType  # 4
+    """The meter is at the end of its range: the value is the range limit, a bound on the truth (a flow
+    pinned at the top of its range during a rupture is at least that). Telemetry sets it for values up
+    to one span beyond a tag's range (farther out: REJECT_REASON_OUT_OF_RANGE); gateways may send it.
+    """
 
 class Quality(_Quality, metaclass=_QualityEnumTypeWrapper):
     """Quality flag that the RTU attaches to a reading (OPC UA style)."""
@@ -41,6 +46,11 @@ QUALITY_UNCERTAIN: Quality.ValueType  # 2
 """Usable but suspect (e.g. a sensor outside its calibrated range); accepted and flagged."""
 QUALITY_BAD: Quality.ValueType  # 3
 """Not usable; rejected at ingest with REJECT_REASON_BAD_QUALITY."""
+QUALITY_SATURATED: Quality.ValueType  # 4
+"""The meter is at the end of its range: the value is the range limit, a bound on the truth (a flow
+pinned at the top of its range during a rupture is at least that). Telemetry sets it for values up
+to one span beyond a tag's range (farther out: REJECT_REASON_OUT_OF_RANGE); gateways may send it.
+"""
 Global___Quality: _TypeAlias = Quality  # noqa: Y015
 
 class _RejectReason:
