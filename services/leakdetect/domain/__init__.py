@@ -126,7 +126,8 @@ Batches are processed segment by segment (a stable counting sort; segments share
 ordered by segment and within a segment by time. Plain-Python references serve as test oracles of the
 kernels: (a) and (b) in pandas, `services.leakdetect.reference.balance` (also the speed baseline; healthy
 instruments); (c) and (e), `services.leakdetect.reference.pressure` (one segment, a reading at a time);
-(d), `services.leakdetect.reference.methane`. The sensor-health checks have no reference of their own yet.
+(d), `services.leakdetect.reference.methane`; (f), `services.leakdetect.reference.health` (one segment's
+instruments, a reading at a time; saturated readings and shut-in flow meters are outside it).
 Two kernel behaviours found against the pressure reference are pinned as strict xfail cases, not yet
 changed: a second front confirmed at one end before the first expired overwrites it (the first is never
 reported), and a one-reading spike makes the next good reading implausible too.
