@@ -19,6 +19,7 @@ NETWORK = load_demo_network()
 
 
 def _view(segment_id: str) -> SimpleNamespace:
+    """A detector view as the servicer reads it (attributes only: a SimpleNamespace stands in)."""
     status = SimpleNamespace(window_s=(60.0, 240.0), imbalance_kg_per_s=(0.01, 0.02), statistic=(1.0, 6.0),
                              threshold=(5.0, 5.0), mdlr_kg_per_s=0.03, clock_us=1_800_000_000_000_000,
                              tag_health={"PT-1": alarms_pb2.SENSOR_HEALTH_OK, "FT-2": alarms_pb2.SENSOR_HEALTH_STALE})
@@ -30,7 +31,7 @@ def _view(segment_id: str) -> SimpleNamespace:
 @pytest.fixture
 def workers() -> Iterator[list[str]]:
     servers = [QueryServer(LeakQueryServicer(NETWORK, dict), port=0),
-               QueryServer(LeakQueryServicer(NETWORK, lambda: {"DS-M02": _view("DS-M02")}), port=0)]
+               QueryServer(LeakQueryServicer(NETWORK, lambda: {"DS-M02": _view("DS-M02")}), port=0)]  # type: ignore[dict-item]
     for s in servers:
         s.start()
     try:
