@@ -73,6 +73,9 @@ def ghz(telemetry: str, token: str, request: bytes, duration_s: float, concurren
         "metadata": {"authorization": f"Bearer {token}"},
         "duration": f"{duration_s:.0f}s", "concurrency": concurrency, "connections": min(concurrency, 4),
         "timeout": "10s", "format": "json",
+        # Calls in flight when the duration ends are awaited, not cut (ghz's default, "close", reports them
+        # as Unavailable "use of closed network connection": its own shutdown, not the server's answer).
+        "duration-stop": "wait",
     }
     with tempfile.TemporaryDirectory(prefix="loadtest-ghz-") as tmp:
         data_file = Path(tmp) / "data.json"
