@@ -5,7 +5,8 @@
 
 const body = document.body;
 const page = body.dataset.page;
-window.__pw = { latencies: [], cues: 0, applied: 0, resets: 0 };
+// latencies: event stored -> DOM updated; arrivals: event stored -> its SSE message received (ms).
+window.__pw = { latencies: [], arrivals: [], cues: 0, applied: 0, resets: 0 };
 
 // Countdowns and ages tick every second. Only what changed is written: with 2,000 rows, needless
 // writes would make the browser lay the table out again and again (the queue uses table-layout: fixed).
@@ -161,6 +162,7 @@ function connect() {
   es.addEventListener("reset", () => { window.__pw.resets += 1; es.close(); location.reload(); });
   es.addEventListener("change", (e) => {
     const change = JSON.parse(e.data);
+    if (change.recorded_at_unix_us) window.__pw.arrivals.push(Date.now() - change.recorded_at_unix_us / 1000);
     if (page === "queue") applyQueue(change);
     else if (page === "order") applyOrder(change);
     else if (page === "network") applyNetwork(change);
