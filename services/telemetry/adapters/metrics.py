@@ -27,6 +27,11 @@ class PrometheusIngestMetrics:
         self.batches = Counter(
             "pipewarden_telemetry_batches_acked", "Batches acked (not counting duplicates).", registry=r
         )
+        self.saturated = Counter(
+            "pipewarden_telemetry_readings_saturated",
+            "Accepted readings at the end of their meter's range (quality SATURATED): a bound, not a measurement.",
+            registry=r,
+        )
         self.deduplicated = Counter(
             "pipewarden_telemetry_batches_deduplicated",
             "Retried batches answered from the ack window without publishing.",
@@ -55,10 +60,14 @@ class PrometheusIngestMetrics:
         # Pre-create labels so dashboards see zeros rather than missing series.
         self._rejected_by_reason = {reason: self.rejected.labels(reason.name.lower()) for reason in RejectReason}
 
-    def batch_acked(self, accepted: int, rejected_by_reason: Mapping[RejectReason, int], latency_s: float) -> None:
+    def batch_acked(
+        self, accepted: int, rejected_by_reason: Mapping[RejectReason, int], latency_s: float, saturated: int
+    ) -> None:
         self.batches.inc()
         if accepted:
             self.accepted.inc(accepted)
+        if saturated:
+            self.saturated.inc(saturated)
         for reason, count in rejected_by_reason.items():
             self._rejected_by_reason[reason].inc(count)
         self.ack_latency.observe(latency_s)

@@ -118,7 +118,9 @@ class IngestService:
                 gateway_id, sequence, validation.accepted_count, validation.rejected_count, summarize(counts)
             )
             self.window.remember(ack)
-            self.metrics.batch_acked(validation.accepted_count, counts, time.perf_counter() - started)
+            self.metrics.batch_acked(
+                validation.accepted_count, counts, time.perf_counter() - started, validation.saturated_count
+            )
             return ack
 
     def build_records(

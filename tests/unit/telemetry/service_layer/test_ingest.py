@@ -54,9 +54,13 @@ class FakeMetrics:
         self.deduplicated = 0
         self.refused: list[str] = []
         self.publish_failures = 0
+        self.saturated = 0
 
-    def batch_acked(self, accepted: int, rejected_by_reason: Mapping[RejectReason, int], latency_s: float) -> None:
+    def batch_acked(
+        self, accepted: int, rejected_by_reason: Mapping[RejectReason, int], latency_s: float, saturated: int
+    ) -> None:
         self.acked.append((accepted, dict(rejected_by_reason)))
+        self.saturated += saturated
 
     def batch_deduplicated(self) -> None:
         self.deduplicated += 1
@@ -110,6 +114,16 @@ def test_ack_comes_after_every_record_is_published_with_deterministic_ids() -> N
     assert readings.record_id == f"{GATEWAY}/7/{segment}" and readings.segment_id == segment
     assert next(r.key for r in publisher.published if r.topic == READINGS) == segment.encode()
     assert metrics.acked == [(1, {RejectReason.UNKNOWN_TAG: 1})]
+
+
+def test_saturated_readings_are_accepted_and_counted() -> None:
+    publisher, metrics = FakePublisher(), FakeMetrics()
+    tag = NETWORK.tags[TAG]
+    batch = _batch(8, TAG)
+    batch.readings[0].value = tag.range_max + 0.5 * (tag.range_max - tag.range_min)  # pinned beyond the top
+    ack = _run(_service(publisher, metrics).ingest(GATEWAY, batch))
+    assert (ack.accepted_count, ack.rejected_count) == (1, 0)
+    assert metrics.saturated == 1
 
 
 def test_a_resend_of_an_acked_sequence_is_answered_from_the_window_and_publishes_nothing() -> None:
