@@ -106,6 +106,9 @@ bench-detect: venv
 bench-workorders: venv kafka-jars pg-install
 	$(PY) -m benchmarks.workorders
 
+bench-gateway: venv
+	$(PY) -m benchmarks.gateway
+
 # Headless Chromium from the distribution's packages, for the console's browser tests (first use only).
 chromium:
 	deploy/browser/chromium.sh install
