@@ -168,7 +168,7 @@ class OpcUaSource:
         for tag in self.server.tags:
             self._last_seen.setdefault(tag.node_id, now)
         flush_every_s = min(0.1, self._shortest_period())
-        next_check = now + 2.0
+        next_check = now + 1.0
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), flush_every_s)
@@ -178,7 +178,7 @@ class OpcUaSource:
             if batch:
                 await self.record(self.name, batch)
             if time.monotonic() >= next_check:
-                next_check = time.monotonic() + 2.0
+                next_check = time.monotonic() + 1.0
                 await client.check_connection()
                 await self._check_silent(client)
 

@@ -9,14 +9,12 @@ from typing import Any
 
 import grpc
 
-from services.contracts.pipewarden.telemetry.v1 import (
-    reading_pb2,
-    telemetry_ingest_service_pb2,
-    telemetry_ingest_service_pb2_grpc,
-)
+from services.contracts.pipewarden.telemetry.v1 import telemetry_ingest_service_pb2
 from services.fieldsim.gateway import FATAL
 from services.gateway.domain import Failure
 from services.gateway.service_layer.ports import Ack, Row, SendError
+
+from .wire import publish_request_bytes
 
 # What each refusal means for the batch (telemetry README, "Whole-batch refusals").
 _FAILURE_OF = {
@@ -40,14 +38,8 @@ class GrpcBatchStream:
         self.gateway_id = gateway_id
 
     async def write(self, sequence: int, rows: Sequence[Row]) -> None:
-        Reading = reading_pb2.Reading
-        batch = reading_pb2.ReadingBatch(
-            gateway_id=self.gateway_id,
-            batch_sequence=sequence,
-            readings=[Reading(tag_id=r[1], source_time_unix_us=r[2], value=r[3], quality=r[4]) for r in rows],  # type: ignore[misc]
-        )
         try:
-            await self.call.write(telemetry_ingest_service_pb2.PublishStreamRequest(batch=batch))
+            await self.call.write(publish_request_bytes(self.gateway_id, sequence, [r[2] for r in rows]))
         except grpc.aio.AioRpcError as error:
             raise failure_of(error) from None
         except (asyncio.InvalidStateError, grpc.aio.UsageError):
@@ -103,12 +95,17 @@ class GrpcTelemetryLink:
             self.channel = grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(root_cert), options=options)
         else:
             self.channel = grpc.aio.insecure_channel(target, options=options)
-        self.stub = telemetry_ingest_service_pb2_grpc.TelemetryIngestServiceStub(self.channel)
+        # Requests go out as bytes already serialized (wire.py): the chunks are never decoded on the way.
+        self._publish_stream = self.channel.stream_stream(
+            "/pipewarden.telemetry.v1.TelemetryIngestService/PublishStream",
+            request_serializer=bytes,
+            response_deserializer=telemetry_ingest_service_pb2.PublishStreamResponse.FromString,
+        )
         self.gateway_id = gateway_id
         self.metadata = (("authorization", f"Bearer {token}"),)
 
     async def open(self) -> GrpcBatchStream:
-        call = self.stub.PublishStream(metadata=self.metadata)
+        call = self._publish_stream(metadata=self.metadata)
         return GrpcBatchStream(call, self.gateway_id)
 
     async def close(self) -> None:

@@ -133,8 +133,3 @@ def action_for(failure: Failure, readings_in_batch: int, attempts: int) -> Failu
         return FailureAction.RESEND
     return FailureAction.SPLIT if readings_in_batch > 1 else FailureAction.DEAD_LETTER
 
-
-def split_range(batch: BatchRange, row_ids: list[int]) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Two id ranges holding half of the batch's rows each (``row_ids``: the ids present, sorted, >= 2)."""
-    middle = len(row_ids) // 2
-    return (batch.first_id, row_ids[middle - 1]), (row_ids[middle], batch.last_id)

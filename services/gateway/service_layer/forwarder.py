@@ -20,7 +20,6 @@ from services.gateway.domain import (
     TokenBucket,
     action_for,
 )
-from services.gateway.domain.batches import split_range
 
 from .ports import BatchStream, GatewayMetrics, ReadingQueue, Row, SendError, TelemetryLink
 
@@ -124,7 +123,8 @@ class Forwarder:
         head = pending[0]
         self._attempts[head.sequence] += 1
         rows = await self.queue.rows_of(head)
-        action = action_for(error.failure, len(rows), self._attempts[head.sequence])
+        count = sum(r[1] for r in rows)
+        action = action_for(error.failure, count, self._attempts[head.sequence])
         if action is FailureAction.WAIT:
             log.error("telemetry refuses this gateway; readings stay queued", extra={"error": error.detail})
             self.last_error = error.detail
@@ -133,11 +133,11 @@ class Forwarder:
             self._note_error(error.detail)
             return backoff
         del self._attempts[head.sequence]
-        if action is FailureAction.SPLIT and len(rows) > 1:
-            made = await self.queue.split(head, split_range(head, [r[0] for r in rows]))
+        if action is FailureAction.SPLIT and count > 1:
+            made = await self.queue.split(head)
             log.warning(
                 "batch refused; split in two under new sequences",
-                extra={"sequence": head.sequence, "readings": len(rows), "into": [b.sequence for b in made], "error": error.detail},
+                extra={"sequence": head.sequence, "readings": count, "into": [b.sequence for b in made], "error": error.detail},
             )  # fmt: skip
         else:
             moved = await self.queue.dead_letter(head, f"{error.failure}: {error.detail}")
@@ -164,7 +164,7 @@ class Forwarder:
                     if chosen is None:
                         break
                     batch, lane, rows = chosen
-                    in_flight.append(_InFlight(batch, lane, len(rows), time.monotonic()))
+                    in_flight.append(_InFlight(batch, lane, sum(r[1] for r in rows), time.monotonic()))
                     await stream.write(batch.sequence, rows)
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
@@ -253,7 +253,7 @@ class Forwarder:
             return None
         batch, rows = taken
         lanes.backlog_cursor = batch.last_id + 1
-        self.bucket.take(len(rows))
+        self.bucket.take(sum(r[1] for r in rows))
         return batch, "backlog", rows
 
     async def _take(self, cursor: int, before_id: int | None, limit: int) -> tuple[BatchRange, list[Row]] | None:
@@ -268,7 +268,7 @@ class Forwarder:
                 return None
             rows = await self.queue.rows(start, end, limit)
             if rows:
-                batch = await self.queue.assign(rows[0][0], rows[-1][0])
+                batch = await self.queue.assign(rows[0][0], rows[-1][0] + rows[-1][1] - 1)
                 return batch, rows
             if next_pending is None or (before_id is not None and next_pending >= before_id):
                 return None

@@ -8,8 +8,9 @@ from typing import Protocol
 
 from services.gateway.domain import BatchRange, Failure, Reading
 
-# A queued reading as stored: (row id, tag id, source time us, value, quality).
-Row = tuple[int, str, int, float, int]
+# A stored chunk of readings: (number of its first reading, readings in it, payload). The payload is opaque to the
+# use cases; the link knows its format (adapters/wire.py).
+Row = tuple[int, int, bytes]
 
 
 class StorageFull(Exception):
@@ -31,7 +32,9 @@ class ReadingQueue(Protocol):
 
     def pending(self) -> list[BatchRange]: ...
 
-    async def rows(self, from_id: int, before_id: int | None, limit: int) -> list[Row]: ...
+    async def rows(self, from_id: int, before_id: int | None, limit: int) -> list[Row]:
+        """Whole chunks from ``from_id`` (below ``before_id``) with at most ``limit`` readings (at least one chunk)."""
+        ...
 
     async def rows_of(self, batch: BatchRange) -> list[Row]: ...
 
@@ -39,7 +42,7 @@ class ReadingQueue(Protocol):
 
     async def acked(self, batch: BatchRange) -> None: ...
 
-    async def split(self, batch: BatchRange, halves: Sequence[tuple[int, int]]) -> list[BatchRange]: ...
+    async def split(self, batch: BatchRange) -> list[BatchRange]: ...
 
     async def dead_letter(self, batch: BatchRange, reason: str) -> int: ...
 

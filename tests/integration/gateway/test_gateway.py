@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from deploy.demo_gateway import gateway_config, max_rate_per_s, value_at
+from services.gateway.adapters.wire import decode_readings
 from services.network import conversion_to_si
 from services.network.quality import QUALITY_BAD, QUALITY_GOOD
 
@@ -53,7 +54,7 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str, conte
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}" + (f"\n{context()[-6000:]}" if context else ""))
 
 
-def test_readings_arrive_with_tags_values_scaling_and_times(
+def test_readings_arrive_with_tags_values_scaling_and_times(  # noqa: PLR0915
     field_servers: Field, telemetry: Telemetry, gateway_factory: Callable[..., GatewayProcess], kafka_bootstrap: str, tmp_path: Any
 ) -> None:
     gateway_id = "gw-kb-01"
@@ -156,7 +157,7 @@ def test_telemetry_outage_30s_then_gateway_kill9_mid_backlog(
     gateway.kill9()
     killed_at = time.time()
     with sqlite3.connect(queue_path) as db:
-        in_queue_at_kill = set(db.execute("SELECT tag, t_us FROM readings").fetchall())
+        in_queue_at_kill = {(r.tag_id, r.time_unix_us) for (p,) in db.execute("SELECT payload FROM chunks") for r in decode_readings(p)}
     assert len(in_queue_at_kill) >= 10 * len(mapped), (before_kill, len(in_queue_at_kill))  # mid-backlog
 
     gateway.start()
@@ -255,7 +256,10 @@ def test_garbage_sources_give_quality_codes_and_the_gateway_keeps_running(
         wait_until(lambda: gateway.health()["acked_readings"] >= 4 * len(mapped), 30, "readings acked", gateway.logs)
         field_servers.loop.run(delete_node(opc, "DS-M02-PT-UP"))
         deleted_at_us = time.time_ns() // 1000
-        time.sleep(4.0)  # the watchdog reads silent nodes after 2 s
+        wait_until(
+            lambda: "node_unknown" in gateway.health()["sources"]["plc-1"]["last_error"], 15, "the deleted node noticed", gateway.logs
+        )
+        time.sleep(1.5)  # a few more scans after it
         health = gateway.health()
         assert gateway.process is not None and gateway.process.poll() is None
         assert health["telemetry_connected"], health

@@ -6,7 +6,8 @@ import asyncio
 import collections
 from collections.abc import Callable, Sequence
 
-from services.gateway.domain import Failure
+from services.gateway.adapters.wire import decode_readings
+from services.gateway.domain import Failure, Reading
 from services.gateway.service_layer.ports import Ack, Row, SendError
 
 
@@ -39,8 +40,9 @@ class FakeMetrics:
         self.counts["connected"] = int(up)
 
 
-# Decides about each batch: None acks it, a SendError refuses it (and ends the stream, as telemetry does).
-Judge = Callable[[int, Sequence[Row]], SendError | None]
+# Decides about each batch (its readings, decoded): None acks it, a SendError refuses it (and ends the stream, as
+# telemetry does).
+Judge = Callable[[int, list[Reading]], SendError | None]
 
 
 class FakeStream:
@@ -56,16 +58,18 @@ class FakeStream:
             self.ended = SendError(Failure.TRANSIENT, "UNAVAILABLE: down")
             self.acks.put_nowait(self.ended)
             return
-        self.link.attempts.append((sequence, len(rows)))
-        verdict = self.link.judge(sequence, rows)
+        readings = [r for row in rows for r in decode_readings(row[2])]
+        assert len(readings) == sum(row[1] for row in rows)
+        self.link.attempts.append((sequence, len(readings)))
+        verdict = self.link.judge(sequence, readings)
         if verdict is not None:
             self.ended = verdict
             self.acks.put_nowait(verdict)
             return
         duplicate = sequence in self.link.acked
         if not duplicate:
-            self.link.acked[sequence] = list(rows)
-        self.acks.put_nowait(Ack(sequence, len(rows), 0, duplicate))
+            self.link.acked[sequence] = readings
+        self.acks.put_nowait(Ack(sequence, len(readings), 0, duplicate))
 
     async def read_ack(self) -> Ack:
         item = await self.acks.get()
@@ -82,10 +86,10 @@ class FakeLink:
         self.judge: Judge = judge or (lambda sequence, rows: None)
         self.down = False
         self.attempts: list[tuple[int, int]] = []
-        self.acked: dict[int, list[Row]] = {}  # sequence -> rows, in ack order
+        self.acked: dict[int, list[Reading]] = {}  # sequence -> readings, in ack order
 
     async def open(self) -> FakeStream:
         return FakeStream(self)
 
     def delivered(self) -> list[tuple[str, int]]:
-        return [(r[1], r[2]) for rows in self.acked.values() for r in rows]
+        return [(r.tag_id, r.time_unix_us) for readings in self.acked.values() for r in readings]

@@ -22,7 +22,7 @@ from services.gateway.domain import (
     decode_registers,
     plan_blocks,
 )
-from services.gateway.domain.batches import UNEXPLAINED_ATTEMPTS, split_range
+from services.gateway.domain.batches import UNEXPLAINED_ATTEMPTS
 from services.gateway.domain.registers import scaled_reading
 from services.network.quality import QUALITY_BAD, QUALITY_GOOD, QUALITY_UNCERTAIN
 
@@ -121,6 +121,3 @@ def test_failure_actions_never_retry_a_refused_batch_forever() -> None:
     assert action_for(Failure.UNEXPLAINED, 10, UNEXPLAINED_ATTEMPTS) is FailureAction.SPLIT
     assert action_for(Failure.UNEXPLAINED, 1, UNEXPLAINED_ATTEMPTS) is FailureAction.DEAD_LETTER
 
-
-def test_split_range_halves_the_rows_present() -> None:
-    assert split_range(BatchRange(5, 10, 30), [10, 12, 13, 20, 30]) == ((10, 12), (13, 30))

@@ -97,7 +97,7 @@ async def test_a_refused_reading_is_dead_lettered_and_the_rest_delivered(queue: 
     await queue.append(readings(100, 100))
 
     def judge(seq: int, rows: object) -> SendError | None:
-        return SendError(Failure.REFUSED, "INVALID_ARGUMENT: no") if any(r[1] == "POISON" for r in rows) else None  # type: ignore[attr-defined]
+        return SendError(Failure.REFUSED, "INVALID_ARGUMENT: no") if any(r.tag_id == "POISON" for r in rows) else None  # type: ignore[attr-defined]
 
     link = FakeLink(judge)
     metrics = FakeMetrics()
