@@ -59,11 +59,17 @@ def bench_network(work: Path, tags: int) -> tuple[Path, Network]:
     for i in range(tags):
         document["tags"].append(
             {
-                "id": f"BENCH-{i:05d}-PT", "segment": segments[i % len(segments)], "position_km": 0.0, "kind": "pressure",
-                "unit": "kPa_g", "range": [0.0, 600.0], "scan_period_s": 1.0, "gateway": GATEWAY,
+                "id": f"BENCH-{i:05d}-PT",
+                "segment": segments[i % len(segments)],
+                "position_km": 0.0,
+                "kind": "pressure",
+                "unit": "kPa_g",
+                "range": [0.0, 600.0],
+                "scan_period_s": 1.0,
+                "gateway": GATEWAY,
                 "accuracy": {"pct_of_span": 0.1},
             }
-        )  # fmt: skip
+        )
     path = work / "bench_city.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path, load_network(path)
@@ -87,12 +93,26 @@ async def bench_modbus(network: Network, seconds: float) -> dict[str, Any]:
     port = await sim.start()
     try:
         device = ModbusDevice(
-            "bench-rtu", "127.0.0.1", port, 2.0, 0,
+            "bench-rtu",
+            "127.0.0.1",
+            port,
+            2.0,
+            0,
             tuple(
-                ModbusTag(m.tag.tag_id, 1, RegisterTable.HOLDING, m.address, DataType(m.data_type), WordOrder(m.word_order), m.scale, m.offset, 1.0)
+                ModbusTag(
+                    m.tag.tag_id,
+                    1,
+                    RegisterTable.HOLDING,
+                    m.address,
+                    DataType(m.data_type),
+                    WordOrder(m.word_order),
+                    m.scale,
+                    m.offset,
+                    1.0,
+                )
                 for m in sim.mapped
             ),
-        )  # fmt: skip
+        )
         probe = ModbusSource(device, network, _noop, PrometheusGatewayMetrics())
         blocks = probe.blocks  # the requests the gateway makes
         probe.client.close()
@@ -125,17 +145,23 @@ async def bench_modbus(network: Network, seconds: float) -> dict[str, Any]:
         source.client.close()
         per_read = len(tags) / len(blocks)  # tags per request
         tags_per_s = taken / elapsed
-        say(f"gateway Modbus source: {tags_per_s:,.0f} tags/s ({len(tags)} tags, {len(source.blocks)} requests a scan, "
-            f"scan {1000 * sorted(scan_s)[len(scan_s) // 2]:.0f} ms median)")  # fmt: skip
+        say(
+            f"gateway Modbus source: {tags_per_s:,.0f} tags/s ({len(tags)} tags, {len(source.blocks)} requests a scan, "
+            f"scan {1000 * sorted(scan_s)[len(scan_s) // 2]:.0f} ms median)"
+        )
         return {
             "modbus_tags_per_s": round(tags_per_s),
             "baseline_pymodbus_reads_per_s": round(baseline),
             "modbus": {
-                "tags": len(tags), "requests_per_scan": len(source.blocks), "scans": scans,
-                "scan_ms_median": round(1000 * sorted(scan_s)[len(scan_s) // 2], 1), "scan_ms_max": round(1000 * max(scan_s), 1),
-                "baseline_raw_tags_per_s": round(baseline * per_read), "ratio_to_baseline_raw_tags": round(tags_per_s / (baseline * per_read), 3),
+                "tags": len(tags),
+                "requests_per_scan": len(source.blocks),
+                "scans": scans,
+                "scan_ms_median": round(1000 * sorted(scan_s)[len(scan_s) // 2], 1),
+                "scan_ms_max": round(1000 * max(scan_s), 1),
+                "baseline_raw_tags_per_s": round(baseline * per_read),
+                "ratio_to_baseline_raw_tags": round(tags_per_s / (baseline * per_read), 3),
             },
-        }  # fmt: skip
+        }
     finally:
         await sim.stop()
 
@@ -174,16 +200,23 @@ def bench_queue(work: Path, total: int, scan: int) -> dict[str, Any]:
         append_s += t1 - t0
     q.close()
     us = 1e6 * (append_s + forward_s) / total
-    say(f"durable queue: {us:.2f} us per reading (append {1e6 * append_s / total:.2f}, batch+ack {1e6 * forward_s / total:.2f})")
+    say(
+        f"durable queue: {us:.2f} us per reading "
+        f"(append {1e6 * append_s / total:.2f}, batch+ack {1e6 * forward_s / total:.2f})"
+    )
     return {
         "queue_us_per_reading": round(us, 2),
         "baseline_sqlite_inserts_per_s": round(baseline),
         "queue": {
-            "readings": total, "readings_per_transaction": scan, "synchronous": "FULL",
-            "append_us_per_reading": round(1e6 * append_s / total, 2), "batch_and_ack_us_per_reading": round(1e6 * forward_s / total, 2),
-            "baseline_insert_us_per_row": round(1e6 / baseline, 2), "ratio_to_baseline_insert": round(us / (1e6 / baseline), 2),
+            "readings": total,
+            "readings_per_transaction": scan,
+            "synchronous": "FULL",
+            "append_us_per_reading": round(1e6 * append_s / total, 2),
+            "batch_and_ack_us_per_reading": round(1e6 * forward_s / total, 2),
+            "baseline_insert_us_per_row": round(1e6 / baseline, 2),
+            "ratio_to_baseline_insert": round(us / (1e6 / baseline), 2),
         },
-    }  # fmt: skip
+    }
 
 
 # ---------------------------------------------------------------- processes
@@ -191,10 +224,14 @@ class Telemetry:
     def __init__(self, bootstrap: str, network_file: Path, log: Path) -> None:
         self.port = free_port()
         self.env = {
-            **os.environ, "PIPEWARDEN_KAFKA_BOOTSTRAP": bootstrap, "PIPEWARDEN_TELEMETRY_LISTEN": f"127.0.0.1:{self.port}",
-            "PIPEWARDEN_TELEMETRY_GATEWAY_TOKENS": f"{GATEWAY}={TOKEN}", "PIPEWARDEN_NETWORK_FILE": str(network_file),
-            "PIPEWARDEN_TELEMETRY_METRICS_PORT": "-1", "PIPEWARDEN_TELEMETRY_LOG_LEVEL": "WARNING",
-        }  # fmt: skip
+            **os.environ,
+            "PIPEWARDEN_KAFKA_BOOTSTRAP": bootstrap,
+            "PIPEWARDEN_TELEMETRY_LISTEN": f"127.0.0.1:{self.port}",
+            "PIPEWARDEN_TELEMETRY_GATEWAY_TOKENS": f"{GATEWAY}={TOKEN}",
+            "PIPEWARDEN_NETWORK_FILE": str(network_file),
+            "PIPEWARDEN_TELEMETRY_METRICS_PORT": "-1",
+            "PIPEWARDEN_TELEMETRY_LOG_LEVEL": "WARNING",
+        }
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -202,7 +239,11 @@ class Telemetry:
         import socket
 
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.telemetry"], env=self.env, cwd=ROOT, stdout=self.log.open("ab"), stderr=subprocess.STDOUT
+            [sys.executable, "-m", "services.telemetry"],
+            env=self.env,
+            cwd=ROOT,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -238,16 +279,22 @@ async def bench_backlog(work: Path, network: Network, telemetry: Telemetry, tota
     q = SqliteQueue(work / "backlog.sqlite3", max_readings=10**9, drop_oldest=True)
     chunk = 50_000
     for i in range(0, total, chunk):
-        q.append_sync([
-            Reading(tags[k % len(tags)], start_us + (k // len(tags)) * 1_000_000, 300.0 + k % 97, 1)
-            for k in range(i, min(total, i + chunk))
-        ])  # fmt: skip
+        q.append_sync(
+            [
+                Reading(tags[k % len(tags)], start_us + (k // len(tags)) * 1_000_000, 300.0 + k % 97, 1)
+                for k in range(i, min(total, i + chunk))
+            ]
+        )
     say(f"backlog of {total:,} readings queued; forwarding to telemetry")
     link = GrpcTelemetryLink(f"127.0.0.1:{telemetry.port}", GATEWAY, TOKEN)
     forwarder = Forwarder(
-        q, link, PrometheusGatewayMetrics(),
-        ForwarderSettings(max_readings_per_batch=5000, max_in_flight_batches=16, linger_s=0.01, backfill_readings_per_s=1e9),
-    )  # fmt: skip
+        q,
+        link,
+        PrometheusGatewayMetrics(),
+        ForwarderSettings(
+            max_readings_per_batch=5000, max_in_flight_batches=16, linger_s=0.01, backfill_readings_per_s=1e9
+        ),
+    )
     stop = asyncio.Event()
     started = time.perf_counter()
     task = asyncio.ensure_future(forwarder.run(stop))
@@ -266,11 +313,22 @@ async def bench_backlog(work: Path, network: Network, telemetry: Telemetry, tota
     q.close()
     rate = forwarder.acked_readings / elapsed
     say(f"backlog forwarded: {rate:,.0f} readings/s")
-    return {"backlog_forward_readings_per_s": round(rate), "backlog": {"readings": total, "acked": forwarder.acked_readings, "seconds": round(elapsed, 2), "batch": 5000, "in_flight": 16}}
+    return {
+        "backlog_forward_readings_per_s": round(rate),
+        "backlog": {
+            "readings": total,
+            "acked": forwarder.acked_readings,
+            "seconds": round(elapsed, 2),
+            "batch": 5000,
+            "in_flight": 16,
+        },
+    }
 
 
 # ---------------------------------------------------------------- 4. Outage
-def bench_outage(work: Path, network_file: Path, network: Network, telemetry: Telemetry, bootstrap: str, outage_s: float) -> dict[str, Any]:
+def bench_outage(
+    work: Path, network_file: Path, network: Network, telemetry: Telemetry, bootstrap: str, outage_s: float
+) -> dict[str, Any]:
     import urllib.request
 
     from services.contracts.pipewarden.telemetry.v1 import records_pb2
@@ -286,15 +344,22 @@ def bench_outage(work: Path, network_file: Path, network: Network, telemetry: Te
     (work / "gw.token").write_text(TOKEN)
     health_port = free_port()
     config = gateway_config(
-        GATEWAY, mapped, modbus_port=port, target=f"127.0.0.1:{telemetry.port}", token_file=work / "gw.token",
-        queue_path=work / "outage.sqlite3", health_port=health_port,
-    )  # fmt: skip
+        GATEWAY,
+        mapped,
+        modbus_port=port,
+        target=f"127.0.0.1:{telemetry.port}",
+        token_file=work / "gw.token",
+        queue_path=work / "outage.sqlite3",
+        health_port=health_port,
+    )
     config["network_file"] = str(network_file)
     (work / "gw.yaml").write_text(yaml.safe_dump(config))
     gateway = subprocess.Popen(
         [sys.executable, "-m", "services.gateway", "--config", str(work / "gw.yaml")],
-        cwd=ROOT, stdout=(work / "gateway.log").open("wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        cwd=ROOT,
+        stdout=(work / "gateway.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
 
     def health() -> dict[str, Any]:
         try:
@@ -313,8 +378,11 @@ def bench_outage(work: Path, network_file: Path, network: Network, telemetry: Te
         while time.time() < end:
             h = health()
             timeline.append((time.time() - t0, int(h.get("queue_depth", 0)), float(h.get("oldest_unsent_age_s", 0.0))))
-            say(f"  {label}: queue {h.get('queue_depth', '?'):>7}, oldest unsent {h.get('oldest_unsent_age_s', '?')} s, "
-                f"acked {h.get('acked_readings', '?')}")  # fmt: skip
+            say(
+                f"  {label}: queue {h.get('queue_depth', '?'):>7}, "
+                f"oldest unsent {h.get('oldest_unsent_age_s', '?')} s, "
+                f"acked {h.get('acked_readings', '?')}"
+            )
             time.sleep(max(0.0, min(2.0, end - time.time())))
 
     try:
@@ -348,7 +416,7 @@ def bench_outage(work: Path, network_file: Path, network: Network, telemetry: Te
     pairs: collections.Counter[tuple[str, int]] = collections.Counter()
     raw_records = 0
     for record in consume_all(bootstrap, "telemetry.readings.v1", timeout_s=120):
-        message = records_pb2.SegmentReadings.FromString(record.value)
+        message = records_pb2.SegmentReadings.FromString(record.value or b"")
         if message.gateway_id != GATEWAY:
             continue
         raw_records += 1
@@ -361,16 +429,23 @@ def bench_outage(work: Path, network_file: Path, network: Network, telemetry: Te
                     pairs[(series.tag_id, t)] += 1
     arrived = len(pairs)
     duplicates = sum(n - 1 for n in pairs.values() if n > 1)
-    say(f"outage: {taken:,} readings taken, {arrived:,} arrived, {duplicates} duplicates "
-        f"({raw_records - len(seen_records)} records repeated with the same record_id)")  # fmt: skip
+    say(
+        f"outage: {taken:,} readings taken, {arrived:,} arrived, {duplicates} duplicates "
+        f"({raw_records - len(seen_records)} records repeated with the same record_id)"
+    )
     return {
         "outage_test": {
-            "readings_taken": taken, "readings_arrived": arrived, "duplicates": duplicates, "outage_s": outage_s,
-            "tags": len(mapped), "scan_period_s": 1.0, "records_repeated_same_record_id": raw_records - len(seen_records),
+            "readings_taken": taken,
+            "readings_arrived": arrived,
+            "duplicates": duplicates,
+            "outage_s": outage_s,
+            "tags": len(mapped),
+            "scan_period_s": 1.0,
+            "records_repeated_same_record_id": raw_records - len(seen_records),
             "max_queue_depth": max((d for _, d, _ in timeline), default=0),
         },
         "_timeline": timeline,
-    }  # fmt: skip
+    }
 
 
 def plot(report: dict[str, Any], timeline: list[tuple[float, int, float]]) -> None:
@@ -381,7 +456,11 @@ def plot(report: dict[str, Any], timeline: list[tuple[float, int, float]]) -> No
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     names = ["Modbus tags/s\n(goal 5,000)", "backlog readings/s\n(goal 50,000)", "queue us/reading\n(goal <= 20)"]
-    values = [report["modbus_tags_per_s"] / 5000, report["backlog_forward_readings_per_s"] / 50000, 20.0 / max(report["queue_us_per_reading"], 1e-9)]
+    values = [
+        report["modbus_tags_per_s"] / 5000,
+        report["backlog_forward_readings_per_s"] / 50000,
+        20.0 / max(report["queue_us_per_reading"], 1e-9),
+    ]
     axes[0].bar(names, values, color=["tab:green" if v >= 1 else "tab:red" for v in values])
     axes[0].axhline(1.0, color="black", linestyle="--")
     axes[0].set_ylabel("x goal (higher is better)")
@@ -395,7 +474,10 @@ def plot(report: dict[str, Any], timeline: list[tuple[float, int, float]]) -> No
         axes[1].set_xlabel("s since start")
         axes[1].set_ylabel("readings queued")
         o = report["outage_test"]
-        axes[1].set_title(f"telemetry outage {o['outage_s']:g} s: {o['readings_taken']:,} taken, {o['readings_arrived']:,} arrived, {o['duplicates']} dup")
+        axes[1].set_title(
+            f"telemetry outage {o['outage_s']:g} s: {o['readings_taken']:,} taken, "
+            f"{o['readings_arrived']:,} arrived, {o['duplicates']} dup"
+        )
     fig.tight_layout()
     fig.savefig(PLOT, dpi=100)
 

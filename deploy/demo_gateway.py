@@ -99,9 +99,8 @@ def encode(m: MappedTag, value: float) -> list[int]:
 
     code, count = _STRUCT[m.data_type]
     raw = (value - m.offset) / m.scale
-    if code in "hI":
-        raw = int(round(raw))
-    words = list(struct.unpack(f">{count}H", struct.pack(">" + code, raw)))
+    number: float = round(raw) if code in "hI" else raw
+    words = list(struct.unpack(f">{count}H", struct.pack(">" + code, number)))
     return words if m.word_order == "big" else words[::-1]
 
 
@@ -200,9 +199,14 @@ def gateway_config(
     tags = []
     for m in mapped:
         entry: dict[str, Any] = {
-            "tag": m.tag.tag_id, "unit_id": unit_id, "address": m.address, "data_type": m.data_type,
-            "word_order": m.word_order, "scale": m.scale, "offset": m.offset,
-        }  # fmt: skip
+            "tag": m.tag.tag_id,
+            "unit_id": unit_id,
+            "address": m.address,
+            "data_type": m.data_type,
+            "word_order": m.word_order,
+            "scale": m.scale,
+            "offset": m.offset,
+        }
         if scan_period_s is not None:
             entry["scan_period_s"] = scan_period_s
         tags.append(entry)
@@ -256,9 +260,14 @@ def modbus_gateway(
     for suffix in ("", "-wal", "-shm"):
         Path(f"{queue}{suffix}").unlink(missing_ok=True)
     config = gateway_config(
-        gateway_id, layout(network.tags_of_gateway(gateway_id)), modbus_port=modbus_port,
-        target=telemetry_address, token_file=token_file, queue_path=queue, health_port=health_port,
-    )  # fmt: skip
+        gateway_id,
+        layout(network.tags_of_gateway(gateway_id)),
+        modbus_port=modbus_port,
+        target=telemetry_address,
+        token_file=token_file,
+        queue_path=queue,
+        health_port=health_port,
+    )
     config_path = work_dir / f"{gateway_id}.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     processes: list[subprocess.Popen[bytes]] = []
@@ -266,13 +275,18 @@ def modbus_gateway(
         with (work_dir / "modbus-sim.log").open("wb") as log:
             sim = subprocess.Popen(
                 [PYTHON, "-m", "deploy.demo_gateway", "simulate", "--port", str(modbus_port), "--gateway", gateway_id],
-                cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         processes.append(sim)
         _wait_port(modbus_port, sim, "modbus simulator")
         with (work_dir / "gateway.log").open("wb") as log:
             gateway = subprocess.Popen(
-                [PYTHON, "-m", "services.gateway", "--config", str(config_path)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+                [PYTHON, "-m", "services.gateway", "--config", str(config_path)],
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         processes.append(gateway)
         _wait_port(health_port, gateway, "gateway")

@@ -36,8 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gateway: {error}", file=sys.stderr)
         return 2
     if args.check:
-        print(f"{args.config}: gateway {config.gateway_id}, {config.tag_count} tags, "
-              f"{len(config.modbus)} Modbus device(s), {len(config.opcua)} OPC UA server(s): ok")  # fmt: skip
+        print(
+            f"{args.config}: gateway {config.gateway_id}, {config.tag_count} tags, "
+            f"{len(config.modbus)} Modbus device(s), {len(config.opcua)} OPC UA server(s): ok"
+        )
         return 0
     configure_logging("gateway", config.log_level)
     # pymodbus and asyncua log every frame and reconnect attempt at INFO/DEBUG; the gateway reports what matters

@@ -71,12 +71,17 @@ class Gateway:
         log.info(
             "gateway configured",
             extra={
-                "gateway_id": config.gateway_id, "tags": config.tag_count, "target": t.target,
-                "tls": cert is not None, "queue": str(config.queue.path), "queue_max_readings": config.queue.max_readings,
-                "when_full": str(config.queue.when_full), "queued_at_start": self.queue.depth(),
+                "gateway_id": config.gateway_id,
+                "tags": config.tag_count,
+                "target": t.target,
+                "tls": cert is not None,
+                "queue": str(config.queue.path),
+                "queue_max_readings": config.queue.max_readings,
+                "when_full": str(config.queue.when_full),
+                "queued_at_start": self.queue.depth(),
                 "unacked_batches_at_start": len(self.queue.pending()),
             },
-        )  # fmt: skip
+        )
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -90,9 +95,7 @@ class Gateway:
             oldest = await self.queue.oldest_time_us()
             age_s = max(0.0, time.time() - oldest / 1e6) if oldest is not None else 0.0
             self.metrics.queue_state(self.queue.depth(), age_s)
-            sources = {
-                s.name: {"errors": s.errors, "last_error": s.last_error} for s in self.sources
-            }
+            sources = {s.name: {"errors": s.errors, "last_error": s.last_error} for s in self.sources}
             self._snapshot = {
                 "healthy": self.forwarder.connected or self.queue.depth() == 0,
                 "gateway_id": self.config.gateway_id,
@@ -112,7 +115,9 @@ class Gateway:
         """Run until ``stop()``; then stop the sources and give the forwarder ``drain_timeout_s`` to send the rest
         (whatever is left stays in the queue file for the next start)."""
         if self.config.health_port >= 0:
-            self.health = HealthServer(self.config.health_host, self.config.health_port, self.metrics.registry, self.snapshot)
+            self.health = HealthServer(
+                self.config.health_host, self.config.health_port, self.metrics.registry, self.snapshot
+            )
             log.info("health and metrics endpoint", extra={"port": self.health.port})
         source_stop = asyncio.Event()
         sources = [asyncio.ensure_future(s.run(source_stop)) for s in self.sources]

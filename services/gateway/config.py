@@ -146,7 +146,9 @@ class _Checker:
             raise self.fail(where, f"{key} must be in [{lo}, {hi}], got {value}")
         return value
 
-    def number(self, entry: Mapping[str, Any], key: str, where: str, default: float, *, positive: bool = False) -> float:
+    def number(
+        self, entry: Mapping[str, Any], key: str, where: str, default: float, *, positive: bool = False
+    ) -> float:
         value = entry.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise self.fail(where, f"{key} must be a finite number, got {value!r}")
@@ -163,9 +165,16 @@ class _Checker:
 
 _TOP = {"gateway_id", "network_file", "telemetry", "queue", "health", "modbus", "opcua", "log_level"}
 _TELEMETRY = {
-    "target", "token_file", "tls_root_cert_file", "tls_server_name", "max_readings_per_batch",
-    "max_in_flight_batches", "ack_timeout_s", "linger_s", "backfill_readings_per_s",
-}  # fmt: skip
+    "target",
+    "token_file",
+    "tls_root_cert_file",
+    "tls_server_name",
+    "max_readings_per_batch",
+    "max_in_flight_batches",
+    "ack_timeout_s",
+    "linger_s",
+    "backfill_readings_per_s",
+}
 _QUEUE = {"path", "max_readings", "when_full", "synchronous", "max_bytes"}
 _MODBUS = {"name", "host", "port", "timeout_s", "max_gap", "tags"}
 _MODBUS_TAG = {"tag", "unit_id", "register", "address", "data_type", "word_order", "scale", "offset", "scan_period_s"}
@@ -173,7 +182,9 @@ _OPCUA = {"name", "url", "subscribe", "timeout_s", "tags"}
 _OPCUA_TAG = {"tag", "node_id", "scale", "offset", "scan_period_s"}
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None, network: Network | None = None) -> GatewayConfig:
+def load_config(
+    path: str | Path, env: Mapping[str, str] | None = None, network: Network | None = None
+) -> GatewayConfig:
     env = os.environ if env is None else env
     file = str(path)
     try:
@@ -205,7 +216,9 @@ def parse_config(raw: Any, file: str, env: Mapping[str, str], network: Network |
             raise c.fail("network_file", str(error)) from None
     gateway_id = c.text(top, "gateway_id", "gateway_id")
     if gateway_id not in network.gateways:
-        raise c.fail("gateway_id", f"{gateway_id!r} is not a gateway of network {network.name!r} ({', '.join(network.gateways)})")
+        raise c.fail(
+            "gateway_id", f"{gateway_id!r} is not a gateway of network {network.name!r} ({', '.join(network.gateways)})"
+        )
 
     t = c.mapping(top["telemetry"], "telemetry")
     c.keys(t, "telemetry", _TELEMETRY, {"target", "token_file"})
@@ -232,7 +245,9 @@ def parse_config(raw: Any, file: str, env: Mapping[str, str], network: Network |
     queue = QueueSettings(
         path=relative(c.text(q, "path", "queue")),
         max_readings=c.integer(q, "max_readings", "queue", 10_000_000, 1, 10**12),
-        when_full=QueueFullPolicy(c.choice(q, "when_full", "queue", "drop_oldest", tuple(p.value for p in QueueFullPolicy))),
+        when_full=QueueFullPolicy(
+            c.choice(q, "when_full", "queue", "drop_oldest", tuple(p.value for p in QueueFullPolicy))
+        ),
         synchronous=c.choice(q, "synchronous", "queue", "FULL", ("FULL", "NORMAL")),
         max_bytes=None if max_bytes is None else c.integer(q, "max_bytes", "queue", None, 65536, 10**15),
     )
@@ -344,12 +359,18 @@ def parse_config(raw: Any, file: str, env: Mapping[str, str], network: Network |
             node_id = c.text(e, "node_id", tw)
             if not _plausible_node_id(node_id):
                 raise c.fail(tw, f"node_id {node_id!r} is not an OPC UA node id (e.g. ns=2;s=Name or ns=2;i=1001)")
-            otags.append(OpcUaTag(tag_id, node_id, c.number(e, "scale", tw, 1.0), c.number(e, "offset", tw, 0.0), period))
-        opcua.append(OpcUaServer(name, url, subscribe, c.number(s, "timeout_s", where, 4.0, positive=True), tuple(otags)))
+            otags.append(
+                OpcUaTag(tag_id, node_id, c.number(e, "scale", tw, 1.0), c.number(e, "offset", tw, 0.0), period)
+            )
+        opcua.append(
+            OpcUaServer(name, url, subscribe, c.number(s, "timeout_s", where, 4.0, positive=True), tuple(otags))
+        )
 
     if not modbus and not opcua:
         raise c.fail("", "no sources: give at least one modbus or opcua entry")
-    log_level = str(top.get("log_level") or env.get("PIPEWARDEN_GATEWAY_LOG_LEVEL") or env.get("PIPEWARDEN_LOG_LEVEL") or "INFO")
+    log_level = str(
+        top.get("log_level") or env.get("PIPEWARDEN_GATEWAY_LOG_LEVEL") or env.get("PIPEWARDEN_LOG_LEVEL") or "INFO"
+    )
     return GatewayConfig(
         source_file=file,
         gateway_id=gateway_id,

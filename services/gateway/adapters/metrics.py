@@ -11,29 +11,47 @@ class PrometheusGatewayMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self.taken = Counter("pipewarden_gateway_readings_taken", "Readings taken from sources.", ["source"], registry=r)
+        self.taken = Counter(
+            "pipewarden_gateway_readings_taken", "Readings taken from sources.", ["source"], registry=r
+        )
         self.errors = Counter(
-            "pipewarden_gateway_read_errors", "Failed reads by source and kind (unreachable, timeout, exception_N, ...).",
-            ["source", "kind"], registry=r,
-        )  # fmt: skip
+            "pipewarden_gateway_read_errors",
+            "Failed reads by source and kind (unreachable, timeout, exception_N, ...).",
+            ["source", "kind"],
+            registry=r,
+        )
         self.dropped = Counter(
             "pipewarden_gateway_readings_dropped",
             "Readings not kept: oldest_dropped (queue full, policy drop_oldest), queue_full, disk_full.",
-            ["reason"], registry=r,
-        )  # fmt: skip
+            ["reason"],
+            registry=r,
+        )
         self.acked = Counter("pipewarden_gateway_readings_acked", "Readings acked by telemetry.", ["lane"], registry=r)
-        self.batches_failed = Counter("pipewarden_gateway_batches_failed", "Failed sends by kind.", ["failure"], registry=r)
+        self.batches_failed = Counter(
+            "pipewarden_gateway_batches_failed", "Failed sends by kind.", ["failure"], registry=r
+        )
         self.dead = Counter(
-            "pipewarden_gateway_readings_dead_lettered", "Readings refused for good (kept in the queue file).", registry=r
+            "pipewarden_gateway_readings_dead_lettered",
+            "Readings refused for good (kept in the queue file).",
+            registry=r,
         )
         self.latency = Histogram(
-            "pipewarden_gateway_send_latency_seconds", "From writing a batch to its ack.", buckets=_LATENCY_BUCKETS_S, registry=r
+            "pipewarden_gateway_send_latency_seconds",
+            "From writing a batch to its ack.",
+            buckets=_LATENCY_BUCKETS_S,
+            registry=r,
         )
-        self.depth = Gauge("pipewarden_gateway_queue_depth_readings", "Readings in the durable queue (not yet acked).", registry=r)
+        self.depth = Gauge(
+            "pipewarden_gateway_queue_depth_readings", "Readings in the durable queue (not yet acked).", registry=r
+        )
         self.oldest = Gauge(
-            "pipewarden_gateway_oldest_unsent_age_seconds", "Age of the oldest reading not yet acked (0: queue empty).", registry=r
+            "pipewarden_gateway_oldest_unsent_age_seconds",
+            "Age of the oldest reading not yet acked (0: queue empty).",
+            registry=r,
         )
-        self.up = Gauge("pipewarden_gateway_telemetry_connected", "1 while the stream to telemetry gets acks.", registry=r)
+        self.up = Gauge(
+            "pipewarden_gateway_telemetry_connected", "1 while the stream to telemetry gets acks.", registry=r
+        )
         for reason in ("oldest_dropped", "queue_full", "disk_full"):
             self.dropped.labels(reason)
 

@@ -40,10 +40,19 @@ class ModbusSource:
             tag = network.tags[t.tag_id]
             points.append(
                 RegisterPoint(
-                    t.tag_id, t.unit_id, t.table, t.address, t.data_type, t.word_order, t.scale, t.offset,
-                    tag.range_min, tag.range_max, t.scan_period_s,
+                    t.tag_id,
+                    t.unit_id,
+                    t.table,
+                    t.address,
+                    t.data_type,
+                    t.word_order,
+                    t.scale,
+                    t.offset,
+                    tag.range_min,
+                    tag.range_max,
+                    t.scan_period_s,
                 )
-            )  # fmt: skip
+            )
         self.blocks = plan_blocks(points, max_gap=device.max_gap)
         self.client = AsyncModbusTcpClient(
             device.host, port=device.port, timeout=device.timeout_s, retries=0, reconnect_delay=0
@@ -84,7 +93,7 @@ class ModbusSource:
         if not self.client.connected:
             try:
                 ok = await self.client.connect()
-            except Exception as error:  # noqa: BLE001 - any failure to connect is the same to the RTU's tags
+            except Exception as error:
                 ok = False
                 self.last_error = str(error)
             if not ok:
@@ -115,8 +124,11 @@ class ModbusSource:
         sent_ns = time.time_ns()
         try:
             response = await read(block.address, count=block.count, device_id=block.unit_id)
-        except (ModbusException, OSError, asyncio.TimeoutError) as error:
-            self._error("timeout" if "timeout" in str(error).lower() or "no response" in str(error).lower() else "io", str(error))
+        except (TimeoutError, ModbusException, OSError) as error:
+            self._error(
+                "timeout" if "timeout" in str(error).lower() or "no response" in str(error).lower() else "io",
+                str(error),
+            )
             if not client.connected:
                 return self._bad([block])
             return self._bad([block])
@@ -125,12 +137,18 @@ class ModbusSource:
             code = getattr(response, "exception_code", 0)
             if len(block.points) > 1:
                 self._split[block] = [
-                    ReadBlock(block.unit_id, block.table, p.address, p.count, block.scan_period_s, (p,)) for p in block.points
+                    ReadBlock(block.unit_id, block.table, p.address, p.count, block.scan_period_s, (p,))
+                    for p in block.points
                 ]
                 log.warning(
                     "modbus exception for a block read: reading its tags one by one",
-                    extra={"source": self.name, "unit_id": block.unit_id, "address": block.address, "exception_code": code},
-                )  # fmt: skip
+                    extra={
+                        "source": self.name,
+                        "unit_id": block.unit_id,
+                        "address": block.address,
+                        "exception_code": code,
+                    },
+                )
                 out: list[Reading] = []
                 for part in self._split[block]:
                     out.extend(await self._read(part))

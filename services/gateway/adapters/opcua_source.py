@@ -46,7 +46,9 @@ class OpcUaSource:
         self.record = record
         self.metrics = metrics
         self.tags = {t.node_id: t for t in server.tags}
-        self.ranges = {t.tag_id: (network.tags[t.tag_id].range_min, network.tags[t.tag_id].range_max) for t in server.tags}
+        self.ranges = {
+            t.tag_id: (network.tags[t.tag_id].range_min, network.tags[t.tag_id].range_max) for t in server.tags
+        }
         self.errors = 0
         self.last_error = ""
         self.subscribed = False
@@ -75,7 +77,8 @@ class OpcUaSource:
             if code == ua.StatusCodes.BadNodeIdUnknown:
                 self._node_gone(tag)
             else:
-                self._error("status", f"{tag.node_id}: {ua.StatusCode(code).name}")
+                name = ua.StatusCode(code).name  # type: ignore[arg-type]
+                self._error("status", f"{tag.node_id}: {name}")
             return Reading(tag.tag_id, t_us, lo, QUALITY_BAD)
         raw = data_value.Value.Value if data_value.Value is not None else None
         if isinstance(raw, bool) or not isinstance(raw, int | float):
@@ -90,7 +93,9 @@ class OpcUaSource:
     def _node_gone(self, tag: OpcUaTag) -> None:
         first = tag.node_id not in self._missing
         self._missing.add(tag.node_id)
-        self._error("node_unknown", f"node {tag.node_id} ({tag.tag_id}) does not exist on {self.server.url}", always_log=first)
+        self._error(
+            "node_unknown", f"node {tag.node_id} ({tag.tag_id}) does not exist on {self.server.url}", always_log=first
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 0.5
@@ -98,7 +103,7 @@ class OpcUaSource:
             client = Client(self.server.url, timeout=self.server.timeout_s)
             try:
                 await client.connect()
-            except (OSError, asyncio.TimeoutError, ua.UaError, ConnectionError) as error:
+            except (TimeoutError, OSError, ua.UaError, ConnectionError) as error:
                 self._error("unreachable", f"{self.server.url}: {error or type(error).__name__}")
                 await self.record(self.name, self._bad_all())
                 with contextlib.suppress(TimeoutError):
@@ -118,7 +123,7 @@ class OpcUaSource:
                         await self._polled(client, stop)
                 else:
                     await self._polled(client, stop)
-            except (OSError, asyncio.TimeoutError, ua.UaError, ConnectionError) as error:
+            except (TimeoutError, OSError, ua.UaError, ConnectionError) as error:
                 self._error("connection_lost", f"{self.server.url}: {error or type(error).__name__}")
             finally:
                 self.subscribed = False
@@ -159,10 +164,17 @@ class OpcUaSource:
             subscription = await client.create_subscription(period * 1000.0, Handler())
             for tag in tags:
                 try:
-                    await subscription.subscribe_data_change(client.get_node(tag.node_id), sampling_interval=period * 1000.0)
+                    await subscription.subscribe_data_change(
+                        client.get_node(tag.node_id), sampling_interval=ua.Double(period * 1000.0)
+                    )
                 except ua.UaStatusCodeError as error:
-                    self._node_gone(tag) if error.code == ua.StatusCodes.BadNodeIdUnknown else self._error("subscribe", str(error))
-                    await self.record(self.name, [Reading(tag.tag_id, time.time_ns() // 1000, self.ranges[tag.tag_id][0], QUALITY_BAD)])
+                    self._node_gone(tag) if error.code == ua.StatusCodes.BadNodeIdUnknown else self._error(
+                        "subscribe", str(error)
+                    )
+                    await self.record(
+                        self.name,
+                        [Reading(tag.tag_id, time.time_ns() // 1000, self.ranges[tag.tag_id][0], QUALITY_BAD)],
+                    )
         self.subscribed = True
         now = time.monotonic()
         for tag in self.server.tags:
@@ -186,7 +198,9 @@ class OpcUaSource:
         """Subscriptions report changes only: a node that has said nothing for three scan periods (at least 2 s)
         is read directly, which tells a steady value from a node that is gone."""
         now = time.monotonic()
-        silent = [t for t in self.server.tags if now - self._last_seen.get(t.node_id, now) > max(2.0, 3 * t.scan_period_s)]
+        silent = [
+            t for t in self.server.tags if now - self._last_seen.get(t.node_id, now) > max(2.0, 3 * t.scan_period_s)
+        ]
         if not silent:
             return
         values = await self._read(client, silent)

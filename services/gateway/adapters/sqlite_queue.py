@@ -197,7 +197,9 @@ class SqliteQueue:
                     break
                 end = next_pending if next_pending is not None else self._next_row_id
                 victims = []
-                for chunk_id, n in db.execute("SELECT id, count FROM chunks WHERE id >= ? AND id < ? ORDER BY id", (start, end)):
+                for chunk_id, n in db.execute(
+                    "SELECT id, count FROM chunks WHERE id >= ? AND id < ? ORDER BY id", (start, end)
+                ):
                     victims.append(chunk_id)
                     dropped += n
                     if dropped >= count:
@@ -238,12 +240,17 @@ class SqliteQueue:
 
     def rows_of_sync(self, batch: BatchRange) -> list[Row]:
         return self._db.execute(
-            "SELECT id, count, payload FROM chunks WHERE id >= ? AND id <= ? ORDER BY id", (batch.first_id, batch.last_id)
+            "SELECT id, count, payload FROM chunks WHERE id >= ? AND id <= ? ORDER BY id",
+            (batch.first_id, batch.last_id),
         ).fetchall()
 
     def readings_sync(self) -> list[Reading]:
         """Every queued reading, decoded (for operators and tests)."""
-        return [r for (payload,) in self._db.execute("SELECT payload FROM chunks ORDER BY id") for r in decode_readings(payload)]
+        return [
+            r
+            for (payload,) in self._db.execute("SELECT payload FROM chunks ORDER BY id")
+            for r in decode_readings(payload)
+        ]
 
     async def oldest_time_us(self) -> int | None:
         return await self._run(self.oldest_time_us_sync)
@@ -260,7 +267,9 @@ class SqliteQueue:
         batch = BatchRange(self._next_sequence, first_id, last_id)
 
         def work(db: sqlite3.Connection) -> None:
-            db.execute("INSERT INTO batches(sequence, first_id, last_id) VALUES (?, ?, ?)", (batch.sequence, first_id, last_id))
+            db.execute(
+                "INSERT INTO batches(sequence, first_id, last_id) VALUES (?, ?, ?)", (batch.sequence, first_id, last_id)
+            )
             db.execute("UPDATE meta SET value=? WHERE key='next_sequence'", (batch.sequence + 1,))
 
         self._transaction(work)
@@ -283,7 +292,9 @@ class SqliteQueue:
                 self._delete_batch(done)
             except sqlite3.Error as error:
                 self._undeleted = todo[index:]
-                log.error("acked batch not removed from the queue yet", extra={"sequence": done.sequence, "error": str(error)})
+                log.error(
+                    "acked batch not removed from the queue yet", extra={"sequence": done.sequence, "error": str(error)}
+                )
                 return
 
     def _delete_batch(self, batch: BatchRange) -> None:
@@ -324,7 +335,12 @@ class SqliteQueue:
                     "INSERT INTO chunks(id, count, min_t_us, payload) VALUES (?, ?, ?, ?)",
                     [
                         (chunk_id, half, min(r[1] for r in readings[:half]), encode_readings(readings[:half])),
-                        (chunk_id + half, count - half, min(r[1] for r in readings[half:]), encode_readings(readings[half:])),
+                        (
+                            chunk_id + half,
+                            count - half,
+                            min(r[1] for r in readings[half:]),
+                            encode_readings(readings[half:]),
+                        ),
                     ],
                 )
                 boundary = chunk_id + half
@@ -342,7 +358,8 @@ class SqliteQueue:
             ]
             db.execute("DELETE FROM batches WHERE sequence=?", (batch.sequence,))
             db.executemany(
-                "INSERT INTO batches(sequence, first_id, last_id) VALUES (?, ?, ?)", [(b.sequence, b.first_id, b.last_id) for b in made]
+                "INSERT INTO batches(sequence, first_id, last_id) VALUES (?, ?, ?)",
+                [(b.sequence, b.first_id, b.last_id) for b in made],
             )
             db.execute("UPDATE meta SET value=? WHERE key='next_sequence'", (self._next_sequence + 2,))
             return made

@@ -25,7 +25,7 @@ def _varint(value: int) -> bytes:
 def encode_readings(readings: Sequence[Reading]) -> bytes:
     message = reading_pb2.Reading
     batch = reading_pb2.ReadingBatch(
-        readings=[message(tag_id=r[0], source_time_unix_us=r[1], value=r[2], quality=r[3]) for r in readings]  # type: ignore[misc]
+        readings=[message(tag_id=r[0], source_time_unix_us=r[1], value=r[2], quality=r[3]) for r in readings]  # type: ignore[misc, arg-type]
     )
     return batch.SerializeToString()
 

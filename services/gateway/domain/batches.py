@@ -132,4 +132,3 @@ def action_for(failure: Failure, readings_in_batch: int, attempts: int) -> Failu
     if failure is Failure.UNEXPLAINED and attempts < UNEXPLAINED_ATTEMPTS:
         return FailureAction.RESEND
     return FailureAction.SPLIT if readings_in_batch > 1 else FailureAction.DEAD_LETTER
-

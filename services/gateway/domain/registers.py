@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import math
 import struct
+from collections.abc import Sequence
 
 from services.network.quality import QUALITY_BAD, QUALITY_GOOD, QUALITY_UNCERTAIN
 
@@ -47,13 +48,13 @@ def register_count(data_type: DataType) -> int:
     return _FORMAT[data_type][1]
 
 
-def decode_registers(registers: list[int] | tuple[int, ...], data_type: DataType, word_order: WordOrder) -> float:
+def decode_registers(registers: Sequence[int], data_type: DataType, word_order: WordOrder) -> float:
     """The raw number held by ``registers`` (exactly ``register_count`` of them; bytes within a register are
     big-endian, as Modbus defines)."""
     code, count = _FORMAT[data_type]
     if len(registers) != count:
         raise ValueError(f"{data_type} needs {count} register(s), got {len(registers)}")
-    words = registers if word_order is WordOrder.BIG else registers[::-1]
+    words = list(registers) if word_order is WordOrder.BIG else list(registers)[::-1]
     return float(struct.unpack(">" + code, struct.pack(f">{count}H", *words))[0])
 
 

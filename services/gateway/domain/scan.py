@@ -51,7 +51,9 @@ def plan_blocks(
     for point in points:
         groups.setdefault((point.unit_id, point.table, point.scan_period_s), []).append(point)
     blocks: list[ReadBlock] = []
-    for (unit_id, table, period), members in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1], item[0][2])):
+    for (unit_id, table, period), members in sorted(
+        groups.items(), key=lambda item: (item[0][0], item[0][1], item[0][2])
+    ):
         members.sort(key=lambda p: p.address)
         current: list[RegisterPoint] = []
         start = end = 0  # end: one past the last register of the block

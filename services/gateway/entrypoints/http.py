@@ -16,9 +16,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 
 class HealthServer:
-    def __init__(self, host: str, port: int, registry: CollectorRegistry, snapshot: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self, host: str, port: int, registry: CollectorRegistry, snapshot: Callable[[], dict[str, Any]]
+    ) -> None:
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            def do_GET(self) -> None:
                 if self.path.split("?")[0] == "/metrics":
                     body, status, kind = generate_latest(registry), 200, CONTENT_TYPE_LATEST
                 elif self.path.split("?")[0] in ("/health", "/healthz"):
@@ -33,7 +35,7 @@ class HealthServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet: scrapes are not news
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer((host, port), Handler)

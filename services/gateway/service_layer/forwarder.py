@@ -96,7 +96,7 @@ class Forwarder:
                     continue
                 except SendError as error:
                     wait_s = await self._failed(error, backoff)
-                except Exception as error:  # noqa: BLE001 - a transport surprise must not end forwarding
+                except Exception as error:
                     log.exception("stream failed unexpectedly; reconnecting")
                     self._note_error(f"{type(error).__name__}: {error}")
                 finally:
@@ -137,8 +137,13 @@ class Forwarder:
             made = await self.queue.split(head)
             log.warning(
                 "batch refused; split in two under new sequences",
-                extra={"sequence": head.sequence, "readings": count, "into": [b.sequence for b in made], "error": error.detail},
-            )  # fmt: skip
+                extra={
+                    "sequence": head.sequence,
+                    "readings": count,
+                    "into": [b.sequence for b in made],
+                    "error": error.detail,
+                },
+            )
         else:
             moved = await self.queue.dead_letter(head, f"{error.failure}: {error.detail}")
             self.dead_lettered += moved
@@ -169,14 +174,18 @@ class Forwarder:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), settings.linger_s)
-                if stop.is_set() and (self.queue.depth() == 0 or (drain_deadline and time.monotonic() >= drain_deadline)):
+                if stop.is_set() and (
+                    self.queue.depth() == 0 or (drain_deadline and time.monotonic() >= drain_deadline)
+                ):
                     return
 
         async def reader() -> None:
             while True:
                 ack = await stream.read_ack()
                 if not in_flight or ack.sequence != in_flight[0].batch.sequence:
-                    raise SendError(Failure.TRANSIENT, f"ack for batch {ack.sequence} is not for the oldest unacked batch")
+                    raise SendError(
+                        Failure.TRANSIENT, f"ack for batch {ack.sequence} is not for the oldest unacked batch"
+                    )
                 done = in_flight.popleft()
                 await self.queue.acked(done.batch)
                 self._attempts.pop(done.batch.sequence, None)
@@ -273,4 +282,3 @@ class Forwarder:
             if next_pending is None or (before_id is not None and next_pending >= before_id):
                 return None
             cursor = next_pending
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import time
@@ -50,14 +51,15 @@ class Recorder:
         if self.policy is QueueFullPolicy.BLOCK:
             while self.queue.depth() + len(readings) > self.queue.max_readings:
                 self._log_limited(
-                    "full", "queue full: policy block, readings wait for acks",
-                    depth=self.queue.depth(), max_readings=self.queue.max_readings, source=source,
-                )  # fmt: skip
+                    "full",
+                    "queue full: policy block, readings wait for acks",
+                    depth=self.queue.depth(),
+                    max_readings=self.queue.max_readings,
+                    source=source,
+                )
                 self._room.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._room.wait(), 0.5)
-                except TimeoutError:
-                    pass
         try:
             dropped = await self.queue.append(readings)
         except StorageFull as error:
@@ -68,6 +70,9 @@ class Recorder:
         if dropped:
             self.dropped += dropped
             self._log_limited(
-                "full", "queue full: readings dropped", policy=str(self.policy), dropped_total=self.dropped,
+                "full",
+                "queue full: readings dropped",
+                policy=str(self.policy),
+                dropped_total=self.dropped,
                 max_readings=self.queue.max_readings,
-            )  # fmt: skip
+            )

@@ -82,7 +82,7 @@ async def start_opcua(tags: list[str], period_s: float = 0.2) -> OpcUaField:
     rtu = await server.nodes.objects.add_object(idx, "RTU")
     variables, node_ids = {}, {}
     for tag in tags:
-        node = await rtu.add_variable(ua.NodeId(tag, idx), tag, 0.0)
+        node = await rtu.add_variable(ua.NodeId(ua.String(tag), ua.Int16(idx)), tag, 0.0)
         variables[tag] = node
         node_ids[tag] = node.nodeid.to_string()
     await server.start()
@@ -98,10 +98,10 @@ async def start_opcua(tags: list[str], period_s: float = 0.2) -> OpcUaField:
                 if tag in opc.deleted:
                     continue
                 raw = 100.0 + (k % 50) + len(tag) / 10.0  # in range of every tag used (kPa_g, kg/h, degC)
-                dv = ua.DataValue(ua.Variant(raw, ua.VariantType.Double), SourceTimestamp=source, ServerTimestamp=now)
+                dv = ua.DataValue(ua.Variant(raw, ua.VariantType.Double), SourceTimestamp=source, ServerTimestamp=now)  # type: ignore[arg-type]
                 try:
                     await node.write_value(dv)
-                except Exception:  # noqa: BLE001 - deleted under our feet
+                except Exception:
                     continue
                 opc.written[tag].append((int(source.timestamp() * 1_000_000), raw))
             await asyncio.sleep(period_s)
@@ -231,8 +231,10 @@ class GatewayProcess:
         log = self.log_path.with_suffix(f".{self.starts}.log").open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "services.gateway", "--config", str(self.config_path)],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         wait_for_port(self.health_port, self.process, "gateway", 30)
 
     def health(self) -> dict[str, Any]:
@@ -263,7 +265,9 @@ class GatewayProcess:
         return int(self.process.returncode)
 
     def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_path.parent.glob(self.log_path.stem + ".*.log")))
+        return "\n".join(
+            p.read_text(errors="replace") for p in sorted(self.log_path.parent.glob(self.log_path.stem + ".*.log"))
+        )
 
 
 @pytest.fixture
@@ -305,7 +309,7 @@ class TopicReading:
 def readings_on_topic(bootstrap: str, gateway_id: str, since_us: int) -> list[TopicReading]:
     out = []
     for record in consume_all(bootstrap, "telemetry.readings.v1", timeout_s=30):
-        message = records_pb2.SegmentReadings.FromString(record.value)
+        message = records_pb2.SegmentReadings.FromString(record.value or b"")
         if message.gateway_id != gateway_id:
             continue
         index = 0
@@ -314,10 +318,16 @@ def readings_on_topic(bootstrap: str, gateway_id: str, since_us: int) -> list[To
                 if t >= since_us:
                     out.append(
                         TopicReading(
-                            message.record_id, message.gateway_id, message.batch_sequence, series.tag_id, t, v, q,
+                            message.record_id,
+                            message.gateway_id,
+                            message.batch_sequence,
+                            series.tag_id,
+                            t,
+                            v,
+                            q,
                             (record.partition, record.offset, index),
                         )
-                    )  # fmt: skip
+                    )
                 index += 1
     return out
 
@@ -325,7 +335,7 @@ def readings_on_topic(bootstrap: str, gateway_id: str, since_us: int) -> list[To
 def rejected_on_topic(bootstrap: str, gateway_id: str, since_us: int) -> list[records_pb2.RejectedReading]:
     out = []
     for record in consume_all(bootstrap, "telemetry.rejected.v1", timeout_s=30):
-        message = records_pb2.RejectedReading.FromString(record.value)
+        message = records_pb2.RejectedReading.FromString(record.value or b"")
         if message.gateway_id == gateway_id and message.reading.source_time_unix_us >= since_us:
             out.append(message)
     return out

@@ -34,7 +34,9 @@ from .conftest import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
-OUTAGE_S = float(__import__("os").environ.get("GW_OUTAGE_S", "30"))  # the issue's outage, kept in make test (shared with the kill -9 run)
+OUTAGE_S = float(
+    __import__("os").environ.get("GW_OUTAGE_S", "30")
+)  # the issue's outage, kept in make test (shared with the kill -9 run)
 
 
 def from_si(tag_id: str, value_si: float) -> float:
@@ -42,7 +44,9 @@ def from_si(tag_id: str, value_si: float) -> float:
     return conversion_to_si(tag.kind, tag.unit, NETWORK.gas.specific_gravity).from_si(value_si)
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str, context: Callable[[], str] | None = None) -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout_s: float, what: str, context: Callable[[], str] | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -51,11 +55,17 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str, conte
         except OSError:
             pass
         time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}" + (f"\n{context()[-6000:]}" if context else ""))
+    raise AssertionError(
+        f"timed out after {timeout_s} s waiting for {what}" + (f"\n{context()[-6000:]}" if context else "")
+    )
 
 
-def test_readings_arrive_with_tags_values_scaling_and_times(  # noqa: PLR0915
-    field_servers: Field, telemetry: Telemetry, gateway_factory: Callable[..., GatewayProcess], kafka_bootstrap: str, tmp_path: Any
+def test_readings_arrive_with_tags_values_scaling_and_times(
+    field_servers: Field,
+    telemetry: Telemetry,
+    gateway_factory: Callable[..., GatewayProcess],
+    kafka_bootstrap: str,
+    tmp_path: Any,
 ) -> None:
     gateway_id = "gw-kb-01"
     opc_tags = {"KB-M01-PT-UP": (1.0, 0.0), "KB-M01-TT-UP": (0.1, -5.0)}  # tag -> scale, offset
@@ -64,15 +74,24 @@ def test_readings_arrive_with_tags_values_scaling_and_times(  # noqa: PLR0915
     opc = field_servers.loop.run(start_opcua(list(opc_tags)))
     try:
         config = gateway_config(
-            gateway_id, mapped, modbus_port=sim.port, target=telemetry.target, token_file=tmp_path / "x",
-            queue_path=tmp_path / "queue.sqlite3", scan_period_s=0.5,
-        )  # fmt: skip
+            gateway_id,
+            mapped,
+            modbus_port=sim.port,
+            target=telemetry.target,
+            token_file=tmp_path / "x",
+            queue_path=tmp_path / "queue.sqlite3",
+            scan_period_s=0.5,
+        )
         config["opcua"] = [
             {
-                "name": "plc-1", "url": opc.url,
-                "tags": [{"tag": t, "node_id": opc.node_ids[t], "scale": s, "offset": o, "scan_period_s": 0.2} for t, (s, o) in opc_tags.items()],
+                "name": "plc-1",
+                "url": opc.url,
+                "tags": [
+                    {"tag": t, "node_id": opc.node_ids[t], "scale": s, "offset": o, "scan_period_s": 0.2}
+                    for t, (s, o) in opc_tags.items()
+                ],
             }
-        ]  # fmt: skip
+        ]
         gateway = gateway_factory(config)
         since_us = time.time_ns() // 1000
         gateway.start()
@@ -114,7 +133,9 @@ async def _copy(items: list[Any]) -> list[Any]:
     return list(items)
 
 
-def _served_readings(field_servers: Field, gateway_id: str, mapped: list[Any], start_s: float, end_s: float) -> list[tuple[str, float]]:
+def _served_readings(
+    field_servers: Field, gateway_id: str, mapped: list[Any], start_s: float, end_s: float
+) -> list[tuple[str, float]]:
     """(tag, time) of every reading the gateway took from the simulator in [start_s, end_s]: one per tag per
     register read the simulator served."""
     sim = field_servers.modbus[gateway_id]
@@ -123,7 +144,11 @@ def _served_readings(field_servers: Field, gateway_id: str, mapped: list[Any], s
 
 
 def test_telemetry_outage_30s_then_gateway_kill9_mid_backlog(
-    field_servers: Field, telemetry: Telemetry, gateway_factory: Callable[..., GatewayProcess], kafka_bootstrap: str, tmp_path: Any
+    field_servers: Field,
+    telemetry: Telemetry,
+    gateway_factory: Callable[..., GatewayProcess],
+    kafka_bootstrap: str,
+    tmp_path: Any,
 ) -> None:
     """Telemetry killed for 30 s: every reading taken meanwhile arrives, in order, once. Then, while that
     backlog drains (paced), the gateway is killed with SIGKILL and restarted: the same holds, and every reading
@@ -133,11 +158,16 @@ def test_telemetry_outage_30s_then_gateway_kill9_mid_backlog(
     mapped = field_servers.mapped[gateway_id]
     queue_path = tmp_path / "queue.sqlite3"
     config = gateway_config(
-        gateway_id, mapped, modbus_port=sim.port, target=telemetry.target, token_file=tmp_path / "x",
-        queue_path=queue_path, scan_period_s=0.5,
+        gateway_id,
+        mapped,
+        modbus_port=sim.port,
+        target=telemetry.target,
+        token_file=tmp_path / "x",
+        queue_path=queue_path,
+        scan_period_s=0.5,
         # paced backfill, slow enough that the kill lands mid-backlog
         extra_telemetry={"max_readings_per_batch": 100, "backfill_readings_per_s": 300, "ack_timeout_s": 5},
-    )  # fmt: skip
+    )
     gateway = gateway_factory(config)
     since_us = time.time_ns() // 1000
     gateway.start()
@@ -151,20 +181,29 @@ def test_telemetry_outage_30s_then_gateway_kill9_mid_backlog(
     health = gateway.health()
     assert health["queue_depth"] >= (OUTAGE_S - 5) * 2 * len(mapped), health  # the outage's readings are queued
 
-    wait_until(lambda: gateway.health()["telemetry_connected"], 30, "the gateway to reconnect", lambda: (gateway.process.send_signal(10), time.sleep(1), gateway.logs())[-1])
+    wait_until(
+        lambda: gateway.health()["telemetry_connected"],
+        30,
+        "the gateway to reconnect",
+        gateway.logs,
+    )
     time.sleep(2.0)
     before_kill = gateway.health()
     gateway.kill9()
     killed_at = time.time()
     with sqlite3.connect(queue_path) as db:
-        in_queue_at_kill = {(r.tag_id, r.time_unix_us) for (p,) in db.execute("SELECT payload FROM chunks") for r in decode_readings(p)}
+        in_queue_at_kill = {
+            (r.tag_id, r.time_unix_us) for (p,) in db.execute("SELECT payload FROM chunks") for r in decode_readings(p)
+        }
     assert len(in_queue_at_kill) >= 10 * len(mapped), (before_kill, len(in_queue_at_kill))  # mid-backlog
 
     gateway.start()
     wait_until(
         lambda: (h := gateway.health())["queue_depth"] <= 2 * len(mapped) and h["oldest_unsent_age_s"] < 2.0,
-        90, "the backlog to drain", gateway.logs,
-    )  # fmt: skip
+        90,
+        "the backlog to drain",
+        gateway.logs,
+    )
     end = time.time()
     assert gateway.stop() == 0, gateway.logs()
 
@@ -193,12 +232,15 @@ def test_telemetry_outage_30s_then_gateway_kill9_mid_backlog(
     taken_in_outage = _served_readings(field_servers, gateway_id, mapped, outage_start, outage_end)
     assert len(taken_in_outage) >= 55 * len(mapped)
     missing = [p for p in taken_in_outage if not arrived_near(*p)]
-    assert not missing, f"{len(missing)} of {len(taken_in_outage)} readings taken during the outage missing: {missing[:5]}"
+    assert not missing, (
+        f"{len(missing)} of {len(taken_in_outage)} readings taken during the outage missing: {missing[:5]}"
+    )
     # everything taken while the gateway ran (not the read in flight at the kill) arrived
     taken_all = [
-        p for p in _served_readings(field_servers, gateway_id, mapped, since_us / 1e6 + 1.0, end - 2.0)
+        p
+        for p in _served_readings(field_servers, gateway_id, mapped, since_us / 1e6 + 1.0, end - 2.0)
         if abs(p[1] - killed_at) > 1.0
-    ]  # fmt: skip
+    ]
     missing = [p for p in taken_all if not arrived_near(*p)]
     assert not missing, f"{len(missing)} of {len(taken_all)} readings taken missing: {missing[:5]}"
     missing_from_queue = [p for p in in_queue_at_kill if p[1] not in set(arrived[p[0]])]
@@ -206,14 +248,20 @@ def test_telemetry_outage_30s_then_gateway_kill9_mid_backlog(
 
     # in order: the outage's readings of each tag arrive in the order they were taken
     for tag_id in {m.tag.tag_id for m in mapped}:
-        times = [r.time_us for r in unique if r.tag_id == tag_id and outage_start * 1e6 <= r.time_us <= outage_end * 1e6]
+        times = [
+            r.time_us for r in unique if r.tag_id == tag_id and outage_start * 1e6 <= r.time_us <= outage_end * 1e6
+        ]
         assert times == sorted(times), tag_id
         assert len(times) >= 55
     assert all(r.quality == QUALITY_GOOD for r in unique)
 
 
 def test_garbage_sources_give_quality_codes_and_the_gateway_keeps_running(
-    field_servers: Field, telemetry: Telemetry, gateway_factory: Callable[..., GatewayProcess], kafka_bootstrap: str, tmp_path: Any
+    field_servers: Field,
+    telemetry: Telemetry,
+    gateway_factory: Callable[..., GatewayProcess],
+    kafka_bootstrap: str,
+    tmp_path: Any,
 ) -> None:
     """An unreachable device, registers holding NaN, an address the device does not have, and an OPC UA node
     deleted while subscribed: BAD readings (rejected by telemetry as BAD_QUALITY, where operators see them),
@@ -230,9 +278,14 @@ def test_garbage_sources_give_quality_codes_and_the_gateway_keeps_running(
     opc = field_servers.loop.run(start_opcua(opc_tags))
     try:
         config = gateway_config(
-            gateway_id, mapped, modbus_port=sim.port, target=telemetry.target, token_file=tmp_path / "x",
-            queue_path=tmp_path / "queue.sqlite3", scan_period_s=0.5,
-        )  # fmt: skip
+            gateway_id,
+            mapped,
+            modbus_port=sim.port,
+            target=telemetry.target,
+            token_file=tmp_path / "x",
+            queue_path=tmp_path / "queue.sqlite3",
+            scan_period_s=0.5,
+        )
         rtu = config["modbus"][0]
         for entry in rtu["tags"]:
             if entry["tag"] == illegal_address_tag:
@@ -240,16 +293,26 @@ def test_garbage_sources_give_quality_codes_and_the_gateway_keeps_running(
         closed_port = free_port()
         config["modbus"].append(
             {
-                "name": "rtu-down", "host": "127.0.0.1", "port": closed_port, "timeout_s": 0.5,
-                "tags": [{"tag": t, "address": 2 * i, "data_type": "float32", "scan_period_s": 0.5} for i, t in enumerate(unreachable_tags)],
+                "name": "rtu-down",
+                "host": "127.0.0.1",
+                "port": closed_port,
+                "timeout_s": 0.5,
+                "tags": [
+                    {"tag": t, "address": 2 * i, "data_type": "float32", "scan_period_s": 0.5}
+                    for i, t in enumerate(unreachable_tags)
+                ],
             }
-        )  # fmt: skip
+        )
         config["opcua"] = [
             {
-                "name": "plc-1", "url": opc.url,
-                "tags": [{"tag": t, "node_id": opc.node_ids[t], "scale": 0.1, "offset": -5.0, "scan_period_s": 0.2} for t in opc_tags],
+                "name": "plc-1",
+                "url": opc.url,
+                "tags": [
+                    {"tag": t, "node_id": opc.node_ids[t], "scale": 0.1, "offset": -5.0, "scan_period_s": 0.2}
+                    for t in opc_tags
+                ],
             }
-        ]  # fmt: skip
+        ]
         gateway = gateway_factory(config)
         since_us = time.time_ns() // 1000
         gateway.start()
@@ -257,7 +320,10 @@ def test_garbage_sources_give_quality_codes_and_the_gateway_keeps_running(
         field_servers.loop.run(delete_node(opc, "DS-M02-PT-UP"))
         deleted_at_us = time.time_ns() // 1000
         wait_until(
-            lambda: "node_unknown" in gateway.health()["sources"]["plc-1"]["last_error"], 15, "the deleted node noticed", gateway.logs
+            lambda: "node_unknown" in gateway.health()["sources"]["plc-1"]["last_error"],
+            15,
+            "the deleted node noticed",
+            gateway.logs,
         )
         time.sleep(1.5)  # a few more scans after it
         health = gateway.health()
@@ -283,7 +349,9 @@ def test_garbage_sources_give_quality_codes_and_the_gateway_keeps_running(
     for tag_id in (*unreachable_tags, illegal_address_tag, nan_tag):
         assert bad[tag_id] >= 3, (tag_id, bad)
     assert any(
-        r.reading.tag_id == "DS-M02-PT-UP" and r.reading.quality == QUALITY_BAD and r.reading.source_time_unix_us >= deleted_at_us - 500_000
+        r.reading.tag_id == "DS-M02-PT-UP"
+        and r.reading.quality == QUALITY_BAD
+        and r.reading.source_time_unix_us >= deleted_at_us - 500_000
         for r in rejected
     ), bad
     assert {r.reason for r in rejected if r.reading.quality == QUALITY_BAD} == {5}  # REJECT_REASON_BAD_QUALITY

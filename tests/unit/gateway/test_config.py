@@ -25,7 +25,9 @@ def good(tmp_path: Path) -> dict[str, Any]:
         "queue": {"path": "queue.sqlite3", "max_readings": 1000, "when_full": "block"},
         "modbus": [
             {
-                "name": "rtu-1", "host": "127.0.0.1", "port": 1502,
+                "name": "rtu-1",
+                "host": "127.0.0.1",
+                "port": 1502,
                 "tags": [
                     {"tag": "DS-M01-PT-UP", "unit_id": 1, "address": 0, "data_type": "float32", "word_order": "little"},
                     {"tag": "DS-M01-FT-UP", "address": 2, "data_type": "int16", "scale": 0.1, "offset": 5},
@@ -33,9 +35,13 @@ def good(tmp_path: Path) -> dict[str, Any]:
             }
         ],
         "opcua": [
-            {"name": "plc-1", "url": "opc.tcp://127.0.0.1:4840/", "tags": [{"tag": "DS-M01-TT-UP", "node_id": "ns=2;s=TT"}]}
+            {
+                "name": "plc-1",
+                "url": "opc.tcp://127.0.0.1:4840/",
+                "tags": [{"tag": "DS-M01-TT-UP", "node_id": "ns=2;s=TT"}],
+            }
         ],
-    }  # fmt: skip
+    }
 
 
 def write(tmp_path: Path, config: Any) -> Path:
@@ -66,8 +72,14 @@ CASES = [
     (lambda c: c["telemetry"].update(token_file="missing.token"), "token_file"),
     (lambda c: c["queue"].update(when_full="panic"), "queue: when_full must be one of drop_oldest, block, got 'panic'"),
     (lambda c: c["queue"].update(max_readings=0), "queue: max_readings must be in [1,"),
-    (lambda c: c["modbus"][0]["tags"][0].update(data_type="float"), "modbus[0] (rtu-1).tags[0] (DS-M01-PT-UP): data_type must be one of"),
-    (lambda c: c["modbus"][0]["tags"][0].update(word_order="middle"), "tags[0] (DS-M01-PT-UP): word_order must be one of big, little"),
+    (
+        lambda c: c["modbus"][0]["tags"][0].update(data_type="float"),
+        "modbus[0] (rtu-1).tags[0] (DS-M01-PT-UP): data_type must be one of",
+    ),
+    (
+        lambda c: c["modbus"][0]["tags"][0].update(word_order="middle"),
+        "tags[0] (DS-M01-PT-UP): word_order must be one of big, little",
+    ),
     (lambda c: c["modbus"][0]["tags"][1].update(address=-1), "tags[1] (DS-M01-FT-UP): address must be in [0,"),
     (lambda c: c["modbus"][0]["tags"][1].update(unit_id=300), "unit_id must be in [0, 255], got 300"),
     (lambda c: c["modbus"][0]["tags"][1].update(scale=0), "scale must not be 0"),
@@ -78,14 +90,19 @@ CASES = [
     (lambda c: c["modbus"][0]["tags"][1].update(scan_period_s=-1), "scan_period_s must be > 0"),
     (lambda c: c["modbus"][0].update(port="five"), "modbus[0] (rtu-1): port must be an integer, got 'five'"),
     (lambda c: c["modbus"][0].update(tags=[]), "modbus[0] (rtu-1): tags must be a non-empty list"),
-    (lambda c: c["modbus"].append(c["modbus"][0] | {"tags": [{"tag": "DS-M02-PT-UP", "address": 0, "data_type": "int16"}]}), "source name 'rtu-1' is used twice"),
+    (
+        lambda c: c["modbus"].append(
+            c["modbus"][0] | {"tags": [{"tag": "DS-M02-PT-UP", "address": 0, "data_type": "int16"}]}
+        ),
+        "source name 'rtu-1' is used twice",
+    ),
     (lambda c: c["opcua"][0].update(url="http://x"), "opcua[0] (plc-1): url must start with opc.tcp://"),
     (lambda c: c["opcua"][0]["tags"][0].update(node_id="TT"), "node_id 'TT' is not an OPC UA node id"),
     (lambda c: c["opcua"][0].update(subscribe="yes"), "subscribe must be true or false"),
     (lambda c: (c.pop("modbus"), c.pop("opcua")), "no sources"),
     (lambda c: c.update(modbus={"name": "x"}), "modbus: must be a list"),
     (lambda c: c["health"] if False else c.update(health={"port": 70000}), "health: port must be in [-1, 65535]"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("change", "message"), CASES)
@@ -99,7 +116,11 @@ def test_garbage_is_refused_naming_the_entry(tmp_path: Path, change: Any, messag
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("gateway_id: [unclosed", "not valid YAML"), ("- a list", "must be a mapping, got list"), ("", "must be a mapping, got NoneType")],
+    [
+        ("gateway_id: [unclosed", "not valid YAML"),
+        ("- a list", "must be a mapping, got list"),
+        ("", "must be a mapping, got NoneType"),
+    ],
 )
 def test_not_a_config_at_all(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(GatewayConfigError, match=message):
@@ -121,15 +142,29 @@ def test_cli_refuses_a_bad_file_with_exit_code_2_and_no_traceback(tmp_path: Path
     config = mutate(tmp_path, lambda c: c["modbus"][0]["tags"][0].update(data_type="float"))
     path = write(tmp_path, config)
     result = subprocess.run(
-        [sys.executable, "-m", "services.gateway", "--config", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "services.gateway", "--config", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "modbus[0] (rtu-1).tags[0] (DS-M01-PT-UP): data_type must be one of" in result.stderr
     assert "Traceback" not in result.stderr
     ok = subprocess.run(
         [sys.executable, "-m", "services.gateway", "--config", str(write(tmp_path, good(tmp_path))), "--check"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert ok.returncode == 0 and "3 tags" in ok.stdout
-    none = subprocess.run([sys.executable, "-m", "services.gateway"], cwd=ROOT, capture_output=True, text=True, timeout=60, env={"PATH": ""})
+    none = subprocess.run(
+        [sys.executable, "-m", "services.gateway"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": ""},
+    )
     assert none.returncode == 2 and "no configuration" in none.stderr

@@ -62,8 +62,12 @@ def test_scaling_and_quality() -> None:
     assert scaled_reading(700.0, 1.0, 0.0, 0.0, 600.0) == (700.0, QUALITY_UNCERTAIN)  # sent as read
 
 
-def point(tag: str, address: int, data_type: DataType = DataType.FLOAT32, unit: int = 1, period: float = 1.0) -> RegisterPoint:
-    return RegisterPoint(tag, unit, RegisterTable.HOLDING, address, data_type, WordOrder.BIG, 1.0, 0.0, 0.0, 1.0, period)
+def point(
+    tag: str, address: int, data_type: DataType = DataType.FLOAT32, unit: int = 1, period: float = 1.0
+) -> RegisterPoint:
+    return RegisterPoint(
+        tag, unit, RegisterTable.HOLDING, address, data_type, WordOrder.BIG, 1.0, 0.0, 0.0, 1.0, period
+    )
 
 
 def test_plan_blocks_merges_contiguous_registers_up_to_the_modbus_limit() -> None:
@@ -77,8 +81,11 @@ def test_plan_blocks_splits_on_gaps_units_and_periods() -> None:
     points = [point("A", 0), point("B", 10), point("C", 2, unit=2), point("D", 4, period=10.0), point("E", 2)]
     blocks = plan_blocks(points)
     assert {(b.unit_id, b.address, b.count, b.scan_period_s) for b in blocks} == {
-        (1, 0, 4, 1.0), (1, 10, 2, 1.0), (2, 2, 2, 1.0), (1, 4, 2, 10.0),
-    }  # fmt: skip
+        (1, 0, 4, 1.0),
+        (1, 10, 2, 1.0),
+        (2, 2, 2, 1.0),
+        (1, 4, 2, 10.0),
+    }
     assert len(plan_blocks(points, max_gap=6)) == 3  # A, E and B in one read when gaps may be read over
 
 
@@ -120,4 +127,3 @@ def test_failure_actions_never_retry_a_refused_batch_forever() -> None:
     assert action_for(Failure.UNEXPLAINED, 10, 1) is FailureAction.RESEND
     assert action_for(Failure.UNEXPLAINED, 10, UNEXPLAINED_ATTEMPTS) is FailureAction.SPLIT
     assert action_for(Failure.UNEXPLAINED, 1, UNEXPLAINED_ATTEMPTS) is FailureAction.DEAD_LETTER
-

@@ -24,7 +24,9 @@ def readings(n: int, start: int = 0, tag: str = "T") -> list[Reading]:
 
 @pytest.fixture
 async def queue(tmp_path: Path) -> AsyncIterator[SqliteQueue]:
-    q = SqliteQueue(tmp_path / "q.sqlite3", max_readings=10**6, drop_oldest=True, synchronous="NORMAL", first_sequence=1)
+    q = SqliteQueue(
+        tmp_path / "q.sqlite3", max_readings=10**6, drop_oldest=True, synchronous="NORMAL", first_sequence=1
+    )
     yield q
     q.close()
 
@@ -83,7 +85,9 @@ async def test_outage_resends_the_same_sequences_and_loses_nothing(queue: Sqlite
 
 async def test_oversized_batches_are_split_until_accepted(queue: SqliteQueue) -> None:
     await queue.append(readings(300))
-    link = FakeLink(lambda seq, rows: SendError(Failure.TOO_LARGE, "RESOURCE_EXHAUSTED: too many") if len(rows) > 30 else None)
+    link = FakeLink(
+        lambda seq, rows: SendError(Failure.TOO_LARGE, "RESOURCE_EXHAUSTED: too many") if len(rows) > 30 else None
+    )
     metrics = FakeMetrics()
     forwarder = Forwarder(queue, link, metrics, settings())
     await run_until(forwarder, lambda: queue.depth() == 0)

@@ -69,7 +69,9 @@ def test_drop_oldest_spares_chunks_of_batches(tmp_path: Path) -> None:
 
 def test_policy_without_dropping_old_refuses_new_readings_beyond_the_bound(tmp_path: Path) -> None:
     dropped: list[tuple[str, int]] = []
-    q = open_queue(tmp_path / "q.sqlite3", max_readings=5, drop_oldest=False, on_dropped=lambda r, n: dropped.append((r, n)))
+    q = open_queue(
+        tmp_path / "q.sqlite3", max_readings=5, drop_oldest=False, on_dropped=lambda r, n: dropped.append((r, n))
+    )
     assert q.append_sync(readings(8)) == 3
     assert q.depth() == 5 and dropped == [("queue_full", 3)]
     q.close()
@@ -80,9 +82,12 @@ def test_disk_full_refuses_the_append_and_keeps_everything_stored(tmp_path: Path
     and after acks free space appends work again."""
     dropped: list[tuple[str, int]] = []
     q = open_queue(
-        tmp_path / "q.sqlite3", max_readings=10**9, max_bytes=65536, chunk_readings=100,
+        tmp_path / "q.sqlite3",
+        max_readings=10**9,
+        max_bytes=65536,
+        chunk_readings=100,
         on_dropped=lambda r, n: dropped.append((r, n)),
-    )  # fmt: skip
+    )
     stored = 0
     with pytest.raises(StorageFull, match="not stored"):
         for start in range(0, 1_000_000, 200):
