@@ -11,7 +11,7 @@ from services.leakdetect.domain import events as E
 from services.leakdetect.domain import layout as L
 from services.leakdetect.domain.config import DetectorConfig
 from services.leakdetect.domain.detector import DetectorState, decode_events, process_batch
-from services.leakdetect.reference.health import Instrument, health_events
+from services.leakdetect.reference.health import HealthEvent, Instrument, health_events
 
 from .conftest import T0_US
 
@@ -60,7 +60,7 @@ def _inject(s: dict[str, np.ndarray], role: int, kind: str, at_s: float, rng: np
         s["q"] = np.insert(q, i, 1)
 
 
-def _compare(instruments: list[Instrument], series: dict[int, dict[str, np.ndarray]]) -> list[tuple[int, ...]]:
+def _compare(instruments: list[Instrument], series: dict[int, dict[str, np.ndarray]]) -> list[HealthEvent]:
     role = np.concatenate([np.full(s["t"].size, r) for r, s in series.items()])
     t_us = T0_US + np.round(np.concatenate([s["t"] for s in series.values()]) * 1e6).astype(np.int64)
     v = np.concatenate([s["v"] for s in series.values()])
