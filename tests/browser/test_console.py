@@ -212,6 +212,12 @@ def _seed_hazard_and_programme(workorders: Workorders) -> None:
             context=pb.CommandContext(command_id=f"tg-{run}"),
             set_target=pb.SetReplacementTargetCommand(district=DISTRICT, pipe_class="municipal", year=year,
                                                       target_km=5.0)), metadata=meta)
+        opened = stub.ExecuteReplacementCommand(pb.ExecuteReplacementCommandRequest(
+            context=pb.CommandContext(command_id=f"op-{run}"),
+            open=pb.OpenReplacementCommand(segment_id="DS-M03", year=year)), metadata=meta)
+        stub.ExecuteReplacementCommand(pb.ExecuteReplacementCommandRequest(
+            replacement_id=opened.result.stream_id, context=pb.CommandContext(command_id=f"pr-{run}"),
+            report_progress=pb.ReportReplacementProgressCommand(km_done=0.8)), metadata=meta)
 
 
 def test_screenshots_of_every_view(stack: tuple[Workorders, Console], browser: Any, live_order: dict[str, Any],
