@@ -307,11 +307,16 @@ def create_app(deps: ConsoleDeps) -> Starlette:
                 for replayed in sub.replay:
                     yield replayed
                 while True:
-                    encoded = await sub.queue.get()
-                    if encoded is None:
+                    # Frames that queued up while this connection waited for the CPU go out in one write:
+                    # under load, a thousand connections cost a thousand writes per burst, not per event.
+                    frames = [await sub.queue.get()]
+                    while not sub.queue.empty() and len(frames) < 100:
+                        frames.append(sub.queue.get_nowait())
+                    if None in frames:
+                        yield "".join(f for f in frames if f is not None)
                         yield f"event: reset\ndata: {deps.hub.position}\n\n"
                         return
-                    yield encoded
+                    yield "".join(f for f in frames if f is not None)
             finally:
                 deps.hub.unsubscribe(sub)
 
