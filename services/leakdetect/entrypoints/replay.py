@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
     n = history.time_unix_us.size
     rate = n / max(read_s + replay_s, 1e-9)
     print(f"{history.rows:,} rows read, {n:,} readings replayed in {read_s + replay_s:.1f} s "
-          f"({rate:,.0f} readings/s; reading {read_s:.3f} s, detectors {replay_s:.3f} s), {len(alarms)} alarm(s)",
+          f"({rate:,.0f} readings/s; reading {read_s:.4f} s, detectors {replay_s:.4f} s), {len(alarms)} alarm(s)",
           file=out)
     if history.refused_rows:
         counts = ", ".join(f"{k} {v:,}" for k, v in sorted(history.refused.items()))
