@@ -386,6 +386,14 @@ def bench_outage(
             time.sleep(max(0.0, min(2.0, end - time.time())))
 
     try:
+        deadline = time.time() + 120
+        while (
+            not health().get("acked_readings") and time.time() < deadline
+        ):  # loading a 5,000-tag network takes a while
+            if gateway.poll() is not None:
+                raise SystemExit(f"gateway exited ({gateway.returncode}); see {work / 'gateway.log'}")
+            say("  waiting for the gateway to start")
+            time.sleep(2)
         since_s = time.time()
         watch(10, "live")
         say(f"killing telemetry for {outage_s:g} s")

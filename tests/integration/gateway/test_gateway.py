@@ -23,6 +23,7 @@ from services.network.quality import QUALITY_BAD, QUALITY_GOOD
 from .conftest import (
     NETWORK,
     SOURCE_TIME_OFFSET_S,
+    TOKENS,
     Field,
     GatewayProcess,
     Telemetry,
@@ -363,3 +364,19 @@ def test_garbage_sources_give_quality_codes_and_the_gateway_keeps_running(
     assert good["DS-M01-TT-UP"] >= 3  # the OPC UA node that stayed
     logs = gateway.logs()
     assert "rtu-down" in logs and "does not exist" in logs and "Traceback" not in logs
+
+
+def test_demo_gateway_module_runs_one_city_gateway_against_its_modbus_simulator(
+    telemetry: Telemetry, kafka_bootstrap: str, tmp_path: Any
+) -> None:
+    """What ``make demo`` uses (deploy/demo_gateway.py): simulator and gateway processes, a summary, clean stop."""
+    from deploy.demo_gateway import modbus_gateway
+
+    since_us = time.time_ns() // 1000
+    with modbus_gateway(telemetry.target, "gw-ds-01", TOKENS["gw-ds-01"], tmp_path) as gateway:
+        wait_until(lambda: gateway.health()["acked_readings"] >= 60, 40, "demo gateway readings acked")
+        summary = gateway.summary()
+    assert "gw-ds-01 (Modbus TCP)" in summary and "readings acked by telemetry" in summary
+    assert gateway.process.returncode == 0 and gateway.simulator.returncode == 0
+    tags = {r.tag_id for r in readings_on_topic(kafka_bootstrap, "gw-ds-01", since_us)}
+    assert {t.tag_id for t in NETWORK.tags_of_gateway("gw-ds-01") if t.scan_period_s <= 1.0} <= tags
