@@ -51,6 +51,7 @@ def write_deployment(base: Path, name: str) -> Path:
         "telemetry": {"port": free_port(), "workers": 2, "metrics_port": _free_port_pair()},
         "leakdetect": {"workers": 2, "grpc_port": _free_port_pair(), "metrics_port": _free_port_pair()},
         "workorders": {"grpc_port": free_port(), "metrics_port": free_port()},
+        "console": {"port": free_port(), "metrics_port": free_port()},
         "restart": {"start_seconds": 3, "start_retries": 10},
         "start_timeout_s": 240,
     }

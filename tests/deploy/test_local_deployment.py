@@ -42,7 +42,8 @@ def test_up_starts_every_process_healthy(local: Running) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     names = [p.name for p in local.deployment.programs()]
-    assert names == ["kafka", "postgres", "telemetry-0", "telemetry-1", "leakdetect-0", "leakdetect-1", "workorders"]
+    assert names == ["kafka", "postgres", "telemetry-0", "telemetry-1", "leakdetect-0", "leakdetect-1", "workorders",
+                     "console"]
     for name in names:
         row = next(line for line in lines if line.split()[0] == name)
         assert " RUNNING " in row and " healthy " in row, row
