@@ -163,19 +163,52 @@ def record_readings(
     return RecordReadings(tuple(times), tuple(role_parts), tuple(values), tuple(qualities), unknown)
 
 
-def _in_range(items: Sequence[tuple[RawRecord, Any, RecordReadings]], latest_source_time_us: int) -> bool:
-    """Whether every reading of a segment's records in this batch has a plausible time and quality code."""
-    t = [a for _, _, rr in items for a in rr.time_us]
-    if not t:
-        return True
-    times = np.concatenate(t)
-    q = np.concatenate([a for _, _, rr in items for a in rr.quality])
-    return bool(
-        int(times.min()) >= _EARLIEST_SOURCE_TIME_US
-        and int(times.max()) <= latest_source_time_us
-        and int(q.min()) >= 0
-        and int(q.max()) <= QUALITY_MAX
-    )
+@dataclass(frozen=True, slots=True)
+class _SegmentReadings:
+    """A segment's readings in this batch, every record's series concatenated once (record i owns
+    [bounds[i], bounds[i + 1])): the range check and the detectors use these same arrays."""
+
+    time_us: npt.NDArray[np.int64]
+    role: npt.NDArray[np.int8]
+    value_si: npt.NDArray[np.float64]
+    quality: npt.NDArray[np.int8]
+    bounds: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(cls, items: Sequence[tuple[RawRecord, Any, RecordReadings]]) -> _SegmentReadings:
+        sizes = [sum(a.size for a in rr.time_us) for _, _, rr in items]
+        bounds = np.zeros(len(items) + 1, np.int64)
+        np.cumsum(sizes, out=bounds[1:])
+
+        def cat(parts: list[Any], dtype: Any) -> Any:
+            return np.concatenate(parts) if parts else np.empty(0, dtype)
+
+        return cls(
+            cat([a for _, _, rr in items for a in rr.time_us], np.int64),
+            cat([a for _, _, rr in items for a in rr.role], np.int8),
+            cat([a for _, _, rr in items for a in rr.value_si], np.float64),
+            cat([a for _, _, rr in items for a in rr.quality], np.int8),
+            bounds,
+        )
+
+    def in_range(self, latest_source_time_us: int) -> bool:
+        """Whether every reading has a plausible time and quality code (one check per segment and batch)."""
+        if self.time_us.size == 0:
+            return True
+        return bool(
+            int(self.time_us.min()) >= _EARLIEST_SOURCE_TIME_US
+            and int(self.time_us.max()) <= latest_source_time_us
+            and int(self.quality.min()) >= 0
+            and int(self.quality.max()) <= QUALITY_MAX
+        )
+
+    def of_records(self, keep: list[int]) -> tuple[Any, Any, Any, Any]:
+        """The readings of the records `keep` (indices, in order): the arrays themselves when that is all."""
+        if len(keep) == self.bounds.size - 1:
+            return self.time_us, self.role, self.value_si, self.quality
+        sel = np.concatenate([np.arange(self.bounds[i], self.bounds[i + 1]) for i in keep]) if keep else \
+            np.empty(0, np.int64)
+        return self.time_us[sel], self.role[sel], self.value_si[sel], self.quality[sel]
 
 
 @dataclass
@@ -303,7 +336,8 @@ class BatchProcessor:
         if unknown_tags:
             self.metrics.unknown_tag_series(unknown_tags)
         for segment_id, items in by_segment.items():
-            if not _in_range(items, latest_source_time_us):  # the rare path: find the records to dead-letter
+            seg_readings = _SegmentReadings.of(items)
+            if not seg_readings.in_range(latest_source_time_us):  # the rare path: find the records to dead-letter
                 kept = []
                 for raw, msg, readings in items:
                     problem = readings.range_problem(latest_source_time_us)
@@ -315,8 +349,9 @@ class BatchProcessor:
                 items = kept
                 if not items:
                     continue
+                seg_readings = _SegmentReadings.of(items)
             try:
-                outcome = self._process_segment(segment_id, items)
+                outcome = self._process_segment(segment_id, items, seg_readings)
             except Exception as exc:
                 # One segment's failure must not take the batch's other segments down with it (faust acks a
                 # batch whose loop body raised): its records are dead-lettered rather than acked and lost, and
@@ -349,18 +384,16 @@ class BatchProcessor:
         self,
         segment_id: str,
         items: list[tuple[RawRecord, records_pb2.SegmentReadings, RecordReadings]],
+        seg_readings: _SegmentReadings,
     ) -> _SegmentOutcome:
         runtime = self._runtime(segment_id)
         # From here on the runtime differs from the stored checkpoint until `checkpoint` writes it.
         cached = self._cache.pop(segment_id, None)
         outcome = _SegmentOutcome([], [], 0, None)
-        times: list[Any] = []
-        role_parts: list[Any] = []
-        values: list[Any] = []
-        qualities: list[Any] = []
+        keep: list[int] = []
         replayed = duplicates = 0
         partition = items[0][0].partition
-        for raw, msg, readings in items:
+        for i, (raw, msg, _) in enumerate(items):
             if raw.partition == runtime.partition and raw.offset <= runtime.last_offset:
                 replayed += 1
                 continue
@@ -370,10 +403,7 @@ class BatchProcessor:
                 duplicates += 1
                 continue
             runtime.remember(msg.record_id, self.dedupe_records)
-            times.extend(readings.time_us)
-            role_parts.extend(readings.role)
-            values.extend(readings.value_si)
-            qualities.extend(readings.quality)
+            keep.append(i)
         if replayed:
             self.metrics.replayed(replayed)
         if replayed == len(items):
@@ -384,12 +414,9 @@ class BatchProcessor:
             runtime.duplicates += duplicates
             self.metrics.duplicates(duplicates)
         status: ports.SegmentStatusView | None = None
-        if times:
-            t = np.concatenate(times)
-            late, released = runtime.reorder.push(
-                t, np.concatenate(role_parts), np.concatenate(values), np.concatenate(qualities),
-                self.reorder_tolerance_us,
-            )
+        t, roles, values, qualities = seg_readings.of_records(keep)
+        if keep and any(items[i][2].time_us for i in keep):
+            late, released = runtime.reorder.push(t, roles, values, qualities, self.reorder_tolerance_us)
             runtime.readings += int(t.size)
             outcome.readings = int(t.size)
             if late:
