@@ -179,6 +179,7 @@ def replay(pipeline: Pipeline, history: History, status_interval_s: float | None
         if sample_at is not None:
             samples.append((float(sample_at[k]) / 1e6, pipeline.window_table()))
         progress(f"replaying: {b:,} of {n:,} readings ({100 * b / n:.0f} %)")
+    pipeline.advance_to(float(t[-1]) / 1e6)  # the end of the history: open fronts expire, silent tags turn stale
     progress(f"replayed {n:,} readings", force=True)
     return samples
 
@@ -214,11 +215,18 @@ def write_json(alarms: list[Alarm], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:
         for a in alarms:
-            fh.write(json.dumps(a.as_json(), allow_nan=False, default=_finite) + "\n")
+            fh.write(json.dumps(_finite(a.as_json()), allow_nan=False) + "\n")
 
 
 def _finite(x: object) -> object:
-    return str(x)
+    """JSON has no infinities or NaN (an MDLR is infinite while a segment is not monitored): null instead."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_finite(v) for v in x]
+    return x
 
 
 def write_out(out_dir: Path, pipeline: Pipeline, network: Network, history: History,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.leakdetect.adapters.core_detector import CoreDetector
+from services.leakdetect.domain import Pipeline
 from services.leakdetect.domain import network_config as NC
 from services.network import load_demo_network
 
@@ -14,6 +15,7 @@ def test_the_service_adapter_uses_the_one_builder() -> None:
     for sid in list(NET.segments)[:6]:
         built = NC.config_from_network(NET, segment_ids=[sid])
         state = core.new_state(sid)
+        assert isinstance(state, Pipeline)  # the service's way in is the public facade
         assert (state.config.seg_cfg == built.config.seg_cfg).all()
         assert (state.config.slot_cfg == built.config.slot_cfg).all()
         assert dict(core.tag_roles(sid)) == built.tag_role

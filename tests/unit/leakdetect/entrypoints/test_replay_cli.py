@@ -77,6 +77,17 @@ def test_a_simulated_leak_is_replayed_into_an_alarm_table_json_lines_status_and_
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_json_lines_carry_no_infinities(tmp_path: Path) -> None:
+    from services.leakdetect.domain import Alarm
+    from services.leakdetect.entrypoints.replay import write_json
+
+    alarm = Alarm(0, "leak", "L-01", 1.0, 2.0, ("mass_balance",), 0.5, (0.1, 0.9),
+                  evidence={"mdlr_kg_per_s": float("inf"), "statistic": float("nan")})
+    path = tmp_path / "a.jsonl"
+    write_json([alarm], path)
+    assert json.loads(path.read_text())["evidence"] == {"mdlr_kg_per_s": None, "statistic": None}
+
+
 def test_help_documents_every_flag() -> None:
     text = parser().format_help()
     for action in parser()._actions:
