@@ -69,7 +69,9 @@ def test_readings_arrive_with_tags_values_scaling_and_times(
     tmp_path: Any,
 ) -> None:
     gateway_id = "gw-kb-01"
-    opc_tags = {"KB-M01-PT-UP": (1.0, 0.0), "KB-M01-TT-UP": (0.1, -5.0)}  # tag -> scale, offset
+    # tag -> scale, offset; the last is polled (subscribe: false), the others by subscription
+    opc_tags = {"KB-M01-PT-UP": (1.0, 0.0), "KB-M01-TT-UP": (0.1, -5.0), "KB-M02-PT-UP": (2.0, 10.0)}
+    polled = "KB-M02-PT-UP"
     sim = field_servers.modbus[gateway_id]
     mapped = [m for m in field_servers.mapped[gateway_id] if m.tag.tag_id not in opc_tags]
     opc = field_servers.loop.run(start_opcua(list(opc_tags)))
@@ -90,8 +92,17 @@ def test_readings_arrive_with_tags_values_scaling_and_times(
                 "tags": [
                     {"tag": t, "node_id": opc.node_ids[t], "scale": s, "offset": o, "scan_period_s": 0.2}
                     for t, (s, o) in opc_tags.items()
+                    if t != polled
                 ],
-            }
+            },
+            {
+                "name": "plc-polled",
+                "url": opc.url,
+                "subscribe": False,
+                "tags": [
+                    {"tag": polled, "node_id": opc.node_ids[polled], "scale": 2.0, "offset": 10.0, "scan_period_s": 0.5}
+                ],
+            },
         ]
         gateway = gateway_factory(config)
         since_us = time.time_ns() // 1000
