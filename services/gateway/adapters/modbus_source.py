@@ -125,12 +125,8 @@ class ModbusSource:
         try:
             response = await read(block.address, count=block.count, device_id=block.unit_id)
         except (TimeoutError, ModbusException, OSError) as error:
-            self._error(
-                "timeout" if "timeout" in str(error).lower() or "no response" in str(error).lower() else "io",
-                str(error),
-            )
-            if not client.connected:
-                return self._bad([block])
+            text = str(error).lower()
+            self._error("timeout" if "timeout" in text or "no response" in text else "io", str(error))
             return self._bad([block])
         t_us = (sent_ns + time.time_ns()) // 2000
         if response.isError():

@@ -242,8 +242,6 @@ class OpcUaSource:
                 values = await self._read(client, tags)
                 readings = []
                 for tag, dv in zip(tags, values, strict=True):
-                    if dv.SourceTimestamp is None and dv.ServerTimestamp is None:
-                        dv.SourceTimestamp = None
                     readings.append(self.reading(tag, dv))
                 await self.record(self.name, readings)
                 next_due += period

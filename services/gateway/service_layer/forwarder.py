@@ -158,8 +158,7 @@ class Forwarder:
         settings = self.settings
         in_flight: collections.deque[_InFlight] = collections.deque()
         resend = collections.deque(self.queue.pending())
-        unsent = self.queue.depth() - 0  # queued rows; pending ones are a small part of it
-        self.lanes.reconnected(self.queue.next_row_id(), unsent, settings.max_readings_per_batch)
+        self.lanes.reconnected(self.queue.next_row_id(), self.queue.depth(), settings.max_readings_per_batch)
         first_ack = asyncio.Event()
 
         async def writer() -> None:
