@@ -11,7 +11,13 @@ import math
 import struct
 from collections.abc import Sequence
 
-from services.network.quality import QUALITY_BAD, QUALITY_GOOD, QUALITY_UNCERTAIN
+from services.network.quality import (
+    QUALITY_BAD,
+    QUALITY_GOOD,
+    QUALITY_SATURATED,
+    QUALITY_UNCERTAIN,
+    SATURATION_MARGIN_SPANS,
+)
 
 
 class DataType(enum.StrEnum):
@@ -59,12 +65,19 @@ def decode_registers(registers: Sequence[int], data_type: DataType, word_order: 
 
 
 def scaled_reading(raw: float, scale: float, offset: float, range_min: float, range_max: float) -> tuple[float, int]:
-    """Engineering value and quality: non-finite values are BAD (and replaced by ``range_min`` so that telemetry
-    rejects them for their quality, not as NaN); values outside the tag's range are UNCERTAIN and sent as read
-    (telemetry rejects them as OUT_OF_RANGE, where an operator sees the real number)."""
+    """Engineering value and quality.
+
+    Non-finite values are BAD (and replaced by ``range_min``, so that telemetry rejects them for their quality, not
+    as NaN). Beyond the tag's range by up to ``SATURATION_MARGIN_SPANS`` the meter is saturated: SATURATED, sent as
+    read (telemetry takes it as a bound at the range end). Farther out no meter reads it (a scaling or wiring
+    fault): UNCERTAIN and sent as read, so telemetry rejects it as OUT_OF_RANGE with the real number visible.
+    """
     value = raw * scale + offset
     if not math.isfinite(value):
         return range_min, QUALITY_BAD
-    if value < range_min or value > range_max:
-        return value, QUALITY_UNCERTAIN
-    return value, QUALITY_GOOD
+    if range_min <= value <= range_max:
+        return value, QUALITY_GOOD
+    margin = SATURATION_MARGIN_SPANS * (range_max - range_min)
+    if range_min - margin <= value <= range_max + margin:
+        return value, QUALITY_SATURATED
+    return value, QUALITY_UNCERTAIN

@@ -24,7 +24,7 @@ from services.gateway.domain import (
 )
 from services.gateway.domain.batches import UNEXPLAINED_ATTEMPTS
 from services.gateway.domain.registers import scaled_reading
-from services.network.quality import QUALITY_BAD, QUALITY_GOOD, QUALITY_UNCERTAIN
+from services.network.quality import QUALITY_BAD, QUALITY_GOOD, QUALITY_SATURATED, QUALITY_UNCERTAIN
 
 
 def words(fmt: str, value: float) -> list[int]:
@@ -59,7 +59,12 @@ def test_scaling_and_quality() -> None:
     value, quality = scaled_reading(math.nan, 1.0, 0.0, 0.0, 600.0)
     assert (value, quality) == (0.0, QUALITY_BAD)  # in range, so telemetry judges it by quality, not as NaN
     assert scaled_reading(math.inf, 1.0, 0.0, -1.0, 1.0)[1] == QUALITY_BAD
-    assert scaled_reading(700.0, 1.0, 0.0, 0.0, 600.0) == (700.0, QUALITY_UNCERTAIN)  # sent as read
+    assert scaled_reading(700.0, 1.0, 0.0, 0.0, 600.0) == (700.0, QUALITY_SATURATED)  # a meter pinned past its end
+    assert scaled_reading(-10.0, 1.0, 0.0, 0.0, 600.0) == (-10.0, QUALITY_SATURATED)
+    assert scaled_reading(1300.0, 1.0, 0.0, 0.0, 600.0) == (
+        1300.0,
+        QUALITY_UNCERTAIN,
+    )  # no meter reads that: sent as read
 
 
 def point(
