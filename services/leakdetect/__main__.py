@@ -15,9 +15,17 @@ USAGE = """usage: python -m services.leakdetect [replay ...]
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["replay"]:
+        import os
+
         from services.leakdetect.entrypoints.replay import main as replay
 
-        return replay(args[1:])
+        try:
+            code = replay(args[1:])
+            sys.stdout.flush()  # inside the try: a closed pipe shows here rather than at interpreter exit
+            return code
+        except BrokenPipeError:  # the reader went away (`... | head`): stop quietly, as other tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
     if args:
         print(USAGE, file=sys.stderr if args[0] not in ("-h", "--help") else sys.stdout, end="")
         return 0 if args[0] in ("-h", "--help") else 2

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from . import events as E
+from . import layout as L
 
 Z_95 = 1.959964  # two-sided 95 % interval of a normal estimate
 # A methane sensor says the leak is within its reach of the pipe; the reach as 1 s.d.
@@ -108,7 +109,8 @@ class AlarmBook:
     """Alarms of a pipeline, assembled from named detector events (in event order)."""
 
     def __init__(self, segment_ids: list[str], length_m: list[float], wave_speed_m_per_s: list[float],
-                 role_tags: list[dict[int, str]], tag_position_m: Mapping[str, float], block_s: float) -> None:
+                 role_tags: list[dict[int, str]], tag_position_m: Mapping[str, float], block_s: float,
+                 window_s: tuple[float, ...]) -> None:
         self.alarms: list[Alarm] = []
         self._segment_ids = segment_ids
         self._length_m = length_m
@@ -118,6 +120,7 @@ class AlarmBook:
         self._open: dict[int, _Open] = {}
         # the balance dates an onset to its CUSUM change point, a block's resolution
         self._block_s = 2.0 * block_s
+        self._window_s = window_s
 
     def _new(self, seg: int, **fields: object) -> int:
         self.alarms.append(Alarm(number=len(self.alarms), segment=self._segment_ids[seg], **fields))  # type: ignore[arg-type]
@@ -142,7 +145,7 @@ class AlarmBook:
                 rate = {"rate_kg_per_s": ev.rate_kg_per_s,
                         "rate_interval_kg_per_s": _interval(ev.rate_kg_per_s, ev.rate_sd_kg_per_s, 0.0)}
                 balance_evidence: dict[str, float | int | str] = {
-                    "statistic": ev.statistic, "test": ev.test, "mdlr_kg_per_s": ev.mdlr_kg_per_s}
+                    "statistic": ev.statistic, "test": self._test_name(ev.test), "mdlr_kg_per_s": ev.mdlr_kg_per_s}
                 onset_s = ev.onset_us / 1e6
                 j = op.momentary
                 if j is not None and "mass_balance" not in self.alarms[j].methods and \
@@ -190,6 +193,17 @@ class AlarmBook:
                 if i_open is not None:
                     self._set(i_open, changed, cleared_unix_s=ev.time_us / 1e6)
         return [self.alarms[i] for i in changed]
+
+    def _test_name(self, test: int) -> str:
+        """The balance test that decided: "window_<s>s" (imbalance over a window), "cusum" (Page's CUSUM) or
+        "step_<s>s" (a window against the one before it)."""
+        if 0 <= test < L.N_WINDOWS:
+            return f"window_{self._window_s[test]:g}s"
+        if test == L.TEST_CUSUM:
+            return "cusum"
+        if L.TEST_STEP0 <= test < L.TEST_STEP0 + L.N_WINDOWS:
+            return f"step_{self._window_s[test - L.TEST_STEP0]:g}s"
+        return f"test_{test}"
 
     def _momentary(self, seg: int, op: _Open, ev: E.Rupture | E.PressureWaveLeak, changed: dict[int, None]) -> None:
         """A rupture and the pressure-wave location of its fronts are one incident."""

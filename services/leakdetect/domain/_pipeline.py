@@ -85,7 +85,8 @@ class Pipeline:
         self.params = params
         self._state = state
         self._book = AlarmBook(model.segment_ids, model.length_m, model.wave_speed, model.role_tags,
-                               {t.tag_id: t.position_m for t in model.network.tags.values()}, params.block_s)
+                               {t.tag_id: t.position_m for t in model.network.tags.values()}, params.block_s,
+                               tuple(float(b) * params.block_s for b in params.windows_blocks))
         self.last_events: list[DetectorEvent] = []  # the named detector events of the last feed / advance
 
     # --- building ------------------------------------------------------------------------------------------

@@ -77,6 +77,21 @@ def test_a_simulated_leak_is_replayed_into_an_alarm_table_json_lines_status_and_
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_closed_pipe_ends_the_replay_without_a_traceback(history_csv: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[4]
+    proc = subprocess.Popen([sys.executable, "-m", "services.leakdetect", "replay", "--network", str(NET_PATH),
+                             "--readings", str(history_csv), "--quiet"], cwd=root, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # as `| head -0` would
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1
+    assert "Traceback" not in err
+
+
 def test_json_lines_carry_no_infinities(tmp_path: Path) -> None:
     from services.leakdetect.domain import Alarm
     from services.leakdetect.entrypoints.replay import write_json
