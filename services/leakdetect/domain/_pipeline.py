@@ -74,10 +74,12 @@ class _Model:
 class Pipeline:
     """The leak detectors of a pipeline (one or more monitored segments of a network model).
 
-    >>> p = Pipeline.from_network_file("line.yaml")
-    >>> alarms = p.feed(df)            # DataFrame: tag, time (s or datetime64), value, quality
-    >>> alarms = p.feed(tag=ids, time_unix_s=t, value=v, quality=q)   # or numpy arrays
-    >>> p.status("L-01").windows[3].imbalance_kg_per_s
+    For example::
+
+        p = Pipeline.from_network_file("line.yaml")
+        alarms = p.feed(df)                                          # DataFrame: tag, time, value, quality
+        alarms = p.feed(tag=ids, time_unix_s=t, value=v, quality=q)  # or numpy arrays
+        p.status("L-01").windows[3].imbalance_kg_per_s
     """
 
     def __init__(self, model: _Model, params: DetectorParams, state: DetectorState) -> None:
