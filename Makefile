@@ -16,7 +16,8 @@ VENV_STAMP := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock | md5sum | c
         bench-ingest bench-detect bench-stream bench-workorders clean up status down logs token
 
 help:
-	@echo "make demo    - start Kafka and the services, stream a simulated city, show what happened"
+	@echo "make demo    - start Kafka, the services and the console, stream a simulated city, show what happened"
+	@echo "               (make demo DEMO_ARGS=--keep: leave it running and print the console URL and demo users)"
 	@echo "make test    - run the whole test suite (starts its own Kafka broker and PostgreSQL)"
 	@echo "make lint    - ruff, import contracts (layering), mypy, and a check that uv.lock matches pyproject.toml"
 	@echo "make lock    - refresh uv.lock (exact versions and hashes) after changing pyproject.toml"

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from .demo_console import console, keep_running
 from .progress import ticking
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,6 +30,7 @@ DEMO_DIR = REPO / "var" / "demo"
 KAFKA_PORT, KAFKA_CONTROLLER_PORT = 29092, 29093
 TELEMETRY_ADDRESS = "127.0.0.1:29051"
 WORKORDERS_ADDRESS = "127.0.0.1:29053"
+LEAKDETECT_QUERY_ADDRESS = "127.0.0.1:29071"
 
 
 BOOTSTRAP = f"127.0.0.1:{KAFKA_PORT}"
@@ -124,6 +126,9 @@ def summarise_topics(since_us: int = 0) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of simulated field traffic")
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the stack and the dispatcher console running (Ctrl-C stops)"
+    )
     options = parser.parse_args()
     if options.duration <= 0:
         parser.error("--duration must be > 0")
@@ -160,7 +165,7 @@ def main() -> int:
                 {
                     "PIPEWARDEN_KAFKA_BOOTSTRAP": BOOTSTRAP,
                     "PIPEWARDEN_LEAKDETECT_APP_ID": "pipewarden-demo-leakdetect",
-                    "PIPEWARDEN_LEAKDETECT_GRPC_PORT": "-1",
+                    "PIPEWARDEN_LEAKDETECT_GRPC_PORT": LEAKDETECT_QUERY_ADDRESS.rsplit(":", 1)[1],
                     "PIPEWARDEN_LEAKDETECT_METRICS_PORT": "-1",
                     "PIPEWARDEN_LEAKDETECT_COMMIT_INTERVAL_S": "0.5",
                 },
@@ -185,6 +190,10 @@ def main() -> int:
             )
         )
         wait_for_port(WORKORDERS_ADDRESS, 90, workorders, "workorders")
+        say("Starting the dispatcher console")
+        demo_console = stack.enter_context(
+            console(service, WORKORDERS_ADDRESS, jwt_secret, DEMO_DIR, leakdetect_addresses=LEAKDETECT_QUERY_ADDRESS)
+        )
         from .demo_leak import show_results, stream_leak
 
         leak_start, leak_onset = stream_leak(TELEMETRY_ADDRESS, tokens)
@@ -206,6 +215,8 @@ def main() -> int:
             raise SystemExit("the simulated field reported failed batches")
         summarise_topics(live_since_us)
         show_results(BOOTSTRAP, WORKORDERS_ADDRESS, db_url, jwt_secret, leak_start, leak_onset)
+        if options.keep:
+            keep_running(demo_console)
     say("Demo finished; everything stopped")
     return 0
 
