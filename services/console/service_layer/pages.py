@@ -119,10 +119,16 @@ async def network_view(
         if e.location_m is not None:
             leaks.append(schematic.LeakMark(o.segment_id, o.work_order_id, e.location_m,
                                             e.location_low_m or e.location_m, e.location_high_m or e.location_m))
-    drawing = schematic.draw(nodes, segments, alarms=alarms, faults=faults, leaks=leaks)
+    problems: set[str] = set()
+    try:
+        flagged = await api.report(token, "problem-pipelines")
+        segment_at = flagged.column("segment_id")
+        problems = {row[segment_at] for row in flagged.rows if flagged.number(row, "remaining_km") > 0}
+    except ApiRefusal as refusal:
+        notes.append(f"problem pipelines: {refusal.message}")
+    drawing = schematic.draw(nodes, segments, alarms=alarms, faults=faults, problems=problems, leaks=leaks)
     if drawing.missing_positions:
         notes.append(f"no map position for the nodes of {', '.join(drawing.missing_positions)}")
-    notes.append("problem pipelines are not coloured: the API lists no flagged segments yet")
     return NetworkView(drawing, frozenset(alarms), frozenset(faults), tuple(notes))
 
 

@@ -36,6 +36,7 @@ REPORTS = (
     "leaks-per-100km",
     "replacement",
     "inventory",
+    "problem-pipelines",
     "hazards",
     "major-hazards",
     "rectification",
@@ -214,6 +215,7 @@ class ReadModelQueries:
             "leaks-per-100km": self._leaks_per_100km,
             "replacement": self._replacement,
             "inventory": self._inventory,
+            "problem-pipelines": self._problem_pipelines,
             "hazards": self._hazard_ledger,
             "major-hazards": self._major_hazard_ledger,
             "rectification": self._rectification,
@@ -380,12 +382,37 @@ class ReadModelQueries:
         )
 
     def _inventory(self, conn: sa.Connection, now: int, districts: frozenset[str] | None) -> Table:
-        from services.workorders.adapters.network import segment_context
-        from services.workorders.domain.replacement import (
-            ProblemPipeline,
-            ProblemReason,
-            remaining_inventory_by_material,
+        from services.workorders.domain.replacement import remaining_inventory_by_material
+
+        remaining = remaining_inventory_by_material(self._problems(conn, districts), self._facts(conn))
+        return Table("inventory", ("material", "remaining_km"), tuple((m, round(km, 3)) for m, km in remaining.items()))
+
+    def _problem_pipelines(self, conn: sa.Connection, now: int, districts: frozenset[str] | None) -> Table:
+        """Every flagged problem pipeline with its km still to replace (0: replaced and verified)."""
+        from services.workorders.domain.replacement import remaining_km_by_problem
+
+        rows = sorted(
+            (
+                p.segment.segment_id,
+                p.segment.district,
+                p.segment.material,
+                p.segment.pipe_class,
+                round(p.segment.length_km, 3),
+                round(left_km, 3),
+                ",".join(reason.value for reason in p.reasons),
+                p.flagged_at_unix_us,
+            )
+            for p, left_km in remaining_km_by_problem(self._problems(conn, districts), self._facts(conn))
         )
+        columns = (
+            "segment_id", "district", "material", "pipe_class", "length_km", "remaining_km", "reasons",
+            "flagged_at_unix_us",
+        )
+        return Table("problem-pipelines", columns, tuple(rows))
+
+    def _problems(self, conn: sa.Connection, districts: frozenset[str] | None) -> list[Any]:
+        from services.workorders.adapters.network import segment_context
+        from services.workorders.domain.replacement import ProblemPipeline, ProblemReason
 
         problems = []
         for r in conn.execute(sa.select(problem_pipelines)):
@@ -399,8 +426,7 @@ class ReadModelQueries:
                     flagged_at_unix_us=int(r.flagged_at_unix_us),
                 )
             )
-        remaining = remaining_inventory_by_material(problems, self._facts(conn))
-        return Table("inventory", ("material", "remaining_km"), tuple((m, round(km, 3)) for m, km in remaining.items()))
+        return problems
 
     # -- hazards ---------------------------------------------------------------------------------------
 

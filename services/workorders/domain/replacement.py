@@ -492,6 +492,17 @@ def remaining_inventory_by_material(
     problems: Iterable[ProblemPipeline], facts: Iterable[ReplacementFact]
 ) -> dict[str, float]:
     """km of flagged problem pipeline not yet replaced, by material (partial progress is subtracted)."""
+    remaining: dict[str, float] = {}
+    for problem, left_km in remaining_km_by_problem(problems, facts):
+        remaining[problem.segment.material] = remaining.get(problem.segment.material, 0.0) + left_km
+    return dict(sorted(remaining.items()))
+
+
+def remaining_km_by_problem(
+    problems: Iterable[ProblemPipeline], facts: Iterable[ReplacementFact]
+) -> list[tuple[ProblemPipeline, float]]:
+    """Each flagged problem pipeline (once per segment) with its km not yet replaced: the segment's length
+    less the work reported on it, 0 once a replacement of it is verified."""
     done_km: dict[str, float] = {}
     for f in facts:
         if not isinstance(f, ReplacementFact):
@@ -499,7 +510,7 @@ def remaining_inventory_by_material(
         sid = f.segment.segment_id
         km = f.segment.length_km if f.verified_at_unix_us is not None else sum(p.km for p in f.progress)
         done_km[sid] = max(done_km.get(sid, 0.0), km)
-    remaining: dict[str, float] = {}
+    remaining: list[tuple[ProblemPipeline, float]] = []
     seen: set[str] = set()
     for p in problems:
         if not isinstance(p, ProblemPipeline):
@@ -508,6 +519,5 @@ def remaining_inventory_by_material(
         if sid in seen:
             continue
         seen.add(sid)
-        left = max(0.0, p.segment.length_km - done_km.get(sid, 0.0))
-        remaining[p.segment.material] = remaining.get(p.segment.material, 0.0) + left
-    return dict(sorted(remaining.items()))
+        remaining.append((p, max(0.0, p.segment.length_km - done_km.get(sid, 0.0))))
+    return remaining

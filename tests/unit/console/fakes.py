@@ -127,6 +127,13 @@ class FakeWorkOrders:
                          (("Dongsheng/municipal", "Dongsheng", "municipal", "5.0", "1.0", "0.5", "10.0"),))
         if name == "inventory":
             return Table("inventory", ("material", "remaining_km"), (("grey_cast_iron", "3.2"),))
+        if name == "problem-pipelines":  # one still to replace, one replaced and verified (0 km left)
+            columns = ("segment_id", "district", "material", "pipe_class", "length_km", "remaining_km", "reasons",
+                       "flagged_at_unix_us")
+            return Table(name, columns, (
+                ("DS-M02", "Dongsheng", "grey_cast_iron", "municipal", "2.14", "2.14", "material", "1"),
+                ("DS-M04", "Dongsheng", "grey_cast_iron", "municipal", "1.26", "0.0", "material", "1"),
+            ))
         return Table(name, ("district", "n"), (("Dongsheng", "1"),))
 
     async def watch(self, token: str, after_position: int, districts: Sequence[str] = ()) -> AsyncIterator[Change]:

@@ -66,6 +66,17 @@ def test_pages_need_a_session_and_sign_in_opens_the_queue(client: TestClient) ->
         assert client.get(path).status_code == 200, path
 
 
+def test_the_schematic_colours_problem_pipelines_still_to_replace(
+    client: TestClient, api: FakeWorkOrders
+) -> None:
+    login(client)
+    api.orders.clear()  # no open order: the segment's own status shows
+    page = client.get("/network").text
+    assert '<g class="seg problem" data-segment="DS-M02"' in page
+    api.refuse_reports = True
+    assert "problem pipelines: no reports for you" in client.get("/network").text
+
+
 def test_session_cookie_is_http_only_secure_and_strict(client: TestClient) -> None:
     reply = client.get("/login")
     header = reply.headers["set-cookie"].lower()

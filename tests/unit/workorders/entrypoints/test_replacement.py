@@ -48,10 +48,37 @@ def test_programme_report_and_png(runtime: Runtime, api: Api, tmp_path: Path) ->
     assert row[1] == "Dongsheng" and float(row[3]) == 50.0 and float(row[5]) == pytest.approx(length_km, abs=1e-3)
     inventory = api.stub.GetReport(pb.GetReportRequest(name="inventory"), metadata=supervisor)
     assert float(inventory.table.rows[0].cells[1]) == 0.0
+    problems = api.stub.GetReport(pb.GetReportRequest(name="problem-pipelines"), metadata=supervisor)
+    columns = list(problems.table.columns)
+    [replaced] = [dict(zip(columns, row.cells, strict=True)) for row in problems.table.rows]
+    assert replaced["segment_id"] == segment.segment_id and replaced["district"] == "Dongsheng"
+    assert float(replaced["length_km"]) == pytest.approx(length_km, abs=1e-3)
+    assert float(replaced["remaining_km"]) == 0.0 and replaced["reasons"] == "material"
     png = tmp_path / "km.png"
     url = str(runtime.store.engine.url)
     assert main(["report", "replacement", "--db", url, "--png", str(png)]) == 0
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_problem_pipelines_report_gives_each_flagged_segments_km_left_within_the_callers_districts(
+    runtime: Runtime, api: Api
+) -> None:
+    segments = runtime.network.segments.values()
+    by_district = {d: next(s for s in segments if s.district == d) for d in ("Dongsheng", "Kangbashi")}
+    supervisor = auth(token("supervisor", ["*"]))
+    for segment in by_district.values():
+        flag = pb.FlagProblemPipelineCommand(segment_id=segment.segment_id, reason="leak_history")
+        api.stub.ExecuteReplacementCommand(
+            pb.ExecuteReplacementCommandRequest(flag_problem_pipeline=flag), metadata=supervisor
+        )
+    runtime.runner.run_until_caught_up()
+    mine = api.stub.GetReport(
+        pb.GetReportRequest(name="problem-pipelines"), metadata=auth(token("dispatcher", ["Kangbashi"]))
+    )
+    [row] = [dict(zip(mine.table.columns, r.cells, strict=True)) for r in mine.table.rows]
+    kangbashi = by_district["Kangbashi"]
+    assert row["segment_id"] == kangbashi.segment_id
+    assert float(row["remaining_km"]) == pytest.approx(kangbashi.length_m / 1000, abs=1e-3)  # nothing replaced yet
 
 
 @pytest.mark.parametrize(("offset_h", "year_counted"), [(8, 2025), (0, 2024)])

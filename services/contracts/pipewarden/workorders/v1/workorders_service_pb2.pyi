@@ -1360,6 +1360,7 @@ class GetReportRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """One of: open-work-orders, sla-breaches, response-times, leaks-per-100km, replacement, inventory,
+    problem-pipelines (each flagged segment with its km still to replace),
     hazards, major-hazards, rectification, overdue-hazards.
     """
     def __init__(
