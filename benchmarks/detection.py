@@ -11,6 +11,9 @@ Speed: the numba kernel on 10,000 segments against the pandas reference, in the 
 1,000 tags through the replay CLI (file read and checked), through the facade (`Pipeline.feed`) and through the
 kernels alone, in the same run (`replay_readings_per_s`, `replay_speed`). The suite goes through the facade.
 
+Simulator: the error of `services.gasflow` on Gyrya & Zlotnik 2019's published fast transient, against an
+independent method-of-characteristics solution (`simulator_gz2019_max_rel_error_pct`, benchmarks/simulator_validation.py).
+
 Writes reports/detection.json and reports/detection_*.png. Options: --quick (small suite, for smoke tests),
 --workers N (default 2).
 """
@@ -30,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from benchmarks.simulator_validation import gz2019_max_rel_error_pct
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
 SEGMENTS = ("TR-01", "TR-02", "TR-03", "TR-04")
@@ -836,6 +841,9 @@ def main(argv: list[str] | None = None) -> int:
     spd = speed(n_segments=1000 if args.quick else 10_000, seconds=60 if args.quick else 120,
                 ref_segments=100 if args.quick else 500)
     rspd = replay_speed(seconds=300 if args.quick else 900)
+    print("simulator validation: Gyrya & Zlotnik 2019's fast transient against a method-of-characteristics reference",
+          flush=True)
+    gz2019_error_pct = gz2019_max_rel_error_pct()
     figs = plots(results, scored)
     report = {
         "benchmark": "leak detection (make bench-detect)",
@@ -849,6 +857,7 @@ def main(argv: list[str] | None = None) -> int:
         "speed": spd,
         "replay_readings_per_s": rspd["replay_readings_per_s"],
         "replay_speed": rspd,
+        "simulator_gz2019_max_rel_error_pct": round(gz2019_error_pct, 3),
         "goals": {
             "mdlr_0.5pct_within_15min": scored["mdlr_pct_of_flow"] is not None and scored["mdlr_pct_of_flow"] <= 0.5,
             "1pct_within_5min": (scored["mdlr_pct_of_flow_within_5min"] is not None
@@ -861,6 +870,7 @@ def main(argv: list[str] | None = None) -> int:
             "kernel_ge_10M_readings_per_s": spd["kernel_readings_per_s"] >= 1e7,
             "speedup_ge_20x": spd["speedup"] >= 20,
             "replay_day_1000_tags_within_60s": rspd["day_of_1hz_1000_tags_estimated_s"] <= 60.0,
+            "simulator_gz2019_le_1pct": gz2019_error_pct <= 1.0,
         },
         "figures": figs,
         "scenarios": results,
