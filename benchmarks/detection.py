@@ -12,7 +12,8 @@ Speed: the numba kernel on 10,000 segments against the pandas reference, in the 
 kernels alone, in the same run (`replay_readings_per_s`, `replay_speed`). The suite goes through the facade.
 
 Simulator: the error of `services.gasflow` on Gyrya & Zlotnik 2019's published fast transient, against an
-independent method-of-characteristics solution (`simulator_gz2019_max_rel_error_pct`, benchmarks/simulator_validation.py).
+independent method-of-characteristics solution (`simulator_gz2019_max_rel_error_pct`;
+benchmarks/simulator_validation.py).
 
 Writes reports/detection.json and reports/detection_*.png. Options: --quick (small suite, for smoke tests),
 --workers N (default 2).
