@@ -22,6 +22,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from .demo_console import console, keep_running
+from .demo_gateway import modbus_gateway
 from .progress import ticking
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,6 +32,7 @@ KAFKA_PORT, KAFKA_CONTROLLER_PORT = 29092, 29093
 TELEMETRY_ADDRESS = "127.0.0.1:29051"
 WORKORDERS_ADDRESS = "127.0.0.1:29053"
 LEAKDETECT_QUERY_ADDRESS = "127.0.0.1:29071"
+FIELD_GATEWAY = "gw-eh-01"  # read by services.gateway from a simulated Modbus RTU; fieldsim plays the others
 
 
 BOOTSTRAP = f"127.0.0.1:{KAFKA_PORT}"
@@ -198,9 +200,18 @@ def main() -> int:
 
         leak_start, leak_onset = stream_leak(TELEMETRY_ADDRESS, tokens)
         live_since_us = (time.time_ns() // 1000) - 60_000_000  # the replayed history ends 5 min before now
-        say(f"Streaming {len(network.gateways)} simulated gateways for {options.duration:.0f} s")
+        # One of the city's gateways is the real field gateway (services.gateway) reading a simulated Modbus
+        # TCP RTU; fieldsim plays the others (two clients as one gateway id would collide on sequences).
+        token_of = dict(pair.split("=", 1) for pair in tokens.split(","))
+        say(f"Starting the field gateway {FIELD_GATEWAY} against a simulated Modbus TCP RTU")
+        field_gateway = stack.enter_context(
+            modbus_gateway(TELEMETRY_ADDRESS, FIELD_GATEWAY, token_of[FIELD_GATEWAY], DEMO_DIR / "gateway")
+        )
+        simulated = len(network.gateways) - 1
+        say(f"Streaming {simulated} simulated gateways and the field gateway for {options.duration:.0f} s")
         print("   5 % of batches carry one bad reading, to show the rejects")
         fieldsim_args = ["--target", TELEMETRY_ADDRESS, "--tokens", tokens, "--duration", str(options.duration)]
+        fieldsim_args += ["--gateways", ",".join(g for g in sorted(network.gateways) if g != FIELD_GATEWAY)]
         with ticking("simulated gateways streaming", total_s=options.duration):
             field = subprocess.run(
                 [PYTHON, "-m", "services.fieldsim", *fieldsim_args, "--bad-fraction", "0.05", "--log-level", "WARNING"],
@@ -210,6 +221,7 @@ def main() -> int:
                 check=False,
             )
         print(field.stdout)
+        print("   " + field_gateway.summary())
         if field.returncode != 0:
             print(field.stderr, file=sys.stderr)
             raise SystemExit("the simulated field reported failed batches")
