@@ -25,6 +25,7 @@ help:
 	@echo "make kafka-up / kafka-down, pg-up / pg-down - run the infrastructure by hand"
 	@echo "make bench-ingest | bench-detect | bench-stream | bench-workorders - write reports/*.json"
 	@echo "make up / status / down / logs [SERVICE=] / token ROLE= DISTRICTS= - the one-host deployment (DEPLOYMENT=file)"
+	@echo "make loadtest [PROFILE=smoke|steady|ramp|soak] [SLO=file] [TARGET=host:port] - load-test a deployment"
 
 $(UV):
 	$(PYTHON) -m venv $(UV_HOME)

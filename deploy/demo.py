@@ -13,7 +13,6 @@ import argparse
 import collections
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from . import processes
 from .demo_console import console, keep_running
 from .demo_gateway import modbus_gateway
 from .progress import ticking
@@ -73,28 +73,15 @@ def service(name: str, args: list[str], env: dict[str, str]) -> Iterator[subproc
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        processes.stop(process, grace_s=20)
 
 
 def wait_for_port(address: str, timeout_s: float, process: subprocess.Popen[bytes], name: str) -> None:
-    import socket
-
     host, port = address.rsplit(":", 1)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{name} exited with code {process.returncode}; see var/demo/{name}.log")
-        with socket.socket() as sock:
-            if sock.connect_ex((host, int(port))) == 0:
-                return
-        time.sleep(0.2)
-    raise SystemExit(f"{name} did not listen on {address} within {timeout_s:.0f} s; see var/demo/{name}.log")
+    try:
+        processes.wait_for_port(host, int(port), process, name, timeout_s=timeout_s, poll_s=0.2)
+    except (processes.ProcessExited, processes.NotListening) as error:
+        raise SystemExit(f"{error}; see var/demo/{name}.log") from None
 
 
 def summarise_topics(since_us: int = 0) -> None:

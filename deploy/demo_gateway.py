@@ -38,6 +38,7 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType as SimType
 from pymodbus.simulator import SimData, SimDevice
 
+from deploy import processes
 from services.network import Network, Tag, load_demo_network
 
 REPO = Path(__file__).resolve().parent.parent
@@ -270,7 +271,7 @@ def modbus_gateway(
     )
     config_path = work_dir / f"{gateway_id}.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    processes: list[subprocess.Popen[bytes]] = []
+    started: list[subprocess.Popen[bytes]] = []
     try:
         with (work_dir / "modbus-sim.log").open("wb") as log:
             sim = subprocess.Popen(
@@ -279,7 +280,7 @@ def modbus_gateway(
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        processes.append(sim)
+        started.append(sim)
         _wait_port(modbus_port, sim, "modbus simulator")
         with (work_dir / "gateway.log").open("wb") as log:
             gateway = subprocess.Popen(
@@ -288,30 +289,16 @@ def modbus_gateway(
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        processes.append(gateway)
+        started.append(gateway)
         _wait_port(health_port, gateway, "gateway")
         yield DemoGateway(health_port, gateway, sim)
     finally:
-        for process in reversed(processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+        for process in reversed(started):
+            processes.stop(process)
 
 
 def _wait_port(port: int, process: subprocess.Popen[bytes], name: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited with code {process.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{name} did not listen on port {port} within {timeout_s:.0f} s")
+    processes.wait_for_port("127.0.0.1", port, process, name, timeout_s=timeout_s)
 
 
 def read_once(port: int, address: int, count: int, unit_id: int = 1) -> list[int]:

@@ -8,7 +8,6 @@ console as real processes on free ports, with a users file of argon2-hashed pass
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from typing import IO
 
 import yaml
 
+from deploy import processes
 from services.console.adapters.users import hash_password
 from tests.fixtures.kafka import free_port
 
@@ -71,13 +71,7 @@ def _wait_line(stream: IO[str], needle: str, timeout_s: float, what: str, proces
 
 
 def _stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    processes.stop(process)
 
 
 @dataclass

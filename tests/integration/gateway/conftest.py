@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
+from deploy import processes
 from deploy.demo_gateway import MappedTag, ModbusFieldSimulator, free_port, layout
 from services.contracts.pipewarden.telemetry.v1 import records_pb2
 from services.network import Network, load_demo_network
@@ -195,17 +195,7 @@ class Telemetry:
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], name: str, timeout_s: float) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited with code {process.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{name} did not listen on {port} within {timeout_s} s")
+    processes.wait_for_port("127.0.0.1", port, process, name, timeout_s=timeout_s)
 
 
 @pytest.fixture(scope="module")
