@@ -6,7 +6,7 @@ the tags' own units as the network file declares them. Every row is either used 
 implausible time, unparseable value, quality outside the codes, wrong unit (a declared unit that is not the
 tag's, or a value so far outside the tag's range that it cannot be in the tag's unit), a time not after the
 tag's previous one (out of order or duplicated). Whole-file problems (missing, empty, no readings, columns
-missing or unknown, parquet without pyarrow) raise `HistoryFileError`. Checks run on numpy arrays a chunk
+missing or unknown, a damaged parquet file) raise `HistoryFileError`. Checks run on numpy arrays a chunk
 at a time: no Python per row, except for the refused rows' messages.
 """
 
@@ -136,12 +136,8 @@ def _csv_chunks(path: Path, chunk_rows: int, size: int) -> Iterator[tuple[pd.Dat
 
 
 def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, float]]:
-    try:
-        import pyarrow.parquet as pq  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        raise HistoryFileError(
-            path, "reading parquet needs pyarrow, which is not installed here: export the history as CSV "
-                  "(tag_id,time_unix_s,value,quality) or install pyarrow") from None
+    import pyarrow.parquet as pq
+
     try:
         pf = pq.ParquetFile(path)
         _check_columns(path, pf.schema_arrow.names)

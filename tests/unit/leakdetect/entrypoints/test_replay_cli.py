@@ -182,19 +182,16 @@ def test_an_unusable_history_file_is_refused_as_a_whole(tmp_path: Path, content:
     assert "Traceback" not in err and out == ""
 
 
-def test_parquet_without_pyarrow_says_so(tmp_path: Path) -> None:
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        path = _csv(tmp_path, "x", "h.parquet")
-        code, _, err = _run("--network", str(NET_PATH), "--readings", str(path))
-        assert code == EXIT_FAILED and "needs pyarrow, which is not installed" in err
-    else:  # with pyarrow: a parquet file replays like its CSV
-        path = tmp_path / "h.parquet"
-        pd.DataFrame({"tag_id": ["L01-PT-IN", "NOPE"], "time_unix_s": [T0, T0 + 1], "value": [39.0, 1.0],
-                      "quality": [1, 1]}).to_parquet(path)
-        code, _out, err = _run("--network", str(NET_PATH), "--readings", str(path), "--quiet")
-        assert code == EXIT_REFUSED_ROWS and f"{path}:2: unknown tag" in err
+def test_a_parquet_history_replays_like_its_csv_with_rows_numbered(tmp_path: Path) -> None:
+    path = tmp_path / "h.parquet"
+    pd.DataFrame({"tag_id": ["L01-PT-IN", "NOPE"], "time_unix_s": [T0, T0 + 1], "value": [39.0, 1.0],
+                  "quality": [1, 1]}).to_parquet(path)
+    code, _out, err = _run("--network", str(NET_PATH), "--readings", str(path), "--quiet")
+    assert code == EXIT_REFUSED_ROWS and f"{path}:2: unknown tag" in err
+    wrong = tmp_path / "wrong.parquet"
+    pd.DataFrame({"tag": ["L01-PT-IN"], "time": [T0]}).to_parquet(wrong)
+    code, _out, err = _run("--network", str(NET_PATH), "--readings", str(wrong))
+    assert code == EXIT_FAILED and str(wrong) in err and "lacks" in err and "Traceback" not in err
 
 
 def test_missing_readings_file(tmp_path: Path) -> None:
