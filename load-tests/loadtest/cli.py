@@ -63,6 +63,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=_positive(float, MAX_DURATION_S), help="load seconds (ramp: sets the steps)")
     p.add_argument("--gateways", type=_positive(int, 10_000), help="use only the first N gateways")
     p.add_argument("--no-leak", action="store_true", help="do not inject a leak")
+    p.add_argument("--leak-wait", type=_positive(float, MAX_DURATION_S),
+                   help="after the load, the longest wait for the leak's work order (s; smoke: 20)")
     p.add_argument("--no-ghz", action="store_true", help="skip the ghz cross-check")
     p.add_argument("--reports", type=Path, default=REPO / "reports", help="reports directory")
     p.add_argument("--quiet", action="store_true", help="no live progress")
@@ -393,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         thresholds = slo.load(args.slo)
-        profile = PROFILES[args.profile].with_overrides(args.rate, args.duration)
+        profile = PROFILES[args.profile].with_overrides(args.rate, args.duration, args.leak_wait)
         target = resolve(args)
         return run(args, profile, thresholds, target)
     except (slo.SloError, TargetError) as error:

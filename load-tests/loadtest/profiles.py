@@ -34,10 +34,14 @@ class Profile:
             return self.rate
         return self.rate + self.ramp_step * int(elapsed_s // self.ramp_step_s)
 
-    def with_overrides(self, rate: float | None, duration_s: float | None) -> Profile:
+    def with_overrides(
+        self, rate: float | None, duration_s: float | None, leak_wait_s: float | None = None
+    ) -> Profile:
         p = self
         if rate is not None:
             p = replace(p, rate=rate)
+        if leak_wait_s is not None:
+            p = replace(p, leak_wait_s=leak_wait_s)
         if duration_s is not None:
             if p.ramp:
                 steps = max(1, int(duration_s // p.ramp_step_s))
