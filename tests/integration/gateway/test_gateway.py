@@ -53,7 +53,7 @@ def wait_until(
         try:
             if predicate():
                 return
-        except OSError:
+        except (OSError, KeyError):  # not listening yet, or its health document is still {"starting": true}
             pass
         time.sleep(0.2)
     raise AssertionError(
