@@ -6,6 +6,7 @@ kill and restart on the same port. Gateways run as real processes too (``python 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import json
 import os
@@ -28,6 +29,8 @@ from deploy import processes
 from deploy.demo_gateway import MappedTag, ModbusFieldSimulator, free_port, layout
 from services.contracts.pipewarden.telemetry.v1 import records_pb2
 from services.network import Network, load_demo_network
+from services.topics import TELEMETRY_READINGS
+from services.topics.admin import ensure_topics
 from tests.fixtures.kafka import consume_all
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -149,8 +152,22 @@ def field_servers() -> Iterator[Field]:
         loop.close()
 
 
+# The gateways' readings go to a topic of their own, not the session's telemetry.readings.v1: they carry the
+# wall clock's times for the demo city's district segments, which the leakdetect integration tests replay
+# from January 2026 on the shared broker (a later reading of a segment makes theirs late, and dropped).
+READINGS_TOPIC = dataclasses.replace(TELEMETRY_READINGS, name="gateway-tests.readings.v1")
+
+
+@pytest.fixture(scope="session")
+def readings_topic(kafka_bootstrap: str) -> str:
+    """``READINGS_TOPIC`` on the session's broker (its topics are created explicitly, not on first use)."""
+    ensure_topics(kafka_bootstrap, [READINGS_TOPIC])
+    return READINGS_TOPIC.name
+
+
 class Telemetry:
-    """``python -m services.telemetry`` on a fixed port: kill() (SIGKILL) and start() again on the same port."""
+    """``python -m services.telemetry`` on a fixed port: kill() (SIGKILL) and start() again on the same port.
+    It writes the readings to ``READINGS_TOPIC``."""
 
     def __init__(self, bootstrap: str, log_dir: Path) -> None:
         self.port = free_port()
@@ -168,6 +185,7 @@ class Telemetry:
         env = {
             **os.environ,
             "PIPEWARDEN_KAFKA_BOOTSTRAP": self.bootstrap,
+            "PIPEWARDEN_TELEMETRY_READINGS_TOPIC": READINGS_TOPIC.name,
             "PIPEWARDEN_TELEMETRY_LISTEN": self.target,
             "PIPEWARDEN_TELEMETRY_GATEWAY_TOKENS": ",".join(f"{g}={t}" for g, t in TOKENS.items()),
             "PIPEWARDEN_TELEMETRY_METRICS_PORT": "-1",
@@ -199,7 +217,9 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], name: str, timeou
 
 
 @pytest.fixture(scope="module")
-def telemetry(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Telemetry]:
+def telemetry(
+    kafka_bootstrap: str, readings_topic: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Telemetry]:
     running = Telemetry(kafka_bootstrap, tmp_path_factory.mktemp("telemetry"))
     running.start()
     try:
@@ -298,7 +318,7 @@ class TopicReading:
 
 def readings_on_topic(bootstrap: str, gateway_id: str, since_us: int) -> list[TopicReading]:
     out = []
-    for record in consume_all(bootstrap, "telemetry.readings.v1", timeout_s=30):
+    for record in consume_all(bootstrap, READINGS_TOPIC.name, timeout_s=30):
         message = records_pb2.SegmentReadings.FromString(record.value or b"")
         if message.gateway_id != gateway_id:
             continue

@@ -48,13 +48,14 @@ def fetch(url: str) -> tuple[int, str]:
 
 
 async def test_tls_token_file_health_and_metrics(
-    kafka_bootstrap: str, certificate: tuple[Path, Path], tmp_path: Path
+    kafka_bootstrap: str, readings_topic: str, certificate: tuple[Path, Path], tmp_path: Path
 ) -> None:
     cert, key = certificate
     telemetry = build_server(
         TelemetryConfig(
             listen_address="127.0.0.1:0", kafka_bootstrap=kafka_bootstrap, gateway_tokens=TOKENS,
             tls_cert_file=str(cert), tls_key_file=str(key), kafka_start_timeout_s=30.0, metrics_port=-1,
+            readings_topic=readings_topic,
         ),
         network=NETWORK,
     )  # fmt: skip
@@ -102,12 +103,15 @@ async def test_tls_token_file_health_and_metrics(
     assert time.time() > 0
 
 
-async def test_wrong_token_keeps_readings_queued_and_says_so(kafka_bootstrap: str, tmp_path: Path) -> None:
+async def test_wrong_token_keeps_readings_queued_and_says_so(
+    kafka_bootstrap: str, readings_topic: str, tmp_path: Path
+) -> None:
     """Telemetry refuses the token (UNAUTHENTICATED): nothing is dropped or dead-lettered, the gateway waits
     and reports it on /health."""
     telemetry = build_server(
         TelemetryConfig(
-            listen_address="127.0.0.1:0", kafka_bootstrap=kafka_bootstrap, gateway_tokens=TOKENS, metrics_port=-1
+            listen_address="127.0.0.1:0", kafka_bootstrap=kafka_bootstrap, gateway_tokens=TOKENS, metrics_port=-1,
+            readings_topic=readings_topic,
         ),
         network=NETWORK,
     )
