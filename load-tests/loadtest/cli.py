@@ -218,8 +218,9 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
     if leak_run is not None:
         say(f"leak: replaying {leak_run.plan.segment} through {leak_run.plan.gateway} "
             f"({(leak_run.plan.end - leak_run.plan.start) / 60:.0f} min of history at {leak.TIME_SCALE:.0f}x)")
-        leak_run.start()
+        leak_run.start()  # returns once the replay's physics is done: it is not part of the load
     load_started = time.monotonic()
+    recorder.started = load_started  # the load's seconds count from here, not from the set-up before it
 
     async def load() -> None:
         stop = asyncio.Event()

@@ -35,6 +35,7 @@ PREFERRED_SEGMENT = "TR-03"
 RATE_KG_PER_S = 3.0  # big enough for a pressure-wave location (demo_leak)
 LEARN_S, AFTER_LEAK_S, MARGIN_S = 70 * 60.0, 8 * 60.0, 60.0
 TIME_SCALE = 300.0
+READY_TIMEOUT_S = 120.0  # the most the replay's physics may take before the load starts anyway
 
 
 @dataclass
@@ -104,6 +105,7 @@ class LeakRun:
     _proc: subprocess.Popen[str] | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
+    _ready: threading.Event = field(default_factory=threading.Event)
     _watch_call: Any = None
 
     def start(self) -> None:
@@ -125,6 +127,10 @@ class LeakRun:
         reader = threading.Thread(target=self._read_progress, daemon=True, name="leak-progress")
         reader.start()
         self._threads.append(reader)
+        # The replay's physics runs before it sends anything: wait for it, so that it does not share the CPU
+        # with the load (a smoke run on two cores saw its ack p99 tripled by it).
+        if not self._ready.wait(READY_TIMEOUT_S):
+            self.problems.append(f"the leak's simulation was not ready within {READY_TIMEOUT_S:.0f} s")
 
     def _read_progress(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
@@ -133,8 +139,11 @@ class LeakRun:
                 item = json.loads(line)
                 if "summary" in item:
                     self.summary = item["summary"]
+                elif "ready" in item:
+                    self._ready.set()
                 else:
                     self.progress.append((float(item["wall"]), float(item["source"])))
+        self._ready.set()  # the replay ended (or failed): nothing more to wait for
 
     def _alarms(self) -> None:
         from kafka import KafkaConsumer, TopicPartition
