@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -20,6 +18,7 @@ from services.gateway.bootstrap import Gateway
 from services.gateway.config import load_config
 from services.telemetry.bootstrap import build_server
 from services.telemetry.config import TelemetryConfig
+from tests.support.tls import self_signed_certificate
 
 from .conftest import NETWORK, TOKENS
 
@@ -28,15 +27,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::Depre
 
 @pytest.fixture
 def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
+    return self_signed_certificate(tmp_path)
 
 
 def fetch(url: str) -> tuple[int, str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +10,7 @@ import pytest
 
 from services.contracts.pipewarden.telemetry.v1 import telemetry_ingest_service_pb2 as api
 from services.contracts.pipewarden.telemetry.v1 import telemetry_ingest_service_pb2_grpc
+from tests.support.tls import self_signed_certificate
 
 from .conftest import NETWORK, auth, make_batch, unique_sequence
 
@@ -20,15 +19,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
+    return self_signed_certificate(tmp_path)
 
 
 async def test_tls(start_telemetry: Any, certificate: tuple[Path, Path]) -> None:

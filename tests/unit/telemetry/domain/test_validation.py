@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import pytest
 
 from services.contracts.pipewarden.telemetry.v1 import reading_pb2
-from services.network import STANDARD_ATMOSPHERE_PA, load_demo_network
-from services.telemetry.domain import RejectReason, TagIndex, ValidationLimits, to_si, validate_batch
+from services.network import STANDARD_ATMOSPHERE_PA
+from services.telemetry.domain import RejectReason, to_si, validate_batch
 
-NOW_US = 1_800_000_000_000_000
-LIMITS = ValidationLimits(max_clock_skew_us=5_000_000, max_age_us=3_600_000_000)
-NETWORK = load_demo_network()
-INDEX = TagIndex.from_network(NETWORK)
-GW = "gw-ds-01"
-TAG = "DS-M01-PT-UP"  # kPa_g, range [0, 600]
-
-
-@dataclass
-class R:
-    tag_id: str
-    source_time_unix_us: int = NOW_US
-    value: float = 300.0
-    quality: int = reading_pb2.QUALITY_GOOD
+from .readings import GW, INDEX, LIMITS, NETWORK, NOW_US, TAG, R
 
 
 def reasons(*readings: R, gateway: str = GW) -> list[RejectReason]:
