@@ -34,7 +34,7 @@ from grpc_reflection.v1alpha import reflection
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as pb
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as pb_grpc
 from services.eventstore import ConcurrencyError, DuplicateEventError, InvalidEventError
-from services.grpcserve import Undecodable, add_lenient_service
+from services.grpcserve import Undecodable, add_lenient_service, refuse_for_limit
 from services.workorders.adapters import metrics
 from services.workorders.adapters.tokens import InvalidToken, bearer_from_metadata, verify_token
 from services.workorders.config import DEFAULT_MAX_STREAMS_PER_CALLER
@@ -482,9 +482,9 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
         caller = principal.subject
         if not self.streams.acquire(caller):
             metrics.REFUSED_CALLS.labels("stream_limit").inc()
-            await _abort(
+            await refuse_for_limit(  # RESOURCE_EXHAUSTED with the limit's trailing metadata (services.grpcserve)
                 context,
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "streams_per_caller",
                 f"caller {caller!r} already has {self.streams.per_caller} Watch streams open, the most one caller "
                 "may hold: cancel one (or share one stream between screens) before opening another",
             )

@@ -12,7 +12,8 @@ an asyncio event, costs no thread, and the store is read once per change for all
   asking for the same position and districts share one read (a room of screens reconnecting at once
   after a restart asks for the same thing a thousand times), and a read of every district that reaches
   the window extends it backwards, for the streams that come next.
-- ``StreamLimit`` counts open streams per caller (token subject) and refuses one too many.
+- ``StreamLimit`` (``services.grpcserve``, the one limit every server with streams uses) counts open
+  streams per caller (token subject) and refuses one too many.
 
 Everything here runs on the event loop thread; blocking calls go through ``run_blocking``.
 """
@@ -26,6 +27,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from services.grpcserve import StreamLimit
 from services.workorders.service_layer.app import WorkOrdersApp
 from services.workorders.service_layer.views import WatchItem
 
@@ -33,36 +35,11 @@ log = logging.getLogger(__name__)
 
 RunBlocking = Callable[..., Awaitable[Any]]
 
+__all__ = ["FeedClosed", "StreamLimit", "WatchFeed"]
+
 
 class FeedClosed(Exception):
     """The server is shutting down: streams end (the client reconnects and resumes from its position)."""
-
-
-class StreamLimit:
-    """Open streams per caller; ``acquire`` refuses beyond ``per_caller``. Event-loop thread only."""
-
-    def __init__(self, per_caller: int) -> None:
-        if per_caller < 1:
-            raise ValueError(f"per_caller must be at least 1, got {per_caller}")
-        self.per_caller = per_caller
-        self._open: dict[str, int] = {}
-
-    def acquire(self, caller: str) -> bool:
-        count = self._open.get(caller, 0)
-        if count >= self.per_caller:
-            return False
-        self._open[caller] = count + 1
-        return True
-
-    def release(self, caller: str) -> None:
-        count = self._open.get(caller, 0) - 1
-        if count > 0:
-            self._open[caller] = count
-        else:
-            self._open.pop(caller, None)
-
-    def open_streams(self, caller: str | None = None) -> int:
-        return sum(self._open.values()) if caller is None else self._open.get(caller, 0)
 
 
 class WatchFeed:
