@@ -22,7 +22,7 @@ from services.telemetry.config import TelemetryConfig
 from services.telemetry.domain import TagIndex, ValidationLimits, max_request_bytes
 from services.telemetry.entrypoints.grpc_api import TelemetryIngestServicer
 from services.telemetry.entrypoints.server import TelemetryServer
-from services.telemetry.service_layer import IngestService, RecordPublisher
+from services.telemetry.service_layer import IngestService, RateLimits, RecordPublisher
 
 log = logging.getLogger("services.telemetry")
 
@@ -74,6 +74,12 @@ def build_server(
         rejected_topic=config.rejected_topic,
         max_readings_per_batch=config.max_readings_per_batch,
         dedupe_window=config.dedupe_window,
+        rate_limits=RateLimits(
+            readings_per_s=config.rate_limit_readings_per_s,
+            readings_burst=config.rate_limit_readings_burst,
+            batches_per_s=config.rate_limit_batches_per_s,
+            batches_burst=config.rate_limit_batches_burst,
+        ),
     )
     tokens = GatewayTokens(config.gateway_tokens)
     if not len(tokens):
@@ -81,7 +87,7 @@ def build_server(
     return TelemetryServer(
         config,
         service,
-        TelemetryIngestServicer(service, tokens, metrics),
+        TelemetryIngestServicer(service, tokens, metrics, max_streams_per_gateway=config.max_streams_per_gateway),
         network=network,
         metrics=metrics,
         owned_producer=owned_producer,

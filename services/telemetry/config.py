@@ -27,6 +27,12 @@ class TelemetryConfig:
     max_receive_message_bytes: int = 4 * 1024 * 1024
     max_readings_per_batch: int = 10_000
     max_concurrent_streams: int = 1024
+    # Per-gateway limits (services/telemetry/service_layer/rate_limits.py); a rate of 0 turns it off.
+    max_streams_per_gateway: int = 8
+    rate_limit_readings_per_s: float = 200_000.0
+    rate_limit_readings_burst: float = 400_000.0
+    rate_limit_batches_per_s: float = 1_000.0
+    rate_limit_batches_burst: float = 2_000.0
     grace_period_s: float = 10.0
     # gateway_id -> bearer token
     gateway_tokens: Mapping[str, str] = field(default_factory=dict)
@@ -120,6 +126,11 @@ class TelemetryConfig:
             max_receive_message_bytes=integer("MAX_MESSAGE_BYTES", default.max_receive_message_bytes, 1024),
             max_readings_per_batch=integer("MAX_READINGS_PER_BATCH", default.max_readings_per_batch, 1),
             max_concurrent_streams=integer("MAX_CONCURRENT_STREAMS", default.max_concurrent_streams, 1),
+            max_streams_per_gateway=integer("MAX_STREAMS_PER_GATEWAY", default.max_streams_per_gateway, 1),
+            rate_limit_readings_per_s=number("RATE_LIMIT_READINGS_PER_S", default.rate_limit_readings_per_s, 0.0),
+            rate_limit_readings_burst=number("RATE_LIMIT_READINGS_BURST", default.rate_limit_readings_burst, 1.0),
+            rate_limit_batches_per_s=number("RATE_LIMIT_BATCHES_PER_S", default.rate_limit_batches_per_s, 0.0),
+            rate_limit_batches_burst=number("RATE_LIMIT_BATCHES_BURST", default.rate_limit_batches_burst, 1.0),
             grace_period_s=number("GRACE_PERIOD_S", default.grace_period_s, 0.0),
             gateway_tokens=tokens,
             max_clock_skew_s=number("MAX_CLOCK_SKEW_S", default.max_clock_skew_s, 0.0),

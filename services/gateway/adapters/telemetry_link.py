@@ -13,6 +13,7 @@ from services.contracts.pipewarden.telemetry.v1 import telemetry_ingest_service_
 from services.fieldsim.gateway import FATAL
 from services.gateway.domain import Failure
 from services.gateway.service_layer.ports import Ack, Row, SendError
+from services.grpcserve import LIMIT_KEY
 
 from .wire import publish_request_bytes
 
@@ -29,7 +30,15 @@ _FAILURE_OF = {
 
 
 def failure_of(error: grpc.aio.AioRpcError) -> SendError:
-    return SendError(_FAILURE_OF.get(error.code(), Failure.TRANSIENT), f"{error.code().name}: {error.details()}")
+    return _failure(error.code(), error.details(), error.trailing_metadata())
+
+
+def _failure(code: grpc.StatusCode, details: str | None, trailing: Any) -> SendError:
+    # RESOURCE_EXHAUSTED naming a limit (rate or streams, services.grpcserve) says "not now", not "too large":
+    # the same batch is resent under the same sequence, never split.
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and any(key == LIMIT_KEY for key, _ in trailing or ()):
+        return SendError(Failure.TRANSIENT, f"{code.name}: {details}")
+    return SendError(_FAILURE_OF.get(code, Failure.TRANSIENT), f"{code.name}: {details}")
 
 
 class GrpcBatchStream:
@@ -55,7 +64,7 @@ class GrpcBatchStream:
             return failure_of(error)
         if code == grpc.StatusCode.OK:
             return SendError(Failure.TRANSIENT, "telemetry ended the stream")
-        return SendError(_FAILURE_OF.get(code, Failure.TRANSIENT), f"{code.name}: {details}")
+        return _failure(code, details, await self.call.trailing_metadata())
 
     async def read_ack(self) -> Ack:
         try:

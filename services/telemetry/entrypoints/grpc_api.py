@@ -14,10 +14,10 @@ from services.contracts.pipewarden.telemetry.v1 import (
     telemetry_ingest_service_pb2,
     telemetry_ingest_service_pb2_grpc,
 )
-from services.grpcserve import Undecodable, add_lenient_service
+from services.grpcserve import StreamLimit, Undecodable, add_lenient_service, refuse_for_limit, stream_slot
 from services.telemetry.adapters.auth import AuthError, GatewayTokens
 from services.telemetry.domain import BatchAck, BatchError
-from services.telemetry.service_layer import IngestService, PublishUnavailable, RecordTooLarge
+from services.telemetry.service_layer import IngestService, PublishUnavailable, RateLimitExceeded, RecordTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,19 @@ class RefusalMetrics(Protocol):
 
 
 class TelemetryIngestServicer(telemetry_ingest_service_pb2_grpc.TelemetryIngestServiceServicer):
-    def __init__(self, service: IngestService, tokens: GatewayTokens, metrics: RefusalMetrics) -> None:
+    def __init__(
+        self,
+        service: IngestService,
+        tokens: GatewayTokens,
+        metrics: RefusalMetrics,
+        *,
+        max_streams_per_gateway: int = 8,
+    ) -> None:
         self.service = service
         self.tokens = tokens
         self.metrics = metrics
+        # A gateway needs one PublishStream (two for a moment while it reconnects): more is a loop or a leak.
+        self.streams = StreamLimit(max_streams_per_gateway)
         self._draining = False
         # Stream handlers waiting for their next batch: on shutdown they can end at once.
         self._idle_streams: set[asyncio.Task[Any]] = set()
@@ -83,6 +92,8 @@ class TelemetryIngestServicer(telemetry_ingest_service_pb2_grpc.TelemetryIngestS
             ack = await self.service.ingest(gateway_id, batch)
         except BatchError as error:
             await _abort(context, _STATUS_OF_BATCH_ERROR[error.kind], str(error))
+        except RateLimitExceeded as error:
+            await refuse_for_limit(context, error.limited.limit, str(error), error.limited.retry_after_s)
         except PublishUnavailable as error:
             log.warning(
                 "batch not acked: kafka unavailable",
@@ -129,6 +140,19 @@ class TelemetryIngestServicer(telemetry_ingest_service_pb2_grpc.TelemetryIngestS
         self, request_iterator: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[telemetry_ingest_service_pb2.PublishStreamResponse]:
         gateway_id = await self._authenticate(context)
+        async with stream_slot(
+            self.streams,
+            gateway_id,
+            context,
+            what="PublishStream streams",
+            on_refused=lambda: self.metrics.call_refused("stream_limit"),
+        ):
+            async for response in self._stream(gateway_id, context):
+                yield response
+
+    async def _stream(
+        self, gateway_id: str, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[telemetry_ingest_service_pb2.PublishStreamResponse]:
         task = asyncio.current_task()
         assert task is not None
         # Batches of one stream are handled strictly one after the other, so acks go out in order.

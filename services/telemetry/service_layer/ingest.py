@@ -24,7 +24,16 @@ from services.telemetry.domain import (
 )
 from services.telemetry.domain.limits import MAX_REJECT_DETAIL_CHARS, BatchError, clipped
 
-from .ports import Clock, IngestMetrics, OutRecord, PublishUnavailable, RecordPublisher, RecordTooLarge
+from .ports import (
+    Clock,
+    IngestMetrics,
+    OutRecord,
+    PublishUnavailable,
+    RateLimitExceeded,
+    RecordPublisher,
+    RecordTooLarge,
+)
+from .rate_limits import GatewayRateLimiter, RateLimits
 
 
 class IngestService:
@@ -40,6 +49,7 @@ class IngestService:
         rejected_topic: str,
         max_readings_per_batch: int,
         dedupe_window: int,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         self.index = index
         self.publisher = publisher
@@ -50,11 +60,13 @@ class IngestService:
         self.rejected_topic = rejected_topic
         self.max_readings_per_batch = max_readings_per_batch
         self.window = AckWindow(dedupe_window)
+        self.rate_limiter = GatewayRateLimiter(rate_limits) if rate_limits is not None else None
         self._locks: dict[str, asyncio.Lock] = {}
         self._running: set[asyncio.Task[BatchAck]] = set()
 
     async def ingest(self, caller_gateway: str, batch: reading_pb2.ReadingBatch) -> BatchAck:
-        """The batch's ack once Kafka has every record; raises BatchError, RecordTooLarge or PublishUnavailable.
+        """The batch's ack once Kafka has every record; raises BatchError, RateLimitExceeded, RecordTooLarge or
+        PublishUnavailable.
 
         The work runs in its own task: when the caller goes away mid-publish (client cancelled,
         server shutting down) the publish still completes and its ack lands in the window, so the
@@ -72,6 +84,13 @@ class IngestService:
         except BatchError as error:
             self.metrics.batch_refused(error.kind)
             raise
+        # A resend of a batch already acked costs nothing (it is answered from the window), so it is never
+        # throttled: the gateway gets its ack instead of waiting for tokens it does not need.
+        if self.rate_limiter is not None and self.window.get(batch.gateway_id, batch.batch_sequence) is None:
+            limited = self.rate_limiter.admit(batch.gateway_id, len(batch.readings))
+            if limited is not None:
+                self.metrics.batch_refused("rate_limited")
+                raise RateLimitExceeded(batch.gateway_id, batch.batch_sequence, limited)
         task = asyncio.ensure_future(self._ingest_in_order(batch, started))
         self._running.add(task)
         task.add_done_callback(self._forget)
