@@ -35,6 +35,7 @@ from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 a
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as pb_grpc
 from services.eventstore import ConcurrencyError, DuplicateEventError, InvalidEventError
 from services.grpcserve import Undecodable, add_lenient_service, refuse_for_limit
+from services.tokens import TokenVerifier
 from services.workorders.adapters import metrics
 from services.workorders.adapters.tokens import InvalidToken, bearer_from_metadata, verify_token
 from services.workorders.config import DEFAULT_MAX_STREAMS_PER_CALLER
@@ -270,7 +271,7 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
     def __init__(
         self,
         app: WorkOrdersApp,
-        jwt_secret: str,
+        verifier: TokenVerifier,
         *,
         now_us: Callable[[], int] | None = None,
         max_streams_per_caller: int = DEFAULT_MAX_STREAMS_PER_CALLER,
@@ -278,7 +279,7 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
         heartbeat_s: float = 10.0,
     ) -> None:
         self.app = app
-        self.jwt_secret = jwt_secret
+        self.verifier = verifier
         self.now_us = now_us or (lambda: time.time_ns() // 1000)
         self.streams = StreamLimit(max_streams_per_caller)
         self.heartbeat_s = heartbeat_s
@@ -306,7 +307,7 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
     async def _caller(self, request: object, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
         """The authenticated caller of a decodable request; aborts the call otherwise."""
         try:
-            principal = verify_token(self.jwt_secret, bearer_from_metadata(context.invocation_metadata() or ()))
+            principal = verify_token(self.verifier, bearer_from_metadata(context.invocation_metadata() or ()))
         except InvalidToken as error:
             metrics.REFUSED_CALLS.labels(error.reason).inc()
             await _abort(context, grpc.StatusCode.UNAUTHENTICATED, str(error))
