@@ -24,10 +24,18 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.console.domain import schematic
 from services.console.domain.actions import ACTIONS_BY_VERB, FormError, parse_command_form
@@ -43,6 +51,9 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "pipewarden_console"
 MAX_FORM_FIELDS = 50
+# The largest request body the console reads (its forms are a few short fields and a note): a bigger one is
+# refused (413) before it is read, so one client cannot fill the process's memory with a form.
+MAX_BODY_BYTES = 64 * 1024
 # API refusals as HTTP statuses (the page shows the API's own message).
 _STATUS = {"PERMISSION_DENIED": 403, "NOT_FOUND": 404, "FAILED_PRECONDITION": 409, "ABORTED": 409,
            "INVALID_ARGUMENT": 400, "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504, "RESOURCE_EXHAUSTED": 503}
@@ -130,6 +141,8 @@ def create_app(deps: ConsoleDeps) -> Starlette:
         """The submitted form after the CSRF check; garbage and a missing/wrong token raise 400/403."""
         try:
             form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS, max_part_size=64 * 1024)
+        except _BodyTooLarge:  # the body cap (_BodyCap), said as it is
+            raise
         except Exception as error:  # malformed body: multipart's and urlencoded's parsers raise their own kinds
             raise HTTPException(400, f"the form could not be read: {str(error)[:200]}") from None
         sent = form.get("csrf_token")
@@ -373,11 +386,55 @@ def create_app(deps: ConsoleDeps) -> Starlette:
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [
+        Middleware(_BodyCap, max_bytes=MAX_BODY_BYTES),
         Middleware(SessionMiddleware, secret_key=deps.session_secret, session_cookie=SESSION_COOKIE,
                    max_age=deps.session_ttl_s, same_site="strict", https_only=deps.secure_cookies),
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                      exception_handlers={HTTPException: http_error})
+
+
+class _BodyTooLarge(HTTPException):
+    pass
+
+
+class _BodyCap:
+    """Refuses request bodies over ``max_bytes``: by their Content-Length at once (413, nothing read), and a
+    chunked body as soon as it passes the cap (the form reader stops with 413)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_bytes
+        message = f"request body over {limit // 1024} KiB, the most the console reads"
+        declared = dict(scope.get("headers") or ()).get(b"content-length", b"")
+        refusal: PlainTextResponse | None = None
+        if declared:
+            try:
+                if int(declared) > limit:
+                    refusal = PlainTextResponse(message, 413, headers={"Connection": "close"})
+            except ValueError:
+                refusal = PlainTextResponse("Content-Length is not a number", 400, headers={"Connection": "close"})
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        seen = 0
+
+        async def capped_receive() -> Message:
+            nonlocal seen
+            event = await receive()
+            if event["type"] == "http.request":
+                seen += len(event.get("body", b""))
+                if seen > limit:
+                    raise _BodyTooLarge(413, message)
+            return event
+
+        await self.app(scope, capped_receive, send)
 
 
 def _safe_next(value: str) -> str:
