@@ -49,9 +49,9 @@ from services.tokens.keys import (
 )
 
 __all__ = [
-    "ALL_DISTRICTS", "DEFAULT_ISSUER", "DEFAULT_LEEWAY_S", "DEFAULT_MAX_LIFETIME_S", "LEAKDETECT_AUDIENCE", "ROLES",
+    "ALL_DISTRICTS", "DEFAULT_ISSUER", "DEV_KEYS_DIR", "DEFAULT_LEEWAY_S", "DEFAULT_MAX_LIFETIME_S", "LEAKDETECT_AUDIENCE", "ROLES",
     "WORKORDERS_AUDIENCE", "Claims", "InvalidToken", "KeyFileError", "KeySet", "SigningKey", "TokenIssuer",
-    "TokenVerifier", "WatchedFile", "bearer_from_metadata", "generate_signing_key", "key_set_file",
+    "TokenVerifier", "WatchedFile", "bearer_from_metadata", "dev_keys", "generate_signing_key", "key_set_file",
     "load_key_set", "load_signing_key", "rotate", "signing_key_file", "write_key_set", "write_private_file",
     "write_signing_key",
 ]
@@ -74,3 +74,18 @@ def key_set_file(path: str | os.PathLike[str], *, check_every_s: float = 1.0) ->
 def signing_key_file(path: str | os.PathLike[str], *, check_every_s: float = 1.0) -> WatchedFile[SigningKey]:
     """The signing key of a PEM file (0600), re-read when the file changes."""
     return WatchedFile(path, load_signing_key, check_every_s=check_every_s, on_error=_reload_failed(path))
+
+
+# Where --dev services (workorders, leakdetect's query API, the console) find or make their throwaway keys, so
+# that they agree and `python -m services.tokens issue --signing-key var/dev/tokens/signing-key.pem` works.
+DEV_KEYS_DIR = "var/dev/tokens"
+
+
+def dev_keys(directory: str | os.PathLike[str] = DEV_KEYS_DIR) -> tuple[str, str]:
+    """(signing key file, key set file) of a development key pair, made on first use. Never for production."""
+    from pathlib import Path
+
+    signing, key_set = Path(directory) / "signing-key.pem", Path(directory) / "jwks.json"
+    if not signing.exists() or not key_set.exists():
+        rotate(signing, key_set, keep=1)
+    return str(signing), str(key_set)

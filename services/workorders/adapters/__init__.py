@@ -6,7 +6,7 @@
 - ``read_models``: ``WorkOrdersProjection`` and its ``wo_rm_*`` tables (the work-order table derived from
   ``service_layer.views.WorkOrderView``), ``view_from_row``, ``dump_read_models``.
 - ``queries``: ``ReadModelQueries``, the ``Queries`` port (filtered lists, named ``REPORTS``).
-- ``tokens``: HS256 JWTs (``issue_token``, ``verify_token``, ``bearer_from_metadata``).
+- ``tokens``: callers' tokens (``services.tokens``) as ``Principal``s (``verify_token``, ``issue_token``).
 - ``outbox_envelope``: ``encode_event_envelope``, the outbox relay's record value on workorders.events.v1.
 - ``metrics``: the consumers' Prometheus metrics.
 
