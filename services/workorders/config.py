@@ -5,7 +5,7 @@
 | ``PIPEWARDEN_WORKORDERS_DB_URL`` | ``sqlite:///var/workorders.sqlite3`` | event store + read models |
 | ``PIPEWARDEN_KAFKA_BOOTSTRAP`` | ``127.0.0.1:9092`` | Kafka brokers |
 | ``PIPEWARDEN_WORKORDERS_GRPC_ADDRESS`` | ``127.0.0.1:50053`` | where ``serve`` listens |
-| ``PIPEWARDEN_WORKORDERS_JWT_SECRET`` | none: ``serve`` refuses to start | HS256 key of callers' tokens |
+| ``PIPEWARDEN_WORKORDERS_JWT_KEYS_FILE`` | none: ``serve`` refuses (``--dev``: throwaway) | callers' token key set |
 | ``PIPEWARDEN_WORKORDERS_MAX_STREAMS_PER_CALLER`` | ``100`` | open ``Watch`` streams per caller (token subject) |
 | ``PIPEWARDEN_WORKORDERS_CONSUMER_GROUP`` | ``pipewarden-workorders`` | group reading ``leak.alarms.v1`` |
 | ``PIPEWARDEN_WORKORDERS_SNAPSHOT_EVERY`` | ``50`` | save an aggregate snapshot every N events |
@@ -46,7 +46,7 @@ class WorkOrdersConfig:
     db_url: str = DEFAULT_DB_URL
     kafka_bootstrap: str = DEFAULT_BOOTSTRAP
     grpc_address: str = DEFAULT_GRPC_ADDRESS
-    jwt_secret: str | None = None
+    jwt_keys_file: str | None = None
     max_streams_per_caller: int = DEFAULT_MAX_STREAMS_PER_CALLER
     consumer_group: str = "pipewarden-workorders"
     snapshot_every: int = 50
@@ -117,12 +117,12 @@ class WorkOrdersConfig:
                 raise ConfigError(f"{name}={value!r} must be a UTC offset in quarter hours, -12 to 14")
             return value
 
-        secret = env.get("PIPEWARDEN_WORKORDERS_JWT_SECRET") or None
+        keys_file = env.get("PIPEWARDEN_WORKORDERS_JWT_KEYS_FILE", "").strip() or None
         return cls(
             db_url=text("PIPEWARDEN_WORKORDERS_DB_URL", DEFAULT_DB_URL),
             kafka_bootstrap=text("PIPEWARDEN_KAFKA_BOOTSTRAP", DEFAULT_BOOTSTRAP),
             grpc_address=text("PIPEWARDEN_WORKORDERS_GRPC_ADDRESS", DEFAULT_GRPC_ADDRESS),
-            jwt_secret=secret,
+            jwt_keys_file=keys_file,
             max_streams_per_caller=integer(
                 "PIPEWARDEN_WORKORDERS_MAX_STREAMS_PER_CALLER", DEFAULT_MAX_STREAMS_PER_CALLER
             ),
