@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from services.eventstore import EventStore, KafkaPublisher, OutboxRelay, ProjectionRunner
 from services.network import Network, load_demo_network, load_network
+from services.tokens import WORKORDERS_AUDIENCE, TokenVerifier, dev_keys, key_set_file
 from services.topics import WORKORDERS_EVENTS
 from services.workorders.adapters.network import NetworkSegments
 from services.workorders.adapters.outbox_envelope import encode_event_envelope
@@ -83,7 +84,26 @@ def build_from_config(config: WorkOrdersConfig) -> Runtime:
     )
 
 
-def serve(config: WorkOrdersConfig, *, db_url: str, address: str) -> int:
+def token_verifier(config: WorkOrdersConfig, *, dev: bool) -> TokenVerifier:
+    """The verifier of callers' tokens (key set file re-read on change); ``--dev``: throwaway keys in var/dev.
+
+    Raises ``KeyFileError`` (named file, problem) or ``ValueError`` (no key set and no ``--dev``).
+    """
+    keys_file = config.jwt_keys_file
+    if keys_file is None:
+        if not dev:
+            raise ValueError(
+                "PIPEWARDEN_WORKORDERS_JWT_KEYS_FILE is not set: the key set (JWKS) of callers' token keys is "
+                "required (make up writes one; `python -m services.tokens rotate` makes one). Tokens are EdDSA-signed "
+                "now: the HS256 PIPEWARDEN_WORKORDERS_JWT_SECRET is not used. `serve --dev` runs with throwaway keys."
+            )
+        signing, keys_file = dev_keys()
+        log.warning("dev mode: callers' tokens are checked against throwaway keys; issue one with "
+                    "`python -m services.tokens issue --signing-key %s --role ...`", signing)
+    return TokenVerifier(key_set_file(keys_file).current, audience=WORKORDERS_AUDIENCE)
+
+
+def serve(config: WorkOrdersConfig, *, db_url: str, address: str, dev: bool = False) -> int:
     """Run the service until SIGTERM/SIGINT; 2 when the configuration cannot serve."""
     from services.observability import configure_logging, start_metrics_server
     from services.workorders.entrypoints.alarm_consumer import AlarmConsumer, AlarmConsumerThread
@@ -91,8 +111,10 @@ def serve(config: WorkOrdersConfig, *, db_url: str, address: str) -> int:
     from services.workorders.entrypoints.sensor_health_consumer import SensorHealthConsumer
 
     configure_logging("workorders", config.log_level)
-    if not config.jwt_secret or len(config.jwt_secret.encode()) < 32:
-        print("error: PIPEWARDEN_WORKORDERS_JWT_SECRET must be set (at least 32 bytes)", file=sys.stderr)
+    try:
+        verifier = token_verifier(config, dev=dev)
+    except ValueError as error:  # KeyFileError too
+        print(f"error: {error}", file=sys.stderr)
         return 2
     runtime = build_from_config(dataclasses.replace(config, db_url=db_url))
     runtime.start_projection_loop(config.projection_poll_s)
@@ -119,7 +141,7 @@ def serve(config: WorkOrdersConfig, *, db_url: str, address: str) -> int:
         runtime.start_metrics_sampler(every_s=5.0)
         metrics = start_metrics_server(config.metrics_port)
         log.info("metrics listening", extra={"metrics_port": metrics.port})
-    servicer = WorkOrdersServicer(runtime.app, config.jwt_secret, max_streams_per_caller=config.max_streams_per_caller)
+    servicer = WorkOrdersServicer(runtime.app, verifier, max_streams_per_caller=config.max_streams_per_caller)
     server = GrpcServer(servicer, address).start()
     log.info("workorders serving", extra={"address": server.address, "db": db_url})
     print(f"workorders serving on {server.address}", flush=True)
