@@ -32,6 +32,8 @@ def _parser(config: WorkOrdersConfig) -> argparse.ArgumentParser:
     )
     serve.add_argument("--db", default=config.db_url, help="event store URL (PIPEWARDEN_WORKORDERS_DB_URL)")
     serve.add_argument("--address", default=config.grpc_address, help="host:port to listen on")
+    serve.add_argument("--dev", action="store_true",
+                       help="development only: without PIPEWARDEN_WORKORDERS_JWT_KEYS_FILE, use throwaway keys")
     sub.add_parser(
         "ctl",
         help="the API's command-line client (list, show, dispatch, ..., report, watch): ctl --help",
@@ -61,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from services.workorders import bootstrap
 
     if args.command == "serve":
-        return bootstrap.serve(config, db_url=args.db, address=args.address)
+        return bootstrap.serve(config, db_url=args.db, address=args.address, dev=args.dev)
     from services.workorders.domain.hazard import SignOffPolicy
 
     try:
