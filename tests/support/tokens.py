@@ -44,3 +44,15 @@ def write_keys(directory: Path) -> tuple[Path, Path]:
     write_signing_key(signing, SIGNING_KEY)
     write_key_set(key_set, KEY_SET)
     return signing, key_set
+
+
+def signed(claims: dict[str, object]) -> str:
+    """Arbitrary claims (over the usual iss, aud, iat, exp) signed by the test key: a valid signature on a token
+    whose contents may be wrong."""
+    import time
+
+    import jwt
+
+    now = int(time.time())
+    full: dict[str, object] = {"iss": ISSUER.issuer, "aud": ISSUER.audience, "iat": now, "exp": now + 60, **claims}
+    return jwt.encode(full, SIGNING_KEY.private, algorithm="EdDSA", headers={"kid": SIGNING_KEY.kid})

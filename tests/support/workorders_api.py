@@ -10,11 +10,12 @@ import grpc
 
 from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as pb_grpc
-from services.workorders.adapters.tokens import issue_token
 from services.workorders.entrypoints.grpc_api import GrpcServer, WorkOrdersServicer
 from services.workorders.entrypoints.runtime import Runtime
+from tests.support.tokens import WORKORDERS_VERIFIER, issue
 
-SECRET = "test-secret-" + "x" * 40
+# The servicer verifies callers' tokens against the test key set (tests/support/tokens.py).
+VERIFIER = WORKORDERS_VERIFIER
 
 
 def alarm(
@@ -47,7 +48,7 @@ def alarm(
 
 
 def token(role: str, districts: list[str], *, subject: str = "tester", ttl_s: float = 600.0) -> str:
-    return issue_token(SECRET, subject, role, districts, ttl_s=ttl_s)
+    return issue(role, districts, subject=subject, ttl_s=ttl_s)
 
 
 def auth(tok: str) -> list[tuple[str, str]]:
@@ -63,7 +64,7 @@ class Api:
 
 @contextmanager
 def grpc_api(runtime: Runtime) -> Iterator[Api]:
-    server = GrpcServer(WorkOrdersServicer(runtime.app, SECRET), "127.0.0.1:0").start()
+    server = GrpcServer(WorkOrdersServicer(runtime.app, VERIFIER), "127.0.0.1:0").start()
     channel = grpc.insecure_channel(server.address)
     try:
         yield Api(pb_grpc.WorkOrdersServiceStub(channel), channel, server.address)

@@ -22,7 +22,7 @@ from services.workorders.bootstrap import build_runtime
 from services.workorders.domain.workorder import work_order_id_for_alarm
 from services.workorders.entrypoints.grpc_api import GrpcServer, WorkOrdersServicer
 from services.workorders.entrypoints.runtime import Runtime
-from tests.support.workorders_api import SECRET, Api, alarm, auth, grpc_api, token
+from tests.support.workorders_api import VERIFIER, Api, alarm, auth, grpc_api, token
 
 pytestmark = pytest.mark.integration
 
@@ -192,7 +192,7 @@ def test_stopping_the_server_ends_watch_streams_with_unavailable_and_where_to_re
     sqlite_runtime: Runtime,
 ) -> None:
     _open_order(sqlite_runtime, "U-1")
-    server = GrpcServer(WorkOrdersServicer(sqlite_runtime.app, SECRET), "127.0.0.1:0").start()
+    server = GrpcServer(WorkOrdersServicer(sqlite_runtime.app, VERIFIER), "127.0.0.1:0").start()
     channel = grpc.insecure_channel(server.address)
     try:
         stub = pb_grpc.WorkOrdersServiceStub(channel)

@@ -15,7 +15,8 @@ from services.workorders.adapters.read_models import dump_read_models
 from services.workorders.domain import commands
 from services.workorders.domain.workorder import work_order_id_for_alarm
 from services.workorders.entrypoints.runtime import Runtime
-from tests.support.workorders_api import SECRET, Api, alarm, auth, token
+from tests.support.tokens import foreign_token, signed
+from tests.support.workorders_api import Api, alarm, auth, token
 
 DISTRICT = "Dongsheng"
 OTHER = "Kangbashi"
@@ -186,9 +187,7 @@ def test_full_lifecycle_over_grpc(runtime: Runtime, api: Api) -> None:
             (
                 "authorization",
                 "Bearer "
-                + __import__("services.workorders.adapters.tokens", fromlist=["issue_token"]).issue_token(
-                    "another-secret-" + "y" * 40, "mallory", "supervisor", ["*"]
-                ),
+                + foreign_token("supervisor", ["*"], "mallory"),
             )
         ],
     ],
@@ -200,9 +199,7 @@ def test_unauthenticated(api: Api, metadata: list[tuple[str, str]]) -> None:
 
 
 def test_token_with_unknown_role_is_unauthenticated(api: Api) -> None:
-    import jwt
-
-    bad = jwt.encode({"sub": "x", "role": "admin", "exp": int(time.time()) + 60}, SECRET, algorithm="HS256")
+    bad = signed({"sub": "x", "role": "admin"})
     code = _code(lambda: api.stub.ListWorkOrders(pb.ListWorkOrdersRequest(), metadata=auth(bad)))
     assert code == grpc.StatusCode.UNAUTHENTICATED
 

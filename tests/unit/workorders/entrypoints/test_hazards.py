@@ -23,7 +23,8 @@ from services.workorders.domain.hazard import DEFAULT_LEVEL_ROLES, HazardSource,
 from services.workorders.entrypoints.cli import main
 from services.workorders.entrypoints.grpc_api import GrpcServer, WorkOrdersServicer
 from services.workorders.entrypoints.runtime import Runtime
-from tests.support.workorders_api import SECRET, Api, auth
+from tests.support.tokens import ISSUER
+from tests.support.workorders_api import VERIFIER, Api, auth
 
 DISTRICT = "Dongsheng"
 OTHER = "Kangbashi"
@@ -56,7 +57,7 @@ def rt(tmp_path: Path, clock: Clock) -> Iterator[Runtime]:
 
 @pytest.fixture
 def hapi(rt: Runtime, clock: Clock) -> Iterator[Api]:
-    server = GrpcServer(WorkOrdersServicer(rt.app, SECRET, now_us=clock), "127.0.0.1:0").start()
+    server = GrpcServer(WorkOrdersServicer(rt.app, VERIFIER, now_us=clock), "127.0.0.1:0").start()
     channel = grpc.insecure_channel(server.address)
     try:
         yield Api(pb_grpc.WorkOrdersServiceStub(channel), channel, server.address)
@@ -66,7 +67,7 @@ def hapi(rt: Runtime, clock: Clock) -> Iterator[Api]:
 
 
 def who(role: str, districts: list[str] | None = None, subject: str = "t", *roles: str) -> list[tuple[str, str]]:
-    return auth(issue_token(SECRET, subject, role, districts or [DISTRICT], sign_off_roles=roles))
+    return auth(issue_token(ISSUER, subject, role, districts or [DISTRICT], sign_off_roles=roles))
 
 
 CREW = who("crew", None, "crew-7")
@@ -465,7 +466,7 @@ def test_sign_off_levels_from_config(tmp_path: Path, clock: Clock) -> None:
         WorkOrdersConfig.from_env({"PIPEWARDEN_WORKORDERS_HAZARD_TICK_S": "soon"})
     runtime = build_runtime(f"sqlite:///{tmp_path}/two.sqlite3", clock=clock,
                             sign_off=SignOffPolicy(level_roles=config.sign_off_levels))
-    server = GrpcServer(WorkOrdersServicer(runtime.app, SECRET, now_us=clock), "127.0.0.1:0").start()
+    server = GrpcServer(WorkOrdersServicer(runtime.app, VERIFIER, now_us=clock), "127.0.0.1:0").start()
     channel = grpc.insecure_channel(server.address)
     try:
         api = Api(pb_grpc.WorkOrdersServiceStub(channel), channel, server.address)

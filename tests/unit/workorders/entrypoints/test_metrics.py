@@ -13,9 +13,9 @@ from prometheus_client import REGISTRY
 
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as pb
 from services.workorders.adapters.alarms import alarm_facts
-from services.workorders.adapters.tokens import issue_token
 from services.workorders.domain.workorder import work_order_id_for_alarm
 from services.workorders.entrypoints.runtime import Runtime
+from tests.support.tokens import foreign_token
 from tests.support.workorders_api import Api, alarm, auth, token
 
 DISTRICT = "Dongsheng"
@@ -39,7 +39,7 @@ def _open(runtime: Runtime, alarm_id: str) -> str:
         ([("authorization", "Basic dXNlcjpwYXNz")], "malformed_token"),
         ([("authorization", "Bearer not-a-jwt")], "invalid_token"),
         ([("authorization", "Bearer " + token("dispatcher", [DISTRICT], ttl_s=-60))], "expired_token"),
-        (auth(issue_token("another-secret-" + "y" * 40, "mallory", "supervisor", ["*"])), "bad_signature"),
+        (auth(foreign_token("supervisor", ["*"], "mallory")), "bad_signature"),
     ],
     ids=["missing", "not-bearer", "garbled", "expired", "bad-signature"],
 )
