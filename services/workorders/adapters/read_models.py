@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from services.eventstore import RecordedEvent
 from services.eventstore.model import canonical_json
+from services.workorders.domain.audit import AUDIT_RECORDED
 from services.workorders.domain.errors import DomainError
 from services.workorders.domain.events import event_from_payload
 from services.workorders.domain.hazard import Hazard, HazardEvent, HazardOverdue, HazardStatus
@@ -258,6 +259,8 @@ class WorkOrdersProjection:
         return TABLES
 
     def handle(self, conn: sa.Connection, event: RecordedEvent) -> None:
+        if event.event_type == AUDIT_RECORDED:  # the audit trail is read from its own streams, not modelled
+            return
         if event.event_type == TARGET_SET:
             p = event.payload
             key = {"year": p["year"], "district": p["district"], "pipe_class": p["pipe_class"]}

@@ -40,12 +40,13 @@ from services.workorders.adapters import metrics
 from services.workorders.adapters.tokens import InvalidToken, bearer_from_metadata, verify_token
 from services.workorders.config import DEFAULT_MAX_STREAMS_PER_CALLER
 from services.workorders.domain import commands
+from services.workorders.domain.audit import OK, AuditFilter, AuditRecord
 from services.workorders.domain.errors import InvalidInput, InvalidTransition, PermissionDenied, RuleViolation
 from services.workorders.domain.hazard import HazardStatus
 from services.workorders.domain.workorder import WorkOrderStatus
 from services.workorders.entrypoints.watch_feed import FeedClosed, StreamLimit, WatchFeed
 from services.workorders.service_layer.app import WorkOrdersApp
-from services.workorders.service_layer.auth import AccessDenied, Principal
+from services.workorders.service_layer.auth import AccessDenied, CallerRole, Principal, require_query
 from services.workorders.service_layer.repository import CommandOutcome, NotFound
 from services.workorders.service_layer.views import (
     WORK_ORDER_FIELDS,
@@ -90,6 +91,11 @@ _STATUS: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
 
 class BadRequest(ValueError):
     """The request itself is malformed (INVALID_ARGUMENT)."""
+
+
+def _code_of(error: BaseException) -> grpc.StatusCode:
+    """The status ``error`` is answered with (no logging: ``_status_of`` logs the unexpected ones)."""
+    return next((code for cls, code in _STATUS if isinstance(error, cls)), grpc.StatusCode.INTERNAL)
 
 
 def _status_of(error: BaseException) -> tuple[grpc.StatusCode, str]:
@@ -277,8 +283,12 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
         max_streams_per_caller: int = DEFAULT_MAX_STREAMS_PER_CALLER,
         blocking_threads: int = 32,
         heartbeat_s: float = 10.0,
+        audit_flush_s: float = 0.5,
     ) -> None:
         self.app = app
+        self.audit = app.audit
+        self.audit_flush_s = audit_flush_s
+        self._audit_flusher: asyncio.Task[None] | None = None
         self.verifier = verifier
         self.now_us = now_us or (lambda: time.time_ns() // 1000)
         self.streams = StreamLimit(max_streams_per_caller)
@@ -292,26 +302,79 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
     async def start(self) -> None:
         self.feed = WatchFeed(self.app, self._blocking)
         await self.feed.start()
+        self._audit_flusher = asyncio.ensure_future(self._flush_audit_forever())
+
+    async def _flush_audit_forever(self) -> None:
+        """Audit records reach the store in batches: every ``audit_flush_s`` (one append per day stream)."""
+        while True:
+            await asyncio.sleep(self.audit_flush_s)
+            if self.audit.pending:
+                try:
+                    await self._blocking(self.audit.flush)
+                except Exception:  # flush keeps what it could not store; never let the loop die
+                    log.exception("audit flush failed")
 
     async def close(self) -> None:
         """End the Watch streams (UNAVAILABLE: reconnect and resume); the blocking pool takes no new work
         (what is queued still runs, so unary calls in their grace period finish)."""
         if self.feed is not None:
             await self.feed.close()
+        if self._audit_flusher is not None:
+            self._audit_flusher.cancel()
+        try:
+            await self._blocking(self.audit.flush, final=True)
+        except Exception:
+            log.exception("final audit flush failed")
         self._executor.shutdown(wait=False)
 
     async def _blocking(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
         """``fn(*args, **kwargs)`` in the blocking pool (service layer, SQL), awaited without blocking the loop."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
-    async def _caller(self, request: object, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
-        """The authenticated caller of a decodable request; aborts the call otherwise."""
+    def _audit(
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        principal: Principal | None,
+        action: str,
+        code: grpc.StatusCode,
+        reason: str = "",
+        *,
+        target: str = "",
+        district: str = "",
+        capped: bool = True,
+    ) -> None:
+        """One audit record of this call (kept for the next flush unless the caller's cap is reached)."""
+        try:
+            peer = context.peer() or ""
+        except Exception:  # a context without a transport: no peer to tell
+            peer = ""
+        ok = code is grpc.StatusCode.OK
+        self.audit.record(
+            AuditRecord(
+                at_unix_us=self.now_us(),
+                subject=principal.subject if principal is not None else "",
+                role=principal.role.value if principal is not None else "",
+                token_districts=tuple(sorted(principal.districts)) if principal is not None else (),
+                action=action,
+                target=target,
+                district=district,
+                outcome=OK if ok else code.name.lower(),
+                reason="" if ok else reason,
+                peer=peer,
+            ),
+            capped=capped,
+        )
+
+    async def _caller(self, request: object, context: grpc.aio.ServicerContext[Any, Any], action: str) -> Principal:
+        """The authenticated caller of a decodable request; aborts the call (and audits why) otherwise."""
         try:
             principal = verify_token(self.verifier, bearer_from_metadata(context.invocation_metadata() or ()))
         except InvalidToken as error:
             metrics.REFUSED_CALLS.labels(error.reason).inc()
+            self._audit(context, None, action, grpc.StatusCode.UNAUTHENTICATED, str(error))
             await _abort(context, grpc.StatusCode.UNAUTHENTICATED, str(error))
         if isinstance(request, Undecodable):
+            self._audit(context, principal, action, grpc.StatusCode.INVALID_ARGUMENT, request.problem)
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, request.problem)
         return principal
 
@@ -320,28 +383,35 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
         request: Any,
         context: grpc.aio.ServicerContext[Any, Any],
         handle: Callable[[Principal, Any], R],
+        query: str,
+        target: Callable[[Any], str] = lambda request: "",
     ) -> R:
-        """A query: the caller, then ``handle`` in the blocking pool; timed per method."""
-        principal = await self._caller(request, context)
+        """A query: the caller, may its role run it (``auth.QUERY_PERMISSIONS``), then ``handle`` in the
+        blocking pool; timed per method. Refusals are audited, and so are the regulators' reads."""
+        principal = await self._caller(request, context, query)
         started = time.perf_counter()
         try:
-            return await self._blocking(handle, principal, request)
+            require_query(principal, query)
+            reply = await self._blocking(handle, principal, request)
         except Exception as error:
             code, message = _status_of(error)
+            self._audit(context, principal, query, code, message, target=_safe_target(target, request))
+        else:
+            if principal.role is CallerRole.REGULATOR:
+                self._audit(context, principal, query, grpc.StatusCode.OK, target=_safe_target(target, request))
+            return reply
         finally:
-            metrics.QUERY_SECONDS.labels(type(request).__name__.removesuffix("Request")).observe(
-                time.perf_counter() - started
-            )
+            metrics.QUERY_SECONDS.labels(query).observe(time.perf_counter() - started)
         await _abort(context, code, message)
 
-    async def _command(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        """Every ``Execute*Command``: like ``_unary``, counted by aggregate, verb and outcome, and timed."""
-        principal = await self._caller(request, context)
+    async def _command(self, request: Any, context: grpc.aio.ServicerContext[Any, Any], rpc: str) -> Any:
+        """Every ``Execute*Command``: like ``_unary``, counted by aggregate, verb and outcome, timed, audited."""
+        principal = await self._caller(request, context, rpc)
         aggregate, verb = _EXECUTE[type(request)].aggregate, request.WhichOneof("command") or "none"
         started = time.perf_counter()
         outcome = "ok"
         try:
-            return await self._blocking(self._execute, principal, request)
+            return await self._blocking(self._execute, principal, request, context)
         except Exception as error:
             code, message = _status_of(error)
             outcome = code.name.lower()
@@ -363,7 +433,7 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
     async def ListWorkOrders(
         self, request: pb.ListWorkOrdersRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListWorkOrdersResponse:
-        return await self._unary(request, context, self._list_work_orders)
+        return await self._unary(request, context, self._list_work_orders, "ListWorkOrders", _districts_target)
 
     def _list_work_orders(self, principal: Principal, request: pb.ListWorkOrdersRequest) -> pb.ListWorkOrdersResponse:
         limit, offset = _page(request.page_size, request.page_token)
@@ -397,7 +467,7 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
     async def GetWorkOrder(
         self, request: pb.GetWorkOrderRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetWorkOrderResponse:
-        return await self._unary(request, context, self._get_work_order)
+        return await self._unary(request, context, self._get_work_order, "GetWorkOrder", lambda r: r.work_order_id)
 
     def _get_work_order(self, principal: Principal, request: pb.GetWorkOrderRequest) -> pb.GetWorkOrderResponse:
         view = self.app.get_work_order(principal, _check_id("work_order_id", request.work_order_id))
@@ -406,7 +476,7 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
     async def ListHazards(
         self, request: pb.ListHazardsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListHazardsResponse:
-        return await self._unary(request, context, self._list_hazards)
+        return await self._unary(request, context, self._list_hazards, "ListHazards", _districts_target)
 
     def _list_hazards(self, principal: Principal, request: pb.ListHazardsRequest) -> pb.ListHazardsResponse:
         limit, offset = _page(request.page_size, request.page_token)
@@ -430,7 +500,7 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
     async def GetReport(
         self, request: pb.GetReportRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetReportResponse:
-        return await self._unary(request, context, self._get_report)
+        return await self._unary(request, context, self._get_report, "GetReport", lambda r: r.name)
 
     def _get_report(self, principal: Principal, request: pb.GetReportRequest) -> pb.GetReportResponse:
         table, as_of = self.app.report(principal, request.name, now_unix_us=self.now_us())
@@ -443,39 +513,98 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
             as_of_position=as_of,
         )
 
+    async def ListAuditRecords(
+        self, request: pb.ListAuditRecordsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListAuditRecordsResponse:
+        return await self._unary(request, context, self._list_audit_records, "ListAuditRecords", _audit_target)
+
+    def _list_audit_records(
+        self, principal: Principal, request: pb.ListAuditRecordsRequest
+    ) -> pb.ListAuditRecordsResponse:
+        limit, _ = _page(request.page_size, "")
+        if request.since_unix_us < 0 or request.until_unix_us < 0:
+            raise BadRequest("since_unix_us and until_unix_us must be >= 0 (microseconds since 1970, UTC)")
+        until = request.until_unix_us or self.now_us()
+        since = request.since_unix_us or max(0, until - _DAY_US)
+        if since >= until:
+            raise BadRequest(f"since_unix_us ({since}) must be before until_unix_us ({until})")
+        for name in ("subjects", "districts", "outcomes"):
+            for value in getattr(request, name):
+                _check_id(f"{name}[]", value)
+        if len(request.page_token) > 40:
+            raise BadRequest("page_token is not one this server issued")
+        principal.visible_districts(request.districts)  # refuses districts the regulator does not supervise
+        filt = AuditFilter(
+            since_unix_us=since,
+            until_unix_us=until,
+            subjects=frozenset(request.subjects),
+            districts=frozenset(request.districts),
+            outcomes=frozenset(request.outcomes),
+            visible=principal.visible_districts(()),
+        )
+        # Read your writes: what was recorded before this call is stored before the trail is read.
+        self.audit.flush()
+        page = self.audit.query(filt, limit=limit, page_token=request.page_token)
+        return pb.ListAuditRecordsResponse(
+            records=[_audit_pb(record) for record in page.records], next_page_token=page.next_token
+        )
+
     # -- commands --------------------------------------------------------------------------------------
 
     async def ExecuteWorkOrderCommand(
         self, request: pb.ExecuteWorkOrderCommandRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ExecuteWorkOrderCommandResponse:
-        return await self._command(request, context)
+        return await self._command(request, context, "ExecuteWorkOrderCommand")
 
     async def ExecuteHazardCommand(
         self, request: pb.ExecuteHazardCommandRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ExecuteHazardCommandResponse:
-        return await self._command(request, context)
+        return await self._command(request, context, "ExecuteHazardCommand")
 
     async def ExecuteReplacementCommand(
         self, request: pb.ExecuteReplacementCommandRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ExecuteReplacementCommandResponse:
-        return await self._command(request, context)
+        return await self._command(request, context, "ExecuteReplacementCommand")
 
-    def _execute(self, principal: Principal, request: Any) -> Any:
-        """Every ``Execute*Command``: the request's command as its dataclass, run, answered as ``_EXECUTE`` says."""
+    def _execute(self, principal: Principal, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        """Every ``Execute*Command``: the request's command as its dataclass, run, answered as ``_EXECUTE`` says;
+        audited whatever the outcome (successful commands are never capped)."""
         route = _EXECUTE[type(request)]
-        outcome = self.app.execute(principal, command_of(request), **self._meta(request.context))
-        return route.respond(self, outcome)
+        command: commands.Command | None = None
+        outcome: CommandOutcome[Any] | None = None
+        failure: BaseException | None = None
+        try:
+            command = command_of(request)
+            outcome = self.app.execute(principal, command, **self._meta(request.context))
+            return route.respond(self, outcome)
+        except BaseException as error:
+            failure = error
+            raise
+        finally:
+            self._audit(
+                context,
+                principal,
+                f"{route.aggregate}.{request.WhichOneof('command') or 'none'}",
+                grpc.StatusCode.OK if failure is None else _code_of(failure),
+                "" if failure is None else str(failure)[:500],
+                target=getattr(request, route.id_field) or (outcome.stream_id if outcome is not None else ""),
+                district=self.app.target_district(command, outcome) if command is not None else "",
+                capped=failure is not None,
+            )
 
     # -- watch -----------------------------------------------------------------------------------------
 
     async def Watch(  # type: ignore[override]  # yields serialized WatchResponses (services.grpcserve)
         self, request: pb.WatchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[bytes]:
-        principal = await self._caller(request, context)
+        principal = await self._caller(request, context, "Watch")
+        target = _districts_target(request)
         try:
+            require_query(principal, "Watch")
             districts = principal.visible_districts(request.districts)
         except Exception as error:
             code, message = _status_of(error)
+            self._audit(context, principal, "Watch", code, message, target=target)
             await _abort(context, code, message)
         feed = self.feed
         if feed is None:
@@ -483,12 +612,15 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
         caller = principal.subject
         if not self.streams.acquire(caller):
             metrics.REFUSED_CALLS.labels("stream_limit").inc()
-            await refuse_for_limit(  # RESOURCE_EXHAUSTED with the limit's trailing metadata (services.grpcserve)
-                context,
-                "streams_per_caller",
+            message = (
                 f"caller {caller!r} already has {self.streams.per_caller} Watch streams open, the most one caller "
-                "may hold: cancel one (or share one stream between screens) before opening another",
+                "may hold: cancel one (or share one stream between screens) before opening another"
             )
+            self._audit(context, principal, "Watch", grpc.StatusCode.RESOURCE_EXHAUSTED, message, target=target)
+            # RESOURCE_EXHAUSTED with the limit's trailing metadata (services.grpcserve)
+            await refuse_for_limit(context, "streams_per_caller", message)
+        if principal.role is CallerRole.REGULATOR:
+            self._audit(context, principal, "Watch", grpc.StatusCode.OK, target=target)
         position = request.after_position
         metrics.WATCH_STREAMS_OPEN.inc()
         try:
@@ -537,6 +669,44 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
             heartbeat=item.heartbeat,
             hazard=hazard_pb(item.hazard) if item.hazard is not None else None,
         )
+
+
+_DAY_US = 86_400 * 1_000_000
+
+
+def _districts_target(request: Any) -> str:
+    return "districts=" + ",".join(request.districts) if request.districts else ""
+
+
+def _audit_target(request: pb.ListAuditRecordsRequest) -> str:
+    parts = [f"since={request.since_unix_us}", f"until={request.until_unix_us}"]
+    parts += [f"{name}={','.join(getattr(request, name))}" for name in ("subjects", "districts", "outcomes")]
+    return " ".join(p for p in parts if not p.endswith("="))
+
+
+def _safe_target(target: Callable[[Any], str], request: Any) -> str:
+    """What a query was about, for its audit record; garbage (a request that did not decode) gives ''."""
+    try:
+        return str(target(request))[:200]
+    except Exception:
+        return ""
+
+
+def _audit_pb(record: AuditRecord) -> pb.AuditRecord:
+    return pb.AuditRecord(
+        at_unix_us=record.at_unix_us,
+        subject=record.subject,
+        role=record.role,
+        token_districts=list(record.token_districts),
+        action=record.action,
+        target=record.target,
+        district=record.district,
+        outcome=record.outcome,
+        reason=record.reason,
+        peer=record.peer,
+        dropped=record.dropped,
+        until_unix_us=record.until_unix_us,
+    )
 
 
 def _cell(value: object) -> str:

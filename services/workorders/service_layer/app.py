@@ -13,7 +13,9 @@ from typing import Any
 
 from services.eventstore import ConcurrencyError, RecordedEvent
 from services.eventstore.model import canonical_json
+from services.workorders.domain import commands as c
 from services.workorders.domain.alarm import AlarmFacts
+from services.workorders.domain.audit import is_audit_stream
 from services.workorders.domain.commands import Command
 from services.workorders.domain.errors import InvalidInput
 from services.workorders.domain.hazard import (
@@ -31,6 +33,7 @@ from services.workorders.domain.replacement import Replacement
 from services.workorders.domain.sensor_health import SensorHealthFacts
 from services.workorders.domain.sla import due_escalations
 from services.workorders.domain.workorder import WorkOrder, WorkOrderOpened, work_order_id_for_alarm
+from services.workorders.service_layer.audit import AuditTrail
 from services.workorders.service_layer.auth import AccessDenied, CallerRole, Principal, require_command
 from services.workorders.service_layer.handlers import COMMAND_HANDLERS, Deps
 from services.workorders.service_layer.notifier import ChangeNotifier
@@ -103,6 +106,7 @@ class WorkOrdersApp:
         snapshot_every: int = 50,
         notifier: ChangeNotifier | None = None,
         sign_off: SignOffPolicy = DEFAULT_SIGN_OFF_POLICY,
+        audit: AuditTrail | None = None,
     ) -> None:
         self.store = store
         self.network = network
@@ -128,6 +132,8 @@ class WorkOrdersApp:
             sign_off=sign_off,
         )
         self._districts: dict[str, str] = {}
+        # Who tried what (entry points record; regulators query): in this store, streams of its own.
+        self.audit = audit or AuditTrail(store, clock)
 
     # -- alarms ----------------------------------------------------------------------------------------
 
@@ -283,6 +289,36 @@ class WorkOrdersApp:
         )
         return handler(command, principal, meta, self.deps)
 
+    def target_district(self, command: Command, outcome: CommandOutcome[Any] | None = None) -> str:
+        """The district of the command's target, for the audit trail ('' when it cannot be told: an
+        unknown id, a segment not in the network model). Best effort, never raises."""
+        try:
+            aggregate = outcome.aggregate if outcome is not None else None
+            if isinstance(aggregate, dict):  # a programme fact: its payload
+                district = aggregate.get("district") or ""
+                segment_id = aggregate.get("segment_id") or ""
+            else:
+                district = getattr(command, "district", "") or ""
+                segment_id = getattr(command, "segment_id", "") or ""
+            if district:
+                return str(district)
+            if segment_id:
+                segment = self.network.segment(str(segment_id))
+                return segment.district if segment is not None else ""
+            if aggregate is None:
+                if isinstance(command, c.WorkOrderCommand) and command.work_order_id:
+                    aggregate, _ = self.work_orders.get(command.work_order_id)
+                elif isinstance(command, c.HazardCommand) and command.hazard_id:
+                    aggregate, _ = self.hazards.get(command.hazard_id)
+                elif isinstance(command, c.ReplacementCommand) and command.replacement_id:
+                    aggregate, _ = self.replacements.get(command.replacement_id)
+            if isinstance(aggregate, Hazard):
+                return aggregate.district
+            segment_context = getattr(aggregate, "segment", None)
+            return str(segment_context.district) if segment_context is not None else ""
+        except Exception:  # an audit detail must never turn into the caller's error
+            return ""
+
     # -- queries ---------------------------------------------------------------------------------------
 
     def get_work_order(self, principal: Principal, work_order_id: str) -> WorkOrderView:
@@ -353,6 +389,8 @@ class WorkOrdersApp:
         events = self.store.read_all(after_position=after_position, limit=limit)
         items = []
         for event in events:
+            if is_audit_stream(event.stream_id):  # the audit trail is the regulators' (ListAuditRecords)
+                continue
             district = self.district_of(event)
             if districts is None or district in districts:
                 items.append(self._watch_item(event, district))

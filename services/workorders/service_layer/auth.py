@@ -108,6 +108,26 @@ PERMISSIONS: dict[type[c.Command], frozenset[CallerRole]] = {
 }
 
 
+# Which roles may run which query (the API's query names; each is confined to the caller's districts as
+# well). The audit trail is the regulator's: the domain brief gives reading and supervising to regulators.
+_EVERYONE = frozenset(CallerRole)
+QUERY_PERMISSIONS: dict[str, frozenset[CallerRole]] = {
+    "ListWorkOrders": _EVERYONE,
+    "GetWorkOrder": _EVERYONE,
+    "ListHazards": _EVERYONE,
+    "GetReport": _EVERYONE,
+    "Watch": _EVERYONE,
+    "ListAuditRecords": frozenset({CallerRole.REGULATOR}),
+}
+
+
+def require_query(principal: Principal, query: str) -> None:
+    allowed = QUERY_PERMISSIONS.get(query, frozenset())
+    if principal.role not in allowed:
+        who = ", ".join(sorted(r.value for r in allowed)) or "nobody"
+        raise AccessDenied(f"role {principal.role.value!r} may not call {query}; allowed: {who}")
+
+
 def require_command(principal: Principal, command: c.Command) -> None:
     allowed = PERMISSIONS.get(type(command), frozenset())
     if principal.role not in allowed:

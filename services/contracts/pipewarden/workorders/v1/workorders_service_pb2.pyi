@@ -1526,3 +1526,143 @@ class WatchResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchResponse: _TypeAlias = WatchResponse  # noqa: Y015
+
+@_typing.final
+class AuditRecord(_message.Message):
+    """One attempt: who, with which token, tried what, on what, from where, and how it ended."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AT_UNIX_US_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    TOKEN_DISTRICTS_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    DISTRICT_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    PEER_FIELD_NUMBER: _builtins.int
+    DROPPED_FIELD_NUMBER: _builtins.int
+    UNTIL_UNIX_US_FIELD_NUMBER: _builtins.int
+    at_unix_us: _builtins.int
+    subject: _builtins.str
+    """The token's subject and role; empty when the caller was not authenticated."""
+    role: _builtins.str
+    action: _builtins.str
+    """A query's name (ListWorkOrders) or a command as aggregate.verb (work_order.dispatch)."""
+    target: _builtins.str
+    """The aggregate id, report name or requested districts; empty when none."""
+    district: _builtins.str
+    """The target's district when known."""
+    outcome: _builtins.str
+    """"ok", the status in lower case (permission_denied, unauthenticated, invalid_argument, ...), or
+    "dropped" for a summary of records not kept.
+    """
+    reason: _builtins.str
+    """The refusal's message."""
+    peer: _builtins.str
+    """Where the call came from (the gRPC peer, e.g. ipv4:10.0.0.7:51234)."""
+    dropped: _builtins.int
+    """Summaries only: how many records of this caller were not kept (flood cap), until when."""
+    until_unix_us: _builtins.int
+    @_builtins.property
+    def token_districts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The token's districts ("*" = all)."""
+
+    def __init__(
+        self,
+        *,
+        at_unix_us: _builtins.int = ...,
+        subject: _builtins.str = ...,
+        role: _builtins.str = ...,
+        token_districts: _abc.Iterable[_builtins.str] | None = ...,
+        action: _builtins.str = ...,
+        target: _builtins.str = ...,
+        district: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        peer: _builtins.str = ...,
+        dropped: _builtins.int = ...,
+        until_unix_us: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "at_unix_us", b"at_unix_us", "district", b"district", "dropped", b"dropped", "outcome", b"outcome", "peer", b"peer", "reason", b"reason", "role", b"role", "subject", b"subject", "target", b"target", "token_districts", b"token_districts", "until_unix_us", b"until_unix_us"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuditRecord: _TypeAlias = AuditRecord  # noqa: Y015
+
+@_typing.final
+class ListAuditRecordsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SINCE_UNIX_US_FIELD_NUMBER: _builtins.int
+    UNTIL_UNIX_US_FIELD_NUMBER: _builtins.int
+    SUBJECTS_FIELD_NUMBER: _builtins.int
+    DISTRICTS_FIELD_NUMBER: _builtins.int
+    OUTCOMES_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    since_unix_us: _builtins.int
+    """since <= at < until. until 0 = now; since 0 = 24 hours before until. At most 1830 days."""
+    until_unix_us: _builtins.int
+    page_size: _builtins.int
+    """1-1000 (0 = 100)."""
+    page_token: _builtins.str
+    @_builtins.property
+    def subjects(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Token subjects; empty = everyone."""
+
+    @_builtins.property
+    def districts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Districts of the target (or of the caller's token when the target's is unknown); empty = all the
+        regulator's districts.
+        """
+
+    @_builtins.property
+    def outcomes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """ok, refused (everything but ok), dropped, or a status in lower case; empty = all."""
+
+    def __init__(
+        self,
+        *,
+        since_unix_us: _builtins.int = ...,
+        until_unix_us: _builtins.int = ...,
+        subjects: _abc.Iterable[_builtins.str] | None = ...,
+        districts: _abc.Iterable[_builtins.str] | None = ...,
+        outcomes: _abc.Iterable[_builtins.str] | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["districts", b"districts", "outcomes", b"outcomes", "page_size", b"page_size", "page_token", b"page_token", "since_unix_us", b"since_unix_us", "subjects", b"subjects", "until_unix_us", b"until_unix_us"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuditRecordsRequest: _TypeAlias = ListAuditRecordsRequest  # noqa: Y015
+
+@_typing.final
+class ListAuditRecordsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def records(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuditRecord]: ...
+    def __init__(
+        self,
+        *,
+        records: _abc.Iterable[Global___AuditRecord] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "records", b"records"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuditRecordsResponse: _TypeAlias = ListAuditRecordsResponse  # noqa: Y015

@@ -85,6 +85,11 @@ class WorkOrdersServiceStub:
                 request_serializer=pipewarden_dot_workorders_dot_v1_dot_workorders__service__pb2.WatchRequest.SerializeToString,
                 response_deserializer=pipewarden_dot_workorders_dot_v1_dot_workorders__service__pb2.WatchResponse.FromString,
                 _registered_method=True)
+        self.ListAuditRecords = channel.unary_unary(
+                '/pipewarden.workorders.v1.WorkOrdersService/ListAuditRecords',
+                request_serializer=pipewarden_dot_workorders_dot_v1_dot_workorders__service__pb2.ListAuditRecordsRequest.SerializeToString,
+                response_deserializer=pipewarden_dot_workorders_dot_v1_dot_workorders__service__pb2.ListAuditRecordsResponse.FromString,
+                _registered_method=True)
 
 
 class WorkOrdersServiceServicer:
@@ -160,6 +165,16 @@ class WorkOrdersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditRecords(self, request, context):
+        """The audit trail (regulators only, within their districts): every command, every refused call
+        (unauthenticated, wrong role or district, invalid arguments) and the regulators' reads, filtered by
+        time range, subject, district and outcome; oldest first. A page may hold fewer than page_size
+        records and still carry a next_page_token (a call reads a bounded part of the range): continue with it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkOrdersServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -202,6 +217,11 @@ def add_WorkOrdersServiceServicer_to_server(servicer, server):
                     servicer.Watch,
                     request_deserializer=pipewarden_dot_workorders_dot_v1_dot_workorders__service__pb2.WatchRequest.FromString,
                     response_serializer=pipewarden_dot_workorders_dot_v1_dot_workorders__service__pb2.WatchResponse.SerializeToString,
+            ),
+            'ListAuditRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditRecords,
+                    request_deserializer=pipewarden_dot_workorders_dot_v1_dot_workorders__service__pb2.ListAuditRecordsRequest.FromString,
+                    response_serializer=pipewarden_dot_workorders_dot_v1_dot_workorders__service__pb2.ListAuditRecordsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -431,6 +451,33 @@ class WorkOrdersService:
             '/pipewarden.workorders.v1.WorkOrdersService/Watch',
             pipewarden_dot_workorders_dot_v1_dot_workorders__service__pb2.WatchRequest.SerializeToString,
             pipewarden_dot_workorders_dot_v1_dot_workorders__service__pb2.WatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pipewarden.workorders.v1.WorkOrdersService/ListAuditRecords',
+            pipewarden_dot_workorders_dot_v1_dot_workorders__service__pb2.ListAuditRecordsRequest.SerializeToString,
+            pipewarden_dot_workorders_dot_v1_dot_workorders__service__pb2.ListAuditRecordsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -66,6 +66,12 @@ class WorkOrdersServiceStub:
     """Changes as they are stored, from a global position on: hold it open, resume after a reconnect
     with after_position = the last position received.
     """
+    ListAuditRecords: _grpc.UnaryUnaryMultiCallable[_workorders_service_pb2.ListAuditRecordsRequest, _workorders_service_pb2.ListAuditRecordsResponse]
+    """The audit trail (regulators only, within their districts): every command, every refused call
+    (unauthenticated, wrong role or district, invalid arguments) and the regulators' reads, filtered by
+    time range, subject, district and outcome; oldest first. A page may hold fewer than page_size
+    records and still carry a next_page_token (a call reads a bounded part of the range): continue with it.
+    """
 
 @_typing.type_check_only
 class WorkOrdersServiceAsyncStub(WorkOrdersServiceStub):
@@ -104,6 +110,12 @@ class WorkOrdersServiceAsyncStub(WorkOrdersServiceStub):
     Watch: _aio.UnaryStreamMultiCallable[_workorders_service_pb2.WatchRequest, _workorders_service_pb2.WatchResponse]  # type: ignore[assignment]
     """Changes as they are stored, from a global position on: hold it open, resume after a reconnect
     with after_position = the last position received.
+    """
+    ListAuditRecords: _aio.UnaryUnaryMultiCallable[_workorders_service_pb2.ListAuditRecordsRequest, _workorders_service_pb2.ListAuditRecordsResponse]  # type: ignore[assignment]
+    """The audit trail (regulators only, within their districts): every command, every refused call
+    (unauthenticated, wrong role or district, invalid arguments) and the regulators' reads, filtered by
+    time range, subject, district and outcome; oldest first. A page may hold fewer than page_size
+    records and still carry a next_page_token (a call reads a bounded part of the range): continue with it.
     """
 
 class WorkOrdersServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -188,6 +200,18 @@ class WorkOrdersServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_workorders_service_pb2.WatchResponse], _abc.AsyncIterator[_workorders_service_pb2.WatchResponse]]:
         """Changes as they are stored, from a global position on: hold it open, resume after a reconnect
         with after_position = the last position received.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAuditRecords(
+        self,
+        request: _workorders_service_pb2.ListAuditRecordsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workorders_service_pb2.ListAuditRecordsResponse, _abc.Awaitable[_workorders_service_pb2.ListAuditRecordsResponse]]:
+        """The audit trail (regulators only, within their districts): every command, every refused call
+        (unauthenticated, wrong role or district, invalid arguments) and the regulators' reads, filtered by
+        time range, subject, district and outcome; oldest first. A page may hold fewer than page_size
+        records and still carry a next_page_token (a call reads a bounded part of the range): continue with it.
         """
 
 def add_WorkOrdersServiceServicer_to_server(servicer: WorkOrdersServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
