@@ -34,8 +34,11 @@ class TelemetryConfig:
     rate_limit_batches_per_s: float = 1_000.0
     rate_limit_batches_burst: float = 2_000.0
     grace_period_s: float = 10.0
-    # gateway_id -> bearer token
+    # gateway_id -> bearer token (plain: development and tests)
     gateway_tokens: Mapping[str, str] = field(default_factory=dict)
+    # Hashed gateway tokens (adapters/auth.py), re-read when the file changes: checked at most every N s.
+    gateway_token_hashes_file: str | None = None
+    gateway_token_hashes_check_s: float = 1.0
     # validation
     max_clock_skew_s: float = 5.0
     max_reading_age_s: float = 7 * 24 * 3600.0
@@ -133,6 +136,9 @@ class TelemetryConfig:
             rate_limit_batches_burst=number("RATE_LIMIT_BATCHES_BURST", default.rate_limit_batches_burst, 1.0),
             grace_period_s=number("GRACE_PERIOD_S", default.grace_period_s, 0.0),
             gateway_tokens=tokens,
+            gateway_token_hashes_file=opt("GATEWAY_TOKEN_HASHES_FILE"),
+            gateway_token_hashes_check_s=number("GATEWAY_TOKEN_HASHES_CHECK_S", default.gateway_token_hashes_check_s,
+                                                0.0),
             max_clock_skew_s=number("MAX_CLOCK_SKEW_S", default.max_clock_skew_s, 0.0),
             max_reading_age_s=number("MAX_READING_AGE_S", default.max_reading_age_s, 1.0),
             network_file=env.get("PIPEWARDEN_NETWORK_FILE") or None,
