@@ -81,9 +81,11 @@ def build_server(
             batches_burst=config.rate_limit_batches_burst,
         ),
     )
-    tokens = GatewayTokens(config.gateway_tokens)
+    tokens = GatewayTokens(config.gateway_tokens, config.gateway_token_hashes_file,
+                           check_every_s=config.gateway_token_hashes_check_s)
     if not len(tokens):
-        log.warning("no gateway tokens configured: every call will be refused (PIPEWARDEN_TELEMETRY_GATEWAY_TOKENS)")
+        log.warning("no gateway tokens configured: every call will be refused "
+                    "(PIPEWARDEN_TELEMETRY_GATEWAY_TOKEN_HASHES_FILE)")
     return TelemetryServer(
         config,
         service,
