@@ -5,7 +5,7 @@
 | ``PIPEWARDEN_CONSOLE_ADDRESS`` | ``127.0.0.1:8090`` | web server (loopback; TLS proxy in front) |
 | ``PIPEWARDEN_CONSOLE_WORKORDERS_ADDRESS`` | ``127.0.0.1:50053`` | workorders' gRPC API |
 | ``PIPEWARDEN_CONSOLE_LEAKDETECT_ADDRESSES`` | empty (segment status off) | leakdetect query APIs, comma-separated |
-| ``PIPEWARDEN_CONSOLE_JWT_SECRET`` | none: required | workorders' HS256 token key |
+| ``PIPEWARDEN_CONSOLE_JWT_SIGNING_KEY_FILE`` | none: required | Ed25519 key (PEM, 0600) signing users' tokens |
 | ``PIPEWARDEN_CONSOLE_SESSION_SECRET`` | none: required, >= 32 bytes | signs the session cookie |
 | ``PIPEWARDEN_CONSOLE_USERS_FILE`` | none: required | users, argon2 hashes, roles (adapters/users.py) |
 | ``PIPEWARDEN_CONSOLE_SESSION_TTL_S`` | ``28800`` (8 h) | session and token lifetime |
@@ -33,7 +33,7 @@ _P = "PIPEWARDEN_CONSOLE_"
 
 @dataclass(frozen=True, slots=True)
 class ConsoleConfig:
-    jwt_secret: str
+    jwt_signing_key_file: str
     session_secret: str
     users_file: str
     address: str = "127.0.0.1:8090"
@@ -94,7 +94,7 @@ class ConsoleConfig:
             if not sep or not host or not port.isdigit():
                 raise ConfigError(f"{_P}LEAKDETECT_ADDRESSES: {a!r} is not host:port")
         return cls(
-            jwt_secret=required(f"{_P}JWT_SECRET", 32),
+            jwt_signing_key_file=required(f"{_P}JWT_SIGNING_KEY_FILE"),
             session_secret=required(f"{_P}SESSION_SECRET", 32),
             users_file=required(f"{_P}USERS_FILE"),
             address=address(f"{_P}ADDRESS", "127.0.0.1:8090"),
