@@ -13,6 +13,7 @@ from services.console.entrypoints.web import ConsoleDeps, create_app
 from services.console.service_layer.live import LiveHub
 from services.network import load_demo_network
 from services.network.model import Network
+from services.tokens import signing_key_file
 
 
 def network_drawing(network: Network) -> tuple[tuple[NodePoint, ...], tuple[SegmentLine, ...]]:
@@ -29,7 +30,7 @@ def build_deps(config: ConsoleConfig) -> ConsoleDeps:
     network = load_network(config.network_file) if config.network_file else load_demo_network()
     api = GrpcWorkOrders(config.workorders_address)
     leak = GrpcLeakQuery(config.leakdetect_addresses)
-    tokens = JwtIssuer(config.jwt_secret, config.session_ttl_s)
+    tokens = JwtIssuer(signing_key_file(config.jwt_signing_key_file).current, config.session_ttl_s)
     nodes, segments = network_drawing(network)
 
     async def close() -> None:
