@@ -115,13 +115,12 @@ class Dispatcher:
         import grpc
 
         from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as pb_grpc
-        from services.workorders.adapters.tokens import issue_token
-        from tests.browser.stack import SECRET
+        from tests.support.tokens import issue
 
         self.channel = grpc.insecure_channel(address)
         self.stub = pb_grpc.WorkOrdersServiceStub(self.channel)
-        self.meta = (("authorization", "Bearer " + issue_token(SECRET, "bench-desk", "supervisor", ["*"],
-                                                               ttl_s=7200)),)
+        self.meta = (("authorization", "Bearer " + issue("supervisor", ["*"], subject="bench-desk",
+                                                         ttl_s=7200)),)
         self.order_ids = order_ids
         self.k = 0
 

@@ -121,7 +121,7 @@ def measure_alarm_to_visible_ms(scratch: Path, alarms: int = 200, interval_s: fl
     from services.workorders.entrypoints.alarm_consumer import AlarmConsumer, AlarmConsumerThread
     from services.workorders.entrypoints.grpc_api import GrpcServer, WorkOrdersServicer
     from tests.fixtures.kafka import _start_private_broker
-    from tests.support.workorders_api import SECRET, alarm, auth, token
+    from tests.support.workorders_api import VERIFIER, alarm, auth, token
 
     _log("starting a private Kafka broker")
     broker = _start_private_broker(scratch / "kafka")
@@ -133,7 +133,7 @@ def measure_alarm_to_visible_ms(scratch: Path, alarms: int = 200, interval_s: fl
         consumer = AlarmConsumerThread(
             AlarmConsumer(broker.bootstrap, runtime.app.handle_alarm, group_id=f"bench-{uuid.uuid4().hex[:8]}")
         ).start()
-        server = GrpcServer(WorkOrdersServicer(runtime.app, SECRET), "127.0.0.1:0").start()
+        server = GrpcServer(WorkOrdersServicer(runtime.app, VERIFIER), "127.0.0.1:0").start()
         channel = grpc.insecure_channel(server.address)
         stub = pb_grpc.WorkOrdersServiceStub(channel)
         seen: dict[str, float] = {}
@@ -280,7 +280,8 @@ def measure_unary_p99_with_streams(
     from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as pb_grpc
     from services.workorders.adapters.alarms import alarm_facts
     from services.workorders.bootstrap import build_runtime
-    from tests.support.workorders_api import SECRET, alarm, auth, token
+    from tests.support.tokens import write_keys
+    from tests.support.workorders_api import alarm, auth, token
 
     url = f"sqlite:///{scratch}/streams.sqlite3"
     runtime = build_runtime(url)
@@ -299,7 +300,7 @@ def measure_unary_p99_with_streams(
     address = f"127.0.0.1:{_free_port()}"
     env = {
         **os.environ,
-        "PIPEWARDEN_WORKORDERS_JWT_SECRET": SECRET,
+        "PIPEWARDEN_WORKORDERS_JWT_KEYS_FILE": str(write_keys(scratch)[1]),
         "PIPEWARDEN_WORKORDERS_DB_URL": url,
         "PIPEWARDEN_WORKORDERS_GRPC_ADDRESS": address,
         "PIPEWARDEN_WORKORDERS_CONSUME_ALARMS": "0",

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from services.tokens import rotate
+
 from . import processes
 from .demo_console import console, keep_running
 from .demo_gateway import modbus_gateway
@@ -147,6 +149,10 @@ def main() -> int:
         )
         wait_for_port(TELEMETRY_ADDRESS, 60, telemetry, "telemetry")
         say("Starting leakdetect and workorders")
+        # Throwaway keys for this run (the services have no insecure default): the console signs users' tokens
+        # with the private key, workorders and leakdetect's query API verify against the key set.
+        signing_key, key_set = DEMO_DIR / "tokens" / "signing-key.pem", DEMO_DIR / "tokens" / "jwks.json"
+        rotate(signing_key, key_set, keep=1)
         stack.enter_context(
             service(
                 "leakdetect",
@@ -155,6 +161,7 @@ def main() -> int:
                     "PIPEWARDEN_KAFKA_BOOTSTRAP": BOOTSTRAP,
                     "PIPEWARDEN_LEAKDETECT_APP_ID": "pipewarden-demo-leakdetect",
                     "PIPEWARDEN_LEAKDETECT_GRPC_PORT": LEAKDETECT_QUERY_ADDRESS.rsplit(":", 1)[1],
+                    "PIPEWARDEN_LEAKDETECT_JWT_KEYS_FILE": str(key_set),
                     "PIPEWARDEN_LEAKDETECT_METRICS_PORT": "-1",
                     "PIPEWARDEN_LEAKDETECT_COMMIT_INTERVAL_S": "0.5",
                 },
@@ -163,7 +170,6 @@ def main() -> int:
         db_path = DEMO_DIR / "workorders.sqlite3"
         db_path.unlink(missing_ok=True)
         db_url = f"sqlite:///{db_path}"
-        jwt_secret = secrets.token_urlsafe(48)
         workorders = stack.enter_context(
             service(
                 "workorders",
@@ -172,7 +178,7 @@ def main() -> int:
                     "PIPEWARDEN_KAFKA_BOOTSTRAP": BOOTSTRAP,
                     "PIPEWARDEN_WORKORDERS_DB_URL": db_url,
                     "PIPEWARDEN_WORKORDERS_GRPC_ADDRESS": WORKORDERS_ADDRESS,
-                    "PIPEWARDEN_WORKORDERS_JWT_SECRET": jwt_secret,
+                    "PIPEWARDEN_WORKORDERS_JWT_KEYS_FILE": str(key_set),
                     "PIPEWARDEN_WORKORDERS_CONSUMER_GROUP": "pipewarden-demo-workorders",
                     "PIPEWARDEN_WORKORDERS_REPORT_UTC_OFFSET_H": "8",  # the demo city is in China
                 },
@@ -181,7 +187,7 @@ def main() -> int:
         wait_for_port(WORKORDERS_ADDRESS, 90, workorders, "workorders")
         say("Starting the dispatcher console")
         demo_console = stack.enter_context(
-            console(service, WORKORDERS_ADDRESS, jwt_secret, DEMO_DIR, leakdetect_addresses=LEAKDETECT_QUERY_ADDRESS)
+            console(service, WORKORDERS_ADDRESS, signing_key, DEMO_DIR, leakdetect_addresses=LEAKDETECT_QUERY_ADDRESS)
         )
         from .demo_leak import show_results, stream_leak
 
@@ -197,12 +203,14 @@ def main() -> int:
         simulated = len(network.gateways) - 1
         say(f"Streaming {simulated} simulated gateways and the field gateway for {options.duration:.0f} s")
         print("   5 % of batches carry one bad reading, to show the rejects")
-        fieldsim_args = ["--target", TELEMETRY_ADDRESS, "--tokens", tokens, "--duration", str(options.duration)]
+        # The tokens go by environment, never on a command line (`ps` shows every user's argv).
+        fieldsim_args = ["--target", TELEMETRY_ADDRESS, "--duration", str(options.duration)]
         fieldsim_args += ["--gateways", ",".join(g for g in sorted(network.gateways) if g != FIELD_GATEWAY)]
         with ticking("simulated gateways streaming", total_s=options.duration):
             field = subprocess.run(
                 [PYTHON, "-m", "services.fieldsim", *fieldsim_args, "--bad-fraction", "0.05", "--log-level", "WARNING"],
                 cwd=REPO,
+                env=dict(os.environ, PIPEWARDEN_FIELDSIM_GATEWAY_TOKENS=tokens),
                 capture_output=True,
                 text=True,
                 check=False,
@@ -213,7 +221,7 @@ def main() -> int:
             print(field.stderr, file=sys.stderr)
             raise SystemExit("the simulated field reported failed batches")
         summarise_topics(live_since_us)
-        show_results(BOOTSTRAP, WORKORDERS_ADDRESS, db_url, jwt_secret, leak_start, leak_onset)
+        show_results(BOOTSTRAP, WORKORDERS_ADDRESS, db_url, signing_key, leak_start, leak_onset)
         if options.keep:
             keep_running(demo_console)
     say("Demo finished; everything stopped")

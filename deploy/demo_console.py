@@ -5,7 +5,7 @@
     from .demo_console import console, keep_running
     ...
     wait_for_port(WORKORDERS_ADDRESS, 90, workorders, "workorders")
-    demo_console = stack.enter_context(console(service, WORKORDERS_ADDRESS, jwt_secret, DEMO_DIR))
+    demo_console = stack.enter_context(console(service, WORKORDERS_ADDRESS, signing_key, DEMO_DIR))
     ...                                   # the leak, the field, the summary, as today
     if options.keep:                      # parser.add_argument("--keep", action="store_true", ...)
         keep_running(demo_console)        # prints the URL and the users, returns on Ctrl-C
@@ -62,7 +62,7 @@ def write_demo_users(path: Path) -> dict[str, str]:
 
 
 @contextmanager
-def console(service: ServiceStarter, workorders_address: str, jwt_secret: str, demo_dir: Path,
+def console(service: ServiceStarter, workorders_address: str, signing_key_file: Path, demo_dir: Path,
             leakdetect_addresses: str = "") -> Iterator[DemoConsole]:
     """Start the console (``service`` is demo.py's process starter: it logs to ``<demo_dir>/console.log``
     and stops the process on exit) and wait until it is healthy (its Watch of workorders is open)."""
@@ -72,7 +72,7 @@ def console(service: ServiceStarter, workorders_address: str, jwt_secret: str, d
         "PIPEWARDEN_CONSOLE_ADDRESS": CONSOLE_ADDRESS,
         "PIPEWARDEN_CONSOLE_WORKORDERS_ADDRESS": workorders_address,
         "PIPEWARDEN_CONSOLE_LEAKDETECT_ADDRESSES": leakdetect_addresses,
-        "PIPEWARDEN_CONSOLE_JWT_SECRET": jwt_secret,
+        "PIPEWARDEN_CONSOLE_JWT_SIGNING_KEY_FILE": str(signing_key_file),
         "PIPEWARDEN_CONSOLE_SESSION_SECRET": secrets.token_urlsafe(48),
         "PIPEWARDEN_CONSOLE_USERS_FILE": str(users_file),
     }

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import grpc
 
@@ -23,6 +24,7 @@ from services.gasflow import LeakSpec
 from services.gasflow.fieldsource import SimulatedValues
 from services.network import load_demo_network
 from services.telemetry.config import parse_gateway_tokens
+from services.tokens import TokenIssuer, load_signing_key
 from services.topics.registry import LEAK_ALARMS
 from services.workorders.adapters.tokens import issue_token
 from services.workorders.domain import replacement_id_for
@@ -94,7 +96,7 @@ def stream_leak(telemetry: str, tokens: str) -> tuple[float, float]:
     return _stream_leak(telemetry, tokens)
 
 
-def show_results(bootstrap: str, workorders: str, db_url: str, secret: str, start: float, onset: float) -> None:
+def show_results(bootstrap: str, workorders: str, db_url: str, signing_key: Path, start: float, onset: float) -> None:
     network = load_demo_network()
     segment = network.segments[SEGMENT]
     say(f"{LEAK_ALARMS.name}: alarms on {SEGMENT}")
@@ -134,9 +136,10 @@ def show_results(bootstrap: str, workorders: str, db_url: str, secret: str, star
         f"onset {_utc(int(onset * 1e6))}"
     )
 
-    dispatcher = issue_token(secret, "demo-dispatcher", "dispatcher", ["*"])
-    supervisor = issue_token(secret, "demo-supervisor", "supervisor", ["*"])
-    inspector = issue_token(secret, "demo-inspector", "supervisor", ["*"])  # verifies what the other completed
+    issuer = TokenIssuer(load_signing_key(signing_key))
+    dispatcher = issue_token(issuer, "demo-dispatcher", "dispatcher", ["*"])
+    supervisor = issue_token(issuer, "demo-supervisor", "supervisor", ["*"])
+    inspector = issue_token(issuer, "demo-inspector", "supervisor", ["*"])  # verifies what the other completed
     with grpc.insecure_channel(workorders) as channel:
         stub = wgrpc.WorkOrdersServiceStub(channel)
         say("Work order (gRPC, dispatcher token)")

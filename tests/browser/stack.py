@@ -24,9 +24,9 @@ import yaml
 from deploy import processes
 from services.console.adapters.users import hash_password
 from tests.fixtures.kafka import free_port
+from tests.support.tokens import write_keys
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRET = "browser-test-secret-" + "y" * 40
 CHROMIUM = "/usr/bin/chromium"
 
 # name: (role, districts, sign_off_roles)
@@ -90,7 +90,7 @@ def workorders_process(
     url = db_url or f"sqlite:///{scratch}/workorders.sqlite3"
     env = {
         **os.environ,
-        "PIPEWARDEN_WORKORDERS_JWT_SECRET": SECRET,
+        "PIPEWARDEN_WORKORDERS_JWT_KEYS_FILE": str(write_keys(scratch)[1]),
         "PIPEWARDEN_WORKORDERS_DB_URL": url,
         "PIPEWARDEN_WORKORDERS_GRPC_ADDRESS": address,
         "PIPEWARDEN_WORKORDERS_CONSUME_ALARMS": "1" if kafka_bootstrap else "0",
@@ -137,7 +137,7 @@ def console_process(scratch: Path, workorders: Workorders, *, max_live: int = 20
         "PIPEWARDEN_CONSOLE_ADDRESS": f"127.0.0.1:{port}",
         "PIPEWARDEN_CONSOLE_WORKORDERS_ADDRESS": workorders.address,
         "PIPEWARDEN_CONSOLE_LEAKDETECT_ADDRESSES": leakdetect,
-        "PIPEWARDEN_CONSOLE_JWT_SECRET": SECRET,
+        "PIPEWARDEN_CONSOLE_JWT_SIGNING_KEY_FILE": str(write_keys(scratch)[0]),
         "PIPEWARDEN_CONSOLE_SESSION_SECRET": "session-" + uuid.uuid4().hex + uuid.uuid4().hex,
         "PIPEWARDEN_CONSOLE_USERS_FILE": str(users),
         "PIPEWARDEN_CONSOLE_MAX_LIVE": str(max_live),

@@ -17,9 +17,9 @@ from kafka import KafkaProducer
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as pb
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as pb_grpc
 from services.topics import LEAK_ALARMS, encode
-from services.workorders.adapters.tokens import issue_token
 from services.workorders.domain.workorder import work_order_id_for_alarm
-from tests.browser.stack import SECRET, Console, Workorders
+from tests.browser.stack import Console, Workorders
+from tests.support.tokens import issue
 from tests.support.workorders_api import alarm
 
 pytestmark = pytest.mark.integration
@@ -195,7 +195,7 @@ def test_wrong_password_and_missing_csrf_are_refused(stack: tuple[Workorders, Co
 def _seed_hazard_and_programme(workorders: Workorders) -> None:
     """A hazard and a replacement project so that the ledger and the programme have something to show."""
     run = uuid.uuid4().hex[:6]
-    meta = (("authorization", "Bearer " + issue_token(SECRET, "seed-supervisor", "supervisor", ["*"])),)
+    meta = (("authorization", "Bearer " + issue("supervisor", ["*"], subject="seed-supervisor")),)
     with grpc.insecure_channel(workorders.address) as channel:
         stub = pb_grpc.WorkOrdersServiceStub(channel)
         stub.ExecuteHazardCommand(pb.ExecuteHazardCommandRequest(

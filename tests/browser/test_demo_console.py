@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from deploy import demo_console
-from tests.browser.stack import ROOT, SECRET, workorders_process
+from tests.browser.stack import ROOT, workorders_process
 from tests.fixtures.kafka import free_port
+from tests.support.tokens import write_keys
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +38,7 @@ def test_the_demo_console_serves_its_demo_users(tmp_path: Path, browser: Any,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(demo_console, "CONSOLE_ADDRESS", f"127.0.0.1:{free_port()}")
     with workorders_process(tmp_path, None) as wo, \
-            demo_console.console(_service, wo.address, SECRET, tmp_path) as demo:
+            demo_console.console(_service, wo.address, write_keys(tmp_path)[0], tmp_path) as demo:
         assert set(demo.passwords) == {"dispatcher", "crew", "supervisor", "regulator"}
         assert demo.users_file.stat().st_mode & 0o777 == 0o600
         page = browser.new_page()

@@ -35,10 +35,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from services.console.adapters.users import UsersFileError
     from services.console.bootstrap import serve
+    from services.tokens import KeyFileError
 
     try:
         serve(config)
-    except UsersFileError as error:
+    except (UsersFileError, KeyFileError) as error:
         print(f"console: {error}", file=sys.stderr)
         return 2
     return 0

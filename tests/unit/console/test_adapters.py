@@ -11,6 +11,7 @@ from services.console.adapters.users import UsersFile, UsersFileError, hash_pass
 from services.console.config import ConfigError, ConsoleConfig
 from services.console.service_layer.ports import User
 from services.workorders.adapters.tokens import verify_token
+from tests.support.tokens import SIGNING_KEY, WORKORDERS_VERIFIER
 
 SECRET = "s" * 40
 
@@ -60,17 +61,17 @@ def test_missing_users_file_is_named(tmp_path: Path) -> None:
 
 
 def test_issued_tokens_are_workorders_tokens() -> None:
-    issuer = JwtIssuer(SECRET, 600)
-    principal = verify_token(SECRET, issuer.issue(User("li", "crew", ("Dongsheng",), ("unit_head",))))
+    issuer = JwtIssuer(SIGNING_KEY, 600)
+    principal = verify_token(WORKORDERS_VERIFIER, issuer.issue(User("li", "crew", ("Dongsheng",), ("unit_head",))))
     assert principal.subject == "li" and principal.role.value == "crew"
     assert principal.districts == frozenset({"Dongsheng"}) and principal.sign_off_roles == frozenset({"unit_head"})
-    feed = verify_token(SECRET, issuer.service_token())
+    feed = verify_token(WORKORDERS_VERIFIER, issuer.service_token())
     assert feed.role.value == "regulator" and feed.all_districts  # the feed only reads
-    with pytest.raises(ValueError, match="at least 32 bytes"):
-        JwtIssuer("short", 600)
+    with pytest.raises(ValueError, match="Ed25519 signing key"):
+        JwtIssuer("short", 600)  # type: ignore[arg-type]
 
 
-BASE = {"PIPEWARDEN_CONSOLE_JWT_SECRET": SECRET, "PIPEWARDEN_CONSOLE_SESSION_SECRET": SECRET,
+BASE = {"PIPEWARDEN_CONSOLE_JWT_SIGNING_KEY_FILE": "signing-key.pem", "PIPEWARDEN_CONSOLE_SESSION_SECRET": SECRET,
         "PIPEWARDEN_CONSOLE_USERS_FILE": "users.yaml"}
 
 
@@ -78,7 +79,7 @@ def test_config_defaults_and_garbage_named() -> None:
     config = ConsoleConfig.from_env(BASE)
     assert (config.host, config.port, config.secure_cookies, config.metrics_port) == ("127.0.0.1", 8090, True, -1)
     for key, value in (
-        ("PIPEWARDEN_CONSOLE_JWT_SECRET", "short"), ("PIPEWARDEN_CONSOLE_SESSION_SECRET", ""),
+        ("PIPEWARDEN_CONSOLE_JWT_SIGNING_KEY_FILE", ""), ("PIPEWARDEN_CONSOLE_SESSION_SECRET", ""),
         ("PIPEWARDEN_CONSOLE_USERS_FILE", ""), ("PIPEWARDEN_CONSOLE_ADDRESS", "nowhere"),
         ("PIPEWARDEN_CONSOLE_ADDRESS", "127.0.0.1:99999"), ("PIPEWARDEN_CONSOLE_SESSION_TTL_S", "ten"),
         ("PIPEWARDEN_CONSOLE_SESSION_TTL_S", "1"), ("PIPEWARDEN_CONSOLE_SECURE_COOKIES", "maybe"),
