@@ -135,6 +135,29 @@ class AlarmBook:
         x = min(max(x, 0.0), length)
         return {"position_m": x, "position_interval_m": _interval(x, sd, 0.0, length)}
 
+    def _located(self, seg: int, ev: E.LeakLocated) -> dict[str, object]:
+        """A balance location as the alarm states it: the point and its 95 % interval, clamped to the segment
+        (the whole segment when not located)."""
+        if math.isfinite(ev.position_sd_m):
+            return self._position(seg, ev.position_m, ev.position_sd_m)
+        return {"position_m": min(max(ev.position_m, 0.0), self._length_m[seg]),
+                "position_interval_m": (0.0, self._length_m[seg])}
+
+    def _location_evidence(self, seg: int, ev: E.LeakLocated) -> dict[str, float | int | str]:
+        """`position_method` (`layout.LOC_METHOD_NAMES`), `position_sd_m` (1 s.d.; inf: not located),
+        `position_covers_segment` (1 when the 95 % interval is the whole segment: no useful location), the
+        gradient's own estimate and the balance time it averaged over."""
+        length = self._length_m[seg]
+        lo, hi = self._located(seg, ev)["position_interval_m"]  # type: ignore[misc]
+        return {
+            "position_method": L.LOC_METHOD_NAMES[ev.method] if 0 <= ev.method < len(L.LOC_METHOD_NAMES) else str(ev.method),
+            "position_sd_m": ev.position_sd_m,
+            "position_covers_segment": int(lo <= 0.0 and hi >= length),
+            "gradient_position_m": ev.gradient_position_m,
+            "gradient_position_sd_m": ev.gradient_sd_m,
+            "position_window_s": ev.window_s,
+        }
+
     def apply(self, events: list[E.DetectorEvent]) -> list[Alarm]:
         """Take the events of one feed; returns the alarms they raised or changed (latest versions)."""
         changed: dict[int, None] = {}
@@ -165,6 +188,9 @@ class AlarmBook:
                 self._set(op.balance, changed, rate_kg_per_s=ev.rate_kg_per_s,
                           rate_interval_kg_per_s=_interval(ev.rate_kg_per_s, ev.rate_sd_kg_per_s, 0.0),
                           evidence={**a.evidence, "update_blocks": ev.blocks, "cusum": ev.cusum})
+            elif isinstance(ev, E.LeakLocated) and op.balance is not None:
+                a = self.alarms[op.balance]
+                self._set(op.balance, changed, **self._located(seg, ev), evidence={**a.evidence, **self._location_evidence(seg, ev)})
             elif isinstance(ev, E.LeakCleared) and op.balance is not None:
                 self._set(op.balance, changed, cleared_unix_s=ev.time_us / 1e6)
                 op.balance = None

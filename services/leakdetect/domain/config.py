@@ -112,6 +112,15 @@ class DetectorParams:
     rupture_tau_s: float = 10.0  # ... reference: average of the pressure (a ramp lags it little, a collapse much)
     rupture_confirm_s: float = 1.0  # held this long (and two readings), inflow not falling
     rupture_refractory_s: float = 600.0
+    # Pressure-gradient location of balance alarms (kernels/location.py). A block calibrates the friction model
+    # only `loc_lag_blocks` (30 min) after it closed, and only if no balance alarm's onset lies before it
+    # since: a leak found late (a small one takes up to half an hour) must not already be in the model.
+    loc_lag_blocks: int = 60
+    # The calibration forgets with this time constant (the friction model is re-learned as the gas temperature,
+    # the pressure level and the meters' drift move; several hours keep the day's throughput swings in it).
+    loc_tau_s: float = 6 * 3600.0
+    loc_every_blocks: int = 10  # a latched alarm's position is refined every 5 min (an update on leak.alarms.v1)
+    loc_min_cal_blocks: float = 20.0  # calibration blocks (10 min) before any location is given
     # Methane (d).
     ch4_hysteresis_lel: float = 5.0
     ch4_rise_lel_per_min: float = 5.0
@@ -171,6 +180,14 @@ class DetectorParams:
         if not (math.isfinite(self.learn_after_s) and self.learn_after_s >= 0.0):
             raise ValueError(f"learn_after_s must be finite and >= 0, got {self.learn_after_s}")
         p[L.P_LEARN_AFTER_US] = self.learn_after_s * 1e6
+        if not (self.loc_lag_blocks >= 1 and self.loc_lag_blocks + 2 <= self.ring_len and self.loc_every_blocks >= 1
+                and self.loc_tau_s > 0 and self.loc_min_cal_blocks >= 1):
+            raise ValueError("loc_lag_blocks must be 1..ring_len - 2; loc_every_blocks, loc_tau_s and "
+                             "loc_min_cal_blocks positive")
+        p[L.P_LOC_LAG] = self.loc_lag_blocks
+        p[L.P_LOC_TAU_S] = self.loc_tau_s
+        p[L.P_LOC_EVERY] = self.loc_every_blocks
+        p[L.P_LOC_MIN_CAL] = self.loc_min_cal_blocks
         if self.tick_s <= 0 or self.block_ticks < 1 or min(self.windows_blocks) < 1:
             raise ValueError("tick_s, block_ticks and windows must be positive")
         if len(self.windows_blocks) != L.N_WINDOWS:
@@ -260,7 +277,13 @@ class DetectorConfig:
         r_specific: float | None = None,
         z_slope_per_pa: float = 0.0,
         segment_id: str | None = None,
+        loc_k0: float = 0.0,
+        loc_k0_rel_sd: float = 0.15,
+        loc_elevation_per_pa2: float = 0.0,
     ) -> None:
+        """`loc_k0`: prior of the pressure-gradient location's friction coefficient k (p_u^2 - p_d^2 = k q^2 on a
+        level line, Pa^2 s^2/kg^2; 0 = no location), `loc_k0_rel_sd` its relative s.d., `loc_elevation_per_pa2`
+        the elevation's share 2 g dz / (Z R T) of p^2 (see `kernels.location`)."""
         if not (length_m > 0 and inner_diameter_m > 0 and wave_speed_m_per_s > 0 and nominal_flow_kg_per_s > 0):
             raise ValueError("segment length, diameter, wave speed and nominal flow must be positive")
         area = math.pi * inner_diameter_m**2 / 4.0
@@ -277,6 +300,11 @@ class DetectorConfig:
         if r_specific is not None:
             g[L.GC_R_SPECIFIC] = r_specific
         g[L.GC_Z_SLOPE] = z_slope_per_pa
+        if not (math.isfinite(loc_k0) and loc_k0 >= 0.0 and loc_k0_rel_sd > 0.0 and math.isfinite(loc_elevation_per_pa2)):
+            raise ValueError("loc_k0 must be finite and >= 0, loc_k0_rel_sd > 0, loc_elevation_per_pa2 finite")
+        g[L.GC_LOC_K0] = loc_k0
+        g[L.GC_LOC_K0_REL_SD] = loc_k0_rel_sd
+        g[L.GC_LOC_ELEV] = loc_elevation_per_pa2
         if segment_id is not None:
             self.segment_ids[seg] = segment_id
 

@@ -74,6 +74,8 @@ class DetectorState:
         seg_i[:, L.GI_TICK] = -1
         seg_i[:, L.GI_CLOCK] = -1
         seg_i[:, L.GI_LEARN_LAST] = -2
+        seg_i[:, L.GI_LOC_ONSET] = -1
+        seg_i[:, L.GI_LOC_CLEAR] = -1
         slot_f = np.zeros((n_slots, L.N_SF))
         slot_f[:, L.SF_HELD] = np.nan  # no tick mean yet
         slot_f[:, L.SF_EW_SLOW] = np.nan  # no flow reference yet
@@ -83,6 +85,7 @@ class DetectorState:
         seg_f[:, L.GF_Z0 : L.GF_Z0 + L.N_WINDOWS] = np.nan
         seg_f[:, L.GF_TLP1] = np.nan  # no tick line pack yet
         seg_f[:, L.GF_TLP2] = np.nan
+        seg_f[:, L.GF_NPWL_T] = np.nan  # no pressure-wave location yet
         return cls(
             config=config,
             params_obj=p,

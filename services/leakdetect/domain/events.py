@@ -2,7 +2,7 @@
 kernels' event arrays (`kernels.events.decode_events`).
 
 `segment` is the segment's index in the `DetectorConfig`, `role` the instrument's (`layout.ROLE_*`), times in us
-since the Unix epoch. Alarms: `LeakRaised`, `LeakUpdated`, `LeakCleared` (mass balance), `PressureWaveLeak`,
+since the Unix epoch. Alarms: `LeakRaised`, `LeakUpdated`, `LeakLocated`, `LeakCleared` (mass balance), `PressureWaveLeak`,
 `Rupture`, `MethaneLevel`, `MethaneRise`, `MethaneCleared`. Operations and bookkeeping: `PressureWaveOperation`,
 `PressureWaveUnpaired`, `BalanceSuspended`, `BalanceResumed`, `BaselineLearned`. Health: `SensorHealthChanged`.
 """
@@ -38,6 +38,27 @@ class LeakUpdated:
     blocks: int
     cusum: float
     mdlr_kg_per_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class LeakLocated:
+    """Where the latched balance alarm's leak is (`kernels.location`): at the raise, then refined as it persists.
+
+    `method`: `layout.LOC_NONE` (not locatable yet: `position_m` is the segment's middle and `position_sd_m`
+    inf, the whole segment), `LOC_GRADIENT` (pressure-gradient intersection) or `LOC_GRADIENT_NPW` (fused with
+    the incident's pressure-wave location by inverse variance). `gradient_*`: the gradient's own estimate (nan /
+    inf when it has none), `window_s` the balance time it averaged over. Positions in metres from the upstream
+    end, not clamped beyond [0, length] for the point; an interval is clamped by whoever states it."""
+
+    segment: int
+    time_us: int
+    onset_us: int
+    method: int
+    position_m: float
+    position_sd_m: float
+    gradient_position_m: float
+    gradient_sd_m: float
+    window_s: float
 
 
 @dataclass(frozen=True, slots=True)

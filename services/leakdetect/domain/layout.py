@@ -46,6 +46,7 @@ EV_BALANCE_SUSPENDED = 11  # mass balance suspended (a flow meter is unhealthy o
 EV_BALANCE_RESUMED = 12
 EV_BASELINE_LEARNED = 13
 EV_LEAK_UPDATE = 14  # leak-rate estimate over the 5 blocks after the raise (the onset block only partly leaks)
+EV_LEAK_LOCATION = 15  # position of a balance alarm's leak (pressure-gradient intersection, fused with a wave)
 
 EVENT_NAMES = {
     EV_LEAK: "leak",
@@ -62,7 +63,14 @@ EVENT_NAMES = {
     EV_BALANCE_RESUMED: "balance_resumed",
     EV_BASELINE_LEARNED: "baseline_learned",
     EV_LEAK_UPDATE: "leak_update",
+    EV_LEAK_LOCATION: "leak_location",
 }
+
+# How a balance alarm's position was found (`events.LeakLocated.method`, the EV_LEAK_LOCATION code)
+LOC_NONE = 0  # not located (no calibrated gradient model or no usable pressures): the whole segment
+LOC_GRADIENT = 1  # pressure-gradient intersection alone
+LOC_GRADIENT_NPW = 2  # gradient fused with the pressure-wave location of the same incident (inverse variance)
+LOC_METHOD_NAMES = ("none", "pressure_gradient", "pressure_gradient+pressure_wave")
 
 # Test ids of EV_LEAK (`events.LeakRaised.test`): the window index (0..N_WINDOWS-1), TEST_CUSUM, or TEST_STEP0 +
 # the window index (the step test: a window against the reference window before it).
@@ -120,7 +128,12 @@ GC_NOMINAL_FLOW = 5  # kg/s
 GC_R_SPECIFIC = 6  # J/(kg K)
 GC_Z_SLOPE = 7  # Z = 1 + Z_SLOPE * p (1/Pa), a linear fit of the gas physics over the operating range
 GC_TEMPERATURE_K = 8  # used when no temperature tag
-N_GC = 9
+# Pressure-gradient location (kernels/location.py): steady isothermal friction p_u^2 - p_d^2 = k * phi(flows)
+# + elevation; k's prior from the pipe (Darcy friction of its roughness at nominal flow, Z, R, T, L / (D A^2))
+GC_LOC_K0 = 9  # prior of k, Pa^2 / (kg/s)^2 (0: no prior, location off)
+GC_LOC_K0_REL_SD = 10  # its relative 1 s.d.
+GC_LOC_ELEV = 11  # 2 g (z_down - z_up) / (Z R T): the elevation's share of p^2 taken out of the gradient
+N_GC = 12
 
 # --- per-slot state: floats -----------------------------------------------------------------------------------
 SF_LAST_VALUE = 0  # last received value (accepted or not), for rate checks
@@ -224,7 +237,28 @@ GF_G_Q = GF_G_M + 1  # ... throughput, kg
 GF_G_V = GF_G_Q + 1  # ... net inflow variance, kg^2
 GF_G_LPV0 = GF_G_V + 1  # ... variance of the line pack the group starts from, kg^2
 GF_G_RUNV = GF_G_LPV0 + 1  # ... twice that where the group starts a run of consecutive groups, else 0, kg^2
-N_GF = GF_G_RUNV + 1
+# pressure-gradient location (kernels/location.py): cumulative sums over location-valid ticks (pushed to the ring
+# at each block), the calibration's forgetting sums, the last pressure-wave location (for the fusion)
+GF_CUM_LD = GF_G_RUNV + 1  # sum of d = p_u^2 - p_d^2 - elevation term, Pa^2 * ticks
+GF_CUM_LQ1 = GF_CUM_LD + 1  # sum of the inflow, kg/s * ticks
+GF_CUM_LQ2 = GF_CUM_LQ1 + 1  # sum of the inflow squared
+GF_CUM_LVD = GF_CUM_LQ2 + 1  # sum of the propagated variance of the tick's d
+GF_CUM_LPP = GF_CUM_LVD + 1  # sum of the mean square pressure (p_u^2 + p_d^2) / 2
+GF_CUM_LN = GF_CUM_LPP + 1  # location-valid ticks
+GF_CUM_LVQ = GF_CUM_LN + 1  # sum of the propagated variance of the tick's inflow squared
+GF_LC_W = GF_CUM_LVQ + 1  # calibration: forgetting sums of blocks (weight, phi, phi^2, d, phi d, d^2, var, p^2)
+GF_LC_F = GF_LC_W + 1
+GF_LC_FF = GF_LC_F + 1
+GF_LC_D = GF_LC_FF + 1
+GF_LC_FD = GF_LC_D + 1
+GF_LC_DD = GF_LC_FD + 1
+GF_LC_VD = GF_LC_DD + 1
+GF_LC_PP = GF_LC_VD + 1
+GF_LC_VF = GF_LC_PP + 1  # ... and of the blocks' phi noise variance (errors in variables)
+GF_NPWL_X = GF_LC_VF + 1  # last pressure-wave leak location, m, its s.d. and onset (us as float; nan: none)
+GF_NPWL_SD = GF_NPWL_X + 1
+GF_NPWL_T = GF_NPWL_SD + 1
+N_GF = GF_NPWL_T + 1
 
 # --- per-segment state: ints ----------------------------------------------------------------------------------
 GI_TICK = 0  # index of the open tick (time_us // tick_us); -1 before the first reading
@@ -249,7 +283,9 @@ GI_PERSIST0 = 18  # consecutive blocks over threshold per window (N_WINDOWS colu
 GI_LEARN_LAST = GI_PERSIST0 + N_WINDOWS  # block count at the last learning block (a gap starts a new run)
 GI_SPERSIST0 = GI_LEARN_LAST + 1  # consecutive blocks over threshold per step test (N_WINDOWS columns)
 GI_G_N = GI_SPERSIST0 + N_WINDOWS  # learning: blocks in the open group
-N_GI = GI_G_N + 1
+GI_LOC_ONSET = GI_G_N + 1  # onset of the latest balance alarm, us (the calibration skips from there ...)
+GI_LOC_CLEAR = GI_LOC_ONSET + 1  # ... to its clear, us (-1 while latched)
+N_GI = GI_LOC_CLEAR + 1
 
 # --- ring of block boundaries per segment ---------------------------------------------------------------------
 R_TIME = 0  # block end, us as float
@@ -261,7 +297,14 @@ R_LP_VAR = 5
 R_A = 6  # cumulative line-pack movement beyond pressure noise, kg (block mean to block mean)
 R_INVALID = 7  # cumulative count of invalid blocks
 R_X = 8  # line-pack movement a block ahead at the rate of the block's last ticks, beyond noise, kg
-N_R = 9
+R_LD = 9  # the location's cumulative sums (GF_CUM_LD ...) at the block's end
+R_LQ1 = 10
+R_LQ2 = 11
+R_LVD = 12
+R_LPP = 13
+R_LN = 14
+R_LVQ = 15
+N_R = 16
 
 # ticks over which the line pack's rate at the end of a block is measured (R_X)
 RATE_TICKS = 2
@@ -311,4 +354,8 @@ P_STEP_REF = P_MODEL_FLOOR + 1  # step test: reference window length as a multip
 P_END_DIV = P_STEP_REF + 1  # window ends averaged over nb // P_END_DIV blocks (at least 1); 0 = one block
 P_LEARN_GROUP = P_END_DIV + 1  # baseline learned on groups of this many consecutive blocks (a time scale)
 P_LEARN_AFTER_US = P_LEARN_GROUP + 1  # no learning from blocks ending sooner after the segment's first reading
-N_P = P_LEARN_AFTER_US + 1
+P_LOC_LAG = P_LEARN_AFTER_US + 1  # location: blocks a block waits before it calibrates the gradient model
+P_LOC_TAU_S = P_LOC_LAG + 1  # location: the calibration forgets with this time constant, s
+P_LOC_EVERY = P_LOC_TAU_S + 1  # location: a latched alarm's position is refined every this many blocks
+P_LOC_MIN_CAL = P_LOC_EVERY + 1  # location: calibration blocks (weight) needed before locating
+N_P = P_LOC_MIN_CAL + 1

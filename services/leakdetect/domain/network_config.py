@@ -79,6 +79,36 @@ def _gas(network: Network, segment: Segment) -> GasSpec:
     )
 
 
+# The friction coefficient from a pipe's roughness (Swamee-Jain at nominal flow) is a prior the calibration
+# refines: roughness grows with age and deposits, welds and bends add to it. A stated fixed friction factor is
+# known better.
+LOC_K0_REL_SD_ROUGHNESS = 0.15
+LOC_K0_REL_SD_FIXED_FRICTION = 0.05
+GRAVITY_M_PER_S2 = 9.80665
+
+
+def _location_prior(seg: Segment, gas: GasSpec, z_op: float, temperature_k: float, r_specific: float
+                    ) -> dict[str, float]:
+    """The pressure-gradient location's prior friction coefficient k = f Z R T L / (D A^2) (p_u^2 - p_d^2 = k q^2
+    on a level line), its relative s.d., and the elevation's share of p^2, 2 g dz / (Z R T)."""
+    d = seg.inner_diameter_m
+    area = math.pi * d * d / 4.0
+    if seg.darcy_friction_factor is not None:
+        f = seg.darcy_friction_factor
+        rel_sd = LOC_K0_REL_SD_FIXED_FRICTION
+    else:
+        reynolds = max(seg.nominal_flow_kg_per_s * d / (area * gas.viscosity_pa_s), 4000.0)
+        lt = math.log10((seg.roughness_m or 0.0) / d / 3.7 + 5.74 / reynolds**0.9)
+        f = 0.25 / (lt * lt)
+        rel_sd = LOC_K0_REL_SD_ROUGHNESS
+    zrt = z_op * r_specific * temperature_k
+    return {
+        "loc_k0": f * zrt * seg.length_m / (d * area * area),
+        "loc_k0_rel_sd": rel_sd,
+        "loc_elevation_per_pa2": 2.0 * GRAVITY_M_PER_S2 * (seg.elevation_down_m - seg.elevation_up_m) / zrt,
+    }
+
+
 def instrument_sigma(tag: Tag, span_si: float, scale: float) -> tuple[float, float]:
     """(sigma_rel, sigma_abs in SI): 1 s.d. of the instrument's total error, as the detector reads it."""
     accuracy = tag.accuracy
@@ -122,6 +152,7 @@ def config_from_network(
             r_specific=specific_gas_constant(g_net.specific_gravity),
             z_slope_per_pa=(z_op - 1.0) / p_op,
             segment_id=sid,
+            **_location_prior(seg, gas, z_op, temp, specific_gas_constant(g_net.specific_gravity)),
         )
         n_methane = 0
         for tag in network.tags_of_segment(sid):

@@ -33,16 +33,19 @@ from ..layout import (
     GF_Z0,
     GI_BLK_INVALID,
     GI_CUSUM_N,
+    GI_LATCHED,
     GI_LP_VALID,
     GI_N_BLOCKS,
     GI_PERSIST0,
     GI_RING_POS,
+    GI_SINCE_RAISE,
     GI_SPERSIST0,
     GI_SUSPENDED,
     GI_TICK,
     N_ROLES,
     N_WINDOWS,
     P_BLOCK_TICKS,
+    P_LOC_EVERY,
     P_LP_NOISE_K,
     P_TICK_US,
     R_A,
@@ -72,6 +75,7 @@ from .common import _emit, _jit, _sigma2, _usable
 from .decision import _decide
 from .health import _check_stale
 from .line_pack import _line_pack
+from .location import _loc_calibrate, _loc_emit, _loc_push, _loc_tick
 
 # Smoothing of the gas temperature used for the line pack. Long on purpose: buried gas changes temperature by
 # ~1 K a day (a line-pack rate of ~0.1 % of flow), while a short average lets the transmitter's noise wander
@@ -144,6 +148,7 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
                 seg_f[s, GF_SZ0 + w] = np.nan
             _emit(ev_i, ev_f, n_ev, counters, EV_BALANCE_SUSPENDED, s, -1, t_end, t_end, 0, np.inf, 0.0, 0.0,
                   0.0, 0.0)
+    _loc_tick(s, seg_cfg, slot_f, slot_i, slot_cfg, seg_f)
     lp_kg, lp_var, lp_var_sys, lp_ok = _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s)
     if lp_ok:
         seg_f[s, GF_BLK_LP] += lp_kg
@@ -202,6 +207,8 @@ def _close_block(s, t_end, ahead, params, seg_cfg, slot_cfg, seg_f, seg_i, ring,
     ring[s, pos, R_INVALID] = prev_invalid + (0.0 if valid else 1.0)
     seg_i[s, GI_RING_POS] = pos
     seg_i[s, GI_N_BLOCKS] += 1
+    _loc_push(s, pos, seg_f, ring)
+    _loc_calibrate(s, pos, t_end, params, seg_f, seg_i, ring)
     seg_f[s, GF_LP] = lp_now
     seg_f[s, GF_LP_VAR] = lp_var
     seg_f[s, GF_MBAR_PREV] = mbar
@@ -221,6 +228,12 @@ def _close_block(s, t_end, ahead, params, seg_cfg, slot_cfg, seg_f, seg_i, ring,
         return
     _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var, params, seg_cfg, slot_cfg, seg_f,
             seg_i, ring, counters, ev_i, ev_f, n_ev)
+    if seg_i[s, GI_LATCHED] != 0:
+        # the alarm's leak located at its raise, then refined every P_LOC_EVERY blocks while it persists
+        since = seg_i[s, GI_SINCE_RAISE]
+        if since % np.int64(params[P_LOC_EVERY]) == 0:
+            _loc_emit(s, t_end, pos, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev,
+                      since == 0)
 
 
 @_jit

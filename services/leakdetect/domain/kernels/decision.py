@@ -50,6 +50,8 @@ from ..layout import (
     GI_LATCHED,
     GI_LEARN_LAST,
     GI_LEARNED,
+    GI_LOC_CLEAR,
+    GI_LOC_ONSET,
     GI_N_BLOCKS,
     GI_N_LEARN,
     GI_PERSIST0,
@@ -429,6 +431,9 @@ def _raise_alarm(s, t_end, tb, pos, s_new, fired, step_fired, step_rate, step_sd
         stat = seg_f[s, GF_Z0 + test]
     _emit(ev_i, ev_f, n_ev, counters, EV_LEAK, s, -1, t_end, onset, test, rate, sg_rate, stat, float(test),
           seg_f[s, GF_MDLR0 + 2])
+    # the location (kernels/location.py) windows from this onset and keeps its calibration out of the incident
+    seg_i[s, GI_LOC_ONSET] = onset
+    seg_i[s, GI_LOC_CLEAR] = -1
     seg_i[s, GI_LATCHED] = 1
     seg_i[s, GI_CLEAR_RUN] = 0
     seg_i[s, GI_SINCE_RAISE] = 0
@@ -466,6 +471,7 @@ def _follow_latched(s, t_end, pos, s_new, e, sig_e, a, g, kappa, eps, eps_scale,
         if seg_i[s, GI_CLEAR_RUN] >= np.int64(params[P_CLEAR_BLOCKS]):
             seg_i[s, GI_LATCHED] = 0
             seg_i[s, GI_CLEAR_RUN] = 0
+            seg_i[s, GI_LOC_CLEAR] = t_end
             _emit(ev_i, ev_f, n_ev, counters, EV_LEAK_CLEARED, s, -1, t_end, t_end, 0, e, sig_e, 0.0, 0.0,
                   0.0)
     else:

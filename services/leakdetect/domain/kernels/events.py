@@ -27,6 +27,7 @@ from ..layout import (
     EV_HEALTH,
     EV_LEAK,
     EV_LEAK_CLEARED,
+    EV_LEAK_LOCATION,
     EV_LEAK_UPDATE,
     EV_METHANE,
     EV_METHANE_CLEARED,
@@ -84,6 +85,8 @@ def _one(e: np.void) -> E.DetectorEvent | None:
         return E.LeakRaised(seg, t, onset, v, sg, statistic=a1, test=code, mdlr_kg_per_s=a3)
     if kind == EV_LEAK_UPDATE:
         return E.LeakUpdated(seg, t, onset, v, sg, blocks=code, cusum=a1, mdlr_kg_per_s=a3)
+    if kind == EV_LEAK_LOCATION:
+        return E.LeakLocated(seg, t, onset, code, v, sg, a1 if a2 < float("inf") else float("nan"), a2, a3)
     if kind == EV_LEAK_CLEARED:
         return E.LeakCleared(seg, t, v, sg)
     if kind == EV_NPW_LEAK:

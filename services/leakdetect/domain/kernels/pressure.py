@@ -16,6 +16,9 @@ from ..layout import (
     GC_LENGTH_M,
     GC_WAVE_SPEED,
     GC_WAVE_SPEED_SD,
+    GF_NPWL_SD,
+    GF_NPWL_T,
+    GF_NPWL_X,
     GF_NPW_A_DN,
     GF_NPW_A_UP,
     GF_NPW_SIG_DN,
@@ -118,6 +121,10 @@ def _front(s, end, t_cross, amp, sig_t, params, seg_cfg, slot_cfg, slot_f, slot_
             else:
                 _emit(ev_i, ev_f, n_ev, counters, EV_NPW_LEAK, s, -1, np.int64(max(t_up, t_dn)), onset, 0, x,
                       sig_x, dt, leak_est, amp_m)
+                # kept for the balance alarm of the same incident to fuse with its gradient location
+                seg_f[s, GF_NPWL_X] = x
+                seg_f[s, GF_NPWL_SD] = sig_x
+                seg_f[s, GF_NPWL_T] = float(onset)
             return
     seg_i[s, my_pend] = 1
     seg_f[s, my_t] = t_cross

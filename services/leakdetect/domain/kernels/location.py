@@ -1,0 +1,369 @@
+"""Location of the leaks the mass balance finds: pressure-gradient intersection with a friction model calibrated
+in leak-free operation (the method of industrial CPM systems; domain brief, "Leak location").
+
+Steady isothermal gas flow with friction (elevation taken out of the gradient with the pipe's profile):
+``p_u^2 - p_d^2 = c0 + k * phi``, ``phi = int_0^1 q(xi)|q(xi)| dxi`` over the normalised length. `k` (K * L) and
+the offset `c0` (the pressure transmitters' fixed biases, the elevation model's error) are the friction model,
+learned per segment by Bayesian least squares from leak-free blocks: a prior on k from the pipe (Darcy friction
+of its roughness at nominal flow; `network_config`), a prior on c0 from the transmitters' stated accuracy, and
+the blocks' data, forgotten with `P_LOC_TAU_S` so that the model is re-learned as the line changes. A block
+calibrates only `P_LOC_LAG` blocks after it closed, and never when a balance alarm's onset lies before it and
+its clear after it: a leak is not learned as friction.
+
+With a leak of rate lam at x (fraction of the length), the flow is the measured inflow Q upstream of it and
+Q - lam downstream (the leak takes the difference), less the line's packing rate P spread along it:
+``q(xi) = Q - P xi - lam [xi > x]``. Averaged over a window (Q1 = mean inflow, Q2 = its mean square, lam and P
+the window's): ``phi(x) = A + B x + C x^2`` with ``C = -lam P``, ``B = 2 lam Q1 - lam^2`` and
+``A = Q2 - Q1 P + P^2 / 3 - 2 lam Q1 + lam P + lam^2``; with P = 0 it is the brief's
+``q_in^2 x + q_out^2 (1 - x)``. The upstream profile (from the inlet pressure with flow Q) and the downstream one
+(from the outlet pressure with flow Q - lam) cross where ``c0 + k phi(x)`` equals the measured
+``p_u^2 - p_d^2``. lam is the balance's own compensated imbalance over the window (baseline removed), P the
+line pack's change over it.
+
+Uncertainty (1 s.d. of x): the window's p^2 difference (its blocks' residual scatter, at least what the
+transmitters' stated noise propagates to), the friction model's posterior (c0, k), and the leak rate's s.d.,
+through the slope of phi in x. The 95 % interval is 1.96 s.d., clamped to the segment by the facade and the
+service. Steady-state gradients: during line-pack transients only the packing correction above is made (no
+transient model driven from each end's boundary).
+
+A pressure-wave location of the same incident (onset within the wave's travel time plus two blocks) is fused
+with the gradient's by inverse variance (`LOC_GRADIENT_NPW`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..layout import (
+    EV_LEAK_LOCATION,
+    GC_LENGTH_M,
+    GC_LOC_ELEV,
+    GC_LOC_K0,
+    GC_LOC_K0_REL_SD,
+    GC_WAVE_SPEED,
+    GF_BASE_A,
+    GF_BASE_G,
+    GF_BASE_VAR,
+    GF_CUM_LD,
+    GF_CUM_LN,
+    GF_CUM_LPP,
+    GF_CUM_LQ1,
+    GF_CUM_LQ2,
+    GF_CUM_LVD,
+    GF_CUM_LVQ,
+    GF_KAPPA,
+    GF_LC_D,
+    GF_LC_DD,
+    GF_LC_F,
+    GF_LC_FD,
+    GF_LC_FF,
+    GF_LC_PP,
+    GF_LC_VD,
+    GF_LC_VF,
+    GF_LC_W,
+    GF_NPWL_SD,
+    GF_NPWL_T,
+    GF_NPWL_X,
+    GF_QBAR,
+    GF_VAR_G,
+    GI_LATCHED,
+    GI_LOC_CLEAR,
+    GI_LOC_ONSET,
+    GI_N_BLOCKS,
+    LOC_GRADIENT,
+    LOC_GRADIENT_NPW,
+    LOC_NONE,
+    N_ROLES,
+    P_BLOCK_TICKS,
+    P_EPS_LP,
+    P_LOC_LAG,
+    P_LOC_MIN_CAL,
+    P_LOC_TAU_S,
+    P_LP_SCALE_ERR,
+    P_TICK_US,
+    R_INVALID,
+    R_LD,
+    R_LN,
+    R_LP,
+    R_LP_VAR,
+    R_LPP,
+    R_LQ1,
+    R_LQ2,
+    R_LVD,
+    R_LVQ,
+    R_M,
+    R_Q,
+    R_TIME,
+    R_V,
+    ROLE_FLOW_IN,
+    ROLE_PRESSURE_DOWN,
+    ROLE_PRESSURE_UP,
+    SC_SIGMA_ABS,
+    SC_SIGMA_REL,
+    SF_HELD,
+    SF_HELD_VAR,
+)
+from .common import _emit, _jit, _usable
+from .decision import _transient_sd
+
+Z_95 = 1.959964
+# The elevation term is a model (one mean pressure level, a straight profile): its error taken as this share of it
+ELEV_MODEL_REL_SD = 0.1
+# Slack on top of the wave's travel time when a pressure-wave location joins a balance alarm (as the facade joins)
+NPW_JOIN_SLACK_S = 10.0
+
+
+@_jit
+def _loc_tick(s, seg_cfg, slot_f, slot_i, slot_cfg, seg_f):
+    """Add the closed tick's means to the location sums, when both end pressures and the inflow are usable and
+    the flow is forward (a reversed or stopped line has no gradient to intersect)."""
+    base = s * N_ROLES
+    su = base + ROLE_PRESSURE_UP
+    sd = base + ROLE_PRESSURE_DOWN
+    si = base + ROLE_FLOW_IN
+    if not (_usable(slot_cfg, slot_f, slot_i, su) and _usable(slot_cfg, slot_f, slot_i, sd)
+            and _usable(slot_cfg, slot_f, slot_i, si)):
+        return
+    pu = slot_f[su, SF_HELD]
+    pd = slot_f[sd, SF_HELD]
+    q = slot_f[si, SF_HELD]
+    if not (pu > 0.0 and pd > 0.0 and q > 0.0):
+        return
+    pp = 0.5 * (pu * pu + pd * pd)
+    seg_f[s, GF_CUM_LD] += pu * pu - pd * pd - seg_cfg[s, GC_LOC_ELEV] * pp
+    seg_f[s, GF_CUM_LQ1] += q
+    seg_f[s, GF_CUM_LQ2] += q * q
+    seg_f[s, GF_CUM_LVD] += 4.0 * (pu * pu * slot_f[su, SF_HELD_VAR] + pd * pd * slot_f[sd, SF_HELD_VAR])
+    seg_f[s, GF_CUM_LPP] += pp
+    seg_f[s, GF_CUM_LN] += 1.0
+    seg_f[s, GF_CUM_LVQ] += 4.0 * q * q * slot_f[si, SF_HELD_VAR]
+
+
+@_jit
+def _loc_push(s, pos, seg_f, ring):
+    """The location sums at the end of the block just pushed to ring position `pos`."""
+    ring[s, pos, R_LD] = seg_f[s, GF_CUM_LD]
+    ring[s, pos, R_LQ1] = seg_f[s, GF_CUM_LQ1]
+    ring[s, pos, R_LQ2] = seg_f[s, GF_CUM_LQ2]
+    ring[s, pos, R_LVD] = seg_f[s, GF_CUM_LVD]
+    ring[s, pos, R_LPP] = seg_f[s, GF_CUM_LPP]
+    ring[s, pos, R_LN] = seg_f[s, GF_CUM_LN]
+    ring[s, pos, R_LVQ] = seg_f[s, GF_CUM_LVQ]
+
+
+@_jit
+def phi_coefficients(q1, q2, lam, pack):
+    """(A, B, C) of phi(x) = A + B x + C x^2: the mean over a window of int_0^1 q^2 for a leak lam at x, inflow
+    of mean q1 and mean square q2, packing rate `pack` spread along the line (see the module docstring)."""
+    a = q2 - q1 * pack + pack * pack / 3.0 - 2.0 * lam * q1 + lam * pack + lam * lam
+    b = 2.0 * lam * q1 - lam * lam
+    c = -lam * pack
+    return a, b, c
+
+
+@_jit
+def calibrate(w, f, ff, d, fd, dd, vd, vf, k0, k0_sd, c0_sd):
+    """Posterior of the friction model d = c0 + k phi from weighted block sums (w, sum phi, phi^2, d, phi d, d^2,
+    propagated variance of d, and of phi) and the priors k ~ N(k0, k0_sd^2), c0 ~ N(0, c0_sd^2). The blocks'
+    noise variance is their residual scatter about the fit, at least the propagated one. phi is measured too:
+    its noise would pass for a spread of throughputs and pull k towards 0 (errors in variables), so its
+    propagated variance is taken out of the spread first; at a steady throughput the data then pin only
+    c0 + k phi and the priors split them. Returns (c0, k, var c0, cov, var k, block variance)."""
+    spread = ff - f * f / w
+    ff = f * f / w + max(spread - vf, 0.0)
+    s2 = vd / w
+    c0 = 0.0
+    k = k0
+    v00 = c0_sd * c0_sd
+    v01 = 0.0
+    v11 = k0_sd * k0_sd
+    for _ in range(3):
+        a00 = 1.0 / (c0_sd * c0_sd) + w / s2
+        a01 = f / s2
+        a11 = 1.0 / (k0_sd * k0_sd) + ff / s2
+        b0 = d / s2
+        b1 = k0 / (k0_sd * k0_sd) + fd / s2
+        det = a00 * a11 - a01 * a01
+        c0 = (a11 * b0 - a01 * b1) / det
+        k = (a00 * b1 - a01 * b0) / det
+        v00 = a11 / det
+        v01 = -a01 / det
+        v11 = a00 / det
+        res = dd - 2.0 * (c0 * d + k * fd) + c0 * c0 * w + 2.0 * c0 * k * f + k * k * ff
+        s2 = max(res / w, vd / w)
+    return c0, k, v00, v01, v11, s2
+
+
+@_jit
+def gradient_position(d_mean, var_d, c0, k, v00, v01, v11, q1, q2, lam, var_lam, pack, var_pack):
+    """Where the upstream and downstream gradient profiles cross, as a fraction of the length (not clamped),
+    and its 1 s.d.; (nan, inf) when the window shows no leak to locate (lam <= 0) or no friction (k <= 0)."""
+    a, b, c = phi_coefficients(q1, q2, lam, pack)
+    if not (lam > 0.0 and k > 0.0 and b > 0.0):
+        return np.nan, np.inf
+    target = (d_mean - c0) / k
+    x = (target - a) / b
+    for _ in range(4):  # Newton on the (nearly linear) quadratic; C is a small packing correction
+        slope = b + 2.0 * c * x
+        if slope <= 0.0:
+            break
+        x -= (a + b * x + c * x * x - target) / slope
+    slope = b + 2.0 * c * x
+    if not (slope > 0.0):
+        return np.nan, np.inf
+    phi = a + b * x + c * x * x
+    # sensitivity of phi to the leak rate at fixed x
+    # sensitivity of phi to the leak rate and to the packing rate at fixed x
+    dphi_dlam = -2.0 * q1 * (1.0 - x) + pack * (1.0 - x * x) + 2.0 * lam * (1.0 - x)
+    dphi_dpack = -q1 + 2.0 * pack / 3.0 + lam * (1.0 - x * x)
+    var_pred = v00 + 2.0 * phi * v01 + phi * phi * v11
+    var_num = var_d + var_pred + k * k * (dphi_dlam * dphi_dlam * var_lam + dphi_dpack * dphi_dpack * var_pack)
+    return x, math.sqrt(var_num) / (k * slope)
+
+
+@_jit
+def _c0_sd(s, pp, seg_cfg, slot_cfg):
+    """1 s.d. of the model's offset c0 before data: what the end transmitters' stated accuracy (total error, as
+    a bound on their fixed bias) does to p_u^2 - p_d^2 at mean square pressure pp, and the elevation model's."""
+    base = s * N_ROLES
+    p = math.sqrt(pp)
+    var = 0.0
+    for role in (ROLE_PRESSURE_UP, ROLE_PRESSURE_DOWN):
+        slot = base + role
+        sg_rel = slot_cfg[slot, SC_SIGMA_REL] * p
+        sg_abs = slot_cfg[slot, SC_SIGMA_ABS]
+        var += 4.0 * pp * (sg_rel * sg_rel + sg_abs * sg_abs)
+    elev = ELEV_MODEL_REL_SD * seg_cfg[s, GC_LOC_ELEV] * pp
+    return math.sqrt(var + elev * elev)
+
+
+@_jit
+def _loc_calibrate(s, pos, t_end, params, seg_f, seg_i, ring):
+    """Forget, then add the block `P_LOC_LAG` blocks back to the calibration when it is leak-free as far as the
+    balance knows: fully location-valid and balance-valid, no alarm latched, not inside an alarm's span."""
+    tb = params[P_TICK_US] * params[P_BLOCK_TICKS] * 1e-6
+    forget = math.exp(-tb / params[P_LOC_TAU_S])
+    for col in (GF_LC_W, GF_LC_F, GF_LC_FF, GF_LC_D, GF_LC_FD, GF_LC_DD, GF_LC_VD, GF_LC_PP, GF_LC_VF):
+        seg_f[s, col] *= forget
+    lag = np.int64(params[P_LOC_LAG])
+    nr = ring.shape[1]
+    if seg_i[s, GI_N_BLOCKS] < lag + 2 or seg_i[s, GI_LATCHED] != 0:
+        return
+    j = (pos - lag) % nr
+    i = (j - 1) % nr
+    bt = params[P_BLOCK_TICKS]
+    if ring[s, j, R_LN] - ring[s, i, R_LN] != bt or ring[s, j, R_INVALID] != ring[s, i, R_INVALID]:
+        return
+    t_b = ring[s, j, R_TIME]
+    onset = seg_i[s, GI_LOC_ONSET]
+    clear = seg_i[s, GI_LOC_CLEAR]
+    if onset >= 0 and t_b >= onset - tb * 1e6 and (clear < 0 or t_b <= clear):
+        return
+    q1 = (ring[s, j, R_LQ1] - ring[s, i, R_LQ1]) / bt
+    q2 = (ring[s, j, R_LQ2] - ring[s, i, R_LQ2]) / bt
+    d = (ring[s, j, R_LD] - ring[s, i, R_LD]) / bt
+    vd = (ring[s, j, R_LVD] - ring[s, i, R_LVD]) / (bt * bt)
+    pp = (ring[s, j, R_LPP] - ring[s, i, R_LPP]) / bt
+    # no packing correction here: a block's line-pack rate is mostly pressure noise (tens of kg/s-equivalents of
+    # phi on a long line), and leak-free blocks pack little on average; what they do is residual scatter
+    phi = q2
+    seg_f[s, GF_LC_W] += 1.0
+    seg_f[s, GF_LC_F] += phi
+    seg_f[s, GF_LC_FF] += phi * phi
+    seg_f[s, GF_LC_D] += d
+    seg_f[s, GF_LC_FD] += phi * d
+    seg_f[s, GF_LC_DD] += d * d
+    seg_f[s, GF_LC_VD] += vd
+    seg_f[s, GF_LC_PP] += pp
+    seg_f[s, GF_LC_VF] += (ring[s, j, R_LVQ] - ring[s, i, R_LVQ]) / (bt * bt)
+
+
+@_jit
+def _loc_window(s, pos, t_end, onset, params, seg_cfg, slot_cfg, seg_f, seg_i, ring):
+    """The gradient location over the blocks since the onset (the onset's own block only partly leaks), within
+    the ring's reach: (x m, 1 s.d. m, window s), or (nan, inf, 0) when it cannot be had."""
+    length = seg_cfg[s, GC_LENGTH_M]
+    w = seg_f[s, GF_LC_W]
+    if seg_cfg[s, GC_LOC_K0] <= 0.0 or w < params[P_LOC_MIN_CAL]:
+        return np.nan, np.inf, 0.0
+    nr = ring.shape[1]
+    tb_us = params[P_TICK_US] * params[P_BLOCK_TICKS]
+    nb = np.int64((t_end - onset) // tb_us)
+    nb = min(nb, nr - 3, seg_i[s, GI_N_BLOCKS] - 1)
+    if nb < 1:
+        return np.nan, np.inf, 0.0
+    j = (pos - nb) % nr
+    bt = params[P_BLOCK_TICKS]
+    n = ring[s, pos, R_LN] - ring[s, j, R_LN]
+    if n != nb * bt or ring[s, pos, R_INVALID] != ring[s, j, R_INVALID]:
+        return np.nan, np.inf, 0.0
+    ws = (ring[s, pos, R_TIME] - ring[s, j, R_TIME]) * 1e-6
+    # the friction model
+    pp_cal = seg_f[s, GF_LC_PP] / w
+    k0 = seg_cfg[s, GC_LOC_K0]
+    c0, k, v00, v01, v11, s2 = calibrate(w, seg_f[s, GF_LC_F], seg_f[s, GF_LC_FF], seg_f[s, GF_LC_D],
+                                         seg_f[s, GF_LC_FD], seg_f[s, GF_LC_DD], seg_f[s, GF_LC_VD],
+                                         seg_f[s, GF_LC_VF], k0,
+                                         k0 * seg_cfg[s, GC_LOC_K0_REL_SD], _c0_sd(s, pp_cal, seg_cfg, slot_cfg))
+    # the window's means
+    q1 = (ring[s, pos, R_LQ1] - ring[s, j, R_LQ1]) / n
+    q2 = (ring[s, pos, R_LQ2] - ring[s, j, R_LQ2]) / n
+    d_mean = (ring[s, pos, R_LD] - ring[s, j, R_LD]) / n
+    var_d = max(s2 / nb, (ring[s, pos, R_LVD] - ring[s, j, R_LVD]) / (n * n))
+    d_lp = ring[s, pos, R_LP] - ring[s, j, R_LP]
+    var_pack = (ring[s, pos, R_LP_VAR] + ring[s, j, R_LP_VAR]) / (ws * ws)
+    # the packing rate, shrunk towards 0 by its noise (Wiener): a still line's noise is no correction
+    pack = d_lp / ws
+    pack *= pack * pack / (pack * pack + var_pack)
+    # the leak rate: the balance's compensated imbalance over the window, baseline removed (as its update)
+    d_q = ring[s, pos, R_Q] - ring[s, j, R_Q]
+    lam = (ring[s, pos, R_M] - ring[s, j, R_M] - d_lp) / ws - (seg_f[s, GF_BASE_A] + seg_f[s, GF_BASE_G] * d_q / ws)
+    kappa = seg_f[s, GF_KAPPA]
+    tr = _transient_sd(ring, s, pos, nb, seg_i[s, GI_N_BLOCKS], params[P_EPS_LP], params[P_LP_SCALE_ERR], 1,
+                       pos) / ws
+    var_lam = (kappa * kappa * (ring[s, pos, R_V] - ring[s, j, R_V] + ring[s, pos, R_LP_VAR] + ring[s, j, R_LP_VAR])
+               / (ws * ws) + tr * tr + seg_f[s, GF_BASE_VAR] + seg_f[s, GF_VAR_G] * (d_q / ws - seg_f[s, GF_QBAR]) ** 2)
+    x, sd = gradient_position(d_mean, var_d, c0, k, v00, v01, v11, q1, q2, lam, var_lam, pack, var_pack)
+    if not (x == x and sd < np.inf):
+        return np.nan, np.inf, 0.0
+    return x * length, sd * length, ws
+
+
+@_jit
+def _loc_emit(s, t_end, pos, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev, at_raise):
+    """Locate the latched alarm's leak and emit EV_LEAK_LOCATION: fused with the incident's pressure-wave location
+    when there is one. At the raise an alarm that cannot be located yet gets LOC_NONE (the whole segment); later
+    refinements are emitted only when located."""
+    onset = seg_i[s, GI_LOC_ONSET]
+    x_g, sd_g, ws = _loc_window(s, pos, t_end, onset, params, seg_cfg, slot_cfg, seg_f, seg_i, ring)
+    length = seg_cfg[s, GC_LENGTH_M]
+    have_g = x_g == x_g
+    if have_g:
+        x_g = min(max(x_g, 0.0), length)
+    x = x_g
+    sd = sd_g
+    method = LOC_GRADIENT if have_g else LOC_NONE
+    t_npw = seg_f[s, GF_NPWL_T]
+    tb_s = params[P_TICK_US] * params[P_BLOCK_TICKS] * 1e-6
+    join_us = (length / seg_cfg[s, GC_WAVE_SPEED] + NPW_JOIN_SLACK_S + 2.0 * tb_s) * 1e6
+    if t_npw == t_npw and abs(t_npw - onset) <= join_us:
+        x_n = seg_f[s, GF_NPWL_X]
+        sd_n = seg_f[s, GF_NPWL_SD]
+        if have_g:
+            w_g = 1.0 / (sd_g * sd_g)
+            w_n = 1.0 / (sd_n * sd_n)
+            x = (w_g * x_g + w_n * x_n) / (w_g + w_n)
+            sd = 1.0 / math.sqrt(w_g + w_n)
+            method = LOC_GRADIENT_NPW
+        elif at_raise:
+            return  # the incident keeps its pressure-wave location until the gradient gives one to fuse
+    if method == LOC_NONE and not at_raise:
+        return
+    if method == LOC_NONE:
+        x = 0.5 * length
+        sd = np.inf
+    # no gradient estimate: 0 with an infinite s.d. (no nan in the event arrays: they are compared whole)
+    _emit(ev_i, ev_f, n_ev, counters, EV_LEAK_LOCATION, s, -1, t_end, onset, method, x, sd,
+          x_g if have_g else 0.0, sd_g, ws)
