@@ -24,31 +24,31 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%pipewarden/leakdetect/v1/alarms.proto\x12\x18pipewarden.leakdetect.v1\"\x98\x01\n\x10LeakRateEstimate\x12\x15\n\rrate_kg_per_s\x18\x01 \x01(\x01\x12 \n\x18rate_pct_of_nominal_flow\x18\x02 \x01(\x01\x12\x17\n\x0f\x63i_low_kg_per_s\x18\x03 \x01(\x01\x12\x18\n\x10\x63i_high_kg_per_s\x18\x04 \x01(\x01\x12\x18\n\x10\x63onfidence_level\x18\x05 \x01(\x01\";\n\x0cLeakLocation\x12\x13\n\x0bposition_km\x18\x01 \x01(\x01\x12\x16\n\x0euncertainty_km\x18\x02 \x01(\x01\"F\n\x0eRuptureDetails\x12\x18\n\x10pressure_drop_pa\x18\x01 \x01(\x01\x12\x1a\n\x12\x64rop_rate_pa_per_s\x18\x02 \x01(\x01\"h\n\x0eMethaneDetails\x12\x0e\n\x06tag_id\x18\x01 \x01(\t\x12\x0f\n\x07lel_pct\x18\x02 \x01(\x01\x12\x1d\n\x15rise_rate_pct_per_min\x18\x03 \x01(\x01\x12\x16\n\x0e\x63onfined_space\x18\x04 \x01(\x08\"\xf9\x04\n\x0eLeakAlarmEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x10\n\x08\x61larm_id\x18\x02 \x01(\t\x12\x16\n\x0e\x61larm_sequence\x18\x03 \x01(\r\x12\x33\n\x05state\x18\x04 \x01(\x0e\x32$.pipewarden.leakdetect.v1.AlarmState\x12\x12\n\nsegment_id\x18\x05 \x01(\t\x12\x10\n\x08\x64istrict\x18\x06 \x01(\t\x12:\n\x07methods\x18\x07 \x03(\x0e\x32).pipewarden.leakdetect.v1.DetectionMethod\x12\x1a\n\x12onset_time_unix_us\x18\x08 \x01(\x03\x12\x1e\n\x16\x64\x65tection_time_unix_us\x18\t \x01(\x03\x12\x1a\n\x12\x65vent_time_unix_us\x18\n \x01(\x03\x12=\n\tleak_rate\x18\x0b \x01(\x0b\x32*.pipewarden.leakdetect.v1.LeakRateEstimate\x12\x38\n\x08location\x18\x0c \x01(\x0b\x32&.pipewarden.leakdetect.v1.LeakLocation\x12\x39\n\x07rupture\x18\r \x01(\x0b\x32(.pipewarden.leakdetect.v1.RuptureDetails\x12\x39\n\x07methane\x18\x0e \x01(\x0b\x32(.pipewarden.leakdetect.v1.MethaneDetails\x12\x37\n\ngrade_hint\x18\x0f \x01(\x0e\x32#.pipewarden.leakdetect.v1.GradeHint\x12\x14\n\x0c\x63lear_reason\x18\x10 \x01(\t\"\xa0\x02\n\x11SensorHealthEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0e\n\x06tag_id\x18\x02 \x01(\t\x12\x12\n\nsegment_id\x18\x03 \x01(\t\x12\x10\n\x08\x64istrict\x18\x04 \x01(\t\x12\x36\n\x06health\x18\x05 \x01(\x0e\x32&.pipewarden.leakdetect.v1.SensorHealth\x12?\n\x0fprevious_health\x18\x06 \x01(\x0e\x32&.pipewarden.leakdetect.v1.SensorHealth\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\x12\x1b\n\x13\x63hange_time_unix_us\x18\x08 \x01(\x03\x12\x1d\n\x15segment_mdlr_kg_per_s\x18\t \x01(\x01*s\n\nAlarmState\x12\x1b\n\x17\x41LARM_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41LARM_STATE_RAISED\x10\x01\x12\x17\n\x13\x41LARM_STATE_UPDATED\x10\x02\x12\x17\n\x13\x41LARM_STATE_CLEARED\x10\x03*\xba\x01\n\x0f\x44\x65tectionMethod\x12 \n\x1c\x44\x45TECTION_METHOD_UNSPECIFIED\x10\x00\x12!\n\x1d\x44\x45TECTION_METHOD_MASS_BALANCE\x10\x01\x12\"\n\x1e\x44\x45TECTION_METHOD_PRESSURE_WAVE\x10\x02\x12 \n\x1c\x44\x45TECTION_METHOD_METHANE_LEL\x10\x03\x12\x1c\n\x18\x44\x45TECTION_METHOD_RUPTURE\x10\x04*]\n\tGradeHint\x12\x1a\n\x16GRADE_HINT_UNSPECIFIED\x10\x00\x12\x10\n\x0cGRADE_HINT_1\x10\x01\x12\x10\n\x0cGRADE_HINT_2\x10\x02\x12\x10\n\x0cGRADE_HINT_3\x10\x03*\xb6\x01\n\x0cSensorHealth\x12\x1d\n\x19SENSOR_HEALTH_UNSPECIFIED\x10\x00\x12\x14\n\x10SENSOR_HEALTH_OK\x10\x01\x12\x17\n\x13SENSOR_HEALTH_STALE\x10\x02\x12\x1b\n\x17SENSOR_HEALTH_FLATLINED\x10\x03\x12\x17\n\x13SENSOR_HEALTH_STUCK\x10\x04\x12\"\n\x1eSENSOR_HEALTH_IMPLAUSIBLE_RATE\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%pipewarden/leakdetect/v1/alarms.proto\x12\x18pipewarden.leakdetect.v1\"\x98\x01\n\x10LeakRateEstimate\x12\x15\n\rrate_kg_per_s\x18\x01 \x01(\x01\x12 \n\x18rate_pct_of_nominal_flow\x18\x02 \x01(\x01\x12\x17\n\x0f\x63i_low_kg_per_s\x18\x03 \x01(\x01\x12\x18\n\x10\x63i_high_kg_per_s\x18\x04 \x01(\x01\x12\x18\n\x10\x63onfidence_level\x18\x05 \x01(\x01\"\xaa\x01\n\x0cLeakLocation\x12\x13\n\x0bposition_km\x18\x01 \x01(\x01\x12\x16\n\x0euncertainty_km\x18\x02 \x01(\x01\x12\x11\n\tci_low_km\x18\x03 \x01(\x01\x12\x12\n\nci_high_km\x18\x04 \x01(\x01\x12\x18\n\x10\x63onfidence_level\x18\x05 \x01(\x01\x12\x1c\n\x14\x63overs_whole_segment\x18\x06 \x01(\x08\x12\x0e\n\x06method\x18\x07 \x01(\t\"F\n\x0eRuptureDetails\x12\x18\n\x10pressure_drop_pa\x18\x01 \x01(\x01\x12\x1a\n\x12\x64rop_rate_pa_per_s\x18\x02 \x01(\x01\"h\n\x0eMethaneDetails\x12\x0e\n\x06tag_id\x18\x01 \x01(\t\x12\x0f\n\x07lel_pct\x18\x02 \x01(\x01\x12\x1d\n\x15rise_rate_pct_per_min\x18\x03 \x01(\x01\x12\x16\n\x0e\x63onfined_space\x18\x04 \x01(\x08\"\xf9\x04\n\x0eLeakAlarmEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x10\n\x08\x61larm_id\x18\x02 \x01(\t\x12\x16\n\x0e\x61larm_sequence\x18\x03 \x01(\r\x12\x33\n\x05state\x18\x04 \x01(\x0e\x32$.pipewarden.leakdetect.v1.AlarmState\x12\x12\n\nsegment_id\x18\x05 \x01(\t\x12\x10\n\x08\x64istrict\x18\x06 \x01(\t\x12:\n\x07methods\x18\x07 \x03(\x0e\x32).pipewarden.leakdetect.v1.DetectionMethod\x12\x1a\n\x12onset_time_unix_us\x18\x08 \x01(\x03\x12\x1e\n\x16\x64\x65tection_time_unix_us\x18\t \x01(\x03\x12\x1a\n\x12\x65vent_time_unix_us\x18\n \x01(\x03\x12=\n\tleak_rate\x18\x0b \x01(\x0b\x32*.pipewarden.leakdetect.v1.LeakRateEstimate\x12\x38\n\x08location\x18\x0c \x01(\x0b\x32&.pipewarden.leakdetect.v1.LeakLocation\x12\x39\n\x07rupture\x18\r \x01(\x0b\x32(.pipewarden.leakdetect.v1.RuptureDetails\x12\x39\n\x07methane\x18\x0e \x01(\x0b\x32(.pipewarden.leakdetect.v1.MethaneDetails\x12\x37\n\ngrade_hint\x18\x0f \x01(\x0e\x32#.pipewarden.leakdetect.v1.GradeHint\x12\x14\n\x0c\x63lear_reason\x18\x10 \x01(\t\"\xa0\x02\n\x11SensorHealthEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0e\n\x06tag_id\x18\x02 \x01(\t\x12\x12\n\nsegment_id\x18\x03 \x01(\t\x12\x10\n\x08\x64istrict\x18\x04 \x01(\t\x12\x36\n\x06health\x18\x05 \x01(\x0e\x32&.pipewarden.leakdetect.v1.SensorHealth\x12?\n\x0fprevious_health\x18\x06 \x01(\x0e\x32&.pipewarden.leakdetect.v1.SensorHealth\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\x12\x1b\n\x13\x63hange_time_unix_us\x18\x08 \x01(\x03\x12\x1d\n\x15segment_mdlr_kg_per_s\x18\t \x01(\x01*s\n\nAlarmState\x12\x1b\n\x17\x41LARM_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41LARM_STATE_RAISED\x10\x01\x12\x17\n\x13\x41LARM_STATE_UPDATED\x10\x02\x12\x17\n\x13\x41LARM_STATE_CLEARED\x10\x03*\xba\x01\n\x0f\x44\x65tectionMethod\x12 \n\x1c\x44\x45TECTION_METHOD_UNSPECIFIED\x10\x00\x12!\n\x1d\x44\x45TECTION_METHOD_MASS_BALANCE\x10\x01\x12\"\n\x1e\x44\x45TECTION_METHOD_PRESSURE_WAVE\x10\x02\x12 \n\x1c\x44\x45TECTION_METHOD_METHANE_LEL\x10\x03\x12\x1c\n\x18\x44\x45TECTION_METHOD_RUPTURE\x10\x04*]\n\tGradeHint\x12\x1a\n\x16GRADE_HINT_UNSPECIFIED\x10\x00\x12\x10\n\x0cGRADE_HINT_1\x10\x01\x12\x10\n\x0cGRADE_HINT_2\x10\x02\x12\x10\n\x0cGRADE_HINT_3\x10\x03*\xb6\x01\n\x0cSensorHealth\x12\x1d\n\x19SENSOR_HEALTH_UNSPECIFIED\x10\x00\x12\x14\n\x10SENSOR_HEALTH_OK\x10\x01\x12\x17\n\x13SENSOR_HEALTH_STALE\x10\x02\x12\x1b\n\x17SENSOR_HEALTH_FLATLINED\x10\x03\x12\x17\n\x13SENSOR_HEALTH_STUCK\x10\x04\x12\"\n\x1eSENSOR_HEALTH_IMPLAUSIBLE_RATE\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pipewarden.leakdetect.v1.alarms_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ALARMSTATE']._serialized_start=1388
-  _globals['_ALARMSTATE']._serialized_end=1503
-  _globals['_DETECTIONMETHOD']._serialized_start=1506
-  _globals['_DETECTIONMETHOD']._serialized_end=1692
-  _globals['_GRADEHINT']._serialized_start=1694
-  _globals['_GRADEHINT']._serialized_end=1787
-  _globals['_SENSORHEALTH']._serialized_start=1790
-  _globals['_SENSORHEALTH']._serialized_end=1972
+  _globals['_ALARMSTATE']._serialized_start=1500
+  _globals['_ALARMSTATE']._serialized_end=1615
+  _globals['_DETECTIONMETHOD']._serialized_start=1618
+  _globals['_DETECTIONMETHOD']._serialized_end=1804
+  _globals['_GRADEHINT']._serialized_start=1806
+  _globals['_GRADEHINT']._serialized_end=1899
+  _globals['_SENSORHEALTH']._serialized_start=1902
+  _globals['_SENSORHEALTH']._serialized_end=2084
   _globals['_LEAKRATEESTIMATE']._serialized_start=68
   _globals['_LEAKRATEESTIMATE']._serialized_end=220
-  _globals['_LEAKLOCATION']._serialized_start=222
-  _globals['_LEAKLOCATION']._serialized_end=281
-  _globals['_RUPTUREDETAILS']._serialized_start=283
-  _globals['_RUPTUREDETAILS']._serialized_end=353
-  _globals['_METHANEDETAILS']._serialized_start=355
-  _globals['_METHANEDETAILS']._serialized_end=459
-  _globals['_LEAKALARMEVENT']._serialized_start=462
-  _globals['_LEAKALARMEVENT']._serialized_end=1095
-  _globals['_SENSORHEALTHEVENT']._serialized_start=1098
-  _globals['_SENSORHEALTHEVENT']._serialized_end=1386
+  _globals['_LEAKLOCATION']._serialized_start=223
+  _globals['_LEAKLOCATION']._serialized_end=393
+  _globals['_RUPTUREDETAILS']._serialized_start=395
+  _globals['_RUPTUREDETAILS']._serialized_end=465
+  _globals['_METHANEDETAILS']._serialized_start=467
+  _globals['_METHANEDETAILS']._serialized_end=571
+  _globals['_LEAKALARMEVENT']._serialized_start=574
+  _globals['_LEAKALARMEVENT']._serialized_end=1207
+  _globals['_SENSORHEALTHEVENT']._serialized_start=1210
+  _globals['_SENSORHEALTHEVENT']._serialized_end=1498
 # @@protoc_insertion_point(module_scope)

@@ -157,19 +157,39 @@ class LeakLocation(_message.Message):
 
     POSITION_KM_FIELD_NUMBER: _builtins.int
     UNCERTAINTY_KM_FIELD_NUMBER: _builtins.int
+    CI_LOW_KM_FIELD_NUMBER: _builtins.int
+    CI_HIGH_KM_FIELD_NUMBER: _builtins.int
+    CONFIDENCE_LEVEL_FIELD_NUMBER: _builtins.int
+    COVERS_WHOLE_SEGMENT_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
     position_km: _builtins.float
     """Distance from the segment's upstream end."""
     uncertainty_km: _builtins.float
     """One standard uncertainty of position_km."""
+    ci_low_km: _builtins.float
+    """[ci_low_km, ci_high_km]: the interval at confidence_level (e.g. 0.95), clamped to the segment."""
+    ci_high_km: _builtins.float
+    confidence_level: _builtins.float
+    covers_whole_segment: _builtins.bool
+    """The interval is the whole segment: the methods could not narrow it down."""
+    method: _builtins.str
+    """How the position was found: "pressure_gradient", "pressure_gradient+pressure_wave", "pressure_wave",
+    "methane_sensor" or "none" (not located yet: the whole segment).
+    """
     def __init__(
         self,
         *,
         position_km: _builtins.float = ...,
         uncertainty_km: _builtins.float = ...,
+        ci_low_km: _builtins.float = ...,
+        ci_high_km: _builtins.float = ...,
+        confidence_level: _builtins.float = ...,
+        covers_whole_segment: _builtins.bool = ...,
+        method: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["position_km", b"position_km", "uncertainty_km", b"uncertainty_km"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ci_high_km", b"ci_high_km", "ci_low_km", b"ci_low_km", "confidence_level", b"confidence_level", "covers_whole_segment", b"covers_whole_segment", "method", b"method", "position_km", b"position_km", "uncertainty_km", b"uncertainty_km"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
