@@ -39,6 +39,9 @@ class LeakdetectConfig:
     commit_interval_s: float = 1.0
     # PIPEWARDEN_LEAKDETECT_GRPC_PORT: query API (0 = pick a free port, logged at start; -1 = off).
     grpc_port: int = 50071
+    # PIPEWARDEN_LEAKDETECT_JWT_KEYS_FILE: key set (JWKS) of callers' token keys (services.tokens), re-read on
+    # change. Required while the query API is on (`--dev`: throwaway keys in var/dev/tokens).
+    jwt_keys_file: str = ""
     # PIPEWARDEN_LEAKDETECT_METRICS_PORT: Prometheus /metrics (0 = free port; -1 = off).
     metrics_port: int = 9471
     # PIPEWARDEN_LEAKDETECT_ALARM_HOLD_S: how long (source time) an alarm raised only by a pressure wave
@@ -112,6 +115,7 @@ class LeakdetectConfig:
             "batch_within_s": "PIPEWARDEN_LEAKDETECT_BATCH_WITHIN_S",
             "commit_interval_s": "PIPEWARDEN_LEAKDETECT_COMMIT_INTERVAL_S",
             "grpc_port": "PIPEWARDEN_LEAKDETECT_GRPC_PORT",
+            "jwt_keys_file": "PIPEWARDEN_LEAKDETECT_JWT_KEYS_FILE",
             "metrics_port": "PIPEWARDEN_LEAKDETECT_METRICS_PORT",
             "alarm_hold_s": "PIPEWARDEN_LEAKDETECT_ALARM_HOLD_S",
             "update_min_interval_s": "PIPEWARDEN_LEAKDETECT_UPDATE_MIN_INTERVAL_S",
