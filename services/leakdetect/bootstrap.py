@@ -29,6 +29,7 @@ from services.leakdetect.service_layer.processor import BatchProcessor
 from services.network import Network, TagKind, load_demo_network
 from services.network import load_network as load_network_file
 from services.observability import configure_logging, json_logging_config, start_metrics_server
+from services.tokens import LEAKDETECT_AUDIENCE, TokenVerifier, dev_keys, key_set_file
 
 log = logging.getLogger("services.leakdetect")
 
@@ -91,8 +92,32 @@ def build_worker(config: LeakdetectConfig, network: Network, metrics: Prometheus
     )
 
 
-def serve(config: LeakdetectConfig) -> None:
+def query_verifier(config: LeakdetectConfig, *, dev: bool = False) -> TokenVerifier:
+    """The query API's token verifier (key set re-read on change); ``--dev``: throwaway keys in var/dev/tokens.
+
+    Raises ValueError (KeyFileError: the file and its problem) when the API cannot authenticate anyone.
+    """
+    keys_file = config.jwt_keys_file
+    if not keys_file:
+        if not dev:
+            raise ValueError(
+                "PIPEWARDEN_LEAKDETECT_JWT_KEYS_FILE is not set: the query API needs the key set (JWKS) of callers' "
+                "token keys (make up writes one; `python -m services.tokens rotate` makes one), or turn the API "
+                "off with PIPEWARDEN_LEAKDETECT_GRPC_PORT=-1; `--dev` runs with throwaway keys"
+            )
+        signing, keys_file = dev_keys()
+        log.warning("dev mode: query API tokens are checked against throwaway keys; issue one with "
+                    "`python -m services.tokens issue --signing-key %s --role ...`", signing)
+    return TokenVerifier(key_set_file(keys_file).current, audience=LEAKDETECT_AUDIENCE)
+
+
+def serve(config: LeakdetectConfig, verifier: TokenVerifier | None) -> None:
+    """Everything ``python -m services.leakdetect`` runs; the query API (when its port is not -1) checks callers'
+    tokens with ``verifier`` (``query_verifier``)."""
     from faust import Worker
+
+    if config.grpc_port >= 0 and verifier is None:
+        raise ValueError("the query API is on and has no token verifier")
 
     configure_logging("leakdetect", config.log_level)
     network = load_network(config)
@@ -102,8 +127,9 @@ def serve(config: LeakdetectConfig) -> None:
         server = start_metrics_server(config.metrics_port)
         log.info("metrics listening", extra={"metrics_port": server.port})
     query = None
-    if config.grpc_port >= 0:
-        query = QueryServer(LeakQueryServicer(network, lambda: worker.processor.views.copy()), config.grpc_port)
+    if verifier is not None:
+        query = QueryServer(LeakQueryServicer(network, lambda: worker.processor.views.copy(), verifier),
+                            config.grpc_port)
         query.start()
         log.info("query API listening", extra={"grpc_port": query.port})
     try:
