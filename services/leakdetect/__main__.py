@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import sys
 
-USAGE = """usage: python -m services.leakdetect [replay ...]
+USAGE = """usage: python -m services.leakdetect [--dev | replay ...]
 
   (no arguments)   run the stream worker: telemetry.readings.v1 -> leak.alarms.v1 (PIPEWARDEN_* settings, README)
+  --dev            the same, for development: without PIPEWARDEN_LEAKDETECT_JWT_KEYS_FILE, throwaway token keys
   replay ...       replay a historian export through the detectors: python -m services.leakdetect replay --help
 """
 
@@ -26,13 +27,20 @@ def main(argv: list[str] | None = None) -> int:
         except BrokenPipeError:  # the reader went away (`... | head`): stop quietly, as other tools do
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 1
-    if args:
+    dev = args == ["--dev"]
+    if args and not dev:
         print(USAGE, file=sys.stderr if args[0] not in ("-h", "--help") else sys.stdout, end="")
         return 0 if args[0] in ("-h", "--help") else 2
-    from services.leakdetect.bootstrap import serve
+    from services.leakdetect.bootstrap import query_verifier, serve
     from services.leakdetect.config import LeakdetectConfig
 
-    serve(LeakdetectConfig.from_env())
+    try:
+        config = LeakdetectConfig.from_env()
+        verifier = query_verifier(config, dev=dev) if config.grpc_port >= 0 else None
+    except ValueError as error:  # configuration (KeyFileError too): said before anything starts
+        print(f"leakdetect: {error}", file=sys.stderr)
+        return 2
+    serve(config, verifier)
     return 0
 
 
