@@ -29,8 +29,8 @@ def build_deps(config: ConsoleConfig) -> ConsoleDeps:
 
     network = load_network(config.network_file) if config.network_file else load_demo_network()
     api = GrpcWorkOrders(config.workorders_address)
-    leak = GrpcLeakQuery(config.leakdetect_addresses)
     tokens = JwtIssuer(signing_key_file(config.jwt_signing_key_file).current, config.session_ttl_s)
+    leak = GrpcLeakQuery(config.leakdetect_addresses, tokens.service_token)
     nodes, segments = network_drawing(network)
 
     async def close() -> None:

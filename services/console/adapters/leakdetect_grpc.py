@@ -1,13 +1,14 @@
 """leakdetect's query API (``LeakQueryService``) behind the ``LeakQuery`` port.
 
 Each leakdetect worker answers for the segments whose partitions it holds, so the console asks every
-configured worker and takes the one that serves the segment.
+configured worker and takes the one that serves the segment. Calls carry a caller's token (the API checks
+it and the caller's districts); without one, the console's own read-only token (``fallback_token``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import grpc
 
@@ -20,8 +21,9 @@ CALL_TIMEOUT_S = 3.0
 
 
 class GrpcLeakQuery:
-    def __init__(self, addresses: Sequence[str]) -> None:
+    def __init__(self, addresses: Sequence[str], fallback_token: Callable[[], str] | None = None) -> None:
         self.addresses = tuple(addresses)
+        self._fallback_token = fallback_token
         self._stubs: list[pb_grpc.LeakQueryServiceStub] = []
         self._channels: list[grpc.aio.Channel] = []
 
@@ -36,12 +38,17 @@ class GrpcLeakQuery:
             await channel.close()
         self._channels, self._stubs = [], []
 
-    async def segment_status(self, segment_id: str) -> SegmentLive:
+    def _metadata(self, token: str | None) -> tuple[tuple[str, str], ...]:
+        token = token or (self._fallback_token() if self._fallback_token is not None else "")
+        return (("authorization", f"Bearer {token}"),) if token else ()
+
+    async def segment_status(self, segment_id: str, token: str | None = None) -> SegmentLive:
         if not self.addresses:
             return SegmentLive(segment_id, False, note="no leakdetect query API is configured")
         request = pb.GetSegmentStatusRequest(segment_id=segment_id)
+        metadata = self._metadata(token)
         replies = await asyncio.gather(
-            *(stub.GetSegmentStatus(request, timeout=CALL_TIMEOUT_S) for stub in self._clients()),
+            *(stub.GetSegmentStatus(request, timeout=CALL_TIMEOUT_S, metadata=metadata) for stub in self._clients()),
             return_exceptions=True,
         )
         errors = [r for r in replies if isinstance(r, BaseException)]
@@ -59,14 +66,20 @@ class GrpcLeakQuery:
                 active_alarm_id=s.active_alarm.alarm_id if s.HasField("active_alarm") else "",
             )
         if errors and len(errors) == len(replies):
-            detail = errors[0].details() if isinstance(errors[0], grpc.aio.AioRpcError) else str(errors[0])
+            error = errors[0]
+            if isinstance(error, grpc.aio.AioRpcError) and error.code() in (
+                    grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
+                return SegmentLive(segment_id, False, note=f"leakdetect refused: {error.details()}")
+            detail = error.details() if isinstance(error, grpc.aio.AioRpcError) else str(error)
             return SegmentLive(segment_id, False, note=f"leakdetect unreachable: {detail}")
         return SegmentLive(segment_id, False, note="no leakdetect worker has seen this segment's readings yet")
 
-    async def active_alarm_segments(self) -> set[str]:
+    async def active_alarm_segments(self, token: str | None = None) -> set[str]:
         found: set[str] = set()
+        metadata = self._metadata(token)
         replies = await asyncio.gather(
-            *(stub.ListActiveAlarms(pb.ListActiveAlarmsRequest(), timeout=CALL_TIMEOUT_S) for stub in self._clients()),
+            *(stub.ListActiveAlarms(pb.ListActiveAlarmsRequest(), timeout=CALL_TIMEOUT_S, metadata=metadata)
+              for stub in self._clients()),
             return_exceptions=True,
         )
         for reply in replies:

@@ -103,7 +103,7 @@ async def network_view(
     orders, _ = await api.list_orders(token, QueueFilter(), open_only=True)
     alarms = {o.segment_id for o in orders}
     try:
-        alarms |= await leak.active_alarm_segments()
+        alarms |= await leak.active_alarm_segments(token)
     except Exception as error:  # leakdetect down: the map still shows what workorders knows
         notes.append(f"leakdetect: {str(error)[:200]}")
     faults: set[str] = set()

@@ -2,6 +2,11 @@
 
 Runs a thread-pool gRPC server beside the faust event loop; it reads the processor's per-segment view
 snapshots (replaced per batch, never mutated), so it needs no lock and never blocks the stream.
+
+Callers present the same signed tokens as for workorders (``authorization: Bearer``, ``services.tokens``,
+audience ``pipewarden-leakdetect``): every role may read, only in its districts. A request naming a segment
+outside them, or a district not theirs, is PERMISSION_DENIED; the active-alarm list without a district holds
+only the caller's districts. Refusals are counted by reason (``pipewarden_leakdetect_query_refused_calls_total``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import TypeVar
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import Counter
 
 from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
 from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2 as qpb
@@ -21,11 +27,18 @@ from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2_g
 from services.grpcserve import Undecodable, add_lenient_service
 from services.leakdetect.service_layer.processor import SegmentView
 from services.network import Network
+from services.tokens import Claims, InvalidToken, TokenVerifier, bearer_from_metadata
 
 SERVICE_NAME = qpb.DESCRIPTOR.services_by_name["LeakQueryService"].full_name
 _MAX_ID = 200
 
 Request = TypeVar("Request")
+
+REFUSED_CALLS = Counter(
+    "pipewarden_leakdetect_query_refused_calls_total",
+    "query API calls refused before running: unauthenticated (token reason) or permission_denied",
+    ["reason"],
+)
 
 
 def _finite(x: float) -> float:
@@ -41,9 +54,28 @@ def _decoded(request: Request | Undecodable, context: grpc.ServicerContext) -> R
 
 
 class LeakQueryServicer(qgrpc.LeakQueryServiceServicer):
-    def __init__(self, network: Network, views: Callable[[], Mapping[str, SegmentView]]) -> None:
+    def __init__(
+        self, network: Network, views: Callable[[], Mapping[str, SegmentView]], verifier: TokenVerifier
+    ) -> None:
         self.network = network
         self._views = views
+        self._verifier = verifier
+
+    def _caller(self, context: grpc.ServicerContext) -> Claims:
+        """The verified caller; UNAUTHENTICATED (with the token's problem, never the token) otherwise."""
+        try:
+            return self._verifier.verify(bearer_from_metadata(context.invocation_metadata() or ()))
+        except InvalidToken as error:
+            REFUSED_CALLS.labels(error.reason).inc()
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, str(error))
+            raise AssertionError("unreachable: context.abort raises") from None
+
+    @staticmethod
+    def _require_district(caller: Claims, district: str, what: str, context: grpc.ServicerContext) -> None:
+        if not caller.may_see(district):
+            REFUSED_CALLS.labels("permission_denied").inc()
+            context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                          f"{caller.role}:{caller.subject} may not see {what} (district {district!r})")
 
     def _segment_id(self, raw: str, context: grpc.ServicerContext) -> str:
         if not raw or len(raw) > _MAX_ID:
@@ -55,8 +87,10 @@ class LeakQueryServicer(qgrpc.LeakQueryServiceServicer):
     def GetSegmentStatus(
         self, request: qpb.GetSegmentStatusRequest | Undecodable, context: grpc.ServicerContext
     ) -> qpb.GetSegmentStatusResponse:
+        caller = self._caller(context)
         sid = self._segment_id(_decoded(request, context).segment_id, context)
         seg = self.network.segments[sid]
+        self._require_district(caller, seg.district, f"segment {sid}", context)
         status = qpb.SegmentStatus(segment_id=sid, district=seg.district)
         view = self._views().get(sid)
         if view is not None:
@@ -85,13 +119,17 @@ class LeakQueryServicer(qgrpc.LeakQueryServiceServicer):
     def ListActiveAlarms(
         self, request: qpb.ListActiveAlarmsRequest | Undecodable, context: grpc.ServicerContext
     ) -> qpb.ListActiveAlarmsResponse:
+        caller = self._caller(context)
         request = _decoded(request, context)
         if len(request.district) > _MAX_ID:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "district is too long")
+        if request.district:
+            self._require_district(caller, request.district, "its alarms", context)
         alarms = [
             v.active_alarm
             for v in self._views().values()
-            if v.active_alarm is not None and (not request.district or v.district == request.district)
+            if v.active_alarm is not None
+            and (v.district == request.district if request.district else caller.may_see(v.district))
         ]
         alarms.sort(key=lambda a: (a.detection_time_unix_us, a.alarm_id))
         return qpb.ListActiveAlarmsResponse(alarms=alarms)
@@ -99,8 +137,10 @@ class LeakQueryServicer(qgrpc.LeakQueryServiceServicer):
     def GetAlarmHistory(
         self, request: qpb.GetAlarmHistoryRequest | Undecodable, context: grpc.ServicerContext
     ) -> qpb.GetAlarmHistoryResponse:
+        caller = self._caller(context)
         request = _decoded(request, context)
         sid = self._segment_id(request.segment_id, context)
+        self._require_district(caller, self.network.segments[sid].district, f"segment {sid}", context)
         view = self._views().get(sid)
         limit = request.limit or 50
         events = []

@@ -156,8 +156,8 @@ class FakeWorkOrders:
 
 @dataclass
 class FakeLeak:
-    async def segment_status(self, segment_id: str) -> SegmentLive:
+    async def segment_status(self, segment_id: str, token: str | None = None) -> SegmentLive:
         return SegmentLive(segment_id, False, note="no leakdetect query API is configured")
 
-    async def active_alarm_segments(self) -> set[str]:
+    async def active_alarm_segments(self, token: str | None = None) -> set[str]:
         return set()

@@ -14,6 +14,7 @@ from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
 from services.leakdetect.entrypoints.query_grpc import LeakQueryServicer, QueryServer
 from services.network import load_demo_network
 from tests.fixtures.kafka import free_port
+from tests.support.tokens import LEAKDETECT_VERIFIER, issue
 
 NETWORK = load_demo_network()
 
@@ -30,8 +31,9 @@ def _view(segment_id: str) -> SimpleNamespace:
 
 @pytest.fixture
 def workers() -> Iterator[list[str]]:
-    servers = [QueryServer(LeakQueryServicer(NETWORK, dict), port=0),
-               QueryServer(LeakQueryServicer(NETWORK, lambda: {"DS-M02": _view("DS-M02")}), port=0)]  # type: ignore[dict-item]
+    servers = [QueryServer(LeakQueryServicer(NETWORK, dict, LEAKDETECT_VERIFIER), port=0),
+               QueryServer(LeakQueryServicer(NETWORK, lambda: {"DS-M02": _view("DS-M02")},  # type: ignore[arg-type,return-value,dict-item]
+                                             LEAKDETECT_VERIFIER), port=0)]
     for s in servers:
         s.start()
     try:
@@ -43,7 +45,8 @@ def workers() -> Iterator[list[str]]:
 
 def test_the_serving_worker_answers_with_windows_mdlr_sensors_and_alarm(workers: list[str]) -> None:
     async def scenario() -> None:
-        query = GrpcLeakQuery([*workers, f"127.0.0.1:{free_port()}"])  # one worker down
+        # one worker down; the console's own read-only token unless a caller's is given
+        query = GrpcLeakQuery([*workers, f"127.0.0.1:{free_port()}"], lambda: issue("regulator", ["*"]))
         try:
             live = await query.segment_status("DS-M02")
             assert live.served and [w.window_s for w in live.windows] == [60.0, 240.0]
@@ -53,6 +56,24 @@ def test_the_serving_worker_answers_with_windows_mdlr_sensors_and_alarm(workers:
             other = await query.segment_status("TR-01")
             assert not other.served and "no leakdetect worker has seen" in other.note
             assert await query.active_alarm_segments() == {"DS-M02"}
+        finally:
+            await query.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_callers_token_limits_what_the_console_sees_to_its_districts(workers: list[str]) -> None:
+    async def scenario() -> None:
+        query = GrpcLeakQuery(workers)  # no fallback: a call without a token is refused
+        try:
+            dongsheng, kangbashi = issue("dispatcher", ["Dongsheng"]), issue("dispatcher", ["Kangbashi"])
+            assert (await query.segment_status("DS-M02", dongsheng)).served
+            assert await query.active_alarm_segments(dongsheng) == {"DS-M02"}
+            refused = await query.segment_status("DS-M02", kangbashi)
+            assert not refused.served and refused.note.startswith("leakdetect refused") and "Dongsheng" in refused.note
+            assert await query.active_alarm_segments(kangbashi) == set()
+            anonymous = await query.segment_status("DS-M02")
+            assert not anonymous.served and "missing bearer token" in anonymous.note
         finally:
             await query.close()
 
