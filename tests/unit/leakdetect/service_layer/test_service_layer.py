@@ -27,6 +27,7 @@ from services.leakdetect.service_layer.segment_state import (
 from services.network import load_demo_network
 from services.topics import encode
 from tests.support.leakdetect_scenario import LeakScenario
+from tests.support.tokens import LEAKDETECT_VERIFIER, issue
 
 NETWORK = load_demo_network()
 
@@ -169,6 +170,9 @@ class _Abort(Exception):
 
 
 class _Ctx:
+    def invocation_metadata(self):  # type: ignore[no-untyped-def]
+        return (("authorization", "Bearer " + issue("regulator", ["*"])),)
+
     def abort(self, code, details):  # type: ignore[no-untyped-def]
         self.code = code
         raise _Abort(details)
@@ -177,7 +181,7 @@ class _Ctx:
 def test_query_api_answers_and_refuses_garbage() -> None:
     proc, _ = _processor()
     _run(proc, _raw(list(LeakScenario(segment_id="TR-01", leak_start_s=None, seconds=20).records(NETWORK))))
-    servicer = LeakQueryServicer(NETWORK, lambda: proc.views.copy())
+    servicer = LeakQueryServicer(NETWORK, lambda: proc.views.copy(), LEAKDETECT_VERIFIER)
     status = servicer.GetSegmentStatus(qpb.GetSegmentStatusRequest(segment_id="TR-01"), _Ctx()).status
     assert status.served_here and status.readings_processed > 0 and len(status.windows) >= 1
     other = servicer.GetSegmentStatus(qpb.GetSegmentStatusRequest(segment_id="TR-02"), _Ctx()).status
