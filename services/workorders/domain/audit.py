@@ -13,6 +13,7 @@ Pure: no clock, no I/O. Times are microseconds since the Unix epoch (UTC).
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -60,7 +61,13 @@ def is_audit_stream(stream_id: str) -> bool:
     return stream_id.startswith(AUDIT_STREAM_PREFIX)
 
 
+# Control characters (C0 but tab, C1, DEL) and lone surrogates: a caller's garbage is recorded, escaped,
+# never stored raw (NUL cannot be stored at all, and one unstorable record must not block the trail).
+_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def _clip(text: str) -> str:
+    text = _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}", text[: _MAX_TEXT * 2])
     return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
 
 
@@ -91,7 +98,7 @@ class AuditRecord:
         payload: dict[str, Any] = {
             "at_unix_us": self.at_unix_us,
             "subject": _clip(self.subject),
-            "role": self.role,
+            "role": _clip(self.role),
             "token_districts": [_clip(d) for d in self.token_districts[:50]],
             "action": _clip(self.action),
             "target": _clip(self.target),

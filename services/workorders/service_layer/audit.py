@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from services.eventstore import NewEvent
+from services.eventstore import InvalidEventError, NewEvent
 from services.workorders.domain.audit import (
     AUDIT_RECORDED,
     DROPPED,
@@ -184,13 +184,19 @@ class AuditTrail:
                 for start in range(0, len(items), self.batch_size):
                     chunk = items[start : start + self.batch_size]
                     try:
-                        self.store.append(
-                            audit_stream(day),
-                            None,
-                            [NewEvent(AUDIT_RECORDED, r.to_payload(), event_id=event_id) for event_id, r in chunk],
-                            actor="system:audit",
-                        )
-                        stored += len(chunk)
+                        stored += self._append(day, chunk)
+                    except InvalidEventError:
+                        # Never expected (records are cleaned), but one unstorable record must not block
+                        # the others for ever: store them one by one, count what cannot be stored.
+                        for item in chunk:
+                            try:
+                                stored += self._append(day, [item])
+                            except InvalidEventError:
+                                log.exception("an audit record cannot be stored; counted as dropped")
+                                self.stats.dropped += 1
+                            except Exception:
+                                self.stats.flush_failures += 1
+                                failed.append(item)
                     except Exception:
                         log.exception("audit flush failed; records kept for the next flush")
                         self.stats.flush_failures += 1
@@ -202,6 +208,15 @@ class AuditTrail:
                     self._pending[:0] = failed[:room]
             self.stats.flushed += stored
             return stored
+
+    def _append(self, day: int, chunk: list[tuple[uuid.UUID, AuditRecord]]) -> int:
+        self.store.append(
+            audit_stream(day),
+            None,
+            [NewEvent(AUDIT_RECORDED, r.to_payload(), event_id=event_id) for event_id, r in chunk],
+            actor="system:audit",
+        )
+        return len(chunk)
 
     # -- reading ---------------------------------------------------------------------------------------
 

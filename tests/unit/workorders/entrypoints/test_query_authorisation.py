@@ -12,6 +12,7 @@ new query cannot go untested) and ``CallerRole``. For each (query, role):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -148,7 +149,7 @@ def _refusals_in_both_districts(world: World) -> None:
         request = pb.ExecuteWorkOrderCommandRequest(
             work_order_id=world.orders[district], regrade=pb.RegradeCommand(grade=1, reason="x")
         )
-        _code(lambda request=request: world.stub.ExecuteWorkOrderCommand(request, metadata=refused))
+        _code(functools.partial(world.stub.ExecuteWorkOrderCommand, request, metadata=refused))
 
 
 @pytest.mark.parametrize(("query", "role"), TABLE, ids=[f"{q}:{r.value}" for q, r in TABLE])

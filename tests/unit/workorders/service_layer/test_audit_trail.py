@@ -218,3 +218,29 @@ def test_an_unreadable_stored_record_is_skipped_not_fatal() -> None:
 def test_long_text_is_clipped_so_a_caller_cannot_grow_records_without_bound() -> None:
     record = AuditRecord.from_payload(rec(action="x" * 10_000).to_payload())
     assert len(record.action) == 500 and record.action.endswith("…")
+
+
+def test_a_callers_garbage_is_recorded_escaped_never_raw() -> None:
+    trail, _, _ = make()
+    trail.record(rec(subject="a\x00b", action="x\ud800y", peer="ipv4:1.2.3.4:5\x1b[31m"))
+    assert trail.flush() == 1
+    stored = trail.query(everything(), limit=10).records[0]
+    assert (stored.subject, stored.action, stored.peer) == ("a\\x00b", "x\\xd800y", "ipv4:1.2.3.4:5\\x1b[31m")
+
+
+def test_one_unstorable_record_does_not_block_the_others() -> None:
+    from services.eventstore import InvalidEventError
+
+    trail, store, _ = make()
+    real_append = store.append
+
+    def picky(stream_id: str, expected: int | None, events: Any, **kwargs: Any) -> Any:
+        if any(e.payload["subject"] == "poison" for e in events):
+            raise InvalidEventError("refused")
+        return real_append(stream_id, expected, events, **kwargs)
+
+    store.append = picky  # type: ignore[method-assign, assignment]
+    for subject in ("ana", "poison", "bo"):
+        trail.record(rec(subject=subject))
+    assert trail.flush() == 2 and trail.pending == 0 and trail.stats.dropped == 1
+    assert [r.subject for r in trail.query(everything(), limit=10).records] == ["ana", "bo"]
