@@ -7,6 +7,7 @@
     python -m services.workorders ctl hazard sign-off hazard-... --level 1
     python -m services.workorders ctl report leaks-per-100km --png leaks.png
     python -m services.workorders ctl watch --after 1200 --count 10
+    python -m services.workorders ctl audit --since 2026-12-06T08:00 --outcome refused   # regulators
 
 Every work-order verb of the API is a subcommand (``dispatch``, ``acknowledge``, ``depart``, ``arrive``,
 ``make-safe``, ...), hazard verbs are under ``hazard`` and replacement verbs under ``replacement``; each
@@ -20,6 +21,7 @@ printed); 2 bad usage (argparse), or no usable token.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -147,6 +149,28 @@ def parser() -> argparse.ArgumentParser:
     watch.add_argument("--district", action="append", default=[])
     watch.add_argument("--count", type=int, default=0, help="stop after this many events (0: never)")
     watch.set_defaults(run=_watch)
+
+    audit = sub.add_parser(
+        "audit",
+        help="the audit trail (regulators): who tried what, from where, and how it ended; oldest first",
+    )
+    audit.add_argument(
+        "--since",
+        type=_time_us,
+        default=0,
+        help="ISO 8601 time (UTC unless it says) or µs since 1970; default: 24 h before --until",
+    )
+    audit.add_argument("--until", type=_time_us, default=0, help="ISO 8601 time or µs since 1970 (default: now)")
+    audit.add_argument("--subject", action="append", default=[], help="a token subject; repeat for several")
+    audit.add_argument("--district", action="append", default=[], help="repeat for several")
+    audit.add_argument(
+        "--outcome",
+        action="append",
+        default=[],
+        help="ok, refused (anything but ok), dropped, or a status such as permission_denied",
+    )
+    audit.add_argument("--limit", type=int, default=100, help="print at most this many records (default 100)")
+    audit.set_defaults(run=_audit)
 
     for request_type, rpc, id_field, group in _EXECUTE:
         if group is None:
@@ -277,6 +301,69 @@ def _watch(api: _Api, args: argparse.Namespace) -> int:
     return 0
 
 
+def _time_us(text: str) -> int:
+    """A time on the command line: microseconds since 1970, or ISO 8601 (UTC when it names no zone)."""
+    if text.isdigit():
+        return int(text)
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither an ISO 8601 time nor microseconds since 1970") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return round(when.timestamp() * 1_000_000)
+
+
+_AUDIT_COLUMNS = ("at", "subject", "role", "action", "target", "district", "outcome", "peer", "reason")
+
+
+def _audit(api: _Api, args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    records: list[Any] = []
+    page_token = ""
+    while len(records) < args.limit:
+        reply = api.call(
+            "ListAuditRecords",
+            pb.ListAuditRecordsRequest(
+                since_unix_us=args.since,
+                until_unix_us=args.until,
+                subjects=args.subject,
+                districts=args.district,
+                outcomes=args.outcome,
+                page_size=min(1000, args.limit - len(records)),
+                page_token=page_token,
+            ),
+        )
+        records += reply.records
+        page_token = reply.next_page_token
+        if not page_token:
+            break
+    records = records[: args.limit]
+    if args.json:
+        for record in records:
+            print(json_format.MessageToJson(record, preserving_proto_field_name=True, indent=None))
+        return 0
+    rows = tuple(
+        (
+            dt.datetime.fromtimestamp(r.at_unix_us / 1e6, dt.UTC).isoformat(timespec="seconds"),
+            r.subject or "(unauthenticated)",
+            r.role,
+            r.action,
+            r.target,
+            r.district,
+            r.outcome if not r.dropped else f"dropped {r.dropped}",
+            r.peer,
+            r.reason[:80],
+        )
+        for r in records
+    )
+    print(format_table(Table("audit trail", _AUDIT_COLUMNS, rows)))
+    if page_token:
+        print(f"(more records: raise --limit above {args.limit} or narrow the filters)")
+    return 0
+
+
 def _execute_command(api: _Api, args: argparse.Namespace) -> int:
     request_type = args.request_type
     command = getattr(request_type(), args.verb).__class__()
@@ -314,6 +401,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         api = _Api(pb_grpc.WorkOrdersServiceStub(channel), token, args.timeout)
         try:
             return int(args.run(api, args))
+        except UsageError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         except grpc.RpcError as error:
             code = error.code()  # type: ignore[attr-defined]
             details = error.details()  # type: ignore[attr-defined]
