@@ -13,7 +13,7 @@ VENV_STAMP := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock | md5sum | c
 
 .PHONY: help venv lock lock-check proto proto-check lint test test-unit test-integration demo \
         kafka-jars kafka-up kafka-down topics pg-install pg-up pg-down \
-        bench-ingest bench-detect bench-stream bench-workorders clean up status down logs token
+        bench-ingest bench-detect bench-stream bench-workorders clean up status down logs token gateway-token rotate-keys
 
 help:
 	@echo "make demo    - start Kafka, the services and the console, stream a simulated city, show what happened"
@@ -136,6 +136,15 @@ logs: venv
 
 token: venv
 	@$(DEPLOY) token --role "$(ROLE)" --districts "$(DISTRICTS)"
+
+# A gateway's token: GATEWAY=gw-x adds one and prints it once (only its hash is kept); REVOKE=gw-x|TOKEN_ID
+# removes it (telemetry refuses it within a second, no restart).
+gateway-token: venv
+	@$(DEPLOY) gateway-token $(if $(REVOKE),--revoke "$(REVOKE)",--gateway "$(GATEWAY)")
+
+# A new token signing key beside the old one (KEEP=1 later retires the old one).
+rotate-keys: venv
+	$(DEPLOY) rotate-keys $(if $(KEEP),--keep $(KEEP))
 
 clean:
 	rm -rf $(VENV) .cache var .pytest_cache .mypy_cache .ruff_cache
