@@ -83,7 +83,23 @@ class Deployment:
 
     @property
     def gateway_tokens_file(self) -> Path:
+        """Where earlier versions rendered the gateways' plain tokens (removed on ``up``)."""
         return self.supervisor_dir / "gateway-tokens"
+
+    @property
+    def gateway_token_hashes_file(self) -> Path:
+        """The gateways' tokens as scrypt hashes (telemetry re-reads it on change; ``gateway-token`` edits it)."""
+        return self.data_dir / "gateway-token-hashes"
+
+    @property
+    def signing_key_file(self) -> Path:
+        """The Ed25519 key signing callers' tokens (the console, ``token``), 0600."""
+        return self.data_dir / "tokens" / "signing-key.pem"
+
+    @property
+    def key_set_file(self) -> Path:
+        """The public keys workorders and leakdetect's query API verify tokens with (JWKS)."""
+        return self.data_dir / "tokens" / "jwks.json"
 
     @property
     def log_dir(self) -> Path:

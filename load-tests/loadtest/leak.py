@@ -67,14 +67,18 @@ def plan(target: Target, now: float | None = None) -> LeakPlan | str:
     segments = sorted({t.segment_id for t in network.tags_of_gateway(LEAK_GATEWAY)})
     active: set[str] = set()
     clock_us = 0
+    # The query API wants a caller's token: the load test's all-district dispatcher reads the segments.
+    auth = (("authorization", f"Bearer {target.dispatcher_token}"),) if target.dispatcher_token else ()
     for stub in _leakdetect(target):
         # The detectors drop readings older than a segment's clock: the replay starts after it, and a
         # segment with an alarm still open would not raise another.
         with contextlib.suppress(grpc.RpcError):
-            active |= {a.segment_id for a in stub.ListActiveAlarms(q.ListActiveAlarmsRequest(), timeout=5).alarms}
+            active |= {a.segment_id for a in stub.ListActiveAlarms(q.ListActiveAlarmsRequest(), timeout=5,
+                                                                      metadata=auth).alarms}
         for segment in segments:
             with contextlib.suppress(grpc.RpcError):
-                status = stub.GetSegmentStatus(q.GetSegmentStatusRequest(segment_id=segment), timeout=5).status
+                status = stub.GetSegmentStatus(q.GetSegmentStatusRequest(segment_id=segment), timeout=5,
+                                             metadata=auth).status
                 if status.served_here:
                     clock_us = max(clock_us, status.clock_unix_us)
     candidates = [s for s in [PREFERRED_SEGMENT, *segments] if s in segments and s not in active]

@@ -71,7 +71,7 @@ def read_tokens(path: Path) -> dict[str, str]:
 
 def from_deployment(file: Path) -> Target:
     from deploy.local.config import DeploymentError, load
-    from services.workorders.adapters.tokens import issue_token
+    from services.tokens import KeyFileError, TokenIssuer, load_signing_key
 
     try:
         d = load(file)
@@ -89,9 +89,15 @@ def from_deployment(file: Path) -> Target:
         network = load_network(d.network_file) if d.network_file else load_demo_network()
     except (OSError, ValueError) as error:
         raise TargetError(f"network file {d.network_file} of {d.file}: {error}") from None
-    # A dispatcher of every district, minted like `make token ROLE=dispatcher`: it watches the work orders.
-    key = secrets.get("workorders_jwt_secret")
-    dispatcher = issue_token(str(key), "loadtest", "dispatcher", ["*"], ttl_s=4 * 3600) if key else None
+    # A dispatcher of every district, minted like `make token ROLE=dispatcher` (the deployment's signing key):
+    # it watches the work orders.
+    dispatcher = None
+    if d.signing_key_file.exists():
+        try:
+            issuer = TokenIssuer(load_signing_key(d.signing_key_file))
+        except KeyFileError as error:
+            raise TargetError(str(error)) from None
+        dispatcher = issuer.issue("loadtest", "dispatcher", ["*"], ttl_s=4 * 3600)
     return Target(
         name=f"deployment {d.file}",
         telemetry=f"127.0.0.1:{d.telemetry_port}",

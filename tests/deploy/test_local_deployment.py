@@ -51,9 +51,12 @@ def test_up_starts_every_process_healthy(local: Running) -> None:
     assert local.deployment.secrets_file.stat().st_mode & 0o777 == 0o600
     values = local.secrets()
     assert set(values["gateway_tokens"]) == set(NETWORK.gateways)
-    assert len(str(values["workorders_jwt_secret"])) >= 32
+    assert local.deployment.signing_key_file.stat().st_mode & 0o777 == 0o600
     assert (local.deployment.supervisord_conf.stat().st_mode & 0o777) == 0o600
-    assert str(values["workorders_jwt_secret"]) not in local.deployment.supervisord_conf.read_text()
+    key_body = "".join(local.deployment.signing_key_file.read_text().splitlines()[1:-1])
+    conf = local.deployment.supervisord_conf.read_text()
+    assert key_body not in conf.replace("\n", "")
+    assert not any(token in conf for token in values["gateway_tokens"].values())
 
 
 def test_up_twice_is_harmless(local: Running) -> None:

@@ -77,15 +77,29 @@ class HashedToken:
         return hmac.compare_digest(candidate, self.digest)
 
 
-def new_token(gateway_id: str) -> tuple[str, HashedToken]:
-    """A fresh token for ``gateway_id`` and its hashed entry (the token itself is stored nowhere)."""
+def token_id_of(token: str) -> str:
+    """The id of a token in the hashed format ('' for any other string)."""
+    match = _TOKEN.fullmatch(token)
+    return match.group(1) if match else ""
+
+
+def hash_token(gateway_id: str, token: str) -> HashedToken:
+    """The hashed entry of ``token`` (``pwgw.<id>.<secret>``) for ``gateway_id``, with a fresh salt."""
     if not _GATEWAY_ID.fullmatch(gateway_id):
         raise TokenFileError(f"gateway id {gateway_id[:100]!r} must be letters, digits and . _ : - (at most 100)")
-    token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+    match = _TOKEN.fullmatch(token)
+    if match is None:
+        raise TokenFileError(f"the token of {gateway_id} is not of the form {TOKEN_PREFIX}.<16 hex>.<secret>")
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(secret.encode(), salt=salt, n=1 << SCRYPT_LOG2_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
-    return f"{TOKEN_PREFIX}.{token_id}.{secret}", HashedToken(gateway_id, token_id, SCRYPT_LOG2_N, SCRYPT_R,
-                                                              SCRYPT_P, salt, digest)
+    digest = hashlib.scrypt(match.group(2).encode(), salt=salt, n=1 << SCRYPT_LOG2_N, r=SCRYPT_R, p=SCRYPT_P,
+                            dklen=32)
+    return HashedToken(gateway_id, match.group(1), SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P, salt, digest)
+
+
+def new_token(gateway_id: str) -> tuple[str, HashedToken]:
+    """A fresh token for ``gateway_id`` and its hashed entry (the token itself is stored nowhere)."""
+    token = f"{TOKEN_PREFIX}.{secrets.token_hex(8)}.{secrets.token_urlsafe(32)}"
+    return token, hash_token(gateway_id, token)
 
 
 def parse_token_hashes(path: Path) -> dict[str, HashedToken]:

@@ -30,11 +30,13 @@ def test_the_console_is_a_supervised_program_with_its_own_ports_and_no_secret_in
     conf = render_supervisord_conf(d, values)
     section = conf.split("[program:console]")[1].split("[program:")[0]
     assert "services.console serve" in section and "with_secrets" in section
-    assert "PIPEWARDEN_CONSOLE_JWT_SECRET=workorders_jwt_secret" in section
+    assert f'PIPEWARDEN_CONSOLE_JWT_SIGNING_KEY_FILE="{d.signing_key_file}"' in section
     assert f"127.0.0.1:{d.workorders_grpc_port}" in section
     assert f"127.0.0.1:{d.leakdetect_grpc_port},127.0.0.1:{d.leakdetect_grpc_port + 1}" in section
-    for secret in ("workorders_jwt_secret", "console_session_secret", "console_supervisor_password"):
+    for secret in ("console_session_secret", "console_supervisor_password"):
         assert values[secret] not in conf
+    key_body = "".join(d.signing_key_file.read_text().splitlines()[1:-1])
+    assert key_body not in conf.replace("\n", "")
 
 
 def test_first_up_generates_a_users_file_whose_supervisor_signs_in_with_the_secret(tmp_path: Path) -> None:
