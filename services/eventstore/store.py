@@ -51,6 +51,8 @@ class EventStore:
     ``outbox_topic``: every appended event also gets an outbox row for this Kafka topic (published by
     ``OutboxRelay``); ``None`` (the default) turns the outbox off. The store knows no topic of its own:
     the service that owns the events names it (workorders: ``services.topics.WORKORDERS_EVENTS.name``).
+    ``outbox_excluded_prefixes``: streams whose id starts with one of these get no outbox rows (records the
+    service keeps for itself, such as workorders' audit trail, are not published).
     """
 
     def __init__(
@@ -60,11 +62,13 @@ class EventStore:
         clock: Clock | None = None,
         upcasters: UpcasterRegistry | None = None,
         outbox_topic: str | None = None,
+        outbox_excluded_prefixes: tuple[str, ...] = (),
     ) -> None:
         self.engine = engine
         self.clock: Clock = clock or SystemClock()
         self.upcasters = upcasters or UpcasterRegistry()
         self.outbox_topic = outbox_topic
+        self.outbox_excluded_prefixes = tuple(outbox_excluded_prefixes)
 
     @classmethod
     def from_url(
@@ -75,8 +79,15 @@ class EventStore:
         clock: Clock | None = None,
         upcasters: UpcasterRegistry | None = None,
         outbox_topic: str | None = None,
+        outbox_excluded_prefixes: tuple[str, ...] = (),
     ) -> EventStore:
-        store = cls(create_engine(url), clock=clock, upcasters=upcasters, outbox_topic=outbox_topic)
+        store = cls(
+            create_engine(url),
+            clock=clock,
+            upcasters=upcasters,
+            outbox_topic=outbox_topic,
+            outbox_excluded_prefixes=outbox_excluded_prefixes,
+        )
         if create_tables:
             store.create_schema()
         return store
@@ -146,7 +157,7 @@ class EventStore:
                     for i, event in enumerate(checked)
                 ]
                 conn.execute(sa.insert(events), rows)
-                if self.outbox_topic is not None:
+                if self.outbox_topic is not None and not stream_id.startswith(self.outbox_excluded_prefixes):
                     conn.execute(
                         sa.insert(outbox),
                         [{"position": row["position"], "topic": self.outbox_topic} for row in rows],
