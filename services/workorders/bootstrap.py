@@ -29,6 +29,7 @@ from services.workorders.adapters.outbox_envelope import encode_event_envelope
 from services.workorders.adapters.queries import ReadModelQueries
 from services.workorders.adapters.read_models import WorkOrdersProjection
 from services.workorders.config import WorkOrdersConfig
+from services.workorders.domain.audit import AUDIT_STREAM_PREFIX
 from services.workorders.domain.hazard import DEFAULT_SIGN_OFF_POLICY, SignOffPolicy
 from services.workorders.entrypoints.runtime import Runtime
 from services.workorders.service_layer.app import WorkOrdersApp, system_clock
@@ -47,7 +48,10 @@ def build_runtime(
     sign_off: SignOffPolicy = DEFAULT_SIGN_OFF_POLICY,
     report_utc_offset_s: int = 0,
 ) -> Runtime:
-    store = EventStore.from_url(db_url, outbox_topic=WORKORDERS_EVENTS.name)
+    # The audit trail is the regulators' (ListAuditRecords): never published on workorders.events.v1.
+    store = EventStore.from_url(
+        db_url, outbox_topic=WORKORDERS_EVENTS.name, outbox_excluded_prefixes=(AUDIT_STREAM_PREFIX,)
+    )
     if network is None:
         network = load_network(network_file) if network_file else load_demo_network()
     notifier = ChangeNotifier()
