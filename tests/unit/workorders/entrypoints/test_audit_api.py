@@ -12,8 +12,9 @@ import sqlalchemy as sa
 
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as pb
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as pb_grpc
-from services.eventstore import read_transaction
+from services.eventstore import OutboxRelay, RecordingPublisher, read_transaction
 from services.workorders.adapters.alarms import alarm_facts
+from services.workorders.adapters.outbox_envelope import encode_event_envelope
 from services.workorders.bootstrap import build_runtime
 from services.workorders.domain.audit import is_audit_stream
 from services.workorders.domain.workorder import work_order_id_for_alarm
@@ -230,6 +231,11 @@ def test_the_trail_stays_out_of_watch_and_the_read_models(served: Served) -> Non
         seen.append(item.stream_id)
     stream.cancel()
     assert seen and not [s for s in seen if is_audit_stream(s)]
+    # Nor is it published on workorders.events.v1: audit streams get no outbox rows.
+    publisher = RecordingPublisher()
+    OutboxRelay(store, publisher, encode=encode_event_envelope).run_until_empty()
+    published = {m.event.stream_id for m in publisher.messages}
+    assert published and not [s for s in published if is_audit_stream(s)]
 
 
 def test_a_flood_of_unauthenticated_calls_is_capped_and_counted(served: Served) -> None:
