@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
 import pytest
 
-from services.eventstore import InMemoryEventStore
+from services.eventstore import InMemoryEventStore, InvalidEventError, NewEvent
+from services.workorders.domain import commands
 from services.workorders.domain.audit import (
     AUDIT_RECORDED,
     DROPPED,
@@ -19,7 +21,9 @@ from services.workorders.domain.audit import (
 )
 from services.workorders.domain.errors import InvalidInput
 from services.workorders.service_layer.audit import OTHER_CALLERS, AuditTrail
-from tests.unit.workorders.fakes import T0, FakeClock
+from services.workorders.service_layer.auth import CallerRole, Principal
+from tests.unit.workorders.domain.factories import alarm
+from tests.unit.workorders.fakes import T0, FakeClock, make_app
 
 MIN_US = 60 * 1_000_000
 
@@ -205,8 +209,6 @@ def test_garbage_filters_and_records_are_refused_naming_the_problem() -> None:
 
 def test_an_unreadable_stored_record_is_skipped_not_fatal() -> None:
     trail, store, _ = make()
-    from services.eventstore import NewEvent
-
     store.append(
         audit_stream(day_of(T0)), None, [NewEvent(AUDIT_RECORDED, {"what": "not a record"}, event_id=uuid.uuid4())]
     )
@@ -229,8 +231,6 @@ def test_a_callers_garbage_is_recorded_escaped_never_raw() -> None:
 
 
 def test_one_unstorable_record_does_not_block_the_others() -> None:
-    from services.eventstore import InvalidEventError
-
     trail, store, _ = make()
     real_append = store.append
 
@@ -244,3 +244,23 @@ def test_one_unstorable_record_does_not_block_the_others() -> None:
         trail.record(rec(subject=subject))
     assert trail.flush() == 2 and trail.pending == 0 and trail.stats.dropped == 1
     assert [r.subject for r in trail.query(everything(), limit=10).records] == ["ana", "bo"]
+
+
+def test_the_trail_stays_out_of_watch_items_and_a_targets_district_is_told() -> None:
+    faked = make_app()
+    facts = dataclasses.replace(alarm(alarm_id="A-9"), segment_id="S-D2")
+    order_id = faked.app.handle_alarm(facts, "A-9/0").stream_id
+    faked.app.audit.record(rec())
+    faked.app.audit.flush()
+    items, last, _ = faked.app.watch_items(0)
+    assert last == faked.store.head_position() and items
+    assert not [item for item in items if item.stream_id.startswith("audit-")]
+    # The district of a command's target, for its audit record: from the aggregate, the segment or the command.
+    assert faked.app.target_district(commands.Cancel(order_id)) == "D2"
+    assert faked.app.target_district(commands.Cancel("workorder-none")) == ""
+    assert faked.app.target_district(commands.OpenReplacement(segment_id="S-D1")) == "D1"
+    assert faked.app.target_district(commands.SetReplacementTarget(district="D7")) == "D7"
+    boss = Principal("li", CallerRole.SUPERVISOR, frozenset({"*"}))
+    hazard = faked.app.execute(boss, commands.RecordHazard(district="D2", location="x", description="y"))
+    assert faked.app.target_district(commands.AssignHazard(hazard.stream_id), hazard) == "D2"
+    assert faked.app.target_district(commands.AssignHazard(hazard.stream_id)) == "D2"
