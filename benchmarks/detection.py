@@ -15,8 +15,17 @@ Simulator: the error of `services.gasflow` on Gyrya & Zlotnik 2019's published f
 independent method-of-characteristics solution (`simulator_gz2019_max_rel_error_pct`;
 benchmarks/simulator_validation.py).
 
-Writes reports/detection.json and reports/detection_*.png. Options: --quick (small suite, for smoke tests),
---workers N (default 2).
+Random layouts (issue 19 item 4; benchmarks/layout_suites.py, layouts from benchmarks/layouts.py): location
+error by leak size and method with end meters only and with a mid-line pressure meter, interval coverage,
+ruptures on regulated and unregulated upstream ends timed from the first wave's arrival, and leak-free days
+without and with operating transients (issue 24). `false_alarms_per_segment_day` and `leak_free_segment_days`
+count every leak-free day of the report, demo city and random layouts (each also under its own suffix); the
+transient days are apart (`*_transients`).
+
+Writes reports/detection.json and reports/detection_*.png (beside --out). Options: --quick (a small version of
+each suite, for smoke tests), --suites (demo, speed, location, rupture, leak_free, transients; `layouts` for the
+four random-layout ones; default all: a subset updates its own figures in the existing report), --workers N
+(default 2), --replot.
 """
 
 from __future__ import annotations
@@ -35,6 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.operations import demand_values as _demand_values
+from benchmarks.operations import with_step as _with_step
 from benchmarks.simulator_validation import gz2019_max_rel_error_pct
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
@@ -49,25 +60,6 @@ SEED = 2026
 
 
 # ---------------------------------------------------------------------------------------------- scenarios
-def _demand_values(mean: float, duration_s: float, start_hour: float, seed: int, step_s: float = 30.0
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    from services.gasflow import daily_profile_schedule
-
-    sch = daily_profile_schedule(mean, duration_s, start_hour=start_hour, noise_fraction=0.03, seed=seed,
-                                 step_s=300.0)
-    t = np.arange(0.0, duration_s + step_s, step_s)
-    return t, sch(t)
-
-
-def _with_step(t: np.ndarray, v: np.ndarray, at_s: float, factor: float, ramp_s: float, hold_s: float
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """Multiply a schedule by `factor` from at_s (ramped) for hold_s, then back."""
-    knots = np.array([at_s, at_s + ramp_s, at_s + ramp_s + hold_s, at_s + 2 * ramp_s + hold_s])
-    tt = np.union1d(t, knots)
-    f = np.interp(tt, knots, [1.0, factor, factor, 1.0], left=1.0, right=1.0)
-    return tt, np.interp(tt, t, v) * f
-
-
 def leak_scenarios(n_per_size: int) -> list[dict[str, Any]]:
     rng = np.random.default_rng(SEED)
     out = []
@@ -691,7 +683,7 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- plots
-def plots(results: list[dict[str, Any]], scored: dict[str, Any]) -> list[str]:
+def plots(results: list[dict[str, Any]], scored: dict[str, Any], reports: Path = REPORTS) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -745,7 +737,7 @@ def plots(results: list[dict[str, Any]], scored: dict[str, Any]) -> list[str]:
     ax[2].legend(loc="upper left", fontsize=8)
     ax[0].set_title("TR-01, 1 % leak at 40 % of length during a demand swing: red onset, magenta alarm")
     fig.tight_layout()
-    p = REPORTS / "detection_example.png"
+    p = reports / "detection_example.png"
     fig.savefig(p, dpi=90)
     plt.close(fig)
     written.append(str(p))
@@ -761,7 +753,7 @@ def plots(results: list[dict[str, Any]], scored: dict[str, Any]) -> list[str]:
     ax.set_title(f"PD vs leak size ({scored['leak_scenarios']} simulated leaks)")
     ax.legend()
     fig.tight_layout()
-    p = REPORTS / "detection_pd.png"
+    p = reports / "detection_pd.png"
     fig.savefig(p, dpi=90)
     plt.close(fig)
     written.append(str(p))
@@ -779,7 +771,7 @@ def plots(results: list[dict[str, Any]], scored: dict[str, Any]) -> list[str]:
     ax.set_title("Negative-pressure-wave location error")
     ax.legend()
     fig.tight_layout()
-    p = REPORTS / "detection_location.png"
+    p = reports / "detection_location.png"
     fig.savefig(p, dpi=90)
     plt.close(fig)
     written.append(str(p))
@@ -805,81 +797,255 @@ def plots(results: list[dict[str, Any]], scored: dict[str, Any]) -> list[str]:
     ax.set_title("Sensitivity against time")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    p = REPORTS / "detection_sensitivity.png"
+    p = reports / "detection_sensitivity.png"
     fig.savefig(p, dpi=90)
     plt.close(fig)
     written.append(str(p))
     return written
 
 
+DEMO_SUITE, SPEED_SUITE = "demo", "speed"
+LAYOUT_ALIAS = "layouts"
+
+
+def _suite_names() -> tuple[str, ...]:
+    from benchmarks.layout_suites import SUITES
+
+    return (DEMO_SUITE, SPEED_SUITE, *SUITES)
+
+
+def parse_suites(text: str) -> list[str]:
+    """`--suites`: comma-separated suite names, `layouts` for every random-layout suite, `all` for everything."""
+    from benchmarks.layout_suites import SUITES
+
+    names = _suite_names()
+    out: list[str] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        if part == "all":
+            out += names
+        elif part == LAYOUT_ALIAS:
+            out += SUITES
+        elif part in names:
+            out.append(part)
+        else:
+            raise argparse.ArgumentTypeError(
+                f"unknown suite {part!r}: choose from {', '.join(names)}, {LAYOUT_ALIAS} or all")
+    if not out:
+        raise argparse.ArgumentTypeError("no suite named")
+    return [n for n in names if n in out]
+
+
+def _run_task(sc: dict[str, Any]) -> dict[str, Any]:
+    """One scenario in a worker: a demo-city one (no "suite" key) or a random-layout one; with its wall time."""
+    t = time.perf_counter()
+    if "suite" in sc:
+        from benchmarks.layout_suites import run_one as run_layout
+
+        out = run_layout(sc)
+    else:
+        out = run_one(sc)
+    out["worker_seconds"] = time.perf_counter() - t
+    return out
+
+
+def _run_pool(scen: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
+    """Run the scenarios on a process pool, longest first, with a progress bar per suite."""
+    from concurrent.futures import as_completed
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from benchmarks.layout_suites import cost_s
+
+    def cost(sc: dict[str, Any]) -> float:
+        return cost_s(sc) if "suite" in sc else (sc.get("hours", 0) * 3600 + sc.get("onset_s", 0)) * 12.0
+
+    scen = sorted(scen, key=lambda s: -cost(s))
+    results: list[dict[str, Any]] = []
+    with Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=False) as progress, ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        tasks = {}
+        for sc in scen:
+            name = sc.get("suite", DEMO_SUITE)
+            if name not in tasks:
+                tasks[name] = progress.add_task(name, total=sum(1 for x in scen if x.get("suite", DEMO_SUITE) == name))
+        futures = {pool.submit(_run_task, sc): sc for sc in scen}
+        for fut in as_completed(futures):
+            results.append(fut.result())
+            progress.advance(tasks[futures[fut].get("suite", DEMO_SUITE)])
+    return results
+
+
+def _combine(report: dict[str, Any]) -> None:
+    """The false-alarm figures over every leak-free segment-day of the report (demo city and random layouts);
+    each part keeps its own keys."""
+    days = fa = 0.0
+    for suffix in ("demo_city", "random_layouts"):
+        d = report.get(f"leak_free_segment_days_{suffix}")
+        r = report.get(f"false_alarms_per_segment_day_{suffix}")
+        if d:
+            days += d
+            fa += (r or 0.0) * d
+    report["leak_free_segment_days"] = days
+    report["false_alarms_per_segment_day"] = fa / days if days else None
+
+
+def _goals(r: dict[str, Any]) -> dict[str, bool]:
+    """Each goal of the issues (docs: README), from the report's figures; a figure the report lacks fails."""
+
+    def at_most(key: str, limit: float, sub: str | None = None) -> bool:
+        v = r.get(key)
+        if sub is not None:
+            v = (v or {}).get(sub)
+        return v is not None and v <= limit
+
+    def all_within(key: str, limit: float) -> bool:
+        v = r.get(key) or {}
+        worst = v.get("max")
+        return bool(v.get("n")) and not v.get("missed") and worst is not None and worst <= limit
+
+    speed = r.get("speed") or {}
+    replay = r.get("replay_speed") or {}
+    return {
+        "mdlr_0.5pct_within_15min": at_most("mdlr_pct_of_flow", 0.5),
+        "1pct_within_5min": at_most("mdlr_pct_of_flow_within_5min", 1.0),
+        "rupture_within_10s": (r.get("rupture_detected") == r.get("rupture_scenarios")
+                               and at_most("rupture_time_to_detect_s", 10.0, "max")),
+        "zero_false_alarms": r.get("false_alarms_per_segment_day") == 0,
+        "zero_false_alarms_over_60_segment_days": (r.get("false_alarms_per_segment_day") == 0
+                                                   and (r.get("leak_free_segment_days") or 0) >= 60),
+        "zero_false_alarms_transients": r.get("false_alarms_per_segment_day_transients") == 0,
+        "npw_median_le_1pct_10hz": at_most("npw_location_error_pct_of_length_10hz", 1.0, "median"),
+        "npw_median_le_2pct_1hz": at_most("npw_location_error_pct_of_length_1hz", 2.0, "median"),
+        "balance_location_median_le_5pct_end_meters": at_most("balance_location_error_pct_of_length", 5.0, "median"),
+        "balance_location_median_le_2pct_midline": at_most("balance_location_error_pct_of_length_midline", 2.0,
+                                                           "median"),
+        "location_interval_coverage_ge_90pct": (r.get("location_interval_coverage") or 0.0) >= 0.9,
+        "rupture_le_10s_after_wave_random_layouts": all_within("rupture_ttd_after_wave_s", 10.0),
+        "rupture_le_10s_after_wave_regulated_end": all_within("rupture_ttd_after_wave_s_regulated_end", 10.0),
+        "kernel_ge_10M_readings_per_s": (speed.get("kernel_readings_per_s") or 0) >= 1e7,
+        "speedup_ge_20x": (speed.get("speedup") or 0) >= 20,
+        "replay_day_1000_tags_within_60s": (replay.get("day_of_1hz_1000_tags_estimated_s") or 1e9) <= 60.0,
+        "simulator_gz2019_le_1pct": at_most("simulator_gz2019_max_rel_error_pct", 1.0),
+    }
+
+
+def _demo_keys(scored: dict[str, Any]) -> dict[str, Any]:
+    """The demo suite's figures; its leak-free days under their own names (the unsuffixed ones are combined)."""
+    out = dict(scored)
+    out["leak_free_segment_days_demo_city"] = out.pop("leak_free_segment_days")
+    out["false_alarms_per_segment_day_demo_city"] = out.pop("false_alarms_per_segment_day")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="a small suite (smoke test)")
+    ap.add_argument("--quick", action="store_true", help="a small version of each suite (smoke test)")
+    ap.add_argument("--suites", type=parse_suites, default=None,
+                    help="comma-separated: demo, speed, location, rupture, leak_free, transients; "
+                         "'layouts' = the four random-layout suites; default all. A subset updates its own keys "
+                         "of an existing report (suites_run says when each ran)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=str(REPORTS / "detection.json"))
     ap.add_argument("--replot", action="store_true", help="only redraw the figures from an existing report")
     args = ap.parse_args(argv)
-    REPORTS.mkdir(exist_ok=True)
+    from benchmarks import layout_suites
+
+    out_path = Path(args.out)
+    figures_dir = out_path.parent  # the figures go beside the report (reports/ by default)
+    figures_dir.mkdir(parents=True, exist_ok=True)
     if args.replot:
-        old = json.loads(Path(args.out).read_text())
-        old.update(score(old["scenarios"]))  # scoring may have gained keys since the suite ran
-        print("\n".join(plots(old["scenarios"], old)))
-        Path(args.out).write_text(json.dumps(old, indent=2, default=float))
+        old = json.loads(out_path.read_text())
+        redrawn: list[str] = []
+        if old.get("scenarios"):
+            old.update(_demo_keys(score(old["scenarios"])))  # scoring may have gained keys since the suite ran
+            redrawn += plots(old["scenarios"], old, figures_dir)
+        if old.get("layout_scenarios"):
+            old.update(layout_suites.score(old["layout_scenarios"]))
+            redrawn += layout_suites.plots(old["layout_scenarios"], figures_dir)
+        _combine(old)
+        old["goals"] = _goals(old)
+        print("\n".join(redrawn))
+        out_path.write_text(json.dumps(old, indent=2, default=float))
         return 0
+    suites = args.suites or list(_suite_names())
+    whole = set(suites) == set(_suite_names())
+    report: dict[str, Any] = {}
+    if not whole and out_path.exists():
+        report = json.loads(out_path.read_text())  # a subset refreshes its own figures of the last report
+    report.update({"benchmark": "leak detection (make bench-detect)", "workers": args.workers})
+    runs: dict[str, Any] = dict(report.get("suites_run") or {})
+    utc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     t_start = time.perf_counter()
-    if args.quick:
-        scen = leak_scenarios(2) + rupture_scenarios(2) + leak_free_scenarios(2, 3.0)
-    else:
-        scen = leak_scenarios(30) + rupture_scenarios(12) + leak_free_scenarios(32, 24.0)
-    # longest first, so that the pool finishes together
-    scen.sort(key=lambda s: -(s.get("hours", 0) * 3600 + s.get("onset_s", 0)))
-    results: list[dict[str, Any]] = []
-    with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
-        for r in pool.map(run_one, scen, chunksize=1):
-            results.append(r)
+    scen: list[dict[str, Any]] = []
+    if DEMO_SUITE in suites:
+        if args.quick:
+            scen += leak_scenarios(2) + rupture_scenarios(2) + leak_free_scenarios(2, 3.0)
+        else:
+            scen += leak_scenarios(30) + rupture_scenarios(12) + leak_free_scenarios(32, 24.0)
+    layout_names = {s for s in suites if s in layout_suites.SUITES}
+    scen += layout_suites.scenarios(layout_names, args.quick)
+    results = _run_pool(scen, args.workers) if scen else []
     t_suite = time.perf_counter() - t_start
-    scored = score(results)
-    spd = speed(n_segments=1000 if args.quick else 10_000, seconds=60 if args.quick else 120,
-                ref_segments=100 if args.quick else 500)
-    rspd = replay_speed(seconds=300 if args.quick else 900)
-    print("simulator validation: Gyrya & Zlotnik 2019's fast transient against a method-of-characteristics reference",
-          flush=True)
-    gz2019_error_pct = gz2019_max_rel_error_pct()
-    figs = plots(results, scored)
-    report = {
-        "benchmark": "leak detection (make bench-detect)",
-        "quick": args.quick,
-        "suite_seconds": t_suite,
-        "workers": args.workers,
-        **scored,
-        "kernel_readings_per_s": spd["kernel_readings_per_s"],
-        "reference_readings_per_s": spd["reference_readings_per_s"],
-        "speedup": spd["speedup"],
-        "speed": spd,
-        "replay_readings_per_s": rspd["replay_readings_per_s"],
-        "replay_speed": rspd,
-        "simulator_gz2019_max_rel_error_pct": round(gz2019_error_pct, 3),
-        "goals": {
-            "mdlr_0.5pct_within_15min": scored["mdlr_pct_of_flow"] is not None and scored["mdlr_pct_of_flow"] <= 0.5,
-            "1pct_within_5min": (scored["mdlr_pct_of_flow_within_5min"] is not None
-                                 and scored["mdlr_pct_of_flow_within_5min"] <= 1.0),
-            "rupture_within_10s": (scored["rupture_detected"] == scored["rupture_scenarios"]
-                                   and (scored["rupture_time_to_detect_s"]["max"] or 1e9) <= 10.0),
-            "zero_false_alarms": scored["false_alarms_per_segment_day"] == 0,
-            "npw_median_le_1pct_10hz": (scored["npw_location_error_pct_of_length_10hz"]["median"] or 1e9) <= 1.0,
-            "npw_median_le_2pct_1hz": (scored["npw_location_error_pct_of_length_1hz"]["median"] or 1e9) <= 2.0,
-            "kernel_ge_10M_readings_per_s": spd["kernel_readings_per_s"] >= 1e7,
-            "speedup_ge_20x": spd["speedup"] >= 20,
-            "replay_day_1000_tags_within_60s": rspd["day_of_1hz_1000_tags_estimated_s"] <= 60.0,
-            "simulator_gz2019_le_1pct": gz2019_error_pct <= 1.0,
-        },
-        "figures": figs,
-        "scenarios": results,
-    }
-    Path(args.out).write_text(json.dumps(report, indent=2, default=float))
-    summary = {k: v for k, v in report.items() if k not in ("scenarios", "speed")}
+    figs: list[str] = []
+    if DEMO_SUITE in suites:
+        demo = [r for r in results if "suite" not in r]
+        scored = score(demo)
+        report.update(_demo_keys(scored))
+        report.update(quick=args.quick, suite_seconds=t_suite, scenarios=demo)
+        figs += plots(demo, scored, figures_dir)
+    if layout_names:
+        kept = [r for r in report.get("layout_scenarios") or [] if r["suite"] not in layout_names]
+        lay = kept + [r for r in results if "suite" in r]
+        for key in [k for k in report if k.startswith(("random_layouts_", "rupture_ttd_after_wave",
+                                                      "rupture_first_alarm_after_wave"))]:
+            del report[key]  # figures of suites scored again below
+        report.update(layout_suites.score(lay))
+        report["layout_scenarios"] = lay
+        report["layout_seed"] = layout_suites.LAYOUT_SEED
+        report["layouts"] = {r["layout_id"]: layout_suites.draw_layout(layout_suites.LAYOUT_SEED, r["layout"]).summary()
+                             for r in sorted(lay, key=lambda r: r["layout"])}
+        figs += layout_suites.plots(lay, figures_dir)
+    if SPEED_SUITE in suites:
+        spd = speed(n_segments=1000 if args.quick else 10_000, seconds=60 if args.quick else 120,
+                    ref_segments=100 if args.quick else 500)
+        rspd = replay_speed(seconds=300 if args.quick else 900)
+        print("simulator validation: Gyrya & Zlotnik 2019's fast transient against a method-of-characteristics "
+              "reference", flush=True)
+        gz2019_error_pct = gz2019_max_rel_error_pct()
+        report.update({
+            "kernel_readings_per_s": spd["kernel_readings_per_s"],
+            "reference_readings_per_s": spd["reference_readings_per_s"],
+            "speedup": spd["speedup"],
+            "speed": spd,
+            "replay_readings_per_s": rspd["replay_readings_per_s"],
+            "replay_speed": rspd,
+            "simulator_gz2019_max_rel_error_pct": round(gz2019_error_pct, 3),
+        })
+    t_all = time.perf_counter() - t_start
+    by_suite_s = _suite_seconds(results)
+    for name in suites:
+        runs[name] = {"quick": args.quick, "utc": utc, "cpu_seconds": by_suite_s.get(name)}
+    report["suites_run"] = runs
+    report["run_seconds"] = t_all
+    _combine(report)
+    report["goals"] = _goals(report)
+    report["figures"] = sorted(set(report.get("figures") or []) | set(figs))
+    out_path.write_text(json.dumps(report, indent=2, default=float))
+    summary = {k: v for k, v in report.items()
+               if k not in ("scenarios", "layout_scenarios", "layouts", "speed", "replay_speed")}
     print(json.dumps(summary, indent=2, default=float))
     return 0
+
+
+def _suite_seconds(results: list[dict[str, Any]]) -> dict[str, float]:
+    """Worker seconds spent per suite (each result's own wall time in its process)."""
+    out: dict[str, float] = {}
+    for r in results:
+        name = r.get("suite", DEMO_SUITE)
+        out[name] = out.get(name, 0.0) + float(r.get("worker_seconds", 0.0))
+    return out
 
 
 if __name__ == "__main__":
