@@ -71,8 +71,13 @@ def _record() -> c.RecordHazard:
     )
 
 
+def _year() -> int:
+    """A programme year of its own (one replacement per segment and year), within the domain's 1800-2200."""
+    return 1900 + next(_ids) % 300
+
+
 def _replacement(faked: Faked, *, km_done: float = 0.0, completed: bool = False) -> str:
-    year = 2000 + next(_ids) % 1000  # one replacement per segment and year
+    year = _year()
     replacement_id = faked.app.execute(SETUP, c.OpenReplacement(segment_id="S-D1", year=year)).stream_id
     if km_done:
         faked.app.execute(SETUP, c.ReportReplacementProgress(replacement_id, km_done=km_done))
@@ -116,7 +121,7 @@ SCENARIOS: dict[type[c.Command], Scenario] = {
     c.SetReplacementTarget: lambda f: c.SetReplacementTarget(
         district=HOME, pipe_class="municipal", year=2026, target_km=12.5
     ),
-    c.OpenReplacement: lambda f: c.OpenReplacement(segment_id="S-D1", year=2000 + next(_ids) % 1000),
+    c.OpenReplacement: lambda f: c.OpenReplacement(segment_id="S-D1", year=_year()),
     c.ReportReplacementProgress: lambda f: c.ReportReplacementProgress(_replacement(f), km_done=0.5),
     c.CompleteReplacement: lambda f: c.CompleteReplacement(_replacement(f, km_done=SEGMENT_KM)),
     c.VerifyReplacement: lambda f: c.VerifyReplacement(_replacement(f, km_done=SEGMENT_KM, completed=True)),
