@@ -840,12 +840,19 @@ def parse_suites(text: str) -> list[str]:
 def _run_task(sc: dict[str, Any]) -> dict[str, Any]:
     """One scenario in a worker: a demo-city one (no "suite" key) or a random-layout one; with its wall time."""
     t = time.perf_counter()
-    if "suite" in sc:
-        from benchmarks.layout_suites import run_one as run_layout
+    try:
+        if "suite" in sc:
+            from benchmarks.layout_suites import run_one as run_layout
 
-        out = run_layout(sc)
-    else:
-        out = run_one(sc)
+            out = run_layout(sc)
+        else:
+            out = run_one(sc)
+    except Exception as error:  # one failing scenario is reported (scenario_errors), not the whole run lost
+        import traceback
+
+        out = {k: sc[k] for k in ("suite", "kind", "id", "layout", "segment") if k in sc}
+        out["error"] = f"{type(error).__name__}: {error}"
+        out["traceback"] = traceback.format_exc(limit=6)
     out["worker_seconds"] = time.perf_counter() - t
     return out
 
@@ -986,8 +993,12 @@ def main(argv: list[str] | None = None) -> int:
             scen += leak_scenarios(30) + rupture_scenarios(12) + leak_free_scenarios(32, 24.0)
     layout_names = {s for s in suites if s in layout_suites.SUITES}
     scen += layout_suites.scenarios(layout_names, args.quick)
-    results = _run_pool(scen, args.workers) if scen else []
+    ran = _run_pool(scen, args.workers) if scen else []
     t_suite = time.perf_counter() - t_start
+    results = [r for r in ran if "error" not in r]
+    report["scenario_errors"] = [r for r in ran if "error" in r]
+    for r in report["scenario_errors"]:
+        print(f"scenario {r.get('suite', DEMO_SUITE)} #{r.get('id')} failed: {r['error']}", file=sys.stderr)
     figs: list[str] = []
     if DEMO_SUITE in suites:
         demo = [r for r in results if "suite" not in r]
@@ -1024,7 +1035,7 @@ def main(argv: list[str] | None = None) -> int:
             "simulator_gz2019_max_rel_error_pct": round(gz2019_error_pct, 3),
         })
     t_all = time.perf_counter() - t_start
-    by_suite_s = _suite_seconds(results)
+    by_suite_s = _suite_seconds(ran)
     for name in suites:
         runs[name] = {"quick": args.quick, "utc": utc, "cpu_seconds": by_suite_s.get(name)}
     report["suites_run"] = runs

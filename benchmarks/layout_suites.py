@@ -59,8 +59,8 @@ GRADIENT_EVIDENCE = "gradient_position_m"
 
 # counts: (quick, full)
 COUNTS = {
-    "location_layouts": (2, 16),
-    "rupture_layouts": (2, 16),
+    "location_layouts": (2, 20),
+    "rupture_layouts": (2, 24),
     "leak_free_runs": (2, 28),
     "transient_runs": (2, 28),
 }
@@ -434,6 +434,9 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
         out.update({
             "balance_location_error_pct_of_length": _balance_location(leaks, "end"),
             "balance_location_error_pct_of_length_midline": _balance_location(leaks, "midline"),
+            "balance_location_error_pct_of_length_by_upstream_end": {
+                end: {v: _balance_location([r for r in leaks if r["regulated"] == (end == "regulated")], v)
+                      for v in VARIANTS} for end in ("regulated", "unregulated")},
             "location_interval_coverage": cov["all"]["share"],
             "location_interval_coverage_detail": cov,
             "random_layouts_location_error_pct_by_method": {v: _by_method(leaks, v) for v in VARIANTS},
@@ -492,6 +495,13 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- plots
+def _size_ticks(ax: Any) -> None:
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xticks(list(LOCATION_LEAK_PCTS), [f"{p:g}" for p in LOCATION_LEAK_PCTS])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def plots(results: list[dict[str, Any]], reports: Any) -> list[str]:
     """Location error against leak size by method (end meters; with the mid-line meter), interval coverage, and
     rupture time after the first wave's arrival."""
@@ -527,6 +537,7 @@ def plots(results: list[dict[str, Any]], reports: Any) -> list[str]:
                        label="goal for leaks >= 1 % (median)")
             ax.set_title(f"{title}; balance-found without a position: {no_pos}")
             ax.set_xlabel("leak size (% of nominal flow)")
+            _size_ticks(ax)
             ax.legend(fontsize=8)
         axes[0].set_ylabel("location error (% of length)")
         fig.suptitle(f"Location error on {len({r['layout'] for r in leaks})} random layouts (lines: medians)")
@@ -555,6 +566,7 @@ def plots(results: list[dict[str, Any]], reports: Any) -> list[str]:
         ax.axhline(0.90, color="k", ls="--", lw=0.8, label="goal >= 90 %")
         ax.set_ylim(-0.05, 1.05)
         ax.set_xlabel("leak size (% of nominal flow)")
+        _size_ticks(ax)
         ax.set_ylabel("share of true positions inside the 95 % interval")
         ax.legend(fontsize=8)
         ax.set_title("Interval coverage (final alarm versions, both meter sets)")
