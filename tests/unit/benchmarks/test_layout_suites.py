@@ -22,7 +22,8 @@ def _leak(pct: float, balance: dict[str, Any] | None, alarms: list[dict[str, Any
         side["balance"] = balance
     if npw is not None:
         side["npw_error_pct"] = npw
-    return {"suite": "location", "kind": "leak", "layout": 0, "pct": pct, "end": side, "midline": side}
+    return {"suite": "location", "kind": "leak", "layout": 0, "regulated": pct < 5.0, "pct": pct, "end": side,
+            "midline": side}
 
 
 def test_a_balance_found_leak_without_a_position_is_counted_not_located() -> None:
@@ -44,6 +45,8 @@ def test_a_balance_found_leak_without_a_position_is_counted_not_located() -> Non
     by = s["random_layouts_location_error_pct_by_method"]["end"]
     assert by["fused"]["10"]["n"] == 1 and by["mass_balance"]["10"]["n"] == 0
     assert by["pressure_wave"]["10"]["median"] == pytest.approx(0.4)
+    ends = s["balance_location_error_pct_of_length_by_upstream_end"]
+    assert ends["regulated"]["end"]["n"] == 1 and ends["unregulated"]["end"]["no_position"] == 1
 
 
 def test_the_first_wave_reaches_the_nearest_meter_at_the_local_wave_speed() -> None:
