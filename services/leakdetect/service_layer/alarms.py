@@ -99,11 +99,15 @@ class AlarmTracker:
     ) -> AlarmOutput:
         """`segment_mdlr_kg_per_s`: the segment's MDLR after the events (the detector state after the batch)."""
         out = AlarmOutput([], [])
-        for ev in events:
+        evs = list(events)
+        for n, ev in enumerate(evs):
             if isinstance(ev, E.SensorHealthChanged):
                 out.health.append(self._health(info, runtime, ev, segment_mdlr_kg_per_s))
                 continue
-            self._alarm_event(info, runtime, ev, out)
+            # the core locates a balance alarm's leak in the same block it raises it: the RAISED carries it
+            following = evs[n + 1] if n + 1 < len(evs) else None
+            located = following if isinstance(ev, E.LeakRaised) and isinstance(following, E.LeakLocated) else None
+            self._alarm_event(info, runtime, ev, out, located)
         self._maybe_clear(info, runtime, clock_us, out)
         return out
 
@@ -129,9 +133,15 @@ class AlarmTracker:
 
     # --- leak alarms --------------------------------------------------------------------------------------
     def _alarm_event(
-        self, info: SegmentInfo, runtime: SegmentRuntime, ev: E.DetectorEvent, out: AlarmOutput
+        self, info: SegmentInfo, runtime: SegmentRuntime, ev: E.DetectorEvent, out: AlarmOutput,
+        located: E.LeakLocated | None = None,
     ) -> None:
         alarm = runtime.active_alarm
+        if isinstance(ev, E.LeakLocated):
+            # the balance alarm's position (pressure gradient, fused with a pressure wave), refined as it persists
+            if alarm is not None and alarm.mass_balance_active and _locate(alarm, ev, info.length_m):
+                self._publish(info, runtime, pb.ALARM_STATE_UPDATED, ev.time_us, out)
+            return
         if isinstance(ev, E.LeakCleared):
             if alarm is not None:
                 alarm.mass_balance_active = False
@@ -174,6 +184,8 @@ class AlarmTracker:
         if isinstance(ev, E.LeakRaised):
             alarm.mass_balance_active = True
             alarm.rate_kg_per_s, alarm.rate_sigma = ev.rate_kg_per_s, ev.rate_sd_kg_per_s
+            if located is not None:
+                location_changed = _locate(alarm, located, info.length_m)
         elif isinstance(ev, E.PressureWaveLeak):
             alarm.position_m, alarm.position_sigma_m = ev.position_m, ev.position_sd_m
             location_changed = True
@@ -253,10 +265,7 @@ class AlarmTracker:
                 )
             )
         if alarm.position_m is not None:
-            pos = min(max(alarm.position_m, 0.0), info.length_m)
-            event.location.CopyFrom(
-                pb.LeakLocation(position_km=pos / 1000.0, uncertainty_km=alarm.position_sigma_m / 1000.0)
-            )
+            event.location.CopyFrom(leak_location(alarm, info.length_m))
         if RUPTURE in alarm.methods:
             event.rupture.CopyFrom(
                 pb.RuptureDetails(
@@ -278,6 +287,48 @@ class AlarmTracker:
         out.alarms.append(event)
         runtime.history.append(encode(event))
         del runtime.history[: -self.policy.history_per_segment]
+
+
+def _locate(alarm: ActiveAlarm, ev: E.LeakLocated, length_m: float) -> bool:
+    """Take a balance location into the alarm; whether its position moved. An alarm the core cannot locate yet
+    is placed at the segment's middle with the whole segment as its interval, unless it has a position already
+    (a pressure wave's, a methane sensor's)."""
+    if math.isfinite(ev.position_sd_m):
+        alarm.position_m, alarm.position_sigma_m = ev.position_m, ev.position_sd_m
+    elif alarm.position_m is None:
+        # a s.d. of the whole length: its 95 % interval, clamped, is the whole segment
+        alarm.position_m, alarm.position_sigma_m = 0.5 * length_m, length_m
+    return alarm.published_position_m != alarm.position_m
+
+
+def position_method(alarm: ActiveAlarm, covers_whole_segment: bool) -> str:
+    """How the alarm's position was found, from the methods that saw it: a balance alarm is located by the
+    pressure gradient (fused with the pressure wave when both saw it), else by the wave or the methane sensor."""
+    if MB in alarm.methods and not covers_whole_segment:
+        return "pressure_gradient+pressure_wave" if NPW in alarm.methods else "pressure_gradient"
+    if NPW in alarm.methods:
+        return "pressure_wave"
+    if CH4 in alarm.methods and not covers_whole_segment:
+        return "methane_sensor"
+    return "none"
+
+
+def leak_location(alarm: ActiveAlarm, length_m: float) -> pb.LeakLocation:
+    """The alarm's position with its 95 % interval clamped to the segment."""
+    assert alarm.position_m is not None
+    pos = min(max(alarm.position_m, 0.0), length_m)
+    half = Z_95 * alarm.position_sigma_m
+    low, high = max(0.0, pos - half), min(length_m, pos + half)
+    covers = low <= 0.0 and high >= length_m
+    return pb.LeakLocation(
+        position_km=pos / 1000.0,
+        uncertainty_km=alarm.position_sigma_m / 1000.0,
+        ci_low_km=low / 1000.0,
+        ci_high_km=high / 1000.0,
+        confidence_level=0.95,
+        covers_whole_segment=covers,
+        method=position_method(alarm, covers),
+    )
 
 
 _HEALTH_DETAIL: dict[int, str] = {

@@ -37,6 +37,22 @@ _GRADES = {
 }
 
 
+def location_text(message: alarms_pb2.LeakAlarmEvent) -> str:
+    """The alarm's position as a crew reads it: "km 12.3 (11.8–12.9, 95 %, pressure gradient)", "km 14.0 (whole
+    segment, 0.0–28.0: not located yet)", or "" when the alarm has no location."""
+    if not message.HasField("location"):
+        return ""
+    loc = message.location
+    method = loc.method.replace("_", " ").replace("+", " + ")
+    if loc.confidence_level <= 0.0:  # an alarm from before the interval was published: its 1 s.d. only
+        return f"km {loc.position_km:.1f} (± {loc.uncertainty_km:.1f} km, 1 s.d.)"
+    if loc.covers_whole_segment:
+        return f"km {loc.position_km:.1f} (whole segment, {loc.ci_low_km:.1f}–{loc.ci_high_km:.1f}: not located yet)"
+    level = f"{100.0 * loc.confidence_level:g} %"
+    return f"km {loc.position_km:.1f} ({loc.ci_low_km:.1f}–{loc.ci_high_km:.1f}, {level}" + (
+        f", {method})" if method else ")")
+
+
 def alarm_facts(message: alarms_pb2.LeakAlarmEvent) -> AlarmFacts:
     # The event id becomes the causation id of what the alarm changes; the other ids are checked by AlarmFacts.
     check_id("event_id", message.event_id)

@@ -67,7 +67,10 @@ def test_a_simulated_leak_is_replayed_into_an_alarm_table_json_lines_status_and_
     assert alarm["segment_id"] == "L-01" and alarm["methods"] == ["mass_balance"]
     assert T0 + LEAK_ONSET_S - 60 <= alarm["onset_unix_s"] <= alarm["decided_unix_s"] <= T0 + LEAK_ONSET_S + 900
     lo, hi = alarm["rate_interval_kg_per_s"]
-    assert lo < 1.0 < hi and alarm["position_m"] is None
+    assert lo < 1.0 < hi
+    # issue 19: every balance alarm is located (pressure gradient), with a 95 % interval inside the segment
+    p_lo, p_hi = alarm["position_interval_m"]
+    assert 0.0 <= p_lo <= alarm["position_m"] <= p_hi <= NET.segments["L-01"].length_m and p_lo <= 12_000.0 <= p_hi
     status = pd.read_csv(tmp_path / "o" / "status.csv")
     assert set(status["window_s"]) == {60, 120, 240, 480, 900, 3600}
     assert status["time_unix_s"].diff().max() <= 60 and len(status) >= 6 * 7200 // 60
