@@ -1040,6 +1040,7 @@ def main(argv: list[str] | None = None) -> int:
         runs[name] = {"quick": args.quick, "utc": utc, "cpu_seconds": by_suite_s.get(name)}
     report["suites_run"] = runs
     report["run_seconds"] = t_all
+    report["code_version"] = _code_version()
     _combine(report)
     report["goals"] = _goals(report)
     report["figures"] = sorted(set(report.get("figures") or []) | set(figs))
@@ -1048,6 +1049,22 @@ def main(argv: list[str] | None = None) -> int:
                if k not in ("scenarios", "layout_scenarios", "layouts", "speed", "replay_speed")}
     print(json.dumps(summary, indent=2, default=float))
     return 0
+
+
+def _code_version() -> dict[str, Any]:
+    """The commit the figures were measured on, and the detector's and simulator's files that differed from it (a
+    shared checkout: say so rather than pass work in progress off as the commit's)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "services/leakdetect", "services/gasflow",
+                                "services/network"], cwd=root, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {"head": None, "uncommitted_detector_files": None}
+    return {"head": head, "uncommitted_detector_files": [line[3:] for line in dirty.splitlines()]}
 
 
 def _suite_seconds(results: list[dict[str, Any]]) -> dict[str, float]:
