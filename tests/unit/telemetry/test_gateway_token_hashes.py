@@ -195,10 +195,8 @@ def test_cli_add_prints_the_token_once_and_list_shows_no_secret(tmp_path: Path) 
         assert result.returncode == code and words in result.stderr and "Traceback" not in result.stderr, result
 
 
-def test_telemetry_refuses_to_start_without_gateway_tokens_and_says_why(tmp_path: Path) -> None:
-    result = _telemetry(env={})
-    assert result.returncode == 2
-    assert "no gateway tokens configured" in result.stderr and "--dev" in result.stderr
+def test_telemetry_refuses_to_start_on_an_empty_or_garbage_hash_file(tmp_path: Path) -> None:
+    # Without any token source: tests/integration/security/test_secrets_stay_secret.py.
     empty = tmp_path / "hashes"
     empty.write_text("# no tokens yet\n")
     result = _telemetry(env={"PIPEWARDEN_TELEMETRY_GATEWAY_TOKEN_HASHES_FILE": str(empty)})
