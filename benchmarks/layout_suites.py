@@ -209,7 +209,7 @@ def _detect(layout: Layout, readings: Any, midline: bool, end_s: float, t0_s: fl
     def take(alarms: list[Any], now_s: float) -> None:
         nonlocal learned_s
         for a in alarms:
-            if a.position_m is not None and a.number not in first_located:
+            if _located(a) and a.number not in first_located:
                 first_located[a.number] = (now_s, a)
         for e in pipeline.last_events:
             if isinstance(e, E.PressureWaveLeak):
@@ -228,13 +228,23 @@ def _detect(layout: Layout, readings: Any, midline: bool, end_s: float, t0_s: fl
             "readings": int(sel.sum())}
 
 
+def _located(a: Any) -> bool:
+    """Whether an alarm states a position: a balance alarm not located yet carries the segment's middle and the
+    whole segment as a placeholder, with `position_method` "none" in its evidence."""
+    from services.leakdetect.domain import layout as L
+
+    return a.position_m is not None and a.evidence.get("position_method") != L.LOC_METHOD_NAMES[L.LOC_NONE]
+
+
 def _alarm_summary(a: Any, x_true: float | None, length_m: float, t_ref_s: float) -> dict[str, Any]:
+    located = _located(a)
     out: dict[str, Any] = {"kind": a.kind, "methods": list(a.methods), "decided_after_s": a.decided_unix_s - t_ref_s,
-                           "position_m": a.position_m,
-                           "interval_m": list(a.position_interval_m) if a.position_interval_m else None}
-    if x_true is not None and a.position_m is not None:
+                           "located": located, "position_method": a.evidence.get("position_method"),
+                           "position_m": a.position_m if located else None,
+                           "interval_m": list(a.position_interval_m) if located and a.position_interval_m else None}
+    if x_true is not None and located:
         out["error_pct"] = abs(a.position_m - x_true) / length_m * 100.0
-    if x_true is not None and a.position_interval_m is not None:
+    if x_true is not None and located and a.position_interval_m is not None:
         lo, hi = a.position_interval_m
         out["covered"] = bool(lo <= x_true <= hi)
         out["whole_segment"] = bool(lo <= 0.0 and hi >= length_m)
@@ -376,6 +386,7 @@ def _balance_location(leaks: list[dict[str, Any]], variant: str) -> dict[str, An
     errs = [b["error_pct"] for b in found if "error_pct" in b]
     first = [b["first_position_error_pct"] for b in found if "first_position_error_pct" in b]
     return {**_stats(errs), "balance_found": len(found), "no_position": len(found) - len(errs),
+            "whole_segment_intervals": sum(1 for b in found if b.get("whole_segment")),
             "leaks": sum(1 for r in leaks if r["pct"] >= LOCATED_MIN_PCT),
             "first_position_median": _pct(first, 50),
             "located_after_s_median": _pct([b["located_after_s"] for b in found if "located_after_s" in b], 50)}
