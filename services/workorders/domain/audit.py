@@ -23,6 +23,7 @@ from services.workorders.domain.errors import InvalidInput
 AUDIT_STREAM_PREFIX = "audit-"
 AUDIT_RECORDED = "AuditRecorded"
 US_PER_DAY = 86_400 * 1_000_000
+LAST_US = 253_402_300_800_000_000  # 10000-01-01T00:00Z: day streams are named by ISO dates
 OK = "ok"
 DROPPED = "dropped"
 # The query's outcome filter "refused" matches every outcome but ok (and summaries of dropped records).
@@ -154,10 +155,10 @@ class AuditFilter:
         unknown = sorted(self.outcomes - OUTCOMES - {REFUSED})
         if unknown:
             raise InvalidInput(f"unknown outcome(s) {unknown}; known: {sorted(OUTCOMES | {REFUSED})}")
-        if not 0 <= self.since_unix_us < self.until_unix_us:
+        if not 0 <= self.since_unix_us < self.until_unix_us <= LAST_US:
             raise InvalidInput(
-                f"the time range must have 0 <= since < until, got since={self.since_unix_us} "
-                f"until={self.until_unix_us}"
+                f"the time range must have 0 <= since < until <= {LAST_US} (the year 10000), got "
+                f"since={self.since_unix_us} until={self.until_unix_us}"
             )
 
     def _in(self, record: AuditRecord, districts: frozenset[str]) -> bool:

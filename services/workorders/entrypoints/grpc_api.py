@@ -522,8 +522,9 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
         self, principal: Principal, request: pb.ListAuditRecordsRequest
     ) -> pb.ListAuditRecordsResponse:
         limit, _ = _page(request.page_size, "")
-        if request.since_unix_us < 0 or request.until_unix_us < 0:
-            raise BadRequest("since_unix_us and until_unix_us must be >= 0 (microseconds since 1970, UTC)")
+        for name in ("since_unix_us", "until_unix_us"):
+            if not 0 <= getattr(request, name) < _YEAR_10000_US:
+                raise BadRequest(f"{name} must be microseconds since 1970 (UTC), from 0 to before the year 10000")
         until = request.until_unix_us or self.now_us()
         since = request.since_unix_us or max(0, until - _DAY_US)
         if since >= until:
@@ -672,6 +673,7 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
 
 
 _DAY_US = 86_400 * 1_000_000
+_YEAR_10000_US = 253_402_300_800_000_000
 
 
 def _districts_target(request: Any) -> str:

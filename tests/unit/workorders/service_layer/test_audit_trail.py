@@ -201,6 +201,8 @@ def test_garbage_filters_and_records_are_refused_naming_the_problem() -> None:
         AuditFilter(since_unix_us=T0, until_unix_us=T0)
     with pytest.raises(InvalidInput, match="since < until"):
         AuditFilter(since_unix_us=-1, until_unix_us=T0)
+    with pytest.raises(InvalidInput, match="since < until"):
+        AuditFilter(since_unix_us=2**63 - 2, until_unix_us=2**63 - 1)
     with pytest.raises(InvalidInput, match="at most"):
         make()[0].query(AuditFilter(since_unix_us=0, until_unix_us=T0), limit=5)
     with pytest.raises(InvalidInput, match="not an audit record"):
