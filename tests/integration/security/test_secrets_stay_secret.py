@@ -166,3 +166,33 @@ def test_secrets_never_reach_argv_or_logs(tmp_path: Path, kafka_bootstrap: str) 
         assert text.strip(), f"{log.name} is empty: nothing was checked"
         for what, secret in secrets.items():
             assert secret not in text, f"{what} in {log.name}"
+
+
+def test_workorders_dev_mode_runs_on_throwaway_keys_that_the_tokens_cli_signs_with(tmp_path: Path) -> None:
+    """``serve --dev``: no key set configured, so throwaway keys in var/dev/tokens (said in the log); a token
+    from ``python -m services.tokens issue`` with that key is accepted, one from another key is not."""
+    from services.tokens import DEV_KEYS_DIR, TokenIssuer, dev_keys, load_signing_key
+
+    address = f"127.0.0.1:{free_port()}"
+    with _process("workorders-dev", ["-m", "services.workorders", "serve", "--dev"], _env(
+            PIPEWARDEN_WORKORDERS_DB_URL=f"sqlite:///{tmp_path}/w.db", PIPEWARDEN_WORKORDERS_GRPC_ADDRESS=address,
+            PIPEWARDEN_WORKORDERS_CONSUME_ALARMS="0", PIPEWARDEN_WORKORDERS_CONSUME_SENSOR_HEALTH="0",
+            PIPEWARDEN_WORKORDERS_RELAY_OUTBOX="0"), tmp_path) as process:
+        host, port = address.rsplit(":", 1)
+        wait_for_port(host, int(port), process, "workorders --dev", timeout_s=120)
+        signing, _ = dev_keys(ROOT / DEV_KEYS_DIR)
+        dev_token = TokenIssuer(load_signing_key(signing)).issue("dev", "dispatcher", ["*"])
+        with grpc.insecure_channel(address) as channel:
+            wo = wgrpc.WorkOrdersServiceStub(channel)
+            wo.ListWorkOrders(wpb.ListWorkOrdersRequest(), metadata=[("authorization", f"Bearer {dev_token}")],
+                              timeout=30)
+            with pytest.raises(grpc.RpcError) as refused:
+                wo.ListWorkOrders(wpb.ListWorkOrdersRequest(), metadata=[("authorization", f"Bearer {caller()}")],
+                                  timeout=30)
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
+    assert "dev mode" in (tmp_path / "workorders-dev.log").read_text()
+
+
+def caller() -> str:
+    """A token of the tests' key, which a dev server does not hold."""
+    return issue("dispatcher", ["*"])
