@@ -332,6 +332,14 @@ def _loc_window(s, pos, t_end, onset, params, seg_cfg, slot_cfg, seg_f, seg_i, r
 
 
 @_jit
+def fuse(x_a, sd_a, x_b, sd_b):
+    """Inverse-variance weighted mean of two independent estimates, and its s.d."""
+    w_a = 1.0 / (sd_a * sd_a)
+    w_b = 1.0 / (sd_b * sd_b)
+    return (w_a * x_a + w_b * x_b) / (w_a + w_b), 1.0 / math.sqrt(w_a + w_b)
+
+
+@_jit
 def _loc_emit(s, t_end, pos, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev, at_raise):
     """Locate the latched alarm's leak and emit EV_LEAK_LOCATION: fused with the incident's pressure-wave location
     when there is one. At the raise an alarm that cannot be located yet gets LOC_NONE (the whole segment); later
@@ -352,10 +360,7 @@ def _loc_emit(s, t_end, pos, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, coun
         x_n = seg_f[s, GF_NPWL_X]
         sd_n = seg_f[s, GF_NPWL_SD]
         if have_g:
-            w_g = 1.0 / (sd_g * sd_g)
-            w_n = 1.0 / (sd_n * sd_n)
-            x = (w_g * x_g + w_n * x_n) / (w_g + w_n)
-            sd = 1.0 / math.sqrt(w_g + w_n)
+            x, sd = fuse(x_g, sd_g, x_n, sd_n)
             method = LOC_GRADIENT_NPW
         elif at_raise:
             return  # the incident keeps its pressure-wave location until the gradient gives one to fuse

@@ -171,3 +171,12 @@ def test_garbage_frames_and_networks() -> None:
         NET, segments={k: dataclasses.replace(s, monitored=False) for k, s in NET.segments.items()})
     with pytest.raises(ValueError, match="no monitored segment"):
         Pipeline.from_network(unmonitored)
+
+
+def test_the_rupture_balance_location_is_fused_with_its_pressure_wave_by_inverse_variance(fed: Pipeline) -> None:
+    (alarm,) = fed.alarms
+    ev = alarm.evidence
+    assert ev["position_method"] == "pressure_gradient+pressure_wave" and ev["position_covers_segment"] == 0
+    # the fused s.d. is below the gradient's own (the wave, far sharper here, dominates the weighted mean)
+    assert 0 < float(ev["position_sd_m"]) < float(ev["gradient_position_sd_m"])
+    assert abs(alarm.position_m - SCENARIO.leak_position_m) < 200  # type: ignore[operator]
