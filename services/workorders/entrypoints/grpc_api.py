@@ -789,6 +789,8 @@ class GrpcServer:
         stopping = asyncio.ensure_future(self.server.stop(grace_s))
         await self.servicer.close()
         await stopping
+        # What calls finishing in their grace period recorded after close()'s flush.
+        await asyncio.get_running_loop().run_in_executor(None, functools.partial(self.servicer.audit.flush, final=True))
 
     def _close_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)

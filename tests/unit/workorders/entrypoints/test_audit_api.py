@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import pytest
@@ -259,3 +260,19 @@ def test_a_flood_of_unauthenticated_calls_is_capped_and_counted(served: Served) 
     summaries = [r for r in records if r.outcome == "dropped"]
     assert len(kept) == 5 and sum(r.dropped for r in summaries) == 35
     assert "35 records of this caller were not kept" in summaries[-1].reason
+
+
+def test_stopping_the_server_flushes_what_was_recorded(tmp_path: Path) -> None:
+    runtime = build_runtime(f"sqlite:///{tmp_path}/stop.sqlite3")
+    servicer = WorkOrdersServicer(runtime.app, VERIFIER, audit_flush_s=3600.0)  # no periodic flush
+    server = GrpcServer(servicer, "127.0.0.1:0").start()
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            stub = pb_grpc.WorkOrdersServiceStub(channel)
+            _refused(lambda: stub.ListHazards(pb.ListHazardsRequest(), metadata=auth("late")))
+        assert runtime.app.audit.pending == 1
+    finally:
+        server.stop(0.5)
+    stored = [e for e in runtime.store.read_all(limit=1000) if is_audit_stream(e.stream_id)]
+    runtime.stop()
+    assert [e.payload["outcome"] for e in stored] == ["unauthenticated"]
