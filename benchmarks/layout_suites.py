@@ -224,8 +224,10 @@ def _detect(layout: Layout, readings: Any, midline: bool, end_s: float, t0_s: fl
                                    si_units=True)
             take(alarms, t0_s + (i + 1) * chunk_s)
     take(pipeline.advance_to(t0_s + end_s), t0_s + end_s)
+    w15 = pipeline.params.window_index_for_minutes(15)
     return {"alarms": pipeline.alarms, "first_located": first_located, "npw": npw, "learned_s": learned_s,
-            "readings": int(sel.sum())}
+            "readings": int(sel.sum()),
+            "mdlr_15min_kg_per_s": pipeline.status(SEGMENT_ID).windows[w15].threshold_kg_per_s}
 
 
 def _located(a: Any) -> bool:
@@ -349,6 +351,7 @@ def run_one(sc: dict[str, Any]) -> dict[str, Any]:
                                          for k in ("leak", "rupture", "pressure_wave")},
                 "alarms": [_alarm_summary(a, None, layout.length_m, t0) for a in alarms],
                 "readings": d["readings"],
+                "stated_mdlr_15min_pct": 100.0 * d["mdlr_15min_kg_per_s"] / layout.nominal_flow_kg_per_s,
             }
     return out
 
@@ -497,6 +500,8 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
             "by_kind": {k: sum(r["end"]["false_alarms_by_kind"][k] for r in free)
                         for k in ("leak", "rupture", "pressure_wave")},
             "runs_without_learned_baseline": sum(1 for r in free if not r["end"]["baseline_learned"]),
+            "stated_mdlr_15min_pct_at_end": _stats([r["end"]["stated_mdlr_15min_pct"] for r in free
+                                                    if math.isfinite(r["end"]["stated_mdlr_15min_pct"])]),
             "regulated_runs": sum(1 for r in free if r["regulated"]),
         }
         if suite == "transients":
