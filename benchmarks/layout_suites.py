@@ -617,7 +617,7 @@ def plots(results: list[dict[str, Any]], reports: Any) -> list[str]:
                         color=col, mfc="none" if variant == "midline" else col, label=f"{lab} ({len(hit)})")
                 if miss:
                     ax.plot([r["size_pct"] for r in miss], [RUPTURE_AFTER_ONSET_S] * len(miss), "x", color=col,
-                            label=f"{lab}: no rupture alarm ({len(miss)})")
+                            label=f"{lab}: no rupture alarm in {RUPTURE_AFTER_ONSET_S:g} s, drawn there ({len(miss)})")
         ax.axhline(10.0, color="k", ls="--", lw=0.8, label="goal: 10 s after the first wave")
         ax.set_yscale("symlog", linthresh=1.0)
         ax.set_xlabel("rupture outflow 1 s after onset (% of nominal flow)")
