@@ -54,5 +54,5 @@ def signed(claims: dict[str, object]) -> str:
     import jwt
 
     now = int(time.time())
-    full: dict[str, object] = {"iss": ISSUER.issuer, "aud": ISSUER.audience, "iat": now, "exp": now + 60, **claims}
+    full: dict[str, object] = {"iss": ISSUER.issuer, "aud": ISSUER.audience, "iat": now, "exp": now + 600, **claims}
     return jwt.encode(full, SIGNING_KEY.private, algorithm="EdDSA", headers={"kid": SIGNING_KEY.kid})

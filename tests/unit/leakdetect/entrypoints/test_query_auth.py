@@ -74,25 +74,26 @@ def _unsigned() -> str:
 @pytest.mark.parametrize(
     ("metadata", "reason"),
     [
-        ((), "missing_token"),
-        ((("authorization", "Basic dXNlcjpwYXNz"),), "malformed_token"),
-        (_auth("not-a-jwt"), "invalid_token"),
-        (_auth(issue("regulator", ["*"], ttl_s=-120)), "expired_token"),
-        (_auth(foreign_token("regulator")), "bad_signature"),
-        (_auth(_unsigned()), "invalid_token"),
-        (_auth(TokenIssuer(SIGNING_KEY, audience=[WORKORDERS_AUDIENCE]).issue("x", "regulator", ["*"])),
+        (lambda: (), "missing_token"),
+        (lambda: (("authorization", "Basic dXNlcjpwYXNz"),), "malformed_token"),
+        (lambda: _auth("not-a-jwt"), "invalid_token"),
+        (lambda: _auth(issue("regulator", ["*"], ttl_s=-120)), "expired_token"),
+        (lambda: _auth(foreign_token("regulator")), "bad_signature"),
+        (lambda: _auth(_unsigned()), "invalid_token"),
+        (lambda: _auth(TokenIssuer(SIGNING_KEY, audience=[WORKORDERS_AUDIENCE]).issue("x", "regulator", ["*"])),
          "invalid_claims"),
-        (_auth(signed({"sub": "x", "role": "admin", "districts": ["*"]})), "invalid_claims"),
+        (lambda: _auth(signed({"sub": "x", "role": "admin", "districts": ["*"]})), "invalid_claims"),
     ],
     ids=["missing", "not-bearer", "garbled", "expired", "foreign-key", "alg-none", "workorders-audience",
          "unknown-role"],
 )
 def test_every_method_refuses_an_unauthenticated_caller(
-    stub: qgrpc.LeakQueryServiceStub, metadata: tuple[tuple[str, str], ...], reason: str
+    stub: qgrpc.LeakQueryServiceStub, metadata: Callable[[], tuple[tuple[str, str], ...]], reason: str
 ) -> None:
+    # Made when the test runs, not when it is collected (a token made then may have expired since).
     for call in _calls(stub):
         before = REGISTRY.get_sample_value("pipewarden_leakdetect_query_refused_calls_total", {"reason": reason}) or 0
-        code, details = _code(lambda: call(metadata))  # noqa: B023 - called at once
+        code, details = _code(lambda: call(metadata()))  # noqa: B023 - called at once
         assert code == grpc.StatusCode.UNAUTHENTICATED, details
         after = REGISTRY.get_sample_value("pipewarden_leakdetect_query_refused_calls_total", {"reason": reason})
         assert after == before + 1
