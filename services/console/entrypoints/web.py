@@ -272,7 +272,7 @@ def create_app(deps: ConsoleDeps) -> Starlette:
         known = {s.segment_id: s for s in deps.segments}
         if segment_id not in known:
             return Response(f"unknown segment {segment_id[:60]!r}", 404)
-        live = await deps.leak.segment_status(segment_id)
+        live = await deps.leak.segment_status(segment_id, user.token)  # the API answers in the user's districts only
         orders, _ = await deps.api.list_orders(user.token, QueueFilter(), open_only=True)
         mine = [o for o in orders if o.segment_id == segment_id]
         return templates.TemplateResponse(request, "_segment.html", {"segment": known[segment_id], "live": live,
