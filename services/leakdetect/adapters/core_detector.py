@@ -29,20 +29,18 @@ class CoreDetector:
         self.params = params or DetectorParams()
         self._templates: dict[str, Pipeline] = {}
         self._roles: dict[str, dict[str, int]] = {}
-        # role -> the pipeline's tag index: the service keys a segment's readings by role (compact, in its
-        # checkpoints); the facade takes tags
-        self._tag_of_role: dict[str, npt.NDArray[np.int64]] = {}
         for sid in network.segments:
             p = Pipeline.from_network(network, [sid], self.params, event_capacity=_EVENT_CAPACITY)
+            # The service keys readings by their index into `detector_tags`, which the facade defines as the
+            # start of its own `tag_ids`: the index goes to `Pipeline.feed` as it is.
             self._templates[sid] = p
-            roles = p.detector_roles(sid)
-            self._roles[sid] = roles
-            lookup = np.zeros(max(roles.values(), default=-1) + 1, np.int64)
-            for tag, role in roles.items():
-                lookup[role] = p.tag_ids.index(tag)
-            self._tag_of_role[sid] = lookup
+            self._roles[sid] = p.detector_roles(sid)
+
+    def detector_tags(self, segment_id: str) -> tuple[str, ...]:
+        return self._templates[segment_id].detector_tag_ids
 
     def tag_roles(self, segment_id: str) -> Mapping[str, int]:
+        """tag id -> the detectors' role of each tag they use."""
         return self._roles[segment_id]
 
     def role_tags(self, segment_id: str) -> Mapping[int, str]:
@@ -61,15 +59,14 @@ class CoreDetector:
         self,
         segment_id: str,
         state: Any,
-        role: npt.NDArray[np.int8],
+        tag_index: npt.NDArray[np.int16],
         time_us: npt.NDArray[np.int64],
         value_si: npt.NDArray[np.float64],
         quality: npt.NDArray[np.int8],
     ) -> list[DetectorEvent]:
         pipeline: Pipeline = state
-        tags = self._tag_of_role[segment_id][role]
         # telemetry converted to SI and validated; the processor re-checked what Kafka can corrupt
-        pipeline.feed(tag=tags, time_unix_us=time_us, value=value_si, quality=quality, si_units=True, checked=True)
+        pipeline.feed(tag=tag_index, time_unix_us=time_us, value=value_si, quality=quality, si_units=True, checked=True)
         # the service runs its own alarm lifecycle (ids, hold, publication) on the named events
         return pipeline.last_events
 

@@ -31,11 +31,12 @@ class SegmentStatusView:
 class SegmentDetector(Protocol):
     """The numeric detectors for one segment at a time; state is opaque and serialisable to bytes."""
 
-    def tag_roles(self, segment_id: str) -> Mapping[str, int]:
-        """tag_id -> role index for every tag of the segment the detectors use."""
+    def detector_tags(self, segment_id: str) -> Sequence[str]:
+        """The segment's tags the detectors use, in order: `feed`'s `tag_index` indexes this."""
         ...
 
     def role_tags(self, segment_id: str) -> Mapping[int, str]:
+        """role index -> tag id: the detectors' events name the instrument by its role."""
         ...
 
     def new_state(self, segment_id: str) -> Any: ...
@@ -44,7 +45,7 @@ class SegmentDetector(Protocol):
         self,
         segment_id: str,
         state: Any,
-        role: npt.NDArray[np.int8],
+        tag_index: npt.NDArray[np.int16],
         time_us: npt.NDArray[np.int64],
         value_si: npt.NDArray[np.float64],
         quality: npt.NDArray[np.int8],

@@ -101,7 +101,7 @@ class RecordReadings:
     """One record's readings of the tags the detectors use, as per-series arrays."""
 
     time_us: tuple[npt.NDArray[np.int64], ...]
-    role: tuple[npt.NDArray[np.int8], ...]
+    tag_index: tuple[npt.NDArray[np.int16], ...]  # into the detector's `detector_tags`
     value_si: tuple[npt.NDArray[np.float64], ...]
     quality: tuple[npt.NDArray[np.int8], ...]
     # Series of tags that are not their segment's in the network model (a model out of step with telemetry's).
@@ -123,17 +123,17 @@ class RecordReadings:
 
 
 def record_readings(
-    msg: records_pb2.SegmentReadings, roles: Mapping[str, int], segment_tags: frozenset[str]
+    msg: records_pb2.SegmentReadings, tag_index: Mapping[str, int], segment_tags: frozenset[str]
 ) -> RecordReadings:
     """Flatten a record's series into arrays; raises BadContent when the series do not fit together.
 
-    `roles`: tag id -> detector role of the tags the detectors use; `segment_tags`: all of the segment's tags
+    `tag_index`: tag id -> its index among the tags the detectors use; `segment_tags`: all of the segment's tags
     (the detectors ignore some). Ranges (times, quality codes) are checked once per segment and batch
     (`RecordReadings.range_problem` only where that finds a problem): a record holds many short series, and
     numpy calls per series or record would cost more than the detectors.
     """
     times: list[npt.NDArray[np.int64]] = []
-    role_parts: list[npt.NDArray[np.int8]] = []
+    index_parts: list[npt.NDArray[np.int16]] = []
     values: list[npt.NDArray[np.float64]] = []
     qualities: list[npt.NDArray[np.int8]] = []
     unknown = 0
@@ -143,8 +143,8 @@ def record_readings(
             raise BadContent(
                 f"tag {series.tag_id!r}: {n} times, {len(series.values_si)} values, {len(series.quality)} qualities"
             )
-        role = roles.get(series.tag_id)
-        if role is None:
+        index = tag_index.get(series.tag_id)
+        if index is None:
             if series.tag_id not in segment_tags:
                 unknown += 1
             continue
@@ -159,8 +159,8 @@ def record_readings(
                 raise BadContent(f"tag {series.tag_id!r}: quality codes outside 0..{QUALITY_MAX}") from None
         else:
             qualities.append(np.full(n, QUALITY_GOOD, np.int8))
-        role_parts.append(np.full(n, role, np.int8))
-    return RecordReadings(tuple(times), tuple(role_parts), tuple(values), tuple(qualities), unknown)
+        index_parts.append(np.full(n, index, np.int16))
+    return RecordReadings(tuple(times), tuple(index_parts), tuple(values), tuple(qualities), unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +169,7 @@ class _SegmentReadings:
     [bounds[i], bounds[i + 1])): the range check and the detectors use these same arrays."""
 
     time_us: npt.NDArray[np.int64]
-    role: npt.NDArray[np.int8]
+    tag_index: npt.NDArray[np.int16]
     value_si: npt.NDArray[np.float64]
     quality: npt.NDArray[np.int8]
     bounds: npt.NDArray[np.int64]
@@ -185,7 +185,7 @@ class _SegmentReadings:
 
         return cls(
             cat([a for _, _, rr in items for a in rr.time_us], np.int64),
-            cat([a for _, _, rr in items for a in rr.role], np.int8),
+            cat([a for _, _, rr in items for a in rr.tag_index], np.int16),
             cat([a for _, _, rr in items for a in rr.value_si], np.float64),
             cat([a for _, _, rr in items for a in rr.quality], np.int8),
             bounds,
@@ -205,10 +205,21 @@ class _SegmentReadings:
     def of_records(self, keep: list[int]) -> tuple[Any, Any, Any, Any]:
         """The readings of the records `keep` (indices, in order): the arrays themselves when that is all."""
         if len(keep) == self.bounds.size - 1:
-            return self.time_us, self.role, self.value_si, self.quality
+            return self.time_us, self.tag_index, self.value_si, self.quality
         sel = np.concatenate([np.arange(self.bounds[i], self.bounds[i + 1]) for i in keep]) if keep else \
             np.empty(0, np.int64)
-        return self.time_us[sel], self.role[sel], self.value_si[sel], self.quality[sel]
+        return self.time_us[sel], self.tag_index[sel], self.value_si[sel], self.quality[sel]
+
+
+def _index_of_role(
+    detector: ports.SegmentDetector, segment_id: str, tag_index: Mapping[str, int]
+) -> npt.NDArray[np.int16]:
+    """role -> tag index (-1: none), for checkpoints written when the reorder buffer was keyed by role."""
+    roles = detector.role_tags(segment_id)
+    lookup = np.full(max(roles, default=-1) + 1, -1, np.int16)
+    for role, tag in roles.items():
+        lookup[role] = tag_index.get(tag, -1)
+    return lookup
 
 
 @dataclass
@@ -242,7 +253,8 @@ class BatchProcessor:
         self.reorder_tolerance_us = reorder_tolerance_us
         self.dedupe_records = dedupe_records
         self.max_clock_skew_us = max_clock_skew_us
-        self._roles = {sid: dict(detector.tag_roles(sid)) for sid in segments}
+        self._tag_index = {sid: {t: i for i, t in enumerate(detector.detector_tags(sid))} for sid in segments}
+        self._index_of_role = {sid: _index_of_role(detector, sid, self._tag_index[sid]) for sid in segments}
         self._tags = {sid: frozenset(info.tag_ids) for sid, info in segments.items()}
         # segment -> (checkpoint bytes it was decoded from / written as, runtime): only runtimes equal to the
         # stored checkpoint; a runtime leaves this while a batch changes it.
@@ -269,6 +281,7 @@ class BatchProcessor:
             runtime = SegmentRuntime(segment_id=segment_id)
             runtime.detector_state = self.detector.new_state(segment_id)
             return runtime
+        runtime.reorder.rekey_roles(self._index_of_role[segment_id])
         try:
             runtime.detector_state = self.detector.load(segment_id, blob)
         except ValueError as exc:
@@ -325,7 +338,7 @@ class BatchProcessor:
                 if sid not in self.segments:
                     raise self._poison(raw, f"unknown segment {sid!r}")
                 try:
-                    readings = record_readings(msg, self._roles[sid], self._tags[sid])
+                    readings = record_readings(msg, self._tag_index[sid], self._tags[sid])
                 except BadContent as exc:
                     raise self._poison(raw, str(exc)) from exc
             except PoisonRecordError as exc:
@@ -414,9 +427,9 @@ class BatchProcessor:
             runtime.duplicates += duplicates
             self.metrics.duplicates(duplicates)
         status: ports.SegmentStatusView | None = None
-        t, roles, values, qualities = seg_readings.of_records(keep)
+        t, tag_index, values, qualities = seg_readings.of_records(keep)
         if keep and any(items[i][2].time_us for i in keep):
-            late, released = runtime.reorder.push(t, roles, values, qualities, self.reorder_tolerance_us)
+            late, released = runtime.reorder.push(t, tag_index, values, qualities, self.reorder_tolerance_us)
             runtime.readings += int(t.size)
             outcome.readings = int(t.size)
             if late:

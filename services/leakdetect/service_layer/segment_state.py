@@ -42,12 +42,16 @@ class ReorderBuffer:
     """Readings waiting until no earlier reading can still arrive within the tolerance."""
 
     time_us: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
-    role: npt.NDArray[np.int8] = field(default_factory=lambda: np.empty(0, np.int8))
+    # index into the detector's `detector_tags` (`ports.SegmentDetector`)
+    tag_index: npt.NDArray[np.int16] = field(default_factory=lambda: np.empty(0, np.int16))
     value: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0, np.float64))
     quality: npt.NDArray[np.int8] = field(default_factory=lambda: np.empty(0, np.int8))
     # Everything at or before this time has been released to the detectors: later arrivals are late.
     released_until_us: int = -(2**62)
     newest_us: int = -(2**62)
+    # Read from a checkpoint written when readings were keyed by the detectors' role (blob "r"): `tag_index`
+    # holds roles until `rekey_roles` maps them.
+    keyed_by_role: bool = False
 
     def __len__(self) -> int:
         return int(self.time_us.size)
@@ -55,7 +59,7 @@ class ReorderBuffer:
     def push(
         self,
         time_us: npt.NDArray[np.int64],
-        role: npt.NDArray[np.int8],
+        tag_index: npt.NDArray[np.int16],
         value: npt.NDArray[np.float64],
         quality: npt.NDArray[np.int8],
         tolerance_us: int,
@@ -64,11 +68,12 @@ class ReorderBuffer:
         on_time = time_us > self.released_until_us
         late = int(time_us.size - np.count_nonzero(on_time))
         if late:
-            time_us, role, value, quality = time_us[on_time], role[on_time], value[on_time], quality[on_time]
+            time_us, tag_index = time_us[on_time], tag_index[on_time]
+            value, quality = value[on_time], quality[on_time]
         if time_us.size:
             self.newest_us = max(self.newest_us, int(time_us.max()))
             self.time_us = np.concatenate((self.time_us, time_us))
-            self.role = np.concatenate((self.role, role))
+            self.tag_index = np.concatenate((self.tag_index, tag_index))
             self.value = np.concatenate((self.value, value))
             self.quality = np.concatenate((self.quality, quality))
         return late, self._release(self.newest_us - tolerance_us)
@@ -80,17 +85,31 @@ class ReorderBuffer:
     def _release(self, until_us: int) -> tuple[npt.NDArray[Any], ...]:
         if until_us <= self.released_until_us or not self.time_us.size:
             self.released_until_us = max(self.released_until_us, until_us)
-            return (np.empty(0, np.int64), np.empty(0, np.int8), np.empty(0, np.float64), np.empty(0, np.int8))
+            return (np.empty(0, np.int64), np.empty(0, np.int16), np.empty(0, np.float64), np.empty(0, np.int8))
         ready = self.time_us <= until_us
         # Stable sort: readings of one instrument with equal time keep their arrival order.
         idx = np.flatnonzero(ready)
         idx = idx[np.argsort(self.time_us[idx], kind="stable")]
-        out = (self.time_us[idx], self.role[idx], self.value[idx], self.quality[idx])
+        out = (self.time_us[idx], self.tag_index[idx], self.value[idx], self.quality[idx])
         keep = ~ready
-        self.time_us, self.role = self.time_us[keep], self.role[keep]
+        self.time_us, self.tag_index = self.time_us[keep], self.tag_index[keep]
         self.value, self.quality = self.value[keep], self.quality[keep]
         self.released_until_us = until_us
         return out
+
+    def rekey_roles(self, index_of_role: npt.NDArray[np.int16]) -> None:
+        """Map the roles of an older checkpoint to tag indices (`index_of_role[role]`, -1: no such tag now,
+        its readings dropped)."""
+        if not self.keyed_by_role:
+            return
+        role = self.tag_index.astype(np.int64)
+        known = (role >= 0) & (role < index_of_role.size)
+        index = np.full(role.size, -1, np.int16)
+        index[known] = index_of_role[role[known]]
+        keep = index >= 0
+        self.time_us, self.tag_index = self.time_us[keep], index[keep]
+        self.value, self.quality = self.value[keep], self.quality[keep]
+        self.keyed_by_role = False
 
 
 @dataclass
@@ -166,7 +185,7 @@ class SegmentRuntime:
     def encode(self, detector_blob: bytes) -> bytes:
         blobs: list[tuple[str, bytes]] = [
             ("t", self.reorder.time_us.astype("<i8").tobytes()),
-            ("r", self.reorder.role.astype("i1").tobytes()),
+            ("i", self.reorder.tag_index.astype("<i2").tobytes()),
             ("v", self.reorder.value.astype("<f8").tobytes()),
             ("q", self.reorder.quality.astype("i1").tobytes()),
             ("det", detector_blob),
@@ -207,7 +226,10 @@ class SegmentRuntime:
                 raise StateDecodeError("trailing or missing bytes")
             reorder = ReorderBuffer(
                 time_us=np.frombuffer(blobs["t"], "<i8").astype(np.int64),
-                role=np.frombuffer(blobs["r"], "i1").astype(np.int8),
+                # "r": roles, in checkpoints written before readings were keyed by tag index
+                tag_index=(np.frombuffer(blobs["i"], "<i2") if "i" in blobs else np.frombuffer(blobs["r"], "i1"))
+                .astype(np.int16),
+                keyed_by_role="i" not in blobs,
                 value=np.frombuffer(blobs["v"], "<f8").astype(np.float64),
                 quality=np.frombuffer(blobs["q"], "i1").astype(np.int8),
                 released_until_us=int(header["released_until_us"]),

@@ -101,6 +101,80 @@ def test_recovery_from_checkpoint_continues_the_same_state() -> None:
     assert store.data["TR-01"] == other_store.data["TR-01"]  # bit-identical checkpoints
 
 
+def _as_role_keyed_checkpoint(data: bytes, index_to_role: dict[int, int]) -> bytes:
+    """A checkpoint as written before readings were keyed by tag index: the reorder buffer keyed by role ("r")."""
+    import json
+
+    head_len = int.from_bytes(data[5:9], "little")
+    header = json.loads(data[9 : 9 + head_len])
+    pos, blobs = 9 + head_len, []
+    for name, length in header["blobs"]:
+        blob = data[pos : pos + length]
+        pos += length
+        if name == "i":
+            index = np.frombuffer(blob, "<i2")
+            name, blob = "r", np.array([index_to_role[int(i)] for i in index], np.int8).tobytes()
+        blobs.append((name, blob))
+    assert [n for n, _ in blobs].count("r") == 1
+    header["blobs"] = [[n, len(b)] for n, b in blobs]
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return data[:5] + len(head).to_bytes(4, "little") + head + b"".join(b for _, b in blobs)
+
+
+def test_a_checkpoint_keyed_by_role_resumes_as_one_keyed_by_tag_index() -> None:
+    """Checkpoints written before the reorder buffer was keyed by tag index hold roles: they resume with the same
+    readings and the same decisions as the checkpoint of today's format."""
+    tolerance_s = 30.0  # a buffer that holds readings across the restart
+    proc, store = _processor(reorder_tolerance_s=tolerance_s)
+    records = list(LeakScenario(segment_id="TR-01", leak_start_s=None, seconds=60).records(NETWORK))
+    _run(proc, _raw(records[:30]))
+    buffered, _ = SegmentRuntime.decode(store.data["TR-01"])
+    assert len(buffered.reorder) > 0
+    core = proc.detector
+    index_to_role = {i: core.tag_roles("TR-01")[t] for i, t in enumerate(core.detector_tags("TR-01"))}
+    legacy_store = MemoryStateStore()
+    legacy_store.data["TR-01"] = _as_role_keyed_checkpoint(store.data["TR-01"], index_to_role)
+    assert SegmentRuntime.decode(legacy_store.data["TR-01"])[0].reorder.keyed_by_role
+    resumed = [
+        build_processor(LeakdetectConfig(reorder_tolerance_s=tolerance_s), NETWORK, s,
+                        PrometheusMetrics(CollectorRegistry()))
+        for s in (store, legacy_store)
+    ]
+    for p in resumed:
+        _run(p, _raw(records[30:], first_offset=30))
+    assert resumed[0].views["TR-01"].readings == resumed[1].views["TR-01"].readings
+    assert store.data["TR-01"] == legacy_store.data["TR-01"]  # bit-identical from here on
+
+
+def test_roles_of_an_older_checkpoint_map_to_the_tag_indices_of_today() -> None:
+    """On a segment whose one detector tag is a methane sensor (role 5, index 0), buffered readings stored under
+    their role reach the detector under the tag's index."""
+    from services.contracts.pipewarden.telemetry.v1 import records_pb2
+
+    tolerance_s = 600.0
+    proc, store = _processor(reorder_tolerance_s=tolerance_s)
+    sid, tag = "EH-C01", "EH-C01-CH4-MH1"
+    assert list(proc.detector.detector_tags(sid)) == [tag] and proc.detector.tag_roles(sid)[tag] == 5
+    t0 = 1_767_225_600_000_000  # 2026-01-01
+    old = SegmentRuntime(sid)
+    old.reorder = ReorderBuffer(
+        time_us=np.array([t0, t0 + 1_000_000], np.int64), tag_index=np.array([0, 0], np.int16),
+        value=np.array([1.0, 2.0]), quality=np.zeros(2, np.int8),
+    )
+    old.reorder.newest_us = t0 + 1_000_000
+    today = old.encode(proc.detector.dump(sid, proc.detector.new_state(sid)))
+    store.data[sid] = _as_role_keyed_checkpoint(today, {0: 5})
+    assert SegmentRuntime.decode(store.data[sid])[0].reorder.tag_index.tolist() == [5, 5]
+    msg = records_pb2.SegmentReadings(record_id=f"g/1/{sid}", segment_id=sid, gateway_id="g", batch_sequence=1)
+    msg.series.add(tag_id=tag, source_time_unix_us=[t0 + 2_000_000], values_si=[3.0])
+    resumed = build_processor(LeakdetectConfig(reorder_tolerance_s=tolerance_s), NETWORK, store,
+                              PrometheusMetrics(CollectorRegistry()))
+    _run(resumed, [RawRecord("telemetry.readings.v1", 0, 0, sid.encode(), msg.SerializeToString())])
+    after, _ = SegmentRuntime.decode(store.data[sid])
+    assert not after.reorder.keyed_by_role
+    assert after.reorder.tag_index.tolist() == [0, 0, 0] and after.reorder.value.tolist() == [1.0, 2.0, 3.0]
+
+
 def test_a_detector_state_of_another_version_restarts_the_detector_only() -> None:
     """After an upgrade that changed the detector's state layout: offsets, the reading ids seen and the open
     alarm survive; an unreadable segment state as a whole starts the segment afresh."""
