@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -172,3 +173,60 @@ def test_down_and_up_keep_readings_and_work_orders(local: Running) -> None:
     records = consume_all(d.kafka_bootstrap, TELEMETRY_READINGS.name, timeout_s=60)
     ids = {records_pb2.SegmentReadings.FromString(r.value or b"").record_id for r in records}
     assert any(i.startswith(f"{gateway}/{sequence}/") for i in ids)
+
+
+def _publish(local: Running, gateway: str, token: str) -> grpc.StatusCode:
+    """One batch on a fresh connection (the kernel picks either telemetry worker); its status code."""
+    with grpc.insecure_channel(f"127.0.0.1:{local.deployment.telemetry_port}") as channel:
+        stub = telemetry_ingest_service_pb2_grpc.TelemetryIngestServiceStub(channel)
+        try:
+            stub.PublishBatch(telemetry_ingest_service_pb2.PublishBatchRequest(
+                batch=_batch(gateway, time.time_ns() // 1000)), metadata=[("authorization", f"Bearer {token}")],
+                timeout=30)
+        except grpc.RpcError as error:
+            return error.code()  # type: ignore[no-any-return,attr-defined]
+    return grpc.StatusCode.OK
+
+
+def _settles(check: Callable[[], bool], timeout_s: float = 15.0) -> bool:
+    """``check`` holds four times running (both workers answered), within ``timeout_s``."""
+    deadline, streak = time.monotonic() + timeout_s, 0
+    while time.monotonic() < deadline and streak < 4:
+        streak = streak + 1 if check() else 0
+    return streak >= 4
+
+
+def test_a_revoked_gateway_token_is_refused_without_a_restart(local: Running) -> None:
+    gateway = "gw-kb-01"
+    old = local.secrets()["gateway_tokens"][gateway]
+    assert _publish(local, gateway, old) == grpc.StatusCode.OK
+    pids = local.pids()
+    revoked = cli(local.file, "gateway-token", "--revoke", gateway, timeout=60)
+    assert revoked.returncode == 0 and f"revoked {gateway}" in revoked.stderr, revoked.stderr
+    assert _settles(lambda: _publish(local, gateway, old) == grpc.StatusCode.UNAUTHENTICATED)
+    added = cli(local.file, "gateway-token", "--gateway", gateway, timeout=60)
+    assert added.returncode == 0, added.stderr
+    new = added.stdout.strip()
+    assert new not in local.deployment.gateway_token_hashes_file.read_text()  # only its hash is kept
+    assert _settles(lambda: _publish(local, gateway, new) == grpc.StatusCode.OK)
+    assert local.pids() == pids  # nobody was restarted
+    again = cli(local.file, "up")  # gives the deployment's simulated gateway its secrets-file token back
+    assert again.returncode == 0, again.stderr
+    assert _settles(lambda: _publish(local, gateway, local.secrets()["gateway_tokens"][gateway]) == grpc.StatusCode.OK)
+
+
+def test_no_secret_on_any_command_line_or_in_any_log(local: Running) -> None:
+    d = local.deployment
+    values = local.secrets()
+    secrets = [*values["gateway_tokens"].values(), values["console_session_secret"],
+               values["supervisor_http_password"], values["console_supervisor_password"],
+               "".join(d.signing_key_file.read_text().splitlines()[1:-1])]
+    minted = cli(local.file, "token", "--role", "regulator", "--districts", "*", timeout=60)
+    secrets.append(minted.stdout.strip())
+    pids = [pid for pid in local.pids().values() if pid] + [int(d.pid_file.read_text().strip())]
+    for pid in pids:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        assert not [s for s in secrets if s in argv], f"a secret on the command line of pid {pid}: {argv[:80]}"
+    for log in d.log_dir.glob("*.log"):
+        text = log.read_text(errors="replace")
+        assert not [s for s in secrets if s in text], f"a secret in {log.name}"
