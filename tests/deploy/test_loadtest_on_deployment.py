@@ -89,6 +89,11 @@ def test_smoke_passes_after_a_sigkill_and_its_leak_ends_as_a_work_order(local: R
     assert run_dir.name.startswith("smoke-")
     assert {"report.md", "loadtest.json", "throughput_latency.png", "latency_histogram.png", "lag.png"} <= {
         p.name for p in run_dir.iterdir()}
+    # Secrets never reach a report (nor the run's output): the gateways' tokens it sent with are in none.
+    tokens = list(local.secrets()["gateway_tokens"].values())
+    for path in [p for p in reports.rglob("*") if p.is_file() and p.suffix != ".png"]:
+        assert not [t for t in tokens if t in path.read_text(errors="replace")], f"a gateway token in {path}"
+    assert not [t for t in tokens if t in run.stdout + run.stderr]
 
 
 def test_refusals_are_clear_immediate_and_without_traceback(local: Running, tmp_path: Path) -> None:
