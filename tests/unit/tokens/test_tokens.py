@@ -276,3 +276,21 @@ def test_cli_rotate_issue_verify_and_garbage(tmp_path: Path) -> None:
     ]:
         result = _cli(*args)
         assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_remembered_token_still_expires_and_still_needs_its_key() -> None:
+    now = [NOW]
+    keys = KeySet([KEY.public])
+    v = TokenVerifier(keys, audience=WORKORDERS_AUDIENCE, clock=lambda: now[0])
+    token = ISSUER.issue("li", "crew", ["*"], ttl_s=60)
+    assert v.verify(token) == v.verify(token)  # the second from the cache
+    now[0] = NOW + 60 + 31  # past exp and the leeway
+    with pytest.raises(InvalidToken) as caught:
+        v.verify(token)
+    assert caught.value.reason == "expired_token"
+    current: list[KeySet] = [keys]
+    rolling = TokenVerifier(lambda: current[0], audience=WORKORDERS_AUDIENCE, clock=lambda: NOW)
+    assert rolling.verify(token)
+    current[0] = KeySet([generate_signing_key().public])  # the key was retired
+    with pytest.raises(InvalidToken, match="not in the key set"):
+        rolling.verify(token)
