@@ -997,6 +997,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, Any] = dict(report.get("suites_run") or {})
     utc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     t_start = time.perf_counter()
+    load_start = os.getloadavg()[0]
     scen: list[dict[str, Any]] = []
     if DEMO_SUITE in suites:
         if args.quick:
@@ -1053,6 +1054,7 @@ def main(argv: list[str] | None = None) -> int:
     report["suites_run"] = runs
     report["run_seconds"] = t_all
     report["code_version"] = _code_version()
+    report["load_average_1min_at_start_end"] = [load_start, os.getloadavg()[0]]  # shared machine: how quiet
     _combine(report)
     report["goals"] = _goals(report)
     report["figures"] = sorted(set(report.get("figures") or []) | set(figs))
