@@ -99,17 +99,18 @@ def ensure_secrets(deployment: Deployment) -> dict[str, Any]:
     stale = [g for g, t in tokens.items() if not _token_id(t)]
     if stale:  # plain tokens of an earlier version: telemetry keeps only hashes, which need a token id
         print(f"re-issuing the gateway tokens of {', '.join(sorted(stale))} in the hashed format", file=sys.stderr)
+    hashes_changed = not hashes.exists()
     for gateway in _gateway_ids(deployment):
         if not _token_id(tokens.get(gateway) or ""):
             token, entry = new_token(gateway)
-            tokens[gateway] = token
-            hashed[entry.token_id] = entry
-            changed = True
+            tokens[gateway], hashed[entry.token_id] = token, entry
+            changed = hashes_changed = True
     # Every token of the secrets file has its hash (a file from before hashing, or a hash file deleted by hand).
-    missing = {g: t for g, t in tokens.items() if _token_id(t) not in hashed}
-    for gateway, token in missing.items():
-        hashed[_token_id(token)] = hash_token(gateway, token)
-    if missing or not hashes.exists():
+    for gateway, token in tokens.items():
+        if _token_id(token) not in hashed:
+            hashed[_token_id(token)] = hash_token(gateway, token)
+            hashes_changed = True
+    if hashes_changed:
         write_token_hashes(hashes, hashed.values())
     if data.pop("workorders_jwt_secret", None) is not None:  # the HS256 key of earlier versions: unused now
         changed = True
