@@ -15,6 +15,15 @@
 #   PIPEWARDEN_KAFKA_STOP_TIMEOUT_S [30]  PIPEWARDEN_KAFKA_CACHE_DIR [.cache/kafka]  PIPEWARDEN_M2_REPO [.cache/m2]
 #   PIPEWARDEN_KAFKA_CREATE_TOPICS [1]  PIPEWARDEN_KAFKA_WATCH_PID [unset: stop the broker when that pid exits]
 #   PIPEWARDEN_PYTHON [.venv/bin/python]
+# TLS / SASL on the client listener (deploy/kafka/README.md "TLS and SASL/SCRAM"):
+#   PIPEWARDEN_KAFKA_SECURITY_PROTOCOL [PLAINTEXT] | SSL | SASL_SSL   (the clients read the same variable)
+#   PIPEWARDEN_KAFKA_SSL_SERVER_CERTFILE, PIPEWARDEN_KAFKA_SSL_SERVER_KEYFILE   the broker's PEM cert + PKCS#8 key
+#   PIPEWARDEN_KAFKA_SSL_CAFILE           CA bundle (clients check the broker with it; mTLS clients are checked with it)
+#   PIPEWARDEN_KAFKA_SSL_CLIENT_AUTH [none] | required   mutual TLS on the client listener
+#   PIPEWARDEN_KAFKA_SASL_MECHANISM [SCRAM-SHA-512] | SCRAM-SHA-256
+#   PIPEWARDEN_KAFKA_SASL_USERNAME, PIPEWARDEN_KAFKA_SASL_PASSWORD_FILE   the broker's own SCRAM user (and the
+#                                         one kafka.sh's topic tool connects as); created when the log dir is formatted
+#   PIPEWARDEN_KAFKA_SCRAM_USERS_FILE     more SCRAM users, one "name password" a line, created at format time
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,6 +41,9 @@ START_TIMEOUT_S="${PIPEWARDEN_KAFKA_START_TIMEOUT_S:-90}"
 STOP_TIMEOUT_S="${PIPEWARDEN_KAFKA_STOP_TIMEOUT_S:-30}"
 CREATE_TOPICS="${PIPEWARDEN_KAFKA_CREATE_TOPICS:-1}"
 PYTHON="${PIPEWARDEN_PYTHON:-$ROOT/.venv/bin/python}"
+SECURITY_PROTOCOL="${PIPEWARDEN_KAFKA_SECURITY_PROTOCOL:-PLAINTEXT}"
+SASL_MECHANISM="${PIPEWARDEN_KAFKA_SASL_MECHANISM:-SCRAM-SHA-512}"
+SSL_CLIENT_AUTH="${PIPEWARDEN_KAFKA_SSL_CLIENT_AUTH:-none}"
 
 PID_FILE="$DATA_DIR/kafka.pid"
 CONFIG_FILE="$DATA_DIR/server.properties"
@@ -120,17 +132,87 @@ new_cluster_id() {
     echo "$id"
 }
 
+check_security() {
+    case "$SECURITY_PROTOCOL" in
+        PLAINTEXT) return 0 ;;
+        SSL|SASL_SSL) ;;
+        *) die "PIPEWARDEN_KAFKA_SECURITY_PROTOCOL must be PLAINTEXT, SSL or SASL_SSL, got '$SECURITY_PROTOCOL'" ;;
+    esac
+    local v
+    for v in PIPEWARDEN_KAFKA_SSL_SERVER_CERTFILE PIPEWARDEN_KAFKA_SSL_SERVER_KEYFILE PIPEWARDEN_KAFKA_SSL_CAFILE; do
+        [[ -n "${!v:-}" ]] || die "PIPEWARDEN_KAFKA_SECURITY_PROTOCOL=$SECURITY_PROTOCOL needs $v"
+        [[ -f "${!v}" ]] || die "$v: no such file: ${!v}"
+    done
+    case "$SSL_CLIENT_AUTH" in none|required) ;; *) die "PIPEWARDEN_KAFKA_SSL_CLIENT_AUTH must be none or required" ;; esac
+    if [[ "$SECURITY_PROTOCOL" == SASL_SSL ]]; then
+        case "$SASL_MECHANISM" in SCRAM-SHA-512|SCRAM-SHA-256) ;;
+            *) die "PIPEWARDEN_KAFKA_SASL_MECHANISM must be SCRAM-SHA-512 or SCRAM-SHA-256, got '$SASL_MECHANISM'" ;; esac
+        for v in PIPEWARDEN_KAFKA_SASL_USERNAME PIPEWARDEN_KAFKA_SASL_PASSWORD_FILE; do
+            [[ -n "${!v:-}" ]] || die "PIPEWARDEN_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs $v"
+        done
+        [[ "$PIPEWARDEN_KAFKA_SASL_USERNAME" =~ ^[A-Za-z0-9._-]+$ ]] \
+            || die "PIPEWARDEN_KAFKA_SASL_USERNAME: letters, digits, '.', '_' and '-' only"
+        [[ -f "$PIPEWARDEN_KAFKA_SASL_PASSWORD_FILE" ]] \
+            || die "PIPEWARDEN_KAFKA_SASL_PASSWORD_FILE: no such file: $PIPEWARDEN_KAFKA_SASL_PASSWORD_FILE"
+    fi
+    return 0
+}
+
+read_secret() {
+    # First line of a secret file, refused when empty or holding characters the config syntaxes would need escaped.
+    local value
+    value="$(head -n 1 "$1" | tr -d '\r\n')"
+    [[ -n "$value" ]] || die "$1 is empty"
+    [[ "$value" =~ ^[A-Za-z0-9._~+/=-]+$ ]] || die "$1: a password of letters, digits and . _ ~ + / = - only"
+    printf '%s' "$value"
+}
+
+listener_config() {
+    # The client listener: PLAINTEXT (the default) or TLS (SSL / SASL_SSL) with PEM key and trust stores.
+    local name="$SECURITY_PROTOCOL"
+    cat <<EOF
+listeners=$name://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=$name://127.0.0.1:$PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=$name
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,$name:$name
+EOF
+    [[ "$SECURITY_PROTOCOL" == PLAINTEXT ]] && return 0
+    # Kafka's PEM keystore is one file: the private key (PKCS#8), then the certificate chain.
+    local keystore="$DATA_DIR/tls/keystore.pem"
+    mkdir -p "$DATA_DIR/tls"
+    (umask 077; cat "$PIPEWARDEN_KAFKA_SSL_SERVER_KEYFILE" "$PIPEWARDEN_KAFKA_SSL_SERVER_CERTFILE" >"$keystore")
+    cat <<EOF
+ssl.keystore.type=PEM
+ssl.keystore.location=$keystore
+ssl.truststore.type=PEM
+ssl.truststore.location=$(realpath "$PIPEWARDEN_KAFKA_SSL_CAFILE")
+ssl.client.auth=$SSL_CLIENT_AUTH
+ssl.enabled.protocols=TLSv1.3,TLSv1.2
+ssl.endpoint.identification.algorithm=https
+EOF
+    [[ "$SECURITY_PROTOCOL" == SASL_SSL ]] || return 0
+    local lower
+    lower="$(echo "$SASL_MECHANISM" | tr 'A-Z' 'a-z')"
+    cat <<EOF
+sasl.enabled.mechanisms=$SASL_MECHANISM
+sasl.mechanism.inter.broker.protocol=$SASL_MECHANISM
+listener.name.sasl_ssl.$lower.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$PIPEWARDEN_KAFKA_SASL_USERNAME" password="$(read_secret "$PIPEWARDEN_KAFKA_SASL_PASSWORD_FILE")";
+EOF
+}
+
 write_config() {
-    cat >"$CONFIG_FILE" <<EOF
+    # The file may hold the broker's SCRAM password: readable by its owner only.
+    (umask 077; : >"$CONFIG_FILE")
+    chmod 600 "$CONFIG_FILE"
+    { cat <<EOF
 # Written by deploy/kafka/kafka.sh on every start; edit the script, not this file.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+EOF
+    listener_config
+    cat <<EOF
 log.dirs=$LOG_DIRS
 
 # One node: every replication factor and min ISR is 1.
@@ -155,6 +237,30 @@ num.io.threads=4
 num.recovery.threads.per.data.dir=1
 log.retention.check.interval.ms=300000
 EOF
+    } >>"$CONFIG_FILE"
+}
+
+format_argfile() {
+    # The format tool's main class and arguments, --add-scram users included, as a java @argfile (0600,
+    # deleted after use): passwords never appear on a command line. (The launcher expands @files only before
+    # the main class, so the class is in the file too.)
+    local file="$DATA_DIR/tls/format.args" user pass
+    mkdir -p "$DATA_DIR/tls"
+    (umask 077; : >"$file")
+    printf -- 'kafka.tools.StorageTool\nformat\n--ignore-formatted\n--cluster-id=%s\n-c\n"%s"\n' \
+        "$(new_cluster_id)" "$CONFIG_FILE" >>"$file"
+    printf -- '--add-scram\n"%s=[name=%s,password=%s]"\n' "$SASL_MECHANISM" "$PIPEWARDEN_KAFKA_SASL_USERNAME" \
+        "$(read_secret "$PIPEWARDEN_KAFKA_SASL_PASSWORD_FILE")" >>"$file"
+    if [[ -n "${PIPEWARDEN_KAFKA_SCRAM_USERS_FILE:-}" ]]; then
+        [[ -f "$PIPEWARDEN_KAFKA_SCRAM_USERS_FILE" ]] || { rm -f "$file"; die "PIPEWARDEN_KAFKA_SCRAM_USERS_FILE: no such file"; }
+        while read -r user pass _; do
+            [[ -z "$user" || "$user" == \#* ]] && continue
+            [[ "$user" =~ ^[A-Za-z0-9._-]+$ && "$pass" =~ ^[A-Za-z0-9._~+/=-]+$ ]] \
+                || { rm -f "$file"; die "PIPEWARDEN_KAFKA_SCRAM_USERS_FILE: bad line for user '$user' (name password)"; }
+            printf -- '--add-scram\n"%s=[name=%s,password=%s]"\n' "$SASL_MECHANISM" "$user" "$pass" >>"$file"
+        done <"$PIPEWARDEN_KAFKA_SCRAM_USERS_FILE"
+    fi
+    echo "$file"
 }
 
 cmd_up() {
@@ -247,15 +353,29 @@ cmd_down() {
 
 # Jars, config and a formatted KRaft log dir (formatted once: the cluster id is kept across restarts).
 prepare_data_dir() {
+    check_security
     cmd_fetch
     mkdir -p "$DATA_DIR"
     write_config
     if [[ ! -f "$LOG_DIRS/meta.properties" ]]; then
-        log "formatting $LOG_DIRS"
-        java_cmd kafka.tools.StorageTool format --ignore-formatted \
-            --cluster-id="$(new_cluster_id)" -c "$CONFIG_FILE" >"$DATA_DIR/format.log" 2>&1 \
-            || { cat "$DATA_DIR/format.log" >&2; die "formatting the KRaft log dir failed"; }
+        log "formatting $LOG_DIRS (client listener: $SECURITY_PROTOCOL)"
+        if [[ "$SECURITY_PROTOCOL" == SASL_SSL ]]; then
+            # SCRAM users of a KRaft cluster are records of its metadata log, written here once.
+            local argfile
+            argfile="$(format_argfile)"
+            if ! java_cmd "@$argfile" >"$DATA_DIR/format.log" 2>&1; then
+                rm -f "$argfile"
+                cat "$DATA_DIR/format.log" >&2
+                die "formatting the KRaft log dir failed"
+            fi
+            rm -f "$argfile"
+        else
+            java_cmd kafka.tools.StorageTool format --ignore-formatted \
+                --cluster-id="$(new_cluster_id)" -c "$CONFIG_FILE" >"$DATA_DIR/format.log" 2>&1 \
+                || { cat "$DATA_DIR/format.log" >&2; die "formatting the KRaft log dir failed"; }
+        fi
     fi
+    return 0
 }
 
 cmd_run() {

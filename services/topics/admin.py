@@ -20,6 +20,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError
 
+from services.kafkaconn import KafkaSecurity, KafkaSecurityError
 from services.topics.registry import ALL_TOPICS, TopicSpec
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,15 @@ def parse_bootstrap(value: str) -> list[str]:
     return servers
 
 
-def connect(bootstrap_servers: str | Sequence[str], *, timeout_s: float = 10.0) -> KafkaAdminClient:
-    """An admin client whose broker answered a metadata request within timeout_s (retrying until then)."""
+def connect(
+    bootstrap_servers: str | Sequence[str], *, timeout_s: float = 10.0, security: KafkaSecurity | None = None
+) -> KafkaAdminClient:
+    """An admin client whose broker answered a metadata request within timeout_s (retrying until then).
+
+    ``security``: how to connect (TLS, SASL/SCRAM); None reads ``PIPEWARDEN_KAFKA_SECURITY_PROTOCOL`` and its
+    companions from the environment (services.kafkaconn), so every tool follows its deployment.
+    """
+    security = KafkaSecurity.from_env() if security is None else security
     servers = parse_bootstrap(bootstrap_servers) if isinstance(bootstrap_servers, str) else list(bootstrap_servers)
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
@@ -75,6 +83,7 @@ def connect(bootstrap_servers: str | Sequence[str], *, timeout_s: float = 10.0) 
                 client_id="pipewarden-topics",
                 bootstrap_timeout_ms=min(left_ms, 10_000),
                 request_timeout_ms=15_000,
+                **security.kafka_python_kwargs(),
             )
         except (KafkaError, OSError) as exc:
             last_error = exc
@@ -153,6 +162,7 @@ def ensure_topics(
     specs: Iterable[TopicSpec] = ALL_TOPICS,
     *,
     timeout_s: float = 30.0,
+    security: KafkaSecurity | None = None,
 ) -> EnsureReport:
     """Make the broker's topics match `specs`; idempotent. Raises TopicAdminError."""
     specs = list(specs)
@@ -160,7 +170,7 @@ def ensure_topics(
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate topic names in specs: {names}")
     report = EnsureReport()
-    admin = connect(bootstrap_servers, timeout_s=timeout_s)
+    admin = connect(bootstrap_servers, timeout_s=timeout_s, security=security)
     try:
         existing = _describe_partitions(admin, names)
         missing = [s for s in specs if s.name not in existing]
@@ -239,11 +249,17 @@ def _main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
 
     try:
+        security = KafkaSecurity.from_env()
+        security.kafka_python_kwargs()  # reads the password file and the TLS files now: one clear line if bad
+    except KafkaSecurityError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         if args.check:
-            connect(servers, timeout_s=args.wait_s).close()
+            connect(servers, timeout_s=args.wait_s, security=security).close()
             print(f"Kafka at {','.join(servers)} answers")
             return 0
-        report = ensure_topics(servers, timeout_s=args.wait_s)
+        report = ensure_topics(servers, timeout_s=args.wait_s, security=security)
     except TopicAdminError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
