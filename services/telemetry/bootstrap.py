@@ -59,6 +59,7 @@ def build_server(
             max_batch_bytes=config.kafka_max_batch_bytes,
             max_request_bytes=config.kafka_max_request_bytes,
             compression=config.kafka_compression,
+            security=config.kafka_security,
         )
         publisher = owned_producer
     service = IngestService(

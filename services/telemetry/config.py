@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.kafkaconn import KafkaSecurity, KafkaSecurityError
 from services.topics.registry import TELEMETRY_READINGS, TELEMETRY_REJECTED
 
 
@@ -58,6 +59,8 @@ class TelemetryConfig:
     kafka_max_request_bytes: int = 1024 * 1024
     kafka_compression: str | None = None
     kafka_start_timeout_s: float = 60.0
+    # PIPEWARDEN_KAFKA_SECURITY_PROTOCOL and companions (services/kafkaconn): TLS, SASL/SCRAM.
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
     # operations
     metrics_port: int = 9464  # 0: any free port; -1: no metrics endpoint
     metrics_host: str = "127.0.0.1"
@@ -119,6 +122,10 @@ class TelemetryConfig:
         if (cert is None) != (key is None):
             raise ConfigError(f"{p}TLS_CERT_FILE and {p}TLS_KEY_FILE must be set together")
         compression = opt("KAFKA_COMPRESSION")
+        try:
+            kafka_security = KafkaSecurity.from_env(env)
+        except KafkaSecurityError as error:
+            raise ConfigError(str(error)) from None
         if compression is not None and compression not in ("gzip", "snappy", "lz4", "zstd"):
             raise ConfigError(f"{p}KAFKA_COMPRESSION must be gzip, snappy, lz4 or zstd, got {compression!r}")
 
@@ -153,6 +160,7 @@ class TelemetryConfig:
             kafka_max_request_bytes=integer("KAFKA_MAX_REQUEST_BYTES", default.kafka_max_request_bytes, 1024),
             kafka_compression=compression,
             kafka_start_timeout_s=number("KAFKA_START_TIMEOUT_S", default.kafka_start_timeout_s, 0.0),
+            kafka_security=kafka_security,
             metrics_port=integer("METRICS_PORT", default.metrics_port, -1),
             metrics_host=text("METRICS_HOST", default.metrics_host),
             log_level=text("LOG_LEVEL", env.get("PIPEWARDEN_LOG_LEVEL", "").strip() or default.log_level),

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
+from services.kafkaconn import KafkaSecurity
 from services.telemetry.service_layer.ports import OutRecord, PublishUnavailable, RecordTooLarge
 
 # What the producer (send() checks max_request_size) or the broker (message.max.bytes, a topic's
@@ -37,6 +38,7 @@ class KafkaPublisher:
         max_request_bytes: int = 1024 * 1024,
         compression: str | None = None,
         client_id: str = "pipewarden-telemetry",
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.publish_timeout_s = publish_timeout_s
@@ -51,6 +53,7 @@ class KafkaPublisher:
             max_request_size=max_request_bytes,
             request_timeout_ms=request_timeout_ms,
             compression_type=compression,
+            **(security or KafkaSecurity()).aiokafka_kwargs(),
         )
 
     async def start(self, timeout_s: float = 60.0) -> None:
