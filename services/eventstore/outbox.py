@@ -29,6 +29,7 @@ from services.eventstore.clock import Clock, SystemClock
 from services.eventstore.database import events, outbox, read_transaction, write_transaction
 from services.eventstore.model import RecordedEvent
 from services.eventstore.store import EventStore
+from services.kafkaconn import KafkaSecurity
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +90,10 @@ class KafkaPublisher:
         *,
         client_id: str = "pipewarden-eventstore-relay",
         timeout_s: float = 30.0,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self._bootstrap_servers = bootstrap_servers
+        self._security = security or KafkaSecurity()
         self._client_id = client_id
         self._timeout_s = timeout_s
         self._producer: Any = None
@@ -109,6 +112,7 @@ class KafkaPublisher:
             max_block_ms=timeout_ms,
             request_timeout_ms=request_timeout_ms,
             delivery_timeout_ms=max(timeout_ms, request_timeout_ms + 5),
+            **self._security.kafka_python_kwargs(),
         )
 
     def publish(self, messages: Sequence[OutboxMessage]) -> None:

@@ -14,6 +14,7 @@ Unit tests wire the service layer to fakes instead (tests/unit/workorders/fakes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import signal
 import sys
@@ -21,6 +22,7 @@ import threading
 from collections.abc import Callable
 
 from services.eventstore import EventStore, KafkaPublisher, OutboxRelay, ProjectionRunner
+from services.grpctls import TLSFileError, server_credentials
 from services.network import Network, load_demo_network, load_network
 from services.tokens import WORKORDERS_AUDIENCE, TokenVerifier, dev_keys, key_set_file
 from services.topics import WORKORDERS_EVENTS
@@ -125,12 +127,14 @@ def serve(config: WorkOrdersConfig, *, db_url: str, address: str, dev: bool = Fa
     runtime.start_sla_ticker(config.sla_tick_s)
     runtime.start_hazard_ticker(config.hazard_tick_s)
     if config.relay_outbox:
+        runtime.connect_publisher = functools.partial(KafkaPublisher, security=config.kafka_security)
         runtime.start_outbox_relay(config.kafka_bootstrap)
     consumers: list[AlarmConsumerThread] = []
     if config.consume_alarms:
         consumers.append(
             AlarmConsumerThread(
-                AlarmConsumer(config.kafka_bootstrap, runtime.app.handle_alarm, group_id=config.consumer_group)
+                AlarmConsumer(config.kafka_bootstrap, runtime.app.handle_alarm, group_id=config.consumer_group,
+                              security=config.kafka_security)
             ).start()
         )
     if config.consume_sensor_health:
@@ -139,6 +143,7 @@ def serve(config: WorkOrdersConfig, *, db_url: str, address: str, dev: bool = Fa
             config.kafka_bootstrap,
             runtime.app.handle_sensor_health,
             group_id=f"{config.consumer_group}-sensor-health",
+            security=config.kafka_security,
         )
         consumers.append(AlarmConsumerThread(sensor_health).start())
     if config.metrics_port >= 0:
@@ -146,8 +151,15 @@ def serve(config: WorkOrdersConfig, *, db_url: str, address: str, dev: bool = Fa
         metrics = start_metrics_server(config.metrics_port)
         log.info("metrics listening", extra={"metrics_port": metrics.port})
     servicer = WorkOrdersServicer(runtime.app, verifier, max_streams_per_caller=config.max_streams_per_caller)
-    server = GrpcServer(servicer, address).start()
-    log.info("workorders serving", extra={"address": server.address, "db": db_url})
+    credentials = None
+    if config.tls_cert_file and config.tls_key_file:
+        try:
+            credentials = server_credentials(config.tls_cert_file, config.tls_key_file)
+        except TLSFileError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    server = GrpcServer(servicer, address, credentials=credentials).start()
+    log.info("workorders serving", extra={"address": server.address, "db": db_url, "tls": credentials is not None})
     print(f"workorders serving on {server.address}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -5,6 +5,8 @@
 | ``PIPEWARDEN_WORKORDERS_DB_URL`` | ``sqlite:///var/workorders.sqlite3`` | event store + read models |
 | ``PIPEWARDEN_KAFKA_BOOTSTRAP`` | ``127.0.0.1:9092`` | Kafka brokers |
 | ``PIPEWARDEN_WORKORDERS_GRPC_ADDRESS`` | ``127.0.0.1:50053`` | where ``serve`` listens |
+| ``PIPEWARDEN_WORKORDERS_TLS_CERT_FILE``, ``_TLS_KEY_FILE`` | none (plaintext) | gRPC server TLS certificate, key |
+| ``PIPEWARDEN_KAFKA_SECURITY_PROTOCOL`` and companions | ``PLAINTEXT`` | Kafka TLS / SASL (``services/kafkaconn``) |
 | ``PIPEWARDEN_WORKORDERS_JWT_KEYS_FILE`` | none: ``serve`` refuses (``--dev``: throwaway) | callers' token key set |
 | ``PIPEWARDEN_WORKORDERS_MAX_STREAMS_PER_CALLER`` | ``100`` | open ``Watch`` streams per caller (token subject) |
 | ``PIPEWARDEN_WORKORDERS_CONSUMER_GROUP`` | ``pipewarden-workorders`` | group reading ``leak.alarms.v1`` |
@@ -25,8 +27,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from services.kafkaconn import KafkaSecurity, KafkaSecurityError
 from services.workorders.domain.hazard import DEFAULT_LEVEL_ROLES, MAX_SIGN_OFF_LEVELS
 
 DEFAULT_DB_URL = "sqlite:///var/workorders.sqlite3"
@@ -46,6 +49,9 @@ class WorkOrdersConfig:
     db_url: str = DEFAULT_DB_URL
     kafka_bootstrap: str = DEFAULT_BOOTSTRAP
     grpc_address: str = DEFAULT_GRPC_ADDRESS
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
     jwt_keys_file: str | None = None
     max_streams_per_caller: int = DEFAULT_MAX_STREAMS_PER_CALLER
     consumer_group: str = "pipewarden-workorders"
@@ -118,10 +124,23 @@ class WorkOrdersConfig:
             return value
 
         keys_file = env.get("PIPEWARDEN_WORKORDERS_JWT_KEYS_FILE", "").strip() or None
+        cert = env.get("PIPEWARDEN_WORKORDERS_TLS_CERT_FILE", "").strip() or None
+        key = env.get("PIPEWARDEN_WORKORDERS_TLS_KEY_FILE", "").strip() or None
+        if (cert is None) != (key is None):
+            raise ConfigError(
+                "PIPEWARDEN_WORKORDERS_TLS_CERT_FILE and PIPEWARDEN_WORKORDERS_TLS_KEY_FILE must be set together"
+            )
+        try:
+            kafka_security = KafkaSecurity.from_env(env)
+        except KafkaSecurityError as error:
+            raise ConfigError(str(error)) from None
         return cls(
             db_url=text("PIPEWARDEN_WORKORDERS_DB_URL", DEFAULT_DB_URL),
             kafka_bootstrap=text("PIPEWARDEN_KAFKA_BOOTSTRAP", DEFAULT_BOOTSTRAP),
             grpc_address=text("PIPEWARDEN_WORKORDERS_GRPC_ADDRESS", DEFAULT_GRPC_ADDRESS),
+            tls_cert_file=cert,
+            tls_key_file=key,
+            kafka_security=kafka_security,
             jwt_keys_file=keys_file,
             max_streams_per_caller=integer(
                 "PIPEWARDEN_WORKORDERS_MAX_STREAMS_PER_CALLER", DEFAULT_MAX_STREAMS_PER_CALLER

@@ -29,6 +29,7 @@ from google.protobuf.message import Message
 
 from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
 from services.eventstore import is_transient_error
+from services.kafkaconn import KafkaSecurity
 from services.topics import LEAK_ALARMS, LEAK_DEAD_LETTER, PoisonRecordError, dead_letter_headers, decode
 from services.workorders.adapters import metrics
 from services.workorders.adapters.alarms import alarm_facts
@@ -68,10 +69,12 @@ class AlarmConsumer:
         retry_max_attempts: int = 150,
         is_transient: Callable[[BaseException], bool] = is_transient_error,
         max_batch: int = 500,
+        security: KafkaSecurity | None = None,
     ) -> None:
         """``handler(facts, causation_id)`` stores what a record means. At the defaults a record whose store
         call keeps failing transiently is retried for about an hour before it is dead-lettered."""
         self.bootstrap = bootstrap
+        self.security = security or KafkaSecurity()
         self.handler = handler
         self.group_id = group_id
         self.topic = topic
@@ -92,8 +95,10 @@ class AlarmConsumer:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             client_id=self.client_id,
+            **self.security.aiokafka_kwargs(),
         )
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True)
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
+                                    **self.security.aiokafka_kwargs())
         drains = _PartitionDrains(consumer)
         consumer.subscribe([self.topic], listener=drains)
         await producer.start()

@@ -724,9 +724,15 @@ class GrpcServer:
     blocking face (``start``, ``stop``) for ``serve``, the CLI, tests and benchmarks."""
 
     def __init__(
-        self, servicer: WorkOrdersServicer, address: str, *, max_receive_message_bytes: int = 4 * 1024 * 1024
+        self,
+        servicer: WorkOrdersServicer,
+        address: str,
+        *,
+        max_receive_message_bytes: int = 4 * 1024 * 1024,
+        credentials: grpc.ServerCredentials | None = None,
     ) -> None:
         self.servicer = servicer
+        self._credentials = credentials  # None: plaintext
         self._max_receive_message_bytes = max_receive_message_bytes
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="workorders-grpc-loop", daemon=True)
@@ -759,7 +765,10 @@ class GrpcServer:
             (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
             self.server,
         )
-        port = self.server.add_insecure_port(address)
+        if self._credentials is None:
+            port = self.server.add_insecure_port(address)
+        else:
+            port = self.server.add_secure_port(address, self._credentials)
         if port == 0:
             raise OSError(f"cannot listen on {address}")
         return port
