@@ -15,7 +15,9 @@ Unit tests wire the service layer to fakes of its ports instead; the replay CLI
 from __future__ import annotations
 
 import logging
+import sys
 
+from services.grpctls import TLSFileError, server_credentials
 from services.leakdetect.adapters.clock import SystemClock
 from services.leakdetect.adapters.core_detector import CoreDetector
 from services.leakdetect.adapters.faust_state import FaustTableStateStore
@@ -120,6 +122,13 @@ def serve(config: LeakdetectConfig, verifier: TokenVerifier | None) -> None:
         raise ValueError("the query API is on and has no token verifier")
 
     configure_logging("leakdetect", config.log_level)
+    credentials = None
+    if config.tls_cert_file and verifier is not None:
+        try:
+            credentials = server_credentials(config.tls_cert_file, config.tls_key_file)
+        except TLSFileError as error:  # said before anything starts, as a bad configuration is
+            print(f"leakdetect: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
     network = load_network(config)
     metrics = PrometheusMetrics()
     worker = build_worker(config, network, metrics)
@@ -129,9 +138,9 @@ def serve(config: LeakdetectConfig, verifier: TokenVerifier | None) -> None:
     query = None
     if verifier is not None:
         query = QueryServer(LeakQueryServicer(network, lambda: worker.processor.views.copy(), verifier),
-                            config.grpc_port)
+                            config.grpc_port, credentials=credentials)
         query.start()
-        log.info("query API listening", extra={"grpc_port": query.port})
+        log.info("query API listening", extra={"grpc_port": query.port, "tls": credentials is not None})
     try:
         # faust sets up logging itself (plain text by default): hand it the JSON configuration.
         runner = Worker(

@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
+
+from services.kafkaconn import KafkaSecurity
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,12 @@ class LeakdetectConfig:
     commit_interval_s: float = 1.0
     # PIPEWARDEN_LEAKDETECT_GRPC_PORT: query API (0 = pick a free port, logged at start; -1 = off).
     grpc_port: int = 50071
+    # PIPEWARDEN_LEAKDETECT_TLS_CERT_FILE / _TLS_KEY_FILE: the query API's TLS certificate and key (PEM);
+    # empty: plaintext.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # PIPEWARDEN_KAFKA_SECURITY_PROTOCOL and companions (services/kafkaconn): TLS, SASL/SCRAM to Kafka.
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
     # PIPEWARDEN_LEAKDETECT_JWT_KEYS_FILE: key set (JWKS) of callers' token keys (services.tokens), re-read on
     # change. Required while the query API is on (`--dev`: throwaway keys in var/dev/tokens).
     jwt_keys_file: str = ""
@@ -61,6 +69,10 @@ class LeakdetectConfig:
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError(
+                "PIPEWARDEN_LEAKDETECT_TLS_CERT_FILE and PIPEWARDEN_LEAKDETECT_TLS_KEY_FILE must be set together"
+            )
         if self.reorder_tolerance_s < 0:
             raise ValueError("PIPEWARDEN_LEAKDETECT_REORDER_TOLERANCE_S must be >= 0")
         if not (math.isfinite(self.max_clock_skew_s) and self.max_clock_skew_s >= 0):
@@ -115,6 +127,8 @@ class LeakdetectConfig:
             "batch_within_s": "PIPEWARDEN_LEAKDETECT_BATCH_WITHIN_S",
             "commit_interval_s": "PIPEWARDEN_LEAKDETECT_COMMIT_INTERVAL_S",
             "grpc_port": "PIPEWARDEN_LEAKDETECT_GRPC_PORT",
+            "tls_cert_file": "PIPEWARDEN_LEAKDETECT_TLS_CERT_FILE",
+            "tls_key_file": "PIPEWARDEN_LEAKDETECT_TLS_KEY_FILE",
             "jwt_keys_file": "PIPEWARDEN_LEAKDETECT_JWT_KEYS_FILE",
             "metrics_port": "PIPEWARDEN_LEAKDETECT_METRICS_PORT",
             "alarm_hold_s": "PIPEWARDEN_LEAKDETECT_ALARM_HOLD_S",
@@ -124,8 +138,11 @@ class LeakdetectConfig:
             "detector": "PIPEWARDEN_LEAKDETECT_DETECTOR",
             "log_level": "PIPEWARDEN_LOG_LEVEL",
         }
-        kwargs: dict[str, object] = {}
+        # KafkaSecurityError is a ValueError naming the variable, as this loop's errors are.
+        kwargs: dict[str, object] = {"kafka_security": KafkaSecurity.from_env(env)}
         for f in fields(cls):
+            if f.name == "kafka_security":
+                continue
             var = names[f.name]
             raw = env.get(var)
             if raw is None or raw.strip() == "":

@@ -153,7 +153,13 @@ class LeakQueryServicer(qgrpc.LeakQueryServiceServicer):
 
 
 class QueryServer:
-    def __init__(self, servicer: LeakQueryServicer, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        servicer: LeakQueryServicer,
+        port: int,
+        host: str = "127.0.0.1",
+        credentials: grpc.ServerCredentials | None = None,
+    ) -> None:
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="leakquery"))
         # Not the generated add_..._to_server: undecodable bytes get INVALID_ARGUMENT rather than INTERNAL.
         add_lenient_service(self.server, servicer, qpb.DESCRIPTOR.services_by_name["LeakQueryService"])
@@ -163,7 +169,10 @@ class QueryServer:
             (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
             self.server,
         )
-        self.port = self.server.add_insecure_port(f"{host}:{port}")
+        if credentials is None:
+            self.port = self.server.add_insecure_port(f"{host}:{port}")
+        else:
+            self.port = self.server.add_secure_port(f"{host}:{port}", credentials)
 
     def start(self) -> None:
         self.server.start()

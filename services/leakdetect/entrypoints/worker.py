@@ -63,6 +63,7 @@ class LeakdetectWorker:
             key_serializer="raw",
             value_serializer="raw",
             producer_acks=-1,
+            broker_credentials=config.kafka_security.faust_credentials(),
         )
         self.table = self.app.Table(
             STATE_TABLE, default=None, partitions=partitions, key_type=bytes, value_type=bytes
