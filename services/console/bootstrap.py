@@ -28,9 +28,9 @@ def build_deps(config: ConsoleConfig) -> ConsoleDeps:
     from services.network import load_network
 
     network = load_network(config.network_file) if config.network_file else load_demo_network()
-    api = GrpcWorkOrders(config.workorders_address)
+    api = GrpcWorkOrders(config.workorders_address, tls=config.grpc_tls)
     tokens = JwtIssuer(signing_key_file(config.jwt_signing_key_file).current, config.session_ttl_s)
-    leak = GrpcLeakQuery(config.leakdetect_addresses, tokens.service_token)
+    leak = GrpcLeakQuery(config.leakdetect_addresses, tokens.service_token, tls=config.grpc_tls)
     nodes, segments = network_drawing(network)
 
     async def close() -> None:

@@ -14,6 +14,7 @@
 | ``PIPEWARDEN_CONSOLE_MAX_LIVE`` | ``2000`` | live (SSE) connections held at once; one more is answered 503 |
 | ``PIPEWARDEN_CONSOLE_METRICS_PORT`` | ``-1`` (off) | Prometheus ``/metrics`` (0: any free port) |
 | ``PIPEWARDEN_NETWORK_FILE`` | the demo city | network model (schematic, districts) |
+| ``PIPEWARDEN_CONSOLE_GRPC_TLS``, ``_GRPC_TLS_CA_FILE`` | off | TLS to workorders and leakdetect (CA file) |
 | ``PIPEWARDEN_LOG_LEVEL`` | ``INFO`` | log level |
 """
 
@@ -22,6 +23,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from services.grpctls import ClientTLS, TLSFileError
 
 
 class ConfigError(ValueError):
@@ -46,6 +49,9 @@ class ConsoleConfig:
     metrics_port: int = -1
     network_file: str | None = None
     log_level: str = "INFO"
+    # PIPEWARDEN_CONSOLE_GRPC_TLS=1 / _GRPC_TLS_CA_FILE (+ _GRPC_TLS_CERT_FILE, _KEY_FILE): TLS to workorders and
+    # leakdetect (services/grpctls). None: plaintext.
+    grpc_tls: ClientTLS | None = None
 
     @property
     def host(self) -> str:
@@ -93,6 +99,10 @@ class ConsoleConfig:
             host, sep, port = a.rpartition(":")
             if not sep or not host or not port.isdigit():
                 raise ConfigError(f"{_P}LEAKDETECT_ADDRESSES: {a!r} is not host:port")
+        try:
+            grpc_tls = ClientTLS.from_env(f"{_P}GRPC_", env)
+        except TLSFileError as error:
+            raise ConfigError(str(error)) from None
         return cls(
             jwt_signing_key_file=required(f"{_P}JWT_SIGNING_KEY_FILE"),
             session_secret=required(f"{_P}SESSION_SECRET", 32),
@@ -107,4 +117,5 @@ class ConsoleConfig:
             metrics_port=integer(f"{_P}METRICS_PORT", -1, -1, 65535),
             network_file=env.get("PIPEWARDEN_NETWORK_FILE") or None,
             log_level=env.get("PIPEWARDEN_LOG_LEVEL", "INFO") or "INFO",
+            grpc_tls=grpc_tls,
         )

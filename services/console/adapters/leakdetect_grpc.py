@@ -16,20 +16,27 @@ from services.console.service_layer.ports import SegmentLive, WindowFigure
 from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
 from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2 as pb
 from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2_grpc as pb_grpc
+from services.grpctls import ClientTLS, aio_channel
 
 CALL_TIMEOUT_S = 3.0
 
 
 class GrpcLeakQuery:
-    def __init__(self, addresses: Sequence[str], fallback_token: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self,
+        addresses: Sequence[str],
+        fallback_token: Callable[[], str] | None = None,
+        tls: ClientTLS | None = None,
+    ) -> None:
         self.addresses = tuple(addresses)
+        self._tls = tls  # None: plaintext
         self._fallback_token = fallback_token
         self._stubs: list[pb_grpc.LeakQueryServiceStub] = []
         self._channels: list[grpc.aio.Channel] = []
 
     def _clients(self) -> list[pb_grpc.LeakQueryServiceStub]:
         if not self._stubs and self.addresses:
-            self._channels = [grpc.aio.insecure_channel(a) for a in self.addresses]
+            self._channels = [aio_channel(a, self._tls) for a in self.addresses]
             self._stubs = [pb_grpc.LeakQueryServiceStub(c) for c in self._channels]
         return self._stubs
 

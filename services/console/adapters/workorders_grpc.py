@@ -14,6 +14,7 @@ from services.console.domain.records import Change, Hazard, Table
 from services.console.service_layer.ports import ApiRefusal
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as pb
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as pb_grpc
+from services.grpctls import ClientTLS, aio_channel
 
 CALL_TIMEOUT_S = 10.0
 PAGE_SIZE = 1000
@@ -65,16 +66,17 @@ def _refusal(error: grpc.aio.AioRpcError) -> ApiRefusal:
 
 
 class GrpcWorkOrders:
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, tls: ClientTLS | None = None) -> None:
         self.address = address
+        self._tls = tls  # None: plaintext
         self._channel: grpc.aio.Channel | None = None
         self._stub: pb_grpc.WorkOrdersServiceStub | None = None
 
     def _client(self) -> pb_grpc.WorkOrdersServiceStub:
         # Created on first use, inside the serving event loop (grpc.aio channels belong to one loop).
         if self._stub is None:
-            self._channel = grpc.aio.insecure_channel(
-                self.address, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+            self._channel = aio_channel(
+                self.address, self._tls, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
             )
             self._stub = pb_grpc.WorkOrdersServiceStub(self._channel)
         return self._stub
