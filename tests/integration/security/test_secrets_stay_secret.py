@@ -168,9 +168,10 @@ def test_secrets_never_reach_argv_or_logs(tmp_path: Path, kafka_bootstrap: str) 
             assert secret not in text, f"{what} in {log.name}"
 
 
-def test_workorders_dev_mode_runs_on_throwaway_keys_that_the_tokens_cli_signs_with(tmp_path: Path) -> None:
-    """``serve --dev``: no key set configured, so throwaway keys in var/dev/tokens (said in the log); a token
-    from ``python -m services.tokens issue`` with that key is accepted, one from another key is not."""
+def test_dev_mode_runs_on_throwaway_keys_that_the_console_and_the_tokens_cli_sign_with(tmp_path: Path) -> None:
+    """``workorders serve --dev``: no key set configured, so throwaway keys in var/dev/tokens (said in the log); a
+    token signed with that key is accepted, one from another key is not; ``console serve --dev`` signs its users'
+    tokens with it (a user signs in and sees the queue)."""
     from services.tokens import DEV_KEYS_DIR, TokenIssuer, dev_keys, load_signing_key
 
     address = f"127.0.0.1:{free_port()}"
@@ -190,7 +191,21 @@ def test_workorders_dev_mode_runs_on_throwaway_keys_that_the_tokens_cli_signs_wi
                 wo.ListWorkOrders(wpb.ListWorkOrdersRequest(), metadata=[("authorization", f"Bearer {caller()}")],
                                   timeout=30)
             assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
+        console = f"127.0.0.1:{free_port()}"
+        with _process("console-dev", ["-m", "services.console", "serve", "--dev"], _env(
+                PIPEWARDEN_CONSOLE_ADDRESS=console, PIPEWARDEN_CONSOLE_WORKORDERS_ADDRESS=address,
+                PIPEWARDEN_CONSOLE_USERS_FILE=str(write_users_file(tmp_path / "users.yaml")),
+                PIPEWARDEN_CONSOLE_SECURE_COOKIES="0"), tmp_path) as web_process:
+            host, port = console.rsplit(":", 1)
+            wait_for_port(host, int(port), web_process, "console --dev", timeout_s=120)
+            with httpx.Client(base_url=f"http://{console}", timeout=30) as web:
+                found = re.search(r'name="csrf_token" value="([^"]+)"', web.get("/login").text)
+                assert found
+                web.post("/login", data={"csrf_token": found.group(1), "username": "dispatcher-ds",
+                                         "password": password_of("dispatcher-ds")})
+                assert web.get("/queue").status_code == 200
     assert "dev mode" in (tmp_path / "workorders-dev.log").read_text()
+    assert "dev mode" in (tmp_path / "console-dev.log").read_text()
 
 
 def caller() -> str:
