@@ -42,6 +42,7 @@ class Deployment:
     secrets_file: Path
     network_file: Path | None
     log_level: str
+    tls: bool
     supervisor_http_port: int | None
     kafka_port: int
     kafka_controller_port: int
@@ -65,6 +66,41 @@ class Deployment:
     start_timeout_s: float
 
     # --- derived paths -------------------------------------------------------------------------
+    @property
+    def tls_dir(self) -> Path:
+        """With ``tls: true``: the local CA, the servers' certificate, Kafka's SCRAM password (keys 0600)."""
+        return self.data_dir / "tls"
+
+    @property
+    def tls_ca_file(self) -> Path:
+        return self.tls_dir / "ca.pem"
+
+    @property
+    def tls_server_cert_file(self) -> Path:
+        return self.tls_dir / "server.pem"
+
+    @property
+    def tls_server_key_file(self) -> Path:
+        return self.tls_dir / "server-key.pem"
+
+    @property
+    def kafka_password_file(self) -> Path:
+        return self.tls_dir / "kafka-password"
+
+    KAFKA_USER: ClassVar[str] = "pipewarden"
+
+    def kafka_client_env(self) -> dict[str, str]:
+        """The PIPEWARDEN_KAFKA_* security settings of every Kafka client of the deployment (none: PLAINTEXT)."""
+        if not self.tls:
+            return {}
+        return {
+            "PIPEWARDEN_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "PIPEWARDEN_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "PIPEWARDEN_KAFKA_SASL_USERNAME": self.KAFKA_USER,
+            "PIPEWARDEN_KAFKA_SASL_PASSWORD_FILE": str(self.kafka_password_file),
+            "PIPEWARDEN_KAFKA_SSL_CAFILE": str(self.tls_ca_file),
+        }
+
     @property
     def supervisor_dir(self) -> Path:
         return self.data_dir / "supervisor"
@@ -202,6 +238,7 @@ def load(file: Path | str | None = None) -> Deployment:
         secrets_file=_resolve(secrets) if secrets else data_dir / "secrets.yaml",
         network_file=_resolve(network) if network else None,
         log_level=top.text("log_level", "INFO"),
+        tls=top.boolean("tls", False),
         supervisor_http_port=http_port,
         kafka_port=kafka.port("port", 9092),
         kafka_controller_port=kafka.port("controller_port", 9093),
@@ -242,7 +279,7 @@ def load(file: Path | str | None = None) -> Deployment:
 
 class _Section:
     KNOWN: ClassVar[dict[str, set[str]]] = {
-        "": {"data_dir", "secrets_file", "network_file", "log_level", "supervisor", "kafka", "postgres",
+        "": {"data_dir", "secrets_file", "network_file", "log_level", "tls", "supervisor", "kafka", "postgres",
              "telemetry", "leakdetect", "workorders", "console", "restart", "start_timeout_s"},
         "supervisor": {"http_port"},
         "kafka": {"port", "controller_port", "heap"},
@@ -294,6 +331,14 @@ class _Section:
             raise DeploymentError(
                 f"{self.file}: {self._key(key)} must be an integer from {minimum} to {maximum}, got {value!r}"
             )
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.values.get(key, default)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise DeploymentError(f"{self.file}: {self._key(key)} must be true or false, got {value!r}")
         return value
 
     def port(self, key: str, default: int) -> int:

@@ -135,6 +135,30 @@ def ensure_secrets(deployment: Deployment) -> dict[str, Any]:
     return data
 
 
+def ensure_tls(deployment: Deployment) -> None:
+    """With ``tls: true``: the local CA, one server certificate (localhost, 127.0.0.1) for every gRPC server and
+    the broker, and Kafka's SCRAM password, made on first use under ``<data_dir>/tls`` (keys 0600)."""
+    if not deployment.tls:
+        return
+    from deploy.local.pki import ensure_ca, issue
+
+    d = deployment
+    made = not d.tls_ca_file.exists()
+    ca = ensure_ca(d.tls_dir, name=f"Pipewarden local CA ({d.data_dir})")
+    issue(ca, d.tls_dir, "server", common_name="localhost")
+    if not d.kafka_password_file.exists():
+        _write_private(d.kafka_password_file, secrets.token_hex(24) + "\n")
+    if made:
+        print(f"local CA and server certificate written to {d.tls_dir} (keys 0600); clients trust {d.tls_ca_file}",
+              file=sys.stderr)
+
+
+def _server_tls(d: Deployment, prefix: str) -> dict[str, str]:
+    if not d.tls:
+        return {}
+    return {f"{prefix}TLS_CERT_FILE": str(d.tls_server_cert_file), f"{prefix}TLS_KEY_FILE": str(d.tls_server_key_file)}
+
+
 # --- supervisord configuration -------------------------------------------------------------------------
 def _env(values: dict[str, str]) -> str:
     # supervisord: KEY="value" pairs, commas between; '%' must be doubled (its own interpolation).
@@ -149,6 +173,8 @@ def _program_command(deployment: Deployment, program: Program) -> tuple[str, dic
             "PIPEWARDEN_KAFKA_CONTROLLER_PORT": str(d.kafka_controller_port),
             "PIPEWARDEN_KAFKA_DATA_DIR": str(d.data_dir / "kafka"),
             "PIPEWARDEN_KAFKA_HEAP": d.kafka_heap,
+            **({"PIPEWARDEN_KAFKA_SSL_SERVER_CERTFILE": str(d.tls_server_cert_file),
+                "PIPEWARDEN_KAFKA_SSL_SERVER_KEYFILE": str(d.tls_server_key_file)} if d.tls else {}),
         }
     if program.kind == "postgres":
         return str(REPO / "deploy/postgres/postgres.sh") + " run", {
@@ -166,6 +192,7 @@ def _program_command(deployment: Deployment, program: Program) -> tuple[str, dic
             "PIPEWARDEN_TELEMETRY_WORKERS": str(d.telemetry_workers),
             "PIPEWARDEN_TELEMETRY_METRICS_PORT": str(d.telemetry_metrics_port),
             "PIPEWARDEN_TELEMETRY_GATEWAY_TOKEN_HASHES_FILE": str(d.gateway_token_hashes_file),
+            **_server_tls(d, "PIPEWARDEN_TELEMETRY_"),
         }
     if program.kind == "leakdetect":
         return f"{PYTHON} -m services.leakdetect", {
@@ -173,6 +200,7 @@ def _program_command(deployment: Deployment, program: Program) -> tuple[str, dic
             "PIPEWARDEN_LEAKDETECT_METRICS_PORT": str(d.leakdetect_metrics_port + program.index),
             "PIPEWARDEN_LEAKDETECT_DATA_DIR": str(d.data_dir / "leakdetect" / f"worker-{program.index}"),
             "PIPEWARDEN_LEAKDETECT_JWT_KEYS_FILE": str(d.key_set_file),
+            **_server_tls(d, "PIPEWARDEN_LEAKDETECT_"),
         }
     if program.kind == "console":
         wrapper = f"{PYTHON} -m deploy.local.with_secrets {shlex.quote(str(d.secrets_file))} "
@@ -186,6 +214,7 @@ def _program_command(deployment: Deployment, program: Program) -> tuple[str, dic
             "PIPEWARDEN_CONSOLE_METRICS_PORT": str(d.console_metrics_port),
             # A path, not a key: the console reads the key from the 0600 file.
             "PIPEWARDEN_CONSOLE_JWT_SIGNING_KEY_FILE": str(d.signing_key_file),
+            **({"PIPEWARDEN_CONSOLE_GRPC_TLS_CA_FILE": str(d.tls_ca_file)} if d.tls else {}),
         }
     assert program.kind == "workorders"
     return f"{PYTHON} -m services.workorders serve", {
@@ -193,6 +222,7 @@ def _program_command(deployment: Deployment, program: Program) -> tuple[str, dic
         "PIPEWARDEN_WORKORDERS_DB_URL": d.postgres_url,
         "PIPEWARDEN_WORKORDERS_GRPC_ADDRESS": f"127.0.0.1:{d.workorders_grpc_port}",
         "PIPEWARDEN_WORKORDERS_METRICS_PORT": str(d.workorders_metrics_port),
+        **_server_tls(d, "PIPEWARDEN_WORKORDERS_"),
     }
 
 
@@ -216,7 +246,7 @@ def ensure_console_users(deployment: Deployment, secret_values: dict[str, Any]) 
 def render_supervisord_conf(deployment: Deployment, secret_values: dict[str, Any]) -> str:
     d = deployment
     common = {"PIPEWARDEN_KAFKA_BOOTSTRAP": d.kafka_bootstrap, "PIPEWARDEN_LOG_LEVEL": d.log_level,
-              "PYTHONUNBUFFERED": "1"}
+              "PYTHONUNBUFFERED": "1", **d.kafka_client_env()}
     if d.network_file is not None:
         common["PIPEWARDEN_NETWORK_FILE"] = str(d.network_file)
     lines = [
@@ -312,11 +342,15 @@ def _http_health(port: int) -> str | None:
 
 
 # --- probes --------------------------------------------------------------------------------------------
-def _grpc_health(port: int) -> str | None:
+def _grpc_health_of(port: int, ca_file: Path | None = None) -> str | None:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    from services.grpctls import ClientTLS
+    from services.grpctls import channel as grpc_channel
+
+    tls = ClientTLS(str(ca_file)) if ca_file is not None else None
+    with grpc_channel(f"127.0.0.1:{port}", tls) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=3)
         except grpc.RpcError as error:
@@ -334,12 +368,13 @@ def _metrics(port: int) -> str | None:
         return f"/metrics :{port} {type(error).__name__}"
 
 
-def _kafka(port: int) -> str | None:
+def _kafka(port: int, client_env: dict[str, str] | None = None) -> str | None:
+    from services.kafkaconn import KafkaSecurity
     from services.topics.admin import TopicAdminError, connect
 
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     try:
-        connect(f"127.0.0.1:{port}", timeout_s=3).close()
+        connect(f"127.0.0.1:{port}", timeout_s=3, security=KafkaSecurity.from_env(client_env or {})).close()
     except TopicAdminError:
         return f"Kafka :{port} does not answer metadata requests"
     return None
@@ -360,8 +395,14 @@ def probe(deployment: Deployment, program: Program) -> tuple[bool, str]:
     """(healthy, what was checked or what failed)."""
     d = deployment
     checks: list[tuple[str, Callable[[], str | None]]]
+    ca = d.tls_ca_file if d.tls else None
+
+    def _grpc_health(port: int) -> str | None:  # over TLS, checked against the deployment's CA, when it has one
+        return _grpc_health_of(port, ca)
+
     if program.kind == "kafka":
-        checks = [(f"Kafka metadata :{d.kafka_port}", lambda: _kafka(d.kafka_port))]
+        checks = [(f"Kafka metadata :{d.kafka_port}{' (SASL_SSL)' if d.tls else ''}",
+                   lambda: _kafka(d.kafka_port, d.kafka_client_env()))]
     elif program.kind == "postgres":
         checks = [(f"SELECT 1 :{d.postgres_port}", lambda: _postgres(d.postgres_port, d.postgres_database))]
     elif program.kind == "telemetry":
@@ -490,8 +531,14 @@ def cmd_up(deployment: Deployment) -> int:
                 print(f"error: {line}", file=sys.stderr)
             print(f"error: refusing to start; free the port(s) or change them in {d.file}", file=sys.stderr)
             return 2
+    kafka_dir = d.data_dir / "kafka"
+    if d.tls and (kafka_dir / "kraft-logs" / "meta.properties").exists() and not (kafka_dir / "tls").exists():
+        print(f"error: tls: true, but Kafka's log dir {kafka_dir} was formatted without TLS and has no SCRAM user; "
+              "use a new data_dir (or delete that one after `make down`)", file=sys.stderr)
+        return 2
     values = ensure_secrets(d)
     ensure_console_users(d, values)
+    ensure_tls(d)
     if not running:
         d.supervisor_dir.mkdir(parents=True, exist_ok=True)
         d.log_dir.mkdir(parents=True, exist_ok=True)
@@ -513,7 +560,8 @@ def cmd_up(deployment: Deployment) -> int:
         print(f"waiting for Kafka on {d.kafka_bootstrap} and creating topics", file=sys.stderr)
         left = max(5.0, deadline - time.monotonic())
         topics = subprocess.run([PYTHON, "-m", "services.topics.admin", "--bootstrap", d.kafka_bootstrap,
-                                 "--wait-s", f"{left:.0f}"], env=_clean_env(), cwd=REPO, capture_output=True,
+                                 "--wait-s", f"{left:.0f}"], env={**_clean_env(), **d.kafka_client_env()},
+                                cwd=REPO, capture_output=True,
                                 text=True)
         if topics.returncode != 0:
             raise TimeoutError(f"Kafka / topics: {topics.stderr.strip()} (see {d.log_dir / 'kafka.log'})")
