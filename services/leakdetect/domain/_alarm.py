@@ -150,7 +150,8 @@ class AlarmBook:
         length = self._length_m[seg]
         lo, hi = self._located(seg, ev)["position_interval_m"]  # type: ignore[misc]
         return {
-            "position_method": L.LOC_METHOD_NAMES[ev.method] if 0 <= ev.method < len(L.LOC_METHOD_NAMES) else str(ev.method),
+            "position_method": (L.LOC_METHOD_NAMES[ev.method] if 0 <= ev.method < len(L.LOC_METHOD_NAMES)
+                                else str(ev.method)),
             "position_sd_m": ev.position_sd_m,
             "position_covers_segment": int(lo <= 0.0 and hi >= length),
             "gradient_position_m": ev.gradient_position_m,
@@ -190,7 +191,8 @@ class AlarmBook:
                           evidence={**a.evidence, "update_blocks": ev.blocks, "cusum": ev.cusum})
             elif isinstance(ev, E.LeakLocated) and op.balance is not None:
                 a = self.alarms[op.balance]
-                self._set(op.balance, changed, **self._located(seg, ev), evidence={**a.evidence, **self._location_evidence(seg, ev)})
+                self._set(op.balance, changed, **self._located(seg, ev),
+                          evidence={**a.evidence, **self._location_evidence(seg, ev)})
             elif isinstance(ev, E.LeakCleared) and op.balance is not None:
                 self._set(op.balance, changed, cleared_unix_s=ev.time_us / 1e6)
                 op.balance = None

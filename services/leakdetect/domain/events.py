@@ -2,9 +2,10 @@
 kernels' event arrays (`kernels.events.decode_events`).
 
 `segment` is the segment's index in the `DetectorConfig`, `role` the instrument's (`layout.ROLE_*`), times in us
-since the Unix epoch. Alarms: `LeakRaised`, `LeakUpdated`, `LeakLocated`, `LeakCleared` (mass balance), `PressureWaveLeak`,
-`Rupture`, `MethaneLevel`, `MethaneRise`, `MethaneCleared`. Operations and bookkeeping: `PressureWaveOperation`,
-`PressureWaveUnpaired`, `BalanceSuspended`, `BalanceResumed`, `BaselineLearned`. Health: `SensorHealthChanged`.
+since the Unix epoch. Alarms: `LeakRaised`, `LeakUpdated`, `LeakLocated`, `LeakCleared` (mass balance),
+`PressureWaveLeak`, `Rupture`, `MethaneLevel`, `MethaneRise`, `MethaneCleared`. Operations and bookkeeping:
+`PressureWaveOperation`, `PressureWaveUnpaired`, `BalanceSuspended`, `BalanceResumed`, `BaselineLearned`. Health:
+`SensorHealthChanged`.
 """
 
 from __future__ import annotations

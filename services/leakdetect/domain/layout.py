@@ -258,7 +258,18 @@ GF_LC_VF = GF_LC_PP + 1  # ... and of the blocks' phi noise variance (errors in 
 GF_NPWL_X = GF_LC_VF + 1  # last pressure-wave leak location, m, its s.d. and onset (us as float; nan: none)
 GF_NPWL_SD = GF_NPWL_X + 1
 GF_NPWL_T = GF_NPWL_SD + 1
-N_GF = GF_NPWL_T + 1
+# the location's reference: the leak-free window just before the alarm's onset, taken at the raise (its d and
+# flows, the balance's raw imbalance and throughput); the leak and the model's offset are measured against it
+GF_LR_OK = GF_NPWL_T + 1  # 1 when a reference was taken
+GF_LR_IMB = GF_LR_OK + 1  # raw imbalance (net inflow less line-pack change), kg/s, and its variance
+GF_LR_VIMB = GF_LR_IMB + 1
+GF_LR_Q = GF_LR_VIMB + 1  # throughput, kg/s
+GF_LR_D = GF_LR_Q + 1  # mean d, Pa^2, and the variance of that mean
+GF_LR_VD = GF_LR_D + 1
+GF_LR_Q1 = GF_LR_VD + 1  # mean inflow and its mean square
+GF_LR_Q2 = GF_LR_Q1 + 1
+GF_LR_PACK = GF_LR_Q2 + 1  # packing rate (shrunk), kg/s
+N_GF = GF_LR_PACK + 1
 
 # --- per-segment state: ints ----------------------------------------------------------------------------------
 GI_TICK = 0  # index of the open tick (time_us // tick_us); -1 before the first reading
@@ -358,4 +369,5 @@ P_LOC_LAG = P_LEARN_AFTER_US + 1  # location: blocks a block waits before it cal
 P_LOC_TAU_S = P_LOC_LAG + 1  # location: the calibration forgets with this time constant, s
 P_LOC_EVERY = P_LOC_TAU_S + 1  # location: a latched alarm's position is refined every this many blocks
 P_LOC_MIN_CAL = P_LOC_EVERY + 1  # location: calibration blocks (weight) needed before locating
-N_P = P_LOC_MIN_CAL + 1
+P_LOC_MODEL_SD = P_LOC_MIN_CAL + 1  # location: 1 s.d. of the steady-gradient model's error, fraction of length
+N_P = P_LOC_MODEL_SD + 1

@@ -63,6 +63,15 @@ from ..layout import (
     GF_LC_VD,
     GF_LC_VF,
     GF_LC_W,
+    GF_LR_D,
+    GF_LR_IMB,
+    GF_LR_OK,
+    GF_LR_PACK,
+    GF_LR_Q,
+    GF_LR_Q1,
+    GF_LR_Q2,
+    GF_LR_VD,
+    GF_LR_VIMB,
     GF_NPWL_SD,
     GF_NPWL_T,
     GF_NPWL_X,
@@ -80,6 +89,7 @@ from ..layout import (
     P_EPS_LP,
     P_LOC_LAG,
     P_LOC_MIN_CAL,
+    P_LOC_MODEL_SD,
     P_LOC_TAU_S,
     P_LP_SCALE_ERR,
     P_TICK_US,
@@ -111,6 +121,11 @@ from .decision import _transient_sd
 Z_95 = 1.959964
 # The elevation term is a model (one mean pressure level, a straight profile): its error taken as this share of it
 ELEV_MODEL_REL_SD = 0.1
+# Blocks (2 min) a reference window before the onset needs at least; shorter, the leak is measured against the
+# balance's baseline instead
+REF_MIN_BLOCKS = 4
+# Blocks (10 min) after an onset left out of a long location window (half of a short one)
+SETTLE_BLOCKS = 20
 # Slack on top of the wave's travel time when a pressure-wave location joins a balance alarm (as the facade joins)
 NPW_JOIN_SLACK_S = 10.0
 
@@ -261,7 +276,6 @@ def _loc_calibrate(s, pos, t_end, params, seg_f, seg_i, ring):
     clear = seg_i[s, GI_LOC_CLEAR]
     if onset >= 0 and t_b >= onset - tb * 1e6 and (clear < 0 or t_b <= clear):
         return
-    q1 = (ring[s, j, R_LQ1] - ring[s, i, R_LQ1]) / bt
     q2 = (ring[s, j, R_LQ2] - ring[s, i, R_LQ2]) / bt
     d = (ring[s, j, R_LD] - ring[s, i, R_LD]) / bt
     vd = (ring[s, j, R_LVD] - ring[s, i, R_LVD]) / (bt * bt)
@@ -281,54 +295,120 @@ def _loc_calibrate(s, pos, t_end, params, seg_f, seg_i, ring):
 
 
 @_jit
-def _loc_window(s, pos, t_end, onset, params, seg_cfg, slot_cfg, seg_f, seg_i, ring):
-    """The gradient location over the blocks since the onset (the onset's own block only partly leaks), within
-    the ring's reach: (x m, 1 s.d. m, window s), or (nan, inf, 0) when it cannot be had."""
-    length = seg_cfg[s, GC_LENGTH_M]
-    w = seg_f[s, GF_LC_W]
-    if seg_cfg[s, GC_LOC_K0] <= 0.0 or w < params[P_LOC_MIN_CAL]:
-        return np.nan, np.inf, 0.0
+def _window(s, pos, nb, params, seg_f, seg_i, ring):
+    """The location's and the balance's means over the nb blocks ending at ring position `pos`: whether it is
+    usable (no block invalid for the balance or lacking a pressure or the inflow), then seconds, inflow mean,
+    its mean square, d's mean and the propagated variance of that mean, the packing rate (shrunk towards 0 by
+    its noise, Wiener: a still line's noise is no correction) and its variance, the raw imbalance (net inflow
+    less line-pack change) and its variance, the throughput."""
     nr = ring.shape[1]
-    tb_us = params[P_TICK_US] * params[P_BLOCK_TICKS]
-    nb = np.int64((t_end - onset) // tb_us)
-    nb = min(nb, nr - 3, seg_i[s, GI_N_BLOCKS] - 1)
-    if nb < 1:
-        return np.nan, np.inf, 0.0
     j = (pos - nb) % nr
     bt = params[P_BLOCK_TICKS]
     n = ring[s, pos, R_LN] - ring[s, j, R_LN]
-    if n != nb * bt or ring[s, pos, R_INVALID] != ring[s, j, R_INVALID]:
-        return np.nan, np.inf, 0.0
+    if nb < 1 or n != nb * bt or ring[s, pos, R_INVALID] != ring[s, j, R_INVALID]:
+        return False, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     ws = (ring[s, pos, R_TIME] - ring[s, j, R_TIME]) * 1e-6
-    # the friction model
-    pp_cal = seg_f[s, GF_LC_PP] / w
-    k0 = seg_cfg[s, GC_LOC_K0]
-    c0, k, v00, v01, v11, s2 = calibrate(w, seg_f[s, GF_LC_F], seg_f[s, GF_LC_FF], seg_f[s, GF_LC_D],
-                                         seg_f[s, GF_LC_FD], seg_f[s, GF_LC_DD], seg_f[s, GF_LC_VD],
-                                         seg_f[s, GF_LC_VF], k0,
-                                         k0 * seg_cfg[s, GC_LOC_K0_REL_SD], _c0_sd(s, pp_cal, seg_cfg, slot_cfg))
-    # the window's means
     q1 = (ring[s, pos, R_LQ1] - ring[s, j, R_LQ1]) / n
     q2 = (ring[s, pos, R_LQ2] - ring[s, j, R_LQ2]) / n
     d_mean = (ring[s, pos, R_LD] - ring[s, j, R_LD]) / n
-    var_d = max(s2 / nb, (ring[s, pos, R_LVD] - ring[s, j, R_LVD]) / (n * n))
+    var_d = (ring[s, pos, R_LVD] - ring[s, j, R_LVD]) / (n * n)
     d_lp = ring[s, pos, R_LP] - ring[s, j, R_LP]
     var_pack = (ring[s, pos, R_LP_VAR] + ring[s, j, R_LP_VAR]) / (ws * ws)
-    # the packing rate, shrunk towards 0 by its noise (Wiener): a still line's noise is no correction
     pack = d_lp / ws
-    pack *= pack * pack / (pack * pack + var_pack)
-    # the leak rate: the balance's compensated imbalance over the window, baseline removed (as its update)
-    d_q = ring[s, pos, R_Q] - ring[s, j, R_Q]
-    lam = (ring[s, pos, R_M] - ring[s, j, R_M] - d_lp) / ws - (seg_f[s, GF_BASE_A] + seg_f[s, GF_BASE_G] * d_q / ws)
+    if var_pack > 0.0:
+        pack = pack * pack * pack / (pack * pack + var_pack)
+    imb = (ring[s, pos, R_M] - ring[s, j, R_M] - d_lp) / ws
     kappa = seg_f[s, GF_KAPPA]
     tr = _transient_sd(ring, s, pos, nb, seg_i[s, GI_N_BLOCKS], params[P_EPS_LP], params[P_LP_SCALE_ERR], 1,
                        pos) / ws
-    var_lam = (kappa * kappa * (ring[s, pos, R_V] - ring[s, j, R_V] + ring[s, pos, R_LP_VAR] + ring[s, j, R_LP_VAR])
-               / (ws * ws) + tr * tr + seg_f[s, GF_BASE_VAR] + seg_f[s, GF_VAR_G] * (d_q / ws - seg_f[s, GF_QBAR]) ** 2)
+    var_imb = kappa * kappa * (ring[s, pos, R_V] - ring[s, j, R_V] + ring[s, pos, R_LP_VAR] + ring[s, j, R_LP_VAR]
+                               ) / (ws * ws) + tr * tr
+    q_thr = (ring[s, pos, R_Q] - ring[s, j, R_Q]) / ws
+    return True, ws, q1, q2, d_mean, var_d, pack, var_pack, imb, var_imb, q_thr
+
+
+@_jit
+def _loc_reference(s, pos, t_end, onset, params, seg_f, seg_i, ring):
+    """At the raise: the leak-free reference, the blocks before the onset's (at most `P_LOC_LAG`, at least
+    REF_MIN_BLOCKS, within the ring's reach); GF_LR_OK = 0 when there is none."""
+    seg_f[s, GF_LR_OK] = 0.0
+    nr = ring.shape[1]
+    tb_us = params[P_TICK_US] * params[P_BLOCK_TICKS]
+    since = np.int64((t_end - onset) // tb_us)  # whole blocks since the onset; the onset's own block before them
+    n_ref = min(np.int64(params[P_LOC_LAG]), nr - 3 - since - 1, seg_i[s, GI_N_BLOCKS] - since - 2)
+    if since < 0 or n_ref < REF_MIN_BLOCKS:
+        return
+    end = (pos - since - 1) % nr
+    ok, _, q1, q2, d_mean, var_d, pack, _, imb, var_imb, q_thr = _window(s, end, n_ref, params, seg_f, seg_i, ring)
+    if not ok:
+        return
+    seg_f[s, GF_LR_OK] = 1.0
+    seg_f[s, GF_LR_IMB] = imb
+    seg_f[s, GF_LR_VIMB] = var_imb
+    seg_f[s, GF_LR_Q] = q_thr
+    seg_f[s, GF_LR_D] = d_mean
+    seg_f[s, GF_LR_VD] = var_d
+    seg_f[s, GF_LR_Q1] = q1
+    seg_f[s, GF_LR_Q2] = q2
+    seg_f[s, GF_LR_PACK] = pack
+
+
+@_jit
+def _loc_window(s, pos, t_end, onset, params, seg_cfg, slot_cfg, seg_f, seg_i, ring):
+    """The gradient location over the blocks since the onset (the onset's own block only partly leaks), within
+    the ring's reach: (x m, 1 s.d. m, window s), or (nan, inf, 0) when it cannot be had.
+
+    With a reference before the onset (`_loc_reference`), the leak and the pressure difference are measured
+    against it: the leak rate is the step of the balance's raw imbalance (the meters' biases and what drifted
+    since the baseline was learned cancel; the baseline's gain times the throughput's change remains), and the
+    model's offset c0 cancels (d_ref - k phi_ref takes its place; only k's uncertainty remains). Without one,
+    against the calibrated model and the balance's baseline."""
+    length = seg_cfg[s, GC_LENGTH_M]
+    w_cal = seg_f[s, GF_LC_W]
+    if seg_cfg[s, GC_LOC_K0] <= 0.0 or w_cal < params[P_LOC_MIN_CAL]:
+        return np.nan, np.inf, 0.0
+    nr = ring.shape[1]
+    tb_us = params[P_TICK_US] * params[P_BLOCK_TICKS]
+    since = np.int64((t_end - onset) // tb_us)
+    # the line's first minutes after the onset are its most transient (the steady profiles mislead most): the
+    # window leaves out the first half of them, at most SETTLE_BLOCKS
+    nb = since - min(np.int64(SETTLE_BLOCKS), since // 2)
+    nb = min(nb, nr - 3, seg_i[s, GI_N_BLOCKS] - 1)
+    if nb < 1:
+        return np.nan, np.inf, 0.0
+    ok, ws, q1, q2, d_mean, var_d_prop, pack, var_pack, imb, var_imb, q_thr = _window(s, pos, nb, params, seg_f,
+                                                                                      seg_i, ring)
+    if not ok:
+        return np.nan, np.inf, 0.0
+    # the friction model
+    pp_cal = seg_f[s, GF_LC_PP] / w_cal
+    k0 = seg_cfg[s, GC_LOC_K0]
+    c0, k, v00, v01, v11, s2 = calibrate(w_cal, seg_f[s, GF_LC_F], seg_f[s, GF_LC_FF], seg_f[s, GF_LC_D],
+                                         seg_f[s, GF_LC_FD], seg_f[s, GF_LC_DD], seg_f[s, GF_LC_VD],
+                                         seg_f[s, GF_LC_VF], k0, k0 * seg_cfg[s, GC_LOC_K0_REL_SD],
+                                         _c0_sd(s, pp_cal, seg_cfg, slot_cfg))
+    var_d = max(s2 / nb, var_d_prop)
+    g = seg_f[s, GF_BASE_G]
+    var_g = seg_f[s, GF_VAR_G]
+    if seg_f[s, GF_LR_OK] != 0.0:
+        q_ref = seg_f[s, GF_LR_Q]
+        lam = (imb - g * q_thr) - (seg_f[s, GF_LR_IMB] - g * q_ref)
+        var_lam = var_imb + seg_f[s, GF_LR_VIMB] + var_g * (q_thr - q_ref) ** 2
+        phi_ref, _, _ = phi_coefficients(seg_f[s, GF_LR_Q1], seg_f[s, GF_LR_Q2], 0.0, seg_f[s, GF_LR_PACK])
+        # the reference's blocks scatter about the model as any blocks do
+        n_ref = np.int64(params[P_LOC_LAG])
+        var_dref = max(s2 / n_ref, seg_f[s, GF_LR_VD])
+        c0 = seg_f[s, GF_LR_D] - k * phi_ref
+        v00 = var_dref + phi_ref * phi_ref * v11
+        v01 = -phi_ref * v11
+    else:
+        lam = imb - (seg_f[s, GF_BASE_A] + g * q_thr)
+        var_lam = var_imb + seg_f[s, GF_BASE_VAR] + var_g * (q_thr - seg_f[s, GF_QBAR]) ** 2
     x, sd = gradient_position(d_mean, var_d, c0, k, v00, v01, v11, q1, q2, lam, var_lam, pack, var_pack)
     if not (x == x and sd < np.inf):
         return np.nan, np.inf, 0.0
-    return x * length, sd * length, ws
+    model = params[P_LOC_MODEL_SD]
+    return x * length, math.sqrt(sd * sd + model * model) * length, ws
 
 
 @_jit
@@ -345,6 +425,8 @@ def _loc_emit(s, t_end, pos, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, coun
     when there is one. At the raise an alarm that cannot be located yet gets LOC_NONE (the whole segment); later
     refinements are emitted only when located."""
     onset = seg_i[s, GI_LOC_ONSET]
+    if at_raise:
+        _loc_reference(s, pos, t_end, onset, params, seg_f, seg_i, ring)
     x_g, sd_g, ws = _loc_window(s, pos, t_end, onset, params, seg_cfg, slot_cfg, seg_f, seg_i, ring)
     length = seg_cfg[s, GC_LENGTH_M]
     have_g = x_g == x_g
