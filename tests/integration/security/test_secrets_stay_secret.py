@@ -51,15 +51,11 @@ def test_without_secrets_each_service_refuses_to_start_and_says_why(tmp_path: Pa
         (["-m", "services.workorders", "serve"], {"PIPEWARDEN_WORKORDERS_DB_URL": f"sqlite:///{tmp_path}/w.db"},
          "PIPEWARDEN_WORKORDERS_JWT_KEYS_FILE is not set"),
         (["-m", "services.leakdetect"], {}, "PIPEWARDEN_LEAKDETECT_JWT_KEYS_FILE is not set"),
-        (["-m", "services.console", "serve"], {}, "PIPEWARDEN_CONSOLE_JWT_SIGNING_KEY_FILE must be set"),
         (["-m", "services.console", "serve"],
          {"PIPEWARDEN_CONSOLE_JWT_SIGNING_KEY_FILE": str(tmp_path / "absent.pem"),
           "PIPEWARDEN_CONSOLE_SESSION_SECRET": "s" * 40,
           "PIPEWARDEN_CONSOLE_USERS_FILE": str(write_users_file(tmp_path / "users.yaml"))},
          "absent.pem: cannot be read"),
-        (["-m", "services.workorders", "serve"],
-         {"PIPEWARDEN_WORKORDERS_DB_URL": f"sqlite:///{tmp_path}/w.db",
-          "PIPEWARDEN_WORKORDERS_JWT_KEYS_FILE": str(tmp_path / "users.yaml")}, "not JSON"),
     ]
     # At once: each is a Python start-up and an import of its service (seconds), not work.
     started = [(args, words, subprocess.Popen([sys.executable, *args], cwd=ROOT, env=_env(**env), text=True,
@@ -69,6 +65,26 @@ def test_without_secrets_each_service_refuses_to_start_and_says_why(tmp_path: Pa
         _, stderr = process.communicate(timeout=120)
         assert process.returncode == 2, (args, stderr[-2000:])
         assert words in stderr and "Traceback" not in stderr, (args, stderr[-2000:])
+
+
+def test_unusable_key_files_are_refused_before_serving(tmp_path: Path) -> None:
+    """In process (the exits above show how a service reports them): a key set that is not one, a signing key
+    file that is absent, the console without any key."""
+    from services.console.config import ConfigError, ConsoleConfig
+    from services.leakdetect.bootstrap import query_verifier
+    from services.leakdetect.config import LeakdetectConfig
+    from services.tokens import KeyFileError
+    from services.workorders.bootstrap import token_verifier
+    from services.workorders.config import WorkOrdersConfig
+
+    garbage = tmp_path / "jwks.json"
+    garbage.write_text("not json")
+    with pytest.raises(KeyFileError, match="not JSON"):
+        token_verifier(WorkOrdersConfig(jwt_keys_file=str(garbage)), dev=False)
+    with pytest.raises(KeyFileError, match="not JSON"):
+        query_verifier(LeakdetectConfig(jwt_keys_file=str(garbage)))
+    with pytest.raises(ConfigError, match="PIPEWARDEN_CONSOLE_JWT_SIGNING_KEY_FILE must be set"):
+        ConsoleConfig.from_env({"PIPEWARDEN_CONSOLE_SESSION_SECRET": "s" * 40, "PIPEWARDEN_CONSOLE_USERS_FILE": "u"})
 
 
 @contextmanager
