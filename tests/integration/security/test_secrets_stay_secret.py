@@ -85,6 +85,19 @@ def test_unusable_key_files_are_refused_before_serving(tmp_path: Path) -> None:
         query_verifier(LeakdetectConfig(jwt_keys_file=str(garbage)))
     with pytest.raises(ConfigError, match="PIPEWARDEN_CONSOLE_JWT_SIGNING_KEY_FILE must be set"):
         ConsoleConfig.from_env({"PIPEWARDEN_CONSOLE_SESSION_SECRET": "s" * 40, "PIPEWARDEN_CONSOLE_USERS_FILE": "u"})
+    with pytest.raises(ValueError, match="PIPEWARDEN_LEAKDETECT_JWT_KEYS_FILE is not set"):
+        query_verifier(LeakdetectConfig())
+    # leakdetect --dev: the throwaway keys of var/dev/tokens (as workorders --dev); its tokens verify.
+    from services.tokens import DEV_KEYS_DIR, TokenIssuer, dev_keys, load_signing_key
+
+    signing, _ = dev_keys(ROOT / DEV_KEYS_DIR)
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        dev = query_verifier(LeakdetectConfig(), dev=True)
+    finally:
+        os.chdir(cwd)
+    assert dev.verify(TokenIssuer(load_signing_key(signing)).issue("dev", "crew", ["*"])).role == "crew"
 
 
 @contextmanager
