@@ -102,6 +102,15 @@ Methods and parameters (defaults in `config.DetectorParams`)
 (e) Rupture: pressure below a reference (its own 10-s exponential average) by 1.5 % of it, held 1 s over two
     readings, unless the inflow fell by 5 % of nominal (a supply cut, not a rupture); never waits for a
     balance window.
+(g) Location of balance alarms (`kernels.location`): pressure-gradient intersection. A friction model
+    p_u^2 - p_d^2 - elevation = c0 + k q^2, calibrated per segment on leak-free blocks (Bayesian: k's prior from
+    the pipe's roughness, c0's from the transmitters' accuracy; 30-min lag, never inside an alarm, forgetting
+    6 h); at the raise a reference window before the onset; the leak rate as the step of the raw imbalance, the
+    flow Q upstream and Q - leak downstream (packing spread along the line); the profiles cross where
+    k (phi(x) - phi_ref) = d - d_ref. 1 s.d. from the transmitters' noise and the blocks' scatter, k's posterior,
+    the leak and packing rates, and 4 % of the length for the steady model itself; refined every 5 min; fused
+    with the incident's pressure-wave location by inverse variance. `LeakLocated` events; the facade's alarm
+    gets `position_m`, its clamped 95 % interval and evidence `position_method` ("none": the whole segment).
 (f) Sensor health per tag (codes of pipewarden.leakdetect.v1.SensorHealth): stale after
     max(3 scan periods, 5 s) without a good reading (checked at every tick, and by `advance_to`), flat-lined
     after 30 identical readings lasting 30 s (a flow meter reading exactly 0 is shut in only while the other
