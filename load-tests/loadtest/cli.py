@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadtest import REPO, crosscheck, fleet, knee, leak, probes, report, slo
+from loadtest import REPO, crosscheck, fleet, knee, leak, probes, report, slo, transport
 from loadtest.profiles import MAX_DURATION_S, MAX_RATE, PROFILES, Profile
 from loadtest.stats import Recorder, percentiles_ms
 from loadtest.target import Target, TargetError, check, from_addresses, from_deployment
@@ -57,6 +57,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workorders", help="workorders gRPC host:port of the target (the leak's work order)")
     p.add_argument("--dispatcher-token-file", type=Path, help="a dispatcher token (`make token`) in a file")
     p.add_argument("--leakdetect", action="append", default=[], help="leakdetect query host:port (repeatable)")
+    p.add_argument("--tls-ca", type=Path, help="with --target: speak TLS to the gRPC servers, trusting this CA "
+                   "(Kafka: PIPEWARDEN_KAFKA_SECURITY_PROTOCOL and companions)")
     p.add_argument("--profile", default="smoke", choices=sorted(PROFILES))
     p.add_argument("--slo", type=Path, default=None, help=f"SLO file (default {slo.DEFAULT_FILE.relative_to(REPO)})")
     p.add_argument("--rate", type=_positive(float, MAX_RATE), help="offered readings/s (ramp: first step)")
@@ -76,6 +78,10 @@ def resolve(args: argparse.Namespace) -> Target:
         return from_deployment(args.deployment)
     if args.token_file is None:
         raise TargetError("--target needs --token-file (the gateways' tokens)")
+    if args.tls_ca is not None:
+        if not args.tls_ca.is_file():
+            raise TargetError(f"--tls-ca {args.tls_ca}: no such file")
+        transport.use_ca(str(args.tls_ca))
     return from_addresses(args.target, args.token_file, args.network, args.kafka, args.workorders,
                           args.dispatcher_token_file, args.leakdetect)
 
@@ -91,7 +97,7 @@ def _end_offsets(bootstrap: str | None) -> int | None:
 
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             client_id="loadtest-offsets", request_timeout_ms=10_000)
+                             client_id="loadtest-offsets", request_timeout_ms=10_000, **transport.kafka_kwargs())
     try:
         parts = consumer.partitions_for_topic(TELEMETRY_READINGS.name) or set()
         ends = consumer.end_offsets([TopicPartition(TELEMETRY_READINGS.name, p) for p in parts])

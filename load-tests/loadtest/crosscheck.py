@@ -17,7 +17,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from loadtest import REPO
+from loadtest import REPO, transport
 
 GHZ_MODULE = "github.com/bojand/ghz/cmd/ghz"
 GHZ_VERSION = "v0.121.0"
@@ -67,7 +67,8 @@ def ghz(telemetry: str, token: str, request: bytes, duration_s: float, concurren
     template = json.dumps(data).replace('"__SEQ__"', f"{{{{add {base} .RequestNumber}}}}")
     config = {
         "call": "pipewarden.telemetry.v1.TelemetryIngestService.PublishBatch",
-        "host": telemetry, "insecure": True,
+        "host": telemetry,
+        **({"cacert": ca} if (ca := os.environ.get(transport.CA_ENV)) else {"insecure": True}),
         # The service's own .proto (ghz's server-reflection client finds no symbol on grpcio's reflection).
         "proto": str(PROTO), "import-paths": [str(REPO / "protos")],
         "metadata": {"authorization": f"Bearer {token}"},

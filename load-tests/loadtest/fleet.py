@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from loadtest import transport
 from loadtest.stats import Recorder
 from services.contracts.pipewarden.telemetry.v1 import reading_pb2, telemetry_ingest_service_pb2
 from services.fieldsim import PlausibleValues
@@ -146,7 +147,7 @@ class GatewayStream:
         backoff = self.backoff_s[0]
         # A connection of its own, as a real gateway has (gRPC would otherwise share one subchannel among
         # all channels to the same address, and every stream would reach the same telemetry worker).
-        channel = grpc.aio.insecure_channel(self.target, options=[("grpc.use_local_subchannel_pool", 1)])
+        channel = transport.aio_channel(self.target, options=[("grpc.use_local_subchannel_pool", 1)])
         try:
             while True:
                 if stop.is_set() and not self.unacked:

@@ -27,7 +27,7 @@ from typing import Any
 
 import grpc
 
-from loadtest import REPO
+from loadtest import REPO, transport
 from loadtest.target import Target
 
 LEAK_GATEWAY = "gw-transmission"
@@ -52,7 +52,7 @@ class LeakPlan:
 def _leakdetect(target: Target) -> list[Any]:
     from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2_grpc
 
-    return [leak_query_service_pb2_grpc.LeakQueryServiceStub(grpc.insecure_channel(a))
+    return [leak_query_service_pb2_grpc.LeakQueryServiceStub(transport.channel(a))
             for a in target.leakdetect_query]
 
 
@@ -161,7 +161,7 @@ class LeakRun:
             return
         try:
             consumer = KafkaConsumer(bootstrap_servers=self.target.kafka_bootstrap, group_id=None,
-                                     enable_auto_commit=False, client_id="loadtest-alarms")
+                                     enable_auto_commit=False, client_id="loadtest-alarms", **transport.kafka_kwargs())
             tps = [TopicPartition(LEAK_ALARMS.name, p) for p in consumer.partitions_for_topic(LEAK_ALARMS.name) or []]
             consumer.assign(tps)
             consumer.seek_to_end(*tps)
@@ -187,7 +187,7 @@ class LeakRun:
             return
         metadata = (("authorization", f"Bearer {self.target.dispatcher_token}"),)
         try:
-            with grpc.insecure_channel(self.target.workorders) as channel:
+            with transport.channel(self.target.workorders) as channel:
                 stub = wgrpc.WorkOrdersServiceStub(channel)
                 before = {o.work_order_id for o in stub.ListWorkOrders(wpb.ListWorkOrdersRequest(),
                                                                        metadata=metadata, timeout=10).work_orders}

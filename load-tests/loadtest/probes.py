@@ -15,6 +15,8 @@ from typing import Any
 
 import psutil
 
+from loadtest import transport
+
 log = logging.getLogger(__name__)
 
 
@@ -57,11 +59,12 @@ class LagProbe:
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
         if self._admin is None:
             self._admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="loadtest-lag",
-                                           request_timeout_ms=5000)
+                                           request_timeout_ms=5000, **transport.kafka_kwargs())
         if self._consumer is None:
             self._consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
                                            enable_auto_commit=False, client_id="loadtest-lag",
-                                           max_partition_fetch_bytes=256 * 1024, request_timeout_ms=6000)
+                                           max_partition_fetch_bytes=256 * 1024, request_timeout_ms=6000,
+                                           **transport.kafka_kwargs())
         return self._admin, self._consumer
 
     def sample(self) -> None:

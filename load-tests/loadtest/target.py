@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 import yaml
 
+from loadtest import transport
 from services.network import Network, load_demo_network, load_network
 
 
@@ -98,6 +99,7 @@ def from_deployment(file: Path) -> Target:
         except KeyFileError as error:
             raise TargetError(str(error)) from None
         dispatcher = issuer.issue("loadtest", "dispatcher", ["*"], ttl_s=4 * 3600)
+    transport.use_deployment(d)  # tls: true -> TLS to its servers, SASL_SSL to its broker
     return Target(
         name=f"deployment {d.file}",
         telemetry=f"127.0.0.1:{d.telemetry_port}",
@@ -145,7 +147,7 @@ def check(target: Target, gateways: list[str], timeout_s: float = 3.0) -> None:
     missing = [g for g in gateways if g not in target.gateway_tokens]
     if missing:
         raise TargetError(f"no token for gateway(s) {', '.join(missing)} of network {target.network.name!r}")
-    with grpc.insecure_channel(target.telemetry) as channel:
+    with transport.channel(target.telemetry) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout_s)
         except grpc.RpcError as error:
