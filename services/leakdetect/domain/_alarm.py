@@ -148,7 +148,8 @@ class AlarmBook:
         `position_covers_segment` (1 when the 95 % interval is the whole segment: no useful location), the
         gradient's own estimate and the balance time it averaged over."""
         length = self._length_m[seg]
-        lo, hi = self._located(seg, ev)["position_interval_m"]  # type: ignore[misc]
+        interval: tuple[float, float] = self._located(seg, ev)["position_interval_m"]  # type: ignore[assignment]
+        lo, hi = interval
         return {
             "position_method": (L.LOC_METHOD_NAMES[ev.method] if 0 <= ev.method < len(L.LOC_METHOD_NAMES)
                                 else str(ev.method)),

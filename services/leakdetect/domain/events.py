@@ -194,7 +194,7 @@ class BaselineLearned:
 
 
 DetectorEvent = (
-    LeakRaised | LeakUpdated | LeakCleared | PressureWaveLeak | PressureWaveOperation | PressureWaveUnpaired | Rupture
-    | MethaneLevel | MethaneRise | MethaneCleared | SensorHealthChanged | BalanceSuspended | BalanceResumed
-    | BaselineLearned
+    LeakRaised | LeakUpdated | LeakLocated | LeakCleared | PressureWaveLeak | PressureWaveOperation
+    | PressureWaveUnpaired | Rupture | MethaneLevel | MethaneRise | MethaneCleared | SensorHealthChanged
+    | BalanceSuspended | BalanceResumed | BaselineLearned
 )

@@ -34,11 +34,11 @@ def calibrate(phi: F64, d: F64, var_d: F64, var_phi: F64, k0: float, k0_sd: floa
     prior_prec = np.diag([1.0 / c0_sd**2, 1.0 / k0_sd**2])
     prior_mean = np.array([0.0, k0])
     s2 = float(np.mean(var_d))
-    theta = prior_mean
-    cov = np.linalg.inv(prior_prec)
+    theta: F64 = prior_mean
+    cov: F64 = np.linalg.inv(prior_prec)
     for _ in range(3):
         prec = prior_prec + xtx / s2
-        cov = np.linalg.inv(prec)
+        cov = np.asarray(np.linalg.inv(prec), dtype=np.float64)
         theta = cov @ (prior_prec @ prior_mean + xtd / s2)
         resid = d - x @ theta
         # the residuals' sum of squares with the corrected phi-phi entry (as the sums give it)

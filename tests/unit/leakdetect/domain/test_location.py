@@ -130,7 +130,8 @@ def test_a_balance_alarm_the_model_cannot_locate_yet_gets_the_whole_segment_flag
     p = Pipeline.from_network(net)  # type: ignore[arg-type]
     p.feed(tag=tag, time_unix_us=t_us, value=v, quality=q, si_units=True)
     (alarm,) = p.alarms
-    assert alarm.evidence["position_method"] == "pressure_gradient" and abs(alarm.position_m - 17_500) < 1400
+    assert alarm.evidence["position_method"] == "pressure_gradient"
+    assert alarm.position_m is not None and abs(alarm.position_m - 17_500) < 1400
 
 
 def test_location_parameters_are_checked() -> None:
