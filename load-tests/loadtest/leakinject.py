@@ -17,8 +17,10 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import loadtest  # noqa: F401  (puts the repository on sys.path)
+from loadtest import transport
 from services.fieldsim import BatchBuilder, Fleet, FleetConfig, ValueSource
 from services.gasflow import LeakSpec
 from services.gasflow.fieldsource import SimulatedValues
@@ -69,6 +71,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         target=args.target, tokens={args.gateway: os.environ["LOADTEST_LEAK_TOKEN"]}, gateways=(args.gateway,),
         first_sequence=time.time_ns() // 1000, seed=args.seed, start_unix_s=args.start, time_scale=args.time_scale,
         batch_source_s=args.batch_source_s, end_unix_s=args.end, ack_timeout_s=30.0,
+        # The parent's TLS setting (a deployment with tls: true) reaches this child through the environment.
+        tls_root_cert=Path(ca).read_bytes() if (ca := os.environ.get(transport.CA_ENV)) else None,
     )
     recorded = precompute(network, config, values, args.gateway)
     print(json.dumps({"ready": time.time(), "readings": len(recorded.values)}), flush=True)
