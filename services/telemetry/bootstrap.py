@@ -90,7 +90,8 @@ def build_server(
     return TelemetryServer(
         config,
         service,
-        TelemetryIngestServicer(service, tokens, metrics, max_streams_per_gateway=config.max_streams_per_gateway),
+        TelemetryIngestServicer(service, tokens, metrics, max_streams_per_gateway=config.max_streams_per_gateway,
+                                client_cert_identity=config.tls_client_ca_file is not None),
         network=network,
         metrics=metrics,
         owned_producer=owned_producer,

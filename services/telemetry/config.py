@@ -25,6 +25,8 @@ class TelemetryConfig:
     listen_address: str = "127.0.0.1:50051"
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
+    # Mutual TLS: gateways present a certificate signed by this CA that names their gateway id (CN or SAN).
+    tls_client_ca_file: str | None = None
     max_receive_message_bytes: int = 4 * 1024 * 1024
     max_readings_per_batch: int = 10_000
     max_concurrent_streams: int = 1024
@@ -121,6 +123,9 @@ class TelemetryConfig:
         cert, key = opt("TLS_CERT_FILE"), opt("TLS_KEY_FILE")
         if (cert is None) != (key is None):
             raise ConfigError(f"{p}TLS_CERT_FILE and {p}TLS_KEY_FILE must be set together")
+        client_ca = opt("TLS_CLIENT_CA_FILE")
+        if client_ca is not None and cert is None:
+            raise ConfigError(f"{p}TLS_CLIENT_CA_FILE (mutual TLS) needs {p}TLS_CERT_FILE and {p}TLS_KEY_FILE")
         compression = opt("KAFKA_COMPRESSION")
         try:
             kafka_security = KafkaSecurity.from_env(env)
@@ -133,6 +138,7 @@ class TelemetryConfig:
             listen_address=text("LISTEN", default.listen_address),
             tls_cert_file=cert,
             tls_key_file=key,
+            tls_client_ca_file=client_ca,
             max_receive_message_bytes=integer("MAX_MESSAGE_BYTES", default.max_receive_message_bytes, 1024),
             max_readings_per_batch=integer("MAX_READINGS_PER_BATCH", default.max_readings_per_batch, 1),
             max_concurrent_streams=integer("MAX_CONCURRENT_STREAMS", default.max_concurrent_streams, 1),

@@ -1,4 +1,5 @@
-"""A self-signed certificate for 127.0.0.1 / localhost (openssl), for the TLS tests of telemetry and gateway."""
+"""Certificates for the TLS tests: a self-signed one (openssl), and a local CA with server and gateway client
+certificates (deploy/local/pki.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from deploy.local.pki import CertPair, ensure_ca, issue
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
@@ -20,3 +23,15 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
         check=True, capture_output=True,
     )  # fmt: skip
     return cert, key
+
+
+def local_pki(directory: Path) -> tuple[CertPair, CertPair]:
+    """(CA, server certificate for localhost / 127.0.0.1) made by the deployment's own local CA code (Python)."""
+    ca = ensure_ca(directory / "ca")
+    return ca, issue(ca, directory / "ca", "server", common_name="localhost")
+
+
+def gateway_certificate(ca: CertPair, directory: Path, gateway_id: str) -> CertPair:
+    """A client certificate naming ``gateway_id`` (CN and DNS SAN), for telemetry's mutual TLS."""
+    return issue(ca, directory, f"client-{gateway_id}", common_name=gateway_id, dns=(gateway_id,), ips=(),
+                 server=False, client=True)

@@ -89,6 +89,8 @@ class GrpcTelemetryLink:
         *,
         root_cert: bytes | None = None,
         server_name: str | None = None,
+        client_cert: bytes | None = None,
+        client_key: bytes | None = None,
         max_message_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         options: list[tuple[str, Any]] = [
@@ -100,8 +102,12 @@ class GrpcTelemetryLink:
         ]
         if server_name:
             options.append(("grpc.ssl_target_name_override", server_name))
-        if root_cert is not None:
-            self.channel = grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(root_cert), options=options)
+        if (client_cert is None) != (client_key is None):
+            raise ValueError("a TLS client certificate and its key must be given together")
+        if root_cert is not None or client_cert is not None:
+            # With a client certificate: mutual TLS, telemetry checks that it names this gateway.
+            credentials = grpc.ssl_channel_credentials(root_cert, private_key=client_key, certificate_chain=client_cert)
+            self.channel = grpc.aio.secure_channel(target, credentials, options=options)
         else:
             self.channel = grpc.aio.insecure_channel(target, options=options)
         # Requests go out as bytes already serialized (wire.py): the chunks are never decoded on the way.

@@ -15,6 +15,7 @@ from services.contracts.pipewarden.telemetry.v1 import (
     telemetry_ingest_service_pb2_grpc,
 )
 from services.grpcserve import StreamLimit, Undecodable, add_lenient_service, refuse_for_limit, stream_slot
+from services.grpctls import peer_certificate_names
 from services.telemetry.adapters.auth import AuthError, GatewayTokens
 from services.telemetry.domain import BatchAck, BatchError
 from services.telemetry.service_layer import IngestService, PublishUnavailable, RateLimitExceeded, RecordTooLarge
@@ -61,8 +62,12 @@ class TelemetryIngestServicer(telemetry_ingest_service_pb2_grpc.TelemetryIngestS
         metrics: RefusalMetrics,
         *,
         max_streams_per_gateway: int = 8,
+        client_cert_identity: bool = False,
     ) -> None:
         self.service = service
+        # Mutual TLS: the client certificate (CN or a DNS/URI SAN) must name the gateway the token is for, and so
+        # the gateway_id of every batch (checked by the service against the token's gateway).
+        self.client_cert_identity = client_cert_identity
         self.tokens = tokens
         self.metrics = metrics
         # A gateway needs one PublishStream (two for a moment while it reconnects): more is a loop or a leak.
@@ -79,11 +84,19 @@ class TelemetryIngestServicer(telemetry_ingest_service_pb2_grpc.TelemetryIngestS
 
     async def _authenticate(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
         try:
-            return self.tokens.gateway_of(context.invocation_metadata())
+            gateway_id = self.tokens.gateway_of(context.invocation_metadata())
         except AuthError as error:
             self.metrics.call_refused(error.reason)
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(error))
             raise  # unreachable: abort raises
+        if self.client_cert_identity:
+            names = peer_certificate_names(context)
+            if gateway_id not in names:
+                self.metrics.call_refused("certificate")
+                named = ", ".join(sorted(names)[:3]) or "no name"
+                await _abort(context, grpc.StatusCode.PERMISSION_DENIED,
+                             f"the client certificate names {named[:200]}, not gateway {gateway_id!r}")
+        return gateway_id
 
     async def _ingest(
         self, gateway_id: str, batch: reading_pb2.ReadingBatch, context: grpc.aio.ServicerContext[Any, Any]

@@ -7,7 +7,6 @@ tests and the benchmark start what it returns.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Protocol
 
 import grpc
@@ -18,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from services.contracts.pipewarden.telemetry.v1 import (
     telemetry_ingest_service_pb2,
 )
+from services.grpctls import server_credentials
 from services.network import Network
 from services.telemetry.adapters.metrics import PrometheusIngestMetrics
 from services.telemetry.config import TelemetryConfig
@@ -85,9 +85,8 @@ class TelemetryServer:
             server,
         )
         if config.tls_cert_file and config.tls_key_file:
-            credentials = grpc.ssl_server_credentials(
-                [(Path(config.tls_key_file).read_bytes(), Path(config.tls_cert_file).read_bytes())]
-            )
+            credentials = server_credentials(config.tls_cert_file, config.tls_key_file,
+                                             client_ca_file=config.tls_client_ca_file)
             self.port = server.add_secure_port(config.listen_address, credentials)
         else:
             self.port = server.add_insecure_port(config.listen_address)
