@@ -34,6 +34,8 @@ from google.protobuf.descriptor import FieldDescriptor
 
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as pb
 from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2_grpc as pb_grpc
+from services.grpctls import ClientTLS
+from services.grpctls import channel as grpc_channel
 from services.workorders.adapters.queries import REPORTS
 from services.workorders.config import DEFAULT_GRPC_ADDRESS
 from services.workorders.entrypoints.tables import chart_columns, format_table, parse_cell, write_bar_chart
@@ -115,6 +117,13 @@ def parser() -> argparse.ArgumentParser:
         help=f"workorders gRPC address (default: ${ADDRESS_ENV} or {DEFAULT_GRPC_ADDRESS})",
     )
     top.add_argument("--token-file", type=Path, help=f"a file holding the bearer token (default: ${TOKEN_ENV})")
+    top.add_argument(
+        "--tls-ca",
+        type=Path,
+        default=os.environ.get("PIPEWARDEN_WORKORDERS_CTL_TLS_CA_FILE") or None,
+        help="speak TLS, trusting this CA (a deployment with tls: true: <data_dir>/tls/ca.pem; "
+        "default: $PIPEWARDEN_WORKORDERS_CTL_TLS_CA_FILE, else plaintext)",
+    )
     top.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each answer (default 10)")
     top.add_argument("--json", action="store_true", help="print the API's answer as JSON instead of a table")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -397,7 +406,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    with grpc.insecure_channel(args.address) as channel:
+    if args.tls_ca is not None and not Path(args.tls_ca).is_file():
+        print(f"error: --tls-ca {args.tls_ca}: no such file", file=sys.stderr)
+        return 2
+    tls = ClientTLS(str(args.tls_ca)) if args.tls_ca is not None else None
+    with grpc_channel(args.address, tls) as channel:
         api = _Api(pb_grpc.WorkOrdersServiceStub(channel), token, args.timeout)
         try:
             return int(args.run(api, args))
