@@ -118,6 +118,12 @@ chromium:
 bench-console: venv kafka-jars chromium
 	$(PY) -m benchmarks.console
 
+# Every entry point fed garbage, mutated real inputs and hostile values (benchmarks/fuzz), then 1,000 open Watch
+# streams: reports/fuzz.{json,md,png}. Bounded: each entry point stops after FUZZ_MINUTES; FUZZ_ARGS="--cases N".
+FUZZ_MINUTES ?= 3
+fuzz: venv kafka-jars
+	$(PY) -m benchmarks.fuzz --max-minutes $(FUZZ_MINUTES) $(FUZZ_ARGS)
+
 # The one-host deployment (deploy/local): every process under supervisord, settings in one file.
 DEPLOYMENT ?= deploy/local/pipewarden.yaml
 DEPLOY := $(PY) -m deploy.local --file $(DEPLOYMENT)
