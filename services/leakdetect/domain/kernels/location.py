@@ -124,6 +124,8 @@ ELEV_MODEL_REL_SD = 0.1
 # Blocks (2 min) a reference window before the onset needs at least; shorter, the leak is measured against the
 # balance's baseline instead
 REF_MIN_BLOCKS = 4
+# Share of a location window's blocks that may be invalid for the balance (their ticks are left out of the means)
+MAX_INVALID_SHARE = 0.1
 # Blocks (10 min) after an onset left out of a long location window (half of a short one)
 SETTLE_BLOCKS = 20
 # Slack on top of the wave's travel time when a pressure-wave location joins a balance alarm (as the facade joins)
@@ -297,7 +299,8 @@ def _loc_calibrate(s, pos, t_end, params, seg_f, seg_i, ring):
 @_jit
 def _window(s, pos, nb, params, seg_f, seg_i, ring):
     """The location's and the balance's means over the nb blocks ending at ring position `pos`: whether it is
-    usable (no block invalid for the balance or lacking a pressure or the inflow), then seconds, inflow mean,
+    usable (at most MAX_INVALID_SHARE of its blocks invalid for the balance or lacking a pressure or the inflow),
+    then seconds, inflow mean,
     its mean square, d's mean and the propagated variance of that mean, the packing rate (shrunk towards 0 by
     its noise, Wiener: a still line's noise is no correction) and its variance, the raw imbalance (net inflow
     less line-pack change) and its variance, the throughput."""
@@ -305,7 +308,10 @@ def _window(s, pos, nb, params, seg_f, seg_i, ring):
     j = (pos - nb) % nr
     bt = params[P_BLOCK_TICKS]
     n = ring[s, pos, R_LN] - ring[s, j, R_LN]
-    if nb < 1 or n != nb * bt or ring[s, pos, R_INVALID] != ring[s, j, R_INVALID]:
+    # a few invalid blocks (a tick without a healthy balance: a late or missing reading) are left out of the
+    # means rather than ending the location: the leak keeps its position through them
+    if nb < 1 or n < (1.0 - MAX_INVALID_SHARE) * nb * bt or (
+            ring[s, pos, R_INVALID] - ring[s, j, R_INVALID] > MAX_INVALID_SHARE * nb):
         return False, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     ws = (ring[s, pos, R_TIME] - ring[s, j, R_TIME]) * 1e-6
     q1 = (ring[s, pos, R_LQ1] - ring[s, j, R_LQ1]) / n
