@@ -105,7 +105,12 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
         return EXIT_USAGE if exc.code else EXIT_OK
     progress = _Progress(err, args.quiet)
     for name, target in (("--out", args.out), ("--json", args.json)):
-        if target is not None and Path(target).exists() and (Path(target).is_dir() != (name == "--out")):
+        try:
+            clash = target is not None and Path(target).exists() and (Path(target).is_dir() != (name == "--out"))
+        except OSError as exc:  # e.g. a name too long for the file system
+            print(f"replay: {name} {str(target)[:200]}: unusable path: {exc.strerror or exc}", file=err)
+            return EXIT_USAGE
+        if clash:
             print(f"replay: {name} {target}: exists and is {'not ' if name == '--out' else ''}a directory", file=err)
             return EXIT_USAGE
     try:
@@ -142,11 +147,21 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
         counts = ", ".join(f"{k} {v:,}" for k, v in sorted(history.refused.items()))
         print(f"refused {history.refused_rows:,} of {history.rows:,} rows ({counts}); the first of each are listed "
               "above", file=out)
+    # An unwritable --json / --out (no such folder, a name too long, no permission, disk full) is said as such,
+    # after the alarms were printed: never a traceback (found by make fuzz).
     if args.json:
-        write_json(alarms, Path(args.json))
+        try:
+            write_json(alarms, Path(args.json))
+        except OSError as exc:
+            print(f"replay: --json {args.json[:200]}: cannot be written: {exc.strerror or exc}", file=err)
+            return EXIT_FAILED
         print(f"alarms written to {args.json}", file=out)
     if args.out:
-        written = write_out(Path(args.out), pipeline, network, history, status_rows, alarms)
+        try:
+            written = write_out(Path(args.out), pipeline, network, history, status_rows, alarms)
+        except OSError as exc:
+            print(f"replay: --out {args.out[:200]}: cannot be written: {exc.strerror or exc}", file=err)
+            return EXIT_FAILED
         print(f"status and {len(written) - 1} plot(s) written to {args.out}", file=out)
     return EXIT_REFUSED_ROWS if history.refused_rows else EXIT_OK
 
