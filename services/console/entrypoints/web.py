@@ -147,7 +147,11 @@ def create_app(deps: ConsoleDeps) -> Starlette:
             raise HTTPException(400, f"the form could not be read: {str(error)[:200]}") from None
         sent = form.get("csrf_token")
         expected = request.session.get("csrf")
-        if not isinstance(sent, str) or not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
+        # Compared as bytes: compare_digest refuses str with non-ASCII characters (a TypeError, HTTP 500, found
+        # by make fuzz); "surrogatepass" because a form may carry lone surrogates.
+        if not isinstance(sent, str) or not isinstance(expected, str) or not hmac.compare_digest(
+            sent.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+        ):
             raise HTTPException(403, "CSRF token missing or wrong: reload the page and submit again")
         return form
 
