@@ -1,0 +1,479 @@
+"""Fuzz targets run in process: the file loaders, the CLIs and the console's web forms.
+
+- ``loader.network-file``: ``services.network.load_network`` on mutated real network files (the shipped
+  demo city's text and a hand-written line), YAML-level hostile documents and garbage bytes. Accepted, or
+  ``NetworkFileError`` naming the file, the entry and the problem; any other exception is a crash.
+- ``loader.history-file``: ``read_history`` on mutated historian CSV exports. Accepted (bad rows refused and
+  counted, with file:line examples), or ``HistoryFileError`` naming the file; anything else is a crash.
+- ``cli.*``: the replay CLI and the workorders ``ctl`` client called in process with hostile arguments
+  (unknown options, garbage values, missing and garbage files; ``ctl`` against an address where nothing
+  listens and against a live server with garbage values). They must exit with a status and say why on stderr;
+  a traceback or an exit through an exception is a crash.
+- ``web.console-forms``: the console's forms (sign-in, the order actions, the queue filters) through its
+  ASGI app with hostile fields, encodings and sizes, on the fakes of its ports. 5xx or a traceback is a crash;
+  every 4xx must say why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import random
+import re
+import tempfile
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .core import Case, Outcome, Target, garbage, hostile_text, mutate
+
+REPO = Path(__file__).resolve().parents[2]
+TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
+
+
+# ============================================================================================ network file
+def _yaml_hostile(rng: random.Random, document: Any, depth: int = 0) -> Any:
+    """The document with one value somewhere replaced by a hostile one (wrong type, extreme, huge, None)."""
+    if isinstance(document, dict) and document:
+        key = rng.choice(list(document))
+        copy = dict(document)
+        if rng.random() < 0.6 and depth < 4:
+            copy[key] = _yaml_hostile(rng, document[key], depth + 1)
+        elif rng.random() < 0.5:
+            copy[key] = rng.choice((None, -1, 0, 1e308, float("nan"), float("inf"), "", [], {}, "x" * 10_000, True,
+                                    [[[]]], -(2**70), hostile_text(rng, ())))
+        else:
+            copy.pop(key)
+        return copy
+    if isinstance(document, list) and document:
+        copy_list = list(document)
+        i = rng.randrange(len(copy_list))
+        roll = rng.random()
+        if roll < 0.5 and depth < 4:
+            copy_list[i] = _yaml_hostile(rng, copy_list[i], depth + 1)
+        elif roll < 0.7:
+            copy_list.append(copy_list[i])  # a duplicate entry
+        elif roll < 0.85:
+            del copy_list[i]
+        else:
+            copy_list = copy_list * rng.choice((2, 50))
+        return copy_list
+    return rng.choice((None, "x", -1, 1e308, float("nan"), [], {"a": 1}, hostile_text(rng, ())))
+
+
+class NetworkFileTarget(Target):
+    name = "loader.network-file"
+    kind = "loader"
+    canary_every = 2000
+
+    def __init__(self) -> None:
+        self.sources = [
+            (REPO / "services/network/data/demo_city.yaml").read_bytes(),
+            (REPO / "tests/fixtures/networks/long_line.yaml").read_bytes(),
+        ]
+        self.documents = [yaml.safe_load(s) for s in self.sources]
+        self.folder = Path(tempfile.mkdtemp(prefix="fuzz-network-"))
+        self.path = self.folder / "network.yaml"
+
+    async def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+            self.folder.rmdir()
+
+    def make_case(self, rng: random.Random) -> Case:
+        roll = rng.random()
+        # The small network most of the time: the demo city costs ~20x as much to validate.
+        source = 1 if rng.random() < 0.9 else 0
+        if roll < 0.45:
+            document = _yaml_hostile(rng, self.documents[source])
+            for _ in range(rng.randrange(0, 3)):
+                document = _yaml_hostile(rng, document)
+            try:
+                data = yaml.safe_dump(document, allow_unicode=True).encode()
+            except (yaml.YAMLError, ValueError, RecursionError):
+                data = garbage(rng)
+            return Case("hostile", "network.yaml", data)
+        if roll < 0.85:
+            return Case("mutated", "network.yaml", mutate(self.sources[source], rng))
+        if roll < 0.95:
+            return Case("garbage", "network.yaml", rng.choice((
+                garbage(rng), b"a: &a [*a, *a]", b"- " * 1000, b"{" * 5000, b"!!python/object:os.system x",
+                b"name: x\nname: y\n", b"\xef\xbb\xbfname: x", b"\x00\x01", b"a: " + b"[" * 2000,
+                b"lol: &a [1]\n" + b"".join(b"l%d: &l%d [*%s,*%s,*%s]\n" % (i, i, b"a" if i == 0 else b"l%d" % (i - 1),
+                                           b"a" if i == 0 else b"l%d" % (i - 1), b"a" if i == 0 else b"l%d" % (i - 1))
+                                           for i in range(12)),
+            )))
+        return Case("valid", "network.yaml", self.sources[source])
+
+    async def run(self, case: Case) -> Outcome:
+        from services.network import NetworkFileError, load_network
+
+        self.path.write_bytes(case.data)
+        try:
+            load_network(self.path)
+        except NetworkFileError as error:
+            text = str(error)
+            return Outcome.refused("NetworkFileError", text if self.path.name in text else "")
+        except RecursionError as error:
+            return Outcome.crashed("RecursionError", str(error))
+        return Outcome.ok("loaded")
+
+    async def canary(self) -> None:
+        from services.network import load_network
+
+        self.path.write_bytes(self.sources[1])
+        network = load_network(self.path)
+        if "L-01" not in network.segments:
+            raise AssertionError("the valid network file lost its segment")
+
+
+# ============================================================================================ history file
+class HistoryFileTarget(Target):
+    name = "loader.history-file"
+    kind = "loader"
+    canary_every = 2000
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        from services.leakdetect.adapters.history_file import TagInfo
+        from services.network import load_network
+
+        network = load_network(REPO / "tests/fixtures/networks/long_line.yaml")
+        tags = [t for t in network.tags.values()]
+        self.tag_ids = [t.tag_id for t in tags]
+        self.tags = TagInfo(tag_ids=self.tag_ids, units=[t.unit for t in tags],
+                            range_min=np.array([t.range_min for t in tags], float),
+                            range_max=np.array([t.range_max for t in tags], float))
+        self._ranges = {t.tag_id: (t.range_min, t.range_max) for t in tags}
+        self.folder = Path(tempfile.mkdtemp(prefix="fuzz-history-"))
+        rng = random.Random(5)
+        self.seeds = [self._valid(rng) for _ in range(5)]
+
+    def _valid(self, rng: random.Random) -> bytes:
+        lines = ["tag_id,time_unix_s,value,quality"]
+        t0 = 1_767_225_600 + rng.randrange(10**6)
+        for i in range(rng.randrange(5, 60)):
+            tag = rng.choice(self.tag_ids)
+            low, high = self._ranges[tag]
+            lines.append(f"{tag},{t0 + i},{rng.uniform(low, high):.3f},1")
+        return ("\n".join(lines) + "\n").encode()
+
+    async def stop(self) -> None:
+        for p in self.folder.glob("*"):
+            with contextlib.suppress(OSError):
+                p.unlink()
+        with contextlib.suppress(OSError):
+            self.folder.rmdir()
+
+    def make_case(self, rng: random.Random) -> Case:
+        roll = rng.random()
+        suffix = ".csv" if rng.random() < 0.97 else rng.choice((".parquet", ".txt", ""))
+        if roll < 0.5:
+            data = mutate(rng.choice(self.seeds), rng, self.seeds)
+            kind = "mutated"
+        elif roll < 0.85:
+            lines = rng.choice(self.seeds).decode().splitlines()
+            i = rng.randrange(1, len(lines))
+            cells = lines[i].split(",")
+            j = rng.randrange(len(cells))
+            cells[j] = rng.choice((hostile_text(rng, self.tag_ids), "nan", "inf", "-inf", "1e400", "", "-1",
+                                   "99999999999999999999", "0x10", "1_000", " 1", "１"))
+            if rng.random() < 0.2:
+                cells = cells[: rng.randrange(len(cells) + 1)] + ["extra"] * rng.randrange(3)
+            lines[i] = ",".join(cells)
+            if rng.random() < 0.1:
+                lines[0] = rng.choice(("tag,time,value", "tag_id;time_unix_s;value;quality", "",
+                                       "tag_id,tag_id,value,quality"))
+            data = ("\n".join(lines) + "\n").encode()
+            kind = "hostile"
+        elif roll < 0.95:
+            data = garbage(rng)
+            kind = "garbage"
+        else:
+            data = rng.choice(self.seeds)
+            kind = "valid"
+        return Case(kind, f"history{suffix}", data)
+
+    async def run(self, case: Case) -> Outcome:
+        from services.leakdetect.adapters.history_file import HistoryFileError, read_history
+
+        path = self.folder / case.label
+        path.write_bytes(case.data)
+        try:
+            history = read_history(path, self.tags)
+        except HistoryFileError as error:
+            return Outcome.refused("HistoryFileError", str(error) if str(path) in str(error) else "")
+        finally:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        if history.refused_rows and not history.examples:
+            return Outcome.refused("rows refused", "")  # refused rows without a file:line example
+        return Outcome.ok("read" if not history.refused_rows else "read, rows refused")
+
+    async def canary(self) -> None:
+        from services.leakdetect.adapters.history_file import read_history
+
+        path = self.folder / "canary.csv"
+        path.write_bytes(self.seeds[0])
+        history = read_history(path, self.tags)
+        if history.refused_rows or history.rows == 0:
+            raise AssertionError(f"valid history: {history.rows} rows, {history.refused_rows} refused")
+
+
+# ==================================================================================================== CLIs
+def _call_cli(main: Any, argv: list[str]) -> tuple[int, str]:
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        try:
+            code = main(argv)
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
+            if not isinstance(exit_.code, int) and exit_.code is not None:
+                err.write(str(exit_.code))
+    return int(code or 0), err.getvalue()
+
+
+class ReplayCliTarget(Target):
+    """``python -m services.leakdetect replay`` in process."""
+
+    name = "cli.leakdetect-replay"
+    kind = "cli"
+    canary_every = 5000
+
+    def __init__(self) -> None:
+        self.history = HistoryFileTarget()
+        self.network = REPO / "tests/fixtures/networks/long_line.yaml"
+        self.folder = self.history.folder
+        self._cwd = Path.cwd()
+
+    async def start(self) -> None:
+        # Relative --out / --json paths land in the scratch folder, never in the checkout.
+        os.chdir(self.folder)
+
+    async def stop(self) -> None:
+        os.chdir(self._cwd)
+        await self.history.stop()
+
+    def make_case(self, rng: random.Random) -> Case:
+        args: list[str] = []
+        options = ["--network", "--readings", "--out", "--json", "--status-interval-s", "--quiet", "--bogus", "-h"]
+        history_case = self.history.make_case(rng)
+        for _ in range(rng.randrange(0, 6)):
+            option = rng.choice(options)
+            args.append(option)
+            if option in ("--quiet", "--bogus", "-h") or rng.random() < 0.1:
+                continue
+            value = rng.choice((
+                str(self.network), "@history", "/nonexistent/x.yaml", str(self.folder), "", "-1", "nan", "inf", "0",
+                hostile_text(rng, ()), "/dev/null", "1e9",
+            ))
+            args.append(value)
+        if rng.random() < 0.5:  # most of the time the required pair, so that the files are read
+            args = ["--network", str(self.network), "--readings", "@history", *args]
+        args = [a.replace("\x00", "") for a in args]
+        return Case(history_case.kind, "replay", history_case.data, {"argv": args, "suffix": history_case.label})
+
+    async def run(self, case: Case) -> Outcome:
+        from services.leakdetect.entrypoints.replay import main
+
+        history = self.folder / case.extra.get("suffix", "history.csv")
+        history.write_bytes(case.data)
+        argv = [str(history) if a == "@history" else a for a in case.extra["argv"]]
+        # Absolute paths other than the inputs are pointed into the scratch folder (relative ones land there).
+        argv = [a if not a.startswith("/") or a.startswith(str(self.folder)) or a.endswith(".yaml") or a == "/dev/null"
+                else str(self.folder / "out") for a in argv]
+        code, err = _call_cli(main, argv)
+        return _cli_outcome(code, err)
+
+    async def canary(self) -> None:
+        from services.leakdetect.entrypoints.replay import main
+
+        history = self.folder / "canary.csv"
+        history.write_bytes(self.history.seeds[0])
+        code, err = _call_cli(main, ["--network", str(self.network), "--readings", str(history), "--quiet"])
+        if code != 0:
+            raise AssertionError(f"valid replay exited {code}: {err[-300:]}")
+
+
+def _cli_outcome(code: int, err: str) -> Outcome:
+    if TRACEBACK.search(err):
+        return Outcome.crashed(f"exit {code}", err[-1500:])
+    if code == 0:
+        return Outcome.ok("exit 0")
+    return Outcome.refused(f"exit {code}", err.strip().splitlines()[-1] if err.strip() else "")
+
+
+class CtlCliTarget(Target):
+    """``python -m services.workorders ctl`` in process: garbage arguments, an address where nothing listens,
+    and a live workorders server (``server_address``) given garbage values with a valid token."""
+
+    name = "cli.workorders-ctl"
+    kind = "cli"
+    canary_every = 2000
+
+    def __init__(self, server_address: str | None = None, token: str | None = None) -> None:
+        self.server_address = server_address
+        self.token = token
+        self.folder = Path(tempfile.mkdtemp(prefix="fuzz-ctl-"))
+        self.token_file = self.folder / "token"
+        self.token_file.write_text(token or "not-a-token")
+        self._cwd = Path.cwd()
+
+    async def start(self) -> None:
+        os.chdir(self.folder)  # a relative --png lands in the scratch folder
+
+    async def stop(self) -> None:
+        os.chdir(self._cwd)
+
+    def _main(self) -> Any:
+        from services.workorders.entrypoints import ctl
+
+        return ctl.main
+
+    def make_case(self, rng: random.Random) -> Case:
+        words = ("Dongsheng", "triaged", "wo-x", "1", "dispatcher", "problem-pipelines", "regulator-summary")
+        argv: list[str] = []
+        for option in ("--timeout", "--json", "--bogus"):
+            if rng.random() < 0.15:
+                argv.append(option)
+                if option == "--timeout":
+                    argv.append(rng.choice(("0", "-1", "nan", "inf", "x", "1e9", "0.5")))
+        commands = ["list", "show", "hazards", "report", "audit", "work-order", "hazard", "replacement", "bogus", ""]
+        command = rng.choice(commands)
+        if command:
+            argv.append(command)
+        for _ in range(rng.randrange(0, 5)):
+            argv.append(rng.choice(("--state", "--district", "--grade", "--limit", "--open", "--major", "--until",
+                                    "--subject", "--png", "--note", "--command-id", "wo-1", "dispatch", "--help")))
+            if rng.random() < 0.7:
+                argv.append(rng.choice(("", "-1", "nan", "0", "99999999999999999999", "/nonexistent/dir/x.png",
+                                        hostile_text(rng, words))))
+        live = self.server_address is not None and rng.random() < 0.5
+        argv = [a.replace("\x00", "") for a in argv]
+        return Case("hostile", command or "(none)", b"", {"argv": argv, "live": live})
+
+    async def run(self, case: Case) -> Outcome:
+        address = self.server_address if case.extra.get("live") and self.server_address else "127.0.0.1:1"
+        argv = ["--address", address, "--token-file", str(self.token_file), "--timeout", "2", *case.extra["argv"]]
+        code, err = _call_cli(self._main(), argv)
+        return _cli_outcome(code, err)
+
+    async def canary(self) -> None:
+        if self.server_address is None:
+            code, err = _call_cli(self._main(), ["--help"])
+        else:
+            code, err = _call_cli(self._main(), ["--address", self.server_address, "--token-file",
+                                                 str(self.token_file), "list", "--limit", "5"])
+        if code != 0:
+            raise AssertionError(f"ctl exited {code}: {err[-300:]}")
+
+
+# =========================================================================================== console forms
+class ConsoleFormsTarget(Target):
+    name = "web.console-forms"
+    kind = "web"
+    canary_every = 1000
+
+    def __init__(self) -> None:
+        self.client: Any = None
+        self._csrf = ""
+
+    async def start(self) -> None:
+        from starlette.testclient import TestClient
+
+        from services.console.domain.schematic import NodePoint, SegmentLine
+        from services.console.entrypoints.web import ConsoleDeps, create_app
+        from services.console.service_layer.live import LiveHub
+        from tests.unit.console.fakes import FakeClock, FakeLeak, FakeTokens, FakeUsers, FakeWorkOrders, order
+
+        api = FakeWorkOrders()
+        api.add(order("wo-ds", district="Dongsheng"))
+        api.add(order("wo-kb", district="Kangbashi", segment="KB-M01", grade=2))
+        self.api = api
+        users = FakeUsers()
+        users.add("li", "dispatcher", ["Dongsheng"])
+        deps = ConsoleDeps(
+            api=api, leak=FakeLeak(), users=users, tokens=FakeTokens(), clock=FakeClock(),
+            hub=LiveHub(api, FakeTokens().service_token), districts=("Dongsheng", "Kangbashi"),
+            nodes=(NodePoint("A", 0, 0), NodePoint("B", 1000, 0)),
+            segments=(SegmentLine("DS-M02", "Dongsheng", "A", "B", 1000.0),),
+            session_secret="k" * 40, session_ttl_s=3600, start_hub=False,
+        )
+        self._client_cm = TestClient(create_app(deps), base_url="https://testserver", raise_server_exceptions=False)
+        self.client = self._client_cm.__enter__()
+        self._sign_in()
+
+    def _sign_in(self) -> None:
+        page = self.client.get("/login").text
+        self._csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        reply = self.client.post("/login", data={"csrf_token": self._csrf, "username": "li", "password": "secret"},
+                                 follow_redirects=False)
+        if reply.status_code != 303:
+            raise RuntimeError(f"console sign-in failed: {reply.status_code}")
+        page = self.client.get("/orders/wo-ds").text
+        self._csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            self._client_cm.__exit__(None, None, None)
+
+    def make_case(self, rng: random.Random) -> Case:
+        form = rng.choice(("action", "action", "login", "queue"))
+        fields: dict[str, str] = {}
+        names = {"action": ["verb", "note", "crew", "reason", "eta_minutes", "grade", "expected_version", "csrf_token"],
+                 "login": ["username", "password", "next", "csrf_token"],
+                 "queue": ["state", "grade", "district", "segment", "sort", "page"]}[form]
+        vocabulary = ("dispatch", "acknowledge", "make_safe", "close", "li", "secret", "/queue", "Dongsheng", "1", "3")
+        for name in names:
+            if rng.random() < 0.75:
+                fields[name] = hostile_text(rng, vocabulary)
+        if form != "queue" and rng.random() < 0.8:
+            fields["csrf_token"] = "@csrf"
+        encoding = rng.choice(("urlencoded", "urlencoded", "multipart", "raw"))
+        body = garbage(rng) if encoding == "raw" else b""
+        return Case("hostile" if encoding != "raw" else "garbage", form, body, {"fields": fields, "encoding": encoding})
+
+    async def run(self, case: Case) -> Outcome:
+        fields = {k: (self._csrf if v == "@csrf" else v) for k, v in case.extra["fields"].items()}
+        path = {"action": "/orders/wo-ds/actions", "login": "/login", "queue": "/queue"}[case.label]
+        encoding = case.extra["encoding"]
+        if case.label == "queue":
+            # Cut to what a browser sends (the HTTP client refuses URLs over 64 KiB before anything is sent).
+            query = urllib.parse.urlencode({k: v.encode("utf-8", "surrogatepass") for k, v in fields.items()})[:8000]
+            reply = self.client.get(f"{path}?{query}", follow_redirects=False)
+        elif encoding == "urlencoded":
+            body = urllib.parse.urlencode({k: v.encode("utf-8", "surrogatepass") for k, v in fields.items()}).encode()
+            reply = self.client.post(path, content=body, follow_redirects=False,
+                                     headers={"content-type": "application/x-www-form-urlencoded"})
+        elif encoding == "multipart":
+            files = {k: (None, v.encode("utf-8", "surrogatepass")) for k, v in fields.items()}
+            reply = self.client.post(path, files=files, follow_redirects=False)
+        else:
+            reply = self.client.post(path, content=case.data, follow_redirects=False, headers={
+                "content-type": random.Random(len(case.data)).choice((
+                    "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain",
+                    "multipart/form-data", "application/json"))})
+        status = reply.status_code
+        text = reply.text
+        if status >= 500 or TRACEBACK.search(text):
+            return Outcome.crashed(f"HTTP {status}", text[-1500:])
+        if status < 400:
+            # A sign-in that worked replaced the session: sign in again for the next cases.
+            if case.label == "login" and status == 303:
+                self._sign_in()
+            return Outcome.ok(f"HTTP {status}")
+        message = re.sub(r"<[^>]+>", " ", text)
+        message = re.sub(r"\s+", " ", message).strip()
+        return Outcome.refused(f"HTTP {status}", message[-300:])
+
+    async def canary(self) -> None:
+        reply = self.client.get("/queue")
+        if reply.status_code == 303 or "/login" in str(reply.url):
+            self._sign_in()
+            reply = self.client.get("/queue")
+        if reply.status_code != 200 or 'data-id="wo-ds"' not in reply.text:
+            raise AssertionError(f"the queue did not answer: HTTP {reply.status_code}")
