@@ -101,6 +101,8 @@ class Target:
     # Seconds between canary calls beside the fuzz (0: the canary runs only every ``canary_every`` cases).
     canary_interval_s = 0.0
     canary_every = 1000
+    # False: the target checks its canaries itself in ``finish`` (consumers: one per partition after the garbage).
+    runner_canary = True
 
     async def start(self) -> None:
         """Bring up what the entry point needs (servers, brokers' topics, files)."""
@@ -549,14 +551,14 @@ async def run_target(
                     break
                 next_index += 1
                 await one(target.make_case(rng), False)
-                if target.canary_interval_s <= 0 and stats.cases % target.canary_every == 0:
+                if target.runner_canary and target.canary_interval_s <= 0 and stats.cases % target.canary_every == 0:
                     await one_canary()
                 if progress is not None and time.perf_counter() - last_report >= 2.0:
                     last_report = time.perf_counter()
                     progress(stats, cases)
 
         await asyncio.gather(*(worker() for _ in range(target.concurrency)))
-        if target.canary_interval_s <= 0:
+        if target.runner_canary and target.canary_interval_s <= 0:
             await one_canary()
         stats.seconds = time.perf_counter() - started
         await target.finish(stats)

@@ -182,7 +182,7 @@ class ConsumerTarget(Target):
     """One of workorders' consumers, fed through a real broker."""
 
     kind = "topic"
-    canary_every = 10**12  # canaries go after the garbage, one per partition (finish)
+    runner_canary = False  # canaries go after the garbage, one per partition (finish)
     partitions = 3
     settle_s = 600.0
 
