@@ -107,7 +107,7 @@ def test_a_wrong_password_is_refused(
     # kafka-python sees the broker's refusal, or (after a failed authentication the broker delays and drops
     # the connection) a disconnect: either way nothing is answered.
     with pytest.raises(TopicAdminError):
-        connect(broker.bootstrap, timeout_s=3, security=security).close()
+        connect(broker.bootstrap, timeout_s=1.5, security=security).close()
 
 
 def test_an_unknown_user_is_refused(broker: SecureKafkaBroker, caplog: pytest.LogCaptureFixture) -> None:
@@ -116,14 +116,14 @@ def test_an_unknown_user_is_refused(broker: SecureKafkaBroker, caplog: pytest.Lo
         asyncio.run(_produce(broker.bootstrap, security, b"k", b"must not arrive"))
     assert "SaslAuthenticationFailed" in caplog.text
     with pytest.raises(TopicAdminError):
-        connect(broker.bootstrap, timeout_s=3, security=security).close()
+        connect(broker.bootstrap, timeout_s=1.5, security=security).close()
 
 
 @pytest.mark.parametrize("protocol", ["PLAINTEXT", "SSL"])
 def test_a_client_without_tls_or_without_sasl_gets_nothing(broker: SecureKafkaBroker, protocol: str) -> None:
     security = KafkaSecurity(protocol=protocol, ssl_cafile=broker.ca_cert if protocol == "SSL" else None)
     with pytest.raises(TopicAdminError):
-        connect(broker.bootstrap, timeout_s=3, security=security).close()
+        connect(broker.bootstrap, timeout_s=1.5, security=security).close()
     with pytest.raises((AioKafkaError, OSError, asyncio.TimeoutError)):
         asyncio.run(asyncio.wait_for(_produce(broker.bootstrap, security, b"k", b"must not arrive"), 8))
 
@@ -133,7 +133,7 @@ def test_a_broker_certificate_from_another_ca_is_refused(
 ) -> None:
     other = ensure_ca(tmp_path / "other-ca", name="someone else's CA")
     with pytest.raises(TopicAdminError):
-        connect(broker.bootstrap, timeout_s=3, security=broker.security(ssl_cafile=other.cert)).close()
+        connect(broker.bootstrap, timeout_s=1.5, security=broker.security(ssl_cafile=other.cert)).close()
     assert "CERTIFICATE_VERIFY_FAILED" in caplog.text
 
 
