@@ -124,6 +124,9 @@ ELEV_MODEL_REL_SD = 0.1
 # Blocks (2 min) a reference window before the onset needs at least; shorter, the leak is measured against the
 # balance's baseline instead
 REF_MIN_BLOCKS = 4
+# Blocks (10 min) between the reference's end and the onset: a gradual leak's onset is dated late by the balance
+# (up to its ramp), and a reference with part of the leak in it would take that part for leak-free operation
+REF_GAP_BLOCKS = 20
 # Share of a location window's blocks that may be invalid for the balance (their ticks are left out of the means)
 MAX_INVALID_SHARE = 0.1
 # Blocks (10 min) after an onset left out of a long location window (half of a short one)
@@ -335,16 +338,17 @@ def _window(s, pos, nb, params, seg_f, seg_i, ring):
 
 @_jit
 def _loc_reference(s, pos, t_end, onset, params, seg_f, seg_i, ring):
-    """At the raise: the leak-free reference, the blocks before the onset's (at most `P_LOC_LAG`, at least
-    REF_MIN_BLOCKS, within the ring's reach); GF_LR_OK = 0 when there is none."""
+    """At the raise: the leak-free reference, the blocks ending REF_GAP_BLOCKS before the onset's (at most
+    `P_LOC_LAG`, at least REF_MIN_BLOCKS, within the ring's reach); GF_LR_OK = 0 when there is none."""
     seg_f[s, GF_LR_OK] = 0.0
     nr = ring.shape[1]
     tb_us = params[P_TICK_US] * params[P_BLOCK_TICKS]
     since = np.int64((t_end - onset) // tb_us)  # whole blocks since the onset; the onset's own block before them
-    n_ref = min(np.int64(params[P_LOC_LAG]), nr - 3 - since - 1, seg_i[s, GI_N_BLOCKS] - since - 2)
+    gap = since + 1 + REF_GAP_BLOCKS
+    n_ref = min(np.int64(params[P_LOC_LAG]), nr - 3 - gap, seg_i[s, GI_N_BLOCKS] - gap - 1)
     if since < 0 or n_ref < REF_MIN_BLOCKS:
         return
-    end = (pos - since - 1) % nr
+    end = (pos - gap) % nr
     ok, _, q1, q2, d_mean, var_d, pack, _, imb, var_imb, q_thr = _window(s, end, n_ref, params, seg_f, seg_i, ring)
     if not ok:
         return
