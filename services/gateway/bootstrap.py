@@ -45,6 +45,8 @@ class Gateway:
             token,
             root_cert=cert.read_bytes() if cert is not None else None,
             server_name=config.telemetry.tls_server_name,
+            client_cert=client_cert.read_bytes() if (client_cert := config.telemetry.tls_client_cert_file) else None,
+            client_key=client_key.read_bytes() if (client_key := config.telemetry.tls_client_key_file) else None,
         )
         self.recorder = Recorder(self.queue, self.metrics, config.queue.when_full)
         t = config.telemetry

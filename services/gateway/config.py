@@ -78,6 +78,9 @@ class TelemetrySettings:
     token_file: Path
     tls_root_cert_file: Path | None = None
     tls_server_name: str | None = None
+    # Mutual TLS: this gateway's certificate (naming its gateway id) and key, for a telemetry that requires one.
+    tls_client_cert_file: Path | None = None
+    tls_client_key_file: Path | None = None
     max_readings_per_batch: int = 5000
     max_in_flight_batches: int = 16
     ack_timeout_s: float = 15.0
@@ -169,6 +172,8 @@ _TELEMETRY = {
     "token_file",
     "tls_root_cert_file",
     "tls_server_name",
+    "tls_client_cert_file",
+    "tls_client_key_file",
     "max_readings_per_batch",
     "max_in_flight_batches",
     "ack_timeout_s",
@@ -229,13 +234,21 @@ def parse_config(raw: Any, file: str, env: Mapping[str, str], network: Network |
         token_file=token_file,
         tls_root_cert_file=relative(c.text(t, "tls_root_cert_file", "telemetry")) if cert is not None else None,
         tls_server_name=c.text(t, "tls_server_name", "telemetry") if t.get("tls_server_name") is not None else None,
+        tls_client_cert_file=relative(c.text(t, "tls_client_cert_file", "telemetry"))
+        if t.get("tls_client_cert_file") is not None else None,
+        tls_client_key_file=relative(c.text(t, "tls_client_key_file", "telemetry"))
+        if t.get("tls_client_key_file") is not None else None,
         max_readings_per_batch=c.integer(t, "max_readings_per_batch", "telemetry", 5000, 1, 10_000),
         max_in_flight_batches=c.integer(t, "max_in_flight_batches", "telemetry", 16, 1, 1024),
         ack_timeout_s=c.number(t, "ack_timeout_s", "telemetry", 15.0, positive=True),
         linger_s=c.number(t, "linger_s", "telemetry", 0.1, positive=True),
         backfill_readings_per_s=c.number(t, "backfill_readings_per_s", "telemetry", 100_000.0, positive=True),
     )
-    for name, p in (("token_file", token_file), ("tls_root_cert_file", telemetry.tls_root_cert_file)):
+    if (telemetry.tls_client_cert_file is None) != (telemetry.tls_client_key_file is None):
+        raise c.fail("telemetry", "tls_client_cert_file and tls_client_key_file must be given together")
+    for name, p in (("token_file", token_file), ("tls_root_cert_file", telemetry.tls_root_cert_file),
+                    ("tls_client_cert_file", telemetry.tls_client_cert_file),
+                    ("tls_client_key_file", telemetry.tls_client_key_file)):
         if p is not None and not p.is_file():
             raise c.fail("telemetry", f"{name} {p} does not exist or is not a file")
 
