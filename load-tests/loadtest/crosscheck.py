@@ -18,6 +18,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from loadtest import REPO, transport
+from services.kafkaconn import KafkaSecurity
 
 GHZ_MODULE = "github.com/bojand/ghz/cmd/ghz"
 GHZ_VERSION = "v0.121.0"
@@ -127,20 +128,27 @@ def producer_perf(bootstrap: str, record_size: int, records: int, log: Any = pri
     jars = REPO / ".cache" / "kafka" / "lib"
     if not any(jars.glob("kafka-tools-[0-9]*.jar")):
         return {"records_per_s": None, "missing": f"no kafka-tools jar in {jars} (`make kafka-jars`)"}
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="loadtest-perf")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="loadtest-perf", **transport.kafka_kwargs())
+    # A TLS / SASL broker: the same settings as Java client properties, in a 0600 file deleted after the run.
+    props = KafkaSecurity.from_env().java_client_properties()
+    config_dir = tempfile.TemporaryDirectory(prefix="loadtest-perf-")
+    config_file = Path(config_dir.name) / "client.properties"
+    config_file.touch(mode=0o600)
+    config_file.write_text("".join(f"{k}={v}\n" for k, v in props.items()), encoding="utf-8")
     try:
         with contextlib.suppress(TopicAlreadyExistsError):
             admin.create_topics([NewTopic(PERF_TOPIC, num_partitions=12, replication_factor=1)])
         command = [str(KAFKA_SH), "run-class", PERF_CLASS, "--topic", PERF_TOPIC, "--num-records", str(records),
                    "--record-size", str(record_size), "--throughput", "-1", "--producer-props",
                    f"bootstrap.servers={bootstrap}", "acks=all", "enable.idempotence=true", "linger.ms=5",
-                   "batch.size=262144"]
+                   "batch.size=262144", *(["--command-config", str(config_file)] if props else [])]
         log(f"running {PERF_CLASS} ({records} records of {record_size} B) on {bootstrap}")
         done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False, cwd=REPO)
     finally:
         with contextlib.suppress(Exception):  # left behind is harmless: the next run reuses it
             admin.delete_topics([PERF_TOPIC])
         admin.close()
+        config_dir.cleanup()
     lines = [line for line in done.stdout.splitlines() if "records sent" in line]
     match = re.search(r"([\d.]+) records/sec", lines[-1]) if lines else None
     if done.returncode != 0 or match is None:

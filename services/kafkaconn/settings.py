@@ -165,6 +165,24 @@ class KafkaSecurity:
         # kafka-python takes the same names for these settings as aiokafka.
         return self.aiokafka_kwargs()
 
+    def java_client_properties(self) -> dict[str, str]:
+        """The same settings as Java client properties (Kafka's own tools: ``--command-config``). They hold the
+        password: write them only to a 0600 file. Client certificates (mutual TLS) are not carried over."""
+        if self.protocol == "PLAINTEXT":
+            return {}
+        props = {"security.protocol": self.protocol}
+        if self.ssl_cafile is not None:
+            props.update({"ssl.truststore.type": "PEM", "ssl.truststore.location": str(self.ssl_cafile.resolve())})
+        if self.protocol == "SASL_SSL":
+            password = self.password()
+            if any(c in password for c in '"\\\n'):
+                raise KafkaSecurityError(f"{ENV_PREFIX}SASL_PASSWORD_FILE: a password with quotes or backslashes "
+                                         "cannot be given to Java clients")
+            props["sasl.mechanism"] = self.sasl_mechanism
+            props["sasl.jaas.config"] = ("org.apache.kafka.common.security.scram.ScramLoginModule required "
+                                         f'username="{self.sasl_username}" password="{password}";')
+        return props
+
     def faust_credentials(self) -> Any:
         """faust's ``broker_credentials`` (None for PLAINTEXT)."""
         if self.protocol == "PLAINTEXT":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -134,3 +135,17 @@ def test_leakdetect_faust_app_produces_with_its_configured_credentials(
     threading.Thread(target=in_thread, daemon=True).start()
     assert done.wait(60) and not errors, errors
     assert _consume_kafka_python(broker.bootstrap, broker.security(), key) == [b"from faust"]
+
+
+def test_the_load_testers_kafka_cross_check_runs_on_sasl_ssl(
+    broker: SecureKafkaBroker, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Kafka's own ProducerPerformance (Java) gets the same settings as a 0600 client.properties file.
+    load_tests = str(Path(__file__).resolve().parents[3] / "load-tests")
+    monkeypatch.syspath_prepend(load_tests)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    from loadtest import crosscheck
+
+    result = crosscheck.producer_perf(broker.bootstrap, 34, 2000, log=lambda *_: None)
+    assert result["records_per_s"] and result["records"] == 2000, result
