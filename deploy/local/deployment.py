@@ -396,6 +396,7 @@ def probe(deployment: Deployment, program: Program) -> tuple[bool, str]:
     d = deployment
     checks: list[tuple[str, Callable[[], str | None]]]
     ca = d.tls_ca_file if d.tls else None
+    tls = " (TLS)" if d.tls else ""
 
     def _grpc_health(port: int) -> str | None:  # over TLS, checked against the deployment's CA, when it has one
         return _grpc_health_of(port, ca)
@@ -408,16 +409,16 @@ def probe(deployment: Deployment, program: Program) -> tuple[bool, str]:
     elif program.kind == "telemetry":
         metrics = d.telemetry_metrics_port + program.index
         # The gRPC port is shared: whichever worker the kernel picks answers. /metrics is this worker's own.
-        checks = [(f"gRPC health :{d.telemetry_port}", lambda: _grpc_health(d.telemetry_port)),
+        checks = [(f"gRPC health{tls} :{d.telemetry_port}", lambda: _grpc_health(d.telemetry_port)),
                   (f"/metrics :{metrics}", lambda: _metrics(metrics))]
     elif program.kind == "leakdetect":
         port = d.leakdetect_grpc_port + program.index
-        checks = [(f"gRPC health :{port}", lambda: _grpc_health(port))]
+        checks = [(f"gRPC health{tls} :{port}", lambda: _grpc_health(port))]
     elif program.kind == "console":
         checks = [(f"/healthz :{d.console_port}", lambda: _http_health(d.console_port)),
                   (f"/metrics :{d.console_metrics_port}", lambda: _metrics(d.console_metrics_port))]
     else:
-        checks = [(f"gRPC health :{d.workorders_grpc_port}", lambda: _grpc_health(d.workorders_grpc_port)),
+        checks = [(f"gRPC health{tls} :{d.workorders_grpc_port}", lambda: _grpc_health(d.workorders_grpc_port)),
                   (f"/metrics :{d.workorders_metrics_port}", lambda: _metrics(d.workorders_metrics_port))]
     failures = [f for f in (check() for _, check in checks) if f]
     if failures:
