@@ -38,19 +38,29 @@ _GRADES = {
 
 
 def location_text(message: alarms_pb2.LeakAlarmEvent) -> str:
-    """The alarm's position as a crew reads it: "km 12.3 (11.8–12.9, 95 %, pressure gradient)", "km 14.0 (whole
-    segment, 0.0–28.0: not located yet)", or "" when the alarm has no location."""
+    """The alarm's position as a crew reads it (``LeakLocation.text``: "km 12.3 (11.8–12.9, 95 %, pressure
+    gradient)", "km 14.0 (whole segment, 0.0–28.0: not located yet)"), or "" when the alarm has no location.
+    Garbage values raise ``InvalidInput`` as ``alarm_facts`` does."""
+    location = _location(message)
+    return location.text() if location is not None else ""
+
+
+def _location(message: alarms_pb2.LeakAlarmEvent) -> LeakLocation | None:
     if not message.HasField("location"):
-        return ""
+        return None
     loc = message.location
-    method = loc.method.replace("_", " ").replace("+", " + ")
-    if loc.confidence_level <= 0.0:  # an alarm from before the interval was published: its 1 s.d. only
-        return f"km {loc.position_km:.1f} (± {loc.uncertainty_km:.1f} km, 1 s.d.)"
-    if loc.covers_whole_segment:
-        return f"km {loc.position_km:.1f} (whole segment, {loc.ci_low_km:.1f}–{loc.ci_high_km:.1f}: not located yet)"
-    level = f"{100.0 * loc.confidence_level:g} %"
-    return f"km {loc.position_km:.1f} ({loc.ci_low_km:.1f}–{loc.ci_high_km:.1f}, {level}" + (
-        f", {method})" if method else ")")
+    try:
+        return LeakLocation(
+            position_km=loc.position_km,
+            uncertainty_km=loc.uncertainty_km,
+            ci_low_km=loc.ci_low_km,
+            ci_high_km=loc.ci_high_km,
+            confidence_level=loc.confidence_level,
+            covers_whole_segment=loc.covers_whole_segment,
+            method=loc.method,
+        )
+    except InvalidInput as error:
+        raise InvalidInput(f"alarm {message.alarm_id!r}: {error}") from None
 
 
 def alarm_facts(message: alarms_pb2.LeakAlarmEvent) -> AlarmFacts:
@@ -69,11 +79,7 @@ def alarm_facts(message: alarms_pb2.LeakAlarmEvent) -> AlarmFacts:
             ci_high_kg_per_s=r.ci_high_kg_per_s,
             confidence_level=r.confidence_level,
         )
-    location = None
-    if message.HasField("location"):
-        location = LeakLocation(
-            position_km=message.location.position_km, uncertainty_km=message.location.uncertainty_km
-        )
+    location = _location(message)
     rupture = None
     if message.HasField("rupture"):
         rupture = RuptureDetails(

@@ -45,6 +45,10 @@ def _sql_column(view_field: dataclasses.Field[Any]) -> sa.Column[Any]:
     kind: Any
     if _TYPES[view_field.name] in (str, tuple[str, ...]):
         kind = sa.String(column.max_length) if column.max_length is not None else sa.Text
+    elif _TYPES[view_field.name] is float:
+        kind = sa.Float
+    elif _TYPES[view_field.name] is bool:
+        kind = sa.Boolean
     else:
         kind = sa.Integer if column.small else sa.BigInteger
     primary = view_field.name == "work_order_id"
@@ -186,6 +190,10 @@ def _reader(view_field: dataclasses.Field[Any]) -> Callable[[Any], Any]:
         return lambda text: tuple(b for b in text.split(",") if b)
     if _TYPES[view_field.name] is int:
         return lambda value: int(value or 0)
+    if _TYPES[view_field.name] is float:
+        return lambda value: float(value or 0.0)
+    if _TYPES[view_field.name] is bool:
+        return bool
     return lambda value: value
 
 
@@ -205,6 +213,38 @@ def _row_from_order(order: WorkOrder, position: int) -> dict[str, Any]:
     row = {column: write(getattr(view, name)) for name, column, write in _TO_ROW}
     row.update(last_position=position, is_open=order.is_open, cancelled_at_unix_us=order.cancelled_at_unix_us)
     return row
+
+
+def _default_sql(column: sa.Column[Any]) -> str:
+    if isinstance(column.type, sa.Boolean):
+        return "false"
+    if isinstance(column.type, sa.String):  # Text too
+        return "''"
+    return "0"
+
+
+def add_missing_columns(engine: sa.Engine) -> list[str]:
+    """Add the work-order columns a ``wo_rm_work_orders`` table made by an older version lacks.
+
+    ``create_tables`` leaves an existing table as it is, so a field added to ``WorkOrderView`` would make
+    every write fail there. The new columns are added with their empty value (``''``, 0, false); existing
+    rows get theirs at their order's next event, or all at once with ``rebuild`` (replays from position 0).
+    Returns the names of the columns added (none on a current or absent table).
+    """
+    with engine.begin() as conn:
+        inspector = sa.inspect(conn)
+        if not inspector.has_table(work_orders.name):
+            return []
+        present = {c["name"] for c in inspector.get_columns(work_orders.name)}
+        added: list[str] = []
+        for column in work_orders.columns:
+            if column.name in present:
+                continue
+            kind = column.type.compile(dialect=conn.dialect)
+            constraint = "NULL" if column.nullable else f"NOT NULL DEFAULT {_default_sql(column)}"
+            conn.execute(sa.text(f"ALTER TABLE {work_orders.name} ADD COLUMN {column.name} {kind} {constraint}"))
+            added.append(column.name)
+    return added
 
 
 def view_from_row(row: Any) -> WorkOrderView:

@@ -53,14 +53,66 @@ class LeakRate:
         check_number("leak_rate.confidence_level", self.confidence_level, minimum=0.0, maximum=1.0)
 
 
+# Longest location method name kept ("pressure_gradient+pressure_wave" today); more is garbage, not a method.
+MAX_METHOD_LENGTH = 100
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LeakLocation:
+    """Where on the segment the leak is, as leakdetect located it.
+
+    ``[ci_low_km, ci_high_km]`` is the interval at ``confidence_level`` (0.95), clamped to the segment;
+    ``covers_whole_segment``: no method could narrow it down (not located yet). Alarms (and stored events)
+    from before the interval was published have ``confidence_level`` 0 and only ``uncertainty_km`` (1 s.d.):
+    the defaults below, so those events still load.
+    """
+
     position_km: float  # from the segment's upstream end
     uncertainty_km: float = 0.0
+    ci_low_km: float = 0.0
+    ci_high_km: float = 0.0
+    confidence_level: float = 0.0  # 0: no interval given
+    covers_whole_segment: bool = False
+    method: str = ""  # "pressure_gradient", "pressure_gradient+pressure_wave", "pressure_wave", "none", ...
 
     def __post_init__(self) -> None:
         check_number("location.position_km", self.position_km, minimum=0.0)
         check_number("location.uncertainty_km", self.uncertainty_km, minimum=0.0)
+        check_number("location.ci_low_km", self.ci_low_km, minimum=0.0)
+        check_number("location.ci_high_km", self.ci_high_km, minimum=0.0)
+        check_number("location.confidence_level", self.confidence_level, minimum=0.0, maximum=1.0)
+        if self.ci_low_km > self.ci_high_km:
+            raise InvalidInput(
+                f"location.ci_low_km ({self.ci_low_km!r}) must not exceed location.ci_high_km ({self.ci_high_km!r})"
+            )
+        check_flag("location.covers_whole_segment", self.covers_whole_segment)
+        if self.method != "":
+            check_id("location.method", self.method, max_length=MAX_METHOD_LENGTH)
+
+    @property
+    def has_interval(self) -> bool:
+        return self.confidence_level > 0.0
+
+    def text(self) -> str:
+        """As a crew reads it: "km 12.3 (11.8–12.9, 95 %, pressure gradient)", "km 14.0 (whole segment,
+        0.0–28.0: not located yet)", or, for an alarm from before intervals, "km 12.3 (± 0.4 km, 1 s.d.)"."""
+        if not self.has_interval:
+            return f"km {self.position_km:.1f} (± {self.uncertainty_km:.1f} km, 1 s.d.)"
+        if self.covers_whole_segment:
+            return f"km {self.position_km:.1f} (whole segment, {self.ci_low_km:.1f}–{self.ci_high_km:.1f}: not located yet)"
+        method = self.method.replace("_", " ").replace("+", " + ")
+        level = f"{100.0 * self.confidence_level:g} %"
+        return f"km {self.position_km:.1f} ({self.ci_low_km:.1f}–{self.ci_high_km:.1f}, {level}" + (
+            f", {method})" if method else ")"
+        )
+
+
+NOT_LOCATED_TEXT = "not located yet"
+
+
+def location_text(location: LeakLocation | None) -> str:
+    """The position's text, or "not located yet" when no alarm of the incident carried a location."""
+    return location.text() if location is not None else NOT_LOCATED_TEXT
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -19,6 +19,8 @@ Identity and alarms (leak.alarms.v1)
     On a closed or cancelled order such an update reopens it (``WorkOrderReopened``, back to ``triaged``
     at the new grade): evidence of a greater hazard must reach a dispatcher. Same-or-lower-grade updates
     on a terminal order are only attached, so routine updates never undo a person's decision.
+    The leak's position (``location``) comes with the alarm facts, as the leak rate does: the opening
+    record's, then each attached record's that carries one (leakdetect refines it as the leak persists).
 
 Response clock
     Response deadlines run from the alarm's own time (its ``event_time``, else ``detection_time``),
@@ -59,7 +61,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.workorders.domain._aggregate import Aggregate
-from services.workorders.domain.alarm import AlarmFacts, AlarmState, SegmentContext
+from services.workorders.domain.alarm import AlarmFacts, AlarmState, LeakLocation, SegmentContext
 from services.workorders.domain.errors import InvalidInput, InvalidTransition, PermissionDenied, RuleViolation
 from services.workorders.domain.events import DomainEvent, deterministic_id, register_event
 from services.workorders.domain.grading import DEFAULT_GRADING_POLICY, GradingPolicy, grade_alarm
@@ -375,6 +377,10 @@ class WorkOrder(Aggregate):
     # before it was kept: the clock then ran from ``received_at_unix_us``.
     response_from_unix_us: int | None = None
     reopenings: int = 0  # times a closed/cancelled order was reopened; part of the response breach keys
+    # Where the leak is: the opening alarm's location, replaced by each later record that carries one
+    # (leakdetect refines it every few minutes); a record without one keeps the last known. None in
+    # snapshots taken before it was kept: ``leak_location`` then falls back to the latest alarm's.
+    location: LeakLocation | None = None
 
     # ----------------------------------------------------------------------------------------- apply
 
@@ -410,6 +416,7 @@ class WorkOrder(Aggregate):
                     graded_at_unix_us=at,
                     received_at_unix_us=at,
                     response_from_unix_us=event.raised_at_unix_us if event.raised_at_unix_us is not None else at,
+                    location=event.alarm.location,
                 )
             case AlarmUpdateAttached():
                 return r(
@@ -418,12 +425,14 @@ class WorkOrder(Aggregate):
                     alarm=event.alarm,
                     last_alarm_sequence=event.alarm.alarm_sequence,
                     alarm_updates=self.alarm_updates + 1,
+                    location=event.alarm.location or self.leak_location,
                 )
             case AlarmClearRecorded():
                 return r(
                     self,
                     **common,
                     alarm=event.alarm,
+                    location=event.alarm.location or self.leak_location,
                     last_alarm_sequence=max(self.last_alarm_sequence, event.alarm.alarm_sequence),
                     alarm_cleared=True,
                 )
@@ -539,6 +548,13 @@ class WorkOrder(Aggregate):
     @property
     def is_open(self) -> bool:
         return self.status is not None and self.status not in TERMINAL
+
+    @property
+    def leak_location(self) -> LeakLocation | None:
+        """The latest known position of the leak (None: no record of the incident carried one)."""
+        if self.location is not None:
+            return self.location
+        return self.alarm.location if self.alarm is not None else None
 
     @property
     def response_clock_start_unix_us(self) -> int | None:

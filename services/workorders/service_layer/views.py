@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.eventstore.model import canonical_json
+from services.workorders.domain.alarm import location_text
 from services.workorders.domain.workorder import WorkOrder
 
 
@@ -21,8 +22,8 @@ from services.workorders.domain.workorder import WorkOrder
 class Column:
     """How a view field is kept in the read-model table (``adapters.read_models`` builds the table from it).
 
-    Text is ``String(max_length)`` (``Text`` when None); integers are BIGINT unless ``small``; a tuple of
-    text is kept comma-joined. ``nullable`` columns hold NULL where the view has 0 (a time not reached yet).
+    Text is ``String(max_length)`` (``Text`` when None); integers are BIGINT unless ``small``; floats are
+    FLOAT, bools BOOLEAN; a tuple of text is kept comma-joined. ``nullable`` columns hold NULL where the view has 0 (a time not reached yet).
     """
 
     name: str
@@ -33,6 +34,14 @@ class Column:
 
 def _field(of: Callable[[WorkOrder], Any] | None, column: Column, default: Any = dataclasses.MISSING) -> Any:
     return field(default=default, metadata={"of": of, "column": column})
+
+
+def _location(attribute: str, default: Any) -> Callable[[WorkOrder], Any]:
+    def of(order: WorkOrder) -> Any:
+        location = order.leak_location
+        return getattr(location, attribute) if location is not None else default
+
+    return of
 
 
 def _segment(attribute: str) -> Callable[[WorkOrder], Any]:
@@ -77,6 +86,22 @@ class WorkOrderView:
     )
     closed_at_unix_us: int = _field(lambda o: o.closed_at_unix_us or 0, Column("closed_at_unix_us", nullable=True), 0)
     sla_breaches: tuple[str, ...] = _field(lambda o: tuple(sorted(o.escalations)), Column("sla_breaches"), ())
+    # Where to dig: the latest position leakdetect gave (the opening alarm's, refined by updates) and its
+    # interval at ``position_confidence_level`` (0.95; 0: an alarm from before intervals, 1 s.d. only).
+    # ``location`` is the text people read ("km 12.3 (11.8–12.9, 95 %, pressure gradient)", "... not located
+    # yet" when the interval is the whole segment or no alarm carried a position).
+    location: str = _field(lambda o: location_text(o.leak_location), Column("location_text"), "")
+    position_km: float = _field(_location("position_km", 0.0), Column("position_km"), 0.0)
+    position_ci_low_km: float = _field(_location("ci_low_km", 0.0), Column("position_ci_low_km"), 0.0)
+    position_ci_high_km: float = _field(_location("ci_high_km", 0.0), Column("position_ci_high_km"), 0.0)
+    position_confidence_level: float = _field(
+        _location("confidence_level", 0.0), Column("position_confidence_level"), 0.0
+    )
+    location_method: str = _field(_location("method", ""), Column("location_method", 100), "")
+    # True when no position is known: no alarm carried one, or its interval covers the whole segment.
+    not_located: bool = _field(
+        lambda o: o.leak_location is None or o.leak_location.covers_whole_segment, Column("not_located"), False
+    )
     # The aggregate's state as JSON (domain field names); the read model folds rows from it.
     detail_json: str = _field(lambda o: canonical_json(o.to_snapshot()), Column("state_json"), "")
 

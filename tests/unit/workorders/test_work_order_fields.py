@@ -16,6 +16,8 @@ _PROTO_TYPES = {
     FieldDescriptor.TYPE_UINT64: int,
     FieldDescriptor.TYPE_UINT32: int,
     FieldDescriptor.TYPE_INT64: int,
+    FieldDescriptor.TYPE_DOUBLE: float,
+    FieldDescriptor.TYPE_BOOL: bool,
 }
 
 
@@ -56,6 +58,14 @@ def test_the_read_model_table_keeps_every_view_field_in_the_columns_it_always_ha
         "cancelled_at_unix_us": ("BigInteger", None, True),
         "sla_breaches": ("Text", None, False),
         "state_json": ("Text", None, False),
+        # The leak's position (issue 19): added columns (``add_missing_columns`` on older tables).
+        "location_text": ("Text", None, False),
+        "position_km": ("Float", None, False),
+        "position_ci_low_km": ("Float", None, False),
+        "position_ci_high_km": ("Float", None, False),
+        "position_confidence_level": ("Float", None, False),
+        "location_method": ("String", 100, False),
+        "not_located": ("Boolean", None, False),
     }
     assert [c.name for c in work_orders.primary_key.columns] == ["work_order_id"]
     assert {column_of(f).name for f in WORK_ORDER_FIELDS} <= set(columns)

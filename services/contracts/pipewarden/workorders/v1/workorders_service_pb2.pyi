@@ -41,6 +41,13 @@ class WorkOrder(_message.Message):
     CLOSED_AT_UNIX_US_FIELD_NUMBER: _builtins.int
     SLA_BREACHES_FIELD_NUMBER: _builtins.int
     DETAIL_JSON_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    POSITION_KM_FIELD_NUMBER: _builtins.int
+    POSITION_CI_LOW_KM_FIELD_NUMBER: _builtins.int
+    POSITION_CI_HIGH_KM_FIELD_NUMBER: _builtins.int
+    POSITION_CONFIDENCE_LEVEL_FIELD_NUMBER: _builtins.int
+    LOCATION_METHOD_FIELD_NUMBER: _builtins.int
+    NOT_LOCATED_FIELD_NUMBER: _builtins.int
     work_order_id: _builtins.str
     version: _builtins.int
     """Stream version: pass it back as expected_version to act on this state."""
@@ -66,6 +73,22 @@ class WorkOrder(_message.Message):
     closed_at_unix_us: _builtins.int
     detail_json: _builtins.str
     """The aggregate's state as JSON (domain field names), for consoles that want everything."""
+    location: _builtins.str
+    """Where to dig, as people read it: "km 12.3 (11.8–12.9, 95 %, pressure gradient)"; "... not located yet"
+    when the interval covers the whole segment or no alarm carried a position. The latest position
+    leakdetect gave: the opening alarm's, refined by its updates.
+    """
+    position_km: _builtins.float
+    """Distance from the segment's upstream end, and the interval [low, high] at position_confidence_level
+    (0.95), clamped to the segment. Confidence 0: an alarm from before intervals (no interval given).
+    """
+    position_ci_low_km: _builtins.float
+    position_ci_high_km: _builtins.float
+    position_confidence_level: _builtins.float
+    location_method: _builtins.str
+    """"pressure_gradient", "pressure_gradient+pressure_wave", "pressure_wave", "methane_sensor", "none"."""
+    not_located: _builtins.bool
+    """No position known yet: no alarm carried one, or its interval is the whole segment."""
     @_builtins.property
     def sla_breaches(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Kinds of SLA breached so far, e.g. "arrival"."""
@@ -92,10 +115,17 @@ class WorkOrder(_message.Message):
         closed_at_unix_us: _builtins.int = ...,
         sla_breaches: _abc.Iterable[_builtins.str] | None = ...,
         detail_json: _builtins.str = ...,
+        location: _builtins.str = ...,
+        position_km: _builtins.float = ...,
+        position_ci_low_km: _builtins.float = ...,
+        position_ci_high_km: _builtins.float = ...,
+        position_confidence_level: _builtins.float = ...,
+        location_method: _builtins.str = ...,
+        not_located: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["age_s", b"age_s", "alarm_id", b"alarm_id", "arrived_at_unix_us", b"arrived_at_unix_us", "closed_at_unix_us", b"closed_at_unix_us", "crew_id", b"crew_id", "detail_json", b"detail_json", "dispatched_at_unix_us", b"dispatched_at_unix_us", "district", b"district", "grade", b"grade", "made_safe_at_unix_us", b"made_safe_at_unix_us", "material", b"material", "opened_at_unix_us", b"opened_at_unix_us", "pipe_class", b"pipe_class", "repaired_at_unix_us", b"repaired_at_unix_us", "segment_id", b"segment_id", "sla_breaches", b"sla_breaches", "state", b"state", "version", b"version", "work_order_id", b"work_order_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["age_s", b"age_s", "alarm_id", b"alarm_id", "arrived_at_unix_us", b"arrived_at_unix_us", "closed_at_unix_us", b"closed_at_unix_us", "crew_id", b"crew_id", "detail_json", b"detail_json", "dispatched_at_unix_us", b"dispatched_at_unix_us", "district", b"district", "grade", b"grade", "location", b"location", "location_method", b"location_method", "made_safe_at_unix_us", b"made_safe_at_unix_us", "material", b"material", "not_located", b"not_located", "opened_at_unix_us", b"opened_at_unix_us", "pipe_class", b"pipe_class", "position_ci_high_km", b"position_ci_high_km", "position_ci_low_km", b"position_ci_low_km", "position_confidence_level", b"position_confidence_level", "position_km", b"position_km", "repaired_at_unix_us", b"repaired_at_unix_us", "segment_id", b"segment_id", "sla_breaches", b"sla_breaches", "state", b"state", "version", b"version", "work_order_id", b"work_order_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
