@@ -29,7 +29,7 @@ from services.topics import WORKORDERS_EVENTS
 from services.workorders.adapters.network import NetworkSegments
 from services.workorders.adapters.outbox_envelope import encode_event_envelope
 from services.workorders.adapters.queries import ReadModelQueries
-from services.workorders.adapters.read_models import WorkOrdersProjection
+from services.workorders.adapters.read_models import WorkOrdersProjection, add_missing_columns
 from services.workorders.config import WorkOrdersConfig
 from services.workorders.domain.audit import AUDIT_STREAM_PREFIX
 from services.workorders.domain.hazard import DEFAULT_SIGN_OFF_POLICY, SignOffPolicy
@@ -69,6 +69,7 @@ def build_runtime(
     )
     runner = ProjectionRunner(store, WorkOrdersProjection())
     runner.create_tables()
+    add_missing_columns(store.engine)  # a table from an older version: its new view columns (README)
     return Runtime(
         store=store,
         network=network,
