@@ -36,6 +36,7 @@ def order_of(message: pb.WorkOrder) -> Order:
         made_safe_at_unix_us=message.made_safe_at_unix_us,
         sla_breaches=tuple(message.sla_breaches),
         detail=parse_detail(message.detail_json),
+        location=message.location,
     )
 
 

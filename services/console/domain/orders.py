@@ -44,6 +44,9 @@ class Order:
     made_safe_at_unix_us: int = 0
     sla_breaches: tuple[str, ...] = ()
     detail: Mapping[str, Any] = field(default_factory=dict)
+    # Where to dig, as workorders words it ("km 1.2 (1.0–1.4, 95 %, pressure gradient)", "... not located
+    # yet"); "" from a workorders that does not send it yet.
+    location: str = ""
 
     @property
     def response_from_unix_us(self) -> int:
@@ -201,7 +204,8 @@ def evidence(detail: Mapping[str, Any]) -> Evidence:
     """What the alarm said, tolerant of missing parts (an order's alarm may carry no location or rate)."""
     alarm = detail.get("alarm") if isinstance(detail.get("alarm"), dict) else {}
     assert isinstance(alarm, dict)
-    location = alarm.get("location")
+    # The order's own position (the latest any alarm record gave), else the latest record's (older workorders).
+    location = detail.get("location") if isinstance(detail.get("location"), dict) else alarm.get("location")
     methane = alarm.get("methane") if isinstance(alarm.get("methane"), dict) else {}
     assert isinstance(methane, dict)
     segment = detail.get("segment") if isinstance(detail.get("segment"), dict) else {}
@@ -216,7 +220,13 @@ def evidence(detail: Mapping[str, Any]) -> Evidence:
     position_km = _number(location.get("position_km")) if isinstance(location, dict) else None
     uncertainty_km = (_number(location.get("uncertainty_km")) if isinstance(location, dict) else None) or 0.0
     low_m = high_m = None
-    if position_km is not None:
+    confidence = _number(location.get("confidence_level")) if isinstance(location, dict) else None
+    if position_km is not None and confidence:
+        # The alarm states its interval (at confidence_level, already clamped to the segment): show that one.
+        assert isinstance(location, dict)
+        low_m = (_number(location.get("ci_low_km")) or 0.0) * 1000.0
+        high_m = (_number(location.get("ci_high_km")) or 0.0) * 1000.0
+    elif position_km is not None:
         # uncertainty_km is one standard uncertainty: the 95 % interval is 1.96 of it either side, clamped
         # to the segment.
         low_m = max(0.0, (position_km - Z95 * uncertainty_km) * 1000.0)

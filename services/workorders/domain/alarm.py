@@ -99,7 +99,8 @@ class LeakLocation:
         if not self.has_interval:
             return f"km {self.position_km:.1f} (± {self.uncertainty_km:.1f} km, 1 s.d.)"
         if self.covers_whole_segment:
-            return f"km {self.position_km:.1f} (whole segment, {self.ci_low_km:.1f}–{self.ci_high_km:.1f}: not located yet)"
+            interval = f"{self.ci_low_km:.1f}–{self.ci_high_km:.1f}"
+            return f"km {self.position_km:.1f} (whole segment, {interval}: not located yet)"
         method = self.method.replace("_", " ").replace("+", " + ")
         level = f"{100.0 * self.confidence_level:g} %"
         return f"km {self.position_km:.1f} ({self.ci_low_km:.1f}–{self.ci_high_km:.1f}, {level}" + (

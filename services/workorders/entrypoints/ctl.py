@@ -43,7 +43,10 @@ from services.workorders.service_layer.views import Table
 
 TOKEN_ENV = "PIPEWARDEN_TOKEN"
 ADDRESS_ENV = "PIPEWARDEN_WORKORDERS_ADDRESS"
-_LIST_COLUMNS = ("work_order_id", "state", "grade", "district", "segment_id", "crew_id", "age_s", "version")
+# ``location``: where to dig ("km 12.3 (11.8–12.9, 95 %, pressure gradient)", "... not located yet").
+_LIST_COLUMNS = (
+    "work_order_id", "state", "grade", "district", "segment_id", "crew_id", "age_s", "version", "location"
+)
 
 # Protobuf scalar type -> argparse type (the command messages hold only these).
 _ARG_TYPES: dict[int, Callable[[str], Any]] = {

@@ -23,7 +23,8 @@ class Column:
     """How a view field is kept in the read-model table (``adapters.read_models`` builds the table from it).
 
     Text is ``String(max_length)`` (``Text`` when None); integers are BIGINT unless ``small``; floats are
-    FLOAT, bools BOOLEAN; a tuple of text is kept comma-joined. ``nullable`` columns hold NULL where the view has 0 (a time not reached yet).
+    FLOAT, bools BOOLEAN; a tuple of text is kept comma-joined. ``nullable`` columns hold NULL where the view
+    has 0 (a time not reached yet).
     """
 
     name: str

@@ -18,11 +18,13 @@ NOW_US = 1_800_000_000_000_000
 
 
 def order(order_id: str = "wo-1", *, grade: int = 1, state: str = "triaged", district: str = "Dongsheng",
-          segment: str = "DS-M02", opened_us: int = NOW_US - 60_000_000, version: int = 1) -> Order:
+          segment: str = "DS-M02", opened_us: int = NOW_US - 60_000_000, version: int = 1,
+          location: str = "") -> Order:
     detail = {"response_from_unix_us": opened_us, "alarm": {"methods": ["mass_balance"],
               "location": {"position_km": 1.0, "uncertainty_km": 0.1}, "leak_rate": {"rate_kg_per_s": 0.05}},
               "segment": {"length_km": 2.14}, "grade_reasons": ["G1-LEL"]}
-    return Order(order_id, version, state, grade, segment, district, "municipal", "steel", opened_us, detail=detail)
+    return Order(order_id, version, state, grade, segment, district, "municipal", "steel", opened_us, detail=detail,
+                 location=location)
 
 
 @dataclass

@@ -87,3 +87,12 @@ def test_config_defaults_and_garbage_named() -> None:
     ):
         with pytest.raises(ConfigError, match=key):
             ConsoleConfig.from_env({**BASE, key: value})
+
+
+def test_the_orders_location_comes_from_the_api() -> None:
+    from services.console.adapters.workorders_grpc import order_of
+    from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as pb
+
+    text = "km 1.2 (1.0–1.4, 95 %, pressure gradient)"
+    assert order_of(pb.WorkOrder(work_order_id="wo-1", location=text)).location == text
+    assert order_of(pb.WorkOrder(work_order_id="wo-1")).location == ""

@@ -150,3 +150,13 @@ def test_timeline_entry_says_when_who_and_what_in_words() -> None:
     assert entry.details == "crew id: crew-7" and entry.at.endswith("UTC")
     assert timeline_entry(Change(6, "wo-1", 3, "X", "D", "a", 0, "{garbage")).details == ""
     assert format_duration(90061) == "1d 1h"
+
+
+def test_evidence_shows_the_interval_the_alarm_states_and_the_orders_own_position() -> None:
+    stated = {"position_km": 1.3, "uncertainty_km": 0.2, "ci_low_km": 0.9, "ci_high_km": 1.7,
+              "confidence_level": 0.95, "covers_whole_segment": False, "method": "pressure_gradient"}
+    e = evidence({"alarm": {"location": stated}, "segment": {"length_km": 2.14}})
+    assert (e.location_m, e.location_low_m, e.location_high_m) == (1300.0, 900.0, 1700.0)
+    # The latest record carried no position: the order's own (the last one given) is shown.
+    kept = evidence({"alarm": {"methods": ["mass_balance"]}, "location": stated})
+    assert kept.location_m == 1300.0 and kept.location_high_m == 1700.0

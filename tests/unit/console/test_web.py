@@ -191,3 +191,13 @@ def test_sign_in_never_redirects_off_site() -> None:
 def test_health_reports_the_feed(client: TestClient) -> None:
     body = client.get("/healthz").json()
     assert set(body) == {"watch_connected", "position", "live_connections", "reconnects"}
+
+
+def test_the_order_page_shows_where_to_dig(client: TestClient, api: FakeWorkOrders) -> None:
+    login(client)
+    assert '<dd id="order-location">—</dd>' in client.get("/orders/wo-ds").text  # a workorders without it
+    api.add(order("wo-ds", location="km 1.2 (1.0–1.4, 95 %, pressure gradient)"))
+    page = client.get("/orders/wo-ds").text
+    assert '<dd id="order-location">km 1.2 (1.0–1.4, 95 %, pressure gradient)</dd>' in page
+    api.add(order("wo-ds", location="km 1.1 (whole segment, 0.0–2.1: not located yet) <b>"))
+    assert "not located yet) &lt;b&gt;</dd>" in client.get("/orders/wo-ds").text  # escaped like any text

@@ -63,6 +63,8 @@ def _apply_like_the_consumer(runtime: Runtime, value: bytes, message_type: type,
     times=st.tuples(_times, _times, _times),
     rate=_floats,
     position=_floats,
+    interval=st.tuples(_floats, _floats, _floats),  # ci_low_km, ci_high_km, confidence_level
+    method=_text,
     clear_reason=_text,
     methane_tag=st.one_of(st.none(), _text),
 )
@@ -77,6 +79,8 @@ def test_garbage_alarms_are_refused_never_retried(
     times,
     rate,
     position,
+    interval,
+    method,
     clear_reason,
     methane_tag,
 ):
@@ -95,6 +99,8 @@ def test_garbage_alarms_are_refused_never_retried(
     )
     message.leak_rate.rate_kg_per_s = rate
     message.location.position_km = position
+    message.location.ci_low_km, message.location.ci_high_km, message.location.confidence_level = interval
+    message.location.method = method
     if methane_tag is not None:
         message.methane.tag_id = methane_tag
         message.methane.lel_pct = 30.0
