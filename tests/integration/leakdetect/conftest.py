@@ -22,6 +22,7 @@ from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2_g
 from services.contracts.pipewarden.telemetry.v1 import records_pb2
 from services.topics import LEAK_ALARMS, TELEMETRY_READINGS, encode
 from tests.fixtures.kafka import consume_all, free_port
+from tests.support import tokens
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -44,6 +45,8 @@ class WorkerProcess:
             PIPEWARDEN_LEAKDETECT_GRPC_PORT=str(self.grpc_port),
             PIPEWARDEN_LEAKDETECT_METRICS_PORT="0",
             PIPEWARDEN_LEAKDETECT_COMMIT_INTERVAL_S="0.5",
+            # the query API checks callers' tokens: the tests' key set, and `status` sends a test token
+            PIPEWARDEN_LEAKDETECT_JWT_KEYS_FILE=str(tokens.write_keys(self.log_path.parent)[1]),
         )
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
@@ -67,7 +70,9 @@ class WorkerProcess:
     def status(self, segment_id: str) -> qpb.SegmentStatus:
         with grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}") as channel:
             stub = qgrpc.LeakQueryServiceStub(channel)
-            return stub.GetSegmentStatus(qpb.GetSegmentStatusRequest(segment_id=segment_id), timeout=5).status
+            auth = (("authorization", f"Bearer {tokens.issue('regulator', ['*'])}"),)
+            return stub.GetSegmentStatus(qpb.GetSegmentStatusRequest(segment_id=segment_id), timeout=5,
+                                         metadata=auth).status
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
