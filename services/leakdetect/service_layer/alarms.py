@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2 as pb
 from services.leakdetect.domain import events as E
+from services.leakdetect.domain.layout import LOC_METHOD_NAMES
 from services.leakdetect.service_layer.segment_state import ActiveAlarm, SegmentRuntime
 from services.topics import encode
 
@@ -188,6 +189,7 @@ class AlarmTracker:
                 location_changed = _locate(alarm, located, info.length_m)
         elif isinstance(ev, E.PressureWaveLeak):
             alarm.position_m, alarm.position_sigma_m = ev.position_m, ev.position_sd_m
+            alarm.position_method = "pressure_wave"
             location_changed = True
         elif isinstance(ev, E.Rupture):
             alarm.rupture_drop_pa, alarm.rupture_rate_pa_per_s = ev.drop_pa, ev.rate_pa_per_s
@@ -203,6 +205,7 @@ class AlarmTracker:
             if alarm.position_m is None and tag in info.tag_positions_m:
                 # A methane sensor locates the leak to within its reach of the pipe.
                 alarm.position_m, alarm.position_sigma_m = info.tag_positions_m[tag], 50.0
+                alarm.position_method = "methane_sensor"
                 location_changed = True
         if raised:
             self._publish(info, runtime, pb.ALARM_STATE_RAISED, ev.time_us, out)
@@ -295,15 +298,19 @@ def _locate(alarm: ActiveAlarm, ev: E.LeakLocated, length_m: float) -> bool:
     (a pressure wave's, a methane sensor's)."""
     if math.isfinite(ev.position_sd_m):
         alarm.position_m, alarm.position_sigma_m = ev.position_m, ev.position_sd_m
+        alarm.position_method = LOC_METHOD_NAMES[ev.method]
     elif alarm.position_m is None:
         # a s.d. of the whole length: its 95 % interval, clamped, is the whole segment
         alarm.position_m, alarm.position_sigma_m = 0.5 * length_m, length_m
+        alarm.position_method = "none"
     return alarm.published_position_m != alarm.position_m
 
 
 def position_method(alarm: ActiveAlarm, covers_whole_segment: bool) -> str:
-    """How the alarm's position was found, from the methods that saw it: a balance alarm is located by the
-    pressure gradient (fused with the pressure wave when both saw it), else by the wave or the methane sensor."""
+    """How the alarm's position was found: as the method that gave it said, or, for an alarm restored from a
+    checkpoint written before that was kept, from the methods that saw it."""
+    if alarm.position_method:
+        return alarm.position_method
     if MB in alarm.methods and not covers_whole_segment:
         return "pressure_gradient+pressure_wave" if NPW in alarm.methods else "pressure_gradient"
     if NPW in alarm.methods:

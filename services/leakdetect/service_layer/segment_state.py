@@ -137,6 +137,8 @@ class ActiveAlarm:
     grade_hint: int = 0
     published_rate: float = 0.0
     published_position_m: float | None = None
+    # How `position_m` was found (`LeakLocation.method`); "" in checkpoints written before it was kept.
+    position_method: str = ""
 
     def to_json(self) -> dict[str, Any]:
         d = dict(self.__dict__)

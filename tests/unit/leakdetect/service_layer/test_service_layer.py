@@ -321,3 +321,18 @@ def test_refined_rate_from_the_core_is_published_as_an_update_of_the_same_incide
         ).alarms
         == []
     )
+
+
+def test_an_alarm_says_how_its_position_was_found_also_after_a_restart() -> None:
+    """The method that gave the position is kept with the alarm (and its checkpoint): a balance alarm that a
+    pressure wave located, the gradient not yet, is "pressure_wave"; a checkpoint from before the method was kept
+    falls back to the methods that saw the alarm."""
+    from services.leakdetect.service_layer.alarms import MB, NPW, leak_location
+
+    alarm = ActiveAlarm("TR-01/mb/1", 0, [MB, NPW], 5, 6, 7, {}, mass_balance_active=True, position_m=3000.0,
+                        position_sigma_m=100.0, position_method="pressure_wave")
+    rt = SegmentRuntime("TR-01", active_alarm=alarm)
+    restored = SegmentRuntime.decode(rt.encode(b"det"))[0].active_alarm
+    assert restored is not None and leak_location(restored, 10_000.0).method == "pressure_wave"
+    older = ActiveAlarm.from_json({k: v for k, v in alarm.to_json().items() if k != "position_method"})
+    assert leak_location(older, 10_000.0).method == "pressure_gradient+pressure_wave"
