@@ -97,6 +97,13 @@ def tag_info(network: Network, pipeline: Pipeline) -> TagInfo:
     )
 
 
+def _same_file(a: str, b: str | None) -> bool:
+    try:
+        return b is not None and Path(a).exists() and Path(b).exists() and Path(a).samefile(b)
+    except OSError:  # unusable names are refused where they are used
+        return False
+
+
 def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     out, err = stdout or sys.stdout, stderr or sys.stderr
     try:
@@ -113,6 +120,9 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
         if clash:
             print(f"replay: {name} {target}: exists and is {'not ' if name == '--out' else ''}a directory", file=err)
             return EXIT_USAGE
+    if args.json is not None and any(_same_file(args.json, given) for given in (args.network, args.readings)):
+        print(f"replay: --json {args.json}: is one of the input files; it would be overwritten", file=err)
+        return EXIT_USAGE
     try:
         network = load_network(args.network)
         pipeline = Pipeline.from_network(network)

@@ -249,6 +249,17 @@ def test_out_must_be_a_directory_and_json_a_file(tmp_path: Path) -> None:
     assert (tmp_path / "o" / "status.csv").exists()
 
 
+def test_json_never_overwrites_an_input_file(tmp_path: Path) -> None:
+    """Found by `make fuzz`: `--json` naming the network file wrote the alarms over it."""
+    network = tmp_path / "line.yaml"
+    network.write_bytes(NET_PATH.read_bytes())
+    h = _csv(tmp_path, "tag_id,time_unix_s,value,quality\n" + GOOD)
+    for target in (network, h, tmp_path / "." / "line.yaml"):
+        code, _, err = _run("--network", str(network), "--readings", str(h), "--json", str(target))
+        assert code == EXIT_USAGE and "--json" in err and "would be overwritten" in err
+    assert network.read_bytes() == NET_PATH.read_bytes() and "L01" in h.read_text()
+
+
 def test_the_loader_keeps_the_order_of_each_tag_across_chunks(tmp_path: Path) -> None:
     rows = ["tag_id,time_unix_s,value,quality"]
     rows += [f"L01-PT-IN,{T0 + i},39.0,1" for i in range(10)]
