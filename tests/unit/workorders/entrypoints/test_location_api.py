@@ -115,3 +115,25 @@ def test_a_read_model_table_of_an_older_version_gets_the_columns_and_rebuild_fil
     with read_transaction(engine) as conn:
         (row,) = dump_read_models(conn)[work_orders.name]
     assert row["location_text"] == "km 1.3 (1.1–1.5, 95 %, pressure gradient)" and row["position_km"] == 1.34
+
+
+@pytest.mark.integration
+def test_an_older_read_model_table_on_postgresql_gets_the_columns(postgres_schema_url: str) -> None:
+    from services.workorders.bootstrap import build_runtime
+
+    rt = build_runtime(postgres_schema_url)
+    try:
+        _feed(rt, _located(rt, "LOC-PG", 0, **GRADIENT))
+        with rt.store.engine.begin() as conn:
+            for name in NEW_COLUMNS:
+                conn.execute(sa.text(f"ALTER TABLE {work_orders.name} DROP COLUMN {name}"))
+        assert add_missing_columns(rt.store.engine) == list(NEW_COLUMNS)
+        with read_transaction(rt.store.engine) as conn:
+            (row,) = dump_read_models(conn)[work_orders.name]
+        assert row["location_text"] == "" and row["position_km"] == 0.0 and row["not_located"] is False
+        rt.runner.rebuild()
+        with read_transaction(rt.store.engine) as conn:
+            (row,) = dump_read_models(conn)[work_orders.name]
+        assert row["location_text"] == "km 1.3 (1.1–1.5, 95 %, pressure gradient)" and row["not_located"] is False
+    finally:
+        rt.stop()
