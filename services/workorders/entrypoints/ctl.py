@@ -420,6 +420,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except UsageError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+        except ValueError as error:  # a value the request cannot carry (--limit -1 into a uint32), found by make fuzz
+            print(f"error: {error}: check the command's numbers (python -m services.workorders ctl COMMAND --help)",
+                  file=sys.stderr)
+            return 2
         except grpc.RpcError as error:
             code = error.code()  # type: ignore[attr-defined]
             details = error.details()  # type: ignore[attr-defined]
