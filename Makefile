@@ -120,7 +120,7 @@ bench-console: venv kafka-jars chromium
 
 # Every entry point fed garbage, mutated real inputs and hostile values (benchmarks/fuzz), then 1,000 open Watch
 # streams: reports/fuzz.{json,md,png}. Bounded: each entry point stops after FUZZ_MINUTES; FUZZ_ARGS="--cases N".
-FUZZ_MINUTES ?= 3
+FUZZ_MINUTES ?= 2
 fuzz: venv kafka-jars
 	$(PY) -m benchmarks.fuzz --max-minutes $(FUZZ_MINUTES) $(FUZZ_ARGS)
 
