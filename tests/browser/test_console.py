@@ -103,6 +103,7 @@ def test_dispatch_is_seen_in_a_second_session_and_a_racing_dispatcher_sees_why(
     assert page.inner_text("#order-state") == "dispatched"
     assert "crew-7" in page.inner_text("#order-crew")
     assert "crew dispatched" in page.inner_text("#timeline").lower()
+    assert "km 1.2" in page.inner_text("#order-location")  # where to dig, from the alarm's location
 
     watcher.wait_for_function("document.querySelector('#order-state').textContent === 'dispatched'",
                               timeout=WAIT_MS)
