@@ -241,8 +241,12 @@ def hold_streams(address: str, count: int, after_position: int) -> int:
     from tests.support.workorders_api import auth, token
 
     async def run() -> int:
-        metas = [auth(token("dispatcher", ["*"], subject=f"screen-{k}", ttl_s=3600))
-                 for k in range(math.ceil(count / STREAMS_PER_CALLER))]
+        # The parent's tokens: each process has its own test signing key (tests/support/tokens.py), and `serve`
+        # trusts the parent's.
+        given = os.environ.get("PIPEWARDEN_BENCH_HOLDER_TOKENS", "")
+        metas = ([auth(t) for t in given.split(",")] if given else
+                 [auth(token("dispatcher", ["*"], subject=f"screen-{k}", ttl_s=3600))
+                  for k in range(math.ceil(count / STREAMS_PER_CALLER))])
         async with grpc.aio.insecure_channel(address) as channel:
             stub = pb_grpc.WorkOrdersServiceStub(channel)
             calls = [stub.Watch(pb.WatchRequest(after_position=after_position),
@@ -367,10 +371,15 @@ def measure_unary_p99_with_streams(
             try:
                 if count:
                     _log(f"opening {count} Watch streams in a holder process")
+                    holder_tokens = ",".join(
+                        token("dispatcher", ["*"], subject=f"screen-{k}", ttl_s=3600)
+                        for k in range(math.ceil(count / STREAMS_PER_CALLER))
+                    )
                     holder = subprocess.Popen(
                         [sys.executable, "-m", "benchmarks.workorders", "--hold-streams", address, str(count),
                          str(head - 1)],
                         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                        env={**os.environ, "PIPEWARDEN_BENCH_HOLDER_TOKENS": holder_tokens},
                     )
                     assert holder.stdout is not None
                     _read_line(holder.stdout, "ready", 150, f"the holder of {count} streams")
