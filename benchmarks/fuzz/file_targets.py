@@ -246,8 +246,11 @@ class ReplayCliTarget(Target):
 
     def __init__(self) -> None:
         self.history = HistoryFileTarget()
-        self.network = REPO / "tests/fixtures/networks/long_line.yaml"
         self.folder = self.history.folder
+        # A copy: the cases may name the network file as --json or --out, and nothing in the checkout may be
+        # written (a first version of this target overwrote the fixture itself).
+        self.network = self.folder / "long_line.yaml"
+        self.network.write_bytes((REPO / "tests/fixtures/networks/long_line.yaml").read_bytes())
         self._cwd = Path.cwd()
 
     async def start(self) -> None:
@@ -283,9 +286,10 @@ class ReplayCliTarget(Target):
         history = self.folder / case.extra.get("suffix", "history.csv")
         history.write_bytes(case.data)
         argv = [str(history) if a == "@history" else a for a in case.extra["argv"]]
-        # Absolute paths other than the inputs are pointed into the scratch folder (relative ones land there).
-        argv = [a if not a.startswith("/") or a.startswith(str(self.folder)) or a.endswith(".yaml") or a == "/dev/null"
+        # Absolute paths outside the scratch folder are pointed into it (relative ones land there: cwd).
+        argv = [a if not a.startswith("/") or a.startswith(str(self.folder)) or a == "/dev/null"
                 else str(self.folder / "out") for a in argv]
+        self.network.write_bytes((REPO / "tests/fixtures/networks/long_line.yaml").read_bytes())
         code, err = _call_cli(main, argv)
         return _cli_outcome(code, err)
 
