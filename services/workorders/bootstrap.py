@@ -159,7 +159,9 @@ def serve(config: WorkOrdersConfig, *, db_url: str, address: str, dev: bool = Fa
         except TLSFileError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-    server = GrpcServer(servicer, address, credentials=credentials).start()
+    server = GrpcServer(
+        servicer, address, credentials=credentials, max_receive_message_bytes=config.max_message_bytes
+    ).start()
     log.info("workorders serving", extra={"address": server.address, "db": db_url, "tls": credentials is not None})
     print(f"workorders serving on {server.address}", flush=True)
     stop = threading.Event()

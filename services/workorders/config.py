@@ -9,6 +9,7 @@
 | ``PIPEWARDEN_KAFKA_SECURITY_PROTOCOL`` and companions | ``PLAINTEXT`` | Kafka TLS / SASL (``services/kafkaconn``) |
 | ``PIPEWARDEN_WORKORDERS_JWT_KEYS_FILE`` | none: ``serve`` refuses (``--dev``: throwaway) | callers' token key set |
 | ``PIPEWARDEN_WORKORDERS_MAX_STREAMS_PER_CALLER`` | ``100`` | open ``Watch`` streams per caller (token subject) |
+| ``PIPEWARDEN_WORKORDERS_MAX_MESSAGE_BYTES`` | ``4194304`` | largest request read (larger: RESOURCE_EXHAUSTED) |
 | ``PIPEWARDEN_WORKORDERS_CONSUMER_GROUP`` | ``pipewarden-workorders`` | group reading ``leak.alarms.v1`` |
 | ``PIPEWARDEN_WORKORDERS_SNAPSHOT_EVERY`` | ``50`` | save an aggregate snapshot every N events |
 | ``PIPEWARDEN_WORKORDERS_SLA_TICK_S`` | ``15`` | how often the SLA ticker looks for due escalations |
@@ -54,6 +55,7 @@ class WorkOrdersConfig:
     kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
     jwt_keys_file: str | None = None
     max_streams_per_caller: int = DEFAULT_MAX_STREAMS_PER_CALLER
+    max_message_bytes: int = 4 * 1024 * 1024
     consumer_group: str = "pipewarden-workorders"
     snapshot_every: int = 50
     sla_tick_s: float = 15.0
@@ -145,6 +147,7 @@ class WorkOrdersConfig:
             max_streams_per_caller=integer(
                 "PIPEWARDEN_WORKORDERS_MAX_STREAMS_PER_CALLER", DEFAULT_MAX_STREAMS_PER_CALLER
             ),
+            max_message_bytes=integer("PIPEWARDEN_WORKORDERS_MAX_MESSAGE_BYTES", 4 * 1024 * 1024, minimum=1024),
             consumer_group=text("PIPEWARDEN_WORKORDERS_CONSUMER_GROUP", "pipewarden-workorders"),
             snapshot_every=int(number("PIPEWARDEN_WORKORDERS_SNAPSHOT_EVERY", 50, minimum=1)),
             sla_tick_s=number("PIPEWARDEN_WORKORDERS_SLA_TICK_S", 15.0, minimum=0.01),
