@@ -13,18 +13,20 @@ VENV_STAMP := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock | md5sum | c
 
 .PHONY: help venv lock lock-check proto proto-check lint test test-unit test-integration demo \
         kafka-jars kafka-up kafka-down topics pg-install pg-up pg-down \
-        bench-ingest bench-detect bench-stream bench-workorders clean up status down logs token gateway-token rotate-keys
+        bench-ingest bench-detect bench-stream bench-workorders clean up status down logs token gateway-token rotate-keys test-tls
 
 help:
 	@echo "make demo    - start Kafka, the services and the console, stream a simulated city, show what happened"
 	@echo "               (make demo DEMO_ARGS=--keep: leave it running and print the console URL and demo users)"
 	@echo "make test    - run the whole test suite (starts its own Kafka broker and PostgreSQL)"
+	@echo "make test-tls - bring up a TLS-on deployment (SASL_SSL Kafka, TLS gRPC) and smoke-test it (~3 min)"
 	@echo "make lint    - ruff, import contracts (layering), mypy, and a check that uv.lock matches pyproject.toml"
 	@echo "make lock    - refresh uv.lock (exact versions and hashes) after changing pyproject.toml"
 	@echo "make proto   - regenerate services/contracts from protos/"
 	@echo "make kafka-up / kafka-down, pg-up / pg-down - run the infrastructure by hand"
 	@echo "make bench-ingest | bench-detect | bench-stream | bench-workorders - write reports/*.json"
 	@echo "make up / status / down / logs [SERVICE=] / token ROLE= DISTRICTS= - the one-host deployment (DEPLOYMENT=file)"
+	@echo "make gateway-token GATEWAY=gw | REVOKE=gw / rotate-keys [KEEP=1] - a gateway's token (printed once) / a new signing key"
 	@echo "make loadtest [PROFILE=smoke|steady|ramp|soak] [SLO=file] [TARGET=host:port] - load-test a deployment"
 
 $(UV):
@@ -86,6 +88,11 @@ test-unit: venv
 
 test-integration: venv kafka-jars pg-install
 	$(PY) -m pytest -m integration
+
+# A second, TLS-on deployment (tls: true: local CA, SASL_SSL broker, TLS gRPC) and a smoke load test against it:
+# about 3 minutes, so not part of `make test`.
+test-tls: venv kafka-jars pg-install
+	PIPEWARDEN_TEST_TLS_DEPLOYMENT=1 $(PY) -m pytest tests/deploy/test_tls_deployment.py
 
 demo: venv kafka-jars
 	$(PY) -m deploy.demo $(DEMO_ARGS)
