@@ -241,7 +241,8 @@ class AlarmBook:
             facts: dict[str, object] = {}
             evidence: dict[str, float | int | str] = {
                 "drop_pa": ev.drop_pa, "drop_rate_pa_per_s": ev.rate_pa_per_s, "reference_pa": ev.reference_pa,
-                "tag": self._role_tags[seg].get(ev.role, f"role{ev.role}")}
+                "tag": self._role_tags[seg].get(ev.role, f"role{ev.role}"),
+                "rupture_evidence": L.RUP_EVIDENCE_NAMES[ev.evidence], "flow_jump_kg_per_s": ev.flow_jump_kg_per_s}
         else:
             facts = self._position(seg, ev.position_m, ev.position_sd_m)
             evidence = {"arrival_difference_s": ev.arrival_difference_s, "amplitude_pa": ev.amplitude_pa,

@@ -108,7 +108,16 @@ class DetectorParams:
     npw_pair_tol: float = 0.10  # fronts pair when |dt| <= (1 + tol) L / c + 3 timing s.d.
     npw_end_frac: float = 0.03  # located within this fraction of L (or 2 s.d.) of an end: boundary event
     # Rupture (e).
-    rupture_frac: float = 0.015  # pressure below the reference by 1.5 % of it (a leak of ~ nominal flow) ...
+    # pressure below the reference by 1.5 % of it, or by the Joukowsky front of the smallest rupture
+    # (c * rupture_min_flow_frac * nominal flow / (2 A): half the outflow is drawn from each side) if that is less,
+    # but never by less than 4 s.d. of one reading ...
+    rupture_frac: float = 0.015
+    rupture_min_flow_frac: float = 0.2  # the smallest rupture (issue 19: >= 20 % of nominal flow)
+    # At an end whose pressure is held (a regulator, a supply) the wave from a break turns into a flow jump: the
+    # incident wave's flow doubled on reflection, about the rupture's outflow near the end, less with distance
+    # (friction spreads the front). A jump of this fraction of the smallest rupture (at least 4 s.d.) towards a
+    # break, with that end's pressure not rising over its 1-min average, is a rupture.
+    rupture_flow_jump_frac: float = 0.5
     rupture_tau_s: float = 10.0  # ... reference: average of the pressure (a ramp lags it little, a collapse much)
     rupture_confirm_s: float = 1.0  # held this long (and two readings), inflow not falling
     rupture_refractory_s: float = 600.0
@@ -165,6 +174,11 @@ class DetectorParams:
         p[L.P_RUP_TAU] = self.rupture_tau_s
         p[L.P_RUP_CONFIRM] = self.rupture_confirm_s
         p[L.P_RUP_REFRACT_S] = self.rupture_refractory_s
+        if not (self.rupture_min_flow_frac > 0.0 and self.rupture_flow_jump_frac > 0.0
+                and math.isfinite(self.rupture_min_flow_frac) and math.isfinite(self.rupture_flow_jump_frac)):
+            raise ValueError("rupture_min_flow_frac and rupture_flow_jump_frac must be finite and > 0")
+        p[L.P_RUP_MIN_FLOW] = self.rupture_min_flow_frac
+        p[L.P_RUP_FLOW_JUMP] = self.rupture_flow_jump_frac
         p[L.P_CH4_HYST] = self.ch4_hysteresis_lel
         p[L.P_CH4_ROR] = self.ch4_rise_lel_per_min
         p[L.P_CH4_ROR_MIN] = self.ch4_rise_min_lel

@@ -116,12 +116,14 @@ class PressureWaveUnpaired:
 @dataclass(frozen=True, slots=True)
 class Rupture:
     segment: int
-    role: int  # the pressure transmitter that saw it
+    role: int  # the meter that saw it: a pressure transmitter (collapse) or a flow meter (a held end's jump)
     time_us: int
     onset_us: int
-    drop_pa: float
+    drop_pa: float  # the pressure's drop at that end (a held end: below its 1-min average, often ~0)
     rate_pa_per_s: float
     reference_pa: float
+    evidence: int = 0  # layout.RUP_PRESSURE (collapse) or RUP_FLOW (flow jump; RUP_EVIDENCE_NAMES)
+    flow_jump_kg_per_s: float = 0.0  # the flow jump towards the break (a lower bound when the meter saturated)
 
 
 @dataclass(frozen=True, slots=True)

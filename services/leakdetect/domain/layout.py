@@ -37,7 +37,7 @@ EV_LEAK_CLEARED = 2  # mass balance alarm cleared
 EV_NPW_LEAK = 3  # paired pressure-wave fronts located inside the segment
 EV_NPW_BOUNDARY = 4  # paired fronts of an operation: at the up/down end, or the flows disagree
 EV_NPW_UNPAIRED = 5  # a front at one end without a partner at the other within L/c
-EV_RUPTURE = 6  # large fast pressure collapse
+EV_RUPTURE = 6  # a break of rupture size: large fast pressure collapse, or a held end's flow jump (code: RUP_*)
 EV_METHANE = 7  # methane level crossed upwards
 EV_METHANE_RISE = 8  # methane rate-of-rise alarm
 EV_METHANE_CLEARED = 9  # methane back below the alarm level (with hysteresis)
@@ -71,6 +71,11 @@ LOC_NONE = 0  # not located (no calibrated gradient model or no usable pressures
 LOC_GRADIENT = 1  # pressure-gradient intersection alone
 LOC_GRADIENT_NPW = 2  # gradient fused with the pressure-wave location of the same incident (inverse variance)
 LOC_METHOD_NAMES = ("none", "pressure_gradient", "pressure_gradient+pressure_wave")
+
+# What a rupture was seen by (`events.Rupture.evidence`, the EV_RUPTURE code)
+RUP_PRESSURE = 0  # the pressure at an end collapsed (the flow at that end agreeing, or silent)
+RUP_FLOW = 1  # the flow at an end whose pressure is held (a regulator, a supply) jumped towards a break
+RUP_EVIDENCE_NAMES = ("pressure_collapse", "flow_jump")
 
 # Test ids of EV_LEAK (`events.LeakRaised.test`): the window index (0..N_WINDOWS-1), TEST_CUSUM, or TEST_STEP0 +
 # the window index (the step test: a window against the reference window before it).
@@ -159,7 +164,8 @@ SF_A_SLOW = 19
 SF_A_SLOPE = 20
 SF_A_REF = 21
 SF_INV_DTS = 22
-N_SF = 23
+SF_P_MIN = 23  # pressure: its 1-min average (a held end's pressure must not rise for a flow-jump rupture)
+N_SF = 24
 
 # --- per-slot state: ints -------------------------------------------------------------------------------------
 SI_LAST_TIME = 0  # last received time (any quality) us; -1 before the first
@@ -269,7 +275,12 @@ GF_LR_VD = GF_LR_D + 1
 GF_LR_Q1 = GF_LR_VD + 1  # mean inflow and its mean square
 GF_LR_Q2 = GF_LR_Q1 + 1
 GF_LR_PACK = GF_LR_Q2 + 1  # packing rate (shrunk), kg/s
-N_GF = GF_LR_PACK + 1
+# rupture (kernels/rupture.py): the last time an end showed an operation (less gas coming in at the upstream end,
+# more drawn at the downstream end), us as float, 0 = never: what the other end sees within the wave's travel
+# time after it is that operation's wave, not a break
+GF_RUP_OP_UP = GF_LR_PACK + 1
+GF_RUP_OP_DN = GF_RUP_OP_UP + 1
+N_GF = GF_RUP_OP_DN + 1
 
 # --- per-segment state: ints ----------------------------------------------------------------------------------
 GI_TICK = 0  # index of the open tick (time_us // tick_us); -1 before the first reading
@@ -370,4 +381,6 @@ P_LOC_TAU_S = P_LOC_LAG + 1  # location: the calibration forgets with this time 
 P_LOC_EVERY = P_LOC_TAU_S + 1  # location: a latched alarm's position is refined every this many blocks
 P_LOC_MIN_CAL = P_LOC_EVERY + 1  # location: calibration blocks (weight) needed before locating
 P_LOC_MODEL_SD = P_LOC_MIN_CAL + 1  # location: 1 s.d. of the steady-gradient model's error, fraction of length
-N_P = P_LOC_MODEL_SD + 1
+P_RUP_MIN_FLOW = P_LOC_MODEL_SD + 1  # rupture: the smallest rupture, fraction of nominal flow
+P_RUP_FLOW_JUMP = P_RUP_MIN_FLOW + 1  # rupture: a held end's flow jump, fraction of the smallest rupture
+N_P = P_RUP_FLOW_JUMP + 1

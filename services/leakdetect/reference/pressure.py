@@ -10,7 +10,11 @@ What the reference covers, and what it assumes:
 - Readings of the four roles the pressure path looks at (flow in/out, pressure up/down); readings of other roles
   only move the segment's clock (`reading` accepts them). Per tag, a reading is dropped when its time is not after
   the tag's previous one, its quality is BAD or UNCERTAIN, its value is not finite or out of range, or it is
-  implausibly far from the previous value (the tag is then IMPLAUSIBLE_RATE until 10 plausible readings).
+  implausibly far from the previous value (the tag is then IMPLAUSIBLE_RATE until 10 plausible readings). A
+  saturated flow reading (quality SATURATED, or within `SATURATION_MARGIN_SPANS` beyond the range) is kept at its
+  range end where that understates a break (an inflow pinned high, an outflow pinned low), as the driver does.
+- The rupture's two kinds of evidence (`kernels.rupture`): a pressure collapse at an end, and a flow jump at an end
+  whose pressure is held, with the operation marks that tell the other end's operations' waves from a break.
 - The segment's 10-s tick clock only as far as the pressure path needs it: a flow meter vouches for the flows
   (NPW classification) once one of its tick means exists and while it is healthy (not stale at a tick's close).
 - Assumed, not modelled: flat-lined or stuck instruments (readings move by more than 2 % of their random error),
@@ -30,7 +34,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from services.network.quality import QUALITY_BAD, QUALITY_UNCERTAIN
+from services.network.quality import QUALITY_BAD, QUALITY_SATURATED, QUALITY_UNCERTAIN, SATURATION_MARGIN_SPANS
 
 from ..domain import events as E
 from ..domain import layout as L
@@ -41,6 +45,8 @@ NPW_MAX_RISE_TAU = 2.5  # a front rises from 25 to 75 % of its amplitude within 
 HISTORY_LEN = L.HIST_LEN  # smoothed pressure samples kept per transmitter for the front's timing
 RUPTURE_FLOW_WAIT_S = 5.0  # a rupture waits this long for the flow meter at its end to speak
 RUPTURE_MAX_WAIT_S = 60.0  # ... and a drop held this long without a verdict becomes the new reference
+P_MIN_TAU_S = 60.0  # a transmitter's 1-min average: a held end's pressure must not rise over it (flow jump)
+OPERATION_TOL_FRAC = 0.05  # a flow moved by this fraction of nominal flow (or 4 s.d.) is an operation's sign
 IMPLAUSIBLE_SIGMAS2 = 32.0  # (4 s.d. of the difference of two readings)^2 in units of one reading's variance
 
 HEALTH_UNKNOWN, HEALTH_OK, HEALTH_STALE, HEALTH_IMPLAUSIBLE = (
@@ -82,6 +88,8 @@ class Instrument:
 @dataclass
 class FlowMeter(Instrument):
     slow: float = math.nan  # 60-s average of the flow: the reference its movements are measured against
+    jump_n: int = 0  # readings of a flow jump beyond the rupture threshold; -1 once decided (until it is back)
+    jump_t0: float = 0.0  # the reading before the first of them, us
     in_open_tick: bool = False  # an accepted reading in the open tick / in the tick after it
     in_next_tick: bool = False
     has_tick_mean: bool = False
@@ -108,6 +116,7 @@ class Transmitter(Instrument):
     reference: float = 0.0  # rupture: the pressure's 10-s average, frozen while a drop is held
     rupture_n: int = 0  # consecutive readings beyond the rupture threshold
     rupture_t0: float = 0.0  # the reading before the first of them, us
+    p_min: float = 0.0  # the pressure's 1-min average
 
 
 @dataclass
@@ -166,6 +175,7 @@ class PressureReference:
         self.t_start = 0
         self.pending: dict[int, Front] = {}  # unpaired fronts by end: 0 upstream, 1 downstream
         self.rupture_until = 0  # no second rupture before this time, us
+        self.operation_at = {0: 0.0, 1: 0.0}  # last operation seen at an end (0 upstream, 1 downstream), us; 0 never
 
     # --- the segment's clock: flow meters' tick means and staleness -------------------------------------------
 
@@ -218,8 +228,15 @@ class PressureReference:
             inst.raw, inst.raw_time = v, t
         if quality in (QUALITY_BAD, QUALITY_UNCERTAIN) or not math.isfinite(v):
             return []
-        if not inst.range_min <= v <= inst.range_max:
-            return []
+        if quality == QUALITY_SATURATED or not inst.range_min <= v <= inst.range_max:
+            # as the driver: a saturated meter's range end is kept where it can only understate a break (an
+            # inflow pinned high, an outflow pinned low), dropped otherwise
+            margin = SATURATION_MARGIN_SPANS * (inst.range_max - inst.range_min)
+            at_top = v > 0.5 * (inst.range_min + inst.range_max)
+            evidence = at_top if role == L.ROLE_FLOW_IN else (not at_top if role == L.ROLE_FLOW_OUT else False)
+            if not (inst.range_min - margin <= v <= inst.range_max + margin) or not evidence:
+                return []
+            v = min(max(v, inst.range_min), inst.range_max)
         # as the kernel: prev_v is the last value received, an implausible one included, prev_t the last good time
         # (see the xfail case `test_one_reading_spike_rejects_one_reading`)
         prev_v, prev_t = inst.last_value, inst.last_good_time
@@ -238,9 +255,12 @@ class PressureReference:
             return []
         inst.health = HEALTH_OK
         if isinstance(inst, FlowMeter):
+            flow_out: list[PressureEvent] = []
+            if prev_t >= 0 and not math.isnan(inst.slow):
+                self._rupture_flow(inst, t, v, prev_t, flow_out)
             inst.slow = v if prev_t < 0 or math.isnan(inst.slow) else (
                 inst.slow + min(1.0, (t - prev_t) * 1e-6 / 60.0) * (v - inst.slow))
-            return []
+            return flow_out
         assert isinstance(inst, Transmitter)
         out: list[PressureEvent] = []
         if prev_t < 0:
@@ -262,7 +282,7 @@ class PressureReference:
             m.in_next_tick = True
 
     def _start(self, x: Transmitter, t: int, v: float) -> None:
-        x.fast = x.slow = x.reference = v
+        x.fast = x.slow = x.reference = x.p_min = v
         x.noise_var = x.variance(v)
         x.history.append((t, v))
 
@@ -385,11 +405,28 @@ class PressureReference:
 
     # --- rupture (e) --------------------------------------------------------------------------------------------
 
+    def _travel_s(self) -> float:
+        """How long after an operation at one end the other end may see its wave."""
+        return (1.0 + self.p.npw_pair_tol) * self.length / self.c + self.p.npw_confirm_s + 2.0
+
+    def _from_other_end(self, upstream: bool, t: int) -> bool:
+        mark = self.operation_at[1 if upstream else 0]
+        return mark > 0.0 and (t - mark) * 1e-6 <= self._travel_s()
+
+    def _pressure_threshold(self, x: Transmitter, ref: float) -> float:
+        """1.5 % of the reference, or the Joukowsky front of the smallest rupture if less (>= 4 s.d.)."""
+        thr = self.p.rupture_frac * ref
+        front = self.c * self.p.rupture_min_flow_frac * self.nominal_flow / (2.0 * self.area) if self.area > 0 else 0
+        if 0.0 < front < thr:
+            thr = max(front, min(thr, 4.0 * math.sqrt(x.variance(ref))))
+        return thr
+
     def _rupture(self, x: Transmitter, t: int, v: float, prev_t: int, out: list[PressureEvent]) -> None:
         p = self.p
+        x.p_min += min(1.0, (t - prev_t) * 1e-6 / P_MIN_TAU_S) * (v - x.p_min)
         ref = x.reference
         drop = ref - v
-        if drop <= p.rupture_frac * ref:
+        if drop <= self._pressure_threshold(x, ref):
             x.rupture_n = 0
             x.reference += x.w_ref * (v - ref)
             return
@@ -406,7 +443,9 @@ class PressureReference:
             if x.phase != "idle" and x.t_detect < t0:  # the NPW detector saw the drop begin earlier
                 t0 = x.t_detect
             rate = drop / max((t - t0) * 1e-6, 1e-3)
-            out.append(E.Rupture(self.segment, x.role, t, t0, drop, rate, ref))
+            out.append(E.Rupture(self.segment, x.role, t, t0, drop, rate, ref, L.RUP_PRESSURE, 0.0))
+        elif verdict < 0:  # an operation (or the wave of one at the other end): the other end will see its wave
+            self.operation_at[0 if x.role == L.ROLE_PRESSURE_UP else 1] = float(t)
         if verdict != 0 or held_s > RUPTURE_MAX_WAIT_S:
             # decided (a rupture, an operation, or a slow decline): the new level is the reference from now on
             x.reference = v
@@ -416,11 +455,52 @@ class PressureReference:
         """1: the flow at this end moves towards a break inside (more in upstream, less out downstream) or there is
         no meter to ask; -1: it does not (a supply cut, a valve, a demand surge); 0: no reading since the drop."""
         upstream = role == L.ROLE_PRESSURE_UP
+        if self._from_other_end(upstream, t):
+            return -1
         m = self.flows.get(L.ROLE_FLOW_IN if upstream else L.ROLE_FLOW_OUT)
         if m is None or math.isnan(m.slow):
             return 1
         if m.raw_time <= int(t0):
             return 1 if (t - t0) * 1e-6 > RUPTURE_FLOW_WAIT_S else 0
         d = m.raw - m.slow
-        tol = max(4.0 * math.sqrt(m.variance(m.slow)), 0.05 * self.nominal_flow)
-        return 1 if (upstream and d > tol) or (not upstream and d < -tol) else -1
+        tol = max(4.0 * math.sqrt(m.variance(m.slow)), OPERATION_TOL_FRAC * self.nominal_flow)
+        if upstream:
+            return 1 if d > tol else -1
+        return -1 if d > tol else 1  # downstream: less out, or the same (an offtake drawing a set flow)
+
+    def _rupture_flow(self, m: FlowMeter, t: int, v: float, prev_t: int, out: list[PressureEvent]) -> None:
+        """A flow reading before its slow reference moves: operation marks, and a held end's flow jump."""
+        p = self.p
+        upstream = m.role == L.ROLE_FLOW_IN
+        sd = math.sqrt(m.variance(m.slow))
+        d = v - m.slow
+        tol = max(4.0 * sd, OPERATION_TOL_FRAC * self.nominal_flow)
+        if upstream and d < -tol:
+            self.operation_at[0] = float(t)
+        elif not upstream and d > tol:
+            self.operation_at[1] = float(t)
+        jump = d if upstream else -d
+        if jump <= max(p.rupture_flow_jump_frac * p.rupture_min_flow_frac * self.nominal_flow, 4.0 * sd):
+            m.jump_n = 0
+            return
+        if m.jump_n < 0:
+            return
+        if m.jump_n == 0:
+            m.jump_t0 = float(prev_t)
+        m.jump_n += 1
+        t0 = int(m.jump_t0)
+        held_s = (t - t0) * 1e-6
+        if m.jump_n < 2 or held_s < p.rupture_confirm_s:
+            return
+        m.jump_n = -1
+        x = self.pressures.get(L.ROLE_PRESSURE_UP if upstream else L.ROLE_PRESSURE_DOWN)
+        if x is None or x.health != HEALTH_OK:
+            return  # the pressure is not seen held: the jump could be a raised set-point
+        rise = x.raw - x.p_min
+        if rise > 4.0 * math.sqrt(x.variance(x.p_min)) or self._from_other_end(upstream, t):
+            return
+        if t >= self.rupture_until:
+            self.rupture_until = t + int(p.rupture_refractory_s * 1e6)
+            drop = max(-rise, 0.0)
+            out.append(E.Rupture(self.segment, m.role, t, t0, drop, drop / max(held_s, 1e-3), x.p_min, L.RUP_FLOW,
+                                 jump))

@@ -68,7 +68,7 @@ from .common import _jit, _jit_inline, _set_health
 from .health import _health_limits, _rate_plausible, _reading_health
 from .methane import _methane
 from .pressure import _expire_fronts, _npw, _npw_start, _smoothing_weights
-from .rupture import _rupture
+from .rupture import _rupture, _rupture_flow
 
 
 @_jit_inline
@@ -84,7 +84,8 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
     _smoothing_weights(slot, dts, params, slot_f)
     _npw(s, role, slot, ps, t, v, prev_v, dts, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, hist_t, hist_v,
          counters, ev_i, ev_f, n_ev)
-    _rupture(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_i, counters, ev_i, ev_f, n_ev)
+    _rupture(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, counters, ev_i, ev_f,
+             n_ev)
 
 
 @_jit_inline
@@ -209,6 +210,9 @@ def process_kernel(starts, readings, r_begin, r_end, params, seg_cfg, slot_cfg, 
         if new_h != HEALTH_OK:
             continue
         if role <= ROLE_FLOW_OUT:
+            # a held end's flow jump and the operation marks, against the slow reference before this reading
+            _rupture_flow(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
+                          counters, ev_i, ev_f, n_ev)
             # slow flow references: the rupture detector's supply-cut veto, the NPW flow-consistency check
             if prev_t < 0 or slot_f[slot, SF_EW_SLOW] != slot_f[slot, SF_EW_SLOW]:
                 slot_f[slot, SF_EW_SLOW] = v

@@ -96,7 +96,7 @@ def _one(e: np.void) -> E.DetectorEvent | None:
     if kind == EV_NPW_UNPAIRED:
         return E.PressureWaveUnpaired(seg, role, t, onset, code, v)
     if kind == EV_RUPTURE:
-        return E.Rupture(seg, role, t, onset, v, a1, a2)
+        return E.Rupture(seg, role, t, onset, v, a1, a2, code, a3)
     if kind == EV_METHANE:
         return E.MethaneLevel(seg, role, t, code, v, a1, int(a2), a3 != 0.0)
     if kind == EV_METHANE_RISE:

@@ -51,6 +51,7 @@ from ..layout import (
     SF_EW_FAST,
     SF_EW_REF,
     SF_EW_SLOW,
+    SF_P_MIN,
     SF_INV_DTS,
     SF_LAST_VALUE,
     SF_NOISE_VAR,
@@ -171,6 +172,7 @@ def _npw_start(slot, ps, t, v, slot_cfg, slot_f, slot_i, hist_t, hist_v):
     slot_f[slot, SF_EW_FAST] = v
     slot_f[slot, SF_EW_SLOW] = v
     slot_f[slot, SF_EW_REF] = v
+    slot_f[slot, SF_P_MIN] = v
     slot_f[slot, SF_NOISE_VAR] = _sigma2(slot_cfg, slot, v)
     hist_t[ps, hp] = t
     hist_v[ps, hp] = v

@@ -1,5 +1,21 @@
-"""Rupture (e): a large fast pressure collapse at an end, vetoed when the flows show a supply cut; never waits
-for a balance window.
+"""Rupture (e): a break of rupture size (>= `rupture_min_flow_frac` of nominal flow), decided within seconds of its
+first wave reaching an end; never waits for a balance window. Two kinds of evidence, one per kind of end:
+
+- `_rupture` (a pressure reading): the pressure far below its 10-s reference and held, by 1.5 % of it or by the
+  Joukowsky front of the smallest rupture if that is less (never by less than 4 s.d. of one reading), with the flow
+  at that end moving towards the break: more in at the upstream end; at the downstream end less out, or the same
+  (an offtake that draws a set flow). An end whose pressure is held (a regulator, a supply) sees no collapse ...
+- `_rupture_flow` (a flow reading): ... but a flow jump: the break's wave, reflected at the held pressure, draws
+  about the break's outflow through that end's meter (less with distance, friction spreading the front). A jump
+  towards the break of `rupture_flow_jump_frac` of the smallest rupture (at least 4 s.d.), held 1 s over two
+  readings, with that end's pressure not rising over its 1-min average (a raised set-point packs the line through
+  the same meter) is a rupture. A saturated meter's reading is its range end, a lower bound of the jump (driver).
+
+What a break cannot be: the wave of an operation at the other end. An end marks an operation (`GF_RUP_OP_*`) when
+its flow moves the way no break inside moves it (less in upstream, more out downstream), or its pressure collapsed
+with such flows; what the other end sees within the wave's travel time over the segment (with the pairing tolerance
+and the confirmation) is that operation's wave: a demand step at the outlet reaches a regulated inlet as a flow
+jump, a supply cut or a lowered set-point reaches the outlet as a collapse with the offtake's flow unchanged.
 """
 
 from __future__ import annotations
@@ -10,21 +26,36 @@ import numpy as np
 
 from ..layout import (
     EV_RUPTURE,
+    GC_AREA_M2,
+    GC_LENGTH_M,
     GC_NOMINAL_FLOW,
+    GC_WAVE_SPEED,
+    GF_RUP_OP_DN,
+    GF_RUP_OP_UP,
     GI_RUPTURE_UNTIL,
+    HEALTH_OK,
     N_ROLES,
+    P_NPW_CONFIRM_S,
+    P_NPW_PAIR_TOL,
     P_RUP_CONFIRM,
+    P_RUP_FLOW_JUMP,
     P_RUP_FRAC,
+    P_RUP_MIN_FLOW,
     P_RUP_REFRACT_S,
     ROLE_FLOW_IN,
     ROLE_FLOW_OUT,
+    ROLE_PRESSURE_DOWN,
     ROLE_PRESSURE_UP,
+    RUP_FLOW,
+    RUP_PRESSURE,
     SC_PRESENT,
     SF_A_REF,
     SF_EW_REF,
     SF_EW_SLOW,
+    SF_P_MIN,
     SF_RAW,
     SF_RUP_T0,
+    SI_HEALTH,
     SI_NPW_PHASE,
     SI_NPW_T_DET,
     SI_RAW_TIME,
@@ -34,13 +65,46 @@ from .common import _emit, _jit, _jit_inline, _sigma2
 
 RUPTURE_FLOW_WAIT_S = 5.0  # a 1 Hz flow meter has spoken by then
 RUPTURE_MAX_WAIT_S = 60.0
+P_MIN_TAU_S = 60.0  # the pressure's 1-min average: the time scale of the flows' slow reference
+OPERATION_TOL_FRAC = 0.05  # a flow moved by this fraction of nominal flow (or 4 s.d.) is an operation's sign
+
 
 @_jit
-def _rupture_flow_verdict(s, role, t, t0, seg_cfg, slot_cfg, slot_f, slot_i):
-    """1: the flow at this end moves towards a break inside (more in at the upstream end, less out at the
-    downstream end); -1: it moves the other way or not at all (a supply cut, a valve, a demand surge);
-    0: no flow reading since the drop began, wait. A missing or silent meter leaves the pressure to decide."""
+def _travel_us(s, params, seg_cfg):
+    """How long after an operation at one end the other end may see its wave, us."""
+    return ((1.0 + params[P_NPW_PAIR_TOL]) * seg_cfg[s, GC_LENGTH_M] / seg_cfg[s, GC_WAVE_SPEED]
+            + params[P_NPW_CONFIRM_S] + 2.0) * 1e6
+
+
+@_jit
+def _from_other_end(s, upstream, t, params, seg_cfg, seg_f):
+    """Whether the other end marked an operation recently enough for its wave to be what this end sees now."""
+    mark = seg_f[s, GF_RUP_OP_DN] if upstream else seg_f[s, GF_RUP_OP_UP]
+    return mark > 0.0 and t - mark <= _travel_us(s, params, seg_cfg)
+
+
+@_jit
+def _pressure_threshold(s, slot, ref, params, seg_cfg, slot_cfg):
+    """The drop below the reference that makes a collapse: 1.5 % of it, or the Joukowsky front of the smallest
+    rupture (half its outflow drawn from each side) if less, never less than 4 s.d. of one reading."""
+    thr = params[P_RUP_FRAC] * ref
+    area = seg_cfg[s, GC_AREA_M2]
+    if area > 0.0:
+        front = seg_cfg[s, GC_WAVE_SPEED] * params[P_RUP_MIN_FLOW] * seg_cfg[s, GC_NOMINAL_FLOW] / (2.0 * area)
+        if 0.0 < front < thr:
+            thr = max(front, min(thr, 4.0 * math.sqrt(_sigma2(slot_cfg, slot, ref))))
+    return thr
+
+
+@_jit
+def _rupture_flow_verdict(s, role, t, t0, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f):
+    """1: the flow at this end moves towards a break inside (more in at the upstream end, less or the same out at
+    the downstream end); -1: it moves the other way (a supply cut, a valve, a demand surge), or the other end's
+    operation explains the wave; 0: no flow reading since the drop began, wait. A missing or silent meter leaves
+    the pressure to decide."""
     upstream = role == ROLE_PRESSURE_UP
+    if _from_other_end(s, upstream, t, params, seg_cfg, seg_f):
+        return -1
     f = s * N_ROLES + (ROLE_FLOW_IN if upstream else ROLE_FLOW_OUT)
     if slot_cfg[f, SC_PRESENT] == 0.0 or slot_f[f, SF_EW_SLOW] != slot_f[f, SF_EW_SLOW]:
         return 1
@@ -48,24 +112,27 @@ def _rupture_flow_verdict(s, role, t, t0, seg_cfg, slot_cfg, slot_f, slot_i):
         return 1 if (t - t0) * 1e-6 > RUPTURE_FLOW_WAIT_S else 0
     ref = slot_f[f, SF_EW_SLOW]
     d = slot_f[f, SF_RAW] - ref
-    tol = max(4.0 * math.sqrt(_sigma2(slot_cfg, f, ref)), 0.05 * seg_cfg[s, GC_NOMINAL_FLOW])
-    if (upstream and d > tol) or (not upstream and d < -tol):
-        return 1
-    return -1
+    tol = max(4.0 * math.sqrt(_sigma2(slot_cfg, f, ref)), OPERATION_TOL_FRAC * seg_cfg[s, GC_NOMINAL_FLOW])
+    if upstream:
+        return 1 if d > tol else -1
+    return -1 if d > tol else 1
 
 
 @_jit_inline
-def _rupture(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_i, counters, ev_i, ev_f, n_ev):
+def _rupture(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, counters, ev_i,
+             ev_f, n_ev):
     """Pressure far below a slow reference, held, and the flow at the same end moving towards the break."""
+    slot_f[slot, SF_P_MIN] += min(1.0, (t - prev_t) * 1e-6 / P_MIN_TAU_S) * (v - slot_f[slot, SF_P_MIN])
     ref = slot_f[slot, SF_EW_REF]
     drop = ref - v
-    if drop > params[P_RUP_FRAC] * ref:
+    if drop > _pressure_threshold(s, slot, ref, params, seg_cfg, slot_cfg):
         if slot_i[slot, SI_RUP_N] == 0:
             slot_f[slot, SF_RUP_T0] = float(prev_t)
         slot_i[slot, SI_RUP_N] += 1
         held_s = (t - slot_f[slot, SF_RUP_T0]) * 1e-6
         if slot_i[slot, SI_RUP_N] >= 2 and held_s >= params[P_RUP_CONFIRM]:
-            verdict = _rupture_flow_verdict(s, role, t, slot_f[slot, SF_RUP_T0], seg_cfg, slot_cfg, slot_f, slot_i)
+            verdict = _rupture_flow_verdict(s, role, t, slot_f[slot, SF_RUP_T0], params, seg_cfg, slot_cfg, slot_f,
+                                            slot_i, seg_f)
             if verdict > 0:
                 if t >= seg_i[s, GI_RUPTURE_UNTIL]:
                     seg_i[s, GI_RUPTURE_UNTIL] = t + np.int64(params[P_RUP_REFRACT_S] * 1e6)
@@ -73,8 +140,15 @@ def _rupture(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slo
                     if slot_i[slot, SI_NPW_PHASE] != 0 and slot_i[slot, SI_NPW_T_DET] < t0:
                         t0 = slot_i[slot, SI_NPW_T_DET]
                     rate = drop / max((t - t0) * 1e-6, 1e-3)
-                    _emit(ev_i, ev_f, n_ev, counters, EV_RUPTURE, s, role, t, t0, 0, drop, 0.0, rate, ref, 0.0)
+                    _emit(ev_i, ev_f, n_ev, counters, EV_RUPTURE, s, role, t, t0, RUP_PRESSURE, drop, 0.0, rate, ref,
+                          0.0)
                 verdict = -1
+            elif verdict < 0:
+                # an operation at this end (or the wave of one at the other): the other end will see its wave
+                if role == ROLE_PRESSURE_UP:
+                    seg_f[s, GF_RUP_OP_UP] = float(t)
+                else:
+                    seg_f[s, GF_RUP_OP_DN] = float(t)
             if verdict < 0 or held_s > RUPTURE_MAX_WAIT_S:
                 # decided (or an operation, or a slow decline): the new level is the reference from now on
                 slot_f[slot, SF_EW_REF] = v
@@ -82,3 +156,52 @@ def _rupture(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slo
     else:
         slot_i[slot, SI_RUP_N] = 0
         slot_f[slot, SF_EW_REF] += slot_f[slot, SF_A_REF] * (v - ref)
+
+
+@_jit
+def _rupture_flow(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, counters,
+                  ev_i, ev_f, n_ev):
+    """A good flow reading at an end, before its slow reference moves: the operation marks, and the flow jump at
+    an end whose pressure is held. SI_RUP_N counts the readings of a jump, -1 once it was decided (until the flow
+    is back near its reference)."""
+    ref = slot_f[slot, SF_EW_SLOW]
+    if prev_t < 0 or ref != ref:
+        return
+    upstream = role == ROLE_FLOW_IN
+    nominal = seg_cfg[s, GC_NOMINAL_FLOW]
+    sd = math.sqrt(_sigma2(slot_cfg, slot, ref))
+    d = v - ref
+    tol = max(4.0 * sd, OPERATION_TOL_FRAC * nominal)
+    if upstream and d < -tol:
+        seg_f[s, GF_RUP_OP_UP] = float(t)
+    elif not upstream and d > tol:
+        seg_f[s, GF_RUP_OP_DN] = float(t)
+    jump = d if upstream else -d
+    if jump <= max(params[P_RUP_FLOW_JUMP] * params[P_RUP_MIN_FLOW] * nominal, 4.0 * sd):
+        slot_i[slot, SI_RUP_N] = 0
+        return
+    if slot_i[slot, SI_RUP_N] < 0:
+        return
+    if slot_i[slot, SI_RUP_N] == 0:
+        slot_f[slot, SF_RUP_T0] = float(prev_t)
+    slot_i[slot, SI_RUP_N] += 1
+    t0 = np.int64(slot_f[slot, SF_RUP_T0])
+    held_s = (t - t0) * 1e-6
+    if slot_i[slot, SI_RUP_N] < 2 or held_s < params[P_RUP_CONFIRM]:
+        return
+    # decided now, one way or the other
+    slot_i[slot, SI_RUP_N] = -1
+    p = s * N_ROLES + (ROLE_PRESSURE_UP if upstream else ROLE_PRESSURE_DOWN)
+    if slot_cfg[p, SC_PRESENT] == 0.0 or slot_i[p, SI_HEALTH] != HEALTH_OK:
+        return  # no pressure seen held: the jump could be a raised set-point
+    p_ref = slot_f[p, SF_P_MIN]
+    rise = slot_f[p, SF_RAW] - p_ref
+    if rise > 4.0 * math.sqrt(_sigma2(slot_cfg, p, p_ref)):
+        return
+    if _from_other_end(s, upstream, t, params, seg_cfg, seg_f):
+        return
+    if t >= seg_i[s, GI_RUPTURE_UNTIL]:
+        seg_i[s, GI_RUPTURE_UNTIL] = t + np.int64(params[P_RUP_REFRACT_S] * 1e6)
+        drop = max(-rise, 0.0)
+        _emit(ev_i, ev_f, n_ev, counters, EV_RUPTURE, s, role, t, t0, RUP_FLOW, drop, 0.0,
+              drop / max(held_s, 1e-3), p_ref, jump)
