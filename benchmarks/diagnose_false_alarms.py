@@ -6,7 +6,8 @@ end-meters pipeline), but feeds the detector block by block (30 s) and records, 
 imbalance and threshold (`Pipeline.window_table`), the detector's line pack and learned baseline, beside the
 simulation's truth (the segment's true line pack and end flows). For every false alarm it then reports:
 
-- the layout's parameters, the time after start, the window (or test) that fired, imbalance vs threshold;
+- the layout's parameters, the time after start, the window (or test) that fired, imbalance vs threshold (for a
+  step test, the plain window of the same length: the step test compares it with the window before it);
 - the decomposition of that window's imbalance (1 block at each end; the detector may have used end means) into
   * `baseline_error`: measured net inflow minus the true net inflow minus the learned baseline a + g q, i.e. the
     flow meters' biases at today's throughput that the baseline (learned once, in the first hour) does not remove;
@@ -41,7 +42,7 @@ import numpy as np
 # the layouts that raised leak-free false alarms in the full run of 2026-12-06 (seed LAYOUT_SEED)
 DEFAULT_LAYOUTS = (0, 11, 13, 14, 16, 22, 25, 27)
 BLOCK_S = 30.0
-PLOT_SPAN_S = 3 * 3600.0
+PLOT_SPAN_S = 1.5 * 3600.0  # either side of the alarm
 
 
 def _scenario(suite: str, layout_index: int, hours: float | None) -> dict[str, Any]:
@@ -234,6 +235,7 @@ def run_layout(layout_index: int, seed: int, suite: str, hours: float | None, lo
         gaps = _gaps_near(rd, [t for t in net.tags if t in rd.tag_ids], t_alarm, t0)
         entry: dict[str, Any] = {"time_after_start_h": (t_alarm - t0) / 3600.0, "test": test_name,
                                  "reading_gaps_near_alarm": gaps,
+                                 "statistic_at_raise": al["statistic"],  # z of the test that fired (threshold 5)
                                  "rate_kg_per_s": al["rate_kg_per_s"],
                                  "rate_pct_of_nominal": 100.0 * al["rate_kg_per_s"] / layout.nominal_flow_kg_per_s,
                                  "onset_after_start_h": (al["onset_us"] / 1e6 - t0) / 3600.0,
