@@ -257,7 +257,7 @@ class PressureReference:
         if isinstance(inst, FlowMeter):
             flow_out: list[PressureEvent] = []
             if prev_t >= 0 and not math.isnan(inst.slow):
-                self._rupture_flow(inst, t, v, prev_t, flow_out)
+                self._rupture_flow(inst, t, v, prev_v, prev_t, flow_out)
             inst.slow = v if prev_t < 0 or math.isnan(inst.slow) else (
                 inst.slow + min(1.0, (t - prev_t) * 1e-6 / 60.0) * (v - inst.slow))
             return flow_out
@@ -468,8 +468,10 @@ class PressureReference:
             return 1 if d > tol else -1
         return -1 if d > tol else 1  # downstream: less out, or the same (an offtake drawing a set flow)
 
-    def _rupture_flow(self, m: FlowMeter, t: int, v: float, prev_t: int, out: list[PressureEvent]) -> None:
-        """A flow reading before its slow reference moves: operation marks, and a held end's flow jump."""
+    def _rupture_flow(self, m: FlowMeter, t: int, v: float, prev_v: float, prev_t: int, out: list[PressureEvent]
+                      ) -> None:
+        """A flow reading before its slow reference moves: operation marks, and the inflow's sharp jump at a held
+        upstream end, decided after the NPW confirmation time with the upstream pressure not risen."""
         p = self.p
         upstream = m.role == L.ROLE_FLOW_IN
         sd = math.sqrt(m.variance(m.slow))
@@ -479,25 +481,33 @@ class PressureReference:
             self.operation_at[0] = float(t)
         elif not upstream and d > tol:
             self.operation_at[1] = float(t)
-        jump = d if upstream else -d
+        if not upstream:
+            return
+        jump = d
         if jump <= max(p.rupture_flow_jump_frac * p.rupture_min_flow_frac * self.nominal_flow, 4.0 * sd):
             m.jump_n = 0
             return
         if m.jump_n < 0:
             return
         if m.jump_n == 0:
+            if v - prev_v < 0.5 * jump:
+                m.jump_n = -1  # a ramp, not a front
+                return
             m.jump_t0 = float(prev_t)
         m.jump_n += 1
         t0 = int(m.jump_t0)
         held_s = (t - t0) * 1e-6
-        if m.jump_n < 2 or held_s < p.rupture_confirm_s:
+        if m.jump_n < 2 or held_s < max(p.rupture_confirm_s, p.npw_confirm_s):
             return
         m.jump_n = -1
-        x = self.pressures.get(L.ROLE_PRESSURE_UP if upstream else L.ROLE_PRESSURE_DOWN)
+        x = self.pressures.get(L.ROLE_PRESSURE_UP)
         if x is None or x.health != HEALTH_OK:
             return  # the pressure is not seen held: the jump could be a raised set-point
-        rise = x.raw - x.p_min
-        if rise > 4.0 * math.sqrt(x.variance(x.p_min)) or self._from_other_end(upstream, t):
+        rise = x.fast - x.p_min
+        sd = math.sqrt(x.variance(x.p_min))
+        # half the Joukowsky rise of the jump had this end pushed it (a set-point raised), within 1 to 3 s.d.
+        joukowsky = 0.5 * self.c * jump / self.area if self.area > 0 else 3.0 * sd
+        if rise > max(sd, min(3.0 * sd, joukowsky)) or self._from_other_end(upstream, t):
             return
         if t >= self.rupture_until:
             self.rupture_until = t + int(p.rupture_refractory_s * 1e6)

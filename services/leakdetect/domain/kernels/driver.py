@@ -211,7 +211,7 @@ def process_kernel(starts, readings, r_begin, r_end, params, seg_cfg, slot_cfg, 
             continue
         if role <= ROLE_FLOW_OUT:
             # a held end's flow jump and the operation marks, against the slow reference before this reading
-            _rupture_flow(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
+            _rupture_flow(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
                           counters, ev_i, ev_f, n_ev)
             # slow flow references: the rupture detector's supply-cut veto, the NPW flow-consistency check
             if prev_t < 0 or slot_f[slot, SF_EW_SLOW] != slot_f[slot, SF_EW_SLOW]:

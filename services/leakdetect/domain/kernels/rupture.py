@@ -6,10 +6,11 @@ first wave reaching an end; never waits for a balance window. Two kinds of evide
   at that end moving towards the break: more in at the upstream end; at the downstream end less out, or the same
   (an offtake that draws a set flow). An end whose pressure is held (a regulator, a supply) sees no collapse ...
 - `_rupture_flow` (a flow reading): ... but a flow jump: the break's wave, reflected at the held pressure, draws
-  about the break's outflow through that end's meter (less with distance, friction spreading the front). A jump
-  towards the break of `rupture_flow_jump_frac` of the smallest rupture (at least 4 s.d.), held 1 s over two
-  readings, with that end's pressure not rising over its 1-min average (a raised set-point packs the line through
-  the same meter) is a rupture. A saturated meter's reading is its range end, a lower bound of the jump (driver).
+  about the break's outflow through that end's meter (less with distance, friction spreading the front). An
+  inflow jump of `rupture_flow_jump_frac` of the smallest rupture (at least 4 s.d.), sharp, held 3 s over two
+  readings, with the upstream pressure not rising over its 1-min average by half the Joukowsky rise of the jump
+  (a raised set-point packs the line through the same meter) is a rupture. A saturated meter's reading is its
+  range end, a lower bound of the jump.
 
 What a break cannot be: the wave of an operation at the other end. An end marks an operation (`GF_RUP_OP_*`) when
 its flow moves the way no break inside moves it (less in upstream, more out downstream), or its pressure collapsed
@@ -44,12 +45,12 @@ from ..layout import (
     P_RUP_REFRACT_S,
     ROLE_FLOW_IN,
     ROLE_FLOW_OUT,
-    ROLE_PRESSURE_DOWN,
     ROLE_PRESSURE_UP,
     RUP_FLOW,
     RUP_PRESSURE,
     SC_PRESENT,
     SF_A_REF,
+    SF_EW_FAST,
     SF_EW_REF,
     SF_EW_SLOW,
     SF_P_MIN,
@@ -94,6 +95,17 @@ def _pressure_threshold(s, slot, ref, params, seg_cfg, slot_cfg):
         if 0.0 < front < thr:
             thr = max(front, min(thr, 4.0 * math.sqrt(_sigma2(slot_cfg, slot, ref))))
     return thr
+
+
+@_jit
+def _held_tolerance(s, p, p_ref, jump, seg_cfg, slot_cfg):
+    """How far a held end's pressure may rise over its 1-min average with an inflow jump: half the Joukowsky rise
+    c dq / A that the same jump would bring if the end itself had pushed it (a set-point raised), within 1 to 3 s.d.
+    of one reading."""
+    sd = math.sqrt(_sigma2(slot_cfg, p, p_ref))
+    area = seg_cfg[s, GC_AREA_M2]
+    joukowsky = 0.5 * seg_cfg[s, GC_WAVE_SPEED] * jump / area if area > 0.0 else 3.0 * sd
+    return max(sd, min(3.0 * sd, joukowsky))
 
 
 @_jit
@@ -159,11 +171,15 @@ def _rupture(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slo
 
 
 @_jit
-def _rupture_flow(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, counters,
-                  ev_i, ev_f, n_ev):
-    """A good flow reading at an end, before its slow reference moves: the operation marks, and the flow jump at
-    an end whose pressure is held. SI_RUP_N counts the readings of a jump, -1 once it was decided (until the flow
-    is back near its reference)."""
+def _rupture_flow(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
+                  counters, ev_i, ev_f, n_ev):
+    """A good flow reading at an end, before its slow reference moves: the operation marks, and the inflow's jump
+    at an upstream end whose pressure is held. SI_RUP_N counts the readings of a jump, -1 once it was decided
+    (until the flow is back near its reference). The jump must be sharp (half of it since the reading before it
+    first crossed the threshold: a set-point ramp packs the line through the meter gradually) and, decided after
+    the NPW confirmation time, the end's pressure (its 1-s average) must not have risen over its 1-min average
+    (`_held_tolerance`: a fast set-point rise). A downstream end's flow falling is the offtake's own move as
+    often as a break's wave (its pressure rise, c dq / A, is within the transmitters' noise): only marks there."""
     ref = slot_f[slot, SF_EW_SLOW]
     if prev_t < 0 or ref != ref:
         return
@@ -176,27 +192,32 @@ def _rupture_flow(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f
         seg_f[s, GF_RUP_OP_UP] = float(t)
     elif not upstream and d > tol:
         seg_f[s, GF_RUP_OP_DN] = float(t)
-    jump = d if upstream else -d
+    if not upstream:
+        return
+    jump = d
     if jump <= max(params[P_RUP_FLOW_JUMP] * params[P_RUP_MIN_FLOW] * nominal, 4.0 * sd):
         slot_i[slot, SI_RUP_N] = 0
         return
     if slot_i[slot, SI_RUP_N] < 0:
         return
     if slot_i[slot, SI_RUP_N] == 0:
+        if v - prev_v < 0.5 * jump:
+            slot_i[slot, SI_RUP_N] = -1  # a ramp, not a front
+            return
         slot_f[slot, SF_RUP_T0] = float(prev_t)
     slot_i[slot, SI_RUP_N] += 1
     t0 = np.int64(slot_f[slot, SF_RUP_T0])
     held_s = (t - t0) * 1e-6
-    if slot_i[slot, SI_RUP_N] < 2 or held_s < params[P_RUP_CONFIRM]:
+    if slot_i[slot, SI_RUP_N] < 2 or held_s < max(params[P_RUP_CONFIRM], params[P_NPW_CONFIRM_S]):
         return
     # decided now, one way or the other
     slot_i[slot, SI_RUP_N] = -1
-    p = s * N_ROLES + (ROLE_PRESSURE_UP if upstream else ROLE_PRESSURE_DOWN)
+    p = s * N_ROLES + ROLE_PRESSURE_UP
     if slot_cfg[p, SC_PRESENT] == 0.0 or slot_i[p, SI_HEALTH] != HEALTH_OK:
         return  # no pressure seen held: the jump could be a raised set-point
     p_ref = slot_f[p, SF_P_MIN]
-    rise = slot_f[p, SF_RAW] - p_ref
-    if rise > 4.0 * math.sqrt(_sigma2(slot_cfg, p, p_ref)):
+    rise = slot_f[p, SF_EW_FAST] - p_ref
+    if rise > _held_tolerance(s, p, p_ref, jump, seg_cfg, slot_cfg):
         return
     if _from_other_end(s, upstream, t, params, seg_cfg, seg_f):
         return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,7 @@ from services.leakdetect.reference.synthetic import SyntheticSegment, readings_o
 T0_US = 1_700_000_000_000_000
 
 
-def merged(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+def merged(parts: Sequence[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
     cols = [np.concatenate([p[i] for p in parts]) for i in range(5)]
     order = np.argsort(cols[2], kind="stable")
     return tuple(c[order] for c in cols)

@@ -421,7 +421,8 @@ def test_rupture_near_a_held_inlet_is_seen_by_the_flow_jump() -> None:
     # a 4 kg/s break 1 km below a regulated inlet: the inlet pressure does not move, the inflow jumps at 63 s; the
     # downstream end's front (3 kPa less friction: under the threshold) comes 24 s later
     cfg = _with_flow_meters(pressure_config(LENGTH, C, 0.1))
-    r = merged([_pressures(1e9, 60.0 + 9000.0 / C, 0.0, 2500.0), _flow_steps({L.ROLE_FLOW_IN: (60.0 + 1000.0 / C, 14.0)})])
+    r = merged([_pressures(1e9, 60.0 + 9000.0 / C, 0.0, 2500.0),
+                _flow_steps({L.ROLE_FLOW_IN: (60.0 + 1000.0 / C, 14.0)})])
     (rup,) = _ruptures(_check(cfg, [r]))
     assert rup.role == L.ROLE_FLOW_IN and rup.evidence == L.RUP_FLOW
     assert rup.flow_jump_kg_per_s > 3.5
