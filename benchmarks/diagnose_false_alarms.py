@@ -144,7 +144,7 @@ def run_layout(layout_index: int, seed: int, suite: str, hours: float | None, lo
     log(f"layout {layout.layout_id}: {layout.length_km} km, DN {layout.inner_diameter_mm} mm, nominal "
         f"{layout.nominal_flow_kg_per_s} kg/s, {'regulated' if layout.regulated else 'unregulated'}; "
         f"simulating {duration / 3600:.1f} h ...")
-    res, _drawn = LS._simulate(layout, sc, duration, (), transients=suite == "transients")
+    res, drawn = LS._simulate(layout, sc, duration, (), transients=suite == "transients")
     rd = LS._readings(layout, res, sc["seed"])
     log(f"  simulated in {time.monotonic() - t_start:.0f} s; feeding the detector block by block ...")
     t0 = res.start_time_unix_s
@@ -232,7 +232,9 @@ def run_layout(layout_index: int, seed: int, suite: str, hours: float | None, lo
         else:
             wi, test_name = None, "CUSUM"
         r = det[i]
-        gaps = _gaps_near(rd, [t for t in net.tags if t in rd.tag_ids], t_alarm, t0)
+        # outages anywhere in the fired window (or the hour, for the CUSUM) and 5 min before it
+        span = (windows[wi] if wi is not None else 120) * BLOCK_S + 300.0
+        gaps = _gaps_near(rd, [t for t in net.tags if t in rd.tag_ids], t_alarm, t0, span_s=max(span, 900.0))
         entry: dict[str, Any] = {"time_after_start_h": (t_alarm - t0) / 3600.0, "test": test_name,
                                  "reading_gaps_near_alarm": gaps,
                                  "statistic_at_raise": al["statistic"],  # z of the test that fired (threshold 5)
@@ -260,6 +262,8 @@ def run_layout(layout_index: int, seed: int, suite: str, hours: float | None, lo
                 "threshold_pct_of_nominal": 100.0 * float(thr[i, wj]) / layout.nominal_flow_kg_per_s,
                 **d}
         entry["cause"] = _cause(entry, float(lp_true[i]))
+        if drawn:
+            entry["operating_moves_within_15min"] = _moves_near(drawn, t_alarm - t0)
         alarms_out.append(entry)
     lp_mean = float(np.nanmean(lp_true))
     out = {
@@ -291,6 +295,18 @@ def _decompose(net_meas: np.ndarray, net_true: np.ndarray, thru: np.ndarray, d_l
             "simulator_residual_kg_per_s": sim_resid,
             "sum_kg_per_s": baseline_error + lp_error + sim_resid,
             "line_pack_change_detector_kg": d_lp_det, "line_pack_change_true_kg": d_lp_true}
+
+
+def _moves_near(drawn: dict[str, Any], t_s: float, before_s: float = 900.0) -> list[dict[str, Any]]:
+    """The drawn set-point and demand moves (`benchmarks.operations.operating_transients`) that were under way or
+    ended within before_s of t_s (s after start)."""
+    out = []
+    for kind in ("setpoint_moves", "demand_moves"):
+        for m in drawn.get(kind, []):
+            if m["start_s"] <= t_s and m["start_s"] + m["ramp_s"] >= t_s - before_s:
+                out.append({"kind": kind.removesuffix("_moves"), "start_h": m["start_s"] / 3600.0,
+                            "ramp_min": m["ramp_s"] / 60.0, "change_pct": 100.0 * m["change"]})
+    return out
 
 
 def _cause(entry: dict[str, Any], lp_kg: float) -> str:
