@@ -99,9 +99,12 @@ Methods and parameters (defaults in `config.DetectorParams`)
 (d) Methane %LEL in confined spaces: levels alarm 20, grade-2 hint 40, grade-1 hint 80 % LEL (confined spaces
     only; configurable per sensor), 5 % LEL hysteresis, rate-of-rise alarm > 5 % LEL/min above 5 % LEL.
     Grade hints: level 3 -> 1, level 2 -> 2, level 1 -> 2 (confined) or 3. (16 TAC 8.207; 220 CMR 114.)
-(e) Rupture: pressure below a reference (its own 10-s exponential average) by 1.5 % of it, held 1 s over two
-    readings, unless the inflow fell by 5 % of nominal (a supply cut, not a rupture); never waits for a
-    balance window.
+(e) Rupture (`kernels.rupture`; >= 20 % of nominal flow): an end's pressure below its 10-s average by 1.5 % of it
+    or by the Joukowsky front of the smallest rupture if less (c 0.2 Q / 2A, at least 4 s.d.), held 1 s over two
+    readings, with that end's flow moving towards the break (more in upstream; less or the same out downstream);
+    or, at an upstream end whose pressure is held (a regulator, a supply), the inflow's sharp jump by 10 % of
+    nominal flow held 3 s, the pressure not rising. Operation marks (less in upstream, more out downstream) veto
+    what the other end sees within the wave's travel time; never waits for a balance window.
 (g) Location of balance alarms (`kernels.location`): pressure-gradient intersection. A friction model
     p_u^2 - p_d^2 - elevation = c0 + k q^2, calibrated per segment on leak-free blocks (Bayesian: k's prior from
     the pipe's roughness, c0's from the transmitters' accuracy; 30-min lag, never inside an alarm, forgetting
