@@ -271,12 +271,12 @@ class ReplayCliTarget(Target):
             if option in ("--quiet", "--bogus", "-h") or rng.random() < 0.1:
                 continue
             value = rng.choice((
-                str(self.network), "@history", "/nonexistent/x.yaml", str(self.folder), "", "-1", "nan", "inf", "0",
+                "@network", "@history", "/nonexistent/x.yaml", str(self.folder), "", "-1", "nan", "inf", "0",
                 hostile_text(rng, ()), "/dev/null", "1e9",
             ))
             args.append(value)
         if rng.random() < 0.5:  # most of the time the required pair, so that the files are read
-            args = ["--network", str(self.network), "--readings", "@history", *args]
+            args = ["--network", "@network", "--readings", "@history", *args]
         args = [a.replace("\x00", "") for a in args]
         return Case(history_case.kind, "replay", history_case.data, {"argv": args, "suffix": history_case.label})
 
@@ -285,7 +285,9 @@ class ReplayCliTarget(Target):
 
         history = self.folder / case.extra.get("suffix", "history.csv")
         history.write_bytes(case.data)
-        argv = [str(history) if a == "@history" else a for a in case.extra["argv"]]
+        # Placeholders, so that a saved case replays in any scratch folder.
+        argv = [str(history) if a == "@history" else str(self.network) if a == "@network" else a
+                for a in case.extra["argv"]]
         # Absolute paths outside the scratch folder are pointed into it (relative ones land there: cwd).
         argv = [a if not a.startswith("/") or a.startswith(str(self.folder)) or a == "/dev/null"
                 else str(self.folder / "out") for a in argv]
