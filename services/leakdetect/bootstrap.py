@@ -31,7 +31,7 @@ from services.leakdetect.service_layer.processor import BatchProcessor
 from services.network import Network, TagKind, load_demo_network
 from services.network import load_network as load_network_file
 from services.observability import configure_logging, json_logging_config, start_metrics_server
-from services.tokens import LEAKDETECT_AUDIENCE, TokenVerifier, dev_keys, key_set_file
+from services.tokens import LEAKDETECT_AUDIENCE, TokenVerifier, api_verifier
 
 log = logging.getLogger("services.leakdetect")
 
@@ -99,18 +99,12 @@ def query_verifier(config: LeakdetectConfig, *, dev: bool = False) -> TokenVerif
 
     Raises ValueError (KeyFileError: the file and its problem) when the API cannot authenticate anyone.
     """
-    keys_file = config.jwt_keys_file
-    if not keys_file:
-        if not dev:
-            raise ValueError(
-                "PIPEWARDEN_LEAKDETECT_JWT_KEYS_FILE is not set: the query API needs the key set (JWKS) of callers' "
+    return api_verifier(
+        config.jwt_keys_file, LEAKDETECT_AUDIENCE, dev=dev,
+        missing="PIPEWARDEN_LEAKDETECT_JWT_KEYS_FILE is not set: the query API needs the key set (JWKS) of callers' "
                 "token keys (make up writes one; `python -m services.tokens rotate` makes one), or turn the API "
-                "off with PIPEWARDEN_LEAKDETECT_GRPC_PORT=-1; `--dev` runs with throwaway keys"
-            )
-        signing, keys_file = dev_keys()
-        log.warning("dev mode: query API tokens are checked against throwaway keys; issue one with "
-                    "`python -m services.tokens issue --signing-key %s --role ...`", signing)
-    return TokenVerifier(key_set_file(keys_file).current, audience=LEAKDETECT_AUDIENCE)
+                "off with PIPEWARDEN_LEAKDETECT_GRPC_PORT=-1; `--dev` runs with throwaway keys",
+    )
 
 
 def serve(config: LeakdetectConfig, verifier: TokenVerifier | None) -> None:

@@ -65,6 +65,7 @@ __all__ = [
     "TokenIssuer",
     "TokenVerifier",
     "WatchedFile",
+    "api_verifier",
     "bearer_from_metadata",
     "dev_keys",
     "generate_signing_key",
@@ -111,3 +112,16 @@ def dev_keys(directory: str | os.PathLike[str] = DEV_KEYS_DIR) -> tuple[str, str
     if not signing.exists() or not key_set.exists():
         rotate(signing, key_set, keep=1)
     return str(signing), str(key_set)
+
+
+def api_verifier(keys_file: str | None, audience: str, *, dev: bool, missing: str) -> TokenVerifier:
+    """The verifier of an API's callers, from its key set file (re-read on change). Without one the API cannot
+    authenticate anyone: ValueError(`missing`, which says how to get one), unless `dev`, which uses the throwaway
+    keys of `dev_keys` (logged, with how to issue a token). A file that cannot be used raises KeyFileError."""
+    if not keys_file:
+        if not dev:
+            raise ValueError(missing)
+        signing, keys_file = dev_keys()
+        _log.warning("dev mode: callers' tokens are checked against throwaway keys; issue one with "
+                     "`python -m services.tokens issue --signing-key %s --role ...`", signing)
+    return TokenVerifier(key_set_file(keys_file).current, audience=audience)

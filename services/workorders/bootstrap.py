@@ -24,7 +24,7 @@ from collections.abc import Callable
 from services.eventstore import EventStore, KafkaPublisher, OutboxRelay, ProjectionRunner
 from services.grpctls import TLSFileError, server_credentials
 from services.network import Network, load_demo_network, load_network
-from services.tokens import WORKORDERS_AUDIENCE, TokenVerifier, dev_keys, key_set_file
+from services.tokens import WORKORDERS_AUDIENCE, TokenVerifier, api_verifier
 from services.topics import WORKORDERS_EVENTS
 from services.workorders.adapters.network import NetworkSegments
 from services.workorders.adapters.outbox_envelope import encode_event_envelope
@@ -96,18 +96,12 @@ def token_verifier(config: WorkOrdersConfig, *, dev: bool) -> TokenVerifier:
 
     Raises ``KeyFileError`` (named file, problem) or ``ValueError`` (no key set and no ``--dev``).
     """
-    keys_file = config.jwt_keys_file
-    if keys_file is None:
-        if not dev:
-            raise ValueError(
-                "PIPEWARDEN_WORKORDERS_JWT_KEYS_FILE is not set: the key set (JWKS) of callers' token keys is "
+    return api_verifier(
+        config.jwt_keys_file, WORKORDERS_AUDIENCE, dev=dev,
+        missing="PIPEWARDEN_WORKORDERS_JWT_KEYS_FILE is not set: the key set (JWKS) of callers' token keys is "
                 "required (make up writes one; `python -m services.tokens rotate` makes one). Tokens are EdDSA-signed "
-                "now: the HS256 PIPEWARDEN_WORKORDERS_JWT_SECRET is not used. `serve --dev` runs with throwaway keys."
-            )
-        signing, keys_file = dev_keys()
-        log.warning("dev mode: callers' tokens are checked against throwaway keys; issue one with "
-                    "`python -m services.tokens issue --signing-key %s --role ...`", signing)
-    return TokenVerifier(key_set_file(keys_file).current, audience=WORKORDERS_AUDIENCE)
+                "now: the HS256 PIPEWARDEN_WORKORDERS_JWT_SECRET is not used. `serve --dev` runs with throwaway keys.",
+    )
 
 
 def serve(config: WorkOrdersConfig, *, db_url: str, address: str, dev: bool = False) -> int:
