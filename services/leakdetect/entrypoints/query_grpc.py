@@ -152,6 +152,11 @@ class LeakQueryServicer(qgrpc.LeakQueryServiceServicer):
         return qpb.GetAlarmHistoryResponse(events=events)
 
 
+# A query names a segment or a district: no request is anywhere near this. Larger ones are refused by gRPC
+# (RESOURCE_EXHAUSTED) before they are read, so a caller cannot make the server buffer megabytes.
+MAX_REQUEST_BYTES = 64 * 1024
+
+
 class QueryServer:
     def __init__(
         self,
@@ -160,7 +165,8 @@ class QueryServer:
         host: str = "127.0.0.1",
         credentials: grpc.ServerCredentials | None = None,
     ) -> None:
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="leakquery"))
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="leakquery"),
+                                  options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES)])
         # Not the generated add_..._to_server: undecodable bytes get INVALID_ARGUMENT rather than INTERNAL.
         add_lenient_service(self.server, servicer, qpb.DESCRIPTOR.services_by_name["LeakQueryService"])
         self.health = health.HealthServicer()

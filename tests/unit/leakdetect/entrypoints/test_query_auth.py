@@ -123,3 +123,14 @@ def test_all_districts_sees_everything(stub: qgrpc.LeakQueryServiceStub) -> None
     alarms = stub.ListActiveAlarms(qpb.ListActiveAlarmsRequest(), metadata=every).alarms
     assert sorted(a.segment_id for a in alarms) == ["DS-M02", "TR-03"]
     assert stub.GetSegmentStatus(qpb.GetSegmentStatusRequest(segment_id="TR-03"), metadata=every).status.served_here
+
+
+def test_a_request_over_the_size_cap_is_refused_and_the_server_goes_on(stub: qgrpc.LeakQueryServiceStub) -> None:
+    from services.leakdetect.entrypoints.query_grpc import MAX_REQUEST_BYTES
+
+    token = issue("regulator", ["*"])
+    huge = qpb.GetSegmentStatusRequest(segment_id="x" * (MAX_REQUEST_BYTES + 1))
+    code, _ = _code(lambda: stub.GetSegmentStatus(huge, timeout=10, metadata=_auth(token)))
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    answer = stub.GetSegmentStatus(qpb.GetSegmentStatusRequest(segment_id="DS-M02"), timeout=10, metadata=_auth(token))
+    assert answer.status.segment_id == "DS-M02"
