@@ -55,13 +55,13 @@ def _start_group_at_the_end(bootstrap: str, group_id: str) -> None:
         consumer.close()
 
 
+def _run_alarms(bootstrap: str, onset_unix_s: float) -> list[pb.LeakAlarmEvent]:
+    # the session broker is shared: only alarms from this run's history count
+    return [e for e in alarms_for(bootstrap, SEGMENT) if e.onset_time_unix_us >= (onset_unix_s - LEARN_S) * 1e6]
+
+
 def _located_alarms(bootstrap: str, onset_unix_s: float) -> list[pb.LeakAlarmEvent]:
-    return [
-        e
-        for e in alarms_for(bootstrap, SEGMENT)
-        # the session broker is shared: only alarms from this run's history count
-        if e.onset_time_unix_us >= (onset_unix_s - LEARN_S) * 1e6 and e.HasField("location")
-    ]
+    return [e for e in _run_alarms(bootstrap, onset_unix_s) if e.HasField("location")]
 
 
 async def test_simulated_leak_reaches_an_alarm_for_the_right_segment_and_place(
@@ -120,8 +120,12 @@ async def test_simulated_leak_reaches_an_alarm_for_the_right_segment_and_place(
         worker.stop()
 
     length_km = NETWORK.segments[SEGMENT].length_m / 1000.0
-    raised = [a for a in alarms if a.state == pb.ALARM_STATE_RAISED]
-    assert len({a.alarm_id for a in raised}) == 1, [(a.alarm_id, a.state) for a in alarms]
+    # A leak of this size is a rupture (>= 20 % of TR-03's nominal flow): the rupture check may raise the alarm
+    # before the pressure wave has located it, so the RAISED event need not carry the location its updates do.
+    everything = _run_alarms(kafka_bootstrap, onset)
+    raised = [a for a in everything if a.state == pb.ALARM_STATE_RAISED]
+    assert len({a.alarm_id for a in raised}) == 1, [(a.alarm_id, a.state) for a in everything]
+    assert {a.alarm_id for a in alarms} == {raised[0].alarm_id}  # located updates of that one incident
     # The pressure wave dates the onset to seconds; a mass-balance update may move it to its 1-min block.
     assert abs(raised[0].onset_time_unix_us / 1e6 - onset) <= 30.0, (raised[0].onset_time_unix_us, onset)
     for alarm in alarms:
