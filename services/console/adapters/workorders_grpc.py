@@ -76,9 +76,14 @@ class GrpcWorkOrders:
     def _client(self) -> pb_grpc.WorkOrdersServiceStub:
         # Created on first use, inside the serving event loop (grpc.aio channels belong to one loop).
         if self._stub is None:
-            self._channel = aio_channel(
-                self.address, self._tls, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
-            )
+            self._channel = aio_channel(self.address, self._tls, options=[
+                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                # After workorders restarts (or when the console started first) calls fail fast while the channel
+                # waits to reconnect: gRPC's default backoff grows to 2 min; a console is back within 2 s.
+                ("grpc.initial_reconnect_backoff_ms", 250),
+                ("grpc.min_reconnect_backoff_ms", 250),
+                ("grpc.max_reconnect_backoff_ms", 2000),
+            ])
             self._stub = pb_grpc.WorkOrdersServiceStub(self._channel)
         return self._stub
 

@@ -178,6 +178,11 @@ def test_secrets_never_reach_argv_or_logs(tmp_path: Path, kafka_bootstrap: str) 
                 wo.ListWorkOrders(wpb.ListWorkOrdersRequest(),
                                   metadata=[("authorization", f"Bearer {foreign_token()}")], timeout=30)
         with httpx.Client(base_url=f"http://{console}", timeout=30) as web:
+            # Ready when its Watch feed is connected: started beside workorders, it may have tried before
+            # workorders listened and be waiting to reconnect.
+            deadline = time.monotonic() + 60
+            while web.get("/healthz").status_code != 200 and time.monotonic() < deadline:
+                time.sleep(0.5)
             for password in (password_of("dispatcher-ds"), "wrong " + password_of("dispatcher-ds")):
                 found = re.search(r'name="csrf_token" value="([^"]+)"', web.get("/login").text)
                 assert found
