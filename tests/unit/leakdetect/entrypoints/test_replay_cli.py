@@ -14,7 +14,8 @@ import pytest
 from services.leakdetect.__main__ import main as module_main
 from services.leakdetect.adapters.history_file import History, HistoryFileError, TagInfo, read_history
 from services.leakdetect.entrypoints.replay import EXIT_FAILED, EXIT_OK, EXIT_REFUSED_ROWS, EXIT_USAGE, main, parser
-from services.network import conversion_to_si, load_network
+from services.network import load_network
+from tests.support.historian import write_history_csv
 
 NET_PATH = Path(__file__).resolve().parents[3] / "fixtures" / "networks" / "long_line.yaml"
 NET = load_network(NET_PATH)
@@ -31,25 +32,10 @@ def _run(*argv: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def history_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two hours of the long line from the project's simulator, a 1 kg/s leak 12 km along L-01 at 5000 s."""
-    from services.gasflow import LeakSpec, Scenario, Simulator
-    from services.gasflow.network_adapter import network_spec, tag_probes
-    from services.gasflow.scada import instruments_from_tags, scada_readings
+    from services.gasflow import LeakSpec
 
-    probes = tag_probes(NET)
-    run = Simulator(network_spec(NET)).run(Scenario(
-        duration_s=7200.0, probes=probes,
-        leaks=(LeakSpec("L-01", position_m=12_000.0, onset_time_s=LEAK_ONSET_S, rate_kg_per_s=1.0),)))
-    rd = scada_readings(run, instruments_from_tags(NET, [p.probe_id for p in probes]), seed=1)
-    tag = np.array(rd.tag_ids)[rd.tag_index]
-    value = rd.value_si.copy()
-    for tid in rd.tag_ids:
-        t = NET.tags[tid]
-        conv = conversion_to_si(t.kind, t.unit, NET.gas.specific_gravity)
-        value[tag == tid] = (value[tag == tid] - conv.offset) / conv.scale
-    path = tmp_path_factory.mktemp("replay") / "history.csv"
-    pd.DataFrame({"tag_id": tag, "time_unix_s": rd.time_unix_us / 1e6, "value": value,
-                  "quality": rd.quality}).to_csv(path, index=False)
-    return path
+    leak = LeakSpec("L-01", position_m=12_000.0, onset_time_s=LEAK_ONSET_S, rate_kg_per_s=1.0)
+    return write_history_csv(NET, leak, 7200.0, tmp_path_factory.mktemp("replay") / "history.csv")
 
 
 def test_a_simulated_leak_is_replayed_into_an_alarm_table_json_lines_status_and_plots(

@@ -9,12 +9,12 @@ import io
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from services.leakdetect.entrypoints.replay import EXIT_OK, main
-from services.network import conversion_to_si, load_network
+from services.network import load_network
+from tests.support.historian import write_history_csv
 
 NET_PATH = Path(__file__).resolve().parents[3] / "fixtures" / "networks" / "long_line.yaml"
 NET = load_network(NET_PATH)
@@ -27,25 +27,10 @@ LEAK_KG_PER_S = 0.02 * NET.segments["L-01"].nominal_flow_kg_per_s
 def history_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """110 min of the line from the project's simulator, the leak from minute 80 (after the balance's hour of
     learning and the location's calibration), as a historian exports it (tags' own units)."""
-    from services.gasflow import LeakSpec, Scenario, Simulator
-    from services.gasflow.network_adapter import network_spec, tag_probes
-    from services.gasflow.scada import instruments_from_tags, scada_readings
+    from services.gasflow import LeakSpec
 
-    probes = tag_probes(NET)
-    run = Simulator(network_spec(NET)).run(Scenario(
-        duration_s=6600.0, probes=probes,
-        leaks=(LeakSpec("L-01", position_m=LEAK_AT_M, onset_time_s=4800.0, rate_kg_per_s=LEAK_KG_PER_S),)))
-    rd = scada_readings(run, instruments_from_tags(NET, [p.probe_id for p in probes]), seed=1)
-    tag = np.array(rd.tag_ids)[rd.tag_index]
-    value = rd.value_si.copy()
-    for tid in rd.tag_ids:
-        t = NET.tags[tid]
-        conv = conversion_to_si(t.kind, t.unit, NET.gas.specific_gravity)
-        value[tag == tid] = (value[tag == tid] - conv.offset) / conv.scale
-    path = tmp_path_factory.mktemp("long_line") / "history.csv"
-    pd.DataFrame({"tag_id": tag, "time_unix_s": rd.time_unix_us / 1e6, "value": value,
-                  "quality": rd.quality}).to_csv(path, index=False)
-    return path
+    leak = LeakSpec("L-01", position_m=LEAK_AT_M, onset_time_s=4800.0, rate_kg_per_s=LEAK_KG_PER_S)
+    return write_history_csv(NET, leak, 6600.0, tmp_path_factory.mktemp("long_line") / "history.csv")
 
 
 def test_the_replay_locates_a_2_pct_leak_within_5_pct_of_the_length(history_csv: Path, tmp_path: Path) -> None:
