@@ -141,7 +141,7 @@ GC_LOC_ELEV = 11  # 2 g (z_down - z_up) / (Z R T): the elevation's share of p^2 
 N_GC = 12
 
 # --- per-slot state: floats -----------------------------------------------------------------------------------
-SF_LAST_VALUE = 0  # last received value (accepted or not), for rate checks
+SF_LAST_VALUE = 0  # last value received that passed the range checks (plausible or not): confirms a real step
 SF_CUR_SUM = 1  # accumulator of the open tick
 SF_CUR_N = 2
 SF_NXT_SUM = 3  # accumulator of the tick after it (readings that arrive early)
@@ -165,7 +165,8 @@ SF_A_SLOPE = 20
 SF_A_REF = 21
 SF_INV_DTS = 22
 SF_P_MIN = 23  # pressure: its 1-min average (a held end's pressure must not rise for a flow-jump rupture)
-N_SF = 24
+SF_LAST_GOOD_VALUE = 24  # last plausible (accepted) value: what the rate check judges the next reading against
+N_SF = 25
 
 # --- per-slot state: ints -------------------------------------------------------------------------------------
 SI_LAST_TIME = 0  # last received time (any quality) us; -1 before the first

@@ -8,10 +8,11 @@ Rules, as the kernels apply them (the domain docstring (f) states them, `Detecto
   first reading) is older than max(stale_factor scan periods, stale_min_s) turns STALE;
 - a reading not after its instrument's last one is ignored (before the clock moves); BAD quality, UNCERTAIN on
   anything but methane, non-finite or out-of-range values are not good readings (the clock still moves);
-- implausible rate: the change from the previous accepted value (the last value that passed the range checks,
-  even one refused as implausible) beyond the physical rate over the time since the last good reading plus four
-  s.d. of the difference of two readings; the instrument stays IMPLAUSIBLE_RATE until `implausible_clear_n`
-  plausible readings in a row;
+- implausible rate: a change beyond the physical rate over the time since the last good reading plus four s.d.
+  of the difference of two readings, both from the last good reading and from the last value received that
+  passed the range checks (a refused one: the second reading of a real step confirms it); the checks below
+  compare with the one it was plausible against. The instrument stays IMPLAUSIBLE_RATE until
+  `implausible_clear_n` plausible readings in a row;
 - flat-lined: `flat_n` identical values in a row lasting `flat_s`; stuck (not temperature): `2 flat_n` readings
   in a row within `stuck_frac` s.d. of the value that started the run; methane sensors are neither.
 Flow meters reading exactly 0 (shut in, judged against the other meter's tick mean) and saturated readings are
@@ -50,6 +51,7 @@ class _Slot:
     last_time: int = -1
     last_good_time: int = -1
     last_value: float = 0.0
+    last_good_value: float = 0.0
     good_run: int = 0
     flat_n: int = 0
     flat_t0: int = 0
@@ -59,6 +61,12 @@ class _Slot:
 
 def _sigma2(inst: Instrument, v: float) -> float:
     return (inst.sigma_rel * v) ** 2 + inst.sigma_abs**2
+
+
+def _beyond_rate(inst: Instrument, v: float, ref: float, dt_s: float) -> bool:
+    """Whether v is further from ref than the physics allows in dt_s plus four s.d. of a difference of two."""
+    excess = abs(v - ref) - inst.max_rate_per_s * dt_s
+    return excess > 0.0 and excess * excess > 32.0 * _sigma2(inst, ref)
 
 
 def health_events(instruments: Sequence[Instrument], role: Sequence[int], time_us: Sequence[int],
@@ -102,14 +110,18 @@ def health_events(instruments: Sequence[Instrument], role: Sequence[int], time_u
             continue
         if not inst.range_min <= v <= inst.range_max:
             continue
-        prev_v, prev_t = sl.last_value, sl.last_good_time
-        sl.last_value = v
+        prev_t = sl.last_good_time
+        prev_v = sl.last_value
         if prev_t >= 0:
-            excess = abs(v - prev_v) - inst.max_rate_per_s * (t - prev_t) * 1e-6
-            if excess > 0.0 and excess * excess > 32.0 * _sigma2(inst, prev_v):
+            plausible = [ref for ref in (sl.last_good_value, sl.last_value)
+                         if not _beyond_rate(inst, v, ref, (t - prev_t) * 1e-6)]
+            if not plausible:
+                sl.last_value = v
                 sl.good_run = 0
                 set_health(r, L.HEALTH_IMPLAUSIBLE_RATE, t)
                 continue
+            prev_v = plausible[0]
+        sl.last_value = sl.last_good_value = v
         sl.good_run += 1
         sl.last_good_time = t
         new = L.HEALTH_OK

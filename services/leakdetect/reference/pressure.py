@@ -75,6 +75,7 @@ class Instrument:
     time_res_s: float
     last_time: int = -1  # last reading of any quality, us
     last_value: float = math.nan  # last value that passed the quality and range checks (plausible or not)
+    last_good_value: float = math.nan  # last plausible value
     last_good_time: int = -1  # last plausible reading, us
     good_run: int = 0  # plausible readings since the last implausible one
     health: int = HEALTH_UNKNOWN
@@ -211,6 +212,12 @@ class PressureReference:
 
     # --- one reading ---------------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _beyond_rate(inst: Instrument, v: float, ref: float, dt_s: float) -> bool:
+        """Whether v is further from ref than the physics allows in dt_s plus four s.d. of a difference of two."""
+        excess = abs(v - ref) - inst.max_rate_per_s * dt_s
+        return excess > 0.0 and excess * excess > IMPLAUSIBLE_SIGMAS2 * inst.variance(ref)
+
     def reading(self, role: int, t: int, v: float, quality: int = 1) -> list[PressureEvent]:
         if role not in self.present:
             return []
@@ -237,16 +244,21 @@ class PressureReference:
             if not (inst.range_min - margin <= v <= inst.range_max + margin) or not evidence:
                 return []
             v = min(max(v, inst.range_min), inst.range_max)
-        # as the kernel: prev_v is the last value received, an implausible one included, prev_t the last good time
-        # (see the xfail case `test_one_reading_spike_rejects_one_reading`)
-        prev_v, prev_t = inst.last_value, inst.last_good_time
-        inst.last_value = v
+        # as the kernel: plausible against the last good value, or against the last value received (a refused
+        # one: the second reading of a real step confirms it); prev_v is the one it was plausible against
+        prev_t = inst.last_good_time
+        prev_v = inst.last_value
         if prev_t >= 0:
-            excess = abs(v - prev_v) - inst.max_rate_per_s * (t - prev_t) * 1e-6
-            if excess > 0.0 and excess * excess > IMPLAUSIBLE_SIGMAS2 * inst.variance(prev_v):
+            dt_s = (t - prev_t) * 1e-6
+            plausible = [ref for ref in (inst.last_good_value, inst.last_value)
+                         if not self._beyond_rate(inst, v, ref, dt_s)]
+            if not plausible:
+                inst.last_value = v
                 inst.good_run = 0
                 inst.health = HEALTH_IMPLAUSIBLE
                 return []
+            prev_v = plausible[0]
+        inst.last_value = inst.last_good_value = v
         inst.good_run += 1
         inst.last_good_time = t
         if isinstance(inst, FlowMeter):

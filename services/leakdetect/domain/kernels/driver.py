@@ -49,6 +49,7 @@ from ..layout import (
     SF_CUR_N,
     SF_CUR_SUM,
     SF_EW_SLOW,
+    SF_LAST_GOOD_VALUE,
     SF_LAST_VALUE,
     SF_NXT_N,
     SF_NXT_SUM,
@@ -178,12 +179,14 @@ def process_kernel(starts, readings, r_begin, r_end, params, seg_cfg, slot_cfg, 
                 continue
             v = min(max(v, r_lo), r_hi)
             pinned = True
-        prev_v = slot_f[slot, SF_LAST_VALUE]
         prev_t = slot_i[slot, SI_LAST_GOOD_TIME]
+        plausible, prev_v = _rate_plausible(s, role, slot, t, v, slot_f[slot, SF_LAST_VALUE],
+                                            slot_f[slot, SF_LAST_GOOD_VALUE], prev_t, slot_cfg, slot_i, seg_f,
+                                            counters, ev_i, ev_f, n_ev)
         slot_f[slot, SF_LAST_VALUE] = v
-        if not _rate_plausible(s, role, slot, t, v, prev_v, prev_t, slot_cfg, slot_i, seg_f, counters, ev_i, ev_f,
-                               n_ev):
+        if not plausible:
             continue
+        slot_f[slot, SF_LAST_GOOD_VALUE] = v
         slot_i[slot, SI_GOOD_RUN] += 1
         slot_i[slot, SI_LAST_GOOD_TIME] = t
         slot_i[slot, SI_READINGS] += 1

@@ -53,19 +53,26 @@ def _check_stale(s, slot, role, t_end, params, slot_cfg, slot_i, seg_f, seg_i, c
 
 
 @_jit_inline
-def _rate_plausible(s, role, slot, t, v, prev_v, prev_t, slot_cfg, slot_i, seg_f, counters, ev_i, ev_f, n_ev):
-    """False (counted, the slot marked IMPLAUSIBLE_RATE) when the change from the previous good reading is beyond
-    the physics plus four s.d. of the difference of two readings (squares: no sqrt per reading)."""
-    if prev_t >= 0:
-        dts = (t - prev_t) * 1e-6
-        excess = abs(v - prev_v) - slot_cfg[slot, SC_MAX_RATE] * dts
-        if excess > 0.0 and excess * excess > 32.0 * _sigma2(slot_cfg, slot, prev_v):
-            counters[C_IMPLAUSIBLE] += 1
-            slot_i[slot, SI_IMPL_N] += 1
-            slot_i[slot, SI_GOOD_RUN] = 0
-            _set_health(slot_i, seg_f, slot, s, role, HEALTH_IMPLAUSIBLE_RATE, t, ev_i, ev_f, n_ev, counters)
-            return False
-    return True
+def _rate_plausible(s, role, slot, t, v, prev_v, good_v, prev_t, slot_cfg, slot_i, seg_f, counters, ev_i, ev_f, n_ev):
+    """Whether the change to v is within the physics plus four s.d. of the difference of two readings (squares:
+    no sqrt per reading), and the value it was judged against. First against the last good reading (good_v): a
+    one-reading spike costs that reading only. Else against the last value received (prev_v, a refused one): the
+    second reading of a real step confirms it. Refused: counted, the slot marked IMPLAUSIBLE_RATE."""
+    if prev_t < 0:
+        return True, prev_v
+    dts = (t - prev_t) * 1e-6
+    max_rate = slot_cfg[slot, SC_MAX_RATE]
+    excess = abs(v - good_v) - max_rate * dts
+    if not (excess > 0.0 and excess * excess > 32.0 * _sigma2(slot_cfg, slot, good_v)):
+        return True, good_v
+    excess = abs(v - prev_v) - max_rate * dts
+    if not (excess > 0.0 and excess * excess > 32.0 * _sigma2(slot_cfg, slot, prev_v)):
+        return True, prev_v
+    counters[C_IMPLAUSIBLE] += 1
+    slot_i[slot, SI_IMPL_N] += 1
+    slot_i[slot, SI_GOOD_RUN] = 0
+    _set_health(slot_i, seg_f, slot, s, role, HEALTH_IMPLAUSIBLE_RATE, t, ev_i, ev_f, n_ev, counters)
+    return False, prev_v
 
 
 @_jit_inline

@@ -364,11 +364,6 @@ def test_advance_without_readings_expires_a_pending_front_once() -> None:
     assert _kinds(got) == ["PressureWaveUnpaired"]
 
 
-@pytest.mark.xfail(strict=True, reason="kernel: kernels.health._rate_plausible says it measures the change 'from the "
-                   "previous good reading', but the driver passes prev_v = SF_LAST_VALUE, which the rejected spike "
-                   "itself has just overwritten (with prev_t still the last good time): the good reading after a "
-                   "one-reading spike is judged against the spike and rejected too. Code or docstring is wrong; the "
-                   "reference follows the code")
 def test_one_reading_spike_rejects_one_reading() -> None:
     cfg = pressure_config(LENGTH, C, 0.1)
     cfg.set_instrument(0, L.ROLE_PRESSURE_UP, sigma_abs=100.0, range_min=0.0, range_max=3e6, max_rate_per_s=2e4,
@@ -380,6 +375,22 @@ def test_one_reading_spike_rejects_one_reading() -> None:
     state = DetectorState.new(cfg)
     process_batch(state, np.zeros(n), np.full(n, L.ROLE_PRESSURE_UP), t, v)
     assert state.counters[L.C_IMPLAUSIBLE] == 1
+    assert state.counters[L.C_ACCEPTED] == n - 1
+
+
+def test_a_real_step_is_refused_once_then_confirmed() -> None:
+    # the same jump, kept: its first reading is refused, the second agrees with it and is taken (with the ones after)
+    cfg = pressure_config(LENGTH, C, 0.1)
+    cfg.set_instrument(0, L.ROLE_PRESSURE_UP, sigma_abs=100.0, range_min=0.0, range_max=3e6, max_rate_per_s=2e4,
+                       scan_period_s=0.1)
+    n = 50
+    t = T0_US + np.arange(n) * 100_000
+    v = P0 + np.arange(n, dtype=float)
+    v[20:] += 50_000.0
+    state = DetectorState.new(cfg)
+    process_batch(state, np.zeros(n), np.full(n, L.ROLE_PRESSURE_UP), t, v)
+    assert state.counters[L.C_IMPLAUSIBLE] == 1
+    assert state.counters[L.C_ACCEPTED] == n - 1
 
 
 # --- ruptures at an end whose pressure is held (issue 19 item 3) -----------------------------------------------
