@@ -366,8 +366,7 @@ class PressureReference:
         older = self.pending.get(end)
         if older is not None:
             # a front without partner is reported unpaired, also when the next one at its end takes its place
-            # before it expires. The kernel drops it silently (KNOWN DIFFERENCE: see the xfail case
-            # `test_second_front_at_one_end_reports_the_first_unpaired` in test_pressure_reference.py)
+            # before it expires
             out.append(E.PressureWaveUnpaired(self.segment, L.ROLE_PRESSURE_UP + end, t, int(older.time_us), end + 1,
                                               older.amplitude_pa))
         self.pending[end] = front

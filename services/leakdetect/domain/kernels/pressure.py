@@ -69,9 +69,10 @@ NPW_SLOPE_TAU_S = 30.0
 NPW_MAX_RISE_TAU = 2.5  # a front rises from 25 to 75 % within this many smoothing time constants
 
 @_jit
-def _front(s, end, t_cross, amp, sig_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, counters, ev_i,
-           ev_f, n_ev):
-    """A confirmed pressure-drop front at one end: pair it with the other end's or keep it pending."""
+def _front(s, end, t_cross, t_now, amp, sig_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, counters,
+           ev_i, ev_f, n_ev):
+    """A confirmed pressure-drop front at one end (confirmed at t_now): pair it with the other end's or keep it
+    pending; a front still pending at this end is reported unpaired when the new one takes its place."""
     length = seg_cfg[s, GC_LENGTH_M]
     c = seg_cfg[s, GC_WAVE_SPEED]
     if end == 0:
@@ -127,6 +128,11 @@ def _front(s, end, t_cross, amp, sig_t, params, seg_cfg, slot_cfg, slot_f, slot_
                 seg_f[s, GF_NPWL_SD] = sig_x
                 seg_f[s, GF_NPWL_T] = float(onset)
             return
+    if seg_i[s, my_pend] != 0:
+        # the refractory (30 s) is shorter than a long line's pairing wait: a front without partner is reported,
+        # not overwritten
+        _emit(ev_i, ev_f, n_ev, counters, EV_NPW_UNPAIRED, s, ROLE_PRESSURE_UP + end, t_now,
+              np.int64(seg_f[s, my_t]), end + 1, seg_f[s, my_a], 0.0, 0.0, 0.0, 0.0)
     seg_i[s, my_pend] = 1
     seg_f[s, my_t] = t_cross
     seg_f[s, my_a] = amp
@@ -261,8 +267,8 @@ def _npw(s, role, slot, ps, t, v, prev_v, dts, params, seg_cfg, slot_cfg, slot_f
                     t_c -= params[P_NPW_TAU_FAST] * math.log(2.0) * 1e6
                     res = slot_cfg[slot, SC_TIME_RES_S]
                     sig_t = math.sqrt(dts * dts / 12.0 + res * res + (sd_fast / max(slope_c, 1e-9)) ** 2)
-                    _front(s, role - ROLE_PRESSURE_UP, t_c, amp, sig_t, params, seg_cfg, slot_cfg, slot_f, slot_i,
-                           seg_f, seg_i, counters, ev_i, ev_f, n_ev)
+                    _front(s, role - ROLE_PRESSURE_UP, t_c, t, amp, sig_t, params, seg_cfg, slot_cfg, slot_f,
+                           slot_i, seg_f, seg_i, counters, ev_i, ev_f, n_ev)
                 slot_i[slot, SI_NPW_PHASE] = 2
             else:
                 slot_i[slot, SI_NPW_PHASE] = 0
