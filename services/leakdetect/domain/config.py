@@ -141,6 +141,30 @@ class DetectorParams:
     ch4_rise_lel_per_min: float = 5.0
     ch4_rise_min_lel: float = 5.0
     ch4_rise_tau_s: float = 30.0
+    # --- issue 24: learning a user can control (kernels/learning.py) ---
+    # The learning window, s: leak-free time the baseline is fitted on (first learning, "learn now" and each
+    # periodic re-learning). None = `learn_blocks` blocks (an hour at the default 30-s block).
+    learn_window_s: float | None = None
+    # A block is left out of learning when the line-pack model's error it may carry (`eps_lp` of its line-pack
+    # movement beyond pressure noise, before, through and after it) exceeds this fraction of the s.d. its
+    # meters explain: a transient's quasi-steady error is not noise, and a fit on it learns the transient ...
+    learn_transient_ratio: float = 0.5
+    # ... or when its line-pack variance exceeds this multiple of its running mean (an end transmitter lost,
+    # an estimator unsure): the block says little and its errors are not the ones kappa should measure.
+    learn_lp_var_ratio: float = 4.0
+    # Periodic re-learning, s (0 = never). A candidate baseline is fitted beside detection over a learning
+    # window and adopted only if no alarm was raised or latched and the CUSUM stayed below
+    # `relearn_cusum_frac` * cusum_h during it, and its offset agrees, within `relearn_agree_sd` s.d. of their
+    # difference, with the baseline in use and with the last confirmed one (initial, learn now, leak-free):
+    # a leak is an offset step, so an offset change beyond that waits for a human's "this period was
+    # leak-free". Six hours: the day's throughput swings (night low, day high) are what the gain's
+    # uncertainty costs sensitivity on (the MDLR levelled off at 0.36 % from 8 min on with one learning),
+    # and four candidates a day follow them; the window is an hour of the six, so an alarm or a ramp spoils
+    # one attempt, not the day's.
+    relearn_every_s: float = 6 * 3600.0
+    relearn_agree_sd: float = 2.0
+    relearn_cusum_frac: float = 0.5
+    relearn_checks: bool = True  # False: adopt every candidate (the naive re-learning, for comparison only)
 
     def to_array(self) -> F64:
         p = np.zeros(L.N_P)
@@ -215,7 +239,39 @@ class DetectorParams:
             raise ValueError("tick_s, block_ticks and windows must be positive")
         if len(self.windows_blocks) != L.N_WINDOWS:
             raise ValueError(f"windows_blocks needs {L.N_WINDOWS} entries")
+        # --- issue 24 learning ---
+        p[L.P_LEARN_BLOCKS] = self.learn_window_blocks
+        for name in ("learn_transient_ratio", "learn_lp_var_ratio", "relearn_every_s", "relearn_agree_sd",
+                     "relearn_cusum_frac"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0.0):
+                raise ValueError(f"{name} must be finite and >= 0, got {v}")
+        if 0.0 < self.relearn_every_s < self.learn_window_blocks * self.block_s:
+            raise ValueError(f"relearn_every_s ({self.relearn_every_s:g}) must be 0 (never) or at least the learning "
+                             f"window ({self.learn_window_blocks * self.block_s:g} s)")
+        p[L.P_LEARN_TRANS] = self.learn_transient_ratio
+        p[L.P_LEARN_LPV] = self.learn_lp_var_ratio
+        p[L.P_RELEARN_US] = self.relearn_every_s * 1e6
+        p[L.P_RELEARN_AGREE] = self.relearn_agree_sd
+        p[L.P_RELEARN_CUSUM] = self.relearn_cusum_frac
+        p[L.P_RELEARN_CHECKS] = 1.0 if self.relearn_checks else 0.0
         return p
+
+    @property
+    def learn_window_blocks(self) -> int:
+        """Blocks in the learning window (`learn_window_s`, or `learn_blocks`); at least 3 groups (a gain, an
+        offset and a scatter are fitted)."""
+        if self.learn_window_s is None:
+            blocks = self.learn_blocks
+        else:
+            if not (math.isfinite(self.learn_window_s) and self.learn_window_s > 0.0):
+                raise ValueError(f"learn_window_s must be finite and > 0, got {self.learn_window_s}")
+            blocks = round(self.learn_window_s / self.block_s)
+        least = 3 * self.learn_group_blocks
+        if blocks < least:
+            raise ValueError(f"the learning window ({blocks} blocks of {self.block_s:g} s) must hold at least {least} "
+                             f"blocks (3 groups of learn_group_s)")
+        return int(blocks)
 
     @property
     def learn_group_blocks(self) -> int:

@@ -193,10 +193,31 @@ class BaselineLearned:
     offset_sd_kg_per_s: float
     gain: float
     kappa: float  # learned ratio of the residual scatter to the propagated uncertainty
+    # --- issue 24 learning ---
+    source: int = 0  # how it was learned: layout.LS_* (LEARN_SOURCE_NAMES: initial, relearn, learn_now, leak_free)
+    window_start_us: int = 0  # the learning window it was fitted over: from here to time_us
+    throughput_kg_per_s: float = 0.0  # the mean throughput it was learned at
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineRejected:
+    """A periodic re-learning's candidate not adopted (issue 24): `reason` is layout.REJ_* (REJECT_REASON_NAMES);
+    for an offset change, `offset_step_kg_per_s` against the baseline it was checked with and the `allowed_kg_per_s`
+    (a human confirms a larger change with "this period was leak-free" over the window)."""
+
+    segment: int
+    time_us: int
+    window_start_us: int
+    reason: int
+    offset_step_kg_per_s: float
+    allowed_kg_per_s: float
+    offset_kg_per_s: float  # the candidate's (nan when it was never fitted: an alarm, the CUSUM)
+    gain: float
+    kappa: float
 
 
 DetectorEvent = (
     LeakRaised | LeakUpdated | LeakLocated | LeakCleared | PressureWaveLeak | PressureWaveOperation
     | PressureWaveUnpaired | Rupture | MethaneLevel | MethaneRise | MethaneCleared | SensorHealthChanged
-    | BalanceSuspended | BalanceResumed | BaselineLearned
+    | BalanceSuspended | BalanceResumed | BaselineLearned | BaselineRejected
 )

@@ -47,6 +47,8 @@ EV_BALANCE_RESUMED = 12
 EV_BASELINE_LEARNED = 13
 EV_LEAK_UPDATE = 14  # leak-rate estimate over the 5 blocks after the raise (the onset block only partly leaks)
 EV_LEAK_LOCATION = 15  # position of a balance alarm's leak (pressure-gradient intersection, fused with a wave)
+# --- issue 24 learning: a candidate baseline refused (code: REJ_*); EV_BASELINE_LEARNED's code is LS_* ---
+EV_BASELINE_REJECTED = 16
 
 EVENT_NAMES = {
     EV_LEAK: "leak",
@@ -64,7 +66,21 @@ EVENT_NAMES = {
     EV_BASELINE_LEARNED: "baseline_learned",
     EV_LEAK_UPDATE: "leak_update",
     EV_LEAK_LOCATION: "leak_location",
+    EV_BASELINE_REJECTED: "baseline_rejected",
 }
+
+# --- issue 24 learning (kernels/learning.py) -------------------------------------------------------------------
+# How the baseline in use was learned (EV_BASELINE_LEARNED's code, GI_LEARN_SOURCE)
+LS_NONE, LS_INITIAL, LS_RELEARN, LS_LEARN_NOW, LS_LEAK_FREE = range(5)
+LEARN_SOURCE_NAMES = ("none", "initial", "relearn", "learn_now", "leak_free")
+# What the learning window open on a segment is for (GI_LEARN_MODE); the state starts (zeros) in LM_INITIAL
+LM_INITIAL, LM_IDLE, LM_RELEARN, LM_COMMANDED, LM_PENDING = range(5)
+# Why a periodic re-learning's candidate was not adopted (EV_BASELINE_REJECTED's code)
+REJ_ALARM = 1  # a balance alarm was raised or latched during its window
+REJ_CUSUM = 2  # Page's CUSUM rose above its allowance during the window
+REJ_OFFSET_STEP = 3  # its offset differs from the baseline in use beyond their uncertainty (a leak shows so)
+REJ_DRIFT = 4  # ... from the last confirmed baseline (initial, learn now, leak-free): a human must confirm
+REJECT_REASON_NAMES = ("none", "alarm_during_window", "cusum_rose", "offset_step", "drift_from_confirmed")
 
 # How a balance alarm's position was found (`events.LeakLocated.method`, the EV_LEAK_LOCATION code)
 LOC_NONE = 0  # not located (no calibrated gradient model or no usable pressures): the whole segment
@@ -281,7 +297,27 @@ GF_LR_PACK = GF_LR_Q2 + 1  # packing rate (shrunk), kg/s
 # time after it is that operation's wave, not a break
 GF_RUP_OP_UP = GF_LR_PACK + 1
 GF_RUP_OP_DN = GF_RUP_OP_UP + 1
-N_GF = GF_RUP_OP_DN + 1
+# --- issue 24 learning (kernels/learning.py) ---
+GF_LEARNED_T = GF_RUP_OP_DN + 1  # when the baseline in use was adopted, us as float (0: never)
+GF_LW_T0 = GF_LEARNED_T + 1  # start of the open learning window, us as float
+GF_BASE_T0 = GF_LW_T0 + 1  # the window the baseline in use was learned over: start, us as float
+GF_LPV_EW = GF_BASE_T0 + 1  # running mean of the blocks' line-pack variance, kg^2 (0: none yet)
+GF_RL_CUSUM_MAX = GF_LPV_EW + 1  # highest CUSUM during the open re-learning window
+GF_ANC_A = GF_RL_CUSUM_MAX + 1  # the last confirmed baseline (initial, learn now, leak-free): offset, gain, ...
+GF_ANC_G = GF_ANC_A + 1
+GF_ANC_VAR = GF_ANC_G + 1  # ... its prediction's variance at its throughput, (kg/s)^2
+GF_ANC_VARG = GF_ANC_VAR + 1  # ... its gain's variance
+GF_ANC_QBAR = GF_ANC_VARG + 1  # ... and its throughput, kg/s
+GF_C_A = GF_ANC_QBAR + 1  # the last candidate of a re-learning (pending or rejected): offset, gain, kappa, ...
+GF_C_G = GF_C_A + 1
+GF_C_KAPPA = GF_C_G + 1
+GF_C_VAR = GF_C_KAPPA + 1
+GF_C_VARG = GF_C_VAR + 1
+GF_C_QBAR = GF_C_VARG + 1
+GF_C_T0 = GF_C_QBAR + 1  # ... and its window, us as float
+GF_C_T1 = GF_C_T0 + 1
+GF_NEXT_RELEARN = GF_C_T1 + 1  # when the next periodic re-learning opens, us as float
+N_GF = GF_NEXT_RELEARN + 1
 
 # --- per-segment state: ints ----------------------------------------------------------------------------------
 GI_TICK = 0  # index of the open tick (time_us // tick_us); -1 before the first reading
@@ -308,7 +344,17 @@ GI_SPERSIST0 = GI_LEARN_LAST + 1  # consecutive blocks over threshold per step t
 GI_G_N = GI_SPERSIST0 + N_WINDOWS  # learning: blocks in the open group
 GI_LOC_ONSET = GI_G_N + 1  # onset of the latest balance alarm, us (the calibration skips from there ...)
 GI_LOC_CLEAR = GI_LOC_ONSET + 1  # ... to its clear, us (-1 while latched)
-N_GI = GI_LOC_CLEAR + 1
+# --- issue 24 learning (kernels/learning.py) ---
+GI_LEARN_MODE = GI_LOC_CLEAR + 1  # what the open learning window is for (LM_*)
+GI_LEARN_CMD_T = GI_LEARN_MODE + 1  # "learn now" pending from this time, us (0: none)
+GI_LEARN_SOURCE = GI_LEARN_CMD_T + 1  # how the baseline in use was learned (LS_*)
+GI_LEARN_SKIPPED = GI_LEARN_SOURCE + 1  # blocks the learning left out as transient, in the open window
+GI_LEARN_SKIPPED_TOTAL = GI_LEARN_SKIPPED + 1  # ... ever
+GI_LEARN_REJECTED = GI_LEARN_SKIPPED_TOTAL + 1  # why the last re-learning was rejected (REJ_*, 0: none)
+GI_RELEARN_N = GI_LEARN_REJECTED + 1  # re-learnings adopted
+GI_RELEARN_REJ_N = GI_RELEARN_N + 1  # ... and rejected
+GI_BASE_N = GI_RELEARN_REJ_N + 1  # blocks the baseline in use was fitted on
+N_GI = GI_BASE_N + 1
 
 # --- ring of block boundaries per segment ---------------------------------------------------------------------
 R_TIME = 0  # block end, us as float
@@ -384,4 +430,11 @@ P_LOC_MIN_CAL = P_LOC_EVERY + 1  # location: calibration blocks (weight) needed 
 P_LOC_MODEL_SD = P_LOC_MIN_CAL + 1  # location: 1 s.d. of the steady-gradient model's error, fraction of length
 P_RUP_MIN_FLOW = P_LOC_MODEL_SD + 1  # rupture: the smallest rupture, fraction of nominal flow
 P_RUP_FLOW_JUMP = P_RUP_MIN_FLOW + 1  # rupture: a held end's flow jump, fraction of the smallest rupture
-N_P = P_RUP_FLOW_JUMP + 1
+# --- issue 24 learning (kernels/learning.py; DetectorParams) ---
+P_LEARN_TRANS = P_RUP_FLOW_JUMP + 1  # a block's line-pack model error over its meters' noise that skips it
+P_LEARN_LPV = P_LEARN_TRANS + 1  # a block's line-pack variance over its running mean that skips it
+P_RELEARN_US = P_LEARN_LPV + 1  # periodic re-learning every this many us (0: never)
+P_RELEARN_AGREE = P_RELEARN_US + 1  # a candidate's offset must agree within this many s.d.
+P_RELEARN_CUSUM = P_RELEARN_AGREE + 1  # ... and the CUSUM stay below this fraction of cusum_h
+P_RELEARN_CHECKS = P_RELEARN_CUSUM + 1  # 0: adopt every candidate (the naive re-learning, for comparison)
+N_P = P_RELEARN_CHECKS + 1

@@ -265,7 +265,18 @@ def run_reference(
         starts_run = True
         last = -2
         learned_at = len(b) + 1
+        # issue 24: blocks of a transient are not learned from (kernels.learning._block_is_quiet): the line-pack
+        # model's error (eps_lp of the movement through the block before, the block and at its end's rate) over
+        # the s.d. its meters explain, or a line-pack variance far over its running mean
+        lpv_ew = 0.0
         for i in vi[warm[vi]]:
+            moving = (p.eps_lp * float(cum_a[i] - cum_a[i - 2] + ahead[i]) / tb) if i >= 2 else np.inf
+            sd_meters = np.sqrt(max(float(blk_v[i] + lpvar[i] + lpvar[i - 1]), 0.0)) / tb
+            quiet = moving <= p.learn_transient_ratio * sd_meters and not (
+                lpv_ew > 0.0 and lpvar[i] > p.learn_lp_var_ratio * lpv_ew)
+            lpv_ew = float(lpvar[i]) if lpv_ew <= 0.0 else lpv_ew + (float(lpvar[i]) - lpv_ew) / 120.0
+            if not quiet:
+                continue
             if i != last + 1:
                 open_group, starts_run = [], True
             last = int(i)
@@ -275,7 +286,7 @@ def run_reference(
                 if starts_run:
                     run_starts.append(open_group[0])
                 open_group, starts_run = [], False
-                if len(groups) * m >= p.learn_blocks:
+                if len(groups) * m >= p.learn_window_blocks:
                     learned_at = int(i)
                     break
         a = g_ = base_var = var_g = q_bar = 0.0

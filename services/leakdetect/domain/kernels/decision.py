@@ -69,7 +69,7 @@ from ..layout import (
     TEST_STEP0,
 )
 from .common import _emit, _jit, _jit_inline
-from .learning import _learn_baseline
+from .learning import _learn_step
 
 BIAS_ALLOWANCE = 2.0
 Z_CLIP = 3.5  # cap of one block's contribution to the CUSUM: one bad block must not raise an alarm alone
@@ -398,11 +398,12 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
     g = seg_f[s, GF_BASE_G]
     base_var = seg_f[s, GF_BASE_VAR]
     warming_up = t_end - seg_i[s, GI_T_START] < params[P_LEARN_AFTER_US]
-    if not learned and not warming_up:
-        _learn_baseline(s, t_end, blk_m, blk_q, blk_v, d_lp, lp_var, lp_prev_var, tb, params, slot_cfg, seg_f, seg_i,
-                        counters, ev_i, ev_f, n_ev)
-        # no decision while learning; the windows below still state the sensitivity
-        if seg_i[s, GI_LEARNED] != 0:  # the fit was solved with this block
+    if not warming_up:
+        # the first learning, "learn now" and periodic re-learning (kernels/learning.py); no decision before the
+        # first baseline, but the windows below still state the sensitivity
+        _learn_step(s, t_end, blk_m, blk_q, blk_v, d_lp, lp_var, lp_prev_var, model_var, tb, params, slot_cfg, seg_f,
+                    seg_i, ring, counters, ev_i, ev_f, n_ev)
+        if seg_i[s, GI_LEARNED] != 0:  # a baseline adopted with this block takes effect with it
             kappa = seg_f[s, GF_KAPPA]
             a = seg_f[s, GF_BASE_A]
             g = seg_f[s, GF_BASE_G]

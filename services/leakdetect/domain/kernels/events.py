@@ -24,6 +24,7 @@ from ..layout import (
     EV_BALANCE_RESUMED,
     EV_BALANCE_SUSPENDED,
     EV_BASELINE_LEARNED,
+    EV_BASELINE_REJECTED,
     EV_HEALTH,
     EV_LEAK,
     EV_LEAK_CLEARED,
@@ -110,7 +111,9 @@ def _one(e: np.void) -> E.DetectorEvent | None:
     if kind == EV_BALANCE_RESUMED:
         return E.BalanceResumed(seg, t)
     if kind == EV_BASELINE_LEARNED:
-        return E.BaselineLearned(seg, t, v, sg, a1, a2)
+        return E.BaselineLearned(seg, t, v, sg, a1, a2, source=code, window_start_us=onset, throughput_kg_per_s=a3)
+    if kind == EV_BASELINE_REJECTED:  # issue 24 learning
+        return E.BaselineRejected(seg, t, onset, code, v, sg, a1, a2, a3)
     return None  # a kind this version does not know: not guessed at
 
 
