@@ -166,6 +166,18 @@ class DetectorParams:
     relearn_cusum_frac: float = 0.5
     relearn_checks: bool = True  # False: adopt every candidate (the naive re-learning, for comparison only)
 
+    # --- issue 24: the line-pack state estimator (kernels/estimator.py) ---
+    # 1: the line pack and its variance from an extended Kalman filter on the discretised segment (its
+    # uncertainty replaces the quasi-steady profile's transient allowance `eps_lp`); 0: the quasi-steady profile
+    # with that allowance (kept for comparison: `python -m benchmarks.detection` runs both).
+    line_pack_estimator: int = 0
+    # Its unmodelled mass sources, 1 s.d. per tick, fraction of nominal flow (the leak, temperature, Z): what keeps
+    # the filter from absorbing a leak into the line pack (see the kernel's docstring). Larger follows the
+    # pressures sooner and passes more of their noise into the line pack.
+    est_sink_frac: float = 0.02
+    est_friction_sd: float = 0.02  # its friction's relative jitter per tick (the profile's shape may move)
+    est_qreg_frac: float = 0.01  # its friction law is regularised below this flow, fraction of nominal
+
     def to_array(self) -> F64:
         p = np.zeros(L.N_P)
         p[L.P_TICK_US] = round(self.tick_s * 1e6)
@@ -255,6 +267,17 @@ class DetectorParams:
         p[L.P_RELEARN_AGREE] = self.relearn_agree_sd
         p[L.P_RELEARN_CUSUM] = self.relearn_cusum_frac
         p[L.P_RELEARN_CHECKS] = 1.0 if self.relearn_checks else 0.0
+        # --- issue 24 line-pack estimator ---
+        if self.line_pack_estimator not in (0, 1):
+            raise ValueError(f"line_pack_estimator must be 0 or 1, got {self.line_pack_estimator}")
+        for name in ("est_sink_frac", "est_friction_sd", "est_qreg_frac"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0.0):
+                raise ValueError(f"{name} must be finite and > 0, got {v}")
+        p[L.P_LP_EST] = self.line_pack_estimator
+        p[L.P_EST_SINK] = self.est_sink_frac
+        p[L.P_EST_FRIC] = self.est_friction_sd
+        p[L.P_EST_QREG] = self.est_qreg_frac
         return p
 
     @property

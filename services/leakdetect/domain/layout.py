@@ -317,7 +317,23 @@ GF_C_QBAR = GF_C_VARG + 1
 GF_C_T0 = GF_C_QBAR + 1  # ... and its window, us as float
 GF_C_T1 = GF_C_T0 + 1
 GF_NEXT_RELEARN = GF_C_T1 + 1  # when the next periodic re-learning opens, us as float
-N_GF = GF_NEXT_RELEARN + 1
+# --- issue 24 line-pack state estimator (kernels/estimator.py): its block of columns, ES_* offsets from GF_EST0 ---
+EST_N_PTS = 7  # pressure points of the estimator's grid (EST_N_PTS - 1 cells; the end points on the transmitters)
+EST_NEWTON = 3  # Newton iterations of the implicit step per tick
+ES_OK = 0  # 1 once the filter has started (both end pressures seen), 0 = (re)start it
+ES_K = 1  # friction coefficient k of the whole segment, Pa^2 / (kg/s)^2 (as kernels/location.py's)
+ES_C0 = 2  # the friction model's offset c0, Pa^2
+ES_P0 = 3  # pressures of the points, Pa (EST_N_PTS columns)
+ES_COV0 = ES_P0 + EST_N_PTS  # their covariance, Pa^2, row-major (EST_N_PTS^2 columns)
+ES_W_DIAG = ES_COV0 + EST_N_PTS * EST_N_PTS  # scratch of one tick, not state: Jacobian diagonals, pivots, ...
+ES_W_LO = ES_W_DIAG + EST_N_PTS
+ES_W_UP = ES_W_LO + EST_N_PTS
+ES_W_CP = ES_W_UP + EST_N_PTS
+ES_W_G = ES_W_CP + EST_N_PTS
+ES_W_PN = ES_W_G + EST_N_PTS
+N_ES = ES_W_PN + EST_N_PTS
+GF_EST0 = GF_NEXT_RELEARN + 1
+N_GF = GF_EST0 + N_ES
 
 # --- per-segment state: ints ----------------------------------------------------------------------------------
 GI_TICK = 0  # index of the open tick (time_us // tick_us); -1 before the first reading
@@ -437,4 +453,9 @@ P_RELEARN_US = P_LEARN_LPV + 1  # periodic re-learning every this many us (0: ne
 P_RELEARN_AGREE = P_RELEARN_US + 1  # a candidate's offset must agree within this many s.d.
 P_RELEARN_CUSUM = P_RELEARN_AGREE + 1  # ... and the CUSUM stay below this fraction of cusum_h
 P_RELEARN_CHECKS = P_RELEARN_CUSUM + 1  # 0: adopt every candidate (the naive re-learning, for comparison)
-N_P = P_RELEARN_CHECKS + 1
+# --- issue 24 line-pack state estimator (kernels/estimator.py; DetectorParams) ---
+P_LP_EST = P_RELEARN_CHECKS + 1  # 1 = the line pack from the state estimator, 0 = the quasi-steady profile
+P_EST_SINK = P_LP_EST + 1  # its unmodelled sources, 1 s.d., fraction of nominal flow
+P_EST_FRIC = P_EST_SINK + 1  # its friction's relative s.d. per tick
+P_EST_QREG = P_EST_FRIC + 1  # its friction law's regularisation flow, fraction of nominal flow
+N_P = P_EST_QREG + 1
