@@ -146,8 +146,14 @@ reported), and a one-reading spike makes the next good reading implausible too.
 """
 
 from . import events
-from ._alarm import HEALTH_NAMES, Alarm, SegmentStatus, WindowStatus
-from ._pipeline import Pipeline, UnknownTagError
+from ._alarm import (
+    HEALTH_NAMES,
+    Alarm,
+    BaselineStatus,  # issue 24 learning
+    SegmentStatus,
+    WindowStatus,
+)
+from ._pipeline import LearningError, Pipeline, UnknownTagError
 from .config import DetectorConfig, DetectorParams
 from .detector import (
     EVENT_DTYPE,
@@ -164,10 +170,13 @@ __all__ = [
     "EVENT_DTYPE",
     "HEALTH_NAMES",
     "Alarm",
+    # issue 24 learning
+    "BaselineStatus",
     "CheckpointError",
     "DetectorConfig",
     "DetectorParams",
     "DetectorState",
+    "LearningError",
     "NetworkDetectorConfig",
     "Pipeline",
     "SegmentStatus",

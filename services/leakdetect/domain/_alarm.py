@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from . import events as E
 from . import layout as L
@@ -80,6 +80,52 @@ class WindowStatus:
 
 
 @dataclass(frozen=True)
+class BaselineStatus:
+    """The balance's learned baseline r = offset + gain * throughput on one segment (issue 24), how and when it was
+    learned, what learning is doing now, and the pressure-gradient location's friction calibration.
+
+    `source`: "none" (not learned yet), "initial", "relearn" (a periodic re-learning adopted), "learn_now" or
+    "leak_free" (a human's confirmation). `learning`: "initial" (the first learning is filling), "idle",
+    "relearn" (a candidate is being fitted beside detection), "learn_now", "pending" (a candidate waits one block
+    for the alarm check). `last_rejection`: why the last re-learning was not adopted (None: adopted, or none yet).
+    `friction_k` (Pa^2 s^2/kg^2) and its s.d.: the calibrated p_u^2 - p_d^2 = c0 + k phi model (None: location off
+    or not calibrated yet). `mdlr_15min_kg_per_s`: the stated sensitivity of the 15-min window (inf: not
+    monitoring)."""
+
+    learned: bool
+    source: str
+    learned_unix_s: float | None
+    window_start_unix_s: float | None
+    blocks: int
+    offset_kg_per_s: float
+    offset_sd_kg_per_s: float
+    gain: float
+    gain_sd: float
+    kappa: float
+    throughput_kg_per_s: float
+    learning: str
+    learning_blocks: int
+    learning_window_blocks: int
+    skipped_transient_blocks: int
+    skipped_transient_blocks_total: int
+    next_relearn_unix_s: float | None
+    relearns_adopted: int
+    relearns_rejected: int
+    last_rejection: str | None
+    friction_k: float | None
+    friction_k_sd: float | None
+    friction_calibration_blocks: float
+    mdlr_15min_kg_per_s: float
+
+    def as_json(self) -> dict[str, object]:
+        """Plain fields (infinities and nan as None, for JSON)."""
+        out: dict[str, object] = {}
+        for k, v in asdict(self).items():
+            out[k] = None if isinstance(v, float) and not math.isfinite(v) else v
+        return out
+
+
+@dataclass(frozen=True)
 class SegmentStatus:
     segment: str
     time_unix_s: float | None  # the segment's detector clock (None before its first reading)
@@ -91,6 +137,7 @@ class SegmentStatus:
     block_residual_kg_per_s: float = math.nan
     block_residual_sd_kg_per_s: float = math.nan
     cusum: float = math.nan
+    baseline: BaselineStatus | None = None  # issue 24: the learned baseline and learning's state
 
 
 def _interval(value: float, sd: float, low: float = -math.inf, high: float = math.inf) -> tuple[float, float]:

@@ -19,11 +19,19 @@ from services.network import Network, conversion_to_si, load_network
 from services.network.quality import QUALITY_GOOD, QUALITY_MAX
 
 from . import layout as L
-from ._alarm import HEALTH_NAMES, Alarm, AlarmBook, SegmentStatus, WindowStatus
+from ._alarm import HEALTH_NAMES, Alarm, AlarmBook, BaselineStatus, SegmentStatus, WindowStatus
 from .config import DetectorConfig, DetectorParams
 from .detector import DetectorState, advance_to, process_batch
 from .events import DetectorEvent
-from .kernels.events import decode_events
+from .kernels.events import decode_events, drain
+from .kernels.learning import (
+    REFIT_NOT_OVER,
+    REFIT_OUT_OF_REACH,
+    REFIT_TOO_FEW,
+    refit_from_ring,
+    ring_reach_us,
+)
+from .kernels.location import _c0_sd, calibrate
 from .network_config import NetworkDetectorConfig, config_from_network
 
 if TYPE_CHECKING:
@@ -34,6 +42,19 @@ _DEFAULT_EVENT_CAPACITY = 65536
 
 class UnknownTagError(ValueError):
     """Readings name tags that are not the pipeline's."""
+
+
+class LearningError(ValueError):
+    """A learning command that cannot be carried out (the message names why and what would work)."""
+
+
+_LEARN_MODE_NAMES = ("initial", "idle", "relearn", "learn_now", "pending")  # layout.LM_*
+
+
+def _utc(t_s: float) -> str:
+    import datetime as _dt
+
+    return _dt.datetime.fromtimestamp(t_s, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class _Model:
@@ -287,6 +308,113 @@ class Pipeline:
             block_residual_kg_per_s=float(self._state.seg_f[i, L.GF_LAST_E]),
             block_residual_sd_kg_per_s=float(self._state.seg_f[i, L.GF_LAST_SIGMA]),
             cusum=float(self._state.seg_f[i, L.GF_CUSUM]),
+            baseline=self._baseline(i),
+        )
+
+    # --- learning (issue 24) -------------------------------------------------------------------------------
+    def learn_now(self, segment_id: str, at_unix_s: float) -> None:
+        """"Learn now": the segment learns a new baseline from the first block starting at or after `at_unix_s`
+        over the learning window (transient blocks left out), and adopts it when the window is full; detection
+        goes on with the baseline in use meanwhile. The caller vouches that the window is leak-free."""
+        i = self._segment(segment_id)
+        if not (isinstance(at_unix_s, int | float) and math.isfinite(at_unix_s) and at_unix_s > 0):
+            raise LearningError(f"learn_now: at_unix_s must be a finite time after 1970, got {at_unix_s!r}")
+        self._state.seg_i[i, L.GI_LEARN_CMD_T] = max(1, round(at_unix_s * 1e6))
+
+    def mark_leak_free(self, segment_id: str, start_unix_s: float, end_unix_s: float) -> BaselineStatus:
+        """"This period was leak-free": the baseline is refitted at once from the valid, transient-free blocks
+        of [start, end] that the detector still holds (its ring: about the longest window back), or a rejected
+        re-learning whose window lies in the period is adopted; it becomes the confirmed baseline later
+        re-learnings must agree with. LearningError names the problem (out of the ring's reach, not over yet,
+        too few usable blocks)."""
+        i = self._segment(segment_id)
+        for name, v in (("start_unix_s", start_unix_s), ("end_unix_s", end_unix_s)):
+            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+                raise LearningError(f"mark_leak_free: {name} must be a finite time after 1970, got {v!r}")
+        if not end_unix_s > start_unix_s:
+            raise LearningError(f"mark_leak_free: the period must end after it starts ({start_unix_s} .. {end_unix_s})")
+        st = self._state
+        used = int(refit_from_ring(i, float(round(start_unix_s * 1e6)), float(round(end_unix_s * 1e6)), st.params,
+                                   self.config.slot_cfg, st.seg_f, st.seg_i, st.ring, st.counters, st.ev_i, st.ev_f,
+                                   st.n_ev))
+        if used == REFIT_OUT_OF_REACH:
+            reach = float(ring_reach_us(i, st.seg_i, st.ring)) / 1e6
+            held = (f"back to {_utc(reach)} ({reach:.0f})" if reach > 0 else "no blocks yet")
+            raise LearningError(
+                f"segment {segment_id}: the period starts at {_utc(start_unix_s)}, before the detector's oldest "
+                f"block (it holds {held}, about {self.params.ring_len * self.params.block_s / 60:.0f} min): "
+                "confirm a period within that, or use learn_now")
+        if used == REFIT_NOT_OVER:
+            clock = float(st.seg_i[i, L.GI_CLOCK]) / 1e6
+            raise LearningError(
+                f"segment {segment_id}: the period ends at {_utc(end_unix_s)}, after the segment's last closed block "
+                f"(clock {_utc(clock)}): confirm it once it is over, or use learn_now")
+        if used == REFIT_TOO_FEW:
+            raise LearningError(
+                f"segment {segment_id}: the period {_utc(start_unix_s)} .. {_utc(end_unix_s)} holds fewer than 3 "
+                f"groups of {self.params.learn_group_blocks} consecutive valid, transient-free blocks: confirm a "
+                "longer or quieter period")
+        self._take(drain(st.ev_i, st.ev_f, st.n_ev))
+        baseline = self._baseline(i)
+        assert baseline is not None
+        return baseline
+
+    def baseline(self, segment_id: str) -> BaselineStatus:
+        """The segment's learned baseline and what learning is doing (also in `status(...).baseline`)."""
+        b = self._baseline(self._segment(segment_id))
+        assert b is not None
+        return b
+
+    def _baseline(self, i: int) -> BaselineStatus:
+        f = self._state.seg_f[i]
+        g = self._state.seg_i[i]
+        learned = bool(g[L.GI_LEARNED])
+        source = int(g[L.GI_LEARN_SOURCE])
+        if learned and source == L.LS_NONE:
+            source = L.LS_INITIAL  # a checkpoint of a version before the source was kept
+        mode = int(g[L.GI_LEARN_MODE])
+        rej = int(g[L.GI_LEARN_REJECTED])
+        cfg = self.config
+        w = float(f[L.GF_LC_W])
+        k = k_sd = None
+        k0 = float(cfg.seg_cfg[i, L.GC_LOC_K0])
+        if k0 > 0.0 and w > 0.0:
+            _, k_est, _, _, v11, _ = calibrate(w, f[L.GF_LC_F], f[L.GF_LC_FF], f[L.GF_LC_D], f[L.GF_LC_FD],
+                                               f[L.GF_LC_DD], f[L.GF_LC_VD], f[L.GF_LC_VF], k0,
+                                               k0 * cfg.seg_cfg[i, L.GC_LOC_K0_REL_SD],
+                                               _c0_sd(i, f[L.GF_LC_PP] / w, cfg.seg_cfg, cfg.slot_cfg))
+            k, k_sd = float(k_est), math.sqrt(max(float(v11), 0.0))
+        try:
+            w15 = self.params.window_index_for_minutes(15)
+        except ValueError:  # no quarter-hour window in these parameters: the one before the longest
+            w15 = L.N_WINDOWS - 2
+        next_rl = float(f[L.GF_NEXT_RELEARN])
+        return BaselineStatus(
+            learned=learned,
+            source=L.LEARN_SOURCE_NAMES[source] if 0 <= source < len(L.LEARN_SOURCE_NAMES) else str(source),
+            learned_unix_s=float(f[L.GF_LEARNED_T]) / 1e6 if learned and f[L.GF_LEARNED_T] > 0 else None,
+            window_start_unix_s=float(f[L.GF_BASE_T0]) / 1e6 if learned and f[L.GF_BASE_T0] > 0 else None,
+            blocks=int(g[L.GI_BASE_N]),
+            offset_kg_per_s=float(f[L.GF_BASE_A]) if learned else math.nan,
+            offset_sd_kg_per_s=math.sqrt(max(float(f[L.GF_BASE_VAR]), 0.0)) if learned else math.nan,
+            gain=float(f[L.GF_BASE_G]) if learned else math.nan,
+            gain_sd=math.sqrt(max(float(f[L.GF_VAR_G]), 0.0)) if learned else math.nan,
+            kappa=float(f[L.GF_KAPPA]) if learned else math.nan,
+            throughput_kg_per_s=float(f[L.GF_QBAR]) if learned else math.nan,
+            learning=_LEARN_MODE_NAMES[mode] if 0 <= mode < len(_LEARN_MODE_NAMES) else str(mode),
+            learning_blocks=int(g[L.GI_N_LEARN]) if mode not in (L.LM_IDLE, L.LM_PENDING) else 0,
+            learning_window_blocks=self.params.learn_window_blocks,
+            skipped_transient_blocks=int(g[L.GI_LEARN_SKIPPED]),
+            skipped_transient_blocks_total=int(g[L.GI_LEARN_SKIPPED_TOTAL]),
+            next_relearn_unix_s=(next_rl / 1e6 if learned and next_rl > 0 and self.params.relearn_every_s > 0
+                                 else None),
+            relearns_adopted=int(g[L.GI_RELEARN_N]),
+            relearns_rejected=int(g[L.GI_RELEARN_REJ_N]),
+            last_rejection=L.REJECT_REASON_NAMES[rej] if 0 < rej < len(L.REJECT_REASON_NAMES) else None,
+            friction_k=k,
+            friction_k_sd=k_sd,
+            friction_calibration_blocks=w,
+            mdlr_15min_kg_per_s=float(f[L.GF_MDLR0 + w15]),
         )
 
     def counters(self) -> dict[str, int]:

@@ -339,8 +339,8 @@ def _adopt_candidate(s, t_end, params, seg_f, seg_i, counters, ev_i, ev_f, n_ev)
     seg_i[s, GI_LEARN_REJECTED] = 0
     seg_i[s, GI_LEARN_MODE] = LM_IDLE
     seg_f[s, GF_NEXT_RELEARN] = float(t_end) + params[P_RELEARN_US]
-    _adopt(s, t_end, LS_RELEARN, seg_f[s, GF_C_A], seg_f[s, GF_C_G], kappa, var, seg_f[s, GF_C_VARG], seg_f[s, GF_C_QBAR], seg_f[s, GF_C_T0], seg_i[s, GI_N_LEARN], seg_f, seg_i,
-           counters, ev_i, ev_f, n_ev)
+    _adopt(s, t_end, LS_RELEARN, seg_f[s, GF_C_A], seg_f[s, GF_C_G], kappa, var, seg_f[s, GF_C_VARG],
+           seg_f[s, GF_C_QBAR], seg_f[s, GF_C_T0], seg_i[s, GI_N_LEARN], seg_f, seg_i, counters, ev_i, ev_f, n_ev)
 
 
 @_jit
@@ -385,7 +385,7 @@ def _learn_step(s, t_end, blk_m, blk_q, blk_v, d_lp, lp_var, lp_prev_var, model_
     pos = seg_i[s, GI_RING_POS]
     quiet = _block_is_quiet(s, pos, seg_i[s, GI_N_BLOCKS], blk_v, lp_var, lp_prev_var, tb, params, seg_f, ring)
     _update_lpv_mean(s, lp_var, seg_f)
-    if mode == LM_IDLE or mode == LM_PENDING:
+    if mode in (LM_IDLE, LM_PENDING):
         return
     if not quiet:
         seg_i[s, GI_LEARN_SKIPPED] += 1
@@ -455,7 +455,7 @@ def refit_from_ring(s, t0_us, t1_us, params, slot_cfg, seg_f, seg_i, ring, count
     t_now = ring[s, pos, R_TIME] if n_blocks > 0 else 0.0
     c_t0 = seg_f[s, GF_C_T0]
     rej = seg_i[s, GI_LEARN_REJECTED]
-    if (seg_i[s, GI_LEARN_MODE] != LM_PENDING and (rej == REJ_OFFSET_STEP or rej == REJ_DRIFT) and c_t0 > 0.0
+    if (seg_i[s, GI_LEARN_MODE] != LM_PENDING and (rej in (REJ_OFFSET_STEP, REJ_DRIFT)) and c_t0 > 0.0
             and c_t0 >= t0_us and seg_f[s, GF_C_T1] <= t1_us):
         seg_i[s, GI_LEARN_REJECTED] = 0
         seg_i[s, GI_LEARN_MODE] = LM_IDLE
