@@ -16,6 +16,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
@@ -28,7 +29,7 @@ from services.leakdetect.adapters.history_file import (
     TagInfo,
     read_history,
 )
-from services.leakdetect.domain import Alarm, Pipeline
+from services.leakdetect.domain import Alarm, BaselineStatus, Pipeline
 from services.network import Network, NetworkFileError, load_network
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED_ROWS = 0, 1, 2, 3
@@ -148,6 +149,8 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
     replay_s = time.perf_counter() - t1
     alarms = pipeline.alarms
     print_table(alarms, out)
+    baselines = {sid: pipeline.baseline(sid) for sid in pipeline.segment_ids}
+    print_baselines(baselines, out)
     n = history.time_unix_us.size
     rate = n / max(read_s + replay_s, 1e-9)
     print(f"{history.rows:,} rows read, {n:,} readings replayed in {read_s + replay_s:.1f} s "
@@ -161,7 +164,7 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
     # after the alarms were printed: never a traceback (found by make fuzz).
     if args.json:
         try:
-            write_json(alarms, Path(args.json))
+            write_json(alarms, Path(args.json), baselines)
         except OSError as exc:
             print(f"replay: --json {args.json[:200]}: cannot be written: {exc.strerror or exc}", file=err)
             return EXIT_FAILED
@@ -236,11 +239,34 @@ def print_table(alarms: list[Alarm], out: TextIO) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip(), file=out)
 
 
-def write_json(alarms: list[Alarm], path: Path) -> None:
+def write_json(alarms: list[Alarm], path: Path, baselines: Mapping[str, BaselineStatus] | None = None) -> None:
+    """One JSON line per alarm; with `baselines`, each carries its segment's learned baseline at the replay's end
+    (`baseline`: `BaselineStatus.as_json`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:
         for a in alarms:
-            fh.write(json.dumps(_finite(a.as_json()), allow_nan=False) + "\n")
+            record = a.as_json()
+            if baselines is not None and a.segment in baselines:
+                record["baseline"] = baselines[a.segment].as_json()
+            fh.write(json.dumps(_finite(record), allow_nan=False) + "\n")
+
+
+def print_baselines(baselines: Mapping[str, BaselineStatus], out: TextIO) -> None:
+    """Each segment's learned baseline at the replay's end (issue 24): how and when it was learned, offset, gain
+    and kappa, the friction calibration of the location, the stated 15-min MDLR, re-learnings."""
+    for sid, b in baselines.items():
+        if not b.learned:
+            print(f"baseline {sid}: not learned ({b.learning_blocks} of {b.learning_window_blocks} blocks, "
+                  f"{b.skipped_transient_blocks} transient blocks left out)", file=out)
+            continue
+        friction = (f"friction k {b.friction_k:.4g} +- {b.friction_k_sd:.2g} Pa^2 s^2/kg^2 "
+                    f"({b.friction_calibration_blocks:.0f} blocks)" if b.friction_k is not None else "friction -")
+        rejected = f", last rejected: {b.last_rejection}" if b.last_rejection else ""
+        print(f"baseline {sid}: {b.source} at {_utc(b.learned_unix_s)} (from {_utc(b.window_start_unix_s)}, "
+              f"{b.blocks} blocks): offset {b.offset_kg_per_s:.4f} +- {b.offset_sd_kg_per_s:.4f} kg/s, gain "
+              f"{b.gain:.5f} +- {b.gain_sd:.5f}, kappa {b.kappa:.2f} at {b.throughput_kg_per_s:.3f} kg/s; {friction}; "
+              f"MDLR 15 min {b.mdlr_15min_kg_per_s:.4f} kg/s; re-learnings {b.relearns_adopted} adopted, "
+              f"{b.relearns_rejected} rejected{rejected}", file=out)
 
 
 def _finite(x: object) -> object:
