@@ -25,10 +25,15 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import random
 import re
 import struct
+import sys
+import tempfile
+import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +43,17 @@ from typing import Any
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-CORPUS_DIR = Path(__file__).resolve().parents[2] / "tests" / "fuzz" / "corpus"
+REPO = Path(__file__).resolve().parents[2]
+CORPUS_DIR = REPO / "tests" / "fuzz" / "corpus"
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A fresh folder for a target's files, on tmpfs when the machine has one: the loaders and CLIs write a file
+    per case, and replacing a file on the checkout's disk cost ~2 ms (more than most cases), on tmpfs ~15 us.
+    Never inside the checkout (a case once named a tracked fixture as an output file and truncated it)."""
+    shm = Path("/dev/shm")
+    base = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
 
 
 # --------------------------------------------------------------------------------------------------- outcomes
@@ -103,6 +118,25 @@ class Target:
     canary_every = 1000
     # False: the target checks its canaries itself in ``finish`` (consumers: one per partition after the garbage).
     runner_canary = True
+    # True: ``run`` calls the entry point synchronously in this thread (it blocks the event loop, so only the
+    # watchdog thread can see a case that does not come back).
+    blocking = False
+
+    def subprocess_argv(self, case: Case) -> list[str] | None:
+        """The same case as a command line for a fresh process (``python -m ...``), for the sampled cases that
+        cross the real process boundary; None when the target has none."""
+        return None
+
+    def subprocess_outcome(self, code: int, stdout: str, stderr: str) -> Outcome:
+        """Judge a sampled subprocess case with the target's oracle (by default a CLI's: a traceback on stderr
+        is a crash, exit 0 accepted, another exit refused with stderr's last line as the reason)."""
+        if TRACEBACK.search(stderr):
+            return Outcome.crashed(f"exit {code}", stderr[-1500:])
+        if code == 0:
+            return Outcome.ok("exit 0")
+        if code < 0:  # killed by a signal: a crash of the process, whatever it printed
+            return Outcome.crashed(f"signal {-code}", stderr[-1500:])
+        return Outcome.refused(f"exit {code}", stderr.strip().splitlines()[-1] if stderr.strip() else "")
 
     async def start(self) -> None:
         """Bring up what the entry point needs (servers, brokers' topics, files)."""
@@ -121,6 +155,9 @@ class Target:
 
     async def finish(self, stats: Stats) -> None:
         """After the cases: checks that need all of them (a consumer's final canaries, its dead letters)."""
+
+
+TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
 
 
 # ---------------------------------------------------------------------------------------------- generators
@@ -382,6 +419,13 @@ class Stats:
     seconds: float = 0.0
     regression_cases: int = 0
     by_label: Counter[str] = field(default_factory=Counter)
+    # Per label (a gRPC method, a form): crashes, hangs, unexplained rejections, busy seconds, rejection kinds.
+    label_bad: Counter[tuple[str, str]] = field(default_factory=Counter)
+    label_busy_s: dict[str, float] = field(default_factory=dict)
+    label_rejections: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    subprocess_cases: int = 0
+    subprocess_seconds: float = 0.0
+    subprocess_mismatches: int = 0
     by_kind: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     rejections: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -423,10 +467,34 @@ class Stats:
                 {"status": status, "reason": shape, "count": count}
                 for (status, shape), count in self.rejections.most_common(12)
             ],
+            "subprocess_cases": self.subprocess_cases,
+            "subprocess_seconds": round(self.subprocess_seconds, 1),
+            "subprocess_status_mismatches": self.subprocess_mismatches,
             "failures": self.failures,
             "notes": self.notes,
             **self.extra,
         }
+
+    def label_rows(self) -> list[dict[str, Any]]:
+        """One row per label (a gRPC server's methods): its cases, failures and rejection kinds. ``cases_per_s``
+        is its cases over the whole target's time (the methods share the run, interleaved); ``busy_s`` the time
+        its own calls took (overlapping, when the target runs calls at once)."""
+        rows = []
+        for label, cases in sorted(self.by_label.items()):
+            rows.append({
+                "entry_point": f"{self.entry_point}/{label}",
+                "kind": f"{self.kind}-method",
+                "parent": self.entry_point,
+                "cases": cases,
+                "crashes": self.label_bad[(label, "crash")],
+                "hangs": self.label_bad[(label, "hang")],
+                "unexplained_rejections": self.label_bad[(label, "unexplained")],
+                "distinct_rejections": len(self.label_rejections.get(label, ())),
+                "busy_s": round(self.label_busy_s.get(label, 0.0), 1),
+                "seconds": round(self.seconds, 1),
+                "cases_per_s": round(cases / self.seconds, 1) if self.seconds else None,
+            })
+        return rows
 
     @property
     def clean(self) -> bool:
@@ -453,6 +521,62 @@ def save_to_corpus(entry_point: str, case: Case, why: str, root: Path = CORPUS_D
 ProgressFn = Callable[[Stats, int], None]
 
 
+class Watchdog:
+    """The per-case time limit, from a thread of its own: an in-process entry point (a loader, a CLI, the batch
+    processor) blocks the event loop, so ``asyncio.wait_for`` cannot see a case that never comes back.
+
+    At ``limit_s`` it marks the case in progress a hang, keeps the main thread's stack (where it was stuck) and
+    saves the case to the corpus at once (the case may never return); at ``abort_s`` it calls ``on_abort``,
+    which writes the report so far and ends the process (a thread stuck in native code cannot be stopped).
+    It polls (4 times a second) rather than being woken per case: a wake-up per case cost ~1 ms of lock
+    hand-over, more than many cases."""
+
+    POLL_S = 0.25
+
+    def __init__(self, limit_s: float, abort_s: float, on_fire: Callable[[Case, str], None],
+                 on_abort: Callable[[], None] | None) -> None:
+        self.limit_s, self.abort_s = limit_s, abort_s
+        self.on_fire, self.on_abort = on_fire, on_abort
+        self._main = threading.main_thread().ident
+        # (case, started, serial): replaced as one object by the fuzzing thread, read by the watchdog.
+        self._current: tuple[Case, float, int] | None = None
+        self._serial = 0
+        self._fired_serial = -1
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="fuzz-watchdog", daemon=True)
+        self._thread.start()
+
+    def arm(self, case: Case) -> None:
+        self._serial += 1
+        self._current = (case, time.monotonic(), self._serial)
+
+    def disarm(self) -> bool:
+        """End the case; True when the watchdog fired on it."""
+        current, self._current = self._current, None
+        return current is not None and self._fired_serial == current[2]
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(5)
+
+    def _watch(self) -> None:
+        while not self._stopped.wait(self.POLL_S):
+            current = self._current
+            if current is None:
+                continue
+            case, started, serial = current
+            elapsed = time.monotonic() - started
+            if self._fired_serial != serial and elapsed >= self.limit_s:
+                self._fired_serial = serial
+                frame = sys._current_frames().get(self._main or 0)
+                # Innermost frame first: the report keeps the first few hundred characters.
+                stack = "".join(reversed(traceback.format_stack(frame)[-6:])) if frame is not None else "?"
+                self.on_fire(case, stack)
+            if self._fired_serial == serial and elapsed >= self.abort_s and self.on_abort is not None:
+                self.on_abort()
+                return
+
+
 async def run_target(
     target: Target,
     cases: int,
@@ -464,16 +588,42 @@ async def run_target(
     save_failures: bool = True,
     progress: ProgressFn | None = None,
     max_seconds: float | None = None,
+    subprocess_rate: float = 0.01,
+    subprocess_share: float = 0.1,
+    on_abort: Callable[[Stats], None] | None = None,
 ) -> Stats:
     """Fuzz ``target`` with its regression corpus and then ``cases`` generated cases; return the counts.
 
     ``max_seconds`` bounds the generated cases' time (``make fuzz`` stays bounded on a slow machine): the
-    run then stops early and says so (``stopped_by_time_budget``)."""
+    run then stops early and says so (``stopped_by_time_budget``).
+
+    Targets that call their entry point in process (``subprocess_argv``) also run a sample of the generated
+    cases as a fresh process, judged by the same oracle: ``subprocess_rate`` of the cases, but no more than
+    ``subprocess_share`` of the run's time (one process of the replay CLI costs ~2.5 s, most of it imports).
+    ``on_abort``: called with the counts so far when a case is stuck past 4x ``hang_s`` (then the process ends).
+    """
     stats = Stats(target.name, target.kind)
     rng = random.Random(f"{seed}:{target.name}")
+    sample_rng = random.Random(f"{seed}:{target.name}:subprocess")  # apart, so the cases stay the same
     started = time.perf_counter()
     await target.start()
     stop_canary = asyncio.Event()
+
+    def fired(case: Case, stack: str) -> None:
+        why = f"hang: no answer within {hang_s:g} s (watchdog); stuck at (innermost first):\n{stack}"
+        stats.note_failure(f"{case.label} ({case.kind}): {why}")
+        if save_failures:
+            save_to_corpus(target.name, case, why, corpus_root)
+
+    def aborted() -> None:
+        stats.hangs += 1
+        stats.seconds = time.perf_counter() - started
+        stats.extra["aborted_by_watchdog"] = True
+        if on_abort is not None:
+            on_abort(stats)
+        os._exit(3)
+
+    watchdog = Watchdog(hang_s, 4 * hang_s, fired, aborted if on_abort is not None else None)
 
     async def one_canary() -> None:
         stats.canary_calls += 1
@@ -492,46 +642,98 @@ async def run_target(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop_canary.wait(), target.canary_interval_s)
 
-    async def one(case: Case, from_corpus: bool) -> None:
-        t0 = time.perf_counter()
-        why = ""
-        try:
-            outcome = await asyncio.wait_for(target.run(case), hang_s)
-        except TimeoutError:
-            stats.hangs += 1
-            why = f"hang: no answer within {hang_s:g} s"
-            outcome = None
-        except Exception as error:
-            stats.crashes += 1
-            why = f"crash: {type(error).__name__}: {error}"
-            outcome = None
-        else:
-            if time.perf_counter() - t0 > hang_s:  # an in-process call that blocked the loop that long
-                stats.hangs += 1
-                why = f"hang: took {time.perf_counter() - t0:.1f} s"
-        stats.cases += 1
-        stats.by_label[case.label] += 1
-        stats.by_kind[case.kind] += 1
-        if from_corpus:
-            stats.regression_cases += 1
+    def count(case: Case, outcome: Outcome | None, why: str, from_corpus: bool, via: str = "") -> None:
+        label = case.label
         if outcome is not None:
             stats.statuses[outcome.status or "?"] += 1
             if outcome.crash:
                 stats.crashes += 1
-                why = f"crash: {outcome.status}: {outcome.reason}"
+                stats.label_bad[(label, "crash")] += 1
+                why = f"crash{via}: {outcome.status}: {outcome.reason}"
             elif outcome.accepted:
                 stats.accepted += 1
             else:
                 stats.rejected += 1
                 if not outcome.status or not outcome.reason.strip():
                     stats.unexplained += 1
-                    why = f"rejection without a status or reason: {outcome.status!r} {outcome.reason!r}"
+                    stats.label_bad[(label, "unexplained")] += 1
+                    why = f"rejection{via} without a status or reason: {outcome.status!r} {outcome.reason!r}"
                 else:
-                    stats.rejections[(outcome.status, reason_shape(outcome.reason))] += 1
+                    kind = (outcome.status, reason_shape(outcome.reason))
+                    stats.rejections[kind] += 1
+                    stats.label_rejections.setdefault(label, set()).add(kind)
         if why:
-            stats.note_failure(f"{case.label} ({case.kind}): {why}")
+            stats.note_failure(f"{label} ({case.kind}): {why}")
             if save_failures and not from_corpus:
                 save_to_corpus(target.name, case, why, corpus_root)
+
+    async def one(case: Case, from_corpus: bool) -> Outcome | None:
+        t0 = time.perf_counter()
+        why = ""
+        outcome: Outcome | None = None
+        # One case at a time is watched: targets that overlap cases (the gRPC APIs) do not block the loop, and
+        # wait_for sees theirs.
+        watched = target.concurrency == 1
+        if watched:
+            watchdog.arm(case)
+        try:
+            outcome = await asyncio.wait_for(target.run(case), hang_s)
+        except TimeoutError:
+            why = f"hang: no answer within {hang_s:g} s"
+        except Exception as error:
+            stats.crashes += 1
+            stats.label_bad[(case.label, "crash")] += 1
+            why = f"crash: {type(error).__name__}: {error}"
+        finally:
+            watchdog_fired = watchdog.disarm() if watched else False
+        took = time.perf_counter() - t0
+        if not why and (watchdog_fired or took > hang_s):  # an in-process call that blocked the loop that long
+            why = f"hang: took {took:.1f} s"
+        if why.startswith("hang"):
+            stats.hangs += 1
+            stats.label_bad[(case.label, "hang")] += 1
+        stats.cases += 1
+        stats.by_label[case.label] += 1
+        stats.by_kind[case.kind] += 1
+        stats.label_busy_s[case.label] = stats.label_busy_s.get(case.label, 0.0) + took
+        if from_corpus:
+            stats.regression_cases += 1
+        count(case, outcome, why, from_corpus)
+        return outcome
+
+    async def in_subprocess(case: Case, in_process: Outcome | None) -> None:
+        argv = target.subprocess_argv(case)
+        if argv is None:
+            return
+        t0 = time.perf_counter()
+        process = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        why = ""
+        outcome: Outcome | None = None
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), hang_s)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            why = f"hang (subprocess): no exit within {hang_s:g} s"
+            stats.hangs += 1
+            stats.label_bad[(case.label, "hang")] += 1
+        else:
+            outcome = target.subprocess_outcome(process.returncode or 0, out.decode(errors="replace"),
+                                                err.decode(errors="replace"))
+        stats.subprocess_cases += 1
+        stats.subprocess_seconds += time.perf_counter() - t0
+        stats.cases += 1
+        stats.by_kind[f"{case.kind} (subprocess)"] += 1
+        stats.by_label[case.label] += 1
+        count(case, outcome, why, False, via=" (subprocess)")
+        if outcome is not None and in_process is not None and outcome.status != in_process.status:
+            stats.subprocess_mismatches += 1
+            if stats.subprocess_mismatches <= 5:
+                stats.notes.append(f"in process {in_process.status!r}, as a process {outcome.status!r}: "
+                                   f"{json.dumps(case.extra)[:300]}")
 
     canary_task = asyncio.ensure_future(canary_loop()) if target.canary_interval_s > 0 else None
     try:
@@ -542,6 +744,7 @@ async def run_target(
 
         deadline = None if max_seconds is None else time.perf_counter() + max_seconds
         stats.extra["stopped_by_time_budget"] = False
+        sampled = subprocess_rate > 0 and type(target).subprocess_argv is not Target.subprocess_argv
 
         async def worker() -> None:
             nonlocal next_index, last_report
@@ -550,7 +753,11 @@ async def run_target(
                     stats.extra["stopped_by_time_budget"] = True
                     break
                 next_index += 1
-                await one(target.make_case(rng), False)
+                case = target.make_case(rng)
+                outcome = await one(case, False)
+                if (sampled and sample_rng.random() < subprocess_rate
+                        and stats.subprocess_seconds <= subprocess_share * (time.perf_counter() - started)):
+                    await in_subprocess(case, outcome)
                 if target.runner_canary and target.canary_interval_s <= 0 and stats.cases % target.canary_every == 0:
                     await one_canary()
                 if progress is not None and time.perf_counter() - last_report >= 2.0:
@@ -563,6 +770,7 @@ async def run_target(
         stats.seconds = time.perf_counter() - started
         await target.finish(stats)
     finally:
+        watchdog.stop()
         stop_canary.set()
         if canary_task is not None:
             await canary_task

@@ -9,6 +9,13 @@
   (unknown options, garbage values, missing and garbage files; ``ctl`` against an address where nothing
   listens and against a live server with garbage values). They must exit with a status and say why on stderr;
   a traceback or an exit through an exception is a crash.
+
+Loaders and CLIs run in this process (``main(argv)``, ``SystemExit`` caught, stdout and stderr captured), on
+files in a tmpfs scratch folder; a per-case watchdog (``core.Watchdog``) catches a case that never returns. A
+sample of the cases (1 %, at most a tenth of the run's time) also runs as a fresh process
+(``python -m services.workorders ctl ...``, ``python -m services.leakdetect replay ...``,
+``python -m benchmarks.fuzz.load_file``), judged by the same oracle, so that the real process boundary (exit
+status, a traceback on stderr, imports) is exercised too; its status is compared with the in-process one.
 - ``web.console-forms``: the console's forms (sign-in, the order actions, the queue filters) through its
   ASGI app with hostile fields, encodings and sizes, on the fakes of its ports. 5xx or a traceback is a crash;
   every 4xx must say why.
@@ -17,21 +24,35 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import random
 import re
-import tempfile
+import sys
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .core import Case, Outcome, Target, garbage, hostile_text, mutate
+from .core import TRACEBACK, Case, Outcome, Target, garbage, hostile_text, mutate, scratch_dir
 
 REPO = Path(__file__).resolve().parents[2]
-TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
+# libyaml when present: the pure-Python emitter cost 4x the loader it feeds.
+_SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+LONG_LINE = REPO / "tests/fixtures/networks/long_line.yaml"
+
+
+def _loader_outcome(code: int, stdout: str, stderr: str) -> Outcome:
+    """A sampled loader case as a process (``benchmarks.fuzz.load_file``): its status on stdout, or the error
+    class and message on stderr with exit 2, as the in-process case reports them."""
+    if TRACEBACK.search(stderr) or code not in (0, 2):
+        return Outcome.crashed(f"exit {code}", stderr[-1500:])
+    if code == 0:
+        return Outcome.ok(stdout.strip() or "?")
+    status, _, reason = stderr.strip().partition(": ")
+    return Outcome.refused(status, reason)
 
 
 # ============================================================================================ network file
@@ -68,14 +89,15 @@ class NetworkFileTarget(Target):
     name = "loader.network-file"
     kind = "loader"
     canary_every = 2000
+    blocking = True
 
     def __init__(self) -> None:
         self.sources = [
             (REPO / "services/network/data/demo_city.yaml").read_bytes(),
-            (REPO / "tests/fixtures/networks/long_line.yaml").read_bytes(),
+            LONG_LINE.read_bytes(),
         ]
         self.documents = [yaml.safe_load(s) for s in self.sources]
-        self.folder = Path(tempfile.mkdtemp(prefix="fuzz-network-"))
+        self.folder = scratch_dir("fuzz-network-")
         self.path = self.folder / "network.yaml"
 
     async def stop(self) -> None:
@@ -85,14 +107,15 @@ class NetworkFileTarget(Target):
 
     def make_case(self, rng: random.Random) -> Case:
         roll = rng.random()
-        # The small network most of the time: the demo city costs ~20x as much to validate.
-        source = 1 if rng.random() < 0.9 else 0
+        # The small network most of the time: the demo city costs ~16x as much to read and validate (2 % of
+        # 10^5 cases is still 2,000 of the demo city's).
+        source = 1 if rng.random() < 0.98 else 0
         if roll < 0.45:
             document = _yaml_hostile(rng, self.documents[source])
             for _ in range(rng.randrange(0, 3)):
                 document = _yaml_hostile(rng, document)
             try:
-                data = yaml.safe_dump(document, allow_unicode=True).encode()
+                data = yaml.dump(document, Dumper=_SAFE_DUMPER, allow_unicode=True).encode()
             except (yaml.YAMLError, ValueError, RecursionError):
                 data = garbage(rng)
             return Case("hostile", "network.yaml", data)
@@ -121,6 +144,17 @@ class NetworkFileTarget(Target):
             return Outcome.crashed("RecursionError", str(error))
         return Outcome.ok("loaded")
 
+    def subprocess_argv(self, case: Case) -> list[str] | None:
+        path = self.folder / "subprocess.yaml"
+        path.write_bytes(case.data)
+        return [sys.executable, "-m", "benchmarks.fuzz.load_file", "network", str(path)]
+
+    def subprocess_outcome(self, code: int, stdout: str, stderr: str) -> Outcome:
+        outcome = _loader_outcome(code, stdout, stderr)
+        if outcome.status == "NetworkFileError" and "subprocess.yaml" not in outcome.reason:
+            return Outcome.refused("NetworkFileError", "")  # the in-process oracle: the error names the file
+        return outcome
+
     async def canary(self) -> None:
         from services.network import load_network
 
@@ -131,25 +165,35 @@ class NetworkFileTarget(Target):
 
 
 # ============================================================================================ history file
+def history_tags() -> Any:
+    """The tags the history files are read against: the long-line fixture's."""
+    import numpy as np
+
+    from services.leakdetect.adapters.history_file import TagInfo
+    from services.network import load_network
+
+    tags = list(load_network(LONG_LINE).tags.values())
+    return TagInfo(tag_ids=[t.tag_id for t in tags], units=[t.unit for t in tags],
+                   range_min=np.array([t.range_min for t in tags], float),
+                   range_max=np.array([t.range_max for t in tags], float))
+
+
+def history_status(history: Any) -> str:
+    return "read" if not history.refused_rows else "read, rows refused"
+
+
 class HistoryFileTarget(Target):
     name = "loader.history-file"
     kind = "loader"
     canary_every = 2000
+    blocking = True
 
     def __init__(self) -> None:
-        import numpy as np
-
-        from services.leakdetect.adapters.history_file import TagInfo
-        from services.network import load_network
-
-        network = load_network(REPO / "tests/fixtures/networks/long_line.yaml")
-        tags = [t for t in network.tags.values()]
-        self.tag_ids = [t.tag_id for t in tags]
-        self.tags = TagInfo(tag_ids=self.tag_ids, units=[t.unit for t in tags],
-                            range_min=np.array([t.range_min for t in tags], float),
-                            range_max=np.array([t.range_max for t in tags], float))
-        self._ranges = {t.tag_id: (t.range_min, t.range_max) for t in tags}
-        self.folder = Path(tempfile.mkdtemp(prefix="fuzz-history-"))
+        self.tags = history_tags()
+        self.tag_ids = list(self.tags.tag_ids)
+        self._ranges = {t: (float(lo), float(hi))
+                        for t, lo, hi in zip(self.tag_ids, self.tags.range_min, self.tags.range_max, strict=True)}
+        self.folder = scratch_dir("fuzz-history-")
         rng = random.Random(5)
         self.seeds = [self._valid(rng) for _ in range(5)]
 
@@ -212,7 +256,18 @@ class HistoryFileTarget(Target):
                 path.unlink()
         if history.refused_rows and not history.examples:
             return Outcome.refused("rows refused", "")  # refused rows without a file:line example
-        return Outcome.ok("read" if not history.refused_rows else "read, rows refused")
+        return Outcome.ok(history_status(history))
+
+    def subprocess_argv(self, case: Case) -> list[str] | None:
+        path = self.folder / f"subprocess-{case.label}"
+        path.write_bytes(case.data)
+        return [sys.executable, "-m", "benchmarks.fuzz.load_file", "history", str(path)]
+
+    def subprocess_outcome(self, code: int, stdout: str, stderr: str) -> Outcome:
+        outcome = _loader_outcome(code, stdout, stderr)
+        if outcome.status == "HistoryFileError" and "subprocess-" not in outcome.reason:
+            return Outcome.refused("HistoryFileError", "")
+        return outcome
 
     async def canary(self) -> None:
         from services.leakdetect.adapters.history_file import read_history
@@ -243,6 +298,7 @@ class ReplayCliTarget(Target):
     name = "cli.leakdetect-replay"
     kind = "cli"
     canary_every = 5000
+    blocking = True
 
     def __init__(self) -> None:
         self.history = HistoryFileTarget()
@@ -250,14 +306,27 @@ class ReplayCliTarget(Target):
         # A copy: the cases may name the network file as --json or --out, and nothing in the checkout may be
         # written (a first version of this target overwrote the fixture itself).
         self.network = self.folder / "long_line.yaml"
-        self.network.write_bytes((REPO / "tests/fixtures/networks/long_line.yaml").read_bytes())
+        self.network.write_bytes(LONG_LINE.read_bytes())
         self._cwd = Path.cwd()
 
     async def start(self) -> None:
+        from services.leakdetect.entrypoints import replay
+
         # Relative --out / --json paths land in the scratch folder, never in the checkout.
         os.chdir(self.folder)
+        # The parser is built from constants on every call (~1.5 ms, a tenth of a case): once, in process (the
+        # sampled subprocess cases build it as a terminal does).
+        self._parser = replay.parser
+        replay.parser = functools.cache(replay.parser)  # type: ignore[assignment]
+        # Warm-up: the first replay compiles (or loads) the numba kernels and imports what it plots with, once
+        # per process; that is not a case's time (a first replay on a cold cache took 70 s, a false "hang").
+        await self.canary()
+        import matplotlib.pyplot  # noqa: F401
 
     async def stop(self) -> None:
+        from services.leakdetect.entrypoints import replay
+
+        replay.parser = self._parser  # type: ignore[method-assign]
         os.chdir(self._cwd)
         await self.history.stop()
 
@@ -280,9 +349,7 @@ class ReplayCliTarget(Target):
         args = [a.replace("\x00", "") for a in args]
         return Case(history_case.kind, "replay", history_case.data, {"argv": args, "suffix": history_case.label})
 
-    async def run(self, case: Case) -> Outcome:
-        from services.leakdetect.entrypoints.replay import main
-
+    def _argv(self, case: Case) -> list[str]:
         history = self.folder / case.extra.get("suffix", "history.csv")
         history.write_bytes(case.data)
         # Placeholders, so that a saved case replays in any scratch folder.
@@ -291,9 +358,17 @@ class ReplayCliTarget(Target):
         # Absolute paths outside the scratch folder are pointed into it (relative ones land there: cwd).
         argv = [a if not a.startswith("/") or a.startswith(str(self.folder)) or a == "/dev/null"
                 else str(self.folder / "out") for a in argv]
-        self.network.write_bytes((REPO / "tests/fixtures/networks/long_line.yaml").read_bytes())
-        code, err = _call_cli(main, argv)
+        self.network.write_bytes(LONG_LINE.read_bytes())  # a case before may have written over the copy
+        return argv
+
+    async def run(self, case: Case) -> Outcome:
+        from services.leakdetect.entrypoints.replay import main
+
+        code, err = _call_cli(main, self._argv(case))
         return _cli_outcome(code, err)
+
+    def subprocess_argv(self, case: Case) -> list[str] | None:
+        return [sys.executable, "-m", "services.leakdetect", "replay", *self._argv(case)]
 
     async def canary(self) -> None:
         from services.leakdetect.entrypoints.replay import main
@@ -320,19 +395,29 @@ class CtlCliTarget(Target):
     name = "cli.workorders-ctl"
     kind = "cli"
     canary_every = 2000
+    blocking = True
 
     def __init__(self, server_address: str | None = None, token: str | None = None) -> None:
         self.server_address = server_address
         self.token = token
-        self.folder = Path(tempfile.mkdtemp(prefix="fuzz-ctl-"))
+        self.folder = scratch_dir("fuzz-ctl-")
         self.token_file = self.folder / "token"
         self.token_file.write_text(token or "not-a-token")
         self._cwd = Path.cwd()
 
     async def start(self) -> None:
+        from services.workorders.entrypoints import ctl
+
         os.chdir(self.folder)  # a relative --png lands in the scratch folder
+        # ctl builds its parser (40 sub-commands, ~25 ms, most of a case) on every call, from constants only:
+        # in process it is built once. The sampled subprocess cases run ctl exactly as a terminal does.
+        self._parser = ctl.parser
+        ctl.parser = functools.cache(ctl.parser)  # type: ignore[assignment]
 
     async def stop(self) -> None:
+        from services.workorders.entrypoints import ctl
+
+        ctl.parser = self._parser  # type: ignore[method-assign]
         os.chdir(self._cwd)
 
     def _main(self) -> Any:
@@ -362,11 +447,16 @@ class CtlCliTarget(Target):
         argv = [a.replace("\x00", "") for a in argv]
         return Case("hostile", command or "(none)", b"", {"argv": argv, "live": live})
 
-    async def run(self, case: Case) -> Outcome:
+    def _argv(self, case: Case) -> list[str]:
         address = self.server_address if case.extra.get("live") and self.server_address else "127.0.0.1:1"
-        argv = ["--address", address, "--token-file", str(self.token_file), "--timeout", "2", *case.extra["argv"]]
-        code, err = _call_cli(self._main(), argv)
+        return ["--address", address, "--token-file", str(self.token_file), "--timeout", "2", *case.extra["argv"]]
+
+    async def run(self, case: Case) -> Outcome:
+        code, err = _call_cli(self._main(), self._argv(case))
         return _cli_outcome(code, err)
+
+    def subprocess_argv(self, case: Case) -> list[str] | None:
+        return [sys.executable, "-m", "services.workorders", "ctl", *self._argv(case)]
 
     async def canary(self) -> None:
         if self.server_address is None:

@@ -1,0 +1,52 @@
+"""The fuzzing engine's own guarantees (benchmarks/fuzz/core.py): the watchdog sees an in-process case that blocks
+(the event loop cannot), saves it to the corpus and keeps where it was stuck; sampled cases cross the process
+boundary and are judged by the same oracle (a traceback from the fresh process is a crash)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.fuzz.core import Case, Outcome, Target, corpus_of, run_target
+
+
+class _Blocking(Target):
+    name = "test.blocking"
+    kind = "cli"
+    blocking = True
+
+    def __init__(self, script: str = "raise SystemExit(2)") -> None:
+        self.script = script
+
+    def make_case(self, rng: random.Random) -> Case:
+        return Case("hostile", "x", rng.randbytes(4), {"slow": rng.random() < 0.2})
+
+    async def run(self, case: Case) -> Outcome:
+        if case.extra["slow"]:
+            time.sleep(1.2)  # blocks the loop, as a stuck loader would
+        return Outcome.refused("exit 2", "bad input")
+
+
+def test_the_watchdog_counts_a_blocking_case_as_a_hang_and_saves_it(tmp_path: Path) -> None:
+    stats = asyncio.run(run_target(_Blocking(), 12, seed=3, hang_s=0.6, corpus_root=tmp_path, subprocess_rate=0))
+    slow = sum(1 for c in corpus_of("test.blocking", tmp_path) if c.extra["slow"])
+    assert stats.hangs >= 1 and stats.hangs == slow == len(corpus_of("test.blocking", tmp_path))
+    assert any("stuck at" in f and "time.sleep" in f for f in stats.failures), stats.failures
+
+
+class _WithProcess(_Blocking):
+    def subprocess_argv(self, case: Case) -> list[str] | None:
+        return [sys.executable, "-c", self.script]
+
+
+def test_sampled_cases_run_as_a_process_with_the_same_oracle(tmp_path: Path) -> None:
+    stats = asyncio.run(run_target(_WithProcess("import sys; print('error: bad input', file=sys.stderr); sys.exit(2)"),
+                                   6, seed=1, hang_s=30, corpus_root=tmp_path, subprocess_rate=1.0,
+                                   subprocess_share=10.0))
+    assert stats.subprocess_cases >= 1 and stats.crashes == 0 and stats.subprocess_mismatches == 0
+    broken = asyncio.run(run_target(_WithProcess("raise RuntimeError('boom')"), 2, seed=1, hang_s=30,
+                                    corpus_root=tmp_path / "b", subprocess_rate=1.0, subprocess_share=10.0))
+    assert broken.crashes >= 1 and any("(subprocess)" in f for f in broken.failures), broken.failures
