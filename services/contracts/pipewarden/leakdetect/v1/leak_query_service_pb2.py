@@ -23,33 +23,40 @@ _sym_db = _symbol_database.Default()
 
 
 from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2 as pipewarden_dot_leakdetect_dot_v1_dot_alarms__pb2
+from services.contracts.pipewarden.leakdetect.v1 import learning_pb2 as pipewarden_dot_leakdetect_dot_v1_dot_learning__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1pipewarden/leakdetect/v1/leak_query_service.proto\x12\x18pipewarden.leakdetect.v1\x1a%pipewarden/leakdetect/v1/alarms.proto\"y\n\x0cWindowStatus\x12\x10\n\x08window_s\x18\x01 \x01(\x01\x12\x1a\n\x12imbalance_kg_per_s\x18\x02 \x01(\x01\x12\x11\n\tstatistic\x18\x03 \x01(\x01\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x15\n\rmdlr_kg_per_s\x18\x05 \x01(\x01\"S\n\tTagHealth\x12\x0e\n\x06tag_id\x18\x01 \x01(\t\x12\x36\n\x06health\x18\x02 \x01(\x0e\x32&.pipewarden.leakdetect.v1.SensorHealth\"\x9f\x03\n\rSegmentStatus\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x10\n\x08\x64istrict\x18\x02 \x01(\t\x12\x13\n\x0bserved_here\x18\x03 \x01(\x08\x12\x37\n\x07windows\x18\x04 \x03(\x0b\x32&.pipewarden.leakdetect.v1.WindowStatus\x12\x15\n\rmdlr_kg_per_s\x18\x05 \x01(\x01\x12 \n\x18mdlr_pct_of_nominal_flow\x18\x06 \x01(\x01\x12\x34\n\x07sensors\x18\x07 \x03(\x0b\x32#.pipewarden.leakdetect.v1.TagHealth\x12\x15\n\rclock_unix_us\x18\x08 \x01(\x03\x12\x1a\n\x12readings_processed\x18\t \x01(\x04\x12\x1d\n\x15late_readings_dropped\x18\n \x01(\x04\x12\x19\n\x11\x64uplicate_records\x18\x0b \x01(\x04\x12>\n\x0c\x61\x63tive_alarm\x18\x0c \x01(\x0b\x32(.pipewarden.leakdetect.v1.LeakAlarmEvent\"-\n\x17GetSegmentStatusRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\"S\n\x18GetSegmentStatusResponse\x12\x37\n\x06status\x18\x01 \x01(\x0b\x32\'.pipewarden.leakdetect.v1.SegmentStatus\"+\n\x17ListActiveAlarmsRequest\x12\x10\n\x08\x64istrict\x18\x01 \x01(\t\"T\n\x18ListActiveAlarmsResponse\x12\x38\n\x06\x61larms\x18\x01 \x03(\x0b\x32(.pipewarden.leakdetect.v1.LeakAlarmEvent\";\n\x16GetAlarmHistoryRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\"S\n\x17GetAlarmHistoryResponse\x12\x38\n\x06\x65vents\x18\x01 \x03(\x0b\x32(.pipewarden.leakdetect.v1.LeakAlarmEvent2\x80\x03\n\x10LeakQueryService\x12y\n\x10GetSegmentStatus\x12\x31.pipewarden.leakdetect.v1.GetSegmentStatusRequest\x1a\x32.pipewarden.leakdetect.v1.GetSegmentStatusResponse\x12y\n\x10ListActiveAlarms\x12\x31.pipewarden.leakdetect.v1.ListActiveAlarmsRequest\x1a\x32.pipewarden.leakdetect.v1.ListActiveAlarmsResponse\x12v\n\x0fGetAlarmHistory\x12\x30.pipewarden.leakdetect.v1.GetAlarmHistoryRequest\x1a\x31.pipewarden.leakdetect.v1.GetAlarmHistoryResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1pipewarden/leakdetect/v1/leak_query_service.proto\x12\x18pipewarden.leakdetect.v1\x1a%pipewarden/leakdetect/v1/alarms.proto\x1a\'pipewarden/leakdetect/v1/learning.proto\"y\n\x0cWindowStatus\x12\x10\n\x08window_s\x18\x01 \x01(\x01\x12\x1a\n\x12imbalance_kg_per_s\x18\x02 \x01(\x01\x12\x11\n\tstatistic\x18\x03 \x01(\x01\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x15\n\rmdlr_kg_per_s\x18\x05 \x01(\x01\"S\n\tTagHealth\x12\x0e\n\x06tag_id\x18\x01 \x01(\t\x12\x36\n\x06health\x18\x02 \x01(\x0e\x32&.pipewarden.leakdetect.v1.SensorHealth\"\xdb\x03\n\rSegmentStatus\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x10\n\x08\x64istrict\x18\x02 \x01(\t\x12\x13\n\x0bserved_here\x18\x03 \x01(\x08\x12\x37\n\x07windows\x18\x04 \x03(\x0b\x32&.pipewarden.leakdetect.v1.WindowStatus\x12\x15\n\rmdlr_kg_per_s\x18\x05 \x01(\x01\x12 \n\x18mdlr_pct_of_nominal_flow\x18\x06 \x01(\x01\x12\x34\n\x07sensors\x18\x07 \x03(\x0b\x32#.pipewarden.leakdetect.v1.TagHealth\x12\x15\n\rclock_unix_us\x18\x08 \x01(\x03\x12\x1a\n\x12readings_processed\x18\t \x01(\x04\x12\x1d\n\x15late_readings_dropped\x18\n \x01(\x04\x12\x19\n\x11\x64uplicate_records\x18\x0b \x01(\x04\x12>\n\x0c\x61\x63tive_alarm\x18\x0c \x01(\x0b\x32(.pipewarden.leakdetect.v1.LeakAlarmEvent\x12:\n\x08\x62\x61seline\x18\r \x01(\x0b\x32(.pipewarden.leakdetect.v1.BaselineStatus\"-\n\x17GetSegmentStatusRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\"S\n\x18GetSegmentStatusResponse\x12\x37\n\x06status\x18\x01 \x01(\x0b\x32\'.pipewarden.leakdetect.v1.SegmentStatus\"+\n\x17ListActiveAlarmsRequest\x12\x10\n\x08\x64istrict\x18\x01 \x01(\t\"T\n\x18ListActiveAlarmsResponse\x12\x38\n\x06\x61larms\x18\x01 \x03(\x0b\x32(.pipewarden.leakdetect.v1.LeakAlarmEvent\";\n\x16GetAlarmHistoryRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\"S\n\x17GetAlarmHistoryResponse\x12\x38\n\x06\x65vents\x18\x01 \x03(\x0b\x32(.pipewarden.leakdetect.v1.LeakAlarmEvent\"9\n\x0fLearnNowRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x12\n\nat_unix_us\x18\x02 \x01(\x03\"U\n\x13MarkLeakFreeRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x15\n\rstart_unix_us\x18\x02 \x01(\x03\x12\x13\n\x0b\x65nd_unix_us\x18\x03 \x01(\x03\"-\n\x17LearningCommandResponse\x12\x12\n\ncommand_id\x18\x01 \x01(\t2\xdc\x04\n\x10LeakQueryService\x12y\n\x10GetSegmentStatus\x12\x31.pipewarden.leakdetect.v1.GetSegmentStatusRequest\x1a\x32.pipewarden.leakdetect.v1.GetSegmentStatusResponse\x12y\n\x10ListActiveAlarms\x12\x31.pipewarden.leakdetect.v1.ListActiveAlarmsRequest\x1a\x32.pipewarden.leakdetect.v1.ListActiveAlarmsResponse\x12v\n\x0fGetAlarmHistory\x12\x30.pipewarden.leakdetect.v1.GetAlarmHistoryRequest\x1a\x31.pipewarden.leakdetect.v1.GetAlarmHistoryResponse\x12h\n\x08LearnNow\x12).pipewarden.leakdetect.v1.LearnNowRequest\x1a\x31.pipewarden.leakdetect.v1.LearningCommandResponse\x12p\n\x0cMarkLeakFree\x12-.pipewarden.leakdetect.v1.MarkLeakFreeRequest\x1a\x31.pipewarden.leakdetect.v1.LearningCommandResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pipewarden.leakdetect.v1.leak_query_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_WINDOWSTATUS']._serialized_start=118
-  _globals['_WINDOWSTATUS']._serialized_end=239
-  _globals['_TAGHEALTH']._serialized_start=241
-  _globals['_TAGHEALTH']._serialized_end=324
-  _globals['_SEGMENTSTATUS']._serialized_start=327
-  _globals['_SEGMENTSTATUS']._serialized_end=742
-  _globals['_GETSEGMENTSTATUSREQUEST']._serialized_start=744
-  _globals['_GETSEGMENTSTATUSREQUEST']._serialized_end=789
-  _globals['_GETSEGMENTSTATUSRESPONSE']._serialized_start=791
-  _globals['_GETSEGMENTSTATUSRESPONSE']._serialized_end=874
-  _globals['_LISTACTIVEALARMSREQUEST']._serialized_start=876
-  _globals['_LISTACTIVEALARMSREQUEST']._serialized_end=919
-  _globals['_LISTACTIVEALARMSRESPONSE']._serialized_start=921
-  _globals['_LISTACTIVEALARMSRESPONSE']._serialized_end=1005
-  _globals['_GETALARMHISTORYREQUEST']._serialized_start=1007
-  _globals['_GETALARMHISTORYREQUEST']._serialized_end=1066
-  _globals['_GETALARMHISTORYRESPONSE']._serialized_start=1068
-  _globals['_GETALARMHISTORYRESPONSE']._serialized_end=1151
-  _globals['_LEAKQUERYSERVICE']._serialized_start=1154
-  _globals['_LEAKQUERYSERVICE']._serialized_end=1538
+  _globals['_WINDOWSTATUS']._serialized_start=159
+  _globals['_WINDOWSTATUS']._serialized_end=280
+  _globals['_TAGHEALTH']._serialized_start=282
+  _globals['_TAGHEALTH']._serialized_end=365
+  _globals['_SEGMENTSTATUS']._serialized_start=368
+  _globals['_SEGMENTSTATUS']._serialized_end=843
+  _globals['_GETSEGMENTSTATUSREQUEST']._serialized_start=845
+  _globals['_GETSEGMENTSTATUSREQUEST']._serialized_end=890
+  _globals['_GETSEGMENTSTATUSRESPONSE']._serialized_start=892
+  _globals['_GETSEGMENTSTATUSRESPONSE']._serialized_end=975
+  _globals['_LISTACTIVEALARMSREQUEST']._serialized_start=977
+  _globals['_LISTACTIVEALARMSREQUEST']._serialized_end=1020
+  _globals['_LISTACTIVEALARMSRESPONSE']._serialized_start=1022
+  _globals['_LISTACTIVEALARMSRESPONSE']._serialized_end=1106
+  _globals['_GETALARMHISTORYREQUEST']._serialized_start=1108
+  _globals['_GETALARMHISTORYREQUEST']._serialized_end=1167
+  _globals['_GETALARMHISTORYRESPONSE']._serialized_start=1169
+  _globals['_GETALARMHISTORYRESPONSE']._serialized_end=1252
+  _globals['_LEARNNOWREQUEST']._serialized_start=1254
+  _globals['_LEARNNOWREQUEST']._serialized_end=1311
+  _globals['_MARKLEAKFREEREQUEST']._serialized_start=1313
+  _globals['_MARKLEAKFREEREQUEST']._serialized_end=1398
+  _globals['_LEARNINGCOMMANDRESPONSE']._serialized_start=1400
+  _globals['_LEARNINGCOMMANDRESPONSE']._serialized_end=1445
+  _globals['_LEAKQUERYSERVICE']._serialized_start=1448
+  _globals['_LEAKQUERYSERVICE']._serialized_end=2052
 # @@protoc_insertion_point(module_scope)

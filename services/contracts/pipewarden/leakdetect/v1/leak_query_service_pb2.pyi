@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2 as _alarms_pb2
+from services.contracts.pipewarden.leakdetect.v1 import learning_pb2 as _learning_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -93,6 +94,7 @@ class SegmentStatus(_message.Message):
     LATE_READINGS_DROPPED_FIELD_NUMBER: _builtins.int
     DUPLICATE_RECORDS_FIELD_NUMBER: _builtins.int
     ACTIVE_ALARM_FIELD_NUMBER: _builtins.int
+    BASELINE_FIELD_NUMBER: _builtins.int
     segment_id: _builtins.str
     district: _builtins.str
     served_here: _builtins.bool
@@ -112,6 +114,10 @@ class SegmentStatus(_message.Message):
     def active_alarm(self) -> _alarms_pb2.LeakAlarmEvent:
         """Unset when no alarm is active."""
 
+    @_builtins.property
+    def baseline(self) -> _learning_pb2.BaselineStatus:
+        """The learned baseline (unset when not served here)."""
+
     def __init__(
         self,
         *,
@@ -127,10 +133,11 @@ class SegmentStatus(_message.Message):
         late_readings_dropped: _builtins.int = ...,
         duplicate_records: _builtins.int = ...,
         active_alarm: _alarms_pb2.LeakAlarmEvent | None = ...,
+        baseline: _learning_pb2.BaselineStatus | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["active_alarm", b"active_alarm"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["active_alarm", b"active_alarm", "baseline", b"baseline"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_alarm", b"active_alarm", "clock_unix_us", b"clock_unix_us", "district", b"district", "duplicate_records", b"duplicate_records", "late_readings_dropped", b"late_readings_dropped", "mdlr_kg_per_s", b"mdlr_kg_per_s", "mdlr_pct_of_nominal_flow", b"mdlr_pct_of_nominal_flow", "readings_processed", b"readings_processed", "segment_id", b"segment_id", "sensors", b"sensors", "served_here", b"served_here", "windows", b"windows"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_alarm", b"active_alarm", "baseline", b"baseline", "clock_unix_us", b"clock_unix_us", "district", b"district", "duplicate_records", b"duplicate_records", "late_readings_dropped", b"late_readings_dropped", "mdlr_kg_per_s", b"mdlr_kg_per_s", "mdlr_pct_of_nominal_flow", b"mdlr_pct_of_nominal_flow", "readings_processed", b"readings_processed", "segment_id", b"segment_id", "sensors", b"sensors", "served_here", b"served_here", "windows", b"windows"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -259,3 +266,71 @@ class GetAlarmHistoryResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetAlarmHistoryResponse: _TypeAlias = GetAlarmHistoryResponse  # noqa: Y015
+
+@_typing.final
+class LearnNowRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENT_ID_FIELD_NUMBER: _builtins.int
+    AT_UNIX_US_FIELD_NUMBER: _builtins.int
+    segment_id: _builtins.str
+    at_unix_us: _builtins.int
+    """Source time the learning window starts at; 0 = now."""
+    def __init__(
+        self,
+        *,
+        segment_id: _builtins.str = ...,
+        at_unix_us: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_unix_us", b"at_unix_us", "segment_id", b"segment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LearnNowRequest: _TypeAlias = LearnNowRequest  # noqa: Y015
+
+@_typing.final
+class MarkLeakFreeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENT_ID_FIELD_NUMBER: _builtins.int
+    START_UNIX_US_FIELD_NUMBER: _builtins.int
+    END_UNIX_US_FIELD_NUMBER: _builtins.int
+    segment_id: _builtins.str
+    start_unix_us: _builtins.int
+    end_unix_us: _builtins.int
+    def __init__(
+        self,
+        *,
+        segment_id: _builtins.str = ...,
+        start_unix_us: _builtins.int = ...,
+        end_unix_us: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_unix_us", b"end_unix_us", "segment_id", b"segment_id", "start_unix_us", b"start_unix_us"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MarkLeakFreeRequest: _TypeAlias = MarkLeakFreeRequest  # noqa: Y015
+
+@_typing.final
+class LearningCommandResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMAND_ID_FIELD_NUMBER: _builtins.int
+    command_id: _builtins.str
+    """The queued command's id: its outcome shows in the segment's status."""
+    def __init__(
+        self,
+        *,
+        command_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LearningCommandResponse: _TypeAlias = LearningCommandResponse  # noqa: Y015

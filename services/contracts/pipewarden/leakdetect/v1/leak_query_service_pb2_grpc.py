@@ -51,6 +51,16 @@ class LeakQueryServiceStub:
                 request_serializer=pipewarden_dot_leakdetect_dot_v1_dot_leak__query__service__pb2.GetAlarmHistoryRequest.SerializeToString,
                 response_deserializer=pipewarden_dot_leakdetect_dot_v1_dot_leak__query__service__pb2.GetAlarmHistoryResponse.FromString,
                 _registered_method=True)
+        self.LearnNow = channel.unary_unary(
+                '/pipewarden.leakdetect.v1.LeakQueryService/LearnNow',
+                request_serializer=pipewarden_dot_leakdetect_dot_v1_dot_leak__query__service__pb2.LearnNowRequest.SerializeToString,
+                response_deserializer=pipewarden_dot_leakdetect_dot_v1_dot_leak__query__service__pb2.LearningCommandResponse.FromString,
+                _registered_method=True)
+        self.MarkLeakFree = channel.unary_unary(
+                '/pipewarden.leakdetect.v1.LeakQueryService/MarkLeakFree',
+                request_serializer=pipewarden_dot_leakdetect_dot_v1_dot_leak__query__service__pb2.MarkLeakFreeRequest.SerializeToString,
+                response_deserializer=pipewarden_dot_leakdetect_dot_v1_dot_leak__query__service__pb2.LearningCommandResponse.FromString,
+                _registered_method=True)
 
 
 class LeakQueryServiceServicer:
@@ -76,6 +86,20 @@ class LeakQueryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LearnNow(self, request, context):
+        """Learning commands (issue 24): queued on leak.learning-commands.v1 for the worker that owns the segment;
+        the outcome shows in GetSegmentStatus (baseline.last_command). Supervisors, in their districts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkLeakFree(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LeakQueryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -93,6 +117,16 @@ def add_LeakQueryServiceServicer_to_server(servicer, server):
                     servicer.GetAlarmHistory,
                     request_deserializer=pipewarden_dot_leakdetect_dot_v1_dot_leak__query__service__pb2.GetAlarmHistoryRequest.FromString,
                     response_serializer=pipewarden_dot_leakdetect_dot_v1_dot_leak__query__service__pb2.GetAlarmHistoryResponse.SerializeToString,
+            ),
+            'LearnNow': grpc.unary_unary_rpc_method_handler(
+                    servicer.LearnNow,
+                    request_deserializer=pipewarden_dot_leakdetect_dot_v1_dot_leak__query__service__pb2.LearnNowRequest.FromString,
+                    response_serializer=pipewarden_dot_leakdetect_dot_v1_dot_leak__query__service__pb2.LearningCommandResponse.SerializeToString,
+            ),
+            'MarkLeakFree': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkLeakFree,
+                    request_deserializer=pipewarden_dot_leakdetect_dot_v1_dot_leak__query__service__pb2.MarkLeakFreeRequest.FromString,
+                    response_serializer=pipewarden_dot_leakdetect_dot_v1_dot_leak__query__service__pb2.LearningCommandResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +212,60 @@ class LeakQueryService:
             '/pipewarden.leakdetect.v1.LeakQueryService/GetAlarmHistory',
             pipewarden_dot_leakdetect_dot_v1_dot_leak__query__service__pb2.GetAlarmHistoryRequest.SerializeToString,
             pipewarden_dot_leakdetect_dot_v1_dot_leak__query__service__pb2.GetAlarmHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LearnNow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pipewarden.leakdetect.v1.LeakQueryService/LearnNow',
+            pipewarden_dot_leakdetect_dot_v1_dot_leak__query__service__pb2.LearnNowRequest.SerializeToString,
+            pipewarden_dot_leakdetect_dot_v1_dot_leak__query__service__pb2.LearningCommandResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkLeakFree(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pipewarden.leakdetect.v1.LeakQueryService/MarkLeakFree',
+            pipewarden_dot_leakdetect_dot_v1_dot_leak__query__service__pb2.MarkLeakFreeRequest.SerializeToString,
+            pipewarden_dot_leakdetect_dot_v1_dot_leak__query__service__pb2.LearningCommandResponse.FromString,
             options,
             channel_credentials,
             insecure,

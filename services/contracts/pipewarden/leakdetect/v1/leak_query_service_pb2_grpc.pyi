@@ -38,6 +38,11 @@ class LeakQueryServiceStub:
     GetSegmentStatus: _grpc.UnaryUnaryMultiCallable[_leak_query_service_pb2.GetSegmentStatusRequest, _leak_query_service_pb2.GetSegmentStatusResponse]
     ListActiveAlarms: _grpc.UnaryUnaryMultiCallable[_leak_query_service_pb2.ListActiveAlarmsRequest, _leak_query_service_pb2.ListActiveAlarmsResponse]
     GetAlarmHistory: _grpc.UnaryUnaryMultiCallable[_leak_query_service_pb2.GetAlarmHistoryRequest, _leak_query_service_pb2.GetAlarmHistoryResponse]
+    LearnNow: _grpc.UnaryUnaryMultiCallable[_leak_query_service_pb2.LearnNowRequest, _leak_query_service_pb2.LearningCommandResponse]
+    """Learning commands (issue 24): queued on leak.learning-commands.v1 for the worker that owns the segment;
+    the outcome shows in GetSegmentStatus (baseline.last_command). Supervisors, in their districts.
+    """
+    MarkLeakFree: _grpc.UnaryUnaryMultiCallable[_leak_query_service_pb2.MarkLeakFreeRequest, _leak_query_service_pb2.LearningCommandResponse]
 
 @_typing.type_check_only
 class LeakQueryServiceAsyncStub(LeakQueryServiceStub):
@@ -49,6 +54,11 @@ class LeakQueryServiceAsyncStub(LeakQueryServiceStub):
     GetSegmentStatus: _aio.UnaryUnaryMultiCallable[_leak_query_service_pb2.GetSegmentStatusRequest, _leak_query_service_pb2.GetSegmentStatusResponse]  # type: ignore[assignment]
     ListActiveAlarms: _aio.UnaryUnaryMultiCallable[_leak_query_service_pb2.ListActiveAlarmsRequest, _leak_query_service_pb2.ListActiveAlarmsResponse]  # type: ignore[assignment]
     GetAlarmHistory: _aio.UnaryUnaryMultiCallable[_leak_query_service_pb2.GetAlarmHistoryRequest, _leak_query_service_pb2.GetAlarmHistoryResponse]  # type: ignore[assignment]
+    LearnNow: _aio.UnaryUnaryMultiCallable[_leak_query_service_pb2.LearnNowRequest, _leak_query_service_pb2.LearningCommandResponse]  # type: ignore[assignment]
+    """Learning commands (issue 24): queued on leak.learning-commands.v1 for the worker that owns the segment;
+    the outcome shows in GetSegmentStatus (baseline.last_command). Supervisors, in their districts.
+    """
+    MarkLeakFree: _aio.UnaryUnaryMultiCallable[_leak_query_service_pb2.MarkLeakFreeRequest, _leak_query_service_pb2.LearningCommandResponse]  # type: ignore[assignment]
 
 class LeakQueryServiceServicer(metaclass=_abc_1.ABCMeta):
     """Read-only view of the leak detectors of one worker. A worker answers for the segments whose
@@ -75,5 +85,22 @@ class LeakQueryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _leak_query_service_pb2.GetAlarmHistoryRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_leak_query_service_pb2.GetAlarmHistoryResponse, _abc.Awaitable[_leak_query_service_pb2.GetAlarmHistoryResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def LearnNow(
+        self,
+        request: _leak_query_service_pb2.LearnNowRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_leak_query_service_pb2.LearningCommandResponse, _abc.Awaitable[_leak_query_service_pb2.LearningCommandResponse]]:
+        """Learning commands (issue 24): queued on leak.learning-commands.v1 for the worker that owns the segment;
+        the outcome shows in GetSegmentStatus (baseline.last_command). Supervisors, in their districts.
+        """
+
+    @_abc_1.abstractmethod
+    def MarkLeakFree(
+        self,
+        request: _leak_query_service_pb2.MarkLeakFreeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_leak_query_service_pb2.LearningCommandResponse, _abc.Awaitable[_leak_query_service_pb2.LearningCommandResponse]]: ...
 
 def add_LeakQueryServiceServicer_to_server(servicer: LeakQueryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
