@@ -21,6 +21,7 @@ IDENTITY_FIELDS: dict[str, tuple[str, ...]] = {
     "pipewarden.leakdetect.v1.LeakAlarmEvent": ("event_id", "alarm_id", "segment_id"),
     "pipewarden.leakdetect.v1.SensorHealthEvent": ("event_id", "tag_id", "segment_id"),
     "pipewarden.workorders.v1.EventEnvelope": ("event_id", "stream_id", "event_type"),
+    "pipewarden.leakdetect.v1.LearningCommand": ("command_id", "segment_id"),
 }
 _DEFAULT_IDENTITY = ("record_id", "event_id")
 

@@ -109,6 +109,18 @@ WORKORDERS_EVENTS = TopicSpec(
     description="Work-order domain events published from the event store's outbox.",
 )
 
+LEAK_LEARNING_COMMANDS = TopicSpec(
+    name="leak.learning-commands.v1",
+    # as many partitions as the readings, keyed alike: a segment's commands land in the partition number its
+    # readings do, which the same worker owns (faust co-partitions an agent's topics), so the owning worker
+    # applies them in its stream beside the readings; the workers scale out with the readings' partitions
+    partitions=TELEMETRY_READINGS.partitions,
+    retention_ms=30 * _DAY_MS,
+    key="segment_id",
+    value_type="pipewarden.leakdetect.v1.LearningCommand",
+    description="Users' learning commands for a segment's leak detector (learn now, this period was leak-free).",
+)
+
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     TELEMETRY_READINGS,
     TELEMETRY_REJECTED,
@@ -116,6 +128,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     LEAK_SENSOR_HEALTH,
     LEAK_DEAD_LETTER,
     WORKORDERS_EVENTS,
+    LEAK_LEARNING_COMMANDS,
 )
 
 

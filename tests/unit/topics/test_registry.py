@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
+from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2, learning_pb2
 from services.contracts.pipewarden.telemetry.v1 import records_pb2
 from services.contracts.pipewarden.workorders.v1 import events_pb2
 from services.topics import ALL_TOPICS, TopicSpec, topic
@@ -20,6 +20,7 @@ DAY_MS = 86_400_000
         ("leak.sensor-health.v1", 6, 30, "segment_id", "pipewarden.leakdetect.v1.SensorHealthEvent"),
         ("leak.dead-letter.v1", 3, 30, None, None),
         ("workorders.events.v1", 6, 365, None, "pipewarden.workorders.v1.EventEnvelope"),
+        ("leak.learning-commands.v1", 12, 30, "segment_id", "pipewarden.leakdetect.v1.LearningCommand"),
     ],
 )
 def test_registered_topics(name, partitions, retention_days, key, value_type) -> None:
@@ -44,6 +45,7 @@ def test_names_are_unique_and_value_types_exist() -> None:
             alarms_pb2.LeakAlarmEvent,
             alarms_pb2.SensorHealthEvent,
             events_pb2.EventEnvelope,
+            learning_pb2.LearningCommand,
         )
     }
     for spec in ALL_TOPICS:
