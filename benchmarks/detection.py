@@ -22,10 +22,20 @@ without and with operating transients (issue 24). `false_alarms_per_segment_day`
 count every leak-free day of the report, demo city and random layouts (each also under its own suffix); the
 transient days are apart (`*_transients`).
 
+Issue 24 (benchmarks/transient_suites.py, random layouts of their own seed): abrupt leaks that start during demand
+ramps and set-point changes, with steady operation as the control (`transient_leaks`: PD within 5 min at 1 % by
+operating condition, leak-rate error at the raise and in the update 5 min later); leak-free runs with dense
+transients and periodic re-learning (`transient_free`, >= 60 segment-days, each false alarm listed with the
+operation under way); a leak that starts during a re-learning window (`relearn`); the stated MDLR over a week of
+varying throughput with periodic re-learning (`mdlr_week`). `false_alarms_per_segment_day_transients` counts
+every leak-free day with transients of the report (`transients` and `transient_free`; each also under its own
+suffix, `*_transients_suite` and `*_transient_free`).
+
 Writes reports/detection.json and reports/detection_*.png (beside --out). Options: --quick (a small version of
-each suite, for smoke tests), --suites (demo, speed, location, rupture, leak_free, transients; `layouts` for the
-four random-layout ones; default all: a subset updates its own figures in the existing report), --workers N
-(default 2), --replot.
+each suite, for smoke tests), --suites (demo, speed, location, rupture, leak_free, transients, transient_leaks,
+transient_free, relearn, mdlr_week; `layouts` for the four issue-19 random-layout ones, `issue24` for the four
+above; default all: a subset updates its own figures in the existing report), --workers N (default 2),
+--param NAME=VALUE (a DetectorParams override for the issue-24 suites, e.g. line_pack_estimator=1), --replot.
 """
 
 from __future__ import annotations
@@ -806,17 +816,21 @@ def plots(results: list[dict[str, Any]], scored: dict[str, Any], reports: Path =
 
 DEMO_SUITE, SPEED_SUITE = "demo", "speed"
 LAYOUT_ALIAS = "layouts"
+TRANSIENT_ALIAS = "issue24"
 
 
 def _suite_names() -> tuple[str, ...]:
     from benchmarks.layout_suites import SUITES
+    from benchmarks.transient_suites import SUITES as TRANSIENT_SUITES
 
-    return (DEMO_SUITE, SPEED_SUITE, *SUITES)
+    return (DEMO_SUITE, SPEED_SUITE, *SUITES, *TRANSIENT_SUITES)
 
 
 def parse_suites(text: str) -> list[str]:
-    """`--suites`: comma-separated suite names, `layouts` for every random-layout suite, `all` for everything."""
+    """`--suites`: comma-separated suite names, `layouts` for issue 19's random-layout suites, `issue24` for issue
+    24's, `all` for everything."""
     from benchmarks.layout_suites import SUITES
+    from benchmarks.transient_suites import SUITES as TRANSIENT_SUITES
 
     names = _suite_names()
     out: list[str] = []
@@ -827,11 +841,13 @@ def parse_suites(text: str) -> list[str]:
             out += names
         elif part == LAYOUT_ALIAS:
             out += SUITES
+        elif part == TRANSIENT_ALIAS:
+            out += TRANSIENT_SUITES
         elif part in names:
             out.append(part)
         else:
             raise argparse.ArgumentTypeError(
-                f"unknown suite {part!r}: choose from {', '.join(names)}, {LAYOUT_ALIAS} or all")
+                f"unknown suite {part!r}: choose from {', '.join(names)}, {LAYOUT_ALIAS}, {TRANSIENT_ALIAS} or all")
     if not out:
         raise argparse.ArgumentTypeError("no suite named")
     return [n for n in names if n in out]
@@ -841,7 +857,11 @@ def _run_task(sc: dict[str, Any]) -> dict[str, Any]:
     """One scenario in a worker: a demo-city one (no "suite" key) or a random-layout one; with its wall time."""
     t, cpu = time.perf_counter(), time.process_time()
     try:
-        if "suite" in sc:
+        from benchmarks import transient_suites
+
+        if sc.get("suite") in transient_suites.SUITES:
+            out = transient_suites.run_one(sc)
+        elif "suite" in sc:
             from benchmarks.layout_suites import run_one as run_layout
 
             out = run_layout(sc)
@@ -864,9 +884,12 @@ def _run_pool(scen: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from benchmarks import transient_suites
     from benchmarks.layout_suites import cost_s
 
     def cost(sc: dict[str, Any]) -> float:
+        if sc.get("suite") in transient_suites.SUITES:
+            return transient_suites.cost_s(sc)
         return cost_s(sc) if "suite" in sc else (sc.get("hours", 0) * 3600 + sc.get("onset_s", 0)) * 12.0
 
     scen = sorted(scen, key=lambda s: -cost(s))
@@ -897,6 +920,30 @@ def _combine(report: dict[str, Any]) -> None:
             fa += (r or 0.0) * d
     report["leak_free_segment_days"] = days
     report["false_alarms_per_segment_day"] = fa / days if days else None
+    _combine_transients(report)
+
+
+def _combine_transients(report: dict[str, Any]) -> None:
+    """`false_alarms_per_segment_day_transients` over every leak-free day with transients of the report: the
+    `transients` suite's days (issue 19's layouts, baseline learned once) and `transient_free`'s runs (issue 24's
+    layouts, denser moves, periodic re-learning where the detector has it); each part under its own suffix."""
+    from benchmarks import layout_suites
+
+    trans = [r for r in report.get("layout_scenarios") or [] if r.get("suite") == "transients"]
+    if trans:
+        part = layout_suites.score(trans)
+        report["leak_free_segment_days_transients_suite"] = part["leak_free_segment_days_transients"]
+        report["false_alarms_per_segment_day_transients_suite"] = part["false_alarms_per_segment_day_transients"]
+    days = fa = 0.0
+    for suffix in ("transients_suite", "transient_free"):
+        d = report.get(f"leak_free_segment_days_{suffix}")
+        r = report.get(f"false_alarms_per_segment_day_{suffix}")
+        if d:
+            days += d
+            fa += (r or 0.0) * d
+    if days:
+        report["leak_free_segment_days_transients"] = days
+        report["false_alarms_per_segment_day_transients"] = fa / days
 
 
 def _goals(r: dict[str, Any]) -> dict[str, bool | None]:
@@ -924,7 +971,10 @@ def _goals(r: dict[str, Any]) -> dict[str, bool | None]:
         worst = v.get("max")
         return goal(key, bool(v.get("n")) and not v.get("missed") and worst is not None and worst <= limit)
 
+    from benchmarks import transient_suites
+
     fa = r.get("false_alarms_per_segment_day")
+    fa_t = r.get("false_alarms_per_segment_day_transients")
     return {
         "mdlr_0.5pct_within_15min": at_most("mdlr_pct_of_flow", 0.5),
         "1pct_within_5min": at_most("mdlr_pct_of_flow_within_5min", 1.0),
@@ -936,6 +986,14 @@ def _goals(r: dict[str, Any]) -> dict[str, bool | None]:
                                                        fa == 0 and (r.get("leak_free_segment_days") or 0) >= 60),
         "zero_false_alarms_transients": goal("false_alarms_per_segment_day_transients",
                                              r.get("false_alarms_per_segment_day_transients") == 0),
+        "zero_false_alarms_transients_over_60_segment_days": goal(
+            "false_alarms_per_segment_day_transients",
+            fa_t == 0 and (r.get("leak_free_segment_days_transients") or 0) >= 60),
+        "zero_false_alarms_transient_free_over_60_segment_days": goal(
+            "false_alarms_per_segment_day_transient_free",
+            r.get("false_alarms_per_segment_day_transient_free") == 0
+            and (r.get("leak_free_segment_days_transient_free") or 0) >= 60),
+        **transient_suites.goals(r),
         "npw_median_le_1pct_10hz": at_most("npw_location_error_pct_of_length_10hz", 1.0, "median"),
         "npw_median_le_2pct_1hz": at_most("npw_location_error_pct_of_length_1hz", 2.0, "median"),
         "balance_location_median_le_5pct_end_meters": at_most("balance_location_error_pct_of_length", 5.0, "median"),
@@ -963,14 +1021,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a small version of each suite (smoke test)")
     ap.add_argument("--suites", type=parse_suites, default=None,
-                    help="comma-separated: demo, speed, location, rupture, leak_free, transients; "
-                         "'layouts' = the four random-layout suites; default all. A subset updates its own keys "
-                         "of an existing report (suites_run says when each ran)")
+                    help="comma-separated: demo, speed, location, rupture, leak_free, transients, transient_leaks, "
+                         "transient_free, relearn, mdlr_week; 'layouts' = issue 19's four random-layout suites, "
+                         "'issue24' = the last four; default all. A subset updates its own keys of an existing "
+                         "report (suites_run says when each ran)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=str(REPORTS / "detection.json"))
+    ap.add_argument("--param", action="append", default=[], type=_param, metavar="NAME=VALUE",
+                    help="a DetectorParams override for the issue-24 suites (repeatable), e.g. line_pack_estimator=1")
     ap.add_argument("--replot", action="store_true", help="only redraw the figures from an existing report")
     args = ap.parse_args(argv)
-    from benchmarks import layout_suites
+    from benchmarks import layout_suites, transient_suites
 
     out_path = Path(args.out)
     figures_dir = out_path.parent  # the figures go beside the report (reports/ by default)
@@ -984,7 +1045,11 @@ def main(argv: list[str] | None = None) -> int:
         if old.get("layout_scenarios"):
             old.update(layout_suites.score(old["layout_scenarios"]))
             redrawn += layout_suites.plots(old["layout_scenarios"], figures_dir)
+        if old.get("transient_scenarios"):
+            old.update(transient_suites.score(old["transient_scenarios"]))
         _combine(old)
+        if old.get("transient_scenarios"):
+            redrawn += transient_suites.plots(old["transient_scenarios"], old, figures_dir)
         old["goals"] = _goals(old)
         print("\n".join(redrawn))
         out_path.write_text(json.dumps(old, indent=2, default=float))
@@ -1008,6 +1073,8 @@ def main(argv: list[str] | None = None) -> int:
             scen += leak_scenarios(30) + rupture_scenarios(12) + leak_free_scenarios(32, 24.0)
     layout_names = {s for s in suites if s in layout_suites.SUITES}
     scen += layout_suites.scenarios(layout_names, args.quick)
+    transient_names = {s for s in suites if s in transient_suites.SUITES}
+    scen += transient_suites.scenarios(transient_names, args.quick, dict(args.param))
     ran = _run_pool(scen, args.workers) if scen else []
     t_suite = time.perf_counter() - t_start
     results = [r for r in ran if "error" not in r]
@@ -1023,7 +1090,7 @@ def main(argv: list[str] | None = None) -> int:
         figs += plots(demo, scored, figures_dir)
     if layout_names:
         kept = [r for r in report.get("layout_scenarios") or [] if r["suite"] not in layout_names]
-        lay = kept + [r for r in results if "suite" in r]
+        lay = kept + [r for r in results if r.get("suite") in layout_suites.SUITES]
         for key in [k for k in report if k.startswith(("random_layouts_", "rupture_ttd_after_wave",
                                                       "rupture_first_alarm_after_wave"))]:
             del report[key]  # figures of suites scored again below
@@ -1033,6 +1100,20 @@ def main(argv: list[str] | None = None) -> int:
         report["layouts"] = {r["layout_id"]: layout_suites.draw_layout(layout_suites.LAYOUT_SEED, r["layout"]).summary()
                              for r in sorted(lay, key=lambda r: r["layout"])}
         figs += layout_suites.plots(lay, figures_dir)
+    if transient_names:
+        kept = [r for r in report.get("transient_scenarios") or [] if r["suite"] not in transient_names]
+        trs = kept + [r for r in results if r.get("suite") in transient_suites.SUITES]
+        report.update(transient_suites.score(trs))
+        report["transient_scenarios"] = trs
+        report["transient_layout_seed"] = transient_suites.TRANSIENT_LAYOUT_SEED
+        report["transient_layouts"] = {
+            r["layout_id"]: transient_suites.draw_layout(transient_suites.TRANSIENT_LAYOUT_SEED, r["layout"]).summary()
+            for r in sorted(trs, key=lambda r: r["layout"])}
+        caps = transient_suites.detector_capabilities()
+        report["detector_capabilities"] = caps
+        # issue 24: say whether the figures had re-learning, never pass a learned-once baseline off as re-learned
+        report["relearn"] = ("available" if caps["relearn_every_s"] or caps["learn_now"] else "unavailable")
+        report["detector_param_overrides"] = dict(args.param)
     if SPEED_SUITE in suites:
         t_speed = time.perf_counter()
         spd = speed(n_segments=1000 if args.quick else 10_000, seconds=60 if args.quick else 120,
@@ -1064,13 +1145,33 @@ def main(argv: list[str] | None = None) -> int:
     report["code_version"] = code_version
     report["load_average_1min_at_start_end"] = [load_start, os.getloadavg()[0]]  # shared machine: how quiet
     _combine(report)
+    if transient_names:
+        figs += transient_suites.plots(report["transient_scenarios"], report, figures_dir)
     report["goals"] = _goals(report)
     report["figures"] = sorted(set(report.get("figures") or []) | set(figs))
     out_path.write_text(json.dumps(report, indent=2, default=float))
     summary = {k: v for k, v in report.items()
-               if k not in ("scenarios", "layout_scenarios", "layouts", "speed", "replay_speed")}
+               if k not in ("scenarios", "layout_scenarios", "layouts", "speed", "replay_speed", "transient_scenarios",
+                            "transient_layouts", "false_alarms_transient_free_detail")}
     print(json.dumps(summary, indent=2, default=float))
     return 0
+
+
+def _param(text: str) -> tuple[str, Any]:
+    """`--param NAME=VALUE`: a DetectorParams field and a number (int if it reads as one)."""
+    from services.leakdetect.domain.config import DetectorParams
+
+    name, sep, value = text.partition("=")
+    fields = {f.name for f in dataclasses.fields(DetectorParams)}
+    if not sep or name.strip() not in fields:
+        raise argparse.ArgumentTypeError(f"--param wants NAME=VALUE with NAME a DetectorParams field, got {text!r}")
+    try:
+        number: Any = int(value) if value.strip().lstrip("-").isdigit() else float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--param {name}: {value!r} is not a number") from None
+    if isinstance(number, float) and not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"--param {name}: {value!r} is not finite")
+    return name.strip(), number
 
 
 def _code_version() -> dict[str, Any]:

@@ -67,14 +67,17 @@ def _moves(rng: np.random.Generator, start_s: float, end_s: float, n: int, chang
 
 
 def operating_transients(rng: np.random.Generator, start_s: float, duration_s: float,
-                         demand: tuple[np.ndarray, np.ndarray], setpoint_pa: float
+                         demand: tuple[np.ndarray, np.ndarray], setpoint_pa: float,
+                         setpoint_changes_per_day: tuple[int, int] = SETPOINT_CHANGES_PER_DAY,
+                         demand_changes_per_day: tuple[int, int] = DEMAND_CHANGES_PER_DAY,
                          ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], dict[str, Any]]:
     """The demand knots with demand moves (+-15 % over 1-10 min) on top, and set-point knots with set-point moves
-    (+-5 % over 1-10 min), from start_s to the end of the run; and what was drawn."""
+    (+-5 % over 1-10 min), from start_s to the end of the run; and what was drawn. The moves' rates (per day,
+    drawn between the bounds) default to a day's operation; a suite of short runs may ask for denser ones."""
     days = duration_s / 86400.0
     span = max(duration_s - start_s, 1.0)
-    n_sp = max(1, round(rng.integers(*SETPOINT_CHANGES_PER_DAY, endpoint=True) * span / 86400.0))
-    n_dm = max(1, round(rng.integers(*DEMAND_CHANGES_PER_DAY, endpoint=True) * span / 86400.0))
+    n_sp = max(1, round(rng.integers(*setpoint_changes_per_day, endpoint=True) * span / 86400.0))
+    n_dm = max(1, round(rng.integers(*demand_changes_per_day, endpoint=True) * span / 86400.0))
     sp_t, sp_f, sp_moves = _moves(rng, start_s, duration_s, n_sp, SETPOINT_CHANGE_MAX, SETPOINT_FACTOR_BOUNDS)
     dm_t, dm_f, dm_moves = _moves(rng, start_s, duration_s, n_dm, DEMAND_CHANGE_MAX, DEMAND_FACTOR_BOUNDS)
     t, v = demand
@@ -82,3 +85,29 @@ def operating_transients(rng: np.random.Generator, start_s: float, duration_s: f
     demand_out = (tt, np.interp(tt, t, v) * np.interp(tt, dm_t, dm_f))
     setpoint = (np.append(sp_t, duration_s), np.append(sp_f, sp_f[-1]) * setpoint_pa)
     return demand_out, setpoint, {"setpoint_moves": sp_moves, "demand_moves": dm_moves, "days": days}
+
+
+def ramp_to(t: np.ndarray, v: np.ndarray, at_s: float, ramp_s: float, factor: float
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Multiply a schedule by a factor that ramps linearly from 1 at at_s to `factor` at at_s + ramp_s and holds
+    there (a demand change or set-point move that stays)."""
+    knots = np.array([at_s, at_s + ramp_s])
+    tt = np.union1d(t, knots)
+    f = np.interp(tt, knots, [1.0, factor], left=1.0, right=factor)
+    return tt, np.interp(tt, t, v) * f
+
+
+def week_factor(t_s: np.ndarray, start_weekday: int, weekend_factor: float, drift_per_week: float) -> np.ndarray:
+    """A week's throughput factor on top of the daily profile: weekend days (Saturday, Sunday; weekday 0 =
+    Monday) at `weekend_factor` of a weekday's mean, ramped over an hour at midnight, and a seasonal drift of the
+    daily mean, linear, by `drift_per_week` (e.g. +0.15: 15 % more gas at the end of the week than at its start)."""
+    t = np.asarray(t_s, dtype=float)
+    day = t / 86400.0
+    # a weekend indicator per day, blended linearly over the hour before each midnight so the demand has no step
+    level = np.where((start_weekday + np.arange(int(np.floor(day.max())) + 2)) % 7 >= 5, weekend_factor, 1.0)
+    knot_t, knot_v = [0.0], [float(level[0])]
+    for d in range(1, len(level)):
+        knot_t += [d * 86400.0 - 3600.0, d * 86400.0]
+        knot_v += [float(level[d - 1]), float(level[d])]
+    weekly = np.interp(t, knot_t, knot_v)
+    return weekly * (1.0 + drift_per_week * day / 7.0)
