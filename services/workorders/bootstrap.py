@@ -26,6 +26,7 @@ from services.grpctls import TLSFileError, server_credentials
 from services.network import Network, load_demo_network, load_network
 from services.tokens import WORKORDERS_AUDIENCE, TokenVerifier, api_verifier
 from services.topics import WORKORDERS_EVENTS
+from services.workorders.adapters.append_signal import install_append_notify
 from services.workorders.adapters.network import NetworkSegments
 from services.workorders.adapters.outbox_envelope import encode_event_envelope
 from services.workorders.adapters.queries import ReadModelQueries
@@ -54,6 +55,8 @@ def build_runtime(
     store = EventStore.from_url(
         db_url, outbox_topic=WORKORDERS_EVENTS.name, outbox_excluded_prefixes=(AUDIT_STREAM_PREFIX,)
     )
+    # PostgreSQL announces every append (any process's) to the runtime's listener; a no-op on SQLite.
+    install_append_notify(store.engine)
     if network is None:
         network = load_network(network_file) if network_file else load_demo_network()
     notifier = ChangeNotifier()
@@ -118,12 +121,13 @@ def serve(config: WorkOrdersConfig, *, db_url: str, address: str, dev: bool = Fa
         print(f"error: {error}", file=sys.stderr)
         return 2
     runtime = build_from_config(dataclasses.replace(config, db_url=db_url))
-    runtime.start_projection_loop(config.projection_poll_s)
+    runtime.start_append_listener()
+    runtime.start_projection_loop(config.projection_poll_s, config.idle_poll_max_s)
     runtime.start_sla_ticker(config.sla_tick_s)
     runtime.start_hazard_ticker(config.hazard_tick_s)
     if config.relay_outbox:
         runtime.connect_publisher = functools.partial(KafkaPublisher, security=config.kafka_security)
-        runtime.start_outbox_relay(config.kafka_bootstrap)
+        runtime.start_outbox_relay(config.kafka_bootstrap, config.projection_poll_s, config.idle_poll_max_s)
     consumers: list[AlarmConsumerThread] = []
     if config.consume_alarms:
         consumers.append(
@@ -145,7 +149,8 @@ def serve(config: WorkOrdersConfig, *, db_url: str, address: str, dev: bool = Fa
         runtime.start_metrics_sampler(every_s=5.0)
         metrics = start_metrics_server(config.metrics_port)
         log.info("metrics listening", extra={"metrics_port": metrics.port})
-    servicer = WorkOrdersServicer(runtime.app, verifier, max_streams_per_caller=config.max_streams_per_caller)
+    servicer = WorkOrdersServicer(runtime.app, verifier, max_streams_per_caller=config.max_streams_per_caller,
+                                  feed_poll_s=(config.projection_poll_s, config.idle_poll_max_s))
     credentials = None
     if config.tls_cert_file and config.tls_key_file:
         try:

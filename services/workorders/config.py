@@ -13,7 +13,8 @@
 | ``PIPEWARDEN_WORKORDERS_CONSUMER_GROUP`` | ``pipewarden-workorders`` | group reading ``leak.alarms.v1`` |
 | ``PIPEWARDEN_WORKORDERS_SNAPSHOT_EVERY`` | ``50`` | save an aggregate snapshot every N events |
 | ``PIPEWARDEN_WORKORDERS_SLA_TICK_S`` | ``15`` | how often the SLA ticker looks for due escalations |
-| ``PIPEWARDEN_WORKORDERS_PROJECTION_POLL_S`` | ``0.05`` | read-model catch-up poll interval when idle |
+| ``PIPEWARDEN_WORKORDERS_PROJECTION_POLL_S`` | ``0.05`` | safety-net poll of the background loops after work |
+| ``PIPEWARDEN_WORKORDERS_IDLE_POLL_MAX_S`` | ``1`` | that poll doubles while idle up to this (appends wake them) |
 | ``PIPEWARDEN_WORKORDERS_METRICS_PORT`` | ``-1`` (off) | ``/metrics`` port (0: any free port, -1: off) |
 | ``PIPEWARDEN_WORKORDERS_CONSUME_ALARMS`` | ``1`` | run the alarm consumer in ``serve`` |
 | ``PIPEWARDEN_WORKORDERS_CONSUME_SENSOR_HEALTH`` | ``1`` | run the sensor-health consumer (hazards) in ``serve`` |
@@ -60,6 +61,9 @@ class WorkOrdersConfig:
     snapshot_every: int = 50
     sla_tick_s: float = 15.0
     projection_poll_s: float = 0.05
+    # The safety-net poll backs off to this while idle: on PostgreSQL appends are announced (LISTEN/NOTIFY),
+    # on SQLite it bounds how late another process's append is seen.
+    idle_poll_max_s: float = 1.0
     metrics_port: int = -1  # 0: any free port, -1: off (the meaning every service gives it)
     consume_alarms: bool = True
     consume_sensor_health: bool = True
@@ -152,6 +156,7 @@ class WorkOrdersConfig:
             snapshot_every=int(number("PIPEWARDEN_WORKORDERS_SNAPSHOT_EVERY", 50, minimum=1)),
             sla_tick_s=number("PIPEWARDEN_WORKORDERS_SLA_TICK_S", 15.0, minimum=0.01),
             projection_poll_s=number("PIPEWARDEN_WORKORDERS_PROJECTION_POLL_S", 0.05, minimum=0.001),
+            idle_poll_max_s=number("PIPEWARDEN_WORKORDERS_IDLE_POLL_MAX_S", 1.0, minimum=0.001),
             metrics_port=integer("PIPEWARDEN_WORKORDERS_METRICS_PORT", -1, minimum=-1),
             consume_alarms=flag("PIPEWARDEN_WORKORDERS_CONSUME_ALARMS", True),
             consume_sensor_health=flag("PIPEWARDEN_WORKORDERS_CONSUME_SENSOR_HEALTH", True),

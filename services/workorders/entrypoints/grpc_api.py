@@ -284,8 +284,10 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
         blocking_threads: int = 32,
         heartbeat_s: float = 10.0,
         audit_flush_s: float = 0.5,
+        feed_poll_s: tuple[float, float] = (0.05, 1.0),
     ) -> None:
         self.app = app
+        self.feed_poll_s = feed_poll_s  # the Watch feed's safety-net poll: first and longest interval
         self.audit = app.audit
         self.audit_flush_s = audit_flush_s
         self._audit_flusher: asyncio.Task[None] | None = None
@@ -300,7 +302,7 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
         self._encoded: dict[int, tuple[int, bytes]] = {}
 
     async def start(self) -> None:
-        self.feed = WatchFeed(self.app, self._blocking)
+        self.feed = WatchFeed(self.app, self._blocking, poll_s=self.feed_poll_s[0], max_poll_s=self.feed_poll_s[1])
         await self.feed.start()
         self._audit_flusher = asyncio.ensure_future(self._flush_audit_forever())
 

@@ -2,6 +2,12 @@
 
 ``Runtime`` is built by the composition root (``services.workorders.bootstrap.build_runtime``), which
 chooses the adapters; this module starts and stops the threads.
+
+The projection and the outbox relay sleep until something is appended (``ChangeNotifier``: in-process
+appends, and on PostgreSQL every append anywhere, heard by ``start_append_listener``). Their poll is only a
+safety net (appends by another process on SQLite, a notification lost while the listener reconnects): it
+starts at ``poll_s`` after each piece of work and doubles while idle up to ``max_poll_s`` (``Backoff``), so
+an idle service costs about one query per loop per ``max_poll_s`` instead of twenty a second.
 """
 
 from __future__ import annotations
@@ -15,10 +21,30 @@ from typing import Any
 from services.eventstore import EventStore, OutboxRelay, ProjectionRunner, outbox_backlog
 from services.network import Network
 from services.workorders.adapters import metrics
+from services.workorders.adapters.append_signal import AppendListener, supports_notify
 from services.workorders.service_layer.app import WorkOrdersApp, system_clock
 from services.workorders.service_layer.notifier import ChangeNotifier
 
 log = logging.getLogger(__name__)
+
+DEFAULT_POLL_S = 0.05
+DEFAULT_MAX_POLL_S = 1.0
+
+
+class Backoff:
+    """The safety-net poll's interval: ``first_s`` after work, doubled after each idle wait, at most ``max_s``."""
+
+    def __init__(self, first_s: float, max_s: float) -> None:
+        if not 0 < first_s <= max_s:
+            raise ValueError(f"need 0 < first_s <= max_s, got {first_s}, {max_s}")
+        self.first_s, self.max_s = first_s, max_s
+        self.delay_s = first_s
+
+    def reset(self) -> None:
+        self.delay_s = self.first_s
+
+    def idle(self) -> None:
+        self.delay_s = min(self.delay_s * 2, self.max_s)
 
 
 @dataclass
@@ -34,11 +60,22 @@ class Runtime:
     make_relay: Callable[[Any], OutboxRelay] | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
+    append_listener: AppendListener | None = None
 
-    def start_projection_loop(self, poll_s: float = 0.05) -> None:
+    def _wait_for_appends(self, seen_generation: int, backoff: Backoff) -> None:
+        """Sleep until an append is announced after ``seen_generation`` or the back-off's interval ends."""
+        if self.notifier.wait(seen_generation, backoff.delay_s) != seen_generation:
+            backoff.reset()
+        else:
+            backoff.idle()
+
+    def start_projection_loop(self, poll_s: float = DEFAULT_POLL_S, max_poll_s: float = DEFAULT_MAX_POLL_S) -> None:
+        backoff = Backoff(poll_s, max(poll_s, max_poll_s))
+
         def loop() -> None:
-            generation = self.notifier.generation
             while not self.stop_event.is_set():
+                # Read before the work: an append during it makes the wait below return at once.
+                seen = self.notifier.generation
                 try:
                     applied = self.runner.run_until_caught_up()
                 except Exception:
@@ -46,11 +83,20 @@ class Runtime:
                     self.stop_event.wait(1.0)
                     continue
                 if applied:
-                    # Wake Watch streams and pollers that wait for the read model.
-                    generation = self.notifier.generation
-                generation = self.notifier.wait(generation, poll_s)
+                    backoff.reset()
+                self._wait_for_appends(seen, backoff)
 
         self._spawn("workorders-projection", loop)
+
+    def start_append_listener(self) -> bool:
+        """On PostgreSQL, LISTEN for appends by any process and announce them on the notifier (the trigger
+        is installed by the composition root); False on SQLite (the loops' back-off poll is all there is)."""
+        if not supports_notify(self.store.engine):
+            return False
+        listener = AppendListener(self.store.engine, self.notifier.notify, self.stop_event)
+        self.append_listener = listener
+        self._spawn("workorders-append-listener", listener.run)
+        return True
 
     def start_sla_ticker(self, every_s: float, clock: Callable[[], int] = system_clock) -> None:
         def loop() -> None:
@@ -74,10 +120,31 @@ class Runtime:
 
         self._spawn("workorders-hazards", loop)
 
-    def start_outbox_relay(self, bootstrap: str) -> None:
+    def start_outbox_relay(
+        self, bootstrap: str, poll_s: float = DEFAULT_POLL_S, max_poll_s: float = DEFAULT_MAX_POLL_S
+    ) -> None:
         connect, make_relay = self.connect_publisher, self.make_relay
         if connect is None or make_relay is None:
             raise RuntimeError("this runtime was built without an outbox relay")
+        backoff = Backoff(poll_s, max(poll_s, max_poll_s))
+
+        def relay_until_stopped(relay: OutboxRelay) -> None:
+            failing = False
+            while not self.stop_event.is_set():
+                seen = self.notifier.generation
+                try:
+                    published = relay.publish_pending()
+                except Exception as error:  # the broker or database is down: the rows stay, try again
+                    if not failing:  # once per outage, not once a second
+                        log.warning("outbox relay cannot publish (retrying every second): %s", error)
+                    failing = True
+                    self.stop_event.wait(1.0)
+                    continue
+                failing = False
+                if published:
+                    backoff.reset()
+                    continue  # a full batch may have more behind it
+                self._wait_for_appends(seen, backoff)
 
         def loop() -> None:
             publisher = None
@@ -91,7 +158,7 @@ class Runtime:
             if publisher is None:
                 return
             try:
-                make_relay(publisher).run_forever(self.stop_event)
+                relay_until_stopped(make_relay(publisher))
             finally:
                 publisher.close()
 

@@ -5,8 +5,9 @@ notifier), so 32 open consoles took every thread of the server. Here a stream is
 an asyncio event, costs no thread, and the store is read once per change for all streams.
 
 - ``WatchFeed`` keeps the most recent events as ``WatchItem``s (district and work order/hazard view
-  resolved once). Its task reads new events when the ``ChangeNotifier`` reports an in-process append and
-  every ``poll_s`` otherwise (appends by another process on the same database).
+  resolved once). Its task reads new events when the ``ChangeNotifier`` reports an append (in-process; on
+  PostgreSQL any process's, through LISTEN/NOTIFY) and otherwise polls, ``poll_s`` after a change and
+  doubling while idle up to ``max_poll_s`` (appends by another process on SQLite).
 - A stream that resumes from a position older than the feed's window reads the store, in batches,
   through the blocking pool, until it reaches the window; from then on it takes from the feed. Streams
   asking for the same position and districts share one read (a room of screens reconnecting at once
@@ -52,7 +53,8 @@ class WatchFeed:
         *,
         keep: int = 10_000,
         batch: int = 500,
-        poll_s: float = 0.5,
+        poll_s: float = 0.05,
+        max_poll_s: float = 1.0,
         retry_s: float = 1.0,
     ) -> None:
         self.app = app
@@ -60,6 +62,7 @@ class WatchFeed:
         self.keep = keep
         self.batch = batch
         self.poll_s = poll_s
+        self.max_poll_s = max(poll_s, max_poll_s)
         self.retry_s = retry_s
         # Every event with floor < position <= tail is in _items (in position order).
         self.floor = 0
@@ -97,10 +100,14 @@ class WatchFeed:
                 await self._task
 
     async def _run(self) -> None:
+        delay_s = self.poll_s
         while not self._closed:
+            woken = False
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                await asyncio.wait_for(self._wake.wait(), delay_s)
+                woken = True
             self._wake.clear()
+            tail = self.tail
             try:
                 more = True
                 while more and not self._closed:
@@ -109,6 +116,8 @@ class WatchFeed:
             except Exception:
                 log.exception("watch feed cannot read the event store; retrying")
                 await asyncio.sleep(self.retry_s)
+            # Idle: the poll (a safety net) backs off; a change brings it back to poll_s.
+            delay_s = self.poll_s if woken or self.tail != tail else min(delay_s * 2, self.max_poll_s)
 
     def _append(self, items: list[WatchItem], last: int) -> None:
         if last <= self.tail:
