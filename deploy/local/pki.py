@@ -7,6 +7,7 @@ existing CA or certificate is kept, so a second ``up`` changes nothing. ECDSA P-
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import os
@@ -54,6 +55,8 @@ def ensure_ca(directory: Path, name: str = "Pipewarden local CA") -> CertPair:
     if pair.cert.is_file() and pair.key.is_file():
         return pair
     key = ec.generate_private_key(ec.SECP256R1())
+    if len(name) > 64:  # X.509's upper bound for a CN; the deployment's name holds its data dir, of any length
+        name = name[:30] + "..." + name[-31:]
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = _now()
     cert = (
@@ -118,3 +121,20 @@ def issue(
     _write_private(pair.key, _key_pem(key))
     pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return pair
+
+
+def issue_client(ca: CertPair, directory: Path, name: str, *, replace: bool = False) -> CertPair:
+    """A client-only certificate naming ``name`` (CN and DNS SAN, no IP): a gateway's for telemetry's mutual TLS
+    (telemetry compares the name with the gateway of the token and of the readings), or an operator tool's."""
+    return issue(ca, directory, name, common_name=name, dns=(name,), ips=(), server=False, client=True,
+                 replace=replace)
+
+
+def certificate_names(cert: Path) -> set[str]:
+    """The CN and DNS SANs a certificate names."""
+    loaded = x509.load_pem_x509_certificate(cert.read_bytes())
+    names = {str(a.value) for a in loaded.subject.get_attributes_for_oid(NameOID.COMMON_NAME)}
+    with contextlib.suppress(x509.ExtensionNotFound):
+        names |= set(loaded.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+                     .get_values_for_type(x509.DNSName))
+    return names
