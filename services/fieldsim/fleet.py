@@ -33,6 +33,9 @@ class FleetConfig:
     ack_timeout_s: float = 10.0
     backoff_s: tuple[float, float] = (0.2, 5.0)  # first and longest wait before reconnecting
     tls_root_cert: bytes | None = None
+    # Mutual TLS (a telemetry that asks gateways for certificates): gateway_id -> (certificate PEM, key PEM); a
+    # gateway listed here gets a connection of its own presenting its certificate, as the real one does.
+    tls_client_certs: Mapping[str, tuple[bytes, bytes]] = field(default_factory=dict)
     seed: int | None = None
     # Time-compressed catch-up ("store-and-forward" replay of stored history): when start_unix_s is set,
     # source time = start_unix_s + time_scale * elapsed wall time, never beyond now. The gateways step
@@ -115,10 +118,8 @@ class Fleet:
     async def run(self) -> FleetReport:
         config = self.config
         first = config.first_sequence if config.first_sequence is not None else int(time.time() * 1000)
-        if config.tls_root_cert is not None:
-            channel = grpc.aio.secure_channel(config.target, grpc.ssl_channel_credentials(config.tls_root_cert))
-        else:
-            channel = grpc.aio.insecure_channel(config.target)
+        channel = self._channel(None)
+        own_channels: list[grpc.aio.Channel] = []
         started = time.monotonic()
         streamers: dict[str, GatewayStreamer] = {}
         try:
@@ -133,8 +134,10 @@ class Fleet:
                     bad=config.bad,
                     seed=None if config.seed is None else config.seed + index,
                 )
+                if gateway_id in config.tls_client_certs and config.tls_root_cert is not None:
+                    own_channels.append(self._channel(gateway_id))
                 streamer = GatewayStreamer(
-                    channel,
+                    own_channels[-1] if gateway_id in config.tls_client_certs and own_channels else channel,
                     config.tokens[gateway_id],
                     ack_timeout_s=config.ack_timeout_s,
                     backoff_s=config.backoff_s,
@@ -154,8 +157,18 @@ class Fleet:
             await asyncio.gather(*tasks)
         finally:
             self._stop.set()
-            await channel.close()
+            for open_channel in (channel, *own_channels):
+                await open_channel.close()
         return FleetReport(time.monotonic() - started, {g: s.stats for g, s in streamers.items()})
+
+    def _channel(self, gateway_id: str | None) -> grpc.aio.Channel:
+        """Plaintext, TLS, or (``gateway_id`` with its certificate in tls_client_certs) mutual TLS as that gateway."""
+        config = self.config
+        if config.tls_root_cert is None:
+            return grpc.aio.insecure_channel(config.target)
+        cert, key = config.tls_client_certs.get(gateway_id, (None, None)) if gateway_id else (None, None)
+        credentials = grpc.ssl_channel_credentials(config.tls_root_cert, private_key=key, certificate_chain=cert)
+        return grpc.aio.secure_channel(config.target, credentials)
 
     async def _produce(self, builder: BatchBuilder, streamer: GatewayStreamer) -> None:
         interval = self.config.batch_interval_s
