@@ -70,6 +70,9 @@ def ghz(telemetry: str, token: str, request: bytes, duration_s: float, concurren
         "call": "pipewarden.telemetry.v1.TelemetryIngestService.PublishBatch",
         "host": telemetry,
         **({"cacert": ca} if (ca := os.environ.get(transport.CA_ENV)) else {"insecure": True}),
+        # Mutual TLS: the certificate of the gateway whose batch it sends.
+        **(dict(zip(("cert", "key"), files, strict=True))
+           if (files := transport.gateway_cert_files(message.batch.gateway_id)) and ca else {}),
         # The service's own .proto (ghz's server-reflection client finds no symbol on grpcio's reflection).
         "proto": str(PROTO), "import-paths": [str(REPO / "protos")],
         "metadata": {"authorization": f"Bearer {token}"},

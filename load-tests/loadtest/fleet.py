@@ -147,7 +147,8 @@ class GatewayStream:
         backoff = self.backoff_s[0]
         # A connection of its own, as a real gateway has (gRPC would otherwise share one subchannel among
         # all channels to the same address, and every stream would reach the same telemetry worker).
-        channel = transport.aio_channel(self.target, options=[("grpc.use_local_subchannel_pool", 1)])
+        channel = transport.aio_channel(self.target, options=[("grpc.use_local_subchannel_pool", 1)],
+                                        gateway=self.plan.gateway_id)  # its own client certificate (mutual TLS)
         try:
             while True:
                 if stop.is_set() and not self.unacked:

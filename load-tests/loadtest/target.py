@@ -147,7 +147,8 @@ def check(target: Target, gateways: list[str], timeout_s: float = 3.0) -> None:
     missing = [g for g in gateways if g not in target.gateway_tokens]
     if missing:
         raise TargetError(f"no token for gateway(s) {', '.join(missing)} of network {target.network.name!r}")
-    with transport.channel(target.telemetry) as channel:
+    # As the first gateway: telemetry with mutual TLS takes no connection without a gateway's certificate.
+    with transport.channel(target.telemetry, gateway=gateways[0] if gateways else None) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout_s)
         except grpc.RpcError as error:
@@ -156,8 +157,9 @@ def check(target: Target, gateways: list[str], timeout_s: float = 3.0) -> None:
         if reply.status != health_pb2.HealthCheckResponse.SERVING:
             raise TargetError(f"telemetry at {target.telemetry} is not serving "
                               f"({health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)})")
-        stub = telemetry_ingest_service_pb2_grpc.TelemetryIngestServiceStub(channel)
-        for gateway in gateways:
+    for gateway in gateways:
+        with transport.channel(target.telemetry, gateway=gateway) as channel:  # its own certificate
+            stub = telemetry_ingest_service_pb2_grpc.TelemetryIngestServiceStub(channel)
             # One real reading of the gateway's first tag, now: a token telemetry refuses fails here.
             tag = target.network.tags_of_gateway(gateway)[0]
             batch = reading_pb2.ReadingBatch(
