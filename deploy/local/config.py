@@ -87,6 +87,21 @@ class Deployment:
     def kafka_password_file(self) -> Path:
         return self.tls_dir / "kafka-password"
 
+    @property
+    def tls_gateway_cert_dir(self) -> Path:
+        """With ``tls: true``: each gateway's client certificate ``<gateway id>.pem`` / ``-key.pem`` (CN and SAN =
+        the gateway id); telemetry requires one (mutual TLS) and checks it names the gateway of the readings."""
+        return self.tls_dir / "gateways"
+
+    def tls_gateway_cert(self, gateway_id: str) -> tuple[Path, Path]:
+        return self.tls_gateway_cert_dir / f"{gateway_id}.pem", self.tls_gateway_cert_dir / f"{gateway_id}-key.pem"
+
+    @property
+    def tls_ops_cert(self) -> tuple[Path, Path]:
+        """The operators' client certificate (``make status``'s probes of telemetry, which asks every client for
+        one); it names no gateway, so telemetry refuses it any readings."""
+        return self.tls_dir / "ops-client.pem", self.tls_dir / "ops-client-key.pem"
+
     KAFKA_USER: ClassVar[str] = "pipewarden"
 
     def kafka_client_env(self) -> dict[str, str]:
