@@ -9,8 +9,11 @@ import math
 import numpy as np
 
 from ..layout import (
+    ES_OK,
     EV_BALANCE_RESUMED,
     EV_BALANCE_SUSPENDED,
+    GC_LOC_K0,
+    GC_LOC_K0_REL_SD,
     GF_BLK_LP,
     GF_BLK_LPN,
     GF_BLK_LPSYS,
@@ -21,6 +24,16 @@ from ..layout import (
     GF_CUM_Q,
     GF_CUM_V,
     GF_CUSUM,
+    GF_EST0,
+    GF_LC_D,
+    GF_LC_DD,
+    GF_LC_F,
+    GF_LC_FD,
+    GF_LC_FF,
+    GF_LC_PP,
+    GF_LC_VD,
+    GF_LC_VF,
+    GF_LC_W,
     GF_LP,
     GF_LP_VAR,
     GF_MBAR_PREV,
@@ -46,6 +59,8 @@ from ..layout import (
     N_WINDOWS,
     P_BLOCK_TICKS,
     P_LOC_EVERY,
+    P_LOC_MIN_CAL,
+    P_LP_EST,
     P_LP_NOISE_K,
     P_TICK_US,
     R_A,
@@ -74,8 +89,8 @@ from ..layout import (
 from .common import _emit, _jit, _sigma2, _usable
 from .decision import _decide
 from .health import _check_stale
-from .line_pack import _line_pack
-from .location import _loc_calibrate, _loc_emit, _loc_push, _loc_tick
+from .line_pack import _est_recalibrate, _line_pack, _line_pack_estimated
+from .location import _c0_sd, _loc_calibrate, _loc_emit, _loc_push, _loc_tick, calibrate
 
 # Smoothing of the gas temperature used for the line pack. Long on purpose: buried gas changes temperature by
 # ~1 K a day (a line-pack rate of ~0.1 % of flow), while a short average lets the transmitter's noise wander
@@ -149,10 +164,18 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
             _emit(ev_i, ev_f, n_ev, counters, EV_BALANCE_SUSPENDED, s, -1, t_end, t_end, 0, np.inf, 0.0, 0.0,
                   0.0, 0.0)
     _loc_tick(s, seg_cfg, slot_f, slot_i, slot_cfg, seg_f)
-    lp_kg, lp_var, lp_var_sys, lp_ok = _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s)
+    if params[P_LP_EST] != 0.0:
+        # the state estimator's line pack: its errors persist over several ticks (the filter's memory), so
+        # within a block they count as systematic, not as independent tick errors that average down
+        lp_kg, lp_var, lp_ok = _line_pack_estimated(params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, s, dt)
+        lp_var_rnd = 0.0
+        lp_var_sys = lp_var
+    else:
+        lp_kg, lp_var, lp_var_sys, lp_ok = _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s)
+        lp_var_rnd = lp_var
     if lp_ok:
         seg_f[s, GF_BLK_LP] += lp_kg
-        seg_f[s, GF_BLK_LPVAR] += lp_var
+        seg_f[s, GF_BLK_LPVAR] += lp_var_rnd
         seg_f[s, GF_BLK_LPSYS] += math.sqrt(lp_var_sys)
         seg_f[s, GF_BLK_LPN] += 1.0
     seg_i[s, GI_TICK] = k + 1
@@ -209,6 +232,8 @@ def _close_block(s, t_end, ahead, params, seg_cfg, slot_cfg, seg_f, seg_i, ring,
     seg_i[s, GI_N_BLOCKS] += 1
     _loc_push(s, pos, seg_f, ring)
     _loc_calibrate(s, pos, t_end, params, seg_f, seg_i, ring)
+    if params[P_LP_EST] != 0.0:
+        _est_friction(s, params, seg_cfg, slot_cfg, seg_f)
     seg_f[s, GF_LP] = lp_now
     seg_f[s, GF_LP_VAR] = lp_var
     seg_f[s, GF_MBAR_PREV] = mbar
@@ -237,6 +262,22 @@ def _close_block(s, t_end, ahead, params, seg_cfg, slot_cfg, seg_f, seg_i, ring,
 
 
 @_jit
+def _est_friction(s, params, seg_cfg, slot_cfg, seg_f):
+    """The estimator's friction model from the location's calibration once it has enough blocks (learned in
+    leak-free operation only: a leak is not learned as friction); until then the pipe's prior or the first
+    tick's gradient (line_pack._line_pack_estimated)."""
+    w = seg_f[s, GF_LC_W]
+    k0 = seg_cfg[s, GC_LOC_K0]
+    if k0 <= 0.0 or w < params[P_LOC_MIN_CAL]:
+        return
+    c0, k, _, _, _, _ = calibrate(w, seg_f[s, GF_LC_F], seg_f[s, GF_LC_FF], seg_f[s, GF_LC_D], seg_f[s, GF_LC_FD],
+                                  seg_f[s, GF_LC_DD], seg_f[s, GF_LC_VD], seg_f[s, GF_LC_VF], k0,
+                                  k0 * seg_cfg[s, GC_LOC_K0_REL_SD], _c0_sd(s, seg_f[s, GF_LC_PP] / w, seg_cfg,
+                                                                           slot_cfg))
+    _est_recalibrate(seg_f, s, k, c0)
+
+
+@_jit
 def _advance_segment(s, tick, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f,
                      n_ev):
     """Close ticks until `tick` is the open tick or the one after it (one tick of lateness is tolerated)."""
@@ -249,6 +290,7 @@ def _advance_segment(s, tick, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, 
         seg_i[s, GI_BLK_INVALID] = 1
         seg_f[s, GF_TLP1] = np.nan
         seg_f[s, GF_TLP2] = np.nan
+        seg_f[s, GF_EST0 + ES_OK] = 0.0  # the estimator restarts from the profile between the ends
         k = seg_i[s, GI_TICK]
     while tick >= k + 2:
         _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev)

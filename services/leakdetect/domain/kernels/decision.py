@@ -48,6 +48,7 @@ from ..layout import (
     P_END_DIV,
     P_EPS_LP,
     P_LEARN_AFTER_US,
+    P_LP_EST,
     P_LP_SCALE_ERR,
     P_LP_TRANS_FLOOR,
     P_MODEL_FLOOR,
@@ -379,7 +380,8 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
     """One valid block: baseline learning, the block's residual and its uncertainty, Page's CUSUM, the window and
     step tests, then raise, follow or clear the alarm."""
     tb = params[P_TICK_US] * params[P_BLOCK_TICKS] * 1e-6
-    eps = params[P_EPS_LP]
+    # the quasi-steady profile's transient allowance; the state estimator's uncertainty is in its variance instead
+    eps = params[P_EPS_LP] if params[P_LP_EST] == 0.0 else 0.0
     floor = params[P_LP_TRANS_FLOOR]
     d_lp = lp_now - lp_prev
     r = (blk_m - d_lp) / tb

@@ -1,4 +1,5 @@
-"""Line pack of a segment from its end pressures and flows (quasi-steady isothermal profile, linear Z).
+"""Line pack of a segment: from the state estimator (`estimator.py`, `P_LP_EST` = 1, the default) or from the end
+pressures and flows alone (quasi-steady isothermal profile, linear Z; `P_LP_EST` = 0, kept for comparison).
 """
 
 from __future__ import annotations
@@ -8,11 +9,21 @@ import math
 import numpy as np
 
 from ..layout import (
+    ES_C0,
+    ES_K,
+    ES_OK,
+    GC_LOC_ELEV,
+    GC_LOC_K0,
+    GC_NOMINAL_FLOW,
     GC_R_SPECIFIC,
     GC_TEMPERATURE_K,
     GC_VOLUME_M3,
     GC_Z_SLOPE,
+    GF_EST0,
     N_ROLES,
+    P_EST_FRIC,
+    P_EST_QREG,
+    P_EST_SINK,
     ROLE_FLOW_IN,
     ROLE_FLOW_OUT,
     ROLE_PRESSURE_DOWN,
@@ -24,6 +35,7 @@ from ..layout import (
     SF_HELD_VAR,
 )
 from .common import _jit, _usable
+from .estimator import est_end_flow, est_init, est_line_pack, est_tick
 
 # Gauss-Legendre nodes and weights on [0, 1] for the mean pressure of the line-pack profile
 _GL_X = np.array([0.5 * (1.0 - 0.9061798459386640), 0.5 * (1.0 - 0.5384693101056831), 0.5,
@@ -53,6 +65,18 @@ def mean_pressure(pu, pd, q_in, q_out):
         f = q_in * q_in * x + q_in * d * x * x + d * d * x * x * x / 3.0
         pm += _GL_W[i] * math.sqrt(pu * pu - k * f)
     return pm
+
+
+@_jit
+def _gas_rt(seg_cfg, slot_cfg, slot_f, s):
+    """R T of the segment's gas, J/kg."""
+    st = s * N_ROLES + ROLE_TEMPERATURE
+    temp = seg_cfg[s, GC_TEMPERATURE_K]
+    # the smoothed gas temperature, held through a transmitter outage: buried gas changes temperature over
+    # hours, while swapping to the design temperature would step the line pack by a percent
+    if slot_cfg[st, SC_PRESENT] != 0.0 and slot_f[st, SF_EW_SLOW] > 100.0:
+        temp = slot_f[st, SF_EW_SLOW]
+    return seg_cfg[s, GC_R_SPECIFIC] * temp
 
 
 @_jit
@@ -86,14 +110,80 @@ def _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s):
         return 0.0, 0.0, 0.0, False
     if not (pm > 0.0 and var_p == var_p):
         return 0.0, 0.0, 0.0, False
-    st = base + ROLE_TEMPERATURE
-    temp = seg_cfg[s, GC_TEMPERATURE_K]
-    # the smoothed gas temperature, held through a transmitter outage: buried gas changes temperature over
-    # hours, while swapping to the design temperature would step the line pack by a percent
-    if slot_cfg[st, SC_PRESENT] != 0.0 and slot_f[st, SF_EW_SLOW] > 100.0:
-        temp = slot_f[st, SF_EW_SLOW]
     z = 1.0 + seg_cfg[s, GC_Z_SLOPE] * pm
-    rt = seg_cfg[s, GC_R_SPECIFIC] * temp
+    rt = _gas_rt(seg_cfg, slot_cfg, slot_f, s)
     vol = seg_cfg[s, GC_VOLUME_M3]
     d = vol / (rt * z * z)
     return vol * pm / (z * rt), d * d * var_p, d * d * var_sys, True
+
+
+# a silent flow meter's stand-in (the model's flow in the link beside it) is this uncertain, fraction of nominal flow
+SILENT_FLOW_SD_FRAC = 0.05
+# before any friction prior or calibration, k from the first tick whose inflow is at least this share of nominal
+K_FROM_TICK_MIN_FLOW = 0.05
+
+
+@_jit
+def _line_pack_estimated(params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, s, dt):
+    """One tick of the segment's state estimator from the tick means of its meters; its line pack (kg) and that
+    line pack's variance (kg^2) and whether it is valid (the filter has started: both end pressures seen once,
+    and a friction coefficient known)."""
+    base = s * N_ROLES
+    su = base + ROLE_PRESSURE_UP
+    sd = base + ROLE_PRESSURE_DOWN
+    si = base + ROLE_FLOW_IN
+    so = base + ROLE_FLOW_OUT
+    ok_u = _usable(slot_cfg, slot_f, slot_i, su)
+    ok_d = _usable(slot_cfg, slot_f, slot_i, sd)
+    ok_i = _usable(slot_cfg, slot_f, slot_i, si)
+    ok_o = _usable(slot_cfg, slot_f, slot_i, so)
+    pu = slot_f[su, SF_HELD]
+    pd = slot_f[sd, SF_HELD]
+    b0 = GF_EST0
+    q_nom = seg_cfg[s, GC_NOMINAL_FLOW]
+    elev = seg_cfg[s, GC_LOC_ELEV]
+    vol = seg_cfg[s, GC_VOLUME_M3]
+    zs = seg_cfg[s, GC_Z_SLOPE]
+    rt = _gas_rt(seg_cfg, slot_cfg, slot_f, s)
+    q_reg = params[P_EST_QREG] * q_nom
+    if seg_f[s, b0 + ES_OK] == 0.0:
+        if not (ok_u and ok_d and pu > 0.0 and pd > 0.0):
+            return 0.0, 0.0, False
+        k = seg_cfg[s, GC_LOC_K0]
+        if not (k > 0.0):
+            q = slot_f[si, SF_HELD] if ok_i else np.nan
+            if not (abs(q) >= K_FROM_TICK_MIN_FLOW * q_nom):
+                return 0.0, 0.0, False
+            k = (pu * pu - pd * pd - 0.5 * elev * (pu * pu + pd * pd)) / (q * abs(q))
+            if not (k > 0.0):
+                return 0.0, 0.0, False
+        est_init(seg_f, s, b0, pu, slot_f[su, SF_HELD_VAR], pd, slot_f[sd, SF_HELD_VAR], k, 0.0)
+    var_silent = (SILENT_FLOW_SD_FRAC * q_nom) ** 2
+    if ok_i:
+        q_in = slot_f[si, SF_HELD]
+        v_in = slot_f[si, SF_HELD_VAR]
+    else:
+        q_in = est_end_flow(seg_f, s, b0, True, q_reg, elev)
+        v_in = var_silent
+    if ok_o:
+        q_out = slot_f[so, SF_HELD]
+        v_out = slot_f[so, SF_HELD_VAR]
+    else:
+        q_out = est_end_flow(seg_f, s, b0, False, q_reg, elev)
+        v_out = var_silent
+    sink = params[P_EST_SINK] * q_nom
+    est_tick(seg_f, s, b0, dt, q_in, v_in, q_out, v_out, pu, slot_f[su, SF_HELD_VAR], ok_u, pd,
+             slot_f[sd, SF_HELD_VAR], ok_d, vol, rt, zs, elev, sink * sink, params[P_EST_FRIC], q_reg)
+    lp, var = est_line_pack(seg_f, s, b0, vol, rt, zs)
+    if not (lp > 0.0 and var == var):
+        seg_f[s, b0 + ES_OK] = 0.0  # a diverged filter restarts from the next tick with both ends
+        return 0.0, 0.0, False
+    return lp, var, True
+
+
+@_jit
+def _est_recalibrate(seg_f, s, k, c0):
+    """The friction model the estimator uses from now on (the location's calibration, kernels/location.py)."""
+    if k > 0.0 and seg_f[s, GF_EST0 + ES_OK] != 0.0:
+        seg_f[s, GF_EST0 + ES_K] = k
+        seg_f[s, GF_EST0 + ES_C0] = c0

@@ -1,0 +1,66 @@
+"""The detector with the line-pack state estimator (`line_pack_estimator=1`) on one simulated line: its state in
+checkpoints, a silent end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from services.leakdetect.domain import layout as L
+from services.leakdetect.domain.config import DetectorParams
+from services.leakdetect.domain.detector import CheckpointError, DetectorState, process_batch
+
+from .sim import T0_US, detector_config, detector_readings
+
+ON = DetectorParams(line_pack_estimator=1)
+OFF = DetectorParams(line_pack_estimator=0)
+
+
+def _leaks(events: np.ndarray) -> np.ndarray:
+    return events[events["kind"] == L.EV_LEAK]
+
+
+def test_the_estimator_state_survives_a_checkpoint() -> None:
+    """Half the readings, a checkpoint, the rest on the restored state: the same events as one pass."""
+    cfg = detector_config()
+    readings = detector_readings("ops")
+    cut = readings[0].size // 3
+    whole = process_batch(DetectorState.new(cfg, ON), *(r[: 2 * cut] for r in readings))
+    state = DetectorState.new(cfg, ON)
+    first = process_batch(state, *(r[:cut] for r in readings))
+    assert state.seg_f[0, L.GF_EST0 + L.ES_OK] == 1.0
+    restored = DetectorState.from_bytes(state.to_bytes(), cfg, ON)
+    second = process_batch(restored, *(r[cut : 2 * cut] for r in readings))
+    assert np.array_equal(np.concatenate([first, second]), whole)
+
+
+def test_a_checkpoint_of_another_layout_or_line_pack_model_is_refused() -> None:
+    cfg = detector_config()
+    state = DetectorState.new(cfg, ON)
+    process_batch(state, *(r[:4000] for r in detector_readings("ops")))
+    blob = state.to_bytes()
+    # taken with the quasi-steady line pack: another parameter set
+    with pytest.raises(CheckpointError, match="parameters"):
+        DetectorState.from_bytes(blob, cfg, OFF)
+    # the layout before the estimator's columns (same parameters): seg_f is too narrow, and says so
+    old = DetectorState.new(cfg, ON)
+    old.seg_f = old.seg_f[:, : L.GF_EST0].copy()
+    with pytest.raises(CheckpointError, match="seg_f"):
+        DetectorState.from_bytes(old.to_bytes(), cfg, ON)
+
+
+def test_a_silent_end_keeps_the_balance_running() -> None:
+    """The downstream transmitter silent for 20 min: the estimator's line pack carries on (the blocks stay valid,
+    no alarm), its variance larger than with both ends."""
+    cfg = detector_config()
+    window = (5400.0, 6600.0)
+    readings = detector_readings("ops", silent_down=window)
+    n = int(np.searchsorted(readings[2], T0_US + int(6000.0 * 1e6)))
+    state = DetectorState.new(cfg, ON)
+    events = process_batch(state, *(r[:n] for r in readings))
+    both = DetectorState.new(cfg, ON)
+    process_batch(both, *(r[:n] for r in detector_readings("ops")))
+    assert len(_leaks(events)) == 0
+    assert state.seg_i[0, L.GI_LP_VALID] == 1
+    assert state.seg_f[0, L.GF_LP_VAR] > 1.5 * both.seg_f[0, L.GF_LP_VAR]
+    assert abs(state.seg_f[0, L.GF_LP] - both.seg_f[0, L.GF_LP]) < 3.0 * np.sqrt(state.seg_f[0, L.GF_LP_VAR])
