@@ -10,6 +10,7 @@ USAGE = """usage: python -m services.leakdetect [--dev | replay ...]
   (no arguments)   run the stream worker: telemetry.readings.v1 -> leak.alarms.v1 (PIPEWARDEN_* settings, README)
   --dev            the same, for development: without PIPEWARDEN_LEAKDETECT_JWT_KEYS_FILE, throwaway token keys
   replay ...       replay a historian export through the detectors: python -m services.leakdetect replay --help
+  learn ...        learning commands (learn now, this period was leak-free, status): ... learn --help
 """
 
 
@@ -27,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         except BrokenPipeError:  # the reader went away (`... | head`): stop quietly, as other tools do
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 1
+    if args[:1] == ["learn"]:
+        from services.leakdetect.entrypoints.learn_cli import main as learn
+
+        return learn(args[1:])
     dev = args == ["--dev"]
     if args and not dev:
         print(USAGE, file=sys.stderr if args[0] not in ("-h", "--help") else sys.stdout, end="")

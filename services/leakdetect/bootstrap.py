@@ -131,7 +131,10 @@ def serve(config: LeakdetectConfig, verifier: TokenVerifier | None) -> None:
         log.info("metrics listening", extra={"metrics_port": server.port})
     query = None
     if verifier is not None:
-        query = QueryServer(LeakQueryServicer(network, lambda: worker.processor.views.copy(), verifier),
+        from services.leakdetect.adapters.command_publisher import KafkaCommandPublisher
+
+        publisher = KafkaCommandPublisher(config.kafka_bootstrap, config.kafka_security)
+        query = QueryServer(LeakQueryServicer(network, lambda: worker.processor.views.copy(), verifier, publisher),
                             config.grpc_port, credentials=credentials)
         query.start()
         log.info("query API listening", extra={"grpc_port": query.port, "tls": credentials is not None})

@@ -80,4 +80,13 @@ class CoreDetector:
             mdlr_kg_per_s=s.mdlr_kg_per_s,
             tag_health={tag: HEALTH_NAMES.index(h) for tag, h in s.sensor_health.items() if h != "unknown"},
             clock_us=0 if s.time_unix_s is None else round(s.time_unix_s * 1e6),
+            baseline=s.baseline,
         )
+
+    def learn_now(self, segment_id: str, state: Any, at_unix_s: float) -> None:
+        pipeline: Pipeline = state
+        pipeline.learn_now(segment_id, at_unix_s)
+
+    def mark_leak_free(self, segment_id: str, state: Any, start_unix_s: float, end_unix_s: float) -> None:
+        pipeline: Pipeline = state
+        pipeline.mark_leak_free(segment_id, start_unix_s, end_unix_s)

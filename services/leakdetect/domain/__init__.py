@@ -153,7 +153,7 @@ from ._alarm import (
     SegmentStatus,
     WindowStatus,
 )
-from ._pipeline import LearningError, Pipeline, UnknownTagError
+from ._pipeline import LearningError, PeriodNotOverError, Pipeline, UnknownTagError
 from .config import DetectorConfig, DetectorParams
 from .detector import (
     EVENT_DTYPE,
@@ -178,6 +178,7 @@ __all__ = [
     "DetectorState",
     "LearningError",
     "NetworkDetectorConfig",
+    "PeriodNotOverError",
     "Pipeline",
     "SegmentStatus",
     "UnknownTagError",

@@ -48,6 +48,10 @@ class LearningError(ValueError):
     """A learning command that cannot be carried out (the message names why and what would work)."""
 
 
+class PeriodNotOverError(LearningError):
+    """"This period was leak-free" for a period the segment's readings have not passed yet."""
+
+
 _LEARN_MODE_NAMES = ("initial", "idle", "relearn", "learn_now", "pending")  # layout.LM_*
 
 
@@ -346,7 +350,7 @@ class Pipeline:
                 "confirm a period within that, or use learn_now")
         if used == REFIT_NOT_OVER:
             clock = float(st.seg_i[i, L.GI_CLOCK]) / 1e6
-            raise LearningError(
+            raise PeriodNotOverError(
                 f"segment {segment_id}: the period ends at {_utc(end_unix_s)}, after the segment's last closed block "
                 f"(clock {_utc(clock)}): confirm it once it is over, or use learn_now")
         if used == REFIT_TOO_FEW:

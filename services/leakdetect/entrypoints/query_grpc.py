@@ -7,11 +7,18 @@ Callers present the same signed tokens as for workorders (``authorization: Beare
 audience ``pipewarden-leakdetect``): every role may read, only in its districts. A request naming a segment
 outside them, or a district not theirs, is PERMISSION_DENIED; the active-alarm list without a district holds
 only the caller's districts. Refusals are counted by reason (``pipewarden_leakdetect_query_refused_calls_total``).
+
+Learning commands (``LearnNow``, ``MarkLeakFree``; issue 24) are for the roles of
+``service_layer.learning.LEARNING_PERMISSIONS`` (supervisors), in their districts; the call publishes a
+``LearningCommand`` on ``leak.learning-commands.v1`` (through ``publish_command``) and answers with its id: the
+worker that owns the segment applies it, and its outcome shows in ``GetSegmentStatus`` (``baseline.last_command``).
 """
 
 from __future__ import annotations
 
 import math
+import time
+import uuid
 from collections.abc import Callable, Mapping
 from concurrent import futures
 from typing import TypeVar
@@ -21,10 +28,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter
 
-from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
+from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2, learning_pb2
 from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2 as qpb
 from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2_grpc as qgrpc
 from services.grpcserve import Undecodable, add_lenient_service
+from services.leakdetect.service_layer import learning
 from services.leakdetect.service_layer.processor import SegmentView
 from services.network import Network
 from services.tokens import Claims, InvalidToken, TokenVerifier, bearer_from_metadata
@@ -53,13 +61,51 @@ def _decoded(request: Request | Undecodable, context: grpc.ServicerContext) -> R
     return request
 
 
+def _us(t_s: float | None) -> int:
+    return 0 if t_s is None or not math.isfinite(t_s) else round(t_s * 1e6)
+
+
+def baseline_message(baseline: object, last_command: Mapping[str, str] | None) -> learning_pb2.BaselineStatus:
+    """The status API's form of `domain.BaselineStatus` (infinities and nan as 0)."""
+    out = learning_pb2.BaselineStatus()
+    b = baseline
+    if b is not None:
+        out.learned = bool(b.learned)  # type: ignore[attr-defined]
+        out.source = b.source  # type: ignore[attr-defined]
+        out.learned_unix_us = _us(b.learned_unix_s)  # type: ignore[attr-defined]
+        out.window_start_unix_us = _us(b.window_start_unix_s)  # type: ignore[attr-defined]
+        out.blocks = max(0, int(b.blocks))  # type: ignore[attr-defined]
+        for name in ("offset_kg_per_s", "offset_sd_kg_per_s", "gain", "gain_sd", "kappa", "throughput_kg_per_s",
+                     "friction_calibration_blocks", "mdlr_15min_kg_per_s"):
+            setattr(out, name, _finite(getattr(b, name)))
+        out.friction_k = _finite(b.friction_k if b.friction_k is not None else 0.0)  # type: ignore[attr-defined]
+        out.friction_k_sd = _finite(b.friction_k_sd if b.friction_k_sd is not None else 0.0)  # type: ignore[attr-defined]
+        out.learning = b.learning  # type: ignore[attr-defined]
+        out.learning_blocks = max(0, int(b.learning_blocks))  # type: ignore[attr-defined]
+        out.learning_window_blocks = max(0, int(b.learning_window_blocks))  # type: ignore[attr-defined]
+        out.skipped_transient_blocks = max(0, int(b.skipped_transient_blocks))  # type: ignore[attr-defined]
+        out.next_relearn_unix_us = _us(b.next_relearn_unix_s)  # type: ignore[attr-defined]
+        out.relearns_adopted = max(0, int(b.relearns_adopted))  # type: ignore[attr-defined]
+        out.relearns_rejected = max(0, int(b.relearns_rejected))  # type: ignore[attr-defined]
+        out.last_rejection = b.last_rejection or ""  # type: ignore[attr-defined]
+    if last_command:
+        out.last_command.CopyFrom(learning_pb2.LearningCommandOutcome(**dict(last_command)))
+    return out
+
+
 class LeakQueryServicer(qgrpc.LeakQueryServiceServicer):
     def __init__(
-        self, network: Network, views: Callable[[], Mapping[str, SegmentView]], verifier: TokenVerifier
+        self, network: Network, views: Callable[[], Mapping[str, SegmentView]], verifier: TokenVerifier,
+        publish_command: Callable[[learning_pb2.LearningCommand], None] | None = None,
+        clock_s: Callable[[], float] = time.time,
     ) -> None:
+        """`publish_command`: puts a learning command on leak.learning-commands.v1 (None: this API takes none,
+        UNAVAILABLE); `clock_s`: the wall clock, for "learn now" without a time."""
         self.network = network
         self._views = views
         self._verifier = verifier
+        self._publish = publish_command
+        self._clock_s = clock_s
 
     def _caller(self, context: grpc.ServicerContext) -> Claims:
         """The verified caller; UNAUTHENTICATED (with the token's problem, never the token) otherwise."""
@@ -114,6 +160,8 @@ class LeakQueryServicer(qgrpc.LeakQueryServiceServicer):
             status.duplicate_records = view.duplicates
             if view.active_alarm is not None:
                 status.active_alarm.CopyFrom(view.active_alarm)
+            status.baseline.CopyFrom(baseline_message(getattr(st, "baseline", None),
+                                                      getattr(view, "last_command", None)))
         return qpb.GetSegmentStatusResponse(status=status)
 
     def ListActiveAlarms(
@@ -150,6 +198,58 @@ class LeakQueryServicer(qgrpc.LeakQueryServiceServicer):
                 ev.ParseFromString(raw)
                 events.append(ev)
         return qpb.GetAlarmHistoryResponse(events=events)
+
+
+    # --- learning commands (issue 24) ----------------------------------------------------------------------
+    def _command_caller(self, method: str, raw_segment: str, context: grpc.ServicerContext) -> tuple[Claims, str]:
+        """The caller, allowed `method` (`learning.LEARNING_PERMISSIONS`) on this segment's district."""
+        caller = self._caller(context)
+        problem = learning.refusal(method, caller.role)
+        if problem is not None:
+            REFUSED_CALLS.labels("permission_denied").inc()
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{caller.role}:{caller.subject}: {problem}")
+        sid = self._segment_id(raw_segment, context)
+        district = self.network.segments[sid].district
+        if not caller.may_see(district):
+            REFUSED_CALLS.labels("permission_denied").inc()
+            context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                          f"{caller.role}:{caller.subject} may not give learning commands for segment {sid} "
+                          f"(district {district!r})")
+        return caller, sid
+
+    def _send(self, cmd: learning_pb2.LearningCommand, caller: Claims,
+              context: grpc.ServicerContext) -> qpb.LearningCommandResponse:
+        cmd.command_id = str(uuid.uuid4())
+        cmd.requested_by = f"{caller.role}:{caller.subject}"
+        cmd.requested_unix_us = round(self._clock_s() * 1e6)
+        problem = learning.command_problem(cmd, self.network.segments)
+        if problem is not None:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+        if self._publish is None:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "this query API takes no learning commands")
+        try:
+            self._publish(cmd)  # type: ignore[misc]
+        except learning.CommandPublishError as exc:
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"the learning command was not queued: {exc}")
+        return qpb.LearningCommandResponse(command_id=cmd.command_id)
+
+    def LearnNow(
+        self, request: qpb.LearnNowRequest | Undecodable, context: grpc.ServicerContext
+    ) -> qpb.LearningCommandResponse:
+        raw = _decoded(request, context)
+        caller, sid = self._command_caller("LearnNow", raw.segment_id, context)
+        at_us = raw.at_unix_us or round(self._clock_s() * 1e6)
+        cmd = learning_pb2.LearningCommand(segment_id=sid, learn_now=learning_pb2.LearnNow(at_unix_us=at_us))
+        return self._send(cmd, caller, context)
+
+    def MarkLeakFree(
+        self, request: qpb.MarkLeakFreeRequest | Undecodable, context: grpc.ServicerContext
+    ) -> qpb.LearningCommandResponse:
+        raw = _decoded(request, context)
+        caller, sid = self._command_caller("MarkLeakFree", raw.segment_id, context)
+        cmd = learning_pb2.LearningCommand(segment_id=sid, mark_leak_free=learning_pb2.MarkLeakFree(
+            start_unix_us=raw.start_unix_us, end_unix_us=raw.end_unix_us))
+        return self._send(cmd, caller, context)
 
 
 # A query names a segment or a district: no request is anywhere near this. Larger ones are refused by gRPC

@@ -24,7 +24,14 @@ import faust
 from services.leakdetect.adapters.metrics import PrometheusMetrics
 from services.leakdetect.config import LeakdetectConfig
 from services.leakdetect.service_layer.processor import BatchProcessor, BatchResult, RawRecord
-from services.topics import LEAK_ALARMS, LEAK_DEAD_LETTER, LEAK_SENSOR_HEALTH, TELEMETRY_READINGS, encode
+from services.topics import (
+    LEAK_ALARMS,
+    LEAK_DEAD_LETTER,
+    LEAK_LEARNING_COMMANDS,
+    LEAK_SENSOR_HEALTH,
+    TELEMETRY_READINGS,
+    encode,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +76,12 @@ class LeakdetectWorker:
             STATE_TABLE, default=None, partitions=partitions, key_type=bytes, value_type=bytes
         )
         self.processor = make_processor(self.table)
+        # the readings and the users' learning commands (issue 24), co-partitioned (same count, keyed by segment):
+        # one agent consumes both, so a segment's commands are applied by the worker that owns its readings, in
+        # its stream between batches of readings
         self.readings_topic = self.app.topic(
-            TELEMETRY_READINGS.name, key_serializer="raw", value_serializer="raw", partitions=partitions
+            TELEMETRY_READINGS.name, LEAK_LEARNING_COMMANDS.name, key_serializer="raw", value_serializer="raw",
+            partitions=partitions,
         )
         self.alarms_topic = self.app.topic(LEAK_ALARMS.name, key_serializer="raw", value_serializer="raw")
         self.health_topic = self.app.topic(LEAK_SENSOR_HEALTH.name, key_serializer="raw", value_serializer="raw")

@@ -26,6 +26,8 @@ class SegmentStatusView:
     mdlr_kg_per_s: float = float("nan")
     tag_health: Mapping[str, int] = field(default_factory=dict)
     clock_us: int = 0
+    # the learned baseline (`domain.BaselineStatus`; None where the detector does not report one)
+    baseline: Any = None
 
 
 class SegmentDetector(Protocol):
@@ -58,6 +60,15 @@ class SegmentDetector(Protocol):
     def load(self, segment_id: str, data: bytes) -> Any: ...
 
     def status(self, segment_id: str, state: Any) -> SegmentStatusView: ...
+
+    def learn_now(self, segment_id: str, state: Any, at_unix_s: float) -> None:
+        """Learn a new baseline over the learning window from `at_unix_s` (source time)."""
+        ...
+
+    def mark_leak_free(self, segment_id: str, state: Any, start_unix_s: float, end_unix_s: float) -> None:
+        """Refit the baseline from [start, end]; `domain.LearningError` names why not (`PeriodNotOverError`:
+        the readings have not passed the end yet)."""
+        ...
 
 
 class StateStore(Protocol):

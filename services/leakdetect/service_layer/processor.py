@@ -23,17 +23,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2
+from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2, learning_pb2
 from services.contracts.pipewarden.telemetry.v1 import records_pb2
-from services.leakdetect.service_layer import ports
+from services.leakdetect.domain import LearningError, PeriodNotOverError
+from services.leakdetect.service_layer import learning, ports
 from services.leakdetect.service_layer.alarms import AlarmPolicy, AlarmTracker, SegmentInfo
 from services.leakdetect.service_layer.segment_state import SegmentRuntime, StateDecodeError
 from services.network.quality import QUALITY_GOOD, QUALITY_MAX
-from services.topics import PoisonRecordError, dead_letter_headers, decode
+from services.topics import LEAK_LEARNING_COMMANDS, PoisonRecordError, dead_letter_headers, decode
 
 log = logging.getLogger(__name__)
 
 _READINGS_TYPE = "pipewarden.telemetry.v1.SegmentReadings"
+_COMMAND_TYPE = "pipewarden.leakdetect.v1.LearningCommand"
 # 2000-01-01T00:00:00Z: an earlier source time is a gateway clock that was never set, not a reading.
 _EARLIEST_SOURCE_TIME_US = 946_684_800_000_000
 
@@ -90,6 +92,8 @@ class SegmentView:
     late_dropped: int
     duplicates: int
     partition: int
+    # what became of the segment's last learning command (`learning`), or None
+    last_command: Mapping[str, str] | None = None
 
 
 class BadContent(ValueError):
@@ -326,8 +330,21 @@ class BatchProcessor:
         latest_source_time_us = self.clock.now_us() + self.max_clock_skew_us
         result = BatchResult(records=len(batch))
         by_segment: dict[str, list[tuple[RawRecord, records_pb2.SegmentReadings, RecordReadings]]] = {}
+        commands: dict[str, list[tuple[RawRecord, learning_pb2.LearningCommand]]] = {}
         unknown_tags = 0
         for raw in batch:
+            if raw.topic == LEAK_LEARNING_COMMANDS.name:
+                try:
+                    cmd = decode(learning_pb2.LearningCommand, raw.value, topic=raw.topic, partition=raw.partition,
+                                 offset=raw.offset)
+                    problem = learning.command_problem(cmd, self.segments)
+                    if problem is not None:
+                        raise self._poison(raw, problem, _COMMAND_TYPE)
+                except PoisonRecordError as exc:
+                    result.dead_letters.append(DeadLetter(raw.key, raw.value, dead_letter_headers(exc)))
+                    continue
+                commands.setdefault(cmd.segment_id, []).append((raw, cmd))
+                continue
             prev = result.positions.get(raw.partition, -1)
             result.positions[raw.partition] = max(prev, raw.offset)
             try:
@@ -364,7 +381,7 @@ class BatchProcessor:
                     continue
                 seg_readings = _SegmentReadings.of(items)
             try:
-                outcome = self._process_segment(segment_id, items, seg_readings)
+                outcome = self._process_segment(segment_id, items, seg_readings, commands.pop(segment_id, []))
             except Exception as exc:
                 # One segment's failure must not take the batch's other segments down with it (faust acks a
                 # batch whose loop body raised): its records are dead-lettered rather than acked and lost, and
@@ -382,15 +399,29 @@ class BatchProcessor:
             result.readings += outcome.readings
             if outcome.checkpoint is not None:
                 result.checkpoints.append(outcome.checkpoint)
+        for segment_id, cmds in commands.items():  # segments with commands and no readings in this batch
+            try:
+                outcome = self._process_segment(segment_id, [], _SegmentReadings.of([]), cmds)
+            except Exception as exc:
+                log.exception("learning commands failed, dead-lettered", extra={"segment_id": segment_id})
+                self._cache.pop(segment_id, None)
+                self._unwritten.pop(segment_id, None)
+                for raw, _ in cmds:
+                    headers = dead_letter_headers(
+                        self._poison(raw, f"processing failed: {type(exc).__name__}: {exc}", _COMMAND_TYPE))
+                    result.dead_letters.append(DeadLetter(raw.key, raw.value, headers))
+                continue
+            if outcome.checkpoint is not None:
+                result.checkpoints.append(outcome.checkpoint)
         if result.dead_letters:
             self.metrics.poison(len(result.dead_letters))
         result.decided_unix_us = self.clock.now_us()
         return result
 
     @staticmethod
-    def _poison(raw: RawRecord, reason: str) -> PoisonRecordError:
+    def _poison(raw: RawRecord, reason: str, message_type: str = _READINGS_TYPE) -> PoisonRecordError:
         return PoisonRecordError(
-            reason, message_type=_READINGS_TYPE, topic=raw.topic, partition=raw.partition, offset=raw.offset
+            reason, message_type=message_type, topic=raw.topic, partition=raw.partition, offset=raw.offset
         )
 
     def _process_segment(
@@ -398,6 +429,7 @@ class BatchProcessor:
         segment_id: str,
         items: list[tuple[RawRecord, records_pb2.SegmentReadings, RecordReadings]],
         seg_readings: _SegmentReadings,
+        commands: Sequence[tuple[RawRecord, learning_pb2.LearningCommand]] = (),
     ) -> _SegmentOutcome:
         runtime = self._runtime(segment_id)
         # From here on the runtime differs from the stored checkpoint until `checkpoint` writes it.
@@ -405,7 +437,7 @@ class BatchProcessor:
         outcome = _SegmentOutcome([], [], 0, None)
         keep: list[int] = []
         replayed = duplicates = 0
-        partition = items[0][0].partition
+        partition = items[0][0].partition if items else commands[0][0].partition
         for i, (raw, msg, _) in enumerate(items):
             if raw.partition == runtime.partition and raw.offset <= runtime.last_offset:
                 replayed += 1
@@ -419,7 +451,7 @@ class BatchProcessor:
             keep.append(i)
         if replayed:
             self.metrics.replayed(replayed)
-        if replayed == len(items):
+        if replayed == len(items) and not commands and not runtime.pending_commands:
             if cached is not None:
                 self._cache[segment_id] = cached  # nothing changed
             return outcome  # no checkpoint
@@ -453,10 +485,60 @@ class BatchProcessor:
             if out.health:
                 self.metrics.sensor_health(len(out.health))
             outcome.alarms, outcome.health = out.alarms, out.health
+        if commands or runtime.pending_commands:
+            if self._apply_commands(segment_id, runtime, commands):
+                status = self.detector.status(segment_id, runtime.detector_state)
+            elif not keep and not commands:
+                if cached is not None:
+                    self._cache[segment_id] = cached  # nothing changed
+                return outcome
         data = runtime.encode(self.detector.dump(segment_id, runtime.detector_state))
         outcome.checkpoint = Checkpoint(segment_id, partition, data)
         self._unwritten[segment_id] = (runtime, self._view(runtime, status))
         return outcome
+
+    def _apply_commands(self, segment_id: str, runtime: SegmentRuntime,
+                        commands: Sequence[tuple[RawRecord, learning_pb2.LearningCommand]]) -> bool:
+        """Apply the batch's learning commands (each id once: ids are remembered with the record ids), then the
+        waiting "this period was leak-free" ones whose period the readings have passed. Returns whether any
+        changed the detector or the segment's command bookkeeping."""
+        changed = False
+        for _raw, cmd in commands:
+            key = f"cmd:{cmd.command_id}"
+            if runtime.seen(key):
+                self.metrics.duplicates(1)
+                continue
+            runtime.remember(key, self.dedupe_records)
+            changed = True
+            if cmd.HasField("learn_now"):
+                try:
+                    self.detector.learn_now(segment_id, runtime.detector_state, cmd.learn_now.at_unix_us / 1e6)
+                    runtime.last_command = _outcome(cmd, "applied", "learning from the given time")
+                except LearningError as exc:
+                    runtime.last_command = _outcome(cmd, "refused", str(exc))
+            elif len(runtime.pending_commands) >= learning.MAX_PENDING:
+                runtime.last_command = _outcome(
+                    cmd, "refused", f"{learning.MAX_PENDING} leak-free periods already wait for their readings")
+            else:
+                runtime.pending_commands.append(cmd.SerializeToString())
+                runtime.last_command = _outcome(cmd, "pending", "waiting for the readings to pass the period's end")
+        waiting: list[bytes] = []
+        for blob in runtime.pending_commands:
+            cmd = learning_pb2.LearningCommand()
+            cmd.ParseFromString(blob)
+            m = cmd.mark_leak_free
+            try:
+                self.detector.mark_leak_free(segment_id, runtime.detector_state, m.start_unix_us / 1e6,
+                                             m.end_unix_us / 1e6)
+                runtime.last_command = _outcome(cmd, "applied", "baseline refitted from the period")
+            except PeriodNotOverError:
+                waiting.append(blob)
+                continue
+            except LearningError as exc:
+                runtime.last_command = _outcome(cmd, "refused", str(exc))
+            changed = True
+        runtime.pending_commands = waiting
+        return changed
 
     def _view(self, runtime: SegmentRuntime, status: ports.SegmentStatusView | None) -> SegmentView:
         info = self.segments[runtime.segment_id]
@@ -475,4 +557,9 @@ class BatchProcessor:
             late_dropped=runtime.late_dropped,
             duplicates=runtime.duplicates,
             partition=runtime.partition,
+            last_command=runtime.last_command,
         )
+
+
+def _outcome(cmd: learning_pb2.LearningCommand, outcome: str, message: str) -> dict[str, str]:
+    return {"command_id": cmd.command_id, "outcome": outcome, "message": message, "requested_by": cmd.requested_by}

@@ -170,6 +170,10 @@ class SegmentRuntime:
     duplicates: int = 0
     # Incidents raised on this segment so far (the next one's number).
     incidents: int = 0
+    # Learning commands (`learning`): encoded "this period was leak-free" commands waiting for the readings to
+    # pass their period, and what became of the last command (command_id, outcome, message, requested_by).
+    pending_commands: list[bytes] = field(default_factory=list)
+    last_command: dict[str, str] | None = None
     _id_set: set[str] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
@@ -191,7 +195,8 @@ class SegmentRuntime:
             ("v", self.reorder.value.astype("<f8").tobytes()),
             ("q", self.reorder.quality.astype("i1").tobytes()),
             ("det", detector_blob),
-        ] + [(f"h{i}", h) for i, h in enumerate(self.history)]
+        ] + [(f"h{i}", h) for i, h in enumerate(self.history)] + [
+            (f"c{i}", c) for i, c in enumerate(self.pending_commands)]
         header = {
             "segment_id": self.segment_id,
             "partition": self.partition,
@@ -206,6 +211,8 @@ class SegmentRuntime:
             "late_dropped": self.late_dropped,
             "duplicates": self.duplicates,
             "incidents": self.incidents,
+            "pending_n": len(self.pending_commands),
+            "last_command": self.last_command,
             "blobs": [[name, len(b)] for name, b in blobs],
         }
         head = json.dumps(header, separators=(",", ":")).encode()
@@ -252,9 +259,13 @@ class SegmentRuntime:
                 duplicates=int(header["duplicates"]),
                 # Absent from checkpoints written before incidents were counted.
                 incidents=int(header.get("incidents", 0)),
+                # Absent from checkpoints written before learning commands.
+                pending_commands=[blobs[f"c{i}"] for i in range(int(header.get("pending_n", 0)))],
+                last_command=(None if header.get("last_command") is None
+                              else {str(k): str(v) for k, v in header["last_command"].items()}),
             )
         except StateDecodeError:
             raise
-        except (KeyError, ValueError, TypeError, IndexError, struct.error) as exc:
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError, struct.error) as exc:
             raise StateDecodeError(f"corrupt segment state: {exc}") from exc
         return runtime, blobs["det"]
