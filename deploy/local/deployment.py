@@ -137,19 +137,25 @@ def ensure_secrets(deployment: Deployment) -> dict[str, Any]:
 
 def ensure_tls(deployment: Deployment) -> None:
     """With ``tls: true``: the local CA, one server certificate (localhost, 127.0.0.1) for every gRPC server and
-    the broker, and Kafka's SCRAM password, made on first use under ``<data_dir>/tls`` (keys 0600)."""
+    the broker, a client certificate per gateway of the network (CN and SAN = its id: telemetry's mutual TLS)
+    and one for the operators' probes, and Kafka's SCRAM password, made on first use under ``<data_dir>/tls``
+    (keys 0600)."""
     if not deployment.tls:
         return
-    from deploy.local.pki import ensure_ca, issue
+    from deploy.local.pki import ensure_ca, issue, issue_client
 
     d = deployment
     made = not d.tls_ca_file.exists()
     ca = ensure_ca(d.tls_dir, name=f"Pipewarden local CA ({d.data_dir})")
     issue(ca, d.tls_dir, "server", common_name="localhost")
+    for gateway in _gateway_ids(d):  # a gateway added to the network gets its certificate on the next `up`
+        issue_client(ca, d.tls_gateway_cert_dir, gateway)
+    issue_client(ca, d.tls_dir, d.tls_ops_cert[0].stem)
     if not d.kafka_password_file.exists():
         _write_private(d.kafka_password_file, secrets.token_hex(24) + "\n")
     if made:
-        print(f"local CA and server certificate written to {d.tls_dir} (keys 0600); clients trust {d.tls_ca_file}",
+        print(f"local CA, server, gateway and operator certificates written to {d.tls_dir} (keys 0600); clients "
+              f"trust {d.tls_ca_file}",
               file=sys.stderr)
 
 
@@ -342,14 +348,15 @@ def _http_health(port: int) -> str | None:
 
 
 # --- probes --------------------------------------------------------------------------------------------
-def _grpc_health_of(port: int, ca_file: Path | None = None) -> str | None:
+def _grpc_health_of(port: int, ca_file: Path | None = None, client: tuple[Path, Path] | None = None) -> str | None:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     from services.grpctls import ClientTLS
     from services.grpctls import channel as grpc_channel
 
-    tls = ClientTLS(str(ca_file)) if ca_file is not None else None
+    cert, key = (str(client[0]), str(client[1])) if client is not None else (None, None)
+    tls = ClientTLS(str(ca_file), cert, key) if ca_file is not None else None
     with grpc_channel(f"127.0.0.1:{port}", tls) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=3)
@@ -399,7 +406,8 @@ def probe(deployment: Deployment, program: Program) -> tuple[bool, str]:
     tls = " (TLS)" if d.tls else ""
 
     def _grpc_health(port: int) -> str | None:  # over TLS, checked against the deployment's CA, when it has one
-        return _grpc_health_of(port, ca)
+        # With the operators' client certificate: telemetry (mutual TLS) accepts no connection without one.
+        return _grpc_health_of(port, ca, d.tls_ops_cert if d.tls else None)
 
     if program.kind == "kafka":
         checks = [(f"Kafka metadata :{d.kafka_port}{' (SASL_SSL)' if d.tls else ''}",
