@@ -471,7 +471,7 @@ def refit_from_ring(s, t0_us, t1_us, params, slot_cfg, seg_f, seg_i, ring, count
         return REFIT_NOT_OVER
     # first count the groups the period gives (runs of usable blocks, a gap drops the open group), so that a
     # refused refit leaves the open learning window as it was
-    group = np.int64(params[P_LEARN_GROUP])
+    group = int(params[P_LEARN_GROUP])
     groups = 0
     run = 0
     for age in range(back - 1, -1, -1):
