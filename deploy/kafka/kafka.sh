@@ -19,7 +19,10 @@
 #   PIPEWARDEN_KAFKA_SECURITY_PROTOCOL [PLAINTEXT] | SSL | SASL_SSL   (the clients read the same variable)
 #   PIPEWARDEN_KAFKA_SSL_SERVER_CERTFILE, PIPEWARDEN_KAFKA_SSL_SERVER_KEYFILE   the broker's PEM cert + PKCS#8 key
 #   PIPEWARDEN_KAFKA_SSL_CAFILE           CA bundle (clients check the broker with it; mTLS clients are checked with it)
-#   PIPEWARDEN_KAFKA_SSL_CLIENT_AUTH [none] | required   mutual TLS on the client listener
+#   PIPEWARDEN_KAFKA_SSL_CLIENT_AUTH [none] | required   mutual TLS on the client listener: every client presents
+#                                         a certificate signed by PIPEWARDEN_KAFKA_SSL_CAFILE (with SASL_SSL: and its
+#                                         SCRAM password too); this script's own tools then present
+#   PIPEWARDEN_KAFKA_SSL_CERTFILE, PIPEWARDEN_KAFKA_SSL_KEYFILE   a client certificate + key (the clients' variables)
 #   PIPEWARDEN_KAFKA_SASL_MECHANISM [SCRAM-SHA-512] | SCRAM-SHA-256
 #   PIPEWARDEN_KAFKA_SASL_USERNAME, PIPEWARDEN_KAFKA_SASL_PASSWORD_FILE   the broker's own SCRAM user (and the
 #                                         one kafka.sh's topic tool connects as); created when the log dir is formatted
@@ -144,6 +147,13 @@ check_security() {
         [[ -f "${!v}" ]] || die "$v: no such file: ${!v}"
     done
     case "$SSL_CLIENT_AUTH" in none|required) ;; *) die "PIPEWARDEN_KAFKA_SSL_CLIENT_AUTH must be none or required" ;; esac
+    if [[ "$SSL_CLIENT_AUTH" == required ]]; then
+        # The readiness check and topic creation below connect as clients: they need a certificate of their own.
+        for v in PIPEWARDEN_KAFKA_SSL_CERTFILE PIPEWARDEN_KAFKA_SSL_KEYFILE; do
+            [[ -n "${!v:-}" ]] || die "PIPEWARDEN_KAFKA_SSL_CLIENT_AUTH=required needs $v (this script's own client certificate)"
+            [[ -f "${!v}" ]] || die "$v: no such file: ${!v}"
+        done
+    fi
     if [[ "$SECURITY_PROTOCOL" == SASL_SSL ]]; then
         case "$SASL_MECHANISM" in SCRAM-SHA-512|SCRAM-SHA-256) ;;
             *) die "PIPEWARDEN_KAFKA_SASL_MECHANISM must be SCRAM-SHA-512 or SCRAM-SHA-256, got '$SASL_MECHANISM'" ;; esac
@@ -178,7 +188,9 @@ inter.broker.listener.name=$name
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,$name:$name
 EOF
     [[ "$SECURITY_PROTOCOL" == PLAINTEXT ]] && return 0
-    # Kafka's PEM keystore is one file: the private key (PKCS#8), then the certificate chain.
+    # Kafka's PEM keystore is one file: the private key (PKCS#8), then the certificate chain. Client
+    # authentication is set per listener too: a SASL_SSL listener ignores the broker-wide ssl.client.auth, and
+    # without this line a SASL_SSL broker with PIPEWARDEN_KAFKA_SSL_CLIENT_AUTH=required let clients in without one.
     local keystore="$DATA_DIR/tls/keystore.pem"
     mkdir -p "$DATA_DIR/tls"
     (umask 077; cat "$PIPEWARDEN_KAFKA_SSL_SERVER_KEYFILE" "$PIPEWARDEN_KAFKA_SSL_SERVER_CERTFILE" >"$keystore")
@@ -188,6 +200,7 @@ ssl.keystore.location=$keystore
 ssl.truststore.type=PEM
 ssl.truststore.location=$(realpath "$PIPEWARDEN_KAFKA_SSL_CAFILE")
 ssl.client.auth=$SSL_CLIENT_AUTH
+listener.name.$(echo "$name" | tr 'A-Z' 'a-z').ssl.client.auth=$SSL_CLIENT_AUTH
 ssl.enabled.protocols=TLSv1.3,TLSv1.2
 ssl.endpoint.identification.algorithm=https
 EOF
