@@ -13,6 +13,8 @@
 ``logs``   ``tail -F`` of the log files (``--service NAME`` for one program or a family, e.g. telemetry).
 ``token``  prints a caller token (workorders, leakdetect's query API) signed with the deployment's current key.
 ``rotate-keys``  a new signing key beside the old one (both verify; ``--keep 1`` later retires the old one).
+``rotate-kafka-password``  (``tls: true``) a new Kafka SCRAM password: on the broker, then in its file, then the
+           Kafka clients restarted one by one (deploy/local/kafka_password.py).
 ``gateway-token``  ``--gateway GW`` adds a token for a gateway and prints it once (only its hash is kept);
            ``--revoke GW|TOKEN_ID`` removes a gateway's tokens (telemetry refuses them within a second, no
            restart).
@@ -735,6 +737,8 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--ttl-s", type=float, default=8 * 3600.0)
     keys = sub.add_parser("rotate-keys", help="a new token signing key beside the old one")
     keys.add_argument("--keep", type=int, default=2, help="keys kept in the key set (2: the old one still verifies)")
+    sub.add_parser("rotate-kafka-password", help="a new Kafka SCRAM password: on the broker, in its file, clients "
+                   "restarted (tls: true)")
     gw = sub.add_parser("gateway-token", help="add (printed once) or revoke a gateway's token")
     which = gw.add_mutually_exclusive_group(required=True)
     which.add_argument("--gateway", help="add a token for this gateway")
@@ -758,4 +762,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_rotate_keys(deployment, args.keep)
         if args.command == "gateway-token":
             return cmd_gateway_token(deployment, args.gateway, args.revoke)
+        if args.command == "rotate-kafka-password":
+            from deploy.local.kafka_password import cmd_rotate_kafka_password
+
+            return cmd_rotate_kafka_password(deployment)
         return cmd_token(deployment, args.role, args.districts, args.subject, args.ttl_s)
