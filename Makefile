@@ -92,7 +92,8 @@ test-integration: venv kafka-jars pg-install
 # A second, TLS-on deployment (tls: true: local CA, SASL_SSL broker, TLS gRPC) and a smoke load test against it:
 # about 3 minutes, so not part of `make test`.
 test-tls: venv kafka-jars pg-install
-	PIPEWARDEN_TEST_TLS_DEPLOYMENT=1 $(PY) -m pytest tests/deploy/test_tls_deployment.py
+	PIPEWARDEN_TEST_TLS_DEPLOYMENT=1 $(PY) -m pytest tests/deploy/test_tls_deployment.py \
+		tests/integration/security/test_kafka_tls_options.py
 
 demo: venv kafka-jars
 	$(PY) -m deploy.demo $(DEMO_ARGS)
@@ -158,6 +159,10 @@ gateway-token: venv
 # A new token signing key beside the old one (KEEP=1 later retires the old one).
 rotate-keys: venv
 	$(DEPLOY) rotate-keys $(if $(KEEP),--keep $(KEEP))
+
+# tls: true: a new Kafka SCRAM password, on the running broker first, then in its 0600 file; clients restarted.
+rotate-kafka-password: venv
+	$(DEPLOY) rotate-kafka-password
 
 clean:
 	rm -rf $(VENV) .cache var .pytest_cache .mypy_cache .ruff_cache
