@@ -894,6 +894,7 @@ def _run_pool(scen: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
 
     scen = sorted(scen, key=lambda s: -cost(s))
     results: list[dict[str, Any]] = []
+    t_pool = time.perf_counter()
     with Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   transient=False) as progress, ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
         tasks = {}
@@ -902,9 +903,14 @@ def _run_pool(scen: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
             if name not in tasks:
                 tasks[name] = progress.add_task(name, total=sum(1 for x in scen if x.get("suite", DEMO_SUITE) == name))
         futures = {pool.submit(_run_task, sc): sc for sc in scen}
-        for fut in as_completed(futures):
+        # rich draws nothing until the end when the output is not a terminal (a log file): a line per 5 % then
+        plain = not progress.console.is_terminal
+        step = max(1, len(futures) // 20)
+        for k, fut in enumerate(as_completed(futures), start=1):
             results.append(fut.result())
             progress.advance(tasks[futures[fut].get("suite", DEMO_SUITE)])
+            if plain and (k % step == 0 or k == len(futures)):
+                print(f"{k}/{len(futures)} scenarios done, {time.perf_counter() - t_pool:.0f} s", flush=True)
     return results
 
 
