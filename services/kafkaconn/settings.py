@@ -167,12 +167,24 @@ class KafkaSecurity:
 
     def java_client_properties(self) -> dict[str, str]:
         """The same settings as Java client properties (Kafka's own tools: ``--command-config``). They hold the
-        password: write them only to a 0600 file. Client certificates (mutual TLS) are not carried over."""
+        password and the client key: write them only to a 0600 file, one ``key=value`` a line (the PEM values
+        carry their line breaks as ``\\n``, which Java's properties reader turns back into line breaks)."""
         if self.protocol == "PLAINTEXT":
             return {}
         props = {"security.protocol": self.protocol}
         if self.ssl_cafile is not None:
             props.update({"ssl.truststore.type": "PEM", "ssl.truststore.location": str(self.ssl_cafile.resolve())})
+        if self.ssl_certfile is not None and self.ssl_keyfile is not None:  # mutual TLS: the PEM key and chain inline
+            try:
+                chain, key = self.ssl_certfile.read_text(encoding="ascii"), self.ssl_keyfile.read_text(encoding="ascii")
+            except (OSError, UnicodeDecodeError) as error:
+                raise KafkaSecurityError(f"{ENV_PREFIX}SSL_CERTFILE / _SSL_KEYFILE: {error}") from None
+            if "ENCRYPTED" in key:
+                raise KafkaSecurityError(f"{ENV_PREFIX}SSL_KEYFILE {self.ssl_keyfile}: an encrypted key cannot be "
+                                         "given to Java clients (unencrypted PKCS#8 PEM, 0600)")
+            props.update({"ssl.keystore.type": "PEM",
+                          "ssl.keystore.certificate.chain": chain.strip().replace("\n", "\\n"),
+                          "ssl.keystore.key": key.strip().replace("\n", "\\n")})
         if self.protocol == "SASL_SSL":
             password = self.password()
             if any(c in password for c in '"\\\n'):

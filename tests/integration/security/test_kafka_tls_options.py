@@ -16,6 +16,7 @@ import asyncio
 import os
 import secrets
 import stat
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -26,7 +27,7 @@ import pytest
 from deploy.local.pki import CertPair, ensure_ca, issue, issue_client
 from services.kafkaconn import KafkaSecurity
 from services.kafkaconn.rotation import authenticates, rotate_password_file
-from tests.fixtures.kafka import start_on_free_ports
+from tests.fixtures.kafka import KAFKA_SH, start_on_free_ports
 from tests.fixtures.kafka_tls import USERNAME, SecureKafkaBroker
 
 pytestmark = [
@@ -126,6 +127,28 @@ def test_no_certificate_one_from_another_ca_or_no_password_is_refused(
     wrong = tmp_path / "wrong-password"
     wrong.write_text("not-the-password\n")
     assert not authenticates(broker.bootstrap, _settings(broker, client, sasl_password_file=wrong), timeout_s=5)
+
+
+def test_kafkas_own_java_tools_connect_with_the_client_certificate(
+    mtls_broker: tuple[SecureKafkaBroker, CertPair, CertPair], tmp_path: Path,
+) -> None:
+    """KafkaSecurity.java_client_properties in a 0600 --command-config file, as the load test's cross-check
+    writes it: Kafka's TopicCommand lists the topics; the same file without the certificate is refused."""
+    broker, _, client = mtls_broker
+
+    def topics(security: KafkaSecurity) -> subprocess.CompletedProcess[str]:
+        config = tmp_path / "client.properties"
+        config.touch(mode=0o600)
+        props = {**security.java_client_properties(), "default.api.timeout.ms": "15000", "request.timeout.ms": "5000"}
+        config.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        return subprocess.run([str(KAFKA_SH), "run-class", "org.apache.kafka.tools.TopicCommand", "--bootstrap-server",
+                               broker.bootstrap, "--command-config", str(config), "--list"],
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    listed = topics(_settings(broker, client))
+    assert listed.returncode == 0 and "telemetry.readings.v1" in listed.stdout, listed.stderr[-2000:]
+    refused = topics(_settings(broker, None))
+    assert refused.returncode != 0 or "telemetry.readings.v1" not in refused.stdout
 
 
 @pytest.fixture(scope="module")

@@ -92,3 +92,17 @@ def test_an_empty_password_file_and_a_garbage_ca_are_named(tmp_path: Path) -> No
     garbage.write_bytes(b"\x00\xffnot a certificate")
     with pytest.raises(KafkaSecurityError, match="Kafka TLS files"):
         KafkaSecurity(protocol="SSL", ssl_cafile=garbage).ssl_context()
+
+
+def test_java_properties_carry_the_client_certificate_inline(tmp_path: Path) -> None:
+    """Kafka's Java tools get the client certificate and key (mutual TLS) as PEM values whose line breaks are
+    written ``\\n`` (one ``key=value`` line each; Java's properties reader restores them)."""
+    from deploy.local.pki import ensure_ca, issue_client
+
+    ca = ensure_ca(tmp_path / "ca")
+    client = issue_client(ca, tmp_path / "ca", "pipewarden-service")
+    props = KafkaSecurity(protocol="SSL", ssl_cafile=ca.cert, ssl_certfile=client.cert,
+                          ssl_keyfile=client.key).java_client_properties()
+    assert props["ssl.keystore.type"] == "PEM"
+    for name, source in (("ssl.keystore.certificate.chain", client.cert), ("ssl.keystore.key", client.key)):
+        assert "\n" not in props[name] and props[name].replace("\\n", "\n") == source.read_text().strip()
