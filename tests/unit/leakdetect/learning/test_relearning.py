@@ -67,7 +67,7 @@ def test_a_leak_that_starts_during_relearning_is_detected_and_not_learned(guarde
     assert state.seg_f[0, L.GF_LAST_E] > 0.7 * LEAK_KG_PER_S
 
 
-def test_naive_relearning_absorbs_the_same_leak_and_clears_its_alarm(naive) -> None:
+def test_naive_relearning_absorbs_the_same_leak_and_hides_it(naive) -> None:
     """The test above can fail: adopting every candidate takes the leak into the baseline."""
     state, evs = naive
     first, relearned = _of(evs, events.BaselineLearned)
