@@ -138,3 +138,25 @@ def test_learning_window_parameters() -> None:
                          ({"learn_transient_ratio": float("nan")}, "learn_transient_ratio must be finite")):
         with pytest.raises(ValueError, match=message):
             DetectorParams(**bad).to_array()  # type: ignore[arg-type]
+
+
+def test_a_human_confirms_a_rejected_candidate_by_its_period() -> None:
+    """An offset change beyond what re-learning may adopt alone waits for "this period was leak-free" over the
+    candidate's window: then that candidate becomes the confirmed baseline (its blocks may have left the ring)."""
+    from services.leakdetect.domain.kernels.learning import refit_from_ring
+
+    state = DetectorState.new(_config(), DetectorParams(**RELEARN))
+    f, g = state.seg_f, state.seg_i
+    t0, t1 = T0_US + 3_600_000_000, T0_US + 5_400_000_000
+    f[0, [L.GF_C_A, L.GF_C_G, L.GF_C_KAPPA, L.GF_C_VAR, L.GF_C_VARG, L.GF_C_QBAR, L.GF_C_T0, L.GF_C_T1]] = (
+        0.05, 0.01, 1.2, 0.002**2, 1e-6, 10.0, t0, t1)
+    g[0, L.GI_LEARN_MODE] = L.LM_IDLE
+    for reason, adopted in ((L.REJ_ALARM, False), (L.REJ_OFFSET_STEP, True)):
+        g[0, L.GI_LEARN_REJECTED] = reason
+        used = refit_from_ring(0, float(t0 - 60_000_000), float(t1 + 60_000_000), state.params, state.config.slot_cfg,
+                               f, g, state.ring, state.counters, state.ev_i, state.ev_f, state.n_ev)
+        assert (used > 0) == adopted  # a candidate rejected for an alarm was never fitted: nothing to confirm
+    assert f[0, L.GF_BASE_A] == 0.05 and f[0, L.GF_ANC_A] == 0.05 and g[0, L.GI_LEARN_SOURCE] == L.LS_LEAK_FREE
+    (ev,) = [e for e in decode_events(drain(state.ev_i, state.ev_f, state.n_ev))
+             if isinstance(e, events.BaselineLearned)]
+    assert ev.source == L.LS_LEAK_FREE and ev.window_start_us == t0 and ev.kappa == 1.2
