@@ -318,20 +318,21 @@ GF_C_T0 = GF_C_QBAR + 1  # ... and its window, us as float
 GF_C_T1 = GF_C_T0 + 1
 GF_NEXT_RELEARN = GF_C_T1 + 1  # when the next periodic re-learning opens, us as float
 # --- issue 24 line-pack state estimator (kernels/estimator.py): its block of columns, ES_* offsets from GF_EST0 ---
-EST_N_PTS = 7  # pressure points of the estimator's grid (EST_N_PTS - 1 cells; the end points on the transmitters)
+EST_N_CELLS = 8  # cells of the estimator's grid (its end points on the transmitters)
+EST_N = 2 * EST_N_CELLS + 1  # its state: EST_N_CELLS + 1 pressures and EST_N_CELLS link flows, interleaved
 EST_NEWTON = 3  # Newton iterations of the implicit step per tick
 ES_OK = 0  # 1 once the filter has started (both end pressures seen), 0 = (re)start it
 ES_K = 1  # friction coefficient k of the whole segment, Pa^2 / (kg/s)^2 (as kernels/location.py's)
 ES_C0 = 2  # the friction model's offset c0, Pa^2
-ES_P0 = 3  # pressures of the points, Pa (EST_N_PTS columns)
-ES_COV0 = ES_P0 + EST_N_PTS  # their covariance, Pa^2, row-major (EST_N_PTS^2 columns)
-ES_W_DIAG = ES_COV0 + EST_N_PTS * EST_N_PTS  # scratch of one tick, not state: Jacobian diagonals, pivots, ...
-ES_W_LO = ES_W_DIAG + EST_N_PTS
-ES_W_UP = ES_W_LO + EST_N_PTS
-ES_W_CP = ES_W_UP + EST_N_PTS
-ES_W_G = ES_W_CP + EST_N_PTS
-ES_W_PN = ES_W_G + EST_N_PTS
-N_ES = ES_W_PN + EST_N_PTS
+ES_X0 = 3  # the state (p_0 Pa, m_0 kg/s, p_1, ..., p_N) (EST_N columns)
+ES_COV0 = ES_X0 + EST_N  # its covariance, row-major (EST_N^2 columns)
+ES_W_DIAG = ES_COV0 + EST_N * EST_N  # scratch of one tick, not state: Jacobian diagonals, pivots, ...
+ES_W_LO = ES_W_DIAG + EST_N
+ES_W_UP = ES_W_LO + EST_N
+ES_W_CP = ES_W_UP + EST_N
+ES_W_G = ES_W_CP + EST_N
+ES_W_PN = ES_W_G + EST_N
+N_ES = ES_W_PN + EST_N
 GF_EST0 = GF_NEXT_RELEARN + 1
 N_GF = GF_EST0 + N_ES
 
@@ -458,4 +459,5 @@ P_LP_EST = P_RELEARN_CHECKS + 1  # 1 = the line pack from the state estimator, 0
 P_EST_SINK = P_LP_EST + 1  # its unmodelled sources, 1 s.d., fraction of nominal flow
 P_EST_FRIC = P_EST_SINK + 1  # its friction's relative s.d. per tick
 P_EST_QREG = P_EST_FRIC + 1  # its friction law's regularisation flow, fraction of nominal flow
-N_P = P_EST_QREG + 1
+P_EST_EPS = P_EST_QREG + 1  # its transient allowance: the decision's eps_lp when the estimator is on
+N_P = P_EST_EPS + 1

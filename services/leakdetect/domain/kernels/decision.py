@@ -47,6 +47,7 @@ from ..layout import (
     P_CUSUM_K,
     P_END_DIV,
     P_EPS_LP,
+    P_EST_EPS,
     P_LEARN_AFTER_US,
     P_LP_EST,
     P_LP_SCALE_ERR,
@@ -380,8 +381,9 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
     """One valid block: baseline learning, the block's residual and its uncertainty, Page's CUSUM, the window and
     step tests, then raise, follow or clear the alarm."""
     tb = params[P_TICK_US] * params[P_BLOCK_TICKS] * 1e-6
-    # the quasi-steady profile's transient allowance; the state estimator's uncertainty is in its variance instead
-    eps = params[P_EPS_LP] if params[P_LP_EST] == 0.0 else 0.0
+    # the line-pack model's transient allowance: the quasi-steady profile's, or what the state estimator's model
+    # still errs by (its noise is in its variance)
+    eps = params[P_EPS_LP] if params[P_LP_EST] == 0.0 else params[P_EST_EPS]
     floor = params[P_LP_TRANS_FLOOR]
     d_lp = lp_now - lp_prev
     r = (blk_m - d_lp) / tb

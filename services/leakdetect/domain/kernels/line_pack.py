@@ -1,4 +1,4 @@
-"""Line pack of a segment: from the state estimator (`estimator.py`, `P_LP_EST` = 1, the default) or from the end
+"""Line pack of a segment: from the state estimator (`estimator.py`, `P_LP_EST` = 1) or from the end
 pressures and flows alone (quasi-steady isothermal profile, linear Z; `P_LP_EST` = 0, kept for comparison).
 """
 
@@ -12,6 +12,7 @@ from ..layout import (
     ES_C0,
     ES_K,
     ES_OK,
+    GC_LENGTH_M,
     GC_LOC_ELEV,
     GC_LOC_K0,
     GC_NOMINAL_FLOW,
@@ -157,23 +158,24 @@ def _line_pack_estimated(params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, s, dt
             k = (pu * pu - pd * pd - 0.5 * elev * (pu * pu + pd * pd)) / (q * abs(q))
             if not (k > 0.0):
                 return 0.0, 0.0, False
-        est_init(seg_f, s, b0, pu, slot_f[su, SF_HELD_VAR], pd, slot_f[sd, SF_HELD_VAR], k, 0.0)
+        est_init(seg_f, s, b0, pu, slot_f[su, SF_HELD_VAR], pd, slot_f[sd, SF_HELD_VAR], k, 0.0, q_reg)
     var_silent = (SILENT_FLOW_SD_FRAC * q_nom) ** 2
     if ok_i:
         q_in = slot_f[si, SF_HELD]
         v_in = slot_f[si, SF_HELD_VAR]
     else:
-        q_in = est_end_flow(seg_f, s, b0, True, q_reg, elev)
+        q_in = est_end_flow(seg_f, s, b0, True)
         v_in = var_silent
     if ok_o:
         q_out = slot_f[so, SF_HELD]
         v_out = slot_f[so, SF_HELD_VAR]
     else:
-        q_out = est_end_flow(seg_f, s, b0, False, q_reg, elev)
+        q_out = est_end_flow(seg_f, s, b0, False)
         v_out = var_silent
     sink = params[P_EST_SINK] * q_nom
     est_tick(seg_f, s, b0, dt, q_in, v_in, q_out, v_out, pu, slot_f[su, SF_HELD_VAR], ok_u, pd,
-             slot_f[sd, SF_HELD_VAR], ok_d, vol, rt, zs, elev, sink * sink, params[P_EST_FRIC], q_reg)
+             slot_f[sd, SF_HELD_VAR], ok_d, vol, seg_cfg[s, GC_LENGTH_M], rt, zs, elev, sink * sink,
+             params[P_EST_FRIC], q_reg)
     lp, var = est_line_pack(seg_f, s, b0, vol, rt, zs)
     if not (lp > 0.0 and var == var):
         seg_f[s, b0 + ES_OK] = 0.0  # a diverged filter restarts from the next tick with both ends

@@ -11,7 +11,7 @@ from services.leakdetect.domain.kernels.estimator import est_end_flow, est_init,
 from services.leakdetect.domain.kernels.line_pack import mean_pressure
 from services.leakdetect.reference.estimator import ReferenceEstimator
 
-from .sim import Q_NOMINAL, SIGMA_P_PA, SIGMA_Q_REL, TICK_S, Trace, trace
+from .sim import LENGTH_M, Q_NOMINAL, SIGMA_P_PA, SIGMA_Q_REL, TICK_S, Trace, trace
 
 PARAMS = DetectorParams()
 SINK_VAR = (PARAMS.est_sink_frac * Q_NOMINAL) ** 2
@@ -28,45 +28,47 @@ def _silent(tr: Trace, window: tuple[float, float] | None) -> np.ndarray:
 
 def run_kernel(tr: Trace, silent_down: tuple[float, float] | None = None, k_scale: float = 1.0
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Line pack, its variance and the pressures of every tick (the filter started on the first tick)."""
+    """Line pack, its variance and the state of every tick (the filter started on the first tick)."""
     n = tr.t_s.size
     st = np.zeros((1, L.N_ES))
-    est_init(st, 0, 0, tr.pu[0], VAR_P, tr.pd[0], VAR_P, k_scale * tr.k, 0.0)
+    est_init(st, 0, 0, tr.pu[0], VAR_P, tr.pd[0], VAR_P, k_scale * tr.k, 0.0, Q_REG)
     silent = _silent(tr, silent_down)
-    lp, var, p = np.zeros(n), np.zeros(n), np.zeros((n, L.EST_N_PTS))
+    lp, var, x = np.zeros(n), np.zeros(n), np.zeros((n, L.EST_N))
     for i in range(n):
         vq_in = (SIGMA_Q_REL * tr.q_in[i]) ** 2
         vq_out = (SIGMA_Q_REL * tr.q_out[i]) ** 2
         est_tick(st, 0, 0, TICK_S, tr.q_in[i], vq_in, tr.q_out[i], vq_out, tr.pu[i], VAR_P, True, tr.pd[i], VAR_P,
-                 not silent[i], tr.vol, tr.rt, 0.0, 0.0, SINK_VAR, PARAMS.est_friction_sd, Q_REG)
+                 not silent[i], tr.vol, LENGTH_M, tr.rt, 0.0, 0.0, SINK_VAR, PARAMS.est_friction_sd, Q_REG)
         lp[i], var[i] = est_line_pack(st, 0, 0, tr.vol, tr.rt, 0.0)
-        p[i] = st[0, L.ES_P0 : L.ES_P0 + L.EST_N_PTS]
-    return lp, var, p
+        x[i] = st[0, L.ES_X0 : L.ES_X0 + L.EST_N]
+    return lp, var, x
 
 
 def run_reference(tr: Trace, silent_down: tuple[float, float] | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = tr.t_s.size
-    ref = ReferenceEstimator(vol=tr.vol, rt=tr.rt, zs=0.0, elev=0.0, k=tr.k)
-    ref.start(tr.pu[0], VAR_P, tr.pd[0], VAR_P)
+    ref = ReferenceEstimator(vol=tr.vol, length=LENGTH_M, rt=tr.rt, zs=0.0, elev=0.0, k=tr.k)
+    ref.start(tr.pu[0], VAR_P, tr.pd[0], VAR_P, Q_REG)
     silent = _silent(tr, silent_down)
-    lp, var, p = np.zeros(n), np.zeros(n), np.zeros((n, L.EST_N_PTS))
+    lp, var, x = np.zeros(n), np.zeros(n), np.zeros((n, L.EST_N))
     for i in range(n):
         ref.tick(TICK_S, tr.q_in[i], (SIGMA_Q_REL * tr.q_in[i]) ** 2, tr.q_out[i], (SIGMA_Q_REL * tr.q_out[i]) ** 2,
                  tr.pu[i], VAR_P, None if silent[i] else tr.pd[i], VAR_P, SINK_VAR, PARAMS.est_friction_sd, Q_REG)
         lp[i], var[i] = ref.line_pack()
-        p[i] = ref.p
-    return lp, var, p
+        x[i, 0::2] = ref.p
+        x[i, 1::2] = ref.m
+    return lp, var, x
 
 
 @pytest.mark.parametrize(("case", "silent"), [("operations", None), ("operations", (5400.0, 7800.0)),
                                               ("leak", None)])
 def test_kernel_matches_the_reference(case: str, silent: tuple[float, float] | None) -> None:
     tr = trace(case)
-    lp_k, var_k, p_k = run_kernel(tr, silent)
-    lp_r, var_r, p_r = run_reference(tr, silent)
+    lp_k, var_k, x_k = run_kernel(tr, silent)
+    lp_r, var_r, x_r = run_reference(tr, silent)
     assert np.all(np.isfinite(lp_k)) and np.all(var_k > 0.0)
-    np.testing.assert_allclose(p_k, p_r, rtol=1e-10)
+    np.testing.assert_allclose(x_k[:, 0::2], x_r[:, 0::2], rtol=1e-10)
+    np.testing.assert_allclose(x_k[:, 1::2], x_r[:, 1::2], rtol=1e-7, atol=1e-9 * Q_NOMINAL)
     np.testing.assert_allclose(lp_k, lp_r, rtol=1e-10)
     np.testing.assert_allclose(var_k, var_r, rtol=1e-6)
 
@@ -74,13 +76,13 @@ def test_kernel_matches_the_reference(case: str, silent: tuple[float, float] | N
 def test_end_flow_stand_in_is_the_model_flow_beside_the_end() -> None:
     tr = trace("leak")
     st = np.zeros((1, L.N_ES))
-    est_init(st, 0, 0, tr.pu[0], VAR_P, tr.pd[0], VAR_P, tr.k, 0.0)
-    ref = ReferenceEstimator(vol=tr.vol, rt=tr.rt, zs=0.0, elev=0.0, k=tr.k)
-    ref.start(tr.pu[0], VAR_P, tr.pd[0], VAR_P)
+    est_init(st, 0, 0, tr.pu[0], VAR_P, tr.pd[0], VAR_P, tr.k, 0.0, Q_REG)
+    ref = ReferenceEstimator(vol=tr.vol, length=LENGTH_M, rt=tr.rt, zs=0.0, elev=0.0, k=tr.k)
+    ref.start(tr.pu[0], VAR_P, tr.pd[0], VAR_P, Q_REG)
     for up in (True, False):
-        assert est_end_flow(st, 0, 0, up, Q_REG, 0.0) == pytest.approx(ref.end_flow(up, Q_REG), rel=1e-12)
+        assert est_end_flow(st, 0, 0, up) == pytest.approx(ref.end_flow(up), rel=1e-12)
     # the steady profile between the measured ends carries the measured flow
-    assert est_end_flow(st, 0, 0, True, Q_REG, 0.0) == pytest.approx(tr.q_in[0], rel=0.02)
+    assert est_end_flow(st, 0, 0, True) == pytest.approx(tr.q_in[0], rel=0.02)
 
 
 def _residual(tr: Trace, lp: np.ndarray) -> np.ndarray:
