@@ -124,6 +124,10 @@ class GrpcApiTarget(Target):
             self.sync_channel.close()
         await self.stop_server()
 
+    def replay_metadata(self, case: Case) -> Metadata:
+        """The case's metadata; targets whose valid tokens are per process (and expire) issue a fresh one."""
+        return tuple((k, v) for k, v in case.extra.get("metadata", ()))
+
     def make_case(self, rng: random.Random) -> Case:
         method = rng.choice(self.methods)
         kind, data = self._cases[method.name].make(rng)
@@ -136,7 +140,7 @@ class GrpcApiTarget(Target):
     async def run(self, case: Case) -> Outcome:
         method = next(m for m in self.methods if m.name == case.label)
         call_fn = self._callables[method.name]
-        metadata = tuple((k, v) for k, v in case.extra.get("metadata", ()))
+        metadata = self.replay_metadata(case)
         try:
             if not method.client_streaming and not method.server_streaming:
                 await call_fn(case.data, metadata=metadata, timeout=self.call_timeout_s)
@@ -396,7 +400,7 @@ class WorkOrdersTarget(GrpcApiTarget):
         if roll < 0.85:
             role = rng.choice(ROLES)
             district = rng.choice([*self.districts, "*"])
-            return role, bearer(self._token(role, district))
+            return f"{role}@{district}", bearer(self._token(role, district))
         if roll < 0.9:
             return "none", ()
         if roll < 0.95:
@@ -404,6 +408,14 @@ class WorkOrdersTarget(GrpcApiTarget):
 
             return "foreign", bearer(foreign_token())
         return "malformed", (("authorization", "Bearer " + rng.choice(("a.b.c", "x" * 5000, "e30.e30.", ""))),)
+
+    def replay_metadata(self, case: Case) -> Metadata:
+        # A saved case names its caller (role@district), not its token: the signing key is this process's own and
+        # tokens expire, so a case from the corpus gets a fresh token of the same caller.
+        role, _, district = str(case.extra.get("auth", "")).partition("@")
+        if role in ROLES and district:
+            return bearer(self._token(role, district))
+        return super().replay_metadata(case)
 
     async def canary_call(self, channel: grpc.aio.Channel) -> None:
         from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as wpb
