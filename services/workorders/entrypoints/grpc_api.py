@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 SERVICE = pb.DESCRIPTOR.services_by_name["WorkOrdersService"]
 SERVICE_NAME = SERVICE.full_name
 MAX_PAGE = 1000
+MAX_AGE_FILTER_S = 100 * 365.25 * 86_400.0  # ListWorkOrders' age filters
 _HAZARD_STATES = frozenset(s.value for s in HazardStatus)
 _WORK_ORDER_STATES = frozenset(s.value for s in WorkOrderStatus)
 _MAX_ID = 200
@@ -441,8 +442,10 @@ class WorkOrdersServicer(pb_grpc.WorkOrdersServiceServicer):
         limit, offset = _page(request.page_size, request.page_token)
         for name in ("min_age_s", "max_age_s"):
             value = getattr(request, name)
-            if not value >= 0 or value == float("inf"):
-                raise BadRequest(f"{name} must be a finite number >= 0")
+            # bounded, not only finite: an age of 1e300 s is no filter anyone means, and its microseconds overflow
+            # the database's 64-bit integers
+            if not 0 <= value <= MAX_AGE_FILTER_S:
+                raise BadRequest(f"{name} must be a number of seconds from 0 to {MAX_AGE_FILTER_S:.0f} (100 years)")
         if any(g not in (1, 2, 3) for g in request.grades):
             raise BadRequest("grades must be 1, 2 or 3")
         # A misspelt state would otherwise match nothing and read as "no such orders".
