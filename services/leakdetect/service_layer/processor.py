@@ -26,6 +26,8 @@ import numpy.typing as npt
 from services.contracts.pipewarden.leakdetect.v1 import alarms_pb2, learning_pb2
 from services.contracts.pipewarden.telemetry.v1 import records_pb2
 from services.leakdetect.domain import LearningError, PeriodNotOverError
+from services.leakdetect.domain.events import BaselineLearned, BaselineRejected
+from services.leakdetect.domain.layout import LEARN_SOURCE_NAMES, REJECT_REASON_NAMES
 from services.leakdetect.service_layer import learning, ports
 from services.leakdetect.service_layer.alarms import AlarmPolicy, AlarmTracker, SegmentInfo
 from services.leakdetect.service_layer.segment_state import SegmentRuntime, StateDecodeError
@@ -472,6 +474,7 @@ class BatchProcessor:
                 self.detector.feed(segment_id, runtime.detector_state, rr, rt, rv, rq) if rt.size else []
             )
             status = self.detector.status(segment_id, runtime.detector_state)
+            _log_learning(segment_id, events)
             info = self.segments[segment_id]
             out = self.tracker.apply(
                 info, runtime, events, runtime.reorder.released_until_us,
@@ -559,6 +562,25 @@ class BatchProcessor:
             partition=runtime.partition,
             last_command=runtime.last_command,
         )
+
+
+def _log_learning(segment_id: str, events: Sequence[object]) -> None:
+    """Baselines learned (how) and re-learnings rejected (why): what an operator reviews before confirming a
+    period as leak-free."""
+    for ev in events:
+        if isinstance(ev, BaselineLearned):
+            log.info("baseline learned",
+                     extra={"segment_id": segment_id, "source": _name(LEARN_SOURCE_NAMES, ev.source),
+                            "offset_kg_per_s": ev.offset_kg_per_s, "gain": ev.gain, "kappa": ev.kappa})
+        elif isinstance(ev, BaselineRejected):
+            log.warning("baseline re-learning rejected",
+                        extra={"segment_id": segment_id, "reason": _name(REJECT_REASON_NAMES, ev.reason),
+                               "offset_step_kg_per_s": ev.offset_step_kg_per_s, "allowed_kg_per_s": ev.allowed_kg_per_s,
+                               "window_start_unix_us": ev.window_start_us})
+
+
+def _name(names: Sequence[str], code: int) -> str:
+    return names[code] if 0 <= code < len(names) else str(code)
 
 
 def _outcome(cmd: learning_pb2.LearningCommand, outcome: str, message: str) -> dict[str, str]:
