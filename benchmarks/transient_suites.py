@@ -57,6 +57,7 @@ GOAL_PCT = 1.0
 ONSET_AFTER_LEARN_S = (300.0, 900.0)
 AFTER_ONSET_S = 1200.0  # 5 min for the raise, 5 min for its update, and some
 PD_WITHIN_S = 300.0
+RATED_WITHIN_PCT = 50.0
 FREE_HOURS = (1.0, 6.0)  # (quick, full) monitored hours per leak-free run
 FREE_SETPOINT_PER_DAY = (12, 24)  # a move every 1-2 h
 FREE_DEMAND_PER_DAY = (16, 32)
@@ -544,8 +545,10 @@ def _pct(a: list[float], q: float) -> float | None:
     return float(np.percentile(a, q)) if a else None
 
 
-def _pd(rs: list[dict[str, Any]]) -> dict[str, Any]:
-    hit = sum(1 for r in rs if r.get("detected") and r["ttd_s"] <= PD_WITHIN_S)
+def _pd(rs: list[dict[str, Any]], rated: bool = False) -> dict[str, Any]:
+    """Detected within PD_WITHIN_S of the onset; `rated`: and the raise's rate within RATED_WITHIN_PCT of the truth."""
+    hit = sum(1 for r in rs if r.get("detected") and r["ttd_s"] <= PD_WITHIN_S
+              and (not rated or (r.get("rate_error_pct_at_raise") or math.inf) <= RATED_WITHIN_PCT))
     return {"pd": hit / len(rs) if rs else None, "detected": hit, "n": len(rs)}
 
 
@@ -583,6 +586,11 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
                     for end in ("regulated", "unregulated")},
                 "pd_within_5min_at_1pct_by_condition_counts": {c: _pd([r for r in at1 if r["condition"] == c])
                                                                for c in CONDITIONS},
+                # stricter: the first alarm within 5 min AND the balance's raise rating the leak within
+                # RATED_WITHIN_PCT of its outflow (an alarm after the onset may be the transient's, not the leak's:
+                # a set-point change raised alarms at several times the leak's rate)
+                "pd_within_5min_and_rated_within_50pct_at_1pct_by_condition": {
+                    c: _pd([r for r in at1 if r["condition"] == c], rated=True) for c in CONDITIONS},
                 "median_time_to_detect_s_at_1pct_by_condition": {
                     c: _pct([r["ttd_s"] for r in at1 if r["condition"] == c and r.get("detected")], 50)
                     for c in CONDITIONS},
