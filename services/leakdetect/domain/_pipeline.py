@@ -178,8 +178,9 @@ class Pipeline:
         return self._model.tag_ids[: self._model.n_used]
 
     def detector_roles(self, segment: str) -> dict[str, int]:
-        """tag id -> the detectors' role index (`layout.ROLE_*`) of the segment's tags they use: the compact key
-        the stream service stores readings under in its checkpoints."""
+        """tag id -> the detectors' role index (`layout.ROLE_*`) of the segment's tags they use: which instrument
+        each tag is to the detectors (benchmarks and diagnostics name tags by it; the stream service keys readings
+        by `detector_tags`' index)."""
         i = self._segment(segment)
         return {tag: role for role, tag in self._model.role_tags[i].items()}
 
