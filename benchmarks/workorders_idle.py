@@ -15,6 +15,9 @@ projection, SLA and hazard tickers, Watch feed, metrics on), on a fresh database
 - **Wake latency**: ``--probes`` events appended by this (another) process, 1.5 s apart, so that a polling loop
   has backed off: append commit -> the projection's checkpoint past it, and -> its outbox row published to
   Kafka. The leak -> work order path (alarm consumer -> in-process append) is checked by ``make loadtest``.
+- **Busy CPU**: a steady stream of ``--busy-rate`` appends a second for ``--busy-s`` (a soak's sensor-health
+  hazards came at ~50 a second): the CPU the service and its backends spend on it, since waking per append
+  must not cost more than polling did.
 
 Writes reports/workorders_idle.json (each run's figures, medians per variant, head/base ratios) and a PNG.
 """
@@ -177,6 +180,34 @@ class Variant:
         return {"projection": summary(projected), "outbox_published": summary(published),
                 "note": "upper bounds: the checkpoint is read every ~2 ms (plus the query's own time)"}
 
+    def busy_cpu(self, rate: float, seconds: float) -> dict[str, float]:
+        """CPU of the service and its backends while this process appends ``rate`` events a second."""
+        from services.eventstore import EventStore, NewEvent
+        from services.topics import WORKORDERS_EVENTS
+
+        assert self.proc is not None
+        store = EventStore.from_url(self.probe_url, create_tables=False, outbox_topic=WORKORDERS_EVENTS.name)
+        service = psutil.Process(self.proc.pid)
+        try:
+            before_service, before_backends = service.cpu_times(), cpu_s(backend_pids(self.admin, self.app_name))
+            started = time.monotonic()
+            n = 0
+            while (elapsed := time.monotonic() - started) < seconds:
+                if n < elapsed * rate:
+                    store.append(f"bench-busy-{uuid.uuid4().hex[:8]}", 0, [NewEvent("BenchmarkBusy", {"n": n})])
+                    n += 1
+                else:
+                    time.sleep(0.002)
+            time.sleep(1.0)  # the last appends' work
+            after_service, after_backends = service.cpu_times(), cpu_s(backend_pids(self.admin, self.app_name))
+        finally:
+            store.close()
+        service_s = (after_service.user + after_service.system) - (before_service.user + before_service.system)
+        database_s = sum(after_backends[p] - before_backends.get(p, 0.0) for p in after_backends)
+        return {"appends": n, "service_cpu_s": round(service_s, 3), "database_cpu_s": round(database_s, 3),
+                "total_cpu_s": round(service_s + database_s, 3),
+                "cpu_ms_per_append": round(1000 * (service_s + database_s) / max(1, n), 3)}
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
@@ -194,7 +225,7 @@ def plot(report: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
 
     runs = report["runs"]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4))
     labels = [f"{r['variant']} #{r['round']}" for r in runs]
     ax1.bar(labels, [r["idle"]["service_cpu_s"] for r in runs], label="workorders process")
     ax1.bar(labels, [r["idle"]["database_cpu_s"] for r in runs],
@@ -212,6 +243,9 @@ def plot(report: dict[str, Any]) -> None:
     ax2.set_ylabel("ms after another process's append")
     ax2.set_title("wake latency")
     ax2.legend()
+    ax3.bar(labels, [r["busy"]["cpu_ms_per_append"] for r in runs])
+    ax3.set_ylabel("CPU ms per append (service + backends)")
+    ax3.set_title(f"busy: {report['busy_rate_per_s']:.0f} appends/s by another process")
     fig.tight_layout()
     fig.savefig(PLOT, dpi=100)
     plt.close(fig)
@@ -224,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup-s", type=float, default=15.0)
     parser.add_argument("--probes", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--busy-rate", type=float, default=50.0)
+    parser.add_argument("--busy-s", type=float, default=20.0)
     args = parser.parse_args(argv)
     if not (args.idle_s > 0 and args.warmup_s >= 0 and args.probes >= 1 and args.rounds >= 1):
         parser.error("--idle-s > 0, --warmup-s >= 0, --probes >= 1, --rounds >= 1")
@@ -259,9 +295,13 @@ def main(argv: list[str] | None = None) -> int:
                     wake = variant.wake_latency(args.probes)
                     log(f"{name}: projection p50 {wake['projection']['p50_ms']} ms, outbox published p50 "
                         f"{wake['outbox_published']['p50_ms']} ms")
+                    log(f"{name}: {args.busy_rate:.0f} appends/s by another process for {args.busy_s:.0f} s")
+                    busy = variant.busy_cpu(args.busy_rate, args.busy_s)
+                    log(f"{name}: busy {busy['service_cpu_s']} s service + {busy['database_cpu_s']} s database CPU "
+                        f"({busy['cpu_ms_per_append']} ms per append)")
                 finally:
                     variant.stop()
-                runs.append({"variant": name, "round": round_, "idle": idle, "wake": wake})
+                runs.append({"variant": name, "round": round_, "idle": idle, "wake": wake, "busy": busy})
         admin.dispose()
     finally:
         if broker is not None:
@@ -280,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         "idle_database_cpu_s": lambda r: r["idle"]["database_cpu_s"],
         "projection_wake_p50_ms": lambda r: r["wake"]["projection"]["p50_ms"],
         "outbox_wake_p50_ms": lambda r: r["wake"]["outbox_published"]["p50_ms"],
+        "busy_cpu_ms_per_append": lambda r: r["busy"]["cpu_ms_per_append"],
     }.items():
         base, head = median("base", pick), median("head", pick)
         figures[key] = {"base": base, "head": head,
@@ -288,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "workorders idle CPU and wake latency (benchmarks/workorders_idle.py)",
         "command": "python -m benchmarks.workorders_idle " + " ".join(argv if argv is not None else sys.argv[1:]),
         "base": args.base, "head": "this checkout", "idle_s": args.idle_s, "warmup_s": args.warmup_s,
-        "probes": args.probes, "probe_spacing_s": PROBE_SPACING_S, "cpu_count": os.cpu_count(),
+        "probes": args.probes, "probe_spacing_s": PROBE_SPACING_S, "busy_rate_per_s": args.busy_rate,
+        "busy_s": args.busy_s, "cpu_count": os.cpu_count(),
         "load_average_at_end": list(os.getloadavg()),
         "figures": figures, "runs": runs,
     }

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_POLL_S = 0.05
 DEFAULT_MAX_POLL_S = 1.0
+# The least time between two runs of a loop that appends wake. Under a steady stream (a soak: ~50 hazards a
+# second) every append (and its NOTIFY) would otherwise cost each loop a transaction, and the relay a broker
+# round trip per event; waiting this long lets a run take what came meanwhile in one batch. The first append
+# after a quiet spell is taken at once.
+PROJECTION_MIN_INTERVAL_S = 0.05  # the old fixed poll: Watch streams read the event store, not the read model
+RELAY_MIN_INTERVAL_S = 0.2  # the old relay's idle sleep: a broker round trip per batch, not per event
 
 
 class Backoff:
@@ -62,9 +69,15 @@ class Runtime:
     threads: list[threading.Thread] = field(default_factory=list)
     append_listener: AppendListener | None = None
 
-    def _wait_for_appends(self, seen_generation: int, backoff: Backoff) -> None:
-        """Sleep until an append is announced after ``seen_generation`` or the back-off's interval ends."""
+    def _wait_for_appends(
+        self, seen_generation: int, backoff: Backoff, run_started: float, min_interval_s: float
+    ) -> None:
+        """Sleep until an append is announced after ``seen_generation`` or the back-off's interval ends, and at
+        least until ``min_interval_s`` after ``run_started`` (monotonic) when the last run did work."""
         if self.notifier.wait(seen_generation, backoff.delay_s) != seen_generation:
+            rest = run_started + min_interval_s - time.monotonic()
+            if backoff.delay_s == backoff.first_s and rest > 0:
+                self.stop_event.wait(rest)  # busy: gather what comes meanwhile into the next run
             backoff.reset()
         else:
             backoff.idle()
@@ -76,6 +89,7 @@ class Runtime:
             while not self.stop_event.is_set():
                 # Read before the work: an append during it makes the wait below return at once.
                 seen = self.notifier.generation
+                started = time.monotonic()
                 try:
                     applied = self.runner.run_until_caught_up()
                 except Exception:
@@ -84,7 +98,7 @@ class Runtime:
                     continue
                 if applied:
                     backoff.reset()
-                self._wait_for_appends(seen, backoff)
+                self._wait_for_appends(seen, backoff, started, PROJECTION_MIN_INTERVAL_S)
 
         self._spawn("workorders-projection", loop)
 
@@ -132,6 +146,7 @@ class Runtime:
             failing = False
             while not self.stop_event.is_set():
                 seen = self.notifier.generation
+                started = time.monotonic()
                 try:
                     published = relay.publish_pending()
                 except Exception as error:  # the broker or database is down: the rows stay, try again
@@ -141,10 +156,11 @@ class Runtime:
                     self.stop_event.wait(1.0)
                     continue
                 failing = False
+                if published >= relay.batch_size:
+                    continue  # a full batch: more is waiting
                 if published:
                     backoff.reset()
-                    continue  # a full batch may have more behind it
-                self._wait_for_appends(seen, backoff)
+                self._wait_for_appends(seen, backoff, started, RELAY_MIN_INTERVAL_S)
 
         def loop() -> None:
             publisher = None

@@ -55,8 +55,10 @@ class WatchFeed:
         batch: int = 500,
         poll_s: float = 0.05,
         max_poll_s: float = 1.0,
+        min_interval_s: float = 0.05,
         retry_s: float = 1.0,
     ) -> None:
+        self.min_interval_s = min_interval_s
         self.app = app
         self.run_blocking = run_blocking
         self.keep = keep
@@ -101,12 +103,19 @@ class WatchFeed:
 
     async def _run(self) -> None:
         delay_s = self.poll_s
+        last_read = 0.0
         while not self._closed:
             woken = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay_s)
                 woken = True
+            # Under a steady stream of appends, one read per min_interval_s takes what came meanwhile (each append
+            # wakes the feed, twice on PostgreSQL); the first append after a quiet spell is read at once.
+            rest = last_read + self.min_interval_s - asyncio.get_running_loop().time()
+            if woken and delay_s == self.poll_s and rest > 0:
+                await asyncio.sleep(rest)
             self._wake.clear()
+            last_read = asyncio.get_running_loop().time()
             tail = self.tail
             try:
                 more = True
