@@ -22,7 +22,7 @@ from typing import Any
 
 from loadtest import REPO, crosscheck, fleet, knee, leak, probes, report, slo, transport
 from loadtest.profiles import MAX_DURATION_S, MAX_RATE, PROFILES, Profile
-from loadtest.stats import Recorder, percentiles_ms
+from loadtest.stats import Recorder, histogram, percentiles_ms
 from loadtest.target import Target, TargetError, check, from_addresses, from_deployment
 
 LEAKDETECT_GROUP = "pipewarden-leakdetect"  # leakdetect's app id: its consumer group
@@ -65,6 +65,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=_positive(float, MAX_DURATION_S), help="load seconds (ramp: sets the steps)")
     p.add_argument("--gateways", type=_positive(int, 10_000), help="use only the first N gateways")
     p.add_argument("--no-leak", action="store_true", help="do not inject a leak")
+    p.add_argument("--leaks", type=_positive(int, leak.MAX_LEAKS),
+                   help=f"leaks to inject, each on its own segment of {leak.LEAK_GATEWAY} (default: the profile's)")
     p.add_argument("--leak-wait", type=_positive(float, MAX_DURATION_S),
                    help="after the load, the longest wait for the leak's work order (s; smoke: 20)")
     p.add_argument("--no-ghz", action="store_true", help="skip the ghz cross-check")
@@ -161,24 +163,34 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
 
         lag_probe = probes.LagProbe(target.kafka_bootstrap, LEAKDETECT_GROUP, TELEMETRY_READINGS.name)
         samplers.append(probes.Sampler("lag", 2.0, lag_probe.sample))
+    server_ack: probes.ServerAckProbe | None = None
     if target.deployment is not None:
         process_probe = probes.ProcessProbe(probes.supervised_pids(target.deployment))
         samplers.append(probes.Sampler("processes", 2.0, process_probe.sample))
+        d = target.deployment
+        server_ack = probes.ServerAckProbe([f"http://127.0.0.1:{d.telemetry_metrics_port + i}/metrics"
+                                            for i in range(d.telemetry_workers)])
     records_before = _end_offsets(target.kafka_bootstrap)
 
     leak_run: leak.LeakRun | None = None
     leak_not_injected = None
     if profile.leak and not args.no_leak:
-        planned = leak.plan(target)
+        count = args.leaks or profile.leaks
+
+        def wait(seconds: float, why: str) -> None:
+            say(why)
+            time.sleep(seconds)
+
+        planned = leak.plan(target, count, wait=wait)
         if isinstance(planned, str):
             leak_not_injected = planned
             say(f"no leak injected: {planned}")
         else:
-            leak_run = leak.LeakRun(target, planned)
+            leak_run = leak.LeakRun(target, planned, load_s=profile.duration_s)
     elif profile.leak:
         leak_not_injected = "--no-leak"
 
-    recorder = Recorder()
+    recorder = Recorder(keep_histograms=profile.ramp)
     plan = fleet.build(network, target.gateway_tokens, gateways, target.telemetry, recorder)
     steps: list[dict[str, Any]] = []
 
@@ -222,11 +234,15 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
     for sampler in samplers:
         sampler.start()
     if leak_run is not None:
-        say(f"leak: replaying {leak_run.plan.segment} through {leak_run.plan.gateway} "
-            f"({(leak_run.plan.end - leak_run.plan.start) / 60:.0f} min of history at {leak.TIME_SCALE:.0f}x)")
+        say(f"leak: replaying {', '.join(leak_run.plan.segments)} through {leak_run.plan.gateway} "
+            f"({(leak_run.plan.end - leak_run.plan.start) / 60:.1f} min of history at {leak.TIME_SCALE:.0f}x)"
+            + (f"; {leak_run.plan.note}" if leak_run.plan.note else ""))
         leak_run.start()  # returns once the replay's physics is done: it is not part of the load
+    if server_ack is not None:
+        server_ack.start()
     load_started = time.monotonic()
     recorder.started = load_started  # the load's seconds count from here, not from the set-up before it
+    loop_lag = histogram()
 
     async def load() -> None:
         stop = asyncio.Event()
@@ -246,18 +262,29 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.5)
 
+        async def lag() -> None:
+            # The generator's own scheduling delay: how late a 10 ms sleep wakes. Acks are timestamped on this
+            # loop, so a late loop inflates the client-side ack latency (a starved or busy load generator).
+            while not stop.is_set():
+                before = time.monotonic()
+                await asyncio.sleep(0.01)
+                loop_lag.record_value(max(1, min(int((time.monotonic() - before - 0.01) * 1e6), 120_000_000)))
+
         shower = asyncio.ensure_future(show())
+        lagger = asyncio.ensure_future(lag())
         try:
             await fleet.drive(plan, rate_at, stop, recorder)
         finally:
             stop.set()
             await shower
+            await lagger
 
     with Progress(args.quiet, total_s) as progress:
         asyncio.run(load())
     load_s = time.monotonic() - load_started
     if profile.ramp and not broke and len(steps) < profile.ramp_max_steps:
         step_done(len(steps))  # the last step, ended by the duration
+    server_ack_result = server_ack.result() if server_ack is not None else {"missing": "no deployment file"}
     if leak_run is not None:
         if not leak_run.complete():
             say(f"waiting up to {profile.leak_wait_s:.0f} s for the leak's work order")
@@ -279,7 +306,7 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
                                     log=say)
 
     # --- figures and verdicts ---------------------------------------------------------------------------
-    leaks = [leak_run.result()] if leak_run is not None else []
+    leaks = leak_run.results() if leak_run is not None else []
     timed = sorted(x["leak_to_workorder_s"] for x in leaks if x.get("leak_to_workorder_s") is not None)
     over = sorted(x["workorder_after_detecting_data_s"] for x in leaks
                   if x.get("workorder_after_detecting_data_s") is not None)
@@ -306,8 +333,8 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
         "alarm_to_watch_p99_s": pct(alarm_to_watch, 0.99),
         "achieved_to_offered_min": achieved / offered if offered else None,
     }
-    if leak_run is not None and not over:
-        # A leak was injected and no work order came: that SLO is broken, not unmeasured.
+    if leak_run is not None and len(over) < len(leaks):
+        # A leak was injected and its work order did not come: that SLO is broken, not unmeasured.
         measured["leak_to_workorder_over_detect_s"] = math.inf
         measured["alarm_to_watch_p99_s"] = math.inf if leak_run.alarms else None
     if profile.ramp:
@@ -336,11 +363,15 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
         "offered_readings_per_s": round(offered, 1),
         "achieved_readings_per_s": round(achieved, 1),
         "ack_latency_ms": latency,
+        # Where the client-side figure goes: telemetry's own share, and the generator's scheduling delay.
+        "server_ack_latency_ms": server_ack_result,
+        "generator_loop_lag_ms": percentiles_ms(loop_lag),
         "errors_by_status": dict(recorder.errors_by_status),
         "error_rate_pct": round(error_rate, 4),
         "rejections_by_reason": dict(recorder.rejections_by_reason),
         "leakdetect_max_lag_s": lag_probe.max_lag_s() if lag_probe else None,
         "leak_to_workorder_s": {"p50": pct(timed, 0.5), "p99": pct(timed, 0.99), "n": len(timed)},
+        "leaks_injected": len(leaks),
         "leaks": leaks,
         "leak_not_injected": leak_not_injected,
         "ghz": ghz_result,
@@ -384,6 +415,9 @@ def summary(result: dict[str, Any], run_dir: Path) -> None:
     print(f"  offered {result['offered_readings_per_s']:,.0f} readings/s, achieved "
           f"{result['achieved_readings_per_s']:,.0f}; ack ms p50 {lat['p50']} p99 {lat['p99']} max {lat['max']}; "
           f"errors {result['errors_by_status'] or 0}; lag max {result['leakdetect_max_lag_s']} s")
+    server, gen = result.get("server_ack_latency_ms") or {}, result.get("generator_loop_lag_ms") or {}
+    print(f"  ack p99 split: telemetry (server) {server.get('p99_ms')} ms; the generator's loop lag p99 "
+          f"{gen.get('p99')} ms")
     if "knee_readings_per_s" in result:
         print(f"  knee {result['knee_readings_per_s']} readings/s; ProducerPerformance "
               f"{result['kafka_producer_perf_readings_per_s']} records/s; ratio {result['knee_ratio_to_kafka_perf']}")
@@ -391,7 +425,8 @@ def summary(result: dict[str, Any], run_dir: Path) -> None:
     print(f"  ghz: {g.get('rps')} calls/s ({g.get('readings_per_s')} readings/s), p99 {g.get('p99_ms')} ms, "
           f"errors {g.get('errors')}" + (f" [{g['missing']}]" if g.get("missing") else ""))
     leak_s = result["leak_to_workorder_s"]
-    print(f"  leak -> work order: p50 {leak_s['p50']} s p99 {leak_s['p99']} s (n={leak_s['n']})")
+    print(f"  leak -> work order: p50 {leak_s['p50']} s p99 {leak_s['p99']} s (n={leak_s['n']} of "
+          f"{result['leaks_injected']} injected)")
     for v in result["slos"]:
         mark = {True: "ok", False: "BROKEN", None: "not measured"}[v["ok"]]
         print(f"  SLO {v['name']}: {v['measured']} {v['sense']} {v['threshold']} {v['unit']}: {mark}")
@@ -403,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         thresholds = slo.load(args.slo)
         profile = PROFILES[args.profile].with_overrides(args.rate, args.duration, args.leak_wait)
+        if args.leaks and not profile.leak:
+            raise TargetError(f"--leaks: profile {profile.name} injects no leak")
         target = resolve(args)
         return run(args, profile, thresholds, target)
     except (slo.SloError, TargetError) as error:

@@ -6,6 +6,12 @@ tag's share of the rate follows its scan rate (1 / scan_period_s), scaled so tha
 fresh timestamps, so that the generator is not the bottleneck. Values are plausible (services.fieldsim)
 with instrument noise, so the detectors see a quiet network.
 
+Before the schedule starts, every stream is opened and one warm-up batch is sent and acked on it (not
+counted): a real gateway's stream is long-lived, and the first batch of a fresh one also waits for the TCP
+and HTTP/2 set-up and the token's first check by the telemetry worker the kernel picked (a salted hash, per
+worker), which queued the gateway's next batches behind it and put ~200 ms ack times in every run's first
+second.
+
 A gateway behaves as a real one: an ack is awaited per batch; when the stream breaks, it reconnects
 after a backoff and resends every unacked batch with the same batch_sequence; while more than
 ``max_unacked`` batches are unacked it stops sending and counts the batches it could not send as
@@ -15,6 +21,7 @@ dropped (offered, never sent).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import struct
 import time
@@ -112,6 +119,7 @@ class Pending:
     segments: int
     first_sent: float
     errored: bool = False
+    warmup: bool = False  # opens the stream before the measured load: acked, not measured
 
 
 class GatewayStream:
@@ -126,6 +134,15 @@ class GatewayStream:
         self.backoff_s = backoff_s
         self.unacked: OrderedDict[int, Pending] = OrderedDict()
         self._queue: asyncio.Queue[Pending] = asyncio.Queue()
+        self.warmed = asyncio.Event()
+
+    def warm_up(self, rate: float, interval_s: float) -> None:
+        """Send one batch (not measured) that opens the stream; ``warmed`` is set at its ack."""
+        payload, count, segments = self.plan.batch(self.sequence, max(rate, 1.0), interval_s, time.time_ns() // 1000)
+        pending = Pending(self.sequence, payload, count, segments, time.monotonic(), warmup=True)
+        self.sequence += 1
+        self.unacked[pending.sequence] = pending
+        self._queue.put_nowait(pending)
 
     def offer(self, rate: float, interval_s: float) -> None:
         now = time.monotonic()
@@ -200,6 +217,11 @@ class GatewayStream:
                 pending = self.unacked.pop(ack.batch_sequence, None)
                 if pending is None:
                     continue  # the ack of a batch resent after its first ack arrived
+                if pending.warmup:
+                    if ack.accepted_count and not ack.rejected_count:
+                        self.recorder.acked_records += pending.segments  # on Kafka too: counted as written
+                    self.warmed.set()
+                    continue
                 self.recorder.acked(pending.readings, ack.accepted_count, ack.rejected_count,
                                     now - pending.first_sent, now)
                 if ack.accepted_count and not ack.rejected_count:
@@ -269,12 +291,21 @@ def build(network: Network, tokens: dict[str, str], gateways: list[str], target:
 
 
 async def drive(plan: FleetPlan, rate_at: Callable[[float], float | None], stop: asyncio.Event,
-                recorder: Recorder, drain_s: float = 10.0) -> None:
-    """Offer load until ``rate_at(elapsed)`` returns None or ``stop`` is set; then drain the streams."""
+                recorder: Recorder, drain_s: float = 10.0, warmup_timeout_s: float = 15.0) -> None:
+    """Open every stream (one warm-up batch each, acked), then offer load until ``rate_at(elapsed)`` returns
+    None or ``stop`` is set; then drain the streams. The run's clock (``recorder.started``) starts after the
+    warm-up."""
     runners = [asyncio.ensure_future(s.run(stop, drain_s)) for s in plan.streams]
     total_weight = sum(sum(s.plan.weights) for s in plan.streams)
     interval = plan.batch_interval_s
+    first_rate = rate_at(0.0) or 0.0
+    for stream in plan.streams:
+        stream.warm_up(first_rate * stream.plan.share(total_weight), interval)
+    # A stream that cannot open meets its error in the load (counted there): the warm-up only waits so long.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*(s.warmed.wait() for s in plan.streams)), warmup_timeout_s)
     started = time.monotonic()
+    recorder.started = started
     tick = 0
     try:
         while not stop.is_set():

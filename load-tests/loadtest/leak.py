@@ -9,6 +9,14 @@ source time) is separated from what the deployment adds after the data that let 
   leak_to_workorder_s = time_to_detect_s + (work order seen - the detecting data sent)  (wall)
 
 which is what onset -> work order would be for a leak happening in real time.
+
+A run may inject several leaks (``--leaks N``): one replay, each leak on its own segment of the gateway
+(none with an alarm still open: it would not raise another), onsets one detection window apart, each timed
+to its own alarm and work order. The replay can only start after the detectors' clock for the gateway's
+segments (older readings are dropped): on a deployment that already took a leak, the history left is the
+time since the last replay. The onsets are placed inside it (never after its end, which made a second run
+on the same deployment inject nothing); when it is shorter than a first settling minute plus a detection
+window per leak, ``plan`` waits until it is long enough and says so.
 """
 
 from __future__ import annotations
@@ -17,11 +25,13 @@ import bisect
 import contextlib
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,19 +44,53 @@ LEAK_GATEWAY = "gw-transmission"
 PREFERRED_SEGMENT = "TR-03"
 RATE_KG_PER_S = 3.0  # big enough for a pressure-wave location (demo_leak)
 LEARN_S, AFTER_LEAK_S, MARGIN_S = 70 * 60.0, 8 * 60.0, 60.0
+# With less history than LEARN_S (the detectors learned from an earlier replay): the replay's first seconds,
+# before any onset (the simulation settles), and the least source time each leak gets before the next onset or
+# the end (a rupture is detected within ~10 s of source time; the balance needs minutes and gets them when
+# the history allows, up to AFTER_LEAK_S).
+MIN_SETTLE_S, MIN_WINDOW_S = 30.0, 45.0
+MAX_LEAKS = 4
 TIME_SCALE = 300.0
-READY_TIMEOUT_S = 120.0  # the most the replay's physics may take before the load starts anyway
+# The replay's tail (from a minute before the first onset) goes slower, during the load: over about half the
+# load's duration, at least TAIL_MIN_TIME_SCALE, at most TIME_SCALE.
+TAIL_LEAD_S, TAIL_MIN_TIME_SCALE = 60.0, 10.0
+READY_TIMEOUT_S = 120.0  # the most the replay's physics (then its history) may take before the load starts anyway
+BATCH_SOURCE_S = 10.0  # the replay's batches (leakinject --batch-source-s default)
+
+
+@dataclass(frozen=True)
+class PlannedLeak:
+    segment: str
+    position_m: float
+    onset: float
 
 
 @dataclass
 class LeakPlan:
     gateway: str
-    segment: str
-    position_m: float
+    leaks: list[PlannedLeak]
     start: float
-    onset: float
     end: float
     note: str = ""
+
+    @property
+    def segments(self) -> list[str]:
+        return [leak.segment for leak in self.leaks]
+
+
+def place(count: int, clock_s: float, now: float) -> tuple[float, float, list[float]] | float:
+    """(start, end, onsets) of a replay of ``count`` leaks ending just before ``now`` and starting after the
+    detectors' clock ``clock_s``; or, when that leaves too little history, the seconds to wait for it."""
+    end = now - 1.0
+    # Right after the clock: a gap in a segment's data after the previous replay has been taken for a rupture
+    # at the replay's start (TR-01, detected 30 s before its leak's onset, in a run of 2026-12-06).
+    start = float(math.ceil(max(end - LEARN_S - count * AFTER_LEAK_S, clock_s + 0.1)))
+    span = end - start
+    needed = MIN_SETTLE_S + count * MIN_WINDOW_S
+    if span < needed:
+        return needed - span
+    window = min(AFTER_LEAK_S, (span - MIN_SETTLE_S) / count)
+    return start, end, [end - (count - i) * window for i in range(count)]
 
 
 def _leakdetect(target: Target) -> list[Any]:
@@ -56,8 +100,10 @@ def _leakdetect(target: Target) -> list[Any]:
             for a in target.leakdetect_query]
 
 
-def plan(target: Target, now: float | None = None) -> LeakPlan | str:
-    """Where and when the leak goes; a string says why there is none."""
+def plan(target: Target, count: int = 1, now: float | None = None,
+         wait: Callable[[float, str], None] | None = None) -> LeakPlan | str:
+    """Where and when the ``count`` leaks go; a string says why there is none. ``wait(seconds, why)`` is
+    called (and must sleep) when the detectors' clock leaves too little history yet (module docstring)."""
     from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2 as q
 
     network = target.network
@@ -81,20 +127,35 @@ def plan(target: Target, now: float | None = None) -> LeakPlan | str:
                                              metadata=auth).status
                 if status.served_here:
                     clock_us = max(clock_us, status.clock_unix_us)
-    candidates = [s for s in [PREFERRED_SEGMENT, *segments] if s in segments and s not in active]
+    candidates = list(dict.fromkeys(s for s in [PREFERRED_SEGMENT, *segments] if s in segments and s not in active))
     if not candidates:
-        return f"every segment of {LEAK_GATEWAY} has an alarm open ({', '.join(sorted(active))})"
-    segment = candidates[0]
-    end = now - 1.0
-    start = max(end - LEARN_S - AFTER_LEAK_S, clock_us / 1e6 + 1.0)
+        return f"every segment of {LEAK_GATEWAY} has an alarm open ({', '.join(sorted(active & set(segments)))})"
+    chosen = candidates[:count]
     note = ""
-    if end - start < LEARN_S + AFTER_LEAK_S:
-        note = (f"the detectors had {LEAK_GATEWAY}'s data up to {(now - clock_us / 1e6) / 60:.0f} min ago: the "
-                f"replay covers {(end - start) / 60:.0f} min instead of {(LEARN_S + AFTER_LEAK_S) / 60:.0f}")
-    onset = max(start + 60.0, end - AFTER_LEAK_S)
-    length = network.segments[segment].length_m
-    position = 3000.0 if segment == PREFERRED_SEGMENT else 0.4 * length
-    return LeakPlan(LEAK_GATEWAY, segment, position, float(int(start)), onset, end, note)
+    if len(chosen) < count:
+        note = (f"{count} leaks asked, {len(chosen)} injected: the other segments of {LEAK_GATEWAY} have an alarm "
+                f"open ({', '.join(sorted(active & set(segments)))})")
+    placed = place(len(chosen), clock_us / 1e6, now)
+    if not isinstance(placed, tuple):
+        why = (f"the detectors have {LEAK_GATEWAY}'s data up to {now - clock_us / 1e6:.0f} s ago (an earlier "
+               f"replay): waiting {placed:.0f} s for enough history to place {len(chosen)} leak(s)")
+        if wait is None:
+            return why
+        wait(placed, why)
+        now += placed
+        placed = place(len(chosen), clock_us / 1e6, now)
+        if not isinstance(placed, tuple):  # cannot happen: the wait made the history long enough
+            return why
+    start, end, onsets = placed
+    full = LEARN_S + len(chosen) * AFTER_LEAK_S
+    if end - start < full - 1.0:
+        note = "; ".join(filter(None, [note, (
+            f"the detectors had {LEAK_GATEWAY}'s data up to {(now - clock_us / 1e6) / 60:.1f} min ago (an earlier "
+            f"replay): the replay covers {(end - start) / 60:.1f} min instead of {full / 60:.0f}, "
+            f"{(end - onsets[-1]):.0f} s after the last onset")]))
+    leaks = [PlannedLeak(segment, 3000.0 if segment == PREFERRED_SEGMENT else 0.4 * network.segments[segment].length_m,
+                         onset) for segment, onset in zip(chosen, onsets, strict=True)]
+    return LeakPlan(LEAK_GATEWAY, leaks, start, end, note)
 
 
 @dataclass
@@ -109,7 +170,9 @@ class LeakRun:
     _proc: subprocess.Popen[str] | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
+    load_s: float = 30.0  # the load's duration: the tail is spread over about half of it
     _ready: threading.Event = field(default_factory=threading.Event)
+    _tail: threading.Event = field(default_factory=threading.Event)
     _watch_call: Any = None
 
     def start(self) -> None:
@@ -121,10 +184,12 @@ class LeakRun:
         env = dict(os.environ, LOADTEST_LEAK_TOKEN=self.target.gateway_tokens[p.gateway],
                    PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "load-tests"), os.environ.get("PYTHONPATH")])))
         network = getattr(self.target.deployment, "network_file", None)
+        leaks = [arg for x in p.leaks for arg in ("--leak", f"{x.segment},{x.position_m},{x.onset}")]
+        tail_from, tail_scale = self.tail()
         command = [sys.executable, "-m", "loadtest.leakinject", "--target", self.target.telemetry,
-                   "--gateway", p.gateway, "--segment", p.segment, "--position-m", str(p.position_m),
-                   "--rate-kg-per-s", str(RATE_KG_PER_S), "--start", str(p.start), "--onset", str(p.onset),
-                   "--end", str(p.end), "--time-scale", str(TIME_SCALE),
+                   "--gateway", p.gateway, *leaks, "--rate-kg-per-s", str(RATE_KG_PER_S), "--start", str(p.start),
+                   "--end", str(p.end), "--time-scale", str(TIME_SCALE), "--tail-from", str(tail_from),
+                   "--tail-time-scale", str(tail_scale),
                    *(["--network", str(network)] if network else [])]
         self._proc = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True)
@@ -135,6 +200,17 @@ class LeakRun:
         # with the load (a smoke run on two cores saw its ack p99 tripled by it).
         if not self._ready.wait(READY_TIMEOUT_S):
             self.problems.append(f"the leak's simulation was not ready within {READY_TIMEOUT_S:.0f} s")
+        # Nor its history (the detectors' learning, a burst at TIME_SCALE): the load starts with the tail.
+        if not self._tail.wait(READY_TIMEOUT_S):
+            self.problems.append(f"the leak's replay did not reach its tail within {READY_TIMEOUT_S:.0f} s")
+
+    def tail(self) -> tuple[float, float]:
+        """Where the replay's tail begins (source time, on its batch grid) and its time scale."""
+        p = self.plan
+        grid = BATCH_SOURCE_S
+        tail_from = p.start + max(0.0, (p.leaks[0].onset - TAIL_LEAD_S - p.start) // grid * grid)
+        scale = (p.end - tail_from) / max(1.0, 0.5 * self.load_s)
+        return tail_from, min(TIME_SCALE, max(TAIL_MIN_TIME_SCALE, scale))
 
     def _read_progress(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
@@ -145,9 +221,12 @@ class LeakRun:
                     self.summary = item["summary"]
                 elif "ready" in item:
                     self._ready.set()
+                elif "tail" in item:
+                    self._tail.set()
                 else:
                     self.progress.append((float(item["wall"]), float(item["source"])))
         self._ready.set()  # the replay ended (or failed): nothing more to wait for
+        self._tail.set()
 
     def _alarms(self) -> None:
         from kafka import KafkaConsumer, TopicPartition
@@ -156,6 +235,7 @@ class LeakRun:
         from services.topics import LEAK_ALARMS
 
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
+        segments = set(self.plan.segments)
         if not self.target.kafka_bootstrap:
             self.problems.append("no Kafka address: alarms not watched")
             return
@@ -172,7 +252,7 @@ class LeakRun:
                     now = time.time()
                     for r in records:
                         event = alarms_pb2.LeakAlarmEvent.FromString(r.value)
-                        if event.segment_id == self.plan.segment and event.state == alarms_pb2.ALARM_STATE_RAISED:
+                        if event.segment_id in segments and event.state == alarms_pb2.ALARM_STATE_RAISED:
                             self.alarms.append((now, event))
             consumer.close()
         except Exception as error:  # reported in the run's report
@@ -186,6 +266,7 @@ class LeakRun:
             self.problems.append("no workorders address or dispatcher token: work orders not watched")
             return
         metadata = (("authorization", f"Bearer {self.target.dispatcher_token}"),)
+        segments = set(self.plan.segments)
         try:
             with transport.channel(self.target.workorders) as channel:
                 stub = wgrpc.WorkOrdersServiceStub(channel)
@@ -195,7 +276,7 @@ class LeakRun:
                 for message in self._watch_call:
                     if message.HasField("work_order"):
                         order = message.work_order
-                        if order.segment_id == self.plan.segment and order.work_order_id not in before:
+                        if order.segment_id in segments and order.work_order_id not in before:
                             before.add(order.work_order_id)
                             self.work_orders.append((time.time(), order))
         except grpc.RpcError as error:
@@ -203,7 +284,11 @@ class LeakRun:
                 self.problems.append(f"Watch: {error.code().name} {error.details()}")  # type: ignore[attr-defined]
 
     def complete(self) -> bool:
-        return bool(self.work_orders) and self._proc is not None and self._proc.poll() is not None
+        """Every leak's alarm has its work order, and the replay is over."""
+        if self._proc is None or self._proc.poll() is None:
+            return False
+        alarms = [self._alarm_of(x) for x in self.plan.leaks]
+        return all(a is not None and self._order_of(a[1].alarm_id) is not None for a in alarms)
 
     def wait(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -239,14 +324,27 @@ class LeakRun:
         (w0, s0), (w1, s1) = self.progress[i - 1], self.progress[i]
         return w0 + (w1 - w0) * (source_s - s0) / (s1 - s0) if s1 > s0 else w1
 
-    def result(self) -> dict[str, Any]:
+    def _alarm_of(self, leak: PlannedLeak) -> tuple[float, Any] | None:
+        """The first alarm raised on the leak's segment detected at or after the leak's onset (source time): an
+        alarm detected before it is not this leak's (the detector's onset estimate, though, may be early)."""
+        return next(((w, a) for w, a in self.alarms if a.segment_id == leak.segment
+                     and a.detection_time_unix_us / 1e6 >= leak.onset), None)
+
+    def _order_of(self, alarm_id: str) -> tuple[float, Any] | None:
+        return next(((w, o) for w, o in self.work_orders if o.alarm_id == alarm_id), None)
+
+    def results(self) -> list[dict[str, Any]]:
+        """One entry per leak injected (the report's ``leaks``)."""
+        return [self.result(leak) for leak in self.plan.leaks]
+
+    def result(self, leak: PlannedLeak) -> dict[str, Any]:
         p = self.plan
-        out: dict[str, Any] = {"segment": p.segment, "gateway": p.gateway, "position_m": p.position_m,
+        out: dict[str, Any] = {"segment": leak.segment, "gateway": p.gateway, "position_m": leak.position_m,
                                "rate_kg_per_s": RATE_KG_PER_S, "time_scale": TIME_SCALE,
-                               "replay_start_unix_s": p.start, "onset_unix_s": p.onset, "note": p.note,
+                               "replay_start_unix_s": p.start, "onset_unix_s": leak.onset, "note": p.note,
                                "replay": self.summary, "problems": self.problems}
-        alarm = next(((w, a) for w, a in self.alarms if a.onset_time_unix_us / 1e6 >= p.start), None)
-        order = self.work_orders[0] if self.work_orders else None
+        alarm = self._alarm_of(leak)
+        order = None if alarm is None else self._order_of(alarm[1].alarm_id)
         out["alarm"] = None if alarm is None else {
             "alarm_id": alarm[1].alarm_id, "onset_unix_s": alarm[1].onset_time_unix_us / 1e6,
             "detection_unix_s": alarm[1].detection_time_unix_us / 1e6}
@@ -255,7 +353,7 @@ class LeakRun:
         if alarm is None or order is None:
             out["leak_to_workorder_s"] = None
             return out
-        detect_s = (alarm[1].detection_time_unix_us / 1e6) - p.onset
+        detect_s = (alarm[1].detection_time_unix_us / 1e6) - leak.onset
         sent = self.wall_at(alarm[1].detection_time_unix_us / 1e6)
         overhead = None if sent is None else order[0] - sent
         out.update({

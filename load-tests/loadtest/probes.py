@@ -163,7 +163,12 @@ class ProcessProbe:
         self.series.append(row)
 
     def table(self) -> list[dict[str, Any]]:
+        """Per process: CPU s, highest RSS, and its first and last RSS sample (growth over a long run)."""
+        def sampled(name: str) -> list[float | None]:
+            return [row[name] for row in self.series if name in row] or [None]
+
         return [{"name": n, "cpu_s": round(self.cpu_s.get(n, 0.0), 2), "rss_mb": round(self.rss_mb.get(n, 0.0), 1),
+                 "rss_first_mb": sampled(n)[0], "rss_last_mb": sampled(n)[-1],
                  "restarts_seen": self.restarts.get(n, 0)} for n in self.rss_mb]
 
 
@@ -176,3 +181,74 @@ def supervised_pids(deployment: Any) -> Callable[[], dict[str, int]]:
         return {**{p["name"]: int(p["pid"]) for p in info}, "loadtest (this client, its leak replay)": os.getpid()}
 
     return pids
+
+
+def scrape_histogram(urls: list[str], name: str, timeout_s: float = 3.0) -> dict[float, float] | None:
+    """Cumulative bucket counts (upper bound -> count) of Prometheus histogram ``name``, summed over the
+    ``/metrics`` pages at ``urls``; None when none answered."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    buckets: dict[float, float] = {}
+    answered = False
+    for url in urls:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s) as response:
+                text = response.read().decode()
+        except OSError:
+            continue
+        answered = True
+        for family in text_string_to_metric_families(text):
+            if family.name != name:
+                continue
+            for sample in family.samples:
+                if sample.name == f"{name}_bucket":
+                    bound = float(sample.labels["le"])
+                    buckets[bound] = buckets.get(bound, 0.0) + sample.value
+    return buckets if answered else None
+
+
+def histogram_quantile(q: float, buckets: dict[float, float]) -> float | None:
+    """Prometheus' histogram_quantile over cumulative buckets: linear within the bucket holding rank q."""
+    bounds = sorted(buckets)
+    if not bounds or buckets[bounds[-1]] <= 0:
+        return None
+    rank = q * buckets[bounds[-1]]
+    lower, below = 0.0, 0.0
+    for bound in bounds:
+        count = buckets[bound]
+        if count >= rank:
+            if bound == float("inf"):
+                return lower  # beyond the highest finite bucket: its bound is all one can say
+            return lower + (bound - lower) * ((rank - below) / (count - below) if count > below else 1.0)
+        lower, below = bound, count
+    return lower
+
+
+@dataclass
+class ServerAckProbe:
+    """Telemetry's own ack latency (``pipewarden_telemetry_ack_latency_seconds``: batch received -> ack, the
+    Kafka round trip included) over the run, from its workers' /metrics before and after: what the server
+    spends, against the client-side figure (which adds the network, the client's queue and its scheduling)."""
+
+    urls: list[str]
+    name: str = "pipewarden_telemetry_ack_latency_seconds"
+    _before: dict[float, float] | None = None
+
+    def start(self) -> None:
+        self._before = scrape_histogram(self.urls, self.name)
+
+    def result(self) -> dict[str, Any]:
+        after = scrape_histogram(self.urls, self.name)
+        if after is None or self._before is None:
+            return {"missing": "telemetry's /metrics did not answer"}
+        delta = {b: after[b] - self._before.get(b, 0.0) for b in after}
+        count = delta.get(float("inf"), 0.0)
+
+        def ms(q: float) -> float | None:
+            value = histogram_quantile(q, delta)
+            return None if value is None else round(value * 1000, 2)
+
+        return {"batches": int(count), "p50_ms": ms(0.5), "p95_ms": ms(0.95), "p99_ms": ms(0.99),
+                "note": "bucket-resolution estimates (histogram_quantile), all telemetry workers"}

@@ -17,6 +17,7 @@ class Profile:
     leak: bool  # inject a leak and time it to the work order
     ghz_s: float  # ghz cross-check duration after the load
     leak_wait_s: float = 20.0  # after the load, the longest wait for the leak's work order
+    leaks: int = 1  # leaks injected (one replay, each on its own segment; --leaks)
     ramp_step: float = 0.0  # ramp: readings/s added per step
     ramp_step_s: float = 0.0  # ramp: seconds per step
     ramp_max_steps: int = 0

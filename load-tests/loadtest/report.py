@@ -54,6 +54,9 @@ def markdown(report: dict[str, Any], plots: list[str]) -> str:
               f"- offered {_fmt(report['offered_readings_per_s'])} readings/s, achieved "
               f"{_fmt(report['achieved_readings_per_s'])} readings/s",
               "- ack latency ms: " + ", ".join(f"{k} {_fmt(lat.get(k))}" for k in ("p50", "p95", "p99", "p999", "max")),
+              "- of which telemetry's own (batch received -> ack, from its /metrics) p99 "
+              f"{_fmt((report.get('server_ack_latency_ms') or {}).get('p99_ms'))} ms; the load generator's loop lag "
+              f"p99 {_fmt((report.get('generator_loop_lag_ms') or {}).get('p99'))} ms",
               f"- errors by gRPC status: {report['errors_by_status'] or 'none'}",
               f"- leakdetect max lag: {_fmt(report['leakdetect_max_lag_s'])} s"]
     leak = report["leak_to_workorder_s"]
@@ -81,8 +84,10 @@ def markdown(report: dict[str, Any], plots: list[str]) -> str:
             lines.append(f"| {i + 1} | {_fmt(step['offered_readings_per_s'])} | {_fmt(step['achieved_readings_per_s'])}"
                          f" | {_fmt(step['ack_latency_ms'].get('p99'))} | {step['errors']} | "
                          f"{_fmt(step.get('max_lag_s'))} | {verdict} |")
-    lines += ["", "## Processes", "", "| process | CPU s | RSS MB (max) |", "|---|---|---|"]
-    lines += [f"| {p['name']} | {_fmt(p['cpu_s'])} | {_fmt(p['rss_mb'])} |" for p in report["processes"]]
+    lines += ["", "## Processes", "", "| process | CPU s | RSS MB (max) | RSS MB first -> last sample |",
+              "|---|---|---|---|"]
+    lines += [f"| {p['name']} | {_fmt(p['cpu_s'])} | {_fmt(p['rss_mb'])} | {_fmt(p.get('rss_first_mb'))} -> "
+              f"{_fmt(p.get('rss_last_mb'))} |" for p in report["processes"]]
     lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
 

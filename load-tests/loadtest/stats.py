@@ -39,7 +39,20 @@ class Interval:
     sent_batches: int = 0
     acked_readings: int = 0
     errors: int = 0
-    latency: HdrHistogram = field(default_factory=histogram)
+    latency: HdrHistogram | None = field(default_factory=histogram)  # None once summarised (``freeze``)
+    summary: dict[str, float | None] | None = None  # its percentiles, kept when the histogram is dropped
+
+    def percentiles(self) -> dict[str, float | None]:
+        if self.latency is None:
+            return self.summary or {}
+        return percentiles_ms(self.latency)
+
+    def freeze(self) -> None:
+        """Keep the second's percentiles, drop its histogram: each HDR histogram (1 us..120 s, 3 digits) holds
+        ~100 KB, and a soak of 10 min grew the load tester by 86 MB with one kept per second (4 h: ~2 GB)."""
+        if self.latency is not None:
+            self.summary = percentiles_ms(self.latency)
+            self.latency = None
 
 
 @dataclass
@@ -61,11 +74,18 @@ class Recorder:
     load_end_s: float | None = None  # when the load stopped being offered (the streams drain after it)
     errors_by_status: Counter[str] = field(default_factory=Counter)
     rejections_by_reason: Counter[str] = field(default_factory=Counter)
+    # Per-second histograms are merged into windows by the ramp only; otherwise a second is summarised once it
+    # is this many seconds old (acks land in the current second; the live progress reads the last whole one).
+    keep_histograms: bool = True  # the load tester keeps them for the ramp only (cli)
+    freeze_after: int = 5
 
     def _interval(self, now: float) -> Interval:
         index = int((now - self.started) / self.interval_s)
         while len(self.intervals) <= index:
             self.intervals.append(Interval(len(self.intervals) * self.interval_s))
+            old = len(self.intervals) - 1 - self.freeze_after
+            if not self.keep_histograms and old >= 0:
+                self.intervals[old].freeze()
         return self.intervals[index]
 
     def offered(self, readings: int, now: float) -> None:
@@ -80,6 +100,7 @@ class Recorder:
         us = max(_LOWEST_US, min(_HIGHEST_US, int(latency_s * 1e6)))
         self.total.record_value(us)
         interval = self._interval(now)
+        assert interval.latency is not None  # the current second is never summarised yet
         interval.latency.record_value(us)
         interval.acked_readings += readings
         self.acked_batches += 1
@@ -114,8 +135,8 @@ class Recorder:
         window = self.intervals[max(0, upto - int(seconds)):upto]
         if not window:
             return 0.0, None, 0
-        last = window[-1].latency
-        p99 = last.get_value_at_percentile(99.0) / 1000.0 if last.get_total_count() else None
+        last = window[-1]
+        p99 = last.percentiles()["p99"]
         return (sum(i.acked_readings for i in window) / (len(window) * self.interval_s), p99,
                 sum(i.errors for i in window))
 
@@ -124,6 +145,8 @@ class Recorder:
         chosen = [i for i in self.intervals if start_s <= i.t_s < end_s]
         merged = histogram()
         for i in chosen:
+            if i.latency is None:
+                raise RuntimeError("Recorder.window needs keep_histograms=True (the ramp's recorder)")
             merged.add(i.latency)
         span = max(self.interval_s, len(chosen) * self.interval_s)
         return {
@@ -150,6 +173,6 @@ class Recorder:
         return [
             {"t_s": i.t_s, "offered_readings_per_s": i.offered_readings / self.interval_s,
              "achieved_readings_per_s": i.acked_readings / self.interval_s, "errors": i.errors,
-             **{f"ack_{k}_ms": v for k, v in percentiles_ms(i.latency).items() if k in ("p50", "p99", "max")}}
+             **{f"ack_{k}_ms": v for k, v in i.percentiles().items() if k in ("p50", "p99", "max")}}
             for i in self.intervals
         ]
