@@ -104,6 +104,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         batch_source_s=args.batch_source_s, end_unix_s=args.end, ack_timeout_s=30.0,
         # The parent's TLS setting (a deployment with tls: true) reaches this child through the environment.
         tls_root_cert=Path(ca).read_bytes() if (ca := os.environ.get(transport.CA_ENV)) else None,
+        # Mutual TLS (a tls: true deployment): the gateway presents its own certificate, as a real one does.
+        tls_client_certs={args.gateway: (Path(files[0]).read_bytes(), Path(files[1]).read_bytes())}
+        if (files := transport.gateway_cert_files(args.gateway)) else {},
         tail_from=args.tail_from, tail_time_scale=args.tail_time_scale,
     )
     recorded = precompute(network, config, values, args.gateway)
