@@ -201,6 +201,8 @@ def _program_command(deployment: Deployment, program: Program) -> tuple[str, dic
             "PIPEWARDEN_TELEMETRY_METRICS_PORT": str(d.telemetry_metrics_port),
             "PIPEWARDEN_TELEMETRY_GATEWAY_TOKEN_HASHES_FILE": str(d.gateway_token_hashes_file),
             **_server_tls(d, "PIPEWARDEN_TELEMETRY_"),
+            # Mutual TLS: every gateway presents its own certificate, which must name the gateway of its readings.
+            **({"PIPEWARDEN_TELEMETRY_TLS_CLIENT_CA_FILE": str(d.tls_ca_file)} if d.tls else {}),
         }
     if program.kind == "leakdetect":
         return f"{PYTHON} -m services.leakdetect", {
