@@ -14,8 +14,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -74,9 +76,15 @@ def test_every_server_speaks_tls_only_and_kafka_sasl_ssl_only(tls_deployment: Ru
     ports = [d.telemetry_port, d.workorders_grpc_port,
              *(d.leakdetect_grpc_port + i for i in range(d.leakdetect_workers))]
     trusted = ClientTLS(str(d.tls_ca_file))
+    operator = ClientTLS(str(d.tls_ca_file), *map(str, d.tls_ops_cert))
     for port in ports:
-        assert _health(port, trusted) == "SERVING", port
+        assert _health(port, operator) == "SERVING", port
         assert _health(port, None) == "UNAVAILABLE", f"port {port} answered plaintext"
+    # Telemetry asks every client for a certificate from the deployment's CA (gateways' mutual TLS): trusting the
+    # CA is not enough there; the other servers ask for none.
+    assert _health(d.telemetry_port, trusted) == "UNAVAILABLE"
+    for port in ports[1:]:
+        assert _health(port, trusted) == "SERVING", port
     # The system's roots do not include the deployment's own CA: its certificate is not trusted without it.
     for port in ports:
         assert _health(port, ClientTLS()) == "UNAVAILABLE", port
@@ -84,7 +92,8 @@ def test_every_server_speaks_tls_only_and_kafka_sasl_ssl_only(tls_deployment: Ru
     with pytest.raises(TopicAdminError):
         connect(d.kafka_bootstrap, timeout_s=3, security=KafkaSecurity()).close()
     # Keys and the SCRAM password 0600; the password on no command line and in no log.
-    for path in (d.tls_dir / "ca-key.pem", d.tls_server_key_file, d.kafka_password_file):
+    for path in (d.tls_dir / "ca-key.pem", d.tls_server_key_file, d.kafka_password_file, d.tls_ops_cert[1],
+                 *d.tls_gateway_cert_dir.glob("*-key.pem")):
         assert path.stat().st_mode & 0o077 == 0, path
     password = d.kafka_password_file.read_text().strip()
     for pid in tls_deployment.pids().values():
@@ -93,6 +102,64 @@ def test_every_server_speaks_tls_only_and_kafka_sasl_ssl_only(tls_deployment: Ru
     for log in d.log_dir.glob("*.log"):
         assert password not in log.read_text(errors="replace"), log
     assert password not in d.supervisord_conf.read_text()
+
+
+def _publish_as(d: Any, cert_of: str | None, token: str, readings_of: str) -> str:
+    """One reading of ``readings_of``'s first tag, over a connection presenting ``cert_of``'s certificate (None:
+    none); the status name."""
+    from services.contracts.pipewarden.telemetry.v1 import reading_pb2
+    from services.contracts.pipewarden.telemetry.v1 import telemetry_ingest_service_pb2 as api
+    from services.contracts.pipewarden.telemetry.v1 import telemetry_ingest_service_pb2_grpc as api_grpc
+    from services.network import load_demo_network
+
+    tag = load_demo_network().tags_of_gateway(readings_of)[0]
+    now_us = time.time_ns() // 1000
+    batch = reading_pb2.ReadingBatch(gateway_id=readings_of, batch_sequence=now_us, readings=[reading_pb2.Reading(
+        tag_id=tag.tag_id, source_time_unix_us=now_us, value=(tag.range_min + tag.range_max) / 2,
+        quality=reading_pb2.QUALITY_GOOD)])
+    files = tuple(map(str, d.tls_gateway_cert(cert_of))) if cert_of else ()
+    with channel(f"127.0.0.1:{d.telemetry_port}", ClientTLS(str(d.tls_ca_file), *files)) as ch:
+        try:
+            api_grpc.TelemetryIngestServiceStub(ch).PublishBatch(
+                api.PublishBatchRequest(batch=batch), metadata=[("authorization", f"Bearer {token}")], timeout=10)
+        except grpc.RpcError as error:
+            return error.code().name  # type: ignore[attr-defined, no-any-return]
+    return "OK"
+
+
+def test_each_gateway_presents_its_own_certificate_and_another_gateways_is_refused(tls_deployment: Running) -> None:
+    d = tls_deployment.deployment
+    tokens = yaml.safe_load(d.secrets_file.read_text())["gateway_tokens"]
+    first, second = sorted(tokens)[:2]
+    assert _publish_as(d, first, tokens[first], first) == "OK"
+    # A stolen token with the thief's own certificate, or the thief's token for the victim's readings: refused.
+    assert _publish_as(d, second, tokens[first], first) == "PERMISSION_DENIED"
+    assert _publish_as(d, second, tokens[second], first) == "PERMISSION_DENIED"
+    assert _publish_as(d, None, tokens[first], first) == "UNAVAILABLE"  # no certificate: no connection
+
+
+def test_rotating_the_kafka_password_keeps_every_service_healthy(tls_deployment: Running) -> None:
+    """`make rotate-kafka-password`: new password on the broker and in its 0600 file, the old one refused, the
+    Kafka clients restarted and healthy (the smoke test after this one runs on the new password end to end)."""
+    from dataclasses import replace
+
+    from services.kafkaconn.rotation import authenticates
+
+    d = tls_deployment.deployment
+    security = KafkaSecurity.from_env(d.kafka_client_env())
+    old = replace(security, _password=security.password())
+    before = tls_deployment.pids()
+    rotated = cli(tls_deployment.file, "rotate-kafka-password", timeout=300)
+    assert rotated.returncode == 0, rotated.stderr
+    assert security.password() != old.password() and d.kafka_password_file.stat().st_mode & 0o077 == 0
+    assert old.password() not in rotated.stdout + rotated.stderr
+    assert authenticates(d.kafka_bootstrap, security) and not authenticates(d.kafka_bootstrap, old, timeout_s=5)
+    after = tls_deployment.pids()
+    clients = [p.name for p in d.programs() if p.kind in ("telemetry", "leakdetect", "workorders")]
+    assert all(after[name] != before[name] for name in clients), (before, after)
+    assert after["kafka"] == before["kafka"]  # the broker kept running
+    status = tls_deployment.wait_healthy(120)
+    assert status.returncode == 0, status.stdout
 
 
 def test_the_smoke_load_test_runs_over_tls_and_its_leak_ends_as_a_work_order(
