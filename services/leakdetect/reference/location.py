@@ -47,32 +47,34 @@ def calibrate(phi: F64, d: F64, var_d: F64, var_phi: F64, k0: float, k0_sd: floa
     return float(theta[0]), float(theta[1]), cov, s2
 
 
-def mean_square_flow(x: float, q_in: F64, lam: float, pack: float, grid: int = 401) -> float:
-    """The time mean of int_0^1 q(xi)^2 dxi with q = q_in(t) - pack xi - lam [xi > x] (trapezoids on each side of
-    the leak)."""
+def mean_square_flow(x: float, q_in: F64, lam: float, pack: float, pack_exp: float, grid: int = 401) -> float:
+    """The time mean of int_0^1 q(xi)^2 dxi with q = q_in(t) - pack xi^pack_exp - lam [xi > x] (the packing rate
+    spread along the line with density xi^(pack_exp - 1); trapezoids on each side of the leak)."""
     total = np.zeros(len(q_in))
     for lo, hi, step in ((0.0, x, 0.0), (x, 1.0, lam)):
         xi = np.linspace(lo, hi, grid)
-        q2 = (q_in[:, None] - pack * xi[None, :] - step) ** 2
+        q2 = (q_in[:, None] - pack * xi[None, :] ** pack_exp - step) ** 2
         total += np.sum(0.5 * (q2[:, 1:] + q2[:, :-1]) * np.diff(xi)[None, :], axis=1)
     return float(np.mean(total))
 
 
 def gradient_position(d_mean: float, var_d: float, c0: float, k: float, cov: F64, q_in: F64, lam: float,
-                      var_lam: float, pack: float, var_pack: float) -> tuple[float, float]:
+                      var_lam: float, pack: float, var_pack: float, pack_exp: float, shape_sd: float
+                      ) -> tuple[float, float]:
     """The leak's position as a fraction of the length where c0 + k phi(x) = d_mean (bisection on the line: for
     solutions inside it), and its 1 s.d. by finite differences: of d (var_d plus the model's predictive variance
-    at the solution), of the leak rate and of the packing rate. (nan, inf) without a leak (lam <= 0)."""
+    at the solution, plus the packing shape's k shape_sd |pack| mean(q_in) in phi), of the leak rate and of the
+    packing rate. (nan, inf) without a leak (lam <= 0)."""
     if lam <= 0.0 or k <= 0.0:
         return math.nan, math.inf
 
     def solve(d_val: float, lam_val: float, pack_val: float) -> float:
         target = (d_val - c0) / k
         lo, hi = 0.0, 1.0
-        f_lo = mean_square_flow(lo, q_in, lam_val, pack_val) - target
+        f_lo = mean_square_flow(lo, q_in, lam_val, pack_val, pack_exp) - target
         for _ in range(60):
             mid = 0.5 * (lo + hi)
-            f_mid = mean_square_flow(mid, q_in, lam_val, pack_val) - target
+            f_mid = mean_square_flow(mid, q_in, lam_val, pack_val, pack_exp) - target
             if (f_mid > 0) == (f_lo > 0):
                 lo, f_lo = mid, f_mid
             else:
@@ -80,7 +82,7 @@ def gradient_position(d_mean: float, var_d: float, c0: float, k: float, cov: F64
         return 0.5 * (lo + hi)
 
     x = solve(d_mean, lam, pack)
-    phi = mean_square_flow(x, q_in, lam, pack)
+    phi = mean_square_flow(x, q_in, lam, pack, pack_exp)
     var_pred = float(np.array([1.0, phi]) @ cov @ np.array([1.0, phi]))
     h_d = 1e-3 * max(abs(d_mean), 1.0)
     dx_dd = (solve(d_mean + h_d, lam, pack) - solve(d_mean - h_d, lam, pack)) / (2 * h_d)
@@ -88,7 +90,8 @@ def gradient_position(d_mean: float, var_d: float, c0: float, k: float, cov: F64
     dx_dl = (solve(d_mean, lam + h_l, pack) - solve(d_mean, lam - h_l, pack)) / (2 * h_l)
     h_p = 1e-4 * max(abs(pack), 1e-2)
     dx_dp = (solve(d_mean, lam, pack + h_p) - solve(d_mean, lam, pack - h_p)) / (2 * h_p)
-    var_x = dx_dd**2 * (var_d + var_pred) + dx_dl**2 * var_lam + dx_dp**2 * var_pack
+    var_shape = (k * shape_sd * abs(pack) * float(np.mean(q_in))) ** 2
+    var_x = dx_dd**2 * (var_d + var_pred + var_shape) + dx_dl**2 * var_lam + dx_dp**2 * var_pack
     return x, math.sqrt(var_x)
 
 

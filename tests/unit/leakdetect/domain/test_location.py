@@ -9,7 +9,14 @@ import math
 import numpy as np
 import pytest
 
-from services.leakdetect.domain.kernels.location import calibrate, fuse, gradient_position, phi_coefficients
+from services.leakdetect.domain.kernels.location import (
+    PACK_SHAPE_EXP,
+    PACK_SHAPE_SD,
+    calibrate,
+    fuse,
+    gradient_position,
+    phi_coefficients,
+)
 from services.leakdetect.reference import location as ref
 
 K = 2.35e9  # Pa^2 s^2 / kg^2: the long line's friction coefficient
@@ -67,11 +74,12 @@ def test_the_intersection_and_its_uncertainty_agree_with_the_reference(
     q_in = q_mean + q_sd * np.random.default_rng(3).standard_normal(60)
     c0 = -2e10
     cov = np.array([[2.0e20, -5e17], [-5e17, 2.0e15]])
-    d_mean = c0 + K * ref.mean_square_flow(x_true, q_in, lam, pack)
+    d_mean = c0 + K * ref.mean_square_flow(x_true, q_in, lam, pack, PACK_SHAPE_EXP)
     var_d, var_lam, var_pack = 1e18, 0.05**2, 0.01**2
     x, sd = gradient_position(d_mean, var_d, c0, K, cov[0, 0], cov[0, 1], cov[1, 1], float(q_in.mean()),
                               float((q_in * q_in).mean()), lam, var_lam, pack, var_pack)
-    x_ref, sd_ref = ref.gradient_position(d_mean, var_d, c0, K, cov, q_in, lam, var_lam, pack, var_pack)
+    x_ref, sd_ref = ref.gradient_position(d_mean, var_d, c0, K, cov, q_in, lam, var_lam, pack, var_pack,
+                                         PACK_SHAPE_EXP, PACK_SHAPE_SD)
     assert x == pytest.approx(x_true, abs=1e-6) and x_ref == pytest.approx(x_true, abs=1e-6)
     assert sd == pytest.approx(sd_ref, rel=2e-3)
 
@@ -141,3 +149,33 @@ def test_location_parameters_are_checked() -> None:
                 {"loc_min_cal_blocks": 0.0}):
         with pytest.raises(ValueError, match="loc_"):
             DetectorParams(**bad).to_array()  # type: ignore[arg-type]
+
+
+def test_the_packing_rate_widens_the_interval_by_the_shape_of_its_spread() -> None:
+    # with exact data and model, what remains is the packing's shape: |P| q1 PACK_SHAPE_SD in phi, through the slope
+    q1, lam, x_true = 18.0, 0.4, 0.3
+    quiet = (0.0, 0.0, 0.0)
+    sds = []
+    for pack in (0.0, -0.2, -0.8):
+        a, b, c = phi_coefficients(q1, q1 * q1, lam, pack)
+        d = K * (a + b * x_true + c * x_true ** (PACK_SHAPE_EXP + 1.0))
+        x, sd = gradient_position(d, 0.0, 0.0, K, *quiet, q1, q1 * q1, lam, 0.0, pack, 0.0)
+        assert x == pytest.approx(x_true, abs=1e-9)
+        slope = b + (PACK_SHAPE_EXP + 1.0) * c * x_true**PACK_SHAPE_EXP
+        assert sd == pytest.approx(PACK_SHAPE_SD * abs(pack) * q1 / slope, rel=1e-9, abs=1e-15)
+        sds.append(sd)
+    assert sds[0] == 0.0 and 0.0 < sds[1] < sds[2]
+    # about |P| / (6 lam) of the length
+    assert sds[2] == pytest.approx(0.8 / (6 * lam), rel=0.1)
+
+
+def test_unpacking_spread_as_a_ramp_from_the_inlet_is_recovered_where_a_uniform_spread_errs() -> None:
+    # the truth: an unpacking line whose packing grows linearly from the held inlet (the reference's integral)
+    q_in = np.full(30, 12.0)
+    lam, pack, x_true = 0.24, -0.5, 0.55
+    d = K * ref.mean_square_flow(x_true, q_in, lam, pack, PACK_SHAPE_EXP)
+    x, _ = gradient_position(d, 0.0, 0.0, K, 0.0, 0.0, 0.0, 12.0, 144.0, lam, 0.0, pack, 0.0)
+    assert x == pytest.approx(x_true, abs=1e-6)
+    # read with a uniform spread the same gradient puts the leak upstream, by about |P| / (6 lam)
+    x_uniform, _ = ref.gradient_position(d, 0.0, 0.0, K, np.zeros((2, 2)), q_in, lam, 0.0, pack, 0.0, 1.0, 0.0)
+    assert x_true - x_uniform == pytest.approx(abs(pack) / (6 * lam), rel=0.15)
