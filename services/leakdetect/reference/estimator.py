@@ -36,6 +36,11 @@ class ReferenceEstimator:
     p: F64 = field(default_factory=lambda: np.zeros(0))
     m: F64 = field(default_factory=lambda: np.zeros(0))
     cov: F64 = field(default_factory=lambda: np.zeros((0, 0)))
+    # the last full tick (covariance propagated): ticks since, its end flows, which pressures, their gains
+    skipped: float = 1e9
+    q_ref: tuple[float, float] = (0.0, 0.0)
+    ok_ref: tuple[bool, bool] = (False, False)
+    gains: dict[int, F64] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -62,6 +67,7 @@ class ReferenceEstimator:
         var = self._order(np.full(self.cells + 1, (0.1 * (pu - pd)) ** 2 + max(var_pu, var_pd)),
                           np.full(self.cells, (0.1 * abs(q) + q_reg) ** 2))
         self.cov = np.diag(var)
+        self.skipped = 1e9
 
     # --- the model ------------------------------------------------------------------------------------------
     def mass(self, p: F64) -> F64:
@@ -116,7 +122,10 @@ class ReferenceEstimator:
     # --- one tick -------------------------------------------------------------------------------------------
     def tick(self, dt: float, q_in: float, var_qin: float, q_out: float, var_qout: float,
              pu: float | None, var_pu: float, pd: float | None, var_pd: float,
-             sink_var: float, fric_sd: float, q_reg: float) -> None:
+             sink_var: float, fric_sd: float, q_reg: float, full_every: int = 1, move: float = 0.0) -> None:
+        ok = (pu is not None, pd is not None)
+        full = (self.skipped + 1 >= full_every or abs(q_in - self.q_ref[0]) > move
+                or abs(q_out - self.q_ref[1]) > move or ok != self.ok_ref)
         p_old, m_old = self.p.copy(), self.m.copy()
         p, m = p_old.copy(), m_old.copy()
         for _ in range(EST_NEWTON):
@@ -124,6 +133,15 @@ class ReferenceEstimator:
             step = np.linalg.solve(self.jacobian(p, m, dt, q_reg), -self._order(gp, gm))
             p = np.maximum(p + step[0::2], 1e3)
             m = m + step[1::2]
+        if not full:  # the model's step and the last full tick's gains; the covariance stays
+            x = self._order(p, m)
+            for idx, z in ((0, pu), (self.n - 1, pd)):
+                if z is not None:
+                    x = x + self.gains[idx] * (z - x[idx])
+            self.p, self.m = x[0::2].copy(), x[1::2].copy()
+            self.skipped += 1
+            return
+        self.skipped, self.q_ref, self.ok_ref = 0, (q_in, q_out), ok
         jac = self.jacobian(p, m, dt, q_reg)
         f = np.linalg.solve(jac, np.diag(self._order(self.dmass(p_old), np.ones(self.cells))))  # dx+/dx
         src = np.linalg.inv(jac) * dt  # dx+/d(source in each equation)
@@ -147,6 +165,7 @@ class ReferenceEstimator:
             gain = cov @ h / s
             x = x + gain * (z - h @ x)
             cov = cov - np.outer(gain, h @ cov)
+            self.gains[idx] = gain
         self.p, self.m, self.cov = x[0::2].copy(), x[1::2].copy(), cov
 
     def line_pack(self) -> tuple[float, float]:

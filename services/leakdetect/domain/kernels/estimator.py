@@ -60,7 +60,14 @@ from ..layout import (
     ES_C0,
     ES_COV0,
     ES_K,
+    ES_KD0,
+    ES_KU0,
+    ES_NSKIP,
     ES_OK,
+    ES_OKD_REF,
+    ES_OKU_REF,
+    ES_QI_REF,
+    ES_QO_REF,
     ES_W_CP,
     ES_W_DIAG,
     ES_W_G,
@@ -188,34 +195,51 @@ def est_init(st, s, b0, pu, var_pu, pd, var_pd, k, c0_off, q_reg):
             v = (0.1 * abs(q) + q_reg) ** 2
         for c in range(N):
             st[s, b0 + ES_COV0 + r * N + c] = v if r == c else 0.0
+    st[s, b0 + ES_NSKIP] = 1e9  # the first tick is a full one
     st[s, b0 + ES_OK] = 1.0
 
 
 @_jit
-def _update(st, s, b0, idx, z, var_z):
-    """Scalar measurement of the state at row idx."""
+def _update(st, s, b0, idx, z, var_z, k0):
+    """Scalar measurement of the state at row idx; its gain is kept at columns k0.. for the ticks that reuse it."""
     cov = b0 + ES_COV0
     hs = st[s, cov + idx * N + idx] + var_z
     if not (hs > 0.0):
+        for i in range(N):
+            st[s, k0 + i] = 0.0
         return
     innov = z - st[s, b0 + ES_X0 + idx]
     for i in range(N):
-        st[s, b0 + ES_W_G + i] = st[s, cov + i * N + idx] / hs  # gain
+        st[s, k0 + i] = st[s, cov + i * N + idx] / hs  # gain
     for i in range(N):
-        st[s, b0 + ES_X0 + i] += st[s, b0 + ES_W_G + i] * innov
+        st[s, b0 + ES_X0 + i] += st[s, k0 + i] * innov
     for i in range(N):
-        gi = st[s, b0 + ES_W_G + i] * hs
+        gi = st[s, k0 + i] * hs
         for j in range(N):
-            st[s, cov + i * N + j] -= gi * st[s, b0 + ES_W_G + j]
+            st[s, cov + i * N + j] -= gi * st[s, k0 + j]
+
+
+@_jit
+def _update_kept(st, s, b0, idx, z, k0):
+    """Scalar measurement with the gain kept from the last full tick (the covariance stays as it was then)."""
+    innov = z - st[s, b0 + ES_X0 + idx]
+    for i in range(N):
+        st[s, b0 + ES_X0 + i] += st[s, k0 + i] * innov
 
 
 @_jit
 def est_tick(st, s, b0, dt, q_in, var_qin, q_out, var_qout, pu, var_pu, ok_u, pd, var_pd, ok_d, vol, length, rt,
-             zs, elev, sink_var, fric_sd, q_reg):
+             zs, elev, sink_var, fric_sd, q_reg, full_every, move):
     """One tick of the filter: predict over dt with the tick's mean end flows, then take the end pressures that
     are usable. `elev`: GC_LOC_ELEV (elevation's share of p^2 over the segment); sink_var: variance of the
     unmodelled sources, (kg/s)^2; fric_sd: per-tick relative s.d. of the friction; q_reg: flow (kg/s) below which
-    the friction law is regularised."""
+    the friction law is regularised. The covariance is propagated (a full EKF tick) when `full_every` ticks have
+    passed since the last full one, or an end flow moved more than `move` kg/s since, or an end pressure came or
+    went; otherwise the state moves with the model and the gains of the last full tick (the steady-state gain
+    of a line whose operating point stays put), at a fifth of the cost."""
+    full = (st[s, b0 + ES_NSKIP] + 1.0 >= full_every or abs(q_in - st[s, b0 + ES_QI_REF]) > move
+            or abs(q_out - st[s, b0 + ES_QO_REF]) > move or (1.0 if ok_u else 0.0) != st[s, b0 + ES_OKU_REF]
+            or (1.0 if ok_d else 0.0) != st[s, b0 + ES_OKD_REF])
     kl = st[s, b0 + ES_K] / NC
     elev_l = elev / NC
     c0_l = st[s, b0 + ES_C0] / NC
@@ -232,6 +256,20 @@ def est_tick(st, s, b0, dt, q_in, var_qin, q_out, var_qout, pu, var_pu, ok_u, pd
         for i in range(N):
             v = st[s, xn + i] + st[s, b0 + ES_W_G + i]
             st[s, xn + i] = max(v, 1e3) if i % 2 == 0 else v
+    if not full:
+        for i in range(N):
+            st[s, b0 + ES_X0 + i] = st[s, xn + i]
+        if ok_u:
+            _update_kept(st, s, b0, 0, pu, b0 + ES_KU0)
+        if ok_d:
+            _update_kept(st, s, b0, N - 1, pd, b0 + ES_KD0)
+        st[s, b0 + ES_NSKIP] += 1.0
+        return
+    st[s, b0 + ES_NSKIP] = 0.0
+    st[s, b0 + ES_QI_REF] = q_in
+    st[s, b0 + ES_QO_REF] = q_out
+    st[s, b0 + ES_OKU_REF] = 1.0 if ok_u else 0.0
+    st[s, b0 + ES_OKD_REF] = 1.0 if ok_d else 0.0
     # 2. covariance: P <- C P C + dt^2 D (C at the old state), then J^-1 . J^-T at the new one
     for r in range(N):
         if r % 2 == 0:
@@ -268,9 +306,9 @@ def est_tick(st, s, b0, dt, q_in, var_qin, q_out, var_qout, pu, var_pu, ok_u, pd
             st[s, cov + j * N + i] = v
     # 3. the end pressures that are there
     if ok_u:
-        _update(st, s, b0, 0, pu, var_pu)
+        _update(st, s, b0, 0, pu, var_pu, b0 + ES_KU0)
     if ok_d:
-        _update(st, s, b0, N - 1, pd, var_pd)
+        _update(st, s, b0, N - 1, pd, var_pd, b0 + ES_KD0)
 
 
 @_jit

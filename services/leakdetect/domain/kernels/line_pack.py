@@ -23,6 +23,8 @@ from ..layout import (
     GF_EST0,
     N_ROLES,
     P_EST_FRIC,
+    P_EST_FULL_EVERY,
+    P_EST_MOVE,
     P_EST_QREG,
     P_EST_SINK,
     ROLE_FLOW_IN,
@@ -175,7 +177,7 @@ def _line_pack_estimated(params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, s, dt
     sink = params[P_EST_SINK] * q_nom
     est_tick(seg_f, s, b0, dt, q_in, v_in, q_out, v_out, pu, slot_f[su, SF_HELD_VAR], ok_u, pd,
              slot_f[sd, SF_HELD_VAR], ok_d, vol, seg_cfg[s, GC_LENGTH_M], rt, zs, elev, sink * sink,
-             params[P_EST_FRIC], q_reg)
+             params[P_EST_FRIC], q_reg, params[P_EST_FULL_EVERY], params[P_EST_MOVE] * q_nom)
     lp, var = est_line_pack(seg_f, s, b0, vol, rt, zs)
     if not (lp > 0.0 and var == var):
         seg_f[s, b0 + ES_OK] = 0.0  # a diverged filter restarts from the next tick with both ends

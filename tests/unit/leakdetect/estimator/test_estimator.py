@@ -17,6 +17,7 @@ PARAMS = DetectorParams()
 SINK_VAR = (PARAMS.est_sink_frac * Q_NOMINAL) ** 2
 Q_REG = PARAMS.est_qreg_frac * Q_NOMINAL
 VAR_P = SIGMA_P_PA**2
+MOVE = PARAMS.est_move_frac * Q_NOMINAL
 
 
 def _silent(tr: Trace, window: tuple[float, float] | None) -> np.ndarray:
@@ -26,8 +27,8 @@ def _silent(tr: Trace, window: tuple[float, float] | None) -> np.ndarray:
     return s
 
 
-def run_kernel(tr: Trace, silent_down: tuple[float, float] | None = None, k_scale: float = 1.0
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def run_kernel(tr: Trace, silent_down: tuple[float, float] | None = None, k_scale: float = 1.0,
+               full_every: int = PARAMS.est_full_every) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Line pack, its variance and the state of every tick (the filter started on the first tick)."""
     n = tr.t_s.size
     st = np.zeros((1, L.N_ES))
@@ -38,14 +39,15 @@ def run_kernel(tr: Trace, silent_down: tuple[float, float] | None = None, k_scal
         vq_in = (SIGMA_Q_REL * tr.q_in[i]) ** 2
         vq_out = (SIGMA_Q_REL * tr.q_out[i]) ** 2
         est_tick(st, 0, 0, TICK_S, tr.q_in[i], vq_in, tr.q_out[i], vq_out, tr.pu[i], VAR_P, True, tr.pd[i], VAR_P,
-                 not silent[i], tr.vol, LENGTH_M, tr.rt, 0.0, 0.0, SINK_VAR, PARAMS.est_friction_sd, Q_REG)
+                 not silent[i], tr.vol, LENGTH_M, tr.rt, 0.0, 0.0, SINK_VAR, PARAMS.est_friction_sd, Q_REG, full_every,
+                 MOVE)
         lp[i], var[i] = est_line_pack(st, 0, 0, tr.vol, tr.rt, 0.0)
         x[i] = st[0, L.ES_X0 : L.ES_X0 + L.EST_N]
     return lp, var, x
 
 
-def run_reference(tr: Trace, silent_down: tuple[float, float] | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def run_reference(tr: Trace, silent_down: tuple[float, float] | None = None,
+                  full_every: int = PARAMS.est_full_every) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = tr.t_s.size
     ref = ReferenceEstimator(vol=tr.vol, length=LENGTH_M, rt=tr.rt, zs=0.0, elev=0.0, k=tr.k)
     ref.start(tr.pu[0], VAR_P, tr.pd[0], VAR_P, Q_REG)
@@ -53,19 +55,22 @@ def run_reference(tr: Trace, silent_down: tuple[float, float] | None = None
     lp, var, x = np.zeros(n), np.zeros(n), np.zeros((n, L.EST_N))
     for i in range(n):
         ref.tick(TICK_S, tr.q_in[i], (SIGMA_Q_REL * tr.q_in[i]) ** 2, tr.q_out[i], (SIGMA_Q_REL * tr.q_out[i]) ** 2,
-                 tr.pu[i], VAR_P, None if silent[i] else tr.pd[i], VAR_P, SINK_VAR, PARAMS.est_friction_sd, Q_REG)
+                 tr.pu[i], VAR_P, None if silent[i] else tr.pd[i], VAR_P, SINK_VAR, PARAMS.est_friction_sd, Q_REG,
+                 full_every, MOVE)
         lp[i], var[i] = ref.line_pack()
         x[i, 0::2] = ref.p
         x[i, 1::2] = ref.m
     return lp, var, x
 
 
-@pytest.mark.parametrize(("case", "silent"), [("operations", None), ("operations", (5400.0, 7800.0)),
-                                              ("leak", None)])
-def test_kernel_matches_the_reference(case: str, silent: tuple[float, float] | None) -> None:
+@pytest.mark.parametrize(("case", "silent", "full_every"), [
+    ("operations", None, PARAMS.est_full_every), ("operations", (5400.0, 7800.0), PARAMS.est_full_every),
+    ("leak", None, PARAMS.est_full_every), ("operations", None, 1)])
+def test_kernel_matches_the_reference(case: str, silent: tuple[float, float] | None, full_every: int) -> None:
+    """On every trace, with the covariance kept between full ticks (the default) and propagated every tick."""
     tr = trace(case)
-    lp_k, var_k, x_k = run_kernel(tr, silent)
-    lp_r, var_r, x_r = run_reference(tr, silent)
+    lp_k, var_k, x_k = run_kernel(tr, silent, full_every=full_every)
+    lp_r, var_r, x_r = run_reference(tr, silent, full_every=full_every)
     assert np.all(np.isfinite(lp_k)) and np.all(var_k > 0.0)
     np.testing.assert_allclose(x_k[:, 0::2], x_r[:, 0::2], rtol=1e-10)
     np.testing.assert_allclose(x_k[:, 1::2], x_r[:, 1::2], rtol=1e-7, atol=1e-9 * Q_NOMINAL)
