@@ -126,11 +126,11 @@ def detector_readings(case: str, seed: int = 5, silent_down: tuple[float, float]
         if role == L.ROLE_PRESSURE_DOWN and silent_down is not None:
             keep = (t_s < silent_down[0]) | (t_s >= silent_down[1])
         parts.append((np.full(keep.sum(), role), T0_US + np.round(t_s[keep] * 1e6).astype(np.int64), v[keep]))
-    role = np.concatenate([p[0] for p in parts])
+    roles = np.concatenate([p[0] for p in parts])
     time_us = np.concatenate([p[1] for p in parts])
     value = np.concatenate([p[2] for p in parts])
     order = np.argsort(time_us, kind="stable")
-    return (np.zeros(order.size, dtype=np.int64), role[order].astype(np.int64), time_us[order], value[order],
+    return (np.zeros(order.size, dtype=np.int64), roles[order].astype(np.int64), time_us[order], value[order],
             np.full(order.size, QUALITY_GOOD, dtype=np.int64))
 
 
