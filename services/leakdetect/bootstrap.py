@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 from services.grpctls import TLSFileError, server_credentials
 from services.leakdetect.adapters.clock import SystemClock
@@ -126,6 +127,11 @@ def serve(config: LeakdetectConfig, verifier: TokenVerifier | None) -> None:
     network = load_network(config)
     metrics = PrometheusMetrics()
     worker = build_worker(config, network, metrics)
+    # before the health check says SERVING and before the first batch: compiling the kernels takes minutes on a
+    # fresh install (seconds from numba's cache after that)
+    started = time.monotonic()
+    CoreDetector(network).warm_up()
+    log.info("detector kernels ready", extra={"seconds": round(time.monotonic() - started, 1)})
     if config.metrics_port >= 0:
         server = start_metrics_server(config.metrics_port)
         log.info("metrics listening", extra={"metrics_port": server.port})

@@ -36,6 +36,17 @@ class CoreDetector:
             self._templates[sid] = p
             self._roles[sid] = p.detector_roles(sid)
 
+    def warm_up(self) -> None:
+        """One reading through a throwaway copy of a segment's detector, typed as the stream brings them: numba
+        compiles the kernels (or loads them from its cache) now, not behind the first batch of readings, which
+        on a fresh install waits minutes for the compiler while the consumer lag grows."""
+        for template in self._templates.values():
+            pipeline = template.fresh()
+            pipeline.feed(tag=np.zeros(1, np.int16), time_unix_us=np.array([1_000_000], np.int64),
+                          value=np.zeros(1), quality=np.ones(1, np.int8), si_units=True, checked=True)
+            pipeline.advance_to(2.0)
+            return
+
     def detector_tags(self, segment_id: str) -> tuple[str, ...]:
         return self._templates[segment_id].detector_tag_ids
 
