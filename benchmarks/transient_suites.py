@@ -826,6 +826,7 @@ def plots(results: list[dict[str, Any]], report: dict[str, Any], reports: Any) -
                 ax.plot(s[:, 0] / 86400.0, s[:, 1] / d1, lw=0.8,
                         label=f"{r['layout_id']} ({r['length_km']:g} km, p90 {r['mdlr_week_p90_over_first_day']:.2f})")
         ax.axhline(1.2, color="k", ls="--", lw=0.8, label="goal: p90 <= 1.2")
+        ax.set_yscale("log")  # hours-long plateaus (tens of times the first day) beside the day's own swing
         ax.set_xlabel("days")
         ax.set_ylabel("stated MDLR (15 min) / first day's median")
         rl = (report.get("mdlr_week_detail") or {}).get("relearn")
