@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import ipaddress
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from services.secretfiles import write_private_file
+
 CA_DAYS = 3650
 LEAF_DAYS = 825
 
@@ -28,16 +29,6 @@ LEAF_DAYS = 825
 class CertPair:
     cert: Path
     key: Path
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -70,7 +61,7 @@ def ensure_ca(directory: Path, name: str = "Pipewarden local CA") -> CertPair:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(pair.key, _key_pem(key))
+    write_private_file(pair.key, _key_pem(key))
     pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return pair
 
@@ -118,7 +109,7 @@ def issue(
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     cert = builder.sign(ca_key, hashes.SHA256())
-    _write_private(pair.key, _key_pem(key))
+    write_private_file(pair.key, _key_pem(key))
     pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return pair
 

@@ -15,22 +15,11 @@ import os
 import secrets
 import time
 from dataclasses import replace
-from pathlib import Path
 
 from services.kafkaconn.settings import ENV_PREFIX, KafkaSecurity, KafkaSecurityError
+from services.secretfiles import write_private_file
 
 ITERATIONS = 8192  # PBKDF2 rounds of the stored credential (Kafka accepts 4096..16384)
-
-
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 def authenticates(bootstrap: str, security: KafkaSecurity, timeout_s: float = 10.0) -> bool:
@@ -87,7 +76,7 @@ def rotate_password_file(bootstrap: str, security: KafkaSecurity, settle_s: floa
         raise KafkaSecurityError(f"the broker at {bootstrap} refuses the current password in {path}: nothing changed")
     old = replace(security, _password=security.password())
     # Kept apart until the broker has it: the password file always holds a password the broker takes.
-    _write_private(pending, secrets.token_hex(24) + "\n")
+    write_private_file(pending, secrets.token_hex(24) + "\n")
     new = replace(security, sasl_password_file=pending)
     try:
         set_password(bootstrap, security, security.sasl_username, new.password())

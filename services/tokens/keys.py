@@ -21,6 +21,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from services.secretfiles import write_private_file
+
 ALGORITHM = "EdDSA"
 _MAX_FILE_BYTES = 1 << 20  # a key set of a few keys is a few hundred bytes; refuse to read anything huge
 
@@ -169,21 +171,6 @@ def load_signing_key(path: str | os.PathLike[str]) -> SigningKey:
     if not isinstance(private, Ed25519PrivateKey):
         raise KeyFileError(f"signing key {path}: not an Ed25519 key (tokens are signed with {ALGORITHM})")
     return SigningKey.of(private)
-
-
-def write_private_file(path: str | os.PathLike[str], data: bytes, mode: int = 0o600) -> None:
-    """Atomically replace ``path`` with ``data``, never readable by others even briefly."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.fchmod(fd, mode)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 def write_signing_key(path: str | os.PathLike[str], key: SigningKey) -> None:
