@@ -12,6 +12,8 @@ readings do: adding workers splits both topics' partitions alike, and no worker 
 
 from __future__ import annotations
 
+from collections.abc import Container
+
 from services.contracts.pipewarden.leakdetect.v1 import learning_pb2
 
 # 2000-01-01T00:00:00Z: an earlier time is a clock never set, not a learning period
@@ -42,12 +44,12 @@ def refusal(method: str, role: str) -> str | None:
     return f"role {role!r} may not call {method}; allowed: {', '.join(sorted(allowed)) or 'nobody'}"
 
 
-def command_problem(cmd: learning_pb2.LearningCommand, segments: object) -> str | None:
+def command_problem(cmd: learning_pb2.LearningCommand, segments: Container[str]) -> str | None:
     """Why a command cannot be applied as it is (the consumer dead-letters it), or None. `segments`: the known
-    segment ids (a container)."""
+    segment ids."""
     if not cmd.command_id or len(cmd.command_id) > MAX_ID:
         return f"command_id is required (at most {MAX_ID} characters)"
-    if cmd.segment_id not in segments:  # type: ignore[operator]
+    if cmd.segment_id not in segments:
         return f"unknown segment {cmd.segment_id[:MAX_ID]!r}"
     kind = cmd.WhichOneof("kind")
     if kind == "learn_now":
