@@ -6,6 +6,7 @@ as `make up` configures it; the whole deployment is `make test-tls` (tests/deplo
 from __future__ import annotations
 
 import asyncio
+import os
 import stat
 import time
 from collections.abc import Iterator
@@ -163,7 +164,14 @@ def test_the_load_tests_gateways_pick_their_own_certificate(deployment: Deployme
     transport = importlib.import_module("loadtest.transport")
     for name in (transport.CA_ENV, transport.GATEWAY_CERT_DIR_ENV):
         monkeypatch.delenv(name, raising=False)
-    transport.use_deployment(deployment)
-    tls = transport.grpc_tls(GATEWAYS[1])
-    assert tls is not None and tls.cert_file == str(deployment.tls_gateway_cert(GATEWAYS[1])[0])
-    assert transport.grpc_tls().cert_file is None  # no gateway: the CA only
+    # use_deployment sets the load tester's process environment (the deployment's Kafka security included): put it
+    # back after, or every broker and client the session starts later inherits SASL_SSL
+    saved = dict(os.environ)
+    try:
+        transport.use_deployment(deployment)
+        tls = transport.grpc_tls(GATEWAYS[1])
+        assert tls is not None and tls.cert_file == str(deployment.tls_gateway_cert(GATEWAYS[1])[0])
+        assert transport.grpc_tls().cert_file is None  # no gateway: the CA only
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
