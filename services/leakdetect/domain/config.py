@@ -21,6 +21,14 @@ from . import layout as L
 
 F64 = npt.NDArray[np.float64]
 
+# Issue 24's settling allowance (kernels.decision._settle_sd): its parameters follow the layout's (`layout.N_P`)
+# in the parameter vector, indexed here while layout.py is being extended for mid-line meters; a later tidy-up may
+# move them there.
+P_SETTLE_EPS = L.N_P
+P_SETTLE_WAVE = L.N_P + 1
+P_SETTLE_MAX_S = L.N_P + 2
+N_P_ALL = L.N_P + 3
+
 
 @dataclass(frozen=True)
 class DetectorParams:
@@ -192,8 +200,22 @@ class DetectorParams:
     est_full_every: int = 1
     est_move_frac: float = 0.005
 
+    # --- issue 24: the quasi-steady line pack's lead through operations (kernels.decision._settle_sd) ---
+    # The quasi-steady profile follows the end pressures at once, while the gas inside follows by diffusion: after
+    # a set-point move it leads the true line pack by up to 20-36 % of the movement on 40-60 km lines (the
+    # simulator, issue 24's random layouts), and that lead decays over the segment's settling time T_s =
+    # max((8 / pi^2) V (p_u - p_d) / (Z R T q), `settle_wave_factor` L / c), at most `settle_max_s`: the slowest
+    # diffusion mode of the linearised isothermal line, or the acoustic crossings where friction is small. The
+    # allowance is `settle_eps` (1 s.d.) of the line-pack movement, each block's weighted by exp(-age / T_s), at
+    # each end of a window: a window whose ends both lie after the line settled is tested at full sensitivity
+    # again. The measured lead was at most ~0.9 of that decayed movement (1.7 on two short lines), so 0.2 puts
+    # the 5-s.d. threshold at about the largest lead seen. 0 = off (the eps_lp allowance alone, as before).
+    settle_eps: float = 0.2
+    settle_wave_factor: float = 2.0
+    settle_max_s: float = 1200.0
+
     def to_array(self) -> F64:
-        p = np.zeros(L.N_P)
+        p = np.zeros(N_P_ALL)
         p[L.P_TICK_US] = round(self.tick_s * 1e6)
         p[L.P_BLOCK_TICKS] = self.block_ticks
         for i, w in enumerate(self.windows_blocks):
@@ -299,6 +321,14 @@ class DetectorParams:
             raise ValueError("est_full_every must be >= 1 and est_move_frac finite and >= 0")
         p[L.P_EST_FULL_EVERY] = self.est_full_every
         p[L.P_EST_MOVE] = self.est_move_frac
+        # --- issue 24 settling allowance ---
+        for name in ("settle_eps", "settle_wave_factor", "settle_max_s"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0.0):
+                raise ValueError(f"{name} must be finite and >= 0, got {v}")
+        p[P_SETTLE_EPS] = self.settle_eps
+        p[P_SETTLE_WAVE] = self.settle_wave_factor
+        p[P_SETTLE_MAX_S] = self.settle_max_s
         return p
 
     @property
