@@ -29,6 +29,23 @@ SOAK_GOAL_P99_MS = 50.0
 NEEDS_KAFKA = ("grpc.telemetry", "topic.alarms->workorders", "topic.sensor-health->workorders")
 
 
+# Seconds per case on a quiet 2-core machine (measured: ``make fuzz`` at 10^5 per entry point): jobs start
+# longest first, so that the two at a time end together (the longest job last would run alone at the end).
+COST_S_PER_CASE = {
+    "grpc.workorders": 9 * 2.2e-3,  # 9 methods x 10^5 cases
+    "loader.history-file": 8e-3,
+    "cli.leakdetect-replay": 7e-3,
+    "loader.network-file": 5.5e-3,
+    "grpc.telemetry": 2 * 2.5e-3,
+    "web.console-forms": 2.5e-3,
+    "topic.alarms->workorders": 2e-3,
+    "topic.sensor-health->workorders": 2e-3,
+    "topic.readings->leakdetect": 1.5e-3,
+    "grpc.leakdetect-query": 3 * 0.7e-3,
+    "cli.workorders-ctl": 1e-3,
+}
+
+
 def target_names() -> list[str]:
     return [
         "grpc.telemetry",
@@ -143,6 +160,7 @@ def run_one(name: str, cases: int, seed: int, kafka: str | None, scratch: Path, 
     def aborted(stats: Any) -> None:  # the watchdog: a case stuck past 4x --hang-s; the process ends after this
         out.write_text(json.dumps(row_of(stats), indent=1, default=str))
 
+    cases = target.cases_for(cases)
     stats = asyncio.run(run_target(target, cases, seed=seed, hang_s=hang_s, progress=progress,
                                    max_seconds=max_seconds, on_abort=aborted))
     out.write_text(json.dumps(row_of(stats), indent=1, default=str))
@@ -174,11 +192,15 @@ def goals_of(all_rows: Sequence[dict[str, Any]], soak: dict[str, Any] | None,
             f" (slowest {slowest['entry_point']}, {slowest['cases_per_s']} cases/s)" if slowest else ""),
          "met": all(r["cases"] >= cases_goal for r in rows)},
         {"goal": f">= {cases_goal:,} cases per gRPC method",
-         "result": f"min {min((r['cases'] for r in methods), default=0):,} over {len(methods)} methods",
-         "met": bool(methods) and all(r["cases"] >= cases_goal for r in methods)},
+         "result": f"min {min((r['cases'] for r in methods), default=0):,} over {len(methods)} methods"
+         if methods else "no gRPC server in this run",
+         "met": all(r["cases"] >= cases_goal for r in methods)},
         {"goal": "0 crashes", "result": str(sum(r["crashes"] for r in rows)),
          "met": all(r["crashes"] == 0 for r in rows)},
-        {"goal": "0 hangs", "result": str(sum(r["hangs"] for r in rows)), "met": all(r["hangs"] == 0 for r in rows)},
+        {"goal": "0 hangs (a case over the limit twice, the second time alone)",
+         "result": f"{sum(r['hangs'] for r in rows)} ({sum(r.get('hang_suspects', 0) for r in rows)} over the limit "
+                   f"once, {sum(r.get('hang_suspects_cleared', 0) for r in rows)} of them answered when run again)",
+         "met": all(r["hangs"] == 0 for r in rows)},
         {"goal": "0 stalled partitions (canary after the garbage processed)",
          "result": str(sum(r["canary_failures"] for r in rows if r["kind"] == "topic")),
          "met": all(r["canary_failures"] == 0 for r in rows if r["kind"] == "topic")},
@@ -313,6 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     wanted = [w.strip() for w in args.only.split(",") if w.strip()]
     names = [n for n in target_names() if not wanted or any(w in n for w in wanted)]
+    # Longest first (at --jobs 2 the two processes then end close together).
+    runs = sorted(names, key=lambda n: -COST_S_PER_CASE.get(n, 1e-3))
     if wanted and not names and wanted != ["soak"]:
         parser.error(f"--only {args.only!r} names no entry point: python -m benchmarks.fuzz --list")
     command = "python -m benchmarks.fuzz " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -329,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             kafka = broker.bootstrap
         try:
             jobs: list[tuple[str, list[str], Path]] = []
-            for name in names:
+            for name in runs:
                 out = scratch / f"{name.replace('>', '').replace('/', '_')}.json"
                 command_line = [sys.executable, "-m", "benchmarks.fuzz", "--worker", name, "--worker-out", str(out),
                                 "--scratch", str(scratch / f"s-{len(jobs)}"), "--cases", str(args.cases),

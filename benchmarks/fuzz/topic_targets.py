@@ -5,12 +5,16 @@
   only hands it batches of records); a record is either processed or dead-lettered with a reason. A valid
   canary record after every ``canary_every`` garbage records must still be processed. A dead letter that
   says the processor itself failed (``processing failed: ...``) is a crash: a bug reached, not bad input.
-- ``topic.alarms->workorders`` and ``topic.sensor-health->workorders``: records produced to a real Kafka
-  broker (topics of the run's own), consumed by workorders' real consumers (``AlarmConsumer``,
-  ``SensorHealthConsumer``) into a SQLite event store. Each record ends stored or dead-lettered (read back
-  from the dead-letter topic with its reason). After the garbage, a valid canary record on every partition
-  must be handled within ``settle_s``: a partition whose canary is not is *stalled*. A dead letter whose
-  error is a Python bug (``TypeError``, ``KeyError``, ...) is a crash.
+- ``topic.alarms->workorders`` and ``topic.sensor-health->workorders``: workorders' real consumers
+  (``AlarmConsumer``, ``SensorHealthConsumer``) into a SQLite event store. A share of the records
+  (``broker_share``, 5 %) is produced to a real Kafka broker (topics of the run's own) and consumed by the
+  consumer running as in production; each ends stored or dead-lettered (read back from the dead-letter topic
+  with its reason), and after the garbage a valid canary record on every partition must be handled within
+  ``settle_s``: a partition whose canary is not is *stalled*. The rest go through the same consumer class's
+  per-record path in process (``_process``: decode, parse, the handler in a thread, the dead letter with its
+  headers), minus the broker round trips (the consumer commits every record: ~50 records/s through the
+  broker, 10^5 would take half an hour). A dead letter whose error is a Python bug (``TypeError``,
+  ``KeyError``, ...) is a crash.
 """
 
 from __future__ import annotations
@@ -186,6 +190,8 @@ class ConsumerTarget(Target):
     partitions = 3
     settle_s = 600.0
     max_backlog = 5_000
+    # Records through the real broker (the rest through the consumer's per-record path in process).
+    broker_share = 0.05
 
     def __init__(self, bootstrap: str, scratch: Path) -> None:
         from services.network import load_demo_network
@@ -243,6 +249,11 @@ class ConsumerTarget(Target):
 
         self.consumer = self.make_consumer(recording)
         self.thread = AlarmConsumerThread(self.consumer).start()
+        # The same consumer class for the in-process records (its own counts: ``finish`` waits for the broker's).
+        self.local = self.make_consumer(handler)
+        self.local_letters = _CapturingProducer()
+        self._never = asyncio.Event()
+        self.broker_cases = 0
         self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
                                          max_request_size=4 * 1024 * 1024)
         await self.producer.start()
@@ -267,9 +278,14 @@ class ConsumerTarget(Target):
         if len(data) > 900_000:
             data = data[:900_000]
         key = rng.choice(self.segments).encode() if rng.random() < 0.9 else garbage(rng)[:50]
-        return Case(kind, self.topic, data, {"key": key.hex(), "partition": rng.randrange(self.partitions)})
+        via = "broker" if rng.random() < self.broker_share else "in process"
+        return Case(kind, f"{self.short} ({via})", data, {"key": key.hex(), "partition": rng.randrange(self.partitions),
+                                                           "via": via})
 
     async def run(self, case: Case) -> Outcome:
+        if case.extra.get("via", "broker") != "broker":
+            return await self._run_in_process(case)
+        self.broker_cases += 1
         # Paced to the consumer: at most ``max_backlog`` records ahead of it, so a time-bounded run ends with
         # little left to drain and every record counted is one the consumer decided on.
         while self.produced - (self.consumer.stats.handled + self.consumer.stats.dead_lettered) > self.max_backlog:
@@ -283,6 +299,24 @@ class ConsumerTarget(Target):
             self._sent.clear()
         # The consumer decides later; ``finish`` counts what it did with every record.
         return Outcome.ok("produced")
+
+    async def _run_in_process(self, case: Case) -> Outcome:
+        self._offset_in_process = getattr(self, "_offset_in_process", 0) + 1
+        record = _Record(self.topic, case.extra["partition"], self._offset_in_process,
+                         bytes.fromhex(case.extra["key"]) or None, case.data)
+        letters = len(self.local_letters.sent)
+        done = await self.local._process(record, self.local_letters, self._never, lambda: None)
+        if not done:
+            return Outcome.crashed("not processed", "the consumer's _process returned without a decision")
+        if len(self.local_letters.sent) == letters:
+            return Outcome.ok("stored")
+        topic, headers = self.local_letters.sent.pop()
+        reason = _error_header(headers)
+        if topic != self.dead_letter_topic:
+            return Outcome.crashed("dead_letter", f"dead letter sent to {topic!r}, not {self.dead_letter_topic!r}")
+        if BUG_ERRORS.search(reason):
+            return Outcome.crashed("dead_letter", reason)
+        return Outcome.refused("dead_letter", reason)
 
     async def finish(self, stats: Stats) -> None:
         from aiokafka import AIOKafkaConsumer
@@ -310,6 +344,8 @@ class ConsumerTarget(Target):
             await asyncio.sleep(2.0)
         stalled = [p for p, c in canaries.items() if c not in self.handled_ids]
         stats.canary_calls += len(canaries)
+        # The broker's records were counted as "produced": what the consumer did with them replaces that.
+        stats.accepted -= stats.statuses.pop("produced", 0)
         stats.canary_failures += len(stalled)
         for p in stalled:
             stats.note_failure(
@@ -329,8 +365,6 @@ class ConsumerTarget(Target):
                                   group_id=None, max_partition_fetch_bytes=8 * 1024 * 1024)
         await reader.start()
         read = 0
-        stats.statuses.clear()
-        stats.rejections.clear()
         from .core import reason_shape
 
         try:
@@ -349,20 +383,46 @@ class ConsumerTarget(Target):
                             stats.crashes += 1
                             stats.note_failure(f"a bug dead-lettered: {reason[:400]}")
                         else:
-                            stats.rejections[("dead_letter", reason_shape(reason))] += 1
+                            kind = ("dead_letter", reason_shape(reason))
+                            stats.rejections[kind] += 1
+                            stats.label_rejections.setdefault(f"{self.short} (broker)", set()).add(kind)
         finally:
             await reader.stop()
-        stats.accepted = handled - len(canaries) + len(stalled)
-        stats.rejected = dead
+        stats.accepted += handled - len(canaries) + len(stalled)
+        stats.rejected += dead
         stats.statuses.update({"stored": handled, "dead_letter": dead})
         stats.extra["records_produced"] = total
+        stats.extra["records_in_process"] = stats.cases - self.broker_cases
+        stats.extra["broker_dead_letters"] = dead
         stats.extra["dead_letters_read_back"] = read
         stats.extra["consumer_records_per_s"] = round(total / max(time.monotonic() - started + stats.seconds, 1e-9), 1)
         stats.notes.append(
             f"{total:,} records on {self.partitions} partitions of a real broker; {handled:,} stored, {dead:,} "
             f"dead-lettered (read back: {read:,}); canaries after the garbage: "
-            f"{len(canaries) - len(stalled)}/{len(canaries)} handled"
+            f"{len(canaries) - len(stalled)}/{len(canaries)} handled; "
+            f"{stats.cases - self.broker_cases:,} records through the consumer's per-record path in process"
         )
+
+
+class _Record:
+    """What the consumer reads of a Kafka record (aiokafka's ``ConsumerRecord`` fields it uses)."""
+
+    __slots__ = ("headers", "key", "offset", "partition", "topic", "value")
+
+    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes) -> None:
+        self.topic, self.partition, self.offset, self.key, self.value = topic, partition, offset, key, value
+        self.headers: list[Any] = []
+
+
+class _CapturingProducer:
+    """The dead-letter producer of the in-process records: keeps (topic, headers) of what it was given."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Any]] = []
+
+    async def send_and_wait(self, topic: str, value: bytes | None = None, key: bytes | None = None,
+                            headers: Any = None, **_: Any) -> None:
+        self.sent.append((topic, list(headers or ())))
 
 
 class AlarmsConsumerTarget(ConsumerTarget):

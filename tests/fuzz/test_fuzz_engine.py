@@ -50,3 +50,26 @@ def test_sampled_cases_run_as_a_process_with_the_same_oracle(tmp_path: Path) -> 
     broken = asyncio.run(run_target(_WithProcess("raise RuntimeError('boom')"), 2, seed=1, hang_s=30,
                                     corpus_root=tmp_path / "b", subprocess_rate=1.0, subprocess_share=10.0))
     assert broken.crashes >= 1 and any("(subprocess)" in f for f in broken.failures), broken.failures
+
+
+class _SlowOnce(_Blocking):
+    """A case slow only the first time it runs, as on a machine loaded by others for a moment."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    async def run(self, case: Case) -> Outcome:
+        if case.extra["slow"] and case.digest() not in self.seen:
+            self.seen.add(case.digest())
+            time.sleep(1.2)
+        return Outcome.refused("exit 2", "bad input")
+
+
+def test_a_case_over_the_limit_once_but_not_when_run_again_alone_is_no_hang(tmp_path: Path) -> None:
+    stats = asyncio.run(run_target(_SlowOnce(), 12, seed=3, hang_s=0.6, corpus_root=tmp_path, subprocess_rate=0))
+    assert stats.extra["hang_suspects"] >= 1
+    assert stats.hangs == 0 and stats.extra["hang_suspects_cleared"] == stats.extra["hang_suspects"]
+    assert corpus_of("test.blocking", tmp_path) == []  # the watchdog's provisional copy is removed
+    assert stats.cases == 12 and stats.rejected == 12  # the retried case counted once, with its answer
+    assert any("hang suspect cleared" in n for n in stats.notes), stats.notes
