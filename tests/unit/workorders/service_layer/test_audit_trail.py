@@ -187,6 +187,30 @@ def test_paging_continues_where_the_page_ended_across_days() -> None:
     assert seen == [f"s{d}{i}" for d in range(3) for i in range(4)]
 
 
+def test_a_query_matching_little_scans_a_bounded_number_of_records_per_call_and_the_token_continues() -> None:
+    # make fuzz: regulators repeating a query that matched nothing in a day of 20,000+ records held the blocking
+    # pool ~2 s per call and starved the other calls past their deadlines (ListAuditRecords "hang").
+    from services.workorders.service_layer.audit import MAX_RECORDS_SCANNED_PER_CALL
+
+    assert MAX_RECORDS_SCANNED_PER_CALL <= 2_000  # ~0.2 s of a blocking-pool worker per call at most
+    trail, _, _ = make()
+    total = 2 * MAX_RECORDS_SCANNED_PER_CALL + 10
+    for i in range(total):
+        trail.record(rec(T0 + i, subject="flood"), capped=False)
+    trail.record(rec(T0 + total, subject="needle"), capped=False)
+    trail.flush()
+    token, calls, found = "", 0, []
+    while True:
+        page = trail.query(everything(subjects=frozenset({"needle"})), limit=100, page_token=token)
+        calls += 1
+        assert page.scanned <= MAX_RECORDS_SCANNED_PER_CALL
+        found += [r.subject for r in page.records]
+        token = page.next_token
+        if not token:
+            break
+    assert found == ["needle"] and calls >= 3
+
+
 @pytest.mark.parametrize("token", ["garbage", "1:", ":1", "-1:0", "99999999:0", "1" * 30, "1:2:3"])
 def test_garbage_page_tokens_are_refused(token: str) -> None:
     trail, _, _ = make()
