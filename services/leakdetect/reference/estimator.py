@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from ..domain.layout import EST_N_CELLS, EST_NEWTON
+from ..domain.kernels.estimator import GAIN_SETTLED_REL
+from ..domain.layout import EST_N_CELLS
 
 F64 = npt.NDArray[np.float64]
 
@@ -36,11 +37,14 @@ class ReferenceEstimator:
     p: F64 = field(default_factory=lambda: np.zeros(0))
     m: F64 = field(default_factory=lambda: np.zeros(0))
     cov: F64 = field(default_factory=lambda: np.zeros((0, 0)))
-    # the last full tick (covariance propagated): ticks since, its end flows, which pressures, their gains
-    skipped: float = 1e9
+    # the last full tick (covariance propagated): ticks since (inf: the next tick is a full one), its end flows,
+    # which pressures, their gains, its Jacobian and the line pack's variance
+    skipped: float = math.inf
     q_ref: tuple[float, float] = (0.0, 0.0)
     ok_ref: tuple[bool, bool] = (False, False)
     gains: dict[int, F64] = field(default_factory=dict)
+    jac: F64 = field(default_factory=lambda: np.zeros((0, 0)))
+    lp_var: float = math.nan
 
     @property
     def n(self) -> int:
@@ -67,7 +71,8 @@ class ReferenceEstimator:
         var = self._order(np.full(self.cells + 1, (0.1 * (pu - pd)) ** 2 + max(var_pu, var_pd)),
                           np.full(self.cells, (0.1 * abs(q) + q_reg) ** 2))
         self.cov = np.diag(var)
-        self.skipped = 1e9
+        self.skipped = math.inf
+        self.gains = {0: np.zeros(self.n), self.n - 1: np.zeros(self.n)}
 
     # --- the model ------------------------------------------------------------------------------------------
     def mass(self, p: F64) -> F64:
@@ -123,39 +128,41 @@ class ReferenceEstimator:
     def tick(self, dt: float, q_in: float, var_qin: float, q_out: float, var_qout: float,
              pu: float | None, var_pu: float, pd: float | None, var_pd: float,
              sink_var: float, fric_sd: float, q_reg: float, full_every: int = 1, move: float = 0.0) -> None:
+        """A full tick while the gains have not settled, when an end flow moved more than `move` or an end
+        pressure came or went since the last full tick, and every `full_every` ticks; otherwise a kept tick: the
+        step with the last full tick's Jacobian, the measurements with its gains."""
         ok = (pu is not None, pd is not None)
-        full = (self.skipped + 1 >= full_every or abs(q_in - self.q_ref[0]) > move
+        full = (self.skipped + 1 >= full_every or not all(ok) or abs(q_in - self.q_ref[0]) > move
                 or abs(q_out - self.q_ref[1]) > move or ok != self.ok_ref)
         p_old, m_old = self.p.copy(), self.m.copy()
-        p, m = p_old.copy(), m_old.copy()
-        for _ in range(EST_NEWTON):
-            gp, gm = self.residual(p, m, p_old, m_old, dt, q_in, q_out, q_reg)
-            step = np.linalg.solve(self.jacobian(p, m, dt, q_reg), -self._order(gp, gm))
-            p = np.maximum(p + step[0::2], 1e3)
-            m = m + step[1::2]
-        if not full:  # the model's step and the last full tick's gains; the covariance stays
-            x = self._order(p, m)
+        if full:
+            self.jac = self.jacobian(p_old, m_old, dt, q_reg)
+        # the implicit step, one Newton iteration from the current state (a linearly implicit Euler step)
+        gp, gm = self.residual(p_old, m_old, p_old, m_old, dt, q_in, q_out, q_reg)
+        step = np.linalg.solve(self.jac, -self._order(gp, gm))
+        x = self._order(np.maximum(p_old + step[0::2], 1e3), m_old + step[1::2])
+        if not full:  # the steady-state filter of the last full tick: its gains; the covariance stays
             for idx, z in ((0, pu), (self.n - 1, pd)):
                 if z is not None:
                     x = x + self.gains[idx] * (z - x[idx])
             self.p, self.m = x[0::2].copy(), x[1::2].copy()
             self.skipped += 1
             return
-        self.skipped, self.q_ref, self.ok_ref = 0, (q_in, q_out), ok
-        jac = self.jacobian(p, m, dt, q_reg)
+        self.q_ref, self.ok_ref = (q_in, q_out), ok
+        jac = self.jac
         f = np.linalg.solve(jac, np.diag(self._order(self.dmass(p_old), np.ones(self.cells))))  # dx+/dx
         src = np.linalg.inv(jac) * dt  # dx+/d(source in each equation)
         d_p = sink_var * self.weights
         d_p[0] += var_qin
         d_p[-1] += var_qout
         d = self._order(d_p, np.zeros(self.cells))
-        _, fr, _, _ = self._terms(p, m, q_reg)
+        _, fr, _, _ = self._terms(p_old, m_old, q_reg)
         a_dx = self.vol / self.length / (self.length / self.cells)
-        dg_dlnk = self._order(np.zeros(self.cells + 1), dt * a_dx * fr / (p[:-1] + p[1:]))
+        dg_dlnk = self._order(np.zeros(self.cells + 1), dt * a_dx * fr / (p_old[:-1] + p_old[1:]))
         g_f = -np.linalg.solve(jac, dg_dlnk)
         cov = f @ self.cov @ f.T + src @ np.diag(d) @ src.T
         cov = 0.5 * (cov + cov.T) + fric_sd**2 * np.outer(g_f, g_f)
-        x = self._order(p, m)
+        settled = True
         for idx, z, var_z in ((0, pu, var_pu), (self.n - 1, pd, var_pd)):
             if z is None:
                 continue
@@ -165,12 +172,18 @@ class ReferenceEstimator:
             gain = cov @ h / s
             x = x + gain * (z - h @ x)
             cov = cov - np.outer(gain, h @ cov)
+            for rows in (slice(0, None, 2), slice(1, None, 2)):  # pressure rows, flow rows
+                moved = np.abs(gain[rows] - self.gains[idx][rows]).max()
+                settled = settled and bool(moved <= GAIN_SETTLED_REL * np.abs(gain[rows]).max())
             self.gains[idx] = gain
         self.p, self.m, self.cov = x[0::2].copy(), x[1::2].copy(), cov
+        self.skipped = 0 if settled else math.inf
+        c = self._order(self.dmass(self.p), np.zeros(self.cells))
+        self.lp_var = float(c @ self.cov @ c)
 
     def line_pack(self) -> tuple[float, float]:
-        c = self._order(self.dmass(self.p), np.zeros(self.cells))
-        return float(self.mass(self.p).sum()), float(c @ self.cov @ c)
+        """The line pack and its variance (that of the last full tick, as its covariance)."""
+        return float(self.mass(self.p).sum()), self.lp_var
 
     def end_flow(self, upstream: bool) -> float:
         return float(self.m[0] if upstream else self.m[-1])

@@ -24,8 +24,11 @@ learned in leak-free operation), or before that the pipe's prior (GC_LOC_K0) or 
 Inertia is kept on purpose: through a supply set-point ramp on the 30-km test line the friction-dominated
 (diffusion) model of the same grid erred 0.56 kg/s (4.7 % of flow) in a block's line-pack change, with inertia
 0.38 kg/s on 6 cells and 0.12 kg/s on 12 (the quasi-steady profile: 3.0 kg/s). q_reg keeps the friction's
-derivative finite at zero flow (a stopped or reversing line). Each tick solves the step by Newton (EST_NEWTON
-iterations on the tridiagonal Jacobian, Thomas) and re-linearises there (an EKF).
+derivative finite at zero flow (a stopped or reversing line). Each tick takes one Newton iteration of the step
+from the current state on the tridiagonal Jacobian there (Thomas): a linearly implicit Euler step, as stable as
+the implicit one, and exact on the continuity rows, which are linear in the flows (and in the pressures up to
+the Z slope), so no mass is made or lost by stopping there; the per-tick change is small enough that further
+iterations moved the line pack by < 1e-9 of itself (layout.EST_NEWTON = 3 is no longer used).
 
 Inputs and noise. The end flows are inputs with their tick-mean variances; every point also gets an unmodelled
 mass source (variance `sink_var` (kg/s)^2 in total, shared in proportion to volume): the leak the balance looks
@@ -40,18 +43,28 @@ pressures are measured with their tick-mean variances; a silent transmitter is s
 stays continuous and its variance grows by what the missing end no longer pins (this replaces `line_pack.py`'s
 one-ended 2 % fallback).
 
-Covariance without allocation: with C = diag(dM/dp on pressure rows, 1 on flow rows) at the old state and J the
-Jacobian of the step at the new one, F = J^-1 C and the point sources enter through J^-1 dt, so
+Covariance without allocation: with C = diag(dM/dp on pressure rows, 1 on flow rows) and J the Jacobian of the
+step, both at the old state, F = J^-1 C and the point sources enter through J^-1 dt, so
 P+ = J^-1 (C P C + dt^2 D) J^-T + s_f^2 g g^T (D the sources' diagonal variance, g = dx+/dln k): 2 n tridiagonal
-solves of n, ~10 n^2 flop, n = 2 EST_N_CELLS + 1. Measured (10 s ticks, 4 meters at 1 Hz, 2000 segments, one
-core of the shared dev machine): the kernel fell from 15.1 to 4.3 M readings/s with the estimator on. Keeping the
-covariance between full ticks (`est_full_every`) gave 4.5: the cost is the per-tick Newton step (3 iterations
-with square roots and divisions on every link) and the segment's 3.6-kB state block, not the covariance. Next:
-one Newton iteration from the previous (converged) state, fewer cells on short lines.
+solves of n (reciprocal pivots), ~10 n^2 flop, n = 2 EST_N_CELLS + 1.
 
-Line pack = sum of M_i, its variance c^T P c. The state (x, covariance, k, c0) lives in the segment's block of
-columns GF_EST0.. of seg_f (layout.py), so checkpoints carry it; the scratch vectors live there too (the kernels
-may not allocate).
+Steady-state filter (speed). Once the gains settle at an operating point the covariance recursion gives the same
+gains every tick, so it need not run: a full tick (Jacobian, factorisation, covariance, gains, line-pack
+variance) is taken while the gains move by more than GAIN_SETTLED_REL per tick (the start, a transmitter back),
+while an end pressure is silent (the variance must grow tick by tick), when an end flow moved more than `move`
+since the last full tick (an operation), and at least every `full_every` ticks; a kept tick steps the state with
+the last full tick's factorised Jacobian and updates it with its gains, and the line pack's variance is the one
+stored then. On the estimator tests' traces (30-km line, operations, a silent end, a leak) with full_every 30 the
+block line-pack changes stay within 0.12 kg of the plain EKF's (the line pack's s.d. ~5 kg, a 1 % leak 3.6 kg a
+block) and the variance within -2 % / +8 %; 6 % of the ticks were full on the steady leak trace, 19 % on the
+operations trace. Measured (`python -m benchmarks.detection --suites speed`, estimator rows: 2,000 segments,
+4 meters at 1 Hz, after 10 min of warm-up, one core of the shared dev machine): a full tick ~3.7 us, a kept one
+~0.2 us; the kernel runs within a few % of its speed with the quasi-steady line pack (before: the plain EKF with
+3 Newton iterations, 4.3 against 15.1 M readings/s).
+
+Line pack = sum of M_i, its variance c^T P c (at full ticks). The state (x, covariance, k, c0) lives in the
+segment's block of columns GF_EST0.. of seg_f (layout.py), so checkpoints carry it; the scratch vectors live there
+too (the kernels may not allocate).
 
 `services/leakdetect/reference/estimator.py` is the same filter with dense numpy matrices: the test oracle.
 """
@@ -81,22 +94,32 @@ from ..layout import (
     ES_X0,
     EST_N,
     EST_N_CELLS,
-    EST_NEWTON,
 )
-from .common import _jit
+from .common import _jit, _jit_inline
 
 N = EST_N  # state size: EST_N_CELLS + 1 pressures, EST_N_CELLS flows, interleaved
 NC = EST_N_CELLS
+# Columns of the block this module gives a meaning beyond layout.py's names. The step is one Newton iteration
+# computed in place, so the Newton iterate's scratch (ES_W_PN) is free and keeps, between full ticks, the
+# line-pack variance of the last full tick; ES_W_UP holds C and then dG/dln k during a full tick (after the
+# factorisation has consumed the upper diagonal). ES_W_DIAG (reciprocal pivots), ES_W_LO and ES_W_CP keep the
+# factorised Jacobian of the last full tick for the steps of the kept ticks.
+ES_LPVAR = ES_W_PN
+# A full tick whose gains moved less than this (relative, per end, separately over the pressure and the flow rows)
+# from the previous full tick's says the covariance has settled at the operating point: the ticks after it keep
+# them. Otherwise the next tick is a full one too, so a transient of the covariance (the start, a meter that
+# came back, an operation) is propagated tick by tick as in the plain EKF.
+GAIN_SETTLED_REL = 5e-3
 
 
-@_jit
+@_jit_inline
 def _weight(i):
     """Volume share of point i (the end points own half a cell)."""
     w = 1.0 / NC
     return 0.5 * w if (i == 0 or i == NC) else w
 
 
-@_jit
+@_jit_inline
 def _phi(m, q_reg):
     """The friction's m|m|, regularised below q_reg, and its derivative."""
     r = math.sqrt(m * m + q_reg * q_reg)
@@ -104,77 +127,77 @@ def _phi(m, q_reg):
 
 
 @_jit
-def _jacobian(st, s, b0, dt, q_in, q_out, vol, rt, zs, kl, elev_l, c0_l, a_dx, q_reg, with_residual):
-    """At the state in the scratch column ES_W_PN: the tridiagonal Jacobian of the implicit step into
-    ES_W_DIAG / ES_W_LO (J[r, r-1]) / ES_W_UP (J[r, r+1]) and, with_residual, minus the step's residual into ES_W_G
-    (Newton's right-hand side); otherwise -dG/dln k there (its solve is dx+/dln k)."""
-    xn = b0 + ES_W_PN
+def _step_rhs(st, s, b0, dt, q_in, q_out, vol, rt, zs, kl, elev_l, c0_l, a_dx, q_reg, with_jacobian):
+    """At the state (ES_X0): minus the implicit step's residual there into ES_W_G (Newton's right-hand side; the
+    continuity rows reduce to dt times the net inflow, the pressures being the old ones) and, with_jacobian, the
+    tridiagonal Jacobian into ES_W_DIAG / ES_W_LO (J[r, r-1]) / ES_W_UP (J[r, r+1])."""
+    x0 = b0 + ES_X0
+    g = b0 + ES_W_G
     for i in range(NC + 1):
         r = 2 * i
-        p = st[s, xn + r]
-        z = 1.0 + zs * p
-        w = _weight(i) * vol / rt
-        st[s, b0 + ES_W_DIAG + r] = w / (z * z)
-        st[s, b0 + ES_W_LO + r] = -dt if i > 0 else 0.0
-        st[s, b0 + ES_W_UP + r] = dt if i < NC else 0.0
-        g = 0.0
-        if with_residual:
-            p_old = st[s, b0 + ES_X0 + r]
-            net = 0.0
-            if i > 0:
-                net += st[s, xn + r - 1]
-            if i < NC:
-                net -= st[s, xn + r + 1]
-            if i == 0:
-                net += q_in
-            if i == NC:
-                net -= q_out
-            g = -(w * p / z - w * p_old / (1.0 + zs * p_old) - dt * net)
-        st[s, b0 + ES_W_G + r] = g
+        net = 0.0
+        if i > 0:
+            net += st[s, x0 + r - 1]
+        if i < NC:
+            net -= st[s, x0 + r + 1]
+        if i == 0:
+            net += q_in
+        if i == NC:
+            net -= q_out
+        st[s, g + r] = dt * net
+        if with_jacobian:
+            z = 1.0 + zs * st[s, x0 + r]
+            st[s, b0 + ES_W_DIAG + r] = _weight(i) * vol / (rt * z * z)
+            st[s, b0 + ES_W_LO + r] = -dt if i > 0 else 0.0
+            st[s, b0 + ES_W_UP + r] = dt if i < NC else 0.0
     e2 = 0.5 * elev_l
     for j in range(NC):
         r = 2 * j + 1
-        pa = st[s, xn + r - 1]
-        pb = st[s, xn + r + 1]
-        m = st[s, xn + r]
+        pa = st[s, x0 + r - 1]
+        pb = st[s, x0 + r + 1]
+        m = st[s, x0 + r]
         ph, dph = _phi(m, q_reg)
-        ps = pa + pb
+        inv_ps = 1.0 / (pa + pb)
         d = pa * pa - pb * pb - e2 * (pa * pa + pb * pb) - c0_l
-        h = (d - kl * ph) / ps
-        st[s, b0 + ES_W_DIAG + r] = 1.0 + dt * a_dx * kl * dph / ps
-        st[s, b0 + ES_W_LO + r] = -dt * a_dx * (pa * (2.0 - elev_l) - h) / ps
-        st[s, b0 + ES_W_UP + r] = -dt * a_dx * (-pb * (2.0 + elev_l) - h) / ps
-        if with_residual:
-            st[s, b0 + ES_W_G + r] = -(m - st[s, b0 + ES_X0 + r] - dt * a_dx * h)
-        else:
-            st[s, b0 + ES_W_G + r] = -dt * a_dx * kl * ph / ps
+        h = (d - kl * ph) * inv_ps
+        st[s, g + r] = dt * a_dx * h
+        if with_jacobian:
+            st[s, b0 + ES_W_DIAG + r] = 1.0 + dt * a_dx * kl * dph * inv_ps
+            st[s, b0 + ES_W_LO + r] = -dt * a_dx * (pa * (2.0 - elev_l) - h) * inv_ps
+            st[s, b0 + ES_W_UP + r] = -dt * a_dx * (-pb * (2.0 + elev_l) - h) * inv_ps
 
 
 @_jit
 def _factor(st, s, b0):
     """Thomas factorisation of the Jacobian in place: ES_W_CP gets the modified upper diagonal, ES_W_DIAG the
-    pivots."""
+    reciprocal pivots (the solves multiply)."""
     dg = b0 + ES_W_DIAG
     cp = b0 + ES_W_CP
-    st[s, cp] = st[s, b0 + ES_W_UP] / st[s, dg]
+    inv = 1.0 / st[s, dg]
+    st[s, dg] = inv
+    st[s, cp] = st[s, b0 + ES_W_UP] * inv
     for i in range(1, N):
-        piv = st[s, dg + i] - st[s, b0 + ES_W_LO + i] * st[s, cp + i - 1]
-        st[s, dg + i] = piv
-        st[s, cp + i] = st[s, b0 + ES_W_UP + i] / piv
+        inv = 1.0 / (st[s, dg + i] - st[s, b0 + ES_W_LO + i] * st[s, cp + i - 1])
+        st[s, dg + i] = inv
+        st[s, cp + i] = st[s, b0 + ES_W_UP + i] * inv
 
 
-@_jit
+@_jit_inline
 def _solve_col(st, s, b0, base, stride):
     """Solve J x = b in place for the vector at columns base + i * stride (J factored)."""
     dg = b0 + ES_W_DIAG
     cp = b0 + ES_W_CP
     lo = b0 + ES_W_LO
-    st[s, base] = st[s, base] / st[s, dg]
+    prev = st[s, base] * st[s, dg]
+    st[s, base] = prev
     for i in range(1, N):
-        st[s, base + i * stride] = (st[s, base + i * stride] - st[s, lo + i] * st[s, base + (i - 1) * stride]) \
-            / st[s, dg + i]
+        c = base + i * stride
+        prev = (st[s, c] - st[s, lo + i] * prev) * st[s, dg + i]
+        st[s, c] = prev
     for i in range(N - 2, -1, -1):
-        st[s, base + i * stride] -= st[s, cp + i] * st[s, base + (i + 1) * stride]
+        c = base + i * stride
+        prev = st[s, c] - st[s, cp + i] * prev
+        st[s, c] = prev
 
 
 @_jit
@@ -199,31 +222,49 @@ def est_init(st, s, b0, pu, var_pu, pd, var_pd, k, c0_off, q_reg):
             v = (0.1 * abs(q) + q_reg) ** 2
         for c in range(N):
             st[s, b0 + ES_COV0 + r * N + c] = v if r == c else 0.0
+        st[s, b0 + ES_KU0 + r] = 0.0
+        st[s, b0 + ES_KD0 + r] = 0.0
     st[s, b0 + ES_NSKIP] = 1e9  # the first tick is a full one
     st[s, b0 + ES_OK] = 1.0
+    st[s, b0 + ES_LPVAR] = math.nan  # set by the first (full) tick
 
 
 @_jit
 def _update(st, s, b0, idx, z, var_z, k0):
-    """Scalar measurement of the state at row idx; its gain is kept at columns k0.. for the ticks that reuse it."""
+    """Scalar measurement of the state at row idx; its gain is kept at columns k0.. for the ticks that reuse it.
+    Returns whether the gain moved less than GAIN_SETTLED_REL from the one there before."""
     cov = b0 + ES_COV0
     hs = st[s, cov + idx * N + idx] + var_z
     if not (hs > 0.0):
         for i in range(N):
             st[s, k0 + i] = 0.0
-        return
+        return False
     innov = z - st[s, b0 + ES_X0 + idx]
+    d_p = 0.0
+    n_p = 0.0
+    d_m = 0.0
+    n_m = 0.0
+    inv = 1.0 / hs
     for i in range(N):
-        st[s, k0 + i] = st[s, cov + i * N + idx] / hs  # gain
+        kn = st[s, cov + i * N + idx] * inv  # gain
+        dk = abs(kn - st[s, k0 + i])
+        if i % 2 == 0:
+            d_p = max(d_p, dk)
+            n_p = max(n_p, abs(kn))
+        else:
+            d_m = max(d_m, dk)
+            n_m = max(n_m, abs(kn))
+        st[s, k0 + i] = kn
     for i in range(N):
         st[s, b0 + ES_X0 + i] += st[s, k0 + i] * innov
     for i in range(N):
         gi = st[s, k0 + i] * hs
         for j in range(N):
             st[s, cov + i * N + j] -= gi * st[s, k0 + j]
+    return d_p <= GAIN_SETTLED_REL * n_p and d_m <= GAIN_SETTLED_REL * n_m
 
 
-@_jit
+@_jit_inline
 def _update_kept(st, s, b0, idx, z, k0):
     """Scalar measurement with the gain kept from the last full tick (the covariance stays as it was then)."""
     innov = z - st[s, b0 + ES_X0 + idx]
@@ -232,60 +273,80 @@ def _update_kept(st, s, b0, idx, z, k0):
 
 
 @_jit
+def _store_line_pack_var(st, s, b0, zs, vol, rt):
+    """c^T P c, c = dM/dp at the state: the line pack's variance, kept with the covariance it comes from."""
+    cov = b0 + ES_COV0
+    var = 0.0
+    for i in range(NC + 1):
+        zi = 1.0 + zs * st[s, b0 + ES_X0 + 2 * i]
+        ci = _weight(i) / (zi * zi)
+        row = 0.0
+        for j in range(NC + 1):
+            zj = 1.0 + zs * st[s, b0 + ES_X0 + 2 * j]
+            row += st[s, cov + 2 * i * N + 2 * j] * _weight(j) / (zj * zj)
+        var += ci * row
+    f = vol / rt
+    st[s, b0 + ES_LPVAR] = var * f * f
+
+
+@_jit
 def est_tick(st, s, b0, dt, q_in, var_qin, q_out, var_qout, pu, var_pu, ok_u, pd, var_pd, ok_d, vol, length, rt,
              zs, elev, sink_var, fric_sd, q_reg, full_every, move):
-    """One tick of the filter: predict over dt with the tick's mean end flows, then take the end pressures that
-    are usable. `elev`: GC_LOC_ELEV (elevation's share of p^2 over the segment); sink_var: variance of the
+    """One tick of the filter: step the model over dt with the tick's mean end flows, then take the end pressures
+    that are usable. `elev`: GC_LOC_ELEV (elevation's share of p^2 over the segment); sink_var: variance of the
     unmodelled sources, (kg/s)^2; fric_sd: per-tick relative s.d. of the friction; q_reg: flow (kg/s) below which
-    the friction law is regularised. The covariance is propagated (a full EKF tick) when `full_every` ticks have
-    passed since the last full one, or an end flow moved more than `move` kg/s since, or an end pressure came or
-    went; otherwise the state moves with the model and the gains of the last full tick (the steady-state gain
-    of a line whose operating point stays put), at a fifth of the cost."""
-    full = (st[s, b0 + ES_NSKIP] + 1.0 >= full_every or abs(q_in - st[s, b0 + ES_QI_REF]) > move
+    the friction law is regularised.
+
+    A full tick (the EKF's: Jacobian, covariance, gains) is taken while the covariance has not settled (the
+    gains of the last full tick moved by more than GAIN_SETTLED_REL), when an end flow moved more than `move`
+    kg/s since the last full tick or an end pressure came or went (the operating point or the meters changed),
+    and at least every `full_every` ticks (which checks that the gains still hold). In between (a kept tick) the
+    filter is the steady-state one of the last full tick: the step uses its factorised Jacobian and the
+    measurements its gains; the covariance and the line pack's variance stay."""
+    nskip = st[s, b0 + ES_NSKIP]
+    full = (nskip + 1.0 >= full_every or not (ok_u and ok_d) or abs(q_in - st[s, b0 + ES_QI_REF]) > move
             or abs(q_out - st[s, b0 + ES_QO_REF]) > move or (1.0 if ok_u else 0.0) != st[s, b0 + ES_OKU_REF]
             or (1.0 if ok_d else 0.0) != st[s, b0 + ES_OKD_REF])
     kl = st[s, b0 + ES_K] / NC
     elev_l = elev / NC
     c0_l = st[s, b0 + ES_C0] / NC
     a_dx = vol / length / (length / NC)  # A / dx
-    xn = b0 + ES_W_PN
+    x0 = b0 + ES_X0
+    g = b0 + ES_W_G
     cov = b0 + ES_COV0
-    # 1. implicit step by Newton from the current state
-    for i in range(N):
-        st[s, xn + i] = st[s, b0 + ES_X0 + i]
-    for _ in range(EST_NEWTON):
-        _jacobian(st, s, b0, dt, q_in, q_out, vol, rt, zs, kl, elev_l, c0_l, a_dx, q_reg, True)
-        _factor(st, s, b0)
-        _solve_col(st, s, b0, b0 + ES_W_G, 1)
-        for i in range(N):
-            v = st[s, xn + i] + st[s, b0 + ES_W_G + i]
-            st[s, xn + i] = max(v, 1e3) if i % 2 == 0 else v
     if not full:
+        # one Newton iteration of the implicit step from the current state with the kept Jacobian
+        _step_rhs(st, s, b0, dt, q_in, q_out, vol, rt, zs, kl, elev_l, c0_l, a_dx, q_reg, False)
+        _solve_col(st, s, b0, g, 1)
         for i in range(N):
-            st[s, b0 + ES_X0 + i] = st[s, xn + i]
+            v = st[s, x0 + i] + st[s, g + i]
+            st[s, x0 + i] = max(v, 1e3) if i % 2 == 0 else v
         if ok_u:
             _update_kept(st, s, b0, 0, pu, b0 + ES_KU0)
         if ok_d:
             _update_kept(st, s, b0, N - 1, pd, b0 + ES_KD0)
-        st[s, b0 + ES_NSKIP] += 1.0
+        st[s, b0 + ES_NSKIP] = nskip + 1.0
         return
-    st[s, b0 + ES_NSKIP] = 0.0
     st[s, b0 + ES_QI_REF] = q_in
     st[s, b0 + ES_QO_REF] = q_out
     st[s, b0 + ES_OKU_REF] = 1.0 if ok_u else 0.0
     st[s, b0 + ES_OKD_REF] = 1.0 if ok_d else 0.0
-    # 2. covariance: P <- C P C + dt^2 D (C at the old state), then J^-1 . J^-T at the new one
+    # 1. the implicit step linearised at the current state (one Newton iteration: a linearly implicit Euler step)
+    _step_rhs(st, s, b0, dt, q_in, q_out, vol, rt, zs, kl, elev_l, c0_l, a_dx, q_reg, True)
+    _factor(st, s, b0)
+    _solve_col(st, s, b0, g, 1)  # the step, applied after the covariance (which needs the old state)
+    # 2. covariance: P <- C P C + dt^2 D (C = dM/dp at the old state on the pressure rows), then J^-1 . J^-T
+    up = b0 + ES_W_UP  # free once factorised: C now, dG/dln k below
     for r in range(N):
         if r % 2 == 0:
-            p = st[s, b0 + ES_X0 + r]
-            z = 1.0 + zs * p
-            st[s, b0 + ES_W_CP + r] = _weight(r // 2) * vol / (rt * z * z)  # C, until _factor overwrites it
+            z = 1.0 + zs * st[s, x0 + r]
+            st[s, up + r] = _weight(r // 2) * vol / (rt * z * z)
         else:
-            st[s, b0 + ES_W_CP + r] = 1.0
+            st[s, up + r] = 1.0
     for i in range(N):
-        ci = st[s, b0 + ES_W_CP + i]
+        ci = st[s, up + i]
         for j in range(N):
-            st[s, cov + i * N + j] *= ci * st[s, b0 + ES_W_CP + j]
+            st[s, cov + i * N + j] *= ci * st[s, up + j]
         if i % 2 == 0:
             dvar = sink_var * _weight(i // 2)
             if i == 0:
@@ -293,45 +354,46 @@ def est_tick(st, s, b0, dt, q_in, var_qin, q_out, var_qout, pu, var_pu, ok_u, pd
             if i == N - 1:
                 dvar += var_qout
             st[s, cov + i * N + i] += dt * dt * dvar
-    _jacobian(st, s, b0, dt, q_in, q_out, vol, rt, zs, kl, elev_l, c0_l, a_dx, q_reg, False)
-    _factor(st, s, b0)
     for j in range(N):  # columns: X = J^-1 A
         _solve_col(st, s, b0, cov + j, N)
     for i in range(N):  # rows: X J^-T = (J^-1 X^T)^T
         _solve_col(st, s, b0, cov + i * N, 1)
-    _solve_col(st, s, b0, b0 + ES_W_G, 1)  # g = dx+/dln k
+    # the friction's jitter: g = dx+/dln k = -J^-1 dG/dln k, dG/dln k = -dt A/dx (k/N) phi / (p_a + p_b)
+    for r in range(N):
+        if r % 2 == 0:
+            st[s, up + r] = 0.0
+        else:
+            pa = st[s, x0 + r - 1]
+            pb = st[s, x0 + r + 1]
+            ph, _ = _phi(st[s, x0 + r], q_reg)
+            st[s, up + r] = -dt * a_dx * kl * ph / (pa + pb)
+    _solve_col(st, s, b0, up, 1)
     fv = fric_sd * fric_sd
     for i in range(N):
-        st[s, b0 + ES_X0 + i] = st[s, xn + i]
+        v = st[s, x0 + i] + st[s, g + i]
+        st[s, x0 + i] = max(v, 1e3) if i % 2 == 0 else v
         for j in range(i, N):
-            v = 0.5 * (st[s, cov + i * N + j] + st[s, cov + j * N + i]) \
-                + fv * st[s, b0 + ES_W_G + i] * st[s, b0 + ES_W_G + j]
+            v = 0.5 * (st[s, cov + i * N + j] + st[s, cov + j * N + i]) + fv * st[s, up + i] * st[s, up + j]
             st[s, cov + i * N + j] = v
             st[s, cov + j * N + i] = v
-    # 3. the end pressures that are there
+    # 3. the end pressures that are there; their gains say whether the covariance has settled
+    settled = True
     if ok_u:
-        _update(st, s, b0, 0, pu, var_pu, b0 + ES_KU0)
+        settled = _update(st, s, b0, 0, pu, var_pu, b0 + ES_KU0) and settled
     if ok_d:
-        _update(st, s, b0, N - 1, pd, var_pd, b0 + ES_KD0)
+        settled = _update(st, s, b0, N - 1, pd, var_pd, b0 + ES_KD0) and settled
+    st[s, b0 + ES_NSKIP] = 0.0 if settled else 1e9
+    _store_line_pack_var(st, s, b0, zs, vol, rt)
 
 
 @_jit
 def est_line_pack(st, s, b0, vol, rt, zs):
-    """Line pack (kg) of the filter's state and its variance (kg^2)."""
+    """Line pack (kg) of the filter's state and its variance (kg^2, that of the last full tick)."""
     lp = 0.0
-    var = 0.0
-    cov = b0 + ES_COV0
     for i in range(NC + 1):
         p = st[s, b0 + ES_X0 + 2 * i]
-        z = 1.0 + zs * p
-        w = _weight(i) * vol / rt
-        lp += w * p / z
-        st[s, b0 + ES_W_CP + i] = w / (z * z)
-    for i in range(NC + 1):
-        ci = st[s, b0 + ES_W_CP + i]
-        for j in range(NC + 1):
-            var += ci * st[s, cov + 2 * i * N + 2 * j] * st[s, b0 + ES_W_CP + j]
-    return lp, var
+        lp += _weight(i) * p / (1.0 + zs * p)
+    return lp * vol / rt, st[s, b0 + ES_LPVAR]
 
 
 @_jit
