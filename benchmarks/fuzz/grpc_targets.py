@@ -13,7 +13,12 @@ out); DEADLINE_EXCEEDED on a unary call is a hang; every other status is a refus
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -24,7 +29,9 @@ import grpc
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
-from .core import Case, MessageCases, Outcome, Target, garbage
+from .core import Case, MessageCases, Outcome, Stats, Target, garbage
+
+REPO = Path(__file__).resolve().parents[2]
 
 T = TypeVar("T")
 Metadata = Sequence[tuple[str, str]]
@@ -325,13 +332,14 @@ ROLES = ("dispatcher", "supervisor", "crew", "regulator")
 
 
 class WorkOrdersTarget(GrpcApiTarget):
-    """The workorders API as ``serve`` wires it (``GrpcServer`` on its own loop thread) on a SQLite event store
-    with a few open work orders; callers present tokens of the project's test key set."""
+    """The workorders API as ``serve`` wires it (``GrpcServer``) on a SQLite event store with a few open work
+    orders, in a process of its own (``benchmarks.fuzz.serve_workorders``: the server and the fuzzer each get a
+    core); callers present the tokens that process issued with its test key pair, one per ``role@district``."""
 
     name = "grpc.workorders"
     # Calls in flight: a Watch case holds its stream open for ``stream_read_s`` (waiting, not working); with 12
-    # in flight those waits capped the run at ~400 cases/s with the server half idle.
-    concurrency = 48
+    # in flight those waits left the server half idle.
+    concurrency = 32
 
     def __init__(self, scratch: Path) -> None:
         from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as wpb
@@ -346,43 +354,54 @@ class WorkOrdersTarget(GrpcApiTarget):
             [*network.segments, *self.districts, *ROLES, "wo-unknown"],
         )
         self.scratch = scratch
-        self.runtime: Any = None
-        self.server: Any = None
-        self._tokens: dict[tuple[str, str], str] = {}
+        self.process: subprocess.Popen[str] | None = None
+        self._tokens: dict[str, str] = {}
 
     def _token(self, role: str, district: str) -> str:
-        from tests.support.workorders_api import token
-
-        key = (role, district)
-        if key not in self._tokens:
-            self._tokens[key] = token(role, [district], subject=f"fuzz-{role}", ttl_s=3 * 3600)
-        return self._tokens[key]
+        return self._tokens[f"{role}@{district}"]
 
     async def start_server(self) -> str:
-        from services.workorders.adapters.alarms import alarm_facts
-        from services.workorders.bootstrap import build_runtime
-        from services.workorders.domain.workorder import work_order_id_for_alarm
-        from services.workorders.entrypoints.grpc_api import GrpcServer, WorkOrdersServicer
-        from tests.support.workorders_api import VERIFIER, alarm
-
         self.scratch.mkdir(parents=True, exist_ok=True)
-        self.runtime = build_runtime(f"sqlite:///{self.scratch}/fuzz-workorders.sqlite3", network=self.network)
-        self.runtime.start_projection_loop(0.05)
-        for i, segment in enumerate(list(self.network.segments.values())[:6]):
-            alarm_id = f"FUZZ-{i}"
-            self.runtime.app.handle_alarm(alarm_facts(alarm(alarm_id, segment.segment_id, segment.district)),
-                                          f"{alarm_id}/0")
-            self.order_ids.append(work_order_id_for_alarm(alarm_id))
-        self.runtime.runner.run_until_caught_up()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.fuzz.serve_workorders", str(self.scratch)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        assert self.process.stdout is not None
+        line = await asyncio.to_thread(self.process.stdout.readline)
+        if not line:
+            raise RuntimeError(f"the workorders server process exited {self.process.wait()} before serving")
+        hello = json.loads(line)
+        self._tokens = hello["tokens"]
+        self.order_ids = list(hello["order_ids"])
         self.vocabulary.extend(self.order_ids)
-        self.server = GrpcServer(WorkOrdersServicer(self.runtime.app, VERIFIER), "127.0.0.1:0").start()
-        return str(self.server.address)
+        return str(hello["address"])
+
+    def server_exited(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    async def run(self, case: Case) -> Outcome:
+        outcome = await super().run(case)
+        if outcome.status == "UNAVAILABLE" and self.server_exited() is not None:
+            return Outcome.crashed("UNAVAILABLE", f"the workorders server process exited {self.server_exited()}")
+        return outcome
+
+    async def finish(self, stats: Stats) -> None:
+        code = self.server_exited()
+        if code is not None:
+            stats.crashes += 1
+            stats.note_failure(f"the workorders server process exited {code} during the fuzz")
 
     async def stop_server(self) -> None:
-        if self.server is not None:
-            self.server.stop(1.0)
-        if self.runtime is not None:
-            self.runtime.stop()
+        if self.process is not None:
+            assert self.process.stdin is not None
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+            try:
+                await asyncio.to_thread(self.process.wait, 30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
     def seeds(self, method: MethodDescriptor) -> list[bytes]:
         request_cls = message_factory.GetMessageClass(method.input_type)
@@ -417,11 +436,11 @@ class WorkOrdersTarget(GrpcApiTarget):
         return "malformed", (("authorization", "Bearer " + rng.choice(("a.b.c", "x" * 5000, "e30.e30.", ""))),)
 
     def replay_metadata(self, case: Case) -> Metadata:
-        # A saved case names its caller (role@district), not its token: the signing key is this process's own and
-        # tokens expire, so a case from the corpus gets a fresh token of the same caller.
-        role, _, district = str(case.extra.get("auth", "")).partition("@")
-        if role in ROLES and district:
-            return bearer(self._token(role, district))
+        # A saved case names its caller (role@district), not its token: the signing key is the server process's
+        # own and tokens expire, so a case from the corpus gets a fresh token of the same caller.
+        caller = str(case.extra.get("auth", ""))
+        if caller in self._tokens:
+            return bearer(self._tokens[caller])
         return super().replay_metadata(case)
 
     async def canary_call(self, channel: grpc.aio.Channel) -> None:
