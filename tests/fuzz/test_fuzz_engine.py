@@ -73,3 +73,39 @@ def test_a_case_over_the_limit_once_but_not_when_run_again_alone_is_no_hang(tmp_
     assert corpus_of("test.blocking", tmp_path) == []  # the watchdog's provisional copy is removed
     assert stats.cases == 12 and stats.rejected == 12  # the retried case counted once, with its answer
     assert any("hang suspect cleared" in n for n in stats.notes), stats.notes
+
+
+class _Served(Target):
+    """A server beside which a canary runs: ``canary_fails`` of its canaries fail (None: every one)."""
+
+    name = "test.served"
+    kind = "grpc"
+    concurrency = 4
+    canary_interval_s = 0.05
+
+    def __init__(self, canary_fails: int | None) -> None:
+        self.canary_fails = canary_fails
+        self.canaries = 0
+
+    def make_case(self, rng: random.Random) -> Case:
+        return Case("hostile", "M", rng.randbytes(4))
+
+    async def run(self, case: Case) -> Outcome:
+        await asyncio.sleep(0.005)
+        return Outcome.refused("INVALID_ARGUMENT", "bad")
+
+    async def canary(self) -> None:
+        self.canaries += 1
+        if self.canary_fails is None or self.canaries <= self.canary_fails:
+            raise TimeoutError("no answer")
+
+
+def test_a_canary_late_beside_the_fuzz_but_answered_alone_is_no_failure_and_one_that_fails_alone_is(
+    tmp_path: Path,
+) -> None:
+    late = asyncio.run(run_target(_Served(canary_fails=1), 200, hang_s=5, corpus_root=tmp_path, subprocess_rate=0))
+    assert late.canary_failures == 0 and late.extra["canaries_late"] == 1
+    assert any("canary late" in n for n in late.notes), late.notes
+    down = asyncio.run(run_target(_Served(canary_fails=None), 200, hang_s=5, corpus_root=tmp_path, subprocess_rate=0))
+    assert down.canary_failures >= 1 and down.canary_failures == down.canary_calls
+    assert any("and alone" in f for f in down.failures), down.failures
