@@ -55,8 +55,8 @@ while an end pressure is silent (the variance must grow tick by tick), when an e
 since the last full tick (an operation), and at least every `full_every` ticks; a kept tick steps the state with
 the last full tick's factorised Jacobian and updates it with its gains, and the line pack's variance is the one
 stored then. On the estimator tests' traces (30-km line, operations, a silent end, a leak) with full_every 30 the
-block line-pack changes stay within 0.12 kg of the plain EKF's (the line pack's s.d. ~5 kg, a 1 % leak 3.6 kg a
-block) and the variance within -2 % / +8 %; 6 % of the ticks were full on the steady leak trace, 19 % on the
+block line-pack changes stay within 0.1 kg of the plain EKF's (the line pack's s.d. ~5 kg, a 1 % leak 3.6 kg a
+block) and the variance within -5 % / +8 %; 6 % of the ticks were full on the steady leak trace, 13 % on the
 operations trace. Measured (`python -m benchmarks.detection --suites speed`, estimator rows: 2,000 segments,
 4 meters at 1 Hz, after 10 min of warm-up, one core of the shared dev machine): a full tick ~3.7 us, a kept one
 ~0.2 us; the kernel runs within a few % of its speed with the quasi-steady line pack (before: the plain EKF with

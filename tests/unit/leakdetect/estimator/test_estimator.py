@@ -86,7 +86,7 @@ def _block_changes(lp: np.ndarray, blocks: int = 3) -> np.ndarray:
 
 # What the steady-state filter may differ from the plain EKF by (the oracle with a full tick every tick): a block's
 # line-pack change (kg; the line pack's s.d. is ~5 kg here, a 1 % leak moves 3.6 kg a block) and the line pack's
-# variance (relative). Measured: 0.12 kg and -2 % / +8 %.
+# variance (relative). Measured: 0.09 kg and -4 % / +8 %.
 KEPT_BLOCK_TOL_KG = 0.25
 KEPT_VAR_RANGE = (0.95, 1.12)
 
