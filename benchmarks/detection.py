@@ -7,9 +7,11 @@ ground truth is used here only to score. Leak-free segment-days with demand swin
 pressure changes and sensor dropouts give the false-alarm rate. Ruptures give the rupture time to detect;
 abrupt leaks give the pressure-wave location error with 10 Hz and with 1 Hz pressure.
 
-Speed: the numba kernel on 10,000 segments against the pandas reference, in the same run; and a 1-Hz history of
-1,000 tags through the replay CLI (file read and checked), through the facade (`Pipeline.feed`) and through the
-kernels alone, in the same run (`replay_readings_per_s`, `replay_speed`). The suite goes through the facade.
+Speed: the numba kernel on 10,000 segments against the pandas reference, in the same run; the kernel with the
+line-pack state estimator on and off (issue 24; `estimator_speed`: 2,000 segments after 10 min of warm-up, against
+the pandas balance plus the numpy estimator); and a 1-Hz history of 1,000 tags through the replay CLI (file read
+and checked), through the facade (`Pipeline.feed`) and through the kernels alone, in the same run
+(`replay_readings_per_s`, `replay_speed`). The suite goes through the facade.
 
 Simulator: the error of `services.gasflow` on Gyrya & Zlotnik 2019's published fast transient, against an
 independent method-of-characteristics solution (`simulator_gz2019_max_rel_error_pct`;
@@ -383,38 +385,42 @@ def run_one(sc: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- speed
-def speed(n_segments: int = 10_000, seconds: int = 120, ref_segments: int = 500) -> dict[str, Any]:
+def _speed_inputs(n: int, seconds: int) -> tuple[Any, tuple[np.ndarray, ...]]:
+    """n synthetic segments (reference.synthetic), one scan of each end's flow and pressure per second, each with
+    its own phase, time-ordered: the detector config and (segment, role, time_us, value, quality)."""
     from services.leakdetect.domain import layout as L
     from services.leakdetect.domain.config import DetectorConfig
-    from services.leakdetect.domain.detector import DetectorState, process_batch
-    from services.leakdetect.reference.balance import run_reference
     from services.leakdetect.reference.synthetic import SyntheticSegment
 
     syn = SyntheticSegment()
+    cfg = DetectorConfig.empty(n)
+    for s in range(n):
+        syn.configure(cfg, s)
+    rng = np.random.default_rng(1)
+    roles = np.array([L.ROLE_FLOW_IN, L.ROLE_FLOW_OUT, L.ROLE_PRESSURE_UP, L.ROLE_PRESSURE_DOWN])
+    seg = np.repeat(np.arange(n), 4)
+    role = np.tile(roles, n)
+    phase = rng.integers(0, 1_000_000, seg.size)
+    ts = [SPEED_T0_US + k * 1_000_000 + phase for k in range(seconds)]
+    t = np.concatenate(ts)
+    segs = np.tile(seg, seconds)
+    rls = np.tile(role, seconds)
+    val = np.tile(SPEED_BASE[np.tile(np.arange(4), n)], seconds) + np.tile(
+        SPEED_NOISE[np.tile(np.arange(4), n)], seconds) * rng.standard_normal(t.size)
+    order = np.argsort(t, kind="stable")
+    return cfg, (segs[order], rls[order], t[order], val[order], np.ones(t.size, dtype=np.int64))
 
-    def make(n: int) -> tuple[Any, tuple[np.ndarray, ...]]:
-        cfg = DetectorConfig.empty(n)
-        for s in range(n):
-            syn.configure(cfg, s)
-        rng = np.random.default_rng(1)
-        t0 = 1_700_000_000_000_000
-        roles = np.array([L.ROLE_FLOW_IN, L.ROLE_FLOW_OUT, L.ROLE_PRESSURE_UP, L.ROLE_PRESSURE_DOWN])
-        base = np.array([10.0, 10.0, 1.0e6, 0.95e6])
-        noise = np.array([0.05, 0.05, 300.0, 300.0])
-        # one scan of every instrument of every segment per second, each with its own phase
-        seg = np.repeat(np.arange(n), 4)
-        role = np.tile(roles, n)
-        phase = rng.integers(0, 1_000_000, seg.size)
-        ts = [t0 + k * 1_000_000 + phase for k in range(seconds)]
-        t = np.concatenate(ts)
-        segs = np.tile(seg, seconds)
-        rls = np.tile(role, seconds)
-        val = np.tile(base[np.tile(np.arange(4), n)], seconds) + np.tile(noise[np.tile(np.arange(4), n)], seconds) \
-            * rng.standard_normal(t.size)
-        order = np.argsort(t, kind="stable")
-        return cfg, (segs[order], rls[order], t[order], val[order], np.ones(t.size, dtype=np.int64))
 
-    cfg, r = make(n_segments)
+SPEED_T0_US = 1_700_000_000_000_000
+SPEED_BASE = np.array([10.0, 10.0, 1.0e6, 0.95e6])  # flow in, flow out (kg/s), pressure up, down (Pa)
+SPEED_NOISE = np.array([0.05, 0.05, 300.0, 300.0])
+
+
+def speed(n_segments: int = 10_000, seconds: int = 120, ref_segments: int = 500) -> dict[str, Any]:
+    from services.leakdetect.domain.detector import DetectorState, process_batch
+    from services.leakdetect.reference.balance import run_reference
+
+    cfg, r = _speed_inputs(n_segments, seconds)
     warm = DetectorState.new(cfg)
     process_batch(warm, *(c[:1000] for c in r))  # compile / load the cache outside the timing
     best = math.inf
@@ -424,7 +430,7 @@ def speed(n_segments: int = 10_000, seconds: int = 120, ref_segments: int = 500)
         process_batch(state, *r)
         best = min(best, time.perf_counter() - t)
     n = len(r[0])
-    cfg_r, rr = make(ref_segments)
+    cfg_r, rr = _speed_inputs(ref_segments, seconds)
     t = time.perf_counter()
     run_reference(rr[0], rr[1], rr[2], rr[3], rr[4], cfg_r)
     ref_s = time.perf_counter() - t
@@ -442,6 +448,98 @@ def speed(n_segments: int = 10_000, seconds: int = 120, ref_segments: int = 500)
         "speedup": kernel_rate / ref_rate,
         "threads": 1,
     }
+
+
+def estimator_speed(n_segments: int = 2_000, seconds: int = 120, warm_s: int = 600, ref_segments: int = 100,
+                    repeats: int = 5) -> dict[str, Any]:
+    """Issue 24: the kernels with the line-pack state estimator on (`line_pack_estimator=1`, its other parameters
+    the defaults) and off, on the inputs of `speed` (fewer segments: the warm-up's readings are held in memory).
+    Each is timed over `seconds` of readings from a state that has run `warm_s` before (checkpointed, restored for
+    each repeat; best of `repeats`), so that the figure is that of a running detector, not of its first ticks (the
+    estimator's covariance settles over its first ~20 ticks, all full ones); the run from a fresh state is given too
+    (`kernel_readings_per_s_on_from_start`). The reference is the pandas balance (`speed`'s reference, quasi-steady
+    line pack) plus the numpy estimator (`reference.estimator`, same parameters) on every tick of the same segments
+    and readings, its time from the same warmed-up point; `speedup_on` = kernel on / that."""
+    from services.leakdetect.domain import layout as L
+    from services.leakdetect.domain.config import DetectorParams
+    from services.leakdetect.domain.detector import DetectorState, process_batch
+    from services.leakdetect.reference.balance import run_reference
+    from services.leakdetect.reference.estimator import ReferenceEstimator
+    from services.leakdetect.reference.synthetic import R_SPECIFIC, T_GAS, SyntheticSegment
+
+    cfg, r = _speed_inputs(n_segments, warm_s + seconds)
+    cut = int(np.searchsorted(r[2], SPEED_T0_US + warm_s * 1_000_000))
+    timed = tuple(c[cut:] for c in r)
+    out: dict[str, Any] = {"segments": n_segments, "seconds": seconds, "warm_up_s": warm_s,
+                           "readings": len(timed[0]), "threads": 1}
+    on = DetectorParams(line_pack_estimator=1)
+    for name, params in (("off", DetectorParams(line_pack_estimator=0)), ("on", on)):
+        process_batch(DetectorState.new(cfg, params), *(c[:1000] for c in r))  # compile outside the timing
+        state = DetectorState.new(cfg, params)
+        process_batch(state, *(c[:cut] for c in r))
+        blob = state.to_bytes()
+        best = math.inf
+        for _ in range(repeats):
+            st = DetectorState.from_bytes(blob, cfg, params)
+            t = time.perf_counter()
+            process_batch(st, *timed)
+            best = min(best, time.perf_counter() - t)
+        out[f"kernel_seconds_{name}"] = best
+        out[f"kernel_readings_per_s_{name}"] = len(timed[0]) / best
+        if name == "on":
+            out["estimator_running_share"] = float(np.mean(st.seg_f[:, L.GF_EST0 + L.ES_OK]))
+    first = tuple(c[: int(np.searchsorted(r[2], SPEED_T0_US + seconds * 1_000_000))] for c in r)
+    best = math.inf
+    for _ in range(repeats):
+        st = DetectorState.new(cfg, on)
+        t = time.perf_counter()
+        process_batch(st, *first)
+        best = min(best, time.perf_counter() - t)
+    out["kernel_readings_per_s_on_from_start"] = len(first[0]) / best
+    # the reference: pandas balance + numpy estimator over the same timed readings of ref_segments segments
+    cfg_r, rr = _speed_inputs(ref_segments, warm_s + seconds)
+    cut_r = int(np.searchsorted(rr[2], SPEED_T0_US + warm_s * 1_000_000))
+    rt_ = tuple(c[cut_r:] for c in rr)
+    t = time.perf_counter()
+    run_reference(rt_[0], rt_[1], rt_[2], rt_[3], rt_[4], cfg_r)
+    ref_balance_s = time.perf_counter() - t
+    syn = SyntheticSegment()
+    tick_s, n_ticks = on.tick_s, (warm_s + seconds) // round(on.tick_s)
+    tick = (rr[2] - SPEED_T0_US) // round(tick_s * 1e6)
+    keep = tick < n_ticks
+    means = np.zeros((ref_segments, 4, n_ticks))
+    counts = np.zeros_like(means)
+    np.add.at(means, (rr[0][keep], rr[1][keep], tick[keep]), rr[3][keep])
+    np.add.at(counts, (rr[0][keep], rr[1][keep], tick[keep]), 1.0)
+    means /= np.maximum(counts, 1.0)
+    q_nom = syn.nominal_flow
+    var_q = (syn.flow_noise_rel * q_nom) ** 2 / tick_s
+    var_p = syn.p_noise_pa**2 / tick_s
+    q_reg = on.est_qreg_frac * q_nom
+    sink_var = (on.est_sink_frac * q_nom) ** 2
+    pu0, pd0, q0 = SPEED_BASE[2], SPEED_BASE[3], SPEED_BASE[0]
+    ests = []
+    for _ in range(ref_segments):
+        e = ReferenceEstimator(vol=syn.volume, length=syn.length_m, rt=R_SPECIFIC * T_GAS, zs=0.0, elev=0.0,
+                               k=(pu0 * pu0 - pd0 * pd0) / (q0 * q0))
+        e.start(pu0, var_p, pd0, var_p, q_reg)
+        ests.append(e)
+    warm_ticks = warm_s // round(tick_s)
+    ref_est_s = 0.0
+    for k in range(n_ticks):
+        t = time.perf_counter()
+        for s_, e in enumerate(ests):
+            m = means[s_, :, k]
+            e.tick(tick_s, m[0], var_q, m[1], var_q, m[2], var_p, m[3], var_p, sink_var, on.est_friction_sd, q_reg,
+                   on.est_full_every, on.est_move_frac * q_nom)
+            e.line_pack()
+        if k >= warm_ticks:
+            ref_est_s += time.perf_counter() - t
+    ref_rate = len(rt_[0]) / (ref_balance_s + ref_est_s)
+    out.update(reference_segments=ref_segments, reference_readings=len(rt_[0]),
+               reference_balance_seconds=ref_balance_s, reference_estimator_seconds=ref_est_s,
+               reference_readings_per_s_on=ref_rate, speedup_on=out["kernel_readings_per_s_on"] / ref_rate)
+    return out
 
 
 def _many_segments_network(n_segments: int) -> dict[str, Any]:
@@ -1010,6 +1108,8 @@ def _goals(r: dict[str, Any]) -> dict[str, bool | None]:
         "rupture_le_10s_after_wave_regulated_end": all_within("rupture_ttd_after_wave_s_regulated_end", 10.0),
         "kernel_ge_10M_readings_per_s": at_least("speed", 1e7, "kernel_readings_per_s"),
         "speedup_ge_20x": at_least("speed", 20.0, "speedup"),
+        "kernel_estimator_on_ge_20M_readings_per_s": at_least("estimator_speed", 2e7, "kernel_readings_per_s_on"),
+        "speedup_estimator_on_ge_20x": at_least("estimator_speed", 20.0, "speedup_on"),
         "replay_day_1000_tags_within_60s": at_most("replay_speed", 60.0, "day_of_1hz_1000_tags_estimated_s"),
         "simulator_gz2019_le_1pct": at_most("simulator_gz2019_max_rel_error_pct", 1.0),
     }
@@ -1124,6 +1224,8 @@ def main(argv: list[str] | None = None) -> int:
         t_speed = time.perf_counter()
         spd = speed(n_segments=1000 if args.quick else 10_000, seconds=60 if args.quick else 120,
                     ref_segments=100 if args.quick else 500)
+        print("kernel speed with the line-pack state estimator on and off", flush=True)
+        espd = estimator_speed(n_segments=1000 if args.quick else 2000, seconds=60 if args.quick else 120)
         rspd = replay_speed(seconds=300 if args.quick else 900)
         print("simulator validation: Gyrya & Zlotnik 2019's fast transient against a method-of-characteristics "
               "reference", flush=True)
@@ -1133,6 +1235,9 @@ def main(argv: list[str] | None = None) -> int:
             "reference_readings_per_s": spd["reference_readings_per_s"],
             "speedup": spd["speedup"],
             "speed": spd,
+            "kernel_readings_per_s_estimator_on": espd["kernel_readings_per_s_on"],
+            "speedup_estimator_on": espd["speedup_on"],
+            "estimator_speed": espd,
             "replay_readings_per_s": rspd["replay_readings_per_s"],
             "replay_speed": rspd,
             "simulator_gz2019_max_rel_error_pct": round(gz2019_error_pct, 3),
@@ -1157,8 +1262,8 @@ def main(argv: list[str] | None = None) -> int:
     report["figures"] = sorted(set(report.get("figures") or []) | set(figs))
     out_path.write_text(json.dumps(report, indent=2, default=float))
     summary = {k: v for k, v in report.items()
-               if k not in ("scenarios", "layout_scenarios", "layouts", "speed", "replay_speed", "transient_scenarios",
-                            "transient_layouts", "false_alarms_transient_free_detail")}
+               if k not in ("scenarios", "layout_scenarios", "layouts", "speed", "estimator_speed", "replay_speed",
+                            "transient_scenarios", "transient_layouts", "false_alarms_transient_free_detail")}
     print(json.dumps(summary, indent=2, default=float))
     return 0
 
