@@ -131,7 +131,7 @@ bench-console: venv kafka-jars chromium
 # reports/fuzz.{json,md,png}, ~1 h on 2 cores. FUZZ_MINUTES bounds each entry point (a safety bound: the report says
 # which stopped short); a quick look: make fuzz FUZZ_CASES=2000.
 FUZZ_CASES ?= 100000
-FUZZ_MINUTES ?= 50
+FUZZ_MINUTES ?= 70
 fuzz: venv kafka-jars
 	$(PY) -m benchmarks.fuzz --cases $(FUZZ_CASES) --max-minutes $(FUZZ_MINUTES) --jobs 2 $(FUZZ_ARGS)
 
