@@ -31,7 +31,7 @@ import numpy as np
 SEGMENT_ID = "L-01"
 # node ids of the layout's network document
 SUPPLY, REGULATOR, JUNCTION_UP, JUNCTION_DOWN, OFFTAKE = "SRC", "REG", "J-UP", "J-DN", "STN"
-MIDLINE_PRESSURE_TAG = "L01-PT-MID"
+MIDLINE_PRESSURE_TAG = "L01-PT-MID"  # the detectors use it (a mid-line pressure role)
 
 # Each drawn parameter's range (inclusive); the generator draws inside them and tests check every layout.
 RANGES: dict[str, tuple[float, float]] = {

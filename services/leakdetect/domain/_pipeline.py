@@ -70,8 +70,9 @@ class _Model:
         cfg = built.config
         self.segment_ids = list(cfg.segment_ids)
         seg_set = set(self.segment_ids)
-        # every tag of the pipeline's segments: the detectors' own first (by segment and role), then the rest
-        # (mid-line meters, extra sensors), which are accepted and not used by the detectors
+        # every tag of the pipeline's segments: the detectors' own first (by segment and role: the mid-line pressure
+        # meters included), then the rest (mid-line flow meters, pressure meters beyond layout.N_PMID, extra
+        # sensors), which are accepted and not used by the detectors
         used = sorted(built.tag_role, key=lambda t: (built.tag_segment[t], built.tag_role[t]))
         rest = sorted(t.tag_id for t in network.tags.values()
                       if t.segment_id in seg_set and t.tag_id not in built.tag_role)

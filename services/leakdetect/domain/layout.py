@@ -17,11 +17,17 @@ ROLE_PRESSURE_DOWN = 3  # absolute pressure at the downstream end, Pa
 ROLE_TEMPERATURE = 4  # gas temperature, K
 ROLE_METHANE_0 = 5  # methane %LEL sensors in confined spaces beside the segment
 N_METHANE = 3
-N_ROLES = ROLE_METHANE_0 + N_METHANE
+ROLE_METHANE_END = ROLE_METHANE_0 + N_METHANE
+# absolute pressure at mid-line stations, ordered by position (GC_PMID_X0 ...): N_PMID slots, filled from the first.
+# After the methane roles, whose numbers older checkpoints (role-keyed reorder buffers) hold.
+ROLE_PRESSURE_MID0 = ROLE_METHANE_END
+N_PMID = 2
+N_ROLES = ROLE_PRESSURE_MID0 + N_PMID
+# pressure transmitters per segment (ends, then mid-line): the rows of the NPW history (hist_t, hist_v)
+N_PSLOTS = 2 + N_PMID
 
-ROLE_NAMES = ("flow_in", "flow_out", "pressure_up", "pressure_down", "temperature") + tuple(  # noqa: RUF005
-    f"methane_{i}" for i in range(N_METHANE)
-)
+ROLE_NAMES = ("flow_in", "flow_out", "pressure_up", "pressure_down", "temperature",
+              *(f"methane_{i}" for i in range(N_METHANE)), *(f"pressure_mid_{i}" for i in range(N_PMID)))
 
 # --- sensor health codes (pipewarden.leakdetect.v1.SensorHealth) -------------------------------------------
 HEALTH_UNKNOWN = 0  # no reading yet
@@ -154,7 +160,8 @@ GC_TEMPERATURE_K = 8  # used when no temperature tag
 GC_LOC_K0 = 9  # prior of k, Pa^2 / (kg/s)^2 (0: no prior, location off)
 GC_LOC_K0_REL_SD = 10  # its relative 1 s.d.
 GC_LOC_ELEV = 11  # 2 g (z_down - z_up) / (Z R T): the elevation's share of p^2 taken out of the gradient
-N_GC = 12
+GC_PMID_X0 = 12  # positions of the mid-line pressure meters, fraction of the length (N_PMID columns, ascending)
+N_GC = GC_PMID_X0 + N_PMID
 
 # --- per-slot state: floats -----------------------------------------------------------------------------------
 SF_LAST_VALUE = 0  # last value received that passed the range checks (plausible or not): confirms a real step
@@ -341,7 +348,25 @@ ES_W_G = ES_W_CP + EST_N
 ES_W_PN = ES_W_G + EST_N
 N_ES = ES_W_PN + EST_N
 GF_EST0 = GF_NEXT_RELEARN + 1
-N_GF = GF_EST0 + N_ES
+# --- mid-line pressure meters in the location (kernels/location.py), N_PMID columns each: cumulative sums over
+# the location-valid ticks where mid meter j is usable too: of c_j = p_u^2 - p_j^2 - its elevation share (Pa^2),
+# of its propagated variance, and the count of such ticks; the reference window's mean c_j and its variance
+GF_CUM_LDM0 = GF_EST0 + N_ES
+GF_CUM_LVDM0 = GF_CUM_LDM0 + N_PMID
+GF_CUM_LNM0 = GF_CUM_LVDM0 + N_PMID
+GF_LR_DM0 = GF_CUM_LNM0 + N_PMID  # nan: no usable reference for that meter
+GF_LR_VDM0 = GF_LR_DM0 + N_PMID
+# scratch of one location (not state; the kernels do not allocate): the points' xs, eps, var, dc, d phi0 / d pack
+GF_MS0 = GF_LR_VDM0 + N_PMID
+N_MS = N_PMID + 1
+# negative pressure waves at the mid-line meters (kernels/pressure.py): pending fronts' times (us as float),
+# amplitudes (Pa) and timing s.d. (s), N_PMID columns each, and the end of the window in which the fronts of a wave
+# already paired are its later arrivals at the other meters, taken in silence (us as float; 0: none)
+GF_NPW_T_M0 = GF_MS0 + 5 * N_MS
+GF_NPW_A_M0 = GF_NPW_T_M0 + N_PMID
+GF_NPW_SIG_M0 = GF_NPW_A_M0 + N_PMID
+GF_NPW_DONE_T = GF_NPW_SIG_M0 + N_PMID
+N_GF = GF_NPW_DONE_T + 1
 
 # --- per-segment state: ints ----------------------------------------------------------------------------------
 GI_TICK = 0  # index of the open tick (time_us // tick_us); -1 before the first reading
@@ -378,7 +403,8 @@ GI_LEARN_REJECTED = GI_LEARN_SKIPPED_TOTAL + 1  # why the last re-learning was r
 GI_RELEARN_N = GI_LEARN_REJECTED + 1  # re-learnings adopted
 GI_RELEARN_REJ_N = GI_RELEARN_N + 1  # ... and rejected
 GI_BASE_N = GI_RELEARN_REJ_N + 1  # blocks the baseline in use was fitted on
-N_GI = GI_BASE_N + 1
+GI_NPW_PEND_M0 = GI_BASE_N + 1  # a front pending at mid-line meter j (N_PMID columns; kernels/pressure.py)
+N_GI = GI_NPW_PEND_M0 + N_PMID
 
 # --- ring of block boundaries per segment ---------------------------------------------------------------------
 R_TIME = 0  # block end, us as float
@@ -397,7 +423,10 @@ R_LVD = 12
 R_LPP = 13
 R_LN = 14
 R_LVQ = 15
-N_R = 16
+R_LDM0 = 16  # the mid-line meters' cumulative sums (GF_CUM_LDM0 ..., GF_CUM_LVDM0 ..., GF_CUM_LNM0 ...), N_PMID each
+R_LVDM0 = R_LDM0 + N_PMID
+R_LNM0 = R_LVDM0 + N_PMID
+N_R = R_LNM0 + N_PMID
 
 # ticks over which the line pack's rate at the end of a block is measured (R_X)
 RATE_TICKS = 2

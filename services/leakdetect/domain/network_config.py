@@ -2,6 +2,9 @@
 
 Each monitored segment becomes one detector segment; its end instruments fill the roles (flow in/out at
 position 0 / L, pressure up/down, the upstream temperature) and up to `layout.N_METHANE` methane sensors.
+Pressure transmitters along the line (more than `END_TOLERANCE_M` from both ends) fill the mid-line pressure
+roles in order of position, up to `layout.N_PMID` of them spread along the line (more are left unmapped), with
+their positions (fractions of the length) in the segment's configuration (`GC_PMID_X0` ...).
 
 Accuracy: the detector takes one figure per instrument, the 1 s.d. of its total error, and treats it all as
 random per reading: the fixed bias is absorbed by the learned baseline, and the noise inflation factor learned
@@ -46,6 +49,7 @@ ACCURACY_COVERAGE_FACTOR = 2.0
 # Z and c change by well under 1 % between 0.8 and 1.0 MOP at these pressures.
 OPERATING_PRESSURE_FRAC_OF_MOP = 0.9
 MIN_OPERATING_PRESSURE_PA = 1.2e5  # low-pressure distribution: never below 1.2 bar absolute for the physics
+END_TOLERANCE_M = 5.0  # an instrument this close to an end is that end's
 
 
 @dataclass
@@ -123,6 +127,27 @@ def instrument_sigma(tag: Tag, span_si: float, scale: float) -> tuple[float, flo
     )
 
 
+def _midline_pressure_roles(network: Network, seg: Segment) -> dict[str, tuple[int, float]]:
+    """tag id -> (mid-line pressure role, position m) of the segment's pressure transmitters along the line: at most
+    `layout.N_PMID`, spread along it (with more, the ones nearest to evenly spaced points), in order of position;
+    one per position (a second transmitter at the same point is redundant, not another station)."""
+    cands: dict[float, str] = {}
+    for tag in network.tags_of_segment(seg.segment_id):
+        x = tag.position_m
+        if (tag.kind is TagKind.PRESSURE and END_TOLERANCE_M < x < seg.length_m - END_TOLERANCE_M
+                and not any(abs(x - y) <= END_TOLERANCE_M for y in cands)):
+            cands[x] = tag.tag_id
+    xs = sorted(cands)
+    if len(xs) > L.N_PMID:
+        chosen: list[float] = []
+        for j in range(L.N_PMID):
+            goal = (j + 1) * seg.length_m / (L.N_PMID + 1)
+            left = [x for x in xs if x not in chosen]
+            chosen.append(left[int(np.argmin([abs(x - goal) for x in left]))])
+        xs = sorted(chosen)
+    return {cands[x]: (L.ROLE_PRESSURE_MID0 + j, x) for j, x in enumerate(xs)}
+
+
 def config_from_network(
     network: Network,
     operating_pressure_frac_of_mop: float = OPERATING_PRESSURE_FRAC_OF_MOP,
@@ -155,13 +180,16 @@ def config_from_network(
             **_location_prior(seg, gas, z_op, temp, specific_gas_constant(g_net.specific_gravity)),
         )
         n_methane = 0
+        mid_role = _midline_pressure_roles(network, seg)
+        for j, (_, x_m) in enumerate(sorted(mid_role.values())):
+            cfg.seg_cfg[i, L.GC_PMID_X0 + j] = x_m / seg.length_m
         for tag in network.tags_of_segment(sid):
             conv = conversion_to_si(tag.kind, tag.unit, network.gas.specific_gravity)
             lo, hi = sorted((conv.to_si(tag.range_min), conv.to_si(tag.range_max)))
             span = hi - lo
             sigma_rel, sigma_abs = instrument_sigma(tag, span, conv.scale)
-            at_up = abs(tag.position_m) <= 5.0
-            at_down = abs(tag.position_m - seg.length_m) <= 5.0
+            at_up = abs(tag.position_m) <= END_TOLERANCE_M
+            at_down = abs(tag.position_m - seg.length_m) <= END_TOLERANCE_M
             role = -1
             max_rate = np.inf
             if tag.kind is TagKind.FLOW and (at_up or at_down):
@@ -170,8 +198,9 @@ def config_from_network(
                 # meter's range spans both)
                 sigma_abs = max(sigma_abs, 0.0005 * max(abs(lo), abs(hi)) / ACCURACY_COVERAGE_FACTOR)
                 max_rate = MAX_RATE_FLOW_FRAC_OF_SPAN * span
-            elif tag.kind is TagKind.PRESSURE and (at_up or at_down):
-                role = L.ROLE_PRESSURE_UP if at_up else L.ROLE_PRESSURE_DOWN
+            elif tag.kind is TagKind.PRESSURE and (at_up or at_down or tag.tag_id in mid_role):
+                role = (L.ROLE_PRESSURE_UP if at_up else L.ROLE_PRESSURE_DOWN if at_down
+                        else mid_role[tag.tag_id][0])
                 max_rate = MAX_RATE_PRESSURE_FRAC_OF_SPAN * span
             elif tag.kind is TagKind.TEMPERATURE and at_up:
                 role = L.ROLE_TEMPERATURE

@@ -106,7 +106,7 @@ def health_events(instruments: Sequence[Instrument], role: Sequence[int], time_u
                         set_health(rr, L.HEALTH_STALE, t_end)
                 open_tick += 1
         sl.last_time = t
-        if q == 3 or (q == 2 and r < L.ROLE_METHANE_0) or not math.isfinite(v):
+        if q == 3 or (q == 2 and not L.ROLE_METHANE_0 <= r < L.ROLE_METHANE_END) or not math.isfinite(v):
             continue
         if not inst.range_min <= v <= inst.range_max:
             continue
@@ -125,7 +125,7 @@ def health_events(instruments: Sequence[Instrument], role: Sequence[int], time_u
         sl.good_run += 1
         sl.last_good_time = t
         new = L.HEALTH_OK
-        if r < L.ROLE_METHANE_0:
+        if not L.ROLE_METHANE_0 <= r < L.ROLE_METHANE_END:
             if prev_t >= 0 and v == prev_v:
                 sl.flat_n += 1
             else:

@@ -99,3 +99,91 @@ def fuse(x_a: float, sd_a: float, x_b: float, sd_b: float) -> tuple[float, float
     """Inverse-variance weighted mean of two independent estimates and its s.d."""
     w_a, w_b = 1.0 / sd_a**2, 1.0 / sd_b**2
     return (w_a * x_a + w_b * x_b) / (w_a + w_b), (w_a + w_b) ** -0.5
+
+
+def prefix_mean_square(y: float, q_in: F64, lam: float, pack: float, pack_exp: float, x_leak: float,
+                       grid: int = 801) -> float:
+    """The time mean of int_0^y q(xi)^2 dxi with q = q_in(t) - pack xi^pack_exp - lam [xi > x_leak] (trapezoids on
+    each side of the leak)."""
+    cut = min(max(x_leak, 0.0), y)
+    total = np.zeros(len(q_in))
+    for lo, hi, step in ((0.0, cut, 0.0), (cut, y, lam)):
+        xi = np.linspace(lo, hi, grid)
+        q = q_in[:, None] - pack * xi[None, :] ** pack_exp - step
+        q2 = q * q
+        total += np.sum(0.5 * (q2[:, 1:] + q2[:, :-1]) * np.diff(xi)[None, :], axis=1)
+    return float(np.mean(total))
+
+
+def midline_position(xs: F64, eps: F64, var_eps: F64, dc: F64, k: float, var_k: float, q_in: F64, lam: float,
+                     var_lam: float, pack: float, var_pack: float, pack_exp: float, shape_sd: float,
+                     model_sd: float) -> tuple[float, float, int]:
+    """The mid-line location the obvious way: the leak's effect on p_u^2 - p_j^2 at each point is
+    k (int_0^x_j q_leak^2 - int_0^x_j q_free^2), integrated numerically; each sub-segment (between consecutive
+    points, the inlet first) is solved by bisection for the change of its own drop, clamped to it; the candidate
+    with the least chi^2 over all points (diagonal: the point's variance, the leak rate's lever and the model's
+    error) is taken; its s.d. by finite differences of the sub-segment's solution in the points' changes, k, the
+    leak rate and the packing rate, plus the packing shape's and the model's error over the sub-segment."""
+    if lam <= 0.0 or k <= 0.0:
+        return math.nan, math.inf, -1
+    n = len(xs)
+    q_mean = float(np.mean(q_in))
+
+    def effect(j: int, x: float, lam_v: float, pack_v: float) -> float:
+        y = float(xs[j])
+        return (prefix_mean_square(y, q_in, lam_v, pack_v, pack_exp, x)
+                - prefix_mean_square(y, q_in, 0.0, pack_v, pack_exp, 2.0))
+
+    def solve(i: int, target: float, lam_v: float, pack_v: float) -> float:
+        lo, hi = (float(xs[i - 1]) if i > 0 else 0.0), float(xs[i])
+
+        def f(x: float) -> float:  # the sub-segment's own change; decreasing in x where the flow is forward
+            own = effect(i, x, lam_v, pack_v) - (effect(i - 1, x, lam_v, pack_v) if i > 0 else 0.0)
+            return own - target
+
+        f_lo, f_hi = f(lo), f(hi)
+        if (f_lo > 0) == (f_hi > 0):
+            return lo if abs(f_lo) < abs(f_hi) else hi
+        a, b = lo, hi
+        for _ in range(50):
+            m = 0.5 * (a + b)
+            if (f(m) > 0) == (f_lo > 0):
+                a = m
+            else:
+                b = m
+        return 0.5 * (a + b)
+
+    best: tuple[float, float, float, int] = (math.inf, math.nan, math.inf, -1)
+    for i in range(n):
+        e_prev = float(eps[i - 1]) if i > 0 else 0.0
+        target = (float(eps[i]) - e_prev) / k
+        x = solve(i, target, lam, pack)
+        chi = 0.0
+        h_l = 1e-4 * max(lam, 1e-3)
+        for j in range(n):
+            r = float(eps[j]) - k * effect(j, x, lam, pack)
+            lever = k * (effect(j, x, lam + h_l, pack) - effect(j, x, lam - h_l, pack)) / (2 * h_l)
+            h_x = 1e-4
+            slope = k * abs(effect(j, min(x + h_x, 1.0), lam, pack) - effect(j, max(x - h_x, 0.0), lam, pack)) / (
+                min(x + h_x, 1.0) - max(x - h_x, 0.0))
+            v = float(var_eps[j]) + lever**2 * var_lam + (model_sd * slope) ** 2
+            chi += r * r / v if v > 0 else 0.0
+        if chi < best[0]:
+            lo, hi = (float(xs[i - 1]) if i > 0 else 0.0), float(xs[i])
+            # finite differences of the unclamped solution on the sub-segment (interior solutions)
+            h_t = 1e-4 * max(abs(target), 1e-3)
+            dx_dt = (solve(i, target + h_t, lam, pack) - solve(i, target - h_t, lam, pack)) / (2 * h_t)
+            dx_dl = (solve(i, target, lam + h_l, pack) - solve(i, target, lam - h_l, pack)) / (2 * h_l)
+            h_p = 1e-4 * max(abs(pack), 1e-2)
+            # the packing moves both the leak-free prediction (in eps) and the leak's effect
+            d_eps_dp = [-k * ((prefix_mean_square(float(xs[j]), q_in, 0.0, pack + h_p, pack_exp, 2.0)
+                               - prefix_mean_square(float(xs[j]), q_in, 0.0, pack - h_p, pack_exp, 2.0)) / (2 * h_p))
+                        for j in (i - 1, i) if j >= 0]
+            dt_dp = (d_eps_dp[-1] - (d_eps_dp[0] if i > 0 else 0.0)) / k
+            dx_dp = (solve(i, target, lam, pack + h_p) - solve(i, target, lam, pack - h_p)) / (2 * h_p) + dx_dt * dt_dp
+            ddc = float(dc[i]) - (float(dc[i - 1]) if i > 0 else 0.0)
+            var_t = ((float(var_eps[i]) + (float(var_eps[i - 1]) if i > 0 else 0.0)) / k**2
+                     + (ddc / k**2) ** 2 * var_k + (shape_sd * abs(pack) * q_mean * (hi - lo)) ** 2)
+            var_x = dx_dt**2 * var_t + dx_dl**2 * var_lam + dx_dp**2 * var_pack + (model_sd * (hi - lo)) ** 2
+            best = (chi, x, math.sqrt(var_x), i)
+    return best[1], best[2], best[3]

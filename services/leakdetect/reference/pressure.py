@@ -160,7 +160,8 @@ class PressureReference:
                 continue
             self.present.add(role)
             kind = {L.ROLE_FLOW_IN: FlowMeter, L.ROLE_FLOW_OUT: FlowMeter, L.ROLE_PRESSURE_UP: Transmitter,
-                    L.ROLE_PRESSURE_DOWN: Transmitter}.get(role)
+                    L.ROLE_PRESSURE_DOWN: Transmitter,
+                    **{L.ROLE_PRESSURE_MID0 + j: Transmitter for j in range(L.N_PMID)}}.get(role)
             if kind is None:
                 continue
             inst = kind(role=role, sigma_rel=float(c[L.SC_SIGMA_REL]), sigma_abs=float(c[L.SC_SIGMA_ABS]),
@@ -174,7 +175,9 @@ class PressureReference:
         self.other_last_time: dict[int, int] = {}  # temperature, methane: last reading time, us
         self.open_tick: int | None = None
         self.t_start = 0
-        self.pending: dict[int, Front] = {}  # unpaired fronts by end: 0 upstream, 1 downstream
+        self.pending: dict[int, Front] = {}  # unpaired fronts by transmitter: 0 upstream, 1 downstream, 2 + j mid j
+        self.mid_x = [float(g[L.GC_PMID_X0 + j]) for j in range(L.N_PMID)]  # mid-line meters, fraction of length
+        self.done_until = 0.0  # fronts until then are a paired wave's later arrivals (with mid-line meters), us
         self.rupture_until = 0  # no second rupture before this time, us
         self.operation_at = {0: 0.0, 1: 0.0}  # last operation seen at an end (0 upstream, 1 downstream), us; 0 never
 
@@ -348,38 +351,87 @@ class PressureReference:
             slope = 0.5 * amplitude / max(rise_s, 1e-3)
             timing_sd = math.sqrt(dt_s**2 / 12.0 + x.time_res_s**2 + (sd_fast / max(slope, 1e-9)) ** 2)
             onset = t50 - p.npw_tau_fast_s * math.log(2.0) * 1e6  # the fast average's lag to half a step
-            self._front(x.role - L.ROLE_PRESSURE_UP, Front(onset, amplitude, timing_sd), t, out)
+            self._front(self._index(x.role), Front(onset, amplitude, timing_sd), t, out)
         elif (t - x.t_detect) * 1e-6 >= p.npw_refractory_s:
             x.phase, x.slow = "idle", x.fast
 
-    def _front(self, end: int, front: Front, t: int, out: list[PressureEvent]) -> None:
-        """Pair a confirmed front with the other end's pending one, or keep it pending (confirmed at time t)."""
-        other = self.pending.get(1 - end)
-        if other is not None:
-            up, down = (front, other) if end == 0 else (other, front)
+    @staticmethod
+    def _index(role: int) -> int:
+        """Transmitter index: 0 upstream end, 1 downstream end, 2 + j mid-line meter j."""
+        return role - L.ROLE_PRESSURE_UP if role <= L.ROLE_PRESSURE_DOWN else role - L.ROLE_PRESSURE_MID0 + 2
+
+    @staticmethod
+    def _role(p: int) -> int:
+        return L.ROLE_PRESSURE_UP + p if p < 2 else L.ROLE_PRESSURE_MID0 + p - 2
+
+    def _position(self, p: int) -> float:
+        return 0.0 if p == 0 else self.length if p == 1 else self.mid_x[p - 2] * self.length
+
+    def _active(self) -> list[int]:
+        """The transmitters that take part in the pairing: both ends, and the healthy mid-line meters inside."""
+        mids = [2 + j for j in range(L.N_PMID)
+                if 0.0 < self.mid_x[j] < 1.0 and (x := self.pressures.get(L.ROLE_PRESSURE_MID0 + j)) is not None
+                and x.health == HEALTH_OK]
+        return [0, 1, *mids]
+
+    def _front(self, p: int, front: Front, t: int, out: list[PressureEvent]) -> None:
+        """Pair a confirmed front with an adjacent transmitter's pending one (the two that bracket the source see it
+        first), or keep it pending (confirmed at time t); with mid-line meters, the paired wave's later arrivals at
+        the others are taken in silence."""
+        active = self._active()
+        with_mids = len(active) > 2
+        if with_mids and front.time_us <= self.done_until:
+            return
+        x_p = self._position(p)
+        others = sorted((self._position(q), q) for q in active if q != p)
+        below = [q for x, q in others if x < x_p]
+        above = [q for x, q in others if x > x_p]
+        neighbours = ([below[-1]] if below else []) + ([above[0]] if above else [])
+        candidates = []
+        for q in neighbours:
+            other = self.pending.get(q)
+            if other is None:
+                continue
+            sd_dt = math.sqrt(front.timing_sd_s**2 + other.timing_sd_s**2)
+            gap = abs(self._position(q) - x_p)
+            if abs(front.time_us - other.time_us) * 1e-6 <= (1.0 + self.p.npw_pair_tol) * gap / self.c + 3.0 * sd_dt:
+                candidates.append((other.time_us, q))
+        if candidates:
+            _, q = min(candidates)
+            other = self.pending.pop(q)
+            lo, hi = (q, p) if self._position(q) < x_p else (p, q)
+            up, down = (front, other) if lo == p else (other, front)
             dt = (up.time_us - down.time_us) * 1e-6
             sd_dt = math.sqrt(front.timing_sd_s**2 + other.timing_sd_s**2)
-            if abs(dt) <= (1.0 + self.p.npw_pair_tol) * self.length / self.c + 3.0 * sd_dt:
-                del self.pending[1 - end]
-                out.append(self._pair(up, down, dt, sd_dt, front.amplitude_pa, other.amplitude_pa))
-                return
-        older = self.pending.get(end)
+            event, onset_us = self._pair(up, down, dt, sd_dt, front.amplitude_pa, other.amplitude_pa,
+                                         self._position(lo), self._position(hi))
+            out.append(event)
+            if with_mids:
+                self.done_until = onset_us + ((1.0 + self.p.npw_pair_tol) * self.length / self.c + 3.0 * sd_dt) * 1e6
+                for r in list(self.pending):
+                    if onset_us - 3.0 * sd_dt * 1e6 <= self.pending[r].time_us <= self.done_until:
+                        del self.pending[r]
+            return
+        older = self.pending.get(p)
         if older is not None:
-            # a front without partner is reported unpaired, also when the next one at its end takes its place
-            # before it expires
-            out.append(E.PressureWaveUnpaired(self.segment, L.ROLE_PRESSURE_UP + end, t, int(older.time_us), end + 1,
+            # a front without partner is reported unpaired, also when the next one at its transmitter takes its
+            # place before it expires
+            out.append(E.PressureWaveUnpaired(self.segment, self._role(p), t, int(older.time_us), p + 1,
                                               older.amplitude_pa))
-        self.pending[end] = front
+        self.pending[p] = front
 
-    def _pair(self, up: Front, down: Front, dt: float, sd_dt: float, amp_this: float, amp_other: float
-              ) -> PressureEvent:
+    def _pair(self, up: Front, down: Front, dt: float, sd_dt: float, amp_this: float, amp_other: float,
+              x_a: float, x_b: float) -> tuple[PressureEvent, float]:
+        """The event of a pair of fronts at positions x_a < x_b, and the wave's onset (us, unrounded)."""
         length, c = self.length, self.c
-        x = min(max(0.5 * (length + c * dt), 0.0), length)
+        sub = x_b - x_a
+        x = min(max(x_a + 0.5 * (sub + c * dt), x_a), x_b)
         sd_x = math.sqrt((0.5 * c * sd_dt) ** 2 + (0.5 * dt * self.c_sd) ** 2)
         margin = max(self.p.npw_end_frac * length, 2.0 * sd_x)
         amplitude = 0.5 * (amp_this + amp_other)
         time_us = int(max(up.time_us, down.time_us))
-        onset_us = int(min(up.time_us, down.time_us) - (length - abs(c * dt)) / (2.0 * c) * 1e6)
+        onset = min(up.time_us, down.time_us) - (sub - abs(c * dt)) / (2.0 * c) * 1e6
+        onset_us = int(onset)
         size = 2.0 * self.area * amplitude / c  # Joukowsky
         if not self._flows_show_gas_leaving():
             role, where = -1, 3
@@ -388,8 +440,9 @@ class PressureReference:
         elif x > length - margin:
             role, where = L.ROLE_PRESSURE_DOWN, 2
         else:
-            return E.PressureWaveLeak(self.segment, time_us, onset_us, x, sd_x, dt, size, amplitude)
-        return E.PressureWaveOperation(self.segment, role, time_us, onset_us, where, x, sd_x, dt, size, amplitude)
+            return E.PressureWaveLeak(self.segment, time_us, onset_us, x, sd_x, dt, size, amplitude), float(onset_us)
+        return (E.PressureWaveOperation(self.segment, role, time_us, onset_us, where, x, sd_x, dt, size, amplitude),
+                float(onset_us))
 
     def _flows_show_gas_leaving(self) -> bool:
         """More in at the upstream meter, less out at the downstream one. Without meters the pressure decides;
@@ -406,12 +459,12 @@ class PressureReference:
     def _expire(self, t: int) -> list[PressureEvent]:
         wait_us = ((1.0 + self.p.npw_pair_tol) * self.length / self.c + self.p.npw_confirm_s + 2.0) * 1e6
         out: list[PressureEvent] = []
-        for end in (0, 1):
-            front = self.pending.get(end)
+        for p in range(2 + L.N_PMID):
+            front = self.pending.get(p)
             if front is not None and t - front.time_us > wait_us:
-                del self.pending[end]
-                out.append(E.PressureWaveUnpaired(self.segment, L.ROLE_PRESSURE_UP + end, t, int(front.time_us),
-                                                  end + 1, front.amplitude_pa))
+                del self.pending[p]
+                out.append(E.PressureWaveUnpaired(self.segment, self._role(p), t, int(front.time_us), p + 1,
+                                                  front.amplitude_pa))
         return out
 
     # --- rupture (e) --------------------------------------------------------------------------------------------
@@ -455,7 +508,8 @@ class PressureReference:
                 t0 = x.t_detect
             rate = drop / max((t - t0) * 1e-6, 1e-3)
             out.append(E.Rupture(self.segment, x.role, t, t0, drop, rate, ref, L.RUP_PRESSURE, 0.0))
-        elif verdict < 0:  # an operation (or the wave of one at the other end): the other end will see its wave
+        elif verdict < 0 and x.role in (L.ROLE_PRESSURE_UP, L.ROLE_PRESSURE_DOWN):
+            # an operation (or the wave of one at the other end): the other end will see its wave
             self.operation_at[0 if x.role == L.ROLE_PRESSURE_UP else 1] = float(t)
         if verdict != 0 or held_s > RUPTURE_MAX_WAIT_S:
             # decided (a rupture, an operation, or a slow decline): the new level is the reference from now on
@@ -466,6 +520,9 @@ class PressureReference:
         """1: the flow at this end moves towards a break inside (more in upstream, less out downstream) or there is
         no meter to ask; -1: it does not (a supply cut, a valve, a demand surge); 0: no reading since the drop."""
         upstream = role == L.ROLE_PRESSURE_UP
+        if role >= L.ROLE_PRESSURE_MID0:
+            # a mid-line meter: a break unless an operation marked at either end explains the wave
+            return -1 if self._from_other_end(True, t) or self._from_other_end(False, t) else 1
         if self._from_other_end(upstream, t):
             return -1
         m = self.flows.get(L.ROLE_FLOW_IN if upstream else L.ROLE_FLOW_OUT)

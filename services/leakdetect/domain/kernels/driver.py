@@ -31,17 +31,18 @@ from ..layout import (
     C_UNKNOWN_SLOT,
     GI_BLK_INVALID,
     GI_CLOCK,
-    GI_NPW_PEND_DN,
-    GI_NPW_PEND_UP,
     GI_T_START,
     GI_TICK,
     HEALTH_OK,
+    N_PSLOTS,
     N_ROLES,
     P_TICK_US,
     ROLE_FLOW_IN,
     ROLE_FLOW_OUT,
     ROLE_METHANE_0,
+    ROLE_METHANE_END,
     ROLE_PRESSURE_DOWN,
+    ROLE_PRESSURE_MID0,
     ROLE_PRESSURE_UP,
     SC_PRESENT,
     SC_RANGE_MAX,
@@ -68,7 +69,7 @@ from .balance import _advance_segment
 from .common import _jit, _jit_inline, _set_health
 from .health import _health_limits, _rate_plausible, _reading_health
 from .methane import _methane
-from .pressure import _expire_fronts, _npw, _npw_start, _smoothing_weights
+from .pressure import _expire_fronts, _fronts_pending, _npw, _npw_start, _smoothing_weights
 from .rupture import _rupture, _rupture_flow
 
 
@@ -77,7 +78,8 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
               hist_t, hist_v, counters, ev_i, ev_f, n_ev):
     """A good pressure reading: the NPW front detector, then the rupture detector (both inlined: the most
     frequent path, half the readings at 1 Hz and most at 10 Hz)."""
-    ps = s * 2 + (role - ROLE_PRESSURE_UP)
+    # the transmitter's history row: the ends (up, down), then the mid-line meters
+    ps = s * N_PSLOTS + (role - ROLE_PRESSURE_UP if role <= ROLE_PRESSURE_DOWN else role - ROLE_PRESSURE_MID0 + 2)
     if prev_t < 0:
         _npw_start(slot, ps, t, v, slot_cfg, slot_f, slot_i, hist_t, hist_v)
         return
@@ -96,7 +98,7 @@ def _bound_is_evidence(role, at_top):
     rupture draws from both ends) makes the imbalance a lower bound; methane pinned high is gas at least that
     strong. The other ends would overstate the evidence (false alarms), and a pinned pressure or temperature
     would bias the line pack: those are counted out of range, as before."""
-    if role == ROLE_FLOW_IN or role >= ROLE_METHANE_0:
+    if role == ROLE_FLOW_IN or ROLE_METHANE_0 <= role < ROLE_METHANE_END:
         return at_top
     if role == ROLE_FLOW_OUT:
         return not at_top
@@ -160,7 +162,7 @@ def process_kernel(starts, readings, r_begin, r_end, params, seg_cfg, slot_cfg, 
         if quality != QUALITY_BAD and math.isfinite(v):
             slot_f[slot, SF_RAW] = v
             slot_i[slot, SI_RAW_TIME] = t
-        if quality == QUALITY_BAD or (quality == QUALITY_UNCERTAIN and role < ROLE_METHANE_0):
+        if quality == QUALITY_BAD or (quality == QUALITY_UNCERTAIN and not ROLE_METHANE_0 <= role < ROLE_METHANE_END):
             # UNCERTAIN is a clipped or out-of-calibration value: wrong for a balance, still an alarm for methane
             counters[C_BAD_QUALITY] += 1
             continue
@@ -221,12 +223,12 @@ def process_kernel(starts, readings, r_begin, r_end, params, seg_cfg, slot_cfg, 
                 slot_f[slot, SF_EW_SLOW] = v
             else:
                 slot_f[slot, SF_EW_SLOW] += min(1.0, (t - prev_t) * 1e-6 / 60.0) * (v - slot_f[slot, SF_EW_SLOW])
-        elif role in (ROLE_PRESSURE_UP, ROLE_PRESSURE_DOWN):
+        elif role in (ROLE_PRESSURE_UP, ROLE_PRESSURE_DOWN) or role >= ROLE_PRESSURE_MID0:
             _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
                       hist_t, hist_v, counters, ev_i, ev_f, n_ev)
-            if seg_i[s, GI_NPW_PEND_UP] != 0 or seg_i[s, GI_NPW_PEND_DN] != 0:
+            if _fronts_pending(s, seg_i):
                 _expire_fronts(s, t, params, seg_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_ev)
-        elif role >= ROLE_METHANE_0:
+        elif ROLE_METHANE_0 <= role < ROLE_METHANE_END:
             _methane(s, role, slot, t, v, prev_v, prev_t, params, slot_cfg, slot_f, slot_i, counters, ev_i, ev_f,
                      n_ev)
 
@@ -243,7 +245,7 @@ def advance_kernel(now_us, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg
         if tick >= seg_i[s, GI_TICK] + 2:
             _advance_segment(s, tick, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters,
                              ev_i, ev_f, n_ev)
-        if seg_i[s, GI_NPW_PEND_UP] != 0 or seg_i[s, GI_NPW_PEND_DN] != 0:
+        if _fronts_pending(s, seg_i):
             _expire_fronts(s, now_us, params, seg_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_ev)
 
 

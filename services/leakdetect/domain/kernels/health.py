@@ -26,6 +26,7 @@ from ..layout import (
     ROLE_FLOW_IN,
     ROLE_FLOW_OUT,
     ROLE_METHANE_0,
+    ROLE_METHANE_END,
     ROLE_TEMPERATURE,
     SC_MAX_RATE,
     SC_SCAN_S,
@@ -98,7 +99,7 @@ def _reading_health(s, role, slot, t, v, prev_v, prev_t, limits, seg_cfg, slot_c
     if role <= ROLE_FLOW_OUT and v == 0.0:
         partner = base_slot + (ROLE_FLOW_OUT if role == ROLE_FLOW_IN else ROLE_FLOW_IN)
         zero_ok = abs(slot_f[partner, SF_HELD]) < 0.05 * seg_cfg[s, GC_NOMINAL_FLOW]
-    if role < ROLE_METHANE_0 and not zero_ok:
+    if not ROLE_METHANE_0 <= role < ROLE_METHANE_END and not zero_ok:
         if prev_t >= 0 and v == prev_v:
             slot_i[slot, SI_FLAT_N] += 1
         else:

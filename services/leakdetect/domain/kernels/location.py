@@ -50,16 +50,20 @@ from ..layout import (
     GC_LOC_ELEV,
     GC_LOC_K0,
     GC_LOC_K0_REL_SD,
+    GC_PMID_X0,
     GC_WAVE_SPEED,
     GF_BASE_A,
     GF_BASE_G,
     GF_BASE_VAR,
     GF_CUM_LD,
+    GF_CUM_LDM0,
     GF_CUM_LN,
+    GF_CUM_LNM0,
     GF_CUM_LPP,
     GF_CUM_LQ1,
     GF_CUM_LQ2,
     GF_CUM_LVD,
+    GF_CUM_LVDM0,
     GF_CUM_LVQ,
     GF_KAPPA,
     GF_LC_D,
@@ -72,6 +76,7 @@ from ..layout import (
     GF_LC_VF,
     GF_LC_W,
     GF_LR_D,
+    GF_LR_DM0,
     GF_LR_IMB,
     GF_LR_OK,
     GF_LR_PACK,
@@ -79,7 +84,9 @@ from ..layout import (
     GF_LR_Q1,
     GF_LR_Q2,
     GF_LR_VD,
+    GF_LR_VDM0,
     GF_LR_VIMB,
+    GF_MS0,
     GF_NPWL_SD,
     GF_NPWL_T,
     GF_NPWL_X,
@@ -92,6 +99,8 @@ from ..layout import (
     LOC_GRADIENT,
     LOC_GRADIENT_NPW,
     LOC_NONE,
+    N_MS,
+    N_PMID,
     N_ROLES,
     P_BLOCK_TICKS,
     P_EPS_LP,
@@ -103,13 +112,16 @@ from ..layout import (
     P_TICK_US,
     R_INVALID,
     R_LD,
+    R_LDM0,
     R_LN,
+    R_LNM0,
     R_LP,
     R_LP_VAR,
     R_LPP,
     R_LQ1,
     R_LQ2,
     R_LVD,
+    R_LVDM0,
     R_LVQ,
     R_M,
     R_Q,
@@ -117,7 +129,9 @@ from ..layout import (
     R_V,
     ROLE_FLOW_IN,
     ROLE_PRESSURE_DOWN,
+    ROLE_PRESSURE_MID0,
     ROLE_PRESSURE_UP,
+    SC_PRESENT,
     SC_SIGMA_ABS,
     SC_SIGMA_REL,
     SF_HELD,
@@ -172,6 +186,18 @@ def _loc_tick(s, seg_cfg, slot_f, slot_i, slot_cfg, seg_f):
     seg_f[s, GF_CUM_LPP] += pp
     seg_f[s, GF_CUM_LN] += 1.0
     seg_f[s, GF_CUM_LVQ] += 4.0 * q * q * slot_f[si, SF_HELD_VAR]
+    for j in range(N_PMID):
+        sm = base + ROLE_PRESSURE_MID0 + j
+        if slot_cfg[sm, SC_PRESENT] == 0.0 or not _usable(slot_cfg, slot_f, slot_i, sm):
+            continue
+        pm = slot_f[sm, SF_HELD]
+        if not pm > 0.0:
+            continue
+        # the elevation's share up to the meter: a straight profile between the ends
+        ppm = 0.5 * (pu * pu + pm * pm)
+        seg_f[s, GF_CUM_LDM0 + j] += pu * pu - pm * pm - seg_cfg[s, GC_LOC_ELEV] * seg_cfg[s, GC_PMID_X0 + j] * ppm
+        seg_f[s, GF_CUM_LVDM0 + j] += 4.0 * (pu * pu * slot_f[su, SF_HELD_VAR] + pm * pm * slot_f[sm, SF_HELD_VAR])
+        seg_f[s, GF_CUM_LNM0 + j] += 1.0
 
 
 @_jit
@@ -184,6 +210,10 @@ def _loc_push(s, pos, seg_f, ring):
     ring[s, pos, R_LPP] = seg_f[s, GF_CUM_LPP]
     ring[s, pos, R_LN] = seg_f[s, GF_CUM_LN]
     ring[s, pos, R_LVQ] = seg_f[s, GF_CUM_LVQ]
+    for j in range(N_PMID):
+        ring[s, pos, R_LDM0 + j] = seg_f[s, GF_CUM_LDM0 + j]
+        ring[s, pos, R_LVDM0 + j] = seg_f[s, GF_CUM_LVDM0 + j]
+        ring[s, pos, R_LNM0 + j] = seg_f[s, GF_CUM_LNM0 + j]
 
 
 @_jit
@@ -362,6 +392,8 @@ def _loc_reference(s, pos, t_end, onset, params, seg_f, seg_i, ring):
     """At the raise: the leak-free reference, the blocks ending REF_GAP_BLOCKS before the onset's (at most
     `P_LOC_LAG`, at least REF_MIN_BLOCKS, within the ring's reach); GF_LR_OK = 0 when there is none."""
     seg_f[s, GF_LR_OK] = 0.0
+    for j in range(N_PMID):
+        seg_f[s, GF_LR_DM0 + j] = np.nan
     nr = ring.shape[1]
     tb_us = params[P_TICK_US] * params[P_BLOCK_TICKS]
     since = np.int64((t_end - onset) // tb_us)  # whole blocks since the onset; the onset's own block before them
@@ -382,6 +414,11 @@ def _loc_reference(s, pos, t_end, onset, params, seg_f, seg_i, ring):
     seg_f[s, GF_LR_Q1] = q1
     seg_f[s, GF_LR_Q2] = q2
     seg_f[s, GF_LR_PACK] = pack
+    for jm in range(N_PMID):
+        ok_m, c_m, var_m = _mid_window(s, end, n_ref, jm, ring)
+        if ok_m:
+            seg_f[s, GF_LR_DM0 + jm] = c_m
+            seg_f[s, GF_LR_VDM0 + jm] = var_m
 
 
 @_jit
@@ -432,6 +469,12 @@ def _loc_window(s, pos, t_end, onset, params, seg_cfg, slot_cfg, seg_f, seg_i, r
         c0 = seg_f[s, GF_LR_D] - k * phi_ref
         v00 = var_dref + phi_ref * phi_ref * v11
         v01 = -phi_ref * v11
+        # mid-line pressure meters: the sub-segment that holds the leak, and the position on it
+        x_m, sd_m = _loc_midline(s, pos, nb, params, seg_cfg, seg_f, ring, k, v11,
+                                 max(1.0, var_d / var_d_prop) if var_d_prop > 0.0 else 1.0, d_mean, var_d, q1, q2,
+                                 lam, var_lam, pack, var_pack)
+        if x_m == x_m and sd_m < np.inf:
+            return x_m * length, sd_m * length, ws
     else:
         lam = imb - (seg_f[s, GF_BASE_A] + g * q_thr)
         var_lam = var_imb + seg_f[s, GF_BASE_VAR] + var_g * (q_thr - seg_f[s, GF_QBAR]) ** 2
@@ -440,6 +483,171 @@ def _loc_window(s, pos, t_end, onset, params, seg_cfg, slot_cfg, seg_f, seg_i, r
         return np.nan, np.inf, 0.0
     model = params[P_LOC_MODEL_SD]
     return x * length, math.sqrt(sd * sd + model * model) * length, ws
+
+
+@_jit
+def _mid_window(s, pos, nb, j, ring):
+    """Mid-line meter j over the nb blocks ending at ring position `pos`: whether it was usable on all but
+    MAX_INVALID_SHARE of the window's location-valid ticks, the mean of c_j = p_u^2 - p_j^2 (less its elevation
+    share) and the propagated variance of that mean."""
+    nr = ring.shape[1]
+    i = (pos - nb) % nr
+    n = ring[s, pos, R_LN] - ring[s, i, R_LN]
+    nm = ring[s, pos, R_LNM0 + j] - ring[s, i, R_LNM0 + j]
+    if not (n > 0.0 and nm >= (1.0 - MAX_INVALID_SHARE) * n):
+        return False, 0.0, 0.0
+    c = (ring[s, pos, R_LDM0 + j] - ring[s, i, R_LDM0 + j]) / nm
+    var = (ring[s, pos, R_LVDM0 + j] - ring[s, i, R_LVDM0 + j]) / (nm * nm)
+    return True, c, var
+
+
+@_jit
+def phi0_prefix(x, q1, q2, pack):
+    """int_0^x q^2 of the leak-free flow q = Q - pack xi^2 (window means q1 = mean Q, q2 = mean Q^2), and its
+    derivative in pack: the friction profile's share up to x."""
+    m1 = PACK_SHAPE_EXP + 1.0
+    m2 = 2.0 * PACK_SHAPE_EXP + 1.0
+    val = q2 * x - 2.0 * pack * q1 * x ** m1 / m1 + pack * pack * x ** m2 / m2
+    return val, -2.0 * q1 * x ** m1 / m1 + 2.0 * pack * x ** m2 / m2
+
+
+@_jit
+def leak_g(y, q1, lam, pack):
+    """g(y) = 2 lam Q1 y - 2 lam pack y^(m+1) / (m+1) - lam^2 y: a leak lam at x changes int_0^y q^2 by
+    g(min(x, y)) - g(y); returns g, dg/dy, dg/dlam, dg/dpack."""
+    m1 = PACK_SHAPE_EXP + 1.0
+    g = 2.0 * lam * q1 * y - 2.0 * lam * pack * y ** m1 / m1 - lam * lam * y
+    dg = 2.0 * lam * (q1 - pack * y ** PACK_SHAPE_EXP) - lam * lam
+    return g, dg, 2.0 * q1 * y - 2.0 * pack * y ** m1 / m1 - 2.0 * lam * y, -2.0 * lam * y ** m1 / m1
+
+
+@_jit
+def _solve_g(target, lo, hi, q1, lam, pack):
+    """The y in [lo, hi] with g(y) = target (g increases there while the flow is forward), else the nearer end."""
+    g_lo = leak_g(lo, q1, lam, pack)[0]
+    g_hi = leak_g(hi, q1, lam, pack)[0]
+    if target <= g_lo:
+        return lo
+    if target >= g_hi:
+        return hi
+    a = lo
+    b = hi
+    for _ in range(40):
+        mid = 0.5 * (a + b)
+        if leak_g(mid, q1, lam, pack)[0] < target:
+            a = mid
+        else:
+            b = mid
+    return 0.5 * (a + b)
+
+
+@_jit
+def midline_position(xs, eps, var_eps, dc, dphi0_dpack, k, var_k, q1, lam, var_lam, pack, var_pack, model_sd):
+    """The leak's position (fraction of the length) from the pressure points along the line: xs (ascending, the
+    last one the outlet, 1), eps_j = the change of p_u^2 - p_j^2 since the reference less the friction model's
+    leak-free change, k (g(min(x, x_j)) - g(x_j)) in expectation (`leak_g`), with variances var_eps, the measured
+    changes dc_j (k's lever) and d(int_0^x_j q^2)/d pack at each point.
+
+    Each sub-segment between consecutive points (the inlet, eps = 0, first) is a candidate: the position solved on
+    it alone from the change of its own drop, eps_i - eps_(i-1) = k (g(x) - g(x_i)), clamped to it; the candidate
+    whose position explains every point best (chi^2 over the points, diagonal) is taken. Its 1 s.d.: the two
+    points' pressure variance, k's, the leak rate's and the packing rate's through the sub-segment's lever (its
+    length, not the line's), the packing shape's and the model's error scaled to the sub-segment.
+    Returns (x, sd, candidate index); (nan, inf, -1) when there is no leak to locate (lam <= 0 or no friction)."""
+    n = xs.shape[0]
+    if not (lam > 0.0 and k > 0.0):
+        return np.nan, np.inf, -1
+    best = -1
+    best_chi = np.inf
+    best_x = np.nan
+    best_sd = np.inf
+    for i in range(n):
+        a = xs[i - 1] if i > 0 else 0.0
+        b = xs[i]
+        e_a = eps[i - 1] if i > 0 else 0.0
+        v_a = var_eps[i - 1] if i > 0 else 0.0
+        dc_a = dc[i - 1] if i > 0 else 0.0
+        dp_a = dphi0_dpack[i - 1] if i > 0 else 0.0
+        g_b, _, gl_b, gp_b = leak_g(b, q1, lam, pack)
+        x = _solve_g(g_b + (eps[i] - e_a) / k, a, b, q1, lam, pack)
+        chi = 0.0
+        for j in range(n):
+            g_j, _, gl_j, _ = leak_g(xs[j], q1, lam, pack)
+            g_x, dg_x, gl_x, _ = leak_g(min(x, xs[j]), q1, lam, pack)
+            r = eps[j] - k * (g_x - g_j)
+            lever = k * (gl_x - gl_j)
+            v = var_eps[j] + lever * lever * var_lam + (k * model_sd * dg_x) ** 2
+            if v > 0.0:
+                chi += r * r / v
+        if chi < best_chi:
+            g_x, dg_x, gl_x, gp_x = leak_g(x, q1, lam, pack)
+            if not dg_x > 0.0:
+                continue
+            sub = b - a
+            ddc = dc[i] - dc_a
+            # sensitivities of g(x) = g(b) + (dc_b - dc_a) / k - (phi0_b - phi0_a)
+            var_g = ((var_eps[i] + v_a) / (k * k) + (ddc / (k * k)) ** 2 * var_k
+                     + (gl_b - gl_x) ** 2 * var_lam
+                     + (gp_b - gp_x - (dphi0_dpack[i] - dp_a)) ** 2 * var_pack
+                     + (PACK_SHAPE_SD * abs(pack) * q1 * sub) ** 2)
+            best = i
+            best_chi = chi
+            best_x = x
+            best_sd = math.sqrt(var_g / (dg_x * dg_x) + (model_sd * sub) ** 2)
+    return best_x, best_sd, best
+
+
+@_jit
+def _loc_midline(s, pos, nb, params, seg_cfg, seg_f, ring, k, v11, var_scale, d_mean, var_d, q1, q2, lam, var_lam,
+                 pack, var_pack):
+    """The mid-line meters' location (`midline_position`) over the nb blocks ending at `pos`, against the
+    reference window (`_loc_reference`): (x fraction, sd fraction), or (nan, inf) without a usable mid meter.
+    var_scale: the blocks' scatter over the propagated variance (the whole segment's), applied to the mid meters'."""
+    n_ok = 0
+    for j in range(N_PMID):
+        x_j = seg_cfg[s, GC_PMID_X0 + j]
+        if 0.0 < x_j < 1.0 and seg_f[s, GF_LR_DM0 + j] == seg_f[s, GF_LR_DM0 + j]:
+            n_ok += 1
+    if n_ok == 0:
+        return np.nan, np.inf
+    xs = seg_f[s, GF_MS0 : GF_MS0 + N_MS]
+    eps = seg_f[s, GF_MS0 + N_MS : GF_MS0 + 2 * N_MS]
+    var_eps = seg_f[s, GF_MS0 + 2 * N_MS : GF_MS0 + 3 * N_MS]
+    dc = seg_f[s, GF_MS0 + 3 * N_MS : GF_MS0 + 4 * N_MS]
+    dpp = seg_f[s, GF_MS0 + 4 * N_MS : GF_MS0 + 5 * N_MS]
+    q1r = seg_f[s, GF_LR_Q1]
+    q2r = seg_f[s, GF_LR_Q2]
+    packr = seg_f[s, GF_LR_PACK]
+    n = 0
+    for j in range(N_PMID + 1):
+        if j < N_PMID:
+            x_j = seg_cfg[s, GC_PMID_X0 + j]
+            if not (0.0 < x_j < 1.0 and seg_f[s, GF_LR_DM0 + j] == seg_f[s, GF_LR_DM0 + j]):
+                continue
+            ok, c, var_c = _mid_window(s, pos, nb, j, ring)
+            if not ok:
+                continue
+            c_ref = seg_f[s, GF_LR_DM0 + j]
+            var_ref = seg_f[s, GF_LR_VDM0 + j]
+        else:
+            x_j = 1.0
+            c = d_mean
+            var_c = var_d
+            c_ref = seg_f[s, GF_LR_D]
+            var_ref = seg_f[s, GF_LR_VD]
+        ph, dph = phi0_prefix(x_j, q1, q2, pack)
+        ph_r, _ = phi0_prefix(x_j, q1r, q2r, packr)
+        xs[n] = x_j
+        dc[n] = c - c_ref
+        eps[n] = dc[n] - k * (ph - ph_r)
+        var_eps[n] = (var_c + var_ref) * var_scale + (ph - ph_r) ** 2 * v11
+        dpp[n] = dph
+        n += 1
+    if n < 2:
+        return np.nan, np.inf
+    x, sd, _ = midline_position(xs[:n], eps[:n], var_eps[:n], dc[:n], dpp[:n], k, v11, q1, lam, var_lam, pack,
+                                var_pack, params[P_LOC_MODEL_SD])
+    return x, sd
 
 
 @_jit

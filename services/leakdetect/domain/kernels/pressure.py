@@ -14,19 +14,27 @@ from ..layout import (
     EV_NPW_UNPAIRED,
     GC_AREA_M2,
     GC_LENGTH_M,
+    GC_PMID_X0,
     GC_WAVE_SPEED,
     GC_WAVE_SPEED_SD,
     GF_NPW_A_DN,
+    GF_NPW_A_M0,
     GF_NPW_A_UP,
+    GF_NPW_DONE_T,
     GF_NPW_SIG_DN,
+    GF_NPW_SIG_M0,
     GF_NPW_SIG_UP,
     GF_NPW_T_DN,
+    GF_NPW_T_M0,
     GF_NPW_T_UP,
     GF_NPWL_SD,
     GF_NPWL_T,
     GF_NPWL_X,
     GI_NPW_PEND_DN,
+    GI_NPW_PEND_M0,
     GI_NPW_PEND_UP,
+    HEALTH_OK,
+    N_PMID,
     N_ROLES,
     P_NPW_CONFIRM_S,
     P_NPW_END_FRAC,
@@ -40,6 +48,7 @@ from ..layout import (
     ROLE_FLOW_IN,
     ROLE_FLOW_OUT,
     ROLE_PRESSURE_DOWN,
+    ROLE_PRESSURE_MID0,
     ROLE_PRESSURE_UP,
     SC_PRESENT,
     SC_TIME_RES_S,
@@ -57,6 +66,7 @@ from ..layout import (
     SF_NPW_BASE,
     SF_P_MIN,
     SF_SLOPE,
+    SI_HEALTH,
     SI_HIST_N,
     SI_HIST_POS,
     SI_NPW_N,
@@ -68,71 +78,163 @@ from .common import _alpha, _emit, _jit, _jit_inline, _sigma2, _usable
 NPW_SLOPE_TAU_S = 30.0
 NPW_MAX_RISE_TAU = 2.5  # a front rises from 25 to 75 % within this many smoothing time constants
 
+@_jit_inline
+def _tx_cols(p):
+    """State columns of pressure transmitter p (0 upstream end, 1 downstream end, 2 + j mid-line meter j): pending
+    flag (seg_i), front time, amplitude, timing s.d. (seg_f)."""
+    if p == 0:
+        return GI_NPW_PEND_UP, GF_NPW_T_UP, GF_NPW_A_UP, GF_NPW_SIG_UP
+    if p == 1:
+        return GI_NPW_PEND_DN, GF_NPW_T_DN, GF_NPW_A_DN, GF_NPW_SIG_DN
+    j = p - 2
+    return GI_NPW_PEND_M0 + j, GF_NPW_T_M0 + j, GF_NPW_A_M0 + j, GF_NPW_SIG_M0 + j
+
+
+@_jit_inline
+def _tx_role(p):
+    return ROLE_PRESSURE_UP + p if p < 2 else ROLE_PRESSURE_MID0 + p - 2
+
+
+@_jit_inline
+def _tx_pos(s, p, seg_cfg):
+    """Position of transmitter p along the segment, m."""
+    if p == 0:
+        return 0.0
+    if p == 1:
+        return seg_cfg[s, GC_LENGTH_M]
+    return seg_cfg[s, GC_PMID_X0 + p - 2] * seg_cfg[s, GC_LENGTH_M]
+
+
+@_jit_inline
+def _mid_active(s, j, seg_cfg, slot_cfg, slot_i):
+    """Whether mid-line meter j takes part in the pairing: present, placed inside the line, healthy."""
+    slot = s * N_ROLES + ROLE_PRESSURE_MID0 + j
+    x = seg_cfg[s, GC_PMID_X0 + j]
+    return slot_cfg[slot, SC_PRESENT] != 0.0 and 0.0 < x < 1.0 and slot_i[slot, SI_HEALTH] == HEALTH_OK
+
+
 @_jit
-def _front(s, end, t_cross, t_now, amp, sig_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, counters,
+def _fronts_pending(s, seg_i):
+    """Whether any transmitter of the segment has a front waiting for its partner."""
+    if seg_i[s, GI_NPW_PEND_UP] != 0 or seg_i[s, GI_NPW_PEND_DN] != 0:
+        return True
+    for j in range(N_PMID):  # noqa: SIM110 (a loop numba compiles plainly)
+        if seg_i[s, GI_NPW_PEND_M0 + j] != 0:
+            return True
+    return False
+
+
+@_jit
+def _front(s, p, t_cross, t_now, amp, sig_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, counters,
            ev_i, ev_f, n_ev):
-    """A confirmed pressure-drop front at one end (confirmed at t_now): pair it with the other end's or keep it
-    pending; a front still pending at this end is reported unpaired when the new one takes its place."""
+    """A confirmed pressure-drop front at transmitter p (confirmed at t_now): pair it with a pending front of an
+    adjacent transmitter (along the line, among the ends and the active mid-line meters: the two meters that
+    bracket a source inside the line see its wave first) or keep it pending; a front still pending at this
+    transmitter is reported unpaired when the new one takes its place. With mid-line meters, the later arrivals of
+    a paired wave at the other meters are taken in silence (GF_NPW_DONE_T)."""
     length = seg_cfg[s, GC_LENGTH_M]
     c = seg_cfg[s, GC_WAVE_SPEED]
-    if end == 0:
-        other_pend, other_t, other_a, other_sig = GI_NPW_PEND_DN, GF_NPW_T_DN, GF_NPW_A_DN, GF_NPW_SIG_DN
-        my_pend, my_t, my_a, my_sig = GI_NPW_PEND_UP, GF_NPW_T_UP, GF_NPW_A_UP, GF_NPW_SIG_UP
-    else:
-        other_pend, other_t, other_a, other_sig = GI_NPW_PEND_UP, GF_NPW_T_UP, GF_NPW_A_UP, GF_NPW_SIG_UP
-        my_pend, my_t, my_a, my_sig = GI_NPW_PEND_DN, GF_NPW_T_DN, GF_NPW_A_DN, GF_NPW_SIG_DN
-    if seg_i[s, other_pend] != 0:
-        t_o = seg_f[s, other_t]
-        sig_o = seg_f[s, other_sig]
-        t_up = t_cross if end == 0 else t_o
-        t_dn = t_o if end == 0 else t_cross
-        dt = (t_up - t_dn) * 1e-6
+    n_mid = 0
+    for j in range(N_PMID):
+        if _mid_active(s, j, seg_cfg, slot_cfg, slot_i):
+            n_mid += 1
+    if n_mid > 0 and t_cross <= seg_f[s, GF_NPW_DONE_T]:
+        return  # a later arrival of a wave already paired
+    x_p = _tx_pos(s, p, seg_cfg)
+    # the adjacent transmitters below and above p
+    q_lo = -1
+    q_hi = -1
+    x_lo = -1.0
+    x_hi = 2.0 * length + 1.0
+    for q in range(2 + N_PMID):
+        if q == p or (q >= 2 and not _mid_active(s, q - 2, seg_cfg, slot_cfg, slot_i)):
+            continue
+        x_q = _tx_pos(s, q, seg_cfg)
+        if x_q < x_p and x_q > x_lo:
+            q_lo = q
+            x_lo = x_q
+        elif x_q > x_p and x_q < x_hi:
+            q_hi = q
+            x_hi = x_q
+    # the earliest pending front of the two within the wave's travel time between them
+    best = -1
+    best_t = 0.0
+    for q in (q_lo, q_hi):
+        if q < 0:
+            continue
+        pend_q, t_col, _, sig_col = _tx_cols(q)
+        if seg_i[s, pend_q] == 0:
+            continue
+        t_o = seg_f[s, t_col]
+        sig_o = seg_f[s, sig_col]
         sig_dt = math.sqrt(sig_t * sig_t + sig_o * sig_o)
-        if abs(dt) <= (1.0 + params[P_NPW_PAIR_TOL]) * length / c + 3.0 * sig_dt:
-            seg_i[s, other_pend] = 0
-            x = 0.5 * (length + c * dt)
-            x = min(max(x, 0.0), length)
-            sig_x = math.sqrt((0.5 * c * sig_dt) ** 2 + (0.5 * dt * seg_cfg[s, GC_WAVE_SPEED_SD]) ** 2)
-            margin = max(params[P_NPW_END_FRAC] * length, 2.0 * sig_x)
-            amp_m = 0.5 * (amp + seg_f[s, other_a])
-            onset = np.int64(min(t_up, t_dn) - (length - abs(c * dt)) / (2.0 * c) * 1e6)
-            leak_est = 2.0 * seg_cfg[s, GC_AREA_M2] * amp_m / c
-            # flows must agree with gas leaving between the meters: more in at the upstream end, less out at
-            # the downstream end; an operation outside the segment moves both the same way (or cuts the inflow)
-            consistent = True
-            fi = s * N_ROLES + ROLE_FLOW_IN
-            fo = s * N_ROLES + ROLE_FLOW_OUT
-            if slot_cfg[fi, SC_PRESENT] != 0.0 or slot_cfg[fo, SC_PRESENT] != 0.0:
-                # meters exist but cannot vouch (stale, over range): not a located leak
-                consistent = False
-            if _usable(slot_cfg, slot_f, slot_i, fi) and _usable(slot_cfg, slot_f, slot_i, fo):
-                d_in = slot_f[fi, SF_LAST_VALUE] - slot_f[fi, SF_EW_SLOW]
-                d_out = slot_f[fo, SF_LAST_VALUE] - slot_f[fo, SF_EW_SLOW]
-                tol_in = 4.0 * math.sqrt(_sigma2(slot_cfg, fi, slot_f[fi, SF_EW_SLOW]))
-                tol_out = 4.0 * math.sqrt(_sigma2(slot_cfg, fo, slot_f[fo, SF_EW_SLOW]))
-                consistent = d_in > -tol_in and d_out < tol_out and (d_in - d_out) > tol_in + tol_out
-            if not consistent:
-                _emit(ev_i, ev_f, n_ev, counters, EV_NPW_BOUNDARY, s, -1, np.int64(max(t_up, t_dn)), onset, 3, x,
-                      sig_x, dt, leak_est, amp_m)
-            elif x < margin:
-                _emit(ev_i, ev_f, n_ev, counters, EV_NPW_BOUNDARY, s, ROLE_PRESSURE_UP, np.int64(max(t_up, t_dn)),
-                      onset, 1, x, sig_x, dt, leak_est, amp_m)
-            elif x > length - margin:
-                _emit(ev_i, ev_f, n_ev, counters, EV_NPW_BOUNDARY, s, ROLE_PRESSURE_DOWN,
-                      np.int64(max(t_up, t_dn)), onset, 2, x, sig_x, dt, leak_est, amp_m)
-            else:
-                _emit(ev_i, ev_f, n_ev, counters, EV_NPW_LEAK, s, -1, np.int64(max(t_up, t_dn)), onset, 0, x,
-                      sig_x, dt, leak_est, amp_m)
-                # kept for the balance alarm of the same incident to fuse with its gradient location
-                seg_f[s, GF_NPWL_X] = x
-                seg_f[s, GF_NPWL_SD] = sig_x
-                seg_f[s, GF_NPWL_T] = float(onset)
-            return
+        if abs(t_cross - t_o) * 1e-6 <= (1.0 + params[P_NPW_PAIR_TOL]) * abs(_tx_pos(s, q, seg_cfg) - x_p) / c + (
+                3.0 * sig_dt) and (best < 0 or t_o < best_t):
+            best = q
+            best_t = t_o
+    if best >= 0:
+        pend_o, t_col, a_col, sig_col = _tx_cols(best)
+        seg_i[s, pend_o] = 0
+        sig_o = seg_f[s, sig_col]
+        sig_dt = math.sqrt(sig_t * sig_t + sig_o * sig_o)
+        a_lo = best if best == q_lo else p  # the lower transmitter of the pair, and the upper
+        x_a = _tx_pos(s, a_lo, seg_cfg)
+        x_b = x_hi if best == q_hi else x_p
+        sub = x_b - x_a
+        t_up = t_cross if a_lo == p else best_t
+        t_dn = best_t if a_lo == p else t_cross
+        dt = (t_up - t_dn) * 1e-6
+        x = x_a + 0.5 * (sub + c * dt)
+        x = min(max(x, x_a), x_b)
+        sig_x = math.sqrt((0.5 * c * sig_dt) ** 2 + (0.5 * dt * seg_cfg[s, GC_WAVE_SPEED_SD]) ** 2)
+        margin = max(params[P_NPW_END_FRAC] * length, 2.0 * sig_x)
+        amp_m = 0.5 * (amp + seg_f[s, a_col])
+        onset = np.int64(min(t_up, t_dn) - (sub - abs(c * dt)) / (2.0 * c) * 1e6)
+        leak_est = 2.0 * seg_cfg[s, GC_AREA_M2] * amp_m / c
+        # flows must agree with gas leaving between the meters: more in at the upstream end, less out at
+        # the downstream end; an operation outside the segment moves both the same way (or cuts the inflow)
+        consistent = True
+        fi = s * N_ROLES + ROLE_FLOW_IN
+        fo = s * N_ROLES + ROLE_FLOW_OUT
+        if slot_cfg[fi, SC_PRESENT] != 0.0 or slot_cfg[fo, SC_PRESENT] != 0.0:
+            # meters exist but cannot vouch (stale, over range): not a located leak
+            consistent = False
+        if _usable(slot_cfg, slot_f, slot_i, fi) and _usable(slot_cfg, slot_f, slot_i, fo):
+            d_in = slot_f[fi, SF_LAST_VALUE] - slot_f[fi, SF_EW_SLOW]
+            d_out = slot_f[fo, SF_LAST_VALUE] - slot_f[fo, SF_EW_SLOW]
+            tol_in = 4.0 * math.sqrt(_sigma2(slot_cfg, fi, slot_f[fi, SF_EW_SLOW]))
+            tol_out = 4.0 * math.sqrt(_sigma2(slot_cfg, fo, slot_f[fo, SF_EW_SLOW]))
+            consistent = d_in > -tol_in and d_out < tol_out and (d_in - d_out) > tol_in + tol_out
+        t_ev = np.int64(max(t_up, t_dn))
+        if not consistent:
+            _emit(ev_i, ev_f, n_ev, counters, EV_NPW_BOUNDARY, s, -1, t_ev, onset, 3, x, sig_x, dt, leak_est, amp_m)
+        elif x < margin:
+            _emit(ev_i, ev_f, n_ev, counters, EV_NPW_BOUNDARY, s, ROLE_PRESSURE_UP, t_ev, onset, 1, x, sig_x, dt,
+                  leak_est, amp_m)
+        elif x > length - margin:
+            _emit(ev_i, ev_f, n_ev, counters, EV_NPW_BOUNDARY, s, ROLE_PRESSURE_DOWN, t_ev, onset, 2, x, sig_x, dt,
+                  leak_est, amp_m)
+        else:
+            _emit(ev_i, ev_f, n_ev, counters, EV_NPW_LEAK, s, -1, t_ev, onset, 0, x, sig_x, dt, leak_est, amp_m)
+            # kept for the balance alarm of the same incident to fuse with its gradient location
+            seg_f[s, GF_NPWL_X] = x
+            seg_f[s, GF_NPWL_SD] = sig_x
+            seg_f[s, GF_NPWL_T] = float(onset)
+        if n_mid > 0:
+            # the wave reaches the other meters later: their fronts, pending or to come, are its
+            done = float(onset) + ((1.0 + params[P_NPW_PAIR_TOL]) * length / c + 3.0 * sig_dt) * 1e6
+            seg_f[s, GF_NPW_DONE_T] = done
+            for q in range(2 + N_PMID):
+                pend_q, t_col, _, _ = _tx_cols(q)
+                if seg_i[s, pend_q] != 0 and float(onset) - 3.0 * sig_dt * 1e6 <= seg_f[s, t_col] <= done:
+                    seg_i[s, pend_q] = 0
+        return
+    my_pend, my_t, my_a, my_sig = _tx_cols(p)
     if seg_i[s, my_pend] != 0:
         # the refractory (30 s) is shorter than a long line's pairing wait: a front without partner is reported,
         # not overwritten
-        _emit(ev_i, ev_f, n_ev, counters, EV_NPW_UNPAIRED, s, ROLE_PRESSURE_UP + end, t_now,
-              np.int64(seg_f[s, my_t]), end + 1, seg_f[s, my_a], 0.0, 0.0, 0.0, 0.0)
+        _emit(ev_i, ev_f, n_ev, counters, EV_NPW_UNPAIRED, s, _tx_role(p), t_now, np.int64(seg_f[s, my_t]), p + 1,
+              seg_f[s, my_a], 0.0, 0.0, 0.0, 0.0)
     seg_i[s, my_pend] = 1
     seg_f[s, my_t] = t_cross
     seg_f[s, my_a] = amp
@@ -143,14 +245,12 @@ def _front(s, end, t_cross, t_now, amp, sig_t, params, seg_cfg, slot_cfg, slot_f
 def _expire_fronts(s, t, params, seg_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_ev):
     wait_us = ((1.0 + params[P_NPW_PAIR_TOL]) * seg_cfg[s, GC_LENGTH_M] / seg_cfg[s, GC_WAVE_SPEED]
                + params[P_NPW_CONFIRM_S] + 2.0) * 1e6
-    for end in range(2):
-        pend = GI_NPW_PEND_UP if end == 0 else GI_NPW_PEND_DN
-        tt = GF_NPW_T_UP if end == 0 else GF_NPW_T_DN
-        aa = GF_NPW_A_UP if end == 0 else GF_NPW_A_DN
+    for p in range(2 + N_PMID):
+        pend, tt, aa, _ = _tx_cols(p)
         if seg_i[s, pend] != 0 and t - seg_f[s, tt] > wait_us:
             seg_i[s, pend] = 0
-            _emit(ev_i, ev_f, n_ev, counters, EV_NPW_UNPAIRED, s, ROLE_PRESSURE_UP + end, t,
-                  np.int64(seg_f[s, tt]), end + 1, seg_f[s, aa], 0.0, 0.0, 0.0, 0.0)
+            _emit(ev_i, ev_f, n_ev, counters, EV_NPW_UNPAIRED, s, _tx_role(p), t, np.int64(seg_f[s, tt]), p + 1,
+                  seg_f[s, aa], 0.0, 0.0, 0.0, 0.0)
 
 
 @_jit
@@ -267,7 +367,8 @@ def _npw(s, role, slot, ps, t, v, prev_v, dts, params, seg_cfg, slot_cfg, slot_f
                     t_c -= params[P_NPW_TAU_FAST] * math.log(2.0) * 1e6
                     res = slot_cfg[slot, SC_TIME_RES_S]
                     sig_t = math.sqrt(dts * dts / 12.0 + res * res + (sd_fast / max(slope_c, 1e-9)) ** 2)
-                    _front(s, role - ROLE_PRESSURE_UP, t_c, t, amp, sig_t, params, seg_cfg, slot_cfg, slot_f,
+                    _front(s, role - ROLE_PRESSURE_UP if role <= ROLE_PRESSURE_DOWN else role - ROLE_PRESSURE_MID0 + 2,
+                           t_c, t, amp, sig_t, params, seg_cfg, slot_cfg, slot_f,
                            slot_i, seg_f, seg_i, counters, ev_i, ev_f, n_ev)
                 slot_i[slot, SI_NPW_PHASE] = 2
             else:

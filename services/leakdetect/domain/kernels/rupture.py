@@ -45,6 +45,8 @@ from ..layout import (
     P_RUP_REFRACT_S,
     ROLE_FLOW_IN,
     ROLE_FLOW_OUT,
+    ROLE_PRESSURE_DOWN,
+    ROLE_PRESSURE_MID0,
     ROLE_PRESSURE_UP,
     RUP_FLOW,
     RUP_PRESSURE,
@@ -115,6 +117,13 @@ def _rupture_flow_verdict(s, role, t, t0, params, seg_cfg, slot_cfg, slot_f, slo
     operation explains the wave; 0: no flow reading since the drop began, wait. A missing or silent meter leaves
     the pressure to decide."""
     upstream = role == ROLE_PRESSURE_UP
+    if role >= ROLE_PRESSURE_MID0:
+        # a mid-line meter has no flow of its own: a collapse there is a break unless an operation at either end
+        # explains the wave (the end's own flow meter marks it before the wave reaches the line's inside)
+        if _from_other_end(s, True, t, params, seg_cfg, seg_f) or _from_other_end(s, False, t, params, seg_cfg,
+                                                                                   seg_f):
+            return -1
+        return 1
     if _from_other_end(s, upstream, t, params, seg_cfg, seg_f):
         return -1
     f = s * N_ROLES + (ROLE_FLOW_IN if upstream else ROLE_FLOW_OUT)
@@ -155,7 +164,7 @@ def _rupture(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slo
                     _emit(ev_i, ev_f, n_ev, counters, EV_RUPTURE, s, role, t, t0, RUP_PRESSURE, drop, 0.0, rate, ref,
                           0.0)
                 verdict = -1
-            elif verdict < 0:
+            elif verdict < 0 and role <= ROLE_PRESSURE_DOWN:
                 # an operation at this end (or the wave of one at the other): the other end will see its wave
                 if role == ROLE_PRESSURE_UP:
                     seg_f[s, GF_RUP_OP_UP] = float(t)
