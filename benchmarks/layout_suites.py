@@ -10,6 +10,10 @@ Suites (names for `python -m benchmarks.detection --suites ...`):
   no front joined it) and fused (the position of a balance alarm joined by located fronts) —
   and the share of true positions inside each alarm's stated 95 % interval. A leak the balance found without a
   position is counted as "no position", never given one.
+- `location_heldout`: the same kind of leaks on other layouts (`HELDOUT_LAYOUT0` on) with leaks drawn from a seed of
+  their own (`HELDOUT_SEED`): nothing of the detector was chosen on them. `location_interval_coverage` and the
+  location errors `..._held_out` come from them when they ran; the tuning set's (`location`) figures stay beside
+  them (`location_interval_coverage_tuning_set`).
 - `rupture`: ruptures (orifices sized for >= 20 % of nominal flow at onset; the simulator's outflow is the
   truth) on regulated and unregulated upstream ends. The rupture check's time (its named event; the incident's
   alarm may have been raised earlier by another method, `rupture_first_alarm_after_wave_s`) is counted from the
@@ -41,8 +45,12 @@ from benchmarks.layouts import (
     draw_layout,
 )
 
-SUITES = ("location", "rupture", "leak_free", "transients")
+SUITES = ("location", "location_heldout", "rupture", "leak_free", "transients")
 LAYOUT_SEED = 2026_19  # issue 19's layouts
+# The held-out location set: layouts of the same seed from this index on (none of them in the other suites) and
+# leaks drawn from a seed of their own; the location's spread parameters were chosen on `location` only
+HELDOUT_SEED = 2026_1919
+HELDOUT_LAYOUT0 = 1000
 LOCATION_LEAK_PCTS = (0.5, 1.0, 2.0, 5.0, 10.0)
 LOCATED_MIN_PCT = 1.0  # the location goals are for leaks >= 1 % of flow
 RUPTURE_MIN_PCT = 20.0
@@ -62,6 +70,7 @@ GRADIENT_EVIDENCE = "gradient_position_m"
 # counts: (quick, full)
 COUNTS = {
     "location_layouts": (2, 20),
+    "heldout_layouts": (2, 20),
     "rupture_layouts": (2, 24),
     "leak_free_runs": (2, 28),
     "transient_runs": (2, 28),
@@ -81,12 +90,15 @@ def scenarios(suites: set[str] | frozenset[str], quick: bool) -> list[dict[str, 
     learn_s, _, _ = _constants()
     k = 0 if quick else 1
     out: list[dict[str, Any]] = []
-    if "location" in suites:
-        rng = np.random.default_rng([LAYOUT_SEED, 1])
+    for suite, seed, layout0, count in (("location", LAYOUT_SEED, 0, "location_layouts"),
+                                        ("location_heldout", HELDOUT_SEED, HELDOUT_LAYOUT0, "heldout_layouts")):
+        if suite not in suites:
+            continue
+        rng = np.random.default_rng([seed, 1])
         pcts = (1.0, 5.0) if quick else LOCATION_LEAK_PCTS
-        for li in range(COUNTS["location_layouts"][k]):
+        for li in range(layout0, layout0 + COUNTS[count][k]):
             for j, pct in enumerate(pcts):
-                out.append({"suite": "location", "kind": "leak", "layout": li, "pct": pct,
+                out.append({"suite": suite, "kind": "leak", "layout": li, "pct": pct,
                             "position_frac": float(rng.uniform(0.05, 0.95)),
                             "onset_kind": "abrupt" if (li + j) % 2 == 0 else "gradual",
                             "onset_s": learn_s + float(rng.uniform(300.0, 900.0)),
@@ -449,6 +461,17 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
     """The random-layout figures of reports/detection.json (keys of issues 19 and 24)."""
     out: dict[str, Any] = {}
     leaks = [r for r in results if r["suite"] == "location"]
+    held = [r for r in results if r["suite"] == "location_heldout"]
+    if held:
+        cov_h = _coverage(held)
+        out.update({
+            "balance_location_error_pct_of_length_held_out": _balance_location(held, "end"),
+            "balance_location_error_pct_of_length_midline_held_out": _balance_location(held, "midline"),
+            "location_interval_coverage_held_out": cov_h["all"]["share"],
+            "location_interval_coverage_held_out_detail": cov_h,
+            "random_layouts_held_out_leaks": len(held),
+            "random_layouts_held_out_seed": HELDOUT_SEED,
+        })
     if leaks:
         cov = _coverage(leaks)
         out.update({
@@ -457,7 +480,7 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
             "balance_location_error_pct_of_length_by_upstream_end": {
                 end: {v: _balance_location([r for r in leaks if r["regulated"] == (end == "regulated")], v)
                       for v in VARIANTS} for end in ("regulated", "unregulated")},
-            "location_interval_coverage": cov["all"]["share"],
+            "location_interval_coverage_tuning_set": cov["all"]["share"],
             "location_interval_coverage_detail": cov,
             "random_layouts_location_error_pct_by_method": {v: _by_method(leaks, v) for v in VARIANTS},
             "random_layouts_npw_location_error_pct_of_length": {
@@ -471,6 +494,11 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
             "random_layouts_false_alarms_before_onset": {
                 v: sum(r[v]["false_alarms_before_onset"] for r in leaks) for v in VARIANTS},
         })
+    # the goal's figure: on the held-out leaks when they ran (the tuning set's beside it)
+    if held or leaks:
+        out["location_interval_coverage"] = (out["location_interval_coverage_held_out"] if held
+                                             else out["location_interval_coverage_tuning_set"])
+        out["location_interval_coverage_source"] = "held_out" if held else "tuning_set"
     ruptures = [r for r in results if r["suite"] == "rupture"]
     if ruptures:
         big = [r for r in ruptures if r["size_pct"] >= RUPTURE_MIN_PCT]

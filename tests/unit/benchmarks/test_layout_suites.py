@@ -84,3 +84,27 @@ def test_unknown_suites_are_refused_naming_them(suites: str, capsys: pytest.Capt
     err = capsys.readouterr().err
     assert "--suites" in err and "Traceback" not in err
     assert (suites.split(",")[-1] or "no suite") in err
+
+
+def test_coverage_is_the_held_out_sets_with_the_tuning_sets_beside_it() -> None:
+    covered = {"kind": "leak", "methods": ["mass_balance"], "position_m": 500.0, "interval_m": [400.0, 700.0],
+               "error_pct": 2.0, "covered": True, "whole_segment": False, "half_width_pct": 3.0}
+    missed = {**covered, "covered": False, "error_pct": 9.0}
+    tuning = [_leak(2.0, covered, [covered]), _leak(5.0, covered, [covered])]
+    held = [{**_leak(2.0, missed, [missed]), "suite": "location_heldout"}, {**_leak(5.0, covered, [covered]),
+                                                                          "suite": "location_heldout"}]
+    s = score(tuning + held)
+    assert s["location_interval_coverage_tuning_set"] == pytest.approx(1.0)
+    assert s["location_interval_coverage_held_out"] == pytest.approx(0.5)
+    assert s["location_interval_coverage"] == pytest.approx(0.5)
+    assert s["location_interval_coverage_source"] == "held_out"
+    assert s["balance_location_error_pct_of_length_held_out"]["median"] == pytest.approx(5.5)
+    assert score(tuning)["location_interval_coverage_source"] == "tuning_set"
+
+
+def test_the_held_out_leaks_are_on_layouts_and_draws_of_their_own() -> None:
+    tuning = layout_suites.scenarios({"location"}, quick=False)
+    held = layout_suites.scenarios({"location_heldout"}, quick=False)
+    assert len(held) == len(tuning)
+    assert not {sc["layout"] for sc in held} & {sc["layout"] for sc in tuning}
+    assert not {sc["position_frac"] for sc in held} & {sc["position_frac"] for sc in tuning}
