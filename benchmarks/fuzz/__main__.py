@@ -135,11 +135,14 @@ def _CtlWithServer(scratch: Path) -> Any:
 def run_one(name: str, cases: int, seed: int, kafka: str | None, scratch: Path, out: Path, hang_s: float,
             max_seconds: float | None) -> int:
     import logging
+    import signal
 
-    from .core import run_target
+    from .core import STOP_REQUESTED, run_target
 
     # The services log every refusal and dead letter at WARNING: 10^5 of them would cost more than the cases.
     logging.basicConfig(level=logging.ERROR)
+    # The run's time bound (--total-minutes): stop making cases, finish (consumers drain), write the counts.
+    signal.signal(signal.SIGTERM, lambda *_: STOP_REQUESTED.set())
     target = build_target(name, kafka, scratch)
     started = time.monotonic()
 
@@ -186,10 +189,14 @@ def goals_of(all_rows: Sequence[dict[str, Any]], soak: dict[str, Any] | None,
     canaries = sum(r["canary_calls"] for r in rows)
     canaries_ok = canaries - sum(r["canary_failures"] for r in rows)
     fewest = min((r["cases"] for r in rows), default=0)
-    slowest = min(rows, key=lambda r: r["cases_per_s"] or 0, default=None)
+    ran = [r for r in rows if r["cases_per_s"]]
+    slowest = min(ran, key=lambda r: r["cases_per_s"], default=None)
+    not_run = len(rows) - len(ran)
     goals = [
         {"goal": f">= {cases_goal:,} cases per entry point", "result": f"min {fewest:,}" + (
-            f" (slowest {slowest['entry_point']}, {slowest['cases_per_s']} cases/s)" if slowest else ""),
+            f" (slowest {slowest['entry_point']}, {slowest['cases_per_s']} cases/s)" if slowest else "") + (
+            f"; {sum(r['cases'] >= cases_goal for r in rows)} of {len(rows)} reached it, {not_run} not run"
+            if not_run or fewest < cases_goal else ""),
          "met": all(r["cases"] >= cases_goal for r in rows)},
         {"goal": f">= {cases_goal:,} cases per gRPC method",
          "result": f"min {min((r['cases'] for r in methods), default=0):,} over {len(methods)} methods"
@@ -313,6 +320,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hang-s", type=float, default=15.0, help="a case not done in this many seconds is a hang")
     parser.add_argument("--max-minutes", type=float, default=0.0,
                         help="stop each entry point's cases after this many minutes (0: no bound); the report says so")
+    parser.add_argument("--total-minutes", type=float, default=0.0,
+                        help="bound the whole run (0: none): at this time the entry points running stop making "
+                             "cases and report what ran; the ones not started yet are reported as not run")
     parser.add_argument("--kafka", default="", help="a broker's bootstrap address (default: start a private one)")
     parser.add_argument("--no-soak", action="store_true", help="skip the 1,000 Watch streams soak")
     parser.add_argument("--out", type=Path, default=REPO / "reports")
@@ -335,8 +345,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     wanted = [w.strip() for w in args.only.split(",") if w.strip()]
     names = [n for n in target_names() if not wanted or any(w in n for w in wanted)]
-    # Longest first (at --jobs 2 the two processes then end close together).
-    runs = sorted(names, key=lambda n: -COST_S_PER_CASE.get(n, 1e-3))
+    # The longest first, then the others shortest first: the longest has the whole run to finish, and if the run
+    # is cut short (--total-minutes, a loaded machine) the most entry points have reached their count.
+    by_cost = sorted(names, key=lambda n: COST_S_PER_CASE.get(n, 1e-3))
+    runs = by_cost[-1:] + by_cost[:-1]
     if wanted and not names and wanted != ["soak"]:
         parser.error(f"--only {args.only!r} names no entry point: python -m benchmarks.fuzz --list")
     command = "python -m benchmarks.fuzz " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -365,7 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 jobs.append(("soak", [sys.executable, "-m", "benchmarks.fuzz", "--worker", "soak", "--worker-out",
                                       str(out), "--scratch", str(scratch / "soak")], out))
             print(f"fuzz: {len(jobs)} job(s), {args.jobs} at a time, {args.cases:,} cases per entry point", flush=True)
-            results = _run_jobs(jobs, args.jobs, lambda line: print(line, end="", flush=True))
+            deadline = time.monotonic() + args.total_minutes * 60 if args.total_minutes > 0 else None
+            results = _run_jobs(jobs, args.jobs, lambda line: print(line, end="", flush=True), deadline)
         finally:
             if broker is not None:
                 broker.stop()
@@ -373,7 +386,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         soak: dict[str, Any] | None = None
         for name, (code, out) in results.items():
             if name == "soak":
-                soak = json.loads(out.read_text()) if code == 0 and out.exists() else {"error": f"exit {code}"}
+                soak = json.loads(out.read_text()) if code == 0 and out.exists() else {
+                    "error": "not run: the run's time bound" if code == NOT_RUN else f"exit {code}"}
+                continue
+            if code == NOT_RUN:
+                rows.append(_empty_row(name, crashes=0, why="not run: the run's time bound (--total-minutes) "
+                                                            "came before its turn"))
                 continue
             if out.exists():  # exit 3: the watchdog ended it after writing the counts so far
                 row = json.loads(out.read_text())
@@ -381,11 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rows.append(row)
                 rows.extend(methods)
             else:  # the whole target died: that is a crash of its own
-                rows.append({"entry_point": name, "kind": "?", "cases": 0, "crashes": 1, "hangs": 0,
-                             "unexplained_rejections": 0, "distinct_rejections": 0, "accepted": 0, "rejected": 0,
-                             "canary_calls": 0, "canary_failures": 0, "canary_p50_ms": None, "canary_p99_ms": None,
-                             "cases_per_s": None, "cases_by_kind": {}, "cases_by_label": {}, "statuses": {},
-                             "top_rejections": [], "failures": [f"the fuzz process exited {code}"], "notes": []})
+                rows.append(_empty_row(name, crashes=1, why=f"the fuzz process exited {code}"))
         def order(r: dict[str, Any]) -> tuple[int, str]:
             parent = r.get("parent", r["entry_point"])
             return (names.index(parent) if parent in names else 99, r["entry_point"])
@@ -398,15 +412,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if all(g["met"] for g in goals) else 1
 
 
+NOT_RUN = -1000  # the exit status given to a job the run's time bound kept from starting
+STOP_GRACE_S = 300.0  # after the time bound, a job's time to finish (a consumer drains) before it is killed
+
+
+def _empty_row(name: str, *, crashes: int, why: str) -> dict[str, Any]:
+    return {"entry_point": name, "kind": "?", "cases": 0, "crashes": crashes, "hangs": 0,
+            "unexplained_rejections": 0, "distinct_rejections": 0, "accepted": 0, "rejected": 0,
+            "canary_calls": 0, "canary_failures": 0, "canary_p50_ms": None, "canary_p99_ms": None,
+            "cases_per_s": None, "cases_by_kind": {}, "cases_by_label": {}, "statuses": {},
+            "top_rejections": [], "failures": [why] if crashes else [], "notes": [] if crashes else [why]}
+
+
 def _run_jobs(jobs: list[tuple[str, list[str], Path]], parallel: int,
-              echo: Callable[[str], None]) -> dict[str, tuple[int, Path]]:
+              echo: Callable[[str], None], deadline: float | None = None) -> dict[str, tuple[int, Path]]:
     pending = list(jobs)
     running: list[tuple[str, subprocess.Popen[str], Path]] = []
     done: dict[str, tuple[int, Path]] = {}
     import selectors
+    import signal
 
     selector = selectors.DefaultSelector()
+    stopping_since: float | None = None
     while pending or running:
+        if deadline is not None and time.monotonic() > deadline:
+            if stopping_since is None:
+                stopping_since = time.monotonic()
+                echo(f"fuzz: the run's time bound: {len(running)} running stop and report, "
+                     f"{len(pending)} not started\n")
+                for _, process, _ in running:
+                    process.send_signal(signal.SIGTERM)
+                for name, _, out in pending:
+                    done[name] = (NOT_RUN, out)
+                pending.clear()
+            elif time.monotonic() - stopping_since > STOP_GRACE_S:
+                for _, process, _ in running:
+                    if process.poll() is None:
+                        process.kill()
         while pending and len(running) < parallel:
             name, command_line, out = pending.pop(0)
             echo(f"fuzz: start {name}\n")

@@ -51,6 +51,8 @@ from google.protobuf.message import Message
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS_DIR = REPO / "tests" / "fuzz" / "corpus"
+# Set (by ``make fuzz``'s SIGTERM at its time bound): generate no more cases, finish and report what ran.
+STOP_REQUESTED = threading.Event()
 
 
 def scratch_dir(prefix: str) -> Path:
@@ -860,7 +862,7 @@ async def run_target(
         async def worker() -> None:
             nonlocal next_index, last_report
             while next_index < cases:
-                if deadline is not None and time.perf_counter() > deadline:
+                if (deadline is not None and time.perf_counter() > deadline) or STOP_REQUESTED.is_set():
                     stats.extra["stopped_by_time_budget"] = True
                     break
                 if not running.is_set():  # a canary is tried again alone
