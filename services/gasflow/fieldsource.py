@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -118,13 +118,8 @@ class SimulatedValues:
             self._chunks = [*self._chunks[-1:], (nxt, result)]
             self._cache = {key: v for key, v in self._cache.items() if key[0] in {id(r) for _, r in self._chunks}}
 
-    def true_value_si(self, tag: Tag, time_s: float) -> float:
-        """The simulated true value at the tag, SI units (Pa absolute, kg/s, K, % LEL)."""
-        self._advance_to(time_s)
-        start, result = self._chunks[0]
-        for s, r in self._chunks:
-            if s <= time_s:
-                start, result = s, r
+    def _series(self, start: float, result: SimulationResult, tag: Tag) -> np.ndarray:
+        """The tag's true values (SI) per record of the chunk starting at ``start``."""
         inst = self.instruments[tag.tag_id]
         key = (id(result), tag.tag_id)
         series = self._cache.get(key)
@@ -136,10 +131,44 @@ class SimulatedValues:
                 initial = float(before[-1]) if before is not None else None
             series = true_series(result, inst, self._cfg, initial)
             self._cache[key] = series
-        return float(np.interp(time_s - start, result.time_s, series))
+        return series
+
+    def true_value_si(self, tag: Tag, time_s: float) -> float:
+        """The simulated true value at the tag, SI units (Pa absolute, kg/s, K, % LEL)."""
+        self._advance_to(time_s)
+        start, result = self._chunks[0]
+        for s, r in self._chunks:
+            if s <= time_s:
+                start, result = s, r
+        return float(np.interp(time_s - start, result.time_s, self._series(start, result, tag)))
+
+    def true_values_si(self, tag: Tag, times_s: np.ndarray) -> np.ndarray:
+        """``true_value_si`` at many increasing times at once (within the span ``true_value_si`` may go back)."""
+        times_s = np.asarray(times_s, dtype=float)
+        out = np.empty(times_s.shape)
+        if times_s.size == 0:
+            return out
+        self._advance_to(float(times_s[-1]))
+        starts = np.array([s for s, _ in self._chunks])
+        which = np.maximum(np.searchsorted(starts, times_s, side="right") - 1, 0)
+        for k, (start, result) in enumerate(self._chunks):
+            sel = which == k
+            if np.any(sel):
+                out[sel] = np.interp(times_s[sel] - start, result.time_s, self._series(start, result, tag))
+        return out
 
     def sample(self, tag: Tag, time_s: float) -> float:
-        truth = self.true_value_si(tag, time_s)
+        return float(self._measured(tag, self.true_value_si(tag, time_s), None))
+
+    def sample_many(self, tag: Tag, times_s: np.ndarray) -> np.ndarray:
+        """``sample`` at many increasing times at once, vectorised (a replay's history: hundreds of thousands of
+        readings). The same error model and bias; the noise is drawn in another order than one call a time."""
+        truth = self.true_values_si(tag, times_s)
+        return np.asarray(self._measured(tag, truth, truth.shape), dtype=float)
+
+    def _measured(self, tag: Tag, truth: float | np.ndarray, size: tuple[int, ...] | None) -> float | np.ndarray:
+        """The tag's reading(s) of ``truth`` in its unit: bias, noise (``size`` draws; None: one, a float) and the
+        transmitter's saturation."""
         value = truth
         if self._noise:
             inst = self.instruments[tag.tag_id]
@@ -161,12 +190,14 @@ class SimulatedValues:
             else:
                 s_rel = 0.714 * inst.accuracy_pct_of_reading / 200.0
                 s_abs = 0.714 * inst.accuracy_abs_si / 2.0
-            value = truth * (1.0 + b_rel + self._rng.normal(0.0, s_rel)) + b_abs + self._rng.normal(0.0, s_abs)
+            noise_rel = self._rng.normal(0.0, s_rel, size)
+            value = truth * (1.0 + b_rel + noise_rel) + b_abs + self._rng.normal(0.0, s_abs, size)
             if inst.kind == "methane_lel":
-                value = max(value, 0.0)
+                value = np.maximum(value, 0.0)
         # a transmitter's output saturates a little beyond the ends of its range, as a real one would during a
         # rupture's flow reversal: a 4-20 mA loop reads 3.8-20.5 mA at most (NAMUR NE 43), -1.25 % to +3.125 %
         # of the span. Telemetry takes such a value as a saturated reading (QUALITY_SATURATED, at the range end).
         span = tag.range_max - tag.range_min
         low, high = tag.range_min - LOOP_UNDER_RANGE * span, tag.range_max + LOOP_OVER_RANGE * span
-        return float(min(max(self._conv[tag.tag_id].from_si(value), low), high))
+        # from_si is linear: it takes an array as it takes a float
+        return np.clip(self._conv[tag.tag_id].from_si(cast(float, value)), low, high)
