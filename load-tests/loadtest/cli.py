@@ -152,10 +152,28 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
         gateways = gateways[: args.gateways]
     if not gateways:
         raise TargetError(f"no gateway of network {network.name!r} has a token")
+    wall: dict[str, float] = {"started": time.time()}  # where the run's wall time goes (the report's wall_s)
     say(f"checking {target.name} (telemetry {target.telemetry}, {len(gateways)} gateways)")
     check(target, gateways)
+    wall["checked"] = time.time()
 
     started_utc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    leak_run: leak.LeakRun | None = None
+    leak_not_injected = None
+    if profile.leak and not args.no_leak:
+        planned = leak.plan(target, args.leaks or profile.leaks)
+        if isinstance(planned, str):
+            leak_not_injected = planned
+            say(f"no leak injected: {planned}")
+        else:
+            leak_run = leak.LeakRun(target, planned, load_s=profile.duration_s)
+            say(f"leak: replaying {', '.join(planned.segments)} through {planned.gateway} "
+                f"({(planned.end - planned.start) / 60:.1f} min: the history at {leak.HISTORY_TIME_SCALE:.0f}x "
+                f"before the load, the leaks during it)" + (f"; {planned.note}" if planned.note else ""))
+            # Its physics starts now, beside this process's own set-up (probes, streams); the load waits for it.
+            leak_run.launch()
+    elif profile.leak:
+        leak_not_injected = "--no-leak"
     lag_probe = process_probe = None
     samplers: list[probes.Sampler] = []
     if target.kafka_bootstrap:
@@ -172,23 +190,6 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
                                             for i in range(d.telemetry_workers)])
     records_before = _end_offsets(target.kafka_bootstrap)
 
-    leak_run: leak.LeakRun | None = None
-    leak_not_injected = None
-    if profile.leak and not args.no_leak:
-        count = args.leaks or profile.leaks
-
-        def wait(seconds: float, why: str) -> None:
-            say(why)
-            time.sleep(seconds)
-
-        planned = leak.plan(target, count, wait=wait)
-        if isinstance(planned, str):
-            leak_not_injected = planned
-            say(f"no leak injected: {planned}")
-        else:
-            leak_run = leak.LeakRun(target, planned, load_s=profile.duration_s)
-    elif profile.leak:
-        leak_not_injected = "--no-leak"
 
     recorder = Recorder(keep_histograms=profile.ramp)
     plan = fleet.build(network, target.gateway_tokens, gateways, target.telemetry, recorder)
@@ -234,10 +235,9 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
     for sampler in samplers:
         sampler.start()
     if leak_run is not None:
-        say(f"leak: replaying {', '.join(leak_run.plan.segments)} through {leak_run.plan.gateway} "
-            f"({(leak_run.plan.end - leak_run.plan.start) / 60:.1f} min of history at {leak.TIME_SCALE:.0f}x)"
-            + (f"; {leak_run.plan.note}" if leak_run.plan.note else ""))
-        leak_run.start()  # returns once the replay's physics is done: it is not part of the load
+        say("leak: waiting for the replay's physics and history (the detectors learn from it)")
+        report.preload()
+        leak_run.wait_tail()  # returns once the physics and the history are done: they are not part of the load
     if server_ack is not None:
         server_ack.start()
     load_started = time.monotonic()
@@ -279,9 +279,11 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
             await shower
             await lagger
 
+    wall["load"] = time.time()
     with Progress(args.quiet, total_s) as progress:
         asyncio.run(load())
     load_s = time.monotonic() - load_started
+    wall["loaded"] = time.time()
     if profile.ramp and not broke and len(steps) < profile.ramp_max_steps:
         step_done(len(steps))  # the last step, ended by the duration
     server_ack_result = server_ack.result() if server_ack is not None else {"missing": "no deployment file"}
@@ -289,7 +291,9 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
         if not leak_run.complete():
             say(f"waiting up to {profile.leak_wait_s:.0f} s for the leak's work order")
             leak_run.wait(profile.leak_wait_s)
+        leak_run.baseline = leak_run.baselines()
         leak_run.stop()
+    wall["leak_done"] = time.time()
     for sampler in samplers:
         sampler.stop()
     if lag_probe is not None:
@@ -304,6 +308,7 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
         say(f"ghz on PublishBatch for {profile.ghz_s:.0f} s (gateway {stream.plan.gateway_id}, same payload)")
         ghz_result = crosscheck.ghz(target.telemetry, stream.token, payload, profile.ghz_s, len(plan.streams) * 2,
                                     log=say)
+    wall["ghz_done"] = time.time()
 
     # --- figures and verdicts ---------------------------------------------------------------------------
     leaks = leak_run.results() if leak_run is not None else []
@@ -404,9 +409,26 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
         result["kafka_producer_perf_readings_per_s"] = perf.get("records_per_s")
         result["knee_ratio_to_kafka_perf"] = (round(knee_rate / perf["records_per_s"], 4)
                                               if knee_rate and perf.get("records_per_s") else None)
+    wall["end"] = time.time()
+    result["wall_s"] = wall_phases(wall, leak_run)
     run_dir = report.write(result, args.reports, recorder.histogram_ms())
     summary(result, run_dir)
     return 0 if passed else 1
+
+
+def wall_phases(wall: dict[str, float], leak_run: leak.LeakRun | None) -> dict[str, float | None]:
+    """Where the run's wall time went, s (the interpreter's start and the report's writing are not in it)."""
+
+    def span(a: str, b: str) -> float | None:
+        return round(wall[b] - wall[a], 2) if a in wall and b in wall else None
+
+    phases: dict[str, float | None] = {"check": span("started", "checked")}
+    # The leak's physics and history overlap this process's own set-up: together they are "before_load".
+    phases.update(leak_run.phases() if leak_run is not None else {"leak_physics_s": None, "leak_history_s": None})
+    phases.update({"before_load": span("checked", "load"), "load": span("load", "loaded"),
+                   "leak_wait": span("loaded", "leak_done"), "ghz": span("leak_done", "ghz_done"),
+                   "total": span("started", "end")})
+    return phases
 
 
 def summary(result: dict[str, Any], run_dir: Path) -> None:
@@ -430,6 +452,10 @@ def summary(result: dict[str, Any], run_dir: Path) -> None:
     for v in result["slos"]:
         mark = {True: "ok", False: "BROKEN", None: "not measured"}[v["ok"]]
         print(f"  SLO {v['name']}: {v['measured']} {v['sense']} {v['threshold']} {v['unit']}: {mark}")
+    w = result.get("wall_s") or {}
+    print(f"  wall s: check {w.get('check')}, before the load {w.get('before_load')} (leak physics "
+          f"{w.get('leak_physics_s')}, history {w.get('leak_history_s')}), load {w.get('load')}, leak wait "
+          f"{w.get('leak_wait')}, ghz {w.get('ghz')}; total {w.get('total')} (+ the report)")
     print(f"  report: {run_dir / 'report.md'} (and {run_dir.parent.parent / 'loadtest.json'})")
 
 

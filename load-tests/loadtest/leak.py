@@ -15,8 +15,16 @@ A run may inject several leaks (``--leaks N``): one replay, each leak on its own
 to its own alarm and work order. The replay can only start after the detectors' clock for the gateway's
 segments (older readings are dropped): on a deployment that already took a leak, the history left is the
 time since the last replay. The onsets are placed inside it (never after its end, which made a second run
-on the same deployment inject nothing); when it is shorter than a first settling minute plus a detection
-window per leak, ``plan`` waits until it is long enough and says so.
+on the same deployment inject nothing); when it is shorter than a settling time plus a detection window per
+leak, the replay runs on into real time (its clock never passes the wall clock: telemetry refuses readings
+from the future), so the rest of it goes at 1x during the load instead of the run waiting for history.
+
+Where a first run's time goes (a smoke run on a fresh deployment): the replay's physics (gasflow, 78 min of
+source time of the gateway's 24 tags, ~416,000 readings, sampled before anything is sent), then the
+history the detectors learn their baseline from (70 min), sent in bulk (HISTORY_TIME_SCALE, batches of
+HISTORY_BATCH_SOURCE_S: ~89,000 readings/s offered, a few seconds; the deployment keeps up, leakdetect
+learns from it in source time as it would live), then the load with the tail. The subprocess is launched
+before the load tester's own set-up (target check, Kafka probes, streams), which overlaps its start.
 """
 
 from __future__ import annotations
@@ -31,7 +39,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,12 +57,18 @@ LEARN_S, AFTER_LEAK_S, MARGIN_S = 70 * 60.0, 8 * 60.0, 60.0
 # the history allows, up to AFTER_LEAK_S).
 MIN_SETTLE_S, MIN_WINDOW_S = 30.0, 45.0
 MAX_LEAKS = 4
-TIME_SCALE = 300.0
+# The history (the detectors' learning, before the tail) goes in bulk before the load: 3000x in batches of a
+# minute of source time (~5,300 readings each, telemetry takes up to 10,000): ~89,000 readings/s offered, 70 min
+# in ~1.5 s of wall time where the acks allow (a first smoke measured 4 s at load average 8-11, leakdetect caught
+# up 1 s later). At 300x in 10-s batches it took 16 s, the longest part of a first smoke run after the physics.
+HISTORY_TIME_SCALE, HISTORY_BATCH_SOURCE_S = 3000.0, 60.0
+TIME_SCALE = 300.0  # the tail's fastest
 # The replay's tail (from a minute before the first onset) goes slower, during the load: over about half the
-# load's duration, at least TAIL_MIN_TIME_SCALE, at most TIME_SCALE.
+# load's duration, at least TAIL_MIN_TIME_SCALE, at most TIME_SCALE, in batches of BATCH_SOURCE_S (the time
+# the detecting data was sent is read from the replay's progress at that grain).
 TAIL_LEAD_S, TAIL_MIN_TIME_SCALE = 60.0, 10.0
 READY_TIMEOUT_S = 120.0  # the most the replay's physics (then its history) may take before the load starts anyway
-BATCH_SOURCE_S = 10.0  # the replay's batches (leakinject --batch-source-s default)
+BATCH_SOURCE_S = 10.0  # the tail's batches (leakinject --batch-source-s)
 
 
 @dataclass(frozen=True)
@@ -78,19 +91,23 @@ class LeakPlan:
         return [leak.segment for leak in self.leaks]
 
 
-def place(count: int, clock_s: float, now: float) -> tuple[float, float, list[float]] | float:
-    """(start, end, onsets) of a replay of ``count`` leaks ending just before ``now`` and starting after the
-    detectors' clock ``clock_s``; or, when that leaves too little history, the seconds to wait for it."""
+def place(count: int, clock_s: float, now: float) -> tuple[float, float, list[float]]:
+    """(start, end, onsets) of a replay of ``count`` leaks starting after the detectors' clock ``clock_s`` and
+    ending just before ``now``; when that leaves less than a settling time and a detection window per leak, it
+    ends that much after its start, in the future: the replay's clock never passes the wall clock, so that part
+    goes in real time (during the load) instead of the run waiting for the history to grow."""
     end = now - 1.0
     # Right after the clock: a gap in a segment's data after the previous replay has been taken for a rupture
     # at the replay's start (TR-01, detected 30 s before its leak's onset, in a run of 2026-12-06).
     start = float(math.ceil(max(end - LEARN_S - count * AFTER_LEAK_S, clock_s + 0.1)))
-    span = end - start
-    needed = MIN_SETTLE_S + count * MIN_WINDOW_S
-    if span < needed:
-        return needed - span
-    window = min(AFTER_LEAK_S, (span - MIN_SETTLE_S) / count)
+    end = max(end, start + MIN_SETTLE_S + count * MIN_WINDOW_S)
+    window = min(AFTER_LEAK_S, (end - start - MIN_SETTLE_S) / count)
     return start, end, [end - (count - i) * window for i in range(count)]
+
+
+def _auth(target: Target) -> tuple[tuple[str, str], ...]:
+    # The query API wants a caller's token: the load test's all-district dispatcher reads the segments.
+    return (("authorization", f"Bearer {target.dispatcher_token}"),) if target.dispatcher_token else ()
 
 
 def _leakdetect(target: Target) -> list[Any]:
@@ -100,10 +117,8 @@ def _leakdetect(target: Target) -> list[Any]:
             for a in target.leakdetect_query]
 
 
-def plan(target: Target, count: int = 1, now: float | None = None,
-         wait: Callable[[float, str], None] | None = None) -> LeakPlan | str:
-    """Where and when the ``count`` leaks go; a string says why there is none. ``wait(seconds, why)`` is
-    called (and must sleep) when the detectors' clock leaves too little history yet (module docstring)."""
+def plan(target: Target, count: int = 1, now: float | None = None) -> LeakPlan | str:
+    """Where and when the ``count`` leaks go; a string says why there is none (module docstring)."""
     from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2 as q
 
     network = target.network
@@ -113,18 +128,16 @@ def plan(target: Target, count: int = 1, now: float | None = None,
     segments = sorted({t.segment_id for t in network.tags_of_gateway(LEAK_GATEWAY)})
     active: set[str] = set()
     clock_us = 0
-    # The query API wants a caller's token: the load test's all-district dispatcher reads the segments.
-    auth = (("authorization", f"Bearer {target.dispatcher_token}"),) if target.dispatcher_token else ()
     for stub in _leakdetect(target):
         # The detectors drop readings older than a segment's clock: the replay starts after it, and a
         # segment with an alarm still open would not raise another.
         with contextlib.suppress(grpc.RpcError):
             active |= {a.segment_id for a in stub.ListActiveAlarms(q.ListActiveAlarmsRequest(), timeout=5,
-                                                                      metadata=auth).alarms}
+                                                                      metadata=_auth(target)).alarms}
         for segment in segments:
             with contextlib.suppress(grpc.RpcError):
                 status = stub.GetSegmentStatus(q.GetSegmentStatusRequest(segment_id=segment), timeout=5,
-                                             metadata=auth).status
+                                             metadata=_auth(target)).status
                 if status.served_here:
                     clock_us = max(clock_us, status.clock_unix_us)
     candidates = list(dict.fromkeys(s for s in [PREFERRED_SEGMENT, *segments] if s in segments and s not in active))
@@ -136,23 +149,15 @@ def plan(target: Target, count: int = 1, now: float | None = None,
         note = (f"{count} leaks asked, {len(chosen)} injected: the other segments of {LEAK_GATEWAY} have an alarm "
                 f"open ({', '.join(sorted(active & set(segments)))})")
     placed = place(len(chosen), clock_us / 1e6, now)
-    if not isinstance(placed, tuple):
-        why = (f"the detectors have {LEAK_GATEWAY}'s data up to {now - clock_us / 1e6:.0f} s ago (an earlier "
-               f"replay): waiting {placed:.0f} s for enough history to place {len(chosen)} leak(s)")
-        if wait is None:
-            return why
-        wait(placed, why)
-        now += placed
-        placed = place(len(chosen), clock_us / 1e6, now)
-        if not isinstance(placed, tuple):  # cannot happen: the wait made the history long enough
-            return why
     start, end, onsets = placed
     full = LEARN_S + len(chosen) * AFTER_LEAK_S
     if end - start < full - 1.0:
+        ahead = max(0.0, end - (now - 1.0))
         note = "; ".join(filter(None, [note, (
             f"the detectors had {LEAK_GATEWAY}'s data up to {(now - clock_us / 1e6) / 60:.1f} min ago (an earlier "
             f"replay): the replay covers {(end - start) / 60:.1f} min instead of {full / 60:.0f}, "
-            f"{(end - onsets[-1]):.0f} s after the last onset")]))
+            f"{(end - onsets[-1]):.0f} s after the last onset"
+            + (f", its last {ahead:.0f} s in real time" if ahead else ""))]))
     leaks = [PlannedLeak(segment, 3000.0 if segment == PREFERRED_SEGMENT else 0.4 * network.segments[segment].length_m,
                          onset) for segment, onset in zip(chosen, onsets, strict=True)]
     return LeakPlan(LEAK_GATEWAY, leaks, start, end, note)
@@ -174,8 +179,15 @@ class LeakRun:
     _ready: threading.Event = field(default_factory=threading.Event)
     _tail: threading.Event = field(default_factory=threading.Event)
     _watch_call: Any = None
+    wall: dict[str, float] = field(default_factory=dict)  # wall time the replay was launched, ready, at its tail
+    baseline: dict[str, dict[str, Any]] = field(default_factory=dict)  # the leak segments' (cli: after the load)
 
     def start(self) -> None:
+        self.launch()
+        self.wait_tail()
+
+    def launch(self) -> None:
+        """Start watching the alarms and work orders, and the replay's subprocess (its physics and history)."""
         self._threads = [threading.Thread(target=self._alarms, daemon=True, name="leak-alarms"),
                          threading.Thread(target=self._watch, daemon=True, name="leak-watch")]
         for t in self._threads:
@@ -188,29 +200,61 @@ class LeakRun:
         tail_from, tail_scale = self.tail()
         command = [sys.executable, "-m", "loadtest.leakinject", "--target", self.target.telemetry,
                    "--gateway", p.gateway, *leaks, "--rate-kg-per-s", str(RATE_KG_PER_S), "--start", str(p.start),
-                   "--end", str(p.end), "--time-scale", str(TIME_SCALE), "--tail-from", str(tail_from),
-                   "--tail-time-scale", str(tail_scale),
+                   "--end", str(p.end), "--time-scale", str(HISTORY_TIME_SCALE),
+                   "--history-batch-source-s", str(HISTORY_BATCH_SOURCE_S), "--batch-source-s", str(BATCH_SOURCE_S),
+                   "--tail-from", str(tail_from), "--tail-time-scale", str(tail_scale),
                    *(["--network", str(network)] if network else [])]
+        self.wall["launched"] = time.time()
         self._proc = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True)
         reader = threading.Thread(target=self._read_progress, daemon=True, name="leak-progress")
         reader.start()
         self._threads.append(reader)
+
+    def wait_tail(self) -> None:
+        """Return once the replay's tail begins (the load starts then)."""
         # The replay's physics runs before it sends anything: wait for it, so that it does not share the CPU
         # with the load (a smoke run on two cores saw its ack p99 tripled by it).
         if not self._ready.wait(READY_TIMEOUT_S):
             self.problems.append(f"the leak's simulation was not ready within {READY_TIMEOUT_S:.0f} s")
-        # Nor its history (the detectors' learning, a burst at TIME_SCALE): the load starts with the tail.
+        # Nor its history (the detectors' learning, a burst): the load starts with the tail.
         if not self._tail.wait(READY_TIMEOUT_S):
             self.problems.append(f"the leak's replay did not reach its tail within {READY_TIMEOUT_S:.0f} s")
 
     def tail(self) -> tuple[float, float]:
-        """Where the replay's tail begins (source time, on its batch grid) and its time scale."""
+        """Where the replay's tail begins (source time, on the history's batch grid) and its time scale."""
         p = self.plan
-        grid = BATCH_SOURCE_S
+        grid = HISTORY_BATCH_SOURCE_S
         tail_from = p.start + max(0.0, (p.leaks[0].onset - TAIL_LEAD_S - p.start) // grid * grid)
         scale = (p.end - tail_from) / max(1.0, 0.5 * self.load_s)
         return tail_from, min(TIME_SCALE, max(TAIL_MIN_TIME_SCALE, scale))
+
+    def phases(self) -> dict[str, float | None]:
+        """Wall seconds of the replay's set-up: its physics (launch -> ready), its history (ready -> tail)."""
+        w = self.wall
+
+        def span(a: str, b: str) -> float | None:
+            return round(w[b] - w[a], 2) if a in w and b in w else None
+
+        return {"leak_physics_s": span("launched", "ready"), "leak_history_s": span("ready", "tail")}
+
+    def baselines(self) -> dict[str, dict[str, Any]]:
+        """The leak segments' learned baselines as leakdetect reports them (after the history: learned from it)."""
+        from google.protobuf.json_format import MessageToDict
+
+        from services.contracts.pipewarden.leakdetect.v1 import leak_query_service_pb2 as q
+
+        out: dict[str, dict[str, Any]] = {}
+        for stub in _leakdetect(self.target):
+            for segment in self.plan.segments:
+                with contextlib.suppress(grpc.RpcError):
+                    status = stub.GetSegmentStatus(q.GetSegmentStatusRequest(segment_id=segment), timeout=5,
+                                                 metadata=_auth(self.target)).status
+                    if status.served_here:
+                        b = MessageToDict(status.baseline, preserving_proto_field_name=True)
+                        out[segment] = {k: b.get(k) for k in ("learned", "source", "learned_unix_us",
+                                                              "window_start_unix_us", "blocks", "kappa")}
+        return out
 
     def _read_progress(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
@@ -220,8 +264,10 @@ class LeakRun:
                 if "summary" in item:
                     self.summary = item["summary"]
                 elif "ready" in item:
+                    self.wall["ready"] = time.time()
                     self._ready.set()
                 elif "tail" in item:
+                    self.wall["tail"] = time.time()
                     self._tail.set()
                 else:
                     self.progress.append((float(item["wall"]), float(item["source"])))
@@ -340,7 +386,8 @@ class LeakRun:
     def result(self, leak: PlannedLeak) -> dict[str, Any]:
         p = self.plan
         out: dict[str, Any] = {"segment": leak.segment, "gateway": p.gateway, "position_m": leak.position_m,
-                               "rate_kg_per_s": RATE_KG_PER_S, "time_scale": TIME_SCALE,
+                               "rate_kg_per_s": RATE_KG_PER_S, "time_scale": HISTORY_TIME_SCALE,
+                               "tail_time_scale": round(self.tail()[1], 2), "baseline": self.baseline.get(leak.segment),
                                "replay_start_unix_s": p.start, "onset_unix_s": leak.onset, "note": p.note,
                                "replay": self.summary, "problems": self.problems}
         alarm = self._alarm_of(leak)

@@ -5,9 +5,11 @@ One gateway replays its history from --start to --end (Unix s) time-compressed b
 (services.gasflow), each ``--leak SEGMENT,POSITION_M,ONSET`` (repeatable); the gateway's token comes from the
 environment (LOADTEST_LEAK_TOKEN, never the command line). The physics runs first: every reading is sampled, then
 {"ready": Unix s, "readings": n} is printed and the replay starts. With --tail-from, the history before it
-(the detectors' learning) goes at --time-scale, then {"tail": Unix s} is printed and the rest (the leaks) at
---tail-time-scale: the load tester starts its load at the tail, so the history's burst (~26,000 readings/s
-at 300x) is not part of the measured load, and the tail adds a few thousand readings/s to it. Then one JSON
+(the detectors' learning) goes at --time-scale in batches of --history-batch-source-s (in bulk: the load
+tester gives 3000x and a minute of source time per batch), then {"tail": Unix s} is printed and the rest (the
+leaks) at --tail-time-scale in batches of --batch-source-s: the load tester starts its load at the tail, so
+the history's burst is not part of the measured load, and the tail adds a few thousand readings/s to it. The
+replay's clock never passes the wall clock (an --end in the future is reached in real time). Then one JSON
 line per step of source time reached, {"wall": Unix s, "source": Unix s}, and at the end {"summary": {...}}.
 """
 
@@ -16,53 +18,64 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 import loadtest  # noqa: F401  (puts the repository on sys.path)
 from loadtest import transport
-from services.fieldsim import BatchBuilder, Fleet, FleetConfig, ValueSource
+from services.fieldsim import Fleet, FleetConfig
 from services.gasflow import LeakSpec
 from services.gasflow.fieldsource import SimulatedValues
 from services.network import Network, Tag, load_demo_network, load_network
 
 
 class RecordedValues:
-    """A ValueSource answering from values sampled beforehand (tag id, time -> value): the physics runs before
-    the load, so the replay during it costs only what a gateway's sending does."""
+    """A ValueSource answering from values sampled beforehand: the physics runs before the load, so the replay
+    during it costs only what a gateway's sending does. Per tag, its readings on the scan grid a gateway samples
+    it on (services.fieldsim.BatchBuilder: from floor(start / period) * period, one every period); a time is
+    looked up by its place on that grid, so that the builder's running sum of periods need not equal it to the
+    last bit."""
 
     def __init__(self) -> None:
-        self.values: dict[tuple[str, float], float] = {}
+        self.grid: dict[str, tuple[float, float, np.ndarray]] = {}  # tag id -> (first time, period, values)
+
+    def __len__(self) -> int:
+        return sum(len(values) for _, _, values in self.grid.values())
 
     def sample(self, tag: Tag, time_s: float) -> float:
-        return self.values[(tag.tag_id, time_s)]
+        first, period, values = self.grid[tag.tag_id]
+        return float(values[round((time_s - first) / period)])
 
 
-class _Recording:
-    def __init__(self, source: ValueSource, into: RecordedValues) -> None:
-        self.source, self.into = source, into
-
-    def sample(self, tag: Tag, time_s: float) -> float:
-        value = self.source.sample(tag, time_s)
-        self.into.values[(tag.tag_id, time_s)] = value
-        return value
-
-
-def precompute(network: Network, config: FleetConfig, source: ValueSource, gateway: str) -> RecordedValues:
-    """Sample every reading the replay will send, in the order the fleet's replay asks for them (the same
-    builder, seed and source times: the simulator's noise is drawn in that order)."""
-    assert config.start_unix_s is not None and config.end_unix_s is not None
+def precompute(network: Network, source: SimulatedValues, gateway: str, start: float, end: float,
+               step_s: float = 60.0) -> RecordedValues:
+    """Sample every reading the replay of ``gateway`` from ``start`` to ``end`` will send, vectorised per tag and
+    ``step_s`` of source time (the simulation advances chunk by chunk, every tag with it)."""
     recorded = RecordedValues()
-    builder = BatchBuilder(gateway, network.tags_of_gateway(gateway), _Recording(source, recorded),
-                           first_sequence=1, bad=config.bad, seed=None if config.seed is None else config.seed)
-    at = config.start_unix_s
-    builder.build(at)
-    while at < config.end_unix_s:
-        at = min(at + config.batch_source_s, config.end_unix_s)
-        builder.build(at)
+    tags = network.tags_of_gateway(gateway)
+    grids = {t.tag_id: (math.floor(start / t.scan_period_s) * t.scan_period_s, t.scan_period_s) for t in tags}
+    # one reading beyond the end: the builder's running sum may put its last due time a hair past it
+    counts = {tag_id: math.floor((end - first) / period) + 2 for tag_id, (first, period) in grids.items()}
+    parts: dict[str, list[np.ndarray]] = {t.tag_id: [] for t in tags}
+    at = min(first for first, _ in grids.values())
+    stop = max(first + period * (counts[tag_id] - 1) for tag_id, (first, period) in grids.items())
+    while at <= stop:
+        for tag in tags:
+            first, period = grids[tag.tag_id]
+            k0 = max(0, math.ceil((at - first) / period - 1e-9))
+            k1 = min(counts[tag.tag_id], math.ceil((at + step_s - first) / period - 1e-9))
+            if k1 > k0:
+                parts[tag.tag_id].append(source.sample_many(tag, first + period * np.arange(k0, k1)))
+        at += step_s
+    for tag in tags:
+        first, period = grids[tag.tag_id]
+        recorded.grid[tag.tag_id] = (first, period, np.concatenate(parts[tag.tag_id]))
     return recorded
 
 
@@ -73,11 +86,14 @@ class TwoSpeedConfig(FleetConfig):
 
     tail_from: float | None = None
     tail_time_scale: float = 1.0
+    tail_batch_source_s: float | None = None  # the tail's batches (None: batch_source_s throughout)
     _tail_mark: list[float] = field(default_factory=list)  # monotonic time the tail began
 
     def mark_tail(self) -> None:
         if not self._tail_mark:
             self._tail_mark.append(time.monotonic())
+            if self.tail_batch_source_s is not None:
+                self.batch_source_s = self.tail_batch_source_s  # the fleet reads it at every step
 
     def source_time(self, elapsed_s: float, now_s: float) -> float:
         if self.tail_from is None:
@@ -101,16 +117,17 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     config = TwoSpeedConfig(
         target=args.target, tokens={args.gateway: os.environ["LOADTEST_LEAK_TOKEN"]}, gateways=(args.gateway,),
         first_sequence=time.time_ns() // 1000, seed=args.seed, start_unix_s=args.start, time_scale=args.time_scale,
-        batch_source_s=args.batch_source_s, end_unix_s=args.end, ack_timeout_s=30.0,
+        batch_source_s=args.history_batch_source_s or args.batch_source_s, end_unix_s=args.end, ack_timeout_s=30.0,
         # The parent's TLS setting (a deployment with tls: true) reaches this child through the environment.
         tls_root_cert=Path(ca).read_bytes() if (ca := os.environ.get(transport.CA_ENV)) else None,
         # Mutual TLS (a tls: true deployment): the gateway presents its own certificate, as a real one does.
         tls_client_certs={args.gateway: (Path(files[0]).read_bytes(), Path(files[1]).read_bytes())}
         if (files := transport.gateway_cert_files(args.gateway)) else {},
         tail_from=args.tail_from, tail_time_scale=args.tail_time_scale,
+        tail_batch_source_s=args.batch_source_s if args.tail_from is not None else None,
     )
-    recorded = precompute(network, config, values, args.gateway)
-    print(json.dumps({"ready": time.time(), "readings": len(recorded.values)}), flush=True)
+    recorded = precompute(network, values, args.gateway, args.start, args.end)
+    print(json.dumps({"ready": time.time(), "readings": len(recorded)}), flush=True)
     fleet = Fleet(network, config, recorded)
     task = asyncio.ensure_future(fleet.run())
     last: float | None = None
@@ -147,7 +164,9 @@ def main() -> int:
     parser.add_argument("--time-scale", type=float, default=300.0)
     parser.add_argument("--tail-from", type=float, default=None, help="source time where the tail begins")
     parser.add_argument("--tail-time-scale", type=float, default=300.0)
-    parser.add_argument("--batch-source-s", type=float, default=10.0)
+    parser.add_argument("--batch-source-s", type=float, default=10.0, help="source s per batch (the tail's)")
+    parser.add_argument("--history-batch-source-s", type=float, default=None,
+                        help="source s per batch before --tail-from (default: --batch-source-s)")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--network", default=None)
     args = parser.parse_args()

@@ -92,10 +92,17 @@ def markdown(report: dict[str, Any], plots: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _plots(report: dict[str, Any], run_dir: Path, histogram_ms: list[tuple[float, int]]) -> list[str]:
+def preload() -> None:
+    """Import the plotting library now (seconds on a loaded machine): a run calls this while it waits for the
+    leak replay's physics anyway, not after the load, where it would lengthen the run."""
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+
+def _plots(report: dict[str, Any], run_dir: Path, histogram_ms: list[tuple[float, int]]) -> list[str]:
+    preload()
     import matplotlib.pyplot as plt
 
     out = []
