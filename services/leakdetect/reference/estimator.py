@@ -185,5 +185,27 @@ class ReferenceEstimator:
         """The line pack and its variance (that of the last full tick, as its covariance)."""
         return float(self.mass(self.p).sum()), self.lp_var
 
+    def leak_response(self, n_ticks: int, x_frac: float, dt: float) -> float:
+        """The kernel's est_leak_response: the steady-state filter of the last full tick (its Jacobian, gains and
+        ends) driven by a unit point sink at x_frac; the mean over n_ticks of the residual it shows."""
+        n = self.n
+        pos = min(max(x_frac, 0.0), 1.0) * self.cells
+        i0 = min(int(pos), self.cells - 1)
+        sink = np.zeros(self.cells + 1)
+        sink[i0] = 1.0 - (pos - i0)
+        sink[i0 + 1] += pos - i0
+        c = np.diag(self._order(self.dmass(self.p), np.ones(self.cells)))
+        a = np.linalg.solve(self.jac, c)
+        b = -np.linalg.solve(self.jac, dt * self._order(sink, np.zeros(self.cells)))
+        x, xh = np.zeros(n), np.zeros(n)
+        for _ in range(n_ticks):
+            x = a @ x + b
+            xh = a @ xh
+            for idx, used in ((0, self.ok_ref[0]), (n - 1, self.ok_ref[1])):
+                if used:
+                    xh = xh + self.gains[idx] * (x[idx] - xh[idx])
+        lp = self._order(self.dmass(self.p), np.zeros(self.cells)) @ xh
+        return float(-lp / (n_ticks * dt))
+
     def end_flow(self, upstream: bool) -> float:
         return float(self.m[0] if upstream else self.m[-1])
