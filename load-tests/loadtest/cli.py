@@ -26,6 +26,7 @@ from loadtest.stats import Recorder, histogram, percentiles_ms
 from loadtest.target import Target, TargetError, check, from_addresses, from_deployment
 
 LEAKDETECT_GROUP = "pipewarden-leakdetect"  # leakdetect's app id: its consumer group
+MAX_OVER_SCAN = 2.0  # a tag sending more than this many times its scan rate is not what a field sends
 
 
 def say(text: str) -> None:
@@ -70,9 +71,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--leak-wait", type=_positive(float, MAX_DURATION_S),
                    help="after the load, the longest wait for the leak's work order (s; smoke: 20)")
     p.add_argument("--no-ghz", action="store_true", help="skip the ghz cross-check")
+    p.add_argument("--batch-interval", type=_positive(float, 10.0),
+                   help="seconds between a gateway's batches (default: the profile's; soak 1, others 0.1)")
+    p.add_argument("--beyond-scan-rates", action="store_true",
+                   help=f"soak: run even where tags would send more than {MAX_OVER_SCAN:g}x their scan rates")
     p.add_argument("--reports", type=Path, default=REPO / "reports", help="reports directory")
     p.add_argument("--quiet", action="store_true", help="no live progress")
     return p
+
+
+def beyond_scan_rates(profile: Profile, network: Any, gateways: list[str]) -> float:
+    """How many times its scan rate each tag sends at the profile's highest rate (the fleet spreads the rate
+    over the tags by their scan rates)."""
+    scan = sum(1.0 / t.scan_period_s for g in gateways for t in network.tags_of_gateway(g))
+    return profile.top_rate / scan if scan > 0 else math.inf
 
 
 def resolve(args: argparse.Namespace) -> Target:
@@ -152,6 +164,18 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
         gateways = gateways[: args.gateways]
     if not gateways:
         raise TargetError(f"no gateway of network {network.name!r} has a token")
+    over_scan = beyond_scan_rates(profile, network, gateways)
+    if over_scan > MAX_OVER_SCAN:
+        why = (f"profile {profile.name} offers up to {profile.top_rate:,.0f} readings/s over network "
+               f"{network.name!r}, whose {len(gateways)} load gateways' tags read {profile.top_rate / over_scan:,.0f} "
+               f"readings/s at their scan rates: each tag would send {over_scan:,.0f} times as often, which "
+               "leakdetect reads as implausible rates and workorders turns into hazards")
+        if profile.name == "soak" and not args.beyond_scan_rates:
+            raise TargetError(f"{why}. Run the soak on a network generated for the rate: PYTHONPATH=load-tests "
+                              f".venv/bin/python -m loadtest.network --rate {profile.top_rate:.0f} --out FILE, FILE as "
+                              "network_file: of a deployment file, make up DEPLOYMENT=... (load-tests/README.md); "
+                              "or --beyond-scan-rates to run it anyway")
+        say(f"note: {why}")
     wall: dict[str, float] = {"started": time.time()}  # where the run's wall time goes (the report's wall_s)
     say(f"checking {target.name} (telemetry {target.telemetry}, {len(gateways)} gateways)")
     check(target, gateways)
@@ -192,7 +216,8 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
 
 
     recorder = Recorder(keep_histograms=profile.ramp)
-    plan = fleet.build(network, target.gateway_tokens, gateways, target.telemetry, recorder)
+    plan = fleet.build(network, target.gateway_tokens, gateways, target.telemetry, recorder,
+                       batch_interval_s=args.batch_interval or profile.batch_interval_s)
     steps: list[dict[str, Any]] = []
 
     def step_done(index: int) -> bool:
@@ -389,10 +414,14 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
                    "kafka_records_written": None if records_before is None or records_after is None
                    else records_after - records_before, "kafka_records_missing": lost},
         "setup": {"gateways": gateways, "batch_interval_s": plan.batch_interval_s, "cpu_count": os.cpu_count(),
+                  "network": network.name, "segments": len(network.segments), "tags": len(network.tags),
+                  "times_scan_rate": round(over_scan, 2),
                   "rate": profile.rate, "profile_duration_s": profile.duration_s,
                   "probe_failures": [f for s in samplers for f in s.failures]},
         "series": recorder.series(),
         "lag_series": lag_probe.series if lag_probe else [],
+        # RSS per process over the run, MB (a sample every 2 s; every 10 s of a run over 5 min): flat or growing
+        "rss_series": (process_probe.series[:: 5 if load_s > 300 else 1]) if process_probe else [],
     }
     if profile.ramp:
         result["steps"] = steps

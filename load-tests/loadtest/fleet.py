@@ -138,7 +138,12 @@ class GatewayStream:
 
     def warm_up(self, rate: float, interval_s: float) -> None:
         """Send one batch (not measured) that opens the stream; ``warmed`` is set at its ack."""
-        payload, count, segments = self.plan.batch(self.sequence, max(rate, 1.0), interval_s, time.time_ns() // 1000)
+        # At least one reading (telemetry refuses an empty batch, and the stream with it): where the tags send near
+        # their scan rates (a network generated for the rate) a 100-ms interval may hold none of a gateway's tags.
+        weights = self.plan.weights
+        least = 1.5 * sum(weights) / max(weights) / interval_s  # the most frequent tag's share: 1.5 readings
+        payload, count, segments = self.plan.batch(self.sequence, max(rate, least, 1.0), interval_s,
+                                                   time.time_ns() // 1000)
         pending = Pending(self.sequence, payload, count, segments, time.monotonic(), warmup=True)
         self.sequence += 1
         self.unacked[pending.sequence] = pending

@@ -163,6 +163,25 @@ def plan(target: Target, count: int = 1, now: float | None = None) -> LeakPlan |
     return LeakPlan(LEAK_GATEWAY, leaks, start, end, note)
 
 
+def physics_network_file(target: Target) -> str | None:
+    """The network the leak's physics runs on: the demo city (None) when the target's network holds its
+    gw-transmission unchanged (the demo city embedded in a network generated for a rate, loadtest.network: the
+    generated mains are not connected to it, and simulating them would cost minutes), else the target's file."""
+    from services.network import load_demo_network
+
+    network_file = getattr(target.deployment, "network_file", None)
+    if not network_file:
+        return None
+    demo, own = load_demo_network(), target.network
+    if LEAK_GATEWAY in demo.gateways and LEAK_GATEWAY in own.gateways:
+        tags = demo.tags_of_gateway(LEAK_GATEWAY)
+        segments = {t.segment_id for t in tags}
+        if (tags == own.tags_of_gateway(LEAK_GATEWAY) and demo.gas == own.gas
+                and all(own.segments.get(s) == demo.segments[s] for s in segments)):
+            return None
+    return str(network_file)
+
+
 @dataclass
 class LeakRun:
     target: Target
@@ -195,7 +214,7 @@ class LeakRun:
         p = self.plan
         env = dict(os.environ, LOADTEST_LEAK_TOKEN=self.target.gateway_tokens[p.gateway],
                    PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "load-tests"), os.environ.get("PYTHONPATH")])))
-        network = getattr(self.target.deployment, "network_file", None)
+        network = physics_network_file(self.target)
         leaks = [arg for x in p.leaks for arg in ("--leak", f"{x.segment},{x.position_m},{x.onset}")]
         tail_from, tail_scale = self.tail()
         command = [sys.executable, "-m", "loadtest.leakinject", "--target", self.target.telemetry,

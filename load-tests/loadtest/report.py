@@ -151,4 +151,17 @@ def _plots(report: dict[str, Any], run_dir: Path, histogram_ms: list[tuple[float
         fig.savefig(run_dir / "lag.png")
         plt.close(fig)
         out.append("lag.png")
+    rss = report.get("rss_series", [])
+    if rss:
+        fig, ax = plt.subplots(figsize=(9, 4))
+        for name in sorted({k for row in rss for k in row if k != "t_s"}):
+            ax.plot([r["t_s"] for r in rss if name in r], [r[name] for r in rss if name in r], label=name)
+        ax.set_ylabel("RSS MB")
+        ax.set_xlabel("s")
+        ax.set_title("resident memory per process (and its children)")
+        ax.legend(fontsize="small", ncol=2)
+        fig.tight_layout()
+        fig.savefig(run_dir / "rss.png")
+        plt.close(fig)
+        out.append("rss.png")
     return out
