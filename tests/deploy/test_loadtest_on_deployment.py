@@ -135,6 +135,8 @@ def test_refusals_are_clear_immediate_and_without_traceback(local: Running, tmp_
         (["--deployment", str(local.file), "--rate", "lots"], "--rate"),
         (["--deployment", str(local.file), "--leaks", "9"], "--leaks"),
         (["--deployment", str(local.file), "--profile", "ramp", "--leaks", "2"], "profile ramp injects no leak"),
+        # the demo city's tags would send ~470x their scan rates: the soak wants a network generated for its rate
+        (["--deployment", str(local.file), "--profile", "soak"], "Run the soak on a network generated for the rate"),
     ]
     for args, message in cases:
         result = loadtest(*args, "--reports", str(tmp_path / "reports"), timeout=30)
