@@ -26,6 +26,8 @@ from ..domain.config import DetectorConfig, DetectorParams
 
 Z_CLIP = 3.5
 BIAS_ALLOWANCE = 2.0
+SETTLE_BOXES = 4  # kernels.decision: the settling lead's boxes, weights exp(-box)
+SETTLE_MIN_FLOW_FRAC = 0.01  # kernels.line_pack._settle_time's throughput floor, fraction of nominal flow
 
 
 @dataclass
@@ -88,6 +90,55 @@ def _mean_pressure(pu: npt.NDArray[np.float64], pd_: npt.NDArray[np.float64], q_
     return np.where(use, pm, steady)
 
 
+def _settle_time(p: DetectorParams, gc: npt.NDArray[np.float64], pu: float, pd_: float, qin: float, qout: float,
+                 lp: float) -> float:
+    """The segment's settling time (s) at a block's last tick (kernels.line_pack._settle_time)."""
+    tb = p.tick_s * p.block_ticks
+    t_s = max(p.settle_wave_factor * gc[L.GC_LENGTH_M] / gc[L.GC_WAVE_SPEED], tb)
+    if all(math.isfinite(v) for v in (pu, pd_, qin, qout, lp)):
+        pm = 0.5 * (pu + pd_)
+        q = max(0.5 * abs(qin + qout), SETTLE_MIN_FLOW_FRAC * gc[L.GC_NOMINAL_FLOW])
+        if pm > 0.0 and q > 0.0:
+            t_s = max(t_s, 8.0 / (math.pi * math.pi) * lp * abs(pu - pd_) / (pm * q))
+    return min(t_s, max(p.settle_max_s, tb))
+
+
+def _box_move(cum_a: npt.NDArray[np.float64], lpv: npt.NDArray[np.float64], lpvar: npt.NDArray[np.float64], a: int,
+              b: int, p: DetectorParams) -> float:
+    """Line-pack movement between blocks b and a: beyond noise block by block, or the net change beyond noise if
+    larger (kernels.decision._box_move)."""
+    net = abs(float(lpv[a] - lpv[b])) - p.lp_noise_k * math.sqrt(float(lpvar[a] + lpvar[b]))
+    return max(float(cum_a[a] - cum_a[b]), net)
+
+
+def _settle_sd(cum_a: npt.NDArray[np.float64], lpv: npt.NDArray[np.float64], lpvar: npt.NDArray[np.float64],
+               invalid_cum: npt.NDArray[np.int64], i: int, k: int, nsb: int, p: DetectorParams) -> float:
+    """1 s.d. (kg) of the quasi-steady line pack's lead at block k as block i's decision sees it, with i's settling
+    time of nsb blocks (kernels.decision._settle_sd): settle_eps of the movement before k in boxes of nsb blocks
+    weighted exp(-box), as far as the ring and the valid blocks reach; where they do not reach 4 boxes back, the
+    movement after k too."""
+    if not p.settle_eps > 0.0:
+        return 0.0
+    age = i - k
+    n_back = min(i + 1, p.ring_len) - 1 - age
+    m = 0.0
+    cut = n_back < SETTLE_BOXES * nsb
+    wgt, hi = 1.0, 0
+    for box in range(SETTLE_BOXES):
+        lo = min((box + 1) * nsb, n_back)
+        if lo > hi:
+            if invalid_cum[k - hi] != invalid_cum[k - lo]:
+                cut = True
+                break
+            m += wgt * _box_move(cum_a, lpv, lpvar, k - hi, k - lo, p)
+        hi = lo
+        wgt *= math.exp(-1.0)
+    ahead = min(nsb, age)
+    if cut and ahead > 0 and invalid_cum[k + ahead] == invalid_cum[k]:
+        m += _box_move(cum_a, lpv, lpvar, k + ahead, k, p)
+    return p.settle_eps * m
+
+
 def _end_blocks(nb: int, p: DetectorParams) -> int:
     """Blocks averaged at each end of a window of nb blocks (kernels.decision._end_blocks)."""
     ne = nb // p.end_avg_div if p.end_avg_div > 0 else 1
@@ -99,7 +150,7 @@ def _window(*, i: int, nb: int, ne: int, tvals: npt.NDArray[np.float64], mb: npt
             lpvar: npt.NDArray[np.float64], cum_a: npt.NDArray[np.float64], ahead: npt.NDArray[np.float64],
             invalid_cum: npt.NDArray[np.int64],
             p: DetectorParams, base: tuple[float, float], kap: float,
-            floors: tuple[float, float, float, float, float]) -> tuple[float, float]:
+            floors: tuple[float, float, float, float, float], nsb: int) -> tuple[float, float]:
     """Imbalance after the baseline over the window of nb blocks ending at block i, each end the mean of ne
     blocks, and its variance; (nan, inf) where the ring would not hold it or a block is invalid."""
     j = i - nb
@@ -116,6 +167,10 @@ def _window(*, i: int, nb: int, ne: int, tvals: npt.NDArray[np.float64], mb: npt
     lp_var = sum(lpvar[e] + lpvar[b] for e, b in ends) / (ne * ne)
     imb = (d_m - d_lp) / ws - (aa + gg * d_q / ws)
     tr = _transient_sd(cum_a, ahead, lpv, i, nb, p, ne) / ws
+    st_end = sum(_settle_sd(cum_a, lpv, lpvar, invalid_cum, i, e, nsb, p) for e, _ in ends) / ne
+    st_start = sum(_settle_sd(cum_a, lpv, lpvar, invalid_cum, i, b, nsb, p) for _, b in ends) / ne
+    if st_end > 0 or st_start > 0:
+        tr = math.sqrt(tr**2 + (st_end**2 + st_start**2) / ws**2)
     if tr > 0 and sig_floor > 0:
         tr = math.sqrt(tr**2 + sig_floor**2)
     var_w = kap**2 * (d_v + lp_var) / ws**2 + tr**2 + bv + vg * (d_q / ws - q_bar) ** 2 + model_var
@@ -211,13 +266,15 @@ def run_reference(
         var_back = np.concatenate([np.zeros(k_r), lp_var[:-k_r]])
         rate_move = np.abs(lp - lp_back) - p.lp_noise_k * np.sqrt(lp_var + var_back)
         ahead_t = np.where(np.isfinite(rate_move), np.maximum(rate_move, 0.0), 0.0) * bt / k_r
+        settle_t = np.array([_settle_time(p, gc, *v) for v in zip(pu, pd_, np.where(bal_ok, qin, np.nan),
+                                                                    np.where(bal_ok, qout, np.nan), lp, strict=True)])
         t = pd.DataFrame({"tick": idx, "block": idx // bt, "bal_ok": bal_ok, "mbar": 0.5 * (c_prev + cum_m),
                           "cum_q": cum_q, "cum_v": cum_v, "lp": lp, "lp_var": lp_var, "lp_ok": np.isfinite(lp),
-                          "ahead": ahead_t})
+                          "ahead": ahead_t, "settle_s": settle_t})
         b = t.groupby("block").agg(
             n=("tick", "size"), bal_ok=("bal_ok", "all"), mbar=("mbar", "mean"), cum_q=("cum_q", "last"),
             cum_v=("cum_v", "last"), lp=("lp", "mean"), lp_var=("lp_var", "sum"), lp_n=("lp_ok", "sum"),
-            ahead=("ahead", "last"),
+            ahead=("ahead", "last"), settle_s=("settle_s", "last"),
         )
         b["lp_var"] = b["lp_var"] / b["lp_n"].clip(lower=1) ** 2  # independent tick errors
         b = b[(b.index + 1) * bt - 1 <= k_last]  # only blocks whose last tick closed
@@ -249,6 +306,12 @@ def run_reference(
         var_b = (blk_v + lpvar + np.concatenate([[0.0], lpvar[:-1]])) / tb**2
         nblk = len(b)
         trans = np.array([_transient_sd(cum_a, ahead, lpv, i, 1, p) for i in range(nblk)]) / tb
+        # the settling lead at each block's two ends, with that block's settling time (in blocks)
+        nsbs = np.maximum(1, (b["settle_s"].to_numpy() / tb + 0.5).astype(np.int64))
+        st_blk = np.array([_settle_sd(cum_a, lpv, lpvar, invalid_cum, i, i, int(nsbs[i]), p) ** 2
+                           + (_settle_sd(cum_a, lpv, lpvar, invalid_cum, i, i - 1, int(nsbs[i]), p) ** 2
+                              if i >= 1 else 0.0) for i in range(nblk)])
+        trans = np.where(st_blk > 0, np.sqrt(trans**2 + st_blk / tb**2), trans)
         sig_floor = p.lp_trans_floor
         if sig_floor > 0:
             trans = np.where(trans > 0, np.sqrt(trans**2 + sig_floor**2), trans)
@@ -344,7 +407,8 @@ def run_reference(
                 # one block at each end or the mean of ne: the smaller stated uncertainty, as in the kernel
                 win = functools.partial(_window, i=int(i), nb=nb, tvals=tvals, mb=mb, lpv=lpv, cq=cq, cv=cv,
                                         lpvar=lpvar, cum_a=cum_a, ahead=ahead, invalid_cum=invalid_cum, p=p,
-                                        base=(aa, gg), kap=kap, floors=(sig_floor, bv, vg, q_bar, model_var))
+                                        base=(aa, gg), kap=kap, floors=(sig_floor, bv, vg, q_bar, model_var),
+                                        nsb=int(nsbs[i]))
                 imb, var_w = win(ne=1)
                 ne = _end_blocks(nb, p)
                 if ne > 1:
@@ -367,6 +431,13 @@ def run_reference(
                     imb_r = (mb[j] - mb[k] - (lpv[j] - lpv[k])) / wr
                     tr = (_transient_sd(cum_a, ahead, lpv, int(i), nb, p) / ws
                           + _transient_sd(cum_a, ahead, lpv, int(j), n_ref, p, newest=int(i)) / wr)
+                    nsb_i = int(nsbs[i])
+                    st = ((_settle_sd(cum_a, lpv, lpvar, invalid_cum, int(i), int(i), nsb_i, p) / ws) ** 2
+                          + (_settle_sd(cum_a, lpv, lpvar, invalid_cum, int(i), int(j), nsb_i, p)
+                             * (1 / ws + 1 / wr)) ** 2
+                          + (_settle_sd(cum_a, lpv, lpvar, invalid_cum, int(i), int(k), nsb_i, p) / wr) ** 2)
+                    if st > 0:
+                        tr = math.sqrt(tr**2 + st)
                     if tr > 0 and sig_floor > 0:
                         tr = math.sqrt(tr**2 + sig_floor**2)
                     var_d = (kap**2 * ((cv[i] - cv[j]) / ws**2 + (cv[j] - cv[k]) / wr**2 + lpvar[i] / ws**2

@@ -89,7 +89,7 @@ from ..layout import (
 from .common import _emit, _jit, _sigma2, _usable
 from .decision import _decide
 from .health import _check_stale
-from .line_pack import _est_recalibrate, _line_pack, _line_pack_estimated
+from .line_pack import _est_recalibrate, _line_pack, _line_pack_estimated, _settle_time
 from .location import _c0_sd, _loc_calibrate, _loc_emit, _loc_push, _loc_tick, calibrate
 
 # Smoothing of the gas temperature used for the line pack. Long on purpose: buried gas changes temperature by
@@ -187,7 +187,9 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
         if lp_ok and seg_f[s, GF_TLP2] == seg_f[s, GF_TLP2]:
             noise_allow = params[P_LP_NOISE_K] * math.sqrt(lp_var + seg_f[s, GF_TLP2_VAR])
             ahead = max(abs(lp_kg - seg_f[s, GF_TLP2]) - noise_allow, 0.0) * bt / RATE_TICKS
-        _close_block(s, t_end, ahead, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev)
+        settle_s = _settle_time(params, seg_cfg, slot_cfg, slot_f, slot_i, s, lp_kg, lp_ok, dt * bt)
+        _close_block(s, t_end, ahead, settle_s, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f,
+                     n_ev)
     seg_f[s, GF_TLP2] = seg_f[s, GF_TLP1]
     seg_f[s, GF_TLP2_VAR] = seg_f[s, GF_TLP1_VAR]
     seg_f[s, GF_TLP1] = lp_kg if lp_ok else np.nan
@@ -195,7 +197,7 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
 
 
 @_jit
-def _close_block(s, t_end, ahead, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev):
+def _close_block(s, t_end, ahead, settle_s, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev):
     bt = params[P_BLOCK_TICKS]
     n_lp = seg_f[s, GF_BLK_LPN]
     lp_ok = n_lp == bt
@@ -251,8 +253,8 @@ def _close_block(s, t_end, ahead, params, seg_cfg, slot_cfg, seg_f, seg_i, ring,
             seg_i[s, GI_PERSIST0 + w] = 0
             seg_i[s, GI_SPERSIST0 + w] = 0
         return
-    _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var, params, seg_cfg, slot_cfg, seg_f,
-            seg_i, ring, counters, ev_i, ev_f, n_ev)
+    _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var, settle_s, params, seg_cfg, slot_cfg,
+            seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev)
     if seg_i[s, GI_LATCHED] != 0:
         # the alarm's leak located at its raise, then refined every P_LOC_EVERY blocks while it persists
         since = seg_i[s, GI_SINCE_RAISE]

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from ..config import P_SETTLE_EPS
 from ..layout import (
     EV_LEAK,
     EV_LEAK_CLEARED,
@@ -22,6 +23,7 @@ from ..layout import (
     GF_KAPPA,
     GF_LAST_E,
     GF_LAST_SIGMA,
+    GF_LPV_EW,
     GF_MDLR0,
     GF_QBAR,
     GF_SZ0,
@@ -49,7 +51,9 @@ from ..layout import (
     P_EPS_LP,
     P_EST_EPS,
     P_LEARN_AFTER_US,
+    P_LEARN_LPV,
     P_LP_EST,
+    P_LP_NOISE_K,
     P_LP_SCALE_ERR,
     P_LP_TRANS_FLOOR,
     P_MODEL_FLOOR,
@@ -115,9 +119,78 @@ def _transient_sd(ring, s, pos, nb, n_blocks, eps_state, eps_scale, ne, newest):
     return math.sqrt((eps_state * a_end) ** 2 + (eps_state * a_start) ** 2 + (eps_scale * d_lp) ** 2)
 
 
+# weights of the settling lead's boxes of ages [0, 1), [1, 2), [2, 3), [3, 4) settling times: exp(-age) stepwise
+SETTLE_BOXES = 4
+SETTLE_BOX_DECAY = math.exp(-1.0)
+
+
+@_jit_inline
+def _box_move(ring, s, a, b, noise_k):
+    """Line-pack movement (kg) between the ring positions b (older) and a: the blocks' movement beyond noise
+    (R_A), or the net change over the span beyond noise if larger (a slow demand move hides below each block's
+    noise and shows over several)."""
+    mv = ring[s, a, R_A] - ring[s, b, R_A]
+    net = abs(ring[s, a, R_LP] - ring[s, b, R_LP]) - noise_k * math.sqrt(ring[s, a, R_LP_VAR] + ring[s, b, R_LP_VAR])
+    return max(mv, net)
+
+
+@_jit_inline
+def _settle_sd(ring, s, p, age, n_blocks, settle):
+    """1 s.d. (kg) of the quasi-steady line pack's lead over the gas inside at the block boundary p of the ring,
+    `age` blocks before the newest; settle = (eps, settling time in blocks, lp_noise_k) from `_decide`.
+
+    The profile takes the end pressures as they are, while the gas between them follows by diffusion over the
+    segment's settling time T_s (line_pack._settle_time): after a set-point move the profile leads (or, where the
+    flows' packing term overshoots, lags) the true line pack by up to a third of the movement on a long line, and
+    the lead decays as the line settles. So `eps` of the line-pack movement before p counts (`_box_move`),
+    weighted exp(-age / T_s) in steps of T_s (four boxes: O(1) from the ring, however long T_s), as far as the
+    ring and the valid blocks reach. Where they do not reach four settling times back (the hour's window's start,
+    after an outage), the movement over the settling time after p stands in for what they cannot show: a line
+    moving just after p was moving at p. The two ends of a window count as independent: the lead's share of the
+    movement changes through a move (it peaks and decays while the movement goes on), so a difference of leads
+    would miss most of it (tried: the false alarms came back)."""
+    eps = settle[0]
+    if not (eps > 0.0):
+        return 0.0
+    nr = ring.shape[1]
+    n_back = min(n_blocks, nr) - 1 - age
+    nsb = np.int64(settle[1])
+    m = 0.0
+    cut = n_back < SETTLE_BOXES * nsb
+    wgt = 1.0
+    hi = 0
+    for box in range(SETTLE_BOXES):
+        lo = min((box + 1) * nsb, n_back)
+        if lo > hi:
+            a = (p - hi) % nr
+            b = (p - lo) % nr
+            if ring[s, a, R_INVALID] != ring[s, b, R_INVALID]:
+                cut = True  # an invalid block (no line pack, or a silent meter): the history ends there
+                break
+            m += wgt * _box_move(ring, s, a, b, settle[2])
+        hi = lo
+        wgt *= SETTLE_BOX_DECAY
+    ahead = min(nsb, age)
+    if cut and ahead > 0 and ring[s, (p + ahead) % nr, R_INVALID] == ring[s, p, R_INVALID]:
+        m += _box_move(ring, s, (p + ahead) % nr, p, settle[2])
+    return eps * m
+
+
+@_jit_inline
+def _settle_end(ring, s, p, age, ne, n_blocks, settle):
+    """The settling s.d. (kg) of a window end that is the mean of the ne blocks ending at ring position p."""
+    if not (settle[0] > 0.0):
+        return 0.0
+    nr = ring.shape[1]
+    acc = 0.0
+    for u in range(ne):
+        acc += _settle_sd(ring, s, (p - u) % nr, age + u, n_blocks, settle)
+    return acc / ne
+
+
 @_jit_inline
 def _window(ring, s, pos, nb, ne, n_blocks, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q_bar,
-            model_var):
+            model_var, settle, lpv_sys):
     """Imbalance (kg/s, after the baseline) over the window of nb blocks ending at ring position pos, each end
     the mean of ne blocks, and its variance; (nan, inf) where the ring does not hold it or a block is invalid."""
     nr = ring.shape[1]
@@ -132,6 +205,12 @@ def _window(ring, s, pos, nb, ne, n_blocks, a, g, kappa, eps, eps_scale, floor, 
     d_q = 0.0
     d_v = 0.0
     lpv = 0.0
+    # a block whose line-pack variance is far over the segment's usual one is one-ended (a silent transmitter):
+    # that error is the same in every block of an end, so the mean of ne blocks does not average it down
+    sd_e = 0.0
+    sq_e = 0.0
+    sd_s = 0.0
+    sq_s = 0.0
     for u in range(ne):
         pe = (pos - u) % nr
         ps = (j - u) % nr
@@ -140,7 +219,17 @@ def _window(ring, s, pos, nb, ne, n_blocks, a, g, kappa, eps, eps_scale, floor, 
         dl += ring[s, pe, R_LP] - ring[s, ps, R_LP]
         d_q += ring[s, pe, R_Q] - ring[s, ps, R_Q]
         d_v += ring[s, pe, R_V] - ring[s, ps, R_V]
-        lpv += ring[s, pe, R_LP_VAR] + ring[s, ps, R_LP_VAR]
+        v_e = ring[s, pe, R_LP_VAR]
+        v_s = ring[s, ps, R_LP_VAR]
+        lpv += v_e + v_s
+        if ne > 1 and lpv_sys > 0.0:
+            if v_e > lpv_sys:
+                sd_e += math.sqrt(v_e)
+                sq_e += v_e
+            if v_s > lpv_sys:
+                sd_s += math.sqrt(v_s)
+                sq_s += v_s
+    lpv += sd_e * sd_e - sq_e + sd_s * sd_s - sq_s
     ws *= 1e-6 / ne
     d_m /= ne
     dl /= ne
@@ -149,6 +238,10 @@ def _window(ring, s, pos, nb, ne, n_blocks, a, g, kappa, eps, eps_scale, floor, 
     lpv /= ne * ne
     imb = (d_m - dl) / ws - (a + g * d_q / ws)
     tr = _transient_sd(ring, s, pos, nb, n_blocks, eps, eps_scale, ne, pos) / ws
+    st_end = _settle_end(ring, s, pos, 0, ne, n_blocks, settle)
+    st_start = _settle_end(ring, s, j, nb, ne, n_blocks, settle)
+    if st_end > 0.0 or st_start > 0.0:
+        tr = math.sqrt(tr * tr + (st_end * st_end + st_start * st_start) / (ws * ws))
     if tr > 0.0 and floor > 0.0:
         tr = math.sqrt(tr * tr + floor * floor)
     var_w = (kappa * kappa * (d_v + lpv) / (ws * ws) + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2
@@ -178,7 +271,7 @@ def _cusum(s, t_end, tb, e, sig_e, z_b, params, seg_f, seg_i):
 
 @_jit
 def _window_tests(s, pos, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q_bar, model_var, params, seg_f, seg_i,
-                  ring):
+                  ring, settle):
     """Imbalance, z and MDLR of every window ending at this block; the first window over its threshold for
     `P_PERSIST` blocks, or -1."""
     nr = ring.shape[1]
@@ -186,6 +279,8 @@ def _window_tests(s, pos, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q
     persist_n = np.int64(params[P_PERSIST])
     end_div = np.int64(params[P_END_DIV])
     fired = -1
+    # the line-pack variance over which a block counts as one-ended (learning's running mean, P_LEARN_LPV times)
+    lpv_sys = params[P_LEARN_LPV] * seg_f[s, GF_LPV_EW]
     for wi in range(N_WINDOWS):
         nb = np.int64(params[P_WIN0 + wi])
         z = np.nan
@@ -193,11 +288,11 @@ def _window_tests(s, pos, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q
         # one block at each end, or the mean of ne blocks: whichever states the smaller uncertainty (that
         # depends on which noise dominates: the line pack's at the ends, or the meters' over the window)
         imb, var_w = _window(ring, s, pos, nb, 1, seg_i[s, GI_N_BLOCKS], a, g, kappa, eps, eps_scale, floor,
-                             base_var, var_g, q_bar, model_var)
+                             base_var, var_g, q_bar, model_var, settle, lpv_sys)
         ne = _end_blocks(nb, end_div, nr)
         if ne > 1:
             imb_e, var_e = _window(ring, s, pos, nb, ne, seg_i[s, GI_N_BLOCKS], a, g, kappa, eps, eps_scale,
-                                   floor, base_var, var_g, q_bar, model_var)
+                                   floor, base_var, var_g, q_bar, model_var, settle, lpv_sys)
             if var_e < var_w:
                 imb, var_w = imb_e, var_e
         if var_w < np.inf:
@@ -216,7 +311,7 @@ def _window_tests(s, pos, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q
 
 
 @_jit
-def _step_tests(s, pos, g, kappa, eps, eps_scale, floor, var_g, model_var, params, seg_f, seg_i, ring):
+def _step_tests(s, pos, g, kappa, eps, eps_scale, floor, var_g, model_var, params, seg_f, seg_i, ring, settle):
     """Each window against the reference window before it, where the baseline's error (the meters' bias at the
     current throughput) is nearly the same; the reference and the window share the line pack at their common
     end, and the line-pack model's errors there add up. Returns (window that fired or -1, its step, s.d.)."""
@@ -245,6 +340,13 @@ def _step_tests(s, pos, g, kappa, eps, eps_scale, floor, var_g, model_var, param
                 d = imb_w - imb_r - g * (q_w - q_r)
                 tr = (_transient_sd(ring, s, pos, nb, n_blk, eps, eps_scale, 1, pos) / ws
                       + _transient_sd(ring, s, j, n_ref, n_blk - nb, eps, eps_scale, 1, pos) / wr)
+                # the settling lead at the three boundaries: the window's end, the shared one, the reference's start
+                # the settling lead at the three boundaries: the window's end, the shared one, the reference's start
+                st_pos = _settle_sd(ring, s, pos, 0, n_blk, settle) / ws
+                st_j = _settle_sd(ring, s, j, nb, n_blk, settle) * (1.0 / ws + 1.0 / wr)
+                st_k = _settle_sd(ring, s, k, nb + n_ref, n_blk, settle) / wr
+                if st_pos > 0.0 or st_j > 0.0 or st_k > 0.0:
+                    tr = math.sqrt(tr * tr + st_pos * st_pos + st_j * st_j + st_k * st_k)
                 if tr > 0.0 and floor > 0.0:
                     tr = math.sqrt(tr * tr + floor * floor)
                 inv_sum = 1.0 / ws + 1.0 / wr
@@ -274,7 +376,7 @@ def _step_tests(s, pos, g, kappa, eps, eps_scale, floor, var_g, model_var, param
 
 @_jit
 def _raise_alarm(s, t_end, tb, pos, s_new, fired, step_fired, step_rate, step_sd, a, g, kappa, eps, eps_scale,
-                 base_var, var_g, q_bar, params, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev):
+                 base_var, var_g, q_bar, params, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev, settle):
     """EV_LEAK: which test fired, the onset (the CUSUM's change point where it has one) and the leak rate since,
     with its s.d.; the alarm latches."""
     nr = ring.shape[1]
@@ -301,6 +403,9 @@ def _raise_alarm(s, t_end, tb, pos, s_new, fired, step_fired, step_rate, step_sd
             d_v = ring[s, pos, R_V] - ring[s, j, R_V]
             rate = (d_m - dl) / ws - (a + g * d_q / ws)
             tr = _transient_sd(ring, s, pos, n_on, seg_i[s, GI_N_BLOCKS], eps, eps_scale, 1, pos) / ws
+            st_e = _settle_sd(ring, s, pos, 0, seg_i[s, GI_N_BLOCKS], settle)
+            st_s = _settle_sd(ring, s, j, n_on, seg_i[s, GI_N_BLOCKS], settle)
+            tr = math.sqrt(tr * tr + (st_e * st_e + st_s * st_s) / (ws * ws))
             sg_rate = math.sqrt(kappa * kappa * (d_v + ring[s, pos, R_LP_VAR] + ring[s, j, R_LP_VAR])
                                 / (ws * ws) + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2)
             onset = seg_i[s, GI_CUSUM_ONSET]
@@ -338,7 +443,7 @@ def _raise_alarm(s, t_end, tb, pos, s_new, fired, step_fired, step_rate, step_sd
 
 @_jit
 def _follow_latched(s, t_end, pos, s_new, e, sig_e, a, g, kappa, eps, eps_scale, base_var, var_g, q_bar, params, seg_f,
-                    seg_i, ring, counters, ev_i, ev_f, n_ev):
+                    seg_i, ring, counters, ev_i, ev_f, n_ev, settle):
     """A latched alarm: one refined rate estimate (EV_LEAK_UPDATE) `UPDATE_BLOCKS` after the raise, and the
     clear (EV_LEAK_CLEARED) after `P_CLEAR_BLOCKS` quiet blocks."""
     nr = ring.shape[1]
@@ -354,6 +459,9 @@ def _follow_latched(s, t_end, pos, s_new, e, sig_e, a, g, kappa, eps, eps_scale,
             rate = (ring[s, pos, R_M] - ring[s, j, R_M] - (ring[s, pos, R_LP] - ring[s, j, R_LP])) / ws - (
                 a + g * d_q / ws)
             tr = _transient_sd(ring, s, pos, n_upd, seg_i[s, GI_N_BLOCKS], eps, eps_scale, 1, pos) / ws
+            st_e = _settle_sd(ring, s, pos, 0, seg_i[s, GI_N_BLOCKS], settle)
+            st_s = _settle_sd(ring, s, j, n_upd, seg_i[s, GI_N_BLOCKS], settle)
+            tr = math.sqrt(tr * tr + (st_e * st_e + st_s * st_s) / (ws * ws))
             sg_rate = math.sqrt(kappa * kappa * (ring[s, pos, R_V] - ring[s, j, R_V] + ring[s, pos, R_LP_VAR]
                                                  + ring[s, j, R_LP_VAR]) / (ws * ws)
                                 + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2)
@@ -376,8 +484,8 @@ def _follow_latched(s, t_end, pos, s_new, e, sig_e, a, g, kappa, eps, eps_scale,
 
 
 @_jit
-def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var, params, seg_cfg, slot_cfg, seg_f,
-            seg_i, ring, counters, ev_i, ev_f, n_ev):
+def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var, settle_s, params, seg_cfg, slot_cfg,
+            seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev):
     """One valid block: baseline learning, the block's residual and its uncertainty, Page's CUSUM, the window and
     step tests, then raise, follow or clear the alarm."""
     tb = params[P_TICK_US] * params[P_BLOCK_TICKS] * 1e-6
@@ -392,6 +500,15 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
     pos = seg_i[s, GI_RING_POS]
     eps_scale = params[P_LP_SCALE_ERR]
     trans = _transient_sd(ring, s, pos, 1, seg_i[s, GI_N_BLOCKS], eps, eps_scale, 1, pos) / tb
+    # the quasi-steady profile's settling lead (issue 24), at every block boundary of the ring; off with the
+    # state estimator, whose model follows the gas inside
+    eps_settle = params[P_SETTLE_EPS] if params[P_LP_EST] == 0.0 else 0.0
+    settle = (eps_settle, float(max(1, np.int64(settle_s / tb + 0.5))), params[P_LP_NOISE_K])
+    st_now = _settle_sd(ring, s, pos, 0, seg_i[s, GI_N_BLOCKS], settle)
+    st_prev = _settle_sd(ring, s, (pos - 1) % ring.shape[1], 1, seg_i[s, GI_N_BLOCKS], settle)
+    st_blk = st_now * st_now + st_prev * st_prev
+    if st_blk > 0.0:
+        trans = math.sqrt(trans * trans + st_blk / (tb * tb))
     # what no instrument explains (line-pack temperature and Z, meter linearity): a floor on every window
     model_var = (params[P_MODEL_FLOOR] * seg_cfg[s, GC_NOMINAL_FLOW]) ** 2
     if trans > 0.0 and floor > 0.0:
@@ -431,9 +548,9 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
         z_b = Z_CLIP
     s_new = _cusum(s, t_end, tb, e, sig_e, z_b, params, seg_f, seg_i)
     fired = _window_tests(s, pos, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q_bar, model_var, params, seg_f,
-                          seg_i, ring)
+                          seg_i, ring, settle)
     step_fired, step_rate, step_sd = _step_tests(s, pos, g, kappa, eps, eps_scale, floor, var_g, model_var, params,
-                                                 seg_f, seg_i, ring)
+                                                 seg_f, seg_i, ring, settle)
     if not learned:
         for wi in range(N_WINDOWS):
             seg_i[s, GI_PERSIST0 + wi] = 0
@@ -443,7 +560,7 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
     triggered = cusum_fired or fired >= 0 or step_fired >= 0
     if triggered and seg_i[s, GI_LATCHED] == 0:
         _raise_alarm(s, t_end, tb, pos, s_new, fired, step_fired, step_rate, step_sd, a, g, kappa, eps, eps_scale,
-                     base_var, var_g, q_bar, params, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev)
+                     base_var, var_g, q_bar, params, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev, settle)
     elif seg_i[s, GI_LATCHED] != 0:
         _follow_latched(s, t_end, pos, s_new, e, sig_e, a, g, kappa, eps, eps_scale, base_var, var_g, q_bar, params,
-                        seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev)
+                        seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev, settle)
