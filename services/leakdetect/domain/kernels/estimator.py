@@ -57,10 +57,11 @@ the last full tick's factorised Jacobian and updates it with its gains, and the 
 stored then. On the estimator tests' traces (30-km line, operations, a silent end, a leak) with full_every 30 the
 block line-pack changes stay within 0.1 kg of the plain EKF's (the line pack's s.d. ~5 kg, a 1 % leak 3.6 kg a
 block) and the variance within -5 % / +8 %; 6 % of the ticks were full on the steady leak trace, 13 % on the
-operations trace. Measured (`python -m benchmarks.detection --suites speed`, estimator rows: 2,000 segments,
-4 meters at 1 Hz, after 10 min of warm-up, one core of the shared dev machine): a full tick ~3.7 us, a kept one
-~0.2 us; the kernel runs within a few % of its speed with the quasi-steady line pack (before: the plain EKF with
-3 Newton iterations, 4.3 against 15.1 M readings/s).
+operations trace; ~10 % on `estimator_speed`'s synthetic lines. Measured (`python -m benchmarks.detection
+--suites speed`, `estimator_speed`: 2,000 segments, 4 meters at 1 Hz, after 10 min of warm-up, one core of the
+shared dev machine under load): a full tick ~3.7 us, a kept one ~0.2 us; the kernels with the estimator on ran at
+0.92-1.04 of their speed with the quasi-steady line pack (before, the plain EKF with 3 Newton iterations every
+tick: 0.18-0.21).
 
 Line pack = sum of M_i, its variance c^T P c (at full ticks). The state (x, covariance, k, c0) lives in the
 segment's block of columns GF_EST0.. of seg_f (layout.py), so checkpoints carry it; the scratch vectors live there
