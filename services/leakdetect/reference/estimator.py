@@ -45,6 +45,7 @@ class ReferenceEstimator:
     gains: dict[int, F64] = field(default_factory=dict)
     jac: F64 = field(default_factory=lambda: np.zeros((0, 0)))
     lp_var: float = math.nan
+    dt: float = math.nan
 
     @property
     def n(self) -> int:
@@ -178,6 +179,7 @@ class ReferenceEstimator:
             self.gains[idx] = gain
         self.p, self.m, self.cov = x[0::2].copy(), x[1::2].copy(), cov
         self.skipped = 0 if settled else math.inf
+        self.dt = dt
         c = self._order(self.dmass(self.p), np.zeros(self.cells))
         self.lp_var = float(c @ self.cov @ c)
 
@@ -185,10 +187,10 @@ class ReferenceEstimator:
         """The line pack and its variance (that of the last full tick, as its covariance)."""
         return float(self.mass(self.p).sum()), self.lp_var
 
-    def leak_response(self, n_ticks: int, x_frac: float, dt: float) -> float:
+    def leak_response(self, n_ticks: int, x_frac: float) -> float:
         """The kernel's est_leak_response: the steady-state filter of the last full tick (its Jacobian, gains and
-        ends) driven by a unit point sink at x_frac; the mean over n_ticks of the residual it shows."""
-        n = self.n
+        ends, over its tick) driven by a unit point sink at x_frac; the mean over n_ticks of the residual it shows."""
+        n, dt = self.n, self.dt
         pos = min(max(x_frac, 0.0), 1.0) * self.cells
         i0 = min(int(pos), self.cells - 1)
         sink = np.zeros(self.cells + 1)

@@ -106,6 +106,9 @@ NC = EST_N_CELLS
 # factorisation has consumed the upper diagonal). ES_W_DIAG (reciprocal pivots), ES_W_LO and ES_W_CP keep the
 # factorised Jacobian of the last full tick for the steps of the kept ticks.
 ES_LPVAR = ES_W_PN
+ES_MSCALE = ES_W_PN + 1  # vol / (R T) of the last full tick (kg/Pa): its C with ES_ZS, for est_leak_response
+ES_ZS = ES_W_PN + 2
+ES_DT = ES_W_PN + 3  # its tick, s
 # A full tick whose gains moved less than this (relative, per end, separately over the pressure and the flow rows)
 # from the previous full tick's says the covariance has settled at the operating point: the ticks after it keep
 # them. Otherwise the next tick is a full one too, so a transient of the covariance (the start, a meter that
@@ -227,7 +230,10 @@ def est_init(st, s, b0, pu, var_pu, pd, var_pd, k, c0_off, q_reg):
         st[s, b0 + ES_KD0 + r] = 0.0
     st[s, b0 + ES_NSKIP] = 1e9  # the first tick is a full one
     st[s, b0 + ES_OK] = 1.0
-    st[s, b0 + ES_LPVAR] = math.nan  # set by the first (full) tick
+    st[s, b0 + ES_LPVAR] = math.nan  # set by the first (full) tick, as the three below
+    st[s, b0 + ES_MSCALE] = math.nan
+    st[s, b0 + ES_ZS] = math.nan
+    st[s, b0 + ES_DT] = math.nan
 
 
 @_jit
@@ -385,6 +391,9 @@ def est_tick(st, s, b0, dt, q_in, var_qin, q_out, var_qout, pu, var_pu, ok_u, pd
         settled = _update(st, s, b0, N - 1, pd, var_pd, b0 + ES_KD0) and settled
     st[s, b0 + ES_NSKIP] = 0.0 if settled else 1e9
     _store_line_pack_var(st, s, b0, zs, vol, rt)
+    st[s, b0 + ES_MSCALE] = vol / rt
+    st[s, b0 + ES_ZS] = zs
+    st[s, b0 + ES_DT] = dt
 
 
 @_jit
@@ -404,7 +413,7 @@ def est_end_flow(st, s, b0, upstream):
 
 
 @_jit
-def est_leak_response(st, s, b0, n_ticks, x_frac, vol, rt, zs, dt):
+def est_leak_response(st, s, b0, n_ticks, x_frac):
     """What share of a leak's rate the balance residual (q_in - q_out - dLP/dt with this filter's line pack)
     shows, averaged over the first n_ticks after an abrupt onset at x_frac of the length (0: upstream end).
 
@@ -415,13 +424,16 @@ def est_leak_response(st, s, b0, n_ticks, x_frac, vol, rt, zs, dt):
     it gives the rate; its spread over the leak's possible positions belongs in the rate's interval.
 
     How: the linear response of the steady-state filter of the last full tick (its factorised Jacobian J at that
-    operating point, C = dM/dp at the current pressures, its gains, the ends it used) to a unit point sink between
-    the grid points beside x_frac: the line's true deviation x+ = J^-1 (C x - dt e) and the filter's
+    operating point and tick, C = dM/dp at the current pressures, its gains, the ends it used) to a unit point sink
+    between the grid points beside x_frac: the line's true deviation x+ = J^-1 (C x - dt e) and the filter's
     xh+ = J^-1 C xh, corrected by the measured end pressures of x with the gains; the residual's mean over n ticks
     telescopes to -c^T xh_n / (n dt). O(n EST_N) flop; the scratch vectors ES_W_G and ES_W_UP (free between
     ticks) carry x and xh, so it must not be called inside a tick."""
-    if n_ticks < 1 or st[s, b0 + ES_OK] == 0.0:
+    if n_ticks < 1 or st[s, b0 + ES_OK] == 0.0 or not (st[s, b0 + ES_DT] > 0.0):
         return math.nan
+    vol_rt = st[s, b0 + ES_MSCALE]
+    zs = st[s, b0 + ES_ZS]
+    dt = st[s, b0 + ES_DT]
     xt = b0 + ES_W_G
     xh = b0 + ES_W_UP
     pos = min(max(x_frac, 0.0), 1.0) * NC
@@ -436,7 +448,7 @@ def est_leak_response(st, s, b0, n_ticks, x_frac, vol, rt, zs, dt):
         for i in range(NC + 1):
             r = 2 * i
             z = 1.0 + zs * st[s, b0 + ES_X0 + r]
-            c = _weight(i) * vol / (rt * z * z)
+            c = _weight(i) * vol_rt / (z * z)
             sink = (1.0 - fr) if i == i0 else (fr if i == i0 + 1 else 0.0)
             st[s, xt + r] = c * st[s, xt + r] - dt * sink
             st[s, xh + r] = c * st[s, xh + r]
@@ -453,5 +465,5 @@ def est_leak_response(st, s, b0, n_ticks, x_frac, vol, rt, zs, dt):
     lp = 0.0
     for i in range(NC + 1):
         z = 1.0 + zs * st[s, b0 + ES_X0 + 2 * i]
-        lp += _weight(i) * vol / (rt * z * z) * st[s, xh + 2 * i]
+        lp += _weight(i) * vol_rt / (z * z) * st[s, xh + 2 * i]
     return -lp / (n_ticks * dt)

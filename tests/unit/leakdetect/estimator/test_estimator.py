@@ -167,9 +167,9 @@ def test_leak_response_matches_the_oracle() -> None:
     st, ref = _filters_before_the_onset(tr)
     for n in (1, 6, 21, 51):
         for x in (0.0, 0.3, LEAK_X_FRAC, 0.5, 1.0):
-            k = est_leak_response(st, 0, 0, n, x, tr.vol, tr.rt, 0.0, TICK_S)
-            assert k == pytest.approx(ref.leak_response(n, x, TICK_S), rel=1e-9)
-    assert np.isnan(est_leak_response(st, 0, 0, 0, 0.5, tr.vol, tr.rt, 0.0, TICK_S))
+            k = est_leak_response(st, 0, 0, n, x)
+            assert k == pytest.approx(ref.leak_response(n, x), rel=1e-9)
+    assert np.isnan(est_leak_response(st, 0, 0, 0, 0.5))
 
 
 # the residual's mean since the onset over the filter's predicted share of the leak: within this of the leak's
@@ -191,16 +191,16 @@ def test_the_rate_from_the_residual_over_the_predicted_response_finds_the_leak(s
         r = _residual(tr, lp)
         k0 = int(np.searchsorted(tr.t_s[1:], LEAK_ONSET_TRACE_S, side="right"))
         for n in (12, 21, 30, 60):
-            share = est_leak_response(st, 0, 0, n, LEAK_X_FRAC, tr.vol, tr.rt, 0.0, TICK_S)
+            share = est_leak_response(st, 0, 0, n, LEAK_X_FRAC)
             rate = r[k0 : k0 + n].mean() / share
             print(f"seed {seed}, {n * TICK_S:.0f} s after the onset: residual {r[k0:k0 + n].mean() / leak:.3f} of "
                   f"the leak, predicted share {share:.3f}, rate {rate / leak:.3f} of the leak")
             assert abs(rate / leak - 1.0) < RATE_FROM_RESPONSE_TOL
     # where the leak is matters early: a leak at an end shows at once (its transmitter sees it), mid-line late
-    early_mid = est_leak_response(st, 0, 0, 12, 0.5, tr.vol, tr.rt, 0.0, TICK_S)
-    early_end = est_leak_response(st, 0, 0, 12, 0.0, tr.vol, tr.rt, 0.0, TICK_S)
+    early_mid = est_leak_response(st, 0, 0, 12, 0.5)
+    early_end = est_leak_response(st, 0, 0, 12, 0.0)
     assert early_mid < 0.5 < 1.0 < early_end
-    assert est_leak_response(st, 0, 0, 360, 0.5, tr.vol, tr.rt, 0.0, TICK_S) == pytest.approx(1.0, abs=0.05)
+    assert est_leak_response(st, 0, 0, 360, 0.5) == pytest.approx(1.0, abs=0.05)
 
 
 def test_end_flow_stand_in_is_the_model_flow_beside_the_end() -> None:
