@@ -237,6 +237,10 @@ def _scalar(fd: FieldDescriptor, rng: random.Random, vocabulary: Sequence[str]) 
 # Values one hostile message may hold in all (repeated fields included): big enough for a request far over
 # every size limit, small enough that making it stays cheap.
 MESSAGE_BUDGET = 60_000
+# Bytes that repeats of one value may add to a message: past every server's 4 MiB cap, but bounded (a 70,000
+# character string repeated 20,000 times was 1.4 GB; copies of a message holding one, 4 GB: the fuzzer ran out
+# of memory).
+REPEAT_BYTES_BUDGET = 6_000_000
 
 
 def hostile_message(
@@ -286,19 +290,22 @@ def _set_field(message: Message, fd: FieldDescriptor, rng: random.Random, vocabu
             count = rng.choice((0, 1, 2, 3, 10, 200)) if rng.random() < 0.95 else 3000
             # Past a few, the items are copies of the first few: as hostile to a server (sizes, repeats, the
             # same bad value many times), and making 200 distinct ones cost 2/3 of a telemetry case.
-            made: list[tuple[Message, int]] = []
+            made: list[tuple[Message, int, int]] = []
+            added_bytes = 0
             for i in range(count):
-                if budget[0] <= 0:
+                if budget[0] <= 0 or added_bytes > REPEAT_BYTES_BUDGET:
                     break
                 item = container.add()
                 if i < 4:
                     before = budget[0]
                     item.CopyFrom(hostile_message(type(item), rng, vocabulary, depth + 1, budget))
-                    made.append((item, before - budget[0]))
+                    made.append((item, before - budget[0], item.ByteSize()))
+                    added_bytes += made[-1][2]
                 else:
-                    original, cost = made[i % len(made)]
+                    original, cost, size = made[i % len(made)]
                     item.CopyFrom(original)
                     budget[0] -= max(cost, 1)
+                    added_bytes += size
         else:
             assert sub_cls is not None
             getattr(message, fd.name).CopyFrom(hostile_message(sub_cls, rng, vocabulary, depth + 1, budget))
@@ -308,7 +315,10 @@ def _set_field(message: Message, fd: FieldDescriptor, rng: random.Random, vocabu
         budget[0] -= count
         values = getattr(message, fd.name)
         if count > 200:  # one value repeated: as hostile, far cheaper to make
-            values.extend([_scalar(fd, rng, vocabulary)] * count)
+            value = _scalar(fd, rng, vocabulary)
+            if isinstance(value, (str, bytes)) and len(value) > 100:
+                count = min(count, REPEAT_BYTES_BUDGET // len(value))
+            values.extend([value] * count)
         else:
             values.extend(_scalar(fd, rng, vocabulary) for _ in range(count))
     else:

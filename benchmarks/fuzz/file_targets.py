@@ -30,6 +30,7 @@ import json
 import os
 import random
 import re
+import shutil
 import sys
 import urllib.parse
 from pathlib import Path
@@ -102,9 +103,7 @@ class NetworkFileTarget(Target):
         self.path = self.folder / "network.yaml"
 
     async def stop(self) -> None:
-        with contextlib.suppress(OSError):
-            self.path.unlink()
-            self.folder.rmdir()
+        shutil.rmtree(self.folder, ignore_errors=True)  # the cases' file and the sampled processes' one
 
     def make_case(self, rng: random.Random) -> Case:
         roll = rng.random()
@@ -219,11 +218,7 @@ class HistoryFileTarget(Target):
         return ("\n".join(lines) + "\n").encode()
 
     async def stop(self) -> None:
-        for p in self.folder.glob("*"):
-            with contextlib.suppress(OSError):
-                p.unlink()
-        with contextlib.suppress(OSError):
-            self.folder.rmdir()
+        shutil.rmtree(self.folder, ignore_errors=True)  # with what a replay case wrote there (--out, --json)
 
     def make_case(self, rng: random.Random) -> Case:
         roll = rng.random()
@@ -431,6 +426,7 @@ class CtlCliTarget(Target):
 
         ctl.parser = self._parser  # type: ignore[method-assign]
         os.chdir(self._cwd)
+        shutil.rmtree(self.folder, ignore_errors=True)  # the token file and any --png a case wrote
 
     def _main(self) -> Any:
         from services.workorders.entrypoints import ctl

@@ -109,3 +109,16 @@ def test_a_canary_late_beside_the_fuzz_but_answered_alone_is_no_failure_and_one_
     down = asyncio.run(run_target(_Served(canary_fails=None), 200, hang_s=5, corpus_root=tmp_path, subprocess_rate=0))
     assert down.canary_failures >= 1 and down.canary_failures == down.canary_calls
     assert any("and alone" in f for f in down.failures), down.failures
+
+
+def test_hostile_messages_stay_bounded_in_bytes() -> None:
+    # Copies of a repeated item holding a 70,000 character string once made 4 GB messages: the fuzzer of the
+    # workorders API ran out of memory (make fuzz).
+    from benchmarks.fuzz.core import REPEAT_BYTES_BUDGET, hostile_message
+    from services.contracts.pipewarden.telemetry.v1 import reading_pb2
+    from services.contracts.pipewarden.workorders.v1 import workorders_service_pb2 as wpb
+
+    rng = random.Random(4)
+    for cls in (reading_pb2.ReadingBatch, wpb.ExecuteWorkOrderCommandRequest, wpb.ListWorkOrdersRequest):
+        largest = max(hostile_message(cls, rng).ByteSize() for _ in range(150))
+        assert largest <= 3 * REPEAT_BYTES_BUDGET, (cls.__name__, largest)
