@@ -112,12 +112,14 @@ def _box_move(cum_a: npt.NDArray[np.float64], lpv: npt.NDArray[np.float64], lpva
 
 
 def _settle_sd(cum_a: npt.NDArray[np.float64], lpv: npt.NDArray[np.float64], lpvar: npt.NDArray[np.float64],
-               invalid_cum: npt.NDArray[np.int64], i: int, k: int, nsb: int, p: DetectorParams) -> float:
+               invalid_cum: npt.NDArray[np.int64], i: int, k: int, nsb: int, p: DetectorParams,
+               eps: float | None = None) -> float:
     """1 s.d. (kg) of the quasi-steady line pack's lead at block k as block i's decision sees it, with i's settling
     time of nsb blocks (kernels.decision._settle_sd): settle_eps of the movement before k in boxes of nsb blocks
     weighted exp(-box), as far as the ring and the valid blocks reach; where they do not reach 4 boxes back, the
     movement after k too."""
-    if not p.settle_eps > 0.0:
+    eps = p.settle_eps if eps is None else eps
+    if not eps > 0.0:
         return 0.0
     age = i - k
     n_back = min(i + 1, p.ring_len) - 1 - age
@@ -136,7 +138,7 @@ def _settle_sd(cum_a: npt.NDArray[np.float64], lpv: npt.NDArray[np.float64], lpv
     ahead = min(nsb, age)
     if cut and ahead > 0 and invalid_cum[k + ahead] == invalid_cum[k]:
         m += _box_move(cum_a, lpv, lpvar, k + ahead, k, p)
-    return p.settle_eps * m
+    return eps * m
 
 
 def _end_blocks(nb: int, p: DetectorParams) -> int:
@@ -150,7 +152,7 @@ def _window(*, i: int, nb: int, ne: int, tvals: npt.NDArray[np.float64], mb: npt
             lpvar: npt.NDArray[np.float64], cum_a: npt.NDArray[np.float64], ahead: npt.NDArray[np.float64],
             invalid_cum: npt.NDArray[np.int64],
             p: DetectorParams, base: tuple[float, float], kap: float,
-            floors: tuple[float, float, float, float, float], nsb: int) -> tuple[float, float]:
+            floors: tuple[float, float, float, float, float], nsb: int, eps_settle: float) -> tuple[float, float]:
     """Imbalance after the baseline over the window of nb blocks ending at block i, each end the mean of ne
     blocks, and its variance; (nan, inf) where the ring would not hold it or a block is invalid."""
     j = i - nb
@@ -167,8 +169,8 @@ def _window(*, i: int, nb: int, ne: int, tvals: npt.NDArray[np.float64], mb: npt
     lp_var = sum(lpvar[e] + lpvar[b] for e, b in ends) / (ne * ne)
     imb = (d_m - d_lp) / ws - (aa + gg * d_q / ws)
     tr = _transient_sd(cum_a, ahead, lpv, i, nb, p, ne) / ws
-    st_end = sum(_settle_sd(cum_a, lpv, lpvar, invalid_cum, i, e, nsb, p) for e, _ in ends) / ne
-    st_start = sum(_settle_sd(cum_a, lpv, lpvar, invalid_cum, i, b, nsb, p) for _, b in ends) / ne
+    st_end = sum(_settle_sd(cum_a, lpv, lpvar, invalid_cum, i, e, nsb, p, eps_settle) for e, _ in ends) / ne
+    st_start = sum(_settle_sd(cum_a, lpv, lpvar, invalid_cum, i, b, nsb, p, eps_settle) for _, b in ends) / ne
     if st_end > 0 or st_start > 0:
         tr = math.sqrt(tr**2 + (st_end**2 + st_start**2) / ws**2)
     if tr > 0 and sig_floor > 0:
@@ -306,12 +308,9 @@ def run_reference(
         var_b = (blk_v + lpvar + np.concatenate([[0.0], lpvar[:-1]])) / tb**2
         nblk = len(b)
         trans = np.array([_transient_sd(cum_a, ahead, lpv, i, 1, p) for i in range(nblk)]) / tb
-        # the settling lead at each block's two ends, with that block's settling time (in blocks)
+        # each block's settling time (in blocks) and the settling allowance's share of the movement
         nsbs = np.maximum(1, (b["settle_s"].to_numpy() / tb + 0.5).astype(np.int64))
-        st_blk = np.array([_settle_sd(cum_a, lpv, lpvar, invalid_cum, i, i, int(nsbs[i]), p) ** 2
-                           + (_settle_sd(cum_a, lpv, lpvar, invalid_cum, i, i - 1, int(nsbs[i]), p) ** 2
-                              if i >= 1 else 0.0) for i in range(nblk)])
-        trans = np.where(st_blk > 0, np.sqrt(trans**2 + st_blk / tb**2), trans)
+        eps_s = p.settle_eps * np.minimum(1.0, b["settle_s"].to_numpy() / p.settle_ref_s)
         sig_floor = p.lp_trans_floor
         if sig_floor > 0:
             trans = np.where(trans > 0, np.sqrt(trans**2 + sig_floor**2), trans)
@@ -408,7 +407,8 @@ def run_reference(
                 win = functools.partial(_window, i=int(i), nb=nb, tvals=tvals, mb=mb, lpv=lpv, cq=cq, cv=cv,
                                         lpvar=lpvar, cum_a=cum_a, ahead=ahead, invalid_cum=invalid_cum, p=p,
                                         base=(aa, gg), kap=kap, floors=(sig_floor, bv, vg, q_bar, model_var),
-                                        nsb=int(nsbs[i]))
+                                        nsb=int(nsbs[i]),
+                                        eps_settle=float(eps_s[i]) if wi < p.settle_windows else 0.0)
                 imb, var_w = win(ne=1)
                 ne = _end_blocks(nb, p)
                 if ne > 1:
@@ -431,11 +431,11 @@ def run_reference(
                     imb_r = (mb[j] - mb[k] - (lpv[j] - lpv[k])) / wr
                     tr = (_transient_sd(cum_a, ahead, lpv, int(i), nb, p) / ws
                           + _transient_sd(cum_a, ahead, lpv, int(j), n_ref, p, newest=int(i)) / wr)
-                    nsb_i = int(nsbs[i])
-                    st = ((_settle_sd(cum_a, lpv, lpvar, invalid_cum, int(i), int(i), nsb_i, p) / ws) ** 2
-                          + (_settle_sd(cum_a, lpv, lpvar, invalid_cum, int(i), int(j), nsb_i, p)
+                    nsb_i, eps_i = int(nsbs[i]), float(eps_s[i])
+                    st = ((_settle_sd(cum_a, lpv, lpvar, invalid_cum, int(i), int(i), nsb_i, p, eps_i) / ws) ** 2
+                          + (_settle_sd(cum_a, lpv, lpvar, invalid_cum, int(i), int(j), nsb_i, p, eps_i)
                              * (1 / ws + 1 / wr)) ** 2
-                          + (_settle_sd(cum_a, lpv, lpvar, invalid_cum, int(i), int(k), nsb_i, p) / wr) ** 2)
+                          + (_settle_sd(cum_a, lpv, lpvar, invalid_cum, int(i), int(k), nsb_i, p, eps_i) / wr) ** 2)
                     if st > 0:
                         tr = math.sqrt(tr**2 + st)
                     if tr > 0 and sig_floor > 0:

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from ..config import P_SETTLE_EPS
+from ..config import P_SETTLE_EPS, P_SETTLE_REF_S, P_SETTLE_WINDOWS
 from ..layout import (
     EV_LEAK,
     EV_LEAK_CLEARED,
@@ -281,18 +281,21 @@ def _window_tests(s, pos, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q
     fired = -1
     # the line-pack variance over which a block counts as one-ended (learning's running mean, P_LEARN_LPV times)
     lpv_sys = params[P_LEARN_LPV] * seg_f[s, GF_LPV_EW]
+    n_settle = np.int64(params[P_SETTLE_WINDOWS])
+    no_settle = (0.0, settle[1], settle[2])
     for wi in range(N_WINDOWS):
         nb = np.int64(params[P_WIN0 + wi])
+        st_w = settle if wi < n_settle else no_settle
         z = np.nan
         mdlr = np.inf
         # one block at each end, or the mean of ne blocks: whichever states the smaller uncertainty (that
         # depends on which noise dominates: the line pack's at the ends, or the meters' over the window)
         imb, var_w = _window(ring, s, pos, nb, 1, seg_i[s, GI_N_BLOCKS], a, g, kappa, eps, eps_scale, floor,
-                             base_var, var_g, q_bar, model_var, settle, lpv_sys)
+                             base_var, var_g, q_bar, model_var, st_w, lpv_sys)
         ne = _end_blocks(nb, end_div, nr)
         if ne > 1:
             imb_e, var_e = _window(ring, s, pos, nb, ne, seg_i[s, GI_N_BLOCKS], a, g, kappa, eps, eps_scale,
-                                   floor, base_var, var_g, q_bar, model_var, settle, lpv_sys)
+                                   floor, base_var, var_g, q_bar, model_var, st_w, lpv_sys)
             if var_e < var_w:
                 imb, var_w = imb_e, var_e
         if var_w < np.inf:
@@ -500,15 +503,10 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
     pos = seg_i[s, GI_RING_POS]
     eps_scale = params[P_LP_SCALE_ERR]
     trans = _transient_sd(ring, s, pos, 1, seg_i[s, GI_N_BLOCKS], eps, eps_scale, 1, pos) / tb
-    # the quasi-steady profile's settling lead (issue 24), at every block boundary of the ring; off with the
-    # state estimator, whose model follows the gas inside
-    eps_settle = params[P_SETTLE_EPS] if params[P_LP_EST] == 0.0 else 0.0
-    settle = (eps_settle, float(max(1, np.int64(settle_s / tb + 0.5))), params[P_LP_NOISE_K])
-    st_now = _settle_sd(ring, s, pos, 0, seg_i[s, GI_N_BLOCKS], settle)
-    st_prev = _settle_sd(ring, s, (pos - 1) % ring.shape[1], 1, seg_i[s, GI_N_BLOCKS], settle)
-    st_blk = st_now * st_now + st_prev * st_prev
-    if st_blk > 0.0:
-        trans = math.sqrt(trans * trans + st_blk / (tb * tb))
+    # the quasi-steady profile's settling lead (issue 24; off with the state estimator, whose model follows the
+    # gas inside): its share of the movement grows with the settling time (the rate times the time to follow)
+    eps_settle = params[P_SETTLE_EPS] * min(1.0, settle_s / params[P_SETTLE_REF_S]) if params[P_LP_EST] == 0.0 else 0.0
+    settle = (eps_settle, float(max(1, int(settle_s / tb + 0.5))), params[P_LP_NOISE_K])
     # what no instrument explains (line-pack temperature and Z, meter linearity): a floor on every window
     model_var = (params[P_MODEL_FLOOR] * seg_cfg[s, GC_NOMINAL_FLOW]) ** 2
     if trans > 0.0 and floor > 0.0:
