@@ -53,7 +53,7 @@ def write_deployment(base: Path, name: str) -> Path:
         "workorders": {"grpc_port": free_port(), "metrics_port": free_port()},
         "console": {"port": free_port(), "metrics_port": free_port()},
         "restart": {"start_seconds": 3, "start_retries": 10},
-        "start_timeout_s": 240,
+        "start_timeout_s": 420,
     }
     path = base / f"{name}.yaml"
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")

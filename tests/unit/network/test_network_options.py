@@ -80,8 +80,9 @@ def test_explicit_accuracy_is_noise_plus_a_uniform_bias_in_the_detector(line) ->
     # the short form keeps its meaning: a 95 % bound of the total error, 1 s.d. is half
     assert _slot(built, "L01-PT-DN")[L.SC_SIGMA_ABS] == pytest.approx(0.001 * 6e6 / 2.0)
     assert _slot(built, "L01-FT-DN")[L.SC_SIGMA_REL] == pytest.approx(0.01 / 2.0)
-    # a mid-line meter fills no kernel role yet (location issues build on it): listed, not silently used
-    assert "L02-PT-MID" in built.unmapped_tags
+    # a mid-line pressure meter fills the segment's first mid-line role, with its own accuracy
+    assert built.tag_role["L02-PT-MID"] == L.ROLE_PRESSURE_MID0
+    assert "L02-PT-MID" not in built.unmapped_tags
 
 
 def test_error_terms_convert_each_part_with_its_unit() -> None:
