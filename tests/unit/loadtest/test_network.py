@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from loadtest import leak
 from loadtest.cli import beyond_scan_rates
 from loadtest.network import main
@@ -57,3 +58,13 @@ def test_a_network_for_a_rate_reads_it_at_its_scan_rates_with_the_demo_city_for_
     soak = PROFILES["soak"].with_overrides(2000, None)
     assert beyond_scan_rates(soak, network, load) <= 1.0
     assert beyond_scan_rates(PROFILES["soak"], demo, ["gw-ds-01", "gw-eh-01", "gw-kb-01"]) > 400
+
+
+def test_a_rate_that_is_not_a_usable_number_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "x.yaml"
+    for rate in ("0", "-5", "nan", "inf", "2000000"):
+        assert main(["--rate", rate, "--out", str(out)]) == 2, rate
+    with pytest.raises(SystemExit) as caught:  # argparse: not a number at all
+        main(["--rate", "fast", "--out", str(out)])
+    assert caught.value.code == 2
+    assert not out.exists()
