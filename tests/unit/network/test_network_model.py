@@ -285,6 +285,28 @@ def test_garbage_files_are_refused(tmp_path: Path, content: str | bytes, message
         load_network(path)
 
 
+def test_a_file_over_the_size_cap_is_refused_before_it_is_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.network import _loader
+
+    path = tmp_path / "huge.yaml"
+    path.write_text(DEMO_NETWORK_PATH.read_text())
+    monkeypatch.setattr(_loader, "MAX_NETWORK_FILE_BYTES", path.stat().st_size - 1)
+    with pytest.raises(NetworkFileError, match=r"is larger than .* MiB"):
+        load_network(path)
+    monkeypatch.setattr(_loader, "MAX_NETWORK_FILE_BYTES", path.stat().st_size)
+    assert load_network(path).tags  # exactly at the cap is accepted
+
+
+def test_a_device_that_never_ends_is_refused_at_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.network import _loader
+
+    monkeypatch.setattr(_loader, "MAX_NETWORK_FILE_BYTES", 1024 * 1024)
+    with pytest.raises(NetworkFileError, match="is larger than"):
+        load_network("/dev/zero")
+
+
 def test_missing_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(NetworkFileError, match="cannot be read"):
         load_network(tmp_path / "absent.yaml")
