@@ -21,16 +21,6 @@ from . import layout as L
 
 F64 = npt.NDArray[np.float64]
 
-# Issue 24's settling allowance (kernels.decision._settle_sd): its parameters follow the layout's (`layout.N_P`)
-# in the parameter vector, indexed here while layout.py is being extended for mid-line meters; a later tidy-up may
-# move them there.
-P_SETTLE_EPS = L.N_P
-P_SETTLE_WAVE = L.N_P + 1
-P_SETTLE_MAX_S = L.N_P + 2
-P_SETTLE_REF_S = L.N_P + 3
-P_SETTLE_WINDOWS = L.N_P + 4
-N_P_ALL = L.N_P + 5
-
 
 @dataclass(frozen=True)
 class DetectorParams:
@@ -236,7 +226,7 @@ class DetectorParams:
     settle_windows: int = 1
 
     def to_array(self) -> F64:
-        p = np.zeros(N_P_ALL)
+        p = np.zeros(L.N_P)
         p[L.P_TICK_US] = round(self.tick_s * 1e6)
         p[L.P_BLOCK_TICKS] = self.block_ticks
         for i, w in enumerate(self.windows_blocks):
@@ -349,13 +339,13 @@ class DetectorParams:
                 raise ValueError(f"{name} must be finite and >= 0, got {v}")
         if not (math.isfinite(self.settle_ref_s) and self.settle_ref_s > 0.0):
             raise ValueError(f"settle_ref_s must be finite and > 0, got {self.settle_ref_s}")
-        p[P_SETTLE_REF_S] = self.settle_ref_s
+        p[L.P_SETTLE_REF_S] = self.settle_ref_s
         if not 0 <= self.settle_windows <= L.N_WINDOWS:
             raise ValueError(f"settle_windows must be 0..{L.N_WINDOWS}, got {self.settle_windows}")
-        p[P_SETTLE_WINDOWS] = self.settle_windows
-        p[P_SETTLE_EPS] = self.settle_eps
-        p[P_SETTLE_WAVE] = self.settle_wave_factor
-        p[P_SETTLE_MAX_S] = self.settle_max_s
+        p[L.P_SETTLE_WINDOWS] = self.settle_windows
+        p[L.P_SETTLE_EPS] = self.settle_eps
+        p[L.P_SETTLE_WAVE] = self.settle_wave_factor
+        p[L.P_SETTLE_MAX_S] = self.settle_max_s
         return p
 
     @property

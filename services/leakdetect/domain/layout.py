@@ -498,4 +498,10 @@ P_EST_QREG = P_EST_FRIC + 1  # its friction law's regularisation flow, fraction 
 P_EST_EPS = P_EST_QREG + 1  # its transient allowance: the decision's eps_lp when the estimator is on
 P_EST_FULL_EVERY = P_EST_EPS + 1  # its covariance is propagated at least every this many ticks ...
 P_EST_MOVE = P_EST_FULL_EVERY + 1  # ... and whenever an end flow moved this much since (fraction of nominal)
-N_P = P_EST_MOVE + 1
+# --- issue 24 settling allowance (kernels.decision._settle_sd, kernels.line_pack._settle_time; DetectorParams) ---
+P_SETTLE_EPS = P_EST_MOVE + 1  # 1-s.d. share of the decayed line-pack movement at settle_ref_s
+P_SETTLE_WAVE = P_SETTLE_EPS + 1  # settling time at least this many acoustic crossings L / c
+P_SETTLE_MAX_S = P_SETTLE_WAVE + 1  # ... and at most this, s
+P_SETTLE_REF_S = P_SETTLE_MAX_S + 1  # the share grows with the settling time up to this, s
+P_SETTLE_WINDOWS = P_SETTLE_REF_S + 1  # the allowance applies to this many shortest windows (and the step tests)
+N_P = P_SETTLE_WINDOWS + 1

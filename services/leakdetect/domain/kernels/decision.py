@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 
-from ..config import P_SETTLE_EPS, P_SETTLE_REF_S, P_SETTLE_WINDOWS
 from ..layout import (
     EV_LEAK,
     EV_LEAK_CLEARED,
@@ -58,6 +57,9 @@ from ..layout import (
     P_LP_TRANS_FLOOR,
     P_MODEL_FLOOR,
     P_PERSIST,
+    P_SETTLE_EPS,
+    P_SETTLE_REF_S,
+    P_SETTLE_WINDOWS,
     P_STEP_REF,
     P_TICK_US,
     P_WIN0,

@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 
-from ..config import P_SETTLE_MAX_S, P_SETTLE_WAVE
 from ..layout import (
     ES_C0,
     ES_K,
@@ -29,6 +28,8 @@ from ..layout import (
     P_EST_MOVE,
     P_EST_QREG,
     P_EST_SINK,
+    P_SETTLE_MAX_S,
+    P_SETTLE_WAVE,
     ROLE_FLOW_IN,
     ROLE_FLOW_OUT,
     ROLE_PRESSURE_DOWN,
