@@ -246,7 +246,7 @@ def parse_network(document: Mapping[str, Any], path: Path | str = "<memory>") ->
     tags: dict[str, Tag] = {}
     tag_fields = {
         "id", "segment", "position_km", "kind", "unit", "range", "scan_period_s", "gateway", "accuracy",
-        "confined_space",
+        "confined_space", "redundancy_group",
     }  # fmt: skip
     for entry_name, raw in _entries(path, document, "tags", "id"):
         e = _Entry(path, entry_name, raw, tag_fields)
@@ -286,6 +286,7 @@ def parse_network(document: Mapping[str, Any], path: Path | str = "<memory>") ->
             gateway_id=gateway_id,
             accuracy=_accuracy(path, entry_name, e.raw.get("accuracy"), tag_kind, range_min, range_max),
             confined_space=confined,
+            redundancy_group=e.text("redundancy_group") if "redundancy_group" in e.raw else None,
         )
 
     connected = {s.from_node for s in segments.values()} | {s.to_node for s in segments.values()}
@@ -293,6 +294,7 @@ def parse_network(document: Mapping[str, Any], path: Path | str = "<memory>") ->
         if node_id not in connected:
             raise NetworkFileError(path, f"nodes ({node_id})", "no segment connects to this node")
     network = Network(name, gas, nodes, segments, gateways, tags)
+    _check_redundancy_groups(path, network)
     _check_instrumented_ends(path, network)
     return network
 
@@ -461,6 +463,35 @@ def _gas(path: Path, raw: object) -> GasProperties:
         if getattr(gas, name) >= 0.5:
             e.fail(f"{name} {getattr(gas, name):g} is not a natural gas's (must be below 0.5)")
     return gas
+
+
+# Redundant meters measure one quantity at one point: one meter run or one tapping, a few metres at most.
+REDUNDANT_SPREAD_M = END_TOLERANCE_M
+REDUNDANT_KINDS = (TagKind.PRESSURE, TagKind.FLOW, TagKind.TEMPERATURE)
+
+
+def _check_redundancy_groups(path: Path, network: Network) -> None:
+    """A redundancy group: two or more tags of one segment, of one kind (pressure, flow or temperature: a methane
+    sensor watches its own manhole), within REDUNDANT_SPREAD_M of each other."""
+    for name, tags in network.redundancy_groups.items():
+        entry = f"tags (redundancy_group {name!r}: {', '.join(t.tag_id for t in tags)})"
+        if len(tags) < 2:
+            raise NetworkFileError(path, entry, "a redundancy group needs two or more tags; this one has one")
+        first = tags[0]
+        for tag in tags[1:]:
+            if tag.segment_id != first.segment_id:
+                raise NetworkFileError(path, entry, f"its tags are on different segments ({first.segment_id}, "
+                                       f"{tag.segment_id}): redundant meters measure one point of one segment")
+            if tag.kind is not first.kind:
+                raise NetworkFileError(path, entry, f"its tags measure different kinds ({first.kind.value}, "
+                                       f"{tag.kind.value}): redundant meters measure one quantity")
+        if first.kind not in REDUNDANT_KINDS:
+            raise NetworkFileError(path, entry, f"{first.kind.value} sensors cannot be redundant (each watches its "
+                                   f"own place); allowed: {', '.join(k.value for k in REDUNDANT_KINDS)}")
+        spread = max(t.position_m for t in tags) - min(t.position_m for t in tags)
+        if spread > REDUNDANT_SPREAD_M:
+            raise NetworkFileError(path, entry, f"its tags are {spread:g} m apart: redundant meters measure one "
+                                   f"point (at most {REDUNDANT_SPREAD_M:g} m apart)")
 
 
 def _check_instrumented_ends(path: Path, network: Network) -> None:

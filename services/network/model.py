@@ -152,6 +152,9 @@ class Tag:
     gateway_id: str
     accuracy: Accuracy
     confined_space: bool = False  # methane sensors: manhole, vault or utility tunnel
+    # Redundant meters: tags of one segment that measure the same quantity at the same point share a group name;
+    # the detector cross-checks them, outvotes a failed one and names it (None: a meter of its own).
+    redundancy_group: str | None = None
 
     @property
     def position_km(self) -> float:
@@ -187,6 +190,15 @@ class Network:
     def tags_of_segment(self, segment_id: str) -> tuple[Tag, ...]:
         """The segment's tags ordered by position along it."""
         return self._tags_by_segment[segment_id]
+
+    @cached_property
+    def redundancy_groups(self) -> Mapping[str, tuple[Tag, ...]]:
+        """Group name -> its redundant tags, ordered by tag id (the first is the group's primary)."""
+        grouped: dict[str, list[Tag]] = {}
+        for tag in self.tags.values():
+            if tag.redundancy_group is not None:
+                grouped.setdefault(tag.redundancy_group, []).append(tag)
+        return {name: tuple(sorted(tags, key=lambda t: t.tag_id)) for name, tags in sorted(grouped.items())}
 
     def tags_of_gateway(self, gateway_id: str) -> tuple[Tag, ...]:
         return tuple(t for t in self.tags.values() if t.gateway_id == gateway_id)
