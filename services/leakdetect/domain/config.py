@@ -152,6 +152,13 @@ class DetectorParams:
     # ... or when its line-pack variance exceeds this multiple of its running mean (an end transmitter lost,
     # an estimator unsure): the block says little and its errors are not the ones kappa should measure.
     learn_lp_var_ratio: float = 4.0
+    # ... or when it lies inside a settling time after an operation (a set-point or demand move): the settling
+    # allowance's lead at its end (`kernels.settle._settle_sd`, whatever the line-pack model) exceeds this many
+    # s.d. of the block. Measured on the estimator tests' 30-km line (movement over 4 settling times, in block
+    # s.d.): steady 5-34 (the movement beyond noise that noise itself leaves; at most 10 at the 0.3 share), after
+    # its -5 % set-point move ~1000-2800, an hour after its +15 % demand move still 50-300. Per-block meter noise
+    # (`learn_transient_ratio`'s scale) is far too fine for it: at 0.5 no block of the steady line was quiet.
+    learn_settle_ratio: float = 20.0
     # Periodic re-learning, s (0 = never). A candidate baseline is fitted beside detection over a learning
     # window and adopted only if no alarm was raised or latched and the CUSUM stayed below
     # `relearn_cusum_frac` * cusum_h during it, and its offset agrees, within `relearn_agree_sd` s.d. of their
@@ -346,6 +353,9 @@ class DetectorParams:
         p[L.P_SETTLE_EPS] = self.settle_eps
         p[L.P_SETTLE_WAVE] = self.settle_wave_factor
         p[L.P_SETTLE_MAX_S] = self.settle_max_s
+        if not (math.isfinite(self.learn_settle_ratio) and self.learn_settle_ratio > 0.0):
+            raise ValueError(f"learn_settle_ratio must be finite and > 0, got {self.learn_settle_ratio}")
+        p[L.P_LEARN_SETTLE] = self.learn_settle_ratio
         return p
 
     @property

@@ -504,4 +504,5 @@ P_SETTLE_WAVE = P_SETTLE_EPS + 1  # settling time at least this many acoustic cr
 P_SETTLE_MAX_S = P_SETTLE_WAVE + 1  # ... and at most this, s
 P_SETTLE_REF_S = P_SETTLE_MAX_S + 1  # the share grows with the settling time up to this, s
 P_SETTLE_WINDOWS = P_SETTLE_REF_S + 1  # the allowance applies to this many shortest windows (and the step tests)
-N_P = P_SETTLE_WINDOWS + 1
+P_LEARN_SETTLE = P_SETTLE_WINDOWS + 1  # learning skips a block whose settling lead exceeds this many of its s.d.
+N_P = P_LEARN_SETTLE + 1

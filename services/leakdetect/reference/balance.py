@@ -329,13 +329,17 @@ def run_reference(
         learned_at = len(b) + 1
         # issue 24: blocks of a transient are not learned from (kernels.learning._block_is_quiet): the line-pack
         # model's error (eps_lp of the movement through the block before, the block and at its end's rate) over
-        # the s.d. its meters explain, or a line-pack variance far over its running mean
+        # the s.d. its meters explain, or inside a settling time after an operation, or a line-pack variance far
+        # over its running mean
         lpv_ew = 0.0
         for i in vi[warm[vi]]:
             moving = (p.eps_lp * float(cum_a[i] - cum_a[i - 2] + ahead[i]) / tb) if i >= 2 else np.inf
             sd_meters = np.sqrt(max(float(blk_v[i] + lpvar[i] + lpvar[i - 1]), 0.0)) / tb
-            quiet = moving <= p.learn_transient_ratio * sd_meters and not (
-                lpv_ew > 0.0 and lpvar[i] > p.learn_lp_var_ratio * lpv_ew)
+            # ... or a settling line: the settling allowance over the settling time before the block's end
+            settling = _settle_sd(cum_a, lpv, lpvar, invalid_cum, int(i), int(i), int(nsbs[i]), p,
+                                  float(eps_s[i])) / tb if i >= 2 else np.inf
+            quiet = (moving <= p.learn_transient_ratio * sd_meters and settling <= p.learn_settle_ratio * sd_meters
+                     and not (lpv_ew > 0.0 and lpvar[i] > p.learn_lp_var_ratio * lpv_ew))
             lpv_ew = float(lpvar[i]) if lpv_ew <= 0.0 else lpv_ew + (float(lpvar[i]) - lpv_ew) / 120.0
             if not quiet:
                 continue

@@ -78,6 +78,7 @@ from ..layout import (
 )
 from .common import _emit, _jit, _jit_inline
 from .learning import _learn_step
+from .settle import _settle_sd
 
 BIAS_ALLOWANCE = 2.0
 Z_CLIP = 3.5  # cap of one block's contribution to the CUSUM: one bad block must not raise an alarm alone
@@ -119,63 +120,6 @@ def _transient_sd(ring, s, pos, nb, n_blocks, eps_state, eps_scale, ne, newest):
     a_start = ring[s, (j + 1) % nr, R_A] - ring[s, (j - ne) % nr, R_A]
     d_lp = ring[s, pos, R_LP] - ring[s, j, R_LP]
     return math.sqrt((eps_state * a_end) ** 2 + (eps_state * a_start) ** 2 + (eps_scale * d_lp) ** 2)
-
-
-# weights of the settling lead's boxes of ages [0, 1), [1, 2), [2, 3), [3, 4) settling times: exp(-age) stepwise
-SETTLE_BOXES = 4
-SETTLE_BOX_DECAY = math.exp(-1.0)
-
-
-@_jit_inline
-def _box_move(ring, s, a, b, noise_k):
-    """Line-pack movement (kg) between the ring positions b (older) and a: the blocks' movement beyond noise
-    (R_A), or the net change over the span beyond noise if larger (a slow demand move hides below each block's
-    noise and shows over several)."""
-    mv = ring[s, a, R_A] - ring[s, b, R_A]
-    net = abs(ring[s, a, R_LP] - ring[s, b, R_LP]) - noise_k * math.sqrt(ring[s, a, R_LP_VAR] + ring[s, b, R_LP_VAR])
-    return max(mv, net)
-
-
-@_jit_inline
-def _settle_sd(ring, s, p, age, n_blocks, settle):
-    """1 s.d. (kg) of the quasi-steady line pack's lead over the gas inside at the block boundary p of the ring,
-    `age` blocks before the newest; settle = (eps, settling time in blocks, lp_noise_k) from `_decide`.
-
-    The profile takes the end pressures as they are, while the gas between them follows by diffusion over the
-    segment's settling time T_s (line_pack._settle_time): after a set-point move the profile leads (or, where the
-    flows' packing term overshoots, lags) the true line pack by up to a third of the movement on a long line, and
-    the lead decays as the line settles. So `eps` of the line-pack movement before p counts (`_box_move`),
-    weighted exp(-age / T_s) in steps of T_s (four boxes: O(1) from the ring, however long T_s), as far as the
-    ring and the valid blocks reach. Where they do not reach four settling times back (the hour's window's start,
-    after an outage), the movement over the settling time after p stands in for what they cannot show: a line
-    moving just after p was moving at p. The two ends of a window count as independent: the lead's share of the
-    movement changes through a move (it peaks and decays while the movement goes on), so a difference of leads
-    would miss most of it (tried: the false alarms came back)."""
-    eps = settle[0]
-    if not (eps > 0.0):
-        return 0.0
-    nr = ring.shape[1]
-    n_back = min(n_blocks, nr) - 1 - age
-    nsb = np.int64(settle[1])
-    m = 0.0
-    cut = n_back < SETTLE_BOXES * nsb
-    wgt = 1.0
-    hi = 0
-    for box in range(SETTLE_BOXES):
-        lo = min((box + 1) * nsb, n_back)
-        if lo > hi:
-            a = (p - hi) % nr
-            b = (p - lo) % nr
-            if ring[s, a, R_INVALID] != ring[s, b, R_INVALID]:
-                cut = True  # an invalid block (no line pack, or a silent meter): the history ends there
-                break
-            m += wgt * _box_move(ring, s, a, b, settle[2])
-        hi = lo
-        wgt *= SETTLE_BOX_DECAY
-    ahead = min(nsb, age)
-    if cut and ahead > 0 and ring[s, (p + ahead) % nr, R_INVALID] == ring[s, p, R_INVALID]:
-        m += _box_move(ring, s, (p + ahead) % nr, p, settle[2])
-    return eps * m
 
 
 @_jit_inline
@@ -523,7 +467,7 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
         # the first learning, "learn now" and periodic re-learning (kernels/learning.py); no decision before the
         # first baseline, but the windows below still state the sensitivity
         _learn_step(s, t_end, blk_m, blk_q, blk_v, d_lp, lp_var, lp_prev_var, model_var, tb, params, slot_cfg, seg_f,
-                    seg_i, ring, counters, ev_i, ev_f, n_ev)
+                    seg_i, ring, counters, ev_i, ev_f, n_ev, settle_s)
         if seg_i[s, GI_LEARNED] != 0:  # a baseline adopted with this block takes effect with it
             kappa = seg_f[s, GF_KAPPA]
             a = seg_f[s, GF_BASE_A]

@@ -4,7 +4,8 @@
 One learning window is open at a time (`GI_LEARN_MODE`): the first learning (after `P_LEARN_AFTER_US`), a
 "learn now" (`GI_LEARN_CMD_T`, set by the facade), or a periodic re-learning (`P_RELEARN_US`). The window's
 blocks are summed into `GF_B_*` beside detection, which goes on with the baseline in use (`GF_BASE_*`).
-Blocks of a transient are left out (`_block_is_quiet`). The first learning and "learn now" are adopted when
+Blocks of a transient, and those inside a settling time after an operation, are left out (`_block_is_quiet`).
+The first learning and "learn now" are adopted when
 their window is full. A re-learning's candidate is adopted only if its window saw no alarm and a low CUSUM and
 its offset agrees with the baseline in use and with the last confirmed one (`GF_ANC_*`): a leak shows as an
 offset step, so a re-learning cannot take one into the baseline; a larger change waits for a human's "this
@@ -96,11 +97,16 @@ from ..layout import (
     P_LEARN_BLOCKS,
     P_LEARN_GROUP,
     P_LEARN_LPV,
+    P_LEARN_SETTLE,
     P_LEARN_TRANS,
+    P_LP_NOISE_K,
     P_RELEARN_AGREE,
     P_RELEARN_CHECKS,
     P_RELEARN_CUSUM,
     P_RELEARN_US,
+    P_SETTLE_EPS,
+    P_SETTLE_MAX_S,
+    P_SETTLE_REF_S,
     P_TICK_US,
     R_A,
     R_INVALID,
@@ -120,6 +126,7 @@ from ..layout import (
     SC_SIGMA_REL,
 )
 from .common import _emit, _jit
+from .settle import _settle_sd
 
 # the running mean of the line-pack variance forgets over this many blocks (an hour at 30 s): a lasting change
 # (an estimator settling, a transmitter replaced) becomes the new normal within the hour
@@ -144,12 +151,27 @@ def _block_movement_sd(ring, s, pos, n_blocks, eps, tb):
 
 
 @_jit
-def _block_is_quiet(s, pos, n_blocks, blk_v, lp_var, lp_prev_var, tb, params, seg_f, ring):
+def _settle_learn(settle_s, tb, params):
+    """The settling allowance as learning applies it (`decision._settle_sd`'s `settle`): the quasi-steady
+    profile's share of the decayed movement whatever the line-pack model (a block inside a settling time after
+    an operation is a transient's, and the state estimator's residual follows a move over that time too)."""
+    eps = params[P_SETTLE_EPS] * min(1.0, settle_s / params[P_SETTLE_REF_S])
+    return (eps, float(max(1, int(settle_s / tb + 0.5))), params[P_LP_NOISE_K])
+
+
+@_jit
+def _block_is_quiet(s, pos, n_blocks, blk_v, lp_var, lp_prev_var, tb, params, seg_f, ring, settle):
     """Whether a valid block may be learned from: its line-pack model error small beside what its meters
-    explain (`P_LEARN_TRANS`), its line-pack variance not far over its running mean (`P_LEARN_LPV`)."""
+    explain (`P_LEARN_TRANS`), its settling lead small beside them (`P_LEARN_SETTLE`: an operation's set-point or
+    demand move settles over the segment's settling time, `_settle_learn`), its line-pack variance not far over its
+    running mean (`P_LEARN_LPV`)."""
     sd_meters = math.sqrt(max(blk_v + lp_var + lp_prev_var, 0.0)) / tb
     moving = _block_movement_sd(ring, s, pos, n_blocks, params[P_EPS_LP], tb)
     if moving > params[P_LEARN_TRANS] * sd_meters:
+        return False
+    if n_blocks < 3:
+        return False
+    if _settle_sd(ring, s, pos, 0, n_blocks, settle) / tb > params[P_LEARN_SETTLE] * sd_meters:
         return False
     ew = seg_f[s, GF_LPV_EW]
     return not (ew > 0.0 and lp_var > params[P_LEARN_LPV] * ew)
@@ -345,7 +367,7 @@ def _adopt_candidate(s, t_end, params, seg_f, seg_i, counters, ev_i, ev_f, n_ev)
 
 @_jit
 def _learn_step(s, t_end, blk_m, blk_q, blk_v, d_lp, lp_var, lp_prev_var, model_var, tb, params, slot_cfg, seg_f,
-                seg_i, ring, counters, ev_i, ev_f, n_ev):
+                seg_i, ring, counters, ev_i, ev_f, n_ev, settle_s):
     """A valid block after the warm-up: open, feed, close and judge the learning window (see the module's
     docstring). Detection goes on with the baseline in use throughout."""
     mode = seg_i[s, GI_LEARN_MODE]
@@ -383,7 +405,8 @@ def _learn_step(s, t_end, blk_m, blk_q, blk_v, d_lp, lp_var, lp_prev_var, model_
                     params, seg_f, seg_i, counters, ev_i, ev_f, n_ev)
             return
     pos = seg_i[s, GI_RING_POS]
-    quiet = _block_is_quiet(s, pos, seg_i[s, GI_N_BLOCKS], blk_v, lp_var, lp_prev_var, tb, params, seg_f, ring)
+    quiet = _block_is_quiet(s, pos, seg_i[s, GI_N_BLOCKS], blk_v, lp_var, lp_prev_var, tb, params, seg_f, ring,
+                            _settle_learn(settle_s, tb, params))
     _update_lpv_mean(s, lp_var, seg_f)
     if mode in (LM_IDLE, LM_PENDING):
         return
@@ -438,8 +461,10 @@ def _ring_block_usable(s, pos, age, back, n_blocks, t0_us, t1_us, tb, params, se
     q = (p - 1) % nr
     if ring[s, q, R_TIME] < t0_us or ring[s, p, R_TIME] > t1_us or ring[s, p, R_INVALID] != ring[s, q, R_INVALID]:
         return False
+    # the ring keeps no settling time: the longest (P_SETTLE_MAX_S) stands in, so a refit errs on the quiet side
     return _block_is_quiet(s, p, n_blocks - age, ring[s, p, R_V] - ring[s, q, R_V], ring[s, p, R_LP_VAR],
-                           ring[s, q, R_LP_VAR], tb, params, seg_f, ring)
+                           ring[s, q, R_LP_VAR], tb, params, seg_f, ring,
+                           _settle_learn(params[P_SETTLE_MAX_S], tb, params))
 
 
 @_jit

@@ -160,3 +160,36 @@ def test_a_human_confirms_a_rejected_candidate_by_its_period() -> None:
     (ev,) = [e for e in decode_events(drain(state.ev_i, state.ev_f, state.n_ev))
              if isinstance(e, events.BaselineLearned)]
     assert ev.source == L.LS_LEAK_FREE and ev.window_start_us == t0 and ev.kappa == 1.2
+
+
+def test_blocks_inside_a_settling_time_after_an_operation_are_not_learned_from() -> None:
+    """A "learn now" just before the 30-km line's -5 % supply set-point move (then +15 % demand): the blocks of
+    the settling line are left out, so the window is not filled while the line settles and no baseline is
+    learned from the move. Taking them (the settling check off) learns a baseline the move bent: its offset
+    moved by several times its s.d. from the initial one, learned steady, on a line without a leak."""
+    from tests.unit.leakdetect.estimator.sim import OPS_START_S, detector_config, detector_readings
+    from tests.unit.leakdetect.estimator.sim import T0_US as SIM_T0_US
+
+    ops = detector_readings("ops")
+
+    def run(**kw: float) -> tuple[DetectorState, list[events.BaselineLearned]]:
+        st = DetectorState.new(detector_config(), DetectorParams(learn_window_s=1800.0, **kw))
+        st.seg_i[0, L.GI_LEARN_CMD_T] = SIM_T0_US + int((OPS_START_S - 300.0) * 1e6)
+        return st, _of(decode_events(process_batch(st, *ops)), events.BaselineLearned)
+
+    skipping, learned = run()
+    assert [b.source for b in learned] == [L.LS_INITIAL]  # the steady first hour is learned as before
+    taking, bent = run(learn_settle_ratio=1e9)
+    first, again = bent
+    assert again.source == L.LS_LEARN_NOW
+    q = again.throughput_kg_per_s
+    assert abs(_prediction(again, q) - _prediction(first, q)) > 3.0 * first.offset_sd_kg_per_s
+    # what made the difference: the blocks after the move that only the settling check left out
+    assert skipping.seg_i[0, L.GI_LEARN_SKIPPED_TOTAL] >= taking.seg_i[0, L.GI_LEARN_SKIPPED_TOTAL] + 60
+    assert skipping.seg_i[0, L.GI_LEARN_MODE] == L.LM_COMMANDED  # still waiting for a settled line
+
+
+def test_settling_ratio_refuses_zero_negative_or_infinite_values() -> None:
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="learn_settle_ratio"):
+            DetectorParams(learn_settle_ratio=bad).to_array()
