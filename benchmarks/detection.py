@@ -1123,6 +1123,17 @@ def _demo_keys(scored: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _subset(text: str) -> tuple[int, int]:
+    """--transient-subset LEAK_LAYOUTS,FREE_RUNS: two counts >= 0."""
+    try:
+        a, b = (int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--transient-subset wants LEAK_LAYOUTS,FREE_RUNS, got {text!r}") from None
+    if a < 0 or b < 0:
+        raise argparse.ArgumentTypeError(f"--transient-subset counts must be >= 0, got {text!r}")
+    return a, b
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a small version of each suite (smoke test)")
@@ -1136,6 +1147,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--param", action="append", default=[], type=_param, metavar="NAME=VALUE",
                     help="a DetectorParams override for the issue-24 suites (repeatable), e.g. line_pack_estimator=1")
     ap.add_argument("--replot", action="store_true", help="only redraw the figures from an existing report")
+    ap.add_argument("--transient-subset", type=_subset, default=None, metavar="LEAK_LAYOUTS,FREE_RUNS",
+                    help="issue 24's suites in part (a short run): the 1 %% leaks of transient_leaks' first "
+                         "LEAK_LAYOUTS layouts and transient_free's first FREE_RUNS runs (recorded in the report)")
     args = ap.parse_args(argv)
     from benchmarks import layout_suites, transient_suites
 
@@ -1180,7 +1194,7 @@ def main(argv: list[str] | None = None) -> int:
     layout_names = {s for s in suites if s in layout_suites.SUITES}
     scen += layout_suites.scenarios(layout_names, args.quick)
     transient_names = {s for s in suites if s in transient_suites.SUITES}
-    scen += transient_suites.scenarios(transient_names, args.quick, dict(args.param))
+    scen += transient_suites.scenarios(transient_names, args.quick, dict(args.param), args.transient_subset)
     ran = _run_pool(scen, args.workers) if scen else []
     t_suite = time.perf_counter() - t_start
     results = [r for r in ran if "error" not in r]
@@ -1220,6 +1234,9 @@ def main(argv: list[str] | None = None) -> int:
         # issue 24: say whether the figures had re-learning, never pass a learned-once baseline off as re-learned
         report["relearn"] = ("available" if caps["relearn_every_s"] or caps["learn_now"] else "unavailable")
         report["detector_param_overrides"] = dict(args.param)
+        report["transient_subset"] = (None if args.transient_subset is None else
+                                      {"leak_layouts_1pct": args.transient_subset[0],
+                                       "free_runs": args.transient_subset[1]})
     if SPEED_SUITE in suites:
         t_speed = time.perf_counter()
         spd = speed(n_segments=1000 if args.quick else 10_000, seconds=60 if args.quick else 120,

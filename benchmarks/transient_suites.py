@@ -144,9 +144,12 @@ def _layout_indices(n: int, quick: bool) -> list[int]:
 
 
 # ---------------------------------------------------------------------------------------------- scenarios
-def scenarios(suites: set[str] | frozenset[str], quick: bool, params: dict[str, Any] | None = None
-              ) -> list[dict[str, Any]]:
-    """The suites' scenarios (plain dicts for the worker processes), fixed by the seed."""
+def scenarios(suites: set[str] | frozenset[str], quick: bool, params: dict[str, Any] | None = None,
+              subset: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+    """The suites' scenarios (plain dicts for the worker processes), fixed by the seed. subset (leak layouts,
+    leak-free runs): a reproducible part of the full suites for a short run: transient_leaks' 1 % leaks on its
+    first layouts only (all three conditions), transient_free's first runs (each on its own layout); the same
+    scenarios, seeds and all, as in the full suites."""
     k = 0 if quick else 1
     out: list[dict[str, Any]] = []
     if "transient_leaks" in suites:
@@ -195,6 +198,13 @@ def scenarios(suites: set[str] | frozenset[str], quick: bool, params: dict[str, 
                         "weekend_factor": float(rng.uniform(*WEEKEND_FACTOR)),
                         "drift_per_week": float(rng.uniform(*SEASONAL_DRIFT_PER_WEEK)),
                         "start_hour": 0.0, "seed": int(rng.integers(1 << 30))})
+    if subset is not None:
+        leak_layouts = sorted({sc["layout"] for sc in out if sc["suite"] == "transient_leaks"})[:subset[0]]
+        free = [sc for sc in out if sc["suite"] == "transient_free"][:subset[1]]
+        out = [sc for sc in out if (sc["suite"] == "transient_leaks" and sc["pct"] == GOAL_PCT
+                                    and sc["layout"] in leak_layouts)
+               or (sc["suite"] == "transient_free" and any(sc is f for f in free))
+               or sc["suite"] not in ("transient_leaks", "transient_free")]
     for i, sc in enumerate(out):
         sc["id"] = i
         if params:
