@@ -22,7 +22,7 @@ METHANE_REACH_SD_M = 50.0
 # Slack on top of the wave's travel time over the segment when joining a location to a rupture.
 _JOIN_SLACK_S = 10.0
 
-HEALTH_NAMES = ("unknown", "ok", "stale", "flatlined", "stuck", "implausible_rate")
+HEALTH_NAMES = ("unknown", "ok", "stale", "flatlined", "stuck", "implausible_rate", "outvoted")
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from .kernels.learning import (
     ring_reach_us,
 )
 from .kernels.location import _c0_sd, calibrate
+from .kernels.redundancy import MAXM, MI_HEALTH, N_RV, N_RVF, member_events, new_state, vote_kernel
 from .network_config import NetworkDetectorConfig, config_from_network
 
 if TYPE_CHECKING:
@@ -73,9 +74,11 @@ class _Model:
         # every tag of the pipeline's segments: the detectors' own first (by segment and role: the mid-line pressure
         # meters included), then the rest (mid-line flow meters, pressure meters beyond layout.N_PMID, extra
         # sensors), which are accepted and not used by the detectors
+        # (redundant meters: the primary fills the role, the other members of its group follow the role tags)
         used = sorted(built.tag_role, key=lambda t: (built.tag_segment[t], built.tag_role[t]))
-        rest = sorted(t.tag_id for t in network.tags.values()
-                      if t.segment_id in seg_set and t.tag_id not in built.tag_role)
+        used += sorted(t for t in built.tag_member if t not in built.tag_role)
+        rest = sorted(t.tag_id for t in network.tags.values() if t.segment_id in seg_set
+                      and t.tag_id not in built.tag_role and t.tag_id not in built.tag_member)
         self.tag_ids: tuple[str, ...] = (*used, *rest)
         self.tag_index = {t: i for i, t in enumerate(self.tag_ids)}
         n = len(self.tag_ids)
@@ -90,8 +93,14 @@ class _Model:
             if tid in built.tag_role:
                 self.seg_of_tag[i], self.role_of_tag[i] = built.tag_segment[tid], built.tag_role[tid]
         self.n_used = len(used)
+        # redundant meters: (group, member) of each tag, -1 for the others; their readings go through the vote
+        self.group_of_tag = np.full(n, -1, np.int64)
+        self.member_of_tag = np.full(n, -1, np.int64)
+        for tid, (g, m) in built.tag_member.items():
+            self.group_of_tag[self.tag_index[tid]], self.member_of_tag[self.tag_index[tid]] = g, m
+        self.grp_cfg, self.mem_cfg = built.group_arrays()
         self.role_tags: list[dict[int, str]] = [{} for _ in self.segment_ids]
-        for tid in used:
+        for tid in built.tag_role:
             self.role_tags[built.tag_segment[tid]][built.tag_role[tid]] = tid
         self.length_m = [network.segments[s].length_m for s in self.segment_ids]
         self.wave_speed = [float(cfg.seg_cfg[i, L.GC_WAVE_SPEED]) for i in range(len(self.segment_ids))]
@@ -116,6 +125,10 @@ class Pipeline:
                                {t.tag_id: t.position_m for t in model.network.tags.values()}, params.block_s,
                                tuple(float(b) * params.block_s for b in params.windows_blocks))
         self.last_events: list[DetectorEvent] = []  # the named detector events of the last feed / advance
+        # the redundant meters' vote (`kernels.redundancy`); not in the checkpoint: it re-learns its members' offsets
+        # within LEARN_N readings of a restart, voting the plain median meanwhile
+        self._vote = new_state(len(model.built.groups))
+        self._member_events: list[DetectorEvent] = []
 
     # --- building ------------------------------------------------------------------------------------------
     @classmethod
@@ -252,12 +265,42 @@ class Pipeline:
             raise ValueError(f"quality codes outside 0..{QUALITY_MAX}")
         if not si_units:
             v = v * self._model.scale[idx] + self._model.offset[idx]
+        voted: tuple[npt.NDArray, ...] | None = None
+        if self._model.built.groups:
+            (idx, t_us, v, q), voted = self._vote_members(idx, t_us, v, q)
         seg = self._model.seg_of_tag[idx]
         role = self._model.role_of_tag[idx]
+        if voted is not None and voted[0].size:
+            seg, role = np.concatenate([seg, voted[0]]), np.concatenate([role, voted[1]])
+            t_us, v = np.concatenate([t_us, voted[2]]), np.concatenate([v, voted[3]])
+            q = np.concatenate([q, np.full(voted[0].size, QUALITY_GOOD, np.int64)])
         if n and int(seg.min()) < 0:  # tags the detectors do not use: not theirs to count as dropped
             used = seg >= 0
             seg, role, t_us, v, q = seg[used], role[used], t_us[used], v[used], q[used]
         return self._take(process_batch(self._state, seg, role, t_us, v, q))
+
+    def _vote_members(self, idx: npt.NDArray[np.int64], t_us: npt.NDArray[np.int64], v: npt.NDArray[np.float64],
+                      q: npt.NDArray[np.int64]) -> tuple[tuple[npt.NDArray, ...], tuple[npt.NDArray, ...]]:
+        """The readings split: (the others' idx, time, value, quality), and the roles' voted readings that replace
+        the redundant members' (segment, role, time, value)."""
+        g = self._model.group_of_tag[idx]
+        sel = g >= 0
+        n = int(sel.sum())
+        out_seg, out_role = np.empty(n, np.int64), np.empty(n, np.int64)
+        out_t, out_v = np.empty(n, np.int64), np.empty(n)
+        if n:
+            order = np.argsort(t_us[sel], kind="stable")
+            cap = max(64, n)
+            ev_i, ev_f, n_ev = np.zeros((cap, N_RV), np.int64), np.zeros((cap, N_RVF)), np.zeros(1, np.int64)
+            grp_f, mem_f, mem_i = self._vote
+            k = int(vote_kernel(g[sel][order], self._model.member_of_tag[idx[sel]][order], t_us[sel][order],
+                                v[sel][order], q[sel][order], self._model.grp_cfg, self._model.mem_cfg, grp_f, mem_f,
+                                mem_i, self._state.slot_f, out_seg, out_role, out_t, out_v, ev_i, ev_f, n_ev))
+            out_seg, out_role, out_t, out_v = out_seg[:k], out_role[:k], out_t[:k], out_v[:k]
+            self._member_events.extend(member_events(ev_i[: n_ev[0]], ev_f[: n_ev[0]], self._model.built.groups,
+                                                     self._state.seg_f[:, L.GF_MDLR0 + 2]))
+        keep = ~sel
+        return (idx[keep], t_us[keep], v[keep], q[keep]), (out_seg, out_role, out_t, out_v)
 
     def advance_to(self, time_unix_s: float) -> list[Alarm]:
         """Move every segment's clock on without readings (silent tags become stale, open fronts expire)."""
@@ -265,6 +308,9 @@ class Pipeline:
 
     def _take(self, raw: npt.NDArray[np.void]) -> list[Alarm]:
         self.last_events = decode_events(raw) if raw.size else []
+        if self._member_events:  # the redundant meters' health changes, named by tag
+            self.last_events = [*self._member_events, *self.last_events]
+            self._member_events = []
         return self._book.apply(self.last_events) if self.last_events else []
 
     # --- status --------------------------------------------------------------------------------------------
@@ -310,12 +356,26 @@ class Pipeline:
             monitoring=math.isfinite(best),
             mdlr_kg_per_s=best,
             windows=windows,
-            sensor_health={tag: HEALTH_NAMES[int(health[r])] for r, tag in self._model.role_tags[i].items()},
+            sensor_health={**{tag: HEALTH_NAMES[int(health[r])] for r, tag in self._model.role_tags[i].items()},
+                           **self._member_health(i)},
             block_residual_kg_per_s=float(self._state.seg_f[i, L.GF_LAST_E]),
             block_residual_sd_kg_per_s=float(self._state.seg_f[i, L.GF_LAST_SIGMA]),
             cusum=float(self._state.seg_f[i, L.GF_CUSUM]),
             baseline=self._baseline(i),
         )
+
+    def _member_health(self, i: int) -> dict[str, str]:
+        """The redundant meters of segment i by tag, as the vote judges them (the role's own health is the
+        voted value's, under the primary's tag unless the primary itself failed)."""
+        out: dict[str, str] = {}
+        mem_i = self._vote[2]
+        for g, grp in enumerate(self._model.built.groups):
+            if grp.segment == i:
+                for m, tag in enumerate(grp.tag_ids):
+                    code = int(mem_i[g * MAXM + m, MI_HEALTH])
+                    if m > 0 or code != L.HEALTH_OK:
+                        out[tag] = HEALTH_NAMES[code] if 0 <= code < len(HEALTH_NAMES) else str(code)
+        return out
 
     # --- learning (issue 24) -------------------------------------------------------------------------------
     def learn_now(self, segment_id: str, at_unix_s: float) -> None:

@@ -171,6 +171,9 @@ class SensorHealthChanged:
     health: int
     previous: int
     mdlr_kg_per_s: float  # the segment's 4-min MDLR before the change (inf while not monitoring)
+    # a redundant meter (`kernels.redundancy`): its tag (the role has several) and why it was outvoted; "" otherwise
+    tag_id: str = ""
+    cause: str = ""
 
 
 @dataclass(frozen=True, slots=True)

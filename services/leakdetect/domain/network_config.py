@@ -53,6 +53,23 @@ END_TOLERANCE_M = 5.0  # an instrument this close to an end is that end's
 
 
 @dataclass
+class RedundantGroup:
+    """A role filled by redundant meters (`Tag.redundancy_group`): the vote (`kernels.redundancy`) takes their
+    readings and hands the role one voted value; `tag_ids[0]`, the primary, is the role's tag."""
+
+    segment: int
+    role: int
+    tag_ids: tuple[str, ...]
+    sigma_rel: tuple[float, ...]  # 1 s.d. of each member's total error (as `instrument_sigma`), SI
+    sigma_abs: tuple[float, ...]
+    scan_period_s: tuple[float, ...]
+    ratio: tuple[bool, ...]  # the member's offset is a share of its reading (flow meters) rather than in SI
+    reference: int  # kernels.redundancy.REF_*: the model that arbitrates a pair
+    friction_k: float  # the friction prior k (Pa^2 / (kg/s)^2) for pressure references
+    x_frac: float  # a mid-line pressure's position, fraction of the length
+
+
+@dataclass
 class NetworkDetectorConfig:
     """A detector configuration plus the mapping of the model's tags onto (segment, role)."""
 
@@ -61,6 +78,22 @@ class NetworkDetectorConfig:
     tag_segment: dict[str, int] = field(default_factory=dict)
     tag_role: dict[str, int] = field(default_factory=dict)
     unmapped_tags: list[str] = field(default_factory=list)  # tags of the segments that fill no role
+    groups: list[RedundantGroup] = field(default_factory=list)  # roles filled by redundant meters
+    tag_member: dict[str, tuple[int, int]] = field(default_factory=dict)  # tag -> (group, member) of `groups`
+
+    def group_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(grp_cfg, mem_cfg) of `kernels.redundancy` for `groups`."""
+        from .kernels import redundancy as R
+
+        grp_cfg = np.zeros((len(self.groups), R.N_RG))
+        mem_cfg = np.zeros((len(self.groups) * R.MAXM, R.N_MC))
+        for g, grp in enumerate(self.groups):
+            grp_cfg[g, [R.RG_SEG, R.RG_ROLE, R.RG_N, R.RG_REF, R.RG_K, R.RG_XFRAC]] = (
+                grp.segment, grp.role, len(grp.tag_ids), grp.reference, grp.friction_k, grp.x_frac)
+            for m in range(len(grp.tag_ids)):
+                mem_cfg[g * R.MAXM + m, [R.MC_SIGMA_REL, R.MC_SIGMA_ABS, R.MC_SCAN_S, R.MC_RATIO]] = (
+                    grp.sigma_rel[m], grp.sigma_abs[m], grp.scan_period_s[m], float(grp.ratio[m]))
+        return grp_cfg, mem_cfg
 
     def index_arrays(self, tag_ids: list[str] | tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
         """(segment_idx, role_idx) for a list of tag ids; unknown tags map to -1 (dropped and counted)."""
@@ -134,6 +167,8 @@ def _midline_pressure_roles(network: Network, seg: Segment) -> dict[str, tuple[i
     cands: dict[float, str] = {}
     for tag in network.tags_of_segment(seg.segment_id):
         x = tag.position_m
+        if _secondary(network, tag):
+            continue  # a redundant meter votes through its group's primary
         if (tag.kind is TagKind.PRESSURE and END_TOLERANCE_M < x < seg.length_m - END_TOLERANCE_M
                 and not any(abs(x - y) <= END_TOLERANCE_M for y in cands)):
             cands[x] = tag.tag_id
@@ -146,6 +181,42 @@ def _midline_pressure_roles(network: Network, seg: Segment) -> dict[str, tuple[i
             chosen.append(left[int(np.argmin([abs(x - goal) for x in left]))])
         xs = sorted(chosen)
     return {cands[x]: (L.ROLE_PRESSURE_MID0 + j, x) for j, x in enumerate(xs)}
+
+
+def _secondary(network: Network, tag: Tag) -> bool:
+    """A redundant meter that is not its group's primary (the role is filled through the primary)."""
+    group = tag.redundancy_group
+    return group is not None and network.redundancy_groups[group][0].tag_id != tag.tag_id
+
+
+# the most redundant meters one role takes (kernels.redundancy.MAXM); more are left unmapped
+MAX_REDUNDANT = 4
+
+
+def _group_of(network: Network, primary: Tag, segment: int, role: int, seg: Segment, k0: float) -> RedundantGroup:
+    """The vote's configuration of a primary's group, each member's error as the detector reads it."""
+    from .kernels import redundancy as R
+
+    members = network.redundancy_groups[primary.redundancy_group or ""][:MAX_REDUNDANT]
+    rel, abs_, scan, ratio = [], [], [], []
+    for tag in members:
+        conv = conversion_to_si(tag.kind, tag.unit, network.gas.specific_gravity)
+        lo, hi = sorted((conv.to_si(tag.range_min), conv.to_si(tag.range_max)))
+        sigma_rel, sigma_abs = instrument_sigma(tag, hi - lo, conv.scale)
+        if tag.kind is TagKind.FLOW:  # the low-flow floor, as the role's own
+            sigma_abs = max(sigma_abs, 0.0005 * max(abs(lo), abs(hi)) / ACCURACY_COVERAGE_FACTOR)
+        rel.append(sigma_rel)
+        abs_.append(sigma_abs)
+        scan.append(tag.scan_period_s)
+        ratio.append(tag.kind is TagKind.FLOW and sigma_rel > 0.0)
+    reference = {L.ROLE_FLOW_IN: R.REF_FLOW_OTHER_END, L.ROLE_FLOW_OUT: R.REF_FLOW_OTHER_END,
+                 L.ROLE_PRESSURE_UP: R.REF_PRESSURE_UP, L.ROLE_PRESSURE_DOWN: R.REF_PRESSURE_DOWN}.get(role, R.REF_NONE)
+    if role >= L.ROLE_PRESSURE_MID0:
+        reference = R.REF_PRESSURE_MID
+    if reference != R.REF_FLOW_OTHER_END and not k0 > 0.0:
+        reference = R.REF_NONE
+    return RedundantGroup(segment, role, tuple(t.tag_id for t in members), tuple(rel), tuple(abs_), tuple(scan),
+                          tuple(ratio), reference, k0, primary.position_m / seg.length_m)
 
 
 def config_from_network(
@@ -184,6 +255,8 @@ def config_from_network(
         for j, (_, x_m) in enumerate(sorted(mid_role.values())):
             cfg.seg_cfg[i, L.GC_PMID_X0 + j] = x_m / seg.length_m
         for tag in network.tags_of_segment(sid):
+            if _secondary(network, tag):
+                continue  # mapped with its group's primary below
             conv = conversion_to_si(tag.kind, tag.unit, network.gas.specific_gravity)
             lo, hi = sorted((conv.to_si(tag.range_min), conv.to_si(tag.range_max)))
             span = hi - lo
@@ -228,4 +301,12 @@ def config_from_network(
             )
             out.tag_segment[tag.tag_id] = i
             out.tag_role[tag.tag_id] = role
+            if tag.redundancy_group is not None:
+                group = _group_of(network, tag, i, role, seg, float(cfg.seg_cfg[i, L.GC_LOC_K0]))
+                for m, member in enumerate(group.tag_ids):
+                    out.tag_member[member] = (len(out.groups), m)
+                out.groups.append(group)
+        for tag in network.tags_of_segment(sid):
+            if _secondary(network, tag) and tag.tag_id not in out.tag_member:
+                out.unmapped_tags.append(tag.tag_id)  # its primary fills no role, or the group is too large
     return out

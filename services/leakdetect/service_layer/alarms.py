@@ -116,7 +116,8 @@ class AlarmTracker:
     def _health(
         self, info: SegmentInfo, runtime: SegmentRuntime, ev: E.SensorHealthChanged, segment_mdlr_kg_per_s: float
     ) -> pb.SensorHealthEvent:
-        tag_id = info.role_tags.get(ev.role, f"{info.segment_id}/role{ev.role}")
+        # a redundant meter names itself (the role has several); the others are the role's one tag
+        tag_id = ev.tag_id or info.role_tags.get(ev.role, f"{info.segment_id}/role{ev.role}")
         previous = runtime.tag_health.get(tag_id, ev.previous)
         runtime.tag_health[tag_id] = ev.health
         return pb.SensorHealthEvent(
@@ -126,7 +127,7 @@ class AlarmTracker:
             district=info.district,
             health=ev.health,  # type: ignore[arg-type]
             previous_health=int(previous),  # type: ignore[arg-type]
-            detail=_HEALTH_DETAIL.get(ev.health, ""),
+            detail=ev.cause or _HEALTH_DETAIL.get(ev.health, ""),
             change_time_unix_us=ev.time_us,
             # Not ev.mdlr_kg_per_s: the core takes that before the change, and it is infinite while not monitoring.
             segment_mdlr_kg_per_s=published_mdlr(segment_mdlr_kg_per_s),

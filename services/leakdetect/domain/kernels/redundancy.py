@@ -1,0 +1,392 @@
+"""Redundant meters (issue 19): a role filled by two or more meters (`Tag.redundancy_group`). `vote_kernel` runs
+before the detectors on a batch: it takes the members' readings, cross-checks them, outvotes a failed one and
+hands the role one voted reading per reading of its leader (the first healthy member), in SI.
+
+How a member is judged, after the group has learned (its first `LEARN_N` leader readings with every member
+fresh) each member's fixed offset from the group mean (`MF_ALIGN`: a ratio for meters whose error is a share of
+the reading, else in SI) and the group's offset from the physical model (`RGF_REF_ANCHOR`):
+
+- flat-lined: exactly the same value `FLAT_N` readings running (`layout.HEALTH_FLATLINED`);
+- noisy: its reading-to-reading scatter (1 s.d., from first differences) beyond its stated 1 s.d. total error and
+  `NOISY_K` times the quietest other's (`HEALTH_OUTVOTED`);
+- with two or more healthy partners: drifted, its deviation from the median (itself included, so that the
+  healthy ones are not pulled) averaged over `DEV_N` readings beyond `DRIFT_K` times its 1 s.d. stated error, i.e.
+  beyond its stated 95 % accuracy (`HEALTH_OUTVOTED`; `HEALTH_STUCK` when it stopped moving while the median
+  moved);
+- with one partner: when the two disagree beyond `DRIFT_K` s.d. of the worse, the physical model arbitrates: the
+  balance (a flow meter against the other end's flow) or the steady friction model (a pressure against the
+  other end's pressure and the flow, p_u^2 - p_d^2 = k q|q|, k the segment's prior), each member's offset from
+  the model averaged over `REF_N` readings against the group's learned offset; the one `ARB_RATIO` times farther
+  off and beyond its 1 s.d. error is failed. Without a model (temperature, a missing meter) the pair stays
+  undecided and votes its mean.
+
+The voted value: the median of the healthy, fresh members' aligned values (the mean of two, the one of one); a
+failed member recovers after `RECOVER_N` readings within its error. Health changes of members are events of
+their own (`RV_*` columns), named by tag by the facade (`_pipeline`). Kernel and `reference.redundancy` (its
+oracle) follow the same steps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from services.network.quality import QUALITY_BAD, QUALITY_UNCERTAIN
+
+from ..events import SensorHealthChanged
+from ..layout import (
+    HEALTH_FLATLINED,
+    HEALTH_OK,
+    HEALTH_STUCK,
+    N_ROLES,
+    ROLE_FLOW_IN,
+    ROLE_FLOW_OUT,
+    ROLE_PRESSURE_DOWN,
+    ROLE_PRESSURE_UP,
+    SF_HELD,
+)
+
+# A member that disagrees with its partners beyond its stated accuracy (drifted, noisy), outvoted. Not yet in
+# pipewarden.leakdetect.v1.SensorHealth (proto3 carries the 6; the lead adds SENSOR_HEALTH_OUTVOTED = 6).
+HEALTH_OUTVOTED = 6
+MAXM = 4  # members per group at most
+
+# --- group configuration (float) ---
+RG_SEG, RG_ROLE, RG_N, RG_REF, RG_K, RG_XFRAC = range(6)
+N_RG = 6
+# reference model of RG_REF: none, the other end's flow, friction from the other end, mid-line friction
+REF_NONE, REF_FLOW_OTHER_END, REF_PRESSURE_UP, REF_PRESSURE_DOWN, REF_PRESSURE_MID = range(5)
+# --- member configuration (float) ---
+MC_SIGMA_REL, MC_SIGMA_ABS, MC_SCAN_S, MC_RATIO = range(4)
+N_MC = 4
+# --- group state (float) ---
+RGF_LEARN_N, RGF_REF_SUM, RGF_REF_N, RGF_REF_ANCHOR, RGF_LEARNED = range(5)
+N_RGF = 5
+# --- member state (float) ---
+(MF_VALUE, MF_TIME, MF_ALIGN, MF_ALIGN_SUM, MF_EW_DEV, MF_NOISE_VAR, MF_EW_REF, MF_STUCK_ANCHOR,
+ MF_CONS_ANCHOR) = range(9)
+N_MF = 9
+# --- member state (int) ---
+MI_HEALTH, MI_FLAT_N, MI_STUCK_N, MI_CLEAR_N, MI_N, MI_DEV_N, MI_REF_N = range(7)
+N_MI = 7
+# --- member events: ints (group, member, time, new health, old health), floats (deviation / s.d., noise ratio) ---
+RV_GROUP, RV_MEMBER, RV_TIME, RV_NEW, RV_OLD = range(5)
+N_RV = 5
+RVF_DEV, RVF_NOISE, RVF_CAUSE = range(3)
+N_RVF = 3
+# why a member was outvoted (RVF_CAUSE)
+CAUSE_DEVIATES, CAUSE_NOISY, CAUSE_MODEL = range(3)
+
+LEARN_N = 600  # leader readings with every member fresh that the offsets are learned over
+FRESH_SCANS = 3.0  # a member's last reading is current within this many scan periods
+DEV_N = 60.0  # readings the deviation from the partners is averaged over
+REF_N = 120.0  # ... and the offset from the model
+NOISE_N = 60.0  # ... and the reading-to-reading scatter
+FLAT_N = 60  # exactly equal readings in a row: flat-lined
+DRIFT_K = 2.0  # s.d. of the stated error (its 95 % accuracy) a member may deviate by
+NOISY_K = 3.0  # scatter this many times the quietest partner's (and beyond its stated error): noisy
+STUCK_FRAC = 0.05  # changes below this share of the s.d. count as not moving
+STUCK_N = 60  # readings not moving while the median moved beyond DRIFT_K s.d.: stuck
+ARB_RATIO = 2.0  # the model must put one member this many times farther off than the other
+RECOVER_N = 600  # readings within its error before a failed member votes again
+
+
+@njit(cache=True, error_model="numpy")
+def _sigma(mem_cfg, ms, v):
+    r = mem_cfg[ms, MC_SIGMA_REL] * v
+    a = mem_cfg[ms, MC_SIGMA_ABS]
+    return math.sqrt(r * r + a * a)
+
+
+@njit(cache=True, error_model="numpy")
+def _aligned(mem_cfg, mem_f, ms, v):
+    if mem_cfg[ms, MC_RATIO] != 0.0:
+        return v / (1.0 + mem_f[ms, MF_ALIGN])
+    return v - mem_f[ms, MF_ALIGN]
+
+
+@njit(cache=True, error_model="numpy")
+def _fresh(mem_cfg, mem_f, ks, t):
+    """Whether member slot ks has a reading and it is current at time t (us)."""
+    last = mem_f[ks, MF_TIME]
+    return last >= 0.0 and float(t) - last <= FRESH_SCANS * mem_cfg[ks, MC_SCAN_S] * 1e6
+
+
+@njit(cache=True, error_model="numpy")
+def _median(buf, n):
+    """Median of buf[:n] (n <= MAXM), sorting it in place (insertion sort: a handful of values)."""
+    for i in range(1, n):
+        x = buf[i]
+        j = i - 1
+        while j >= 0 and buf[j] > x:
+            buf[j + 1] = buf[j]
+            j -= 1
+        buf[j + 1] = x
+    if n % 2 == 1:
+        return buf[n // 2]
+    return 0.5 * (buf[n // 2 - 1] + buf[n // 2])
+
+
+@njit(cache=True, error_model="numpy")
+def _reference(g, grp_cfg, slot_f):
+    """The model's value of the group's quantity from the detectors' held tick means (nan: none)."""
+    kind = int(grp_cfg[g, RG_REF])
+    base = int(grp_cfg[g, RG_SEG]) * N_ROLES
+    if kind == REF_FLOW_OTHER_END:
+        other = ROLE_FLOW_OUT if int(grp_cfg[g, RG_ROLE]) == ROLE_FLOW_IN else ROLE_FLOW_IN
+        return slot_f[base + other, SF_HELD]
+    if kind == REF_NONE:
+        return math.nan
+    q = 0.5 * (slot_f[base + ROLE_FLOW_IN, SF_HELD] + slot_f[base + ROLE_FLOW_OUT, SF_HELD])
+    kq = grp_cfg[g, RG_K] * q * abs(q)
+    if kind == REF_PRESSURE_UP:
+        pd = slot_f[base + ROLE_PRESSURE_DOWN, SF_HELD]
+        p2 = pd * pd + kq
+    else:
+        pu = slot_f[base + ROLE_PRESSURE_UP, SF_HELD]
+        p2 = pu * pu - (kq if kind == REF_PRESSURE_DOWN else grp_cfg[g, RG_XFRAC] * kq)
+    return math.sqrt(p2) if p2 > 0.0 else math.nan
+
+
+@njit(cache=True, error_model="numpy")
+def _set_member_health(g, m, ms, new, t, dev, noise, mem_i, ev_i, ev_f, n_ev, cause=CAUSE_DEVIATES):
+    old = mem_i[ms, MI_HEALTH]
+    if new == old:
+        return
+    mem_i[ms, MI_HEALTH] = new
+    mem_i[ms, MI_CLEAR_N] = 0
+    k = n_ev[0]
+    if k < ev_i.shape[0]:
+        ev_i[k, RV_GROUP] = g
+        ev_i[k, RV_MEMBER] = m
+        ev_i[k, RV_TIME] = t
+        ev_i[k, RV_NEW] = new
+        ev_i[k, RV_OLD] = old
+        ev_f[k, RVF_DEV] = dev
+        ev_f[k, RVF_NOISE] = noise
+        ev_f[k, RVF_CAUSE] = cause
+        n_ev[0] = k + 1
+
+
+@njit(cache=True, error_model="numpy")
+def vote_kernel(grp, mem, time_us, value, quality, grp_cfg, mem_cfg, grp_f, mem_f, mem_i, slot_f,
+                out_seg, out_role, out_t, out_v, ev_i, ev_f, n_ev):
+    """Readings of redundant members (group index, member index, time us, SI value, quality), in time order, in;
+    voted readings of their roles (segment, role, time, value) out. Returns how many were written."""
+    n_out = 0
+    buf = np.empty(MAXM)
+    for r in range(grp.shape[0]):
+        g = grp[r]
+        m = mem[r]
+        if g < 0 or g >= grp_cfg.shape[0] or m < 0 or m >= int(grp_cfg[g, RG_N]):
+            continue
+        v = value[r]
+        t = time_us[r]
+        if quality[r] == QUALITY_BAD or quality[r] == QUALITY_UNCERTAIN or not math.isfinite(v):
+            continue
+        ms = g * MAXM + m
+        prev_t = mem_f[ms, MF_TIME]
+        if float(t) <= prev_t:
+            continue  # a retry's duplicate or out of order
+        n_m = int(grp_cfg[g, RG_N])
+        prev_v = mem_f[ms, MF_VALUE]
+        sig = _sigma(mem_cfg, ms, v)
+        fresh_us = FRESH_SCANS * mem_cfg[ms, MC_SCAN_S] * 1e6
+        # reading-to-reading scatter and exact repeats
+        if prev_t >= 0.0 and float(t) - prev_t <= fresh_us:
+            d = v - prev_v
+            if mem_i[ms, MI_N] < 2:
+                mem_f[ms, MF_NOISE_VAR] = 0.5 * d * d
+            else:
+                mem_f[ms, MF_NOISE_VAR] += (0.5 * d * d - mem_f[ms, MF_NOISE_VAR]) / NOISE_N
+        if prev_t >= 0.0 and v == prev_v:
+            mem_i[ms, MI_FLAT_N] += 1
+        else:
+            mem_i[ms, MI_FLAT_N] = 0
+        mem_f[ms, MF_VALUE] = v
+        mem_f[ms, MF_TIME] = float(t)
+        mem_i[ms, MI_N] += 1
+        a_m = _aligned(mem_cfg, mem_f, ms, v)
+        m_ok = mem_i[ms, MI_HEALTH] == HEALTH_OK
+        # the healthy, fresh partners
+        n_oth = 0
+        other = -1
+        min_noise = math.inf
+        for k in range(n_m):
+            ks = g * MAXM + k
+            if k == m or mem_i[ks, MI_HEALTH] != HEALTH_OK or not _fresh(mem_cfg, mem_f, ks, t):
+                continue
+            buf[n_oth] = _aligned(mem_cfg, mem_f, ks, mem_f[ks, MF_VALUE])
+            n_oth += 1
+            other = k
+            min_noise = min(min_noise, mem_f[ks, MF_NOISE_VAR])
+        cons = math.nan
+        if n_oth == 1:
+            cons = buf[0]
+        elif n_oth >= 2:
+            if m_ok:
+                buf[n_oth] = a_m
+                cons = _median(buf, n_oth + 1)
+            else:
+                cons = _median(buf, n_oth)
+        if cons == cons:
+            if mem_i[ms, MI_DEV_N] == 0:
+                mem_f[ms, MF_EW_DEV] = a_m - cons
+            else:
+                mem_f[ms, MF_EW_DEV] += (a_m - cons - mem_f[ms, MF_EW_DEV]) / DEV_N
+            mem_i[ms, MI_DEV_N] += 1
+        ref = _reference(g, grp_cfg, slot_f)
+        if ref == ref:
+            off = a_m / ref - 1.0 if mem_cfg[ms, MC_RATIO] != 0.0 else a_m - ref
+            if mem_i[ms, MI_REF_N] == 0:
+                mem_f[ms, MF_EW_REF] = off
+            else:
+                mem_f[ms, MF_EW_REF] += (off - mem_f[ms, MF_EW_REF]) / REF_N
+            mem_i[ms, MI_REF_N] += 1
+        if grp_f[g, RGF_LEARNED] == 0.0:
+            # learning the members' offsets from the group mean, on the primary's readings with every member fresh
+            all_fresh = m == 0
+            mean = 0.0
+            for k in range(n_m):
+                ks = g * MAXM + k
+                if not _fresh(mem_cfg, mem_f, ks, t):
+                    all_fresh = False
+                mean += mem_f[ks, MF_VALUE]
+            mean /= n_m
+            if all_fresh and mean != 0.0:
+                for k in range(n_m):
+                    ks = g * MAXM + k
+                    vk = mem_f[ks, MF_VALUE]
+                    mem_f[ks, MF_ALIGN_SUM] += vk / mean - 1.0 if mem_cfg[ks, MC_RATIO] != 0.0 else vk - mean
+                grp_f[g, RGF_LEARN_N] += 1.0
+                if ref == ref:
+                    grp_f[g, RGF_REF_SUM] += mean / ref - 1.0 if mem_cfg[ms, MC_RATIO] != 0.0 else mean - ref
+                    grp_f[g, RGF_REF_N] += 1.0
+                if grp_f[g, RGF_LEARN_N] >= LEARN_N:
+                    for k in range(n_m):
+                        ks = g * MAXM + k
+                        mem_f[ks, MF_ALIGN] = mem_f[ks, MF_ALIGN_SUM] / grp_f[g, RGF_LEARN_N]
+                        mem_i[ks, MI_DEV_N] = 0
+                        mem_i[ks, MI_REF_N] = 0
+                    grp_f[g, RGF_REF_ANCHOR] = (grp_f[g, RGF_REF_SUM] / grp_f[g, RGF_REF_N]
+                                                if grp_f[g, RGF_REF_N] >= 0.5 * LEARN_N else math.nan)
+                    grp_f[g, RGF_LEARNED] = 1.0
+        elif m_ok:
+            noise_ratio = math.sqrt(mem_f[ms, MF_NOISE_VAR]) / sig if sig > 0.0 else 0.0
+            dev_ratio = mem_f[ms, MF_EW_DEV] / sig if sig > 0.0 else 0.0
+            # not moving while the median moved (three or more: the median is the truth's stand-in)
+            if abs(v - mem_f[ms, MF_STUCK_ANCHOR]) <= STUCK_FRAC * sig and cons == cons:
+                mem_i[ms, MI_STUCK_N] += 1
+            else:
+                mem_i[ms, MI_STUCK_N] = 0
+                mem_f[ms, MF_STUCK_ANCHOR] = v
+                mem_f[ms, MF_CONS_ANCHOR] = cons
+            if mem_i[ms, MI_FLAT_N] >= FLAT_N:
+                _set_member_health(g, m, ms, HEALTH_FLATLINED, t, dev_ratio, noise_ratio, mem_i, ev_i, ev_f, n_ev)
+            elif (n_oth >= 1 and mem_i[ms, MI_N] > NOISE_N and noise_ratio > 1.0
+                  and mem_f[ms, MF_NOISE_VAR] > NOISY_K * NOISY_K * min_noise):
+                _set_member_health(g, m, ms, HEALTH_OUTVOTED, t, dev_ratio, noise_ratio, mem_i, ev_i, ev_f, n_ev,
+                                   CAUSE_NOISY)
+            elif (n_oth >= 2 and mem_i[ms, MI_STUCK_N] >= STUCK_N
+                  and abs(cons - mem_f[ms, MF_CONS_ANCHOR]) > DRIFT_K * sig):
+                _set_member_health(g, m, ms, HEALTH_STUCK, t, dev_ratio, noise_ratio, mem_i, ev_i, ev_f, n_ev)
+            elif n_oth >= 2 and mem_i[ms, MI_DEV_N] >= DEV_N and abs(dev_ratio) > DRIFT_K:
+                _set_member_health(g, m, ms, HEALTH_OUTVOTED, t, dev_ratio, noise_ratio, mem_i, ev_i, ev_f, n_ev)
+            elif n_oth == 1 and mem_i[ms, MI_DEV_N] >= DEV_N:
+                os_ = g * MAXM + other
+                sig_o = _sigma(mem_cfg, os_, mem_f[os_, MF_VALUE])
+                anchor = grp_f[g, RGF_REF_ANCHOR]
+                if (abs(mem_f[ms, MF_EW_DEV]) > DRIFT_K * max(sig, sig_o) and anchor == anchor
+                        and mem_i[ms, MI_REF_N] >= REF_N and mem_i[os_, MI_REF_N] >= REF_N):
+                    # the model arbitrates: each one's offset from it against the group's learned offset (SI)
+                    scale = ref if mem_cfg[ms, MC_RATIO] != 0.0 else 1.0
+                    e_m = abs(mem_f[ms, MF_EW_REF] - anchor) * abs(scale)
+                    e_o = abs(mem_f[os_, MF_EW_REF] - anchor) * abs(scale)
+                    stuck_m = mem_f[ms, MF_NOISE_VAR] < STUCK_FRAC * STUCK_FRAC * mem_f[os_, MF_NOISE_VAR]
+                    stuck_o = mem_f[os_, MF_NOISE_VAR] < STUCK_FRAC * STUCK_FRAC * mem_f[ms, MF_NOISE_VAR]
+                    if e_m > ARB_RATIO * e_o and e_m > sig:
+                        _set_member_health(g, m, ms, HEALTH_STUCK if stuck_m else HEALTH_OUTVOTED, t, dev_ratio,
+                                           noise_ratio, mem_i, ev_i, ev_f, n_ev, CAUSE_MODEL)
+                    elif e_o > ARB_RATIO * e_m and e_o > sig_o:
+                        o_noise = math.sqrt(mem_f[os_, MF_NOISE_VAR]) / sig_o if sig_o > 0.0 else 0.0
+                        _set_member_health(g, other, os_, HEALTH_STUCK if stuck_o else HEALTH_OUTVOTED, t,
+                                           -mem_f[ms, MF_EW_DEV] / sig_o, o_noise, mem_i, ev_i, ev_f, n_ev,
+                                           CAUSE_MODEL)
+        else:
+            # a failed member votes again after RECOVER_N readings within its error
+            noise_ratio = math.sqrt(mem_f[ms, MF_NOISE_VAR]) / sig if sig > 0.0 else 0.0
+            dev_ratio = mem_f[ms, MF_EW_DEV] / sig if sig > 0.0 else 0.0
+            if (cons == cons and mem_i[ms, MI_FLAT_N] == 0 and abs(dev_ratio) < 1.0 and noise_ratio <= 1.0
+                    and mem_f[ms, MF_NOISE_VAR] <= NOISY_K * NOISY_K * min_noise):
+                mem_i[ms, MI_CLEAR_N] += 1
+                if mem_i[ms, MI_CLEAR_N] >= RECOVER_N:
+                    _set_member_health(g, m, ms, HEALTH_OK, t, dev_ratio, noise_ratio, mem_i, ev_i, ev_f, n_ev)
+            else:
+                mem_i[ms, MI_CLEAR_N] = 0
+        # the vote, on the leader's readings: the first healthy, fresh member
+        if mem_i[ms, MI_HEALTH] != HEALTH_OK:
+            continue
+        leader = True
+        for k in range(m):
+            ks = g * MAXM + k
+            if mem_i[ks, MI_HEALTH] == HEALTH_OK and _fresh(mem_cfg, mem_f, ks, t):
+                leader = False
+                break
+        if not leader:
+            continue
+        n_ok = 0
+        for k in range(n_m):
+            ks = g * MAXM + k
+            if k == m:
+                buf[n_ok] = a_m
+                n_ok += 1
+            elif mem_i[ks, MI_HEALTH] == HEALTH_OK and _fresh(mem_cfg, mem_f, ks, t):
+                buf[n_ok] = _aligned(mem_cfg, mem_f, ks, mem_f[ks, MF_VALUE])
+                n_ok += 1
+        out_seg[n_out] = int(grp_cfg[g, RG_SEG])
+        out_role[n_out] = int(grp_cfg[g, RG_ROLE])
+        out_t[n_out] = t
+        out_v[n_out] = _median(buf, n_ok)
+        n_out += 1
+    return n_out
+
+
+_CAUSE = {HEALTH_FLATLINED: "exactly the same value for too long, while its redundant partners move",
+          HEALTH_STUCK: "stopped following its redundant partners (and the model)",
+          HEALTH_OK: "agrees with its redundant partners again"}
+
+
+def member_events(ev_i: np.ndarray, ev_f: np.ndarray, groups: Sequence[Any], mdlr_kg_per_s: np.ndarray
+                  ) -> list[SensorHealthChanged]:
+    """The vote's member events as `SensorHealthChanged` naming the member's tag and why; `groups` are the
+    `network_config.RedundantGroup`s the kernel ran with, `mdlr_kg_per_s` each segment's (4-min window)."""
+    out = []
+    for row, (dev, noise, why) in zip(ev_i, ev_f, strict=True):
+        grp = groups[int(row[RV_GROUP])]
+        tag = grp.tag_ids[int(row[RV_MEMBER])]
+        new = int(row[RV_NEW])
+        if new == HEALTH_OUTVOTED and int(why) == CAUSE_NOISY:
+            cause = f"outvoted: scatter {noise:.1f} x its stated 1 s.d. error, beyond its redundant partners'"
+        elif new == HEALTH_OUTVOTED:
+            cause = f"outvoted: reads {dev:+.1f} s.d. of its stated error off its redundant partners"
+        else:
+            cause = _CAUSE.get(new, "")
+        if int(why) == CAUSE_MODEL and new != HEALTH_OK:
+            cause += " (the pair disagreed; the " + ("balance" if grp.reference == REF_FLOW_OTHER_END
+                                                      else "friction model") + " sided with its partner)"
+        out.append(SensorHealthChanged(grp.segment, grp.role, int(row[RV_TIME]), new, int(row[RV_OLD]),
+                                       float(mdlr_kg_per_s[grp.segment]), tag_id=tag, cause=cause))
+    return out
+
+
+def new_state(n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(grp_f, mem_f, mem_i) of a fresh vote: every member healthy (it proves otherwise), nothing seen."""
+    mem_f = np.zeros((n_groups * MAXM, N_MF))
+    mem_f[:, MF_TIME] = -1.0
+    mem_i = np.zeros((n_groups * MAXM, N_MI), np.int64)
+    mem_i[:, MI_HEALTH] = HEALTH_OK
+    return np.zeros((n_groups, N_RGF)), mem_f, mem_i
