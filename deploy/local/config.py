@@ -5,7 +5,7 @@ A bad file is refused with the file, the key and the problem. Relative paths are
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,6 +29,8 @@ class Program:
     ports: tuple[tuple[str, int], ...]
     kind: str  # kafka | postgres | telemetry | leakdetect | workorders | console
     index: int = 0
+    # CPU niceness (0-19) the process starts with: the deployment file's `nice` of its section.
+    nice: int = 0
 
     @property
     def infrastructure(self) -> bool:
@@ -64,6 +66,8 @@ class Deployment:
     start_seconds: int
     start_retries: int
     start_timeout_s: float
+    # CPU niceness of each kind of process (kafka, postgres, telemetry, leakdetect, workorders, console): 0-19.
+    nice: dict[str, int] = field(default_factory=dict)
 
     # --- derived paths -------------------------------------------------------------------------
     @property
@@ -174,6 +178,9 @@ class Deployment:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.postgres_port}/{self.postgres_database}"
 
     def programs(self) -> list[Program]:
+        return [replace(p, nice=self.nice.get(p.kind, 0)) for p in self._programs()]
+
+    def _programs(self) -> list[Program]:
         progs = [
             Program("kafka", 10, (("kafka", self.kafka_port), ("kafka controller", self.kafka_controller_port)),
                     "kafka"),
@@ -275,6 +282,10 @@ def load(file: Path | str | None = None) -> Deployment:
         start_seconds=restart.integer("start_seconds", 5, 0, 600),
         start_retries=restart.integer("start_retries", 10, 0, 1000),
         start_timeout_s=float(top.integer("start_timeout_s", 300, 10, 3600)),
+        # Defaults: see pipewarden.yaml (the ingest path first; analytics with a lag budget behind it).
+        nice={"kafka": kafka.integer("nice", 0, 0, 19), "postgres": pg.integer("nice", 5, 0, 19),
+              "telemetry": tel.integer("nice", 0, 0, 19), "leakdetect": leak.integer("nice", 10, 0, 19),
+              "workorders": wo.integer("nice", 5, 0, 19), "console": console.integer("nice", 10, 0, 19)},
     )
     for section in (top, sup, kafka, pg, tel, leak, wo, console, restart):
         section.refuse_unknown()
@@ -297,12 +308,12 @@ class _Section:
         "": {"data_dir", "secrets_file", "network_file", "log_level", "tls", "supervisor", "kafka", "postgres",
              "telemetry", "leakdetect", "workorders", "console", "restart", "start_timeout_s"},
         "supervisor": {"http_port"},
-        "kafka": {"port", "controller_port", "heap"},
-        "postgres": {"port", "database", "options"},
-        "telemetry": {"port", "workers", "metrics_port"},
-        "leakdetect": {"workers", "grpc_port", "metrics_port"},
-        "workorders": {"grpc_port", "metrics_port"},
-        "console": {"port", "metrics_port", "users_file"},
+        "kafka": {"port", "controller_port", "heap", "nice"},
+        "postgres": {"port", "database", "options", "nice"},
+        "telemetry": {"port", "workers", "metrics_port", "nice"},
+        "leakdetect": {"workers", "grpc_port", "metrics_port", "nice"},
+        "workorders": {"grpc_port", "metrics_port", "nice"},
+        "console": {"port", "metrics_port", "users_file", "nice"},
         "restart": {"start_seconds", "start_retries"},
     }
 

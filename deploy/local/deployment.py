@@ -31,6 +31,7 @@ import logging
 import os
 import secrets
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -61,6 +62,8 @@ from services.telemetry.adapters.auth import token_id_of as _token_id
 from services.tokens import rotate
 
 PYTHON = sys.executable
+# coreutils' nice(1), for the programs whose deployment file section sets a niceness.
+NICE = shutil.which("nice") or "/usr/bin/nice"
 SERVICE_PRIORITY = 100
 
 
@@ -278,6 +281,10 @@ def render_supervisord_conf(deployment: Deployment, secret_values: dict[str, Any
     ]
     for program in d.programs():
         command, env = _program_command(d, program)
+        if program.nice:
+            # supervisord has no niceness setting: nice(1) sets it and execs the command (the pid stays the
+            # program's). Threads and children inherit it: the JVM's, PostgreSQL's backends.
+            command = f"{NICE} -n {program.nice} {command}"
         infra = program.infrastructure
         lines += [
             f"[program:{program.name}]",

@@ -3,18 +3,40 @@ with the file and the setting named, before anything is started."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
 from deploy.local.config import DEFAULT_FILE, DeploymentError, load
+from deploy.local.deployment import render_supervisord_conf
 
 
 def test_the_shipped_file_loads_with_distinct_ports() -> None:
     deployment = load(DEFAULT_FILE)
     ports = [port for _, port in deployment.ports()]
     assert len(ports) == len(set(ports)) and deployment.telemetry_workers >= 1
+
+
+def test_the_ingest_path_runs_first_and_analytics_behind_it() -> None:
+    """telemetry and Kafka (a gateway waits for both) at niceness 0; leakdetect (10 s lag budget) and the console
+    behind workorders and PostgreSQL; supervisord starts each through nice(1), so the pid is still the program's."""
+    deployment = load(DEFAULT_FILE)
+    nice = {p.name: p.nice for p in deployment.programs()}
+    assert nice["kafka"] == nice["telemetry-0"] == nice["telemetry-1"] == 0
+    assert nice["leakdetect-0"] == nice["leakdetect-1"] == 10 and nice["console"] == 10
+    assert nice["workorders"] == nice["postgres"] == 5
+    conf = render_supervisord_conf(deployment, {"supervisor_http_password": "x"})
+    commands = dict(re.findall(r"\[program:([^\]]+)\]\ncommand=(.*)", conf))
+    assert re.fullmatch(r"\S*nice -n 10 \S*python\S* -m services\.leakdetect", commands["leakdetect-0"])
+    assert "nice" not in commands["telemetry-0"] and "nice" not in commands["kafka"]
+
+
+def test_a_niceness_can_be_set_per_section(tmp_path: Path) -> None:
+    path = _write(tmp_path, _shipped_with(leakdetect__nice=0, telemetry__nice=3))
+    nice = {p.name: p.nice for p in load(path).programs()}
+    assert nice["leakdetect-1"] == 0 and nice["telemetry-0"] == 3
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -48,6 +70,10 @@ def _shipped_with(**changes: object) -> str:
         (_shipped_with(postgres__database="x; drop"), "postgres.database"),
         (_shipped_with(kafka="not a section"), "kafka"),
         (_shipped_with(log_level=""), "log_level"),
+        (_shipped_with(leakdetect__nice=-5), "leakdetect.nice must be an integer from 0 to 19"),
+        (_shipped_with(telemetry__nice=20), "telemetry.nice"),
+        (_shipped_with(kafka__nice="low"), "kafka.nice"),
+        (_shipped_with(console__nice=True), "console.nice"),
     ],
 )
 def test_garbage_is_refused_naming_the_file_and_the_setting(tmp_path: Path, text: str, named: str) -> None:
