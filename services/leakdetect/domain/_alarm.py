@@ -186,7 +186,11 @@ class AlarmBook:
         """A balance location as the alarm states it: the point and its 95 % interval, clamped to the segment
         (the whole segment when not located)."""
         if math.isfinite(ev.position_sd_m):
-            return self._position(seg, ev.position_m, ev.position_sd_m)
+            where = self._position(seg, ev.position_m, ev.position_sd_m)
+            if math.isfinite(ev.bracket_lo_m):  # the sub-segment whose balance went out holds the leak
+                interval: tuple[float, float] = where["position_interval_m"]  # type: ignore[assignment]
+                where["position_interval_m"] = (max(interval[0], ev.bracket_lo_m), min(interval[1], ev.bracket_hi_m))
+            return where
         return {"position_m": min(max(ev.position_m, 0.0), self._length_m[seg]),
                 "position_interval_m": (0.0, self._length_m[seg])}
 
@@ -205,6 +209,8 @@ class AlarmBook:
             "gradient_position_m": ev.gradient_position_m,
             "gradient_position_sd_m": ev.gradient_sd_m,
             "position_window_s": ev.window_s,
+            **({"position_bracket_lo_m": ev.bracket_lo_m, "position_bracket_hi_m": ev.bracket_hi_m}
+               if math.isfinite(ev.bracket_lo_m) else {}),
         }
 
     def apply(self, events: list[E.DetectorEvent]) -> list[Alarm]:

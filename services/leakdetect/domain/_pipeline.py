@@ -7,6 +7,7 @@ values converted to SI by array lookups, once per call, never in a Python loop p
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,13 +17,13 @@ import numpy as np
 import numpy.typing as npt
 
 from services.network import Network, conversion_to_si, load_network
-from services.network.quality import QUALITY_GOOD, QUALITY_MAX
+from services.network.quality import QUALITY_BAD, QUALITY_GOOD, QUALITY_MAX, QUALITY_UNCERTAIN
 
 from . import layout as L
 from ._alarm import HEALTH_NAMES, Alarm, AlarmBook, BaselineStatus, SegmentStatus, WindowStatus
 from .config import DetectorConfig, DetectorParams
 from .detector import DetectorState, advance_to, process_batch
-from .events import DetectorEvent
+from .events import DetectorEvent, LeakLocated
 from .kernels.events import decode_events, drain
 from .kernels.learning import (
     REFIT_NOT_OVER,
@@ -33,12 +34,32 @@ from .kernels.learning import (
 )
 from .kernels.location import _c0_sd, calibrate
 from .kernels.redundancy import MAXM, MI_HEALTH, N_RV, N_RVF, member_events, new_state, vote_kernel
+from .kernels.subsegment import (
+    CH_PDN,
+    CH_PMID0,
+    CH_PUP,
+    CH_QIN,
+    CH_QMID0,
+    CH_QOUT,
+    SS_NF,
+    SS_XF0,
+    bracket,
+    subsegment_kernel,
+    truncated_normal,
+)
+from .kernels.subsegment import new_state as ss_new_state
 from .network_config import NetworkDetectorConfig, config_from_network
 
 if TYPE_CHECKING:
     import pandas as pd
 
 _DEFAULT_EVENT_CAPACITY = 65536
+# sub-segment balances: block length, ring (4 h of blocks), the reference window before a leak's onset and the
+# time after it that the bracket leaves out (the leak's waves and the line pack's first response)
+SS_BLOCK_US = 60_000_000
+SS_RING = 240
+SS_REF_S = 1800.0
+SS_SETTLE_S = 60.0
 
 
 class UnknownTagError(ValueError):
@@ -77,8 +98,9 @@ class _Model:
         # (redundant meters: the primary fills the role, the other members of its group follow the role tags)
         used = sorted(built.tag_role, key=lambda t: (built.tag_segment[t], built.tag_role[t]))
         used += sorted(t for t in built.tag_member if t not in built.tag_role)
+        used += [tid for flows in built.midline_flows.values() for tid, _ in flows]  # the sub-segment balances'
         rest = sorted(t.tag_id for t in network.tags.values() if t.segment_id in seg_set
-                      and t.tag_id not in built.tag_role and t.tag_id not in built.tag_member)
+                      and t.tag_id not in built.tag_role and t.tag_id not in built.tag_member and t.tag_id not in used)
         self.tag_ids: tuple[str, ...] = (*used, *rest)
         self.tag_index = {t: i for i, t in enumerate(self.tag_ids)}
         n = len(self.tag_ids)
@@ -99,6 +121,18 @@ class _Model:
         for tid, (g, m) in built.tag_member.items():
             self.group_of_tag[self.tag_index[tid]], self.member_of_tag[self.tag_index[tid]] = g, m
         self.grp_cfg, self.mem_cfg = built.group_arrays()
+        # sub-segment balances: the channel of each role and of each mid-line flow meter (-1: none)
+        self.ss_cfg = built.subsegment_config() if built.midline_flows else None
+        self.ss_ch_of_role = np.full(L.N_ROLES, -1, np.int64)
+        self.ss_ch_of_role[[L.ROLE_FLOW_IN, L.ROLE_FLOW_OUT, L.ROLE_PRESSURE_UP, L.ROLE_PRESSURE_DOWN]] = (
+            CH_QIN, CH_QOUT, CH_PUP, CH_PDN)
+        self.ss_ch_of_role[L.ROLE_PRESSURE_MID0:L.ROLE_PRESSURE_MID0 + L.N_PMID] = CH_PMID0 + np.arange(L.N_PMID)
+        self.ss_ch_of_tag = np.full(n, -1, np.int64)
+        self.ss_seg_of_tag = np.full(n, -1, np.int64)
+        for s_idx, flows in built.midline_flows.items():
+            for j, (tid, _) in enumerate(flows):
+                self.ss_ch_of_tag[self.tag_index[tid]] = CH_QMID0 + j
+                self.ss_seg_of_tag[self.tag_index[tid]] = s_idx
         self.role_tags: list[dict[int, str]] = [{} for _ in self.segment_ids]
         for tid in built.tag_role:
             self.role_tags[built.tag_segment[tid]][built.tag_role[tid]] = tid
@@ -129,6 +163,8 @@ class Pipeline:
         # within LEARN_N readings of a restart, voting the plain median meanwhile
         self._vote = new_state(len(model.built.groups))
         self._member_events: list[DetectorEvent] = []
+        # the sub-segment balances of segments with mid-line flow meters (`kernels.subsegment`); not in the checkpoint
+        self._ss = ss_new_state(model.built.config.n_segments, SS_RING)
 
     # --- building ------------------------------------------------------------------------------------------
     @classmethod
@@ -274,10 +310,49 @@ class Pipeline:
             seg, role = np.concatenate([seg, voted[0]]), np.concatenate([role, voted[1]])
             t_us, v = np.concatenate([t_us, voted[2]]), np.concatenate([v, voted[3]])
             q = np.concatenate([q, np.full(voted[0].size, QUALITY_GOOD, np.int64)])
-        if n and int(seg.min()) < 0:  # tags the detectors do not use: not theirs to count as dropped
+        if self._model.ss_cfg is not None:
+            self._subsegment(idx, seg, role, t_us, v, q)
+        if seg.size and int(seg.min()) < 0:  # tags the detectors do not use: not theirs to count as dropped
             used = seg >= 0
             seg, role, t_us, v, q = seg[used], role[used], t_us[used], v[used], q[used]
         return self._take(process_batch(self._state, seg, role, t_us, v, q))
+
+    def _subsegment(self, idx: npt.NDArray[np.int64], seg: npt.NDArray[np.int64], role: npt.NDArray[np.int64],
+                    t_us: npt.NDArray[np.int64], v: npt.NDArray[np.float64], q: npt.NDArray[np.int64]) -> None:
+        """The sub-segment balances' readings: the roles' (voted) readings of segments with mid-line flow meters,
+        and the mid-line flow meters' own (the first len(idx) readings are the tags', the rest voted)."""
+        m = self._model
+        n_tag = idx.shape[0]
+        ch = np.full(seg.shape[0], -1, np.int64)
+        known = (seg >= 0) & (role >= 0)
+        ch[known] = m.ss_ch_of_role[role[known]]
+        ss_seg = np.where(ch >= 0, seg, -1)
+        mid = m.ss_ch_of_tag[idx]
+        ch[:n_tag] = np.where(mid >= 0, mid, ch[:n_tag])
+        ss_seg[:n_tag] = np.where(mid >= 0, m.ss_seg_of_tag[idx], ss_seg[:n_tag])
+        sel = (ss_seg >= 0) & (q != QUALITY_BAD) & (q != QUALITY_UNCERTAIN)
+        if not bool(sel.any()):
+            return
+        order = np.argsort(t_us[sel], kind="stable")
+        subsegment_kernel(ss_seg[sel][order], ch[sel][order], t_us[sel][order], v[sel][order], SS_BLOCK_US,
+                          self.config.seg_cfg, m.ss_cfg, self._ss[0], self._ss[1])
+
+    def _bracketed(self, ev: LeakLocated) -> LeakLocated:
+        """A balance location narrowed to the sub-segment whose balance went out (mid-line flow meters)."""
+        cfg = self._model.ss_cfg
+        assert cfg is not None
+        nf = int(cfg[ev.segment, SS_NF])
+        if nf < 1:
+            return ev
+        sub, _, _ = bracket(self._ss[1][ev.segment], nf + 1, float(ev.onset_us), float(ev.time_us), SS_REF_S,
+                            SS_SETTLE_S)
+        if sub < 0:
+            return ev
+        length = self._model.length_m[ev.segment]
+        bounds = [0.0, *(float(cfg[ev.segment, SS_XF0 + j]) * length for j in range(nf)), length]
+        lo, hi = bounds[sub], bounds[sub + 1]
+        mu, sd = truncated_normal(ev.position_m, ev.position_sd_m, lo, hi)
+        return dataclasses.replace(ev, position_m=mu, position_sd_m=sd, bracket_lo_m=lo, bracket_hi_m=hi)
 
     def _vote_members(self, idx: npt.NDArray[np.int64], t_us: npt.NDArray[np.int64], v: npt.NDArray[np.float64],
                       q: npt.NDArray[np.int64]) -> tuple[tuple[npt.NDArray, ...], tuple[npt.NDArray, ...]]:
@@ -308,6 +383,8 @@ class Pipeline:
 
     def _take(self, raw: npt.NDArray[np.void]) -> list[Alarm]:
         self.last_events = decode_events(raw) if raw.size else []
+        if self._model.ss_cfg is not None:
+            self.last_events = [self._bracketed(e) if isinstance(e, LeakLocated) else e for e in self.last_events]
         if self._member_events:  # the redundant meters' health changes, named by tag
             self.last_events = [*self._member_events, *self.last_events]
             self._member_events = []

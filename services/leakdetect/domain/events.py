@@ -10,6 +10,7 @@ since the Unix epoch. Alarms: `LeakRaised`, `LeakUpdated`, `LeakLocated`, `LeakC
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -60,6 +61,10 @@ class LeakLocated:
     gradient_position_m: float
     gradient_sd_m: float
     window_s: float
+    # the sub-segment whose own balance went out (mid-line flow meters, `kernels.subsegment`): the leak is in
+    # [bracket_lo_m, bracket_hi_m] and the position and s.d. above are already narrowed to it; nan: no bracket
+    bracket_lo_m: float = math.nan
+    bracket_hi_m: float = math.nan
 
 
 @dataclass(frozen=True, slots=True)

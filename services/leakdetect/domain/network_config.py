@@ -34,6 +34,7 @@ from services.network.constants import specific_gas_constant
 
 from . import layout as L
 from .config import LEL_ALARM, LEL_GRADE1_CONFINED, LEL_GRADE2, DetectorConfig
+from .kernels.subsegment import N_FMID
 
 # Physically plausible rates of change, SI per second (faster is a sensor fault, not a process).
 MAX_RATE_PRESSURE_FRAC_OF_SPAN = 0.5
@@ -80,6 +81,25 @@ class NetworkDetectorConfig:
     unmapped_tags: list[str] = field(default_factory=list)  # tags of the segments that fill no role
     groups: list[RedundantGroup] = field(default_factory=list)  # roles filled by redundant meters
     tag_member: dict[str, tuple[int, int]] = field(default_factory=dict)  # tag -> (group, member) of `groups`
+    # mid-line flow meters (sub-segment balances, `kernels.subsegment`): segment -> [(tag, position m)], by position
+    midline_flows: dict[int, list[tuple[str, float]]] = field(default_factory=dict)
+
+    def subsegment_config(self) -> np.ndarray:
+        """`kernels.subsegment`'s per-segment configuration (ss_cfg): mid-line flow and pressure positions."""
+        from .kernels import subsegment as S
+
+        cfg = self.config
+        ss = np.full((cfg.n_segments, S.N_SS), np.nan)
+        ss[:, S.SS_NF] = 0.0
+        for i, flows in self.midline_flows.items():
+            length = cfg.seg_cfg[i, L.GC_LENGTH_M]
+            ss[i, S.SS_NF] = len(flows)
+            for j, (_, x_m) in enumerate(flows):
+                ss[i, S.SS_XF0 + j] = x_m / length
+            for j in range(L.N_PMID):
+                if cfg.slot_cfg[i * L.N_ROLES + L.ROLE_PRESSURE_MID0 + j, L.SC_PRESENT] != 0.0:
+                    ss[i, S.SS_XP0 + j] = cfg.seg_cfg[i, L.GC_PMID_X0 + j]
+        return ss
 
     def group_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(grp_cfg, mem_cfg) of `kernels.redundancy` for `groups`."""
@@ -306,6 +326,14 @@ def config_from_network(
                 for m, member in enumerate(group.tag_ids):
                     out.tag_member[member] = (len(out.groups), m)
                 out.groups.append(group)
+        flows = [t for t in network.tags_of_segment(sid) if t.kind is TagKind.FLOW and not _secondary(network, t)
+                 and END_TOLERANCE_M < t.position_m < seg.length_m - END_TOLERANCE_M]
+        if flows:
+            # the first N_FMID stations along the line: each splits the segment's balance
+            out.midline_flows[i] = [(t.tag_id, t.position_m) for t in flows[:N_FMID]]
+            used = {t.tag_id for t in flows[:N_FMID]}
+            out.unmapped_tags[:] = [t for t in out.unmapped_tags if t not in used]
+            out.unmapped_tags.extend(t.tag_id for t in flows[N_FMID:])
         for tag in network.tags_of_segment(sid):
             if _secondary(network, tag) and tag.tag_id not in out.tag_member:
                 out.unmapped_tags.append(tag.tag_id)  # its primary fills no role, or the group is too large

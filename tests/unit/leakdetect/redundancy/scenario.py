@@ -24,9 +24,15 @@ def member_ids(primary: str, n: int) -> list[str]:
     return [primary] + [f"{primary}-{'BCD'[k]}" for k in range(n - 1)]
 
 
-def network(groups: dict[str, int]) -> Network:
-    """The demo city with `n` redundant meters in the role of each primary tag (its group: '<primary>-group')."""
+FT_MID = "TR-01-FT-MID"
+
+
+def network(groups: dict[str, int], midflow_m: float | None = None) -> Network:
+    """The demo city with `n` redundant meters in the role of each primary tag (its group: '<primary>-group'),
+    and a mid-line flow meter `FT_MID` on TR-01 at `midflow_m`."""
     tags = dict(NET0.tags)
+    if midflow_m is not None:
+        tags[FT_MID] = dataclasses.replace(NET0.tags[FT_UP], tag_id=FT_MID, position_m=midflow_m)
     for primary, n in groups.items():
         for tid in member_ids(primary, n):
             tags[tid] = dataclasses.replace(NET0.tags[primary], tag_id=tid, redundancy_group=f"{primary}-group")
@@ -34,9 +40,10 @@ def network(groups: dict[str, int]) -> Network:
 
 
 def readings(seconds: int, groups: dict[str, int], fault: tuple[str, str, float] | None = None,
-             leak_frac: float = 0.0, leak_start_s: float = np.inf, seed: int = 3
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(tag, time_us, value_si) sorted by time. `fault`: (tag, 'stuck' | 'drift' | 'noisy', from second)."""
+             leak_frac: float = 0.0, leak_start_s: float = np.inf, seed: int = 3, midflow_m: float | None = None,
+             leak_m: float = 2500.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(tag, time_us, value_si) sorted by time. `fault`: (tag, 'stuck' | 'drift' | 'noisy', from second); with
+    `midflow_m`, the mid-line flow meter reads the flow there (the leak at `leak_m` upstream of it or not)."""
     rng = np.random.default_rng(seed)
     seg = NET0.segments[SEG]
     nominal = seg.nominal_flow_kg_per_s
@@ -49,6 +56,9 @@ def readings(seconds: int, groups: dict[str, int], fault: tuple[str, str, float]
     series = {"TR-01-FT-DN": (sec, demand * (0.998 + FLOW_SD_REL * rng.standard_normal(sec.size))),
               "TR-01-PT-DN": (ts10, p_dn + P_SD_PA * rng.standard_normal(ts10.size)),
               "TR-01-TT-UP": (sec[::10], 281.0 + 0.05 * rng.standard_normal(sec[::10].size))}
+    if midflow_m is not None:
+        q_mid = q_in if leak_m > midflow_m else demand
+        series[FT_MID] = (sec, q_mid * (1.001 + FLOW_SD_REL * rng.standard_normal(sec.size)))
     for primary, truth, ts in ((FT_UP, q_in, sec), (PT_UP, p_up, ts10)):
         for k, tid in enumerate(member_ids(primary, groups.get(primary, 1))):
             offset = 0.003 * k  # members polled a few ms apart
