@@ -8,6 +8,7 @@ values converted to SI by array lookups, once per call, never in a Python loop p
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +25,7 @@ from ._alarm import HEALTH_NAMES, Alarm, AlarmBook, BaselineStatus, SegmentStatu
 from .config import DetectorConfig, DetectorParams
 from .detector import DetectorState, advance_to, process_batch
 from .events import DetectorEvent, LeakLocated
-from .kernels.events import decode_events, drain
+from .kernels.events import EVENT_DTYPE, decode_events, drain
 from .kernels.learning import (
     REFIT_NOT_OVER,
     REFIT_OUT_OF_REACH,
@@ -60,6 +61,8 @@ SS_BLOCK_US = 60_000_000
 SS_RING = 240
 SS_REF_S = 1800.0
 SS_SETTLE_S = 60.0
+# redundant meters: a batch longer than this goes through the vote in slices of it
+VOTE_SLICE_US = 5_000_000
 
 
 class UnknownTagError(ValueError):
@@ -301,6 +304,20 @@ class Pipeline:
             raise ValueError(f"quality codes outside 0..{QUALITY_MAX}")
         if not si_units:
             v = v * self._model.scale[idx] + self._model.offset[idx]
+        if self._model.built.groups and n > 1 and int(t_us.max() - t_us.min()) > VOTE_SLICE_US:
+            # the vote's model reads the detectors' tick means: slices of a long batch see them as they go
+            order = np.argsort(t_us, kind="stable")
+            idx, t_us, v, q = idx[order], t_us[order], v[order], q[order]
+            cuts = np.searchsorted(t_us, np.arange(int(t_us[0]) + VOTE_SLICE_US, int(t_us[-1]) + 1, VOTE_SLICE_US))
+            bounds = [0, *cuts.tolist(), n]
+            raw = [self._process(idx[a:b], t_us[a:b], v[a:b], q[a:b]) for a, b in itertools.pairwise(bounds) if b > a]
+            return self._take(np.concatenate(raw) if raw else np.empty(0, dtype=EVENT_DTYPE))
+        return self._take(self._process(idx, t_us, v, q))
+
+    def _process(self, idx: npt.NDArray[np.int64], t_us: npt.NDArray[np.int64], v: npt.NDArray[np.float64],
+                 q: npt.NDArray[np.int64]) -> npt.NDArray[np.void]:
+        """Readings (tag index, time, SI value, quality) through the vote, the sub-segment balances and the
+        detectors; the detectors' raw events."""
         voted: tuple[npt.NDArray, ...] | None = None
         if self._model.built.groups:
             (idx, t_us, v, q), voted = self._vote_members(idx, t_us, v, q)
@@ -315,7 +332,7 @@ class Pipeline:
         if seg.size and int(seg.min()) < 0:  # tags the detectors do not use: not theirs to count as dropped
             used = seg >= 0
             seg, role, t_us, v, q = seg[used], role[used], t_us[used], v[used], q[used]
-        return self._take(process_batch(self._state, seg, role, t_us, v, q))
+        return process_batch(self._state, seg, role, t_us, v, q)
 
     def _subsegment(self, idx: npt.NDArray[np.int64], seg: npt.NDArray[np.int64], role: npt.NDArray[np.int64],
                     t_us: npt.NDArray[np.int64], v: npt.NDArray[np.float64], q: npt.NDArray[np.int64]) -> None:

@@ -78,3 +78,15 @@ def test_without_the_vote_the_same_drift_is_a_false_alarm() -> None:
     # the drifting meter as the role's only flow meter: the balance reads its drift as gas lost
     p, _ = _run({FT_UP: 2}, ("TR-01-FT-UP-B", "drift", FAULT_S), rename={"TR-01-FT-UP-B": FT_UP})
     assert any(a.onset_unix_s - T0_S < LEAK_START_S for a in p.alarms)
+
+
+def test_one_long_batch_is_voted_in_slices_with_the_model_current() -> None:
+    # the replay CLI feeds long batches: the pair's arbitration needs the detectors' tick means as they go
+    groups = {FT_UP: 2, PT_UP: 2}
+    tag, t, v = readings(SECONDS, groups, ("TR-01-FT-UP-B", "drift", FAULT_S), leak_frac=0.03,
+                         leak_start_s=LEAK_START_S)
+    p = Pipeline.from_network(network(groups), [SEG])
+    p.feed(tag=tag, time_unix_us=t, value=v, si_units=True)
+    health = [e for e in p.last_events if isinstance(e, E.SensorHealthChanged) and e.tag_id]
+    assert [(e.tag_id, e.health) for e in health] == [("TR-01-FT-UP-B", HEALTH_OUTVOTED)]
+    _check_alarms(p)
