@@ -42,6 +42,7 @@ from services.contracts.pipewarden.telemetry.v1 import (  # noqa: E402
     records_pb2,
     telemetry_ingest_service_pb2,
 )
+from services.telemetry.config import TelemetryConfig  # noqa: E402
 
 KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
 REPORT = ROOT / "reports" / "ingest.json"
@@ -413,7 +414,7 @@ def main() -> int:
                 "window_per_stream_in_max_phase": WINDOW,
                 "telemetry_workers": WORKERS,
                 "cpu_count": os.cpu_count(),
-                "kafka_producer": "aiokafka acks=all idempotent linger_ms=5",
+                "kafka_producer": f"aiokafka acks=all idempotent linger_ms={TelemetryConfig().kafka_linger_ms}",
                 "producer_perf": perf,
                 **sizes,
             },
