@@ -29,7 +29,6 @@ from services.grpctls import ClientTLS, channel
 from services.kafkaconn import KafkaSecurity
 from services.topics.admin import TopicAdminError, connect
 from tests.deploy.support import REPO, Running, cli, write_deployment
-from tests.deploy.test_loadtest_on_deployment import TEST_SLOS
 
 pytestmark = [
     pytest.mark.integration,
@@ -141,14 +140,15 @@ def test_each_gateway_presents_its_own_certificate_and_another_gateways_is_refus
 def test_the_smoke_load_test_runs_over_tls_and_its_leak_ends_as_a_work_order(
     tls_deployment: Running, tmp_path: Path
 ) -> None:
-    slo_file = tmp_path / "slo.yaml"
-    slo_file.write_text(TEST_SLOS)  # correctness SLOs as shipped; latency ones only catch a stall (see there)
+    # The smoke profile and the SLOs as shipped (load-tests/slo.yaml: ack p99 <= 50 ms, lag <= 10 s, ...), over TLS
+    # and SASL_SSL; --leak-wait only bounds the wait for the leak's work order (its SLO is judged on the time measured).
     reports = tmp_path / "reports"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIPEWARDEN_")}
     run = subprocess.run(
         ["make", "--no-print-directory", "loadtest", f"DEPLOYMENT={tls_deployment.file}", "PROFILE=smoke",
-         f"SLO={slo_file}", f"LOADTEST_ARGS=--reports {reports} --rate 3000 --leak-wait 90"],
+         f"LOADTEST_ARGS=--reports {reports} --leak-wait 90"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=360, check=False)
+    print(run.stdout[-2500:])  # the verdicts and figures (pytest -rP shows them)
     assert run.returncode == 0, run.stdout + run.stderr[-4000:]
     report = json.loads((reports / "loadtest.json").read_text())
     assert report["passed"] is True and all(s["ok"] for s in report["slos"]), report["slos"]
