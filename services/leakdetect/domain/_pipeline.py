@@ -387,7 +387,8 @@ class Pipeline:
             grp_f, mem_f, mem_i = self._vote
             k = int(vote_kernel(g[sel][order], self._model.member_of_tag[idx[sel]][order], t_us[sel][order],
                                 v[sel][order], q[sel][order], self._model.grp_cfg, self._model.mem_cfg, grp_f, mem_f,
-                                mem_i, self._state.slot_f, out_seg, out_role, out_t, out_v, ev_i, ev_f, n_ev))
+                                mem_i, self._state.slot_f, self._state.seg_f, self.params.tick_s, out_seg, out_role,
+                                out_t, out_v, ev_i, ev_f, n_ev))
             out_seg, out_role, out_t, out_v = out_seg[:k], out_role[:k], out_t[:k], out_v[:k]
             self._member_events.extend(member_events(ev_i[: n_ev[0]], ev_f[: n_ev[0]], self._model.built.groups,
                                                      self._state.seg_f[:, L.GF_MDLR0 + 2]))

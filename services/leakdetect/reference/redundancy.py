@@ -38,6 +38,7 @@ class _Member:
     n: int = 0
     dev_n: int = 0
     ref_n: int = 0
+    arb_n: int = 0
 
     def sigma(self, v: float) -> float:
         return math.sqrt((self.sigma_rel * v) ** 2 + self.sigma_abs**2)
@@ -57,6 +58,7 @@ class _Group:
     ref_sum: float = 0.0
     ref_n: float = 0.0
     ref_anchor: float = math.nan
+    agree: float = math.nan
     learned: bool = False
     events: list[tuple[int, int, int, int, float, float, int]] = field(default_factory=list)
 
@@ -67,9 +69,15 @@ class _Group:
             mem.health, mem.clear_n = new, 0
 
 
+def _offsets(me: _Member, o: _Member, anchor: float, ref: float) -> tuple[float, float]:
+    scale = abs(ref) if me.ratio else 1.0
+    return abs(me.ew_ref - anchor) * scale, abs(o.ew_ref - anchor) * scale
+
+
 def _reference(g: RedundantGroup, held: dict[int, float]) -> float:
-    if g.reference == R.REF_FLOW_OTHER_END:
-        return held[L.ROLE_FLOW_OUT if g.role == L.ROLE_FLOW_IN else L.ROLE_FLOW_IN]
+    if g.reference == R.REF_FLOW_OTHER_END:  # held[-1]: the line pack's rate, kg/s
+        rate = held.get(-1, 0.0)
+        return held[L.ROLE_FLOW_OUT] + rate if g.role == L.ROLE_FLOW_IN else held[L.ROLE_FLOW_IN] - rate
     if g.reference == R.REF_NONE:
         return math.nan
     q = 0.5 * (held[L.ROLE_FLOW_IN] + held[L.ROLE_FLOW_OUT])
@@ -87,7 +95,8 @@ def vote(groups: list[RedundantGroup], held: list[dict[int, float]], grp: npt.ND
          mem: npt.NDArray[np.int64], time_us: npt.NDArray[np.int64], value: npt.NDArray[np.float64],
          quality: npt.NDArray[np.int64]) -> tuple[list[tuple[int, int, int, float]], list[tuple[float, ...]]]:
     """Voted readings (segment, role, time, value) and member events (group, member, time, new, old), for
-    readings in time order; `held[segment]` the detectors' held value by role (constant over the call)."""
+    readings in time order; `held[segment]` the detectors' held value by role and the line pack's rate (key -1),
+    constant over the call."""
     state = [_Group(g, [_Member(g.sigma_rel[k], g.sigma_abs[k], g.scan_period_s[k] * 1e6, g.ratio[k])
                         for k in range(len(g.tag_ids))]) for g in groups]
     out: list[tuple[int, int, int, float]] = []
@@ -138,6 +147,7 @@ def vote(groups: list[RedundantGroup], held: list[dict[int, float]], grp: npt.ND
                     for o in st.members:
                         o.align, o.dev_n, o.ref_n = o.align_sum / st.learn_n, 0, 0
                     st.ref_anchor = st.ref_sum / st.ref_n if st.ref_n >= 0.5 * R.LEARN_N else math.nan
+                    st.agree = st.ref_anchor
                     st.learned = True
         elif m_ok:
             noise_ratio = math.sqrt(me.noise_var) / sig if sig > 0.0 else 0.0
@@ -158,15 +168,25 @@ def vote(groups: list[RedundantGroup], held: list[dict[int, float]], grp: npt.ND
                 k = others[0]
                 o = st.members[k]
                 sig_o = o.sigma(o.value)
-                if (abs(me.ew_dev) > R.DRIFT_K * max(sig, sig_o) and st.ref_anchor == st.ref_anchor
-                        and me.ref_n >= R.REF_N and o.ref_n >= R.REF_N):
-                    scale = abs(ref) if me.ratio else 1.0
-                    e_m, e_o = abs(me.ew_ref - st.ref_anchor) * scale, abs(o.ew_ref - st.ref_anchor) * scale
+                lim = max(sig, sig_o)
+                both_ref = me.ref_n >= R.REF_N and o.ref_n >= R.REF_N
+                if abs(me.ew_dev) < R.SUSPECT_K * lim:
+                    if both_ref and st.agree == st.agree:
+                        st.agree += (me.ew_ref - st.agree) / R.REF_N
+                    me.arb_n = o.arb_n = 0
+                elif abs(me.ew_dev) > R.DRIFT_K * lim and st.agree == st.agree and both_ref:
+                    e_m, e_o = _offsets(me, o, st.agree, ref)
                     if e_m > R.ARB_RATIO * e_o and e_m > sig:
+                        me.arb_n, o.arb_n = me.arb_n + 1, 0
+                    elif e_o > R.ARB_RATIO * e_m and e_o > sig_o:
+                        me.arb_n, o.arb_n = 0, o.arb_n + 1
+                    else:
+                        me.arb_n = o.arb_n = 0
+                    if me.arb_n >= R.ARB_PERSIST:
                         stuck = me.noise_var < R.STUCK_FRAC**2 * o.noise_var
                         st.set_health(m, L.HEALTH_STUCK if stuck else R.HEALTH_OUTVOTED, t, dev_ratio, noise_ratio,
                                       R.CAUSE_MODEL)
-                    elif e_o > R.ARB_RATIO * e_m and e_o > sig_o:
+                    elif o.arb_n >= R.ARB_PERSIST:
                         stuck = o.noise_var < R.STUCK_FRAC**2 * me.noise_var
                         st.set_health(k, L.HEALTH_STUCK if stuck else R.HEALTH_OUTVOTED, t, -me.ew_dev / sig_o,
                                       math.sqrt(o.noise_var) / sig_o if sig_o > 0.0 else 0.0, R.CAUSE_MODEL)
@@ -186,6 +206,14 @@ def vote(groups: list[RedundantGroup], held: list[dict[int, float]], grp: npt.ND
             continue  # not the leader
         ok = [a_m if k == m else o.aligned(o.value) for k, o in enumerate(st.members)
               if k == m or (o.health == L.HEALTH_OK and o.fresh(t))]
-        out.append((st.g.segment, st.g.role, t, float(np.median(ok))))
+        voted = float(np.median(ok))
+        if len(ok) == 2 and st.learned:
+            k2 = next(k for k, o in enumerate(st.members) if k != m and o.health == L.HEALTH_OK and o.fresh(t))
+            o = st.members[k2]
+            if (abs(me.ew_dev) >= R.SUSPECT_K * max(sig, o.sigma(o.value)) and st.agree == st.agree and ref == ref
+                    and me.ref_n >= R.REF_N and o.ref_n >= R.REF_N):
+                e_m, e_o = _offsets(me, o, st.agree, ref)
+                voted = a_m if e_m <= e_o else o.aligned(o.value)
+        out.append((st.g.segment, st.g.role, t, voted))
     events = [(gi, *e) for gi, st in enumerate(state) for e in st.events]
     return out, sorted(events, key=lambda e: (e[2], e[0]))

@@ -14,10 +14,12 @@ the reading, else in SI) and the group's offset from the physical model (`RGF_RE
   beyond its stated 95 % accuracy (`HEALTH_OUTVOTED`; `HEALTH_STUCK` when it stopped moving while the median
   moved);
 - with one partner: when the two disagree beyond `DRIFT_K` s.d. of the worse, the physical model arbitrates: the
-  balance (a flow meter against the other end's flow) or the steady friction model (a pressure against the
-  other end's pressure and the flow, p_u^2 - p_d^2 = k q|q|, k the segment's prior), each member's offset from
-  the model averaged over `REF_N` readings against the group's learned offset; the one `ARB_RATIO` times farther
-  off and beyond its 1 s.d. error is failed. Without a model (temperature, a missing meter) the pair stays
+  balance (a flow meter against the other end's flow and the line pack's rate) or the steady friction model (a
+  pressure against the other end's pressure and the flow, p_u^2 - p_d^2 = k q|q|, k the segment's prior), each
+  member's offset from the model averaged over `REF_N` readings against the pair's offset while it last agreed
+  (`RGF_AGREE`: the model's slow errors, line pack and friction, cancel); the one `ARB_RATIO` times farther off
+  and beyond its 1 s.d. error in `ARB_PERSIST` readings running is failed. From `SUSPECT_K` s.d. apart until
+  then, the one nearer the model votes alone. Without a model (temperature, a missing meter) the pair stays
   undecided and votes its mean.
 
 The voted value: the median of the healthy, fresh members' aligned values (the mean of two, the one of one); a
@@ -39,6 +41,8 @@ from services.network.quality import QUALITY_BAD, QUALITY_UNCERTAIN
 
 from ..events import SensorHealthChanged
 from ..layout import (
+    GF_TLP1,
+    GF_TLP2,
     HEALTH_FLATLINED,
     HEALTH_OK,
     HEALTH_STUCK,
@@ -64,15 +68,17 @@ REF_NONE, REF_FLOW_OTHER_END, REF_PRESSURE_UP, REF_PRESSURE_DOWN, REF_PRESSURE_M
 MC_SIGMA_REL, MC_SIGMA_ABS, MC_SCAN_S, MC_RATIO = range(4)
 N_MC = 4
 # --- group state (float) ---
-RGF_LEARN_N, RGF_REF_SUM, RGF_REF_N, RGF_REF_ANCHOR, RGF_LEARNED = range(5)
-N_RGF = 5
+# RGF_AGREE: the pair's offset from the model while it last agreed (its arbitration's anchor)
+RGF_LEARN_N, RGF_REF_SUM, RGF_REF_N, RGF_REF_ANCHOR, RGF_LEARNED, RGF_AGREE = range(6)
+N_RGF = 6
 # --- member state (float) ---
 (MF_VALUE, MF_TIME, MF_ALIGN, MF_ALIGN_SUM, MF_EW_DEV, MF_NOISE_VAR, MF_EW_REF, MF_STUCK_ANCHOR,
  MF_CONS_ANCHOR) = range(9)
 N_MF = 9
 # --- member state (int) ---
-MI_HEALTH, MI_FLAT_N, MI_STUCK_N, MI_CLEAR_N, MI_N, MI_DEV_N, MI_REF_N = range(7)
-N_MI = 7
+# MI_ARB_N: consecutive arbitrations of its pair that put it at fault
+MI_HEALTH, MI_FLAT_N, MI_STUCK_N, MI_CLEAR_N, MI_N, MI_DEV_N, MI_REF_N, MI_ARB_N = range(8)
+N_MI = 8
 # --- member events: ints (group, member, time, new health, old health), floats (deviation / s.d., noise ratio) ---
 RV_GROUP, RV_MEMBER, RV_TIME, RV_NEW, RV_OLD = range(5)
 N_RV = 5
@@ -91,7 +97,9 @@ DRIFT_K = 2.0  # s.d. of the stated error (its 95 % accuracy) a member may devia
 NOISY_K = 3.0  # scatter this many times the quietest partner's (and beyond its stated error): noisy
 STUCK_FRAC = 0.05  # changes below this share of the s.d. count as not moving
 STUCK_N = 60  # readings not moving while the median moved beyond DRIFT_K s.d.: stuck
-ARB_RATIO = 2.0  # the model must put one member this many times farther off than the other
+ARB_RATIO = 2.0  # the model must put one member this many times farther off than the other ...
+ARB_PERSIST = 30  # ... in this many consecutive readings of the pair
+SUSPECT_K = 1.0  # a pair this many s.d. apart is suspect: the model's favourite votes alone, the anchor freezes
 RECOVER_N = 600  # readings within its error before a failed member votes again
 
 
@@ -132,13 +140,20 @@ def _median(buf, n):
 
 
 @njit(cache=True, error_model="numpy")
-def _reference(g, grp_cfg, slot_f):
+def _reference(g, grp_cfg, slot_f, seg_f, tick_s):
     """The model's value of the group's quantity from the detectors' held tick means (nan: none)."""
     kind = int(grp_cfg[g, RG_REF])
-    base = int(grp_cfg[g, RG_SEG]) * N_ROLES
+    seg = int(grp_cfg[g, RG_SEG])
+    base = seg * N_ROLES
     if kind == REF_FLOW_OTHER_END:
-        other = ROLE_FLOW_OUT if int(grp_cfg[g, RG_ROLE]) == ROLE_FLOW_IN else ROLE_FLOW_IN
-        return slot_f[base + other, SF_HELD]
+        # the balance: the other end's flow and the line pack's rate over the last tick (a demand ramp unpacks the
+        # line: the ends' flows differ by percent meanwhile)
+        rate = (seg_f[seg, GF_TLP1] - seg_f[seg, GF_TLP2]) / tick_s
+        if rate != rate:
+            rate = 0.0
+        if int(grp_cfg[g, RG_ROLE]) == ROLE_FLOW_IN:
+            return slot_f[base + ROLE_FLOW_OUT, SF_HELD] + rate
+        return slot_f[base + ROLE_FLOW_IN, SF_HELD] - rate
     if kind == REF_NONE:
         return math.nan
     q = 0.5 * (slot_f[base + ROLE_FLOW_IN, SF_HELD] + slot_f[base + ROLE_FLOW_OUT, SF_HELD])
@@ -150,6 +165,13 @@ def _reference(g, grp_cfg, slot_f):
         pu = slot_f[base + ROLE_PRESSURE_UP, SF_HELD]
         p2 = pu * pu - (kq if kind == REF_PRESSURE_DOWN else grp_cfg[g, RG_XFRAC] * kq)
     return math.sqrt(p2) if p2 > 0.0 else math.nan
+
+
+@njit(cache=True, error_model="numpy")
+def _model_offsets(mem_cfg, mem_f, ms, os_, anchor, ref):
+    """Two members' offsets from the model against the pair's anchor, in SI (|EW offset - anchor|)."""
+    scale = abs(ref) if mem_cfg[ms, MC_RATIO] != 0.0 else 1.0
+    return abs(mem_f[ms, MF_EW_REF] - anchor) * scale, abs(mem_f[os_, MF_EW_REF] - anchor) * scale
 
 
 @njit(cache=True, error_model="numpy")
@@ -173,7 +195,7 @@ def _set_member_health(g, m, ms, new, t, dev, noise, mem_i, ev_i, ev_f, n_ev, ca
 
 
 @njit(cache=True, error_model="numpy")
-def vote_kernel(grp, mem, time_us, value, quality, grp_cfg, mem_cfg, grp_f, mem_f, mem_i, slot_f,
+def vote_kernel(grp, mem, time_us, value, quality, grp_cfg, mem_cfg, grp_f, mem_f, mem_i, slot_f, seg_f, tick_s,
                 out_seg, out_role, out_t, out_v, ev_i, ev_f, n_ev):
     """Readings of redundant members (group index, member index, time us, SI value, quality), in time order, in;
     voted readings of their roles (segment, role, time, value) out. Returns how many were written."""
@@ -239,7 +261,7 @@ def vote_kernel(grp, mem, time_us, value, quality, grp_cfg, mem_cfg, grp_f, mem_
             else:
                 mem_f[ms, MF_EW_DEV] += (a_m - cons - mem_f[ms, MF_EW_DEV]) / DEV_N
             mem_i[ms, MI_DEV_N] += 1
-        ref = _reference(g, grp_cfg, slot_f)
+        ref = _reference(g, grp_cfg, slot_f, seg_f, tick_s)
         if ref == ref:
             off = a_m / ref - 1.0 if mem_cfg[ms, MC_RATIO] != 0.0 else a_m - ref
             if mem_i[ms, MI_REF_N] == 0:
@@ -274,6 +296,7 @@ def vote_kernel(grp, mem, time_us, value, quality, grp_cfg, mem_cfg, grp_f, mem_
                         mem_i[ks, MI_REF_N] = 0
                     grp_f[g, RGF_REF_ANCHOR] = (grp_f[g, RGF_REF_SUM] / grp_f[g, RGF_REF_N]
                                                 if grp_f[g, RGF_REF_N] >= 0.5 * LEARN_N else math.nan)
+                    grp_f[g, RGF_AGREE] = grp_f[g, RGF_REF_ANCHOR]
                     grp_f[g, RGF_LEARNED] = 1.0
         elif m_ok:
             noise_ratio = math.sqrt(mem_f[ms, MF_NOISE_VAR]) / sig if sig > 0.0 else 0.0
@@ -299,19 +322,33 @@ def vote_kernel(grp, mem, time_us, value, quality, grp_cfg, mem_cfg, grp_f, mem_
             elif n_oth == 1 and mem_i[ms, MI_DEV_N] >= DEV_N:
                 os_ = g * MAXM + other
                 sig_o = _sigma(mem_cfg, os_, mem_f[os_, MF_VALUE])
-                anchor = grp_f[g, RGF_REF_ANCHOR]
-                if (abs(mem_f[ms, MF_EW_DEV]) > DRIFT_K * max(sig, sig_o) and anchor == anchor
-                        and mem_i[ms, MI_REF_N] >= REF_N and mem_i[os_, MI_REF_N] >= REF_N):
-                    # the model arbitrates: each one's offset from it against the group's learned offset (SI)
-                    scale = ref if mem_cfg[ms, MC_RATIO] != 0.0 else 1.0
-                    e_m = abs(mem_f[ms, MF_EW_REF] - anchor) * abs(scale)
-                    e_o = abs(mem_f[os_, MF_EW_REF] - anchor) * abs(scale)
+                lim = max(sig, sig_o)
+                anchor = grp_f[g, RGF_AGREE]
+                both_ref = mem_i[ms, MI_REF_N] >= REF_N and mem_i[os_, MI_REF_N] >= REF_N
+                if abs(mem_f[ms, MF_EW_DEV]) < SUSPECT_K * lim:
+                    # agreeing: the anchor follows the model's slow errors (line pack, friction) up to now
+                    if both_ref and anchor == anchor:
+                        grp_f[g, RGF_AGREE] += (mem_f[ms, MF_EW_REF] - anchor) / REF_N
+                    mem_i[ms, MI_ARB_N] = 0
+                    mem_i[os_, MI_ARB_N] = 0
+                elif abs(mem_f[ms, MF_EW_DEV]) > DRIFT_K * lim and anchor == anchor and both_ref:
+                    # the model arbitrates: each one's offset from it against the pair's while it agreed (SI)
+                    e_m, e_o = _model_offsets(mem_cfg, mem_f, ms, os_, anchor, ref)
+                    if e_m > ARB_RATIO * e_o and e_m > sig:
+                        mem_i[ms, MI_ARB_N] += 1
+                        mem_i[os_, MI_ARB_N] = 0
+                    elif e_o > ARB_RATIO * e_m and e_o > sig_o:
+                        mem_i[os_, MI_ARB_N] += 1
+                        mem_i[ms, MI_ARB_N] = 0
+                    else:
+                        mem_i[ms, MI_ARB_N] = 0
+                        mem_i[os_, MI_ARB_N] = 0
                     stuck_m = mem_f[ms, MF_NOISE_VAR] < STUCK_FRAC * STUCK_FRAC * mem_f[os_, MF_NOISE_VAR]
                     stuck_o = mem_f[os_, MF_NOISE_VAR] < STUCK_FRAC * STUCK_FRAC * mem_f[ms, MF_NOISE_VAR]
-                    if e_m > ARB_RATIO * e_o and e_m > sig:
+                    if mem_i[ms, MI_ARB_N] >= ARB_PERSIST:
                         _set_member_health(g, m, ms, HEALTH_STUCK if stuck_m else HEALTH_OUTVOTED, t, dev_ratio,
                                            noise_ratio, mem_i, ev_i, ev_f, n_ev, CAUSE_MODEL)
-                    elif e_o > ARB_RATIO * e_m and e_o > sig_o:
+                    elif mem_i[os_, MI_ARB_N] >= ARB_PERSIST:
                         o_noise = math.sqrt(mem_f[os_, MF_NOISE_VAR]) / sig_o if sig_o > 0.0 else 0.0
                         _set_member_health(g, other, os_, HEALTH_STUCK if stuck_o else HEALTH_OUTVOTED, t,
                                            -mem_f[ms, MF_EW_DEV] / sig_o, o_noise, mem_i, ev_i, ev_f, n_ev,
@@ -347,10 +384,25 @@ def vote_kernel(grp, mem, time_us, value, quality, grp_cfg, mem_cfg, grp_f, mem_
             elif mem_i[ks, MI_HEALTH] == HEALTH_OK and _fresh(mem_cfg, mem_f, ks, t):
                 buf[n_ok] = _aligned(mem_cfg, mem_f, ks, mem_f[ks, MF_VALUE])
                 n_ok += 1
+        value_out = _median(buf, n_ok)
+        if n_ok == 2 and grp_f[g, RGF_LEARNED] != 0.0:
+            # a suspect pair (apart beyond SUSPECT_K s.d., not decided yet): the one nearer the model votes alone,
+            # so that the drifting one's half does not reach the balance meanwhile
+            k2 = -1
+            for k in range(n_m):
+                if k != m and mem_i[g * MAXM + k, MI_HEALTH] == HEALTH_OK and _fresh(mem_cfg, mem_f, g * MAXM + k, t):
+                    k2 = k
+            ks2 = g * MAXM + k2
+            lim = max(sig, _sigma(mem_cfg, ks2, mem_f[ks2, MF_VALUE]))
+            anchor = grp_f[g, RGF_AGREE]
+            if (abs(mem_f[ms, MF_EW_DEV]) >= SUSPECT_K * lim and anchor == anchor and ref == ref
+                    and mem_i[ms, MI_REF_N] >= REF_N and mem_i[ks2, MI_REF_N] >= REF_N):
+                e_m, e_o = _model_offsets(mem_cfg, mem_f, ms, ks2, anchor, ref)
+                value_out = a_m if e_m <= e_o else _aligned(mem_cfg, mem_f, ks2, mem_f[ks2, MF_VALUE])
         out_seg[n_out] = int(grp_cfg[g, RG_SEG])
         out_role[n_out] = int(grp_cfg[g, RG_ROLE])
         out_t[n_out] = t
-        out_v[n_out] = _median(buf, n_ok)
+        out_v[n_out] = value_out
         n_out += 1
     return n_out
 
@@ -389,4 +441,6 @@ def new_state(n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     mem_f[:, MF_TIME] = -1.0
     mem_i = np.zeros((n_groups * MAXM, N_MI), np.int64)
     mem_i[:, MI_HEALTH] = HEALTH_OK
-    return np.zeros((n_groups, N_RGF)), mem_f, mem_i
+    grp_f = np.zeros((n_groups, N_RGF))
+    grp_f[:, RGF_AGREE] = np.nan
+    return grp_f, mem_f, mem_i

@@ -35,19 +35,23 @@ def test_kernel_equals_reference(failed: str, mode: str) -> None:
     order = np.argsort(t, kind="stable")
     g, m, t, v, q = g[order], m[order], t[order], v[order], q[order]
     seg = NET0.segments[SEG]
-    held = {L.ROLE_FLOW_IN: 4.51, L.ROLE_FLOW_OUT: 4.49, L.ROLE_PRESSURE_UP: 0.85 * seg.max_operating_pressure_pa,
-            L.ROLE_PRESSURE_DOWN: 0.85 * seg.max_operating_pressure_pa - 40_000.0}
+    p_up = 0.85 * seg.max_operating_pressure_pa
+    held = {-1: 0.004, L.ROLE_FLOW_IN: 4.51, L.ROLE_FLOW_OUT: 4.49, L.ROLE_PRESSURE_UP: p_up,
+            L.ROLE_PRESSURE_DOWN: p_up - 40_000.0}
     slot_f = np.zeros((L.N_ROLES, L.N_SF))
     for role, value in held.items():
-        slot_f[role, L.SF_HELD] = value
+        if role >= 0:
+            slot_f[role, L.SF_HELD] = value
+    seg_f = np.zeros((1, L.N_GF))
+    seg_f[0, L.GF_TLP1], seg_f[0, L.GF_TLP2] = 12_000.04, 12_000.0  # 0.004 kg/s over a 10-s tick
     grp_cfg, mem_cfg = built.group_arrays()
     grp_f, mem_f, mem_i = R.new_state(len(built.groups))
     n = t.size
     out_seg, out_role, out_t, out_v = (np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64),
                                        np.zeros(n))
     ev_i, ev_f, n_ev = np.zeros((256, R.N_RV), np.int64), np.zeros((256, R.N_RVF)), np.zeros(1, np.int64)
-    k = R.vote_kernel(g, m, t, v, q, grp_cfg, mem_cfg, grp_f, mem_f, mem_i, slot_f, out_seg, out_role, out_t, out_v,
-                      ev_i, ev_f, n_ev)
+    k = R.vote_kernel(g, m, t, v, q, grp_cfg, mem_cfg, grp_f, mem_f, mem_i, slot_f, seg_f, 10.0, out_seg, out_role,
+                      out_t, out_v, ev_i, ev_f, n_ev)
     want, want_events = vote(built.groups, [held], g, m, t, v, q)
     assert k == len(want) > 0.8 * np.count_nonzero(m == 0)
     got = np.array([out_seg[:k], out_role[:k], out_t[:k]]).T
