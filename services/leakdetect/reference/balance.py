@@ -111,9 +111,23 @@ def _box_move(cum_a: npt.NDArray[np.float64], lpv: npt.NDArray[np.float64], lpva
     return max(float(cum_a[a] - cum_a[b]), net)
 
 
+def _box_opposed(lpv: npt.NDArray[np.float64], lpvar: npt.NDArray[np.float64], a: int, b: int, p: DetectorParams,
+                 flows: tuple[npt.NDArray[np.float64], ...], base: tuple[float, float]) -> float:
+    """Line-pack movement between blocks b and a that the ends' net inflow after the baseline matched (moving the
+    same way), beyond noise; 0 where they move apart (kernels.settle._box_opposed). flows = (mb, cq, cv, tvals)."""
+    mb, cq, cv, tvals = flows
+    inflow = float(mb[a] - mb[b]) - (base[0] * (tvals[a] - tvals[b]) * 1e-6 + base[1] * float(cq[a] - cq[b]))
+    moved = float(lpv[a] - lpv[b])
+    if not inflow * moved > 0.0:
+        return 0.0
+    noise = p.lp_noise_k * math.sqrt(max(float(cv[a] - cv[b]), 0.0) + float(lpvar[a] + lpvar[b]))
+    return max(min(abs(inflow), abs(moved)) - noise, 0.0)
+
+
 def _settle_sd(cum_a: npt.NDArray[np.float64], lpv: npt.NDArray[np.float64], lpvar: npt.NDArray[np.float64],
                invalid_cum: npt.NDArray[np.int64], i: int, k: int, nsb: int, p: DetectorParams,
-               eps: float | None = None) -> float:
+               eps: float | None = None, flows: tuple[npt.NDArray[np.float64], ...] | None = None,
+               base: tuple[float, float] = (0.0, 0.0), opposed: bool | None = None) -> float:
     """1 s.d. (kg) of the quasi-steady line pack's lead at block k as block i's decision sees it, with i's settling
     time of nsb blocks (kernels.decision._settle_sd): settle_eps of the movement before k in boxes of nsb blocks
     weighted exp(-box), as far as the ring and the valid blocks reach; where they do not reach 4 boxes back, the
@@ -121,6 +135,13 @@ def _settle_sd(cum_a: npt.NDArray[np.float64], lpv: npt.NDArray[np.float64], lpv
     eps = p.settle_eps if eps is None else eps
     if not eps > 0.0:
         return 0.0
+
+    def move(a: int, b: int) -> float:
+        if p.settle_opposed if opposed is None else opposed:
+            assert flows is not None, "settle_opposed needs the flows"
+            return _box_opposed(lpv, lpvar, a, b, p, flows, base)
+        return _box_move(cum_a, lpv, lpvar, a, b, p)
+
     age = i - k
     n_back = min(i + 1, p.ring_len) - 1 - age
     m = 0.0
@@ -132,12 +153,12 @@ def _settle_sd(cum_a: npt.NDArray[np.float64], lpv: npt.NDArray[np.float64], lpv
             if invalid_cum[k - hi] != invalid_cum[k - lo]:
                 cut = True
                 break
-            m += wgt * _box_move(cum_a, lpv, lpvar, k - hi, k - lo, p)
+            m += wgt * move(k - hi, k - lo)
         hi = lo
         wgt *= math.exp(-1.0)
     ahead = min(nsb, age)
     if cut and ahead > 0 and invalid_cum[k + ahead] == invalid_cum[k]:
-        m += _box_move(cum_a, lpv, lpvar, k + ahead, k, p)
+        m += move(k + ahead, k)
     return eps * m
 
 
@@ -169,8 +190,10 @@ def _window(*, i: int, nb: int, ne: int, tvals: npt.NDArray[np.float64], mb: npt
     lp_var = sum(lpvar[e] + lpvar[b] for e, b in ends) / (ne * ne)
     imb = (d_m - d_lp) / ws - (aa + gg * d_q / ws)
     tr = _transient_sd(cum_a, ahead, lpv, i, nb, p, ne) / ws
-    st_end = sum(_settle_sd(cum_a, lpv, lpvar, invalid_cum, i, e, nsb, p, eps_settle) for e, _ in ends) / ne
-    st_start = sum(_settle_sd(cum_a, lpv, lpvar, invalid_cum, i, b, nsb, p, eps_settle) for _, b in ends) / ne
+    fl = (mb, cq, cv, tvals)
+    st_end = sum(_settle_sd(cum_a, lpv, lpvar, invalid_cum, i, e, nsb, p, eps_settle, fl, base) for e, _ in ends) / ne
+    st_start = sum(_settle_sd(cum_a, lpv, lpvar, invalid_cum, i, b, nsb, p, eps_settle, fl, base)
+                   for _, b in ends) / ne
     if st_end > 0 or st_start > 0:
         tr = math.sqrt(tr**2 + (st_end**2 + st_start**2) / ws**2)
     if tr > 0 and sig_floor > 0:
@@ -300,6 +323,7 @@ def run_reference(
         blk_m = np.concatenate([[0.0], np.diff(mb)])
         cq = b["cum_q"].to_numpy()
         cv = b["cum_v"].to_numpy()
+        tvals = b["t_end"].to_numpy()
         lpvar = b["lp_var"].to_numpy()
         blk_q = np.concatenate([[cq[0]], np.diff(cq)])
         blk_v = np.concatenate([[cv[0]], np.diff(cv)])
@@ -337,7 +361,7 @@ def run_reference(
             sd_meters = np.sqrt(max(float(blk_v[i] + lpvar[i] + lpvar[i - 1]), 0.0)) / tb
             # ... or a settling line: the settling allowance over the settling time before the block's end
             settling = _settle_sd(cum_a, lpv, lpvar, invalid_cum, int(i), int(i), int(nsbs[i]), p,
-                                  float(eps_s[i])) / tb if i >= 2 else np.inf
+                                  float(eps_s[i]), (mb, cq, cv, tvals), opposed=True) / tb if i >= 2 else np.inf
             quiet = (moving <= p.learn_transient_ratio * sd_meters and settling <= p.learn_settle_ratio * sd_meters
                      and not (lpv_ew > 0.0 and lpvar[i] > p.learn_lp_var_ratio * lpv_ew))
             lpv_ew = float(lpvar[i]) if lpv_ew <= 0.0 else lpv_ew + (float(lpvar[i]) - lpv_ew) / 120.0
@@ -383,7 +407,6 @@ def run_reference(
             base_var = kappa**2 * mean_var
             var_g = 1.0 / (n * sqq / (kappa**2 * mean_vb) + 1.0 / var_g0)
             q_bar = qm
-        tvals = b["t_end"].to_numpy()
         rows = []
         cusum = 0.0
         latched = False
@@ -436,10 +459,13 @@ def run_reference(
                     tr = (_transient_sd(cum_a, ahead, lpv, int(i), nb, p) / ws
                           + _transient_sd(cum_a, ahead, lpv, int(j), n_ref, p, newest=int(i)) / wr)
                     nsb_i, eps_i = int(nsbs[i]), float(eps_s[i])
-                    st = ((_settle_sd(cum_a, lpv, lpvar, invalid_cum, int(i), int(i), nsb_i, p, eps_i) / ws) ** 2
-                          + (_settle_sd(cum_a, lpv, lpvar, invalid_cum, int(i), int(j), nsb_i, p, eps_i)
+                    fl = (mb, cq, cv, tvals)
+                    st = ((_settle_sd(cum_a, lpv, lpvar, invalid_cum, int(i), int(i), nsb_i, p, eps_i, fl, (aa, gg))
+                           / ws) ** 2
+                          + (_settle_sd(cum_a, lpv, lpvar, invalid_cum, int(i), int(j), nsb_i, p, eps_i, fl, (aa, gg))
                              * (1 / ws + 1 / wr)) ** 2
-                          + (_settle_sd(cum_a, lpv, lpvar, invalid_cum, int(i), int(k), nsb_i, p, eps_i) / wr) ** 2)
+                          + (_settle_sd(cum_a, lpv, lpvar, invalid_cum, int(i), int(k), nsb_i, p, eps_i, fl, (aa, gg))
+                             / wr) ** 2)
                     if st > 0:
                         tr = math.sqrt(tr**2 + st)
                     if tr > 0 and sig_floor > 0:

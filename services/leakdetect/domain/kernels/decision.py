@@ -50,6 +50,7 @@ from ..layout import (
     P_END_DIV,
     P_EPS_LP,
     P_EST_EPS,
+    P_EST_SETTLE_EPS,
     P_LEARN_AFTER_US,
     P_LEARN_LPV,
     P_LP_EST,
@@ -59,6 +60,7 @@ from ..layout import (
     P_MODEL_FLOOR,
     P_PERSIST,
     P_SETTLE_EPS,
+    P_SETTLE_OPPOSED,
     P_SETTLE_REF_S,
     P_SETTLE_WINDOWS,
     P_STEP_REF,
@@ -268,7 +270,7 @@ def _window_tests(s, pos, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q
     # the line-pack variance over which a block counts as one-ended (learning's running mean, P_LEARN_LPV times)
     lpv_sys = params[P_LEARN_LPV] * seg_f[s, GF_LPV_EW]
     n_settle = np.int64(params[P_SETTLE_WINDOWS])
-    no_settle = (0.0, settle[1], settle[2])
+    no_settle = (0.0, settle[1], settle[2], settle[3], settle[4], settle[5])
     for wi in range(N_WINDOWS):
         nb = np.int64(params[P_WIN0 + wi])
         st_w = settle if wi < n_settle else no_settle
@@ -495,10 +497,12 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
     pos = seg_i[s, GI_RING_POS]
     eps_scale = params[P_LP_SCALE_ERR]
     trans = _transient_sd(ring, s, pos, 1, seg_i[s, GI_N_BLOCKS], eps, eps_scale, 1, pos) / tb
-    # the quasi-steady profile's settling lead (issue 24; off with the state estimator, whose model follows the
-    # gas inside): its share of the movement grows with the settling time (the rate times the time to follow)
-    eps_settle = params[P_SETTLE_EPS] * min(1.0, settle_s / params[P_SETTLE_REF_S]) if params[P_LP_EST] == 0.0 else 0.0
-    settle = (eps_settle, float(max(1, int(settle_s / tb + 0.5))), params[P_LP_NOISE_K])
+    # the quasi-steady profile's settling lead (issue 24; with the state estimator, whose model follows the gas
+    # inside, its own share, 0 by default): the share grows with the settling time (the rate times the time to
+    # follow)
+    eps_share = params[P_SETTLE_EPS] if params[P_LP_EST] == 0.0 else params[P_EST_SETTLE_EPS]
+    eps_settle = eps_share * min(1.0, settle_s / params[P_SETTLE_REF_S])
+
     # what no instrument explains (line-pack temperature and Z, meter linearity): a floor on every window
     model_var = (params[P_MODEL_FLOOR] * seg_cfg[s, GC_NOMINAL_FLOW]) ** 2
     if trans > 0.0 and floor > 0.0:
@@ -519,6 +523,10 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
             a = seg_f[s, GF_BASE_A]
             g = seg_f[s, GF_BASE_G]
             base_var = seg_f[s, GF_BASE_VAR]
+    # the movement the allowance counts: all of it, or only an operation's (matched by the ends' net inflow after
+    # the baseline in use; P_SETTLE_OPPOSED)
+    settle = (eps_settle, float(max(1, int(settle_s / tb + 0.5))), params[P_LP_NOISE_K], a, g,
+              params[P_SETTLE_OPPOSED])
     e = r - (a + g * q)
     var_g = seg_f[s, GF_VAR_G] if learned else 0.0
     q_bar = seg_f[s, GF_QBAR]

@@ -151,12 +151,14 @@ def _block_movement_sd(ring, s, pos, n_blocks, eps, tb):
 
 
 @_jit
-def _settle_learn(settle_s, tb, params):
+def _settle_learn(settle_s, tb, params, a, g):
     """The settling allowance as learning applies it (`decision._settle_sd`'s `settle`): the quasi-steady
     profile's share of the decayed movement whatever the line-pack model (a block inside a settling time after
     an operation is a transient's, and the state estimator's residual follows a move over that time too)."""
     eps = params[P_SETTLE_EPS] * min(1.0, settle_s / params[P_SETTLE_REF_S])
-    return (eps, float(max(1, int(settle_s / tb + 0.5))), params[P_LP_NOISE_K])
+    # only the movement the ends' net inflow matched (an operation's: a slow leak's own unpacking, or the day's
+    # drift below noise, must not hold learning off; kernels.settle._box_opposed)
+    return (eps, float(max(1, int(settle_s / tb + 0.5))), params[P_LP_NOISE_K], a, g, 1.0)
 
 
 @_jit
@@ -406,7 +408,8 @@ def _learn_step(s, t_end, blk_m, blk_q, blk_v, d_lp, lp_var, lp_prev_var, model_
             return
     pos = seg_i[s, GI_RING_POS]
     quiet = _block_is_quiet(s, pos, seg_i[s, GI_N_BLOCKS], blk_v, lp_var, lp_prev_var, tb, params, seg_f, ring,
-                            _settle_learn(settle_s, tb, params))
+                            _settle_learn(settle_s, tb, params, seg_f[s, GF_BASE_A],
+                                                         seg_f[s, GF_BASE_G]))
     _update_lpv_mean(s, lp_var, seg_f)
     if mode in (LM_IDLE, LM_PENDING):
         return
@@ -464,7 +467,8 @@ def _ring_block_usable(s, pos, age, back, n_blocks, t0_us, t1_us, tb, params, se
     # the ring keeps no settling time: the longest (P_SETTLE_MAX_S) stands in, so a refit errs on the quiet side
     return _block_is_quiet(s, p, n_blocks - age, ring[s, p, R_V] - ring[s, q, R_V], ring[s, p, R_LP_VAR],
                            ring[s, q, R_LP_VAR], tb, params, seg_f, ring,
-                           _settle_learn(params[P_SETTLE_MAX_S], tb, params))
+                           _settle_learn(params[P_SETTLE_MAX_S], tb, params, seg_f[s, GF_BASE_A],
+                                        seg_f[s, GF_BASE_G]))
 
 
 @_jit

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from ..layout import R_A, R_INVALID, R_LP, R_LP_VAR
+from ..layout import R_A, R_INVALID, R_LP, R_LP_VAR, R_M, R_Q, R_TIME, R_V
 from .common import _jit_inline
 
 # weights of the settling lead's boxes of ages [0, 1), [1, 2), [2, 3), [3, 4) settling times: exp(-age) stepwise
@@ -28,9 +28,36 @@ def _box_move(ring, s, a, b, noise_k):
 
 
 @_jit_inline
+def _box_opposed(ring, s, a, b, settle):
+    """Line-pack movement (kg) between the ring positions b (older) and a that the ends' net inflow matched: an
+    operation packs or unpacks the line through its ends (the net inflow after the baseline, settle[3] + settle[4]
+    q, and the line pack move the same way, and the balance is their small difference), a leak takes gas out
+    between them (the line pack falls while the net inflow rises: no match, nothing counts). The smaller of the
+    two, beyond noise_k s.d. of both; 0 where they move apart."""
+    dt = (ring[s, a, R_TIME] - ring[s, b, R_TIME]) * 1e-6
+    inflow = ring[s, a, R_M] - ring[s, b, R_M] - (settle[3] * dt + settle[4] * (ring[s, a, R_Q] - ring[s, b, R_Q]))
+    moved = ring[s, a, R_LP] - ring[s, b, R_LP]
+    if not (inflow * moved > 0.0):
+        return 0.0
+    noise = settle[2] * math.sqrt(max(ring[s, a, R_V] - ring[s, b, R_V], 0.0) + ring[s, a, R_LP_VAR]
+                                  + ring[s, b, R_LP_VAR])
+    return max(min(abs(inflow), abs(moved)) - noise, 0.0)
+
+
+@_jit_inline
+def _settle_move(ring, s, a, b, settle):
+    """The movement a settling box counts: all of it (`_box_move`), or with settle[5] != 0 only what the ends'
+    net inflow matched (`_box_opposed`: an operation's, not a leak's)."""
+    if settle[5] != 0.0:
+        return _box_opposed(ring, s, a, b, settle)
+    return _box_move(ring, s, a, b, settle[2])
+
+
+@_jit_inline
 def _settle_sd(ring, s, p, age, n_blocks, settle):
     """1 s.d. (kg) of the quasi-steady line pack's lead over the gas inside at the block boundary p of the ring,
-    `age` blocks before the newest; settle = (eps, settling time in blocks, lp_noise_k) from `_decide`.
+    `age` blocks before the newest; settle = (eps, settling time in blocks, lp_noise_k, baseline offset, gain,
+    opposed) from `_decide`.
 
     The profile takes the end pressures as they are, while the gas between them follows by diffusion over the
     segment's settling time T_s (line_pack._settle_time): after a set-point move the profile leads (or, where the
@@ -41,7 +68,8 @@ def _settle_sd(ring, s, p, age, n_blocks, settle):
     after an outage), the movement over the settling time after p stands in for what they cannot show: a line
     moving just after p was moving at p. The two ends of a window count as independent: the lead's share of the
     movement changes through a move (it peaks and decays while the movement goes on), so a difference of leads
-    would miss most of it (tried: the false alarms came back)."""
+    would miss most of it (tried: the false alarms came back). With `opposed` only the movement the ends'
+    net inflow matched counts (`_box_opposed`): a leak's own unpacking is not an operation's settling."""
     eps = settle[0]
     if not (eps > 0.0):
         return 0.0
@@ -60,10 +88,10 @@ def _settle_sd(ring, s, p, age, n_blocks, settle):
             if ring[s, a, R_INVALID] != ring[s, b, R_INVALID]:
                 cut = True  # an invalid block (no line pack, or a silent meter): the history ends there
                 break
-            m += wgt * _box_move(ring, s, a, b, settle[2])
+            m += wgt * _settle_move(ring, s, a, b, settle)
         hi = lo
         wgt *= SETTLE_BOX_DECAY
     ahead = min(nsb, age)
     if cut and ahead > 0 and ring[s, (p + ahead) % nr, R_INVALID] == ring[s, p, R_INVALID]:
-        m += _box_move(ring, s, (p + ahead) % nr, p, settle[2])
+        m += _settle_move(ring, s, (p + ahead) % nr, p, settle)
     return eps * m

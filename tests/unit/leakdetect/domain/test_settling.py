@@ -28,14 +28,14 @@ def _both(p: DetectorParams, newest: int, k: int, nsb: int, moved: np.ndarray | 
     ring[0, :n, L.R_LP] = lp_a
     ring[0, :n, L.R_LP_VAR] = var_a
     ring[0, :n, L.R_INVALID] = inv
-    kernel = _settle_sd(ring, 0, k, newest - k, newest + 1, (p.settle_eps, float(nsb), p.lp_noise_k))
+    kernel = _settle_sd(ring, 0, k, newest - k, newest + 1, (p.settle_eps, float(nsb), p.lp_noise_k, 0.0, 0.0, 0.0))
     reference = reference_settle_sd(np.cumsum(mv), lp_a, var_a, inv.astype(np.int64), newest, k, nsb, p)
     assert kernel == pytest.approx(reference, rel=1e-12, abs=1e-12)
     return float(kernel)
 
 
 def test_the_lead_counts_the_movement_before_a_block_decaying_over_the_settling_time() -> None:
-    p = DetectorParams(settle_eps=0.2)
+    p = DetectorParams(settle_eps=0.2, settle_opposed=0)  # all the movement (the measure before settle_opposed)
     moved = np.zeros(80)
     moved[40] = 300.0  # the line packed between blocks 39 and 40 (beyond noise)
     e = math.exp(-1.0)
@@ -45,12 +45,12 @@ def test_the_lead_counts_the_movement_before_a_block_decaying_over_the_settling_
     assert _both(p, 79, 45, 5, moved) == pytest.approx(0.2 * 300.0 * e)  # one to two settling times
     assert _both(p, 79, 55, 5, moved) == pytest.approx(0.2 * 300.0 * e**3)  # the fourth box
     assert _both(p, 79, 60, 5, moved) == 0.0  # four settling times on: settled
-    assert _both(DetectorParams(settle_eps=0.0), 79, 40, 5, moved) == 0.0  # off
+    assert _both(DetectorParams(settle_eps=0.0, settle_opposed=0), 79, 40, 5, moved) == 0.0  # off
 
 
 def test_a_slow_move_below_each_blocks_noise_counts_by_its_net_change() -> None:
     """A demand ramp moves the line pack by less than the noise per block (R_A stays flat) but not over a box."""
-    p = DetectorParams(settle_eps=0.2)
+    p = DetectorParams(settle_eps=0.2, settle_opposed=0)  # all the movement (the measure before settle_opposed)
     lp = 1e4 + np.concatenate([np.zeros(50), np.linspace(0.0, 40.0, 10), np.full(20, 40.0)])
     lp_var = np.full(80, 4.0)  # 2 kg s.d.: the net change beyond 2 s.d. of two blocks is 40 - 2 sqrt(8)
     assert _both(p, 79, 60, 10, lp=lp, lp_var=lp_var) == pytest.approx(0.2 * (40.0 - 2.0 * math.sqrt(8.0)))
@@ -59,7 +59,7 @@ def test_a_slow_move_below_each_blocks_noise_counts_by_its_net_change() -> None:
 def test_where_the_history_ends_the_movement_after_the_block_stands_in() -> None:
     """The hour's window starts where the ring ends, and an invalid block ends the history too: a move under way
     there shows by the movement over the settling time after the block."""
-    p = DetectorParams(settle_eps=0.2)
+    p = DetectorParams(settle_eps=0.2, settle_opposed=0)  # all the movement (the measure before settle_opposed)
     newest = p.ring_len - 1
     moved = np.zeros(newest + 1)
     moved[2:6] = 100.0  # a move under way at the ring's far end
@@ -127,3 +127,50 @@ def test_a_supply_set_point_move_on_a_long_line_raises_no_alarm_with_the_allowan
     every = DetectorParams(settle_windows=L.N_WINDOWS)
     on = process_batch(DetectorState.new(cfg, every), *ops)
     assert np.count_nonzero(on["kind"] == L.EV_LEAK) == 0
+
+
+def test_with_settle_opposed_only_movement_the_net_inflow_matched_counts() -> None:
+    """An operation packs the line through its ends (net inflow and line pack move the same way): the smaller of
+    the two counts. A leak unpacks it while the net inflow rises: nothing counts. Kernel = reference."""
+    from services.leakdetect.domain.kernels.settle import _settle_sd
+    from services.leakdetect.reference.balance import _settle_sd as reference_settle_sd
+
+    p = DetectorParams(settle_eps=0.2, settle_opposed=1)
+    n, nsb, tb = 80, 5, 30.0
+    tvals = np.arange(n) * tb * 1e6
+    lp = np.full(n, 1e4)
+    lp_var = np.full(n, 1.0)
+    cq = np.cumsum(np.full(n, 10.0 * tb))
+    cv = np.zeros(n)
+
+    def both(mb: np.ndarray, lp_a: np.ndarray, k: int) -> float:
+        ring = np.zeros((1, p.ring_len, L.N_R))
+        for col, v in ((L.R_M, mb), (L.R_LP, lp_a), (L.R_LP_VAR, lp_var), (L.R_Q, cq), (L.R_V, cv),
+                       (L.R_TIME, tvals)):
+            ring[0, :n, col] = v
+        settle = (p.settle_eps, float(nsb), p.lp_noise_k, 0.0, 0.0, 1.0)
+        kernel = _settle_sd(ring, 0, k, n - 1 - k, n, settle)
+        ref = reference_settle_sd(np.zeros(n), lp_a, lp_var, np.zeros(n, dtype=np.int64), n - 1, k, nsb, p,
+                                  flows=(mb, cq, cv, tvals))
+        assert kernel == pytest.approx(ref, rel=1e-12, abs=1e-12)
+        return float(kernel)
+
+    # an operation: 300 kg packed between blocks 39 and 40, 200 kg of it through the ends by block 44
+    op_lp = lp.copy()
+    op_lp[40:] += 300.0
+    op_mb = np.concatenate([np.zeros(40), np.linspace(50.0, 200.0, 5), np.full(n - 45, 200.0)])
+    noise = p.lp_noise_k * math.sqrt(2.0)
+    assert both(op_mb, op_lp, 44) == pytest.approx(0.2 * (200.0 - noise))
+    # a leak: the line pack falls by 300 kg while the net inflow rises (the ends supply part of it)
+    assert both(op_mb, lp - (op_lp - lp), 44) == 0.0
+    # steady: nothing
+    assert both(np.zeros(n), lp, 44) == 0.0
+
+
+def test_operations_settling_parameters_refuse_what_they_cannot_mean() -> None:
+    for bad in (-1, 2, 0.5):
+        with pytest.raises(ValueError, match="settle_opposed"):
+            DetectorParams(settle_opposed=bad).to_array()  # type: ignore[arg-type]
+    for bad_eps in (-0.1, math.inf, math.nan):
+        with pytest.raises(ValueError, match="est_settle_eps"):
+            DetectorParams(est_settle_eps=bad_eps).to_array()
