@@ -238,3 +238,47 @@ def test_the_command_line_names_an_unknown_suite(capsys: pytest.CaptureFixture[s
     assert "unknown suite 'bogus'" in capsys.readouterr().err
     assert detection.parse_suites("issue24") == list(T.SUITES)
     assert set(T.SUITES) <= set(detection.parse_suites("all"))
+
+
+def test_a_subset_keeps_the_full_suites_scenarios_for_its_layouts_and_runs() -> None:
+    full = T.scenarios({"transient_leaks", "transient_free"}, quick=False)
+    part = T.scenarios({"transient_leaks", "transient_free"}, quick=False, subset=(3, 4))
+    leaks = [s for s in part if s["suite"] == "transient_leaks"]
+    assert len(leaks) == 3 * len(T.CONDITIONS) and {s["pct"] for s in leaks} == {T.GOAL_PCT}
+    assert sorted({s["layout"] for s in leaks}) == sorted({s["layout"] for s in full
+                                                           if s["suite"] == "transient_leaks"})[:3]
+    strip = ("id",)
+    same = [{k: v for k, v in s.items() if k not in strip} for s in full]
+    for s in part:  # the same scenario, seeds and all, as in the full suites
+        assert {k: v for k, v in s.items() if k not in strip} in same
+    free = [s for s in part if s["suite"] == "transient_free"]
+    assert [s["seed"] for s in free] == [s["seed"] for s in full if s["suite"] == "transient_free"][:4]
+
+
+@pytest.mark.parametrize("bad", ["", "3", "a,b", "1,2,3", "-1,2", "2,-1"])
+def test_the_subset_option_refuses_garbage(bad: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="--transient-subset"):
+        detection._subset(bad)
+
+
+def test_the_sample_summary_refuses_what_is_not_a_transient_report(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from benchmarks import transient_sample
+
+    missing = tmp_path / "none.json"
+    assert transient_sample.main([str(missing)]) == 2
+    assert "cannot read the report" in capsys.readouterr().err
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{not json")
+    assert transient_sample.main([str(garbage)]) == 2
+    assert "cannot read the report" in capsys.readouterr().err
+    other = tmp_path / "other.json"
+    other.write_text('{"scenarios": []}')
+    assert transient_sample.main([str(other)]) == 2
+    assert "no transient suites' scenarios" in capsys.readouterr().err
+    good = tmp_path / "good.json"
+    good.write_text('{"transient_scenarios": [{"suite": "transient_free", "monitored_days": 0.25, "alarms": '
+                    '[{"time_s": 10.0, "test": "window_120s", "methods": ["mass_balance"], "operations": '
+                    '[{"operation": "setpoint", "change_pct": -3.0, "started_s_before": 50.0}]}]}]}')
+    assert transient_sample.main([str(good)]) == 0
+    out = capsys.readouterr().out
+    assert '"false_alarms": 1' in out and "setpoint -3 % 50 s before" in out
