@@ -21,7 +21,7 @@ from services.network import Network, conversion_to_si, load_network
 from services.network.quality import QUALITY_BAD, QUALITY_GOOD, QUALITY_MAX, QUALITY_UNCERTAIN
 
 from . import layout as L
-from ._alarm import HEALTH_NAMES, Alarm, AlarmBook, BaselineStatus, SegmentStatus, WindowStatus
+from ._alarm import HEALTH_NAMES, Z_95, Alarm, AlarmBook, BaselineStatus, SegmentStatus, WindowStatus
 from .config import DetectorConfig, DetectorParams
 from .detector import DetectorState, advance_to, process_batch
 from .events import DetectorEvent, LeakLocated
@@ -46,7 +46,6 @@ from .kernels.subsegment import (
     SS_XF0,
     bracket,
     subsegment_kernel,
-    truncated_normal,
 )
 from .kernels.subsegment import new_state as ss_new_state
 from .network_config import NetworkDetectorConfig, config_from_network
@@ -368,8 +367,14 @@ class Pipeline:
         length = self._model.length_m[ev.segment]
         bounds = [0.0, *(float(cfg[ev.segment, SS_XF0 + j]) * length for j in range(nf)), length]
         lo, hi = bounds[sub], bounds[sub + 1]
-        mu, sd = truncated_normal(ev.position_m, ev.position_sd_m, lo, hi)
-        return dataclasses.replace(ev, position_m=mu, position_sd_m=sd, bracket_lo_m=lo, bracket_hi_m=hi)
+        if math.isfinite(ev.position_sd_m):
+            # the gradient's point moved into the bracket, its s.d. kept: the interval (the alarm's, clamped to the
+            # bracket) is the gradient's within the bracket, never wider, and holds the truth whenever both did
+            return dataclasses.replace(ev, position_m=min(max(ev.position_m, lo), hi), bracket_lo_m=lo,
+                                       bracket_hi_m=hi)
+        # not located by the gradient: the bracket is the interval (its middle, 1.96 s.d. to either end)
+        return dataclasses.replace(ev, position_m=0.5 * (lo + hi), position_sd_m=0.5 * (hi - lo) / Z_95,
+                                   bracket_lo_m=lo, bracket_hi_m=hi)
 
     def _vote_members(self, idx: npt.NDArray[np.int64], t_us: npt.NDArray[np.int64], v: npt.NDArray[np.float64],
                       q: npt.NDArray[np.int64]) -> tuple[tuple[npt.NDArray, ...], tuple[npt.NDArray, ...]]:

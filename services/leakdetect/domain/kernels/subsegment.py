@@ -13,7 +13,9 @@ mean pressure 2/3 (a + b - ab / (a + b)) and Z = 1 + z_slope p. Fixed meter bias
 after the onset (skipping `settle_s`) against the reference window before it: d_i and its standard error from
 the blocks' scatter. The sub-segment with the largest d_i holds the leak when d_i is `Z_BRACKET` s.e. from zero
 and `Z_APART` s.e. above every other sub-segment's; else no bracket (the evidence does not decide). The facade
-(`_pipeline`) narrows the alarm's location to it (`events.LeakLocated.bracket_*`). Oracle: `reference.subsegment`.
+(`_pipeline`) narrows the alarm's location to it (`events.LeakLocated.bracket_*`): the gradient's point moved into
+the bracket and its interval clamped to it (or, not located by the gradient, the bracket itself). Oracle:
+`reference.subsegment`.
 """
 
 from __future__ import annotations
@@ -199,19 +201,3 @@ def bracket(ring_s: npt.NDArray[np.float64], n_sub: int, onset_us: float, now_us
         if j != best and d[best] - d[j] < Z_APART * math.hypot(se[best], se[j]):
             return -1, d, se
     return best, d, se
-
-
-def truncated_normal(mu: float, sd: float, lo: float, hi: float) -> tuple[float, float]:
-    """Mean and s.d. of N(mu, sd^2) given lo <= x <= hi (uniform on it when sd is not finite or the normal puts
-    next to nothing there)."""
-    if not math.isfinite(sd) or sd <= 0.0:
-        return 0.5 * (lo + hi), (hi - lo) / math.sqrt(12.0)
-    a, b = (lo - mu) / sd, (hi - mu) / sd
-    phi = lambda x: math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)  # noqa: E731
-    cdf = lambda x: 0.5 * math.erfc(-x / math.sqrt(2.0))  # noqa: E731
-    z = cdf(b) - cdf(a)
-    if z < 1e-9:
-        return 0.5 * (lo + hi), (hi - lo) / math.sqrt(12.0)
-    m = (phi(a) - phi(b)) / z
-    var = 1.0 + (a * phi(a) - b * phi(b)) / z - m * m
-    return mu + sd * m, sd * math.sqrt(max(var, 0.0))

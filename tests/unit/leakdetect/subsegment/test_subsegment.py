@@ -91,14 +91,6 @@ def test_the_bracket_decides_only_on_clear_evidence() -> None:
     assert S.bracket(_ring([0.0, 0.0], [0.0, 0.1], 0.01), 2, onset, onset + 30e6, 1800.0, 60.0)[0] == -1
 
 
-def test_truncated_normal() -> None:
-    assert S.truncated_normal(0.0, math.inf, 0.0, 12.0) == (6.0, pytest.approx(12.0 / math.sqrt(12.0)))
-    mu, sd = S.truncated_normal(5.0, 1.0, -100.0, 100.0)
-    assert (mu, sd) == (pytest.approx(5.0), pytest.approx(1.0))
-    mu, sd = S.truncated_normal(0.0, 1.0, 0.0, 100.0)  # half-normal
-    assert (mu, sd) == (pytest.approx(math.sqrt(2 / math.pi)), pytest.approx(math.sqrt(1 - 2 / math.pi)))
-
-
 @pytest.mark.parametrize("leak_m", [1200.0, 2500.0, 4500.0, 5800.0])
 def test_the_leak_is_bracketed_to_its_sub_segment(leak_m: float) -> None:
     tag, t, v = readings(5400, {}, None, leak_frac=0.02, leak_start_s=4200, midflow_m=MID_M, leak_m=leak_m)
