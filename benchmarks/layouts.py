@@ -32,6 +32,7 @@ SEGMENT_ID = "L-01"
 # node ids of the layout's network document
 SUPPLY, REGULATOR, JUNCTION_UP, JUNCTION_DOWN, OFFTAKE = "SRC", "REG", "J-UP", "J-DN", "STN"
 MIDLINE_PRESSURE_TAG = "L01-PT-MID"  # the detectors use it (a mid-line pressure role)
+MIDLINE_FLOW_TAG = "L01-FT-MID"  # beside it, a flow meter: the sub-segment balances (issue 19)
 
 # Each drawn parameter's range (inclusive); the generator draws inside them and tests check every layout.
 RANGES: dict[str, tuple[float, float]] = {
@@ -111,9 +112,9 @@ class Layout:
         """Where the segment's meters are (ends; and the mid-line pressure meter)."""
         return (0.0, self.midline_position_m, self.length_m) if midline else (0.0, self.length_m)
 
-    def network_document(self, midline: bool = False) -> dict[str, Any]:
+    def network_document(self, midline: bool = False, midline_flow: bool = False) -> dict[str, Any]:
         """The layout as a network document (`services.network.parse_network`); `midline`: with the mid-line
-        pressure meter."""
+        pressure meter; `midline_flow`: with a flow meter at the same station (a meter station along the line)."""
         from services.network import TagKind, conversion_to_si
 
         sg = self.specific_gravity
@@ -177,6 +178,11 @@ class Layout:
         if midline:
             tags.append(pressure_tag(MIDLINE_PRESSURE_TAG, round(self.midline_fraction * self.length_km, 3),
                                      "gw-mid"))
+        if midline_flow:
+            tags.append({"id": MIDLINE_FLOW_TAG, "segment": SEGMENT_ID,
+                         "position_km": round(self.midline_fraction * self.length_km, 3), "kind": "flow",
+                         "unit": self.flow_unit, "range": f_range, "scan_period_s": FLOW_SCAN_PERIOD_S,
+                         "gateway": "gw-mid", "accuracy": {"pct_of_reading": self.flow_accuracy_pct_of_reading}})
         return {
             "name": f"random-layout-{self.layout_id}",
             "gas": {"specific_gravity": sg, "temperature_k": self.temperature_k},
@@ -187,11 +193,11 @@ class Layout:
             "tags": tags,
         }
 
-    def network(self, midline: bool = False) -> Any:
+    def network(self, midline: bool = False, midline_flow: bool = False) -> Any:
         """The layout loaded through `services.network` (its checks included)."""
         from services.network import parse_network
 
-        return parse_network(self.network_document(midline), f"<layout {self.layout_id}>")
+        return parse_network(self.network_document(midline, midline_flow), f"<layout {self.layout_id}>")
 
 
 def _uniform(rng: np.random.Generator, name: str) -> float:
