@@ -42,6 +42,7 @@ from .kernels.subsegment import (
     CH_QIN,
     CH_QMID0,
     CH_QOUT,
+    N_SCRATCH,
     SS_NF,
     SS_XF0,
     bracket,
@@ -351,7 +352,7 @@ class Pipeline:
             return
         order = np.argsort(t_us[sel], kind="stable")
         subsegment_kernel(ss_seg[sel][order], ch[sel][order], t_us[sel][order], v[sel][order], SS_BLOCK_US,
-                          self.config.seg_cfg, m.ss_cfg, self._ss[0], self._ss[1])
+                          self.config.seg_cfg, m.ss_cfg, self._ss[0], self._ss[1], np.empty(N_SCRATCH))
 
     def _bracketed(self, ev: LeakLocated) -> LeakLocated:
         """A balance location narrowed to the sub-segment whose balance went out (mid-line flow meters)."""
@@ -393,7 +394,7 @@ class Pipeline:
             k = int(vote_kernel(g[sel][order], self._model.member_of_tag[idx[sel]][order], t_us[sel][order],
                                 v[sel][order], q[sel][order], self._model.grp_cfg, self._model.mem_cfg, grp_f, mem_f,
                                 mem_i, self._state.slot_f, self._state.seg_f, self.params.tick_s, out_seg, out_role,
-                                out_t, out_v, ev_i, ev_f, n_ev))
+                                out_t, out_v, ev_i, ev_f, n_ev, np.empty(MAXM + 1)))
             out_seg, out_role, out_t, out_v = out_seg[:k], out_role[:k], out_t[:k], out_v[:k]
             self._member_events.extend(member_events(ev_i[: n_ev[0]], ev_f[: n_ev[0]], self._model.built.groups,
                                                      self._state.seg_f[:, L.GF_MDLR0 + 2]))

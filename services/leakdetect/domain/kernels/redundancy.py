@@ -35,7 +35,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from services.network.quality import QUALITY_BAD, QUALITY_UNCERTAIN
 
@@ -53,6 +52,7 @@ from ..layout import (
     ROLE_PRESSURE_UP,
     SF_HELD,
 )
+from .common import _jit
 
 # A member that disagrees with its partners beyond its stated accuracy (drifted, noisy), outvoted. Not yet in
 # pipewarden.leakdetect.v1.SensorHealth (proto3 carries the 6; the lead adds SENSOR_HEALTH_OUTVOTED = 6).
@@ -103,28 +103,28 @@ SUSPECT_K = 1.0  # a pair this many s.d. apart is suspect: the model's favourite
 RECOVER_N = 600  # readings within its error before a failed member votes again
 
 
-@njit(cache=True, error_model="numpy")
+@_jit
 def _sigma(mem_cfg, ms, v):
     r = mem_cfg[ms, MC_SIGMA_REL] * v
     a = mem_cfg[ms, MC_SIGMA_ABS]
     return math.sqrt(r * r + a * a)
 
 
-@njit(cache=True, error_model="numpy")
+@_jit
 def _aligned(mem_cfg, mem_f, ms, v):
     if mem_cfg[ms, MC_RATIO] != 0.0:
         return v / (1.0 + mem_f[ms, MF_ALIGN])
     return v - mem_f[ms, MF_ALIGN]
 
 
-@njit(cache=True, error_model="numpy")
+@_jit
 def _fresh(mem_cfg, mem_f, ks, t):
     """Whether member slot ks has a reading and it is current at time t (us)."""
     last = mem_f[ks, MF_TIME]
     return last >= 0.0 and float(t) - last <= FRESH_SCANS * mem_cfg[ks, MC_SCAN_S] * 1e6
 
 
-@njit(cache=True, error_model="numpy")
+@_jit
 def _median(buf, n):
     """Median of buf[:n] (n <= MAXM), sorting it in place (insertion sort: a handful of values)."""
     for i in range(1, n):
@@ -139,7 +139,7 @@ def _median(buf, n):
     return 0.5 * (buf[n // 2 - 1] + buf[n // 2])
 
 
-@njit(cache=True, error_model="numpy")
+@_jit
 def _reference(g, grp_cfg, slot_f, seg_f, tick_s):
     """The model's value of the group's quantity from the detectors' held tick means (nan: none)."""
     kind = int(grp_cfg[g, RG_REF])
@@ -167,14 +167,14 @@ def _reference(g, grp_cfg, slot_f, seg_f, tick_s):
     return math.sqrt(p2) if p2 > 0.0 else math.nan
 
 
-@njit(cache=True, error_model="numpy")
+@_jit
 def _model_offsets(mem_cfg, mem_f, ms, os_, anchor, ref):
     """Two members' offsets from the model against the pair's anchor, in SI (|EW offset - anchor|)."""
     scale = abs(ref) if mem_cfg[ms, MC_RATIO] != 0.0 else 1.0
     return abs(mem_f[ms, MF_EW_REF] - anchor) * scale, abs(mem_f[os_, MF_EW_REF] - anchor) * scale
 
 
-@njit(cache=True, error_model="numpy")
+@_jit
 def _set_member_health(g, m, ms, new, t, dev, noise, mem_i, ev_i, ev_f, n_ev, cause=CAUSE_DEVIATES):
     old = mem_i[ms, MI_HEALTH]
     if new == old:
@@ -194,13 +194,14 @@ def _set_member_health(g, m, ms, new, t, dev, noise, mem_i, ev_i, ev_f, n_ev, ca
         n_ev[0] = k + 1
 
 
-@njit(cache=True, error_model="numpy")
+@_jit
 def vote_kernel(grp, mem, time_us, value, quality, grp_cfg, mem_cfg, grp_f, mem_f, mem_i, slot_f, seg_f, tick_s,
-                out_seg, out_role, out_t, out_v, ev_i, ev_f, n_ev):
+                out_seg, out_role, out_t, out_v, ev_i, ev_f, n_ev, scratch):
     """Readings of redundant members (group index, member index, time us, SI value, quality), in time order, in;
-    voted readings of their roles (segment, role, time, value) out. Returns how many were written."""
+    voted readings of their roles (segment, role, time, value) out. Returns how many were written. `scratch`: MAXM
+    floats of the caller's (the kernel allocates nothing: compiled without numba's runtime, as every kernel)."""
     n_out = 0
-    buf = np.empty(MAXM)
+    buf = scratch
     for r in range(grp.shape[0]):
         g = grp[r]
         m = mem[r]

@@ -24,9 +24,9 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 from ..layout import GC_AREA_M2, GC_LENGTH_M, GC_R_SPECIFIC, GC_TEMPERATURE_K, GC_Z_SLOPE, N_PMID
+from .common import _jit
 
 N_FMID = 2  # mid-line flow meters per segment at most
 N_SUB = N_FMID + 1
@@ -55,29 +55,34 @@ RG_T = 0
 RG_R0 = 1
 N_RG = RG_R0 + N_SUB
 
+N_PTS = 2 + N_PMID + N_FMID  # pressure points along the line at most
+N_SCRATCH = N_CH + 2 * N_PTS + 2 * (N_FMID + 2)
+
 Z_BRACKET = 3.0
 Z_APART = 2.0
 
 
-@njit(cache=True, error_model="numpy")
+@_jit
 def _steady_mean(a, b):
     return 2.0 / 3.0 * (a + b - a * b / (a + b))
 
 
-@njit(cache=True, error_model="numpy")
-def _close_block(s, block_us, seg_cfg, ss_cfg, ss_f, ring):
-    """The open block's residuals per sub-segment into the ring (nan where a channel had no reading)."""
+@_jit
+def _close_block(s, block_us, seg_cfg, ss_cfg, ss_f, ring, scratch):
+    """The open block's residuals per sub-segment into the ring (nan where a channel had no reading). `scratch`:
+    N_SCRATCH floats of the caller's (no allocation: compiled without numba's runtime)."""
     f = ss_f[s]
     nf = int(ss_cfg[s, SS_NF])
-    mean = np.full(N_CH, np.nan)
+    mean = scratch[:N_CH]
+    xs = scratch[N_CH:N_CH + N_PTS]
+    ps = scratch[N_CH + N_PTS:N_CH + 2 * N_PTS]
+    bounds = scratch[N_CH + 2 * N_PTS:N_CH + 2 * N_PTS + N_FMID + 2]
+    flows = scratch[N_CH + 2 * N_PTS + N_FMID + 2:N_SCRATCH]
     for c in range(N_CH):
-        if f[SF_CNT0 + c] > 0.0:
-            mean[c] = f[SF_SUM0 + c] / f[SF_CNT0 + c]
+        mean[c] = f[SF_SUM0 + c] / f[SF_CNT0 + c] if f[SF_CNT0 + c] > 0.0 else np.nan
         f[SF_SUM0 + c] = 0.0
         f[SF_CNT0 + c] = 0.0
     # the pressure points along the line: ends and mid-line transmitters (x fraction, p)
-    xs = np.empty(2 + N_PMID + N_FMID)
-    ps = np.empty(2 + N_PMID + N_FMID)
     n = 0
     xs[n], ps[n] = 0.0, mean[CH_PUP]
     n += 1
@@ -107,20 +112,25 @@ def _close_block(s, block_us, seg_cfg, ss_cfg, ss_f, ring):
         p2 = ps[lo] * ps[lo] + w * (ps[hi] * ps[hi] - ps[lo] * ps[lo])
         xs[n], ps[n] = x, math.sqrt(p2) if p2 > 0.0 else math.nan
         n += 1
-    order = np.argsort(xs[:n])
-    xo = xs[:n][order]
-    po = ps[:n][order]
+    # in order along the line (insertion sort: a handful of points)
+    for i in range(1, n):
+        xi, pi = xs[i], ps[i]
+        j = i - 1
+        while j >= 0 and xs[j] > xi:
+            xs[j + 1], ps[j + 1] = xs[j], ps[j]
+            j -= 1
+        xs[j + 1], ps[j + 1] = xi, pi
+    xo = xs
+    po = ps
     rt = seg_cfg[s, GC_R_SPECIFIC] * seg_cfg[s, GC_TEMPERATURE_K]
     vol_per_frac = seg_cfg[s, GC_AREA_M2] * seg_cfg[s, GC_LENGTH_M]
     k = f[SF_RPOS]
     kk = int(k)
     ring[s, kk, RG_T] = float(int(f[SF_BLOCK]) + 1) * block_us
-    bounds = np.empty(nf + 2)
     bounds[0] = 0.0
     for j in range(nf):
         bounds[1 + j] = ss_cfg[s, SS_XF0 + j]
     bounds[nf + 1] = 1.0
-    flows = np.empty(nf + 2)
     flows[0] = mean[CH_QIN]
     for j in range(nf):
         flows[1 + j] = mean[CH_QMID0 + j]
@@ -142,9 +152,10 @@ def _close_block(s, block_us, seg_cfg, ss_cfg, ss_f, ring):
     f[SF_RN] += 1.0
 
 
-@njit(cache=True, error_model="numpy")
-def subsegment_kernel(seg, ch, time_us, value, block_us, seg_cfg, ss_cfg, ss_f, ring):
-    """Readings (segment, channel, time us, SI value) in time order, of segments with mid-line flow meters."""
+@_jit
+def subsegment_kernel(seg, ch, time_us, value, block_us, seg_cfg, ss_cfg, ss_f, ring, scratch):
+    """Readings (segment, channel, time us, SI value) in time order, of segments with mid-line flow meters;
+    `scratch`: N_SCRATCH floats of the caller's."""
     for r in range(seg.shape[0]):
         s = seg[r]
         c = ch[r]
@@ -156,7 +167,7 @@ def subsegment_kernel(seg, ch, time_us, value, block_us, seg_cfg, ss_cfg, ss_f, 
         if f[SF_BLOCK] < 0.0:
             f[SF_BLOCK] = float(b)
         elif b > int(f[SF_BLOCK]):
-            _close_block(s, block_us, seg_cfg, ss_cfg, ss_f, ring)
+            _close_block(s, block_us, seg_cfg, ss_cfg, ss_f, ring, scratch)
             if b > int(f[SF_BLOCK]) + 1:  # a gap: the next block's line-pack change has no predecessor
                 for i in range(N_SUB):
                     f[SF_LP0 + i] = np.nan

@@ -51,7 +51,7 @@ def test_kernel_equals_reference(failed: str, mode: str) -> None:
                                        np.zeros(n))
     ev_i, ev_f, n_ev = np.zeros((256, R.N_RV), np.int64), np.zeros((256, R.N_RVF)), np.zeros(1, np.int64)
     k = R.vote_kernel(g, m, t, v, q, grp_cfg, mem_cfg, grp_f, mem_f, mem_i, slot_f, seg_f, 10.0, out_seg, out_role,
-                      out_t, out_v, ev_i, ev_f, n_ev)
+                      out_t, out_v, ev_i, ev_f, n_ev, np.empty(R.MAXM + 1))
     want, want_events = vote(built.groups, [held], g, m, t, v, q)
     assert k == len(want) > 0.8 * np.count_nonzero(m == 0)
     got = np.array([out_seg[:k], out_role[:k], out_t[:k]]).T

@@ -60,7 +60,8 @@ def test_kernel_equals_reference(with_mid_pressure: bool) -> None:
     if with_mid_pressure:
         ss_cfg[0, S.SS_XP0] = 0.3
     ss_f, ring = S.new_state(1, 240)
-    S.subsegment_kernel(np.zeros(ch.size, np.int64), ch, t_us, v, 60_000_000, seg_cfg, ss_cfg, ss_f, ring)
+    S.subsegment_kernel(np.zeros(ch.size, np.int64), ch, t_us, v, 60_000_000, seg_cfg, ss_cfg, ss_f, ring,
+                        np.empty(S.N_SCRATCH))
     k = int(ss_f[0, S.SF_RN])
     ends, res = residuals(ch, t_us, v, 60_000_000, [0.55], [0.3 if with_mid_pressure else None], 6200.0 * 0.07,
                           490.0, 281.0, -1.5e-7)
