@@ -84,6 +84,7 @@ def build_processor(
             history_per_segment=config.history_per_segment,
         ),
         reorder_tolerance_us=config.reorder_tolerance_us,
+        reorder_max_readings=config.reorder_max_readings,
         dedupe_records=config.dedupe_records,
         max_clock_skew_us=config.max_clock_skew_us,
     )

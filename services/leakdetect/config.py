@@ -27,6 +27,11 @@ class LeakdetectConfig:
     # PIPEWARDEN_LEAKDETECT_REORDER_TOLERANCE_S: readings up to this much older than the newest reading
     # of their segment are merged in time order; older ones are counted and dropped.
     reorder_tolerance_s: float = 5.0
+    # PIPEWARDEN_LEAKDETECT_REORDER_MAX_READINGS: the most readings a segment's reorder buffer holds; a flood
+    # within the tolerance (a gateway far above its scan rates) releases the oldest early. It bounds the
+    # segment's memory and its checkpoint (19 bytes a reading): 16,384 readings are ~0.3 MB of a changelog
+    # record, which Kafka caps at 1 MB (a 1.08 MB checkpoint once crashed both workers of a deployment).
+    reorder_max_readings: int = 16384
     # PIPEWARDEN_LEAKDETECT_MAX_CLOCK_SKEW_S: a record with a reading more than this far ahead of the
     # worker's clock is dead-lettered (one far-future reading would otherwise make every later reading of
     # its segment "late"). Telemetry allows 5 s at ingest; this adds room for the two hosts' clocks.
@@ -75,6 +80,10 @@ class LeakdetectConfig:
             )
         if self.reorder_tolerance_s < 0:
             raise ValueError("PIPEWARDEN_LEAKDETECT_REORDER_TOLERANCE_S must be >= 0")
+        if self.reorder_max_readings < 1:
+            raise ValueError(
+                f"PIPEWARDEN_LEAKDETECT_REORDER_MAX_READINGS must be >= 1, got {self.reorder_max_readings}"
+            )
         if not (math.isfinite(self.max_clock_skew_s) and self.max_clock_skew_s >= 0):
             raise ValueError(
                 f"PIPEWARDEN_LEAKDETECT_MAX_CLOCK_SKEW_S must be a finite number >= 0, got {self.max_clock_skew_s}"
@@ -121,6 +130,7 @@ class LeakdetectConfig:
             "network_file": "PIPEWARDEN_NETWORK_FILE",
             "data_dir": "PIPEWARDEN_LEAKDETECT_DATA_DIR",
             "reorder_tolerance_s": "PIPEWARDEN_LEAKDETECT_REORDER_TOLERANCE_S",
+            "reorder_max_readings": "PIPEWARDEN_LEAKDETECT_REORDER_MAX_READINGS",
             "max_clock_skew_s": "PIPEWARDEN_LEAKDETECT_MAX_CLOCK_SKEW_S",
             "dedupe_records": "PIPEWARDEN_LEAKDETECT_DEDUPE_RECORDS",
             "batch_max": "PIPEWARDEN_LEAKDETECT_BATCH_MAX",

@@ -247,6 +247,7 @@ class BatchProcessor:
         segments: Mapping[str, SegmentInfo],
         policy: AlarmPolicy,
         reorder_tolerance_us: int,
+        reorder_max_readings: int,
         dedupe_records: int,
         max_clock_skew_us: int,
     ) -> None:
@@ -257,6 +258,7 @@ class BatchProcessor:
         self.segments = segments
         self.tracker = AlarmTracker(policy, now_us=clock.now_us)
         self.reorder_tolerance_us = reorder_tolerance_us
+        self.reorder_max_readings = reorder_max_readings
         self.dedupe_records = dedupe_records
         self.max_clock_skew_us = max_clock_skew_us
         self._tag_index = {sid: {t: i for i, t in enumerate(detector.detector_tags(sid))} for sid in segments}
@@ -463,7 +465,9 @@ class BatchProcessor:
         status: ports.SegmentStatusView | None = None
         t, tag_index, values, qualities = seg_readings.of_records(keep)
         if keep and any(items[i][2].time_us for i in keep):
-            late, released = runtime.reorder.push(t, tag_index, values, qualities, self.reorder_tolerance_us)
+            late, released = runtime.reorder.push(
+                t, tag_index, values, qualities, self.reorder_tolerance_us, self.reorder_max_readings
+            )
             runtime.readings += int(t.size)
             outcome.readings = int(t.size)
             if late:

@@ -63,8 +63,13 @@ class ReorderBuffer:
         value: npt.NDArray[np.float64],
         quality: npt.NDArray[np.int8],
         tolerance_us: int,
+        max_readings: int,
     ) -> tuple[int, tuple[npt.NDArray[Any], ...]]:
-        """Add readings; returns (late readings dropped, released arrays in time order)."""
+        """Add readings; returns (late readings dropped, released arrays in time order).
+
+        Readings wait until they are ``tolerance_us`` older than the newest, or, when more than ``max_readings``
+        wait (a flood within the tolerance), the oldest are released early down to that many: the buffer, and
+        the checkpoint that holds it, stay bounded, and a reading arriving later before them counts as late."""
         on_time = time_us > self.released_until_us
         late = int(time_us.size - np.count_nonzero(on_time))
         if late:
@@ -76,7 +81,11 @@ class ReorderBuffer:
             self.tag_index = np.concatenate((self.tag_index, tag_index))
             self.value = np.concatenate((self.value, value))
             self.quality = np.concatenate((self.quality, quality))
-        return late, self._release(self.newest_us - tolerance_us)
+        until_us = self.newest_us - tolerance_us
+        over = self.time_us.size - max_readings
+        if over > 0:
+            until_us = max(until_us, int(np.partition(self.time_us, over - 1)[over - 1]))
+        return late, self._release(until_us)
 
     def flush(self) -> tuple[npt.NDArray[Any], ...]:
         """Release everything (end of a replay, shutdown of a test)."""

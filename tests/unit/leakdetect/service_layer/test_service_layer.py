@@ -56,12 +56,53 @@ def test_reorder_buffer_merges_within_tolerance_and_drops_later() -> None:
     buf = ReorderBuffer()
     i8 = np.int8
     late, out = buf.push(
-        np.array([10, 30, 20], np.int64), np.zeros(3, i8), np.array([1.0, 3.0, 2.0]), np.ones(3, i8), tolerance_us=10
+        np.array([10, 30, 20], np.int64), np.zeros(3, i8), np.array([1.0, 3.0, 2.0]), np.ones(3, i8), tolerance_us=10,
+        max_readings=100,
     )
     assert late == 0 and out[0].tolist() == [10, 20]
-    late, out = buf.push(np.array([15, 25, 50], np.int64), np.zeros(3, i8), np.zeros(3), np.ones(3, i8), 10)
+    late, out = buf.push(np.array([15, 25, 50], np.int64), np.zeros(3, i8), np.zeros(3), np.ones(3, i8), 10, 100)
     assert late == 1  # 15 is behind what was released (20)
     assert out[0].tolist() == [25, 30, 40][:2]
+
+
+def test_a_flood_within_the_tolerance_releases_the_oldest_early_and_the_buffer_stays_bounded() -> None:
+    buf = ReorderBuffer()
+    rng = np.random.default_rng(7)
+    released: list[int] = []
+    for start in range(0, 10_000, 1_000):  # 10,000 readings inside a tolerance of 1 s
+        t = np.sort(rng.integers(start, start + 1_000, 1_000)).astype(np.int64)
+        t = rng.permutation(t)  # out of order within each push
+        late, out = buf.push(t, np.zeros(t.size, np.int16), t.astype(float), np.ones(t.size, np.int8), 10**6, 2_500)
+        assert late == 0
+        assert len(buf) <= 2_500
+        released += out[0].tolist()
+        assert out[2].tolist() == out[0].astype(float).tolist()  # values travel with their times
+    assert released == sorted(released)  # released in time order, across pushes
+    assert len(released) + len(buf) == 10_000  # nothing lost
+    late, _ = buf.push(np.array([released[-1] - 1], np.int64), np.zeros(1, np.int16), np.zeros(1), np.ones(1, np.int8),
+                       10**6, 2_500)
+    assert late == 1  # behind what the cap released: late, as behind the tolerance
+
+
+def test_a_flood_on_one_segment_keeps_its_checkpoint_under_kafkas_record_limit() -> None:
+    # a deployment's smoke runs sent a segment's tags far above their scan rates: 43,679 readings waited within
+    # the 5-s tolerance and the 1.08 MB checkpoint crashed both workers (the changelog record is capped at 1 MB)
+    proc, store = _processor(reorder_max_readings=2_000)
+    records = list(LeakScenario(segment_id="TR-01", leak_start_s=None, seconds=300).records(NETWORK))
+    # 5 min of readings restamped into 1 s: the same readings, 300x their scan rate, all within the tolerance
+    first_us = min(t for rec in records for ser in rec.series for t in ser.source_time_unix_us)
+    for rec in records:
+        for ser in rec.series:
+            squeezed = [first_us + (t - first_us) // 300 for t in ser.source_time_unix_us]
+            del ser.source_time_unix_us[:]
+            ser.source_time_unix_us.extend(squeezed)
+    sent = sum(len(ser.values_si) for rec in records for ser in rec.series)
+    assert sent > 3 * 2_000
+    result = _run(proc, _raw(records))
+    runtime, _ = SegmentRuntime.decode(store.data["TR-01"])
+    assert len(runtime.reorder) <= 2_000
+    assert result.readings == sent and runtime.late_dropped == 0  # released early, none dropped
+    assert len(store.data["TR-01"]) < 2_000 * 19 + 200_000
 
 
 def test_segment_state_round_trips_and_refuses_garbage() -> None:
@@ -281,6 +322,10 @@ def test_config_from_env_refuses_garbage() -> None:
     assert LeakdetectConfig.from_env({"PIPEWARDEN_LEAKDETECT_DATA_DIR": "/srv/ld"}).data_dir == "/srv/ld"
     with pytest.raises(ValueError, match="DATA_DIR"):
         LeakdetectConfig(data_dir=" ")
+    assert LeakdetectConfig.from_env({"PIPEWARDEN_LEAKDETECT_REORDER_MAX_READINGS": "500"}).reorder_max_readings == 500
+    for garbage in ("0", "-3", "lots", "1e9"):
+        with pytest.raises(ValueError, match="REORDER_MAX_READINGS"):
+            LeakdetectConfig.from_env({"PIPEWARDEN_LEAKDETECT_REORDER_MAX_READINGS": garbage})
 
 
 def test_refined_rate_from_the_core_is_published_as_an_update_of_the_same_incident() -> None:
