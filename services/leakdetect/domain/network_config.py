@@ -209,15 +209,12 @@ def _secondary(network: Network, tag: Tag) -> bool:
     return group is not None and network.redundancy_groups[group][0].tag_id != tag.tag_id
 
 
-# the most redundant meters one role takes (kernels.redundancy.MAXM); more are left unmapped
-MAX_REDUNDANT = 4
-
-
 def _group_of(network: Network, primary: Tag, segment: int, role: int, seg: Segment, k0: float) -> RedundantGroup:
     """The vote's configuration of a primary's group, each member's error as the detector reads it."""
     from .kernels import redundancy as R
 
-    members = network.redundancy_groups[primary.redundancy_group or ""][:MAX_REDUNDANT]
+    # the most one role takes (R.MAXM); more are left unmapped
+    members = network.redundancy_groups[primary.redundancy_group or ""][:R.MAXM]
     rel, abs_, scan, ratio = [], [], [], []
     for tag in members:
         conv = conversion_to_si(tag.kind, tag.unit, network.gas.specific_gravity)
