@@ -36,6 +36,7 @@ HEALTH_STALE = 2
 HEALTH_FLATLINED = 3
 HEALTH_STUCK = 4
 HEALTH_IMPLAUSIBLE_RATE = 5
+HEALTH_OUTVOTED = 6  # a redundant meter that disagrees with its partners beyond its accuracy (kernels.redundancy)
 
 # --- event kinds (what each kind's columns mean: kernels/events.py; decoded into the named events of events.py)
 EV_LEAK = 1  # mass balance alarm raised

@@ -345,4 +345,5 @@ _HEALTH_DETAIL: dict[int, str] = {
     pb.SENSOR_HEALTH_FLATLINED: "exactly the same value for too long",
     pb.SENSOR_HEALTH_STUCK: "changes far below the noise floor for too long",
     pb.SENSOR_HEALTH_IMPLAUSIBLE_RATE: "rate of change no physical process can produce",
+    pb.SENSOR_HEALTH_OUTVOTED: "disagrees with its redundant partners beyond its stated accuracy",
 }

@@ -21,6 +21,7 @@ _HEALTH = {
     alarms_pb2.SENSOR_HEALTH_FLATLINED: "flatlined",
     alarms_pb2.SENSOR_HEALTH_STUCK: "stuck",
     alarms_pb2.SENSOR_HEALTH_IMPLAUSIBLE_RATE: "implausible_rate",
+    alarms_pb2.SENSOR_HEALTH_OUTVOTED: "outvoted",
 }
 
 

@@ -1,7 +1,8 @@
 """A meter's health change as leakdetect reports it (leak.sensor-health.v1), for the hazard ledger.
 
-A meter that goes stale, flatlines (a dead meter reads a constant), gets stuck or jumps implausibly
-leaves its segment's leak detection blind or degraded: the service records a hazard for it.
+A meter that goes stale, flatlines (a dead meter reads a constant), gets stuck, jumps implausibly or is
+outvoted by its redundant partners leaves its segment's leak detection blind or degraded (an outvoted meter
+takes the role's redundancy away): the service records a hazard for it.
 ``adapters.sensor_health`` builds these facts from the protobuf message and refuses garbage.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-HEALTH_STATES = ("ok", "stale", "flatlined", "stuck", "implausible_rate")
+HEALTH_STATES = ("ok", "stale", "flatlined", "stuck", "implausible_rate", "outvoted")
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ from ..layout import (
     GF_TLP2,
     HEALTH_FLATLINED,
     HEALTH_OK,
+    HEALTH_OUTVOTED,
     HEALTH_STUCK,
     N_ROLES,
     ROLE_FLOW_IN,
@@ -54,9 +55,6 @@ from ..layout import (
 )
 from .common import _jit
 
-# A member that disagrees with its partners beyond its stated accuracy (drifted, noisy), outvoted. Not yet in
-# pipewarden.leakdetect.v1.SensorHealth (proto3 carries the 6; the lead adds SENSOR_HEALTH_OUTVOTED = 6).
-HEALTH_OUTVOTED = 6
 MAXM = 4  # members per group at most
 
 # --- group configuration (float) ---

@@ -373,6 +373,29 @@ def test_sensor_health_delivered_twice_gives_one_hazard(rt: Runtime) -> None:
         rt.app.handle_sensor_health(sensor_health_facts(bad), bad.event_id)
 
 
+def test_an_outvoted_redundant_meter_is_a_hazard_naming_it(rt: Runtime) -> None:
+    message = sensor_event(rt, tag="FT-9B", health=alarms_pb2.SENSOR_HEALTH_OUTVOTED)
+    message.detail = "drifted beyond its stated accuracy"
+    outcome = rt.app.handle_sensor_health(sensor_health_facts(message), message.event_id)
+    assert outcome is not None and outcome.event_types == ("HazardRecorded",)
+    hazard, _ = rt.app.hazards.get(hazard_id_for(HazardSource.SENSOR_HEALTH, message.event_id))
+    assert "FT-9B" in hazard.description and "outvoted" in hazard.description
+
+
+def test_every_sensor_health_leakdetect_reports_is_understood() -> None:
+    # one list of health codes (the proto); leakdetect's kernels use the same numbers (layout.HEALTH_*)
+    from services.leakdetect.domain import layout
+
+    for name, code in alarms_pb2.SensorHealth.items():
+        if code == alarms_pb2.SENSOR_HEALTH_UNSPECIFIED:
+            continue
+        assert getattr(layout, name.replace("SENSOR_", "")) == code, name
+        message = alarms_pb2.SensorHealthEvent(
+            event_id=f"T-1/{T0}", tag_id="T-1", segment_id="S-1", health=code, change_time_unix_us=T0
+        )
+        assert sensor_health_facts(message).health == name.removeprefix("SENSOR_HEALTH_").lower()
+
+
 @pytest.mark.parametrize(
     "change",
     [

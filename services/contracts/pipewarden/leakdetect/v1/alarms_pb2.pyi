@@ -104,6 +104,10 @@ class _SensorHealthEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SensorHe
     """Changes far below the instrument's noise floor for too long."""
     SENSOR_HEALTH_IMPLAUSIBLE_RATE: _SensorHealth.ValueType  # 5
     """Rate of change no physical process can produce."""
+    SENSOR_HEALTH_OUTVOTED: _SensorHealth.ValueType  # 6
+    """One of a role's redundant meters that disagrees with its partners (or, of a pair, with the model) beyond
+    its stated accuracy: drifted or noisy. The role is fed by the others.
+    """
 
 class SensorHealth(_SensorHealth, metaclass=_SensorHealthEnumTypeWrapper): ...
 
@@ -117,6 +121,10 @@ SENSOR_HEALTH_STUCK: SensorHealth.ValueType  # 4
 """Changes far below the instrument's noise floor for too long."""
 SENSOR_HEALTH_IMPLAUSIBLE_RATE: SensorHealth.ValueType  # 5
 """Rate of change no physical process can produce."""
+SENSOR_HEALTH_OUTVOTED: SensorHealth.ValueType  # 6
+"""One of a role's redundant meters that disagrees with its partners (or, of a pair, with the model) beyond
+its stated accuracy: drifted or noisy. The role is fed by the others.
+"""
 Global___SensorHealth: _TypeAlias = SensorHealth  # noqa: Y015
 
 @_typing.final
