@@ -297,6 +297,8 @@ def _locate(alarm: ActiveAlarm, ev: E.LeakLocated, length_m: float) -> bool:
     """Take a balance location into the alarm; whether its position moved. An alarm the core cannot locate yet
     is placed at the segment's middle with the whole segment as its interval, unless it has a position already
     (a pressure wave's, a methane sensor's)."""
+    if math.isfinite(ev.bracket_lo_m) and math.isfinite(ev.bracket_hi_m):
+        alarm.bracket_lo_m, alarm.bracket_hi_m = ev.bracket_lo_m, ev.bracket_hi_m
     if math.isfinite(ev.position_sd_m):
         alarm.position_m, alarm.position_sigma_m = ev.position_m, ev.position_sd_m
         alarm.position_method = LOC_METHOD_NAMES[ev.method]
@@ -322,11 +324,17 @@ def position_method(alarm: ActiveAlarm, covers_whole_segment: bool) -> str:
 
 
 def leak_location(alarm: ActiveAlarm, length_m: float) -> pb.LeakLocation:
-    """The alarm's position with its 95 % interval clamped to the segment."""
+    """The alarm's position with its 95 % interval clamped to the segment, and to the sub-segment whose own
+    balance brackets the leak (mid-line flow stations) on each side where the position lies inside it."""
     assert alarm.position_m is not None
     pos = min(max(alarm.position_m, 0.0), length_m)
     half = Z_95 * alarm.position_sigma_m
     low, high = max(0.0, pos - half), min(length_m, pos + half)
+    if alarm.bracket_lo_m is not None and alarm.bracket_hi_m is not None:
+        if alarm.bracket_lo_m <= pos:
+            low = max(low, alarm.bracket_lo_m)
+        if pos <= alarm.bracket_hi_m:
+            high = min(high, alarm.bracket_hi_m)
     covers = low <= 0.0 and high >= length_m
     return pb.LeakLocation(
         position_km=pos / 1000.0,

@@ -148,6 +148,10 @@ class ActiveAlarm:
     published_position_m: float | None = None
     # How `position_m` was found (`LeakLocation.method`); "" in checkpoints written before it was kept.
     position_method: str = ""
+    # The sub-segment (between mid-line flow stations) whose own balance went out: the leak's interval lies in it.
+    # None: no bracket (no flow station, ambiguous evidence, or a checkpoint written before brackets were kept).
+    bracket_lo_m: float | None = None
+    bracket_hi_m: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = dict(self.__dict__)

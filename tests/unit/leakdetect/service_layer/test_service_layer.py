@@ -381,3 +381,23 @@ def test_an_alarm_says_how_its_position_was_found_also_after_a_restart() -> None
     assert restored is not None and leak_location(restored, 10_000.0).method == "pressure_wave"
     older = ActiveAlarm.from_json({k: v for k, v in alarm.to_json().items() if k != "position_method"})
     assert leak_location(older, 10_000.0).method == "pressure_gradient+pressure_wave"
+
+
+def test_the_published_interval_is_clamped_to_the_bracketing_sub_segment_and_survives_a_restart() -> None:
+    """A mid-line flow station's sub-segment balance brackets the leak: the interval on leak.alarms.v1 lies in
+    that sub-segment (the position inside it), as the facade's does; a point outside it keeps its own interval."""
+    from services.leakdetect.domain import events as E
+    from services.leakdetect.service_layer.alarms import MB, _locate, leak_location
+
+    alarm = ActiveAlarm("TR-01/mb/1", 0, [MB], 5, 6, 7, {}, mass_balance_active=True)
+    located = E.LeakLocated(0, 7, 5, 1, 12_000.0, 2_500.0, 12_000.0, 2_500.0, 600.0, 9_500.0, 14_000.0)
+    _locate(alarm, located, 20_000.0)
+    loc = leak_location(alarm, 20_000.0)
+    assert (loc.ci_low_km, loc.ci_high_km) == (9.5, 14.0)  # 12 ± 4.9 km, clamped to the 9.5-14 km sub-segment
+    restored = SegmentRuntime.decode(SegmentRuntime("TR-01", active_alarm=alarm).encode(b"det"))[0].active_alarm
+    assert restored is not None and leak_location(restored, 20_000.0) == loc
+    older = ActiveAlarm.from_json({k: v for k, v in alarm.to_json().items() if not k.startswith("bracket")})
+    assert leak_location(older, 20_000.0).ci_low_km == pytest.approx(12.0 - 1.959964 * 2.5, abs=1e-3)
+    alarm.position_m = 16_000.0  # a pressure wave's point beyond the bracket: its upper side is its own
+    outside = leak_location(alarm, 20_000.0)
+    assert outside.ci_low_km == pytest.approx(16.0 - 1.959964 * 2.5, abs=1e-3) and outside.ci_high_km == 20.0
