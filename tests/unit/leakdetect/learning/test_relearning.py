@@ -162,6 +162,7 @@ def test_a_human_confirms_a_rejected_candidate_by_its_period() -> None:
     assert ev.source == L.LS_LEAK_FREE and ev.window_start_us == t0 and ev.kappa == 1.2
 
 
+@pytest.mark.slow
 def test_blocks_inside_a_settling_time_after_an_operation_are_not_learned_from() -> None:
     """A "learn now" just before the 30-km line's -5 % supply set-point move (then +15 % demand): the blocks of
     the settling line are left out, so the window is not filled while the line settles and no baseline is
