@@ -13,7 +13,7 @@ VENV_STAMP := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock | md5sum | c
 
 .PHONY: help venv lock lock-check proto proto-check lint test test-unit test-integration demo \
         kafka-jars kafka-up kafka-down topics pg-install pg-up pg-down \
-        bench-ingest bench-detect bench-stream bench-workorders clean up status down logs token gateway-token rotate-keys test-tls
+        bench-ingest bench-detect bench-stream bench-workorders bench-meters clean up status down logs token gateway-token rotate-keys test-tls
 
 help:
 	@echo "make demo    - start Kafka, the services and the console, stream a simulated city, show what happened"
@@ -24,7 +24,7 @@ help:
 	@echo "make lock    - refresh uv.lock (exact versions and hashes) after changing pyproject.toml"
 	@echo "make proto   - regenerate services/contracts from protos/"
 	@echo "make kafka-up / kafka-down, pg-up / pg-down - run the infrastructure by hand"
-	@echo "make bench-ingest | bench-detect | bench-stream | bench-workorders - write reports/*.json"
+	@echo "make bench-ingest | bench-detect | bench-stream | bench-workorders | bench-meters - write reports/*.json"
 	@echo "make up / status / down / logs [SERVICE=] / token ROLE= DISTRICTS= - the one-host deployment (DEPLOYMENT=file)"
 	@echo "make gateway-token GATEWAY=gw | REVOKE=gw / rotate-keys [KEEP=1] - a gateway's token (printed once) / a new signing key"
 	@echo "make loadtest [PROFILE=smoke|steady|ramp|soak] [SLO=file] [TARGET=host:port] - load-test a deployment"
@@ -118,6 +118,12 @@ bench-workorders: venv kafka-jars pg-install
 
 bench-gateway: venv
 	$(PY) -m benchmarks.gateway
+
+# Redundant meters (the vote) and mid-line flow meters (sub-segment balances) on random layouts, issue #19:
+# the tuning layouts and a held-out set; reports/detection_meters{,_heldout}.{json,png}.
+bench-meters: venv
+	$(PY) -m benchmarks.meter_suites --layouts 30
+	$(PY) -m benchmarks.meter_suites --first 100 --layouts 30 --out reports/detection_meters_heldout.json
 
 # Headless Chromium from the distribution's packages, for the console's browser tests (first use only).
 chromium:
