@@ -8,8 +8,10 @@ values converted to SI by array lookups, once per call, never in a Python loop p
 from __future__ import annotations
 
 import dataclasses
+import io
 import itertools
 import math
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +25,7 @@ from services.network.quality import QUALITY_BAD, QUALITY_GOOD, QUALITY_MAX, QUA
 from . import layout as L
 from ._alarm import HEALTH_NAMES, Z_95, Alarm, AlarmBook, BaselineStatus, SegmentStatus, WindowStatus
 from .config import DetectorConfig, DetectorParams
-from .detector import DetectorState, advance_to, process_batch
+from .detector import CheckpointError, DetectorState, advance_to, process_batch
 from .events import DetectorEvent, LeakLocated
 from .kernels.events import EVENT_DTYPE, decode_events, drain
 from .kernels.learning import (
@@ -61,6 +63,9 @@ SS_BLOCK_US = 60_000_000
 SS_RING = 240
 SS_REF_S = 1800.0
 SS_SETTLE_S = 60.0
+# A checkpoint with the redundant meters' vote and the sub-segment balances after the detectors' state.
+_MEMBERS_MAGIC = b"PWLDM1"
+_MEMBER_ARRAYS = ("vote_grp_f", "vote_mem_f", "vote_mem_i", "subsegment_f", "subsegment_ring")
 # redundant meters: a batch longer than this goes through the vote in slices of it
 VOTE_SLICE_US = 5_000_000
 
@@ -162,11 +167,10 @@ class Pipeline:
                                {t.tag_id: t.position_m for t in model.network.tags.values()}, params.block_s,
                                tuple(float(b) * params.block_s for b in params.windows_blocks))
         self.last_events: list[DetectorEvent] = []  # the named detector events of the last feed / advance
-        # the redundant meters' vote (`kernels.redundancy`); not in the checkpoint: it re-learns its members' offsets
-        # within LEARN_N readings of a restart, voting the plain median meanwhile
+        # the redundant meters' vote (`kernels.redundancy`) and the sub-segment balances of segments with mid-line
+        # flow meters (`kernels.subsegment`): in the checkpoint beside the detectors' state (`to_bytes`)
         self._vote = new_state(len(model.built.groups))
         self._member_events: list[DetectorEvent] = []
-        # the sub-segment balances of segments with mid-line flow meters (`kernels.subsegment`); not in the checkpoint
         self._ss = ss_new_state(model.built.config.n_segments, SS_RING)
 
     # --- building ------------------------------------------------------------------------------------------
@@ -197,14 +201,50 @@ class Pipeline:
         return Pipeline(self._model, self.params, DetectorState.new(self._model.built.config, self.params, cap))
 
     def to_bytes(self) -> bytes:
-        """The detectors' state (a checkpoint; the alarm list is not part of it)."""
-        return self._state.to_bytes()
+        """The detectors' state (a checkpoint; the alarm list is not part of it). With redundant meters or mid-line
+        flow meters, their vote's and sub-segment balances' arrays follow it (a vote restored without them would
+        re-learn its members' offsets, voting the plain median of a pair with a failed member meanwhile)."""
+        detectors = self._state.to_bytes()
+        if not self._model.built.groups and self._model.ss_cfg is None:
+            return detectors  # as before meters were grouped: older workers read it
+        buf = io.BytesIO()
+        arrays = dict(zip(_MEMBER_ARRAYS, (*self._vote, *self._ss), strict=True))
+        np.savez(buf, members_config=self._members_config(), **arrays)  # type: ignore[arg-type]
+        return _MEMBERS_MAGIC + len(detectors).to_bytes(4, "big") + detectors + buf.getvalue()
+
+    def _members_config(self) -> npt.NDArray[np.float64]:
+        """The groups' and flow stations' configuration, which the detectors' fingerprint does not cover: the vote
+        of a checkpoint restores only into the same grouping."""
+        m = self._model
+        parts = [m.grp_cfg.ravel(), m.mem_cfg.ravel()] + ([] if m.ss_cfg is None else [m.ss_cfg.ravel()])
+        return np.concatenate(parts) if parts else np.empty(0)
 
     def restore(self, data: bytes) -> Pipeline:
         """A pipeline of this configuration in the state of checkpoint `data` (CheckpointError if foreign)."""
         cap = self._state.ev_i.shape[0]
+        members = b""
+        if data.startswith(_MEMBERS_MAGIC):
+            start = len(_MEMBERS_MAGIC) + 4
+            n = int.from_bytes(data[len(_MEMBERS_MAGIC) : start], "big")
+            data, members = data[start : start + n], data[start + n :]
         state = DetectorState.from_bytes(data, self._model.built.config, self.params, cap)
-        return Pipeline(self._model, self.params, state)
+        pipeline = Pipeline(self._model, self.params, state)
+        if members:  # else (a checkpoint from before grouped meters were kept): the vote starts afresh
+            targets = (*pipeline._vote, *pipeline._ss)
+            try:
+                with np.load(io.BytesIO(members), allow_pickle=False) as z:
+                    if not np.array_equal(z["members_config"], pipeline._members_config(), equal_nan=True):
+                        raise CheckpointError("checkpoint was taken with other redundant meters or flow stations")
+                    for name, target in zip(_MEMBER_ARRAYS, targets, strict=True):
+                        arr = z[name]
+                        if arr.shape != target.shape or arr.dtype != target.dtype:
+                            raise CheckpointError(f"checkpoint array {name} has shape {arr.shape}, want {target.shape}")
+                        target[...] = arr
+            except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+                if isinstance(exc, CheckpointError):
+                    raise
+                raise CheckpointError(f"damaged checkpoint of the redundant meters: {exc}") from exc
+        return pipeline
 
     # --- what it knows -------------------------------------------------------------------------------------
     @property

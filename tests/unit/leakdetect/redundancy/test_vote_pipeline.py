@@ -90,3 +90,50 @@ def test_one_long_batch_is_voted_in_slices_with_the_model_current() -> None:
     health = [e for e in p.last_events if isinstance(e, E.SensorHealthChanged) and e.tag_id]
     assert [(e.tag_id, e.health) for e in health] == [("TR-01-FT-UP-B", HEALTH_OUTVOTED)]
     _check_alarms(p)
+
+
+def test_the_vote_and_the_sub_segment_balances_resume_from_a_checkpoint() -> None:
+    """A worker restarted from a checkpoint goes on voting with the members' learned offsets (a fresh vote would
+    average a pair with a drifting member until it re-learned them): restored mid-run, the pipeline names the same
+    failed member at the same time and ends in the same state as one that never stopped. An older checkpoint
+    (the detectors' state alone) still loads, with the vote afresh."""
+    groups = {FT_UP: 2, PT_UP: 2}
+    tag, t, v = readings(SECONDS, groups, ("TR-01-FT-UP-B", "drift", FAULT_S), leak_frac=0.03,
+                         leak_start_s=LEAK_START_S)
+    net = network(groups, midflow_m=4000.0)
+    edges = list(np.searchsorted(t, t[0] + np.arange(0, SECONDS + 10, 10) * 1_000_000))
+    restart_at = len(edges) // 3  # after the offsets are learned, before the fault
+
+    def run(restart: bool) -> tuple[Pipeline, list[tuple[str, int, int]]]:
+        p = Pipeline.from_network(net, [SEG])
+        health = []
+        for i, (a, b) in enumerate(itertools.pairwise(edges)):
+            if restart and i == restart_at:
+                p = Pipeline.from_network(net, [SEG]).restore(p.to_bytes())
+            p.feed(tag=tag[a:b], time_unix_us=t[a:b], value=v[a:b], si_units=True)
+            health += [(e.tag_id, e.health, e.time_us) for e in p.last_events
+                       if isinstance(e, E.SensorHealthChanged) and e.tag_id]
+        return p, health
+
+    straight, health = run(restart=False)
+    restarted, health_restarted = run(restart=True)
+    assert [(tag_id, code) for tag_id, code, _ in health] == [("TR-01-FT-UP-B", HEALTH_OUTVOTED)]
+    assert health_restarted == health
+    for mine, theirs in zip((*straight._vote, *straight._ss), (*restarted._vote, *restarted._ss), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    older = straight._state.to_bytes()  # no vote section
+    assert Pipeline.from_network(net, [SEG]).restore(older)._vote[2][:, 0].tolist() == \
+        Pipeline.from_network(net, [SEG])._vote[2][:, 0].tolist()
+
+
+def test_a_damaged_checkpoint_of_the_vote_is_refused_by_name() -> None:
+    from services.leakdetect.domain.detector import CheckpointError
+
+    net = network({FT_UP: 2}, midflow_m=4000.0)
+    data = Pipeline.from_network(net, [SEG]).to_bytes()
+    for damaged in (data[:-10], data[:12] + b"\xff" * 20):  # (the segment state's frame checks the length)
+        with pytest.raises(CheckpointError):
+            Pipeline.from_network(net, [SEG]).restore(damaged)
+    other = Pipeline.from_network(network({FT_UP: 3}, midflow_m=4000.0), [SEG])
+    with pytest.raises(CheckpointError):  # another grouping: another configuration
+        other.restore(data)
