@@ -27,10 +27,28 @@ from loadtest.target import Target, TargetError, check, from_addresses, from_dep
 
 LEAKDETECT_GROUP = "pipewarden-leakdetect"  # leakdetect's app id: its consumer group
 MAX_OVER_SCAN = 2.0  # a tag sending more than this many times its scan rate is not what a field sends
+# After the leak's history is acked, leakdetect works through it (70 min of readings, and over TLS the broker
+# encrypts every byte it fetches) on the cores the load's acks need: a TLS smoke right after `make up` saw ack p99
+# of 85-155 ms in its first 12 s and ~25 ms after. The load starts once the consumer group has caught up: its
+# oldest unconsumed reading is at most this old, waiting at most HISTORY_CATCH_UP_MAX_S.
+HISTORY_CAUGHT_UP_LAG_S = 2.0
+HISTORY_CATCH_UP_MAX_S = 30.0
 
 
 def say(text: str) -> None:
     print(f"loadtest: {text}", file=sys.stderr, flush=True)
+
+
+def wait_caught_up(lag_probe: probes.LagProbe, lag_s: float, max_s: float) -> bool:
+    """Wait until a lag sample taken from now on shows the consumer group at most ``lag_s`` behind (the probe's
+    sampler takes them); False when it is still behind after ``max_s``."""
+    since = time.monotonic() - lag_probe.started
+    deadline = time.monotonic() + max_s
+    while time.monotonic() < deadline:
+        if any(s["t_s"] >= since and s["lag_s"] <= lag_s for s in lag_probe.series[-3:]):
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def _positive(kind: type, maximum: float) -> Any:
@@ -263,6 +281,10 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
         say("leak: waiting for the replay's physics and history (the detectors learn from it)")
         report.preload()
         leak_run.wait_tail()  # returns once the physics and the history are done: they are not part of the load
+        if lag_probe is not None:
+            caught_up = wait_caught_up(lag_probe, HISTORY_CAUGHT_UP_LAG_S, HISTORY_CATCH_UP_MAX_S)
+            say("leak: leakdetect has caught up with the history" if caught_up else
+                f"leak: leakdetect still behind the history after {HISTORY_CATCH_UP_MAX_S:.0f} s; the load starts")
     if server_ack is not None:
         server_ack.start()
     load_started = time.monotonic()
