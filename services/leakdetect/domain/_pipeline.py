@@ -11,7 +11,6 @@ import dataclasses
 import io
 import itertools
 import math
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +24,7 @@ from services.network.quality import QUALITY_BAD, QUALITY_GOOD, QUALITY_MAX, QUA
 from . import layout as L
 from ._alarm import HEALTH_NAMES, Z_95, Alarm, AlarmBook, BaselineStatus, SegmentStatus, WindowStatus
 from .config import DetectorConfig, DetectorParams
-from .detector import CheckpointError, DetectorState, advance_to, process_batch
+from .detector import CheckpointError, DetectorState, advance_to, load_arrays, process_batch
 from .events import DetectorEvent, LeakLocated
 from .kernels.events import EVENT_DTYPE, decode_events, drain
 from .kernels.learning import (
@@ -230,20 +229,10 @@ class Pipeline:
         state = DetectorState.from_bytes(data, self._model.built.config, self.params, cap)
         pipeline = Pipeline(self._model, self.params, state)
         if members:  # else (a checkpoint from before grouped meters were kept): the vote starts afresh
-            targets = (*pipeline._vote, *pipeline._ss)
-            try:
-                with np.load(io.BytesIO(members), allow_pickle=False) as z:
-                    if not np.array_equal(z["members_config"], pipeline._members_config(), equal_nan=True):
-                        raise CheckpointError("checkpoint was taken with other redundant meters or flow stations")
-                    for name, target in zip(_MEMBER_ARRAYS, targets, strict=True):
-                        arr = z[name]
-                        if arr.shape != target.shape or arr.dtype != target.dtype:
-                            raise CheckpointError(f"checkpoint array {name} has shape {arr.shape}, want {target.shape}")
-                        target[...] = arr
-            except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-                if isinstance(exc, CheckpointError):
-                    raise
-                raise CheckpointError(f"damaged checkpoint of the redundant meters: {exc}") from exc
+            targets = dict(zip(_MEMBER_ARRAYS, (*pipeline._vote, *pipeline._ss), strict=True))
+            rest = load_arrays(members, targets, "checkpoint of the redundant meters")
+            if not np.array_equal(rest.get("members_config", np.empty(0)), pipeline._members_config(), equal_nan=True):
+                raise CheckpointError("checkpoint was taken with other redundant meters or flow stations")
         return pipeline
 
     # --- what it knows -------------------------------------------------------------------------------------

@@ -11,7 +11,9 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -127,18 +129,7 @@ class DetectorState:
         state = cls.new(config, params, event_capacity)
         if header.get("fingerprint") != config.fingerprint(state.params_obj):
             raise CheckpointError("checkpoint was taken with another network configuration or parameters")
-        try:
-            with np.load(io.BytesIO(data[start + n :]), allow_pickle=False) as z:
-                for name in _ARRAYS:
-                    arr = z[name]
-                    target = getattr(state, name)
-                    if arr.shape != target.shape or arr.dtype != target.dtype:
-                        raise CheckpointError(f"checkpoint array {name} has shape {arr.shape}, want {target.shape}")
-                    target[...] = arr
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-            if isinstance(exc, CheckpointError):
-                raise
-            raise CheckpointError(f"damaged checkpoint: {exc}") from exc
+        load_arrays(data[start + n :], {name: getattr(state, name) for name in _ARRAYS}, "checkpoint")
         return state
 
     # --- read-outs -----------------------------------------------------------------------------------------
@@ -161,6 +152,23 @@ class DetectorState:
 
     def counter_dict(self) -> dict[str, int]:
         return {name: int(self.counters[i]) for i, name in enumerate(L.COUNTER_NAMES)}
+
+
+def load_arrays(data: bytes, targets: Mapping[str, npt.NDArray[Any]], what: str) -> dict[str, npt.NDArray[Any]]:
+    """Fill ``targets`` in place from the npz archive ``data`` (each array of the same shape and dtype) and return
+    its other arrays; CheckpointError naming ``what`` for a damaged archive or an array that does not fit."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            for name, target in targets.items():
+                arr = z[name]
+                if arr.shape != target.shape or arr.dtype != target.dtype:
+                    raise CheckpointError(f"{what} array {name} has shape {arr.shape}, want {target.shape}")
+                target[...] = arr
+            return {name: z[name] for name in z.files if name not in targets}
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        if isinstance(exc, CheckpointError):
+            raise
+        raise CheckpointError(f"damaged {what}: {exc}") from exc
 
 
 def _as(arr: npt.ArrayLike, dtype: type, name: str, n: int | None) -> npt.NDArray:
