@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..domain.kernels.estimator import GAIN_SETTLED_REL
-from ..domain.layout import EST_N_CELLS
+from ..domain.layout import EST_N_CELLS, N_PMID
 
 F64 = npt.NDArray[np.float64]
 
@@ -43,6 +43,9 @@ class ReferenceEstimator:
     q_ref: tuple[float, float] = (0.0, 0.0)
     ok_ref: tuple[bool, bool] = (False, False)
     gains: dict[int, F64] = field(default_factory=dict)
+    # the mid-line transmitters' positions used at the last full tick (-1: not used) and their gains
+    mid_ref: tuple[float, ...] = (-1.0,) * N_PMID
+    mid_gains: list[F64] = field(default_factory=list)
     jac: F64 = field(default_factory=lambda: np.zeros((0, 0)))
     lp_var: float = math.nan
     dt: float = math.nan
@@ -74,6 +77,8 @@ class ReferenceEstimator:
         self.cov = np.diag(var)
         self.skipped = math.inf
         self.gains = {0: np.zeros(self.n), self.n - 1: np.zeros(self.n)}
+        self.mid_ref = (-1.0,) * N_PMID
+        self.mid_gains = [np.zeros(self.n) for _ in range(N_PMID)]
 
     # --- the model ------------------------------------------------------------------------------------------
     def mass(self, p: F64) -> F64:
@@ -125,16 +130,32 @@ class ReferenceEstimator:
             jac[row, row + 1] = -dt * a_dx * (dd_b[j] - h[j]) / ps[j]
         return jac
 
+    def mid_h(self, p: F64, x_frac: float) -> tuple[float, F64]:
+        """A mid-line pressure at x_frac as a function of the state: p^2 linear in x between the grid points beside
+        it; its value and its gradient (H) in the interleaved order."""
+        pos = min(max(x_frac, 0.0), 1.0) * self.cells
+        i0 = min(int(pos), self.cells - 1)
+        fr = pos - i0
+        h = math.sqrt(max((1.0 - fr) * p[i0] ** 2 + fr * p[i0 + 1] ** 2, 1.0))
+        grad = np.zeros(self.n)
+        grad[2 * i0] = (1.0 - fr) * p[i0] / h
+        grad[2 * i0 + 2] = fr * p[i0 + 1] / h
+        return h, grad
+
     # --- one tick -------------------------------------------------------------------------------------------
     def tick(self, dt: float, q_in: float, var_qin: float, q_out: float, var_qout: float,
              pu: float | None, var_pu: float, pd: float | None, var_pd: float,
-             sink_var: float, fric_sd: float, q_reg: float, full_every: int = 1, move: float = 0.0) -> None:
+             sink_var: float, fric_sd: float, q_reg: float, full_every: int = 1, move: float = 0.0,
+             mids: tuple[tuple[float, float | None, float], ...] = ()) -> None:
         """A full tick while the gains have not settled, when an end flow moved more than `move` or an end
-        pressure came or went since the last full tick, and every `full_every` ticks; otherwise a kept tick: the
-        step with the last full tick's Jacobian, the measurements with its gains."""
+        pressure (or a mid-line one) came or went since the last full tick, and every `full_every` ticks; otherwise a
+        kept tick: the step with the last full tick's Jacobian, the measurements with its gains. mids: each mid-line
+        transmitter's (position as a fraction of the length, pressure or None when silent, its variance), in order."""
         ok = (pu is not None, pd is not None)
-        full = (self.skipped + 1 >= full_every or not all(ok) or abs(q_in - self.q_ref[0]) > move
-                or abs(q_out - self.q_ref[1]) > move or ok != self.ok_ref)
+        mids = tuple(mids) + ((math.nan, None, 0.0),) * (N_PMID - len(mids))
+        mid_x = tuple(x if (z is not None and 0.0 < x < 1.0) else -1.0 for x, z, _ in mids)
+        full = (mid_x != self.mid_ref or self.skipped + 1 >= full_every or not all(ok)
+                or abs(q_in - self.q_ref[0]) > move or abs(q_out - self.q_ref[1]) > move or ok != self.ok_ref)
         p_old, m_old = self.p.copy(), self.m.copy()
         if full:
             self.jac = self.jacobian(p_old, m_old, dt, q_reg)
@@ -146,6 +167,9 @@ class ReferenceEstimator:
             for idx, z in ((0, pu), (self.n - 1, pd)):
                 if z is not None:
                     x = x + self.gains[idx] * (z - x[idx])
+            for j, (xm, (_, zm, _)) in enumerate(zip(mid_x, mids, strict=True)):
+                if xm >= 0.0 and zm is not None:
+                    x = x + self.mid_gains[j] * (zm - self.mid_h(x[0::2], xm)[0])
             self.p, self.m = x[0::2].copy(), x[1::2].copy()
             self.skipped += 1
             return
@@ -177,6 +201,19 @@ class ReferenceEstimator:
                 moved = np.abs(gain[rows] - self.gains[idx][rows]).max()
                 settled = settled and bool(moved <= GAIN_SETTLED_REL * np.abs(gain[rows]).max())
             self.gains[idx] = gain
+        for j, (xm, (_, zm, var_m)) in enumerate(zip(mid_x, mids, strict=True)):
+            if xm < 0.0 or zm is None:
+                continue
+            hv, hm = self.mid_h(x[0::2], xm)
+            s = hm @ cov @ hm + var_m
+            gain = cov @ hm / s
+            x = x + gain * (zm - hv)
+            cov = cov - np.outer(gain, hm @ cov)
+            for rows in (slice(0, None, 2), slice(1, None, 2)):
+                moved = np.abs(gain[rows] - self.mid_gains[j][rows]).max()
+                settled = settled and bool(moved <= GAIN_SETTLED_REL * np.abs(gain[rows]).max())
+            self.mid_gains[j] = gain
+        self.mid_ref = mid_x
         self.p, self.m, self.cov = x[0::2].copy(), x[1::2].copy(), cov
         self.skipped = 0 if settled else math.inf
         self.dt = dt
@@ -206,6 +243,10 @@ class ReferenceEstimator:
             for idx, used in ((0, self.ok_ref[0]), (n - 1, self.ok_ref[1])):
                 if used:
                     xh = xh + self.gains[idx] * (x[idx] - xh[idx])
+            for j, xm in enumerate(self.mid_ref):
+                if xm >= 0.0:
+                    _, hm = self.mid_h(self.p, xm)
+                    xh = xh + self.mid_gains[j] * (hm @ (x - xh))
         lp = self._order(self.dmass(self.p), np.zeros(self.cells)) @ xh
         return float(-lp / (n_ticks * dt))
 

@@ -16,12 +16,14 @@ from ..layout import (
     GC_LOC_ELEV,
     GC_LOC_K0,
     GC_NOMINAL_FLOW,
+    GC_PMID_X0,
     GC_R_SPECIFIC,
     GC_TEMPERATURE_K,
     GC_VOLUME_M3,
     GC_WAVE_SPEED,
     GC_Z_SLOPE,
     GF_EST0,
+    N_PMID,
     N_ROLES,
     P_EST_FRIC,
     P_EST_FULL_EVERY,
@@ -33,6 +35,7 @@ from ..layout import (
     ROLE_FLOW_IN,
     ROLE_FLOW_OUT,
     ROLE_PRESSURE_DOWN,
+    ROLE_PRESSURE_MID0,
     ROLE_PRESSURE_UP,
     ROLE_TEMPERATURE,
     SC_PRESENT,
@@ -42,6 +45,8 @@ from ..layout import (
 )
 from .common import _jit, _usable
 from .estimator import est_end_flow, est_init, est_line_pack, est_tick
+
+assert N_PMID == 2  # _line_pack_estimated hands the estimator the mid-line pressures as a pair
 
 # Gauss-Legendre nodes and weights on [0, 1] for the mean pressure of the line-pack profile
 _GL_X = np.array([0.5 * (1.0 - 0.9061798459386640), 0.5 * (1.0 - 0.5384693101056831), 0.5,
@@ -163,10 +168,27 @@ K_FROM_TICK_MIN_FLOW = 0.05
 
 
 @_jit
+def _mid_pressure(seg_cfg, slot_cfg, slot_f, slot_i, s, j):
+    """Mid-line transmitter j of the segment for the estimator: its position (-1: none, or not usable this tick),
+    tick-mean pressure and variance."""
+    x = seg_cfg[s, GC_PMID_X0 + j]
+    sl = s * N_ROLES + ROLE_PRESSURE_MID0 + j
+    if not (x > 0.0 and x < 1.0) or not _usable(slot_cfg, slot_f, slot_i, sl):
+        return -1.0, 0.0, 0.0
+    p = slot_f[sl, SF_HELD]
+    v = slot_f[sl, SF_HELD_VAR]
+    if not (p > 0.0 and v == v):
+        return -1.0, 0.0, 0.0
+    return x, p, v
+
+
+@_jit
 def _line_pack_estimated(params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, s, dt):
-    """One tick of the segment's state estimator from the tick means of its meters; its line pack (kg) and that
-    line pack's variance (kg^2) and whether it is valid (the filter has started: both end pressures seen once,
-    and a friction coefficient known)."""
+    """One tick of the segment's state estimator from the tick means of its meters (the ends' flows and pressures,
+    and the mid-line pressures: each pins the profile where it stands, so a leak's depression between the ends is
+    seen as it forms rather than when it reaches them); its line pack (kg) and that line pack's variance (kg^2)
+    and whether it is valid (the filter has started: both end pressures seen once, and a friction coefficient
+    known)."""
     base = s * N_ROLES
     su = base + ROLE_PRESSURE_UP
     sd = base + ROLE_PRESSURE_DOWN
@@ -211,9 +233,12 @@ def _line_pack_estimated(params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, s, dt
         q_out = est_end_flow(seg_f, s, b0, False)
         v_out = var_silent
     sink = params[P_EST_SINK] * q_nom
+    x0, p0, v0 = _mid_pressure(seg_cfg, slot_cfg, slot_f, slot_i, s, 0)
+    x1, p1, v1 = _mid_pressure(seg_cfg, slot_cfg, slot_f, slot_i, s, 1)
     est_tick(seg_f, s, b0, dt, q_in, v_in, q_out, v_out, pu, slot_f[su, SF_HELD_VAR], ok_u, pd,
              slot_f[sd, SF_HELD_VAR], ok_d, vol, seg_cfg[s, GC_LENGTH_M], rt, zs, elev, sink * sink,
-             params[P_EST_FRIC], q_reg, params[P_EST_FULL_EVERY], params[P_EST_MOVE] * q_nom)
+             params[P_EST_FRIC], q_reg, params[P_EST_FULL_EVERY], params[P_EST_MOVE] * q_nom, (x0, x1), (p0, p1),
+             (v0, v1))
     lp, var = est_line_pack(seg_f, s, b0, vol, rt, zs)
     if not (lp > 0.0 and var == var):
         seg_f[s, b0 + ES_OK] = 0.0  # a diverged filter restarts from the next tick with both ends

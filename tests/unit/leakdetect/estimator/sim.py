@@ -19,6 +19,7 @@ P_SUPPLY_PA = 4.0e6
 Q_NOMINAL = 12.0  # kg/s
 SIGMA_P_PA = 150.0  # 1 s.d. of one tick's mean pressure
 SIGMA_Q_REL = 0.001  # ... of one tick's mean flow, fraction of reading
+MID_X_FRAC = 0.5  # the mid-line pressure transmitter of the traces and detector runs
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Trace:
     q_out: np.ndarray
     lp_true: np.ndarray  # tick means of the simulator's line pack
     leak: np.ndarray  # tick means of the true leak rate, kg/s
+    pm: np.ndarray  # a mid-line transmitter's tick means at MID_X_FRAC of the length
     rt: float
     vol: float
     k: float  # p_u^2 - p_d^2 = k q|q|
@@ -74,7 +76,7 @@ def detector_run(case: str):  # type: ignore[no-untyped-def]
     }
     leaks = (LeakSpec("P", 0.6 * LENGTH_M, LEAK_ONSET_S, rate_kg_per_s=0.01 * Q_NOMINAL),) if case == "ramp_leak" \
         else ()
-    probes = (Probe("UP", "P", 0.0), Probe("DN", "P", LENGTH_M))
+    probes = (Probe("UP", "P", 0.0), Probe("DN", "P", LENGTH_M), Probe("MID", "P", MID_X_FRAC * LENGTH_M))
     return Simulator(_spec(), dx_target_m=250.0).run(
         Scenario(duration_s=DAY_S, schedules=sched, leaks=leaks, probes=probes, record_interval_s=1.0))
 
@@ -84,8 +86,9 @@ P_NOISE_PA = 300.0  # one reading, 1 s.d.
 Q_NOISE_REL = 0.003
 
 
-def detector_config():  # type: ignore[no-untyped-def]
-    """The line as the detector is told about it (ideal gas, its friction prior from the pipe)."""
+def detector_config(mid: bool = False):  # type: ignore[no-untyped-def]
+    """The line as the detector is told about it (ideal gas, its friction prior from the pipe); mid: with a
+    mid-line pressure transmitter at MID_X_FRAC."""
     from services.gasflow.physics import GasSpec
     from services.leakdetect.domain import layout as L
     from services.leakdetect.domain.config import DetectorConfig
@@ -98,15 +101,17 @@ def detector_config():  # type: ignore[no-untyped-def]
                     loc_k0=DARCY * r * TEMPERATURE_K * LENGTH_M / (DIAMETER_M * area * area), loc_k0_rel_sd=0.05)
     for role in (L.ROLE_FLOW_IN, L.ROLE_FLOW_OUT):
         cfg.set_instrument(0, role, sigma_rel=Q_NOISE_REL, range_min=-5 * Q_NOMINAL, range_max=5 * Q_NOMINAL)
-    for role in (L.ROLE_PRESSURE_UP, L.ROLE_PRESSURE_DOWN):
+    for role in (L.ROLE_PRESSURE_UP, L.ROLE_PRESSURE_DOWN) + ((L.ROLE_PRESSURE_MID0,) if mid else ()):
         cfg.set_instrument(0, role, sigma_abs=P_NOISE_PA, range_min=0.0, range_max=1e7)
+    if mid:
+        cfg.seg_cfg[0, L.GC_PMID_X0] = MID_X_FRAC
     return cfg
 
 
-def detector_readings(case: str, seed: int = 5, silent_down: tuple[float, float] | None = None
+def detector_readings(case: str, seed: int = 5, silent_down: tuple[float, float] | None = None, mid: bool = False
                       ) -> tuple[np.ndarray, ...]:
     """1-Hz readings (segment, role, time_us, value, quality) of a case, with noise and fixed biases; the
-    downstream transmitter silent (no readings) through `silent_down` (s)."""
+    downstream transmitter silent (no readings) through `silent_down` (s); mid: and the mid-line transmitter's."""
     from services.leakdetect.domain import layout as L
     from services.network.quality import QUALITY_GOOD
 
@@ -120,6 +125,8 @@ def detector_readings(case: str, seed: int = 5, silent_down: tuple[float, float]
         (L.ROLE_PRESSURE_UP, res.probe_pressure_pa[:, 0] + 500.0 + P_NOISE_PA * rng.standard_normal(n)),
         (L.ROLE_PRESSURE_DOWN, res.probe_pressure_pa[:, 1] - 300.0 + P_NOISE_PA * rng.standard_normal(n)),
     ]
+    if mid:  # drawn after the others: the end meters' readings stay those of the same seed without it
+        cols.append((L.ROLE_PRESSURE_MID0, res.probe_pressure_pa[:, 2] + 200.0 + P_NOISE_PA * rng.standard_normal(n)))
     parts = []
     for role, v in cols:
         keep = np.ones(n, dtype=bool)
@@ -144,7 +151,7 @@ def trace(case: str, noise_seed: int = 1) -> Trace:
 
     gas = GasSpec(equation_of_state="ideal")
     spec = _spec()
-    probes = (Probe("UP", "P", 0.0), Probe("DN", "P", LENGTH_M))
+    probes = (Probe("UP", "P", 0.0), Probe("DN", "P", LENGTH_M), Probe("MID", "P", MID_X_FRAC * LENGTH_M))
     if case == "operations":
         dur = 3 * 3600.0
         sched = {
@@ -169,14 +176,19 @@ def trace(case: str, noise_seed: int = 1) -> Trace:
     n = lp.shape[0]
     area = math.pi * DIAMETER_M**2 / 4.0
     rt = gas.specific_gas_constant * TEMPERATURE_K
+    pu = p[:, 0] + SIGMA_P_PA * rng.standard_normal(n)
+    pd = p[:, 1] + SIGMA_P_PA * rng.standard_normal(n)
+    q_in = q[:, 0] * (1.0 + SIGMA_Q_REL * rng.standard_normal(n))
+    q_out = q[:, 1] * (1.0 + SIGMA_Q_REL * rng.standard_normal(n))
     return Trace(
         t_s=TICK_S * np.arange(1, n + 1),
-        pu=p[:, 0] + SIGMA_P_PA * rng.standard_normal(n),
-        pd=p[:, 1] + SIGMA_P_PA * rng.standard_normal(n),
-        q_in=q[:, 0] * (1.0 + SIGMA_Q_REL * rng.standard_normal(n)),
-        q_out=q[:, 1] * (1.0 + SIGMA_Q_REL * rng.standard_normal(n)),
+        pu=pu,
+        pd=pd,
+        q_in=q_in,
+        q_out=q_out,
         lp_true=lp,
         leak=leak,
+        pm=p[:, 2] + SIGMA_P_PA * rng.standard_normal(n),  # drawn last: the end meters' draws are as before
         rt=rt,
         vol=area * LENGTH_M,
         k=DARCY * rt * LENGTH_M / (DIAMETER_M * area * area),

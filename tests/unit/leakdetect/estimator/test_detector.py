@@ -102,3 +102,21 @@ def test_a_silent_end_keeps_the_balance_running() -> None:
     assert state.seg_i[0, L.GI_LP_VALID] == 1
     assert state.seg_f[0, L.GF_LP_VAR] > 1.5 * both.seg_f[0, L.GF_LP_VAR]
     assert abs(state.seg_f[0, L.GF_LP] - both.seg_f[0, L.GF_LP]) < 3.0 * np.sqrt(state.seg_f[0, L.GF_LP_VAR])
+
+
+@pytest.mark.slow
+def test_a_mid_line_transmitter_feeds_the_estimator_and_the_leak_in_the_ramp_is_raised_sooner() -> None:
+    """The detector hands its mid-line pressure to the estimator (issue 24 item 1: every meter of the segment), which
+    then sees the leak's depression as it forms: the leak in the demand ramp is raised no later, and rated."""
+    raised = {}
+    for mid in (False, True):
+        state = DetectorState.new(detector_config(mid=mid), ON)
+        leaks = _leaks(process_batch(state, *detector_readings("ramp_leak", mid=mid)))
+        assert len(leaks) == 1
+        raised[mid] = (int(leaks["time_us"][0]) - T0_US) / 1e6 - LEAK_ONSET_S
+        used = state.seg_f[0, L.GF_EST0 + L.ES_XM_REF0]
+        assert used == (0.5 if mid else -1.0)
+        rate = float(leaks["value"][0])
+        print(f"mid={mid}: raised {raised[mid]:.0f} s after the onset at {rate / (0.01 * Q_NOMINAL):.2f} of the leak")
+        assert 0.5 * 0.01 * Q_NOMINAL < rate < 1.5 * 0.01 * Q_NOMINAL
+    assert 0.0 < raised[True] <= raised[False]

@@ -17,13 +17,14 @@ from services.leakdetect.domain.kernels.estimator import (
 from services.leakdetect.domain.kernels.line_pack import mean_pressure
 from services.leakdetect.reference.estimator import ReferenceEstimator
 
-from .sim import LENGTH_M, Q_NOMINAL, SIGMA_P_PA, SIGMA_Q_REL, TICK_S, Trace, trace
+from .sim import LENGTH_M, MID_X_FRAC, Q_NOMINAL, SIGMA_P_PA, SIGMA_Q_REL, TICK_S, Trace, trace
 
 PARAMS = DetectorParams()
 SINK_VAR = (PARAMS.est_sink_frac * Q_NOMINAL) ** 2
 Q_REG = PARAMS.est_qreg_frac * Q_NOMINAL
 VAR_P = SIGMA_P_PA**2
 MOVE = PARAMS.est_move_frac * Q_NOMINAL
+NO_MID = ((-1.0, -1.0), (0.0, 0.0), (0.0, 0.0))  # est_tick's mid-line pressures: none
 
 
 def _silent(tr: Trace, window: tuple[float, float] | None) -> np.ndarray:
@@ -33,36 +34,48 @@ def _silent(tr: Trace, window: tuple[float, float] | None) -> np.ndarray:
     return s
 
 
+def _mid_args(tr: Trace, i: int, mid: bool, silent_mid: np.ndarray) -> tuple[tuple[float, float], ...]:
+    """est_tick's mid-line pressures at tick i: the trace's transmitter as the first, unless off or silent."""
+    if not mid or silent_mid[i]:
+        return NO_MID
+    return (MID_X_FRAC, -1.0), (float(tr.pm[i]), 0.0), (VAR_P, 0.0)
+
+
 def run_kernel(tr: Trace, silent_down: tuple[float, float] | None = None, k_scale: float = 1.0,
-               full_every: int = PARAMS.est_full_every) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Line pack, its variance and the state of every tick (the filter started on the first tick)."""
+               full_every: int = PARAMS.est_full_every, mid: bool = False,
+               silent_mid: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Line pack, its variance and the state of every tick (the filter started on the first tick); mid: with the
+    trace's mid-line transmitter (silent through `silent_mid`)."""
     n = tr.t_s.size
     st = np.zeros((1, L.N_ES))
     est_init(st, 0, 0, tr.pu[0], VAR_P, tr.pd[0], VAR_P, k_scale * tr.k, 0.0, Q_REG)
     silent = _silent(tr, silent_down)
+    s_mid = _silent(tr, silent_mid)
     lp, var, x = np.zeros(n), np.zeros(n), np.zeros((n, L.EST_N))
     for i in range(n):
         vq_in = (SIGMA_Q_REL * tr.q_in[i]) ** 2
         vq_out = (SIGMA_Q_REL * tr.q_out[i]) ** 2
         est_tick(st, 0, 0, TICK_S, tr.q_in[i], vq_in, tr.q_out[i], vq_out, tr.pu[i], VAR_P, True, tr.pd[i], VAR_P,
                  not silent[i], tr.vol, LENGTH_M, tr.rt, 0.0, 0.0, SINK_VAR, PARAMS.est_friction_sd, Q_REG, full_every,
-                 MOVE)
+                 MOVE, *_mid_args(tr, i, mid, s_mid))
         lp[i], var[i] = est_line_pack(st, 0, 0, tr.vol, tr.rt, 0.0)
         x[i] = st[0, L.ES_X0 : L.ES_X0 + L.EST_N]
     return lp, var, x
 
 
 def run_reference(tr: Trace, silent_down: tuple[float, float] | None = None,
-                  full_every: int = PARAMS.est_full_every) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  full_every: int = PARAMS.est_full_every, mid: bool = False,
+                  silent_mid: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = tr.t_s.size
     ref = ReferenceEstimator(vol=tr.vol, length=LENGTH_M, rt=tr.rt, zs=0.0, elev=0.0, k=tr.k)
     ref.start(tr.pu[0], VAR_P, tr.pd[0], VAR_P, Q_REG)
     silent = _silent(tr, silent_down)
+    s_mid = _silent(tr, silent_mid)
     lp, var, x = np.zeros(n), np.zeros(n), np.zeros((n, L.EST_N))
     for i in range(n):
         ref.tick(TICK_S, tr.q_in[i], (SIGMA_Q_REL * tr.q_in[i]) ** 2, tr.q_out[i], (SIGMA_Q_REL * tr.q_out[i]) ** 2,
                  tr.pu[i], VAR_P, None if silent[i] else tr.pd[i], VAR_P, SINK_VAR, PARAMS.est_friction_sd, Q_REG,
-                 full_every, MOVE)
+                 full_every, MOVE, mids=((MID_X_FRAC, None if s_mid[i] else float(tr.pm[i]), VAR_P),) if mid else ())
         lp[i], var[i] = ref.line_pack()
         x[i, 0::2] = ref.p
         x[i, 1::2] = ref.m
@@ -122,7 +135,8 @@ def _full_ticks(tr: Trace, silent_down: tuple[float, float] | None = None) -> np
     for i in range(tr.t_s.size):
         est_tick(st, 0, 0, TICK_S, tr.q_in[i], (SIGMA_Q_REL * tr.q_in[i]) ** 2, tr.q_out[i],
                  (SIGMA_Q_REL * tr.q_out[i]) ** 2, tr.pu[i], VAR_P, True, tr.pd[i], VAR_P, not silent[i], tr.vol,
-                 LENGTH_M, tr.rt, 0.0, 0.0, SINK_VAR, PARAMS.est_friction_sd, Q_REG, PARAMS.est_full_every, MOVE)
+                 LENGTH_M, tr.rt, 0.0, 0.0, SINK_VAR, PARAMS.est_friction_sd, Q_REG, PARAMS.est_full_every, MOVE,
+                 *NO_MID)
         nskip = st[0, L.ES_NSKIP]
         full[i] = nskip == 0.0 or nskip >= 1e8
     return full
@@ -146,8 +160,9 @@ LEAK_ONSET_TRACE_S = 3600.0  # the "leak" trace's 1 % leak, at 0.4 of the length
 LEAK_X_FRAC = 0.4
 
 
-def _filters_before_the_onset(tr: Trace) -> tuple[np.ndarray, ReferenceEstimator]:
-    """The kernel's state and the oracle after the ticks before the leak trace's onset (default parameters)."""
+def _filters_before_the_onset(tr: Trace, mid: bool = False) -> tuple[np.ndarray, ReferenceEstimator]:
+    """The kernel's state and the oracle after the ticks before the leak trace's onset (default parameters; mid:
+    with the trace's mid-line transmitter)."""
     st = np.zeros((1, L.N_ES))
     est_init(st, 0, 0, tr.pu[0], VAR_P, tr.pd[0], VAR_P, tr.k, 0.0, Q_REG)
     ref = ReferenceEstimator(vol=tr.vol, length=LENGTH_M, rt=tr.rt, zs=0.0, elev=0.0, k=tr.k)
@@ -156,9 +171,10 @@ def _filters_before_the_onset(tr: Trace) -> tuple[np.ndarray, ReferenceEstimator
         vq_in, vq_out = (SIGMA_Q_REL * tr.q_in[i]) ** 2, (SIGMA_Q_REL * tr.q_out[i]) ** 2
         est_tick(st, 0, 0, TICK_S, tr.q_in[i], vq_in, tr.q_out[i], vq_out, tr.pu[i], VAR_P, True, tr.pd[i], VAR_P,
                  True, tr.vol, LENGTH_M, tr.rt, 0.0, 0.0, SINK_VAR, PARAMS.est_friction_sd, Q_REG,
-                 PARAMS.est_full_every, MOVE)
+                 PARAMS.est_full_every, MOVE, *_mid_args(tr, i, mid, np.zeros(1, dtype=bool).repeat(tr.t_s.size)))
         ref.tick(TICK_S, tr.q_in[i], vq_in, tr.q_out[i], vq_out, tr.pu[i], VAR_P, tr.pd[i], VAR_P, SINK_VAR,
-                 PARAMS.est_friction_sd, Q_REG, PARAMS.est_full_every, MOVE)
+                 PARAMS.est_friction_sd, Q_REG, PARAMS.est_full_every, MOVE,
+                 mids=((MID_X_FRAC, float(tr.pm[i]), VAR_P),) if mid else ())
     return st, ref
 
 
@@ -287,3 +303,55 @@ def test_a_silent_end_keeps_the_line_pack_continuous() -> None:
     assert np.all(off < 3.0 * np.sqrt(var[silent]))
     one_ended = tr.vol * tr.pu / tr.rt  # the old fallback's line pack: the remaining end's pressure
     assert np.abs(one_ended - tr.lp_true)[silent].min() > 10.0 * off.max()
+
+
+# --- a mid-line pressure transmitter (issue 24 item 1: "fed by every meter of the segment") ---------------------
+@pytest.mark.parametrize(("case", "silent_mid", "full_every"), [
+    ("operations", (5400.0, 7800.0), PARAMS.est_full_every), ("leak", None, PARAMS.est_full_every),
+    ("operations", None, 1)])
+def test_kernel_matches_the_reference_with_a_mid_line_transmitter(case: str, silent_mid: tuple[float, float] | None,
+                                                                  full_every: int) -> None:
+    """The mid-line pressure's update (p^2 interpolated between the grid points beside it), its kept gain, and its
+    coming and going, in the kernel and the oracle alike."""
+    tr = trace(case)
+    lp_k, var_k, x_k = run_kernel(tr, full_every=full_every, mid=True, silent_mid=silent_mid)
+    lp_r, var_r, x_r = run_reference(tr, full_every=full_every, mid=True, silent_mid=silent_mid)
+    assert np.all(np.isfinite(lp_k)) and np.all(var_k > 0.0)
+    np.testing.assert_allclose(x_k[:, 0::2], x_r[:, 0::2], rtol=1e-10)
+    np.testing.assert_allclose(x_k[:, 1::2], x_r[:, 1::2], rtol=1e-7, atol=1e-9 * Q_NOMINAL)
+    np.testing.assert_allclose(lp_k, lp_r, rtol=1e-10)
+    np.testing.assert_allclose(var_k, var_r, rtol=1e-6)
+
+
+def test_leak_response_matches_the_oracle_with_a_mid_line_transmitter() -> None:
+    st, ref = _filters_before_the_onset(trace("leak"), mid=True)
+    for n in (1, 6, 21):
+        for x in (0.1, LEAK_X_FRAC, 0.5, 0.8):
+            assert est_leak_response(st, 0, 0, n, x) == pytest.approx(ref.leak_response(n, x), rel=1e-9)
+
+
+def test_a_mid_line_transmitter_shows_a_leak_sooner_and_narrows_the_line_pack() -> None:
+    """What the mid-line meter is for: the depression of a leak between the ends reaches it first, so the balance
+    residual carries more of the leak early (measured and as est_leak_response predicts), the rate from it still
+    holds, the line pack is less uncertain, and in steady operation it adds no offset to the residual."""
+    tr = trace("leak")
+    leak = 0.01 * Q_NOMINAL
+    t = tr.t_s[1:]
+    k0 = int(np.searchsorted(t, LEAK_ONSET_TRACE_S, side="right"))
+    out = {}
+    for mid in (False, True):
+        lp, var, _ = run_kernel(tr, mid=mid)
+        r = _residual(tr, lp)
+        st, _ = _filters_before_the_onset(tr, mid=mid)
+        out[mid] = (r, var, st)
+        before = (t > 1800.0) & (t <= 3600.0)
+        assert abs(r[before].mean()) < 0.002 * Q_NOMINAL
+    for n in (12, 21):
+        got = {m: out[m][0][k0 : k0 + n].mean() / leak for m in (False, True)}
+        share = {m: est_leak_response(out[m][2], 0, 0, n, LEAK_X_FRAC) for m in (False, True)}
+        print(f"{n * TICK_S:.0f} s after the onset: residual {got[False]:.3f} of the leak with the ends, "
+              f"{got[True]:.3f} with the mid-line meter; predicted {share[False]:.3f} / {share[True]:.3f}")
+        assert share[True] > 1.3 * share[False]
+        assert got[True] > got[False] + 0.1
+        assert abs(got[True] / share[True] - 1.0) < RATE_FROM_RESPONSE_TOL
+    assert np.median(out[True][1]) < 0.8 * np.median(out[False][1])
