@@ -117,13 +117,16 @@ def prefix_mean_square(y: float, q_in: F64, lam: float, pack: float, pack_exp: f
 
 def midline_position(xs: F64, eps: F64, var_eps: F64, dc: F64, k: float, var_k: float, q_in: F64, lam: float,
                      var_lam: float, pack: float, var_pack: float, pack_exp: float, shape_sd: float,
-                     model_sd: float) -> tuple[float, float, int]:
+                     model_sd: float, scale_sd: float = 0.1) -> tuple[float, float, int]:
     """The mid-line location the obvious way: the leak's effect on p_u^2 - p_j^2 at each point is
     k (int_0^x_j q_leak^2 - int_0^x_j q_free^2), integrated numerically; each sub-segment (between consecutive
     points, the inlet first) is solved by bisection for the change of its own drop, clamped to it; the candidate
     with the least chi^2 over all points (diagonal: the point's variance, the leak rate's lever and the model's
     error) is taken; its s.d. by finite differences of the sub-segment's solution in the points' changes, k, the
-    leak rate and the packing rate, plus the packing shape's and the model's error over the sub-segment."""
+    leak rate and the packing rate, plus the packing shape's and the model's error over the sub-segment.
+    Before a candidate is solved, the sub-segments without the leak fit the scale of the model's leak-free change
+    h_j = dc_j - eps_j (least squares with the prior delta ~ N(0, scale_sd^2)); every point's eps is corrected by
+    delta h_j, delta's prior enters the chi^2 and its variance the s.d."""
     if lam <= 0.0 or k <= 0.0:
         return math.nan, math.inf, -1
     n = len(xs)
@@ -153,15 +156,39 @@ def midline_position(xs: F64, eps: F64, var_eps: F64, dc: F64, k: float, var_k: 
                 b = m
         return 0.5 * (a + b)
 
+    h_pred = np.asarray(dc, dtype=float) - np.asarray(eps, dtype=float)  # the model's leak-free change
+
+    def own(j: int, x: float, lam_v: float) -> float:  # a sub-segment's own change for a leak at x
+        return effect(j, x, lam_v, pack) - (effect(j - 1, x, lam_v, pack) if j > 0 else 0.0)
+
+    def scale(i: int) -> tuple[float, float]:
+        """(delta, var delta): the other sub-segments, free of the leak, fit the predicted change's scale."""
+        h_l = 1e-4 * max(lam, 1e-3)
+        x_i = float(xs[i])
+        num, den = 0.0, 1.0 / scale_sd**2
+        for sub in range(n):
+            if sub == i:
+                continue
+            h = float(h_pred[sub]) - (float(h_pred[sub - 1]) if sub > 0 else 0.0)
+            change = float(eps[sub]) - (float(eps[sub - 1]) if sub > 0 else 0.0)
+            lever = k * (own(sub, x_i, lam + h_l) - own(sub, x_i, lam - h_l)) / (2 * h_l)
+            v = float(var_eps[sub]) + (float(var_eps[sub - 1]) if sub > 0 else 0.0) + lever**2 * var_lam
+            r = change - k * own(sub, x_i, lam)
+            num -= r * h / v
+            den += h * h / v
+        return num / den, 1.0 / den
+
     best: tuple[float, float, float, int] = (math.inf, math.nan, math.inf, -1)
     for i in range(n):
-        e_prev = float(eps[i - 1]) if i > 0 else 0.0
-        target = (float(eps[i]) - e_prev) / k
+        delta, var_delta = scale(i)
+        eps_c = np.asarray(eps, dtype=float) + delta * h_pred
+        e_prev = float(eps_c[i - 1]) if i > 0 else 0.0
+        target = (float(eps_c[i]) - e_prev) / k
         x = solve(i, target, lam, pack)
-        chi = 0.0
+        chi = delta**2 / scale_sd**2
         h_l = 1e-4 * max(lam, 1e-3)
         for j in range(n):
-            r = float(eps[j]) - k * effect(j, x, lam, pack)
+            r = float(eps_c[j]) - k * effect(j, x, lam, pack)
             lever = k * (effect(j, x, lam + h_l, pack) - effect(j, x, lam - h_l, pack)) / (2 * h_l)
             h_x = 1e-4
             slope = k * abs(effect(j, min(x + h_x, 1.0), lam, pack) - effect(j, max(x - h_x, 0.0), lam, pack)) / (
@@ -182,8 +209,10 @@ def midline_position(xs: F64, eps: F64, var_eps: F64, dc: F64, k: float, var_k: 
             dt_dp = (d_eps_dp[-1] - (d_eps_dp[0] if i > 0 else 0.0)) / k
             dx_dp = (solve(i, target, lam, pack + h_p) - solve(i, target, lam, pack - h_p)) / (2 * h_p) + dx_dt * dt_dp
             ddc = float(dc[i]) - (float(dc[i - 1]) if i > 0 else 0.0)
+            dh = float(h_pred[i]) - (float(h_pred[i - 1]) if i > 0 else 0.0)
             var_t = ((float(var_eps[i]) + (float(var_eps[i - 1]) if i > 0 else 0.0)) / k**2
-                     + (ddc / k**2) ** 2 * var_k + (shape_sd * abs(pack) * q_mean * (hi - lo)) ** 2)
+                     + (ddc / k**2) ** 2 * var_k + (dh / k) ** 2 * var_delta
+                     + (shape_sd * abs(pack) * q_mean * (hi - lo)) ** 2)
             var_x = dx_dt**2 * var_t + dx_dl**2 * var_lam + dx_dp**2 * var_pack + (model_sd * (hi - lo)) ** 2
             best = (chi, x, math.sqrt(var_x), i)
     return best[1], best[2], best[3]

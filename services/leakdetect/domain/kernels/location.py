@@ -160,6 +160,11 @@ PACK_SHAPE_EXP = 2.0
 PACK_SHAPE_SD = 1.0 / 3.0
 # Slack on top of the wave's travel time when a pressure-wave location joins a balance alarm (as the facade joins)
 NPW_JOIN_SLACK_S = 10.0
+# 1 s.d. (prior) of the scale error of the friction model's predicted leak-free change since the reference: the
+# calibration's k is an average over its flows, while the friction factor falls with the flow (Reynolds) and the
+# gas's temperature moves; a 15 % throughput change with p^2 drops growing as q^1.85 instead of q^2 mispredicts
+# the change by ~8 %. With mid-line meters the leak-free sub-segments measure it (`_leak_free_scale`)
+LEAK_FREE_SCALE_SD = 0.1
 
 
 @_jit
@@ -542,17 +547,55 @@ def _solve_g(target, lo, hi, q1, lam, pack):
 
 
 @_jit
+def _leak_free_scale(i, xs, eps, var_eps, dc, k, q1, lam, var_lam, pack):
+    """The leak-free sub-segments' correction of the friction model's predicted change, for candidate i (the
+    sub-segment that holds the leak): each other sub-segment's change of its own drop is known but for the
+    prediction's scale (1 + delta) (flow-dependent friction, the gas's temperature: the calibration's k is an
+    average over its flows), so their residuals against it measure delta, weighted by their variance, with the
+    prior delta ~ N(0, LEAK_FREE_SCALE_SD^2). Returns (delta, var delta, the prior's chi^2 term)."""
+    n = xs.shape[0]
+    num = 0.0
+    den = 1.0 / (LEAK_FREE_SCALE_SD * LEAK_FREE_SCALE_SD)
+    for sg in range(n):
+        if sg == i:
+            continue
+        e_a = eps[sg - 1] if sg > 0 else 0.0
+        h_a = (dc[sg - 1] - eps[sg - 1]) if sg > 0 else 0.0
+        v_a = var_eps[sg - 1] if sg > 0 else 0.0
+        h = (dc[sg] - eps[sg]) - h_a
+        expect = 0.0
+        lever = 0.0
+        if sg > i:  # downstream of the leak: the leak's flow loss through the whole sub-segment
+            a = xs[sg - 1] if sg > 0 else 0.0
+            g_a, _, gl_a, _ = leak_g(a, q1, lam, pack)
+            g_b, _, gl_b, _ = leak_g(xs[sg], q1, lam, pack)
+            expect = k * (g_a - g_b)
+            lever = k * (gl_a - gl_b)
+        v = var_eps[sg] + v_a + lever * lever * var_lam
+        if not v > 0.0:
+            continue
+        r = (eps[sg] - e_a) - expect
+        num += -r * h / v
+        den += h * h / v
+    delta = num / den
+    return delta, 1.0 / den, delta * delta / (LEAK_FREE_SCALE_SD * LEAK_FREE_SCALE_SD)
+
+
+@_jit
 def midline_position(xs, eps, var_eps, dc, dphi0_dpack, k, var_k, q1, lam, var_lam, pack, var_pack, model_sd):
     """The leak's position (fraction of the length) from the pressure points along the line: xs (ascending, the
     last one the outlet, 1), eps_j = the change of p_u^2 - p_j^2 since the reference less the friction model's
-    leak-free change, k (g(min(x, x_j)) - g(x_j)) in expectation (`leak_g`), with variances var_eps, the measured
-    changes dc_j (k's lever) and d(int_0^x_j q^2)/d pack at each point.
+    leak-free change h_j = dc_j - eps_j, k (g(min(x, x_j)) - g(x_j)) in expectation (`leak_g`), with variances
+    var_eps, the measured changes dc_j (k's lever) and d(int_0^x_j q^2)/d pack at each point.
 
-    Each sub-segment between consecutive points (the inlet, eps = 0, first) is a candidate: the position solved on
-    it alone from the change of its own drop, eps_i - eps_(i-1) = k (g(x) - g(x_i)), clamped to it; the candidate
-    whose position explains every point best (chi^2 over the points, diagonal) is taken. Its 1 s.d.: the two
-    points' pressure variance, k's, the leak rate's and the packing rate's through the sub-segment's lever (its
-    length, not the line's), the packing shape's and the model's error scaled to the sub-segment.
+    Each sub-segment between consecutive points (the inlet, eps = 0, first) is a candidate: the sub-segments
+    without the leak first rescale the model's leak-free change, eps_j -> eps_j + delta h_j (`_leak_free_scale`:
+    the calibration's k is an average over its flows, and the change since the reference is what the position
+    rests on); the position is then solved on the candidate alone from the change of its own drop,
+    eps_i - eps_(i-1) = k (g(x) - g(x_i)), clamped to it; the candidate whose position explains every point best
+    (chi^2 over the points, diagonal, with delta's prior) is taken. Its 1 s.d.: the two points' pressure
+    variance, k's, delta's, the leak rate's and the packing rate's through the sub-segment's lever (its length,
+    not the line's), the packing shape's and the model's error scaled to the sub-segment.
     Returns (x, sd, candidate index); (nan, inf, -1) when there is no leak to locate (lam <= 0 or no friction)."""
     n = xs.shape[0]
     if not (lam > 0.0 and k > 0.0):
@@ -564,17 +607,19 @@ def midline_position(xs, eps, var_eps, dc, dphi0_dpack, k, var_k, q1, lam, var_l
     for i in range(n):
         a = xs[i - 1] if i > 0 else 0.0
         b = xs[i]
-        e_a = eps[i - 1] if i > 0 else 0.0
+        delta, var_delta, chi = _leak_free_scale(i, xs, eps, var_eps, dc, k, q1, lam, var_lam, pack)
+        h_b = dc[i] - eps[i]
+        h_a = (dc[i - 1] - eps[i - 1]) if i > 0 else 0.0
+        e_a = (eps[i - 1] + delta * h_a) if i > 0 else 0.0
         v_a = var_eps[i - 1] if i > 0 else 0.0
         dc_a = dc[i - 1] if i > 0 else 0.0
         dp_a = dphi0_dpack[i - 1] if i > 0 else 0.0
         g_b, _, gl_b, gp_b = leak_g(b, q1, lam, pack)
-        x = _solve_g(g_b + (eps[i] - e_a) / k, a, b, q1, lam, pack)
-        chi = 0.0
+        x = _solve_g(g_b + (eps[i] + delta * h_b - e_a) / k, a, b, q1, lam, pack)
         for j in range(n):
             g_j, _, gl_j, _ = leak_g(xs[j], q1, lam, pack)
             g_x, dg_x, gl_x, _ = leak_g(min(x, xs[j]), q1, lam, pack)
-            r = eps[j] - k * (g_x - g_j)
+            r = eps[j] + delta * (dc[j] - eps[j]) - k * (g_x - g_j)
             lever = k * (gl_x - gl_j)
             v = var_eps[j] + lever * lever * var_lam + (k * model_sd * dg_x) ** 2
             if v > 0.0:
@@ -585,8 +630,9 @@ def midline_position(xs, eps, var_eps, dc, dphi0_dpack, k, var_k, q1, lam, var_l
                 continue
             sub = b - a
             ddc = dc[i] - dc_a
-            # sensitivities of g(x) = g(b) + (dc_b - dc_a) / k - (phi0_b - phi0_a)
+            # sensitivities of g(x) = g(b) + (dc_b - dc_a) / k - (1 + delta) (phi0_b - phi0_a)
             var_g = ((var_eps[i] + v_a) / (k * k) + (ddc / (k * k)) ** 2 * var_k
+                     + ((h_b - h_a) / k) ** 2 * var_delta
                      + (gl_b - gl_x) ** 2 * var_lam
                      + (gp_b - gp_x - (dphi0_dpack[i] - dp_a)) ** 2 * var_pack
                      + (PACK_SHAPE_SD * abs(pack) * q1 * sub) ** 2)

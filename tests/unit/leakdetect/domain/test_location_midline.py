@@ -55,6 +55,31 @@ def test_the_sub_segment_and_the_position_on_it_agree_with_the_reference(
     assert sd == pytest.approx(sd_ref, rel=0.05)
 
 
+@pytest.mark.parametrize(("x_true", "mids", "scale_err"), [(0.2, (0.5,), 0.06), (0.8, (0.5,), -0.05),
+                                                         (0.55, (0.34, 0.68), 0.08)])
+def test_the_leak_free_sub_segments_correct_the_scale_of_the_models_change(
+        x_true: float, mids: tuple[float, ...], scale_err: float) -> None:
+    """The line's throughput changed since the reference and the friction model mispredicts that change by a
+    few per cent (flow-dependent friction): the sub-segments without the leak measure the error and the position
+    on the leak's sub-segment comes back; without their correction it would be off by several % of the length."""
+    q_in = np.full(30, 18.0)
+    lam = 0.4
+    xs, eps, var_eps, dc, dpp = _points(x_true, mids, lam, 0.0, q_in)
+    h = dc - eps  # the model's predicted leak-free change; the real one is (1 + scale_err) times it
+    eps_seen = eps - scale_err * h
+    dc_seen = dc
+    var_lam = 0.01**2
+    x, sd, i = midline_position(xs, eps_seen, var_eps, dc_seen, dpp, K, 0.0, 18.0, lam, var_lam, 0.0, 0.0, MODEL_SD)
+    x_ref, _, i_ref = ref.midline_position(xs, eps_seen, var_eps, dc_seen, K, 0.0, q_in, lam, var_lam, 0.0, 0.0,
+                                           PACK_SHAPE_EXP, PACK_SHAPE_SD, MODEL_SD)
+    x_naive, _, _ = ref.midline_position(xs, eps_seen, var_eps, dc_seen, K, 0.0, q_in, lam, var_lam, 0.0, 0.0,
+                                         PACK_SHAPE_EXP, PACK_SHAPE_SD, MODEL_SD, scale_sd=1e-12)
+    assert i == i_ref == int(np.searchsorted(xs, x_true))
+    assert x == pytest.approx(x_true, abs=5e-3) and x_ref == pytest.approx(x_true, abs=5e-3)
+    assert abs(x_naive - x_true) > 0.03
+    assert math.isfinite(sd) and sd > 0.0
+
+
 def test_the_shorter_sub_segment_narrows_the_interval_the_leak_rate_error_gives() -> None:
     """The leak rate's error moves the position by its lever, the distance to the next point downstream: with a
     mid-line meter just below the leak it is small, with the outlet far away large."""
