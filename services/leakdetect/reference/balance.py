@@ -362,9 +362,12 @@ def run_reference(
             # ... or a settling line: the settling allowance over the settling time before the block's end
             settling = _settle_sd(cum_a, lpv, lpvar, invalid_cum, int(i), int(i), int(nsbs[i]), p,
                                   float(eps_s[i]), (mb, cq, cv, tvals), opposed=True) / tb if i >= 2 else np.inf
+            # ... or of the block before, whose line pack this block's change starts from (one-ended after an end's
+            # silence); the running mean takes each block at most at that limit
+            lim = p.learn_lp_var_ratio * lpv_ew
             quiet = (moving <= p.learn_transient_ratio * sd_meters and settling <= p.learn_settle_ratio * sd_meters
-                     and not (lpv_ew > 0.0 and lpvar[i] > p.learn_lp_var_ratio * lpv_ew))
-            lpv_ew = float(lpvar[i]) if lpv_ew <= 0.0 else lpv_ew + (float(lpvar[i]) - lpv_ew) / 120.0
+                     and not (lpv_ew > 0.0 and (lpvar[i] > lim or lpvar[i - 1] > lim)))
+            lpv_ew = float(lpvar[i]) if lpv_ew <= 0.0 else lpv_ew + (min(float(lpvar[i]), lim) - lpv_ew) / 120.0
             if not quiet:
                 continue
             if i != last + 1:

@@ -194,3 +194,27 @@ def test_settling_ratio_refuses_zero_negative_or_infinite_values() -> None:
     for bad in (0.0, -1.0, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="learn_settle_ratio"):
             DetectorParams(learn_settle_ratio=bad).to_array()
+
+
+@pytest.mark.parametrize("outage_s", [(1800.0, 1920.0), (2400.0, 2460.0)])
+def test_an_end_transmitter_silent_during_learning_does_not_inflate_the_baseline(outage_s: tuple[float, float]) -> None:
+    """The downstream transmitter silent for 1-2 min inside the first learning window: its one-ended blocks are left
+    out, and so is the block after (its line-pack change starts from a one-ended line pack). Before, that block
+    began a run whose first line pack carried the one-ended variance: the baseline's offset s.d. came out 10-14x
+    and the 15-min MDLR 3-4x those of the same run without the silence (the mdlr_week suite's plateaus)."""
+
+    def learn(silent: tuple[float, float] | None) -> tuple[events.BaselineLearned, float]:
+        state = DetectorState.new(_config(), DetectorParams())
+        r = readings_of(SEG.simulate(5400, seed=3, t0_us=T0_US), 0)
+        if silent is not None:
+            t_s = (r[2] - T0_US) / 1e6
+            keep = ~((r[1] == L.ROLE_PRESSURE_DOWN) & (t_s >= silent[0]) & (t_s < silent[1]))
+            r = tuple(a[keep] for a in r)
+        (b,) = _of(decode_events(process_batch(state, *r)), events.BaselineLearned)
+        return b, float(state.mdlr_pct_of_flow()[0])
+
+    clean, mdlr_clean = learn(None)
+    gap, mdlr_gap = learn(outage_s)
+    assert gap.offset_sd_kg_per_s < 1.5 * clean.offset_sd_kg_per_s
+    assert gap.kappa < 1.3 * clean.kappa
+    assert mdlr_gap < 1.3 * mdlr_clean
