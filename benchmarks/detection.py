@@ -919,9 +919,10 @@ TRANSIENT_ALIAS = "issue24"
 
 def _suite_names() -> tuple[str, ...]:
     from benchmarks.layout_suites import SUITES
+    from benchmarks.meter_suites import SUITES as METER_SUITES
     from benchmarks.transient_suites import SUITES as TRANSIENT_SUITES
 
-    return (DEMO_SUITE, SPEED_SUITE, *SUITES, *TRANSIENT_SUITES)
+    return (DEMO_SUITE, SPEED_SUITE, *SUITES, *METER_SUITES, *TRANSIENT_SUITES)
 
 
 def parse_suites(text: str) -> list[str]:
@@ -955,10 +956,12 @@ def _run_task(sc: dict[str, Any]) -> dict[str, Any]:
     """One scenario in a worker: a demo-city one (no "suite" key) or a random-layout one; with its wall time."""
     t, cpu = time.perf_counter(), time.process_time()
     try:
-        from benchmarks import transient_suites
+        from benchmarks import meter_suites, transient_suites
 
         if sc.get("suite") in transient_suites.SUITES:
             out = transient_suites.run_one(sc)
+        elif sc.get("suite") in meter_suites.SUITES:
+            out = meter_suites.run_one(sc)
         elif "suite" in sc:
             from benchmarks.layout_suites import run_one as run_layout
 
@@ -982,12 +985,14 @@ def _run_pool(scen: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from benchmarks import transient_suites
+    from benchmarks import meter_suites, transient_suites
     from benchmarks.layout_suites import cost_s
 
     def cost(sc: dict[str, Any]) -> float:
         if sc.get("suite") in transient_suites.SUITES:
             return transient_suites.cost_s(sc)
+        if sc.get("suite") in meter_suites.SUITES:
+            return meter_suites.cost_s(sc)
         return cost_s(sc) if "suite" in sc else (sc.get("hours", 0) * 3600 + sc.get("onset_s", 0)) * 12.0
 
     scen = sorted(scen, key=lambda s: -cost(s))
@@ -1138,8 +1143,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a small version of each suite (smoke test)")
     ap.add_argument("--suites", type=parse_suites, default=None,
-                    help="comma-separated: demo, speed, location, rupture, leak_free, transients, transient_leaks, "
-                         "transient_free, relearn, mdlr_week; 'layouts' = issue 19's four random-layout suites, "
+                    help="comma-separated: demo, speed, location, rupture, leak_free, transients, meters, "
+                         "meters_heldout, transient_leaks, transient_free, relearn, mdlr_week; 'layouts' = issue 19's "
+                         "four random-layout suites, "
                          "'issue24' = the last four; default all. A subset updates its own keys of an existing "
                          "report (suites_run says when each ran)")
     ap.add_argument("--workers", type=int, default=2)
@@ -1151,7 +1157,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="issue 24's suites in part (a short run): the 1 %% leaks of transient_leaks' first "
                          "LEAK_LAYOUTS layouts and transient_free's first FREE_RUNS runs (recorded in the report)")
     args = ap.parse_args(argv)
-    from benchmarks import layout_suites, transient_suites
+    from benchmarks import layout_suites, meter_suites, transient_suites
 
     out_path = Path(args.out)
     figures_dir = out_path.parent  # the figures go beside the report (reports/ by default)
@@ -1195,6 +1201,8 @@ def main(argv: list[str] | None = None) -> int:
     scen += layout_suites.scenarios(layout_names, args.quick)
     transient_names = {s for s in suites if s in transient_suites.SUITES}
     scen += transient_suites.scenarios(transient_names, args.quick, dict(args.param), args.transient_subset)
+    meter_names = {s for s in suites if s in meter_suites.SUITES}
+    scen += meter_suites.scenarios(meter_names, args.quick)
     ran = _run_pool(scen, args.workers) if scen else []
     t_suite = time.perf_counter() - t_start
     results = [r for r in ran if "error" not in r]
@@ -1237,6 +1245,17 @@ def main(argv: list[str] | None = None) -> int:
         report["transient_subset"] = (None if args.transient_subset is None else
                                       {"leak_layouts_1pct": args.transient_subset[0],
                                        "free_runs": args.transient_subset[1]})
+    if meter_names:
+        kept = [r for r in report.get("meter_scenarios") or [] if r["suite"] not in meter_names]
+        mts = kept + [r for r in results if r.get("suite") in meter_suites.SUITES]
+        report.update(meter_suites.score_suites(mts))
+        report["meter_scenarios"] = mts
+        for suite in meter_names:
+            part = [r for r in mts if r["suite"] == suite]
+            if part:
+                p = figures_dir / f"detection_{suite}.png"
+                meter_suites.plot(part, p)
+                figs.append(str(p))
     if SPEED_SUITE in suites:
         t_speed = time.perf_counter()
         spd = speed(n_segments=1000 if args.quick else 10_000, seconds=60 if args.quick else 120,
@@ -1280,7 +1299,8 @@ def main(argv: list[str] | None = None) -> int:
     out_path.write_text(json.dumps(report, indent=2, default=float))
     summary = {k: v for k, v in report.items()
                if k not in ("scenarios", "layout_scenarios", "layouts", "speed", "estimator_speed", "replay_speed",
-                            "transient_scenarios", "transient_layouts", "false_alarms_transient_free_detail")}
+                            "transient_scenarios", "transient_layouts", "false_alarms_transient_free_detail",
+                            "meter_scenarios")}
     print(json.dumps(summary, indent=2, default=float))
     return 0
 

@@ -19,6 +19,10 @@ health (and no other), and for the mid-line variants the balance location error,
     nice -n 19 .venv/bin/python -m benchmarks.meter_suites --layouts 8
 
 writes reports/detection_meters.json and reports/detection_meters.png. Single process (the machine is shared).
+
+The same runs are suites of `make bench-detect` (`python -m benchmarks.detection --suites meters,meters_heldout`):
+`meters` on layouts 0..29 and `meters_heldout` on layouts 100..129 (`scenarios`, `run_one`, `score_suites`); their
+figures go to reports/detection.json under `meters_*` and `meters_held_out_*`.
 """
 
 from __future__ import annotations
@@ -49,6 +53,9 @@ FAULTS = ("drift", "stuck", "noisy")
 INFLOW = "L01-FT-IN"
 VARIANTS = ("vote", "no_vote", "midline", "midline_flow")
 CHUNK_S = 30.0
+# The suites of `benchmarks.detection` (make bench-detect): (first layout, layouts (quick, full)) each
+SUITES = ("meters", "meters_heldout")
+SUITE_LAYOUTS = {"meters": (0, (2, 30)), "meters_heldout": (100, (2, 30))}
 
 
 def _member_ids(n: int) -> list[str]:
@@ -182,6 +189,50 @@ def run_layout(i: int) -> dict[str, Any]:
                 r["bracket_m"] = [blo, bhi]
                 r["bracket_right"] = bool(blo <= x <= bhi)
         out[variant] = r
+    return out
+
+
+def scenarios(suites: set[str] | frozenset[str], quick: bool) -> list[dict[str, Any]]:
+    """The meter suites' scenarios for `benchmarks.detection`'s pool: one per layout (plain dicts)."""
+    out: list[dict[str, Any]] = []
+    for suite in SUITES:
+        if suite not in suites:
+            continue
+        first, counts = SUITE_LAYOUTS[suite]
+        n = counts[0 if quick else 1]
+        out += [{"suite": suite, "kind": "meters", "layout": i} for i in range(first, first + n)]
+    return out
+
+
+def cost_s(sc: dict[str, Any]) -> float:
+    """A rough cost (simulated seconds x km, four pipelines) to start the longest first."""
+    layout = draw_layout(LAYOUT_SEED, sc["layout"])
+    return (LEARN_S + LEAK_AFTER_S + AFTER_LEAK_S) * (layout.length_km + 5.0) * 2.0
+
+
+def run_one(sc: dict[str, Any]) -> dict[str, Any]:
+    """One scenario of a meter suite in a worker of `benchmarks.detection`."""
+    return {**{k: sc[k] for k in ("suite", "kind", "id") if k in sc}, "layout_index": sc["layout"],
+            **run_layout(int(sc["layout"]))}
+
+
+def score_suites(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """detection.json's keys of the meter suites: `meters` (tuning layouts) and `meters_held_out`, each the
+    `score` of its runs, and the headline figures beside them."""
+    out: dict[str, Any] = {}
+    for suite, key in (("meters", "meters"), ("meters_heldout", "meters_held_out")):
+        rs = [r for r in results if r.get("suite") == suite]
+        if not rs:
+            continue
+        sc = score(rs)
+        out[key] = sc
+        out[f"{key}_redundant_failed_member_named"] = {"named": sc["redundancy_vote"]["failed_member_named_right"],
+                                                       "runs": sc["layouts"]}
+        out[f"{key}_redundant_false_alarms"] = {"vote": sc["redundancy_vote"]["false_alarms"],
+                                                "no_vote": sc["redundancy_no_vote"]["false_alarms"]}
+        out[f"{key}_midline_flow_location_error_pct_median"] = sc["location_midline_flow"]["error_pct_median"]
+        out[f"{key}_midline_flow_bracket_right"] = {"right": sc["location_midline_flow"]["bracket_right"],
+                                                    "bracketed": sc["location_midline_flow"]["bracketed"]}
     return out
 
 
