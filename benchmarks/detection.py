@@ -385,60 +385,200 @@ def run_one(sc: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- speed
-def _speed_inputs(n: int, seconds: int) -> tuple[Any, tuple[np.ndarray, ...]]:
-    """n synthetic segments (reference.synthetic), one scan of each end's flow and pressure per second, each with
-    its own phase, time-ordered: the detector config and (segment, role, time_us, value, quality)."""
+# Every detector on (issue 19): the shares of the speed suite's segments with more than end meters. A mid-line
+# pressure meter (NPW pairs, mid-line rupture, gradients on the shorter sub-segment), a methane sensor, a redundant
+# pair filling the inflow role (the vote), a mid-line flow meter (sub-segment balances).
+SPEED_SHARE_MID_PRESSURE = 0.25
+SPEED_SHARE_METHANE = 0.10
+SPEED_SHARE_REDUNDANT_INFLOW = 0.10
+SPEED_SHARE_MID_FLOW = 0.10
+
+
+@dataclasses.dataclass
+class SpeedInputs:
+    """The speed suite's segments and readings: `r` (segment, role, time_us, value, quality) are the detectors'
+    (a redundant inflow's role readings are what the vote hands on, one per reading of its leader); `vote` the
+    redundant members' readings (group, member, time_us, value, quality) with (grp_cfg, mem_cfg); `sub` the
+    sub-segment balances' readings (segment, channel, time_us, value: the roles' and the mid-line flow meters' of
+    the segments that have one) with ss_cfg."""
+
+    cfg: Any
+    r: tuple[np.ndarray, ...]
+    vote: tuple[np.ndarray, ...]
+    grp_cfg: np.ndarray
+    mem_cfg: np.ndarray
+    sub: tuple[np.ndarray, ...]
+    ss_cfg: np.ndarray
+
+    @property
+    def readings(self) -> int:
+        """Readings the meters send: the detectors' (one per leader reading of a redundant pair), the second members'
+        and the mid-line flow meters'."""
+        return len(self.r[0]) + int(np.sum(self.vote[1] > 0)) + int(np.sum(self.sub[1] >= CH_QMID0_SPEED))
+
+
+CH_QMID0_SPEED = 6  # kernels.subsegment.CH_QMID0 (checked in _speed_inputs)
+
+
+def _speed_inputs(n: int, seconds: int) -> SpeedInputs:
+    """n synthetic segments (reference.synthetic), one scan a second of each meter, each with its own phase,
+    time-ordered. Every segment has flow and pressure at both ends; shares of them (SPEED_SHARE_*) also a mid-line
+    pressure meter, a methane sensor, a redundant inflow meter, a mid-line flow meter, so that every detector runs."""
     from services.leakdetect.domain import layout as L
     from services.leakdetect.domain.config import DetectorConfig
+    from services.leakdetect.domain.kernels import redundancy as RV
+    from services.leakdetect.domain.kernels import subsegment as SS
     from services.leakdetect.reference.synthetic import SyntheticSegment
 
+    assert SS.CH_QMID0 == CH_QMID0_SPEED
     syn = SyntheticSegment()
     cfg = DetectorConfig.empty(n)
+    k0 = (SPEED_BASE[2] ** 2 - SPEED_BASE[3] ** 2) / SPEED_BASE[0] ** 2
+    rng = np.random.default_rng(1)
+    u = rng.random((n, 4))
+    has_pmid, has_ch4 = u[:, 0] < SPEED_SHARE_MID_PRESSURE, u[:, 1] < SPEED_SHARE_METHANE
+    has_red, has_qmid = u[:, 2] < SPEED_SHARE_REDUNDANT_INFLOW, u[:, 3] < SPEED_SHARE_MID_FLOW
     for s in range(n):
         syn.configure(cfg, s)
-    rng = np.random.default_rng(1)
-    roles = np.array([L.ROLE_FLOW_IN, L.ROLE_FLOW_OUT, L.ROLE_PRESSURE_UP, L.ROLE_PRESSURE_DOWN])
-    seg = np.repeat(np.arange(n), 4)
-    role = np.tile(roles, n)
+        cfg.seg_cfg[s, L.GC_LOC_K0] = k0  # the gradient location's friction prior (0 would switch it off)
+        if has_pmid[s]:
+            cfg.set_instrument(s, L.ROLE_PRESSURE_MID0, sigma_abs=syn.p_noise_pa, range_min=0.0,
+                               range_max=syn.p_span_pa, max_rate_per_s=0.5 * syn.p_span_pa)
+            cfg.seg_cfg[s, L.GC_PMID_X0] = 0.5
+        if has_ch4[s]:
+            cfg.set_instrument(s, L.ROLE_METHANE_0, sigma_abs=0.5, range_min=0.0, range_max=100.0)
+    # (segment, role, base value, noise) of every meter the detectors read
+    streams: list[tuple[int, int, float, float]] = [
+        (s, role, float(SPEED_BASE[j]), float(SPEED_NOISE[j])) for s in range(n) for j, role in enumerate(SPEED_ROLES)]
+    streams += [(int(s), L.ROLE_PRESSURE_MID0, 0.975e6, 300.0) for s in np.flatnonzero(has_pmid)]
+    streams += [(int(s), L.ROLE_METHANE_0, 0.0, 0.0) for s in np.flatnonzero(has_ch4)]  # clean air
+    seg = np.array([x[0] for x in streams], np.int64)
+    role = np.array([x[1] for x in streams], np.int64)
+    base = np.array([x[2] for x in streams])
+    noise = np.array([x[3] for x in streams])
     phase = rng.integers(0, 1_000_000, seg.size)
-    ts = [SPEED_T0_US + k * 1_000_000 + phase for k in range(seconds)]
-    t = np.concatenate(ts)
-    segs = np.tile(seg, seconds)
-    rls = np.tile(role, seconds)
-    val = np.tile(SPEED_BASE[np.tile(np.arange(4), n)], seconds) + np.tile(
-        SPEED_NOISE[np.tile(np.arange(4), n)], seconds) * rng.standard_normal(t.size)
+    t = (SPEED_T0_US + np.arange(seconds)[:, None] * 1_000_000 + phase[None, :]).ravel()
+    val = (base[None, :] + noise[None, :] * rng.standard_normal((seconds, seg.size))).ravel()
+    seg_r, role_r = np.tile(seg, seconds), np.tile(role, seconds)
     order = np.argsort(t, kind="stable")
-    return cfg, (segs[order], rls[order], t[order], val[order], np.ones(t.size, dtype=np.int64))
+    r = (seg_r[order], role_r[order], t[order], val[order], np.ones(t.size, dtype=np.int64))
+    # the redundant inflow pairs: member 0 reads with the role's phase, member 1 its own, each its own noise
+    red = np.flatnonzero(has_red)
+    grp_cfg = np.zeros((red.size, RV.N_RG))
+    mem_cfg = np.zeros((red.size * RV.MAXM, RV.N_MC))
+    grp_cfg[:, [RV.RG_SEG, RV.RG_ROLE, RV.RG_N, RV.RG_REF, RV.RG_K, RV.RG_XFRAC]] = np.column_stack(
+        [red, np.full(red.size, L.ROLE_FLOW_IN), np.full(red.size, 2), np.full(red.size, RV.REF_FLOW_OTHER_END),
+         np.full(red.size, k0), np.zeros(red.size)])
+    for g in range(red.size):
+        for m in range(2):
+            mem_cfg[g * RV.MAXM + m, [RV.MC_SIGMA_REL, RV.MC_SIGMA_ABS, RV.MC_SCAN_S, RV.MC_RATIO]] = (
+                syn.flow_noise_rel, 0.001, 1.0, 1.0)
+    lead = r[1] == L.ROLE_FLOW_IN
+    lead &= has_red[r[0]]
+    g_of_seg = np.full(n, -1, np.int64)
+    g_of_seg[red] = np.arange(red.size)
+    t0 = r[2][lead]
+    t1 = (SPEED_T0_US + np.arange(seconds)[:, None] * 1_000_000
+          + rng.integers(0, 1_000_000, red.size)[None, :]).ravel()
+    vt = np.concatenate([t0, t1])
+    vg = np.concatenate([g_of_seg[r[0][lead]], np.tile(np.arange(red.size), seconds)])
+    vm = np.concatenate([np.zeros(t0.size, np.int64), np.ones(t1.size, np.int64)])
+    vv = SPEED_BASE[0] + SPEED_NOISE[0] * rng.standard_normal(vt.size)
+    vo = np.argsort(vt, kind="stable")
+    vote = (vg[vo], vm[vo], vt[vo], vv[vo], np.ones(vt.size, dtype=np.int64))
+    # the sub-segment balances: every reading of the segments with a mid-line flow meter, and that meter's
+    ss_cfg = np.full((n, SS.N_SS), np.nan)
+    ss_cfg[:, SS.SS_NF] = 0.0
+    ss_cfg[has_qmid, SS.SS_NF] = 1.0
+    ss_cfg[has_qmid, SS.SS_XF0] = 0.5
+    ss_cfg[has_qmid & has_pmid, SS.SS_XP0] = 0.5
+    ch_of_role = np.full(L.N_ROLES, -1, np.int64)
+    ch_of_role[[L.ROLE_FLOW_IN, L.ROLE_FLOW_OUT, L.ROLE_PRESSURE_UP, L.ROLE_PRESSURE_DOWN, L.ROLE_PRESSURE_MID0]] = (
+        SS.CH_QIN, SS.CH_QOUT, SS.CH_PUP, SS.CH_PDN, SS.CH_PMID0)
+    keep = has_qmid[r[0]] & (ch_of_role[r[1]] >= 0)
+    qm = np.flatnonzero(has_qmid)
+    tq = (SPEED_T0_US + np.arange(seconds)[:, None] * 1_000_000
+          + rng.integers(0, 1_000_000, qm.size)[None, :]).ravel()
+    st = np.concatenate([r[2][keep], tq])
+    so = np.argsort(st, kind="stable")
+    sub = (np.concatenate([r[0][keep], np.tile(qm, seconds)])[so],
+           np.concatenate([ch_of_role[r[1][keep]], np.full(tq.size, SS.CH_QMID0)])[so], st[so],
+           np.concatenate([r[3][keep], SPEED_BASE[0] + SPEED_NOISE[0] * rng.standard_normal(tq.size)])[so])
+    return SpeedInputs(cfg, r, vote, grp_cfg, mem_cfg, sub, ss_cfg)
 
 
 SPEED_T0_US = 1_700_000_000_000_000
+SPEED_ROLES = (0, 1, 2, 3)  # layout.ROLE_FLOW_IN, _OUT, ROLE_PRESSURE_UP, _DOWN
 SPEED_BASE = np.array([10.0, 10.0, 1.0e6, 0.95e6])  # flow in, flow out (kg/s), pressure up, down (Pa)
 SPEED_NOISE = np.array([0.05, 0.05, 300.0, 300.0])
 
 
+def _new_speed_run(inp: SpeedInputs, params: Any = None) -> tuple[Any, tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """Fresh state for `_run_all_kernels`: the detectors', the vote's, the sub-segment balances'."""
+    from services.leakdetect.domain.detector import DetectorState
+    from services.leakdetect.domain.kernels import redundancy as RV
+    from services.leakdetect.domain.kernels import subsegment as SS
+
+    return (DetectorState.new(inp.cfg, params), RV.new_state(inp.grp_cfg.shape[0]),
+            SS.new_state(inp.cfg.n_segments, 240))
+
+
+def _run_all_kernels(run: tuple[Any, ...], inp: SpeedInputs, r: tuple[np.ndarray, ...] | None = None,
+                     vote: tuple[np.ndarray, ...] | None = None, sub: tuple[np.ndarray, ...] | None = None) -> None:
+    """The redundant members' vote, the sub-segment balances and the detectors on one batch, as the facade
+    (`_pipeline.Pipeline._process`) runs them (its 60-s sub-segment blocks), on `run` (`_new_speed_run`)."""
+    from services.leakdetect.domain import layout as L
+    from services.leakdetect.domain.detector import process_batch
+    from services.leakdetect.domain.kernels import redundancy as RV
+    from services.leakdetect.domain.kernels import subsegment as SS
+
+    state, (grp_f, mem_f, mem_i), (ss_f, ss_ring) = run
+    r, vote, sub = r or inp.r, vote or inp.vote, sub or inp.sub
+    nv = vote[0].size
+    if nv:
+        out_seg, out_role = np.empty(nv, np.int64), np.empty(nv, np.int64)
+        out_t, out_v = np.empty(nv, np.int64), np.empty(nv)
+        cap = max(64, nv)
+        RV.vote_kernel(vote[0], vote[1], vote[2], vote[3], vote[4], inp.grp_cfg, inp.mem_cfg, grp_f, mem_f, mem_i,
+                       state.slot_f, state.seg_f, state.params[L.P_TICK_US] * 1e-6, out_seg, out_role, out_t, out_v,
+                       np.zeros((cap, RV.N_RV), np.int64), np.zeros((cap, RV.N_RVF)), np.zeros(1, np.int64),
+                       np.empty(RV.MAXM + 1))
+    if sub[0].size:
+        SS.subsegment_kernel(sub[0], sub[1], sub[2], sub[3], 60_000_000, state.config.seg_cfg, inp.ss_cfg, ss_f,
+                             ss_ring, np.empty(SS.N_SCRATCH))
+    process_batch(state, *r)
+
+
 def speed(n_segments: int = 10_000, seconds: int = 120, ref_segments: int = 500) -> dict[str, Any]:
-    from services.leakdetect.domain.detector import DetectorState, process_batch
+    """The kernels on one core: the vote of the redundant meters, the sub-segment balances and the detectors
+    (`_speed_inputs`: every detector on), timed together over every reading the meters send; best of 3. The
+    reference is the pandas balance on the same kind of segments (its end meters' readings)."""
     from services.leakdetect.reference.balance import run_reference
 
-    cfg, r = _speed_inputs(n_segments, seconds)
-    warm = DetectorState.new(cfg)
-    process_batch(warm, *(c[:1000] for c in r))  # compile / load the cache outside the timing
+    inp = _speed_inputs(n_segments, seconds)
+    warm = _new_speed_run(inp)
+    _run_all_kernels(warm, inp, tuple(c[:1000] for c in inp.r), tuple(c[:1000] for c in inp.vote),
+                     tuple(c[:1000] for c in inp.sub))  # compile / load the cache outside the timing
     best = math.inf
     for _ in range(3):
-        state = DetectorState.new(cfg)
+        run = _new_speed_run(inp)
         t = time.perf_counter()
-        process_batch(state, *r)
+        _run_all_kernels(run, inp)
         best = min(best, time.perf_counter() - t)
-    n = len(r[0])
-    cfg_r, rr = _speed_inputs(ref_segments, seconds)
+    n = inp.readings
+    rin = _speed_inputs(ref_segments, seconds)
+    ends = rin.r[1] <= 3  # the reference balance reads the end meters
+    rr = tuple(c[ends] for c in rin.r)
     t = time.perf_counter()
-    run_reference(rr[0], rr[1], rr[2], rr[3], rr[4], cfg_r)
+    run_reference(rr[0], rr[1], rr[2], rr[3], rr[4], rin.cfg)
     ref_s = time.perf_counter() - t
     kernel_rate = n / best
     ref_rate = len(rr[0]) / ref_s
     return {
         "segments": n_segments,
         "readings": n,
+        "shares": {"mid_pressure": SPEED_SHARE_MID_PRESSURE, "methane": SPEED_SHARE_METHANE,
+                   "redundant_inflow": SPEED_SHARE_REDUNDANT_INFLOW, "mid_flow": SPEED_SHARE_MID_FLOW},
         "kernel_seconds": best,
         "kernel_readings_per_s": kernel_rate,
         "reference_segments": ref_segments,
@@ -462,42 +602,58 @@ def estimator_speed(n_segments: int = 2_000, seconds: int = 120, warm_s: int = 6
     and readings, its time from the same warmed-up point; `speedup_on` = kernel on / that."""
     from services.leakdetect.domain import layout as L
     from services.leakdetect.domain.config import DetectorParams
-    from services.leakdetect.domain.detector import DetectorState, process_batch
+    from services.leakdetect.domain.detector import DetectorState
     from services.leakdetect.reference.balance import run_reference
     from services.leakdetect.reference.estimator import ReferenceEstimator
     from services.leakdetect.reference.synthetic import R_SPECIFIC, T_GAS, SyntheticSegment
 
-    cfg, r = _speed_inputs(n_segments, warm_s + seconds)
-    cut = int(np.searchsorted(r[2], SPEED_T0_US + warm_s * 1_000_000))
-    timed = tuple(c[cut:] for c in r)
+    inp = _speed_inputs(n_segments, warm_s + seconds)
+
+    def part(t_lo: int, t_hi: int) -> tuple[tuple[np.ndarray, ...], ...]:
+        """The readings of `inp` (detectors', vote's, sub-segment balances') from t_lo to t_hi s."""
+        out_ = []
+        for rs in (inp.r, inp.vote, inp.sub):
+            a, b = np.searchsorted(rs[2], [SPEED_T0_US + t_lo * 1_000_000, SPEED_T0_US + t_hi * 1_000_000])
+            out_.append(tuple(c[a:b] for c in rs))
+        return tuple(out_)
+
+    def count(p: tuple[tuple[np.ndarray, ...], ...]) -> int:
+        return len(p[0][0]) + int(np.sum(p[1][1] > 0)) + int(np.sum(p[2][1] >= CH_QMID0_SPEED))
+
+    warm, timed = part(0, warm_s), part(warm_s, warm_s + seconds)
     out: dict[str, Any] = {"segments": n_segments, "seconds": seconds, "warm_up_s": warm_s,
-                           "readings": len(timed[0]), "threads": 1}
+                           "readings": count(timed), "threads": 1}
     on = DetectorParams(line_pack_estimator=1)
     for name, params in (("off", DetectorParams(line_pack_estimator=0)), ("on", on)):
-        process_batch(DetectorState.new(cfg, params), *(c[:1000] for c in r))  # compile outside the timing
-        state = DetectorState.new(cfg, params)
-        process_batch(state, *(c[:cut] for c in r))
-        blob = state.to_bytes()
+        # compile outside the timing
+        _run_all_kernels(_new_speed_run(inp, params), inp, *(tuple(c[:1000] for c in x) for x in warm))
+        run = _new_speed_run(inp, params)
+        _run_all_kernels(run, inp, *warm)
+        blob = run[0].to_bytes()
+        kept = [[a.copy() for a in part_] for part_ in run[1:]]
         best = math.inf
         for _ in range(repeats):
-            st = DetectorState.from_bytes(blob, cfg, params)
+            run = (DetectorState.from_bytes(blob, inp.cfg, params), tuple(a.copy() for a in kept[0]),
+                   tuple(a.copy() for a in kept[1]))
             t = time.perf_counter()
-            process_batch(st, *timed)
+            _run_all_kernels(run, inp, *timed)
             best = min(best, time.perf_counter() - t)
         out[f"kernel_seconds_{name}"] = best
-        out[f"kernel_readings_per_s_{name}"] = len(timed[0]) / best
+        out[f"kernel_readings_per_s_{name}"] = out["readings"] / best
         if name == "on":
-            out["estimator_running_share"] = float(np.mean(st.seg_f[:, L.GF_EST0 + L.ES_OK]))
-    first = tuple(c[: int(np.searchsorted(r[2], SPEED_T0_US + seconds * 1_000_000))] for c in r)
+            out["estimator_running_share"] = float(np.mean(run[0].seg_f[:, L.GF_EST0 + L.ES_OK]))
+    first = part(0, seconds)
     best = math.inf
     for _ in range(repeats):
-        st = DetectorState.new(cfg, on)
+        run = _new_speed_run(inp, on)
         t = time.perf_counter()
-        process_batch(st, *first)
+        _run_all_kernels(run, inp, *first)
         best = min(best, time.perf_counter() - t)
-    out["kernel_readings_per_s_on_from_start"] = len(first[0]) / best
-    # the reference: pandas balance + numpy estimator over the same timed readings of ref_segments segments
-    cfg_r, rr = _speed_inputs(ref_segments, warm_s + seconds)
+    out["kernel_readings_per_s_on_from_start"] = count(first) / best
+    # the reference: pandas balance + numpy estimator over the same timed end meters' readings of ref_segments
+    rin = _speed_inputs(ref_segments, warm_s + seconds)
+    cfg_r = rin.cfg
+    rr = tuple(c[rin.r[1] <= 3] for c in rin.r)
     cut_r = int(np.searchsorted(rr[2], SPEED_T0_US + warm_s * 1_000_000))
     rt_ = tuple(c[cut_r:] for c in rr)
     t = time.perf_counter()
