@@ -90,9 +90,9 @@ def parser() -> argparse.ArgumentParser:
                    help="after the load, the longest wait for the leak's work order (s; smoke: 20)")
     p.add_argument("--no-ghz", action="store_true", help="skip the ghz cross-check")
     p.add_argument("--batch-interval", type=_positive(float, 10.0),
-                   help="seconds between a gateway's batches (default: the profile's; soak 1, others 0.1)")
+                   help="seconds between a gateway's batches (default: the profile's; steady and soak 1, others 0.1)")
     p.add_argument("--beyond-scan-rates", action="store_true",
-                   help=f"soak: run even where tags would send more than {MAX_OVER_SCAN:g}x their scan rates")
+                   help=f"steady, soak: run even where tags would send more than {MAX_OVER_SCAN:g}x their scan rates")
     p.add_argument("--reports", type=Path, default=REPO / "reports", help="reports directory")
     p.add_argument("--quiet", action="store_true", help="no live progress")
     return p
@@ -188,11 +188,13 @@ def run(args: argparse.Namespace, profile: Profile, thresholds: dict[str, float]
                f"{network.name!r}, whose {len(gateways)} load gateways' tags read {profile.top_rate / over_scan:,.0f} "
                f"readings/s at their scan rates: each tag would send {over_scan:,.0f} times as often, which "
                "leakdetect reads as implausible rates and workorders turns into hazards")
-        if profile.name == "soak" and not args.beyond_scan_rates:
-            raise TargetError(f"{why}. Run the soak on a network generated for the rate: PYTHONPATH=load-tests "
-                              f".venv/bin/python -m loadtest.network --rate {profile.top_rate:.0f} --out FILE, FILE as "
-                              "network_file: of a deployment file, make up DEPLOYMENT=... (load-tests/README.md); "
-                              "or --beyond-scan-rates to run it anyway")
+        if profile.at_scan_rates and not args.beyond_scan_rates:
+            where = ("DEPLOYMENT=deploy/local/steady.yaml" if profile.name == "steady" else
+                     "DEPLOYMENT=a deployment file whose network_file: is FILE")
+            raise TargetError(f"{why}. Run the {profile.name} on a network generated for the rate: "
+                              f"PYTHONPATH=load-tests .venv/bin/python -m loadtest.network {profile.network_args}, "
+                              f"then make up and make loadtest with {where} (load-tests/README.md); or "
+                              "--beyond-scan-rates to run it anyway")
         say(f"note: {why}")
     wall: dict[str, float] = {"started": time.time()}  # where the run's wall time goes (the report's wall_s)
     say(f"checking {target.name} (telemetry {target.telemetry}, {len(gateways)} gateways)")

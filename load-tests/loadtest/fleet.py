@@ -26,8 +26,9 @@ import random
 import struct
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
 
@@ -37,6 +38,7 @@ from services.contracts.pipewarden.telemetry.v1 import reading_pb2, telemetry_in
 from services.fieldsim import PlausibleValues
 from services.network import Network, Tag
 
+T = TypeVar("T")
 METHOD = "/pipewarden.telemetry.v1.TelemetryIngestService/PublishStream"
 _VALUE_VARIANTS = 16
 
@@ -295,6 +297,20 @@ def build(network: Network, tokens: dict[str, str], gateways: list[str], target:
     return FleetPlan(streams, batch_interval_s)
 
 
+# The shortest gap between two gateways' send times: gateways are spread over the batch interval in at most
+# interval / MIN_SLOT_S phases.
+MIN_SLOT_S = 0.01
+
+
+def phase_slots(streams: Sequence[T], interval_s: float) -> list[list[T]]:
+    """The streams in send phases spread evenly over one batch interval (stream i in phase i mod K): real gateways
+    are not phase-locked, and sending every gateway's batch at the same instant makes a burst of the whole
+    interval's readings (the generator builds them all in one go and telemetry and Kafka take them at once) that
+    put hundreds of ms into the acks of 1-s batches. K is the number of streams, at most interval / MIN_SLOT_S."""
+    k = max(1, min(len(streams), int(interval_s / MIN_SLOT_S + 1e-9)))
+    return [list(streams[i::k]) for i in range(k)]
+
+
 async def drive(plan: FleetPlan, rate_at: Callable[[float], float | None], stop: asyncio.Event,
                 recorder: Recorder, drain_s: float = 10.0, warmup_timeout_s: float = 15.0) -> None:
     """Open every stream (one warm-up batch each, acked), then offer load until ``rate_at(elapsed)`` returns
@@ -311,6 +327,8 @@ async def drive(plan: FleetPlan, rate_at: Callable[[float], float | None], stop:
         await asyncio.wait_for(asyncio.gather(*(s.warmed.wait() for s in plan.streams)), warmup_timeout_s)
     started = time.monotonic()
     recorder.started = started
+    slots = phase_slots(plan.streams, interval)
+    slot_s = interval / len(slots)
     tick = 0
     try:
         while not stop.is_set():
@@ -319,14 +337,15 @@ async def drive(plan: FleetPlan, rate_at: Callable[[float], float | None], stop:
             if rate is None:
                 recorder.load_end_s = elapsed
                 break
-            for stream in plan.streams:
+            group = slots[tick % len(slots)]
+            for stream in group:
                 stream.offer(rate * stream.plan.share(total_weight), interval)
             tick += 1
-            delay = started + tick * interval - time.monotonic()
+            delay = started + tick * slot_s - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             elif delay < -interval:
-                recorder.late_batches += len(plan.streams)
+                recorder.late_batches += len(group)
                 await asyncio.sleep(0)
     finally:
         stop.set()

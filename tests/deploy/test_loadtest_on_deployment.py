@@ -137,6 +137,8 @@ def test_refusals_are_clear_immediate_and_without_traceback(local: Running, tmp_
         (["--deployment", str(local.file), "--profile", "ramp", "--leaks", "2"], "profile ramp injects no leak"),
         # the demo city's tags would send ~470x their scan rates: the soak wants a network generated for its rate
         (["--deployment", str(local.file), "--profile", "soak"], "Run the soak on a network generated for the rate"),
+        # and so does steady (784x at 50,000 readings/s): deploy/local/steady.yaml is its deployment
+        (["--deployment", str(local.file), "--profile", "steady"], "DEPLOYMENT=deploy/local/steady.yaml"),
     ]
     for args, message in cases:
         result = loadtest(*args, "--reports", str(tmp_path / "reports"), timeout=30)
