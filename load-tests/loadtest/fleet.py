@@ -305,8 +305,9 @@ MIN_SLOT_S = 0.01
 def phase_slots(streams: Sequence[T], interval_s: float) -> list[list[T]]:
     """The streams in send phases spread evenly over one batch interval (stream i in phase i mod K): real gateways
     are not phase-locked, and sending every gateway's batch at the same instant makes a burst of the whole
-    interval's readings (the generator builds them all in one go and telemetry and Kafka take them at once) that
-    put hundreds of ms into the acks of 1-s batches. K is the number of streams, at most interval / MIN_SLOT_S."""
+    interval's readings (the generator builds them all in one go and telemetry and Kafka take them at once): steady's
+    34 gateways' 1-s batches, 60 s at 50,000 readings/s on one deployment, ack p50 / p99 114 / 313 ms phase-locked
+    against 8.8 / 106 ms spread. K is the number of streams, at most interval / MIN_SLOT_S."""
     k = max(1, min(len(streams), int(interval_s / MIN_SLOT_S + 1e-9)))
     return [list(streams[i::k]) for i in range(k)]
 
