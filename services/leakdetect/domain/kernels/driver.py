@@ -254,6 +254,9 @@ def advance_kernel(now_us, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg
             _expire_fronts(s, now_us, params, seg_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_ev)
 
 
+PAGE_BYTES = 4096  # the memory page (x86-64, arm64 by default)
+
+
 @njit(cache=True, error_model="numpy")
 def group_by_segment(seg_idx, role_idx, time_us, value, quality, n_seg, starts, out):
     """Stable counting sort of a batch by segment into `out` (records of `detector.READING_DTYPE`): segment s gets
@@ -275,6 +278,11 @@ def group_by_segment(seg_idx, role_idx, time_us, value, quality, n_seg, starts, 
     for b in range(1, n_seg + 2):
         starts[b] += starts[b - 1]
     pos = starts[: n_seg + 1].copy()
+    # the caller's `out` is usually fresh memory: touched here in order, page by page, before the scatter touches
+    # it at 10,000 places at once (measured on 10,000 segments: 39 ns per reading into fresh memory, 19 into touched
+    # memory, 3 for this pass)
+    for k in range(0, n, max(1, PAGE_BYTES // out.itemsize)):
+        out[k].time_us = 0
     for i in range(n):
         s = seg_idx[i]
         b = s if (s >= 0 and s < n_seg) else n_seg
