@@ -47,6 +47,7 @@ RUPTURE_FLOW_WAIT_S = 5.0  # a rupture waits this long for the flow meter at its
 RUPTURE_MAX_WAIT_S = 60.0  # ... and a drop held this long without a verdict becomes the new reference
 P_MIN_TAU_S = 60.0  # a transmitter's 1-min average: a held end's pressure must not rise over it (flow jump)
 OPERATION_TOL_FRAC = 0.05  # a flow moved by this fraction of nominal flow (or 4 s.d.) is an operation's sign
+RUPTURE_FRONT_S = 20.0  # a break's front at a held end passes the flow threshold within this of leaving the reference
 IMPLAUSIBLE_SIGMAS2 = 32.0  # (4 s.d. of the difference of two readings)^2 in units of one reading's variance
 
 HEALTH_UNKNOWN, HEALTH_OK, HEALTH_STALE, HEALTH_IMPLAUSIBLE = (
@@ -90,7 +91,9 @@ class Instrument:
 class FlowMeter(Instrument):
     slow: float = math.nan  # 60-s average of the flow: the reference its movements are measured against
     jump_n: int = 0  # readings of a flow jump beyond the rupture threshold; -1 once decided (until it is back)
-    jump_t0: float = 0.0  # the reading before the first of them, us
+    jump_t0: float = 0.0  # when the rise began (the reading before it), us; 0: no rise under way
+    jump_base: float = 0.0  # the slow average when the rise began: the rise is measured from it
+    quiet_at: float = 0.0  # when the flow was last within half the arming level of its slow average, us
     in_open_tick: bool = False  # an accepted reading in the open tick / in the tick after it
     in_next_tick: bool = False
     has_tick_mean: bool = False
@@ -536,6 +539,16 @@ class PressureReference:
             return 1 if d > tol else -1
         return -1 if d > tol else 1  # downstream: less out, or the same (an offtake drawing a set flow)
 
+    def _held_end_rose(self, jump: float) -> bool:
+        """The upstream pressure's 1-s average above its 1-min average by more than half the Joukowsky rise of the
+        jump (1 to 3 s.d.); no healthy transmitter: taken as risen."""
+        x = self.pressures.get(L.ROLE_PRESSURE_UP)
+        if x is None or x.health != HEALTH_OK:
+            return True
+        sd = math.sqrt(x.variance(x.p_min))
+        joukowsky = 0.5 * self.c * jump / self.area if self.area > 0 else 3.0 * sd
+        return x.fast - x.p_min > max(sd, min(3.0 * sd, joukowsky))
+
     def _rupture_flow(self, m: FlowMeter, t: int, v: float, prev_v: float, prev_t: int, out: list[PressureEvent]
                       ) -> None:
         """A flow reading before its slow reference moves: operation marks, and the inflow's sharp jump at a held
@@ -551,17 +564,34 @@ class PressureReference:
             self.operation_at[1] = float(t)
         if not upstream:
             return
-        jump = d
-        if jump <= max(p.rupture_flow_jump_frac * p.rupture_min_flow_frac * self.nominal_flow, 4.0 * sd):
-            m.jump_n = 0
-            return
+        thr = max(p.rupture_flow_jump_frac * p.rupture_min_flow_frac * self.nominal_flow, 4.0 * sd)
+        arm = max(0.5 * thr, 4.0 * sd)
+        if d <= 0.5 * arm:
+            m.quiet_at = float(t)
         if m.jump_n < 0:
+            if d <= thr:
+                m.jump_n = 0
+                m.jump_t0 = 0.0
             return
-        if m.jump_n == 0:
-            if v - prev_v < 0.5 * jump:
-                m.jump_n = -1  # a ramp, not a front
+        # a rise under way is measured from the slow average before it (friction spreads a far break's front)
+        if m.jump_t0 > 0.0:
+            jump = v - m.jump_base
+            if jump <= arm or (m.jump_n == 0 and (t - m.quiet_at) * 1e-6 > RUPTURE_FRONT_S) or (
+                    (t - m.jump_t0) * 1e-6 > RUPTURE_MAX_WAIT_S):
+                m.jump_t0 = 0.0
+                m.jump_n = 0
                 return
+        else:
+            if d <= arm or (t - m.quiet_at) * 1e-6 > RUPTURE_FRONT_S:
+                return
+            if v - prev_v < 0.5 * d and self._held_end_rose(d):
+                m.jump_n = -1  # a ramp with the end's pressure rising: a set-point, not a front
+                return
+            m.jump_base = m.slow
             m.jump_t0 = float(prev_t)
+            jump = d
+        if jump <= thr:
+            return
         m.jump_n += 1
         t0 = int(m.jump_t0)
         held_s = (t - t0) * 1e-6

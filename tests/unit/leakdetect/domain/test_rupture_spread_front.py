@@ -1,0 +1,49 @@
+"""A far break's front at a held inlet, spread by friction over seconds (issue 19: ruptures within 10 s of the first
+wave at regulated ends): the inflow's rise is measured from its level before the rise, not against its 1-min average
+that follows it, and a gradual rise with the inlet pressure held is a front; a rise over minutes is not (an
+operation's wave from the far end, the line packing). Kernel against the reference (`reference.pressure`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.leakdetect.domain import layout as L
+from tests.unit.leakdetect.domain.test_pressure_reference import (
+    LENGTH,
+    T0_US,
+    C,
+    _check,
+    _flows,
+    _pressures,
+    _ruptures,
+    _with_flow_meters,
+    merged,
+    pressure_config,
+)
+
+T_FRONT_S = 70.0
+
+
+@pytest.mark.parametrize("spread_s", [6.0, 12.0])
+def test_a_front_spread_over_seconds_at_a_held_inlet_is_a_rupture_within_10_s(spread_s: float) -> None:
+    cfg = _with_flow_meters(pressure_config(LENGTH, C, 0.1))
+    r = merged([_pressures(1e9, 1e9, 0.0, 0.0), _flows(T_FRONT_S, 14.0, 10.0, ramp_s=spread_s)])
+    (rup,) = _ruptures(_check(cfg, [r]))
+    assert rup.role == L.ROLE_FLOW_IN and rup.evidence == L.RUP_FLOW
+    assert 0.0 < (rup.time_us - T0_US) / 1e6 - T_FRONT_S <= 10.0
+
+
+@pytest.mark.parametrize("spread_s", [150.0, 240.0])
+def test_a_rise_over_minutes_at_a_held_inlet_is_no_rupture(spread_s: float) -> None:
+    # 40 % of the flow over 2.5-4 min (a demand wave from the far end spread by friction, the line packing): the
+    # threshold is not passed within RUPTURE_FRONT_S of the flow leaving its reference
+    cfg = _with_flow_meters(pressure_config(LENGTH, C, 0.1))
+    r = merged([_pressures(1e9, 1e9, 0.0, 0.0, seconds=300.0), _flows(T_FRONT_S, 14.0, 10.0, seconds=300.0,
+                                                                     ramp_s=spread_s)])
+    assert _ruptures(_check(cfg, [r])) == []
+
+
+def test_a_gradual_rise_with_the_inlet_pressure_rising_is_a_set_point_not_a_rupture() -> None:
+    cfg = _with_flow_meters(pressure_config(LENGTH, C, 0.1))
+    r = merged([_pressures(T_FRONT_S, 1e9, -30_000.0, 0.0, rise_s=8.0), _flows(T_FRONT_S, 14.0, 10.0, ramp_s=8.0)])
+    assert _ruptures(_check(cfg, [r])) == []
