@@ -12,14 +12,14 @@ import io
 import json
 import zipfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from . import layout as L
-from .config import DetectorConfig, DetectorParams
+from .config import DetectorConfig, DetectorParams, params_record
 from .kernels import advance_kernel, group_by_segment, process_kernel
 from .kernels.events import EVENT_DTYPE, decode_events, drain
 
@@ -110,9 +110,9 @@ class DetectorState:
         """Serialise the state (no pickle): header with the config fingerprint, then the arrays (npz)."""
         buf = io.BytesIO()
         np.savez(buf, **{name: getattr(self, name) for name in _ARRAYS})
-        header = json.dumps(
-            {"fingerprint": self.config.fingerprint(self.params_obj), "params": asdict(self.params_obj)}
-        ).encode()
+        # The same text as json.dumps({"fingerprint": ..., "params": asdict(params)}), the parameters' part cached.
+        fingerprint = json.dumps(self.config.fingerprint(self.params_obj))
+        header = f'{{"fingerprint": {fingerprint}, "params": {params_record(self.params_obj)[1]}}}'.encode()
         return _MAGIC + len(header).to_bytes(4, "big") + header + buf.getvalue()
 
     @classmethod

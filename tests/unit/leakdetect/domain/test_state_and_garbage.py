@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 
 from services.leakdetect.domain import layout as L
 from services.leakdetect.domain.config import DetectorConfig, DetectorParams
-from services.leakdetect.domain.detector import CheckpointError, DetectorState, process_batch
+from services.leakdetect.domain.detector import _MAGIC, CheckpointError, DetectorState, process_batch
 
 from .conftest import T0_US
 
@@ -46,6 +49,17 @@ def test_checkpoint_of_another_configuration_or_damaged_is_refused(balance_case)
     with pytest.raises(CheckpointError):
         DetectorState.from_bytes(blob[: len(blob) // 2], cfg)
 
+
+
+def test_checkpoint_header_names_the_parameters_each_checkpoint_was_taken_with(balance_case):
+    # The parameters' part of the header is cached per parameter set; a checkpoint must still carry its own.
+    cfg, _, _ = balance_case
+    for params in (DetectorParams(), DetectorParams(cusum_h=12.0)):
+        blob = DetectorState.new(cfg, params).to_bytes()
+        n = int.from_bytes(blob[len(_MAGIC) : len(_MAGIC) + 4], "big")
+        header = json.loads(blob[len(_MAGIC) + 4 : len(_MAGIC) + 4 + n])
+        assert header == {"fingerprint": cfg.fingerprint(params), "params": json.loads(json.dumps(asdict(params)))}
+        assert DetectorState.from_bytes(blob, cfg, params).params_obj == params
 
 def _one_segment() -> DetectorConfig:
     cfg = DetectorConfig.empty(2)
