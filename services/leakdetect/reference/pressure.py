@@ -539,15 +539,19 @@ class PressureReference:
             return 1 if d > tol else -1
         return -1 if d > tol else 1  # downstream: less out, or the same (an offtake drawing a set flow)
 
-    def _held_end_rose(self, jump: float) -> bool:
-        """The upstream pressure's 1-s average above its 1-min average by more than half the Joukowsky rise of the
-        jump (1 to 3 s.d.); no healthy transmitter: taken as risen."""
+    def _held_end_moved(self, jump: float, t: int) -> bool:
+        """An operation at the upstream end: it marked one (its inflow fell) within `settle_max_s`, or its
+        pressure's 1-s average stands off its 1-min average, either way, by more than half the Joukowsky rise of
+        the jump (1 to 3 s.d.); no healthy transmitter: taken as moved."""
+        mark = self.operation_at[0]
+        if mark > 0.0 and (t - mark) * 1e-6 <= self.p.settle_max_s:
+            return True
         x = self.pressures.get(L.ROLE_PRESSURE_UP)
         if x is None or x.health != HEALTH_OK:
             return True
         sd = math.sqrt(x.variance(x.p_min))
         joukowsky = 0.5 * self.c * jump / self.area if self.area > 0 else 3.0 * sd
-        return x.fast - x.p_min > max(sd, min(3.0 * sd, joukowsky))
+        return abs(x.fast - x.p_min) > max(sd, min(3.0 * sd, joukowsky))
 
     def _rupture_flow(self, m: FlowMeter, t: int, v: float, prev_v: float, prev_t: int, out: list[PressureEvent]
                       ) -> None:
@@ -584,8 +588,8 @@ class PressureReference:
         else:
             if d <= arm or (t - m.quiet_at) * 1e-6 > RUPTURE_FRONT_S:
                 return
-            if v - prev_v < 0.5 * d and self._held_end_rose(d):
-                m.jump_n = -1  # a ramp with the end's pressure rising: a set-point, not a front
+            if v - prev_v < 0.5 * d and self._held_end_moved(d, t):
+                m.jump_n = -1  # a ramp with the end's pressure moving: a set-point, not a front
                 return
             m.jump_base = m.slow
             m.jump_t0 = float(prev_t)

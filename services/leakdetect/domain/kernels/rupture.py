@@ -48,6 +48,7 @@ from ..layout import (
     P_RUP_FRAC,
     P_RUP_MIN_FLOW,
     P_RUP_REFRACT_S,
+    P_SETTLE_MAX_S,
     ROLE_FLOW_IN,
     ROLE_FLOW_OUT,
     ROLE_PRESSURE_DOWN,
@@ -189,15 +190,21 @@ def _rupture(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slo
 
 
 @_jit
-def _held_end_rose(s, jump, seg_cfg, slot_cfg, slot_f, slot_i):
-    """Whether the upstream pressure (its 1-s average) stands above its 1-min average by more than `_held_tolerance`
-    of an inflow jump `jump`: the line is being packed from that end (a set-point raised), not drawn by a break. No
-    healthy transmitter: taken as risen (nothing says the end is held)."""
+def _held_end_moved(s, jump, t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f):
+    """Whether a gradual inflow rise is an operation's, not a far break's spread front: the upstream pressure (its
+    1-s average) stands off its 1-min average by more than `_held_tolerance` of an inflow jump `jump`, either way (a
+    set-point raised packs the line through the meter; one lowered unpacks it, and the inflow climbs back as the
+    line settles), or this end marked an operation (its inflow fell) within the line's longest settling time,
+    `settle_max_s` (measured on issue 24's transient days: without this, lowered set-points' recoveries were read
+    as ruptures, 11 in 3 segment-days). No healthy transmitter: taken as moved (nothing says the end is held)."""
+    mark = seg_f[s, GF_RUP_OP_UP]
+    if mark > 0.0 and (t - mark) * 1e-6 <= params[P_SETTLE_MAX_S]:
+        return True
     p = s * N_ROLES + ROLE_PRESSURE_UP
     if slot_cfg[p, SC_PRESENT] == 0.0 or slot_i[p, SI_HEALTH] != HEALTH_OK:
         return True
     p_ref = slot_f[p, SF_P_MIN]
-    return slot_f[p, SF_EW_FAST] - p_ref > _held_tolerance(s, p, p_ref, jump, seg_cfg, slot_cfg)
+    return abs(slot_f[p, SF_EW_FAST] - p_ref) > _held_tolerance(s, p, p_ref, jump, seg_cfg, slot_cfg)
 
 
 @_jit
@@ -207,7 +214,7 @@ def _rupture_flow(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg
     at an upstream end whose pressure is held. A rise begins when the flow is half the threshold above its slow
     reference (SF_RUP_T0: the reading before; SF_P_MIN of a flow slot: the reference then, which the rise is
     measured from; SF_EW_REF of a flow slot: when it was last near its reference) within RUPTURE_FRONT_S of
-    leaving it, and a gradual start needs the end's pressure not risen (`_held_end_rose`: a set-point ramp packs
+    leaving it, and a gradual start needs the end's pressure not risen (`_held_end_moved`: a set-point ramp packs
     the line through the meter gradually). SI_RUP_N counts the readings beyond the threshold, -1 once decided
     (until the flow is back near its reference). Decided after the NPW confirmation time, the end's pressure (its
     1-s average) must not have risen over its 1-min average (`_held_tolerance`: a fast set-point rise). A
@@ -249,8 +256,8 @@ def _rupture_flow(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg
     else:
         if d <= arm or (t - slot_f[slot, SF_EW_REF]) * 1e-6 > RUPTURE_FRONT_S:
             return
-        if v - prev_v < 0.5 * d and _held_end_rose(s, d, seg_cfg, slot_cfg, slot_f, slot_i):
-            slot_i[slot, SI_RUP_N] = -1  # a ramp with the end's pressure rising: a set-point, not a front
+        if v - prev_v < 0.5 * d and _held_end_moved(s, d, t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f):
+            slot_i[slot, SI_RUP_N] = -1  # a ramp with the end's pressure moving: a set-point, not a front
             return
         slot_f[slot, SF_P_MIN] = ref
         slot_f[slot, SF_RUP_T0] = float(prev_t)
