@@ -257,20 +257,27 @@ def est_init(st, s, b0, pu, var_pu, pd, var_pd, k, c0_off, q_reg):
 def _update(st, s, b0, idx, z, var_z, k0):
     """Scalar measurement of the state at row idx; its gain is kept at columns k0.. for the ticks that reuse it.
     Returns whether the gain moved less than GAIN_SETTLED_REL from the one there before."""
+    hs = st[s, b0 + ES_COV0 + idx * N + idx] + var_z
+    return _gain_update(st, s, b0, idx, 1.0, idx, 0.0, hs, z - st[s, b0 + ES_X0 + idx], k0)
+
+
+@_jit_inline
+def _gain_update(st, s, b0, ra, wa, rb, wb, hs, innov, k0):
+    """The update by a scalar measurement whose H is wa at state row ra and wb at row rb (a point measurement: wb 0),
+    innovation `innov` of variance hs: the gain (kept at columns k0.. for the ticks that reuse it), the state and the
+    covariance. Returns whether the gain moved less than GAIN_SETTLED_REL from the one there before."""
     cov = b0 + ES_COV0
-    hs = st[s, cov + idx * N + idx] + var_z
     if not (hs > 0.0):
         for i in range(N):
             st[s, k0 + i] = 0.0
         return False
-    innov = z - st[s, b0 + ES_X0 + idx]
     d_p = 0.0
     n_p = 0.0
     d_m = 0.0
     n_m = 0.0
     inv = 1.0 / hs
     for i in range(N):
-        kn = st[s, cov + i * N + idx] * inv  # gain
+        kn = (wa * st[s, cov + i * N + ra] + wb * st[s, cov + i * N + rb]) * inv  # gain
         dk = abs(kn - st[s, k0 + i])
         if i % 2 == 0:
             d_p = max(d_p, dk)
@@ -279,8 +286,7 @@ def _update(st, s, b0, idx, z, var_z, k0):
             d_m = max(d_m, dk)
             n_m = max(n_m, abs(kn))
         st[s, k0 + i] = kn
-    for i in range(N):
-        st[s, b0 + ES_X0 + i] += st[s, k0 + i] * innov
+    _apply_kept_gain(st, s, b0, innov, k0)
     for i in range(N):
         gi = st[s, k0 + i] * hs
         for j in range(N):
@@ -289,11 +295,16 @@ def _update(st, s, b0, idx, z, var_z, k0):
 
 
 @_jit_inline
-def _update_kept(st, s, b0, idx, z, k0):
-    """Scalar measurement with the gain kept from the last full tick (the covariance stays as it was then)."""
-    innov = z - st[s, b0 + ES_X0 + idx]
+def _apply_kept_gain(st, s, b0, innov, k0):
+    """The state moved by the gain at columns k0.. times the innovation (the covariance is left as it is)."""
     for i in range(N):
         st[s, b0 + ES_X0 + i] += st[s, k0 + i] * innov
+
+
+@_jit_inline
+def _update_kept(st, s, b0, idx, z, k0):
+    """Scalar measurement with the gain kept from the last full tick (the covariance stays as it was then)."""
+    _apply_kept_gain(st, s, b0, z - st[s, b0 + ES_X0 + idx], k0)
 
 
 @_jit_inline
@@ -320,42 +331,14 @@ def _update_mid(st, s, b0, x_frac, z, var_z, k0):
     rb = ra + 2
     hs = (wa * wa * st[s, cov + ra * N + ra] + 2.0 * wa * wb * st[s, cov + ra * N + rb]
           + wb * wb * st[s, cov + rb * N + rb] + var_z)
-    if not (hs > 0.0):
-        for i in range(N):
-            st[s, k0 + i] = 0.0
-        return False
-    innov = z - h
-    d_p = 0.0
-    n_p = 0.0
-    d_m = 0.0
-    n_m = 0.0
-    inv = 1.0 / hs
-    for i in range(N):
-        kn = (wa * st[s, cov + i * N + ra] + wb * st[s, cov + i * N + rb]) * inv
-        dk = abs(kn - st[s, k0 + i])
-        if i % 2 == 0:
-            d_p = max(d_p, dk)
-            n_p = max(n_p, abs(kn))
-        else:
-            d_m = max(d_m, dk)
-            n_m = max(n_m, abs(kn))
-        st[s, k0 + i] = kn
-    for i in range(N):
-        st[s, b0 + ES_X0 + i] += st[s, k0 + i] * innov
-    for i in range(N):
-        gi = st[s, k0 + i] * hs
-        for j in range(N):
-            st[s, cov + i * N + j] -= gi * st[s, k0 + j]
-    return d_p <= GAIN_SETTLED_REL * n_p and d_m <= GAIN_SETTLED_REL * n_m
+    return _gain_update(st, s, b0, ra, wa, rb, wb, hs, z - h, k0)
 
 
 @_jit_inline
 def _update_mid_kept(st, s, b0, x_frac, z, k0):
     """A mid-line pressure with the gain kept from the last full tick."""
     h, _, _, _ = _mid_h(st, s, b0 + ES_X0, x_frac)
-    innov = z - h
-    for i in range(N):
-        st[s, b0 + ES_X0 + i] += st[s, k0 + i] * innov
+    _apply_kept_gain(st, s, b0, z - h, k0)
 
 
 @_jit
