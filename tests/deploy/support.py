@@ -16,24 +16,9 @@ import yaml
 
 from deploy.local.config import Deployment
 from deploy.local.deployment import rpc
+from tests.fixtures.kafka import free_port as fixture_free_port
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port_pair() -> int:
-    """A port p with p and p + 1 free (a base port of two workers)."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port < 65535:
-            with socket.socket() as t:
-                try:
-                    t.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no two consecutive free ports")
 
 
 def free_port() -> int:
@@ -42,16 +27,52 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+class _Ports:
+    """Distinct free ports for one deployment file. Each is free when drawn but stays unbound until the deployment
+    starts, so a second draw could hand out the same one (it did: "port ... is configured twice"); drawn outside the
+    range outgoing connections take theirs from (`tests.fixtures.kafka.free_port`)."""
+
+    def __init__(self) -> None:
+        self.taken: set[int] = set()
+
+    def one(self) -> int:
+        return self._draw(1)
+
+    def pair(self) -> int:
+        """A port p with p and p + 1 free (a base port of two workers)."""
+        return self._draw(2)
+
+    def _draw(self, count: int) -> int:
+        for _ in range(200):
+            port = fixture_free_port()
+            block = set(range(port, port + count))
+            if block & self.taken or not all(_bindable(p) for p in block - {port}):
+                continue
+            self.taken |= block
+            return port
+        raise RuntimeError(f"no {count} consecutive free ports")
+
+
 def write_deployment(base: Path, name: str) -> Path:
+    ports = _Ports()
     doc = {
         "data_dir": str(base / name),
-        "supervisor": {"http_port": free_port()},
-        "kafka": {"port": free_port(), "controller_port": free_port(), "heap": "512m"},
-        "postgres": {"port": free_port(), "options": "-c fsync=off -c synchronous_commit=off"},
-        "telemetry": {"port": free_port(), "workers": 2, "metrics_port": _free_port_pair()},
-        "leakdetect": {"workers": 2, "grpc_port": _free_port_pair(), "metrics_port": _free_port_pair()},
-        "workorders": {"grpc_port": free_port(), "metrics_port": free_port()},
-        "console": {"port": free_port(), "metrics_port": free_port()},
+        "supervisor": {"http_port": ports.one()},
+        "kafka": {"port": ports.one(), "controller_port": ports.one(), "heap": "512m"},
+        "postgres": {"port": ports.one(), "options": "-c fsync=off -c synchronous_commit=off"},
+        "telemetry": {"port": ports.one(), "workers": 2, "metrics_port": ports.pair()},
+        "leakdetect": {"workers": 2, "grpc_port": ports.pair(), "metrics_port": ports.pair()},
+        "workorders": {"grpc_port": ports.one(), "metrics_port": ports.one()},
+        "console": {"port": ports.one(), "metrics_port": ports.one()},
         "restart": {"start_seconds": 3, "start_retries": 10},
         "start_timeout_s": 420,
     }
