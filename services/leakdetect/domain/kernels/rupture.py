@@ -207,7 +207,7 @@ def _held_end_moved(s, jump, t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f
     return abs(slot_f[p, SF_EW_FAST] - p_ref) > _held_tolerance(s, p, p_ref, jump, seg_cfg, slot_cfg)
 
 
-@_jit
+@_jit_inline
 def _rupture_flow(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
                   counters, ev_i, ev_f, n_ev):
     """A good flow reading at an end, before its slow reference moves: the operation marks, and the inflow's jump
