@@ -369,7 +369,13 @@ GF_NPW_T_M0 = GF_MS0 + 5 * N_MS
 GF_NPW_A_M0 = GF_NPW_T_M0 + N_PMID
 GF_NPW_SIG_M0 = GF_NPW_A_M0 + N_PMID
 GF_NPW_DONE_T = GF_NPW_SIG_M0 + N_PMID
-N_GF = GF_NPW_DONE_T + 1
+# the quasi-steady line pack through a silent end pressure (kernels/line_pack.py `_line_pack`): the last tick with
+# both end pressures and both flows usable, its friction drop d = p_u^2 - p_d^2 - elevation term (Pa^2) and its
+# flow term phi (the profile's int q^2, (kg/s)^2); GF_LPA_OK 1 once such a tick was seen
+GF_LPA_D = GF_NPW_DONE_T + 1
+GF_LPA_PHI = GF_LPA_D + 1
+GF_LPA_OK = GF_LPA_PHI + 1
+N_GF = GF_LPA_OK + 1
 
 # --- per-segment state: ints ----------------------------------------------------------------------------------
 GI_TICK = 0  # index of the open tick (time_us // tick_us); -1 before the first reading
