@@ -90,6 +90,43 @@ def _mean_pressure(pu: npt.NDArray[np.float64], pd_: npt.NDArray[np.float64], q_
     return np.where(use, pm, steady)
 
 
+SILENT_END_SCALE_SD = 0.1  # kernels.line_pack's: 1 s.d. of the friction model's predicted change, share of it
+SILENT_END_K_SELF_REL_SD = 0.3  # and of k taken from the last tick with both ends (no prior, no calibration)
+
+
+def silent_end_pressure(*, p_live: float, live_is_upstream: bool, d_held: float, phi_held: float, q_in: float,
+                        q_out: float, k: float | None, var_k: float, elev: float,
+                        var_last_reading: float) -> tuple[float, float]:
+    """A silent end's pressure (Pa) and its systematic variance (Pa^2) for the line pack
+    (kernels.line_pack._line_pack): the pressure that gives the friction drop of the last tick with both ends,
+    d_held, moved by k times the change of the flow term since (k None: no prior or calibration, that tick's own
+    d / phi); its uncertainty k's and SILENT_END_SCALE_SD of that change, carried to the pressure towards a larger
+    drop, plus the silent transmitter's last reading's."""
+    if k is None:
+        k = d_held / phi_held if phi_held > 0.0 and d_held > 0.0 else 0.0
+        var_k = (SILENT_END_K_SELF_REL_SD * k) ** 2
+    if q_in > 0.0 and q_out > 0.0:
+        phi = q_in**2 + q_in * (q_out - q_in) + (q_out - q_in) ** 2 / 3.0
+    else:
+        qm = 0.5 * (q_in + q_out)
+        phi = qm * abs(qm)
+    dphi = phi - phi_held
+    d_now = d_held + k * dphi
+    sd_d = math.sqrt(var_k * dphi**2 + (SILENT_END_SCALE_SD * k * dphi) ** 2)
+
+    def solve(d: float) -> float:
+        if live_is_upstream:
+            p2 = (p_live**2 * (1.0 - 0.5 * elev) - d) / (1.0 + 0.5 * elev)
+        else:
+            p2 = (d + p_live**2 * (1.0 + 0.5 * elev)) / (1.0 - 0.5 * elev)
+        return math.sqrt(p2) if p2 > 0.0 else math.nan
+
+    p = solve(d_now)
+    p_hi = solve(d_now + sd_d)
+    dp = p_hi - p if math.isfinite(p_hi) else p
+    return p, var_last_reading + dp * dp
+
+
 def _settle_time(p: DetectorParams, gc: npt.NDArray[np.float64], pu: float, pd_: float, qin: float, qout: float,
                  lp: float) -> float:
     """The segment's settling time (s) at a block's last tick (kernels.line_pack._settle_time)."""

@@ -36,6 +36,7 @@ from ..layout import (
     GF_LC_W,
     GF_LP,
     GF_LP_VAR,
+    GF_LPA_OK,
     GF_MBAR_PREV,
     GF_MDLR0,
     GF_SZ0,
@@ -171,7 +172,7 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
         lp_var_rnd = 0.0
         lp_var_sys = lp_var
     else:
-        lp_kg, lp_var, lp_var_sys, lp_ok = _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s)
+        lp_kg, lp_var, lp_var_sys, lp_ok = _line_pack(params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, s)
         lp_var_rnd = lp_var
     if lp_ok:
         seg_f[s, GF_BLK_LP] += lp_kg
@@ -293,6 +294,7 @@ def _advance_segment(s, tick, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, 
         seg_f[s, GF_TLP1] = np.nan
         seg_f[s, GF_TLP2] = np.nan
         seg_f[s, GF_EST0 + ES_OK] = 0.0  # the estimator restarts from the profile between the ends
+        seg_f[s, GF_LPA_OK] = 0.0  # and the line pack forgets the friction drop it held through a silent end
         k = seg_i[s, GI_TICK]
     while tick >= k + 2:
         _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev)

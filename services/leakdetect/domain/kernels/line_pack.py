@@ -15,6 +15,7 @@ from ..layout import (
     GC_LENGTH_M,
     GC_LOC_ELEV,
     GC_LOC_K0,
+    GC_LOC_K0_REL_SD,
     GC_NOMINAL_FLOW,
     GC_PMID_X0,
     GC_R_SPECIFIC,
@@ -23,6 +24,18 @@ from ..layout import (
     GC_WAVE_SPEED,
     GC_Z_SLOPE,
     GF_EST0,
+    GF_LC_D,
+    GF_LC_DD,
+    GF_LC_F,
+    GF_LC_FD,
+    GF_LC_FF,
+    GF_LC_PP,
+    GF_LC_VD,
+    GF_LC_VF,
+    GF_LC_W,
+    GF_LPA_D,
+    GF_LPA_OK,
+    GF_LPA_PHI,
     N_PMID,
     N_ROLES,
     P_EST_FRIC,
@@ -30,6 +43,7 @@ from ..layout import (
     P_EST_MOVE,
     P_EST_QREG,
     P_EST_SINK,
+    P_LOC_MIN_CAL,
     P_SETTLE_MAX_S,
     P_SETTLE_WAVE,
     ROLE_FLOW_IN,
@@ -45,6 +59,7 @@ from ..layout import (
 )
 from .common import _jit, _usable
 from .estimator import est_end_flow, est_init, est_line_pack, est_tick
+from .location import _c0_sd, calibrate
 
 assert N_PMID == 2  # _line_pack_estimated hands the estimator the mid-line pressures as a pair
 
@@ -90,33 +105,134 @@ def _gas_rt(seg_cfg, slot_cfg, slot_f, s):
     return seg_cfg[s, GC_R_SPECIFIC] * temp
 
 
+# the silent end's pressure from the friction model: 1 s.d. of the model's predicted change of the friction drop
+# since the last tick with both ends, as a share of that change, beyond the calibration's own k uncertainty (the
+# calibration's k is an average over its flows; as location.LEAK_FREE_SCALE_SD)
+SILENT_END_SCALE_SD = 0.1
+# without a friction prior or calibration, k from the last tick with both ends alone (c0 taken as 0): this uncertain
+SILENT_END_K_SELF_REL_SD = 0.3
+
+
 @_jit
-def _line_pack(seg_cfg, slot_cfg, slot_f, slot_i, s):
+def _friction_phi(q_in, q_out):
+    """The flow term of the friction drop, int_0^1 q|q| over the length with q linear from q_in to q_out (the
+    profile of `mean_pressure`), (kg/s)^2."""
+    if q_in > 0.0 and q_out > 0.0:
+        d = q_out - q_in
+        return q_in * q_in + q_in * d + d * d / 3.0
+    qm = 0.5 * (q_in + q_out)
+    return qm * abs(qm)
+
+
+@_jit
+def _friction_d(pu, pd, elev):
+    """The friction drop p_u^2 - p_d^2 less the elevation term (as kernels/location.py's d), Pa^2."""
+    return pu * pu - pd * pd - elev * 0.5 * (pu * pu + pd * pd)
+
+
+@_jit
+def _missing_end(p_live, live_up, d, elev):
+    """The silent end's pressure (Pa) that gives friction drop d with the live end at p_live; nan if none."""
+    if live_up:
+        p2 = (p_live * p_live * (1.0 - 0.5 * elev) - d) / (1.0 + 0.5 * elev)
+    else:
+        p2 = (d + p_live * p_live * (1.0 + 0.5 * elev)) / (1.0 - 0.5 * elev)
+    return math.sqrt(p2) if p2 > 0.0 else np.nan
+
+
+@_jit
+def _silent_end_k(params, seg_cfg, slot_cfg, seg_f, s):
+    """The friction coefficient k for a silent end's pressure and its variance: the location's calibration once it
+    has enough blocks, else the pipe's prior, else (0, -1) (the caller takes the last tick's own ratio)."""
+    k0 = seg_cfg[s, GC_LOC_K0]
+    if not (k0 > 0.0):
+        return 0.0, -1.0
+    k0_sd = k0 * seg_cfg[s, GC_LOC_K0_REL_SD]
+    w = seg_f[s, GF_LC_W]
+    if w >= params[P_LOC_MIN_CAL]:
+        _, k, _, _, v11, _ = calibrate(w, seg_f[s, GF_LC_F], seg_f[s, GF_LC_FF], seg_f[s, GF_LC_D],
+                                       seg_f[s, GF_LC_FD], seg_f[s, GF_LC_DD], seg_f[s, GF_LC_VD],
+                                       seg_f[s, GF_LC_VF], k0, k0_sd,
+                                       _c0_sd(s, seg_f[s, GF_LC_PP] / w, seg_cfg, slot_cfg))
+        if k > 0.0:
+            return k, v11
+    return k0, k0_sd * k0_sd
+
+
+@_jit
+def _line_pack(params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, s):
     """Line pack (kg) from the tick means of the end pressures (and flows, when both are usable: the profile
     of `mean_pressure`), its random variance (kg^2, independent from tick to tick), its systematic variance
-    (the same error in every tick: one end missing) and whether it is valid."""
+    (the same error in every tick: one end silent) and whether it is valid.
+
+    Through a silent end pressure (a transmitter's outage) the line pack stays continuous: the silent end's pressure
+    is the one that keeps the friction drop d = c0 + k phi of the last tick with both ends (GF_LPA_*), moved by k
+    times the change of the flow term since (k from the location's calibration, else the pipe's prior, else that
+    tick's own d / phi), so a line that loses 5-25 % of its pressure end to end does not step its line pack by that
+    share when one end goes quiet. Its uncertainty: k's (calibration or prior) and `SILENT_END_SCALE_SD` of the
+    predicted change. Only before any tick with both ends (or with a flow unusable there) the mean pressure is the
+    live end's, uncertain by 2 %."""
     base = s * N_ROLES
     su = base + ROLE_PRESSURE_UP
     sd = base + ROLE_PRESSURE_DOWN
+    si = base + ROLE_FLOW_IN
+    so = base + ROLE_FLOW_OUT
     ok_u = _usable(slot_cfg, slot_f, slot_i, su)
     ok_d = _usable(slot_cfg, slot_f, slot_i, sd)
+    flows_ok = _usable(slot_cfg, slot_f, slot_i, si) and _usable(slot_cfg, slot_f, slot_i, so)
+    q_in = slot_f[si, SF_HELD] if flows_ok else 0.0
+    q_out = slot_f[so, SF_HELD] if flows_ok else 0.0
+    elev = seg_cfg[s, GC_LOC_ELEV]
     var_sys = 0.0
     if ok_u and ok_d:
         pu = slot_f[su, SF_HELD]
         pd = slot_f[sd, SF_HELD]
-        si = base + ROLE_FLOW_IN
-        so = base + ROLE_FLOW_OUT
-        if _usable(slot_cfg, slot_f, slot_i, si) and _usable(slot_cfg, slot_f, slot_i, so):
-            pm = mean_pressure(pu, pd, slot_f[si, SF_HELD], slot_f[so, SF_HELD])
-        else:
-            pm = mean_pressure(pu, pd, 0.0, 0.0)
+        pm = mean_pressure(pu, pd, q_in, q_out)
         var_p = 0.25 * (slot_f[su, SF_HELD_VAR] + slot_f[sd, SF_HELD_VAR])
+        if flows_ok and pu > 0.0 and pd > 0.0:
+            seg_f[s, GF_LPA_D] = _friction_d(pu, pd, elev)
+            seg_f[s, GF_LPA_PHI] = _friction_phi(q_in, q_out)
+            seg_f[s, GF_LPA_OK] = 1.0
     elif ok_u or ok_d:
-        one = su if ok_u else sd
-        pm = slot_f[one, SF_HELD]
-        # one end only: the mean pressure is uncertain by the typical end-to-end difference (2 % of p)
-        var_p = slot_f[one, SF_HELD_VAR]
-        var_sys = (0.02 * pm) ** 2
+        live = su if ok_u else sd
+        silent = sd if ok_u else su
+        p_live = slot_f[live, SF_HELD]
+        pm = np.nan
+        if seg_f[s, GF_LPA_OK] != 0.0 and p_live > 0.0:
+            d0 = seg_f[s, GF_LPA_D]
+            phi0 = seg_f[s, GF_LPA_PHI]
+            dphi = (_friction_phi(q_in, q_out) - phi0) if flows_ok else 0.0
+            k, var_k = _silent_end_k(params, seg_cfg, slot_cfg, seg_f, s)
+            if var_k < 0.0:
+                k = d0 / phi0 if phi0 > 0.0 and d0 > 0.0 else 0.0
+                var_k = (SILENT_END_K_SELF_REL_SD * k) ** 2
+            d_now = d0 + k * dphi
+            sd_d = math.sqrt(var_k * dphi * dphi + (SILENT_END_SCALE_SD * k * dphi) ** 2)
+            p_sil = _missing_end(p_live, ok_u, d_now, elev)
+            # one s.d. of the friction drop carried through to the silent end's pressure (towards a larger drop:
+            # a smaller pressure, where the square root is steeper); the silent transmitter's last reading's error
+            # stays in the held drop as long as the silence lasts
+            p_sil_hi = _missing_end(p_live, ok_u, d_now + sd_d, elev)
+            if p_sil == p_sil:
+                pu = p_live if ok_u else p_sil
+                pd = p_sil if ok_u else p_live
+                pm = mean_pressure(pu, pd, q_in, q_out)
+                # the modelled end follows the live one (d fixed: dp_sil / dp_live = p_live / p_sil ~ 1), so the
+                # live end's noise moves the mean pressure one for one
+                var_p = slot_f[live, SF_HELD_VAR]
+                var_sil = slot_f[silent, SF_HELD_VAR]
+                if p_sil_hi == p_sil_hi:
+                    dp = p_sil_hi - p_sil
+                    var_sil += dp * dp
+                else:
+                    var_sil += p_sil * p_sil
+                var_sys = 0.25 * var_sil
+        if pm != pm:
+            pm = p_live
+            # one end only and no friction drop known: the mean pressure is uncertain by the typical end-to-end
+            # difference (2 % of p)
+            var_p = slot_f[live, SF_HELD_VAR]
+            var_sys = (0.02 * pm) ** 2
     else:
         return 0.0, 0.0, 0.0, False
     if not (pm > 0.0 and var_p == var_p):
