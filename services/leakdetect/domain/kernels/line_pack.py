@@ -36,6 +36,7 @@ from ..layout import (
     GF_LPA_D,
     GF_LPA_OK,
     GF_LPA_PHI,
+    HEALTH_STALE,
     N_PMID,
     N_ROLES,
     P_EST_FRIC,
@@ -56,6 +57,7 @@ from ..layout import (
     SF_EW_SLOW,
     SF_HELD,
     SF_HELD_VAR,
+    SI_HEALTH,
 )
 from .common import _jit, _usable
 from .estimator import est_end_flow, est_init, est_line_pack, est_tick
@@ -165,13 +167,13 @@ def _line_pack(params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, s):
     of `mean_pressure`), its random variance (kg^2, independent from tick to tick), its systematic variance
     (the same error in every tick: one end silent) and whether it is valid.
 
-    Through a silent end pressure (a transmitter's outage) the line pack stays continuous: the silent end's pressure
-    is the one that keeps the friction drop d = c0 + k phi of the last tick with both ends (GF_LPA_*), moved by k
-    times the change of the flow term since (k from the location's calibration, else the pipe's prior, else that
-    tick's own d / phi), so a line that loses 5-25 % of its pressure end to end does not step its line pack by that
-    share when one end goes quiet. Its uncertainty: k's (calibration or prior) and `SILENT_END_SCALE_SD` of the
-    predicted change. Only before any tick with both ends (or with a flow unusable there) the mean pressure is the
-    live end's, uncertain by 2 %."""
+    Through a silent end pressure (a transmitter's outage: stale) the line pack stays continuous: the silent
+    end's pressure is the one that keeps the friction drop d = c0 + k phi of the last tick with both ends
+    (GF_LPA_*), moved by k times the change of the flow term since (k from the location's calibration, else the
+    pipe's prior, else that tick's own d / phi), so a line that loses 5-25 % of its pressure end to end does not
+    step its line pack by that share when one end goes quiet. Its uncertainty: k's (calibration or prior) and
+    `SILENT_END_SCALE_SD` of the predicted change. Before any tick with both ends, and when the end is out for a
+    fault rather than a silence, the mean pressure is the live end's, uncertain by 2 %."""
     base = s * N_ROLES
     su = base + ROLE_PRESSURE_UP
     sd = base + ROLE_PRESSURE_DOWN
@@ -198,7 +200,9 @@ def _line_pack(params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, s):
         silent = sd if ok_u else su
         p_live = slot_f[live, SF_HELD]
         pm = np.nan
-        if seg_f[s, GF_LPA_OK] != 0.0 and p_live > 0.0:
+        # only through a silence: a transmitter judged faulty (flat-lined, stuck, implausible) was read for a while
+        # before it was judged, and the held drop may hold its wrong pressure
+        if seg_f[s, GF_LPA_OK] != 0.0 and p_live > 0.0 and slot_i[silent, SI_HEALTH] == HEALTH_STALE:
             d0 = seg_f[s, GF_LPA_D]
             phi0 = seg_f[s, GF_LPA_PHI]
             dphi = (_friction_phi(q_in, q_out) - phi0) if flows_ok else 0.0
