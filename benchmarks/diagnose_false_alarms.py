@@ -322,7 +322,7 @@ def _cause(entry: dict[str, Any], lp_kg: float) -> str:
     step = win["line_pack_change_detector_kg"] - win["line_pack_change_true_kg"]
     text = f"{main} ({share:.0%} of the imbalance)"
     if main == "line_pack_error" and pt_out:
-        text += (f"; pressure transmitter outage {', '.join(pt_out)}: one-ended line pack stepped by "
+        text += (f"; pressure transmitter outage {', '.join(pt_out)}: the line pack through it erred by "
                  f"{100.0 * step / lp_kg:+.1f} % of the line pack")
     return text
 
