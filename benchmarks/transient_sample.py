@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,9 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
         "false_alarms_before_onset_in_leak_runs": sum(r.get("false_alarms_before_onset") or 0 for r in leaks),
         "leak_free_segment_days": round(sum(r.get("monitored_days", 0.0) for r in free), 2),
         "false_alarms": len(alarms),
+        # which test raised them: the mass balance's window or CUSUM (kernels.decision), or another method
+        "false_alarms_by_test": dict(sorted(Counter(a["test"] or "+".join(a["methods"] or ["?"])
+                                                    for a in alarms).items())),
         "false_alarms_per_segment_day_transient_free": report.get("false_alarms_per_segment_day_transient_free"),
         "rate_error_pct_at_raise_median": (report.get("leak_rate_error_pct_at_raise") or {}).get("median"),
         "rate_error_pct_at_raise_ramp_median": (report.get("leak_rate_error_pct_at_raise_ramp") or {}).get("median"),
