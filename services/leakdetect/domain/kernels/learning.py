@@ -132,6 +132,15 @@ from .settle import _settle_sd
 # (an estimator settling, a transmitter replaced) becomes the new normal within the hour
 LPV_EW_BLOCKS = 120.0
 
+# Pooling of adopted re-learnings (`_pool_candidate`): the line r = a + g q a re-learning adopts is the window's
+# fit combined with the line in use, whose information is forgotten by e over these times since it was adopted. The
+# gain is a difference of the meters' percent-of-reading biases, which drift over weeks: three days of 6-hourly
+# re-learnings (~12 windows across the days' throughputs). The level (the offset at the throughput learned) moves
+# with slow errors (gas temperature, composition): a re-learning's period, so a window counts about as much as the
+# pool's level. 0 = no pooling (each re-learning's window alone, as before).
+GAIN_POOL_TAU_S = 3 * 86400.0
+LEVEL_POOL_TAU_S = 6 * 3600.0
+
 # refit_from_ring's answers (the facade turns them into errors naming the problem)
 REFIT_OUT_OF_REACH = -1  # the period starts before the ring's oldest block
 REFIT_NOT_OVER = -2  # the period ends after the segment's clock
@@ -360,20 +369,82 @@ def _judge_candidate(s, t_end, model_var, params, seg_f, seg_i, counters, ev_i, 
 
 
 @_jit
-def _adopt_candidate(s, t_end, params, seg_f, seg_i, counters, ev_i, ev_f, n_ev):
-    """Adopt the pending candidate. Its kappa may fall at most to the geometric mean of the one in use and its
-    own: one quiet hour must not halve every threshold."""
+def _pool_candidate(s, t_end, a_c, g_c, var_c, varg_c, q_c, params, slot_cfg, seg_f):
+    """A re-learning's line pooled with the line in use: (a, g, variance at q_ref, variance of g, q_ref).
+
+    The window alone knows the gain to ~0.4 % of throughput (its hour's own throughput contrast), which times the
+    day's throughput swing moved the stated MDLR by 0.2-1.4 % of flow within a day (mdlr_week suite). Pooled, the
+    gain is learned from every accepted window's level across the throughputs they visited. Only an adopted
+    candidate enters: one refused (an alarm, the CUSUM, an offset step) never does, nor is the judge's candidate
+    pooled (it is judged on its own window). A Kalman update of the line (its level at q_c and its gain) by the
+    window's level and slope; the prior is the line in use, its level's and gain's information forgotten
+    (LEVEL_POOL_TAU_S, GAIN_POOL_TAU_S), and widened by the window's disagreement with it (chi-square per
+    degree of freedom, when over 1: a line that does not fit the throughputs visited is not trusted as one). The
+    result is stated at the throughput where its level and gain are uncorrelated, as `decision` uses it."""
+    age_s = max(float(t_end) - seg_f[s, GF_LEARNED_T], 0.0) * 1e-6
+    q0 = seg_f[s, GF_QBAR]
+    g0 = seg_f[s, GF_BASE_G]
+    vl0 = seg_f[s, GF_BASE_VAR] * math.exp(age_s / LEVEL_POOL_TAU_S)
+    vg0 = seg_f[s, GF_VAR_G] * math.exp(age_s / GAIN_POOL_TAU_S)
+    fi = s * N_ROLES + ROLE_FLOW_IN
+    fo = s * N_ROLES + ROLE_FLOW_OUT
+    rel = max(slot_cfg[fi, SC_SIGMA_REL], slot_cfg[fo, SC_SIGMA_REL])
+    var_prior = max(2.0 * (params[P_GAIN_PRIOR] * rel) ** 2, 1e-12)
+    vg0 = min(vg0, var_prior)
+    # the window's own slope information: its fit's, less the gain prior `_solve` shrank it with
+    info_w = 1.0 / varg_c - 1.0 / var_prior
+    vg_w = 1.0 / info_w if info_w > 1e-3 / var_prior else np.inf
+    d = q_c - q0
+    pred = seg_f[s, GF_BASE_A] + g0 * q_c
+    y = a_c + g_c * q_c
+    chi = 0.5 * ((y - pred) ** 2 / (var_c + vl0 + vg0 * d * d) + (g_c - g0) ** 2 / (vg_w + vg0))
+    if chi > 1.0:
+        vl0 *= chi
+        vg0 *= chi
+    # prior of (level at q_c, gain)
+    p11 = vl0 + vg0 * d * d
+    p12 = vg0 * d
+    p22 = vg0
+    # information form: prior information plus the window's (its level and its slope, independent)
+    det = p11 * p22 - p12 * p12
+    i11 = p22 / det + 1.0 / var_c
+    i12 = -p12 / det
+    i22 = p11 / det + (1.0 / vg_w if math.isfinite(vg_w) else 0.0)
+    b1 = (p22 * pred - p12 * g0) / det + y / var_c
+    b2 = (-p12 * pred + p11 * g0) / det + (g_c / vg_w if math.isfinite(vg_w) else 0.0)
+    det_i = i11 * i22 - i12 * i12
+    c11 = i22 / det_i
+    c12 = -i12 / det_i
+    c22 = i11 / det_i
+    lev = c11 * b1 + c12 * b2
+    g = c12 * b1 + c22 * b2
+    # the throughput where the level and the gain are uncorrelated
+    q_ref = q_c - c12 / c22
+    var_ref = max(c11 - c12 * c12 / c22, 1e-30)
+    return lev - g * q_c, g, var_ref, c22, q_ref
+
+
+@_jit
+def _adopt_candidate(s, t_end, params, slot_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_ev):
+    """Adopt the pending candidate, pooled with the baseline in use (`_pool_candidate`). Its kappa may fall at
+    most to the geometric mean of the one in use and its own: one quiet hour must not halve every threshold."""
     kappa = seg_f[s, GF_C_KAPPA]
     k_use = seg_f[s, GF_KAPPA]
     if kappa < k_use:
         kappa = math.sqrt(kappa * k_use)
     var = seg_f[s, GF_C_VAR] * (kappa / seg_f[s, GF_C_KAPPA]) ** 2
+    a = seg_f[s, GF_C_A]
+    g = seg_f[s, GF_C_G]
+    var_g = seg_f[s, GF_C_VARG]
+    qm = seg_f[s, GF_C_QBAR]
+    if GAIN_POOL_TAU_S > 0.0 and seg_i[s, GI_LEARNED] != 0:
+        a, g, var, var_g, qm = _pool_candidate(s, t_end, a, g, var, var_g, qm, params, slot_cfg, seg_f)
     seg_i[s, GI_RELEARN_N] += 1
     seg_i[s, GI_LEARN_REJECTED] = 0
     seg_i[s, GI_LEARN_MODE] = LM_IDLE
     seg_f[s, GF_NEXT_RELEARN] = float(t_end) + params[P_RELEARN_US]
-    _adopt(s, t_end, LS_RELEARN, seg_f[s, GF_C_A], seg_f[s, GF_C_G], kappa, var, seg_f[s, GF_C_VARG],
-           seg_f[s, GF_C_QBAR], seg_f[s, GF_C_T0], seg_i[s, GI_N_LEARN], seg_f, seg_i, counters, ev_i, ev_f, n_ev)
+    _adopt(s, t_end, LS_RELEARN, a, g, kappa, var, var_g, qm, seg_f[s, GF_C_T0], seg_i[s, GI_N_LEARN], seg_f, seg_i,
+           counters, ev_i, ev_f, n_ev)
 
 
 @_jit
@@ -391,7 +462,7 @@ def _learn_step(s, t_end, blk_m, blk_q, blk_v, d_lp, lp_var, lp_prev_var, model_
                        or seg_f[s, GF_CUSUM] > params[P_RELEARN_CUSUM] * params[P_CUSUM_H]):
             _reject(s, t_end, REJ_ALARM, 0.0, 0.0, params, seg_f, seg_i, counters, ev_i, ev_f, n_ev)
         else:
-            _adopt_candidate(s, t_end, params, seg_f, seg_i, counters, ev_i, ev_f, n_ev)
+            _adopt_candidate(s, t_end, params, slot_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_ev)
         mode = seg_i[s, GI_LEARN_MODE]
     cmd = seg_i[s, GI_LEARN_CMD_T]
     if cmd > 0 and t_start >= cmd:
@@ -446,7 +517,7 @@ def _learn_step(s, t_end, blk_m, blk_q, blk_v, d_lp, lp_var, lp_prev_var, model_
     seg_f[s, GF_C_T0] = seg_f[s, GF_LW_T0]
     seg_f[s, GF_C_T1] = float(t_end)
     if not checks:
-        _adopt_candidate(s, t_end, params, seg_f, seg_i, counters, ev_i, ev_f, n_ev)
+        _adopt_candidate(s, t_end, params, slot_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_ev)
     elif _judge_candidate(s, t_end, model_var, params, seg_f, seg_i, counters, ev_i, ev_f, n_ev):
         seg_i[s, GI_LEARN_MODE] = LM_PENDING
 
