@@ -52,11 +52,13 @@ class DetectorParams:
     # sqrt(2) * the larger relative error of the two meters: the Bayesian ridge of the gain fit, and the
     # gain's remaining uncertainty widens sigma when the throughput moves away from where it was learned.
     # That term dominates the stated sensitivity of the 8- to 60-min windows through a day (bench-detect's
-    # sensitivity curve). The gain is still not refined online from later operation, on purpose: tried as an
+    # sensitivity curve). The gain is not refined from arbitrary later operation, on purpose: tried as an
     # hourly refit from the groups' deviations about each hour's mean (so a constant leak cannot pull on it),
     # it took slow drifts during a throughput ramp for gain and raised a false alarm in 48 held-out leak-free
     # days; refitting on the hours' levels instead cannot tell a leak too small to alarm from a gain error, and
-    # would absorb it. A refit wants leak-free operation confirmed from outside (a survey), across throughputs.
+    # would absorb it. It is refined only from periodic re-learnings that passed their leak checks: each adopted
+    # one is pooled with the baseline in use (`kernels.learning._pool_candidate`), across the throughputs their
+    # windows visited; a refused window never enters.
     gain_prior: float = 1.0
     # Statistical decision (b).
     z_window: float = 5.0  # window test: alarm when imbalance > z * sigma for `persist_blocks` blocks
