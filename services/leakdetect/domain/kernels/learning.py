@@ -10,7 +10,9 @@ their window is full. A re-learning's candidate is adopted only if its window sa
 its offset agrees with the baseline in use and with the last confirmed one (`GF_ANC_*`): a leak shows as an
 offset step, so a re-learning cannot take one into the baseline; a larger change waits for a human's "this
 period was leak-free" (`refit_from_ring`: the ring's blocks of that period, or the rejected candidate's own
-window).
+window). An adopted re-learning is pooled with the baseline in use (`_pool_candidate`), so the meters' relative gain
+is learned across the throughputs the accepted windows visited; the first learning, "learn now" and "this period
+was leak-free" start the pool afresh.
 """
 
 from __future__ import annotations
