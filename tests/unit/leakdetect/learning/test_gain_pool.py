@@ -10,6 +10,7 @@ a false alarm at 10.8 h. Pooled, it converges to the true gain within 0.0005 and
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,8 +24,8 @@ T0_US = 1_700_000_000_000_000
 SEG = SyntheticSegment()
 # the meters' percent-of-reading biases (+0.6 %, -0.4 %): the residual q_in - q_out grows by 1 % of throughput
 TRUE_GAIN = SEG.flow_bias_rel[0] - SEG.flow_bias_rel[1]
-DAY = {"swing_frac": 0.3, "swing_period_s": 86_400.0}
-RELEARN = {"learn_window_s": 1800.0, "relearn_every_s": 3600.0}
+DAY: dict[str, Any] = {"swing_frac": 0.3, "swing_period_s": 86_400.0}
+RELEARN: dict[str, Any] = {"learn_window_s": 1800.0, "relearn_every_s": 3600.0}
 LEAK_KG_PER_S = 0.3  # 3 % of nominal flow
 CHUNK = 4 * 1800  # readings: half an hour of the four 1-Hz meters
 
