@@ -72,11 +72,6 @@ from .methane import _methane
 from .pressure import _expire_fronts, _fronts_pending, _npw, _npw_start, _smoothing_weights
 from .rupture import _rupture, _rupture_flow
 
-# The held end's flow evidence (`rupture._rupture_flow`, the same function) inlined into the kernel: it runs on every
-# good flow reading, half the readings, and as a call it pushed ~120 words of array descriptors each time (flow
-# readings cost 1.6x pressure readings with it, which are inlined).
-_rupture_flow_inline = _jit_inline(_rupture_flow.py_func)
-
 
 @_jit_inline
 def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
@@ -220,9 +215,10 @@ def process_kernel(starts, readings, r_begin, r_end, params, seg_cfg, slot_cfg, 
         if new_h != HEALTH_OK:
             continue
         if role <= ROLE_FLOW_OUT:
-            # a held end's flow jump and the operation marks, against the slow reference before this reading
-            _rupture_flow_inline(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f,
-                                 seg_i, counters, ev_i, ev_f, n_ev)
+            # a held end's flow jump and the operation marks, against the slow reference before this reading (inlined:
+            # half the readings; as a call it pushed ~120 words of array descriptors each time)
+            _rupture_flow(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
+                          counters, ev_i, ev_f, n_ev)
             # slow flow references: the rupture detector's supply-cut veto, the NPW flow-consistency check
             if prev_t < 0 or slot_f[slot, SF_EW_SLOW] != slot_f[slot, SF_EW_SLOW]:
                 slot_f[slot, SF_EW_SLOW] = v

@@ -31,3 +31,13 @@ def test_kernels_and_helpers_are_compiled_without_reference_counting() -> None:
     assert counted == ["group_by_segment"]  # allocates its scratch, calls nothing
     # every kernel is cached on disk (the stamp of _numba_cache keeps that cache in step with the sources)
     assert {type(f._cache).__name__ for f in jitted.values()} == {"FunctionCache"}
+
+
+def test_the_per_reading_helpers_are_inlined_into_the_kernel() -> None:
+    # each runs on every good reading of its kind; as a call it pushes ~110-120 words of array descriptors (flow
+    # readings cost 1.6x pressure readings while the held end's flow evidence was a call). The kernel calls them
+    # by these names, so no inlined alias of a called copy can hide a regression here
+    jitted = _jitted()
+    per_reading = {"_pressure", "_npw", "_rupture", "_rupture_flow", "_rate_plausible", "_reading_health",
+                   "_smoothing_weights", "_bound_is_evidence"}
+    assert {name for name in per_reading if jitted[name].targetoptions.get("inline") != "always"} == set()
