@@ -17,6 +17,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from benchmarks.transient_suites import CONDITIONS, GOAL_PCT, PD_WITHIN_S, before_first_wave
+
 
 def summary(report: dict[str, Any]) -> dict[str, Any]:
     """The sample's figures, from the report's own scored keys and its scenarios."""
@@ -34,6 +36,12 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
         "pd_within_5min_at_1pct_abrupt": report.get("pd_within_5min_at_1pct_abrupt"),
         "by_condition": report.get("pd_within_5min_at_1pct_abrupt_by_condition"),
         "leaks": len(leaks),
+        # detections sooner than the leak's wave could reach an end meter: the operation's alarm, not the leak's
+        "pd_after_first_wave_by_condition": {
+            c: round(sum(1 for r in rs if r.get("detected") and r["ttd_s"] <= PD_WITHIN_S
+                         and not before_first_wave(r)) / len(rs), 3)
+            for c in CONDITIONS if (rs := [r for r in leaks if r.get("pct") == GOAL_PCT and r.get("condition") == c])},
+        "alarms_before_first_wave": sum(1 for r in leaks if before_first_wave(r)),
         "false_alarms_before_onset_in_leak_runs": sum(r.get("false_alarms_before_onset") or 0 for r in leaks),
         "leak_free_segment_days": round(sum(r.get("monitored_days", 0.0) for r in free), 2),
         "false_alarms": len(alarms),

@@ -57,6 +57,9 @@ GOAL_PCT = 1.0
 ONSET_AFTER_LEARN_S = (300.0, 900.0)
 AFTER_ONSET_S = 1200.0  # 5 min for the raise, 5 min for its update, and some
 PD_WITHIN_S = 300.0
+# an upper bound of the speed of sound in the suites' gas (methane at 15 C: ~440 m/s adiabatic, ~370 isothermal): an
+# alarm sooner after the onset than the leak's pressure wave can reach the nearer end meter at it is not the leak's
+WAVE_SPEED_MAX_M_PER_S = 450.0
 RATED_WITHIN_PCT = 50.0
 FREE_HOURS = (1.0, 6.0)  # (quick, full) monitored hours per leak-free run
 FREE_SETPOINT_PER_DAY = (12, 24)  # a move every 1-2 h
@@ -572,6 +575,15 @@ def _pd(rs: list[dict[str, Any]], rated: bool = False) -> dict[str, Any]:
     return {"pd": hit / len(rs) if rs else None, "detected": hit, "n": len(rs)}
 
 
+def before_first_wave(r: dict[str, Any]) -> bool:
+    """The run's first alarm came sooner after the onset than the leak's pressure wave could reach either end meter
+    (at WAVE_SPEED_MAX_M_PER_S): it is the operation's alarm (a set-point move under way), credited to the leak."""
+    if not r.get("detected") or r.get("ttd_s") is None or r.get("position_m") is None or not r.get("length_km"):
+        return False
+    nearer_m = min(r["position_m"], r["length_km"] * 1000.0 - r["position_m"])
+    return bool(r["ttd_s"] < nearer_m / WAVE_SPEED_MAX_M_PER_S)
+
+
 def _one(values: list[str]) -> str | list[str] | None:
     u = sorted(set(values))
     return u[0] if len(u) == 1 else (u or None)
@@ -606,6 +618,12 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
                     for end in ("regulated", "unregulated")},
                 "pd_within_5min_at_1pct_by_condition_counts": {c: _pd([r for r in at1 if r["condition"] == c])
                                                                for c in CONDITIONS},
+                # stricter (issue 24): an alarm sooner than the leak's wave could reach an end meter is not the
+                # leak's detection (it was raised by the operation under way); such runs count as missed
+                "pd_within_5min_after_first_wave_at_1pct_by_condition": {
+                    c: _pd([{**r, "detected": r.get("detected") and not before_first_wave(r)} for r in at1
+                            if r["condition"] == c]) for c in CONDITIONS},
+                "alarms_before_first_wave_at_1pct": sum(1 for r in at1 if before_first_wave(r)),
                 # stricter: the first alarm within 5 min AND the balance's raise rating the leak within
                 # RATED_WITHIN_PCT of its outflow (an alarm after the onset may be the transient's, not the leak's:
                 # a set-point change raised alarms at several times the leak's rate)
