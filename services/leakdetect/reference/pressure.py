@@ -13,8 +13,9 @@ What the reference covers, and what it assumes:
   implausibly far from the previous value (the tag is then IMPLAUSIBLE_RATE until 10 plausible readings). A
   saturated flow reading (quality SATURATED, or within `SATURATION_MARGIN_SPANS` beyond the range) is kept at its
   range end where that understates a break (an inflow pinned high, an outflow pinned low), as the driver does.
-- The rupture's two kinds of evidence (`kernels.rupture`): a pressure collapse at an end, and a flow jump at an end
-  whose pressure is held, with the operation marks that tell the other end's operations' waves from a break.
+- The rupture's evidence (`kernels.rupture`): a pressure collapse at an end, a flow jump at an end whose pressure
+  is held, and the outflow's dip with the outlet pressure falling (a front from inside), with the operation marks
+  that tell the other end's operations' waves from a break.
 - The segment's 10-s tick clock only as far as the pressure path needs it: a flow meter vouches for the flows
   (NPW classification) once one of its tick means exists and while it is healthy (not stale at a tick's close).
 - Assumed, not modelled: flat-lined or stuck instruments (readings move by more than 2 % of their random error),
@@ -47,6 +48,8 @@ RUPTURE_FLOW_WAIT_S = 5.0  # a rupture waits this long for the flow meter at its
 RUPTURE_MAX_WAIT_S = 60.0  # ... and a drop held this long without a verdict becomes the new reference
 P_MIN_TAU_S = 60.0  # a transmitter's 1-min average: a held end's pressure must not rise over it (flow jump)
 OPERATION_TOL_FRAC = 0.05  # a flow moved by this fraction of nominal flow (or 4 s.d.) is an operation's sign
+OUTFLOW_DIP_FRAC = 0.1  # the outlet's flow dip, a fraction of the smallest rupture, that arms its pressure check
+OUTFLOW_DIP_WINDOW_S = 10.0  # ... which must see a collapse from the pressure before the dip within this of it
 RUPTURE_FRONT_S = 20.0  # a break's front at a held end passes the flow threshold within this of leaving the reference
 IMPLAUSIBLE_SIGMAS2 = 32.0  # (4 s.d. of the difference of two readings)^2 in units of one reading's variance
 
@@ -94,6 +97,7 @@ class FlowMeter(Instrument):
     jump_t0: float = 0.0  # when the rise began (the reading before it), us; 0: no rise under way
     jump_base: float = 0.0  # the slow average when the rise began: the rise is measured from it
     quiet_at: float = 0.0  # when the flow was last within half the arming level of its slow average, us
+    p_before: float = 0.0  # downstream: the outlet pressure's 1-s average when the flow was last near its average
     in_open_tick: bool = False  # an accepted reading in the open tick / in the tick after it
     in_next_tick: bool = False
     has_tick_mean: bool = False
@@ -553,6 +557,53 @@ class PressureReference:
         joukowsky = 0.5 * self.c * jump / self.area if self.area > 0 else 3.0 * sd
         return abs(x.fast - x.p_min) > max(sd, min(3.0 * sd, joukowsky))
 
+    def _outflow_dip(self, m: FlowMeter, t: int, dip: float, sd: float, prev_t: int, out: list[PressureEvent]
+                     ) -> None:
+        """The downstream end: a sharp dip of the outflow (a break's front from inside) armed within
+        RUPTURE_FRONT_S of the flow leaving its slow average, decided by the outlet pressure's 1-s average falling
+        from where it stood then by a collapse (the smallest rupture's Joukowsky front, at most 1.5 % of the
+        pressure; at least 4 s.d. of that difference, half the Joukowsky drop of the dip and `npw_min_drop_pa`)
+        within OUTFLOW_DIP_WINDOW_S of the dip; an offtake's own dip raises the pressure."""
+        p = self.p
+        x = self.pressures.get(L.ROLE_PRESSURE_DOWN)
+        thr = max(OUTFLOW_DIP_FRAC * p.rupture_min_flow_frac * self.nominal_flow, 4.0 * sd)
+        near = dip <= 0.5 * thr
+        if near:
+            m.quiet_at = float(t)
+            m.p_before = x.fast if x is not None else 0.0
+        if m.jump_n < 0:
+            if near:
+                m.jump_n = 0
+                m.jump_t0 = 0.0
+            return
+        if m.jump_t0 <= 0.0:
+            if dip <= thr or (t - m.quiet_at) * 1e-6 > RUPTURE_FRONT_S:
+                return
+            m.jump_t0 = float(prev_t)
+        held_s = (t - m.jump_t0) * 1e-6
+        if held_s > OUTFLOW_DIP_WINDOW_S:
+            m.jump_n = -1  # the pressure did not follow: no break's front
+            return
+        if held_s < max(p.rupture_confirm_s, p.npw_confirm_s):
+            return
+        if x is None or x.health != HEALTH_OK:
+            return
+        fall = m.p_before - x.fast
+        sd_diff = math.sqrt(2.0 * x.noise_var * x.w_fast / (2.0 - x.w_fast))
+        front = p.rupture_frac * m.p_before
+        if self.area > 0:
+            front = min(front, self.c * p.rupture_min_flow_frac * self.nominal_flow / (2.0 * self.area))
+        joukowsky = 0.5 * self.c * max(dip, 0.0) / self.area if self.area > 0 else 0.0
+        if fall <= max(front, 4.0 * sd_diff, joukowsky, p.npw_min_drop_pa):
+            return
+        m.jump_n = -1
+        if self._from_other_end(False, t):
+            return
+        if t >= self.rupture_until:
+            self.rupture_until = t + int(p.rupture_refractory_s * 1e6)
+            out.append(E.Rupture(self.segment, m.role, t, int(m.jump_t0), fall, fall / max(held_s, 1e-3), m.p_before,
+                                 L.RUP_FLOW, max(dip, 0.0)))
+
     def _rupture_flow(self, m: FlowMeter, t: int, v: float, prev_v: float, prev_t: int, out: list[PressureEvent]
                       ) -> None:
         """A flow reading before its slow reference moves: operation marks, and the inflow's sharp jump at a held
@@ -567,6 +618,7 @@ class PressureReference:
         elif not upstream and d > tol:
             self.operation_at[1] = float(t)
         if not upstream:
+            self._outflow_dip(m, t, -d, sd, prev_t, out)
             return
         thr = max(p.rupture_flow_jump_frac * p.rupture_min_flow_frac * self.nominal_flow, 4.0 * sd)
         arm = max(0.5 * thr, 4.0 * sd)

@@ -16,6 +16,10 @@ first wave reaching an end; never waits for a balance window. Two kinds of evide
   with the inlet pressure already risen is a set-point ramp. A saturated meter's reading is its range end, a lower
   bound of the jump. On issue 19's random layouts (`--suites rupture`, diagnostic replay) the spread fronts
   took the regulated ends from 9 to 11 of 12 decided (8 within 10 s of the first wave).
+- `_outflow_dip` (a flow reading at the downstream end): a break's front passes the outlet as a sharp dip of the
+  outflow with the pressure falling with it (an offtake's own dip raises the pressure); it decides far breaks on
+  long lines whose spread front never stands 4 s.d. below the 10-s pressure reference (issue 19's layouts 11, 16:
+  undecided and 28.5 s after the wave, now 6.9 and 4.6 s).
 
 What a break cannot be: the wave of an operation at the other end. An end marks an operation (`GF_RUP_OP_*`) when
 its flow moves the way no break inside moves it (less in upstream, more out downstream), or its pressure collapsed
@@ -42,6 +46,7 @@ from ..layout import (
     HEALTH_OK,
     N_ROLES,
     P_NPW_CONFIRM_S,
+    P_NPW_MIN_DROP,
     P_NPW_PAIR_TOL,
     P_RUP_CONFIRM,
     P_RUP_FLOW_JUMP,
@@ -57,10 +62,12 @@ from ..layout import (
     RUP_FLOW,
     RUP_PRESSURE,
     SC_PRESENT,
+    SF_A_FAST,
     SF_A_REF,
     SF_EW_FAST,
     SF_EW_REF,
     SF_EW_SLOW,
+    SF_NOISE_VAR,
     SF_P_MIN,
     SF_RAW,
     SF_RUP_T0,
@@ -79,6 +86,14 @@ P_MIN_TAU_S = 60.0  # the pressure's 1-min average: the time scale of the flows'
 # (half the arming level) past the threshold within this; an operation's wave from the other end, spread over
 # minutes, or a slow packing, does not (a demand step 28 km away: 1.5 kg/s in ~60 s at the inlet)
 RUPTURE_FRONT_S = 20.0
+# The downstream end's outflow dip that arms the pressure-fall check (`_outflow_dip`), a fraction of the smallest
+# rupture: the front of a far break is spread and weakened by friction (4.8 % of nominal flow 26 km from a 124 %
+# break on a DN 500 line); the pressure's fall, in the direction only a wave from inside gives, is what decides
+OUTFLOW_DIP_FRAC = 0.1
+# ... and how long after the dip the outlet pressure may take to fall by a collapse: a far break's front, spread
+# over seconds, has fallen by then (the goal's own 10 s); a smaller leak's front and its slow draining of the line
+# would pass the collapse's size only later
+OUTFLOW_DIP_WINDOW_S = 10.0
 OPERATION_TOL_FRAC = 0.05  # a flow moved by this fraction of nominal flow (or 4 s.d.) is an operation's sign
 
 
@@ -208,6 +223,74 @@ def _held_end_moved(s, jump, t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f
 
 
 @_jit_inline
+def _outflow_dip(s, role, slot, t, dip, sd, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, counters,
+                 ev_i, ev_f, n_ev):
+    """The downstream end's evidence: a break's rarefaction front passes the outlet as a sharp dip of the outflow
+    (dq = A dp / c: the offtake beyond draws its set flow from the tail until the front's reflection returns) with
+    the pressure falling (dp = -c dq / A, then on as the line drains). An offtake drawing less dips the flow too, but
+    its wave comes from downstream: the pressure rises (+c dq / A). A dip of `OUTFLOW_DIP_FRAC` of the smallest
+    rupture (at least 4 s.d.) within RUPTURE_FRONT_S of the flow leaving its reference arms it; it is a rupture
+    when, after the NPW confirmation time and within OUTFLOW_DIP_WINDOW_S of the dip, the outlet pressure's 1-s
+    average has fallen from where it stood when the flow was last near its reference by a collapse (the smallest
+    rupture's Joukowsky front, at most 1.5 % of the pressure; at least 4 s.d. of that difference, half the
+    Joukowsky drop of the dip and `npw_min_drop_pa`), and no operation upstream explains the wave
+    (`_from_other_end`: a supply cut or a lowered set-point sends the same front, and the inlet's flow marks it
+    first). A downstream flow slot keeps: SF_EW_REF, when the flow was last near its reference; SF_P_MIN, the
+    outlet pressure's 1-s average then; SF_RUP_T0, the reading before the dip (0: none armed); SI_RUP_N -1 once
+    decided (until the flow is back). On issue 19's random layouts the far breaks of long lines (25-30 km from the
+    outlet) showed dips of 4.8-10 % of nominal flow and falls of 1.5-6 kPa within 10 s of the wave, under the
+    collapse threshold against the 10-s reference, which follows a spread front."""
+    p = s * N_ROLES + ROLE_PRESSURE_DOWN
+    thr = max(OUTFLOW_DIP_FRAC * params[P_RUP_MIN_FLOW] * seg_cfg[s, GC_NOMINAL_FLOW], 4.0 * sd)
+    near = dip <= 0.5 * thr
+    if near:
+        slot_f[slot, SF_EW_REF] = float(t)
+        slot_f[slot, SF_P_MIN] = slot_f[p, SF_EW_FAST]
+    if slot_i[slot, SI_RUP_N] < 0:
+        if near:  # back near its reference: ready for the next
+            slot_i[slot, SI_RUP_N] = 0
+            slot_f[slot, SF_RUP_T0] = 0.0
+        return
+    t0 = slot_f[slot, SF_RUP_T0]
+    if t0 <= 0.0:
+        if dip <= thr or (t - slot_f[slot, SF_EW_REF]) * 1e-6 > RUPTURE_FRONT_S:
+            return
+        t0 = float(prev_t)
+        slot_f[slot, SF_RUP_T0] = t0
+    held_s = (t - t0) * 1e-6
+    if held_s > OUTFLOW_DIP_WINDOW_S:
+        slot_i[slot, SI_RUP_N] = -1  # the pressure did not follow: no break's front
+        return
+    if held_s < max(params[P_RUP_CONFIRM], params[P_NPW_CONFIRM_S]):
+        return
+    if slot_cfg[p, SC_PRESENT] == 0.0 or slot_i[p, SI_HEALTH] != HEALTH_OK:
+        return  # no pressure seen falling: the dip could be the offtake's own
+    before = slot_f[slot, SF_P_MIN]
+    fall = before - slot_f[p, SF_EW_FAST]
+    # the collapse's own size (the smallest rupture's Joukowsky front, at most 1.5 % of the pressure: a leak of
+    # 12 % of nominal flow next to the outlet stays under it), measured from the pressure before the front; its
+    # noise floor is 4 s.d. of the difference of two 1-s averages, from the reading noise the NPW detector
+    # measures (frozen while it confirms a front; the stated accuracy includes a bias that cancels here)
+    af = slot_f[p, SF_A_FAST]
+    sd_diff = math.sqrt(2.0 * slot_f[p, SF_NOISE_VAR] * af / (2.0 - af))
+    area = seg_cfg[s, GC_AREA_M2]
+    c = seg_cfg[s, GC_WAVE_SPEED]
+    front = params[P_RUP_FRAC] * before
+    if area > 0.0:
+        front = min(front, c * params[P_RUP_MIN_FLOW] * seg_cfg[s, GC_NOMINAL_FLOW] / (2.0 * area))
+    joukowsky = 0.5 * c * max(dip, 0.0) / area if area > 0.0 else 0.0
+    if fall <= max(front, 4.0 * sd_diff, joukowsky, params[P_NPW_MIN_DROP]):
+        return
+    slot_i[slot, SI_RUP_N] = -1
+    if _from_other_end(s, False, t, params, seg_cfg, seg_f):
+        return
+    if t >= seg_i[s, GI_RUPTURE_UNTIL]:
+        seg_i[s, GI_RUPTURE_UNTIL] = t + np.int64(params[P_RUP_REFRACT_S] * 1e6)
+        _emit(ev_i, ev_f, n_ev, counters, EV_RUPTURE, s, role, t, np.int64(t0), RUP_FLOW, fall, 0.0,
+              fall / max(held_s, 1e-3), slot_f[slot, SF_P_MIN], max(dip, 0.0))
+
+
+@_jit_inline
 def _rupture_flow(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
                   counters, ev_i, ev_f, n_ev):
     """A good flow reading at an end, before its slow reference moves: the operation marks, and the inflow's jump
@@ -218,8 +301,8 @@ def _rupture_flow(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg
     the line through the meter gradually). SI_RUP_N counts the readings beyond the threshold, -1 once decided
     (until the flow is back near its reference). Decided after the NPW confirmation time, the end's pressure (its
     1-s average) must not have risen over its 1-min average (`_held_tolerance`: a fast set-point rise). A
-    downstream end's flow falling is the offtake's own move as
-    often as a break's wave (its pressure rise, c dq / A, is within the transmitters' noise): only marks there."""
+    downstream end's flow falling is the offtake's own move as often as a break's wave: there it arms
+    `_outflow_dip`, which the outlet pressure's fall decides."""
     ref = slot_f[slot, SF_EW_SLOW]
     if prev_t < 0 or ref != ref:
         return
@@ -233,6 +316,8 @@ def _rupture_flow(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg
     elif not upstream and d > tol:
         seg_f[s, GF_RUP_OP_DN] = float(t)
     if not upstream:
+        _outflow_dip(s, role, slot, t, -d, sd, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
+                     counters, ev_i, ev_f, n_ev)
         return
     thr = max(params[P_RUP_FLOW_JUMP] * params[P_RUP_MIN_FLOW] * nominal, 4.0 * sd)
     arm = max(0.5 * thr, 4.0 * sd)
