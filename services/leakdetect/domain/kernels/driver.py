@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 from services.network.quality import (
     QUALITY_BAD,
@@ -251,6 +253,30 @@ def advance_kernel(now_us, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg
 
 
 PAGE_BYTES = 4096  # the memory page (x86-64, arm64 by default)
+# How far ahead in its own group the scatter asks for the line it will write next (records; 8 x 24 bytes is three
+# 64-byte lines): a group's next record comes a whole scan period later (~45,000 readings of 10,000 segments),
+# when the line has been fetched into L2 instead of missing there then (10,000 segments, 5.2 M readings: the
+# grouping's CPU time 19.5-22.7 -> 15.9-18.4 ns per reading, min of 6, alternating; 3, 5 and 16 ahead did no better)
+PREFETCH_AHEAD = 8
+
+
+@intrinsic
+def _prefetch_for_write(typingctx, arr, idx):  # type: ignore[no-untyped-def]
+    """A hint (llvm.prefetch: for writing, kept in L2, data) that arr[idx] will be written soon: no other effect,
+    never a fault."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = builder.module.declare_intrinsic("llvm.prefetch", fnty=ir.FunctionType(ir.VoidType(),
+                                                                                     [i8p, i32, i32, i32]))
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), i8p)
+        builder.call(fn, [ptr, ir.Constant(i32, 1), ir.Constant(i32, 2), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @njit(cache=True, error_model="numpy")
@@ -279,11 +305,13 @@ def group_by_segment(seg_idx, role_idx, time_us, value, quality, n_seg, starts, 
     # memory, 3 for this pass)
     for k in range(0, n, max(1, PAGE_BYTES // out.itemsize)):
         out[k].time_us = 0
+    last = n - 1
     for i in range(n):
         s = seg_idx[i]
         b = s if (s >= 0 and s < n_seg) else n_seg
         k = pos[b]
         pos[b] = k + 1
+        _prefetch_for_write(out, min(k + PREFETCH_AHEAD, last))  # type: ignore[call-arg]
         role = role_idx[i]
         qual = quality[i]
         o = out[k]
