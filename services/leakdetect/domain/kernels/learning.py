@@ -357,8 +357,11 @@ def _judge_candidate(s, t_end, model_var, params, seg_f, seg_i, counters, ev_i, 
     g_c = seg_f[s, GF_C_G]
     var_c = seg_f[s, GF_C_VAR]
     q_c = seg_f[s, GF_C_QBAR]
+    # the gain's uncertainty away from the baseline's throughput: the wider of the pooled one and the window's own,
+    # so a pooled line straighter than the meters' (and the line pack model's) is no offset step
+    var_g = max(seg_f[s, GF_VAR_G], seg_f[s, GF_C_VARG])
     step, sd = _offset_step(a_c, g_c, var_c, q_c, seg_f[s, GF_BASE_A], seg_f[s, GF_BASE_G], seg_f[s, GF_BASE_VAR],
-                            seg_f[s, GF_VAR_G], seg_f[s, GF_QBAR], model_var)
+                            var_g, seg_f[s, GF_QBAR], model_var)
     if abs(step) > k * sd:
         _reject(s, t_end, REJ_OFFSET_STEP, step, k * sd, params, seg_f, seg_i, counters, ev_i, ev_f, n_ev)
         return False
@@ -422,7 +425,9 @@ def _pool_candidate(s, t_end, a_c, g_c, var_c, varg_c, q_c, params, slot_cfg, se
     g = c12 * b1 + c22 * b2
     # the throughput where the level and the gain are uncorrelated
     q_ref = q_c - c12 / c22
-    var_ref = max(c11 - c12 * c12 / c22, 1e-30)
+    # the level moves with slow errors: pooled, it is stated no more certain than its own window's (a narrower one
+    # had the next windows' levels refused as offset steps on the mdlr_week suite, the baseline in use went stale)
+    var_ref = max(c11 - c12 * c12 / c22, var_c)
     return lev - g * q_c, g, var_ref, c22, q_ref
 
 
