@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from services.leakdetect.domain import layout as L
@@ -47,6 +49,25 @@ def test_chunks_that_start_inside_a_segment_give_the_same_state(balance_case):
     for name in ("slot_f", "slot_i", "seg_f", "seg_i", "ring", "hist_t", "hist_v", "counters"):
         np.testing.assert_array_equal(getattr(big, name), getattr(small, name))
     assert len(ev_big) > 0 and np.all(np.diff(ev_big["segment"]) >= 0)  # events come segment by segment
+
+
+def test_batches_of_changing_sizes_through_the_kept_grouping_buffer_give_the_same_state(balance_case):
+    cfg, readings, _ = balance_case
+    n = len(readings[0])
+    # big, small, big again: the buffer kept from a bigger batch holds the last one's records beyond n
+    cuts = [0, n // 2, n // 2 + 997, n]
+    kept, fresh = DetectorState.new(cfg), DetectorState.new(cfg)
+    ev_kept, ev_fresh = [], []
+    for a, b in itertools.pairwise(cuts):
+        part = tuple(np.asarray(col)[a:b] for col in readings)
+        ev_kept.append(process_batch(kept, *part))
+        fresh.group_buf = np.empty(0, dtype=fresh.group_buf.dtype)  # as a new state would have it
+        ev_fresh.append(process_batch(fresh, *part))
+    assert kept.group_buf.shape[0] == n // 2  # the first, largest batch's buffer was kept, not re-made
+    np.testing.assert_array_equal(np.concatenate(ev_kept), np.concatenate(ev_fresh))
+    for name in ("slot_f", "slot_i", "seg_f", "seg_i", "ring", "hist_t", "hist_v", "counters"):
+        np.testing.assert_array_equal(getattr(kept, name), getattr(fresh, name))
+    assert sum(len(e) for e in ev_kept) > 0
 
 
 def test_grouping_is_a_stable_sort_by_segment_with_unknown_segments_last():
