@@ -142,6 +142,7 @@ LPV_EW_BLOCKS = 120.0
 # pool's level. 0 = no pooling (each re-learning's window alone, as before).
 GAIN_POOL_TAU_S = 3 * 86400.0
 LEVEL_POOL_TAU_S = 6 * 3600.0
+GAIN_POOL_MIN_VAR_FRAC = 0.25  # the pooled gain's variance at least this share of its own window's
 
 # refit_from_ring's answers (the facade turns them into errors naming the problem)
 REFIT_OUT_OF_REACH = -1  # the period starts before the ring's oldest block
@@ -428,7 +429,11 @@ def _pool_candidate(s, t_end, a_c, g_c, var_c, varg_c, q_c, params, slot_cfg, se
     # the level moves with slow errors: pooled, it is stated no more certain than its own window's (a narrower one
     # had the next windows' levels refused as offset steps on the mdlr_week suite, the baseline in use went stale)
     var_ref = max(c11 - c12 * c12 / c22, var_c)
-    return lev - g * q_c, g, var_ref, c22, q_ref
+    # the gain likewise stated no more certain than half its window's s.d.: the quasi-steady line pack's errors are
+    # not a straight line in throughput, and fully pooled (0.3 of a window's s.d. and less) the mdlr_week suite
+    # raised 5 balance false alarms at that sensitivity (p90 over the first day 1.56); with this floor 2 (2.60;
+    # before pooling 3.74 and 3)
+    return lev - g * q_c, g, var_ref, max(c22, GAIN_POOL_MIN_VAR_FRAC * varg_c), q_ref
 
 
 @_jit
