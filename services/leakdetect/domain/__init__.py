@@ -311,6 +311,17 @@ periodic re-learning absorbed none of 8 leaks that began in its windows (7 of 12
 of 12 as before. On the transient sample (`--transient-subset 14,12`, committed code, 2026-12-07 01:10 UTC) the fix
 leaves PD within 5 min at 1 % at 0.62 (steady 0.64, demand 0.79, supply 0.43) and the rates as they were, and takes
 the false alarms from 19 to 17 in 3.03 segment-days (the code before it, run alike, reproduced the 0.62 / 19 above).
+The gain pooled (2026-12-07, `kernels.learning._pool_candidate`): an adopted periodic re-learning updates the
+baseline in use like a Kalman filter, level and gain by the window's level and slope, the pool forgotten over 6 h
+(level) and 3 days (gain) and widened by a window's disagreement; a refused window never enters it, and the judge
+that guards against a leak still compares the window alone (with the wider of the pool's and the window's gain
+uncertainty). Fully pooled, `mdlr_week_p90_over_first_day` 3.74 -> 1.56, but the sharper stated MDLR (layout 003
+0.51 -> 0.24 % of flow) raised 5 new balance false alarms in those weeks (0.5-3.4 % of flow; one on 005 latched for
+4.5 days and stopped its re-learning): the quasi-steady line pack's error is not linear in throughput, so a straight
+pooled line is over-trusted. So the pooled gain's variance is floored at a quarter of one window's
+(`GAIN_POOL_MIN_VAR_FRAC`): 2.60 (median over layouts 2.37), 3 false alarms in the weeks (2 balance at 0.4-1 % of
+flow, cleared within 7 h; a rupture alarm). Next: an allowance that grows with the distance from the throughputs
+the pool has seen, or dropping the pool (not the new window) when windows disagree.
 """
 
 from . import events
