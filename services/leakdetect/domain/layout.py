@@ -516,4 +516,7 @@ P_SETTLE_WINDOWS = P_SETTLE_REF_S + 1  # the allowance applies to this many shor
 P_LEARN_SETTLE = P_SETTLE_WINDOWS + 1  # learning skips a block whose settling lead exceeds this many of its s.d.
 P_SETTLE_OPPOSED = P_LEARN_SETTLE + 1  # 1: the settling allowance counts only movement the ends' net inflow matched
 P_EST_SETTLE_EPS = P_SETTLE_OPPOSED + 1  # the settling allowance's share with the state estimator on (0: off)
-N_P = P_EST_SETTLE_EPS + 1
+# --- rupture evidence that is not yet safe on every network (kernels.rupture; DetectorParams, opt-in) ---
+P_RUP_SPREAD = P_EST_SETTLE_EPS + 1  # 1: a gradual inflow rise at a held inlet may be a far break's spread front
+P_RUP_OUTFLOW_DIP = P_RUP_SPREAD + 1  # 1: the outlet's flow dip with its pressure falling is a break's front
+N_P = P_RUP_OUTFLOW_DIP + 1

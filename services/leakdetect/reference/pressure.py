@@ -46,6 +46,7 @@ NPW_MAX_RISE_TAU = 2.5  # a front rises from 25 to 75 % of its amplitude within 
 HISTORY_LEN = L.HIST_LEN  # smoothed pressure samples kept per transmitter for the front's timing
 RUPTURE_FLOW_WAIT_S = 5.0  # a rupture waits this long for the flow meter at its end to speak
 RUPTURE_MAX_WAIT_S = 60.0  # ... and a drop held this long without a verdict becomes the new reference
+RUPTURE_GAP_S = 30.0  # a pressure reading this long after the one before restarts the collapse reference
 P_MIN_TAU_S = 60.0  # a transmitter's 1-min average: a held end's pressure must not rise over it (flow jump)
 OPERATION_TOL_FRAC = 0.05  # a flow moved by this fraction of nominal flow (or 4 s.d.) is an operation's sign
 OUTFLOW_DIP_FRAC = 0.1  # the outlet's flow dip, a fraction of the smallest rupture, that arms its pressure check
@@ -495,6 +496,10 @@ class PressureReference:
     def _rupture(self, x: Transmitter, t: int, v: float, prev_t: int, out: list[PressureEvent]) -> None:
         p = self.p
         x.p_min += min(1.0, (t - prev_t) * 1e-6 / P_MIN_TAU_S) * (v - x.p_min)
+        if (t - prev_t) * 1e-6 > RUPTURE_GAP_S:  # back from a silence: the reference is from before it
+            x.reference = v
+            x.rupture_n = 0
+            return
         ref = x.reference
         drop = ref - v
         if drop <= self._pressure_threshold(x, ref):
@@ -618,7 +623,8 @@ class PressureReference:
         elif not upstream and d > tol:
             self.operation_at[1] = float(t)
         if not upstream:
-            self._outflow_dip(m, t, -d, sd, prev_t, out)
+            if p.rupture_outflow_dip:
+                self._outflow_dip(m, t, -d, sd, prev_t, out)
             return
         thr = max(p.rupture_flow_jump_frac * p.rupture_min_flow_frac * self.nominal_flow, 4.0 * sd)
         arm = max(0.5 * thr, 4.0 * sd)
@@ -640,13 +646,16 @@ class PressureReference:
         else:
             if d <= arm or (t - m.quiet_at) * 1e-6 > RUPTURE_FRONT_S:
                 return
-            if v - prev_v < 0.5 * d and self._held_end_moved(d, t):
+            if v - prev_v < 0.5 * d and (not p.rupture_spread_front or self._held_end_moved(d, t)):
                 m.jump_n = -1  # a ramp with the end's pressure moving: a set-point, not a front
                 return
             m.jump_base = m.slow
             m.jump_t0 = float(prev_t)
             jump = d
         if jump <= thr:
+            return
+        if not p.rupture_spread_front and m.jump_n == 0 and v - prev_v < 0.5 * jump:
+            m.jump_n = -1  # without the spread-front evidence a jump must be sharp where it passes the threshold
             return
         m.jump_n += 1
         t0 = int(m.jump_t0)
@@ -662,6 +671,10 @@ class PressureReference:
         # half the Joukowsky rise of the jump had this end pushed it (a set-point raised), within 1 to 3 s.d.
         joukowsky = 0.5 * self.c * jump / self.area if self.area > 0 else 3.0 * sd
         if rise > max(sd, min(3.0 * sd, joukowsky)) or self._from_other_end(upstream, t):
+            return
+        w = x.w_fast  # ... nor beyond 3 s.d. of its 1-s average (the measured reading noise, w / (2 - w) of it)
+        sd_fast = math.sqrt(x.noise_var * w / (2.0 - w)) if 0.0 < w < 1.0 else 0.0
+        if sd_fast > 0.0 and rise > 3.0 * sd_fast:
             return
         if t >= self.rupture_until:
             self.rupture_until = t + int(p.rupture_refractory_s * 1e6)

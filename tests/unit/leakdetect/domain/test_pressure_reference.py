@@ -13,7 +13,7 @@ import pytest
 
 from services.leakdetect.domain import events as E
 from services.leakdetect.domain import layout as L
-from services.leakdetect.domain.config import DetectorConfig
+from services.leakdetect.domain.config import DetectorConfig, DetectorParams
 from services.leakdetect.domain.detector import DetectorState, advance_to, decode_events, process_batch
 from services.leakdetect.reference.pressure import PressureEvent, PressureReference
 from services.network.quality import QUALITY_BAD, QUALITY_GOOD, QUALITY_SATURATED, QUALITY_UNCERTAIN
@@ -26,16 +26,18 @@ Batch = tuple[np.ndarray, ...]  # segment, role, time_us, value, quality
 PRESSURE_EVENTS = (E.PressureWaveLeak, E.PressureWaveOperation, E.PressureWaveUnpaired, E.Rupture)
 
 
-def _kernel(cfg: DetectorConfig, batches: list[Batch], until_us: int | None) -> list[PressureEvent]:
-    state = DetectorState.new(cfg)
+def _kernel(cfg: DetectorConfig, batches: list[Batch], until_us: int | None,
+            params: DetectorParams | None = None) -> list[PressureEvent]:
+    state = DetectorState.new(cfg, params)
     raw = [process_batch(state, *b) for b in batches]
     if until_us is not None:
         raw.append(advance_to(state, until_us))
     return [e for e in decode_events(np.concatenate(raw)) if isinstance(e, PRESSURE_EVENTS)]
 
 
-def _reference(cfg: DetectorConfig, batches: list[Batch], until_us: int | None) -> list[PressureEvent]:
-    ref = PressureReference(cfg)
+def _reference(cfg: DetectorConfig, batches: list[Batch], until_us: int | None,
+               params: DetectorParams | None = None) -> list[PressureEvent]:
+    ref = PressureReference(cfg, params=params)
     out: list[PressureEvent] = []
     for _seg, role, t, v, q in batches:
         order = np.argsort(t, kind="stable")  # what `process_batch` does with a batch
@@ -57,9 +59,10 @@ def _same(got: list[PressureEvent], want: list[PressureEvent]) -> None:
                 assert a == b, (type(g).__name__, name)
 
 
-def _check(cfg: DetectorConfig, batches: list[Batch], until_us: int | None = None) -> list[PressureEvent]:
-    got = _kernel(cfg, batches, until_us)
-    _same(got, _reference(cfg, batches, until_us))
+def _check(cfg: DetectorConfig, batches: list[Batch], until_us: int | None = None,
+           params: DetectorParams | None = None) -> list[PressureEvent]:
+    got = _kernel(cfg, batches, until_us, params)
+    _same(got, _reference(cfg, batches, until_us, params))
     return got
 
 

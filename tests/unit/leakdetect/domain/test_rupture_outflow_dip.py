@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from services.leakdetect.domain import layout as L
+from services.leakdetect.domain.config import DetectorParams
 from tests.unit.leakdetect.domain.test_pressure_reference import (
     LENGTH,
     T0_US,
@@ -22,6 +23,8 @@ from tests.unit.leakdetect.domain.test_pressure_reference import (
     pressure_config,
 )
 
+# this evidence is opt-in (not safe on every network: `DetectorParams.rupture_spread_front`, `rupture_outflow_dip`)
+ON = DetectorParams(rupture_spread_front=1, rupture_outflow_dip=1)
 T_FRONT_S = 70.0  # the front reaches the outlet
 SECONDS = 150.0
 
@@ -47,7 +50,7 @@ def test_a_spread_front_at_the_outlet_is_a_rupture_within_10_s() -> None:
     cfg = _with_flow_meters(pressure_config(LENGTH, C, 0.1))
     r = merged([_pressures(1e9, T_FRONT_S, 0.0, 4000.0, seconds=SECONDS, rise_s=8.0),
                 _flows(1e9, 10.0, 0.6, 0.2)])
-    (rup,) = _ruptures(_check(cfg, [r]))
+    (rup,) = _ruptures(_check(cfg, [r], params=ON))
     assert rup.role == L.ROLE_FLOW_OUT and rup.evidence == L.RUP_FLOW
     assert 0.0 < (rup.time_us - T0_US) / 1e6 - T_FRONT_S <= 10.0
     # decided when the fall from the pressure before the front reaches the smallest rupture's Joukowsky front (3 kPa
@@ -60,7 +63,7 @@ def test_the_offtake_drawing_less_is_no_rupture() -> None:
     cfg = _with_flow_meters(pressure_config(LENGTH, C, 0.1))
     r = merged([_pressures(1e9, T_FRONT_S, 0.0, -1800.0, seconds=SECONDS, rise_s=2.0),
                 _flows(1e9, 10.0, 0.6, 0.6)])
-    assert _ruptures(_check(cfg, [r])) == []
+    assert _ruptures(_check(cfg, [r], params=ON)) == []
 
 
 def test_the_front_of_a_supply_cut_upstream_is_no_rupture() -> None:
@@ -68,7 +71,7 @@ def test_the_front_of_a_supply_cut_upstream_is_no_rupture() -> None:
     cfg = _with_flow_meters(pressure_config(LENGTH, C, 0.1))
     r = merged([_pressures(1e9, T_FRONT_S, 0.0, 4000.0, seconds=SECONDS, rise_s=8.0),
                 _flows(T_FRONT_S - LENGTH / C, 9.0, 0.6, 0.2)])
-    assert _ruptures(_check(cfg, [r])) == []
+    assert _ruptures(_check(cfg, [r], params=ON)) == []
 
 
 def test_a_leak_of_12_pct_next_to_the_outlet_is_no_rupture() -> None:
@@ -77,10 +80,10 @@ def test_a_leak_of_12_pct_next_to_the_outlet_is_no_rupture() -> None:
     cfg = _with_flow_meters(pressure_config(LENGTH, C, 0.1))
     r = merged([_pressures(1e9, T_FRONT_S, 0.0, 1800.0, seconds=SECONDS, rise_s=0.5),
                 _flows(1e9, 10.0, 0.6, 0.6)])
-    assert _ruptures(_check(cfg, [r])) == []
+    assert _ruptures(_check(cfg, [r], params=ON)) == []
 
 
 def test_a_dip_without_the_pressure_following_is_no_rupture() -> None:
     cfg = _with_flow_meters(pressure_config(LENGTH, C, 0.1))
     r = merged([_pressures(1e9, 1e9, 0.0, 0.0, seconds=SECONDS), _flows(1e9, 10.0, 0.6, 0.2)])
-    assert _ruptures(_check(cfg, [r])) == []
+    assert _ruptures(_check(cfg, [r], params=ON)) == []
