@@ -66,18 +66,28 @@ def _check(cfg: DetectorConfig, batches: list[Batch], until_us: int | None = Non
     return got
 
 
-def _flows(t_change_s: float, inflow_after: float, outflow_after: float, seconds: float = 200.0,
-           ramp_s: float = 0.0, seed: int = 3) -> Batch:
-    """1 Hz flow meters at 10 kg/s that move to the given flows from t_change_s (over ramp_s)."""
-    t = np.arange(0.0, seconds, 1.0) + 0.37
+FLOW_TIMES_S = 0.37  # the 1-Hz flow meters' phase in each second
+# the rupture evidence that is opt-in (not safe on every network: `rupture_spread_front`, `rupture_outflow_dip`)
+RUPTURE_OPT_IN = DetectorParams(rupture_spread_front=1, rupture_outflow_dip=1)
+
+
+def flow_readings(t: np.ndarray, inflow: np.ndarray, outflow: np.ndarray, seed: int) -> Batch:
+    """1-Hz flow meters at the ends reading `inflow` / `outflow` (kg/s) at times `t` (s), with 0.2 % noise."""
     rng = np.random.default_rng(seed)
     parts: list[tuple[np.ndarray, ...]] = []
-    for role, after in ((L.ROLE_FLOW_IN, inflow_after), (L.ROLE_FLOW_OUT, outflow_after)):
-        frac = np.clip((t - t_change_s) / ramp_s, 0.0, 1.0) if ramp_s > 0 else (t >= t_change_s).astype(float)
-        q = (10.0 + (after - 10.0) * frac) * (1 + 0.002 * rng.standard_normal(t.size))
+    for role, q in ((L.ROLE_FLOW_IN, inflow), (L.ROLE_FLOW_OUT, outflow)):
+        q = q * (1 + 0.002 * rng.standard_normal(t.size))
         parts.append((np.zeros(t.size, dtype=np.int64), np.full(t.size, role, dtype=np.int64),
                       T0_US + np.round(t * 1e6).astype(np.int64), q, np.ones(t.size, dtype=np.int64)))
     return merged(parts)
+
+
+def _flows(t_change_s: float, inflow_after: float, outflow_after: float, seconds: float = 200.0,
+           ramp_s: float = 0.0, seed: int = 3) -> Batch:
+    """1 Hz flow meters at 10 kg/s that move to the given flows from t_change_s (over ramp_s)."""
+    t = np.arange(0.0, seconds, 1.0) + FLOW_TIMES_S
+    frac = np.clip((t - t_change_s) / ramp_s, 0.0, 1.0) if ramp_s > 0 else (t >= t_change_s).astype(float)
+    return flow_readings(t, 10.0 + (inflow_after - 10.0) * frac, 10.0 + (outflow_after - 10.0) * frac, seed)
 
 
 def _with_flow_meters(cfg: DetectorConfig) -> DetectorConfig:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from services.leakdetect.domain import layout as L
-from services.leakdetect.domain.config import DetectorParams
 from tests.unit.leakdetect.domain.test_pressure_reference import (
+    FLOW_TIMES_S,
     LENGTH,
+    RUPTURE_OPT_IN,
     T0_US,
     Batch,
     C,
@@ -19,12 +20,12 @@ from tests.unit.leakdetect.domain.test_pressure_reference import (
     _pressures,
     _ruptures,
     _with_flow_meters,
+    flow_readings,
     merged,
     pressure_config,
 )
 
-# this evidence is opt-in (not safe on every network: `DetectorParams.rupture_spread_front`, `rupture_outflow_dip`)
-ON = DetectorParams(rupture_spread_front=1, rupture_outflow_dip=1)
+ON = RUPTURE_OPT_IN
 T_FRONT_S = 70.0  # the front reaches the outlet
 SECONDS = 150.0
 
@@ -32,16 +33,10 @@ SECONDS = 150.0
 def _flows(t_in_s: float, inflow_after: float, dip: float, held_dip: float) -> Batch:
     """1 Hz flows at 10 kg/s (nominal 10 kg/s); the inflow steps to inflow_after at t_in_s; the outflow dips by
     `dip` for 5 s from T_FRONT_S, then stays `held_dip` below (the tail's reflection returns the offtake's flow)."""
-    t = np.arange(0.0, SECONDS, 1.0) + 0.37
-    rng = np.random.default_rng(11)
+    t = np.arange(0.0, SECONDS, 1.0) + FLOW_TIMES_S
     inflow = np.where(t >= t_in_s, inflow_after, 10.0)
     outflow = 10.0 - np.where(t >= T_FRONT_S, np.where(t < T_FRONT_S + 5.0, dip, held_dip), 0.0)
-    parts = []
-    for role, q in ((L.ROLE_FLOW_IN, inflow), (L.ROLE_FLOW_OUT, outflow)):
-        q = q * (1 + 0.002 * rng.standard_normal(t.size))
-        parts.append((np.zeros(t.size, dtype=np.int64), np.full(t.size, role, dtype=np.int64),
-                      T0_US + np.round(t * 1e6).astype(np.int64), q, np.ones(t.size, dtype=np.int64)))
-    return merged(parts)
+    return flow_readings(t, inflow, outflow, seed=11)
 
 
 def test_a_spread_front_at_the_outlet_is_a_rupture_within_10_s() -> None:

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from services.leakdetect.domain import layout as L
-from services.leakdetect.domain.config import DetectorParams
 from tests.unit.leakdetect.domain.test_pressure_reference import (
+    FLOW_TIMES_S,
     LENGTH,
+    RUPTURE_OPT_IN,
     T0_US,
     Batch,
     C,
@@ -20,12 +21,12 @@ from tests.unit.leakdetect.domain.test_pressure_reference import (
     _pressures,
     _ruptures,
     _with_flow_meters,
+    flow_readings,
     merged,
     pressure_config,
 )
 
-# this evidence is opt-in (not safe on every network: `DetectorParams.rupture_spread_front`, `rupture_outflow_dip`)
-ON = DetectorParams(rupture_spread_front=1, rupture_outflow_dip=1)
+ON = RUPTURE_OPT_IN
 T_FRONT_S = 70.0
 
 
@@ -57,16 +58,10 @@ def test_a_gradual_rise_with_the_inlet_pressure_rising_is_a_set_point_not_a_rupt
 def _inflow_dip_and_recovery(seconds: float = 300.0) -> Batch:
     """1 Hz flows at 10 kg/s; the inflow dips to 7 kg/s over 30 s from T_FRONT_S (a lowered set-point unpacks the
     line) and climbs back to 10.5 kg/s over 15 s a minute later (the line settling at its new pressure)."""
-    t = np.arange(0.0, seconds, 1.0) + 0.37
-    rng = np.random.default_rng(5)
+    t = np.arange(0.0, seconds, 1.0) + FLOW_TIMES_S
     dip = np.clip((t - T_FRONT_S) / 30.0, 0.0, 1.0) * -3.0
     recovery = np.clip((t - T_FRONT_S - 60.0) / 15.0, 0.0, 1.0) * 3.5
-    parts = []
-    for role, q in ((L.ROLE_FLOW_IN, 10.0 + dip + recovery), (L.ROLE_FLOW_OUT, np.full(t.size, 10.0))):
-        q = q * (1 + 0.002 * rng.standard_normal(t.size))
-        parts.append((np.zeros(t.size, dtype=np.int64), np.full(t.size, role, dtype=np.int64),
-                      T0_US + np.round(t * 1e6).astype(np.int64), q, np.ones(t.size, dtype=np.int64)))
-    return merged(parts)
+    return flow_readings(t, 10.0 + dip + recovery, np.full(t.size, 10.0), seed=5)
 
 
 def test_the_inflow_climbing_back_after_a_lowered_set_point_is_no_rupture() -> None:
