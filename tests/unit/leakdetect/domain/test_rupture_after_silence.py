@@ -4,6 +4,8 @@ as a 41-kPa collapse when it spoke again. Kernel against the reference (`referen
 
 from __future__ import annotations
 
+import pytest
+
 from services.leakdetect.domain import layout as L
 from tests.unit.leakdetect.domain.test_pressure_reference import (
     LENGTH,
@@ -53,3 +55,13 @@ def test_an_inflow_jump_with_the_inlet_pressure_rising_past_its_noise_is_a_valve
     assert _ruptures(_check(cfg, [r])) == []
     held = merged([_pressures(1e9, 1e9, 0.0, 0.0), _flows(70.0, 14.0, 10.0)])
     assert [e.role for e in _ruptures(_check(cfg, [held]))] == [L.ROLE_FLOW_IN]  # the same jump, pressure held
+
+
+def test_the_opt_in_rupture_switches_refuse_anything_but_0_or_1() -> None:
+    from services.leakdetect.domain.config import DetectorParams
+
+    assert DetectorParams().to_array()[L.P_RUP_SPREAD] == 0.0  # off unless a user turns it on
+    for name in ("rupture_spread_front", "rupture_outflow_dip"):
+        for bad in (2, -1, 0.5):
+            with pytest.raises(ValueError, match=f"{name} must be 0 or 1"):
+                DetectorParams(**{name: bad}).to_array()  # type: ignore[arg-type]
