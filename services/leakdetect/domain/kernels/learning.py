@@ -395,8 +395,8 @@ def _pool_candidate(s, t_end, a_c, g_c, var_c, varg_c, q_c, params, slot_cfg, se
     q0 = seg_f[s, GF_QBAR]
     g0 = seg_f[s, GF_BASE_G]
     vl0 = seg_f[s, GF_BASE_VAR] * math.exp(age_s / LEVEL_POOL_TAU_S)
-    # the pool's own gain variance, not the floored one it states (GF_VAR_G; a state from before the pool kept its
-    # own has only that)
+    # the pool's own gain variance, not the floored one it states (GF_VAR_G); `_adopt` sets both, so the second
+    # branch is only a guard
     vg_pool = seg_f[s, GF_POOL_VARG] if seg_f[s, GF_POOL_VARG] > 0.0 else seg_f[s, GF_VAR_G]
     vg0 = vg_pool * math.exp(age_s / GAIN_POOL_TAU_S)
     fi = s * N_ROLES + ROLE_FLOW_IN
