@@ -316,7 +316,10 @@ GF_ANC_G = GF_ANC_A + 1
 GF_ANC_VAR = GF_ANC_G + 1  # ... its prediction's variance at its throughput, (kg/s)^2
 GF_ANC_VARG = GF_ANC_VAR + 1  # ... its gain's variance
 GF_ANC_QBAR = GF_ANC_VARG + 1  # ... and its throughput, kg/s
-GF_C_A = GF_ANC_QBAR + 1  # the last candidate of a re-learning (pending or rejected): offset, gain, kappa, ...
+# the gain pool's own variance of the gain in use (kernels/learning.py `_pool_candidate`); GF_VAR_G, what detection
+# states, is no smaller
+GF_POOL_VARG = GF_ANC_QBAR + 1
+GF_C_A = GF_POOL_VARG + 1  # the last candidate of a re-learning (pending or rejected): offset, gain, kappa, ...
 GF_C_G = GF_C_A + 1
 GF_C_KAPPA = GF_C_G + 1
 GF_C_VAR = GF_C_KAPPA + 1
