@@ -81,7 +81,7 @@ class _Group:
 def _arbiter(me: _Member, o: _Member, anchor: float, model_var: float, sig: float, sig_o: float) -> int:
     """0: not decisive, 1: me is off, 2: o is off (kernel `_arbiter`)."""
     e_m, e_o = abs(me.ew_ref - anchor), abs(o.ew_ref - anchor)
-    sd = math.sqrt(model_var)
+    sd = math.sqrt(2.0 * (1.0 + 1.0 / R.MODEL_SLOW) * model_var)
     if e_m > R.ARB_RATIO * e_o and e_m > sig and e_m > R.ARB_FAIL_Z * sd and e_o <= max(R.ARB_OK_Z * sd, sig_o):
         return 1
     if e_o > R.ARB_RATIO * e_m and e_o > sig_o and e_o > R.ARB_FAIL_Z * sd and e_m <= max(R.ARB_OK_Z * sd, sig):
@@ -198,13 +198,14 @@ def vote(groups: list[RedundantGroup], held: list[dict[int, float]], grp: npt.ND
                 if abs(me.ew_dev) < R.SUSPECT_K * lim:
                     if both_ref and st.agree == st.agree:
                         st.model_n += 1.0
-                        gain = 1.0 / min(st.model_n, ref_n)
+                        gain = 1.0 / min(st.model_n, 2.0 * R.MODEL_SLOW * ref_n)
                         d_ref = me.ew_ref - st.model_mean
                         st.model_mean += d_ref * gain
                         st.model_var += (d_ref * d_ref - st.model_var) * gain
                         st.agree += (me.ew_ref - st.agree) / R.DEV_N
                     me.arb_n = o.arb_n = 0
-                elif abs(me.ew_dev) > R.DRIFT_K * lim and st.agree == st.agree and both_ref and st.model_n >= ref_n:
+                elif (abs(me.ew_dev) > R.DRIFT_K * lim and st.agree == st.agree and both_ref
+                      and st.model_n >= 2.0 * R.MODEL_MIN_WINDOWS * ref_n):
                     verdict = _arbiter(me, o, st.agree, st.model_var, sig, sig_o)
                     if verdict == 1:
                         me.arb_n, o.arb_n = me.arb_n + 1, 0
@@ -243,8 +244,8 @@ def vote(groups: list[RedundantGroup], held: list[dict[int, float]], grp: npt.ND
             sig2 = o.sigma(o.value)
             if abs(me.ew_dev) >= R.SUSPECT_K * max(sig, sig2):
                 verdict = 0
-                if (st.agree == st.agree and ref == ref and me.ref_n >= me.window() and o.ref_n >= o.window()
-                        and st.model_n >= me.window()):
+                ready = st.agree == st.agree and ref == ref and me.ref_n >= me.window() and o.ref_n >= o.window()
+                if ready and st.model_n >= 2.0 * R.MODEL_MIN_WINDOWS * me.window():
                     verdict = _arbiter(me, o, st.agree, st.model_var, sig, sig2)
                 a_o = o.aligned(o.value)
                 if verdict == 1:
@@ -255,6 +256,8 @@ def vote(groups: list[RedundantGroup], held: list[dict[int, float]], grp: npt.ND
                     voted = min(a_m, a_o)
                 elif st.g.role == L.ROLE_FLOW_OUT:
                     voted = max(a_m, a_o)
+                elif ready:
+                    voted = a_m if abs(me.ew_ref - st.agree) <= abs(o.ew_ref - st.agree) else a_o
         out.append((st.g.segment, st.g.role, t, voted))
     events = [(gi, *e) for gi, st in enumerate(state) for e in st.events]
     return out, sorted(events, key=lambda e: (e[2], e[0]))

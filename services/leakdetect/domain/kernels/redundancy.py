@@ -17,14 +17,16 @@ the reading, else in SI) and the group's offset from the physical model (`RGF_RE
   balance (a flow meter against the other end's flow and the line pack's rate), the steady friction model (a
   pressure against the other end's pressure and the flow, p_u^2 - p_d^2 = k q|q|, k the segment's prior) or a
   witness (a temperature against the segment's other temperature transmitter, `REF_WITNESS`), each member's
-  offset from the model (SI) averaged over `REF_N` readings (`REF_MAX_S` at most) against the pair's offset while it last agreed
-  (`RGF_AGREE`: the model's slow errors, line pack, friction, the ends' temperature difference, cancel). The
-  model's own scatter over that averaging is learned while the pair agrees (`RGF_MODEL_VAR`); the one it puts
+  offset from the model (SI) averaged over `REF_N` readings (`REF_MAX_S` at most) against the pair's offset while
+  it last agreed (`RGF_AGREE`: the model's slow errors, line pack, friction, the ends' temperature difference,
+  cancel). The model's own scatter over that averaging is learned while the pair agrees (`RGF_MODEL_VAR`); the one
+  it puts
   `ARB_RATIO` times farther off, beyond its 1 s.d. error and `ARB_FAIL_Z` s.d. of the model's scatter while the
-  other is within `ARB_OK_Z` of it, in `ARB_PERSIST` readings running, is failed. From `SUSPECT_K` s.d. apart
-  until then, the one the model decisively sides with votes alone; not decisive, a flow pair votes the member
-  that puts less gas into the balance (the lower inflow, the higher outflow: neither one's drift is taken for a
-  leak), any other pair its mean. Without a model (a missing meter, a temperature pair without a witness) the pair
+  other is within `ARB_OK_Z` of it, in `ARB_PERSIST` readings running, is failed (the scatter trusted after
+  `MODEL_MIN_WINDOWS` windows of agreement). From `SUSPECT_K` s.d. apart until then, the one the model decisively
+  sides with votes alone; not decisive, a flow pair votes the member that puts less gas into the balance (the
+  lower inflow, the higher outflow: neither one's drift is taken for a leak), any other pair the one nearer the
+  model (its mean without one). Without a model (a missing meter, a temperature pair without a witness) the pair
   stays undecided.
 
 The voted value: the median of the healthy, fresh members' aligned values (the mean of two, the one of one); a
@@ -119,6 +121,10 @@ ARB_PERSIST = 30  # ... in this many consecutive readings of the pair
 # the one it sides with within ARB_OK_Z s.d. (or its own stated 1 s.d. error); else the pair stays undecided
 ARB_FAIL_Z = 3.0
 ARB_OK_Z = 2.0
+MODEL_SLOW = 4.0  # the slow mean that scatter is taken about: this many model windows (per member)
+# the scatter is trusted after this many model windows of agreement (over one, a red noise has barely moved: a
+# long line's balance scattered 3x its estimate then)
+MODEL_MIN_WINDOWS = 2.0
 SUSPECT_K = 1.0  # a pair this many s.d. apart is suspect: the model's favourite votes alone, the anchor freezes
 RECOVER_N = 600  # readings within its error before a failed member votes again
 
@@ -209,7 +215,10 @@ def _arbiter(mem_f, ms, os_, anchor, model_var, sig, sig_o):
     while it agreed (SI): 0 none (not decisive given the model's scatter `model_var`), 1 ms is off, 2 os_ is off."""
     e_m = abs(mem_f[ms, MF_EW_REF] - anchor)
     e_o = abs(mem_f[os_, MF_EW_REF] - anchor)
-    sd = math.sqrt(model_var)
+    # an offset is the difference of two of the model's averages (now and the anchor's, a window or more apart): twice
+    # one average's variance, which is its variance about the slow mean times (1 + 1 / MODEL_SLOW) (an exponential
+    # average about a MODEL_SLOW times slower one keeps MODEL_SLOW / (1 + MODEL_SLOW) of a red noise's variance)
+    sd = math.sqrt(2.0 * (1.0 + 1.0 / MODEL_SLOW) * model_var)
     if e_m > ARB_RATIO * e_o and e_m > sig and e_m > ARB_FAIL_Z * sd and e_o <= max(ARB_OK_Z * sd, sig_o):
         return 1
     if e_o > ARB_RATIO * e_m and e_o > sig_o and e_o > ARB_FAIL_Z * sd and e_m <= max(ARB_OK_Z * sd, sig):
@@ -384,7 +393,8 @@ def vote_kernel(grp, mem, time_us, value, quality, grp_cfg, mem_cfg, grp_f, mem_
                     if both_ref and anchor == anchor:
                         e_ref = mem_f[ms, MF_EW_REF]
                         grp_f[g, RGF_MODEL_N] += 1.0
-                        gain = 1.0 / min(grp_f[g, RGF_MODEL_N], ref_n)
+                        # (each member's reading updates it: a pair's two make a window of 2 ref_n updates)
+                        gain = 1.0 / min(grp_f[g, RGF_MODEL_N], 2.0 * MODEL_SLOW * ref_n)
                         d_ref = e_ref - grp_f[g, RGF_MODEL_MEAN]
                         grp_f[g, RGF_MODEL_MEAN] += d_ref * gain
                         grp_f[g, RGF_MODEL_VAR] += (d_ref * d_ref - grp_f[g, RGF_MODEL_VAR]) * gain
@@ -394,7 +404,7 @@ def vote_kernel(grp, mem, time_us, value, quality, grp_cfg, mem_cfg, grp_f, mem_
                     mem_i[ms, MI_ARB_N] = 0
                     mem_i[os_, MI_ARB_N] = 0
                 elif (abs(mem_f[ms, MF_EW_DEV]) > DRIFT_K * lim and anchor == anchor and both_ref
-                      and grp_f[g, RGF_MODEL_N] >= ref_n):
+                      and grp_f[g, RGF_MODEL_N] >= 2.0 * MODEL_MIN_WINDOWS * ref_n):
                     # the model arbitrates: each one's offset from it against the pair's while it agreed (SI)
                     verdict = _arbiter(mem_f, ms, os_, anchor, grp_f[g, RGF_MODEL_VAR], sig, sig_o)
                     if verdict == 1:
@@ -461,8 +471,9 @@ def vote_kernel(grp, mem, time_us, value, quality, grp_cfg, mem_cfg, grp_f, mem_
             if abs(mem_f[ms, MF_EW_DEV]) >= SUSPECT_K * max(sig, sig2):
                 verdict = 0
                 ref_n = _ref_n(mem_cfg, ms)
-                if (anchor == anchor and ref == ref and mem_i[ms, MI_REF_N] >= ref_n
-                        and mem_i[ks2, MI_REF_N] >= _ref_n(mem_cfg, ks2) and grp_f[g, RGF_MODEL_N] >= ref_n):
+                ready = (anchor == anchor and ref == ref and mem_i[ms, MI_REF_N] >= ref_n
+                         and mem_i[ks2, MI_REF_N] >= _ref_n(mem_cfg, ks2))
+                if ready and grp_f[g, RGF_MODEL_N] >= 2.0 * MODEL_MIN_WINDOWS * ref_n:
                     verdict = _arbiter(mem_f, ms, ks2, anchor, grp_f[g, RGF_MODEL_VAR], sig, sig2)
                 a_o = _aligned(mem_cfg, mem_f, ks2, mem_f[ks2, MF_VALUE])
                 role = int(grp_cfg[g, RG_ROLE])
@@ -476,6 +487,11 @@ def vote_kernel(grp, mem, time_us, value, quality, grp_cfg, mem_cfg, grp_f, mem_
                     value_out = min(a_m, a_o)
                 elif role == ROLE_FLOW_OUT:
                     value_out = max(a_m, a_o)
+                elif ready:
+                    # a pressure or temperature: the one nearer the model (the role's value moves to the healthy
+                    # one's early; a step back at the decision would move the line pack)
+                    nearer_m = abs(mem_f[ms, MF_EW_REF] - anchor) <= abs(mem_f[ks2, MF_EW_REF] - anchor)
+                    value_out = a_m if nearer_m else a_o
         out_seg[n_out] = int(grp_cfg[g, RG_SEG])
         out_role[n_out] = int(grp_cfg[g, RG_ROLE])
         out_t[n_out] = t
