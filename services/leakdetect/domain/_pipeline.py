@@ -35,7 +35,7 @@ from .kernels.learning import (
     ring_reach_us,
 )
 from .kernels.location import _c0_sd, calibrate
-from .kernels.redundancy import MAXM, MI_HEALTH, N_RV, N_RVF, member_events, new_state, vote_kernel
+from .kernels.redundancy import MAXM, MI_HEALTH, N_RV, N_RVF, WITNESS, member_events, new_state, vote_kernel
 from .kernels.subsegment import (
     CH_PDN,
     CH_PMID0,
@@ -127,6 +127,12 @@ class _Model:
         self.member_of_tag = np.full(n, -1, np.int64)
         for tid, (g, m) in built.tag_member.items():
             self.group_of_tag[self.tag_index[tid]], self.member_of_tag[self.tag_index[tid]] = g, m
+        # a group's witness (a temperature pair's other transmitter): its readings go to the vote as the pair's model
+        # (member WITNESS) and on to the detectors as well
+        for g, grp in enumerate(built.groups):
+            k = self.tag_index.get(grp.witness) if grp.witness is not None else None
+            if k is not None and self.group_of_tag[k] < 0:
+                self.group_of_tag[k], self.member_of_tag[k] = g, WITNESS
         self.grp_cfg, self.mem_cfg = built.group_arrays()
         # sub-segment balances: the channel of each role and of each mid-line flow meter (-1: none)
         self.ss_cfg = built.subsegment_config() if built.midline_flows else None
@@ -427,7 +433,7 @@ class Pipeline:
             out_seg, out_role, out_t, out_v = out_seg[:k], out_role[:k], out_t[:k], out_v[:k]
             self._member_events.extend(member_events(ev_i[: n_ev[0]], ev_f[: n_ev[0]], self._model.built.groups,
                                                      self._state.seg_f[:, L.GF_MDLR0 + 2]))
-        keep = ~sel
+        keep = ~sel | (self._model.member_of_tag[idx] == WITNESS)
         return (idx[keep], t_us[keep], v[keep], q[keep]), (out_seg, out_role, out_t, out_v)
 
     def advance_to(self, time_unix_s: float) -> list[Alarm]:

@@ -68,6 +68,10 @@ class RedundantGroup:
     reference: int  # kernels.redundancy.REF_*: the model that arbitrates a pair
     friction_k: float  # the friction prior k (Pa^2 / (kg/s)^2) for pressure references
     x_frac: float  # a mid-line pressure's position, fraction of the length
+    # REF_WITNESS: the transmitter whose readings are the pair's model (a temperature pair: the segment's other
+    # temperature transmitter outside any group, the nearest) and its scan period
+    witness: str | None = None
+    witness_scan_s: float = 0.0
 
 
 @dataclass
@@ -108,8 +112,9 @@ class NetworkDetectorConfig:
         grp_cfg = np.zeros((len(self.groups), R.N_RG))
         mem_cfg = np.zeros((len(self.groups) * R.MAXM, R.N_MC))
         for g, grp in enumerate(self.groups):
-            grp_cfg[g, [R.RG_SEG, R.RG_ROLE, R.RG_N, R.RG_REF, R.RG_K, R.RG_XFRAC]] = (
-                grp.segment, grp.role, len(grp.tag_ids), grp.reference, grp.friction_k, grp.x_frac)
+            grp_cfg[g, [R.RG_SEG, R.RG_ROLE, R.RG_N, R.RG_REF, R.RG_K, R.RG_XFRAC, R.RG_WIT_SCAN_S]] = (
+                grp.segment, grp.role, len(grp.tag_ids), grp.reference, grp.friction_k, grp.x_frac,
+                grp.witness_scan_s)
             for m in range(len(grp.tag_ids)):
                 mem_cfg[g * R.MAXM + m, [R.MC_SIGMA_REL, R.MC_SIGMA_ABS, R.MC_SCAN_S, R.MC_RATIO]] = (
                     grp.sigma_rel[m], grp.sigma_abs[m], grp.scan_period_s[m], float(grp.ratio[m]))
@@ -232,8 +237,17 @@ def _group_of(network: Network, primary: Tag, segment: int, role: int, seg: Segm
         reference = R.REF_PRESSURE_MID
     if reference != R.REF_FLOW_OTHER_END and not k0 > 0.0:
         reference = R.REF_NONE
+    witness = None
+    if role == L.ROLE_TEMPERATURE:
+        others = [t for t in network.tags_of_segment(seg.segment_id)
+                  if t.kind is TagKind.TEMPERATURE and t.redundancy_group is None]
+        if others:
+            witness = min(others, key=lambda t: abs(t.position_m - primary.position_m))
+            reference = R.REF_WITNESS
     return RedundantGroup(segment, role, tuple(t.tag_id for t in members), tuple(rel), tuple(abs_), tuple(scan),
-                          tuple(ratio), reference, k0, primary.position_m / seg.length_m)
+                          tuple(ratio), reference, k0, primary.position_m / seg.length_m,
+                          witness.tag_id if witness is not None else None,
+                          witness.scan_period_s if witness is not None else 0.0)
 
 
 def config_from_network(

@@ -46,6 +46,10 @@ class _Member:
     def aligned(self, v: float) -> float:
         return v / (1.0 + self.align) if self.ratio else v - self.align
 
+    def window(self) -> float:
+        """Readings its offset from the model is averaged over (kernel `_ref_n`)."""
+        return min(R.REF_N, R.REF_MAX_S / (self.scan_us / 1e6)) if self.scan_us > 0.0 else R.REF_N
+
     def fresh(self, t: float) -> bool:
         return self.time >= 0.0 and t - self.time <= R.FRESH_SCANS * self.scan_us
 
@@ -59,6 +63,11 @@ class _Group:
     ref_n: float = 0.0
     ref_anchor: float = math.nan
     agree: float = math.nan
+    model_mean: float = 0.0
+    model_var: float = 0.0
+    model_n: float = 0.0
+    wit_v: float = 0.0
+    wit_t: float = -1.0
     learned: bool = False
     events: list[tuple[int, int, int, int, float, float, int]] = field(default_factory=list)
 
@@ -69,12 +78,22 @@ class _Group:
             mem.health, mem.clear_n = new, 0
 
 
-def _offsets(me: _Member, o: _Member, anchor: float, ref: float) -> tuple[float, float]:
-    scale = abs(ref) if me.ratio else 1.0
-    return abs(me.ew_ref - anchor) * scale, abs(o.ew_ref - anchor) * scale
+def _arbiter(me: _Member, o: _Member, anchor: float, model_var: float, sig: float, sig_o: float) -> int:
+    """0: not decisive, 1: me is off, 2: o is off (kernel `_arbiter`)."""
+    e_m, e_o = abs(me.ew_ref - anchor), abs(o.ew_ref - anchor)
+    sd = math.sqrt(2.0 * (1.0 + 1.0 / R.MODEL_SLOW) * model_var)
+    if e_m > R.ARB_RATIO * e_o and e_m > sig and e_m > R.ARB_FAIL_Z * sd and e_o <= max(R.ARB_OK_Z * sd, sig_o):
+        return 1
+    if e_o > R.ARB_RATIO * e_m and e_o > sig_o and e_o > R.ARB_FAIL_Z * sd and e_m <= max(R.ARB_OK_Z * sd, sig):
+        return 2
+    return 0
 
 
-def _reference(g: RedundantGroup, held: dict[int, float]) -> float:
+def _reference(st: _Group, held: dict[int, float], t: float) -> float:
+    g = st.g
+    if g.reference == R.REF_WITNESS:
+        fresh = st.wit_t >= 0.0 and t - st.wit_t <= R.FRESH_SCANS * g.witness_scan_s * 1e6
+        return st.wit_v if fresh else math.nan
     if g.reference == R.REF_FLOW_OTHER_END:  # held[-1]: the line pack's rate, kg/s
         rate = held.get(-1, 0.0)
         return held[L.ROLE_FLOW_OUT] + rate if g.role == L.ROLE_FLOW_IN else held[L.ROLE_FLOW_IN] - rate
@@ -102,11 +121,17 @@ def vote(groups: list[RedundantGroup], held: list[dict[int, float]], grp: npt.ND
     out: list[tuple[int, int, int, float]] = []
     for gi, m, t, v, q in zip(grp.tolist(), mem.tolist(), time_us.tolist(), value.tolist(), quality.tolist(),
                               strict=True):
-        if not 0 <= gi < len(state) or not 0 <= m < len(state[gi].members):
+        if not 0 <= gi < len(state):
             continue
         if q in (QUALITY_BAD, QUALITY_UNCERTAIN) or not math.isfinite(v):
             continue
         st = state[gi]
+        if m == R.WITNESS:
+            if t > st.wit_t:
+                st.wit_v, st.wit_t = v, float(t)
+            continue
+        if not 0 <= m < len(st.members):
+            continue
         me = st.members[m]
         if t <= me.time:
             continue
@@ -129,11 +154,10 @@ def vote(groups: list[RedundantGroup], held: list[dict[int, float]], grp: npt.ND
         if cons == cons:
             me.ew_dev = a_m - cons if me.dev_n == 0 else me.ew_dev + (a_m - cons - me.ew_dev) / R.DEV_N
             me.dev_n += 1
-        ref = _reference(st.g, held[st.g.segment])
+        ref = _reference(st, held[st.g.segment], float(t))
         if ref == ref:
-            off = a_m / ref - 1.0 if me.ratio else a_m - ref
-            me.ew_ref = off if me.ref_n == 0 else me.ew_ref + (off - me.ew_ref) / R.REF_N
             me.ref_n += 1
+            me.ew_ref += (a_m - ref - me.ew_ref) / min(float(me.ref_n), me.window())
         if not st.learned:
             mean = sum(o.value for o in st.members) / len(st.members)
             if m == 0 and all(o.fresh(t) for o in st.members) and mean != 0.0:
@@ -141,7 +165,7 @@ def vote(groups: list[RedundantGroup], held: list[dict[int, float]], grp: npt.ND
                     o.align_sum += o.value / mean - 1.0 if o.ratio else o.value - mean
                 st.learn_n += 1.0
                 if ref == ref:
-                    st.ref_sum += mean / ref - 1.0 if me.ratio else mean - ref
+                    st.ref_sum += mean - ref
                     st.ref_n += 1.0
                 if st.learn_n >= R.LEARN_N:
                     for o in st.members:
@@ -169,16 +193,23 @@ def vote(groups: list[RedundantGroup], held: list[dict[int, float]], grp: npt.ND
                 o = st.members[k]
                 sig_o = o.sigma(o.value)
                 lim = max(sig, sig_o)
-                both_ref = me.ref_n >= R.REF_N and o.ref_n >= R.REF_N
+                ref_n = me.window()
+                both_ref = me.ref_n >= ref_n and o.ref_n >= o.window()
                 if abs(me.ew_dev) < R.SUSPECT_K * lim:
                     if both_ref and st.agree == st.agree:
-                        st.agree += (me.ew_ref - st.agree) / R.REF_N
+                        st.model_n += 1.0
+                        gain = 1.0 / min(st.model_n, 2.0 * R.MODEL_SLOW * ref_n)
+                        d_ref = me.ew_ref - st.model_mean
+                        st.model_mean += d_ref * gain
+                        st.model_var += (d_ref * d_ref - st.model_var) * gain
+                        st.agree += (me.ew_ref - st.agree) / R.DEV_N
                     me.arb_n = o.arb_n = 0
-                elif abs(me.ew_dev) > R.DRIFT_K * lim and st.agree == st.agree and both_ref:
-                    e_m, e_o = _offsets(me, o, st.agree, ref)
-                    if e_m > R.ARB_RATIO * e_o and e_m > sig:
+                elif (abs(me.ew_dev) > R.DRIFT_K * lim and st.agree == st.agree and both_ref
+                      and st.model_n >= 2.0 * R.MODEL_MIN_WINDOWS * ref_n):
+                    verdict = _arbiter(me, o, st.agree, st.model_var, sig, sig_o)
+                    if verdict == 1:
                         me.arb_n, o.arb_n = me.arb_n + 1, 0
-                    elif e_o > R.ARB_RATIO * e_m and e_o > sig_o:
+                    elif verdict == 2:
                         me.arb_n, o.arb_n = 0, o.arb_n + 1
                     else:
                         me.arb_n = o.arb_n = 0
@@ -210,10 +241,23 @@ def vote(groups: list[RedundantGroup], held: list[dict[int, float]], grp: npt.ND
         if len(ok) == 2 and st.learned:
             k2 = next(k for k, o in enumerate(st.members) if k != m and o.health == L.HEALTH_OK and o.fresh(t))
             o = st.members[k2]
-            if (abs(me.ew_dev) >= R.SUSPECT_K * max(sig, o.sigma(o.value)) and st.agree == st.agree and ref == ref
-                    and me.ref_n >= R.REF_N and o.ref_n >= R.REF_N):
-                e_m, e_o = _offsets(me, o, st.agree, ref)
-                voted = a_m if e_m <= e_o else o.aligned(o.value)
+            sig2 = o.sigma(o.value)
+            if abs(me.ew_dev) >= R.SUSPECT_K * max(sig, sig2):
+                verdict = 0
+                ready = st.agree == st.agree and ref == ref and me.ref_n >= me.window() and o.ref_n >= o.window()
+                if ready and st.model_n >= 2.0 * R.MODEL_MIN_WINDOWS * me.window():
+                    verdict = _arbiter(me, o, st.agree, st.model_var, sig, sig2)
+                a_o = o.aligned(o.value)
+                if verdict == 1:
+                    voted = a_o
+                elif verdict == 2:
+                    voted = a_m
+                elif st.g.role == L.ROLE_FLOW_IN:
+                    voted = min(a_m, a_o)
+                elif st.g.role == L.ROLE_FLOW_OUT:
+                    voted = max(a_m, a_o)
+                elif ready:
+                    voted = a_m if abs(me.ew_ref - st.agree) <= abs(o.ew_ref - st.agree) else a_o
         out.append((st.g.segment, st.g.role, t, voted))
     events = [(gi, *e) for gi, st in enumerate(state) for e in st.events]
     return out, sorted(events, key=lambda e: (e[2], e[0]))

@@ -14,13 +14,20 @@ the reading, else in SI) and the group's offset from the physical model (`RGF_RE
   beyond its stated 95 % accuracy (`HEALTH_OUTVOTED`; `HEALTH_STUCK` when it stopped moving while the median
   moved);
 - with one partner: when the two disagree beyond `DRIFT_K` s.d. of the worse, the physical model arbitrates: the
-  balance (a flow meter against the other end's flow and the line pack's rate) or the steady friction model (a
-  pressure against the other end's pressure and the flow, p_u^2 - p_d^2 = k q|q|, k the segment's prior), each
-  member's offset from the model averaged over `REF_N` readings against the pair's offset while it last agreed
-  (`RGF_AGREE`: the model's slow errors, line pack and friction, cancel); the one `ARB_RATIO` times farther off
-  and beyond its 1 s.d. error in `ARB_PERSIST` readings running is failed. From `SUSPECT_K` s.d. apart until
-  then, the one nearer the model votes alone. Without a model (temperature, a missing meter) the pair stays
-  undecided and votes its mean.
+  balance (a flow meter against the other end's flow and the line pack's rate), the steady friction model (a
+  pressure against the other end's pressure and the flow, p_u^2 - p_d^2 = k q|q|, k the segment's prior) or a
+  witness (a temperature against the segment's other temperature transmitter, `REF_WITNESS`), each member's
+  offset from the model (SI) averaged over `REF_N` readings (`REF_MAX_S` at most) against the pair's offset while
+  it last agreed (`RGF_AGREE`: the model's slow errors, line pack, friction, the ends' temperature difference,
+  cancel). The model's own scatter over that averaging is learned while the pair agrees (`RGF_MODEL_VAR`); the one
+  it puts
+  `ARB_RATIO` times farther off, beyond its 1 s.d. error and `ARB_FAIL_Z` s.d. of the model's scatter while the
+  other is within `ARB_OK_Z` of it, in `ARB_PERSIST` readings running, is failed (the scatter trusted after
+  `MODEL_MIN_WINDOWS` windows of agreement). From `SUSPECT_K` s.d. apart until then, the one the model decisively
+  sides with votes alone; not decisive, a flow pair votes the member that puts less gas into the balance (the
+  lower inflow, the higher outflow: neither one's drift is taken for a leak), any other pair the one nearer the
+  model (its mean without one). Without a model (a missing meter, a temperature pair without a witness) the pair
+  stays undecided.
 
 The voted value: the median of the healthy, fresh members' aligned values (the mean of two, the one of one); a
 failed member recovers after `RECOVER_N` readings within its error. Health changes of members are events of
@@ -58,17 +65,24 @@ from .common import _jit
 MAXM = 4  # members per group at most
 
 # --- group configuration (float) ---
-RG_SEG, RG_ROLE, RG_N, RG_REF, RG_K, RG_XFRAC = range(6)
-N_RG = 6
-# reference model of RG_REF: none, the other end's flow, friction from the other end, mid-line friction
-REF_NONE, REF_FLOW_OTHER_END, REF_PRESSURE_UP, REF_PRESSURE_DOWN, REF_PRESSURE_MID = range(5)
+# RG_WIT_SCAN_S: the witness's scan period (REF_WITNESS)
+RG_SEG, RG_ROLE, RG_N, RG_REF, RG_K, RG_XFRAC, RG_WIT_SCAN_S = range(7)
+N_RG = 7
+# reference model of RG_REF: none, the other end's flow, friction from the other end, mid-line friction, a witness
+# (another transmitter of the same quantity on the segment, outside the group: a temperature pair's other end)
+REF_NONE, REF_FLOW_OTHER_END, REF_PRESSURE_UP, REF_PRESSURE_DOWN, REF_PRESSURE_MID, REF_WITNESS = range(6)
+WITNESS = MAXM  # the member index of a group's witness readings (no member's)
 # --- member configuration (float) ---
 MC_SIGMA_REL, MC_SIGMA_ABS, MC_SCAN_S, MC_RATIO = range(4)
 N_MC = 4
 # --- group state (float) ---
-# RGF_AGREE: the pair's offset from the model while it last agreed (its arbitration's anchor)
-RGF_LEARN_N, RGF_REF_SUM, RGF_REF_N, RGF_REF_ANCHOR, RGF_LEARNED, RGF_AGREE = range(6)
-N_RGF = 6
+# RGF_AGREE: the pair's offset from the model while it last agreed (its arbitration's anchor, SI); while it agrees,
+# RGF_MODEL_MEAN and RGF_MODEL_VAR: the slow mean of a member's averaged offset from the model and its mean square
+# deviation from it (the model's own scatter over the averaging, SI^2), over RGF_MODEL_N updates
+# RGF_WIT_V, RGF_WIT_T: the witness's last reading (SI) and its time (us, -1: none yet)
+(RGF_LEARN_N, RGF_REF_SUM, RGF_REF_N, RGF_REF_ANCHOR, RGF_LEARNED, RGF_AGREE, RGF_MODEL_MEAN, RGF_MODEL_VAR,
+ RGF_MODEL_N, RGF_WIT_V, RGF_WIT_T) = range(11)
+N_RGF = 11
 # --- member state (float) ---
 (MF_VALUE, MF_TIME, MF_ALIGN, MF_ALIGN_SUM, MF_EW_DEV, MF_NOISE_VAR, MF_EW_REF, MF_STUCK_ANCHOR,
  MF_CONS_ANCHOR) = range(9)
@@ -88,7 +102,13 @@ CAUSE_DEVIATES, CAUSE_NOISY, CAUSE_MODEL = range(3)
 LEARN_N = 600  # leader readings with every member fresh that the offsets are learned over
 FRESH_SCANS = 3.0  # a member's last reading is current within this many scan periods
 DEV_N = 60.0  # readings the deviation from the partners is averaged over
-REF_N = 120.0  # ... and the offset from the model
+# ... and the offset from the model: long, because the balance's model error is the line pack's, whose rate over a
+# window is the line pack's change across it divided by its length (bounded: it averages away as 1 / window), while
+# a tick's rate scatters by tens of percent of the flow on a 50-km line (benchmarks.meter_suites, layouts 108, 126)
+REF_N = 1200.0
+# ... but over at most this long (a slow-scanned member, a temperature at 10 s: the witness's offset changes over
+# hours, and REF_N of its readings would be 3 h)
+REF_MAX_S = 1200.0
 NOISE_N = 60.0  # ... and the reading-to-reading scatter
 FLAT_N = 60  # exactly equal readings in a row: flat-lined
 DRIFT_K = 2.0  # s.d. of the stated error (its 95 % accuracy) a member may deviate by
@@ -97,8 +117,23 @@ STUCK_FRAC = 0.05  # changes below this share of the s.d. count as not moving
 STUCK_N = 60  # readings not moving while the median moved beyond DRIFT_K s.d.: stuck
 ARB_RATIO = 2.0  # the model must put one member this many times farther off than the other ...
 ARB_PERSIST = 30  # ... in this many consecutive readings of the pair
+# ... and decisively given the model's own scatter (RGF_MODEL_VAR): the one it blames beyond ARB_FAIL_Z s.d. of it,
+# the one it sides with within ARB_OK_Z s.d. (or its own stated 1 s.d. error); else the pair stays undecided
+ARB_FAIL_Z = 3.0
+ARB_OK_Z = 2.0
+MODEL_SLOW = 4.0  # the slow mean that scatter is taken about: this many model windows (per member)
+# the scatter is trusted after this many model windows of agreement (over one, a red noise has barely moved: a
+# long line's balance scattered 3x its estimate then)
+MODEL_MIN_WINDOWS = 2.0
 SUSPECT_K = 1.0  # a pair this many s.d. apart is suspect: the model's favourite votes alone, the anchor freezes
 RECOVER_N = 600  # readings within its error before a failed member votes again
+
+
+@_jit
+def _ref_n(mem_cfg, ms):
+    """Readings member slot ms's offset from the model is averaged over: REF_N, at most REF_MAX_S of its scans."""
+    scan = mem_cfg[ms, MC_SCAN_S]
+    return min(REF_N, REF_MAX_S / scan) if scan > 0.0 else REF_N
 
 
 @_jit
@@ -138,9 +173,18 @@ def _median(buf, n):
 
 
 @_jit
-def _reference(g, grp_cfg, slot_f, seg_f, tick_s):
-    """The model's value of the group's quantity from the detectors' held tick means (nan: none)."""
+def _reference(g, grp_cfg, grp_f, slot_f, seg_f, tick_s, t):
+    """The model's value of the group's quantity at time t (us) from the detectors' held tick means or the group's
+    witness (nan: none)."""
     kind = int(grp_cfg[g, RG_REF])
+    if kind == REF_WITNESS:
+        # the segment's other temperature transmitter: the gas along a buried line relaxes to the ground's
+        # temperature, so the two ends differ by an amount that changes over hours (learned as the pair's anchor),
+        # while a member's drift shows against it within minutes
+        last = grp_f[g, RGF_WIT_T]
+        if last >= 0.0 and float(t) - last <= FRESH_SCANS * grp_cfg[g, RG_WIT_SCAN_S] * 1e6:
+            return grp_f[g, RGF_WIT_V]
+        return math.nan
     seg = int(grp_cfg[g, RG_SEG])
     base = seg * N_ROLES
     if kind == REF_FLOW_OTHER_END:
@@ -166,10 +210,20 @@ def _reference(g, grp_cfg, slot_f, seg_f, tick_s):
 
 
 @_jit
-def _model_offsets(mem_cfg, mem_f, ms, os_, anchor, ref):
-    """Two members' offsets from the model against the pair's anchor, in SI (|EW offset - anchor|)."""
-    scale = abs(ref) if mem_cfg[ms, MC_RATIO] != 0.0 else 1.0
-    return abs(mem_f[ms, MF_EW_REF] - anchor) * scale, abs(mem_f[os_, MF_EW_REF] - anchor) * scale
+def _arbiter(mem_f, ms, os_, anchor, model_var, sig, sig_o):
+    """The model's verdict on a pair (members ms, os_), from each one's averaged offset from it against the pair's
+    while it agreed (SI): 0 none (not decisive given the model's scatter `model_var`), 1 ms is off, 2 os_ is off."""
+    e_m = abs(mem_f[ms, MF_EW_REF] - anchor)
+    e_o = abs(mem_f[os_, MF_EW_REF] - anchor)
+    # an offset is the difference of two of the model's averages (now and the anchor's, a window or more apart): twice
+    # one average's variance, which is its variance about the slow mean times (1 + 1 / MODEL_SLOW) (an exponential
+    # average about a MODEL_SLOW times slower one keeps MODEL_SLOW / (1 + MODEL_SLOW) of a red noise's variance)
+    sd = math.sqrt(2.0 * (1.0 + 1.0 / MODEL_SLOW) * model_var)
+    if e_m > ARB_RATIO * e_o and e_m > sig and e_m > ARB_FAIL_Z * sd and e_o <= max(ARB_OK_Z * sd, sig_o):
+        return 1
+    if e_o > ARB_RATIO * e_m and e_o > sig_o and e_o > ARB_FAIL_Z * sd and e_m <= max(ARB_OK_Z * sd, sig):
+        return 2
+    return 0
 
 
 @_jit
@@ -203,11 +257,19 @@ def vote_kernel(grp, mem, time_us, value, quality, grp_cfg, mem_cfg, grp_f, mem_
     for r in range(grp.shape[0]):
         g = grp[r]
         m = mem[r]
-        if g < 0 or g >= grp_cfg.shape[0] or m < 0 or m >= int(grp_cfg[g, RG_N]):
+        if g < 0 or g >= grp_cfg.shape[0]:
             continue
         v = value[r]
         t = time_us[r]
         if quality[r] == QUALITY_BAD or quality[r] == QUALITY_UNCERTAIN or not math.isfinite(v):
+            continue
+        if m == WITNESS:
+            # the group's witness votes not: its last reading is the pair's model (REF_WITNESS)
+            if float(t) > grp_f[g, RGF_WIT_T]:
+                grp_f[g, RGF_WIT_V] = v
+                grp_f[g, RGF_WIT_T] = float(t)
+            continue
+        if m < 0 or m >= int(grp_cfg[g, RG_N]):
             continue
         ms = g * MAXM + m
         prev_t = mem_f[ms, MF_TIME]
@@ -260,14 +322,14 @@ def vote_kernel(grp, mem, time_us, value, quality, grp_cfg, mem_cfg, grp_f, mem_
             else:
                 mem_f[ms, MF_EW_DEV] += (a_m - cons - mem_f[ms, MF_EW_DEV]) / DEV_N
             mem_i[ms, MI_DEV_N] += 1
-        ref = _reference(g, grp_cfg, slot_f, seg_f, tick_s)
+        ref = _reference(g, grp_cfg, grp_f, slot_f, seg_f, tick_s, t)
         if ref == ref:
-            off = a_m / ref - 1.0 if mem_cfg[ms, MC_RATIO] != 0.0 else a_m - ref
-            if mem_i[ms, MI_REF_N] == 0:
-                mem_f[ms, MF_EW_REF] = off
-            else:
-                mem_f[ms, MF_EW_REF] += (off - mem_f[ms, MF_EW_REF]) / REF_N
+            # in SI for every kind: a ratio to the model would put its scatter into the denominator
+            off = a_m - ref
+            # the running mean until REF_N readings, then exponentially weighted (a first reading's model error
+            # would otherwise linger for REF_N readings)
             mem_i[ms, MI_REF_N] += 1
+            mem_f[ms, MF_EW_REF] += (off - mem_f[ms, MF_EW_REF]) / min(float(mem_i[ms, MI_REF_N]), _ref_n(mem_cfg, ms))
         if grp_f[g, RGF_LEARNED] == 0.0:
             # learning the members' offsets from the group mean, on the primary's readings with every member fresh
             all_fresh = m == 0
@@ -285,7 +347,7 @@ def vote_kernel(grp, mem, time_us, value, quality, grp_cfg, mem_cfg, grp_f, mem_
                     mem_f[ks, MF_ALIGN_SUM] += vk / mean - 1.0 if mem_cfg[ks, MC_RATIO] != 0.0 else vk - mean
                 grp_f[g, RGF_LEARN_N] += 1.0
                 if ref == ref:
-                    grp_f[g, RGF_REF_SUM] += mean / ref - 1.0 if mem_cfg[ms, MC_RATIO] != 0.0 else mean - ref
+                    grp_f[g, RGF_REF_SUM] += mean - ref
                     grp_f[g, RGF_REF_N] += 1.0
                 if grp_f[g, RGF_LEARN_N] >= LEARN_N:
                     for k in range(n_m):
@@ -323,20 +385,32 @@ def vote_kernel(grp, mem, time_us, value, quality, grp_cfg, mem_cfg, grp_f, mem_
                 sig_o = _sigma(mem_cfg, os_, mem_f[os_, MF_VALUE])
                 lim = max(sig, sig_o)
                 anchor = grp_f[g, RGF_AGREE]
-                both_ref = mem_i[ms, MI_REF_N] >= REF_N and mem_i[os_, MI_REF_N] >= REF_N
+                ref_n = _ref_n(mem_cfg, ms)
+                both_ref = mem_i[ms, MI_REF_N] >= ref_n and mem_i[os_, MI_REF_N] >= _ref_n(mem_cfg, os_)
                 if abs(mem_f[ms, MF_EW_DEV]) < SUSPECT_K * lim:
-                    # agreeing: the anchor follows the model's slow errors (line pack, friction) up to now
+                    # agreeing: the anchor follows the model's slow errors (line pack, friction) up to now, and the
+                    # model's scatter about it is learned
                     if both_ref and anchor == anchor:
-                        grp_f[g, RGF_AGREE] += (mem_f[ms, MF_EW_REF] - anchor) / REF_N
+                        e_ref = mem_f[ms, MF_EW_REF]
+                        grp_f[g, RGF_MODEL_N] += 1.0
+                        # (each member's reading updates it: a pair's two make a window of 2 ref_n updates)
+                        gain = 1.0 / min(grp_f[g, RGF_MODEL_N], 2.0 * MODEL_SLOW * ref_n)
+                        d_ref = e_ref - grp_f[g, RGF_MODEL_MEAN]
+                        grp_f[g, RGF_MODEL_MEAN] += d_ref * gain
+                        grp_f[g, RGF_MODEL_VAR] += (d_ref * d_ref - grp_f[g, RGF_MODEL_VAR]) * gain
+                        # the anchor: the pair's offset from the model up to now (its members' averages, each long
+                        # enough that a beginning drift has barely entered it when the pair turns suspect)
+                        grp_f[g, RGF_AGREE] += (e_ref - anchor) / DEV_N
                     mem_i[ms, MI_ARB_N] = 0
                     mem_i[os_, MI_ARB_N] = 0
-                elif abs(mem_f[ms, MF_EW_DEV]) > DRIFT_K * lim and anchor == anchor and both_ref:
+                elif (abs(mem_f[ms, MF_EW_DEV]) > DRIFT_K * lim and anchor == anchor and both_ref
+                      and grp_f[g, RGF_MODEL_N] >= 2.0 * MODEL_MIN_WINDOWS * ref_n):
                     # the model arbitrates: each one's offset from it against the pair's while it agreed (SI)
-                    e_m, e_o = _model_offsets(mem_cfg, mem_f, ms, os_, anchor, ref)
-                    if e_m > ARB_RATIO * e_o and e_m > sig:
+                    verdict = _arbiter(mem_f, ms, os_, anchor, grp_f[g, RGF_MODEL_VAR], sig, sig_o)
+                    if verdict == 1:
                         mem_i[ms, MI_ARB_N] += 1
                         mem_i[os_, MI_ARB_N] = 0
-                    elif e_o > ARB_RATIO * e_m and e_o > sig_o:
+                    elif verdict == 2:
                         mem_i[os_, MI_ARB_N] += 1
                         mem_i[ms, MI_ARB_N] = 0
                     else:
@@ -385,19 +459,39 @@ def vote_kernel(grp, mem, time_us, value, quality, grp_cfg, mem_cfg, grp_f, mem_
                 n_ok += 1
         value_out = _median(buf, n_ok)
         if n_ok == 2 and grp_f[g, RGF_LEARNED] != 0.0:
-            # a suspect pair (apart beyond SUSPECT_K s.d., not decided yet): the one nearer the model votes alone,
-            # so that the drifting one's half does not reach the balance meanwhile
+            # a suspect pair (apart beyond SUSPECT_K s.d., not decided yet): the one the model decisively sides with
+            # votes alone, so that the drifting one's half does not reach the balance meanwhile; not decisive, both
             k2 = -1
             for k in range(n_m):
                 if k != m and mem_i[g * MAXM + k, MI_HEALTH] == HEALTH_OK and _fresh(mem_cfg, mem_f, g * MAXM + k, t):
                     k2 = k
             ks2 = g * MAXM + k2
-            lim = max(sig, _sigma(mem_cfg, ks2, mem_f[ks2, MF_VALUE]))
+            sig2 = _sigma(mem_cfg, ks2, mem_f[ks2, MF_VALUE])
             anchor = grp_f[g, RGF_AGREE]
-            if (abs(mem_f[ms, MF_EW_DEV]) >= SUSPECT_K * lim and anchor == anchor and ref == ref
-                    and mem_i[ms, MI_REF_N] >= REF_N and mem_i[ks2, MI_REF_N] >= REF_N):
-                e_m, e_o = _model_offsets(mem_cfg, mem_f, ms, ks2, anchor, ref)
-                value_out = a_m if e_m <= e_o else _aligned(mem_cfg, mem_f, ks2, mem_f[ks2, MF_VALUE])
+            if abs(mem_f[ms, MF_EW_DEV]) >= SUSPECT_K * max(sig, sig2):
+                verdict = 0
+                ref_n = _ref_n(mem_cfg, ms)
+                ready = (anchor == anchor and ref == ref and mem_i[ms, MI_REF_N] >= ref_n
+                         and mem_i[ks2, MI_REF_N] >= _ref_n(mem_cfg, ks2))
+                if ready and grp_f[g, RGF_MODEL_N] >= 2.0 * MODEL_MIN_WINDOWS * ref_n:
+                    verdict = _arbiter(mem_f, ms, ks2, anchor, grp_f[g, RGF_MODEL_VAR], sig, sig2)
+                a_o = _aligned(mem_cfg, mem_f, ks2, mem_f[ks2, MF_VALUE])
+                role = int(grp_cfg[g, RG_ROLE])
+                if verdict == 1:
+                    value_out = a_o
+                elif verdict == 2:
+                    value_out = a_m
+                elif role == ROLE_FLOW_IN:
+                    # not decided: the one that puts less gas into the balance, so that neither one's drift is
+                    # taken for a leak while the model gathers evidence (a leak meanwhile must exceed the gap)
+                    value_out = min(a_m, a_o)
+                elif role == ROLE_FLOW_OUT:
+                    value_out = max(a_m, a_o)
+                elif ready:
+                    # a pressure or temperature: the one nearer the model (the role's value moves to the healthy
+                    # one's early; a step back at the decision would move the line pack)
+                    nearer_m = abs(mem_f[ms, MF_EW_REF] - anchor) <= abs(mem_f[ks2, MF_EW_REF] - anchor)
+                    value_out = a_m if nearer_m else a_o
         out_seg[n_out] = int(grp_cfg[g, RG_SEG])
         out_role[n_out] = int(grp_cfg[g, RG_ROLE])
         out_t[n_out] = t
@@ -427,8 +521,9 @@ def member_events(ev_i: np.ndarray, ev_f: np.ndarray, groups: Sequence[Any], mdl
         else:
             cause = _CAUSE.get(new, "")
         if int(why) == CAUSE_MODEL and new != HEALTH_OK:
-            cause += " (the pair disagreed; the " + ("balance" if grp.reference == REF_FLOW_OTHER_END
-                                                      else "friction model") + " sided with its partner)"
+            model = {REF_FLOW_OTHER_END: "balance", REF_WITNESS: "segment's other temperature transmitter"}.get(
+                grp.reference, "friction model")
+            cause += f" (the pair disagreed; the {model} sided with its partner)"
         out.append(SensorHealthChanged(grp.segment, grp.role, int(row[RV_TIME]), new, int(row[RV_OLD]),
                                        float(mdlr_kg_per_s[grp.segment]), tag_id=tag, cause=cause))
     return out
@@ -442,4 +537,5 @@ def new_state(n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     mem_i[:, MI_HEALTH] = HEALTH_OK
     grp_f = np.zeros((n_groups, N_RGF))
     grp_f[:, RGF_AGREE] = np.nan
+    grp_f[:, RGF_WIT_T] = -1.0
     return grp_f, mem_f, mem_i
