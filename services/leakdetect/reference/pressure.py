@@ -517,10 +517,9 @@ class PressureReference:
         if x.rupture_n < 2 or held_s < p.rupture_confirm_s:
             return
         verdict = self._rupture_flow_verdict(x.role, t, x.rupture_t0)
-        # a collapse must also fall below where the pressure's falling trend has brought it: the two-stage
-        # average's trail (a set-point ramp upstream lowers the outlet with the offtake's flow unchanged)
-        trail = max(x.reference2 - ref, 0.0)
-        if verdict > 0 and drop - trail <= thr:
+        # a collapse must also fall below where the line's falling trend has brought it (a set-point ramp upstream
+        # lowers the outlet with the offtake's flow unchanged)
+        if verdict > 0 and drop - self._trend_trail(x) <= thr:
             verdict = -2  # the trend's own trail: decided, no break, no operation at this end
         elif verdict > 0:
             if t >= self.rupture_until:
@@ -540,6 +539,27 @@ class PressureReference:
             x.reference2 += v - x.reference
             x.reference = v
             x.rupture_n = 0
+
+    @staticmethod
+    def _trail_of(x: Transmitter) -> float:
+        """The two-stage reference's trail behind a falling trend beyond 3 s.d. of the reference's noise."""
+        w = x.w_ref
+        sd_ref = math.sqrt(x.noise_var * w / (2.0 - w)) if 0.0 < w < 1.0 else 0.0
+        return max(x.reference2 - x.reference - 3.0 * sd_ref, 0.0)
+
+    def _trend_trail(self, x: Transmitter) -> float:
+        """The trail the line shares: the least of this end's and the other end's (either end's for a mid-line
+        meter: an operation's ramp moves both, a break's front reaches the other later); 0 without a healthy
+        transmitter there."""
+        trail = self._trail_of(x)
+        for role in (L.ROLE_PRESSURE_UP, L.ROLE_PRESSURE_DOWN):
+            if role == x.role:
+                continue
+            o = self.pressures.get(role)
+            if o is None or o.health != HEALTH_OK:
+                return 0.0
+            trail = min(trail, self._trail_of(o))
+        return trail
 
     def _rupture_flow_verdict(self, role: int, t: int, t0: float) -> int:
         """1: the flow at this end moves towards a break inside (more in upstream, less out downstream) or there is

@@ -179,6 +179,35 @@ def _rupture_flow_verdict(s, role, t, t0, params, seg_cfg, slot_cfg, slot_f, slo
 
 
 @_jit_inline
+def _trail_of(o, slot_f):
+    """How far transmitter o's collapse reference trails a falling trend beyond its noise, Pa: an exponential
+    average of time constant tau trails a pressure falling at rate r by r tau, and its own average (SF_RUP_REF2)
+    trails it by as much again, so their difference is the trail; it counts beyond 3 s.d. of the reference's
+    noise (the measured reading noise through the average; the difference's own s.d. is 0.7 of that)."""
+    a = slot_f[o, SF_A_REF]
+    sd_ref = math.sqrt(slot_f[o, SF_NOISE_VAR] * a / (2.0 - a)) if 0.0 < a < 1.0 else 0.0
+    return max(slot_f[o, SF_RUP_REF2] - slot_f[o, SF_EW_REF] - 3.0 * sd_ref, 0.0)
+
+
+@_jit
+def _trend_trail(s, role, slot, slot_cfg, slot_f, slot_i):
+    """How far the collapse reference trails a falling trend the whole line shares (`_trail_of`). The operation's
+    ramp (a supply set-point, a demand ramp) moves the pressure at both ends, while a break's front reaches the
+    other end only after its travel time, and a front spread over a few readings lowers the end's own second stage
+    too before it passes the threshold: the least of this end's trail and the other end's (either end's, for a
+    mid-line meter); 0 without a healthy transmitter there to show it."""
+    trail = _trail_of(slot, slot_f)
+    for other in (ROLE_PRESSURE_UP, ROLE_PRESSURE_DOWN):
+        if other == role:
+            continue
+        o = s * N_ROLES + other
+        if slot_cfg[o, SC_PRESENT] == 0.0 or slot_i[o, SI_HEALTH] != HEALTH_OK:
+            return 0.0
+        trail = min(trail, _trail_of(o, slot_f))
+    return trail
+
+
+@_jit_inline
 def _restart_reference(slot, v, slot_f):
     """A decided drop: the new level is the collapse reference from now on, its second stage moved with it (the trend
     the two keep between them stays what it was before the drop)."""
@@ -211,14 +240,11 @@ def _rupture(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slo
         if slot_i[slot, SI_RUP_N] >= 2 and held_s >= params[P_RUP_CONFIRM]:
             verdict = _rupture_flow_verdict(s, role, t, slot_f[slot, SF_RUP_T0], params, seg_cfg, slot_cfg, slot_f,
                                             slot_i, seg_f)
-            # An exponential average of time constant tau trails a pressure falling at rate r by r tau, and its own
-            # average trails it by as much again: the second stage's excess over the reference (frozen, as the
-            # reference, since the drop began) is the trail of the trend before the drop. A set-point ramp upstream
-            # lowers an end's pressure with its offtake's flow unchanged, as a break's front does; what tells them
-            # apart is that the front falls below where the trend has brought the pressure (the demo city: supply
-            # ramps of ~0.4 kPa/s read as 5-6 kPa collapses against the 10-s reference, 3 in 32 segment-days)
-            trail = max(slot_f[slot, SF_RUP_REF2] - ref, 0.0)
-            if verdict > 0 and drop - trail <= thr:
+            # A set-point ramp upstream lowers an end's pressure with its offtake's flow unchanged, as a break's
+            # front does; what tells them apart is that the front falls below where the line's falling trend has
+            # brought the pressure (`_trend_trail`; the demo city: supply ramps of ~0.6 kPa/s read as 5-6 kPa
+            # collapses against the 10-s reference, 3 in 32 segment-days)
+            if verdict > 0 and drop - _trend_trail(s, role, slot, slot_cfg, slot_f, slot_i) <= thr:
                 verdict = -2  # the trend's own trail: decided, no break (and no operation at this end to mark)
             elif verdict > 0:
                 if t >= seg_i[s, GI_RUPTURE_UNTIL]:
