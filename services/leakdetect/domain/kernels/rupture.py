@@ -4,9 +4,10 @@ first wave reaching an end; never waits for a balance window. Two kinds of evide
 - `_rupture` (a pressure reading): the pressure far below its 10-s reference and held, by 1.5 % of it or by the
   Joukowsky front of the smallest rupture if that is less (never by less than 4 s.d. of one reading), with the flow
   at that end moving towards the break: more in at the upstream end; at the downstream end less out, or the same
-  (an offtake that draws a set flow); and by as much below where the pressure's falling trend has brought it (a
-  second 10-s stage of the reference measures the trend's trail: a supply ramp lowers the outlet with the
-  offtake's flow unchanged too). An end whose pressure is held (a regulator, a supply) sees no collapse ...
+  (an offtake that draws a set flow); and by as much below where the line's falling trend has brought it
+  (`_trend_trail`: a second 10-s stage of the reference measures the trail, the least of both ends' beyond its
+  noise; a supply ramp lowers the outlet with the offtake's flow unchanged too, but moves both ends). An end whose
+  pressure is held (a regulator, a supply) sees no collapse ...
 - `_rupture_flow` (a flow reading): ... but a flow jump: the break's wave, reflected at the held pressure, draws
   about the break's outflow through that end's meter (less with distance, friction spreading the front). An
   inflow jump of `rupture_flow_jump_frac` of the smallest rupture (at least 4 s.d.), held 3 s over two readings,
@@ -17,8 +18,9 @@ first wave reaching an end; never waits for a balance window. Two kinds of evide
   reference (a demand wave from the far end or the line packing rises over minutes); a gradual first crossing
   with the inlet pressure already risen is a set-point ramp. Without the spread-front reading the reading that
   passes the threshold must bring half the jump held when it is decided (a valve's ramp adds as much every scan).
-  A saturated meter's reading is its range end, a lower bound of the jump. On issue 19's random layouts (`--suites rupture`, diagnostic replay) the spread fronts
-  took the regulated ends from 9 to 11 of 12 decided (8 within 10 s of the first wave).
+  A saturated meter's reading is its range end, a lower bound of the jump. On issue 19's random layouts
+  (`--suites rupture`, diagnostic replay) the spread fronts took the regulated ends from 9 to 11 of 12 decided (8
+  within 10 s of the first wave).
 - `_outflow_dip` (a flow reading at the downstream end): a break's front passes the outlet as a sharp dip of the
   outflow with the pressure falling with it (an offtake's own dip raises the pressure); it decides far breaks on
   long lines whose spread front never stands 4 s.d. below the 10-s pressure reference (issue 19's layouts 11, 16:
