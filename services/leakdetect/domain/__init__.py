@@ -108,8 +108,8 @@ Methods and parameters (defaults in `config.DetectorParams`)
     and as far below where the line's falling trend has brought it (the 10-s average's own 10-s average trails a
     ramp by as much again; the least of both ends' trails beyond 3 s.d. of their noise: a supply ramp moves both
     ends, a break's front reaches the other later); or, at an upstream end whose pressure is held (a regulator, a
-    supply), the inflow's sharp jump by 10 % of nominal flow held 3 s (the reading that passes the threshold brings
-    half the jump held when decided: a valve's ramp adds as much every scan), the pressure not rising. Operation
+    supply), the inflow's sharp jump by 10 % of nominal flow held 3 s (and no longer climbing when decided: a
+    valve's ramp adds as much every scan as when it passed the threshold), the pressure not rising. Operation
     marks (less in upstream, more out downstream) veto what the other end sees within the wave's travel time;
     never waits for a balance window.
 (g) Location of balance alarms (`kernels.location`): pressure-gradient intersection. A friction model

@@ -99,7 +99,7 @@ class FlowMeter(Instrument):
     jump_base: float = 0.0  # the slow average when the rise began: the rise is measured from it
     quiet_at: float = 0.0  # when the flow was last within half the arming level of its slow average, us
     p_before: float = 0.0  # downstream: the outlet pressure's 1-s average when the flow was last near its average
-    cross_rise: float = 0.0  # upstream: the rise over the reading where the jump first passed the threshold
+    cross_rise: float = 0.0  # upstream: the rise in the scan where the jump first passed the threshold
     in_open_tick: bool = False  # an accepted reading in the open tick / in the tick after it
     in_next_tick: bool = False
     has_tick_mean: bool = False
@@ -698,8 +698,8 @@ class PressureReference:
         if m.jump_n < 2 or held_s < max(p.rupture_confirm_s, p.npw_confirm_s):
             return
         m.jump_n = -1
-        if not p.rupture_spread_front and m.cross_rise < 0.5 * jump:
-            return  # ... and against the jump it holds: a ramp adds as much every scan, a front passes within one
+        if not p.rupture_spread_front and v - prev_v >= 0.5 * m.cross_rise:
+            return  # ... and no longer climbing as when it passed the threshold: a ramp adds as much every scan
         x = self.pressures.get(L.ROLE_PRESSURE_UP)
         if x is None or x.health != HEALTH_OK:
             return  # the pressure is not seen held: the jump could be a raised set-point

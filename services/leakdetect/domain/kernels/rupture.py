@@ -16,8 +16,9 @@ first wave reaching an end; never waits for a balance window. Two kinds of evide
   before the rise began (its 1-min average then): a far break's front arrives spread over tens of seconds and the
   1-min average would follow it. It must pass the threshold within `RUPTURE_FRONT_S` of the flow leaving its
   reference (a demand wave from the far end or the line packing rises over minutes); a gradual first crossing
-  with the inlet pressure already risen is a set-point ramp. Without the spread-front reading the reading that
-  passes the threshold must bring half the jump held when it is decided (a valve's ramp adds as much every scan).
+  with the inlet pressure already risen is a set-point ramp. Without the spread-front reading, when decided the
+  inflow must have stopped climbing (its last scan under half the scan that passed the threshold: a valve's ramp
+  adds as much every scan).
   A saturated meter's reading is its range end, a lower bound of the jump. On issue 19's random layouts
   (`--suites rupture`, diagnostic replay) the spread fronts took the regulated ends from 9 to 11 of 12 decided (8
   within 10 s of the first wave).
@@ -429,7 +430,7 @@ def _rupture_flow(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg
         slot_i[slot, SI_RUP_N] = -1
         return
     if slot_i[slot, SI_RUP_N] == 0:
-        slot_f[slot, SF_RUP_REF2] = v - prev_v  # of an inflow slot: its rise over the reading that passed the threshold
+        slot_f[slot, SF_RUP_REF2] = v - prev_v  # of an inflow slot: its rise in the scan that passed the threshold
     slot_i[slot, SI_RUP_N] += 1
     t0 = np.int64(slot_f[slot, SF_RUP_T0])
     held_s = (t - t0) * 1e-6
@@ -437,10 +438,11 @@ def _rupture_flow(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg
         return
     # decided now, one way or the other
     slot_i[slot, SI_RUP_N] = -1
-    if params[P_RUP_SPREAD] == 0.0 and slot_f[slot, SF_RUP_REF2] < 0.5 * jump:
-        # ... and sharp against the jump it holds: a front has passed a held end within a scan, while a valve or
-        # set-point ramp adds as much every scan and may pass the threshold in two (the demo city: an inflow rising
-        # 0.1 kg/s per second past a 0.2 kg/s threshold, half of it in its second scan, 0.32 kg/s when decided)
+    if params[P_RUP_SPREAD] == 0.0 and v - prev_v >= 0.5 * slot_f[slot, SF_RUP_REF2]:
+        # ... and no longer climbing as it did when it passed the threshold: a break's front passes a held end
+        # within a scan or two and the inflow then holds (it drifts as the line drains, over minutes), while a
+        # valve's or set-point's ramp adds as much every scan and may pass the threshold in two (the demo city: an
+        # inflow rising 0.09, 0.12, then 0.10 kg/s per second past a 0.2 kg/s threshold)
         return
     p = s * N_ROLES + ROLE_PRESSURE_UP
     if slot_cfg[p, SC_PRESENT] == 0.0 or slot_i[p, SI_HEALTH] != HEALTH_OK:
