@@ -104,10 +104,14 @@ Methods and parameters (defaults in `config.DetectorParams`)
     Grade hints: level 3 -> 1, level 2 -> 2, level 1 -> 2 (confined) or 3. (16 TAC 8.207; 220 CMR 114.)
 (e) Rupture (`kernels.rupture`; >= 20 % of nominal flow): an end's pressure below its 10-s average by 1.5 % of it
     or by the Joukowsky front of the smallest rupture if less (c 0.2 Q / 2A, at least 4 s.d.), held 1 s over two
-    readings, with that end's flow moving towards the break (more in upstream; less or the same out downstream);
-    or, at an upstream end whose pressure is held (a regulator, a supply), the inflow's sharp jump by 10 % of
-    nominal flow held 3 s, the pressure not rising. Operation marks (less in upstream, more out downstream) veto
-    what the other end sees within the wave's travel time; never waits for a balance window.
+    readings, with that end's flow moving towards the break (more in upstream; less or the same out downstream),
+    and as far below where the line's falling trend has brought it (the 10-s average's own 10-s average trails a
+    ramp by as much again; the least of both ends' trails beyond 3 s.d. of their noise: a supply ramp moves both
+    ends, a break's front reaches the other later); or, at an upstream end whose pressure is held (a regulator, a
+    supply), the inflow's sharp jump by 10 % of nominal flow held 3 s (and no longer climbing when decided: a
+    valve's ramp adds as much every scan as when it passed the threshold), the pressure not rising. Operation
+    marks (less in upstream, more out downstream) veto what the other end sees within the wave's travel time;
+    never waits for a balance window.
 (g) Location of balance alarms (`kernels.location`): pressure-gradient intersection. A friction model
     p_u^2 - p_d^2 - elevation = c0 + k q^2, calibrated per segment on leak-free blocks (Bayesian: k's prior from
     the pipe's roughness, c0's from the transmitters' accuracy; 30-min lag, never inside an alarm, forgetting

@@ -190,7 +190,10 @@ SF_A_REF = 21
 SF_INV_DTS = 22
 SF_P_MIN = 23  # pressure: its 1-min average (a held end's pressure must not rise for a flow-jump rupture)
 SF_LAST_GOOD_VALUE = 24  # last plausible (accepted) value: what the rate check judges the next reading against
-N_SF = 25
+# pressure: the rupture reference's own 10-s average (their difference: a falling trend's trail, `_rupture`);
+# an inflow: its rise in the scan where its jump first passed the threshold (`_rupture_flow`)
+SF_RUP_REF2 = 25
+N_SF = 26
 
 # --- per-slot state: ints -------------------------------------------------------------------------------------
 SI_LAST_TIME = 0  # last received time (any quality) us; -1 before the first

@@ -99,6 +99,7 @@ class FlowMeter(Instrument):
     jump_base: float = 0.0  # the slow average when the rise began: the rise is measured from it
     quiet_at: float = 0.0  # when the flow was last within half the arming level of its slow average, us
     p_before: float = 0.0  # downstream: the outlet pressure's 1-s average when the flow was last near its average
+    cross_rise: float = 0.0  # upstream: the rise in the scan where the jump first passed the threshold
     in_open_tick: bool = False  # an accepted reading in the open tick / in the tick after it
     in_next_tick: bool = False
     has_tick_mean: bool = False
@@ -123,6 +124,7 @@ class Transmitter(Instrument):
     t_detect: int = 0
     n_confirm: int = 0
     reference: float = 0.0  # rupture: the pressure's 10-s average, frozen while a drop is held
+    reference2: float = 0.0  # ... and the reference's own 10-s average (their difference: a falling trend's trail)
     rupture_n: int = 0  # consecutive readings beyond the rupture threshold
     rupture_t0: float = 0.0  # the reading before the first of them, us
     p_min: float = 0.0  # the pressure's 1-min average
@@ -305,7 +307,7 @@ class PressureReference:
             m.in_next_tick = True
 
     def _start(self, x: Transmitter, t: int, v: float) -> None:
-        x.fast = x.slow = x.reference = x.p_min = v
+        x.fast = x.slow = x.reference = x.reference2 = x.p_min = v
         x.noise_var = x.variance(v)
         x.history.append((t, v))
 
@@ -497,14 +499,16 @@ class PressureReference:
         p = self.p
         x.p_min += min(1.0, (t - prev_t) * 1e-6 / P_MIN_TAU_S) * (v - x.p_min)
         if (t - prev_t) * 1e-6 > RUPTURE_GAP_S:  # back from a silence: the reference is from before it
-            x.reference = v
+            x.reference = x.reference2 = v
             x.rupture_n = 0
             return
         ref = x.reference
         drop = ref - v
-        if drop <= self._pressure_threshold(x, ref):
+        thr = self._pressure_threshold(x, ref)
+        if drop <= thr:
             x.rupture_n = 0
             x.reference += x.w_ref * (v - ref)
+            x.reference2 += x.w_ref * (x.reference - x.reference2)
             return
         if x.rupture_n == 0:
             x.rupture_t0 = float(prev_t)
@@ -513,20 +517,49 @@ class PressureReference:
         if x.rupture_n < 2 or held_s < p.rupture_confirm_s:
             return
         verdict = self._rupture_flow_verdict(x.role, t, x.rupture_t0)
-        if verdict > 0 and t >= self.rupture_until:
-            self.rupture_until = t + int(p.rupture_refractory_s * 1e6)
-            t0 = int(x.rupture_t0)
-            if x.phase != "idle" and x.t_detect < t0:  # the NPW detector saw the drop begin earlier
-                t0 = x.t_detect
-            rate = drop / max((t - t0) * 1e-6, 1e-3)
-            out.append(E.Rupture(self.segment, x.role, t, t0, drop, rate, ref, L.RUP_PRESSURE, 0.0))
+        # a collapse must also fall below where the line's falling trend has brought it (a set-point ramp upstream
+        # lowers the outlet with the offtake's flow unchanged)
+        if verdict > 0 and drop - self._trend_trail(x) <= thr:
+            verdict = -2  # the trend's own trail: decided, no break, no operation at this end
+        elif verdict > 0:
+            if t >= self.rupture_until:
+                self.rupture_until = t + int(p.rupture_refractory_s * 1e6)
+                t0 = int(x.rupture_t0)
+                if x.phase != "idle" and x.t_detect < t0:  # the NPW detector saw the drop begin earlier
+                    t0 = x.t_detect
+                rate = drop / max((t - t0) * 1e-6, 1e-3)
+                out.append(E.Rupture(self.segment, x.role, t, t0, drop, rate, ref, L.RUP_PRESSURE, 0.0))
+            verdict = -2
         elif verdict < 0 and x.role in (L.ROLE_PRESSURE_UP, L.ROLE_PRESSURE_DOWN):
             # an operation (or the wave of one at the other end): the other end will see its wave
             self.operation_at[0 if x.role == L.ROLE_PRESSURE_UP else 1] = float(t)
-        if verdict != 0 or held_s > RUPTURE_MAX_WAIT_S:
-            # decided (a rupture, an operation, or a slow decline): the new level is the reference from now on
+        if verdict < 0 or held_s > RUPTURE_MAX_WAIT_S:
+            # decided (a rupture, an operation, the trend, or a slow decline): the new level is the reference from
+            # now on, its second stage moved with it (the trend kept)
+            x.reference2 += v - x.reference
             x.reference = v
             x.rupture_n = 0
+
+    @staticmethod
+    def _trail_of(x: Transmitter) -> float:
+        """The two-stage reference's trail behind a falling trend beyond 3 s.d. of the reference's noise."""
+        w = x.w_ref
+        sd_ref = math.sqrt(x.noise_var * w / (2.0 - w)) if 0.0 < w < 1.0 else 0.0
+        return max(x.reference2 - x.reference - 3.0 * sd_ref, 0.0)
+
+    def _trend_trail(self, x: Transmitter) -> float:
+        """The trail the line shares: the least of this end's and the other end's (either end's for a mid-line
+        meter: an operation's ramp moves both, a break's front reaches the other later); 0 without a healthy
+        transmitter there."""
+        trail = self._trail_of(x)
+        for role in (L.ROLE_PRESSURE_UP, L.ROLE_PRESSURE_DOWN):
+            if role == x.role:
+                continue
+            o = self.pressures.get(role)
+            if o is None or o.health != HEALTH_OK:
+                return 0.0
+            trail = min(trail, self._trail_of(o))
+        return trail
 
     def _rupture_flow_verdict(self, role: int, t: int, t0: float) -> int:
         """1: the flow at this end moves towards a break inside (more in upstream, less out downstream) or there is
@@ -657,12 +690,16 @@ class PressureReference:
         if not p.rupture_spread_front and m.jump_n == 0 and v - prev_v < 0.5 * jump:
             m.jump_n = -1  # without the spread-front evidence a jump must be sharp where it passes the threshold
             return
+        if m.jump_n == 0:
+            m.cross_rise = v - prev_v
         m.jump_n += 1
         t0 = int(m.jump_t0)
         held_s = (t - t0) * 1e-6
         if m.jump_n < 2 or held_s < max(p.rupture_confirm_s, p.npw_confirm_s):
             return
         m.jump_n = -1
+        if not p.rupture_spread_front and v - prev_v >= 0.5 * m.cross_rise:
+            return  # ... and no longer climbing as when it passed the threshold: a ramp adds as much every scan
         x = self.pressures.get(L.ROLE_PRESSURE_UP)
         if x is None or x.health != HEALTH_OK:
             return  # the pressure is not seen held: the jump could be a raised set-point

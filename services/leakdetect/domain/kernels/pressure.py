@@ -65,6 +65,7 @@ from ..layout import (
     SF_NOISE_VAR,
     SF_NPW_BASE,
     SF_P_MIN,
+    SF_RUP_REF2,
     SF_SLOPE,
     SI_HEALTH,
     SI_HIST_N,
@@ -278,6 +279,7 @@ def _npw_start(slot, ps, t, v, slot_cfg, slot_f, slot_i, hist_t, hist_v):
     slot_f[slot, SF_EW_FAST] = v
     slot_f[slot, SF_EW_SLOW] = v
     slot_f[slot, SF_EW_REF] = v
+    slot_f[slot, SF_RUP_REF2] = v
     slot_f[slot, SF_P_MIN] = v
     slot_f[slot, SF_NOISE_VAR] = _sigma2(slot_cfg, slot, v)
     hist_t[ps, hp] = t

@@ -4,7 +4,10 @@ first wave reaching an end; never waits for a balance window. Two kinds of evide
 - `_rupture` (a pressure reading): the pressure far below its 10-s reference and held, by 1.5 % of it or by the
   Joukowsky front of the smallest rupture if that is less (never by less than 4 s.d. of one reading), with the flow
   at that end moving towards the break: more in at the upstream end; at the downstream end less out, or the same
-  (an offtake that draws a set flow). An end whose pressure is held (a regulator, a supply) sees no collapse ...
+  (an offtake that draws a set flow); and by as much below where the line's falling trend has brought it
+  (`_trend_trail`: a second 10-s stage of the reference measures the trail, the least of both ends' beyond its
+  noise; a supply ramp lowers the outlet with the offtake's flow unchanged too, but moves both ends). An end whose
+  pressure is held (a regulator, a supply) sees no collapse ...
 - `_rupture_flow` (a flow reading): ... but a flow jump: the break's wave, reflected at the held pressure, draws
   about the break's outflow through that end's meter (less with distance, friction spreading the front). An
   inflow jump of `rupture_flow_jump_frac` of the smallest rupture (at least 4 s.d.), held 3 s over two readings,
@@ -13,9 +16,12 @@ first wave reaching an end; never waits for a balance window. Two kinds of evide
   before the rise began (its 1-min average then): a far break's front arrives spread over tens of seconds and the
   1-min average would follow it. It must pass the threshold within `RUPTURE_FRONT_S` of the flow leaving its
   reference (a demand wave from the far end or the line packing rises over minutes); a gradual first crossing
-  with the inlet pressure already risen is a set-point ramp. A saturated meter's reading is its range end, a lower
-  bound of the jump. On issue 19's random layouts (`--suites rupture`, diagnostic replay) the spread fronts
-  took the regulated ends from 9 to 11 of 12 decided (8 within 10 s of the first wave).
+  with the inlet pressure already risen is a set-point ramp. Without the spread-front reading, when decided the
+  inflow must have stopped climbing (its last scan under half the scan that passed the threshold: a valve's ramp
+  adds as much every scan).
+  A saturated meter's reading is its range end, a lower bound of the jump. On issue 19's random layouts
+  (`--suites rupture`, diagnostic replay) the spread fronts took the regulated ends from 9 to 11 of 12 decided (8
+  within 10 s of the first wave).
 - `_outflow_dip` (a flow reading at the downstream end): a break's front passes the outlet as a sharp dip of the
   outflow with the pressure falling with it (an offtake's own dip raises the pressure); it decides far breaks on
   long lines whose spread front never stands 4 s.d. below the 10-s pressure reference (issue 19's layouts 11, 16:
@@ -79,6 +85,7 @@ from ..layout import (
     SF_NOISE_VAR,
     SF_P_MIN,
     SF_RAW,
+    SF_RUP_REF2,
     SF_RUP_T0,
     SI_HEALTH,
     SI_NPW_PHASE,
@@ -175,20 +182,60 @@ def _rupture_flow_verdict(s, role, t, t0, params, seg_cfg, slot_cfg, slot_f, slo
 
 
 @_jit_inline
+def _trail_of(o, slot_f):
+    """How far transmitter o's collapse reference trails a falling trend beyond its noise, Pa: an exponential
+    average of time constant tau trails a pressure falling at rate r by r tau, and its own average (SF_RUP_REF2)
+    trails it by as much again, so their difference is the trail; it counts beyond 3 s.d. of the reference's
+    noise (the measured reading noise through the average; the difference's own s.d. is 0.7 of that)."""
+    a = slot_f[o, SF_A_REF]
+    sd_ref = math.sqrt(slot_f[o, SF_NOISE_VAR] * a / (2.0 - a)) if 0.0 < a < 1.0 else 0.0
+    return max(slot_f[o, SF_RUP_REF2] - slot_f[o, SF_EW_REF] - 3.0 * sd_ref, 0.0)
+
+
+@_jit
+def _trend_trail(s, role, slot, slot_cfg, slot_f, slot_i):
+    """How far the collapse reference trails a falling trend the whole line shares (`_trail_of`). The operation's
+    ramp (a supply set-point, a demand ramp) moves the pressure at both ends, while a break's front reaches the
+    other end only after its travel time, and a front spread over a few readings lowers the end's own second stage
+    too before it passes the threshold: the least of this end's trail and the other end's (either end's, for a
+    mid-line meter); 0 without a healthy transmitter there to show it."""
+    trail = _trail_of(slot, slot_f)
+    for other in (ROLE_PRESSURE_UP, ROLE_PRESSURE_DOWN):
+        if other == role:
+            continue
+        o = s * N_ROLES + other
+        if slot_cfg[o, SC_PRESENT] == 0.0 or slot_i[o, SI_HEALTH] != HEALTH_OK:
+            return 0.0
+        trail = min(trail, _trail_of(o, slot_f))
+    return trail
+
+
+@_jit_inline
+def _restart_reference(slot, v, slot_f):
+    """A decided drop: the new level is the collapse reference from now on, its second stage moved with it (the trend
+    the two keep between them stays what it was before the drop)."""
+    slot_f[slot, SF_RUP_REF2] += v - slot_f[slot, SF_EW_REF]
+    slot_f[slot, SF_EW_REF] = v
+
+
+@_jit_inline
 def _rupture(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, counters, ev_i,
              ev_f, n_ev):
-    """Pressure far below a slow reference, held, and the flow at the same end moving towards the break."""
+    """Pressure far below a slow reference, held, and the flow at the same end moving towards the break; and
+    below where the pressure's falling trend has brought it (`trail`)."""
     slot_f[slot, SF_P_MIN] += min(1.0, (t - prev_t) * 1e-6 / P_MIN_TAU_S) * (v - slot_f[slot, SF_P_MIN])
     if (t - prev_t) * 1e-6 > RUPTURE_GAP_S:
         # back from a silence (a SCADA outage): the reference is from before it, and an operation's change while
         # the transmitter was silent is no front (the demo city: a valve closed upstream during a 4-min outage
         # read as a 41-kPa collapse); a break during the silence is the balance's and the other meters' to find
         slot_f[slot, SF_EW_REF] = v
+        slot_f[slot, SF_RUP_REF2] = v
         slot_i[slot, SI_RUP_N] = 0
         return
     ref = slot_f[slot, SF_EW_REF]
     drop = ref - v
-    if drop > _pressure_threshold(s, slot, ref, params, seg_cfg, slot_cfg):
+    thr = _pressure_threshold(s, slot, ref, params, seg_cfg, slot_cfg)
+    if drop > thr:
         if slot_i[slot, SI_RUP_N] == 0:
             slot_f[slot, SF_RUP_T0] = float(prev_t)
         slot_i[slot, SI_RUP_N] += 1
@@ -196,7 +243,13 @@ def _rupture(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slo
         if slot_i[slot, SI_RUP_N] >= 2 and held_s >= params[P_RUP_CONFIRM]:
             verdict = _rupture_flow_verdict(s, role, t, slot_f[slot, SF_RUP_T0], params, seg_cfg, slot_cfg, slot_f,
                                             slot_i, seg_f)
-            if verdict > 0:
+            # A set-point ramp upstream lowers an end's pressure with its offtake's flow unchanged, as a break's
+            # front does; what tells them apart is that the front falls below where the line's falling trend has
+            # brought the pressure (`_trend_trail`; the demo city: supply ramps of ~0.6 kPa/s read as 5-6 kPa
+            # collapses against the 10-s reference, 3 in 32 segment-days)
+            if verdict > 0 and drop - _trend_trail(s, role, slot, slot_cfg, slot_f, slot_i) <= thr:
+                verdict = -2  # the trend's own trail: decided, no break (and no operation at this end to mark)
+            elif verdict > 0:
                 if t >= seg_i[s, GI_RUPTURE_UNTIL]:
                     seg_i[s, GI_RUPTURE_UNTIL] = t + np.int64(params[P_RUP_REFRACT_S] * 1e6)
                     t0 = np.int64(slot_f[slot, SF_RUP_T0])
@@ -205,7 +258,7 @@ def _rupture(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slo
                     rate = drop / max((t - t0) * 1e-6, 1e-3)
                     _emit(ev_i, ev_f, n_ev, counters, EV_RUPTURE, s, role, t, t0, RUP_PRESSURE, drop, 0.0, rate, ref,
                           0.0)
-                verdict = -1
+                verdict = -2
             elif verdict < 0 and role <= ROLE_PRESSURE_DOWN:
                 # an operation at this end (or the wave of one at the other): the other end will see its wave
                 if role == ROLE_PRESSURE_UP:
@@ -214,11 +267,13 @@ def _rupture(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slo
                     seg_f[s, GF_RUP_OP_DN] = float(t)
             if verdict < 0 or held_s > RUPTURE_MAX_WAIT_S:
                 # decided (or an operation, or a slow decline): the new level is the reference from now on
-                slot_f[slot, SF_EW_REF] = v
+                _restart_reference(slot, v, slot_f)
                 slot_i[slot, SI_RUP_N] = 0
     else:
         slot_i[slot, SI_RUP_N] = 0
-        slot_f[slot, SF_EW_REF] += slot_f[slot, SF_A_REF] * (v - ref)
+        ref += slot_f[slot, SF_A_REF] * (v - ref)
+        slot_f[slot, SF_EW_REF] = ref
+        slot_f[slot, SF_RUP_REF2] += slot_f[slot, SF_A_REF] * (ref - slot_f[slot, SF_RUP_REF2])
 
 
 @_jit
@@ -374,6 +429,8 @@ def _rupture_flow(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg
         # since the reading before): a valve reopened at the inlet ramps the inflow past it over seconds
         slot_i[slot, SI_RUP_N] = -1
         return
+    if slot_i[slot, SI_RUP_N] == 0:
+        slot_f[slot, SF_RUP_REF2] = v - prev_v  # of an inflow slot: its rise in the scan that passed the threshold
     slot_i[slot, SI_RUP_N] += 1
     t0 = np.int64(slot_f[slot, SF_RUP_T0])
     held_s = (t - t0) * 1e-6
@@ -381,6 +438,12 @@ def _rupture_flow(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg
         return
     # decided now, one way or the other
     slot_i[slot, SI_RUP_N] = -1
+    if params[P_RUP_SPREAD] == 0.0 and v - prev_v >= 0.5 * slot_f[slot, SF_RUP_REF2]:
+        # ... and no longer climbing as it did when it passed the threshold: a break's front passes a held end
+        # within a scan or two and the inflow then holds (it drifts as the line drains, over minutes), while a
+        # valve's or set-point's ramp adds as much every scan and may pass the threshold in two (the demo city: an
+        # inflow rising 0.09, 0.12, then 0.10 kg/s per second past a 0.2 kg/s threshold)
+        return
     p = s * N_ROLES + ROLE_PRESSURE_UP
     if slot_cfg[p, SC_PRESENT] == 0.0 or slot_i[p, SI_HEALTH] != HEALTH_OK:
         return  # no pressure seen held: the jump could be a raised set-point
