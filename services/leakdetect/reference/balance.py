@@ -258,11 +258,16 @@ def _window(*, i: int, nb: int, ne: int, tvals: npt.NDArray[np.float64], mb: npt
     imb = (d_m - d_lp) / ws - (aa + gg * d_q / ws)
     tr = _transient_sd(cum_a, ahead, lpv, i, nb, p, ne) / ws
     fl = (mb, cq, cv, tvals)
-    reach = min(min(i + 1, p.ring_len) - nb - ne, SETTLE_BOXES * nsb)
-    if signed and reach > 0 and invalid_cum[i] == invalid_cum[j - ne + 1 - reach]:
-        if eps_settle > 0:
-            st = (sum(_settle_lead(lpv, lpvar, e, reach, nsb, p, eps_settle, fl, base) for e, _ in ends)
-                  - sum(_settle_lead(lpv, lpvar, b, reach, nsb, p, eps_settle, fl, base) for _, b in ends)) / ne
+    if signed:
+        # the history the two ends share: back to the newest invalid block before the oldest start block
+        reach = min(min(i + 1, p.ring_len) - nb - ne, SETTLE_BOXES * nsb)
+        old = j - ne + 1
+        r = 0
+        while r < reach and invalid_cum[old - r - 1] == invalid_cum[old]:
+            r += 1
+        if r > 0 and eps_settle > 0:
+            st = (sum(_settle_lead(lpv, lpvar, e, r, nsb, p, eps_settle, fl, base) for e, _ in ends)
+                  - sum(_settle_lead(lpv, lpvar, b, r, nsb, p, eps_settle, fl, base) for _, b in ends)) / ne
             tr = math.sqrt(tr**2 + st**2 / ws**2)
     else:
         st_end = sum(_settle_sd(cum_a, lpv, lpvar, invalid_cum, i, e, nsb, p, eps_settle, fl, base)

@@ -239,12 +239,16 @@ def _window(ring, s, pos, nb, ne, n_blocks, a, g, kappa, eps, eps_scale, floor, 
     lpv /= ne * ne
     imb = (d_m - dl) / ws - (a + g * d_q / ws)
     tr = _transient_sd(ring, s, pos, nb, n_blocks, eps, eps_scale, ne, pos) / ws
-    # with `signed` the change of the signed lead between the ends, both over the reach the oldest start block has
-    # (at most the four boxes); where an invalid block lies in that history the ends' leads independently
-    reach = min(min(n_blocks, nr) - nb - ne, np.int64(SETTLE_BOXES * settle[1]))
-    if signed and reach > 0 and ring[s, pos, R_INVALID] == ring[s, (j - ne + 1 - reach) % nr, R_INVALID]:
-        if settle[0] > 0.0:
-            st = _lead_end(ring, s, pos, ne, reach, settle) - _lead_end(ring, s, j, ne, reach, settle)
+    # with `signed` the change of the signed lead between the ends, both over the history the oldest start block
+    # has (at most the four boxes), back to the newest invalid block before it: a history the two ends share
+    if signed:
+        reach = min(min(n_blocks, nr) - nb - ne, np.int64(SETTLE_BOXES * settle[1]))
+        old = (j - ne + 1) % nr
+        r = 0
+        while r < reach and ring[s, (old - r - 1) % nr, R_INVALID] == ring[s, old, R_INVALID]:
+            r += 1
+        if r > 0 and settle[0] > 0.0:
+            st = _lead_end(ring, s, pos, ne, r, settle) - _lead_end(ring, s, j, ne, r, settle)
             tr = math.sqrt(tr * tr + st * st / (ws * ws))
     else:
         st_end = _settle_end(ring, s, pos, 0, ne, n_blocks, settle)
