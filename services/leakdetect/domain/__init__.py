@@ -285,8 +285,8 @@ diurnal demand swing is line-pack movement too, and counted at each end alone it
 threshold at 20-60 % of nominal flow through layout 13's morning ramp (`benchmarks.diagnose_false_alarms`). The
 demo suite was unchanged to the digit (its lines settle within 2 min, so no window is shorter than T_s there).
 With `settle_opposed` 1 the location figures were the same. (2) The change of the signed lead between the ends
-(`kernels.settle._settle_lead`): a first-order lag over T_s leads by eps times the decayed signed movement, the rate times the lag
-on a steady ramp, equal at both ends, so the window's error is the difference and only a change of rate (an
+(`kernels.settle._settle_lead`): a first-order lag over T_s leads by eps times the decayed signed movement, the
+rate times the lag on a steady ramp, equal at both ends, so the window's error is the difference and only a change of rate (an
 operation's start or end, a demand swing's turn) is allowed for; both ends over the history they share (back to
 the newest invalid block before the window: with each end alone after an outage the 2 % leak was lost again).
 All 28 leak-free layouts: false alarms 7 -> 2 (the same 15-min one, and a 4-min one on layout 11 at 2.8 h that
