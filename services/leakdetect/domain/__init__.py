@@ -286,9 +286,10 @@ threshold at 20-60 % of nominal flow through layout 13's morning ramp (`benchmar
 demo suite was unchanged to the digit (its lines settle within 2 min, so no window is shorter than T_s there).
 With `settle_opposed` 1 the location figures were the same. (2) The change of the signed lead between the ends
 (`kernels.settle._settle_lead`): a first-order lag over T_s leads by eps times the decayed signed movement, the
-rate times the lag on a steady ramp, equal at both ends, so the window's error is the difference and only a change of rate (an
-operation's start or end, a demand swing's turn) is allowed for; both ends over the history they share (back to
-the newest invalid block before the window: with each end alone after an outage the 2 % leak was lost again).
+rate times the lag on a steady ramp, equal at both ends, so the window's error is the difference and only a
+change of rate (an operation's start or end, a demand swing's turn) is allowed for; both ends over the history they
+share (back to the newest invalid block before the window: with each end alone after an outage the 2 % leak was
+lost again).
 All 28 leak-free layouts: false alarms 7 -> 2 (the same 15-min one, and a 4-min one on layout 11 at 2.8 h that
 was not there before; its two before are gone); location 99 of 100 leaks found (97 before, none
 lost), 80 of 80 of >= 1 % located (79), 1 % leaks within 5 min 9 of 20 (unchanged), median time to detect 172 ->
