@@ -519,7 +519,8 @@ P_SETTLE_WAVE = P_SETTLE_EPS + 1  # settling time at least this many acoustic cr
 P_SETTLE_MAX_S = P_SETTLE_WAVE + 1  # ... and at most this, s
 P_SETTLE_REF_S = P_SETTLE_MAX_S + 1  # the share grows with the settling time up to this, s
 P_SETTLE_WINDOWS = P_SETTLE_REF_S + 1  # the allowance applies to this many shortest windows (and the step tests)
-P_LEARN_SETTLE = P_SETTLE_WINDOWS + 1  # learning skips a block whose settling lead exceeds this many of its s.d.
+P_SETTLE_SHORT = P_SETTLE_WINDOWS + 1  # 1: ... and to every window shorter than the segment's settling time
+P_LEARN_SETTLE = P_SETTLE_SHORT + 1  # learning skips a block whose settling lead exceeds this many of its s.d.
 P_SETTLE_OPPOSED = P_LEARN_SETTLE + 1  # 1: the settling allowance counts only movement the ends' net inflow matched
 P_EST_SETTLE_EPS = P_SETTLE_OPPOSED + 1  # the settling allowance's share with the state estimator on (0: off)
 # --- rupture evidence that is not yet safe on every network (kernels.rupture; DetectorParams, opt-in) ---

@@ -199,6 +199,34 @@ def _settle_sd(cum_a: npt.NDArray[np.float64], lpv: npt.NDArray[np.float64], lpv
     return eps * m
 
 
+def _settle_lead(lpv: npt.NDArray[np.float64], lpvar: npt.NDArray[np.float64], k: int, reach: int, nsb: int,
+                 p: DetectorParams, eps: float, flows: tuple[npt.NDArray[np.float64], ...],
+                 base: tuple[float, float]) -> float:
+    """The signed settling lead (kg) at block k over `reach` blocks back (kernels.settle._settle_lead): eps of the
+    signed movement before k (the line pack's net change beyond noise, or what the net inflow matched) in the
+    boxes of `_settle_sd`."""
+    if not eps > 0.0 or reach <= 0:
+        return 0.0
+
+    def move(a: int, b: int) -> float:
+        moved = float(lpv[a] - lpv[b])
+        if p.settle_opposed:
+            m = _box_opposed(lpv, lpvar, a, b, p, flows, base)
+        else:
+            m = max(abs(moved) - p.lp_noise_k * math.sqrt(float(lpvar[a] + lpvar[b])), 0.0)
+        return m if moved >= 0.0 else -m
+
+    m = 0.0
+    wgt, hi = 1.0, 0
+    for box in range(SETTLE_BOXES):
+        lo = min((box + 1) * nsb, reach)
+        if lo > hi:
+            m += wgt * move(k - hi, k - lo)
+        hi = lo
+        wgt *= math.exp(-1.0)
+    return eps * m
+
+
 def _end_blocks(nb: int, p: DetectorParams) -> int:
     """Blocks averaged at each end of a window of nb blocks (kernels.decision._end_blocks)."""
     ne = nb // p.end_avg_div if p.end_avg_div > 0 else 1
@@ -210,9 +238,11 @@ def _window(*, i: int, nb: int, ne: int, tvals: npt.NDArray[np.float64], mb: npt
             lpvar: npt.NDArray[np.float64], cum_a: npt.NDArray[np.float64], ahead: npt.NDArray[np.float64],
             invalid_cum: npt.NDArray[np.int64],
             p: DetectorParams, base: tuple[float, float], kap: float,
-            floors: tuple[float, float, float, float, float], nsb: int, eps_settle: float) -> tuple[float, float]:
+            floors: tuple[float, float, float, float, float], nsb: int, eps_settle: float,
+            signed: bool = False) -> tuple[float, float]:
     """Imbalance after the baseline over the window of nb blocks ending at block i, each end the mean of ne
-    blocks, and its variance; (nan, inf) where the ring would not hold it or a block is invalid."""
+    blocks, and its variance; (nan, inf) where the ring would not hold it or a block is invalid. With `signed`
+    the settling allowance is the change of the signed lead between the ends (kernels.decision._window)."""
     j = i - nb
     if not (j - ne + 1 >= 0 and nb + ne - 1 < p.ring_len and invalid_cum[i] == invalid_cum[j - ne + 1]):
         return math.nan, math.inf
@@ -228,11 +258,24 @@ def _window(*, i: int, nb: int, ne: int, tvals: npt.NDArray[np.float64], mb: npt
     imb = (d_m - d_lp) / ws - (aa + gg * d_q / ws)
     tr = _transient_sd(cum_a, ahead, lpv, i, nb, p, ne) / ws
     fl = (mb, cq, cv, tvals)
-    st_end = sum(_settle_sd(cum_a, lpv, lpvar, invalid_cum, i, e, nsb, p, eps_settle, fl, base) for e, _ in ends) / ne
-    st_start = sum(_settle_sd(cum_a, lpv, lpvar, invalid_cum, i, b, nsb, p, eps_settle, fl, base)
-                   for _, b in ends) / ne
-    if st_end > 0 or st_start > 0:
-        tr = math.sqrt(tr**2 + (st_end**2 + st_start**2) / ws**2)
+    if signed:
+        # the history the two ends share: back to the newest invalid block before the oldest start block
+        reach = min(min(i + 1, p.ring_len) - nb - ne, SETTLE_BOXES * nsb)
+        old = j - ne + 1
+        r = 0
+        while r < reach and invalid_cum[old - r - 1] == invalid_cum[old]:
+            r += 1
+        if r > 0 and eps_settle > 0:
+            st = (sum(_settle_lead(lpv, lpvar, e, r, nsb, p, eps_settle, fl, base) for e, _ in ends)
+                  - sum(_settle_lead(lpv, lpvar, b, r, nsb, p, eps_settle, fl, base) for _, b in ends)) / ne
+            tr = math.sqrt(tr**2 + st**2 / ws**2)
+    else:
+        st_end = sum(_settle_sd(cum_a, lpv, lpvar, invalid_cum, i, e, nsb, p, eps_settle, fl, base)
+                     for e, _ in ends) / ne
+        st_start = sum(_settle_sd(cum_a, lpv, lpvar, invalid_cum, i, b, nsb, p, eps_settle, fl, base)
+                       for _, b in ends) / ne
+        if st_end > 0 or st_start > 0:
+            tr = math.sqrt(tr**2 + (st_end**2 + st_start**2) / ws**2)
     if tr > 0 and sig_floor > 0:
         tr = math.sqrt(tr**2 + sig_floor**2)
     var_w = kap**2 * (d_v + lp_var) / ws**2 + tr**2 + bv + vg * (d_q / ws - q_bar) ** 2 + model_var
@@ -470,12 +513,18 @@ def run_reference(
             zs = np.full(L.N_WINDOWS, np.nan)
             md = np.full(L.N_WINDOWS, np.inf)
             for wi, nb in enumerate(p.windows_blocks):
+                # the settling allowance: the shortest settle_windows, and (settle_short_windows) any window shorter
+                # than the settling time (3: every window), each end's lead or (2, 3) the signed lead's change
+                short = wi >= p.settle_windows and (p.settle_short_windows == 3
+                                                    or (p.settle_short_windows != 0 and nb < nsbs[i]))
+                settles = wi < p.settle_windows or short
                 # one block at each end or the mean of ne: the smaller stated uncertainty, as in the kernel
                 win = functools.partial(_window, i=int(i), nb=nb, tvals=tvals, mb=mb, lpv=lpv, cq=cq, cv=cv,
                                         lpvar=lpvar, cum_a=cum_a, ahead=ahead, invalid_cum=invalid_cum, p=p,
                                         base=(aa, gg), kap=kap, floors=(sig_floor, bv, vg, q_bar, model_var),
                                         nsb=int(nsbs[i]),
-                                        eps_settle=float(eps_s[i]) if wi < p.settle_windows else 0.0)
+                                        eps_settle=float(eps_s[i]) if settles else 0.0,
+                                        signed=short and p.settle_short_windows >= 2)
                 imb, var_w = win(ne=1)
                 ne = _end_blocks(nb, p)
                 if ne > 1:

@@ -62,6 +62,7 @@ from ..layout import (
     P_SETTLE_EPS,
     P_SETTLE_OPPOSED,
     P_SETTLE_REF_S,
+    P_SETTLE_SHORT,
     P_SETTLE_WINDOWS,
     P_STEP_REF,
     P_TICK_US,
@@ -82,7 +83,7 @@ from ..layout import (
 from .common import _emit, _jit, _jit_inline
 from .estimator import est_leak_response
 from .learning import _learn_step
-from .settle import _settle_sd
+from .settle import SETTLE_BOXES, _settle_lead, _settle_sd
 
 BIAS_ALLOWANCE = 2.0
 Z_CLIP = 3.5  # cap of one block's contribution to the CUSUM: one bad block must not raise an alarm alone
@@ -177,10 +178,22 @@ def _settle_end(ring, s, p, age, ne, n_blocks, settle):
 
 
 @_jit_inline
+def _lead_end(ring, s, p, ne, reach, settle):
+    """The signed settling lead (kg) of a window end that is the mean of the ne blocks ending at ring position p."""
+    nr = ring.shape[1]
+    acc = 0.0
+    for u in range(ne):
+        acc += _settle_lead(ring, s, (p - u) % nr, reach, settle)
+    return acc / ne
+
+
+@_jit_inline
 def _window(ring, s, pos, nb, ne, n_blocks, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q_bar,
-            model_var, settle, lpv_sys):
+            model_var, settle, lpv_sys, signed):
     """Imbalance (kg/s, after the baseline) over the window of nb blocks ending at ring position pos, each end
-    the mean of ne blocks, and its variance; (nan, inf) where the ring does not hold it or a block is invalid."""
+    the mean of ne blocks, and its variance; (nan, inf) where the ring does not hold it or a block is invalid.
+    The settling allowance: each end's lead independently, or with `signed` the change of the signed lead between
+    the ends (`settle._settle_lead`)."""
     nr = ring.shape[1]
     if not (n_blocks > nb + ne - 1 and nb + ne - 1 < nr):
         return np.nan, np.inf
@@ -226,10 +239,22 @@ def _window(ring, s, pos, nb, ne, n_blocks, a, g, kappa, eps, eps_scale, floor, 
     lpv /= ne * ne
     imb = (d_m - dl) / ws - (a + g * d_q / ws)
     tr = _transient_sd(ring, s, pos, nb, n_blocks, eps, eps_scale, ne, pos) / ws
-    st_end = _settle_end(ring, s, pos, 0, ne, n_blocks, settle)
-    st_start = _settle_end(ring, s, j, nb, ne, n_blocks, settle)
-    if st_end > 0.0 or st_start > 0.0:
-        tr = math.sqrt(tr * tr + (st_end * st_end + st_start * st_start) / (ws * ws))
+    # with `signed` the change of the signed lead between the ends, both over the history the oldest start block
+    # has (at most the four boxes), back to the newest invalid block before it: a history the two ends share
+    if signed:
+        reach = min(min(n_blocks, nr) - nb - ne, np.int64(SETTLE_BOXES * settle[1]))
+        old = (j - ne + 1) % nr
+        r = 0
+        while r < reach and ring[s, (old - r - 1) % nr, R_INVALID] == ring[s, old, R_INVALID]:
+            r += 1
+        if r > 0 and settle[0] > 0.0:
+            st = _lead_end(ring, s, pos, ne, r, settle) - _lead_end(ring, s, j, ne, r, settle)
+            tr = math.sqrt(tr * tr + st * st / (ws * ws))
+    else:
+        st_end = _settle_end(ring, s, pos, 0, ne, n_blocks, settle)
+        st_start = _settle_end(ring, s, j, nb, ne, n_blocks, settle)
+        if st_end > 0.0 or st_start > 0.0:
+            tr = math.sqrt(tr * tr + (st_end * st_end + st_start * st_start) / (ws * ws))
     if tr > 0.0 and floor > 0.0:
         tr = math.sqrt(tr * tr + floor * floor)
     var_w = (kappa * kappa * (d_v + lpv) / (ws * ws) + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2
@@ -270,20 +295,31 @@ def _window_tests(s, pos, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q
     # the line-pack variance over which a block counts as one-ended (learning's running mean, P_LEARN_LPV times)
     lpv_sys = params[P_LEARN_LPV] * seg_f[s, GF_LPV_EW]
     n_settle = np.int64(params[P_SETTLE_WINDOWS])
+    # a window shorter than the settling time (settle[1], blocks) cannot hold both ends after the line settled:
+    # P_SETTLE_SHORT 1 gives it the allowance as the settle_windows have it, 2 the change of the signed lead
+    # between its ends (a steady movement's lead cancels), 3 that on every window
+    short_mode = np.int64(params[P_SETTLE_SHORT])
     no_settle = (0.0, settle[1], settle[2], settle[3], settle[4], settle[5])
     for wi in range(N_WINDOWS):
         nb = np.int64(params[P_WIN0 + wi])
-        st_w = settle if wi < n_settle else no_settle
+        signed = False
+        if wi < n_settle:
+            st_w = settle
+        elif short_mode == 3 or (short_mode != 0 and nb < settle[1]):
+            st_w = settle
+            signed = short_mode >= 2
+        else:
+            st_w = no_settle
         z = np.nan
         mdlr = np.inf
         # one block at each end, or the mean of ne blocks: whichever states the smaller uncertainty (that
         # depends on which noise dominates: the line pack's at the ends, or the meters' over the window)
         imb, var_w = _window(ring, s, pos, nb, 1, seg_i[s, GI_N_BLOCKS], a, g, kappa, eps, eps_scale, floor,
-                             base_var, var_g, q_bar, model_var, st_w, lpv_sys)
+                             base_var, var_g, q_bar, model_var, st_w, lpv_sys, signed)
         ne = _end_blocks(nb, end_div, nr)
         if ne > 1:
             imb_e, var_e = _window(ring, s, pos, nb, ne, seg_i[s, GI_N_BLOCKS], a, g, kappa, eps, eps_scale,
-                                   floor, base_var, var_g, q_bar, model_var, st_w, lpv_sys)
+                                   floor, base_var, var_g, q_bar, model_var, st_w, lpv_sys, signed)
             if var_e < var_w:
                 imb, var_w = imb_e, var_e
         if var_w < np.inf:

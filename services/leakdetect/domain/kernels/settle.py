@@ -95,3 +95,41 @@ def _settle_sd(ring, s, p, age, n_blocks, settle):
     if cut and ahead > 0 and ring[s, (p + ahead) % nr, R_INVALID] == ring[s, p, R_INVALID]:
         m += _settle_move(ring, s, (p + ahead) % nr, p, settle)
     return eps * m
+
+
+@_jit_inline
+def _signed_move(ring, s, a, b, settle):
+    """The line-pack movement (kg) between the ring positions b (older) and a as `_settle_move` counts it, with the
+    sign of the line pack's net change: packing positive, unpacking negative."""
+    if settle[5] != 0.0:
+        m = _box_opposed(ring, s, a, b, settle)
+    else:
+        m = abs(ring[s, a, R_LP] - ring[s, b, R_LP]) - settle[2] * math.sqrt(ring[s, a, R_LP_VAR]
+                                                                              + ring[s, b, R_LP_VAR])
+        m = max(m, 0.0)
+    return m if ring[s, a, R_LP] - ring[s, b, R_LP] >= 0.0 else -m
+
+
+@_jit_inline
+def _settle_lead(ring, s, p, reach, settle):
+    """The quasi-steady line pack's lead (kg, signed) at the block boundary p as a first-order lag over the settling
+    time gives it: eps of the signed movement before p, weighted exp(-age / T_s) in the boxes of `_settle_sd`, over
+    `reach` blocks back from p (valid blocks: the caller checks). A window's error is the lead at its end
+    less the lead at its start, both over the same reach (so a truncated history cancels): a line moving at a
+    steady rate leads by the same amount at both ends, and only a change of rate between them (an operation's
+    start or end, a demand swing's turn) is left."""
+    eps = settle[0]
+    if not (eps > 0.0) or reach <= 0:
+        return 0.0
+    nr = ring.shape[1]
+    nsb = np.int64(settle[1])
+    m = 0.0
+    wgt = 1.0
+    hi = 0
+    for box in range(SETTLE_BOXES):
+        lo = min((box + 1) * nsb, reach)
+        if lo > hi:
+            m += wgt * _signed_move(ring, s, (p - hi) % nr, (p - lo) % nr, settle)
+        hi = lo
+        wgt *= SETTLE_BOX_DECAY
+    return eps * m

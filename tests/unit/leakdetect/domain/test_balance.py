@@ -283,3 +283,19 @@ def test_kernel_matches_the_reference_with_the_operations_settling_allowance_on_
     assert got == sorted((a.segment, a.time_us, a.test) for a in ref.alarms)
     assert len(got) == 2  # the leaks are still found: their own unpacking earns no allowance
     np.testing.assert_allclose(state.mdlr_kg_per_s(), ref.mdlr_kg_per_s, rtol=1e-9)
+
+
+@pytest.mark.parametrize("mode", [1, 2, 3])
+def test_kernel_matches_the_reference_with_the_allowance_on_windows_shorter_than_the_settling_time(balance_case, mode):
+    """settle_short_windows (issues 19/24): 1 each end's lead on every window shorter than the settling time, 2 the
+    change of the signed lead between the ends there, 3 that on every window; with all or only matched movement."""
+    cfg, readings, _ = balance_case
+    for opposed in (0, 1):
+        p = DetectorParams(settle_short_windows=mode, settle_opposed=opposed)
+        state = DetectorState.new(cfg, p)
+        events = process_batch(state, *readings)
+        ref = run_reference(*readings, cfg, p)
+        got = sorted((int(e["segment"]), int(e["time_us"]), int(e["code"]))
+                     for e in events[events["kind"] == L.EV_LEAK])
+        assert got == sorted((a.segment, a.time_us, a.test) for a in ref.alarms)
+        np.testing.assert_allclose(state.mdlr_kg_per_s(), ref.mdlr_kg_per_s, rtol=1e-9)

@@ -174,3 +174,70 @@ def test_operations_settling_parameters_refuse_what_they_cannot_mean() -> None:
     for bad_eps in (-0.1, math.inf, math.nan):
         with pytest.raises(ValueError, match="est_settle_eps"):
             DetectorParams(est_settle_eps=bad_eps).to_array()
+
+
+def _stated_mdlr_after_a_move(p: DetectorParams, nsb: int, steady: bool = False) -> np.ndarray:
+    """Every window's stated MDLR (kg/s) at the newest of 200 blocks of 30 s whose line pack moved 300 kg in the
+    last 10 blocks (a set-point move under way; `steady`: 30 kg every block, a steady ramp), the segment's
+    settling time nsb blocks (`_window_tests`)."""
+    from services.leakdetect.domain.kernels.decision import _window_tests
+
+    n, tb = 200, 30.0
+    ring = np.zeros((1, p.ring_len, L.N_R))
+    idx = np.arange(n) % p.ring_len
+    moved = np.full(n, 30.0) if steady else np.where(np.arange(n) >= n - 10, 30.0, 0.0)
+    ring[0, idx, L.R_TIME] = np.arange(n) * tb * 1e6
+    ring[0, idx, L.R_A] = np.cumsum(moved)
+    ring[0, idx, L.R_LP] = 1e5 + np.cumsum(moved)
+    ring[0, idx, L.R_M] = np.cumsum(moved)  # packed through the ends: no imbalance
+    ring[0, idx, L.R_Q] = np.arange(n) * 10.0 * tb
+    ring[0, idx, L.R_V] = np.arange(n) * 1e-4
+    ring[0, idx, L.R_LP_VAR] = 1.0
+    seg_f = np.zeros((1, L.N_GF))
+    seg_i = np.zeros((1, L.N_GI), dtype=np.int64)
+    seg_i[0, L.GI_N_BLOCKS] = n
+    settle = (p.settle_eps, float(nsb), p.lp_noise_k, 0.0, 0.0, float(p.settle_opposed))
+    _window_tests(0, (n - 1) % p.ring_len, 0.0, 0.0, 1.0, p.eps_lp, p.lp_scale_err, 0.0, 1e-8, 0.0, 10.0, 0.0,
+                  p.to_array(), seg_f, seg_i, ring, settle)
+    return seg_f[0, L.GF_MDLR0:L.GF_MDLR0 + L.N_WINDOWS].copy()
+
+
+def test_every_window_shorter_than_the_settling_time_carries_the_allowance() -> None:
+    """Issues 19/24: a window shorter than the segment's settling time cannot have both ends after the line settled,
+    so the quasi-steady profile's lead at its ends is a share of what it measures (the random layouts' leak-free
+    false alarms on 4-15-min windows of lines holding hours of flow). With `settle_short_windows` those windows
+    carry the allowance as the 1-min window does; windows as long as the settling time or longer do not."""
+    p = DetectorParams(settle_short_windows=1)
+    off = DetectorParams()
+    assert off.settle_short_windows == 0 and off.settle_windows == 1  # opt-in: it hid leaks (the design note)
+    long_ts, short_ts = 40, 5  # 20 min (the cap) and 2.5 min, in 30-s blocks
+    with_long, without = _stated_mdlr_after_a_move(p, long_ts), _stated_mdlr_after_a_move(off, long_ts)
+    shorter = np.array(p.windows_blocks) < long_ts
+    assert shorter.tolist() == [True, True, True, True, True, False]
+    assert with_long[0] == without[0]  # the 1-min window carries it either way (settle_windows)
+    assert np.all(with_long[1:5] > 1.5 * without[1:5])  # the move's lead dominates the short windows
+    assert np.all(with_long[~shorter] == without[~shorter])
+    # a short settling time: only the 1-min window (settle_windows) and the 2-min one (shorter than 2.5 min)
+    with_short = _stated_mdlr_after_a_move(p, short_ts)
+    off_short = _stated_mdlr_after_a_move(off, short_ts)
+    assert with_short[1] > off_short[1]
+    assert np.all(with_short[2:] == off_short[2:])
+    with pytest.raises(ValueError, match="settle_short_windows"):
+        DetectorParams(settle_short_windows=4).to_array()
+
+
+def test_the_signed_lead_cancels_on_a_steady_ramp_and_counts_a_change_of_rate() -> None:
+    """settle_short_windows 2: the window's allowance is the change of the signed lead between its ends (a first-
+    order lag's lead is the rate times the lag: equal at both ends of a steady ramp). A move that starts inside
+    the window counts; a steady ramp over the whole history adds nothing, where each end's lead counted alone
+    (1) widens the short windows by far."""
+    signed, alone, off = (DetectorParams(settle_short_windows=m) for m in (2, 1, 0))
+    nsb = 40
+    ramp_off = _stated_mdlr_after_a_move(off, nsb, steady=True)
+    assert np.allclose(_stated_mdlr_after_a_move(signed, nsb, steady=True)[1:], ramp_off[1:], rtol=1e-9)
+    assert np.all(_stated_mdlr_after_a_move(alone, nsb, steady=True)[1:5] > 5.0 * ramp_off[1:5])
+    move_signed, move_off = _stated_mdlr_after_a_move(signed, nsb), _stated_mdlr_after_a_move(off, nsb)
+    assert np.all(move_signed[1:5] > 1.5 * move_off[1:5])
+    assert move_signed[5] == move_off[5]  # the hour is as long as the settling time or longer: mode 2 leaves it
+    every = _stated_mdlr_after_a_move(DetectorParams(settle_short_windows=3), nsb)
+    assert every[5] > move_off[5]  # mode 3: every window
