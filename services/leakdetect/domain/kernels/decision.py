@@ -307,7 +307,7 @@ def _window_tests(s, pos, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q
             st_w = settle
         elif short_mode == 3 or (short_mode != 0 and nb < settle[1]):
             st_w = settle
-            signed = short_mode >= 2
+            signed = bool(short_mode >= 2)
         else:
             st_w = no_settle
         z = np.nan
