@@ -37,7 +37,8 @@ Writes reports/detection.json and reports/detection_*.png (beside --out). Option
 each suite, for smoke tests), --suites (demo, speed, location, rupture, leak_free, transients, transient_leaks,
 transient_free, relearn, mdlr_week; `layouts` for the four issue-19 random-layout ones, `issue24` for the four
 above; default all: a subset updates its own figures in the existing report), --workers N (default 2),
---param NAME=VALUE (a DetectorParams override for the issue-24 suites, e.g. line_pack_estimator=1), --replot.
+--param NAME=VALUE (a DetectorParams override for every simulated suite, e.g. line_pack_estimator=1; recorded as
+`detector_param_overrides`, and per suite in `suites_run`), --replot.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import detector_params
 from benchmarks.operations import demand_values as _demand_values
 from benchmarks.operations import with_step as _with_step
 from benchmarks.simulator_validation import gz2019_max_rel_error_pct
@@ -221,7 +223,7 @@ def _detect(result: Any, sc: dict[str, Any], pressure_scan_s: float | None, end_
         insts = tuple(dataclasses.replace(i, scan_period_s=pressure_scan_s) if i.kind == "pressure" else i
                       for i in insts)
     rd = scada_readings(result, insts, seed=sc["seed"] + (7 if pressure_scan_s else 0))
-    pipeline = Pipeline.from_network(net, [sid])
+    pipeline = Pipeline.from_network(net, [sid], params=detector_params.for_scenario(sc))
     if pressure_scan_s is not None:  # the transmitters scan slower than the network file says
         for _tag, role in pipeline.detector_roles(sid).items():
             if role in (L.ROLE_PRESSURE_UP, L.ROLE_PRESSURE_DOWN):
@@ -1331,6 +1333,25 @@ def _subset(text: str) -> tuple[int, int]:
     return a, b
 
 
+def build_scenarios(suites: list[str] | set[str], quick: bool, overrides: dict[str, Any] | None = None,
+                    transient_subset: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+    """Every simulated suite's scenarios, each carrying the command line's DetectorParams overrides
+    (`benchmarks.detector_params`: the one way they reach every suite's detector)."""
+    from benchmarks import layout_suites, meter_suites, transient_suites
+
+    scen: list[dict[str, Any]] = []
+    if DEMO_SUITE in suites:
+        if quick:
+            scen += leak_scenarios(2) + rupture_scenarios(2) + leak_free_scenarios(2, 3.0)
+        else:
+            scen += leak_scenarios(30) + rupture_scenarios(12) + leak_free_scenarios(32, 24.0)
+    scen += layout_suites.scenarios({s for s in suites if s in layout_suites.SUITES}, quick)
+    scen += transient_suites.scenarios({s for s in suites if s in transient_suites.SUITES}, quick, transient_subset)
+    scen += meter_suites.scenarios({s for s in suites if s in meter_suites.SUITES}, quick)
+    detector_params.attach(scen, overrides or {})
+    return scen
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a small version of each suite (smoke test)")
@@ -1342,8 +1363,9 @@ def main(argv: list[str] | None = None) -> int:
                          "report (suites_run says when each ran)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=str(REPORTS / "detection.json"))
-    ap.add_argument("--param", action="append", default=[], type=_param, metavar="NAME=VALUE",
-                    help="a DetectorParams override for the issue-24 suites (repeatable), e.g. line_pack_estimator=1")
+    ap.add_argument("--param", action="append", default=[], type=detector_params.parse,
+                    metavar="NAME=VALUE", help="a DetectorParams override for every simulated suite (repeatable), "
+                                               "e.g. line_pack_estimator=1")
     ap.add_argument("--replot", action="store_true", help="only redraw the figures from an existing report")
     ap.add_argument("--transient-subset", type=_subset, default=None, metavar="LEAK_LAYOUTS,FREE_RUNS",
                     help="issue 24's suites in part (a short run): the 1 %% leaks of transient_leaks' first "
@@ -1383,18 +1405,11 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     load_start = os.getloadavg()[0]
     code_version = _code_version()  # the workers load the code now
-    scen: list[dict[str, Any]] = []
-    if DEMO_SUITE in suites:
-        if args.quick:
-            scen += leak_scenarios(2) + rupture_scenarios(2) + leak_free_scenarios(2, 3.0)
-        else:
-            scen += leak_scenarios(30) + rupture_scenarios(12) + leak_free_scenarios(32, 24.0)
+    overrides = dict(args.param)
+    scen = build_scenarios(suites, args.quick, overrides, args.transient_subset)
     layout_names = {s for s in suites if s in layout_suites.SUITES}
-    scen += layout_suites.scenarios(layout_names, args.quick)
     transient_names = {s for s in suites if s in transient_suites.SUITES}
-    scen += transient_suites.scenarios(transient_names, args.quick, dict(args.param), args.transient_subset)
     meter_names = {s for s in suites if s in meter_suites.SUITES}
-    scen += meter_suites.scenarios(meter_names, args.quick)
     ran = _run_pool(scen, args.workers) if scen else []
     t_suite = time.perf_counter() - t_start
     results = [r for r in ran if "error" not in r]
@@ -1433,7 +1448,6 @@ def main(argv: list[str] | None = None) -> int:
         report["detector_capabilities"] = caps
         # issue 24: say whether the figures had re-learning, never pass a learned-once baseline off as re-learned
         report["relearn"] = ("available" if caps["relearn_every_s"] or caps["learn_now"] else "unavailable")
-        report["detector_param_overrides"] = dict(args.param)
         report["transient_subset"] = (None if args.transient_subset is None else
                                       {"leak_layouts_1pct": args.transient_subset[0],
                                        "free_runs": args.transient_subset[1]})
@@ -1478,8 +1492,9 @@ def main(argv: list[str] | None = None) -> int:
         by_suite_s[SPEED_SUITE] = by_suite_cpu[SPEED_SUITE] = speed_s  # in this process, one core
     for name in suites:
         runs[name] = {"quick": args.quick, "utc": utc, "worker_seconds": by_suite_s.get(name),
-                      "cpu_seconds": by_suite_cpu.get(name)}
+                      "cpu_seconds": by_suite_cpu.get(name), "detector_param_overrides": overrides}
     report["suites_run"] = runs
+    report["detector_param_overrides"] = overrides  # this run's; a subset's earlier suites: their suites_run entry
     report["run_seconds"] = t_all
     report["code_version"] = code_version
     report["load_average_1min_at_start_end"] = [load_start, os.getloadavg()[0]]  # shared machine: how quiet
@@ -1495,23 +1510,6 @@ def main(argv: list[str] | None = None) -> int:
                             "meter_scenarios")}
     print(json.dumps(summary, indent=2, default=float))
     return 0
-
-
-def _param(text: str) -> tuple[str, Any]:
-    """`--param NAME=VALUE`: a DetectorParams field and a number (int if it reads as one)."""
-    from services.leakdetect.domain.config import DetectorParams
-
-    name, sep, value = text.partition("=")
-    fields = {f.name for f in dataclasses.fields(DetectorParams)}
-    if not sep or name.strip() not in fields:
-        raise argparse.ArgumentTypeError(f"--param wants NAME=VALUE with NAME a DetectorParams field, got {text!r}")
-    try:
-        number: Any = int(value) if value.strip().lstrip("-").isdigit() else float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--param {name}: {value!r} is not a number") from None
-    if isinstance(number, float) and not math.isfinite(number):
-        raise argparse.ArgumentTypeError(f"--param {name}: {value!r} is not finite")
-    return name.strip(), number
 
 
 def _code_version() -> dict[str, Any]:

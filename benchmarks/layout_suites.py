@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import detector_params
 from benchmarks.layouts import (
     OFFTAKE,
     SEGMENT_ID,
@@ -201,16 +202,17 @@ def _method(methods: tuple[str, ...]) -> str | None:
     return None
 
 
-def _detect(layout: Layout, readings: Any, midline: bool, end_s: float, t0_s: float, chunk_s: float
-            ) -> dict[str, Any]:
-    """Feed one pipeline (this variant's network) the readings of its own tags, in chunks; returns the final
+def _detect(layout: Layout, readings: Any, midline: bool, end_s: float, t0_s: float, chunk_s: float,
+            params: Any = None) -> dict[str, Any]:
+    """Feed one pipeline (this variant's network; `params`: DetectorParams, None the defaults) the readings of its
+    own tags, in chunks; returns the final
     version of every alarm, the first version of each that carried a position (and when), the located fronts
     (named events) and when the baseline was learned."""
     from services.leakdetect.domain import Pipeline
     from services.leakdetect.domain import events as E
 
     net = layout.network(midline=midline)
-    pipeline = Pipeline.from_network(net, [SEGMENT_ID])
+    pipeline = Pipeline.from_network(net, [SEGMENT_ID], params=params)
     known = np.array([t in net.tags for t in readings.tag_ids])
     sel = known[readings.tag_index]
     names = np.array(readings.tag_ids)[readings.tag_index[sel]]
@@ -277,6 +279,7 @@ def run_one(sc: dict[str, Any]) -> dict[str, Any]:
     from services.gasflow import LeakSpec
 
     learn_s, after_s, ramp_s = _constants()
+    params = detector_params.for_scenario(sc)
     layout = draw_layout(LAYOUT_SEED, sc["layout"])
     out: dict[str, Any] = {k: sc[k] for k in ("suite", "kind", "id", "layout")}
     out.update(layout_id=layout.layout_id, regulated=layout.regulated, length_m=layout.length_m,
@@ -293,7 +296,7 @@ def run_one(sc: dict[str, Any]) -> dict[str, Any]:
         onset = t0 + sc["onset_s"]
         out.update(pct=sc["pct"], onset_kind=sc["onset_kind"], position_m=x)
         for variant in VARIANTS:
-            d = _detect(layout, rd, variant == "midline", duration, t0, LOCATION_CHUNK_S)
+            d = _detect(layout, rd, variant == "midline", duration, t0, LOCATION_CHUNK_S, params)
             after = [a for a in d["alarms"] if a.decided_unix_s >= onset and a.kind != "methane"]
             r: dict[str, Any] = {
                 "false_alarms_before_onset": sum(1 for a in d["alarms"] if a.decided_unix_s < onset),
@@ -335,7 +338,7 @@ def run_one(sc: dict[str, Any]) -> dict[str, Any]:
         for variant in VARIANTS:
             midline = variant == "midline"
             arrival = wave_arrival_s(x, layout.meter_positions_m(midline), xs, cs)
-            d = _detect(layout, rd, midline, duration, t0, LOCATION_CHUNK_S)
+            d = _detect(layout, rd, midline, duration, t0, LOCATION_CHUNK_S, params)
             after = [a for a in d["alarms"] if a.decided_unix_s >= onset and a.kind != "methane"]
             rup = [t for t in d["ruptures"] if t >= onset]
             fronts = [f for f in d["npw"] if abs(f[0] - onset) <= NPW_JOIN_S]
@@ -358,7 +361,7 @@ def run_one(sc: dict[str, Any]) -> dict[str, Any]:
             out["setpoint_moves"] = len(drawn["setpoint_moves"])
             out["demand_moves"] = len(drawn["demand_moves"])
         for variant in VARIANTS:
-            d = _detect(layout, rd, variant == "midline", duration, t0, LEAK_FREE_CHUNK_S)
+            d = _detect(layout, rd, variant == "midline", duration, t0, LEAK_FREE_CHUNK_S, params)
             learned = d["learned_s"] if d["learned_s"] is not None else t0 + learn_s
             alarms = [a for a in d["alarms"] if a.kind != "methane"]
             out[variant] = {

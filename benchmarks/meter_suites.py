@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import detector_params
 from benchmarks.layouts import OFFTAKE, SEGMENT_ID, SUPPLY, Layout, draw_layout
 
 LAYOUT_SEED = 2026_19  # the detection benchmark's random layouts
@@ -111,12 +112,12 @@ def _inject(layout: Layout, rd: Any, tag: str, mode: str, t_fault_us: int, rng: 
     return v
 
 
-def _detect(net: Any, rd: Any, values: np.ndarray, t0_s: float, end_s: float, rename: dict[str, str] | None = None
-            ) -> dict[str, Any]:
+def _detect(net: Any, rd: Any, values: np.ndarray, t0_s: float, end_s: float, rename: dict[str, str] | None = None,
+            params: Any = None) -> dict[str, Any]:
     from services.leakdetect.domain import Pipeline
     from services.leakdetect.domain import events as E
 
-    pipeline = Pipeline.from_network(net, [SEGMENT_ID])
+    pipeline = Pipeline.from_network(net, [SEGMENT_ID], params=params)
     names = np.array(rd.tag_ids, dtype=object)
     if rename:
         names = np.array([rename.get(t, t if t not in rename.values() else "") for t in names], dtype=object)
@@ -135,7 +136,8 @@ def _detect(net: Any, rd: Any, values: np.ndarray, t0_s: float, end_s: float, re
     return {"alarms": pipeline.alarms, "health": health}
 
 
-def run_layout(i: int) -> dict[str, Any]:
+def run_layout(i: int, params: Any = None) -> dict[str, Any]:
+    """One layout's four runs; `params`: the detectors' DetectorParams (None: the defaults)."""
     from services.gasflow import LeakSpec
 
     layout = draw_layout(LAYOUT_SEED, i)
@@ -162,7 +164,7 @@ def run_layout(i: int) -> dict[str, Any]:
         "midline_flow": (_network(layout, 1, True, True), rd.value_si, None),
     }
     for variant, (net, values, rename) in runs.items():
-        d = _detect(net, rd, values, t0, duration, rename)
+        d = _detect(net, rd, values, t0, duration, rename, params)
         before = [a for a in d["alarms"] if a.decided_unix_s < onset and a.kind != "methane"]
         after = [a for a in d["alarms"] if a.decided_unix_s >= onset and a.kind != "methane"]
         r: dict[str, Any] = {"false_alarms": len(before),
@@ -213,7 +215,7 @@ def cost_s(sc: dict[str, Any]) -> float:
 def run_one(sc: dict[str, Any]) -> dict[str, Any]:
     """One scenario of a meter suite in a worker of `benchmarks.detection`."""
     return {**{k: sc[k] for k in ("suite", "kind", "id") if k in sc}, "layout_index": sc["layout"],
-            **run_layout(int(sc["layout"]))}
+            **run_layout(int(sc["layout"]), detector_params.for_scenario(sc))}
 
 
 def score_suites(results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import detector_params
 from benchmarks.layouts import OFFTAKE, SEGMENT_ID, SUPPLY, Layout, draw_layout
 
 SUITES = ("transient_leaks", "transient_free", "relearn", "mdlr_week")
@@ -147,7 +148,7 @@ def _layout_indices(n: int, quick: bool) -> list[int]:
 
 
 # ---------------------------------------------------------------------------------------------- scenarios
-def scenarios(suites: set[str] | frozenset[str], quick: bool, params: dict[str, Any] | None = None,
+def scenarios(suites: set[str] | frozenset[str], quick: bool,
               subset: tuple[int, int] | None = None) -> list[dict[str, Any]]:
     """The suites' scenarios (plain dicts for the worker processes), fixed by the seed. subset (leak layouts,
     leak-free runs): a reproducible part of the full suites for a short run: transient_leaks' 1 % leaks on its
@@ -210,8 +211,6 @@ def scenarios(suites: set[str] | frozenset[str], quick: bool, params: dict[str, 
                or sc["suite"] not in ("transient_leaks", "transient_free")]
     for i, sc in enumerate(out):
         sc["id"] = i
-        if params:
-            sc["params"] = dict(params)
     return out
 
 
@@ -340,7 +339,7 @@ def run_one(sc: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {k: sc[k] for k in ("suite", "kind", "id", "layout")}
     out.update(layout_id=layout.layout_id, regulated=layout.regulated, length_km=layout.length_km,
                nominal_flow_kg_per_s=layout.nominal_flow_kg_per_s)
-    overrides = sc.get("params") or {}
+    overrides = detector_params.overrides_of(sc)  # the command line's --param (benchmarks.detection)
     if sc["suite"] == "transient_leaks":
         out.update(_run_transient_leak(layout, sc, overrides))
     elif sc["suite"] == "transient_free":

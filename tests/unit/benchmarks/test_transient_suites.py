@@ -220,17 +220,6 @@ def test_a_simulated_leak_is_what_the_scenario_says_and_scores_as_such() -> None
     assert r["rate_error_pct_at_raise"] == pytest.approx(0.0, abs=1e-2) and r["ttd_s"] == pytest.approx(90.0)
 
 
-@pytest.mark.parametrize("bad", ["nope=1", "z_window", "z_window=abc", "z_window=nan"])
-def test_param_refuses_garbage(bad: str) -> None:
-    with pytest.raises(argparse.ArgumentTypeError, match="--param"):
-        detection._param(bad)
-
-
-def test_param_reads_numbers() -> None:
-    assert detection._param("persist_blocks=3") == ("persist_blocks", 3)
-    assert detection._param("z_window=4.5") == ("z_window", 4.5)
-
-
 def test_the_command_line_names_an_unknown_suite(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         detection.main(["--suites", "transient_leaks,bogus", "--quick"])
