@@ -297,6 +297,23 @@ def _of(events: list[Any], kind: Any, after_us: int | None = None, before_us: in
             and (before_us is None or e.time_us < before_us)]
 
 
+def false_alarm_rows(events: list[Any], t0_us: int) -> list[dict[str, Any]]:
+    """Each alarm of a leak-free day, for replaying it: method, seconds since the day's start, and what fired (the
+    balance's test index, the rupture's meter role and evidence)."""
+    from services.leakdetect.domain import events as E
+
+    rows: list[dict[str, Any]] = []
+    for e in events:
+        if isinstance(e, E.LeakRaised):
+            rows.append({"method": "mass_balance", "t_s": (e.time_us - t0_us) / 1e6, "test": e.test})
+        elif isinstance(e, E.PressureWaveLeak):
+            rows.append({"method": "pressure_wave", "t_s": (e.time_us - t0_us) / 1e6, "position_m": e.position_m})
+        elif isinstance(e, E.Rupture):
+            rows.append({"method": "rupture", "t_s": (e.time_us - t0_us) / 1e6, "role": e.role,
+                         "evidence": e.evidence})
+    return rows
+
+
 def run_one(sc: dict[str, Any]) -> dict[str, Any]:
     from services.gasflow import LeakSpec
     from services.leakdetect.domain import events as E
@@ -374,6 +391,7 @@ def run_one(sc: dict[str, Any]) -> dict[str, Any]:
             npw_leak_alarms=len(_of(ev, E.PressureWaveLeak)),
             npw_boundary_events=len(_of(ev, E.PressureWaveOperation)),
             rupture_alarms=len(_of(ev, E.Rupture)),
+            false_alarm_list=false_alarm_rows(ev, extra["t0_us"]),
             suspensions=len(_of(ev, E.BalanceSuspended)),
             health_events=len(_of(ev, E.SensorHealthChanged)),
             readings=extra["n_readings"],
@@ -968,6 +986,9 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
         "leak_free_segment_days": days,
         "false_alarms_per_segment_day": (fa_bal + fa_npw + fa_rup) / days if days else None,
         "false_alarms_by_method": {"mass_balance": fa_bal, "pressure_wave": fa_npw, "rupture": fa_rup},
+        # where each one is, to replay it (scenario id = the leak-free day, t_s since its start)
+        "false_alarm_list": [{"scenario": r["id"], "segment": r["segment"], **a}
+                             for r in free for a in r.get("false_alarm_list", [])],
         "rupture_alarms_on_leaks_up_to_5pct": leak_rupture_fa,
         "leak_free_balance_suspensions": sum(r["suspensions"] for r in free),
         "leak_free_stated_mdlr_15min_pct_median": _pct([r["stated_mdlr_15min_pct"] for r in free], 50),
