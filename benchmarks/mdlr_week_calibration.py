@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import detector_params
 from benchmarks import transient_suites as T
 
 Q_BANDS = ((0.0, 0.6), (0.6, 0.85), (0.85, math.inf))  # throughput over nominal
@@ -149,24 +150,45 @@ def summary(run: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _layout_list(text: str) -> list[int]:
+    """--layouts: indices of the suite's own week layouts, refused before anything is simulated."""
+    known = sorted({s["layout"] for s in T.scenarios({"mdlr_week"}, quick=False)})
+    try:
+        layouts = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"wants comma-separated integers, got {text!r}") from None
+    unknown = [li for li in layouts if li not in known]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"{unknown} not among the mdlr_week suite's layouts {known}")
+    return layouts
+
+
+def _days(text: str) -> float:
+    try:
+        days = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"wants a number of days, got {text!r}") from None
+    if not (0.0 < days <= 30.0):
+        raise argparse.ArgumentTypeError(f"must be in (0, 30], got {text!r}")
+    return days
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.mdlr_week_calibration", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--layouts", default="0,1,2,3,4,5", help="the suite's layout indices, comma-separated")
-    ap.add_argument("--days", type=float, default=None, help="shorter than the suite's week")
-    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+    ap.add_argument("--layouts", type=_layout_list, default="0,1,2,3,4,5",
+                    help="the suite's layout indices, comma-separated")
+    ap.add_argument("--days", type=_days, default=None, help="shorter than the suite's week")
+    ap.add_argument("--param", action="append", type=detector_params.parse, default=[], metavar="NAME=VALUE",
                     help="a DetectorParams override (repeatable)")
     ap.add_argument("--cache", type=Path, default=None, help="a directory to keep the simulations in")
     ap.add_argument("--out", type=Path, required=True, help="the samples and summaries, JSON")
     args = ap.parse_args(argv)
-    overrides: dict[str, Any] = {}
-    for kv in args.param:
-        name, value = kv.split("=", 1)
-        overrides[name] = int(value) if value.lstrip("-").isdigit() else float(value)
+    overrides: dict[str, Any] = dict(args.param)
     if args.cache is not None:
         args.cache.mkdir(parents=True, exist_ok=True)
     report = []
-    for li in (int(x) for x in args.layouts.split(",")):
+    for li in args.layouts:
         run = run_layout(li, args.days, overrides, args.cache)
         s = summary(run)
         report.append({"summary": s, "run": run})

@@ -4,11 +4,12 @@ the calibration of z by throughput band, on made-up samples whose answers are kn
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from benchmarks.mdlr_week_calibration import summary
+from benchmarks.mdlr_week_calibration import main, summary
 
 NOM = 10.0  # kg/s
 Z = 5.0
@@ -57,3 +58,17 @@ def test_z_is_calibrated_by_throughput_band_and_latched_samples_are_left_out() -
     assert bands[(0.6, 0.85)]["z_sd"][0] == pytest.approx(1.0, abs=0.1)
     assert bands[(0.85, math.inf)]["z_sd"][0] == pytest.approx(2.0, abs=0.2)
     assert bands[(0.85, math.inf)]["beyond_3"][0] > 0.1
+
+
+@pytest.mark.parametrize("argv", [
+    ["--layouts", "abc"], ["--layouts", "99"], ["--layouts", "1,"], ["--days", "0"], ["--days", "many"],
+    ["--param", "nope=1"], ["--param", "z_window=abc"], [],
+])
+def test_the_cli_refuses_garbage_before_simulating_anything(argv: list[str], tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cal.json"
+    with pytest.raises(SystemExit) as exc:
+        main(argv + (["--out", str(out)] if argv else []))
+    assert exc.value.code == 2  # argparse's usage error, with the reason on stderr
+    assert "error:" in capsys.readouterr().err
+    assert not out.exists()
