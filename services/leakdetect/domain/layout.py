@@ -381,7 +381,11 @@ GF_NPW_DONE_T = GF_NPW_SIG_M0 + N_PMID
 GF_LPA_D = GF_NPW_DONE_T + 1
 GF_LPA_PHI = GF_LPA_D + 1
 GF_LPA_OK = GF_LPA_PHI + 1
-N_GF = GF_LPA_OK + 1
+# the last time the inflow stood off its 1-min average by an operation's size either way (kernels/rupture.py
+# `_rupture_flow`), us as float, 0 = never: an outflow dip within the line's acoustic settling time after it is
+# the line settling, not a break's front (`_outflow_dip`)
+GF_RUP_IN_MOVED = GF_LPA_OK + 1
+N_GF = GF_RUP_IN_MOVED + 1
 
 # --- per-segment state: ints ----------------------------------------------------------------------------------
 GI_TICK = 0  # index of the open tick (time_us // tick_us); -1 before the first reading

@@ -99,7 +99,8 @@ class FlowMeter(Instrument):
     jump_base: float = 0.0  # the slow average when the rise began: the rise is measured from it
     quiet_at: float = 0.0  # when the flow was last within half the arming level of its slow average, us
     p_before: float = 0.0  # downstream: the outlet pressure's 1-s average when the flow was last near its average
-    cross_rise: float = 0.0  # upstream: the rise in the scan where the jump first passed the threshold
+    cross_rise: float = 0.0  # upstream: the rise in the scan where the jump first passed the threshold (-1: gradual)
+    trend_before: float = 0.0  # downstream: the line's falling trend when the flow was last near, Pa/s
     in_open_tick: bool = False  # an accepted reading in the open tick / in the tick after it
     in_next_tick: bool = False
     has_tick_mean: bool = False
@@ -189,6 +190,7 @@ class PressureReference:
         self.mid_x = [float(g[L.GC_PMID_X0 + j]) for j in range(L.N_PMID)]  # mid-line meters, fraction of length
         self.done_until = 0.0  # fronts until then are a paired wave's later arrivals (with mid-line meters), us
         self.rupture_until = 0  # no second rupture before this time, us
+        self.inflow_moved_at = 0.0  # the inflow last off its 1-min average by an operation's size, either way, us
         self.operation_at = {0: 0.0, 1: 0.0}  # last operation seen at an end (0 upstream, 1 downstream), us; 0 never
 
     # --- the segment's clock: flow meters' tick means and staleness -------------------------------------------
@@ -483,6 +485,15 @@ class PressureReference:
         """How long after an operation at one end the other end may see its wave."""
         return (1.0 + self.p.npw_pair_tol) * self.length / self.c + self.p.npw_confirm_s + 2.0
 
+    def _inlet_settling(self, t: int) -> bool:
+        """The inflow stood off its 1-min average by an operation's size (either way) within the line's acoustic
+        settling time (`settle_wave_factor` L / c, at least the travel time, at most `settle_max_s`)."""
+        if self.inflow_moved_at <= 0.0:
+            return False
+        settle_s = self.p.settle_wave_factor * self.length / self.c if self.c > 0.0 else 0.0
+        settle_s = min(max(settle_s, self._travel_s()), self.p.settle_max_s)
+        return (t - self.inflow_moved_at) * 1e-6 <= settle_s
+
     def _from_other_end(self, upstream: bool, t: int) -> bool:
         mark = self.operation_at[1 if upstream else 0]
         return mark > 0.0 and (t - mark) * 1e-6 <= self._travel_s()
@@ -595,6 +606,29 @@ class PressureReference:
         joukowsky = 0.5 * self.c * jump / self.area if self.area > 0 else 3.0 * sd
         return abs(x.fast - x.p_min) > max(sd, min(3.0 * sd, joukowsky))
 
+    def _far_side_saw_break(self, t: int) -> bool:
+        """A break's wave seen at a transmitter other than the held inlet's: its 1-s average below its 10-s
+        collapse reference, beyond a falling trend's trail, by more than 4 s.d. of the 1-s average (measured
+        noise); at the outlet with the outflow not risen (an offtake drawing more). Not while an operation at the
+        outlet explains a wave at the inlet."""
+        if self._from_other_end(True, t):
+            return False
+        for role, x in sorted(self.pressures.items()):
+            if role == L.ROLE_PRESSURE_UP or x.health != HEALTH_OK:
+                continue
+            w = x.w_fast
+            sd_fast = math.sqrt(x.noise_var * w / (2.0 - w)) if 0.0 < w < 1.0 else 0.0
+            if sd_fast <= 0.0 or x.reference - x.fast - self._trail_of(x) <= 4.0 * sd_fast:
+                continue
+            if role == L.ROLE_PRESSURE_DOWN:
+                m = self.flows.get(L.ROLE_FLOW_OUT)
+                if m is not None and not math.isnan(m.slow):
+                    tol = max(4.0 * math.sqrt(m.variance(m.slow)), OPERATION_TOL_FRAC * self.nominal_flow)
+                    if m.raw - m.slow > tol:
+                        continue
+            return True
+        return False
+
     def _outflow_dip(self, m: FlowMeter, t: int, dip: float, sd: float, prev_t: int, out: list[PressureEvent]
                      ) -> None:
         """The downstream end: a sharp dip of the outflow (a break's front from inside) armed within
@@ -609,6 +643,13 @@ class PressureReference:
         if near:
             m.quiet_at = float(t)
             m.p_before = x.fast if x is not None else 0.0
+            # the line's falling trend then, Pa/s (the steeper end's): the fall is counted beyond it (a set-point
+            # ramp-down upstream lowers the whole line; a far break reaches the outlet before the inlet)
+            m.trend_before = 0.0
+            for end in (L.ROLE_PRESSURE_UP, L.ROLE_PRESSURE_DOWN):
+                o = self.pressures.get(end)
+                if p.rupture_tau_s > 0.0 and o is not None and o.health == HEALTH_OK:
+                    m.trend_before = max(m.trend_before, self._trail_of(o) / p.rupture_tau_s)
         if m.jump_n < 0:
             if near:
                 m.jump_n = 0
@@ -626,7 +667,7 @@ class PressureReference:
             return
         if x is None or x.health != HEALTH_OK:
             return
-        fall = m.p_before - x.fast
+        fall = m.p_before - x.fast - m.trend_before * (t - m.quiet_at) * 1e-6
         sd_diff = math.sqrt(2.0 * x.noise_var * x.w_fast / (2.0 - x.w_fast))
         front = p.rupture_frac * m.p_before
         if self.area > 0:
@@ -635,7 +676,7 @@ class PressureReference:
         if fall <= max(front, 4.0 * sd_diff, joukowsky, p.npw_min_drop_pa):
             return
         m.jump_n = -1
-        if self._from_other_end(False, t):
+        if self._from_other_end(False, t) or self._inlet_settling(t):
             return
         if t >= self.rupture_until:
             self.rupture_until = t + int(p.rupture_refractory_s * 1e6)
@@ -651,6 +692,8 @@ class PressureReference:
         sd = math.sqrt(m.variance(m.slow))
         d = v - m.slow
         tol = max(4.0 * sd, OPERATION_TOL_FRAC * self.nominal_flow)
+        if upstream and abs(d) > tol:
+            self.inflow_moved_at = float(t)
         if upstream and d < -tol:
             self.operation_at[0] = float(t)
         elif not upstream and d > tol:
@@ -672,7 +715,7 @@ class PressureReference:
         if m.jump_t0 > 0.0:
             jump = v - m.jump_base
             if jump <= arm or (m.jump_n == 0 and (t - m.quiet_at) * 1e-6 > RUPTURE_FRONT_S) or (
-                    (t - m.jump_t0) * 1e-6 > RUPTURE_MAX_WAIT_S):
+                    (t - m.jump_t0) * 1e-6 > max(RUPTURE_MAX_WAIT_S, self._travel_s())):
                 m.jump_t0 = 0.0
                 m.jump_n = 0
                 return
@@ -687,19 +730,35 @@ class PressureReference:
             jump = d
         if jump <= thr:
             return
-        if not p.rupture_spread_front and m.jump_n == 0 and v - prev_v < 0.5 * jump:
-            m.jump_n = -1  # without the spread-front evidence a jump must be sharp where it passes the threshold
-            return
         if m.jump_n == 0:
-            m.cross_rise = v - prev_v
+            if v - prev_v < 0.5 * jump:
+                # a jump must be sharp where it passes the threshold; with the spread-front evidence a gradual one
+                # (marked by a negative cross_rise) wants the far side to have seen the break
+                if not p.rupture_spread_front:
+                    m.jump_n = -1
+                    return
+                m.cross_rise = -1.0
+            else:
+                m.cross_rise = v - prev_v
         m.jump_n += 1
         t0 = int(m.jump_t0)
         held_s = (t - t0) * 1e-6
         if m.jump_n < 2 or held_s < max(p.rupture_confirm_s, p.npw_confirm_s):
             return
+        if m.cross_rise < 0.0 or v - prev_v >= 0.5 * m.cross_rise:
+            # gradual, or still climbing as when it passed the threshold (a ramp adds as much every scan): no
+            # rupture without the spread-front evidence; with it, once another transmitter has seen the break
+            if not p.rupture_spread_front:
+                m.jump_n = -1
+                return
+            if self._held_end_moved(jump, t):
+                m.jump_n = -1  # the inlet's own operation (a lowered set-point's inflow climbing back)
+                return
+            if not self._far_side_saw_break(t):
+                if held_s > self._travel_s():
+                    m.jump_n = -1
+                return
         m.jump_n = -1
-        if not p.rupture_spread_front and v - prev_v >= 0.5 * m.cross_rise:
-            return  # ... and no longer climbing as when it passed the threshold: a ramp adds as much every scan
         x = self.pressures.get(L.ROLE_PRESSURE_UP)
         if x is None or x.health != HEALTH_OK:
             return  # the pressure is not seen held: the jump could be a raised set-point

@@ -54,6 +54,7 @@ from ..layout import (
     GC_NOMINAL_FLOW,
     GC_WAVE_SPEED,
     GF_RUP_OP_DN,
+    GF_RUP_IN_MOVED,
     GF_RUP_OP_UP,
     GI_RUPTURE_UNTIL,
     HEALTH_OK,
@@ -67,8 +68,10 @@ from ..layout import (
     P_RUP_MIN_FLOW,
     P_RUP_OUTFLOW_DIP,
     P_RUP_REFRACT_S,
+    P_RUP_TAU,
     P_RUP_SPREAD,
     P_SETTLE_MAX_S,
+    P_SETTLE_WAVE,
     ROLE_FLOW_IN,
     ROLE_FLOW_OUT,
     ROLE_PRESSURE_DOWN,
@@ -119,6 +122,22 @@ def _travel_us(s, params, seg_cfg):
     """How long after an operation at one end the other end may see its wave, us."""
     return ((1.0 + params[P_NPW_PAIR_TOL]) * seg_cfg[s, GC_LENGTH_M] / seg_cfg[s, GC_WAVE_SPEED]
             + params[P_NPW_CONFIRM_S] + 2.0) * 1e6
+
+
+@_jit
+def _inlet_settling(s, t, params, seg_cfg, seg_f):
+    """Whether the inflow stood off its 1-min average by an operation's size (either way) within the line's acoustic
+    settling time (`settle_wave_factor` crossings L / c, at least the wave's travel, at most `settle_max_s`): the
+    line is still settling from an operation upstream (the demo city: the outflow falling back as the line
+    repacked after a valve reopened upstream read as a break's dip, with the outlet pressure falling 1.2 kPa). A
+    far break's front reaches the outlet before the inlet, whose flow is steady until then."""
+    mark = seg_f[s, GF_RUP_IN_MOVED]
+    if mark <= 0.0:
+        return False
+    c = seg_cfg[s, GC_WAVE_SPEED]
+    settle_s = params[P_SETTLE_WAVE] * seg_cfg[s, GC_LENGTH_M] / c if c > 0.0 else 0.0
+    settle_s = min(max(settle_s, _travel_us(s, params, seg_cfg) * 1e-6), params[P_SETTLE_MAX_S])
+    return (t - mark) * 1e-6 <= settle_s
 
 
 @_jit
@@ -294,6 +313,39 @@ def _held_end_moved(s, jump, t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f
     return abs(slot_f[p, SF_EW_FAST] - p_ref) > _held_tolerance(s, p, p_ref, jump, seg_cfg, slot_cfg)
 
 
+@_jit
+def _far_side_saw_break(s, t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f):
+    """Whether a break's wave has reached a transmitter other than the held inlet's: its pressure's 1-s average
+    stands below its 10-s collapse reference, beyond the trail of a falling trend there (`_trail_of`: a set-point
+    ramp-down lowers it for minutes), by more than 4 s.d. of the 1-s average (the reading noise the NPW detector
+    measures); at the outlet with the outflow not risen (an offtake drawing more lowers the outlet pressure too, and
+    marks an operation there). A far break's front reaches a held inlet spread by friction, as gradual as the line
+    packing through the inlet when a supply set-point rises (the demo city: 26 such rises read as ruptures in 32.1
+    segment-days); the break's wave reaches the other transmitters too, as a fall (first where it is near), while a
+    set-point's wave reaches them as a rise, and only after the line's travel time."""
+    if _from_other_end(s, True, t, params, seg_cfg, seg_f):
+        return False
+    for role in range(ROLE_PRESSURE_DOWN, N_ROLES):
+        if role != ROLE_PRESSURE_DOWN and role < ROLE_PRESSURE_MID0:
+            continue
+        o = s * N_ROLES + role
+        if slot_cfg[o, SC_PRESENT] == 0.0 or slot_i[o, SI_HEALTH] != HEALTH_OK:
+            continue
+        a = slot_f[o, SF_A_FAST]
+        sd_fast = math.sqrt(slot_f[o, SF_NOISE_VAR] * a / (2.0 - a)) if 0.0 < a < 1.0 else 0.0
+        if sd_fast <= 0.0 or slot_f[o, SF_EW_REF] - slot_f[o, SF_EW_FAST] - _trail_of(o, slot_f) <= 4.0 * sd_fast:
+            continue
+        if role == ROLE_PRESSURE_DOWN:
+            f = s * N_ROLES + ROLE_FLOW_OUT
+            if slot_cfg[f, SC_PRESENT] != 0.0 and slot_f[f, SF_EW_SLOW] == slot_f[f, SF_EW_SLOW]:
+                ref = slot_f[f, SF_EW_SLOW]
+                tol = max(4.0 * math.sqrt(_sigma2(slot_cfg, f, ref)), OPERATION_TOL_FRAC * seg_cfg[s, GC_NOMINAL_FLOW])
+                if slot_f[f, SF_RAW] - ref > tol:
+                    continue
+        return True
+    return False
+
+
 @_jit_inline
 def _outflow_dip(s, role, slot, t, dip, sd, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, counters,
                  ev_i, ev_f, n_ev):
@@ -308,8 +360,9 @@ def _outflow_dip(s, role, slot, t, dip, sd, prev_t, params, seg_cfg, slot_cfg, s
     Joukowsky drop of the dip and `npw_min_drop_pa`), and no operation upstream explains the wave
     (`_from_other_end`: a supply cut or a lowered set-point sends the same front, and the inlet's flow marks it
     first). A downstream flow slot keeps: SF_EW_REF, when the flow was last near its reference; SF_P_MIN, the
-    outlet pressure's 1-s average then; SF_RUP_T0, the reading before the dip (0: none armed); SI_RUP_N -1 once
-    decided (until the flow is back). On issue 19's random layouts the far breaks of long lines (25-30 km from the
+    outlet pressure's 1-s average then; SF_RUP_REF2, the line's falling trend then (Pa/s, the steeper end's; the
+    fall is counted beyond it); SF_RUP_T0, the reading before the dip (0: none armed); SI_RUP_N -1 once decided (until the
+    flow is back). On issue 19's random layouts the far breaks of long lines (25-30 km from the
     outlet) showed dips of 4.8-10 % of nominal flow and falls of 1.5-6 kPa within 10 s of the wave, under the
     collapse threshold against the 10-s reference, which follows a spread front."""
     p = s * N_ROLES + ROLE_PRESSURE_DOWN
@@ -318,6 +371,18 @@ def _outflow_dip(s, role, slot, t, dip, sd, prev_t, params, seg_cfg, slot_cfg, s
     if near:
         slot_f[slot, SF_EW_REF] = float(t)
         slot_f[slot, SF_P_MIN] = slot_f[p, SF_EW_FAST]
+        # the line's falling trend then, Pa/s: the steeper of the two ends' (each collapse reference's trail beyond
+        # noise over its time constant; 0 without a healthy transmitter). A set-point ramp-down upstream lowers the
+        # pressure along the line for minutes (the outlet follows the inlet's rate within the travel time), and the
+        # pipe beyond the meter unpacking dips the outflow as it ends; a far break's front reaches the outlet
+        # before the inlet, so the inlet's trend is the line's, not the break's
+        trend = 0.0
+        tau_s = params[P_RUP_TAU]
+        for end in (ROLE_PRESSURE_UP, ROLE_PRESSURE_DOWN):
+            o = s * N_ROLES + end
+            if tau_s > 0.0 and slot_cfg[o, SC_PRESENT] != 0.0 and slot_i[o, SI_HEALTH] == HEALTH_OK:
+                trend = max(trend, _trail_of(o, slot_f) / tau_s)
+        slot_f[slot, SF_RUP_REF2] = trend
     if slot_i[slot, SI_RUP_N] < 0:
         if near:  # back near its reference: ready for the next
             slot_i[slot, SI_RUP_N] = 0
@@ -338,7 +403,10 @@ def _outflow_dip(s, role, slot, t, dip, sd, prev_t, params, seg_cfg, slot_cfg, s
     if slot_cfg[p, SC_PRESENT] == 0.0 or slot_i[p, SI_HEALTH] != HEALTH_OK:
         return  # no pressure seen falling: the dip could be the offtake's own
     before = slot_f[slot, SF_P_MIN]
-    fall = before - slot_f[p, SF_EW_FAST]
+    # the fall beyond the line's trend before the dip (the demo city: the outflow dips read as ruptures, 6 in 32.1
+    # segment-days, came at the end of set-point ramp-downs, the outlet pressure falling 370-440 Pa/s, and as the
+    # line repacked after a valve reopened upstream)
+    fall = before - slot_f[p, SF_EW_FAST] - slot_f[slot, SF_RUP_REF2] * (t - slot_f[slot, SF_EW_REF]) * 1e-6
     # the collapse's own size (the smallest rupture's Joukowsky front, at most 1.5 % of the pressure: a leak of
     # 12 % of nominal flow next to the outlet stays under it), measured from the pressure before the front; its
     # noise floor is 4 s.d. of the difference of two 1-s averages, from the reading noise the NPW detector
@@ -354,7 +422,7 @@ def _outflow_dip(s, role, slot, t, dip, sd, prev_t, params, seg_cfg, slot_cfg, s
     if fall <= max(front, 4.0 * sd_diff, joukowsky, params[P_NPW_MIN_DROP]):
         return
     slot_i[slot, SI_RUP_N] = -1
-    if _from_other_end(s, False, t, params, seg_cfg, seg_f):
+    if _from_other_end(s, False, t, params, seg_cfg, seg_f) or _inlet_settling(s, t, params, seg_cfg, seg_f):
         return
     if t >= seg_i[s, GI_RUPTURE_UNTIL]:
         seg_i[s, GI_RUPTURE_UNTIL] = t + np.int64(params[P_RUP_REFRACT_S] * 1e6)
@@ -383,6 +451,8 @@ def _rupture_flow(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg
     sd = math.sqrt(_sigma2(slot_cfg, slot, ref))
     d = v - ref
     tol = max(4.0 * sd, OPERATION_TOL_FRAC * nominal)
+    if upstream and abs(d) > tol:
+        seg_f[s, GF_RUP_IN_MOVED] = float(t)
     if upstream and d < -tol:
         seg_f[s, GF_RUP_OP_UP] = float(t)
     elif not upstream and d > tol:
@@ -408,7 +478,7 @@ def _rupture_flow(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg
     if slot_f[slot, SF_RUP_T0] > 0.0:
         jump = v - slot_f[slot, SF_P_MIN]
         if jump <= arm or (slot_i[slot, SI_RUP_N] == 0 and (t - slot_f[slot, SF_EW_REF]) * 1e-6 > RUPTURE_FRONT_S) or (
-                (t - slot_f[slot, SF_RUP_T0]) * 1e-6 > RUPTURE_MAX_WAIT_S):
+                (t - slot_f[slot, SF_RUP_T0]) * 1e-6 > max(RUPTURE_MAX_WAIT_S, _travel_us(s, params, seg_cfg) * 1e-6)):
             slot_f[slot, SF_RUP_T0] = 0.0  # over, or too slow for a break's front
             slot_i[slot, SI_RUP_N] = 0
             return
@@ -424,26 +494,44 @@ def _rupture_flow(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg
         jump = d
     if jump <= thr:
         return
-    if params[P_RUP_SPREAD] == 0.0 and slot_i[slot, SI_RUP_N] == 0 and v - prev_v < 0.5 * jump:
-        # without the spread-front evidence a jump must be sharp where it first passes the threshold (half of it
-        # since the reading before): a valve reopened at the inlet ramps the inflow past it over seconds
-        slot_i[slot, SI_RUP_N] = -1
-        return
     if slot_i[slot, SI_RUP_N] == 0:
-        slot_f[slot, SF_RUP_REF2] = v - prev_v  # of an inflow slot: its rise in the scan that passed the threshold
+        if v - prev_v < 0.5 * jump:
+            # a jump must be sharp where it first passes the threshold (half of it since the reading before): a
+            # valve reopened at the inlet ramps the inflow past it over seconds. With the spread-front evidence it
+            # may be gradual (a far break's front), marked by a negative SF_RUP_REF2, and then wants the far side
+            if params[P_RUP_SPREAD] == 0.0:
+                slot_i[slot, SI_RUP_N] = -1
+                return
+            slot_f[slot, SF_RUP_REF2] = -1.0
+        else:
+            slot_f[slot, SF_RUP_REF2] = v - prev_v  # of an inflow slot: its rise in the scan that passed the threshold
     slot_i[slot, SI_RUP_N] += 1
     t0 = np.int64(slot_f[slot, SF_RUP_T0])
     held_s = (t - t0) * 1e-6
     if slot_i[slot, SI_RUP_N] < 2 or held_s < max(params[P_RUP_CONFIRM], params[P_NPW_CONFIRM_S]):
         return
+    cross = slot_f[slot, SF_RUP_REF2]
+    if cross < 0.0 or v - prev_v >= 0.5 * cross:
+        # gradual where it passed the threshold, or still climbing as it did then: a break's front passes a held
+        # end within a scan or two and the inflow then holds (it drifts as the line drains, over minutes), while a
+        # valve's or set-point's ramp adds as much every scan and may pass the threshold in two (the demo city: an
+        # inflow rising 0.09, 0.12, then 0.10 kg/s per second past a 0.2 kg/s threshold). Without the spread-front
+        # evidence that is no rupture; with it, a rupture once the break's wave is seen falling at another
+        # transmitter (`_far_side_saw_break`), which it reaches within the line's travel time
+        if params[P_RUP_SPREAD] == 0.0:
+            slot_i[slot, SI_RUP_N] = -1
+            return
+        if _held_end_moved(s, jump, t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f):
+            # the inlet's own operation, as when the rise began: a set-point lowered (the inflow fell, marked) and
+            # the inflow climbing back as the ramp ends (the demo city: 10 such climbs read as ruptures)
+            slot_i[slot, SI_RUP_N] = -1
+            return
+        if not _far_side_saw_break(s, t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f):
+            if held_s > _travel_us(s, params, seg_cfg) * 1e-6:
+                slot_i[slot, SI_RUP_N] = -1
+            return
     # decided now, one way or the other
     slot_i[slot, SI_RUP_N] = -1
-    if params[P_RUP_SPREAD] == 0.0 and v - prev_v >= 0.5 * slot_f[slot, SF_RUP_REF2]:
-        # ... and no longer climbing as it did when it passed the threshold: a break's front passes a held end
-        # within a scan or two and the inflow then holds (it drifts as the line drains, over minutes), while a
-        # valve's or set-point's ramp adds as much every scan and may pass the threshold in two (the demo city: an
-        # inflow rising 0.09, 0.12, then 0.10 kg/s per second past a 0.2 kg/s threshold)
-        return
     p = s * N_ROLES + ROLE_PRESSURE_UP
     if slot_cfg[p, SC_PRESENT] == 0.0 or slot_i[p, SI_HEALTH] != HEALTH_OK:
         return  # no pressure seen held: the jump could be a raised set-point
