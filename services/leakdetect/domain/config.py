@@ -127,15 +127,18 @@ class DetectorParams:
     rupture_tau_s: float = 10.0  # ... reference: average of the pressure (a ramp lags it little, a collapse much)
     rupture_confirm_s: float = 1.0  # held this long (and two readings), inflow not falling
     rupture_refractory_s: float = 600.0
-    # Two kinds of rupture evidence that decide far breaks on long lines (issue 19's random layouts, end meters: 21
-    # -> 23 of 24 within 10 s) but are not yet safe on every network, so a user turns them on per line: with them on,
-    # the demo city's leak-free days (valves reopened at a held inlet, offtakes' dips) had 53 rupture false alarms in
-    # 32.1 segment-days, 4 with them off. `rupture_spread_front` 1: a gradual inflow rise at a held inlet is a far
-    # break's spread front unless the inlet's pressure moved or it marked an operation (0: a jump must be sharp where
-    # it passes the threshold); `rupture_outflow_dip` 1: the outflow's sharp dip with the outlet pressure falling
-    # (`rupture._outflow_dip`).
-    rupture_spread_front: int = 0
-    rupture_outflow_dip: int = 0
+    # Two kinds of rupture evidence that decide far breaks on long lines (issue 19's random layouts, end meters:
+    # regulated ends 9 -> 11 of 12 within 10 s of the first wave). `rupture_spread_front` 1: a gradual inflow rise
+    # at a held inlet (or one still climbing when decided) is a far break's spread front once another transmitter
+    # has seen the break's wave fall beyond its trend (`rupture._far_side_saw_break`) and the inlet neither moved
+    # nor marked an operation (0: a jump must be sharp where it passes the threshold and then hold);
+    # `rupture_outflow_dip` 1: the outflow's sharp dip with the outlet pressure falling beyond the line's trend,
+    # not while the line settles from an inflow move (`rupture._outflow_dip`). On by default since those checks:
+    # without them the demo city's leak-free days had 28 rupture false alarms in 32.1 segment-days with both on
+    # (set-point rises packing through the held inlet, lowered set-points' inflow climbing back, dips at the end
+    # of set-point ramp-downs and as the line repacked after a valve reopened), 0 with them; 0 turns either off.
+    rupture_spread_front: int = 1
+    rupture_outflow_dip: int = 1
     # Pressure-gradient location of balance alarms (kernels/location.py). A block calibrates the friction model
     # only `loc_lag_blocks` (30 min) after it closed, and only if no balance alarm's onset lies before it
     # since: a leak found late (a small one takes up to half an hour) must not already be in the model.

@@ -15,7 +15,7 @@ from benchmarks import detection, detector_params, layout_suites
 from services.leakdetect.domain import Pipeline
 from services.leakdetect.domain.config import DetectorParams
 
-OVERRIDES = {"rupture_spread_front": 1, "rupture_outflow_dip": 1}
+OVERRIDES = {"rupture_spread_front": 0, "rupture_outflow_dip": 0}  # the defaults are 1
 
 
 class _Built(Exception):
@@ -51,7 +51,7 @@ def test_every_simulated_suite_carries_the_overrides() -> None:
     assert {sc.get("suite", "demo") for sc in scen} == set(suites)
     for sc in scen:
         p = detector_params.for_scenario(sc)
-        assert (p.rupture_spread_front, p.rupture_outflow_dip) == (1, 1), sc.get("suite", "demo")
+        assert (p.rupture_spread_front, p.rupture_outflow_dip) == (0, 0), sc.get("suite", "demo")
     plain = detection.build_scenarios(suites, quick=True)
     assert all(detector_params.for_scenario(sc) == DetectorParams() for sc in plain)
 
@@ -69,7 +69,7 @@ def test_the_demo_suites_detector_gets_the_overrides(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr("services.gasflow.scada.scada_readings", lambda *a, **k: None)
     with pytest.raises(_Built):
         detection.run_one(sc)
-    assert (seen[0].rupture_spread_front, seen[0].rupture_outflow_dip) == (1, 1)
+    assert (seen[0].rupture_spread_front, seen[0].rupture_outflow_dip) == (0, 0)
 
 
 @pytest.mark.parametrize("suite", ["leak_free", "location"])
@@ -81,4 +81,4 @@ def test_the_layout_suites_detector_gets_the_overrides(monkeypatch: pytest.Monke
     monkeypatch.setattr(layout_suites, "_readings", lambda *a, **k: None)
     with pytest.raises(_Built):
         layout_suites.run_one(sc)
-    assert (seen[0].rupture_spread_front, seen[0].rupture_outflow_dip) == (1, 1)
+    assert (seen[0].rupture_spread_front, seen[0].rupture_outflow_dip) == (0, 0)

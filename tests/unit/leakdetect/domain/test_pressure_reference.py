@@ -67,8 +67,10 @@ def _check(cfg: DetectorConfig, batches: list[Batch], until_us: int | None = Non
 
 
 FLOW_TIMES_S = 0.37  # the 1-Hz flow meters' phase in each second
-# the rupture evidence that is opt-in (not safe on every network: `rupture_spread_front`, `rupture_outflow_dip`)
+# the far-break rupture evidence (`rupture_spread_front`, `rupture_outflow_dip`), on by default since issue 19's
+# set-point checks; named where a test depends on it, and RUPTURE_SHARP_ONLY where it depends on its absence
 RUPTURE_OPT_IN = DetectorParams(rupture_spread_front=1, rupture_outflow_dip=1)
+RUPTURE_SHARP_ONLY = DetectorParams(rupture_spread_front=0, rupture_outflow_dip=0)
 
 
 def flow_readings(t: np.ndarray, inflow: np.ndarray, outflow: np.ndarray, seed: int) -> Batch:

@@ -57,10 +57,10 @@ def test_an_inflow_jump_with_the_inlet_pressure_rising_past_its_noise_is_a_valve
     assert [e.role for e in _ruptures(_check(cfg, [held]))] == [L.ROLE_FLOW_IN]  # the same jump, pressure held
 
 
-def test_the_opt_in_rupture_switches_refuse_anything_but_0_or_1() -> None:
+def test_the_rupture_evidence_switches_refuse_anything_but_0_or_1() -> None:
     from services.leakdetect.domain.config import DetectorParams
 
-    assert DetectorParams().to_array()[L.P_RUP_SPREAD] == 0.0  # off unless a user turns it on
+    assert DetectorParams().to_array()[L.P_RUP_SPREAD] == 1.0  # on unless a user turns it off (issue 19)
     for name in ("rupture_spread_front", "rupture_outflow_dip"):
         for bad in (2, -1, 0.5):
             with pytest.raises(ValueError, match=f"{name} must be 0 or 1"):
