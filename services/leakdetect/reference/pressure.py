@@ -751,6 +751,7 @@ class PressureReference:
             if not p.rupture_spread_front:
                 m.jump_n = -1
                 return
+            m.cross_rise = -1.0  # gradual from here on (a ramp that climbed on and then held is no sharp front)
             if self._held_end_moved(jump, t):
                 m.jump_n = -1  # the inlet's own operation (a lowered set-point's inflow climbing back)
                 return

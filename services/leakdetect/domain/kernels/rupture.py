@@ -521,6 +521,8 @@ def _rupture_flow(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg
         if params[P_RUP_SPREAD] == 0.0:
             slot_i[slot, SI_RUP_N] = -1
             return
+        # gradual from here on: an inflow that climbs on and then holds is a ramp that ended as much as a front
+        slot_f[slot, SF_RUP_REF2] = -1.0
         if _held_end_moved(s, jump, t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f):
             # the inlet's own operation, as when the rise began: a set-point lowered (the inflow fell, marked) and
             # the inflow climbing back as the ramp ends (the demo city: 10 such climbs read as ruptures)
