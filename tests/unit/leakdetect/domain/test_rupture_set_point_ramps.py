@@ -41,10 +41,11 @@ SECONDS = 300.0
 @pytest.mark.parametrize("ramp_s", [20.0, 60.0, 120.0])
 def test_a_set_point_rise_packing_through_the_held_inlet_is_no_rupture(ramp_s: float) -> None:
     # the inflow climbs by 6 kg/s (60 % of nominal flow) over the ramp, passing the jump threshold (0.8 kg/s)
-    # within seconds; the inlet pressure rises 300 Pa over the ramp, within the stated s.d. of one reading (the
-    # demo city, day 19: 1.30 -> 1.51 kg/s in 5 s with the inlet pressure up 0.7 kPa); the outlet stays where it was
+    # within seconds, with the inlet pressure's rise lost in its noise when decided (the demo city, day 19: 1.30 ->
+    # 1.51 kg/s in 5 s with the inlet pressure up 0.7 kPa, about 2 s.d. of one reading; here it stays put); the
+    # outlet stays where it was
     cfg = _with_flow_meters(pressure_config(LENGTH, C, 0.1))
-    r = merged([_pressures(T_RISE_S, 1e9, -300.0, 0.0, seconds=SECONDS, rise_s=ramp_s),
+    r = merged([_pressures(1e9, 1e9, 0.0, 0.0, seconds=SECONDS),
                 _flows(T_RISE_S, 16.0, 10.0, seconds=SECONDS, ramp_s=ramp_s)])
     assert _ruptures(_check(cfg, [r], params=ON)) == []
 
@@ -75,7 +76,8 @@ def test_an_offtake_drawing_more_is_no_far_side_evidence() -> None:
 def _ramp_down_and_dip(t_end_s: float, rate_pa_s: float) -> Batch:
     """10 Hz pressures: a supply set-point ramp-down at rate_pa_s reaching the inlet 100 s before t_end_s (the
     outlet one travel time later) and ending there at t_end_s; 1 Hz flows at 10 kg/s with the outflow dipping by
-    0.6 kg/s for 5 s from the ramp's end at the outlet, then by 0.2 (the pipe beyond the meter unpacking)."""
+    0.6 kg/s for 5 s from 10 s before the ramp's end at the outlet, then by 0.2 (the pipe beyond the meter
+    unpacking)."""
     ramp_s = 100.0
     travel_s = LENGTH / C
     drop = rate_pa_s * ramp_s
@@ -83,7 +85,7 @@ def _ramp_down_and_dip(t_end_s: float, rate_pa_s: float) -> Batch:
     dn = front_readings(1e9, t_end_s - ramp_s, drop, seconds=SECONDS, rise_s=ramp_s, seed=2)
     keep_up, keep_dn = up[1] == L.ROLE_PRESSURE_UP, dn[1] == L.ROLE_PRESSURE_DOWN
     t = np.arange(0.0, SECONDS, 1.0) + FLOW_TIMES_S
-    outflow = 10.0 - np.where(t >= t_end_s - 2.0, np.where(t < t_end_s + 3.0, 0.6, 0.2), 0.0)
+    outflow = 10.0 - np.where(t >= t_end_s - 10.0, np.where(t < t_end_s - 5.0, 0.6, 0.2), 0.0)
     return merged([tuple(c[keep_up] for c in up), tuple(c[keep_dn] for c in dn),
                    flow_readings(t, np.full(t.size, 10.0), outflow, seed=11)])
 
@@ -91,7 +93,7 @@ def _ramp_down_and_dip(t_end_s: float, rate_pa_s: float) -> Batch:
 @pytest.mark.parametrize("rate_pa_s", [370.0, 440.0])
 def test_the_outflow_dip_at_the_end_of_a_set_point_ramp_down_is_no_rupture(rate_pa_s: float) -> None:
     # the outlet pressure falls 3.7-4.4 kPa in the 10 s after the dip, more than the smallest rupture's Joukowsky
-    # front (3 kPa here), but no more than its trend before the dip brings it (the demo city: 6 such dips read as
+    # front (3 kPa here), but no more than the line's trend before the dip brings it (the demo city: 6 such dips read as
     # ruptures in 32.1 segment-days); the inflow stays within its operation tolerance, so no operation is marked
     cfg = _with_flow_meters(pressure_config(LENGTH, C, 0.1))
     assert _ruptures(_check(cfg, [_ramp_down_and_dip(150.0, rate_pa_s)], params=ON)) == []
@@ -115,3 +117,19 @@ def test_a_break_after_a_ramp_down_has_settled_is_still_a_rupture() -> None:
     r = merged([(base[0], base[1], base[2], p, base[4]), flow_readings(t, np.full(t.size, 10.0), outflow, seed=11)])
     (rup,) = _ruptures(_check(cfg, [r], params=ON))
     assert rup.role == L.ROLE_FLOW_OUT and 160.0 < (rup.time_us - T0_US) / 1e6 <= 170.0
+
+
+def test_an_outflow_dip_while_the_line_settles_from_an_inflow_move_is_no_rupture() -> None:
+    # a valve upstream throttled the inflow by 3 kg/s for half a minute and reopened over 20 s, 40 s before the
+    # outflow dips with the outlet pressure falling 4 kPa over 8 s as the line settles (the demo city, day 29: the
+    # outflow falling back after a valve reopened upstream): the inlet's operation mark has aged out (its wave's
+    # travel, 32 s here), but the line's acoustic settling time (2 L / c, 53 s) has not. The same dip and fall on
+    # a steady line are a far break's front (test_rupture_outflow_dip)
+    cfg = _with_flow_meters(pressure_config(LENGTH, C, 0.1))
+    t = np.arange(0.0, SECONDS, 1.0) + FLOW_TIMES_S
+    t_dip = 150.0
+    inflow = 10.0 - 3.0 * np.where(t < t_dip - 90.0, 0.0, np.clip((t_dip - 40.0 - t) / 20.0, 0.0, 1.0))
+    outflow = 10.0 - np.where(t >= t_dip, np.where(t < t_dip + 5.0, 0.6, 0.2), 0.0)
+    r = merged([_pressures(1e9, t_dip, 0.0, 4000.0, seconds=SECONDS, rise_s=8.0),
+                flow_readings(t, inflow, outflow, seed=11)])
+    assert _ruptures(_check(cfg, [r], params=ON)) == []
