@@ -527,7 +527,7 @@ P_SETTLE_SHORT = P_SETTLE_WINDOWS + 1  # 1: ... and to every window shorter than
 P_LEARN_SETTLE = P_SETTLE_SHORT + 1  # learning skips a block whose settling lead exceeds this many of its s.d.
 P_SETTLE_OPPOSED = P_LEARN_SETTLE + 1  # 1: the settling allowance counts only movement the ends' net inflow matched
 P_EST_SETTLE_EPS = P_SETTLE_OPPOSED + 1  # the settling allowance's share with the state estimator on (0: off)
-# --- rupture evidence that is not yet safe on every network (kernels.rupture; DetectorParams, opt-in) ---
+# --- far-break rupture evidence (kernels.rupture; DetectorParams, on by default since issue 19's ramp checks) ---
 P_RUP_SPREAD = P_EST_SETTLE_EPS + 1  # 1: a gradual inflow rise at a held inlet may be a far break's spread front
 P_RUP_OUTFLOW_DIP = P_RUP_SPREAD + 1  # 1: the outlet's flow dip with its pressure falling is a break's front
 N_P = P_RUP_OUTFLOW_DIP + 1

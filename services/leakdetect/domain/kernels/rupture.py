@@ -27,9 +27,16 @@ first wave reaching an end; never waits for a balance window. Two kinds of evide
   long lines whose spread front never stands 4 s.d. below the 10-s pressure reference (issue 19's layouts 11, 16:
   undecided and 28.5 s after the wave, now 6.9 and 4.6 s).
 
-The spread-front reading of a gradual inflow rise and `_outflow_dip` are opt-in (`rupture_spread_front`,
-`rupture_outflow_dip`): on the demo city's leak-free days valves reopened at a held inlet and offtakes' dips raised
-them. Without the first a held inlet's jump must be sharp where it passes the threshold. Every flow jump's verdict
+The spread-front reading of a gradual inflow rise and `_outflow_dip` can be turned off (`rupture_spread_front`,
+`rupture_outflow_dip`, on by default). Without the first a held inlet's jump must be sharp where it passes the
+threshold and then hold. Set-point ramps are what they must tell from a break (issue 19: 28 rupture false alarms on
+the demo city's leak-free days before these checks, 0 after): a set-point rise packs the line through the held inlet
+as gradually as a far break's front, so a gradual front (or one still climbing when first decided) is a rupture only
+once another transmitter has seen the break's wave fall beyond its trend (`_far_side_saw_break`) and the inlet has
+neither moved nor marked an operation (`_held_end_moved`: a lowered set-point's inflow climbing back as the ramp
+ends); it waits for that up to the line's travel time. At the end of a set-point ramp-down the outflow dips as the
+pipe beyond the meter unpacks, with the outlet pressure still falling: the dip's fall counts beyond the line's trend
+before it, and not while the line settles from an inflow move (`_inlet_settling`). Every flow jump's verdict
 also wants the inlet pressure's 1-s average not risen beyond 3 s.d. of its measured noise (a valve reopened below
 the supply raises it far less than the Joukowsky rise), and a transmitter back from a silence of more than
 `RUPTURE_GAP_S` restarts its collapse reference (an operation while it was silent is no front).
@@ -53,8 +60,8 @@ from ..layout import (
     GC_LENGTH_M,
     GC_NOMINAL_FLOW,
     GC_WAVE_SPEED,
-    GF_RUP_OP_DN,
     GF_RUP_IN_MOVED,
+    GF_RUP_OP_DN,
     GF_RUP_OP_UP,
     GI_RUPTURE_UNTIL,
     HEALTH_OK,
@@ -68,8 +75,8 @@ from ..layout import (
     P_RUP_MIN_FLOW,
     P_RUP_OUTFLOW_DIP,
     P_RUP_REFRACT_S,
-    P_RUP_TAU,
     P_RUP_SPREAD,
+    P_RUP_TAU,
     P_SETTLE_MAX_S,
     P_SETTLE_WAVE,
     ROLE_FLOW_IN,
@@ -361,10 +368,11 @@ def _outflow_dip(s, role, slot, t, dip, sd, prev_t, params, seg_cfg, slot_cfg, s
     (`_from_other_end`: a supply cut or a lowered set-point sends the same front, and the inlet's flow marks it
     first). A downstream flow slot keeps: SF_EW_REF, when the flow was last near its reference; SF_P_MIN, the
     outlet pressure's 1-s average then; SF_RUP_REF2, the line's falling trend then (Pa/s, the steeper end's; the
-    fall is counted beyond it); SF_RUP_T0, the reading before the dip (0: none armed); SI_RUP_N -1 once decided (until the
-    flow is back). On issue 19's random layouts the far breaks of long lines (25-30 km from the
-    outlet) showed dips of 4.8-10 % of nominal flow and falls of 1.5-6 kPa within 10 s of the wave, under the
-    collapse threshold against the 10-s reference, which follows a spread front."""
+    fall is counted beyond it); SF_RUP_T0, the reading before the dip (0: none armed); SI_RUP_N -1 once decided
+    (until the flow is back). Not while the line settles from an inflow move (`_inlet_settling`). On issue 19's
+    random layouts the far breaks of long lines (25-30 km from the outlet) showed dips of 4.8-10 % of nominal flow
+    and falls of 1.5-6 kPa within 10 s of the wave, under the collapse threshold against the 10-s reference, which
+    follows a spread front."""
     p = s * N_ROLES + ROLE_PRESSURE_DOWN
     thr = max(OUTFLOW_DIP_FRAC * params[P_RUP_MIN_FLOW] * seg_cfg[s, GC_NOMINAL_FLOW], 4.0 * sd)
     near = dip <= 0.5 * thr

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from services.leakdetect.domain import layout as L
+from tests.unit.leakdetect.domain.conftest import front_readings
 from tests.unit.leakdetect.domain.test_pressure_reference import (
     FLOW_TIMES_S,
     LENGTH,
@@ -31,7 +32,6 @@ from tests.unit.leakdetect.domain.test_pressure_reference import (
     merged,
     pressure_config,
 )
-from tests.unit.leakdetect.domain.conftest import front_readings
 
 ON = RUPTURE_OPT_IN
 T_RISE_S = 70.0
@@ -100,21 +100,17 @@ def test_the_outflow_dip_at_the_end_of_a_set_point_ramp_down_is_no_rupture(rate_
 
 
 def test_a_break_after_a_ramp_down_has_settled_is_still_a_rupture() -> None:
-    # the trend counts from the pressure before the dip: a break's spread front 60 s after a ramp-down ended
-    # (the outlet pressure level again) is decided as without the ramp
+    # the trend counts from before the dip: a break's spread front 60 s after a ramp-down ended (the outlet
+    # pressure level again) is decided as without the ramp
     cfg = _with_flow_meters(pressure_config(LENGTH, C, 0.1))
     ramp = _ramp_down_and_dip(100.0, 400.0)
-    keep = ~((ramp[1] == L.ROLE_FLOW_OUT))
-    base = tuple(c[keep] for c in ramp)
-    front = front_readings(1e9, 160.0, 4000.0, seconds=SECONDS, rise_s=8.0, seed=3, noise_pa=0.0, p0=0.0)
-    dn = front[1] == L.ROLE_PRESSURE_DOWN
-    p = base[3].copy()
-    for i in np.flatnonzero(base[1] == L.ROLE_PRESSURE_DOWN):
-        p[i] -= 4000.0 * np.clip((base[2][i] - T0_US) / 1e6 - 160.0, 0.0, 8.0) / 8.0
-    del front, dn
+    keep = ramp[1] >= L.ROLE_PRESSURE_UP
+    seg, role, t_us, p, q = (c[keep] for c in ramp)
+    at_outlet = role == L.ROLE_PRESSURE_DOWN
+    p = p - at_outlet * 4000.0 * np.clip(((t_us - T0_US) / 1e6 - 160.0) / 8.0, 0.0, 1.0)
     t = np.arange(0.0, SECONDS, 1.0) + FLOW_TIMES_S
     outflow = 10.0 - np.where(t >= 160.0, np.where(t < 165.0, 0.6, 0.2), 0.0)
-    r = merged([(base[0], base[1], base[2], p, base[4]), flow_readings(t, np.full(t.size, 10.0), outflow, seed=11)])
+    r = merged([(seg, role, t_us, p, q), flow_readings(t, np.full(t.size, 10.0), outflow, seed=11)])
     (rup,) = _ruptures(_check(cfg, [r], params=ON))
     assert rup.role == L.ROLE_FLOW_OUT and 160.0 < (rup.time_us - T0_US) / 1e6 <= 170.0
 
