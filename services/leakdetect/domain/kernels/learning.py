@@ -143,7 +143,7 @@ LPV_EW_BLOCKS = 120.0
 # pool's level. 0 = no pooling (each re-learning's window alone, as before).
 GAIN_POOL_TAU_S = 3 * 86400.0
 LEVEL_POOL_TAU_S = 6 * 3600.0
-GAIN_POOL_MIN_VAR_FRAC = 0.25  # the stated gain variance at least this share of its window's (the pool keeps its own)
+GAIN_POOL_MIN_VAR_FRAC = 0.0  # the stated gain variance at least this share of its window's (the pool keeps its own)
 
 # refit_from_ring's answers (the facade turns them into errors naming the problem)
 REFIT_OUT_OF_REACH = -1  # the period starts before the ring's oldest block
