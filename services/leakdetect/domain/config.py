@@ -276,14 +276,14 @@ class DetectorParams:
     est_settle_eps: float = 0.0
     # The quasi-steady profile's lag behind a throughput ramp (issue 24, `kernels.balance._ramp_lag`): with the
     # flow taken as varying linearly between the meters, the profile still leads the gas inside while the throughput
-    # ramps, by about `lp_ramp_lag` T_s^2 dq/dt (T_s the settling time above, dq/dt the throughput's rate over the last
-    # two blocks against the two before): the diffusion's next order. Measured against the simulator's own line pack
-    # on the mdlr_week suite's layout 003 (34 km, its daily peaks at 0.85-1.05 of nominal flow, with the profile fed the
-    # true end pressures and flows): the profile's error over 4- to 15-min windows grew with the flow, 0.3 kg s.d. at
-    # under 0.6 of nominal, 1.0-1.4 kg at 0.6-0.85, 2.2-3.3 kg at the peaks (z s.d. 1.5-2.2 there against 1.0
-    # off-peak: the balance false alarms on 4- and 8-min windows a fully pooled gain let through), and 0.021 T_s^2
-    # dq/dt took 0.021 of it out (peaks 2.2-3.3 -> 0.9-2.0 kg; fitted with the metered throughput, whose noise
-    # barely matters over two blocks). 0 = off.
+    # ramps, by about `lp_ramp_lag` T_s^2 dq/dt (T_s the settling time above, dq/dt the throughput's rate over the
+    # last two blocks against the two before): the diffusion's next order. Measured against the simulator's own line
+    # pack on the mdlr_week suite (the profile fed the true end pressures and flows, the rate from the metered
+    # throughput): on layout 003 (34 km) the profile's error over 4-, 8- and 15-min windows grew with the flow,
+    # 0.3-0.4 kg s.d. under 0.6 of nominal, 1.0-1.4 kg at 0.6-0.85 and 2.2-3.3 kg at the daily peaks, where the
+    # balance's z scattered 1.5-2.2 s.d. (the 4- and 8-min false alarms a fully pooled gain let through); the fit
+    # there, 0.021, takes the peaks' to 0.9 / 1.3 / 2.0 kg, and fitted alone on layout 005 (28 km, 381 mm) it is
+    # 0.023 (10.8 / 17.0 / 26.5 -> 7.2 / 13.8 / 24.8 kg: that line's error is mostly something else). 0 = off.
     lp_ramp_lag: float = 0.021
 
     def to_array(self) -> F64:
