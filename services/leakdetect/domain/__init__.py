@@ -353,10 +353,17 @@ that guards against a leak still compares the window alone (with the wider of th
 uncertainty). Fully pooled, `mdlr_week_p90_over_first_day` 3.74 -> 1.56, but the sharper stated MDLR (layout 003
 0.51 -> 0.24 % of flow) raised 5 new balance false alarms in those weeks (0.5-3.4 % of flow; one on 005 latched for
 4.5 days and stopped its re-learning): the quasi-steady line pack's error is not linear in throughput, so a straight
-pooled line is over-trusted. So the pooled gain's variance is floored at a quarter of one window's
-(`GAIN_POOL_MIN_VAR_FRAC`): 2.60 (median over layouts 2.37), 3 false alarms in the weeks (2 balance at 0.4-1 % of
-flow, cleared within 7 h; a rupture alarm). Next: an allowance that grows with the distance from the throughputs
-the pool has seen, or dropping the pool (not the new window) when windows disagree.
+pooled line is over-trusted. So the pooled gain's variance was floored at a quarter of one window's: 2.60 (median
+over layouts 2.37), 3 false alarms in the weeks (2 balance at 0.4-1 % of flow, cleared within 7 h; a rupture alarm).
+Those false alarms were not the gain (2026-12-07, third session; the simulator's own line pack against the profile
+fed the true end pressures and flows): on layout 003 the quasi-steady line pack's error over 4- to 15-min windows
+grew with the flow, 0.3 kg s.d. under 0.6 of nominal to 2.2-3.3 kg at the daily peaks, and followed the throughput's
+ramps: the profile leads the gas inside by about 0.021 T_s^2 dq/dt (the diffusion's next order after the linear flow
+between the meters; fitted alone on layout 005, 0.023). Each block's line pack is now less that (`lp_ramp_lag`,
+`kernels.balance._ramp_lag`; the throughput's rate over two blocks against the two before), the peaks' z s.d. on 003
+1.5-2.2 -> 1.0-1.15, and the floor went: `mdlr_week_p90_over_first_day` 1.79 (median over layouts 1.31), no false
+alarm in the weeks. What is left: layout 005's 8- to 60-min windows still scatter 1.6 s.d. at its peaks (its line
+pack's error there, 14-25 kg over those windows, is mostly something else), and the weekday peaks' gain term.
 """
 
 from . import events

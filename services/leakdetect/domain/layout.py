@@ -530,4 +530,6 @@ P_EST_SETTLE_EPS = P_SETTLE_OPPOSED + 1  # the settling allowance's share with t
 # --- far-break rupture evidence (kernels.rupture; DetectorParams, on by default since issue 19's ramp checks) ---
 P_RUP_SPREAD = P_EST_SETTLE_EPS + 1  # 1: a gradual inflow rise at a held inlet may be a far break's spread front
 P_RUP_OUTFLOW_DIP = P_RUP_SPREAD + 1  # 1: the outlet's flow dip with its pressure falling is a break's front
-N_P = P_RUP_OUTFLOW_DIP + 1
+# --- issue 24: the quasi-steady line pack's lag behind a throughput ramp (kernels.balance._ramp_lag) ---
+P_LP_RAMP_LAG = P_RUP_OUTFLOW_DIP + 1  # a block's line pack less this times T_s^2 times the throughput's rate
+N_P = P_LP_RAMP_LAG + 1

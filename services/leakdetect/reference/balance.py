@@ -140,6 +140,24 @@ def _settle_time(p: DetectorParams, gc: npt.NDArray[np.float64], pu: float, pd_:
     return min(t_s, max(p.settle_max_s, tb))
 
 
+def _ramp_lag(valid: npt.NDArray[np.bool_], invalid_cum: npt.NDArray[np.int64], cq: npt.NDArray[np.float64],
+              tvals: npt.NDArray[np.float64], settle_s: npt.NDArray[np.float64], c: float) -> npt.NDArray[np.float64]:
+    """Each block's quasi-steady lead over the gas inside while the throughput ramps (kernels.balance._ramp_lag):
+    c T_s^2 times the throughput's rate, the block and the one before against the two before those; 0 unless the
+    block and the three before it are valid."""
+    out = np.zeros(len(cq))
+    for i in range(4, len(cq)):
+        if not valid[i] or invalid_cum[i - 1] != invalid_cum[i - 4]:
+            continue
+        t_now, t2, t0 = tvals[i], tvals[i - 2], tvals[i - 4]
+        if not (t_now > t2 > t0):
+            continue
+        q_new = (cq[i] - cq[i - 2]) / ((t_now - t2) * 1e-6)
+        q_old = (cq[i - 2] - cq[i - 4]) / ((t2 - t0) * 1e-6)
+        out[i] = c * settle_s[i] ** 2 * (q_new - q_old) / (0.5 * (t_now - t0) * 1e-6)
+    return out
+
+
 def _box_move(cum_a: npt.NDArray[np.float64], lpv: npt.NDArray[np.float64], lpvar: npt.NDArray[np.float64], a: int,
               b: int, p: DetectorParams) -> float:
     """Line-pack movement between blocks b and a: beyond noise block by block, or the net change beyond noise if
@@ -391,6 +409,11 @@ def run_reference(
         prev_ok = np.concatenate([[False], lp_valid[:-1]])
         valid = blk_ok & lp_ok & prev_ok
         lpv = b["lp"].to_numpy()
+        invalid_cum = np.cumsum(~valid)
+        cq = b["cum_q"].to_numpy()
+        tvals = b["t_end"].to_numpy()
+        if p.lp_ramp_lag > 0.0 and not p.line_pack_estimator:
+            lpv = lpv - _ramp_lag(valid, invalid_cum, cq, tvals, b["settle_s"].to_numpy(), p.lp_ramp_lag)
         d_lp = np.concatenate([[0.0], np.diff(lpv)])
         lpvar0 = b["lp_var"].to_numpy()
         # a block's line pack is the previous one's only after a valid block (as the kernel keeps it)
@@ -398,12 +421,9 @@ def run_reference(
         moved = np.maximum(np.abs(d_lp) - p.lp_noise_k * np.sqrt(lpvar0 + prev_var), 0.0)
         cum_a = np.cumsum(np.where(lp_ok & prev_ok, moved, 0.0))
         ahead = b["ahead"].to_numpy()
-        invalid_cum = np.cumsum(~valid)
         mb = b["mbar"].to_numpy()
         blk_m = np.concatenate([[0.0], np.diff(mb)])
-        cq = b["cum_q"].to_numpy()
         cv = b["cum_v"].to_numpy()
-        tvals = b["t_end"].to_numpy()
         lpvar = b["lp_var"].to_numpy()
         blk_q = np.concatenate([[cq[0]], np.diff(cq)])
         blk_v = np.concatenate([[cv[0]], np.diff(cv)])

@@ -63,6 +63,7 @@ from ..layout import (
     P_LOC_MIN_CAL,
     P_LP_EST,
     P_LP_NOISE_K,
+    P_LP_RAMP_LAG,
     P_TICK_US,
     R_A,
     R_INVALID,
@@ -198,6 +199,33 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
 
 
 @_jit
+def _ramp_lag(s, t_end, settle_s, params, seg_f, seg_i, ring):
+    """The quasi-steady line pack's lead (kg) over the gas inside while the throughput ramps (`lp_ramp_lag`):
+    P_LP_RAMP_LAG T_s^2 dq/dt, dq/dt the throughput over the block closing and the one before against the two before
+    those, over the time between their centres. 0 where those blocks are not all valid (the ring's history is short,
+    or holds an invalid block). The block closing is valid; the ring's newest entry is the block before it."""
+    c = params[P_LP_RAMP_LAG]
+    # the state estimator's line pack follows the gas inside itself
+    if not (c > 0.0) or params[P_LP_EST] != 0.0 or seg_i[s, GI_N_BLOCKS] < 4:
+        return 0.0
+    nr = ring.shape[1]
+    p1 = seg_i[s, GI_RING_POS]
+    p2 = (p1 - 1) % nr
+    p4 = (p1 - 3) % nr
+    if ring[s, p1, R_INVALID] != ring[s, p4, R_INVALID]:
+        return 0.0
+    t0 = ring[s, p4, R_TIME]
+    t2 = ring[s, p2, R_TIME]
+    t_now = float(t_end)
+    if not (t_now > t2 and t2 > t0):
+        return 0.0
+    q_new = (seg_f[s, GF_CUM_Q] - ring[s, p2, R_Q]) / ((t_now - t2) * 1e-6)
+    q_old = (ring[s, p2, R_Q] - ring[s, p4, R_Q]) / ((t2 - t0) * 1e-6)
+    rate = (q_new - q_old) / (0.5 * (t_now - t0) * 1e-6)
+    return c * settle_s * settle_s * rate
+
+
+@_jit
 def _close_block(s, t_end, ahead, settle_s, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev):
     bt = params[P_BLOCK_TICKS]
     n_lp = seg_f[s, GF_BLK_LPN]
@@ -216,6 +244,8 @@ def _close_block(s, t_end, ahead, settle_s, params, seg_cfg, slot_cfg, seg_f, se
     prev_pos = seg_i[s, GI_RING_POS]
     blk_q = seg_f[s, GF_CUM_Q] - ring[s, prev_pos, R_Q]
     blk_v = seg_f[s, GF_CUM_V] - ring[s, prev_pos, R_V]
+    if valid:
+        lp_now -= _ramp_lag(s, t_end, settle_s, params, seg_f, seg_i, ring)
     if lp_ok and prev_ok:
         # line-pack movement beyond what pressure noise alone would show: noise must not count as a transient
         noise_allow = params[P_LP_NOISE_K] * math.sqrt(lp_var + seg_f[s, GF_LP_VAR])

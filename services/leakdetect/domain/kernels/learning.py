@@ -143,7 +143,6 @@ LPV_EW_BLOCKS = 120.0
 # pool's level. 0 = no pooling (each re-learning's window alone, as before).
 GAIN_POOL_TAU_S = 3 * 86400.0
 LEVEL_POOL_TAU_S = 6 * 3600.0
-GAIN_POOL_MIN_VAR_FRAC = 0.25  # the stated gain variance at least this share of its window's (the pool keeps its own)
 
 # refit_from_ring's answers (the facade turns them into errors naming the problem)
 REFIT_OUT_OF_REACH = -1  # the period starts before the ring's oldest block
@@ -395,8 +394,8 @@ def _pool_candidate(s, t_end, a_c, g_c, var_c, varg_c, q_c, params, slot_cfg, se
     q0 = seg_f[s, GF_QBAR]
     g0 = seg_f[s, GF_BASE_G]
     vl0 = seg_f[s, GF_BASE_VAR] * math.exp(age_s / LEVEL_POOL_TAU_S)
-    # the pool's own gain variance, not the floored one it states (GF_VAR_G); `_adopt` sets both, so the second
-    # branch is only a guard
+    # the pool's own gain variance (GF_POOL_VARG; `_adopt` sets it with the stated GF_VAR_G, so the second branch is
+    # only a guard)
     vg_pool = seg_f[s, GF_POOL_VARG] if seg_f[s, GF_POOL_VARG] > 0.0 else seg_f[s, GF_VAR_G]
     vg0 = vg_pool * math.exp(age_s / GAIN_POOL_TAU_S)
     fi = s * N_ROLES + ROLE_FLOW_IN
@@ -436,15 +435,12 @@ def _pool_candidate(s, t_end, a_c, g_c, var_c, varg_c, q_c, params, slot_cfg, se
     # the level moves with slow errors: pooled, it is stated no more certain than its own window's (a narrower one
     # had the next windows' levels refused as offset steps on the mdlr_week suite, the baseline in use went stale)
     var_ref = max(c11 - c12 * c12 / c22, var_c)
-    # the gain likewise stated no more certain than half its window's s.d. (the pool goes on from its own, c22, the
-    # last value returned): fully pooled (0.3 of a window's s.d. and less) the mdlr_week suite raised 5 balance
-    # false alarms (p90 over the first day 1.56); with this floor 2 (2.60; before pooling 3.74 and 3). Those alarms
-    # were not the pooled gain gone wrong: on that suite (`benchmarks.mdlr_week_calibration`) the 15-min window's
-    # z scattered alike either way; the extra alarms were 4- and 8-min windows at the day's peaks on one layout,
-    # growing with the demand's movement there (z s.d. 2.6 at 0.85 of nominal flow and over, against 1.0-1.2
-    # off-peak), which the floor's term, largest far from q_ref, happened to cover; and at the peaks of two others
-    # the 15-min window scatters 1.3-1.5 s.d. even with the floor
-    return lev - g * q_c, g, var_ref, max(c22, GAIN_POOL_MIN_VAR_FRAC * varg_c), q_ref, c22
+    # the gain is stated as pooled. A floor at a quarter of one window's variance (2026-12-07, second session) had
+    # covered 4- and 8-min false alarms at the daily peaks of layout 003 (mdlr_week suite): those were the
+    # quasi-steady line pack's lag behind the throughput's ramps, not the gain, and `balance._ramp_lag` now takes it
+    # out of the line pack (z s.d. at those peaks 1.5-2.2 -> 1.0-1.15); without the floor the suite's figure
+    # 2.60 -> 1.79 with no false alarm (2 before)
+    return lev - g * q_c, g, var_ref, c22, q_ref, c22
 
 
 @_jit
@@ -469,7 +465,7 @@ def _adopt_candidate(s, t_end, params, slot_cfg, seg_f, seg_i, counters, ev_i, e
     seg_f[s, GF_NEXT_RELEARN] = float(t_end) + params[P_RELEARN_US]
     _adopt(s, t_end, LS_RELEARN, a, g, kappa, var, var_g, qm, seg_f[s, GF_C_T0], seg_i[s, GI_N_LEARN], seg_f, seg_i,
            counters, ev_i, ev_f, n_ev)
-    # the pool goes on from its own variance: the floor on the stated one must not slow its learning
+    # the pool goes on from its own variance (the same as the stated one since the floor on that went)
     seg_f[s, GF_POOL_VARG] = var_pool
 
 

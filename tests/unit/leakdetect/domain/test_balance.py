@@ -299,3 +299,23 @@ def test_kernel_matches_the_reference_with_the_allowance_on_windows_shorter_than
                      for e in events[events["kind"] == L.EV_LEAK])
         assert got == sorted((a.segment, a.time_us, a.test) for a in ref.alarms)
         np.testing.assert_allclose(state.mdlr_kg_per_s(), ref.mdlr_kg_per_s, rtol=1e-9)
+
+
+def test_kernel_matches_the_reference_with_the_line_pack_s_lag_behind_a_throughput_ramp(balance_case):
+    """lp_ramp_lag (issue 24): each block's line pack less lp_ramp_lag T_s^2 times the throughput's rate, in the
+    kernel as in the reference; it changes what the windows state (the case's throughput ramps)."""
+    cfg, readings, _ = balance_case
+    stated = {}
+    for lag in (0.0, 0.5):
+        p = DetectorParams(lp_ramp_lag=lag)
+        state = DetectorState.new(cfg, p)
+        events = process_batch(state, *readings)
+        ref = run_reference(*readings, cfg, p)
+        got = sorted((int(e["segment"]), int(e["time_us"]), int(e["code"]))
+                     for e in events[events["kind"] == L.EV_LEAK])
+        assert got == sorted((a.segment, a.time_us, a.test) for a in ref.alarms)
+        np.testing.assert_allclose(state.mdlr_kg_per_s(), ref.mdlr_kg_per_s, rtol=1e-9)
+        stated[lag] = state.mdlr_kg_per_s()
+    assert not np.allclose(stated[0.0], stated[0.5], rtol=1e-6)
+    with pytest.raises(ValueError, match="lp_ramp_lag"):
+        DetectorParams(lp_ramp_lag=-0.1).to_array()

@@ -76,11 +76,12 @@ def test_relearnings_pool_the_gain_across_the_days_throughputs(day) -> None:
     assert abs(state.seg_f[0, L.GF_BASE_A]) < 0.03
 
 
-def test_the_floor_on_the_stated_gain_variance_does_not_slow_the_pool() -> None:
-    """What detection states (GF_VAR_G) is floored at a quarter of one window's variance; the pool goes on from its
-    own (GF_POOL_VARG). When the floored variance was the next update's prior, each window pulled the gain about
-    as hard as the whole pool: over the day's second half it wandered up to 0.0010 from the true gain (rms
-    0.0006); pooled on its own variance, 0.0003 (rms 0.0001)."""
+def test_detection_states_the_pooled_gain_variance_itself_and_it_is_honest() -> None:
+    """What detection states (GF_VAR_G) is the pool's own variance (GF_POOL_VARG). It was floored at a quarter of
+    one window's variance, which covered false alarms at the daily peaks that were the quasi-steady line pack's lag
+    behind the throughput's ramps (now `kernels.balance._ramp_lag`), and made the stated MDLR grow with the distance
+    from the throughput learned. Over the day's second half the pooled gain stays within 0.0005 of the true one,
+    and within 3 of its stated s.d."""
     state = DetectorState.new(_config(), DetectorParams(**RELEARN))
     readings = readings_of(SEG.simulate(86_400.0, seed=3, t0_us=T0_US, **DAY), 0)
     errors = []
@@ -90,9 +91,9 @@ def test_the_floor_on_the_stated_gain_variance_does_not_slow_the_pool() -> None:
             errors.append(float(state.seg_f[0, L.GF_BASE_G]) - TRUE_GAIN)
     second_half = np.abs(np.array(errors[len(errors) // 2:]))
     assert second_half.max() < 0.0005
-    pool_sd = math.sqrt(float(state.seg_f[0, L.GF_POOL_VARG]))
-    assert pool_sd < 0.5 * math.sqrt(float(state.seg_f[0, L.GF_VAR_G]))  # the floor is on what is stated only
-    assert second_half[-1] < 3.0 * pool_sd  # and the pool's own variance is honest
+    stated_sd = math.sqrt(float(state.seg_f[0, L.GF_VAR_G]))
+    assert stated_sd == math.sqrt(float(state.seg_f[0, L.GF_POOL_VARG]))  # floored: over twice the pool's
+    assert second_half[-1] < 3.0 * stated_sd
 
 
 def test_a_leak_in_a_relearning_window_never_enters_the_pool() -> None:
