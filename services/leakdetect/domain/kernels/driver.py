@@ -72,11 +72,11 @@ from .common import _jit, _jit_inline, _set_health
 from .health import _health_limits, _rate_plausible, _reading_health
 from .methane import _methane
 from .pressure import _expire_fronts, _fronts_pending, _npw, _npw_start, _smoothing_weights
-from .rupture import _rupture, _rupture_flow
+from .rupture import _rupture, _rupture_flow, _rupture_front
 
 
 @_jit_inline
-def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
+def _pressure(s, role, slot, t, v, prev_v, prev_t, rup_front, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
               hist_t, hist_v, counters, ev_i, ev_f, n_ev):
     """A good pressure reading: the NPW front detector, then the rupture detector (both inlined: the most
     frequent path, half the readings at 1 Hz and most at 10 Hz)."""
@@ -89,8 +89,8 @@ def _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, sl
     _smoothing_weights(slot, dts, params, slot_f)
     _npw(s, role, slot, ps, t, v, prev_v, dts, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, hist_t, hist_v,
          counters, ev_i, ev_f, n_ev)
-    _rupture(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, counters, ev_i, ev_f,
-             n_ev)
+    _rupture(s, role, slot, t, v, prev_t, rup_front, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, counters,
+             ev_i, ev_f, n_ev)
 
 
 @_jit_inline
@@ -118,10 +118,15 @@ def process_kernel(starts, readings, r_begin, r_end, params, seg_cfg, slot_cfg, 
     health_limits = _health_limits(params)
     s = -1
     seg_end = starts[0]
+    rup_front = np.nan
     for r in range(r_begin, r_end):
-        while r >= seg_end:  # on to the group this reading is in (skipping segments without readings)
-            s += 1
-            seg_end = starts[s + 1]
+        if r >= seg_end:
+            while r >= seg_end:  # on to the group this reading is in (skipping segments without readings)
+                s += 1
+                seg_end = starts[s + 1]
+            if s < n_seg:
+                # the segment's constants the per-reading path needs, once per group
+                rup_front = _rupture_front(s, params, seg_cfg)
         if s >= n_seg:  # the last group: readings of unknown segments, only counted
             counters[C_UNKNOWN_SLOT] += r_end - r
             break
@@ -227,8 +232,8 @@ def process_kernel(starts, readings, r_begin, r_end, params, seg_cfg, slot_cfg, 
             else:
                 slot_f[slot, SF_EW_SLOW] += min(1.0, (t - prev_t) * 1e-6 / 60.0) * (v - slot_f[slot, SF_EW_SLOW])
         elif role in (ROLE_PRESSURE_UP, ROLE_PRESSURE_DOWN) or role >= ROLE_PRESSURE_MID0:
-            _pressure(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
-                      hist_t, hist_v, counters, ev_i, ev_f, n_ev)
+            _pressure(s, role, slot, t, v, prev_v, prev_t, rup_front, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f,
+                      seg_i, hist_t, hist_v, counters, ev_i, ev_f, n_ev)
             if _fronts_pending(s, seg_i):
                 _expire_fronts(s, t, params, seg_cfg, seg_f, seg_i, counters, ev_i, ev_f, n_ev)
         elif ROLE_METHANE_0 <= role < ROLE_METHANE_END:

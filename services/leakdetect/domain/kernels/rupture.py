@@ -154,16 +154,28 @@ def _from_other_end(s, upstream, t, params, seg_cfg, seg_f):
     return mark > 0.0 and t - mark <= _travel_us(s, params, seg_cfg)
 
 
-@_jit
-def _pressure_threshold(s, slot, ref, params, seg_cfg, slot_cfg):
-    """The drop below the reference that makes a collapse: 1.5 % of it, or the Joukowsky front of the smallest
-    rupture (half its outflow drawn from each side) if less, never less than 4 s.d. of one reading."""
-    thr = params[P_RUP_FRAC] * ref
+@_jit_inline
+def _rupture_front(s, params, seg_cfg):
+    """The Joukowsky front (Pa) of the segment's smallest rupture, half its outflow drawn from each side; NaN where
+    the pipe's area is not known. Constant per segment: `process_kernel` computes it once per segment's group of
+    readings, not per pressure reading (the division was on the per-reading path)."""
     area = seg_cfg[s, GC_AREA_M2]
     if area > 0.0:
-        front = seg_cfg[s, GC_WAVE_SPEED] * params[P_RUP_MIN_FLOW] * seg_cfg[s, GC_NOMINAL_FLOW] / (2.0 * area)
-        if 0.0 < front < thr:
-            thr = max(front, min(thr, 4.0 * math.sqrt(_sigma2(slot_cfg, slot, ref))))
+        return seg_cfg[s, GC_WAVE_SPEED] * params[P_RUP_MIN_FLOW] * seg_cfg[s, GC_NOMINAL_FLOW] / (2.0 * area)
+    return np.nan
+
+
+@_jit_inline
+def _pressure_threshold(s, slot, ref, drop, front, params, slot_cfg):
+    """The drop below the reference that makes a collapse: 1.5 % of it, or the Joukowsky front of the smallest
+    rupture (`_rupture_front`) if less, never less than 4 s.d. of one reading. Exact only where `drop` passes it:
+    a drop within the front is within the threshold whatever the s.d., and then the front is returned without the
+    square root (the one on the per-reading path; a quiet line's drops are far within the front)."""
+    thr = params[P_RUP_FRAC] * ref
+    if 0.0 < front < thr:
+        if not drop > front:
+            return front
+        thr = max(front, min(thr, 4.0 * math.sqrt(_sigma2(slot_cfg, slot, ref))))
     return thr
 
 
@@ -245,10 +257,10 @@ def _restart_reference(slot, v, slot_f):
 
 
 @_jit_inline
-def _rupture(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, counters, ev_i,
-             ev_f, n_ev):
+def _rupture(s, role, slot, t, v, prev_t, rup_front, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
+             counters, ev_i, ev_f, n_ev):
     """Pressure far below a slow reference, held, and the flow at the same end moving towards the break; and
-    below where the pressure's falling trend has brought it (`trail`)."""
+    below where the pressure's falling trend has brought it (`trail`). `rup_front` is `_rupture_front` of s."""
     slot_f[slot, SF_P_MIN] += min(1.0, (t - prev_t) * 1e-6 / P_MIN_TAU_S) * (v - slot_f[slot, SF_P_MIN])
     if (t - prev_t) * 1e-6 > RUPTURE_GAP_S:
         # back from a silence (a SCADA outage): the reference is from before it, and an operation's change while
@@ -260,7 +272,7 @@ def _rupture(s, role, slot, t, v, prev_t, params, seg_cfg, slot_cfg, slot_f, slo
         return
     ref = slot_f[slot, SF_EW_REF]
     drop = ref - v
-    thr = _pressure_threshold(s, slot, ref, params, seg_cfg, slot_cfg)
+    thr = _pressure_threshold(s, slot, ref, drop, rup_front, params, slot_cfg)
     if drop > thr:
         if slot_i[slot, SI_RUP_N] == 0:
             slot_f[slot, SF_RUP_T0] = float(prev_t)
@@ -456,9 +468,24 @@ def _rupture_flow(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg
         return
     upstream = role == ROLE_FLOW_IN
     nominal = seg_cfg[s, GC_NOMINAL_FLOW]
-    sd = math.sqrt(_sigma2(slot_cfg, slot, ref))
     d = v - ref
-    tol = max(4.0 * sd, OPERATION_TOL_FRAC * nominal)
+    # The flow's s.d. at its reference takes a square root, on the path of every flow reading: left out where the
+    # outcome cannot depend on it. Every threshold below is the larger of a fixed share of nominal flow and a
+    # multiple of sd, so a flow within the fixed shares passes none of them (tested against the full path).
+    tol_floor = OPERATION_TOL_FRAC * nominal
+    thr_floor = params[P_RUP_FLOW_JUMP] * params[P_RUP_MIN_FLOW] * nominal
+    if upstream and -tol_floor <= d and d <= min(tol_floor, 0.25 * thr_floor) and not slot_f[slot, SF_RUP_T0] > 0.0:
+        # no operation's mark either way (|d| <= tol), near the reference (d <= 0.5 arm, arm >= 0.5 thr >=
+        # 0.5 thr_floor), no rise under way and none starting (d <= arm)
+        slot_f[slot, SF_EW_REF] = float(t)
+        if slot_i[slot, SI_RUP_N] < 0:  # back near its reference (d <= thr): ready for the next
+            slot_i[slot, SI_RUP_N] = 0
+            slot_f[slot, SF_RUP_T0] = 0.0
+        return
+    if not upstream and d <= tol_floor and params[P_RUP_OUTFLOW_DIP] == 0.0:
+        return  # no operation's mark (d <= tol) and no dip to follow
+    sd = math.sqrt(_sigma2(slot_cfg, slot, ref))
+    tol = max(4.0 * sd, tol_floor)
     if upstream and abs(d) > tol:
         seg_f[s, GF_RUP_IN_MOVED] = float(t)
     if upstream and d < -tol:
@@ -471,7 +498,7 @@ def _rupture_flow(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg
         _outflow_dip(s, role, slot, t, -d, sd, prev_t, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
                      counters, ev_i, ev_f, n_ev)
         return
-    thr = max(params[P_RUP_FLOW_JUMP] * params[P_RUP_MIN_FLOW] * nominal, 4.0 * sd)
+    thr = max(thr_floor, 4.0 * sd)
     arm = max(0.5 * thr, 4.0 * sd)
     if d <= 0.5 * arm:
         slot_f[slot, SF_EW_REF] = float(t)  # of a flow slot: when the flow was last near its reference
