@@ -405,8 +405,11 @@ def _step_tests(s, pos, g, kappa, eps, eps_scale, floor, var_g, model_var, param
 def _window_rate(s, pos, wi, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q_bar, model_var, params, seg_f,
                  seg_i, ring, settle):
     """The leak rate (kg/s) over window wi ending at ring position pos and its variance, as `_window_tests` has it
-    (each end one block or the mean of several, whichever states the smaller variance), with the settling allowance
-    at both ends whatever `settle_windows` says; (nan, inf) where the ring does not hold it."""
+    (each end one block or the mean of several, whichever states the smaller variance), with the change of the
+    signed settling lead between its ends (`settle._settle_lead`) whatever `settle_windows` says: an operation's
+    lead belongs in the rate's interval, while a steady movement's (the day's demand swing on a line holding hours
+    of flow) cancels. Each end's lead counted alone put the interval of steady 1 % leaks on 51-59 km lines at 11-16
+    times their rate (issue 24's sample); (nan, inf) where the ring does not hold it."""
     nr = ring.shape[1]
     nb = np.int64(params[P_WIN0 + wi])
     lpv_sys = params[P_LEARN_LPV] * seg_f[s, GF_LPV_EW]
@@ -464,8 +467,9 @@ def _raise_alarm(s, t_end, tb, pos, s_new, fired, step_fired, step_rate, step_sd
         # score falls below k, so at a window's raise it often holds one or two blocks, whose mean is that few
         # blocks' noise (on the transient sample 1-block runs rated 1 % leaks at 1.6-2.9 times their rate, their
         # s.d. 2-5 times the rate), while the window holds the leak over its length. Its imbalance as the window
-        # test has it, with the settling allowance at both ends (`_window`), so the interval keeps an operation's
-        # lead, which the windows past `settle_windows` leave out of their test
+        # test has it, with the settling lead in its variance (`_window_rate`), so the interval keeps an operation's
+        # lead, which the windows past `settle_windows` leave out of their test. The onset stays the run's change
+        # point, from which the location windows
         w_rate, w_var = _window_rate(s, pos, fired, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q_bar,
                                      model_var, params, seg_f, seg_i, ring, settle)
         if w_var < np.inf:
