@@ -472,7 +472,10 @@ def _raise_alarm(s, t_end, tb, pos, s_new, fired, step_fired, step_rate, step_sd
         # point, from which the location windows
         w_rate, w_var = _window_rate(s, pos, fired, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q_bar,
                                      model_var, params, seg_f, seg_i, ring, settle)
-        if w_var < np.inf:
+        # the span whose mean stands out more from its own noise holds the leak: a run that found the onset beats a
+        # window the leak fills only in part (a large leak's window test fires with the onset inside the window:
+        # on the demo city its mean rated 5-20 % leaks 40-70 % low), a window the leak fills beats a one-block run
+        if w_var < np.inf and (rate != rate or not (sg_rate > 0.0) or w_rate / math.sqrt(w_var) > rate / sg_rate):
             rate = w_rate
             sg_rate = math.sqrt(w_var)
             span_us = t_end - np.int64(params[P_WIN0 + fired] * tb * 1e6)
