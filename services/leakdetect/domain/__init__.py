@@ -358,7 +358,7 @@ uncertainty). Fully pooled, `mdlr_week_p90_over_first_day` 3.74 -> 1.56, but the
 4.5 days and stopped its re-learning): the quasi-steady line pack's error is not linear in throughput, so a straight
 pooled line is over-trusted. So the pooled gain's variance was floored at a quarter of one window's: 2.60 (median
 over layouts 2.37), 3 false alarms in the weeks (2 balance at 0.4-1 % of flow, cleared within 7 h; a rupture alarm).
-Those false alarms were not the gain (2026-12-07, third session; the simulator's own line pack against the profile
+Those false alarms were not the gain (2026-12-07, fourth session; the simulator's own line pack against the profile
 fed the true end pressures and flows): on layout 003 the quasi-steady line pack's error over 4- to 15-min windows
 grew with the flow, 0.3 kg s.d. under 0.6 of nominal to 2.2-3.3 kg at the daily peaks, and followed the throughput's
 ramps: the profile leads the gas inside by about 0.021 T_s^2 dq/dt (the diffusion's next order after the linear flow
