@@ -69,7 +69,7 @@ def _check(cfg: DetectorConfig, batches: list[Batch], until_us: int | None = Non
 FLOW_TIMES_S = 0.37  # the 1-Hz flow meters' phase in each second
 # the far-break rupture evidence (`rupture_spread_front`, `rupture_outflow_dip`), on by default since issue 19's
 # set-point checks; named where a test depends on it, and RUPTURE_SHARP_ONLY where it depends on its absence
-RUPTURE_OPT_IN = DetectorParams(rupture_spread_front=1, rupture_outflow_dip=1)
+RUPTURE_FAR_BREAK = DetectorParams(rupture_spread_front=1, rupture_outflow_dip=1)
 RUPTURE_SHARP_ONLY = DetectorParams(rupture_spread_front=0, rupture_outflow_dip=0)
 
 

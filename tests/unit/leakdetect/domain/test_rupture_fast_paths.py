@@ -18,7 +18,7 @@ from services.leakdetect.domain import layout as L
 from services.leakdetect.domain.config import DetectorParams
 from services.leakdetect.domain.kernels.rupture import _pressure_threshold, _rupture_front
 from tests.unit.leakdetect.domain.conftest import T0_US, merged, pressure_config
-from tests.unit.leakdetect.domain.test_pressure_reference import RUPTURE_OPT_IN, _check, _with_flow_meters
+from tests.unit.leakdetect.domain.test_pressure_reference import RUPTURE_FAR_BREAK, _check, _with_flow_meters
 
 
 def _full_threshold(s: int, slot: int, ref: float, params: np.ndarray, seg_cfg: np.ndarray,
@@ -84,4 +84,4 @@ def test_flow_readings_near_and_beyond_the_fixed_shares_match_the_reference(role
     # down and up by less and by more than each, and back
     cfg = _with_flow_meters(pressure_config())
     _check(cfg, [_flow_steps(role, (10.0, 10.1, 9.8, 10.0, 9.3, 10.0, 10.8, 10.0, 12.0, 10.0))],
-           params=RUPTURE_OPT_IN if opt_in else None)
+           params=RUPTURE_FAR_BREAK if opt_in else None)

@@ -12,7 +12,7 @@ from services.leakdetect.domain import layout as L
 from tests.unit.leakdetect.domain.test_pressure_reference import (
     FLOW_TIMES_S,
     LENGTH,
-    RUPTURE_OPT_IN,
+    RUPTURE_FAR_BREAK,
     T0_US,
     Batch,
     C,
@@ -25,7 +25,7 @@ from tests.unit.leakdetect.domain.test_pressure_reference import (
     pressure_config,
 )
 
-ON = RUPTURE_OPT_IN
+ON = RUPTURE_FAR_BREAK
 T_FRONT_S = 70.0  # the front reaches the outlet
 SECONDS = 150.0
 

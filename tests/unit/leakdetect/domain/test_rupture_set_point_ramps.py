@@ -1,5 +1,6 @@
-"""Supply set-point ramps against the opt-in rupture evidence (issue 19, "Ruptures everywhere": the demo city's
-leak-free days had 26 spread-front and 6 outflow-dip rupture false alarms with it on, all in set-point ramps).
+"""Supply set-point ramps against the far-break rupture evidence (issue 19, "Ruptures everywhere": the demo city's
+leak-free days had 26 spread-front and 6 outflow-dip rupture false alarms with it on before these checks, all in
+set-point ramps).
 
 - A set-point rise packs the line through the held inlet: the inflow climbs for minutes with the inlet pressure
   rising within its noise, as gradual as a far break's front spread by friction. A break's wave also reaches the
@@ -19,7 +20,7 @@ from tests.unit.leakdetect.domain.conftest import front_readings
 from tests.unit.leakdetect.domain.test_pressure_reference import (
     FLOW_TIMES_S,
     LENGTH,
-    RUPTURE_OPT_IN,
+    RUPTURE_FAR_BREAK,
     T0_US,
     Batch,
     C,
@@ -33,7 +34,7 @@ from tests.unit.leakdetect.domain.test_pressure_reference import (
     pressure_config,
 )
 
-ON = RUPTURE_OPT_IN
+ON = RUPTURE_FAR_BREAK
 T_RISE_S = 70.0
 SECONDS = 300.0
 

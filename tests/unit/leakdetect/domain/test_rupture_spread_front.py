@@ -13,7 +13,7 @@ from services.leakdetect.domain.config import DetectorParams
 from tests.unit.leakdetect.domain.test_pressure_reference import (
     FLOW_TIMES_S,
     LENGTH,
-    RUPTURE_OPT_IN,
+    RUPTURE_FAR_BREAK,
     RUPTURE_SHARP_ONLY,
     T0_US,
     Batch,
@@ -28,7 +28,7 @@ from tests.unit.leakdetect.domain.test_pressure_reference import (
     pressure_config,
 )
 
-ON = RUPTURE_OPT_IN
+ON = RUPTURE_FAR_BREAK
 T_FRONT_S = 70.0
 
 
