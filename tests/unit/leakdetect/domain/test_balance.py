@@ -272,17 +272,22 @@ def test_learning_waits_out_the_first_minutes_in_both_implementations(balance_ca
         DetectorParams(learn_after_s=-1.0).to_array()
 
 
-def test_kernel_matches_the_reference_with_the_operations_settling_allowance_on_every_window(balance_case):
-    """settle_opposed: the settling allowance counts only the movement the ends' net inflow matched (issue 24)."""
-    cfg, readings, _ = balance_case
-    p = DetectorParams(settle_opposed=1, settle_windows=L.N_WINDOWS)
+def _kernel_against_reference(cfg, readings, p: DetectorParams) -> tuple[list, np.ndarray]:
+    """The kernel's leak alarms, asserted equal to the reference's, and its stated MDLR, asserted equal too."""
     state = DetectorState.new(cfg, p)
     events = process_batch(state, *readings)
     ref = run_reference(*readings, cfg, p)
     got = sorted((int(e["segment"]), int(e["time_us"]), int(e["code"])) for e in events[events["kind"] == L.EV_LEAK])
     assert got == sorted((a.segment, a.time_us, a.test) for a in ref.alarms)
-    assert len(got) == 2  # the leaks are still found: their own unpacking earns no allowance
     np.testing.assert_allclose(state.mdlr_kg_per_s(), ref.mdlr_kg_per_s, rtol=1e-9)
+    return got, state.mdlr_kg_per_s()
+
+
+def test_kernel_matches_the_reference_with_the_operations_settling_allowance_on_every_window(balance_case):
+    """settle_opposed: the settling allowance counts only the movement the ends' net inflow matched (issue 24)."""
+    cfg, readings, _ = balance_case
+    got, _ = _kernel_against_reference(cfg, readings, DetectorParams(settle_opposed=1, settle_windows=L.N_WINDOWS))
+    assert len(got) == 2  # the leaks are still found: their own unpacking earns no allowance
 
 
 @pytest.mark.parametrize("mode", [1, 2, 3])
@@ -291,14 +296,7 @@ def test_kernel_matches_the_reference_with_the_allowance_on_windows_shorter_than
     change of the signed lead between the ends there, 3 that on every window; with all or only matched movement."""
     cfg, readings, _ = balance_case
     for opposed in (0, 1):
-        p = DetectorParams(settle_short_windows=mode, settle_opposed=opposed)
-        state = DetectorState.new(cfg, p)
-        events = process_batch(state, *readings)
-        ref = run_reference(*readings, cfg, p)
-        got = sorted((int(e["segment"]), int(e["time_us"]), int(e["code"]))
-                     for e in events[events["kind"] == L.EV_LEAK])
-        assert got == sorted((a.segment, a.time_us, a.test) for a in ref.alarms)
-        np.testing.assert_allclose(state.mdlr_kg_per_s(), ref.mdlr_kg_per_s, rtol=1e-9)
+        _kernel_against_reference(cfg, readings, DetectorParams(settle_short_windows=mode, settle_opposed=opposed))
 
 
 def test_kernel_matches_the_reference_with_the_line_pack_s_lag_behind_a_throughput_ramp(balance_case):
@@ -307,15 +305,7 @@ def test_kernel_matches_the_reference_with_the_line_pack_s_lag_behind_a_throughp
     cfg, readings, _ = balance_case
     stated = {}
     for lag in (0.0, 0.5):
-        p = DetectorParams(lp_ramp_lag=lag)
-        state = DetectorState.new(cfg, p)
-        events = process_batch(state, *readings)
-        ref = run_reference(*readings, cfg, p)
-        got = sorted((int(e["segment"]), int(e["time_us"]), int(e["code"]))
-                     for e in events[events["kind"] == L.EV_LEAK])
-        assert got == sorted((a.segment, a.time_us, a.test) for a in ref.alarms)
-        np.testing.assert_allclose(state.mdlr_kg_per_s(), ref.mdlr_kg_per_s, rtol=1e-9)
-        stated[lag] = state.mdlr_kg_per_s()
+        _, stated[lag] = _kernel_against_reference(cfg, readings, DetectorParams(lp_ramp_lag=lag))
     assert not np.allclose(stated[0.0], stated[0.5], rtol=1e-6)
     with pytest.raises(ValueError, match="lp_ramp_lag"):
         DetectorParams(lp_ramp_lag=-0.1).to_array()
