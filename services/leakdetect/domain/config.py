@@ -288,6 +288,14 @@ class DetectorParams:
     # there, 0.021, takes the peaks' to 0.9 / 1.3 / 2.0 kg, and fitted alone on layout 005 (28 km, 381 mm) it is
     # 0.023 (10.8 / 17.0 / 26.5 -> 7.2 / 13.8 / 24.8 kg: that line's error is mostly something else). 0 = off.
     lp_ramp_lag: float = 0.021
+    # ... and only where the ramp is a demand move's (`kernels.balance._inlet_held`): over two settling times before
+    # the rate's span the inlet's p^2 moved at most this share of the outlet's. The fit above is a demand move's
+    # (the outlet's pressure moves with the friction drop, a regulated inlet's is held); a set-point move shifts the
+    # whole line from the inlet, its inflow surging and decaying over the settling time, a lead the settling
+    # allowance already covers, and the ramp lag on top of it added false alarms after set-point moves on #24's
+    # sample (benchmarks/DETECTION.md). 0.5 lies between the two: an unregulated inlet moves by its feeder's share
+    # of the drop (0.5-5 km against a 2-60 km line), a set-point move's inlet as much as its outlet. 0 = always.
+    lp_ramp_lag_held: float = 0.5
 
     def to_array(self) -> F64:
         p = np.zeros(L.N_P)
@@ -430,6 +438,9 @@ class DetectorParams:
         if not (math.isfinite(self.lp_ramp_lag) and self.lp_ramp_lag >= 0.0):
             raise ValueError(f"lp_ramp_lag must be finite and >= 0, got {self.lp_ramp_lag}")
         p[L.P_LP_RAMP_LAG] = self.lp_ramp_lag
+        if not (math.isfinite(self.lp_ramp_lag_held) and self.lp_ramp_lag_held >= 0.0):
+            raise ValueError(f"lp_ramp_lag_held must be finite and >= 0, got {self.lp_ramp_lag_held}")
+        p[L.P_LP_RAMP_HELD] = self.lp_ramp_lag_held
         return p
 
     @property

@@ -23,6 +23,7 @@ from services.network.quality import QUALITY_BAD
 
 from ..domain import layout as L
 from ..domain.config import DetectorConfig, DetectorParams
+from ..domain.kernels.balance import RAMP_HELD_SETTLE
 
 Z_CLIP = 3.5
 BIAS_ALLOWANCE = 2.0
@@ -140,17 +141,39 @@ def _settle_time(p: DetectorParams, gc: npt.NDArray[np.float64], pu: float, pd_:
     return min(t_s, max(p.settle_max_s, tb))
 
 
+def _inlet_held(u: npt.NDArray[np.float64], w: npt.NDArray[np.float64], tvals: npt.NDArray[np.float64], i: int,
+                t_from: float, n_back: int, share: float) -> bool:
+    """Whether the throughput's ramp at block i came from the outlet (kernels.balance._inlet_held): over the blocks
+    i, i-1, ... (at most n_back of them) ending at or after t_from (us), the range of the inlet's block-mean p^2 (u)
+    at most `share` times the outlet's (w); blocks without location ticks (nan) skipped, none at all: held."""
+    k = np.arange(i, i - n_back, -1)
+    k = k[(k >= 0) & (tvals[np.maximum(k, 0)] >= t_from)]
+    uk, wk = u[k], w[k]
+    ok = np.isfinite(uk) & np.isfinite(wk)
+    if not ok.any():
+        return True
+    return bool(np.ptp(uk[ok]) <= share * np.ptp(wk[ok]))
+
+
 def _ramp_lag(valid: npt.NDArray[np.bool_], invalid_cum: npt.NDArray[np.int64], cq: npt.NDArray[np.float64],
-              tvals: npt.NDArray[np.float64], settle_s: npt.NDArray[np.float64], c: float) -> npt.NDArray[np.float64]:
+              tvals: npt.NDArray[np.float64], settle_s: npt.NDArray[np.float64], p: DetectorParams,
+              ends_p2: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]], ring_len: int
+              ) -> npt.NDArray[np.float64]:
     """Each block's quasi-steady lead over the gas inside while the throughput ramps (kernels.balance._ramp_lag):
     c T_s^2 times the throughput's rate, the block and the one before against the two before those; 0 unless the
-    block and the three before it are valid."""
+    block and the three before it are valid, and with lp_ramp_lag_held > 0 unless the inlet was held against the
+    outlet (`_inlet_held`) over RAMP_HELD_SETTLE settling times before the span. ends_p2 = each block's mean
+    p^2 at the inlet and at the outlet (less and plus half the elevation term) over its location ticks."""
+    c = p.lp_ramp_lag
     out = np.zeros(len(cq))
     for i in range(4, len(cq)):
         if not valid[i] or invalid_cum[i - 1] != invalid_cum[i - 4]:
             continue
         t_now, t2, t0 = tvals[i], tvals[i - 2], tvals[i - 4]
         if not (t_now > t2 > t0):
+            continue
+        if p.lp_ramp_lag_held > 0.0 and not _inlet_held(*ends_p2, tvals, i, t0 - RAMP_HELD_SETTLE * settle_s[i] * 1e6,
+                                                         min(i, ring_len), p.lp_ramp_lag_held):
             continue
         q_new = (cq[i] - cq[i - 2]) / ((t_now - t2) * 1e-6)
         q_old = (cq[i - 2] - cq[i - 4]) / ((t2 - t0) * 1e-6)
@@ -391,14 +414,24 @@ def run_reference(
         ahead_t = np.where(np.isfinite(rate_move), np.maximum(rate_move, 0.0), 0.0) * bt / k_r
         settle_t = np.array([_settle_time(p, gc, *v) for v in zip(pu, pd_, np.where(bal_ok, qin, np.nan),
                                                                     np.where(bal_ok, qout, np.nan), lp, strict=True)])
+        # the ends' p^2 less / plus half the elevation term over the location's ticks (kernels.location._loc_tick:
+        # both end pressures and the inflow usable and positive), for the ramp lag's check of a held inlet
+        with np.errstate(invalid="ignore"):
+            loc_ok = (pu > 0.0) & (pd_ > 0.0) & (qin > 0.0)
+        pp_t = 0.5 * (pu * pu + pd_ * pd_)
+        hd_t = 0.5 * (pu * pu - pd_ * pd_ - gc[L.GC_LOC_ELEV] * pp_t)
         t = pd.DataFrame({"tick": idx, "block": idx // bt, "bal_ok": bal_ok, "mbar": 0.5 * (c_prev + cum_m),
                           "cum_q": cum_q, "cum_v": cum_v, "lp": lp, "lp_var": lp_var, "lp_ok": np.isfinite(lp),
-                          "ahead": ahead_t, "settle_s": settle_t})
+                          "ahead": ahead_t, "settle_s": settle_t, "loc_n": loc_ok.astype(float),
+                          "p2_up": np.where(loc_ok, pp_t + hd_t, 0.0), "p2_down": np.where(loc_ok, pp_t - hd_t, 0.0)})
         b = t.groupby("block").agg(
             n=("tick", "size"), bal_ok=("bal_ok", "all"), mbar=("mbar", "mean"), cum_q=("cum_q", "last"),
             cum_v=("cum_v", "last"), lp=("lp", "mean"), lp_var=("lp_var", "sum"), lp_n=("lp_ok", "sum"),
-            ahead=("ahead", "last"), settle_s=("settle_s", "last"),
+            ahead=("ahead", "last"), settle_s=("settle_s", "last"), loc_n=("loc_n", "sum"), p2_up=("p2_up", "sum"),
+            p2_down=("p2_down", "sum"),
         )
+        for col_name in ("p2_up", "p2_down"):
+            b[col_name] = np.where(b["loc_n"] > 0, b[col_name] / b["loc_n"].clip(lower=1), np.nan)
         b["lp_var"] = b["lp_var"] / b["lp_n"].clip(lower=1) ** 2  # independent tick errors
         b = b[(b.index + 1) * bt - 1 <= k_last]  # only blocks whose last tick closed
         b["t_end"] = (b.index + 1) * bt * tick_us
@@ -413,7 +446,8 @@ def run_reference(
         cq = b["cum_q"].to_numpy()
         tvals = b["t_end"].to_numpy()
         if p.lp_ramp_lag > 0.0 and not p.line_pack_estimator:
-            lpv = lpv - _ramp_lag(valid, invalid_cum, cq, tvals, b["settle_s"].to_numpy(), p.lp_ramp_lag)
+            lpv = lpv - _ramp_lag(valid, invalid_cum, cq, tvals, b["settle_s"].to_numpy(), p,
+                                  (b["p2_up"].to_numpy(), b["p2_down"].to_numpy()), p.ring_len)
         d_lp = np.concatenate([[0.0], np.diff(lpv)])
         lpvar0 = b["lp_var"].to_numpy()
         # a block's line pack is the previous one's only after a valid block (as the kernel keeps it)

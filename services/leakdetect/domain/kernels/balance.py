@@ -20,6 +20,9 @@ from ..layout import (
     GF_BLK_LPVAR,
     GF_BLK_MBAR,
     GF_CUM_A,
+    GF_CUM_LD,
+    GF_CUM_LN,
+    GF_CUM_LPP,
     GF_CUM_M,
     GF_CUM_Q,
     GF_CUM_V,
@@ -63,11 +66,15 @@ from ..layout import (
     P_LOC_MIN_CAL,
     P_LP_EST,
     P_LP_NOISE_K,
+    P_LP_RAMP_HELD,
     P_LP_RAMP_LAG,
     P_TICK_US,
     R_A,
     R_INVALID,
+    R_LD,
+    R_LN,
     R_LP,
+    R_LPP,
     R_LP_VAR,
     R_M,
     R_Q,
@@ -198,12 +205,59 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
     seg_f[s, GF_TLP1_VAR] = lp_var
 
 
+# A set-point move's inflow surge decays over the line's settling time (within exp(-2), 14 %, after two): the inlet
+# must have been held this many settling times before the ramp lag's rate span for the ramp to be a demand move's.
+RAMP_HELD_SETTLE = 2.0
+
+
+@_jit
+def _inlet_held(s, t_now, t_from, share, seg_f, seg_i, ring):
+    """Whether the throughput's ramp came from the outlet (a demand move) rather than from the inlet (a set-point
+    or supply move) over the blocks ending from t_from to t_now (us): the range of the inlet's block-mean p^2 at
+    most `share` times the outlet's. A demand move changes the friction drop, so the outlet's pressure moves and
+    a held inlet's does not (an unregulated inlet's by its feeder's share of the drop, less than the line's); a
+    set-point move shifts the whole line, the inlet first and by as much as the outlet. p^2 less half the
+    elevation term, from the location's sums over its valid ticks (kernels.location._loc_tick); a block without
+    such ticks is skipped, and with none the ramp counts as held (as before this check)."""
+    nr = ring.shape[1]
+    pos = seg_i[s, GI_RING_POS]
+    c_pp = seg_f[s, GF_CUM_LPP]
+    c_d = seg_f[s, GF_CUM_LD]
+    c_n = seg_f[s, GF_CUM_LN]
+    t_a = float(t_now)
+    u_lo = np.inf
+    u_hi = -np.inf
+    w_lo = np.inf
+    w_hi = -np.inf
+    for _ in range(min(seg_i[s, GI_N_BLOCKS], nr)):
+        if t_a < t_from:
+            break
+        dn = c_n - ring[s, pos, R_LN]
+        if dn > 0.0:
+            pp = (c_pp - ring[s, pos, R_LPP]) / dn
+            hd = 0.5 * (c_d - ring[s, pos, R_LD]) / dn
+            u_lo = min(u_lo, pp + hd)
+            u_hi = max(u_hi, pp + hd)
+            w_lo = min(w_lo, pp - hd)
+            w_hi = max(w_hi, pp - hd)
+        c_pp = ring[s, pos, R_LPP]
+        c_d = ring[s, pos, R_LD]
+        c_n = ring[s, pos, R_LN]
+        t_a = ring[s, pos, R_TIME]
+        pos = (pos - 1) % nr
+    if not (u_hi >= u_lo):
+        return True
+    return u_hi - u_lo <= share * (w_hi - w_lo)
+
+
 @_jit
 def _ramp_lag(s, t_end, settle_s, params, seg_f, seg_i, ring):
     """The quasi-steady line pack's lead (kg) over the gas inside while the throughput ramps (`lp_ramp_lag`):
     P_LP_RAMP_LAG T_s^2 dq/dt, dq/dt the throughput over the block closing and the one before against the two before
     those, over the time between their centres. 0 where those blocks are not all valid (the ring's history is short,
-    or holds an invalid block). The block closing is valid; the ring's newest entry is the block before it."""
+    or holds an invalid block), and with P_LP_RAMP_HELD > 0 where the ramp was not a demand move's: the inlet's
+    pressure moved over RAMP_HELD_SETTLE settling times before the span by more than that share of the outlet's
+    (`_inlet_held`). The block closing is valid; the ring's newest entry is the block before it."""
     c = params[P_LP_RAMP_LAG]
     # the state estimator's line pack follows the gas inside itself
     if not (c > 0.0) or params[P_LP_EST] != 0.0 or seg_i[s, GI_N_BLOCKS] < 4:
@@ -218,6 +272,9 @@ def _ramp_lag(s, t_end, settle_s, params, seg_f, seg_i, ring):
     t2 = ring[s, p2, R_TIME]
     t_now = float(t_end)
     if not (t_now > t2 and t2 > t0):
+        return 0.0
+    share = params[P_LP_RAMP_HELD]
+    if share > 0.0 and not _inlet_held(s, t_now, t0 - RAMP_HELD_SETTLE * settle_s * 1e6, share, seg_f, seg_i, ring):
         return 0.0
     q_new = (seg_f[s, GF_CUM_Q] - ring[s, p2, R_Q]) / ((t_now - t2) * 1e-6)
     q_old = (ring[s, p2, R_Q] - ring[s, p4, R_Q]) / ((t2 - t0) * 1e-6)

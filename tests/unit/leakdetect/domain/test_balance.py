@@ -309,3 +309,77 @@ def test_kernel_matches_the_reference_with_the_line_pack_s_lag_behind_a_throughp
     assert not np.allclose(stated[0.0], stated[0.5], rtol=1e-6)
     with pytest.raises(ValueError, match="lp_ramp_lag"):
         DetectorParams(lp_ramp_lag=-0.1).to_array()
+
+
+def test_kernel_matches_the_reference_with_the_ramp_lag_only_while_the_inlet_is_held(balance_case):
+    """lp_ramp_lag_held (issue 24): the ramp lag only where the inlet's p^2 moved at most that share of the outlet's
+    over two settling times before the rate's span, in the kernel as in the reference. A share too small for this
+    case's inlet noise turns the correction off wherever the outlet barely moves."""
+    cfg, readings, _ = balance_case
+    stated = {}
+    for held in (0.0, 0.5, 1e-3):
+        _, stated[held] = _kernel_against_reference(cfg, readings, DetectorParams(lp_ramp_lag=0.5,
+                                                                                   lp_ramp_lag_held=held))
+    _, no_lag = _kernel_against_reference(cfg, readings, DetectorParams(lp_ramp_lag=0.0))
+    assert not np.allclose(stated[0.0], stated[0.5], rtol=1e-6)  # the leak's own pressure fall turns it off
+    np.testing.assert_allclose(stated[1e-3], no_lag, rtol=1e-12)
+    with pytest.raises(ValueError, match="lp_ramp_lag_held"):
+        DetectorParams(lp_ramp_lag_held=-0.1).to_array()
+
+
+@pytest.mark.parametrize("share", [0.5, 0.2])
+def test_a_ramp_is_a_demand_move_s_while_the_inlet_moves_less_than_the_outlet(share):
+    """kernels.balance._inlet_held against its reference on the ends' block-mean p^2: a demand move at a held
+    inlet (the outlet's p^2 falls, the inlet's only by noise) or at an unregulated inlet (by its feeder's share)
+    is held; a set-point move (the inlet first, the outlet after it) is not, until two settling times after it."""
+    from services.leakdetect.domain.kernels.balance import _inlet_held
+    from services.leakdetect.reference.balance import _inlet_held as reference_inlet_held
+
+    p = DetectorParams()
+    n, tb = 60, 30.0
+    tvals = np.arange(1, n + 1) * tb * 1e6
+    rng = np.random.default_rng(3)
+    noise = 1e9 * rng.standard_normal((2, n))  # Pa^2, about 0.1 kPa at 5 MPa
+    ramp = np.clip((np.arange(n) - 30) / 10.0, 0.0, 1.0)  # blocks 30-40
+    move = 2.0e12  # p^2, about 0.2 MPa at 5 MPa
+
+    def both(u: np.ndarray, w: np.ndarray, i: int, t_from: float) -> bool:
+        # the location's sums as the kernel pushes them, 30 location ticks a block (d less the elevation term)
+        pp_sum = 30.0 * 0.5 * (u + w)
+        d = u - w
+        ring = np.zeros((1, p.ring_len, L.N_R))
+        seg_f = np.zeros((1, L.N_GF))
+        seg_i = np.zeros((1, L.N_GI), dtype=np.int64)
+        ring[0, :i, L.R_TIME] = tvals[:i]
+        ring[0, :i, L.R_LPP] = np.cumsum(pp_sum)[:i]
+        ring[0, :i, L.R_LD] = np.cumsum(30.0 * d)[:i]
+        ring[0, :i, L.R_LN] = 30.0 * np.arange(1, i + 1)
+        seg_f[0, L.GF_CUM_LPP] = np.cumsum(pp_sum)[i]
+        seg_f[0, L.GF_CUM_LD] = np.cumsum(30.0 * d)[i]
+        seg_f[0, L.GF_CUM_LN] = 30.0 * (i + 1)
+        seg_i[0, L.GI_RING_POS] = i - 1
+        seg_i[0, L.GI_N_BLOCKS] = i
+        kernel = bool(_inlet_held(0, tvals[i], t_from, share, seg_f, seg_i, ring))
+        ref = reference_inlet_held(u, w, tvals, i, t_from, min(i, p.ring_len), share)
+        assert kernel == ref
+        return kernel
+
+    base = 3.6e13
+    window = 4 * tb * 1e6 + 2.0 * 300.0 * 1e6  # the rate's span and two settling times of 300 s
+    for i in (35, 45):
+        t_from = tvals[i] - window
+        held_demand = (base + noise[0], base - 5e12 - move * ramp + noise[1])
+        assert both(*held_demand, i, t_from)
+        feeder = (base - 0.1 * move * ramp + noise[0], base - 5e12 - move * ramp + noise[1])
+        assert both(*feeder, i, t_from)
+        lag = np.clip((np.arange(n) - 33) / 12.0, 0.0, 1.0)  # the outlet follows by diffusion
+        set_point = (base + move * ramp + noise[0], base - 5e12 + move * lag + noise[1])
+        assert not both(*set_point, i, t_from)
+    # a demand move (blocks 50-56) after the set-point move: held once the look-back no longer holds the latter
+    demand = np.clip((np.arange(n) - 50) / 6.0, 0.0, 1.0)
+    both_moves = (base + move * ramp + noise[0], base - 5e12 + move * ramp - move * demand + noise[1])
+    assert both(*both_moves, 59, tvals[44])
+    assert not both(*both_moves, 59, tvals[30])
+    # (steady at both ends either may hold: dq/dt is only noise then); no location ticks at all: held
+    empty = np.full(n, np.nan)
+    assert reference_inlet_held(empty, empty, tvals, 45, 0.0, 45, share)
