@@ -212,13 +212,14 @@ RAMP_HELD_SETTLE = 2.0
 
 @_jit
 def _inlet_held(s, t_now, t_from, share, seg_f, seg_i, ring):
-    """Whether the throughput's ramp came from the outlet (a demand move) rather than from the inlet (a set-point
-    or supply move) over the blocks ending from t_from to t_now (us): the range of the inlet's block-mean p^2 at
-    most `share` times the outlet's. A demand move changes the friction drop, so the outlet's pressure moves and
-    a held inlet's does not (an unregulated inlet's by its feeder's share of the drop, less than the line's); a
-    set-point move shifts the whole line, the inlet first and by as much as the outlet. p^2 less half the
-    elevation term, from the location's sums over its valid ticks (kernels.location._loc_tick); a block without
-    such ticks is skipped, and with none the ramp counts as held (as before this check)."""
+    """(held, moved): whether the throughput's ramp came from the outlet (a demand move) rather than from the inlet
+    (a set-point or supply move) over the blocks ending from t_from to t_now (us), and the inlet's p^2 change over
+    them (newest less oldest block). Held: the range of the inlet's block-mean p^2 at most `share` times the
+    outlet's. A demand move changes the friction drop, so the outlet's pressure moves and a held inlet's does not
+    (an unregulated inlet's by its feeder's share of the drop, less than the line's); a set-point move shifts the
+    whole line, the inlet first and by as much as the outlet. p^2 less half the elevation term, from the location's
+    sums over its valid ticks (kernels.location._loc_tick); a block without such ticks is skipped, and with none
+    the ramp counts as held (as before this check)."""
     nr = ring.shape[1]
     pos = seg_i[s, GI_RING_POS]
     c_pp = seg_f[s, GF_CUM_LPP]
@@ -229,6 +230,8 @@ def _inlet_held(s, t_now, t_from, share, seg_f, seg_i, ring):
     u_hi = -np.inf
     w_lo = np.inf
     w_hi = -np.inf
+    u_new = np.nan
+    u_old = np.nan
     for _ in range(min(seg_i[s, GI_N_BLOCKS], nr)):
         if t_a < t_from:
             break
@@ -240,14 +243,17 @@ def _inlet_held(s, t_now, t_from, share, seg_f, seg_i, ring):
             u_hi = max(u_hi, pp + hd)
             w_lo = min(w_lo, pp - hd)
             w_hi = max(w_hi, pp - hd)
+            if u_new != u_new:
+                u_new = pp + hd
+            u_old = pp + hd
         c_pp = ring[s, pos, R_LPP]
         c_d = ring[s, pos, R_LD]
         c_n = ring[s, pos, R_LN]
         t_a = ring[s, pos, R_TIME]
         pos = (pos - 1) % nr
     if not (u_hi >= u_lo):
-        return True
-    return u_hi - u_lo <= share * (w_hi - w_lo)
+        return True, 0.0
+    return u_hi - u_lo <= share * (w_hi - w_lo), u_new - u_old
 
 
 @_jit
@@ -273,12 +279,14 @@ def _ramp_lag(s, t_end, settle_s, params, seg_f, seg_i, ring):
     t_now = float(t_end)
     if not (t_now > t2 and t2 > t0):
         return 0.0
-    share = params[P_LP_RAMP_HELD]
-    if share > 0.0 and not _inlet_held(s, t_now, t0 - RAMP_HELD_SETTLE * settle_s * 1e6, share, seg_f, seg_i, ring):
-        return 0.0
     q_new = (seg_f[s, GF_CUM_Q] - ring[s, p2, R_Q]) / ((t_now - t2) * 1e-6)
     q_old = (ring[s, p2, R_Q] - ring[s, p4, R_Q]) / ((t2 - t0) * 1e-6)
     rate = (q_new - q_old) / (0.5 * (t_now - t0) * 1e-6)
+    share = params[P_LP_RAMP_HELD]
+    if share > 0.0:
+        held, moved = _inlet_held(s, t_now, t0 - RAMP_HELD_SETTLE * settle_s * 1e6, share, seg_f, seg_i, ring)
+        if not held and not (rate * moved > 0.0):
+            return 0.0
     return c * settle_s * settle_s * rate
 
 

@@ -312,17 +312,15 @@ def test_kernel_matches_the_reference_with_the_line_pack_s_lag_behind_a_throughp
 
 
 def test_kernel_matches_the_reference_with_the_ramp_lag_only_while_the_inlet_is_held(balance_case):
-    """lp_ramp_lag_held (issue 24): the ramp lag only where the inlet's p^2 moved at most that share of the outlet's
-    over two settling times before the rate's span, in the kernel as in the reference. A share too small for this
-    case's inlet noise turns the correction off wherever the outlet barely moves."""
+    """lp_ramp_lag_held (issue 24): where the inlet's p^2 moved more than that share of the outlet's over two
+    settling times before the rate's span, the ramp lag only while the throughput moves the inlet's way, in the
+    kernel as in the reference. A share too small for this case's inlet noise takes most of it away."""
     cfg, readings, _ = balance_case
     stated = {}
     for held in (0.0, 0.5, 1e-3):
         _, stated[held] = _kernel_against_reference(cfg, readings, DetectorParams(lp_ramp_lag=0.5,
                                                                                    lp_ramp_lag_held=held))
-    _, no_lag = _kernel_against_reference(cfg, readings, DetectorParams(lp_ramp_lag=0.0))
-    assert not np.allclose(stated[0.0], stated[0.5], rtol=1e-6)  # the leak's own pressure fall turns it off
-    np.testing.assert_allclose(stated[1e-3], no_lag, rtol=1e-12)
+    assert not np.allclose(stated[0.0], stated[1e-3], rtol=1e-6)
     with pytest.raises(ValueError, match="lp_ramp_lag_held"):
         DetectorParams(lp_ramp_lag_held=-0.1).to_array()
 
@@ -359,8 +357,8 @@ def test_a_ramp_is_a_demand_move_s_while_the_inlet_moves_less_than_the_outlet(sh
         seg_f[0, L.GF_CUM_LN] = 30.0 * (i + 1)
         seg_i[0, L.GI_RING_POS] = i - 1
         seg_i[0, L.GI_N_BLOCKS] = i
-        kernel = bool(_inlet_held(0, tvals[i], t_from, share, seg_f, seg_i, ring))
-        ref = reference_inlet_held(u, w, tvals, i, t_from, min(i, p.ring_len), share)
+        kernel = bool(_inlet_held(0, tvals[i], t_from, share, seg_f, seg_i, ring)[0])
+        ref = reference_inlet_held(u, w, tvals, i, t_from, min(i, p.ring_len), share)[0]
         assert kernel == ref
         return kernel
 
@@ -382,4 +380,4 @@ def test_a_ramp_is_a_demand_move_s_while_the_inlet_moves_less_than_the_outlet(sh
     assert not both(*both_moves, 59, tvals[30])
     # (steady at both ends either may hold: dq/dt is only noise then); no location ticks at all: held
     empty = np.full(n, np.nan)
-    assert reference_inlet_held(empty, empty, tvals, 45, 0.0, 45, share)
+    assert reference_inlet_held(empty, empty, tvals, 45, 0.0, 45, share)[0]
