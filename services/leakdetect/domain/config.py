@@ -288,14 +288,18 @@ class DetectorParams:
     # there, 0.021, takes the peaks' to 0.9 / 1.3 / 2.0 kg, and fitted alone on layout 005 (28 km, 381 mm) it is
     # 0.023 (10.8 / 17.0 / 26.5 -> 7.2 / 13.8 / 24.8 kg: that line's error is mostly something else). 0 = off.
     lp_ramp_lag: float = 0.021
-    # ... and only where the ramp is a demand move's (`kernels.balance._inlet_held`): over two settling times before
-    # the rate's span the inlet's p^2 moved at most this share of the outlet's. The fit above is a demand move's
-    # (the outlet's pressure moves with the friction drop, a regulated inlet's is held); a set-point move shifts the
-    # whole line from the inlet, its inflow surging and decaying over the settling time, a lead the settling
-    # allowance already covers, and the ramp lag on top of it added false alarms after set-point moves on #24's
-    # sample (benchmarks/DETECTION.md). 0.5 lies between the two: an unregulated inlet moves by its feeder's share
-    # of the drop (0.5-5 km against a 2-60 km line), a set-point move's inlet as much as its outlet. 0 = always.
+    # ... and only where the ramp is a demand move's, or a set-point move's surge (`kernels.balance._inlet_held`):
+    # the fit above is a demand move's (the outlet's pressure moves with the friction drop, a regulated inlet's is
+    # held). A set-point move shifts the whole line from the inlet; the profile's lead over the gas inside then has
+    # the sign of the inlet's move throughout, while the throughput's rate has it only while the inflow surges and the
+    # opposite one while the inflow relaxes (the inlet held again, the line still packing), where the ramp lag on top
+    # of the settling allowance added false alarms after set-point moves on #24's sample (benchmarks/DETECTION.md).
+    # So where the inlet's p^2 moved more than this share of the outlet's over two settling times before the rate's
+    # span, the correction applies only while the throughput moves the inlet's way. 0.5 lies between the two: an
+    # unregulated inlet moves by its feeder's share of the drop (0.5-5 km against a 2-60 km line: 0.02-0.22 on the
+    # issue-24 layouts 0-15), a set-point move's inlet as much as its outlet. 0 = the correction everywhere.
     lp_ramp_lag_held: float = 0.5
+    lp_ramp_lag_surge: int = 1
 
     def to_array(self) -> F64:
         p = np.zeros(L.N_P)
@@ -441,6 +445,9 @@ class DetectorParams:
         if not (math.isfinite(self.lp_ramp_lag_held) and self.lp_ramp_lag_held >= 0.0):
             raise ValueError(f"lp_ramp_lag_held must be finite and >= 0, got {self.lp_ramp_lag_held}")
         p[L.P_LP_RAMP_HELD] = self.lp_ramp_lag_held
+        if self.lp_ramp_lag_surge not in (0, 1):
+            raise ValueError(f"lp_ramp_lag_surge must be 0 or 1, got {self.lp_ramp_lag_surge}")
+        p[L.P_LP_RAMP_SURGE] = self.lp_ramp_lag_surge
         return p
 
     @property

@@ -532,6 +532,8 @@ P_RUP_SPREAD = P_EST_SETTLE_EPS + 1  # 1: a gradual inflow rise at a held inlet 
 P_RUP_OUTFLOW_DIP = P_RUP_SPREAD + 1  # 1: the outlet's flow dip with its pressure falling is a break's front
 # --- issue 24: the quasi-steady line pack's lag behind a throughput ramp (kernels.balance._ramp_lag) ---
 P_LP_RAMP_LAG = P_RUP_OUTFLOW_DIP + 1  # a block's line pack less this times T_s^2 times the throughput's rate
-# ... only while the inlet's pressure moved at most this share of the outlet's (a demand move; 0: always)
+# ... where the inlet's pressure moved more than this share of the outlet's (a set-point move), only while the
+# throughput moves the inlet's way (0: everywhere)
 P_LP_RAMP_HELD = P_LP_RAMP_LAG + 1
-N_P = P_LP_RAMP_HELD + 1
+P_LP_RAMP_SURGE = P_LP_RAMP_HELD + 1  # 1: ... and there while the throughput moves the inlet's way; 0: not there
+N_P = P_LP_RAMP_SURGE + 1

@@ -142,18 +142,21 @@ def _settle_time(p: DetectorParams, gc: npt.NDArray[np.float64], pu: float, pd_:
 
 
 def _inlet_held(u: npt.NDArray[np.float64], w: npt.NDArray[np.float64], tvals: npt.NDArray[np.float64], i: int,
-                t_from: float, n_back: int, share: float) -> tuple[bool, float]:
+                t_span: float, t_from: float, n_back: int, share: float) -> tuple[bool, float]:
     """(held, moved) at block i (kernels.balance._inlet_held): over the blocks i, i-1, ... (at most n_back of them)
     ending at or after t_from (us), whether the range of the inlet's block-mean p^2 (u) is at most `share` times the
-    outlet's (w), and u's change, newest less oldest; blocks without location ticks (nan) skipped, none: held."""
+    outlet's (w), there and over the blocks ending after t_span, and u's change, newest less oldest; blocks without
+    location ticks (nan) skipped, none: held."""
     k = np.arange(i, i - n_back, -1)
     k = k[(k >= 0) & (tvals[np.maximum(k, 0)] >= t_from)]
-    uk, wk = u[k], w[k]
-    ok = np.isfinite(uk) & np.isfinite(wk)
+    ok = np.isfinite(u[k]) & np.isfinite(w[k])
     if not ok.any():
         return True, 0.0
-    uk, wk = uk[ok], wk[ok]
-    return bool(np.ptp(uk) <= share * np.ptp(wk)), float(uk[0] - uk[-1])
+    k = k[ok]
+    uk, wk = u[k], w[k]
+    recent = tvals[k] > t_span
+    span_ok = bool(np.ptp(uk[recent]) <= share * np.ptp(wk[recent])) if recent.any() else True
+    return bool(np.ptp(uk) <= share * np.ptp(wk)) and span_ok, float(uk[0] - uk[-1])
 
 
 def _ramp_lag(valid: npt.NDArray[np.bool_], invalid_cum: npt.NDArray[np.int64], cq: npt.NDArray[np.float64],
@@ -177,9 +180,9 @@ def _ramp_lag(valid: npt.NDArray[np.bool_], invalid_cum: npt.NDArray[np.int64], 
         q_old = (cq[i - 2] - cq[i - 4]) / ((t2 - t0) * 1e-6)
         rate = (q_new - q_old) / (0.5 * (t_now - t0) * 1e-6)
         if p.lp_ramp_lag_held > 0.0:
-            held, moved = _inlet_held(*ends_p2, tvals, i, t0 - RAMP_HELD_SETTLE * settle_s[i] * 1e6, min(i, ring_len),
-                                      p.lp_ramp_lag_held)
-            if not held and not rate * moved > 0.0:
+            held, moved = _inlet_held(*ends_p2, tvals, i, t0, t0 - RAMP_HELD_SETTLE * settle_s[i] * 1e6,
+                                      min(i, ring_len), p.lp_ramp_lag_held)
+            if not held and not (p.lp_ramp_lag_surge != 0 and rate * moved > 0.0):
                 continue
         out[i] = c * settle_s[i] ** 2 * rate
     return out

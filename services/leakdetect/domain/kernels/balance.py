@@ -68,6 +68,7 @@ from ..layout import (
     P_LP_NOISE_K,
     P_LP_RAMP_HELD,
     P_LP_RAMP_LAG,
+    P_LP_RAMP_SURGE,
     P_TICK_US,
     R_A,
     R_INVALID,
@@ -211,11 +212,12 @@ RAMP_HELD_SETTLE = 2.0
 
 
 @_jit
-def _inlet_held(s, t_now, t_from, share, seg_f, seg_i, ring):
+def _inlet_held(s, t_now, t_span, t_from, share, seg_f, seg_i, ring):
     """(held, moved): whether the throughput's ramp came from the outlet (a demand move) rather than from the inlet
     (a set-point or supply move) over the blocks ending from t_from to t_now (us), and the inlet's p^2 change over
     them (newest less oldest block). Held: the range of the inlet's block-mean p^2 at most `share` times the
-    outlet's. A demand move changes the friction drop, so the outlet's pressure moves and a held inlet's does not
+    outlet's, over those blocks and over the rate's span (the blocks ending after t_span: a set-point move's first
+    minutes, the inlet moving while the outlet has not yet, hide in a long look-back's demand movement). A demand move changes the friction drop, so the outlet's pressure moves and a held inlet's does not
     (an unregulated inlet's by its feeder's share of the drop, less than the line's); a set-point move shifts the
     whole line, the inlet first and by as much as the outlet. p^2 less half the elevation term, from the location's
     sums over its valid ticks (kernels.location._loc_tick); a block without such ticks is skipped, and with none
@@ -230,6 +232,8 @@ def _inlet_held(s, t_now, t_from, share, seg_f, seg_i, ring):
     u_hi = -np.inf
     w_lo = np.inf
     w_hi = -np.inf
+    span_u = 0.0
+    span_w = 0.0
     u_new = np.nan
     u_old = np.nan
     for _ in range(min(seg_i[s, GI_N_BLOCKS], nr)):
@@ -246,6 +250,9 @@ def _inlet_held(s, t_now, t_from, share, seg_f, seg_i, ring):
             if u_new != u_new:
                 u_new = pp + hd
             u_old = pp + hd
+            if t_a > t_span:
+                span_u = u_hi - u_lo
+                span_w = w_hi - w_lo
         c_pp = ring[s, pos, R_LPP]
         c_d = ring[s, pos, R_LD]
         c_n = ring[s, pos, R_LN]
@@ -253,7 +260,8 @@ def _inlet_held(s, t_now, t_from, share, seg_f, seg_i, ring):
         pos = (pos - 1) % nr
     if not (u_hi >= u_lo):
         return True, 0.0
-    return u_hi - u_lo <= share * (w_hi - w_lo), u_new - u_old
+    held = u_hi - u_lo <= share * (w_hi - w_lo) and span_u <= share * span_w
+    return held, u_new - u_old
 
 
 @_jit
@@ -261,9 +269,12 @@ def _ramp_lag(s, t_end, settle_s, params, seg_f, seg_i, ring):
     """The quasi-steady line pack's lead (kg) over the gas inside while the throughput ramps (`lp_ramp_lag`):
     P_LP_RAMP_LAG T_s^2 dq/dt, dq/dt the throughput over the block closing and the one before against the two before
     those, over the time between their centres. 0 where those blocks are not all valid (the ring's history is short,
-    or holds an invalid block), and with P_LP_RAMP_HELD > 0 where the ramp was not a demand move's: the inlet's
-    pressure moved over RAMP_HELD_SETTLE settling times before the span by more than that share of the outlet's
-    (`_inlet_held`). The block closing is valid; the ring's newest entry is the block before it."""
+    or holds an invalid block). With P_LP_RAMP_HELD > 0, where the inlet's pressure moved over RAMP_HELD_SETTLE
+    settling times before the span by more than that share of the outlet's (`_inlet_held`: a set-point move, not a
+    demand move's ramp) it applies only while the throughput moves the inlet's way: the profile's lead has the sign
+    of the inlet's move until the line settles, the throughput's rate only while the inflow surges, not while it
+    relaxes after the inlet is held again. The block closing is valid; the ring's newest entry is the block before
+    it."""
     c = params[P_LP_RAMP_LAG]
     # the state estimator's line pack follows the gas inside itself
     if not (c > 0.0) or params[P_LP_EST] != 0.0 or seg_i[s, GI_N_BLOCKS] < 4:
@@ -284,8 +295,8 @@ def _ramp_lag(s, t_end, settle_s, params, seg_f, seg_i, ring):
     rate = (q_new - q_old) / (0.5 * (t_now - t0) * 1e-6)
     share = params[P_LP_RAMP_HELD]
     if share > 0.0:
-        held, moved = _inlet_held(s, t_now, t0 - RAMP_HELD_SETTLE * settle_s * 1e6, share, seg_f, seg_i, ring)
-        if not held and not (rate * moved > 0.0):
+        held, moved = _inlet_held(s, t_now, t0, t0 - RAMP_HELD_SETTLE * settle_s * 1e6, share, seg_f, seg_i, ring)
+        if not held and not (params[P_LP_RAMP_SURGE] != 0.0 and rate * moved > 0.0):
             return 0.0
     return c * settle_s * settle_s * rate
 

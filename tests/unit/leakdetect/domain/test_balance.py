@@ -329,7 +329,8 @@ def test_kernel_matches_the_reference_with_the_ramp_lag_only_while_the_inlet_is_
 def test_a_ramp_is_a_demand_move_s_while_the_inlet_moves_less_than_the_outlet(share):
     """kernels.balance._inlet_held against its reference on the ends' block-mean p^2: a demand move at a held
     inlet (the outlet's p^2 falls, the inlet's only by noise) or at an unregulated inlet (by its feeder's share)
-    is held; a set-point move (the inlet first, the outlet after it) is not, until two settling times after it."""
+    is held; a set-point move (the inlet first, the outlet after it) is not, until two settling times after it,
+    and states which way the inlet moved (the ramp lag then applies only while the throughput moves that way)."""
     from services.leakdetect.domain.kernels.balance import _inlet_held
     from services.leakdetect.reference.balance import _inlet_held as reference_inlet_held
 
@@ -357,27 +358,39 @@ def test_a_ramp_is_a_demand_move_s_while_the_inlet_moves_less_than_the_outlet(sh
         seg_f[0, L.GF_CUM_LN] = 30.0 * (i + 1)
         seg_i[0, L.GI_RING_POS] = i - 1
         seg_i[0, L.GI_N_BLOCKS] = i
-        kernel = bool(_inlet_held(0, tvals[i], t_from, share, seg_f, seg_i, ring)[0])
-        ref = reference_inlet_held(u, w, tvals, i, t_from, min(i, p.ring_len), share)[0]
-        assert kernel == ref
-        return kernel
+        kernel = _inlet_held(0, tvals[i], tvals[i] - 4 * tb * 1e6, t_from, share, seg_f, seg_i, ring)
+        ref = reference_inlet_held(u, w, tvals, i, tvals[i] - 4 * tb * 1e6, t_from, min(i, p.ring_len), share)
+        assert bool(kernel[0]) == ref[0]
+        assert kernel[1] == pytest.approx(ref[1], rel=1e-9, abs=1e3)  # p^2 from sums of ~1e15: round-off
+        moved[0] = kernel[1]
+        return bool(kernel[0])
 
     base = 3.6e13
     window = 4 * tb * 1e6 + 2.0 * 300.0 * 1e6  # the rate's span and two settling times of 300 s
-    for i in (35, 45):
+    moved = [0.0]
+    lag = np.clip((np.arange(n) - 33) / 12.0, 0.0, 1.0)  # the outlet follows by diffusion
+    set_point = (base + move * ramp + noise[0], base - 5e12 + move * lag + noise[1])
+    for i in (35, 38):  # while the demand ramps
         t_from = tvals[i] - window
         held_demand = (base + noise[0], base - 5e12 - move * ramp + noise[1])
         assert both(*held_demand, i, t_from)
         feeder = (base - 0.1 * move * ramp + noise[0], base - 5e12 - move * ramp + noise[1])
         assert both(*feeder, i, t_from)
-        lag = np.clip((np.arange(n) - 33) / 12.0, 0.0, 1.0)  # the outlet follows by diffusion
-        set_point = (base + move * ramp + noise[0], base - 5e12 + move * lag + noise[1])
+    for i in (35, 45):  # while the set-point ramps and after it
+        t_from = tvals[i] - window
         assert not both(*set_point, i, t_from)
-    # a demand move (blocks 50-56) after the set-point move: held once the look-back no longer holds the latter
-    demand = np.clip((np.arange(n) - 50) / 6.0, 0.0, 1.0)
+        assert moved[0] > 0.5 * move * ramp[i]  # the inlet rose
+        assert not both(-set_point[0], -set_point[1], i, t_from)
+        assert moved[0] < -0.5 * move * ramp[i]  # ... or fell
+    # a set-point move's first minutes after a larger demand move within the look-back: the rate's span tells
+    early_demand = np.clip((np.arange(n) - 10) / 10.0, 0.0, 1.0)
+    after_demand = (base + move * ramp + noise[0], base - 5e12 - 3.0 * move * early_demand + move * lag + noise[1])
+    assert not both(*after_demand, 32, tvals[32] - 30 * tb * 1e6)
+    # a demand move (blocks 50-60) after the set-point move: held once the look-back no longer holds the latter
+    demand = np.clip((np.arange(n) - 50) / 10.0, 0.0, 1.0)
     both_moves = (base + move * ramp + noise[0], base - 5e12 + move * ramp - move * demand + noise[1])
     assert both(*both_moves, 59, tvals[44])
     assert not both(*both_moves, 59, tvals[30])
     # (steady at both ends either may hold: dq/dt is only noise then); no location ticks at all: held
     empty = np.full(n, np.nan)
-    assert reference_inlet_held(empty, empty, tvals, 45, 0.0, 45, share)[0]
+    assert reference_inlet_held(empty, empty, tvals, 45, 0.0, 0.0, 45, share)[0]
