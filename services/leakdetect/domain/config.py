@@ -288,18 +288,22 @@ class DetectorParams:
     # there, 0.021, takes the peaks' to 0.9 / 1.3 / 2.0 kg, and fitted alone on layout 005 (28 km, 381 mm) it is
     # 0.023 (10.8 / 17.0 / 26.5 -> 7.2 / 13.8 / 24.8 kg: that line's error is mostly something else). 0 = off.
     lp_ramp_lag: float = 0.021
-    # ... and only where the ramp is a demand move's, or a set-point move's surge (`kernels.balance._inlet_held`):
-    # the fit above is a demand move's (the outlet's pressure moves with the friction drop, a regulated inlet's is
-    # held). A set-point move shifts the whole line from the inlet; the profile's lead over the gas inside then has
-    # the sign of the inlet's move throughout, while the throughput's rate has it only while the inflow surges and the
-    # opposite one while the inflow relaxes (the inlet held again, the line still packing), where the ramp lag on top
-    # of the settling allowance added false alarms after set-point moves on #24's sample (benchmarks/DETECTION.md).
-    # So where the inlet's p^2 moved more than this share of the outlet's over two settling times before the rate's
-    # span, the correction applies only while the throughput moves the inlet's way. 0.5 lies between the two: an
-    # unregulated inlet moves by its feeder's share of the drop (0.5-5 km against a 2-60 km line: 0.02-0.22 on the
-    # issue-24 layouts 0-15), a set-point move's inlet as much as its outlet. 0 = the correction everywhere.
+    # ... and only where the ramp is a demand move's (`kernels.balance._inlet_held`): the fit above is a demand
+    # move's (the outlet's pressure moves with the friction drop, a regulated inlet's is held). A set-point move
+    # shifts the whole line from the inlet, its inflow surging and relaxing over the settling time, and there the
+    # throughput's rate is no measure of the profile's error: on #24's sample (benchmarks/DETECTION.md) the ramp lag
+    # added false alarms after set-point moves, and on layout 003's +2.8 % move over 69 s it raised the 1-min
+    # window's excursion from 1.25 to 2.05 kg/s in the surge itself (the profile's flow term lags a fast surge). So
+    # where the inlet's p^2 moved more than this share of the outlet's, over two settling times before the rate's span
+    # or over the span itself, there is no correction. 0.5 lies between the two: an unregulated inlet moves by its
+    # feeder's share of the drop (0.5-5 km against a 2-60 km line: 0.02-0.22 on the issue-24 layouts 0-15), a
+    # set-point move's inlet as much as its outlet, and first. 0 = the correction everywhere.
     lp_ramp_lag_held: float = 0.5
-    lp_ramp_lag_surge: int = 1
+    # 1: within a set-point move's look-back the correction still applies while the throughput moves the inlet's way
+    # (the inflow's surge, not its relaxation). Not the default: on the sample it keeps the supply-change PD the
+    # correction gave (0.21 -> 0.57 after the first wave) but those detections come in the surge, where the same term
+    # amplifies the set-point excursion that raises the false alarms (layout 009's leak: 441 -> 51 s).
+    lp_ramp_lag_surge: int = 0
 
     def to_array(self) -> F64:
         p = np.zeros(L.N_P)

@@ -269,12 +269,10 @@ def _ramp_lag(s, t_end, settle_s, params, seg_f, seg_i, ring):
     """The quasi-steady line pack's lead (kg) over the gas inside while the throughput ramps (`lp_ramp_lag`):
     P_LP_RAMP_LAG T_s^2 dq/dt, dq/dt the throughput over the block closing and the one before against the two before
     those, over the time between their centres. 0 where those blocks are not all valid (the ring's history is short,
-    or holds an invalid block). With P_LP_RAMP_HELD > 0, where the inlet's pressure moved over RAMP_HELD_SETTLE
-    settling times before the span by more than that share of the outlet's (`_inlet_held`: a set-point move, not a
-    demand move's ramp) it applies only while the throughput moves the inlet's way: the profile's lead has the sign
-    of the inlet's move until the line settles, the throughput's rate only while the inflow surges, not while it
-    relaxes after the inlet is held again. The block closing is valid; the ring's newest entry is the block before
-    it."""
+    or holds an invalid block). With P_LP_RAMP_HELD > 0, also 0 where the inlet's pressure moved over RAMP_HELD_SETTLE
+    settling times before the span, or over the span, by more than that share of the outlet's (`_inlet_held`: a
+    set-point move, not a demand move's ramp), unless P_LP_RAMP_SURGE and the throughput moves the inlet's way (the
+    inflow's surge). The block closing is valid; the ring's newest entry is the block before it."""
     c = params[P_LP_RAMP_LAG]
     # the state estimator's line pack follows the gas inside itself
     if not (c > 0.0) or params[P_LP_EST] != 0.0 or seg_i[s, GI_N_BLOCKS] < 4:

@@ -312,17 +312,21 @@ def test_kernel_matches_the_reference_with_the_line_pack_s_lag_behind_a_throughp
 
 
 def test_kernel_matches_the_reference_with_the_ramp_lag_only_while_the_inlet_is_held(balance_case):
-    """lp_ramp_lag_held (issue 24): where the inlet's p^2 moved more than that share of the outlet's over two
-    settling times before the rate's span, the ramp lag only while the throughput moves the inlet's way, in the
-    kernel as in the reference. A share too small for this case's inlet noise takes most of it away."""
+    """lp_ramp_lag_held (issue 24): no ramp lag where the inlet's p^2 moved more than that share of the outlet's
+    (over two settling times before the rate's span, or over the span), or with lp_ramp_lag_surge only while the
+    throughput moves the inlet's way, in the kernel as in the reference. A share too small for this case's inlet
+    noise takes most of it away."""
     cfg, readings, _ = balance_case
     stated = {}
-    for held in (0.0, 0.5, 1e-3):
-        _, stated[held] = _kernel_against_reference(cfg, readings, DetectorParams(lp_ramp_lag=0.5,
-                                                                                   lp_ramp_lag_held=held))
-    assert not np.allclose(stated[0.0], stated[1e-3], rtol=1e-6)
+    for held, surge in ((0.0, 0), (0.5, 0), (1e-3, 0), (1e-3, 1)):
+        _, stated[held, surge] = _kernel_against_reference(
+            cfg, readings, DetectorParams(lp_ramp_lag=0.5, lp_ramp_lag_held=held, lp_ramp_lag_surge=surge))
+    assert not np.allclose(stated[0.0, 0], stated[1e-3, 0], rtol=1e-6)
+    assert not np.allclose(stated[1e-3, 0], stated[1e-3, 1], rtol=1e-6)
     with pytest.raises(ValueError, match="lp_ramp_lag_held"):
         DetectorParams(lp_ramp_lag_held=-0.1).to_array()
+    with pytest.raises(ValueError, match="lp_ramp_lag_surge"):
+        DetectorParams(lp_ramp_lag_surge=2).to_array()
 
 
 @pytest.mark.parametrize("share", [0.5, 0.2])
