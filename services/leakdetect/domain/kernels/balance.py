@@ -75,8 +75,8 @@ from ..layout import (
     R_LD,
     R_LN,
     R_LP,
-    R_LPP,
     R_LP_VAR,
+    R_LPP,
     R_M,
     R_Q,
     R_TIME,
@@ -217,11 +217,12 @@ def _inlet_held(s, t_now, t_span, t_from, share, seg_f, seg_i, ring):
     (a set-point or supply move) over the blocks ending from t_from to t_now (us), and the inlet's p^2 change over
     them (newest less oldest block). Held: the range of the inlet's block-mean p^2 at most `share` times the
     outlet's, over those blocks and over the rate's span (the blocks ending after t_span: a set-point move's first
-    minutes, the inlet moving while the outlet has not yet, hide in a long look-back's demand movement). A demand move changes the friction drop, so the outlet's pressure moves and a held inlet's does not
-    (an unregulated inlet's by its feeder's share of the drop, less than the line's); a set-point move shifts the
-    whole line, the inlet first and by as much as the outlet. p^2 less half the elevation term, from the location's
-    sums over its valid ticks (kernels.location._loc_tick); a block without such ticks is skipped, and with none
-    the ramp counts as held (as before this check)."""
+    minutes, the inlet moving while the outlet has not yet, hide in a long look-back's demand movement). A demand
+    move changes the friction drop, so the outlet's pressure moves and a held inlet's does not (an unregulated
+    inlet's by its feeder's share of the drop, less than the line's); a set-point move shifts the whole line, the
+    inlet first and by as much as the outlet. p^2 less half the elevation term, from the location's sums over its
+    valid ticks (kernels.location._loc_tick); a block without such ticks is skipped, and with none the ramp counts
+    as held (as before this check). With both ends steady either may hold (the rate is then only noise)."""
     nr = ring.shape[1]
     pos = seg_i[s, GI_RING_POS]
     c_pp = seg_f[s, GF_CUM_LPP]
