@@ -506,7 +506,7 @@ def _raise_alarm(s, t_end, tb, pos, s_new, fired, step_fired, step_rate, step_sd
     rate = np.nan
     sg_rate = np.nan
     onset = t_end
-    n_span = 0  # the blocks the rate is the mean of, in the ring (0: another estimate)
+    n_span = np.int64(0)  # the blocks the rate is the mean of, in the ring (0: another estimate)
     # estimate over the CUSUM run (the change point of Page's test), from the ring when it reaches back
     if n_on > 0 and n_on < nr and seg_i[s, GI_N_BLOCKS] > n_on:
         j = (pos - n_on) % nr
@@ -552,11 +552,11 @@ def _raise_alarm(s, t_end, tb, pos, s_new, fired, step_fired, step_rate, step_sd
         # the step itself: the window's imbalance over the reference's, from the window's start
         rate = step_rate
         sg_rate = step_sd
-        n_span = 0
+        n_span = np.int64(0)
         onset = t_end - np.int64(params[P_WIN0 + step_fired] * tb * 1e6)
         span_us = onset
     if rate != rate:
-        n_span = 0
+        n_span = np.int64(0)
         if n_on > 0:
             rate = seg_f[s, GF_CUSUM_SUM_E] / n_on
             sg_rate = math.sqrt(seg_f[s, GF_CUSUM_SUM_V]) / n_on
