@@ -52,6 +52,9 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
         "rate_error_pct_at_raise_median": (report.get("leak_rate_error_pct_at_raise") or {}).get("median"),
         "rate_error_pct_at_raise_ramp_median": (report.get("leak_rate_error_pct_at_raise_ramp") or {}).get("median"),
         "rate_error_pct_update_median": (report.get("leak_rate_error_pct_update") or {}).get("median"),
+        # the rate's stated 95 % interval: share holding the true rate, and its median width relative to it
+        **{f"rate_interval_{k}_{f}": (report.get(f"transient_leak_rate_interval{s}") or {}).get(f)
+           for k, s in (("at_raise", ""), ("update", "_update")) for f in ("coverage", "median_relative_width")},
         "alarms": alarms,
     }
 

@@ -388,6 +388,7 @@ def score_leak_run(det: dict[str, Any], onset_s: float, true_rate: Any) -> dict[
         ra = raises[0]
         truth = true_rate(ra["time_s"])
         r.update(raise_s=ra["time_s"] - onset_s, est_rate_at_raise=ra["rate_kg_per_s"], true_rate_at_raise=truth,
+                 est_sigma_at_raise=ra.get("rate_sd_kg_per_s"),
                  rate_error_pct_at_raise=abs(ra["rate_kg_per_s"] - truth) / truth * 100.0 if truth > 0 else None,
                  rate_signed_error_pct_at_raise=(ra["rate_kg_per_s"] - truth) / truth * 100.0 if truth > 0 else None)
         ups = [e for e in det["events"]["updated"] if e["time_s"] > ra["time_s"]]
@@ -395,7 +396,7 @@ def score_leak_run(det: dict[str, Any], onset_s: float, true_rate: Any) -> dict[
             up = ups[0]
             truth_u = true_rate(up["time_s"])
             r.update(update_after_raise_s=up["time_s"] - ra["time_s"], est_rate_update=up["rate_kg_per_s"],
-                     true_rate_at_update=truth_u,
+                     true_rate_at_update=truth_u, est_sigma_update=up.get("rate_sd_kg_per_s"),
                      rate_error_pct_update=abs(up["rate_kg_per_s"] - truth_u) / truth_u * 100.0 if truth_u > 0
                      else None)
     return r
@@ -567,6 +568,19 @@ def _pct(a: list[float], q: float) -> float | None:
     return float(np.percentile(a, q)) if a else None
 
 
+RATE_INTERVAL_Z = 1.96  # the leak rate's stated s.d. times this is its 95 % interval
+
+
+def rate_interval(rows: list[tuple[float, float, float]]) -> dict[str, Any]:
+    """How honest the leak rate's stated 95 % interval is over (estimate, s.d., true rate) triples of leaks whose
+    true rate is positive: the share whose true rate lies within RATE_INTERVAL_Z s.d. of the estimate, and the
+    interval's median full width relative to the true rate (an interval is useful only if it is also narrow)."""
+    rs = [(e, sd, t) for e, sd, t in rows if t > 0 and e == e and sd == sd]
+    inside = sum(1 for e, sd, t in rs if abs(e - t) <= RATE_INTERVAL_Z * sd)
+    return {"coverage": inside / len(rs) if rs else None, "inside": inside, "n": len(rs),
+            "median_relative_width": _pct([2.0 * RATE_INTERVAL_Z * sd / t for _e, sd, t in rs], 50)}
+
+
 def _pd(rs: list[dict[str, Any]], rated: bool = False) -> dict[str, Any]:
     """Detected within PD_WITHIN_S of the onset; `rated`: and the raise's rate within RATED_WITHIN_PCT of the truth."""
     hit = sum(1 for r in rs if r.get("detected") and r["ttd_s"] <= PD_WITHIN_S
@@ -607,6 +621,11 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
             "leak_rate_error_pct_at_raise_ramp": {"median": _pct(err_ramp, 50), "p90": _pct(err_ramp, 90),
                                                   "n": len(err_ramp)},
             "leak_rate_error_pct_update": {"median": _pct(err_upd, 50), "p90": _pct(err_upd, 90), "n": len(err_upd)},
+            # the rate's stated 95 % interval against the true rate, at the raise and in the update
+            **{f"transient_leak_rate_interval{name}": rate_interval(
+                [(r[f"est_rate_{key}"], r[f"est_sigma_{key}"], r[f"true_rate_{truth}"]) for r in leaks
+                 if r.get(f"est_sigma_{key}") is not None])
+               for name, key, truth in (("", "at_raise", "at_raise"), ("_update", "update", "at_update"))},
             "transient_leaks_detail": {
                 "scenarios": len(leaks), "layouts": len({r["layout"] for r in leaks}),
                 "pd_within_5min_by_pct_and_condition": {

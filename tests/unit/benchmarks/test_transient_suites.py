@@ -271,3 +271,24 @@ def test_the_sample_summary_refuses_what_is_not_a_transient_report(tmp_path, cap
     assert transient_sample.main([str(good)]) == 0
     out = capsys.readouterr().out
     assert '"false_alarms": 1' in out and "setpoint -3 % 50 s before" in out
+
+
+def test_the_rate_interval_s_coverage_is_scored_at_the_raise_and_in_the_update() -> None:
+    """The leak rate's stated 95 % interval (1.96 s.d.) against the true rate: the run's rows carry the s.d., the
+    score the share of leaks whose true rate it holds and its median width relative to the truth."""
+    onset = 5000.0
+    det = _det([_Alarm(T0 + onset + 200.0, onset_unix_s=T0 + onset)],
+               raised=[{"time_s": onset + 200.0, "rate_kg_per_s": 0.115, "rate_sd_kg_per_s": 0.01}],
+               updated=[{"time_s": onset + 500.0, "rate_kg_per_s": 0.098, "rate_sd_kg_per_s": 0.001}])
+    r = T.score_leak_run(det, onset, lambda t: 0.10 if t >= onset else 0.0)
+    assert r["est_sigma_at_raise"] == 0.01 and r["est_sigma_update"] == 0.001
+    r.update(suite="transient_leaks", layout=0, regulated=True, pct=1.0, condition="steady",
+             relearn="every 21600 s", line_pack_model="quasi_steady")
+    s = T.score([r])
+    # at the raise 0.115 +- 0.0196 holds 0.10; in the update 0.098 +- 0.00196 does not
+    assert s["transient_leak_rate_interval"] == {"coverage": 1.0, "inside": 1, "n": 1,
+                                                 "median_relative_width": pytest.approx(2 * 1.96 * 0.01 / 0.10)}
+    assert s["transient_leak_rate_interval_update"]["coverage"] == 0.0
+    # a leak whose true rate is zero (not yet leaking) or whose s.d. is not a number is left out
+    assert T.rate_interval([(1.0, 0.1, 0.0), (1.0, float("nan"), 1.0)])["n"] == 0
+    assert T.rate_interval([])["coverage"] is None

@@ -92,6 +92,10 @@ UPDATE_BLOCKS = 10  # the leak-rate estimate is refined this many blocks (5 min)
 # positions (fractions of the length) over which the estimator's response to a leak is averaged: the rate's
 # correction cannot know where the leak is at its raise, so its spread over the line belongs in the interval
 RESPONSE_X = (0.1, 0.3, 0.5, 0.7, 0.9)
+# the rate now lies between the span's mean plus half its rise (an abrupt onset in the first block) and plus all of
+# it (a ramp): the middle, and half the range as one s.d. (its 95 % interval reaches either shape)
+GROWTH_MID = 0.75
+GROWTH_HALF = 0.25
 
 
 @_jit
@@ -426,6 +430,64 @@ def _window_rate(s, pos, wi, a, g, kappa, eps, eps_scale, floor, base_var, var_g
 
 
 @_jit
+def _drift(ring, s, pos, n, g, kappa):
+    """How much the rate moved within a span of n blocks ending at ring position pos (kg/s): the newer half's mean
+    less the older half's, and that difference's variance from the meters' and the line pack's noise (the halves
+    share the line pack at their common end); (0, 0) where the span has no halves. A leak that grew within the span
+    runs above the span's mean now: by this much for a linear ramp from the span's start, by half of it for an
+    abrupt onset inside the first block."""
+    if n < 2:
+        return 0.0, 0.0
+    nr = ring.shape[1]
+    j = (pos - n) % nr
+    mid = (pos - n // 2) % nr
+    if ring[s, pos, R_INVALID] - ring[s, j, R_INVALID] != 0.0:
+        return 0.0, 0.0
+    w2 = (ring[s, pos, R_TIME] - ring[s, mid, R_TIME]) * 1e-6
+    w1 = (ring[s, mid, R_TIME] - ring[s, j, R_TIME]) * 1e-6
+    if not (w1 > 0.0 and w2 > 0.0):
+        return 0.0, 0.0
+    h2 = (ring[s, pos, R_M] - ring[s, mid, R_M] - (ring[s, pos, R_LP] - ring[s, mid, R_LP])
+          - g * (ring[s, pos, R_Q] - ring[s, mid, R_Q])) / w2
+    h1 = (ring[s, mid, R_M] - ring[s, j, R_M] - (ring[s, mid, R_LP] - ring[s, j, R_LP])
+          - g * (ring[s, mid, R_Q] - ring[s, j, R_Q])) / w1
+    inv = 1.0 / w1 + 1.0 / w2  # the common end's line-pack error enters both halves, with opposite signs
+    var_d = kappa * kappa * ((ring[s, pos, R_V] - ring[s, mid, R_V]) / (w2 * w2)
+                             + (ring[s, mid, R_V] - ring[s, j, R_V]) / (w1 * w1)
+                             + ring[s, pos, R_LP_VAR] / (w2 * w2) + ring[s, j, R_LP_VAR] / (w1 * w1)
+                             + ring[s, mid, R_LP_VAR] * inv * inv)
+    return h2 - h1, max(var_d, 0.0)
+
+
+@_jit
+def _now_rate(rate, var, ring, s, pos, n, g, kappa, eps, eps_scale, n_blocks, settle, noise_k):
+    """The rate now and its s.d. from the mean rate over a span of n blocks ending at ring position pos and its
+    variance (issue 24: the stated rate is the rate at the alarm's time, and so is the truth it is held against).
+
+    A leak grows, it does not shrink: where the newer half of the span ran above the older (`_drift`, d), the rate
+    now exceeds the mean by between d / 2 (an abrupt onset inside the span's first block) and d (a ramp from the
+    span's start). The rate moves by GROWTH_MID of the rise, GROWTH_HALF of it and the rise's noise go in the
+    variance. An operation's line pack moves within the span too (the line-pack model's and the settling allowance
+    over it, `_transient_sd`, `_settle_sd`): of the rise, only what exceeds noise_k times that moves the rate; the
+    rest stays in the variance, as does a fall (a falling operation's lead, or noise). On the demo city the mean
+    alone, its s.d. the meters' and the line pack's noise, held the true rate at the raise for 119 of 204 leaks
+    (large abrupt ones raised within two blocks of the onset, and ramps, rated 30-60 % low with s.d. of 1-5 %), and
+    in the update for 101 of 171 (every ramp)."""
+    d, var_d = _drift(ring, s, pos, n, g, kappa)
+    nr = ring.shape[1]
+    j = (pos - n) % nr
+    ws = (ring[s, pos, R_TIME] - ring[s, j, R_TIME]) * 1e-6
+    tr = _transient_sd(ring, s, pos, n, n_blocks, eps, eps_scale, 1, pos) / ws
+    st_e = _settle_sd(ring, s, pos, 0, n_blocks, settle)
+    st_s = _settle_sd(ring, s, j, n, n_blocks, settle)
+    tr = math.sqrt(tr * tr + (st_e * st_e + st_s * st_s) / (ws * ws))
+    rise = max(d, 0.0)
+    shift = GROWTH_MID * max(rise - noise_k * tr, 0.0)
+    held = GROWTH_MID * rise - shift
+    return rate + shift, math.sqrt(var + GROWTH_MID * GROWTH_MID * var_d + (GROWTH_HALF * d) ** 2 + held * held)
+
+
+@_jit
 def _raise_alarm(s, t_end, tb, pos, s_new, fired, step_fired, step_rate, step_sd, a, g, kappa, eps, eps_scale,
                  base_var, var_g, q_bar, params, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev, settle, floor,
                  model_var):
@@ -444,6 +506,7 @@ def _raise_alarm(s, t_end, tb, pos, s_new, fired, step_fired, step_rate, step_sd
     rate = np.nan
     sg_rate = np.nan
     onset = t_end
+    n_span = np.int64(0)  # the blocks the rate is the mean of, in the ring (0: another estimate)
     # estimate over the CUSUM run (the change point of Page's test), from the ring when it reaches back
     if n_on > 0 and n_on < nr and seg_i[s, GI_N_BLOCKS] > n_on:
         j = (pos - n_on) % nr
@@ -461,6 +524,7 @@ def _raise_alarm(s, t_end, tb, pos, s_new, fired, step_fired, step_rate, step_sd
             sg_rate = math.sqrt(kappa * kappa * (d_v + ring[s, pos, R_LP_VAR] + ring[s, j, R_LP_VAR])
                                 / (ws * ws) + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2)
             onset = seg_i[s, GI_CUSUM_ONSET]
+            n_span = n_on
     span_us = onset
     if fired >= 0 and n_on <= 1 and n_on < np.int64(params[P_WIN0 + fired]):
         # a window test fired while Page's run holds one block (issue 24): the run restarts whenever a block's score
@@ -480,6 +544,7 @@ def _raise_alarm(s, t_end, tb, pos, s_new, fired, step_fired, step_rate, step_sd
         if w_var < np.inf and (rate != rate or not (sg_rate > 0.0) or w_rate / math.sqrt(w_var) > rate / sg_rate):
             rate = w_rate
             sg_rate = math.sqrt(w_var)
+            n_span = np.int64(params[P_WIN0 + fired])
             span_us = t_end - np.int64(params[P_WIN0 + fired] * tb * 1e6)
             if n_on == 0:
                 onset = span_us
@@ -487,9 +552,11 @@ def _raise_alarm(s, t_end, tb, pos, s_new, fired, step_fired, step_rate, step_sd
         # the step itself: the window's imbalance over the reference's, from the window's start
         rate = step_rate
         sg_rate = step_sd
+        n_span = np.int64(0)
         onset = t_end - np.int64(params[P_WIN0 + step_fired] * tb * 1e6)
         span_us = onset
     if rate != rate:
+        n_span = np.int64(0)
         if n_on > 0:
             rate = seg_f[s, GF_CUSUM_SUM_E] / n_on
             sg_rate = math.sqrt(seg_f[s, GF_CUSUM_SUM_V]) / n_on
@@ -501,6 +568,9 @@ def _raise_alarm(s, t_end, tb, pos, s_new, fired, step_fired, step_rate, step_sd
             rate = seg_f[s, GF_Z0 + wi] * sg_rate
             onset = t_end - np.int64(nb * tb * 1e6)
         span_us = onset
+    if n_span >= 2 and params[P_LP_EST] == 0.0:  # the estimator's response model rates its residual's rise
+        rate, sg_rate = _now_rate(rate, sg_rate * sg_rate, ring, s, pos, n_span, g, kappa, eps, eps_scale,
+                                  seg_i[s, GI_N_BLOCKS], settle, params[P_LP_NOISE_K])
     # with the state estimator, the rate from its residual's response to a leak since the onset (the span the rate
     # was averaged over ends now; it starts at the onset, or at the window's start for a window's imbalance)
     rate, sg_rate = _est_rate(rate, sg_rate, span_us, t_end, onset, params, seg_f, s)
@@ -544,6 +614,9 @@ def _follow_latched(s, t_end, pos, s_new, e, sig_e, a, g, kappa, eps, eps_scale,
             sg_rate = math.sqrt(kappa * kappa * (ring[s, pos, R_V] - ring[s, j, R_V] + ring[s, pos, R_LP_VAR]
                                                  + ring[s, j, R_LP_VAR]) / (ws * ws)
                                 + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2)
+            if params[P_LP_EST] == 0.0:  # the rate now (a ramp still growing); the estimator's response model rates it
+                rate, sg_rate = _now_rate(rate, sg_rate * sg_rate, ring, s, pos, n_upd, g, kappa, eps, eps_scale,
+                                          seg_i[s, GI_N_BLOCKS], settle, params[P_LP_NOISE_K])
             # with the state estimator: the residual's share of the leak over these blocks, since the onset
             rate, sg_rate = _est_rate(rate, sg_rate, ring[s, j, R_TIME], float(t_end), float(seg_i[s, GI_CUSUM_ONSET]),
                                       params, seg_f, s)

@@ -63,9 +63,11 @@ def test_a_window_raise_rates_the_leak_over_the_window_not_over_a_one_block_run(
     st, pos = _state_with_leak(3.0 * LEAK)
     wi = DetectorParams().windows_blocks.index(8)
     rate, sd, onset = _raise(st, pos, wi)
-    # the window's mean (its ends one block, or the mean of several: 1.0-1.25 times the leak), not 3 times it
-    assert LEAK <= rate <= 1.25 * LEAK
-    assert sd < 0.1 * LEAK
+    # the window's mean (its ends one block, or the mean of several: 1.0-1.25 times the leak), not 3 times it; the
+    # newest block's rise within the window (the ring states no noise that could explain it) moves it towards the
+    # rate now (`decision._now_rate`), its interval still short of the one-block run's 3 times the leak
+    assert LEAK <= rate <= 2.0 * LEAK
+    assert rate + 1.96 * sd < 3.0 * LEAK
     assert onset == int((N_BLOCKS - 2) * BLOCK_S * 1e6)
 
 

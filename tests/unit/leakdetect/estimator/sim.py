@@ -60,11 +60,14 @@ OPS_START_S = 7200.0
 RAMP_START_S = 9900.0
 LEAK_ONSET_S = RAMP_START_S + 120.0
 DAY_S = 4 * 3600.0
+# "gradual_leak": no operations; a leak at 0.6 of the length grows linearly to GRADUAL_RATE over GRADUAL_RAMP_S
+GRADUAL_RATE = 0.1 * Q_NOMINAL
+GRADUAL_RAMP_S = 600.0
 
 
 @functools.cache
 def detector_run(case: str):  # type: ignore[no-untyped-def]
-    """The simulator's result of a detector test case: "ops" or "ramp_leak"."""
+    """The simulator's result of a detector test case: "ops", "ramp_leak" or "gradual_leak"."""
     from services.gasflow import LeakSpec, Scenario, Schedule, Simulator
     from services.gasflow.model import Probe
 
@@ -76,6 +79,10 @@ def detector_run(case: str):  # type: ignore[no-untyped-def]
     }
     leaks = (LeakSpec("P", 0.6 * LENGTH_M, LEAK_ONSET_S, rate_kg_per_s=0.01 * Q_NOMINAL),) if case == "ramp_leak" \
         else ()
+    if case == "gradual_leak":
+        sched = {"IN": Schedule([0, DAY_S], [P_SUPPLY_PA, P_SUPPLY_PA]), "OUT": Schedule([0, DAY_S], [Q_NOMINAL] * 2)}
+        leaks = (LeakSpec("P", 0.6 * LENGTH_M, LEAK_ONSET_S, kind="gradual", rate_kg_per_s=GRADUAL_RATE,
+                          ramp_s=GRADUAL_RAMP_S),)
     probes = (Probe("UP", "P", 0.0), Probe("DN", "P", LENGTH_M), Probe("MID", "P", MID_X_FRAC * LENGTH_M))
     return Simulator(_spec(), dx_target_m=250.0).run(
         Scenario(duration_s=DAY_S, schedules=sched, leaks=leaks, probes=probes, record_interval_s=1.0))
