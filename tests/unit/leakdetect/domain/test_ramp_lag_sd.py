@@ -53,11 +53,11 @@ def test_a_correction_that_goes_on_inside_a_window_is_not_a_leak() -> None:
     on three blocks after the balance resumed, so the 2-min window from the first block after the outage to the
     newest one saw the line pack fall by it and raised a 4.7 %-of-flow alarm (z 6.7). Here a still line whose
     correction goes on 3 kg for its last 3 blocks: without lp_ramp_lag_sd the 2-min window and its step test read
-    it as a leak; with it, 0.5 of the change is the line-pack model's error and neither does."""
+    it as a leak; with it, 0.4 of the change is the line-pack model's error and neither does."""
     rl = np.where(np.arange(N_BLOCKS) >= N_BLOCKS - 3, 3.0, 0.0)
     z_off, sz_off = _window_z(DetectorParams(lp_ramp_lag_sd=0.0), rl)
     z_on, sz_on = _window_z(DetectorParams(), rl)
-    assert DetectorParams().lp_ramp_lag_sd == 0.5
+    assert DetectorParams().lp_ramp_lag_sd == 0.4
     assert z_off[TWO_MIN] > 5.0 and sz_off[TWO_MIN] > 5.0
     assert z_on[TWO_MIN] < 2.5 and sz_on[TWO_MIN] < 2.5
     assert np.all(np.abs(z_on[np.isfinite(z_on)]) <= np.abs(z_off[np.isfinite(z_off)]) + 1e-12)
