@@ -80,7 +80,7 @@ def test_the_allowance_is_the_reference_s(ne: int) -> None:
     p = DetectorParams()
     rl = np.random.default_rng(7).normal(0.0, 4.0, N_BLOCKS)
     ring = _still_line_ring(p, rl)
-    tvals = np.arange(N_BLOCKS) * BLOCK_S * 1e6
+    tvals = (np.arange(N_BLOCKS) * BLOCK_S * 1e6).astype(np.float64)
     for nb in (4, 8, 16, 30):
         kernel = _ramp_lag_var(ring, 0, (N_BLOCKS - 1) % p.ring_len, nb, ne, 0.5)
         reference = reference_ramp_lag_var(rl, tvals, N_BLOCKS - 1, nb, ne, 0.5)
