@@ -446,6 +446,8 @@ def run_reference(
         var_b = (blk_v + lpvar + np.concatenate([[0.0], lpvar[:-1]])) / tb**2
         nblk = len(b)
         trans = np.array([_transient_sd(cum_a, ahead, lpv, i, 1, p) for i in range(nblk)]) / tb
+        # the ramp-lag correction's change from the block before (kernels.decision._decide)
+        trans = np.sqrt(trans**2 + (p.lp_ramp_lag_sd * np.concatenate([[0.0], np.diff(rl)]) / tb) ** 2)
         # each block's settling time (in blocks) and the settling allowance's share of the movement
         nsbs = np.maximum(1, (b["settle_s"].to_numpy() / tb + 0.5).astype(np.int64))
         eps_s = p.settle_eps * np.minimum(1.0, b["settle_s"].to_numpy() / p.settle_ref_s)

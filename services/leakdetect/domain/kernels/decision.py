@@ -616,6 +616,11 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
     pos = seg_i[s, GI_RING_POS]
     eps_scale = params[P_LP_SCALE_ERR]
     trans = _transient_sd(ring, s, pos, 1, seg_i[s, GI_N_BLOCKS], eps, eps_scale, 1, pos) / tb
+    if seg_i[s, GI_N_BLOCKS] >= 2:
+        # the block's residual differences its line pack with the one before: the ramp-lag correction's change
+        # between them is uncertain as in the window tests (_ramp_lag_var)
+        rl_b = params[P_LP_RAMP_LAG_SD] * (ring[s, pos, R_RL] - ring[s, (pos - 1) % ring.shape[1], R_RL]) / tb
+        trans = math.sqrt(trans * trans + rl_b * rl_b)
     # the quasi-steady profile's settling lead (issue 24; with the state estimator, whose model follows the gas
     # inside, its own share, 0 by default): the share grows with the settling time (the rate times the time to
     # follow)
