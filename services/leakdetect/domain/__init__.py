@@ -368,14 +368,14 @@ between the meters; fitted alone on layout 005, 0.023). Each block's line pack i
 alarm in the weeks. What is left: layout 005's 8- to 60-min windows still scatter 1.6 s.d. at its peaks (its line
 pack's error there, 14-25 kg over those windows, is mostly something else), and the weekday peaks' gain term.
 The correction is uncertain itself (issue 19's random layouts' leak-free days, 2026-12-07): each block keeps the
-correction taken off its line pack (R_RL), and the window and step tests count `lp_ramp_lag_sd` (0.4) of its change
-between the line packs they difference as line-pack model error (`decision._ramp_lag_var`; a steady ramp's correction
-cancels). Each of the four balance false alarms left on those days (layouts 0, 13, 16; 47-54 km; all window tests)
-came with a change of the correction within its window: demand ramps turning (4- and 8-min windows, 2-4 kg) or
-steepening (layout 13's morning ramp, 15-min window, 12 -> 27 kg), and the correction going on three blocks after a
-6-min inflow meter outage (its rate needs four valid blocks), a 2.9-kg step inside a 2-min window. Against the
-simulator's own line pack the corrected line pack's error over such windows grew by 0.25-0.7 of that change (the
-fitted c itself scatters 0.017-0.033 between those lines).
+correction taken off its line pack (R_RL), and the window and step tests and the CUSUM's block residual count
+`lp_ramp_lag_sd` (0.4) of its change between the line packs they difference as line-pack model error
+(`decision._ramp_lag_var`; a steady ramp's correction cancels). Each of the four balance false alarms left on those
+days (layouts 0, 13, 16; 47-54 km; all window tests) came with a change of the correction within its window: demand
+ramps turning (4- and 8-min windows, 2-4 kg) or steepening (layout 13's morning ramp, 15-min window, 12 -> 27 kg), and
+the correction going on three blocks after a 6-min inflow meter outage (its rate needs four valid blocks), a 2.9-kg
+step inside a 2-min window. Against the simulator's own line pack the corrected line pack's error over such windows
+grew by 0.25-0.7 of that change (the fitted c itself scatters 0.017-0.033 between those lines).
 """
 
 from . import events

@@ -295,7 +295,8 @@ class DetectorParams:
     # shares of 0.25-0.71 on layouts 13 and 16 (48-54 km, which raised the alarms), 0.00-0.59 on layouts 11 and 25
     # (58 and 50 km, which did not); median of the 15 fits 0.37. A steady ramp's correction is the same at both ends
     # and cancels, its error too; where the correction goes on after an outage (its first blocks have no rate yet)
-    # the whole correction is its change. 1 s.d., a share of |change|, in the window and step tests; 0 = none.
+    # the whole correction is its change. 1 s.d., a share of |change|, in the window and step tests and the CUSUM's
+    # block residual; 0 = none.
     lp_ramp_lag_sd: float = 0.4
 
     def to_array(self) -> F64:

@@ -1,5 +1,6 @@
 """The ramp-lag correction's own error (issue 19's random layouts' leak-free days): a test's line packs carry the
-correction's change between them (`lp_ramp_lag_sd` of it, 1 s.d.), kernel and reference alike."""
+correction's change between them (`lp_ramp_lag_sd` of it, 1 s.d.; the window and step tests and the CUSUM's block
+residual), kernel and reference alike."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 
 from services.leakdetect.domain import layout as L
 from services.leakdetect.domain.config import DetectorParams
+from services.leakdetect.domain.detector import DetectorState, process_batch
+from services.leakdetect.reference.balance import run_reference
 
 from .test_balance import _kernel_against_reference
 
@@ -99,6 +102,17 @@ def test_kernel_matches_the_reference_with_the_correction_s_error(balance_case):
                                                                                    lp_ramp_lag_sd=share))
     assert np.all(stated[2.0] >= stated[0.0] * (1.0 - 1e-12))
     assert not np.allclose(stated[0.0], stated[2.0], rtol=1e-6)
+    # the CUSUM's block residual: its s.d. at the last block, kernel against reference, grows by it too
+    sigma = {}
+    for share in (0.0, 2.0):
+        p = DetectorParams(lp_ramp_lag=0.5, lp_ramp_lag_sd=share)
+        state = DetectorState.new(cfg, p)
+        process_batch(state, *readings)
+        ref = run_reference(*readings, cfg, p)
+        last = [float(ref.blocks[seg]["sigma"].dropna().iloc[-1]) for seg in range(cfg.n_segments)]
+        np.testing.assert_allclose(state.seg_f[:, L.GF_LAST_SIGMA], last, rtol=1e-9)
+        sigma[share] = np.array(last)
+    assert np.all(sigma[2.0] >= sigma[0.0]) and np.any(sigma[2.0] > sigma[0.0] * (1.0 + 1e-9))
     for bad in (-0.1, math.inf, math.nan):
         with pytest.raises(ValueError, match="lp_ramp_lag_sd"):
             DetectorParams(lp_ramp_lag_sd=bad).to_array()
