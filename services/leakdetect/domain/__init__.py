@@ -376,6 +376,14 @@ ramps turning (4- and 8-min windows, 2-4 kg) or steepening (layout 13's morning 
 the correction going on three blocks after a 6-min inflow meter outage (its rate needs four valid blocks), a 2.9-kg
 step inside a 2-min window. Against the simulator's own line pack the corrected line pack's error over such windows
 grew by 0.25-0.7 of that change (the fitted c itself scatters 0.017-0.033 between those lines).
+Left on those days: one 15-min window alarm on layout 13 (48 km, 44-57 bar) at 16.5 h, after a re-learning adopted at
+15.1 h that the code before did not adopt (its 8.1-h alarm changed the day's course); the pooled baseline's stated
+MDLR there was 0.034 kg/s against 0.042 before. Over that window the line pack erred by -26 kg while the correction
+changed by 4 kg: on this line the profile's error follows the throughput's level, about 1.4 % of the line pack's
+movement (-360 kg per nominal flow; `lp_scale_err` allows 0.5 %). The steady line pack of the simulator's real gas
+against the detector's (the ideal gas profile's mean pressure, Z linear through Z(p_op) and taken at that mean)
+differs by 1.6 % of the movement at 44-56 bar (layouts 10 and 21, 45-52 bar: 0.7 %; Z per Gauss node 1.0 %, the
+simulator's Z per node 0.6 %, the real-gas profile with the linear Z 0.4 %): a real-gas line pack is the next step.
 """
 
 from . import events
