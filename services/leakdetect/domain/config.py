@@ -304,6 +304,16 @@ class DetectorParams:
     # correction gave (0.21 -> 0.57 after the first wave) but those detections come in the surge, where the same term
     # amplifies the set-point excursion that raises the false alarms (layout 009's leak: 441 -> 51 s).
     lp_ramp_lag_surge: int = 0
+    # That correction's own error (issue 19's random layouts' leak-free days, 2026-12-07): a test's line packs carry
+    # the correction's change between them, and the corrected line pack's error grows with it. Against the
+    # simulator's own line pack (random layouts' leak-free days, end meters), the squared change of the detector's
+    # line-pack error over 2-, 4-, 8- and 15-min windows regressed on the squared change of the correction gave 1 s.d.
+    # shares of 0.25-0.71 on layouts 13 and 16 (48-54 km, which raised the alarms), 0.00-0.59 on layouts 11 and 25
+    # (58 and 50 km, which did not); median of the 15 fits 0.37. A steady ramp's correction is the same at both ends
+    # and cancels, its error too; where the correction goes on after an outage (its first blocks have no rate yet)
+    # the whole correction is its change. 1 s.d., a share of |change|, in the window and step tests and the CUSUM's
+    # block residual; 0 = none.
+    lp_ramp_lag_sd: float = 0.4
 
     def to_array(self) -> F64:
         p = np.zeros(L.N_P)
@@ -452,6 +462,9 @@ class DetectorParams:
         if self.lp_ramp_lag_surge not in (0, 1):
             raise ValueError(f"lp_ramp_lag_surge must be 0 or 1, got {self.lp_ramp_lag_surge}")
         p[L.P_LP_RAMP_SURGE] = self.lp_ramp_lag_surge
+        if not (math.isfinite(self.lp_ramp_lag_sd) and self.lp_ramp_lag_sd >= 0.0):
+            raise ValueError(f"lp_ramp_lag_sd must be finite and >= 0, got {self.lp_ramp_lag_sd}")
+        p[L.P_LP_RAMP_LAG_SD] = self.lp_ramp_lag_sd
         return p
 
     @property

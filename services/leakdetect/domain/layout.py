@@ -445,7 +445,8 @@ R_LVQ = 15
 R_LDM0 = 16  # the mid-line meters' cumulative sums (GF_CUM_LDM0 ..., GF_CUM_LVDM0 ..., GF_CUM_LNM0 ...), N_PMID each
 R_LVDM0 = R_LDM0 + N_PMID
 R_LNM0 = R_LVDM0 + N_PMID
-N_R = R_LNM0 + N_PMID
+R_RL = R_LNM0 + N_PMID  # the ramp-lag correction taken off the block's line pack, kg (balance._ramp_lag; 0: none)
+N_R = R_RL + 1
 
 # ticks over which the line pack's rate at the end of a block is measured (R_X)
 RATE_TICKS = 2
@@ -536,4 +537,5 @@ P_LP_RAMP_LAG = P_RUP_OUTFLOW_DIP + 1  # a block's line pack less this times T_s
 # throughput moves the inlet's way (0: everywhere)
 P_LP_RAMP_HELD = P_LP_RAMP_LAG + 1
 P_LP_RAMP_SURGE = P_LP_RAMP_HELD + 1  # 1: ... and there while the throughput moves the inlet's way; 0: not there
-N_P = P_LP_RAMP_SURGE + 1
+P_LP_RAMP_LAG_SD = P_LP_RAMP_SURGE + 1  # 1 s.d. of that correction's change between a test's line packs, share of it
+N_P = P_LP_RAMP_LAG_SD + 1

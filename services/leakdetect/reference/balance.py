@@ -188,6 +188,18 @@ def _ramp_lag(valid: npt.NDArray[np.bool_], invalid_cum: npt.NDArray[np.int64], 
     return out
 
 
+def _ramp_lag_var(rl: npt.NDArray[np.float64], tvals: npt.NDArray[np.float64], i: int, nb: int, ne: int,
+                  share: float) -> float:
+    """Variance ((kg/s)^2) of the window of nb blocks ending at block i, each end the mean of ne blocks, from the
+    ramp-lag correction: `share` of its change between the ends (kernels.decision._ramp_lag_var)."""
+    if not share > 0.0:
+        return 0.0
+    j = i - nb
+    d_rl = sum(float(rl[i - u] - rl[j - u]) for u in range(ne))
+    ws = sum(float(tvals[i - u] - tvals[j - u]) for u in range(ne)) * 1e-6
+    return (share * d_rl / ws) ** 2
+
+
 def _box_move(cum_a: npt.NDArray[np.float64], lpv: npt.NDArray[np.float64], lpvar: npt.NDArray[np.float64], a: int,
               b: int, p: DetectorParams) -> float:
     """Line-pack movement between blocks b and a: beyond noise block by block, or the net change beyond noise if
@@ -452,9 +464,11 @@ def run_reference(
         invalid_cum = np.cumsum(~valid)
         cq = b["cum_q"].to_numpy()
         tvals = b["t_end"].to_numpy()
+        rl = np.zeros(len(lpv))  # the ramp-lag correction taken off each block's line pack
         if p.lp_ramp_lag > 0.0 and not p.line_pack_estimator:
-            lpv = lpv - _ramp_lag(valid, invalid_cum, cq, tvals, b["settle_s"].to_numpy(), p,
-                                  (b["p2_up"].to_numpy(), b["p2_down"].to_numpy()), p.ring_len)
+            rl = _ramp_lag(valid, invalid_cum, cq, tvals, b["settle_s"].to_numpy(), p,
+                           (b["p2_up"].to_numpy(), b["p2_down"].to_numpy()), p.ring_len)
+            lpv = lpv - rl
         d_lp = np.concatenate([[0.0], np.diff(lpv)])
         lpvar0 = b["lp_var"].to_numpy()
         # a block's line pack is the previous one's only after a valid block (as the kernel keeps it)
@@ -473,6 +487,8 @@ def run_reference(
         var_b = (blk_v + lpvar + np.concatenate([[0.0], lpvar[:-1]])) / tb**2
         nblk = len(b)
         trans = np.array([_transient_sd(cum_a, ahead, lpv, i, 1, p) for i in range(nblk)]) / tb
+        # the ramp-lag correction's change from the block before (kernels.decision._decide)
+        trans = np.sqrt(trans**2 + (p.lp_ramp_lag_sd * np.concatenate([[0.0], np.diff(rl)]) / tb) ** 2)
         # each block's settling time (in blocks) and the settling allowance's share of the movement
         nsbs = np.maximum(1, (b["settle_s"].to_numpy() / tb + 0.5).astype(np.int64))
         eps_s = p.settle_eps * np.minimum(1.0, b["settle_s"].to_numpy() / p.settle_ref_s)
@@ -587,9 +603,13 @@ def run_reference(
                                         eps_settle=float(eps_s[i]) if settles else 0.0,
                                         signed=short and p.settle_short_windows >= 2)
                 imb, var_w = win(ne=1)
+                if var_w < math.inf:
+                    var_w += _ramp_lag_var(rl, tvals, int(i), nb, 1, p.lp_ramp_lag_sd)
                 ne = _end_blocks(nb, p)
                 if ne > 1:
                     imb_e, var_e = win(ne=ne)
+                    if var_e < math.inf:
+                        var_e += _ramp_lag_var(rl, tvals, int(i), nb, ne, p.lp_ramp_lag_sd)
                     if var_e < var_w:
                         imb, var_w = imb_e, var_e
                 if var_w < math.inf:
@@ -618,6 +638,10 @@ def run_reference(
                              / wr) ** 2)
                     if st > 0:
                         tr = math.sqrt(tr**2 + st)
+                    # the ramp-lag correction's change over the window less over the reference (_ramp_lag_var)
+                    rl_sd = p.lp_ramp_lag_sd * ((rl[i] - rl[j]) / ws - (rl[j] - rl[k]) / wr)
+                    if rl_sd != 0.0:
+                        tr = math.sqrt(tr**2 + rl_sd**2)
                     if tr > 0 and sig_floor > 0:
                         tr = math.sqrt(tr**2 + sig_floor**2)
                     var_d = (kap**2 * ((cv[i] - cv[j]) / ws**2 + (cv[j] - cv[k]) / wr**2 + lpvar[i] / ws**2

@@ -79,6 +79,7 @@ from ..layout import (
     R_LPP,
     R_M,
     R_Q,
+    R_RL,
     R_TIME,
     R_V,
     R_X,
@@ -319,8 +320,10 @@ def _close_block(s, t_end, ahead, settle_s, params, seg_cfg, slot_cfg, seg_f, se
     prev_pos = seg_i[s, GI_RING_POS]
     blk_q = seg_f[s, GF_CUM_Q] - ring[s, prev_pos, R_Q]
     blk_v = seg_f[s, GF_CUM_V] - ring[s, prev_pos, R_V]
-    if valid:
-        lp_now -= _ramp_lag(s, t_end, settle_s, params, seg_f, seg_i, ring)
+    # the ramp-lag correction taken off this block's line pack, kept in the ring: the tests count its change between
+    # the line packs they difference as uncertain (`decision._ramp_lag_sd`)
+    rl = _ramp_lag(s, t_end, settle_s, params, seg_f, seg_i, ring) if valid else 0.0
+    lp_now -= rl
     if lp_ok and prev_ok:
         # line-pack movement beyond what pressure noise alone would show: noise must not count as a transient
         noise_allow = params[P_LP_NOISE_K] * math.sqrt(lp_var + seg_f[s, GF_LP_VAR])
@@ -335,6 +338,7 @@ def _close_block(s, t_end, ahead, settle_s, params, seg_cfg, slot_cfg, seg_f, se
     ring[s, pos, R_LP_VAR] = lp_var
     ring[s, pos, R_A] = seg_f[s, GF_CUM_A]
     ring[s, pos, R_X] = ahead
+    ring[s, pos, R_RL] = rl
     ring[s, pos, R_INVALID] = prev_invalid + (0.0 if valid else 1.0)
     seg_i[s, GI_RING_POS] = pos
     seg_i[s, GI_N_BLOCKS] += 1

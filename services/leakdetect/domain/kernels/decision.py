@@ -55,6 +55,7 @@ from ..layout import (
     P_LEARN_LPV,
     P_LP_EST,
     P_LP_NOISE_K,
+    P_LP_RAMP_LAG_SD,
     P_LP_SCALE_ERR,
     P_LP_TRANS_FLOOR,
     P_MODEL_FLOOR,
@@ -74,6 +75,7 @@ from ..layout import (
     R_LP_VAR,
     R_M,
     R_Q,
+    R_RL,
     R_TIME,
     R_V,
     R_X,
@@ -192,6 +194,27 @@ def _lead_end(ring, s, p, ne, reach, settle):
 
 
 @_jit_inline
+def _ramp_lag_var(ring, s, pos, nb, ne, share):
+    """Variance ((kg/s)^2) of the window of nb blocks ending at ring position pos, each end the mean of ne blocks, from
+    the ramp-lag correction (`balance._ramp_lag`, R_RL): `share` (`lp_ramp_lag_sd`) of the correction's change
+    between the ends. The correction is a fitted first-order term; against the simulator's own line pack the
+    corrected line pack's error over a window grew with that change (a steady ramp's correction, the same at both
+    ends, cancels, and so does its error), and where it goes on after an outage (its first blocks have no rate yet)
+    the change is the whole correction. The caller has checked that the ring holds the window."""
+    if not (share > 0.0):
+        return 0.0
+    nr = ring.shape[1]
+    j = (pos - nb) % nr
+    d_rl = 0.0
+    ws = 0.0
+    for u in range(ne):
+        d_rl += ring[s, (pos - u) % nr, R_RL] - ring[s, (j - u) % nr, R_RL]
+        ws += ring[s, (pos - u) % nr, R_TIME] - ring[s, (j - u) % nr, R_TIME]
+    sd = share * d_rl / (ws * 1e-6)
+    return sd * sd
+
+
+@_jit_inline
 def _window(ring, s, pos, nb, ne, n_blocks, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q_bar,
             model_var, settle, lpv_sys, signed):
     """Imbalance (kg/s, after the baseline) over the window of nb blocks ending at ring position pos, each end
@@ -304,6 +327,7 @@ def _window_tests(s, pos, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q
     # between its ends (a steady movement's lead cancels), 3 that on every window
     short_mode = np.int64(params[P_SETTLE_SHORT])
     no_settle = (0.0, settle[1], settle[2], settle[3], settle[4], settle[5])
+    rl_share = params[P_LP_RAMP_LAG_SD]
     for wi in range(N_WINDOWS):
         nb = np.int64(params[P_WIN0 + wi])
         signed = False
@@ -320,10 +344,14 @@ def _window_tests(s, pos, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q
         # depends on which noise dominates: the line pack's at the ends, or the meters' over the window)
         imb, var_w = _window(ring, s, pos, nb, 1, seg_i[s, GI_N_BLOCKS], a, g, kappa, eps, eps_scale, floor,
                              base_var, var_g, q_bar, model_var, st_w, lpv_sys, signed)
+        if var_w < np.inf:
+            var_w += _ramp_lag_var(ring, s, pos, nb, 1, rl_share)
         ne = _end_blocks(nb, end_div, nr)
         if ne > 1:
             imb_e, var_e = _window(ring, s, pos, nb, ne, seg_i[s, GI_N_BLOCKS], a, g, kappa, eps, eps_scale,
                                    floor, base_var, var_g, q_bar, model_var, st_w, lpv_sys, signed)
+            if var_e < np.inf:
+                var_e += _ramp_lag_var(ring, s, pos, nb, ne, rl_share)
             if var_e < var_w:
                 imb, var_w = imb_e, var_e
         if var_w < np.inf:
@@ -354,6 +382,7 @@ def _step_tests(s, pos, g, kappa, eps, eps_scale, floor, var_g, model_var, param
     step_sd = np.nan
     ref_factor = params[P_STEP_REF]
     n_blk = seg_i[s, GI_N_BLOCKS]
+    rl_share = params[P_LP_RAMP_LAG_SD]
     for wi in range(N_WINDOWS):
         nb = np.int64(params[P_WIN0 + wi])
         n_ref = np.int64(ref_factor * nb + 0.5)
@@ -378,6 +407,11 @@ def _step_tests(s, pos, g, kappa, eps, eps_scale, floor, var_g, model_var, param
                 st_k = _settle_sd(ring, s, k, nb + n_ref, n_blk, settle) / wr
                 if st_pos > 0.0 or st_j > 0.0 or st_k > 0.0:
                     tr = math.sqrt(tr * tr + st_pos * st_pos + st_j * st_j + st_k * st_k)
+                # the ramp-lag correction's change over the window less its change over the reference (_ramp_lag_var)
+                rl = rl_share * ((ring[s, pos, R_RL] - ring[s, j, R_RL]) / ws
+                                 - (ring[s, j, R_RL] - ring[s, k, R_RL]) / wr)
+                if rl != 0.0:
+                    tr = math.sqrt(tr * tr + rl * rl)
                 if tr > 0.0 and floor > 0.0:
                     tr = math.sqrt(tr * tr + floor * floor)
                 inv_sum = 1.0 / ws + 1.0 / wr
@@ -655,6 +689,11 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
     pos = seg_i[s, GI_RING_POS]
     eps_scale = params[P_LP_SCALE_ERR]
     trans = _transient_sd(ring, s, pos, 1, seg_i[s, GI_N_BLOCKS], eps, eps_scale, 1, pos) / tb
+    if seg_i[s, GI_N_BLOCKS] >= 2:
+        # the block's residual differences its line pack with the one before: the ramp-lag correction's change
+        # between them is uncertain as in the window tests (_ramp_lag_var)
+        rl_b = params[P_LP_RAMP_LAG_SD] * (ring[s, pos, R_RL] - ring[s, (pos - 1) % ring.shape[1], R_RL]) / tb
+        trans = math.sqrt(trans * trans + rl_b * rl_b)
     # the quasi-steady profile's settling lead (issue 24; with the state estimator, whose model follows the gas
     # inside, its own share, 0 by default): the share grows with the settling time (the rate times the time to
     # follow)
