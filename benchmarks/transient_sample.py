@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchmarks.transient_suites import CONDITIONS, GOAL_PCT, PD_WITHIN_S, before_first_wave
+from benchmarks.transient_suites import CONDITIONS, GOAL_PCT, PD_WITHIN_S, before_first_wave, operation_alarm
 
 
 def summary(report: dict[str, Any]) -> dict[str, Any]:
@@ -42,6 +42,12 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
                          and not before_first_wave(r)) / len(rs), 3)
             for c in CONDITIONS if (rs := [r for r in leaks if r.get("pct") == GOAL_PCT and r.get("condition") == c])},
         "alarms_before_first_wave": sum(1 for r in leaks if before_first_wave(r)),
+        # detections where the same operation without the leak (the paired control run) alarms within 5 min too
+        "pd_where_the_operation_alone_is_quiet_by_condition": {
+            c: round(sum(1 for r in rs if r.get("detected") and r["ttd_s"] <= PD_WITHIN_S
+                         and not operation_alarm(r)) / len(rs), 3)
+            for c in CONDITIONS if (rs := [r for r in leaks if r.get("pct") == GOAL_PCT and r.get("condition") == c])},
+        "operation_alone_alarms_within_5min": sum(1 for r in leaks if operation_alarm(r)),
         "false_alarms_before_onset_in_leak_runs": sum(r.get("false_alarms_before_onset") or 0 for r in leaks),
         "leak_free_segment_days": round(sum(r.get("monitored_days", 0.0) for r in free), 2),
         "false_alarms": len(alarms),

@@ -12,7 +12,10 @@ from a supply; each run uses the layout's end meters, the pipeline the network f
   over 1-10 min and holds). The leak starts inside the ramp. Scored: PD within 5 min of the onset by condition
   (`pd_within_5min_at_1pct_abrupt`), the leak-rate error of the raise (`LeakRaised`) and of its update 5 min
   later (`LeakUpdated`) against the simulator's leak outflow at those times, and false alarms before the onset
-  (an alarm still latched when the leak begins hides it: that leak counts as missed).
+  (an alarm still latched when the leak begins hides it: that leak counts as missed). Each demand swing and
+  supply change also runs without its leak (the paired control: same day, operation and instrument noise); where
+  that control alarms within 5 min of the onset, the operation alone raised it, and the stricter PD
+  (`..._where_the_operation_alone_is_quiet_...`) counts the leak as missed.
 - `transient_free`: leak-free runs of `FREE_HOURS` monitored hours each (after learning), with set-point moves of
   up to +-5 % and demand moves of up to +-15 %, each over 1-10 min (`benchmarks.operations.operating_transients`,
   denser than a day's: `FREE_SETPOINT_PER_DAY`, `FREE_DEMAND_PER_DAY`), with periodic re-learning where the
@@ -219,7 +222,8 @@ def cost_s(sc: dict[str, Any]) -> float:
     layout = _layout(sc["layout"])
     seconds = (sc.get("hours", 0.0) * 3600.0 + sc.get("days", 0.0) * 86400.0 / 4.0 + sc.get("onset_s", 0.0)
                + LEARN_S)
-    return seconds * (layout.length_km + 5.0)
+    runs = 2.0 if sc["suite"] == "transient_leaks" and sc.get("condition") != "steady" else 1.0  # + its control
+    return runs * seconds * (layout.length_km + 5.0)
 
 
 # ---------------------------------------------------------------------------------------------- simulation
@@ -418,7 +422,18 @@ def _run_transient_leak(layout: Layout, sc: dict[str, Any], overrides: dict[str,
            "relearn": relearn, "line_pack_model": lp_model, "readings": det["readings"],
            "stated_mdlr_15min_pct": det["mdlr_15min_pct"]}
     out.update(score_leak_run(det, sc["onset_s"], lambda t: _true_rate(res, t)))
+    if sc["condition"] != "steady":
+        # the same day, operation and instrument noise without the leak: an alarm the operation raises by itself
+        # within PD_WITHIN_S of the onset cannot be told from the leak's detection (`operation_alarm`)
+        ctl = _run_detector(layout, _simulate(layout, duration, demand, setpoint, ()), sc["seed"], params, duration)
+        out["control_alarm_after_onset_s"] = first_alarm_after(ctl, sc["onset_s"])
     return out
+
+
+def first_alarm_after(det: dict[str, Any], onset_s: float) -> float | None:
+    """Seconds from the onset to the first alarm decided at or after it, None if there is none."""
+    after = [a.decided_unix_s - det["t0"] - onset_s for a in det["alarms"] if a.decided_unix_s - det["t0"] >= onset_s]
+    return min(after) if after else None
 
 
 def attribute(time_s: float, moves: dict[str, list[dict[str, float]]], span_s: float = ATTRIBUTE_S
@@ -597,6 +612,13 @@ def before_first_wave(r: dict[str, Any]) -> bool:
     return bool(r["ttd_s"] < nearer_m / WAVE_SPEED_MAX_M_PER_S)
 
 
+def operation_alarm(r: dict[str, Any]) -> bool:
+    """The run's operation, without the leak (its paired control run), raised an alarm within PD_WITHIN_S of the
+    onset: a detection in that span is not the leak's (steady runs have no control and are never such)."""
+    ctl = r.get("control_alarm_after_onset_s")
+    return ctl is not None and ctl <= PD_WITHIN_S
+
+
 def _one(values: list[str]) -> str | list[str] | None:
     u = sorted(set(values))
     return u[0] if len(u) == 1 else (u or None)
@@ -642,6 +664,13 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
                     c: _pd([{**r, "detected": r.get("detected") and not before_first_wave(r)} for r in at1
                             if r["condition"] == c]) for c in CONDITIONS},
                 "alarms_before_first_wave_at_1pct": sum(1 for r in at1 if before_first_wave(r)),
+                # stricter still: where the same operation without the leak (the paired control run) alarms within
+                # 5 min of the onset, the leak's run counts as missed; such runs, by condition
+                "pd_within_5min_where_the_operation_alone_is_quiet_at_1pct_by_condition": {
+                    c: _pd([{**r, "detected": r.get("detected") and not operation_alarm(r)} for r in at1
+                            if r["condition"] == c]) for c in CONDITIONS},
+                "operation_alone_alarms_within_5min_at_1pct_by_condition": {
+                    c: sum(1 for r in at1 if r["condition"] == c and operation_alarm(r)) for c in CONDITIONS},
                 # stricter: the first alarm within 5 min AND the balance's raise rating the leak within
                 # RATED_WITHIN_PCT of its outflow (an alarm after the onset may be the transient's, not the leak's:
                 # a set-point change raised alarms at several times the leak's rate)

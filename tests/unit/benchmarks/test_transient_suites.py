@@ -200,6 +200,31 @@ def test_the_week_figure_is_the_p90_over_the_first_days_median() -> None:
     assert f == pytest.approx([1.0, 0.7, 0.7])  # Friday, Saturday, Sunday
 
 
+def test_a_detection_the_operation_alone_also_raises_is_not_the_leak_s() -> None:
+    """The paired control (the same operation without the leak) alarming within 5 min of the onset takes the leak
+    run's detection away in the stricter PD; a control alarm after 5 min, or none, leaves it."""
+    runs = [_leak_result("supply_change", 1.0, 60.0, 30.0, None),
+            _leak_result("supply_change", 1.0, 90.0, 30.0, None),
+            _leak_result("supply_change", 1.0, 120.0, 30.0, None),
+            _leak_result("demand_swing", 1.0, 200.0, 30.0, None),
+            _leak_result("steady", 1.0, 100.0, 10.0, None)]
+    runs[0]["control_alarm_after_onset_s"] = 55.0  # the set-point move's own alarm
+    runs[1]["control_alarm_after_onset_s"] = 400.0  # after 5 min: the leak's detection stands
+    runs[2]["control_alarm_after_onset_s"] = None
+    runs[3]["control_alarm_after_onset_s"] = 299.0  # later than the leak run's alarm, still within 5 min
+    d = T.score(runs)["transient_leaks_detail"]
+    assert d["pd_within_5min_where_the_operation_alone_is_quiet_at_1pct_by_condition"] == {
+        "steady": {"pd": 1.0, "detected": 1, "n": 1}, "demand_swing": {"pd": 0.0, "detected": 0, "n": 1},
+        "supply_change": {"pd": pytest.approx(2 / 3), "detected": 2, "n": 3}}
+    assert d["operation_alone_alarms_within_5min_at_1pct_by_condition"] == {
+        "steady": 0, "demand_swing": 1, "supply_change": 1}
+    assert T.score(runs)["pd_within_5min_at_1pct_abrupt"] == 1.0  # the headline PD is left as it was defined
+    # the control's first alarm: the first decided at or after the onset, in seconds after it
+    det = _det([_Alarm(T0 + 900.0), _Alarm(T0 + 1_130.0), _Alarm(T0 + 1_050.0)])
+    assert T.first_alarm_after(det, 1_000.0) == pytest.approx(50.0)
+    assert T.first_alarm_after(det, 2_000.0) is None
+
+
 def test_a_simulated_leak_is_what_the_scenario_says_and_scores_as_such() -> None:
     """Tiny hand-checked case on the simulator (no detector): a 1 % abrupt leak inside a demand ramp; the truth the
     scoring uses is the simulator's leak outflow, and a raise stating the rate scores 0 % error."""
