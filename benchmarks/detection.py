@@ -7,9 +7,11 @@ ground truth is used here only to score. Leak-free segment-days with demand swin
 pressure changes and sensor dropouts give the false-alarm rate. Ruptures give the rupture time to detect;
 abrupt leaks give the pressure-wave location error with 10 Hz and with 1 Hz pressure.
 
-Speed: the numba kernel on 10,000 segments against the pandas reference, in the same run; the kernel with the
-line-pack state estimator on and off (issue 24; `estimator_speed`: 2,000 segments after 10 min of warm-up, against
-the pandas balance plus the numpy estimator); and a 1-Hz history of 1,000 tags through the replay CLI (file read
+Speed: the numba kernel on 10,000 segments against the pandas reference, in the same run, in a running detector's
+steady state (`speed`: batches continuing the stream after `steady_warm_s`, the baseline learned and the ring full;
+a first batch on fresh states apart, `*_first_batch`); the kernel with the line-pack state estimator on and off
+(issue 24; `estimator_speed`: 2,000 segments, the same steady state, against the pandas balance plus the numpy
+estimator); and a 1-Hz history of 1,000 tags through the replay CLI (file read
 and checked), through the facade (`Pipeline.feed`) and through the kernels alone, in the same run
 (`replay_readings_per_s`, `replay_speed`). The suite goes through the facade.
 
