@@ -330,7 +330,8 @@ def _npw(s, role, slot, ps, t, v, prev_v, dts, params, seg_cfg, slot_cfg, slot_f
     slot_i[slot, SI_HIST_POS] = hp_next
     if slot_i[slot, SI_HIST_N] < hl:
         slot_i[slot, SI_HIST_N] += 1
-    var_fast = noise_var * af / (2.0 - af)
+    # the fast average's variance (its division taken only where a drop passes the fixed floor: rarely, in phase 0)
+    var_fast_pre = noise_var
     kk = params[P_NPW_K]
     if phase == 0:
         slope += a_slope * (inc * slot_f[slot, SF_INV_DTS] - slope)
@@ -338,7 +339,7 @@ def _npw(s, role, slot, ps, t, v, prev_v, dts, params, seg_cfg, slot_cfg, slot_f
         noise_var += a_slope * (0.5 * d1 * d1 - noise_var)
         # a ramp (demand, supply set-point) keeps the slow average behind the fast one by slope * lag: detrend
         drop0 = slow - fast + slope * (params[P_NPW_TAU_SLOW] - params[P_NPW_TAU_FAST])
-        if drop0 > params[P_NPW_MIN_DROP] and drop0 * drop0 > kk * kk * var_fast:
+        if drop0 > params[P_NPW_MIN_DROP] and drop0 * drop0 > kk * kk * (var_fast_pre * af / (2.0 - af)):
             slot_i[slot, SI_NPW_PHASE] = 1
             slot_f[slot, SF_NPW_BASE] = slow
             slot_i[slot, SI_NPW_T_DET] = t
@@ -349,6 +350,7 @@ def _npw(s, role, slot, ps, t, v, prev_v, dts, params, seg_cfg, slot_cfg, slot_f
         slot_i[slot, SI_NPW_N] += 1
         t_det = slot_i[slot, SI_NPW_T_DET]
         if (t - t_det) * 1e-6 >= params[P_NPW_CONFIRM_S] and slot_i[slot, SI_NPW_N] >= 2:
+            var_fast = var_fast_pre * af / (2.0 - af)
             sd_fast = math.sqrt(var_fast)
             thr = max(kk * sd_fast, params[P_NPW_MIN_DROP])
             base = slot_f[slot, SF_NPW_BASE]

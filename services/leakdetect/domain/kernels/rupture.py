@@ -226,8 +226,17 @@ def _trail_of(o, slot_f):
     trails it by as much again, so their difference is the trail; it counts beyond 3 s.d. of the reference's
     noise (the measured reading noise through the average; the difference's own s.d. is 0.7 of that)."""
     a = slot_f[o, SF_A_REF]
-    sd_ref = math.sqrt(slot_f[o, SF_NOISE_VAR] * a / (2.0 - a)) if 0.0 < a < 1.0 else 0.0
-    return max(slot_f[o, SF_RUP_REF2] - slot_f[o, SF_EW_REF] - 3.0 * sd_ref, 0.0)
+    x = slot_f[o, SF_RUP_REF2] - slot_f[o, SF_EW_REF]
+    sd_ref = 0.0
+    if 0.0 < a < 1.0:
+        # on the outflow's per-reading path (`_outflow_dip`): a trail within 3 s.d., the common case, is 0 without
+        # the square root and the division (x^2 (2 - a) < 9 var a, 8.99 leaving room for the rounding of either
+        # side, so that no x the full computation puts above 0 is taken; a NaN fails the test and goes the full way)
+        var = slot_f[o, SF_NOISE_VAR]
+        if x * abs(x) * (2.0 - a) < 8.99 * var * a:
+            return 0.0
+        sd_ref = math.sqrt(var * a / (2.0 - a))
+    return max(x - 3.0 * sd_ref, 0.0)
 
 
 @_jit
@@ -401,7 +410,9 @@ def _outflow_dip(s, role, slot, t, dip, sd, prev_t, params, seg_cfg, slot_cfg, s
         for end in (ROLE_PRESSURE_UP, ROLE_PRESSURE_DOWN):
             o = s * N_ROLES + end
             if tau_s > 0.0 and slot_cfg[o, SC_PRESENT] != 0.0 and slot_i[o, SI_HEALTH] == HEALTH_OK:
-                trend = max(trend, _trail_of(o, slot_f) / tau_s)
+                trail = _trail_of(o, slot_f)
+                if trail != 0.0:  # (0 leaves the trend as it is: no division on a quiet line's readings)
+                    trend = max(trend, trail / tau_s)
         slot_f[slot, SF_RUP_REF2] = trend
     if slot_i[slot, SI_RUP_N] < 0:
         if near:  # back near its reference: ready for the next

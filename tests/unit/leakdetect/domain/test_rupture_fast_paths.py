@@ -85,3 +85,33 @@ def test_flow_readings_near_and_beyond_the_fixed_shares_match_the_reference(role
     cfg = _with_flow_meters(pressure_config())
     _check(cfg, [_flow_steps(role, (10.0, 10.1, 9.8, 10.0, 9.3, 10.0, 10.8, 10.0, 12.0, 10.0))],
            params=RUPTURE_FAR_BREAK if opt_in else None)
+
+
+def _full_trail(a: float, noise_var: float, ref: float, ref2: float) -> float:
+    """`rupture._trail_of` as computed before its shortcut: the square root always."""
+    sd_ref = math.sqrt(noise_var * a / (2.0 - a)) if 0.0 < a < 1.0 else 0.0
+    return max(ref2 - ref - 3.0 * sd_ref, 0.0)
+
+
+def test_trend_trail_within_three_sd_is_zero_as_the_full_computation() -> None:
+    # `_trail_of` returns 0 without its square root where the trail is within 3 s.d.: on every side of that bound,
+    # at it, one float either side of it, and with a NaN or an unset weight, the same number as the full formula
+    from services.leakdetect.domain.kernels.rupture import _trail_of
+
+    rng = np.random.default_rng(11)
+    slot_f = np.zeros((1, L.N_SF))
+    for a in (0.09, 0.5, 0.999, 0.0, 1.0, np.nan):
+        for noise_var in (900.0, 1.0e-6, 0.0, np.nan):
+            sd = math.sqrt(noise_var * a / (2.0 - a)) if 0.0 < a < 1.0 and noise_var == noise_var else 1.0
+            bound = 3.0 * sd
+            xs = np.concatenate([rng.uniform(-5.0 * sd, 5.0 * sd, 200), [0.0, -0.0, bound, np.nextafter(bound, np.inf),
+                                 np.nextafter(bound, -np.inf), np.nan]])
+            for x in xs:
+                ref = 1.0e6 if x == x else np.nan
+                slot_f[0, L.SF_A_REF] = a
+                slot_f[0, L.SF_NOISE_VAR] = noise_var
+                slot_f[0, L.SF_EW_REF] = ref
+                slot_f[0, L.SF_RUP_REF2] = ref + x
+                got = _trail_of(0, slot_f)
+                want = _full_trail(a, noise_var, ref, ref + x)
+                assert (got == want) or (got != got and want != want), (a, noise_var, x, got, want)
