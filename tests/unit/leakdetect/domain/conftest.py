@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from services.leakdetect.domain import layout as L
-from services.leakdetect.domain.config import DetectorConfig
+from services.leakdetect.domain.config import DetectorConfig, DetectorParams
+from services.leakdetect.domain.detector import DetectorState
 from services.leakdetect.reference.synthetic import SyntheticSegment, readings_of
 
 T0_US = 1_700_000_000_000_000
@@ -58,3 +59,37 @@ def front_readings(t_up_s: float, t_dn_s: float, drop_pa: float, seconds: float 
         out.append((np.zeros(ts.size, dtype=np.int64), np.full(ts.size, role, dtype=np.int64),
                     T0_US + np.round(ts * 1e6).astype(np.int64), p, np.ones(ts.size, dtype=np.int64)))
     return merged(out)
+
+
+def still_line_state(block_rates: np.ndarray, run_blocks: int, n_blocks: int = 200,
+                     block_s: float = 30.0) -> tuple[DetectorState, int]:
+    """One 30-km segment on a still line (flows and line pack constant, baseline zero) whose newest n_blocks blocks
+    had the net inflows block_rates (kg/s, oldest first; zero before), with meter and line-pack noise far below a
+    leak's; Page's run holds the last run_blocks blocks. Returns the state and the ring position of the newest block:
+    the decision's rate tests call its kernels on it."""
+    cfg = DetectorConfig.empty(1)
+    cfg.set_segment(0, length_m=30_000.0, inner_diameter_m=0.4, nominal_flow_kg_per_s=20.0,
+                    wave_speed_m_per_s=380.0)
+    st = DetectorState.new(cfg, DetectorParams())
+    ring = st.ring
+    nr = ring.shape[1]
+    rates = np.concatenate([np.zeros(n_blocks - len(block_rates)), block_rates])
+    m = 0.0
+    for b in range(n_blocks):
+        pos = b % nr
+        m += rates[b] * block_s
+        ring[0, pos, L.R_TIME] = float(b * block_s * 1e6)
+        ring[0, pos, L.R_M] = m
+        ring[0, pos, L.R_Q] = 20.0 * block_s * b
+        ring[0, pos, L.R_V] = 1e-6 * b
+        ring[0, pos, L.R_LP] = 50_000.0
+        ring[0, pos, L.R_LP_VAR] = 1e-4
+    pos = (n_blocks - 1) % nr
+    st.seg_i[0, L.GI_RING_POS] = pos
+    st.seg_i[0, L.GI_N_BLOCKS] = n_blocks
+    st.seg_i[0, L.GI_CUSUM_N] = run_blocks
+    st.seg_i[0, L.GI_CUSUM_ONSET] = int((n_blocks - 1 - run_blocks) * block_s * 1e6)
+    st.seg_f[0, L.GF_CUSUM_SUM_E] = float(np.sum(rates[n_blocks - run_blocks:]))
+    st.seg_f[0, L.GF_CUSUM_SUM_V] = 1e-6 * run_blocks
+    st.seg_f[0, L.GF_MDLR0:L.GF_MDLR0 + L.N_WINDOWS] = 0.05
+    return st, pos

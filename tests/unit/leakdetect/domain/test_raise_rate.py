@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from services.leakdetect.domain import layout as L
-from services.leakdetect.domain.config import DetectorConfig, DetectorParams
+from services.leakdetect.domain.config import DetectorParams
 from services.leakdetect.domain.detector import DetectorState
 from services.leakdetect.domain.kernels.common import EF_SIGMA, EF_VALUE, EI_KIND, EI_ONSET
 from services.leakdetect.domain.kernels.decision import _raise_alarm
+
+from .conftest import still_line_state
 
 BLOCK_S = 30.0
 LEAK = 0.2  # kg/s
@@ -16,35 +18,12 @@ N_BLOCKS = 200
 
 
 def _state_with_leak(last_block_rate: float, leak_blocks: int = 12) -> tuple[DetectorState, int]:
-    """A still line (flows and line pack constant, baseline zero) whose ring holds a leak of LEAK over the last
-    leak_blocks blocks, the newest block's net inflow last_block_rate: one noisy block at the end of a steady leak."""
-    cfg = DetectorConfig.empty(1)
-    cfg.set_segment(0, length_m=30_000.0, inner_diameter_m=0.4, nominal_flow_kg_per_s=20.0,
-                    wave_speed_m_per_s=380.0)
-    st = DetectorState.new(cfg, DetectorParams())
-    ring = st.ring
-    nr = ring.shape[1]
-    m = 0.0
-    for b in range(N_BLOCKS):
-        pos = b % nr
-        rate = 0.0 if b < N_BLOCKS - leak_blocks else (last_block_rate if b == N_BLOCKS - 1 else LEAK)
-        m += rate * BLOCK_S
-        ring[0, pos, L.R_TIME] = float(b * BLOCK_S * 1e6)
-        ring[0, pos, L.R_M] = m
-        ring[0, pos, L.R_Q] = 20.0 * BLOCK_S * b
-        ring[0, pos, L.R_V] = 1e-6 * b
-        ring[0, pos, L.R_LP] = 50_000.0
-        ring[0, pos, L.R_LP_VAR] = 1e-4
-    pos = (N_BLOCKS - 1) % nr
-    st.seg_i[0, L.GI_RING_POS] = pos
-    st.seg_i[0, L.GI_N_BLOCKS] = N_BLOCKS
-    # Page's run restarted a block ago: it holds the newest block alone
-    st.seg_i[0, L.GI_CUSUM_N] = 1
-    st.seg_i[0, L.GI_CUSUM_ONSET] = int((N_BLOCKS - 2) * BLOCK_S * 1e6)
-    st.seg_f[0, L.GF_CUSUM_SUM_E] = last_block_rate
-    st.seg_f[0, L.GF_CUSUM_SUM_V] = 1e-6
-    st.seg_f[0, L.GF_MDLR0:L.GF_MDLR0 + L.N_WINDOWS] = 0.05
-    return st, pos
+    """A still line whose ring holds a leak of LEAK over the last leak_blocks blocks, the newest block's net inflow
+    last_block_rate: one noisy block at the end of a steady leak; Page's run restarted a block ago (it holds the
+    newest block alone)."""
+    rates = np.full(leak_blocks, LEAK)
+    rates[-1] = last_block_rate
+    return still_line_state(rates, 1, N_BLOCKS, BLOCK_S)
 
 
 def _raise(st: DetectorState, pos: int, fired: int) -> tuple[float, float, int]:

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from services.leakdetect.domain import layout as L
-from services.leakdetect.domain.config import DetectorConfig, DetectorParams
+from services.leakdetect.domain.config import DetectorParams
 from services.leakdetect.domain.detector import DetectorState
 from services.leakdetect.domain.kernels.common import EF_SIGMA, EF_VALUE, EI_KIND
 from services.leakdetect.domain.kernels.decision import UPDATE_BLOCKS, _follow_latched, _raise_alarm
+
+from .conftest import still_line_state
 
 BLOCK_S = 30.0
 N_BLOCKS = 200
@@ -20,35 +22,7 @@ SETTLE = (0.0, 10.0, 2.0, 0.0, 0.0, 0.0)  # no settling allowance: a still line
 
 
 def _state(block_rates: np.ndarray, run_blocks: int) -> tuple[DetectorState, int]:
-    """A still line (flows and line pack constant, baseline zero) whose newest blocks had the net inflows
-    block_rates (kg/s, oldest first; zero before), with meter and line-pack noise far below the leak's; Page's run
-    holds the last run_blocks blocks."""
-    cfg = DetectorConfig.empty(1)
-    cfg.set_segment(0, length_m=30_000.0, inner_diameter_m=0.4, nominal_flow_kg_per_s=20.0,
-                    wave_speed_m_per_s=380.0)
-    st = DetectorState.new(cfg, DetectorParams())
-    ring = st.ring
-    nr = ring.shape[1]
-    rates = np.concatenate([np.zeros(N_BLOCKS - len(block_rates)), block_rates])
-    m = 0.0
-    for b in range(N_BLOCKS):
-        pos = b % nr
-        m += rates[b] * BLOCK_S
-        ring[0, pos, L.R_TIME] = float(b * BLOCK_S * 1e6)
-        ring[0, pos, L.R_M] = m
-        ring[0, pos, L.R_Q] = 20.0 * BLOCK_S * b
-        ring[0, pos, L.R_V] = 1e-6 * b
-        ring[0, pos, L.R_LP] = 50_000.0
-        ring[0, pos, L.R_LP_VAR] = 1e-4
-    pos = (N_BLOCKS - 1) % nr
-    st.seg_i[0, L.GI_RING_POS] = pos
-    st.seg_i[0, L.GI_N_BLOCKS] = N_BLOCKS
-    st.seg_i[0, L.GI_CUSUM_N] = run_blocks
-    st.seg_i[0, L.GI_CUSUM_ONSET] = int((N_BLOCKS - 1 - run_blocks) * BLOCK_S * 1e6)
-    st.seg_f[0, L.GF_CUSUM_SUM_E] = float(np.sum(rates[N_BLOCKS - run_blocks:]))
-    st.seg_f[0, L.GF_CUSUM_SUM_V] = 1e-6 * run_blocks
-    st.seg_f[0, L.GF_MDLR0:L.GF_MDLR0 + L.N_WINDOWS] = 0.05
-    return st, pos
+    return still_line_state(block_rates, run_blocks, N_BLOCKS, BLOCK_S)
 
 
 def _last_event(st: DetectorState, kind: int) -> tuple[float, float]:
