@@ -365,10 +365,13 @@ ramps: the profile leads the gas inside by about 0.021 T_s^2 dq/dt (the diffusio
 between the meters; fitted alone on layout 005, 0.023). Each block's line pack is now less that (`lp_ramp_lag`,
 `kernels.balance._ramp_lag`; the throughput's rate over two blocks against the two before), the peaks' z s.d. on 003
 1.5-2.2 -> 1.0-1.15, and the floor went: `mdlr_week_p90_over_first_day` 1.79 (median over layouts 1.31), no false
-alarm in the weeks. The fit is a demand move's, so the correction applies only while the inlet was held against the
-outlet (`lp_ramp_lag_held`, `kernels.balance._inlet_held`: the inlet's p^2 moved at most half the outlet's over two
-settling times and over the rate's span), not through a set-point move, whose surge and relaxation it had amplified. What is left: layout 005's 8- to 60-min windows still scatter 1.6 s.d. at its peaks (its line
-pack's error there, 14-25 kg over those windows, is mostly something else), and the weekday peaks' gain term.
+alarm in the weeks. The fit is a demand move's; `lp_ramp_lag_held` (`kernels.balance._inlet_held`: the inlet's p^2
+moved at most that share of the outlet's over two settling times and over the rate's span) applies it only while the
+inlet was held, not through a set-point move, whose surge and relaxation it amplifies. Alone that helped (#24's
+sample 18 -> 16 balance false alarms); with the correction's own uncertainty counted (below) applying it everywhere
+did better (13 against 17, random leak-free days 1 against 2, PD alike), so the default is 0 (everywhere). What is
+left: layout 005's 8- to 60-min windows still scatter 1.6 s.d. at its peaks (its line pack's error there, 14-25 kg
+over those windows, is mostly something else), and the weekday peaks' gain term.
 The correction is uncertain itself (issue 19's random layouts' leak-free days, 2026-12-07): each block keeps the
 correction taken off its line pack (R_RL), and the window and step tests and the CUSUM's block residual count
 `lp_ramp_lag_sd` (0.4) of its change between the line packs they difference as line-pack model error

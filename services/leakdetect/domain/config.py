@@ -297,8 +297,12 @@ class DetectorParams:
     # where the inlet's p^2 moved more than this share of the outlet's, over two settling times before the rate's span
     # or over the span itself, there is no correction. 0.5 lies between the two: an unregulated inlet moves by its
     # feeder's share of the drop (0.5-5 km against a 2-60 km line: 0.02-0.22 on the issue-24 layouts 0-15), a
-    # set-point move's inlet as much as its outlet, and first. 0 = the correction everywhere.
-    lp_ramp_lag_held: float = 0.5
+    # set-point move's inlet as much as its outlet, and first. 0 = the correction everywhere, the default since the
+    # correction's own uncertainty (`lp_ramp_lag_sd`, below) came in: where the correction moves during a set-point
+    # move, its change is counted as uncertain, and on the measured suites that did better than leaving it out
+    # (2026-12-07, fifth session, the same merged code: #24's sample 13 false alarms against 17 with 0.5, PD within
+    # 5 min at 1 % 0.57 alike; random leak-free days 1 against 2; mdlr_week 1.78 against 1.77). Kept as an option.
+    lp_ramp_lag_held: float = 0.0
     # 1: within a set-point move's look-back the correction still applies while the throughput moves the inlet's way
     # (the inflow's surge, not its relaxation). Not the default: on the sample it keeps the supply-change PD the
     # correction gave (0.21 -> 0.57 after the first wave) but those detections come in the surge, where the same term

@@ -117,9 +117,10 @@ def test_a_supply_set_point_move_on_a_long_line_raises_no_alarm_with_the_allowan
     """The estimator tests' 30-km line (supply set-point -5 % over 5 min, then demand +15 %): the quasi-steady
     profile raises a false alarm there without the allowance, none with it on every window. (The default puts it
     on the 1-min window and the step tests only, for PD's sake: that line still alarms on a longer window.) With the
-    ramp-lag correction (`lp_ramp_lag`, fitted on demand moves) on: only while the inlet was held
-    (`lp_ramp_lag_held`); applied through the set-point move too it raises one alarm even with the allowance on
-    every window, as it added set-point false alarms on issue 24's sample (benchmarks/DETECTION.md)."""
+    ramp-lag correction (`lp_ramp_lag`, fitted on demand moves) on, through the set-point move too (the default),
+    or only while the inlet was held (`lp_ramp_lag_held`): none either way, but applied through the set-point move
+    without counting its own uncertainty (`lp_ramp_lag_sd=0`) it raises one alarm even with the allowance on every
+    window, as it added set-point false alarms on issue 24's sample (benchmarks/DETECTION.md)."""
     from services.leakdetect.domain.detector import DetectorState, process_batch
     from tests.unit.leakdetect.estimator.sim import detector_config, detector_readings
 
@@ -127,12 +128,12 @@ def test_a_supply_set_point_move_on_a_long_line_raises_no_alarm_with_the_allowan
     ops = detector_readings("ops")
     off = process_batch(DetectorState.new(cfg, DetectorParams(settle_eps=0.0, lp_ramp_lag=0.0)), *ops)
     assert np.count_nonzero(off["kind"] == L.EV_LEAK) >= 1
-    for ramp_lag in (0.0, DetectorParams().lp_ramp_lag):
-        every = DetectorParams(settle_windows=L.N_WINDOWS, lp_ramp_lag=ramp_lag)
+    for ramp_lag, held in ((0.0, 0.0), (DetectorParams().lp_ramp_lag, 0.0), (DetectorParams().lp_ramp_lag, 0.5)):
+        every = DetectorParams(settle_windows=L.N_WINDOWS, lp_ramp_lag=ramp_lag, lp_ramp_lag_held=held)
         on = process_batch(DetectorState.new(cfg, every), *ops)
-        assert np.count_nonzero(on["kind"] == L.EV_LEAK) == 0, ramp_lag
-    ungated = DetectorParams(settle_windows=L.N_WINDOWS, lp_ramp_lag_held=0.0)
-    assert np.count_nonzero(process_batch(DetectorState.new(cfg, ungated), *ops)["kind"] == L.EV_LEAK) >= 1
+        assert np.count_nonzero(on["kind"] == L.EV_LEAK) == 0, (ramp_lag, held)
+    certain = DetectorParams(settle_windows=L.N_WINDOWS, lp_ramp_lag_held=0.0, lp_ramp_lag_sd=0.0)
+    assert np.count_nonzero(process_batch(DetectorState.new(cfg, certain), *ops)["kind"] == L.EV_LEAK) >= 1
 
 
 def test_with_settle_opposed_only_movement_the_net_inflow_matched_counts() -> None:
