@@ -454,22 +454,21 @@ class DetectorParams:
         if self.settle_opposed not in (0, 1):
             raise ValueError(f"settle_opposed must be 0 or 1, got {self.settle_opposed}")
         p[L.P_SETTLE_OPPOSED] = self.settle_opposed
-        if not (math.isfinite(self.est_settle_eps) and self.est_settle_eps >= 0.0):
-            raise ValueError(f"est_settle_eps must be finite and >= 0, got {self.est_settle_eps}")
-        p[L.P_EST_SETTLE_EPS] = self.est_settle_eps
-        if not (math.isfinite(self.lp_ramp_lag) and self.lp_ramp_lag >= 0.0):
-            raise ValueError(f"lp_ramp_lag must be finite and >= 0, got {self.lp_ramp_lag}")
-        p[L.P_LP_RAMP_LAG] = self.lp_ramp_lag
-        if not (math.isfinite(self.lp_ramp_lag_held) and self.lp_ramp_lag_held >= 0.0):
-            raise ValueError(f"lp_ramp_lag_held must be finite and >= 0, got {self.lp_ramp_lag_held}")
-        p[L.P_LP_RAMP_HELD] = self.lp_ramp_lag_held
+        p[L.P_EST_SETTLE_EPS] = self._finite_non_negative("est_settle_eps")
+        p[L.P_LP_RAMP_LAG] = self._finite_non_negative("lp_ramp_lag")
+        p[L.P_LP_RAMP_HELD] = self._finite_non_negative("lp_ramp_lag_held")
         if self.lp_ramp_lag_surge not in (0, 1):
             raise ValueError(f"lp_ramp_lag_surge must be 0 or 1, got {self.lp_ramp_lag_surge}")
         p[L.P_LP_RAMP_SURGE] = self.lp_ramp_lag_surge
-        if not (math.isfinite(self.lp_ramp_lag_sd) and self.lp_ramp_lag_sd >= 0.0):
-            raise ValueError(f"lp_ramp_lag_sd must be finite and >= 0, got {self.lp_ramp_lag_sd}")
-        p[L.P_LP_RAMP_LAG_SD] = self.lp_ramp_lag_sd
+        p[L.P_LP_RAMP_LAG_SD] = self._finite_non_negative("lp_ramp_lag_sd")
         return p
+
+    def _finite_non_negative(self, name: str) -> float:
+        """The setting `name`, refused with a message naming it unless finite and >= 0."""
+        value = float(getattr(self, name))
+        if not (math.isfinite(value) and value >= 0.0):
+            raise ValueError(f"{name} must be finite and >= 0, got {getattr(self, name)}")
+        return value
 
     @property
     def learn_window_blocks(self) -> int:
