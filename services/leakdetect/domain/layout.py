@@ -385,7 +385,14 @@ GF_LPA_OK = GF_LPA_PHI + 1
 # `_rupture_flow`), us as float, 0 = never: an outflow dip within the line's acoustic settling time after it is
 # the line settling, not a break's front (`_outflow_dip`)
 GF_RUP_IN_MOVED = GF_LPA_OK + 1
-N_GF = GF_RUP_IN_MOVED + 1
+# the line pack's diffusion lag (kernels/line_pack.py `_diffuse`, P_LP_DIFFUSION > 0): the first N_LPD odd modes'
+# first-order lags of the steady profile's line pack (kg), and 1 once they hold a line pack (0: restart from the next)
+N_LPD = 3
+GF_LPD0 = GF_RUP_IN_MOVED + 1
+GF_LPD_OK = GF_LPD0 + N_LPD
+GF_BLK_LPD = GF_LPD_OK + 1  # open block: summed lag taken off the ticks' steady line pack, kg
+GF_LPD_PREV = GF_BLK_LPD + 1  # the last valid block's mean lag, kg (nan: none; P_LP_DIFF_MATCHED)
+N_GF = GF_LPD_PREV + 1
 
 # --- per-segment state: ints ----------------------------------------------------------------------------------
 GI_TICK = 0  # index of the open tick (time_us // tick_us); -1 before the first reading
@@ -538,4 +545,6 @@ P_LP_RAMP_LAG = P_RUP_OUTFLOW_DIP + 1  # a block's line pack less this times T_s
 P_LP_RAMP_HELD = P_LP_RAMP_LAG + 1
 P_LP_RAMP_SURGE = P_LP_RAMP_HELD + 1  # 1: ... and there while the throughput moves the inlet's way; 0: not there
 P_LP_RAMP_LAG_SD = P_LP_RAMP_SURGE + 1  # 1 s.d. of that correction's change between a test's line packs, share of it
-N_P = P_LP_RAMP_LAG_SD + 1
+P_LP_DIFFUSION = P_LP_RAMP_LAG_SD + 1  # > 0: the steady line pack lagged by the diffusion's modes, tau_1 / T_s
+P_LP_DIFF_MATCHED = P_LP_DIFFUSION + 1  # 1: the lag's change counts as uncertain only in blocks an operation moved
+N_P = P_LP_DIFF_MATCHED + 1

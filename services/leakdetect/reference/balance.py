@@ -141,6 +141,52 @@ def _settle_time(p: DetectorParams, gc: npt.NDArray[np.float64], pu: float, pd_:
     return min(t_s, max(p.settle_max_s, tb))
 
 
+def _diffuse(lp: npt.NDArray[np.float64], p: DetectorParams, gc: npt.NDArray[np.float64],
+             pu: npt.NDArray[np.float64], pd_: npt.NDArray[np.float64], qin: npt.NDArray[np.float64],
+             qout: npt.NDArray[np.float64], dt: float) -> npt.NDArray[np.float64]:
+    """Each tick's steady line pack lagged as the gas inside follows the ends (kernels.line_pack._diffuse): the
+    step response 1 - sum over the first N_LPD odd n of 8 / (n^2 pi^2) exp(-n^2 t / tau_1), the rest of the weight
+    at once, tau_1 = lp_diffusion times the tick's settling time; restarted after a tick without a line pack."""
+    ns = 2.0 * np.arange(L.N_LPD) + 1.0
+    w = 8.0 / (ns * ns * math.pi * math.pi)
+    out = np.full(len(lp), np.nan)
+    y: npt.NDArray[np.float64] | None = None
+    for i in range(len(lp)):
+        if not math.isfinite(lp[i]):
+            y = None
+            continue
+        if y is None:
+            y = np.full(L.N_LPD, lp[i])
+            out[i] = lp[i]
+            continue
+        tau1 = p.lp_diffusion * _settle_time(p, gc, pu[i], pd_[i], qin[i], qout[i], lp[i])
+        y = y + (1.0 - np.exp(-dt * ns * ns / tau1)) * (lp[i] - y)
+        out[i] = float(np.sum(w * y)) + (1.0 - float(np.sum(w))) * lp[i]
+    return out
+
+
+def _matched_lag(lag: npt.NDArray[np.float64], valid: npt.NDArray[np.bool_], blk_m: npt.NDArray[np.float64],
+                 blk_q: npt.NDArray[np.float64], d_lp: npt.NDArray[np.float64], tb: float, learned_at: int,
+                 base: tuple[float, float]) -> npt.NDArray[np.float64]:
+    """Each block's R_RL with lp_diffusion_matched (kernels.balance._matched_lag): the block before's moved by the
+    change of the block's mean lag where its line pack moved the way the net inflow after the baseline in use (none
+    until the block after the one it was learned in) did; the whole lag after an invalid block, 0 in one."""
+    rl = np.zeros(len(lag))
+    prev = 0.0
+    for i in range(len(lag)):
+        if not valid[i]:
+            prev = math.nan
+            continue
+        if not math.isfinite(prev) or i == 0:
+            rl[i] = lag[i]
+        else:
+            aa, gg = base if i > learned_at else (0.0, 0.0)
+            net = blk_m[i] - (aa * tb + gg * blk_q[i])
+            rl[i] = rl[i - 1] + (lag[i] - prev) if net * d_lp[i] > 0.0 else rl[i - 1]
+        prev = float(lag[i])
+    return rl
+
+
 def _inlet_held(u: npt.NDArray[np.float64], w: npt.NDArray[np.float64], tvals: npt.NDArray[np.float64], i: int,
                 t_span: float, t_from: float, n_back: int, share: float) -> tuple[bool, float]:
     """(held, moved) at block i (kernels.balance._inlet_held): over the blocks i, i-1, ... (at most n_back of them)
@@ -418,13 +464,20 @@ def run_reference(
         cum_v = np.cumsum(np.where(bal_ok, var_of(L.ROLE_FLOW_IN) + var_of(L.ROLE_FLOW_OUT), 0.0) * dt * dt)
         # line pack of every tick from the mean pressure of the quasi-steady profile with the flow varying
         # linearly between the meters (steady profile when the flows are unusable)
+        # (the steady profile where the diffusion lag follows, below)
         gc = cfg.seg_cfg[seg]
-        pm = _mean_pressure(pu, pd_, np.where(bal_ok, qin, 0.0), np.where(bal_ok, qout, 0.0))
+        flow_term = bal_ok & (p.lp_diffusion == 0.0)
+        pm = _mean_pressure(pu, pd_, np.where(flow_term, qin, 0.0), np.where(flow_term, qout, 0.0))
         var_p = 0.25 * (var_of(L.ROLE_PRESSURE_UP) + var_of(L.ROLE_PRESSURE_DOWN))
         z = 1.0 + gc[L.GC_Z_SLOPE] * pm
         rt = gc[L.GC_R_SPECIFIC] * gc[L.GC_TEMPERATURE_K]
         lp = gc[L.GC_VOLUME_M3] * pm / (z * rt)
         lp_var = (gc[L.GC_VOLUME_M3] / (rt * z * z)) ** 2 * var_p
+        lag_t = np.zeros(len(lp))  # the diffusion lag taken off each tick's steady line pack
+        if p.lp_diffusion > 0.0:
+            lagged = _diffuse(lp, p, gc, pu, pd_, np.where(bal_ok, qin, np.nan), np.where(bal_ok, qout, np.nan), dt)
+            lag_t = lp - lagged
+            lp = lagged
         # the movement a block ahead at the rate of the last RATE_TICKS ticks, beyond pressure noise
         k_r = L.RATE_TICKS
         lp_back = np.concatenate([np.full(k_r, np.nan), lp[:-k_r]])
@@ -441,12 +494,13 @@ def run_reference(
         hd_t = 0.5 * (pu * pu - pd_ * pd_ - gc[L.GC_LOC_ELEV] * pp_t)
         t = pd.DataFrame({"tick": idx, "block": idx // bt, "bal_ok": bal_ok, "mbar": 0.5 * (c_prev + cum_m),
                           "cum_q": cum_q, "cum_v": cum_v, "lp": lp, "lp_var": lp_var, "lp_ok": np.isfinite(lp),
-                          "ahead": ahead_t, "settle_s": settle_t, "loc_n": loc_ok.astype(float),
+                          "ahead": ahead_t, "settle_s": settle_t, "loc_n": loc_ok.astype(float), "lag": lag_t,
                           "p2_up": np.where(loc_ok, pp_t + hd_t, 0.0), "p2_down": np.where(loc_ok, pp_t - hd_t, 0.0)})
         b = t.groupby("block").agg(
             n=("tick", "size"), bal_ok=("bal_ok", "all"), mbar=("mbar", "mean"), cum_q=("cum_q", "last"),
             cum_v=("cum_v", "last"), lp=("lp", "mean"), lp_var=("lp_var", "sum"), lp_n=("lp_ok", "sum"),
             ahead=("ahead", "last"), settle_s=("settle_s", "last"), loc_n=("loc_n", "sum"), p2_up=("p2_up", "sum"),
+            lag=("lag", "mean"),
             p2_down=("p2_down", "sum"),
         )
         for col_name in ("p2_up", "p2_down"):
@@ -465,7 +519,10 @@ def run_reference(
         cq = b["cum_q"].to_numpy()
         tvals = b["t_end"].to_numpy()
         rl = np.zeros(len(lpv))  # the ramp-lag correction taken off each block's line pack
-        if p.lp_ramp_lag > 0.0 and not p.line_pack_estimator:
+        if p.lp_diffusion > 0.0:
+            # the diffusion lag is the correction (kernels.balance._close_block), already off the line pack
+            rl = np.where(valid, b["lag"].to_numpy(), 0.0)
+        elif p.lp_ramp_lag > 0.0 and not p.line_pack_estimator:
             rl = _ramp_lag(valid, invalid_cum, cq, tvals, b["settle_s"].to_numpy(), p,
                            (b["p2_up"].to_numpy(), b["p2_down"].to_numpy()), p.ring_len)
             lpv = lpv - rl
@@ -486,15 +543,11 @@ def run_reference(
         q = blk_q / tb
         var_b = (blk_v + lpvar + np.concatenate([[0.0], lpvar[:-1]])) / tb**2
         nblk = len(b)
-        trans = np.array([_transient_sd(cum_a, ahead, lpv, i, 1, p) for i in range(nblk)]) / tb
-        # the ramp-lag correction's change from the block before (kernels.decision._decide)
-        trans = np.sqrt(trans**2 + (p.lp_ramp_lag_sd * np.concatenate([[0.0], np.diff(rl)]) / tb) ** 2)
+        trans0 = np.array([_transient_sd(cum_a, ahead, lpv, i, 1, p) for i in range(nblk)]) / tb
         # each block's settling time (in blocks) and the settling allowance's share of the movement
         nsbs = np.maximum(1, (b["settle_s"].to_numpy() / tb + 0.5).astype(np.int64))
         eps_s = p.settle_eps * np.minimum(1.0, b["settle_s"].to_numpy() / p.settle_ref_s)
         sig_floor = p.lp_trans_floor
-        if sig_floor > 0:
-            trans = np.where(trans > 0, np.sqrt(trans**2 + sig_floor**2), trans)
         model_var = (p.model_floor_frac * gc[L.GC_NOMINAL_FLOW]) ** 2
         # baseline: least squares of r on throughput over the first learn_blocks valid blocks, in groups of
         # consecutive blocks (learn_group_s); a gap drops the open group, as in the kernel
@@ -567,6 +620,12 @@ def run_reference(
             base_var = kappa**2 * mean_var
             var_g = 1.0 / (n * sqq / (kappa**2 * mean_vb) + 1.0 / var_g0)
             q_bar = qm
+        if p.lp_diffusion > 0.0 and p.lp_diffusion_matched:
+            rl = _matched_lag(b["lag"].to_numpy(), valid, blk_m, blk_q, d_lp, tb, learned_at, (a, g_))
+        # the ramp-lag correction's change from the block before (kernels.decision._decide)
+        trans = np.sqrt(trans0**2 + (p.lp_ramp_lag_sd * np.concatenate([[0.0], np.diff(rl)]) / tb) ** 2)
+        if sig_floor > 0:
+            trans = np.where(trans > 0, np.sqrt(trans**2 + sig_floor**2), trans)
         rows = []
         cusum = 0.0
         latched = False

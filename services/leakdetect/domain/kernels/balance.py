@@ -14,7 +14,10 @@ from ..layout import (
     EV_BALANCE_SUSPENDED,
     GC_LOC_K0,
     GC_LOC_K0_REL_SD,
+    GF_BASE_A,
+    GF_BASE_G,
     GF_BLK_LP,
+    GF_BLK_LPD,
     GF_BLK_LPN,
     GF_BLK_LPSYS,
     GF_BLK_LPVAR,
@@ -40,6 +43,8 @@ from ..layout import (
     GF_LP,
     GF_LP_VAR,
     GF_LPA_OK,
+    GF_LPD_OK,
+    GF_LPD_PREV,
     GF_MBAR_PREV,
     GF_MDLR0,
     GF_SZ0,
@@ -64,6 +69,8 @@ from ..layout import (
     P_BLOCK_TICKS,
     P_LOC_EVERY,
     P_LOC_MIN_CAL,
+    P_LP_DIFF_MATCHED,
+    P_LP_DIFFUSION,
     P_LP_EST,
     P_LP_NOISE_K,
     P_LP_RAMP_HELD,
@@ -100,7 +107,7 @@ from ..layout import (
 from .common import _emit, _jit, _sigma2, _usable
 from .decision import _decide
 from .health import _check_stale
-from .line_pack import _est_recalibrate, _line_pack, _line_pack_estimated, _settle_time
+from .line_pack import _diffuse, _est_recalibrate, _line_pack, _line_pack_estimated, _settle_time
 from .location import _c0_sd, _loc_calibrate, _loc_emit, _loc_push, _loc_tick, calibrate
 
 # Smoothing of the gas temperature used for the line pack. Long on purpose: buried gas changes temperature by
@@ -184,6 +191,17 @@ def _close_tick(s, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i, ring
     else:
         lp_kg, lp_var, lp_var_sys, lp_ok = _line_pack(params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, s)
         lp_var_rnd = lp_var
+        if params[P_LP_DIFFUSION] != 0.0:
+            # the steady profile's line pack lagged as the gas inside follows the ends; its variance is left as the
+            # tick's (the lag averages the noise but carries it over ticks: not counted, on the safe side)
+            if lp_ok:
+                ts_tick = _settle_time(params, seg_cfg, slot_cfg, slot_f, slot_i, s, lp_kg, lp_ok,
+                                       dt * params[P_BLOCK_TICKS])
+                lp_lagged = _diffuse(params, seg_f, s, lp_kg, dt, ts_tick)
+                seg_f[s, GF_BLK_LPD] += lp_kg - lp_lagged
+                lp_kg = lp_lagged
+            else:
+                seg_f[s, GF_LPD_OK] = 0.0
     if lp_ok:
         seg_f[s, GF_BLK_LP] += lp_kg
         seg_f[s, GF_BLK_LPVAR] += lp_var_rnd
@@ -276,8 +294,8 @@ def _ramp_lag(s, t_end, settle_s, params, seg_f, seg_i, ring):
     set-point move, not a demand move's ramp), unless P_LP_RAMP_SURGE and the throughput moves the inlet's way (the
     inflow's surge). The block closing is valid; the ring's newest entry is the block before it."""
     c = params[P_LP_RAMP_LAG]
-    # the state estimator's line pack follows the gas inside itself
-    if not (c > 0.0) or params[P_LP_EST] != 0.0 or seg_i[s, GI_N_BLOCKS] < 4:
+    # the state estimator's line pack follows the gas inside itself, and so does the diffusion lag's (`_diffuse`)
+    if not (c > 0.0) or params[P_LP_EST] != 0.0 or params[P_LP_DIFFUSION] != 0.0 or seg_i[s, GI_N_BLOCKS] < 4:
         return 0.0
     nr = ring.shape[1]
     p1 = seg_i[s, GI_RING_POS]
@@ -302,6 +320,25 @@ def _ramp_lag(s, t_end, settle_s, params, seg_f, seg_i, ring):
 
 
 @_jit
+def _matched_lag(s, lag, valid, blk_m, blk_q, d_lp, tb, seg_f, seg_i, ring):
+    """The block's R_RL with `lp_diffusion_matched`: the ring's last R_RL moved by the change of the block's mean
+    lag only where the block's line pack moved the way the ends' net inflow after the baseline in use did (an
+    operation); the whole lag after an invalid block (its change from none). 0 for an invalid block."""
+    prev = seg_f[s, GF_LPD_PREV]
+    if not valid:
+        seg_f[s, GF_LPD_PREV] = np.nan
+        return 0.0
+    seg_f[s, GF_LPD_PREV] = lag
+    if prev != prev or seg_i[s, GI_N_BLOCKS] == 0:
+        return lag
+    base = ring[s, seg_i[s, GI_RING_POS], R_RL]
+    net = blk_m - (seg_f[s, GF_BASE_A] * tb + seg_f[s, GF_BASE_G] * blk_q)
+    if net * d_lp > 0.0:
+        return base + (lag - prev)
+    return base
+
+
+@_jit
 def _close_block(s, t_end, ahead, settle_s, params, seg_cfg, slot_cfg, seg_f, seg_i, ring, counters, ev_i, ev_f, n_ev):
     bt = params[P_BLOCK_TICKS]
     n_lp = seg_f[s, GF_BLK_LPN]
@@ -320,10 +357,17 @@ def _close_block(s, t_end, ahead, settle_s, params, seg_cfg, slot_cfg, seg_f, se
     prev_pos = seg_i[s, GI_RING_POS]
     blk_q = seg_f[s, GF_CUM_Q] - ring[s, prev_pos, R_Q]
     blk_v = seg_f[s, GF_CUM_V] - ring[s, prev_pos, R_V]
-    # the ramp-lag correction taken off this block's line pack, kept in the ring: the tests count its change between
-    # the line packs they difference as uncertain (`decision._ramp_lag_sd`)
-    rl = _ramp_lag(s, t_end, settle_s, params, seg_f, seg_i, ring) if valid else 0.0
-    lp_now -= rl
+    # the ramp-lag correction taken off this block's line pack (or the diffusion lag's, `lp_diffusion`), kept in the
+    # ring: the tests count its change between the line packs they difference as uncertain (`decision._ramp_lag_sd`)
+    if params[P_LP_DIFFUSION] != 0.0:
+        # the diffusion lag (already off the ticks' line packs, `_diffuse`) is the correction: its block mean
+        rl = seg_f[s, GF_BLK_LPD] / n_lp if valid else 0.0
+        if params[P_LP_DIFF_MATCHED] != 0.0:
+            rl = _matched_lag(s, rl, valid, blk_m, blk_q, lp_now - seg_f[s, GF_LP], bt * params[P_TICK_US] * 1e-6,
+                              seg_f, seg_i, ring)
+    else:
+        rl = _ramp_lag(s, t_end, settle_s, params, seg_f, seg_i, ring) if valid else 0.0
+        lp_now -= rl
     if lp_ok and prev_ok:
         # line-pack movement beyond what pressure noise alone would show: noise must not count as a transient
         noise_allow = params[P_LP_NOISE_K] * math.sqrt(lp_var + seg_f[s, GF_LP_VAR])
@@ -355,6 +399,7 @@ def _close_block(s, t_end, ahead, settle_s, params, seg_cfg, slot_cfg, seg_f, se
     seg_f[s, GF_BLK_LPN] = 0.0
     seg_f[s, GF_BLK_LPVAR] = 0.0
     seg_f[s, GF_BLK_LPSYS] = 0.0
+    seg_f[s, GF_BLK_LPD] = 0.0
     seg_i[s, GI_BLK_INVALID] = 0
     if not valid:
         seg_f[s, GF_CUSUM] = 0.0

@@ -36,7 +36,10 @@ from ..layout import (
     GF_LPA_D,
     GF_LPA_OK,
     GF_LPA_PHI,
+    GF_LPD0,
+    GF_LPD_OK,
     HEALTH_STALE,
+    N_LPD,
     N_PMID,
     N_ROLES,
     P_EST_FRIC,
@@ -45,6 +48,7 @@ from ..layout import (
     P_EST_QREG,
     P_EST_SINK,
     P_LOC_MIN_CAL,
+    P_LP_DIFFUSION,
     P_SETTLE_MAX_S,
     P_SETTLE_WAVE,
     ROLE_FLOW_IN,
@@ -184,12 +188,16 @@ def _line_pack(params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, s):
     flows_ok = _usable(slot_cfg, slot_f, slot_i, si) and _usable(slot_cfg, slot_f, slot_i, so)
     q_in = slot_f[si, SF_HELD] if flows_ok else 0.0
     q_out = slot_f[so, SF_HELD] if flows_ok else 0.0
+    # the profile's flows: none (the steady profile) where the line pack's diffusion lag follows (`_diffuse`): the
+    # flow term is the quasi-steady stand-in for that lag, and with both the lag counts twice
+    qp_in = q_in if params[P_LP_DIFFUSION] == 0.0 else 0.0
+    qp_out = q_out if params[P_LP_DIFFUSION] == 0.0 else 0.0
     elev = seg_cfg[s, GC_LOC_ELEV]
     var_sys = 0.0
     if ok_u and ok_d:
         pu = slot_f[su, SF_HELD]
         pd = slot_f[sd, SF_HELD]
-        pm = mean_pressure(pu, pd, q_in, q_out)
+        pm = mean_pressure(pu, pd, qp_in, qp_out)
         var_p = 0.25 * (slot_f[su, SF_HELD_VAR] + slot_f[sd, SF_HELD_VAR])
         if flows_ok and pu > 0.0 and pd > 0.0:
             seg_f[s, GF_LPA_D] = _friction_d(pu, pd, elev)
@@ -220,7 +228,7 @@ def _line_pack(params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, s):
             if p_sil == p_sil:
                 pu = p_live if ok_u else p_sil
                 pd = p_sil if ok_u else p_live
-                pm = mean_pressure(pu, pd, q_in, q_out)
+                pm = mean_pressure(pu, pd, qp_in, qp_out)
                 # the modelled end follows the live one (d fixed: dp_sil / dp_live = p_live / p_sil ~ 1), so the
                 # live end's noise moves the mean pressure one for one
                 var_p = slot_f[live, SF_HELD_VAR]
@@ -246,6 +254,33 @@ def _line_pack(params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, s):
     vol = seg_cfg[s, GC_VOLUME_M3]
     d = vol / (rt * z * z)
     return vol * pm / (z * rt), d * d * var_p, d * d * var_sys, True
+
+
+@_jit
+def _diffuse(params, seg_f, s, lp_kg, dt, settle_s):
+    """The line pack (kg) as the gas inside follows the steady profile's `lp_kg` (`DetectorParams.lp_diffusion`):
+    linearised isothermal flow diffuses p^2 and, with both end pressures given, the line's mean answers a step of
+    them as 1 - sum over odd n of 8 / (n^2 pi^2) exp(-n^2 t / tau_1), tau_1 = P_LP_DIFFUSION * T_s. The first N_LPD
+    odd modes are first-order lags kept in the state (GF_LPD0...), each advanced exactly over the tick; the weight of
+    the modes beyond them (7 % with three: they decay within tau_1 / 49) passes at once. The lags start at the
+    first line pack, and restart at the next after a tick without one."""
+    tau1 = params[P_LP_DIFFUSION] * settle_s
+    if seg_f[s, GF_LPD_OK] == 0.0 or not (tau1 > 0.0):
+        for j in range(N_LPD):
+            seg_f[s, GF_LPD0 + j] = lp_kg
+        seg_f[s, GF_LPD_OK] = 1.0
+        return lp_kg
+    rest = 1.0
+    out = 0.0
+    for j in range(N_LPD):
+        n = 2.0 * j + 1.0
+        w = 8.0 / (n * n * math.pi * math.pi)
+        a = 1.0 - math.exp(-dt * n * n / tau1)
+        y = seg_f[s, GF_LPD0 + j] + a * (lp_kg - seg_f[s, GF_LPD0 + j])
+        seg_f[s, GF_LPD0 + j] = y
+        out += w * y
+        rest -= w
+    return out + rest * lp_kg
 
 
 # below this share of nominal flow the settling time is taken at this throughput (the pressure drop is then mostly

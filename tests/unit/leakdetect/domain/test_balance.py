@@ -329,6 +329,24 @@ def test_kernel_matches_the_reference_with_the_ramp_lag_only_while_the_inlet_is_
         DetectorParams(lp_ramp_lag_surge=2).to_array()
 
 
+def test_kernel_matches_the_reference_with_the_line_pack_s_diffusion_lag(balance_case):
+    """lp_diffusion (issue 24): each tick's steady line pack lagged by the diffusion's first odd modes (tau_1 a share
+    of the settling time), the ramp lag off, the lag's change uncertain (every block's, or with lp_diffusion_matched
+    only an operation's), in the kernel as in the reference; it changes what the windows state."""
+    cfg, readings, _ = balance_case
+    stated = {}
+    for share, matched in ((0.0, 0), (0.25, 0), (1.0, 0), (0.25, 1)):
+        _, stated[share, matched] = _kernel_against_reference(
+            cfg, readings, DetectorParams(lp_diffusion=share, lp_diffusion_matched=matched))
+    assert not np.allclose(stated[0.0, 0], stated[0.25, 0], rtol=1e-6)
+    assert not np.allclose(stated[0.25, 0], stated[1.0, 0], rtol=1e-6)
+    assert not np.allclose(stated[0.25, 0], stated[0.25, 1], rtol=1e-6)  # only an operation's blocks count
+    with pytest.raises(ValueError, match="lp_diffusion"):
+        DetectorParams(lp_diffusion=-0.1).to_array()
+    with pytest.raises(ValueError, match="lp_diffusion_matched"):
+        DetectorParams(lp_diffusion_matched=2).to_array()
+
+
 @pytest.mark.parametrize("share", [0.5, 0.2])
 def test_a_ramp_is_a_demand_move_s_while_the_inlet_moves_less_than_the_outlet(share):
     """kernels.balance._inlet_held against its reference on the ends' block-mean p^2: a demand move at a held

@@ -248,3 +248,41 @@ def test_the_signed_lead_cancels_on_a_steady_ramp_and_counts_a_change_of_rate() 
     assert move_signed[5] == move_off[5]  # the hour is as long as the settling time or longer: mode 2 leaves it
     every = _stated_mdlr_after_a_move(DetectorParams(settle_short_windows=3), nsb)
     assert every[5] > move_off[5]  # mode 3: every window
+
+
+def test_the_diffusion_lag_answers_a_step_as_the_linearised_line_does() -> None:
+    """lp_diffusion (issue 24): a step of the steady line pack at the ends reaches the gas inside as
+    1 - sum over odd n of 8 / (n^2 pi^2) exp(-n^2 t / tau_1), tau_1 = lp_diffusion T_s (the first three modes lagged,
+    the rest at once), in the kernel as in the reference; the first line pack starts the lags, a gap restarts them."""
+    from services.leakdetect.domain.kernels.line_pack import _diffuse
+    from services.leakdetect.reference.balance import _diffuse as reference_diffuse
+
+    params = DetectorParams(lp_diffusion=0.25)
+    pv = params.to_array()
+    seg_f = np.zeros((1, L.N_GF))
+    settle_s, dt = 400.0, 10.0
+    tau1 = 0.25 * settle_s
+    got = [_diffuse(pv, seg_f, 0, 1000.0, dt, settle_s)]  # starts at the first line pack
+    for _ in range(30):
+        got.append(_diffuse(pv, seg_f, 0, 1100.0, dt, settle_s))  # the ends step by 100 kg
+    assert got[0] == 1000.0
+    for k in (1, 5, 10, 30):
+        t = k * dt
+        modes = sum(8.0 / (n * n * math.pi**2) * math.exp(-n * n * t / tau1) for n in (1, 3, 5))
+        assert got[k] == pytest.approx(1000.0 + 100.0 * (1.0 - modes), rel=1e-12)
+    # after one tau_1 the gas inside holds 70 % of the step, not all of it as the quasi-steady profile has it
+    assert 60.0 < got[10] - 1000.0 < 80.0
+    # the reference: a tick series (the settling time from its end pressures and flows) with a gap that restarts
+    cfg = DetectorConfig.empty(1)
+    cfg.set_segment(0, length_m=50_000.0, inner_diameter_m=0.5, nominal_flow_kg_per_s=40.0, wave_speed_m_per_s=370.0)
+    lp = np.array([1000.0] + [1100.0] * 5 + [np.nan] + [1200.0] * 3)
+    n = len(lp)
+    pu, pd_, q = np.full(n, 6.0e6), np.full(n, 5.0e6), np.full(n, 30.0)
+    ref = reference_diffuse(lp, params, cfg.seg_cfg[0], pu, pd_, q, q, dt)
+    from services.leakdetect.reference.balance import _settle_time as reference_settle_time
+
+    ts = reference_settle_time(params, cfg.seg_cfg[0], 6.0e6, 5.0e6, 30.0, 30.0, 1100.0)
+    seg_f[:] = 0.0
+    want = [_diffuse(pv, seg_f, 0, 1000.0, dt, ts)] + [_diffuse(pv, seg_f, 0, 1100.0, dt, ts) for _ in range(5)]
+    np.testing.assert_allclose(ref[:6], want, rtol=1e-12)
+    assert math.isnan(ref[6]) and ref[7] == 1200.0  # restarted at the first line pack after the gap
