@@ -319,17 +319,12 @@ class DetectorParams:
     # block residual; 0 = none.
     lp_ramp_lag_sd: float = 0.4
     # The line pack as the gas inside follows its ends (issue 24; `kernels.line_pack._diffuse`): > 0 takes each
-    # tick's line pack from the steady profile of the end pressures and lags it as linearised isothermal flow does.
-    # p^2 diffuses; with both end pressures given, the mean of the line responds to a step of them as
-    # 1 - sum over odd n of 8 / (n^2 pi^2) exp(-n^2 t / tau_1), tau_1 = L^2 / (pi^2 D) = T_s / 4 (T_s,
-    # `kernels.line_pack._settle_time`, is the slowest mode with the pressure held at one end and the flow at the
-    # other, four times longer). So the setting is tau_1 / T_s, 0.25 from that physics, not fitted; 0 = off (the
-    # quasi-steady profile with the flow term, taken at once). Offline against the simulator's true line pack on the
-    # sample's 14 supply moves (end pressures and flows fed true, 30-s blocks) the 2-min window's largest error in the
-    # 30 min after the move fell from 41 to 11 times a 1 % leak (mean over runs; median 9.7 -> 6.3; 0.2 and 0.3 of T_s
-    # gave 11.7 and 11.3), and on the 14 demand moves from 1.5 to 0.7; but it lags a leak's own unpacking too (the
-    # ends see a leak only as the line empties): the 4-min window showed 0.78 of a 1 % leak 5 min after its onset
-    # against 0.96 (medians). The ramp lag (`lp_ramp_lag`) is off with it: the lag is its next order.
+    # tick's line pack from the steady profile of the end pressures and lags it as linearised isothermal flow does,
+    # tau_1 = this times T_s; 0.25 is the physics (with both end pressures given the slowest mode is a quarter of
+    # `kernels.line_pack._settle_time`'s), not a fit. The ramp lag (`lp_ramp_lag`) is off with it (the lag is its
+    # next order) and the lag's change counts as uncertain by `lp_ramp_lag_sd`. 0 = off (the quasi-steady profile
+    # with the flow term, taken at once): the default, because on #24's sample it trades PD for false alarms as the
+    # allowances do (figures in the design note, `services.leakdetect.domain`).
     lp_diffusion: float = 0.0
     # 1: with lp_diffusion, the lag's change counts as uncertain (`lp_ramp_lag_sd`, R_RL) only over blocks whose line
     # pack moved the way the ends' net inflow after the baseline did (an operation packing or unpacking the line

@@ -452,7 +452,8 @@ R_LVQ = 15
 R_LDM0 = 16  # the mid-line meters' cumulative sums (GF_CUM_LDM0 ..., GF_CUM_LVDM0 ..., GF_CUM_LNM0 ...), N_PMID each
 R_LVDM0 = R_LDM0 + N_PMID
 R_LNM0 = R_LVDM0 + N_PMID
-R_RL = R_LNM0 + N_PMID  # the ramp-lag correction taken off the block's line pack, kg (balance._ramp_lag; 0: none)
+R_RL = R_LNM0 + N_PMID  # the correction taken off the block's line pack, kg: the ramp lag (balance._ramp_lag) or the
+# diffusion lag (line_pack._diffuse, lp_diffusion; balance._matched_lag); 0: none
 N_R = R_RL + 1
 
 # ticks over which the line pack's rate at the end of a block is measured (R_X)

@@ -347,6 +347,28 @@ def test_kernel_matches_the_reference_with_the_line_pack_s_diffusion_lag(balance
         DetectorParams(lp_diffusion_matched=2).to_array()
 
 
+def test_the_diffusion_lag_continues_across_a_checkpoint_and_an_older_layout_is_refused(balance_case):
+    """The lags live in the state (GF_LPD0...): a checkpoint taken mid-run continues bit for bit; a checkpoint of the
+    layout before those columns (same parameters) is refused, naming seg_f."""
+    from services.leakdetect.domain.detector import CheckpointError
+
+    cfg, readings, _ = balance_case
+    p = DetectorParams(lp_diffusion=0.25, lp_diffusion_matched=1)
+    whole = process_batch(DetectorState.new(cfg, p), *readings)
+    cut = len(readings[0]) // 2
+    state = DetectorState.new(cfg, p)
+    first = process_batch(state, *(r[:cut] for r in readings))
+    assert state.seg_f[:, L.GF_LPD_OK].any()  # the lags were running when the checkpoint was taken
+    restored = DetectorState.from_bytes(state.to_bytes(), cfg, p)
+    second = process_batch(restored, *(r[cut:] for r in readings))
+    key = ("segment", "time_us", "kind", "role")  # a batch's events come ordered by segment
+    np.testing.assert_array_equal(np.sort(np.concatenate([first, second]), order=key), np.sort(whole, order=key))
+    old = DetectorState.new(cfg, p)
+    old.seg_f = old.seg_f[:, : L.GF_LPD0].copy()
+    with pytest.raises(CheckpointError, match="seg_f"):
+        DetectorState.from_bytes(old.to_bytes(), cfg, p)
+
+
 @pytest.mark.parametrize("share", [0.5, 0.2])
 def test_a_ramp_is_a_demand_move_s_while_the_inlet_moves_less_than_the_outlet(share):
     """kernels.balance._inlet_held against its reference on the ends' block-mean p^2: a demand move at a held
