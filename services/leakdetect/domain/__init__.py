@@ -343,7 +343,7 @@ means scatter by about 10 kg with the pressure noise. And the lag alone already 
 0.50, median time to detect 247 -> 277 s): a leak's unpacking reaches the end pressures late, and the lag delays it
 further. So the correction removes most of the move's lead offline but lands on the same trade between PD and false
 alarms as the allowances above; not the default. What is left to try: the lag's change counted beyond the pressure
-noise only, and a test that tells an operation's edges from a leak's build-up (below).
+noise only, and a test that tells an operation's edges from a leak's build-up (the matched filter, above).
 
 The full suites with the defaults (`python -m benchmarks.detection --suites transient_leaks,transient_free
 --workers 1`, 2026-12-06 21:44 UTC, 18.5 min niced, load 4.4 -> 1.2; 216 leaks on 40 layouts, 248 leak-free runs of
