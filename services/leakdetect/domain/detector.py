@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from . import layout as L
 from .config import DetectorConfig, DetectorParams, params_record
-from .kernels import advance_kernel, group_by_segment, process_kernel
+from .kernels import advance_kernel, group_by_segment, process_kernel, time_sorted
 from .kernels.events import EVENT_DTYPE, decode_events, drain
 
 __all__ = [
@@ -209,7 +209,7 @@ def process_batch(
     t = _as(time_us, np.int64, "time_us", n)
     v = _as(value_si, np.float64, "value_si", n)
     q = np.ones(n, dtype=np.int64) if quality is None else _as(quality, np.int64, "quality", n)
-    if n > 1 and bool(np.any(t[1:] < t[:-1])):
+    if not time_sorted(t):
         order = np.argsort(t, kind="stable")
         seg, role, t, v, q = seg[order], role[order], t[order], v[order], q[order]
     # segment by segment (stable, so each segment stays in time order): same result, cache-friendly

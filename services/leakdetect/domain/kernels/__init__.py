@@ -7,7 +7,7 @@ Modules: `driver` (entry points `process_kernel`, `advance_kernel`, `group_by_se
 `common` (compile options, the event writer) and `events` (the event array's columns and their decoding into the
 named events of `..events`: the only module that knows them). Everything is `njit(cache=True)` in nopython mode.
 
-Exports: `process_kernel`, `advance_kernel`, `group_by_segment`.
+Exports: `process_kernel`, `advance_kernel`, `group_by_segment`, `time_sorted`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,6 @@ from .. import _numba_cache
 # here and compiles in the layout's columns, so an edit to any of them must drop every cached kernel
 _numba_cache.drop_if_dependencies_changed(Path(__file__).parent, Path(__file__).parent.parent / "layout.py")
 
-from .driver import advance_kernel, group_by_segment, process_kernel  # noqa: E402
+from .driver import advance_kernel, group_by_segment, process_kernel, time_sorted  # noqa: E402
 
-__all__ = ["advance_kernel", "group_by_segment", "process_kernel"]
+__all__ = ["advance_kernel", "group_by_segment", "process_kernel", "time_sorted"]

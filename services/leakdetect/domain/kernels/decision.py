@@ -220,13 +220,14 @@ def _window(ring, s, pos, nb, ne, n_blocks, a, g, kappa, eps, eps_scale, floor, 
     """Imbalance (kg/s, after the baseline) over the window of nb blocks ending at ring position pos, each end
     the mean of ne blocks, and its variance; (nan, inf) where the ring does not hold it or a block is invalid.
     The settling allowance: each end's lead independently, or with `signed` the change of the signed lead between
-    the ends (`settle._settle_lead`)."""
+    the ends (`settle._settle_lead`). Third, the line-pack model's s.d. (kg, `_transient_sd`) it used (nan where
+    it returned early): with ne 1 the step test of the same window has the same (`_step_test`)."""
     nr = ring.shape[1]
     if not (n_blocks > nb + ne - 1 and nb + ne - 1 < nr):
-        return np.nan, np.inf
+        return np.nan, np.inf, np.nan
     j = (pos - nb) % nr
     if ring[s, pos, R_INVALID] - ring[s, (j - ne + 1) % nr, R_INVALID] != 0.0:
-        return np.nan, np.inf
+        return np.nan, np.inf, np.nan
     ws = 0.0
     d_m = 0.0
     dl = 0.0
@@ -265,7 +266,8 @@ def _window(ring, s, pos, nb, ne, n_blocks, a, g, kappa, eps, eps_scale, floor, 
     d_v /= ne
     lpv /= ne * ne
     imb = (d_m - dl) / ws - (a + g * d_q / ws)
-    tr = _transient_sd(ring, s, pos, nb, n_blocks, eps, eps_scale, ne, pos) / ws
+    tr_kg = _transient_sd(ring, s, pos, nb, n_blocks, eps, eps_scale, ne, pos)
+    tr = tr_kg / ws
     # with `signed` the change of the signed lead between the ends, both over the history the oldest start block
     # has (at most the four boxes), back to the newest invalid block before it: a history the two ends share
     if signed:
@@ -286,7 +288,7 @@ def _window(ring, s, pos, nb, ne, n_blocks, a, g, kappa, eps, eps_scale, floor, 
         tr = math.sqrt(tr * tr + floor * floor)
     var_w = (kappa * kappa * (d_v + lpv) / (ws * ws) + tr * tr + base_var + var_g * (d_q / ws - q_bar) ** 2
              + model_var)
-    return imb, var_w
+    return imb, var_w, tr_kg
 
 
 @_jit
@@ -310,15 +312,26 @@ def _cusum(s, t_end, tb, e, sig_e, z_b, params, seg_f, seg_i):
 
 
 @_jit
-def _window_tests(s, pos, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q_bar, model_var, params, seg_f, seg_i,
-                  ring, settle):
-    """Imbalance, z and MDLR of every window ending at this block; the first window over its threshold for
-    `P_PERSIST` blocks, or -1."""
+def _tests(s, pos, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q_bar, model_var, params, seg_f, seg_i, ring,
+           settle):
+    """The window tests and the step tests of every window ending at this block, in one pass over the windows: the
+    step test of a window shares its line-pack model term with the window test's (`_window`'s third), and the
+    settling s.d. at the window's end (the newest block's, the same for every window) is computed once. Returns
+    (the first window over its threshold for `P_PERSIST` blocks or -1, the step test's window that fired or -1,
+    its step, its s.d.).
+
+    Window test: imbalance, z and MDLR of each window; one block at each end, or the mean of ne blocks: whichever
+    states the smaller uncertainty (that depends on which noise dominates: the line pack's at the ends, or the
+    meters' over the window). Step test (`_step_test`): each window against the reference window before it."""
     nr = ring.shape[1]
     zthr = params[P_Z_WINDOW]
     persist_n = np.int64(params[P_PERSIST])
     end_div = np.int64(params[P_END_DIV])
     fired = -1
+    step_fired = -1
+    step_rate = np.nan
+    step_sd = np.nan
+    n_blk = seg_i[s, GI_N_BLOCKS]
     # the line-pack variance over which a block counts as one-ended (learning's running mean, P_LEARN_LPV times)
     lpv_sys = params[P_LEARN_LPV] * seg_f[s, GF_LPV_EW]
     n_settle = np.int64(params[P_SETTLE_WINDOWS])
@@ -328,6 +341,7 @@ def _window_tests(s, pos, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q
     short_mode = np.int64(params[P_SETTLE_SHORT])
     no_settle = (0.0, settle[1], settle[2], settle[3], settle[4], settle[5])
     rl_share = params[P_LP_RAMP_LAG_SD]
+    st_end = np.nan  # the settling s.d. at the newest block (kg), once a step test needs it
     for wi in range(N_WINDOWS):
         nb = np.int64(params[P_WIN0 + wi])
         signed = False
@@ -340,16 +354,14 @@ def _window_tests(s, pos, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q
             st_w = no_settle
         z = np.nan
         mdlr = np.inf
-        # one block at each end, or the mean of ne blocks: whichever states the smaller uncertainty (that
-        # depends on which noise dominates: the line pack's at the ends, or the meters' over the window)
-        imb, var_w = _window(ring, s, pos, nb, 1, seg_i[s, GI_N_BLOCKS], a, g, kappa, eps, eps_scale, floor,
-                             base_var, var_g, q_bar, model_var, st_w, lpv_sys, signed)
+        imb, var_w, tr_kg = _window(ring, s, pos, nb, 1, n_blk, a, g, kappa, eps, eps_scale, floor, base_var, var_g,
+                                    q_bar, model_var, st_w, lpv_sys, signed)
         if var_w < np.inf:
             var_w += _ramp_lag_var(ring, s, pos, nb, 1, rl_share)
         ne = _end_blocks(nb, end_div, nr)
         if ne > 1:
-            imb_e, var_e = _window(ring, s, pos, nb, ne, seg_i[s, GI_N_BLOCKS], a, g, kappa, eps, eps_scale,
-                                   floor, base_var, var_g, q_bar, model_var, st_w, lpv_sys, signed)
+            imb_e, var_e, _ = _window(ring, s, pos, nb, ne, n_blk, a, g, kappa, eps, eps_scale, floor, base_var,
+                                      var_g, q_bar, model_var, st_w, lpv_sys, signed)
             if var_e < np.inf:
                 var_e += _ramp_lag_var(ring, s, pos, nb, ne, rl_share)
             if var_e < var_w:
@@ -366,83 +378,77 @@ def _window_tests(s, pos, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q
             seg_i[s, GI_PERSIST0 + wi] = 0
         if fired < 0 and seg_i[s, GI_PERSIST0 + wi] >= persist_n:
             fired = wi
-    return fired
-
-
-@_jit
-def _step_tests(s, pos, g, kappa, eps, eps_scale, floor, var_g, model_var, params, seg_f, seg_i, ring, settle):
-    """Each window against the reference window before it, where the baseline's error (the meters' bias at the
-    current throughput) is nearly the same; the reference and the window share the line pack at their common
-    end, and the line-pack model's errors there add up. Returns (window that fired or -1, its step, s.d.)."""
-    nr = ring.shape[1]
-    zthr = params[P_Z_WINDOW]
-    persist_n = np.int64(params[P_PERSIST])
-    step_fired = -1
-    step_rate = np.nan
-    step_sd = np.nan
-    ref_factor = params[P_STEP_REF]
-    n_blk = seg_i[s, GI_N_BLOCKS]
-    rl_share = params[P_LP_RAMP_LAG_SD]
-    for wi in range(N_WINDOWS):
-        nb = np.int64(params[P_WIN0 + wi])
-        n_ref = np.int64(ref_factor * nb + 0.5)
-        z = np.nan
-        if n_ref >= 1 and nb + n_ref < nr and n_blk > nb + n_ref:
-            j = (pos - nb) % nr
-            k = (j - n_ref) % nr
-            if ring[s, pos, R_INVALID] - ring[s, k, R_INVALID] == 0.0:
-                ws = (ring[s, pos, R_TIME] - ring[s, j, R_TIME]) * 1e-6
-                wr = (ring[s, j, R_TIME] - ring[s, k, R_TIME]) * 1e-6
-                q_w = (ring[s, pos, R_Q] - ring[s, j, R_Q]) / ws
-                q_r = (ring[s, j, R_Q] - ring[s, k, R_Q]) / wr
-                imb_w = (ring[s, pos, R_M] - ring[s, j, R_M] - (ring[s, pos, R_LP] - ring[s, j, R_LP])) / ws
-                imb_r = (ring[s, j, R_M] - ring[s, k, R_M] - (ring[s, j, R_LP] - ring[s, k, R_LP])) / wr
-                d = imb_w - imb_r - g * (q_w - q_r)
-                tr = (_transient_sd(ring, s, pos, nb, n_blk, eps, eps_scale, 1, pos) / ws
-                      + _transient_sd(ring, s, j, n_ref, n_blk - nb, eps, eps_scale, 1, pos) / wr)
-                # the settling lead at the three boundaries: the window's end, the shared one, the reference's start
-                # the settling lead at the three boundaries: the window's end, the shared one, the reference's start
-                st_pos = _settle_sd(ring, s, pos, 0, n_blk, settle) / ws
-                st_j = _settle_sd(ring, s, j, nb, n_blk, settle) * (1.0 / ws + 1.0 / wr)
-                st_k = _settle_sd(ring, s, k, nb + n_ref, n_blk, settle) / wr
-                if st_pos > 0.0 or st_j > 0.0 or st_k > 0.0:
-                    tr = math.sqrt(tr * tr + st_pos * st_pos + st_j * st_j + st_k * st_k)
-                # the ramp-lag correction's change over the window less its change over the reference (_ramp_lag_var)
-                rl = rl_share * ((ring[s, pos, R_RL] - ring[s, j, R_RL]) / ws
-                                 - (ring[s, j, R_RL] - ring[s, k, R_RL]) / wr)
-                if rl != 0.0:
-                    tr = math.sqrt(tr * tr + rl * rl)
-                if tr > 0.0 and floor > 0.0:
-                    tr = math.sqrt(tr * tr + floor * floor)
-                inv_sum = 1.0 / ws + 1.0 / wr
-                var_d = (kappa * kappa * ((ring[s, pos, R_V] - ring[s, j, R_V]) / (ws * ws)
-                                          + (ring[s, j, R_V] - ring[s, k, R_V]) / (wr * wr)
-                                          + ring[s, pos, R_LP_VAR] / (ws * ws)
-                                          + ring[s, j, R_LP_VAR] * inv_sum * inv_sum
-                                          + ring[s, k, R_LP_VAR] / (wr * wr))
-                         + tr * tr + var_g * (q_w - q_r) ** 2 + model_var)
-                sd_d = math.sqrt(var_d)
-                z = d / sd_d
-                if z > zthr:
-                    seg_i[s, GI_SPERSIST0 + wi] += 1
-                else:
-                    seg_i[s, GI_SPERSIST0 + wi] = 0
-                if step_fired < 0 and seg_i[s, GI_SPERSIST0 + wi] >= persist_n:
-                    step_fired = wi
-                    step_rate = d
-                    step_sd = sd_d
-            else:
-                seg_i[s, GI_SPERSIST0 + wi] = 0
+        z_s, d, sd_d, st_end = _step_test(s, pos, nb, n_blk, tr_kg, st_end, g, kappa, eps, eps_scale, floor, var_g,
+                                          model_var, params, ring, settle)
+        if z_s > zthr:
+            seg_i[s, GI_SPERSIST0 + wi] += 1
         else:
-            seg_i[s, GI_SPERSIST0 + wi] = 0
-        seg_f[s, GF_SZ0 + wi] = z
-    return step_fired, step_rate, step_sd
+            seg_i[s, GI_SPERSIST0 + wi] = 0  # also where the ring does not hold the test (z nan)
+        if step_fired < 0 and z_s == z_s and seg_i[s, GI_SPERSIST0 + wi] >= persist_n:
+            step_fired = wi
+            step_rate = d
+            step_sd = sd_d
+        seg_f[s, GF_SZ0 + wi] = z_s
+    return fired, step_fired, step_rate, step_sd
+
+
+@_jit_inline
+def _step_test(s, pos, nb, n_blk, tr_w, st_end, g, kappa, eps, eps_scale, floor, var_g, model_var, params, ring,
+               settle):
+    """The window of nb blocks ending at ring position pos against the reference window before it, where the
+    baseline's error (the meters' bias at the current throughput) is nearly the same; the reference and the window
+    share the line pack at their common end, and the line-pack model's errors there add up. Returns (z, nan where
+    the ring does not hold both; the step; its s.d.; st_end). tr_w: the window's line-pack model s.d. (kg,
+    `_transient_sd`) where the window test has it, else nan; st_end: the settling s.d. at pos (kg) where known,
+    else nan (then computed and returned)."""
+    nr = ring.shape[1]
+    n_ref = np.int64(params[P_STEP_REF] * nb + 0.5)
+    if not (n_ref >= 1 and nb + n_ref < nr and n_blk > nb + n_ref):
+        return np.nan, np.nan, np.nan, st_end
+    j = (pos - nb) % nr
+    k = (j - n_ref) % nr
+    if ring[s, pos, R_INVALID] - ring[s, k, R_INVALID] != 0.0:
+        return np.nan, np.nan, np.nan, st_end
+    ws = (ring[s, pos, R_TIME] - ring[s, j, R_TIME]) * 1e-6
+    wr = (ring[s, j, R_TIME] - ring[s, k, R_TIME]) * 1e-6
+    q_w = (ring[s, pos, R_Q] - ring[s, j, R_Q]) / ws
+    q_r = (ring[s, j, R_Q] - ring[s, k, R_Q]) / wr
+    imb_w = (ring[s, pos, R_M] - ring[s, j, R_M] - (ring[s, pos, R_LP] - ring[s, j, R_LP])) / ws
+    imb_r = (ring[s, j, R_M] - ring[s, k, R_M] - (ring[s, j, R_LP] - ring[s, k, R_LP])) / wr
+    d = imb_w - imb_r - g * (q_w - q_r)
+    if tr_w != tr_w:
+        tr_w = _transient_sd(ring, s, pos, nb, n_blk, eps, eps_scale, 1, pos)
+    tr = tr_w / ws + _transient_sd(ring, s, j, n_ref, n_blk - nb, eps, eps_scale, 1, pos) / wr
+    # the settling lead at the three boundaries: the window's end, the shared one, the reference's start
+    if st_end != st_end:
+        st_end = _settle_sd(ring, s, pos, 0, n_blk, settle)
+    st_pos = st_end / ws
+    st_j = _settle_sd(ring, s, j, nb, n_blk, settle) * (1.0 / ws + 1.0 / wr)
+    st_k = _settle_sd(ring, s, k, nb + n_ref, n_blk, settle) / wr
+    if st_pos > 0.0 or st_j > 0.0 or st_k > 0.0:
+        tr = math.sqrt(tr * tr + st_pos * st_pos + st_j * st_j + st_k * st_k)
+    # the ramp-lag correction's change over the window less its change over the reference (_ramp_lag_var)
+    rl = params[P_LP_RAMP_LAG_SD] * ((ring[s, pos, R_RL] - ring[s, j, R_RL]) / ws
+                                     - (ring[s, j, R_RL] - ring[s, k, R_RL]) / wr)
+    if rl != 0.0:
+        tr = math.sqrt(tr * tr + rl * rl)
+    if tr > 0.0 and floor > 0.0:
+        tr = math.sqrt(tr * tr + floor * floor)
+    inv_sum = 1.0 / ws + 1.0 / wr
+    var_d = (kappa * kappa * ((ring[s, pos, R_V] - ring[s, j, R_V]) / (ws * ws)
+                              + (ring[s, j, R_V] - ring[s, k, R_V]) / (wr * wr)
+                              + ring[s, pos, R_LP_VAR] / (ws * ws)
+                              + ring[s, j, R_LP_VAR] * inv_sum * inv_sum
+                              + ring[s, k, R_LP_VAR] / (wr * wr))
+             + tr * tr + var_g * (q_w - q_r) ** 2 + model_var)
+    sd_d = math.sqrt(var_d)
+    return d / sd_d, d, sd_d, st_end
 
 
 @_jit
 def _window_rate(s, pos, wi, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q_bar, model_var, params, seg_f,
                  seg_i, ring, settle):
-    """The leak rate (kg/s) over window wi ending at ring position pos and its variance, as `_window_tests` has it
+    """The leak rate (kg/s) over window wi ending at ring position pos and its variance, as `_tests` has it
     (each end one block or the mean of several, whichever states the smaller variance), with the change of the
     signed settling lead between its ends (`settle._settle_lead`) whatever `settle_windows` says: an operation's
     lead belongs in the rate's interval, while a steady movement's (the day's demand swing on a line holding hours
@@ -452,12 +458,12 @@ def _window_rate(s, pos, wi, a, g, kappa, eps, eps_scale, floor, base_var, var_g
     nb = np.int64(params[P_WIN0 + wi])
     lpv_sys = params[P_LEARN_LPV] * seg_f[s, GF_LPV_EW]
     n_blk = seg_i[s, GI_N_BLOCKS]
-    imb, var_w = _window(ring, s, pos, nb, 1, n_blk, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q_bar,
-                         model_var, settle, lpv_sys, True)
+    imb, var_w, _ = _window(ring, s, pos, nb, 1, n_blk, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q_bar,
+                            model_var, settle, lpv_sys, True)
     ne = _end_blocks(nb, np.int64(params[P_END_DIV]), nr)
     if ne > 1:
-        imb_e, var_e = _window(ring, s, pos, nb, ne, n_blk, a, g, kappa, eps, eps_scale, floor, base_var, var_g,
-                               q_bar, model_var, settle, lpv_sys, True)
+        imb_e, var_e, _ = _window(ring, s, pos, nb, ne, n_blk, a, g, kappa, eps, eps_scale, floor, base_var, var_g,
+                                  q_bar, model_var, settle, lpv_sys, True)
         if var_e < var_w:
             imb, var_w = imb_e, var_e
     return imb, var_w
@@ -742,10 +748,8 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
     if z_b > Z_CLIP:
         z_b = Z_CLIP
     s_new = _cusum(s, t_end, tb, e, sig_e, z_b, params, seg_f, seg_i)
-    fired = _window_tests(s, pos, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q_bar, model_var, params, seg_f,
-                          seg_i, ring, settle)
-    step_fired, step_rate, step_sd = _step_tests(s, pos, g, kappa, eps, eps_scale, floor, var_g, model_var, params,
-                                                 seg_f, seg_i, ring, settle)
+    fired, step_fired, step_rate, step_sd = _tests(s, pos, a, g, kappa, eps, eps_scale, floor, base_var, var_g, q_bar,
+                                                   model_var, params, seg_f, seg_i, ring, settle)
     if not learned:
         for wi in range(N_WINDOWS):
             seg_i[s, GI_PERSIST0 + wi] = 0

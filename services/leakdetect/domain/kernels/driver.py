@@ -284,6 +284,16 @@ def _prefetch_for_write(typingctx, arr, idx):  # type: ignore[no-untyped-def]
     return sig, codegen
 
 
+@_jit
+def time_sorted(time_us):
+    """Whether time_us never decreases: one pass that stops at the first step back (numpy's
+    `np.any(t[1:] < t[:-1])` reads the batch's times twice and writes a temporary as long)."""
+    for i in range(1, time_us.shape[0]):  # noqa: SIM110 (a loop: no generator in a kernel)
+        if time_us[i] < time_us[i - 1]:
+            return False
+    return True
+
+
 @njit(cache=True, error_model="numpy")
 def group_by_segment(seg_idx, role_idx, time_us, value, quality, n_seg, starts, out):
     """Stable counting sort of a batch by segment into `out` (records of `detector.READING_DTYPE`): segment s gets

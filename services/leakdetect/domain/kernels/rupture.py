@@ -495,7 +495,13 @@ def _rupture_flow(s, role, slot, t, v, prev_v, prev_t, params, seg_cfg, slot_cfg
         return
     if not upstream and d <= tol_floor and params[P_RUP_OUTFLOW_DIP] == 0.0:
         return  # no operation's mark (d <= tol) and no dip to follow
-    sd = math.sqrt(_sigma2(slot_cfg, slot, ref))
+    if not upstream and d <= tol_floor and -d <= 0.5 * (OUTFLOW_DIP_FRAC * params[P_RUP_MIN_FLOW] * nominal) and (
+            slot_f[slot, SF_RUP_T0] <= 0.0):
+        # most outflow readings: no operation's mark, within half the dip's fixed share (near its reference whatever
+        # the s.d.), no dip armed; `_outflow_dip` then only notes that the flow is near, the same with any sd
+        sd = 0.0
+    else:
+        sd = math.sqrt(_sigma2(slot_cfg, slot, ref))
     tol = max(4.0 * sd, tol_floor)
     if upstream and abs(d) > tol:
         seg_f[s, GF_RUP_IN_MOVED] = float(t)

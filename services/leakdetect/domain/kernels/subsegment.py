@@ -162,8 +162,16 @@ def subsegment_kernel(seg, ch, time_us, value, block_us, seg_cfg, ss_cfg, ss_f, 
         v = value[r]
         if s < 0 or s >= ss_cfg.shape[0] or c < 0 or c >= N_CH or ss_cfg[s, SS_NF] < 1.0 or not math.isfinite(v):
             continue
-        b = time_us[r] // block_us
         f = ss_f[s]
+        t = time_us[r]
+        # most readings fall in the open block: no 64-bit division for them
+        k_open = np.int64(f[SF_BLOCK])
+        t_open = k_open * block_us
+        if f[SF_BLOCK] >= 0.0 and t_open <= t < t_open + block_us:
+            f[SF_SUM0 + c] += v
+            f[SF_CNT0 + c] += 1.0
+            continue
+        b = t // block_us
         if f[SF_BLOCK] < 0.0:
             f[SF_BLOCK] = float(b)
         elif b > int(f[SF_BLOCK]):

@@ -36,8 +36,8 @@ def _still_line_ring(p: DetectorParams, rl: np.ndarray) -> np.ndarray:
 
 
 def _window_z(p: DetectorParams, rl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every window's z and step test's z at the newest block (`_window_tests`, `_step_tests`)."""
-    from services.leakdetect.domain.kernels.decision import _step_tests, _window_tests
+    """Every window's z and step test's z at the newest block (`_tests`)."""
+    from services.leakdetect.domain.kernels.decision import _tests
 
     ring = _still_line_ring(p, rl)
     seg_f = np.zeros((1, L.N_GF))
@@ -45,9 +45,8 @@ def _window_z(p: DetectorParams, rl: np.ndarray) -> tuple[np.ndarray, np.ndarray
     seg_i[0, L.GI_N_BLOCKS] = N_BLOCKS
     settle = (0.0, 10.0, p.lp_noise_k, 0.0, 0.0, 0.0)
     pos = (N_BLOCKS - 1) % p.ring_len
-    _window_tests(0, pos, 0.0, 0.0, 1.0, p.eps_lp, p.lp_scale_err, 0.0, 1e-8, 0.0, 10.0, 0.0, p.to_array(), seg_f,
-                  seg_i, ring, settle)
-    _step_tests(0, pos, 0.0, 1.0, p.eps_lp, p.lp_scale_err, 0.0, 0.0, 0.0, p.to_array(), seg_f, seg_i, ring, settle)
+    _tests(0, pos, 0.0, 0.0, 1.0, p.eps_lp, p.lp_scale_err, 0.0, 1e-8, 0.0, 10.0, 0.0, p.to_array(), seg_f, seg_i, ring,
+           settle)
     return (seg_f[0, L.GF_Z0:L.GF_Z0 + L.N_WINDOWS].copy(), seg_f[0, L.GF_SZ0:L.GF_SZ0 + L.N_WINDOWS].copy())
 
 

@@ -3,8 +3,9 @@
 - The collapse threshold (`rupture._pressure_threshold`) takes a square root only where the drop passes the
   smallest rupture's Joukowsky front (`_rupture_front`, computed once per segment's readings): every drop is on the
   same side of it as of the full threshold, and where the drop passes the front the threshold is the full one.
-- A flow reading within the fixed shares of nominal flow (`_rupture_flow`) leaves the state as the full path does:
-  the kernel against the reference (`reference.pressure`) on readings that cross those shares both ways.
+- A flow reading within the fixed shares of nominal flow (`_rupture_flow`; an outflow within half the dip's share,
+  no dip armed, takes no s.d. either) leaves the state as the full path does: the kernel against the reference
+  (`reference.pressure`) on readings that cross those shares both ways.
 """
 
 from __future__ import annotations

@@ -186,8 +186,8 @@ def test_operations_settling_parameters_refuse_what_they_cannot_mean() -> None:
 def _stated_mdlr_after_a_move(p: DetectorParams, nsb: int, steady: bool = False) -> np.ndarray:
     """Every window's stated MDLR (kg/s) at the newest of 200 blocks of 30 s whose line pack moved 300 kg in the
     last 10 blocks (a set-point move under way; `steady`: 30 kg every block, a steady ramp), the segment's
-    settling time nsb blocks (`_window_tests`)."""
-    from services.leakdetect.domain.kernels.decision import _window_tests
+    settling time nsb blocks (`_tests`)."""
+    from services.leakdetect.domain.kernels.decision import _tests
 
     n, tb = 200, 30.0
     ring = np.zeros((1, p.ring_len, L.N_R))
@@ -204,8 +204,8 @@ def _stated_mdlr_after_a_move(p: DetectorParams, nsb: int, steady: bool = False)
     seg_i = np.zeros((1, L.N_GI), dtype=np.int64)
     seg_i[0, L.GI_N_BLOCKS] = n
     settle = (p.settle_eps, float(nsb), p.lp_noise_k, 0.0, 0.0, float(p.settle_opposed))
-    _window_tests(0, (n - 1) % p.ring_len, 0.0, 0.0, 1.0, p.eps_lp, p.lp_scale_err, 0.0, 1e-8, 0.0, 10.0, 0.0,
-                  p.to_array(), seg_f, seg_i, ring, settle)
+    _tests(0, (n - 1) % p.ring_len, 0.0, 0.0, 1.0, p.eps_lp, p.lp_scale_err, 0.0, 1e-8, 0.0, 10.0, 0.0, p.to_array(),
+           seg_f, seg_i, ring, settle)
     return seg_f[0, L.GF_MDLR0:L.GF_MDLR0 + L.N_WINDOWS].copy()
 
 
