@@ -91,6 +91,31 @@ def _mean_pressure(pu: npt.NDArray[np.float64], pd_: npt.NDArray[np.float64], q_
     return np.where(use, pm, steady)
 
 
+def _mean_p_over_z(pu: npt.NDArray[np.float64], pd_: npt.NDArray[np.float64], q_in: npt.NDArray[np.float64],
+                   q_out: npt.NDArray[np.float64], zq: tuple[float, float, float]
+                   ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Mean of p / Z(p) over the profile of `_mean_pressure` (Gauss-Legendre, 5 points; the steady profile, p^2
+    linear in x, where the flows are unusable or pu <= pd), Z(p) = z0 + z1 p + z2 p^2 at each point, and the mean of
+    d(p/Z)/dp (kernels.line_pack.mean_p_over_z)."""
+    z0, z1, z2 = zq
+    use = (q_in > 0) & (q_out > 0) & (pu > pd_)
+    a = np.where(use, q_in, 1.0)
+    d = np.where(use, q_out, 1.0) - a
+    f1 = a * a + a * d + d * d / 3.0
+    x, w = np.polynomial.legendre.leggauss(5)
+    x, w = 0.5 * (x + 1.0), 0.5 * w
+    m = np.zeros(np.broadcast(pu, pd_).shape)
+    dm = np.zeros_like(m)
+    for xi, wi in zip(x, w, strict=True):
+        share = np.where(use, (a * a * xi + a * d * xi**2 + d * d * xi**3 / 3.0) / f1, xi)
+        p2 = pu * pu - (pu * pu - pd_ * pd_) * share
+        p = np.sqrt(np.maximum(p2, 0.0))
+        z = z0 + z1 * p + z2 * p * p
+        m = m + wi * p / z
+        dm = dm + wi * (z0 - z2 * p2) / (z * z)
+    return m, dm
+
+
 SILENT_END_SCALE_SD = 0.1  # kernels.line_pack's: 1 s.d. of the friction model's predicted change, share of it
 SILENT_END_K_SELF_REL_SD = 0.3  # and of k taken from the last tick with both ends (no prior, no calibration)
 
@@ -419,12 +444,13 @@ def run_reference(
         # line pack of every tick from the mean pressure of the quasi-steady profile with the flow varying
         # linearly between the meters (steady profile when the flows are unusable)
         gc = cfg.seg_cfg[seg]
-        pm = _mean_pressure(pu, pd_, np.where(bal_ok, qin, 0.0), np.where(bal_ok, qout, 0.0))
+        # and the gas's Z(p) at each of its points
+        m, dm = _mean_p_over_z(pu, pd_, np.where(bal_ok, qin, 0.0), np.where(bal_ok, qout, 0.0),
+                               (gc[L.GC_Z_Q0], gc[L.GC_Z_Q1], gc[L.GC_Z_Q2]))
         var_p = 0.25 * (var_of(L.ROLE_PRESSURE_UP) + var_of(L.ROLE_PRESSURE_DOWN))
-        z = 1.0 + gc[L.GC_Z_SLOPE] * pm
         rt = gc[L.GC_R_SPECIFIC] * gc[L.GC_TEMPERATURE_K]
-        lp = gc[L.GC_VOLUME_M3] * pm / (z * rt)
-        lp_var = (gc[L.GC_VOLUME_M3] / (rt * z * z)) ** 2 * var_p
+        lp = gc[L.GC_VOLUME_M3] * m / rt
+        lp_var = (gc[L.GC_VOLUME_M3] * dm / rt) ** 2 * var_p
         # the movement a block ahead at the rate of the last RATE_TICKS ticks, beyond pressure noise
         k_r = L.RATE_TICKS
         lp_back = np.concatenate([np.full(k_r, np.nan), lp[:-k_r]])
