@@ -33,12 +33,14 @@ Methods and parameters (defaults in `config.DetectorParams`)
     tick (10 s) and held between readings. Per 30-s block the kernel keeps the block mean of the
     cumulative net inflow and the block mean of the line pack, so both sides of the balance are averaged over
     the same interval (acoustic ringing with period 4L/c and pressure noise average out). Line pack =
-    V * p_m / (Z R T), p_m the mean of the quasi-steady isothermal profile p(x)^2 = p1^2 - (p1^2 - p2^2)
+    V / (R T) times the mean of p / Z(p) over the quasi-steady isothermal profile p(x)^2 = p1^2 - (p1^2 - p2^2)
     F(x)/F(L), F(x) = int_0^x q^2 with the flow varying linearly from the inflow to the outflow meter (the
-    line packing or unpacking between them; with equal flows it is the steady profile, 2/3 (p1 + p2 -
-    p1 p2 / (p1 + p2))), Gauss-Legendre with 5 points; Z = 1 + a p (linear fit of the gas physics at the
-    operating pressure); T the gas temperature smoothed over 4 h (running mean at start), held through a
-    transmitter outage, or the network's ground temperature. Imbalance over 1, 2, 4, 8, 15 and 60 min windows
+    line packing or unpacking between them; with equal flows it is the steady profile, mean pressure 2/3 (p1 + p2 -
+    p1 p2 / (p1 + p2))), Gauss-Legendre with 5 points, Z(p) at each point a quadratic least-squares fit of the
+    network's gas physics over 0.2-1.1 of the segment's MOP (`network_config.z_quadratic_fit`; the state
+    estimator and the sub-segment balances keep the chord Z = 1 + a p through the operating point); T the gas
+    temperature smoothed over 4 h (running mean at start), held through a transmitter outage, or the network's
+    ground temperature. Imbalance over 1, 2, 4, 8, 15 and 60 min windows
     comes from a ring of block boundaries; each end of a window is the mean of half its length in blocks
     (`end_avg_div`: 1, 2, 4, 8, 15 and, for the hour, 1 blocks, as far as the ring reaches), which cuts the line
     pack's pressure noise at the ends where it dominates. Baseline: ordinary least squares r = a + g q over the
