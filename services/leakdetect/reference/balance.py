@@ -445,12 +445,12 @@ def run_reference(
         # linearly between the meters (steady profile when the flows are unusable)
         gc = cfg.seg_cfg[seg]
         # and the gas's Z(p) at each of its points
-        m, dm = _mean_p_over_z(pu, pd_, np.where(bal_ok, qin, 0.0), np.where(bal_ok, qout, 0.0),
-                               (gc[L.GC_Z_Q0], gc[L.GC_Z_Q1], gc[L.GC_Z_Q2]))
+        p_over_z, dp_over_z = _mean_p_over_z(pu, pd_, np.where(bal_ok, qin, 0.0), np.where(bal_ok, qout, 0.0),
+                                             (gc[L.GC_Z_Q0], gc[L.GC_Z_Q1], gc[L.GC_Z_Q2]))
         var_p = 0.25 * (var_of(L.ROLE_PRESSURE_UP) + var_of(L.ROLE_PRESSURE_DOWN))
         rt = gc[L.GC_R_SPECIFIC] * gc[L.GC_TEMPERATURE_K]
-        lp = gc[L.GC_VOLUME_M3] * m / rt
-        lp_var = (gc[L.GC_VOLUME_M3] * dm / rt) ** 2 * var_p
+        lp = gc[L.GC_VOLUME_M3] * p_over_z / rt
+        lp_var = (gc[L.GC_VOLUME_M3] * dp_over_z / rt) ** 2 * var_p
         # the movement a block ahead at the rate of the last RATE_TICKS ticks, beyond pressure noise
         k_r = L.RATE_TICKS
         lp_back = np.concatenate([np.full(k_r, np.nan), lp[:-k_r]])
