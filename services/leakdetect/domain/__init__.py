@@ -37,8 +37,8 @@ Methods and parameters (defaults in `config.DetectorParams`)
     F(x)/F(L), F(x) = int_0^x q^2 with the flow varying linearly from the inflow to the outflow meter (the
     line packing or unpacking between them; with equal flows it is the steady profile, mean pressure 2/3 (p1 + p2 -
     p1 p2 / (p1 + p2))), Gauss-Legendre with 5 points, Z(p) at each point a quadratic least-squares fit of the
-    network's gas physics over 0.2-1.1 of the segment's MOP (`network_config.z_quadratic_fit`; the state
-    estimator and the sub-segment balances keep the chord Z = 1 + a p through the operating point); T the gas
+    network's gas physics over 0.2-1.1 of the segment's MOP (`network_config.z_quadratic_fit`; the sub-segment
+    balances use the same, the state estimator keeps the chord Z = 1 + a p through the operating point); T the gas
     temperature smoothed over 4 h (running mean at start), held through a transmitter outage, or the network's
     ground temperature. Imbalance over 1, 2, 4, 8, 15 and 60 min windows
     comes from a ring of block boundaries; each end of a window is the mean of half its length in blocks
