@@ -109,7 +109,8 @@ def _mean_p_over_z(pu: npt.NDArray[np.float64], pd_: npt.NDArray[np.float64], q_
     for xi, wi in zip(x, w, strict=True):
         share = np.where(use, (a * a * xi + a * d * xi**2 + d * d * xi**3 / 3.0) / f1, xi)
         p2 = pu * pu - (pu * pu - pd_ * pd_) * share
-        p = np.sqrt(np.maximum(p2, 0.0))
+        p2 = np.maximum(p2, 0.0)  # nan stays nan: a missing pressure gives a nan line pack
+        p = np.sqrt(p2)
         z = z0 + z1 * p + z2 * p * p
         m = m + wi * p / z
         dm = dm + wi * (z0 - z2 * p2) / (z * z)

@@ -119,7 +119,9 @@ def mean_p_over_z(pu, pd, q_in, q_out, z0, z1, z2):
         x = _GL_X[i]
         f = q_in * q_in * x + q_in * d * x * x + d * d * x * x * x / 3.0 if use else x
         p2 = pu * pu - k * f
-        p = math.sqrt(p2) if p2 > 0.0 else 0.0
+        if p2 < 0.0:
+            p2 = 0.0  # (not a nan: a missing pressure gives a nan line pack, as the oracle's)
+        p = math.sqrt(p2)
         z = z0 + (z1 + z2 * p) * p
         m += _GL_W[i] * p / z
         dm += _GL_W[i] * (z0 - z2 * p2) / (z * z)

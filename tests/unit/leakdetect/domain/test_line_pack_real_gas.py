@@ -38,6 +38,15 @@ def test_reference_matches_the_kernel() -> None:
     np.testing.assert_allclose(ker[:, 1], dm_ref, rtol=1e-12)
 
 
+def test_a_missing_pressure_gives_no_line_pack() -> None:
+    # the sub-segment balances hand it a nan for a point without a reading in the block: their residual must be nan,
+    # not one from a line pack with that piece empty
+    zq = (1.002, -2.4e-8, 1.5e-16)
+    for pu, pd in ((np.nan, 4.5e6), (5.6e6, np.nan)):
+        assert all(np.isnan(v) for v in mean_p_over_z(pu, pd, 0.0, 0.0, *zq))
+        assert all(np.isnan(v) for v in _mean_p_over_z(np.array(pu), np.array(pd), np.array(0.0), np.array(0.0), zq))
+
+
 @pytest.mark.parametrize(("pu", "pd", "qi", "qo"), [(5.6e6, 4.5e6, 10.0, 14.0), (5.6e6, 4.5e6, 0.0, 0.0),
                                                    (1.6e6, 1.6e6, 3.0, 3.0), (4.0e6, 4.2e6, 5.0, 5.0)])
 def test_ideal_gas_gives_the_mean_pressure(pu: float, pd: float, qi: float, qo: float) -> None:
