@@ -558,6 +558,7 @@ class DetectorConfig:
         seg_cfg = np.zeros((n_segments, L.N_GC))
         seg_cfg[:, L.GC_TEMPERATURE_K] = DEFAULT_TEMPERATURE_K
         seg_cfg[:, L.GC_R_SPECIFIC] = DEFAULT_R_SPECIFIC
+        seg_cfg[:, L.GC_Z_Q0] = 1.0  # ideal gas until set_segment
         slot_cfg = np.zeros((n_segments * L.N_ROLES, L.N_SC))
         slot_cfg[:, L.SC_RANGE_MIN] = -np.inf
         slot_cfg[:, L.SC_RANGE_MAX] = np.inf
@@ -585,6 +586,7 @@ class DetectorConfig:
         temperature_k: float = DEFAULT_TEMPERATURE_K,
         r_specific: float | None = None,
         z_slope_per_pa: float = 0.0,
+        z_quadratic: tuple[float, float, float] | None = None,
         segment_id: str | None = None,
         loc_k0: float = 0.0,
         loc_k0_rel_sd: float = 0.15,
@@ -592,7 +594,8 @@ class DetectorConfig:
     ) -> None:
         """`loc_k0`: prior of the pressure-gradient location's friction coefficient k (p_u^2 - p_d^2 = k q^2 on a
         level line, Pa^2 s^2/kg^2; 0 = no location), `loc_k0_rel_sd` its relative s.d., `loc_elevation_per_pa2`
-        the elevation's share 2 g dz / (Z R T) of p^2 (see `kernels.location`)."""
+        the elevation's share 2 g dz / (Z R T) of p^2 (see `kernels.location`). `z_quadratic`: (z0, z1 1/Pa,
+        z2 1/Pa^2) of the line pack's Z(p) = z0 + z1 p + z2 p^2 (default: the chord 1 + z_slope_per_pa p)."""
         if not (length_m > 0 and inner_diameter_m > 0 and wave_speed_m_per_s > 0 and nominal_flow_kg_per_s > 0):
             raise ValueError("segment length, diameter, wave speed and nominal flow must be positive")
         area = math.pi * inner_diameter_m**2 / 4.0
@@ -609,6 +612,10 @@ class DetectorConfig:
         if r_specific is not None:
             g[L.GC_R_SPECIFIC] = r_specific
         g[L.GC_Z_SLOPE] = z_slope_per_pa
+        zq = (1.0, z_slope_per_pa, 0.0) if z_quadratic is None else z_quadratic
+        if not all(math.isfinite(c) for c in zq) or not zq[0] > 0.0:
+            raise ValueError(f"z_quadratic must be finite with z0 > 0, got {zq}")
+        g[L.GC_Z_Q0], g[L.GC_Z_Q1], g[L.GC_Z_Q2] = zq
         if not (math.isfinite(loc_k0) and loc_k0 >= 0.0 and loc_k0_rel_sd > 0.0
                 and math.isfinite(loc_elevation_per_pa2)):
             raise ValueError("loc_k0 must be finite and >= 0, loc_k0_rel_sd > 0, loc_elevation_per_pa2 finite")

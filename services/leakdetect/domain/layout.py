@@ -154,7 +154,9 @@ GC_WAVE_SPEED = 3  # m/s
 GC_WAVE_SPEED_SD = 4  # 1 s.d. of the wave speed, m/s
 GC_NOMINAL_FLOW = 5  # kg/s
 GC_R_SPECIFIC = 6  # J/(kg K)
-GC_Z_SLOPE = 7  # Z = 1 + Z_SLOPE * p (1/Pa), a linear fit of the gas physics over the operating range
+# Z = 1 + Z_SLOPE * p (1/Pa): the chord of the gas physics' Z from 0 to the operating pressure (the state estimator's
+# and the sub-segment balances' gas law)
+GC_Z_SLOPE = 7
 GC_TEMPERATURE_K = 8  # used when no temperature tag
 # Pressure-gradient location (kernels/location.py): steady isothermal friction p_u^2 - p_d^2 = k * phi(flows)
 # + elevation; k's prior from the pipe (Darcy friction of its roughness at nominal flow, Z, R, T, L / (D A^2))
@@ -162,7 +164,12 @@ GC_LOC_K0 = 9  # prior of k, Pa^2 / (kg/s)^2 (0: no prior, location off)
 GC_LOC_K0_REL_SD = 10  # its relative 1 s.d.
 GC_LOC_ELEV = 11  # 2 g (z_down - z_up) / (Z R T): the elevation's share of p^2 taken out of the gradient
 GC_PMID_X0 = 12  # positions of the mid-line pressure meters, fraction of the length (N_PMID columns, ascending)
-N_GC = GC_PMID_X0 + N_PMID
+# The balance's line pack's gas law: Z(p) = Z_Q0 + Z_Q1 p + Z_Q2 p^2 (p in Pa), a least-squares fit of the gas
+# physics over the line's pressure range, evaluated along the profile (kernels/line_pack.py, mean_p_over_z)
+GC_Z_Q0 = GC_PMID_X0 + N_PMID
+GC_Z_Q1 = GC_Z_Q0 + 1  # 1/Pa
+GC_Z_Q2 = GC_Z_Q0 + 2  # 1/Pa^2
+N_GC = GC_Z_Q0 + 3
 
 # --- per-slot state: floats -----------------------------------------------------------------------------------
 SF_LAST_VALUE = 0  # last value received that passed the range checks (plausible or not): confirms a real step

@@ -73,22 +73,30 @@ def _var(cfg: DetectorConfig, seg: int, held: pd.DataFrame, counts: pd.DataFrame
     return np.where(n > 0, s2 / np.maximum(n, 1), s2)
 
 
-def _mean_pressure(pu: npt.NDArray[np.float64], pd_: npt.NDArray[np.float64], q_in: npt.NDArray[np.float64],
-                   q_out: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Mean of p(x) = sqrt(pu^2 - (pu^2 - pd^2) F(x)/F(1)), F(x) = int_0^x q^2, q linear from q_in to q_out
-    (Gauss-Legendre, 5 points); the steady profile's closed form where the flows are unusable or pu <= pd."""
-    steady = 2.0 / 3.0 * (pu + pd_ - pu * pd_ / (pu + pd_))
+def _mean_p_over_z(pu: npt.NDArray[np.float64], pd_: npt.NDArray[np.float64], q_in: npt.NDArray[np.float64],
+                   q_out: npt.NDArray[np.float64], zq: tuple[float, float, float]
+                   ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Mean of p / Z(p) over p(x) = sqrt(pu^2 - (pu^2 - pd^2) F(x)/F(1)), F(x) = int_0^x q^2, q linear from q_in to
+    q_out (Gauss-Legendre, 5 points; the steady profile, p^2 linear in x, where the flows are unusable or
+    pu <= pd), Z(p) = z0 + z1 p + z2 p^2 at each point, and the mean of d(p/Z)/dp (kernels.line_pack.mean_p_over_z)."""
+    z0, z1, z2 = zq
     use = (q_in > 0) & (q_out > 0) & (pu > pd_)
     a = np.where(use, q_in, 1.0)
     d = np.where(use, q_out, 1.0) - a
     f1 = a * a + a * d + d * d / 3.0
     x, w = np.polynomial.legendre.leggauss(5)
     x, w = 0.5 * (x + 1.0), 0.5 * w
-    pm = np.zeros_like(steady)
+    m = np.zeros(np.broadcast(pu, pd_).shape)
+    dm = np.zeros_like(m)
     for xi, wi in zip(x, w, strict=True):
-        f = a * a * xi + a * d * xi**2 + d * d * xi**3 / 3.0
-        pm = pm + wi * np.sqrt(np.where(use, pu * pu - (pu * pu - pd_ * pd_) * f / f1, 1.0))
-    return np.where(use, pm, steady)
+        share = np.where(use, (a * a * xi + a * d * xi**2 + d * d * xi**3 / 3.0) / f1, xi)
+        p2 = pu * pu - (pu * pu - pd_ * pd_) * share
+        p2 = np.maximum(p2, 0.0)  # nan stays nan: a missing pressure gives a nan line pack
+        p = np.sqrt(p2)
+        z = z0 + z1 * p + z2 * p * p
+        m = m + wi * p / z
+        dm = dm + wi * (z0 - z2 * p2) / (z * z)
+    return m, dm
 
 
 SILENT_END_SCALE_SD = 0.1  # kernels.line_pack's: 1 s.d. of the friction model's predicted change, share of it
@@ -466,13 +474,14 @@ def run_reference(
         # linearly between the meters (steady profile when the flows are unusable)
         # (the steady profile where the diffusion lag follows, below)
         gc = cfg.seg_cfg[seg]
+        # and the gas's Z(p) at each of its points
         flow_term = bal_ok & (p.lp_diffusion == 0.0)
-        pm = _mean_pressure(pu, pd_, np.where(flow_term, qin, 0.0), np.where(flow_term, qout, 0.0))
+        p_over_z, dp_over_z = _mean_p_over_z(pu, pd_, np.where(flow_term, qin, 0.0), np.where(flow_term, qout, 0.0),
+                                             (gc[L.GC_Z_Q0], gc[L.GC_Z_Q1], gc[L.GC_Z_Q2]))
         var_p = 0.25 * (var_of(L.ROLE_PRESSURE_UP) + var_of(L.ROLE_PRESSURE_DOWN))
-        z = 1.0 + gc[L.GC_Z_SLOPE] * pm
         rt = gc[L.GC_R_SPECIFIC] * gc[L.GC_TEMPERATURE_K]
-        lp = gc[L.GC_VOLUME_M3] * pm / (z * rt)
-        lp_var = (gc[L.GC_VOLUME_M3] / (rt * z * z)) ** 2 * var_p
+        lp = gc[L.GC_VOLUME_M3] * p_over_z / rt
+        lp_var = (gc[L.GC_VOLUME_M3] * dp_over_z / rt) ** 2 * var_p
         lag_t = np.zeros(len(lp))  # the diffusion lag taken off each tick's steady line pack
         if p.lp_diffusion > 0.0:
             lagged = _diffuse(lp, p, gc, pu, pd_, np.where(bal_ok, qin, np.nan), np.where(bal_ok, qout, np.nan), dt)

@@ -11,14 +11,17 @@ import numpy as np
 import numpy.typing as npt
 
 from ..domain.kernels import subsegment as S
+from .balance import _mean_p_over_z
 
 
 def residuals(ch: npt.NDArray[np.int64], time_us: npt.NDArray[np.int64], value: npt.NDArray[np.float64],
               block_us: int, x_flow: list[float], x_pressure: list[float | None], volume_m3: float,
-              r_specific: float, temperature_k: float, z_slope_per_pa: float
+              r_specific: float, temperature_k: float, z_quadratic: tuple[float, float, float]
               ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """(block ends us, residual per sub-segment [blocks, len(x_flow) + 1]) of the closed blocks, for one segment's
-    readings in time order (channels `S.CH_*`); x_* fractions of the length (None: no such mid-line pressure)."""
+    readings in time order (channels `S.CH_*`); x_* fractions of the length (None: no such mid-line pressure);
+    z_quadratic the gas's Z(p) = z0 + z1 p + z2 p^2 (the line pack of each piece: `balance._mean_p_over_z` on the
+    steady profile)."""
     ok = np.isfinite(value)
     ch, time_us, value = ch[ok], time_us[ok], value[ok]
     blocks = time_us // block_us
@@ -54,8 +57,8 @@ def residuals(ch: npt.NDArray[np.int64], time_us: npt.NDArray[np.int64], value: 
             total = 0.0
             for (xa, pa), (xb, pb) in itertools.pairwise(pts):
                 if xa >= bounds[i] - 1e-12 and xb <= bounds[i + 1] + 1e-12 and xb > xa:
-                    pm = 2.0 / 3.0 * (pa + pb - pa * pb / (pa + pb))
-                    total += volume_m3 * (xb - xa) * pm / ((1.0 + z_slope_per_pa * pm) * r_specific * temperature_k)
+                    pz, _ = _mean_p_over_z(np.array(pa), np.array(pb), np.array(0.0), np.array(0.0), z_quadratic)
+                    total += volume_m3 * (xb - xa) * float(pz) / (r_specific * temperature_k)
             lp[k, i] = total
     flows = np.column_stack([mean[:, S.CH_QIN], *(mean[:, S.CH_QMID0 + j] for j in range(nf)), mean[:, S.CH_QOUT]])
     res = np.full((n_b, nf + 1), np.nan)

@@ -7,7 +7,8 @@ sub-segment's residual r_i = (block-mean flow in at its upstream end - out at it
 line pack between consecutive blocks) / block_s, in a ring. The line pack of a sub-segment comes from the pressures
 at the points along the line (ends, mid-line transmitters; a flow station without a transmitter gets the
 steady profile's pressure, p^2 interpolated linearly in x between its neighbours), piece by piece with the steady
-mean pressure 2/3 (a + b - ab / (a + b)) and Z = 1 + z_slope p. Fixed meter biases cancel in the test.
+profile (p^2 linear in x) and the gas's Z(p) along it (`line_pack.mean_p_over_z`, as the balance's line pack).
+Fixed meter biases cancel in the test.
 
 `bracket` (numpy, on the ring): when a balance alarm is raised (its onset known), each sub-segment's residual
 after the onset (skipping `settle_s`) against the reference window before it: d_i and its standard error from
@@ -25,8 +26,9 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from ..layout import GC_AREA_M2, GC_LENGTH_M, GC_R_SPECIFIC, GC_TEMPERATURE_K, GC_Z_SLOPE, N_PMID
+from ..layout import GC_AREA_M2, GC_LENGTH_M, GC_R_SPECIFIC, GC_TEMPERATURE_K, GC_Z_Q0, GC_Z_Q1, GC_Z_Q2, N_PMID
 from .common import _jit
+from .line_pack import mean_p_over_z
 
 N_FMID = 2  # mid-line flow meters per segment at most
 N_SUB = N_FMID + 1
@@ -60,11 +62,6 @@ N_SCRATCH = N_CH + 2 * N_PTS + 2 * (N_FMID + 2)
 
 Z_BRACKET = 3.0
 Z_APART = 2.0
-
-
-@_jit
-def _steady_mean(a, b):
-    return 2.0 / 3.0 * (a + b - a * b / (a + b))
 
 
 @_jit
@@ -142,9 +139,9 @@ def _close_block(s, block_us, seg_cfg, ss_cfg, ss_f, ring, scratch):
         lp = 0.0
         for p in range(n - 1):
             if xo[p] >= a - 1e-12 and xo[p + 1] <= b + 1e-12 and xo[p + 1] > xo[p]:
-                pm = _steady_mean(po[p], po[p + 1])
-                z = 1.0 + seg_cfg[s, GC_Z_SLOPE] * pm
-                lp += vol_per_frac * (xo[p + 1] - xo[p]) * pm / (z * rt)
+                pz, _ = mean_p_over_z(po[p], po[p + 1], 0.0, 0.0, seg_cfg[s, GC_Z_Q0], seg_cfg[s, GC_Z_Q1],
+                                      seg_cfg[s, GC_Z_Q2])
+                lp += vol_per_frac * (xo[p + 1] - xo[p]) * pz / rt
         prev = f[SF_LP0 + i]
         f[SF_LP0 + i] = lp  # nan when a pressure was missing
         ring[s, kk, RG_R0 + i] = flows[i] - flows[i + 1] - (lp - prev) / (block_us * 1e-6)

@@ -53,8 +53,9 @@ def test_kernel_equals_reference(with_mid_pressure: bool) -> None:
     order = np.argsort(t_us, kind="stable")
     ch, t_us, v = ch[order], t_us[order], v[order]
     seg_cfg = np.zeros((1, L.N_GC))
-    seg_cfg[0, [L.GC_LENGTH_M, L.GC_AREA_M2, L.GC_R_SPECIFIC, L.GC_TEMPERATURE_K, L.GC_Z_SLOPE]] = (
-        6200.0, 0.07, 490.0, 281.0, -1.5e-7)
+    zq = (1.001, -1.6e-7, 4e-15)  # Z(p) of a gas at 10-20 bar, with curvature
+    seg_cfg[0, [L.GC_LENGTH_M, L.GC_AREA_M2, L.GC_R_SPECIFIC, L.GC_TEMPERATURE_K, L.GC_Z_Q0, L.GC_Z_Q1, L.GC_Z_Q2]] = (
+        6200.0, 0.07, 490.0, 281.0, *zq)
     ss_cfg = np.full((1, S.N_SS), np.nan)
     ss_cfg[0, S.SS_NF], ss_cfg[0, S.SS_XF0] = 1, 0.55
     if with_mid_pressure:
@@ -64,7 +65,7 @@ def test_kernel_equals_reference(with_mid_pressure: bool) -> None:
                         np.empty(S.N_SCRATCH))
     k = int(ss_f[0, S.SF_RN])
     ends, res = residuals(ch, t_us, v, 60_000_000, [0.55], [0.3 if with_mid_pressure else None], 6200.0 * 0.07,
-                          490.0, 281.0, -1.5e-7)
+                          490.0, 281.0, zq)
     np.testing.assert_array_equal(ring[0, :k, S.RG_T], ends)
     np.testing.assert_allclose(ring[0, :k, S.RG_R0:S.RG_R0 + 2], res, rtol=1e-9, atol=1e-9)
     assert np.isfinite(res).sum() > 100 and np.isnan(ring[0, :k, S.RG_R0 + 2]).all()
