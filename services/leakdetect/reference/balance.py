@@ -73,6 +73,24 @@ def _var(cfg: DetectorConfig, seg: int, held: pd.DataFrame, counts: pd.DataFrame
     return np.where(n > 0, s2 / np.maximum(n, 1), s2)
 
 
+def _mean_pressure(pu: npt.NDArray[np.float64], pd_: npt.NDArray[np.float64], q_in: npt.NDArray[np.float64],
+                   q_out: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Mean of p(x) = sqrt(pu^2 - (pu^2 - pd^2) F(x)/F(1)), F(x) = int_0^x q^2, q linear from q_in to q_out
+    (Gauss-Legendre, 5 points); the steady profile's closed form where the flows are unusable or pu <= pd."""
+    steady = 2.0 / 3.0 * (pu + pd_ - pu * pd_ / (pu + pd_))
+    use = (q_in > 0) & (q_out > 0) & (pu > pd_)
+    a = np.where(use, q_in, 1.0)
+    d = np.where(use, q_out, 1.0) - a
+    f1 = a * a + a * d + d * d / 3.0
+    x, w = np.polynomial.legendre.leggauss(5)
+    x, w = 0.5 * (x + 1.0), 0.5 * w
+    pm = np.zeros_like(steady)
+    for xi, wi in zip(x, w, strict=True):
+        f = a * a * xi + a * d * xi**2 + d * d * xi**3 / 3.0
+        pm = pm + wi * np.sqrt(np.where(use, pu * pu - (pu * pu - pd_ * pd_) * f / f1, 1.0))
+    return np.where(use, pm, steady)
+
+
 def _mean_p_over_z(pu: npt.NDArray[np.float64], pd_: npt.NDArray[np.float64], q_in: npt.NDArray[np.float64],
                    q_out: npt.NDArray[np.float64], zq: tuple[float, float, float]
                    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
