@@ -506,6 +506,18 @@ class PressureReference:
             thr = max(front, min(thr, 4.0 * math.sqrt(x.variance(ref))))
         return thr
 
+    def _fast_threshold(self, x: Transmitter, ref: float) -> float:
+        """The same for the 1-s average: >= 4 s.d. of its difference from the 10-s reference, measured noise."""
+        thr = self.p.rupture_frac * ref
+        front = self.c * self.p.rupture_min_flow_frac * self.nominal_flow / (2.0 * self.area) if self.area > 0 else 0
+        if 0.0 < front < thr:
+            a, b = x.w_fast, x.w_ref
+            if not (0.0 < a <= 1.0 and 0.0 < b <= 1.0):
+                return thr
+            var = x.noise_var * (a / (2.0 - a) + b / (2.0 - b) - 2.0 * a * b / (a + b - a * b))
+            thr = max(front, min(thr, 4.0 * math.sqrt(max(var, 0.0))))
+        return thr
+
     def _rupture(self, x: Transmitter, t: int, v: float, prev_t: int, out: list[PressureEvent]) -> None:
         p = self.p
         x.p_min += min(1.0, (t - prev_t) * 1e-6 / P_MIN_TAU_S) * (v - x.p_min)
@@ -516,6 +528,10 @@ class PressureReference:
         ref = x.reference
         drop = ref - v
         thr = self._pressure_threshold(x, ref)
+        if (drop <= thr and ref - x.fast - self._trail_of(x) > self._fast_threshold(x, ref)
+                and not self._inlet_settling(t)):  # the 1-s average beyond its own noise and this transmitter's
+            # own trend, the line not settling from an inflow move
+            drop, thr = ref - x.fast, self._fast_threshold(x, ref)
         if drop <= thr:
             x.rupture_n = 0
             x.reference += x.w_ref * (v - ref)
