@@ -11,8 +11,8 @@ from services.leakdetect.domain import layout as L
 from tests.unit.leakdetect.domain.test_pressure_reference import (
     LENGTH,
     RUPTURE_FRONT_PA,
-    C,
     T0_US,
+    C,
     _check,
     _ruptures,
     front_readings,
