@@ -94,9 +94,12 @@ from ..layout import (
     SF_EW_FAST,
     SF_EW_REF,
     SF_EW_SLOW,
+    SF_FAST_VAR,
     SF_NOISE_VAR,
     SF_P_MIN,
     SF_RAW,
+    SF_REF_COV,
+    SF_REF_VAR,
     SF_RUP_REF2,
     SF_RUP_T0,
     SI_HEALTH,
@@ -185,23 +188,34 @@ def _pressure_threshold(s, slot, ref, drop, front, params, slot_cfg):
 def _fast_threshold(slot, ref, drop_fast, front, params, slot_f):
     """The same collapse for the 1-s average (SF_EW_FAST): 1.5 % of the reference, or the smallest rupture's
     Joukowsky front if less, never less than 4 s.d. of the difference of the 1-s average and the 10-s reference
-    from the reading noise the NPW detector measures (two exponential averages of weights a and b of white noise of
-    variance v: a v / (2 - a), b v / (2 - b), covariance a b v / (a + b - a b)). Where the front is under the stated
-    s.d. of a reading (a line of small flow) the per-reading test waits on noise: a collapse hovering at its
-    threshold restarts the confirmation at every reading back above it (issue 19's layout 16, a 5-8 kPa drop at a
-    mid-line meter against 6.1 kPa, decided 54 s after the wave), while its 1-s average stands beyond. Exact only
-    where `drop_fast` passes it (the square root left out otherwise, as in `_pressure_threshold`)."""
+    from the reading noise the NPW detector measures: var(fast) + var(ref) - 2 cov(fast, ref), kept as shares of it
+    (SF_FAST_VAR, SF_REF_VAR, SF_REF_COV; `_noise_shares`). In the steady state the shares of two exponential
+    averages of weights a and b are a / (2 - a), b / (2 - b) and a b / (a + b - a b); right after a restart of the
+    reference they are not (issue 19: restarted from one reading, the reference carries that reading's whole noise,
+    twice the steady difference's variance at 1-s scans: the demo city's outlets at 2-3 s after start-up).
+    Where the front is under the stated s.d. of a reading (a line of small flow) the per-reading test waits on
+    noise: a collapse hovering at its threshold restarts the confirmation at every reading back above it (issue
+    19's layout 16, a 5-8 kPa drop at a mid-line meter against 6.1 kPa, decided 54 s after the wave), while its 1-s
+    average stands beyond. Exact only where `drop_fast` passes it (the square root left out otherwise, as in
+    `_pressure_threshold`)."""
     thr = params[P_RUP_FRAC] * ref
     if 0.0 < front < thr:
         if not drop_fast > front:
             return front
-        a = slot_f[slot, SF_A_FAST]
-        b = slot_f[slot, SF_A_REF]
-        if not (0.0 < a <= 1.0 and 0.0 < b <= 1.0):
-            return thr
-        var = slot_f[slot, SF_NOISE_VAR] * (a / (2.0 - a) + b / (2.0 - b) - 2.0 * a * b / (a + b - a * b))
+        share = slot_f[slot, SF_FAST_VAR] + slot_f[slot, SF_REF_VAR] - 2.0 * slot_f[slot, SF_REF_COV]
+        var = slot_f[slot, SF_NOISE_VAR] * share
         thr = max(front, min(thr, 4.0 * math.sqrt(max(var, 0.0))))
     return thr
+
+
+@_jit_inline
+def _noise_shares(slot, slot_f):
+    """The 1-s average has just taken this reading (weight a, `_npw`), the reference not yet: the average's share
+    of the reading noise becomes (1 - a)^2 of it plus a^2, and its covariance with the reference keeps (1 - a) of
+    itself (the reading is independent of the reference)."""
+    a = slot_f[slot, SF_A_FAST]
+    slot_f[slot, SF_FAST_VAR] = (1.0 - a) * (1.0 - a) * slot_f[slot, SF_FAST_VAR] + a * a
+    slot_f[slot, SF_REF_COV] *= 1.0 - a
 
 
 @_jit
@@ -283,11 +297,16 @@ def _trend_trail(s, role, slot, slot_cfg, slot_f, slot_i):
 
 
 @_jit_inline
-def _restart_reference(slot, v, slot_f):
-    """A decided drop: the new level is the collapse reference from now on, its second stage moved with it (the trend
-    the two keep between them stays what it was before the drop)."""
-    slot_f[slot, SF_RUP_REF2] += v - slot_f[slot, SF_EW_REF]
-    slot_f[slot, SF_EW_REF] = v
+def _restart_reference(slot, slot_f):
+    """A decided drop or a silence: the new level is the collapse reference from now on, its second stage moved with
+    it (the trend the two keep between them stays what it was before the drop). The new level is the 1-s average,
+    not the reading: the reference then carries the average's share of the noise, not a whole reading's, and is the
+    average itself (their difference 0, its variance 0, growing to the steady share as the two part)."""
+    fast = slot_f[slot, SF_EW_FAST]
+    slot_f[slot, SF_RUP_REF2] += fast - slot_f[slot, SF_EW_REF]
+    slot_f[slot, SF_EW_REF] = fast
+    slot_f[slot, SF_REF_VAR] = slot_f[slot, SF_FAST_VAR]
+    slot_f[slot, SF_REF_COV] = slot_f[slot, SF_FAST_VAR]
 
 
 @_jit_inline
@@ -296,12 +315,15 @@ def _rupture(s, role, slot, t, v, prev_t, rup_front, params, seg_cfg, slot_cfg, 
     """Pressure far below a slow reference, held, and the flow at the same end moving towards the break; and
     below where the pressure's falling trend has brought it (`trail`). `rup_front` is `_rupture_front` of s."""
     slot_f[slot, SF_P_MIN] += min(1.0, (t - prev_t) * 1e-6 / P_MIN_TAU_S) * (v - slot_f[slot, SF_P_MIN])
+    _noise_shares(slot, slot_f)
     if (t - prev_t) * 1e-6 > RUPTURE_GAP_S:
         # back from a silence (a SCADA outage): the reference is from before it, and an operation's change while
         # the transmitter was silent is no front (the demo city: a valve closed upstream during a 4-min outage
-        # read as a 41-kPa collapse); a break during the silence is the balance's and the other meters' to find
-        slot_f[slot, SF_EW_REF] = v
-        slot_f[slot, SF_RUP_REF2] = v
+        # read as a 41-kPa collapse); a break during the silence is the balance's and the other meters' to find.
+        # Restarted at the 1-s average (`_restart_reference`; after 30 s of silence that is the reading but for
+        # e^-30 of what came before), its trend with it
+        _restart_reference(slot, slot_f)
+        slot_f[slot, SF_RUP_REF2] = slot_f[slot, SF_EW_FAST]
         slot_i[slot, SI_RUP_N] = 0
         return
     ref = slot_f[slot, SF_EW_REF]
@@ -353,13 +375,18 @@ def _rupture(s, role, slot, t, v, prev_t, rup_front, params, seg_cfg, slot_cfg, 
                     seg_f[s, GF_RUP_OP_DN] = float(t)
             if verdict < 0 or held_s > RUPTURE_MAX_WAIT_S:
                 # decided (or an operation, or a slow decline): the new level is the reference from now on
-                _restart_reference(slot, v, slot_f)
+                _restart_reference(slot, slot_f)
                 slot_i[slot, SI_RUP_N] = 0
     else:
         slot_i[slot, SI_RUP_N] = 0
-        ref += slot_f[slot, SF_A_REF] * (v - ref)
+        b = slot_f[slot, SF_A_REF]
+        ref += b * (v - ref)
         slot_f[slot, SF_EW_REF] = ref
-        slot_f[slot, SF_RUP_REF2] += slot_f[slot, SF_A_REF] * (ref - slot_f[slot, SF_RUP_REF2])
+        slot_f[slot, SF_RUP_REF2] += b * (ref - slot_f[slot, SF_RUP_REF2])
+        # its noise: (1 - b)^2 of its own plus b^2 of this reading's; with the 1-s average (a of this reading)
+        # (1 - b) of the covariance plus a b
+        slot_f[slot, SF_REF_VAR] = (1.0 - b) * (1.0 - b) * slot_f[slot, SF_REF_VAR] + b * b
+        slot_f[slot, SF_REF_COV] = (1.0 - b) * slot_f[slot, SF_REF_COV] + slot_f[slot, SF_A_FAST] * b
 
 
 @_jit
