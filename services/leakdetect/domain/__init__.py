@@ -108,7 +108,9 @@ Methods and parameters (defaults in `config.DetectorParams`)
 (e) Rupture (`kernels.rupture`; >= 20 % of nominal flow): an end's pressure below its 10-s average by 1.5 % of it
     or by the Joukowsky front of the smallest rupture if less (c 0.2 Q / 2A, at least 4 s.d.; or its 1-s average
     beyond its own trend by as much, at least 4 s.d. of that average's difference from the reference from the
-    measured reading noise, not while the line settles from an inflow move), held 1 s over two readings, with
+    measured reading noise and the shares of it the two averages carry, kept from their restarts: start-up, a
+    silence, a decided drop, after which the reference restarts at the 1-s average; not while the line settles
+    from an inflow move), held 1 s over two readings, with
     that end's flow moving towards the break (more in upstream; less or the same out downstream), and as far
     below where the line's falling trend has brought it (the 10-s average's own 10-s average trails a ramp by as
     much again; the least of both ends' trails beyond 3 s.d. of their noise: a supply ramp moves both ends, a

@@ -8,7 +8,8 @@ first wave reaching an end; never waits for a balance window. Two kinds of evide
   (`_trend_trail`: a second 10-s stage of the reference measures the trail, the least of both ends' beyond its
   noise; a supply ramp lowers the outlet with the offtake's flow unchanged too, but moves both ends). Where the
   smallest rupture's front is under 4 stated s.d. of a reading, the 1-s average also counts (`_fast_threshold`:
-  against the measured noise; issue 19's layout 16 mid-line, decided 54.3 s after the wave, now 1.8 s). An end whose
+  against the measured noise and the shares of it both averages carry since their restarts, `_noise_shares`;
+  issue 19's layout 16 mid-line, decided 54.3 s after the wave, now 1.8 s). An end whose
   pressure is held (a regulator, a supply) sees no collapse ...
 - `_rupture_flow` (a flow reading): ... but a flow jump: the break's wave, reflected at the held pressure, draws
   about the break's outflow through that end's meter (less with distance, friction spreading the front). An
