@@ -40,6 +40,7 @@ from services.network.quality import QUALITY_BAD, QUALITY_SATURATED, QUALITY_UNC
 from ..domain import events as E
 from ..domain import layout as L
 from ..domain.config import DetectorConfig, DetectorParams
+from ..domain.kernels.rupture import FAST_COLLAPSE_SD
 
 NPW_SLOPE_TAU_S = 30.0  # the slow average of the pressure's rate of change (detrending of ramps)
 NPW_MAX_RISE_TAU = 2.5  # a front rises from 25 to 75 % of its amplitude within this many fast time constants
@@ -518,7 +519,7 @@ class PressureReference:
         front = self.c * self.p.rupture_min_flow_frac * self.nominal_flow / (2.0 * self.area) if self.area > 0 else 0
         if 0.0 < front < thr:
             var = x.noise_var * (x.fast_var + x.ref_var - 2.0 * x.ref_cov)
-            thr = max(front, min(thr, 4.0 * math.sqrt(max(var, 0.0))))
+            thr = max(front, min(thr, FAST_COLLAPSE_SD * math.sqrt(max(var, 0.0))))
         return thr
 
     def _rupture(self, x: Transmitter, t: int, v: float, prev_t: int, out: list[PressureEvent]) -> None:

@@ -127,6 +127,11 @@ OUTFLOW_DIP_FRAC = 0.1
 # over seconds, has fallen by then (the goal's own 10 s); a smaller leak's front and its slow draining of the line
 # would pass the collapse's size only later
 OUTFLOW_DIP_WINDOW_S = 10.0
+# the 1-s average's collapse test, in s.d. of its noise: it gets a nearly independent chance every second (86,400
+# a day at each transmitter), so 4 s.d. (one-sided 3e-5) would let white noise alone pass 2-3 times a day wherever
+# the smallest rupture's front does not bind (the demo city's outlets did, 1 % under it); 5.5 s.d. (2e-8) is once
+# in about 1,500 transmitter-days
+FAST_COLLAPSE_SD = 5.5
 OPERATION_TOL_FRAC = 0.05  # a flow moved by this fraction of nominal flow (or 4 s.d.) is an operation's sign
 
 
@@ -187,25 +192,24 @@ def _pressure_threshold(s, slot, ref, drop, front, params, slot_cfg):
 
 @_jit
 def _fast_threshold(slot, ref, drop_fast, front, params, slot_f):
-    """The same collapse for the 1-s average (SF_EW_FAST): 1.5 % of the reference, or the smallest rupture's
-    Joukowsky front if less, never less than 4 s.d. of the difference of the 1-s average and the 10-s reference
+    """The same collapse for the 1-s average (SF_EW_FAST): 1.5 % of the reference, or the smallest rupture's Joukowsky
+    front if less, never less than `FAST_COLLAPSE_SD` s.d. of the difference of the 1-s average and the 10-s reference
     from the reading noise the NPW detector measures: var(fast) + var(ref) - 2 cov(fast, ref), kept as shares of it
-    (SF_FAST_VAR, SF_REF_VAR, SF_REF_COV; `_noise_shares`). In the steady state the shares of two exponential
-    averages of weights a and b are a / (2 - a), b / (2 - b) and a b / (a + b - a b); right after a restart of the
-    reference they are not (issue 19: restarted from one reading, the reference carries that reading's whole noise,
-    twice the steady difference's variance at 1-s scans: the demo city's outlets at 2-3 s after start-up).
-    Where the front is under the stated s.d. of a reading (a line of small flow) the per-reading test waits on
-    noise: a collapse hovering at its threshold restarts the confirmation at every reading back above it (issue
-    19's layout 16, a 5-8 kPa drop at a mid-line meter against 6.1 kPa, decided 54 s after the wave), while its 1-s
-    average stands beyond. Exact only where `drop_fast` passes it (the square root left out otherwise, as in
-    `_pressure_threshold`)."""
+    (SF_FAST_VAR, SF_REF_VAR, SF_REF_COV; `_noise_shares`). In the steady state the shares of two exponential averages
+    of weights a and b are a / (2 - a), b / (2 - b) and a b / (a + b - a b); right after a restart of the reference they
+    are not (issue 19: restarted from one reading, the reference carries that reading's whole noise, twice the steady
+    difference's variance at 1-s scans: the demo city's outlets at 2-3 s after start-up). Where the front is under the
+    stated s.d. of a reading (a line of small flow) the per-reading test waits on noise: a collapse hovering at its
+    threshold restarts the confirmation at every reading back above it (issue 19's layout 16, a 5-8 kPa drop at a
+    mid-line meter against 6.1 kPa, decided 54 s after the wave), while its 1-s average stands beyond. Exact only where
+    `drop_fast` passes it (the square root left out otherwise, as in `_pressure_threshold`)."""
     thr = params[P_RUP_FRAC] * ref
     if 0.0 < front < thr:
         if not drop_fast > front:
             return front
         share = slot_f[slot, SF_FAST_VAR] + slot_f[slot, SF_REF_VAR] - 2.0 * slot_f[slot, SF_REF_COV]
         var = slot_f[slot, SF_NOISE_VAR] * share
-        thr = max(front, min(thr, 4.0 * math.sqrt(max(var, 0.0))))
+        thr = max(front, min(thr, FAST_COLLAPSE_SD * math.sqrt(max(var, 0.0))))
     return thr
 
 
