@@ -108,11 +108,15 @@ Methods and parameters (defaults in `config.DetectorParams`)
     only; configurable per sensor), 5 % LEL hysteresis, rate-of-rise alarm > 5 % LEL/min above 5 % LEL.
     Grade hints: level 3 -> 1, level 2 -> 2, level 1 -> 2 (confined) or 3. (16 TAC 8.207; 220 CMR 114.)
 (e) Rupture (`kernels.rupture`; >= 20 % of nominal flow): an end's pressure below its 10-s average by 1.5 % of it
-    or by the Joukowsky front of the smallest rupture if less (c 0.2 Q / 2A, at least 4 s.d.), held 1 s over two
-    readings, with that end's flow moving towards the break (more in upstream; less or the same out downstream),
-    and as far below where the line's falling trend has brought it (the 10-s average's own 10-s average trails a
-    ramp by as much again; the least of both ends' trails beyond 3 s.d. of their noise: a supply ramp moves both
-    ends, a break's front reaches the other later); or, at an upstream end whose pressure is held (a regulator, a
+    or by the Joukowsky front of the smallest rupture if less (c 0.2 Q / 2A, at least 4 s.d.; or its 1-s average
+    beyond its own trend by as much, at least 4 s.d. of that average's difference from the reference from the
+    measured reading noise and the shares of it the two averages carry, kept from their restarts: start-up, a
+    silence, a decided drop, after which the reference restarts at the 1-s average; not while the line settles
+    from an inflow move), held 1 s over two readings, with
+    that end's flow moving towards the break (more in upstream; less or the same out downstream), and as far
+    below where the line's falling trend has brought it (the 10-s average's own 10-s average trails a ramp by as
+    much again; the least of both ends' trails beyond 3 s.d. of their noise: a supply ramp moves both ends, a
+    break's front reaches the other later); or, at an upstream end whose pressure is held (a regulator, a
     supply), the inflow's sharp jump by 10 % of nominal flow held 3 s (and no longer climbing when decided: a
     valve's ramp adds as much every scan as when it passed the threshold), the pressure not rising. Operation
     marks (less in upstream, more out downstream) veto what the other end sees within the wave's travel time;

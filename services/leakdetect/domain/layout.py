@@ -200,7 +200,14 @@ SF_LAST_GOOD_VALUE = 24  # last plausible (accepted) value: what the rate check 
 # pressure: the rupture reference's own 10-s average (their difference: a falling trend's trail, `_rupture`);
 # an inflow: its rise in the scan where its jump first passed the threshold (`_rupture_flow`)
 SF_RUP_REF2 = 25
-N_SF = 26
+# pressure: the noise of the collapse reference and of the 1-s average, in units of one reading's noise variance
+# (SF_NOISE_VAR): the reference's variance, its covariance with the 1-s average, the 1-s average's variance. Both
+# averages restart (start-up; a silence, a decided drop: the reference) with a known share of the noise, far from
+# their steady shares b / (2 - b), a / (2 - a), a b / (a + b - a b); `_fast_threshold` judges their difference by it
+SF_REF_VAR = 26
+SF_REF_COV = 27
+SF_FAST_VAR = 28
+N_SF = 29
 
 # --- per-slot state: ints -------------------------------------------------------------------------------------
 SI_LAST_TIME = 0  # last received time (any quality) us; -1 before the first

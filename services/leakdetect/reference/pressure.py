@@ -40,6 +40,7 @@ from services.network.quality import QUALITY_BAD, QUALITY_SATURATED, QUALITY_UNC
 from ..domain import events as E
 from ..domain import layout as L
 from ..domain.config import DetectorConfig, DetectorParams
+from ..domain.kernels.rupture import FAST_COLLAPSE_SD
 
 NPW_SLOPE_TAU_S = 30.0  # the slow average of the pressure's rate of change (detrending of ramps)
 NPW_MAX_RISE_TAU = 2.5  # a front rises from 25 to 75 % of its amplitude within this many fast time constants
@@ -119,6 +120,10 @@ class Transmitter(Instrument):
     slow: float = 0.0
     slope: float = 0.0  # slow average of the rate of change of the fast average, Pa/s
     noise_var: float = 0.0  # running variance of one reading, from first differences
+    # shares of noise_var: the fast average's variance, the collapse reference's, their covariance (`_fast_threshold`)
+    fast_var: float = 0.0
+    ref_var: float = 0.0
+    ref_cov: float = 0.0
     history: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=HISTORY_LEN))  # (t, fast)
     phase: str = "idle"  # idle -> confirming -> refractory -> idle
     base: float = 0.0  # the slow average when the drop was detected
@@ -311,6 +316,7 @@ class PressureReference:
     def _start(self, x: Transmitter, t: int, v: float) -> None:
         x.fast = x.slow = x.reference = x.reference2 = x.p_min = v
         x.noise_var = x.variance(v)
+        x.fast_var = x.ref_var = x.ref_cov = 1.0  # both averages are this reading
         x.history.append((t, v))
 
     def _weights(self, x: Transmitter, dt_s: float) -> None:
@@ -506,20 +512,41 @@ class PressureReference:
             thr = max(front, min(thr, 4.0 * math.sqrt(x.variance(ref))))
         return thr
 
+    def _fast_threshold(self, x: Transmitter, ref: float) -> float:
+        """The same for the 1-s average: >= 4 s.d. of its difference from the 10-s reference, measured noise (the
+        shares of it the two averages carry, restarts included)."""
+        thr = self.p.rupture_frac * ref
+        front = self.c * self.p.rupture_min_flow_frac * self.nominal_flow / (2.0 * self.area) if self.area > 0 else 0
+        if 0.0 < front < thr:
+            var = x.noise_var * (x.fast_var + x.ref_var - 2.0 * x.ref_cov)
+            thr = max(front, min(thr, FAST_COLLAPSE_SD * math.sqrt(max(var, 0.0))))
+        return thr
+
     def _rupture(self, x: Transmitter, t: int, v: float, prev_t: int, out: list[PressureEvent]) -> None:
         p = self.p
         x.p_min += min(1.0, (t - prev_t) * 1e-6 / P_MIN_TAU_S) * (v - x.p_min)
+        a = x.w_fast  # the fast average has taken this reading, the reference not yet
+        x.fast_var = (1.0 - a) ** 2 * x.fast_var + a * a
+        x.ref_cov *= 1.0 - a
         if (t - prev_t) * 1e-6 > RUPTURE_GAP_S:  # back from a silence: the reference is from before it
-            x.reference = x.reference2 = v
+            self._restart_reference(x)
+            x.reference2 = x.fast
             x.rupture_n = 0
             return
         ref = x.reference
         drop = ref - v
         thr = self._pressure_threshold(x, ref)
+        if (drop <= thr and ref - x.fast - self._trail_of(x) > self._fast_threshold(x, ref)
+                and not self._inlet_settling(t)):  # the 1-s average beyond its own noise and this transmitter's
+            # own trend, the line not settling from an inflow move
+            drop, thr = ref - x.fast, self._fast_threshold(x, ref)
         if drop <= thr:
             x.rupture_n = 0
-            x.reference += x.w_ref * (v - ref)
-            x.reference2 += x.w_ref * (x.reference - x.reference2)
+            b = x.w_ref
+            x.reference += b * (v - ref)
+            x.reference2 += b * (x.reference - x.reference2)
+            x.ref_var = (1.0 - b) ** 2 * x.ref_var + b * b
+            x.ref_cov = (1.0 - b) * x.ref_cov + a * b
             return
         if x.rupture_n == 0:
             x.rupture_t0 = float(prev_t)
@@ -547,9 +574,15 @@ class PressureReference:
         if verdict < 0 or held_s > RUPTURE_MAX_WAIT_S:
             # decided (a rupture, an operation, the trend, or a slow decline): the new level is the reference from
             # now on, its second stage moved with it (the trend kept)
-            x.reference2 += v - x.reference
-            x.reference = v
+            self._restart_reference(x)
             x.rupture_n = 0
+
+    @staticmethod
+    def _restart_reference(x: Transmitter) -> None:
+        """The collapse reference restarts at the 1-s average (its noise share and their covariance with it)."""
+        x.reference2 += x.fast - x.reference
+        x.reference = x.fast
+        x.ref_var = x.ref_cov = x.fast_var
 
     @staticmethod
     def _trail_of(x: Transmitter) -> float:

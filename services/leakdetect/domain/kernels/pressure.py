@@ -60,11 +60,14 @@ from ..layout import (
     SF_EW_FAST,
     SF_EW_REF,
     SF_EW_SLOW,
+    SF_FAST_VAR,
     SF_INV_DTS,
     SF_LAST_VALUE,
     SF_NOISE_VAR,
     SF_NPW_BASE,
     SF_P_MIN,
+    SF_REF_COV,
+    SF_REF_VAR,
     SF_RUP_REF2,
     SF_SLOPE,
     SI_HEALTH,
@@ -282,6 +285,10 @@ def _npw_start(slot, ps, t, v, slot_cfg, slot_f, slot_i, hist_t, hist_v):
     slot_f[slot, SF_RUP_REF2] = v
     slot_f[slot, SF_P_MIN] = v
     slot_f[slot, SF_NOISE_VAR] = _sigma2(slot_cfg, slot, v)
+    # both averages are this one reading: its whole noise, shared (`_fast_threshold`)
+    slot_f[slot, SF_FAST_VAR] = 1.0
+    slot_f[slot, SF_REF_VAR] = 1.0
+    slot_f[slot, SF_REF_COV] = 1.0
     hist_t[ps, hp] = t
     hist_v[ps, hp] = v
     slot_i[slot, SI_HIST_POS] = (hp + 1) % hl

@@ -6,7 +6,10 @@ first wave reaching an end; never waits for a balance window. Two kinds of evide
   at that end moving towards the break: more in at the upstream end; at the downstream end less out, or the same
   (an offtake that draws a set flow); and by as much below where the line's falling trend has brought it
   (`_trend_trail`: a second 10-s stage of the reference measures the trail, the least of both ends' beyond its
-  noise; a supply ramp lowers the outlet with the offtake's flow unchanged too, but moves both ends). An end whose
+  noise; a supply ramp lowers the outlet with the offtake's flow unchanged too, but moves both ends). Where the
+  smallest rupture's front is under 4 stated s.d. of a reading, the 1-s average also counts (`_fast_threshold`:
+  against the measured noise and the shares of it both averages carry since their restarts, `_noise_shares`;
+  issue 19's layout 16 mid-line, decided 54.3 s after the wave, now 1.8 s). An end whose
   pressure is held (a regulator, a supply) sees no collapse ...
 - `_rupture_flow` (a flow reading): ... but a flow jump: the break's wave, reflected at the held pressure, draws
   about the break's outflow through that end's meter (less with distance, friction spreading the front). An
@@ -92,9 +95,12 @@ from ..layout import (
     SF_EW_FAST,
     SF_EW_REF,
     SF_EW_SLOW,
+    SF_FAST_VAR,
     SF_NOISE_VAR,
     SF_P_MIN,
     SF_RAW,
+    SF_REF_COV,
+    SF_REF_VAR,
     SF_RUP_REF2,
     SF_RUP_T0,
     SI_HEALTH,
@@ -121,6 +127,11 @@ OUTFLOW_DIP_FRAC = 0.1
 # over seconds, has fallen by then (the goal's own 10 s); a smaller leak's front and its slow draining of the line
 # would pass the collapse's size only later
 OUTFLOW_DIP_WINDOW_S = 10.0
+# the 1-s average's collapse test, in s.d. of its noise: it gets a nearly independent chance every second (86,400
+# a day at each transmitter), so 4 s.d. (one-sided 3e-5) would let white noise alone pass 2-3 times a day wherever
+# the smallest rupture's front does not bind (the demo city's outlets did, 1 % under it); 5.5 s.d. (2e-8) is once
+# in about 1,500 transmitter-days
+FAST_COLLAPSE_SD = 5.5
 OPERATION_TOL_FRAC = 0.05  # a flow moved by this fraction of nominal flow (or 4 s.d.) is an operation's sign
 
 
@@ -177,6 +188,39 @@ def _pressure_threshold(s, slot, ref, drop, front, params, slot_cfg):
             return front
         thr = max(front, min(thr, 4.0 * math.sqrt(_sigma2(slot_cfg, slot, ref))))
     return thr
+
+
+@_jit
+def _fast_threshold(slot, ref, drop_fast, front, params, slot_f):
+    """The same collapse for the 1-s average (SF_EW_FAST): 1.5 % of the reference, or the smallest rupture's Joukowsky
+    front if less, never less than `FAST_COLLAPSE_SD` s.d. of the difference of the 1-s average and the 10-s reference
+    from the reading noise the NPW detector measures: var(fast) + var(ref) - 2 cov(fast, ref), kept as shares of it
+    (SF_FAST_VAR, SF_REF_VAR, SF_REF_COV; `_noise_shares`). In the steady state the shares of two exponential averages
+    of weights a and b are a / (2 - a), b / (2 - b) and a b / (a + b - a b); right after a restart of the reference they
+    are not (issue 19: restarted from one reading, the reference carries that reading's whole noise, twice the steady
+    difference's variance at 1-s scans: the demo city's outlets at 2-3 s after start-up). Where the front is under the
+    stated s.d. of a reading (a line of small flow) the per-reading test waits on noise: a collapse hovering at its
+    threshold restarts the confirmation at every reading back above it (issue 19's layout 16, a 5-8 kPa drop at a
+    mid-line meter against 6.1 kPa, decided 54 s after the wave), while its 1-s average stands beyond. Exact only where
+    `drop_fast` passes it (the square root left out otherwise, as in `_pressure_threshold`)."""
+    thr = params[P_RUP_FRAC] * ref
+    if 0.0 < front < thr:
+        if not drop_fast > front:
+            return front
+        share = slot_f[slot, SF_FAST_VAR] + slot_f[slot, SF_REF_VAR] - 2.0 * slot_f[slot, SF_REF_COV]
+        var = slot_f[slot, SF_NOISE_VAR] * share
+        thr = max(front, min(thr, FAST_COLLAPSE_SD * math.sqrt(max(var, 0.0))))
+    return thr
+
+
+@_jit_inline
+def _noise_shares(slot, slot_f):
+    """The 1-s average has just taken this reading (weight a, `_npw`), the reference not yet: the average's share
+    of the reading noise becomes (1 - a)^2 of it plus a^2, and its covariance with the reference keeps (1 - a) of
+    itself (the reading is independent of the reference)."""
+    a = slot_f[slot, SF_A_FAST]
+    slot_f[slot, SF_FAST_VAR] = (1.0 - a) * (1.0 - a) * slot_f[slot, SF_FAST_VAR] + a * a
+    slot_f[slot, SF_REF_COV] *= 1.0 - a
 
 
 @_jit
@@ -258,11 +302,16 @@ def _trend_trail(s, role, slot, slot_cfg, slot_f, slot_i):
 
 
 @_jit_inline
-def _restart_reference(slot, v, slot_f):
-    """A decided drop: the new level is the collapse reference from now on, its second stage moved with it (the trend
-    the two keep between them stays what it was before the drop)."""
-    slot_f[slot, SF_RUP_REF2] += v - slot_f[slot, SF_EW_REF]
-    slot_f[slot, SF_EW_REF] = v
+def _restart_reference(slot, slot_f):
+    """A decided drop or a silence: the new level is the collapse reference from now on, its second stage moved with
+    it (the trend the two keep between them stays what it was before the drop). The new level is the 1-s average,
+    not the reading: the reference then carries the average's share of the noise, not a whole reading's, and is the
+    average itself (their difference 0, its variance 0, growing to the steady share as the two part)."""
+    fast = slot_f[slot, SF_EW_FAST]
+    slot_f[slot, SF_RUP_REF2] += fast - slot_f[slot, SF_EW_REF]
+    slot_f[slot, SF_EW_REF] = fast
+    slot_f[slot, SF_REF_VAR] = slot_f[slot, SF_FAST_VAR]
+    slot_f[slot, SF_REF_COV] = slot_f[slot, SF_FAST_VAR]
 
 
 @_jit_inline
@@ -271,17 +320,34 @@ def _rupture(s, role, slot, t, v, prev_t, rup_front, params, seg_cfg, slot_cfg, 
     """Pressure far below a slow reference, held, and the flow at the same end moving towards the break; and
     below where the pressure's falling trend has brought it (`trail`). `rup_front` is `_rupture_front` of s."""
     slot_f[slot, SF_P_MIN] += min(1.0, (t - prev_t) * 1e-6 / P_MIN_TAU_S) * (v - slot_f[slot, SF_P_MIN])
+    _noise_shares(slot, slot_f)
     if (t - prev_t) * 1e-6 > RUPTURE_GAP_S:
         # back from a silence (a SCADA outage): the reference is from before it, and an operation's change while
         # the transmitter was silent is no front (the demo city: a valve closed upstream during a 4-min outage
-        # read as a 41-kPa collapse); a break during the silence is the balance's and the other meters' to find
-        slot_f[slot, SF_EW_REF] = v
-        slot_f[slot, SF_RUP_REF2] = v
+        # read as a 41-kPa collapse); a break during the silence is the balance's and the other meters' to find.
+        # Restarted at the 1-s average (`_restart_reference`; after 30 s of silence that is the reading but for
+        # e^-30 of what came before), its trend with it
+        _restart_reference(slot, slot_f)
+        slot_f[slot, SF_RUP_REF2] = slot_f[slot, SF_EW_FAST]
         slot_i[slot, SI_RUP_N] = 0
         return
     ref = slot_f[slot, SF_EW_REF]
     drop = ref - v
     thr = _pressure_threshold(s, slot, ref, drop, rup_front, params, slot_cfg)
+    if not drop > thr:
+        # or the 1-s average beyond its own, smaller noise (`_fast_threshold`): a reading's noise then no longer
+        # restarts the confirmation of a collapse that stands near the per-reading threshold. Beyond this
+        # transmitter's own trend (`_trail_of`: the reference trails a ramp by r tau, the 1-s average by r tau_fast;
+        # the long-line fixture: a held inlet's set-point lowered 5 % brings the outlet down at ~1 kPa/s for
+        # minutes, its inlet steady at the new level, so the least of both ends' trails is 0); and not while the
+        # line settles from an inflow move (`_inlet_settling`: the same fixture's 1-min ramp of the set-point, the
+        # outlet's fall accelerating for a minute as the spread ramp arrives, faster than its trail builds)
+        drop_fast = ref - slot_f[slot, SF_EW_FAST]
+        thr_fast = _fast_threshold(slot, ref, drop_fast, rup_front, params, slot_f)
+        if drop_fast > thr_fast and drop_fast - _trail_of(slot, slot_f) > thr_fast and not _inlet_settling(
+                s, t, params, seg_cfg, seg_f):
+            drop = drop_fast
+            thr = thr_fast
     if drop > thr:
         if slot_i[slot, SI_RUP_N] == 0:
             slot_f[slot, SF_RUP_T0] = float(prev_t)
@@ -314,13 +380,18 @@ def _rupture(s, role, slot, t, v, prev_t, rup_front, params, seg_cfg, slot_cfg, 
                     seg_f[s, GF_RUP_OP_DN] = float(t)
             if verdict < 0 or held_s > RUPTURE_MAX_WAIT_S:
                 # decided (or an operation, or a slow decline): the new level is the reference from now on
-                _restart_reference(slot, v, slot_f)
+                _restart_reference(slot, slot_f)
                 slot_i[slot, SI_RUP_N] = 0
     else:
         slot_i[slot, SI_RUP_N] = 0
-        ref += slot_f[slot, SF_A_REF] * (v - ref)
+        b = slot_f[slot, SF_A_REF]
+        ref += b * (v - ref)
         slot_f[slot, SF_EW_REF] = ref
-        slot_f[slot, SF_RUP_REF2] += slot_f[slot, SF_A_REF] * (ref - slot_f[slot, SF_RUP_REF2])
+        slot_f[slot, SF_RUP_REF2] += b * (ref - slot_f[slot, SF_RUP_REF2])
+        # its noise: (1 - b)^2 of its own plus b^2 of this reading's; with the 1-s average (a of this reading)
+        # (1 - b) of the covariance plus a b
+        slot_f[slot, SF_REF_VAR] = (1.0 - b) * (1.0 - b) * slot_f[slot, SF_REF_VAR] + b * b
+        slot_f[slot, SF_REF_COV] = (1.0 - b) * slot_f[slot, SF_REF_COV] + slot_f[slot, SF_A_FAST] * b
 
 
 @_jit
