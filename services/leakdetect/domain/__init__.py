@@ -109,8 +109,9 @@ Methods and parameters (defaults in `config.DetectorParams`)
     Grade hints: level 3 -> 1, level 2 -> 2, level 1 -> 2 (confined) or 3. (16 TAC 8.207; 220 CMR 114.)
 (e) Rupture (`kernels.rupture`; >= 20 % of nominal flow): an end's pressure below its 10-s average by 1.5 % of it
     or by the Joukowsky front of the smallest rupture if less (c 0.2 Q / 2A, at least 4 s.d.; or its 1-s average
-    beyond its own trend by as much, at least 4 s.d. of that average's difference from the reference from the
-    measured reading noise and the shares of it the two averages carry, kept from their restarts: start-up, a
+    beyond its own trend by as much, at least 5.5 s.d. (`FAST_COLLAPSE_SD`: a chance every second, so 4 s.d. let
+    white noise through 2-3 times a day) of that average's difference from the reference from the measured reading
+    noise and the shares of it the two averages carry, kept from their restarts: start-up, a
     silence, a decided drop, after which the reference restarts at the 1-s average; not while the line settles
     from an inflow move), held 1 s over two readings, with
     that end's flow moving towards the break (more in upstream; less or the same out downstream), and as far
