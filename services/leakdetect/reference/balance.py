@@ -73,43 +73,48 @@ def _var(cfg: DetectorConfig, seg: int, held: pd.DataFrame, counts: pd.DataFrame
     return np.where(n > 0, s2 / np.maximum(n, 1), s2)
 
 
-def _mean_pressure(pu: npt.NDArray[np.float64], pd_: npt.NDArray[np.float64], q_in: npt.NDArray[np.float64],
-                   q_out: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Mean of p(x) = sqrt(pu^2 - (pu^2 - pd^2) F(x)/F(1)), F(x) = int_0^x q^2, q linear from q_in to q_out
-    (Gauss-Legendre, 5 points); the steady profile's closed form where the flows are unusable or pu <= pd."""
-    steady = 2.0 / 3.0 * (pu + pd_ - pu * pd_ / (pu + pd_))
+def _profile_p2(pu: npt.NDArray[np.float64], pd_: npt.NDArray[np.float64], q_in: npt.NDArray[np.float64],
+                q_out: npt.NDArray[np.float64]
+                ) -> tuple[npt.NDArray[np.bool_], list[tuple[float, npt.NDArray[np.float64]]]]:
+    """p(x)^2 = pu^2 - (pu^2 - pd^2) F(x)/F(1), F(x) = int_0^x q^2, q linear from q_in to q_out, at the 5
+    Gauss-Legendre points of the line (weight, p^2), and where that flow term applied (elsewhere, flows unusable or
+    pu <= pd, the steady profile: p^2 linear in x)."""
     use = (q_in > 0) & (q_out > 0) & (pu > pd_)
     a = np.where(use, q_in, 1.0)
     d = np.where(use, q_out, 1.0) - a
     f1 = a * a + a * d + d * d / 3.0
     x, w = np.polynomial.legendre.leggauss(5)
     x, w = 0.5 * (x + 1.0), 0.5 * w
-    pm = np.zeros_like(steady)
+    points = []
     for xi, wi in zip(x, w, strict=True):
-        f = a * a * xi + a * d * xi**2 + d * d * xi**3 / 3.0
-        pm = pm + wi * np.sqrt(np.where(use, pu * pu - (pu * pu - pd_ * pd_) * f / f1, 1.0))
+        share = np.where(use, (a * a * xi + a * d * xi**2 + d * d * xi**3 / 3.0) / f1, xi)
+        points.append((float(wi), pu * pu - (pu * pu - pd_ * pd_) * share))
+    return use, points
+
+
+def _mean_pressure(pu: npt.NDArray[np.float64], pd_: npt.NDArray[np.float64], q_in: npt.NDArray[np.float64],
+                   q_out: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Mean of p(x) over `_profile_p2`'s profile; the steady profile's closed form where the flows are unusable or
+    pu <= pd."""
+    steady = 2.0 / 3.0 * (pu + pd_ - pu * pd_ / (pu + pd_))
+    use, points = _profile_p2(pu, pd_, q_in, q_out)
+    pm = np.zeros_like(steady)
+    for wi, p2 in points:
+        pm = pm + wi * np.sqrt(np.where(use, p2, 1.0))
     return np.where(use, pm, steady)
 
 
 def _mean_p_over_z(pu: npt.NDArray[np.float64], pd_: npt.NDArray[np.float64], q_in: npt.NDArray[np.float64],
                    q_out: npt.NDArray[np.float64], zq: tuple[float, float, float]
                    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Mean of p / Z(p) over p(x) = sqrt(pu^2 - (pu^2 - pd^2) F(x)/F(1)), F(x) = int_0^x q^2, q linear from q_in to
-    q_out (Gauss-Legendre, 5 points; the steady profile, p^2 linear in x, where the flows are unusable or
-    pu <= pd), Z(p) = z0 + z1 p + z2 p^2 at each point, and the mean of d(p/Z)/dp (kernels.line_pack.mean_p_over_z)."""
+    """Mean of p / Z(p) over `_profile_p2`'s profile, Z(p) = z0 + z1 p + z2 p^2 at each point, and the mean of
+    d(p/Z)/dp (kernels.line_pack.mean_p_over_z)."""
     z0, z1, z2 = zq
-    use = (q_in > 0) & (q_out > 0) & (pu > pd_)
-    a = np.where(use, q_in, 1.0)
-    d = np.where(use, q_out, 1.0) - a
-    f1 = a * a + a * d + d * d / 3.0
-    x, w = np.polynomial.legendre.leggauss(5)
-    x, w = 0.5 * (x + 1.0), 0.5 * w
+    _, points = _profile_p2(pu, pd_, q_in, q_out)
     m = np.zeros(np.broadcast(pu, pd_).shape)
     dm = np.zeros_like(m)
-    for xi, wi in zip(x, w, strict=True):
-        share = np.where(use, (a * a * xi + a * d * xi**2 + d * d * xi**3 / 3.0) / f1, xi)
-        p2 = pu * pu - (pu * pu - pd_ * pd_) * share
-        p2 = np.maximum(p2, 0.0)  # nan stays nan: a missing pressure gives a nan line pack
+    for wi, p2_point in points:
+        p2 = np.maximum(p2_point, 0.0)  # nan stays nan: a missing pressure gives a nan line pack
         p = np.sqrt(p2)
         z = z0 + z1 * p + z2 * p * p
         m = m + wi * p / z

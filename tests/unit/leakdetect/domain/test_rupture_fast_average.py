@@ -23,11 +23,11 @@ STATED_SD_PA = 1500.0  # 4 s.d. = 6 kPa, over the smallest rupture's front (3.0 
 NOISE_PA = 1000.0  # what the transmitters read with (the stated accuracy includes a bias)
 
 
-def _noisy_config():  # type: ignore[no-untyped-def]
+def _noisy_config(scan_period_s: float = 0.1):  # type: ignore[no-untyped-def]
     cfg = pressure_config(LENGTH, C, 0.1)
     for role in (L.ROLE_PRESSURE_UP, L.ROLE_PRESSURE_DOWN):
         cfg.set_instrument(0, role, sigma_abs=STATED_SD_PA, range_min=0.0, range_max=3e6, max_rate_per_s=1e6,
-                           scan_period_s=0.1)
+                           scan_period_s=scan_period_s)
     return cfg
 
 
@@ -59,14 +59,6 @@ def _restarts(seconds: float, noise_pa: float, seed: int, every_s: float = 60.0,
     return tuple(col[keep] for col in r)
 
 
-def _scan_1s_config():  # type: ignore[no-untyped-def]
-    cfg = pressure_config(LENGTH, C, 0.1)
-    for role in (L.ROLE_PRESSURE_UP, L.ROLE_PRESSURE_DOWN):
-        cfg.set_instrument(0, role, sigma_abs=STATED_SD_PA, range_min=0.0, range_max=3e6, max_rate_per_s=1e6,
-                           scan_period_s=1.0)
-    return cfg
-
-
 @pytest.mark.parametrize("seed", range(2))
 def test_steady_noise_after_restarts_is_no_collapse(seed: int) -> None:
     # issue 19's demo city: the reference restarted from one reading carries that reading's whole noise for a few
@@ -74,4 +66,4 @@ def test_steady_noise_after_restarts_is_no_collapse(seed: int) -> None:
     # 1-s averages read it as a collapse 2-3 s after start-up. The threshold counts the shares the two averages
     # carry since the restart (`_fast_threshold`), and the reference restarts at the 1-s average
     r = _restarts(6000.0, STATED_SD_PA, seed)
-    assert _ruptures(_check(_scan_1s_config(), [r])) == []
+    assert _ruptures(_check(_noisy_config(scan_period_s=1.0), [r])) == []
