@@ -106,7 +106,7 @@ def test_settling_parameters_refuse_negative_or_infinite_values() -> None:
     for name in ("settle_eps", "settle_wave_factor", "settle_max_s"):
         for bad in (-0.1, math.inf, math.nan):
             with pytest.raises(ValueError, match=name):
-                DetectorParams(**{name: bad}).to_array()  # type: ignore[arg-type]
+                DetectorParams(**{name: bad}).to_array()  # type: ignore[arg-type]  # type: ignore[arg-type]
     for bad in (0.0, -1.0, math.inf):
         with pytest.raises(ValueError, match="settle_ref_s"):
             DetectorParams(settle_ref_s=bad).to_array()
@@ -286,3 +286,11 @@ def test_the_diffusion_lag_answers_a_step_as_the_linearised_line_does() -> None:
     want = [_diffuse(pv, seg_f, 0, 1000.0, dt, ts)] + [_diffuse(pv, seg_f, 0, 1100.0, dt, ts) for _ in range(5)]
     np.testing.assert_allclose(ref[:6], want, rtol=1e-12)
     assert math.isnan(ref[6]) and ref[7] == 1200.0  # restarted at the first line pack after the gap
+
+
+@pytest.mark.parametrize("name, bad", [("lp_diffusion", -0.1), ("lp_diffusion", float("nan")),
+                                       ("lp_diffusion", float("inf")), ("lp_diffusion_matched", 2),
+                                       ("lp_diffusion_matched", -1)])
+def test_the_diffusion_lag_s_settings_refuse_garbage(name: str, bad: float) -> None:
+    with pytest.raises(ValueError, match=name):
+        DetectorParams(**{name: bad}).to_array()  # type: ignore[arg-type]
