@@ -858,7 +858,7 @@ def estimator_speed(n_segments: int = 2_000, seconds: int = 120, warm_s: int | N
     pu0, pd0, q0 = SPEED_BASE[2], SPEED_BASE[3], SPEED_BASE[0]
     ests = []
     for _ in range(ref_segments):
-        e = ReferenceEstimator(vol=syn.volume, length=syn.length_m, rt=R_SPECIFIC * T_GAS, zs=0.0, elev=0.0,
+        e = ReferenceEstimator(vol=syn.volume, length=syn.length_m, rt=R_SPECIFIC * T_GAS, zq=(1.0, 0.0, 0.0), elev=0.0,
                                k=(pu0 * pu0 - pd0 * pd0) / (q0 * q0))
         e.start(pu0, var_p, pd0, var_p, q_reg)
         ests.append(e)

@@ -104,21 +104,27 @@ def _mean_pressure(pu: npt.NDArray[np.float64], pd_: npt.NDArray[np.float64], q_
     return np.where(use, pm, steady)
 
 
+def _p_over_z(p: npt.NDArray[np.float64], zq: tuple[float, float, float]
+              ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """p / Z(p), Z(p) = z0 + z1 p + z2 p^2, and d(p/Z)/dp = (z0 - z2 p^2) / Z^2 (kernels.common.p_over_z)."""
+    z0, z1, z2 = zq
+    z = z0 + z1 * p + z2 * p * p
+    return p / z, (z0 - z2 * p * p) / (z * z)
+
+
 def _mean_p_over_z(pu: npt.NDArray[np.float64], pd_: npt.NDArray[np.float64], q_in: npt.NDArray[np.float64],
                    q_out: npt.NDArray[np.float64], zq: tuple[float, float, float]
                    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Mean of p / Z(p) over `_profile_p2`'s profile, Z(p) = z0 + z1 p + z2 p^2 at each point, and the mean of
     d(p/Z)/dp (kernels.line_pack.mean_p_over_z)."""
-    z0, z1, z2 = zq
     _, points = _profile_p2(pu, pd_, q_in, q_out)
     m = np.zeros(np.broadcast(pu, pd_).shape)
     dm = np.zeros_like(m)
     for wi, p2_point in points:
-        p2 = np.maximum(p2_point, 0.0)  # nan stays nan: a missing pressure gives a nan line pack
-        p = np.sqrt(p2)
-        z = z0 + z1 * p + z2 * p * p
-        m = m + wi * p / z
-        dm = dm + wi * (z0 - z2 * p2) / (z * z)
+        # nan stays nan: a missing pressure gives a nan line pack
+        pz, dpz = _p_over_z(np.sqrt(np.maximum(p2_point, 0.0)), zq)
+        m = m + wi * pz
+        dm = dm + wi * dpz
     return m, dm
 
 

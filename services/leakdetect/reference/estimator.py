@@ -16,20 +16,22 @@ import numpy.typing as npt
 
 from ..domain.kernels.estimator import GAIN_SETTLED_REL
 from ..domain.layout import EST_N_CELLS, N_PMID
+from .balance import _p_over_z
 
 F64 = npt.NDArray[np.float64]
 
 
 @dataclass
 class ReferenceEstimator:
-    """One segment's filter. vol m^3, length m, rt = R T J/kg, zs the linear Z slope 1/Pa, elev the elevation's
-    share of p^2 (GC_LOC_ELEV); k, c0 the friction model (p_u^2 - p_d^2 - elevation = c0 + k q|q|). The state is
-    `p` (cells + 1 pressures) and `m` (cells link flows); `cov` their covariance, ordered (p_0, m_0, p_1, ...)."""
+    """One segment's filter. vol m^3, length m, rt = R T J/kg, zq the gas's Z(p) = z0 + z1 p + z2 p^2 (z0, z1 1/Pa,
+    z2 1/Pa^2: GC_Z_Q0..2), elev the elevation's share of p^2 (GC_LOC_ELEV); k, c0 the friction model
+    (p_u^2 - p_d^2 - elevation = c0 + k q|q|). The state is `p` (cells + 1 pressures) and `m` (cells link flows);
+    `cov` their covariance, ordered (p_0, m_0, p_1, ...)."""
 
     vol: float
     length: float
     rt: float
-    zs: float
+    zq: tuple[float, float, float]
     elev: float
     k: float
     c0: float = 0.0
@@ -82,10 +84,10 @@ class ReferenceEstimator:
 
     # --- the model ------------------------------------------------------------------------------------------
     def mass(self, p: F64) -> F64:
-        return self.weights * self.vol * p / (self.rt * (1.0 + self.zs * p))
+        return self.weights * self.vol / self.rt * _p_over_z(p, self.zq)[0]
 
     def dmass(self, p: F64) -> F64:
-        return self.weights * self.vol / (self.rt * (1.0 + self.zs * p) ** 2)
+        return self.weights * self.vol / self.rt * _p_over_z(p, self.zq)[1]
 
     def _terms(self, p: F64, m: F64, q_reg: float) -> tuple[F64, F64, F64, F64]:
         """Per link: h = (D - k/N m sqrt(m^2 + q_reg^2)) / (p_a + p_b), the friction term, dD/dp_a, dD/dp_b."""

@@ -98,3 +98,12 @@ def _set_health(slot_i, seg_f, slot, seg, role, new, t, ev_i, ev_f, n_ev, counte
         slot_i[slot, SI_HEALTH] = new
         _emit(ev_i, ev_f, n_ev, counters, EV_HEALTH, seg, role, t, t, new, seg_f[seg, GF_MDLR0 + 2], 0.0,
               float(old), 0.0, 0.0)
+
+
+@_jit_inline
+def p_over_z(p, z0, z1, z2):
+    """The gas's p / Z(p) (Pa) with Z(p) = z0 + z1 p + z2 p^2 (the segment's GC_Z_Q0..2,
+    `network_config.z_quadratic_fit`), and its derivative d(p/Z)/dp = (z0 - z2 p^2) / Z^2: gas mass is V p / (R T Z),
+    and it is d(p/Z)/dp, not 1/Z, that moves the mass with the pressure."""
+    z = z0 + (z1 + z2 * p) * p
+    return p / z, (z0 - z2 * p * p) / (z * z)

@@ -11,7 +11,11 @@ Model: the simulator's isothermal finite-volume scheme (`services.gasflow.simula
 cells, same staggered grid: pressures on the EST_N_CELLS + 1 points x_i = i L / N (the two end points own half
 a cell and sit on the transmitters), mass flows on the links between them. The state interleaves them,
 x = (p_0, m_0, p_1, m_1, ..., m_{N-1}, p_N), so the Jacobian of the implicit step is tridiagonal. Mass of a point
-M_i = w_i p_i / (R T (1 + z p_i)) (the detector's linear Z). Backward Euler over the tick (stable for a 10-s tick
+M_i = w_i V p_i / (R T Z(p_i)), Z(p) the quadratic fit of the network's gas physics the quasi-steady line pack
+uses (GC_Z_Q0..2, `network_config.z_quadratic_fit`; `common.p_over_z`). Why not the detector's older linear Z,
+1 + z p through Z(0) = 1 and the operating point: d(p/Z)/dp is what moves the mass with the pressure, and the chord
+has it 1-2 % too large at 44-57 bar on natural gas; a 5 % set-point move on a 50-km line moves thousands of kg, so
+1 % of that is several times a 1 % leak over a 2-min window. Backward Euler over the tick (stable for a 10-s tick
 whatever the cell):
 
     continuity  M_i(p+) - M_i(p) = dt (m+_{i-1} - m+_i + [i = 0] q_in - [i = N] q_out)
@@ -109,7 +113,7 @@ from ..layout import (
     EST_N_CELLS,
     N_PMID,
 )
-from .common import _jit, _jit_inline
+from .common import _jit, _jit_inline, p_over_z
 
 N = EST_N  # state size: EST_N_CELLS + 1 pressures, EST_N_CELLS flows, interleaved
 NC = EST_N_CELLS
@@ -119,9 +123,11 @@ NC = EST_N_CELLS
 # factorisation has consumed the upper diagonal). ES_W_DIAG (reciprocal pivots), ES_W_LO and ES_W_CP keep the
 # factorised Jacobian of the last full tick for the steps of the kept ticks.
 ES_LPVAR = ES_W_PN
-ES_MSCALE = ES_W_PN + 1  # vol / (R T) of the last full tick (kg/Pa): its C with ES_ZS, for est_leak_response
-ES_ZS = ES_W_PN + 2
+ES_MSCALE = ES_W_PN + 1  # vol / (R T) of the last full tick (kg/Pa): its C with Z(p), for est_leak_response
+ES_Z0 = ES_W_PN + 2  # that tick's Z(p) = z0 + z1 p + z2 p^2 (the segment's GC_Z_Q0..2)
 ES_DT = ES_W_PN + 3  # its tick, s
+ES_Z1 = ES_W_PN + 4
+ES_Z2 = ES_W_PN + 5
 # A full tick whose gains moved less than this (relative, per end, separately over the pressure and the flow rows)
 # from the previous full tick's says the covariance has settled at the operating point: the ticks after it keep
 # them. Otherwise the next tick is a full one too, so a transient of the covariance (the start, a meter that
@@ -144,7 +150,7 @@ def _phi(m, q_reg):
 
 
 @_jit
-def _step_rhs(st, s, b0, dt, q_in, q_out, vol, rt, zs, kl, elev_l, c0_l, a_dx, q_reg, with_jacobian):
+def _step_rhs(st, s, b0, dt, q_in, q_out, vol, rt, z0, z1, z2, kl, elev_l, c0_l, a_dx, q_reg, with_jacobian):
     """At the state (ES_X0): minus the implicit step's residual there into ES_W_G (Newton's right-hand side; the
     continuity rows reduce to dt times the net inflow, the pressures being the old ones) and, with_jacobian, the
     tridiagonal Jacobian into ES_W_DIAG / ES_W_LO (J[r, r-1]) / ES_W_UP (J[r, r+1])."""
@@ -163,8 +169,8 @@ def _step_rhs(st, s, b0, dt, q_in, q_out, vol, rt, zs, kl, elev_l, c0_l, a_dx, q
             net -= q_out
         st[s, g + r] = dt * net
         if with_jacobian:
-            z = 1.0 + zs * st[s, x0 + r]
-            st[s, b0 + ES_W_DIAG + r] = _weight(i) * vol / (rt * z * z)
+            _, dpz = p_over_z(st[s, x0 + r], z0, z1, z2)
+            st[s, b0 + ES_W_DIAG + r] = _weight(i) * vol / rt * dpz
             st[s, b0 + ES_W_LO + r] = -dt if i > 0 else 0.0
             st[s, b0 + ES_W_UP + r] = dt if i < NC else 0.0
     e2 = 0.5 * elev_l
@@ -249,7 +255,9 @@ def est_init(st, s, b0, pu, var_pu, pd, var_pd, k, c0_off, q_reg):
     st[s, b0 + ES_OK] = 1.0
     st[s, b0 + ES_LPVAR] = math.nan  # set by the first (full) tick, as the three below
     st[s, b0 + ES_MSCALE] = math.nan
-    st[s, b0 + ES_ZS] = math.nan
+    st[s, b0 + ES_Z0] = math.nan
+    st[s, b0 + ES_Z1] = math.nan
+    st[s, b0 + ES_Z2] = math.nan
     st[s, b0 + ES_DT] = math.nan
 
 
@@ -342,17 +350,17 @@ def _update_mid_kept(st, s, b0, x_frac, z, k0):
 
 
 @_jit
-def _store_line_pack_var(st, s, b0, zs, vol, rt):
+def _store_line_pack_var(st, s, b0, z0, z1, z2, vol, rt):
     """c^T P c, c = dM/dp at the state: the line pack's variance, kept with the covariance it comes from."""
     cov = b0 + ES_COV0
     var = 0.0
     for i in range(NC + 1):
-        zi = 1.0 + zs * st[s, b0 + ES_X0 + 2 * i]
-        ci = _weight(i) / (zi * zi)
+        _, dpz = p_over_z(st[s, b0 + ES_X0 + 2 * i], z0, z1, z2)
+        ci = _weight(i) * dpz
         row = 0.0
         for j in range(NC + 1):
-            zj = 1.0 + zs * st[s, b0 + ES_X0 + 2 * j]
-            row += st[s, cov + 2 * i * N + 2 * j] * _weight(j) / (zj * zj)
+            _, dpz = p_over_z(st[s, b0 + ES_X0 + 2 * j], z0, z1, z2)
+            row += st[s, cov + 2 * i * N + 2 * j] * _weight(j) * dpz
         var += ci * row
     f = vol / rt
     st[s, b0 + ES_LPVAR] = var * f * f
@@ -360,13 +368,13 @@ def _store_line_pack_var(st, s, b0, zs, vol, rt):
 
 @_jit
 def est_tick(st, s, b0, dt, q_in, var_qin, q_out, var_qout, pu, var_pu, ok_u, pd, var_pd, ok_d, vol, length, rt,
-             zs, elev, sink_var, fric_sd, q_reg, full_every, move, mid_x, mid_p, mid_var):
+             z0, z1, z2, elev, sink_var, fric_sd, q_reg, full_every, move, mid_x, mid_p, mid_var):
     """One tick of the filter: step the model over dt with the tick's mean end flows, then take the end pressures
     that are usable, then the mid-line ones: mid_x, mid_p, mid_var are N_PMID-tuples of each mid-line transmitter's
     position (fraction of the length; outside (0, 1) or nan: none, or silent this tick), tick-mean pressure (Pa)
-    and its variance. `elev`: GC_LOC_ELEV (elevation's share of p^2 over the segment); sink_var: variance of the
-    unmodelled sources, (kg/s)^2; fric_sd: per-tick relative s.d. of the friction; q_reg: flow (kg/s) below which
-    the friction law is regularised.
+    and its variance. z0, z1, z2: the gas's Z(p) (GC_Z_Q0..2). `elev`: GC_LOC_ELEV (elevation's share of p^2 over
+    the segment); sink_var: variance of the unmodelled sources, (kg/s)^2; fric_sd: per-tick relative s.d. of the
+    friction; q_reg: flow (kg/s) below which the friction law is regularised.
 
     A full tick (the EKF's: Jacobian, covariance, gains) is taken while the covariance has not settled (the
     gains of the last full tick moved by more than GAIN_SETTLED_REL), when an end flow moved more than `move`
@@ -391,7 +399,7 @@ def est_tick(st, s, b0, dt, q_in, var_qin, q_out, var_qout, pu, var_pu, ok_u, pd
     cov = b0 + ES_COV0
     if not full:
         # one Newton iteration of the implicit step from the current state with the kept Jacobian
-        _step_rhs(st, s, b0, dt, q_in, q_out, vol, rt, zs, kl, elev_l, c0_l, a_dx, q_reg, False)
+        _step_rhs(st, s, b0, dt, q_in, q_out, vol, rt, z0, z1, z2, kl, elev_l, c0_l, a_dx, q_reg, False)
         _solve_col(st, s, b0, g, 1)
         for i in range(N):
             v = st[s, x0 + i] + st[s, g + i]
@@ -410,15 +418,15 @@ def est_tick(st, s, b0, dt, q_in, var_qin, q_out, var_qout, pu, var_pu, ok_u, pd
     st[s, b0 + ES_OKU_REF] = 1.0 if ok_u else 0.0
     st[s, b0 + ES_OKD_REF] = 1.0 if ok_d else 0.0
     # 1. the implicit step linearised at the current state (one Newton iteration: a linearly implicit Euler step)
-    _step_rhs(st, s, b0, dt, q_in, q_out, vol, rt, zs, kl, elev_l, c0_l, a_dx, q_reg, True)
+    _step_rhs(st, s, b0, dt, q_in, q_out, vol, rt, z0, z1, z2, kl, elev_l, c0_l, a_dx, q_reg, True)
     _factor(st, s, b0)
     _solve_col(st, s, b0, g, 1)  # the step, applied after the covariance (which needs the old state)
     # 2. covariance: P <- C P C + dt^2 D (C = dM/dp at the old state on the pressure rows), then J^-1 . J^-T
     up = b0 + ES_W_UP  # free once factorised: C now, dG/dln k below
     for r in range(N):
         if r % 2 == 0:
-            z = 1.0 + zs * st[s, x0 + r]
-            st[s, up + r] = _weight(r // 2) * vol / (rt * z * z)
+            _, dpz = p_over_z(st[s, x0 + r], z0, z1, z2)
+            st[s, up + r] = _weight(r // 2) * vol / rt * dpz
         else:
             st[s, up + r] = 1.0
     for i in range(N):
@@ -466,19 +474,21 @@ def est_tick(st, s, b0, dt, q_in, var_qin, q_out, var_qout, pu, var_pu, ok_u, pd
         if xm >= 0.0:
             settled = _update_mid(st, s, b0, xm, mid_p[j], mid_var[j], b0 + ES_KM0 + j * N) and settled
     st[s, b0 + ES_NSKIP] = 0.0 if settled else 1e9
-    _store_line_pack_var(st, s, b0, zs, vol, rt)
+    _store_line_pack_var(st, s, b0, z0, z1, z2, vol, rt)
     st[s, b0 + ES_MSCALE] = vol / rt
-    st[s, b0 + ES_ZS] = zs
+    st[s, b0 + ES_Z0] = z0
+    st[s, b0 + ES_Z1] = z1
+    st[s, b0 + ES_Z2] = z2
     st[s, b0 + ES_DT] = dt
 
 
 @_jit
-def est_line_pack(st, s, b0, vol, rt, zs):
+def est_line_pack(st, s, b0, vol, rt, z0, z1, z2):
     """Line pack (kg) of the filter's state and its variance (kg^2, that of the last full tick)."""
     lp = 0.0
     for i in range(NC + 1):
-        p = st[s, b0 + ES_X0 + 2 * i]
-        lp += _weight(i) * p / (1.0 + zs * p)
+        pz, _ = p_over_z(st[s, b0 + ES_X0 + 2 * i], z0, z1, z2)
+        lp += _weight(i) * pz
     return lp * vol / rt, st[s, b0 + ES_LPVAR]
 
 
@@ -508,7 +518,9 @@ def est_leak_response(st, s, b0, n_ticks, x_frac):
     if n_ticks < 1 or st[s, b0 + ES_OK] == 0.0 or not (st[s, b0 + ES_DT] > 0.0):
         return math.nan
     vol_rt = st[s, b0 + ES_MSCALE]
-    zs = st[s, b0 + ES_ZS]
+    z0 = st[s, b0 + ES_Z0]
+    z1 = st[s, b0 + ES_Z1]
+    z2 = st[s, b0 + ES_Z2]
     dt = st[s, b0 + ES_DT]
     xt = b0 + ES_W_G
     xh = b0 + ES_W_UP
@@ -523,8 +535,8 @@ def est_leak_response(st, s, b0, n_ticks, x_frac):
     for _ in range(n_ticks):
         for i in range(NC + 1):
             r = 2 * i
-            z = 1.0 + zs * st[s, b0 + ES_X0 + r]
-            c = _weight(i) * vol_rt / (z * z)
+            _, dpz = p_over_z(st[s, b0 + ES_X0 + r], z0, z1, z2)
+            c = _weight(i) * vol_rt * dpz
             sink = (1.0 - fr) if i == i0 else (fr if i == i0 + 1 else 0.0)
             st[s, xt + r] = c * st[s, xt + r] - dt * sink
             st[s, xh + r] = c * st[s, xh + r]
@@ -548,6 +560,6 @@ def est_leak_response(st, s, b0, n_ticks, x_frac):
                     st[s, xh + r] += st[s, k0 + r] * innov
     lp = 0.0
     for i in range(NC + 1):
-        z = 1.0 + zs * st[s, b0 + ES_X0 + 2 * i]
-        lp += _weight(i) * vol_rt / (z * z) * st[s, xh + 2 * i]
+        _, dpz = p_over_z(st[s, b0 + ES_X0 + 2 * i], z0, z1, z2)
+        lp += _weight(i) * vol_rt * dpz * st[s, xh + 2 * i]
     return -lp / (n_ticks * dt)

@@ -25,7 +25,6 @@ from ..layout import (
     GC_Z_Q0,
     GC_Z_Q1,
     GC_Z_Q2,
-    GC_Z_SLOPE,
     GF_EST0,
     GF_LC_D,
     GF_LC_DD,
@@ -66,7 +65,7 @@ from ..layout import (
     SF_HELD_VAR,
     SI_HEALTH,
 )
-from .common import _jit, _usable
+from .common import _jit, _usable, p_over_z
 from .estimator import est_end_flow, est_init, est_line_pack, est_tick
 from .location import _c0_sd, calibrate
 
@@ -125,10 +124,9 @@ def mean_p_over_z(pu, pd, q_in, q_out, z0, z1, z2):
         p2 = pu * pu - k * f
         if p2 < 0.0:
             p2 = 0.0  # (not a nan: a missing pressure gives a nan line pack, as the oracle's)
-        p = math.sqrt(p2)
-        z = z0 + (z1 + z2 * p) * p
-        m += _GL_W[i] * p / z
-        dm += _GL_W[i] * (z0 - z2 * p2) / (z * z)
+        pz, dpz = p_over_z(math.sqrt(p2), z0, z1, z2)
+        m += _GL_W[i] * pz
+        dm += _GL_W[i] * dpz
     return m, dm
 
 
@@ -392,7 +390,9 @@ def _line_pack_estimated(params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, s, dt
     q_nom = seg_cfg[s, GC_NOMINAL_FLOW]
     elev = seg_cfg[s, GC_LOC_ELEV]
     vol = seg_cfg[s, GC_VOLUME_M3]
-    zs = seg_cfg[s, GC_Z_SLOPE]
+    z0 = seg_cfg[s, GC_Z_Q0]
+    z1 = seg_cfg[s, GC_Z_Q1]
+    z2 = seg_cfg[s, GC_Z_Q2]
     rt = _gas_rt(seg_cfg, slot_cfg, slot_f, s)
     q_reg = params[P_EST_QREG] * q_nom
     if seg_f[s, b0 + ES_OK] == 0.0:
@@ -424,10 +424,10 @@ def _line_pack_estimated(params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, s, dt
     x0, p0, v0 = _mid_pressure(seg_cfg, slot_cfg, slot_f, slot_i, s, 0)
     x1, p1, v1 = _mid_pressure(seg_cfg, slot_cfg, slot_f, slot_i, s, 1)
     est_tick(seg_f, s, b0, dt, q_in, v_in, q_out, v_out, pu, slot_f[su, SF_HELD_VAR], ok_u, pd,
-             slot_f[sd, SF_HELD_VAR], ok_d, vol, seg_cfg[s, GC_LENGTH_M], rt, zs, elev, sink * sink,
+             slot_f[sd, SF_HELD_VAR], ok_d, vol, seg_cfg[s, GC_LENGTH_M], rt, z0, z1, z2, elev, sink * sink,
              params[P_EST_FRIC], q_reg, params[P_EST_FULL_EVERY], params[P_EST_MOVE] * q_nom, (x0, x1), (p0, p1),
              (v0, v1))
-    lp, var = est_line_pack(seg_f, s, b0, vol, rt, zs)
+    lp, var = est_line_pack(seg_f, s, b0, vol, rt, z0, z1, z2)
     if not (lp > 0.0 and var == var):
         seg_f[s, b0 + ES_OK] = 0.0  # a diverged filter restarts from the next tick with both ends
         return 0.0, 0.0, False

@@ -25,6 +25,7 @@ Q_REG = PARAMS.est_qreg_frac * Q_NOMINAL
 VAR_P = SIGMA_P_PA**2
 MOVE = PARAMS.est_move_frac * Q_NOMINAL
 NO_MID = ((-1.0, -1.0), (0.0, 0.0), (0.0, 0.0))  # est_tick's mid-line pressures: none
+IDEAL_Z = (1.0, 0.0, 0.0)  # the traces' gas (sim.py): Z = 1
 
 
 def _silent(tr: Trace, window: tuple[float, float] | None) -> np.ndarray:
@@ -43,9 +44,10 @@ def _mid_args(tr: Trace, i: int, mid: bool, silent_mid: np.ndarray) -> tuple[tup
 
 def run_kernel(tr: Trace, silent_down: tuple[float, float] | None = None, k_scale: float = 1.0,
                full_every: int = PARAMS.est_full_every, mid: bool = False,
-               silent_mid: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               silent_mid: tuple[float, float] | None = None, zq: tuple[float, float, float] = IDEAL_Z
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Line pack, its variance and the state of every tick (the filter started on the first tick); mid: with the
-    trace's mid-line transmitter (silent through `silent_mid`)."""
+    trace's mid-line transmitter (silent through `silent_mid`); zq: the filter's Z(p)."""
     n = tr.t_s.size
     st = np.zeros((1, L.N_ES))
     est_init(st, 0, 0, tr.pu[0], VAR_P, tr.pd[0], VAR_P, k_scale * tr.k, 0.0, Q_REG)
@@ -56,18 +58,19 @@ def run_kernel(tr: Trace, silent_down: tuple[float, float] | None = None, k_scal
         vq_in = (SIGMA_Q_REL * tr.q_in[i]) ** 2
         vq_out = (SIGMA_Q_REL * tr.q_out[i]) ** 2
         est_tick(st, 0, 0, TICK_S, tr.q_in[i], vq_in, tr.q_out[i], vq_out, tr.pu[i], VAR_P, True, tr.pd[i], VAR_P,
-                 not silent[i], tr.vol, LENGTH_M, tr.rt, 0.0, 0.0, SINK_VAR, PARAMS.est_friction_sd, Q_REG, full_every,
+                 not silent[i], tr.vol, LENGTH_M, tr.rt, *zq, 0.0, SINK_VAR, PARAMS.est_friction_sd, Q_REG, full_every,
                  MOVE, *_mid_args(tr, i, mid, s_mid))
-        lp[i], var[i] = est_line_pack(st, 0, 0, tr.vol, tr.rt, 0.0)
+        lp[i], var[i] = est_line_pack(st, 0, 0, tr.vol, tr.rt, *zq)
         x[i] = st[0, L.ES_X0 : L.ES_X0 + L.EST_N]
     return lp, var, x
 
 
 def run_reference(tr: Trace, silent_down: tuple[float, float] | None = None,
                   full_every: int = PARAMS.est_full_every, mid: bool = False,
-                  silent_mid: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  silent_mid: tuple[float, float] | None = None, zq: tuple[float, float, float] = IDEAL_Z
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = tr.t_s.size
-    ref = ReferenceEstimator(vol=tr.vol, length=LENGTH_M, rt=tr.rt, zs=0.0, elev=0.0, k=tr.k)
+    ref = ReferenceEstimator(vol=tr.vol, length=LENGTH_M, rt=tr.rt, zq=zq, elev=0.0, k=tr.k)
     ref.start(tr.pu[0], VAR_P, tr.pd[0], VAR_P, Q_REG)
     silent = _silent(tr, silent_down)
     s_mid = _silent(tr, silent_mid)
@@ -82,15 +85,23 @@ def run_reference(tr: Trace, silent_down: tuple[float, float] | None = None,
     return lp, var, x
 
 
-@pytest.mark.parametrize(("case", "silent", "full_every"), [
-    ("operations", None, PARAMS.est_full_every), ("operations", (5400.0, 7800.0), PARAMS.est_full_every),
-    ("leak", None, PARAMS.est_full_every), ("operations", None, 1), ("operations", (5400.0, 7800.0), 1)])
-def test_kernel_matches_the_reference(case: str, silent: tuple[float, float] | None, full_every: int) -> None:
+# a natural gas's Z(p) fit (network_config.z_quadratic_fit, ~60 bar MOP): the filter's mass with a curved Z
+REAL_Z = (1.002, -2.4e-8, 1.5e-16)
+
+
+@pytest.mark.parametrize(("case", "silent", "full_every", "zq"), [
+    ("operations", None, PARAMS.est_full_every, IDEAL_Z),
+    ("operations", (5400.0, 7800.0), PARAMS.est_full_every, IDEAL_Z),
+    ("leak", None, PARAMS.est_full_every, IDEAL_Z), ("operations", None, 1, IDEAL_Z),
+    ("operations", (5400.0, 7800.0), 1, IDEAL_Z), ("operations", None, PARAMS.est_full_every, REAL_Z),
+    ("operations", (5400.0, 7800.0), 1, REAL_Z)])
+def test_kernel_matches_the_reference(case: str, silent: tuple[float, float] | None, full_every: int,
+                                      zq: tuple[float, float, float]) -> None:
     """On every trace, the steady-state filter (the default: kept gains between full ticks) and the plain EKF
-    (a full tick every tick), each against the same in the oracle, to round-off."""
+    (a full tick every tick), each against the same in the oracle, to round-off; with Z = 1 and a real gas's Z(p)."""
     tr = trace(case)
-    lp_k, var_k, x_k = run_kernel(tr, silent, full_every=full_every)
-    lp_r, var_r, x_r = run_reference(tr, silent, full_every=full_every)
+    lp_k, var_k, x_k = run_kernel(tr, silent, full_every=full_every, zq=zq)
+    lp_r, var_r, x_r = run_reference(tr, silent, full_every=full_every, zq=zq)
     assert np.all(np.isfinite(lp_k)) and np.all(var_k > 0.0)
     np.testing.assert_allclose(x_k[:, 0::2], x_r[:, 0::2], rtol=1e-10)
     np.testing.assert_allclose(x_k[:, 1::2], x_r[:, 1::2], rtol=1e-7, atol=1e-9 * Q_NOMINAL)
@@ -135,7 +146,7 @@ def _full_ticks(tr: Trace, silent_down: tuple[float, float] | None = None) -> np
     for i in range(tr.t_s.size):
         est_tick(st, 0, 0, TICK_S, tr.q_in[i], (SIGMA_Q_REL * tr.q_in[i]) ** 2, tr.q_out[i],
                  (SIGMA_Q_REL * tr.q_out[i]) ** 2, tr.pu[i], VAR_P, True, tr.pd[i], VAR_P, not silent[i], tr.vol,
-                 LENGTH_M, tr.rt, 0.0, 0.0, SINK_VAR, PARAMS.est_friction_sd, Q_REG, PARAMS.est_full_every, MOVE,
+                 LENGTH_M, tr.rt, *IDEAL_Z, 0.0, SINK_VAR, PARAMS.est_friction_sd, Q_REG, PARAMS.est_full_every, MOVE,
                  *NO_MID)
         nskip = st[0, L.ES_NSKIP]
         full[i] = nskip == 0.0 or nskip >= 1e8
@@ -165,12 +176,12 @@ def _filters_before_the_onset(tr: Trace, mid: bool = False) -> tuple[np.ndarray,
     with the trace's mid-line transmitter)."""
     st = np.zeros((1, L.N_ES))
     est_init(st, 0, 0, tr.pu[0], VAR_P, tr.pd[0], VAR_P, tr.k, 0.0, Q_REG)
-    ref = ReferenceEstimator(vol=tr.vol, length=LENGTH_M, rt=tr.rt, zs=0.0, elev=0.0, k=tr.k)
+    ref = ReferenceEstimator(vol=tr.vol, length=LENGTH_M, rt=tr.rt, zq=IDEAL_Z, elev=0.0, k=tr.k)
     ref.start(tr.pu[0], VAR_P, tr.pd[0], VAR_P, Q_REG)
     for i in range(int(np.searchsorted(tr.t_s, LEAK_ONSET_TRACE_S, side="right"))):
         vq_in, vq_out = (SIGMA_Q_REL * tr.q_in[i]) ** 2, (SIGMA_Q_REL * tr.q_out[i]) ** 2
         est_tick(st, 0, 0, TICK_S, tr.q_in[i], vq_in, tr.q_out[i], vq_out, tr.pu[i], VAR_P, True, tr.pd[i], VAR_P,
-                 True, tr.vol, LENGTH_M, tr.rt, 0.0, 0.0, SINK_VAR, PARAMS.est_friction_sd, Q_REG,
+                 True, tr.vol, LENGTH_M, tr.rt, *IDEAL_Z, 0.0, SINK_VAR, PARAMS.est_friction_sd, Q_REG,
                  PARAMS.est_full_every, MOVE, *_mid_args(tr, i, mid, np.zeros(1, dtype=bool).repeat(tr.t_s.size)))
         ref.tick(TICK_S, tr.q_in[i], vq_in, tr.q_out[i], vq_out, tr.pu[i], VAR_P, tr.pd[i], VAR_P, SINK_VAR,
                  PARAMS.est_friction_sd, Q_REG, PARAMS.est_full_every, MOVE,
@@ -223,7 +234,7 @@ def test_end_flow_stand_in_is_the_model_flow_beside_the_end() -> None:
     tr = trace("leak")
     st = np.zeros((1, L.N_ES))
     est_init(st, 0, 0, tr.pu[0], VAR_P, tr.pd[0], VAR_P, tr.k, 0.0, Q_REG)
-    ref = ReferenceEstimator(vol=tr.vol, length=LENGTH_M, rt=tr.rt, zs=0.0, elev=0.0, k=tr.k)
+    ref = ReferenceEstimator(vol=tr.vol, length=LENGTH_M, rt=tr.rt, zq=IDEAL_Z, elev=0.0, k=tr.k)
     ref.start(tr.pu[0], VAR_P, tr.pd[0], VAR_P, Q_REG)
     for up in (True, False):
         assert est_end_flow(st, 0, 0, up) == pytest.approx(ref.end_flow(up), rel=1e-12)
