@@ -163,7 +163,7 @@ a reading is judged against the last good value before the refused one, so a one
 reading only while the second reading of a real step still confirms it.
 
 Transient line pack (issue 24; `line_pack_estimator`, 0 by default). `kernels.estimator` is an extended Kalman
-filter on the simulator's isothermal finite-volume model, 8 cells with inertia (pressures and link flows
+filter on the simulator's isothermal finite-volume model, 16 cells with inertia (pressures and link flows
 interleaved, so each implicit 10-s step is tridiagonal; 3 Newton iterations), with the measured end flows as
 inputs, the end pressures as measurements, unmodelled mass sources spread along the line as process noise (so
 a leak is not absorbed: the residual reaches > 70 % of a steady 1 % leak within 5 min and is within 5 % from

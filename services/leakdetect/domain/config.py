@@ -207,7 +207,7 @@ class DetectorParams:
     est_sink_frac: float = 0.02
     est_friction_sd: float = 0.02  # its friction's relative jitter per tick (the profile's shape may move)
     est_qreg_frac: float = 0.01  # its friction law is regularised below this flow, fraction of nominal
-    # What the estimator's model still errs by through operations (the grid's 8 cells, backward Euler over a 10-s
+    # What the estimator's model still errs by through operations (the grid's 16 cells, backward Euler over a 10-s
     # tick), as `eps_lp` is for the quasi-steady profile: a fraction of the line pack's movement through the
     # blocks at each end of a window (kernels.decision._transient_sd). On the estimator tests' 30-km line
     # (supply set-point -5 % and demand +15 %, each over 5 min) its block error was at most ~1.7 % of that
@@ -274,7 +274,7 @@ class DetectorParams:
     # re-run with it. (Learning's settling check always counts the matched movement: `learn_settle_ratio`.)
     settle_opposed: int = 0
     # The settling allowance's share (as settle_eps) when the state estimator gives the line pack: its model
-    # follows the gas inside, but its residual still errs through an operation's first minutes (its 8 cells, its
+    # follows the gas inside, but its residual still errs through an operation's first minutes (its 16 cells, its
     # steady-state gains). 0: no allowance with the estimator (its est_eps_lp alone, as before).
     est_settle_eps: float = 0.0
     # The quasi-steady profile's lag behind a throughput ramp (issue 24, `kernels.balance._ramp_lag`): with the

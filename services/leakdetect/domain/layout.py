@@ -346,7 +346,7 @@ GF_C_T0 = GF_C_QBAR + 1  # ... and its window, us as float
 GF_C_T1 = GF_C_T0 + 1
 GF_NEXT_RELEARN = GF_C_T1 + 1  # when the next periodic re-learning opens, us as float
 # --- issue 24 line-pack state estimator (kernels/estimator.py): its block of columns, ES_* offsets from GF_EST0 ---
-EST_N_CELLS = 8  # cells of the estimator's grid (its end points on the transmitters)
+EST_N_CELLS = 16  # cells of the estimator's grid (its end points on the transmitters; why 16: kernels/estimator.py)
 EST_N = 2 * EST_N_CELLS + 1  # its state: EST_N_CELLS + 1 pressures and EST_N_CELLS link flows, interleaved
 EST_NEWTON = 3  # Newton iterations of the implicit step per tick
 ES_OK = 0  # 1 once the filter has started (both end pressures seen), 0 = (re)start it

@@ -27,11 +27,22 @@ p_u^2 - p_d^2 = c0 + k q|q| (+ elevation), with k and c0 from the location's cal
 learned in leak-free operation), or before that the pipe's prior (GC_LOC_K0) or the first tick's gradient.
 Inertia is kept on purpose: through a supply set-point ramp on the 30-km test line the friction-dominated
 (diffusion) model of the same grid erred 0.56 kg/s (4.7 % of flow) in a block's line-pack change, with inertia
-0.38 kg/s on 6 cells and 0.12 kg/s on 12 (the quasi-steady profile: 3.0 kg/s). q_reg keeps the friction's
-derivative finite at zero flow (a stopped or reversing line). Each tick takes one Newton iteration of the step
+0.38 kg/s on 6 cells and 0.12 kg/s on 12 (the quasi-steady profile: 3.0 kg/s). Why EST_N_CELLS = 16, not 8
+(issue 24's set-point false alarms): a move's pressure front enters through an end, and on 8 cells the end point
+owns 3-4 km of a 50-km line, so the model cannot place the mass the front moves and the filter reconciles the
+measured end pressure and inflow by moving mass (its sink term) that is not there. On the sample's leak-free
+supply set-point moves (-5 %, the controls of transient_leaks layouts 10 and 6: 59 and 47 km at low flow, the line
+pack 4.8 and 3.1 h of nominal flow), fed the simulator's true end values, the filter's 2-min line-pack change
+erred by up to 4.9 and 4.6 times a 1 % leak on 8 cells, 1.8 and 2.9 on 16, 1.2 and 2.5 on 32 (the numpy oracle);
+its Z (linear or the fit), friction (learned, the prior, or fitted to the truth), noise settings (sink_var or
+fric_sd x 1/4..4) and kept gains moved it by < 0.5, the temperature not at all (the simulator's is the design
+one). A grid stretched towards the ends (8-12 cells) did as well on the 59-km line but not on the 47-km one,
+whose error peaks after the ramp, mid-line. 16 cells cost ~4x the full tick's flop of 8 (n^2).
+
+q_reg keeps the friction's derivative finite at zero flow (a stopped or reversing line). Each tick takes one Newton iteration of the step
 from the current state on the tridiagonal Jacobian there (Thomas): a linearly implicit Euler step, as stable as
 the implicit one, and exact on the continuity rows, which are linear in the flows (and in the pressures up to
-the Z slope), so no mass is made or lost by stopping there; the per-tick change is small enough that further
+Z's curvature), so no mass is made or lost by stopping there; the per-tick change is small enough that further
 iterations moved the line pack by < 1e-9 of itself (layout.EST_NEWTON = 3 is no longer used).
 
 Inputs and noise. The end flows are inputs with their tick-mean variances; every point also gets an unmodelled
