@@ -39,11 +39,11 @@ fric_sd x 1/4..4) and kept gains moved it by < 0.5, the temperature not at all (
 one). A grid stretched towards the ends (8-12 cells) did as well on the 59-km line but not on the 47-km one,
 whose error peaks after the ramp, mid-line. 16 cells cost ~4x the full tick's flop of 8 (n^2).
 
-q_reg keeps the friction's derivative finite at zero flow (a stopped or reversing line). Each tick takes one Newton iteration of the step
-from the current state on the tridiagonal Jacobian there (Thomas): a linearly implicit Euler step, as stable as
-the implicit one, and exact on the continuity rows, which are linear in the flows (and in the pressures up to
-Z's curvature), so no mass is made or lost by stopping there; the per-tick change is small enough that further
-iterations moved the line pack by < 1e-9 of itself (layout.EST_NEWTON = 3 is no longer used).
+q_reg keeps the friction's derivative finite at zero flow (a stopped or reversing line). Each tick takes one Newton
+iteration of the step from the current state on the tridiagonal Jacobian there (Thomas): a linearly implicit Euler
+step, as stable as the implicit one, and exact on the continuity rows, which are linear in the flows (and in the
+pressures up to Z's curvature), so no mass is made or lost by stopping there; the per-tick change is small enough
+that further iterations moved the line pack by < 1e-9 of itself (layout.EST_NEWTON = 3 is no longer used).
 
 Inputs and noise. The end flows are inputs with their tick-mean variances; every point also gets an unmodelled
 mass source (variance `sink_var` (kg/s)^2 in total, shared in proportion to volume): the leak the balance looks
