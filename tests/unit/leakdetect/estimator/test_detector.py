@@ -37,7 +37,10 @@ def test_a_leak_that_starts_in_a_demand_ramp_is_found_and_rated() -> None:
     leaks = _leaks(process_batch(DetectorState.new(cfg, ON), *detector_readings("ramp_leak")))
     assert len(leaks) == 1
     t_raise = (int(leaks["time_us"][0]) - T0_US) / 1e6
-    assert LEAK_ONSET_S < t_raise <= LEAK_ONSET_S + 300.0
+    # within 6 min: 330 s on the 16-cell grid; the 8-cell one raised it at 210 s, helped by its own error in the
+    # ramp (the ramp alone, without the leak, took its windows' z to 3.2 by then, 2.7 on 16 cells, while the leak's
+    # own share of the z was 1.1 and 1.2)
+    assert LEAK_ONSET_S < t_raise <= LEAK_ONSET_S + 360.0
     rate, sd = float(leaks["value"][0]), float(leaks["sigma"][0])
     truth = 0.01 * Q_NOMINAL
     print(f"raised {t_raise - LEAK_ONSET_S:.0f} s after the onset at {rate:.4f} +- {1.96 * sd:.4f} kg/s "
