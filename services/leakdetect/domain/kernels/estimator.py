@@ -87,8 +87,9 @@ operations trace; ~10 % on `estimator_speed`'s synthetic lines. Measured (`pytho
 shared dev machine under load): on 8 cells a full tick ~3.7 us, a kept one ~0.2 us; the kernels with the
 estimator on ran at 0.92-1.04 of their speed with the quasi-steady line pack (before, the plain EKF with 3 Newton
 iterations every tick: 0.18-0.21). On 16 cells (2026-12-07, one run under load): 13.6 M readings/s of CPU with
-the estimator on against 15.5 off after the warm-up (0.88; 8 cells 0.73-1.05 over two runs), but 3.6 M/s from
-the start, while the gains settle and every tick is a full one (8 cells 11.3-11.7): the full tick's n^2 work.
+the estimator on against 15.5 off after the warm-up (0.88; 8 cells 0.73-1.05 over two runs); of wall clock 3.6 M/s
+from the start, while the gains settle and every tick is a full one, against 7.5 after the warm-up in the same run
+(8 cells: 11.3-11.7 against 10.8-15.2): the full tick's n^2 work.
 
 Line pack = sum of M_i, its variance c^T P c (at full ticks). The state (x, covariance, k, c0) lives in the
 segment's block of columns GF_EST0.. of seg_f (layout.py), so checkpoints carry it; the scratch vectors live there
