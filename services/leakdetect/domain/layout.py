@@ -370,11 +370,10 @@ ES_W_CP = ES_W_UP + EST_N
 ES_W_G = ES_W_CP + EST_N
 ES_W_PN = ES_W_G + EST_N
 N_ES = ES_W_PN + EST_N
-GF_EST0 = GF_NEXT_RELEARN + 1
 # --- mid-line pressure meters in the location (kernels/location.py), N_PMID columns each: cumulative sums over
 # the location-valid ticks where mid meter j is usable too: of c_j = p_u^2 - p_j^2 - its elevation share (Pa^2),
 # of its propagated variance, and the count of such ticks; the reference window's mean c_j and its variance
-GF_CUM_LDM0 = GF_EST0 + N_ES
+GF_CUM_LDM0 = GF_NEXT_RELEARN + 1
 GF_CUM_LVDM0 = GF_CUM_LDM0 + N_PMID
 GF_CUM_LNM0 = GF_CUM_LVDM0 + N_PMID
 GF_LR_DM0 = GF_CUM_LNM0 + N_PMID  # nan: no usable reference for that meter
@@ -406,7 +405,10 @@ GF_LPD0 = GF_RUP_IN_MOVED + 1
 GF_LPD_OK = GF_LPD0 + N_LPD
 GF_BLK_LPD = GF_LPD_OK + 1  # open block: summed lag taken off the ticks' steady line pack, kg
 GF_LPD_PREV = GF_BLK_LPD + 1  # the last valid block's mean lag, kg (nan: none; P_LP_DIFF_MATCHED)
-N_GF = GF_LPD_PREV + 1
+# the state estimator's block last: 1,400-odd columns that only `line_pack_estimator` reads, so the columns every
+# tick reads stay together in the row's first pages
+GF_EST0 = GF_LPD_PREV + 1
+N_GF = GF_EST0 + N_ES
 
 # --- per-segment state: ints ----------------------------------------------------------------------------------
 GI_TICK = 0  # index of the open tick (time_us // tick_us); -1 before the first reading
