@@ -509,7 +509,11 @@ def _now_rate(rate, var, ring, s, pos, n, g, kappa, eps, eps_scale, n_blocks, se
     span's start). The rate moves by GROWTH_MID of the rise, GROWTH_HALF of it and the rise's noise go in the
     variance. An operation's line pack moves within the span too (the line-pack model's and the settling allowance
     over it, `_transient_sd`, `_settle_sd`): of the rise, only what exceeds noise_k times that moves the rate; the
-    rest stays in the variance, as does a fall (a falling operation's lead, or noise). On the demo city the mean
+    rest stays in the variance, as does a fall (a falling operation's lead, or noise). A rise within noise_k s.d.
+    of its own noise (the halves' difference carries the line pack's noise at three boundaries, about 3.5 times the
+    span mean's s.d.) is no evidence of growth and moves nothing: taking 0.75 of every positive rise biased abrupt
+    leaks upwards by about 0.3 s.d. of the rise (issue 24's sample, its 1 % leaks all abrupt: steady operation's
+    median error at the raise 20.5 -> 13.2 %, the update's 5.0 -> 4.4 %). On the demo city the mean
     alone, its s.d. the meters' and the line pack's noise, held the true rate at the raise for 119 of 204 leaks
     (large abrupt ones raised within two blocks of the onset, and ramps, rated 30-60 % low with s.d. of 1-5 %), and
     in the update for 101 of 171 (every ramp)."""
@@ -522,7 +526,7 @@ def _now_rate(rate, var, ring, s, pos, n, g, kappa, eps, eps_scale, n_blocks, se
     st_s = _settle_sd(ring, s, j, n, n_blocks, settle)
     tr = math.sqrt(tr * tr + (st_e * st_e + st_s * st_s) / (ws * ws))
     rise = max(d, 0.0)
-    shift = GROWTH_MID * max(rise - noise_k * tr, 0.0)
+    shift = GROWTH_MID * max(rise - noise_k * tr, 0.0) if rise > noise_k * math.sqrt(var_d) else 0.0
     held = GROWTH_MID * rise - shift
     return rate + shift, math.sqrt(var + GROWTH_MID * GROWTH_MID * var_d + (GROWTH_HALF * d) ** 2 + held * held)
 

@@ -109,6 +109,22 @@ def test_a_steady_leak_s_interval_is_not_widened() -> None:
     assert sd < 0.01 * leak
 
 
+def test_a_rise_within_its_own_noise_does_not_move_the_rate() -> None:
+    """A steady leak on a line whose line-pack noise is far above the rise between the span's halves (issue 24's
+    long lines at the raise): the rise is noise, not growth, so the rate stays the span's mean (before, 0.75 of any
+    positive rise moved it, a bias upwards for every abrupt leak); the rise stays in the interval. The same rise
+    with quiet line packs (`test_a_ramping_leak_s_rate_now_lies_in_the_raise_s_interval`) still moves it."""
+    rates = np.array([0.2, 0.2, 0.2, 0.2, 0.22, 0.22, 0.22, 0.22])
+    st, pos = _state(rates, 8)
+    st.ring[0, :, L.R_LP_VAR] = 6.0  # kg^2: the halves' difference has s.d. ~0.05 kg/s, the rise is 0.02
+    t_end = int((N_BLOCKS - 1) * BLOCK_S * 1e6)
+    _raise_alarm(0, t_end, BLOCK_S, pos, 20.0, -1, -1, np.nan, np.nan, 0.0, 0.0, 1.0, 0.025, 0.005, 0.0, 0.0, 0.0,
+                 st.params, st.seg_f, st.seg_i, st.ring, st.counters, st.ev_i, st.ev_f, st.n_ev, SETTLE, 0.0, 0.0)
+    rate, sd = _last_event(st, L.EV_LEAK)
+    assert abs(rate - 0.21) < 1e-9
+    assert sd > 0.75 * 0.02
+
+
 @pytest.mark.slow
 def test_a_simulated_growing_leak_s_rate_lies_in_the_intervals_at_the_raise_and_in_the_update() -> None:
     """The simulator's 30-km line, no operations, a leak growing linearly over 10 min to 10 % of the flow (the demo
