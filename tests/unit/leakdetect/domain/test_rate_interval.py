@@ -109,6 +109,42 @@ def test_a_steady_leak_s_interval_is_not_widened() -> None:
     assert sd < 0.01 * leak
 
 
+def _noisy_line_pack(st: DetectorState) -> None:
+    st.ring[0, :, L.R_LP_VAR] = 6.0  # kg^2: over 5-block halves their difference has s.d. ~0.04 kg/s
+
+
+def test_a_rise_within_its_own_noise_does_not_move_the_update_s_rate() -> None:
+    """A steady leak on a line whose line-pack noise is far above the rise between the update span's halves (issue
+    24's long lines): the rise is noise, not growth, so the update's rate stays the span's mean (before, 0.75 of any
+    positive rise moved it, a bias upwards for every steady leak); the rise stays in the interval. A ramp's rise
+    with quiet line packs still moves it (`test_a_ramping_leak_s_rate_now_lies_in_the_update_s_interval`)."""
+    rates = np.concatenate([np.full(UPDATE_BLOCKS - 1, 0.2), np.full(5, 0.22)])  # the span's newer half 0.02 up
+    st, pos = _state(rates, len(rates))
+    _noisy_line_pack(st)
+    st.seg_i[0, L.GI_LATCHED] = 1
+    st.seg_i[0, L.GI_SINCE_RAISE] = UPDATE_BLOCKS - 1
+    t_end = int((N_BLOCKS - 1) * BLOCK_S * 1e6)
+    _follow_latched(0, t_end, pos, 20.0, 0.0, 0.01, 0.0, 0.0, 1.0, 0.025, 0.005, 0.0, 0.0, 0.0, st.params, st.seg_f,
+                    st.seg_i, st.ring, st.counters, st.ev_i, st.ev_f, st.n_ev, SETTLE)
+    rate, sd = _last_event(st, L.EV_LEAK_UPDATE)
+    assert abs(rate - 0.21) < 1e-9
+    assert sd > 0.75 * 0.02
+
+
+def test_at_the_raise_a_rise_within_its_own_noise_still_moves_the_rate() -> None:
+    """At the raise the leak is at the threshold, so a ramp's rise is within the halves' noise too: the same rise
+    moves the raise's rate by 0.75 of it (the demo city's gradual leaks; gated like the update they were rated
+    lower, median error 20.4 -> 21.5 %)."""
+    rates = np.array([0.2, 0.2, 0.2, 0.2, 0.22, 0.22, 0.22, 0.22])
+    st, pos = _state(rates, 8)
+    _noisy_line_pack(st)
+    t_end = int((N_BLOCKS - 1) * BLOCK_S * 1e6)
+    _raise_alarm(0, t_end, BLOCK_S, pos, 20.0, -1, -1, np.nan, np.nan, 0.0, 0.0, 1.0, 0.025, 0.005, 0.0, 0.0, 0.0,
+                 st.params, st.seg_f, st.seg_i, st.ring, st.counters, st.ev_i, st.ev_f, st.n_ev, SETTLE, 0.0, 0.0)
+    rate, _ = _last_event(st, L.EV_LEAK)
+    assert abs(rate - (0.21 + 0.75 * 0.02)) < 1e-9
+
+
 @pytest.mark.slow
 def test_a_simulated_growing_leak_s_rate_lies_in_the_intervals_at_the_raise_and_in_the_update() -> None:
     """The simulator's 30-km line, no operations, a leak growing linearly over 10 min to 10 % of the flow (the demo
