@@ -475,7 +475,8 @@ R_LVD = R_LQ2 + 1
 R_LPP = R_LVD + 1
 R_LN = R_LPP + 1
 R_LVQ = R_LN + 1
-R_LDM0 = R_LVQ + 1  # the mid-line meters' cumulative sums (GF_CUM_LDM0 ..., GF_CUM_LVDM0 ..., GF_CUM_LNM0 ...), N_PMID each
+# the mid-line meters' cumulative sums (GF_CUM_LDM0 ..., GF_CUM_LVDM0 ..., GF_CUM_LNM0 ...), N_PMID each
+R_LDM0 = R_LVQ + 1
 R_LVDM0 = R_LDM0 + N_PMID
 R_LNM0 = R_LVDM0 + N_PMID
 N_R = R_LNM0 + N_PMID
