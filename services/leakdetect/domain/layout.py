@@ -458,19 +458,28 @@ R_LP_VAR = 5
 R_A = 6  # cumulative line-pack movement beyond pressure noise, kg (block mean to block mean)
 R_INVALID = 7  # cumulative count of invalid blocks
 R_X = 8  # line-pack movement a block ahead at the rate of the block's last ticks, beyond noise, kg
-R_LD = 9  # the location's cumulative sums (GF_CUM_LD ...) at the block's end
-R_LQ1 = 10
-R_LQ2 = 11
-R_LVD = 12
-R_LPP = 13
-R_LN = 14
-R_LVQ = 15
-R_LDM0 = 16  # the mid-line meters' cumulative sums (GF_CUM_LDM0 ..., GF_CUM_LVDM0 ..., GF_CUM_LNM0 ...), N_PMID each
+R_RL = 9  # the correction taken off the block's line pack, kg: the ramp lag (balance._ramp_lag) or the diffusion lag
+# (line_pack._diffuse, lp_diffusion; balance._matched_lag); 0: none
+# the settling lead's weighted movement before the block (`settle._settle_sd`'s m, without eps), kept once a window
+# test computed it with the ring reaching its four boxes back: the rows it reads never change, so each later test
+# of a window with an end at this block reads it instead of four boxes (with the same settling time in blocks,
+# R_STL_NSB, and noise factor, R_STL_NK; R_STL_NSB 0: none kept). In the rows' first cache lines, beside the fields
+# a window end reads.
+R_STL_M = 10
+R_STL_NSB = R_STL_M + 1
+R_STL_NK = R_STL_NSB + 1
+R_LD = R_STL_NK + 1  # the location's cumulative sums (GF_CUM_LD ...) at the block's end
+R_LQ1 = R_LD + 1
+R_LQ2 = R_LQ1 + 1
+R_LVD = R_LQ2 + 1
+R_LPP = R_LVD + 1
+R_LN = R_LPP + 1
+R_LVQ = R_LN + 1
+# the mid-line meters' cumulative sums (GF_CUM_LDM0 ..., GF_CUM_LVDM0 ..., GF_CUM_LNM0 ...), N_PMID each
+R_LDM0 = R_LVQ + 1
 R_LVDM0 = R_LDM0 + N_PMID
 R_LNM0 = R_LVDM0 + N_PMID
-R_RL = R_LNM0 + N_PMID  # the correction taken off the block's line pack, kg: the ramp lag (balance._ramp_lag) or the
-# diffusion lag (line_pack._diffuse, lp_diffusion; balance._matched_lag); 0: none
-N_R = R_RL + 1
+N_R = R_LNM0 + N_PMID
 
 # ticks over which the line pack's rate at the end of a block is measured (R_X)
 RATE_TICKS = 2

@@ -87,6 +87,7 @@ from ..layout import (
     R_M,
     R_Q,
     R_RL,
+    R_STL_NSB,
     R_TIME,
     R_V,
     R_X,
@@ -384,6 +385,7 @@ def _close_block(s, t_end, ahead, settle_s, params, seg_cfg, slot_cfg, seg_f, se
     ring[s, pos, R_X] = ahead
     ring[s, pos, R_RL] = rl
     ring[s, pos, R_INVALID] = prev_invalid + (0.0 if valid else 1.0)
+    ring[s, pos, R_STL_NSB] = 0.0  # no settling lead kept for the new block yet (`settle._settle_sd`)
     seg_i[s, GI_RING_POS] = pos
     seg_i[s, GI_N_BLOCKS] += 1
     _loc_push(s, pos, seg_f, ring)

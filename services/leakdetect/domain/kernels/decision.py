@@ -140,7 +140,7 @@ def _end_blocks(nb, end_div, nr):
     return max(1, min(ne, nr - nb - 2))
 
 
-@_jit
+@_jit_inline
 def _transient_sd(ring, s, pos, nb, n_blocks, eps_state, eps_scale, ne, newest):
     """1 s.d. (kg) of the line-pack model's error over the window of nb blocks ending at ring position pos,
     its ends the means of ne blocks; `newest` is the ring position of the latest block.

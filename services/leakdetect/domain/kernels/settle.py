@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from ..layout import R_A, R_INVALID, R_LP, R_LP_VAR, R_M, R_Q, R_TIME, R_V
+from ..layout import R_A, R_INVALID, R_LP, R_LP_VAR, R_M, R_Q, R_STL_M, R_STL_NK, R_STL_NSB, R_TIME, R_V
 from .common import _jit_inline
 
 # weights of the settling lead's boxes of ages [0, 1), [1, 2), [2, 3), [3, 4) settling times: exp(-age) stepwise
@@ -76,8 +76,14 @@ def _settle_sd(ring, s, p, age, n_blocks, settle):
     nr = ring.shape[1]
     n_back = min(n_blocks, nr) - 1 - age
     nsb = np.int64(settle[1])
-    m = 0.0
     cut = n_back < SETTLE_BOXES * nsb
+    # where the ring reaches the four boxes back, m is a function of rows that never change once written (and of
+    # the settling time in blocks and the noise factor): kept in row p (R_STL_*) the first time, read after (the
+    # same number); not with `opposed`, whose match also takes the baseline in use
+    keep = not cut and settle[5] == 0.0
+    if keep and ring[s, p, R_STL_NSB] == settle[1] and ring[s, p, R_STL_NK] == settle[2]:
+        return eps * ring[s, p, R_STL_M]
+    m = 0.0
     wgt = 1.0
     hi = 0
     for box in range(SETTLE_BOXES):
@@ -94,6 +100,10 @@ def _settle_sd(ring, s, p, age, n_blocks, settle):
     ahead = min(nsb, age)
     if cut and ahead > 0 and ring[s, (p + ahead) % nr, R_INVALID] == ring[s, p, R_INVALID]:
         m += _settle_move(ring, s, (p + ahead) % nr, p, settle)
+    if keep and not cut:
+        ring[s, p, R_STL_M] = m
+        ring[s, p, R_STL_NSB] = settle[1]
+        ring[s, p, R_STL_NK] = settle[2]
     return eps * m
 
 
