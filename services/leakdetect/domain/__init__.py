@@ -182,7 +182,14 @@ on 30-60 km random lines through operations, because the decision's allowance fo
 calibrated on short lines (next paragraph). It also costs
 speed: 4.3 M readings/s with it on against 15.1 M/s off (the Newton step and a 3.6-kB state per segment). Tried:
 its variance counted independent tick to tick (PD 0.62, the same false alarms, but one on the 30-km test line's
-supply change), larger sink noise (fewer false alarms, much lower PD).
+supply change), larger sink noise (fewer false alarms, much lower PD). Seventh session (2026-12-07): each grid
+point's mass takes the real-gas Z(p) (`kernels.common.p_over_z`, the quasi-steady line pack's fit) and the grid has
+16 cells instead of 8: a set-point move's front enters at an end, and with 8 cells the end point owned 3-4 km of
+pipe, so the filter reconciled the measured end pressure and inflow by moving mass that was not there (the worst
+2-min error through a -5 % move on a 59-km line 4.9 -> 1.8 times a 1 % leak; `benchmarks/estimator_move_study.py`).
+On issue 24's sample it now raises 12 false alarms against the default's 13 (was 23) and its set-point moves alone
+alarm within 5 min 2 times against 6, but on the demo city's leak-free days it raises 11 (the default 0) and its
+rate interval holds the truth for 0.46 of the leaks: still not the default (`benchmarks/DETECTION.md`).
 Mid-line pressure transmitters feed it too (issue 24 item 1, "every meter of the segment"; 2026-12-07): each is a
 measurement of the pressure at its position (p^2 interpolated between the grid points beside it), updated after the
 ends with its own kept gain (`ES_KM0`, `ES_XM_REF0`). A leak's depression forms between the ends and reaches them
