@@ -31,6 +31,7 @@ import numpy as np
 from benchmarks import transient_suites as T
 
 BLOCK_S = 30.0
+N_SAMPLE_LAYOUTS = 14  # the sample's layouts (`--transient-subset 14,12`)
 TICK_S = 10.0
 VAR_P_PA2 = 30.0**2  # the offline filter's end pressures: the truth's tick means, nearly exact
 SIGMA_Q_REL = 1e-3
@@ -75,7 +76,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--free", type=float, default=None, help="the transient_free run instead, window from this s")
     ap.add_argument("--cells", default="8,32", help="the oracle's grids, comma-separated")
     args = ap.parse_args(argv)
-    layout, dur, demand, setpoint, sc, move_s = _scenario(args.layout, args.free)
+    if not 0 <= args.layout < N_SAMPLE_LAYOUTS:
+        ap.error(f"layout: an index 0..{N_SAMPLE_LAYOUTS - 1} of the sample's supply-change runs, not {args.layout}")
+    if args.free is not None and not (args.free >= 0.0 and np.isfinite(args.free)):
+        ap.error(f"--free: a time in s >= 0, not {args.free}")
+    try:
+        cells = [int(c) for c in args.cells.split(",")]
+    except ValueError:
+        ap.error(f"--cells: comma-separated integers, not {args.cells!r}")
+    if not cells or min(cells) < 2:
+        ap.error(f"--cells: grids of at least 2 cells, not {args.cells!r}")
+    try:
+        layout, dur, demand, setpoint, sc, move_s = _scenario(args.layout, args.free)
+    except StopIteration:
+        kind = "leak-free" if args.free is not None else "supply-change"
+        ap.error(f"layout {args.layout}: the sample has no such {kind} run")
     res = T._simulate(layout, dur, demand, setpoint, ())
     net = layout.network()
     params = DetectorParams(line_pack_estimator=1)
@@ -189,8 +204,8 @@ def main(argv: list[str] | None = None) -> int:
                       ("fric_sd 0", {"fric": 0.0}), ("fric_sd x 4", {"fric": fric * 4.0}),
                       ("a full tick every tick", {"full_every": 1})):
         report(*blocks(kernel(**kw)), label)  # type: ignore[arg-type]
-    for cells in (int(c) for c in args.cells.split(",")):
-        report(*blocks(oracle(cells)), f"oracle, {cells} cells")
+    for n_cells in cells:
+        report(*blocks(oracle(n_cells)), f"oracle, {n_cells} cells")
     return 0
 
 

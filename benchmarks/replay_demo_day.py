@@ -15,6 +15,7 @@ CPU: one 25-h simulation and one day's detection, about a minute or two.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import sys
@@ -53,6 +54,38 @@ def _operations(sc: dict, duration_s: float) -> list[str]:
     return out
 
 
+N_DAYS = 32  # the demo suite's leak-free days (`detection.leak_free_scenarios(32, 24.0)`)
+
+
+def _parse(argv: list[str]) -> tuple[int, dict[str, float]]:
+    """The scenario index and the DetectorParams overrides (NAME=VALUE); garbage exits 2 with what is wrong."""
+    from services.leakdetect.domain.config import DetectorParams
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("scenario", help=f"the leak-free day's index, 0..{N_DAYS - 1}")
+    ap.add_argument("overrides", nargs="*", help="DetectorParams overrides, NAME=VALUE")
+    args = ap.parse_args(argv)
+    try:
+        idx = int(args.scenario)
+    except ValueError:
+        ap.error(f"scenario: an integer 0..{N_DAYS - 1}, not {args.scenario!r}")
+    if not 0 <= idx < N_DAYS:
+        ap.error(f"scenario: an integer 0..{N_DAYS - 1}, not {idx}")
+    fields = {f.name for f in dataclasses.fields(DetectorParams)}
+    over: dict[str, float] = {}
+    for item in args.overrides:
+        name, eq, value = item.partition("=")
+        if not eq or name not in fields:
+            ap.error(f"override {item!r}: NAME=VALUE with NAME one of DetectorParams' fields")
+        try:
+            over[name] = float(value)
+        except ValueError:
+            ap.error(f"override {item!r}: the value is not a number")
+        if not math.isfinite(over[name]):
+            ap.error(f"override {item!r}: the value is not finite")
+    return idx, over
+
+
 def main(argv: list[str] | None = None) -> int:
     from benchmarks import detection as D
     from benchmarks import detector_params
@@ -61,17 +94,15 @@ def main(argv: list[str] | None = None) -> int:
     from services.leakdetect.domain import events as E
     from services.leakdetect.domain import layout as L
 
-    args = sys.argv[1:] if argv is None else argv
-    idx = int(args[0])
-    sc = next(s for s in D.leak_free_scenarios(32, 24.0) if s["id"] == idx)
+    idx, over = _parse(sys.argv[1:] if argv is None else argv)
+    sc = next(s for s in D.leak_free_scenarios(N_DAYS, 24.0) if s["id"] == idx)
     duration = sc["hours"] * 3600.0 + D.LEARN_S
     res = D._simulate(sc, duration, (), np.random.default_rng(sc["seed"]))
     net = D._network()
     sid = sc["segment"]
     rd = scada_readings(res, instruments_from_tags(net, [p.probe_id for p in D.result_probes(res)]), seed=sc["seed"])
     params = detector_params.for_scenario(sc)
-    over = dict(a.split("=", 1) for a in args[1:])
-    params = dataclasses.replace(params, **{k: type(getattr(params, k))(float(v)) for k, v in over.items()})
+    params = dataclasses.replace(params, **{k: type(getattr(params, k))(v) for k, v in over.items()})
     pipeline = Pipeline.from_network(net, [sid], params=params)
     tag_idx = pipeline.tag_indices(list(rd.tag_ids))[rd.tag_index]
     t0 = res.start_time_unix_s
