@@ -229,6 +229,10 @@ class ReferenceEstimator:
     def leak_response(self, n_ticks: int, x_frac: float) -> float:
         """The kernel's est_leak_response: the steady-state filter of the last full tick (its Jacobian, gains and
         ends, over its tick) driven by a unit point sink at x_frac; the mean over n_ticks of the residual it shows."""
+        return float(self.leak_response_cum(n_ticks, x_frac)[-1] / n_ticks)
+
+    def leak_response_cum(self, n_ticks: int, x_frac: float) -> np.ndarray:
+        """The kernel's est_leak_response_cum: that residual summed over the first k + 1 ticks, k < n_ticks."""
         n, dt = self.n, self.dt
         pos = min(max(x_frac, 0.0), 1.0) * self.cells
         i0 = min(int(pos), self.cells - 1)
@@ -238,8 +242,10 @@ class ReferenceEstimator:
         c = np.diag(self._order(self.dmass(self.p), np.ones(self.cells)))
         a = np.linalg.solve(self.jac, c)
         b = -np.linalg.solve(self.jac, dt * self._order(sink, np.zeros(self.cells)))
+        weight = self._order(self.dmass(self.p), np.zeros(self.cells))
         x, xh = np.zeros(n), np.zeros(n)
-        for _ in range(n_ticks):
+        out = np.empty(n_ticks)
+        for k in range(n_ticks):
             x = a @ x + b
             xh = a @ xh
             for idx, used in ((0, self.ok_ref[0]), (n - 1, self.ok_ref[1])):
@@ -249,8 +255,8 @@ class ReferenceEstimator:
                 if xm >= 0.0:
                     _, hm = self.mid_h(self.p, xm)
                     xh = xh + self.mid_gains[j] * (hm @ (x - xh))
-        lp = self._order(self.dmass(self.p), np.zeros(self.cells)) @ xh
-        return float(-lp / (n_ticks * dt))
+            out[k] = -(weight @ xh) / dt
+        return out
 
     def end_flow(self, upstream: bool) -> float:
         return float(self.m[0] if upstream else self.m[-1])

@@ -521,16 +521,31 @@ def est_leak_response(st, s, b0, n_ticks, x_frac):
     pressures learn of it only as the depression spreads, and the filter takes what they say with its gains; so the
     residual rises from ~0 to the leak's rate over some minutes (on the tests' 30-km line: 36 % of it over the
     first 2 min, 55 % over 3.5, 83 % over 10) and a rate averaged from the onset is low by that share. Dividing by
-    it gives the rate; its spread over the leak's possible positions belongs in the rate's interval.
+    it gives the rate; its spread over the leak's possible positions belongs in the rate's interval. The whole
+    curve, tick by tick: `est_leak_response_sums`."""
+    if n_ticks < 1:
+        return math.nan
+    return est_leak_response_sums(st, s, b0, 0, 0, n_ticks, x_frac)[2] / n_ticks
+
+
+@_jit
+def est_leak_response_sums(st, s, b0, na, nm, n_ticks, x_frac):
+    """The residual's response to a unit leak from an abrupt onset at x_frac summed over its first k ticks, C(k) (in
+    ticks times the leak's rate: C(k) / k is `est_leak_response` over k ticks), at k = na, nm and n_ticks, and the
+    running sums of C up to the same ticks, S(k) = C(1) + ... + C(k) (a leak growing by 1 / n each tick shows
+    S(k) / n, by superposition): (C(na), C(nm), C(n_ticks), S(na), S(nm), S(n_ticks)), 0 <= na, nm <= n_ticks; all
+    nan where the filter has no steady state to respond with. One pass gives a span's and its halves' shares for an
+    abrupt and for a growing leak (`decision._est_rate`) without an array (the kernels do not allocate).
 
     How: the linear response of the steady-state filter of the last full tick (its factorised Jacobian J at that
     operating point and tick, C = dM/dp at the current pressures, its gains, the ends it used) to a unit point sink
     between the grid points beside x_frac: the line's true deviation x+ = J^-1 (C x - dt e) and the filter's
-    xh+ = J^-1 C xh, corrected by the measured end pressures of x with the gains; the residual's mean over n ticks
-    telescopes to -c^T xh_n / (n dt). O(n EST_N) flop; the scratch vectors ES_W_G and ES_W_UP (free between
+    xh+ = J^-1 C xh, corrected by the measured end pressures of x with the gains; the residual summed over n ticks
+    telescopes to -c^T xh_n / dt. O(n EST_N) flop; the scratch vectors ES_W_G and ES_W_UP (free between
     ticks) carry x and xh, so it must not be called inside a tick."""
+    nan = math.nan
     if n_ticks < 1 or st[s, b0 + ES_OK] == 0.0 or not (st[s, b0 + ES_DT] > 0.0):
-        return math.nan
+        return nan, nan, nan, nan, nan, nan
     vol_rt = st[s, b0 + ES_MSCALE]
     z0 = st[s, b0 + ES_Z0]
     z1 = st[s, b0 + ES_Z1]
@@ -546,7 +561,13 @@ def est_leak_response(st, s, b0, n_ticks, x_frac):
     for r in range(N):
         st[s, xt + r] = 0.0
         st[s, xh + r] = 0.0
-    for _ in range(n_ticks):
+    c_a = 0.0
+    c_m = 0.0
+    s_a = 0.0
+    s_m = 0.0
+    c_k = 0.0
+    s_k = 0.0
+    for k in range(1, n_ticks + 1):
         for i in range(NC + 1):
             r = 2 * i
             _, dpz = p_over_z(st[s, b0 + ES_X0 + r], z0, z1, z2)
@@ -572,8 +593,16 @@ def est_leak_response(st, s, b0, n_ticks, x_frac):
                 k0 = b0 + ES_KM0 + j * N
                 for r in range(N):
                     st[s, xh + r] += st[s, k0 + r] * innov
-    lp = 0.0
-    for i in range(NC + 1):
-        _, dpz = p_over_z(st[s, b0 + ES_X0 + 2 * i], z0, z1, z2)
-        lp += _weight(i) * vol_rt * dpz * st[s, xh + 2 * i]
-    return -lp / (n_ticks * dt)
+        lp = 0.0
+        for i in range(NC + 1):
+            _, dpz = p_over_z(st[s, b0 + ES_X0 + 2 * i], z0, z1, z2)
+            lp += _weight(i) * vol_rt * dpz * st[s, xh + 2 * i]
+        c_k = -lp / dt
+        s_k += c_k
+        if k == na:
+            c_a = c_k
+            s_a = s_k
+        if k == nm:
+            c_m = c_k
+            s_m = s_k
+    return c_a, c_m, c_k, s_a, s_m, s_k

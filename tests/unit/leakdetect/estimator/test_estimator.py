@@ -11,6 +11,7 @@ from services.leakdetect.domain.kernels.estimator import (
     est_end_flow,
     est_init,
     est_leak_response,
+    est_leak_response_sums,
     est_line_pack,
     est_tick,
 )
@@ -197,6 +198,21 @@ def test_leak_response_matches_the_oracle() -> None:
             k = est_leak_response(st, 0, 0, n, x)
             assert k == pytest.approx(ref.leak_response(n, x), rel=1e-9)
     assert np.isnan(est_leak_response(st, 0, 0, 0, 0.5))
+
+
+def test_the_summed_leak_response_matches_the_oracle_and_the_mean() -> None:
+    """est_leak_response_sums (a span's and its halves' shares for an abrupt and a growing leak from one pass,
+    decision._est_rate) against its oracle's cumulative curve, and its last sum is n ticks' mean response times n."""
+    st, ref = _filters_before_the_onset(trace("leak"))
+    for x in (0.0, 0.3, 0.5, 1.0):
+        cum = np.concatenate([[0.0], ref.leak_response_cum(40, x)])
+        run = np.cumsum(cum)
+        for na, nm, n in ((0, 0, 1), (0, 6, 12), (5, 20, 40), (12, 12, 12)):
+            got = est_leak_response_sums(st, 0, 0, na, nm, n, x)
+            want = (cum[na], cum[nm], cum[n], run[na], run[nm], run[n])
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+        assert cum[12] / 12 == pytest.approx(est_leak_response(st, 0, 0, 12, x), rel=1e-9)
+    assert np.all(np.isnan(est_leak_response_sums(st, 0, 0, 0, 0, 0, 0.5)))
 
 
 # the residual's mean since the onset over the filter's predicted share of the leak: within this of the leak's
