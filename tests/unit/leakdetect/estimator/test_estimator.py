@@ -382,3 +382,83 @@ def test_a_mid_line_transmitter_shows_a_leak_sooner_and_narrows_the_line_pack() 
         assert got[True] > got[False] + 0.1
         assert abs(got[True] / share[True] - 1.0) < RATE_FROM_RESPONSE_TOL
     assert np.median(out[True][1]) < 0.8 * np.median(out[False][1])
+
+
+# --- the rate from the residual (decision._est_rate) --------------------------------------------------------------
+BLOCK_TICKS = 3  # 30-s blocks of 10-s ticks
+
+
+def _state_with_residual(est: np.ndarray, tick_resid: np.ndarray, n_blocks: int = 200):
+    """A detector state whose estimator block is `est` (the filter before the leak trace's onset) and whose ring's
+    newest blocks had the residual tick_resid (kg/s per tick, oldest first; zero before), with meter and line-pack
+    noise far below a leak's. Returns the state and the newest block's ring position."""
+    from services.leakdetect.domain.config import DetectorConfig
+    from services.leakdetect.domain.detector import DetectorState
+
+    cfg = DetectorConfig.empty(1)
+    cfg.set_segment(0, length_m=LENGTH_M, inner_diameter_m=0.4, nominal_flow_kg_per_s=Q_NOMINAL,
+                    wave_speed_m_per_s=380.0)
+    state = DetectorState.new(cfg, DetectorParams(line_pack_estimator=1))
+    state.seg_f[0, L.GF_EST0:L.GF_EST0 + L.N_ES] = est[0]
+    blocks = tick_resid.reshape(-1, BLOCK_TICKS).mean(axis=1)
+    rates = np.concatenate([np.zeros(n_blocks - len(blocks)), blocks])
+    ring = state.ring
+    nr = ring.shape[1]
+    m = 0.0
+    for b in range(n_blocks):
+        p = b % nr
+        m += rates[b] * BLOCK_TICKS * TICK_S
+        ring[0, p, L.R_TIME] = b * BLOCK_TICKS * TICK_S * 1e6
+        ring[0, p, L.R_M] = m
+        ring[0, p, L.R_Q] = Q_NOMINAL * BLOCK_TICKS * TICK_S * b
+        ring[0, p, L.R_V] = 1e-6 * b
+        ring[0, p, L.R_LP] = 50_000.0
+        ring[0, p, L.R_LP_VAR] = 1e-4
+    state.seg_i[0, L.GI_N_BLOCKS] = n_blocks
+    return state, (n_blocks - 1) % nr
+
+
+def _rate_over_run(state, pos: int, n_run: int) -> tuple[float, float]:
+    from services.leakdetect.domain.kernels.decision import _est_rate
+
+    ring = state.ring
+    nr = ring.shape[1]
+    j = (pos - n_run) % nr
+    ws = (ring[0, pos, L.R_TIME] - ring[0, j, L.R_TIME]) * 1e-6
+    raw = (ring[0, pos, L.R_M] - ring[0, j, L.R_M]) / ws
+    settle = (0.0, 10.0, 2.0, 0.0, 0.0, 0.0)
+    return _est_rate(raw, 1e-4, ring[0, j, L.R_TIME], ring[0, pos, L.R_TIME], ring[0, j, L.R_TIME], state.params,
+                     state.seg_f, 0, ring, pos, n_run, 0.0, 1.0, 0.01, 0.005, 200, settle)
+
+
+def _tick_residual(st: np.ndarray, rate_per_tick: np.ndarray, x: float) -> np.ndarray:
+    """The residual the filter shows tick by tick for a leak at x whose rate in tick k is rate_per_tick[k]
+    (superposed steps of est_leak_response_sums' summed response)."""
+    n = len(rate_per_tick)
+    cum = np.array([0.0] + [est_leak_response_sums(st, 0, 0, 0, 0, k, x)[2] for k in range(1, n + 1)])
+    step_resp = np.diff(cum)  # the residual in tick k of a unit leak from tick 0
+    steps = np.diff(np.concatenate([[0.0], rate_per_tick]))
+    return np.array([sum(steps[i] * step_resp[k - i] for i in range(k + 1)) for k in range(n)])
+
+
+@pytest.mark.parametrize("x", [0.1, LEAK_X_FRAC])
+@pytest.mark.parametrize("shape", ["abrupt", "ramp", "late"])
+def test_the_rate_from_the_residual_is_the_rate_now_whether_the_leak_is_abrupt_or_grows(shape: str, x: float) -> None:
+    """The rate at a raise or update divides the residual's mean since the onset by the share of a leak it shows
+    (decision._est_rate). A leak that grows over the span (a ramp from the onset, 5 min) or started a block after
+    the onset found shows a smaller share than an abrupt one from the onset: rated as abrupt, the ramp at 0.4 of this
+    30-km line came out at 0.33 of its rate now (the demo city's gradual leaks: 33 % low in the update, their
+    intervals holding the truth for 0.17 of them). The halves of the span tell growth; the interval holds the rate
+    now for every shape. Where the leak is dominates the rest on this long line (a mid-line leak's residual rises
+    for minutes, one near an end at once): the positions' spread, in the interval."""
+    st, _ = _filters_before_the_onset(trace("leak"))
+    leak = 0.01 * Q_NOMINAL
+    n_run = 10
+    n = n_run * BLOCK_TICKS
+    k = np.arange(1, n + 1)
+    profile = {"abrupt": np.full(n, leak), "ramp": leak * k / n, "late": np.where(k > 2, leak, 0.0)}[shape]
+    state, pos = _state_with_residual(st, _tick_residual(st, profile, x))
+    rate, sd = _rate_over_run(state, pos, n_run)
+    print(f"{shape} at {x}: rated {rate / leak:.3f} +- {1.96 * sd / leak:.3f} of the leak")
+    assert abs(rate - leak) <= 1.96 * sd
+    assert abs(rate / leak - 1.0) < 0.35
