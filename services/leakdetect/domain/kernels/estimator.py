@@ -525,17 +525,20 @@ def est_leak_response(st, s, b0, n_ticks, x_frac):
     curve, tick by tick: `est_leak_response_sums`."""
     if n_ticks < 1:
         return math.nan
-    return est_leak_response_sums(st, s, b0, 0, 0, n_ticks, x_frac)[2] / n_ticks
+    return est_leak_response_sums(st, s, b0, 0, 0, n_ticks, x_frac, 1)[2] / n_ticks
 
 
 @_jit
-def est_leak_response_sums(st, s, b0, na, nm, n_ticks, x_frac):
+def est_leak_response_sums(st, s, b0, na, nm, n_ticks, x_frac, n_avg):
     """The residual's response to a unit leak from an abrupt onset at x_frac summed over its first k ticks, C(k) (in
-    ticks times the leak's rate: C(k) / k is `est_leak_response` over k ticks), at k = na, nm and n_ticks, and the
-    running sums of C up to the same ticks, S(k) = C(1) + ... + C(k) (a leak growing by 1 / n each tick shows
-    S(k) / n, by superposition): (C(na), C(nm), C(n_ticks), S(na), S(nm), S(n_ticks)), 0 <= na, nm <= n_ticks; all
-    nan where the filter has no steady state to respond with. One pass gives a span's and its halves' shares for an
-    abrupt and for a growing leak (`decision._est_rate`) without an array (the kernels do not allocate).
+    ticks times the leak's rate: C(k) / k is `est_leak_response` over k ticks), and the running sums of C,
+    S(k) = C(1) + ... + C(k) (a leak growing by 1 / n each tick shows S(k) / n, by superposition), each averaged over
+    the n_avg ticks ending at k = na, nm and n_ticks (C = S = 0 up to the onset): (C(na), C(nm), C(n_ticks), S(na),
+    S(nm), S(n_ticks)), 0 <= na, nm <= n_ticks; all nan where the filter has no steady state to respond with. The
+    average is the balance's: a ring row holds the block mean of the ticks' cumulative net inflow and line pack
+    (`balance._close_block`), so a span between two rows sees the tick sums averaged over each end's block. One pass
+    gives a span's and its halves' shares for an abrupt and for a growing leak (`decision._est_rate`) without an
+    array (the kernels do not allocate).
 
     How: the linear response of the steady-state filter of the last full tick (its factorised Jacobian J at that
     operating point and tick, C = dM/dp at the current pressures, its gains, the ends it used) to a unit point sink
@@ -565,6 +568,8 @@ def est_leak_response_sums(st, s, b0, na, nm, n_ticks, x_frac):
     c_m = 0.0
     s_a = 0.0
     s_m = 0.0
+    c_b = 0.0
+    s_b = 0.0
     c_k = 0.0
     s_k = 0.0
     for k in range(1, n_ticks + 1):
@@ -599,10 +604,13 @@ def est_leak_response_sums(st, s, b0, na, nm, n_ticks, x_frac):
             lp += _weight(i) * vol_rt * dpz * st[s, xh + 2 * i]
         c_k = -lp / dt
         s_k += c_k
-        if k == na:
-            c_a = c_k
-            s_a = s_k
-        if k == nm:
-            c_m = c_k
-            s_m = s_k
-    return c_a, c_m, c_k, s_a, s_m, s_k
+        if na - n_avg < k <= na:
+            c_a += c_k / n_avg
+            s_a += s_k / n_avg
+        if nm - n_avg < k <= nm:
+            c_m += c_k / n_avg
+            s_m += s_k / n_avg
+        if n_ticks - n_avg < k:
+            c_b += c_k / n_avg
+            s_b += s_k / n_avg
+    return c_a, c_m, c_b, s_a, s_m, s_b

@@ -202,17 +202,22 @@ def test_leak_response_matches_the_oracle() -> None:
 
 def test_the_summed_leak_response_matches_the_oracle_and_the_mean() -> None:
     """est_leak_response_sums (a span's and its halves' shares for an abrupt and a growing leak from one pass,
-    decision._est_rate) against its oracle's cumulative curve, and its last sum is n ticks' mean response times n."""
+    decision._est_rate) against its oracle's cumulative curve, averaged over the n_avg ticks ending at each mark as
+    the ring's block means are (zero up to the onset), and unaveraged its last sum is n ticks' mean response times n."""
     st, ref = _filters_before_the_onset(trace("leak"))
     for x in (0.0, 0.3, 0.5, 1.0):
         cum = np.concatenate([[0.0], ref.leak_response_cum(40, x)])
         run = np.cumsum(cum)
-        for na, nm, n in ((0, 0, 1), (0, 6, 12), (5, 20, 40), (12, 12, 12)):
-            got = est_leak_response_sums(st, 0, 0, na, nm, n, x)
-            want = (cum[na], cum[nm], cum[n], run[na], run[nm], run[n])
-            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+        for n_avg in (1, 3):
+            def avg(v: np.ndarray, k: int, n_avg: int = n_avg) -> float:
+                return float(np.sum(v[max(k - n_avg + 1, 0) : k + 1]) / n_avg)
+
+            for na, nm, n in ((0, 0, 1), (0, 6, 12), (5, 20, 40), (12, 12, 12)):
+                got = est_leak_response_sums(st, 0, 0, na, nm, n, x, n_avg)
+                want = (avg(cum, na), avg(cum, nm), avg(cum, n), avg(run, na), avg(run, nm), avg(run, n))
+                np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
         assert cum[12] / 12 == pytest.approx(est_leak_response(st, 0, 0, 12, x), rel=1e-9)
-    assert np.all(np.isnan(est_leak_response_sums(st, 0, 0, 0, 0, 0, 0.5)))
+    assert np.all(np.isnan(est_leak_response_sums(st, 0, 0, 0, 0, 0, 0.5, 1)))
 
 
 # the residual's mean since the onset over the filter's predicted share of the leak: within this of the leak's
@@ -400,16 +405,14 @@ def _state_with_residual(est: np.ndarray, tick_resid: np.ndarray, n_blocks: int 
                     wave_speed_m_per_s=380.0)
     state = DetectorState.new(cfg, DetectorParams(line_pack_estimator=1))
     state.seg_f[0, L.GF_EST0:L.GF_EST0 + L.N_ES] = est[0]
-    blocks = tick_resid.reshape(-1, BLOCK_TICKS).mean(axis=1)
-    rates = np.concatenate([np.zeros(n_blocks - len(blocks)), blocks])
+    # a ring row holds the block mean of the ticks' cumulative net inflow (`balance._close_block`)
+    cum = np.cumsum(np.concatenate([np.zeros(n_blocks * BLOCK_TICKS - len(tick_resid)), tick_resid])) * TICK_S
     ring = state.ring
     nr = ring.shape[1]
-    m = 0.0
     for b in range(n_blocks):
         p = b % nr
-        m += rates[b] * BLOCK_TICKS * TICK_S
         ring[0, p, L.R_TIME] = b * BLOCK_TICKS * TICK_S * 1e6
-        ring[0, p, L.R_M] = m
+        ring[0, p, L.R_M] = cum[b * BLOCK_TICKS : (b + 1) * BLOCK_TICKS].mean()
         ring[0, p, L.R_Q] = Q_NOMINAL * BLOCK_TICKS * TICK_S * b
         ring[0, p, L.R_V] = 1e-6 * b
         ring[0, p, L.R_LP] = 50_000.0
@@ -435,7 +438,7 @@ def _tick_residual(st: np.ndarray, rate_per_tick: np.ndarray, x: float) -> np.nd
     """The residual the filter shows tick by tick for a leak at x whose rate in tick k is rate_per_tick[k]
     (superposed steps of est_leak_response_sums' summed response)."""
     n = len(rate_per_tick)
-    cum = np.array([0.0] + [est_leak_response_sums(st, 0, 0, 0, 0, k, x)[2] for k in range(1, n + 1)])
+    cum = np.array([0.0] + [est_leak_response_sums(st, 0, 0, 0, 0, k, x, 1)[2] for k in range(1, n + 1)])
     step_resp = np.diff(cum)  # the residual in tick k of a unit leak from tick 0
     steps = np.diff(np.concatenate([[0.0], rate_per_tick]))
     return np.array([sum(steps[i] * step_resp[k - i] for i in range(k + 1)) for k in range(n)])
