@@ -246,15 +246,18 @@ class ReferenceEstimator:
         x, xh = np.zeros(n), np.zeros(n)
         out = np.empty(n_ticks)
         for k in range(n_ticks):
+            x_prev = x
             x = a @ x + b
             xh = a @ xh
+            # the readings are tick means: of the true pressures, the mean of the tick's start and end
+            y = 0.5 * (x + x_prev)
             for idx, used in ((0, self.ok_ref[0]), (n - 1, self.ok_ref[1])):
                 if used:
-                    xh = xh + self.gains[idx] * (x[idx] - xh[idx])
+                    xh = xh + self.gains[idx] * (y[idx] - xh[idx])
             for j, xm in enumerate(self.mid_ref):
                 if xm >= 0.0:
                     _, hm = self.mid_h(self.p, xm)
-                    xh = xh + self.mid_gains[j] * (hm @ (x - xh))
+                    xh = xh + self.mid_gains[j] * (hm @ y - hm @ xh)
             out[k] = -(weight @ xh) / dt
         return out
 

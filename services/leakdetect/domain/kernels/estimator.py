@@ -572,6 +572,10 @@ def est_leak_response_sums(st, s, b0, na, nm, n_ticks, x_frac, n_avg):
     s_b = 0.0
     c_k = 0.0
     s_k = 0.0
+    pu_prev = 0.0  # the line's deviation at the last tick's end at the measured points (ends, mid-line 0 and 1)
+    pd_prev = 0.0
+    pm_prev0 = 0.0
+    pm_prev1 = 0.0
     for k in range(1, n_ticks + 1):
         for i in range(NC + 1):
             r = 2 * i
@@ -582,19 +586,31 @@ def est_leak_response_sums(st, s, b0, na, nm, n_ticks, x_frac, n_avg):
             st[s, xh + r] = c * st[s, xh + r]
         _solve_col(st, s, b0, xt, 1)
         _solve_col(st, s, b0, xh, 1)
+        # the filter takes a tick's mean reading for the pressure at the tick's end (`line_pack`): of a moving
+        # pressure, the mean of the tick's start and end
+        y_u = 0.5 * (st[s, xt] + pu_prev)
+        y_d = 0.5 * (st[s, xt + N - 1] + pd_prev)
+        pu_prev = st[s, xt]
+        pd_prev = st[s, xt + N - 1]
         if ok_u:
-            innov = st[s, xt] - st[s, xh]
+            innov = y_u - st[s, xh]
             for r in range(N):
                 st[s, xh + r] += st[s, b0 + ES_KU0 + r] * innov
         if ok_d:
-            innov = st[s, xt + N - 1] - st[s, xh + N - 1]
+            innov = y_d - st[s, xh + N - 1]
             for r in range(N):
                 st[s, xh + r] += st[s, b0 + ES_KD0 + r] * innov
         for j in range(N_PMID):
             xm = st[s, b0 + ES_XM_REF0 + j]
             if xm >= 0.0:
                 _, ra, wa, wb = _mid_h(st, s, b0 + ES_X0, xm)
-                innov = wa * (st[s, xt + ra] - st[s, xh + ra]) + wb * (st[s, xt + ra + 2] - st[s, xh + ra + 2])
+                h_now = wa * st[s, xt + ra] + wb * st[s, xt + ra + 2]
+                h_prev = pm_prev0 if j == 0 else pm_prev1
+                if j == 0:
+                    pm_prev0 = h_now
+                else:
+                    pm_prev1 = h_now
+                innov = 0.5 * (h_now + h_prev) - (wa * st[s, xh + ra] + wb * st[s, xh + ra + 2])
                 k0 = b0 + ES_KM0 + j * N
                 for r in range(N):
                     st[s, xh + r] += st[s, k0 + r] * innov
