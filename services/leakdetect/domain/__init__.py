@@ -172,9 +172,13 @@ continuous and its variance grows. Its numpy oracle is `reference.estimator` (eq
 balance takes each tick's line pack and variance from the filter and `est_eps_lp` (1 % of the movement)
 replaces `eps_lp`. Through a supply ramp its block line-pack error is 0.24 kg/s against the quasi-steady
 profile's 3.0 kg/s, and the rate at the raise improves (median error 60 -> 27 %, in ramps 131 -> 34 %, on a
-sample of issue 24's random layouts). The rate at the raise and in its update 5 min later divide the residual's
-mean since the onset by the share of a leak it shows by then (`estimator.est_leak_response`, averaged over 5
-positions along the line, whose spread widens the 95 % interval; `decision._est_rate`).
+sample of issue 24's random layouts). The rate at the raise and in its update 5 min later fit the residual's
+mean over the span and the rise between its halves to the share of a leak it shows by then
+(`estimator.est_leak_response_sums`: the mean response of 5 positions along the line, averaged over each end's
+block as the ring's rows are, the readings' half-tick lag included) as an abrupt leak plus growth (a ramp, or a
+step a half-span late), the onset known to a block; the positions' spread and the growth shapes' and onsets'
+differences widen the 95 % interval (`decision._est_rate`; on the demo city its coverage 0.56 -> 0.93 at the
+raise and 0.57 -> 0.95 in the update, h3 2026-12-07).
 It is not the default because on that sample (45 leaks, 10 leak-free
 segment-days with set-point and demand changes) false alarms fell only 71 -> 62 and PD within 5 min at 1 % fell
 0.64 -> 0.51 (supply changes 0.53 -> 0.27): both line-pack models false-alarmed about 6-7 times per segment-day
@@ -195,7 +199,7 @@ measurement of the pressure at its position (p^2 interpolated between the grid p
 ends with its own kept gain (`ES_KM0`, `ES_XM_REF0`). A leak's depression forms between the ends and reaches them
 only over the line's settling time, so this is what shortens the estimator's lag: on the 30-km test line a 1 % leak
 at 0.4 L shows in the residual as 97 % of its rate over the first 2 min with a transmitter at mid-line, 33 % with
-the ends alone (est_leak_response predicts 92 % / 36 %), and the detector raises the leak in the demand ramp 150 s
+the ends alone (est_leak_response predicts 89 % / 33 %), and the detector raises the leak in the demand ramp 150 s
 after its onset instead of 210 s, rated within 25 %. The transient suites' layouts have end meters only, so their
 figures do not move; mid-line flow meters are issue 19's sub-segment balances, not fed to the estimator.
 

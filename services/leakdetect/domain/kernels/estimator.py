@@ -64,8 +64,8 @@ within a cell), an EKF update with H = dh/dp there, after the ends' updates; the
 (ES_KM0..), and a transmitter that comes, goes or moves forces a full tick (ES_XM_REF0.. hold the positions the
 kept gains were computed with). Why it matters: a leak's depression forms between the ends and reaches them only
 over the line's settling time, so with the ends alone the residual shows a leak at 0.4 of the 30-km test line
-as 33 % of its rate over the first 2 min; with a transmitter at mid-line, 97 % (est_leak_response predicts 36 %
-and 92 %), and the line pack's variance falls (tests/unit/leakdetect/estimator). Mid-line flow meters are not
+as 33 % of its rate over the first 2 min; with a transmitter at mid-line, 97 % (est_leak_response predicts 33 %
+and 89 %), and the line pack's variance falls (tests/unit/leakdetect/estimator). Mid-line flow meters are not
 fed: the detector's slots carry none (they are issue 19's sub-segment balances, kernels/subsegment.py).
 
 Covariance without allocation: with C = diag(dM/dp on pressure rows, 1 on flow rows) and J the Jacobian of the
@@ -519,9 +519,10 @@ def est_leak_response(st, s, b0, n_ticks, x_frac):
 
     Why: the residual does not carry the whole leak at once. Mass leaves at the leak from its onset, but the end
     pressures learn of it only as the depression spreads, and the filter takes what they say with its gains; so the
-    residual rises from ~0 to the leak's rate over some minutes (on the tests' 30-km line: 36 % of it over the
-    first 2 min, 55 % over 3.5, 83 % over 10) and a rate averaged from the onset is low by that share. Dividing by
-    it gives the rate; its spread over the leak's possible positions belongs in the rate's interval. The whole
+    residual rises from ~0 to the leak's rate over some minutes (on the tests' 30-km line: 33 % of it over the
+    first 2 min, 54 % over 3.5, 83 % over 10, as measured within 0.06 on 3 noise draws) and a rate averaged from
+    the onset is low by that share. Dividing by it gives the rate; its spread over the leak's possible positions
+    belongs in the rate's interval. The whole
     curve, tick by tick: `est_leak_response_sums`."""
     if n_ticks < 1:
         return math.nan
