@@ -21,6 +21,7 @@ import numpy.typing as npt
 from . import layout as L
 from .config import DetectorConfig, DetectorParams, params_record
 from .kernels import advance_kernel, group_by_segment, process_kernel, time_sorted
+from .kernels.driver import GROUPED_DTYPE, KEY_SPAN_US
 from .kernels.events import EVENT_DTYPE, decode_events, drain
 
 __all__ = [
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 # one reading as the kernel reads it, after grouping by segment (the segment is implied by the group)
-READING_DTYPE = np.dtype([("time_us", np.int64), ("value", np.float64), ("role", np.int32), ("quality", np.int32)])
+READING_DTYPE = GROUPED_DTYPE
 
 _ARRAYS = ("params", "slot_f", "slot_i", "seg_f", "seg_i", "ring", "hist_t", "hist_v", "counters")
 _MAGIC = b"PWLD1"
@@ -212,17 +213,34 @@ def process_batch(
     if not time_sorted(t):
         order = np.argsort(t, kind="stable")
         seg, role, t, v, q = seg[order], role[order], t[order], v[order], q[order]
+    return _process_sorted(state, seg, role, t, v, q)
+
+
+def _process_sorted(state: DetectorState, seg: npt.NDArray[np.int64], role: npt.NDArray[np.int64],
+                    t: npt.NDArray[np.int64], v: npt.NDArray[np.float64], q: npt.NDArray[np.int64]
+                    ) -> npt.NDArray[np.void]:
+    """`process_batch` on a batch in time order."""
+    n = seg.shape[0]
+    t0 = int(t[0]) if n else 0
+    if n and int(t[-1]) - t0 >= KEY_SPAN_US:
+        # wider than a grouped record's time holds (centuries): the part within it, then the rest. Each segment
+        # sees its readings in the same order (segments share no state); the events as one pass gives them,
+        # segment by segment (stable: within a segment in time order)
+        cut = int(np.searchsorted(t, t0 + KEY_SPAN_US, side="left"))
+        ev = np.concatenate([_process_sorted(state, seg[:cut], role[:cut], t[:cut], v[:cut], q[:cut]),
+                             _process_sorted(state, seg[cut:], role[cut:], t[cut:], v[cut:], q[cut:])])
+        return ev[np.argsort(ev["segment"], kind="stable")]
     # segment by segment (stable, so each segment stays in time order): same result, cache-friendly
     if state.group_buf.shape[0] < n:
         state.group_buf = np.empty(n, dtype=READING_DTYPE)
     readings = state.group_buf[:n]
     starts = np.empty(state.config.n_segments + 2, dtype=np.int64)
-    group_by_segment(seg, role, t, v, q, state.config.n_segments, starts, readings)
+    group_by_segment(seg, role, t, v, q, state.config.n_segments, t0, starts, readings)
     out_parts = []
     # the event buffer is drained between chunks so that a huge batch cannot overflow it
     chunk = max(1, state.ev_i.shape[0] * 4)
     for start in range(0, n, chunk):
-        process_kernel(starts, readings, start, min(n, start + chunk), state.params, state.config.seg_cfg,
+        process_kernel(starts, readings, t0, start, min(n, start + chunk), state.params, state.config.seg_cfg,
                        state.config.slot_cfg, state.slot_f, state.slot_i, state.seg_f, state.seg_i, state.ring,
                        state.hist_t, state.hist_v, state.counters, state.ev_i, state.ev_f, state.n_ev)
         out_parts.append(_drain(state))
