@@ -319,13 +319,15 @@ def group_by_segment(seg_idx, role_idx, time_us, value, quality, n_seg, t0_us, s
     # (no prefetch of each group's next line: with 16-byte records it cost 0.5-2 ns a reading, 3 to 12 records ahead)
     for i in range(n):
         s = seg_idx[i]
-        b = s if (s >= 0 and s < n_seg) else n_seg
+        # unsigned indices (b and k are never negative): numba then leaves out the wrap-around of a negative index,
+        # which was ~1.3 ns of the scatter's ~12 per reading
+        b = np.uint64(s if (s >= 0 and s < n_seg) else n_seg)
         k = pos[b]
         pos[b] = k + 1
         role = role_idx[i]
         qual = quality[i]
         role_code = role + 1 if (role >= 0 and role < N_ROLES) else 0
         qual_code = qual if (qual >= QUALITY_UNSPECIFIED and qual <= QUALITY_MAX) else QUALITY_UNSPECIFIED
-        o = out[k]
+        o = out[np.uint64(k)]
         o.value = value[i]
         o.key = ((time_us[i] - t0_us) << KEY_TIME_SHIFT) | (role_code << KEY_QUALITY_BITS) | qual_code
