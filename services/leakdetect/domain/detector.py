@@ -21,7 +21,7 @@ import numpy.typing as npt
 from . import layout as L
 from .config import DetectorConfig, DetectorParams, params_record
 from .kernels import advance_kernel, group_by_segment, process_kernel, time_sorted
-from .kernels.driver import GROUPED_DTYPE, KEY_SPAN_US
+from .kernels.driver import GROUPED_DTYPE, KEY_SPAN_US, groups_in_time_order
 from .kernels.events import EVENT_DTYPE, decode_events, drain
 
 __all__ = [
@@ -200,7 +200,8 @@ def process_batch(
     """Feed one batch of readings; returns the events it produced (structured array, `EVENT_DTYPE`), ordered by
     segment and, within a segment, by time.
 
-    Readings may come in any order: a batch that is not sorted by time is stably sorted first. Readings with an
+    Readings may come in any order: a batch in time order neither as a whole nor segment by segment is stably
+    sorted by time first (segments share no state: only each segment's order matters). Readings with an
     unknown segment/role, a time not after the tag's previous reading (duplicates from gateway retries), bad
     quality, non-finite or out-of-range values are dropped and counted in `state.counters`.
     """
@@ -211,9 +212,19 @@ def process_batch(
     v = _as(value_si, np.float64, "value_si", n)
     q = np.ones(n, dtype=np.int64) if quality is None else _as(quality, np.int64, "quality", n)
     if not time_sorted(t):
-        order = np.argsort(t, kind="stable")
-        seg, role, t, v, q = seg[order], role[order], t[order], v[order], q[order]
+        # a batch in time order segment by segment (as one that joins streams partitioned by segment arrives) needs no
+        # sort: each segment sees its readings in the same order either way, and segments share no state
+        ev = _process_grouped(state, seg, role, t, v, q, int(t.min()), int(t.max()), check_order=True)
+        if ev is not None:
+            return ev
+        seg, role, t, v, q = _sorted_by_time(seg, role, t, v, q)
     return _process_sorted(state, seg, role, t, v, q)
+
+
+def _sorted_by_time(*cols: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], ...]:
+    """The batch's columns stably sorted by time (cols[2])."""
+    order = np.argsort(cols[2], kind="stable")
+    return tuple(c[order] for c in cols)
 
 
 def _process_sorted(state: DetectorState, seg: npt.NDArray[np.int64], role: npt.NDArray[np.int64],
@@ -230,12 +241,29 @@ def _process_sorted(state: DetectorState, seg: npt.NDArray[np.int64], role: npt.
         ev = np.concatenate([_process_sorted(state, seg[:cut], role[:cut], t[:cut], v[:cut], q[:cut]),
                              _process_sorted(state, seg[cut:], role[cut:], t[cut:], v[cut:], q[cut:])])
         return ev[np.argsort(ev["segment"], kind="stable")]
-    # segment by segment (stable, so each segment stays in time order): same result, cache-friendly
+    out = _process_grouped(state, seg, role, t, v, q, t0, int(t[-1]) if n else 0, check_order=False)
+    assert out is not None
+    return out
+
+
+def _process_grouped(state: DetectorState, seg: npt.NDArray[np.int64], role: npt.NDArray[np.int64],
+                     t: npt.NDArray[np.int64], v: npt.NDArray[np.float64], q: npt.NDArray[np.int64], t_min: int,
+                     t_max: int, check_order: bool) -> npt.NDArray[np.void] | None:
+    """The batch grouped by segment and run through the kernel; t_min and t_max its earliest and latest times. With
+    `check_order`, None (nothing run) where a segment's readings are not in time order or the batch is wider than a
+    grouped record's time holds."""
+    n = seg.shape[0]
+    if check_order and t_max - t_min >= KEY_SPAN_US:
+        return None
+    t0 = t_min
+    # segment by segment (stable, so each segment keeps its order): same result, cache-friendly
     if state.group_buf.shape[0] < n:
         state.group_buf = np.empty(n, dtype=READING_DTYPE)
     readings = state.group_buf[:n]
     starts = np.empty(state.config.n_segments + 2, dtype=np.int64)
     group_by_segment(seg, role, t, v, q, state.config.n_segments, t0, starts, readings)
+    if check_order and not groups_in_time_order(readings, starts, state.config.n_segments):
+        return None
     out_parts = []
     # the event buffer is drained between chunks so that a huge batch cannot overflow it
     chunk = max(1, state.ev_i.shape[0] * 4)

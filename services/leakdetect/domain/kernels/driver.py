@@ -289,6 +289,17 @@ def time_sorted(time_us):
     return True
 
 
+@_jit
+def groups_in_time_order(readings, starts, n_seg):
+    """Whether the readings `group_by_segment` grouped are in time order within each known segment's group (its
+    output `readings` and `starts`): one pass that stops at the first step back."""
+    for s in range(n_seg):
+        for k in range(starts[s] + 1, starts[s + 1]):
+            if readings[k].key >> KEY_TIME_SHIFT < readings[k - 1].key >> KEY_TIME_SHIFT:
+                return False
+    return True
+
+
 @njit(cache=True, error_model="numpy")
 def group_by_segment(seg_idx, role_idx, time_us, value, quality, n_seg, t0_us, starts, out):
     """Stable counting sort of a batch by segment into `out` (records of `GROUPED_DTYPE`, times after t0_us, which

@@ -122,3 +122,50 @@ def test_a_batch_wider_than_a_grouped_record_holds_gives_the_state_of_its_parts_
     for name in ("slot_f", "slot_i", "seg_f", "seg_i", "ring", "hist_t", "hist_v", "counters"):
         np.testing.assert_array_equal(getattr(whole, name), getattr(parts, name))
     assert len(ev_whole) > 0 and whole.counter_dict()["accepted"] > n // 2
+
+
+def _state_bytes(state: DetectorState) -> list[bytes]:
+    return [getattr(state, name).tobytes() for name in ("slot_f", "slot_i", "seg_f", "seg_i", "ring", "hist_t",
+                                                          "hist_v", "counters")]
+
+
+def test_a_batch_in_time_order_segment_by_segment_is_not_sorted_and_gives_the_same_state(balance_case, monkeypatch):
+    # as a batch joined from streams partitioned by segment arrives: each segment's readings in time order, the
+    # segments one after the other. No sort (the sort would be most of its cost), the same events and state
+    from services.leakdetect.domain import detector
+
+    cfg, readings, _ = balance_case
+    cols = tuple(np.asarray(c) for c in readings)
+    order = np.argsort(cols[0], kind="stable")
+    by_segment = tuple(c[order] for c in cols)
+    assert not np.all(np.diff(by_segment[2]) >= 0)
+    timed, grouped = DetectorState.new(cfg), DetectorState.new(cfg)
+    ev_timed = process_batch(timed, *cols)
+
+    def no_sort(*_cols):  # type: ignore[no-untyped-def]
+        raise AssertionError("sorted a batch that was in time order segment by segment")
+
+    monkeypatch.setattr(detector, "_sorted_by_time", no_sort)
+    ev_grouped = process_batch(grouped, *by_segment)
+    assert len(ev_timed) > 0 and ev_grouped.tobytes() == ev_timed.tobytes()
+    assert _state_bytes(grouped) == _state_bytes(timed)
+
+
+def test_a_batch_with_a_segment_out_of_time_order_is_still_sorted_by_time(balance_case):
+    cfg, readings, _ = balance_case
+    cols = tuple(np.asarray(c) for c in readings)
+    order = np.argsort(cols[0], kind="stable")
+    by_segment = [c[order].copy() for c in cols]
+    # segment 1's first reading swapped with its first later one: a time step back inside a segment
+    ks = np.flatnonzero(by_segment[0] == 1)
+    k = np.array([ks[0], ks[np.argmax(by_segment[2][ks] > by_segment[2][ks[0]])]])
+    assert by_segment[2][k[1]] > by_segment[2][k[0]]
+    for c in by_segment:
+        c[k] = c[k[::-1]]
+    timed = tuple(c[np.argsort(by_segment[2], kind="stable")] for c in by_segment)
+    sorted_first, mixed = DetectorState.new(cfg), DetectorState.new(cfg)
+    ev_timed = process_batch(sorted_first, *timed)
+    ev_mixed = process_batch(mixed, *by_segment)
+    assert len(ev_timed) > 0 and ev_mixed.tobytes() == ev_timed.tobytes()
+    assert _state_bytes(mixed) == _state_bytes(sorted_first)
+    assert mixed.counter_dict()["out_of_order_or_duplicate"] == 0
