@@ -109,8 +109,8 @@ def _bound_is_evidence(role, at_top):
 def process_kernel(starts, readings, t0_us, r_begin, r_end, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg_i,
                    ring, hist_t, hist_v, counters, ev_i, ev_f, n_ev):
     """Process readings[r_begin:r_end] of a batch grouped by `group_by_segment` (its times after t0_us): segment s has
-    the readings readings[starts[s]:starts[s + 1]], in time order for best results (the API sorts); unknown segments
-    come last.
+    the readings readings[starts[s]:starts[s + 1]], in time order for best results (`detector.process_batch` sees to
+    it); unknown segments come last.
     """
     n_seg = seg_cfg.shape[0]
     tick_us = np.int64(params[P_TICK_US])
@@ -257,16 +257,15 @@ def advance_kernel(now_us, params, seg_cfg, slot_cfg, slot_f, slot_i, seg_f, seg
 PAGE_BYTES = 4096  # the memory page (x86-64, arm64 by default)
 
 # One reading as the kernel reads it, grouped by segment (`group_by_segment`; the segment is implied by the group):
-# its value and one 64-bit key holding the rest, the time after the batch's first (`t0_us`) in the high bits, then
-# role + 1 (0 for a role outside 0..N_ROLES-1) and the quality code. 16 bytes a reading rather than 24 with time,
-# value, role and quality in fields of their own: the grouping's scatter is bound by its stores into 10,000 groups
-# at once, not by bytes (10,000 segments, the speed suite's 5.45 M readings: 14.5 -> 11.1 ns a reading, the kernel's
-# sequential read 2.6 -> 2.0 ns)
+# its value and one 64-bit key holding the rest, the time after the batch's earliest (`t0_us`) in the high bits,
+# then role + 1 (0 for a role outside 0..N_ROLES-1) and the quality code. 16 bytes and two stores a reading rather
+# than 24 bytes and four stores with time, value, role and quality in fields of their own (10,000 segments, the
+# speed suite's 5.45 M readings: the grouping 14.5 -> 11.1 ns a reading, a sequential read of the records 2.6 -> 2.0)
 GROUPED_DTYPE = np.dtype([("value", np.float64), ("key", np.int64)])
 KEY_QUALITY_BITS = 3
 KEY_ROLE_BITS = 4
 KEY_TIME_SHIFT = KEY_QUALITY_BITS + KEY_ROLE_BITS
-# a batch's readings must lie within this many microseconds of its first (2^56 us: 2,283 years) for the key to
+# a batch's readings must lie within this many microseconds of its earliest (2^56 us: 2,283 years) for the key to
 # hold their times; `detector.process_batch` splits a batch that does not
 KEY_SPAN_US = 1 << (63 - KEY_TIME_SHIFT)
 assert N_ROLES + 1 < 1 << KEY_ROLE_BITS and QUALITY_MAX < 1 << KEY_QUALITY_BITS
