@@ -655,10 +655,11 @@ def _timed_parts(run: tuple[Any, ...], inp: SpeedInputs, grouped: np.ndarray) ->
     starts = np.empty(st.config.n_segments + 2, dtype=np.int64)
     n = len(inp.r[0])
     seg, role, t_us, v, q = inp.r
-    group_by_segment(seg, role, t_us, v, q, st.config.n_segments, starts, grouped[:n])
+    t0 = int(t_us[0]) if n else 0  # (the stream spans seconds: process_batch's split for centuries is not needed)
+    group_by_segment(seg, role, t_us, v, q, st.config.n_segments, t0, starts, grouped[:n])
     c2 = time.thread_time()
-    process_kernel(starts, grouped[:n], 0, n, st.params, st.config.seg_cfg, st.config.slot_cfg, st.slot_f, st.slot_i,
-                   st.seg_f, st.seg_i, st.ring, st.hist_t, st.hist_v, st.counters, st.ev_i, st.ev_f, st.n_ev)
+    process_kernel(starts, grouped[:n], t0, 0, n, st.params, st.config.seg_cfg, st.config.slot_cfg, st.slot_f,
+                   st.slot_i, st.seg_f, st.seg_i, st.ring, st.hist_t, st.hist_v, st.counters, st.ev_i, st.ev_f, st.n_ev)
     c3 = time.thread_time()
     _drain(st)
     return {"vote_and_sub": c1 - c0, "grouping": c2 - c1, "kernel": c3 - c2}

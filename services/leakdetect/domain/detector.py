@@ -21,6 +21,7 @@ import numpy.typing as npt
 from . import layout as L
 from .config import DetectorConfig, DetectorParams, params_record
 from .kernels import advance_kernel, group_by_segment, process_kernel, time_sorted
+from .kernels.driver import GROUPED_DTYPE, KEY_SPAN_US, groups_in_time_order
 from .kernels.events import EVENT_DTYPE, decode_events, drain
 
 __all__ = [
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 # one reading as the kernel reads it, after grouping by segment (the segment is implied by the group)
-READING_DTYPE = np.dtype([("time_us", np.int64), ("value", np.float64), ("role", np.int32), ("quality", np.int32)])
+READING_DTYPE = GROUPED_DTYPE
 
 _ARRAYS = ("params", "slot_f", "slot_i", "seg_f", "seg_i", "ring", "hist_t", "hist_v", "counters")
 _MAGIC = b"PWLD1"
@@ -199,7 +200,8 @@ def process_batch(
     """Feed one batch of readings; returns the events it produced (structured array, `EVENT_DTYPE`), ordered by
     segment and, within a segment, by time.
 
-    Readings may come in any order: a batch that is not sorted by time is stably sorted first. Readings with an
+    Readings may come in any order: a batch in time order neither as a whole nor segment by segment is stably
+    sorted by time first (segments share no state: only each segment's order matters). Readings with an
     unknown segment/role, a time not after the tag's previous reading (duplicates from gateway retries), bad
     quality, non-finite or out-of-range values are dropped and counted in `state.counters`.
     """
@@ -210,19 +212,63 @@ def process_batch(
     v = _as(value_si, np.float64, "value_si", n)
     q = np.ones(n, dtype=np.int64) if quality is None else _as(quality, np.int64, "quality", n)
     if not time_sorted(t):
-        order = np.argsort(t, kind="stable")
-        seg, role, t, v, q = seg[order], role[order], t[order], v[order], q[order]
-    # segment by segment (stable, so each segment stays in time order): same result, cache-friendly
+        # a batch in time order segment by segment (as one that joins streams partitioned by segment arrives) needs no
+        # sort: each segment sees its readings in the same order either way, and segments share no state
+        ev = _process_grouped(state, seg, role, t, v, q, int(t.min()), int(t.max()), check_order=True)
+        if ev is not None:
+            return ev
+        seg, role, t, v, q = _sorted_by_time(seg, role, t, v, q)
+    return _process_sorted(state, seg, role, t, v, q)
+
+
+def _sorted_by_time(*cols: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], ...]:
+    """The batch's columns stably sorted by time (cols[2])."""
+    order = np.argsort(cols[2], kind="stable")
+    return tuple(c[order] for c in cols)
+
+
+def _process_sorted(state: DetectorState, seg: npt.NDArray[np.int64], role: npt.NDArray[np.int64],
+                    t: npt.NDArray[np.int64], v: npt.NDArray[np.float64], q: npt.NDArray[np.int64]
+                    ) -> npt.NDArray[np.void]:
+    """`process_batch` on a batch in time order."""
+    n = seg.shape[0]
+    t0 = int(t[0]) if n else 0
+    if n and int(t[-1]) - t0 >= KEY_SPAN_US:
+        # wider than a grouped record's time holds (centuries): the part within it, then the rest. Each segment
+        # sees its readings in the same order (segments share no state); the events as one pass gives them,
+        # segment by segment (stable: within a segment in time order)
+        cut = int(np.searchsorted(t, t0 + KEY_SPAN_US, side="left"))
+        ev = np.concatenate([_process_sorted(state, seg[:cut], role[:cut], t[:cut], v[:cut], q[:cut]),
+                             _process_sorted(state, seg[cut:], role[cut:], t[cut:], v[cut:], q[cut:])])
+        return ev[np.argsort(ev["segment"], kind="stable")]
+    out = _process_grouped(state, seg, role, t, v, q, t0, int(t[-1]) if n else 0, check_order=False)
+    assert out is not None
+    return out
+
+
+def _process_grouped(state: DetectorState, seg: npt.NDArray[np.int64], role: npt.NDArray[np.int64],
+                     t: npt.NDArray[np.int64], v: npt.NDArray[np.float64], q: npt.NDArray[np.int64], t_min: int,
+                     t_max: int, check_order: bool) -> npt.NDArray[np.void] | None:
+    """The batch grouped by segment and run through the kernel; t_min and t_max its earliest and latest times. With
+    `check_order`, None (nothing run) where a segment's readings are not in time order or the batch is wider than a
+    grouped record's time holds."""
+    n = seg.shape[0]
+    if check_order and t_max - t_min >= KEY_SPAN_US:
+        return None
+    t0 = t_min
+    # segment by segment (stable, so each segment keeps its order): same result, cache-friendly
     if state.group_buf.shape[0] < n:
         state.group_buf = np.empty(n, dtype=READING_DTYPE)
     readings = state.group_buf[:n]
     starts = np.empty(state.config.n_segments + 2, dtype=np.int64)
-    group_by_segment(seg, role, t, v, q, state.config.n_segments, starts, readings)
+    group_by_segment(seg, role, t, v, q, state.config.n_segments, t0, starts, readings)
+    if check_order and not groups_in_time_order(readings, starts, state.config.n_segments):
+        return None
     out_parts = []
     # the event buffer is drained between chunks so that a huge batch cannot overflow it
     chunk = max(1, state.ev_i.shape[0] * 4)
     for start in range(0, n, chunk):
-        process_kernel(starts, readings, start, min(n, start + chunk), state.params, state.config.seg_cfg,
+        process_kernel(starts, readings, t0, start, min(n, start + chunk), state.params, state.config.seg_cfg,
                        state.config.slot_cfg, state.slot_f, state.slot_i, state.seg_f, state.seg_i, state.ring,
                        state.hist_t, state.hist_v, state.counters, state.ev_i, state.ev_f, state.n_ev)
         out_parts.append(_drain(state))

@@ -82,7 +82,7 @@ from ..layout import (
     TEST_CUSUM,
     TEST_STEP0,
 )
-from .common import _emit, _jit, _jit_inline
+from .common import _emit, _jit, _jit_inline, _ring_pos
 from .estimator import est_leak_response_sums
 from .learning import _learn_step
 from .settle import SETTLE_BOXES, _settle_lead, _settle_sd
@@ -295,13 +295,13 @@ def _transient_sd(ring, s, pos, nb, n_blocks, eps_state, eps_scale, ne, newest):
         if back <= 0:
             return 0.0
         # too early for the block before the start: all the movement recorded counts
-        a_all = ring[s, pos, R_A] - ring[s, (pos - back) % nr, R_A] + ring[s, pos, R_X]
-        return eps_state * a_all + eps_scale * abs(ring[s, pos, R_LP] - ring[s, (pos - nb) % nr, R_LP])
-    j = (pos - nb) % nr
+        a_all = ring[s, pos, R_A] - ring[s, _ring_pos(pos - back, nr), R_A] + ring[s, pos, R_X]
+        return eps_state * a_all + eps_scale * abs(ring[s, pos, R_LP] - ring[s, _ring_pos(pos - nb, nr), R_LP])
+    j = _ring_pos(pos - nb, nr)
     # after the newest block its last ticks' rate; after an older one the next block's movement
-    after_end = ring[s, pos, R_X] if pos == newest else ring[s, (pos + 1) % nr, R_A] - ring[s, pos, R_A]
-    a_end = ring[s, pos, R_A] - ring[s, (pos - ne) % nr, R_A] + after_end
-    a_start = ring[s, (j + 1) % nr, R_A] - ring[s, (j - ne) % nr, R_A]
+    after_end = ring[s, pos, R_X] if pos == newest else ring[s, _ring_pos(pos + 1, nr), R_A] - ring[s, pos, R_A]
+    a_end = ring[s, pos, R_A] - ring[s, _ring_pos(pos - ne, nr), R_A] + after_end
+    a_start = ring[s, _ring_pos(j + 1, nr), R_A] - ring[s, _ring_pos(j - ne, nr), R_A]
     d_lp = ring[s, pos, R_LP] - ring[s, j, R_LP]
     return math.sqrt((eps_state * a_end) ** 2 + (eps_state * a_start) ** 2 + (eps_scale * d_lp) ** 2)
 
@@ -314,7 +314,7 @@ def _settle_end(ring, s, p, age, ne, n_blocks, settle):
     nr = ring.shape[1]
     acc = 0.0
     for u in range(ne):
-        acc += _settle_sd(ring, s, (p - u) % nr, age + u, n_blocks, settle)
+        acc += _settle_sd(ring, s, _ring_pos(p - u, nr), age + u, n_blocks, settle)
     return acc / ne
 
 
@@ -324,7 +324,7 @@ def _lead_end(ring, s, p, ne, reach, settle):
     nr = ring.shape[1]
     acc = 0.0
     for u in range(ne):
-        acc += _settle_lead(ring, s, (p - u) % nr, reach, settle)
+        acc += _settle_lead(ring, s, _ring_pos(p - u, nr), reach, settle)
     return acc / ne
 
 
@@ -339,12 +339,12 @@ def _ramp_lag_var(ring, s, pos, nb, ne, share):
     if not (share > 0.0):
         return 0.0
     nr = ring.shape[1]
-    j = (pos - nb) % nr
+    j = _ring_pos(pos - nb, nr)
     d_rl = 0.0
     ws = 0.0
     for u in range(ne):
-        d_rl += ring[s, (pos - u) % nr, R_RL] - ring[s, (j - u) % nr, R_RL]
-        ws += ring[s, (pos - u) % nr, R_TIME] - ring[s, (j - u) % nr, R_TIME]
+        d_rl += ring[s, _ring_pos(pos - u, nr), R_RL] - ring[s, _ring_pos(j - u, nr), R_RL]
+        ws += ring[s, _ring_pos(pos - u, nr), R_TIME] - ring[s, _ring_pos(j - u, nr), R_TIME]
     sd = share * d_rl / (ws * 1e-6)
     return sd * sd
 
@@ -360,8 +360,8 @@ def _window(ring, s, pos, nb, ne, n_blocks, a, g, kappa, eps, eps_scale, floor, 
     nr = ring.shape[1]
     if not (n_blocks > nb + ne - 1 and nb + ne - 1 < nr):
         return np.nan, np.inf, np.nan
-    j = (pos - nb) % nr
-    if ring[s, pos, R_INVALID] - ring[s, (j - ne + 1) % nr, R_INVALID] != 0.0:
+    j = _ring_pos(pos - nb, nr)
+    if ring[s, pos, R_INVALID] - ring[s, _ring_pos(j - ne + 1, nr), R_INVALID] != 0.0:
         return np.nan, np.inf, np.nan
     ws = 0.0
     d_m = 0.0
@@ -376,8 +376,8 @@ def _window(ring, s, pos, nb, ne, n_blocks, a, g, kappa, eps, eps_scale, floor, 
     sd_s = 0.0
     sq_s = 0.0
     for u in range(ne):
-        pe = (pos - u) % nr
-        ps = (j - u) % nr
+        pe = _ring_pos(pos - u, nr)
+        ps = _ring_pos(j - u, nr)
         ws += ring[s, pe, R_TIME] - ring[s, ps, R_TIME]
         d_m += ring[s, pe, R_M] - ring[s, ps, R_M]
         dl += ring[s, pe, R_LP] - ring[s, ps, R_LP]
@@ -407,9 +407,9 @@ def _window(ring, s, pos, nb, ne, n_blocks, a, g, kappa, eps, eps_scale, floor, 
     # has (at most the four boxes), back to the newest invalid block before it: a history the two ends share
     if signed:
         reach = min(min(n_blocks, nr) - nb - ne, np.int64(SETTLE_BOXES * settle[1]))
-        old = (j - ne + 1) % nr
+        old = _ring_pos(j - ne + 1, nr)
         r = 0
-        while r < reach and ring[s, (old - r - 1) % nr, R_INVALID] == ring[s, old, R_INVALID]:
+        while r < reach and ring[s, _ring_pos(old - r - 1, nr), R_INVALID] == ring[s, old, R_INVALID]:
             r += 1
         if r > 0 and settle[0] > 0.0:
             st = _lead_end(ring, s, pos, ne, r, settle) - _lead_end(ring, s, j, ne, r, settle)
@@ -540,8 +540,8 @@ def _step_test(s, pos, nb, n_blk, tr_w, st_end, g, kappa, eps, eps_scale, floor,
     n_ref = np.int64(params[P_STEP_REF] * nb + 0.5)
     if not (n_ref >= 1 and nb + n_ref < nr and n_blk > nb + n_ref):
         return np.nan, np.nan, np.nan, st_end
-    j = (pos - nb) % nr
-    k = (j - n_ref) % nr
+    j = _ring_pos(pos - nb, nr)
+    k = _ring_pos(j - n_ref, nr)
     if ring[s, pos, R_INVALID] - ring[s, k, R_INVALID] != 0.0:
         return np.nan, np.nan, np.nan, st_end
     ws = (ring[s, pos, R_TIME] - ring[s, j, R_TIME]) * 1e-6
@@ -614,8 +614,8 @@ def _drift(ring, s, pos, n, g, kappa):
     if n < 2:
         return 0.0, 0.0
     nr = ring.shape[1]
-    j = (pos - n) % nr
-    mid = (pos - n // 2) % nr
+    j = _ring_pos(pos - n, nr)
+    mid = _ring_pos(pos - n // 2, nr)
     if ring[s, pos, R_INVALID] - ring[s, j, R_INVALID] != 0.0:
         return 0.0, 0.0
     w2 = (ring[s, pos, R_TIME] - ring[s, mid, R_TIME]) * 1e-6
@@ -657,7 +657,7 @@ def _now_rate(rate, var, ring, s, pos, n, g, kappa, eps, eps_scale, n_blocks, se
     in the update for 101 of 171 (every ramp)."""
     d, var_d = _drift(ring, s, pos, n, g, kappa)
     nr = ring.shape[1]
-    j = (pos - n) % nr
+    j = _ring_pos(pos - n, nr)
     ws = (ring[s, pos, R_TIME] - ring[s, j, R_TIME]) * 1e-6
     tr = _transient_sd(ring, s, pos, n, n_blocks, eps, eps_scale, 1, pos) / ws
     st_e = _settle_sd(ring, s, pos, 0, n_blocks, settle)
@@ -691,7 +691,7 @@ def _raise_alarm(s, t_end, tb, pos, s_new, fired, step_fired, step_rate, step_sd
     n_span = np.int64(0)  # the blocks the rate is the mean of, in the ring (0: another estimate)
     # estimate over the CUSUM run (the change point of Page's test), from the ring when it reaches back
     if n_on > 0 and n_on < nr and seg_i[s, GI_N_BLOCKS] > n_on:
-        j = (pos - n_on) % nr
+        j = _ring_pos(pos - n_on, nr)
         if ring[s, pos, R_INVALID] - ring[s, j, R_INVALID] == 0.0:
             ws = (ring[s, pos, R_TIME] - ring[s, j, R_TIME]) * 1e-6
             d_m = ring[s, pos, R_M] - ring[s, j, R_M]
@@ -784,7 +784,7 @@ def _follow_latched(s, t_end, pos, s_new, e, sig_e, a, g, kappa, eps, eps_scale,
     if seg_i[s, GI_SINCE_RAISE] == UPDATE_BLOCKS and n_on >= 2:
         # the blocks since the raise: all leaking (the onset block is only partly), the current rate
         n_upd = UPDATE_BLOCKS if nr > UPDATE_BLOCKS else nr - 1
-        j = (pos - n_upd) % nr
+        j = _ring_pos(pos - n_upd, nr)
         if ring[s, pos, R_INVALID] - ring[s, j, R_INVALID] == 0.0:
             ws = (ring[s, pos, R_TIME] - ring[s, j, R_TIME]) * 1e-6
             d_q = ring[s, pos, R_Q] - ring[s, j, R_Q]
@@ -843,7 +843,7 @@ def _decide(s, t_end, blk_m, blk_q, blk_v, lp_now, lp_var, lp_prev, lp_prev_var,
     if seg_i[s, GI_N_BLOCKS] >= 2:
         # the block's residual differences its line pack with the one before: the ramp-lag correction's change
         # between them is uncertain as in the window tests (_ramp_lag_var)
-        rl_b = params[P_LP_RAMP_LAG_SD] * (ring[s, pos, R_RL] - ring[s, (pos - 1) % ring.shape[1], R_RL]) / tb
+        rl_b = params[P_LP_RAMP_LAG_SD] * (ring[s, pos, R_RL] - ring[s, _ring_pos(pos - 1, ring.shape[1]), R_RL]) / tb
         trans = math.sqrt(trans * trans + rl_b * rl_b)
     # the quasi-steady profile's settling lead (issue 24; with the state estimator, whose model follows the gas
     # inside, its own share, 0 by default): the share grows with the settling time (the rate times the time to
