@@ -142,6 +142,16 @@ ES_Z0 = ES_W_PN + 2  # that tick's Z(p) = z0 + z1 p + z2 p^2 (the segment's GC_Z
 ES_DT = ES_W_PN + 3  # its tick, s
 ES_Z1 = ES_W_PN + 4
 ES_Z2 = ES_W_PN + 5
+# Each end pressure's offset from the model (Pa; the mean of its innovation against the predicted state while both
+# ends are measured) and the ticks that mean has seen; the last columns of the scratch, away from the ones above.
+ES_OFF_U = ES_W_PN + N - 3
+ES_OFF_D = ES_W_PN + N - 2
+ES_OFF_N = ES_W_PN + N - 1
+# Time constant (s) of that mean. The offset is the model's friction drop against the two transmitters' (their biases
+# and the friction model's error, which moves with the flow over hours); a communication outage lasts minutes
+# (the SCADA model's mean 2 min). 10 min averages a tick mean's noise down to a tenth of it (sqrt(dt / 2 tau) at
+# 10-s ticks) and is still short against the flow's diurnal change.
+OFFSET_TAU_S = 600.0
 # A full tick whose gains moved less than this (relative, per end, separately over the pressure and the flow rows)
 # from the previous full tick's says the covariance has settled at the operating point: the ticks after it keep
 # them. Otherwise the next tick is a full one too, so a transient of the covariance (the start, a meter that
@@ -273,6 +283,24 @@ def est_init(st, s, b0, pu, var_pu, pd, var_pd, k, c0_off, q_reg):
     st[s, b0 + ES_Z1] = math.nan
     st[s, b0 + ES_Z2] = math.nan
     st[s, b0 + ES_DT] = math.nan
+    st[s, b0 + ES_OFF_U] = 0.0
+    st[s, b0 + ES_OFF_D] = 0.0
+    st[s, b0 + ES_OFF_N] = 0.0
+
+
+@_jit_inline
+def _track_offsets(st, s, b0, dt, pu, pd):
+    """With both end pressures measured: each one's innovation against the predicted state, averaged (a running
+    mean at the start, then exponential over OFFSET_TAU_S). Why: where the model's friction drop differs from the
+    measured one (the transmitters' biases, the friction model's error), the two ends' innovations are persistent
+    and opposed, and their pulls on the line's mass cancel; when one end goes silent the other's pull is alone, and
+    the filter moved mass that was not there (the demo city's TR-02: 1.8 kg in a minute, a 1-min false alarm, on a
+    2-min outage of the upstream transmitter). A lone end is taken less its offset (`est_tick`)."""
+    n = st[s, b0 + ES_OFF_N] + 1.0
+    a = max(dt / OFFSET_TAU_S, 1.0 / n)
+    st[s, b0 + ES_OFF_N] = n
+    st[s, b0 + ES_OFF_U] += a * (pu - st[s, b0 + ES_X0] - st[s, b0 + ES_OFF_U])
+    st[s, b0 + ES_OFF_D] += a * (pd - st[s, b0 + ES_X0 + N - 1] - st[s, b0 + ES_OFF_D])
 
 
 @_jit
@@ -418,6 +446,7 @@ def est_tick(st, s, b0, dt, q_in, var_qin, q_out, var_qout, pu, var_pu, ok_u, pd
         for i in range(N):
             v = st[s, x0 + i] + st[s, g + i]
             st[s, x0 + i] = max(v, 1e3) if i % 2 == 0 else v
+        _track_offsets(st, s, b0, dt, pu, pd)  # a kept tick has both ends
         if ok_u:
             _update_kept(st, s, b0, 0, pu, b0 + ES_KU0)
         if ok_d:
@@ -476,12 +505,17 @@ def est_tick(st, s, b0, dt, q_in, var_qin, q_out, var_qout, pu, var_pu, ok_u, pd
             v = 0.5 * (st[s, cov + i * N + j] + st[s, cov + j * N + i]) + fv * st[s, up + i] * st[s, up + j]
             st[s, cov + i * N + j] = v
             st[s, cov + j * N + i] = v
-    # 3. the end pressures that are there; their gains say whether the covariance has settled
+    # 3. the end pressures that are there (a lone end less its offset from the model: `_track_offsets`); their
+    # gains say whether the covariance has settled
     settled = True
+    if ok_u and ok_d:
+        _track_offsets(st, s, b0, dt, pu, pd)
     if ok_u:
-        settled = _update(st, s, b0, 0, pu, var_pu, b0 + ES_KU0) and settled
+        zu = pu if ok_d else pu - st[s, b0 + ES_OFF_U]
+        settled = _update(st, s, b0, 0, zu, var_pu, b0 + ES_KU0) and settled
     if ok_d:
-        settled = _update(st, s, b0, N - 1, pd, var_pd, b0 + ES_KD0) and settled
+        zd = pd if ok_u else pd - st[s, b0 + ES_OFF_D]
+        settled = _update(st, s, b0, N - 1, zd, var_pd, b0 + ES_KD0) and settled
     for j in range(N_PMID):
         xm = mid_x[j] if (mid_x[j] > 0.0 and mid_x[j] < 1.0) else -1.0
         st[s, b0 + ES_XM_REF0 + j] = xm
