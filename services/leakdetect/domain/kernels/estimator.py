@@ -393,16 +393,20 @@ def _update_mid_kept(st, s, b0, x_frac, z, k0):
 
 @_jit
 def _store_line_pack_var(st, s, b0, z0, z1, z2, vol, rt):
-    """c^T P c, c = dM/dp at the state: the line pack's variance, kept with the covariance it comes from."""
+    """c^T P c, c = dM/dp at the state: the line pack's variance, kept with the covariance it comes from. Each
+    point's d(p/Z)/dp is evaluated once, into the step's scratch (ES_W_G, free once the step is applied), not once
+    per pair: the same numbers in the same order."""
     cov = b0 + ES_COV0
+    dz = b0 + ES_W_G
+    for j in range(NC + 1):
+        _, dpz = p_over_z(st[s, b0 + ES_X0 + 2 * j], z0, z1, z2)
+        st[s, dz + j] = dpz
     var = 0.0
     for i in range(NC + 1):
-        _, dpz = p_over_z(st[s, b0 + ES_X0 + 2 * i], z0, z1, z2)
-        ci = _weight(i) * dpz
+        ci = _weight(i) * st[s, dz + i]
         row = 0.0
         for j in range(NC + 1):
-            _, dpz = p_over_z(st[s, b0 + ES_X0 + 2 * j], z0, z1, z2)
-            row += st[s, cov + 2 * i * N + 2 * j] * _weight(j) * dpz
+            row += st[s, cov + 2 * i * N + 2 * j] * _weight(j) * st[s, dz + j]
         var += ci * row
     f = vol / rt
     st[s, b0 + ES_LPVAR] = var * f * f
