@@ -204,8 +204,9 @@ class ReferenceEstimator:
         for idx, z, var_z, off in ((0, pu, var_pu, self.offset[0]), (self.n - 1, pd, var_pd, self.offset[1])):
             if z is None:
                 continue
-            if not all(ok):  # a lone end, less its offset from the model
+            if not all(ok):  # a lone end, less its offset from the model, as uncertain as the model's drop
                 z = z - off
+                var_z = var_z + (self.offset[0] - self.offset[1]) ** 2
             h = np.zeros(self.n)
             h[idx] = 1.0
             s = h @ cov @ h + var_z

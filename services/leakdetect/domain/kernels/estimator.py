@@ -60,9 +60,11 @@ one-ended 2 % fallback). Where the model's friction drop differs from the measur
 friction calibration off), the two ends' innovations are persistent and opposed and their pulls on the mass cancel;
 a lone end would pull alone, so it is taken less its offset, the mean of its innovation while both ends were
 measured (`_track_offsets`; on the demo city's TR-02 a 2-min outage upstream moved the line pack by 1.5 kg and raised
-a 1-min false alarm, now 0.3 kg). What it does not remove: where the measurements, not the model, shape the profile
-(a large drop), the profile relaxes to the model's own drop through the silence, and the lone end pulls the mass by
-that (on the tests' 30-km line with the friction 5 % off, a 2-min silence 1.95 -> 1.5 times a 1 % leak's mass).
+a 1-min false alarm, now 0.3 kg). And its variance adds the square of the model's drop mismatch (the two offsets'
+difference): where the measurements, not the model, shape the profile (a large drop), the profile relaxes to the
+model's own drop through the silence and the lone end, as precise as it is, pulled the mass by that; the lone end
+is only as good as the model that links it to the other end (on the tests' 30-km line with the friction 5 % off, a
+2-min silence moved the mass by 1.95 times a 1 % leak over it; less the offset 1.5; with the variance too 0.62).
 
 Mid-line pressure transmitters (issue 24 item 1: "fed by every meter of the segment") are measurements too: the
 pressure at x_frac is taken as p^2 linear in x between the two grid points beside it (the steady profile's shape
@@ -515,17 +517,18 @@ def est_tick(st, s, b0, dt, q_in, var_qin, q_out, var_qout, pu, var_pu, ok_u, pd
             v = 0.5 * (st[s, cov + i * N + j] + st[s, cov + j * N + i]) + fv * st[s, up + i] * st[s, up + j]
             st[s, cov + i * N + j] = v
             st[s, cov + j * N + i] = v
-    # 3. the end pressures that are there (a lone end less its offset from the model: `_track_offsets`); their
-    # gains say whether the covariance has settled
+    # 3. the end pressures that are there (a lone end less its offset from the model, and as uncertain as the
+    # model's drop: `_track_offsets`); their gains say whether the covariance has settled
     settled = True
     if ok_u and ok_d:
         _track_offsets(st, s, b0, dt, pu, pd)
+    mis2 = (st[s, b0 + ES_OFF_U] - st[s, b0 + ES_OFF_D]) ** 2
     if ok_u:
         zu = pu if ok_d else pu - st[s, b0 + ES_OFF_U]
-        settled = _update(st, s, b0, 0, zu, var_pu, b0 + ES_KU0) and settled
+        settled = _update(st, s, b0, 0, zu, var_pu if ok_d else var_pu + mis2, b0 + ES_KU0) and settled
     if ok_d:
         zd = pd if ok_u else pd - st[s, b0 + ES_OFF_D]
-        settled = _update(st, s, b0, N - 1, zd, var_pd, b0 + ES_KD0) and settled
+        settled = _update(st, s, b0, N - 1, zd, var_pd if ok_u else var_pd + mis2, b0 + ES_KD0) and settled
     for j in range(N_PMID):
         xm = mid_x[j] if (mid_x[j] > 0.0 and mid_x[j] < 1.0) else -1.0
         st[s, b0 + ES_XM_REF0 + j] = xm

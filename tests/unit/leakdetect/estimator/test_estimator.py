@@ -373,8 +373,8 @@ def test_a_lone_end_is_taken_less_its_offset_from_the_model() -> None:
     their innovations are persistent and opposed and their pulls on the line's mass cancel; a 2-min silence of the
     downstream transmitter in steady operation left the upstream one pulling alone, and the line pack moved by
     1.95 times a 1 % leak over the silence (the demo city's TR-02 false alarm, kernels/estimator._track_offsets).
-    Taken less its offset, 1.5: the rest is the profile relaxing to the model's own friction drop. The kernel's
-    tracked offsets are the oracle's."""
+    Taken less its offset, 1.5 (the profile relaxes to the model's own friction drop and the lone end pulls the
+    mass by that); as uncertain as the model's drop mismatch too, 0.62."""
     tr = trace("leak")  # steady until the leak at 1 h
     window = (2400.0, 2520.0)
     lp, _, _ = run_kernel(tr, window, k_scale=0.95)
@@ -382,7 +382,7 @@ def test_a_lone_end_is_taken_less_its_offset_from_the_model() -> None:
     silent = _silent(tr, window)
     last = len(silent) - np.argmax(silent[::-1]) - 1
     err_leaks = abs(lp[last] - lp_all[last]) / (window[1] - window[0]) / (0.01 * Q_NOMINAL)
-    assert err_leaks < 1.7
+    assert err_leaks < 1.0
 
 
 def test_the_offsets_match_the_oracle() -> None:
