@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from ..domain.kernels.estimator import GAIN_SETTLED_REL
+from ..domain.kernels.estimator import GAIN_SETTLED_REL, OFFSET_TAU_S
 from ..domain.layout import EST_N_CELLS, N_PMID
 from .balance import _p_over_z
 
@@ -51,6 +51,10 @@ class ReferenceEstimator:
     jac: F64 = field(default_factory=lambda: np.zeros((0, 0)))
     lp_var: float = math.nan
     dt: float = math.nan
+    # each end pressure's mean innovation against the predicted state while both ends are measured, and the ticks
+    # it has seen (the kernel's `_track_offsets`: a lone end is taken less its offset)
+    offset: tuple[float, float] = (0.0, 0.0)
+    offset_n: int = 0
 
     @property
     def n(self) -> int:
@@ -81,6 +85,8 @@ class ReferenceEstimator:
         self.gains = {0: np.zeros(self.n), self.n - 1: np.zeros(self.n)}
         self.mid_ref = (-1.0,) * N_PMID
         self.mid_gains = [np.zeros(self.n) for _ in range(N_PMID)]
+        self.offset = (0.0, 0.0)
+        self.offset_n = 0
 
     # --- the model ------------------------------------------------------------------------------------------
     def mass(self, p: F64) -> F64:
@@ -165,6 +171,11 @@ class ReferenceEstimator:
         gp, gm = self.residual(p_old, m_old, p_old, m_old, dt, q_in, q_out, q_reg)
         step = np.linalg.solve(self.jac, -self._order(gp, gm))
         x = self._order(np.maximum(p_old + step[0::2], 1e3), m_old + step[1::2])
+        if pu is not None and pd is not None:
+            self.offset_n += 1
+            a = max(dt / OFFSET_TAU_S, 1.0 / self.offset_n)
+            self.offset = (self.offset[0] + a * (pu - x[0] - self.offset[0]),
+                           self.offset[1] + a * (pd - x[-1] - self.offset[1]))
         if not full:  # the steady-state filter of the last full tick: its gains; the covariance stays
             for idx, z in ((0, pu), (self.n - 1, pd)):
                 if z is not None:
@@ -190,9 +201,12 @@ class ReferenceEstimator:
         cov = f @ self.cov @ f.T + src @ np.diag(d) @ src.T
         cov = 0.5 * (cov + cov.T) + fric_sd**2 * np.outer(g_f, g_f)
         settled = True
-        for idx, z, var_z in ((0, pu, var_pu), (self.n - 1, pd, var_pd)):
+        for idx, z, var_z, off in ((0, pu, var_pu, self.offset[0]), (self.n - 1, pd, var_pd, self.offset[1])):
             if z is None:
                 continue
+            if not all(ok):  # a lone end, less its offset from the model, as uncertain as the model's drop
+                z = z - off
+                var_z = var_z + (self.offset[0] - self.offset[1]) ** 2
             h = np.zeros(self.n)
             h[idx] = 1.0
             s = h @ cov @ h + var_z

@@ -56,7 +56,15 @@ and in a steady leak the estimate settles at a constant offset: dLP/dt -> dLP_tr
 leak rate (tests/unit/leakdetect/estimator). Friction gets a per-tick relative jitter `fric_sd`. The end
 pressures are measured with their tick-mean variances; a silent transmitter is simply not used, so the line pack
 stays continuous and its variance grows by what the missing end no longer pins (this replaces `line_pack.py`'s
-one-ended 2 % fallback).
+one-ended 2 % fallback). Where the model's friction drop differs from the measured one (the transmitters' biases, a
+friction calibration off), the two ends' innovations are persistent and opposed and their pulls on the mass cancel;
+a lone end would pull alone, so it is taken less its offset, the mean of its innovation while both ends were
+measured (`_track_offsets`; on the demo city's TR-02 a 2-min outage upstream moved the line pack by 1.5 kg and raised
+a 1-min false alarm, now 0.3 kg). And its variance adds the square of the model's drop mismatch (the two offsets'
+difference): where the measurements, not the model, shape the profile (a large drop), the profile relaxes to the
+model's own drop through the silence and the lone end, as precise as it is, pulled the mass by that; the lone end
+is only as good as the model that links it to the other end (on the tests' 30-km line with the friction 5 % off, a
+2-min silence moved the mass by 1.95 times a 1 % leak over it; less the offset 1.5; with the variance too 0.62).
 
 Mid-line pressure transmitters (issue 24 item 1: "fed by every meter of the segment") are measurements too: the
 pressure at x_frac is taken as p^2 linear in x between the two grid points beside it (the steady profile's shape
@@ -142,6 +150,16 @@ ES_Z0 = ES_W_PN + 2  # that tick's Z(p) = z0 + z1 p + z2 p^2 (the segment's GC_Z
 ES_DT = ES_W_PN + 3  # its tick, s
 ES_Z1 = ES_W_PN + 4
 ES_Z2 = ES_W_PN + 5
+# Each end pressure's offset from the model (Pa; the mean of its innovation against the predicted state while both
+# ends are measured) and the ticks that mean has seen; the last columns of the scratch, away from the ones above.
+ES_OFF_U = ES_W_PN + N - 3
+ES_OFF_D = ES_W_PN + N - 2
+ES_OFF_N = ES_W_PN + N - 1
+# Time constant (s) of that mean. The offset is the model's friction drop against the two transmitters' (their biases
+# and the friction model's error, which moves with the flow over hours); a communication outage lasts minutes
+# (the SCADA model's mean 2 min). 10 min averages a tick mean's noise down to a tenth of it (sqrt(dt / 2 tau) at
+# 10-s ticks) and is still short against the flow's diurnal change.
+OFFSET_TAU_S = 600.0
 # A full tick whose gains moved less than this (relative, per end, separately over the pressure and the flow rows)
 # from the previous full tick's says the covariance has settled at the operating point: the ticks after it keep
 # them. Otherwise the next tick is a full one too, so a transient of the covariance (the start, a meter that
@@ -273,6 +291,24 @@ def est_init(st, s, b0, pu, var_pu, pd, var_pd, k, c0_off, q_reg):
     st[s, b0 + ES_Z1] = math.nan
     st[s, b0 + ES_Z2] = math.nan
     st[s, b0 + ES_DT] = math.nan
+    st[s, b0 + ES_OFF_U] = 0.0
+    st[s, b0 + ES_OFF_D] = 0.0
+    st[s, b0 + ES_OFF_N] = 0.0
+
+
+@_jit_inline
+def _track_offsets(st, s, b0, dt, pu, pd):
+    """With both end pressures measured: each one's innovation against the predicted state, averaged (a running
+    mean at the start, then exponential over OFFSET_TAU_S). Why: where the model's friction drop differs from the
+    measured one (the transmitters' biases, the friction model's error), the two ends' innovations are persistent
+    and opposed, and their pulls on the line's mass cancel; when one end goes silent the other's pull is alone, and
+    the filter moved mass that was not there (the demo city's TR-02: 1.8 kg in a minute, a 1-min false alarm, on a
+    2-min outage of the upstream transmitter). A lone end is taken less its offset (`est_tick`)."""
+    n = st[s, b0 + ES_OFF_N] + 1.0
+    a = max(dt / OFFSET_TAU_S, 1.0 / n)
+    st[s, b0 + ES_OFF_N] = n
+    st[s, b0 + ES_OFF_U] += a * (pu - st[s, b0 + ES_X0] - st[s, b0 + ES_OFF_U])
+    st[s, b0 + ES_OFF_D] += a * (pd - st[s, b0 + ES_X0 + N - 1] - st[s, b0 + ES_OFF_D])
 
 
 @_jit
@@ -365,16 +401,20 @@ def _update_mid_kept(st, s, b0, x_frac, z, k0):
 
 @_jit
 def _store_line_pack_var(st, s, b0, z0, z1, z2, vol, rt):
-    """c^T P c, c = dM/dp at the state: the line pack's variance, kept with the covariance it comes from."""
+    """c^T P c, c = dM/dp at the state: the line pack's variance, kept with the covariance it comes from. Each
+    point's d(p/Z)/dp is evaluated once, into the step's scratch (ES_W_G, free once the step is applied), not once
+    per pair: the same numbers in the same order."""
     cov = b0 + ES_COV0
+    dz = b0 + ES_W_G
+    for j in range(NC + 1):
+        _, dpz = p_over_z(st[s, b0 + ES_X0 + 2 * j], z0, z1, z2)
+        st[s, dz + j] = dpz
     var = 0.0
     for i in range(NC + 1):
-        _, dpz = p_over_z(st[s, b0 + ES_X0 + 2 * i], z0, z1, z2)
-        ci = _weight(i) * dpz
+        ci = _weight(i) * st[s, dz + i]
         row = 0.0
         for j in range(NC + 1):
-            _, dpz = p_over_z(st[s, b0 + ES_X0 + 2 * j], z0, z1, z2)
-            row += st[s, cov + 2 * i * N + 2 * j] * _weight(j) * dpz
+            row += st[s, cov + 2 * i * N + 2 * j] * _weight(j) * st[s, dz + j]
         var += ci * row
     f = vol / rt
     st[s, b0 + ES_LPVAR] = var * f * f
@@ -418,6 +458,7 @@ def est_tick(st, s, b0, dt, q_in, var_qin, q_out, var_qout, pu, var_pu, ok_u, pd
         for i in range(N):
             v = st[s, x0 + i] + st[s, g + i]
             st[s, x0 + i] = max(v, 1e3) if i % 2 == 0 else v
+        _track_offsets(st, s, b0, dt, pu, pd)  # a kept tick has both ends
         if ok_u:
             _update_kept(st, s, b0, 0, pu, b0 + ES_KU0)
         if ok_d:
@@ -476,12 +517,18 @@ def est_tick(st, s, b0, dt, q_in, var_qin, q_out, var_qout, pu, var_pu, ok_u, pd
             v = 0.5 * (st[s, cov + i * N + j] + st[s, cov + j * N + i]) + fv * st[s, up + i] * st[s, up + j]
             st[s, cov + i * N + j] = v
             st[s, cov + j * N + i] = v
-    # 3. the end pressures that are there; their gains say whether the covariance has settled
+    # 3. the end pressures that are there (a lone end less its offset from the model, and as uncertain as the
+    # model's drop: `_track_offsets`); their gains say whether the covariance has settled
     settled = True
+    if ok_u and ok_d:
+        _track_offsets(st, s, b0, dt, pu, pd)
+    mis2 = (st[s, b0 + ES_OFF_U] - st[s, b0 + ES_OFF_D]) ** 2
     if ok_u:
-        settled = _update(st, s, b0, 0, pu, var_pu, b0 + ES_KU0) and settled
+        zu = pu if ok_d else pu - st[s, b0 + ES_OFF_U]
+        settled = _update(st, s, b0, 0, zu, var_pu if ok_d else var_pu + mis2, b0 + ES_KU0) and settled
     if ok_d:
-        settled = _update(st, s, b0, N - 1, pd, var_pd, b0 + ES_KD0) and settled
+        zd = pd if ok_u else pd - st[s, b0 + ES_OFF_D]
+        settled = _update(st, s, b0, N - 1, zd, var_pd if ok_u else var_pd + mis2, b0 + ES_KD0) and settled
     for j in range(N_PMID):
         xm = mid_x[j] if (mid_x[j] > 0.0 and mid_x[j] < 1.0) else -1.0
         st[s, b0 + ES_XM_REF0 + j] = xm
