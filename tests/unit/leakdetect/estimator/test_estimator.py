@@ -468,6 +468,9 @@ def test_the_rate_from_the_residual_is_the_rate_now_whether_the_leak_is_abrupt_o
     assert abs(rate / leak - 1.0) < 0.45
 
 
+# --- a lone end through a silence of the other (kernels.estimator._track_offsets) ------------------------------
+
+
 def test_a_lone_end_is_taken_less_its_offset_from_the_model() -> None:
     """The model's friction 5 % off the line's (as a location calibration can be): while both ends are measured
     their innovations are persistent and opposed and their pulls on the line's mass cancel; a 2-min silence of the
