@@ -17,8 +17,8 @@ from pathlib import Path
 from .. import _numba_cache
 
 # numba keys a cached kernel by its own file only: a kernel calls (and inlines) functions of the other modules
-# here and compiles in the layout's columns, so an edit to any of them must drop every cached kernel
-_numba_cache.drop_if_dependencies_changed(Path(__file__).parent, Path(__file__).parent.parent / "layout.py")
+# here and compiles in the layout's columns, so an edit to any of them must invalidate every cached kernel
+_numba_cache.key_cache_to_dependencies(Path(__file__).parent, Path(__file__).parent.parent / "layout.py")
 
 from .driver import advance_kernel, group_by_segment, process_kernel, time_sorted  # noqa: E402
 
